@@ -1,0 +1,169 @@
+//! `/v1/dossiers`.
+
+use super::error::ApiError;
+use super::{AppState, Ctx, JsonBody};
+use crate::archive::{Created, DossierView, Redaction, VersionInfo};
+use axum::extract::{Path, State};
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde::Serialize;
+use utoipa::ToSchema;
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/dossiers", post(create))
+        .route("/dossiers/{id}", get(read).put(update))
+        .route("/dossiers/{id}/versions", get(versions))
+        .route("/dossiers/{id}/versions/{v}", get(read_version))
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct CreatedDto {
+    pub id: String,
+    pub version: u32,
+    /// SHA-256 of the stored version record, hex.
+    pub hash: String,
+    /// One per contact, in order.
+    pub subjects: Vec<String>,
+}
+
+impl From<Created> for CreatedDto {
+    fn from(c: Created) -> Self {
+        CreatedDto {
+            id: c.id.to_string(),
+            version: c.version,
+            hash: c.hash,
+            subjects: c.subjects.into_iter().map(String::from).collect(),
+        }
+    }
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct RedactionDto {
+    pub path: String,
+    /// masked, withheld or erased
+    pub reason: String,
+}
+
+/// The dossier fields (see the Dossier schema) plus these.
+#[derive(Serialize, ToSchema)]
+pub struct DossierReadDto {
+    pub id: String,
+    pub version: u32,
+    pub hash: String,
+    pub redactions: Vec<RedactionDto>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct VersionDto {
+    pub version: u32,
+    pub hash: String,
+    pub prev_hash: Option<String>,
+    pub created_at: String,
+    pub actor: String,
+}
+
+impl From<VersionInfo> for VersionDto {
+    fn from(v: VersionInfo) -> Self {
+        VersionDto {
+            version: v.version,
+            hash: v.hash,
+            prev_hash: v.prev_hash,
+            created_at: v.created_at.format(&time::format_description::well_known::Rfc3339).unwrap_or_default(),
+            actor: v.actor,
+        }
+    }
+}
+
+fn view_response(v: DossierView) -> Response {
+    let mut doc = v.document;
+    if let Some(obj) = doc.as_object_mut() {
+        obj.insert("id".into(), v.id.to_string().into());
+        obj.insert("version".into(), v.version.into());
+        obj.insert("hash".into(), v.hash.into());
+        let red: Vec<serde_json::Value> = v
+            .redactions
+            .into_iter()
+            .map(|Redaction { path, reason }| serde_json::json!({"path": path, "reason": reason}))
+            .collect();
+        obj.insert("redactions".into(), red.into());
+    }
+    let mut resp = Json(doc).into_response();
+    if let Ok(etag) = format!("\"{}\"", v.version).parse() {
+        resp.headers_mut().insert(header::ETAG, etag);
+    }
+    resp
+}
+
+/// Create a dossier from the template.
+#[utoipa::path(post, path = "/v1/dossiers", tag = "dossiers",
+    params(("X-Purpose" = String, Header, description = "purpose id from policies/purposes.toml")),
+    request_body(content = serde_json::Value, description = "a document valid against schemas/dossier.schema.json (components/schemas/Dossier)"),
+    responses((status = 201, body = CreatedDto), (status = 400), (status = 401), (status = 403), (status = 413), (status = 415), (status = 422)),
+    security(("bearer" = [])))]
+pub async fn create(State(s): State<AppState>, Ctx(ctx): Ctx, JsonBody(body): JsonBody) -> Result<(StatusCode, Json<CreatedDto>), ApiError> {
+    let created = s.archive.create_dossier(&ctx, &body).await?;
+    Ok((StatusCode::CREATED, Json(created.into())))
+}
+
+/// Read the current version as the caller may see it.
+#[utoipa::path(get, path = "/v1/dossiers/{id}", tag = "dossiers",
+    params(("id" = String, Path), ("X-Purpose" = String, Header)),
+    responses((status = 200, body = DossierReadDto, description = "the dossier fields plus id, version, hash, redactions"),
+              (status = 400), (status = 401), (status = 403), (status = 404), (status = 410)),
+    security(("bearer" = [])))]
+pub async fn read(State(s): State<AppState>, Ctx(ctx): Ctx, Path(id): Path<String>) -> Result<Response, ApiError> {
+    Ok(view_response(s.archive.read_dossier(&ctx, &id, None).await?))
+}
+
+/// Read one version, with the same masking as the current one.
+#[utoipa::path(get, path = "/v1/dossiers/{id}/versions/{v}", tag = "dossiers",
+    params(("id" = String, Path), ("v" = u32, Path), ("X-Purpose" = String, Header)),
+    responses((status = 200, body = DossierReadDto), (status = 400), (status = 401), (status = 403), (status = 404), (status = 410)),
+    security(("bearer" = [])))]
+pub async fn read_version(State(s): State<AppState>, Ctx(ctx): Ctx, Path((id, v)): Path<(String, String)>) -> Result<Response, ApiError> {
+    let v: u32 = v
+        .parse()
+        .ok()
+        .filter(|v| *v >= 1)
+        .ok_or_else(|| ApiError::bad_request("version must be a positive integer"))?;
+    Ok(view_response(s.archive.read_dossier(&ctx, &id, Some(v)).await?))
+}
+
+/// Replace the dossier with a new version. `If-Match` names the version the
+/// change is based on.
+#[utoipa::path(put, path = "/v1/dossiers/{id}", tag = "dossiers",
+    params(("id" = String, Path), ("X-Purpose" = String, Header), ("If-Match" = String, Header, description = "the current version number")),
+    request_body(content = serde_json::Value, description = "a document valid against components/schemas/Dossier"),
+    responses((status = 200, body = CreatedDto), (status = 400), (status = 401), (status = 403), (status = 404), (status = 412), (status = 422), (status = 428)),
+    security(("bearer" = [])))]
+pub async fn update(
+    State(s): State<AppState>,
+    Ctx(ctx): Ctx,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    JsonBody(body): JsonBody,
+) -> Result<Json<CreatedDto>, ApiError> {
+    let raw = headers.get(header::IF_MATCH).ok_or_else(|| {
+        ApiError::new(StatusCode::PRECONDITION_REQUIRED, "precondition-required", "If-Match with the current version is required")
+    })?;
+    let expected: u32 = raw
+        .to_str()
+        .ok()
+        .map(|v| v.trim().trim_start_matches("W/").trim_matches('"'))
+        .and_then(|v| v.parse().ok())
+        .ok_or_else(|| ApiError::bad_request("If-Match must be a version number"))?;
+    Ok(Json(s.archive.update_dossier(&ctx, &id, expected, &body).await?.into()))
+}
+
+/// The version history.
+#[utoipa::path(get, path = "/v1/dossiers/{id}/versions", tag = "dossiers",
+    params(("id" = String, Path), ("X-Purpose" = String, Header)),
+    responses((status = 200, body = [VersionDto]), (status = 400), (status = 401), (status = 403), (status = 404)),
+    security(("bearer" = [])))]
+pub async fn versions(State(s): State<AppState>, Ctx(ctx): Ctx, Path(id): Path<String>) -> Result<Json<Vec<VersionDto>>, ApiError> {
+    let list = s.archive.list_versions(&ctx, &id).await?;
+    Ok(Json(list.into_iter().map(VersionDto::from).collect()))
+}

@@ -1,0 +1,183 @@
+//! HTTP only: routes, DTOs, extraction, problem documents. Handlers extract,
+//! call an archive use case, and map the result.
+
+pub mod audit;
+pub mod dossiers;
+pub mod error;
+pub mod ops;
+pub mod principals;
+
+use crate::archive::{Archive, ArchiveError, RequestCtx};
+use crate::metrics::Metrics;
+use axum::body::Bytes;
+use axum::extract::{FromRequest, FromRequestParts, MatchedPath, Request, State};
+use axum::http::request::Parts;
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use axum::Router;
+use error::{ApiError, Problem};
+use std::sync::Arc;
+use std::time::Instant;
+
+pub const REQUEST_ID: &str = "x-request-id";
+pub const PURPOSE: &str = "x-purpose";
+
+#[derive(Clone)]
+pub struct AppState {
+    pub archive: Arc<Archive>,
+    pub metrics: Arc<Metrics>,
+    pub openapi: Arc<serde_json::Value>,
+}
+
+/// The request id, from a well-formed `X-Request-Id` or generated.
+#[derive(Debug, Clone)]
+pub struct RequestId(pub String);
+
+fn acceptable_request_id(v: &HeaderValue) -> Option<String> {
+    let s = v.to_str().ok()?;
+    let ok = !s.is_empty()
+        && s.len() <= 64
+        && s.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'));
+    ok.then(|| s.to_owned())
+}
+
+/// Request id, metrics, and problem completion (instance, and problem
+/// documents for the framework's own 4xx answers).
+pub async fn request_layer(State(state): State<AppState>, mut req: Request, next: Next) -> Response {
+    let started = Instant::now();
+    let id = req
+        .headers()
+        .get(REQUEST_ID)
+        .and_then(acceptable_request_id)
+        .unwrap_or_else(|| format!("req_{}", ulid::Ulid::new().to_string().to_lowercase()));
+    req.extensions_mut().insert(RequestId(id.clone()));
+    let method = req.method().to_string();
+    let route = req
+        .extensions()
+        .get::<MatchedPath>()
+        .map(|m| m.as_str().to_owned())
+        .unwrap_or_else(|| "unmatched".into());
+    let path = req.uri().path().to_owned();
+    let mut resp = next.run(req).await;
+    let status = resp.status();
+    let is_problem = resp.extensions().get::<Problem>().is_some();
+    if status.is_client_error() || status.is_server_error() {
+        let mut problem = match resp.extensions().get::<Problem>() {
+            Some(p) => p.clone(),
+            None => framework_problem(status),
+        };
+        problem.instance = Some(format!("{path}#{id}"));
+        let headers = resp.headers().clone();
+        let body = serde_json::to_vec(&problem).unwrap_or_default();
+        resp = (status, body).into_response();
+        for (k, v) in headers.iter() {
+            if k != header::CONTENT_LENGTH && (is_problem || k == header::ALLOW) {
+                resp.headers_mut().insert(k, v.clone());
+            }
+        }
+        resp.headers_mut()
+            .insert(header::CONTENT_TYPE, HeaderValue::from_static("application/problem+json"));
+    }
+    if let Ok(v) = HeaderValue::from_str(&id) {
+        resp.headers_mut().insert(REQUEST_ID, v);
+    }
+    state.metrics.record_http(&method, &route, status.as_u16(), started.elapsed());
+    resp
+}
+
+/// Problems for answers the framework made itself (unknown route, wrong
+/// method, malformed path or query). Its messages are not passed on: they
+/// can quote input.
+fn framework_problem(status: StatusCode) -> Problem {
+    let (slug, detail) = match status {
+        StatusCode::NOT_FOUND => ("not-found", "no such resource"),
+        StatusCode::METHOD_NOT_ALLOWED => ("method-not-allowed", "this resource does not support that method"),
+        StatusCode::PAYLOAD_TOO_LARGE => ("too-large", "the request body is larger than the configured limit"),
+        _ => ("bad-request", "the request's path, query or headers are malformed"),
+    };
+    ApiError::new(status, slug, detail).problem()
+}
+
+/// The authenticated caller with purpose and request id.
+pub struct Ctx(pub RequestCtx);
+
+impl FromRequestParts<AppState> for Ctx {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let token = parts
+            .headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")))
+            .map(str::trim)
+            .filter(|t| !t.is_empty() && t.len() <= 512)
+            .ok_or(ApiError::from(ArchiveError::Unauthenticated))?;
+        let principal = state.archive.authenticate(token)?;
+        let request_id = parts
+            .extensions
+            .get::<RequestId>()
+            .map(|r| r.0.clone())
+            .unwrap_or_default();
+        let purpose = parts
+            .headers
+            .get(PURPOSE)
+            .map(|v| v.to_str().map(str::to_owned).unwrap_or_else(|_| "\u{fffd}".into()));
+        Ok(Ctx(RequestCtx { principal, purpose, request_id }))
+    }
+}
+
+/// A JSON body read strictly: `application/json`, UTF-8, well-formed, within
+/// the body limit. Error messages never quote the body.
+pub struct JsonBody(pub serde_json::Value);
+
+impl<S: Send + Sync> FromRequest<S> for JsonBody {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
+        let is_json = req
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.split(';').next())
+            .is_some_and(|m| m.trim().eq_ignore_ascii_case("application/json"));
+        if !is_json {
+            return Err(ApiError::new(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "unsupported-media-type",
+                "the body must be application/json",
+            ));
+        }
+        let bytes = Bytes::from_request(req, state).await.map_err(|r| {
+            if r.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "too-large", "the request body is larger than the configured limit")
+            } else {
+                ApiError::bad_request("the request body could not be read")
+            }
+        })?;
+        let text = std::str::from_utf8(&bytes)
+            .map_err(|e| ApiError::bad_request(format!("the body is not valid UTF-8 (byte {})", e.valid_up_to())))?;
+        let value = serde_json::from_str(text).map_err(|e| {
+            ApiError::bad_request(format!("the body is not well-formed JSON (line {}, column {})", e.line(), e.column()))
+        })?;
+        Ok(JsonBody(value))
+    }
+}
+
+pub fn router(state: AppState, max_body_bytes: usize) -> Router {
+    let v1 = Router::new()
+        .merge(principals::routes())
+        .merge(dossiers::routes())
+        .merge(audit::routes());
+    Router::new()
+        .nest("/v1", v1)
+        .merge(ops::routes())
+        .fallback(|| async { StatusCode::NOT_FOUND })
+        // Innermost first: a panic becomes a 500 that request_layer turns
+        // into a problem document with the request id.
+        .layer(tower_http::catch_panic::CatchPanicLayer::new())
+        .layer(axum::middleware::from_fn_with_state(state.clone(), request_layer))
+        .layer(axum::extract::DefaultBodyLimit::max(max_body_bytes))
+        .with_state(state)
+}

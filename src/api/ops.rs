@@ -1,0 +1,105 @@
+//! Operations: liveness, readiness, metrics, the OpenAPI document.
+
+use super::AppState;
+use axum::extract::State;
+use axum::http::{header, StatusCode};
+use axum::response::IntoResponse;
+use axum::routing::get;
+use axum::{Json, Router};
+use serde_json::{json, Value};
+use utoipa::OpenApi;
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
+        .route("/metrics", get(metrics))
+        .route("/openapi.json", get(openapi))
+}
+
+/// Liveness.
+#[utoipa::path(get, path = "/healthz", tag = "operations", responses((status = 200, body = String)))]
+pub async fn healthz() -> &'static str {
+    "ok"
+}
+
+/// Readiness: the store answers and the data directory is initialised.
+#[utoipa::path(get, path = "/readyz", tag = "operations", responses((status = 200), (status = 503)))]
+pub async fn readyz(State(s): State<AppState>) -> impl IntoResponse {
+    if s.archive.ready() {
+        (StatusCode::OK, "ready")
+    } else {
+        (StatusCode::SERVICE_UNAVAILABLE, "not ready")
+    }
+}
+
+/// Prometheus metrics (OpenMetrics text).
+#[utoipa::path(get, path = "/metrics", tag = "operations", responses((status = 200, content_type = "application/openmetrics-text", body = String)))]
+pub async fn metrics(State(s): State<AppState>) -> impl IntoResponse {
+    (
+        [(header::CONTENT_TYPE, "application/openmetrics-text; version=1.0.0; charset=utf-8")],
+        s.metrics.render(),
+    )
+}
+
+/// This document.
+#[utoipa::path(get, path = "/openapi.json", tag = "operations", responses((status = 200, body = Object)))]
+pub async fn openapi(State(s): State<AppState>) -> Json<Value> {
+    Json((*s.openapi).clone())
+}
+
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "custos", description = "Compliance archive for customer dossiers. Errors are RFC 9457 problem documents (application/problem+json)."),
+    paths(
+        healthz, readyz, metrics, openapi,
+        super::principals::create_principal, super::principals::create_token, super::principals::revoke_token,
+        super::dossiers::create, super::dossiers::read, super::dossiers::update,
+        super::dossiers::versions, super::dossiers::read_version,
+        super::audit::list, super::audit::one, super::audit::raw,
+    ),
+    modifiers(&Security)
+)]
+struct ApiDoc;
+
+struct Security;
+
+impl utoipa::Modify for Security {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme("bearer", SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()));
+    }
+}
+
+/// The OpenAPI document: generated from the handlers, with the dossier
+/// template itself as `components/schemas/Dossier` and the problem shape.
+pub fn document() -> Value {
+    let mut doc = serde_json::to_value(ApiDoc::openapi()).unwrap_or_else(|_| json!({}));
+    let mut template: Value = serde_json::from_str(crate::domain::dossier::SCHEMA_JSON).unwrap_or_else(|_| json!({}));
+    if let Some(t) = template.as_object_mut() {
+        t.remove("$schema");
+        t.remove("$id");
+    }
+    let problem = json!({
+        "type": "object",
+        "description": "RFC 9457 problem document",
+        "required": ["type", "title", "status", "detail"],
+        "properties": {
+            "type": {"type": "string"}, "title": {"type": "string"}, "status": {"type": "integer"},
+            "detail": {"type": "string"}, "instance": {"type": "string"},
+            "errors": {"type": "array", "items": {"type": "object", "properties": {"path": {"type": "string"}, "message": {"type": "string"}}}}
+        }
+    });
+    if let Some(schemas) = doc.pointer_mut("/components/schemas").and_then(Value::as_object_mut) {
+        schemas.insert("Dossier".into(), template);
+        schemas.insert("Problem".into(), problem);
+    }
+    for (path, method) in [("/v1/dossiers", "post"), ("/v1/dossiers/{id}", "put")] {
+        let ptr = format!("/paths/{}/{method}/requestBody/content/application~1json/schema", path.replace('/', "~1"));
+        if let Some(s) = doc.pointer_mut(&ptr) {
+            *s = json!({"$ref": "#/components/schemas/Dossier"});
+        }
+    }
+    doc
+}

@@ -1,0 +1,193 @@
+//! Hash-chain verification, naming the first bad sequence number.
+
+use super::entry::{hash_entry, AuditEntry, GENESIS_PREV, PREV_HASH_OFFSET};
+use crate::store::StoreError;
+
+/// What the writer records after every batch, in the same batch: the next
+/// sequence number and the hash of the last entry. It lets verification see
+/// a removed or altered last entry and a truncated log.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ChainHead {
+    pub next_seq: u64,
+    pub last_hash: [u8; 32],
+}
+
+impl ChainHead {
+    pub const GENESIS: ChainHead = ChainHead { next_seq: 0, last_hash: GENESIS_PREV };
+
+    pub fn encode(&self) -> Vec<u8> {
+        let mut v = self.next_seq.to_be_bytes().to_vec();
+        v.extend_from_slice(&self.last_hash);
+        v
+    }
+
+    pub fn decode(b: &[u8]) -> Option<Self> {
+        if b.len() != 40 {
+            return None;
+        }
+        Some(ChainHead {
+            next_seq: u64::from_be_bytes(b[..8].try_into().ok()?),
+            last_hash: b[8..].try_into().ok()?,
+        })
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VerifyReport {
+    pub entries: u64,
+    pub head_hash: [u8; 32],
+}
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum VerifyError {
+    #[error("audit log is not intact: first bad sequence number {seq}: {reason}")]
+    Broken { seq: u64, reason: String },
+    #[error("cannot read the audit log: {0}")]
+    Store(String),
+}
+
+fn broken(seq: u64, reason: impl Into<String>) -> VerifyError {
+    VerifyError::Broken { seq, reason: reason.into() }
+}
+
+/// Verifies entries given in key order against each other and against the
+/// recorded chain head. `progress` is called with the count verified so far.
+///
+/// When entry `j`'s `prev_hash` does not match, either `j-1` was altered
+/// (then `j+1` still chains to `j`) or `j` itself was (then `j+1` breaks
+/// too); one entry of look-ahead tells which one to name.
+pub fn verify<I>(
+    entries: I,
+    head: Option<ChainHead>,
+    mut progress: impl FnMut(u64),
+) -> Result<VerifyReport, VerifyError>
+where
+    I: Iterator<Item = Result<(Vec<u8>, Vec<u8>), StoreError>>,
+{
+    let mut expected: u64 = 0;
+    let mut prev = GENESIS_PREV;
+    let mut pending: Option<u64> = None;
+    for row in entries {
+        let (key, raw) = row.map_err(|e| VerifyError::Store(e.to_string()))?;
+        if key.as_slice() != expected.to_be_bytes() {
+            return Err(broken(pending.unwrap_or(expected), "entry missing or out of order"));
+        }
+        let entry = AuditEntry::decode(&raw).map_err(|e| broken(expected, e.to_string()))?;
+        if entry.seq != expected {
+            return Err(broken(expected, "sequence number does not match the entry's position"));
+        }
+        let links = raw[PREV_HASH_OFFSET..PREV_HASH_OFFSET + 32] == prev;
+        if let Some(j) = pending {
+            return Err(name_break(j, links));
+        }
+        if !links {
+            pending = Some(expected);
+        }
+        prev = hash_entry(&raw);
+        expected += 1;
+        if expected % 65_536 == 0 {
+            progress(expected);
+        }
+    }
+    progress(expected);
+    if let Some(h) = head {
+        if h.next_seq > expected {
+            return Err(broken(expected, format!("log truncated: {} entries recorded, {} found", h.next_seq, expected)));
+        }
+        if h.next_seq < expected {
+            return Err(broken(h.next_seq, "entries beyond the recorded chain head"));
+        }
+        let links = h.last_hash == prev;
+        if let Some(j) = pending {
+            return Err(name_break(j, links));
+        }
+        if !links {
+            return Err(broken(expected.saturating_sub(1), "last entry does not match the recorded chain head"));
+        }
+    } else if let Some(j) = pending {
+        return Err(broken(j, "prev_hash does not match the previous entry"));
+    }
+    Ok(VerifyReport { entries: expected, head_hash: prev })
+}
+
+fn name_break(j: u64, next_links: bool) -> VerifyError {
+    if next_links {
+        broken(j.saturating_sub(1), "entry content does not match the hash recorded after it")
+    } else {
+        broken(j, "prev_hash does not match the previous entry")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::entry::tests::sample;
+    use super::*;
+    use proptest::prelude::*;
+
+    fn chain(n: u64) -> (Vec<(Vec<u8>, Vec<u8>)>, ChainHead) {
+        let mut prev = GENESIS_PREV;
+        let mut rows = vec![];
+        for seq in 0..n {
+            let raw = sample(seq, prev).encode();
+            prev = hash_entry(&raw);
+            rows.push((seq.to_be_bytes().to_vec(), raw));
+        }
+        (rows, ChainHead { next_seq: n, last_hash: prev })
+    }
+
+    fn run(rows: &[(Vec<u8>, Vec<u8>)], head: ChainHead) -> Result<VerifyReport, VerifyError> {
+        verify(rows.iter().cloned().map(Ok), Some(head), |_| {})
+    }
+
+    fn first_bad(r: Result<VerifyReport, VerifyError>) -> u64 {
+        match r {
+            Err(VerifyError::Broken { seq, .. }) => seq,
+            other => panic!("expected a break, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn empty_and_intact_logs_verify() {
+        assert_eq!(run(&[], ChainHead::GENESIS).unwrap().entries, 0);
+        let (rows, head) = chain(10);
+        assert_eq!(run(&rows, head).unwrap().entries, 10);
+    }
+
+    proptest! {
+        #[test]
+        fn any_flipped_byte_is_named(n in 1u64..40, victim in any::<prop::sample::Index>(), byte in any::<prop::sample::Index>(), bit in 0u8..8) {
+            let (mut rows, head) = chain(n);
+            let v = victim.index(n as usize);
+            let raw = &mut rows[v].1;
+            let b = byte.index(raw.len());
+            raw[b] ^= 1 << bit;
+            prop_assert_eq!(first_bad(run(&rows, head)), v as u64);
+        }
+
+        #[test]
+        fn a_removed_entry_is_named(n in 2u64..40, victim in any::<prop::sample::Index>()) {
+            let (mut rows, head) = chain(n);
+            let v = victim.index(n as usize);
+            rows.remove(v);
+            prop_assert_eq!(first_bad(run(&rows, head)), v as u64);
+        }
+
+        #[test]
+        fn swapped_entries_are_named(n in 2u64..40, victim in any::<prop::sample::Index>()) {
+            let (mut rows, head) = chain(n);
+            let v = victim.index(n as usize - 1);
+            let a = rows[v].1.clone();
+            rows[v].1 = rows[v + 1].1.clone();
+            rows[v + 1].1 = a;
+            prop_assert_eq!(first_bad(run(&rows, head)), v as u64);
+        }
+
+        #[test]
+        fn truncation_is_named(n in 2u64..40, keep in any::<prop::sample::Index>()) {
+            let (mut rows, head) = chain(n);
+            let k = keep.index(n as usize);
+            rows.truncate(k);
+            prop_assert_eq!(first_bad(run(&rows, head)), k as u64);
+        }
+    }
+}

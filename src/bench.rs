@@ -1,0 +1,177 @@
+//! `custos bench`: a load generator against a running server, over HTTP,
+//! measuring what a client sees: dossier ingest and audited reads, with
+//! throughput and latency percentiles. See docs/performance.md.
+
+use anyhow::{bail, Context};
+use serde_json::{json, Value};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// The shipped fixtures, used as the bench's (and tests') dossier bodies.
+pub const FIXTURES: &str = include_str!("../fixtures/dossiers.json");
+
+#[derive(Debug, clap::Args)]
+pub struct BenchArgs {
+    /// Base URL of a running custos.
+    #[arg(long, default_value = "http://127.0.0.1:8080")]
+    url: String,
+    /// An admin token (to create the bench's own principal).
+    #[arg(long, env = "CUSTOS_TOKEN", hide_env_values = true)]
+    admin_token: String,
+    /// Dossiers to create.
+    #[arg(long, default_value_t = 5000)]
+    dossiers: usize,
+    /// Audited reads to make.
+    #[arg(long, default_value_t = 20000)]
+    reads: usize,
+    /// Concurrent clients.
+    #[arg(long, default_value_t = 64)]
+    concurrency: usize,
+}
+
+struct Stats {
+    label: &'static str,
+    count: usize,
+    elapsed: Duration,
+    latencies: Vec<Duration>,
+}
+
+impl Stats {
+    fn print(&mut self) {
+        self.latencies.sort();
+        let pct = |p: f64| {
+            let i = ((self.latencies.len() as f64 * p).ceil() as usize).clamp(1, self.latencies.len().max(1)) - 1;
+            self.latencies.get(i).map_or(0.0, |d| d.as_secs_f64() * 1000.0)
+        };
+        println!(
+            "{:<14} {:>8} requests in {:>7.2}s  {:>9.0}/s  p50 {:>6.2} ms  p99 {:>6.2} ms  max {:>7.2} ms",
+            self.label,
+            self.count,
+            self.elapsed.as_secs_f64(),
+            self.count as f64 / self.elapsed.as_secs_f64(),
+            pct(0.50),
+            pct(0.99),
+            pct(1.0),
+        );
+    }
+}
+
+/// Runs `total` requests over `concurrency` workers; `make(i)` sends one.
+async fn drive<F, Fut>(label: &'static str, total: usize, concurrency: usize, make: F) -> anyhow::Result<Stats>
+where
+    F: Fn(usize) -> Fut + Send + Sync + 'static,
+    Fut: std::future::Future<Output = anyhow::Result<()>> + Send,
+{
+    let next = Arc::new(AtomicUsize::new(0));
+    let make = Arc::new(make);
+    let started = Instant::now();
+    let mut workers = Vec::new();
+    for _ in 0..concurrency {
+        let next = next.clone();
+        let make = make.clone();
+        workers.push(tokio::spawn(async move {
+            let mut lat = Vec::new();
+            loop {
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                if i >= total {
+                    break;
+                }
+                let t = Instant::now();
+                make(i).await?;
+                lat.push(t.elapsed());
+            }
+            anyhow::Ok(lat)
+        }));
+    }
+    let mut latencies = Vec::with_capacity(total);
+    for w in workers {
+        latencies.extend(w.await??);
+    }
+    Ok(Stats { label, count: total, elapsed: started.elapsed(), latencies })
+}
+
+pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
+    let client = reqwest::Client::builder().pool_max_idle_per_host(args.concurrency).build()?;
+    let base = args.url.trim_end_matches('/').to_owned();
+    let fixtures: Vec<Value> = serde_json::from_str(FIXTURES)?;
+
+    let resp = client
+        .post(format!("{base}/v1/principals"))
+        .bearer_auth(&args.admin_token)
+        .json(&json!({"name": "bench", "roles": ["service"], "department": "bench", "region": "华东"}))
+        .send()
+        .await
+        .context("cannot reach the server")?;
+    if !resp.status().is_success() {
+        bail!("creating the bench principal failed: {}", resp.status());
+    }
+    let pid = resp.json::<Value>().await?["id"].as_str().unwrap_or_default().to_owned();
+    let resp = client
+        .post(format!("{base}/v1/principals/{pid}/tokens"))
+        .bearer_auth(&args.admin_token)
+        .send()
+        .await?;
+    let token = resp.json::<Value>().await?["token"].as_str().unwrap_or_default().to_owned();
+
+    let bodies: Arc<Vec<Value>> = Arc::new(
+        fixtures
+            .iter()
+            .map(|f| {
+                let mut f = f.clone();
+                f["owner"] = json!(pid);
+                f["customer"]["region"] = json!("华东");
+                f
+            })
+            .collect(),
+    );
+    let ids = Arc::new(std::sync::Mutex::new(Vec::with_capacity(args.dossiers)));
+    println!("custos bench against {base}: {} dossiers, {} reads, {} clients", args.dossiers, args.reads, args.concurrency);
+    let mut ingest = {
+        let (client, base, token, bodies, ids) = (client.clone(), base.clone(), token.clone(), bodies.clone(), ids.clone());
+        drive("ingest", args.dossiers, args.concurrency, move |i| {
+            let (client, base, token, bodies, ids) = (client.clone(), base.clone(), token.clone(), bodies.clone(), ids.clone());
+            async move {
+                let r = client
+                    .post(format!("{base}/v1/dossiers"))
+                    .bearer_auth(&token)
+                    .header("X-Purpose", "service_delivery")
+                    .json(&bodies[i % bodies.len()])
+                    .send()
+                    .await?;
+                if r.status() != reqwest::StatusCode::CREATED {
+                    bail!("create answered {}", r.status());
+                }
+                let id = r.json::<Value>().await?["id"].as_str().unwrap_or_default().to_owned();
+                ids.lock().map_err(|_| anyhow::anyhow!("lock"))?.push(id);
+                Ok(())
+            }
+        })
+        .await?
+    };
+    ingest.print();
+    let ids: Arc<Vec<String>> = Arc::new(ids.lock().map_err(|_| anyhow::anyhow!("lock"))?.clone());
+    let mut reads = {
+        let (client, base, token) = (client.clone(), base.clone(), token.clone());
+        drive("audited reads", args.reads, args.concurrency, move |i| {
+            let (client, base, token, ids) = (client.clone(), base.clone(), token.clone(), ids.clone());
+            async move {
+                let id = &ids[(i.wrapping_mul(7919)) % ids.len()];
+                let r = client
+                    .get(format!("{base}/v1/dossiers/{id}"))
+                    .bearer_auth(&token)
+                    .header("X-Purpose", "service_delivery")
+                    .send()
+                    .await?;
+                if r.status() != reqwest::StatusCode::OK {
+                    bail!("read answered {}", r.status());
+                }
+                r.bytes().await?;
+                Ok(())
+            }
+        })
+        .await?
+    };
+    reads.print();
+    Ok(())
+}

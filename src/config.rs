@@ -1,0 +1,136 @@
+//! Configuration: defaults, then the TOML file (`--config`), then the
+//! environment, then flags. Unknown keys are an error. Secrets are never
+//! printed by `Debug`.
+
+use serde::Deserialize;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+pub const DEFAULT_DATA_DIR: &str = "./data";
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
+pub const DEFAULT_POLICIES_DIR: &str = "./policies";
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileConfig {
+    pub data_dir: Option<PathBuf>,
+    pub listen: Option<SocketAddr>,
+    pub master_key_file: Option<PathBuf>,
+    pub policies_dir: Option<PathBuf>,
+    pub max_body_bytes: Option<usize>,
+    pub key_cache_entries: Option<usize>,
+}
+
+impl FileConfig {
+    pub fn load(path: &Path) -> anyhow::Result<Self> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| anyhow::anyhow!("cannot read config file {}: {e}", path.display()))?;
+        toml::from_str(&text).map_err(|e| anyhow::anyhow!("config file {}: {}", path.display(), e.message()))
+    }
+}
+
+/// A secret string whose `Debug` never shows it.
+#[derive(Clone)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(s: String) -> Self {
+        Secret(s)
+    }
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Secret(..)")
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub data_dir: PathBuf,
+    pub listen: SocketAddr,
+    /// The age identity that wraps every data key. Default: next to the data
+    /// directory (`<data-dir>.master-key`), never inside it.
+    pub master_key_file: PathBuf,
+    pub policies_dir: PathBuf,
+    pub max_body_bytes: usize,
+    pub key_cache_entries: usize,
+    pub bootstrap_token: Option<Secret>,
+}
+
+impl Config {
+    /// Defaults for a data directory (used by tests and as the base).
+    pub fn for_data_dir(data_dir: PathBuf) -> Self {
+        Config {
+            master_key_file: default_master_key_file(&data_dir),
+            data_dir,
+            listen: DEFAULT_LISTEN.parse().unwrap_or_else(|_| SocketAddr::from(([127, 0, 0, 1], 8080))),
+            policies_dir: PathBuf::from(DEFAULT_POLICIES_DIR),
+            max_body_bytes: 1024 * 1024,
+            key_cache_entries: 100_000,
+            bootstrap_token: None,
+        }
+    }
+
+    /// Merges the layers; `None` means "not given at this layer".
+    pub fn resolve(
+        file: FileConfig,
+        data_dir: Option<PathBuf>,
+        listen: Option<SocketAddr>,
+        master_key_file: Option<PathBuf>,
+        policies_dir: Option<PathBuf>,
+    ) -> Self {
+        let data_dir = data_dir.or(file.data_dir).unwrap_or_else(|| PathBuf::from(DEFAULT_DATA_DIR));
+        let mut c = Config::for_data_dir(data_dir);
+        if let Some(l) = listen.or(file.listen) {
+            c.listen = l;
+        }
+        if let Some(m) = master_key_file.or(file.master_key_file) {
+            c.master_key_file = m;
+        }
+        if let Some(p) = policies_dir.or(file.policies_dir) {
+            c.policies_dir = p;
+        }
+        if let Some(n) = file.max_body_bytes {
+            c.max_body_bytes = n;
+        }
+        if let Some(n) = file.key_cache_entries {
+            c.key_cache_entries = n;
+        }
+        c.bootstrap_token = std::env::var("CUSTOS_BOOTSTRAP_TOKEN").ok().filter(|t| !t.is_empty()).map(Secret::new);
+        c
+    }
+}
+
+pub fn default_master_key_file(data_dir: &Path) -> PathBuf {
+    let name = data_dir
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "custos".into());
+    let parent = data_dir.parent().unwrap_or_else(|| Path::new("."));
+    parent.join(format!("{name}.master-key"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn master_key_defaults_beside_not_inside_the_data_dir() {
+        assert_eq!(default_master_key_file(Path::new("./data")), PathBuf::from("./data.master-key"));
+        assert_eq!(default_master_key_file(Path::new("/var/lib/custos")), PathBuf::from("/var/lib/custos.master-key"));
+    }
+
+    #[test]
+    fn flags_beat_file_and_unknown_keys_are_refused() {
+        let file: FileConfig = toml::from_str("data_dir = \"/f\"\nlisten = \"127.0.0.1:9\"").unwrap();
+        let c = Config::resolve(file, Some("/flag".into()), None, None, None);
+        assert_eq!(c.data_dir, PathBuf::from("/flag"));
+        assert_eq!(c.listen.port(), 9);
+        assert!(toml::from_str::<FileConfig>("datadir = \"/x\"").is_err());
+        assert_eq!(format!("{:?}", Secret::new("hunter2".into())), "Secret(..)");
+    }
+}

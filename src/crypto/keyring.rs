@@ -1,0 +1,170 @@
+//! Per-dossier and per-subject data keys: creation, cached unwrapping,
+//! shredding.
+
+use super::{CryptoError, DataKey, MasterKey};
+use crate::domain::{DossierId, SubjectId};
+use crate::store::{Cf, KvStore, Op};
+use lru::LruCache;
+use std::num::NonZeroUsize;
+use std::sync::{Arc, Mutex};
+
+/// Which data key.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum KeyRef {
+    Dossier(DossierId),
+    Subject(SubjectId),
+}
+
+impl KeyRef {
+    /// The key under which the wrapped key is stored in [`Cf::Keys`]; also
+    /// the key id named in audit entries and certificates.
+    pub fn storage_key(&self) -> String {
+        match self {
+            KeyRef::Dossier(id) => format!("d/{id}"),
+            KeyRef::Subject(id) => format!("s/{id}"),
+        }
+    }
+}
+
+pub struct Keyring {
+    master: MasterKey,
+    store: Arc<dyn KvStore>,
+    cache: Mutex<LruCache<KeyRef, Arc<DataKey>>>,
+}
+
+impl Keyring {
+    pub fn new(master: MasterKey, store: Arc<dyn KvStore>, cache_size: usize) -> Self {
+        let cap = NonZeroUsize::new(cache_size.max(1)).unwrap_or(NonZeroUsize::MIN);
+        Keyring { master, store, cache: Mutex::new(LruCache::new(cap)) }
+    }
+
+    pub fn master_fingerprint(&self) -> String {
+        self.master.fingerprint()
+    }
+
+    /// A fresh data key and the op that stores it wrapped. The key is cached
+    /// only by [`Keyring::remember`], once the batch holding the op is durable.
+    pub fn create(&self, r: &KeyRef) -> Result<(Arc<DataKey>, Op), CryptoError> {
+        let key = DataKey::generate();
+        let wrapped = self.master.wrap(&key)?;
+        Ok((Arc::new(key), Op::Put(Cf::Keys, r.storage_key().into_bytes(), wrapped)))
+    }
+
+    pub fn remember(&self, r: KeyRef, key: Arc<DataKey>) {
+        if let Ok(mut c) = self.cache.lock() {
+            c.put(r, key);
+        }
+    }
+
+    pub fn get(&self, r: &KeyRef) -> Result<Arc<DataKey>, CryptoError> {
+        if let Some(k) = self.cache.lock().ok().and_then(|mut c| c.get(r).cloned()) {
+            return Ok(k);
+        }
+        let wrapped = self
+            .store
+            .get(Cf::Keys, r.storage_key().as_bytes())?
+            .ok_or_else(|| CryptoError::KeyDestroyed(r.storage_key()))?;
+        let key = Arc::new(self.master.unwrap(&wrapped)?);
+        self.remember(r.clone(), key.clone());
+        Ok(key)
+    }
+
+    /// Whether the wrapped key still exists (no unwrap).
+    pub fn exists(&self, r: &KeyRef) -> Result<bool, CryptoError> {
+        Ok(self.store.get(Cf::Keys, r.storage_key().as_bytes())?.is_some())
+    }
+
+    /// Shreds keys: deletes the wrapped keys durably (together with `extra`
+    /// ops, e.g. the audit entry recording it), drops them from the cache, and
+    /// compacts so the wrapped bytes are physically gone from the data
+    /// directory. Everything sealed under these keys is unreadable afterwards.
+    pub fn shred(&self, refs: &[KeyRef], extra: Vec<Op>) -> Result<(), CryptoError> {
+        let mut ops: Vec<Op> = refs
+            .iter()
+            .map(|r| Op::Delete(Cf::Keys, r.storage_key().into_bytes()))
+            .collect();
+        ops.extend(extra);
+        self.store.write(&ops, true)?;
+        if let Ok(mut c) = self.cache.lock() {
+            for r in refs {
+                c.pop(r);
+            }
+        }
+        self.store.purge(Cf::Keys)?;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::crypto::{open, seal, segment_aad};
+    use crate::store::RocksStore;
+
+    #[test]
+    fn shredded_key_cannot_open_its_segments_and_is_physically_gone() {
+        let dir = tempfile::tempdir().unwrap();
+        let store: Arc<dyn KvStore> = Arc::new(RocksStore::open(dir.path()).unwrap());
+        let ring = Keyring::new(MasterKey::generate(), store.clone(), 16);
+        let r = KeyRef::Subject(SubjectId::generate());
+        let (key, op) = ring.create(&r).unwrap();
+        let wrapped = match &op {
+            Op::Put(_, _, v) => v.clone(),
+            _ => unreachable!(),
+        };
+        store.write(&[op], true).unwrap();
+        ring.remember(r.clone(), key.clone());
+        let aad = segment_aad("dos_x", 1, "personal");
+        let sealed = seal(&key, &aad, "张经理 13912345688".as_bytes()).unwrap();
+        drop(key);
+        assert!(open(&ring.get(&r).unwrap(), &aad, &sealed).is_ok());
+        // Push the wrapped key into an SST file first, as a long-lived key would be.
+        store.purge(Cf::Keys).unwrap();
+        assert!(dir_contains(dir.path(), &wrapped), "precondition: the key is on disk");
+
+        ring.shred(std::slice::from_ref(&r), vec![]).unwrap();
+
+        assert!(matches!(ring.get(&r), Err(CryptoError::KeyDestroyed(_))));
+        assert!(!ring.exists(&r).unwrap());
+        assert!(!dir_contains(dir.path(), &wrapped), "wrapped key bytes remain on disk");
+    }
+
+    #[test]
+    fn cache_is_bounded_and_reloads_from_store() {
+        let store: Arc<dyn KvStore> = Arc::new(crate::store::MemStore::default());
+        let ring = Keyring::new(MasterKey::generate(), store.clone(), 2);
+        let refs: Vec<KeyRef> = (0..5).map(|_| KeyRef::Dossier(DossierId::generate())).collect();
+        let mut raw = vec![];
+        for r in &refs {
+            let (k, op) = ring.create(r).unwrap();
+            store.write(&[op], true).unwrap();
+            raw.push(*k.expose());
+            ring.remember(r.clone(), k);
+        }
+        assert_eq!(ring.cache.lock().unwrap().len(), 2);
+        for (r, bytes) in refs.iter().zip(raw) {
+            assert_eq!(ring.get(r).unwrap().expose(), &bytes);
+        }
+    }
+
+    pub(crate) fn dir_contains(dir: &std::path::Path, needle: &[u8]) -> bool {
+        walk(dir).into_iter().any(|p| {
+            std::fs::read(&p)
+                .map(|b| b.windows(needle.len()).any(|w| w == needle))
+                .unwrap_or(false)
+        })
+    }
+
+    fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+        let mut out = vec![];
+        for e in std::fs::read_dir(dir).unwrap().flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                out.extend(walk(&p));
+            } else {
+                out.push(p);
+            }
+        }
+        out
+    }
+}

@@ -1,0 +1,364 @@
+//! The dossier template: the typed form of `schemas/dossier.schema.json`, its
+//! validation, and the split of a dossier into the segments that are sealed
+//! under different keys (business, confidential, sensitive, and per contact).
+
+use super::{PrincipalId, SubjectId};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+/// The template, embedded so the binary validates exactly what it ships.
+pub const SCHEMA_JSON: &str = include_str!("../../schemas/dossier.schema.json");
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Dossier {
+    pub customer: Customer,
+    pub owner: PrincipalId,
+    pub status: Status,
+    pub grade: Grade,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub contacts: Vec<Contact>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub transport: Option<Transport>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub preferences: Option<Preferences>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub finance: Option<Finance>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub remarks: Option<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tags: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Customer {
+    pub name: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub credit_code: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub industry: Option<String>,
+    pub region: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub address: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Status {
+    Prospect,
+    Active,
+    Closed,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Grade {
+    A,
+    B,
+    C,
+}
+
+// No deny_unknown_fields here: serde does not support it with `flatten`; the
+// schema has already rejected unknown fields before this type is built.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Contact {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub subject_id: Option<SubjectId>,
+    #[serde(flatten)]
+    pub personal: PersonalFields,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id_number: Option<String>,
+}
+
+/// The personal (not sensitive) fields of one contact: one personal segment.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PersonalFields {
+    pub name: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub phone: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub email: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub role: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Transport {
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub cargo_types: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub frequency: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub volume: Option<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub routes: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Preferences {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub delivery: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tracking: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub packaging: Option<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub extras: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Finance {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub credit_rating: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub payment_terms: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bank_account: Option<String>,
+}
+
+/// One failing place in a submitted document.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct FieldError {
+    /// JSON Pointer into the submitted document.
+    pub path: String,
+    pub message: String,
+}
+
+/// The compiled template. Messages never quote the submitted value: it may be
+/// personal data, and validation errors end up in responses and logs.
+pub struct TemplateValidator {
+    validator: jsonschema::Validator,
+}
+
+impl TemplateValidator {
+    pub fn new() -> anyhow::Result<Self> {
+        let schema: Value = serde_json::from_str(SCHEMA_JSON)?;
+        let validator = jsonschema::options()
+            .with_draft(jsonschema::Draft::Draft202012)
+            .build(&schema)
+            .map_err(|e| anyhow::anyhow!("dossier schema does not compile: {e}"))?;
+        Ok(Self { validator })
+    }
+
+    /// Validates and parses a document, listing every failing path.
+    pub fn parse(&self, doc: &Value) -> Result<Dossier, Vec<FieldError>> {
+        let mut errors: Vec<FieldError> = self
+            .validator
+            .iter_errors(doc)
+            .map(|e| FieldError {
+                path: e.instance_path().to_string(),
+                message: describe(&e.kind()),
+            })
+            .collect();
+        if errors.is_empty() {
+            return serde_json::from_value(doc.clone()).map_err(|e| {
+                vec![FieldError {
+                    path: String::new(),
+                    message: format!("does not match the template: {}", redact_serde(&e)),
+                }]
+            });
+        }
+        errors.sort_by(|a, b| a.path.cmp(&b.path));
+        errors.dedup();
+        Err(errors)
+    }
+}
+
+/// A value-free description of a schema violation.
+fn describe(kind: &jsonschema::error::ValidationErrorKind) -> String {
+    use jsonschema::error::ValidationErrorKind as K;
+    match kind {
+        K::AdditionalProperties { unexpected } => {
+            format!("unknown field(s): {}", unexpected.join(", "))
+        }
+        K::Required { property } => format!("required field {property} is missing"),
+        K::Type { kind } => format!("wrong type: expected {kind:?}").to_lowercase(),
+        K::Enum { options } => format!("must be one of {options}"),
+        K::Pattern { pattern } => format!("does not match the pattern {pattern}"),
+        K::MaxLength { limit } => format!("longer than {limit} characters"),
+        K::MinLength { limit } => format!("shorter than {limit} characters"),
+        K::MaxItems { limit } => format!("more than {limit} items"),
+        _ => "does not conform to the dossier template".to_owned(),
+    }
+}
+
+/// serde_json messages can quote input; keep only the category and position.
+fn redact_serde(e: &serde_json::Error) -> String {
+    format!("{:?} error at line {} column {}", e.classify(), e.line(), e.column()).to_lowercase()
+}
+
+/// Plaintext of the segments one dossier version is sealed into. Each is the
+/// JSON of the fields it holds; the split follows the class table of API.md.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BusinessPart {
+    pub customer: Customer,
+    pub owner: PrincipalId,
+    pub status: Status,
+    pub grade: Grade,
+    #[serde(default)]
+    pub transport: Option<Transport>,
+    #[serde(default)]
+    pub preferences: Option<Preferences>,
+    #[serde(default)]
+    pub remarks: Option<String>,
+    #[serde(default)]
+    pub tags: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+pub struct ConfidentialPart {
+    pub credit_rating: Option<String>,
+    pub payment_terms: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+pub struct SensitivePart {
+    pub bank_account: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+pub struct SubjectSensitivePart {
+    pub id_number: Option<String>,
+}
+
+/// A dossier whose contacts all carry their subject id.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SplitDossier {
+    pub business: BusinessPart,
+    pub confidential: Option<ConfidentialPart>,
+    pub sensitive: Option<SensitivePart>,
+    /// In contact order.
+    pub contacts: Vec<(SubjectId, PersonalFields, Option<SubjectSensitivePart>)>,
+}
+
+impl SplitDossier {
+    /// INVARIANT: every contact has a subject id (assigned by the caller).
+    pub fn split(d: Dossier) -> Self {
+        let finance = d.finance.unwrap_or(Finance {
+            credit_rating: None,
+            payment_terms: None,
+            bank_account: None,
+        });
+        let confidential = (finance.credit_rating.is_some() || finance.payment_terms.is_some())
+            .then(|| ConfidentialPart {
+                credit_rating: finance.credit_rating,
+                payment_terms: finance.payment_terms,
+            });
+        let sensitive = finance.bank_account.map(|b| SensitivePart { bank_account: Some(b) });
+        let contacts = d
+            .contacts
+            .into_iter()
+            .map(|c| {
+                let sid = c.subject_id.unwrap_or_else(SubjectId::generate);
+                let sens = c.id_number.map(|n| SubjectSensitivePart { id_number: Some(n) });
+                (sid, c.personal, sens)
+            })
+            .collect();
+        SplitDossier {
+            business: BusinessPart {
+                customer: d.customer,
+                owner: d.owner,
+                status: d.status,
+                grade: d.grade,
+                transport: d.transport,
+                preferences: d.preferences,
+                remarks: d.remarks,
+                tags: d.tags,
+            },
+            confidential,
+            sensitive,
+            contacts,
+        }
+    }
+
+    pub fn join(self) -> Dossier {
+        let finance = match (&self.confidential, &self.sensitive) {
+            (None, None) => None,
+            _ => {
+                let c = self.confidential.unwrap_or_default();
+                Some(Finance {
+                    credit_rating: c.credit_rating,
+                    payment_terms: c.payment_terms,
+                    bank_account: self.sensitive.and_then(|s| s.bank_account),
+                })
+            }
+        };
+        let b = self.business;
+        Dossier {
+            customer: b.customer,
+            owner: b.owner,
+            status: b.status,
+            grade: b.grade,
+            contacts: self
+                .contacts
+                .into_iter()
+                .map(|(sid, personal, sens)| Contact {
+                    subject_id: Some(sid),
+                    personal,
+                    id_number: sens.and_then(|s| s.id_number),
+                })
+                .collect(),
+            transport: b.transport,
+            preferences: b.preferences,
+            finance,
+            remarks: b.remarks,
+            tags: b.tags,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn sample() -> Value {
+        json!({
+            "customer": {"name": "XX科技有限公司", "credit_code": "91310000MA1FL0XX1X",
+                         "industry": "电子", "region": "华东", "address": "上海市浦东新区"},
+            "owner": PrincipalId::generate().as_str(),
+            "status": "active",
+            "grade": "A",
+            "contacts": [{"name": "张经理", "phone": "13912345688", "email": "zhang@example.com",
+                          "role": "采购经理", "id_number": "110101199003070000"}],
+            "transport": {"cargo_types": ["电子产品"], "frequency": "每月两次", "routes": ["国内各地"]},
+            "preferences": {"delivery": "快速配送", "tracking": true},
+            "finance": {"credit_rating": "良好", "payment_terms": "月结30天", "bank_account": "6222020000000000000"},
+            "remarks": "重点客户,优先安排",
+            "tags": ["重点客户"]
+        })
+    }
+
+    #[test]
+    fn sample_is_valid_and_round_trips_through_segments() {
+        let v = TemplateValidator::new().unwrap();
+        let d = v.parse(&sample()).unwrap();
+        let split = SplitDossier::split(d.clone());
+        let sid = split.contacts[0].0.clone();
+        let joined = split.join();
+        let mut expected = d;
+        expected.contacts[0].subject_id = Some(sid);
+        assert_eq!(joined, expected);
+    }
+
+    #[test]
+    fn every_failing_path_is_listed_without_values() {
+        let v = TemplateValidator::new().unwrap();
+        let mut doc = sample();
+        doc["grade"] = json!("D");
+        doc["contacts"][0]["phone"] = json!(13912345688u64);
+        doc["customer"]["nickname"] = json!("秘密");
+        doc["contacts"][0]["email"] = json!("zhang-at-example.com");
+        let errs = v.parse(&doc).unwrap_err();
+        let paths: Vec<&str> = errs.iter().map(|e| e.path.as_str()).collect();
+        assert!(paths.contains(&"/grade"), "{paths:?}");
+        assert!(paths.contains(&"/contacts/0/phone"), "{paths:?}");
+        assert!(paths.contains(&"/contacts/0/email"), "{paths:?}");
+        assert!(paths.contains(&"/customer"), "{paths:?}");
+        let all = format!("{errs:?}");
+        assert!(!all.contains("zhang-at-example.com") && !all.contains("秘密"), "{all}");
+    }
+}

@@ -1,0 +1,86 @@
+//! Prometheus metrics (OpenMetrics text at `/metrics`).
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
+use prometheus_client::registry::Registry;
+use std::time::Duration;
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct HttpLabels {
+    pub method: String,
+    /// The route template (`/v1/dossiers/{id}`), never the concrete path.
+    pub route: String,
+    pub status: u16,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct RouteLabels {
+    pub route: String,
+}
+
+pub struct Metrics {
+    registry: Registry,
+    pub http_requests: Family<HttpLabels, Counter>,
+    pub http_duration: Family<RouteLabels, Histogram>,
+    pub audit_entries_batches: Counter,
+    pub audit_commits: Counter,
+    pub audit_batch_size: Histogram,
+    pub audit_commit_seconds: Histogram,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        let mut registry = Registry::with_prefix("custos");
+        let http_requests = Family::<HttpLabels, Counter>::default();
+        let http_duration = Family::<RouteLabels, Histogram>::new_with_constructor(|| {
+            Histogram::new(exponential_buckets(0.0001, 2.0, 16))
+        });
+        let audit_entries_batches = Counter::default();
+        let audit_commits = Counter::default();
+        let audit_batch_size = Histogram::new(exponential_buckets(1.0, 2.0, 11));
+        let audit_commit_seconds = Histogram::new(exponential_buckets(0.00005, 2.0, 16));
+        registry.register("http_requests", "HTTP requests by route and status", http_requests.clone());
+        registry.register("http_request_duration_seconds", "HTTP request latency", http_duration.clone());
+        registry.register("audit_batches", "Durable group-commit batches written", audit_entries_batches.clone());
+        registry.register("audit_commits", "Commits (changes with their audit entries) made durable", audit_commits.clone());
+        registry.register("audit_batch_commits", "Commits per group-commit batch", audit_batch_size.clone());
+        registry.register("audit_batch_write_seconds", "Time to build and sync one batch", audit_commit_seconds.clone());
+        Metrics {
+            registry,
+            http_requests,
+            http_duration,
+            audit_entries_batches,
+            audit_commits,
+            audit_batch_size,
+            audit_commit_seconds,
+        }
+    }
+}
+
+impl Metrics {
+    pub fn record_commit(&self, commits: usize, took: Duration) {
+        self.audit_entries_batches.inc();
+        self.audit_commits.inc_by(commits as u64);
+        self.audit_batch_size.observe(commits as f64);
+        self.audit_commit_seconds.observe(took.as_secs_f64());
+    }
+
+    pub fn record_http(&self, method: &str, route: &str, status: u16, took: Duration) {
+        self.http_requests
+            .get_or_create(&HttpLabels { method: method.to_owned(), route: route.to_owned(), status })
+            .inc();
+        self.http_duration
+            .get_or_create(&RouteLabels { route: route.to_owned() })
+            .observe(took.as_secs_f64());
+    }
+
+    pub fn render(&self) -> String {
+        let mut out = String::new();
+        if prometheus_client::encoding::text::encode(&mut out, &self.registry).is_err() {
+            out.clear();
+        }
+        out
+    }
+}

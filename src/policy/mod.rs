@@ -1,0 +1,73 @@
+//! Pure policy decisions: no IO beyond loading the files, no clock reads.
+//!
+//! This foundation has the purpose registry and the coarse access rules of
+//! the API.md role table (ownership, region, admin reads no content). The
+//! field-level engine (Cedar, masking) replaces `access` in a later change.
+
+pub mod access;
+mod purposes;
+
+pub use purposes::{Basis, PurposeDef, PurposeRegistry};
+
+use sha2::{Digest, Sha256};
+use std::path::{Path, PathBuf};
+
+#[derive(Debug, thiserror::Error)]
+pub enum PolicyError {
+    #[error("cannot read policy directory {0}: {1}")]
+    Dir(PathBuf, std::io::Error),
+    #[error("{file}:{line}: {message}")]
+    Invalid { file: PathBuf, line: usize, message: String },
+}
+
+/// The active policy files and their combined hash.
+pub struct PolicySet {
+    pub purposes: PurposeRegistry,
+    /// SHA-256 over every policy file (sorted by name: name, length,
+    /// contents), hex; written into every audit entry.
+    pub hash: String,
+    pub dir: PathBuf,
+}
+
+impl PolicySet {
+    pub fn load(dir: &Path) -> Result<Self, PolicyError> {
+        let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
+            .map_err(|e| PolicyError::Dir(dir.to_owned(), e))?
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| p.is_file())
+            .collect();
+        files.sort();
+        let mut h = Sha256::new();
+        for f in &files {
+            let bytes = std::fs::read(f).map_err(|e| PolicyError::Dir(f.clone(), e))?;
+            let name = f.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+            h.update(name.as_bytes());
+            h.update([0]);
+            h.update((bytes.len() as u64).to_be_bytes());
+            h.update(&bytes);
+        }
+        let purposes = PurposeRegistry::load(&dir.join("purposes.toml"))?;
+        Ok(PolicySet { purposes, hash: hex::encode(h.finalize()), dir: dir.to_owned() })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shipped_policies_load_and_hash_changes_with_content() {
+        let shipped = Path::new(env!("CARGO_MANIFEST_DIR")).join("policies");
+        let a = PolicySet::load(&shipped).unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        for e in std::fs::read_dir(&shipped).unwrap().flatten() {
+            std::fs::copy(e.path(), dir.path().join(e.file_name())).unwrap();
+        }
+        assert_eq!(PolicySet::load(dir.path()).unwrap().hash, a.hash);
+        let p = dir.path().join("purposes.toml");
+        let mut text = std::fs::read_to_string(&p).unwrap();
+        text.push_str("\n# changed\n");
+        std::fs::write(&p, text).unwrap();
+        assert_ne!(PolicySet::load(dir.path()).unwrap().hash, a.hash);
+    }
+}

@@ -1,0 +1,128 @@
+//! Start-up and shutdown of the service: data directory, master key,
+//! policies, store, bootstrap, HTTP.
+
+use crate::api::{self, AppState};
+use crate::archive::{Archive, IssuedToken};
+use crate::audit::{Commit, Outcome, PendingEntry};
+use crate::clock::Clock;
+use crate::config::Config;
+use crate::crypto::MasterKey;
+use crate::metrics::Metrics;
+use crate::policy::PolicySet;
+use crate::store::{KvStore, RocksStore};
+use anyhow::Context;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+pub struct Running {
+    pub addr: SocketAddr,
+    /// Set when this start initialised the data directory and generated the
+    /// admin token: show it once, then forget it.
+    pub admin_token: Option<IssuedToken>,
+    /// Set when this start generated the master key file.
+    pub generated_master_key: Option<std::path::PathBuf>,
+    pub archive: Arc<Archive>,
+    shutdown: Option<oneshot::Sender<()>>,
+    task: JoinHandle<std::io::Result<()>>,
+}
+
+impl Running {
+    /// Stops accepting connections, finishes in-flight requests, drains the
+    /// audit writer and closes the store.
+    pub async fn stop(mut self) -> anyhow::Result<()> {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        self.task.await??;
+        self.archive.shutdown();
+        Ok(())
+    }
+}
+
+fn open_master_key(config: &Config, initialized: bool) -> anyhow::Result<(MasterKey, bool)> {
+    let path = &config.master_key_file;
+    if path.exists() {
+        return Ok((MasterKey::load(path)?, false));
+    }
+    if initialized {
+        anyhow::bail!(
+            "master key file {} not found; this data directory was initialised with another key (set --master-key-file or CUSTOS_MASTER_KEY_FILE)",
+            path.display()
+        );
+    }
+    let key = MasterKey::generate();
+    key.write_new(path)?;
+    Ok((key, true))
+}
+
+pub async fn start(config: Config, clock: Arc<dyn Clock>) -> anyhow::Result<Running> {
+    let policy = PolicySet::load(&config.policies_dir)
+        .with_context(|| format!("loading policies from {}", config.policies_dir.display()))?;
+    std::fs::create_dir_all(&config.data_dir)
+        .with_context(|| format!("creating data directory {}", config.data_dir.display()))?;
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let _ = std::fs::set_permissions(&config.data_dir, std::fs::Permissions::from_mode(0o700));
+    }
+    let store: Arc<dyn KvStore> = Arc::new(
+        RocksStore::open(&config.data_dir)
+            .with_context(|| format!("opening the store in {}", config.data_dir.display()))?,
+    );
+    let initialized = store.get(crate::store::Cf::System, b"initialized")?.is_some();
+    let (master, generated) = open_master_key(&config, initialized)?;
+    let metrics = Arc::new(Metrics::default());
+    let policy_hash = policy.hash.clone();
+    let archive = Arc::new(Archive::open(store, master, policy, clock, metrics.clone(), config.key_cache_entries)?);
+    let token = config.bootstrap_token.as_ref().map(|s| s.expose().to_owned());
+    let admin_token = {
+        let archive = archive.clone();
+        tokio::task::spawn_blocking(move || archive.bootstrap(token.as_deref())).await??
+    };
+    archive
+        .commit_system(PendingEntry {
+            actor: "system".into(),
+            roles: vec![],
+            action: "policy.load".into(),
+            resource: "policies".into(),
+            subjects: vec![],
+            purpose: String::new(),
+            outcome: Outcome::Allow,
+            reason: format!("policy set {policy_hash}"),
+            released: vec![],
+            masked: vec![],
+            withheld: vec![],
+            request_id: "startup".into(),
+        })
+        .await?;
+    let state = AppState { archive: archive.clone(), metrics, openapi: Arc::new(api::ops::document()) };
+    let app = api::router(state, config.max_body_bytes);
+    let listener = tokio::net::TcpListener::bind(config.listen)
+        .await
+        .with_context(|| format!("binding {}", config.listen))?;
+    let addr = listener.local_addr()?;
+    let (tx, rx) = oneshot::channel::<()>();
+    let task = tokio::spawn(async move {
+        axum::serve(listener, app)
+            .with_graceful_shutdown(async move {
+                let _ = rx.await;
+            })
+            .await
+    });
+    Ok(Running {
+        addr,
+        admin_token,
+        generated_master_key: generated.then(|| config.master_key_file.clone()),
+        archive,
+        shutdown: Some(tx),
+        task,
+    })
+}
+
+impl Archive {
+    /// Commits an entry on the system's own behalf (start-up, jobs).
+    pub async fn commit_system(&self, entry: PendingEntry) -> Result<Vec<u64>, crate::archive::ArchiveError> {
+        Ok(self.audit.commit(Commit { entries: vec![entry], ..Default::default() }).await?)
+    }
+}

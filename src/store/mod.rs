@@ -1,0 +1,163 @@
+//! Storage: an ordered key-value store with column families, atomic durable
+//! batches, and a purge that makes deletions physical.
+//!
+//! The archive holds the store as `Arc<dyn KvStore>`; RocksDB is the embedded
+//! default and [`MemStore`] serves unit tests. Both pass the same contract
+//! suite (`contract_tests` below).
+
+mod mem;
+mod rocks;
+
+pub use mem::MemStore;
+pub use rocks::RocksStore;
+
+/// Column families. Plaintext metadata never holds personal data; dossier
+/// content lives only in `Versions`, sealed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Cf {
+    /// Initialisation marker, master-key fingerprint, audit chain head.
+    System,
+    /// Principals (`p/<id>`), tokens (`t/<id>`), token hash index (`h/<hex>`).
+    Principals,
+    /// Dossier metadata (owner, region, grade, status, current version).
+    Dossiers,
+    /// Dossier versions: `<dossier id>/<version u32 BE>` → sealed record.
+    Versions,
+    /// Subject metadata (dossiers that name the person, status).
+    Subjects,
+    /// Wrapped data keys (`d/<dossier id>`, `s/<subject id>`).
+    Keys,
+    /// Audit entries: `<seq u64 BE>` → canonical entry bytes.
+    Audit,
+}
+
+impl Cf {
+    pub const ALL: [Cf; 7] = [
+        Cf::System,
+        Cf::Principals,
+        Cf::Dossiers,
+        Cf::Versions,
+        Cf::Subjects,
+        Cf::Keys,
+        Cf::Audit,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Cf::System => "system",
+            Cf::Principals => "principals",
+            Cf::Dossiers => "dossiers",
+            Cf::Versions => "versions",
+            Cf::Subjects => "subjects",
+            Cf::Keys => "keys",
+            Cf::Audit => "audit",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Op {
+    Put(Cf, Vec<u8>, Vec<u8>),
+    Delete(Cf, Vec<u8>),
+}
+
+impl Op {
+    pub fn target(&self) -> (Cf, &[u8]) {
+        match self {
+            Op::Put(cf, k, _) | Op::Delete(cf, k) => (*cf, k),
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("storage error: {0}")]
+    Backend(String),
+}
+
+pub type KvPair = (Vec<u8>, Vec<u8>);
+pub type KvIter<'a> = Box<dyn Iterator<Item = Result<KvPair, StoreError>> + 'a>;
+
+pub trait KvStore: Send + Sync {
+    fn get(&self, cf: Cf, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError>;
+    /// Applies all ops atomically; with `durable` the call returns only once
+    /// the batch is on stable storage (synced WAL).
+    fn write(&self, ops: &[Op], durable: bool) -> Result<(), StoreError>;
+    /// Entries with key >= `from` that start with `prefix`, in key order.
+    fn scan<'a>(&'a self, cf: Cf, prefix: &[u8], from: &[u8]) -> KvIter<'a>;
+    /// The entry with the greatest key, if any.
+    fn last(&self, cf: Cf) -> Result<Option<KvPair>, StoreError>;
+    /// Makes deletions in `cf` physical: flushes memtables and the WAL and
+    /// compacts the column family so no file under the data directory still
+    /// holds a deleted value.
+    fn purge(&self, cf: Cf) -> Result<(), StoreError>;
+}
+
+#[cfg(test)]
+pub(crate) mod contract_tests {
+    //! The contract every `KvStore` implementation must meet.
+    use super::*;
+
+    pub fn run(store: &dyn KvStore) {
+        atomic_batches(store);
+        scan_prefix_and_from(store);
+        last_entry(store);
+        delete_then_purge(store);
+    }
+
+    fn atomic_batches(s: &dyn KvStore) {
+        s.write(
+            &[
+                Op::Put(Cf::Dossiers, b"a".to_vec(), b"1".to_vec()),
+                Op::Put(Cf::Keys, b"a".to_vec(), b"2".to_vec()),
+            ],
+            true,
+        )
+        .unwrap();
+        assert_eq!(s.get(Cf::Dossiers, b"a").unwrap().as_deref(), Some(&b"1"[..]));
+        assert_eq!(s.get(Cf::Keys, b"a").unwrap().as_deref(), Some(&b"2"[..]));
+        assert_eq!(s.get(Cf::Versions, b"a").unwrap(), None, "column families are separate");
+    }
+
+    fn scan_prefix_and_from(s: &dyn KvStore) {
+        let ops: Vec<Op> = ["x/1", "x/2", "x/3", "y/1"]
+            .iter()
+            .map(|k| Op::Put(Cf::Versions, k.as_bytes().to_vec(), vec![]))
+            .collect();
+        s.write(&ops, false).unwrap();
+        let keys = |prefix: &[u8], from: &[u8]| -> Vec<Vec<u8>> {
+            s.scan(Cf::Versions, prefix, from).map(|r| r.unwrap().0).collect()
+        };
+        assert_eq!(keys(b"x/", b"x/"), vec![b"x/1".to_vec(), b"x/2".to_vec(), b"x/3".to_vec()]);
+        assert_eq!(keys(b"x/", b"x/2"), vec![b"x/2".to_vec(), b"x/3".to_vec()]);
+        assert_eq!(keys(b"", b"x/3"), vec![b"x/3".to_vec(), b"y/1".to_vec()]);
+        assert!(keys(b"z", b"z").is_empty());
+    }
+
+    fn last_entry(s: &dyn KvStore) {
+        assert_eq!(s.last(Cf::Audit).unwrap(), None);
+        for i in [3u64, 1, 2] {
+            s.write(&[Op::Put(Cf::Audit, i.to_be_bytes().to_vec(), vec![i as u8])], false)
+                .unwrap();
+        }
+        assert_eq!(s.last(Cf::Audit).unwrap().unwrap().1, vec![3]);
+    }
+
+    fn delete_then_purge(s: &dyn KvStore) {
+        s.write(&[Op::Put(Cf::Keys, b"gone".to_vec(), b"v".to_vec())], true).unwrap();
+        s.write(&[Op::Delete(Cf::Keys, b"gone".to_vec())], true).unwrap();
+        s.purge(Cf::Keys).unwrap();
+        assert_eq!(s.get(Cf::Keys, b"gone").unwrap(), None);
+    }
+
+    #[test]
+    fn mem_store_meets_the_contract() {
+        run(&MemStore::default());
+    }
+
+    #[test]
+    fn rocks_store_meets_the_contract() {
+        let dir = tempfile::tempdir().unwrap();
+        run(&RocksStore::open(dir.path()).unwrap());
+    }
+}

@@ -1,0 +1,106 @@
+//! RocksDB implementation: one column family per [`Cf`], synced WAL for
+//! durable batches, no WAL recycling (so a purged value's WAL file is deleted,
+//! not reused), and no compression (values are ciphertext).
+
+use super::{Cf, KvIter, KvPair, KvStore, Op, StoreError};
+use rocksdb::{
+    ColumnFamilyDescriptor, Direction, IteratorMode, Options, WriteBatch, WriteOptions, DB,
+};
+use std::path::Path;
+
+pub struct RocksStore {
+    db: DB,
+}
+
+fn err(e: rocksdb::Error) -> StoreError {
+    StoreError::Backend(e.into_string())
+}
+
+impl RocksStore {
+    pub fn open(path: &Path) -> Result<Self, StoreError> {
+        let mut opts = Options::default();
+        opts.create_if_missing(true);
+        opts.create_missing_column_families(true);
+        opts.set_max_background_jobs(2);
+        opts.set_recycle_log_file_num(0);
+        opts.set_keep_log_file_num(4);
+        let cfs = Cf::ALL
+            .iter()
+            .map(|cf| ColumnFamilyDescriptor::new(cf.name(), Options::default()));
+        let db = DB::open_cf_descriptors(&opts, path, cfs).map_err(err)?;
+        Ok(RocksStore { db })
+    }
+
+    /// Opens without taking the lock, for `custos audit verify` next to a
+    /// running server. Sees what was flushed or in the WAL at open time.
+    pub fn open_read_only(path: &Path) -> Result<Self, StoreError> {
+        let opts = Options::default();
+        let names = Cf::ALL.iter().map(|cf| cf.name());
+        let db = DB::open_cf_for_read_only(&opts, path, names, false).map_err(err)?;
+        Ok(RocksStore { db })
+    }
+
+    fn cf(&self, cf: Cf) -> Result<&rocksdb::ColumnFamily, StoreError> {
+        self.db
+            .cf_handle(cf.name())
+            .ok_or_else(|| StoreError::Backend(format!("missing column family {}", cf.name())))
+    }
+}
+
+impl KvStore for RocksStore {
+    fn get(&self, cf: Cf, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
+        self.db.get_cf(self.cf(cf)?, key).map_err(err)
+    }
+
+    fn write(&self, ops: &[Op], durable: bool) -> Result<(), StoreError> {
+        let mut batch = WriteBatch::default();
+        for op in ops {
+            match op {
+                Op::Put(cf, k, v) => batch.put_cf(self.cf(*cf)?, k, v),
+                Op::Delete(cf, k) => batch.delete_cf(self.cf(*cf)?, k),
+            }
+        }
+        let mut wo = WriteOptions::default();
+        wo.set_sync(durable);
+        self.db.write_opt(batch, &wo).map_err(err)
+    }
+
+    fn scan<'a>(&'a self, cf: Cf, prefix: &[u8], from: &[u8]) -> KvIter<'a> {
+        let handle = match self.cf(cf) {
+            Ok(h) => h,
+            Err(e) => return Box::new(std::iter::once(Err(e))),
+        };
+        let prefix = prefix.to_vec();
+        let iter = self
+            .db
+            .iterator_cf(handle, IteratorMode::From(from, Direction::Forward))
+            .map(|r| r.map(|(k, v)| (k.into_vec(), v.into_vec())).map_err(err))
+            .take_while(move |r| match r {
+                Ok((k, _)) => k.starts_with(&prefix),
+                Err(_) => true,
+            });
+        Box::new(iter)
+    }
+
+    fn last(&self, cf: Cf) -> Result<Option<KvPair>, StoreError> {
+        let mut it = self.db.iterator_cf(self.cf(cf)?, IteratorMode::End);
+        it.next()
+            .transpose()
+            .map(|o| o.map(|(k, v)| (k.into_vec(), v.into_vec())))
+            .map_err(err)
+    }
+
+    fn purge(&self, cf: Cf) -> Result<(), StoreError> {
+        // Every column family is flushed so that the WAL files holding the
+        // deleted value become obsolete and are removed.
+        for c in Cf::ALL {
+            self.db.flush_cf(self.cf(c)?).map_err(err)?;
+        }
+        self.db.flush_wal(true).map_err(err)?;
+        let mut opts = rocksdb::CompactOptions::default();
+        opts.set_bottommost_level_compaction(rocksdb::BottommostLevelCompaction::Force);
+        self.db
+            .compact_range_cf_opt(self.cf(cf)?, None::<&[u8]>, None::<&[u8]>, &opts);
+        Ok(())
+    }
+}
