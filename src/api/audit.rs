@@ -85,7 +85,11 @@ impl EntryDto {
             purpose: e.purpose,
             outcome: e.outcome,
             reason: e.reason,
-            fields: FieldsDto { released: e.released, masked: e.masked, withheld: e.withheld },
+            fields: FieldsDto {
+                released: e.released,
+                masked: e.masked,
+                withheld: e.withheld,
+            },
             policy_hash: e.policy_hash,
             request_id: e.request_id,
         }
@@ -94,7 +98,8 @@ impl EntryDto {
 
 fn time_param(name: &str, v: Option<String>) -> Result<Option<OffsetDateTime>, ApiError> {
     v.map(|s| {
-        OffsetDateTime::parse(&s, &Rfc3339).map_err(|_| ApiError::bad_request(format!("{name} must be an RFC 3339 time")))
+        OffsetDateTime::parse(&s, &Rfc3339)
+            .map_err(|_| ApiError::bad_request(format!("{name} must be an RFC 3339 time")))
     })
     .transpose()
 }
@@ -113,16 +118,27 @@ pub async fn list(
     })?;
     let outcome = p
         .outcome
-        .map(|o| Outcome::parse(&o).ok_or_else(|| ApiError::bad_request("outcome must be allow, deny or error")))
+        .map(|o| {
+            Outcome::parse(&o)
+                .ok_or_else(|| ApiError::bad_request("outcome must be allow, deny or error"))
+        })
         .transpose()?;
     let cursor = p
         .cursor
-        .map(|c| c.parse::<u64>().map_err(|_| ApiError::bad_request("cursor is malformed")))
+        .map(|c| {
+            c.parse::<u64>()
+                .map_err(|_| ApiError::bad_request("cursor is malformed"))
+        })
         .transpose()?
         .unwrap_or(0);
     let limit = p
         .limit
-        .map(|l| l.parse::<usize>().ok().filter(|l| (1..=1000).contains(l)).ok_or_else(|| ApiError::bad_request("limit must be 1 to 1000")))
+        .map(|l| {
+            l.parse::<usize>()
+                .ok()
+                .filter(|l| (1..=1000).contains(l))
+                .ok_or_else(|| ApiError::bad_request("limit must be 1 to 1000"))
+        })
         .transpose()?
         .unwrap_or(100);
     let filter = AuditFilter {
@@ -136,20 +152,29 @@ pub async fn list(
     };
     let page = s.archive.query_audit(&ctx, filter, cursor, limit).await?;
     Ok(Json(EntriesDto {
-        entries: page.entries.into_iter().map(|(e, h)| EntryDto::new(e, h)).collect(),
+        entries: page
+            .entries
+            .into_iter()
+            .map(|(e, h)| EntryDto::new(e, h))
+            .collect(),
         next_cursor: page.next_cursor.map(|c| c.to_string()),
     }))
 }
 
 fn seq_param(s: &str) -> Result<u64, ApiError> {
-    s.parse().map_err(|_| ApiError::bad_request("seq must be a non-negative integer"))
+    s.parse()
+        .map_err(|_| ApiError::bad_request("seq must be a non-negative integer"))
 }
 
 /// One entry with its seq and chain hash (compliance).
 #[utoipa::path(get, path = "/v1/audit/entries/{seq}", tag = "audit", params(("seq" = u64, Path)),
     responses((status = 200, body = EntryDto), (status = 401), (status = 403), (status = 404)),
     security(("bearer" = [])))]
-pub async fn one(State(s): State<AppState>, Ctx(ctx): Ctx, Path(seq): Path<String>) -> Result<Json<EntryDto>, ApiError> {
+pub async fn one(
+    State(s): State<AppState>,
+    Ctx(ctx): Ctx,
+    Path(seq): Path<String>,
+) -> Result<Json<EntryDto>, ApiError> {
     let (e, h, _) = s.archive.audit_entry(&ctx, seq_param(&seq)?).await?;
     Ok(Json(EntryDto::new(e, h)))
 }
@@ -159,7 +184,11 @@ pub async fn one(State(s): State<AppState>, Ctx(ctx): Ctx, Path(seq): Path<Strin
 #[utoipa::path(get, path = "/v1/audit/entries/{seq}/raw", tag = "audit", params(("seq" = u64, Path)),
     responses((status = 200, content_type = "application/octet-stream", body = Vec<u8>), (status = 401), (status = 403), (status = 404)),
     security(("bearer" = [])))]
-pub async fn raw(State(s): State<AppState>, Ctx(ctx): Ctx, Path(seq): Path<String>) -> Result<impl IntoResponse, ApiError> {
+pub async fn raw(
+    State(s): State<AppState>,
+    Ctx(ctx): Ctx,
+    Path(seq): Path<String>,
+) -> Result<impl IntoResponse, ApiError> {
     let (_, _, raw) = s.archive.audit_entry(&ctx, seq_param(&seq)?).await?;
     Ok(([(header::CONTENT_TYPE, "application/octet-stream")], raw))
 }

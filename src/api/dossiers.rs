@@ -71,7 +71,10 @@ impl From<VersionInfo> for VersionDto {
             version: v.version,
             hash: v.hash,
             prev_hash: v.prev_hash,
-            created_at: v.created_at.format(&time::format_description::well_known::Rfc3339).unwrap_or_default(),
+            created_at: v
+                .created_at
+                .format(&time::format_description::well_known::Rfc3339)
+                .unwrap_or_default(),
             actor: v.actor,
         }
     }
@@ -103,7 +106,11 @@ fn view_response(v: DossierView) -> Response {
     request_body(content = serde_json::Value, description = "a document valid against schemas/dossier.schema.json (components/schemas/Dossier)"),
     responses((status = 201, body = CreatedDto), (status = 400), (status = 401), (status = 403), (status = 413), (status = 415), (status = 422)),
     security(("bearer" = [])))]
-pub async fn create(State(s): State<AppState>, Ctx(ctx): Ctx, JsonBody(body): JsonBody) -> Result<(StatusCode, Json<CreatedDto>), ApiError> {
+pub async fn create(
+    State(s): State<AppState>,
+    Ctx(ctx): Ctx,
+    JsonBody(body): JsonBody,
+) -> Result<(StatusCode, Json<CreatedDto>), ApiError> {
     let created = s.archive.create_dossier(&ctx, &body).await?;
     Ok((StatusCode::CREATED, Json(created.into())))
 }
@@ -114,8 +121,14 @@ pub async fn create(State(s): State<AppState>, Ctx(ctx): Ctx, JsonBody(body): Js
     responses((status = 200, body = DossierReadDto, description = "the dossier fields plus id, version, hash, redactions"),
               (status = 400), (status = 401), (status = 403), (status = 404), (status = 410)),
     security(("bearer" = [])))]
-pub async fn read(State(s): State<AppState>, Ctx(ctx): Ctx, Path(id): Path<String>) -> Result<Response, ApiError> {
-    Ok(view_response(s.archive.read_dossier(&ctx, &id, None).await?))
+pub async fn read(
+    State(s): State<AppState>,
+    Ctx(ctx): Ctx,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    Ok(view_response(
+        s.archive.read_dossier(&ctx, &id, None).await?,
+    ))
 }
 
 /// Read one version, with the same masking as the current one.
@@ -123,13 +136,19 @@ pub async fn read(State(s): State<AppState>, Ctx(ctx): Ctx, Path(id): Path<Strin
     params(("id" = String, Path), ("v" = u32, Path), ("X-Purpose" = String, Header)),
     responses((status = 200, body = DossierReadDto), (status = 400), (status = 401), (status = 403), (status = 404), (status = 410)),
     security(("bearer" = [])))]
-pub async fn read_version(State(s): State<AppState>, Ctx(ctx): Ctx, Path((id, v)): Path<(String, String)>) -> Result<Response, ApiError> {
+pub async fn read_version(
+    State(s): State<AppState>,
+    Ctx(ctx): Ctx,
+    Path((id, v)): Path<(String, String)>,
+) -> Result<Response, ApiError> {
     let v: u32 = v
         .parse()
         .ok()
         .filter(|v| *v >= 1)
         .ok_or_else(|| ApiError::bad_request("version must be a positive integer"))?;
-    Ok(view_response(s.archive.read_dossier(&ctx, &id, Some(v)).await?))
+    Ok(view_response(
+        s.archive.read_dossier(&ctx, &id, Some(v)).await?,
+    ))
 }
 
 /// Replace the dossier with a new version. `If-Match` names the version the
@@ -147,7 +166,11 @@ pub async fn update(
     JsonBody(body): JsonBody,
 ) -> Result<Json<CreatedDto>, ApiError> {
     let raw = headers.get(header::IF_MATCH).ok_or_else(|| {
-        ApiError::new(StatusCode::PRECONDITION_REQUIRED, "precondition-required", "If-Match with the current version is required")
+        ApiError::new(
+            StatusCode::PRECONDITION_REQUIRED,
+            "precondition-required",
+            "If-Match with the current version is required",
+        )
     })?;
     let expected: u32 = raw
         .to_str()
@@ -155,7 +178,12 @@ pub async fn update(
         .map(|v| v.trim().trim_start_matches("W/").trim_matches('"'))
         .and_then(|v| v.parse().ok())
         .ok_or_else(|| ApiError::bad_request("If-Match must be a version number"))?;
-    Ok(Json(s.archive.update_dossier(&ctx, &id, expected, &body).await?.into()))
+    Ok(Json(
+        s.archive
+            .update_dossier(&ctx, &id, expected, &body)
+            .await?
+            .into(),
+    ))
 }
 
 /// The version history.
@@ -163,7 +191,11 @@ pub async fn update(
     params(("id" = String, Path), ("X-Purpose" = String, Header)),
     responses((status = 200, body = [VersionDto]), (status = 400), (status = 401), (status = 403), (status = 404)),
     security(("bearer" = [])))]
-pub async fn versions(State(s): State<AppState>, Ctx(ctx): Ctx, Path(id): Path<String>) -> Result<Json<Vec<VersionDto>>, ApiError> {
+pub async fn versions(
+    State(s): State<AppState>,
+    Ctx(ctx): Ctx,
+    Path(id): Path<String>,
+) -> Result<Json<Vec<VersionDto>>, ApiError> {
     let list = s.archive.list_versions(&ctx, &id).await?;
     Ok(Json(list.into_iter().map(VersionDto::from).collect()))
 }

@@ -38,13 +38,18 @@ fn acceptable_request_id(v: &HeaderValue) -> Option<String> {
     let s = v.to_str().ok()?;
     let ok = !s.is_empty()
         && s.len() <= 64
-        && s.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'));
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'));
     ok.then(|| s.to_owned())
 }
 
 /// Request id, metrics, and problem completion (instance, and problem
 /// documents for the framework's own 4xx answers).
-pub async fn request_layer(State(state): State<AppState>, mut req: Request, next: Next) -> Response {
+pub async fn request_layer(
+    State(state): State<AppState>,
+    mut req: Request,
+    next: Next,
+) -> Response {
     let started = Instant::now();
     let id = req
         .headers()
@@ -76,13 +81,17 @@ pub async fn request_layer(State(state): State<AppState>, mut req: Request, next
                 resp.headers_mut().insert(k, v.clone());
             }
         }
-        resp.headers_mut()
-            .insert(header::CONTENT_TYPE, HeaderValue::from_static("application/problem+json"));
+        resp.headers_mut().insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/problem+json"),
+        );
     }
     if let Ok(v) = HeaderValue::from_str(&id) {
         resp.headers_mut().insert(REQUEST_ID, v);
     }
-    state.metrics.record_http(&method, &route, status.as_u16(), started.elapsed());
+    state
+        .metrics
+        .record_http(&method, &route, status.as_u16(), started.elapsed());
     resp
 }
 
@@ -92,9 +101,18 @@ pub async fn request_layer(State(state): State<AppState>, mut req: Request, next
 fn framework_problem(status: StatusCode) -> Problem {
     let (slug, detail) = match status {
         StatusCode::NOT_FOUND => ("not-found", "no such resource"),
-        StatusCode::METHOD_NOT_ALLOWED => ("method-not-allowed", "this resource does not support that method"),
-        StatusCode::PAYLOAD_TOO_LARGE => ("too-large", "the request body is larger than the configured limit"),
-        _ => ("bad-request", "the request's path, query or headers are malformed"),
+        StatusCode::METHOD_NOT_ALLOWED => (
+            "method-not-allowed",
+            "this resource does not support that method",
+        ),
+        StatusCode::PAYLOAD_TOO_LARGE => (
+            "too-large",
+            "the request body is larger than the configured limit",
+        ),
+        _ => (
+            "bad-request",
+            "the request's path, query or headers are malformed",
+        ),
     };
     ApiError::new(status, slug, detail).problem()
 }
@@ -110,7 +128,10 @@ impl FromRequestParts<AppState> for Ctx {
             .headers
             .get(header::AUTHORIZATION)
             .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")))
+            .and_then(|v| {
+                v.strip_prefix("Bearer ")
+                    .or_else(|| v.strip_prefix("bearer "))
+            })
             .map(str::trim)
             .filter(|t| !t.is_empty() && t.len() <= 512)
             .ok_or(ApiError::from(ArchiveError::Unauthenticated))?;
@@ -120,11 +141,16 @@ impl FromRequestParts<AppState> for Ctx {
             .get::<RequestId>()
             .map(|r| r.0.clone())
             .unwrap_or_default();
-        let purpose = parts
-            .headers
-            .get(PURPOSE)
-            .map(|v| v.to_str().map(str::to_owned).unwrap_or_else(|_| "\u{fffd}".into()));
-        Ok(Ctx(RequestCtx { principal, purpose, request_id }))
+        let purpose = parts.headers.get(PURPOSE).map(|v| {
+            v.to_str()
+                .map(str::to_owned)
+                .unwrap_or_else(|_| "\u{fffd}".into())
+        });
+        Ok(Ctx(RequestCtx {
+            principal,
+            purpose,
+            request_id,
+        }))
     }
 }
 
@@ -151,15 +177,27 @@ impl<S: Send + Sync> FromRequest<S> for JsonBody {
         }
         let bytes = Bytes::from_request(req, state).await.map_err(|r| {
             if r.status() == StatusCode::PAYLOAD_TOO_LARGE {
-                ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "too-large", "the request body is larger than the configured limit")
+                ApiError::new(
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    "too-large",
+                    "the request body is larger than the configured limit",
+                )
             } else {
                 ApiError::bad_request("the request body could not be read")
             }
         })?;
-        let text = std::str::from_utf8(&bytes)
-            .map_err(|e| ApiError::bad_request(format!("the body is not valid UTF-8 (byte {})", e.valid_up_to())))?;
+        let text = std::str::from_utf8(&bytes).map_err(|e| {
+            ApiError::bad_request(format!(
+                "the body is not valid UTF-8 (byte {})",
+                e.valid_up_to()
+            ))
+        })?;
         let value = serde_json::from_str(text).map_err(|e| {
-            ApiError::bad_request(format!("the body is not well-formed JSON (line {}, column {})", e.line(), e.column()))
+            ApiError::bad_request(format!(
+                "the body is not well-formed JSON (line {}, column {})",
+                e.line(),
+                e.column()
+            ))
         })?;
         Ok(JsonBody(value))
     }
@@ -177,7 +215,10 @@ pub fn router(state: AppState, max_body_bytes: usize) -> Router {
         // Innermost first: a panic becomes a 500 that request_layer turns
         // into a problem document with the request id.
         .layer(tower_http::catch_panic::CatchPanicLayer::new())
-        .layer(axum::middleware::from_fn_with_state(state.clone(), request_layer))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            request_layer,
+        ))
         .layer(axum::extract::DefaultBodyLimit::max(max_body_bytes))
         .with_state(state)
 }

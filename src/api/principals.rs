@@ -26,7 +26,8 @@ pub struct NewPrincipalDto {
 impl TryFrom<NewPrincipalDto> for NewPrincipal {
     type Error = ApiError;
     fn try_from(d: NewPrincipalDto) -> Result<Self, ApiError> {
-        let invalid = |m: &str| ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid-principal", m);
+        let invalid =
+            |m: &str| ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid-principal", m);
         if d.name.trim().is_empty() || d.name.len() > 200 {
             return Err(invalid("name must be 1 to 200 characters"));
         }
@@ -43,7 +44,12 @@ impl TryFrom<NewPrincipalDto> for NewPrincipal {
             .collect::<Result<_, _>>()?;
         roles.sort();
         roles.dedup();
-        Ok(NewPrincipal { name: d.name, roles, department: d.department, region: d.region })
+        Ok(NewPrincipal {
+            name: d.name,
+            roles,
+            department: d.department,
+            region: d.region,
+        })
     }
 }
 
@@ -77,7 +83,11 @@ pub async fn create_principal(
     JsonBody(body): JsonBody,
 ) -> Result<(StatusCode, Json<IdDto>), ApiError> {
     let dto: NewPrincipalDto = serde_json::from_value(body).map_err(|e| {
-        ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid-principal", format!("{:?} error in the principal", e.classify()).to_lowercase())
+        ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid-principal",
+            format!("{:?} error in the principal", e.classify()).to_lowercase(),
+        )
     })?;
     let id = s.archive.create_principal(&ctx, dto.try_into()?).await?;
     Ok((StatusCode::CREATED, Json(IdDto { id: id.to_string() })))
@@ -94,7 +104,13 @@ pub async fn create_token(
     Path(id): Path<String>,
 ) -> Result<(StatusCode, Json<TokenDto>), ApiError> {
     let t = s.archive.create_token(&ctx, &id).await?;
-    Ok((StatusCode::CREATED, Json(TokenDto { token_id: t.token_id.to_string(), token: t.token })))
+    Ok((
+        StatusCode::CREATED,
+        Json(TokenDto {
+            token_id: t.token_id.to_string(),
+            token: t.token,
+        }),
+    ))
 }
 
 /// Revoke a token (admin); it stops working at once.

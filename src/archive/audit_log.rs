@@ -9,35 +9,70 @@ use crate::store::Cf;
 const ACTION: &str = "audit.query";
 
 impl Archive {
-    async fn require_compliance(&self, ctx: &RequestCtx, resource: &str) -> Result<(), ArchiveError> {
+    async fn require_compliance(
+        &self,
+        ctx: &RequestCtx,
+        resource: &str,
+    ) -> Result<(), ArchiveError> {
         if ctx.principal.has_role(Role::Compliance) {
             return Ok(());
         }
         let e = ctx.entry(ACTION, resource, Outcome::Deny, "compliance role required");
-        self.refuse(e, ArchiveError::Forbidden("the audit log is open to compliance officers only".into())).await
+        self.refuse(
+            e,
+            ArchiveError::Forbidden("the audit log is open to compliance officers only".into()),
+        )
+        .await
     }
 
-    pub async fn query_audit(&self, ctx: &RequestCtx, filter: AuditFilter, cursor: u64, limit: usize) -> Result<AuditPage, ArchiveError> {
+    pub async fn query_audit(
+        &self,
+        ctx: &RequestCtx,
+        filter: AuditFilter,
+        cursor: u64,
+        limit: usize,
+    ) -> Result<AuditPage, ArchiveError> {
         self.require_compliance(ctx, "audit").await?;
         // Commit first: the query's own entry is durable before results leave.
         let e = ctx.entry(ACTION, "audit", Outcome::Allow, "entries");
-        let seqs = self.audit.commit(Commit { entries: vec![e], ..Default::default() }).await?;
+        let seqs = self
+            .audit
+            .commit(Commit {
+                entries: vec![e],
+                ..Default::default()
+            })
+            .await?;
         let head = seqs.last().map_or(self.audit.head().next_seq, |s| s + 1);
         let store = self.store.clone();
-        tokio::task::spawn_blocking(move || crate::audit::query::run(store.as_ref(), &filter, cursor, limit, head))
-            .await
-            .map_err(|e| ArchiveError::Internal(e.into()))?
-            .map_err(ArchiveError::from)
+        tokio::task::spawn_blocking(move || {
+            crate::audit::query::run(store.as_ref(), &filter, cursor, limit, head)
+        })
+        .await
+        .map_err(|e| ArchiveError::Internal(e.into()))?
+        .map_err(ArchiveError::from)
     }
 
     /// One entry, its chain hash and its canonical bytes.
-    pub async fn audit_entry(&self, ctx: &RequestCtx, seq: u64) -> Result<(AuditEntry, [u8; 32], Vec<u8>), ArchiveError> {
+    pub async fn audit_entry(
+        &self,
+        ctx: &RequestCtx,
+        seq: u64,
+    ) -> Result<(AuditEntry, [u8; 32], Vec<u8>), ArchiveError> {
         let resource = format!("audit/{seq}");
         self.require_compliance(ctx, &resource).await?;
         let raw = self.store.get(Cf::Audit, &entry_key(seq))?;
-        let outcome = if raw.is_some() { Outcome::Allow } else { Outcome::Error };
+        let outcome = if raw.is_some() {
+            Outcome::Allow
+        } else {
+            Outcome::Error
+        };
         let e = ctx.entry(ACTION, &resource, outcome, "entry");
-        self.audit.commit(Commit { entries: vec![e], ..Default::default() }).await?;
+        self.audit
+            .commit(Commit {
+                entries: vec![e],
+                ..Default::default()
+            })
+            .await?;
         let raw = raw.ok_or_else(|| ArchiveError::NotFound(format!("audit entry {seq}")))?;
         let entry = AuditEntry::decode(&raw).map_err(|e| ArchiveError::Internal(e.into()))?;
         Ok((entry, hash_entry(&raw), raw))

@@ -77,7 +77,13 @@ pub struct RequestCtx {
 }
 
 impl RequestCtx {
-    fn entry(&self, action: &str, resource: &str, outcome: Outcome, reason: impl Into<String>) -> PendingEntry {
+    fn entry(
+        &self,
+        action: &str,
+        resource: &str,
+        outcome: Outcome,
+        reason: impl Into<String>,
+    ) -> PendingEntry {
         PendingEntry {
             actor: self.principal.id.to_string(),
             roles: self.principal.role_names(),
@@ -160,7 +166,9 @@ impl Archive {
 
     /// Readiness: the store answers and the audit writer accepts work.
     pub fn ready(&self) -> bool {
-        self.store.get(Cf::System, INIT_KEY).is_ok_and(|v| v.is_some())
+        self.store
+            .get(Cf::System, INIT_KEY)
+            .is_ok_and(|v| v.is_some())
     }
 
     pub fn shutdown(&self) {
@@ -170,32 +178,64 @@ impl Archive {
     /// Commits a denial or failure entry, then returns `err`. If even the
     /// entry cannot be written the caller learns that instead.
     async fn refuse<T>(&self, entry: PendingEntry, err: ArchiveError) -> Result<T, ArchiveError> {
-        self.audit.commit(Commit { entries: vec![entry], ..Default::default() }).await?;
+        self.audit
+            .commit(Commit {
+                entries: vec![entry],
+                ..Default::default()
+            })
+            .await?;
         Err(err)
     }
 
     /// The purpose check every personal-data call starts with: 400 when the
     /// header is missing or unknown, 403 when the caller's role may not use
     /// it. Each refusal is audited under `action`.
-    async fn purpose(&self, ctx: &RequestCtx, action: &str, resource: &str) -> Result<&PurposeDef, ArchiveError> {
+    async fn purpose(
+        &self,
+        ctx: &RequestCtx,
+        action: &str,
+        resource: &str,
+    ) -> Result<&PurposeDef, ArchiveError> {
         let Some(raw) = ctx.purpose.as_deref() else {
             let e = ctx.entry(action, resource, Outcome::Deny, "missing purpose");
             return self
-                .refuse(e, ArchiveError::BadRequest("the X-Purpose header is required for this call".into()))
+                .refuse(
+                    e,
+                    ArchiveError::BadRequest(
+                        "the X-Purpose header is required for this call".into(),
+                    ),
+                )
                 .await;
         };
         let parsed = Purpose::parse(raw);
-        let Some((purpose, def)) = parsed.as_ref().and_then(|p| self.policy.purposes.get(p).map(|d| (p, d))) else {
+        let Some((purpose, def)) = parsed
+            .as_ref()
+            .and_then(|p| self.policy.purposes.get(p).map(|d| (p, d)))
+        else {
             let e = ctx.entry(action, resource, Outcome::Deny, "unknown purpose");
             let known: Vec<&str> = self.policy.purposes.ids().collect();
             return self
-                .refuse(e, ArchiveError::BadRequest(format!("unknown purpose; known purposes: {}", known.join(", "))))
+                .refuse(
+                    e,
+                    ArchiveError::BadRequest(format!(
+                        "unknown purpose; known purposes: {}",
+                        known.join(", ")
+                    )),
+                )
                 .await;
         };
         if !self.policy.purposes.may_use(&ctx.principal, purpose) {
-            let e = ctx.entry(action, resource, Outcome::Deny, format!("role may not use purpose {purpose}"));
+            let e = ctx.entry(
+                action,
+                resource,
+                Outcome::Deny,
+                format!("role may not use purpose {purpose}"),
+            );
             return self
-                .refuse(e, ArchiveError::Forbidden(format!("your role may not use the purpose {purpose}")))
+                .refuse(
+                    e,
+                    ArchiveError::Forbidden(format!("your role may not use the purpose {purpose}")),
+                )
                 .await;
         }
         Ok(def)

@@ -214,7 +214,8 @@ pub(crate) mod tests {
     pub fn sample(seq: u64, prev: [u8; 32]) -> AuditEntry {
         AuditEntry {
             seq,
-            time: OffsetDateTime::from_unix_timestamp(1_790_000_000 + seq as i64).unwrap(),
+            time: OffsetDateTime::from_unix_timestamp(1_790_000_000 + (seq % 1_000_000) as i64)
+                .unwrap(),
             prev_hash: prev,
             actor: "prn_01jd0000000000000000000000".into(),
             roles: vec!["sales".into()],

@@ -62,7 +62,10 @@ pub fn run(
             break;
         }
         if filter.to.is_some_and(|to| e.time > to) {
-            return Ok(AuditPage { entries, next_cursor: None });
+            return Ok(AuditPage {
+                entries,
+                next_cursor: None,
+            });
         }
         next = e.seq + 1;
         examined += 1;
@@ -77,8 +80,12 @@ pub fn run(
             break;
         }
     }
-    let next_cursor = (next < head && (entries.len() == limit || examined >= SCAN_BUDGET)).then_some(next);
-    Ok(AuditPage { entries, next_cursor })
+    let next_cursor =
+        (next < head && (entries.len() == limit || examined >= SCAN_BUDGET)).then_some(next);
+    Ok(AuditPage {
+        entries,
+        next_cursor,
+    })
 }
 
 fn first_at_or_after(store: &dyn KvStore, t: OffsetDateTime, head: u64) -> Result<u64, StoreError> {

@@ -138,7 +138,10 @@ impl AuditWriter {
     }
 
     pub fn policy_hash(&self) -> String {
-        self.policy_hash.read().map(|h| h.clone()).unwrap_or_default()
+        self.policy_hash
+            .read()
+            .map(|h| h.clone())
+            .unwrap_or_default()
     }
 
     /// Stops accepting commits, drains the queue and joins the thread.
@@ -188,8 +191,14 @@ impl WriterState {
         let mut head = self.head.read().map(|h| *h).unwrap_or(ChainHead::GENESIS);
         // INVARIANT: entry times never go backwards along the chain.
         let now = self.clock.now().max(self.last_time);
-        let now = now.replace_nanosecond(now.nanosecond() / 1000 * 1000).unwrap_or(now);
-        let policy_hash = self.policy_hash.read().map(|h| h.clone()).unwrap_or_default();
+        let now = now
+            .replace_nanosecond(now.nanosecond() / 1000 * 1000)
+            .unwrap_or(now);
+        let policy_hash = self
+            .policy_hash
+            .read()
+            .map(|h| h.clone())
+            .unwrap_or_default();
         let mut ops = Vec::new();
         let mut overlay = Overlay::new();
         let mut results = Vec::with_capacity(jobs.len());
@@ -239,11 +248,18 @@ impl WriterState {
                     request_id: p.request_id,
                 };
                 let raw = e.encode();
-                head = ChainHead { next_seq: head.next_seq + 1, last_hash: hash_entry(&raw) };
+                head = ChainHead {
+                    next_seq: head.next_seq + 1,
+                    last_hash: hash_entry(&raw),
+                };
                 ops.push(Op::Put(Cf::Audit, entry_key(e.seq).to_vec(), raw));
                 seqs.push(e.seq);
             }
-            results.push(if matches!(passed, Ok(true)) { Ok(seqs) } else { Err(CommitError::Conflict) });
+            results.push(if matches!(passed, Ok(true)) {
+                Ok(seqs)
+            } else {
+                Err(CommitError::Conflict)
+            });
         }
         ops.push(Op::Put(Cf::System, HEAD_KEY.to_vec(), head.encode()));
         match self.store.write(&ops, true) {
@@ -306,16 +322,24 @@ mod tests {
     async fn concurrent_commits_form_one_verifiable_chain() {
         let store: Arc<dyn KvStore> = Arc::new(MemStore::default());
         let w = Arc::new(
-            AuditWriter::start(store.clone(), Arc::new(SystemClock), "p".into(), Arc::new(Metrics::default()))
-                .unwrap(),
+            AuditWriter::start(
+                store.clone(),
+                Arc::new(SystemClock),
+                "p".into(),
+                Arc::new(Metrics::default()),
+            )
+            .unwrap(),
         );
         let mut tasks = vec![];
         for i in 0..200 {
             let w = w.clone();
             tasks.push(tokio::spawn(async move {
-                w.commit(Commit { entries: vec![pending(&format!("a{i}"))], ..Default::default() })
-                    .await
-                    .unwrap()
+                w.commit(Commit {
+                    entries: vec![pending(&format!("a{i}"))],
+                    ..Default::default()
+                })
+                .await
+                .unwrap()
             }));
         }
         let mut seqs: Vec<u64> = vec![];
@@ -332,9 +356,18 @@ mod tests {
     #[tokio::test]
     async fn guard_conflict_writes_the_conflict_entry_only() {
         let store: Arc<dyn KvStore> = Arc::new(MemStore::default());
-        let w = AuditWriter::start(store.clone(), Arc::new(SystemClock), "p".into(), Arc::new(Metrics::default()))
-            .unwrap();
-        let guard = Guard { cf: Cf::Dossiers, key: b"d".to_vec(), expected: None };
+        let w = AuditWriter::start(
+            store.clone(),
+            Arc::new(SystemClock),
+            "p".into(),
+            Arc::new(Metrics::default()),
+        )
+        .unwrap();
+        let guard = Guard {
+            cf: Cf::Dossiers,
+            key: b"d".to_vec(),
+            expected: None,
+        };
         let ok = w
             .commit(Commit {
                 ops: vec![Op::Put(Cf::Dossiers, b"d".to_vec(), b"1".to_vec())],
@@ -354,7 +387,8 @@ mod tests {
             .await;
         assert_eq!(second, Err(CommitError::Conflict));
         assert_eq!(store.get(Cf::Dossiers, b"d").unwrap().unwrap(), b"1");
-        let last = AuditEntry::decode(&store.get(Cf::Audit, &entry_key(1)).unwrap().unwrap()).unwrap();
+        let last =
+            AuditEntry::decode(&store.get(Cf::Audit, &entry_key(1)).unwrap().unwrap()).unwrap();
         assert_eq!(last.action, "conflict");
     }
 }

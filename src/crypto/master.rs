@@ -24,7 +24,10 @@ impl MasterKey {
 
     fn from_identity(identity: age::x25519::Identity) -> Self {
         let recipient = identity.to_public();
-        MasterKey { identity, recipient }
+        MasterKey {
+            identity,
+            recipient,
+        }
     }
 
     /// Parses an age identity file (comments and blank lines allowed).
@@ -34,8 +37,9 @@ impl MasterKey {
             .map(str::trim)
             .find(|l| !l.is_empty() && !l.starts_with('#'))
             .ok_or_else(|| anyhow::anyhow!("master key file holds no age identity"))?;
-        let identity = age::x25519::Identity::from_str(line)
-            .map_err(|_| anyhow::anyhow!("master key file does not hold a valid age X25519 identity"))?;
+        let identity = age::x25519::Identity::from_str(line).map_err(|_| {
+            anyhow::anyhow!("master key file does not hold a valid age X25519 identity")
+        })?;
         Ok(Self::from_identity(identity))
     }
 
@@ -54,9 +58,18 @@ impl MasterKey {
             .create_new(true)
             .mode(0o600)
             .open(path)
-            .map_err(|e| anyhow::anyhow!("cannot create master key file {}: {e}", path.display()))?;
-        writeln!(f, "# custos master key (age X25519 identity). Keep it outside the data directory;")?;
-        writeln!(f, "# without it no dossier can be read. public key: {}", self.recipient)?;
+            .map_err(|e| {
+                anyhow::anyhow!("cannot create master key file {}: {e}", path.display())
+            })?;
+        writeln!(
+            f,
+            "# custos master key (age X25519 identity). Keep it outside the data directory;"
+        )?;
+        writeln!(
+            f,
+            "# without it no dossier can be read. public key: {}",
+            self.recipient
+        )?;
         writeln!(f, "{}", self.identity.to_string().expose_secret())?;
         f.sync_all()?;
         Ok(())
@@ -92,7 +105,10 @@ mod tests {
         let k = DataKey::generate();
         let w = m.wrap(&k).unwrap();
         assert_eq!(m.unwrap(&w).unwrap().expose(), k.expose());
-        assert!(matches!(MasterKey::generate().unwrap(&w), Err(CryptoError::WrongMasterKey)));
+        assert!(matches!(
+            MasterKey::generate().unwrap(&w),
+            Err(CryptoError::WrongMasterKey)
+        ));
     }
 
     #[test]

@@ -187,7 +187,13 @@ fn describe(kind: &jsonschema::error::ValidationErrorKind) -> String {
 
 /// serde_json messages can quote input; keep only the category and position.
 fn redact_serde(e: &serde_json::Error) -> String {
-    format!("{:?} error at line {} column {}", e.classify(), e.line(), e.column()).to_lowercase()
+    format!(
+        "{:?} error at line {} column {}",
+        e.classify(),
+        e.line(),
+        e.column()
+    )
+    .to_lowercase()
 }
 
 /// Plaintext of the segments one dossier version is sealed into. Each is the
@@ -247,13 +253,17 @@ impl SplitDossier {
                 credit_rating: finance.credit_rating,
                 payment_terms: finance.payment_terms,
             });
-        let sensitive = finance.bank_account.map(|b| SensitivePart { bank_account: Some(b) });
+        let sensitive = finance.bank_account.map(|b| SensitivePart {
+            bank_account: Some(b),
+        });
         let contacts = d
             .contacts
             .into_iter()
             .map(|c| {
                 let sid = c.subject_id.unwrap_or_else(SubjectId::generate);
-                let sens = c.id_number.map(|n| SubjectSensitivePart { id_number: Some(n) });
+                let sens = c
+                    .id_number
+                    .map(|n| SubjectSensitivePart { id_number: Some(n) });
                 (sid, c.personal, sens)
             })
             .collect();
@@ -359,6 +369,26 @@ mod tests {
         assert!(paths.contains(&"/contacts/0/email"), "{paths:?}");
         assert!(paths.contains(&"/customer"), "{paths:?}");
         let all = format!("{errs:?}");
-        assert!(!all.contains("zhang-at-example.com") && !all.contains("秘密"), "{all}");
+        assert!(
+            !all.contains("zhang-at-example.com") && !all.contains("秘密"),
+            "{all}"
+        );
+    }
+}
+
+#[cfg(test)]
+mod fixture_tests {
+    use super::*;
+
+    #[test]
+    fn every_shipped_fixture_conforms_to_the_template() {
+        let v = TemplateValidator::new().unwrap();
+        let fixtures: Vec<Value> = serde_json::from_str(crate::bench::FIXTURES).unwrap();
+        assert!(fixtures.len() >= 23);
+        for (i, f) in fixtures.iter().enumerate() {
+            if let Err(e) = v.parse(f) {
+                panic!("fixture {i}: {e:?}");
+            }
+        }
     }
 }

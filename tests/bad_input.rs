@@ -1,0 +1,236 @@
+//! Table-driven bad input: each gets its clear 4xx problem document, never
+//! echoes the submitted values, and changes nothing.
+
+mod common;
+
+use common::*;
+use reqwest::StatusCode;
+use serde_json::{json, Value};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_dossier_bodies_get_clear_errors() {
+    let app = spawn_app_in(tempfile::tempdir().unwrap(), |c| {
+        c.max_body_bytes = 256 * 1024
+    })
+    .await;
+    let (sid, service) = app.principal(&["service"], "华东").await;
+    let (_, compliance) = app.principal(&["compliance"], "").await;
+    let good = fixture(0, &sid);
+    let secret = "秘密值-13700000000";
+
+    let with = |f: &dyn Fn(&mut Value)| {
+        let mut v = good.clone();
+        f(&mut v);
+        serde_json::to_vec(&v).unwrap()
+    };
+    // (case, content type, body, status, paths that must be listed)
+    let cases: Vec<(&str, &str, Vec<u8>, StatusCode, Vec<&str>)> = vec![
+        (
+            "wrong type",
+            "application/json",
+            with(&|v| v["grade"] = json!(5)),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            vec!["/grade"],
+        ),
+        (
+            "wrong enum",
+            "application/json",
+            with(&|v| v["status"] = json!("dormant")),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            vec!["/status"],
+        ),
+        (
+            "nested wrong type",
+            "application/json",
+            with(&|v| v["contacts"][0]["phone"] = json!(13912345688u64)),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            vec!["/contacts/0/phone"],
+        ),
+        (
+            "bad phone",
+            "application/json",
+            with(&|v| v["contacts"][0]["phone"] = json!(secret)),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            vec!["/contacts/0/phone"],
+        ),
+        (
+            "unknown top-level field",
+            "application/json",
+            with(&|v| v["nickname"] = json!(secret)),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            vec![""],
+        ),
+        (
+            "unknown nested field",
+            "application/json",
+            with(&|v| v["contacts"][0]["wechat"] = json!(secret)),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            vec!["/contacts/0"],
+        ),
+        (
+            "several failures at once",
+            "application/json",
+            with(&|v| {
+                v["grade"] = json!("D");
+                v["customer"].as_object_mut().unwrap().remove("name");
+                v["contacts"][0]["email"] = json!(secret);
+            }),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            vec!["/grade", "/customer", "/contacts/0/email"],
+        ),
+        (
+            "missing required",
+            "application/json",
+            b"{}".to_vec(),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            vec![""],
+        ),
+        (
+            "array instead of object",
+            "application/json",
+            b"[1,2]".to_vec(),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            vec![""],
+        ),
+        (
+            "owner not a principal",
+            "application/json",
+            with(&|v| v["owner"] = json!("prn_01jd0000000000000000000000")),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            vec!["/owner"],
+        ),
+        (
+            "unknown subject",
+            "application/json",
+            with(&|v| v["contacts"][0]["subject_id"] = json!("sub_01jd0000000000000000000000")),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            vec!["/contacts/0/subject_id"],
+        ),
+        (
+            "too long",
+            "application/json",
+            with(&|v| v["remarks"] = json!("长".repeat(10_001))),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            vec!["/remarks"],
+        ),
+        (
+            "broken JSON",
+            "application/json",
+            br#"{"customer": {"name": "#.to_vec(),
+            StatusCode::BAD_REQUEST,
+            vec![],
+        ),
+        (
+            "trailing garbage",
+            "application/json",
+            [serde_json::to_vec(&good).unwrap(), b"}".to_vec()].concat(),
+            StatusCode::BAD_REQUEST,
+            vec![],
+        ),
+        (
+            "empty body",
+            "application/json",
+            vec![],
+            StatusCode::BAD_REQUEST,
+            vec![],
+        ),
+        (
+            "not UTF-8",
+            "application/json",
+            b"{\"remarks\": \"\xff\xfe\"}".to_vec(),
+            StatusCode::BAD_REQUEST,
+            vec![],
+        ),
+        (
+            "not JSON at all",
+            "text/plain",
+            b"hello".to_vec(),
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            vec![],
+        ),
+        (
+            "huge body",
+            "application/json",
+            with(&|v| v["remarks"] = json!("x".repeat(300 * 1024))),
+            StatusCode::PAYLOAD_TOO_LARGE,
+            vec![],
+        ),
+    ];
+    for (case, ctype, body, status, paths) in cases {
+        let r = app
+            .client
+            .post(format!("{}/v1/dossiers", app.base))
+            .bearer_auth(&service)
+            .header("X-Purpose", "service_delivery")
+            .header("Content-Type", ctype)
+            .body(body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), status, "{case}");
+        let problem = assert_problem(r, status).await;
+        let text = problem.to_string();
+        assert!(
+            !text.contains(secret) && !text.contains("秘密"),
+            "{case} echoes input: {text}"
+        );
+        if !paths.is_empty() {
+            let listed: Vec<&str> = problem["errors"]
+                .as_array()
+                .expect(case)
+                .iter()
+                .map(|e| e["path"].as_str().unwrap())
+                .collect();
+            for p in paths {
+                assert!(listed.contains(&p), "{case}: {p} not in {listed:?}");
+            }
+        }
+    }
+    // Nothing was created; the invalid attempts that reached the archive are audited as errors.
+    let creates = app.audit(&compliance, "action=dossier.create").await;
+    assert!(
+        creates.iter().all(|e| e["outcome"] == "error"),
+        "{creates:#?}"
+    );
+    assert!(creates.len() >= 10);
+
+    // Bad path and header values.
+    let r = app
+        .get(
+            &service,
+            Some("service_delivery"),
+            "/v1/dossiers/dos_x/versions/zero",
+        )
+        .await;
+    assert_problem(r, StatusCode::BAD_REQUEST).await;
+    let r = app
+        .get(
+            &service,
+            Some("service_delivery"),
+            "/v1/dossiers/../../etc/passwd",
+        )
+        .await;
+    assert!(r.status().is_client_error());
+    let created: Value = app
+        .create(&service, "service_delivery", &good)
+        .await
+        .json()
+        .await
+        .unwrap();
+    let path = format!("/v1/dossiers/{}", created["id"].as_str().unwrap());
+    assert_problem(
+        app.put(&service, "service_delivery", &path, Some("one"), &good)
+            .await,
+        StatusCode::BAD_REQUEST,
+    )
+    .await;
+    let r = app
+        .client
+        .delete(format!("{}{path}", app.base))
+        .bearer_auth(&service)
+        .send()
+        .await
+        .unwrap();
+    assert_problem(r, StatusCode::METHOD_NOT_ALLOWED).await;
+    app.stop().await;
+}

@@ -1,0 +1,278 @@
+//! Test helpers: the real server on port 0 in a fresh temp data directory,
+//! in-process (`spawn_app`) or as the built binary (`BinaryServer`).
+#![allow(dead_code)]
+
+use custos::clock::SystemClock;
+use custos::config::{Config, Secret};
+use custos::server::{start, Running};
+use reqwest::{Client, Response, StatusCode};
+use serde_json::{json, Value};
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use tempfile::TempDir;
+
+pub const ADMIN_TOKEN: &str = "test-admin-token-0123456789abcdef";
+
+pub fn policies_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("policies")
+}
+
+pub fn fixtures() -> Vec<Value> {
+    serde_json::from_str(custos::bench::FIXTURES).expect("fixtures parse")
+}
+
+/// Fixture `i` owned by `owner`.
+pub fn fixture(i: usize, owner: &str) -> Value {
+    let mut f = fixtures()[i].clone();
+    f["owner"] = json!(owner);
+    f
+}
+
+pub struct TestApp {
+    pub base: String,
+    pub client: Client,
+    pub dir: TempDir,
+    running: Option<Running>,
+}
+
+pub fn test_config(dir: &Path) -> Config {
+    let mut c = Config::for_data_dir(dir.join("data"));
+    c.listen = "127.0.0.1:0".parse().unwrap();
+    c.policies_dir = policies_dir();
+    c.bootstrap_token = Some(Secret::new(ADMIN_TOKEN.into()));
+    c.key_cache_entries = 1000;
+    c
+}
+
+pub async fn spawn_app() -> TestApp {
+    let dir = tempfile::tempdir().unwrap();
+    spawn_app_in(dir, |_| {}).await
+}
+
+pub async fn spawn_app_in(dir: TempDir, tweak: impl FnOnce(&mut Config)) -> TestApp {
+    let mut config = test_config(dir.path());
+    tweak(&mut config);
+    let running = start(config, Arc::new(SystemClock))
+        .await
+        .expect("server starts");
+    TestApp {
+        base: format!("http://{}", running.addr),
+        client: Client::new(),
+        dir,
+        running: Some(running),
+    }
+}
+
+impl TestApp {
+    pub fn data_dir(&self) -> PathBuf {
+        self.dir.path().join("data")
+    }
+
+    pub async fn stop(mut self) -> TempDir {
+        if let Some(r) = self.running.take() {
+            r.stop().await.unwrap();
+        }
+        self.dir
+    }
+
+    pub async fn principal(&self, roles: &[&str], region: &str) -> (String, String) {
+        principal(&self.client, &self.base, roles, region).await
+    }
+
+    pub async fn create(&self, token: &str, purpose: &str, body: &Value) -> Response {
+        self.client
+            .post(format!("{}/v1/dossiers", self.base))
+            .bearer_auth(token)
+            .header("X-Purpose", purpose)
+            .json(body)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    pub async fn get(&self, token: &str, purpose: Option<&str>, path: &str) -> Response {
+        let mut r = self
+            .client
+            .get(format!("{}{path}", self.base))
+            .bearer_auth(token);
+        if let Some(p) = purpose {
+            r = r.header("X-Purpose", p);
+        }
+        r.send().await.unwrap()
+    }
+
+    pub async fn put(
+        &self,
+        token: &str,
+        purpose: &str,
+        path: &str,
+        if_match: Option<&str>,
+        body: &Value,
+    ) -> Response {
+        let mut r = self
+            .client
+            .put(format!("{}{path}", self.base))
+            .bearer_auth(token)
+            .header("X-Purpose", purpose)
+            .json(body);
+        if let Some(v) = if_match {
+            r = r.header("If-Match", v);
+        }
+        r.send().await.unwrap()
+    }
+
+    /// All audit entries matching `query` (compliance token).
+    pub async fn audit(&self, compliance: &str, query: &str) -> Vec<Value> {
+        let r = self
+            .get(
+                compliance,
+                None,
+                &format!("/v1/audit/entries?limit=1000&{query}"),
+            )
+            .await;
+        assert_eq!(r.status(), StatusCode::OK);
+        r.json::<Value>().await.unwrap()["entries"]
+            .as_array()
+            .unwrap()
+            .clone()
+    }
+}
+
+pub async fn principal(
+    client: &Client,
+    base: &str,
+    roles: &[&str],
+    region: &str,
+) -> (String, String) {
+    let r = client
+        .post(format!("{base}/v1/principals"))
+        .bearer_auth(ADMIN_TOKEN)
+        .json(&json!({"name": format!("{roles:?}"), "roles": roles, "department": "d", "region": region}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::CREATED);
+    let id = r.json::<Value>().await.unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let r = client
+        .post(format!("{base}/v1/principals/{id}/tokens"))
+        .bearer_auth(ADMIN_TOKEN)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::CREATED);
+    let token = r.json::<Value>().await.unwrap()["token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    (id, token)
+}
+
+pub async fn assert_problem(r: Response, status: StatusCode) -> Value {
+    assert_eq!(r.status(), status);
+    assert!(r.headers().contains_key("x-request-id"));
+    assert_eq!(r.headers()["content-type"], "application/problem+json");
+    let body: Value = r.json().await.unwrap();
+    for k in ["type", "title", "status", "detail", "instance"] {
+        assert!(body.get(k).is_some(), "problem lacks {k}: {body}");
+    }
+    assert_eq!(body["status"], status.as_u16());
+    body
+}
+
+/// The built binary as a child process, for crash and log tests.
+pub struct BinaryServer {
+    pub child: Child,
+    pub base: String,
+    pub log: PathBuf,
+}
+
+pub fn custos_bin() -> &'static str {
+    env!("CARGO_BIN_EXE_custos")
+}
+
+impl BinaryServer {
+    pub fn start(data_dir: &Path, log: &Path) -> BinaryServer {
+        let stderr = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(log)
+            .unwrap();
+        let mut child = Command::new(custos_bin())
+            .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+            .arg(data_dir)
+            .arg("--policies")
+            .arg(policies_dir())
+            .env("CUSTOS_BOOTSTRAP_TOKEN", ADMIN_TOKEN)
+            .env("CUSTOS_LOG", "debug")
+            .stdout(Stdio::piped())
+            .stderr(stderr)
+            .spawn()
+            .unwrap();
+        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+        let base = loop {
+            let line = lines.next().expect("server printed its address").unwrap();
+            if let Some(addr) = line.strip_prefix("custos listening on ") {
+                break addr.trim().to_owned();
+            }
+        };
+        // Keep draining stdout so the child never blocks on a full pipe.
+        std::thread::spawn(move || for _ in lines {});
+        BinaryServer {
+            child,
+            base,
+            log: log.to_owned(),
+        }
+    }
+
+    pub fn kill9(&mut self) {
+        self.child.kill().unwrap();
+        self.child.wait().unwrap();
+    }
+
+    pub fn terminate(&mut self) {
+        let _ = Command::new("kill")
+            .arg("-TERM")
+            .arg(self.child.id().to_string())
+            .status();
+        self.child.wait().unwrap();
+    }
+}
+
+pub fn audit_verify(data_dir: &Path) -> std::process::Output {
+    Command::new(custos_bin())
+        .args(["audit", "verify", "--data-dir"])
+        .arg(data_dir)
+        .output()
+        .unwrap()
+}
+
+/// Every file below `dir`.
+pub fn files_under(dir: &Path) -> Vec<PathBuf> {
+    let mut out = vec![];
+    for e in std::fs::read_dir(dir).unwrap().flatten() {
+        let p = e.path();
+        if p.is_dir() {
+            out.extend(files_under(&p));
+        } else {
+            out.push(p);
+        }
+    }
+    out
+}
+
+/// The files under `dir` holding `needle` (as UTF-8 bytes).
+pub fn files_containing(dir: &Path, needle: &str) -> Vec<PathBuf> {
+    files_under(dir)
+        .into_iter()
+        .filter(|p| {
+            std::fs::read(p)
+                .map(|b| b.windows(needle.len()).any(|w| w == needle.as_bytes()))
+                .unwrap_or(false)
+        })
+        .collect()
+}
