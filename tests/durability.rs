@@ -297,3 +297,105 @@ async fn no_personal_value_in_any_file_or_log() {
     assert!(!log_text.contains(ADMIN_TOKEN));
     assert!(!log_text.contains(&token));
 }
+
+/// The shredding primitive end to end: destroying a subject's key makes that
+/// person's fields read as erased in every version, leaves the business
+/// record and the other contacts intact, and removes the wrapped key from
+/// every file under the data directory.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shredding_a_subject_key_erases_the_person_in_every_version() {
+    use custos::crypto::{KeyRef, Keyring, MasterKey};
+    use custos::domain::SubjectId;
+
+    let app = spawn_app().await;
+    let (sid, service) = app.principal(&["service"], "华东").await;
+    let body = fixture(0, &sid);
+    let created: Value = app
+        .create(&service, "service_delivery", &body)
+        .await
+        .json()
+        .await
+        .unwrap();
+    let id = created["id"].as_str().unwrap().to_owned();
+    let victim = created["subjects"][0].as_str().unwrap().to_owned();
+    let mut v2 = body.clone();
+    v2["contacts"][0]["subject_id"] = json!(victim);
+    v2["contacts"][1]["subject_id"] = created["subjects"][1].clone();
+    v2["remarks"] = json!("第二版");
+    let path = format!("/v1/dossiers/{id}");
+    assert_eq!(
+        app.put(&service, "service_delivery", &path, Some("1"), &v2)
+            .await
+            .status(),
+        StatusCode::OK
+    );
+    let dir = app.stop().await;
+
+    let data = dir.path().join("data");
+    let key_file = custos::config::default_master_key_file(&data);
+    {
+        let store: Arc<dyn KvStore> = Arc::new(RocksStore::open(&data).unwrap());
+        let ring = Keyring::new(MasterKey::load(&key_file).unwrap(), store.clone(), 8);
+        let r = KeyRef::Subject(SubjectId::parse(&victim).unwrap());
+        let wrapped = store
+            .get(Cf::Keys, r.storage_key().as_bytes())
+            .unwrap()
+            .unwrap();
+        store.purge(Cf::Keys).unwrap();
+        assert!(
+            !files_containing_bytes(&data, &wrapped).is_empty(),
+            "precondition: the wrapped key is on disk"
+        );
+        ring.shred(&[r], vec![]).unwrap();
+        assert!(
+            files_containing_bytes(&data, &wrapped).is_empty(),
+            "wrapped key still on disk after shredding"
+        );
+    }
+
+    let app = spawn_app_in(dir, |_| {}).await;
+    for v in ["/versions/1", "/versions/2", ""] {
+        let r = app
+            .get(&service, Some("service_delivery"), &format!("{path}{v}"))
+            .await;
+        assert_eq!(r.status(), StatusCode::OK, "{v}");
+        let doc: Value = r.json().await.unwrap();
+        assert_eq!(doc["contacts"][0], json!({"subject_id": victim}), "{v}");
+        let erased: Vec<&str> = doc["redactions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|r| r["reason"] == "erased")
+            .map(|r| r["path"].as_str().unwrap())
+            .collect();
+        assert!(
+            erased.contains(&"/contacts/0/name") && erased.contains(&"/contacts/0/phone"),
+            "{erased:?}"
+        );
+        assert_eq!(
+            doc["contacts"][1]["name"], body["contacts"][1]["name"],
+            "other contacts intact"
+        );
+        assert_eq!(doc["customer"], body["customer"], "business record intact");
+    }
+    // The erased subject cannot be linked to a new dossier again.
+    let mut again = fixture(1, &sid);
+    again["contacts"][0]["subject_id"] = json!(victim);
+    assert_problem(
+        app.create(&service, "service_delivery", &again).await,
+        StatusCode::CONFLICT,
+    )
+    .await;
+    app.stop().await;
+}
+
+fn files_containing_bytes(dir: &std::path::Path, needle: &[u8]) -> Vec<std::path::PathBuf> {
+    files_under(dir)
+        .into_iter()
+        .filter(|p| {
+            std::fs::read(p)
+                .map(|b| b.windows(needle.len()).any(|w| w == needle))
+                .unwrap_or(false)
+        })
+        .collect()
+}

@@ -73,6 +73,14 @@ fn version_hash(bytes: &[u8]) -> [u8; 32] {
     Sha256::digest(bytes).into()
 }
 
+/// A value-free reason for an audit entry recording a failure.
+fn failure_reason(e: &ArchiveError) -> &'static str {
+    match e {
+        ArchiveError::Conflict(_) => "names an erased subject",
+        _ => "internal error",
+    }
+}
+
 /// JSON Pointers of the leaves of a document (arrays of scalars count as one
 /// leaf), for the released/withheld field lists of audit entries.
 pub(crate) fn leaf_paths(v: &Value, prefix: &str, out: &mut Vec<String>) {
@@ -285,9 +293,18 @@ impl Archive {
         }
         let id = DossierId::generate();
         let split = SplitDossier::split(dossier);
-        let keys = self.keys_for(&id, &split, true)?;
-        let (bytes, hash) =
-            self.seal_version(&id, 1, [0u8; 32], ctx.principal.id.as_str(), &split, &keys)?;
+        let sealed = self.keys_for(&id, &split, true).and_then(|keys| {
+            let s =
+                self.seal_version(&id, 1, [0u8; 32], ctx.principal.id.as_str(), &split, &keys)?;
+            Ok((keys, s))
+        });
+        let (keys, (bytes, hash)) = match sealed {
+            Ok(v) => v,
+            Err(err) => {
+                let e = ctx.entry(ACTION, id.as_str(), Outcome::Error, failure_reason(&err));
+                return self.refuse(e, err).await;
+            }
+        };
         let now = self.clock.now();
         let subjects: Vec<SubjectId> = split.contacts.iter().map(|(s, _, _)| s.clone()).collect();
         let meta = DossierMeta {
@@ -639,20 +656,37 @@ impl Archive {
             return self.refuse(e, mismatch).await;
         }
         let split = SplitDossier::split(dossier);
-        let keys = self.keys_for(&did, &split, false)?;
         let version = meta.current_version + 1;
-        let prev: [u8; 32] = hex::decode(&meta.head_hash)
+        let sealed = hex::decode(&meta.head_hash)
             .ok()
-            .and_then(|h| h.try_into().ok())
-            .ok_or_else(|| anyhow::anyhow!("stored head hash is malformed"))?;
-        let (bytes, hash) = self.seal_version(
-            &did,
-            version,
-            prev,
-            ctx.principal.id.as_str(),
-            &split,
-            &keys,
-        )?;
+            .and_then(|h| <[u8; 32]>::try_from(h).ok())
+            .ok_or_else(|| ArchiveError::Internal(anyhow::anyhow!("stored head hash is malformed")))
+            .and_then(|prev| {
+                let keys = self.keys_for(&did, &split, false)?;
+                let s = self.seal_version(
+                    &did,
+                    version,
+                    prev,
+                    ctx.principal.id.as_str(),
+                    &split,
+                    &keys,
+                )?;
+                Ok((keys, s))
+            });
+        let (keys, (bytes, hash)) = match sealed {
+            Ok(v) => v,
+            Err(err) => {
+                let e = self.dossier_entry(
+                    ctx,
+                    ACTION,
+                    id,
+                    &meta.subjects,
+                    Outcome::Error,
+                    failure_reason(&err),
+                );
+                return self.refuse(e, err).await;
+            }
+        };
         let now = self.clock.now();
         let version_subjects: Vec<SubjectId> =
             split.contacts.iter().map(|(s, _, _)| s.clone()).collect();

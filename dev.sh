@@ -1,0 +1,62 @@
+#!/usr/bin/env bash
+# custos developer entry point. Does its own set-up on a fresh Debian machine
+# that has only the Rust toolchain.
+#
+#   ./dev.sh serve [custos serve flags]   run the service (data in ./data)
+#   ./dev.sh test                         run every test
+#   ./dev.sh bench                        the benchmarks of docs/performance.md
+set -euo pipefail
+cd "$(dirname "$0")"
+
+die() { echo "dev.sh: $*" >&2; exit 1; }
+
+command -v cargo >/dev/null 2>&1 || die "cargo not found: install the Rust toolchain (https://rustup.rs) first"
+
+# The rocksdb crate builds RocksDB from source: it needs a C++ compiler and
+# libclang (for bindgen). Install them if missing, or say what to do.
+have_libclang() {
+  ldconfig -p 2>/dev/null | grep -q 'libclang[-.0-9]*\.so' && return 0
+  compgen -G '/usr/lib/llvm-*/lib/libclang*.so*' >/dev/null 2>&1
+}
+if ! command -v clang >/dev/null 2>&1 || ! have_libclang || ! command -v c++ >/dev/null 2>&1; then
+  pkgs="clang libclang-dev g++"
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    echo "dev.sh: installing $pkgs (needed to build RocksDB)" >&2
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $pkgs >/dev/null \
+      || die "apt-get could not install $pkgs"
+  elif command -v sudo >/dev/null 2>&1 && sudo -n true 2>/dev/null; then
+    echo "dev.sh: installing $pkgs with sudo (needed to build RocksDB)" >&2
+    sudo apt-get update -qq && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $pkgs >/dev/null \
+      || die "apt-get could not install $pkgs"
+  else
+    die "building RocksDB needs clang and libclang: run 'sudo apt-get install $pkgs' and try again"
+  fi
+fi
+
+# A build cache outside the clone, kept between runs and clones: the first
+# RocksDB build takes many minutes on a small machine.
+if [ -z "${CARGO_TARGET_DIR:-}" ]; then
+  if mkdir -p /var/cache/custos/target 2>/dev/null && [ -w /var/cache/custos/target ]; then
+    export CARGO_TARGET_DIR=/var/cache/custos/target
+  else
+    export CARGO_TARGET_DIR="${XDG_CACHE_HOME:-$HOME/.cache}/custos/target"
+    mkdir -p "$CARGO_TARGET_DIR"
+  fi
+fi
+
+cmd="${1:-}"
+[ $# -gt 0 ] && shift
+case "$cmd" in
+  serve)
+    exec cargo run --release --locked --bin custos -- serve "$@"
+    ;;
+  test)
+    cargo test --locked --no-fail-fast "$@"
+    ;;
+  bench)
+    exec scripts/bench.sh "$@"
+    ;;
+  *)
+    die "usage: ./dev.sh serve [flags] | ./dev.sh test | ./dev.sh bench"
+    ;;
+esac
