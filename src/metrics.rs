@@ -24,7 +24,7 @@ pub struct Metrics {
     registry: Registry,
     pub http_requests: Family<HttpLabels, Counter>,
     pub http_duration: Family<RouteLabels, Histogram>,
-    pub audit_entries_batches: Counter,
+    pub audit_batches: Counter,
     pub audit_commits: Counter,
     pub audit_batch_size: Histogram,
     pub audit_commit_seconds: Histogram,
@@ -37,7 +37,7 @@ impl Default for Metrics {
         let http_duration = Family::<RouteLabels, Histogram>::new_with_constructor(|| {
             Histogram::new(exponential_buckets(0.0001, 2.0, 16))
         });
-        let audit_entries_batches = Counter::default();
+        let audit_batches = Counter::default();
         let audit_commits = Counter::default();
         let audit_batch_size = Histogram::new(exponential_buckets(1.0, 2.0, 11));
         let audit_commit_seconds = Histogram::new(exponential_buckets(0.00005, 2.0, 16));
@@ -54,7 +54,7 @@ impl Default for Metrics {
         registry.register(
             "audit_batches",
             "Durable group-commit batches written",
-            audit_entries_batches.clone(),
+            audit_batches.clone(),
         );
         registry.register(
             "audit_commits",
@@ -75,7 +75,7 @@ impl Default for Metrics {
             registry,
             http_requests,
             http_duration,
-            audit_entries_batches,
+            audit_batches,
             audit_commits,
             audit_batch_size,
             audit_commit_seconds,
@@ -85,7 +85,7 @@ impl Default for Metrics {
 
 impl Metrics {
     pub fn record_commit(&self, commits: usize, took: Duration) {
-        self.audit_entries_batches.inc();
+        self.audit_batches.inc();
         self.audit_commits.inc_by(commits as u64);
         self.audit_batch_size.observe(commits as f64);
         self.audit_commit_seconds.observe(took.as_secs_f64());

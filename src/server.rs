@@ -58,6 +58,9 @@ fn open_master_key(config: &Config, initialized: bool) -> anyhow::Result<(Master
 }
 
 pub async fn start(config: Config, clock: Arc<dyn Clock>) -> anyhow::Result<Running> {
+    if let Some(t) = &config.bootstrap_token {
+        crate::archive::check_bootstrap_token(t.expose()).map_err(anyhow::Error::msg)?;
+    }
     let policy = PolicySet::load(&config.policies_dir)
         .with_context(|| format!("loading policies from {}", config.policies_dir.display()))?;
     std::fs::create_dir_all(&config.data_dir)

@@ -12,7 +12,7 @@ mod principals;
 mod records;
 
 pub use dossiers::{Created, DossierView, Redaction, VersionInfo};
-pub use principals::{IssuedToken, NewPrincipal};
+pub use principals::{check_bootstrap_token, IssuedToken, NewPrincipal};
 
 use crate::audit::{AuditWriter, Commit, CommitError, Outcome, PendingEntry};
 use crate::clock::Clock;

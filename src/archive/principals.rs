@@ -16,6 +16,15 @@ use subtle_eq::ct_eq;
 /// Minimum length of an operator-chosen bootstrap token.
 pub const MIN_BOOTSTRAP_TOKEN: usize = 24;
 
+/// An operator-chosen bootstrap token must be long and free of spaces.
+pub fn check_bootstrap_token(t: &str) -> Result<(), String> {
+    if t.len() >= MIN_BOOTSTRAP_TOKEN && !t.chars().any(char::is_whitespace) {
+        Ok(())
+    } else {
+        Err(format!("CUSTOS_BOOTSTRAP_TOKEN must be at least {MIN_BOOTSTRAP_TOKEN} characters without spaces"))
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct NewPrincipal {
     pub name: String,
@@ -104,11 +113,9 @@ impl Archive {
             return Ok(None);
         }
         let (token, generated) = match configured_token {
-            Some(t) if t.len() >= MIN_BOOTSTRAP_TOKEN && !t.chars().any(char::is_whitespace) => (t.to_owned(), false),
-            Some(_) => {
-                return Err(ArchiveError::BadRequest(format!(
-                    "CUSTOS_BOOTSTRAP_TOKEN must be at least {MIN_BOOTSTRAP_TOKEN} characters without spaces"
-                )))
+            Some(t) => {
+                check_bootstrap_token(t).map_err(ArchiveError::BadRequest)?;
+                (t.to_owned(), false)
             }
             None => (new_secret(), true),
         };

@@ -171,6 +171,38 @@ impl AuditEntry {
     }
 }
 
+/// Checks that `bytes` is one well-formed entry without building it (no
+/// allocation; what verification runs on every entry) and returns its seq.
+pub fn check(bytes: &[u8]) -> Result<u64, DecodeError> {
+    let mut r = Reader { b: bytes, pos: 0 };
+    let version = r.u8()?;
+    if version != FORMAT_VERSION {
+        return Err(DecodeError::Version(version));
+    }
+    let seq = u64::from_be_bytes(r.take(8)?.try_into().map_err(|_| DecodeError::Truncated)?);
+    r.take(8 + 32)?;
+    r.skip_str()?; // actor
+    r.skip_list()?; // roles
+    r.skip_str()?; // action
+    r.skip_str()?; // resource
+    r.skip_list()?; // subjects
+    r.skip_str()?; // purpose
+    let outcome = r.u8()?;
+    if outcome > 2 {
+        return Err(DecodeError::Outcome(outcome));
+    }
+    r.skip_str()?; // reason
+    for _ in 0..3 {
+        r.skip_list()?; // released, masked, withheld
+    }
+    r.skip_str()?; // policy_hash
+    r.skip_str()?; // request_id
+    if r.pos != bytes.len() {
+        return Err(DecodeError::Trailing);
+    }
+    Ok(seq)
+}
+
 /// The chain hash of an entry's canonical bytes.
 pub fn hash_entry(raw: &[u8]) -> [u8; 32] {
     Sha256::digest(raw).into()
@@ -199,6 +231,15 @@ impl<'a> Reader<'a> {
         let n = self.u16()?;
         let s = self.take(n)?;
         String::from_utf8(s.to_vec()).map_err(|_| DecodeError::Utf8)
+    }
+    fn skip_str(&mut self) -> Result<(), DecodeError> {
+        let n = self.u16()?;
+        std::str::from_utf8(self.take(n)?).map_err(|_| DecodeError::Utf8)?;
+        Ok(())
+    }
+    fn skip_list(&mut self) -> Result<(), DecodeError> {
+        let n = self.u16()?;
+        (0..n).try_for_each(|_| self.skip_str())
     }
     fn list(&mut self) -> Result<Vec<String>, DecodeError> {
         let n = self.u16()?;
@@ -257,6 +298,7 @@ pub(crate) mod tests {
             e.subjects = subjects;
             e.outcome = [Outcome::Allow, Outcome::Deny, Outcome::Error][outcome as usize];
             let raw = e.encode();
+            prop_assert_eq!(check(&raw), Ok(e.seq));
             prop_assert_eq!(AuditEntry::decode(&raw).unwrap(), e);
         }
 
@@ -265,6 +307,7 @@ pub(crate) mod tests {
             let raw = sample(1, [0; 32]).encode();
             let cut = cut.min(raw.len());
             prop_assert!(AuditEntry::decode(&raw[..raw.len() - cut]).is_err());
+            prop_assert!(check(&raw[..raw.len() - cut]).is_err());
         }
     }
 }

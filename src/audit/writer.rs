@@ -133,6 +133,21 @@ impl AuditWriter {
         futures::executor::block_on(self.commit(commit))
     }
 
+    /// Whether commits are still accepted (the writer thread is alive).
+    pub fn is_running(&self) -> bool {
+        let open = self
+            .tx
+            .lock()
+            .map(|t| t.as_ref().is_some_and(|t| !t.is_closed()))
+            .unwrap_or(false);
+        let alive = self
+            .thread
+            .lock()
+            .map(|t| t.as_ref().is_some_and(|t| !t.is_finished()))
+            .unwrap_or(false);
+        open && alive
+    }
+
     pub fn head(&self) -> ChainHead {
         self.head.read().map(|h| *h).unwrap_or(ChainHead::GENESIS)
     }

@@ -1,0 +1,107 @@
+//! The CLI: readable messages and the documented exit codes.
+
+mod common;
+
+use common::*;
+use std::process::Command;
+
+fn run(args: &[&str]) -> (Option<i32>, String, String) {
+    let out = Command::new(custos_bin()).args(args).output().unwrap();
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn policy_check_accepts_the_shipped_policies_and_names_file_and_line() {
+    let shipped = policies_dir();
+    let (code, out, _) = run(&["policy", "check", "--policies", shipped.to_str().unwrap()]);
+    assert_eq!(code, Some(0));
+    assert!(
+        out.contains("service_delivery") && out.contains("dsr"),
+        "{out}"
+    );
+
+    let dir = tempfile::tempdir().unwrap();
+    let broken = std::fs::read_to_string(shipped.join("purposes.toml"))
+        .unwrap()
+        .replacen("basis = \"contract\"", "basis = \"whim\"", 1);
+    std::fs::write(dir.path().join("purposes.toml"), &broken).unwrap();
+    let line = broken.lines().position(|l| l.contains("whim")).unwrap() + 1;
+    let (code, _, err) = run(&[
+        "policy",
+        "check",
+        "--policies",
+        dir.path().to_str().unwrap(),
+    ]);
+    assert_eq!(code, Some(1));
+    assert!(err.contains(&format!("purposes.toml:{line}")), "{err}");
+
+    // A broken policy set also stops start-up, with the same message.
+    let data = dir.path().join("data");
+    let (code, _, err) = run(&[
+        "serve",
+        "--listen",
+        "127.0.0.1:0",
+        "--data-dir",
+        data.to_str().unwrap(),
+        "--policies",
+        dir.path().to_str().unwrap(),
+    ]);
+    assert_eq!(code, Some(2));
+    assert!(err.contains(&format!("purposes.toml:{line}")), "{err}");
+    assert!(
+        !data.exists(),
+        "nothing initialised with a broken policy set"
+    );
+}
+
+#[test]
+fn bad_invocations_fail_with_a_message() {
+    let dir = tempfile::tempdir().unwrap();
+    let (code, _, err) = run(&[
+        "audit",
+        "verify",
+        "--data-dir",
+        dir.path().join("nothing").to_str().unwrap(),
+    ]);
+    assert_eq!(code, Some(2));
+    assert!(err.contains("not a custos data directory"), "{err}");
+
+    let cfg = dir.path().join("custos.toml");
+    std::fs::write(&cfg, "data_dir = \"/tmp/x\"\nlisen = \"127.0.0.1:1\"\n").unwrap();
+    let (code, _, err) = run(&["serve", "--config", cfg.to_str().unwrap()]);
+    assert_eq!(code, Some(2));
+    assert!(
+        err.contains("unknown field") && err.contains("lisen"),
+        "{err}"
+    );
+
+    let (code, _, err) = run(&["serve", "--listen", "not-an-address"]);
+    assert_eq!(code, Some(2));
+    assert!(err.contains("--listen"), "{err}");
+
+    let (code, _, _) = run(&["frobnicate"]);
+    assert_ne!(code, Some(0));
+
+    // A short bootstrap token is refused before anything is written.
+    let data = dir.path().join("data");
+    let out = Command::new(custos_bin())
+        .args([
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--data-dir",
+            data.to_str().unwrap(),
+            "--policies",
+            policies_dir().to_str().unwrap(),
+        ])
+        .env("CUSTOS_BOOTSTRAP_TOKEN", "short")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("CUSTOS_BOOTSTRAP_TOKEN"));
+    assert!(!data.exists(), "nothing written");
+}
