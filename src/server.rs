@@ -145,12 +145,6 @@ impl Archive {
         &self,
         entry: PendingEntry,
     ) -> Result<Vec<u64>, crate::archive::ArchiveError> {
-        Ok(self
-            .audit
-            .commit(Commit {
-                entries: vec![entry],
-                ..Default::default()
-            })
-            .await?)
+        Ok(self.audit.commit(Commit::entry(entry)).await?)
     }
 }

@@ -35,13 +35,7 @@ impl Archive {
         self.require_compliance(ctx, "audit").await?;
         // Commit first: the query's own entry is durable before results leave.
         let e = ctx.entry(ACTION, "audit", Outcome::Allow, "entries");
-        let seqs = self
-            .audit
-            .commit(Commit {
-                entries: vec![e],
-                ..Default::default()
-            })
-            .await?;
+        let seqs = self.audit.commit(Commit::entry(e)).await?;
         let head = seqs.last().map_or(self.audit.head().next_seq, |s| s + 1);
         let store = self.store.clone();
         tokio::task::spawn_blocking(move || {
@@ -67,12 +61,7 @@ impl Archive {
             Outcome::Error
         };
         let e = ctx.entry(ACTION, &resource, outcome, "entry");
-        self.audit
-            .commit(Commit {
-                entries: vec![e],
-                ..Default::default()
-            })
-            .await?;
+        self.audit.commit(Commit::entry(e)).await?;
         let raw = raw.ok_or_else(|| ArchiveError::NotFound(format!("audit entry {seq}")))?;
         let entry = AuditEntry::decode(&raw).map_err(|e| ArchiveError::Internal(e.into()))?;
         Ok((entry, hash_entry(&raw), raw))

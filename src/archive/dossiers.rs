@@ -320,14 +320,7 @@ impl Archive {
             updated_at: now,
             subjects: subjects.clone(),
         };
-        let mut ops = keys.ops;
-        ops.push(Op::Put(Cf::Versions, version_key(&id, 1), bytes));
-        ops.push(Op::Put(
-            Cf::Dossiers,
-            id.as_str().as_bytes().to_vec(),
-            to_json(&meta)?,
-        ));
-        ops.extend(self.subject_ops(&id, &subjects, now)?);
+        let ops = self.version_ops(keys.ops, bytes, &meta, &subjects)?;
         let entry = self.dossier_entry(
             ctx,
             ACTION,
@@ -360,14 +353,28 @@ impl Archive {
         })
     }
 
-    /// Subject records for new subjects and a link for each subject.
-    fn subject_ops(
+    /// The ops that write a new version: its keys, the sealed record, the
+    /// metadata, and for each subject it names a link (and a record for a
+    /// new subject).
+    fn version_ops(
         &self,
-        id: &DossierId,
+        mut ops: Vec<Op>,
+        record: Vec<u8>,
+        meta: &DossierMeta,
         subjects: &[SubjectId],
-        now: OffsetDateTime,
     ) -> Result<Vec<Op>, ArchiveError> {
-        let mut ops = Vec::new();
+        let id = &meta.id;
+        let now = meta.updated_at;
+        ops.push(Op::Put(
+            Cf::Versions,
+            version_key(id, meta.current_version),
+            record,
+        ));
+        ops.push(Op::Put(
+            Cf::Dossiers,
+            id.as_str().as_bytes().to_vec(),
+            to_json(meta)?,
+        ));
         for sid in subjects {
             if self
                 .store
@@ -473,12 +480,7 @@ impl Archive {
         entry.released = released;
         entry.withheld = redactions.iter().map(|r| r.path.clone()).collect();
         // Fail closed: the data leaves only once the entry is durable.
-        self.audit
-            .commit(Commit {
-                entries: vec![entry],
-                ..Default::default()
-            })
-            .await?;
+        self.audit.commit(Commit::entry(entry)).await?;
         Ok(DossierView {
             id: did,
             document,
@@ -707,14 +709,7 @@ impl Archive {
             subjects: all_subjects.clone(),
             ..meta
         };
-        let mut ops = keys.ops;
-        ops.push(Op::Put(Cf::Versions, version_key(&did, version), bytes));
-        ops.push(Op::Put(
-            Cf::Dossiers,
-            did.as_str().as_bytes().to_vec(),
-            to_json(&new_meta)?,
-        ));
-        ops.extend(self.subject_ops(&did, &version_subjects, now)?);
+        let ops = self.version_ops(keys.ops, bytes, &new_meta, &version_subjects)?;
         let entry = self.dossier_entry(
             ctx,
             ACTION,
@@ -790,12 +785,7 @@ impl Archive {
             });
         }
         let entry = self.dossier_entry(ctx, ACTION, id, &meta.subjects, Outcome::Allow, reason);
-        self.audit
-            .commit(Commit {
-                entries: vec![entry],
-                ..Default::default()
-            })
-            .await?;
+        self.audit.commit(Commit::entry(entry)).await?;
         Ok(out)
     }
 }

@@ -178,12 +178,7 @@ impl Archive {
     /// Commits a denial or failure entry, then returns `err`. If even the
     /// entry cannot be written the caller learns that instead.
     async fn refuse<T>(&self, entry: PendingEntry, err: ArchiveError) -> Result<T, ArchiveError> {
-        self.audit
-            .commit(Commit {
-                entries: vec![entry],
-                ..Default::default()
-            })
-            .await?;
+        self.audit.commit(Commit::entry(entry)).await?;
         Err(err)
     }
 

@@ -255,13 +255,7 @@ impl Archive {
             Outcome::Allow,
             format!("roles {roles}"),
         );
-        self.audit
-            .commit(Commit {
-                ops,
-                entries: vec![entry],
-                ..Default::default()
-            })
-            .await?;
+        self.audit.commit(Commit::change(ops, entry)).await?;
         Ok(p.id)
     }
 
@@ -297,13 +291,7 @@ impl Archive {
             Outcome::Allow,
             format!("for {pid}"),
         );
-        self.audit
-            .commit(Commit {
-                ops,
-                entries: vec![entry],
-                ..Default::default()
-            })
-            .await?;
+        self.audit.commit(Commit::change(ops, entry)).await?;
         Ok(IssuedToken { token_id, token })
     }
 
@@ -338,13 +326,7 @@ impl Archive {
             Outcome::Allow,
             format!("token of {}", rec.principal),
         );
-        self.audit
-            .commit(Commit {
-                ops,
-                entries: vec![entry],
-                ..Default::default()
-            })
-            .await?;
+        self.audit.commit(Commit::change(ops, entry)).await?;
         Ok(())
     }
 }

@@ -58,6 +58,25 @@ pub struct Commit {
     pub on_conflict: Vec<PendingEntry>,
 }
 
+impl Commit {
+    /// An audit entry alone (a read, a refusal).
+    pub fn entry(entry: PendingEntry) -> Self {
+        Commit {
+            entries: vec![entry],
+            ..Default::default()
+        }
+    }
+
+    /// A change and the entry that records it.
+    pub fn change(ops: Vec<Op>, entry: PendingEntry) -> Self {
+        Commit {
+            ops,
+            entries: vec![entry],
+            ..Default::default()
+        }
+    }
+}
+
 #[derive(Debug, thiserror::Error, Clone, PartialEq, Eq)]
 pub enum CommitError {
     #[error("the guarded value changed")]
