@@ -4,21 +4,14 @@
 //!
 //!     cargo run --release --example fill_audit -- DIR N
 
-use custos::audit::{
-    entry_key, hash_entry, AuditEntry, ChainHead, Outcome, GENESIS_PREV, HEAD_KEY,
-};
+use custos::audit::{entry_key, hash_entry, AuditEntry, ChainHead, Outcome, GENESIS_PREV, HEAD_KEY};
 use custos::store::{Cf, KvStore, Op, RocksStore};
 use time::OffsetDateTime;
 
 fn main() -> anyhow::Result<()> {
     let mut args = std::env::args().skip(1);
-    let dir = args
-        .next()
-        .ok_or_else(|| anyhow::anyhow!("usage: fill_audit DIR N"))?;
-    let n: u64 = args
-        .next()
-        .ok_or_else(|| anyhow::anyhow!("usage: fill_audit DIR N"))?
-        .parse()?;
+    let dir = args.next().ok_or_else(|| anyhow::anyhow!("usage: fill_audit DIR N"))?;
+    let n: u64 = args.next().ok_or_else(|| anyhow::anyhow!("usage: fill_audit DIR N"))?.parse()?;
     let store = RocksStore::open(std::path::Path::new(&dir))?;
     let start = OffsetDateTime::now_utc();
     let mut prev = GENESIS_PREV;
@@ -52,20 +45,9 @@ fn main() -> anyhow::Result<()> {
             ops.clear();
         }
     }
-    ops.push(Op::Put(
-        Cf::System,
-        HEAD_KEY.to_vec(),
-        ChainHead {
-            next_seq: n,
-            last_hash: prev,
-        }
-        .encode(),
-    ));
+    ops.push(Op::Put(Cf::System, HEAD_KEY.to_vec(), ChainHead { next_seq: n, last_hash: prev }.encode()));
     store.write(&ops, true)?;
     store.purge(Cf::Audit)?;
-    println!(
-        "wrote {n} entries ({} bytes each on average) to {dir}",
-        bytes / n.max(1) as usize
-    );
+    println!("wrote {n} entries ({} bytes each on average) to {dir}", bytes / n.max(1) as usize);
     Ok(())
 }

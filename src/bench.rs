@@ -41,12 +41,8 @@ impl Stats {
     fn print(&mut self) {
         self.latencies.sort();
         let pct = |p: f64| {
-            let i = ((self.latencies.len() as f64 * p).ceil() as usize)
-                .clamp(1, self.latencies.len().max(1))
-                - 1;
-            self.latencies
-                .get(i)
-                .map_or(0.0, |d| d.as_secs_f64() * 1000.0)
+            let i = ((self.latencies.len() as f64 * p).ceil() as usize).clamp(1, self.latencies.len().max(1)) - 1;
+            self.latencies.get(i).map_or(0.0, |d| d.as_secs_f64() * 1000.0)
         };
         println!(
             "{:<14} {:>8} requests in {:>7.2}s  {:>9.0}/s  p50 {:>6.2} ms  p99 {:>6.2} ms  max {:>7.2} ms",
@@ -62,12 +58,7 @@ impl Stats {
 }
 
 /// Runs `total` requests over `concurrency` workers; `make(i)` sends one.
-async fn drive<F, Fut>(
-    label: &'static str,
-    total: usize,
-    concurrency: usize,
-    make: F,
-) -> anyhow::Result<Stats>
+async fn drive<F, Fut>(label: &'static str, total: usize, concurrency: usize, make: F) -> anyhow::Result<Stats>
 where
     F: Fn(usize) -> Fut + Send + Sync + 'static,
     Fut: std::future::Future<Output = anyhow::Result<()>> + Send,
@@ -97,18 +88,11 @@ where
     for w in workers {
         latencies.extend(w.await??);
     }
-    Ok(Stats {
-        label,
-        count: total,
-        elapsed: started.elapsed(),
-        latencies,
-    })
+    Ok(Stats { label, count: total, elapsed: started.elapsed(), latencies })
 }
 
 pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
-    let client = reqwest::Client::builder()
-        .pool_max_idle_per_host(args.concurrency)
-        .build()?;
+    let client = reqwest::Client::builder().pool_max_idle_per_host(args.concurrency).build()?;
     let base = args.url.trim_end_matches('/').to_owned();
     let fixtures: Vec<Value> = serde_json::from_str(FIXTURES)?;
 
@@ -122,19 +106,9 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
     if !resp.status().is_success() {
         bail!("creating the bench principal failed: {}", resp.status());
     }
-    let pid = resp.json::<Value>().await?["id"]
-        .as_str()
-        .unwrap_or_default()
-        .to_owned();
-    let resp = client
-        .post(format!("{base}/v1/principals/{pid}/tokens"))
-        .bearer_auth(&args.admin_token)
-        .send()
-        .await?;
-    let token = resp.json::<Value>().await?["token"]
-        .as_str()
-        .unwrap_or_default()
-        .to_owned();
+    let pid = resp.json::<Value>().await?["id"].as_str().unwrap_or_default().to_owned();
+    let resp = client.post(format!("{base}/v1/principals/{pid}/tokens")).bearer_auth(&args.admin_token).send().await?;
+    let token = resp.json::<Value>().await?["token"].as_str().unwrap_or_default().to_owned();
 
     let bodies: Arc<Vec<Value>> = Arc::new(
         fixtures
@@ -153,21 +127,11 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
         args.dossiers, args.reads, args.concurrency
     );
     let mut ingest = {
-        let (client, base, token, bodies, ids) = (
-            client.clone(),
-            base.clone(),
-            token.clone(),
-            bodies.clone(),
-            ids.clone(),
-        );
+        let (client, base, token, bodies, ids) =
+            (client.clone(), base.clone(), token.clone(), bodies.clone(), ids.clone());
         drive("ingest", args.dossiers, args.concurrency, move |i| {
-            let (client, base, token, bodies, ids) = (
-                client.clone(),
-                base.clone(),
-                token.clone(),
-                bodies.clone(),
-                ids.clone(),
-            );
+            let (client, base, token, bodies, ids) =
+                (client.clone(), base.clone(), token.clone(), bodies.clone(), ids.clone());
             async move {
                 let r = client
                     .post(format!("{base}/v1/dossiers"))
@@ -179,10 +143,7 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
                 if r.status() != reqwest::StatusCode::CREATED {
                     bail!("create answered {}", r.status());
                 }
-                let id = r.json::<Value>().await?["id"]
-                    .as_str()
-                    .unwrap_or_default()
-                    .to_owned();
+                let id = r.json::<Value>().await?["id"].as_str().unwrap_or_default().to_owned();
                 ids.lock().map_err(|_| anyhow::anyhow!("lock"))?.push(id);
                 Ok(())
             }
@@ -194,8 +155,7 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
     let mut reads = {
         let (client, base, token) = (client.clone(), base.clone(), token.clone());
         drive("audited reads", args.reads, args.concurrency, move |i| {
-            let (client, base, token, ids) =
-                (client.clone(), base.clone(), token.clone(), ids.clone());
+            let (client, base, token, ids) = (client.clone(), base.clone(), token.clone(), ids.clone());
             async move {
                 let id = &ids[(i.wrapping_mul(7919)) % ids.len()];
                 let r = client

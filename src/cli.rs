@@ -10,11 +10,7 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 #[derive(Parser)]
-#[command(
-    name = "custos",
-    version,
-    about = "Compliance archive for customer dossiers"
-)]
+#[command(name = "custos", version, about = "Compliance archive for customer dossiers")]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -73,13 +69,7 @@ enum PolicyCommand {
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
-        Command::Serve {
-            data_dir,
-            listen,
-            config,
-            master_key_file,
-            policies_dir,
-        } => {
+        Command::Serve { data_dir, listen, config, master_key_file, policies_dir } => {
             let file = match config.as_deref().map(FileConfig::load).transpose() {
                 Ok(f) => f.unwrap_or_default(),
                 Err(e) => return fail(&e),
@@ -87,27 +77,21 @@ pub fn main() -> ExitCode {
             let config = Config::resolve(file, data_dir, listen, master_key_file, policies_dir);
             run_async(serve(config))
         }
-        Command::Audit {
-            command: AuditCommand::Verify { data_dir },
-        } => audit_verify(&data_dir),
-        Command::Policy {
-            command: PolicyCommand::Check { policies_dir },
-        } => match crate::policy::PolicySet::load(&policies_dir) {
-            Ok(p) => {
-                let ids: Vec<&str> = p.purposes.ids().collect();
-                println!(
-                    "policies in {} are valid (policy set {})",
-                    policies_dir.display(),
-                    p.hash
-                );
-                println!("purposes: {}", ids.join(", "));
-                ExitCode::SUCCESS
+        Command::Audit { command: AuditCommand::Verify { data_dir } } => audit_verify(&data_dir),
+        Command::Policy { command: PolicyCommand::Check { policies_dir } } => {
+            match crate::policy::PolicySet::load(&policies_dir) {
+                Ok(p) => {
+                    let ids: Vec<&str> = p.purposes.ids().collect();
+                    println!("policies in {} are valid (policy set {})", policies_dir.display(), p.hash);
+                    println!("purposes: {}", ids.join(", "));
+                    ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    eprintln!("custos: invalid policy: {e}");
+                    ExitCode::from(1)
+                }
             }
-            Err(e) => {
-                eprintln!("custos: invalid policy: {e}");
-                ExitCode::from(1)
-            }
-        },
+        }
         Command::Bench(args) => run_async(crate::bench::run(args)),
     }
 }
@@ -118,10 +102,7 @@ fn fail(e: &anyhow::Error) -> ExitCode {
 }
 
 fn run_async(f: impl std::future::Future<Output = anyhow::Result<()>>) -> ExitCode {
-    let rt = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
+    let rt = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(rt) => rt,
         Err(e) => return fail(&e.into()),
     };
@@ -170,10 +151,7 @@ async fn shutdown_signal() {
 
 fn audit_verify(data_dir: &std::path::Path) -> ExitCode {
     if !data_dir.join("CURRENT").exists() {
-        eprintln!(
-            "custos: {} is not a custos data directory",
-            data_dir.display()
-        );
+        eprintln!("custos: {} is not a custos data directory", data_dir.display());
         return ExitCode::from(2);
     }
     let store = match RocksStore::open_read_only(data_dir) {
@@ -200,15 +178,11 @@ fn audit_verify(data_dir: &std::path::Path) -> ExitCode {
     let total = head.map_or(0, |h| h.next_seq);
     let bar = indicatif::ProgressBar::new(total);
     bar.set_style(
-        indicatif::ProgressStyle::with_template(
-            "{bar:40} {pos}/{len} entries ({per_sec}, eta {eta})",
-        )
-        .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+        indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} entries ({per_sec}, eta {eta})")
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
     );
     let started = std::time::Instant::now();
-    let result = verify(store.scan(Cf::Audit, b"", b""), head, |n| {
-        bar.set_position(n)
-    });
+    let result = verify(store.scan(Cf::Audit, b"", b""), head, |n| bar.set_position(n));
     bar.finish_and_clear();
     let secs = started.elapsed().as_secs_f64();
     match result {

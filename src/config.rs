@@ -25,8 +25,7 @@ impl FileConfig {
     pub fn load(path: &Path) -> anyhow::Result<Self> {
         let text = std::fs::read_to_string(path)
             .map_err(|e| anyhow::anyhow!("cannot read config file {}: {e}", path.display()))?;
-        toml::from_str(&text)
-            .map_err(|e| anyhow::anyhow!("config file {}: {}", path.display(), e.message()))
+        toml::from_str(&text).map_err(|e| anyhow::anyhow!("config file {}: {}", path.display(), e.message()))
     }
 }
 
@@ -68,9 +67,7 @@ impl Config {
         Config {
             master_key_file: default_master_key_file(&data_dir),
             data_dir,
-            listen: DEFAULT_LISTEN
-                .parse()
-                .unwrap_or_else(|_| SocketAddr::from(([127, 0, 0, 1], 8080))),
+            listen: DEFAULT_LISTEN.parse().unwrap_or_else(|_| SocketAddr::from(([127, 0, 0, 1], 8080))),
             policies_dir: PathBuf::from(DEFAULT_POLICIES_DIR),
             max_body_bytes: 1024 * 1024,
             key_cache_entries: 100_000,
@@ -86,9 +83,7 @@ impl Config {
         master_key_file: Option<PathBuf>,
         policies_dir: Option<PathBuf>,
     ) -> Self {
-        let data_dir = data_dir
-            .or(file.data_dir)
-            .unwrap_or_else(|| PathBuf::from(DEFAULT_DATA_DIR));
+        let data_dir = data_dir.or(file.data_dir).unwrap_or_else(|| PathBuf::from(DEFAULT_DATA_DIR));
         let mut c = Config::for_data_dir(data_dir);
         if let Some(l) = listen.or(file.listen) {
             c.listen = l;
@@ -105,19 +100,13 @@ impl Config {
         if let Some(n) = file.key_cache_entries {
             c.key_cache_entries = n;
         }
-        c.bootstrap_token = std::env::var("CUSTOS_BOOTSTRAP_TOKEN")
-            .ok()
-            .filter(|t| !t.is_empty())
-            .map(Secret::new);
+        c.bootstrap_token = std::env::var("CUSTOS_BOOTSTRAP_TOKEN").ok().filter(|t| !t.is_empty()).map(Secret::new);
         c
     }
 }
 
 pub fn default_master_key_file(data_dir: &Path) -> PathBuf {
-    let name = data_dir
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_else(|| "custos".into());
+    let name = data_dir.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "custos".into());
     let parent = data_dir.parent().unwrap_or_else(|| Path::new("."));
     parent.join(format!("{name}.master-key"))
 }
@@ -128,20 +117,13 @@ mod tests {
 
     #[test]
     fn master_key_defaults_beside_not_inside_the_data_dir() {
-        assert_eq!(
-            default_master_key_file(Path::new("./data")),
-            PathBuf::from("./data.master-key")
-        );
-        assert_eq!(
-            default_master_key_file(Path::new("/var/lib/custos")),
-            PathBuf::from("/var/lib/custos.master-key")
-        );
+        assert_eq!(default_master_key_file(Path::new("./data")), PathBuf::from("./data.master-key"));
+        assert_eq!(default_master_key_file(Path::new("/var/lib/custos")), PathBuf::from("/var/lib/custos.master-key"));
     }
 
     #[test]
     fn flags_beat_file_and_unknown_keys_are_refused() {
-        let file: FileConfig =
-            toml::from_str("data_dir = \"/f\"\nlisten = \"127.0.0.1:9\"").unwrap();
+        let file: FileConfig = toml::from_str("data_dir = \"/f\"\nlisten = \"127.0.0.1:9\"").unwrap();
         let c = Config::resolve(file, Some("/flag".into()), None, None, None);
         assert_eq!(c.data_dir, PathBuf::from("/flag"));
         assert_eq!(c.listen.port(), 9);

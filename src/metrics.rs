@@ -41,31 +41,15 @@ impl Default for Metrics {
         let audit_commits = Counter::default();
         let audit_batch_size = Histogram::new(exponential_buckets(1.0, 2.0, 11));
         let audit_commit_seconds = Histogram::new(exponential_buckets(0.00005, 2.0, 16));
-        registry.register(
-            "http_requests",
-            "HTTP requests by route and status",
-            http_requests.clone(),
-        );
-        registry.register(
-            "http_request_duration_seconds",
-            "HTTP request latency",
-            http_duration.clone(),
-        );
-        registry.register(
-            "audit_batches",
-            "Durable group-commit batches written",
-            audit_batches.clone(),
-        );
+        registry.register("http_requests", "HTTP requests by route and status", http_requests.clone());
+        registry.register("http_request_duration_seconds", "HTTP request latency", http_duration.clone());
+        registry.register("audit_batches", "Durable group-commit batches written", audit_batches.clone());
         registry.register(
             "audit_commits",
             "Commits (changes with their audit entries) made durable",
             audit_commits.clone(),
         );
-        registry.register(
-            "audit_batch_commits",
-            "Commits per group-commit batch",
-            audit_batch_size.clone(),
-        );
+        registry.register("audit_batch_commits", "Commits per group-commit batch", audit_batch_size.clone());
         registry.register(
             "audit_batch_write_seconds",
             "Time to build and sync one batch",
@@ -93,17 +77,9 @@ impl Metrics {
 
     pub fn record_http(&self, method: &str, route: &str, status: u16, took: Duration) {
         self.http_requests
-            .get_or_create(&HttpLabels {
-                method: method.to_owned(),
-                route: route.to_owned(),
-                status,
-            })
+            .get_or_create(&HttpLabels { method: method.to_owned(), route: route.to_owned(), status })
             .inc();
-        self.http_duration
-            .get_or_create(&RouteLabels {
-                route: route.to_owned(),
-            })
-            .observe(took.as_secs_f64());
+        self.http_duration.get_or_create(&RouteLabels { route: route.to_owned() }).observe(took.as_secs_f64());
     }
 
     pub fn render(&self) -> String {

@@ -73,24 +73,12 @@ pub async fn start(config: Config, clock: Arc<dyn Clock>) -> anyhow::Result<Runn
         RocksStore::open(&config.data_dir)
             .with_context(|| format!("opening the store in {}", config.data_dir.display()))?,
     );
-    let initialized = store
-        .get(crate::store::Cf::System, b"initialized")?
-        .is_some();
+    let initialized = store.get(crate::store::Cf::System, b"initialized")?.is_some();
     let (master, generated) = open_master_key(&config, initialized)?;
     let metrics = Arc::new(Metrics::default());
     let policy_hash = policy.hash.clone();
-    let archive = Arc::new(Archive::open(
-        store,
-        master,
-        policy,
-        clock,
-        metrics.clone(),
-        config.key_cache_entries,
-    )?);
-    let token = config
-        .bootstrap_token
-        .as_ref()
-        .map(|s| s.expose().to_owned());
+    let archive = Arc::new(Archive::open(store, master, policy, clock, metrics.clone(), config.key_cache_entries)?);
+    let token = config.bootstrap_token.as_ref().map(|s| s.expose().to_owned());
     let admin_token = {
         let archive = archive.clone();
         tokio::task::spawn_blocking(move || archive.bootstrap(token.as_deref())).await??
@@ -111,15 +99,10 @@ pub async fn start(config: Config, clock: Arc<dyn Clock>) -> anyhow::Result<Runn
             request_id: "startup".into(),
         })
         .await?;
-    let state = AppState {
-        archive: archive.clone(),
-        metrics,
-        openapi: Arc::new(api::ops::document()),
-    };
+    let state = AppState { archive: archive.clone(), metrics, openapi: Arc::new(api::ops::document()) };
     let app = api::router(state, config.max_body_bytes);
-    let listener = tokio::net::TcpListener::bind(config.listen)
-        .await
-        .with_context(|| format!("binding {}", config.listen))?;
+    let listener =
+        tokio::net::TcpListener::bind(config.listen).await.with_context(|| format!("binding {}", config.listen))?;
     let addr = listener.local_addr()?;
     let (tx, rx) = oneshot::channel::<()>();
     let task = tokio::spawn(async move {
@@ -141,10 +124,7 @@ pub async fn start(config: Config, clock: Arc<dyn Clock>) -> anyhow::Result<Runn
 
 impl Archive {
     /// Commits an entry on the system's own behalf (start-up, jobs).
-    pub async fn commit_system(
-        &self,
-        entry: PendingEntry,
-    ) -> Result<Vec<u64>, crate::archive::ArchiveError> {
+    pub async fn commit_system(&self, entry: PendingEntry) -> Result<Vec<u64>, crate::archive::ArchiveError> {
         Ok(self.audit.commit(Commit::entry(entry)).await?)
     }
 }

@@ -21,18 +21,10 @@ async fn dossier_crud_and_version_flow() {
     assert_eq!(created["version"], 1);
     let subjects = created["subjects"].as_array().unwrap().clone();
     assert_eq!(subjects.len(), body["contacts"].as_array().unwrap().len());
-    assert!(subjects
-        .iter()
-        .all(|s| s.as_str().unwrap().starts_with("sub_")));
+    assert!(subjects.iter().all(|s| s.as_str().unwrap().starts_with("sub_")));
 
     // Read back: everything as written, contacts carry their subject ids.
-    let r = app
-        .get(
-            &service,
-            Some("service_delivery"),
-            &format!("/v1/dossiers/{id}"),
-        )
-        .await;
+    let r = app.get(&service, Some("service_delivery"), &format!("/v1/dossiers/{id}")).await;
     assert_eq!(r.status(), StatusCode::OK);
     let read: Value = r.json().await.unwrap();
     assert_eq!(read["version"], 1);
@@ -51,45 +43,21 @@ async fn dossier_crud_and_version_flow() {
     v2["grade"] = json!("B");
     v2["remarks"] = json!("降级观察");
     let path = format!("/v1/dossiers/{id}");
-    assert_problem(
-        app.put(&service, "service_delivery", &path, None, &v2)
-            .await,
-        StatusCode::PRECONDITION_REQUIRED,
-    )
-    .await;
-    assert_problem(
-        app.put(&service, "service_delivery", &path, Some("7"), &v2)
-            .await,
-        StatusCode::PRECONDITION_FAILED,
-    )
-    .await;
-    let r = app
-        .put(&service, "service_delivery", &path, Some("1"), &v2)
+    assert_problem(app.put(&service, "service_delivery", &path, None, &v2).await, StatusCode::PRECONDITION_REQUIRED)
         .await;
+    assert_problem(app.put(&service, "service_delivery", &path, Some("7"), &v2).await, StatusCode::PRECONDITION_FAILED)
+        .await;
+    let r = app.put(&service, "service_delivery", &path, Some("1"), &v2).await;
     assert_eq!(r.status(), StatusCode::OK);
     let updated: Value = r.json().await.unwrap();
     assert_eq!(updated["version"], 2);
-    assert_eq!(
-        updated["subjects"],
-        json!(subjects),
-        "named subjects are reused"
-    );
+    assert_eq!(updated["subjects"], json!(subjects), "named subjects are reused");
     // The same If-Match again is now stale.
-    assert_problem(
-        app.put(&service, "service_delivery", &path, Some("1"), &v2)
-            .await,
-        StatusCode::PRECONDITION_FAILED,
-    )
-    .await;
+    assert_problem(app.put(&service, "service_delivery", &path, Some("1"), &v2).await, StatusCode::PRECONDITION_FAILED)
+        .await;
 
     // History: v2 names v1's hash.
-    let r = app
-        .get(
-            &service,
-            Some("service_delivery"),
-            &format!("/v1/dossiers/{id}/versions"),
-        )
-        .await;
+    let r = app.get(&service, Some("service_delivery"), &format!("/v1/dossiers/{id}/versions")).await;
     let versions: Vec<Value> = r.json().await.unwrap();
     assert_eq!(versions.len(), 2);
     assert_eq!(versions[0]["hash"], created["hash"]);
@@ -99,42 +67,23 @@ async fn dossier_crud_and_version_flow() {
 
     // Old version still readable, unchanged; current is v2.
     let old: Value = app
-        .get(
-            &service,
-            Some("service_delivery"),
-            &format!("/v1/dossiers/{id}/versions/1"),
-        )
+        .get(&service, Some("service_delivery"), &format!("/v1/dossiers/{id}/versions/1"))
         .await
         .json()
         .await
         .unwrap();
     assert_eq!(old["grade"], "A");
     assert_eq!(old["version"], 1);
-    let cur: Value = app
-        .get(&service, Some("service_delivery"), &path)
-        .await
-        .json()
-        .await
-        .unwrap();
+    let cur: Value = app.get(&service, Some("service_delivery"), &path).await.json().await.unwrap();
     assert_eq!(cur["grade"], "B");
     assert_eq!(cur["remarks"], "降级观察");
     assert_problem(
-        app.get(
-            &service,
-            Some("service_delivery"),
-            &format!("/v1/dossiers/{id}/versions/3"),
-        )
-        .await,
+        app.get(&service, Some("service_delivery"), &format!("/v1/dossiers/{id}/versions/3")).await,
         StatusCode::NOT_FOUND,
     )
     .await;
     assert_problem(
-        app.get(
-            &service,
-            Some("service_delivery"),
-            "/v1/dossiers/dos_01jd0000000000000000000000",
-        )
-        .await,
+        app.get(&service, Some("service_delivery"), "/v1/dossiers/dos_01jd0000000000000000000000").await,
         StatusCode::NOT_FOUND,
     )
     .await;
@@ -161,97 +110,27 @@ async fn role_table_ownership_region_and_admin() {
     let (_, compliance) = app.principal(&["compliance"], "").await;
 
     // Sales creates only as owner.
-    assert_problem(
-        app.create(&sales, "service_delivery", &fixture(0, &service_id))
-            .await,
-        StatusCode::FORBIDDEN,
-    )
-    .await;
-    let r = app
-        .create(&sales, "service_delivery", &fixture(0, &sales_id))
-        .await;
+    assert_problem(app.create(&sales, "service_delivery", &fixture(0, &service_id)).await, StatusCode::FORBIDDEN).await;
+    let r = app.create(&sales, "service_delivery", &fixture(0, &sales_id)).await;
     assert_eq!(r.status(), StatusCode::CREATED);
-    let id = r.json::<Value>().await.unwrap()["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let id = r.json::<Value>().await.unwrap()["id"].as_str().unwrap().to_owned();
     let path = format!("/v1/dossiers/{id}");
 
     let cases: &[(&str, &str, Option<&str>, StatusCode)] = &[
-        (
-            "owner sales",
-            &sales,
-            Some("service_delivery"),
-            StatusCode::OK,
-        ),
-        (
-            "owner sales, marketing",
-            &sales,
-            Some("marketing"),
-            StatusCode::OK,
-        ),
-        (
-            "other sales",
-            &sales2,
-            Some("service_delivery"),
-            StatusCode::FORBIDDEN,
-        ),
-        (
-            "service same region",
-            &service_east,
-            Some("service_delivery"),
-            StatusCode::OK,
-        ),
-        (
-            "service other region",
-            &service_south,
-            Some("service_delivery"),
-            StatusCode::FORBIDDEN,
-        ),
-        (
-            "service, purpose not its own",
-            &service_east,
-            Some("marketing"),
-            StatusCode::FORBIDDEN,
-        ),
-        (
-            "finance",
-            &finance,
-            Some("credit_assessment"),
-            StatusCode::OK,
-        ),
-        (
-            "finance, wrong purpose",
-            &finance,
-            Some("service_delivery"),
-            StatusCode::FORBIDDEN,
-        ),
-        (
-            "compliance",
-            &compliance,
-            Some("legal_compliance"),
-            StatusCode::OK,
-        ),
+        ("owner sales", &sales, Some("service_delivery"), StatusCode::OK),
+        ("owner sales, marketing", &sales, Some("marketing"), StatusCode::OK),
+        ("other sales", &sales2, Some("service_delivery"), StatusCode::FORBIDDEN),
+        ("service same region", &service_east, Some("service_delivery"), StatusCode::OK),
+        ("service other region", &service_south, Some("service_delivery"), StatusCode::FORBIDDEN),
+        ("service, purpose not its own", &service_east, Some("marketing"), StatusCode::FORBIDDEN),
+        ("finance", &finance, Some("credit_assessment"), StatusCode::OK),
+        ("finance, wrong purpose", &finance, Some("service_delivery"), StatusCode::FORBIDDEN),
+        ("compliance", &compliance, Some("legal_compliance"), StatusCode::OK),
         ("compliance dsr", &compliance, Some("dsr"), StatusCode::OK),
-        (
-            "admin",
-            ADMIN_TOKEN,
-            Some("service_delivery"),
-            StatusCode::FORBIDDEN,
-        ),
+        ("admin", ADMIN_TOKEN, Some("service_delivery"), StatusCode::FORBIDDEN),
         ("no purpose", &sales, None, StatusCode::BAD_REQUEST),
-        (
-            "unknown purpose",
-            &sales,
-            Some("curiosity"),
-            StatusCode::BAD_REQUEST,
-        ),
-        (
-            "malformed purpose",
-            &sales,
-            Some("DROP TABLE"),
-            StatusCode::BAD_REQUEST,
-        ),
+        ("unknown purpose", &sales, Some("curiosity"), StatusCode::BAD_REQUEST),
+        ("malformed purpose", &sales, Some("DROP TABLE"), StatusCode::BAD_REQUEST),
     ];
     for (what, token, purpose, status) in cases {
         let r = app.get(token, *purpose, &path).await;
@@ -260,62 +139,28 @@ async fn role_table_ownership_region_and_admin() {
 
     // Updates: sales never, service own region only, finance/compliance never.
     let body = fixture(0, &sales_id);
-    assert_problem(
-        app.put(&sales, "service_delivery", &path, Some("1"), &body)
-            .await,
-        StatusCode::FORBIDDEN,
-    )
-    .await;
-    assert_problem(
-        app.put(&service_south, "service_delivery", &path, Some("1"), &body)
-            .await,
-        StatusCode::FORBIDDEN,
-    )
-    .await;
-    assert_problem(
-        app.put(&compliance, "legal_compliance", &path, Some("1"), &body)
-            .await,
-        StatusCode::FORBIDDEN,
-    )
-    .await;
+    assert_problem(app.put(&sales, "service_delivery", &path, Some("1"), &body).await, StatusCode::FORBIDDEN).await;
+    assert_problem(app.put(&service_south, "service_delivery", &path, Some("1"), &body).await, StatusCode::FORBIDDEN)
+        .await;
+    assert_problem(app.put(&compliance, "legal_compliance", &path, Some("1"), &body).await, StatusCode::FORBIDDEN)
+        .await;
     let mut moved = body.clone();
     moved["customer"]["region"] = json!("华南");
-    assert_problem(
-        app.put(&service_east, "service_delivery", &path, Some("1"), &moved)
-            .await,
-        StatusCode::FORBIDDEN,
-    )
-    .await;
-    assert_eq!(
-        app.put(&service_east, "service_delivery", &path, Some("1"), &body)
-            .await
-            .status(),
-        StatusCode::OK
-    );
-    // Finance, compliance, admin may not create.
-    for (t, p) in [
-        (&finance, "credit_assessment"),
-        (&compliance, "legal_compliance"),
-    ] {
-        assert_problem(
-            app.create(t, p, &fixture(1, &sales_id)).await,
-            StatusCode::FORBIDDEN,
-        )
+    assert_problem(app.put(&service_east, "service_delivery", &path, Some("1"), &moved).await, StatusCode::FORBIDDEN)
         .await;
+    assert_eq!(app.put(&service_east, "service_delivery", &path, Some("1"), &body).await.status(), StatusCode::OK);
+    // Finance, compliance, admin may not create.
+    for (t, p) in [(&finance, "credit_assessment"), (&compliance, "legal_compliance")] {
+        assert_problem(app.create(t, p, &fixture(1, &sales_id)).await, StatusCode::FORBIDDEN).await;
     }
 
     // Every one of those decisions is in the audit log, denials included.
-    let reads = app
-        .audit(&compliance, &format!("resource={id}&action=dossier.read"))
-        .await;
+    let reads = app.audit(&compliance, &format!("resource={id}&action=dossier.read")).await;
     let denies = reads.iter().filter(|e| e["outcome"] == "deny").count();
     let allows = reads.iter().filter(|e| e["outcome"] == "allow").count();
     assert_eq!(allows, 6, "{reads:#?}");
     assert_eq!(denies, cases.len() - 6);
-    let admin_read = reads
-        .iter()
-        .find(|e| e["roles"] == json!(["admin"]))
-        .unwrap();
+    let admin_read = reads.iter().find(|e| e["roles"] == json!(["admin"])).unwrap();
     assert_eq!(admin_read["outcome"], "deny");
     app.stop().await;
 }
@@ -345,10 +190,7 @@ async fn principals_tokens_and_revocation() {
     assert_problem(r, StatusCode::UNPROCESSABLE_ENTITY).await;
     let r = app
         .client
-        .post(format!(
-            "{}/v1/principals/prn_01jd0000000000000000000000/tokens",
-            app.base
-        ))
+        .post(format!("{}/v1/principals/prn_01jd0000000000000000000000/tokens", app.base))
         .bearer_auth(ADMIN_TOKEN)
         .send()
         .await
@@ -364,28 +206,12 @@ async fn principals_tokens_and_revocation() {
         .await
         .unwrap();
     let t: Value = r.json().await.unwrap();
-    let (tid, t2) = (
-        t["token_id"].as_str().unwrap().to_owned(),
-        t["token"].as_str().unwrap().to_owned(),
-    );
+    let (tid, t2) = (t["token_id"].as_str().unwrap().to_owned(), t["token"].as_str().unwrap().to_owned());
     let body = fixture(0, &id);
-    assert_eq!(
-        app.create(&t2, "service_delivery", &body).await.status(),
-        StatusCode::CREATED
-    );
-    let r = app
-        .client
-        .delete(format!("{}/v1/tokens/{tid}", app.base))
-        .bearer_auth(ADMIN_TOKEN)
-        .send()
-        .await
-        .unwrap();
+    assert_eq!(app.create(&t2, "service_delivery", &body).await.status(), StatusCode::CREATED);
+    let r = app.client.delete(format!("{}/v1/tokens/{tid}", app.base)).bearer_auth(ADMIN_TOKEN).send().await.unwrap();
     assert_eq!(r.status(), StatusCode::NO_CONTENT);
-    assert_problem(
-        app.create(&t2, "service_delivery", &body).await,
-        StatusCode::UNAUTHORIZED,
-    )
-    .await;
+    assert_problem(app.create(&t2, "service_delivery", &body).await, StatusCode::UNAUTHORIZED).await;
     assert_eq!(
         app.create(&token, "service_delivery", &body).await.status(),
         StatusCode::CREATED,
@@ -393,10 +219,7 @@ async fn principals_tokens_and_revocation() {
     );
     let r = app
         .client
-        .delete(format!(
-            "{}/v1/tokens/tok_01jd0000000000000000000000",
-            app.base
-        ))
+        .delete(format!("{}/v1/tokens/tok_01jd0000000000000000000000", app.base))
         .bearer_auth(ADMIN_TOKEN)
         .send()
         .await
@@ -404,12 +227,7 @@ async fn principals_tokens_and_revocation() {
     assert_problem(r, StatusCode::NOT_FOUND).await;
 
     // 401 for missing, malformed and unknown tokens.
-    let r = app
-        .client
-        .get(format!("{}/v1/dossiers/x", app.base))
-        .send()
-        .await
-        .unwrap();
+    let r = app.client.get(format!("{}/v1/dossiers/x", app.base)).send().await.unwrap();
     assert_problem(r, StatusCode::UNAUTHORIZED).await;
     let r = app
         .client
@@ -420,12 +238,7 @@ async fn principals_tokens_and_revocation() {
         .unwrap();
     assert_problem(r, StatusCode::UNAUTHORIZED).await;
     assert_problem(
-        app.get(
-            "cst_not-a-token",
-            Some("service_delivery"),
-            "/v1/dossiers/x",
-        )
-        .await,
+        app.get("cst_not-a-token", Some("service_delivery"), "/v1/dossiers/x").await,
         StatusCode::UNAUTHORIZED,
     )
     .await;
@@ -444,89 +257,60 @@ async fn audit_entries_api_filters_cursor_and_raw() {
     let (_, compliance) = app.principal(&["compliance"], "").await;
     let mut ids = vec![];
     for i in 0..5 {
-        let r = app
-            .create(&service, "service_delivery", &fixture(i, &sid))
-            .await;
-        ids.push(
-            r.json::<Value>().await.unwrap()["id"]
-                .as_str()
-                .unwrap()
-                .to_owned(),
-        );
+        let r = app.create(&service, "service_delivery", &fixture(i, &sid)).await;
+        ids.push(r.json::<Value>().await.unwrap()["id"].as_str().unwrap().to_owned());
     }
     let read = app
         .client
         .get(format!("{}/v1/dossiers/{}", app.base, ids[0]))
         .bearer_auth(&service)
         .header("X-Purpose", "service_delivery")
-        .header("X-Request-Id", "trace-me-42")
+        .header("X-Request-Id", "6f1c2a9e-3b7d-4e0a-9c55-0d2b8e7f1a34")
         .send()
         .await
         .unwrap();
-    assert_eq!(read.headers()["x-request-id"], "trace-me-42");
+    assert_eq!(read.headers()["x-request-id"], "6f1c2a9e-3b7d-4e0a-9c55-0d2b8e7f1a34");
+    // A request id that could carry a value is replaced by one of ours.
+    let r = app
+        .client
+        .get(format!("{}/v1/dossiers/{}", app.base, ids[1]))
+        .bearer_auth(&service)
+        .header("X-Purpose", "service_delivery")
+        .header("X-Request-Id", "13912345688")
+        .send()
+        .await
+        .unwrap();
+    assert!(r.headers()["x-request-id"].to_str().unwrap().starts_with("req_"));
 
     // Only compliance may query.
-    assert_problem(
-        app.get(&service, None, "/v1/audit/entries").await,
-        StatusCode::FORBIDDEN,
-    )
-    .await;
-    assert_problem(
-        app.get(ADMIN_TOKEN, None, "/v1/audit/entries").await,
-        StatusCode::FORBIDDEN,
-    )
-    .await;
+    assert_problem(app.get(&service, None, "/v1/audit/entries").await, StatusCode::FORBIDDEN).await;
+    assert_problem(app.get(ADMIN_TOKEN, None, "/v1/audit/entries").await, StatusCode::FORBIDDEN).await;
 
     let creates = app.audit(&compliance, "action=dossier.create").await;
     assert_eq!(creates.len(), 5);
-    assert!(creates.iter().all(|e| e["actor"] == json!(sid)
-        && e["outcome"] == "allow"
-        && e["purpose"] == "service_delivery"));
-    let by_resource = app
-        .audit(
-            &compliance,
-            &format!("resource={}&action=dossier.read", ids[0]),
-        )
-        .await;
-    assert_eq!(by_resource.len(), 1);
-    assert_eq!(by_resource[0]["request_id"], "trace-me-42");
-    assert!(!by_resource[0]["subjects"].as_array().unwrap().is_empty());
-    assert!(by_resource[0]["fields"]["released"]
-        .as_array()
-        .unwrap()
+    assert!(creates
         .iter()
-        .any(|p| p == "/customer/name"));
+        .all(|e| e["actor"] == json!(sid) && e["outcome"] == "allow" && e["purpose"] == "service_delivery"));
+    let by_resource = app.audit(&compliance, &format!("resource={}&action=dossier.read", ids[0])).await;
+    assert_eq!(by_resource.len(), 1);
+    assert_eq!(by_resource[0]["request_id"], "6f1c2a9e-3b7d-4e0a-9c55-0d2b8e7f1a34");
+    assert!(!by_resource[0]["subjects"].as_array().unwrap().is_empty());
+    assert!(by_resource[0]["fields"]["released"].as_array().unwrap().iter().any(|p| p == "/customer/name"));
     let subject = by_resource[0]["subjects"][0].as_str().unwrap();
-    assert!(!app
-        .audit(&compliance, &format!("subject={subject}"))
-        .await
-        .is_empty());
-    assert!(
-        app.audit(&compliance, "outcome=deny").await.len() >= 2,
-        "the refused audit queries"
-    );
+    assert!(!app.audit(&compliance, &format!("subject={subject}")).await.is_empty());
+    assert!(app.audit(&compliance, "outcome=deny").await.len() >= 2, "the refused audit queries");
 
     // Paging with the cursor walks everything exactly once, in order.
     let mut seen = vec![];
     let mut cursor = String::from("0");
     loop {
         let page: Value = app
-            .get(
-                &compliance,
-                None,
-                &format!("/v1/audit/entries?limit=3&cursor={cursor}"),
-            )
+            .get(&compliance, None, &format!("/v1/audit/entries?limit=3&cursor={cursor}"))
             .await
             .json()
             .await
             .unwrap();
-        seen.extend(
-            page["entries"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .map(|e| e["seq"].as_u64().unwrap()),
-        );
+        seen.extend(page["entries"].as_array().unwrap().iter().map(|e| e["seq"].as_u64().unwrap()));
         match page["next_cursor"].as_str() {
             Some(c) => cursor = c.to_owned(),
             None => break,
@@ -536,117 +320,43 @@ async fn audit_entries_api_filters_cursor_and_raw() {
     assert_eq!(seen[0], 0);
 
     // One entry, and its raw canonical bytes hash to its chain hash.
-    let one: Value = app
-        .get(&compliance, None, "/v1/audit/entries/3")
-        .await
-        .json()
-        .await
-        .unwrap();
+    let one: Value = app.get(&compliance, None, "/v1/audit/entries/3").await.json().await.unwrap();
     assert_eq!(one["seq"], 3);
-    let raw = app
-        .get(&compliance, None, "/v1/audit/entries/3/raw")
-        .await
-        .bytes()
-        .await
-        .unwrap();
+    let raw = app.get(&compliance, None, "/v1/audit/entries/3/raw").await.bytes().await.unwrap();
     use sha2::Digest;
-    assert_eq!(
-        hex::encode(sha2::Sha256::digest(&raw)),
-        one["hash"].as_str().unwrap()
-    );
-    let next: Value = app
-        .get(&compliance, None, "/v1/audit/entries/4")
-        .await
-        .json()
-        .await
-        .unwrap();
+    assert_eq!(hex::encode(sha2::Sha256::digest(&raw)), one["hash"].as_str().unwrap());
+    let next: Value = app.get(&compliance, None, "/v1/audit/entries/4").await.json().await.unwrap();
     assert_eq!(next["prev_hash"], one["hash"]);
-    assert_problem(
-        app.get(&compliance, None, "/v1/audit/entries/999999").await,
-        StatusCode::NOT_FOUND,
-    )
-    .await;
-    assert_problem(
-        app.get(&compliance, None, "/v1/audit/entries/-1").await,
-        StatusCode::BAD_REQUEST,
-    )
-    .await;
-    for q in [
-        "limit=0",
-        "limit=abc",
-        "outcome=maybe",
-        "from=yesterday",
-        "cursor=x",
-        "colour=red",
-    ] {
-        assert_problem(
-            app.get(&compliance, None, &format!("/v1/audit/entries?{q}"))
-                .await,
-            StatusCode::BAD_REQUEST,
-        )
-        .await;
+    assert_problem(app.get(&compliance, None, "/v1/audit/entries/999999").await, StatusCode::NOT_FOUND).await;
+    assert_problem(app.get(&compliance, None, "/v1/audit/entries/-1").await, StatusCode::BAD_REQUEST).await;
+    for q in ["limit=0", "limit=abc", "outcome=maybe", "from=yesterday", "cursor=x", "colour=red"] {
+        assert_problem(app.get(&compliance, None, &format!("/v1/audit/entries?{q}")).await, StatusCode::BAD_REQUEST)
+            .await;
     }
     // Time filters: everything so far is after the epoch and before 2100.
-    let all = app
-        .audit(
-            &compliance,
-            "from=1970-01-01T00:00:00Z&to=2100-01-01T00:00:00Z",
-        )
-        .await;
+    let all = app.audit(&compliance, "from=1970-01-01T00:00:00Z&to=2100-01-01T00:00:00Z").await;
     assert!(all.len() >= 10);
-    assert!(app
-        .audit(&compliance, "from=2100-01-01T00:00:00Z")
-        .await
-        .is_empty());
+    assert!(app.audit(&compliance, "from=2100-01-01T00:00:00Z").await.is_empty());
 
     let dir = app.stop().await;
     let out = audit_verify(&dir.path().join("data"));
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn operations_endpoints_and_openapi_completeness() {
     let app = spawn_app().await;
     for p in ["/healthz", "/readyz"] {
-        assert_eq!(
-            app.client
-                .get(format!("{}{p}", app.base))
-                .send()
-                .await
-                .unwrap()
-                .status(),
-            StatusCode::OK
-        );
+        assert_eq!(app.client.get(format!("{}{p}", app.base)).send().await.unwrap().status(), StatusCode::OK);
     }
     let (sid, service) = app.principal(&["service"], "华东").await;
-    app.create(&service, "service_delivery", &fixture(0, &sid))
-        .await;
-    let metrics = app
-        .client
-        .get(format!("{}/metrics", app.base))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    app.create(&service, "service_delivery", &fixture(0, &sid)).await;
+    let metrics = app.client.get(format!("{}/metrics", app.base)).send().await.unwrap().text().await.unwrap();
     assert!(metrics.contains("custos_http_requests_total"), "{metrics}");
     assert!(metrics.contains("custos_audit_batches_total"));
     assert!(metrics.contains("route=\"/v1/dossiers\""));
 
-    let doc: Value = app
-        .client
-        .get(format!("{}/openapi.json", app.base))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let doc: Value = app.client.get(format!("{}/openapi.json", app.base)).send().await.unwrap().json().await.unwrap();
     let expected = [
         ("/v1/principals", "post"),
         ("/v1/principals/{id}/tokens", "post"),
@@ -665,29 +375,13 @@ async fn operations_endpoints_and_openapi_completeness() {
         ("/openapi.json", "get"),
     ];
     for (path, method) in expected {
-        assert!(
-            doc["paths"][path][method].is_object(),
-            "openapi lacks {method} {path}"
-        );
+        assert!(doc["paths"][path][method].is_object(), "openapi lacks {method} {path}");
     }
-    let documented: usize = doc["paths"]
-        .as_object()
-        .unwrap()
-        .values()
-        .map(|m| m.as_object().unwrap().len())
-        .sum();
+    let documented: usize = doc["paths"].as_object().unwrap().values().map(|m| m.as_object().unwrap().len()).sum();
+    assert_eq!(documented, expected.len(), "every documented operation is in the expected list");
+    assert_eq!(doc["components"]["schemas"]["Dossier"]["properties"]["contacts"]["x-classification"], "personal");
     assert_eq!(
-        documented,
-        expected.len(),
-        "every documented operation is in the expected list"
-    );
-    assert_eq!(
-        doc["components"]["schemas"]["Dossier"]["properties"]["contacts"]["x-classification"],
-        "personal"
-    );
-    assert_eq!(
-        doc["paths"]["/v1/dossiers"]["post"]["requestBody"]["content"]["application/json"]
-            ["schema"]["$ref"],
+        doc["paths"]["/v1/dossiers"]["post"]["requestBody"]["content"]["application/json"]["schema"]["$ref"],
         "#/components/schemas/Dossier"
     );
     app.stop().await;
@@ -697,47 +391,24 @@ async fn operations_endpoints_and_openapi_completeness() {
 async fn restart_keeps_data_and_chain_and_refuses_a_wrong_master_key() {
     let app = spawn_app().await;
     let (sid, service) = app.principal(&["service"], "华东").await;
-    let id = app
-        .create(&service, "service_delivery", &fixture(2, &sid))
-        .await
-        .json::<Value>()
-        .await
-        .unwrap()["id"]
+    let id = app.create(&service, "service_delivery", &fixture(2, &sid)).await.json::<Value>().await.unwrap()["id"]
         .as_str()
         .unwrap()
         .to_owned();
     let dir = app.stop().await;
 
     let app = spawn_app_in(dir, |_| {}).await;
-    let r = app
-        .get(
-            &service,
-            Some("service_delivery"),
-            &format!("/v1/dossiers/{id}"),
-        )
-        .await;
-    assert_eq!(
-        r.status(),
-        StatusCode::OK,
-        "token and data survive a restart"
-    );
-    assert_eq!(
-        r.json::<Value>().await.unwrap()["customer"]["name"],
-        "ZZ食品加工厂"
-    );
+    let r = app.get(&service, Some("service_delivery"), &format!("/v1/dossiers/{id}")).await;
+    assert_eq!(r.status(), StatusCode::OK, "token and data survive a restart");
+    assert_eq!(r.json::<Value>().await.unwrap()["customer"]["name"], "ZZ食品加工厂");
     let dir = app.stop().await;
 
     // Another master key: start-up refuses, naming the mismatch.
     let other = dir.path().join("other.key");
-    custos::crypto::MasterKey::generate()
-        .write_new(&other)
-        .unwrap();
+    custos::crypto::MasterKey::generate().write_new(&other).unwrap();
     let mut config = test_config(dir.path());
     config.master_key_file = other;
-    let err = custos::server::start(config, std::sync::Arc::new(custos::clock::SystemClock))
-        .await
-        .err()
-        .unwrap();
+    let err = custos::server::start(config, std::sync::Arc::new(custos::clock::SystemClock)).await.err().unwrap();
     assert!(format!("{err:#}").contains("master key"), "{err:#}");
 }
 
@@ -746,11 +417,7 @@ async fn restart_keeps_data_and_chain_and_refuses_a_wrong_master_key() {
 /// hashes, and rejects a changed entry.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_outside_verifier_accepts_the_log() {
-    if std::process::Command::new("python3")
-        .arg("--version")
-        .output()
-        .is_err()
-    {
+    if std::process::Command::new("python3").arg("--version").output().is_err() {
         eprintln!("python3 not installed: the outside verifier is not exercised on this machine");
         return;
     }
@@ -758,38 +425,21 @@ async fn an_outside_verifier_accepts_the_log() {
     let (sid, service) = app.principal(&["service"], "华东").await;
     let (_, compliance) = app.principal(&["compliance"], "").await;
     for i in 0..3 {
-        app.create(&service, "service_delivery", &fixture(i, &sid))
-            .await;
+        app.create(&service, "service_delivery", &fixture(i, &sid)).await;
     }
     app.get(&service, None, "/v1/dossiers/x").await; // a refusal, audited
     let entries = app.audit(&compliance, "").await;
     let out = tempfile::tempdir().unwrap();
     for e in &entries {
         let seq = e["seq"].as_u64().unwrap();
-        let raw = app
-            .get(&compliance, None, &format!("/v1/audit/entries/{seq}/raw"))
-            .await
-            .bytes()
-            .await
-            .unwrap();
+        let raw = app.get(&compliance, None, &format!("/v1/audit/entries/{seq}/raw")).await.bytes().await.unwrap();
         std::fs::write(out.path().join(format!("{seq}.bin")), &raw).unwrap();
     }
     let last_hash = entries.last().unwrap()["hash"].as_str().unwrap().to_owned();
     let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/verify_audit.py");
-    let run = || {
-        std::process::Command::new("python3")
-            .arg(&script)
-            .arg(out.path())
-            .arg(&last_hash)
-            .output()
-            .unwrap()
-    };
+    let run = || std::process::Command::new("python3").arg(&script).arg(out.path()).arg(&last_hash).output().unwrap();
     let ok = run();
-    assert!(
-        ok.status.success(),
-        "{}",
-        String::from_utf8_lossy(&ok.stdout)
-    );
+    assert!(ok.status.success(), "{}", String::from_utf8_lossy(&ok.stdout));
     assert!(String::from_utf8_lossy(&ok.stdout).contains(&last_hash));
 
     let victim = out.path().join("2.bin");

@@ -9,10 +9,7 @@ use serde_json::{json, Value};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bad_dossier_bodies_get_clear_errors() {
-    let app = spawn_app_in(tempfile::tempdir().unwrap(), |c| {
-        c.max_body_bytes = 256 * 1024
-    })
-    .await;
+    let app = spawn_app_in(tempfile::tempdir().unwrap(), |c| c.max_body_bytes = 256 * 1024).await;
     let (sid, service) = app.principal(&["service"], "华东").await;
     let (_, compliance) = app.principal(&["compliance"], "").await;
     let good = fixture(0, &sid);
@@ -78,20 +75,8 @@ async fn bad_dossier_bodies_get_clear_errors() {
             StatusCode::UNPROCESSABLE_ENTITY,
             vec!["/grade", "/customer", "/contacts/0/email"],
         ),
-        (
-            "missing required",
-            "application/json",
-            b"{}".to_vec(),
-            StatusCode::UNPROCESSABLE_ENTITY,
-            vec![""],
-        ),
-        (
-            "array instead of object",
-            "application/json",
-            b"[1,2]".to_vec(),
-            StatusCode::UNPROCESSABLE_ENTITY,
-            vec![""],
-        ),
+        ("missing required", "application/json", b"{}".to_vec(), StatusCode::UNPROCESSABLE_ENTITY, vec![""]),
+        ("array instead of object", "application/json", b"[1,2]".to_vec(), StatusCode::UNPROCESSABLE_ENTITY, vec![""]),
         (
             "owner not a principal",
             "application/json",
@@ -113,13 +98,7 @@ async fn bad_dossier_bodies_get_clear_errors() {
             StatusCode::UNPROCESSABLE_ENTITY,
             vec!["/remarks"],
         ),
-        (
-            "broken JSON",
-            "application/json",
-            br#"{"customer": {"name": "#.to_vec(),
-            StatusCode::BAD_REQUEST,
-            vec![],
-        ),
+        ("broken JSON", "application/json", br#"{"customer": {"name": "#.to_vec(), StatusCode::BAD_REQUEST, vec![]),
         (
             "trailing garbage",
             "application/json",
@@ -127,27 +106,9 @@ async fn bad_dossier_bodies_get_clear_errors() {
             StatusCode::BAD_REQUEST,
             vec![],
         ),
-        (
-            "empty body",
-            "application/json",
-            vec![],
-            StatusCode::BAD_REQUEST,
-            vec![],
-        ),
-        (
-            "not UTF-8",
-            "application/json",
-            b"{\"remarks\": \"\xff\xfe\"}".to_vec(),
-            StatusCode::BAD_REQUEST,
-            vec![],
-        ),
-        (
-            "not JSON at all",
-            "text/plain",
-            b"hello".to_vec(),
-            StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            vec![],
-        ),
+        ("empty body", "application/json", vec![], StatusCode::BAD_REQUEST, vec![]),
+        ("not UTF-8", "application/json", b"{\"remarks\": \"\xff\xfe\"}".to_vec(), StatusCode::BAD_REQUEST, vec![]),
+        ("not JSON at all", "text/plain", b"hello".to_vec(), StatusCode::UNSUPPORTED_MEDIA_TYPE, vec![]),
         (
             "huge body",
             "application/json",
@@ -170,17 +131,10 @@ async fn bad_dossier_bodies_get_clear_errors() {
         assert_eq!(r.status(), status, "{case}");
         let problem = assert_problem(r, status).await;
         let text = problem.to_string();
-        assert!(
-            !text.contains(secret) && !text.contains("秘密"),
-            "{case} echoes input: {text}"
-        );
+        assert!(!text.contains(secret) && !text.contains("秘密"), "{case} echoes input: {text}");
         if !paths.is_empty() {
-            let listed: Vec<&str> = problem["errors"]
-                .as_array()
-                .expect(case)
-                .iter()
-                .map(|e| e["path"].as_str().unwrap())
-                .collect();
+            let listed: Vec<&str> =
+                problem["errors"].as_array().expect(case).iter().map(|e| e["path"].as_str().unwrap()).collect();
             for p in paths {
                 assert!(listed.contains(&p), "{case}: {p} not in {listed:?}");
             }
@@ -188,49 +142,19 @@ async fn bad_dossier_bodies_get_clear_errors() {
     }
     // Nothing was created; the invalid attempts that reached the archive are audited as errors.
     let creates = app.audit(&compliance, "action=dossier.create").await;
-    assert!(
-        creates.iter().all(|e| e["outcome"] == "error"),
-        "{creates:#?}"
-    );
+    assert!(creates.iter().all(|e| e["outcome"] == "error"), "{creates:#?}");
     assert!(creates.len() >= 10);
 
     // Bad path and header values.
-    let r = app
-        .get(
-            &service,
-            Some("service_delivery"),
-            "/v1/dossiers/dos_x/versions/zero",
-        )
-        .await;
+    let r = app.get(&service, Some("service_delivery"), "/v1/dossiers/dos_x/versions/zero").await;
     assert_problem(r, StatusCode::BAD_REQUEST).await;
-    let r = app
-        .get(
-            &service,
-            Some("service_delivery"),
-            "/v1/dossiers/../../etc/passwd",
-        )
-        .await;
+    let r = app.get(&service, Some("service_delivery"), "/v1/dossiers/../../etc/passwd").await;
     assert!(r.status().is_client_error());
-    let created: Value = app
-        .create(&service, "service_delivery", &good)
-        .await
-        .json()
-        .await
-        .unwrap();
+    let created: Value = app.create(&service, "service_delivery", &good).await.json().await.unwrap();
     let path = format!("/v1/dossiers/{}", created["id"].as_str().unwrap());
-    assert_problem(
-        app.put(&service, "service_delivery", &path, Some("one"), &good)
-            .await,
-        StatusCode::BAD_REQUEST,
-    )
-    .await;
-    let r = app
-        .client
-        .delete(format!("{}{path}", app.base))
-        .bearer_auth(&service)
-        .send()
-        .await
-        .unwrap();
+    assert_problem(app.put(&service, "service_delivery", &path, Some("one"), &good).await, StatusCode::BAD_REQUEST)
+        .await;
+    let r = app.client.delete(format!("{}{path}", app.base)).bearer_auth(&service).send().await.unwrap();
     assert_problem(r, StatusCode::METHOD_NOT_ALLOWED).await;
     app.stop().await;
 }

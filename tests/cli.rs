@@ -19,23 +19,17 @@ fn policy_check_accepts_the_shipped_policies_and_names_file_and_line() {
     let shipped = policies_dir();
     let (code, out, _) = run(&["policy", "check", "--policies", shipped.to_str().unwrap()]);
     assert_eq!(code, Some(0));
-    assert!(
-        out.contains("service_delivery") && out.contains("dsr"),
-        "{out}"
-    );
+    assert!(out.contains("service_delivery") && out.contains("dsr"), "{out}");
 
     let dir = tempfile::tempdir().unwrap();
-    let broken = std::fs::read_to_string(shipped.join("purposes.toml"))
-        .unwrap()
-        .replacen("basis = \"contract\"", "basis = \"whim\"", 1);
+    let broken = std::fs::read_to_string(shipped.join("purposes.toml")).unwrap().replacen(
+        "basis = \"contract\"",
+        "basis = \"whim\"",
+        1,
+    );
     std::fs::write(dir.path().join("purposes.toml"), &broken).unwrap();
     let line = broken.lines().position(|l| l.contains("whim")).unwrap() + 1;
-    let (code, _, err) = run(&[
-        "policy",
-        "check",
-        "--policies",
-        dir.path().to_str().unwrap(),
-    ]);
+    let (code, _, err) = run(&["policy", "check", "--policies", dir.path().to_str().unwrap()]);
     assert_eq!(code, Some(1));
     assert!(err.contains(&format!("purposes.toml:{line}")), "{err}");
 
@@ -52,21 +46,13 @@ fn policy_check_accepts_the_shipped_policies_and_names_file_and_line() {
     ]);
     assert_eq!(code, Some(2));
     assert!(err.contains(&format!("purposes.toml:{line}")), "{err}");
-    assert!(
-        !data.exists(),
-        "nothing initialised with a broken policy set"
-    );
+    assert!(!data.exists(), "nothing initialised with a broken policy set");
 }
 
 #[test]
 fn bad_invocations_fail_with_a_message() {
     let dir = tempfile::tempdir().unwrap();
-    let (code, _, err) = run(&[
-        "audit",
-        "verify",
-        "--data-dir",
-        dir.path().join("nothing").to_str().unwrap(),
-    ]);
+    let (code, _, err) = run(&["audit", "verify", "--data-dir", dir.path().join("nothing").to_str().unwrap()]);
     assert_eq!(code, Some(2));
     assert!(err.contains("not a custos data directory"), "{err}");
 
@@ -74,10 +60,7 @@ fn bad_invocations_fail_with_a_message() {
     std::fs::write(&cfg, "data_dir = \"/tmp/x\"\nlisen = \"127.0.0.1:1\"\n").unwrap();
     let (code, _, err) = run(&["serve", "--config", cfg.to_str().unwrap()]);
     assert_eq!(code, Some(2));
-    assert!(
-        err.contains("unknown field") && err.contains("lisen"),
-        "{err}"
-    );
+    assert!(err.contains("unknown field") && err.contains("lisen"), "{err}");
 
     let (code, _, err) = run(&["serve", "--listen", "not-an-address"]);
     assert_eq!(code, Some(2));

@@ -23,12 +23,7 @@ async fn kill_9_during_concurrent_writes_loses_no_acknowledged_dossier() {
     let acked: Arc<Mutex<Vec<(String, String)>>> = Arc::default();
     let mut writers = vec![];
     for w in 0..16 {
-        let (client, base, token, acked) = (
-            client.clone(),
-            server.base.clone(),
-            token.clone(),
-            acked.clone(),
-        );
+        let (client, base, token, acked) = (client.clone(), server.base.clone(), token.clone(), acked.clone());
         let mut body = fixture(w % 24, &sid);
         body["customer"]["region"] = json!("华东");
         writers.push(tokio::spawn(async move {
@@ -44,10 +39,7 @@ async fn kill_9_during_concurrent_writes_loses_no_acknowledged_dossier() {
                     .await;
                 match r {
                     Ok(r) if r.status() == StatusCode::CREATED => {
-                        let id = r.json::<Value>().await.unwrap()["id"]
-                            .as_str()
-                            .unwrap()
-                            .to_owned();
+                        let id = r.json::<Value>().await.unwrap()["id"].as_str().unwrap().to_owned();
                         acked.lock().unwrap().push((id, name));
                     }
                     Ok(r) => panic!("unexpected {}", r.status()),
@@ -68,11 +60,7 @@ async fn kill_9_during_concurrent_writes_loses_no_acknowledged_dossier() {
     assert!(acked.len() >= 200);
 
     let out = audit_verify(&data);
-    assert!(
-        out.status.success(),
-        "chain broken after kill -9: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert!(out.status.success(), "chain broken after kill -9: {}", String::from_utf8_lossy(&out.stderr));
 
     let mut server = BinaryServer::start(&data, &log);
     let (_, compliance) = principal(&client, &server.base, &["compliance"], "").await;
@@ -85,20 +73,14 @@ async fn kill_9_during_concurrent_writes_loses_no_acknowledged_dossier() {
             .await
             .unwrap();
         assert_eq!(r.status(), StatusCode::OK, "acknowledged dossier {id} lost");
-        assert_eq!(
-            r.json::<Value>().await.unwrap()["customer"]["name"],
-            json!(name)
-        );
+        assert_eq!(r.json::<Value>().await.unwrap()["customer"]["name"], json!(name));
     }
     // Every acknowledged create has its audit entry.
     let mut audited = std::collections::HashSet::new();
     let mut cursor = 0u64;
     loop {
         let page: Value = client
-            .get(format!(
-                "{}/v1/audit/entries?action=dossier.create&limit=1000&cursor={cursor}",
-                server.base
-            ))
+            .get(format!("{}/v1/audit/entries?action=dossier.create&limit=1000&cursor={cursor}", server.base))
             .bearer_auth(&compliance)
             .send()
             .await
@@ -117,11 +99,7 @@ async fn kill_9_during_concurrent_writes_loses_no_acknowledged_dossier() {
     assert!(acked.iter().all(|(id, _)| audited.contains(id)));
     server.terminate();
     let out = audit_verify(&data);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -129,17 +107,12 @@ async fn a_changed_removed_or_reordered_audit_entry_fails_verification() {
     let app = spawn_app().await;
     let (sid, service) = app.principal(&["service"], "华东").await;
     for i in 0..4 {
-        app.create(&service, "service_delivery", &fixture(i, &sid))
-            .await;
+        app.create(&service, "service_delivery", &fixture(i, &sid)).await;
     }
     let dir = app.stop().await;
     let data = dir.path().join("data");
     let out = audit_verify(&data);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     assert!(String::from_utf8_lossy(&out.stdout).contains("intact"));
 
     let with_store = |f: &dyn Fn(&RocksStore)| {
@@ -148,22 +121,13 @@ async fn a_changed_removed_or_reordered_audit_entry_fails_verification() {
     };
     let get = |s: &RocksStore, seq: u64| s.get(Cf::Audit, &entry_key(seq)).unwrap().unwrap();
     let put = |s: &RocksStore, seq: u64, v: Vec<u8>| {
-        s.write(&[Op::Put(Cf::Audit, entry_key(seq).to_vec(), v)], true)
-            .unwrap()
+        s.write(&[Op::Put(Cf::Audit, entry_key(seq).to_vec(), v)], true).unwrap()
     };
     let expect_bad = |seq: u64| {
         let out = audit_verify(&data);
-        assert_eq!(
-            out.status.code(),
-            Some(1),
-            "{}",
-            String::from_utf8_lossy(&out.stdout)
-        );
+        assert_eq!(out.status.code(), Some(1), "{}", String::from_utf8_lossy(&out.stdout));
         let err = String::from_utf8_lossy(&out.stderr);
-        assert!(
-            err.contains(&format!("first bad sequence number {seq}")),
-            "{err}"
-        );
+        assert!(err.contains(&format!("first bad sequence number {seq}")), "{err}");
     };
 
     // One byte changed in the middle of entry 6.
@@ -178,10 +142,7 @@ async fn a_changed_removed_or_reordered_audit_entry_fails_verification() {
     });
     expect_bad(6);
     with_store(&|s| put(s, 6, original.lock().unwrap().clone()));
-    assert!(
-        audit_verify(&data).status.success(),
-        "restored log verifies again"
-    );
+    assert!(audit_verify(&data).status.success(), "restored log verifies again");
 
     // Entries 3 and 4 swapped.
     with_store(&|s| {
@@ -198,10 +159,7 @@ async fn a_changed_removed_or_reordered_audit_entry_fails_verification() {
     assert!(audit_verify(&data).status.success());
 
     // Entry 5 removed.
-    with_store(&|s| {
-        s.write(&[Op::Delete(Cf::Audit, entry_key(5).to_vec())], true)
-            .unwrap()
-    });
+    with_store(&|s| s.write(&[Op::Delete(Cf::Audit, entry_key(5).to_vec())], true).unwrap());
     expect_bad(5);
 }
 
@@ -226,13 +184,7 @@ async fn no_personal_value_in_any_file_or_log() {
                 }
             }
         }
-        for p in [
-            "/customer/name",
-            "/customer/address",
-            "/customer/credit_code",
-            "/finance/bank_account",
-            "/remarks",
-        ] {
+        for p in ["/customer/name", "/customer/address", "/customer/credit_code", "/finance/bank_account", "/remarks"] {
             if let Some(v) = f.pointer(p).and_then(Value::as_str) {
                 needles.push(v.to_owned());
             }
@@ -246,12 +198,7 @@ async fn no_personal_value_in_any_file_or_log() {
             .await
             .unwrap();
         assert_eq!(r.status(), StatusCode::CREATED, "fixture {i}");
-        ids.push(
-            r.json::<Value>().await.unwrap()["id"]
-                .as_str()
-                .unwrap()
-                .to_owned(),
-        );
+        ids.push(r.json::<Value>().await.unwrap()["id"].as_str().unwrap().to_owned());
     }
     for id in &ids {
         let r = client
@@ -278,6 +225,23 @@ async fn no_personal_value_in_any_file_or_log() {
         .await
         .unwrap();
     assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    // Personal values smuggled into the path, the purpose and the request id
+    // are not recorded either (each of these requests is audited).
+    for (path, purpose) in [
+        ("/v1/dossiers/13711112222".to_owned(), "service_delivery"),
+        (format!("/v1/dossiers/{}", ids[0]), "p13711112222"),
+        ("/v1/dossiers/wx-泄露测试-8848".to_owned(), "service_delivery"),
+    ] {
+        let r = client
+            .get(format!("{}{path}", server.base))
+            .bearer_auth(&token)
+            .header("X-Purpose", purpose)
+            .header("X-Request-Id", "13711112222")
+            .send()
+            .await
+            .unwrap();
+        assert!(r.status().is_client_error(), "{path}");
+    }
     server.terminate();
 
     needles.sort();
@@ -288,10 +252,7 @@ async fn no_personal_value_in_any_file_or_log() {
     for n in &needles {
         let hits = files_containing(&data, n);
         assert!(hits.is_empty(), "{n:?} found in {hits:?}");
-        assert!(
-            !log_text.contains(n.as_str()),
-            "{n:?} found in the server log"
-        );
+        assert!(!log_text.contains(n.as_str()), "{n:?} found in the server log");
     }
     assert!(files_containing(&data, ADMIN_TOKEN).is_empty());
     assert!(!log_text.contains(ADMIN_TOKEN));
@@ -310,12 +271,7 @@ async fn shredding_a_subject_key_erases_the_person_in_every_version() {
     let app = spawn_app().await;
     let (sid, service) = app.principal(&["service"], "华东").await;
     let body = fixture(0, &sid);
-    let created: Value = app
-        .create(&service, "service_delivery", &body)
-        .await
-        .json()
-        .await
-        .unwrap();
+    let created: Value = app.create(&service, "service_delivery", &body).await.json().await.unwrap();
     let id = created["id"].as_str().unwrap().to_owned();
     let victim = created["subjects"][0].as_str().unwrap().to_owned();
     let mut v2 = body.clone();
@@ -323,12 +279,7 @@ async fn shredding_a_subject_key_erases_the_person_in_every_version() {
     v2["contacts"][1]["subject_id"] = created["subjects"][1].clone();
     v2["remarks"] = json!("第二版");
     let path = format!("/v1/dossiers/{id}");
-    assert_eq!(
-        app.put(&service, "service_delivery", &path, Some("1"), &v2)
-            .await
-            .status(),
-        StatusCode::OK
-    );
+    assert_eq!(app.put(&service, "service_delivery", &path, Some("1"), &v2).await.status(), StatusCode::OK);
     let dir = app.stop().await;
 
     let data = dir.path().join("data");
@@ -337,27 +288,16 @@ async fn shredding_a_subject_key_erases_the_person_in_every_version() {
         let store: Arc<dyn KvStore> = Arc::new(RocksStore::open(&data).unwrap());
         let ring = Keyring::new(MasterKey::load(&key_file).unwrap(), store.clone(), 8);
         let r = KeyRef::Subject(SubjectId::parse(&victim).unwrap());
-        let wrapped = store
-            .get(Cf::Keys, r.storage_key().as_bytes())
-            .unwrap()
-            .unwrap();
+        let wrapped = store.get(Cf::Keys, r.storage_key().as_bytes()).unwrap().unwrap();
         store.purge(Cf::Keys).unwrap();
-        assert!(
-            !files_containing_bytes(&data, &wrapped).is_empty(),
-            "precondition: the wrapped key is on disk"
-        );
+        assert!(!files_containing_bytes(&data, &wrapped).is_empty(), "precondition: the wrapped key is on disk");
         ring.shred(&[r], vec![]).unwrap();
-        assert!(
-            files_containing_bytes(&data, &wrapped).is_empty(),
-            "wrapped key still on disk after shredding"
-        );
+        assert!(files_containing_bytes(&data, &wrapped).is_empty(), "wrapped key still on disk after shredding");
     }
 
     let app = spawn_app_in(dir, |_| {}).await;
     for v in ["/versions/1", "/versions/2", ""] {
-        let r = app
-            .get(&service, Some("service_delivery"), &format!("{path}{v}"))
-            .await;
+        let r = app.get(&service, Some("service_delivery"), &format!("{path}{v}")).await;
         assert_eq!(r.status(), StatusCode::OK, "{v}");
         let doc: Value = r.json().await.unwrap();
         assert_eq!(doc["contacts"][0], json!({"subject_id": victim}), "{v}");
@@ -368,34 +308,20 @@ async fn shredding_a_subject_key_erases_the_person_in_every_version() {
             .filter(|r| r["reason"] == "erased")
             .map(|r| r["path"].as_str().unwrap())
             .collect();
-        assert!(
-            erased.contains(&"/contacts/0/name") && erased.contains(&"/contacts/0/phone"),
-            "{erased:?}"
-        );
-        assert_eq!(
-            doc["contacts"][1]["name"], body["contacts"][1]["name"],
-            "other contacts intact"
-        );
+        assert!(erased.contains(&"/contacts/0/name") && erased.contains(&"/contacts/0/phone"), "{erased:?}");
+        assert_eq!(doc["contacts"][1]["name"], body["contacts"][1]["name"], "other contacts intact");
         assert_eq!(doc["customer"], body["customer"], "business record intact");
     }
     // The erased subject cannot be linked to a new dossier again.
     let mut again = fixture(1, &sid);
     again["contacts"][0]["subject_id"] = json!(victim);
-    assert_problem(
-        app.create(&service, "service_delivery", &again).await,
-        StatusCode::CONFLICT,
-    )
-    .await;
+    assert_problem(app.create(&service, "service_delivery", &again).await, StatusCode::CONFLICT).await;
     app.stop().await;
 }
 
 fn files_containing_bytes(dir: &std::path::Path, needle: &[u8]) -> Vec<std::path::PathBuf> {
     files_under(dir)
         .into_iter()
-        .filter(|p| {
-            std::fs::read(p)
-                .map(|b| b.windows(needle.len()).any(|w| w == needle))
-                .unwrap_or(false)
-        })
+        .filter(|p| std::fs::read(p).map(|b| b.windows(needle.len()).any(|w| w == needle)).unwrap_or(false))
         .collect()
 }

@@ -85,11 +85,7 @@ impl EntryDto {
             purpose: e.purpose,
             outcome: e.outcome,
             reason: e.reason,
-            fields: FieldsDto {
-                released: e.released,
-                masked: e.masked,
-                withheld: e.withheld,
-            },
+            fields: FieldsDto { released: e.released, masked: e.masked, withheld: e.withheld },
             policy_hash: e.policy_hash,
             request_id: e.request_id,
         }
@@ -118,17 +114,11 @@ pub async fn list(
     })?;
     let outcome = p
         .outcome
-        .map(|o| {
-            Outcome::parse(&o)
-                .ok_or_else(|| ApiError::bad_request("outcome must be allow, deny or error"))
-        })
+        .map(|o| Outcome::parse(&o).ok_or_else(|| ApiError::bad_request("outcome must be allow, deny or error")))
         .transpose()?;
     let cursor = p
         .cursor
-        .map(|c| {
-            c.parse::<u64>()
-                .map_err(|_| ApiError::bad_request("cursor is malformed"))
-        })
+        .map(|c| c.parse::<u64>().map_err(|_| ApiError::bad_request("cursor is malformed")))
         .transpose()?
         .unwrap_or(0);
     let limit = p
@@ -152,18 +142,13 @@ pub async fn list(
     };
     let page = s.archive.query_audit(&ctx, filter, cursor, limit).await?;
     Ok(Json(EntriesDto {
-        entries: page
-            .entries
-            .into_iter()
-            .map(|(e, h)| EntryDto::new(e, h))
-            .collect(),
+        entries: page.entries.into_iter().map(|(e, h)| EntryDto::new(e, h)).collect(),
         next_cursor: page.next_cursor.map(|c| c.to_string()),
     }))
 }
 
 fn seq_param(s: &str) -> Result<u64, ApiError> {
-    s.parse()
-        .map_err(|_| ApiError::bad_request("seq must be a non-negative integer"))
+    s.parse().map_err(|_| ApiError::bad_request("seq must be a non-negative integer"))
 }
 
 /// One entry with its seq and chain hash (compliance).

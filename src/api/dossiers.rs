@@ -71,10 +71,7 @@ impl From<VersionInfo> for VersionDto {
             version: v.version,
             hash: v.hash,
             prev_hash: v.prev_hash,
-            created_at: v
-                .created_at
-                .format(&time::format_description::well_known::Rfc3339)
-                .unwrap_or_default(),
+            created_at: v.created_at.format(&time::format_description::well_known::Rfc3339).unwrap_or_default(),
             actor: v.actor,
         }
     }
@@ -121,14 +118,8 @@ pub async fn create(
     responses((status = 200, body = DossierReadDto, description = "the dossier fields plus id, version, hash, redactions"),
               (status = 400), (status = 401), (status = 403), (status = 404), (status = 410)),
     security(("bearer" = [])))]
-pub async fn read(
-    State(s): State<AppState>,
-    Ctx(ctx): Ctx,
-    Path(id): Path<String>,
-) -> Result<Response, ApiError> {
-    Ok(view_response(
-        s.archive.read_dossier(&ctx, &id, None).await?,
-    ))
+pub async fn read(State(s): State<AppState>, Ctx(ctx): Ctx, Path(id): Path<String>) -> Result<Response, ApiError> {
+    Ok(view_response(s.archive.read_dossier(&ctx, &id, None).await?))
 }
 
 /// Read one version, with the same masking as the current one.
@@ -146,9 +137,7 @@ pub async fn read_version(
         .ok()
         .filter(|v| *v >= 1)
         .ok_or_else(|| ApiError::bad_request("version must be a positive integer"))?;
-    Ok(view_response(
-        s.archive.read_dossier(&ctx, &id, Some(v)).await?,
-    ))
+    Ok(view_response(s.archive.read_dossier(&ctx, &id, Some(v)).await?))
 }
 
 /// Replace the dossier with a new version. `If-Match` names the version the
@@ -178,12 +167,7 @@ pub async fn update(
         .map(|v| v.trim().trim_start_matches("W/").trim_matches('"'))
         .and_then(|v| v.parse().ok())
         .ok_or_else(|| ApiError::bad_request("If-Match must be a version number"))?;
-    Ok(Json(
-        s.archive
-            .update_dossier(&ctx, &id, expected, &body)
-            .await?
-            .into(),
-    ))
+    Ok(Json(s.archive.update_dossier(&ctx, &id, expected, &body).await?.into()))
 }
 
 /// The version history.

@@ -32,12 +32,7 @@ pub struct ApiError {
 
 impl ApiError {
     pub fn new(status: StatusCode, slug: &'static str, detail: impl Into<String>) -> Self {
-        ApiError {
-            status,
-            slug,
-            detail: detail.into(),
-            errors: None,
-        }
+        ApiError { status, slug, detail: detail.into(), errors: None }
     }
 
     pub fn bad_request(detail: impl Into<String>) -> Self {
@@ -60,43 +55,24 @@ impl From<ArchiveError> for ApiError {
     fn from(e: ArchiveError) -> Self {
         use ArchiveError as E;
         match e {
-            E::Unauthenticated => {
-                ApiError::new(StatusCode::UNAUTHORIZED, "unauthenticated", e.to_string())
-            }
+            E::Unauthenticated => ApiError::new(StatusCode::UNAUTHORIZED, "unauthenticated", e.to_string()),
             E::Forbidden(d) => ApiError::new(StatusCode::FORBIDDEN, "forbidden", d),
-            E::NotFound(what) => ApiError::new(
-                StatusCode::NOT_FOUND,
-                "not-found",
-                format!("{what} not found"),
-            ),
+            E::NotFound(what) => ApiError::new(StatusCode::NOT_FOUND, "not-found", format!("{what} not found")),
             E::BadRequest(d) => ApiError::bad_request(d),
             E::Invalid(errors) => ApiError {
                 status: StatusCode::UNPROCESSABLE_ENTITY,
                 slug: "invalid-dossier",
-                detail: format!(
-                    "{} field(s) do not conform to the dossier template",
-                    errors.len()
-                ),
+                detail: format!("{} field(s) do not conform to the dossier template", errors.len()),
                 errors: Some(errors),
             },
-            E::VersionMismatch { .. } => ApiError::new(
-                StatusCode::PRECONDITION_FAILED,
-                "version-mismatch",
-                e.to_string(),
-            ),
+            E::VersionMismatch { .. } => {
+                ApiError::new(StatusCode::PRECONDITION_FAILED, "version-mismatch", e.to_string())
+            }
             E::Conflict(d) => ApiError::new(StatusCode::CONFLICT, "conflict", d),
-            E::AuditUnavailable => ApiError::new(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "audit-unavailable",
-                e.to_string(),
-            ),
+            E::AuditUnavailable => ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "audit-unavailable", e.to_string()),
             E::Internal(err) => {
                 tracing::error!(error = %err, "internal error");
-                ApiError::new(
-                    StatusCode::INTERNAL_SERVER_ERROR,
-                    "internal",
-                    "internal error",
-                )
+                ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", "internal error")
             }
         }
     }
@@ -107,13 +83,9 @@ impl IntoResponse for ApiError {
         let problem = self.problem();
         let body = serde_json::to_vec(&problem).unwrap_or_default();
         let mut resp = (self.status, body).into_response();
-        resp.headers_mut().insert(
-            header::CONTENT_TYPE,
-            HeaderValue::from_static("application/problem+json"),
-        );
+        resp.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/problem+json"));
         if self.status == StatusCode::UNAUTHORIZED {
-            resp.headers_mut()
-                .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+            resp.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
         }
         resp.extensions_mut().insert(problem);
         resp

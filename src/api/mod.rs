@@ -35,21 +35,20 @@ pub struct AppState {
 pub struct RequestId(pub String);
 
 fn acceptable_request_id(v: &HeaderValue) -> Option<String> {
+    // Only shapes that cannot carry a personal value (the id is written into
+    // audit entries): a UUID, or one of our own `req_<ulid>`.
     let s = v.to_str().ok()?;
-    let ok = !s.is_empty()
-        && s.len() <= 64
-        && s.bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'));
-    ok.then(|| s.to_owned())
+    let is_uuid = s.len() == 36
+        && s.char_indices().all(|(i, c)| if [8, 13, 18, 23].contains(&i) { c == '-' } else { c.is_ascii_hexdigit() });
+    let is_ours = s
+        .strip_prefix("req_")
+        .is_some_and(|u| u.len() == 26 && u.bytes().all(|b| b.is_ascii_digit() || b.is_ascii_lowercase()));
+    (is_uuid || is_ours).then(|| s.to_owned())
 }
 
 /// Request id, metrics, and problem completion (instance, and problem
 /// documents for the framework's own 4xx answers).
-pub async fn request_layer(
-    State(state): State<AppState>,
-    mut req: Request,
-    next: Next,
-) -> Response {
+pub async fn request_layer(State(state): State<AppState>, mut req: Request, next: Next) -> Response {
     let started = Instant::now();
     let id = req
         .headers()
@@ -58,11 +57,8 @@ pub async fn request_layer(
         .unwrap_or_else(|| format!("req_{}", ulid::Ulid::new().to_string().to_lowercase()));
     req.extensions_mut().insert(RequestId(id.clone()));
     let method = req.method().to_string();
-    let route = req
-        .extensions()
-        .get::<MatchedPath>()
-        .map(|m| m.as_str().to_owned())
-        .unwrap_or_else(|| "unmatched".into());
+    let route =
+        req.extensions().get::<MatchedPath>().map(|m| m.as_str().to_owned()).unwrap_or_else(|| "unmatched".into());
     let path = req.uri().path().to_owned();
     let mut resp = next.run(req).await;
     let status = resp.status();
@@ -81,17 +77,12 @@ pub async fn request_layer(
                 resp.headers_mut().insert(k, v.clone());
             }
         }
-        resp.headers_mut().insert(
-            header::CONTENT_TYPE,
-            HeaderValue::from_static("application/problem+json"),
-        );
+        resp.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/problem+json"));
     }
     if let Ok(v) = HeaderValue::from_str(&id) {
         resp.headers_mut().insert(REQUEST_ID, v);
     }
-    state
-        .metrics
-        .record_http(&method, &route, status.as_u16(), started.elapsed());
+    state.metrics.record_http(&method, &route, status.as_u16(), started.elapsed());
     resp
 }
 
@@ -101,18 +92,9 @@ pub async fn request_layer(
 fn framework_problem(status: StatusCode) -> Problem {
     let (slug, detail) = match status {
         StatusCode::NOT_FOUND => ("not-found", "no such resource"),
-        StatusCode::METHOD_NOT_ALLOWED => (
-            "method-not-allowed",
-            "this resource does not support that method",
-        ),
-        StatusCode::PAYLOAD_TOO_LARGE => (
-            "too-large",
-            "the request body is larger than the configured limit",
-        ),
-        _ => (
-            "bad-request",
-            "the request's path, query or headers are malformed",
-        ),
+        StatusCode::METHOD_NOT_ALLOWED => ("method-not-allowed", "this resource does not support that method"),
+        StatusCode::PAYLOAD_TOO_LARGE => ("too-large", "the request body is larger than the configured limit"),
+        _ => ("bad-request", "the request's path, query or headers are malformed"),
     };
     ApiError::new(status, slug, detail).problem()
 }
@@ -128,29 +110,15 @@ impl FromRequestParts<AppState> for Ctx {
             .headers
             .get(header::AUTHORIZATION)
             .and_then(|v| v.to_str().ok())
-            .and_then(|v| {
-                v.strip_prefix("Bearer ")
-                    .or_else(|| v.strip_prefix("bearer "))
-            })
+            .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")))
             .map(str::trim)
             .filter(|t| !t.is_empty() && t.len() <= 512)
             .ok_or(ApiError::from(ArchiveError::Unauthenticated))?;
         let principal = state.archive.authenticate(token)?;
-        let request_id = parts
-            .extensions
-            .get::<RequestId>()
-            .map(|r| r.0.clone())
-            .unwrap_or_default();
-        let purpose = parts.headers.get(PURPOSE).map(|v| {
-            v.to_str()
-                .map(str::to_owned)
-                .unwrap_or_else(|_| "\u{fffd}".into())
-        });
-        Ok(Ctx(RequestCtx {
-            principal,
-            purpose,
-            request_id,
-        }))
+        let request_id = parts.extensions.get::<RequestId>().map(|r| r.0.clone()).unwrap_or_default();
+        let purpose =
+            parts.headers.get(PURPOSE).map(|v| v.to_str().map(str::to_owned).unwrap_or_else(|_| "\u{fffd}".into()));
+        Ok(Ctx(RequestCtx { principal, purpose, request_id }))
     }
 }
 
@@ -186,12 +154,8 @@ impl<S: Send + Sync> FromRequest<S> for JsonBody {
                 ApiError::bad_request("the request body could not be read")
             }
         })?;
-        let text = std::str::from_utf8(&bytes).map_err(|e| {
-            ApiError::bad_request(format!(
-                "the body is not valid UTF-8 (byte {})",
-                e.valid_up_to()
-            ))
-        })?;
+        let text = std::str::from_utf8(&bytes)
+            .map_err(|e| ApiError::bad_request(format!("the body is not valid UTF-8 (byte {})", e.valid_up_to())))?;
         let value = serde_json::from_str(text).map_err(|e| {
             ApiError::bad_request(format!(
                 "the body is not well-formed JSON (line {}, column {})",
@@ -204,10 +168,7 @@ impl<S: Send + Sync> FromRequest<S> for JsonBody {
 }
 
 pub fn router(state: AppState, max_body_bytes: usize) -> Router {
-    let v1 = Router::new()
-        .merge(principals::routes())
-        .merge(dossiers::routes())
-        .merge(audit::routes());
+    let v1 = Router::new().merge(principals::routes()).merge(dossiers::routes()).merge(audit::routes());
     Router::new()
         .nest("/v1", v1)
         .merge(ops::routes())
@@ -215,10 +176,7 @@ pub fn router(state: AppState, max_body_bytes: usize) -> Router {
         // Innermost first: a panic becomes a 500 that request_layer turns
         // into a problem document with the request id.
         .layer(tower_http::catch_panic::CatchPanicLayer::new())
-        .layer(axum::middleware::from_fn_with_state(
-            state.clone(),
-            request_layer,
-        ))
+        .layer(axum::middleware::from_fn_with_state(state.clone(), request_layer))
         .layer(axum::extract::DefaultBodyLimit::max(max_body_bytes))
         .with_state(state)
 }

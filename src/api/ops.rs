@@ -36,13 +36,7 @@ pub async fn readyz(State(s): State<AppState>) -> impl IntoResponse {
 /// Prometheus metrics (OpenMetrics text).
 #[utoipa::path(get, path = "/metrics", tag = "operations", responses((status = 200, content_type = "application/openmetrics-text", body = String)))]
 pub async fn metrics(State(s): State<AppState>) -> impl IntoResponse {
-    (
-        [(
-            header::CONTENT_TYPE,
-            "application/openmetrics-text; version=1.0.0; charset=utf-8",
-        )],
-        s.metrics.render(),
-    )
+    ([(header::CONTENT_TYPE, "application/openmetrics-text; version=1.0.0; charset=utf-8")], s.metrics.render())
 }
 
 /// This document.
@@ -82,8 +76,7 @@ impl utoipa::Modify for Security {
 /// template itself as `components/schemas/Dossier` and the problem shape.
 pub fn document() -> Value {
     let mut doc = serde_json::to_value(ApiDoc::openapi()).unwrap_or_else(|_| json!({}));
-    let mut template: Value =
-        serde_json::from_str(crate::domain::dossier::SCHEMA_JSON).unwrap_or_else(|_| json!({}));
+    let mut template: Value = serde_json::from_str(crate::domain::dossier::SCHEMA_JSON).unwrap_or_else(|_| json!({}));
     if let Some(t) = template.as_object_mut() {
         t.remove("$schema");
         t.remove("$id");
@@ -98,18 +91,12 @@ pub fn document() -> Value {
             "errors": {"type": "array", "items": {"type": "object", "properties": {"path": {"type": "string"}, "message": {"type": "string"}}}}
         }
     });
-    if let Some(schemas) = doc
-        .pointer_mut("/components/schemas")
-        .and_then(Value::as_object_mut)
-    {
+    if let Some(schemas) = doc.pointer_mut("/components/schemas").and_then(Value::as_object_mut) {
         schemas.insert("Dossier".into(), template);
         schemas.insert("Problem".into(), problem);
     }
     for (path, method) in [("/v1/dossiers", "post"), ("/v1/dossiers/{id}", "put")] {
-        let ptr = format!(
-            "/paths/{}/{method}/requestBody/content/application~1json/schema",
-            path.replace('/', "~1")
-        );
+        let ptr = format!("/paths/{}/{method}/requestBody/content/application~1json/schema", path.replace('/', "~1"));
         if let Some(s) = doc.pointer_mut(&ptr) {
             *s = json!({"$ref": "#/components/schemas/Dossier"});
         }

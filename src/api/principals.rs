@@ -26,8 +26,7 @@ pub struct NewPrincipalDto {
 impl TryFrom<NewPrincipalDto> for NewPrincipal {
     type Error = ApiError;
     fn try_from(d: NewPrincipalDto) -> Result<Self, ApiError> {
-        let invalid =
-            |m: &str| ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid-principal", m);
+        let invalid = |m: &str| ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid-principal", m);
         if d.name.trim().is_empty() || d.name.len() > 200 {
             return Err(invalid("name must be 1 to 200 characters"));
         }
@@ -37,19 +36,11 @@ impl TryFrom<NewPrincipalDto> for NewPrincipal {
         if d.roles.is_empty() {
             return Err(invalid("at least one role is required"));
         }
-        let mut roles: Vec<Role> = d
-            .roles
-            .iter()
-            .map(|r| r.parse::<Role>().map_err(|e| invalid(&e)))
-            .collect::<Result<_, _>>()?;
+        let mut roles: Vec<Role> =
+            d.roles.iter().map(|r| r.parse::<Role>().map_err(|e| invalid(&e))).collect::<Result<_, _>>()?;
         roles.sort();
         roles.dedup();
-        Ok(NewPrincipal {
-            name: d.name,
-            roles,
-            department: d.department,
-            region: d.region,
-        })
+        Ok(NewPrincipal { name: d.name, roles, department: d.department, region: d.region })
     }
 }
 
@@ -104,13 +95,7 @@ pub async fn create_token(
     Path(id): Path<String>,
 ) -> Result<(StatusCode, Json<TokenDto>), ApiError> {
     let t = s.archive.create_token(&ctx, &id).await?;
-    Ok((
-        StatusCode::CREATED,
-        Json(TokenDto {
-            token_id: t.token_id.to_string(),
-            token: t.token,
-        }),
-    ))
+    Ok((StatusCode::CREATED, Json(TokenDto { token_id: t.token_id.to_string(), token: t.token })))
 }
 
 /// Revoke a token (admin); it stops working at once.

@@ -9,20 +9,12 @@ use crate::store::Cf;
 const ACTION: &str = "audit.query";
 
 impl Archive {
-    async fn require_compliance(
-        &self,
-        ctx: &RequestCtx,
-        resource: &str,
-    ) -> Result<(), ArchiveError> {
+    async fn require_compliance(&self, ctx: &RequestCtx, resource: &str) -> Result<(), ArchiveError> {
         if ctx.principal.has_role(Role::Compliance) {
             return Ok(());
         }
         let e = ctx.entry(ACTION, resource, Outcome::Deny, "compliance role required");
-        self.refuse(
-            e,
-            ArchiveError::Forbidden("the audit log is open to compliance officers only".into()),
-        )
-        .await
+        self.refuse(e, ArchiveError::Forbidden("the audit log is open to compliance officers only".into())).await
     }
 
     pub async fn query_audit(
@@ -38,12 +30,10 @@ impl Archive {
         let seqs = self.audit.commit(Commit::entry(e)).await?;
         let head = seqs.last().map_or(self.audit.head().next_seq, |s| s + 1);
         let store = self.store.clone();
-        tokio::task::spawn_blocking(move || {
-            crate::audit::query::run(store.as_ref(), &filter, cursor, limit, head)
-        })
-        .await
-        .map_err(|e| ArchiveError::Internal(e.into()))?
-        .map_err(ArchiveError::from)
+        tokio::task::spawn_blocking(move || crate::audit::query::run(store.as_ref(), &filter, cursor, limit, head))
+            .await
+            .map_err(|e| ArchiveError::Internal(e.into()))?
+            .map_err(ArchiveError::from)
     }
 
     /// One entry, its chain hash and its canonical bytes.
@@ -55,11 +45,7 @@ impl Archive {
         let resource = format!("audit/{seq}");
         self.require_compliance(ctx, &resource).await?;
         let raw = self.store.get(Cf::Audit, &entry_key(seq))?;
-        let outcome = if raw.is_some() {
-            Outcome::Allow
-        } else {
-            Outcome::Error
-        };
+        let outcome = if raw.is_some() { Outcome::Allow } else { Outcome::Error };
         let e = ctx.entry(ACTION, &resource, outcome, "entry");
         self.audit.commit(Commit::entry(e)).await?;
         let raw = raw.ok_or_else(|| ArchiveError::NotFound(format!("audit entry {seq}")))?;

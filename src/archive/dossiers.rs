@@ -1,15 +1,13 @@
 //! Dossier use cases: create, read (current or any version), update with
 //! optimistic concurrency, version history.
 
-use super::records::{
-    subject_link_key, version_key, DossierMeta, SegmentRecord, SubjectMeta, VersionRecord,
-};
+use super::records::{subject_link_key, version_key, DossierMeta, SegmentRecord, SubjectMeta, VersionRecord};
 use super::{Archive, ArchiveError, RequestCtx};
 use crate::audit::{Commit, Guard, Outcome, PendingEntry};
 use crate::crypto::{open, seal, segment_aad, CryptoError, DataKey, KeyRef};
 use crate::domain::dossier::{
-    BusinessPart, ConfidentialPart, Dossier, FieldError, PersonalFields, SensitivePart,
-    SplitDossier, SubjectSensitivePart,
+    BusinessPart, ConfidentialPart, Dossier, FieldError, PersonalFields, SensitivePart, SplitDossier,
+    SubjectSensitivePart,
 };
 use crate::domain::{DossierId, SubjectId};
 use crate::policy::access::{decide, Action, DossierFacts};
@@ -104,8 +102,7 @@ impl Archive {
         match self.store.get(Cf::Dossiers, id.as_str().as_bytes())? {
             None => Ok(None),
             Some(raw) => {
-                let meta =
-                    serde_json::from_slice(&raw).map_err(|e| ArchiveError::Internal(e.into()))?;
+                let meta = serde_json::from_slice(&raw).map_err(|e| ArchiveError::Internal(e.into()))?;
                 Ok(Some((meta, raw)))
             }
         }
@@ -115,10 +112,7 @@ impl Archive {
         let dossier = self.template.parse(body).map_err(ArchiveError::Invalid)?;
         let mut errors = Vec::new();
         if !matches!(self.principal(&dossier.owner), Ok(Some(_))) {
-            errors.push(FieldError {
-                path: "/owner".into(),
-                message: "not a known principal".into(),
-            });
+            errors.push(FieldError { path: "/owner".into(), message: "not a known principal".into() });
         }
         let mut seen = HashSet::new();
         for (i, c) in dossier.contacts.iter().enumerate() {
@@ -128,11 +122,7 @@ impl Archive {
                         path: format!("/contacts/{i}/subject_id"),
                         message: "the same subject appears twice".into(),
                     });
-                } else if self
-                    .store
-                    .get(Cf::Subjects, sid.as_str().as_bytes())?
-                    .is_none()
-                {
+                } else if self.store.get(Cf::Subjects, sid.as_str().as_bytes())?.is_none() {
                     errors.push(FieldError {
                         path: format!("/contacts/{i}/subject_id"),
                         message: "unknown subject".into(),
@@ -148,12 +138,7 @@ impl Archive {
     }
 
     /// Resolves (or creates) every data key the split dossier needs.
-    fn keys_for(
-        &self,
-        id: &DossierId,
-        split: &SplitDossier,
-        new_dossier: bool,
-    ) -> Result<Keys, ArchiveError> {
+    fn keys_for(&self, id: &DossierId, split: &SplitDossier, new_dossier: bool) -> Result<Keys, ArchiveError> {
         let mut keys = Keys::default();
         let dref = KeyRef::Dossier(id.clone());
         keys.dossier = Some(if new_dossier {
@@ -169,10 +154,7 @@ impl Archive {
             let key = match self.keyring.get(&sref) {
                 Ok(k) => k,
                 Err(CryptoError::KeyDestroyed(_))
-                    if self
-                        .store
-                        .get(Cf::Subjects, sid.as_str().as_bytes())?
-                        .is_none() =>
+                    if self.store.get(Cf::Subjects, sid.as_str().as_bytes())?.is_none() =>
                 {
                     let (k, op) = self.keyring.create(&sref)?;
                     keys.ops.push(op);
@@ -200,24 +182,13 @@ impl Archive {
         split: &SplitDossier,
         keys: &Keys,
     ) -> Result<(Vec<u8>, [u8; 32]), ArchiveError> {
-        let dkey = keys
-            .dossier
-            .as_ref()
-            .ok_or_else(|| anyhow::anyhow!("dossier key missing"))?;
+        let dkey = keys.dossier.as_ref().ok_or_else(|| anyhow::anyhow!("dossier key missing"))?;
         let dref = KeyRef::Dossier(id.clone()).storage_key();
         let mut segments = Vec::new();
-        let mut add = |name: String,
-                       key_name: &str,
-                       key: &DataKey,
-                       plain: Vec<u8>|
-         -> Result<(), ArchiveError> {
+        let mut add = |name: String, key_name: &str, key: &DataKey, plain: Vec<u8>| -> Result<(), ArchiveError> {
             let plain = zeroize::Zeroizing::new(plain);
             let sealed = seal(key, &segment_aad(id.as_str(), version, &name), &plain)?;
-            segments.push(SegmentRecord {
-                name,
-                key: key_name.to_owned(),
-                sealed,
-            });
+            segments.push(SegmentRecord { name, key: key_name.to_owned(), sealed });
             Ok(())
         };
         add("business".into(), &dref, dkey, to_json(&split.business)?)?;
@@ -261,41 +232,26 @@ impl Archive {
         e
     }
 
-    pub async fn create_dossier(
-        &self,
-        ctx: &RequestCtx,
-        body: &Value,
-    ) -> Result<Created, ArchiveError> {
+    pub async fn create_dossier(&self, ctx: &RequestCtx, body: &Value) -> Result<Created, ArchiveError> {
         const ACTION: &str = "dossier.create";
         self.purpose(ctx, ACTION, "").await?;
         let dossier = match self.parse_body(body) {
             Ok(d) => d,
             Err(err) => {
-                let e = ctx.entry(
-                    ACTION,
-                    "",
-                    Outcome::Error,
-                    "document does not conform to the template",
-                );
+                let e = ctx.entry(ACTION, "", Outcome::Error, "document does not conform to the template");
                 return self.refuse(e, err).await;
             }
         };
-        let facts = DossierFacts {
-            owner: &dossier.owner,
-            region: &dossier.customer.region,
-        };
+        let facts = DossierFacts { owner: &dossier.owner, region: &dossier.customer.region };
         let decision = decide(&ctx.principal, Action::Create, facts, None);
         if !decision.allowed {
             let e = ctx.entry(ACTION, "", Outcome::Deny, decision.reason.clone());
-            return self
-                .refuse(e, ArchiveError::Forbidden(decision.reason))
-                .await;
+            return self.refuse(e, ArchiveError::Forbidden(decision.reason)).await;
         }
         let id = DossierId::generate();
         let split = SplitDossier::split(dossier);
         let sealed = self.keys_for(&id, &split, true).and_then(|keys| {
-            let s =
-                self.seal_version(&id, 1, [0u8; 32], ctx.principal.id.as_str(), &split, &keys)?;
+            let s = self.seal_version(&id, 1, [0u8; 32], ctx.principal.id.as_str(), &split, &keys)?;
             Ok((keys, s))
         });
         let (keys, (bytes, hash)) = match sealed {
@@ -321,36 +277,13 @@ impl Archive {
             subjects: subjects.clone(),
         };
         let ops = self.version_ops(keys.ops, bytes, &meta, &subjects)?;
-        let entry = self.dossier_entry(
-            ctx,
-            ACTION,
-            id.as_str(),
-            &subjects,
-            Outcome::Allow,
-            decision.reason,
-        );
-        let guard = Guard {
-            cf: Cf::Dossiers,
-            key: id.as_str().as_bytes().to_vec(),
-            expected: None,
-        };
-        self.audit
-            .commit(Commit {
-                ops,
-                entries: vec![entry],
-                guard: Some(guard),
-                on_conflict: vec![],
-            })
-            .await?;
+        let entry = self.dossier_entry(ctx, ACTION, id.as_str(), &subjects, Outcome::Allow, decision.reason);
+        let guard = Guard { cf: Cf::Dossiers, key: id.as_str().as_bytes().to_vec(), expected: None };
+        self.audit.commit(Commit { ops, entries: vec![entry], guard: Some(guard), on_conflict: vec![] }).await?;
         for (r, k) in keys.created {
             self.keyring.remember(r, k);
         }
-        Ok(Created {
-            id,
-            version: 1,
-            hash: hex::encode(hash),
-            subjects,
-        })
+        Ok(Created { id, version: 1, hash: hex::encode(hash), subjects })
     }
 
     /// The ops that write a new version: its keys, the sealed record, the
@@ -365,31 +298,12 @@ impl Archive {
     ) -> Result<Vec<Op>, ArchiveError> {
         let id = &meta.id;
         let now = meta.updated_at;
-        ops.push(Op::Put(
-            Cf::Versions,
-            version_key(id, meta.current_version),
-            record,
-        ));
-        ops.push(Op::Put(
-            Cf::Dossiers,
-            id.as_str().as_bytes().to_vec(),
-            to_json(meta)?,
-        ));
+        ops.push(Op::Put(Cf::Versions, version_key(id, meta.current_version), record));
+        ops.push(Op::Put(Cf::Dossiers, id.as_str().as_bytes().to_vec(), to_json(meta)?));
         for sid in subjects {
-            if self
-                .store
-                .get(Cf::Subjects, sid.as_str().as_bytes())?
-                .is_none()
-            {
-                let meta = SubjectMeta {
-                    id: sid.clone(),
-                    created_at: now,
-                };
-                ops.push(Op::Put(
-                    Cf::Subjects,
-                    sid.as_str().as_bytes().to_vec(),
-                    to_json(&meta)?,
-                ));
+            if self.store.get(Cf::Subjects, sid.as_str().as_bytes())?.is_none() {
+                let meta = SubjectMeta { id: sid.clone(), created_at: now };
+                ops.push(Op::Put(Cf::Subjects, sid.as_str().as_bytes().to_vec(), to_json(&meta)?));
             }
             ops.push(Op::Put(Cf::Subjects, subject_link_key(sid, id), vec![]));
         }
@@ -410,27 +324,13 @@ impl Archive {
         };
         let Some((did, meta, raw)) = found else {
             let e = ctx.entry(action, id, Outcome::Error, "no such dossier");
-            return self
-                .refuse(e, ArchiveError::NotFound("dossier".into()))
-                .await;
+            return self.refuse(e, ArchiveError::NotFound("dossier".into())).await;
         };
-        let facts = DossierFacts {
-            owner: &meta.owner,
-            region: &meta.region,
-        };
+        let facts = DossierFacts { owner: &meta.owner, region: &meta.region };
         let decision = decide(&ctx.principal, access, facts, None);
         if !decision.allowed && access == Action::Read {
-            let e = self.dossier_entry(
-                ctx,
-                action,
-                id,
-                &meta.subjects,
-                Outcome::Deny,
-                decision.reason.clone(),
-            );
-            return self
-                .refuse(e, ArchiveError::Forbidden(decision.reason))
-                .await;
+            let e = self.dossier_entry(ctx, action, id, &meta.subjects, Outcome::Deny, decision.reason.clone());
+            return self.refuse(e, ArchiveError::Forbidden(decision.reason)).await;
         }
         Ok((did, meta, raw, decision.reason))
     }
@@ -451,43 +351,21 @@ impl Archive {
             .transpose()?
             .flatten()
         else {
-            let e = self.dossier_entry(
-                ctx,
-                ACTION,
-                id,
-                &meta.subjects,
-                Outcome::Error,
-                format!("no version {v}"),
-            );
-            return self
-                .refuse(e, ArchiveError::NotFound(format!("version {v}")))
-                .await;
+            let e = self.dossier_entry(ctx, ACTION, id, &meta.subjects, Outcome::Error, format!("no version {v}"));
+            return self.refuse(e, ArchiveError::NotFound(format!("version {v}"))).await;
         };
         let hash = hex::encode(version_hash(&bytes));
-        let rec: VersionRecord =
-            postcard::from_bytes(&bytes).map_err(|e| ArchiveError::Internal(e.into()))?;
+        let rec: VersionRecord = postcard::from_bytes(&bytes).map_err(|e| ArchiveError::Internal(e.into()))?;
         let (document, redactions, subjects) = self.open_version(&did, &rec)?;
         let mut released = Vec::new();
         leaf_paths(&document, "", &mut released);
-        let mut entry = self.dossier_entry(
-            ctx,
-            ACTION,
-            id,
-            &subjects,
-            Outcome::Allow,
-            format!("{reason}; version {v}"),
-        );
+        let mut entry =
+            self.dossier_entry(ctx, ACTION, id, &subjects, Outcome::Allow, format!("{reason}; version {v}"));
         entry.released = released;
         entry.withheld = redactions.iter().map(|r| r.path.clone()).collect();
         // Fail closed: the data leaves only once the entry is durable.
         self.audit.commit(Commit::entry(entry)).await?;
-        Ok(DossierView {
-            id: did,
-            document,
-            version: v,
-            hash,
-            redactions,
-        })
+        Ok(DossierView { id: did, document, version: v, hash, redactions })
     }
 
     /// Opens every segment of a version. A subject whose key was destroyed
@@ -503,17 +381,11 @@ impl Archive {
         let mut business: Option<BusinessPart> = None;
         let mut confidential = None;
         let mut sensitive = None;
-        let mut contacts: Vec<(
-            SubjectId,
-            Option<PersonalFields>,
-            Option<SubjectSensitivePart>,
-        )> = Vec::new();
+        let mut contacts: Vec<(SubjectId, Option<PersonalFields>, Option<SubjectSensitivePart>)> = Vec::new();
         for seg in &rec.segments {
             let key_ref = match seg.key.split_once('/') {
                 Some(("d", _)) => KeyRef::Dossier(id.clone()),
-                Some(("s", sid)) => {
-                    KeyRef::Subject(SubjectId::parse(sid).map_err(|e| anyhow::anyhow!(e))?)
-                }
+                Some(("s", sid)) => KeyRef::Subject(SubjectId::parse(sid).map_err(|e| anyhow::anyhow!(e))?),
                 _ => return Err(anyhow::anyhow!("segment names an unknown key").into()),
             };
             let aad = segment_aad(id.as_str(), rec.version, &seg.name);
@@ -524,35 +396,23 @@ impl Archive {
             };
             match (seg.name.split_once('/'), plain) {
                 (None, Some(p)) if seg.name == "business" => business = Some(parse(&p)?),
-                (None, Some(p)) if seg.name == "confidential" => {
-                    confidential = Some(parse::<ConfidentialPart>(&p)?)
-                }
-                (None, Some(p)) if seg.name == "sensitive" => {
-                    sensitive = Some(parse::<SensitivePart>(&p)?)
-                }
+                (None, Some(p)) if seg.name == "confidential" => confidential = Some(parse::<ConfidentialPart>(&p)?),
+                (None, Some(p)) if seg.name == "sensitive" => sensitive = Some(parse::<SensitivePart>(&p)?),
                 (Some(("personal", sid)), p) => {
                     let sid = SubjectId::parse(sid).map_err(|e| anyhow::anyhow!(e))?;
                     contacts.push((sid, p.map(|p| parse(&p)).transpose()?, None));
                 }
                 (Some(("sensitive", sid)), p) => {
-                    if let (Some(c), Some(p)) =
-                        (contacts.iter_mut().find(|c| c.0.as_str() == sid), p)
-                    {
+                    if let (Some(c), Some(p)) = (contacts.iter_mut().find(|c| c.0.as_str() == sid), p) {
                         c.2 = Some(parse(&p)?);
                     }
                 }
                 _ => return Err(anyhow::anyhow!("unexpected segment {}", seg.name).into()),
             }
         }
-        let business =
-            business.ok_or_else(|| anyhow::anyhow!("version has no business segment"))?;
+        let business = business.ok_or_else(|| anyhow::anyhow!("version has no business segment"))?;
         let subjects: Vec<SubjectId> = contacts.iter().map(|c| c.0.clone()).collect();
-        let erased: Vec<usize> = contacts
-            .iter()
-            .enumerate()
-            .filter(|(_, c)| c.1.is_none())
-            .map(|(i, _)| i)
-            .collect();
+        let erased: Vec<usize> = contacts.iter().enumerate().filter(|(_, c)| c.1.is_none()).map(|(i, _)| i).collect();
         let joined = SplitDossier {
             business,
             confidential,
@@ -560,35 +420,19 @@ impl Archive {
             contacts: contacts
                 .into_iter()
                 .map(|(sid, p, s)| {
-                    (
-                        sid,
-                        p.unwrap_or(PersonalFields {
-                            name: String::new(),
-                            phone: None,
-                            email: None,
-                            role: None,
-                        }),
-                        s,
-                    )
+                    (sid, p.unwrap_or(PersonalFields { name: String::new(), phone: None, email: None, role: None }), s)
                 })
                 .collect(),
         }
         .join();
-        let mut document =
-            serde_json::to_value(joined).map_err(|e| ArchiveError::Internal(e.into()))?;
+        let mut document = serde_json::to_value(joined).map_err(|e| ArchiveError::Internal(e.into()))?;
         let mut redactions = Vec::new();
         for i in erased {
-            if let Some(c) = document
-                .pointer_mut(&format!("/contacts/{i}"))
-                .and_then(Value::as_object_mut)
-            {
+            if let Some(c) = document.pointer_mut(&format!("/contacts/{i}")).and_then(Value::as_object_mut) {
                 c.retain(|k, _| k == "subject_id");
             }
             for f in ["name", "phone", "email", "role", "id_number"] {
-                redactions.push(Redaction {
-                    path: format!("/contacts/{i}/{f}"),
-                    reason: "erased".into(),
-                });
+                redactions.push(Redaction { path: format!("/contacts/{i}/{f}"), reason: "erased".into() });
             }
         }
         Ok((document, redactions, subjects))
@@ -603,9 +447,7 @@ impl Archive {
     ) -> Result<Created, ArchiveError> {
         const ACTION: &str = "dossier.update";
         self.purpose(ctx, ACTION, id).await?;
-        let (did, meta, meta_raw, _) = self
-            .authorized_meta(ctx, ACTION, id, Action::Update)
-            .await?;
+        let (did, meta, meta_raw, _) = self.authorized_meta(ctx, ACTION, id, Action::Update).await?;
         let dossier = match self.parse_body(body) {
             Ok(d) => d,
             Err(err) => {
@@ -620,41 +462,16 @@ impl Archive {
                 return self.refuse(e, err).await;
             }
         };
-        let before = DossierFacts {
-            owner: &meta.owner,
-            region: &meta.region,
-        };
-        let after = DossierFacts {
-            owner: &dossier.owner,
-            region: &dossier.customer.region,
-        };
+        let before = DossierFacts { owner: &meta.owner, region: &meta.region };
+        let after = DossierFacts { owner: &dossier.owner, region: &dossier.customer.region };
         let decision = decide(&ctx.principal, Action::Update, before, Some(after));
         if !decision.allowed {
-            let e = self.dossier_entry(
-                ctx,
-                ACTION,
-                id,
-                &meta.subjects,
-                Outcome::Deny,
-                decision.reason.clone(),
-            );
-            return self
-                .refuse(e, ArchiveError::Forbidden(decision.reason))
-                .await;
+            let e = self.dossier_entry(ctx, ACTION, id, &meta.subjects, Outcome::Deny, decision.reason.clone());
+            return self.refuse(e, ArchiveError::Forbidden(decision.reason)).await;
         }
-        let mismatch = ArchiveError::VersionMismatch {
-            expected,
-            current: meta.current_version,
-        };
+        let mismatch = ArchiveError::VersionMismatch { expected, current: meta.current_version };
         if expected != meta.current_version {
-            let e = self.dossier_entry(
-                ctx,
-                ACTION,
-                id,
-                &meta.subjects,
-                Outcome::Error,
-                "version mismatch",
-            );
+            let e = self.dossier_entry(ctx, ACTION, id, &meta.subjects, Outcome::Error, "version mismatch");
             return self.refuse(e, mismatch).await;
         }
         let split = SplitDossier::split(dossier);
@@ -665,33 +482,18 @@ impl Archive {
             .ok_or_else(|| ArchiveError::Internal(anyhow::anyhow!("stored head hash is malformed")))
             .and_then(|prev| {
                 let keys = self.keys_for(&did, &split, false)?;
-                let s = self.seal_version(
-                    &did,
-                    version,
-                    prev,
-                    ctx.principal.id.as_str(),
-                    &split,
-                    &keys,
-                )?;
+                let s = self.seal_version(&did, version, prev, ctx.principal.id.as_str(), &split, &keys)?;
                 Ok((keys, s))
             });
         let (keys, (bytes, hash)) = match sealed {
             Ok(v) => v,
             Err(err) => {
-                let e = self.dossier_entry(
-                    ctx,
-                    ACTION,
-                    id,
-                    &meta.subjects,
-                    Outcome::Error,
-                    failure_reason(&err),
-                );
+                let e = self.dossier_entry(ctx, ACTION, id, &meta.subjects, Outcome::Error, failure_reason(&err));
                 return self.refuse(e, err).await;
             }
         };
         let now = self.clock.now();
-        let version_subjects: Vec<SubjectId> =
-            split.contacts.iter().map(|(s, _, _)| s.clone()).collect();
+        let version_subjects: Vec<SubjectId> = split.contacts.iter().map(|(s, _, _)| s.clone()).collect();
         let mut all_subjects = meta.subjects.clone();
         for s in &version_subjects {
             if !all_subjects.contains(s) {
@@ -718,27 +520,12 @@ impl Archive {
             Outcome::Allow,
             format!("{}; version {version}", decision.reason),
         );
-        let conflict = self.dossier_entry(
-            ctx,
-            ACTION,
-            id,
-            &all_subjects,
-            Outcome::Error,
-            "version mismatch (concurrent update)",
-        );
-        let guard = Guard {
-            cf: Cf::Dossiers,
-            key: did.as_str().as_bytes().to_vec(),
-            expected: Some(meta_raw),
-        };
+        let conflict =
+            self.dossier_entry(ctx, ACTION, id, &all_subjects, Outcome::Error, "version mismatch (concurrent update)");
+        let guard = Guard { cf: Cf::Dossiers, key: did.as_str().as_bytes().to_vec(), expected: Some(meta_raw) };
         match self
             .audit
-            .commit(Commit {
-                ops,
-                entries: vec![entry],
-                guard: Some(guard),
-                on_conflict: vec![conflict],
-            })
+            .commit(Commit { ops, entries: vec![entry], guard: Some(guard), on_conflict: vec![conflict] })
             .await
         {
             Ok(_) => {}
@@ -751,19 +538,10 @@ impl Archive {
         for (r, k) in keys.created {
             self.keyring.remember(r, k);
         }
-        Ok(Created {
-            id: did,
-            version,
-            hash: hex::encode(hash),
-            subjects: version_subjects,
-        })
+        Ok(Created { id: did, version, hash: hex::encode(hash), subjects: version_subjects })
     }
 
-    pub async fn list_versions(
-        &self,
-        ctx: &RequestCtx,
-        id: &str,
-    ) -> Result<Vec<VersionInfo>, ArchiveError> {
+    pub async fn list_versions(&self, ctx: &RequestCtx, id: &str) -> Result<Vec<VersionInfo>, ArchiveError> {
         const ACTION: &str = "dossier.versions";
         self.purpose(ctx, ACTION, id).await?;
         let (did, meta, _, reason) = self.authorized_meta(ctx, ACTION, id, Action::Read).await?;
@@ -771,16 +549,13 @@ impl Archive {
         let prefix = format!("{did}/").into_bytes();
         for row in self.store.scan(Cf::Versions, &prefix, &prefix) {
             let (_, bytes) = row?;
-            let rec: VersionRecord =
-                postcard::from_bytes(&bytes).map_err(|e| ArchiveError::Internal(e.into()))?;
+            let rec: VersionRecord = postcard::from_bytes(&bytes).map_err(|e| ArchiveError::Internal(e.into()))?;
             out.push(VersionInfo {
                 version: rec.version,
                 hash: hex::encode(version_hash(&bytes)),
                 prev_hash: (rec.version > 1).then(|| hex::encode(rec.prev_hash)),
-                created_at: OffsetDateTime::from_unix_timestamp_nanos(
-                    rec.created_at_us as i128 * 1000,
-                )
-                .map_err(|e| ArchiveError::Internal(e.into()))?,
+                created_at: OffsetDateTime::from_unix_timestamp_nanos(rec.created_at_us as i128 * 1000)
+                    .map_err(|e| ArchiveError::Internal(e.into()))?,
                 actor: rec.actor,
             });
         }

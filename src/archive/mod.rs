@@ -77,25 +77,17 @@ pub struct RequestCtx {
 }
 
 impl RequestCtx {
-    fn entry(
-        &self,
-        action: &str,
-        resource: &str,
-        outcome: Outcome,
-        reason: impl Into<String>,
-    ) -> PendingEntry {
+    /// An audit entry for this request. The resource is recorded only if it
+    /// is an id the server issued or a fixed name: a client-supplied string
+    /// (a malformed id in a path) might be a personal value.
+    fn entry(&self, action: &str, resource: &str, outcome: Outcome, reason: impl Into<String>) -> PendingEntry {
         PendingEntry {
             actor: self.principal.id.to_string(),
             roles: self.principal.role_names(),
             action: action.to_owned(),
-            resource: resource.to_owned(),
+            resource: resource_name(resource).to_owned(),
             subjects: vec![],
-            purpose: self
-                .purpose
-                .as_deref()
-                .filter(|p| Purpose::parse(p).is_some())
-                .unwrap_or("")
-                .to_owned(),
+            purpose: self.purpose.as_deref().filter(|p| Purpose::parse(p).is_some()).unwrap_or("").to_owned(),
             outcome,
             reason: reason.into(),
             released: vec![],
@@ -103,6 +95,21 @@ impl RequestCtx {
             withheld: vec![],
             request_id: self.request_id.clone(),
         }
+    }
+}
+
+/// `raw` if it is one of our ids or a fixed resource name, else a marker.
+fn resource_name(raw: &str) -> &str {
+    let id = ["dos_", "sub_", "prn_", "tok_"].iter().any(|p| {
+        raw.strip_prefix(p)
+            .is_some_and(|u| u.len() == 26 && u.bytes().all(|b| b.is_ascii_digit() || b.is_ascii_lowercase()))
+    });
+    let fixed = matches!(raw, "" | "audit" | "policies")
+        || raw.strip_prefix("audit/").is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()));
+    if id || fixed {
+        raw
+    } else {
+        "(malformed id)"
     }
 }
 
@@ -166,9 +173,7 @@ impl Archive {
 
     /// Readiness: the store answers and the audit writer accepts work.
     pub fn ready(&self) -> bool {
-        self.store
-            .get(Cf::System, INIT_KEY)
-            .is_ok_and(|v| v.is_some())
+        self.store.get(Cf::System, INIT_KEY).is_ok_and(|v| v.is_some())
     }
 
     pub fn shutdown(&self) {
@@ -185,52 +190,26 @@ impl Archive {
     /// The purpose check every personal-data call starts with: 400 when the
     /// header is missing or unknown, 403 when the caller's role may not use
     /// it. Each refusal is audited under `action`.
-    async fn purpose(
-        &self,
-        ctx: &RequestCtx,
-        action: &str,
-        resource: &str,
-    ) -> Result<&PurposeDef, ArchiveError> {
+    async fn purpose(&self, ctx: &RequestCtx, action: &str, resource: &str) -> Result<&PurposeDef, ArchiveError> {
         let Some(raw) = ctx.purpose.as_deref() else {
             let e = ctx.entry(action, resource, Outcome::Deny, "missing purpose");
             return self
-                .refuse(
-                    e,
-                    ArchiveError::BadRequest(
-                        "the X-Purpose header is required for this call".into(),
-                    ),
-                )
+                .refuse(e, ArchiveError::BadRequest("the X-Purpose header is required for this call".into()))
                 .await;
         };
         let parsed = Purpose::parse(raw);
-        let Some((purpose, def)) = parsed
-            .as_ref()
-            .and_then(|p| self.policy.purposes.get(p).map(|d| (p, d)))
-        else {
-            let e = ctx.entry(action, resource, Outcome::Deny, "unknown purpose");
+        let Some((purpose, def)) = parsed.as_ref().and_then(|p| self.policy.purposes.get(p).map(|d| (p, d))) else {
+            let mut e = ctx.entry(action, resource, Outcome::Deny, "unknown purpose");
+            e.purpose.clear(); // not one of ours: it might be anything
             let known: Vec<&str> = self.policy.purposes.ids().collect();
             return self
-                .refuse(
-                    e,
-                    ArchiveError::BadRequest(format!(
-                        "unknown purpose; known purposes: {}",
-                        known.join(", ")
-                    )),
-                )
+                .refuse(e, ArchiveError::BadRequest(format!("unknown purpose; known purposes: {}", known.join(", "))))
                 .await;
         };
         if !self.policy.purposes.may_use(&ctx.principal, purpose) {
-            let e = ctx.entry(
-                action,
-                resource,
-                Outcome::Deny,
-                format!("role may not use purpose {purpose}"),
-            );
+            let e = ctx.entry(action, resource, Outcome::Deny, format!("role may not use purpose {purpose}"));
             return self
-                .refuse(
-                    e,
-                    ArchiveError::Forbidden(format!("your role may not use the purpose {purpose}")),
-                )
+                .refuse(e, ArchiveError::Forbidden(format!("your role may not use the purpose {purpose}")))
                 .await;
         }
         Ok(def)

@@ -64,20 +64,13 @@ fn token_hash(token: &str) -> String {
 fn new_secret() -> String {
     let mut b = [0u8; 32];
     rand::rngs::OsRng.fill_bytes(&mut b);
-    format!(
-        "cst_{}",
-        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(b)
-    )
+    format!("cst_{}", base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(b))
 }
 
 mod subtle_eq {
     /// Constant-time comparison of two equal-length strings.
     pub fn ct_eq(a: &str, b: &str) -> bool {
-        a.len() == b.len()
-            && a.bytes()
-                .zip(b.bytes())
-                .fold(0u8, |acc, (x, y)| acc | (x ^ y))
-                == 0
+        a.len() == b.len() && a.bytes().zip(b.bytes()).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
     }
 }
 
@@ -105,10 +98,7 @@ impl Archive {
 
     /// Initialises an empty data directory: the admin principal and its
     /// token. Returns the token if it was generated here (to be printed once).
-    pub fn bootstrap(
-        &self,
-        configured_token: Option<&str>,
-    ) -> Result<Option<IssuedToken>, ArchiveError> {
+    pub fn bootstrap(&self, configured_token: Option<&str>) -> Result<Option<IssuedToken>, ArchiveError> {
         if self.is_initialized()? {
             return Ok(None);
         }
@@ -135,15 +125,8 @@ impl Archive {
             principal_key(&admin.id),
             serde_json::to_vec(&admin).map_err(anyhow::Error::from)?,
         ));
-        let init = InitRecord {
-            master_fingerprint: self.keyring.master_fingerprint(),
-            initialized_at: now,
-        };
-        ops.push(Op::Put(
-            Cf::System,
-            INIT_KEY.to_vec(),
-            serde_json::to_vec(&init).map_err(anyhow::Error::from)?,
-        ));
+        let init = InitRecord { master_fingerprint: self.keyring.master_fingerprint(), initialized_at: now };
+        ops.push(Op::Put(Cf::System, INIT_KEY.to_vec(), serde_json::to_vec(&init).map_err(anyhow::Error::from)?));
         self.audit.commit_blocking(Commit {
             ops,
             entries: vec![
@@ -155,12 +138,7 @@ impl Archive {
         Ok(generated.then_some(IssuedToken { token_id, token }))
     }
 
-    fn token_ops(
-        &self,
-        principal: &PrincipalId,
-        id: &TokenId,
-        token: &str,
-    ) -> Result<Vec<Op>, ArchiveError> {
+    fn token_ops(&self, principal: &PrincipalId, id: &TokenId, token: &str) -> Result<Vec<Op>, ArchiveError> {
         let hash = token_hash(token);
         let rec = TokenRecord {
             id: id.clone(),
@@ -170,25 +148,14 @@ impl Archive {
             revoked_at: None,
         };
         Ok(vec![
-            Op::Put(
-                Cf::Principals,
-                token_key(id),
-                serde_json::to_vec(&rec).map_err(anyhow::Error::from)?,
-            ),
-            Op::Put(
-                Cf::Principals,
-                hash_key(&hash),
-                id.as_str().as_bytes().to_vec(),
-            ),
+            Op::Put(Cf::Principals, token_key(id), serde_json::to_vec(&rec).map_err(anyhow::Error::from)?),
+            Op::Put(Cf::Principals, hash_key(&hash), id.as_str().as_bytes().to_vec()),
         ])
     }
 
     pub fn authenticate(&self, token: &str) -> Result<Principal, ArchiveError> {
         let hash = token_hash(token);
-        let id = self
-            .store
-            .get(Cf::Principals, &hash_key(&hash))?
-            .ok_or(ArchiveError::Unauthenticated)?;
+        let id = self.store.get(Cf::Principals, &hash_key(&hash))?.ok_or(ArchiveError::Unauthenticated)?;
         let rec: TokenRecord = self
             .store
             .get(Cf::Principals, &[b"t/".as_slice(), &id].concat())?
@@ -199,8 +166,7 @@ impl Archive {
         if rec.revoked_at.is_some() || !ct_eq(&rec.hash, &hash) {
             return Err(ArchiveError::Unauthenticated);
         }
-        self.principal(&rec.principal)?
-            .ok_or(ArchiveError::Unauthenticated)
+        self.principal(&rec.principal)?.ok_or(ArchiveError::Unauthenticated)
     }
 
     pub fn principal(&self, id: &PrincipalId) -> Result<Option<Principal>, ArchiveError> {
@@ -212,28 +178,15 @@ impl Archive {
             .map_err(anyhow::Error::from)?)
     }
 
-    async fn require_admin(
-        &self,
-        ctx: &RequestCtx,
-        action: &str,
-        resource: &str,
-    ) -> Result<(), ArchiveError> {
+    async fn require_admin(&self, ctx: &RequestCtx, action: &str, resource: &str) -> Result<(), ArchiveError> {
         if ctx.principal.has_role(Role::Admin) {
             return Ok(());
         }
         let e = ctx.entry(action, resource, Outcome::Deny, "admin role required");
-        self.refuse(
-            e,
-            ArchiveError::Forbidden("this call needs the admin role".into()),
-        )
-        .await
+        self.refuse(e, ArchiveError::Forbidden("this call needs the admin role".into())).await
     }
 
-    pub async fn create_principal(
-        &self,
-        ctx: &RequestCtx,
-        new: NewPrincipal,
-    ) -> Result<PrincipalId, ArchiveError> {
+    pub async fn create_principal(&self, ctx: &RequestCtx, new: NewPrincipal) -> Result<PrincipalId, ArchiveError> {
         self.require_admin(ctx, "principal.create", "").await?;
         let p = Principal {
             id: PrincipalId::generate(),
@@ -243,54 +196,27 @@ impl Archive {
             region: new.region,
             created_at: self.clock.now(),
         };
-        let ops = vec![Op::Put(
-            Cf::Principals,
-            principal_key(&p.id),
-            serde_json::to_vec(&p).map_err(anyhow::Error::from)?,
-        )];
+        let ops =
+            vec![Op::Put(Cf::Principals, principal_key(&p.id), serde_json::to_vec(&p).map_err(anyhow::Error::from)?)];
         let roles = p.role_names().join(",");
-        let entry = ctx.entry(
-            "principal.create",
-            p.id.as_str(),
-            Outcome::Allow,
-            format!("roles {roles}"),
-        );
+        let entry = ctx.entry("principal.create", p.id.as_str(), Outcome::Allow, format!("roles {roles}"));
         self.audit.commit(Commit::change(ops, entry)).await?;
         Ok(p.id)
     }
 
-    pub async fn create_token(
-        &self,
-        ctx: &RequestCtx,
-        principal: &str,
-    ) -> Result<IssuedToken, ArchiveError> {
+    pub async fn create_token(&self, ctx: &RequestCtx, principal: &str) -> Result<IssuedToken, ArchiveError> {
         self.require_admin(ctx, "token.create", principal).await?;
-        let pid = match PrincipalId::parse(principal)
-            .ok()
-            .filter(|id| matches!(self.principal(id), Ok(Some(_))))
-        {
+        let pid = match PrincipalId::parse(principal).ok().filter(|id| matches!(self.principal(id), Ok(Some(_)))) {
             Some(id) => id,
             None => {
-                let e = ctx.entry(
-                    "token.create",
-                    principal,
-                    Outcome::Error,
-                    "unknown principal",
-                );
-                return self
-                    .refuse(e, ArchiveError::NotFound("principal".into()))
-                    .await;
+                let e = ctx.entry("token.create", principal, Outcome::Error, "unknown principal");
+                return self.refuse(e, ArchiveError::NotFound("principal".into())).await;
             }
         };
         let token_id = TokenId::generate();
         let token = new_secret();
         let ops = self.token_ops(&pid, &token_id, &token)?;
-        let entry = ctx.entry(
-            "token.create",
-            token_id.as_str(),
-            Outcome::Allow,
-            format!("for {pid}"),
-        );
+        let entry = ctx.entry("token.create", token_id.as_str(), Outcome::Allow, format!("for {pid}"));
         self.audit.commit(Commit::change(ops, entry)).await?;
         Ok(IssuedToken { token_id, token })
     }
@@ -298,10 +224,7 @@ impl Archive {
     pub async fn revoke_token(&self, ctx: &RequestCtx, token_id: &str) -> Result<(), ArchiveError> {
         self.require_admin(ctx, "token.revoke", token_id).await?;
         let found = match TokenId::parse(token_id) {
-            Ok(id) => self
-                .store
-                .get(Cf::Principals, &token_key(&id))?
-                .map(|b| (id, b)),
+            Ok(id) => self.store.get(Cf::Principals, &token_key(&id))?.map(|b| (id, b)),
             Err(_) => None,
         };
         let Some((id, raw)) = found else {
@@ -313,19 +236,10 @@ impl Archive {
             rec.revoked_at = Some(self.clock.now());
         }
         let ops = vec![
-            Op::Put(
-                Cf::Principals,
-                token_key(&id),
-                serde_json::to_vec(&rec).map_err(anyhow::Error::from)?,
-            ),
+            Op::Put(Cf::Principals, token_key(&id), serde_json::to_vec(&rec).map_err(anyhow::Error::from)?),
             Op::Delete(Cf::Principals, hash_key(&rec.hash)),
         ];
-        let entry = ctx.entry(
-            "token.revoke",
-            id.as_str(),
-            Outcome::Allow,
-            format!("token of {}", rec.principal),
-        );
+        let entry = ctx.entry("token.revoke", id.as_str(), Outcome::Allow, format!("token of {}", rec.principal));
         self.audit.commit(Commit::change(ops, entry)).await?;
         Ok(())
     }

@@ -13,10 +13,7 @@ pub struct ChainHead {
 }
 
 impl ChainHead {
-    pub const GENESIS: ChainHead = ChainHead {
-        next_seq: 0,
-        last_hash: GENESIS_PREV,
-    };
+    pub const GENESIS: ChainHead = ChainHead { next_seq: 0, last_hash: GENESIS_PREV };
 
     pub fn encode(&self) -> Vec<u8> {
         let mut v = self.next_seq.to_be_bytes().to_vec();
@@ -28,10 +25,7 @@ impl ChainHead {
         if b.len() != 40 {
             return None;
         }
-        Some(ChainHead {
-            next_seq: u64::from_be_bytes(b[..8].try_into().ok()?),
-            last_hash: b[8..].try_into().ok()?,
-        })
+        Some(ChainHead { next_seq: u64::from_be_bytes(b[..8].try_into().ok()?), last_hash: b[8..].try_into().ok()? })
     }
 }
 
@@ -50,10 +44,7 @@ pub enum VerifyError {
 }
 
 fn broken(seq: u64, reason: impl Into<String>) -> VerifyError {
-    VerifyError::Broken {
-        seq,
-        reason: reason.into(),
-    }
+    VerifyError::Broken { seq, reason: reason.into() }
 }
 
 /// Verifies entries given in key order against each other and against the
@@ -76,17 +67,11 @@ where
     for row in entries {
         let (key, raw) = row.map_err(|e| VerifyError::Store(e.to_string()))?;
         if key.as_slice() != expected.to_be_bytes() {
-            return Err(broken(
-                pending.unwrap_or(expected),
-                "entry missing or out of order",
-            ));
+            return Err(broken(pending.unwrap_or(expected), "entry missing or out of order"));
         }
         let seq = check(&raw).map_err(|e| broken(expected, e.to_string()))?;
         if seq != expected {
-            return Err(broken(
-                expected,
-                "sequence number does not match the entry's position",
-            ));
+            return Err(broken(expected, "sequence number does not match the entry's position"));
         }
         let links = raw[PREV_HASH_OFFSET..PREV_HASH_OFFSET + 32] == prev;
         if let Some(j) = pending {
@@ -106,10 +91,7 @@ where
         if h.next_seq > expected {
             return Err(broken(
                 expected,
-                format!(
-                    "log truncated: {} entries recorded, {} found",
-                    h.next_seq, expected
-                ),
+                format!("log truncated: {} entries recorded, {} found", h.next_seq, expected),
             ));
         }
         if h.next_seq < expected {
@@ -120,26 +102,17 @@ where
             return Err(name_break(j, links));
         }
         if !links {
-            return Err(broken(
-                expected.saturating_sub(1),
-                "last entry does not match the recorded chain head",
-            ));
+            return Err(broken(expected.saturating_sub(1), "last entry does not match the recorded chain head"));
         }
     } else if let Some(j) = pending {
         return Err(broken(j, "prev_hash does not match the previous entry"));
     }
-    Ok(VerifyReport {
-        entries: expected,
-        head_hash: prev,
-    })
+    Ok(VerifyReport { entries: expected, head_hash: prev })
 }
 
 fn name_break(j: u64, next_links: bool) -> VerifyError {
     if next_links {
-        broken(
-            j.saturating_sub(1),
-            "entry content does not match the hash recorded after it",
-        )
+        broken(j.saturating_sub(1), "entry content does not match the hash recorded after it")
     } else {
         broken(j, "prev_hash does not match the previous entry")
     }
@@ -159,13 +132,7 @@ mod tests {
             prev = hash_entry(&raw);
             rows.push((seq.to_be_bytes().to_vec(), raw));
         }
-        (
-            rows,
-            ChainHead {
-                next_seq: n,
-                last_hash: prev,
-            },
-        )
+        (rows, ChainHead { next_seq: n, last_hash: prev })
     }
 
     fn run(rows: &[(Vec<u8>, Vec<u8>)], head: ChainHead) -> Result<VerifyReport, VerifyError> {

@@ -138,8 +138,7 @@ impl AuditEntry {
         }
         let seq = u64::from_be_bytes(r.take(8)?.try_into().map_err(|_| DecodeError::Truncated)?);
         let micros = i64::from_be_bytes(r.take(8)?.try_into().map_err(|_| DecodeError::Truncated)?);
-        let time = OffsetDateTime::from_unix_timestamp_nanos(micros as i128 * 1000)
-            .map_err(|_| DecodeError::Time)?;
+        let time = OffsetDateTime::from_unix_timestamp_nanos(micros as i128 * 1000).map_err(|_| DecodeError::Time)?;
         let prev_hash: [u8; 32] = r.take(32)?.try_into().map_err(|_| DecodeError::Truncated)?;
         let e = AuditEntry {
             seq,
@@ -255,8 +254,7 @@ pub(crate) mod tests {
     pub fn sample(seq: u64, prev: [u8; 32]) -> AuditEntry {
         AuditEntry {
             seq,
-            time: OffsetDateTime::from_unix_timestamp(1_790_000_000 + (seq % 1_000_000) as i64)
-                .unwrap(),
+            time: OffsetDateTime::from_unix_timestamp(1_790_000_000 + (seq % 1_000_000) as i64).unwrap(),
             prev_hash: prev,
             actor: "prn_01jd0000000000000000000000".into(),
             roles: vec!["sales".into()],

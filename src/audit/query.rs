@@ -56,16 +56,13 @@ pub fn run(
     let mut next = start;
     for row in store.scan(Cf::Audit, b"", &entry_key(start)) {
         let (_, raw) = row?;
-        let e = AuditEntry::decode(&raw)
-            .map_err(|err| StoreError::Backend(format!("audit entry undecodable: {err}")))?;
+        let e =
+            AuditEntry::decode(&raw).map_err(|err| StoreError::Backend(format!("audit entry undecodable: {err}")))?;
         if e.seq >= head {
             break;
         }
         if filter.to.is_some_and(|to| e.time > to) {
-            return Ok(AuditPage {
-                entries,
-                next_cursor: None,
-            });
+            return Ok(AuditPage { entries, next_cursor: None });
         }
         next = e.seq + 1;
         examined += 1;
@@ -80,12 +77,8 @@ pub fn run(
             break;
         }
     }
-    let next_cursor =
-        (next < head && (entries.len() == limit || examined >= SCAN_BUDGET)).then_some(next);
-    Ok(AuditPage {
-        entries,
-        next_cursor,
-    })
+    let next_cursor = (next < head && (entries.len() == limit || examined >= SCAN_BUDGET)).then_some(next);
+    Ok(AuditPage { entries, next_cursor })
 }
 
 fn first_at_or_after(store: &dyn KvStore, t: OffsetDateTime, head: u64) -> Result<u64, StoreError> {
@@ -95,8 +88,8 @@ fn first_at_or_after(store: &dyn KvStore, t: OffsetDateTime, head: u64) -> Resul
         let raw = store
             .get(Cf::Audit, &entry_key(mid))?
             .ok_or_else(|| StoreError::Backend(format!("audit entry {mid} missing")))?;
-        let e = AuditEntry::decode(&raw)
-            .map_err(|err| StoreError::Backend(format!("audit entry undecodable: {err}")))?;
+        let e =
+            AuditEntry::decode(&raw).map_err(|err| StoreError::Backend(format!("audit entry undecodable: {err}")))?;
         if e.time < t {
             lo = mid + 1;
         } else {

@@ -61,19 +61,12 @@ pub struct Commit {
 impl Commit {
     /// An audit entry alone (a read, a refusal).
     pub fn entry(entry: PendingEntry) -> Self {
-        Commit {
-            entries: vec![entry],
-            ..Default::default()
-        }
+        Commit { entries: vec![entry], ..Default::default() }
     }
 
     /// A change and the entry that records it.
     pub fn change(ops: Vec<Op>, entry: PendingEntry) -> Self {
-        Commit {
-            ops,
-            entries: vec![entry],
-            ..Default::default()
-        }
+        Commit { ops, entries: vec![entry], ..Default::default() }
     }
 }
 
@@ -105,8 +98,7 @@ impl AuditWriter {
         metrics: Arc<Metrics>,
     ) -> anyhow::Result<Self> {
         let head = match store.get(Cf::System, HEAD_KEY)? {
-            Some(b) => ChainHead::decode(&b)
-                .ok_or_else(|| anyhow::anyhow!("audit chain head record is malformed"))?,
+            Some(b) => ChainHead::decode(&b).ok_or_else(|| anyhow::anyhow!("audit chain head record is malformed"))?,
             None => ChainHead::GENESIS,
         };
         let head = Arc::new(RwLock::new(head));
@@ -120,15 +112,8 @@ impl AuditWriter {
             head: head.clone(),
             last_time: OffsetDateTime::UNIX_EPOCH,
         };
-        let thread = std::thread::Builder::new()
-            .name("audit-writer".into())
-            .spawn(move || state.run(rx))?;
-        Ok(AuditWriter {
-            tx: Mutex::new(Some(tx)),
-            thread: Mutex::new(Some(thread)),
-            policy_hash,
-            head,
-        })
+        let thread = std::thread::Builder::new().name("audit-writer".into()).spawn(move || state.run(rx))?;
+        Ok(AuditWriter { tx: Mutex::new(Some(tx)), thread: Mutex::new(Some(thread)), policy_hash, head })
     }
 
     /// Commits durably; returns the sequence numbers of the entries written.
@@ -140,11 +125,8 @@ impl AuditWriter {
             .and_then(|t| t.clone())
             .ok_or_else(|| CommitError::Unavailable("writer stopped".into()))?;
         let (reply, rx) = oneshot::channel();
-        tx.send(Job { commit, reply })
-            .await
-            .map_err(|_| CommitError::Unavailable("writer stopped".into()))?;
-        rx.await
-            .map_err(|_| CommitError::Unavailable("writer stopped".into()))?
+        tx.send(Job { commit, reply }).await.map_err(|_| CommitError::Unavailable("writer stopped".into()))?;
+        rx.await.map_err(|_| CommitError::Unavailable("writer stopped".into()))?
     }
 
     /// For callers outside the async runtime (CLI, start-up).
@@ -154,16 +136,8 @@ impl AuditWriter {
 
     /// Whether commits are still accepted (the writer thread is alive).
     pub fn is_running(&self) -> bool {
-        let open = self
-            .tx
-            .lock()
-            .map(|t| t.as_ref().is_some_and(|t| !t.is_closed()))
-            .unwrap_or(false);
-        let alive = self
-            .thread
-            .lock()
-            .map(|t| t.as_ref().is_some_and(|t| !t.is_finished()))
-            .unwrap_or(false);
+        let open = self.tx.lock().map(|t| t.as_ref().is_some_and(|t| !t.is_closed())).unwrap_or(false);
+        let alive = self.thread.lock().map(|t| t.as_ref().is_some_and(|t| !t.is_finished())).unwrap_or(false);
         open && alive
     }
 
@@ -172,10 +146,7 @@ impl AuditWriter {
     }
 
     pub fn policy_hash(&self) -> String {
-        self.policy_hash
-            .read()
-            .map(|h| h.clone())
-            .unwrap_or_default()
+        self.policy_hash.read().map(|h| h.clone()).unwrap_or_default()
     }
 
     /// Stops accepting commits, drains the queue and joins the thread.
@@ -225,14 +196,8 @@ impl WriterState {
         let mut head = self.head.read().map(|h| *h).unwrap_or(ChainHead::GENESIS);
         // INVARIANT: entry times never go backwards along the chain.
         let now = self.clock.now().max(self.last_time);
-        let now = now
-            .replace_nanosecond(now.nanosecond() / 1000 * 1000)
-            .unwrap_or(now);
-        let policy_hash = self
-            .policy_hash
-            .read()
-            .map(|h| h.clone())
-            .unwrap_or_default();
+        let now = now.replace_nanosecond(now.nanosecond() / 1000 * 1000).unwrap_or(now);
+        let policy_hash = self.policy_hash.read().map(|h| h.clone()).unwrap_or_default();
         let mut ops = Vec::new();
         let mut overlay = Overlay::new();
         let mut results = Vec::with_capacity(jobs.len());
@@ -282,18 +247,11 @@ impl WriterState {
                     request_id: p.request_id,
                 };
                 let raw = e.encode();
-                head = ChainHead {
-                    next_seq: head.next_seq + 1,
-                    last_hash: hash_entry(&raw),
-                };
+                head = ChainHead { next_seq: head.next_seq + 1, last_hash: hash_entry(&raw) };
                 ops.push(Op::Put(Cf::Audit, entry_key(e.seq).to_vec(), raw));
                 seqs.push(e.seq);
             }
-            results.push(if matches!(passed, Ok(true)) {
-                Ok(seqs)
-            } else {
-                Err(CommitError::Conflict)
-            });
+            results.push(if matches!(passed, Ok(true)) { Ok(seqs) } else { Err(CommitError::Conflict) });
         }
         ops.push(Op::Put(Cf::System, HEAD_KEY.to_vec(), head.encode()));
         match self.store.write(&ops, true) {
@@ -319,10 +277,7 @@ impl WriterState {
     fn check(&self, g: &Guard, overlay: &Overlay) -> Result<bool, CommitError> {
         let current = match overlay.get(&(g.cf, g.key.clone())) {
             Some(v) => v.clone(),
-            None => self
-                .store
-                .get(g.cf, &g.key)
-                .map_err(|e| CommitError::Unavailable(e.to_string()))?,
+            None => self.store.get(g.cf, &g.key).map_err(|e| CommitError::Unavailable(e.to_string()))?,
         };
         Ok(current == g.expected)
     }
@@ -356,24 +311,13 @@ mod tests {
     async fn concurrent_commits_form_one_verifiable_chain() {
         let store: Arc<dyn KvStore> = Arc::new(MemStore::default());
         let w = Arc::new(
-            AuditWriter::start(
-                store.clone(),
-                Arc::new(SystemClock),
-                "p".into(),
-                Arc::new(Metrics::default()),
-            )
-            .unwrap(),
+            AuditWriter::start(store.clone(), Arc::new(SystemClock), "p".into(), Arc::new(Metrics::default())).unwrap(),
         );
         let mut tasks = vec![];
         for i in 0..200 {
             let w = w.clone();
             tasks.push(tokio::spawn(async move {
-                w.commit(Commit {
-                    entries: vec![pending(&format!("a{i}"))],
-                    ..Default::default()
-                })
-                .await
-                .unwrap()
+                w.commit(Commit { entries: vec![pending(&format!("a{i}"))], ..Default::default() }).await.unwrap()
             }));
         }
         let mut seqs: Vec<u64> = vec![];
@@ -390,18 +334,9 @@ mod tests {
     #[tokio::test]
     async fn guard_conflict_writes_the_conflict_entry_only() {
         let store: Arc<dyn KvStore> = Arc::new(MemStore::default());
-        let w = AuditWriter::start(
-            store.clone(),
-            Arc::new(SystemClock),
-            "p".into(),
-            Arc::new(Metrics::default()),
-        )
-        .unwrap();
-        let guard = Guard {
-            cf: Cf::Dossiers,
-            key: b"d".to_vec(),
-            expected: None,
-        };
+        let w =
+            AuditWriter::start(store.clone(), Arc::new(SystemClock), "p".into(), Arc::new(Metrics::default())).unwrap();
+        let guard = Guard { cf: Cf::Dossiers, key: b"d".to_vec(), expected: None };
         let ok = w
             .commit(Commit {
                 ops: vec![Op::Put(Cf::Dossiers, b"d".to_vec(), b"1".to_vec())],
@@ -421,8 +356,7 @@ mod tests {
             .await;
         assert_eq!(second, Err(CommitError::Conflict));
         assert_eq!(store.get(Cf::Dossiers, b"d").unwrap().unwrap(), b"1");
-        let last =
-            AuditEntry::decode(&store.get(Cf::Audit, &entry_key(1)).unwrap().unwrap()).unwrap();
+        let last = AuditEntry::decode(&store.get(Cf::Audit, &entry_key(1)).unwrap().unwrap()).unwrap();
         assert_eq!(last.action, "conflict");
     }
 }

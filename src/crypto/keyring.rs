@@ -35,11 +35,7 @@ pub struct Keyring {
 impl Keyring {
     pub fn new(master: MasterKey, store: Arc<dyn KvStore>, cache_size: usize) -> Self {
         let cap = NonZeroUsize::new(cache_size.max(1)).unwrap_or(NonZeroUsize::MIN);
-        Keyring {
-            master,
-            store,
-            cache: Mutex::new(LruCache::new(cap)),
-        }
+        Keyring { master, store, cache: Mutex::new(LruCache::new(cap)) }
     }
 
     pub fn master_fingerprint(&self) -> String {
@@ -51,10 +47,7 @@ impl Keyring {
     pub fn create(&self, r: &KeyRef) -> Result<(Arc<DataKey>, Op), CryptoError> {
         let key = DataKey::generate();
         let wrapped = self.master.wrap(&key)?;
-        Ok((
-            Arc::new(key),
-            Op::Put(Cf::Keys, r.storage_key().into_bytes(), wrapped),
-        ))
+        Ok((Arc::new(key), Op::Put(Cf::Keys, r.storage_key().into_bytes(), wrapped)))
     }
 
     pub fn remember(&self, r: KeyRef, key: Arc<DataKey>) {
@@ -78,10 +71,7 @@ impl Keyring {
 
     /// Whether the wrapped key still exists (no unwrap).
     pub fn exists(&self, r: &KeyRef) -> Result<bool, CryptoError> {
-        Ok(self
-            .store
-            .get(Cf::Keys, r.storage_key().as_bytes())?
-            .is_some())
+        Ok(self.store.get(Cf::Keys, r.storage_key().as_bytes())?.is_some())
     }
 
     /// Shreds keys: deletes the wrapped keys durably (together with `extra`
@@ -89,10 +79,7 @@ impl Keyring {
     /// compacts so the wrapped bytes are physically gone from the data
     /// directory. Everything sealed under these keys is unreadable afterwards.
     pub fn shred(&self, refs: &[KeyRef], extra: Vec<Op>) -> Result<(), CryptoError> {
-        let mut ops: Vec<Op> = refs
-            .iter()
-            .map(|r| Op::Delete(Cf::Keys, r.storage_key().into_bytes()))
-            .collect();
+        let mut ops: Vec<Op> = refs.iter().map(|r| Op::Delete(Cf::Keys, r.storage_key().into_bytes())).collect();
         ops.extend(extra);
         self.store.write(&ops, true)?;
         if let Ok(mut c) = self.cache.lock() {
@@ -130,28 +117,20 @@ mod tests {
         assert!(open(&ring.get(&r).unwrap(), &aad, &sealed).is_ok());
         // Push the wrapped key into an SST file first, as a long-lived key would be.
         store.purge(Cf::Keys).unwrap();
-        assert!(
-            dir_contains(dir.path(), &wrapped),
-            "precondition: the key is on disk"
-        );
+        assert!(dir_contains(dir.path(), &wrapped), "precondition: the key is on disk");
 
         ring.shred(std::slice::from_ref(&r), vec![]).unwrap();
 
         assert!(matches!(ring.get(&r), Err(CryptoError::KeyDestroyed(_))));
         assert!(!ring.exists(&r).unwrap());
-        assert!(
-            !dir_contains(dir.path(), &wrapped),
-            "wrapped key bytes remain on disk"
-        );
+        assert!(!dir_contains(dir.path(), &wrapped), "wrapped key bytes remain on disk");
     }
 
     #[test]
     fn cache_is_bounded_and_reloads_from_store() {
         let store: Arc<dyn KvStore> = Arc::new(crate::store::MemStore::default());
         let ring = Keyring::new(MasterKey::generate(), store.clone(), 2);
-        let refs: Vec<KeyRef> = (0..5)
-            .map(|_| KeyRef::Dossier(DossierId::generate()))
-            .collect();
+        let refs: Vec<KeyRef> = (0..5).map(|_| KeyRef::Dossier(DossierId::generate())).collect();
         let mut raw = vec![];
         for r in &refs {
             let (k, op) = ring.create(r).unwrap();
@@ -166,11 +145,9 @@ mod tests {
     }
 
     pub(crate) fn dir_contains(dir: &std::path::Path, needle: &[u8]) -> bool {
-        walk(dir).into_iter().any(|p| {
-            std::fs::read(&p)
-                .map(|b| b.windows(needle.len()).any(|w| w == needle))
-                .unwrap_or(false)
-        })
+        walk(dir)
+            .into_iter()
+            .any(|p| std::fs::read(&p).map(|b| b.windows(needle.len()).any(|w| w == needle)).unwrap_or(false))
     }
 
     fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {

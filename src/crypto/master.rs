@@ -24,10 +24,7 @@ impl MasterKey {
 
     fn from_identity(identity: age::x25519::Identity) -> Self {
         let recipient = identity.to_public();
-        MasterKey {
-            identity,
-            recipient,
-        }
+        MasterKey { identity, recipient }
     }
 
     /// Parses an age identity file (comments and blank lines allowed).
@@ -37,9 +34,8 @@ impl MasterKey {
             .map(str::trim)
             .find(|l| !l.is_empty() && !l.starts_with('#'))
             .ok_or_else(|| anyhow::anyhow!("master key file holds no age identity"))?;
-        let identity = age::x25519::Identity::from_str(line).map_err(|_| {
-            anyhow::anyhow!("master key file does not hold a valid age X25519 identity")
-        })?;
+        let identity = age::x25519::Identity::from_str(line)
+            .map_err(|_| anyhow::anyhow!("master key file does not hold a valid age X25519 identity"))?;
         Ok(Self::from_identity(identity))
     }
 
@@ -58,18 +54,9 @@ impl MasterKey {
             .create_new(true)
             .mode(0o600)
             .open(path)
-            .map_err(|e| {
-                anyhow::anyhow!("cannot create master key file {}: {e}", path.display())
-            })?;
-        writeln!(
-            f,
-            "# custos master key (age X25519 identity). Keep it outside the data directory;"
-        )?;
-        writeln!(
-            f,
-            "# without it no dossier can be read. public key: {}",
-            self.recipient
-        )?;
+            .map_err(|e| anyhow::anyhow!("cannot create master key file {}: {e}", path.display()))?;
+        writeln!(f, "# custos master key (age X25519 identity). Keep it outside the data directory;")?;
+        writeln!(f, "# without it no dossier can be read. public key: {}", self.recipient)?;
         writeln!(f, "{}", self.identity.to_string().expose_secret())?;
         f.sync_all()?;
         Ok(())
@@ -83,14 +70,12 @@ impl MasterKey {
     }
 
     pub fn wrap(&self, key: &DataKey) -> Result<Vec<u8>, CryptoError> {
-        age::encrypt(&self.recipient, key.expose())
-            .map_err(|e| CryptoError::Internal(format!("key wrap failed: {e}")))
+        age::encrypt(&self.recipient, key.expose()).map_err(|e| CryptoError::Internal(format!("key wrap failed: {e}")))
     }
 
     pub fn unwrap(&self, wrapped: &[u8]) -> Result<DataKey, CryptoError> {
-        let plain = zeroize::Zeroizing::new(
-            age::decrypt(&self.identity, wrapped).map_err(|_| CryptoError::WrongMasterKey)?,
-        );
+        let plain =
+            zeroize::Zeroizing::new(age::decrypt(&self.identity, wrapped).map_err(|_| CryptoError::WrongMasterKey)?);
         DataKey::from_slice(&plain)
     }
 }
@@ -105,10 +90,7 @@ mod tests {
         let k = DataKey::generate();
         let w = m.wrap(&k).unwrap();
         assert_eq!(m.unwrap(&w).unwrap().expose(), k.expose());
-        assert!(matches!(
-            MasterKey::generate().unwrap(&w),
-            Err(CryptoError::WrongMasterKey)
-        ));
+        assert!(matches!(MasterKey::generate().unwrap(&w), Err(CryptoError::WrongMasterKey)));
     }
 
     #[test]

@@ -18,9 +18,7 @@ impl DataKey {
     }
 
     pub(crate) fn from_slice(s: &[u8]) -> Result<Self, CryptoError> {
-        let arr: [u8; 32] = s
-            .try_into()
-            .map_err(|_| CryptoError::Internal("data key has the wrong length".into()))?;
+        let arr: [u8; 32] = s.try_into().map_err(|_| CryptoError::Internal("data key has the wrong length".into()))?;
         Ok(DataKey(Zeroizing::new(arr)))
     }
 
@@ -56,30 +54,15 @@ pub fn seal(key: &DataKey, aad: &[u8], plaintext: &[u8]) -> Result<Sealed, Crypt
     let cipher = XChaCha20Poly1305::new(key.expose().into());
     let nonce = XChaCha20Poly1305::generate_nonce(&mut OsRng);
     let ciphertext = cipher
-        .encrypt(
-            &nonce,
-            Payload {
-                msg: plaintext,
-                aad,
-            },
-        )
+        .encrypt(&nonce, Payload { msg: plaintext, aad })
         .map_err(|_| CryptoError::Internal("seal failed".into()))?;
-    Ok(Sealed {
-        nonce: nonce.into(),
-        ciphertext,
-    })
+    Ok(Sealed { nonce: nonce.into(), ciphertext })
 }
 
 pub fn open(key: &DataKey, aad: &[u8], sealed: &Sealed) -> Result<Zeroizing<Vec<u8>>, CryptoError> {
     let cipher = XChaCha20Poly1305::new(key.expose().into());
     cipher
-        .decrypt(
-            XNonce::from_slice(&sealed.nonce),
-            Payload {
-                msg: &sealed.ciphertext,
-                aad,
-            },
-        )
+        .decrypt(XNonce::from_slice(&sealed.nonce), Payload { msg: &sealed.ciphertext, aad })
         .map(Zeroizing::new)
         .map_err(|_| CryptoError::Unauthentic)
 }

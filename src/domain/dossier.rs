@@ -148,10 +148,7 @@ impl TemplateValidator {
         let mut errors: Vec<FieldError> = self
             .validator
             .iter_errors(doc)
-            .map(|e| FieldError {
-                path: e.instance_path().to_string(),
-                message: describe(&e.kind()),
-            })
+            .map(|e| FieldError { path: e.instance_path().to_string(), message: describe(&e.kind()) })
             .collect();
         if errors.is_empty() {
             return serde_json::from_value(doc.clone()).map_err(|e| {
@@ -187,13 +184,7 @@ fn describe(kind: &jsonschema::error::ValidationErrorKind) -> String {
 
 /// serde_json messages can quote input; keep only the category and position.
 fn redact_serde(e: &serde_json::Error) -> String {
-    format!(
-        "{:?} error at line {} column {}",
-        e.classify(),
-        e.line(),
-        e.column()
-    )
-    .to_lowercase()
+    format!("{:?} error at line {} column {}", e.classify(), e.line(), e.column()).to_lowercase()
 }
 
 /// Plaintext of the segments one dossier version is sealed into. Each is the
@@ -243,27 +234,16 @@ pub struct SplitDossier {
 impl SplitDossier {
     /// INVARIANT: every contact has a subject id (assigned by the caller).
     pub fn split(d: Dossier) -> Self {
-        let finance = d.finance.unwrap_or(Finance {
-            credit_rating: None,
-            payment_terms: None,
-            bank_account: None,
-        });
+        let finance = d.finance.unwrap_or(Finance { credit_rating: None, payment_terms: None, bank_account: None });
         let confidential = (finance.credit_rating.is_some() || finance.payment_terms.is_some())
-            .then(|| ConfidentialPart {
-                credit_rating: finance.credit_rating,
-                payment_terms: finance.payment_terms,
-            });
-        let sensitive = finance.bank_account.map(|b| SensitivePart {
-            bank_account: Some(b),
-        });
+            .then(|| ConfidentialPart { credit_rating: finance.credit_rating, payment_terms: finance.payment_terms });
+        let sensitive = finance.bank_account.map(|b| SensitivePart { bank_account: Some(b) });
         let contacts = d
             .contacts
             .into_iter()
             .map(|c| {
                 let sid = c.subject_id.unwrap_or_else(SubjectId::generate);
-                let sens = c
-                    .id_number
-                    .map(|n| SubjectSensitivePart { id_number: Some(n) });
+                let sens = c.id_number.map(|n| SubjectSensitivePart { id_number: Some(n) });
                 (sid, c.personal, sens)
             })
             .collect();
@@ -369,10 +349,7 @@ mod tests {
         assert!(paths.contains(&"/contacts/0/email"), "{paths:?}");
         assert!(paths.contains(&"/customer"), "{paths:?}");
         let all = format!("{errs:?}");
-        assert!(
-            !all.contains("zhang-at-example.com") && !all.contains("秘密"),
-            "{all}"
-        );
+        assert!(!all.contains("zhang-at-example.com") && !all.contains("秘密"), "{all}");
     }
 }
 

@@ -19,19 +19,12 @@ macro_rules! prefixed_id {
             pub const PREFIX: &'static str = $prefix;
 
             pub fn generate() -> Self {
-                Self(format!(
-                    "{}{}",
-                    $prefix,
-                    ulid::Ulid::new().to_string().to_lowercase()
-                ))
+                Self(format!("{}{}", $prefix, ulid::Ulid::new().to_string().to_lowercase()))
             }
 
             pub fn parse(s: &str) -> Result<Self, IdError> {
                 let body = s.strip_prefix($prefix).ok_or(IdError { kind: $kind })?;
-                let ok = body.len() == 26
-                    && body
-                        .bytes()
-                        .all(|b| b.is_ascii_digit() || b.is_ascii_lowercase());
+                let ok = body.len() == 26 && body.bytes().all(|b| b.is_ascii_digit() || b.is_ascii_lowercase());
                 if ok {
                     Ok(Self(s.to_owned()))
                 } else {
@@ -87,9 +80,6 @@ mod tests {
         assert!(DossierId::parse(sub.as_str()).is_err());
         assert!(DossierId::parse("dos_").is_err());
         assert!(DossierId::parse("dos_../../etc/passwd0000000000").is_err());
-        assert!(
-            DossierId::parse("dos_01ARZ3NDEKTSV4RRFFQ69G5FAV").is_err(),
-            "uppercase"
-        );
+        assert!(DossierId::parse("dos_01ARZ3NDEKTSV4RRFFQ69G5FAV").is_err(), "uppercase");
     }
 }

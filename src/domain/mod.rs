@@ -22,13 +22,7 @@ pub enum Role {
 }
 
 impl Role {
-    pub const ALL: [Role; 5] = [
-        Role::Sales,
-        Role::Service,
-        Role::Finance,
-        Role::Compliance,
-        Role::Admin,
-    ];
+    pub const ALL: [Role; 5] = [Role::Sales, Role::Service, Role::Finance, Role::Compliance, Role::Admin];
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -50,10 +44,7 @@ impl fmt::Display for Role {
 impl FromStr for Role {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        Role::ALL
-            .into_iter()
-            .find(|r| r.as_str() == s)
-            .ok_or_else(|| format!("unknown role {s:?}"))
+        Role::ALL.into_iter().find(|r| r.as_str() == s).ok_or_else(|| format!("unknown role {s:?}"))
     }
 }
 
@@ -91,8 +82,7 @@ impl Purpose {
     pub fn parse(s: &str) -> Option<Self> {
         let ok = !s.is_empty()
             && s.len() <= 64
-            && s.bytes()
-                .all(|b| b.is_ascii_lowercase() || b == b'_' || b.is_ascii_digit());
+            && s.bytes().all(|b| b.is_ascii_lowercase() || b == b'_' || b.is_ascii_digit());
         ok.then(|| Purpose(s.to_owned()))
     }
 

@@ -26,27 +26,16 @@ pub struct Decision {
 }
 
 fn allow(reason: impl Into<String>) -> Decision {
-    Decision {
-        allowed: true,
-        reason: reason.into(),
-    }
+    Decision { allowed: true, reason: reason.into() }
 }
 
 fn deny(reason: impl Into<String>) -> Decision {
-    Decision {
-        allowed: false,
-        reason: reason.into(),
-    }
+    Decision { allowed: false, reason: reason.into() }
 }
 
 /// `facts` is the dossier as it is (read, update) or as it would be
 /// (create); for an update `after` is the dossier as it would become.
-pub fn decide(
-    p: &Principal,
-    action: Action,
-    facts: DossierFacts<'_>,
-    after: Option<DossierFacts<'_>>,
-) -> Decision {
+pub fn decide(p: &Principal, action: Action, facts: DossierFacts<'_>, after: Option<DossierFacts<'_>>) -> Decision {
     let mut reasons = Vec::new();
     for role in &p.roles {
         let d = decide_role(*role, p, action, facts, after);
@@ -108,14 +97,8 @@ mod tests {
     fn role_table_ownership_and_region() {
         let other = PrincipalId::generate();
         let sales = principal(&[Role::Sales], "华东");
-        let own = DossierFacts {
-            owner: &sales.id,
-            region: "华南",
-        };
-        let theirs = DossierFacts {
-            owner: &other,
-            region: "华东",
-        };
+        let own = DossierFacts { owner: &sales.id, region: "华南" };
+        let theirs = DossierFacts { owner: &other, region: "华东" };
         assert!(decide(&sales, Action::Read, own, None).allowed);
         assert!(!decide(&sales, Action::Read, theirs, None).allowed);
         assert!(decide(&sales, Action::Create, own, None).allowed);
@@ -126,10 +109,7 @@ mod tests {
         assert!(decide(&service, Action::Read, theirs, None).allowed);
         assert!(!decide(&service, Action::Read, own, None).allowed);
         assert!(decide(&service, Action::Update, theirs, Some(theirs)).allowed);
-        assert!(
-            !decide(&service, Action::Update, theirs, Some(own)).allowed,
-            "moving out of region"
-        );
+        assert!(!decide(&service, Action::Update, theirs, Some(own)).allowed, "moving out of region");
 
         for r in [Role::Finance, Role::Compliance] {
             let p = principal(&[r], "x");

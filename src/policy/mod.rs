@@ -17,11 +17,7 @@ pub enum PolicyError {
     #[error("cannot read policy directory {0}: {1}")]
     Dir(PathBuf, std::io::Error),
     #[error("{file}:{line}: {message}")]
-    Invalid {
-        file: PathBuf,
-        line: usize,
-        message: String,
-    },
+    Invalid { file: PathBuf, line: usize, message: String },
 }
 
 /// The active policy files and their combined hash.
@@ -44,21 +40,14 @@ impl PolicySet {
         let mut h = Sha256::new();
         for f in &files {
             let bytes = std::fs::read(f).map_err(|e| PolicyError::Dir(f.clone(), e))?;
-            let name = f
-                .file_name()
-                .map(|n| n.to_string_lossy().into_owned())
-                .unwrap_or_default();
+            let name = f.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
             h.update(name.as_bytes());
             h.update([0]);
             h.update((bytes.len() as u64).to_be_bytes());
             h.update(&bytes);
         }
         let purposes = PurposeRegistry::load(&dir.join("purposes.toml"))?;
-        Ok(PolicySet {
-            purposes,
-            hash: hex::encode(h.finalize()),
-            dir: dir.to_owned(),
-        })
+        Ok(PolicySet { purposes, hash: hex::encode(h.finalize()), dir: dir.to_owned() })
     }
 }
 

@@ -40,42 +40,26 @@ pub struct PurposeRegistry {
 
 impl PurposeRegistry {
     pub fn load(path: &Path) -> Result<Self, PolicyError> {
-        let text =
-            std::fs::read_to_string(path).map_err(|e| PolicyError::Dir(path.to_owned(), e))?;
-        Self::parse(&text).map_err(|(line, message)| PolicyError::Invalid {
-            file: path.to_owned(),
-            line,
-            message,
-        })
+        let text = std::fs::read_to_string(path).map_err(|e| PolicyError::Dir(path.to_owned(), e))?;
+        Self::parse(&text).map_err(|(line, message)| PolicyError::Invalid { file: path.to_owned(), line, message })
     }
 
     /// Errors carry the 1-based line.
     pub fn parse(text: &str) -> Result<Self, (usize, String)> {
         let file: File = toml::from_str(text).map_err(|e| {
-            let line = e
-                .span()
-                .map(|s| text[..s.start].lines().count().max(1))
-                .unwrap_or(1);
+            let line = e.span().map(|s| text[..s.start].lines().count().max(1)).unwrap_or(1);
             (line, e.message().to_owned())
         })?;
         for (id, def) in &file.purposes {
-            let line = text
-                .lines()
-                .position(|l| l.contains(&format!("purposes.{id}")))
-                .map_or(1, |i| i + 1);
+            let line = text.lines().position(|l| l.contains(&format!("purposes.{id}"))).map_or(1, |i| i + 1);
             if Purpose::parse(id).is_none() {
-                return Err((
-                    line,
-                    format!("purpose id {id:?} must be lowercase letters, digits and _"),
-                ));
+                return Err((line, format!("purpose id {id:?} must be lowercase letters, digits and _")));
             }
             if def.citation.trim().is_empty() {
                 return Err((line, format!("purpose {id} has no legal citation")));
             }
         }
-        Ok(PurposeRegistry {
-            purposes: file.purposes,
-        })
+        Ok(PurposeRegistry { purposes: file.purposes })
     }
 
     pub fn get(&self, p: &Purpose) -> Option<&PurposeDef> {
@@ -87,8 +71,7 @@ impl PurposeRegistry {
     }
 
     pub fn may_use(&self, principal: &Principal, p: &Purpose) -> bool {
-        self.get(p)
-            .is_some_and(|d| principal.roles.iter().any(|r| d.roles.contains(r)))
+        self.get(p).is_some_and(|d| principal.roles.iter().any(|r| d.roles.contains(r)))
     }
 }
 
@@ -98,14 +81,10 @@ mod tests {
 
     #[test]
     fn errors_name_the_line() {
-        let text =
-            "[purposes.x]\ndescription = \"d\"\nbasis = \"magic\"\ncitation = \"c\"\nroles = []\n";
+        let text = "[purposes.x]\ndescription = \"d\"\nbasis = \"magic\"\ncitation = \"c\"\nroles = []\n";
         let (line, msg) = PurposeRegistry::parse(text).unwrap_err();
         assert_eq!(line, 3, "{msg}");
         let text = "[purposes.x]\ndescription = \"d\"\nbasis = \"consent\"\ncitation = \" \"\nroles = []\n";
-        assert!(PurposeRegistry::parse(text)
-            .unwrap_err()
-            .1
-            .contains("citation"));
+        assert!(PurposeRegistry::parse(text).unwrap_err().1.contains("citation"));
     }
 }

@@ -54,9 +54,7 @@ impl KvStore for MemStore {
 
     fn last(&self, cf: Cf) -> Result<Option<KvPair>, StoreError> {
         let cfs = self.cfs.read().map_err(|_| Self::poisoned())?;
-        Ok(cfs
-            .get(&cf)
-            .and_then(|m| m.iter().next_back().map(|(k, v)| (k.clone(), v.clone()))))
+        Ok(cfs.get(&cf).and_then(|m| m.iter().next_back().map(|(k, v)| (k.clone(), v.clone()))))
     }
 
     fn purge(&self, _cf: Cf) -> Result<(), StoreError> {

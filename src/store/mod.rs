@@ -32,15 +32,8 @@ pub enum Cf {
 }
 
 impl Cf {
-    pub const ALL: [Cf; 7] = [
-        Cf::System,
-        Cf::Principals,
-        Cf::Dossiers,
-        Cf::Versions,
-        Cf::Subjects,
-        Cf::Keys,
-        Cf::Audit,
-    ];
+    pub const ALL: [Cf; 7] =
+        [Cf::System, Cf::Principals, Cf::Dossiers, Cf::Versions, Cf::Subjects, Cf::Keys, Cf::Audit];
 
     pub fn name(self) -> &'static str {
         match self {
@@ -107,40 +100,23 @@ pub(crate) mod contract_tests {
 
     fn atomic_batches(s: &dyn KvStore) {
         s.write(
-            &[
-                Op::Put(Cf::Dossiers, b"a".to_vec(), b"1".to_vec()),
-                Op::Put(Cf::Keys, b"a".to_vec(), b"2".to_vec()),
-            ],
+            &[Op::Put(Cf::Dossiers, b"a".to_vec(), b"1".to_vec()), Op::Put(Cf::Keys, b"a".to_vec(), b"2".to_vec())],
             true,
         )
         .unwrap();
-        assert_eq!(
-            s.get(Cf::Dossiers, b"a").unwrap().as_deref(),
-            Some(&b"1"[..])
-        );
+        assert_eq!(s.get(Cf::Dossiers, b"a").unwrap().as_deref(), Some(&b"1"[..]));
         assert_eq!(s.get(Cf::Keys, b"a").unwrap().as_deref(), Some(&b"2"[..]));
-        assert_eq!(
-            s.get(Cf::Versions, b"a").unwrap(),
-            None,
-            "column families are separate"
-        );
+        assert_eq!(s.get(Cf::Versions, b"a").unwrap(), None, "column families are separate");
     }
 
     fn scan_prefix_and_from(s: &dyn KvStore) {
-        let ops: Vec<Op> = ["x/1", "x/2", "x/3", "y/1"]
-            .iter()
-            .map(|k| Op::Put(Cf::Versions, k.as_bytes().to_vec(), vec![]))
-            .collect();
+        let ops: Vec<Op> =
+            ["x/1", "x/2", "x/3", "y/1"].iter().map(|k| Op::Put(Cf::Versions, k.as_bytes().to_vec(), vec![])).collect();
         s.write(&ops, false).unwrap();
         let keys = |prefix: &[u8], from: &[u8]| -> Vec<Vec<u8>> {
-            s.scan(Cf::Versions, prefix, from)
-                .map(|r| r.unwrap().0)
-                .collect()
+            s.scan(Cf::Versions, prefix, from).map(|r| r.unwrap().0).collect()
         };
-        assert_eq!(
-            keys(b"x/", b"x/"),
-            vec![b"x/1".to_vec(), b"x/2".to_vec(), b"x/3".to_vec()]
-        );
+        assert_eq!(keys(b"x/", b"x/"), vec![b"x/1".to_vec(), b"x/2".to_vec(), b"x/3".to_vec()]);
         assert_eq!(keys(b"x/", b"x/2"), vec![b"x/2".to_vec(), b"x/3".to_vec()]);
         assert_eq!(keys(b"", b"x/3"), vec![b"x/3".to_vec(), b"y/1".to_vec()]);
         assert!(keys(b"z", b"z").is_empty());
@@ -149,20 +125,14 @@ pub(crate) mod contract_tests {
     fn last_entry(s: &dyn KvStore) {
         assert_eq!(s.last(Cf::Audit).unwrap(), None);
         for i in [3u64, 1, 2] {
-            s.write(
-                &[Op::Put(Cf::Audit, i.to_be_bytes().to_vec(), vec![i as u8])],
-                false,
-            )
-            .unwrap();
+            s.write(&[Op::Put(Cf::Audit, i.to_be_bytes().to_vec(), vec![i as u8])], false).unwrap();
         }
         assert_eq!(s.last(Cf::Audit).unwrap().unwrap().1, vec![3]);
     }
 
     fn delete_then_purge(s: &dyn KvStore) {
-        s.write(&[Op::Put(Cf::Keys, b"gone".to_vec(), b"v".to_vec())], true)
-            .unwrap();
-        s.write(&[Op::Delete(Cf::Keys, b"gone".to_vec())], true)
-            .unwrap();
+        s.write(&[Op::Put(Cf::Keys, b"gone".to_vec(), b"v".to_vec())], true).unwrap();
+        s.write(&[Op::Delete(Cf::Keys, b"gone".to_vec())], true).unwrap();
         s.purge(Cf::Keys).unwrap();
         assert_eq!(s.get(Cf::Keys, b"gone").unwrap(), None);
     }

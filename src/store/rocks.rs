@@ -3,9 +3,7 @@
 //! not reused), and no compression (values are ciphertext).
 
 use super::{Cf, KvIter, KvPair, KvStore, Op, StoreError};
-use rocksdb::{
-    ColumnFamilyDescriptor, Direction, IteratorMode, Options, WriteBatch, WriteOptions, DB,
-};
+use rocksdb::{ColumnFamilyDescriptor, Direction, IteratorMode, Options, WriteBatch, WriteOptions, DB};
 use std::path::Path;
 
 pub struct RocksStore {
@@ -24,9 +22,7 @@ impl RocksStore {
         opts.set_max_background_jobs(2);
         opts.set_recycle_log_file_num(0);
         opts.set_keep_log_file_num(4);
-        let cfs = Cf::ALL
-            .iter()
-            .map(|cf| ColumnFamilyDescriptor::new(cf.name(), Options::default()));
+        let cfs = Cf::ALL.iter().map(|cf| ColumnFamilyDescriptor::new(cf.name(), Options::default()));
         let db = DB::open_cf_descriptors(&opts, path, cfs).map_err(err)?;
         Ok(RocksStore { db })
     }
@@ -41,9 +37,7 @@ impl RocksStore {
     }
 
     fn cf(&self, cf: Cf) -> Result<&rocksdb::ColumnFamily, StoreError> {
-        self.db
-            .cf_handle(cf.name())
-            .ok_or_else(|| StoreError::Backend(format!("missing column family {}", cf.name())))
+        self.db.cf_handle(cf.name()).ok_or_else(|| StoreError::Backend(format!("missing column family {}", cf.name())))
     }
 }
 
@@ -84,10 +78,7 @@ impl KvStore for RocksStore {
 
     fn last(&self, cf: Cf) -> Result<Option<KvPair>, StoreError> {
         let mut it = self.db.iterator_cf(self.cf(cf)?, IteratorMode::End);
-        it.next()
-            .transpose()
-            .map(|o| o.map(|(k, v)| (k.into_vec(), v.into_vec())))
-            .map_err(err)
+        it.next().transpose().map(|o| o.map(|(k, v)| (k.into_vec(), v.into_vec()))).map_err(err)
     }
 
     fn purge(&self, cf: Cf) -> Result<(), StoreError> {
@@ -99,8 +90,7 @@ impl KvStore for RocksStore {
         self.db.flush_wal(true).map_err(err)?;
         let mut opts = rocksdb::CompactOptions::default();
         opts.set_bottommost_level_compaction(rocksdb::BottommostLevelCompaction::Force);
-        self.db
-            .compact_range_cf_opt(self.cf(cf)?, None::<&[u8]>, None::<&[u8]>, &opts);
+        self.db.compact_range_cf_opt(self.cf(cf)?, None::<&[u8]>, None::<&[u8]>, &opts);
         Ok(())
     }
 }

@@ -54,15 +54,8 @@ pub async fn spawn_app() -> TestApp {
 pub async fn spawn_app_in(dir: TempDir, tweak: impl FnOnce(&mut Config)) -> TestApp {
     let mut config = test_config(dir.path());
     tweak(&mut config);
-    let running = start(config, Arc::new(SystemClock))
-        .await
-        .expect("server starts");
-    TestApp {
-        base: format!("http://{}", running.addr),
-        client: Client::new(),
-        dir,
-        running: Some(running),
-    }
+    let running = start(config, Arc::new(SystemClock)).await.expect("server starts");
+    TestApp { base: format!("http://{}", running.addr), client: Client::new(), dir, running: Some(running) }
 }
 
 impl TestApp {
@@ -93,30 +86,16 @@ impl TestApp {
     }
 
     pub async fn get(&self, token: &str, purpose: Option<&str>, path: &str) -> Response {
-        let mut r = self
-            .client
-            .get(format!("{}{path}", self.base))
-            .bearer_auth(token);
+        let mut r = self.client.get(format!("{}{path}", self.base)).bearer_auth(token);
         if let Some(p) = purpose {
             r = r.header("X-Purpose", p);
         }
         r.send().await.unwrap()
     }
 
-    pub async fn put(
-        &self,
-        token: &str,
-        purpose: &str,
-        path: &str,
-        if_match: Option<&str>,
-        body: &Value,
-    ) -> Response {
-        let mut r = self
-            .client
-            .put(format!("{}{path}", self.base))
-            .bearer_auth(token)
-            .header("X-Purpose", purpose)
-            .json(body);
+    pub async fn put(&self, token: &str, purpose: &str, path: &str, if_match: Option<&str>, body: &Value) -> Response {
+        let mut r =
+            self.client.put(format!("{}{path}", self.base)).bearer_auth(token).header("X-Purpose", purpose).json(body);
         if let Some(v) = if_match {
             r = r.header("If-Match", v);
         }
@@ -125,27 +104,13 @@ impl TestApp {
 
     /// All audit entries matching `query` (compliance token).
     pub async fn audit(&self, compliance: &str, query: &str) -> Vec<Value> {
-        let r = self
-            .get(
-                compliance,
-                None,
-                &format!("/v1/audit/entries?limit=1000&{query}"),
-            )
-            .await;
+        let r = self.get(compliance, None, &format!("/v1/audit/entries?limit=1000&{query}")).await;
         assert_eq!(r.status(), StatusCode::OK);
-        r.json::<Value>().await.unwrap()["entries"]
-            .as_array()
-            .unwrap()
-            .clone()
+        r.json::<Value>().await.unwrap()["entries"].as_array().unwrap().clone()
     }
 }
 
-pub async fn principal(
-    client: &Client,
-    base: &str,
-    roles: &[&str],
-    region: &str,
-) -> (String, String) {
+pub async fn principal(client: &Client, base: &str, roles: &[&str], region: &str) -> (String, String) {
     let r = client
         .post(format!("{base}/v1/principals"))
         .bearer_auth(ADMIN_TOKEN)
@@ -154,21 +119,10 @@ pub async fn principal(
         .await
         .unwrap();
     assert_eq!(r.status(), StatusCode::CREATED);
-    let id = r.json::<Value>().await.unwrap()["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    let r = client
-        .post(format!("{base}/v1/principals/{id}/tokens"))
-        .bearer_auth(ADMIN_TOKEN)
-        .send()
-        .await
-        .unwrap();
+    let id = r.json::<Value>().await.unwrap()["id"].as_str().unwrap().to_owned();
+    let r = client.post(format!("{base}/v1/principals/{id}/tokens")).bearer_auth(ADMIN_TOKEN).send().await.unwrap();
     assert_eq!(r.status(), StatusCode::CREATED);
-    let token = r.json::<Value>().await.unwrap()["token"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let token = r.json::<Value>().await.unwrap()["token"].as_str().unwrap().to_owned();
     (id, token)
 }
 
@@ -197,11 +151,7 @@ pub fn custos_bin() -> &'static str {
 
 impl BinaryServer {
     pub fn start(data_dir: &Path, log: &Path) -> BinaryServer {
-        let stderr = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(log)
-            .unwrap();
+        let stderr = std::fs::OpenOptions::new().create(true).append(true).open(log).unwrap();
         let mut child = Command::new(custos_bin())
             .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
             .arg(data_dir)
@@ -222,11 +172,7 @@ impl BinaryServer {
         };
         // Keep draining stdout so the child never blocks on a full pipe.
         std::thread::spawn(move || for _ in lines {});
-        BinaryServer {
-            child,
-            base,
-            log: log.to_owned(),
-        }
+        BinaryServer { child, base, log: log.to_owned() }
     }
 
     pub fn kill9(&mut self) {
@@ -235,20 +181,13 @@ impl BinaryServer {
     }
 
     pub fn terminate(&mut self) {
-        let _ = Command::new("kill")
-            .arg("-TERM")
-            .arg(self.child.id().to_string())
-            .status();
+        let _ = Command::new("kill").arg("-TERM").arg(self.child.id().to_string()).status();
         self.child.wait().unwrap();
     }
 }
 
 pub fn audit_verify(data_dir: &Path) -> std::process::Output {
-    Command::new(custos_bin())
-        .args(["audit", "verify", "--data-dir"])
-        .arg(data_dir)
-        .output()
-        .unwrap()
+    Command::new(custos_bin()).args(["audit", "verify", "--data-dir"]).arg(data_dir).output().unwrap()
 }
 
 /// Every file below `dir`.
@@ -269,10 +208,6 @@ pub fn files_under(dir: &Path) -> Vec<PathBuf> {
 pub fn files_containing(dir: &Path, needle: &str) -> Vec<PathBuf> {
     files_under(dir)
         .into_iter()
-        .filter(|p| {
-            std::fs::read(p)
-                .map(|b| b.windows(needle.len()).any(|w| w == needle.as_bytes()))
-                .unwrap_or(false)
-        })
+        .filter(|p| std::fs::read(p).map(|b| b.windows(needle.len()).any(|w| w == needle.as_bytes())).unwrap_or(false))
         .collect()
 }
