@@ -1,6 +1,6 @@
 //! The `custos` command line.
 
-use crate::audit::{verify, ChainHead, VerifyError, HEAD_KEY};
+use crate::audit::{verify_store, ChainHead, VerifyError, HEAD_KEY};
 use crate::config::{Config, FileConfig};
 use crate::store::{Cf, KvStore, RocksStore};
 use clap::{Parser, Subcommand};
@@ -182,7 +182,7 @@ fn audit_verify(data_dir: &std::path::Path) -> ExitCode {
             .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
     );
     let started = std::time::Instant::now();
-    let result = verify(store.scan(Cf::Audit, b"", b""), head, |n| bar.set_position(n));
+    let result = verify_store(&store, head, |n| bar.set_position(n));
     bar.finish_and_clear();
     let secs = started.elapsed().as_secs_f64();
     match result {

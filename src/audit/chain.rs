@@ -1,7 +1,7 @@
 //! Hash-chain verification, naming the first bad sequence number.
 
 use super::entry::{check, hash_entry, GENESIS_PREV, PREV_HASH_OFFSET};
-use crate::store::StoreError;
+use crate::store::{Cf, KvStore, StoreError};
 
 /// What the writer records after every batch, in the same batch: the next
 /// sequence number and the hash of the last entry. It lets verification see
@@ -47,12 +47,79 @@ fn broken(seq: u64, reason: impl Into<String>) -> VerifyError {
     VerifyError::Broken { seq, reason: reason.into() }
 }
 
-/// Verifies entries given in key order against each other and against the
-/// recorded chain head. `progress` is called with the count verified so far.
+/// Checks entries one at a time, in key order.
 ///
 /// When entry `j`'s `prev_hash` does not match, either `j-1` was altered
 /// (then `j+1` still chains to `j`) or `j` itself was (then `j+1` breaks
 /// too); one entry of look-ahead tells which one to name.
+pub struct Verifier {
+    expected: u64,
+    prev: [u8; 32],
+    pending: Option<u64>,
+}
+
+impl Default for Verifier {
+    fn default() -> Self {
+        Verifier { expected: 0, prev: GENESIS_PREV, pending: None }
+    }
+}
+
+impl Verifier {
+    pub fn push(&mut self, key: &[u8], raw: &[u8]) -> Result<(), VerifyError> {
+        let expected = self.expected;
+        if key != expected.to_be_bytes() {
+            return Err(broken(self.pending.unwrap_or(expected), "entry missing or out of order"));
+        }
+        let seq = check(raw).map_err(|e| broken(expected, e.to_string()))?;
+        if seq != expected {
+            return Err(broken(expected, "sequence number does not match the entry's position"));
+        }
+        // INVARIANT: check() accepted raw, so it is longer than the header.
+        let links = raw[PREV_HASH_OFFSET..PREV_HASH_OFFSET + 32] == self.prev;
+        if let Some(j) = self.pending {
+            return Err(name_break(j, links));
+        }
+        if !links {
+            self.pending = Some(expected);
+        }
+        self.prev = hash_entry(raw);
+        self.expected += 1;
+        Ok(())
+    }
+
+    pub fn verified(&self) -> u64 {
+        self.expected
+    }
+
+    /// Compares what was read with the recorded chain head.
+    pub fn finish(self, head: Option<ChainHead>) -> Result<VerifyReport, VerifyError> {
+        let Verifier { expected, prev, pending } = self;
+        if let Some(h) = head {
+            if h.next_seq > expected {
+                return Err(broken(
+                    expected,
+                    format!("log truncated: {} entries recorded, {} found", h.next_seq, expected),
+                ));
+            }
+            if h.next_seq < expected {
+                return Err(broken(h.next_seq, "entries beyond the recorded chain head"));
+            }
+            let links = h.last_hash == prev;
+            if let Some(j) = pending {
+                return Err(name_break(j, links));
+            }
+            if !links {
+                return Err(broken(expected.saturating_sub(1), "last entry does not match the recorded chain head"));
+            }
+        } else if let Some(j) = pending {
+            return Err(broken(j, "prev_hash does not match the previous entry"));
+        }
+        Ok(VerifyReport { entries: expected, head_hash: prev })
+    }
+}
+
+/// Verifies entries given in key order against each other and against the
+/// recorded chain head. `progress` is called with the count verified so far.
 pub fn verify<I>(
     entries: I,
     head: Option<ChainHead>,
@@ -61,53 +128,67 @@ pub fn verify<I>(
 where
     I: Iterator<Item = Result<(Vec<u8>, Vec<u8>), StoreError>>,
 {
-    let mut expected: u64 = 0;
-    let mut prev = GENESIS_PREV;
-    let mut pending: Option<u64> = None;
+    let mut v = Verifier::default();
     for row in entries {
         let (key, raw) = row.map_err(|e| VerifyError::Store(e.to_string()))?;
-        if key.as_slice() != expected.to_be_bytes() {
-            return Err(broken(pending.unwrap_or(expected), "entry missing or out of order"));
-        }
-        let seq = check(&raw).map_err(|e| broken(expected, e.to_string()))?;
-        if seq != expected {
-            return Err(broken(expected, "sequence number does not match the entry's position"));
-        }
-        let links = raw[PREV_HASH_OFFSET..PREV_HASH_OFFSET + 32] == prev;
-        if let Some(j) = pending {
-            return Err(name_break(j, links));
-        }
-        if !links {
-            pending = Some(expected);
-        }
-        prev = hash_entry(&raw);
-        expected += 1;
-        if expected % 65_536 == 0 {
-            progress(expected);
+        v.push(&key, &raw)?;
+        if v.verified() % 65_536 == 0 {
+            progress(v.verified());
         }
     }
-    progress(expected);
-    if let Some(h) = head {
-        if h.next_seq > expected {
-            return Err(broken(
-                expected,
-                format!("log truncated: {} entries recorded, {} found", h.next_seq, expected),
-            ));
+    progress(v.verified());
+    v.finish(head)
+}
+
+/// Entries read from the store and handed to the verifying thread at once.
+const CHUNK: usize = 4096;
+
+struct Chunk {
+    data: Vec<u8>,
+    /// (start, key length, value length) per entry.
+    spans: Vec<(usize, usize, usize)>,
+}
+
+/// [`verify`] over the audit column family with two threads: one reads the
+/// store (no allocation per entry, readahead), the other checks and hashes.
+pub fn verify_store(
+    store: &dyn KvStore,
+    head: Option<ChainHead>,
+    mut progress: impl FnMut(u64),
+) -> Result<VerifyReport, VerifyError> {
+    let (tx, rx) = std::sync::mpsc::sync_channel::<Result<Chunk, StoreError>>(8);
+    std::thread::scope(|scope| {
+        scope.spawn(move || {
+            let mut chunk = Chunk { data: Vec::with_capacity(CHUNK * 400), spans: Vec::with_capacity(CHUNK) };
+            let mut receiver_gone = false;
+            let result = store.for_each(Cf::Audit, b"", &mut |k, v| {
+                chunk.spans.push((chunk.data.len(), k.len(), v.len()));
+                chunk.data.extend_from_slice(k);
+                chunk.data.extend_from_slice(v);
+                if chunk.spans.len() == CHUNK {
+                    let full = std::mem::replace(
+                        &mut chunk,
+                        Chunk { data: Vec::with_capacity(CHUNK * 400), spans: Vec::with_capacity(CHUNK) },
+                    );
+                    receiver_gone = tx.send(Ok(full)).is_err();
+                }
+                !receiver_gone
+            });
+            let _ = match result {
+                Ok(()) => tx.send(Ok(chunk)),
+                Err(e) => tx.send(Err(e)),
+            };
+        });
+        let mut v = Verifier::default();
+        for chunk in rx {
+            let chunk = chunk.map_err(|e| VerifyError::Store(e.to_string()))?;
+            for &(start, kl, vl) in &chunk.spans {
+                v.push(&chunk.data[start..start + kl], &chunk.data[start + kl..start + kl + vl])?;
+            }
+            progress(v.verified());
         }
-        if h.next_seq < expected {
-            return Err(broken(h.next_seq, "entries beyond the recorded chain head"));
-        }
-        let links = h.last_hash == prev;
-        if let Some(j) = pending {
-            return Err(name_break(j, links));
-        }
-        if !links {
-            return Err(broken(expected.saturating_sub(1), "last entry does not match the recorded chain head"));
-        }
-    } else if let Some(j) = pending {
-        return Err(broken(j, "prev_hash does not match the previous entry"));
-    }
-    Ok(VerifyReport { entries: expected, head_hash: prev })
+        v.finish(head)
+    })
 }
 
 fn name_break(j: u64, next_links: bool) -> VerifyError {
@@ -135,8 +216,16 @@ mod tests {
         (rows, ChainHead { next_seq: n, last_hash: prev })
     }
 
+    /// Runs both verification paths (iterator, and two-thread over a store)
+    /// and checks they agree.
     fn run(rows: &[(Vec<u8>, Vec<u8>)], head: ChainHead) -> Result<VerifyReport, VerifyError> {
-        verify(rows.iter().cloned().map(Ok), Some(head), |_| {})
+        let a = verify(rows.iter().cloned().map(Ok), Some(head), |_| {});
+        let store = crate::store::MemStore::default();
+        let ops: Vec<_> = rows.iter().map(|(k, v)| crate::store::Op::Put(Cf::Audit, k.clone(), v.clone())).collect();
+        store.write(&ops, false).unwrap();
+        let b = verify_store(&store, Some(head), |_| {});
+        assert_eq!(a, b);
+        a
     }
 
     fn first_bad(r: Result<VerifyReport, VerifyError>) -> u64 {

@@ -9,7 +9,7 @@ mod entry;
 pub(crate) mod query;
 mod writer;
 
-pub use chain::{verify, ChainHead, VerifyError, VerifyReport};
+pub use chain::{verify, verify_store, ChainHead, Verifier, VerifyError, VerifyReport};
 pub use entry::{hash_entry, AuditEntry, DecodeError, Outcome, GENESIS_PREV};
 pub use query::{AuditFilter, AuditPage};
 pub use writer::{AuditWriter, Commit, CommitError, Guard, PendingEntry};

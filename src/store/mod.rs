@@ -78,6 +78,17 @@ pub trait KvStore: Send + Sync {
     fn write(&self, ops: &[Op], durable: bool) -> Result<(), StoreError>;
     /// Entries with key >= `from` that start with `prefix`, in key order.
     fn scan<'a>(&'a self, cf: Cf, prefix: &[u8], from: &[u8]) -> KvIter<'a>;
+    /// Calls `f` on every entry with key >= `from`, in key order, without
+    /// allocating per entry, until `f` returns false. For long scans.
+    fn for_each(&self, cf: Cf, from: &[u8], f: &mut dyn FnMut(&[u8], &[u8]) -> bool) -> Result<(), StoreError> {
+        for row in self.scan(cf, b"", from) {
+            let (k, v) = row?;
+            if !f(&k, &v) {
+                break;
+            }
+        }
+        Ok(())
+    }
     /// The entry with the greatest key, if any.
     fn last(&self, cf: Cf) -> Result<Option<KvPair>, StoreError>;
     /// Makes deletions in `cf` physical: flushes memtables and the WAL and
@@ -94,6 +105,7 @@ pub(crate) mod contract_tests {
     pub fn run(store: &dyn KvStore) {
         atomic_batches(store);
         scan_prefix_and_from(store);
+        for_each_stops_when_told(store);
         last_entry(store);
         delete_then_purge(store);
     }
@@ -120,6 +132,16 @@ pub(crate) mod contract_tests {
         assert_eq!(keys(b"x/", b"x/2"), vec![b"x/2".to_vec(), b"x/3".to_vec()]);
         assert_eq!(keys(b"", b"x/3"), vec![b"x/3".to_vec(), b"y/1".to_vec()]);
         assert!(keys(b"z", b"z").is_empty());
+    }
+
+    fn for_each_stops_when_told(s: &dyn KvStore) {
+        let mut seen = vec![];
+        s.for_each(Cf::Versions, b"x/2", &mut |k, _| {
+            seen.push(k.to_vec());
+            seen.len() < 2
+        })
+        .unwrap();
+        assert_eq!(seen, vec![b"x/2".to_vec(), b"x/3".to_vec()]);
     }
 
     fn last_entry(s: &dyn KvStore) {

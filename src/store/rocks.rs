@@ -76,6 +76,26 @@ impl KvStore for RocksStore {
         Box::new(iter)
     }
 
+    fn for_each(&self, cf: Cf, from: &[u8], f: &mut dyn FnMut(&[u8], &[u8]) -> bool) -> Result<(), StoreError> {
+        let mut ro = rocksdb::ReadOptions::default();
+        ro.set_readahead_size(4 << 20);
+        ro.fill_cache(false);
+        let mut it = self.db.raw_iterator_cf_opt(self.cf(cf)?, ro);
+        it.seek(from);
+        while it.valid() {
+            match (it.key(), it.value()) {
+                (Some(k), Some(v)) => {
+                    if !f(k, v) {
+                        return Ok(());
+                    }
+                }
+                _ => break,
+            }
+            it.next();
+        }
+        it.status().map_err(err)
+    }
+
     fn last(&self, cf: Cf) -> Result<Option<KvPair>, StoreError> {
         let mut it = self.db.iterator_cf(self.cf(cf)?, IteratorMode::End);
         it.next().transpose().map(|o| o.map(|(k, v)| (k.into_vec(), v.into_vec()))).map_err(err)
