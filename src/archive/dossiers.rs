@@ -354,7 +354,7 @@ impl Archive {
             let e = self.dossier_entry(ctx, ACTION, id, &meta.subjects, Outcome::Error, format!("no version {v}"));
             return self.refuse(e, ArchiveError::NotFound(format!("version {v}"))).await;
         };
-        let hash = hex::encode(version_hash(&bytes));
+        let hash = if v == meta.current_version { meta.head_hash.clone() } else { hex::encode(version_hash(&bytes)) };
         let rec: VersionRecord = postcard::from_bytes(&bytes).map_err(|e| ArchiveError::Internal(e.into()))?;
         let (document, redactions, subjects) = self.open_version(&did, &rec)?;
         let mut released = Vec::new();

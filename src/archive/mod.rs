@@ -120,6 +120,9 @@ pub struct Archive {
     template: TemplateValidator,
     policy: PolicySet,
     clock: Arc<dyn Clock>,
+    /// Token hash → principal, for tokens seen valid. Revocation removes the
+    /// entry before it answers, so a revoked token fails on its next use.
+    auth_cache: std::sync::Mutex<std::collections::HashMap<String, Principal>>,
 }
 
 /// `System` key marking an initialised data directory.
@@ -152,6 +155,7 @@ impl Archive {
             template: TemplateValidator::new()?,
             policy,
             clock,
+            auth_cache: Default::default(),
         })
     }
 

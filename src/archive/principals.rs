@@ -13,6 +13,9 @@ use rand::RngCore;
 use sha2::{Digest, Sha256};
 use subtle_eq::ct_eq;
 
+/// Bound on the authentication cache (it is cleared when full).
+const AUTH_CACHE_ENTRIES: usize = 10_000;
+
 /// Minimum length of an operator-chosen bootstrap token.
 pub const MIN_BOOTSTRAP_TOKEN: usize = 24;
 
@@ -155,6 +158,21 @@ impl Archive {
 
     pub fn authenticate(&self, token: &str) -> Result<Principal, ArchiveError> {
         let hash = token_hash(token);
+        if let Some(p) = self.auth_cache.lock().ok().and_then(|c| c.get(&hash).cloned()) {
+            return Ok(p);
+        }
+        let principal = self.authenticate_uncached(&hash)?;
+        if let Ok(mut c) = self.auth_cache.lock() {
+            if c.len() >= AUTH_CACHE_ENTRIES {
+                c.clear();
+            }
+            c.insert(hash, principal.clone());
+        }
+        Ok(principal)
+    }
+
+    fn authenticate_uncached(&self, hash: &str) -> Result<Principal, ArchiveError> {
+        let hash = hash.to_owned();
         let id = self.store.get(Cf::Principals, &hash_key(&hash))?.ok_or(ArchiveError::Unauthenticated)?;
         let rec: TokenRecord = self
             .store
@@ -241,6 +259,9 @@ impl Archive {
         ];
         let entry = ctx.entry("token.revoke", id.as_str(), Outcome::Allow, format!("token of {}", rec.principal));
         self.audit.commit(Commit::change(ops, entry)).await?;
+        if let Ok(mut c) = self.auth_cache.lock() {
+            c.remove(&rec.hash);
+        }
         Ok(())
     }
 }
