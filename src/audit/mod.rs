@@ -7,6 +7,7 @@
 mod chain;
 mod entry;
 pub(crate) mod query;
+pub mod synthetic;
 mod writer;
 
 pub use chain::{verify, verify_store, ChainHead, Verifier, VerifyError, VerifyReport};
