@@ -7,6 +7,7 @@
 mod chain;
 mod entry;
 pub(crate) mod query;
+pub mod checkpoint;
 pub mod merkle;
 pub mod synthetic;
 mod writer;
