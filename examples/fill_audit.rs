@@ -11,7 +11,7 @@ fn main() -> anyhow::Result<()> {
     let usage = || anyhow::anyhow!("usage: fill_audit DIR N");
     let dir = args.next().ok_or_else(usage)?;
     let n: u64 = args.next().ok_or_else(usage)?.parse()?;
-    let store = RocksStore::open(std::path::Path::new(&dir))?;
+    let store = RocksStore::open(&custos::config::db_dir(std::path::Path::new(&dir)))?;
     let avg = custos::audit::synthetic::fill(&store, n)?;
     println!("wrote {n} entries ({avg} bytes each on average) to {dir}");
     Ok(())

@@ -1,6 +1,8 @@
 //! The `custos` command line.
 
-use crate::audit::{verify_store, ChainHead, VerifyError, HEAD_KEY};
+use crate::archive::transparency::VERIFIER_KEY;
+use crate::audit::checkpoint::{Checkpoint, NoteVerifier};
+use crate::audit::{merkle, verify_store_with, ChainHead, StoredTree, VerifyError, HEAD_KEY};
 use crate::config::{Config, FileConfig};
 use crate::store::{Cf, KvStore, RocksStore};
 use clap::{Parser, Subcommand};
@@ -54,6 +56,20 @@ enum AuditCommand {
     Verify {
         #[arg(long, env = "CUSTOS_DATA_DIR", default_value = crate::config::DEFAULT_DATA_DIR)]
         data_dir: PathBuf,
+        /// A signed checkpoint saved earlier (e.g. by an auditor): prove the
+        /// log still contains exactly the entries it committed to.
+        #[arg(long)]
+        checkpoint: Vec<PathBuf>,
+        /// The verifier key to trust (`name+hash+key`); default the one
+        /// recorded in the data directory. An auditor passes their own copy.
+        #[arg(long)]
+        verifier_key: Option<String>,
+    },
+    /// Print the latest signed checkpoint written by the server (to keep
+    /// outside the system).
+    Checkpoint {
+        #[arg(long, env = "CUSTOS_DATA_DIR", default_value = crate::config::DEFAULT_DATA_DIR)]
+        data_dir: PathBuf,
     },
 }
 
@@ -77,7 +93,22 @@ pub fn main() -> ExitCode {
             let config = Config::resolve(file, data_dir, listen, master_key_file, policies_dir);
             run_async(serve(config))
         }
-        Command::Audit { command: AuditCommand::Verify { data_dir } } => audit_verify(&data_dir),
+        Command::Audit { command: AuditCommand::Verify { data_dir, checkpoint, verifier_key } } => {
+            audit_verify(&data_dir, &checkpoint, verifier_key.as_deref())
+        }
+        Command::Audit { command: AuditCommand::Checkpoint { data_dir } } => {
+            let path = crate::config::checkpoints_dir(&data_dir).join("latest.note");
+            match std::fs::read_to_string(&path) {
+                Ok(note) => {
+                    print!("{note}");
+                    ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    eprintln!("custos: cannot read {}: {e}", path.display());
+                    ExitCode::from(2)
+                }
+            }
+        }
         Command::Policy { command: PolicyCommand::Check { policies_dir } } => {
             match crate::policy::PolicySet::load(&policies_dir) {
                 Ok(p) => {
@@ -149,32 +180,75 @@ async fn shutdown_signal() {
     }
 }
 
-fn audit_verify(data_dir: &std::path::Path) -> ExitCode {
-    if !data_dir.join("CURRENT").exists() {
-        eprintln!("custos: {} is not a custos data directory", data_dir.display());
-        return ExitCode::from(2);
+/// A checkpoint to hold the log against: where it came from, and what it says.
+struct Held {
+    source: String,
+    checkpoint: Checkpoint,
+}
+
+fn load_checkpoints(
+    data_dir: &std::path::Path,
+    extra: &[PathBuf],
+    verifier: &NoteVerifier,
+) -> Result<Vec<Held>, (u8, String)> {
+    let latest = crate::config::checkpoints_dir(data_dir).join("latest.note");
+    let mut files: Vec<PathBuf> = extra.to_vec();
+    if latest.exists() {
+        files.push(latest);
     }
-    let store = match RocksStore::open_read_only(data_dir) {
+    let mut held = Vec::new();
+    for f in files {
+        let note = std::fs::read_to_string(&f).map_err(|e| (2, format!("cannot read {}: {e}", f.display())))?;
+        let checkpoint = verifier
+            .open_checkpoint(&note)
+            .map_err(|e| (1, format!("checkpoint {} does not verify: {e}", f.display())))?;
+        held.push(Held { source: f.display().to_string(), checkpoint });
+    }
+    Ok(held)
+}
+
+fn audit_verify(data_dir: &std::path::Path, extra: &[PathBuf], verifier_key: Option<&str>) -> ExitCode {
+    let fail = |code: u8, msg: String| {
+        eprintln!("custos: {msg}");
+        ExitCode::from(code)
+    };
+    let db = crate::config::db_dir(data_dir);
+    if !db.join("CURRENT").exists() {
+        return fail(2, format!("{} is not a custos data directory", data_dir.display()));
+    }
+    let store = match RocksStore::open_read_only(&db) {
         Ok(s) => s,
-        Err(e) => {
-            eprintln!("custos: cannot open {}: {e}", data_dir.display());
-            return ExitCode::from(2);
-        }
+        Err(e) => return fail(2, format!("cannot open {}: {e}", data_dir.display())),
     };
     let head = match store.get(Cf::System, HEAD_KEY) {
         Ok(Some(b)) => match ChainHead::decode(&b) {
             Some(h) => Some(h),
-            None => {
-                eprintln!("custos: audit log TAMPERED: the recorded chain head is malformed");
-                return ExitCode::from(1);
-            }
+            None => return fail(1, "audit log TAMPERED: the recorded chain head is malformed".into()),
         },
         Ok(None) => None,
-        Err(e) => {
-            eprintln!("custos: cannot read the chain head: {e}");
-            return ExitCode::from(2);
+        Err(e) => return fail(2, format!("cannot read the chain head: {e}")),
+    };
+    let vkey = match verifier_key
+        .map(str::to_owned)
+        .or_else(|| store.get(Cf::System, VERIFIER_KEY).ok().flatten().and_then(|b| String::from_utf8(b).ok()))
+    {
+        Some(k) => k,
+        None if extra.is_empty() => String::new(),
+        None => return fail(2, "no verifier key: pass --verifier-key".into()),
+    };
+    let held = if vkey.is_empty() {
+        Vec::new()
+    } else {
+        let verifier = match NoteVerifier::parse(&vkey) {
+            Ok(v) => v,
+            Err(e) => return fail(2, format!("verifier key: {e}")),
+        };
+        match load_checkpoints(data_dir, extra, &verifier) {
+            Ok(h) => h,
+            Err((code, msg)) => return fail(code, format!("audit log TAMPERED or checkpoint foreign: {msg}")),
         }
     };
+    let sizes: Vec<u64> = held.iter().map(|h| h.checkpoint.size).collect();
     let total = head.map_or(0, |h| h.next_seq);
     let bar = indicatif::ProgressBar::new(total);
     bar.set_style(
@@ -182,27 +256,53 @@ fn audit_verify(data_dir: &std::path::Path) -> ExitCode {
             .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
     );
     let started = std::time::Instant::now();
-    let result = verify_store(&store, head, |n| bar.set_position(n));
+    let result = verify_store_with(&store, head, &sizes, |n| bar.set_position(n));
     bar.finish_and_clear();
     let secs = started.elapsed().as_secs_f64();
-    match result {
-        Ok(r) => {
-            println!(
-                "audit log intact: {} entries, head hash {}, verified in {:.3}s ({:.0} entries/s)",
-                r.entries,
-                hex::encode(r.head_hash),
-                secs,
-                r.entries as f64 / secs.max(1e-9)
+    let r = match result {
+        Ok(r) => r,
+        Err(e @ VerifyError::Broken { .. }) => return fail(1, format!("audit log TAMPERED: {e}")),
+        Err(e) => return fail(2, e.to_string()),
+    };
+    // The stored tree (what proofs are built from) must match the entries.
+    match merkle::root(&StoredTree(&store), r.entries) {
+        Ok(stored) if stored == r.root => {}
+        Ok(_) => return fail(1, "audit log TAMPERED: the stored Merkle tree does not match the entries".into()),
+        Err(e) => return fail(1, format!("audit log TAMPERED: the stored Merkle tree is incomplete: {e}")),
+    }
+    let b64 = |h: &[u8; 32]| base64::Engine::encode(&base64::engine::general_purpose::STANDARD, h);
+    for h in &held {
+        let cp = &h.checkpoint;
+        if cp.size > r.entries {
+            return fail(
+                1,
+                format!(
+                    "audit log TAMPERED: first bad sequence number {}: log truncated: checkpoint {} commits to {} entries, the log has {}",
+                    r.entries, h.source, cp.size, r.entries
+                ),
             );
-            ExitCode::SUCCESS
         }
-        Err(e @ VerifyError::Broken { .. }) => {
-            eprintln!("custos: audit log TAMPERED: {e}");
-            ExitCode::from(1)
-        }
-        Err(e) => {
-            eprintln!("custos: {e}");
-            ExitCode::from(2)
+        let at = r.roots.iter().find(|(n, _)| *n == cp.size).map(|(_, root)| *root);
+        if at != Some(cp.root) {
+            return fail(
+                1,
+                format!(
+                    "audit log TAMPERED: the first {} entries are not the ones checkpoint {} committed to (entries were rewritten, removed or reordered)",
+                    cp.size, h.source
+                ),
+            );
         }
     }
+    println!(
+        "audit log intact: {} entries, head hash {}, tree root {}, verified in {:.3}s ({:.0} entries/s)",
+        r.entries,
+        hex::encode(r.head_hash),
+        b64(&r.root),
+        secs,
+        r.entries as f64 / secs.max(1e-9)
+    );
+    for h in &held {
+        println!("consistent with checkpoint {} (size {}): the log only grew since", h.source, h.checkpoint.size);
+    }
+    ExitCode::SUCCESS
 }

@@ -19,6 +19,7 @@ pub struct FileConfig {
     pub policies_dir: Option<PathBuf>,
     pub max_body_bytes: Option<usize>,
     pub key_cache_entries: Option<usize>,
+    pub checkpoint_interval_secs: Option<u64>,
 }
 
 impl FileConfig {
@@ -58,6 +59,8 @@ pub struct Config {
     pub policies_dir: PathBuf,
     pub max_body_bytes: usize,
     pub key_cache_entries: usize,
+    /// How often a signed checkpoint is written to `<data-dir>/checkpoints/`.
+    pub checkpoint_interval: std::time::Duration,
     pub bootstrap_token: Option<Secret>,
 }
 
@@ -71,6 +74,7 @@ impl Config {
             policies_dir: PathBuf::from(DEFAULT_POLICIES_DIR),
             max_body_bytes: 1024 * 1024,
             key_cache_entries: 100_000,
+            checkpoint_interval: std::time::Duration::from_secs(60),
             bootstrap_token: None,
         }
     }
@@ -100,9 +104,22 @@ impl Config {
         if let Some(n) = file.key_cache_entries {
             c.key_cache_entries = n;
         }
+        if let Some(n) = file.checkpoint_interval_secs {
+            c.checkpoint_interval = std::time::Duration::from_secs(n.max(1));
+        }
         c.bootstrap_token = std::env::var("CUSTOS_BOOTSTRAP_TOKEN").ok().filter(|t| !t.is_empty()).map(Secret::new);
         c
     }
+}
+
+/// The RocksDB database inside a data directory.
+pub fn db_dir(data_dir: &Path) -> PathBuf {
+    data_dir.join("db")
+}
+
+/// Signed checkpoints written by the server, for auditors to copy out.
+pub fn checkpoints_dir(data_dir: &Path) -> PathBuf {
+    data_dir.join("checkpoints")
 }
 
 pub fn default_master_key_file(data_dir: &Path) -> PathBuf {

@@ -23,6 +23,7 @@ pub mod clock;
 pub mod config;
 pub mod crypto;
 pub mod domain;
+pub mod jobs;
 pub mod metrics;
 pub mod policy;
 pub mod server;

@@ -24,6 +24,9 @@ pub struct Running {
     /// Set when this start generated the master key file.
     pub generated_master_key: Option<std::path::PathBuf>,
     pub archive: Arc<Archive>,
+    checkpoints: std::path::PathBuf,
+    checkpoint_task: JoinHandle<()>,
+    alerts: std::thread::JoinHandle<()>,
     shutdown: Option<oneshot::Sender<()>>,
     task: JoinHandle<std::io::Result<()>>,
 }
@@ -36,7 +39,11 @@ impl Running {
             let _ = tx.send(());
         }
         self.task.await??;
+        self.checkpoint_task.abort();
+        // A last checkpoint covering everything this run wrote.
+        self.archive.write_checkpoint_file(&self.checkpoints, None)?;
         self.archive.shutdown();
+        let _ = self.alerts.join();
         Ok(())
     }
 }
@@ -70,7 +77,7 @@ pub async fn start(config: Config, clock: Arc<dyn Clock>) -> anyhow::Result<Runn
         let _ = std::fs::set_permissions(&config.data_dir, std::fs::Permissions::from_mode(0o700));
     }
     let store: Arc<dyn KvStore> = Arc::new(
-        RocksStore::open(&config.data_dir)
+        RocksStore::open(&crate::config::db_dir(&config.data_dir))
             .with_context(|| format!("opening the store in {}", config.data_dir.display()))?,
     );
     let initialized = store.get(crate::store::Cf::System, b"initialized")?.is_some();
@@ -99,6 +106,29 @@ pub async fn start(config: Config, clock: Arc<dyn Clock>) -> anyhow::Result<Runn
             request_id: "startup".into(),
         })
         .await?;
+    let alerts = {
+        let archive = archive.clone();
+        tokio::task::spawn_blocking(move || crate::jobs::alerts::start(archive)).await??
+    };
+    let checkpoints = crate::config::checkpoints_dir(&config.data_dir);
+    let first = archive.write_checkpoint_file(&checkpoints, None)?;
+    let checkpoint_task = {
+        let (archive, dir, every) = (archive.clone(), checkpoints.clone(), config.checkpoint_interval);
+        tokio::spawn(async move {
+            let mut last = Some(first);
+            let mut tick = tokio::time::interval(every);
+            tick.tick().await;
+            loop {
+                tick.tick().await;
+                let (a, d) = (archive.clone(), dir.clone());
+                match tokio::task::spawn_blocking(move || a.write_checkpoint_file(&d, last)).await {
+                    Ok(Ok(size)) => last = Some(size),
+                    Ok(Err(e)) => tracing::error!(error = %e, "writing a checkpoint failed"),
+                    Err(e) => tracing::error!(error = %e, "checkpoint task failed"),
+                }
+            }
+        })
+    };
     let state = AppState { archive: archive.clone(), metrics, openapi: Arc::new(api::ops::document()) };
     let app = api::router(state, config.max_body_bytes);
     let listener =
@@ -117,6 +147,9 @@ pub async fn start(config: Config, clock: Arc<dyn Clock>) -> anyhow::Result<Runn
         admin_token,
         generated_master_key: generated.then(|| config.master_key_file.clone()),
         archive,
+        checkpoints,
+        checkpoint_task,
+        alerts,
         shutdown: Some(tx),
         task,
     })

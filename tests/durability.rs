@@ -116,7 +116,7 @@ async fn a_changed_removed_or_reordered_audit_entry_fails_verification() {
     assert!(String::from_utf8_lossy(&out.stdout).contains("intact"));
 
     let with_store = |f: &dyn Fn(&RocksStore)| {
-        let store = RocksStore::open(&data).unwrap();
+        let store = RocksStore::open(&data.join("db")).unwrap();
         f(&store);
     };
     let get = |s: &RocksStore, seq: u64| s.get(Cf::Audit, &entry_key(seq)).unwrap().unwrap();
@@ -285,7 +285,7 @@ async fn shredding_a_subject_key_erases_the_person_in_every_version() {
     let data = dir.path().join("data");
     let key_file = custos::config::default_master_key_file(&data);
     {
-        let store: Arc<dyn KvStore> = Arc::new(RocksStore::open(&data).unwrap());
+        let store: Arc<dyn KvStore> = Arc::new(RocksStore::open(&data.join("db")).unwrap());
         let ring = Keyring::new(MasterKey::load(&key_file).unwrap(), store.clone(), 8);
         let r = KeyRef::Subject(SubjectId::parse(&victim).unwrap());
         let wrapped = store.get(Cf::Keys, r.storage_key().as_bytes()).unwrap().unwrap();

@@ -18,6 +18,11 @@ pub fn routes() -> Router<AppState> {
         .route("/audit/entries", get(list))
         .route("/audit/entries/{seq}", get(one))
         .route("/audit/entries/{seq}/raw", get(raw))
+        .route("/audit/checkpoint", get(checkpoint))
+        .route("/audit/verifier-key", get(verifier_key))
+        .route("/audit/proofs/inclusion", get(inclusion))
+        .route("/audit/proofs/consistency", get(consistency))
+        .route("/audit/alerts", get(alerts))
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
@@ -176,4 +181,160 @@ pub async fn raw(
 ) -> Result<impl IntoResponse, ApiError> {
     let (_, _, raw) = s.archive.audit_entry(&ctx, seq_param(&seq)?).await?;
     Ok(([(header::CONTENT_TYPE, "application/octet-stream")], raw))
+}
+
+/// The latest signed checkpoint: a C2SP tlog-checkpoint in a signed note
+/// (origin, tree size, base64 root hash, blank line, Ed25519 signature line).
+/// Compliance; the request's own audit entry is inside the tree it signs.
+#[utoipa::path(get, path = "/v1/audit/checkpoint", tag = "audit",
+    responses((status = 200, content_type = "text/plain", body = String), (status = 401), (status = 403)),
+    security(("bearer" = [])))]
+pub async fn checkpoint(State(s): State<AppState>, Ctx(ctx): Ctx) -> Result<impl IntoResponse, ApiError> {
+    let note = s.archive.checkpoint(&ctx).await?;
+    Ok(([(header::CONTENT_TYPE, "text/plain; charset=utf-8")], note))
+}
+
+/// The note verifier key (`<name>+<hex key hash>+<base64 0x01||public key>`,
+/// as Go's golang.org/x/mod/sumdb/note reads it). Any authenticated caller.
+#[utoipa::path(get, path = "/v1/audit/verifier-key", tag = "audit",
+    responses((status = 200, content_type = "text/plain", body = String), (status = 401)),
+    security(("bearer" = [])))]
+pub async fn verifier_key(State(s): State<AppState>, _caller: Ctx) -> impl IntoResponse {
+    ([(header::CONTENT_TYPE, "text/plain; charset=utf-8")], format!("{}\n", s.archive.verifier_key()))
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct InclusionParams {
+    /// The entry's sequence number (its leaf index).
+    seq: String,
+    /// Tree size the proof is for; default the current size.
+    tree_size: Option<String>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct InclusionDto {
+    pub leaf_index: u64,
+    pub tree_size: u64,
+    /// RFC 6962 audit path, leaf to root, base64.
+    pub hashes: Vec<String>,
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct ConsistencyParams {
+    from: String,
+    to: String,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct ConsistencyDto {
+    /// RFC 6962 consistency proof, base64.
+    pub hashes: Vec<String>,
+}
+
+fn uint(name: &str, v: &str) -> Result<u64, ApiError> {
+    v.parse().map_err(|_| ApiError::bad_request(format!("{name} must be a non-negative integer")))
+}
+
+fn b64(hashes: Vec<[u8; 32]>) -> Vec<String> {
+    use base64::Engine;
+    hashes.iter().map(|h| base64::engine::general_purpose::STANDARD.encode(h)).collect()
+}
+
+/// Inclusion proof of entry `seq` in the tree of `tree_size` entries (compliance).
+#[utoipa::path(get, path = "/v1/audit/proofs/inclusion", tag = "audit", params(InclusionParams),
+    responses((status = 200, body = InclusionDto), (status = 400), (status = 401), (status = 403)),
+    security(("bearer" = [])))]
+pub async fn inclusion(
+    State(s): State<AppState>,
+    Ctx(ctx): Ctx,
+    params: Result<Query<InclusionParams>, axum::extract::rejection::QueryRejection>,
+) -> Result<Json<InclusionDto>, ApiError> {
+    let Query(p) = params.map_err(|_| ApiError::bad_request("parameters: seq (required), tree_size"))?;
+    let seq = uint("seq", &p.seq)?;
+    let size = p.tree_size.as_deref().map(|t| uint("tree_size", t)).transpose()?;
+    let proof = s.archive.inclusion_proof(&ctx, seq, size).await?;
+    Ok(Json(InclusionDto { leaf_index: proof.leaf_index, tree_size: proof.tree_size, hashes: b64(proof.hashes) }))
+}
+
+/// Consistency proof between tree sizes `from` and `to` (compliance).
+#[utoipa::path(get, path = "/v1/audit/proofs/consistency", tag = "audit", params(ConsistencyParams),
+    responses((status = 200, body = ConsistencyDto), (status = 400), (status = 401), (status = 403)),
+    security(("bearer" = [])))]
+pub async fn consistency(
+    State(s): State<AppState>,
+    Ctx(ctx): Ctx,
+    params: Result<Query<ConsistencyParams>, axum::extract::rejection::QueryRejection>,
+) -> Result<Json<ConsistencyDto>, ApiError> {
+    let Query(p) = params.map_err(|_| ApiError::bad_request("parameters: from and to (required)"))?;
+    let hashes = s.archive.consistency_proof(&ctx, uint("from", &p.from)?, uint("to", &p.to)?).await?;
+    Ok(Json(ConsistencyDto { hashes: b64(hashes) }))
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct AlertParams {
+    /// 1..=1000, default 100
+    limit: Option<String>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct AlertDto {
+    pub id: String,
+    pub rule: String,
+    pub description: String,
+    pub actor: String,
+    pub window_start: String,
+    pub window_end: String,
+    pub window_seconds: u64,
+    pub count: u64,
+    pub threshold: u64,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct AlertsDto {
+    pub alerts: Vec<AlertDto>,
+}
+
+/// Unusual-access alerts, newest first (compliance). Each names the actor,
+/// the rule, the window and the count; each is also an audit entry
+/// (`audit.alert`, with the alert id as request id).
+#[utoipa::path(get, path = "/v1/audit/alerts", tag = "audit", params(AlertParams),
+    responses((status = 200, body = AlertsDto), (status = 400), (status = 401), (status = 403)),
+    security(("bearer" = [])))]
+pub async fn alerts(
+    State(s): State<AppState>,
+    Ctx(ctx): Ctx,
+    params: Result<Query<AlertParams>, axum::extract::rejection::QueryRejection>,
+) -> Result<Json<AlertsDto>, ApiError> {
+    let Query(p) = params.map_err(|_| ApiError::bad_request("parameters: limit"))?;
+    let limit = p
+        .limit
+        .map(|l| {
+            l.parse::<usize>()
+                .ok()
+                .filter(|l| (1..=1000).contains(l))
+                .ok_or_else(|| ApiError::bad_request("limit must be 1 to 1000"))
+        })
+        .transpose()?
+        .unwrap_or(100);
+    let list = s.archive.list_alerts(&ctx, limit).await?;
+    let t = |x: OffsetDateTime| x.format(&Rfc3339).unwrap_or_default();
+    Ok(Json(AlertsDto {
+        alerts: list
+            .into_iter()
+            .map(|a| AlertDto {
+                id: a.id,
+                rule: a.rule,
+                description: a.description,
+                actor: a.actor,
+                window_start: t(a.window_start),
+                window_end: t(a.window_end),
+                window_seconds: a.window_seconds,
+                count: a.count,
+                threshold: a.threshold,
+            })
+            .collect(),
+    }))
 }

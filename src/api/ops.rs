@@ -54,6 +54,8 @@ pub async fn openapi(State(s): State<AppState>) -> Json<Value> {
         super::dossiers::create, super::dossiers::read, super::dossiers::update,
         super::dossiers::versions, super::dossiers::read_version,
         super::audit::list, super::audit::one, super::audit::raw,
+        super::audit::checkpoint, super::audit::verifier_key, super::audit::inclusion, super::audit::consistency,
+        super::audit::alerts,
     ),
     modifiers(&Security)
 )]

@@ -9,7 +9,7 @@ use crate::store::Cf;
 const ACTION: &str = "audit.query";
 
 impl Archive {
-    async fn require_compliance(&self, ctx: &RequestCtx, resource: &str) -> Result<(), ArchiveError> {
+    pub(super) async fn require_compliance(&self, ctx: &RequestCtx, resource: &str) -> Result<(), ArchiveError> {
         if ctx.principal.has_role(Role::Compliance) {
             return Ok(());
         }

@@ -6,10 +6,12 @@
 //! and failures are committed as audit entries too. A read returns data only
 //! after its audit entry is durable (fail closed).
 
+mod alerts;
 mod audit_log;
 mod dossiers;
 mod principals;
 mod records;
+pub mod transparency;
 
 pub use dossiers::{Created, DossierView, Redaction, VersionInfo};
 pub use principals::{check_bootstrap_token, IssuedToken, NewPrincipal};
@@ -104,7 +106,7 @@ fn resource_name(raw: &str) -> &str {
         raw.strip_prefix(p)
             .is_some_and(|u| u.len() == 26 && u.bytes().all(|b| b.is_ascii_digit() || b.is_ascii_lowercase()))
     });
-    let fixed = matches!(raw, "" | "audit" | "policies")
+    let fixed = matches!(raw, "" | "audit" | "policies" | "audit/checkpoint" | "audit/proofs" | "audit/alerts")
         || raw.strip_prefix("audit/").is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()));
     if id || fixed {
         raw
@@ -120,6 +122,7 @@ pub struct Archive {
     template: TemplateValidator,
     policy: PolicySet,
     clock: Arc<dyn Clock>,
+    signer: crate::audit::checkpoint::NoteSigner,
     /// Token hash → principal, for tokens seen valid. Revocation removes the
     /// entry before it answers, so a revoked token fails on its next use.
     auth_cache: std::sync::Mutex<std::collections::HashMap<String, Principal>>,
@@ -147,6 +150,7 @@ impl Archive {
                 );
             }
         }
+        let signer = transparency::load_signer(store.as_ref(), &master)?;
         let audit = AuditWriter::start(store.clone(), clock.clone(), policy.hash.clone(), metrics)?;
         Ok(Archive {
             keyring: Keyring::new(master, store.clone(), key_cache),
@@ -156,6 +160,7 @@ impl Archive {
             policy,
             clock,
             auth_cache: Default::default(),
+            signer,
         })
     }
 

@@ -1,6 +1,7 @@
 //! Hash-chain verification, naming the first bad sequence number.
 
 use super::entry::{check, hash_entry, GENESIS_PREV, PREV_HASH_OFFSET};
+use super::merkle::{empty_root, leaf_hash, Frontier, Hash};
 use crate::store::{Cf, KvStore, StoreError};
 
 /// What the writer records after every batch, in the same batch: the next
@@ -33,6 +34,10 @@ impl ChainHead {
 pub struct VerifyReport {
     pub entries: u64,
     pub head_hash: [u8; 32],
+    /// RFC 6962 tree head of all the entries, recomputed from them.
+    pub root: Hash,
+    /// Tree heads at the sizes asked for (those not beyond the log).
+    pub roots: Vec<(u64, Hash)>,
 }
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -56,15 +61,29 @@ pub struct Verifier {
     expected: u64,
     prev: [u8; 32],
     pending: Option<u64>,
+    tree: Frontier,
+    /// Sizes whose tree head to record, ascending.
+    targets: Vec<u64>,
+    roots: Vec<(u64, Hash)>,
 }
 
 impl Default for Verifier {
     fn default() -> Self {
-        Verifier { expected: 0, prev: GENESIS_PREV, pending: None }
+        Verifier::with_roots_at(&[])
     }
 }
 
 impl Verifier {
+    /// Also records the tree heads at these sizes (e.g. of checkpoints).
+    pub fn with_roots_at(sizes: &[u64]) -> Self {
+        let mut targets: Vec<u64> = sizes.iter().copied().filter(|s| *s > 0).collect();
+        targets.sort_unstable();
+        targets.dedup();
+        targets.reverse(); // popped from the end, smallest first
+        let roots = sizes.iter().filter(|s| **s == 0).map(|_| (0, empty_root())).take(1).collect();
+        Verifier { expected: 0, prev: GENESIS_PREV, pending: None, tree: Frontier::default(), targets, roots }
+    }
+
     pub fn push(&mut self, key: &[u8], raw: &[u8]) -> Result<(), VerifyError> {
         let expected = self.expected;
         if key != expected.to_be_bytes() {
@@ -84,6 +103,11 @@ impl Verifier {
         }
         self.prev = hash_entry(raw);
         self.expected += 1;
+        self.tree.push(leaf_hash(raw));
+        if self.targets.last() == Some(&self.expected) {
+            self.targets.pop();
+            self.roots.push((self.expected, self.tree.root()));
+        }
         Ok(())
     }
 
@@ -93,7 +117,7 @@ impl Verifier {
 
     /// Compares what was read with the recorded chain head.
     pub fn finish(self, head: Option<ChainHead>) -> Result<VerifyReport, VerifyError> {
-        let Verifier { expected, prev, pending } = self;
+        let Verifier { expected, prev, pending, tree, roots, .. } = self;
         if let Some(h) = head {
             if h.next_seq > expected {
                 return Err(broken(
@@ -114,7 +138,7 @@ impl Verifier {
         } else if let Some(j) = pending {
             return Err(broken(j, "prev_hash does not match the previous entry"));
         }
-        Ok(VerifyReport { entries: expected, head_hash: prev })
+        Ok(VerifyReport { entries: expected, head_hash: prev, root: tree.root(), roots })
     }
 }
 
@@ -154,6 +178,16 @@ struct Chunk {
 pub fn verify_store(
     store: &dyn KvStore,
     head: Option<ChainHead>,
+    progress: impl FnMut(u64),
+) -> Result<VerifyReport, VerifyError> {
+    verify_store_with(store, head, &[], progress)
+}
+
+/// [`verify_store`], also recording the tree heads at `roots_at`.
+pub fn verify_store_with(
+    store: &dyn KvStore,
+    head: Option<ChainHead>,
+    roots_at: &[u64],
     mut progress: impl FnMut(u64),
 ) -> Result<VerifyReport, VerifyError> {
     let (tx, rx) = std::sync::mpsc::sync_channel::<Result<Chunk, StoreError>>(8);
@@ -179,7 +213,7 @@ pub fn verify_store(
                 Err(e) => tx.send(Err(e)),
             };
         });
-        let mut v = Verifier::default();
+        let mut v = Verifier::with_roots_at(roots_at);
         for chunk in rx {
             let chunk = chunk.map_err(|e| VerifyError::Store(e.to_string()))?;
             for &(start, kl, vl) in &chunk.spans {
@@ -233,6 +267,20 @@ mod tests {
             Err(VerifyError::Broken { seq, .. }) => seq,
             other => panic!("expected a break, got {other:?}"),
         }
+    }
+
+    #[test]
+    fn verification_recomputes_the_tree_heads() {
+        let (rows, head) = chain(37);
+        let leaves = crate::audit::merkle::Leaves(rows.iter().map(|(_, raw)| leaf_hash(raw)).collect());
+        let store = crate::store::MemStore::default();
+        let ops: Vec<_> = rows.iter().map(|(k, v)| crate::store::Op::Put(Cf::Audit, k.clone(), v.clone())).collect();
+        store.write(&ops, false).unwrap();
+        let r = verify_store_with(&store, Some(head), &[1, 16, 20, 37, 99], |_| {}).unwrap();
+        assert_eq!(r.root, crate::audit::merkle::root(&leaves, 37).unwrap());
+        let want: Vec<(u64, Hash)> =
+            [1u64, 16, 20, 37].iter().map(|&n| (n, crate::audit::merkle::root(&leaves, n).unwrap())).collect();
+        assert_eq!(r.roots, want, "99 is beyond the log and has no head");
     }
 
     #[test]

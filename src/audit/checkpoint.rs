@@ -91,6 +91,10 @@ impl NoteSigner {
         Ok(NoteSigner { name: name.to_owned(), key, hash })
     }
 
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
     pub fn verifier_key(&self) -> String {
         let mut k = vec![ALG_ED25519];
         k.extend_from_slice(self.key.verifying_key().as_bytes());
@@ -119,7 +123,8 @@ impl NoteVerifier {
         let (Some(name), Some(hash), Some(key)) = (parts.next(), parts.next(), parts.next()) else {
             return Err(CheckpointError::BadKey);
         };
-        let hash = (hash.len() == 8).then(|| u32::from_str_radix(hash, 16).ok()).flatten().ok_or(CheckpointError::BadKey)?;
+        let hash =
+            (hash.len() == 8).then(|| u32::from_str_radix(hash, 16).ok()).flatten().ok_or(CheckpointError::BadKey)?;
         let raw = B64.decode(key).map_err(|_| CheckpointError::BadKey)?;
         let (alg, public) = raw.split_first().ok_or(CheckpointError::BadKey)?;
         let public: [u8; 32] = public.try_into().map_err(|_| CheckpointError::BadKey)?;
@@ -164,7 +169,8 @@ mod tests {
     /// golang.org/x/mod/sumdb/note's test key and signature (note_test.go).
     const GO_SKEY: &str = "PRIVATE+KEY+PeterNeumann+c74f20a3+AYEKFALVFGyNhPJEMzD1QIDr+Y7hfZx09iUvxdXHKDFz";
     const GO_VKEY: &str = "PeterNeumann+c74f20a3+ARpc2QcUPDhMQegwxbzhKqiBfsVkmqq/LDE4izWy10TW";
-    const GO_TEXT: &str = "If you think cryptography is the answer to your problem,\nthen you don't know what your problem is.\n";
+    const GO_TEXT: &str =
+        "If you think cryptography is the answer to your problem,\nthen you don't know what your problem is.\n";
     const GO_SIGNED: &str = "If you think cryptography is the answer to your problem,\nthen you don't know what your problem is.\n\n\u{2014} PeterNeumann x08go/ZJkuBS9UG/SffcvIAQxVBtiFupLLr8pAcElZInNIuGUgYN1FFYC2pZSNXgKvqfqdngotpRZb6KE6RyyBwJnAM=\n";
 
     fn go_signer() -> NoteSigner {

@@ -98,7 +98,14 @@ pub fn consistency_proof(src: &dyn NodeSource, m: u64, n: u64) -> Result<Vec<Has
     Ok(out)
 }
 
-fn subproof(src: &dyn NodeSource, m: u64, start: u64, end: u64, whole: bool, out: &mut Vec<Hash>) -> Result<(), String> {
+fn subproof(
+    src: &dyn NodeSource,
+    m: u64,
+    start: u64,
+    end: u64,
+    whole: bool,
+    out: &mut Vec<Hash>,
+) -> Result<(), String> {
     let n = end - start;
     if m == n {
         if !whole {
@@ -234,6 +241,21 @@ impl Frontier {
         done
     }
 
+    /// Appends a leaf without reporting the finished subtrees (verification).
+    pub fn push(&mut self, leaf: Hash) {
+        let (mut level, mut hash) = (0u8, leaf);
+        while let Some(&(l, left)) = self.stack.last() {
+            if l != level {
+                break;
+            }
+            self.stack.pop();
+            hash = node_hash(&left, &hash);
+            level += 1;
+        }
+        self.stack.push((level, hash));
+        self.size += 1;
+    }
+
     /// The tree head at the current size.
     pub fn root(&self) -> Hash {
         let mut it = self.stack.iter().rev();
@@ -313,10 +335,34 @@ mod tests {
         let leaves = Leaves(ct_leaves());
         // (index, size, path): CT reference vectors (index 0-based).
         let vectors: [(u64, u64, &[&str]); 4] = [
-            (0, 8, &["96a296d224f285c67bee93c30f8a309157f0daa35dc5b87e410b78630a09cfc7", "5f083f0a1a33ca076a95279832580db3e0ef4584bdff1f54c8a360f50de3031e", "6b47aaf29ee3c2af9af889bc1fb9254dabd31177f16232dd6aab035ca39bf6e4"]),
-            (5, 8, &["bc1a0643b12e4d2d7c77918f44e0f4f79a838b6cf9ec5b5c283e1f4d88599e6b", "ca854ea128ed050b41b35ffc1b87b8eb2bde461e9e3b5596ece6b9d5975a0ae0", "d37ee418976dd95753c1c73862b9398fa2a2cf9b4ff0fdfe8b30cd95209614b7"]),
+            (
+                0,
+                8,
+                &[
+                    "96a296d224f285c67bee93c30f8a309157f0daa35dc5b87e410b78630a09cfc7",
+                    "5f083f0a1a33ca076a95279832580db3e0ef4584bdff1f54c8a360f50de3031e",
+                    "6b47aaf29ee3c2af9af889bc1fb9254dabd31177f16232dd6aab035ca39bf6e4",
+                ],
+            ),
+            (
+                5,
+                8,
+                &[
+                    "bc1a0643b12e4d2d7c77918f44e0f4f79a838b6cf9ec5b5c283e1f4d88599e6b",
+                    "ca854ea128ed050b41b35ffc1b87b8eb2bde461e9e3b5596ece6b9d5975a0ae0",
+                    "d37ee418976dd95753c1c73862b9398fa2a2cf9b4ff0fdfe8b30cd95209614b7",
+                ],
+            ),
             (2, 3, &["fac54203e7cc696cf0dfcb42c92a1d9dbaf70ad9e621f4bd8d98662f00e3c125"]),
-            (1, 5, &["6e340b9cffb37a989ca544e6bb780a2c78901d3fb33738768511a30617afa01d", "5f083f0a1a33ca076a95279832580db3e0ef4584bdff1f54c8a360f50de3031e", "bc1a0643b12e4d2d7c77918f44e0f4f79a838b6cf9ec5b5c283e1f4d88599e6b"]),
+            (
+                1,
+                5,
+                &[
+                    "6e340b9cffb37a989ca544e6bb780a2c78901d3fb33738768511a30617afa01d",
+                    "5f083f0a1a33ca076a95279832580db3e0ef4584bdff1f54c8a360f50de3031e",
+                    "bc1a0643b12e4d2d7c77918f44e0f4f79a838b6cf9ec5b5c283e1f4d88599e6b",
+                ],
+            ),
         ];
         for (i, n, want) in vectors {
             let got = inclusion_proof(&leaves, i, n).unwrap();
@@ -330,9 +376,32 @@ mod tests {
         let leaves = Leaves(ct_leaves());
         let vectors: [(u64, u64, &[&str]); 4] = [
             (1, 1, &[]),
-            (1, 8, &["96a296d224f285c67bee93c30f8a309157f0daa35dc5b87e410b78630a09cfc7", "5f083f0a1a33ca076a95279832580db3e0ef4584bdff1f54c8a360f50de3031e", "6b47aaf29ee3c2af9af889bc1fb9254dabd31177f16232dd6aab035ca39bf6e4"]),
-            (6, 8, &["0ebc5d3437fbe2db158b9f126a1d118e308181031d0a949f8dededebc558ef6a", "ca854ea128ed050b41b35ffc1b87b8eb2bde461e9e3b5596ece6b9d5975a0ae0", "d37ee418976dd95753c1c73862b9398fa2a2cf9b4ff0fdfe8b30cd95209614b7"]),
-            (2, 5, &["5f083f0a1a33ca076a95279832580db3e0ef4584bdff1f54c8a360f50de3031e", "bc1a0643b12e4d2d7c77918f44e0f4f79a838b6cf9ec5b5c283e1f4d88599e6b"]),
+            (
+                1,
+                8,
+                &[
+                    "96a296d224f285c67bee93c30f8a309157f0daa35dc5b87e410b78630a09cfc7",
+                    "5f083f0a1a33ca076a95279832580db3e0ef4584bdff1f54c8a360f50de3031e",
+                    "6b47aaf29ee3c2af9af889bc1fb9254dabd31177f16232dd6aab035ca39bf6e4",
+                ],
+            ),
+            (
+                6,
+                8,
+                &[
+                    "0ebc5d3437fbe2db158b9f126a1d118e308181031d0a949f8dededebc558ef6a",
+                    "ca854ea128ed050b41b35ffc1b87b8eb2bde461e9e3b5596ece6b9d5975a0ae0",
+                    "d37ee418976dd95753c1c73862b9398fa2a2cf9b4ff0fdfe8b30cd95209614b7",
+                ],
+            ),
+            (
+                2,
+                5,
+                &[
+                    "5f083f0a1a33ca076a95279832580db3e0ef4584bdff1f54c8a360f50de3031e",
+                    "bc1a0643b12e4d2d7c77918f44e0f4f79a838b6cf9ec5b5c283e1f4d88599e6b",
+                ],
+            ),
         ];
         for (m, n, want) in vectors {
             let got = consistency_proof(&leaves, m, n).unwrap();
@@ -390,13 +459,16 @@ mod tests {
             let leaves = random_leaves(n, seed);
             let mut f = Frontier::default();
             let mut stored = std::collections::HashMap::new();
+            let mut pushed = Frontier::default();
             for l in &leaves.0 {
+                pushed.push(*l);
                 for (level, index, hash) in f.append(*l) {
                     prop_assert_eq!(hash, leaves.node(level, index).unwrap());
                     stored.insert((level, index), hash);
                 }
             }
             prop_assert_eq!(f.root(), root(&leaves, n as u64).unwrap());
+            prop_assert_eq!(&pushed, &f);
             struct Map(std::collections::HashMap<(u8, u64), Hash>);
             impl NodeSource for Map {
                 fn node(&self, level: u8, index: u64) -> Result<Hash, String> {

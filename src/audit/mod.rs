@@ -5,21 +5,49 @@
 //! The byte format is specified in `docs/audit-format.md`.
 
 mod chain;
-mod entry;
-pub(crate) mod query;
 pub mod checkpoint;
+mod entry;
 pub mod merkle;
+pub(crate) mod query;
 pub mod synthetic;
 mod writer;
 
-pub use chain::{verify, verify_store, ChainHead, Verifier, VerifyError, VerifyReport};
+pub use chain::{verify, verify_store, verify_store_with, ChainHead, Verifier, VerifyError, VerifyReport};
 pub use entry::{hash_entry, AuditEntry, DecodeError, Outcome, GENESIS_PREV};
 pub use query::{AuditFilter, AuditPage};
 pub use writer::{AuditWriter, Commit, CommitError, Guard, PendingEntry};
 
+/// A plausible entry, for other modules' tests.
+#[cfg(test)]
+pub(crate) fn entry_for_tests(seq: u64) -> AuditEntry {
+    entry::tests::sample(seq, GENESIS_PREV)
+}
+
 /// Key of entry `seq` in [`crate::store::Cf::Audit`].
 pub fn entry_key(seq: u64) -> [u8; 8] {
     seq.to_be_bytes()
+}
+
+/// Key of the Merkle node (complete subtree) `index` at `level`.
+pub fn node_key(level: u8, index: u64) -> [u8; 9] {
+    let mut k = [0u8; 9];
+    k[0] = level;
+    k[1..].copy_from_slice(&index.to_be_bytes());
+    k
+}
+
+/// The stored Merkle tree.
+pub struct StoredTree<'a>(pub &'a dyn crate::store::KvStore);
+
+impl merkle::NodeSource for StoredTree<'_> {
+    fn node(&self, level: u8, index: u64) -> Result<merkle::Hash, String> {
+        let v = self
+            .0
+            .get(crate::store::Cf::Merkle, &node_key(level, index))
+            .map_err(|e| e.to_string())?
+            .ok_or_else(|| format!("merkle node {level}/{index} missing"))?;
+        v.try_into().map_err(|_| format!("merkle node {level}/{index} malformed"))
+    }
 }
 
 /// Key in [`crate::store::Cf::System`] of the chain head (next seq, last hash).

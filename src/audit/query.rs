@@ -81,7 +81,7 @@ pub fn run(
     Ok(AuditPage { entries, next_cursor })
 }
 
-fn first_at_or_after(store: &dyn KvStore, t: OffsetDateTime, head: u64) -> Result<u64, StoreError> {
+pub(crate) fn first_at_or_after(store: &dyn KvStore, t: OffsetDateTime, head: u64) -> Result<u64, StoreError> {
     let (mut lo, mut hi) = (0u64, head);
     while lo < hi {
         let mid = lo + (hi - lo) / 2;

@@ -2,7 +2,8 @@
 //! `benches/verify.rs`): realistic entries written with the real encoder and
 //! chain, in large unsynced batches.
 
-use super::{entry_key, hash_entry, AuditEntry, ChainHead, Outcome, GENESIS_PREV, HEAD_KEY};
+use super::merkle::{leaf_hash, Frontier};
+use super::{entry_key, hash_entry, node_key, AuditEntry, ChainHead, Outcome, GENESIS_PREV, HEAD_KEY};
 use crate::store::{Cf, KvStore, Op, StoreError};
 use time::OffsetDateTime;
 
@@ -12,6 +13,7 @@ pub fn fill(store: &dyn KvStore, n: u64) -> Result<usize, StoreError> {
     let mut prev = GENESIS_PREV;
     let mut ops = Vec::with_capacity(10_000);
     let mut bytes = 0usize;
+    let mut tree = Frontier::default();
     for seq in 0..n {
         let e = AuditEntry {
             seq,
@@ -34,8 +36,11 @@ pub fn fill(store: &dyn KvStore, n: u64) -> Result<usize, StoreError> {
         let raw = e.encode();
         bytes += raw.len();
         prev = hash_entry(&raw);
+        for (level, index, hash) in tree.append(leaf_hash(&raw)) {
+            ops.push(Op::Put(Cf::Merkle, node_key(level, index).to_vec(), hash.to_vec()));
+        }
         ops.push(Op::Put(Cf::Audit, entry_key(seq).to_vec(), raw));
-        if ops.len() == 10_000 {
+        if ops.len() >= 30_000 {
             store.write(&ops, false)?;
             ops.clear();
         }

@@ -12,7 +12,8 @@
 
 use super::chain::ChainHead;
 use super::entry::{hash_entry, AuditEntry, Outcome};
-use super::{entry_key, HEAD_KEY};
+use super::merkle::{leaf_hash, Frontier};
+use super::{entry_key, node_key, StoredTree, HEAD_KEY};
 use crate::clock::Clock;
 use crate::metrics::Metrics;
 use crate::store::{Cf, KvStore, Op};
@@ -88,6 +89,37 @@ pub struct AuditWriter {
     thread: Mutex<Option<JoinHandle<()>>>,
     policy_hash: Arc<RwLock<String>>,
     head: Arc<RwLock<ChainHead>>,
+    observer: Observer,
+}
+
+/// The Merkle right edge for `size` entries; rebuilt from the entries (and
+/// the nodes written) when a data directory predates the tree.
+fn load_or_rebuild_tree(store: &dyn KvStore, size: u64) -> anyhow::Result<Frontier> {
+    if let Ok(f) = Frontier::load(&StoredTree(store), size) {
+        return Ok(f);
+    }
+    tracing::info!(entries = size, "building the audit Merkle tree");
+    let mut f = Frontier::default();
+    let mut ops = Vec::new();
+    let mut failed = None;
+    store.for_each(Cf::Audit, b"", &mut |_, raw| {
+        for (level, index, hash) in f.append(leaf_hash(raw)) {
+            ops.push(Op::Put(Cf::Merkle, node_key(level, index).to_vec(), hash.to_vec()));
+        }
+        if ops.len() >= 100_000 {
+            if let Err(e) = store.write(&std::mem::take(&mut ops), false) {
+                failed = Some(e);
+                return false;
+            }
+        }
+        f.size() < size
+    })?;
+    if let Some(e) = failed {
+        return Err(e.into());
+    }
+    store.write(&ops, true)?;
+    anyhow::ensure!(f.size() == size, "audit log has {} entries but its head records {size}", f.size());
+    Ok(f)
 }
 
 impl AuditWriter {
@@ -101,8 +133,10 @@ impl AuditWriter {
             Some(b) => ChainHead::decode(&b).ok_or_else(|| anyhow::anyhow!("audit chain head record is malformed"))?,
             None => ChainHead::GENESIS,
         };
+        let frontier = load_or_rebuild_tree(store.as_ref(), head.next_seq)?;
         let head = Arc::new(RwLock::new(head));
         let policy_hash = Arc::new(RwLock::new(policy_hash));
+        let observer: Observer = Arc::default();
         let (tx, rx) = mpsc::channel(QUEUE);
         let state = WriterState {
             store,
@@ -111,9 +145,11 @@ impl AuditWriter {
             policy_hash: policy_hash.clone(),
             head: head.clone(),
             last_time: OffsetDateTime::UNIX_EPOCH,
+            frontier,
+            observer: observer.clone(),
         };
         let thread = std::thread::Builder::new().name("audit-writer".into()).spawn(move || state.run(rx))?;
-        Ok(AuditWriter { tx: Mutex::new(Some(tx)), thread: Mutex::new(Some(thread)), policy_hash, head })
+        Ok(AuditWriter { tx: Mutex::new(Some(tx)), thread: Mutex::new(Some(thread)), policy_hash, head, observer })
     }
 
     /// Commits durably; returns the sequence numbers of the entries written.
@@ -134,6 +170,13 @@ impl AuditWriter {
         futures::executor::block_on(self.commit(commit))
     }
 
+    /// Sends every entry, once durable, to `tx` (the alert engine).
+    pub fn set_observer(&self, tx: std::sync::mpsc::Sender<Vec<AuditEntry>>) {
+        if let Ok(mut o) = self.observer.lock() {
+            *o = Some(tx);
+        }
+    }
+
     /// Whether commits are still accepted (the writer thread is alive).
     pub fn is_running(&self) -> bool {
         let open = self.tx.lock().map(|t| t.as_ref().is_some_and(|t| !t.is_closed())).unwrap_or(false);
@@ -149,8 +192,12 @@ impl AuditWriter {
         self.policy_hash.read().map(|h| h.clone()).unwrap_or_default()
     }
 
-    /// Stops accepting commits, drains the queue and joins the thread.
+    /// Stops accepting commits, drains the queue and joins the thread; the
+    /// observer's channel closes, which stops the alert engine.
     pub fn shutdown(&self) {
+        if let Ok(mut o) = self.observer.lock() {
+            o.take();
+        }
         if let Ok(mut tx) = self.tx.lock() {
             tx.take();
         }
@@ -173,7 +220,13 @@ struct WriterState {
     policy_hash: Arc<RwLock<String>>,
     head: Arc<RwLock<ChainHead>>,
     last_time: OffsetDateTime,
+    /// Right edge of the Merkle tree, always at `head.next_seq` leaves.
+    frontier: Frontier,
+    observer: Observer,
 }
+
+/// Receives every entry once it is durable (the alert engine).
+type Observer = Arc<Mutex<Option<std::sync::mpsc::Sender<Vec<AuditEntry>>>>>;
 
 type Overlay = HashMap<(Cf, Vec<u8>), Option<Vec<u8>>>;
 
@@ -199,6 +252,9 @@ impl WriterState {
         let now = now.replace_nanosecond(now.nanosecond() / 1000 * 1000).unwrap_or(now);
         let policy_hash = self.policy_hash.read().map(|h| h.clone()).unwrap_or_default();
         let mut ops = Vec::new();
+        let frontier_before = self.frontier.clone();
+        let observe = self.observer.lock().map(|o| o.is_some()).unwrap_or(false);
+        let mut written = Vec::new();
         let mut overlay = Overlay::new();
         let mut results = Vec::with_capacity(jobs.len());
         for job in jobs.iter_mut() {
@@ -248,8 +304,14 @@ impl WriterState {
                 };
                 let raw = e.encode();
                 head = ChainHead { next_seq: head.next_seq + 1, last_hash: hash_entry(&raw) };
+                for (level, index, hash) in self.frontier.append(leaf_hash(&raw)) {
+                    ops.push(Op::Put(Cf::Merkle, node_key(level, index).to_vec(), hash.to_vec()));
+                }
                 ops.push(Op::Put(Cf::Audit, entry_key(e.seq).to_vec(), raw));
                 seqs.push(e.seq);
+                if observe {
+                    written.push(e);
+                }
             }
             results.push(if matches!(passed, Ok(true)) { Ok(seqs) } else { Err(CommitError::Conflict) });
         }
@@ -261,10 +323,16 @@ impl WriterState {
                 }
                 self.last_time = now;
                 self.metrics.record_commit(jobs.len(), started.elapsed());
+                if !written.is_empty() {
+                    if let Some(tx) = self.observer.lock().ok().and_then(|o| o.clone()) {
+                        let _ = tx.send(written);
+                    }
+                }
             }
             Err(e) => {
                 // Fail closed: nobody gets an acknowledgement, the head stays.
                 tracing::error!(error = %e, "audit batch write failed");
+                self.frontier = frontier_before;
                 let err = CommitError::Unavailable("audit log write failed".into());
                 results = jobs.iter().map(|_| Err(err.clone())).collect();
             }

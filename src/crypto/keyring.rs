@@ -38,6 +38,10 @@ impl Keyring {
         Keyring { master, store, cache: Mutex::new(LruCache::new(cap)) }
     }
 
+    pub fn master(&self) -> &MasterKey {
+        &self.master
+    }
+
     pub fn master_fingerprint(&self) -> String {
         self.master.fingerprint()
     }

@@ -73,6 +73,15 @@ impl MasterKey {
         age::encrypt(&self.recipient, key.expose()).map_err(|e| CryptoError::Internal(format!("key wrap failed: {e}")))
     }
 
+    /// Wraps any secret (e.g. the checkpoint signing seed).
+    pub fn wrap_secret(&self, secret: &[u8]) -> Result<Vec<u8>, CryptoError> {
+        age::encrypt(&self.recipient, secret).map_err(|e| CryptoError::Internal(format!("key wrap failed: {e}")))
+    }
+
+    pub fn unwrap_secret(&self, wrapped: &[u8]) -> Result<zeroize::Zeroizing<Vec<u8>>, CryptoError> {
+        age::decrypt(&self.identity, wrapped).map(zeroize::Zeroizing::new).map_err(|_| CryptoError::WrongMasterKey)
+    }
+
     pub fn unwrap(&self, wrapped: &[u8]) -> Result<DataKey, CryptoError> {
         let plain =
             zeroize::Zeroizing::new(age::decrypt(&self.identity, wrapped).map_err(|_| CryptoError::WrongMasterKey)?);

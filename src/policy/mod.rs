@@ -23,6 +23,7 @@ pub enum PolicyError {
 /// The active policy files and their combined hash.
 pub struct PolicySet {
     pub purposes: PurposeRegistry,
+    pub alerts: Vec<crate::jobs::alerts::AlertRule>,
     /// SHA-256 over every policy file (sorted by name: name, length,
     /// contents), hex; written into every audit entry.
     pub hash: String,
@@ -47,7 +48,8 @@ impl PolicySet {
             h.update(&bytes);
         }
         let purposes = PurposeRegistry::load(&dir.join("purposes.toml"))?;
-        Ok(PolicySet { purposes, hash: hex::encode(h.finalize()), dir: dir.to_owned() })
+        let alerts = crate::jobs::alerts::load_rules(&dir.join("alerts.toml"))?;
+        Ok(PolicySet { purposes, alerts, hash: hex::encode(h.finalize()), dir: dir.to_owned() })
     }
 }
 

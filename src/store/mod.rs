@@ -29,11 +29,25 @@ pub enum Cf {
     Keys,
     /// Audit entries: `<seq u64 BE>` → canonical entry bytes.
     Audit,
+    /// Merkle tree over the audit entries: `<level u8><index u64 BE>` → the
+    /// hash of that complete subtree.
+    Merkle,
+    /// Unusual-access alerts: `<audit seq u64 BE>` → alert record.
+    Alerts,
 }
 
 impl Cf {
-    pub const ALL: [Cf; 7] =
-        [Cf::System, Cf::Principals, Cf::Dossiers, Cf::Versions, Cf::Subjects, Cf::Keys, Cf::Audit];
+    pub const ALL: [Cf; 9] = [
+        Cf::System,
+        Cf::Principals,
+        Cf::Dossiers,
+        Cf::Versions,
+        Cf::Subjects,
+        Cf::Keys,
+        Cf::Audit,
+        Cf::Merkle,
+        Cf::Alerts,
+    ];
 
     pub fn name(self) -> &'static str {
         match self {
@@ -44,6 +58,8 @@ impl Cf {
             Cf::Subjects => "subjects",
             Cf::Keys => "keys",
             Cf::Audit => "audit",
+            Cf::Merkle => "merkle",
+            Cf::Alerts => "alerts",
         }
     }
 }

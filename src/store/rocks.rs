@@ -31,7 +31,9 @@ impl RocksStore {
     /// running server. Sees what was flushed or in the WAL at open time.
     pub fn open_read_only(path: &Path) -> Result<Self, StoreError> {
         let opts = Options::default();
-        let names = Cf::ALL.iter().map(|cf| cf.name());
+        // Only the column families this directory has (an older one may lack
+        // some); a missing one reads as empty through `cf()` erroring.
+        let names = DB::list_cf(&opts, path).map_err(err)?;
         let db = DB::open_cf_for_read_only(&opts, path, names, false).map_err(err)?;
         Ok(RocksStore { db })
     }

@@ -1,0 +1,87 @@
+//! Recording and listing unusual-access alerts.
+
+use super::{Archive, ArchiveError, RequestCtx};
+use crate::audit::{entry_key, AuditEntry, Commit, Outcome, PendingEntry};
+use crate::jobs::alerts::{Alert, AlertEngine, AlertRule};
+use crate::store::{Cf, Op};
+
+impl Archive {
+    pub fn alert_rules(&self) -> Vec<AlertRule> {
+        self.policy.alerts.clone()
+    }
+
+    pub fn set_audit_observer(&self, tx: std::sync::mpsc::Sender<Vec<AuditEntry>>) {
+        self.audit.set_observer(tx);
+    }
+
+    /// Feeds the engine the last window of the log; returns the last seq fed.
+    pub fn replay_for_alerts(&self, engine: &mut AlertEngine) -> anyhow::Result<Option<u64>> {
+        let head = self.audit.head().next_seq;
+        if head == 0 {
+            return Ok(None);
+        }
+        let since = self.clock.now() - engine.max_window();
+        let start = crate::audit::query::first_at_or_after(self.store.as_ref(), since, head)?;
+        let entries: Vec<AuditEntry> = self
+            .store
+            .scan(Cf::Audit, b"", &entry_key(start))
+            .map(|row| row.map_err(anyhow::Error::from).and_then(|(_, raw)| Ok(AuditEntry::decode(&raw)?)))
+            .take_while(|e| e.as_ref().map_or(true, |e| e.seq < head))
+            .collect::<Result<_, _>>()?;
+        // Alerts already raised in the window are not raised again.
+        for e in entries.iter().filter(|e| e.action == "audit.alert") {
+            if let Some((rule, _)) = e.reason.split_once(':') {
+                engine.note_raised(rule, &e.resource, e.time);
+            }
+        }
+        for e in &entries {
+            for alert in engine.observe(e) {
+                self.record_alert(&alert)?;
+            }
+        }
+        Ok(Some(head - 1))
+    }
+
+    /// Stores an alert and its audit entry, in one durable batch.
+    pub fn record_alert(&self, a: &Alert) -> Result<(), ArchiveError> {
+        let record = serde_json::to_vec(a).map_err(anyhow::Error::from)?;
+        let entry = PendingEntry {
+            actor: "system".into(),
+            roles: vec![],
+            action: "audit.alert".into(),
+            resource: a.actor.clone(),
+            subjects: vec![],
+            purpose: String::new(),
+            outcome: Outcome::Allow,
+            reason: format!(
+                "{}: {} distinct or counted in {} s, threshold {}",
+                a.rule, a.count, a.window_seconds, a.threshold
+            ),
+            released: vec![],
+            masked: vec![],
+            withheld: vec![],
+            request_id: a.id.clone(),
+        };
+        self.audit
+            .commit_blocking(Commit::change(vec![Op::Put(Cf::Alerts, a.id.as_bytes().to_vec(), record)], entry))?;
+        tracing::warn!(rule = %a.rule, actor = %a.actor, count = a.count, "unusual access alert");
+        Ok(())
+    }
+
+    /// Alerts, newest first (compliance; audited).
+    pub async fn list_alerts(&self, ctx: &RequestCtx, limit: usize) -> Result<Vec<Alert>, ArchiveError> {
+        self.require_compliance(ctx, "audit/alerts").await?;
+        self.audit.commit(Commit::entry(ctx.entry("audit.query", "audit/alerts", Outcome::Allow, "alerts"))).await?;
+        let mut all: Vec<Alert> = self
+            .store
+            .scan(Cf::Alerts, b"", b"")
+            .map(|row| {
+                row.map_err(ArchiveError::from)
+                    .and_then(|(_, v)| serde_json::from_slice(&v).map_err(|e| ArchiveError::Internal(e.into())))
+            })
+            .collect::<Result<_, _>>()?;
+        all.reverse();
+        all.truncate(limit);
+        Ok(all)
+    }
+}

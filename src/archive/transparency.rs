@@ -1,0 +1,142 @@
+//! The provable audit log: signed checkpoints and Merkle proofs for
+//! compliance officers and outside auditors.
+
+use super::{Archive, ArchiveError, RequestCtx};
+use crate::audit::checkpoint::{Checkpoint, NoteSigner};
+use crate::audit::merkle::{self, Hash};
+use crate::audit::{Commit, Outcome, StoredTree};
+use crate::crypto::MasterKey;
+use crate::store::{Cf, KvStore, Op};
+
+/// `System` keys: the log's origin line and its verifier key (public).
+pub const ORIGIN_KEY: &[u8] = b"checkpoint_origin";
+pub const VERIFIER_KEY: &[u8] = b"checkpoint_verifier_key";
+/// `Keys` key of the signing seed, wrapped with age to the master key.
+const SIGNING_KEY: &[u8] = b"c/checkpoint-ed25519";
+
+/// Loads the checkpoint signer, creating it (and the log's origin) on first
+/// use. The seed is stored only wrapped by the master key.
+pub(super) fn load_signer(store: &dyn KvStore, master: &MasterKey) -> anyhow::Result<NoteSigner> {
+    if let (Some(origin), Some(wrapped)) = (store.get(Cf::System, ORIGIN_KEY)?, store.get(Cf::Keys, SIGNING_KEY)?) {
+        let origin = String::from_utf8(origin)?;
+        let seed = master.unwrap_secret(&wrapped)?;
+        let seed: [u8; 32] = seed.as_slice().try_into().map_err(|_| anyhow::anyhow!("checkpoint key malformed"))?;
+        return Ok(NoteSigner::from_seed(&origin, &seed)?);
+    }
+    let origin = format!("custos/{}", ulid::Ulid::new().to_string().to_lowercase());
+    let mut seed = zeroize::Zeroizing::new([0u8; 32]);
+    rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, seed.as_mut());
+    let signer = NoteSigner::from_seed(&origin, &seed)?;
+    store.write(
+        &[
+            Op::Put(Cf::Keys, SIGNING_KEY.to_vec(), master.wrap_secret(seed.as_ref())?),
+            Op::Put(Cf::System, ORIGIN_KEY.to_vec(), origin.into_bytes()),
+            Op::Put(Cf::System, VERIFIER_KEY.to_vec(), signer.verifier_key().into_bytes()),
+        ],
+        true,
+    )?;
+    Ok(signer)
+}
+
+#[derive(Debug, Clone)]
+pub struct InclusionProof {
+    pub leaf_index: u64,
+    pub tree_size: u64,
+    pub hashes: Vec<Hash>,
+}
+
+impl Archive {
+    pub fn verifier_key(&self) -> String {
+        self.signer.verifier_key()
+    }
+
+    /// A signed checkpoint of the log as it is now.
+    pub fn checkpoint_note(&self) -> Result<(u64, String), ArchiveError> {
+        let size = self.audit.head().next_seq;
+        let root = merkle::root(&StoredTree(self.store.as_ref()), size).map_err(anyhow::Error::msg)?;
+        let origin = self.signer.name().to_owned();
+        Ok((size, self.signer.sign(&Checkpoint { origin, size, root }.body())))
+    }
+
+    async fn audit_read(&self, ctx: &RequestCtx, resource: &str) -> Result<u64, ArchiveError> {
+        self.require_compliance(ctx, resource).await?;
+        let seqs =
+            self.audit.commit(Commit::entry(ctx.entry("audit.query", resource, Outcome::Allow, "proof"))).await?;
+        Ok(seqs.last().map_or(0, |s| s + 1))
+    }
+
+    /// The current signed checkpoint (compliance; audited, and the entry
+    /// recording this request is inside the checkpoint).
+    pub async fn checkpoint(&self, ctx: &RequestCtx) -> Result<String, ArchiveError> {
+        self.audit_read(ctx, "audit/checkpoint").await?;
+        Ok(self.checkpoint_note()?.1)
+    }
+
+    pub async fn inclusion_proof(
+        &self,
+        ctx: &RequestCtx,
+        seq: u64,
+        tree_size: Option<u64>,
+    ) -> Result<InclusionProof, ArchiveError> {
+        let size_now = self.audit_read(ctx, "audit/proofs").await?;
+        let tree_size = tree_size.unwrap_or(size_now);
+        if tree_size > size_now || seq >= tree_size {
+            return Err(ArchiveError::BadRequest(format!(
+                "need seq < tree_size <= {size_now} (the current tree size)"
+            )));
+        }
+        let hashes =
+            merkle::inclusion_proof(&StoredTree(self.store.as_ref()), seq, tree_size).map_err(anyhow::Error::msg)?;
+        Ok(InclusionProof { leaf_index: seq, tree_size, hashes })
+    }
+
+    pub async fn consistency_proof(&self, ctx: &RequestCtx, from: u64, to: u64) -> Result<Vec<Hash>, ArchiveError> {
+        let size_now = self.audit_read(ctx, "audit/proofs").await?;
+        if from == 0 || from > to || to > size_now {
+            return Err(ArchiveError::BadRequest(format!(
+                "need 1 <= from <= to <= {size_now} (the current tree size)"
+            )));
+        }
+        Ok(merkle::consistency_proof(&StoredTree(self.store.as_ref()), from, to).map_err(anyhow::Error::msg)?)
+    }
+}
+
+/// How many numbered checkpoint files are kept (the newest; `latest.note`
+/// is always there). Auditors copy them out; the log itself keeps proving
+/// consistency with any older one they kept.
+const KEEP_CHECKPOINTS: usize = 1000;
+
+impl Archive {
+    /// Writes the current signed checkpoint to `dir` as `<size>.note` and
+    /// `latest.note` when the tree grew since `last`; returns the size.
+    pub fn write_checkpoint_file(&self, dir: &std::path::Path, last: Option<u64>) -> anyhow::Result<u64> {
+        let (size, note) = self.checkpoint_note()?;
+        if last == Some(size) {
+            return Ok(size);
+        }
+        std::fs::create_dir_all(dir)?;
+        for name in [format!("{size:020}.note"), "latest.note".to_owned()] {
+            let tmp = dir.join(format!(".{name}.tmp"));
+            {
+                use std::io::Write;
+                let mut f = std::fs::File::create(&tmp)?;
+                f.write_all(note.as_bytes())?;
+                f.sync_all()?;
+            }
+            std::fs::rename(&tmp, dir.join(&name))?;
+        }
+        let mut numbered: Vec<_> = std::fs::read_dir(dir)?
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| {
+                p.file_name().is_some_and(|n| n.to_string_lossy().chars().next().is_some_and(|c| c.is_ascii_digit()))
+            })
+            .collect();
+        if numbered.len() > KEEP_CHECKPOINTS {
+            numbered.sort();
+            for old in &numbered[..numbered.len() - KEEP_CHECKPOINTS] {
+                let _ = std::fs::remove_file(old);
+            }
+        }
+        Ok(size)
+    }
+}
