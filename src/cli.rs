@@ -2,7 +2,7 @@
 
 use crate::archive::transparency::VERIFIER_KEY;
 use crate::audit::checkpoint::{Checkpoint, NoteVerifier};
-use crate::audit::{merkle, verify_store_with, ChainHead, StoredTree, VerifyError, HEAD_KEY};
+use crate::audit::{check_stored_tree, merkle, verify_store_with, ChainHead, StoredTree, VerifyError, HEAD_KEY};
 use crate::config::{Config, FileConfig};
 use crate::store::{Cf, KvStore, RocksStore};
 use clap::{Parser, Subcommand};
@@ -64,6 +64,10 @@ enum AuditCommand {
         /// recorded in the data directory. An auditor passes their own copy.
         #[arg(long)]
         verifier_key: Option<String>,
+        /// Also check every stored Merkle node (what proofs are built from)
+        /// against the entries, not only the tree head they make.
+        #[arg(long)]
+        deep: bool,
     },
     /// Print the latest signed checkpoint written by the server (to keep
     /// outside the system).
@@ -93,8 +97,8 @@ pub fn main() -> ExitCode {
             let config = Config::resolve(file, data_dir, listen, master_key_file, policies_dir);
             run_async(serve(config))
         }
-        Command::Audit { command: AuditCommand::Verify { data_dir, checkpoint, verifier_key } } => {
-            audit_verify(&data_dir, &checkpoint, verifier_key.as_deref())
+        Command::Audit { command: AuditCommand::Verify { data_dir, checkpoint, verifier_key, deep } } => {
+            audit_verify(&data_dir, &checkpoint, verifier_key.as_deref(), deep)
         }
         Command::Audit { command: AuditCommand::Checkpoint { data_dir } } => {
             let path = crate::config::checkpoints_dir(&data_dir).join("latest.note");
@@ -207,7 +211,7 @@ fn load_checkpoints(
     Ok(held)
 }
 
-fn audit_verify(data_dir: &std::path::Path, extra: &[PathBuf], verifier_key: Option<&str>) -> ExitCode {
+fn audit_verify(data_dir: &std::path::Path, extra: &[PathBuf], verifier_key: Option<&str>, deep: bool) -> ExitCode {
     let fail = |code: u8, msg: String| {
         eprintln!("custos: {msg}");
         ExitCode::from(code)
@@ -258,18 +262,25 @@ fn audit_verify(data_dir: &std::path::Path, extra: &[PathBuf], verifier_key: Opt
     let started = std::time::Instant::now();
     let result = verify_store_with(&store, head, &sizes, |n| bar.set_position(n));
     bar.finish_and_clear();
-    let secs = started.elapsed().as_secs_f64();
     let r = match result {
         Ok(r) => r,
         Err(e @ VerifyError::Broken { .. }) => return fail(1, format!("audit log TAMPERED: {e}")),
         Err(e) => return fail(2, e.to_string()),
     };
-    // The stored tree (what proofs are built from) must match the entries.
+    let chain_secs = started.elapsed().as_secs_f64();
+    // The stored tree (what proofs are built from) must give the same head
+    // as the entries; with --deep, every stored node must match them.
     match merkle::root(&StoredTree(&store), r.entries) {
         Ok(stored) if stored == r.root => {}
         Ok(_) => return fail(1, "audit log TAMPERED: the stored Merkle tree does not match the entries".into()),
         Err(e) => return fail(1, format!("audit log TAMPERED: the stored Merkle tree is incomplete: {e}")),
     }
+    if deep {
+        if let Err(e) = check_stored_tree(&store, &r.leaves) {
+            return fail(1, format!("audit log TAMPERED: the stored Merkle tree: {e}"));
+        }
+    }
+    let secs = started.elapsed().as_secs_f64();
     let b64 = |h: &[u8; 32]| base64::Engine::encode(&base64::engine::general_purpose::STANDARD, h);
     for h in &held {
         let cp = &h.checkpoint;
@@ -294,12 +305,14 @@ fn audit_verify(data_dir: &std::path::Path, extra: &[PathBuf], verifier_key: Opt
         }
     }
     println!(
-        "audit log intact: {} entries, head hash {}, tree root {}, verified in {:.3}s ({:.0} entries/s)",
+        "audit log intact: {} entries, head hash {}, tree root {}, verified in {:.3}s ({:.0} entries/s; entries, chain and tree head {:.3}s, stored nodes {:.3}s)",
         r.entries,
         hex::encode(r.head_hash),
         b64(&r.root),
         secs,
-        r.entries as f64 / secs.max(1e-9)
+        r.entries as f64 / secs.max(1e-9),
+        chain_secs,
+        secs - chain_secs
     );
     for h in &held {
         println!("consistent with checkpoint {} (size {}): the log only grew since", h.source, h.checkpoint.size);

@@ -12,7 +12,9 @@ pub(crate) mod query;
 pub mod synthetic;
 mod writer;
 
-pub use chain::{verify, verify_store, verify_store_with, ChainHead, Verifier, VerifyError, VerifyReport};
+pub use chain::{
+    check_stored_tree, verify, verify_store, verify_store_with, ChainHead, Verifier, VerifyError, VerifyReport,
+};
 pub use entry::{hash_entry, AuditEntry, DecodeError, Outcome, GENESIS_PREV};
 pub use query::{AuditFilter, AuditPage};
 pub use writer::{AuditWriter, Commit, CommitError, Guard, PendingEntry};

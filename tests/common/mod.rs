@@ -52,9 +52,17 @@ pub async fn spawn_app() -> TestApp {
 }
 
 pub async fn spawn_app_in(dir: TempDir, tweak: impl FnOnce(&mut Config)) -> TestApp {
+    spawn_app_with(dir, tweak, Arc::new(SystemClock)).await
+}
+
+pub async fn spawn_app_with(
+    dir: TempDir,
+    tweak: impl FnOnce(&mut Config),
+    clock: Arc<dyn custos::clock::Clock>,
+) -> TestApp {
     let mut config = test_config(dir.path());
     tweak(&mut config);
-    let running = start(config, Arc::new(SystemClock)).await.expect("server starts");
+    let running = start(config, clock).await.expect("server starts");
     TestApp { base: format!("http://{}", running.addr), client: Client::new(), dir, running: Some(running) }
 }
 
