@@ -97,6 +97,16 @@ impl EntryDto {
     }
 }
 
+/// `limit`: 1..=1000, default 100.
+fn limit_param(v: Option<&str>) -> Result<usize, ApiError> {
+    v.map_or(Ok(100), |l| {
+        l.parse::<usize>()
+            .ok()
+            .filter(|l| (1..=1000).contains(l))
+            .ok_or_else(|| ApiError::bad_request("limit must be 1 to 1000"))
+    })
+}
+
 fn time_param(name: &str, v: Option<String>) -> Result<Option<OffsetDateTime>, ApiError> {
     v.map(|s| {
         OffsetDateTime::parse(&s, &Rfc3339)
@@ -126,16 +136,7 @@ pub async fn list(
         .map(|c| c.parse::<u64>().map_err(|_| ApiError::bad_request("cursor is malformed")))
         .transpose()?
         .unwrap_or(0);
-    let limit = p
-        .limit
-        .map(|l| {
-            l.parse::<usize>()
-                .ok()
-                .filter(|l| (1..=1000).contains(l))
-                .ok_or_else(|| ApiError::bad_request("limit must be 1 to 1000"))
-        })
-        .transpose()?
-        .unwrap_or(100);
+    let limit = limit_param(p.limit.as_deref())?;
     let filter = AuditFilter {
         actor: p.actor,
         resource: p.resource,
@@ -309,16 +310,7 @@ pub async fn alerts(
     params: Result<Query<AlertParams>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Json<AlertsDto>, ApiError> {
     let Query(p) = params.map_err(|_| ApiError::bad_request("parameters: limit"))?;
-    let limit = p
-        .limit
-        .map(|l| {
-            l.parse::<usize>()
-                .ok()
-                .filter(|l| (1..=1000).contains(l))
-                .ok_or_else(|| ApiError::bad_request("limit must be 1 to 1000"))
-        })
-        .transpose()?
-        .unwrap_or(100);
+    let limit = limit_param(p.limit.as_deref())?;
     let list = s.archive.list_alerts(&ctx, limit).await?;
     let t = |x: OffsetDateTime| x.format(&Rfc3339).unwrap_or_default();
     Ok(Json(AlertsDto {
