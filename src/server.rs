@@ -3,7 +3,7 @@
 
 use crate::api::{self, AppState};
 use crate::archive::{Archive, IssuedToken};
-use crate::audit::{Commit, Outcome, PendingEntry};
+use crate::audit::{Commit, EntryBody, Outcome};
 use crate::clock::Clock;
 use crate::config::Config;
 use crate::crypto::MasterKey;
@@ -91,7 +91,7 @@ pub async fn start(config: Config, clock: Arc<dyn Clock>) -> anyhow::Result<Runn
         tokio::task::spawn_blocking(move || archive.bootstrap(token.as_deref())).await??
     };
     archive
-        .commit_system(PendingEntry {
+        .commit_system(EntryBody {
             actor: "system".into(),
             roles: vec![],
             action: "policy.load".into(),
@@ -157,7 +157,7 @@ pub async fn start(config: Config, clock: Arc<dyn Clock>) -> anyhow::Result<Runn
 
 impl Archive {
     /// Commits an entry on the system's own behalf (start-up, jobs).
-    pub async fn commit_system(&self, entry: PendingEntry) -> Result<Vec<u64>, crate::archive::ArchiveError> {
+    pub async fn commit_system(&self, entry: EntryBody) -> Result<Vec<u64>, crate::archive::ArchiveError> {
         Ok(self.audit.commit(Commit::entry(entry)).await?)
     }
 }

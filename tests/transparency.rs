@@ -182,7 +182,7 @@ async fn an_auditors_checkpoint_catches_a_rewritten_or_truncated_log() {
     // cannot tell (and the attacker removes the server's checkpoints)...
     let original = entries(&db);
     let mut forged = original.clone();
-    forged[3].reason = "nothing to see here".into();
+    forged[3].body.reason = "nothing to see here".into();
     rewrite_log(&db, forged);
     std::fs::remove_dir_all(data.join("checkpoints")).unwrap();
     let (code, out, err) = verify(&data, &[]);

@@ -1,7 +1,7 @@
 //! Recording and listing unusual-access alerts.
 
 use super::{Archive, ArchiveError, RequestCtx};
-use crate::audit::{entry_key, AuditEntry, Commit, Outcome, PendingEntry};
+use crate::audit::{entry_key, AuditEntry, Commit, EntryBody, Outcome};
 use crate::jobs::alerts::{Alert, AlertEngine, AlertRule};
 use crate::store::{Cf, Op};
 
@@ -29,9 +29,9 @@ impl Archive {
             .take_while(|e| e.as_ref().map_or(true, |e| e.seq < head))
             .collect::<Result<_, _>>()?;
         // Alerts already raised in the window are not raised again.
-        for e in entries.iter().filter(|e| e.action == "audit.alert") {
-            if let Some((rule, _)) = e.reason.split_once(':') {
-                engine.note_raised(rule, &e.resource, e.time);
+        for e in entries.iter().filter(|e| e.body.action == "audit.alert") {
+            if let Some((rule, _)) = e.body.reason.split_once(':') {
+                engine.note_raised(rule, &e.body.resource, e.time);
             }
         }
         for e in &entries {
@@ -45,7 +45,7 @@ impl Archive {
     /// Stores an alert and its audit entry, in one durable batch.
     pub fn record_alert(&self, a: &Alert) -> Result<(), ArchiveError> {
         let record = serde_json::to_vec(a).map_err(anyhow::Error::from)?;
-        let entry = PendingEntry {
+        let entry = EntryBody {
             actor: "system".into(),
             roles: vec![],
             action: "audit.alert".into(),

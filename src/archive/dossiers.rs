@@ -3,7 +3,7 @@
 
 use super::records::{subject_link_key, version_key, DossierMeta, SegmentRecord, SubjectMeta, VersionRecord};
 use super::{Archive, ArchiveError, RequestCtx};
-use crate::audit::{Commit, Guard, Outcome, PendingEntry};
+use crate::audit::{Commit, EntryBody, Guard, Outcome};
 use crate::crypto::{open, seal, segment_aad, CryptoError, DataKey, KeyRef};
 use crate::domain::dossier::{
     BusinessPart, ConfidentialPart, Dossier, FieldError, PersonalFields, SensitivePart, SplitDossier,
@@ -226,7 +226,7 @@ impl Archive {
         subjects: &[SubjectId],
         outcome: Outcome,
         reason: impl Into<String>,
-    ) -> PendingEntry {
+    ) -> EntryBody {
         let mut e = ctx.entry(action, id, outcome, reason);
         e.subjects = subjects.iter().map(|s| s.to_string()).collect();
         e

@@ -16,7 +16,7 @@ pub mod transparency;
 pub use dossiers::{Created, DossierView, Redaction, VersionInfo};
 pub use principals::{check_bootstrap_token, IssuedToken, NewPrincipal};
 
-use crate::audit::{AuditWriter, Commit, CommitError, Outcome, PendingEntry};
+use crate::audit::{AuditWriter, Commit, CommitError, EntryBody, Outcome};
 use crate::clock::Clock;
 use crate::crypto::{CryptoError, Keyring, MasterKey};
 use crate::domain::dossier::{FieldError, TemplateValidator};
@@ -82,8 +82,8 @@ impl RequestCtx {
     /// An audit entry for this request. The resource is recorded only if it
     /// is an id the server issued or a fixed name: a client-supplied string
     /// (a malformed id in a path) might be a personal value.
-    fn entry(&self, action: &str, resource: &str, outcome: Outcome, reason: impl Into<String>) -> PendingEntry {
-        PendingEntry {
+    fn entry(&self, action: &str, resource: &str, outcome: Outcome, reason: impl Into<String>) -> EntryBody {
+        EntryBody {
             actor: self.principal.id.to_string(),
             roles: self.principal.role_names(),
             action: action.to_owned(),
@@ -191,7 +191,7 @@ impl Archive {
 
     /// Commits a denial or failure entry, then returns `err`. If even the
     /// entry cannot be written the caller learns that instead.
-    async fn refuse<T>(&self, entry: PendingEntry, err: ArchiveError) -> Result<T, ArchiveError> {
+    async fn refuse<T>(&self, entry: EntryBody, err: ArchiveError) -> Result<T, ArchiveError> {
         self.audit.commit(Commit::entry(entry)).await?;
         Err(err)
     }

@@ -5,7 +5,7 @@
 
 use super::records::{InitRecord, TokenRecord};
 use super::{Archive, ArchiveError, RequestCtx, INIT_KEY};
-use crate::audit::{Commit, Outcome, PendingEntry};
+use crate::audit::{Commit, EntryBody, Outcome};
 use crate::domain::{Principal, PrincipalId, Role, TokenId};
 use crate::store::{Cf, Op};
 use base64::Engine;
@@ -77,8 +77,8 @@ mod subtle_eq {
     }
 }
 
-fn system_entry(action: &str, resource: &str, reason: &str) -> PendingEntry {
-    PendingEntry {
+fn system_entry(action: &str, resource: &str, reason: &str) -> EntryBody {
+    EntryBody {
         actor: "system".into(),
         roles: vec![],
         action: action.into(),

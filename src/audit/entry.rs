@@ -49,12 +49,10 @@ impl Outcome {
     }
 }
 
+/// What an entry says about a decision. The writer adds the rest (sequence
+/// number, time, chain link, policy hash) when it gives the entry its place.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct AuditEntry {
-    pub seq: u64,
-    /// Microsecond precision.
-    pub time: OffsetDateTime,
-    pub prev_hash: [u8; 32],
+pub struct EntryBody {
     pub actor: String,
     pub roles: Vec<String>,
     pub action: String,
@@ -67,8 +65,17 @@ pub struct AuditEntry {
     pub released: Vec<String>,
     pub masked: Vec<String>,
     pub withheld: Vec<String>,
-    pub policy_hash: String,
     pub request_id: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuditEntry {
+    pub seq: u64,
+    /// Microsecond precision.
+    pub time: OffsetDateTime,
+    pub prev_hash: [u8; 32],
+    pub policy_hash: String,
+    pub body: EntryBody,
 }
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -114,19 +121,19 @@ impl AuditEntry {
         let micros = (self.time.unix_timestamp_nanos() / 1000) as i64;
         out.extend_from_slice(&micros.to_be_bytes());
         out.extend_from_slice(&self.prev_hash);
-        put_str(&mut out, &self.actor);
-        put_list(&mut out, &self.roles);
-        put_str(&mut out, &self.action);
-        put_str(&mut out, &self.resource);
-        put_list(&mut out, &self.subjects);
-        put_str(&mut out, &self.purpose);
-        out.push(self.outcome.code());
-        put_str(&mut out, &self.reason);
-        put_list(&mut out, &self.released);
-        put_list(&mut out, &self.masked);
-        put_list(&mut out, &self.withheld);
+        put_str(&mut out, &self.body.actor);
+        put_list(&mut out, &self.body.roles);
+        put_str(&mut out, &self.body.action);
+        put_str(&mut out, &self.body.resource);
+        put_list(&mut out, &self.body.subjects);
+        put_str(&mut out, &self.body.purpose);
+        out.push(self.body.outcome.code());
+        put_str(&mut out, &self.body.reason);
+        put_list(&mut out, &self.body.released);
+        put_list(&mut out, &self.body.masked);
+        put_list(&mut out, &self.body.withheld);
         put_str(&mut out, &self.policy_hash);
-        put_str(&mut out, &self.request_id);
+        put_str(&mut out, &self.body.request_id);
         out
     }
 
@@ -140,28 +147,35 @@ impl AuditEntry {
         let micros = i64::from_be_bytes(r.take(8)?.try_into().map_err(|_| DecodeError::Truncated)?);
         let time = OffsetDateTime::from_unix_timestamp_nanos(micros as i128 * 1000).map_err(|_| DecodeError::Time)?;
         let prev_hash: [u8; 32] = r.take(32)?.try_into().map_err(|_| DecodeError::Truncated)?;
+        let (actor, roles, action, resource, subjects, purpose) =
+            (r.str()?, r.list()?, r.str()?, r.str()?, r.list()?, r.str()?);
+        let outcome = match r.u8()? {
+            0 => Outcome::Allow,
+            1 => Outcome::Deny,
+            2 => Outcome::Error,
+            c => return Err(DecodeError::Outcome(c)),
+        };
+        let (reason, released, masked, withheld) = (r.str()?, r.list()?, r.list()?, r.list()?);
+        let (policy_hash, request_id) = (r.str()?, r.str()?);
         let e = AuditEntry {
             seq,
             time,
             prev_hash,
-            actor: r.str()?,
-            roles: r.list()?,
-            action: r.str()?,
-            resource: r.str()?,
-            subjects: r.list()?,
-            purpose: r.str()?,
-            outcome: match r.u8()? {
-                0 => Outcome::Allow,
-                1 => Outcome::Deny,
-                2 => Outcome::Error,
-                c => return Err(DecodeError::Outcome(c)),
+            policy_hash,
+            body: EntryBody {
+                actor,
+                roles,
+                action,
+                resource,
+                subjects,
+                purpose,
+                outcome,
+                reason,
+                released,
+                masked,
+                withheld,
+                request_id,
             },
-            reason: r.str()?,
-            released: r.list()?,
-            masked: r.list()?,
-            withheld: r.list()?,
-            policy_hash: r.str()?,
-            request_id: r.str()?,
         };
         if r.pos != bytes.len() {
             return Err(DecodeError::Trailing);
@@ -256,19 +270,21 @@ pub(crate) mod tests {
             seq,
             time: OffsetDateTime::from_unix_timestamp(1_790_000_000 + (seq % 1_000_000) as i64).unwrap(),
             prev_hash: prev,
-            actor: "prn_01jd0000000000000000000000".into(),
-            roles: vec!["sales".into()],
-            action: "dossier.read".into(),
-            resource: "dos_01jd0000000000000000000000".into(),
-            subjects: vec!["sub_01jd0000000000000000000000".into()],
-            purpose: "service_delivery".into(),
-            outcome: Outcome::Allow,
-            reason: "owner".into(),
-            released: vec!["/customer".into()],
-            masked: vec![],
-            withheld: vec![],
             policy_hash: "ab".repeat(32),
-            request_id: "req_1".into(),
+            body: EntryBody {
+                actor: "prn_01jd0000000000000000000000".into(),
+                roles: vec!["sales".into()],
+                action: "dossier.read".into(),
+                resource: "dos_01jd0000000000000000000000".into(),
+                subjects: vec!["sub_01jd0000000000000000000000".into()],
+                purpose: "service_delivery".into(),
+                outcome: Outcome::Allow,
+                reason: "owner".into(),
+                released: vec!["/customer".into()],
+                masked: vec![],
+                withheld: vec![],
+                request_id: "req_1".into(),
+            },
         }
     }
 
@@ -292,9 +308,9 @@ pub(crate) mod tests {
         ) {
             let mut e = sample(seq, prev);
             e.time = OffsetDateTime::from_unix_timestamp_nanos((secs as i128 * 1_000_000 + micros as i128) * 1000).unwrap();
-            e.actor = actor;
-            e.subjects = subjects;
-            e.outcome = [Outcome::Allow, Outcome::Deny, Outcome::Error][outcome as usize];
+            e.body.actor = actor;
+            e.body.subjects = subjects;
+            e.body.outcome = [Outcome::Allow, Outcome::Deny, Outcome::Error][outcome as usize];
             let raw = e.encode();
             prop_assert_eq!(check(&raw), Ok(e.seq));
             prop_assert_eq!(AuditEntry::decode(&raw).unwrap(), e);

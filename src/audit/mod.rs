@@ -15,9 +15,9 @@ mod writer;
 pub use chain::{
     check_stored_tree, verify, verify_store, verify_store_with, ChainHead, Verifier, VerifyError, VerifyReport,
 };
-pub use entry::{hash_entry, AuditEntry, DecodeError, Outcome, GENESIS_PREV};
+pub use entry::{hash_entry, AuditEntry, DecodeError, EntryBody, Outcome, GENESIS_PREV};
 pub use query::{AuditFilter, AuditPage};
-pub use writer::{AuditWriter, Commit, CommitError, Guard, PendingEntry};
+pub use writer::{AuditWriter, Commit, CommitError, Guard};
 
 /// A plausible entry, for other modules' tests.
 #[cfg(test)]

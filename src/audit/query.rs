@@ -23,11 +23,11 @@ pub struct AuditFilter {
 
 impl AuditFilter {
     fn matches(&self, e: &AuditEntry) -> bool {
-        self.actor.as_ref().is_none_or(|a| &e.actor == a)
-            && self.resource.as_ref().is_none_or(|r| &e.resource == r)
-            && self.subject.as_ref().is_none_or(|s| e.subjects.contains(s))
-            && self.action.as_ref().is_none_or(|a| &e.action == a)
-            && self.outcome.is_none_or(|o| e.outcome == o)
+        self.actor.as_ref().is_none_or(|a| &e.body.actor == a)
+            && self.resource.as_ref().is_none_or(|r| &e.body.resource == r)
+            && self.subject.as_ref().is_none_or(|s| e.body.subjects.contains(s))
+            && self.action.as_ref().is_none_or(|a| &e.body.action == a)
+            && self.outcome.is_none_or(|o| e.body.outcome == o)
             && self.from.is_none_or(|f| e.time >= f)
     }
 }

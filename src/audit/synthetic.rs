@@ -3,7 +3,7 @@
 //! chain, in large unsynced batches.
 
 use super::merkle::{leaf_hash, Frontier};
-use super::{entry_key, hash_entry, node_key, AuditEntry, ChainHead, Outcome, GENESIS_PREV, HEAD_KEY};
+use super::{entry_key, hash_entry, node_key, AuditEntry, ChainHead, EntryBody, Outcome, GENESIS_PREV, HEAD_KEY};
 use crate::store::{Cf, KvStore, Op, StoreError};
 use time::OffsetDateTime;
 
@@ -19,19 +19,21 @@ pub fn fill(store: &dyn KvStore, n: u64) -> Result<usize, StoreError> {
             seq,
             time: start + time::Duration::microseconds(seq as i64 * 10),
             prev_hash: prev,
-            actor: "prn_01m83zs40b0jzdv8zsv6c5gpb6".into(),
-            roles: vec!["service".into()],
-            action: "dossier.read".into(),
-            resource: format!("dos_01m83zs48ew18za46br4z{:05}", seq % 100_000),
-            subjects: vec!["sub_01m83zs48ej3c7xr65qa2awyxe".into()],
-            purpose: "service_delivery".into(),
-            outcome: Outcome::Allow,
-            reason: "service: own region; version 1".into(),
-            released: vec![],
-            masked: vec![],
-            withheld: vec![],
             policy_hash: "7af88ac60f85f1e67a7ad6b1284a1f482e1c8a90216d28e198c6cce59a163164".into(),
-            request_id: format!("req_01m83zsasrgzzpqzkmn17{:05}", seq % 100_000),
+            body: EntryBody {
+                actor: "prn_01m83zs40b0jzdv8zsv6c5gpb6".into(),
+                roles: vec!["service".into()],
+                action: "dossier.read".into(),
+                resource: format!("dos_01m83zs48ew18za46br4z{:05}", seq % 100_000),
+                subjects: vec!["sub_01m83zs48ej3c7xr65qa2awyxe".into()],
+                purpose: "service_delivery".into(),
+                outcome: Outcome::Allow,
+                reason: "service: own region; version 1".into(),
+                released: vec![],
+                masked: vec![],
+                withheld: vec![],
+                request_id: format!("req_01m83zsasrgzzpqzkmn17{:05}", seq % 100_000),
+            },
         };
         let raw = e.encode();
         bytes += raw.len();

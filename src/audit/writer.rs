@@ -11,7 +11,7 @@
 //! entries instead of its ops and entries, and answers `Conflict`.
 
 use super::chain::ChainHead;
-use super::entry::{hash_entry, AuditEntry, Outcome};
+use super::entry::{hash_entry, AuditEntry, EntryBody};
 use super::merkle::{leaf_hash, Frontier};
 use super::{entry_key, node_key, StoredTree, HEAD_KEY};
 use crate::clock::Clock;
@@ -26,23 +26,6 @@ use tokio::sync::{mpsc, oneshot};
 const MAX_BATCH: usize = 1024;
 const QUEUE: usize = 8192;
 
-/// An audit entry before the writer gives it a place in the chain.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct PendingEntry {
-    pub actor: String,
-    pub roles: Vec<String>,
-    pub action: String,
-    pub resource: String,
-    pub subjects: Vec<String>,
-    pub purpose: String,
-    pub outcome: Outcome,
-    pub reason: String,
-    pub released: Vec<String>,
-    pub masked: Vec<String>,
-    pub withheld: Vec<String>,
-    pub request_id: String,
-}
-
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Guard {
     pub cf: Cf,
@@ -54,19 +37,19 @@ pub struct Guard {
 #[derive(Debug, Default)]
 pub struct Commit {
     pub ops: Vec<Op>,
-    pub entries: Vec<PendingEntry>,
+    pub entries: Vec<EntryBody>,
     pub guard: Option<Guard>,
-    pub on_conflict: Vec<PendingEntry>,
+    pub on_conflict: Vec<EntryBody>,
 }
 
 impl Commit {
     /// An audit entry alone (a read, a refusal).
-    pub fn entry(entry: PendingEntry) -> Self {
+    pub fn entry(entry: EntryBody) -> Self {
         Commit { entries: vec![entry], ..Default::default() }
     }
 
     /// A change and the entry that records it.
-    pub fn change(ops: Vec<Op>, entry: PendingEntry) -> Self {
+    pub fn change(ops: Vec<Op>, entry: EntryBody) -> Self {
         Commit { ops, entries: vec![entry], ..Default::default() }
     }
 }
@@ -288,19 +271,8 @@ impl WriterState {
                     seq: head.next_seq,
                     time: now,
                     prev_hash: head.last_hash,
-                    actor: p.actor,
-                    roles: p.roles,
-                    action: p.action,
-                    resource: p.resource,
-                    subjects: p.subjects,
-                    purpose: p.purpose,
-                    outcome: p.outcome,
-                    reason: p.reason,
-                    released: p.released,
-                    masked: p.masked,
-                    withheld: p.withheld,
                     policy_hash: policy_hash.clone(),
-                    request_id: p.request_id,
+                    body: p,
                 };
                 let raw = e.encode();
                 head = ChainHead { next_seq: head.next_seq + 1, last_hash: hash_entry(&raw) };
@@ -354,12 +326,12 @@ impl WriterState {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::audit::verify;
+    use crate::audit::{verify, Outcome};
     use crate::clock::SystemClock;
     use crate::store::MemStore;
 
-    fn pending(action: &str) -> PendingEntry {
-        PendingEntry {
+    fn pending(action: &str) -> EntryBody {
+        EntryBody {
             actor: "prn_x".into(),
             roles: vec![],
             action: action.into(),
@@ -425,6 +397,6 @@ mod tests {
         assert_eq!(second, Err(CommitError::Conflict));
         assert_eq!(store.get(Cf::Dossiers, b"d").unwrap().unwrap(), b"1");
         let last = AuditEntry::decode(&store.get(Cf::Audit, &entry_key(1)).unwrap().unwrap()).unwrap();
-        assert_eq!(last.action, "conflict");
+        assert_eq!(last.body.action, "conflict");
     }
 }

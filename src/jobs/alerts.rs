@@ -119,21 +119,21 @@ impl AlertEngine {
     /// Feeds one durable entry; returns the alerts it raises.
     pub fn observe(&mut self, e: &AuditEntry) -> Vec<Alert> {
         // INVARIANT: the system's own entries (alerts included) never count.
-        if e.actor == "system" {
+        if e.body.actor == "system" {
             return Vec::new();
         }
         let mut raised = Vec::new();
         for (i, rule) in self.rules.iter().enumerate() {
-            let matches = (rule.actions.is_empty() || rule.actions.iter().any(|a| a == &e.action))
-                && rule.outcome.is_none_or(|o| o == e.outcome);
+            let matches = (rule.actions.is_empty() || rule.actions.iter().any(|a| a == &e.body.action))
+                && rule.outcome.is_none_or(|o| o == e.body.outcome);
             if !matches {
                 continue;
             }
             let window = Duration::seconds(rule.window_seconds as i64);
-            let key = (i, e.actor.clone());
+            let key = (i, e.body.actor.clone());
             let w = self.windows.entry(key.clone()).or_default();
-            w.events.push_back((e.time, e.resource.clone()));
-            *w.distinct.entry(e.resource.clone()).or_default() += 1;
+            w.events.push_back((e.time, e.body.resource.clone()));
+            *w.distinct.entry(e.body.resource.clone()).or_default() += 1;
             while let Some((t, _)) = w.events.front() {
                 if *t > e.time - window {
                     break;
@@ -159,7 +159,7 @@ impl AlertEngine {
                     id: format!("alr_{}", ulid::Ulid::new().to_string().to_lowercase()),
                     rule: rule.id.clone(),
                     description: rule.description.clone(),
-                    actor: e.actor.clone(),
+                    actor: e.body.actor.clone(),
                     window_start: start,
                     window_end: e.time,
                     window_seconds: rule.window_seconds,
@@ -185,10 +185,10 @@ mod tests {
 
     fn entry(actor: &str, action: &str, resource: &str, outcome: Outcome, at: OffsetDateTime) -> AuditEntry {
         let mut e = crate::audit::entry_for_tests(0);
-        e.actor = actor.into();
-        e.action = action.into();
-        e.resource = resource.into();
-        e.outcome = outcome;
+        e.body.actor = actor.into();
+        e.body.action = action.into();
+        e.body.resource = resource.into();
+        e.body.outcome = outcome;
         e.time = at;
         e
     }
