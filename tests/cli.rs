@@ -69,6 +69,23 @@ fn bad_invocations_fail_with_a_message() {
     let (code, _, _) = run(&["frobnicate"]);
     assert_ne!(code, Some(0));
 
+    // A port already in use stops a first start before anything is created.
+    let busy = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = busy.local_addr().unwrap().to_string();
+    let data = dir.path().join("busy");
+    let (code, out, err) = run(&[
+        "serve",
+        "--listen",
+        &addr,
+        "--data-dir",
+        data.to_str().unwrap(),
+        "--policies",
+        policies_dir().to_str().unwrap(),
+    ]);
+    assert_eq!(code, Some(2));
+    assert!(err.contains("binding"), "{err}");
+    assert!(!out.contains("admin token") && !data.exists(), "no admin created without a way to show its token");
+
     // A short bootstrap token is refused before anything is written.
     let data = dir.path().join("data");
     let out = Command::new(custos_bin())
