@@ -313,3 +313,44 @@ async fn reading_many_dossiers_or_being_refused_repeatedly_raises_alerts() {
     assert_eq!(wait_for_alerts(&app, &compliance, 3).await.len(), 3);
     app.stop().await;
 }
+
+/// Go's own golang.org/x/mod/sumdb/note and tlog (docs/go-verify/main.go)
+/// verify our checkpoint signatures, inclusion proofs and consistency proofs
+/// against the live server. `./dev.sh test` installs Go and x/mod from Debian.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn gos_note_and_tlog_packages_verify_checkpoints_and_proofs() {
+    let gopath = std::path::Path::new("/usr/share/gocode");
+    let have_go = std::process::Command::new("go").arg("version").output().is_ok_and(|o| o.status.success());
+    if !have_go || !gopath.join("src/golang.org/x/mod/sumdb/tlog").is_dir() {
+        eprintln!(
+            "SKIPPED: Go or golang.org/x/mod is not installed (apt-get install golang-go golang-golang-x-mod-dev)"
+        );
+        return;
+    }
+    let app = spawn_app().await;
+    let (sid, service) = app.principal(&["service"], "华东").await;
+    let (_, compliance) = app.principal(&["compliance"], "").await;
+    for i in 0..7 {
+        app.create(&service, "service_delivery", &fixture(i, &sid)).await;
+    }
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/go-verify");
+    let cache = tempfile::tempdir().unwrap();
+    let base = app.base.clone();
+    let out = tokio::task::spawn_blocking(move || {
+        std::process::Command::new("go")
+            .args(["run", "main.go", &base, &compliance])
+            .current_dir(dir)
+            .env("GO111MODULE", "off")
+            .env("GOPATH", gopath)
+            .env("GOCACHE", cache.path())
+            .env("GOFLAGS", "")
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    let (stdout, stderr) = (String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(out.status.success(), "{stdout}{stderr}");
+    assert!(stdout.contains("go-verify: OK"), "{stdout}");
+    app.stop().await;
+}
