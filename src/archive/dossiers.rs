@@ -376,7 +376,16 @@ impl Archive {
         rec: &VersionRecord,
     ) -> Result<(Value, Vec<Redaction>, Vec<SubjectId>), ArchiveError> {
         fn parse<T: serde::de::DeserializeOwned>(b: &[u8]) -> Result<T, ArchiveError> {
-            serde_json::from_slice(b).map_err(|e| ArchiveError::Internal(e.into()))
+            // serde_json's messages can quote the input, and this input is
+            // decrypted personal data: keep only the category and position.
+            serde_json::from_slice(b).map_err(|e| {
+                ArchiveError::Internal(anyhow::anyhow!(
+                    "a decrypted segment does not parse ({:?} error at line {} column {})",
+                    e.classify(),
+                    e.line(),
+                    e.column()
+                ))
+            })
         }
         let mut business: Option<BusinessPart> = None;
         let mut confidential = None;
