@@ -5,6 +5,7 @@
 //! field-level engine (Cedar, masking) replaces `access` in a later change.
 
 pub mod access;
+pub mod masking;
 mod purposes;
 
 pub use purposes::{Basis, PurposeDef, PurposeRegistry};
@@ -24,6 +25,7 @@ pub enum PolicyError {
 pub struct PolicySet {
     pub purposes: PurposeRegistry,
     pub alerts: Vec<crate::jobs::alerts::AlertRule>,
+    pub masking: masking::MaskingRules,
     /// SHA-256 over every policy file (sorted by name: name, length,
     /// contents), hex; written into every audit entry.
     pub hash: String,
@@ -49,7 +51,8 @@ impl PolicySet {
         }
         let purposes = PurposeRegistry::load(&dir.join("purposes.toml"))?;
         let alerts = crate::jobs::alerts::load_rules(&dir.join("alerts.toml"))?;
-        Ok(PolicySet { purposes, alerts, hash: hex::encode(h.finalize()), dir: dir.to_owned() })
+        let masking = masking::MaskingRules::load(&dir.join("masking.toml"))?;
+        Ok(PolicySet { purposes, alerts, masking, hash: hex::encode(h.finalize()), dir: dir.to_owned() })
     }
 }
 

@@ -1,0 +1,170 @@
+//! `policies/masking.toml`: how each field is shown when masked. Pure
+//! functions; a masked value keeps no more than the format says.
+
+use super::PolicyError;
+use serde::Deserialize;
+use std::collections::BTreeMap;
+use std::path::Path;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum MaskFormat {
+    /// `13912345688` → `139****5688`
+    Phone,
+    /// `张经理` → `张**`
+    Name,
+    /// `zhang@example.com` → `z***@example.com`
+    Email,
+    /// anything → `***`
+    Fixed,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct File {
+    default: MaskFormat,
+    #[serde(default)]
+    fields: BTreeMap<String, MaskFormat>,
+}
+
+/// Masking rules by field path (`/contacts/*/phone`: `*` is any array index).
+#[derive(Debug, Clone)]
+pub struct MaskingRules {
+    default: MaskFormat,
+    fields: BTreeMap<String, MaskFormat>,
+}
+
+const FIXED: &str = "***";
+
+impl MaskFormat {
+    pub fn apply(self, value: &str) -> String {
+        match self {
+            MaskFormat::Fixed => FIXED.to_owned(),
+            MaskFormat::Name => {
+                let mut chars = value.chars();
+                match chars.next() {
+                    Some(first) => std::iter::once(first).chain(chars.map(|_| '*')).collect(),
+                    None => FIXED.to_owned(),
+                }
+            }
+            MaskFormat::Phone => {
+                let digits: Vec<char> = value.chars().filter(char::is_ascii_digit).collect();
+                if digits.len() < 8 {
+                    return FIXED.to_owned();
+                }
+                let head: String = digits[..3].iter().collect();
+                let tail: String = digits[digits.len() - 4..].iter().collect();
+                format!("{head}****{tail}")
+            }
+            MaskFormat::Email => match value.split_once('@') {
+                Some((local, domain)) if !local.is_empty() && !domain.is_empty() => {
+                    let first = local.chars().next().map(String::from).unwrap_or_default();
+                    format!("{first}***@{domain}")
+                }
+                _ => FIXED.to_owned(),
+            },
+        }
+    }
+}
+
+impl MaskingRules {
+    pub fn load(path: &Path) -> Result<Self, PolicyError> {
+        let text = std::fs::read_to_string(path).map_err(|e| PolicyError::Dir(path.to_owned(), e))?;
+        Self::parse(&text).map_err(|(line, message)| PolicyError::Invalid { file: path.to_owned(), line, message })
+    }
+
+    pub fn parse(text: &str) -> Result<Self, (usize, String)> {
+        let f: File = toml::from_str(text).map_err(|e| {
+            let line = e.span().map(|s| text[..s.start].lines().count().max(1)).unwrap_or(1);
+            (line, e.message().to_owned())
+        })?;
+        for path in f.fields.keys() {
+            if !path.starts_with('/') {
+                let line = text.lines().position(|l| l.contains(path.as_str())).map_or(1, |i| i + 1);
+                return Err((line, format!("field path {path:?} must start with /")));
+            }
+        }
+        Ok(MaskingRules { default: f.default, fields: f.fields })
+    }
+
+    /// The rule for a concrete JSON Pointer (`/contacts/0/phone`).
+    pub fn format_for(&self, pointer: &str) -> MaskFormat {
+        self.rule_for(pointer).unwrap_or(self.default)
+    }
+
+    /// The explicit rule for a pointer, if the file names one.
+    pub fn rule_for(&self, pointer: &str) -> Option<MaskFormat> {
+        let generic: Vec<&str> = pointer
+            .split('/')
+            .map(|seg| if !seg.is_empty() && seg.bytes().all(|b| b.is_ascii_digit()) { "*" } else { seg })
+            .collect();
+        self.fields.get(&generic.join("/")).copied()
+    }
+
+    /// Masks a value for the field at `pointer`. Arrays and other non-string
+    /// values are masked whole.
+    pub fn mask(&self, pointer: &str, value: &serde_json::Value) -> serde_json::Value {
+        match value {
+            serde_json::Value::String(s) => self.format_for(pointer).apply(s).into(),
+            _ => FIXED.into(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::{json, Value};
+
+    fn shipped() -> MaskingRules {
+        MaskingRules::load(&Path::new(env!("CARGO_MANIFEST_DIR")).join("policies/masking.toml")).unwrap()
+    }
+
+    #[test]
+    fn formats_of_api_md() {
+        assert_eq!(MaskFormat::Phone.apply("13912345688"), "139****5688");
+        assert_eq!(MaskFormat::Phone.apply("+86 139-1234-5688"), "861****5688");
+        assert_eq!(MaskFormat::Phone.apply("12345"), "***", "too short to keep anything");
+        assert_eq!(MaskFormat::Name.apply("张三"), "张*");
+        assert_eq!(MaskFormat::Name.apply("张经理"), "张**");
+        assert_eq!(MaskFormat::Email.apply("zhang@example.com"), "z***@example.com");
+        assert_eq!(MaskFormat::Email.apply("not-an-email"), "***");
+        assert_eq!(MaskFormat::Fixed.apply("6222020000000000000"), "***");
+        let r = shipped();
+        assert_eq!(r.mask("/contacts/3/phone", &json!("13912345688")), json!("139****5688"));
+        assert_eq!(r.mask("/contacts/0/name", &json!("张经理")), json!("张**"));
+        assert_eq!(r.mask("/transport/routes", &json!(["国内各地"])), json!("***"));
+        assert_eq!(r.mask("/unknown/field", &json!("x")), json!("***"), "default");
+    }
+
+    /// Walks the template and checks every leaf field has a classification
+    /// from the API.md set and an explicit masking rule.
+    #[test]
+    fn every_template_field_has_a_class_and_a_masking_rule() {
+        let rules = shipped();
+        let schema: Value = serde_json::from_str(crate::domain::dossier::SCHEMA_JSON).unwrap();
+        let mut leaves = vec![];
+        collect(&schema, "", &mut leaves);
+        assert!(leaves.len() >= 25, "{leaves:?}");
+        for (path, class) in leaves {
+            let class = class.unwrap_or_else(|| panic!("{path} has no x-classification"));
+            assert!(class.parse::<crate::domain::Classification>().is_ok(), "{path}: {class}");
+            assert!(rules.rule_for(&path.replace("/*", "/0")).is_some(), "{path} has no masking rule");
+        }
+    }
+
+    fn collect(node: &Value, path: &str, out: &mut Vec<(String, Option<String>)>) {
+        let class = node.get("x-classification").and_then(Value::as_str).map(str::to_owned);
+        match node.get("type").and_then(Value::as_str) {
+            Some("object") => {
+                for (k, v) in node["properties"].as_object().unwrap() {
+                    collect(v, &format!("{path}/{k}"), out);
+                }
+            }
+            Some("array") if node["items"].get("type").and_then(Value::as_str) == Some("object") => {
+                collect(&node["items"], &format!("{path}/*"), out)
+            }
+            _ => out.push((path.to_owned(), class)),
+        }
+    }
+}
