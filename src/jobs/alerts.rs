@@ -42,10 +42,7 @@ struct File {
 
 /// Parses `alerts.toml`; errors carry the 1-based line.
 pub fn parse_rules(text: &str) -> Result<Vec<AlertRule>, (usize, String)> {
-    let file: File = toml::from_str(text).map_err(|e| {
-        let line = e.span().map(|s| text[..s.start].lines().count().max(1)).unwrap_or(1);
-        (line, e.message().to_owned())
-    })?;
+    let file: File = crate::policy::parse_toml(text)?;
     let mut seen = std::collections::HashSet::new();
     for r in &file.rules {
         let line = text.lines().position(|l| l.contains(&format!("\"{}\"", r.id))).map_or(1, |i| i + 1);
@@ -63,12 +60,7 @@ pub fn parse_rules(text: &str) -> Result<Vec<AlertRule>, (usize, String)> {
 }
 
 pub fn load_rules(path: &Path) -> Result<Vec<AlertRule>, crate::policy::PolicyError> {
-    let text = std::fs::read_to_string(path).map_err(|e| crate::policy::PolicyError::Dir(path.to_owned(), e))?;
-    parse_rules(&text).map_err(|(line, message)| crate::policy::PolicyError::Invalid {
-        file: path.to_owned(),
-        line,
-        message,
-    })
+    crate::policy::load_file(path, parse_rules)
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -69,15 +69,11 @@ impl MaskFormat {
 
 impl MaskingRules {
     pub fn load(path: &Path) -> Result<Self, PolicyError> {
-        let text = std::fs::read_to_string(path).map_err(|e| PolicyError::Dir(path.to_owned(), e))?;
-        Self::parse(&text).map_err(|(line, message)| PolicyError::Invalid { file: path.to_owned(), line, message })
+        super::load_file(path, Self::parse)
     }
 
     pub fn parse(text: &str) -> Result<Self, (usize, String)> {
-        let f: File = toml::from_str(text).map_err(|e| {
-            let line = e.span().map(|s| text[..s.start].lines().count().max(1)).unwrap_or(1);
-            (line, e.message().to_owned())
-        })?;
+        let f: File = super::parse_toml(text)?;
         for path in f.fields.keys() {
             if !path.starts_with('/') {
                 let line = text.lines().position(|l| l.contains(path.as_str())).map_or(1, |i| i + 1);

@@ -21,6 +21,23 @@ pub enum PolicyError {
     Invalid { file: PathBuf, line: usize, message: String },
 }
 
+/// Parses a policy file's TOML; an error carries the 1-based line it is on.
+pub(crate) fn parse_toml<T: serde::de::DeserializeOwned>(text: &str) -> Result<T, (usize, String)> {
+    toml::from_str(text).map_err(|e| {
+        let line = e.span().and_then(|s| text.get(..s.start)).map_or(1, |before| before.lines().count().max(1));
+        (line, e.message().to_owned())
+    })
+}
+
+/// Reads and parses one policy file, naming file and line on error.
+pub(crate) fn load_file<T>(
+    path: &Path,
+    parse: impl FnOnce(&str) -> Result<T, (usize, String)>,
+) -> Result<T, PolicyError> {
+    let text = std::fs::read_to_string(path).map_err(|e| PolicyError::Dir(path.to_owned(), e))?;
+    parse(&text).map_err(|(line, message)| PolicyError::Invalid { file: path.to_owned(), line, message })
+}
+
 /// The active policy files and their combined hash.
 pub struct PolicySet {
     pub purposes: PurposeRegistry,

@@ -40,16 +40,12 @@ pub struct PurposeRegistry {
 
 impl PurposeRegistry {
     pub fn load(path: &Path) -> Result<Self, PolicyError> {
-        let text = std::fs::read_to_string(path).map_err(|e| PolicyError::Dir(path.to_owned(), e))?;
-        Self::parse(&text).map_err(|(line, message)| PolicyError::Invalid { file: path.to_owned(), line, message })
+        super::load_file(path, Self::parse)
     }
 
     /// Errors carry the 1-based line.
     pub fn parse(text: &str) -> Result<Self, (usize, String)> {
-        let file: File = toml::from_str(text).map_err(|e| {
-            let line = e.span().map(|s| text[..s.start].lines().count().max(1)).unwrap_or(1);
-            (line, e.message().to_owned())
-        })?;
+        let file: File = super::parse_toml(text)?;
         for (id, def) in &file.purposes {
             let line = text.lines().position(|l| l.contains(&format!("purposes.{id}"))).map_or(1, |i| i + 1);
             if Purpose::parse(id).is_none() {
