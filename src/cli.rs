@@ -119,6 +119,7 @@ pub fn main() -> ExitCode {
                     let ids: Vec<&str> = p.purposes.ids().collect();
                     println!("policies in {} are valid (policy set {})", policies_dir.display(), p.hash);
                     println!("purposes: {}", ids.join(", "));
+                    println!("access policies: {} (validated against schema.cedarschema)", p.access.names().join(", "));
                     ExitCode::SUCCESS
                 }
                 Err(e) => {

@@ -23,17 +23,32 @@ async fn dossier_crud_and_version_flow() {
     assert_eq!(subjects.len(), body["contacts"].as_array().unwrap().len());
     assert!(subjects.iter().all(|s| s.as_str().unwrap().starts_with("sub_")));
 
-    // Read back: everything as written, contacts carry their subject ids.
+    // Read back as the role table shows it to service: confidential masked,
+    // sensitive withheld, the rest as written; contacts carry their subject ids.
     let r = app.get(&service, Some("service_delivery"), &format!("/v1/dossiers/{id}")).await;
     assert_eq!(r.status(), StatusCode::OK);
     let read: Value = r.json().await.unwrap();
     assert_eq!(read["version"], 1);
     assert_eq!(read["hash"], created["hash"]);
     assert_eq!(read["customer"], body["customer"]);
-    assert_eq!(read["finance"], body["finance"]);
+    assert_eq!(read["finance"], json!({"credit_rating": "***", "payment_terms": "***"}));
     assert_eq!(read["contacts"][0]["name"], body["contacts"][0]["name"]);
     assert_eq!(read["contacts"][0]["subject_id"], subjects[0]);
-    assert_eq!(read["redactions"], json!([]));
+    let reasons: Vec<(&str, &str)> = read["redactions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| (r["path"].as_str().unwrap(), r["reason"].as_str().unwrap()))
+        .collect();
+    assert_eq!(
+        reasons,
+        [
+            ("/contacts/0/id_number", "withheld"),
+            ("/finance/bank_account", "withheld"),
+            ("/finance/credit_rating", "masked"),
+            ("/finance/payment_terms", "masked")
+        ]
+    );
 
     // Update: If-Match required, must be current.
     let mut v2 = read.clone();
@@ -77,6 +92,15 @@ async fn dossier_crud_and_version_flow() {
     let cur: Value = app.get(&service, Some("service_delivery"), &path).await.json().await.unwrap();
     assert_eq!(cur["grade"], "B");
     assert_eq!(cur["remarks"], "降级观察");
+    // The masked and withheld values service sent back (or left out) did not
+    // overwrite the real ones: fields it cannot see in clear are kept.
+    let (_, compliance) = app.principal(&["compliance"], "").await;
+    let dsr: Value = app.get(&compliance, Some("dsr"), &path).await.json().await.unwrap();
+    assert_eq!(dsr["finance"]["bank_account"], body["finance"]["bank_account"]);
+    assert_eq!(dsr["contacts"][0]["id_number"], body["contacts"][0]["id_number"]);
+    let (_, finance) = app.principal(&["finance"], "").await;
+    let fin: Value = app.get(&finance, Some("credit_assessment"), &path).await.json().await.unwrap();
+    assert_eq!(fin["finance"], body["finance"]);
     assert_problem(
         app.get(&service, Some("service_delivery"), &format!("/v1/dossiers/{id}/versions/3")).await,
         StatusCode::NOT_FOUND,
@@ -378,6 +402,14 @@ async fn operations_endpoints_and_openapi_completeness() {
         ("/readyz", "get"),
         ("/metrics", "get"),
         ("/openapi.json", "get"),
+        ("/schemas/{name}", "get"),
+        ("/v1/subjects/{sid}", "get"),
+        ("/v1/subjects/{sid}/consents", "post"),
+        ("/v1/subjects/{sid}/consents", "get"),
+        ("/v1/subjects/{sid}/consents/{purpose}", "delete"),
+        ("/v1/subjects/{sid}/restriction", "post"),
+        ("/v1/subjects/{sid}/restriction", "delete"),
+        ("/v1/subjects/{sid}/export", "get"),
     ];
     for (path, method) in expected {
         assert!(doc["paths"][path][method].is_object(), "openapi lacks {method} {path}");

@@ -14,6 +14,19 @@ fn run(args: &[&str]) -> (Option<i32>, String, String) {
     )
 }
 
+/// `custos serve` on `data` with the policies in `policies` (expected to stop at once).
+fn serve_once(data: &std::path::Path, policies: &std::path::Path) -> (Option<i32>, String, String) {
+    run(&[
+        "serve",
+        "--listen",
+        "127.0.0.1:0",
+        "--data-dir",
+        data.to_str().unwrap(),
+        "--policies",
+        policies.to_str().unwrap(),
+    ])
+}
+
 #[test]
 fn policy_check_accepts_the_shipped_policies_and_names_file_and_line() {
     let shipped = policies_dir();
@@ -35,15 +48,7 @@ fn policy_check_accepts_the_shipped_policies_and_names_file_and_line() {
 
     // A broken policy set also stops start-up, with the same message.
     let data = dir.path().join("data");
-    let (code, _, err) = run(&[
-        "serve",
-        "--listen",
-        "127.0.0.1:0",
-        "--data-dir",
-        data.to_str().unwrap(),
-        "--policies",
-        dir.path().to_str().unwrap(),
-    ]);
+    let (code, _, err) = serve_once(&data, dir.path());
     assert_eq!(code, Some(2));
     assert!(err.contains(&format!("purposes.toml:{line}")), "{err}");
     assert!(!data.exists(), "nothing initialised with a broken policy set");
@@ -104,4 +109,66 @@ fn bad_invocations_fail_with_a_message() {
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("CUSTOS_BOOTSTRAP_TOKEN"));
     assert!(!data.exists(), "nothing written");
+}
+
+/// Copies the shipped policies into a temp dir with `file` changed by `edit`.
+fn policies_with(file: &str, edit: impl FnOnce(String) -> String) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    for e in std::fs::read_dir(policies_dir()).unwrap().flatten() {
+        std::fs::copy(e.path(), dir.path().join(e.file_name())).unwrap();
+    }
+    let p = dir.path().join(file);
+    let text = std::fs::read_to_string(&p).unwrap();
+    std::fs::write(&p, edit(text)).unwrap();
+    dir
+}
+
+#[test]
+fn policy_check_names_file_and_line_of_a_broken_cedar_policy_or_schema() {
+    // A type error: Staff has no attribute `colour`.
+    let dir = policies_with("access.cedar", |t| {
+        t.replacen("resource.owner == principal &&", "principal.colour == \"red\" &&", 1)
+    });
+    let text = std::fs::read_to_string(dir.path().join("access.cedar")).unwrap();
+    let line = text.lines().position(|l| l.contains("colour")).unwrap() + 1;
+    let (code, _, err) = run(&["policy", "check", "--policies", dir.path().to_str().unwrap()]);
+    assert_eq!(code, Some(1), "{err}");
+    assert!(err.contains(&format!("access.cedar:{line}")), "{err}");
+    assert!(err.contains("colour"), "{err}");
+
+    // A syntax error.
+    let dir = policies_with("access.cedar", |t| {
+        t.replacen(
+            "permit (principal, action == Action::\"dossier.create\"",
+            "permit (principal action == Action::\"dossier.create\"",
+            1,
+        )
+    });
+    let text = std::fs::read_to_string(dir.path().join("access.cedar")).unwrap();
+    let line = text.lines().position(|l| l.contains("permit (principal action")).unwrap() + 1;
+    let (code, _, err) = run(&["policy", "check", "--policies", dir.path().to_str().unwrap()]);
+    assert_eq!(code, Some(1), "{err}");
+    assert!(err.contains(&format!("access.cedar:{line}")), "{err}");
+
+    // A read permit that does not say how it shows fields.
+    let dir = policies_with("access.cedar", |t| t.replacen("@outcome(\"masked\")\n", "", 1));
+    let (code, _, err) = run(&["policy", "check", "--policies", dir.path().to_str().unwrap()]);
+    assert_eq!(code, Some(1), "{err}");
+    assert!(err.contains("access.cedar:") && err.contains("@outcome"), "{err}");
+
+    // A broken schema.
+    let dir = policies_with("schema.cedarschema", |t| t.replacen("region: String,", "region: Strnig,", 1));
+    let text = std::fs::read_to_string(dir.path().join("schema.cedarschema")).unwrap();
+    let line = text.lines().position(|l| l.contains("Strnig")).unwrap() + 1;
+    let (code, _, err) = run(&["policy", "check", "--policies", dir.path().to_str().unwrap()]);
+    assert_eq!(code, Some(1), "{err}");
+    assert!(err.contains("schema.cedarschema:"), "{err}");
+    assert!(err.contains(&format!(":{line}")), "line {line}: {err}");
+
+    // And start-up refuses it with the same message.
+    let data = dir.path().join("data");
+    let (code, _, err2) = serve_once(&data, dir.path());
+    assert_eq!(code, Some(2));
+    assert!(err2.contains("schema.cedarschema:"), "{err2}");
+    assert!(!data.exists());
 }

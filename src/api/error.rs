@@ -39,6 +39,16 @@ impl ApiError {
         Self::new(StatusCode::BAD_REQUEST, "bad-request", detail)
     }
 
+    /// 422 listing every failing field (without quoting its value).
+    pub fn invalid(errors: Vec<FieldError>) -> Self {
+        ApiError {
+            status: StatusCode::UNPROCESSABLE_ENTITY,
+            slug: "invalid-request",
+            detail: format!("{} field(s) are not valid; see errors", errors.len()),
+            errors: Some(errors),
+        }
+    }
+
     pub fn problem(&self) -> Problem {
         Problem {
             kind: format!("https://custos.dev/problems/{}", self.slug),
@@ -61,8 +71,8 @@ impl From<ArchiveError> for ApiError {
             E::BadRequest(d) => ApiError::bad_request(d),
             E::Invalid(errors) => ApiError {
                 status: StatusCode::UNPROCESSABLE_ENTITY,
-                slug: "invalid-dossier",
-                detail: format!("{} field(s) do not conform to the dossier template", errors.len()),
+                slug: "invalid-request",
+                detail: format!("{} field(s) are not valid; see errors", errors.len()),
                 errors: Some(errors),
             },
             E::VersionMismatch { .. } => {

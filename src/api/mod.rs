@@ -6,6 +6,7 @@ pub mod dossiers;
 pub mod error;
 pub mod ops;
 pub mod principals;
+pub mod subjects;
 
 use crate::archive::{Archive, ArchiveError, RequestCtx};
 use crate::metrics::Metrics;
@@ -168,7 +169,11 @@ impl<S: Send + Sync> FromRequest<S> for JsonBody {
 }
 
 pub fn router(state: AppState, max_body_bytes: usize) -> Router {
-    let v1 = Router::new().merge(principals::routes()).merge(dossiers::routes()).merge(audit::routes());
+    let v1 = Router::new()
+        .merge(principals::routes())
+        .merge(dossiers::routes())
+        .merge(subjects::routes())
+        .merge(audit::routes());
     Router::new()
         .nest("/v1", v1)
         .merge(ops::routes())

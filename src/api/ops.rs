@@ -15,6 +15,20 @@ pub fn routes() -> Router<AppState> {
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
         .route("/openapi.json", get(openapi))
+        .route("/schemas/{name}", get(schema))
+}
+
+/// The published JSON Schemas: `dossier.schema.json` (the template) and
+/// `subject-export.schema.json` (the subject export).
+#[utoipa::path(get, path = "/schemas/{name}", tag = "operations", params(("name" = String, Path)),
+    responses((status = 200, content_type = "application/schema+json", body = Object), (status = 404)))]
+pub async fn schema(axum::extract::Path(name): axum::extract::Path<String>) -> axum::response::Response {
+    let text = match name.as_str() {
+        "dossier.schema.json" => crate::domain::dossier::SCHEMA_JSON,
+        "subject-export.schema.json" => crate::archive::EXPORT_SCHEMA_JSON,
+        _ => return super::error::ApiError::new(StatusCode::NOT_FOUND, "not-found", "no such schema").into_response(),
+    };
+    ([(header::CONTENT_TYPE, "application/schema+json")], text).into_response()
 }
 
 /// Liveness.
@@ -49,13 +63,15 @@ pub async fn openapi(State(s): State<AppState>) -> Json<Value> {
 #[openapi(
     info(title = "custos", description = "Compliance archive for customer dossiers. Errors are RFC 9457 problem documents (application/problem+json)."),
     paths(
-        healthz, readyz, metrics, openapi,
+        healthz, readyz, metrics, openapi, schema,
         super::principals::create_principal, super::principals::create_token, super::principals::revoke_token,
         super::dossiers::create, super::dossiers::read, super::dossiers::update,
         super::dossiers::versions, super::dossiers::read_version,
         super::audit::list, super::audit::one, super::audit::raw,
         super::audit::checkpoint, super::audit::verifier_key, super::audit::inclusion, super::audit::consistency,
         super::audit::alerts,
+        super::subjects::read, super::subjects::grant, super::subjects::withdraw, super::subjects::history,
+        super::subjects::restrict, super::subjects::unrestrict, super::subjects::export,
     ),
     modifiers(&Security)
 )]

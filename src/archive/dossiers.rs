@@ -9,13 +9,16 @@ use crate::domain::dossier::{
     BusinessPart, ConfidentialPart, Dossier, FieldError, PersonalFields, SensitivePart, SplitDossier,
     SubjectSensitivePart,
 };
+use crate::domain::Classification;
 use crate::domain::{DossierId, SubjectId};
-use crate::policy::access::{decide, Action, DossierFacts};
+use crate::policy::access::{Change, DossierFacts, FieldDecision, FieldOutcome, SubjectState};
+use crate::policy::classes::FieldClasses;
+use crate::policy::PurposeDef;
 use crate::store::{Cf, Op};
 use serde::Serialize;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use time::OffsetDateTime;
 
@@ -94,6 +97,128 @@ pub(crate) fn leaf_paths(v: &Value, prefix: &str, out: &mut Vec<String>) {
             }
         }
         _ => out.push(prefix.to_owned()),
+    }
+}
+
+fn parse_sid(s: &str) -> Result<SubjectId, ArchiveError> {
+    SubjectId::parse(s).map_err(|e| ArchiveError::Internal(anyhow::anyhow!(e)))
+}
+
+/// Parses a decrypted segment. serde_json's messages can quote the input,
+/// and this input is personal data: keep only the category and position.
+pub(super) fn parse_segment<T: serde::de::DeserializeOwned>(b: &[u8]) -> Result<T, ArchiveError> {
+    serde_json::from_slice(b).map_err(|e| {
+        ArchiveError::Internal(anyhow::anyhow!(
+            "a decrypted segment does not parse ({:?} error at line {} column {})",
+            e.classify(),
+            e.line(),
+            e.column()
+        ))
+    })
+}
+
+/// Drops null members and empty arrays (absent optional fields), as the
+/// template's own serialisation does.
+fn prune(v: Value) -> Value {
+    match v {
+        Value::Object(m) => Value::Object(
+            m.into_iter()
+                .filter(|(_, v)| !v.is_null() && !matches!(v, Value::Array(a) if a.is_empty()))
+                .map(|(k, v)| (k, prune(v)))
+                .collect(),
+        ),
+        other => other,
+    }
+}
+
+/// `/contacts/3/phone` → 3.
+fn contact_of(pointer: &str) -> Option<usize> {
+    pointer.strip_prefix("/contacts/")?.split('/').next()?.parse().ok()
+}
+
+fn remove_pointer(doc: &mut Value, pointer: &str) {
+    let Some((parent, last)) = pointer.rsplit_once('/') else { return };
+    match doc.pointer_mut(parent) {
+        Some(Value::Object(m)) => {
+            m.remove(last);
+        }
+        Some(Value::Array(a)) => {
+            if let Ok(i) = last.parse::<usize>() {
+                if i < a.len() {
+                    a.remove(i);
+                }
+            }
+        }
+        _ => {}
+    }
+}
+
+/// A version as the caller may see it.
+struct Opened {
+    document: Value,
+    redactions: Vec<Redaction>,
+    /// The subjects the version names, in contact order.
+    subjects: Vec<SubjectId>,
+    /// Paths released in clear.
+    released: Vec<String>,
+}
+
+/// What a read may show: per class for the dossier's own fields, and per
+/// contact for that person's personal and sensitive fields. Decided before
+/// anything is decrypted.
+#[derive(Debug, Default)]
+pub(super) struct ReadPlan {
+    dossier: HashMap<Classification, FieldDecision>,
+    subjects: HashMap<SubjectId, (FieldDecision, FieldDecision)>,
+}
+
+impl ReadPlan {
+    pub(super) fn outcome(&self, class: Classification, subject: Option<&SubjectId>) -> FieldOutcome {
+        let decision = match (class, subject) {
+            (Classification::Personal, Some(s)) => self.subjects.get(s).map(|d| &d.0),
+            (Classification::Sensitive, Some(s)) => self.subjects.get(s).map(|d| &d.1),
+            _ => self.dossier.get(&class),
+        };
+        decision.map_or(FieldOutcome::Withheld, |d| d.outcome)
+    }
+
+    /// Whether any field the template has could be shown.
+    fn anything_visible(&self) -> bool {
+        let dossier_fields = FieldClasses::template().fields().any(|(p, c)| {
+            let own =
+                !p.starts_with("/contacts/") || !matches!(c, Classification::Personal | Classification::Sensitive);
+            own && self.outcome(c, None) != FieldOutcome::Withheld
+        });
+        let contact_fields = self
+            .subjects
+            .values()
+            .any(|(p, s)| p.outcome != FieldOutcome::Withheld || s.outcome != FieldOutcome::Withheld);
+        dossier_fields || contact_fields
+    }
+
+    /// The deciding policies, for the audit entry (ids only).
+    pub(super) fn reasons(&self) -> String {
+        let mut parts: Vec<String> = Vec::new();
+        let mut classes: Vec<_> = self.dossier.iter().collect();
+        classes.sort_by_key(|(c, _)| **c);
+        for (c, d) in classes {
+            let by = if d.policies.is_empty() { "no permit".to_owned() } else { d.policies.join("+") };
+            parts.push(format!("{}={} ({by})", c.as_str(), d.outcome.as_str()));
+        }
+        let mut subjects: Vec<_> = self.subjects.iter().collect();
+        subjects.sort_by(|a, b| a.0.as_str().cmp(b.0.as_str()));
+        for (sid, (p, s)) in subjects {
+            let by =
+                |d: &FieldDecision| if d.policies.is_empty() { "no permit".to_owned() } else { d.policies.join("+") };
+            parts.push(format!(
+                "{sid}: personal={} ({}), sensitive={} ({})",
+                p.outcome.as_str(),
+                by(p),
+                s.outcome.as_str(),
+                by(s)
+            ));
+        }
+        parts.join("; ")
     }
 }
 
@@ -242,8 +367,9 @@ impl Archive {
                 return self.refuse(e, err).await;
             }
         };
-        let facts = DossierFacts { owner: &dossier.owner, region: &dossier.customer.region };
-        let decision = decide(&ctx.principal, Action::Create, facts, None);
+        let facts = DossierFacts::of(&dossier);
+        let purpose = ctx.purpose.as_deref().unwrap_or_default();
+        let decision = self.policy.access.decide_change(&ctx.principal, Change::Create, purpose, "new", facts, facts);
         if !decision.allowed {
             let e = ctx.entry(ACTION, "", Outcome::Deny, decision.reason.clone());
             return self.refuse(e, ArchiveError::Forbidden(decision.reason)).await;
@@ -302,7 +428,7 @@ impl Archive {
         ops.push(Op::Put(Cf::Dossiers, id.as_str().as_bytes().to_vec(), to_json(meta)?));
         for sid in subjects {
             if self.store.get(Cf::Subjects, sid.as_str().as_bytes())?.is_none() {
-                let meta = SubjectMeta { id: sid.clone(), created_at: now };
+                let meta = SubjectMeta::new(sid.clone(), now);
                 ops.push(Op::Put(Cf::Subjects, sid.as_str().as_bytes().to_vec(), to_json(&meta)?));
             }
             ops.push(Op::Put(Cf::Subjects, subject_link_key(sid, id), vec![]));
@@ -310,29 +436,76 @@ impl Archive {
         Ok(ops)
     }
 
-    /// Looks a dossier up for `action`, auditing not-found and denial.
-    async fn authorized_meta(
+    /// Looks a dossier up, auditing an unknown id.
+    async fn find_meta(
         &self,
         ctx: &RequestCtx,
         action: &str,
         id: &str,
-        access: Action,
-    ) -> Result<(DossierId, DossierMeta, Vec<u8>, String), ArchiveError> {
+    ) -> Result<(DossierId, DossierMeta, Vec<u8>), ArchiveError> {
         let found = match DossierId::parse(id) {
             Ok(did) => self.meta(&did)?.map(|(m, raw)| (did, m, raw)),
             Err(_) => None,
         };
-        let Some((did, meta, raw)) = found else {
+        let Some(found) = found else {
             let e = ctx.entry(action, id, Outcome::Error, "no such dossier");
             return self.refuse(e, ArchiveError::NotFound("dossier".into())).await;
         };
-        let facts = DossierFacts { owner: &meta.owner, region: &meta.region };
-        let decision = decide(&ctx.principal, access, facts, None);
-        if !decision.allowed && access == Action::Read {
-            let e = self.dossier_entry(ctx, action, id, &meta.subjects, Outcome::Deny, decision.reason.clone());
-            return self.refuse(e, ArchiveError::Forbidden(decision.reason)).await;
+        Ok(found)
+    }
+
+    /// A subject's consent and restriction state, for decisions.
+    pub(super) fn subject_state(&self, sid: &SubjectId) -> Result<SubjectState, ArchiveError> {
+        let Some(raw) = self.store.get(Cf::Subjects, sid.as_str().as_bytes())? else {
+            return Ok(SubjectState::default());
+        };
+        let meta: SubjectMeta = serde_json::from_slice(&raw).map_err(|e| ArchiveError::Internal(e.into()))?;
+        Ok(meta.state())
+    }
+
+    /// Decides every field class of a dossier for this request, before
+    /// anything is decrypted.
+    fn read_plan(
+        &self,
+        ctx: &RequestCtx,
+        def: &PurposeDef,
+        meta: &DossierMeta,
+        subjects: &[SubjectId],
+    ) -> Result<ReadPlan, ArchiveError> {
+        let purpose = ctx.purpose.as_deref().unwrap_or_default();
+        let mut reader = self.policy.access.reader(&ctx.principal, meta.id.as_str(), meta.facts(), purpose, def);
+        let mut plan = ReadPlan::default();
+        for class in Classification::ALL {
+            plan.dossier.insert(class, reader.decide(class, None));
         }
-        Ok((did, meta, raw, decision.reason))
+        for sid in subjects {
+            let state = self.subject_state(sid)?;
+            let personal = reader.decide(Classification::Personal, Some(&state));
+            let sensitive = reader.decide(Classification::Sensitive, Some(&state));
+            plan.subjects.insert(sid.clone(), (personal, sensitive));
+        }
+        Ok(plan)
+    }
+
+    /// The purpose check, the lookup and the read plan of a read-like call;
+    /// 403 (audited, with the policies' reasons) when the caller may see
+    /// nothing of the dossier.
+    async fn plan_read(
+        &self,
+        ctx: &RequestCtx,
+        action: &str,
+        id: &str,
+    ) -> Result<(DossierId, DossierMeta, ReadPlan), ArchiveError> {
+        let def = self.purpose(ctx, action, id).await?;
+        let (did, meta, _) = self.find_meta(ctx, action, id).await?;
+        let plan = self.read_plan(ctx, def, &meta, &meta.subjects)?;
+        if !plan.anything_visible() {
+            let reason = format!("no field visible: {}", plan.reasons());
+            let e = self.dossier_entry(ctx, action, id, &meta.subjects, Outcome::Deny, reason);
+            let msg = "the policy lets you see no field of this dossier for this purpose";
+            return self.refuse(e, ArchiveError::Forbidden(msg.into())).await;
+        }
+        Ok((did, meta, plan))
     }
 
     pub async fn read_dossier(
@@ -342,8 +515,7 @@ impl Archive {
         version: Option<u32>,
     ) -> Result<DossierView, ArchiveError> {
         const ACTION: &str = "dossier.read";
-        self.purpose(ctx, ACTION, id).await?;
-        let (did, meta, _, reason) = self.authorized_meta(ctx, ACTION, id, Action::Read).await?;
+        let (did, meta, plan) = self.plan_read(ctx, ACTION, id).await?;
         let v = version.unwrap_or(meta.current_version);
         let Some(bytes) = (1..=meta.current_version)
             .contains(&v)
@@ -356,95 +528,139 @@ impl Archive {
         };
         let hash = if v == meta.current_version { meta.head_hash.clone() } else { hex::encode(version_hash(&bytes)) };
         let rec: VersionRecord = postcard::from_bytes(&bytes).map_err(|e| ArchiveError::Internal(e.into()))?;
-        let (document, redactions, subjects) = self.open_version(&did, &rec)?;
-        let mut released = Vec::new();
-        leaf_paths(&document, "", &mut released);
+        let Opened { document, redactions, subjects, released } = self.open_version(&did, &rec, &plan)?;
         let mut entry =
-            self.dossier_entry(ctx, ACTION, id, &subjects, Outcome::Allow, format!("{reason}; version {v}"));
+            self.dossier_entry(ctx, ACTION, id, &subjects, Outcome::Allow, format!("version {v}; {}", plan.reasons()));
         entry.released = released;
-        entry.withheld = redactions.iter().map(|r| r.path.clone()).collect();
+        for r in &redactions {
+            match r.reason.as_str() {
+                "masked" => entry.masked.push(r.path.clone()),
+                _ => entry.withheld.push(r.path.clone()),
+            }
+        }
         // Fail closed: the data leaves only once the entry is durable.
         self.audit.commit(Commit::entry(entry)).await?;
         Ok(DossierView { id: did, document, version: v, hash, redactions })
     }
 
-    /// Opens every segment of a version. A subject whose key was destroyed
-    /// reads as erased; any other failure is an error.
-    fn open_version(
-        &self,
-        id: &DossierId,
-        rec: &VersionRecord,
-    ) -> Result<(Value, Vec<Redaction>, Vec<SubjectId>), ArchiveError> {
-        fn parse<T: serde::de::DeserializeOwned>(b: &[u8]) -> Result<T, ArchiveError> {
-            // serde_json's messages can quote the input, and this input is
-            // decrypted personal data: keep only the category and position.
-            serde_json::from_slice(b).map_err(|e| {
-                ArchiveError::Internal(anyhow::anyhow!(
-                    "a decrypted segment does not parse ({:?} error at line {} column {})",
-                    e.classify(),
-                    e.line(),
-                    e.column()
-                ))
-            })
-        }
-        let mut business: Option<BusinessPart> = None;
-        let mut confidential = None;
-        let mut sensitive = None;
-        let mut contacts: Vec<(SubjectId, Option<PersonalFields>, Option<SubjectSensitivePart>)> = Vec::new();
+    /// Opens the segments of a version the plan lets the caller see, and
+    /// applies masking. A segment whose fields are all withheld is never
+    /// decrypted; a subject whose key was destroyed reads as erased. Returns
+    /// the document, its redactions, the subjects it names and the paths
+    /// released in clear.
+    fn open_version(&self, id: &DossierId, rec: &VersionRecord, plan: &ReadPlan) -> Result<Opened, ArchiveError> {
+        let classes = FieldClasses::template();
+        let mut doc = serde_json::Map::new();
+        let mut redactions = Vec::new();
+        let mut contacts: Vec<(SubjectId, serde_json::Map<String, Value>)> = Vec::new();
+        // Template fields of a class that a withheld segment would hold.
+        let template_fields = |class: Classification, under_contacts: bool| {
+            classes
+                .fields()
+                .filter(move |(p, c)| *c == class && p.starts_with("/contacts/") == under_contacts)
+                .map(|(p, _)| p.to_owned())
+        };
         for seg in &rec.segments {
+            let (class, subject) = match seg.name.split_once('/') {
+                None if seg.name == "business" => (Classification::Internal, None),
+                None if seg.name == "confidential" => (Classification::Confidential, None),
+                None if seg.name == "sensitive" => (Classification::Sensitive, None),
+                Some(("personal", sid)) => (Classification::Personal, Some(parse_sid(sid)?)),
+                Some(("sensitive", sid)) => (Classification::Sensitive, Some(parse_sid(sid)?)),
+                _ => return Err(anyhow::anyhow!("unexpected segment {}", seg.name).into()),
+            };
+            if seg.name.starts_with("personal/") {
+                let sid = subject.clone().ok_or_else(|| anyhow::anyhow!("segment without subject"))?;
+                contacts.push((sid, serde_json::Map::new()));
+            }
+            let contact_index = subject.as_ref().and_then(|s| contacts.iter().position(|c| &c.0 == s));
             let key_ref = match seg.key.split_once('/') {
                 Some(("d", _)) => KeyRef::Dossier(id.clone()),
-                Some(("s", sid)) => KeyRef::Subject(SubjectId::parse(sid).map_err(|e| anyhow::anyhow!(e))?),
+                Some(("s", sid)) => KeyRef::Subject(parse_sid(sid)?),
                 _ => return Err(anyhow::anyhow!("segment names an unknown key").into()),
             };
-            let aad = segment_aad(id.as_str(), rec.version, &seg.name);
-            let plain = match self.keyring.get(&key_ref) {
-                Ok(key) => Some(open(&key, &aad, &seg.sealed)?),
-                Err(CryptoError::KeyDestroyed(_)) if matches!(key_ref, KeyRef::Subject(_)) => None,
-                Err(e) => return Err(e.into()),
-            };
-            match (seg.name.split_once('/'), plain) {
-                (None, Some(p)) if seg.name == "business" => business = Some(parse(&p)?),
-                (None, Some(p)) if seg.name == "confidential" => confidential = Some(parse::<ConfidentialPart>(&p)?),
-                (None, Some(p)) if seg.name == "sensitive" => sensitive = Some(parse::<SensitivePart>(&p)?),
-                (Some(("personal", sid)), p) => {
-                    let sid = SubjectId::parse(sid).map_err(|e| anyhow::anyhow!(e))?;
-                    contacts.push((sid, p.map(|p| parse(&p)).transpose()?, None));
-                }
-                (Some(("sensitive", sid)), p) => {
-                    if let (Some(c), Some(p)) = (contacts.iter_mut().find(|c| c.0.as_str() == sid), p) {
-                        c.2 = Some(parse(&p)?);
+            // An erased person reads as erased whatever the policy says.
+            if matches!(key_ref, KeyRef::Subject(_)) && !self.keyring.exists(&key_ref)? {
+                if seg.name.starts_with("personal/") {
+                    let i = contact_index.unwrap_or_default();
+                    for f in ["name", "phone", "email", "role", "id_number"] {
+                        redactions.push(Redaction { path: format!("/contacts/{i}/{f}"), reason: "erased".into() });
                     }
                 }
-                _ => return Err(anyhow::anyhow!("unexpected segment {}", seg.name).into()),
+                continue;
             }
+            if plan.outcome(class, subject.as_ref()) == FieldOutcome::Withheld {
+                for path in template_fields(class, subject.is_some()) {
+                    let path = match contact_index {
+                        Some(i) => path.replacen('*', &i.to_string(), 1),
+                        None => path,
+                    };
+                    redactions.push(Redaction { path, reason: "withheld".into() });
+                }
+                continue;
+            }
+            let aad = segment_aad(id.as_str(), rec.version, &seg.name);
+            let plain = open(self.keyring.get(&key_ref)?.as_ref(), &aad, &seg.sealed)?;
+            let value: Value = match seg.name.as_str() {
+                "business" => serde_json::to_value(parse_segment::<BusinessPart>(&plain)?),
+                "confidential" => serde_json::to_value(parse_segment::<ConfidentialPart>(&plain)?),
+                "sensitive" => serde_json::to_value(parse_segment::<SensitivePart>(&plain)?),
+                n if n.starts_with("personal/") => serde_json::to_value(parse_segment::<PersonalFields>(&plain)?),
+                _ => serde_json::to_value(parse_segment::<SubjectSensitivePart>(&plain)?),
+            }
+            .map_err(|e| ArchiveError::Internal(e.into()))?;
+            let Value::Object(fields) = prune(value) else { continue };
+            let target = match (seg.name.as_str(), contact_index) {
+                ("business", _) => &mut doc,
+                ("confidential" | "sensitive", _) => doc
+                    .entry("finance")
+                    .or_insert_with(|| Value::Object(Default::default()))
+                    .as_object_mut()
+                    .ok_or_else(|| anyhow::anyhow!("finance is not an object"))?,
+                (_, Some(i)) => &mut contacts[i].1,
+                _ => return Err(anyhow::anyhow!("sensitive segment of a subject with no personal segment").into()),
+            };
+            target.extend(fields);
         }
-        let business = business.ok_or_else(|| anyhow::anyhow!("version has no business segment"))?;
         let subjects: Vec<SubjectId> = contacts.iter().map(|c| c.0.clone()).collect();
-        let erased: Vec<usize> = contacts.iter().enumerate().filter(|(_, c)| c.1.is_none()).map(|(i, _)| i).collect();
-        let joined = SplitDossier {
-            business,
-            confidential,
-            sensitive,
-            contacts: contacts
+        if !contacts.is_empty() {
+            let list = contacts
                 .into_iter()
-                .map(|(sid, p, s)| {
-                    (sid, p.unwrap_or(PersonalFields { name: String::new(), phone: None, email: None, role: None }), s)
+                .map(|(sid, mut fields)| {
+                    fields.insert("subject_id".into(), Value::String(sid.to_string()));
+                    Value::Object(fields)
                 })
-                .collect(),
+                .collect();
+            doc.insert("contacts".into(), Value::Array(list));
         }
-        .join();
-        let mut document = serde_json::to_value(joined).map_err(|e| ArchiveError::Internal(e.into()))?;
-        let mut redactions = Vec::new();
-        for i in erased {
-            if let Some(c) = document.pointer_mut(&format!("/contacts/{i}")).and_then(Value::as_object_mut) {
-                c.retain(|k, _| k == "subject_id");
-            }
-            for f in ["name", "phone", "email", "role", "id_number"] {
-                redactions.push(Redaction { path: format!("/contacts/{i}/{f}"), reason: "erased".into() });
+        let mut document = Value::Object(doc);
+        // Field by field: what the plan masks or withholds within the
+        // segments that were opened (a contact's subject_id is internal).
+        let mut leaves = Vec::new();
+        leaf_paths(&document, "", &mut leaves);
+        let mut released = Vec::new();
+        for path in leaves {
+            let class = classes.class_of(&path);
+            let subject = match (class, contact_of(&path)) {
+                (Classification::Personal | Classification::Sensitive, Some(i)) => subjects.get(i),
+                _ => None,
+            };
+            match plan.outcome(class, subject) {
+                FieldOutcome::Clear => released.push(path),
+                FieldOutcome::Masked => {
+                    if let Some(v) = document.pointer_mut(&path) {
+                        *v = self.policy.masking.mask(&path, v);
+                    }
+                    redactions.push(Redaction { path, reason: "masked".into() });
+                }
+                FieldOutcome::Withheld => {
+                    remove_pointer(&mut document, &path);
+                    redactions.push(Redaction { path, reason: "withheld".into() });
+                }
             }
         }
-        Ok((document, redactions, subjects))
+        redactions.sort_by(|a, b| a.path.cmp(&b.path));
+        Ok(Opened { document, redactions, subjects, released })
     }
 
     pub async fn update_dossier(
@@ -455,8 +671,8 @@ impl Archive {
         body: &Value,
     ) -> Result<Created, ArchiveError> {
         const ACTION: &str = "dossier.update";
-        self.purpose(ctx, ACTION, id).await?;
-        let (did, meta, meta_raw, _) = self.authorized_meta(ctx, ACTION, id, Action::Update).await?;
+        let def = self.purpose(ctx, ACTION, id).await?;
+        let (did, meta, meta_raw) = self.find_meta(ctx, ACTION, id).await?;
         let dossier = match self.parse_body(body) {
             Ok(d) => d,
             Err(err) => {
@@ -471,9 +687,14 @@ impl Archive {
                 return self.refuse(e, err).await;
             }
         };
-        let before = DossierFacts { owner: &meta.owner, region: &meta.region };
-        let after = DossierFacts { owner: &dossier.owner, region: &dossier.customer.region };
-        let decision = decide(&ctx.principal, Action::Update, before, Some(after));
+        let (before, after) = (meta.facts(), DossierFacts::of(&dossier));
+        let purpose = ctx.purpose.as_deref().unwrap_or_default();
+        let mut decision = self.policy.access.decide_change(&ctx.principal, Change::Update, purpose, id, before, after);
+        let plan = self.read_plan(ctx, def, &meta, &meta.subjects)?;
+        if decision.allowed && plan.outcome(Classification::Internal, None) != FieldOutcome::Clear {
+            decision.allowed = false;
+            decision.reason = format!("{}; but the business fields are not visible in clear", decision.reason);
+        }
         if !decision.allowed {
             let e = self.dossier_entry(ctx, ACTION, id, &meta.subjects, Outcome::Deny, decision.reason.clone());
             return self.refuse(e, ArchiveError::Forbidden(decision.reason)).await;
@@ -483,7 +704,8 @@ impl Archive {
             let e = self.dossier_entry(ctx, ACTION, id, &meta.subjects, Outcome::Error, "version mismatch");
             return self.refuse(e, mismatch).await;
         }
-        let split = SplitDossier::split(dossier);
+        let mut split = SplitDossier::split(dossier);
+        let kept = self.keep_hidden(&did, &meta, &plan, &mut split)?;
         let version = meta.current_version + 1;
         let sealed = hex::decode(&meta.head_hash)
             .ok()
@@ -527,7 +749,15 @@ impl Archive {
             id,
             &all_subjects,
             Outcome::Allow,
-            format!("{}; version {version}", decision.reason),
+            match kept.is_empty() {
+                true => format!("{}; version {version}", decision.reason),
+                false => format!(
+                    "{}; version {version}; kept from version {}: {}",
+                    decision.reason,
+                    version - 1,
+                    kept.join(", ")
+                ),
+            },
         );
         let conflict =
             self.dossier_entry(ctx, ACTION, id, &all_subjects, Outcome::Error, "version mismatch (concurrent update)");
@@ -550,10 +780,66 @@ impl Archive {
         Ok(Created { id: did, version, hash: hex::encode(hash), subjects: version_subjects })
     }
 
+    /// Fields the updater may not see in clear are not theirs to change: the
+    /// new version keeps the current values of those segments, so a masked
+    /// `***` read back and sent again never overwrites the real value, and a
+    /// withheld field left out is not dropped. Returns the segments kept.
+    fn keep_hidden(
+        &self,
+        id: &DossierId,
+        meta: &DossierMeta,
+        plan: &ReadPlan,
+        split: &mut SplitDossier,
+    ) -> Result<Vec<String>, ArchiveError> {
+        let bytes = self
+            .store
+            .get(Cf::Versions, &version_key(id, meta.current_version))?
+            .ok_or_else(|| anyhow::anyhow!("current version record missing"))?;
+        let rec: VersionRecord = postcard::from_bytes(&bytes).map_err(|e| ArchiveError::Internal(e.into()))?;
+        let open_segment = |name: &str| -> Result<Option<zeroize::Zeroizing<Vec<u8>>>, ArchiveError> {
+            let Some(seg) = rec.segments.iter().find(|s| s.name == name) else { return Ok(None) };
+            let key_ref = match seg.key.split_once('/') {
+                Some(("s", sid)) => KeyRef::Subject(parse_sid(sid)?),
+                _ => KeyRef::Dossier(id.clone()),
+            };
+            match self.keyring.get(&key_ref) {
+                Ok(key) => Ok(Some(open(key.as_ref(), &segment_aad(id.as_str(), rec.version, name), &seg.sealed)?)),
+                Err(CryptoError::KeyDestroyed(_)) => Ok(None),
+                Err(e) => Err(e.into()),
+            }
+        };
+        let mut kept = Vec::new();
+        if plan.outcome(Classification::Confidential, None) != FieldOutcome::Clear {
+            split.confidential = open_segment("confidential")?.map(|p| parse_segment(&p)).transpose()?;
+            kept.push("confidential".to_owned());
+        }
+        if plan.outcome(Classification::Sensitive, None) != FieldOutcome::Clear {
+            split.sensitive = open_segment("sensitive")?.map(|p| parse_segment(&p)).transpose()?;
+            kept.push("sensitive".to_owned());
+        }
+        for (sid, personal, sensitive) in split.contacts.iter_mut() {
+            let name = format!("personal/{sid}");
+            if !rec.segments.iter().any(|s| s.name == name) {
+                continue; // a person new to this dossier: the caller provides them
+            }
+            if plan.outcome(Classification::Personal, Some(sid)) != FieldOutcome::Clear {
+                if let Some(p) = open_segment(&name)? {
+                    *personal = parse_segment(&p)?;
+                    kept.push(name);
+                }
+            }
+            if plan.outcome(Classification::Sensitive, Some(sid)) != FieldOutcome::Clear {
+                let name = format!("sensitive/{sid}");
+                *sensitive = open_segment(&name)?.map(|p| parse_segment(&p)).transpose()?;
+                kept.push(name);
+            }
+        }
+        Ok(kept)
+    }
+
     pub async fn list_versions(&self, ctx: &RequestCtx, id: &str) -> Result<Vec<VersionInfo>, ArchiveError> {
         const ACTION: &str = "dossier.versions";
-        self.purpose(ctx, ACTION, id).await?;
-        let (did, meta, _, reason) = self.authorized_meta(ctx, ACTION, id, Action::Read).await?;
+        let (did, meta, plan) = self.plan_read(ctx, ACTION, id).await?;
         let mut out = Vec::new();
         let prefix = format!("{did}/").into_bytes();
         for row in self.store.scan(Cf::Versions, &prefix, &prefix) {
@@ -568,7 +854,7 @@ impl Archive {
                 actor: rec.actor,
             });
         }
-        let entry = self.dossier_entry(ctx, ACTION, id, &meta.subjects, Outcome::Allow, reason);
+        let entry = self.dossier_entry(ctx, ACTION, id, &meta.subjects, Outcome::Allow, plan.reasons());
         self.audit.commit(Commit::entry(entry)).await?;
         Ok(out)
     }

@@ -11,10 +11,13 @@ mod audit_log;
 mod dossiers;
 mod principals;
 mod records;
+mod subjects;
 pub mod transparency;
 
 pub use dossiers::{Created, DossierView, Redaction, VersionInfo};
 pub use principals::{check_bootstrap_token, IssuedToken, NewPrincipal};
+pub use records::{ConsentBasis, ConsentEventKind};
+pub use subjects::{ConsentEventView, NewConsent, SubjectStatus, SubjectView, EXPORT_SCHEMA_JSON};
 
 use crate::audit::{AuditWriter, Commit, CommitError, EntryBody, Outcome};
 use crate::clock::Clock;

@@ -5,6 +5,7 @@ use crate::crypto::Sealed;
 use crate::domain::dossier::{Grade, Status};
 use crate::domain::{DossierId, PrincipalId, SubjectId, TokenId};
 use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
 use time::OffsetDateTime;
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -46,11 +47,96 @@ pub struct DossierMeta {
     pub subjects: Vec<SubjectId>,
 }
 
+impl DossierMeta {
+    /// What access decisions may know of the dossier.
+    pub fn facts(&self) -> crate::policy::access::DossierFacts<'_> {
+        crate::policy::access::DossierFacts {
+            owner: &self.owner,
+            region: &self.region,
+            grade: self.grade,
+            status: self.status,
+        }
+    }
+}
+
+/// A data subject's current state. The consent history it summarises is
+/// kept as `ConsentEvent`s beside it and never rewritten.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct SubjectMeta {
     pub id: SubjectId,
     #[serde(with = "time::serde::rfc3339")]
     pub created_at: OffsetDateTime,
+    /// Set by `POST .../restriction` (PIPL Art. 44, 47(2); GDPR Art. 18).
+    #[serde(with = "time::serde::rfc3339::option", default)]
+    pub restricted_at: Option<OffsetDateTime>,
+    /// Live consents by purpose.
+    #[serde(default)]
+    pub consents: BTreeMap<String, LiveConsent>,
+    /// Number of consent events recorded (the next event's number).
+    #[serde(default)]
+    pub consent_events: u32,
+}
+
+impl SubjectMeta {
+    pub fn new(id: SubjectId, created_at: OffsetDateTime) -> Self {
+        SubjectMeta { id, created_at, restricted_at: None, consents: BTreeMap::new(), consent_events: 0 }
+    }
+
+    /// The legal-basis state access decisions use.
+    pub fn state(&self) -> crate::policy::access::SubjectState {
+        crate::policy::access::SubjectState {
+            restricted: self.restricted_at.is_some(),
+            consents: self.consents.keys().cloned().collect(),
+            separate_consents: self
+                .consents
+                .iter()
+                .filter(|(_, c)| c.basis == ConsentBasis::SeparateConsent)
+                .map(|(p, _)| p.clone())
+                .collect(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LiveConsent {
+    pub basis: ConsentBasis,
+    #[serde(with = "time::serde::rfc3339")]
+    pub granted_at: OffsetDateTime,
+    /// The event that granted it.
+    pub event: u32,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ConsentBasis {
+    Consent,
+    SeparateConsent,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ConsentEventKind {
+    Grant,
+    Withdrawal,
+}
+
+/// One grant or withdrawal, append-only. The evidence (which may name the
+/// person) is sealed under the subject's key, so erasure shreds it too.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ConsentEvent {
+    pub event: u32,
+    pub kind: ConsentEventKind,
+    pub purpose: String,
+    /// For a grant.
+    pub basis: Option<ConsentBasis>,
+    /// When the person gave (grant) or withdrew (withdrawal) consent.
+    #[serde(with = "time::serde::rfc3339")]
+    pub effective_at: OffsetDateTime,
+    /// When custos recorded it.
+    #[serde(with = "time::serde::rfc3339")]
+    pub recorded_at: OffsetDateTime,
+    pub actor: PrincipalId,
+    pub evidence: Option<Sealed>,
 }
 
 /// One sealed segment of a version.
@@ -83,4 +169,15 @@ pub fn version_key(id: &DossierId, version: u32) -> Vec<u8> {
 
 pub fn subject_link_key(sid: &SubjectId, dossier: &DossierId) -> Vec<u8> {
     format!("{sid}/d/{dossier}").into_bytes()
+}
+
+pub fn consent_event_key(sid: &SubjectId, event: u32) -> Vec<u8> {
+    let mut k = format!("{sid}/c/").into_bytes();
+    k.extend_from_slice(&event.to_be_bytes());
+    k
+}
+
+/// Prefix of a subject's dossier links.
+pub fn subject_links_prefix(sid: &SubjectId) -> Vec<u8> {
+    format!("{sid}/d/").into_bytes()
 }

@@ -75,6 +75,9 @@ impl Keyring {
 
     /// Whether the wrapped key still exists (no unwrap).
     pub fn exists(&self, r: &KeyRef) -> Result<bool, CryptoError> {
+        if self.cache.lock().is_ok_and(|mut c| c.get(r).is_some()) {
+            return Ok(true);
+        }
         Ok(self.store.get(Cf::Keys, r.storage_key().as_bytes())?.is_some())
     }
 

@@ -49,7 +49,7 @@ impl FromStr for Role {
 }
 
 /// Field classification (API.md "The dossier template").
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Classification {
     Public,
@@ -57,6 +57,26 @@ pub enum Classification {
     Confidential,
     Personal,
     Sensitive,
+}
+
+impl Classification {
+    pub const ALL: [Classification; 5] = [
+        Classification::Public,
+        Classification::Internal,
+        Classification::Confidential,
+        Classification::Personal,
+        Classification::Sensitive,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Classification::Public => "public",
+            Classification::Internal => "internal",
+            Classification::Confidential => "confidential",
+            Classification::Personal => "personal",
+            Classification::Sensitive => "sensitive",
+        }
+    }
 }
 
 impl FromStr for Classification {

@@ -1,126 +1,614 @@
-//! Coarse access rules (API.md role table, ownership and region columns).
-//! A decision is a pure function of the principal and the dossier facts;
-//! nothing permitted means deny.
+//! The access engine: Cedar policies (`policies/access.cedar`), validated
+//! against `policies/schema.cedarschema` in strict mode when loaded.
+//!
+//! Decisions are pure functions of the principal, the dossier's plaintext
+//! facts (owner, region, grade, status), the purpose with its legal basis,
+//! the field class, and a data subject's consent and restriction state. A
+//! read is decided per field class; the permits that hold say `clear` or
+//! `masked` through their `@outcome` annotation, and no permit (or any
+//! forbid, or any evaluation error) withholds. Every policy has an `@id`,
+//! which audit entries quote as the reason.
 
-use crate::domain::{Principal, PrincipalId, Role};
+use super::{PolicyError, PurposeDef};
+use crate::domain::dossier::{Grade, Status};
+use crate::domain::{Classification, Principal, PrincipalId, SubjectId};
+use cedar_policy::{
+    Authorizer, Context, Decision as CedarDecision, Effect, Entities, Entity, EntityId, EntityTypeName, EntityUid,
+    PolicyId, PolicySet as CedarPolicySet, Request, RestrictedExpression, Schema, ValidationMode, Validator,
+};
+use miette::Diagnostic;
+use std::collections::{BTreeSet, HashMap, HashSet};
+use std::path::Path;
+use std::str::FromStr;
 
+/// How one field is shown.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum FieldOutcome {
+    Withheld,
+    Masked,
+    Clear,
+}
+
+impl FieldOutcome {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FieldOutcome::Clear => "clear",
+            FieldOutcome::Masked => "masked",
+            FieldOutcome::Withheld => "withheld",
+        }
+    }
+}
+
+/// Creating and changing dossiers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Action {
+pub enum Change {
     Create,
-    Read,
     Update,
 }
 
-/// The plaintext facts a decision may use (no personal data).
+/// Operations on a data subject.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SubjectAction {
+    Read,
+    Export,
+    Restrict,
+    GrantConsent,
+    WithdrawConsent,
+}
+
+impl SubjectAction {
+    fn cedar_name(self) -> &'static str {
+        match self {
+            SubjectAction::Read => "subject.read",
+            SubjectAction::Export => "subject.export",
+            SubjectAction::Restrict => "subject.restrict",
+            SubjectAction::GrantConsent => "consent.grant",
+            SubjectAction::WithdrawConsent => "consent.withdraw",
+        }
+    }
+}
+
+/// The plaintext facts a dossier decision may use (no personal data).
 #[derive(Debug, Clone, Copy)]
 pub struct DossierFacts<'a> {
     pub owner: &'a PrincipalId,
     pub region: &'a str,
+    pub grade: Grade,
+    pub status: Status,
+}
+
+impl<'a> DossierFacts<'a> {
+    pub fn of(d: &'a crate::domain::dossier::Dossier) -> Self {
+        DossierFacts { owner: &d.owner, region: &d.customer.region, grade: d.grade, status: d.status }
+    }
+}
+
+/// A data subject's legal-basis state when the request is decided.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash)]
+pub struct SubjectState {
+    pub restricted: bool,
+    /// Purposes with a live consent of any basis.
+    pub consents: BTreeSet<String>,
+    /// Purposes with a live separate consent (PIPL Art. 29).
+    pub separate_consents: BTreeSet<String>,
+}
+
+/// What subject operations are decided on: who serves the person.
+#[derive(Debug, Clone, Default)]
+pub struct SubjectFacts {
+    /// Owners of the dossiers that name the subject.
+    pub owners: BTreeSet<PrincipalId>,
+    /// Regions of those dossiers.
+    pub regions: BTreeSet<String>,
+    pub restricted: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Decision {
     pub allowed: bool,
-    /// Why, in words that can go into an audit entry (no values).
+    /// Why, in words that can go into an audit entry (policy ids, no values).
     pub reason: String,
 }
 
-fn allow(reason: impl Into<String>) -> Decision {
-    Decision { allowed: true, reason: reason.into() }
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FieldDecision {
+    pub outcome: FieldOutcome,
+    /// The policies that decided, by `@id`.
+    pub policies: Vec<String>,
 }
 
-fn deny(reason: impl Into<String>) -> Decision {
-    Decision { allowed: false, reason: reason.into() }
+struct PolicyInfo {
+    name: String,
+    outcome: Option<FieldOutcome>,
 }
 
-/// `facts` is the dossier as it is (read, update) or as it would be
-/// (create); for an update `after` is the dossier as it would become.
-pub fn decide(p: &Principal, action: Action, facts: DossierFacts<'_>, after: Option<DossierFacts<'_>>) -> Decision {
-    let mut reasons = Vec::new();
-    for role in &p.roles {
-        let d = decide_role(*role, p, action, facts, after);
-        if d.allowed {
-            return d;
-        }
-        reasons.push(d.reason);
+pub struct AccessPolicy {
+    policies: CedarPolicySet,
+    authorizer: Authorizer,
+    info: HashMap<PolicyId, PolicyInfo>,
+    staff: EntityTypeName,
+    dossier: EntityTypeName,
+    subject: EntityTypeName,
+    read: EntityUid,
+    create: EntityUid,
+    update: EntityUid,
+}
+
+/// The 1-based line of a byte offset.
+fn line_of(text: &str, offset: usize) -> usize {
+    text.as_bytes()[..offset.min(text.len())].iter().filter(|&&b| b == b'\n').count() + 1
+}
+
+/// The first labelled position of a diagnostic, as a line, and its message
+/// with every related diagnostic's.
+fn diagnostic_line(text: &str, d: &dyn Diagnostic) -> usize {
+    let own = d.labels().and_then(|mut l| l.next()).map(|l| l.offset());
+    let related = || d.related().into_iter().flatten().find_map(|r| r.labels().and_then(|mut l| l.next()));
+    own.or_else(|| related().map(|l| l.offset())).map_or(1, |o| line_of(text, o))
+}
+
+fn describe(d: &dyn Diagnostic) -> String {
+    let mut msg = d.to_string();
+    if let Some(help) = d.help() {
+        msg.push_str(&format!(" ({help})"));
     }
-    if reasons.is_empty() {
-        return deny("principal has no role");
-    }
-    deny(reasons.join("; "))
+    msg
 }
 
-fn decide_role(
-    role: Role,
-    p: &Principal,
-    action: Action,
-    facts: DossierFacts<'_>,
-    after: Option<DossierFacts<'_>>,
-) -> Decision {
-    let own = facts.owner == &p.id;
-    let in_region = |f: DossierFacts<'_>| f.region == p.region;
-    match (role, action) {
-        (Role::Admin, _) => deny("admin: reads and writes no dossier content"),
-        (Role::Sales, Action::Read) if own => allow("sales: owner"),
-        (Role::Sales, Action::Read) => deny("sales: not the owner"),
-        (Role::Sales, Action::Create) if own => allow("sales: creates as owner"),
-        (Role::Sales, Action::Create) => deny("sales: may create only as owner"),
-        (Role::Sales, Action::Update) => deny("sales: may not update dossiers"),
-        (Role::Service, Action::Read) if in_region(facts) => allow("service: own region"),
-        (Role::Service, Action::Read) => deny("service: other region"),
-        (Role::Service, Action::Create) => allow("service: may create"),
-        (Role::Service, Action::Update) if in_region(facts) && after.is_none_or(in_region) => {
-            allow("service: own region")
+fn type_name(s: &str) -> EntityTypeName {
+    // INVARIANT: called with the fixed names of schema.cedarschema.
+    EntityTypeName::from_str(s).expect("a valid Cedar type name")
+}
+
+fn uid(ty: &EntityTypeName, id: &str) -> EntityUid {
+    EntityUid::from_type_name_and_id(ty.clone(), EntityId::new(id))
+}
+
+fn strings<'a>(items: impl IntoIterator<Item = &'a String>) -> RestrictedExpression {
+    RestrictedExpression::new_set(items.into_iter().map(|s| RestrictedExpression::new_string(s.clone())))
+}
+
+impl AccessPolicy {
+    pub fn load(dir: &Path) -> Result<Self, PolicyError> {
+        let schema_path = dir.join("schema.cedarschema");
+        let policy_path = dir.join("access.cedar");
+        let read = |p: &Path| std::fs::read_to_string(p).map_err(|e| PolicyError::Dir(p.to_owned(), e));
+        let (schema_text, policy_text) = (read(&schema_path)?, read(&policy_path)?);
+        let schema = Self::parse_schema(&schema_text).map_err(|(line, message)| PolicyError::Invalid {
+            file: schema_path.clone(),
+            line,
+            message,
+        })?;
+        Self::parse(&schema, &policy_text).map_err(|(line, message)| PolicyError::Invalid {
+            file: policy_path.clone(),
+            line,
+            message,
+        })
+    }
+
+    pub fn parse_schema(text: &str) -> Result<Schema, (usize, String)> {
+        let (schema, _warnings) =
+            Schema::from_cedarschema_str(text).map_err(|e| (diagnostic_line(text, &e), describe(&e)))?;
+        // The engine builds requests of exactly these shapes.
+        for action in ["dossier.create", "dossier.update", "dossier.read"] {
+            let known = schema.actions().any(|a| a.id().unescaped() == action);
+            if !known {
+                return Err((1, format!("the schema must declare action {action:?}")));
+            }
         }
-        (Role::Service, Action::Update) => deny("service: may update only in own region"),
-        (Role::Finance | Role::Compliance, Action::Read) => allow(format!("{role}: may read")),
-        (Role::Finance | Role::Compliance, _) => deny(format!("{role}: may not change dossiers")),
+        Ok(schema)
+    }
+
+    /// Parses and validates the policies. Errors carry the 1-based line.
+    pub fn parse(schema: &Schema, text: &str) -> Result<Self, (usize, String)> {
+        let policies = CedarPolicySet::from_str(text).map_err(|e| (diagnostic_line(text, &e), describe(&e)))?;
+        let result = Validator::new(schema.clone()).validate(&policies, ValidationMode::Strict);
+        if let Some(e) = result.validation_errors().next() {
+            return Err((diagnostic_line(text, e), describe(e)));
+        }
+        // Source order, to point at a policy by line when an annotation is wrong.
+        let starts = policy_starts(text);
+        let mut info = HashMap::new();
+        let mut names = HashSet::new();
+        for (n, p) in policies.policies().enumerate() {
+            let line = p
+                .id()
+                .to_string()
+                .strip_prefix("policy")
+                .and_then(|i| i.parse::<usize>().ok())
+                .and_then(|i| starts.get(i))
+                .copied()
+                .unwrap_or_else(|| starts.get(n).copied().unwrap_or(1));
+            let Some(name) = p.annotation("id").filter(|n| !n.trim().is_empty()) else {
+                return Err((line, "every policy needs an @id(\"...\") annotation (audit entries quote it)".into()));
+            };
+            if !names.insert(name.to_owned()) {
+                return Err((line, format!("@id({name:?}) is used twice")));
+            }
+            let outcome = match (p.effect(), p.annotation("outcome")) {
+                (Effect::Forbid, None) => None,
+                (Effect::Forbid, Some(_)) => {
+                    return Err((line, format!("forbid policy {name} withholds; it cannot carry @outcome")))
+                }
+                (Effect::Permit, Some("clear")) => Some(FieldOutcome::Clear),
+                (Effect::Permit, Some("masked")) => Some(FieldOutcome::Masked),
+                (Effect::Permit, Some(o)) => {
+                    return Err((line, format!("@outcome({o:?}) of {name}: must be \"clear\" or \"masked\"")))
+                }
+                (Effect::Permit, None) => None,
+            };
+            info.insert(p.id().clone(), PolicyInfo { name: name.to_owned(), outcome });
+        }
+        let action = |name: &str| uid(&type_name("Action"), name);
+        let engine = AccessPolicy {
+            policies,
+            authorizer: Authorizer::new(),
+            info,
+            staff: type_name("Staff"),
+            dossier: type_name("Dossier"),
+            subject: type_name("Subject"),
+            read: action("dossier.read"),
+            create: action("dossier.create"),
+            update: action("dossier.update"),
+        };
+        // A permit that can apply to a read must say how it shows the field.
+        for p in engine.policies.policies() {
+            let reads = match p.action_constraint() {
+                cedar_policy::ActionConstraint::Any => true,
+                cedar_policy::ActionConstraint::Eq(a) => a == engine.read,
+                cedar_policy::ActionConstraint::In(list) => list.contains(&engine.read),
+            };
+            let i = &engine.info[p.id()];
+            if reads && p.effect() == Effect::Permit && i.outcome.is_none() {
+                let line = text.lines().position(|l| l.contains(&format!("\"{}\"", i.name))).map_or(1, |l| l + 1);
+                return Err((
+                    line,
+                    format!(
+                        "permit {} applies to dossier.read: it needs @outcome(\"clear\") or @outcome(\"masked\")",
+                        i.name
+                    ),
+                ));
+            }
+        }
+        Ok(engine)
+    }
+
+    /// The `@id`s of the policies, sorted.
+    pub fn names(&self) -> Vec<&str> {
+        let mut names: Vec<&str> = self.info.values().map(|i| i.name.as_str()).collect();
+        names.sort_unstable();
+        names
+    }
+
+    fn staff_entity(&self, p: &Principal) -> Entity {
+        let roles: Vec<String> = p.role_names();
+        let attrs = HashMap::from([
+            ("roles".to_owned(), strings(&roles)),
+            ("department".to_owned(), RestrictedExpression::new_string(p.department.clone())),
+            ("region".to_owned(), RestrictedExpression::new_string(p.region.clone())),
+        ]);
+        // INVARIANT: literal attribute values always evaluate.
+        Entity::new(uid(&self.staff, p.id.as_str()), attrs, HashSet::new()).expect("literal attributes")
+    }
+
+    fn dossier_entity(&self, id: &str, facts: &DossierFacts<'_>) -> Entity {
+        let grade = match facts.grade {
+            Grade::A => "A",
+            Grade::B => "B",
+            Grade::C => "C",
+        };
+        let status = match facts.status {
+            Status::Prospect => "prospect",
+            Status::Active => "active",
+            Status::Closed => "closed",
+        };
+        let attrs = HashMap::from([
+            ("owner".to_owned(), RestrictedExpression::new_entity_uid(uid(&self.staff, facts.owner.as_str()))),
+            ("region".to_owned(), RestrictedExpression::new_string(facts.region.to_owned())),
+            ("grade".to_owned(), RestrictedExpression::new_string(grade.to_owned())),
+            ("status".to_owned(), RestrictedExpression::new_string(status.to_owned())),
+        ]);
+        Entity::new(uid(&self.dossier, id), attrs, HashSet::new()).expect("literal attributes")
+    }
+
+    /// Runs one request; evaluation errors fail closed.
+    fn run(
+        &self,
+        principal: EntityUid,
+        action: EntityUid,
+        resource: EntityUid,
+        context: Vec<(String, RestrictedExpression)>,
+        entities: &Entities,
+    ) -> (bool, Vec<&PolicyInfo>) {
+        let Ok(context) = Context::from_pairs(context) else {
+            tracing::error!("access policy: context could not be built; denying");
+            return (false, vec![]);
+        };
+        let Ok(request) = Request::new(principal, action, resource, context, None) else {
+            tracing::error!("access policy: request could not be built; denying");
+            return (false, vec![]);
+        };
+        let response = self.authorizer.is_authorized(&request, &self.policies, entities);
+        let errors: Vec<String> = response.diagnostics().errors().map(|e| e.to_string()).collect();
+        if !errors.is_empty() {
+            tracing::error!(errors = ?errors, "access policy: evaluation errors; denying");
+            return (false, vec![]);
+        }
+        let reasons = response.diagnostics().reason().filter_map(|id| self.info.get(id)).collect();
+        (response.decision() == CedarDecision::Allow, reasons)
+    }
+
+    fn reason_names(reasons: &[&PolicyInfo]) -> String {
+        let mut names: Vec<&str> = reasons.iter().map(|i| i.name.as_str()).collect();
+        names.sort_unstable();
+        names.join(", ")
+    }
+
+    /// Create (`facts` is the dossier as it would be) or update (`facts` as
+    /// it is, `after` as it would become).
+    pub fn decide_change(
+        &self,
+        p: &Principal,
+        change: Change,
+        purpose: &str,
+        id: &str,
+        facts: DossierFacts<'_>,
+        after: DossierFacts<'_>,
+    ) -> Decision {
+        let entities = match Entities::from_entities([self.staff_entity(p), self.dossier_entity(id, &facts)], None) {
+            Ok(e) => e,
+            Err(_) => return Decision { allowed: false, reason: "access policy: entities could not be built".into() },
+        };
+        let context = vec![
+            ("purpose".to_owned(), RestrictedExpression::new_string(purpose.to_owned())),
+            ("new_owner".to_owned(), RestrictedExpression::new_entity_uid(uid(&self.staff, after.owner.as_str()))),
+            ("new_region".to_owned(), RestrictedExpression::new_string(after.region.to_owned())),
+        ];
+        let action = match change {
+            Change::Create => self.create.clone(),
+            Change::Update => self.update.clone(),
+        };
+        let (allowed, reasons) =
+            self.run(uid(&self.staff, p.id.as_str()), action, uid(&self.dossier, id), context, &entities);
+        let verb = if change == Change::Create { "create" } else { "update" };
+        let reason = match (allowed, reasons.is_empty()) {
+            (true, _) => format!("permitted by {}", Self::reason_names(&reasons)),
+            (false, true) => format!("no policy permits {verb} for roles {} here", p.role_names().join(",")),
+            (false, false) => format!("forbidden by {}", Self::reason_names(&reasons)),
+        };
+        Decision { allowed, reason }
+    }
+
+    pub fn decide_subject(
+        &self,
+        p: &Principal,
+        action: SubjectAction,
+        purpose: &str,
+        id: &SubjectId,
+        facts: &SubjectFacts,
+    ) -> Decision {
+        let attrs = HashMap::from([
+            (
+                "owners".to_owned(),
+                RestrictedExpression::new_set(
+                    facts.owners.iter().map(|o| RestrictedExpression::new_entity_uid(uid(&self.staff, o.as_str()))),
+                ),
+            ),
+            ("regions".to_owned(), strings(&facts.regions)),
+            ("restricted".to_owned(), RestrictedExpression::new_bool(facts.restricted)),
+        ]);
+        let subject = Entity::new(uid(&self.subject, id.as_str()), attrs, HashSet::new()).expect("literal attributes");
+        let Ok(entities) = Entities::from_entities([self.staff_entity(p), subject], None) else {
+            return Decision { allowed: false, reason: "access policy: entities could not be built".into() };
+        };
+        let context = vec![("purpose".to_owned(), RestrictedExpression::new_string(purpose.to_owned()))];
+        let action_uid = uid(&type_name("Action"), action.cedar_name());
+        let (allowed, reasons) =
+            self.run(uid(&self.staff, p.id.as_str()), action_uid, uid(&self.subject, id.as_str()), context, &entities);
+        let reason = match (allowed, reasons.is_empty()) {
+            (true, _) => format!("permitted by {}", Self::reason_names(&reasons)),
+            (false, true) => {
+                format!("no policy permits {} for roles {}", action.cedar_name(), p.role_names().join(","))
+            }
+            (false, false) => format!("forbidden by {}", Self::reason_names(&reasons)),
+        };
+        Decision { allowed, reason }
+    }
+
+    /// A reader for one dossier: decides field classes, memoising each
+    /// distinct (class, subject state) so a dossier costs a handful of
+    /// evaluations whatever its number of contacts.
+    pub fn reader<'a>(
+        &'a self,
+        p: &Principal,
+        id: &str,
+        facts: DossierFacts<'_>,
+        purpose: &str,
+        def: &PurposeDef,
+    ) -> FieldReader<'a> {
+        let entities = Entities::from_entities([self.staff_entity(p), self.dossier_entity(id, &facts)], None).ok();
+        let basis = def.basis.as_str().to_owned();
+        FieldReader {
+            policy: self,
+            entities,
+            principal: uid(&self.staff, p.id.as_str()),
+            resource: uid(&self.dossier, id),
+            purpose: purpose.to_owned(),
+            basis,
+            open_when_restricted: def.open_when_restricted,
+            memo: HashMap::new(),
+        }
+    }
+}
+
+/// Byte offsets of each `permit`/`forbid` that starts a policy, as lines.
+fn policy_starts(text: &str) -> Vec<usize> {
+    let mut starts = Vec::new();
+    let mut annotation_line = None;
+    for (i, line) in text.lines().enumerate() {
+        let t = line.trim_start();
+        if t.starts_with("//") || t.is_empty() {
+            continue;
+        }
+        if t.starts_with('@') {
+            annotation_line.get_or_insert(i + 1);
+            continue;
+        }
+        if t.starts_with("permit") || t.starts_with("forbid") {
+            starts.push(annotation_line.take().unwrap_or(i + 1));
+        } else {
+            annotation_line = None;
+        }
+    }
+    starts
+}
+
+pub struct FieldReader<'a> {
+    policy: &'a AccessPolicy,
+    entities: Option<Entities>,
+    principal: EntityUid,
+    resource: EntityUid,
+    purpose: String,
+    basis: String,
+    open_when_restricted: bool,
+    memo: HashMap<(Classification, Option<SubjectState>), FieldDecision>,
+}
+
+impl FieldReader<'_> {
+    /// How many distinct decisions this reader evaluated (the rest were memoised).
+    pub fn evaluations(&self) -> usize {
+        self.memo.len()
+    }
+
+    /// The outcome for a class of fields; `subject` is the person the fields
+    /// are about (a contact's own fields), `None` for the dossier's.
+    pub fn decide(&mut self, class: Classification, subject: Option<&SubjectState>) -> FieldDecision {
+        let key = (class, subject.cloned());
+        if let Some(d) = self.memo.get(&key) {
+            return d.clone();
+        }
+        let d = self.evaluate(class, subject);
+        self.memo.insert(key, d.clone());
+        d
+    }
+
+    fn evaluate(&self, class: Classification, subject: Option<&SubjectState>) -> FieldDecision {
+        let Some(entities) = &self.entities else {
+            return FieldDecision {
+                outcome: FieldOutcome::Withheld,
+                policies: vec!["(entities could not be built)".into()],
+            };
+        };
+        let empty = SubjectState::default();
+        let s = subject.unwrap_or(&empty);
+        let state = RestrictedExpression::new_record([
+            ("restricted".to_owned(), RestrictedExpression::new_bool(s.restricted)),
+            ("consents".to_owned(), strings(&s.consents)),
+            ("separate_consents".to_owned(), strings(&s.separate_consents)),
+        ]);
+        let Ok(state) = state else {
+            return FieldDecision {
+                outcome: FieldOutcome::Withheld,
+                policies: vec!["(context could not be built)".into()],
+            };
+        };
+        let class_name = class.as_str();
+        let context = vec![
+            ("purpose".to_owned(), RestrictedExpression::new_string(self.purpose.clone())),
+            ("basis".to_owned(), RestrictedExpression::new_string(self.basis.clone())),
+            ("open_when_restricted".to_owned(), RestrictedExpression::new_bool(self.open_when_restricted)),
+            ("field_class".to_owned(), RestrictedExpression::new_string(class_name.to_owned())),
+            ("about_subject".to_owned(), RestrictedExpression::new_bool(subject.is_some())),
+            ("subject".to_owned(), state),
+        ];
+        let (allowed, reasons) =
+            self.policy.run(self.principal.clone(), self.policy.read.clone(), self.resource.clone(), context, entities);
+        let outcome = if allowed {
+            reasons.iter().filter_map(|i| i.outcome).max().unwrap_or(FieldOutcome::Withheld)
+        } else {
+            FieldOutcome::Withheld
+        };
+        let mut policies: Vec<String> = reasons.iter().map(|i| i.name.clone()).collect();
+        policies.sort_unstable();
+        FieldDecision { outcome, policies }
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::domain::Role;
 
-    fn principal(roles: &[Role], region: &str) -> Principal {
-        Principal {
-            id: PrincipalId::generate(),
-            name: "t".into(),
-            roles: roles.to_vec(),
-            department: "d".into(),
-            region: region.into(),
-            created_at: time::OffsetDateTime::UNIX_EPOCH,
-        }
+    fn shipped() -> AccessPolicy {
+        AccessPolicy::load(&Path::new(env!("CARGO_MANIFEST_DIR")).join("policies")).unwrap()
+    }
+
+    fn schema() -> Schema {
+        let text =
+            std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("policies/schema.cedarschema")).unwrap();
+        AccessPolicy::parse_schema(&text).unwrap()
     }
 
     #[test]
-    fn role_table_ownership_and_region() {
-        let other = PrincipalId::generate();
-        let sales = principal(&[Role::Sales], "华东");
-        let own = DossierFacts { owner: &sales.id, region: "华南" };
-        let theirs = DossierFacts { owner: &other, region: "华东" };
-        assert!(decide(&sales, Action::Read, own, None).allowed);
-        assert!(!decide(&sales, Action::Read, theirs, None).allowed);
-        assert!(decide(&sales, Action::Create, own, None).allowed);
-        assert!(!decide(&sales, Action::Create, theirs, None).allowed);
-        assert!(!decide(&sales, Action::Update, own, Some(own)).allowed);
+    fn shipped_policies_validate() {
+        let p = shipped();
+        assert!(p.info.len() >= 15);
+    }
 
-        let service = principal(&[Role::Service], "华东");
-        assert!(decide(&service, Action::Read, theirs, None).allowed);
-        assert!(!decide(&service, Action::Read, own, None).allowed);
-        assert!(decide(&service, Action::Update, theirs, Some(theirs)).allowed);
-        assert!(!decide(&service, Action::Update, theirs, Some(own)).allowed, "moving out of region");
+    #[test]
+    fn errors_name_the_line() {
+        let s = schema();
+        // Syntax error on line 3.
+        let text = "@id(\"a\")\n@outcome(\"clear\")\npermit (principal, action, resource) when { principal.roles.contains(\"sales\") &&  };\n";
+        let (line, msg) = AccessPolicy::parse(&s, text).err().unwrap();
+        assert_eq!(line, 3, "{msg}");
+        // Type error (unknown attribute) on line 4.
+        let text = "// c\n@id(\"a\")\n@outcome(\"clear\")\npermit (principal, action == Action::\"dossier.read\", resource)\n  when { resource.colour == \"red\" };\n";
+        let (line, msg) = AccessPolicy::parse(&s, text).err().unwrap();
+        assert!((4..=5).contains(&line), "{line}: {msg}");
+        assert!(msg.contains("colour"), "{msg}");
+        // Missing @id.
+        let text = "\n\npermit (principal, action == Action::\"dossier.create\", resource);\n";
+        let (line, msg) = AccessPolicy::parse(&s, text).err().unwrap();
+        assert_eq!(line, 3, "{msg}");
+        // A read permit without @outcome.
+        let text = "@id(\"x\")\npermit (principal, action == Action::\"dossier.read\", resource);\n";
+        let (line, msg) = AccessPolicy::parse(&s, text).err().unwrap();
+        assert!(msg.contains("@outcome"), "{line}: {msg}");
+        // Unknown action: validation error.
+        let text = "@id(\"x\")\npermit (principal, action == Action::\"dossier.delete\", resource);\n";
+        assert!(AccessPolicy::parse(&s, text).is_err());
+        // A broken schema names its line.
+        let (line, msg) = AccessPolicy::parse_schema("entity Staff = {\n roles: Set<String>,\n region: Strin g,\n};\n")
+            .err()
+            .unwrap();
+        assert!((2..=3).contains(&line), "{line}: {msg}");
+    }
 
-        for r in [Role::Finance, Role::Compliance] {
-            let p = principal(&[r], "x");
-            assert!(decide(&p, Action::Read, theirs, None).allowed);
-            assert!(!decide(&p, Action::Create, theirs, None).allowed);
-            assert!(!decide(&p, Action::Update, theirs, Some(theirs)).allowed);
-        }
-        let admin = principal(&[Role::Admin], "华东");
-        for a in [Action::Read, Action::Create, Action::Update] {
-            assert!(!decide(&admin, a, theirs, Some(theirs)).allowed);
-        }
-        assert!(!decide(&principal(&[], "x"), Action::Read, theirs, None).allowed);
+    #[test]
+    fn evaluation_errors_and_no_permit_withhold() {
+        let p = shipped();
+        let owner = PrincipalId::generate();
+        let admin = Principal {
+            id: owner.clone(),
+            name: "a".into(),
+            roles: vec![Role::Admin, Role::Sales],
+            department: "d".into(),
+            region: "r".into(),
+            created_at: time::OffsetDateTime::UNIX_EPOCH,
+        };
+        let facts = DossierFacts { owner: &owner, region: "r", grade: Grade::A, status: Status::Active };
+        let def = PurposeDef {
+            description: String::new(),
+            basis: super::super::Basis::Contract,
+            citation: "c".into(),
+            roles: vec![Role::Sales],
+            open_when_restricted: false,
+        };
+        let mut r = p.reader(&admin, "dos_x", facts, "service_delivery", &def);
+        let d = r.decide(Classification::Internal, None);
+        assert_eq!(d.outcome, FieldOutcome::Withheld, "admin role forbids even with sales: {d:?}");
+        assert_eq!(d.policies, vec!["admin.no-content".to_owned()]);
     }
 }

@@ -1,12 +1,17 @@
 //! Pure policy decisions: no IO beyond loading the files, no clock reads.
 //!
-//! This foundation has the purpose registry and the coarse access rules of
-//! the API.md role table (ownership, region, admin reads no content). The
-//! field-level engine (Cedar, masking) replaces `access` in a later change.
+//! - `access`: Cedar policies deciding actions and, per field class, whether
+//!   a field is shown clear, masked or withheld;
+//! - `purposes`: the purposes, their legal bases and who may state them;
+//! - `masking`: how a masked field is shown;
+//! - `classes`: each template field's class, read from the template.
 
 pub mod access;
+pub mod classes;
 pub mod masking;
 mod purposes;
+#[cfg(test)]
+mod scenarios;
 
 pub use purposes::{Basis, PurposeDef, PurposeRegistry};
 
@@ -43,6 +48,7 @@ pub struct PolicySet {
     pub purposes: PurposeRegistry,
     pub alerts: Vec<crate::jobs::alerts::AlertRule>,
     pub masking: masking::MaskingRules,
+    pub access: access::AccessPolicy,
     /// SHA-256 over every policy file (sorted by name: name, length,
     /// contents), hex; written into every audit entry.
     pub hash: String,
@@ -69,7 +75,8 @@ impl PolicySet {
         let purposes = PurposeRegistry::load(&dir.join("purposes.toml"))?;
         let alerts = crate::jobs::alerts::load_rules(&dir.join("alerts.toml"))?;
         let masking = masking::MaskingRules::load(&dir.join("masking.toml"))?;
-        Ok(PolicySet { purposes, alerts, masking, hash: hex::encode(h.finalize()), dir: dir.to_owned() })
+        let access = access::AccessPolicy::load(dir)?;
+        Ok(PolicySet { purposes, alerts, masking, access, hash: hex::encode(h.finalize()), dir: dir.to_owned() })
     }
 }
 

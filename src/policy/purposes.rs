@@ -16,6 +16,18 @@ pub enum Basis {
     LegalObligation,
 }
 
+impl Basis {
+    /// As written in purposes.toml (and given to the access policy).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Basis::Contract => "contract",
+            Basis::Consent => "consent",
+            Basis::SeparateConsent => "separate_consent",
+            Basis::LegalObligation => "legal_obligation",
+        }
+    }
+}
+
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct PurposeDef {

@@ -1,0 +1,98 @@
+//! Each template field's class, read from the `x-classification` of
+//! `schemas/dossier.schema.json`. Fields are named by JSON Pointer with `*`
+//! for an array index (`/contacts/*/phone`); an array of scalars is one
+//! field (`/tags`).
+
+use crate::domain::dossier::SCHEMA_JSON;
+use crate::domain::Classification;
+use serde_json::Value;
+use std::collections::BTreeMap;
+use std::sync::OnceLock;
+
+#[derive(Debug, Clone)]
+pub struct FieldClasses {
+    by_path: BTreeMap<String, Classification>,
+}
+
+/// `/contacts/3/phone` → `/contacts/*/phone`.
+pub fn generic(pointer: &str) -> String {
+    pointer
+        .split('/')
+        .map(|seg| if !seg.is_empty() && seg.bytes().all(|b| b.is_ascii_digit()) { "*" } else { seg })
+        .collect::<Vec<_>>()
+        .join("/")
+}
+
+impl FieldClasses {
+    /// The shipped template's classes (it is compiled into the binary).
+    pub fn template() -> &'static FieldClasses {
+        static CLASSES: OnceLock<FieldClasses> = OnceLock::new();
+        // INVARIANT: the embedded template parses and classifies every
+        // field; unit tests check it.
+        CLASSES.get_or_init(|| FieldClasses::from_schema(SCHEMA_JSON).expect("the embedded template is classified"))
+    }
+
+    pub fn from_schema(text: &str) -> Result<Self, String> {
+        let schema: Value = serde_json::from_str(text).map_err(|e| e.to_string())?;
+        let mut by_path = BTreeMap::new();
+        collect(&schema, "", None, &mut by_path)?;
+        Ok(FieldClasses { by_path })
+    }
+
+    /// The class of a concrete pointer. A field the template does not
+    /// classify counts as sensitive (fail closed).
+    pub fn class_of(&self, pointer: &str) -> Classification {
+        self.by_path.get(&generic(pointer)).copied().unwrap_or(Classification::Sensitive)
+    }
+
+    /// Every field with its class.
+    pub fn fields(&self) -> impl Iterator<Item = (&str, Classification)> {
+        self.by_path.iter().map(|(p, c)| (p.as_str(), *c))
+    }
+}
+
+fn collect(
+    node: &Value,
+    path: &str,
+    inherited: Option<Classification>,
+    out: &mut BTreeMap<String, Classification>,
+) -> Result<(), String> {
+    let class = match node.get("x-classification").and_then(Value::as_str) {
+        Some(c) => Some(c.parse::<Classification>()?),
+        None => inherited,
+    };
+    match node.get("type").and_then(Value::as_str) {
+        Some("object") => {
+            let props = node.get("properties").and_then(Value::as_object).ok_or(format!("{path}: no properties"))?;
+            for (k, v) in props {
+                collect(v, &format!("{path}/{k}"), class, out)?;
+            }
+        }
+        Some("array") if node.pointer("/items/type").and_then(Value::as_str) == Some("object") => {
+            collect(&node["items"], &format!("{path}/*"), class, out)?;
+        }
+        _ => {
+            out.insert(path.to_owned(), class.ok_or(format!("{path} has no x-classification"))?);
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn template_classes_follow_api_md() {
+        let c = FieldClasses::template();
+        assert_eq!(c.class_of("/customer/name"), Classification::Internal);
+        assert_eq!(c.class_of("/contacts/2/phone"), Classification::Personal);
+        assert_eq!(c.class_of("/contacts/0/id_number"), Classification::Sensitive);
+        assert_eq!(c.class_of("/contacts/0/subject_id"), Classification::Internal);
+        assert_eq!(c.class_of("/finance/credit_rating"), Classification::Confidential);
+        assert_eq!(c.class_of("/finance/bank_account"), Classification::Sensitive);
+        assert_eq!(c.class_of("/tags"), Classification::Internal);
+        assert_eq!(c.class_of("/no/such/field"), Classification::Sensitive, "unknown fails closed");
+        assert!(c.fields().count() >= 25);
+    }
+}

@@ -1,0 +1,157 @@
+//! Runs the policy scenarios of `fixtures/policy/*.toml` against the shipped
+//! policies (see fixtures/policy/README.md).
+
+use super::access::{Change, DossierFacts, FieldOutcome, SubjectAction, SubjectFacts, SubjectState};
+use super::PolicySet;
+use crate::domain::dossier::{Grade, Status};
+use crate::domain::{Classification, Principal, PrincipalId, Purpose, Role, SubjectId};
+use serde::Deserialize;
+use std::path::Path;
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct File {
+    scenario: Vec<Scenario>,
+}
+
+fn default_region() -> String {
+    "华东".into()
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Scenario {
+    name: String,
+    roles: Vec<Role>,
+    #[serde(default = "default_region")]
+    region: String,
+    #[serde(default)]
+    owner: bool,
+    #[serde(default = "default_region")]
+    dossier_region: String,
+    purpose: String,
+    #[serde(default)]
+    restricted: bool,
+    #[serde(default)]
+    consents: Vec<String>,
+    #[serde(default)]
+    separate_consents: Vec<String>,
+    #[serde(default)]
+    action: Option<String>,
+    #[serde(default)]
+    new_region: Option<String>,
+    expect: Expect,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Expect {
+    allowed: Option<bool>,
+    internal: Option<FieldOutcome>,
+    confidential: Option<FieldOutcome>,
+    personal: Option<FieldOutcome>,
+    sensitive: Option<FieldOutcome>,
+    contact_sensitive: Option<FieldOutcome>,
+}
+
+/// Returns a failure description, or None when the scenario holds.
+fn run(policies: &PolicySet, s: &Scenario) -> Option<String> {
+    let me = Principal {
+        id: PrincipalId::generate(),
+        name: "scenario".into(),
+        roles: s.roles.clone(),
+        department: "d".into(),
+        region: s.region.clone(),
+        created_at: time::OffsetDateTime::UNIX_EPOCH,
+    };
+    let someone_else = PrincipalId::generate();
+    let owner = if s.owner { me.id.clone() } else { someone_else };
+    let facts = DossierFacts { owner: &owner, region: &s.dossier_region, grade: Grade::A, status: Status::Active };
+    let access = &policies.access;
+    let action = s.action.as_deref().unwrap_or("read");
+    let subject_action = match action {
+        "subject.read" => Some(SubjectAction::Read),
+        "subject.export" => Some(SubjectAction::Export),
+        "subject.restrict" => Some(SubjectAction::Restrict),
+        "consent.grant" => Some(SubjectAction::GrantConsent),
+        "consent.withdraw" => Some(SubjectAction::WithdrawConsent),
+        _ => None,
+    };
+    let allowed = match (action, subject_action) {
+        ("read", _) => None,
+        ("create", _) => Some(access.decide_change(&me, Change::Create, &s.purpose, "new", facts, facts)),
+        ("update", _) => {
+            let region = s.new_region.clone().unwrap_or_else(|| s.dossier_region.clone());
+            let after = DossierFacts { region: &region, ..facts };
+            Some(access.decide_change(&me, Change::Update, &s.purpose, "dos_x", facts, after))
+        }
+        (_, Some(op)) => {
+            let subject = SubjectFacts {
+                owners: [owner.clone()].into(),
+                regions: [s.dossier_region.clone()].into(),
+                restricted: s.restricted,
+            };
+            Some(access.decide_subject(&me, op, &s.purpose, &SubjectId::generate(), &subject))
+        }
+        _ => return Some(format!("unknown action {action}")),
+    };
+    if let Some(d) = allowed {
+        let Some(want) = s.expect.allowed else { return Some("expect.allowed missing".into()) };
+        return (d.allowed != want)
+            .then(|| format!("{action}: allowed = {} ({}), expected {want}", d.allowed, d.reason));
+    }
+    let Some(def) = Purpose::parse(&s.purpose).and_then(|p| policies.purposes.get(&p)) else {
+        return Some(format!("unknown purpose {}", s.purpose));
+    };
+    let state = SubjectState {
+        restricted: s.restricted,
+        consents: s.consents.iter().cloned().collect(),
+        separate_consents: s.separate_consents.iter().cloned().collect(),
+    };
+    let mut reader = access.reader(&me, "dos_x", facts, &s.purpose, def);
+    let got = [
+        ("internal", reader.decide(Classification::Internal, None), s.expect.internal),
+        ("confidential", reader.decide(Classification::Confidential, None), s.expect.confidential),
+        ("personal", reader.decide(Classification::Personal, Some(&state)), s.expect.personal),
+        ("sensitive", reader.decide(Classification::Sensitive, None), s.expect.sensitive),
+        ("contact_sensitive", reader.decide(Classification::Sensitive, Some(&state)), s.expect.contact_sensitive),
+    ];
+    let mut wrong = Vec::new();
+    for (class, decision, want) in got {
+        let Some(want) = want else {
+            wrong.push(format!("{class}: no expectation"));
+            continue;
+        };
+        if decision.outcome != want {
+            wrong.push(format!("{class}: {:?} by {:?}, expected {want:?}", decision.outcome, decision.policies));
+        }
+    }
+    (!wrong.is_empty()).then(|| wrong.join("; "))
+}
+
+#[test]
+fn policy_scenarios_hold() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let policies = PolicySet::load(&root.join("policies")).unwrap();
+    let mut files: Vec<_> = std::fs::read_dir(root.join("fixtures/policy"))
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|e| e == "toml"))
+        .collect();
+    files.sort();
+    assert!(files.len() >= 5, "one file per role of the API.md table");
+    let (mut ran, mut failures) = (0, Vec::new());
+    for f in &files {
+        let file: File =
+            toml::from_str(&std::fs::read_to_string(f).unwrap()).unwrap_or_else(|e| panic!("{}: {e}", f.display()));
+        for s in &file.scenario {
+            ran += 1;
+            if let Some(why) = run(&policies, s) {
+                failures.push(format!("{} / {}: {why}", f.file_name().unwrap().to_string_lossy(), s.name));
+            }
+        }
+    }
+    assert!(ran >= 40, "only {ran} scenarios");
+    assert!(failures.is_empty(), "{} of {ran} scenarios fail:\n{}", failures.len(), failures.join("\n"));
+}

@@ -1,0 +1,514 @@
+//! The policy engine through the API: every row of the API.md role table,
+//! every purpose, consent grant and withdrawal, restriction, export, and no
+//! withheld value in any response, log line or audit entry.
+
+mod common;
+
+use common::*;
+use reqwest::StatusCode;
+use serde_json::{json, Value};
+
+/// A dossier (fixture 0: two contacts, the first with an id number; a bank
+/// account) owned by a sales principal in 华东, created by service.
+struct World {
+    app: TestApp,
+    sales: String,
+    sales_other: String,
+    service: String,
+    service_south: String,
+    finance: String,
+    compliance: String,
+    admin: String,
+    id: String,
+    subjects: Vec<String>,
+    body: Value,
+}
+
+async fn world() -> World {
+    let app = spawn_app().await;
+    let (sales_id, sales) = app.principal(&["sales"], "华东").await;
+    let (_, sales_other) = app.principal(&["sales"], "华东").await;
+    let (_, service) = app.principal(&["service"], "华东").await;
+    let (_, service_south) = app.principal(&["service"], "华南").await;
+    let (_, finance) = app.principal(&["finance"], "总部").await;
+    let (_, compliance) = app.principal(&["compliance"], "总部").await;
+    let body = fixture(0, &sales_id);
+    let r = app.create(&service, "service_delivery", &body).await;
+    assert_eq!(r.status(), StatusCode::CREATED);
+    let created: Value = r.json().await.unwrap();
+    let subjects = created["subjects"].as_array().unwrap().iter().map(|s| s.as_str().unwrap().to_owned()).collect();
+    World {
+        id: created["id"].as_str().unwrap().to_owned(),
+        app,
+        sales,
+        sales_other,
+        service,
+        service_south,
+        finance,
+        compliance,
+        admin: ADMIN_TOKEN.to_owned(),
+        subjects,
+        body,
+    }
+}
+
+impl World {
+    async fn read(&self, token: &str, purpose: &str) -> (StatusCode, Value) {
+        let r = self.app.get(token, Some(purpose), &format!("/v1/dossiers/{}", self.id)).await;
+        let status = r.status();
+        (status, r.json().await.unwrap_or(Value::Null))
+    }
+
+    async fn read_ok(&self, token: &str, purpose: &str) -> Value {
+        let (status, v) = self.read(token, purpose).await;
+        assert_eq!(status, StatusCode::OK, "{v}");
+        v
+    }
+
+    async fn send(
+        &self,
+        method: reqwest::Method,
+        token: &str,
+        purpose: &str,
+        path: &str,
+        body: Option<Value>,
+    ) -> reqwest::Response {
+        let mut r = self
+            .app
+            .client
+            .request(method, format!("{}{path}", self.app.base))
+            .bearer_auth(token)
+            .header("X-Purpose", purpose);
+        if let Some(b) = body {
+            r = r.json(&b);
+        }
+        r.send().await.unwrap()
+    }
+
+    async fn grant(
+        &self,
+        token: &str,
+        purpose: &str,
+        subject: usize,
+        consent_for: &str,
+        basis: &str,
+    ) -> reqwest::Response {
+        let body = json!({"purpose": consent_for, "basis": basis, "evidence": "signed form F-2026-118", "granted_at": "2026-11-01T09:00:00Z"});
+        self.send(
+            reqwest::Method::POST,
+            token,
+            purpose,
+            &format!("/v1/subjects/{}/consents", self.subjects[subject]),
+            Some(body),
+        )
+        .await
+    }
+}
+
+impl World {
+    async fn withdraw(&self, token: &str, purpose: &str, subject: usize, consent_for: &str) -> reqwest::Response {
+        let path = format!("/v1/subjects/{}/consents/{consent_for}", self.subjects[subject]);
+        self.send(reqwest::Method::DELETE, token, purpose, &path, None).await
+    }
+}
+
+/// `reason` of the redaction at `path`, if any.
+fn redaction(doc: &Value, path: &str) -> Option<String> {
+    doc["redactions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["path"] == path)
+        .map(|r| r["reason"].as_str().unwrap().to_owned())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_row_of_the_role_table() {
+    let w = world().await;
+    let b = &w.body;
+
+    // sales, own dossier: internal clear, confidential masked, personal clear, sensitive withheld.
+    for purpose in ["service_delivery"] {
+        let d = w.read_ok(&w.sales, purpose).await;
+        assert_eq!(d["customer"], b["customer"]);
+        assert_eq!(d["finance"]["credit_rating"], "***");
+        assert_eq!(redaction(&d, "/finance/credit_rating").as_deref(), Some("masked"));
+        assert!(d["finance"].get("bank_account").is_none());
+        assert_eq!(redaction(&d, "/finance/bank_account").as_deref(), Some("withheld"));
+        assert_eq!(d["contacts"][0]["name"], b["contacts"][0]["name"]);
+        assert_eq!(d["contacts"][0]["phone"], b["contacts"][0]["phone"]);
+        assert!(d["contacts"][0].get("id_number").is_none());
+        assert_eq!(redaction(&d, "/contacts/0/id_number").as_deref(), Some("withheld"));
+        assert_eq!(d["contacts"][0]["subject_id"], w.subjects[0].as_str());
+    }
+    // sales, another owner's dossier: 403.
+    let (status, problem) = w.read(&w.sales_other, "service_delivery").await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{problem}");
+
+    // service: own region as sales; another region 403.
+    let d = w.read_ok(&w.service, "service_delivery").await;
+    assert_eq!(d["remarks"], b["remarks"]);
+    assert_eq!(d["finance"]["payment_terms"], "***");
+    assert_eq!(d["contacts"][1]["email"], b["contacts"][1]["email"]);
+    assert_eq!(redaction(&d, "/finance/bank_account").as_deref(), Some("withheld"));
+    assert_eq!(w.read(&w.service_south, "service_delivery").await.0, StatusCode::FORBIDDEN);
+
+    // finance: internal clear, confidential clear, personal masked, sensitive clear
+    // except a contact's id number without separate consent.
+    let d = w.read_ok(&w.finance, "credit_assessment").await;
+    assert_eq!(d["customer"], b["customer"]);
+    assert_eq!(d["finance"], b["finance"]);
+    assert_eq!(d["contacts"][0]["name"], "张*");
+    assert_eq!(d["contacts"][0]["phone"], "139****5688");
+    assert_eq!(d["contacts"][0]["email"], "z***@xx-tech.example.com");
+    assert_eq!(d["contacts"][0]["role"], "***");
+    assert_eq!(redaction(&d, "/contacts/0/phone").as_deref(), Some("masked"));
+    assert!(d["contacts"][0].get("id_number").is_none());
+    assert_eq!(redaction(&d, "/contacts/0/id_number").as_deref(), Some("withheld"));
+
+    // compliance, legal_compliance: internal clear, confidential masked, personal masked, sensitive withheld.
+    let d = w.read_ok(&w.compliance, "legal_compliance").await;
+    assert_eq!(d["customer"], b["customer"]);
+    assert_eq!(d["finance"]["credit_rating"], "***");
+    assert_eq!(d["contacts"][1]["name"], "李*");
+    assert!(d["finance"].get("bank_account").is_none());
+    assert!(d["contacts"][0].get("id_number").is_none());
+    // compliance, dsr: personal and sensitive clear, confidential still masked.
+    let d = w.read_ok(&w.compliance, "dsr").await;
+    assert_eq!(d["contacts"][0]["name"], b["contacts"][0]["name"]);
+    assert_eq!(d["contacts"][0]["id_number"], b["contacts"][0]["id_number"]);
+    assert_eq!(d["finance"]["bank_account"], b["finance"]["bank_account"]);
+    assert_eq!(d["finance"]["credit_rating"], "***");
+
+    // admin: no purpose at all.
+    for purpose in ["service_delivery", "marketing", "credit_assessment", "legal_compliance", "dsr"] {
+        assert_eq!(w.read(&w.admin, purpose).await.0, StatusCode::FORBIDDEN, "{purpose}");
+    }
+    // A purpose the role may not use is 403.
+    assert_eq!(w.read(&w.sales, "credit_assessment").await.0, StatusCode::FORBIDDEN);
+    assert_eq!(w.read(&w.finance, "service_delivery").await.0, StatusCode::FORBIDDEN);
+    assert_eq!(w.read(&w.compliance, "marketing").await.0, StatusCode::FORBIDDEN);
+
+    // Versions obey the same rule.
+    let r = w.app.get(&w.service_south, Some("service_delivery"), &format!("/v1/dossiers/{}/versions", w.id)).await;
+    assert_eq!(r.status(), StatusCode::FORBIDDEN);
+    let r = w.app.get(&w.finance, Some("credit_assessment"), &format!("/v1/dossiers/{}/versions/1", w.id)).await;
+    assert_eq!(r.json::<Value>().await.unwrap()["contacts"][0]["phone"], "139****5688");
+
+    // The 403 for "nothing visible" is audited as a denial with the policies' reasons.
+    let denials = w.app.audit(&w.compliance, &format!("resource={}&outcome=deny", w.id)).await;
+    let nothing = denials.iter().find(|e| e["reason"].as_str().unwrap().starts_with("no field visible")).unwrap();
+    assert!(nothing["reason"].as_str().unwrap().contains("internal=withheld"), "{nothing}");
+    // An allowed read names what was released, masked and withheld.
+    let reads = w.app.audit(&w.compliance, &format!("resource={}&action=dossier.read&outcome=allow", w.id)).await;
+    let fin = reads.iter().find(|e| e["purpose"] == "credit_assessment").unwrap();
+    assert!(fin["fields"]["masked"].as_array().unwrap().contains(&json!("/contacts/0/phone")), "{fin}");
+    assert!(fin["fields"]["withheld"].as_array().unwrap().contains(&json!("/contacts/0/id_number")), "{fin}");
+    assert!(fin["fields"]["released"].as_array().unwrap().contains(&json!("/finance/bank_account")), "{fin}");
+    assert!(fin["reason"].as_str().unwrap().contains("finance.credit.clear"), "{fin}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn create_and_update_follow_the_role_table() {
+    let w = world().await;
+    let (sales_id, _) = (w.body["owner"].as_str().unwrap().to_owned(), ());
+    // sales creates as owner only.
+    assert_eq!(w.app.create(&w.sales, "service_delivery", &fixture(1, &sales_id)).await.status(), StatusCode::CREATED);
+    let (other_id, _) = w.app.principal(&["sales"], "华东").await;
+    assert_eq!(
+        w.app.create(&w.sales, "service_delivery", &fixture(1, &other_id)).await.status(),
+        StatusCode::FORBIDDEN
+    );
+    // finance and compliance create nothing (their purposes reach no create permit).
+    assert_eq!(
+        w.app.create(&w.finance, "credit_assessment", &fixture(1, &sales_id)).await.status(),
+        StatusCode::FORBIDDEN
+    );
+    assert_eq!(
+        w.app.create(&w.compliance, "legal_compliance", &fixture(1, &sales_id)).await.status(),
+        StatusCode::FORBIDDEN
+    );
+
+    let path = format!("/v1/dossiers/{}", w.id);
+    let mut next = w.body.clone();
+    next["remarks"] = json!("更新后的备注");
+    next["contacts"][0]["subject_id"] = json!(w.subjects[0]);
+    next["contacts"][1]["subject_id"] = json!(w.subjects[1]);
+    // sales: no updates.
+    assert_eq!(w.app.put(&w.sales, "service_delivery", &path, Some("1"), &next).await.status(), StatusCode::FORBIDDEN);
+    // service in another region: no.
+    assert_eq!(
+        w.app.put(&w.service_south, "service_delivery", &path, Some("1"), &next).await.status(),
+        StatusCode::FORBIDDEN
+    );
+    // service may not move the dossier out of its region.
+    let mut moved = next.clone();
+    moved["customer"]["region"] = json!("华南");
+    assert_eq!(
+        w.app.put(&w.service, "service_delivery", &path, Some("1"), &moved).await.status(),
+        StatusCode::FORBIDDEN
+    );
+    // service in its region: yes.
+    assert_eq!(w.app.put(&w.service, "service_delivery", &path, Some("1"), &next).await.status(), StatusCode::OK);
+    let denied = w.app.audit(&w.compliance, &format!("resource={}&action=dossier.update&outcome=deny", w.id)).await;
+    assert_eq!(denied.len(), 3);
+    assert!(denied.iter().all(|e| e["reason"].as_str().unwrap().contains("no policy permits update")), "{denied:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn marketing_needs_each_contacts_consent_and_withdrawal_takes_effect_at_once() {
+    let w = world().await;
+    // No consent: the contacts are withheld for marketing, the business record is not.
+    let d = w.read_ok(&w.sales, "marketing").await;
+    assert_eq!(d["customer"], w.body["customer"]);
+    assert!(d["contacts"][0].get("name").is_none(), "{d}");
+    assert_eq!(redaction(&d, "/contacts/0/name").as_deref(), Some("withheld"));
+    assert_eq!(redaction(&d, "/contacts/1/phone").as_deref(), Some("withheld"));
+
+    // Contact 0 consents (recorded by the sales owner).
+    let r = w.grant(&w.sales, "marketing", 0, "marketing", "consent").await;
+    assert_eq!(r.status(), StatusCode::CREATED);
+    let event: Value = r.json().await.unwrap();
+    assert_eq!(event["kind"], "grant");
+    let d = w.read_ok(&w.sales, "marketing").await;
+    assert_eq!(d["contacts"][0]["phone"], w.body["contacts"][0]["phone"]);
+    assert!(d["contacts"][1].get("phone").is_none(), "contact 1 has not consented");
+
+    // Withdrawal: the next request is withheld again.
+    let r = w.withdraw(&w.sales, "service_delivery", 0, "marketing").await;
+    assert_eq!(r.status(), StatusCode::OK);
+    let d = w.read_ok(&w.sales, "marketing").await;
+    assert!(d["contacts"][0].get("phone").is_none());
+    // ... and service delivery never changed (PIPL Art. 16).
+    let d = w.read_ok(&w.sales, "service_delivery").await;
+    assert_eq!(d["contacts"][0]["phone"], w.body["contacts"][0]["phone"]);
+    assert_eq!(d["contacts"][1]["phone"], w.body["contacts"][1]["phone"]);
+
+    // Withdrawing what is not granted: 404. The history keeps both events.
+    let r = w.withdraw(&w.sales, "service_delivery", 0, "marketing").await;
+    assert_problem(r, StatusCode::NOT_FOUND).await;
+    let r = w
+        .send(reqwest::Method::GET, &w.compliance, "dsr", &format!("/v1/subjects/{}/consents", w.subjects[0]), None)
+        .await;
+    let history: Value = r.json().await.unwrap();
+    let kinds: Vec<&str> = history.as_array().unwrap().iter().map(|e| e["kind"].as_str().unwrap()).collect();
+    assert_eq!(kinds, ["grant", "withdrawal"]);
+    assert_eq!(history[0]["evidence"], "signed form F-2026-118");
+    assert_eq!(history[0]["basis"], "consent");
+    assert_eq!(history[0]["effective_at"], "2026-11-01T09:00:00Z");
+
+    // Bad consent records: 422 naming each field; consent for a contract purpose is refused.
+    let r = w
+        .send(
+            reqwest::Method::POST,
+            &w.sales,
+            "marketing",
+            &format!("/v1/subjects/{}/consents", w.subjects[0]),
+            Some(json!({"purpose": "marketing", "basis": "maybe", "granted_at": "yesterday"})),
+        )
+        .await;
+    let p = assert_problem(r, StatusCode::UNPROCESSABLE_ENTITY).await;
+    let paths: Vec<&str> = p["errors"].as_array().unwrap().iter().map(|e| e["path"].as_str().unwrap()).collect();
+    assert_eq!(paths, ["/basis", "/evidence", "/granted_at"]);
+    assert!(!p.to_string().contains("maybe") && !p.to_string().contains("yesterday"), "no echo: {p}");
+    let r = w.grant(&w.sales, "marketing", 0, "service_delivery", "consent").await;
+    assert_problem(r, StatusCode::UNPROCESSABLE_ENTITY).await;
+    // Another owner's salesperson cannot record consent for these contacts.
+    assert_eq!(w.grant(&w.sales_other, "marketing", 0, "marketing", "consent").await.status(), StatusCode::FORBIDDEN);
+    // Unknown subject: 404.
+    let r =
+        w.send(reqwest::Method::GET, &w.compliance, "dsr", "/v1/subjects/sub_00000000000000000000000000", None).await;
+    assert_problem(r, StatusCode::NOT_FOUND).await;
+
+    // Each step is audited against the subject.
+    let entries = w.app.audit(&w.compliance, &format!("subject={}", w.subjects[0])).await;
+    let actions: Vec<&str> = entries.iter().map(|e| e["action"].as_str().unwrap()).collect();
+    for a in ["consent.grant", "consent.withdraw", "consent.history"] {
+        assert!(actions.contains(&a), "{a} in {actions:?}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn credit_assessment_needs_separate_consent_for_an_id_number() {
+    let w = world().await;
+    // An ordinary consent is not enough.
+    assert_eq!(w.grant(&w.compliance, "dsr", 0, "credit_assessment", "consent").await.status(), StatusCode::CREATED);
+    let d = w.read_ok(&w.finance, "credit_assessment").await;
+    assert!(d["contacts"][0].get("id_number").is_none());
+    // A separate consent (PIPL Art. 29) opens it, for that contact only.
+    assert_eq!(
+        w.grant(&w.compliance, "dsr", 0, "credit_assessment", "separate_consent").await.status(),
+        StatusCode::CREATED
+    );
+    let d = w.read_ok(&w.finance, "credit_assessment").await;
+    assert_eq!(d["contacts"][0]["id_number"], w.body["contacts"][0]["id_number"]);
+    assert_eq!(d["contacts"][0]["phone"], "139****5688", "personal fields stay masked");
+    // Withdrawn: withheld again.
+    let r = w.withdraw(&w.compliance, "dsr", 0, "credit_assessment").await;
+    assert_eq!(r.status(), StatusCode::OK);
+    let d = w.read_ok(&w.finance, "credit_assessment").await;
+    assert!(d["contacts"][0].get("id_number").is_none());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn restriction_keeps_data_for_legal_compliance_and_dsr_only() {
+    let w = world().await;
+    let path = format!("/v1/subjects/{}/restriction", w.subjects[0]);
+    // Only compliance, for dsr.
+    assert_eq!(
+        w.send(reqwest::Method::POST, &w.service, "service_delivery", &path, None).await.status(),
+        StatusCode::FORBIDDEN
+    );
+    let r = w.send(reqwest::Method::POST, &w.compliance, "dsr", &path, None).await;
+    assert_eq!(r.status(), StatusCode::OK);
+    let s: Value = r.json().await.unwrap();
+    assert_eq!(s["status"], "restricted");
+
+    let d = w.read_ok(&w.service, "service_delivery").await;
+    assert!(d["contacts"][0].get("name").is_none());
+    assert_eq!(redaction(&d, "/contacts/0/name").as_deref(), Some("withheld"));
+    assert_eq!(d["contacts"][1]["name"], w.body["contacts"][1]["name"], "the other contact is not restricted");
+    let d = w.read_ok(&w.compliance, "dsr").await;
+    assert_eq!(d["contacts"][0]["name"], w.body["contacts"][0]["name"]);
+    let d = w.read_ok(&w.compliance, "legal_compliance").await;
+    assert_eq!(d["contacts"][0]["name"], "张*");
+
+    let r = w
+        .send(reqwest::Method::GET, &w.sales, "service_delivery", &format!("/v1/subjects/{}", w.subjects[0]), None)
+        .await;
+    let s: Value = r.json().await.unwrap();
+    assert_eq!(s["status"], "restricted");
+    assert_eq!(s["dossiers"], json!([w.id]));
+
+    // Lifting it restores service delivery.
+    assert_eq!(w.send(reqwest::Method::DELETE, &w.compliance, "dsr", &path, None).await.status(), StatusCode::OK);
+    let d = w.read_ok(&w.service, "service_delivery").await;
+    assert_eq!(d["contacts"][0]["name"], w.body["contacts"][0]["name"]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn export_holds_everything_on_the_person_and_validates_against_its_schema() {
+    let w = world().await;
+    assert_eq!(w.grant(&w.sales, "marketing", 0, "marketing", "consent").await.status(), StatusCode::CREATED);
+    // A second version changes the person's phone: both are held, both exported.
+    let mut next = w.body.clone();
+    next["contacts"][0]["subject_id"] = json!(w.subjects[0]);
+    next["contacts"][1]["subject_id"] = json!(w.subjects[1]);
+    next["contacts"][0]["phone"] = json!("13700001111");
+    let r = w.app.put(&w.service, "service_delivery", &format!("/v1/dossiers/{}", w.id), Some("1"), &next).await;
+    assert_eq!(r.status(), StatusCode::OK);
+
+    let export_path = format!("/v1/subjects/{}/export", w.subjects[0]);
+    assert_eq!(
+        w.send(reqwest::Method::GET, &w.sales, "service_delivery", &export_path, None).await.status(),
+        StatusCode::FORBIDDEN
+    );
+    assert_eq!(
+        w.send(reqwest::Method::GET, &w.compliance, "legal_compliance", &export_path, None).await.status(),
+        StatusCode::FORBIDDEN
+    );
+    let r = w.send(reqwest::Method::GET, &w.compliance, "dsr", &export_path, None).await;
+    assert_eq!(r.status(), StatusCode::OK);
+    let export: Value = r.json().await.unwrap();
+
+    // The published schema, from the server itself.
+    let r = w.app.client.get(format!("{}/schemas/subject-export.schema.json", w.app.base)).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let schema: Value = r.json().await.unwrap();
+    let validator = jsonschema::options().with_draft(jsonschema::Draft::Draft202012).build(&schema).unwrap();
+    let errors: Vec<String> =
+        validator.iter_errors(&export).map(|e| format!("{} at {}", e, e.instance_path())).collect();
+    assert!(errors.is_empty(), "{errors:?}\n{export}");
+
+    assert_eq!(export["subject"]["id"], w.subjects[0].as_str());
+    let dossier = &export["dossiers"][0];
+    assert_eq!(dossier["dossier_id"], w.id.as_str());
+    assert_eq!(dossier["customer_name"], w.body["customer"]["name"]);
+    let versions = dossier["versions"].as_array().unwrap();
+    assert_eq!(versions.len(), 2);
+    assert_eq!(versions[0]["contact"]["phone"], "13912345688");
+    assert_eq!(versions[1]["contact"]["phone"], "13700001111");
+    assert_eq!(versions[0]["contact"]["id_number"], w.body["contacts"][0]["id_number"]);
+    assert!(!export.to_string().contains("李娜"), "another person's data is not in the export");
+    assert_eq!(export["consents"][0]["purpose"], "marketing");
+    let actions: Vec<&str> =
+        export["audit"].as_array().unwrap().iter().map(|e| e["action"].as_str().unwrap()).collect();
+    for a in ["dossier.create", "dossier.update", "consent.grant", "subject.export"] {
+        assert!(actions.contains(&a), "{a} in {actions:?}");
+    }
+}
+
+/// Reads by every role and purpose through the built binary; no response
+/// carries a withheld value, and neither the log nor the audit log carries
+/// any personal value at all.
+#[test]
+fn no_withheld_value_in_responses_logs_or_audit_entries() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let log = dir.path().join("server.log");
+    let mut server = BinaryServer::start(&data, &log);
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        let client = reqwest::Client::new();
+        let base = server.base.clone();
+        let (sales_id, sales) = principal(&client, &base, &["sales"], "华东").await;
+        let (_, service) = principal(&client, &base, &["service"], "华东").await;
+        let (_, finance) = principal(&client, &base, &["finance"], "总部").await;
+        let (_, compliance) = principal(&client, &base, &["compliance"], "总部").await;
+        let body = fixture(0, &sales_id);
+        let r = client
+            .post(format!("{base}/v1/dossiers"))
+            .bearer_auth(&sales)
+            .header("X-Purpose", "service_delivery")
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::CREATED);
+        let id = r.json::<Value>().await.unwrap()["id"].as_str().unwrap().to_owned();
+        let bank = body["finance"]["bank_account"].as_str().unwrap();
+        let id_number = body["contacts"][0]["id_number"].as_str().unwrap();
+        let phone = body["contacts"][0]["phone"].as_str().unwrap();
+        let credit = body["finance"]["credit_rating"].as_str().unwrap();
+        // (token, purpose, values that must not appear in the response)
+        let cases = [
+            (&sales, "service_delivery", vec![bank, id_number, credit]),
+            (&sales, "marketing", vec![bank, id_number, credit, phone]),
+            (&service, "service_delivery", vec![bank, id_number, credit]),
+            (&finance, "credit_assessment", vec![id_number, phone]),
+            (&compliance, "legal_compliance", vec![bank, id_number, phone, credit]),
+            (&compliance, "dsr", vec![credit]),
+        ];
+        for (token, purpose, hidden) in cases {
+            for path in [format!("/v1/dossiers/{id}"), format!("/v1/dossiers/{id}/versions/1")] {
+                let r = client
+                    .get(format!("{base}{path}"))
+                    .bearer_auth(token)
+                    .header("X-Purpose", purpose)
+                    .send()
+                    .await
+                    .unwrap();
+                assert_eq!(r.status(), StatusCode::OK, "{purpose}");
+                let text = r.text().await.unwrap();
+                for v in &hidden {
+                    assert!(!text.contains(v), "{purpose} response carries a withheld or masked value");
+                }
+            }
+        }
+        // Every audit entry, as a compliance officer reads them.
+        let r =
+            client.get(format!("{base}/v1/audit/entries?limit=1000")).bearer_auth(&compliance).send().await.unwrap();
+        assert_eq!(r.status(), StatusCode::OK);
+        let entries = r.text().await.unwrap();
+        assert!(entries.contains("dossier.read"));
+        for v in [bank, id_number, phone, credit, "张伟", "zhang.wei@xx-tech.example.com"] {
+            assert!(!entries.contains(v), "an audit entry carries a personal value");
+        }
+    });
+    server.terminate();
+    let log_text = std::fs::read_to_string(&log).unwrap();
+    assert!(log_text.contains("serving"), "the log was captured");
+    for v in ["6222021001123456789", "310101198503071234", "13912345688", "张伟", "良好"] {
+        assert!(!log_text.contains(v), "the log carries a personal value");
+    }
+}
