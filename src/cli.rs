@@ -45,6 +45,11 @@ enum Command {
         #[command(subcommand)]
         command: PolicyCommand,
     },
+    /// Retention: run the sweep once (the server's scheduler runs the same).
+    Retention {
+        #[command(subcommand)]
+        command: RetentionCommand,
+    },
     /// Load generator against a running server (see docs/performance.md).
     Bench(crate::bench::BenchArgs),
 }
@@ -74,6 +79,23 @@ enum AuditCommand {
     Checkpoint {
         #[arg(long, env = "CUSTOS_DATA_DIR", default_value = crate::config::DEFAULT_DATA_DIR)]
         data_dir: PathBuf,
+    },
+}
+
+#[derive(Subcommand)]
+enum RetentionCommand {
+    /// Print what is due (and what blocks it); without --dry-run also resume
+    /// interrupted destructions, execute rules without approval and propose
+    /// the rest. The server must not be running on the same data directory.
+    Run {
+        #[arg(long, env = "CUSTOS_DATA_DIR", default_value = crate::config::DEFAULT_DATA_DIR)]
+        data_dir: PathBuf,
+        #[arg(long = "policies", env = "CUSTOS_POLICIES_DIR", default_value = crate::config::DEFAULT_POLICIES_DIR)]
+        policies_dir: PathBuf,
+        #[arg(long, env = "CUSTOS_MASTER_KEY_FILE")]
+        master_key_file: Option<PathBuf>,
+        #[arg(long)]
+        dry_run: bool,
     },
 }
 
@@ -125,6 +147,16 @@ pub fn main() -> ExitCode {
                 Err(e) => {
                     eprintln!("custos: invalid policy: {e}");
                     ExitCode::from(1)
+                }
+            }
+        }
+        Command::Retention { command: RetentionCommand::Run { data_dir, policies_dir, master_key_file, dry_run } } => {
+            let master_key_file = master_key_file.unwrap_or_else(|| crate::config::default_master_key_file(&data_dir));
+            match run_async_value(retention_run(data_dir, policies_dir, master_key_file, dry_run)) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("custos: {e:#}");
+                    ExitCode::from(2)
                 }
             }
         }
@@ -319,4 +351,69 @@ fn audit_verify(data_dir: &std::path::Path, extra: &[PathBuf], verifier_key: Opt
         println!("consistent with checkpoint {} (size {}): the log only grew since", h.source, h.checkpoint.size);
     }
     ExitCode::SUCCESS
+}
+
+fn run_async_value<T>(f: impl std::future::Future<Output = anyhow::Result<T>>) -> anyhow::Result<T> {
+    tokio::runtime::Builder::new_multi_thread().enable_all().build()?.block_on(f)
+}
+
+/// `custos retention run`: the scheduler's sweep, once, on a stopped server's
+/// data directory.
+async fn retention_run(
+    data_dir: PathBuf,
+    policies_dir: PathBuf,
+    master_key_file: PathBuf,
+    dry_run: bool,
+) -> anyhow::Result<()> {
+    use anyhow::Context;
+    let db = crate::config::db_dir(&data_dir);
+    anyhow::ensure!(db.exists(), "no data directory at {}", data_dir.display());
+    let policy = crate::policy::PolicySet::load(&policies_dir)?;
+    let master = crate::crypto::MasterKey::load(&master_key_file)
+        .with_context(|| format!("reading the master key {}", master_key_file.display()))?;
+    let store: Arc<dyn KvStore> = Arc::new(RocksStore::open(&db).with_context(|| {
+        format!("opening {} (is the server running on it? stop it, or let its scheduler do the sweep)", db.display())
+    })?);
+    let archive = crate::archive::Archive::open(
+        store,
+        master,
+        policy,
+        Arc::new(crate::clock::SystemClock),
+        Arc::new(crate::metrics::Metrics::default()),
+        1000,
+    )?;
+    let report = archive.retention_sweep(dry_run).await;
+    archive.shutdown();
+    let report = report?;
+    println!("as of {}: {} item(s) due", report.due.as_of, report.due.items.len());
+    for d in &report.due.items {
+        let target = match &d.item.target {
+            crate::archive::retention::Target::Dossier(id) => id.to_string(),
+            crate::archive::retention::Target::Subject(id) => id.to_string(),
+        };
+        let state = match (&d.blocked_by[..], &d.batch) {
+            ([], None) => "due".to_owned(),
+            ([], Some(b)) => format!("in batch {b}"),
+            (blocked, _) => format!("blocked by {}", blocked.join(", ")),
+        };
+        println!(
+            "  {target}  {:?} by rule {} ({}), due {} -- {state}",
+            d.item.action, d.item.rule, d.item.citation, d.item.due_at
+        );
+    }
+    if !report.due.stale.is_empty() {
+        println!("{} stale dossier(s) (not changed within the review interval):", report.due.stale.len());
+        for id in &report.due.stale {
+            println!("  {id}");
+        }
+    }
+    if dry_run {
+        println!("dry run: nothing changed");
+    } else {
+        println!(
+            "resumed {:?}; executed (no approval needed) {:?}; proposed for approval {:?}",
+            report.resumed, report.executed, report.proposed
+        );
+    }
+    Ok(())
 }

@@ -20,6 +20,8 @@ pub struct FileConfig {
     pub max_body_bytes: Option<usize>,
     pub key_cache_entries: Option<usize>,
     pub checkpoint_interval_secs: Option<u64>,
+    pub retention_interval_secs: Option<u64>,
+    pub stale_after_days: Option<u64>,
 }
 
 impl FileConfig {
@@ -61,6 +63,11 @@ pub struct Config {
     pub key_cache_entries: usize,
     /// How often a signed checkpoint is written to `<data-dir>/checkpoints/`.
     pub checkpoint_interval: std::time::Duration,
+    /// How often the retention sweep runs; `None` turns the scheduler off
+    /// (`custos retention run` still works).
+    pub retention_interval: Option<std::time::Duration>,
+    /// Dossiers unchanged for this long are flagged as stale.
+    pub stale_after: time::Duration,
     pub bootstrap_token: Option<Secret>,
 }
 
@@ -75,6 +82,8 @@ impl Config {
             max_body_bytes: 1024 * 1024,
             key_cache_entries: 100_000,
             checkpoint_interval: std::time::Duration::from_secs(60),
+            retention_interval: Some(std::time::Duration::from_secs(3600)),
+            stale_after: time::Duration::days(365),
             bootstrap_token: None,
         }
     }
@@ -106,6 +115,12 @@ impl Config {
         }
         if let Some(n) = file.checkpoint_interval_secs {
             c.checkpoint_interval = std::time::Duration::from_secs(n.max(1));
+        }
+        if let Some(n) = file.retention_interval_secs {
+            c.retention_interval = (n > 0).then(|| std::time::Duration::from_secs(n));
+        }
+        if let Some(n) = file.stale_after_days {
+            c.stale_after = time::Duration::days(n.clamp(1, 36_500) as i64);
         }
         c.bootstrap_token = std::env::var("CUSTOS_BOOTSTRAP_TOKEN").ok().filter(|t| !t.is_empty()).map(Secret::new);
         c

@@ -26,6 +26,7 @@ pub struct Running {
     pub archive: Arc<Archive>,
     checkpoints: std::path::PathBuf,
     checkpoint_task: JoinHandle<()>,
+    retention_task: Option<JoinHandle<()>>,
     alerts: std::thread::JoinHandle<()>,
     shutdown: Option<oneshot::Sender<()>>,
     task: JoinHandle<std::io::Result<()>>,
@@ -40,6 +41,9 @@ impl Running {
         }
         self.task.await??;
         self.checkpoint_task.abort();
+        if let Some(t) = &self.retention_task {
+            t.abort();
+        }
         // A last checkpoint covering everything this run wrote.
         self.archive.write_checkpoint_file(&self.checkpoints, None)?;
         self.archive.shutdown();
@@ -88,7 +92,9 @@ pub async fn start(config: Config, clock: Arc<dyn Clock>) -> anyhow::Result<Runn
     let (master, generated) = open_master_key(&config, initialized)?;
     let metrics = Arc::new(Metrics::default());
     let policy_hash = policy.hash.clone();
-    let archive = Arc::new(Archive::open(store, master, policy, clock, metrics.clone(), config.key_cache_entries)?);
+    let mut archive = Archive::open(store, master, policy, clock, metrics.clone(), config.key_cache_entries)?;
+    archive.set_stale_after(config.stale_after);
+    let archive = Arc::new(archive);
     let token = config.bootstrap_token.as_ref().map(|s| s.expose().to_owned());
     let admin_token = {
         let archive = archive.clone();
@@ -133,6 +139,24 @@ pub async fn start(config: Config, clock: Arc<dyn Clock>) -> anyhow::Result<Runn
             }
         })
     };
+    // The retention scheduler: resumes interrupted destructions, executes
+    // what rules without approval make due, proposes the rest.
+    let retention_task = config.retention_interval.map(|every| {
+        let archive = archive.clone();
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(every);
+            loop {
+                tick.tick().await;
+                match archive.retention_sweep(false).await {
+                    Ok(r) if !(r.resumed.is_empty() && r.executed.is_empty() && r.proposed.is_empty()) => {
+                        tracing::info!(resumed = ?r.resumed, executed = ?r.executed, proposed = ?r.proposed, "retention sweep")
+                    }
+                    Ok(_) => {}
+                    Err(e) => tracing::error!(error = %e, "retention sweep failed"),
+                }
+            }
+        })
+    });
     let state = AppState { archive: archive.clone(), metrics, openapi: Arc::new(api::ops::document()) };
     let app = api::router(state, config.max_body_bytes);
     let addr = listener.local_addr()?;
@@ -151,6 +175,7 @@ pub async fn start(config: Config, clock: Arc<dyn Clock>) -> anyhow::Result<Runn
         archive,
         checkpoints,
         checkpoint_task,
+        retention_task,
         alerts,
         shutdown: Some(tx),
         task,

@@ -410,6 +410,16 @@ async fn operations_endpoints_and_openapi_completeness() {
         ("/v1/subjects/{sid}/restriction", "post"),
         ("/v1/subjects/{sid}/restriction", "delete"),
         ("/v1/subjects/{sid}/export", "get"),
+        ("/v1/subjects/{sid}/erasure", "post"),
+        ("/v1/dossiers/{id}/close", "post"),
+        ("/v1/dossiers/{id}/legal-holds", "post"),
+        ("/v1/dossiers/{id}/legal-holds", "get"),
+        ("/v1/dossiers/{id}/legal-holds/{hold_id}", "delete"),
+        ("/v1/disposition/due", "get"),
+        ("/v1/disposition/batches", "post"),
+        ("/v1/disposition/batches/{id}", "get"),
+        ("/v1/disposition/batches/{id}/approve", "post"),
+        ("/v1/certificates/{id}", "get"),
     ];
     for (path, method) in expected {
         assert!(doc["paths"][path][method].is_object(), "openapi lacks {method} {path}");

@@ -318,10 +318,3 @@ async fn shredding_a_subject_key_erases_the_person_in_every_version() {
     assert_problem(app.create(&service, "service_delivery", &again).await, StatusCode::CONFLICT).await;
     app.stop().await;
 }
-
-fn files_containing_bytes(dir: &std::path::Path, needle: &[u8]) -> Vec<std::path::PathBuf> {
-    files_under(dir)
-        .into_iter()
-        .filter(|p| std::fs::read(p).map(|b| b.windows(needle.len()).any(|w| w == needle)).unwrap_or(false))
-        .collect()
-}

@@ -73,16 +73,7 @@ impl World {
         path: &str,
         body: Option<Value>,
     ) -> reqwest::Response {
-        let mut r = self
-            .app
-            .client
-            .request(method, format!("{}{path}", self.app.base))
-            .bearer_auth(token)
-            .header("X-Purpose", purpose);
-        if let Some(b) = body {
-            r = r.json(&b);
-        }
-        r.send().await.unwrap()
+        self.app.request(method, token, purpose, path, body).await
     }
 
     async fn grant(

@@ -20,6 +20,9 @@ pub struct Problem {
     pub instance: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub errors: Option<Vec<FieldError>>,
+    /// For 410: the destruction certificate.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub certificate_id: Option<String>,
 }
 
 #[derive(Debug)]
@@ -28,11 +31,12 @@ pub struct ApiError {
     pub slug: &'static str,
     pub detail: String,
     pub errors: Option<Vec<FieldError>>,
+    pub certificate_id: Option<String>,
 }
 
 impl ApiError {
     pub fn new(status: StatusCode, slug: &'static str, detail: impl Into<String>) -> Self {
-        ApiError { status, slug, detail: detail.into(), errors: None }
+        ApiError { status, slug, detail: detail.into(), errors: None, certificate_id: None }
     }
 
     pub fn bad_request(detail: impl Into<String>) -> Self {
@@ -46,6 +50,7 @@ impl ApiError {
             slug: "invalid-request",
             detail: format!("{} field(s) are not valid; see errors", errors.len()),
             errors: Some(errors),
+            certificate_id: None,
         }
     }
 
@@ -57,6 +62,7 @@ impl ApiError {
             detail: self.detail.clone(),
             instance: None,
             errors: self.errors.clone(),
+            certificate_id: self.certificate_id.clone(),
         }
     }
 }
@@ -74,11 +80,20 @@ impl From<ArchiveError> for ApiError {
                 slug: "invalid-request",
                 detail: format!("{} field(s) are not valid; see errors", errors.len()),
                 errors: Some(errors),
+                certificate_id: None,
             },
             E::VersionMismatch { .. } => {
                 ApiError::new(StatusCode::PRECONDITION_FAILED, "version-mismatch", e.to_string())
             }
             E::Conflict(d) => ApiError::new(StatusCode::CONFLICT, "conflict", d),
+            E::Gone { certificate } => ApiError {
+                certificate_id: Some(certificate.clone()),
+                ..ApiError::new(
+                    StatusCode::GONE,
+                    "destroyed",
+                    format!("destroyed; destruction certificate {certificate}"),
+                )
+            },
             E::AuditUnavailable => ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "audit-unavailable", e.to_string()),
             E::Internal(err) => {
                 tracing::error!(error = %err, "internal error");

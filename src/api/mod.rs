@@ -2,6 +2,7 @@
 //! call an archive use case, and map the result.
 
 pub mod audit;
+pub mod disposition;
 pub mod dossiers;
 pub mod error;
 pub mod ops;
@@ -173,6 +174,7 @@ pub fn router(state: AppState, max_body_bytes: usize) -> Router {
         .merge(principals::routes())
         .merge(dossiers::routes())
         .merge(subjects::routes())
+        .merge(disposition::routes())
         .merge(audit::routes());
     Router::new()
         .nest("/v1", v1)

@@ -223,7 +223,7 @@ impl ReadPlan {
 }
 
 impl Archive {
-    fn meta(&self, id: &DossierId) -> Result<Option<(DossierMeta, Vec<u8>)>, ArchiveError> {
+    pub(super) fn meta(&self, id: &DossierId) -> Result<Option<(DossierMeta, Vec<u8>)>, ArchiveError> {
         match self.store.get(Cf::Dossiers, id.as_str().as_bytes())? {
             None => Ok(None),
             Some(raw) => {
@@ -343,7 +343,7 @@ impl Archive {
         Ok((bytes, hash))
     }
 
-    fn dossier_entry(
+    pub(super) fn dossier_entry(
         &self,
         ctx: &RequestCtx,
         action: &str,
@@ -401,6 +401,8 @@ impl Archive {
             created_at: now,
             updated_at: now,
             subjects: subjects.clone(),
+            ended_at: None,
+            destroyed: None,
         };
         let ops = self.version_ops(keys.ops, bytes, &meta, &subjects)?;
         let entry = self.dossier_entry(ctx, ACTION, id.as_str(), &subjects, Outcome::Allow, decision.reason);
@@ -437,7 +439,7 @@ impl Archive {
     }
 
     /// Looks a dossier up, auditing an unknown id.
-    async fn find_meta(
+    pub(super) async fn find_meta(
         &self,
         ctx: &RequestCtx,
         action: &str,
@@ -451,6 +453,10 @@ impl Archive {
             let e = ctx.entry(action, id, Outcome::Error, "no such dossier");
             return self.refuse(e, ArchiveError::NotFound("dossier".into())).await;
         };
+        if let Some(t) = &found.1.destroyed {
+            let e = ctx.entry(action, id, Outcome::Error, format!("destroyed; certificate {}", t.certificate));
+            return self.refuse(e, ArchiveError::Gone { certificate: t.certificate.clone() }).await;
+        }
         Ok(found)
     }
 
@@ -707,19 +713,49 @@ impl Archive {
         let mut split = SplitDossier::split(dossier);
         let kept = self.keep_hidden(&did, &meta, &plan, &mut split)?;
         let version = meta.current_version + 1;
+        let reason = match kept.is_empty() {
+            true => format!("{}; version {version}", decision.reason),
+            false => format!(
+                "{}; version {version}; kept from version {}: {}",
+                decision.reason,
+                version - 1,
+                kept.join(", ")
+            ),
+        };
+        self.append_version(ctx, ACTION, &did, meta, meta_raw, split, None, reason).await
+    }
+
+    /// Seals `split` as the next version and commits it with its audit entry,
+    /// guarded against a concurrent change (412). `ended_at` records the end
+    /// of the customer relationship.
+    #[allow(clippy::too_many_arguments)]
+    pub(super) async fn append_version(
+        &self,
+        ctx: &RequestCtx,
+        action: &str,
+        did: &DossierId,
+        meta: DossierMeta,
+        meta_raw: Vec<u8>,
+        split: SplitDossier,
+        ended_at: Option<OffsetDateTime>,
+        reason: String,
+    ) -> Result<Created, ArchiveError> {
+        let id = did.as_str();
+        let expected = meta.current_version;
+        let version = meta.current_version + 1;
         let sealed = hex::decode(&meta.head_hash)
             .ok()
             .and_then(|h| <[u8; 32]>::try_from(h).ok())
             .ok_or_else(|| ArchiveError::Internal(anyhow::anyhow!("stored head hash is malformed")))
             .and_then(|prev| {
-                let keys = self.keys_for(&did, &split, false)?;
-                let s = self.seal_version(&did, version, prev, ctx.principal.id.as_str(), &split, &keys)?;
+                let keys = self.keys_for(did, &split, false)?;
+                let s = self.seal_version(did, version, prev, ctx.principal.id.as_str(), &split, &keys)?;
                 Ok((keys, s))
             });
         let (keys, (bytes, hash)) = match sealed {
             Ok(v) => v,
             Err(err) => {
-                let e = self.dossier_entry(ctx, ACTION, id, &meta.subjects, Outcome::Error, failure_reason(&err));
+                let e = self.dossier_entry(ctx, action, id, &meta.subjects, Outcome::Error, failure_reason(&err));
                 return self.refuse(e, err).await;
             }
         };
@@ -740,27 +776,13 @@ impl Archive {
             status: split.business.status,
             updated_at: now,
             subjects: all_subjects.clone(),
+            ended_at: ended_at.or(meta.ended_at),
             ..meta
         };
         let ops = self.version_ops(keys.ops, bytes, &new_meta, &version_subjects)?;
-        let entry = self.dossier_entry(
-            ctx,
-            ACTION,
-            id,
-            &all_subjects,
-            Outcome::Allow,
-            match kept.is_empty() {
-                true => format!("{}; version {version}", decision.reason),
-                false => format!(
-                    "{}; version {version}; kept from version {}: {}",
-                    decision.reason,
-                    version - 1,
-                    kept.join(", ")
-                ),
-            },
-        );
+        let entry = self.dossier_entry(ctx, action, id, &all_subjects, Outcome::Allow, reason);
         let conflict =
-            self.dossier_entry(ctx, ACTION, id, &all_subjects, Outcome::Error, "version mismatch (concurrent update)");
+            self.dossier_entry(ctx, action, id, &all_subjects, Outcome::Error, "version mismatch (concurrent update)");
         let guard = Guard { cf: Cf::Dossiers, key: did.as_str().as_bytes().to_vec(), expected: Some(meta_raw) };
         match self
             .audit
@@ -769,7 +791,7 @@ impl Archive {
         {
             Ok(_) => {}
             Err(crate::audit::CommitError::Conflict) => {
-                let current = self.meta(&did)?.map_or(0, |(m, _)| m.current_version);
+                let current = self.meta(did)?.map_or(0, |(m, _)| m.current_version);
                 return Err(ArchiveError::VersionMismatch { expected, current });
             }
             Err(e) => return Err(e.into()),
@@ -777,7 +799,7 @@ impl Archive {
         for (r, k) in keys.created {
             self.keyring.remember(r, k);
         }
-        Ok(Created { id: did, version, hash: hex::encode(hash), subjects: version_subjects })
+        Ok(Created { id: did.clone(), version, hash: hex::encode(hash), subjects: version_subjects })
     }
 
     /// Fields the updater may not see in clear are not theirs to change: the

@@ -11,6 +11,7 @@ mod audit_log;
 mod dossiers;
 mod principals;
 mod records;
+pub mod retention;
 mod subjects;
 pub mod transparency;
 
@@ -45,6 +46,8 @@ pub enum ArchiveError {
     VersionMismatch { expected: u32, current: u32 },
     #[error("{0}")]
     Conflict(String),
+    #[error("destroyed; see certificate {certificate}")]
+    Gone { certificate: String },
     #[error("the audit log cannot be written; nothing was changed or returned")]
     AuditUnavailable,
     #[error(transparent)]
@@ -105,12 +108,13 @@ impl RequestCtx {
 
 /// `raw` if it is one of our ids or a fixed resource name, else a marker.
 fn resource_name(raw: &str) -> &str {
-    let id = ["dos_", "sub_", "prn_", "tok_"].iter().any(|p| {
+    let id = ["dos_", "sub_", "prn_", "tok_", "bat_", "cert_", "hold_"].iter().any(|p| {
         raw.strip_prefix(p)
             .is_some_and(|u| u.len() == 26 && u.bytes().all(|b| b.is_ascii_digit() || b.is_ascii_lowercase()))
     });
-    let fixed = matches!(raw, "" | "audit" | "policies" | "audit/checkpoint" | "audit/proofs" | "audit/alerts")
-        || raw.strip_prefix("audit/").is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()));
+    let fixed =
+        matches!(raw, "" | "audit" | "policies" | "audit/checkpoint" | "audit/proofs" | "audit/alerts" | "disposition")
+            || raw.strip_prefix("audit/").is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()));
     if id || fixed {
         raw
     } else {
@@ -126,6 +130,8 @@ pub struct Archive {
     policy: PolicySet,
     clock: Arc<dyn Clock>,
     signer: crate::audit::checkpoint::NoteSigner,
+    /// Dossiers unchanged for this long are flagged as stale by the sweep.
+    stale_after: time::Duration,
     /// Token hash → principal, for tokens seen valid. Revocation removes the
     /// entry before it answers, so a revoked token fails on its next use.
     auth_cache: std::sync::Mutex<std::collections::HashMap<String, Principal>>,
@@ -164,7 +170,13 @@ impl Archive {
             clock,
             auth_cache: Default::default(),
             signer,
+            stale_after: time::Duration::days(365),
         })
+    }
+
+    /// How long a dossier may go unchanged before the sweep flags it.
+    pub fn set_stale_after(&mut self, after: time::Duration) {
+        self.stale_after = after;
     }
 
     pub fn store(&self) -> &Arc<dyn KvStore> {

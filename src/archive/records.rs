@@ -45,6 +45,23 @@ pub struct DossierMeta {
     pub updated_at: OffsetDateTime,
     /// Every subject any version names.
     pub subjects: Vec<SubjectId>,
+    /// When the customer relationship ended (`POST .../close`).
+    #[serde(with = "time::serde::rfc3339::option", default)]
+    pub ended_at: Option<OffsetDateTime>,
+    /// Set when the dossier was destroyed; nothing else of it remains.
+    #[serde(default)]
+    pub destroyed: Option<Tombstone>,
+}
+
+/// What is left of a destroyed dossier or an erased subject: no personal
+/// value, only what proves the destruction.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Tombstone {
+    pub certificate: String,
+    pub batch: String,
+    pub rule: String,
+    #[serde(with = "time::serde::rfc3339")]
+    pub at: OffsetDateTime,
 }
 
 impl DossierMeta {
@@ -75,11 +92,25 @@ pub struct SubjectMeta {
     /// Number of consent events recorded (the next event's number).
     #[serde(default)]
     pub consent_events: u32,
+    /// The last consent withdrawal (a retention trigger).
+    #[serde(with = "time::serde::rfc3339::option", default)]
+    pub last_withdrawal_at: Option<OffsetDateTime>,
+    /// Set when the subject was erased.
+    #[serde(default)]
+    pub erased: Option<Tombstone>,
 }
 
 impl SubjectMeta {
     pub fn new(id: SubjectId, created_at: OffsetDateTime) -> Self {
-        SubjectMeta { id, created_at, restricted_at: None, consents: BTreeMap::new(), consent_events: 0 }
+        SubjectMeta {
+            id,
+            created_at,
+            restricted_at: None,
+            consents: BTreeMap::new(),
+            consent_events: 0,
+            last_withdrawal_at: None,
+            erased: None,
+        }
     }
 
     /// The legal-basis state access decisions use.

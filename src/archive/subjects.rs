@@ -315,6 +315,7 @@ impl Archive {
         let mut meta = call.meta.clone();
         meta.consent_events = n + 1;
         meta.consents.remove(purpose);
+        meta.last_withdrawal_at = Some(now);
         let ops = vec![Op::Put(Cf::Subjects, consent_event_key(&call.sid, n), to_json(&event)?)];
         // `purpose` is a key of the live consents: one of our purpose ids.
         let reason = format!("{}; purpose {purpose} withdrawn, event {n}", call.reason);

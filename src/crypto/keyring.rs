@@ -81,6 +81,16 @@ impl Keyring {
         Ok(self.store.get(Cf::Keys, r.storage_key().as_bytes())?.is_some())
     }
 
+    /// Drops keys from the cache (after their wrapped form was deleted by a
+    /// batch written elsewhere).
+    pub fn forget(&self, refs: &[KeyRef]) {
+        if let Ok(mut c) = self.cache.lock() {
+            for r in refs {
+                c.pop(r);
+            }
+        }
+    }
+
     /// Shreds keys: deletes the wrapped keys durably (together with `extra`
     /// ops, e.g. the audit entry recording it), drops them from the cache, and
     /// compacts so the wrapped bytes are physically gone from the data

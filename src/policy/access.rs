@@ -45,6 +45,8 @@ impl FieldOutcome {
 pub enum Change {
     Create,
     Update,
+    /// Ending the customer relationship.
+    Close,
 }
 
 /// Operations on a data subject.
@@ -55,6 +57,7 @@ pub enum SubjectAction {
     Restrict,
     GrantConsent,
     WithdrawConsent,
+    Erase,
 }
 
 impl SubjectAction {
@@ -65,6 +68,7 @@ impl SubjectAction {
             SubjectAction::Restrict => "subject.restrict",
             SubjectAction::GrantConsent => "consent.grant",
             SubjectAction::WithdrawConsent => "consent.withdraw",
+            SubjectAction::Erase => "subject.erase",
         }
     }
 }
@@ -368,14 +372,56 @@ impl AccessPolicy {
         let action = match change {
             Change::Create => self.create.clone(),
             Change::Update => self.update.clone(),
+            Change::Close => uid(&type_name("Action"), "dossier.close"),
         };
         let (allowed, reasons) =
             self.run(uid(&self.staff, p.id.as_str()), action, uid(&self.dossier, id), context, &entities);
-        let verb = if change == Change::Create { "create" } else { "update" };
+        let verb = match change {
+            Change::Create => "create",
+            Change::Update => "update",
+            Change::Close => "close",
+        };
         let reason = match (allowed, reasons.is_empty()) {
             (true, _) => format!("permitted by {}", Self::reason_names(&reasons)),
             (false, true) => format!("no policy permits {verb} for roles {} here", p.role_names().join(",")),
             (false, false) => format!("forbidden by {}", Self::reason_names(&reasons)),
+        };
+        Decision { allowed, reason }
+    }
+
+    /// Placing or releasing a legal hold on a dossier.
+    pub fn decide_hold(&self, p: &Principal, purpose: &str, id: &str, facts: DossierFacts<'_>) -> Decision {
+        let Ok(entities) = Entities::from_entities([self.staff_entity(p), self.dossier_entity(id, &facts)], None)
+        else {
+            return Decision { allowed: false, reason: "access policy: entities could not be built".into() };
+        };
+        let context = vec![("purpose".to_owned(), RestrictedExpression::new_string(purpose.to_owned()))];
+        let action = uid(&type_name("Action"), "dossier.hold");
+        let (allowed, reasons) =
+            self.run(uid(&self.staff, p.id.as_str()), action, uid(&self.dossier, id), context, &entities);
+        self.verdict(p, "dossier.hold", allowed, &reasons)
+    }
+
+    /// Retention and destruction as a whole (`disposition.manage`).
+    pub fn decide_disposition(&self, p: &Principal, purpose: &str) -> Decision {
+        let archive = uid(&type_name("Archive"), "custos");
+        let Ok(entities) = Entities::from_entities(
+            [self.staff_entity(p), Entity::new_no_attrs(archive.clone(), HashSet::new())],
+            None,
+        ) else {
+            return Decision { allowed: false, reason: "access policy: entities could not be built".into() };
+        };
+        let context = vec![("purpose".to_owned(), RestrictedExpression::new_string(purpose.to_owned()))];
+        let action = uid(&type_name("Action"), "disposition.manage");
+        let (allowed, reasons) = self.run(uid(&self.staff, p.id.as_str()), action, archive, context, &entities);
+        self.verdict(p, "disposition.manage", allowed, &reasons)
+    }
+
+    fn verdict(&self, p: &Principal, action: &str, allowed: bool, reasons: &[&PolicyInfo]) -> Decision {
+        let reason = match (allowed, reasons.is_empty()) {
+            (true, _) => format!("permitted by {}", Self::reason_names(reasons)),
+            (false, true) => format!("no policy permits {action} for roles {}", p.role_names().join(",")),
+            (false, false) => format!("forbidden by {}", Self::reason_names(reasons)),
         };
         Decision { allowed, reason }
     }

@@ -10,6 +10,7 @@ pub mod access;
 pub mod classes;
 pub mod masking;
 mod purposes;
+pub mod retention;
 #[cfg(test)]
 mod scenarios;
 
@@ -49,6 +50,7 @@ pub struct PolicySet {
     pub alerts: Vec<crate::jobs::alerts::AlertRule>,
     pub masking: masking::MaskingRules,
     pub access: access::AccessPolicy,
+    pub retention: retention::RetentionRules,
     /// SHA-256 over every policy file (sorted by name: name, length,
     /// contents), hex; written into every audit entry.
     pub hash: String,
@@ -76,7 +78,16 @@ impl PolicySet {
         let alerts = crate::jobs::alerts::load_rules(&dir.join("alerts.toml"))?;
         let masking = masking::MaskingRules::load(&dir.join("masking.toml"))?;
         let access = access::AccessPolicy::load(dir)?;
-        Ok(PolicySet { purposes, alerts, masking, access, hash: hex::encode(h.finalize()), dir: dir.to_owned() })
+        let retention = retention::RetentionRules::load(&dir.join("retention.toml"))?;
+        Ok(PolicySet {
+            purposes,
+            alerts,
+            masking,
+            access,
+            retention,
+            hash: hex::encode(h.finalize()),
+            dir: dir.to_owned(),
+        })
     }
 }
 

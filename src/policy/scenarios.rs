@@ -75,11 +75,15 @@ fn run(policies: &PolicySet, s: &Scenario) -> Option<String> {
         "subject.restrict" => Some(SubjectAction::Restrict),
         "consent.grant" => Some(SubjectAction::GrantConsent),
         "consent.withdraw" => Some(SubjectAction::WithdrawConsent),
+        "subject.erase" => Some(SubjectAction::Erase),
         _ => None,
     };
     let allowed = match (action, subject_action) {
         ("read", _) => None,
         ("create", _) => Some(access.decide_change(&me, Change::Create, &s.purpose, "new", facts, facts)),
+        ("close", _) => Some(access.decide_change(&me, Change::Close, &s.purpose, "dos_x", facts, facts)),
+        ("hold", _) => Some(access.decide_hold(&me, &s.purpose, "dos_x", facts)),
+        ("disposition", _) => Some(access.decide_disposition(&me, &s.purpose)),
         ("update", _) => {
             let region = s.new_region.clone().unwrap_or_else(|| s.dossier_region.clone());
             let after = DossierFacts { region: &region, ..facts };

@@ -34,10 +34,13 @@ pub enum Cf {
     Merkle,
     /// Unusual-access alerts: `<audit seq u64 BE>` → alert record.
     Alerts,
+    /// Retention and destruction: legal holds (`h/<dossier>/<hold>`),
+    /// disposition batches (`b/<batch>`), certificates (`c/<certificate>`).
+    Disposition,
 }
 
 impl Cf {
-    pub const ALL: [Cf; 9] = [
+    pub const ALL: [Cf; 10] = [
         Cf::System,
         Cf::Principals,
         Cf::Dossiers,
@@ -47,6 +50,7 @@ impl Cf {
         Cf::Audit,
         Cf::Merkle,
         Cf::Alerts,
+        Cf::Disposition,
     ];
 
     pub fn name(self) -> &'static str {
@@ -60,6 +64,7 @@ impl Cf {
             Cf::Audit => "audit",
             Cf::Merkle => "merkle",
             Cf::Alerts => "alerts",
+            Cf::Disposition => "disposition",
         }
     }
 }

@@ -67,6 +67,11 @@ pub async fn spawn_app_with(
 }
 
 impl TestApp {
+    /// The running archive, for driving jobs directly.
+    pub fn archive(&self) -> Arc<custos::archive::Archive> {
+        self.running.as_ref().expect("running").archive.clone()
+    }
+
     pub fn data_dir(&self) -> PathBuf {
         self.dir.path().join("data")
     }
@@ -106,6 +111,23 @@ impl TestApp {
             self.client.put(format!("{}{path}", self.base)).bearer_auth(token).header("X-Purpose", purpose).json(body);
         if let Some(v) = if_match {
             r = r.header("If-Match", v);
+        }
+        r.send().await.unwrap()
+    }
+
+    /// Any call with a token, a purpose and an optional JSON body.
+    pub async fn request(
+        &self,
+        method: reqwest::Method,
+        token: &str,
+        purpose: &str,
+        path: &str,
+        body: Option<Value>,
+    ) -> Response {
+        let mut r =
+            self.client.request(method, format!("{}{path}", self.base)).bearer_auth(token).header("X-Purpose", purpose);
+        if let Some(b) = body {
+            r = r.json(&b);
         }
         r.send().await.unwrap()
     }
@@ -217,5 +239,13 @@ pub fn files_containing(dir: &Path, needle: &str) -> Vec<PathBuf> {
     files_under(dir)
         .into_iter()
         .filter(|p| std::fs::read(p).map(|b| b.windows(needle.len()).any(|w| w == needle.as_bytes())).unwrap_or(false))
+        .collect()
+}
+
+/// The files under `dir` holding `needle`.
+pub fn files_containing_bytes(dir: &Path, needle: &[u8]) -> Vec<PathBuf> {
+    files_under(dir)
+        .into_iter()
+        .filter(|p| std::fs::read(p).map(|b| b.windows(needle.len()).any(|w| w == needle)).unwrap_or(false))
         .collect()
 }
