@@ -3,8 +3,10 @@
 //! ```text
 //! HTTP request
 //!   → api/      authenticate (bearer token → Principal), X-Purpose, request id
-//!   → archive/  the use case (create / read / update / versions / audit query)
-//!        → policy/  purpose registry + access decision (pure)
+//!   → archive/  the use case (dossiers, subjects and consent, audit queries,
+//!               retention: holds, disposition batches, erasure, certificates)
+//!        → policy/  purposes, Cedar access per field class, masking,
+//!                   retention rules (pure)
 //!        → crypto/  seal / open segments under per-dossier and per-subject keys
 //!        → audit/   ONE durable group-committed batch = change + audit entry
 //!        → store/   RocksDB column families (append-only versions)
