@@ -812,6 +812,7 @@ impl Archive {
             ),
         );
         entry.subjects = result.subjects.iter().map(|s| s.to_string()).collect();
+        entry.request_id = item_request_id(&batch.batch_id, batch.results.len());
         if let (Some(approver), true) = (&batch.approved_by, !result.outcome.starts_with("skipped")) {
             entry.actor = approver.to_string();
         }
@@ -889,15 +890,17 @@ impl Archive {
         .await
         .map_err(|e| ArchiveError::Internal(e.into()))??;
         let cert_id = batch.certificate_id.clone().unwrap_or_else(|| new_id("cert"));
-        let mut entry = system_entry("certificate.issue", &cert_id, format!("batch {}", batch.batch_id));
-        entry.subjects = batch.results.iter().flat_map(|r| r.subjects.iter().map(|s| s.to_string())).collect();
-        // The checkpoint is taken after this entry is in the log; the
-        // destruction entries precede it.
-        let done = Batch { state: BatchState::Done, ..batch.clone() };
-        let key = batch_key(&batch.batch_id);
-        let guard = Guard { cf: Cf::Disposition, key: key.clone(), expected: Some(raw) };
-        let ops = vec![Op::Put(Cf::Disposition, key, to_json(&done)?)];
-        self.audit.commit(Commit { ops, entries: vec![entry], guard: Some(guard), on_conflict: vec![] }).await?;
+        // A crash between an item and the write recording its entry's
+        // sequence number leaves it unrecorded: find it by its request id.
+        let mut batch = batch.clone();
+        for (n, r) in batch.results.iter_mut().enumerate() {
+            if r.audit_seq.is_none() && !r.outcome.starts_with("skipped") {
+                r.audit_seq = self.find_entry(&item_request_id(&batch.batch_id, n))?;
+            }
+        }
+        // The destruction entries are durable: the checkpoint taken now
+        // contains them, and goes into the certificate, which is written
+        // with the batch's final state and the issuing entry, atomically.
         let (_, checkpoint) = self.checkpoint_note()?;
         let items_by_target: BTreeMap<&Target, &Item> = batch.items.iter().map(|i| (&i.target, i)).collect();
         let certificate = Certificate {
@@ -926,8 +929,31 @@ impl Archive {
                 .collect(),
             checkpoint,
         };
-        self.store.write(&[Op::Put(Cf::Disposition, certificate_key(&cert_id), to_json(&certificate)?)], true)?;
+        let mut entry = system_entry("certificate.issue", &cert_id, format!("batch {}", batch.batch_id));
+        entry.subjects = batch.results.iter().flat_map(|r| r.subjects.iter().map(|s| s.to_string())).collect();
+        let done = Batch { state: BatchState::Done, ..batch.clone() };
+        let key = batch_key(&batch.batch_id);
+        let guard = Guard { cf: Cf::Disposition, key: key.clone(), expected: Some(raw) };
+        let ops = vec![
+            Op::Put(Cf::Disposition, certificate_key(&cert_id), to_json(&certificate)?),
+            Op::Put(Cf::Disposition, key, to_json(&done)?),
+        ];
+        self.audit.commit(Commit { ops, entries: vec![entry], guard: Some(guard), on_conflict: vec![] }).await?;
         Ok(())
+    }
+
+    /// The sequence number of the entry with `request_id`, searched from the
+    /// newest back over a bounded window.
+    fn find_entry(&self, request_id: &str) -> Result<Option<u64>, ArchiveError> {
+        let head = self.audit.head().next_seq;
+        for seq in (head.saturating_sub(100_000)..head).rev() {
+            let Some(raw) = self.store.get(Cf::Audit, &crate::audit::entry_key(seq))? else { continue };
+            let e = crate::audit::AuditEntry::decode(&raw).map_err(|e| ArchiveError::Internal(e.into()))?;
+            if e.body.request_id == request_id {
+                return Ok(Some(seq));
+            }
+        }
+        Ok(None)
     }
 
     pub async fn certificate(&self, ctx: &RequestCtx, cert_id: &str) -> Result<SignedCertificate, ArchiveError> {
@@ -1175,6 +1201,11 @@ fn with_targets(mut e: EntryBody, items: &[Item]) -> EntryBody {
         })
         .collect();
     e
+}
+
+/// The request id of the audit entry of a batch's `n`-th executed item.
+fn item_request_id(batch: &str, n: usize) -> String {
+    format!("{batch}#{n}")
 }
 
 fn describe_items(items: &[Item]) -> String {
