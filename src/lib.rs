@@ -28,6 +28,7 @@ pub mod domain;
 pub mod jobs;
 pub mod metrics;
 pub mod policy;
+pub mod search;
 pub mod server;
 pub mod store;
 pub mod telemetry;

@@ -1,0 +1,354 @@
+//! The full-text index (tantivy): the searchable business fields with
+//! Chinese word segmentation (jieba) and Latin tokenisation with English
+//! stemming, and a blind index of personal values (contact name, phone,
+//! email) stored only as HMAC-SHA256 under a key from the keyring, so a full
+//! value finds its dossier and no index file holds the value.
+//!
+//! Writes are batched: `upsert` stages, and the next search (or the
+//! committer) commits, so a search always sees every write before it. A crash
+//! loses at most uncommitted staging, which start-up repairs from the store
+//! (each document records the dossier version it indexes). Removal commits,
+//! merges every segment into one and collects the old files at once, so the
+//! removed terms are physically gone before the caller goes on (destruction
+//! shreds keys only after that).
+
+use hmac::{Hmac, Mac};
+use sha2::Sha256;
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Mutex;
+use tantivy::collector::TopDocs;
+use tantivy::query::{BooleanQuery, Occur, Query, QueryParser, TermQuery};
+use tantivy::schema::{
+    Field, IndexRecordOption, Schema, TextFieldIndexing, TextOptions, Value as _, FAST, INDEXED, STORED, STRING,
+};
+use tantivy::tokenizer::{Language, LowerCaser, Stemmer, TextAnalyzer};
+use tantivy::{doc, Index, IndexReader, IndexWriter, ReloadPolicy, TantivyDocument, Term};
+use zeroize::Zeroizing;
+
+const ANALYZER: &str = "custos_zh_en";
+/// Memory the writer may use before it flushes a segment.
+const WRITER_HEAP: usize = 64 * 1024 * 1024;
+
+#[derive(Debug, thiserror::Error)]
+pub enum SearchError {
+    #[error("search index: {0}")]
+    Index(#[from] tantivy::TantivyError),
+    #[error("search index: {0}")]
+    Open(#[from] tantivy::directory::error::OpenDirectoryError),
+    #[error("search index: {0}")]
+    Other(String),
+}
+
+#[derive(Clone, Copy)]
+struct Fields {
+    id: Field,
+    version: Field,
+    text: Field,
+    blind: Field,
+    customer_name: Field,
+    grade: Field,
+    region: Field,
+}
+
+/// What the index holds of one dossier version. `personal` values are
+/// hashed before they reach tantivy.
+pub struct IndexDoc {
+    pub id: String,
+    pub version: u32,
+    pub customer_name: String,
+    pub grade: String,
+    pub region: String,
+    /// The searchable business text.
+    pub text: String,
+    /// Contact names, phones and emails (plaintext here, hashed on indexing).
+    pub personal: Vec<String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Hit {
+    pub id: String,
+    pub score: f32,
+    pub customer_name: String,
+    pub grade: String,
+    pub region: String,
+}
+
+pub struct SearchIndex {
+    index: Index,
+    reader: IndexReader,
+    writer: Mutex<IndexWriter>,
+    fields: Fields,
+    blind_key: Zeroizing<[u8; 32]>,
+    dirty: AtomicBool,
+}
+
+fn schema() -> (Schema, Fields) {
+    let mut b = Schema::builder();
+    let text_opts = TextOptions::default().set_indexing_options(
+        TextFieldIndexing::default().set_tokenizer(ANALYZER).set_index_option(IndexRecordOption::WithFreqsAndPositions),
+    );
+    let fields = Fields {
+        id: b.add_text_field("id", STRING | STORED),
+        version: b.add_u64_field("version", INDEXED | STORED | FAST),
+        text: b.add_text_field("text", text_opts),
+        blind: b.add_text_field("blind", STRING),
+        customer_name: b.add_text_field("customer_name", STORED),
+        grade: b.add_text_field("grade", STRING | STORED),
+        region: b.add_text_field("region", STRING | STORED),
+    };
+    (b.build(), fields)
+}
+
+fn analyzer() -> TextAnalyzer {
+    TextAnalyzer::builder(tantivy_jieba::JiebaTokenizer::new())
+        .filter(LowerCaser)
+        .filter(Stemmer::new(Language::English))
+        .build()
+}
+
+/// The forms of a personal value that count as "the same value": as given,
+/// lowercased (emails), and digits only (phones written with spaces, dashes
+/// or a country code prefix are still the same number when complete).
+fn normal_forms(value: &str) -> Vec<String> {
+    let v = value.trim();
+    let mut forms = vec![v.to_owned(), v.to_lowercase()];
+    let digits: String = v.chars().filter(char::is_ascii_digit).collect();
+    if digits.len() >= 7 && v.chars().all(|c| c.is_ascii_digit() || " +-().".contains(c)) {
+        forms.push(format!("tel:{digits}"));
+    }
+    forms.sort();
+    forms.dedup();
+    forms.retain(|f| !f.is_empty());
+    forms
+}
+
+impl SearchIndex {
+    /// Opens (or creates) the index in `dir`.
+    pub fn open(dir: &Path, blind_key: Zeroizing<[u8; 32]>) -> Result<Self, SearchError> {
+        std::fs::create_dir_all(dir).map_err(|e| SearchError::Other(format!("{}: {e}", dir.display())))?;
+        let (schema, fields) = schema();
+        let directory = tantivy::directory::MmapDirectory::open(dir)?;
+        let index = Index::open_or_create(directory, schema)?;
+        index.tokenizers().register(ANALYZER, analyzer());
+        let writer = index.writer(WRITER_HEAP)?;
+        let reader = index.reader_builder().reload_policy(ReloadPolicy::Manual).try_into()?;
+        Ok(SearchIndex { index, reader, writer: Mutex::new(writer), fields, blind_key, dirty: AtomicBool::new(false) })
+    }
+
+    /// The keyed hash the blind index stores for a personal value.
+    pub fn blind(&self, form: &str) -> String {
+        // INVARIANT: HMAC accepts keys of any length.
+        let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(self.blind_key.as_ref()).expect("any key length");
+        mac.update(b"custos-blind-v1\0");
+        mac.update(form.as_bytes());
+        hex::encode(mac.finalize().into_bytes())
+    }
+
+    fn writer(&self) -> Result<std::sync::MutexGuard<'_, IndexWriter>, SearchError> {
+        self.writer.lock().map_err(|_| SearchError::Other("index writer poisoned".into()))
+    }
+
+    /// Stages a dossier version, replacing any earlier one.
+    pub fn upsert(&self, d: &IndexDoc) -> Result<(), SearchError> {
+        let f = self.fields;
+        let mut doc = doc!(
+            f.id => d.id.clone(),
+            f.version => d.version as u64,
+            f.text => d.text.clone(),
+            f.customer_name => d.customer_name.clone(),
+            f.grade => d.grade.clone(),
+            f.region => d.region.clone(),
+        );
+        for value in &d.personal {
+            for form in normal_forms(value) {
+                doc.add_text(f.blind, self.blind(&form));
+            }
+        }
+        let w = self.writer()?;
+        w.delete_term(Term::from_field_text(f.id, &d.id));
+        w.add_document(doc)?;
+        self.dirty.store(true, Ordering::Release);
+        Ok(())
+    }
+
+    /// Commits staged writes, if any, and makes them searchable.
+    pub fn commit(&self) -> Result<(), SearchError> {
+        if self.dirty.swap(false, Ordering::AcqRel) {
+            self.writer()?.commit()?;
+            self.reader.reload()?;
+        }
+        Ok(())
+    }
+
+    /// Removes dossiers and makes it physical: commit, merge every segment
+    /// into one (dropping the deleted documents), collect the old files.
+    pub fn remove(&self, ids: &[String]) -> Result<(), SearchError> {
+        let mut w = self.writer()?;
+        for id in ids {
+            w.delete_term(Term::from_field_text(self.fields.id, id));
+        }
+        w.commit()?;
+        let segments = self.index.searchable_segment_ids()?;
+        if !segments.is_empty() {
+            w.merge(&segments).wait()?;
+        }
+        w.garbage_collect_files().wait()?;
+        self.dirty.store(false, Ordering::Release);
+        drop(w);
+        self.reader.reload()?;
+        Ok(())
+    }
+
+    /// The dossier version the index holds, after committing staged writes.
+    pub fn indexed_version(&self, id: &str) -> Result<Option<u32>, SearchError> {
+        self.commit()?;
+        let searcher = self.reader.searcher();
+        let q = TermQuery::new(Term::from_field_text(self.fields.id, id), IndexRecordOption::Basic);
+        let top = searcher.search(&q, &TopDocs::with_limit(1).order_by_score())?;
+        let Some((_, addr)) = top.first() else { return Ok(None) };
+        let doc: TantivyDocument = searcher.doc(*addr)?;
+        Ok(doc.get_first(self.fields.version).and_then(|v| v.as_u64()).map(|v| v as u32))
+    }
+
+    /// Every indexed dossier id (for repair).
+    pub fn ids(&self) -> Result<Vec<String>, SearchError> {
+        self.commit()?;
+        let searcher = self.reader.searcher();
+        let mut out = Vec::new();
+        for segment in searcher.segment_readers() {
+            let store = segment.get_store_reader(16).map_err(|e| SearchError::Other(e.to_string()))?;
+            let alive = segment.alive_bitset();
+            for doc_id in 0..segment.max_doc() {
+                if alive.is_some_and(|a| !a.is_alive(doc_id)) {
+                    continue;
+                }
+                let doc: TantivyDocument = store.get(doc_id)?;
+                if let Some(id) = doc.get_first(self.fields.id).and_then(|v| v.as_str()) {
+                    out.push(id.to_owned());
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// Documents matching `q` (text, or an exact personal value through the
+    /// blind index) and the filters, best first, at most `limit`.
+    pub fn search(
+        &self,
+        q: &str,
+        grade: Option<&str>,
+        region: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<Hit>, SearchError> {
+        self.commit()?;
+        let f = self.fields;
+        let mut should: Vec<(Occur, Box<dyn Query>)> = Vec::new();
+        if !q.trim().is_empty() {
+            let parser = QueryParser::for_index(&self.index, vec![f.text]);
+            // Lenient: user input is never a syntax error.
+            let (text_query, _) = parser.parse_query_lenient(q);
+            should.push((Occur::Should, text_query));
+            for form in normal_forms(q) {
+                let term = Term::from_field_text(f.blind, &self.blind(&form));
+                should.push((Occur::Should, Box::new(TermQuery::new(term, IndexRecordOption::Basic))));
+            }
+        }
+        let mut must: Vec<(Occur, Box<dyn Query>)> = Vec::new();
+        if !should.is_empty() {
+            must.push((Occur::Must, Box::new(BooleanQuery::new(should))));
+        }
+        if let Some(g) = grade {
+            must.push((
+                Occur::Must,
+                Box::new(TermQuery::new(Term::from_field_text(f.grade, g), IndexRecordOption::Basic)),
+            ));
+        }
+        if let Some(r) = region {
+            must.push((
+                Occur::Must,
+                Box::new(TermQuery::new(Term::from_field_text(f.region, r), IndexRecordOption::Basic)),
+            ));
+        }
+        if must.is_empty() {
+            must.push((Occur::Must, Box::new(tantivy::query::AllQuery)));
+        }
+        let query = BooleanQuery::new(must);
+        let searcher = self.reader.searcher();
+        let top = searcher.search(&query, &TopDocs::with_limit(limit.max(1)).order_by_score())?;
+        let mut hits = Vec::with_capacity(top.len());
+        for (score, addr) in top {
+            let doc: TantivyDocument = searcher.doc(addr)?;
+            let text = |field| doc.get_first(field).and_then(|v| v.as_str()).unwrap_or_default().to_owned();
+            hits.push(Hit {
+                id: text(f.id),
+                score,
+                customer_name: text(f.customer_name),
+                grade: text(f.grade),
+                region: text(f.region),
+            });
+        }
+        Ok(hits)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn index(dir: &Path) -> SearchIndex {
+        SearchIndex::open(dir, Zeroizing::new([7u8; 32])).unwrap()
+    }
+
+    fn doc(id: &str, text: &str, personal: &[&str]) -> IndexDoc {
+        IndexDoc {
+            id: id.into(),
+            version: 1,
+            customer_name: format!("{id} 公司"),
+            grade: "A".into(),
+            region: "华东".into(),
+            text: text.into(),
+            personal: personal.iter().map(|s| s.to_string()).collect(),
+        }
+    }
+
+    #[test]
+    fn chinese_latin_and_blind_values() {
+        let dir = tempfile::tempdir().unwrap();
+        let ix = index(dir.path());
+        ix.upsert(&doc("a", "电子产品 东南亚 贸易", &["13912345688", "zhang@example.com", "张伟"])).unwrap();
+        ix.upsert(&doc("b", "纺织品 食品 cold chain deliveries", &["13800138021"])).unwrap();
+        let ids = |q: &str| ix.search(q, None, None, 10).unwrap().into_iter().map(|h| h.id).collect::<Vec<_>>();
+        for (q, want) in [
+            ("电子产品", "a"),
+            ("东南亚", "a"),
+            ("贸易", "a"),
+            ("纺织品", "b"),
+            ("食品", "b"),
+            ("cold chain", "b"),
+            ("delivery", "b"),
+        ] {
+            assert_eq!(ids(q).first().map(String::as_str), Some(want), "{q}");
+        }
+        assert_eq!(ids("13912345688"), ["a"]);
+        assert_eq!(ids("139 1234 5688"), ["a"], "the same number, written with spaces");
+        assert_eq!(ids("ZHANG@example.com"), ["a"]);
+        assert_eq!(ids("张伟"), ["a"]);
+        assert!(ids("1391234").is_empty(), "a fragment finds nothing");
+        assert!(ids("zhang@").is_empty());
+        // Replace, remove, and the values are gone from every file.
+        ix.upsert(&IndexDoc { version: 2, ..doc("a", "冷链", &[]) }).unwrap();
+        assert_eq!(ix.indexed_version("a").unwrap(), Some(2));
+        assert!(ids("13912345688").is_empty());
+        ix.remove(&["b".into()]).unwrap();
+        assert!(ids("纺织品").is_empty());
+        assert_eq!(ix.ids().unwrap(), ["a"]);
+        drop(ix);
+        for needle in ["13912345688", "zhang@example.com", "纺织品", "13800138021"] {
+            for e in std::fs::read_dir(dir.path()).unwrap().flatten() {
+                let bytes = std::fs::read(e.path()).unwrap();
+                assert!(!bytes.windows(needle.len()).any(|w| w == needle.as_bytes()), "{needle} in {:?}", e.path());
+            }
+        }
+    }
+}
