@@ -50,6 +50,11 @@ enum Command {
         #[command(subcommand)]
         command: RetentionCommand,
     },
+    /// Search index tools.
+    Index {
+        #[command(subcommand)]
+        command: IndexCommand,
+    },
     /// Load generator against a running server (see docs/performance.md).
     Bench(crate::bench::BenchArgs),
 }
@@ -96,6 +101,19 @@ enum RetentionCommand {
         master_key_file: Option<PathBuf>,
         #[arg(long)]
         dry_run: bool,
+    },
+}
+
+#[derive(Subcommand)]
+enum IndexCommand {
+    /// Rebuild the search index from the store (the server must be stopped).
+    Rebuild {
+        #[arg(long, env = "CUSTOS_DATA_DIR", default_value = crate::config::DEFAULT_DATA_DIR)]
+        data_dir: PathBuf,
+        #[arg(long = "policies", env = "CUSTOS_POLICIES_DIR", default_value = crate::config::DEFAULT_POLICIES_DIR)]
+        policies_dir: PathBuf,
+        #[arg(long, env = "CUSTOS_MASTER_KEY_FILE")]
+        master_key_file: Option<PathBuf>,
     },
 }
 
@@ -154,6 +172,19 @@ pub fn main() -> ExitCode {
             let master_key_file = master_key_file.unwrap_or_else(|| crate::config::default_master_key_file(&data_dir));
             match run_async_value(retention_run(data_dir, policies_dir, master_key_file, dry_run)) {
                 Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("custos: {e:#}");
+                    ExitCode::from(2)
+                }
+            }
+        }
+        Command::Index { command: IndexCommand::Rebuild { data_dir, policies_dir, master_key_file } } => {
+            let master_key_file = master_key_file.unwrap_or_else(|| crate::config::default_master_key_file(&data_dir));
+            match index_rebuild(&data_dir, &policies_dir, &master_key_file) {
+                Ok(r) => {
+                    println!("search index rebuilt: {} dossier(s) indexed", r.reindexed);
+                    ExitCode::SUCCESS
+                }
                 Err(e) => {
                     eprintln!("custos: {e:#}");
                     ExitCode::from(2)
@@ -374,7 +405,7 @@ async fn retention_run(
     let store: Arc<dyn KvStore> = Arc::new(RocksStore::open(&db).with_context(|| {
         format!("opening {} (is the server running on it? stop it, or let its scheduler do the sweep)", db.display())
     })?);
-    let archive = crate::archive::Archive::open(
+    let mut archive = crate::archive::Archive::open(
         store,
         master,
         policy,
@@ -382,6 +413,7 @@ async fn retention_run(
         Arc::new(crate::metrics::Metrics::default()),
         1000,
     )?;
+    archive.enable_search(&crate::config::index_dir(&data_dir))?;
     let report = archive.retention_sweep(dry_run).await;
     archive.shutdown();
     let report = report?;
@@ -416,4 +448,47 @@ async fn retention_run(
         );
     }
     Ok(())
+}
+
+/// Opens a stopped server's data directory for an offline job.
+fn open_offline(
+    data_dir: &std::path::Path,
+    policies_dir: &std::path::Path,
+    master_key_file: &std::path::Path,
+) -> anyhow::Result<crate::archive::Archive> {
+    use anyhow::Context;
+    let db = crate::config::db_dir(data_dir);
+    anyhow::ensure!(db.exists(), "no data directory at {}", data_dir.display());
+    let policy = crate::policy::PolicySet::load(policies_dir)?;
+    let master = crate::crypto::MasterKey::load(master_key_file)
+        .with_context(|| format!("reading the master key {}", master_key_file.display()))?;
+    let store: Arc<dyn KvStore> = Arc::new(
+        RocksStore::open(&db)
+            .with_context(|| format!("opening {} (is the server running on it? stop it first)", db.display()))?,
+    );
+    crate::archive::Archive::open(
+        store,
+        master,
+        policy,
+        Arc::new(crate::clock::SystemClock),
+        Arc::new(crate::metrics::Metrics::default()),
+        1000,
+    )
+}
+
+/// `custos index rebuild`: a fresh index from the store.
+fn index_rebuild(
+    data_dir: &std::path::Path,
+    policies_dir: &std::path::Path,
+    master_key_file: &std::path::Path,
+) -> anyhow::Result<crate::archive::RepairReport> {
+    let mut archive = open_offline(data_dir, policies_dir, master_key_file)?;
+    let dir = crate::config::index_dir(data_dir);
+    if dir.exists() {
+        std::fs::remove_dir_all(&dir)?;
+    }
+    archive.enable_search(&dir)?;
+    let report = archive.repair_index();
+    archive.shutdown();
+    Ok(report?)
 }

@@ -132,6 +132,11 @@ pub fn db_dir(data_dir: &Path) -> PathBuf {
     data_dir.join("db")
 }
 
+/// The search index.
+pub fn index_dir(data_dir: &Path) -> PathBuf {
+    data_dir.join("index")
+}
+
 /// Signed checkpoints written by the server, for auditors to copy out.
 pub fn checkpoints_dir(data_dir: &Path) -> PathBuf {
     data_dir.join("checkpoints")

@@ -94,6 +94,15 @@ pub async fn start(config: Config, clock: Arc<dyn Clock>) -> anyhow::Result<Runn
     let policy_hash = policy.hash.clone();
     let mut archive = Archive::open(store, master, policy, clock, metrics.clone(), config.key_cache_entries)?;
     archive.set_stale_after(config.stale_after);
+    archive.enable_search(&crate::config::index_dir(&config.data_dir))?;
+    let repaired = archive.repair_index()?;
+    if repaired.reindexed + repaired.removed > 0 {
+        tracing::info!(
+            reindexed = repaired.reindexed,
+            removed = repaired.removed,
+            "search index repaired from the store"
+        );
+    }
     let archive = Arc::new(archive);
     let token = config.bootstrap_token.as_ref().map(|s| s.expose().to_owned());
     let admin_token = {

@@ -420,6 +420,7 @@ async fn operations_endpoints_and_openapi_completeness() {
         ("/v1/disposition/batches/{id}", "get"),
         ("/v1/disposition/batches/{id}/approve", "post"),
         ("/v1/certificates/{id}", "get"),
+        ("/v1/search", "get"),
     ];
     for (path, method) in expected {
         assert!(doc["paths"][path][method].is_object(), "openapi lacks {method} {path}");

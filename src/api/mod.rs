@@ -7,6 +7,7 @@ pub mod dossiers;
 pub mod error;
 pub mod ops;
 pub mod principals;
+pub mod search;
 pub mod subjects;
 
 use crate::archive::{Archive, ArchiveError, RequestCtx};
@@ -175,6 +176,7 @@ pub fn router(state: AppState, max_body_bytes: usize) -> Router {
         .merge(dossiers::routes())
         .merge(subjects::routes())
         .merge(disposition::routes())
+        .merge(search::routes())
         .merge(audit::routes());
     Router::new()
         .nest("/v1", v1)

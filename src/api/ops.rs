@@ -75,7 +75,7 @@ pub async fn openapi(State(s): State<AppState>) -> Json<Value> {
         super::disposition::close, super::disposition::place_hold, super::disposition::list_holds,
         super::disposition::release_hold, super::disposition::due, super::disposition::propose,
         super::disposition::batch, super::disposition::approve, super::disposition::certificate,
-        super::disposition::erase,
+        super::disposition::erase, super::search::search,
     ),
     modifiers(&Security)
 )]

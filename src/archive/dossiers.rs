@@ -183,7 +183,7 @@ impl ReadPlan {
     }
 
     /// Whether any field the template has could be shown.
-    fn anything_visible(&self) -> bool {
+    pub(super) fn anything_visible(&self) -> bool {
         let dossier_fields = FieldClasses::template().fields().any(|(p, c)| {
             let own =
                 !p.starts_with("/contacts/") || !matches!(c, Classification::Personal | Classification::Sensitive);
@@ -411,6 +411,7 @@ impl Archive {
         for (r, k) in keys.created {
             self.keyring.remember(r, k);
         }
+        self.index_version(&id, 1, &split);
         Ok(Created { id, version: 1, hash: hex::encode(hash), subjects })
     }
 
@@ -471,7 +472,7 @@ impl Archive {
 
     /// Decides every field class of a dossier for this request, before
     /// anything is decrypted.
-    fn read_plan(
+    pub(super) fn read_plan(
         &self,
         ctx: &RequestCtx,
         def: &PurposeDef,
@@ -799,6 +800,7 @@ impl Archive {
         for (r, k) in keys.created {
             self.keyring.remember(r, k);
         }
+        self.index_version(did, version, &split);
         Ok(Created { id: did.clone(), version, hash: hex::encode(hash), subjects: version_subjects })
     }
 

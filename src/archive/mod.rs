@@ -12,12 +12,14 @@ mod dossiers;
 mod principals;
 mod records;
 pub mod retention;
+mod search;
 mod subjects;
 pub mod transparency;
 
 pub use dossiers::{Created, DossierView, Redaction, VersionInfo};
 pub use principals::{check_bootstrap_token, IssuedToken, NewPrincipal};
 pub use records::{ConsentBasis, ConsentEventKind};
+pub use search::{RepairReport, SearchHit, SearchPage};
 pub use subjects::{ConsentEventView, NewConsent, SubjectStatus, SubjectView, EXPORT_SCHEMA_JSON};
 
 use crate::audit::{AuditWriter, Commit, CommitError, EntryBody, Outcome};
@@ -132,6 +134,8 @@ pub struct Archive {
     signer: crate::audit::checkpoint::NoteSigner,
     /// Dossiers unchanged for this long are flagged as stale by the sweep.
     stale_after: time::Duration,
+    /// The full-text and blind index, once enabled.
+    search: Option<crate::search::SearchIndex>,
     /// Token hash → principal, for tokens seen valid. Revocation removes the
     /// entry before it answers, so a revoked token fails on its next use.
     auth_cache: std::sync::Mutex<std::collections::HashMap<String, Principal>>,
@@ -171,6 +175,7 @@ impl Archive {
             auth_cache: Default::default(),
             signer,
             stale_after: time::Duration::days(365),
+            search: None,
         })
     }
 

@@ -266,6 +266,11 @@ impl Archive {
             .get(Cf::Versions, &version_key(id, version))?
             .ok_or_else(|| anyhow::anyhow!("version record missing"))?;
         let rec: VersionRecord = postcard::from_bytes(&bytes).map_err(|e| ArchiveError::Internal(e.into()))?;
+        self.split_of(id, &rec)
+    }
+
+    /// Decrypts every segment of a version record.
+    pub(super) fn split_of(&self, id: &DossierId, rec: &VersionRecord) -> Result<SplitDossier, ArchiveError> {
         let mut business: Option<BusinessPart> = None;
         let mut split =
             SplitDossier { business: placeholder_business(), confidential: None, sensitive: None, contacts: vec![] };
@@ -746,6 +751,8 @@ impl Archive {
                         )
                     }
                     Some(mut m) => {
+                        // The index first: never a shredded key with a live index entry.
+                        self.unindex_dossiers(std::slice::from_ref(did))?;
                         let prefix = format!("{did}/").into_bytes();
                         for row in self.store.scan(Cf::Versions, &prefix, &prefix) {
                             let (k, bytes) = row?;
@@ -790,6 +797,7 @@ impl Archive {
                 } else if !held.is_empty() {
                     result.outcome = format!("skipped: under legal hold {}", held.join(", "));
                 } else {
+                    self.unindex_subject(sid, &linked)?;
                     let (erase_ops, keys) = self.erase_subject_ops(sid, &tomb)?;
                     ops.extend(erase_ops);
                     shredded.extend(keys);

@@ -13,6 +13,8 @@ use std::sync::{Arc, Mutex};
 pub enum KeyRef {
     Dossier(DossierId),
     Subject(SubjectId),
+    /// The HMAC key of the search index's blind index.
+    BlindIndex,
 }
 
 impl KeyRef {
@@ -22,6 +24,7 @@ impl KeyRef {
         match self {
             KeyRef::Dossier(id) => format!("d/{id}"),
             KeyRef::Subject(id) => format!("s/{id}"),
+            KeyRef::BlindIndex => "x/blind-index".to_owned(),
         }
     }
 }

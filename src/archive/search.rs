@@ -1,0 +1,279 @@
+//! Search: keeping the index in step with the store, repairing it after a
+//! crash, rebuilding it, and policy-filtered, audited queries.
+
+use super::records::{DossierMeta, VersionRecord};
+use super::{Archive, ArchiveError, RequestCtx};
+use crate::audit::{Commit, Outcome};
+use crate::crypto::{CryptoError, KeyRef};
+use crate::domain::dossier::SplitDossier;
+use crate::domain::{Classification, DossierId, SubjectId};
+use crate::policy::access::FieldOutcome;
+use crate::search::{IndexDoc, SearchIndex};
+use crate::store::Cf;
+use serde::Serialize;
+
+const MAX_LIMIT: usize = 100;
+const DEFAULT_LIMIT: usize = 20;
+
+#[derive(Debug, Clone, Serialize)]
+pub struct SearchHit {
+    pub id: String,
+    pub score: f32,
+    pub customer_name: String,
+    pub grade: String,
+    pub region: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct SearchPage {
+    pub hits: Vec<SearchHit>,
+    pub next_cursor: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct RepairReport {
+    pub reindexed: usize,
+    pub removed: usize,
+    pub checked: usize,
+}
+
+/// The searchable business text of a dossier and its contacts' personal
+/// values (for the blind index), leaving out `without` (a person being erased).
+fn index_doc(id: &DossierId, version: u32, split: &SplitDossier, without: Option<&SubjectId>) -> IndexDoc {
+    let b = &split.business;
+    let mut text: Vec<&str> = vec![&b.customer.name, &b.customer.region];
+    text.extend(b.customer.industry.as_deref());
+    if let Some(t) = &b.transport {
+        text.extend(t.cargo_types.iter().map(String::as_str));
+        text.extend(t.routes.iter().map(String::as_str));
+    }
+    if let Some(p) = &b.preferences {
+        text.extend(p.delivery.as_deref());
+        text.extend(p.packaging.as_deref());
+        text.extend(p.extras.iter().map(String::as_str));
+    }
+    text.extend(b.remarks.as_deref());
+    text.extend(b.tags.iter().map(String::as_str));
+    let mut personal = Vec::new();
+    for (sid, p, _) in &split.contacts {
+        if Some(sid) == without {
+            continue;
+        }
+        personal.push(p.name.clone());
+        personal.extend(p.phone.clone());
+        personal.extend(p.email.clone());
+    }
+    IndexDoc {
+        id: id.to_string(),
+        version,
+        customer_name: b.customer.name.clone(),
+        grade: format!("{:?}", b.grade),
+        region: b.customer.region.clone(),
+        text: text.join("\n"),
+        personal,
+    }
+}
+
+impl Archive {
+    /// Opens the search index in `dir`, creating the blind-index key on
+    /// first use.
+    pub fn enable_search(&mut self, dir: &std::path::Path) -> anyhow::Result<()> {
+        let key = match self.keyring.get(&KeyRef::BlindIndex) {
+            Ok(k) => k,
+            Err(CryptoError::KeyDestroyed(_)) => {
+                let (k, op) = self.keyring.create(&KeyRef::BlindIndex)?;
+                self.store.write(&[op], true)?;
+                self.keyring.remember(KeyRef::BlindIndex, k.clone());
+                k
+            }
+            Err(e) => return Err(e.into()),
+        };
+        self.search = Some(SearchIndex::open(dir, zeroize::Zeroizing::new(*key.expose()))?);
+        Ok(())
+    }
+
+    /// Indexes a version just committed. A failure is logged, not returned:
+    /// the store is the record, and start-up repairs the index from it.
+    pub(super) fn index_version(&self, id: &DossierId, version: u32, split: &SplitDossier) {
+        if let Some(ix) = &self.search {
+            if let Err(e) = ix.upsert(&index_doc(id, version, split, None)) {
+                tracing::error!(dossier = %id, error = %e, "indexing failed; start-up repair will redo it");
+            }
+        }
+    }
+
+    /// Re-indexes the current versions of `dossiers` without `subject`, and
+    /// makes the old entries physically gone (before the subject's key goes).
+    pub(super) fn unindex_subject(&self, subject: &SubjectId, dossiers: &[DossierId]) -> Result<(), ArchiveError> {
+        let Some(ix) = &self.search else { return Ok(()) };
+        for did in dossiers {
+            let Some((meta, _)) = self.meta(did)? else { continue };
+            if meta.destroyed.is_some() {
+                continue;
+            }
+            let split = self.open_for_index(did, meta.current_version)?;
+            ix.upsert(&index_doc(did, meta.current_version, &split, Some(subject))).map_err(anyhow::Error::from)?;
+        }
+        ix.remove(&[]).map_err(anyhow::Error::from)?;
+        Ok(())
+    }
+
+    /// Removes destroyed dossiers from the index, physically.
+    pub(super) fn unindex_dossiers(&self, ids: &[DossierId]) -> Result<(), ArchiveError> {
+        if let Some(ix) = &self.search {
+            ix.remove(&ids.iter().map(|i| i.to_string()).collect::<Vec<_>>()).map_err(anyhow::Error::from)?;
+        }
+        Ok(())
+    }
+
+    /// A version's segments for indexing: an erased person's are left out.
+    fn open_for_index(&self, id: &DossierId, version: u32) -> Result<SplitDossier, ArchiveError> {
+        self.open_all_readable(id, version)
+    }
+
+    /// Brings the index in step with the store: re-indexes every dossier
+    /// whose indexed version is not its current one (writes a crash lost),
+    /// and removes what the store no longer holds. Idempotent.
+    pub fn repair_index(&self) -> Result<RepairReport, ArchiveError> {
+        let Some(ix) = &self.search else { return Ok(RepairReport::default()) };
+        let mut report = RepairReport::default();
+        let mut live = std::collections::HashSet::new();
+        for row in self.store.scan(Cf::Dossiers, b"dos_", b"dos_") {
+            let (k, raw) = row?;
+            if k.contains(&b'/') {
+                continue;
+            }
+            let meta: DossierMeta = serde_json::from_slice(&raw).map_err(|e| ArchiveError::Internal(e.into()))?;
+            if meta.destroyed.is_some() {
+                continue;
+            }
+            report.checked += 1;
+            live.insert(meta.id.to_string());
+            if ix.indexed_version(meta.id.as_str()).map_err(anyhow::Error::from)? != Some(meta.current_version) {
+                let split = self.open_for_index(&meta.id, meta.current_version)?;
+                ix.upsert(&index_doc(&meta.id, meta.current_version, &split, None)).map_err(anyhow::Error::from)?;
+                report.reindexed += 1;
+            }
+        }
+        let stale: Vec<String> =
+            ix.ids().map_err(anyhow::Error::from)?.into_iter().filter(|i| !live.contains(i)).collect();
+        report.removed = stale.len();
+        if stale.is_empty() {
+            ix.commit().map_err(anyhow::Error::from)?;
+        } else {
+            ix.remove(&stale).map_err(anyhow::Error::from)?;
+        }
+        Ok(report)
+    }
+
+    /// `GET /v1/search`: matches the caller may read, with the fields shown
+    /// as a read would show them. The query is audited only as a keyed hash.
+    pub async fn search(
+        &self,
+        ctx: &RequestCtx,
+        q: &str,
+        grade: Option<&str>,
+        region: Option<&str>,
+        limit: Option<usize>,
+        cursor: Option<&str>,
+    ) -> Result<SearchPage, ArchiveError> {
+        const ACTION: &str = "search";
+        let def = self.purpose(ctx, ACTION, "").await?;
+        let Some(ix) = &self.search else {
+            return Err(ArchiveError::Internal(anyhow::anyhow!("search is not enabled")));
+        };
+        let limit = limit.unwrap_or(DEFAULT_LIMIT).clamp(1, MAX_LIMIT);
+        let offset: usize = match cursor {
+            None => 0,
+            Some(c) => match c.strip_prefix("o").and_then(|n| n.parse().ok()) {
+                Some(n) => n,
+                None => return Err(ArchiveError::BadRequest("cursor is not one this server issued".into())),
+            },
+        };
+        let grade = grade.filter(|g| !g.is_empty());
+        let region = region.filter(|r| !r.is_empty());
+        if grade.is_some_and(|g| !matches!(g, "A" | "B" | "C")) {
+            return Err(ArchiveError::BadRequest("grade must be A, B or C".into()));
+        }
+        let purpose = ctx.purpose.as_deref().unwrap_or_default().to_owned();
+        // Candidates in score order; the policy filter runs over them until a
+        // page (and one more, to know whether there is a next page) is found.
+        let mut want = (offset + limit + 1) * 2;
+        let visible = loop {
+            let hits = ix.search(q, grade, region, want).map_err(anyhow::Error::from)?;
+            let exhausted = hits.len() < want;
+            let mut visible = Vec::new();
+            for h in hits {
+                let Ok(did) = DossierId::parse(&h.id) else { continue };
+                let Some((meta, _)) = self.meta(&did)? else { continue };
+                if meta.destroyed.is_some() {
+                    continue;
+                }
+                let plan = self.read_plan(ctx, def, &meta, &meta.subjects)?;
+                if !plan.anything_visible() {
+                    continue;
+                }
+                let show = |path: &str, v: String| match plan.outcome(Classification::Internal, None) {
+                    FieldOutcome::Clear => v,
+                    FieldOutcome::Masked => {
+                        self.policy.masking.mask(path, &v.into()).as_str().unwrap_or("***").to_owned()
+                    }
+                    FieldOutcome::Withheld => String::new(),
+                };
+                visible.push(SearchHit {
+                    id: h.id.clone(),
+                    score: h.score,
+                    customer_name: show("/customer/name", h.customer_name),
+                    grade: show("/grade", h.grade),
+                    region: show("/customer/region", h.region),
+                });
+                if visible.len() > offset + limit {
+                    break;
+                }
+            }
+            if visible.len() > offset + limit || exhausted {
+                break visible;
+            }
+            want *= 4;
+        };
+        let more = visible.len() > offset + limit;
+        let page: Vec<SearchHit> = visible.into_iter().skip(offset).take(limit).collect();
+        let qhash = &ix.blind(&format!("query:{q}"))[..16];
+        let region_note =
+            region.map(|r| format!(", region hmac:{}", &ix.blind(&format!("region:{r}"))[..16])).unwrap_or_default();
+        let ids: Vec<&str> = page.iter().map(|h| h.id.as_str()).collect();
+        let reason = format!(
+            "query hmac:{qhash}{}{region_note}, purpose {purpose}; {} hit(s): {}",
+            grade.map(|g| format!(", grade {g}")).unwrap_or_default(),
+            page.len(),
+            ids.join(" ")
+        );
+        self.audit.commit(Commit::entry(ctx.entry(ACTION, "", Outcome::Allow, reason))).await?;
+        Ok(SearchPage { next_cursor: more.then(|| format!("o{}", offset + limit)), hits: page })
+    }
+
+    /// Every segment of a version that can still be opened: a person whose
+    /// key was destroyed is left out.
+    pub(super) fn open_all_readable(&self, id: &DossierId, version: u32) -> Result<SplitDossier, ArchiveError> {
+        let bytes = self
+            .store
+            .get(Cf::Versions, &super::records::version_key(id, version))?
+            .ok_or_else(|| anyhow::anyhow!("version record missing"))?;
+        let mut rec: VersionRecord = postcard::from_bytes(&bytes).map_err(|e| ArchiveError::Internal(e.into()))?;
+        let mut kept = Vec::new();
+        for seg in rec.segments.drain(..) {
+            let erased = match seg.key.split_once('/') {
+                Some(("s", sid)) => {
+                    let sid = SubjectId::parse(sid).map_err(|e| anyhow::anyhow!(e))?;
+                    !self.keyring.exists(&KeyRef::Subject(sid))?
+                }
+                _ => false,
+            };
+            if !erased {
+                kept.push(seg);
+            }
+        }
+        rec.segments = kept;
+        self.split_of(id, &rec)
+    }
+}
