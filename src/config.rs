@@ -22,6 +22,7 @@ pub struct FileConfig {
     pub checkpoint_interval_secs: Option<u64>,
     pub retention_interval_secs: Option<u64>,
     pub stale_after_days: Option<u64>,
+    pub max_document_bytes: Option<u64>,
 }
 
 impl FileConfig {
@@ -68,6 +69,8 @@ pub struct Config {
     pub retention_interval: Option<std::time::Duration>,
     /// Dossiers unchanged for this long are flagged as stale.
     pub stale_after: time::Duration,
+    /// The largest document `PUT .../documents/{name}` accepts (413 beyond).
+    pub max_document_bytes: u64,
     pub bootstrap_token: Option<Secret>,
 }
 
@@ -84,6 +87,7 @@ impl Config {
             checkpoint_interval: std::time::Duration::from_secs(60),
             retention_interval: Some(std::time::Duration::from_secs(3600)),
             stale_after: time::Duration::days(365),
+            max_document_bytes: 100 * 1024 * 1024,
             bootstrap_token: None,
         }
     }
@@ -118,6 +122,9 @@ impl Config {
         }
         if let Some(n) = file.retention_interval_secs {
             c.retention_interval = (n > 0).then(|| std::time::Duration::from_secs(n));
+        }
+        if let Some(n) = file.max_document_bytes {
+            c.max_document_bytes = n;
         }
         if let Some(n) = file.stale_after_days {
             c.stale_after = time::Duration::days(n.clamp(1, 36_500) as i64);

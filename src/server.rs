@@ -166,7 +166,12 @@ pub async fn start(config: Config, clock: Arc<dyn Clock>) -> anyhow::Result<Runn
             }
         })
     });
-    let state = AppState { archive: archive.clone(), metrics, openapi: Arc::new(api::ops::document()) };
+    let state = AppState {
+        archive: archive.clone(),
+        metrics,
+        openapi: Arc::new(api::ops::document()),
+        max_document_bytes: config.max_document_bytes,
+    };
     let app = api::router(state, config.max_body_bytes);
     let addr = listener.local_addr()?;
     let (tx, rx) = oneshot::channel::<()>();

@@ -421,6 +421,8 @@ async fn operations_endpoints_and_openapi_completeness() {
         ("/v1/disposition/batches/{id}/approve", "post"),
         ("/v1/certificates/{id}", "get"),
         ("/v1/search", "get"),
+        ("/v1/dossiers/{id}/documents/{name}", "put"),
+        ("/v1/dossiers/{id}/documents/{name}", "get"),
     ];
     for (path, method) in expected {
         assert!(doc["paths"][path][method].is_object(), "openapi lacks {method} {path}");

@@ -86,6 +86,7 @@ impl From<ArchiveError> for ApiError {
                 ApiError::new(StatusCode::PRECONDITION_FAILED, "version-mismatch", e.to_string())
             }
             E::Conflict(d) => ApiError::new(StatusCode::CONFLICT, "conflict", d),
+            E::TooLarge(_) => ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "too-large", e.to_string()),
             E::Gone { certificate } => ApiError {
                 certificate_id: Some(certificate.clone()),
                 ..ApiError::new(

@@ -3,6 +3,7 @@
 
 pub mod audit;
 pub mod disposition;
+pub mod documents;
 pub mod dossiers;
 pub mod error;
 pub mod ops;
@@ -31,6 +32,7 @@ pub struct AppState {
     pub archive: Arc<Archive>,
     pub metrics: Arc<Metrics>,
     pub openapi: Arc<serde_json::Value>,
+    pub max_document_bytes: u64,
 }
 
 /// The request id, from a well-formed `X-Request-Id` or generated.
@@ -177,6 +179,7 @@ pub fn router(state: AppState, max_body_bytes: usize) -> Router {
         .merge(subjects::routes())
         .merge(disposition::routes())
         .merge(search::routes())
+        .merge(documents::routes())
         .merge(audit::routes());
     Router::new()
         .nest("/v1", v1)

@@ -497,7 +497,7 @@ impl Archive {
     /// The purpose check, the lookup and the read plan of a read-like call;
     /// 403 (audited, with the policies' reasons) when the caller may see
     /// nothing of the dossier.
-    async fn plan_read(
+    pub(super) async fn plan_read(
         &self,
         ctx: &RequestCtx,
         action: &str,

@@ -8,6 +8,7 @@
 
 mod alerts;
 mod audit_log;
+pub mod documents;
 mod dossiers;
 mod principals;
 mod records;
@@ -50,6 +51,8 @@ pub enum ArchiveError {
     Conflict(String),
     #[error("destroyed; see certificate {certificate}")]
     Gone { certificate: String },
+    #[error("larger than the limit of {0} bytes")]
+    TooLarge(u64),
     #[error("the audit log cannot be written; nothing was changed or returned")]
     AuditUnavailable,
     #[error(transparent)]

@@ -149,6 +149,9 @@ pub struct ItemResult {
     pub ciphertext_sha256: Vec<String>,
     pub subjects: Vec<SubjectId>,
     pub audit_seq: Option<u64>,
+    /// Documents destroyed with a dossier: `<name> sha256:<hash>`.
+    #[serde(default)]
+    pub documents: Vec<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -194,6 +197,8 @@ pub struct CertificateItem {
     pub subjects: Vec<SubjectId>,
     pub keys_shredded: Vec<String>,
     pub ciphertext_sha256: Vec<String>,
+    #[serde(default)]
+    pub documents: Vec<String>,
     pub audit_seq: Option<u64>,
 }
 
@@ -727,6 +732,7 @@ impl Archive {
             ciphertext_sha256: vec![],
             subjects: vec![],
             audit_seq: None,
+            documents: vec![],
         };
         let mut shredded: Vec<KeyRef> = Vec::new();
         let (action, resource) = match &item.target {
@@ -777,6 +783,10 @@ impl Archive {
                         ) {
                             ops.push(Op::Delete(Cf::Disposition, h?.0));
                         }
+                        for d in self.documents_of(did)? {
+                            result.documents.push(format!("{} sha256:{}", d.name, d.sha256));
+                        }
+                        ops.extend(self.delete_documents_ops(did)?);
                         result.subjects = m.subjects.clone();
                         m.destroyed = Some(tomb.clone());
                         m.subjects.clear();
@@ -890,7 +900,7 @@ impl Archive {
     async fn finish(&self, batch: &Batch, raw: Vec<u8>) -> Result<(), ArchiveError> {
         let store = self.store.clone();
         tokio::task::spawn_blocking(move || {
-            for cf in [Cf::Keys, Cf::Versions, Cf::Subjects, Cf::Dossiers, Cf::Disposition] {
+            for cf in [Cf::Keys, Cf::Versions, Cf::Documents, Cf::Subjects, Cf::Dossiers, Cf::Disposition] {
                 store.purge(cf)?;
             }
             Ok::<_, crate::store::StoreError>(())
@@ -931,6 +941,7 @@ impl Archive {
                         subjects: r.subjects.clone(),
                         keys_shredded: r.keys_shredded.clone(),
                         ciphertext_sha256: r.ciphertext_sha256.clone(),
+                        documents: r.documents.clone(),
                         audit_seq: r.audit_seq,
                     }
                 })

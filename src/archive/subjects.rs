@@ -492,11 +492,17 @@ impl Archive {
                 versions.push(json!({"version": rec.version, "created_at": rfc3339(created), "contact": contact}));
             }
         }
+        let documents: Vec<Value> = self
+            .documents_of(&d.id)?
+            .into_iter()
+            .map(|doc| json!({"name": doc.name, "sha256": doc.sha256, "size": doc.size}))
+            .collect();
         Ok(json!({
             "dossier_id": d.id,
             "customer_name": customer,
             "status": d.status,
             "versions": versions,
+            "documents": documents,
         }))
     }
 }

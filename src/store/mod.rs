@@ -37,10 +37,13 @@ pub enum Cf {
     /// Retention and destruction: legal holds (`h/<dossier>/<hold>`),
     /// disposition batches (`b/<batch>`), certificates (`c/<certificate>`).
     Disposition,
+    /// Documents: metadata (`m/<dossier>/<name>`) and sealed chunks
+    /// (`c/<dossier>/<upload>/<n u32 BE>`).
+    Documents,
 }
 
 impl Cf {
-    pub const ALL: [Cf; 10] = [
+    pub const ALL: [Cf; 11] = [
         Cf::System,
         Cf::Principals,
         Cf::Dossiers,
@@ -51,6 +54,7 @@ impl Cf {
         Cf::Merkle,
         Cf::Alerts,
         Cf::Disposition,
+        Cf::Documents,
     ];
 
     pub fn name(self) -> &'static str {
@@ -65,6 +69,7 @@ impl Cf {
             Cf::Merkle => "merkle",
             Cf::Alerts => "alerts",
             Cf::Disposition => "disposition",
+            Cf::Documents => "documents",
         }
     }
 }

@@ -23,6 +23,15 @@ fn cf_options(cf: Cf) -> Options {
         t.set_block_size(64 << 10);
         o.set_block_based_table_factory(&t);
     }
+    if cf == Cf::Documents {
+        // Streamed documents pass through small memtables and bypass the
+        // block cache, so a large upload or download never sits in memory.
+        o.set_write_buffer_size(4 << 20);
+        o.set_max_write_buffer_number(2);
+        let mut t = rocksdb::BlockBasedOptions::default();
+        t.disable_cache();
+        o.set_block_based_table_factory(&t);
+    }
     o
 }
 

@@ -1,0 +1,110 @@
+//! `/v1/dossiers/{id}/documents/{name}`: streamed upload and download.
+
+use super::error::ApiError;
+use super::{AppState, Ctx};
+use axum::body::{Body, Bytes};
+use axum::extract::{DefaultBodyLimit, Path, State};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::put;
+use axum::{Json, Router};
+use futures::StreamExt;
+use serde_json::{json, Value};
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/dossiers/{id}/documents/{name}", put(upload).get(download))
+        // Documents have their own limit (max_document_bytes), enforced while streaming.
+        .layer(DefaultBodyLimit::disable())
+}
+
+/// Store a document (any content type), streamed and sealed in chunks;
+/// 413 beyond `max_document_bytes`; 409 if the name is taken.
+#[utoipa::path(put, path = "/v1/dossiers/{id}/documents/{name}", tag = "documents",
+    params(("id" = String, Path), ("name" = String, Path, description = "1 to 128 of A-Z a-z 0-9 . _ -"),
+           ("X-Purpose" = String, Header)),
+    request_body(content = Vec<u8>, content_type = "application/octet-stream", description = "the document, any content type"),
+    responses((status = 201, body = Object, description = "{sha256, size}"), (status = 400), (status = 401), (status = 403),
+              (status = 404), (status = 409), (status = 410), (status = 413)),
+    security(("bearer" = [])))]
+pub async fn upload(
+    State(s): State<AppState>,
+    Ctx(ctx): Ctx,
+    Path((id, name)): Path<(String, String)>,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    let content_type = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .filter(|v| v.len() <= 200)
+        .unwrap_or("application/octet-stream")
+        .to_owned();
+    let declared =
+        headers.get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<u64>().ok());
+    let mut up = s.archive.begin_upload(&ctx, &id, &name, &content_type, s.max_document_bytes).await?;
+    if declared.is_some_and(|n| n > s.max_document_bytes) {
+        s.archive.abort_upload(&ctx, up, "declared length over the limit").await?;
+        return Err(crate::archive::ArchiveError::TooLarge(s.max_document_bytes).into());
+    }
+    let mut stream = body.into_data_stream();
+    while let Some(chunk) = stream.next().await {
+        let step = match chunk {
+            Ok(bytes) => s.archive.upload_bytes(&mut up, &bytes),
+            Err(_) => Err(crate::archive::ArchiveError::BadRequest("the request body was interrupted".into())),
+        };
+        if let Err(e) = step {
+            let why = match &e {
+                crate::archive::ArchiveError::TooLarge(_) => "over the size limit",
+                crate::archive::ArchiveError::BadRequest(_) => "body interrupted",
+                _ => "storage error",
+            };
+            s.archive.abort_upload(&ctx, up, why).await?;
+            return Err(e.into());
+        }
+    }
+    let meta = s.archive.finish_upload(&ctx, up).await?;
+    Ok((StatusCode::CREATED, Json(json!({"sha256": meta.sha256, "size": meta.size}))))
+}
+
+/// The document, streamed back, with its SHA-256 as the ETag.
+#[utoipa::path(get, path = "/v1/dossiers/{id}/documents/{name}", tag = "documents",
+    params(("id" = String, Path), ("name" = String, Path), ("X-Purpose" = String, Header)),
+    responses((status = 200, content_type = "application/octet-stream", body = Vec<u8>), (status = 400), (status = 401),
+              (status = 403), (status = 404), (status = 410)),
+    security(("bearer" = [])))]
+pub async fn download(
+    State(s): State<AppState>,
+    Ctx(ctx): Ctx,
+    Path((id, name)): Path<(String, String)>,
+) -> Result<Response, ApiError> {
+    let (meta, mut reader) = s.archive.open_document(&ctx, &id, &name).await?;
+    let (tx, rx) = tokio::sync::mpsc::channel::<Result<Bytes, std::io::Error>>(4);
+    let archive = s.archive.clone();
+    tokio::task::spawn_blocking(move || loop {
+        match archive.read_chunk(&mut reader) {
+            Ok(Some(c)) => {
+                if tx.blocking_send(Ok(Bytes::from(c))).is_err() {
+                    break;
+                }
+            }
+            Ok(None) => break,
+            Err(e) => {
+                tracing::error!(error = %e, "a document chunk could not be read");
+                let _ = tx.blocking_send(Err(std::io::Error::other("document unreadable")));
+                break;
+            }
+        }
+    });
+    let stream = futures::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|item| (item, rx)) });
+    let mut resp = Body::from_stream(stream).into_response();
+    let h = resp.headers_mut();
+    if let Ok(v) = HeaderValue::from_str(&meta.content_type) {
+        h.insert(header::CONTENT_TYPE, v);
+    }
+    h.insert(header::CONTENT_LENGTH, HeaderValue::from(meta.size));
+    if let Ok(v) = HeaderValue::from_str(&format!("\"{}\"", meta.sha256)) {
+        h.insert(header::ETAG, v);
+    }
+    Ok(resp)
+}

@@ -1,0 +1,291 @@
+//! Documents attached to a dossier (a contract PDF, a scan): streamed in,
+//! sealed under the dossier's key in 64 KiB chunks, streamed out. Never
+//! held in memory whole. Access and audit as for the dossier: uploading
+//! needs the right to update it, downloading the right to read it.
+//! Documents are immutable: a name is written once.
+
+use super::{Archive, ArchiveError, RequestCtx};
+use crate::audit::{Commit, Guard, Outcome};
+use crate::crypto::{open, seal, segment_aad, KeyRef};
+use crate::domain::{DossierId, PrincipalId};
+use crate::policy::access::Change;
+use crate::store::{Cf, Op};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use time::OffsetDateTime;
+
+pub const CHUNK: usize = 64 * 1024;
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct DocumentMeta {
+    pub name: String,
+    pub content_type: String,
+    pub size: u64,
+    /// SHA-256 of the plaintext, hex.
+    pub sha256: String,
+    pub chunks: u32,
+    upload: String,
+    #[serde(with = "time::serde::rfc3339")]
+    pub created_at: OffsetDateTime,
+    pub actor: PrincipalId,
+}
+
+pub fn meta_key(did: &DossierId, name: &str) -> Vec<u8> {
+    format!("m/{did}/{name}").into_bytes()
+}
+
+fn chunk_prefix(did: &DossierId, upload: &str) -> Vec<u8> {
+    format!("c/{did}/{upload}/").into_bytes()
+}
+
+fn chunk_key(did: &DossierId, upload: &str, n: u32) -> Vec<u8> {
+    let mut k = chunk_prefix(did, upload);
+    k.extend_from_slice(&n.to_be_bytes());
+    k
+}
+
+fn chunk_aad(did: &DossierId, upload: &str, n: u32) -> Vec<u8> {
+    segment_aad(did.as_str(), n, &format!("document/{upload}"))
+}
+
+/// Names are plain file names: they appear in keys, audit entries and
+/// exports, so they may not carry a person's name.
+pub fn valid_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 128
+        && !name.starts_with('.')
+        && name.bytes().all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b))
+}
+
+/// An upload in progress: chunks are sealed and written as they arrive.
+pub struct Upload {
+    did: DossierId,
+    name: String,
+    content_type: String,
+    upload: String,
+    key: std::sync::Arc<crate::crypto::DataKey>,
+    buffer: Vec<u8>,
+    hasher: Sha256,
+    size: u64,
+    chunks: u32,
+    limit: u64,
+    subjects: Vec<crate::domain::SubjectId>,
+}
+
+impl Archive {
+    /// Checks and opens an upload (the right to update the dossier; the
+    /// name not yet taken).
+    pub async fn begin_upload(
+        &self,
+        ctx: &RequestCtx,
+        id: &str,
+        name: &str,
+        content_type: &str,
+        limit: u64,
+    ) -> Result<Upload, ArchiveError> {
+        const ACTION: &str = "document.put";
+        self.purpose(ctx, ACTION, id).await?;
+        let (did, meta, _) = self.find_meta(ctx, ACTION, id).await?;
+        let purpose = ctx.purpose.as_deref().unwrap_or_default();
+        let d =
+            self.policy.access.decide_change(&ctx.principal, Change::Update, purpose, id, meta.facts(), meta.facts());
+        if !d.allowed {
+            let e = self.dossier_entry(ctx, ACTION, id, &meta.subjects, Outcome::Deny, d.reason.clone());
+            return self.refuse(e, ArchiveError::Forbidden(d.reason)).await;
+        }
+        if !valid_name(name) {
+            let e = self.dossier_entry(ctx, ACTION, id, &meta.subjects, Outcome::Error, "invalid document name");
+            let msg = "a document name is 1 to 128 of A-Z a-z 0-9 . _ - (not starting with .)";
+            return self.refuse(e, ArchiveError::BadRequest(msg.into())).await;
+        }
+        if self.store.get(Cf::Documents, &meta_key(&did, name))?.is_some() {
+            let e =
+                self.dossier_entry(ctx, ACTION, id, &meta.subjects, Outcome::Error, format!("document {name} exists"));
+            return self
+                .refuse(e, ArchiveError::Conflict(format!("document {name} exists; documents are never overwritten")))
+                .await;
+        }
+        let key = self.keyring.get(&KeyRef::Dossier(did.clone()))?;
+        Ok(Upload {
+            did,
+            name: name.to_owned(),
+            content_type: content_type.to_owned(),
+            upload: ulid::Ulid::new().to_string().to_lowercase(),
+            key,
+            buffer: Vec::with_capacity(CHUNK),
+            hasher: Sha256::new(),
+            size: 0,
+            chunks: 0,
+            limit,
+            subjects: meta.subjects,
+        })
+    }
+
+    fn write_chunk(&self, up: &mut Upload) -> Result<(), ArchiveError> {
+        let n = up.chunks;
+        let sealed = seal(up.key.as_ref(), &chunk_aad(&up.did, &up.upload, n), &up.buffer)?;
+        let bytes = postcard::to_allocvec(&sealed).map_err(|e| ArchiveError::Internal(e.into()))?;
+        // Not synced: the final commit's synced WAL write covers it.
+        self.store.write(&[Op::Put(Cf::Documents, chunk_key(&up.did, &up.upload, n), bytes)], false)?;
+        up.chunks += 1;
+        up.buffer.clear();
+        Ok(())
+    }
+
+    /// Feeds bytes; `Err(TooLarge)` once the limit is passed.
+    pub fn upload_bytes(&self, up: &mut Upload, mut data: &[u8]) -> Result<(), ArchiveError> {
+        up.size += data.len() as u64;
+        if up.size > up.limit {
+            return Err(ArchiveError::TooLarge(up.limit));
+        }
+        up.hasher.update(data);
+        while !data.is_empty() {
+            let take = (CHUNK - up.buffer.len()).min(data.len());
+            up.buffer.extend_from_slice(&data[..take]);
+            data = &data[take..];
+            if up.buffer.len() == CHUNK {
+                self.write_chunk(up)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Deletes what an abandoned upload wrote, and audits why.
+    pub async fn abort_upload(&self, ctx: &RequestCtx, up: Upload, why: &str) -> Result<(), ArchiveError> {
+        let ops: Vec<Op> =
+            (0..up.chunks).map(|n| Op::Delete(Cf::Documents, chunk_key(&up.did, &up.upload, n))).collect();
+        let e = self.dossier_entry(
+            ctx,
+            "document.put",
+            up.did.as_str(),
+            &up.subjects,
+            Outcome::Error,
+            format!("document {} not stored: {why}", up.name),
+        );
+        self.audit.commit(Commit { ops, entries: vec![e], guard: None, on_conflict: vec![] }).await?;
+        Ok(())
+    }
+
+    /// Seals the last chunk and commits the metadata with the audit entry.
+    pub async fn finish_upload(&self, ctx: &RequestCtx, mut up: Upload) -> Result<DocumentMeta, ArchiveError> {
+        if !up.buffer.is_empty() || up.chunks == 0 {
+            self.write_chunk(&mut up)?;
+        }
+        let meta = DocumentMeta {
+            name: up.name.clone(),
+            content_type: up.content_type.clone(),
+            size: up.size,
+            sha256: hex::encode(up.hasher.clone().finalize()),
+            chunks: up.chunks,
+            upload: up.upload.clone(),
+            created_at: self.clock.now(),
+            actor: ctx.principal.id.clone(),
+        };
+        let key = meta_key(&up.did, &up.name);
+        let raw = serde_json::to_vec(&meta).map_err(|e| ArchiveError::Internal(e.into()))?;
+        let reason = format!("document {} ({} bytes, sha256 {})", meta.name, meta.size, meta.sha256);
+        let entry = self.dossier_entry(ctx, "document.put", up.did.as_str(), &up.subjects, Outcome::Allow, reason);
+        let conflict = self.dossier_entry(
+            ctx,
+            "document.put",
+            up.did.as_str(),
+            &up.subjects,
+            Outcome::Error,
+            "document written concurrently",
+        );
+        let guard = Guard { cf: Cf::Documents, key: key.clone(), expected: None };
+        let commit = Commit {
+            ops: vec![Op::Put(Cf::Documents, key, raw)],
+            entries: vec![entry],
+            guard: Some(guard),
+            on_conflict: vec![conflict],
+        };
+        if let Err(e) = self.audit.commit(commit).await {
+            let ops: Vec<Op> =
+                (0..up.chunks).map(|n| Op::Delete(Cf::Documents, chunk_key(&up.did, &up.upload, n))).collect();
+            self.store.write(&ops, false)?;
+            return Err(e.into());
+        }
+        Ok(meta)
+    }
+
+    /// Checks the right to read, audits durably, and returns what is needed
+    /// to stream the document out.
+    pub async fn open_document(
+        &self,
+        ctx: &RequestCtx,
+        id: &str,
+        name: &str,
+    ) -> Result<(DocumentMeta, DocumentReader), ArchiveError> {
+        const ACTION: &str = "document.get";
+        let (did, meta, _) = self.plan_read(ctx, ACTION, id).await?;
+        let doc = valid_name(name)
+            .then(|| self.store.get(Cf::Documents, &meta_key(&did, name)))
+            .transpose()?
+            .flatten()
+            .map(|raw| serde_json::from_slice::<DocumentMeta>(&raw))
+            .transpose()
+            .map_err(|e| ArchiveError::Internal(e.into()))?;
+        let Some(doc) = doc else {
+            let e = self.dossier_entry(ctx, ACTION, id, &meta.subjects, Outcome::Error, "no such document");
+            return self.refuse(e, ArchiveError::NotFound("document".into())).await;
+        };
+        let e = self.dossier_entry(
+            ctx,
+            ACTION,
+            id,
+            &meta.subjects,
+            Outcome::Allow,
+            format!("document {} ({} bytes, sha256 {})", doc.name, doc.size, doc.sha256),
+        );
+        self.audit.commit(Commit::entry(e)).await?;
+        let key = self.keyring.get(&KeyRef::Dossier(did.clone()))?;
+        Ok((doc.clone(), DocumentReader { did, upload: doc.upload, chunks: doc.chunks, next: 0, key }))
+    }
+
+    /// The next chunk of plaintext, or `None` at the end.
+    pub fn read_chunk(&self, r: &mut DocumentReader) -> Result<Option<Vec<u8>>, ArchiveError> {
+        if r.next >= r.chunks {
+            return Ok(None);
+        }
+        let raw = self
+            .store
+            .get(Cf::Documents, &chunk_key(&r.did, &r.upload, r.next))?
+            .ok_or_else(|| anyhow::anyhow!("document chunk missing"))?;
+        let sealed = postcard::from_bytes(&raw).map_err(|e| ArchiveError::Internal(e.into()))?;
+        let plain = open(r.key.as_ref(), &chunk_aad(&r.did, &r.upload, r.next), &sealed)?;
+        r.next += 1;
+        Ok(Some(plain.to_vec()))
+    }
+
+    /// The documents of a dossier (name and hash), for exports and certificates.
+    pub(super) fn documents_of(&self, did: &DossierId) -> Result<Vec<DocumentMeta>, ArchiveError> {
+        let prefix = format!("m/{did}/").into_bytes();
+        let mut out = Vec::new();
+        for row in self.store.scan(Cf::Documents, &prefix, &prefix) {
+            let (_, raw) = row?;
+            out.push(serde_json::from_slice(&raw).map_err(|e| ArchiveError::Internal(e.into()))?);
+        }
+        Ok(out)
+    }
+
+    /// The ops deleting every document of a dossier (metadata and chunks).
+    pub(super) fn delete_documents_ops(&self, did: &DossierId) -> Result<Vec<Op>, ArchiveError> {
+        let mut ops = Vec::new();
+        for prefix in [format!("m/{did}/"), format!("c/{did}/")] {
+            for row in self.store.scan(Cf::Documents, prefix.as_bytes(), prefix.as_bytes()) {
+                ops.push(Op::Delete(Cf::Documents, row?.0));
+            }
+        }
+        Ok(ops)
+    }
+}
+
+/// Where a download is.
+pub struct DocumentReader {
+    did: DossierId,
+    upload: String,
+    chunks: u32,
+    next: u32,
+    key: std::sync::Arc<crate::crypto::DataKey>,
+}
