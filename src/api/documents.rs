@@ -78,25 +78,25 @@ pub async fn download(
     Ctx(ctx): Ctx,
     Path((id, name)): Path<(String, String)>,
 ) -> Result<Response, ApiError> {
-    let (meta, mut reader) = s.archive.open_document(&ctx, &id, &name).await?;
-    let (tx, rx) = tokio::sync::mpsc::channel::<Result<Bytes, std::io::Error>>(4);
+    let (meta, reader) = s.archive.open_document(&ctx, &id, &name).await?;
+    // One 64 KiB chunk at a time, read when the connection wants more: a
+    // point read and an AEAD open, short enough for the async task, and the
+    // buffers are freed on the thread that made them.
     let archive = s.archive.clone();
-    tokio::task::spawn_blocking(move || loop {
-        match archive.read_chunk(&mut reader) {
-            Ok(Some(c)) => {
-                if tx.blocking_send(Ok(Bytes::from(c))).is_err() {
-                    break;
+    let stream = futures::stream::unfold(Some(reader), move |state| {
+        let archive = archive.clone();
+        async move {
+            let mut reader = state?;
+            match archive.read_chunk(&mut reader) {
+                Ok(Some(c)) => Some((Ok::<_, std::io::Error>(Bytes::from(c)), Some(reader))),
+                Ok(None) => None,
+                Err(e) => {
+                    tracing::error!(error = %e, "a document chunk could not be read");
+                    Some((Err(std::io::Error::other("document unreadable")), None))
                 }
-            }
-            Ok(None) => break,
-            Err(e) => {
-                tracing::error!(error = %e, "a document chunk could not be read");
-                let _ = tx.blocking_send(Err(std::io::Error::other("document unreadable")));
-                break;
             }
         }
     });
-    let stream = futures::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|item| (item, rx)) });
     let mut resp = Body::from_stream(stream).into_response();
     let h = resp.headers_mut();
     if let Ok(v) = HeaderValue::from_str(&meta.content_type) {
