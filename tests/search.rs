@@ -159,14 +159,15 @@ async fn queries_blind_index_policy_filter_audit_and_removal() {
     let (_, v) = search(&app, &compliance, "legal_compliance", &q("电子产品")).await;
     assert!(hit_ids(&v).contains(&ids[0]), "the business record stays searchable");
 
-    // No index file (nor any other) holds a phone, an email or a contact name.
+    // No file under the data directory (index, store, checkpoints) holds a
+    // phone, an email or a contact name.
     let data = app.data_dir();
     let dir = app.stop().await;
     for f in &fixtures {
         for c in f["contacts"].as_array().unwrap() {
             for k in ["phone", "email", "name"] {
                 let v = c[k].as_str().unwrap();
-                assert!(files_containing(&data.join("index"), v).is_empty(), "{k} in the index");
+                assert!(files_containing(&data, v).is_empty(), "{k} in a file under the data directory");
             }
         }
     }
