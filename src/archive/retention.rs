@@ -474,6 +474,7 @@ impl Archive {
     pub fn compute_due(&self, now: OffsetDateTime, stale_after: Option<time::Duration>) -> Result<Due, ArchiveError> {
         let dossiers = self.all_dossiers()?;
         let live: Vec<&DossierMeta> = dossiers.iter().filter(|d| d.destroyed.is_none()).collect();
+        let by_id: std::collections::HashMap<&DossierId, &DossierMeta> = live.iter().map(|d| (&d.id, *d)).collect();
         let in_batch: BTreeMap<Target, String> = self
             .open_batches()?
             .into_iter()
@@ -543,7 +544,8 @@ impl Archive {
                 if s.erased.is_some() {
                     continue;
                 }
-                let theirs: Vec<&&DossierMeta> = live.iter().filter(|d| d.subjects.contains(&s.id)).collect();
+                let theirs: Vec<&&DossierMeta> =
+                    self.linked_dossiers(&s.id)?.iter().filter_map(|d| by_id.get(d)).collect();
                 let statuses: Vec<Status> = theirs.iter().map(|d| d.status).collect();
                 let times = |t: Trigger| match t {
                     Trigger::Created => Some(s.created_at),
