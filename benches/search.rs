@@ -47,7 +47,10 @@ fn main() -> anyhow::Result<()> {
     }
     ix.commit()?;
     let index_secs = t.elapsed().as_secs_f64();
-    println!("indexed {n} dossiers in {index_secs:.1} s: {:.0} dossiers/s (single writer, one commit)", n as f64 / index_secs);
+    println!(
+        "indexed {n} dossiers in {index_secs:.1} s: {:.0} dossiers/s (single writer, one commit)",
+        n as f64 / index_secs
+    );
 
     let queries: Vec<(&str, String, Option<&str>)> = vec![
         ("Chinese term", "电子产品".into(), None),

@@ -482,7 +482,9 @@ impl Archive {
         let purpose = ctx.purpose.as_deref().unwrap_or_default();
         let mut reader = self.policy.access.reader(&ctx.principal, meta.id.as_str(), meta.facts(), purpose, def);
         let mut plan = ReadPlan::default();
-        for class in Classification::ALL {
+        // Only the classes the template has at dossier level (a class no
+        // field carries needs no decision; it reads as withheld).
+        for class in FieldClasses::template().dossier_level() {
             plan.dossier.insert(class, reader.decide(class, None));
         }
         for sid in subjects {

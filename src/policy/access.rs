@@ -127,7 +127,29 @@ struct PolicyInfo {
     outcome: Option<FieldOutcome>,
 }
 
+/// Everything a field decision depends on. The dossier's id is not given to
+/// Cedar (policies decide on its attributes), so equal keys are equal
+/// decisions whatever the dossier.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+struct ReadKey {
+    principal: PrincipalId,
+    roles: Vec<crate::domain::Role>,
+    department: String,
+    region: String,
+    owner: PrincipalId,
+    dossier_region: String,
+    grade: Grade,
+    status: Status,
+    purpose: String,
+    class: Classification,
+    subject: Option<SubjectState>,
+}
+
+/// How many field decisions are kept across requests.
+const DECISION_CACHE: usize = 65_536;
+
 pub struct AccessPolicy {
+    decisions: std::sync::Mutex<lru::LruCache<ReadKey, FieldDecision>>,
     policies: CedarPolicySet,
     authorizer: Authorizer,
     info: HashMap<PolicyId, PolicyInfo>,
@@ -246,6 +268,9 @@ impl AccessPolicy {
         }
         let action = |name: &str| uid(&type_name("Action"), name);
         let engine = AccessPolicy {
+            decisions: std::sync::Mutex::new(lru::LruCache::new(
+                std::num::NonZeroUsize::new(DECISION_CACHE).expect("non-zero"),
+            )),
             policies,
             authorizer: Authorizer::new(),
             info,
@@ -464,22 +489,40 @@ impl AccessPolicy {
 
     /// A reader for one dossier: decides field classes, memoising each
     /// distinct (class, subject state) so a dossier costs a handful of
-    /// evaluations whatever its number of contacts.
+    /// evaluations whatever its number of contacts, and sharing decisions
+    /// across requests through a bounded cache keyed by everything a
+    /// decision depends on. The dossier's id is deliberately not given to
+    /// Cedar: read policies decide on its attributes (owner, region, grade,
+    /// status), which is what makes the cache sound.
     pub fn reader<'a>(
         &'a self,
         p: &Principal,
-        id: &str,
+        _dossier: &str,
         facts: DossierFacts<'_>,
         purpose: &str,
         def: &PurposeDef,
     ) -> FieldReader<'a> {
-        let entities = Entities::from_entities([self.staff_entity(p), self.dossier_entity(id, &facts)], None).ok();
+        let entities =
+            Entities::from_entities([self.staff_entity(p), self.dossier_entity(READ_RESOURCE, &facts)], None).ok();
         let basis = def.basis.as_str().to_owned();
         FieldReader {
             policy: self,
             entities,
             principal: uid(&self.staff, p.id.as_str()),
-            resource: uid(&self.dossier, id),
+            resource: uid(&self.dossier, READ_RESOURCE),
+            key: ReadKey {
+                principal: p.id.clone(),
+                roles: p.roles.clone(),
+                department: p.department.clone(),
+                region: p.region.clone(),
+                owner: facts.owner.clone(),
+                dossier_region: facts.region.to_owned(),
+                grade: facts.grade,
+                status: facts.status,
+                purpose: purpose.to_owned(),
+                class: Classification::Public,
+                subject: None,
+            },
             purpose: purpose.to_owned(),
             basis,
             open_when_restricted: def.open_when_restricted,
@@ -510,8 +553,12 @@ fn policy_starts(text: &str) -> Vec<usize> {
     starts
 }
 
+/// The dossier as field decisions see it: its attributes, not its id.
+const READ_RESOURCE: &str = "dossier";
+
 pub struct FieldReader<'a> {
     policy: &'a AccessPolicy,
+    key: ReadKey,
     entities: Option<Entities>,
     principal: EntityUid,
     resource: EntityUid,
@@ -534,7 +581,18 @@ impl FieldReader<'_> {
         if let Some(d) = self.memo.get(&key) {
             return d.clone();
         }
-        let d = self.evaluate(class, subject);
+        let shared = ReadKey { class, subject: subject.cloned(), ..self.key.clone() };
+        let cached = self.policy.decisions.lock().ok().and_then(|mut c| c.get(&shared).cloned());
+        let d = match cached {
+            Some(d) => d,
+            None => {
+                let d = self.evaluate(class, subject);
+                if let Ok(mut c) = self.policy.decisions.lock() {
+                    c.put(shared, d.clone());
+                }
+                d
+            }
+        };
         self.memo.insert(key, d.clone());
         d
     }

@@ -45,6 +45,22 @@ impl FieldClasses {
         self.by_path.get(&generic(pointer)).copied().unwrap_or(Classification::Sensitive)
     }
 
+    /// The classes decided for the dossier as a whole: those of its own
+    /// fields, and of a contact's fields that are not about the person (its
+    /// subject id).
+    pub fn dossier_level(&self) -> Vec<Classification> {
+        let mut out: Vec<Classification> = self
+            .fields()
+            .filter(|(p, c)| {
+                !p.starts_with("/contacts/") || !matches!(c, Classification::Personal | Classification::Sensitive)
+            })
+            .map(|(_, c)| c)
+            .collect();
+        out.sort();
+        out.dedup();
+        out
+    }
+
     /// Every field with its class.
     pub fn fields(&self) -> impl Iterator<Item = (&str, Classification)> {
         self.by_path.iter().map(|(p, c)| (p.as_str(), *c))

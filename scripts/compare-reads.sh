@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# Audited-read throughput and latency of two builds in one run on this
+# machine: a baseline binary (e.g. built from an older commit) and this
+# tree's release build, each on a fresh data directory, loaded by the same
+# `custos bench` client (this tree's).
+#
+#   scripts/compare-reads.sh BASE_BIN BASE_POLICIES_DIR [dossiers] [reads]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+base_bin="$1"
+base_policies="$2"
+dossiers="${3:-20000}"
+reads="${4:-100000}"
+: "${CARGO_TARGET_DIR:=/var/cache/custos/target}"
+export CARGO_TARGET_DIR
+cargo build --release --locked --bin custos >/dev/null
+head_bin="$CARGO_TARGET_DIR/release/custos"
+work="$(mktemp -d)"
+server=""
+trap 'kill $server 2>/dev/null || true; rm -rf "$work"' EXIT
+run() { # name binary policies
+  local token="bench-admin-token-$(date +%s)-0123456789"
+  CUSTOS_BOOTSTRAP_TOKEN="$token" CUSTOS_LOG=warn "$2" serve --data-dir "$work/$1" \
+    --listen 127.0.0.1:18182 --policies "$3" >"$work/$1.out" 2>"$work/$1.err" &
+  server=$!
+  for _ in $(seq 100); do grep -q listening "$work/$1.out" 2>/dev/null && break; sleep 0.1; done
+  echo "== $1"
+  "$head_bin" bench --url http://127.0.0.1:18182 --admin-token "$token" --dossiers "$dossiers" --reads "$reads" --concurrency 64
+  kill -TERM $server; wait $server || true
+}
+echo "machine: $(nproc) cores, $(uname -r); $(date -u +%Y-%m-%dT%H:%MZ)"
+run baseline "$base_bin" "$base_policies"
+run this-tree "$head_bin" ./policies
