@@ -87,18 +87,34 @@ enum AuditCommand {
     },
 }
 
+/// A stopped server's data directory, for offline jobs.
+#[derive(clap::Args)]
+struct OfflineArgs {
+    #[arg(long, env = "CUSTOS_DATA_DIR", default_value = crate::config::DEFAULT_DATA_DIR)]
+    data_dir: PathBuf,
+    #[arg(long = "policies", env = "CUSTOS_POLICIES_DIR", default_value = crate::config::DEFAULT_POLICIES_DIR)]
+    policies_dir: PathBuf,
+    /// default: <data-dir>.master-key
+    #[arg(long, env = "CUSTOS_MASTER_KEY_FILE")]
+    master_key_file: Option<PathBuf>,
+}
+
+impl OfflineArgs {
+    fn open(&self) -> anyhow::Result<crate::archive::Archive> {
+        let key =
+            self.master_key_file.clone().unwrap_or_else(|| crate::config::default_master_key_file(&self.data_dir));
+        open_offline(&self.data_dir, &self.policies_dir, &key)
+    }
+}
+
 #[derive(Subcommand)]
 enum RetentionCommand {
     /// Print what is due (and what blocks it); without --dry-run also resume
     /// interrupted destructions, execute rules without approval and propose
     /// the rest. The server must not be running on the same data directory.
     Run {
-        #[arg(long, env = "CUSTOS_DATA_DIR", default_value = crate::config::DEFAULT_DATA_DIR)]
-        data_dir: PathBuf,
-        #[arg(long = "policies", env = "CUSTOS_POLICIES_DIR", default_value = crate::config::DEFAULT_POLICIES_DIR)]
-        policies_dir: PathBuf,
-        #[arg(long, env = "CUSTOS_MASTER_KEY_FILE")]
-        master_key_file: Option<PathBuf>,
+        #[command(flatten)]
+        offline: OfflineArgs,
         #[arg(long)]
         dry_run: bool,
     },
@@ -108,12 +124,8 @@ enum RetentionCommand {
 enum IndexCommand {
     /// Rebuild the search index from the store (the server must be stopped).
     Rebuild {
-        #[arg(long, env = "CUSTOS_DATA_DIR", default_value = crate::config::DEFAULT_DATA_DIR)]
-        data_dir: PathBuf,
-        #[arg(long = "policies", env = "CUSTOS_POLICIES_DIR", default_value = crate::config::DEFAULT_POLICIES_DIR)]
-        policies_dir: PathBuf,
-        #[arg(long, env = "CUSTOS_MASTER_KEY_FILE")]
-        master_key_file: Option<PathBuf>,
+        #[command(flatten)]
+        offline: OfflineArgs,
     },
 }
 
@@ -168,9 +180,8 @@ pub fn main() -> ExitCode {
                 }
             }
         }
-        Command::Retention { command: RetentionCommand::Run { data_dir, policies_dir, master_key_file, dry_run } } => {
-            let master_key_file = master_key_file.unwrap_or_else(|| crate::config::default_master_key_file(&data_dir));
-            match run_async_value(retention_run(data_dir, policies_dir, master_key_file, dry_run)) {
+        Command::Retention { command: RetentionCommand::Run { offline, dry_run } } => {
+            match run_async_value(retention_run(offline, dry_run)) {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(e) => {
                     eprintln!("custos: {e:#}");
@@ -178,19 +189,16 @@ pub fn main() -> ExitCode {
                 }
             }
         }
-        Command::Index { command: IndexCommand::Rebuild { data_dir, policies_dir, master_key_file } } => {
-            let master_key_file = master_key_file.unwrap_or_else(|| crate::config::default_master_key_file(&data_dir));
-            match index_rebuild(&data_dir, &policies_dir, &master_key_file) {
-                Ok(r) => {
-                    println!("search index rebuilt: {} dossier(s) indexed", r.reindexed);
-                    ExitCode::SUCCESS
-                }
-                Err(e) => {
-                    eprintln!("custos: {e:#}");
-                    ExitCode::from(2)
-                }
+        Command::Index { command: IndexCommand::Rebuild { offline } } => match index_rebuild(&offline) {
+            Ok(r) => {
+                println!("search index rebuilt: {} dossier(s) indexed", r.reindexed);
+                ExitCode::SUCCESS
             }
-        }
+            Err(e) => {
+                eprintln!("custos: {e:#}");
+                ExitCode::from(2)
+            }
+        },
         Command::Bench(args) => run_async(crate::bench::run(args)),
     }
 }
@@ -390,30 +398,9 @@ fn run_async_value<T>(f: impl std::future::Future<Output = anyhow::Result<T>>) -
 
 /// `custos retention run`: the scheduler's sweep, once, on a stopped server's
 /// data directory.
-async fn retention_run(
-    data_dir: PathBuf,
-    policies_dir: PathBuf,
-    master_key_file: PathBuf,
-    dry_run: bool,
-) -> anyhow::Result<()> {
-    use anyhow::Context;
-    let db = crate::config::db_dir(&data_dir);
-    anyhow::ensure!(db.exists(), "no data directory at {}", data_dir.display());
-    let policy = crate::policy::PolicySet::load(&policies_dir)?;
-    let master = crate::crypto::MasterKey::load(&master_key_file)
-        .with_context(|| format!("reading the master key {}", master_key_file.display()))?;
-    let store: Arc<dyn KvStore> = Arc::new(RocksStore::open(&db).with_context(|| {
-        format!("opening {} (is the server running on it? stop it, or let its scheduler do the sweep)", db.display())
-    })?);
-    let mut archive = crate::archive::Archive::open(
-        store,
-        master,
-        policy,
-        Arc::new(crate::clock::SystemClock),
-        Arc::new(crate::metrics::Metrics::default()),
-        1000,
-    )?;
-    archive.enable_search(&crate::config::index_dir(&data_dir))?;
+async fn retention_run(offline: OfflineArgs, dry_run: bool) -> anyhow::Result<()> {
+    let mut archive = offline.open()?;
+    archive.enable_search(&crate::config::index_dir(&offline.data_dir))?;
     let report = archive.retention_sweep(dry_run).await;
     archive.shutdown();
     let report = report?;
@@ -477,13 +464,9 @@ fn open_offline(
 }
 
 /// `custos index rebuild`: a fresh index from the store.
-fn index_rebuild(
-    data_dir: &std::path::Path,
-    policies_dir: &std::path::Path,
-    master_key_file: &std::path::Path,
-) -> anyhow::Result<crate::archive::RepairReport> {
-    let mut archive = open_offline(data_dir, policies_dir, master_key_file)?;
-    let dir = crate::config::index_dir(data_dir);
+fn index_rebuild(offline: &OfflineArgs) -> anyhow::Result<crate::archive::RepairReport> {
+    let mut archive = offline.open()?;
+    let dir = crate::config::index_dir(&offline.data_dir);
     if dir.exists() {
         std::fs::remove_dir_all(&dir)?;
     }

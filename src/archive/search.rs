@@ -137,6 +137,9 @@ impl Archive {
     pub fn repair_index(&self) -> Result<RepairReport, ArchiveError> {
         let Some(ix) = &self.search else { return Ok(RepairReport::default()) };
         let mut report = RepairReport::default();
+        // One commit, then every check against it; the re-indexing below is
+        // staged and committed once at the end.
+        ix.commit().map_err(anyhow::Error::from)?;
         let mut live = std::collections::HashSet::new();
         for row in self.store.scan(Cf::Dossiers, b"dos_", b"dos_") {
             let (k, raw) = row?;
@@ -149,7 +152,7 @@ impl Archive {
             }
             report.checked += 1;
             live.insert(meta.id.to_string());
-            if ix.indexed_version(meta.id.as_str()).map_err(anyhow::Error::from)? != Some(meta.current_version) {
+            if ix.committed_version(meta.id.as_str()).map_err(anyhow::Error::from)? != Some(meta.current_version) {
                 let split = self.open_for_index(&meta.id, meta.current_version)?;
                 ix.upsert(&index_doc(&meta.id, meta.current_version, &split, None)).map_err(anyhow::Error::from)?;
                 report.reindexed += 1;

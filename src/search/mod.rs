@@ -203,6 +203,12 @@ impl SearchIndex {
     /// The dossier version the index holds, after committing staged writes.
     pub fn indexed_version(&self, id: &str) -> Result<Option<u32>, SearchError> {
         self.commit()?;
+        self.committed_version(id)
+    }
+
+    /// The version the last commit holds (staged writes are not seen): for
+    /// checking many dossiers without a commit per check.
+    pub fn committed_version(&self, id: &str) -> Result<Option<u32>, SearchError> {
         let searcher = self.reader.searcher();
         let q = TermQuery::new(Term::from_field_text(self.fields.id, id), IndexRecordOption::Basic);
         let top = searcher.search(&q, &TopDocs::with_limit(1).order_by_score())?;
