@@ -4,6 +4,7 @@
 //! as `Archive::read_dossier` does before it decrypts anything.
 //!
 //!     cargo bench --bench policy [-- ITERATIONS]     (default 20,000 per case)
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a tool, not the server: a panic fails the run
 
 use custos::domain::dossier::{Grade, Status};
 use custos::domain::{Classification, Principal, PrincipalId, Purpose, Role};

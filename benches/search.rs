@@ -3,6 +3,7 @@
 //! contacts' phone and email in the blind index).
 //!
 //!     cargo bench --bench search [-- DOSSIERS]      (default 100,000)
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a tool, not the server: a panic fails the run
 
 use custos::search::{IndexDoc, SearchIndex};
 use serde_json::Value;
@@ -23,7 +24,7 @@ fn percentile(sorted: &[f64], p: f64) -> f64 {
 
 fn main() -> anyhow::Result<()> {
     let n: usize = std::env::args().skip(1).find_map(|a| a.parse().ok()).unwrap_or(100_000);
-    let fixtures: Vec<Value> = serde_json::from_str(custos::bench::FIXTURES)?;
+    let fixtures: Vec<Value> = serde_json::from_str(include_str!("../fixtures/dossiers.json"))?;
     let dir = tempfile::tempdir()?;
     let ix = SearchIndex::open(dir.path(), zeroize::Zeroizing::new([9u8; 32]))?;
     let t = Instant::now();

@@ -4,6 +4,7 @@
 //! reader thread with a raw iterator and readahead, a verifier thread).
 //!
 //!     cargo bench --bench verify [-- ENTRIES]      (default 1,000,000)
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a tool, not the server: a panic fails the run
 
 use custos::audit::{synthetic, verify, verify_store, ChainHead, HEAD_KEY};
 use custos::store::{Cf, KvStore, RocksStore};

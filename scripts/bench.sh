@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The measurements of docs/performance.md, in one run on this machine:
-# a release server on a fresh data directory, `custos bench` against it over
+# a release server on a fresh data directory, `examples/loadgen.rs` against it over
 # HTTP (ingest, then audited reads at 64 clients), then `custos audit verify`
 # over the resulting log and over a large synthetic log.
 #
@@ -12,18 +12,18 @@ reads="${2:-100000}"
 verify_entries="${3:-2000000}"
 : "${CARGO_TARGET_DIR:=/var/cache/custos/target}"
 export CARGO_TARGET_DIR
-cargo build --release --locked --bin custos --example fill_audit >/dev/null
+cargo build --release --locked --bin custos --example fill_audit --example loadgen >/dev/null
 bin="$CARGO_TARGET_DIR/release/custos"
 work="$(mktemp -d)"
 trap 'kill $server 2>/dev/null || true; rm -rf "$work"' EXIT
 
 token="bench-admin-token-$(date +%s)-0123456789"
 CUSTOS_BOOTSTRAP_TOKEN="$token" CUSTOS_LOG=warn "$bin" serve --data-dir "$work/data" \
-  --listen 127.0.0.1:18181 --policies ./policies >"$work/out.log" 2>"$work/err.log" &
+  --listen 127.0.0.1:18181 >"$work/out.log" 2>"$work/err.log" &
 server=$!
 for _ in $(seq 100); do grep -q listening "$work/out.log" 2>/dev/null && break; sleep 0.1; done
 echo "machine: $(nproc) cores, $(uname -r); $(date -u +%Y-%m-%dT%H:%MZ)"
-"$bin" bench --url http://127.0.0.1:18181 --admin-token "$token" --dossiers "$dossiers" --reads "$reads" --concurrency 64
+"$CARGO_TARGET_DIR/release/examples/loadgen" --url http://127.0.0.1:18181 --admin-token "$token" --dossiers "$dossiers" --reads "$reads" --concurrency 64
 kill -TERM $server; wait $server || true
 echo "audit verify of the bench's own log:"
 "$bin" audit verify --data-dir "$work/data"

@@ -2,7 +2,7 @@
 # Audited-read throughput and latency of two builds in one run on this
 # machine: a baseline binary (e.g. built from an older commit) and this
 # tree's release build, each on a fresh data directory, loaded by the same
-# `custos bench` client (this tree's).
+# `examples/loadgen.rs` client (this tree's).
 #
 #   scripts/compare-reads.sh BASE_BIN BASE_POLICIES_DIR [dossiers] [reads]
 set -euo pipefail
@@ -13,7 +13,7 @@ dossiers="${3:-20000}"
 reads="${4:-100000}"
 : "${CARGO_TARGET_DIR:=/var/cache/custos/target}"
 export CARGO_TARGET_DIR
-cargo build --release --locked --bin custos >/dev/null
+cargo build --release --locked --bin custos --example loadgen >/dev/null
 head_bin="$CARGO_TARGET_DIR/release/custos"
 work="$(mktemp -d)"
 server=""
@@ -25,7 +25,7 @@ run() { # name binary policies
   server=$!
   for _ in $(seq 100); do grep -q listening "$work/$1.out" 2>/dev/null && break; sleep 0.1; done
   echo "== $1"
-  "$head_bin" bench --url http://127.0.0.1:18182 --admin-token "$token" --dossiers "$dossiers" --reads "$reads" --concurrency 64
+  "$CARGO_TARGET_DIR/release/examples/loadgen" --url http://127.0.0.1:18182 --admin-token "$token" --dossiers "$dossiers" --reads "$reads" --concurrency 64
   kill -TERM $server; wait $server || true
 }
 echo "machine: $(nproc) cores, $(uname -r); $(date -u +%Y-%m-%dT%H:%MZ)"

@@ -8,7 +8,6 @@ use std::path::{Path, PathBuf};
 
 pub const DEFAULT_DATA_DIR: &str = "./data";
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
-pub const DEFAULT_POLICIES_DIR: &str = "./policies";
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -59,7 +58,9 @@ pub struct Config {
     /// The age identity that wraps every data key. Default: next to the data
     /// directory (`<data-dir>.master-key`), never inside it.
     pub master_key_file: PathBuf,
-    pub policies_dir: PathBuf,
+    /// The operator's policy directory; `None`: the policies built into
+    /// the binary (the shipped `policies/`).
+    pub policies_dir: Option<PathBuf>,
     pub max_body_bytes: usize,
     pub key_cache_entries: usize,
     /// How often a signed checkpoint is written to `<data-dir>/checkpoints/`.
@@ -81,7 +82,7 @@ impl Config {
             master_key_file: default_master_key_file(&data_dir),
             data_dir,
             listen: DEFAULT_LISTEN.parse().unwrap_or_else(|_| SocketAddr::from(([127, 0, 0, 1], 8080))),
-            policies_dir: PathBuf::from(DEFAULT_POLICIES_DIR),
+            policies_dir: None,
             max_body_bytes: 1024 * 1024,
             key_cache_entries: 100_000,
             checkpoint_interval: std::time::Duration::from_secs(60),
@@ -108,9 +109,7 @@ impl Config {
         if let Some(m) = master_key_file.or(file.master_key_file) {
             c.master_key_file = m;
         }
-        if let Some(p) = policies_dir.or(file.policies_dir) {
-            c.policies_dir = p;
-        }
+        c.policies_dir = policies_dir.or(file.policies_dir);
         if let Some(n) = file.max_body_bytes {
             c.max_body_bytes = n;
         }

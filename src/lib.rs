@@ -1,25 +1,38 @@
 //! custos: a compliance archive for customer dossiers.
 //!
 //! ```text
+//! main.rs ─ cli.rs ─┬─ server.rs  (wires: config → policies → store → archive → jobs → HTTP)
+//!                   └─ offline jobs (retention run, index rebuild, audit verify, policy check/show)
+//!
 //! HTTP request
-//!   → api/      authenticate (bearer token → Principal), X-Purpose, request id
-//!   → archive/  the use case (dossiers, subjects and consent, audit queries,
-//!               retention: holds, disposition batches, erasure, certificates)
-//!        → policy/  purposes, Cedar access per field class, masking,
-//!                   retention rules (pure)
-//!        → crypto/  seal / open segments under per-dossier and per-subject keys
-//!        → audit/   ONE durable group-committed batch = change + audit entry
-//!        → store/   RocksDB column families (append-only versions)
-//!   → response: problem+json on error, X-Request-Id always
+//!   → api/        request id + span, authenticate (token → Principal), X-Purpose
+//!                 parsed once (StatedPurpose), body → DTO (body.rs) → domain type;
+//!                 the use case runs off the executor (offload); errors → problem+json
+//!   → archive/    the use cases, one folder or file each: dossiers/{create,read,update,plan},
+//!                 subjects, documents, search, retention/{close,holds,due,batches,destroy,
+//!                 certificate,erasure,sweep}, principals, audit_log, transparency, alerts
+//!        → policy/   pure decisions: Cedar access per field class, purposes, masking,
+//!                    retention due/keep, alert rules (no IO, no clock)
+//!        → codec     seal / open a version's segments (archive/codec.rs): segment names,
+//!                    AAD, one rule for a destroyed key (reads as erased)
+//!        → crypto/   keyring: per-dossier / per-subject data keys wrapped by the master key
+//!        → audit/    ONE durable group-committed batch = change + audit entry (+ Merkle nodes)
+//!        → store/    RocksDB column families; every key layout in store/keys.rs
+//!        → search/   tantivy index, after the batch is durable
+//!   → response: released fields clear, masked masked, withheld listed in `redactions`
+//!
+//! jobs/ (one Scheduler, graceful shutdown): checkpoint, retention sweep, alerts
+//! domain/: parsed newtypes (ids, roles, classes, purposes) and the dossier template
 //! ```
 //!
 //! Every layer below `api/` is plain Rust with no HTTP types, so the CLI and
 //! the scheduled jobs call the same use cases as the REST handlers.
+//! docs/architecture.md says which room owns what and where the coming
+//! capabilities live.
 
 pub mod api;
 pub mod archive;
 pub mod audit;
-pub mod bench;
 pub mod cli;
 pub mod clock;
 pub mod config;

@@ -7,6 +7,7 @@ use crate::audit::{Commit, EntryBody, Outcome};
 use crate::clock::Clock;
 use crate::config::Config;
 use crate::crypto::MasterKey;
+use crate::jobs::{self, Scheduler};
 use crate::metrics::Metrics;
 use crate::policy::PolicySet;
 use crate::store::{KvStore, RocksStore};
@@ -25,9 +26,7 @@ pub struct Running {
     pub generated_master_key: Option<std::path::PathBuf>,
     pub archive: Arc<Archive>,
     checkpoints: std::path::PathBuf,
-    checkpoint_task: JoinHandle<()>,
-    retention_task: Option<JoinHandle<()>>,
-    alerts: std::thread::JoinHandle<()>,
+    jobs: Scheduler,
     shutdown: Option<oneshot::Sender<()>>,
     task: JoinHandle<std::io::Result<()>>,
 }
@@ -40,14 +39,12 @@ impl Running {
             let _ = tx.send(());
         }
         self.task.await??;
-        self.checkpoint_task.abort();
-        if let Some(t) = &self.retention_task {
-            t.abort();
-        }
+        self.jobs.stop_periodic().await;
         // A last checkpoint covering everything this run wrote.
         self.archive.write_checkpoint_file(&self.checkpoints, None)?;
+        // The writer stops; the alert engine drains what it wrote and ends.
         self.archive.shutdown();
-        let _ = self.alerts.join();
+        self.jobs.join_threads();
         Ok(())
     }
 }
@@ -72,8 +69,8 @@ pub async fn start(config: Config, clock: Arc<dyn Clock>) -> anyhow::Result<Runn
     if let Some(t) = &config.bootstrap_token {
         crate::archive::check_bootstrap_token(t.expose()).map_err(anyhow::Error::msg)?;
     }
-    let policy = PolicySet::load(&config.policies_dir)
-        .with_context(|| format!("loading policies from {}", config.policies_dir.display()))?;
+    let policy = PolicySet::load_or_embedded(config.policies_dir.as_deref()).context("loading the policies")?;
+    tracing::info!(source = %policy.source, policy_set = %policy.hash, "policies loaded");
     // Bind before initialising anything: a first start that cannot listen
     // must not create an admin whose generated token is never shown.
     let listener =
@@ -88,7 +85,7 @@ pub async fn start(config: Config, clock: Arc<dyn Clock>) -> anyhow::Result<Runn
         RocksStore::open(&crate::config::db_dir(&config.data_dir))
             .with_context(|| format!("opening the store in {}", config.data_dir.display()))?,
     );
-    let initialized = store.get(crate::store::Cf::System, b"initialized")?.is_some();
+    let initialized = store.get(crate::store::Cf::System, crate::store::keys::INITIALIZED)?.is_some();
     let (master, generated) = open_master_key(&config, initialized)?;
     let metrics = Arc::new(Metrics::default());
     let policy_hash = policy.hash.clone();
@@ -125,47 +122,19 @@ pub async fn start(config: Config, clock: Arc<dyn Clock>) -> anyhow::Result<Runn
             request_id: "startup".into(),
         })
         .await?;
-    let alerts = {
-        let archive = archive.clone();
-        tokio::task::spawn_blocking(move || crate::jobs::alerts::start(archive)).await??
-    };
     let checkpoints = crate::config::checkpoints_dir(&config.data_dir);
     let first = archive.write_checkpoint_file(&checkpoints, None)?;
-    let checkpoint_task = {
-        let (archive, dir, every) = (archive.clone(), checkpoints.clone(), config.checkpoint_interval);
-        tokio::spawn(async move {
-            let mut last = Some(first);
-            let mut tick = tokio::time::interval(every);
-            tick.tick().await;
-            loop {
-                tick.tick().await;
-                let (a, d) = (archive.clone(), dir.clone());
-                match tokio::task::spawn_blocking(move || a.write_checkpoint_file(&d, last)).await {
-                    Ok(Ok(size)) => last = Some(size),
-                    Ok(Err(e)) => tracing::error!(error = %e, "writing a checkpoint failed"),
-                    Err(e) => tracing::error!(error = %e, "checkpoint task failed"),
-                }
-            }
-        })
-    };
-    // The retention scheduler: resumes interrupted destructions, executes
-    // what rules without approval make due, proposes the rest.
-    let retention_task = config.retention_interval.map(|every| {
+    let mut scheduler = Scheduler::default();
+    let alerts = {
         let archive = archive.clone();
-        tokio::spawn(async move {
-            let mut tick = tokio::time::interval(every);
-            loop {
-                tick.tick().await;
-                match archive.retention_sweep(false).await {
-                    Ok(r) if !(r.resumed.is_empty() && r.executed.is_empty() && r.proposed.is_empty()) => {
-                        tracing::info!(resumed = ?r.resumed, executed = ?r.executed, proposed = ?r.proposed, "retention sweep")
-                    }
-                    Ok(_) => {}
-                    Err(e) => tracing::error!(error = %e, "retention sweep failed"),
-                }
-            }
-        })
-    });
+        tokio::task::spawn_blocking(move || jobs::alerts::start(archive)).await??
+    };
+    scheduler.thread("alerts", alerts);
+    let checkpoint = jobs::checkpoint::job(archive.clone(), checkpoints.clone(), first);
+    scheduler.every("checkpoint", config.checkpoint_interval, checkpoint);
+    if let Some(every) = config.retention_interval {
+        scheduler.every("retention", every, jobs::retention::job(archive.clone()));
+    }
     let state = AppState {
         archive: archive.clone(),
         metrics,
@@ -188,9 +157,7 @@ pub async fn start(config: Config, clock: Arc<dyn Clock>) -> anyhow::Result<Runn
         generated_master_key: generated.then(|| config.master_key_file.clone()),
         archive,
         checkpoints,
-        checkpoint_task,
-        retention_task,
-        alerts,
+        jobs: scheduler,
         shutdown: Some(tx),
         task,
     })

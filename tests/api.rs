@@ -1,4 +1,5 @@
 //! End-to-end API flows against the real server on port 0.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests: a panic fails the run
 
 mod common;
 
@@ -434,6 +435,22 @@ async fn operations_endpoints_and_openapi_completeness() {
         doc["paths"]["/v1/dossiers"]["post"]["requestBody"]["content"]["application/json"]["schema"]["$ref"],
         "#/components/schemas/Dossier"
     );
+    // No untyped request body: every JSON body names a component schema
+    // that declares its properties and refuses unknown ones.
+    let mut json_bodies = 0;
+    for (path, ops) in doc["paths"].as_object().unwrap() {
+        for (method, op) in ops.as_object().unwrap() {
+            let Some(content) = op["requestBody"]["content"].as_object() else { continue };
+            let Some(schema) = content.get("application/json").map(|c| &c["schema"]) else { continue };
+            json_bodies += 1;
+            let name = schema["$ref"].as_str().unwrap_or_else(|| panic!("{method} {path}: inline body {schema}"));
+            let component = &doc["components"]["schemas"][name.trim_start_matches("#/components/schemas/")];
+            assert!(component["properties"].is_object(), "{method} {path}: {name} has no properties");
+            assert_eq!(component["additionalProperties"], false, "{method} {path}: {name} takes unknown members");
+            assert!(component["required"].as_array().is_some_and(|r| !r.is_empty()), "{method} {path}: {name}");
+        }
+    }
+    assert_eq!(json_bodies, 7, "dossier create and update, principal, close, hold, consent, erasure");
     app.stop().await;
 }
 
@@ -467,8 +484,8 @@ async fn restart_keeps_data_and_chain_and_refuses_a_wrong_master_key() {
 /// hashes, and rejects a changed entry.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_outside_verifier_accepts_the_log() {
-    if std::process::Command::new("python3").arg("--version").output().is_err() {
-        eprintln!("python3 not installed: the outside verifier is not exercised on this machine");
+    let have_python = std::process::Command::new("python3").arg("--version").output().is_ok_and(|o| o.status.success());
+    if !tool_available("python3 (the outside verifier)", have_python) {
         return;
     }
     let app = spawn_app().await;

@@ -1,5 +1,6 @@
 //! Table-driven bad input: each gets its clear 4xx problem document, never
 //! echoes the submitted values, and changes nothing.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests: a panic fails the run
 
 mod common;
 
@@ -156,5 +157,139 @@ async fn bad_dossier_bodies_get_clear_errors() {
         .await;
     let r = app.client.delete(format!("{}{path}", app.base)).bearer_auth(&service).send().await.unwrap();
     assert_problem(r, StatusCode::METHOD_NOT_ALLOWED).await;
+    app.stop().await;
+}
+
+/// Every JSON body other than the dossier template, table-driven: each bad
+/// body gets a 422 listing every failing path, echoes nothing, and changes
+/// nothing (the good body afterwards still works).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_other_body_is_typed_and_lists_every_failing_path() {
+    let app = spawn_app().await;
+    let (sid, service) = app.principal(&["service"], "华东").await;
+    let (_, compliance) = app.principal(&["compliance"], "").await;
+    let created: Value = app.create(&service, "service_delivery", &fixture(0, &sid)).await.json().await.unwrap();
+    let dos = created["id"].as_str().unwrap().to_owned();
+    let sub = created["subjects"][0].as_str().unwrap().to_owned();
+    let secret = "秘密值-13700000000";
+    // (case, caller, purpose, path, body, status, paths that must be listed)
+    let close = format!("/v1/dossiers/{dos}/close");
+    let holds = format!("/v1/dossiers/{dos}/legal-holds");
+    let consents = format!("/v1/subjects/{sub}/consents");
+    let erasure = format!("/v1/subjects/{sub}/erasure");
+    let cases: Vec<(&str, &str, Option<&str>, &str, Value, u16, Vec<&str>)> = vec![
+        ("close: no ended_at", &service, Some("service_delivery"), &close, json!({}), 422, vec!["/ended_at"]),
+        (
+            "close: not a time",
+            &service,
+            Some("service_delivery"),
+            &close,
+            json!({"ended_at": secret}),
+            422,
+            vec!["/ended_at"],
+        ),
+        (
+            "close: wrong type",
+            &service,
+            Some("service_delivery"),
+            &close,
+            json!({"ended_at": 5}),
+            422,
+            vec!["/ended_at"],
+        ),
+        (
+            "close: unknown member",
+            &service,
+            Some("service_delivery"),
+            &close,
+            json!({"ended_at": "2026-01-01T00:00:00Z", "why": secret}),
+            422,
+            vec![""],
+        ),
+        (
+            "hold: both missing",
+            &compliance,
+            Some("legal_compliance"),
+            &holds,
+            json!({}),
+            422,
+            vec!["/reason", "/case_ref"],
+        ),
+        (
+            "hold: both blank",
+            &compliance,
+            Some("legal_compliance"),
+            &holds,
+            json!({"reason": " ", "case_ref": "\u{7}"}),
+            422,
+            vec!["/reason", "/case_ref"],
+        ),
+        (
+            "hold: too long",
+            &compliance,
+            Some("legal_compliance"),
+            &holds,
+            json!({"reason": "x".repeat(2001), "case_ref": secret}),
+            422,
+            vec!["/reason"],
+        ),
+        ("hold: array", &compliance, Some("legal_compliance"), &holds, json!([secret]), 422, vec![""]),
+        (
+            "consent: everything wrong",
+            &compliance,
+            Some("dsr"),
+            &consents,
+            json!({"purpose": 7, "basis": "whim", "evidence": ["x"], "granted_at": secret}),
+            422,
+            vec!["/purpose", "/basis", "/evidence"],
+        ),
+        (
+            "consent: bad time",
+            &compliance,
+            Some("dsr"),
+            &consents,
+            json!({"purpose": "marketing", "basis": "consent", "evidence": "form 7", "granted_at": "yesterday"}),
+            422,
+            vec!["/granted_at"],
+        ),
+        ("erasure: no reason", &compliance, Some("dsr"), &erasure, json!({"ground": secret}), 422, vec!["", "/reason"]),
+        (
+            "principal: bad role and name",
+            ADMIN_TOKEN,
+            None,
+            "/v1/principals",
+            json!({"name": "", "roles": ["root"], "region": secret.repeat(20)}),
+            422,
+            vec!["/name", "/roles/0", "/region"],
+        ),
+        (
+            "principal: no roles",
+            ADMIN_TOKEN,
+            None,
+            "/v1/principals",
+            json!({"name": "x", "roles": []}),
+            422,
+            vec!["/roles"],
+        ),
+    ];
+    for (case, token, purpose, path, body, status, paths) in cases {
+        let r = app.request(reqwest::Method::POST, token, purpose.unwrap_or(""), path, Some(body)).await;
+        let status = StatusCode::from_u16(status).unwrap();
+        assert_eq!(r.status(), status, "{case}");
+        let problem = assert_problem(r, status).await;
+        let text = problem.to_string();
+        assert!(!text.contains("秘密") && !text.contains("13700000000"), "{case} echoes input: {text}");
+        let listed: Vec<&str> =
+            problem["errors"].as_array().expect(case).iter().map(|e| e["path"].as_str().unwrap()).collect();
+        for p in paths {
+            assert!(listed.contains(&p), "{case}: {p} not in {listed:?}");
+        }
+    }
+    // Nothing changed: the dossier is at version 1 and has no hold.
+    let r: Value =
+        app.get(&service, Some("service_delivery"), &format!("/v1/dossiers/{dos}")).await.json().await.unwrap();
+    assert_eq!(r["version"], 1);
+    let held: Value = app.get(&compliance, Some("legal_compliance"), &holds).await.json().await.unwrap();
+    assert_eq!(held.as_array().unwrap().len(), 0);
     app.stop().await;
 }

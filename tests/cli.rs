@@ -1,4 +1,5 @@
 //! The CLI: readable messages and the documented exit codes.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests: a panic fails the run
 
 mod common;
 
@@ -171,4 +172,82 @@ fn policy_check_names_file_and_line_of_a_broken_cedar_policy_or_schema() {
     assert_eq!(code, Some(2));
     assert!(err2.contains("schema.cedarschema:"), "{err2}");
     assert!(!data.exists());
+}
+
+/// Started outside the checkout with no policies directory, the binary runs
+/// on the policies built into it, says so, and its default log carries
+/// custos's events, not its dependencies' INFO chatter.
+#[test]
+fn the_binary_runs_from_anywhere_on_its_built_in_policies() {
+    use std::io::{BufRead, BufReader};
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("stderr.log");
+    let mut child = Command::new(custos_bin())
+        .current_dir(dir.path())
+        .args(["serve", "--listen", "127.0.0.1:0", "--data-dir", "data"])
+        .env_remove("CUSTOS_LOG")
+        .env_remove("CUSTOS_POLICIES_DIR")
+        .env("CUSTOS_BOOTSTRAP_TOKEN", ADMIN_TOKEN)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::fs::File::create(&log).unwrap())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let base = loop {
+        let line = lines.next().expect("server printed its address").unwrap();
+        if let Some(addr) = line.strip_prefix("custos listening on ") {
+            break addr.trim().to_owned();
+        }
+    };
+    // A dossier write touches the index (tantivy logs its commits at INFO).
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        let client = reqwest::Client::new();
+        let (sid, service) = {
+            let r = client
+                .post(format!("{base}/v1/principals"))
+                .bearer_auth(ADMIN_TOKEN)
+                .json(&serde_json::json!({"name": "s", "roles": ["service"], "region": "华东"}))
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(r.status(), 201);
+            let id = r.json::<serde_json::Value>().await.unwrap()["id"].as_str().unwrap().to_owned();
+            let r =
+                client.post(format!("{base}/v1/principals/{id}/tokens")).bearer_auth(ADMIN_TOKEN).send().await.unwrap();
+            (id, r.json::<serde_json::Value>().await.unwrap()["token"].as_str().unwrap().to_owned())
+        };
+        let r = client
+            .post(format!("{base}/v1/dossiers"))
+            .bearer_auth(&service)
+            .header("X-Purpose", "service_delivery")
+            .json(&fixture(0, &sid))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 201);
+    });
+    let _ = Command::new("kill").arg("-TERM").arg(child.id().to_string()).status();
+    assert!(child.wait().unwrap().success());
+    let text = std::fs::read_to_string(&log).unwrap();
+    assert!(text.contains("built into this binary"), "the log says where the policies came from: {text}");
+    for line in text.lines() {
+        assert!(
+            line.contains("custos") || line.contains(" WARN ") || line.contains(" ERROR "),
+            "dependency chatter: {line}"
+        );
+    }
+    assert!(!text.to_lowercase().contains("tantivy"), "{text}");
+
+    // `policy show` prints the built-in files, with the same policy-set hash
+    // as `policy check` and the server.
+    let (code, shown, _) = run(&["policy", "show"]);
+    assert_eq!(code, Some(0));
+    for f in ["access.cedar", "purposes.toml", "retention.toml", "schema.cedarschema", "masking.toml", "alerts.toml"] {
+        assert!(shown.contains(&format!("==> policies/{f} <==")), "{f} missing");
+    }
+    let (code, checked, _) = run(&["policy", "check"]);
+    assert_eq!(code, Some(0));
+    let hash = checked.split("policy set ").nth(1).unwrap().split(')').next().unwrap();
+    assert!(shown.contains(hash) && text.contains(hash), "one policy set: {hash}");
 }

@@ -1,5 +1,6 @@
 //! Documents: streamed in and out with bounded memory, limits, access,
 //! audit, export, and destruction with their dossier.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests: a panic fails the run
 
 mod common;
 

@@ -1,5 +1,6 @@
 //! Durability, tamper evidence and no plaintext at rest, against the real
 //! binary and the real RocksDB files.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests: a panic fails the run
 
 mod common;
 

@@ -1,6 +1,7 @@
 //! The policy engine through the API: every row of the API.md role table,
 //! every purpose, consent grant and withdrawal, restriction, export, and no
 //! withheld value in any response, log line or audit entry.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests: a panic fails the run
 
 mod common;
 

@@ -1,5 +1,6 @@
 //! Retention schedules, legal holds, four-eyes destruction, certificates,
 //! erasure, the sweep, and a kill -9 in the middle of a destruction.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests: a panic fails the run
 
 mod common;
 
@@ -449,7 +450,7 @@ citation = "internal data-minimisation rule, PIPL Art. 19"
     text.push_str(extra);
     std::fs::write(&path, text).unwrap();
     let dir = policies.path().to_owned();
-    let w = world_in(tempfile::tempdir().unwrap(), move |c| c.policies_dir = dir).await;
+    let w = world_in(tempfile::tempdir().unwrap(), move |c| c.policies_dir = Some(dir)).await;
 
     let (active, subjects) = w.dossier(0, "active").await;
     let (status, p) = w

@@ -1,5 +1,6 @@
 //! The provable audit log: proofs checked against signed checkpoints, an
 //! auditor's checkpoint catching a rewritten or truncated log, and alerts.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests: a panic fails the run
 
 mod common;
 
@@ -321,10 +322,8 @@ async fn reading_many_dossiers_or_being_refused_repeatedly_raises_alerts() {
 async fn gos_note_and_tlog_packages_verify_checkpoints_and_proofs() {
     let gopath = std::path::Path::new("/usr/share/gocode");
     let have_go = std::process::Command::new("go").arg("version").output().is_ok_and(|o| o.status.success());
-    if !have_go || !gopath.join("src/golang.org/x/mod/sumdb/tlog").is_dir() {
-        eprintln!(
-            "SKIPPED: Go or golang.org/x/mod is not installed (apt-get install golang-go golang-golang-x-mod-dev)"
-        );
+    let have = have_go && gopath.join("src/golang.org/x/mod/sumdb/tlog").is_dir();
+    if !tool_available("Go and golang.org/x/mod (apt-get install golang-go golang-golang-x-mod-dev)", have) {
         return;
     }
     let app = spawn_app().await;

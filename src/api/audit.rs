@@ -1,7 +1,7 @@
 //! `/v1/audit` (compliance only).
 
 use super::error::ApiError;
-use super::{AppState, Ctx};
+use super::{offload, AppState, Ctx};
 use crate::audit::{AuditEntry, AuditFilter, Outcome};
 use axum::extract::{Path, Query, State};
 use axum::http::header;
@@ -146,7 +146,7 @@ pub async fn list(
         from: time_param("from", p.from)?,
         to: time_param("to", p.to)?,
     };
-    let page = s.archive.query_audit(&ctx, filter, cursor, limit).await?;
+    let page = offload(&s, move |a| async move { a.query_audit(&ctx, filter, cursor, limit).await }).await?;
     Ok(Json(EntriesDto {
         entries: page.entries.into_iter().map(|(e, h)| EntryDto::new(e, h)).collect(),
         next_cursor: page.next_cursor.map(|c| c.to_string()),
@@ -166,7 +166,8 @@ pub async fn one(
     Ctx(ctx): Ctx,
     Path(seq): Path<String>,
 ) -> Result<Json<EntryDto>, ApiError> {
-    let (e, h, _) = s.archive.audit_entry(&ctx, seq_param(&seq)?).await?;
+    let seq = seq_param(&seq)?;
+    let (e, h, _) = offload(&s, move |a| async move { a.audit_entry(&ctx, seq).await }).await?;
     Ok(Json(EntryDto::new(e, h)))
 }
 
@@ -180,7 +181,8 @@ pub async fn raw(
     Ctx(ctx): Ctx,
     Path(seq): Path<String>,
 ) -> Result<impl IntoResponse, ApiError> {
-    let (_, _, raw) = s.archive.audit_entry(&ctx, seq_param(&seq)?).await?;
+    let seq = seq_param(&seq)?;
+    let (_, _, raw) = offload(&s, move |a| async move { a.audit_entry(&ctx, seq).await }).await?;
     Ok(([(header::CONTENT_TYPE, "application/octet-stream")], raw))
 }
 
@@ -191,7 +193,7 @@ pub async fn raw(
     responses((status = 200, content_type = "text/plain", body = String), (status = 401), (status = 403)),
     security(("bearer" = [])))]
 pub async fn checkpoint(State(s): State<AppState>, Ctx(ctx): Ctx) -> Result<impl IntoResponse, ApiError> {
-    let note = s.archive.checkpoint(&ctx).await?;
+    let note = offload(&s, move |a| async move { a.checkpoint(&ctx).await }).await?;
     Ok(([(header::CONTENT_TYPE, "text/plain; charset=utf-8")], note))
 }
 
@@ -255,7 +257,7 @@ pub async fn inclusion(
     let Query(p) = params.map_err(|_| ApiError::bad_request("parameters: seq (required), tree_size"))?;
     let seq = uint("seq", &p.seq)?;
     let size = p.tree_size.as_deref().map(|t| uint("tree_size", t)).transpose()?;
-    let proof = s.archive.inclusion_proof(&ctx, seq, size).await?;
+    let proof = offload(&s, move |a| async move { a.inclusion_proof(&ctx, seq, size).await }).await?;
     Ok(Json(InclusionDto { leaf_index: proof.leaf_index, tree_size: proof.tree_size, hashes: b64(proof.hashes) }))
 }
 
@@ -269,7 +271,8 @@ pub async fn consistency(
     params: Result<Query<ConsistencyParams>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Json<ConsistencyDto>, ApiError> {
     let Query(p) = params.map_err(|_| ApiError::bad_request("parameters: from and to (required)"))?;
-    let hashes = s.archive.consistency_proof(&ctx, uint("from", &p.from)?, uint("to", &p.to)?).await?;
+    let (from, to) = (uint("from", &p.from)?, uint("to", &p.to)?);
+    let hashes = offload(&s, move |a| async move { a.consistency_proof(&ctx, from, to).await }).await?;
     Ok(Json(ConsistencyDto { hashes: b64(hashes) }))
 }
 
@@ -311,7 +314,7 @@ pub async fn alerts(
 ) -> Result<Json<AlertsDto>, ApiError> {
     let Query(p) = params.map_err(|_| ApiError::bad_request("parameters: limit"))?;
     let limit = limit_param(p.limit.as_deref())?;
-    let list = s.archive.list_alerts(&ctx, limit).await?;
+    let list = offload(&s, move |a| async move { a.list_alerts(&ctx, limit).await }).await?;
     let t = |x: OffsetDateTime| x.format(&Rfc3339).unwrap_or_default();
     Ok(Json(AlertsDto {
         alerts: list

@@ -1,17 +1,18 @@
 //! Retention and destruction: closing a relationship, legal holds, what is
 //! due, four-eyes batches, certificates, erasure.
 
+use super::body::{Body, Errors};
 use super::error::ApiError;
-use super::{AppState, Ctx, JsonBody};
+use super::{offload, AppState, Ctx};
 use crate::archive::retention::{Batch, Due, HoldView, SignedCertificate};
 use crate::domain::dossier::FieldError;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::routing::{delete, get, post};
 use axum::{Json, Router};
-use serde_json::{json, Value};
-use time::format_description::well_known::Rfc3339;
+use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
+use utoipa::ToSchema;
 
 pub fn routes() -> Router<AppState> {
     Router::new()
@@ -26,32 +27,77 @@ pub fn routes() -> Router<AppState> {
         .route("/subjects/{sid}/erasure", post(erase))
 }
 
-/// A required, non-empty string member of at most `max` characters.
-fn text_field(body: &Value, name: &str, max: usize, errors: &mut Vec<FieldError>) -> String {
-    match body.get(name).and_then(Value::as_str).map(str::trim) {
-        Some(t) if !t.is_empty() && t.chars().count() <= max => t.to_owned(),
-        _ => {
-            errors.push(FieldError { path: format!("/{name}"), message: format!("required, 1 to {max} characters") });
-            String::new()
-        }
+/// `POST /v1/dossiers/{id}/close`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CloseDto {
+    /// When the customer relationship ended (RFC 3339); at most 5 minutes ahead.
+    #[schema(format = DateTime)]
+    pub ended_at: String,
+}
+
+impl TryFrom<CloseDto> for OffsetDateTime {
+    type Error = Vec<FieldError>;
+    fn try_from(d: CloseDto) -> Result<Self, Self::Error> {
+        let mut errors = Errors::default();
+        let t = errors.time("/ended_at", &d.ended_at);
+        errors.finish(t)
     }
 }
 
-fn only_fields(body: &Value, allowed: &[&str], errors: &mut Vec<FieldError>) {
-    match body.as_object() {
-        Some(o) if o.keys().all(|k| allowed.contains(&k.as_str())) => {}
-        Some(_) => {
-            errors.push(FieldError { path: String::new(), message: format!("only {} allowed", allowed.join(", ")) })
-        }
-        None => errors.push(FieldError { path: String::new(), message: "must be an object".into() }),
+/// `POST /v1/dossiers/{id}/legal-holds`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct HoldDto {
+    /// Why the dossier must be kept (sealed; may name people).
+    #[schema(min_length = 1, max_length = 2000)]
+    pub reason: String,
+    /// The case or matter it is kept for (sealed).
+    #[schema(min_length = 1, max_length = 200)]
+    pub case_ref: String,
+}
+
+/// A legal hold to place.
+pub struct NewHold {
+    pub reason: String,
+    pub case_ref: String,
+}
+
+impl TryFrom<HoldDto> for NewHold {
+    type Error = Vec<FieldError>;
+    fn try_from(d: HoldDto) -> Result<Self, Self::Error> {
+        let mut errors = Errors::default();
+        let reason = errors.text("/reason", &d.reason, 2000);
+        let case_ref = errors.text("/case_ref", &d.case_ref, 200);
+        errors.finish(Some(NewHold { reason, case_ref }))
     }
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct HoldCreatedDto {
+    pub hold_id: String,
+}
+
+/// `POST /v1/subjects/{sid}/erasure`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ErasureDto {
+    /// A ground (purpose_achieved, consent_withdrawn, service_ended,
+    /// unlawful_processing, objection, retention_expired) or free text (not stored).
+    #[schema(min_length = 1, max_length = 2000)]
+    pub reason: String,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct ErasedDto {
+    pub certificate_id: String,
 }
 
 /// End the customer relationship (the trigger of the closed-customer rule):
 /// a new version with status `closed`.
 #[utoipa::path(post, path = "/v1/dossiers/{id}/close", tag = "retention",
     params(("id" = String, Path), ("X-Purpose" = String, Header)),
-    request_body(content = Object, description = "{\"ended_at\": RFC 3339}"),
+    request_body = CloseDto,
     responses((status = 200, body = super::dossiers::CreatedDto), (status = 400), (status = 401), (status = 403),
               (status = 404), (status = 410), (status = 422)),
     security(("bearer" = [])))]
@@ -59,43 +105,29 @@ pub async fn close(
     State(s): State<AppState>,
     Ctx(ctx): Ctx,
     Path(id): Path<String>,
-    JsonBody(body): JsonBody,
+    Body(body): Body<CloseDto>,
 ) -> Result<Json<super::dossiers::CreatedDto>, ApiError> {
-    let mut errors = Vec::new();
-    only_fields(&body, &["ended_at"], &mut errors);
-    let ended_at = body.get("ended_at").and_then(Value::as_str).and_then(|t| OffsetDateTime::parse(t, &Rfc3339).ok());
-    if ended_at.is_none() {
-        errors.push(FieldError { path: "/ended_at".into(), message: "required: an RFC 3339 time".into() });
-    }
-    match ended_at {
-        Some(t) if errors.is_empty() => Ok(Json(s.archive.close_dossier(&ctx, &id, t).await?.into())),
-        _ => Err(ApiError::invalid(errors)),
-    }
+    let ended_at = OffsetDateTime::try_from(body).map_err(ApiError::invalid)?;
+    Ok(Json(offload(&s, move |a| async move { a.close_dossier(&ctx, &id, ended_at).await }).await?.into()))
 }
 
 /// Place a legal hold (compliance): the dossier is never proposed,
 /// destroyed or erased while it holds.
 #[utoipa::path(post, path = "/v1/dossiers/{id}/legal-holds", tag = "retention",
     params(("id" = String, Path), ("X-Purpose" = String, Header)),
-    request_body(content = Object, description = "{\"reason\", \"case_ref\"}"),
-    responses((status = 201, body = Object, description = "{\"hold_id\"}"), (status = 400), (status = 401),
+    request_body = HoldDto,
+    responses((status = 201, body = HoldCreatedDto), (status = 400), (status = 401),
               (status = 403), (status = 404), (status = 410), (status = 422)),
     security(("bearer" = [])))]
 pub async fn place_hold(
     State(s): State<AppState>,
     Ctx(ctx): Ctx,
     Path(id): Path<String>,
-    JsonBody(body): JsonBody,
-) -> Result<(StatusCode, Json<Value>), ApiError> {
-    let mut errors = Vec::new();
-    only_fields(&body, &["reason", "case_ref"], &mut errors);
-    let reason = text_field(&body, "reason", 2000, &mut errors);
-    let case_ref = text_field(&body, "case_ref", 200, &mut errors);
-    if !errors.is_empty() {
-        return Err(ApiError::invalid(errors));
-    }
-    let hold = s.archive.place_hold(&ctx, &id, &reason, &case_ref).await?;
-    Ok((StatusCode::CREATED, Json(json!({"hold_id": hold}))))
+    Body(body): Body<HoldDto>,
+) -> Result<(StatusCode, Json<HoldCreatedDto>), ApiError> {
+    let hold = NewHold::try_from(body).map_err(ApiError::invalid)?;
+    let hold = offload(&s, move |a| async move { a.place_hold(&ctx, &id, &hold.reason, &hold.case_ref).await }).await?;
+    Ok((StatusCode::CREATED, Json(HoldCreatedDto { hold_id: hold.to_string() })))
 }
 
 /// The active legal holds of a dossier (compliance).
@@ -108,7 +140,7 @@ pub async fn list_holds(
     Ctx(ctx): Ctx,
     Path(id): Path<String>,
 ) -> Result<Json<Vec<HoldView>>, ApiError> {
-    Ok(Json(s.archive.list_holds(&ctx, &id).await?))
+    Ok(Json(offload(&s, move |a| async move { a.list_holds(&ctx, &id).await }).await?))
 }
 
 /// Release a legal hold (compliance).
@@ -121,7 +153,7 @@ pub async fn release_hold(
     Ctx(ctx): Ctx,
     Path((id, hold)): Path<(String, String)>,
 ) -> Result<StatusCode, ApiError> {
-    s.archive.release_hold(&ctx, &id, &hold).await?;
+    offload(&s, move |a| async move { a.release_hold(&ctx, &id, &hold).await }).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -131,7 +163,7 @@ pub async fn release_hold(
     responses((status = 200, body = Object), (status = 400), (status = 401), (status = 403)),
     security(("bearer" = [])))]
 pub async fn due(State(s): State<AppState>, Ctx(ctx): Ctx) -> Result<Json<Due>, ApiError> {
-    Ok(Json(s.archive.disposition_due(&ctx).await?))
+    Ok(Json(offload(&s, move |a| async move { a.disposition_due(&ctx).await }).await?))
 }
 
 /// Propose a destruction batch of everything due, unblocked and needing
@@ -142,7 +174,7 @@ pub async fn due(State(s): State<AppState>, Ctx(ctx): Ctx) -> Result<Json<Due>, 
               (status = 403), (status = 409)),
     security(("bearer" = [])))]
 pub async fn propose(State(s): State<AppState>, Ctx(ctx): Ctx) -> Result<(StatusCode, Json<Batch>), ApiError> {
-    Ok((StatusCode::CREATED, Json(s.archive.propose_batch(&ctx).await?)))
+    Ok((StatusCode::CREATED, Json(offload(&s, move |a| async move { a.propose_batch(&ctx).await }).await?)))
 }
 
 /// A batch and, once executed, its results.
@@ -151,7 +183,7 @@ pub async fn propose(State(s): State<AppState>, Ctx(ctx): Ctx) -> Result<(Status
     responses((status = 200, body = Object), (status = 400), (status = 401), (status = 403), (status = 404)),
     security(("bearer" = [])))]
 pub async fn batch(State(s): State<AppState>, Ctx(ctx): Ctx, Path(id): Path<String>) -> Result<Json<Batch>, ApiError> {
-    Ok(Json(s.archive.get_batch(&ctx, &id).await?))
+    Ok(Json(offload(&s, move |a| async move { a.get_batch(&ctx, &id).await }).await?))
 }
 
 /// Approve a batch (a compliance officer other than the proposer) and execute it.
@@ -165,7 +197,7 @@ pub async fn approve(
     Ctx(ctx): Ctx,
     Path(id): Path<String>,
 ) -> Result<Json<Batch>, ApiError> {
-    Ok(Json(s.archive.approve_batch(&ctx, &id).await?))
+    Ok(Json(offload(&s, move |a| async move { a.approve_batch(&ctx, &id).await }).await?))
 }
 
 /// A signed destruction certificate.
@@ -178,7 +210,7 @@ pub async fn certificate(
     Ctx(ctx): Ctx,
     Path(id): Path<String>,
 ) -> Result<Json<SignedCertificate>, ApiError> {
-    Ok(Json(s.archive.certificate(&ctx, &id).await?))
+    Ok(Json(offload(&s, move |a| async move { a.certificate(&ctx, &id).await }).await?))
 }
 
 /// Erase a data subject (PIPL Art. 47, GDPR Art. 17): 200 with the
@@ -186,22 +218,19 @@ pub async fn certificate(
 /// subject is then restricted instead).
 #[utoipa::path(post, path = "/v1/subjects/{sid}/erasure", tag = "subjects",
     params(("sid" = String, Path), ("X-Purpose" = String, Header)),
-    request_body(content = Object, description = "{\"reason\"}: a ground (purpose_achieved, consent_withdrawn, service_ended, unlawful_processing, objection, retention_expired) or free text (not stored)"),
-    responses((status = 200, body = Object, description = "{\"certificate_id\"}"), (status = 400), (status = 401),
+    request_body = ErasureDto,
+    responses((status = 200, body = ErasedDto), (status = 400), (status = 401),
               (status = 403), (status = 404), (status = 409), (status = 422)),
     security(("bearer" = [])))]
 pub async fn erase(
     State(s): State<AppState>,
     Ctx(ctx): Ctx,
     Path(sid): Path<String>,
-    JsonBody(body): JsonBody,
-) -> Result<Json<Value>, ApiError> {
-    let mut errors = Vec::new();
-    only_fields(&body, &["reason"], &mut errors);
-    let reason = text_field(&body, "reason", 2000, &mut errors);
-    if !errors.is_empty() {
-        return Err(ApiError::invalid(errors));
-    }
-    let cert = s.archive.erase_subject(&ctx, &sid, &reason).await?;
-    Ok(Json(json!({"certificate_id": cert})))
+    Body(body): Body<ErasureDto>,
+) -> Result<Json<ErasedDto>, ApiError> {
+    let mut errors = Errors::default();
+    let reason = errors.text("/reason", &body.reason, 2000);
+    let reason = errors.finish(Some(reason)).map_err(ApiError::invalid)?;
+    let cert = offload(&s, move |a| async move { a.erase_subject(&ctx, &sid, &reason).await }).await?;
+    Ok(Json(ErasedDto { certificate_id: cert }))
 }

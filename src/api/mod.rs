@@ -2,6 +2,7 @@
 //! call an archive use case, and map the result.
 
 pub mod audit;
+pub mod body;
 pub mod disposition;
 pub mod documents;
 pub mod dossiers;
@@ -11,7 +12,7 @@ pub mod principals;
 pub mod search;
 pub mod subjects;
 
-use crate::archive::{Archive, ArchiveError, RequestCtx};
+use crate::archive::{Archive, ArchiveError, RequestCtx, StatedPurpose};
 use crate::metrics::Metrics;
 use axum::body::Bytes;
 use axum::extract::{FromRequest, FromRequestParts, MatchedPath, Request, State};
@@ -23,6 +24,7 @@ use axum::Router;
 use error::{ApiError, Problem};
 use std::sync::Arc;
 use std::time::Instant;
+use tracing::Instrument;
 
 pub const REQUEST_ID: &str = "x-request-id";
 pub const PURPOSE: &str = "x-purpose";
@@ -51,8 +53,27 @@ fn acceptable_request_id(v: &HeaderValue) -> Option<String> {
     (is_uuid || is_ours).then(|| s.to_owned())
 }
 
-/// Request id, metrics, and problem completion (instance, and problem
-/// documents for the framework's own 4xx answers).
+/// Runs a use case off the async executor, in the request's span: the
+/// store, AEAD and tantivy work inside a use case blocks, so it runs on
+/// the blocking pool and the executor's threads stay free for I/O.
+pub async fn offload<T, F, Fut>(state: &AppState, f: F) -> Result<T, ApiError>
+where
+    F: FnOnce(Arc<Archive>) -> Fut + Send + 'static,
+    Fut: std::future::Future<Output = Result<T, ArchiveError>> + Send,
+    T: Send + 'static,
+{
+    let archive = state.archive.clone();
+    let span = tracing::Span::current();
+    let handle = tokio::runtime::Handle::current();
+    let joined = tokio::task::spawn_blocking(move || span.in_scope(|| handle.block_on(f(archive)))).await;
+    match joined {
+        Ok(result) => result.map_err(ApiError::from),
+        Err(e) => Err(ArchiveError::Internal(anyhow::anyhow!("use case task failed: {e}")).into()),
+    }
+}
+
+/// Request id, the request's span, metrics, and problem completion
+/// (instance, and problem documents for the framework's own 4xx answers).
 pub async fn request_layer(State(state): State<AppState>, mut req: Request, next: Next) -> Response {
     let started = Instant::now();
     let id = req
@@ -65,8 +86,23 @@ pub async fn request_layer(State(state): State<AppState>, mut req: Request, next
     let route =
         req.extensions().get::<MatchedPath>().map(|m| m.as_str().to_owned()).unwrap_or_else(|| "unmatched".into());
     let path = req.uri().path().to_owned();
-    let mut resp = next.run(req).await;
+    // Ids, the route template and numbers only: never the path itself (it
+    // may carry a malformed id that is a personal value) or a header.
+    let span = tracing::info_span!(
+        "request",
+        request_id = %id,
+        method = %method,
+        route = %route,
+        actor = tracing::field::Empty,
+        status = tracing::field::Empty,
+        latency_ms = tracing::field::Empty,
+    );
+    let mut resp = next.run(req).instrument(span.clone()).await;
     let status = resp.status();
+    let elapsed = started.elapsed();
+    span.record("status", status.as_u16());
+    span.record("latency_ms", elapsed.as_secs_f64() * 1000.0);
+    span.in_scope(|| tracing::debug!("request finished"));
     let is_problem = resp.extensions().get::<Problem>().is_some();
     if status.is_client_error() || status.is_server_error() {
         let mut problem = match resp.extensions().get::<Problem>() {
@@ -87,7 +123,7 @@ pub async fn request_layer(State(state): State<AppState>, mut req: Request, next
     if let Ok(v) = HeaderValue::from_str(&id) {
         resp.headers_mut().insert(REQUEST_ID, v);
     }
-    state.metrics.record_http(&method, &route, status.as_u16(), started.elapsed());
+    state.metrics.record_http(&method, &route, status.as_u16(), elapsed);
     resp
 }
 
@@ -120,9 +156,9 @@ impl FromRequestParts<AppState> for Ctx {
             .filter(|t| !t.is_empty() && t.len() <= 512)
             .ok_or(ApiError::from(ArchiveError::Unauthenticated))?;
         let principal = state.archive.authenticate(token)?;
+        tracing::Span::current().record("actor", principal.id.as_str());
         let request_id = parts.extensions.get::<RequestId>().map(|r| r.0.clone()).unwrap_or_default();
-        let purpose =
-            parts.headers.get(PURPOSE).map(|v| v.to_str().map(str::to_owned).unwrap_or_else(|_| "\u{fffd}".into()));
+        let purpose = StatedPurpose::parse(parts.headers.get(PURPOSE).map(|v| v.to_str().ok()));
         Ok(Ctx(RequestCtx { principal, purpose, request_id }))
     }
 }

@@ -1,8 +1,10 @@
 //! `/v1/principals`, `/v1/tokens`.
 
+use super::body::{Body, Errors};
 use super::error::ApiError;
-use super::{AppState, Ctx, JsonBody};
+use super::{offload, AppState, Ctx};
 use crate::archive::NewPrincipal;
+use crate::domain::dossier::FieldError;
 use crate::domain::Role;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
@@ -14,33 +16,56 @@ use utoipa::ToSchema;
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewPrincipalDto {
+    #[schema(min_length = 1, max_length = 200)]
     pub name: String,
     /// Any of sales, service, finance, compliance, admin.
-    pub roles: Vec<String>,
+    #[schema(min_items = 1)]
+    #[schema(inline)]
+    pub roles: Vec<RoleDto>,
     #[serde(default)]
+    #[schema(max_length = 200)]
     pub department: String,
+    /// The region a service principal serves (`customer.region`).
     #[serde(default)]
+    #[schema(max_length = 100)]
     pub region: String,
 }
 
+/// A built-in role.
+#[derive(Debug, Clone, Copy, Deserialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum RoleDto {
+    Sales,
+    Service,
+    Finance,
+    Compliance,
+    Admin,
+}
+
+impl From<RoleDto> for Role {
+    fn from(r: RoleDto) -> Role {
+        match r {
+            RoleDto::Sales => Role::Sales,
+            RoleDto::Service => Role::Service,
+            RoleDto::Finance => Role::Finance,
+            RoleDto::Compliance => Role::Compliance,
+            RoleDto::Admin => Role::Admin,
+        }
+    }
+}
+
 impl TryFrom<NewPrincipalDto> for NewPrincipal {
-    type Error = ApiError;
-    fn try_from(d: NewPrincipalDto) -> Result<Self, ApiError> {
-        let invalid = |m: &str| ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid-principal", m);
-        if d.name.trim().is_empty() || d.name.len() > 200 {
-            return Err(invalid("name must be 1 to 200 characters"));
-        }
-        if d.department.len() > 200 || d.region.len() > 100 {
-            return Err(invalid("department or region too long"));
-        }
+    type Error = Vec<FieldError>;
+    fn try_from(d: NewPrincipalDto) -> Result<Self, Self::Error> {
+        let mut errors = Errors::default();
+        let name = errors.text("/name", &d.name, 200);
         if d.roles.is_empty() {
-            return Err(invalid("at least one role is required"));
+            errors.add("/roles", "at least one role is required");
         }
-        let mut roles: Vec<Role> =
-            d.roles.iter().map(|r| r.parse::<Role>().map_err(|e| invalid(&e))).collect::<Result<_, _>>()?;
+        let mut roles: Vec<Role> = d.roles.into_iter().map(Role::from).collect();
         roles.sort();
         roles.dedup();
-        Ok(NewPrincipal { name: d.name, roles, department: d.department, region: d.region })
+        errors.finish(Some(NewPrincipal { name, roles, department: d.department, region: d.region }))
     }
 }
 
@@ -71,16 +96,10 @@ pub fn routes() -> Router<AppState> {
 pub async fn create_principal(
     State(s): State<AppState>,
     Ctx(ctx): Ctx,
-    JsonBody(body): JsonBody,
+    Body(dto): Body<NewPrincipalDto>,
 ) -> Result<(StatusCode, Json<IdDto>), ApiError> {
-    let dto: NewPrincipalDto = serde_json::from_value(body).map_err(|e| {
-        ApiError::new(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "invalid-principal",
-            format!("{:?} error in the principal", e.classify()).to_lowercase(),
-        )
-    })?;
-    let id = s.archive.create_principal(&ctx, dto.try_into()?).await?;
+    let principal = NewPrincipal::try_from(dto).map_err(ApiError::invalid)?;
+    let id = offload(&s, move |a| async move { a.create_principal(&ctx, principal).await }).await?;
     Ok((StatusCode::CREATED, Json(IdDto { id: id.to_string() })))
 }
 
@@ -94,7 +113,7 @@ pub async fn create_token(
     Ctx(ctx): Ctx,
     Path(id): Path<String>,
 ) -> Result<(StatusCode, Json<TokenDto>), ApiError> {
-    let t = s.archive.create_token(&ctx, &id).await?;
+    let t = offload(&s, move |a| async move { a.create_token(&ctx, &id).await }).await?;
     Ok((StatusCode::CREATED, Json(TokenDto { token_id: t.token_id.to_string(), token: t.token })))
 }
 
@@ -108,6 +127,6 @@ pub async fn revoke_token(
     Ctx(ctx): Ctx,
     Path(token_id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
-    s.archive.revoke_token(&ctx, &token_id).await?;
+    offload(&s, move |a| async move { a.revoke_token(&ctx, &token_id).await }).await?;
     Ok(StatusCode::NO_CONTENT)
 }

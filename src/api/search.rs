@@ -1,7 +1,7 @@
 //! `/v1/search`.
 
 use super::error::ApiError;
-use super::{AppState, Ctx};
+use super::{offload, AppState, Ctx};
 use crate::archive::SearchPage;
 use axum::extract::{Query, State};
 use axum::routing::get;
@@ -52,7 +52,9 @@ pub async fn search(
                 .ok_or_else(|| ApiError::bad_request("limit must be 1 to 100"))?,
         ),
     };
-    let page =
-        s.archive.search(&ctx, &p.q, p.grade.as_deref(), p.region.as_deref(), limit, p.cursor.as_deref()).await?;
+    let page = offload(&s, move |a| async move {
+        a.search(&ctx, &p.q, p.grade.as_deref(), p.region.as_deref(), limit, p.cursor.as_deref()).await
+    })
+    .await?;
     Ok(Json(page))
 }

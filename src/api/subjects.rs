@@ -1,16 +1,17 @@
 //! `/v1/subjects`: a data subject's status, consents, restriction and export.
 
+use super::body::{Body, Errors};
 use super::error::ApiError;
-use super::{AppState, Ctx, JsonBody};
+use super::{offload, AppState, Ctx};
 use crate::archive::{ConsentBasis, ConsentEventView, NewConsent, SubjectView};
 use crate::domain::dossier::FieldError;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::routing::{delete, get, post};
 use axum::{Json, Router};
+use serde::Deserialize;
 use serde_json::Value;
-use time::format_description::well_known::Rfc3339;
-use time::OffsetDateTime;
+use utoipa::ToSchema;
 
 pub fn routes() -> Router<AppState> {
     Router::new()
@@ -21,52 +22,54 @@ pub fn routes() -> Router<AppState> {
         .route("/subjects/{sid}/export", get(export))
 }
 
-/// The body of a consent grant, checked field by field; messages never
-/// quote the submitted value.
-fn parse_consent(body: &Value) -> Result<NewConsent, ApiError> {
-    let mut errors = Vec::new();
-    let err = |errors: &mut Vec<FieldError>, path: &str, message: &str| {
-        errors.push(FieldError { path: path.into(), message: message.into() })
-    };
-    let Some(obj) = body.as_object() else {
-        return Err(ApiError::invalid(vec![FieldError { path: String::new(), message: "must be an object".into() }]));
-    };
-    for k in obj.keys() {
-        if !matches!(k.as_str(), "purpose" | "basis" | "evidence" | "granted_at") {
-            err(&mut errors, "", "unknown field(s): only purpose, basis, evidence, granted_at");
-            break;
+/// `POST /v1/subjects/{sid}/consents`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ConsentDto {
+    /// A consent-based purpose of policies/purposes.toml.
+    #[schema(min_length = 1, max_length = 64)]
+    pub purpose: String,
+    /// `separate_consent` is required for sensitive data (PIPL Art. 29).
+    #[schema(inline)]
+    pub basis: BasisDto,
+    /// How the consent was given (a form, a recording, a receipt); sealed.
+    #[schema(max_length = 2000)]
+    pub evidence: String,
+    /// When the person gave it (RFC 3339).
+    #[schema(format = DateTime)]
+    pub granted_at: String,
+}
+
+#[derive(Debug, Clone, Copy, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum BasisDto {
+    Consent,
+    SeparateConsent,
+}
+
+impl From<BasisDto> for ConsentBasis {
+    fn from(b: BasisDto) -> Self {
+        match b {
+            BasisDto::Consent => ConsentBasis::Consent,
+            BasisDto::SeparateConsent => ConsentBasis::SeparateConsent,
         }
     }
-    let text = |k: &str| obj.get(k).and_then(Value::as_str);
-    let purpose = text("purpose").unwrap_or_default().to_owned();
-    if purpose.is_empty() {
-        err(&mut errors, "/purpose", "required: a purpose id");
-    }
-    let basis = match text("basis") {
-        Some("consent") => Some(ConsentBasis::Consent),
-        Some("separate_consent") => Some(ConsentBasis::SeparateConsent),
-        _ => {
-            err(&mut errors, "/basis", "must be one of consent, separate_consent");
-            None
+}
+
+impl TryFrom<ConsentDto> for NewConsent {
+    type Error = Vec<FieldError>;
+    fn try_from(d: ConsentDto) -> Result<Self, Self::Error> {
+        let mut errors = Errors::default();
+        if d.purpose.trim().is_empty() {
+            errors.add("/purpose", "required: a purpose id");
         }
-    };
-    let evidence = match text("evidence") {
-        Some(e) => e.to_owned(),
-        None => {
-            err(&mut errors, "/evidence", "required: how the consent was given (a form, a recording, a receipt)");
-            String::new()
-        }
-    };
-    let granted_at = match text("granted_at").map(|t| OffsetDateTime::parse(t, &Rfc3339)) {
-        Some(Ok(t)) => Some(t),
-        _ => {
-            err(&mut errors, "/granted_at", "required: an RFC 3339 time");
-            None
-        }
-    };
-    match (basis, granted_at) {
-        (Some(basis), Some(granted_at)) if errors.is_empty() => Ok(NewConsent { purpose, basis, evidence, granted_at }),
-        _ => Err(ApiError::invalid(errors)),
+        let granted_at = errors.time("/granted_at", &d.granted_at);
+        errors.finish(granted_at.map(|granted_at| NewConsent {
+            purpose: d.purpose,
+            basis: d.basis.into(),
+            evidence: d.evidence,
+            granted_at,
+        }))
     }
 }
 
@@ -81,14 +84,14 @@ pub async fn read(
     Ctx(ctx): Ctx,
     Path(sid): Path<String>,
 ) -> Result<Json<SubjectView>, ApiError> {
-    Ok(Json(s.archive.get_subject(&ctx, &sid).await?))
+    Ok(Json(offload(&s, move |a| async move { a.get_subject(&ctx, &sid).await }).await?))
 }
 
 /// Record a consent: `{"purpose", "basis", "evidence", "granted_at"}`;
 /// `basis` is `consent` or `separate_consent` (required for sensitive data).
 #[utoipa::path(post, path = "/v1/subjects/{sid}/consents", tag = "subjects",
     params(("sid" = String, Path), ("X-Purpose" = String, Header)),
-    request_body(content = Object, description = "{purpose, basis: consent|separate_consent, evidence, granted_at (RFC 3339)}"),
+    request_body = ConsentDto,
     responses((status = 201, body = Object, description = "the consent event"), (status = 400), (status = 401),
               (status = 403), (status = 404), (status = 409), (status = 422)),
     security(("bearer" = [])))]
@@ -96,10 +99,13 @@ pub async fn grant(
     State(s): State<AppState>,
     Ctx(ctx): Ctx,
     Path(sid): Path<String>,
-    JsonBody(body): JsonBody,
+    Body(body): Body<ConsentDto>,
 ) -> Result<(StatusCode, Json<ConsentEventView>), ApiError> {
-    let consent = parse_consent(&body)?;
-    Ok((StatusCode::CREATED, Json(s.archive.grant_consent(&ctx, &sid, consent).await?)))
+    let consent = NewConsent::try_from(body).map_err(ApiError::invalid)?;
+    Ok((
+        StatusCode::CREATED,
+        Json(offload(&s, move |a| async move { a.grant_consent(&ctx, &sid, consent).await }).await?),
+    ))
 }
 
 /// Withdraw a consent, effective for every request from now on; the history
@@ -114,7 +120,7 @@ pub async fn withdraw(
     Ctx(ctx): Ctx,
     Path((sid, purpose)): Path<(String, String)>,
 ) -> Result<Json<ConsentEventView>, ApiError> {
-    Ok(Json(s.archive.withdraw_consent(&ctx, &sid, &purpose).await?))
+    Ok(Json(offload(&s, move |a| async move { a.withdraw_consent(&ctx, &sid, &purpose).await }).await?))
 }
 
 /// The full consent history: every grant and withdrawal, oldest first.
@@ -127,7 +133,7 @@ pub async fn history(
     Ctx(ctx): Ctx,
     Path(sid): Path<String>,
 ) -> Result<Json<Vec<ConsentEventView>>, ApiError> {
-    Ok(Json(s.archive.consent_history(&ctx, &sid).await?))
+    Ok(Json(offload(&s, move |a| async move { a.consent_history(&ctx, &sid).await }).await?))
 }
 
 /// Restrict processing: from now on the person's fields are released only
@@ -141,7 +147,7 @@ pub async fn restrict(
     Ctx(ctx): Ctx,
     Path(sid): Path<String>,
 ) -> Result<Json<SubjectView>, ApiError> {
-    Ok(Json(s.archive.set_restriction(&ctx, &sid, true).await?))
+    Ok(Json(offload(&s, move |a| async move { a.set_restriction(&ctx, &sid, true).await }).await?))
 }
 
 /// Lift a restriction (GDPR Art. 18(3)).
@@ -154,7 +160,7 @@ pub async fn unrestrict(
     Ctx(ctx): Ctx,
     Path(sid): Path<String>,
 ) -> Result<Json<SubjectView>, ApiError> {
-    Ok(Json(s.archive.set_restriction(&ctx, &sid, false).await?))
+    Ok(Json(offload(&s, move |a| async move { a.set_restriction(&ctx, &sid, false).await }).await?))
 }
 
 /// Everything held on the person, as JSON valid against
@@ -169,5 +175,5 @@ pub async fn export(
     Ctx(ctx): Ctx,
     Path(sid): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
-    Ok(Json(s.archive.export_subject(&ctx, &sid).await?))
+    Ok(Json(offload(&s, move |a| async move { a.export_subject(&ctx, &sid).await }).await?))
 }

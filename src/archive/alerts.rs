@@ -2,7 +2,7 @@
 
 use super::{Archive, ArchiveError, RequestCtx};
 use crate::audit::{entry_key, AuditEntry, Commit, EntryBody, Outcome};
-use crate::jobs::alerts::{Alert, AlertEngine, AlertRule};
+use crate::policy::alerts::{Alert, AlertEngine, AlertRule};
 use crate::store::{Cf, Op};
 
 impl Archive {
@@ -69,6 +69,7 @@ impl Archive {
     }
 
     /// Alerts, newest first (compliance; audited).
+    #[tracing::instrument(skip_all)]
     pub async fn list_alerts(&self, ctx: &RequestCtx, limit: usize) -> Result<Vec<Alert>, ArchiveError> {
         self.require_compliance(ctx, "audit/alerts").await?;
         self.audit.commit(Commit::entry(ctx.entry("audit.query", "audit/alerts", Outcome::Allow, "alerts"))).await?;

@@ -17,6 +17,7 @@ impl Archive {
         self.refuse(e, ArchiveError::Forbidden("the audit log is open to compliance officers only".into())).await
     }
 
+    #[tracing::instrument(skip_all)]
     pub async fn query_audit(
         &self,
         ctx: &RequestCtx,
@@ -37,6 +38,7 @@ impl Archive {
     }
 
     /// One entry, its chain hash and its canonical bytes.
+    #[tracing::instrument(skip_all)]
     pub async fn audit_entry(
         &self,
         ctx: &RequestCtx,

@@ -9,7 +9,7 @@ use crate::audit::{Commit, Guard, Outcome};
 use crate::crypto::{open, seal, segment_aad, KeyRef};
 use crate::domain::{DossierId, PrincipalId};
 use crate::policy::access::Change;
-use crate::store::{Cf, Op};
+use crate::store::{keys, Cf, Op};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use time::OffsetDateTime;
@@ -28,20 +28,6 @@ pub struct DocumentMeta {
     #[serde(with = "time::serde::rfc3339")]
     pub created_at: OffsetDateTime,
     pub actor: PrincipalId,
-}
-
-pub fn meta_key(did: &DossierId, name: &str) -> Vec<u8> {
-    format!("m/{did}/{name}").into_bytes()
-}
-
-fn chunk_prefix(did: &DossierId, upload: &str) -> Vec<u8> {
-    format!("c/{did}/{upload}/").into_bytes()
-}
-
-fn chunk_key(did: &DossierId, upload: &str, n: u32) -> Vec<u8> {
-    let mut k = chunk_prefix(did, upload);
-    k.extend_from_slice(&n.to_be_bytes());
-    k
 }
 
 fn chunk_aad(did: &DossierId, upload: &str, n: u32) -> Vec<u8> {
@@ -75,6 +61,7 @@ pub struct Upload {
 impl Archive {
     /// Checks and opens an upload (the right to update the dossier; the
     /// name not yet taken).
+    #[tracing::instrument(skip_all)]
     pub async fn begin_upload(
         &self,
         ctx: &RequestCtx,
@@ -84,11 +71,16 @@ impl Archive {
         limit: u64,
     ) -> Result<Upload, ArchiveError> {
         const ACTION: &str = "document.put";
-        self.purpose(ctx, ACTION, id).await?;
+        let purpose = self.purpose(ctx, ACTION, id).await?;
         let (did, meta, _) = self.find_meta(ctx, ACTION, id).await?;
-        let purpose = ctx.purpose.as_deref().unwrap_or_default();
-        let d =
-            self.policy.access.decide_change(&ctx.principal, Change::Update, purpose, id, meta.facts(), meta.facts());
+        let d = self.policy.access.decide_change(
+            &ctx.principal,
+            Change::Update,
+            purpose.as_str(),
+            id,
+            meta.facts(),
+            meta.facts(),
+        );
         if !d.allowed {
             let e = self.dossier_entry(ctx, ACTION, id, &meta.subjects, Outcome::Deny, d.reason.clone());
             return self.refuse(e, ArchiveError::Forbidden(d.reason)).await;
@@ -98,7 +90,7 @@ impl Archive {
             let msg = "a document name is 1 to 128 of A-Z a-z 0-9 . _ - (not starting with .)";
             return self.refuse(e, ArchiveError::BadRequest(msg.into())).await;
         }
-        if self.store.get(Cf::Documents, &meta_key(&did, name))?.is_some() {
+        if self.store.get(Cf::Documents, &keys::document(&did, name))?.is_some() {
             let e =
                 self.dossier_entry(ctx, ACTION, id, &meta.subjects, Outcome::Error, format!("document {name} exists"));
             return self
@@ -126,7 +118,7 @@ impl Archive {
         let sealed = seal(up.key.as_ref(), &chunk_aad(&up.did, &up.upload, n), &up.buffer)?;
         let bytes = postcard::to_allocvec(&sealed).map_err(|e| ArchiveError::Internal(e.into()))?;
         // Not synced: the final commit's synced WAL write covers it.
-        self.store.write(&[Op::Put(Cf::Documents, chunk_key(&up.did, &up.upload, n), bytes)], false)?;
+        self.store.write(&[Op::Put(Cf::Documents, keys::chunk(&up.did, &up.upload, n), bytes)], false)?;
         up.chunks += 1;
         up.buffer.clear();
         Ok(())
@@ -151,9 +143,10 @@ impl Archive {
     }
 
     /// Deletes what an abandoned upload wrote, and audits why.
+    #[tracing::instrument(skip_all)]
     pub async fn abort_upload(&self, ctx: &RequestCtx, up: Upload, why: &str) -> Result<(), ArchiveError> {
         let ops: Vec<Op> =
-            (0..up.chunks).map(|n| Op::Delete(Cf::Documents, chunk_key(&up.did, &up.upload, n))).collect();
+            (0..up.chunks).map(|n| Op::Delete(Cf::Documents, keys::chunk(&up.did, &up.upload, n))).collect();
         let e = self.dossier_entry(
             ctx,
             "document.put",
@@ -167,6 +160,7 @@ impl Archive {
     }
 
     /// Seals the last chunk and commits the metadata with the audit entry.
+    #[tracing::instrument(skip_all)]
     pub async fn finish_upload(&self, ctx: &RequestCtx, mut up: Upload) -> Result<DocumentMeta, ArchiveError> {
         if !up.buffer.is_empty() || up.chunks == 0 {
             self.write_chunk(&mut up)?;
@@ -181,7 +175,7 @@ impl Archive {
             created_at: self.clock.now(),
             actor: ctx.principal.id.clone(),
         };
-        let key = meta_key(&up.did, &up.name);
+        let key = keys::document(&up.did, &up.name);
         let raw = serde_json::to_vec(&meta).map_err(|e| ArchiveError::Internal(e.into()))?;
         let reason = format!("document {} ({} bytes, sha256 {})", meta.name, meta.size, meta.sha256);
         let entry = self.dossier_entry(ctx, "document.put", up.did.as_str(), &up.subjects, Outcome::Allow, reason);
@@ -202,7 +196,7 @@ impl Archive {
         };
         if let Err(e) = self.audit.commit(commit).await {
             let ops: Vec<Op> =
-                (0..up.chunks).map(|n| Op::Delete(Cf::Documents, chunk_key(&up.did, &up.upload, n))).collect();
+                (0..up.chunks).map(|n| Op::Delete(Cf::Documents, keys::chunk(&up.did, &up.upload, n))).collect();
             self.store.write(&ops, false)?;
             return Err(e.into());
         }
@@ -211,6 +205,7 @@ impl Archive {
 
     /// Checks the right to read, audits durably, and returns what is needed
     /// to stream the document out.
+    #[tracing::instrument(skip_all)]
     pub async fn open_document(
         &self,
         ctx: &RequestCtx,
@@ -220,7 +215,7 @@ impl Archive {
         const ACTION: &str = "document.get";
         let (did, meta, _) = self.plan_read(ctx, ACTION, id).await?;
         let doc = valid_name(name)
-            .then(|| self.store.get(Cf::Documents, &meta_key(&did, name)))
+            .then(|| self.store.get(Cf::Documents, &keys::document(&did, name)))
             .transpose()?
             .flatten()
             .map(|raw| serde_json::from_slice::<DocumentMeta>(&raw))
@@ -250,7 +245,7 @@ impl Archive {
         }
         let raw = self
             .store
-            .get(Cf::Documents, &chunk_key(&r.did, &r.upload, r.next))?
+            .get(Cf::Documents, &keys::chunk(&r.did, &r.upload, r.next))?
             .ok_or_else(|| anyhow::anyhow!("document chunk missing"))?;
         let sealed = postcard::from_bytes(&raw).map_err(|e| ArchiveError::Internal(e.into()))?;
         let plain = open(r.key.as_ref(), &chunk_aad(&r.did, &r.upload, r.next), &sealed)?;
@@ -260,7 +255,7 @@ impl Archive {
 
     /// The documents of a dossier (name and hash), for exports and certificates.
     pub(super) fn documents_of(&self, did: &DossierId) -> Result<Vec<DocumentMeta>, ArchiveError> {
-        let prefix = format!("m/{did}/").into_bytes();
+        let prefix = keys::documents_prefix(did);
         let mut out = Vec::new();
         for row in self.store.scan(Cf::Documents, &prefix, &prefix) {
             let (_, raw) = row?;
@@ -272,8 +267,8 @@ impl Archive {
     /// The ops deleting every document of a dossier (metadata and chunks).
     pub(super) fn delete_documents_ops(&self, did: &DossierId) -> Result<Vec<Op>, ArchiveError> {
         let mut ops = Vec::new();
-        for prefix in [format!("m/{did}/"), format!("c/{did}/")] {
-            for row in self.store.scan(Cf::Documents, prefix.as_bytes(), prefix.as_bytes()) {
+        for prefix in [keys::documents_prefix(did), keys::all_chunks_prefix(did)] {
+            for row in self.store.scan(Cf::Documents, &prefix, &prefix) {
                 ops.push(Op::Delete(Cf::Documents, row?.0));
             }
         }

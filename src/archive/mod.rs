@@ -8,6 +8,7 @@
 
 mod alerts;
 mod audit_log;
+pub(crate) mod codec;
 pub mod documents;
 mod dossiers;
 mod principals;
@@ -17,7 +18,7 @@ mod search;
 mod subjects;
 pub mod transparency;
 
-pub use dossiers::{Created, DossierView, Redaction, VersionInfo};
+pub use dossiers::{Created, DossierView, Redaction, RedactionReason, VersionInfo};
 pub use principals::{check_bootstrap_token, IssuedToken, NewPrincipal};
 pub use records::{ConsentBasis, ConsentEventKind};
 pub use search::{RepairReport, SearchHit, SearchPage};
@@ -30,7 +31,7 @@ use crate::domain::dossier::{FieldError, TemplateValidator};
 use crate::domain::{Principal, Purpose};
 use crate::metrics::Metrics;
 use crate::policy::{PolicySet, PurposeDef};
-use crate::store::{Cf, KvStore, StoreError};
+use crate::store::{keys, Cf, KvStore, StoreError};
 use std::sync::Arc;
 
 #[derive(Debug, thiserror::Error)]
@@ -80,12 +81,51 @@ impl From<CommitError> for ArchiveError {
     }
 }
 
+/// The `X-Purpose` a request states, parsed once at the edge.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StatedPurpose {
+    /// No `X-Purpose` header.
+    Missing,
+    /// A header that is not a purpose id (never recorded: it might be anything).
+    Malformed,
+    Given(Purpose),
+}
+
+impl StatedPurpose {
+    /// From the header's value, if any (`None` for a value that is not UTF-8
+    /// counts as malformed, not missing).
+    pub fn parse(header: Option<Option<&str>>) -> Self {
+        match header {
+            None => StatedPurpose::Missing,
+            Some(v) => v.and_then(Purpose::parse).map_or(StatedPurpose::Malformed, StatedPurpose::Given),
+        }
+    }
+}
+
+/// A purpose the caller stated, that exists, and that their role may use.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct CheckedPurpose<'a> {
+    pub id: &'a Purpose,
+    pub def: &'a PurposeDef,
+}
+
+impl<'a> CheckedPurpose<'a> {
+    pub fn as_str(&self) -> &'a str {
+        self.id.as_str()
+    }
+}
+
+impl std::fmt::Display for CheckedPurpose<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.id.as_str())
+    }
+}
+
 /// Who is asking, for what, under which request id.
 #[derive(Debug, Clone)]
 pub struct RequestCtx {
     pub principal: Principal,
-    /// The raw `X-Purpose` header, if any.
-    pub purpose: Option<String>,
+    pub purpose: StatedPurpose,
     pub request_id: String,
 }
 
@@ -100,7 +140,10 @@ impl RequestCtx {
             action: action.to_owned(),
             resource: resource_name(resource).to_owned(),
             subjects: vec![],
-            purpose: self.purpose.as_deref().filter(|p| Purpose::parse(p).is_some()).unwrap_or("").to_owned(),
+            purpose: match &self.purpose {
+                StatedPurpose::Given(p) => p.as_str().to_owned(),
+                StatedPurpose::Missing | StatedPurpose::Malformed => String::new(),
+            },
             outcome,
             reason: reason.into(),
             released: vec![],
@@ -113,7 +156,7 @@ impl RequestCtx {
 
 /// `raw` if it is one of our ids or a fixed resource name, else a marker.
 fn resource_name(raw: &str) -> &str {
-    let id = ["dos_", "sub_", "prn_", "tok_", "bat_", "cert_", "hold_"].iter().any(|p| {
+    let id = ["dos_", "sub_", "prn_", "tok_", "bat_", "cert_", "hold_", "alr_"].iter().any(|p| {
         raw.strip_prefix(p)
             .is_some_and(|u| u.len() == 26 && u.bytes().all(|b| b.is_ascii_digit() || b.is_ascii_lowercase()))
     });
@@ -144,9 +187,6 @@ pub struct Archive {
     auth_cache: std::sync::Mutex<std::collections::HashMap<String, Principal>>,
 }
 
-/// `System` key marking an initialised data directory.
-const INIT_KEY: &[u8] = b"initialized";
-
 impl Archive {
     pub fn open(
         store: Arc<dyn KvStore>,
@@ -156,7 +196,7 @@ impl Archive {
         metrics: Arc<Metrics>,
         key_cache: usize,
     ) -> anyhow::Result<Self> {
-        if let Some(raw) = store.get(Cf::System, INIT_KEY)? {
+        if let Some(raw) = store.get(Cf::System, keys::INITIALIZED)? {
             let rec: records::InitRecord = serde_json::from_slice(&raw)?;
             if rec.master_fingerprint != master.fingerprint() {
                 anyhow::bail!(
@@ -205,7 +245,7 @@ impl Archive {
 
     /// Readiness: the store answers and the audit writer accepts work.
     pub fn ready(&self) -> bool {
-        self.store.get(Cf::System, INIT_KEY).is_ok_and(|v| v.is_some())
+        self.store.get(Cf::System, keys::INITIALIZED).is_ok_and(|v| v.is_some())
     }
 
     pub fn shutdown(&self) {
@@ -222,15 +262,23 @@ impl Archive {
     /// The purpose check every personal-data call starts with: 400 when the
     /// header is missing or unknown, 403 when the caller's role may not use
     /// it. Each refusal is audited under `action`.
-    async fn purpose(&self, ctx: &RequestCtx, action: &str, resource: &str) -> Result<&PurposeDef, ArchiveError> {
-        let Some(raw) = ctx.purpose.as_deref() else {
-            let e = ctx.entry(action, resource, Outcome::Deny, "missing purpose");
-            return self
-                .refuse(e, ArchiveError::BadRequest("the X-Purpose header is required for this call".into()))
-                .await;
+    async fn purpose<'a>(
+        &'a self,
+        ctx: &'a RequestCtx,
+        action: &str,
+        resource: &str,
+    ) -> Result<CheckedPurpose<'a>, ArchiveError> {
+        let stated = match &ctx.purpose {
+            StatedPurpose::Missing => {
+                let e = ctx.entry(action, resource, Outcome::Deny, "missing purpose");
+                return self
+                    .refuse(e, ArchiveError::BadRequest("the X-Purpose header is required for this call".into()))
+                    .await;
+            }
+            StatedPurpose::Malformed => None,
+            StatedPurpose::Given(p) => Some(p),
         };
-        let parsed = Purpose::parse(raw);
-        let Some((purpose, def)) = parsed.as_ref().and_then(|p| self.policy.purposes.get(p).map(|d| (p, d))) else {
+        let Some((purpose, def)) = stated.and_then(|p| self.policy.purposes.get(p).map(|d| (p, d))) else {
             let mut e = ctx.entry(action, resource, Outcome::Deny, "unknown purpose");
             e.purpose.clear(); // not one of ours: it might be anything
             let known: Vec<&str> = self.policy.purposes.ids().collect();
@@ -244,6 +292,6 @@ impl Archive {
                 .refuse(e, ArchiveError::Forbidden(format!("your role may not use the purpose {purpose}")))
                 .await;
         }
-        Ok(def)
+        Ok(CheckedPurpose { id: purpose, def })
     }
 }

@@ -4,10 +4,10 @@
 //! every request and so takes effect at once.
 
 use super::records::{InitRecord, TokenRecord};
-use super::{Archive, ArchiveError, RequestCtx, INIT_KEY};
+use super::{Archive, ArchiveError, RequestCtx};
 use crate::audit::{Commit, EntryBody, Outcome};
 use crate::domain::{Principal, PrincipalId, Role, TokenId};
-use crate::store::{Cf, Op};
+use crate::store::{keys, Cf, Op};
 use base64::Engine;
 use rand::RngCore;
 use sha2::{Digest, Sha256};
@@ -48,18 +48,6 @@ impl std::fmt::Debug for IssuedToken {
     }
 }
 
-fn principal_key(id: &PrincipalId) -> Vec<u8> {
-    format!("p/{id}").into_bytes()
-}
-
-fn token_key(id: &TokenId) -> Vec<u8> {
-    format!("t/{id}").into_bytes()
-}
-
-fn hash_key(hash_hex: &str) -> Vec<u8> {
-    format!("h/{hash_hex}").into_bytes()
-}
-
 fn token_hash(token: &str) -> String {
     hex::encode(Sha256::digest(token.as_bytes()))
 }
@@ -96,7 +84,7 @@ fn system_entry(action: &str, resource: &str, reason: &str) -> EntryBody {
 
 impl Archive {
     pub fn is_initialized(&self) -> Result<bool, ArchiveError> {
-        Ok(self.store.get(Cf::System, INIT_KEY)?.is_some())
+        Ok(self.store.get(Cf::System, keys::INITIALIZED)?.is_some())
     }
 
     /// Initialises an empty data directory: the admin principal and its
@@ -125,11 +113,15 @@ impl Archive {
         let mut ops = self.token_ops(&admin.id, &token_id, &token)?;
         ops.push(Op::Put(
             Cf::Principals,
-            principal_key(&admin.id),
+            keys::principal(&admin.id),
             serde_json::to_vec(&admin).map_err(anyhow::Error::from)?,
         ));
         let init = InitRecord { master_fingerprint: self.keyring.master_fingerprint(), initialized_at: now };
-        ops.push(Op::Put(Cf::System, INIT_KEY.to_vec(), serde_json::to_vec(&init).map_err(anyhow::Error::from)?));
+        ops.push(Op::Put(
+            Cf::System,
+            keys::INITIALIZED.to_vec(),
+            serde_json::to_vec(&init).map_err(anyhow::Error::from)?,
+        ));
         self.audit.commit_blocking(Commit {
             ops,
             entries: vec![
@@ -151,8 +143,8 @@ impl Archive {
             revoked_at: None,
         };
         Ok(vec![
-            Op::Put(Cf::Principals, token_key(id), serde_json::to_vec(&rec).map_err(anyhow::Error::from)?),
-            Op::Put(Cf::Principals, hash_key(&hash), id.as_str().as_bytes().to_vec()),
+            Op::Put(Cf::Principals, keys::token(id), serde_json::to_vec(&rec).map_err(anyhow::Error::from)?),
+            Op::Put(Cf::Principals, keys::token_hash(&hash), id.as_str().as_bytes().to_vec()),
         ])
     }
 
@@ -173,7 +165,7 @@ impl Archive {
 
     fn authenticate_uncached(&self, hash: &str) -> Result<Principal, ArchiveError> {
         let hash = hash.to_owned();
-        let id = self.store.get(Cf::Principals, &hash_key(&hash))?.ok_or(ArchiveError::Unauthenticated)?;
+        let id = self.store.get(Cf::Principals, &keys::token_hash(&hash))?.ok_or(ArchiveError::Unauthenticated)?;
         let rec: TokenRecord = self
             .store
             .get(Cf::Principals, &[b"t/".as_slice(), &id].concat())?
@@ -190,7 +182,7 @@ impl Archive {
     pub fn principal(&self, id: &PrincipalId) -> Result<Option<Principal>, ArchiveError> {
         Ok(self
             .store
-            .get(Cf::Principals, &principal_key(id))?
+            .get(Cf::Principals, &keys::principal(id))?
             .map(|b| serde_json::from_slice(&b))
             .transpose()
             .map_err(anyhow::Error::from)?)
@@ -204,6 +196,7 @@ impl Archive {
         self.refuse(e, ArchiveError::Forbidden("this call needs the admin role".into())).await
     }
 
+    #[tracing::instrument(skip_all)]
     pub async fn create_principal(&self, ctx: &RequestCtx, new: NewPrincipal) -> Result<PrincipalId, ArchiveError> {
         self.require_admin(ctx, "principal.create", "").await?;
         let p = Principal {
@@ -215,13 +208,14 @@ impl Archive {
             created_at: self.clock.now(),
         };
         let ops =
-            vec![Op::Put(Cf::Principals, principal_key(&p.id), serde_json::to_vec(&p).map_err(anyhow::Error::from)?)];
+            vec![Op::Put(Cf::Principals, keys::principal(&p.id), serde_json::to_vec(&p).map_err(anyhow::Error::from)?)];
         let roles = p.role_names().join(",");
         let entry = ctx.entry("principal.create", p.id.as_str(), Outcome::Allow, format!("roles {roles}"));
         self.audit.commit(Commit::change(ops, entry)).await?;
         Ok(p.id)
     }
 
+    #[tracing::instrument(skip_all)]
     pub async fn create_token(&self, ctx: &RequestCtx, principal: &str) -> Result<IssuedToken, ArchiveError> {
         self.require_admin(ctx, "token.create", principal).await?;
         let pid = match PrincipalId::parse(principal).ok().filter(|id| matches!(self.principal(id), Ok(Some(_)))) {
@@ -239,10 +233,11 @@ impl Archive {
         Ok(IssuedToken { token_id, token })
     }
 
+    #[tracing::instrument(skip_all)]
     pub async fn revoke_token(&self, ctx: &RequestCtx, token_id: &str) -> Result<(), ArchiveError> {
         self.require_admin(ctx, "token.revoke", token_id).await?;
         let found = match TokenId::parse(token_id) {
-            Ok(id) => self.store.get(Cf::Principals, &token_key(&id))?.map(|b| (id, b)),
+            Ok(id) => self.store.get(Cf::Principals, &keys::token(&id))?.map(|b| (id, b)),
             Err(_) => None,
         };
         let Some((id, raw)) = found else {
@@ -254,8 +249,8 @@ impl Archive {
             rec.revoked_at = Some(self.clock.now());
         }
         let ops = vec![
-            Op::Put(Cf::Principals, token_key(&id), serde_json::to_vec(&rec).map_err(anyhow::Error::from)?),
-            Op::Delete(Cf::Principals, hash_key(&rec.hash)),
+            Op::Put(Cf::Principals, keys::token(&id), serde_json::to_vec(&rec).map_err(anyhow::Error::from)?),
+            Op::Delete(Cf::Principals, keys::token_hash(&rec.hash)),
         ];
         let entry = ctx.entry("token.revoke", id.as_str(), Outcome::Allow, format!("token of {}", rec.principal));
         self.audit.commit(Commit::change(ops, entry)).await?;

@@ -1,7 +1,7 @@
 //! Search: keeping the index in step with the store, repairing it after a
 //! crash, rebuilding it, and policy-filtered, audited queries.
 
-use super::records::{DossierMeta, VersionRecord};
+use super::records::DossierMeta;
 use super::{Archive, ArchiveError, RequestCtx};
 use crate::audit::{Commit, Outcome};
 use crate::crypto::{CryptoError, KeyRef};
@@ -9,7 +9,7 @@ use crate::domain::dossier::SplitDossier;
 use crate::domain::{Classification, DossierId, SubjectId};
 use crate::policy::access::FieldOutcome;
 use crate::search::{IndexDoc, SearchIndex};
-use crate::store::Cf;
+use crate::store::{keys, Cf};
 use serde::Serialize;
 
 const MAX_LIMIT: usize = 100;
@@ -128,7 +128,7 @@ impl Archive {
 
     /// A version's segments for indexing: an erased person's are left out.
     fn open_for_index(&self, id: &DossierId, version: u32) -> Result<SplitDossier, ArchiveError> {
-        self.open_all_readable(id, version)
+        self.open_version_split(id, version)
     }
 
     /// Brings the index in step with the store: re-indexes every dossier
@@ -141,7 +141,7 @@ impl Archive {
         // staged and committed once at the end.
         ix.commit().map_err(anyhow::Error::from)?;
         let mut live = std::collections::HashSet::new();
-        for row in self.store.scan(Cf::Dossiers, b"dos_", b"dos_") {
+        for row in self.store.scan(Cf::Dossiers, keys::DOSSIER_PREFIX, keys::DOSSIER_PREFIX) {
             let (k, raw) = row?;
             if k.contains(&b'/') {
                 continue;
@@ -171,6 +171,7 @@ impl Archive {
 
     /// `GET /v1/search`: matches the caller may read, with the fields shown
     /// as a read would show them. The query is audited only as a keyed hash.
+    #[tracing::instrument(skip_all)]
     pub async fn search(
         &self,
         ctx: &RequestCtx,
@@ -181,7 +182,7 @@ impl Archive {
         cursor: Option<&str>,
     ) -> Result<SearchPage, ArchiveError> {
         const ACTION: &str = "search";
-        let def = self.purpose(ctx, ACTION, "").await?;
+        let purpose = self.purpose(ctx, ACTION, "").await?;
         let Some(ix) = &self.search else {
             return Err(ArchiveError::Internal(anyhow::anyhow!("search is not enabled")));
         };
@@ -198,7 +199,6 @@ impl Archive {
         if grade.is_some_and(|g| !matches!(g, "A" | "B" | "C")) {
             return Err(ArchiveError::BadRequest("grade must be A, B or C".into()));
         }
-        let purpose = ctx.purpose.as_deref().unwrap_or_default().to_owned();
         // Candidates in score order; the policy filter runs over them until a
         // page (and one more, to know whether there is a next page) is found.
         let mut want = (offset + limit + 1) * 2;
@@ -212,7 +212,7 @@ impl Archive {
                 if meta.destroyed.is_some() {
                     continue;
                 }
-                let plan = self.read_plan(ctx, def, &meta, &meta.subjects)?;
+                let plan = self.read_plan(ctx, purpose, &meta, &meta.subjects)?;
                 if !plan.anything_visible() {
                     continue;
                 }
@@ -253,30 +253,5 @@ impl Archive {
         );
         self.audit.commit(Commit::entry(ctx.entry(ACTION, "", Outcome::Allow, reason))).await?;
         Ok(SearchPage { next_cursor: more.then(|| format!("o{}", offset + limit)), hits: page })
-    }
-
-    /// Every segment of a version that can still be opened: a person whose
-    /// key was destroyed is left out.
-    pub(super) fn open_all_readable(&self, id: &DossierId, version: u32) -> Result<SplitDossier, ArchiveError> {
-        let bytes = self
-            .store
-            .get(Cf::Versions, &super::records::version_key(id, version))?
-            .ok_or_else(|| anyhow::anyhow!("version record missing"))?;
-        let mut rec: VersionRecord = postcard::from_bytes(&bytes).map_err(|e| ArchiveError::Internal(e.into()))?;
-        let mut kept = Vec::new();
-        for seg in rec.segments.drain(..) {
-            let erased = match seg.key.split_once('/') {
-                Some(("s", sid)) => {
-                    let sid = SubjectId::parse(sid).map_err(|e| anyhow::anyhow!(e))?;
-                    !self.keyring.exists(&KeyRef::Subject(sid))?
-                }
-                _ => false,
-            };
-            if !erased {
-                kept.push(seg);
-            }
-        }
-        rec.segments = kept;
-        self.split_of(id, &rec)
     }
 }

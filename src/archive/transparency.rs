@@ -8,11 +8,8 @@ use crate::audit::{Commit, Outcome, StoredTree};
 use crate::crypto::MasterKey;
 use crate::store::{Cf, KvStore, Op};
 
-/// `System` keys: the log's origin line and its verifier key (public).
-pub const ORIGIN_KEY: &[u8] = b"checkpoint_origin";
-pub const VERIFIER_KEY: &[u8] = b"checkpoint_verifier_key";
-/// `Keys` key of the signing seed, wrapped with age to the master key.
-const SIGNING_KEY: &[u8] = b"c/checkpoint-ed25519";
+pub use crate::store::keys::CHECKPOINT_VERIFIER_KEY as VERIFIER_KEY;
+use crate::store::keys::{CHECKPOINT_ORIGIN as ORIGIN_KEY, CHECKPOINT_SIGNING_KEY as SIGNING_KEY};
 
 /// Loads the checkpoint signer, creating it (and the log's origin) on first
 /// use. The seed is stored only wrapped by the master key.
@@ -67,11 +64,13 @@ impl Archive {
 
     /// The current signed checkpoint (compliance; audited, and the entry
     /// recording this request is inside the checkpoint).
+    #[tracing::instrument(skip_all)]
     pub async fn checkpoint(&self, ctx: &RequestCtx) -> Result<String, ArchiveError> {
         self.audit_read(ctx, "audit/checkpoint").await?;
         Ok(self.checkpoint_note()?.1)
     }
 
+    #[tracing::instrument(skip_all)]
     pub async fn inclusion_proof(
         &self,
         ctx: &RequestCtx,
@@ -90,6 +89,7 @@ impl Archive {
         Ok(InclusionProof { leaf_index: seq, tree_size, hashes })
     }
 
+    #[tracing::instrument(skip_all)]
     pub async fn consistency_proof(&self, ctx: &RequestCtx, from: u64, to: u64) -> Result<Vec<Hash>, ArchiveError> {
         let size_now = self.audit_read(ctx, "audit/proofs").await?;
         if from == 0 || from > to || to > size_now {

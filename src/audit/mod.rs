@@ -25,18 +25,8 @@ pub(crate) fn entry_for_tests(seq: u64) -> AuditEntry {
     entry::tests::sample(seq, GENESIS_PREV)
 }
 
-/// Key of entry `seq` in [`crate::store::Cf::Audit`].
-pub fn entry_key(seq: u64) -> [u8; 8] {
-    seq.to_be_bytes()
-}
-
-/// Key of the Merkle node (complete subtree) `index` at `level`.
-pub fn node_key(level: u8, index: u64) -> [u8; 9] {
-    let mut k = [0u8; 9];
-    k[0] = level;
-    k[1..].copy_from_slice(&index.to_be_bytes());
-    k
-}
+// Key layouts live in `store::keys`; the audit code names them so.
+pub use crate::store::keys::{audit_entry as entry_key, merkle_node as node_key, AUDIT_HEAD as HEAD_KEY};
 
 /// The stored Merkle tree.
 pub struct StoredTree<'a>(pub &'a dyn crate::store::KvStore);
@@ -51,6 +41,3 @@ impl merkle::NodeSource for StoredTree<'_> {
         v.try_into().map_err(|_| format!("merkle node {level}/{index} malformed"))
     }
 }
-
-/// Key in [`crate::store::Cf::System`] of the chain head (next seq, last hash).
-pub const HEAD_KEY: &[u8] = b"audit_head";

@@ -8,8 +8,11 @@ use lru::LruCache;
 use std::num::NonZeroUsize;
 use std::sync::{Arc, Mutex};
 
-/// Which data key.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+/// Which data key. Written as its key id (`d/<dos>`, `s/<sub>`,
+/// `x/blind-index`): the key of the wrapped key in [`Cf::Keys`], and the id
+/// named in audit entries and certificates.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(try_from = "String", into = "String")]
 pub enum KeyRef {
     Dossier(DossierId),
     Subject(SubjectId),
@@ -17,15 +20,48 @@ pub enum KeyRef {
     BlindIndex,
 }
 
+const BLIND_INDEX: &str = "x/blind-index";
+
 impl KeyRef {
     /// The key under which the wrapped key is stored in [`Cf::Keys`]; also
     /// the key id named in audit entries and certificates.
     pub fn storage_key(&self) -> String {
+        self.to_string()
+    }
+}
+
+impl std::fmt::Display for KeyRef {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            KeyRef::Dossier(id) => format!("d/{id}"),
-            KeyRef::Subject(id) => format!("s/{id}"),
-            KeyRef::BlindIndex => "x/blind-index".to_owned(),
+            KeyRef::Dossier(id) => write!(f, "d/{id}"),
+            KeyRef::Subject(id) => write!(f, "s/{id}"),
+            KeyRef::BlindIndex => f.write_str(BLIND_INDEX),
         }
+    }
+}
+
+impl std::str::FromStr for KeyRef {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s.split_once('/') {
+            Some(("d", id)) => DossierId::parse(id).map(KeyRef::Dossier).map_err(|e| e.to_string()),
+            Some(("s", id)) => SubjectId::parse(id).map(KeyRef::Subject).map_err(|e| e.to_string()),
+            _ if s == BLIND_INDEX => Ok(KeyRef::BlindIndex),
+            _ => Err("unknown key id".into()),
+        }
+    }
+}
+
+impl TryFrom<String> for KeyRef {
+    type Error = String;
+    fn try_from(s: String) -> Result<Self, String> {
+        s.parse()
+    }
+}
+
+impl From<KeyRef> for String {
+    fn from(k: KeyRef) -> String {
+        k.to_string()
     }
 }
 
@@ -162,6 +198,15 @@ mod tests {
         for (r, bytes) in refs.iter().zip(raw) {
             assert_eq!(ring.get(r).unwrap().expose(), &bytes);
         }
+    }
+
+    #[test]
+    fn key_ids_round_trip() {
+        for k in [KeyRef::Dossier(DossierId::generate()), KeyRef::Subject(SubjectId::generate()), KeyRef::BlindIndex] {
+            assert_eq!(k.to_string().parse::<KeyRef>().unwrap(), k);
+        }
+        assert!("s/dos_01kb0000000000000000000000".parse::<KeyRef>().is_err());
+        assert!("q/x".parse::<KeyRef>().is_err());
     }
 
     pub(crate) fn dir_contains(dir: &std::path::Path, needle: &[u8]) -> bool {

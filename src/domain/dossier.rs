@@ -148,7 +148,7 @@ impl TemplateValidator {
         let mut errors: Vec<FieldError> = self
             .validator
             .iter_errors(doc)
-            .map(|e| FieldError { path: e.instance_path().to_string(), message: describe(&e.kind()) })
+            .map(|e| FieldError { path: e.instance_path().to_string(), message: describe_violation(&e.kind()) })
             .collect();
         if errors.is_empty() {
             return serde_json::from_value(doc.clone()).map_err(|e| {
@@ -165,7 +165,7 @@ impl TemplateValidator {
 }
 
 /// A value-free description of a schema violation.
-fn describe(kind: &jsonschema::error::ValidationErrorKind) -> String {
+pub fn describe_violation(kind: &jsonschema::error::ValidationErrorKind) -> String {
     use jsonschema::error::ValidationErrorKind as K;
     match kind {
         K::AdditionalProperties { unexpected } => {
@@ -178,7 +178,10 @@ fn describe(kind: &jsonschema::error::ValidationErrorKind) -> String {
         K::MaxLength { limit } => format!("longer than {limit} characters"),
         K::MinLength { limit } => format!("shorter than {limit} characters"),
         K::MaxItems { limit } => format!("more than {limit} items"),
-        _ => "does not conform to the dossier template".to_owned(),
+        K::MinItems { limit } => format!("fewer than {limit} items"),
+        K::Format { format } => format!("not a valid {format}"),
+        K::FalseSchema => "not allowed here".to_owned(),
+        _ => "does not conform to the schema".to_owned(),
     }
 }
 
@@ -360,7 +363,7 @@ mod fixture_tests {
     #[test]
     fn every_shipped_fixture_conforms_to_the_template() {
         let v = TemplateValidator::new().unwrap();
-        let fixtures: Vec<Value> = serde_json::from_str(crate::bench::FIXTURES).unwrap();
+        let fixtures: Vec<Value> = serde_json::from_str(include_str!("../../fixtures/dossiers.json")).unwrap();
         assert!(fixtures.len() >= 23);
         for (i, f) in fixtures.iter().enumerate() {
             if let Err(e) = v.parse(f) {

@@ -43,6 +43,13 @@ macro_rules! prefixed_id {
             }
         }
 
+        impl std::str::FromStr for $name {
+            type Err = IdError;
+            fn from_str(s: &str) -> Result<Self, IdError> {
+                Self::parse(s)
+            }
+        }
+
         impl TryFrom<String> for $name {
             type Error = IdError;
             fn try_from(s: String) -> Result<Self, IdError> {
@@ -62,6 +69,10 @@ prefixed_id!(DossierId, "dos_", "dossier");
 prefixed_id!(SubjectId, "sub_", "subject");
 prefixed_id!(PrincipalId, "prn_", "principal");
 prefixed_id!(TokenId, "tok_", "token");
+prefixed_id!(BatchId, "bat_", "batch");
+prefixed_id!(CertificateId, "cert_", "certificate");
+prefixed_id!(HoldId, "hold_", "legal hold");
+prefixed_id!(AlertId, "alr_", "alert");
 
 #[cfg(test)]
 mod tests {

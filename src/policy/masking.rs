@@ -1,10 +1,8 @@
 //! `policies/masking.toml`: how each field is shown when masked. Pure
 //! functions; a masked value keeps no more than the format says.
 
-use super::PolicyError;
 use serde::Deserialize;
 use std::collections::BTreeMap;
-use std::path::Path;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -68,10 +66,6 @@ impl MaskFormat {
 }
 
 impl MaskingRules {
-    pub fn load(path: &Path) -> Result<Self, PolicyError> {
-        super::load_file(path, Self::parse)
-    }
-
     pub fn parse(text: &str) -> Result<Self, (usize, String)> {
         let f: File = super::parse_toml(text)?;
         for path in f.fields.keys() {
@@ -113,7 +107,7 @@ mod tests {
     use serde_json::{json, Value};
 
     fn shipped() -> MaskingRules {
-        MaskingRules::load(&Path::new(env!("CARGO_MANIFEST_DIR")).join("policies/masking.toml")).unwrap()
+        crate::policy::PolicySet::embedded().unwrap().masking
     }
 
     #[test]

@@ -4,9 +4,15 @@
 //!   a field is shown clear, masked or withheld;
 //! - `purposes`: the purposes, their legal bases and who may state them;
 //! - `masking`: how a masked field is shown;
-//! - `classes`: each template field's class, read from the template.
+//! - `classes`: each template field's class, read from the template;
+//! - `retention`: the retention rules and what they make due (`due`);
+//! - `alerts`: the unusual-access rules and the engine that applies them.
+//!
+//! The shipped policy files are compiled into the binary ([`PolicySet::embedded`]),
+//! so a single binary runs anywhere; an operator's directory replaces them.
 
 pub mod access;
+pub mod alerts;
 pub mod classes;
 pub mod masking;
 mod purposes;
@@ -25,69 +31,162 @@ pub enum PolicyError {
     Dir(PathBuf, std::io::Error),
     #[error("{file}:{line}: {message}")]
     Invalid { file: PathBuf, line: usize, message: String },
+    #[error("{0}: missing from the policy set")]
+    Missing(PathBuf),
+}
+
+/// The policy files shipped in `policies/`, compiled in.
+pub const EMBEDDED: [(&str, &str); 6] = [
+    ("access.cedar", include_str!("../../policies/access.cedar")),
+    ("alerts.toml", include_str!("../../policies/alerts.toml")),
+    ("masking.toml", include_str!("../../policies/masking.toml")),
+    ("purposes.toml", include_str!("../../policies/purposes.toml")),
+    ("retention.toml", include_str!("../../policies/retention.toml")),
+    ("schema.cedarschema", include_str!("../../policies/schema.cedarschema")),
+];
+
+/// The 1-based line of a byte offset in `text`.
+pub(crate) fn line_at(text: &str, offset: usize) -> usize {
+    text.as_bytes().iter().take(offset).filter(|b| **b == b'\n').count() + 1
+}
+
+/// The line of a value read with `toml::Spanned`.
+pub(crate) fn line_of<T>(text: &str, spanned: &toml::Spanned<T>) -> usize {
+    line_at(text, spanned.span().start)
 }
 
 /// Parses a policy file's TOML; an error carries the 1-based line it is on.
 pub(crate) fn parse_toml<T: serde::de::DeserializeOwned>(text: &str) -> Result<T, (usize, String)> {
     toml::from_str(text).map_err(|e| {
-        let line = e.span().and_then(|s| text.get(..s.start)).map_or(1, |before| before.lines().count().max(1));
+        let line = e.span().map_or(1, |s| line_at(text, s.start));
         (line, e.message().to_owned())
     })
 }
 
-/// Reads and parses one policy file, naming file and line on error.
-pub(crate) fn load_file<T>(
-    path: &Path,
-    parse: impl FnOnce(&str) -> Result<T, (usize, String)>,
-) -> Result<T, PolicyError> {
-    let text = std::fs::read_to_string(path).map_err(|e| PolicyError::Dir(path.to_owned(), e))?;
-    parse(&text).map_err(|(line, message)| PolicyError::Invalid { file: path.to_owned(), line, message })
+/// Where the active policies came from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PolicySource {
+    /// The files compiled into this binary (the shipped `policies/`).
+    Embedded,
+    Dir(PathBuf),
+}
+
+impl std::fmt::Display for PolicySource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            PolicySource::Embedded => f.write_str("the policies built into this binary"),
+            PolicySource::Dir(d) => write!(f, "{}", d.display()),
+        }
+    }
+}
+
+/// A policy set's files, by name, sorted.
+#[derive(Debug, Clone)]
+pub struct PolicyFiles {
+    pub source: PolicySource,
+    pub files: Vec<(String, String)>,
+}
+
+impl PolicyFiles {
+    pub fn embedded() -> Self {
+        PolicyFiles {
+            source: PolicySource::Embedded,
+            files: EMBEDDED.iter().map(|(n, t)| ((*n).to_owned(), (*t).to_owned())).collect(),
+        }
+    }
+
+    /// Every file of `dir` (the hash covers them all, even ones custos does
+    /// not read, so any change to the directory shows in the audit log).
+    pub fn read_dir(dir: &Path) -> Result<Self, PolicyError> {
+        let mut paths: Vec<PathBuf> = std::fs::read_dir(dir)
+            .map_err(|e| PolicyError::Dir(dir.to_owned(), e))?
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| p.is_file())
+            .collect();
+        paths.sort();
+        let mut files = Vec::with_capacity(paths.len());
+        for p in paths {
+            let name = p.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+            let bytes = std::fs::read(&p).map_err(|e| PolicyError::Dir(p.clone(), e))?;
+            files.push((name, String::from_utf8_lossy(&bytes).into_owned()));
+        }
+        Ok(PolicyFiles { source: PolicySource::Dir(dir.to_owned()), files })
+    }
+
+    /// The path to name in an error about `name`.
+    fn path(&self, name: &str) -> PathBuf {
+        match &self.source {
+            PolicySource::Embedded => PathBuf::from(format!("(built-in) policies/{name}")),
+            PolicySource::Dir(d) => d.join(name),
+        }
+    }
+
+    pub fn text(&self, name: &str) -> Result<&str, PolicyError> {
+        self.files
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, t)| t.as_str())
+            .ok_or_else(|| PolicyError::Missing(self.path(name)))
+    }
+
+    /// Parses one file, naming file and line on error.
+    fn parse<T>(&self, name: &str, parse: impl FnOnce(&str) -> Result<T, (usize, String)>) -> Result<T, PolicyError> {
+        parse(self.text(name)?).map_err(|(line, message)| PolicyError::Invalid { file: self.path(name), line, message })
+    }
+
+    /// SHA-256 over every file (sorted by name: name, length, contents), hex.
+    pub fn hash(&self) -> String {
+        let mut h = Sha256::new();
+        for (name, text) in &self.files {
+            h.update(name.as_bytes());
+            h.update([0]);
+            h.update((text.len() as u64).to_be_bytes());
+            h.update(text.as_bytes());
+        }
+        hex::encode(h.finalize())
+    }
 }
 
 /// The active policy files and their combined hash.
 pub struct PolicySet {
     pub purposes: PurposeRegistry,
-    pub alerts: Vec<crate::jobs::alerts::AlertRule>,
+    pub alerts: Vec<alerts::AlertRule>,
     pub masking: masking::MaskingRules,
     pub access: access::AccessPolicy,
     pub retention: retention::RetentionRules,
     /// SHA-256 over every policy file (sorted by name: name, length,
     /// contents), hex; written into every audit entry.
     pub hash: String,
-    pub dir: PathBuf,
+    pub source: PolicySource,
 }
 
 impl PolicySet {
+    /// The policies of a directory.
     pub fn load(dir: &Path) -> Result<Self, PolicyError> {
-        let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
-            .map_err(|e| PolicyError::Dir(dir.to_owned(), e))?
-            .filter_map(|e| e.ok().map(|e| e.path()))
-            .filter(|p| p.is_file())
-            .collect();
-        files.sort();
-        let mut h = Sha256::new();
-        for f in &files {
-            let bytes = std::fs::read(f).map_err(|e| PolicyError::Dir(f.clone(), e))?;
-            let name = f.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-            h.update(name.as_bytes());
-            h.update([0]);
-            h.update((bytes.len() as u64).to_be_bytes());
-            h.update(&bytes);
+        Self::from_files(&PolicyFiles::read_dir(dir)?)
+    }
+
+    /// The shipped policies, compiled into the binary.
+    pub fn embedded() -> Result<Self, PolicyError> {
+        Self::from_files(&PolicyFiles::embedded())
+    }
+
+    /// `dir`'s policies, or the built-in ones when none is given.
+    pub fn load_or_embedded(dir: Option<&Path>) -> Result<Self, PolicyError> {
+        match dir {
+            Some(d) => Self::load(d),
+            None => Self::embedded(),
         }
-        let purposes = PurposeRegistry::load(&dir.join("purposes.toml"))?;
-        let alerts = crate::jobs::alerts::load_rules(&dir.join("alerts.toml"))?;
-        let masking = masking::MaskingRules::load(&dir.join("masking.toml"))?;
-        let access = access::AccessPolicy::load(dir)?;
-        let retention = retention::RetentionRules::load(&dir.join("retention.toml"))?;
-        Ok(PolicySet {
-            purposes,
-            alerts,
-            masking,
-            access,
-            retention,
-            hash: hex::encode(h.finalize()),
-            dir: dir.to_owned(),
-        })
+    }
+
+    pub fn from_files(files: &PolicyFiles) -> Result<Self, PolicyError> {
+        let purposes = files.parse("purposes.toml", PurposeRegistry::parse)?;
+        let alerts = files.parse("alerts.toml", alerts::parse_rules)?;
+        let masking = files.parse("masking.toml", masking::MaskingRules::parse)?;
+        let schema = files.parse("schema.cedarschema", access::AccessPolicy::parse_schema)?;
+        let access = files.parse("access.cedar", |text| access::AccessPolicy::parse(&schema, text))?;
+        let retention = files.parse("retention.toml", retention::RetentionRules::parse)?;
+        Ok(PolicySet { purposes, alerts, masking, access, retention, hash: files.hash(), source: files.source.clone() })
     }
 }
 
@@ -95,12 +194,15 @@ impl PolicySet {
 mod tests {
     use super::*;
 
+    fn shipped() -> PathBuf {
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("policies")
+    }
+
     #[test]
     fn shipped_policies_load_and_hash_changes_with_content() {
-        let shipped = Path::new(env!("CARGO_MANIFEST_DIR")).join("policies");
-        let a = PolicySet::load(&shipped).unwrap();
+        let a = PolicySet::load(&shipped()).unwrap();
         let dir = tempfile::tempdir().unwrap();
-        for e in std::fs::read_dir(&shipped).unwrap().flatten() {
+        for e in std::fs::read_dir(shipped()).unwrap().flatten() {
             std::fs::copy(e.path(), dir.path().join(e.file_name())).unwrap();
         }
         assert_eq!(PolicySet::load(dir.path()).unwrap().hash, a.hash);
@@ -109,5 +211,27 @@ mod tests {
         text.push_str("\n# changed\n");
         std::fs::write(&p, text).unwrap();
         assert_ne!(PolicySet::load(dir.path()).unwrap().hash, a.hash);
+    }
+
+    #[test]
+    fn the_embedded_policies_are_the_shipped_files() {
+        let dir = PolicySet::load(&shipped()).unwrap();
+        let built_in = PolicySet::embedded().unwrap();
+        assert_eq!(built_in.hash, dir.hash, "policies/ and the compiled-in copy differ: rebuild");
+        assert_eq!(built_in.source, PolicySource::Embedded);
+        let names: Vec<String> = std::fs::read_dir(shipped())
+            .unwrap()
+            .flatten()
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .collect();
+        assert_eq!(names.len(), EMBEDDED.len(), "a file in policies/ is not compiled in: {names:?}");
+    }
+
+    #[test]
+    fn lines_count_from_one_and_a_key_at_line_start_is_on_its_own_line() {
+        let text = "a\nb\nc";
+        assert_eq!(line_at(text, 0), 1);
+        assert_eq!(line_at(text, 2), 2, "the first byte of line 2");
+        assert_eq!(line_at(text, 4), 3);
     }
 }

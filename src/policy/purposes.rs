@@ -1,11 +1,9 @@
 //! `policies/purposes.toml`: the purposes, their legal basis and citation,
 //! which roles may use each, and which stay open for a restricted subject.
 
-use super::PolicyError;
 use crate::domain::{Principal, Purpose, Role};
 use serde::Deserialize;
 use std::collections::BTreeMap;
-use std::path::Path;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -51,10 +49,6 @@ pub struct PurposeRegistry {
 }
 
 impl PurposeRegistry {
-    pub fn load(path: &Path) -> Result<Self, PolicyError> {
-        super::load_file(path, Self::parse)
-    }
-
     /// Errors carry the 1-based line.
     pub fn parse(text: &str) -> Result<Self, (usize, String)> {
         let file: File = super::parse_toml(text)?;

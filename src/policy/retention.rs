@@ -1,12 +1,14 @@
 //! `policies/retention.toml`: retention rules (record class, trigger,
-//! period, action, approval, citation) and the audit-log floor. Pure: the
-//! sweep that applies them is `archive::retention`.
+//! period, action, approval, citation) and the audit-log floor, and the pure
+//! decision of what they make due ([`due`]) and what keeps a record
+//! ([`keeping`]). The store is read, and the sweep run, by
+//! `archive::retention`.
 
-use super::PolicyError;
 use crate::domain::dossier::Status;
-use serde::Deserialize;
-use std::path::Path;
+use crate::domain::{DossierId, SubjectId};
+use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
+use toml::Spanned;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -15,7 +17,7 @@ pub enum Covers {
     Contact,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Trigger {
     Created,
@@ -101,7 +103,7 @@ pub struct When {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawRule {
-    id: String,
+    id: Spanned<String>,
     #[serde(default)]
     description: String,
     covers: Covers,
@@ -139,14 +141,14 @@ impl Rule {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawAudit {
-    minimum: String,
-    citation: String,
+    minimum: Spanned<String>,
+    citation: Spanned<String>,
 }
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct File {
-    audit: RawAudit,
+    audit: Spanned<RawAudit>,
     #[serde(default)]
     rule: Vec<RawRule>,
 }
@@ -164,50 +166,49 @@ pub struct RetentionRules {
 const AUDIT_FLOOR_DAYS: u32 = 3 * 365;
 
 impl RetentionRules {
-    pub fn load(path: &Path) -> Result<Self, PolicyError> {
-        super::load_file(path, Self::parse)
-    }
-
     pub fn parse(text: &str) -> Result<Self, (usize, String)> {
         let file: File = super::parse_toml(text)?;
-        let line_of = |needle: &str| text.lines().position(|l| l.contains(needle)).map_or(1, |i| i + 1);
-        let audit_minimum = Period::parse(&file.audit.minimum).map_err(|e| (line_of("minimum"), e))?;
+        let audit = file.audit.get_ref();
+        let minimum_line = super::line_of(text, &audit.minimum);
+        let audit_minimum = Period::parse(audit.minimum.get_ref()).map_err(|e| (minimum_line, e))?;
         if audit_minimum.approx_days() < AUDIT_FLOOR_DAYS {
             return Err((
-                line_of("minimum"),
+                minimum_line,
                 format!("audit minimum {audit_minimum} is below the legal floor of 3 years (PIPL Art. 56)"),
             ));
         }
-        if file.audit.citation.trim().is_empty() {
-            return Err((line_of("[audit]"), "the audit minimum needs a citation".into()));
+        if audit.citation.get_ref().trim().is_empty() {
+            return Err((super::line_of(text, &audit.citation), "the audit minimum needs a citation".into()));
         }
+        let audit_citation = audit.citation.get_ref().clone();
         let mut rules: Vec<Rule> = Vec::new();
         for r in file.rule {
-            let line = line_of(&format!("\"{}\"", r.id));
-            if r.id.is_empty() || !r.id.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-') {
-                return Err((line, format!("rule id {:?}: lowercase letters, digits and -", r.id)));
+            let line = super::line_of(text, &r.id);
+            let id = r.id.get_ref().clone();
+            if id.is_empty() || !id.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-') {
+                return Err((line, format!("rule id {:?}: lowercase letters, digits and -", id)));
             }
-            if rules.iter().any(|x| x.id == r.id) {
-                return Err((line, format!("rule id {} is used twice", r.id)));
+            if rules.iter().any(|x| x.id == id) {
+                return Err((line, format!("rule id {} is used twice", id)));
             }
             if r.citation.trim().is_empty() {
-                return Err((line, format!("rule {} has no legal citation", r.id)));
+                return Err((line, format!("rule {} has no legal citation", id)));
             }
-            let period = Period::parse(&r.period).map_err(|e| (line, format!("rule {}: {e}", r.id)))?;
+            let period = Period::parse(&r.period).map_err(|e| (line, format!("rule {}: {e}", id)))?;
             match (r.covers, r.action) {
                 (Covers::Dossier, RetentionAction::Erase) => {
-                    return Err((line, format!("rule {}: a dossier is destroyed (or kept), not erased", r.id)))
+                    return Err((line, format!("rule {}: a dossier is destroyed (or kept), not erased", id)))
                 }
                 (Covers::Contact, RetentionAction::Destroy) => {
-                    return Err((line, format!("rule {}: a contact is erased (or kept), not destroyed", r.id)))
+                    return Err((line, format!("rule {}: a contact is erased (or kept), not destroyed", id)))
                 }
                 _ => {}
             }
             if r.trigger == Trigger::ConsentWithdrawn && r.covers != Covers::Contact {
-                return Err((line, format!("rule {}: consent_withdrawn applies to contacts", r.id)));
+                return Err((line, format!("rule {}: consent_withdrawn applies to contacts", id)));
             }
             rules.push(Rule {
-                id: r.id,
+                id,
                 description: r.description,
                 covers: r.covers,
                 when: r.when,
@@ -218,20 +219,190 @@ impl RetentionRules {
                 citation: r.citation,
             });
         }
-        Ok(RetentionRules { rules, audit_minimum, audit_citation: file.audit.citation })
+        Ok(RetentionRules { rules, audit_minimum, audit_citation })
     }
+}
+
+/// What a retention item acts on.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(tag = "kind", content = "id", rename_all = "snake_case")]
+pub enum Target {
+    Dossier(DossierId),
+    Subject(SubjectId),
+}
+
+/// What retention may know of a live dossier: no personal value.
+#[derive(Debug, Clone)]
+pub struct DossierFacts {
+    pub id: DossierId,
+    pub status: Status,
+    pub created_at: OffsetDateTime,
+    /// The last change (the `last_activity` trigger).
+    pub updated_at: OffsetDateTime,
+    /// When the customer relationship ended (`relationship_end`).
+    pub ended_at: Option<OffsetDateTime>,
+    /// Active legal holds on it.
+    pub holds: Vec<String>,
+}
+
+impl DossierFacts {
+    fn time_of(&self, t: Trigger) -> Option<OffsetDateTime> {
+        match t {
+            Trigger::Created => Some(self.created_at),
+            Trigger::RelationshipEnd => self.ended_at,
+            Trigger::LastActivity => Some(self.updated_at),
+            Trigger::ConsentWithdrawn => None,
+        }
+    }
+}
+
+/// What retention may know of a contact person (a data subject not erased)
+/// and of the live dossiers that name them.
+#[derive(Debug, Clone)]
+pub struct ContactFacts {
+    pub id: SubjectId,
+    pub created_at: OffsetDateTime,
+    /// The last consent withdrawal.
+    pub last_withdrawal_at: Option<OffsetDateTime>,
+    /// Whether any consent is still live (then `consent_withdrawn` has not
+    /// yet happened for the person as a whole).
+    pub has_live_consent: bool,
+    pub dossiers: Vec<DossierFacts>,
+}
+
+impl ContactFacts {
+    fn statuses(&self) -> Vec<Status> {
+        self.dossiers.iter().map(|d| d.status).collect()
+    }
+
+    /// The trigger times that start a contact's periods. `consent_withdrawn`
+    /// counts for making erasure due only once no consent is live; for a
+    /// keep rule blocking an erasure, the last withdrawal counts whatever.
+    fn time_of(&self, t: Trigger, for_due: bool) -> Option<OffsetDateTime> {
+        match t {
+            Trigger::Created => Some(self.created_at),
+            Trigger::ConsentWithdrawn if for_due && self.has_live_consent => None,
+            Trigger::ConsentWithdrawn => self.last_withdrawal_at,
+            Trigger::LastActivity => self.dossiers.iter().map(|d| d.updated_at).max(),
+            Trigger::RelationshipEnd => {
+                self.dossiers.iter().map(|d| d.ended_at).collect::<Option<Vec<_>>>().and_then(|v| v.into_iter().max())
+            }
+        }
+    }
+
+    fn holds(&self) -> impl Iterator<Item = &String> {
+        self.dossiers.iter().flat_map(|d| d.holds.iter())
+    }
+}
+
+/// One thing the rules make due, and what blocks it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Finding {
+    pub target: Target,
+    pub rule: String,
+    pub citation: String,
+    pub action: RetentionAction,
+    pub approval: bool,
+    pub trigger: Trigger,
+    pub trigger_at: OffsetDateTime,
+    pub due_at: OffsetDateTime,
+    /// Hold ids (`hold_...`) and keep rules (`rule:<id>`) that block it.
+    pub blocked_by: Vec<String>,
+}
+
+impl RetentionRules {
+    /// Keep rules covering `covers` that still protect a record whose
+    /// dossiers have `statuses` and whose trigger times `time_of` gives.
+    pub fn keeping(
+        &self,
+        covers: Covers,
+        statuses: &[Status],
+        time_of: &dyn Fn(Trigger) -> Option<OffsetDateTime>,
+        now: OffsetDateTime,
+    ) -> Vec<String> {
+        self.rules
+            .iter()
+            .filter(|r| r.action == RetentionAction::Keep && r.covers == covers)
+            .filter(|r| statuses.iter().all(|s| r.applies_to(*s)))
+            .filter(|r| time_of(r.trigger).is_some_and(|t| r.period.after(t) > now))
+            .map(|r| format!("rule:{}", r.id))
+            .collect()
+    }
+
+    /// The keep rules that block erasing a contact now.
+    pub fn keeping_contact(&self, c: &ContactFacts, now: OffsetDateTime) -> Vec<String> {
+        self.keeping(Covers::Contact, &c.statuses(), &|t| c.time_of(t, false), now)
+    }
+
+    fn finding(&self, rule: &Rule, target: Target, trigger_at: OffsetDateTime, blocked_by: Vec<String>) -> Finding {
+        Finding {
+            target,
+            rule: rule.id.clone(),
+            citation: rule.citation.clone(),
+            action: rule.action,
+            approval: rule.approval,
+            trigger: rule.trigger,
+            trigger_at,
+            due_at: rule.period.after(trigger_at),
+            blocked_by,
+        }
+    }
+
+    /// Whether the first destroy rule that applies makes `d` due at `now`.
+    pub fn dossier_due(&self, d: &DossierFacts, now: OffsetDateTime) -> Option<Finding> {
+        let rule = self.rules.iter().find(|r| {
+            r.covers == Covers::Dossier
+                && r.action == RetentionAction::Destroy
+                && r.applies_to(d.status)
+                && d.time_of(r.trigger).is_some_and(|t| r.period.after(t) <= now)
+        })?;
+        let trigger_at = d.time_of(rule.trigger)?;
+        let mut blocked = d.holds.clone();
+        blocked.extend(self.keeping(Covers::Dossier, &[d.status], &|t| d.time_of(t), now));
+        Some(self.finding(rule, Target::Dossier(d.id.clone()), trigger_at, blocked))
+    }
+
+    /// Whether the first erase rule that applies to every dossier naming
+    /// `c` makes the person due at `now`.
+    pub fn contact_due(&self, c: &ContactFacts, now: OffsetDateTime) -> Option<Finding> {
+        let statuses = c.statuses();
+        let rule = self.rules.iter().find(|r| {
+            r.covers == Covers::Contact
+                && r.action == RetentionAction::Erase
+                && statuses.iter().all(|s| r.applies_to(*s))
+                && c.time_of(r.trigger, true).is_some_and(|t| r.period.after(t) <= now)
+        })?;
+        let trigger_at = c.time_of(rule.trigger, true)?;
+        let mut blocked: Vec<String> = c.holds().cloned().collect();
+        blocked.extend(self.keeping(Covers::Contact, &statuses, &|t| c.time_of(t, true), now));
+        Some(self.finding(rule, Target::Subject(c.id.clone()), trigger_at, blocked))
+    }
+}
+
+/// Everything the rules make due at `now`: dossiers first, then contacts,
+/// each with what blocks it. Pure: the facts are all it sees.
+pub fn due(
+    rules: &RetentionRules,
+    dossiers: &[DossierFacts],
+    contacts: &[ContactFacts],
+    now: OffsetDateTime,
+) -> Vec<Finding> {
+    let mut out: Vec<Finding> = dossiers.iter().filter_map(|d| rules.dossier_due(d, now)).collect();
+    out.extend(contacts.iter().filter_map(|c| rules.contact_due(c, now)));
+    out
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::domain::{DossierId, SubjectId};
     use time::macros::datetime;
 
     const AUDIT: &str = "[audit]\nminimum = \"3y\"\ncitation = \"PIPL Art. 56\"\n";
 
     #[test]
     fn shipped_rules_load() {
-        let r = RetentionRules::load(&Path::new(env!("CARGO_MANIFEST_DIR")).join("policies/retention.toml")).unwrap();
+        let r = crate::policy::PolicySet::embedded().unwrap().retention;
         assert!(r.rules.iter().any(|r| r.id == "closed-customer" && r.period == Period::Years(3) && r.approval));
         assert!(r.rules.iter().any(|r| r.id == "inactive-prospect" && r.period == Period::Years(1)));
     }
@@ -259,5 +430,128 @@ mod tests {
         assert_eq!(Period::Years(3).after(datetime!(2026-11-23 12:00 UTC)), datetime!(2029-11-23 12:00 UTC));
         assert_eq!(Period::Days(30).after(datetime!(2026-11-23 12:00 UTC)), datetime!(2026-12-23 12:00 UTC));
         assert_eq!(Period::Months(14).after(datetime!(2026-11-30 00:00 UTC)), datetime!(2028-01-30 00:00 UTC));
+    }
+
+    fn rules() -> RetentionRules {
+        RetentionRules::parse(&format!(
+            "{AUDIT}\
+[[rule]]\nid = \"closed\"\ncovers = \"dossier\"\nwhen = {{ status = [\"closed\"] }}\ntrigger = \"relationship_end\"\nperiod = \"3y\"\naction = \"destroy\"\napproval = true\ncitation = \"PIPL 47\"\n\
+[[rule]]\nid = \"prospect\"\ncovers = \"dossier\"\nwhen = {{ status = [\"prospect\"] }}\ntrigger = \"last_activity\"\nperiod = \"1y\"\naction = \"destroy\"\napproval = true\ncitation = \"PIPL 19\"\n\
+[[rule]]\nid = \"withdrawn\"\ncovers = \"contact\"\nwhen = {{ status = [\"prospect\"] }}\ntrigger = \"consent_withdrawn\"\nperiod = \"30d\"\naction = \"erase\"\ncitation = \"PIPL 47(1)(3)\"\n\
+[[rule]]\nid = \"tax\"\ncovers = \"dossier\"\nwhen = {{ status = [\"closed\"] }}\ntrigger = \"created\"\nperiod = \"10y\"\naction = \"keep\"\ncitation = \"tax law\"\n"
+        ))
+        .unwrap()
+    }
+
+    fn dossier(
+        status: Status,
+        created: OffsetDateTime,
+        updated: OffsetDateTime,
+        ended: Option<OffsetDateTime>,
+    ) -> DossierFacts {
+        DossierFacts {
+            id: DossierId::generate(),
+            status,
+            created_at: created,
+            updated_at: updated,
+            ended_at: ended,
+            holds: vec![],
+        }
+    }
+
+    /// Each row: a dossier's facts, the time asked, and the rule that makes
+    /// it due (with what blocks it), or none.
+    #[test]
+    fn due_is_decided_from_facts_alone() {
+        let t0 = datetime!(2020-01-15 09:00 UTC);
+        let ended = datetime!(2023-03-01 00:00 UTC);
+        let rows: Vec<(&str, DossierFacts, OffsetDateTime, Option<(&str, Vec<&str>)>)> = vec![
+            ("active customer: nothing", dossier(Status::Active, t0, t0, None), datetime!(2030-01-01 00:00 UTC), None),
+            (
+                "closed, 3 years not yet run",
+                dossier(Status::Closed, t0, ended, Some(ended)),
+                datetime!(2026-02-28 23:59 UTC),
+                None,
+            ),
+            (
+                "closed, 3 years run, keep rule (10y from creation) blocks",
+                dossier(Status::Closed, t0, ended, Some(ended)),
+                datetime!(2026-03-01 00:00 UTC),
+                Some(("closed", vec!["rule:tax"])),
+            ),
+            (
+                "closed, keep rule over",
+                dossier(Status::Closed, t0, ended, Some(ended)),
+                datetime!(2030-01-15 09:00 UTC),
+                Some(("closed", vec![])),
+            ),
+            ("prospect idle 11 months", dossier(Status::Prospect, t0, t0, None), datetime!(2020-12-15 00:00 UTC), None),
+            (
+                "prospect idle a year",
+                dossier(Status::Prospect, t0, t0, None),
+                datetime!(2021-01-15 09:00 UTC),
+                Some(("prospect", vec![])),
+            ),
+            (
+                "prospect under hold",
+                DossierFacts { holds: vec!["hold_1".into()], ..dossier(Status::Prospect, t0, t0, None) },
+                datetime!(2022-01-01 00:00 UTC),
+                Some(("prospect", vec!["hold_1"])),
+            ),
+        ];
+        let r = rules();
+        for (name, facts, now, want) in rows {
+            let got = r.dossier_due(&facts, now);
+            match (got, want) {
+                (None, None) => {}
+                (Some(f), Some((rule, blocked))) => {
+                    assert_eq!(f.rule, rule, "{name}");
+                    assert_eq!(f.blocked_by, blocked, "{name}");
+                    assert_eq!(f.target, Target::Dossier(facts.id.clone()), "{name}");
+                    assert!(f.due_at <= now, "{name}");
+                }
+                (got, want) => panic!("{name}: got {got:?}, want {want:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn a_contact_is_due_30_days_after_their_last_consent_is_withdrawn() {
+        let t0 = datetime!(2026-01-01 00:00 UTC);
+        let withdrawn = datetime!(2026-02-01 00:00 UTC);
+        let contact = |live: bool, status: Status| ContactFacts {
+            id: SubjectId::generate(),
+            created_at: t0,
+            last_withdrawal_at: Some(withdrawn),
+            has_live_consent: live,
+            dossiers: vec![dossier(status, t0, t0, None)],
+        };
+        let r = rules();
+        let at = |d: i64| withdrawn + time::Duration::days(d);
+        assert_eq!(r.contact_due(&contact(false, Status::Prospect), at(29)), None);
+        let f = r.contact_due(&contact(false, Status::Prospect), at(30)).unwrap();
+        assert_eq!((f.rule.as_str(), f.action, f.approval), ("withdrawn", RetentionAction::Erase, false));
+        assert_eq!(r.contact_due(&contact(true, Status::Prospect), at(60)), None, "a consent is still live");
+        assert_eq!(
+            r.contact_due(&contact(false, Status::Active), at(60)),
+            None,
+            "a customer's contact: rule does not apply"
+        );
+        let all = due(&r, &[dossier(Status::Prospect, t0, t0, None)], &[contact(false, Status::Prospect)], at(400));
+        assert_eq!(all.iter().map(|f| f.rule.as_str()).collect::<Vec<_>>(), vec!["prospect", "withdrawn"]);
+    }
+
+    #[test]
+    fn errors_point_at_the_key_not_at_a_comment_naming_it() {
+        // The shipped file's comments mention "minimum" before the key.
+        let shipped = crate::policy::EMBEDDED.iter().find(|(n, _)| *n == "retention.toml").unwrap().1;
+        let short = shipped.replacen("minimum = \"3y\"", "minimum = \"6m\"", 1);
+        assert_ne!(short, shipped, "the shipped file sets minimum = \"3y\"");
+        let (line, msg) = RetentionRules::parse(&short).unwrap_err();
+        let want = short.lines().position(|l| l.starts_with("minimum")).unwrap() + 1;
+        assert_eq!(line, want, "{msg}");
+        let no_cite = shipped.replacen("id = \"closed-customer\"", "id = \"closed-customer\"\ncitation_x = 1", 1);
+        let (line, _) = RetentionRules::parse(&no_cite).unwrap_err();
+        assert_eq!(line, no_cite.lines().position(|l| l.starts_with("citation_x")).unwrap() + 1);
     }
 }

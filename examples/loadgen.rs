@@ -1,6 +1,10 @@
-//! `custos bench`: a load generator against a running server, over HTTP,
-//! measuring what a client sees: dossier ingest and audited reads, with
-//! throughput and latency percentiles. See docs/performance.md.
+//! The load generator of docs/performance.md: against a running server, over
+//! HTTP, it measures what a client sees: dossier ingest and audited reads,
+//! with throughput and latency percentiles. An example, not part of the
+//! `custos` binary, so its HTTP client is not in the server's dependency tree.
+//!
+//!   cargo run --release --example loadgen -- --url http://127.0.0.1:8080 --admin-token T
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a tool, not the server: a panic fails the run
 
 use anyhow::{bail, Context};
 use serde_json::{json, Value};
@@ -8,11 +12,12 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-/// The shipped fixtures, used as the bench's (and tests') dossier bodies.
-pub const FIXTURES: &str = include_str!("../fixtures/dossiers.json");
+/// The shipped fixtures, used as the bench's dossier bodies.
+const FIXTURES: &str = include_str!("../fixtures/dossiers.json");
 
-#[derive(Debug, clap::Args)]
-pub struct BenchArgs {
+#[derive(Debug, clap::Parser)]
+#[command(name = "loadgen", about = "custos load generator (docs/performance.md)")]
+struct BenchArgs {
     /// Base URL of a running custos.
     #[arg(long, default_value = "http://127.0.0.1:8080")]
     url: String,
@@ -91,7 +96,12 @@ where
     Ok(Stats { label, count: total, elapsed: started.elapsed(), latencies })
 }
 
-pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    run(<BenchArgs as clap::Parser>::parse()).await
+}
+
+async fn run(args: BenchArgs) -> anyhow::Result<()> {
     let client = reqwest::Client::builder().pool_max_idle_per_host(args.concurrency).build()?;
     let base = args.url.trim_end_matches('/').to_owned();
     let fixtures: Vec<Value> = serde_json::from_str(FIXTURES)?;
@@ -122,10 +132,7 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
             .collect(),
     );
     let ids = Arc::new(std::sync::Mutex::new(Vec::with_capacity(args.dossiers)));
-    println!(
-        "custos bench against {base}: {} dossiers, {} reads, {} clients",
-        args.dossiers, args.reads, args.concurrency
-    );
+    println!("loadgen against {base}: {} dossiers, {} reads, {} clients", args.dossiers, args.reads, args.concurrency);
     let mut ingest = {
         let (client, base, token, bodies, ids) =
             (client.clone(), base.clone(), token.clone(), bodies.clone(), ids.clone());

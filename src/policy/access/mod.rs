@@ -8,17 +8,24 @@
 //! `masked` through their `@outcome` annotation, and no permit (or any
 //! forbid, or any evaluation error) withholds. Every policy has an `@id`,
 //! which audit entries quote as the reason.
+//!
+//! `load` parses and validates the files; `reader` decides the field
+//! classes of one read.
 
-use super::{PolicyError, PurposeDef};
+mod load;
+mod reader;
+
+pub use reader::FieldReader;
+use reader::READ_RESOURCE;
+
+use super::PurposeDef;
 use crate::domain::dossier::{Grade, Status};
 use crate::domain::{Classification, Principal, PrincipalId, SubjectId};
 use cedar_policy::{
-    Authorizer, Context, Decision as CedarDecision, Effect, Entities, Entity, EntityId, EntityTypeName, EntityUid,
-    PolicyId, PolicySet as CedarPolicySet, Request, RestrictedExpression, Schema, ValidationMode, Validator,
+    Authorizer, Context, Decision as CedarDecision, Entities, Entity, EntityId, EntityTypeName, EntityUid, PolicyId,
+    PolicySet as CedarPolicySet, Request, RestrictedExpression,
 };
-use miette::Diagnostic;
 use std::collections::{BTreeSet, HashMap, HashSet};
-use std::path::Path;
 use std::str::FromStr;
 
 /// How one field is shown.
@@ -161,27 +168,6 @@ pub struct AccessPolicy {
     update: EntityUid,
 }
 
-/// The 1-based line of a byte offset.
-fn line_of(text: &str, offset: usize) -> usize {
-    text.as_bytes()[..offset.min(text.len())].iter().filter(|&&b| b == b'\n').count() + 1
-}
-
-/// The first labelled position of a diagnostic, as a line, and its message
-/// with every related diagnostic's.
-fn diagnostic_line(text: &str, d: &dyn Diagnostic) -> usize {
-    let own = d.labels().and_then(|mut l| l.next()).map(|l| l.offset());
-    let related = || d.related().into_iter().flatten().find_map(|r| r.labels().and_then(|mut l| l.next()));
-    own.or_else(|| related().map(|l| l.offset())).map_or(1, |o| line_of(text, o))
-}
-
-fn describe(d: &dyn Diagnostic) -> String {
-    let mut msg = d.to_string();
-    if let Some(help) = d.help() {
-        msg.push_str(&format!(" ({help})"));
-    }
-    msg
-}
-
 fn type_name(s: &str) -> EntityTypeName {
     // INVARIANT: called with the fixed names of schema.cedarschema.
     EntityTypeName::from_str(s).expect("a valid Cedar type name")
@@ -196,113 +182,6 @@ fn strings<'a>(items: impl IntoIterator<Item = &'a String>) -> RestrictedExpress
 }
 
 impl AccessPolicy {
-    pub fn load(dir: &Path) -> Result<Self, PolicyError> {
-        let schema_path = dir.join("schema.cedarschema");
-        let policy_path = dir.join("access.cedar");
-        let read = |p: &Path| std::fs::read_to_string(p).map_err(|e| PolicyError::Dir(p.to_owned(), e));
-        let (schema_text, policy_text) = (read(&schema_path)?, read(&policy_path)?);
-        let schema = Self::parse_schema(&schema_text).map_err(|(line, message)| PolicyError::Invalid {
-            file: schema_path.clone(),
-            line,
-            message,
-        })?;
-        Self::parse(&schema, &policy_text).map_err(|(line, message)| PolicyError::Invalid {
-            file: policy_path.clone(),
-            line,
-            message,
-        })
-    }
-
-    pub fn parse_schema(text: &str) -> Result<Schema, (usize, String)> {
-        let (schema, _warnings) =
-            Schema::from_cedarschema_str(text).map_err(|e| (diagnostic_line(text, &e), describe(&e)))?;
-        // The engine builds requests of exactly these shapes.
-        for action in ["dossier.create", "dossier.update", "dossier.read"] {
-            let known = schema.actions().any(|a| a.id().unescaped() == action);
-            if !known {
-                return Err((1, format!("the schema must declare action {action:?}")));
-            }
-        }
-        Ok(schema)
-    }
-
-    /// Parses and validates the policies. Errors carry the 1-based line.
-    pub fn parse(schema: &Schema, text: &str) -> Result<Self, (usize, String)> {
-        let policies = CedarPolicySet::from_str(text).map_err(|e| (diagnostic_line(text, &e), describe(&e)))?;
-        let result = Validator::new(schema.clone()).validate(&policies, ValidationMode::Strict);
-        if let Some(e) = result.validation_errors().next() {
-            return Err((diagnostic_line(text, e), describe(e)));
-        }
-        // Source order, to point at a policy by line when an annotation is wrong.
-        let starts = policy_starts(text);
-        let mut info = HashMap::new();
-        let mut names = HashSet::new();
-        for (n, p) in policies.policies().enumerate() {
-            let line = p
-                .id()
-                .to_string()
-                .strip_prefix("policy")
-                .and_then(|i| i.parse::<usize>().ok())
-                .and_then(|i| starts.get(i))
-                .copied()
-                .unwrap_or_else(|| starts.get(n).copied().unwrap_or(1));
-            let Some(name) = p.annotation("id").filter(|n| !n.trim().is_empty()) else {
-                return Err((line, "every policy needs an @id(\"...\") annotation (audit entries quote it)".into()));
-            };
-            if !names.insert(name.to_owned()) {
-                return Err((line, format!("@id({name:?}) is used twice")));
-            }
-            let outcome = match (p.effect(), p.annotation("outcome")) {
-                (Effect::Forbid, None) => None,
-                (Effect::Forbid, Some(_)) => {
-                    return Err((line, format!("forbid policy {name} withholds; it cannot carry @outcome")))
-                }
-                (Effect::Permit, Some("clear")) => Some(FieldOutcome::Clear),
-                (Effect::Permit, Some("masked")) => Some(FieldOutcome::Masked),
-                (Effect::Permit, Some(o)) => {
-                    return Err((line, format!("@outcome({o:?}) of {name}: must be \"clear\" or \"masked\"")))
-                }
-                (Effect::Permit, None) => None,
-            };
-            info.insert(p.id().clone(), PolicyInfo { name: name.to_owned(), outcome });
-        }
-        let action = |name: &str| uid(&type_name("Action"), name);
-        let engine = AccessPolicy {
-            decisions: std::sync::Mutex::new(lru::LruCache::new(
-                std::num::NonZeroUsize::new(DECISION_CACHE).expect("non-zero"),
-            )),
-            policies,
-            authorizer: Authorizer::new(),
-            info,
-            staff: type_name("Staff"),
-            dossier: type_name("Dossier"),
-            subject: type_name("Subject"),
-            read: action("dossier.read"),
-            create: action("dossier.create"),
-            update: action("dossier.update"),
-        };
-        // A permit that can apply to a read must say how it shows the field.
-        for p in engine.policies.policies() {
-            let reads = match p.action_constraint() {
-                cedar_policy::ActionConstraint::Any => true,
-                cedar_policy::ActionConstraint::Eq(a) => a == engine.read,
-                cedar_policy::ActionConstraint::In(list) => list.contains(&engine.read),
-            };
-            let i = &engine.info[p.id()];
-            if reads && p.effect() == Effect::Permit && i.outcome.is_none() {
-                let line = text.lines().position(|l| l.contains(&format!("\"{}\"", i.name))).map_or(1, |l| l + 1);
-                return Err((
-                    line,
-                    format!(
-                        "permit {} applies to dossier.read: it needs @outcome(\"clear\") or @outcome(\"masked\")",
-                        i.name
-                    ),
-                ));
-            }
-        }
-        Ok(engine)
-    }
-
     /// The `@id`s of the policies, sorted.
     pub fn names(&self) -> Vec<&str> {
         let mut names: Vec<&str> = self.info.values().map(|i| i.name.as_str()).collect();
@@ -486,7 +365,6 @@ impl AccessPolicy {
         };
         Decision { allowed, reason }
     }
-
     /// A reader for one dossier: decides field classes, memoising each
     /// distinct (class, subject state) so a dossier costs a handful of
     /// evaluations whatever its number of contacts, and sharing decisions
@@ -531,127 +409,18 @@ impl AccessPolicy {
     }
 }
 
-/// Byte offsets of each `permit`/`forbid` that starts a policy, as lines.
-fn policy_starts(text: &str) -> Vec<usize> {
-    let mut starts = Vec::new();
-    let mut annotation_line = None;
-    for (i, line) in text.lines().enumerate() {
-        let t = line.trim_start();
-        if t.starts_with("//") || t.is_empty() {
-            continue;
-        }
-        if t.starts_with('@') {
-            annotation_line.get_or_insert(i + 1);
-            continue;
-        }
-        if t.starts_with("permit") || t.starts_with("forbid") {
-            starts.push(annotation_line.take().unwrap_or(i + 1));
-        } else {
-            annotation_line = None;
-        }
-    }
-    starts
-}
-
-/// The dossier as field decisions see it: its attributes, not its id.
-const READ_RESOURCE: &str = "dossier";
-
-pub struct FieldReader<'a> {
-    policy: &'a AccessPolicy,
-    key: ReadKey,
-    entities: Option<Entities>,
-    principal: EntityUid,
-    resource: EntityUid,
-    purpose: String,
-    basis: String,
-    open_when_restricted: bool,
-    memo: HashMap<(Classification, Option<SubjectState>), FieldDecision>,
-}
-
-impl FieldReader<'_> {
-    /// How many distinct decisions this reader evaluated (the rest were memoised).
-    pub fn evaluations(&self) -> usize {
-        self.memo.len()
-    }
-
-    /// The outcome for a class of fields; `subject` is the person the fields
-    /// are about (a contact's own fields), `None` for the dossier's.
-    pub fn decide(&mut self, class: Classification, subject: Option<&SubjectState>) -> FieldDecision {
-        let key = (class, subject.cloned());
-        if let Some(d) = self.memo.get(&key) {
-            return d.clone();
-        }
-        let shared = ReadKey { class, subject: subject.cloned(), ..self.key.clone() };
-        let cached = self.policy.decisions.lock().ok().and_then(|mut c| c.get(&shared).cloned());
-        let d = match cached {
-            Some(d) => d,
-            None => {
-                let d = self.evaluate(class, subject);
-                if let Ok(mut c) = self.policy.decisions.lock() {
-                    c.put(shared, d.clone());
-                }
-                d
-            }
-        };
-        self.memo.insert(key, d.clone());
-        d
-    }
-
-    fn evaluate(&self, class: Classification, subject: Option<&SubjectState>) -> FieldDecision {
-        let Some(entities) = &self.entities else {
-            return FieldDecision {
-                outcome: FieldOutcome::Withheld,
-                policies: vec!["(entities could not be built)".into()],
-            };
-        };
-        let empty = SubjectState::default();
-        let s = subject.unwrap_or(&empty);
-        let state = RestrictedExpression::new_record([
-            ("restricted".to_owned(), RestrictedExpression::new_bool(s.restricted)),
-            ("consents".to_owned(), strings(&s.consents)),
-            ("separate_consents".to_owned(), strings(&s.separate_consents)),
-        ]);
-        let Ok(state) = state else {
-            return FieldDecision {
-                outcome: FieldOutcome::Withheld,
-                policies: vec!["(context could not be built)".into()],
-            };
-        };
-        let class_name = class.as_str();
-        let context = vec![
-            ("purpose".to_owned(), RestrictedExpression::new_string(self.purpose.clone())),
-            ("basis".to_owned(), RestrictedExpression::new_string(self.basis.clone())),
-            ("open_when_restricted".to_owned(), RestrictedExpression::new_bool(self.open_when_restricted)),
-            ("field_class".to_owned(), RestrictedExpression::new_string(class_name.to_owned())),
-            ("about_subject".to_owned(), RestrictedExpression::new_bool(subject.is_some())),
-            ("subject".to_owned(), state),
-        ];
-        let (allowed, reasons) =
-            self.policy.run(self.principal.clone(), self.policy.read.clone(), self.resource.clone(), context, entities);
-        let outcome = if allowed {
-            reasons.iter().filter_map(|i| i.outcome).max().unwrap_or(FieldOutcome::Withheld)
-        } else {
-            FieldOutcome::Withheld
-        };
-        let mut policies: Vec<String> = reasons.iter().map(|i| i.name.clone()).collect();
-        policies.sort_unstable();
-        FieldDecision { outcome, policies }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::domain::Role;
 
     fn shipped() -> AccessPolicy {
-        AccessPolicy::load(&Path::new(env!("CARGO_MANIFEST_DIR")).join("policies")).unwrap()
+        crate::policy::PolicySet::embedded().unwrap().access
     }
 
-    fn schema() -> Schema {
-        let text =
-            std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("policies/schema.cedarschema")).unwrap();
-        AccessPolicy::parse_schema(&text).unwrap()
+    fn schema() -> cedar_policy::Schema {
+        let text = crate::policy::EMBEDDED.iter().find(|(n, _)| *n == "schema.cedarschema").unwrap().1;
+        AccessPolicy::parse_schema(text).unwrap()
     }
 
     #[test]

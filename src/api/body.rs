@@ -1,0 +1,113 @@
+//! Typed request bodies: one way for every JSON body.
+//!
+//! [`Body<D>`] reads the body strictly ([`super::JsonBody`]: media type,
+//! size, UTF-8, well-formed JSON; 400/413/415 otherwise), validates it
+//! against the DTO's own OpenAPI schema (the one `/openapi.json` publishes,
+//! so the document and the server cannot disagree), listing every failing
+//! path in one 422, then builds the DTO with serde. Handlers convert the DTO
+//! into a domain type with `TryFrom`, whose error is again every failing
+//! path. No message ever quotes a submitted value.
+
+use super::error::ApiError;
+use super::JsonBody;
+use crate::domain::dossier::{describe_violation, FieldError};
+use axum::extract::{FromRequest, Request};
+use serde::de::DeserializeOwned;
+use serde_json::Value;
+use utoipa::ToSchema;
+
+/// A JSON body of DTO type `D`, valid against `D`'s schema.
+pub struct Body<D>(pub D);
+
+/// The JSON Schema of `D`, as published in the OpenAPI document.
+pub fn schema_of<D: ToSchema>() -> Value {
+    serde_json::to_value(D::schema()).unwrap_or(Value::Bool(false))
+}
+
+/// Every place where `body` fails `D`'s schema, without any value.
+pub fn violations<D: ToSchema>(body: &Value) -> Result<Vec<FieldError>, ApiError> {
+    let validator = jsonschema::options()
+        .with_draft(jsonschema::Draft::Draft202012)
+        .should_validate_formats(true)
+        .build(&schema_of::<D>())
+        .map_err(|e| ApiError::from(crate::archive::ArchiveError::Internal(anyhow::anyhow!("request schema: {e}"))))?;
+    let mut errors: Vec<FieldError> = validator
+        .iter_errors(body)
+        .map(|e| {
+            let mut path = e.instance_path().to_string();
+            // A missing member is named by its own path (it is ours, from
+            // the schema, never a submitted value).
+            if let jsonschema::error::ValidationErrorKind::Required { property } = &e.kind() {
+                if let Some(name) = property.as_str() {
+                    path = format!("{path}/{name}");
+                }
+            }
+            FieldError { path, message: describe_violation(&e.kind()) }
+        })
+        .collect();
+    errors.sort_by(|a, b| a.path.cmp(&b.path));
+    errors.dedup();
+    Ok(errors)
+}
+
+/// Builds `D` from a body, or the 422 listing every failing path.
+pub fn parse<D: ToSchema + DeserializeOwned>(body: Value) -> Result<D, ApiError> {
+    let errors = violations::<D>(&body)?;
+    if !errors.is_empty() {
+        return Err(ApiError::invalid(errors));
+    }
+    serde_json::from_value(body).map_err(|e| {
+        ApiError::invalid(vec![FieldError {
+            path: String::new(),
+            message: format!("{:?} error in the body", e.classify()).to_lowercase(),
+        }])
+    })
+}
+
+impl<S: Send + Sync, D: ToSchema + DeserializeOwned> FromRequest<S> for Body<D> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
+        let JsonBody(value) = JsonBody::from_request(req, state).await?;
+        parse(value).map(Body)
+    }
+}
+
+/// Collects field errors while a DTO is converted into a domain type.
+#[derive(Default)]
+pub struct Errors(Vec<FieldError>);
+
+impl Errors {
+    pub fn add(&mut self, path: &str, message: &str) {
+        self.0.push(FieldError { path: path.to_owned(), message: message.to_owned() });
+    }
+
+    /// A trimmed text of 1 to `max` characters, or an error at `path`.
+    pub fn text(&mut self, path: &str, value: &str, max: usize) -> String {
+        let t = value.trim();
+        if t.is_empty() || t.chars().count() > max || t.chars().all(char::is_control) {
+            self.add(path, &format!("required, 1 to {max} characters"));
+        }
+        t.to_owned()
+    }
+
+    /// An RFC 3339 time, or an error at `path`.
+    pub fn time(&mut self, path: &str, value: &str) -> Option<time::OffsetDateTime> {
+        let t = time::OffsetDateTime::parse(value, &time::format_description::well_known::Rfc3339).ok();
+        if t.is_none() {
+            self.add(path, "required: an RFC 3339 time");
+        }
+        t
+    }
+
+    /// `Ok(v)` when nothing failed.
+    pub fn finish<T>(self, v: Option<T>) -> Result<T, Vec<FieldError>> {
+        match v {
+            Some(v) if self.0.is_empty() => Ok(v),
+            _ if self.0.is_empty() => {
+                Err(vec![FieldError { path: String::new(), message: "the body is not valid".into() }])
+            }
+            _ => Err(self.0),
+        }
+    }
+}

@@ -1,0 +1,170 @@
+//! Creating a dossier: validate against the template, decide, assign
+//! subject ids, create keys, seal version 1, commit it with its audit entry.
+
+use super::{failure_reason, to_json, Created};
+use crate::archive::codec::VersionKeys;
+use crate::archive::records::{DossierMeta, SubjectMeta};
+use crate::archive::{Archive, ArchiveError, RequestCtx};
+use crate::audit::{Commit, Guard, Outcome};
+use crate::crypto::{CryptoError, KeyRef};
+use crate::domain::dossier::{Dossier, FieldError, SplitDossier};
+use crate::domain::{DossierId, SubjectId};
+use crate::policy::access::{Change, DossierFacts};
+use crate::store::{keys, Cf, Op};
+use serde_json::Value;
+use std::collections::HashSet;
+
+impl Archive {
+    pub(super) fn parse_body(&self, body: &Value) -> Result<Dossier, ArchiveError> {
+        let dossier = self.template.parse(body).map_err(ArchiveError::Invalid)?;
+        let mut errors = Vec::new();
+        if !matches!(self.principal(&dossier.owner), Ok(Some(_))) {
+            errors.push(FieldError { path: "/owner".into(), message: "not a known principal".into() });
+        }
+        let mut seen = HashSet::new();
+        for (i, c) in dossier.contacts.iter().enumerate() {
+            if let Some(sid) = &c.subject_id {
+                if !seen.insert(sid.clone()) {
+                    errors.push(FieldError {
+                        path: format!("/contacts/{i}/subject_id"),
+                        message: "the same subject appears twice".into(),
+                    });
+                } else if self.store.get(Cf::Subjects, sid.as_str().as_bytes())?.is_none() {
+                    errors.push(FieldError {
+                        path: format!("/contacts/{i}/subject_id"),
+                        message: "unknown subject".into(),
+                    });
+                }
+            }
+        }
+        if errors.is_empty() {
+            Ok(dossier)
+        } else {
+            Err(ArchiveError::Invalid(errors))
+        }
+    }
+
+    /// Resolves (or creates) every data key the split dossier needs.
+    pub(super) fn keys_for(
+        &self,
+        id: &DossierId,
+        split: &SplitDossier,
+        new_dossier: bool,
+    ) -> Result<VersionKeys, ArchiveError> {
+        let mut keys = VersionKeys::default();
+        let dref = KeyRef::Dossier(id.clone());
+        keys.dossier = Some(if new_dossier {
+            let (k, op) = self.keyring.create(&dref)?;
+            keys.ops.push(op);
+            keys.created.push((dref, k.clone()));
+            k
+        } else {
+            self.keyring.get(&dref)?
+        });
+        for (sid, _, _) in &split.contacts {
+            let sref = KeyRef::Subject(sid.clone());
+            let key = match self.keyring.get(&sref) {
+                Ok(k) => k,
+                Err(CryptoError::KeyDestroyed(_))
+                    if self.store.get(Cf::Subjects, sid.as_str().as_bytes())?.is_none() =>
+                {
+                    let (k, op) = self.keyring.create(&sref)?;
+                    keys.ops.push(op);
+                    keys.created.push((sref, k.clone()));
+                    k
+                }
+                Err(CryptoError::KeyDestroyed(_)) => {
+                    return Err(ArchiveError::Conflict(format!(
+                        "subject {sid} has been erased and cannot be linked again"
+                    )))
+                }
+                Err(e) => return Err(e.into()),
+            };
+            keys.subjects.push((sid.clone(), key));
+        }
+        Ok(keys)
+    }
+
+    #[tracing::instrument(skip_all)]
+    pub async fn create_dossier(&self, ctx: &RequestCtx, body: &Value) -> Result<Created, ArchiveError> {
+        const ACTION: &str = "dossier.create";
+        let purpose = self.purpose(ctx, ACTION, "").await?;
+        let dossier = match self.parse_body(body) {
+            Ok(d) => d,
+            Err(err) => {
+                let e = ctx.entry(ACTION, "", Outcome::Error, "document does not conform to the template");
+                return self.refuse(e, err).await;
+            }
+        };
+        let facts = DossierFacts::of(&dossier);
+        let decision =
+            self.policy.access.decide_change(&ctx.principal, Change::Create, purpose.as_str(), "new", facts, facts);
+        if !decision.allowed {
+            let e = ctx.entry(ACTION, "", Outcome::Deny, decision.reason.clone());
+            return self.refuse(e, ArchiveError::Forbidden(decision.reason)).await;
+        }
+        let id = DossierId::generate();
+        let split = SplitDossier::split(dossier);
+        let sealed = self.keys_for(&id, &split, true).and_then(|keys| {
+            let s = self.seal_version(&id, 1, [0u8; 32], ctx.principal.id.as_str(), &split, &keys)?;
+            Ok((keys, s))
+        });
+        let (keys, (bytes, hash)) = match sealed {
+            Ok(v) => v,
+            Err(err) => {
+                let e = ctx.entry(ACTION, id.as_str(), Outcome::Error, failure_reason(&err));
+                return self.refuse(e, err).await;
+            }
+        };
+        let now = self.clock.now();
+        let subjects: Vec<SubjectId> = split.contacts.iter().map(|(s, _, _)| s.clone()).collect();
+        let meta = DossierMeta {
+            id: id.clone(),
+            current_version: 1,
+            head_hash: hex::encode(hash),
+            owner: split.business.owner.clone(),
+            region: split.business.customer.region.clone(),
+            grade: split.business.grade,
+            status: split.business.status,
+            created_by: ctx.principal.id.clone(),
+            created_at: now,
+            updated_at: now,
+            subjects: subjects.clone(),
+            ended_at: None,
+            destroyed: None,
+        };
+        let ops = self.version_ops(keys.ops, bytes, &meta, &subjects)?;
+        let entry = self.dossier_entry(ctx, ACTION, id.as_str(), &subjects, Outcome::Allow, decision.reason);
+        let guard = Guard { cf: Cf::Dossiers, key: id.as_str().as_bytes().to_vec(), expected: None };
+        self.audit.commit(Commit { ops, entries: vec![entry], guard: Some(guard), on_conflict: vec![] }).await?;
+        for (r, k) in keys.created {
+            self.keyring.remember(r, k);
+        }
+        self.index_version(&id, 1, &split);
+        Ok(Created { id, version: 1, hash: hex::encode(hash), subjects })
+    }
+
+    /// The ops that write a new version: its keys, the sealed record, the
+    /// metadata, and for each subject it names a link (and a record for a
+    /// new subject).
+    pub(super) fn version_ops(
+        &self,
+        mut ops: Vec<Op>,
+        record: Vec<u8>,
+        meta: &DossierMeta,
+        subjects: &[SubjectId],
+    ) -> Result<Vec<Op>, ArchiveError> {
+        let id = &meta.id;
+        let now = meta.updated_at;
+        ops.push(Op::Put(Cf::Versions, keys::version(id, meta.current_version), record));
+        ops.push(Op::Put(Cf::Dossiers, id.as_str().as_bytes().to_vec(), to_json(meta)?));
+        for sid in subjects {
+            if self.store.get(Cf::Subjects, sid.as_str().as_bytes())?.is_none() {
+                let meta = SubjectMeta::new(sid.clone(), now);
+                ops.push(Op::Put(Cf::Subjects, sid.as_str().as_bytes().to_vec(), to_json(&meta)?));
+            }
+            ops.push(Op::Put(Cf::Subjects, keys::subject_link(sid, id), vec![]));
+        }
+        Ok(ops)
+    }
+}

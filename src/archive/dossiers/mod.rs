@@ -1,0 +1,168 @@
+//! Dossier use cases: create, read (current or any version), update with
+//! optimistic concurrency, version history. The read plan (what each field
+//! class shows, decided before anything is decrypted) is in `plan`; sealing
+//! and opening versions in `archive::codec`.
+
+mod create;
+mod json;
+mod plan;
+mod read;
+mod update;
+
+pub(super) use plan::ReadPlan;
+pub(crate) use update::NextVersion;
+
+use super::codec::VersionRecord;
+use super::records::{DossierMeta, SubjectMeta};
+use super::{Archive, ArchiveError, RequestCtx};
+use crate::audit::{Commit, EntryBody, Outcome};
+use crate::domain::{DossierId, SubjectId};
+use crate::policy::access::SubjectState;
+use crate::store::{keys, Cf};
+use serde::Serialize;
+use serde_json::Value;
+use time::OffsetDateTime;
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Created {
+    pub id: DossierId,
+    pub version: u32,
+    pub hash: String,
+    pub subjects: Vec<SubjectId>,
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct Redaction {
+    pub path: String,
+    pub reason: RedactionReason,
+}
+
+/// Why a field is not shown in clear.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RedactionReason {
+    Masked,
+    Withheld,
+    Erased,
+}
+
+impl RedactionReason {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RedactionReason::Masked => "masked",
+            RedactionReason::Withheld => "withheld",
+            RedactionReason::Erased => "erased",
+        }
+    }
+}
+
+/// A dossier as the caller may see it.
+#[derive(Debug, Clone)]
+pub struct DossierView {
+    pub id: DossierId,
+    pub document: Value,
+    pub version: u32,
+    pub hash: String,
+    pub redactions: Vec<Redaction>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct VersionInfo {
+    pub version: u32,
+    pub hash: String,
+    pub prev_hash: Option<String>,
+    #[serde(with = "time::serde::rfc3339")]
+    pub created_at: OffsetDateTime,
+    pub actor: String,
+}
+
+fn to_json<T: Serialize>(v: &T) -> Result<Vec<u8>, ArchiveError> {
+    serde_json::to_vec(v).map_err(|e| ArchiveError::Internal(e.into()))
+}
+
+/// A value-free reason for an audit entry recording a failure.
+fn failure_reason(e: &ArchiveError) -> &'static str {
+    match e {
+        ArchiveError::Conflict(_) => "names an erased subject",
+        _ => "internal error",
+    }
+}
+
+impl Archive {
+    pub(super) fn meta(&self, id: &DossierId) -> Result<Option<(DossierMeta, Vec<u8>)>, ArchiveError> {
+        match self.store.get(Cf::Dossiers, id.as_str().as_bytes())? {
+            None => Ok(None),
+            Some(raw) => {
+                let meta = serde_json::from_slice(&raw).map_err(|e| ArchiveError::Internal(e.into()))?;
+                Ok(Some((meta, raw)))
+            }
+        }
+    }
+
+    pub(super) fn dossier_entry(
+        &self,
+        ctx: &RequestCtx,
+        action: &str,
+        id: &str,
+        subjects: &[SubjectId],
+        outcome: Outcome,
+        reason: impl Into<String>,
+    ) -> EntryBody {
+        let mut e = ctx.entry(action, id, outcome, reason);
+        e.subjects = subjects.iter().map(|s| s.to_string()).collect();
+        e
+    }
+
+    /// Looks a dossier up, auditing an unknown id.
+    pub(super) async fn find_meta(
+        &self,
+        ctx: &RequestCtx,
+        action: &str,
+        id: &str,
+    ) -> Result<(DossierId, DossierMeta, Vec<u8>), ArchiveError> {
+        let found = match DossierId::parse(id) {
+            Ok(did) => self.meta(&did)?.map(|(m, raw)| (did, m, raw)),
+            Err(_) => None,
+        };
+        let Some(found) = found else {
+            let e = ctx.entry(action, id, Outcome::Error, "no such dossier");
+            return self.refuse(e, ArchiveError::NotFound("dossier".into())).await;
+        };
+        if let Some(t) = &found.1.destroyed {
+            let e = ctx.entry(action, id, Outcome::Error, format!("destroyed; certificate {}", t.certificate));
+            return self.refuse(e, ArchiveError::Gone { certificate: t.certificate.clone() }).await;
+        }
+        Ok(found)
+    }
+
+    /// A subject's consent and restriction state, for decisions.
+    pub(super) fn subject_state(&self, sid: &SubjectId) -> Result<SubjectState, ArchiveError> {
+        let Some(raw) = self.store.get(Cf::Subjects, &keys::subject(sid))? else {
+            return Ok(SubjectState::default());
+        };
+        let meta: SubjectMeta = serde_json::from_slice(&raw).map_err(|e| ArchiveError::Internal(e.into()))?;
+        Ok(meta.state())
+    }
+
+    #[tracing::instrument(skip_all)]
+    pub async fn list_versions(&self, ctx: &RequestCtx, id: &str) -> Result<Vec<VersionInfo>, ArchiveError> {
+        const ACTION: &str = "dossier.versions";
+        let (did, meta, plan) = self.plan_read(ctx, ACTION, id).await?;
+        let mut out = Vec::new();
+        let prefix = keys::versions_prefix(&did);
+        for row in self.store.scan(Cf::Versions, &prefix, &prefix) {
+            let (_, bytes) = row?;
+            let rec = VersionRecord::decode(&bytes)?;
+            out.push(VersionInfo {
+                version: rec.version,
+                hash: hex::encode(VersionRecord::hash(&bytes)),
+                prev_hash: (rec.version > 1).then(|| hex::encode(rec.prev_hash)),
+                created_at: rec.created_at()?,
+                actor: rec.actor,
+            });
+        }
+        let entry = self.dossier_entry(ctx, ACTION, id, &meta.subjects, Outcome::Allow, plan.reasons());
+        self.audit.commit(Commit::entry(entry)).await?;
+        Ok(out)
+    }
+}

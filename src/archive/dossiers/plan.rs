@@ -1,0 +1,119 @@
+//! The read plan: per class for the dossier's own fields, and per contact
+//! for that person's personal and sensitive fields, what a request may see
+//! (clear, masked, withheld). Decided before anything is decrypted.
+
+use crate::archive::records::DossierMeta;
+use crate::archive::{Archive, ArchiveError, CheckedPurpose, RequestCtx};
+use crate::audit::Outcome;
+use crate::domain::{Classification, DossierId, SubjectId};
+use crate::policy::access::{FieldDecision, FieldOutcome};
+use crate::policy::classes::FieldClasses;
+use std::collections::HashMap;
+
+/// What a read may show: per class for the dossier's own fields, and per
+/// contact for that person's personal and sensitive fields. Decided before
+/// anything is decrypted.
+#[derive(Debug, Default)]
+pub(crate) struct ReadPlan {
+    dossier: HashMap<Classification, FieldDecision>,
+    subjects: HashMap<SubjectId, (FieldDecision, FieldDecision)>,
+}
+
+impl ReadPlan {
+    pub(crate) fn outcome(&self, class: Classification, subject: Option<&SubjectId>) -> FieldOutcome {
+        let decision = match (class, subject) {
+            (Classification::Personal, Some(s)) => self.subjects.get(s).map(|d| &d.0),
+            (Classification::Sensitive, Some(s)) => self.subjects.get(s).map(|d| &d.1),
+            _ => self.dossier.get(&class),
+        };
+        decision.map_or(FieldOutcome::Withheld, |d| d.outcome)
+    }
+
+    /// Whether any field the template has could be shown.
+    pub(crate) fn anything_visible(&self) -> bool {
+        let dossier_fields = FieldClasses::template().fields().any(|(p, c)| {
+            let own =
+                !p.starts_with("/contacts/") || !matches!(c, Classification::Personal | Classification::Sensitive);
+            own && self.outcome(c, None) != FieldOutcome::Withheld
+        });
+        let contact_fields = self
+            .subjects
+            .values()
+            .any(|(p, s)| p.outcome != FieldOutcome::Withheld || s.outcome != FieldOutcome::Withheld);
+        dossier_fields || contact_fields
+    }
+
+    /// The deciding policies, for the audit entry (ids only).
+    pub(crate) fn reasons(&self) -> String {
+        let mut parts: Vec<String> = Vec::new();
+        let mut classes: Vec<_> = self.dossier.iter().collect();
+        classes.sort_by_key(|(c, _)| **c);
+        for (c, d) in classes {
+            let by = if d.policies.is_empty() { "no permit".to_owned() } else { d.policies.join("+") };
+            parts.push(format!("{}={} ({by})", c.as_str(), d.outcome.as_str()));
+        }
+        let mut subjects: Vec<_> = self.subjects.iter().collect();
+        subjects.sort_by(|a, b| a.0.as_str().cmp(b.0.as_str()));
+        for (sid, (p, s)) in subjects {
+            let by =
+                |d: &FieldDecision| if d.policies.is_empty() { "no permit".to_owned() } else { d.policies.join("+") };
+            parts.push(format!(
+                "{sid}: personal={} ({}), sensitive={} ({})",
+                p.outcome.as_str(),
+                by(p),
+                s.outcome.as_str(),
+                by(s)
+            ));
+        }
+        parts.join("; ")
+    }
+}
+
+impl Archive {
+    /// Decides every field class of a dossier for this request, before
+    /// anything is decrypted.
+    pub(crate) fn read_plan(
+        &self,
+        ctx: &RequestCtx,
+        purpose: CheckedPurpose<'_>,
+        meta: &DossierMeta,
+        subjects: &[SubjectId],
+    ) -> Result<ReadPlan, ArchiveError> {
+        let mut reader =
+            self.policy.access.reader(&ctx.principal, meta.id.as_str(), meta.facts(), purpose.as_str(), purpose.def);
+        let mut plan = ReadPlan::default();
+        // Only the classes the template has at dossier level (a class no
+        // field carries needs no decision; it reads as withheld).
+        for class in FieldClasses::template().dossier_level() {
+            plan.dossier.insert(class, reader.decide(class, None));
+        }
+        for sid in subjects {
+            let state = self.subject_state(sid)?;
+            let personal = reader.decide(Classification::Personal, Some(&state));
+            let sensitive = reader.decide(Classification::Sensitive, Some(&state));
+            plan.subjects.insert(sid.clone(), (personal, sensitive));
+        }
+        Ok(plan)
+    }
+
+    /// The purpose check, the lookup and the read plan of a read-like call;
+    /// 403 (audited, with the policies' reasons) when the caller may see
+    /// nothing of the dossier.
+    pub(crate) async fn plan_read(
+        &self,
+        ctx: &RequestCtx,
+        action: &str,
+        id: &str,
+    ) -> Result<(DossierId, DossierMeta, ReadPlan), ArchiveError> {
+        let purpose = self.purpose(ctx, action, id).await?;
+        let (did, meta, _) = self.find_meta(ctx, action, id).await?;
+        let plan = self.read_plan(ctx, purpose, &meta, &meta.subjects)?;
+        if !plan.anything_visible() {
+            let reason = format!("no field visible: {}", plan.reasons());
+            let e = self.dossier_entry(ctx, action, id, &meta.subjects, Outcome::Deny, reason);
+            let msg = "the policy lets you see no field of this dossier for this purpose";
+            return self.refuse(e, ArchiveError::Forbidden(msg.into())).await;
+        }
+        Ok((did, meta, plan))
+    }
+}

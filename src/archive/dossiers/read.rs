@@ -1,0 +1,172 @@
+//! Reading a dossier (current or any version) as the caller may see it.
+
+use super::json::{contact_of, leaf_paths, prune, remove_pointer};
+use super::{DossierView, ReadPlan, Redaction, RedactionReason};
+use crate::archive::codec::{Opened, Part, SegmentName, VersionRecord};
+use crate::archive::{Archive, ArchiveError, RequestCtx};
+use crate::audit::{Commit, Outcome};
+use crate::domain::{Classification, DossierId, SubjectId};
+use crate::policy::access::FieldOutcome;
+use crate::policy::classes::FieldClasses;
+use serde_json::Value;
+
+/// A version as the caller may see it.
+struct Visible {
+    document: Value,
+    redactions: Vec<Redaction>,
+    /// The subjects the version names, in contact order.
+    subjects: Vec<SubjectId>,
+    /// Paths released in clear.
+    released: Vec<String>,
+}
+
+/// A part's fields as JSON members.
+fn fields_of(part: &Part) -> Result<serde_json::Map<String, Value>, ArchiveError> {
+    let value = match part {
+        Part::Business(b) => serde_json::to_value(b),
+        Part::Confidential(c) => serde_json::to_value(c),
+        Part::Sensitive(s) => serde_json::to_value(s),
+        Part::Personal(_, p) => serde_json::to_value(p),
+        Part::SubjectSensitive(_, s) => serde_json::to_value(s),
+    }
+    .map_err(|e| ArchiveError::Internal(e.into()))?;
+    match prune(value) {
+        Value::Object(m) => Ok(m),
+        _ => Ok(serde_json::Map::new()),
+    }
+}
+
+impl Archive {
+    #[tracing::instrument(skip_all)]
+    pub async fn read_dossier(
+        &self,
+        ctx: &RequestCtx,
+        id: &str,
+        version: Option<u32>,
+    ) -> Result<DossierView, ArchiveError> {
+        const ACTION: &str = "dossier.read";
+        let (did, meta, plan) = self.plan_read(ctx, ACTION, id).await?;
+        let v = version.unwrap_or(meta.current_version);
+        let found = if (1..=meta.current_version).contains(&v) { self.load_version(&did, v)? } else { None };
+        let Some((rec, bytes)) = found else {
+            let e = self.dossier_entry(ctx, ACTION, id, &meta.subjects, Outcome::Error, format!("no version {v}"));
+            return self.refuse(e, ArchiveError::NotFound(format!("version {v}"))).await;
+        };
+        let hash =
+            if v == meta.current_version { meta.head_hash.clone() } else { hex::encode(VersionRecord::hash(&bytes)) };
+        let Visible { document, redactions, subjects, released } = self.visible_version(&did, &rec, &plan)?;
+        let mut entry =
+            self.dossier_entry(ctx, ACTION, id, &subjects, Outcome::Allow, format!("version {v}; {}", plan.reasons()));
+        entry.released = released;
+        for r in &redactions {
+            match r.reason {
+                RedactionReason::Masked => entry.masked.push(r.path.clone()),
+                RedactionReason::Withheld | RedactionReason::Erased => entry.withheld.push(r.path.clone()),
+            }
+        }
+        // Fail closed: the data leaves only once the entry is durable.
+        self.audit.commit(Commit::entry(entry)).await?;
+        Ok(DossierView { id: did, document, version: v, hash, redactions })
+    }
+
+    /// Opens the segments of a version the plan lets the caller see, and
+    /// applies masking. A segment whose fields are all withheld is never
+    /// decrypted; a subject whose key was destroyed reads as erased. Returns
+    /// the document, its redactions, the subjects it names and the paths
+    /// released in clear.
+    fn visible_version(&self, id: &DossierId, rec: &VersionRecord, plan: &ReadPlan) -> Result<Visible, ArchiveError> {
+        let classes = FieldClasses::template();
+        let mut doc = serde_json::Map::new();
+        let mut redactions = Vec::new();
+        let mut contacts: Vec<(SubjectId, serde_json::Map<String, Value>)> = Vec::new();
+        // Template fields of a class that a withheld segment would hold.
+        let template_fields = |class: Classification, under_contacts: bool| {
+            classes
+                .fields()
+                .filter(move |(p, c)| *c == class && p.starts_with("/contacts/") == under_contacts)
+                .map(|(p, _)| p.to_owned())
+        };
+        for seg in &rec.segments {
+            let (class, subject) = (seg.name.class(), seg.name.subject());
+            if let SegmentName::Personal(sid) = &seg.name {
+                contacts.push((sid.clone(), serde_json::Map::new()));
+            }
+            let contact_index = subject.and_then(|s| contacts.iter().position(|c| &c.0 == s));
+            // An erased person reads as erased whatever the policy says.
+            if subject.is_some() && self.is_erased(seg)? {
+                if let (SegmentName::Personal(_), Some(i)) = (&seg.name, contact_index) {
+                    for f in ["name", "phone", "email", "role", "id_number"] {
+                        redactions
+                            .push(Redaction { path: format!("/contacts/{i}/{f}"), reason: RedactionReason::Erased });
+                    }
+                }
+                continue;
+            }
+            if plan.outcome(class, subject) == FieldOutcome::Withheld {
+                for path in template_fields(class, subject.is_some()) {
+                    let path = match contact_index {
+                        Some(i) => path.replacen('*', &i.to_string(), 1),
+                        None => path,
+                    };
+                    redactions.push(Redaction { path, reason: RedactionReason::Withheld });
+                }
+                continue;
+            }
+            let part = match self.open_segment(id, rec, seg)? {
+                Opened::Plain(p) => p,
+                Opened::Erased => continue,
+            };
+            let fields = fields_of(&part)?;
+            let target = match (&part, contact_index) {
+                (Part::Business(_), _) => &mut doc,
+                (Part::Confidential(_) | Part::Sensitive(_), _) => doc
+                    .entry("finance")
+                    .or_insert_with(|| Value::Object(Default::default()))
+                    .as_object_mut()
+                    .ok_or_else(|| anyhow::anyhow!("finance is not an object"))?,
+                (_, Some(i)) => &mut contacts[i].1,
+                _ => return Err(anyhow::anyhow!("sensitive segment of a subject with no personal segment").into()),
+            };
+            target.extend(fields);
+        }
+        let subjects: Vec<SubjectId> = contacts.iter().map(|c| c.0.clone()).collect();
+        if !contacts.is_empty() {
+            let list = contacts
+                .into_iter()
+                .map(|(sid, mut fields)| {
+                    fields.insert("subject_id".into(), Value::String(sid.to_string()));
+                    Value::Object(fields)
+                })
+                .collect();
+            doc.insert("contacts".into(), Value::Array(list));
+        }
+        let mut document = Value::Object(doc);
+        // Field by field: what the plan masks or withholds within the
+        // segments that were opened (a contact's subject_id is internal).
+        let mut leaves = Vec::new();
+        leaf_paths(&document, "", &mut leaves);
+        let mut released = Vec::new();
+        for path in leaves {
+            let class = classes.class_of(&path);
+            let subject = match (class, contact_of(&path)) {
+                (Classification::Personal | Classification::Sensitive, Some(i)) => subjects.get(i),
+                _ => None,
+            };
+            match plan.outcome(class, subject) {
+                FieldOutcome::Clear => released.push(path),
+                FieldOutcome::Masked => {
+                    if let Some(v) = document.pointer_mut(&path) {
+                        *v = self.policy.masking.mask(&path, v);
+                    }
+                    redactions.push(Redaction { path, reason: RedactionReason::Masked });
+                }
+                FieldOutcome::Withheld => {
+                    remove_pointer(&mut document, &path);
+                    redactions.push(Redaction { path, reason: RedactionReason::Withheld });
+                }
+            }
+        }
+        redactions.sort_by(|a, b| a.path.cmp(&b.path));
+        Ok(Visible { document, redactions, subjects, released })
+    }
+}

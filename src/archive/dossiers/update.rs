@@ -1,0 +1,220 @@
+//! Updating a dossier: a new version based on the one named by `If-Match`,
+//! keeping what the updater may not see; and appending a version (shared
+//! with close).
+
+use super::{failure_reason, Created, ReadPlan};
+use crate::archive::codec::{Opened, Part, SegmentName};
+use crate::archive::records::DossierMeta;
+use crate::archive::{Archive, ArchiveError, RequestCtx};
+use crate::audit::{Commit, Guard, Outcome};
+use crate::domain::dossier::SplitDossier;
+use crate::domain::{Classification, DossierId, SubjectId};
+use crate::policy::access::{Change, DossierFacts, FieldOutcome};
+use crate::store::{keys, Cf};
+
+use serde_json::Value;
+use time::OffsetDateTime;
+
+/// A version to append after `meta`'s current one.
+pub(crate) struct NextVersion {
+    pub action: &'static str,
+    pub meta: DossierMeta,
+    /// The stored metadata it is based on (the commit's guard).
+    pub meta_raw: Vec<u8>,
+    pub split: SplitDossier,
+    /// When the customer relationship ended (close).
+    pub ended_at: Option<OffsetDateTime>,
+    pub reason: String,
+}
+
+impl Archive {
+    #[tracing::instrument(skip_all)]
+    pub async fn update_dossier(
+        &self,
+        ctx: &RequestCtx,
+        id: &str,
+        expected: u32,
+        body: &Value,
+    ) -> Result<Created, ArchiveError> {
+        const ACTION: &str = "dossier.update";
+        let purpose = self.purpose(ctx, ACTION, id).await?;
+        let (did, meta, meta_raw) = self.find_meta(ctx, ACTION, id).await?;
+        let dossier = match self.parse_body(body) {
+            Ok(d) => d,
+            Err(err) => {
+                let e = self.dossier_entry(
+                    ctx,
+                    ACTION,
+                    id,
+                    &meta.subjects,
+                    Outcome::Error,
+                    "document does not conform to the template",
+                );
+                return self.refuse(e, err).await;
+            }
+        };
+        let (before, after) = (meta.facts(), DossierFacts::of(&dossier));
+        let mut decision =
+            self.policy.access.decide_change(&ctx.principal, Change::Update, purpose.as_str(), id, before, after);
+        let plan = self.read_plan(ctx, purpose, &meta, &meta.subjects)?;
+        if decision.allowed && plan.outcome(Classification::Internal, None) != FieldOutcome::Clear {
+            decision.allowed = false;
+            decision.reason = format!("{}; but the business fields are not visible in clear", decision.reason);
+        }
+        if !decision.allowed {
+            let e = self.dossier_entry(ctx, ACTION, id, &meta.subjects, Outcome::Deny, decision.reason.clone());
+            return self.refuse(e, ArchiveError::Forbidden(decision.reason)).await;
+        }
+        let mismatch = ArchiveError::VersionMismatch { expected, current: meta.current_version };
+        if expected != meta.current_version {
+            let e = self.dossier_entry(ctx, ACTION, id, &meta.subjects, Outcome::Error, "version mismatch");
+            return self.refuse(e, mismatch).await;
+        }
+        let mut split = SplitDossier::split(dossier);
+        let kept = self.keep_hidden(&did, &meta, &plan, &mut split)?;
+        let version = meta.current_version + 1;
+        let reason = match kept.is_empty() {
+            true => format!("{}; version {version}", decision.reason),
+            false => format!(
+                "{}; version {version}; kept from version {}: {}",
+                decision.reason,
+                version - 1,
+                kept.join(", ")
+            ),
+        };
+        let next = NextVersion { action: ACTION, meta, meta_raw, split, ended_at: None, reason };
+        self.append_version(ctx, &did, next).await
+    }
+
+    /// Seals `split` as the next version and commits it with its audit entry,
+    /// guarded against a concurrent change (412). `ended_at` records the end
+    /// of the customer relationship.
+    pub(crate) async fn append_version(
+        &self,
+        ctx: &RequestCtx,
+        did: &DossierId,
+        next: NextVersion,
+    ) -> Result<Created, ArchiveError> {
+        let NextVersion { action, meta, meta_raw, split, ended_at, reason } = next;
+        let id = did.as_str();
+        let expected = meta.current_version;
+        let version = meta.current_version + 1;
+        let sealed = hex::decode(&meta.head_hash)
+            .ok()
+            .and_then(|h| <[u8; 32]>::try_from(h).ok())
+            .ok_or_else(|| ArchiveError::Internal(anyhow::anyhow!("stored head hash is malformed")))
+            .and_then(|prev| {
+                let keys = self.keys_for(did, &split, false)?;
+                let s = self.seal_version(did, version, prev, ctx.principal.id.as_str(), &split, &keys)?;
+                Ok((keys, s))
+            });
+        let (keys, (bytes, hash)) = match sealed {
+            Ok(v) => v,
+            Err(err) => {
+                let e = self.dossier_entry(ctx, action, id, &meta.subjects, Outcome::Error, failure_reason(&err));
+                return self.refuse(e, err).await;
+            }
+        };
+        let now = self.clock.now();
+        let version_subjects: Vec<SubjectId> = split.contacts.iter().map(|(s, _, _)| s.clone()).collect();
+        let mut all_subjects = meta.subjects.clone();
+        for s in &version_subjects {
+            if !all_subjects.contains(s) {
+                all_subjects.push(s.clone());
+            }
+        }
+        let new_meta = DossierMeta {
+            current_version: version,
+            head_hash: hex::encode(hash),
+            owner: split.business.owner.clone(),
+            region: split.business.customer.region.clone(),
+            grade: split.business.grade,
+            status: split.business.status,
+            updated_at: now,
+            subjects: all_subjects.clone(),
+            ended_at: ended_at.or(meta.ended_at),
+            ..meta
+        };
+        let ops = self.version_ops(keys.ops, bytes, &new_meta, &version_subjects)?;
+        let entry = self.dossier_entry(ctx, action, id, &all_subjects, Outcome::Allow, reason);
+        let conflict =
+            self.dossier_entry(ctx, action, id, &all_subjects, Outcome::Error, "version mismatch (concurrent update)");
+        let guard = Guard { cf: Cf::Dossiers, key: keys::dossier(did), expected: Some(meta_raw) };
+        match self
+            .audit
+            .commit(Commit { ops, entries: vec![entry], guard: Some(guard), on_conflict: vec![conflict] })
+            .await
+        {
+            Ok(_) => {}
+            Err(crate::audit::CommitError::Conflict) => {
+                let current = self.meta(did)?.map_or(0, |(m, _)| m.current_version);
+                return Err(ArchiveError::VersionMismatch { expected, current });
+            }
+            Err(e) => return Err(e.into()),
+        }
+        for (r, k) in keys.created {
+            self.keyring.remember(r, k);
+        }
+        self.index_version(did, version, &split);
+        Ok(Created { id: did.clone(), version, hash: hex::encode(hash), subjects: version_subjects })
+    }
+
+    /// Fields the updater may not see in clear are not theirs to change: the
+    /// new version keeps the current values of those segments, so a masked
+    /// `***` read back and sent again never overwrites the real value, and a
+    /// withheld field left out is not dropped. Returns the segments kept.
+    fn keep_hidden(
+        &self,
+        id: &DossierId,
+        meta: &DossierMeta,
+        plan: &ReadPlan,
+        split: &mut SplitDossier,
+    ) -> Result<Vec<String>, ArchiveError> {
+        let (rec, _) = self
+            .load_version(id, meta.current_version)?
+            .ok_or_else(|| anyhow::anyhow!("current version record missing"))?;
+        let opened = |name: &SegmentName| -> Result<Option<Part>, ArchiveError> {
+            let Some(seg) = rec.segments.iter().find(|s| &s.name == name) else { return Ok(None) };
+            Ok(match self.open_segment(id, &rec, seg)? {
+                Opened::Plain(p) => Some(p),
+                Opened::Erased => None,
+            })
+        };
+        let mut kept = Vec::new();
+        if plan.outcome(Classification::Confidential, None) != FieldOutcome::Clear {
+            split.confidential = match opened(&SegmentName::Confidential)? {
+                Some(Part::Confidential(c)) => Some(c),
+                _ => None,
+            };
+            kept.push(SegmentName::Confidential.to_string());
+        }
+        if plan.outcome(Classification::Sensitive, None) != FieldOutcome::Clear {
+            split.sensitive = match opened(&SegmentName::Sensitive)? {
+                Some(Part::Sensitive(s)) => Some(s),
+                _ => None,
+            };
+            kept.push(SegmentName::Sensitive.to_string());
+        }
+        for (sid, personal, sensitive) in split.contacts.iter_mut() {
+            let name = SegmentName::Personal(sid.clone());
+            if !rec.segments.iter().any(|s| s.name == name) {
+                continue; // a person new to this dossier: the caller provides them
+            }
+            if plan.outcome(Classification::Personal, Some(sid)) != FieldOutcome::Clear {
+                if let Some(Part::Personal(_, p)) = opened(&name)? {
+                    *personal = p;
+                    kept.push(name.to_string());
+                }
+            }
+            if plan.outcome(Classification::Sensitive, Some(sid)) != FieldOutcome::Clear {
+                let name = SegmentName::SubjectSensitive(sid.clone());
+                *sensitive = match opened(&name)? {
+                    Some(Part::SubjectSensitive(_, s)) => Some(s),
+                    _ => None,
+                };
+                kept.push(name.to_string());
+            }
+        }
+        Ok(kept)
+    }
+}

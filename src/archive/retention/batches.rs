@@ -1,0 +1,147 @@
+//! Destruction batches: proposing what is due, four-eyes approval, and
+//! running an approved batch to the end, one atomic item at a time.
+
+use super::{describe_items, from_json, system_entry, to_json, with_targets, Batch, BatchState, Item, Target};
+use crate::archive::{Archive, ArchiveError, RequestCtx};
+use crate::audit::{Commit, Guard, Outcome};
+use crate::domain::{BatchId, CertificateId};
+use crate::store::{keys, Cf, Op};
+use std::collections::BTreeSet;
+
+impl Archive {
+    /// Proposes what is due, unblocked and in no open batch, for rules that
+    /// need approval (`approval`) or not. `None` when nothing is.
+    pub(super) async fn propose(
+        &self,
+        proposer: Option<&RequestCtx>,
+        approval: bool,
+    ) -> Result<Option<Batch>, ArchiveError> {
+        let now = self.clock.now();
+        let due = self.compute_due(now, None)?;
+        let items: Vec<Item> = due
+            .items
+            .into_iter()
+            .filter(|d| d.blocked_by.is_empty() && d.batch.is_none() && d.approval == approval)
+            .map(|d| d.item)
+            .collect();
+        if items.is_empty() {
+            return Ok(None);
+        }
+        let batch = Batch {
+            batch_id: BatchId::generate(),
+            state: BatchState::Proposed,
+            proposed_by: proposer.map(|c| c.principal.id.clone()),
+            proposed_at: now,
+            approved_by: None,
+            approved_at: None,
+            certificate_id: None,
+            items,
+            results: vec![],
+        };
+        let reason = format!("proposed {} item(s): {}", batch.items.len(), describe_items(&batch.items));
+        let entry = match proposer {
+            Some(ctx) => ctx.entry("disposition.propose", batch.batch_id.as_str(), Outcome::Allow, reason),
+            None => system_entry("disposition.propose", batch.batch_id.as_str(), reason),
+        };
+        let ops = vec![Op::Put(Cf::Disposition, keys::batch(batch.batch_id.as_str()), to_json(&batch)?)];
+        self.audit
+            .commit(Commit { ops, entries: vec![with_targets(entry, &batch.items)], guard: None, on_conflict: vec![] })
+            .await?;
+        Ok(Some(batch))
+    }
+
+    #[tracing::instrument(skip_all)]
+    pub async fn propose_batch(&self, ctx: &RequestCtx) -> Result<Batch, ArchiveError> {
+        const ACTION: &str = "disposition.propose";
+        self.require_disposition(ctx, ACTION).await?;
+        match self.propose(Some(ctx), true).await? {
+            Some(b) => Ok(b),
+            None => {
+                let e = ctx.entry(ACTION, "disposition", Outcome::Error, "nothing due that needs approval");
+                self.refuse(
+                    e,
+                    ArchiveError::Conflict("nothing is due (unblocked, not yet proposed) that needs approval".into()),
+                )
+                .await
+            }
+        }
+    }
+
+    pub(super) fn batch(&self, batch_id: &str) -> Result<Option<(Batch, Vec<u8>)>, ArchiveError> {
+        match self.store.get(Cf::Disposition, &keys::batch(batch_id))? {
+            None => Ok(None),
+            Some(raw) => Ok(Some((from_json(&raw)?, raw))),
+        }
+    }
+
+    #[tracing::instrument(skip_all)]
+    pub async fn get_batch(&self, ctx: &RequestCtx, batch_id: &str) -> Result<Batch, ArchiveError> {
+        const ACTION: &str = "disposition.batch";
+        self.require_disposition(ctx, ACTION).await?;
+        let Some((b, _)) = self.batch(batch_id)? else {
+            let e = ctx.entry(ACTION, batch_id, Outcome::Error, "no such batch");
+            return self.refuse(e, ArchiveError::NotFound("batch".into())).await;
+        };
+        self.audit.commit(Commit::entry(ctx.entry(ACTION, batch_id, Outcome::Allow, "batch"))).await?;
+        Ok(b)
+    }
+
+    /// Four eyes: a compliance officer other than the proposer approves, and
+    /// the batch executes.
+    #[tracing::instrument(skip_all)]
+    pub async fn approve_batch(&self, ctx: &RequestCtx, batch_id: &str) -> Result<Batch, ArchiveError> {
+        const ACTION: &str = "disposition.approve";
+        let reason = self.require_disposition(ctx, ACTION).await?;
+        let Some((batch, raw)) = self.batch(batch_id)? else {
+            let e = ctx.entry(ACTION, batch_id, Outcome::Error, "no such batch");
+            return self.refuse(e, ArchiveError::NotFound("batch".into())).await;
+        };
+        if batch.proposed_by.as_ref() == Some(&ctx.principal.id) {
+            let e = ctx.entry(ACTION, batch_id, Outcome::Deny, "the proposer may not approve (four eyes)");
+            return self
+                .refuse(e, ArchiveError::Forbidden("the proposer of a batch may not approve it (four eyes)".into()))
+                .await;
+        }
+        if batch.state != BatchState::Proposed {
+            let e = ctx.entry(ACTION, batch_id, Outcome::Error, "batch is not awaiting approval");
+            return self.refuse(e, ArchiveError::Conflict("the batch is not awaiting approval".into())).await;
+        }
+        let approved = Batch {
+            state: BatchState::Executing,
+            approved_by: Some(ctx.principal.id.clone()),
+            approved_at: Some(self.clock.now()),
+            certificate_id: Some(CertificateId::generate()),
+            ..batch
+        };
+        let entry = with_targets(ctx.entry(ACTION, batch_id, Outcome::Allow, reason), &approved.items);
+        let conflict = ctx.entry(ACTION, batch_id, Outcome::Error, "approved concurrently");
+        let key = keys::batch(batch_id);
+        let ops = vec![Op::Put(Cf::Disposition, key.clone(), to_json(&approved)?)];
+        let guard = Guard { cf: Cf::Disposition, key, expected: Some(raw) };
+        self.audit
+            .commit(Commit { ops, entries: vec![entry], guard: Some(guard), on_conflict: vec![conflict] })
+            .await?;
+        self.execute(batch_id).await
+    }
+
+    /// Runs (or resumes) an approved batch to the end. Idempotent.
+    #[tracing::instrument(skip_all)]
+    pub async fn execute(&self, batch_id: &str) -> Result<Batch, ArchiveError> {
+        loop {
+            let Some((batch, raw)) = self.batch(batch_id)? else {
+                return Err(ArchiveError::NotFound("batch".into()));
+            };
+            if batch.state != BatchState::Executing {
+                return Ok(batch);
+            }
+            let done: BTreeSet<&Target> = batch.results.iter().map(|r| &r.target).collect();
+            let next = batch.items.iter().find(|i| !done.contains(&i.target)).cloned();
+            match next {
+                Some(item) => self.execute_item(&batch, raw, &item).await?,
+                None => {
+                    self.finish(&batch, raw).await?;
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,200 @@
+//! Executing one item of a batch: shred its keys, delete its ciphertext and
+//! documents, write the tombstone, record the result and the audit entry,
+//! all in one atomic batch, so an item is never half done.
+
+use super::{from_json, item_request_id, system_entry, to_json, Batch, Item, ItemOutcome, ItemResult, Target};
+use crate::archive::records::{DossierMeta, SubjectMeta, Tombstone};
+use crate::archive::{Archive, ArchiveError};
+use crate::audit::{Commit, Guard};
+use crate::crypto::KeyRef;
+use crate::domain::{DossierId, SubjectId};
+use crate::store::{keys, Cf, Op};
+use sha2::{Digest, Sha256};
+
+impl Archive {
+    /// One item, atomically: shred, delete, tombstone, result, audit entry.
+    pub(super) async fn execute_item(&self, batch: &Batch, raw: Vec<u8>, item: &Item) -> Result<(), ArchiveError> {
+        let cert = batch.certificate_id.as_ref().map(ToString::to_string).unwrap_or_default();
+        let now = self.clock.now();
+        let tomb = Tombstone {
+            certificate: cert.clone(),
+            batch: batch.batch_id.to_string(),
+            rule: item.rule.clone(),
+            at: now,
+        };
+        let mut ops = Vec::new();
+        let mut result = ItemResult {
+            target: item.target.clone(),
+            outcome: ItemOutcome::Skipped(String::new()),
+            keys_shredded: vec![],
+            ciphertext_sha256: vec![],
+            subjects: vec![],
+            audit_seq: None,
+            documents: vec![],
+        };
+        let mut shredded: Vec<KeyRef> = Vec::new();
+        let (action, resource) = match &item.target {
+            Target::Dossier(did) => ("dossier.destroy", did.to_string()),
+            Target::Subject(sid) => ("subject.erase", sid.to_string()),
+        };
+        match &item.target {
+            Target::Dossier(did) => {
+                let meta = self
+                    .store
+                    .get(Cf::Dossiers, &keys::dossier(did))?
+                    .map(|r| from_json::<DossierMeta>(&r))
+                    .transpose()?;
+                let holds = self.holds(did)?;
+                match meta {
+                    None => result.outcome = ItemOutcome::Skipped("no such dossier".into()),
+                    Some(m) if m.destroyed.is_some() => {
+                        result.outcome = ItemOutcome::Skipped("already destroyed".into())
+                    }
+                    Some(_) if !holds.is_empty() => {
+                        result.outcome = ItemOutcome::Skipped(format!(
+                            "under legal hold {}",
+                            holds.iter().map(|h| h.id.as_str()).collect::<Vec<_>>().join(", ")
+                        ))
+                    }
+                    Some(mut m) => {
+                        // The index first: never a shredded key with a live index entry.
+                        self.unindex_dossiers(std::slice::from_ref(did))?;
+                        let prefix = keys::versions_prefix(did);
+                        for row in self.store.scan(Cf::Versions, &prefix, &prefix) {
+                            let (k, bytes) = row?;
+                            result.ciphertext_sha256.push(hex::encode(Sha256::digest(&bytes)));
+                            ops.push(Op::Delete(Cf::Versions, k));
+                        }
+                        shredded.push(KeyRef::Dossier(did.clone()));
+                        for sid in &m.subjects {
+                            ops.push(Op::Delete(Cf::Subjects, keys::subject_link(sid, did)));
+                            // The person's key goes too unless another live dossier names them.
+                            let others = self.linked_dossiers(sid)?.into_iter().any(|o| &o != did);
+                            if !others {
+                                let (erase_ops, keys) = self.erase_subject_ops(sid, &tomb)?;
+                                ops.extend(erase_ops);
+                                shredded.extend(keys);
+                            }
+                        }
+                        let holds_prefix = keys::holds_prefix(did);
+                        for h in self.store.scan(Cf::Disposition, &holds_prefix, &holds_prefix) {
+                            ops.push(Op::Delete(Cf::Disposition, h?.0));
+                        }
+                        for d in self.documents_of(did)? {
+                            result.documents.push(format!("{} sha256:{}", d.name, d.sha256));
+                        }
+                        ops.extend(self.delete_documents_ops(did)?);
+                        result.subjects = m.subjects.clone();
+                        m.destroyed = Some(tomb.clone());
+                        m.subjects.clear();
+                        ops.push(Op::Put(Cf::Dossiers, keys::dossier(did), to_json(&m)?));
+                        result.outcome = ItemOutcome::Destroyed;
+                    }
+                }
+            }
+            Target::Subject(sid) => {
+                let linked = self.linked_dossiers(sid)?;
+                let mut held = Vec::new();
+                for d in &linked {
+                    held.extend(self.holds(d)?.into_iter().map(|h| h.id.to_string()));
+                }
+                let exists = self.store.get(Cf::Subjects, &keys::subject(sid))?.is_some();
+                if !exists {
+                    result.outcome = ItemOutcome::Skipped("no such subject".into());
+                } else if !held.is_empty() {
+                    result.outcome = ItemOutcome::Skipped(format!("under legal hold {}", held.join(", ")));
+                } else {
+                    self.unindex_subject(sid, &linked)?;
+                    let (erase_ops, keys) = self.erase_subject_ops(sid, &tomb)?;
+                    ops.extend(erase_ops);
+                    shredded.extend(keys);
+                    result.subjects = vec![sid.clone()];
+                    result.outcome = if shredded.is_empty() {
+                        ItemOutcome::Skipped("already erased".into())
+                    } else {
+                        ItemOutcome::Erased
+                    };
+                }
+            }
+        }
+        for k in &shredded {
+            ops.push(Op::Delete(Cf::Keys, k.storage_key().into_bytes()));
+        }
+        result.keys_shredded = shredded.iter().map(|k| k.storage_key()).collect();
+        let mut entry = system_entry(
+            action,
+            &resource,
+            format!(
+                "{}; rule {} ({}); batch {}; certificate {cert}",
+                result.outcome, item.rule, item.citation, batch.batch_id
+            ),
+        );
+        entry.subjects = result.subjects.iter().map(|s| s.to_string()).collect();
+        entry.request_id = item_request_id(batch.batch_id.as_str(), batch.results.len());
+        if let (Some(approver), true) = (&batch.approved_by, !result.outcome.is_skipped()) {
+            entry.actor = approver.to_string();
+        }
+        // The result records the seq this entry will get: the writer assigns
+        // it, so read it back from the commit and store it with the next
+        // write (the certificate step) rather than guessing.
+        let mut updated = batch.clone();
+        updated.results.push(result);
+        let key = keys::batch(batch.batch_id.as_str());
+        ops.push(Op::Put(Cf::Disposition, key.clone(), to_json(&updated)?));
+        let guard = Guard { cf: Cf::Disposition, key, expected: Some(raw) };
+        let seqs =
+            self.audit.commit(Commit { ops, entries: vec![entry], guard: Some(guard), on_conflict: vec![] }).await?;
+        self.keyring.forget(&shredded);
+        // Record the entry's sequence number (a second, idempotent write).
+        if let (Some(seq), Some((mut b, raw))) = (seqs.last().copied(), self.batch(batch.batch_id.as_str())?) {
+            if let Some(r) = b.results.iter_mut().find(|r| r.target == item.target) {
+                r.audit_seq = Some(seq);
+                let key = keys::batch(b.batch_id.as_str());
+                let guard = Guard { cf: Cf::Disposition, key: key.clone(), expected: Some(raw) };
+                let commit = Commit {
+                    ops: vec![Op::Put(Cf::Disposition, key, to_json(&b)?)],
+                    entries: vec![],
+                    guard: Some(guard),
+                    on_conflict: vec![],
+                };
+                self.audit.commit(commit).await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Dossiers (not destroyed) that name a subject.
+    pub(super) fn linked_dossiers(&self, sid: &SubjectId) -> Result<Vec<DossierId>, ArchiveError> {
+        let prefix = keys::subject_links_prefix(sid);
+        let mut out = Vec::new();
+        for row in self.store.scan(Cf::Subjects, &prefix, &prefix) {
+            let (k, _) = row?;
+            out.extend(keys::dossier_of_link(&prefix, &k));
+        }
+        Ok(out)
+    }
+
+    /// The ops that erase a subject: its consent history (evidence is sealed
+    /// under its key, the rest is no longer needed), a tombstone in its
+    /// record; and the key to shred (if it still exists).
+    pub(super) fn erase_subject_ops(
+        &self,
+        sid: &SubjectId,
+        tomb: &Tombstone,
+    ) -> Result<(Vec<Op>, Vec<KeyRef>), ArchiveError> {
+        let mut ops = Vec::new();
+        let Some(raw) = self.store.get(Cf::Subjects, &keys::subject(sid))? else { return Ok((ops, vec![])) };
+        let mut meta: SubjectMeta = from_json(&raw)?;
+        for n in 0..meta.consent_events {
+            ops.push(Op::Delete(Cf::Subjects, keys::consent_event(sid, n)));
+        }
+        meta.consents.clear();
+        if meta.erased.is_none() {
+            meta.erased = Some(tomb.clone());
+        }
+        ops.push(Op::Put(Cf::Subjects, keys::subject(sid), to_json(&meta)?));
+        let key = KeyRef::Subject(sid.clone());
+        let shred = if self.keyring.exists(&key)? { vec![key] } else { vec![] };
+        Ok((ops, shred))
+    }
+}

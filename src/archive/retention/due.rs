@@ -1,0 +1,131 @@
+//! What is due: the facts of every live dossier and contact, read from the
+//! store, handed to the pure `policy::retention::due`, and joined with the
+//! open batches that already propose an item.
+
+use super::{from_json, Batch, BatchState, Due, DueItem, Item, Target};
+use crate::archive::records::{DossierMeta, SubjectMeta};
+use crate::archive::{Archive, ArchiveError, RequestCtx};
+use crate::audit::{Commit, Outcome};
+use crate::domain::{BatchId, DossierId};
+use crate::policy::retention::{due, ContactFacts, Covers, DossierFacts, Finding};
+use crate::store::{keys, Cf};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use time::OffsetDateTime;
+
+impl Archive {
+    pub(super) fn all_dossiers(&self) -> Result<Vec<DossierMeta>, ArchiveError> {
+        let mut out = Vec::new();
+        for row in self.store.scan(Cf::Dossiers, keys::DOSSIER_PREFIX, keys::DOSSIER_PREFIX) {
+            let (k, raw) = row?;
+            if !k.contains(&b'/') {
+                out.push(from_json::<DossierMeta>(&raw)?);
+            }
+        }
+        Ok(out)
+    }
+
+    pub(super) fn open_batches(&self) -> Result<Vec<Batch>, ArchiveError> {
+        let mut out = Vec::new();
+        for row in self.store.scan(Cf::Disposition, keys::BATCH_PREFIX, keys::BATCH_PREFIX) {
+            let (_, raw) = row?;
+            let b: Batch = from_json(&raw)?;
+            if b.state != BatchState::Done {
+                out.push(b);
+            }
+        }
+        Ok(out)
+    }
+
+    /// What retention may know of a dossier: its times, status and holds.
+    pub(super) fn dossier_facts(&self, d: &DossierMeta) -> Result<DossierFacts, ArchiveError> {
+        Ok(DossierFacts {
+            id: d.id.clone(),
+            status: d.status,
+            created_at: d.created_at,
+            updated_at: d.updated_at,
+            ended_at: d.ended_at,
+            holds: self.holds(&d.id)?.into_iter().map(|h| h.id.to_string()).collect(),
+        })
+    }
+
+    /// What retention may know of a person and the live dossiers naming them.
+    pub(super) fn contact_facts(
+        &self,
+        s: &SubjectMeta,
+        dossiers: &[DossierMeta],
+    ) -> Result<ContactFacts, ArchiveError> {
+        Ok(ContactFacts {
+            id: s.id.clone(),
+            created_at: s.created_at,
+            last_withdrawal_at: s.last_withdrawal_at,
+            has_live_consent: !s.consents.is_empty(),
+            dossiers: dossiers
+                .iter()
+                .filter(|d| d.destroyed.is_none())
+                .map(|d| self.dossier_facts(d))
+                .collect::<Result<_, _>>()?,
+        })
+    }
+
+    /// What the retention rules say is due at `now`, and what blocks it.
+    pub fn compute_due(&self, now: OffsetDateTime, stale_after: Option<time::Duration>) -> Result<Due, ArchiveError> {
+        let live: Vec<DossierMeta> = self.all_dossiers()?.into_iter().filter(|d| d.destroyed.is_none()).collect();
+        let by_id: HashMap<&DossierId, &DossierMeta> = live.iter().map(|d| (&d.id, d)).collect();
+        let dossier_facts: Vec<DossierFacts> = live.iter().map(|d| self.dossier_facts(d)).collect::<Result<_, _>>()?;
+        let mut contact_facts = Vec::new();
+        let covers_contacts = self.policy.retention.rules.iter().any(|r| r.covers == Covers::Contact);
+        if covers_contacts {
+            for row in self.store.scan(Cf::Subjects, keys::SUBJECT_PREFIX, keys::SUBJECT_PREFIX) {
+                let (k, raw) = row?;
+                if k.contains(&b'/') {
+                    continue;
+                }
+                let s: SubjectMeta = from_json(&raw)?;
+                if s.erased.is_some() {
+                    continue;
+                }
+                let theirs: Vec<DossierMeta> =
+                    self.linked_dossiers(&s.id)?.iter().filter_map(|d| by_id.get(d).map(|m| (*m).clone())).collect();
+                contact_facts.push(self.contact_facts(&s, &theirs)?);
+            }
+        }
+        let in_batch: BTreeMap<Target, BatchId> = self
+            .open_batches()?
+            .into_iter()
+            .flat_map(|b| {
+                let done: BTreeSet<Target> = b.results.iter().map(|r| r.target.clone()).collect();
+                b.items
+                    .into_iter()
+                    .filter(move |i| !done.contains(&i.target))
+                    .map(move |i| (i.target, b.batch_id.clone()))
+                    .collect::<Vec<_>>()
+            })
+            .collect();
+        let items = due(&self.policy.retention, &dossier_facts, &contact_facts, now)
+            .into_iter()
+            .map(|f: Finding| DueItem {
+                batch: in_batch.get(&f.target).cloned(),
+                trigger: f.trigger,
+                trigger_at: f.trigger_at,
+                approval: f.approval,
+                blocked_by: f.blocked_by,
+                item: Item { target: f.target, rule: f.rule, citation: f.citation, action: f.action, due_at: f.due_at },
+            })
+            .collect();
+        let stale = match stale_after {
+            Some(after) => live.iter().filter(|d| d.updated_at + after <= now).map(|d| d.id.clone()).collect(),
+            None => vec![],
+        };
+        Ok(Due { as_of: now, items, stale })
+    }
+
+    #[tracing::instrument(skip_all)]
+    pub async fn disposition_due(&self, ctx: &RequestCtx) -> Result<Due, ArchiveError> {
+        const ACTION: &str = "disposition.due";
+        let reason = self.require_disposition(ctx, ACTION).await?;
+        let due = self.compute_due(self.clock.now(), Some(self.stale_after))?;
+        let e = ctx.entry(ACTION, "disposition", Outcome::Allow, format!("{reason}; {} due", due.items.len()));
+        self.audit.commit(Commit::entry(e)).await?;
+        Ok(due)
+    }
+}

@@ -1,0 +1,315 @@
+//! Retention and destruction: closing a customer relationship, legal holds,
+//! what the retention rules say is due, four-eyes destruction batches,
+//! erasure, and signed destruction certificates. What is due is decided by
+//! the pure `policy::retention`; this module gathers the facts and acts.
+//!
+//! Destruction is a state machine kept in the `disposition` column family,
+//! so a crash at any point leaves a state the next run completes:
+//!
+//! 1. `proposed`: a batch of due items, nothing changed yet.
+//! 2. `executing` (set by the approval, with the certificate id chosen):
+//!    each item is one atomic batch that shreds its keys, deletes its
+//!    ciphertext, writes the tombstone, records the item's result in the
+//!    batch record and appends the audit entry. An item is never half done.
+//! 3. compaction of the column families (idempotent), then the signed
+//!    certificate and `done`, again one atomic batch.
+
+mod batches;
+mod certificate;
+mod close;
+mod destroy;
+mod due;
+mod erasure;
+mod holds;
+mod sweep;
+
+pub use crate::policy::retention::Target;
+pub use sweep::SweepReport;
+
+use super::{Archive, ArchiveError, RequestCtx};
+use crate::audit::{EntryBody, Outcome};
+use crate::domain::{BatchId, CertificateId, DossierId, HoldId, PrincipalId, SubjectId};
+use crate::policy::retention::{RetentionAction, Trigger};
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+
+/// The rule name recorded for an erasure a data subject asked for.
+pub const DSR_ERASURE_RULE: &str = "data-subject-request";
+const DSR_ERASURE_CITATION: &str = "PIPL Art. 47; GDPR Art. 17";
+
+fn to_json<T: Serialize>(v: &T) -> Result<Vec<u8>, ArchiveError> {
+    serde_json::to_vec(v).map_err(|e| ArchiveError::Internal(e.into()))
+}
+
+fn from_json<T: serde::de::DeserializeOwned>(b: &[u8]) -> Result<T, ArchiveError> {
+    serde_json::from_slice(b).map_err(|e| ArchiveError::Internal(e.into()))
+}
+
+/// What executing one item did. Stored and shown as `destroyed`, `erased`
+/// or `skipped: <why>`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub enum ItemOutcome {
+    Destroyed,
+    Erased,
+    Skipped(String),
+}
+
+impl ItemOutcome {
+    pub fn is_skipped(&self) -> bool {
+        matches!(self, ItemOutcome::Skipped(_))
+    }
+}
+
+impl std::fmt::Display for ItemOutcome {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ItemOutcome::Destroyed => f.write_str("destroyed"),
+            ItemOutcome::Erased => f.write_str("erased"),
+            ItemOutcome::Skipped(why) => write!(f, "skipped: {why}"),
+        }
+    }
+}
+
+impl TryFrom<String> for ItemOutcome {
+    type Error = String;
+    fn try_from(s: String) -> Result<Self, String> {
+        match s.as_str() {
+            "destroyed" => Ok(ItemOutcome::Destroyed),
+            "erased" => Ok(ItemOutcome::Erased),
+            _ => s
+                .strip_prefix("skipped: ")
+                .map(|w| ItemOutcome::Skipped(w.to_owned()))
+                .ok_or_else(|| "unknown item outcome".to_owned()),
+        }
+    }
+}
+
+impl From<ItemOutcome> for String {
+    fn from(o: ItemOutcome) -> String {
+        o.to_string()
+    }
+}
+
+/// A legal hold. Reason and case reference may name people: they are sealed
+/// under the dossier's key.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub(super) struct HoldRecord {
+    pub id: HoldId,
+    pub dossier: DossierId,
+    pub sealed: crate::crypto::Sealed,
+    pub placed_by: PrincipalId,
+    #[serde(with = "time::serde::rfc3339")]
+    pub placed_at: OffsetDateTime,
+    pub released_by: Option<PrincipalId>,
+    #[serde(with = "time::serde::rfc3339::option", default)]
+    pub released_at: Option<OffsetDateTime>,
+}
+
+#[derive(Serialize, Deserialize)]
+pub(super) struct HoldText {
+    pub reason: String,
+    pub case_ref: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct HoldView {
+    pub hold_id: HoldId,
+    pub case_ref: String,
+    pub reason: String,
+    pub placed_by: PrincipalId,
+    #[serde(with = "time::serde::rfc3339")]
+    pub placed_at: OffsetDateTime,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Item {
+    pub target: Target,
+    pub rule: String,
+    pub citation: String,
+    pub action: RetentionAction,
+    #[serde(with = "time::serde::rfc3339")]
+    pub due_at: OffsetDateTime,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct DueItem {
+    #[serde(flatten)]
+    pub item: Item,
+    pub trigger: Trigger,
+    #[serde(with = "time::serde::rfc3339")]
+    pub trigger_at: OffsetDateTime,
+    pub approval: bool,
+    /// Hold ids (`hold_...`) and keep rules (`rule:<id>`) that block it.
+    pub blocked_by: Vec<String>,
+    /// An open batch that already proposes it.
+    pub batch: Option<BatchId>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Due {
+    #[serde(with = "time::serde::rfc3339")]
+    pub as_of: OffsetDateTime,
+    pub items: Vec<DueItem>,
+    /// Dossiers not changed for longer than the configured review interval.
+    pub stale: Vec<DossierId>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum BatchState {
+    Proposed,
+    Executing,
+    Done,
+}
+
+/// What executing one item did.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ItemResult {
+    pub target: Target,
+    pub outcome: ItemOutcome,
+    pub keys_shredded: Vec<String>,
+    /// SHA-256 of each destroyed version record (the ciphertext), hex.
+    pub ciphertext_sha256: Vec<String>,
+    pub subjects: Vec<SubjectId>,
+    pub audit_seq: Option<u64>,
+    /// Documents destroyed with a dossier: `<name> sha256:<hash>`.
+    #[serde(default)]
+    pub documents: Vec<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Batch {
+    pub batch_id: BatchId,
+    pub state: BatchState,
+    /// `None`: proposed by the retention scheduler.
+    pub proposed_by: Option<PrincipalId>,
+    #[serde(with = "time::serde::rfc3339")]
+    pub proposed_at: OffsetDateTime,
+    pub approved_by: Option<PrincipalId>,
+    #[serde(with = "time::serde::rfc3339::option", default)]
+    pub approved_at: Option<OffsetDateTime>,
+    /// Chosen at approval, named by every tombstone of the batch.
+    pub certificate_id: Option<CertificateId>,
+    pub items: Vec<Item>,
+    pub results: Vec<ItemResult>,
+}
+
+/// A destruction certificate: names what was destroyed and what proves it,
+/// never a personal value. Signed as a note by the log's Ed25519 key.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Certificate {
+    pub certificate_id: CertificateId,
+    pub batch_id: BatchId,
+    #[serde(with = "time::serde::rfc3339")]
+    pub issued_at: OffsetDateTime,
+    pub proposer: Option<PrincipalId>,
+    pub approver: Option<PrincipalId>,
+    pub items: Vec<CertificateItem>,
+    /// The log's signed checkpoint after the destruction entries (it
+    /// contains them; inclusion proofs are at `/v1/audit/proofs/inclusion`).
+    pub checkpoint: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct CertificateItem {
+    pub target: Target,
+    pub action: RetentionAction,
+    pub rule: String,
+    pub citation: String,
+    pub outcome: ItemOutcome,
+    pub subjects: Vec<SubjectId>,
+    pub keys_shredded: Vec<String>,
+    pub ciphertext_sha256: Vec<String>,
+    #[serde(default)]
+    pub documents: Vec<String>,
+    pub audit_seq: Option<u64>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct SignedCertificate {
+    #[serde(flatten)]
+    pub certificate: Certificate,
+    pub signature: CertificateSignature,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct CertificateSignature {
+    pub algorithm: &'static str,
+    /// The log's verifier key (`/v1/audit/verifier-key`).
+    pub verifier_key: String,
+    /// A signed note (golang.org/x/mod/sumdb/note) whose text is the
+    /// certificate's JSON without this `signature` member.
+    pub signed_note: String,
+}
+
+impl Archive {
+    async fn require_disposition(&self, ctx: &RequestCtx, action: &str) -> Result<String, ArchiveError> {
+        let purpose = self.purpose(ctx, action, "disposition").await?;
+        let d = self.policy.access.decide_disposition(&ctx.principal, purpose.as_str());
+        if !d.allowed {
+            let e = ctx.entry(action, "disposition", Outcome::Deny, d.reason.clone());
+            return self.refuse(e, ArchiveError::Forbidden(d.reason)).await;
+        }
+        Ok(d.reason)
+    }
+}
+
+/// The PIPL Art. 47 / GDPR Art. 17 grounds an erasure request may name; a
+/// free-text reason is not stored (it may name the person).
+fn ground_code(reason: &str) -> &'static str {
+    const GROUNDS: [&str; 6] = [
+        "purpose_achieved",
+        "consent_withdrawn",
+        "service_ended",
+        "unlawful_processing",
+        "objection",
+        "retention_expired",
+    ];
+    GROUNDS.into_iter().find(|g| *g == reason.trim()).unwrap_or("stated by the officer (free text not stored)")
+}
+
+/// An entry written by the retention machinery itself.
+fn system_entry(action: &str, resource: &str, reason: String) -> EntryBody {
+    EntryBody {
+        actor: "system:retention".into(),
+        roles: vec![],
+        action: action.to_owned(),
+        resource: resource.to_owned(),
+        subjects: vec![],
+        purpose: "legal_compliance".into(),
+        outcome: Outcome::Allow,
+        reason,
+        released: vec![],
+        masked: vec![],
+        withheld: vec![],
+        request_id: String::new(),
+    }
+}
+
+fn with_targets(mut e: EntryBody, items: &[Item]) -> EntryBody {
+    e.subjects = items
+        .iter()
+        .filter_map(|i| match &i.target {
+            Target::Subject(s) => Some(s.to_string()),
+            Target::Dossier(_) => None,
+        })
+        .collect();
+    e
+}
+
+/// The request id of the audit entry of a batch's `n`-th executed item.
+fn item_request_id(batch: &str, n: usize) -> String {
+    format!("{batch}#{n}")
+}
+
+fn describe_items(items: &[Item]) -> String {
+    items
+        .iter()
+        .map(|i| match &i.target {
+            Target::Dossier(d) => format!("{d} ({})", i.rule),
+            Target::Subject(s) => format!("{s} ({})", i.rule),
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}

@@ -1,0 +1,70 @@
+//! The retention sweep: the scheduler's job and `custos retention run`.
+
+use super::{system_entry, to_json, with_targets, Batch, BatchState, Due};
+use crate::archive::{Archive, ArchiveError};
+use crate::audit::{Commit, Guard};
+use crate::domain::{BatchId, CertificateId};
+use crate::store::{keys, Cf, Op};
+use serde::Serialize;
+
+impl Archive {
+    /// One retention sweep: resumes batches left executing (a crash), runs
+    /// what is due without approval, proposes what needs it. Idempotent.
+    #[tracing::instrument(skip_all)]
+    pub async fn retention_sweep(&self, dry_run: bool) -> Result<SweepReport, ArchiveError> {
+        let due = self.compute_due(self.clock.now(), Some(self.stale_after))?;
+        let mut report = SweepReport { due, resumed: vec![], executed: vec![], proposed: vec![] };
+        if dry_run {
+            return Ok(report);
+        }
+        for b in self.open_batches()? {
+            if b.state == BatchState::Executing {
+                self.execute(b.batch_id.as_str()).await?;
+                report.resumed.push(b.batch_id);
+            }
+        }
+        if let Some(b) = self.propose(None, false).await? {
+            // No approval needed: approve as the system and execute.
+            let (batch, raw) = self.batch(b.batch_id.as_str())?.ok_or_else(|| anyhow::anyhow!("batch vanished"))?;
+            let approved = Batch {
+                state: BatchState::Executing,
+                approved_at: Some(self.clock.now()),
+                certificate_id: Some(CertificateId::generate()),
+                ..batch
+            };
+            let key = keys::batch(b.batch_id.as_str());
+            let entry = with_targets(
+                system_entry("disposition.approve", b.batch_id.as_str(), "rules without approval".into()),
+                &approved.items,
+            );
+            let guard = Guard { cf: Cf::Disposition, key: key.clone(), expected: Some(raw) };
+            let ops = vec![Op::Put(Cf::Disposition, key, to_json(&approved)?)];
+            self.audit.commit(Commit { ops, entries: vec![entry], guard: Some(guard), on_conflict: vec![] }).await?;
+            self.execute(b.batch_id.as_str()).await?;
+            report.executed.push(b.batch_id);
+        }
+        if let Some(b) = self.propose(None, true).await? {
+            report.proposed.push(b.batch_id);
+        }
+        if !report.due.stale.is_empty() {
+            let e = system_entry(
+                "retention.stale",
+                "disposition",
+                format!("{} dossier(s) not reviewed", report.due.stale.len()),
+            );
+            self.audit.commit(Commit::entry(e)).await?;
+        }
+        Ok(report)
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct SweepReport {
+    pub due: Due,
+    /// Batches a crash had left executing, now completed.
+    pub resumed: Vec<BatchId>,
+    /// Batches executed at once (rules without approval).
+    pub executed: Vec<BatchId>,
+    /// Batches proposed for approval.
+    pub proposed: Vec<BatchId>,
+}

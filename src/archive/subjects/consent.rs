@@ -1,0 +1,161 @@
+//! Consent: grants and withdrawals, an append-only history whose evidence
+//! is sealed under the person's key.
+
+use super::{evidence_aad, to_json, ConsentEventView, NewConsent, MAX_EVIDENCE};
+use crate::archive::records::{ConsentBasis, ConsentEvent, ConsentEventKind, LiveConsent};
+use crate::archive::{Archive, ArchiveError, RequestCtx};
+use crate::audit::{Commit, Outcome};
+use crate::crypto::{open, seal, CryptoError, KeyRef};
+use crate::domain::dossier::FieldError;
+use crate::domain::SubjectId;
+use crate::policy::access::SubjectAction;
+use crate::policy::Basis;
+use crate::store::{keys, Cf, Op};
+
+impl Archive {
+    #[tracing::instrument(skip_all)]
+    pub async fn grant_consent(
+        &self,
+        ctx: &RequestCtx,
+        id: &str,
+        consent: NewConsent,
+    ) -> Result<ConsentEventView, ArchiveError> {
+        const ACTION: &str = "consent.grant";
+        let call = self.authorize_subject(ctx, ACTION, SubjectAction::GrantConsent, id).await?;
+        let now = self.clock.now();
+        let mut errors = Vec::new();
+        let known = crate::domain::Purpose::parse(&consent.purpose).and_then(|p| self.policy.purposes.get(&p).cloned());
+        match known {
+            None => errors.push(FieldError { path: "/purpose".into(), message: "unknown purpose".into() }),
+            Some(def) if !matches!(def.basis, Basis::Consent | Basis::SeparateConsent) => errors.push(FieldError {
+                path: "/purpose".into(),
+                message: format!("this purpose rests on {}, not on consent", def.basis.as_str()),
+            }),
+            Some(_) => {}
+        }
+        if consent.evidence.trim().is_empty() || consent.evidence.chars().count() > MAX_EVIDENCE {
+            errors.push(FieldError {
+                path: "/evidence".into(),
+                message: format!("evidence is required, at most {MAX_EVIDENCE} characters"),
+            });
+        }
+        if consent.granted_at > now + time::Duration::minutes(5) {
+            errors.push(FieldError { path: "/granted_at".into(), message: "lies in the future".into() });
+        }
+        if !errors.is_empty() {
+            let mut e = ctx.entry(ACTION, id, Outcome::Error, "invalid consent record");
+            e.subjects = vec![call.sid.to_string()];
+            return self.refuse(e, ArchiveError::Invalid(errors)).await;
+        }
+        let key = match self.keyring.get(&KeyRef::Subject(call.sid.clone())) {
+            Ok(k) => k,
+            Err(CryptoError::KeyDestroyed(_)) => {
+                let mut e = ctx.entry(ACTION, id, Outcome::Error, "subject erased");
+                e.subjects = vec![call.sid.to_string()];
+                return self.refuse(e, ArchiveError::Conflict("the subject has been erased".into())).await;
+            }
+            Err(err) => return Err(err.into()),
+        };
+        let n = call.meta.consent_events;
+        let evidence = seal(&key, &evidence_aad(&call.sid, n), consent.evidence.as_bytes())?;
+        let event = ConsentEvent {
+            event: n,
+            kind: ConsentEventKind::Grant,
+            purpose: consent.purpose.clone(),
+            basis: Some(consent.basis),
+            effective_at: consent.granted_at,
+            recorded_at: now,
+            actor: ctx.principal.id.clone(),
+            evidence: Some(evidence),
+        };
+        let mut meta = call.meta.clone();
+        meta.consent_events = n + 1;
+        meta.consents.insert(
+            consent.purpose.clone(),
+            LiveConsent { basis: consent.basis, granted_at: consent.granted_at, event: n },
+        );
+        let ops = vec![Op::Put(Cf::Subjects, keys::consent_event(&call.sid, n), to_json(&event)?)];
+        let basis = if consent.basis == ConsentBasis::SeparateConsent { "separate_consent" } else { "consent" };
+        let reason = format!("{}; purpose {}, basis {basis}, event {n}", call.reason, consent.purpose);
+        self.commit_subject(ctx, ACTION, &call, &meta, ops, reason).await?;
+        Ok(self.event_view(&call.sid, event))
+    }
+
+    #[tracing::instrument(skip_all)]
+    pub async fn withdraw_consent(
+        &self,
+        ctx: &RequestCtx,
+        id: &str,
+        purpose: &str,
+    ) -> Result<ConsentEventView, ArchiveError> {
+        const ACTION: &str = "consent.withdraw";
+        let call = self.authorize_subject(ctx, ACTION, SubjectAction::WithdrawConsent, id).await?;
+        if !call.meta.consents.contains_key(purpose) {
+            let mut e = ctx.entry(ACTION, id, Outcome::Error, "no live consent for that purpose");
+            e.subjects = vec![call.sid.to_string()];
+            return self.refuse(e, ArchiveError::NotFound("live consent for that purpose".into())).await;
+        }
+        let now = self.clock.now();
+        let n = call.meta.consent_events;
+        let event = ConsentEvent {
+            event: n,
+            kind: ConsentEventKind::Withdrawal,
+            purpose: purpose.to_owned(),
+            basis: None,
+            effective_at: now,
+            recorded_at: now,
+            actor: ctx.principal.id.clone(),
+            evidence: None,
+        };
+        let mut meta = call.meta.clone();
+        meta.consent_events = n + 1;
+        meta.consents.remove(purpose);
+        meta.last_withdrawal_at = Some(now);
+        let ops = vec![Op::Put(Cf::Subjects, keys::consent_event(&call.sid, n), to_json(&event)?)];
+        // `purpose` is a key of the live consents: one of our purpose ids.
+        let reason = format!("{}; purpose {purpose} withdrawn, event {n}", call.reason);
+        self.commit_subject(ctx, ACTION, &call, &meta, ops, reason).await?;
+        Ok(self.event_view(&call.sid, event))
+    }
+
+    pub(super) fn consent_events(&self, sid: &SubjectId) -> Result<Vec<ConsentEventView>, ArchiveError> {
+        let prefix = keys::consent_events_prefix(sid);
+        let mut out = Vec::new();
+        for row in self.store.scan(Cf::Subjects, &prefix, &prefix) {
+            let (_, raw) = row?;
+            let event: ConsentEvent = serde_json::from_slice(&raw).map_err(|e| ArchiveError::Internal(e.into()))?;
+            out.push(self.event_view(sid, event));
+        }
+        Ok(out)
+    }
+
+    fn event_view(&self, sid: &SubjectId, e: ConsentEvent) -> ConsentEventView {
+        // The evidence opens only while the subject's key exists.
+        let evidence = e.evidence.as_ref().and_then(|sealed| {
+            let key = self.keyring.get(&KeyRef::Subject(sid.clone())).ok()?;
+            let plain = open(&key, &evidence_aad(sid, e.event), sealed).ok()?;
+            String::from_utf8(plain.to_vec()).ok()
+        });
+        ConsentEventView {
+            event: e.event,
+            kind: e.kind,
+            purpose: e.purpose,
+            basis: e.basis,
+            effective_at: e.effective_at,
+            recorded_at: e.recorded_at,
+            actor: e.actor,
+            evidence,
+        }
+    }
+
+    #[tracing::instrument(skip_all)]
+    pub async fn consent_history(&self, ctx: &RequestCtx, id: &str) -> Result<Vec<ConsentEventView>, ArchiveError> {
+        const ACTION: &str = "consent.history";
+        let call = self.authorize_subject(ctx, ACTION, SubjectAction::Read, id).await?;
+        let events = self.consent_events(&call.sid)?;
+        let mut e = ctx.entry(ACTION, id, Outcome::Allow, call.reason.clone());
+        e.subjects = vec![call.sid.to_string()];
+        self.audit.commit(Commit::entry(e)).await?;
+        Ok(events)
+    }
+}

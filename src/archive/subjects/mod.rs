@@ -1,0 +1,246 @@
+//! Data subjects: status, consent with its append-only history, restriction,
+//! and the portable export of everything held on a person (GDPR Art. 15, 20;
+//! PIPL Art. 45).
+
+mod consent;
+mod export;
+
+use super::records::{ConsentBasis, ConsentEventKind, DossierMeta, SubjectMeta};
+use super::{Archive, ArchiveError, RequestCtx};
+use crate::audit::{Commit, Guard, Outcome};
+use crate::crypto::{segment_aad, KeyRef};
+use crate::domain::{DossierId, PrincipalId, SubjectId};
+use crate::policy::access::{SubjectAction, SubjectFacts};
+use crate::store::{keys, Cf, Op};
+use serde::Serialize;
+use time::OffsetDateTime;
+
+/// The schema of `GET /v1/subjects/{sid}/export`, published at
+/// `/schemas/subject-export.schema.json`.
+pub const EXPORT_SCHEMA_JSON: &str = include_str!("../../../schemas/subject-export.schema.json");
+
+/// Longest evidence text accepted (a reference to a signed form, a call
+/// recording id, a web consent receipt).
+const MAX_EVIDENCE: usize = 2000;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SubjectStatus {
+    Active,
+    Restricted,
+    Erased,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct LiveConsentView {
+    pub purpose: String,
+    pub basis: ConsentBasis,
+    #[serde(with = "time::serde::rfc3339")]
+    pub granted_at: OffsetDateTime,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct SubjectView {
+    pub id: SubjectId,
+    pub status: SubjectStatus,
+    #[serde(with = "time::serde::rfc3339")]
+    pub created_at: OffsetDateTime,
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub restricted_at: Option<OffsetDateTime>,
+    pub dossiers: Vec<DossierId>,
+    pub consents: Vec<LiveConsentView>,
+}
+
+#[derive(Debug, Clone)]
+pub struct NewConsent {
+    pub purpose: String,
+    pub basis: ConsentBasis,
+    pub evidence: String,
+    pub granted_at: OffsetDateTime,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ConsentEventView {
+    pub event: u32,
+    pub kind: ConsentEventKind,
+    pub purpose: String,
+    pub basis: Option<ConsentBasis>,
+    #[serde(with = "time::serde::rfc3339")]
+    pub effective_at: OffsetDateTime,
+    #[serde(with = "time::serde::rfc3339")]
+    pub recorded_at: OffsetDateTime,
+    pub actor: PrincipalId,
+    /// `None` when none was given or the subject has been erased.
+    pub evidence: Option<String>,
+}
+
+/// What an authorised subject call works on.
+struct SubjectCall {
+    sid: SubjectId,
+    meta: SubjectMeta,
+    raw: Vec<u8>,
+    dossiers: Vec<DossierMeta>,
+    reason: String,
+}
+
+fn evidence_aad(sid: &SubjectId, event: u32) -> Vec<u8> {
+    segment_aad(sid.as_str(), event, "consent-evidence")
+}
+
+fn to_json<T: Serialize>(v: &T) -> Result<Vec<u8>, ArchiveError> {
+    serde_json::to_vec(v).map_err(|e| ArchiveError::Internal(e.into()))
+}
+
+fn rfc3339(t: OffsetDateTime) -> String {
+    t.format(&time::format_description::well_known::Rfc3339).unwrap_or_default()
+}
+
+impl Archive {
+    fn subject_meta(&self, sid: &SubjectId) -> Result<Option<(SubjectMeta, Vec<u8>)>, ArchiveError> {
+        match self.store.get(Cf::Subjects, sid.as_str().as_bytes())? {
+            None => Ok(None),
+            Some(raw) => {
+                let meta = serde_json::from_slice(&raw).map_err(|e| ArchiveError::Internal(e.into()))?;
+                Ok(Some((meta, raw)))
+            }
+        }
+    }
+
+    /// The dossiers that name a subject, through its links.
+    fn subject_dossiers(&self, sid: &SubjectId) -> Result<Vec<DossierMeta>, ArchiveError> {
+        let prefix = keys::subject_links_prefix(sid);
+        let mut out = Vec::new();
+        for row in self.store.scan(Cf::Subjects, &prefix, &prefix) {
+            let (key, _) = row?;
+            let id = std::str::from_utf8(&key[prefix.len()..])
+                .ok()
+                .and_then(|s| DossierId::parse(s).ok())
+                .ok_or_else(|| anyhow::anyhow!("malformed subject link"))?;
+            if let Some(raw) = self.store.get(Cf::Dossiers, id.as_str().as_bytes())? {
+                out.push(serde_json::from_slice(&raw).map_err(|e| ArchiveError::Internal(e.into()))?);
+            }
+        }
+        Ok(out)
+    }
+
+    fn subject_status(&self, sid: &SubjectId, meta: &SubjectMeta) -> Result<SubjectStatus, ArchiveError> {
+        Ok(if !self.keyring.exists(&KeyRef::Subject(sid.clone()))? {
+            SubjectStatus::Erased
+        } else if meta.restricted_at.is_some() {
+            SubjectStatus::Restricted
+        } else {
+            SubjectStatus::Active
+        })
+    }
+
+    /// Purpose check, lookup (404) and policy decision (403), each refusal
+    /// audited under `action`.
+    async fn authorize_subject(
+        &self,
+        ctx: &RequestCtx,
+        action: &str,
+        op: SubjectAction,
+        id: &str,
+    ) -> Result<SubjectCall, ArchiveError> {
+        let purpose = self.purpose(ctx, action, id).await?;
+        let found = match SubjectId::parse(id) {
+            Ok(sid) => self.subject_meta(&sid)?.map(|(m, raw)| (sid, m, raw)),
+            Err(_) => None,
+        };
+        let Some((sid, meta, raw)) = found else {
+            let e = ctx.entry(action, id, Outcome::Error, "no such subject");
+            return self.refuse(e, ArchiveError::NotFound("subject".into())).await;
+        };
+        let dossiers = self.subject_dossiers(&sid)?;
+        let facts = SubjectFacts {
+            owners: dossiers.iter().map(|d| d.owner.clone()).collect(),
+            regions: dossiers.iter().map(|d| d.region.clone()).collect(),
+            restricted: meta.restricted_at.is_some(),
+        };
+        let decision = self.policy.access.decide_subject(&ctx.principal, op, purpose.as_str(), &sid, &facts);
+        if !decision.allowed {
+            let mut e = ctx.entry(action, id, Outcome::Deny, decision.reason.clone());
+            e.subjects = vec![sid.to_string()];
+            return self.refuse(e, ArchiveError::Forbidden(decision.reason)).await;
+        }
+        Ok(SubjectCall { sid, meta, raw, dossiers, reason: decision.reason })
+    }
+
+    fn subject_view(&self, call: &SubjectCall, meta: &SubjectMeta) -> Result<SubjectView, ArchiveError> {
+        Ok(SubjectView {
+            id: call.sid.clone(),
+            status: self.subject_status(&call.sid, meta)?,
+            created_at: meta.created_at,
+            restricted_at: meta.restricted_at,
+            dossiers: call.dossiers.iter().map(|d| d.id.clone()).collect(),
+            consents: meta
+                .consents
+                .iter()
+                .map(|(p, c)| LiveConsentView { purpose: p.clone(), basis: c.basis, granted_at: c.granted_at })
+                .collect(),
+        })
+    }
+
+    #[tracing::instrument(skip_all)]
+    pub async fn get_subject(&self, ctx: &RequestCtx, id: &str) -> Result<SubjectView, ArchiveError> {
+        const ACTION: &str = "subject.read";
+        let call = self.authorize_subject(ctx, ACTION, SubjectAction::Read, id).await?;
+        let view = self.subject_view(&call, &call.meta)?;
+        let mut e = ctx.entry(ACTION, id, Outcome::Allow, call.reason.clone());
+        e.subjects = vec![call.sid.to_string()];
+        self.audit.commit(Commit::entry(e)).await?;
+        Ok(view)
+    }
+
+    /// Writes a subject's new state with what goes with it, guarded against
+    /// a concurrent change of the same subject.
+    async fn commit_subject(
+        &self,
+        ctx: &RequestCtx,
+        action: &str,
+        call: &SubjectCall,
+        meta: &SubjectMeta,
+        mut ops: Vec<Op>,
+        reason: String,
+    ) -> Result<(), ArchiveError> {
+        ops.push(Op::Put(Cf::Subjects, call.sid.as_str().as_bytes().to_vec(), to_json(meta)?));
+        let mut entry = ctx.entry(action, call.sid.as_str(), Outcome::Allow, reason);
+        entry.subjects = vec![call.sid.to_string()];
+        let mut conflict = ctx.entry(action, call.sid.as_str(), Outcome::Error, "concurrent change of the subject");
+        conflict.subjects = vec![call.sid.to_string()];
+        let guard =
+            Guard { cf: Cf::Subjects, key: call.sid.as_str().as_bytes().to_vec(), expected: Some(call.raw.clone()) };
+        self.audit
+            .commit(Commit { ops, entries: vec![entry], guard: Some(guard), on_conflict: vec![conflict] })
+            .await?;
+        Ok(())
+    }
+
+    /// Restricts (`restrict`) or lifts the restriction of a subject. Either
+    /// is idempotent: restricting a restricted subject keeps its first time.
+    #[tracing::instrument(skip_all)]
+    pub async fn set_restriction(
+        &self,
+        ctx: &RequestCtx,
+        id: &str,
+        restrict: bool,
+    ) -> Result<SubjectView, ArchiveError> {
+        let action = if restrict { "subject.restrict" } else { "subject.unrestrict" };
+        let call = self.authorize_subject(ctx, action, SubjectAction::Restrict, id).await?;
+        let mut meta = call.meta.clone();
+        let changed = match (restrict, meta.restricted_at) {
+            (true, None) => {
+                meta.restricted_at = Some(self.clock.now());
+                true
+            }
+            (false, Some(_)) => {
+                meta.restricted_at = None;
+                true
+            }
+            _ => false,
+        };
+        let reason = format!("{}; {}", call.reason, if changed { "changed" } else { "already so" });
+        self.commit_subject(ctx, action, &call, &meta, vec![], reason).await?;
+        self.subject_view(&call, &meta)
+    }
+}

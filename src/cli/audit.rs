@@ -1,0 +1,150 @@
+//! `custos audit verify`: the hash chain, the Merkle tree and checkpoints,
+//! offline (read-only next to a running server).
+
+use crate::archive::transparency::VERIFIER_KEY;
+use crate::audit::checkpoint::{Checkpoint, NoteVerifier};
+use crate::audit::{check_stored_tree, merkle, verify_store_with, ChainHead, StoredTree, VerifyError, HEAD_KEY};
+use crate::store::{Cf, KvStore, RocksStore};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+/// A checkpoint to hold the log against: where it came from, and what it says.
+struct Held {
+    source: String,
+    checkpoint: Checkpoint,
+}
+
+fn load_checkpoints(
+    data_dir: &std::path::Path,
+    extra: &[PathBuf],
+    verifier: &NoteVerifier,
+) -> Result<Vec<Held>, (u8, String)> {
+    let latest = crate::config::checkpoints_dir(data_dir).join("latest.note");
+    let mut files: Vec<PathBuf> = extra.to_vec();
+    if latest.exists() {
+        files.push(latest);
+    }
+    let mut held = Vec::new();
+    for f in files {
+        let note = std::fs::read_to_string(&f).map_err(|e| (2, format!("cannot read {}: {e}", f.display())))?;
+        let checkpoint = verifier
+            .open_checkpoint(&note)
+            .map_err(|e| (1, format!("checkpoint {} does not verify: {e}", f.display())))?;
+        held.push(Held { source: f.display().to_string(), checkpoint });
+    }
+    Ok(held)
+}
+
+pub(super) fn audit_verify(
+    data_dir: &std::path::Path,
+    extra: &[PathBuf],
+    verifier_key: Option<&str>,
+    deep: bool,
+) -> ExitCode {
+    let fail = |code: u8, msg: String| {
+        eprintln!("custos: {msg}");
+        ExitCode::from(code)
+    };
+    let db = crate::config::db_dir(data_dir);
+    if !db.join("CURRENT").exists() {
+        return fail(2, format!("{} is not a custos data directory", data_dir.display()));
+    }
+    let store = match RocksStore::open_read_only(&db) {
+        Ok(s) => s,
+        Err(e) => return fail(2, format!("cannot open {}: {e}", data_dir.display())),
+    };
+    let head = match store.get(Cf::System, HEAD_KEY) {
+        Ok(Some(b)) => match ChainHead::decode(&b) {
+            Some(h) => Some(h),
+            None => return fail(1, "audit log TAMPERED: the recorded chain head is malformed".into()),
+        },
+        Ok(None) => None,
+        Err(e) => return fail(2, format!("cannot read the chain head: {e}")),
+    };
+    let vkey = match verifier_key
+        .map(str::to_owned)
+        .or_else(|| store.get(Cf::System, VERIFIER_KEY).ok().flatten().and_then(|b| String::from_utf8(b).ok()))
+    {
+        Some(k) => k,
+        None if extra.is_empty() => String::new(),
+        None => return fail(2, "no verifier key: pass --verifier-key".into()),
+    };
+    let held = if vkey.is_empty() {
+        Vec::new()
+    } else {
+        let verifier = match NoteVerifier::parse(&vkey) {
+            Ok(v) => v,
+            Err(e) => return fail(2, format!("verifier key: {e}")),
+        };
+        match load_checkpoints(data_dir, extra, &verifier) {
+            Ok(h) => h,
+            Err((code, msg)) => return fail(code, format!("audit log TAMPERED or checkpoint foreign: {msg}")),
+        }
+    };
+    let sizes: Vec<u64> = held.iter().map(|h| h.checkpoint.size).collect();
+    let total = head.map_or(0, |h| h.next_seq);
+    let bar = indicatif::ProgressBar::new(total);
+    bar.set_style(
+        indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} entries ({per_sec}, eta {eta})")
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+    );
+    let started = std::time::Instant::now();
+    let result = verify_store_with(&store, head, &sizes, |n| bar.set_position(n));
+    bar.finish_and_clear();
+    let r = match result {
+        Ok(r) => r,
+        Err(e @ VerifyError::Broken { .. }) => return fail(1, format!("audit log TAMPERED: {e}")),
+        Err(e) => return fail(2, e.to_string()),
+    };
+    let chain_secs = started.elapsed().as_secs_f64();
+    // The stored tree (what proofs are built from) must give the same head
+    // as the entries; with --deep, every stored node must match them.
+    match merkle::root(&StoredTree(&store), r.entries) {
+        Ok(stored) if stored == r.root => {}
+        Ok(_) => return fail(1, "audit log TAMPERED: the stored Merkle tree does not match the entries".into()),
+        Err(e) => return fail(1, format!("audit log TAMPERED: the stored Merkle tree is incomplete: {e}")),
+    }
+    if deep {
+        if let Err(e) = check_stored_tree(&store, &r.leaves) {
+            return fail(1, format!("audit log TAMPERED: the stored Merkle tree: {e}"));
+        }
+    }
+    let secs = started.elapsed().as_secs_f64();
+    let b64 = |h: &[u8; 32]| base64::Engine::encode(&base64::engine::general_purpose::STANDARD, h);
+    for h in &held {
+        let cp = &h.checkpoint;
+        if cp.size > r.entries {
+            return fail(
+                1,
+                format!(
+                    "audit log TAMPERED: first bad sequence number {}: log truncated: checkpoint {} commits to {} entries, the log has {}",
+                    r.entries, h.source, cp.size, r.entries
+                ),
+            );
+        }
+        let at = r.roots.iter().find(|(n, _)| *n == cp.size).map(|(_, root)| *root);
+        if at != Some(cp.root) {
+            return fail(
+                1,
+                format!(
+                    "audit log TAMPERED: the first {} entries are not the ones checkpoint {} committed to (entries were rewritten, removed or reordered)",
+                    cp.size, h.source
+                ),
+            );
+        }
+    }
+    println!(
+        "audit log intact: {} entries, head hash {}, tree root {}, verified in {:.3}s ({:.0} entries/s; entries, chain and tree head {:.3}s, stored nodes {:.3}s)",
+        r.entries,
+        hex::encode(r.head_hash),
+        b64(&r.root),
+        secs,
+        r.entries as f64 / secs.max(1e-9),
+        chain_secs,
+        secs - chain_secs
+    );
+    for h in &held {
+        println!("consistent with checkpoint {} (size {}): the log only grew since", h.source, h.checkpoint.size);
+    }
+    ExitCode::SUCCESS
+}

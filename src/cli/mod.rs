@@ -1,0 +1,263 @@
+//! The `custos` command line: `serve`, and the one-shot operator jobs
+//! (`audit verify`, `retention run`, `index rebuild`, `policy check|show`).
+
+mod audit;
+mod offline;
+
+use audit::audit_verify;
+use offline::{index_rebuild, retention_run, run_async_value, OfflineArgs};
+
+use crate::config::{Config, FileConfig};
+use clap::{Parser, Subcommand};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+#[derive(Parser)]
+#[command(name = "custos", version, about = "Compliance archive for customer dossiers")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the service (initialises an empty data directory).
+    Serve {
+        #[arg(long, env = "CUSTOS_DATA_DIR")]
+        data_dir: Option<PathBuf>,
+        #[arg(long, env = "CUSTOS_LISTEN")]
+        listen: Option<SocketAddr>,
+        /// TOML file; flags and environment override it.
+        #[arg(long, env = "CUSTOS_CONFIG")]
+        config: Option<PathBuf>,
+        /// age identity wrapping all data keys (default: <data-dir>.master-key).
+        #[arg(long, env = "CUSTOS_MASTER_KEY_FILE")]
+        master_key_file: Option<PathBuf>,
+        #[arg(long = "policies", env = "CUSTOS_POLICIES_DIR")]
+        policies_dir: Option<PathBuf>,
+    },
+    /// Audit log tools.
+    Audit {
+        #[command(subcommand)]
+        command: AuditCommand,
+    },
+    /// Policy tools.
+    Policy {
+        #[command(subcommand)]
+        command: PolicyCommand,
+    },
+    /// Retention: run the sweep once (the server's scheduler runs the same).
+    Retention {
+        #[command(subcommand)]
+        command: RetentionCommand,
+    },
+    /// Search index tools.
+    Index {
+        #[command(subcommand)]
+        command: IndexCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum AuditCommand {
+    /// Verify the hash chain: exit 0 intact, 1 tampered (naming the first bad
+    /// sequence number), 2 when the log cannot be read.
+    Verify {
+        #[arg(long, env = "CUSTOS_DATA_DIR", default_value = crate::config::DEFAULT_DATA_DIR)]
+        data_dir: PathBuf,
+        /// A signed checkpoint saved earlier (e.g. by an auditor): prove the
+        /// log still contains exactly the entries it committed to.
+        #[arg(long)]
+        checkpoint: Vec<PathBuf>,
+        /// The verifier key to trust (`name+hash+key`); default the one
+        /// recorded in the data directory. An auditor passes their own copy.
+        #[arg(long)]
+        verifier_key: Option<String>,
+        /// Also check every stored Merkle node (what proofs are built from)
+        /// against the entries, not only the tree head they make.
+        #[arg(long)]
+        deep: bool,
+    },
+    /// Print the latest signed checkpoint written by the server (to keep
+    /// outside the system).
+    Checkpoint {
+        #[arg(long, env = "CUSTOS_DATA_DIR", default_value = crate::config::DEFAULT_DATA_DIR)]
+        data_dir: PathBuf,
+    },
+}
+
+#[derive(Subcommand)]
+enum RetentionCommand {
+    /// Print what is due (and what blocks it); without --dry-run also resume
+    /// interrupted destructions, execute rules without approval and propose
+    /// the rest. The server must not be running on the same data directory.
+    Run {
+        #[command(flatten)]
+        offline: OfflineArgs,
+        #[arg(long)]
+        dry_run: bool,
+    },
+}
+
+#[derive(Subcommand)]
+enum IndexCommand {
+    /// Rebuild the search index from the store (the server must be stopped).
+    Rebuild {
+        #[command(flatten)]
+        offline: OfflineArgs,
+    },
+}
+
+#[derive(Subcommand)]
+enum PolicyCommand {
+    /// Validate the policy files: exit 0 valid, 1 invalid (naming file and line).
+    Check {
+        /// default: the policies built into the binary
+        #[arg(long = "policies", env = "CUSTOS_POLICIES_DIR")]
+        policies_dir: Option<PathBuf>,
+    },
+    /// Print the policy files (default: the ones built into the binary, a
+    /// starting point for an operator's own directory).
+    Show {
+        #[arg(long = "policies", env = "CUSTOS_POLICIES_DIR")]
+        policies_dir: Option<PathBuf>,
+    },
+}
+
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Serve { data_dir, listen, config, master_key_file, policies_dir } => {
+            let file = match config.as_deref().map(FileConfig::load).transpose() {
+                Ok(f) => f.unwrap_or_default(),
+                Err(e) => return fail(&e),
+            };
+            let config = Config::resolve(file, data_dir, listen, master_key_file, policies_dir);
+            run_async(serve(config))
+        }
+        Command::Audit { command: AuditCommand::Verify { data_dir, checkpoint, verifier_key, deep } } => {
+            audit_verify(&data_dir, &checkpoint, verifier_key.as_deref(), deep)
+        }
+        Command::Audit { command: AuditCommand::Checkpoint { data_dir } } => {
+            let path = crate::config::checkpoints_dir(&data_dir).join("latest.note");
+            match std::fs::read_to_string(&path) {
+                Ok(note) => {
+                    print!("{note}");
+                    ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    eprintln!("custos: cannot read {}: {e}", path.display());
+                    ExitCode::from(2)
+                }
+            }
+        }
+        Command::Policy { command: PolicyCommand::Check { policies_dir } } => {
+            match crate::policy::PolicySet::load_or_embedded(policies_dir.as_deref()) {
+                Ok(p) => {
+                    let ids: Vec<&str> = p.purposes.ids().collect();
+                    println!("{} are valid (policy set {})", p.source, p.hash);
+                    println!("purposes: {}", ids.join(", "));
+                    println!("access policies: {} (validated against schema.cedarschema)", p.access.names().join(", "));
+                    ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    eprintln!("custos: invalid policy: {e}");
+                    ExitCode::from(1)
+                }
+            }
+        }
+        Command::Policy { command: PolicyCommand::Show { policies_dir } } => {
+            let files = match policies_dir {
+                Some(d) => crate::policy::PolicyFiles::read_dir(&d),
+                None => Ok(crate::policy::PolicyFiles::embedded()),
+            };
+            match files {
+                Ok(files) => {
+                    println!("# {} (policy set {})", files.source, files.hash());
+                    for (name, text) in &files.files {
+                        println!("\n# ==> policies/{name} <==\n{}", text.trim_end());
+                    }
+                    ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    eprintln!("custos: {e}");
+                    ExitCode::from(2)
+                }
+            }
+        }
+        Command::Retention { command: RetentionCommand::Run { offline, dry_run } } => {
+            match run_async_value(retention_run(offline, dry_run)) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("custos: {e:#}");
+                    ExitCode::from(2)
+                }
+            }
+        }
+        Command::Index { command: IndexCommand::Rebuild { offline } } => match index_rebuild(&offline) {
+            Ok(r) => {
+                println!("search index rebuilt: {} dossier(s) indexed", r.reindexed);
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("custos: {e:#}");
+                ExitCode::from(2)
+            }
+        },
+    }
+}
+
+fn fail(e: &anyhow::Error) -> ExitCode {
+    eprintln!("custos: {e:#}");
+    ExitCode::from(2)
+}
+
+fn run_async(f: impl std::future::Future<Output = anyhow::Result<()>>) -> ExitCode {
+    let rt = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => return fail(&e.into()),
+    };
+    match rt.block_on(f) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => fail(&e),
+    }
+}
+
+async fn serve(config: Config) -> anyhow::Result<()> {
+    let running = crate::server::start(config.clone(), Arc::new(crate::clock::SystemClock)).await?;
+    if let Some(path) = &running.generated_master_key {
+        eprintln!(
+            "custos: generated a new master key at {}; keep a copy in your secret store: without it no dossier can be read",
+            path.display()
+        );
+    }
+    if let Some(t) = &running.admin_token {
+        // Printed once, on stdout only; never logged.
+        println!("admin token (shown once, store it now): {}", t.token);
+    }
+    println!("custos listening on http://{}", running.addr);
+    tracing::info!(addr = %running.addr, data_dir = %config.data_dir.display(), "serving");
+    shutdown_signal().await;
+    tracing::info!("shutting down");
+    running.stop().await
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = term => {},
+    }
+}

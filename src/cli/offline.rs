@@ -1,0 +1,111 @@
+//! Offline jobs on a stopped server's data directory: the retention sweep
+//! and the search index rebuild, through the same use cases as the server.
+
+use crate::store::{KvStore, RocksStore};
+use std::path::PathBuf;
+use std::sync::Arc;
+
+/// A stopped server's data directory, for offline jobs.
+#[derive(clap::Args)]
+pub(super) struct OfflineArgs {
+    #[arg(long, env = "CUSTOS_DATA_DIR", default_value = crate::config::DEFAULT_DATA_DIR)]
+    pub data_dir: PathBuf,
+    /// default: the policies built into the binary
+    #[arg(long = "policies", env = "CUSTOS_POLICIES_DIR")]
+    policies_dir: Option<PathBuf>,
+    /// default: <data-dir>.master-key
+    #[arg(long, env = "CUSTOS_MASTER_KEY_FILE")]
+    master_key_file: Option<PathBuf>,
+}
+
+impl OfflineArgs {
+    fn open(&self) -> anyhow::Result<crate::archive::Archive> {
+        let key =
+            self.master_key_file.clone().unwrap_or_else(|| crate::config::default_master_key_file(&self.data_dir));
+        open_offline(&self.data_dir, self.policies_dir.as_deref(), &key)
+    }
+}
+
+pub(super) fn run_async_value<T>(f: impl std::future::Future<Output = anyhow::Result<T>>) -> anyhow::Result<T> {
+    tokio::runtime::Builder::new_multi_thread().enable_all().build()?.block_on(f)
+}
+
+/// `custos retention run`: the scheduler's sweep, once, on a stopped server's
+/// data directory.
+pub(super) async fn retention_run(offline: OfflineArgs, dry_run: bool) -> anyhow::Result<()> {
+    let mut archive = offline.open()?;
+    archive.enable_search(&crate::config::index_dir(&offline.data_dir))?;
+    let report = archive.retention_sweep(dry_run).await;
+    archive.shutdown();
+    let report = report?;
+    println!("as of {}: {} item(s) due", report.due.as_of, report.due.items.len());
+    for d in &report.due.items {
+        let target = match &d.item.target {
+            crate::archive::retention::Target::Dossier(id) => id.to_string(),
+            crate::archive::retention::Target::Subject(id) => id.to_string(),
+        };
+        let state = match (&d.blocked_by[..], &d.batch) {
+            ([], None) => "due".to_owned(),
+            ([], Some(b)) => format!("in batch {b}"),
+            (blocked, _) => format!("blocked by {}", blocked.join(", ")),
+        };
+        println!(
+            "  {target}  {:?} by rule {} ({}), due {} -- {state}",
+            d.item.action, d.item.rule, d.item.citation, d.item.due_at
+        );
+    }
+    if !report.due.stale.is_empty() {
+        println!("{} stale dossier(s) (not changed within the review interval):", report.due.stale.len());
+        for id in &report.due.stale {
+            println!("  {id}");
+        }
+    }
+    if dry_run {
+        println!("dry run: nothing changed");
+    } else {
+        println!(
+            "resumed {:?}; executed (no approval needed) {:?}; proposed for approval {:?}",
+            report.resumed, report.executed, report.proposed
+        );
+    }
+    Ok(())
+}
+
+/// Opens a stopped server's data directory for an offline job.
+fn open_offline(
+    data_dir: &std::path::Path,
+    policies_dir: Option<&std::path::Path>,
+    master_key_file: &std::path::Path,
+) -> anyhow::Result<crate::archive::Archive> {
+    use anyhow::Context;
+    let db = crate::config::db_dir(data_dir);
+    anyhow::ensure!(db.exists(), "no data directory at {}", data_dir.display());
+    let policy = crate::policy::PolicySet::load_or_embedded(policies_dir)?;
+    let master = crate::crypto::MasterKey::load(master_key_file)
+        .with_context(|| format!("reading the master key {}", master_key_file.display()))?;
+    let store: Arc<dyn KvStore> = Arc::new(
+        RocksStore::open(&db)
+            .with_context(|| format!("opening {} (is the server running on it? stop it first)", db.display()))?,
+    );
+    crate::archive::Archive::open(
+        store,
+        master,
+        policy,
+        Arc::new(crate::clock::SystemClock),
+        Arc::new(crate::metrics::Metrics::default()),
+        1000,
+    )
+}
+
+/// `custos index rebuild`: a fresh index from the store.
+pub(super) fn index_rebuild(offline: &OfflineArgs) -> anyhow::Result<crate::archive::RepairReport> {
+    let mut archive = offline.open()?;
+    let dir = crate::config::index_dir(&offline.data_dir);
+    if dir.exists() {
+        std::fs::remove_dir_all(&dir)?;
+    }
+    archive.enable_search(&dir)?;
+    let report = archive.repair_index();
+    archive.shutdown();
+    Ok(report?)
+}

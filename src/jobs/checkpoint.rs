@@ -1,0 +1,27 @@
+//! The checkpoint job: a signed checkpoint in `<data-dir>/checkpoints/`
+//! whenever the log grew (and one at start and at shutdown, by `server`).
+
+use crate::archive::Archive;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+
+/// One run: writes a checkpoint if the tree grew since `last` (the size of
+/// the previous one), and remembers the new size.
+pub fn job(archive: Arc<Archive>, dir: PathBuf, first: u64) -> impl FnMut() -> futures::future::BoxFuture<'static, ()> {
+    let last = Arc::new(Mutex::new(Some(first)));
+    move || {
+        let (archive, dir, last) = (archive.clone(), dir.clone(), last.clone());
+        Box::pin(async move {
+            let previous = last.lock().ok().and_then(|l| *l);
+            match tokio::task::spawn_blocking(move || archive.write_checkpoint_file(&dir, previous)).await {
+                Ok(Ok(size)) => {
+                    if let Ok(mut l) = last.lock() {
+                        *l = Some(size);
+                    }
+                }
+                Ok(Err(e)) => tracing::error!(error = %e, "writing a checkpoint failed"),
+                Err(e) => tracing::error!(error = %e, "checkpoint task failed"),
+            }
+        })
+    }
+}

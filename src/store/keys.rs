@@ -1,0 +1,199 @@
+//! Every RocksDB key layout, in one place. A key names a column family's
+//! record; none holds a personal value (ids are opaque, chosen by custos).
+//!
+//! | column family | key | value |
+//! |---|---|---|
+//! | `system` | `initialized`, `audit_head`, `checkpoint_origin`, `checkpoint_verifier_key` | markers, the chain head, the log's origin and verifier key |
+//! | `principals` | `p/<prn>`, `t/<tok>`, `h/<sha256 hex>` | principal, token, token hash → principal |
+//! | `dossiers` | `<dos>` | dossier metadata |
+//! | `versions` | `<dos>/<version u32 BE>` | sealed version record |
+//! | `subjects` | `<sub>`, `<sub>/d/<dos>`, `<sub>/c/<event u32 BE>` | subject metadata, link to a dossier, consent event |
+//! | `keys` | `d/<dos>`, `s/<sub>`, `x/blind-index`, `c/checkpoint-ed25519` | wrapped data keys, the log's wrapped signing seed |
+//! | `audit` | `<seq u64 BE>` | canonical entry |
+//! | `merkle` | `<level u8><index u64 BE>` | complete subtree hash |
+//! | `alerts` | `<alr>` | alert record |
+//! | `disposition` | `h/<dos>/<hold>`, `b/<bat>`, `c/<cert>` | legal hold, batch, certificate |
+//! | `documents` | `m/<dos>/<name>`, `c/<dos>/<upload>/<n u32 BE>` | document metadata, sealed chunk |
+
+use crate::domain::{DossierId, PrincipalId, SubjectId, TokenId};
+
+/// `system`: set once the data directory is initialised.
+pub const INITIALIZED: &[u8] = b"initialized";
+/// `system`: the audit chain head (next seq, last hash).
+pub const AUDIT_HEAD: &[u8] = b"audit_head";
+/// `system`: the checkpoint origin line.
+pub const CHECKPOINT_ORIGIN: &[u8] = b"checkpoint_origin";
+/// `system`: the note verifier key of the log.
+pub const CHECKPOINT_VERIFIER_KEY: &[u8] = b"checkpoint_verifier_key";
+/// `keys`: the log's Ed25519 signing seed, wrapped to the master key.
+pub const CHECKPOINT_SIGNING_KEY: &[u8] = b"c/checkpoint-ed25519";
+
+/// `dossiers`: a dossier's metadata.
+pub fn dossier(id: &DossierId) -> Vec<u8> {
+    id.as_str().as_bytes().to_vec()
+}
+
+/// `dossiers`, `subjects`: the prefix all top-level dossier / subject records share.
+pub const DOSSIER_PREFIX: &[u8] = b"dos_";
+pub const SUBJECT_PREFIX: &[u8] = b"sub_";
+
+/// `versions`: one version of a dossier.
+pub fn version(id: &DossierId, version: u32) -> Vec<u8> {
+    let mut k = versions_prefix(id);
+    k.extend_from_slice(&version.to_be_bytes());
+    k
+}
+
+/// `versions`: every version of a dossier.
+pub fn versions_prefix(id: &DossierId) -> Vec<u8> {
+    format!("{id}/").into_bytes()
+}
+
+/// `subjects`: a subject's metadata.
+pub fn subject(id: &SubjectId) -> Vec<u8> {
+    id.as_str().as_bytes().to_vec()
+}
+
+/// `subjects`: the link from a subject to a dossier naming them.
+pub fn subject_link(sid: &SubjectId, dossier: &DossierId) -> Vec<u8> {
+    let mut k = subject_links_prefix(sid);
+    k.extend_from_slice(dossier.as_str().as_bytes());
+    k
+}
+
+/// `subjects`: every link of a subject.
+pub fn subject_links_prefix(sid: &SubjectId) -> Vec<u8> {
+    format!("{sid}/d/").into_bytes()
+}
+
+/// `subjects`: the dossier a link key names.
+pub fn dossier_of_link(prefix: &[u8], key: &[u8]) -> Option<DossierId> {
+    let rest = key.strip_prefix(prefix)?;
+    DossierId::parse(std::str::from_utf8(rest).ok()?).ok()
+}
+
+/// `subjects`: one consent event of a subject.
+pub fn consent_event(sid: &SubjectId, event: u32) -> Vec<u8> {
+    let mut k = consent_events_prefix(sid);
+    k.extend_from_slice(&event.to_be_bytes());
+    k
+}
+
+/// `subjects`: every consent event of a subject.
+pub fn consent_events_prefix(sid: &SubjectId) -> Vec<u8> {
+    format!("{sid}/c/").into_bytes()
+}
+
+/// `principals`: a principal.
+pub fn principal(id: &PrincipalId) -> Vec<u8> {
+    format!("p/{id}").into_bytes()
+}
+
+/// `principals`: a token record.
+pub fn token(id: &TokenId) -> Vec<u8> {
+    format!("t/{id}").into_bytes()
+}
+
+/// `principals`: token hash → principal id.
+pub fn token_hash(hash_hex: &str) -> Vec<u8> {
+    format!("h/{hash_hex}").into_bytes()
+}
+
+/// `alerts`: one alert.
+pub fn alert(id: &str) -> Vec<u8> {
+    id.as_bytes().to_vec()
+}
+
+/// `disposition`: a legal hold on a dossier.
+pub fn hold(dossier: &DossierId, hold: &str) -> Vec<u8> {
+    let mut k = holds_prefix(dossier);
+    k.extend_from_slice(hold.as_bytes());
+    k
+}
+
+/// `disposition`: every hold on a dossier.
+pub fn holds_prefix(dossier: &DossierId) -> Vec<u8> {
+    format!("h/{dossier}/").into_bytes()
+}
+
+/// `disposition`: a destruction batch.
+pub fn batch(batch: &str) -> Vec<u8> {
+    format!("{}{batch}", BATCH_PREFIX_STR).into_bytes()
+}
+
+const BATCH_PREFIX_STR: &str = "b/";
+/// `disposition`: every batch.
+pub const BATCH_PREFIX: &[u8] = BATCH_PREFIX_STR.as_bytes();
+
+/// `disposition`: a destruction certificate.
+pub fn certificate(cert: &str) -> Vec<u8> {
+    format!("c/{cert}").into_bytes()
+}
+
+/// `documents`: a document's metadata.
+pub fn document(dossier: &DossierId, name: &str) -> Vec<u8> {
+    let mut k = documents_prefix(dossier);
+    k.extend_from_slice(name.as_bytes());
+    k
+}
+
+/// `documents`: every document of a dossier.
+pub fn documents_prefix(dossier: &DossierId) -> Vec<u8> {
+    format!("m/{dossier}/").into_bytes()
+}
+
+/// `documents`: the chunks of every upload of a dossier.
+pub fn all_chunks_prefix(dossier: &DossierId) -> Vec<u8> {
+    format!("c/{dossier}/").into_bytes()
+}
+
+/// `documents`: the chunks of one upload.
+pub fn chunks_prefix(dossier: &DossierId, upload: &str) -> Vec<u8> {
+    let mut k = all_chunks_prefix(dossier);
+    k.extend_from_slice(upload.as_bytes());
+    k.push(b'/');
+    k
+}
+
+/// `documents`: chunk `n` of an upload.
+pub fn chunk(dossier: &DossierId, upload: &str, n: u32) -> Vec<u8> {
+    let mut k = chunks_prefix(dossier, upload);
+    k.extend_from_slice(&n.to_be_bytes());
+    k
+}
+
+/// `audit`: entry `seq`.
+pub fn audit_entry(seq: u64) -> [u8; 8] {
+    seq.to_be_bytes()
+}
+
+/// `merkle`: the complete subtree `index` at `level`.
+pub fn merkle_node(level: u8, index: u64) -> [u8; 9] {
+    let mut k = [0u8; 9];
+    k[0] = level;
+    k[1..].copy_from_slice(&index.to_be_bytes());
+    k
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn layouts_are_stable() {
+        // Stored data depends on these bytes: a change here is a migration.
+        let d = DossierId::parse("dos_01kb0000000000000000000000").unwrap();
+        let s = SubjectId::parse("sub_01kb0000000000000000000000").unwrap();
+        assert_eq!(version(&d, 2), [b"dos_01kb0000000000000000000000/".as_slice(), &[0, 0, 0, 2]].concat());
+        assert_eq!(subject_link(&s, &d), b"sub_01kb0000000000000000000000/d/dos_01kb0000000000000000000000");
+        assert_eq!(dossier_of_link(&subject_links_prefix(&s), &subject_link(&s, &d)), Some(d.clone()));
+        assert_eq!(consent_event(&s, 1), [b"sub_01kb0000000000000000000000/c/".as_slice(), &[0, 0, 0, 1]].concat());
+        assert_eq!(hold(&d, "hold_x"), b"h/dos_01kb0000000000000000000000/hold_x");
+        assert_eq!(batch("bat_x"), b"b/bat_x");
+        assert!(batch("bat_x").starts_with(BATCH_PREFIX));
+        assert_eq!(certificate("cert_x"), b"c/cert_x");
+        assert_eq!(document(&d, "a.pdf"), b"m/dos_01kb0000000000000000000000/a.pdf");
+        assert_eq!(chunk(&d, "u", 3), [b"c/dos_01kb0000000000000000000000/u/".as_slice(), &[0, 0, 0, 3]].concat());
+        assert_eq!(merkle_node(1, 2), [1, 0, 0, 0, 0, 0, 0, 0, 2]);
+    }
+}
