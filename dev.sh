@@ -4,6 +4,7 @@
 #
 #   ./dev.sh serve [custos serve flags]   run the service (data in ./data)
 #   ./dev.sh test                         run every test
+#   ./dev.sh lint                         clippy (warnings are errors) and rustfmt
 #   ./dev.sh bench                        the benchmarks of docs/performance.md
 set -euo pipefail
 cd "$(dirname "$0")"
@@ -70,10 +71,20 @@ case "$cmd" in
     fi
     cargo test --locked --no-fail-fast "$@"
     ;;
+  lint)
+    for c in clippy rustfmt; do
+      if ! cargo "${c/rustfmt/fmt}" --version >/dev/null 2>&1; then
+        command -v rustup >/dev/null 2>&1 && rustup component add "$c" >/dev/null 2>&1 \
+          || die "cargo $c is missing: install the $c component (rustup component add $c)"
+      fi
+    done
+    cargo fmt --check || die "formatting differs: run 'cargo fmt'"
+    cargo clippy --all-targets --locked -- -D warnings
+    ;;
   bench)
     exec scripts/bench.sh "$@"
     ;;
   *)
-    die "usage: ./dev.sh serve [flags] | ./dev.sh test | ./dev.sh bench"
+    die "usage: ./dev.sh serve [flags] | ./dev.sh test | ./dev.sh lint | ./dev.sh bench"
     ;;
 esac

@@ -1,6 +1,7 @@
 //! Table-driven bad input: each gets its clear 4xx problem document, never
 //! echoes the submitted values, and changes nothing.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // tests: a panic fails the run
+#![allow(clippy::type_complexity)] // tables of cases, one tuple a row
 
 mod common;
 

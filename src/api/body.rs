@@ -42,7 +42,7 @@ pub fn violations<D: ToSchema>(body: &Value) -> Result<Vec<FieldError>, ApiError
                     path = format!("{path}/{name}");
                 }
             }
-            FieldError { path, message: describe_violation(&e.kind()) }
+            FieldError { path, message: describe_violation(e.kind()) }
         })
         .collect();
     errors.sort_by(|a, b| a.path.cmp(&b.path));

@@ -145,7 +145,7 @@ impl VersionRecord {
 /// A segment's plaintext, typed.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Part {
-    Business(BusinessPart),
+    Business(Box<BusinessPart>),
     Confidential(ConfidentialPart),
     Sensitive(SensitivePart),
     Personal(SubjectId, PersonalFields),
@@ -229,7 +229,7 @@ pub(super) fn open_with(
 ) -> Result<Part, ArchiveError> {
     let plain = open(key, &segment_aad(id.as_str(), version, &seg.name.to_string()), &seg.sealed)?;
     Ok(match &seg.name {
-        SegmentName::Business => Part::Business(parse_segment(&plain)?),
+        SegmentName::Business => Part::Business(Box::new(parse_segment(&plain)?)),
         SegmentName::Confidential => Part::Confidential(parse_segment(&plain)?),
         SegmentName::Sensitive => Part::Sensitive(parse_segment(&plain)?),
         SegmentName::Personal(s) => Part::Personal(s.clone(), parse_segment(&plain)?),
@@ -243,7 +243,7 @@ pub(super) fn assemble(parts: Vec<Part>) -> Result<SplitDossier, ArchiveError> {
     let mut contacts: Vec<(SubjectId, PersonalFields, Option<SubjectSensitivePart>)> = Vec::new();
     for part in parts {
         match part {
-            Part::Business(b) => business = Some(b),
+            Part::Business(b) => business = Some(*b),
             Part::Confidential(c) => confidential = Some(c),
             Part::Sensitive(s) => sensitive = Some(s),
             Part::Personal(sid, p) => contacts.push((sid, p, None)),

@@ -365,7 +365,7 @@ mod tests {
     use super::*;
     use proptest::prelude::*;
 
-    fn chain(n: u64) -> (Vec<(Vec<u8>, Vec<u8>)>, ChainHead) {
+    fn chain(n: u64) -> (Vec<crate::store::KvPair>, ChainHead) {
         let mut prev = GENESIS_PREV;
         let mut rows = vec![];
         for seq in 0..n {

@@ -36,7 +36,7 @@ impl Checkpoint {
         let origin = lines.next().filter(|o| !o.is_empty()).ok_or(CheckpointError::Malformed("origin"))?;
         let size = lines
             .next()
-            .filter(|s| !s.starts_with('+') && !(s.len() > 1 && s.starts_with('0')))
+            .filter(|s| !(s.starts_with('+') || s.len() > 1 && s.starts_with('0')))
             .and_then(|s| s.parse().ok())
             .ok_or(CheckpointError::Malformed("tree size"))?;
         let root = lines

@@ -46,7 +46,7 @@ fn split(n: u64) -> u64 {
 /// fits, as it always is inside the RFC 6962 recursion.
 pub fn subtree_hash(src: &dyn NodeSource, start: u64, end: u64) -> Result<Hash, String> {
     let n = end - start;
-    if n.is_power_of_two() && start % n == 0 {
+    if n.is_power_of_two() && start.is_multiple_of(n) {
         let level = n.trailing_zeros() as u8;
         return src.node(level, start >> level);
     }

@@ -148,7 +148,7 @@ impl TemplateValidator {
         let mut errors: Vec<FieldError> = self
             .validator
             .iter_errors(doc)
-            .map(|e| FieldError { path: e.instance_path().to_string(), message: describe_violation(&e.kind()) })
+            .map(|e| FieldError { path: e.instance_path().to_string(), message: describe_violation(e.kind()) })
             .collect();
         if errors.is_empty() {
             return serde_json::from_value(doc.clone()).map_err(|e| {
@@ -239,7 +239,7 @@ impl SplitDossier {
     pub fn split(d: Dossier) -> Self {
         let finance = d.finance.unwrap_or(Finance { credit_rating: None, payment_terms: None, bank_account: None });
         let confidential = (finance.credit_rating.is_some() || finance.payment_terms.is_some())
-            .then(|| ConfidentialPart { credit_rating: finance.credit_rating, payment_terms: finance.payment_terms });
+            .then_some(ConfidentialPart { credit_rating: finance.credit_rating, payment_terms: finance.payment_terms });
         let sensitive = finance.bank_account.map(|b| SensitivePart { bank_account: Some(b) });
         let contacts = d
             .contacts

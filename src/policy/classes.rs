@@ -25,10 +25,12 @@ pub fn generic(pointer: &str) -> String {
 
 impl FieldClasses {
     /// The shipped template's classes (it is compiled into the binary).
+    #[expect(
+        clippy::expect_used,
+        reason = "the embedded template parses and classifies every field (unit tests check it)"
+    )]
     pub fn template() -> &'static FieldClasses {
         static CLASSES: OnceLock<FieldClasses> = OnceLock::new();
-        // INVARIANT: the embedded template parses and classifies every
-        // field; unit tests check it.
         CLASSES.get_or_init(|| FieldClasses::from_schema(SCHEMA_JSON).expect("the embedded template is classified"))
     }
 

@@ -462,6 +462,7 @@ mod tests {
     /// Each row: a dossier's facts, the time asked, and the rule that makes
     /// it due (with what blocks it), or none.
     #[test]
+    #[allow(clippy::type_complexity)] // a table of cases, one tuple a row
     fn due_is_decided_from_facts_alone() {
         let t0 = datetime!(2020-01-15 09:00 UTC);
         let ended = datetime!(2023-03-01 00:00 UTC);

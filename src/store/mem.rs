@@ -4,9 +4,12 @@ use super::{Cf, KvIter, KvPair, KvStore, Op, StoreError};
 use std::collections::{BTreeMap, HashMap};
 use std::sync::RwLock;
 
+/// One column family: key → value, in key order.
+type Table = BTreeMap<Vec<u8>, Vec<u8>>;
+
 #[derive(Default)]
 pub struct MemStore {
-    cfs: RwLock<HashMap<Cf, BTreeMap<Vec<u8>, Vec<u8>>>>,
+    cfs: RwLock<HashMap<Cf, Table>>,
 }
 
 impl MemStore {

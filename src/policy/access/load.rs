@@ -80,9 +80,7 @@ impl AccessPolicy {
         }
         let action = |name: &str| uid(&type_name("Action"), name);
         let engine = AccessPolicy {
-            decisions: std::sync::Mutex::new(lru::LruCache::new(
-                std::num::NonZeroUsize::new(DECISION_CACHE).expect("non-zero"),
-            )),
+            decisions: std::sync::Mutex::new(lru::LruCache::new(DECISION_CACHE)),
             policies,
             authorizer: Authorizer::new(),
             info,

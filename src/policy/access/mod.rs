@@ -153,7 +153,10 @@ struct ReadKey {
 }
 
 /// How many field decisions are kept across requests.
-const DECISION_CACHE: usize = 65_536;
+const DECISION_CACHE: std::num::NonZeroUsize = match std::num::NonZeroUsize::new(65_536) {
+    Some(n) => n,
+    None => std::num::NonZeroUsize::MIN,
+};
 
 pub struct AccessPolicy {
     decisions: std::sync::Mutex<lru::LruCache<ReadKey, FieldDecision>>,
@@ -168,8 +171,11 @@ pub struct AccessPolicy {
     update: EntityUid,
 }
 
+#[expect(
+    clippy::expect_used,
+    reason = "called with the fixed names of schema.cedarschema (tested by shipped_policies_validate)"
+)]
 fn type_name(s: &str) -> EntityTypeName {
-    // INVARIANT: called with the fixed names of schema.cedarschema.
     EntityTypeName::from_str(s).expect("a valid Cedar type name")
 }
 
@@ -189,6 +195,7 @@ impl AccessPolicy {
         names
     }
 
+    #[expect(clippy::expect_used, reason = "literal attribute values always evaluate")]
     fn staff_entity(&self, p: &Principal) -> Entity {
         let roles: Vec<String> = p.role_names();
         let attrs = HashMap::from([
@@ -196,10 +203,10 @@ impl AccessPolicy {
             ("department".to_owned(), RestrictedExpression::new_string(p.department.clone())),
             ("region".to_owned(), RestrictedExpression::new_string(p.region.clone())),
         ]);
-        // INVARIANT: literal attribute values always evaluate.
         Entity::new(uid(&self.staff, p.id.as_str()), attrs, HashSet::new()).expect("literal attributes")
     }
 
+    #[expect(clippy::expect_used, reason = "literal attribute values always evaluate")]
     fn dossier_entity(&self, id: &str, facts: &DossierFacts<'_>) -> Entity {
         let grade = match facts.grade {
             Grade::A => "A",
@@ -348,7 +355,9 @@ impl AccessPolicy {
             ("regions".to_owned(), strings(&facts.regions)),
             ("restricted".to_owned(), RestrictedExpression::new_bool(facts.restricted)),
         ]);
-        let subject = Entity::new(uid(&self.subject, id.as_str()), attrs, HashSet::new()).expect("literal attributes");
+        let Ok(subject) = Entity::new(uid(&self.subject, id.as_str()), attrs, HashSet::new()) else {
+            return Decision { allowed: false, reason: "access policy: the subject entity could not be built".into() };
+        };
         let Ok(entities) = Entities::from_entities([self.staff_entity(p), subject], None) else {
             return Decision { allowed: false, reason: "access policy: entities could not be built".into() };
         };
