@@ -3,7 +3,6 @@
 
 use crate::api::{self, AppState};
 use crate::archive::{Archive, IssuedToken};
-use crate::audit::{Commit, EntryBody, Outcome};
 use crate::clock::Clock;
 use crate::config::Config;
 use crate::crypto::MasterKey;
@@ -88,7 +87,6 @@ pub async fn start(config: Config, clock: Arc<dyn Clock>) -> anyhow::Result<Runn
     let initialized = store.get(crate::store::Cf::System, crate::store::keys::INITIALIZED)?.is_some();
     let (master, generated) = open_master_key(&config, initialized)?;
     let metrics = Arc::new(Metrics::default());
-    let policy_hash = policy.hash.clone();
     let mut archive = Archive::open(store, master, policy, clock, metrics.clone(), config.key_cache_entries)?;
     archive.set_stale_after(config.stale_after);
     archive.enable_search(&crate::config::index_dir(&config.data_dir))?;
@@ -106,22 +104,7 @@ pub async fn start(config: Config, clock: Arc<dyn Clock>) -> anyhow::Result<Runn
         let archive = archive.clone();
         tokio::task::spawn_blocking(move || archive.bootstrap(token.as_deref())).await??
     };
-    archive
-        .commit_system(EntryBody {
-            actor: "system".into(),
-            roles: vec![],
-            action: "policy.load".into(),
-            resource: "policies".into(),
-            subjects: vec![],
-            purpose: String::new(),
-            outcome: Outcome::Allow,
-            reason: format!("policy set {policy_hash}"),
-            released: vec![],
-            masked: vec![],
-            withheld: vec![],
-            request_id: "startup".into(),
-        })
-        .await?;
+    archive.record_policy_load().await?;
     let checkpoints = crate::config::checkpoints_dir(&config.data_dir);
     let first = archive.write_checkpoint_file(&checkpoints, None)?;
     let mut scheduler = Scheduler::default();
@@ -161,11 +144,4 @@ pub async fn start(config: Config, clock: Arc<dyn Clock>) -> anyhow::Result<Runn
         shutdown: Some(tx),
         task,
     })
-}
-
-impl Archive {
-    /// Commits an entry on the system's own behalf (start-up, jobs).
-    pub async fn commit_system(&self, entry: EntryBody) -> Result<Vec<u64>, crate::archive::ArchiveError> {
-        Ok(self.audit.commit(Commit::entry(entry)).await?)
-    }
 }

@@ -2,13 +2,34 @@
 //! audited (`audit.query`), durably, before anything is returned.
 
 use super::{Archive, ArchiveError, RequestCtx};
-use crate::audit::{entry_key, hash_entry, AuditEntry, AuditFilter, AuditPage, Commit, Outcome};
+use crate::audit::{entry_key, hash_entry, AuditEntry, AuditFilter, AuditPage, Commit, EntryBody, Outcome};
 use crate::domain::Role;
 use crate::store::Cf;
 
 const ACTION: &str = "audit.query";
 
 impl Archive {
+    /// The start-up entry naming the active policy set (`policy.load`), so
+    /// the log shows from which entry on each set decided.
+    pub async fn record_policy_load(&self) -> Result<(), ArchiveError> {
+        let entry = EntryBody {
+            actor: "system".into(),
+            roles: vec![],
+            action: "policy.load".into(),
+            resource: "policies".into(),
+            subjects: vec![],
+            purpose: String::new(),
+            outcome: Outcome::Allow,
+            reason: format!("policy set {}", self.policy.hash),
+            released: vec![],
+            masked: vec![],
+            withheld: vec![],
+            request_id: "startup".into(),
+        };
+        self.audit.commit(Commit::entry(entry)).await?;
+        Ok(())
+    }
+
     pub(super) async fn require_compliance(&self, ctx: &RequestCtx, resource: &str) -> Result<(), ArchiveError> {
         if ctx.principal.has_role(Role::Compliance) {
             return Ok(());
