@@ -179,46 +179,21 @@ fn policy_check_names_file_and_line_of_a_broken_cedar_policy_or_schema() {
 /// custos's events, not its dependencies' INFO chatter.
 #[test]
 fn the_binary_runs_from_anywhere_on_its_built_in_policies() {
-    use std::io::{BufRead, BufReader};
     let dir = tempfile::tempdir().unwrap();
     let log = dir.path().join("stderr.log");
-    let mut child = Command::new(custos_bin())
-        .current_dir(dir.path())
+    let mut cmd = Command::new(custos_bin());
+    cmd.current_dir(dir.path())
         .args(["serve", "--listen", "127.0.0.1:0", "--data-dir", "data"])
         .env_remove("CUSTOS_LOG")
-        .env_remove("CUSTOS_POLICIES_DIR")
-        .env("CUSTOS_BOOTSTRAP_TOKEN", ADMIN_TOKEN)
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::fs::File::create(&log).unwrap())
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    let base = loop {
-        let line = lines.next().expect("server printed its address").unwrap();
-        if let Some(addr) = line.strip_prefix("custos listening on ") {
-            break addr.trim().to_owned();
-        }
-    };
+        .env_remove("CUSTOS_POLICIES_DIR");
+    let mut server = BinaryServer::spawn(cmd, &log);
     // A dossier write touches the index (tantivy logs its commits at INFO).
     let rt = tokio::runtime::Runtime::new().unwrap();
     rt.block_on(async {
         let client = reqwest::Client::new();
-        let (sid, service) = {
-            let r = client
-                .post(format!("{base}/v1/principals"))
-                .bearer_auth(ADMIN_TOKEN)
-                .json(&serde_json::json!({"name": "s", "roles": ["service"], "region": "华东"}))
-                .send()
-                .await
-                .unwrap();
-            assert_eq!(r.status(), 201);
-            let id = r.json::<serde_json::Value>().await.unwrap()["id"].as_str().unwrap().to_owned();
-            let r =
-                client.post(format!("{base}/v1/principals/{id}/tokens")).bearer_auth(ADMIN_TOKEN).send().await.unwrap();
-            (id, r.json::<serde_json::Value>().await.unwrap()["token"].as_str().unwrap().to_owned())
-        };
+        let (sid, service) = principal(&client, &server.base, &["service"], "华东").await;
         let r = client
-            .post(format!("{base}/v1/dossiers"))
+            .post(format!("{}/v1/dossiers", server.base))
             .bearer_auth(&service)
             .header("X-Purpose", "service_delivery")
             .json(&fixture(0, &sid))
@@ -227,8 +202,8 @@ fn the_binary_runs_from_anywhere_on_its_built_in_policies() {
             .unwrap();
         assert_eq!(r.status(), 201);
     });
-    let _ = Command::new("kill").arg("-TERM").arg(child.id().to_string()).status();
-    assert!(child.wait().unwrap().success());
+    assert!(server.terminate().success(), "a graceful shutdown");
+
     let text = std::fs::read_to_string(&log).unwrap();
     assert!(text.contains("built into this binary"), "the log says where the policies came from: {text}");
     for line in text.lines() {

@@ -71,20 +71,7 @@ impl Archive {
         limit: u64,
     ) -> Result<Upload, ArchiveError> {
         const ACTION: &str = "document.put";
-        let purpose = self.purpose(ctx, ACTION, id).await?;
-        let (did, meta, _) = self.find_meta(ctx, ACTION, id).await?;
-        let d = self.policy.access.decide_change(
-            &ctx.principal,
-            Change::Update,
-            purpose.as_str(),
-            id,
-            meta.facts(),
-            meta.facts(),
-        );
-        if !d.allowed {
-            let e = self.dossier_entry(ctx, ACTION, id, &meta.subjects, Outcome::Deny, d.reason.clone());
-            return self.refuse(e, ArchiveError::Forbidden(d.reason)).await;
-        }
+        let (did, meta, _, _) = self.authorize_change(ctx, ACTION, id, Change::Update).await?;
         if !valid_name(name) {
             let e = self.dossier_entry(ctx, ACTION, id, &meta.subjects, Outcome::Error, "invalid document name");
             let msg = "a document name is 1 to 128 of A-Z a-z 0-9 . _ - (not starting with .)";

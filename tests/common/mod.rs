@@ -182,18 +182,21 @@ pub fn custos_bin() -> &'static str {
 
 impl BinaryServer {
     pub fn start(data_dir: &Path, log: &Path) -> BinaryServer {
-        let stderr = std::fs::OpenOptions::new().create(true).append(true).open(log).unwrap();
-        let mut child = Command::new(custos_bin())
-            .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+        let mut cmd = Command::new(custos_bin());
+        cmd.args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
             .arg(data_dir)
             .arg("--policies")
             .arg(policies_dir())
-            .env("CUSTOS_BOOTSTRAP_TOKEN", ADMIN_TOKEN)
-            .env("CUSTOS_LOG", "debug")
-            .stdout(Stdio::piped())
-            .stderr(stderr)
-            .spawn()
-            .unwrap();
+            .env("CUSTOS_LOG", "debug");
+        Self::spawn(cmd, log)
+    }
+
+    /// Runs `cmd` (a `custos serve` on port 0) with the bootstrap token,
+    /// stderr appended to `log`, and waits for its address.
+    pub fn spawn(mut cmd: Command, log: &Path) -> BinaryServer {
+        let stderr = std::fs::OpenOptions::new().create(true).append(true).open(log).unwrap();
+        let mut child =
+            cmd.env("CUSTOS_BOOTSTRAP_TOKEN", ADMIN_TOKEN).stdout(Stdio::piped()).stderr(stderr).spawn().unwrap();
         let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
         let base = loop {
             let line = lines.next().expect("server printed its address").unwrap();
@@ -211,9 +214,10 @@ impl BinaryServer {
         self.child.wait().unwrap();
     }
 
-    pub fn terminate(&mut self) {
+    /// SIGTERM, then waits: the exit status of a graceful shutdown.
+    pub fn terminate(&mut self) -> std::process::ExitStatus {
         let _ = Command::new("kill").arg("-TERM").arg(self.child.id().to_string()).status();
-        self.child.wait().unwrap();
+        self.child.wait().unwrap()
     }
 }
 

@@ -113,6 +113,28 @@ impl Archive {
         e
     }
 
+    /// The purpose check, the lookup and the decision of a call that changes
+    /// an existing dossier without a new body (close, a document upload):
+    /// each refusal audited. Returns the dossier, its stored metadata and
+    /// the decision's reason.
+    pub(crate) async fn authorize_change(
+        &self,
+        ctx: &RequestCtx,
+        action: &str,
+        id: &str,
+        change: crate::policy::access::Change,
+    ) -> Result<(DossierId, DossierMeta, Vec<u8>, String), ArchiveError> {
+        let purpose = self.purpose(ctx, action, id).await?;
+        let (did, meta, meta_raw) = self.find_meta(ctx, action, id).await?;
+        let facts = meta.facts();
+        let d = self.policy.access.decide_change(&ctx.principal, change, purpose.as_str(), id, facts, facts);
+        if !d.allowed {
+            let e = self.dossier_entry(ctx, action, id, &meta.subjects, Outcome::Deny, d.reason.clone());
+            return self.refuse(e, ArchiveError::Forbidden(d.reason)).await;
+        }
+        Ok((did, meta, meta_raw, d.reason))
+    }
+
     /// Looks a dossier up, auditing an unknown id.
     pub(super) async fn find_meta(
         &self,

@@ -19,20 +19,7 @@ impl Archive {
         ended_at: OffsetDateTime,
     ) -> Result<Created, ArchiveError> {
         const ACTION: &str = "dossier.close";
-        let purpose = self.purpose(ctx, ACTION, id).await?;
-        let (did, meta, meta_raw) = self.find_meta(ctx, ACTION, id).await?;
-        let d = self.policy.access.decide_change(
-            &ctx.principal,
-            Change::Close,
-            purpose.as_str(),
-            id,
-            meta.facts(),
-            meta.facts(),
-        );
-        if !d.allowed {
-            let e = self.dossier_entry(ctx, ACTION, id, &meta.subjects, Outcome::Deny, d.reason.clone());
-            return self.refuse(e, ArchiveError::Forbidden(d.reason)).await;
-        }
+        let (did, meta, meta_raw, allowed) = self.authorize_change(ctx, ACTION, id, Change::Close).await?;
         if ended_at > self.clock.now() + time::Duration::minutes(5) {
             let e = self.dossier_entry(ctx, ACTION, id, &meta.subjects, Outcome::Error, "ended_at in the future");
             let err = FieldError { path: "/ended_at".into(), message: "lies in the future".into() };
@@ -40,7 +27,7 @@ impl Archive {
         }
         let mut split = self.open_version_split(&did, meta.current_version)?;
         split.business.status = Status::Closed;
-        let reason = format!("{}; relationship ended", d.reason);
+        let reason = format!("{allowed}; relationship ended");
         let next = NextVersion { action: ACTION, meta, meta_raw, split, ended_at: Some(ended_at), reason };
         self.append_version(ctx, &did, next).await
     }
