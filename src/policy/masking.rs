@@ -22,7 +22,7 @@ pub enum MaskFormat {
 struct File {
     default: MaskFormat,
     #[serde(default)]
-    fields: BTreeMap<String, MaskFormat>,
+    fields: BTreeMap<toml::Spanned<String>, MaskFormat>,
 }
 
 /// Masking rules by field path (`/contacts/*/phone`: `*` is any array index).
@@ -68,13 +68,17 @@ impl MaskFormat {
 impl MaskingRules {
     pub fn parse(text: &str) -> Result<Self, (usize, String)> {
         let f: File = super::parse_toml(text)?;
-        for path in f.fields.keys() {
-            if !path.starts_with('/') {
-                let line = text.lines().position(|l| l.contains(path.as_str())).map_or(1, |i| i + 1);
-                return Err((line, format!("field path {path:?} must start with /")));
+        let mut fields = BTreeMap::new();
+        for (path, format) in f.fields {
+            if !path.get_ref().starts_with('/') {
+                return Err((
+                    super::line_of(text, &path),
+                    format!("field path {:?} must start with /", path.get_ref()),
+                ));
             }
+            fields.insert(path.into_inner(), format);
         }
-        Ok(MaskingRules { default: f.default, fields: f.fields })
+        Ok(MaskingRules { default: f.default, fields })
     }
 
     /// The rule for a concrete JSON Pointer (`/contacts/0/phone`).
@@ -156,5 +160,12 @@ mod tests {
             }
             _ => out.push((path.to_owned(), class)),
         }
+    }
+
+    #[test]
+    fn a_bad_field_path_names_its_own_line() {
+        let text = "# /contacts/*/phone is masked as a phone\ndefault = \"fixed\"\n[fields]\n\"/contacts/*/phone\" = \"phone\"\n\"remarks\" = \"fixed\"\n";
+        let (line, msg) = MaskingRules::parse(text).unwrap_err();
+        assert_eq!(line, 5, "{msg}");
     }
 }

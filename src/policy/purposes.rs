@@ -40,7 +40,7 @@ pub struct PurposeDef {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct File {
-    purposes: BTreeMap<String, PurposeDef>,
+    purposes: BTreeMap<toml::Spanned<String>, PurposeDef>,
 }
 
 #[derive(Debug, Clone)]
@@ -52,16 +52,19 @@ impl PurposeRegistry {
     /// Errors carry the 1-based line.
     pub fn parse(text: &str) -> Result<Self, (usize, String)> {
         let file: File = super::parse_toml(text)?;
-        for (id, def) in &file.purposes {
-            let line = text.lines().position(|l| l.contains(&format!("purposes.{id}"))).map_or(1, |i| i + 1);
-            if Purpose::parse(id).is_none() {
+        let mut purposes = BTreeMap::new();
+        for (id, def) in file.purposes {
+            let line = super::line_of(text, &id);
+            let id = id.into_inner();
+            if Purpose::parse(&id).is_none() {
                 return Err((line, format!("purpose id {id:?} must be lowercase letters, digits and _")));
             }
             if def.citation.trim().is_empty() {
                 return Err((line, format!("purpose {id} has no legal citation")));
             }
+            purposes.insert(id, def);
         }
-        Ok(PurposeRegistry { purposes: file.purposes })
+        Ok(PurposeRegistry { purposes })
     }
 
     pub fn get(&self, p: &Purpose) -> Option<&PurposeDef> {
@@ -88,5 +91,8 @@ mod tests {
         assert_eq!(line, 3, "{msg}");
         let text = "[purposes.x]\ndescription = \"d\"\nbasis = \"consent\"\ncitation = \" \"\nroles = []\n";
         assert!(PurposeRegistry::parse(text).unwrap_err().1.contains("citation"));
+        // A comment naming the purpose before its table is not its line.
+        let text = "# see [purposes.Bad]\n\n[purposes.Bad]\ndescription = \"d\"\nbasis = \"consent\"\ncitation = \"c\"\nroles = []\n";
+        assert_eq!(PurposeRegistry::parse(text).unwrap_err().0, 3);
     }
 }

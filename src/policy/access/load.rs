@@ -76,7 +76,7 @@ impl AccessPolicy {
                 }
                 (Effect::Permit, None) => None,
             };
-            info.insert(p.id().clone(), PolicyInfo { name: name.to_owned(), outcome });
+            info.insert(p.id().clone(), PolicyInfo { name: name.to_owned(), outcome, line });
         }
         let action = |name: &str| uid(&type_name("Action"), name);
         let engine = AccessPolicy {
@@ -100,9 +100,8 @@ impl AccessPolicy {
             };
             let i = &engine.info[p.id()];
             if reads && p.effect() == Effect::Permit && i.outcome.is_none() {
-                let line = text.lines().position(|l| l.contains(&format!("\"{}\"", i.name))).map_or(1, |l| l + 1);
                 return Err((
-                    line,
+                    i.line,
                     format!(
                         "permit {} applies to dossier.read: it needs @outcome(\"clear\") or @outcome(\"masked\")",
                         i.name

@@ -132,6 +132,8 @@ pub struct FieldDecision {
 struct PolicyInfo {
     name: String,
     outcome: Option<FieldOutcome>,
+    /// Where the policy starts in access.cedar (its first annotation).
+    line: usize,
 }
 
 /// Everything a field decision depends on. The dossier's id is not given to
