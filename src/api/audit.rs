@@ -167,7 +167,7 @@ pub async fn one(
     Path(seq): Path<String>,
 ) -> Result<Json<EntryDto>, ApiError> {
     let seq = seq_param(&seq)?;
-    let (e, h, _) = offload(&s, move |a| async move { a.audit_entry(&ctx, seq).await }).await?;
+    let (e, h, _) = s.archive.audit_entry(&ctx, seq).await?;
     Ok(Json(EntryDto::new(e, h)))
 }
 
@@ -182,7 +182,7 @@ pub async fn raw(
     Path(seq): Path<String>,
 ) -> Result<impl IntoResponse, ApiError> {
     let seq = seq_param(&seq)?;
-    let (_, _, raw) = offload(&s, move |a| async move { a.audit_entry(&ctx, seq).await }).await?;
+    let (_, _, raw) = s.archive.audit_entry(&ctx, seq).await?;
     Ok(([(header::CONTENT_TYPE, "application/octet-stream")], raw))
 }
 
@@ -193,7 +193,7 @@ pub async fn raw(
     responses((status = 200, content_type = "text/plain", body = String), (status = 401), (status = 403)),
     security(("bearer" = [])))]
 pub async fn checkpoint(State(s): State<AppState>, Ctx(ctx): Ctx) -> Result<impl IntoResponse, ApiError> {
-    let note = offload(&s, move |a| async move { a.checkpoint(&ctx).await }).await?;
+    let note = s.archive.checkpoint(&ctx).await?;
     Ok(([(header::CONTENT_TYPE, "text/plain; charset=utf-8")], note))
 }
 
@@ -257,7 +257,7 @@ pub async fn inclusion(
     let Query(p) = params.map_err(|_| ApiError::bad_request("parameters: seq (required), tree_size"))?;
     let seq = uint("seq", &p.seq)?;
     let size = p.tree_size.as_deref().map(|t| uint("tree_size", t)).transpose()?;
-    let proof = offload(&s, move |a| async move { a.inclusion_proof(&ctx, seq, size).await }).await?;
+    let proof = s.archive.inclusion_proof(&ctx, seq, size).await?;
     Ok(Json(InclusionDto { leaf_index: proof.leaf_index, tree_size: proof.tree_size, hashes: b64(proof.hashes) }))
 }
 
@@ -272,7 +272,7 @@ pub async fn consistency(
 ) -> Result<Json<ConsistencyDto>, ApiError> {
     let Query(p) = params.map_err(|_| ApiError::bad_request("parameters: from and to (required)"))?;
     let (from, to) = (uint("from", &p.from)?, uint("to", &p.to)?);
-    let hashes = offload(&s, move |a| async move { a.consistency_proof(&ctx, from, to).await }).await?;
+    let hashes = s.archive.consistency_proof(&ctx, from, to).await?;
     Ok(Json(ConsistencyDto { hashes: b64(hashes) }))
 }
 

@@ -108,7 +108,7 @@ pub async fn close(
     Body(body): Body<CloseDto>,
 ) -> Result<Json<super::dossiers::CreatedDto>, ApiError> {
     let ended_at = OffsetDateTime::try_from(body).map_err(ApiError::invalid)?;
-    Ok(Json(offload(&s, move |a| async move { a.close_dossier(&ctx, &id, ended_at).await }).await?.into()))
+    Ok(Json(s.archive.close_dossier(&ctx, &id, ended_at).await?.into()))
 }
 
 /// Place a legal hold (compliance): the dossier is never proposed,
@@ -126,7 +126,7 @@ pub async fn place_hold(
     Body(body): Body<HoldDto>,
 ) -> Result<(StatusCode, Json<HoldCreatedDto>), ApiError> {
     let hold = NewHold::try_from(body).map_err(ApiError::invalid)?;
-    let hold = offload(&s, move |a| async move { a.place_hold(&ctx, &id, &hold.reason, &hold.case_ref).await }).await?;
+    let hold = s.archive.place_hold(&ctx, &id, &hold.reason, &hold.case_ref).await?;
     Ok((StatusCode::CREATED, Json(HoldCreatedDto { hold_id: hold.to_string() })))
 }
 
@@ -140,7 +140,7 @@ pub async fn list_holds(
     Ctx(ctx): Ctx,
     Path(id): Path<String>,
 ) -> Result<Json<Vec<HoldView>>, ApiError> {
-    Ok(Json(offload(&s, move |a| async move { a.list_holds(&ctx, &id).await }).await?))
+    Ok(Json(s.archive.list_holds(&ctx, &id).await?))
 }
 
 /// Release a legal hold (compliance).
@@ -153,7 +153,7 @@ pub async fn release_hold(
     Ctx(ctx): Ctx,
     Path((id, hold)): Path<(String, String)>,
 ) -> Result<StatusCode, ApiError> {
-    offload(&s, move |a| async move { a.release_hold(&ctx, &id, &hold).await }).await?;
+    s.archive.release_hold(&ctx, &id, &hold).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -183,7 +183,7 @@ pub async fn propose(State(s): State<AppState>, Ctx(ctx): Ctx) -> Result<(Status
     responses((status = 200, body = Object), (status = 400), (status = 401), (status = 403), (status = 404)),
     security(("bearer" = [])))]
 pub async fn batch(State(s): State<AppState>, Ctx(ctx): Ctx, Path(id): Path<String>) -> Result<Json<Batch>, ApiError> {
-    Ok(Json(offload(&s, move |a| async move { a.get_batch(&ctx, &id).await }).await?))
+    Ok(Json(s.archive.get_batch(&ctx, &id).await?))
 }
 
 /// Approve a batch (a compliance officer other than the proposer) and execute it.
@@ -210,7 +210,7 @@ pub async fn certificate(
     Ctx(ctx): Ctx,
     Path(id): Path<String>,
 ) -> Result<Json<SignedCertificate>, ApiError> {
-    Ok(Json(offload(&s, move |a| async move { a.certificate(&ctx, &id).await }).await?))
+    Ok(Json(s.archive.certificate(&ctx, &id).await?))
 }
 
 /// Erase a data subject (PIPL Art. 47, GDPR Art. 17): 200 with the

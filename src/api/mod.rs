@@ -53,9 +53,13 @@ fn acceptable_request_id(v: &HeaderValue) -> Option<String> {
     (is_uuid || is_ours).then(|| s.to_owned())
 }
 
-/// Runs a use case off the async executor, in the request's span: the
-/// store, AEAD and tantivy work inside a use case blocks, so it runs on
-/// the blocking pool and the executor's threads stay free for I/O.
+/// Runs a use case off the async executor, in the request's span, for the
+/// use cases whose work grows with the data (search, what is due, batches
+/// with their compactions, erasure, the subject export, audit queries,
+/// alerts). A use case bounded by one dossier (read, create, update, a
+/// consent, a hold, a proof) runs inline: its store, AEAD and Cedar work is
+/// tens of microseconds, and moving it to the blocking pool cost 30% of
+/// read and ingest throughput (docs/performance.md, "Where the work runs").
 pub async fn offload<T, F, Fut>(state: &AppState, f: F) -> Result<T, ApiError>
 where
     F: FnOnce(Arc<Archive>) -> Fut + Send + 'static,

@@ -2,7 +2,7 @@
 
 use super::body::{Body, Errors};
 use super::error::ApiError;
-use super::{offload, AppState, Ctx};
+use super::{AppState, Ctx};
 use crate::archive::NewPrincipal;
 use crate::domain::dossier::FieldError;
 use crate::domain::Role;
@@ -99,7 +99,7 @@ pub async fn create_principal(
     Body(dto): Body<NewPrincipalDto>,
 ) -> Result<(StatusCode, Json<IdDto>), ApiError> {
     let principal = NewPrincipal::try_from(dto).map_err(ApiError::invalid)?;
-    let id = offload(&s, move |a| async move { a.create_principal(&ctx, principal).await }).await?;
+    let id = s.archive.create_principal(&ctx, principal).await?;
     Ok((StatusCode::CREATED, Json(IdDto { id: id.to_string() })))
 }
 
@@ -113,7 +113,7 @@ pub async fn create_token(
     Ctx(ctx): Ctx,
     Path(id): Path<String>,
 ) -> Result<(StatusCode, Json<TokenDto>), ApiError> {
-    let t = offload(&s, move |a| async move { a.create_token(&ctx, &id).await }).await?;
+    let t = s.archive.create_token(&ctx, &id).await?;
     Ok((StatusCode::CREATED, Json(TokenDto { token_id: t.token_id.to_string(), token: t.token })))
 }
 
@@ -127,6 +127,6 @@ pub async fn revoke_token(
     Ctx(ctx): Ctx,
     Path(token_id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
-    offload(&s, move |a| async move { a.revoke_token(&ctx, &token_id).await }).await?;
+    s.archive.revoke_token(&ctx, &token_id).await?;
     Ok(StatusCode::NO_CONTENT)
 }

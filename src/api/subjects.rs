@@ -84,7 +84,7 @@ pub async fn read(
     Ctx(ctx): Ctx,
     Path(sid): Path<String>,
 ) -> Result<Json<SubjectView>, ApiError> {
-    Ok(Json(offload(&s, move |a| async move { a.get_subject(&ctx, &sid).await }).await?))
+    Ok(Json(s.archive.get_subject(&ctx, &sid).await?))
 }
 
 /// Record a consent: `{"purpose", "basis", "evidence", "granted_at"}`;
@@ -102,10 +102,7 @@ pub async fn grant(
     Body(body): Body<ConsentDto>,
 ) -> Result<(StatusCode, Json<ConsentEventView>), ApiError> {
     let consent = NewConsent::try_from(body).map_err(ApiError::invalid)?;
-    Ok((
-        StatusCode::CREATED,
-        Json(offload(&s, move |a| async move { a.grant_consent(&ctx, &sid, consent).await }).await?),
-    ))
+    Ok((StatusCode::CREATED, Json(s.archive.grant_consent(&ctx, &sid, consent).await?)))
 }
 
 /// Withdraw a consent, effective for every request from now on; the history
@@ -120,7 +117,7 @@ pub async fn withdraw(
     Ctx(ctx): Ctx,
     Path((sid, purpose)): Path<(String, String)>,
 ) -> Result<Json<ConsentEventView>, ApiError> {
-    Ok(Json(offload(&s, move |a| async move { a.withdraw_consent(&ctx, &sid, &purpose).await }).await?))
+    Ok(Json(s.archive.withdraw_consent(&ctx, &sid, &purpose).await?))
 }
 
 /// The full consent history: every grant and withdrawal, oldest first.
@@ -133,7 +130,7 @@ pub async fn history(
     Ctx(ctx): Ctx,
     Path(sid): Path<String>,
 ) -> Result<Json<Vec<ConsentEventView>>, ApiError> {
-    Ok(Json(offload(&s, move |a| async move { a.consent_history(&ctx, &sid).await }).await?))
+    Ok(Json(s.archive.consent_history(&ctx, &sid).await?))
 }
 
 /// Restrict processing: from now on the person's fields are released only
@@ -147,7 +144,7 @@ pub async fn restrict(
     Ctx(ctx): Ctx,
     Path(sid): Path<String>,
 ) -> Result<Json<SubjectView>, ApiError> {
-    Ok(Json(offload(&s, move |a| async move { a.set_restriction(&ctx, &sid, true).await }).await?))
+    Ok(Json(s.archive.set_restriction(&ctx, &sid, true).await?))
 }
 
 /// Lift a restriction (GDPR Art. 18(3)).
@@ -160,7 +157,7 @@ pub async fn unrestrict(
     Ctx(ctx): Ctx,
     Path(sid): Path<String>,
 ) -> Result<Json<SubjectView>, ApiError> {
-    Ok(Json(offload(&s, move |a| async move { a.set_restriction(&ctx, &sid, false).await }).await?))
+    Ok(Json(s.archive.set_restriction(&ctx, &sid, false).await?))
 }
 
 /// Everything held on the person, as JSON valid against
