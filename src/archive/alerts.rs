@@ -69,7 +69,7 @@ impl Archive {
     }
 
     /// Alerts, newest first (compliance; audited).
-    #[tracing::instrument(skip_all)]
+    #[tracing::instrument(level = "debug", skip_all)]
     pub async fn list_alerts(&self, ctx: &RequestCtx, limit: usize) -> Result<Vec<Alert>, ArchiveError> {
         self.require_compliance(ctx, "audit/alerts").await?;
         self.audit.commit(Commit::entry(ctx.entry("audit.query", "audit/alerts", Outcome::Allow, "alerts"))).await?;

@@ -38,7 +38,7 @@ impl Archive {
         self.refuse(e, ArchiveError::Forbidden("the audit log is open to compliance officers only".into())).await
     }
 
-    #[tracing::instrument(skip_all)]
+    #[tracing::instrument(level = "debug", skip_all)]
     pub async fn query_audit(
         &self,
         ctx: &RequestCtx,
@@ -59,7 +59,7 @@ impl Archive {
     }
 
     /// One entry, its chain hash and its canonical bytes.
-    #[tracing::instrument(skip_all)]
+    #[tracing::instrument(level = "debug", skip_all)]
     pub async fn audit_entry(
         &self,
         ctx: &RequestCtx,

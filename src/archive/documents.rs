@@ -61,7 +61,7 @@ pub struct Upload {
 impl Archive {
     /// Checks and opens an upload (the right to update the dossier; the
     /// name not yet taken).
-    #[tracing::instrument(skip_all)]
+    #[tracing::instrument(level = "debug", skip_all)]
     pub async fn begin_upload(
         &self,
         ctx: &RequestCtx,
@@ -130,7 +130,7 @@ impl Archive {
     }
 
     /// Deletes what an abandoned upload wrote, and audits why.
-    #[tracing::instrument(skip_all)]
+    #[tracing::instrument(level = "debug", skip_all)]
     pub async fn abort_upload(&self, ctx: &RequestCtx, up: Upload, why: &str) -> Result<(), ArchiveError> {
         let ops: Vec<Op> =
             (0..up.chunks).map(|n| Op::Delete(Cf::Documents, keys::chunk(&up.did, &up.upload, n))).collect();
@@ -147,7 +147,7 @@ impl Archive {
     }
 
     /// Seals the last chunk and commits the metadata with the audit entry.
-    #[tracing::instrument(skip_all)]
+    #[tracing::instrument(level = "debug", skip_all)]
     pub async fn finish_upload(&self, ctx: &RequestCtx, mut up: Upload) -> Result<DocumentMeta, ArchiveError> {
         if !up.buffer.is_empty() || up.chunks == 0 {
             self.write_chunk(&mut up)?;
@@ -192,7 +192,7 @@ impl Archive {
 
     /// Checks the right to read, audits durably, and returns what is needed
     /// to stream the document out.
-    #[tracing::instrument(skip_all)]
+    #[tracing::instrument(level = "debug", skip_all)]
     pub async fn open_document(
         &self,
         ctx: &RequestCtx,

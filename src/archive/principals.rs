@@ -196,7 +196,7 @@ impl Archive {
         self.refuse(e, ArchiveError::Forbidden("this call needs the admin role".into())).await
     }
 
-    #[tracing::instrument(skip_all)]
+    #[tracing::instrument(level = "debug", skip_all)]
     pub async fn create_principal(&self, ctx: &RequestCtx, new: NewPrincipal) -> Result<PrincipalId, ArchiveError> {
         self.require_admin(ctx, "principal.create", "").await?;
         let p = Principal {
@@ -215,7 +215,7 @@ impl Archive {
         Ok(p.id)
     }
 
-    #[tracing::instrument(skip_all)]
+    #[tracing::instrument(level = "debug", skip_all)]
     pub async fn create_token(&self, ctx: &RequestCtx, principal: &str) -> Result<IssuedToken, ArchiveError> {
         self.require_admin(ctx, "token.create", principal).await?;
         let pid = match PrincipalId::parse(principal).ok().filter(|id| matches!(self.principal(id), Ok(Some(_)))) {
@@ -233,7 +233,7 @@ impl Archive {
         Ok(IssuedToken { token_id, token })
     }
 
-    #[tracing::instrument(skip_all)]
+    #[tracing::instrument(level = "debug", skip_all)]
     pub async fn revoke_token(&self, ctx: &RequestCtx, token_id: &str) -> Result<(), ArchiveError> {
         self.require_admin(ctx, "token.revoke", token_id).await?;
         let found = match TokenId::parse(token_id) {

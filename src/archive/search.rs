@@ -171,7 +171,7 @@ impl Archive {
 
     /// `GET /v1/search`: matches the caller may read, with the fields shown
     /// as a read would show them. The query is audited only as a keyed hash.
-    #[tracing::instrument(skip_all)]
+    #[tracing::instrument(level = "debug", skip_all)]
     pub async fn search(
         &self,
         ctx: &RequestCtx,

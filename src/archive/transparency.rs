@@ -64,13 +64,13 @@ impl Archive {
 
     /// The current signed checkpoint (compliance; audited, and the entry
     /// recording this request is inside the checkpoint).
-    #[tracing::instrument(skip_all)]
+    #[tracing::instrument(level = "debug", skip_all)]
     pub async fn checkpoint(&self, ctx: &RequestCtx) -> Result<String, ArchiveError> {
         self.audit_read(ctx, "audit/checkpoint").await?;
         Ok(self.checkpoint_note()?.1)
     }
 
-    #[tracing::instrument(skip_all)]
+    #[tracing::instrument(level = "debug", skip_all)]
     pub async fn inclusion_proof(
         &self,
         ctx: &RequestCtx,
@@ -89,7 +89,7 @@ impl Archive {
         Ok(InclusionProof { leaf_index: seq, tree_size, hashes })
     }
 
-    #[tracing::instrument(skip_all)]
+    #[tracing::instrument(level = "debug", skip_all)]
     pub async fn consistency_proof(&self, ctx: &RequestCtx, from: u64, to: u64) -> Result<Vec<Hash>, ArchiveError> {
         let size_now = self.audit_read(ctx, "audit/proofs").await?;
         if from == 0 || from > to || to > size_now {

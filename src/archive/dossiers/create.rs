@@ -85,7 +85,7 @@ impl Archive {
         Ok(keys)
     }
 
-    #[tracing::instrument(skip_all)]
+    #[tracing::instrument(level = "debug", skip_all)]
     pub async fn create_dossier(&self, ctx: &RequestCtx, body: &Value) -> Result<Created, ArchiveError> {
         const ACTION: &str = "dossier.create";
         let purpose = self.purpose(ctx, ACTION, "").await?;

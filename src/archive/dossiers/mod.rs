@@ -166,7 +166,7 @@ impl Archive {
         Ok(meta.state())
     }
 
-    #[tracing::instrument(skip_all)]
+    #[tracing::instrument(level = "debug", skip_all)]
     pub async fn list_versions(&self, ctx: &RequestCtx, id: &str) -> Result<Vec<VersionInfo>, ArchiveError> {
         const ACTION: &str = "dossier.versions";
         let (did, meta, plan) = self.plan_read(ctx, ACTION, id).await?;

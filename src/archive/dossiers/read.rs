@@ -37,7 +37,7 @@ fn fields_of(part: &Part) -> Result<serde_json::Map<String, Value>, ArchiveError
 }
 
 impl Archive {
-    #[tracing::instrument(skip_all)]
+    #[tracing::instrument(level = "debug", skip_all)]
     pub async fn read_dossier(
         &self,
         ctx: &RequestCtx,

@@ -28,7 +28,7 @@ pub(crate) struct NextVersion {
 }
 
 impl Archive {
-    #[tracing::instrument(skip_all)]
+    #[tracing::instrument(level = "debug", skip_all)]
     pub async fn update_dossier(
         &self,
         ctx: &RequestCtx,

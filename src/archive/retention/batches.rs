@@ -50,7 +50,7 @@ impl Archive {
         Ok(Some(batch))
     }
 
-    #[tracing::instrument(skip_all)]
+    #[tracing::instrument(level = "debug", skip_all)]
     pub async fn propose_batch(&self, ctx: &RequestCtx) -> Result<Batch, ArchiveError> {
         const ACTION: &str = "disposition.propose";
         self.require_disposition(ctx, ACTION).await?;
@@ -74,7 +74,7 @@ impl Archive {
         }
     }
 
-    #[tracing::instrument(skip_all)]
+    #[tracing::instrument(level = "debug", skip_all)]
     pub async fn get_batch(&self, ctx: &RequestCtx, batch_id: &str) -> Result<Batch, ArchiveError> {
         const ACTION: &str = "disposition.batch";
         self.require_disposition(ctx, ACTION).await?;
@@ -88,7 +88,7 @@ impl Archive {
 
     /// Four eyes: a compliance officer other than the proposer approves, and
     /// the batch executes.
-    #[tracing::instrument(skip_all)]
+    #[tracing::instrument(level = "debug", skip_all)]
     pub async fn approve_batch(&self, ctx: &RequestCtx, batch_id: &str) -> Result<Batch, ArchiveError> {
         const ACTION: &str = "disposition.approve";
         let reason = self.require_disposition(ctx, ACTION).await?;
@@ -125,7 +125,7 @@ impl Archive {
     }
 
     /// Runs (or resumes) an approved batch to the end. Idempotent.
-    #[tracing::instrument(skip_all)]
+    #[tracing::instrument(level = "debug", skip_all)]
     pub async fn execute(&self, batch_id: &str) -> Result<Batch, ArchiveError> {
         loop {
             let Some((batch, raw)) = self.batch(batch_id)? else {

@@ -91,7 +91,7 @@ impl Archive {
         Ok(None)
     }
 
-    #[tracing::instrument(skip_all)]
+    #[tracing::instrument(level = "debug", skip_all)]
     pub async fn certificate(&self, ctx: &RequestCtx, cert_id: &str) -> Result<SignedCertificate, ArchiveError> {
         const ACTION: &str = "certificate.read";
         self.require_disposition(ctx, ACTION).await?;

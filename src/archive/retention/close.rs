@@ -11,7 +11,7 @@ use time::OffsetDateTime;
 impl Archive {
     /// Ends the customer relationship: a new version with status `closed`,
     /// and `ended_at` (the relationship_end trigger) in the metadata.
-    #[tracing::instrument(skip_all)]
+    #[tracing::instrument(level = "debug", skip_all)]
     pub async fn close_dossier(
         &self,
         ctx: &RequestCtx,

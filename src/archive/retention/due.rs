@@ -119,7 +119,7 @@ impl Archive {
         Ok(Due { as_of: now, items, stale })
     }
 
-    #[tracing::instrument(skip_all)]
+    #[tracing::instrument(level = "debug", skip_all)]
     pub async fn disposition_due(&self, ctx: &RequestCtx) -> Result<Due, ArchiveError> {
         const ACTION: &str = "disposition.due";
         let reason = self.require_disposition(ctx, ACTION).await?;

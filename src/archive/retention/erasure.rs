@@ -15,7 +15,7 @@ impl Archive {
     /// Erasure on a data subject's request: 409 naming the hold or keep rule
     /// that blocks it (and the subject is restricted instead), else the
     /// subject's key is shredded and a certificate issued.
-    #[tracing::instrument(skip_all)]
+    #[tracing::instrument(level = "debug", skip_all)]
     pub async fn erase_subject(&self, ctx: &RequestCtx, id: &str, ground: &str) -> Result<String, ArchiveError> {
         const ACTION: &str = "subject.erase";
         let purpose = self.purpose(ctx, ACTION, id).await?;

@@ -28,7 +28,7 @@ impl Archive {
         Ok((did, meta))
     }
 
-    #[tracing::instrument(skip_all)]
+    #[tracing::instrument(level = "debug", skip_all)]
     pub async fn place_hold(
         &self,
         ctx: &RequestCtx,
@@ -57,7 +57,7 @@ impl Archive {
         Ok(hold)
     }
 
-    #[tracing::instrument(skip_all)]
+    #[tracing::instrument(level = "debug", skip_all)]
     pub async fn release_hold(&self, ctx: &RequestCtx, id: &str, hold: &str) -> Result<(), ArchiveError> {
         const ACTION: &str = "hold.release";
         let (did, meta) = self.hold_target(ctx, ACTION, id).await?;
@@ -103,7 +103,7 @@ impl Archive {
         Ok(out)
     }
 
-    #[tracing::instrument(skip_all)]
+    #[tracing::instrument(level = "debug", skip_all)]
     pub async fn list_holds(&self, ctx: &RequestCtx, id: &str) -> Result<Vec<HoldView>, ArchiveError> {
         const ACTION: &str = "hold.list";
         let (did, meta) = self.hold_target(ctx, ACTION, id).await?;

@@ -10,7 +10,7 @@ use serde::Serialize;
 impl Archive {
     /// One retention sweep: resumes batches left executing (a crash), runs
     /// what is due without approval, proposes what needs it. Idempotent.
-    #[tracing::instrument(skip_all)]
+    #[tracing::instrument(level = "debug", skip_all)]
     pub async fn retention_sweep(&self, dry_run: bool) -> Result<SweepReport, ArchiveError> {
         let due = self.compute_due(self.clock.now(), Some(self.stale_after))?;
         let mut report = SweepReport { due, resumed: vec![], executed: vec![], proposed: vec![] };

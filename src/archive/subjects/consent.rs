@@ -13,7 +13,7 @@ use crate::policy::Basis;
 use crate::store::{keys, Cf, Op};
 
 impl Archive {
-    #[tracing::instrument(skip_all)]
+    #[tracing::instrument(level = "debug", skip_all)]
     pub async fn grant_consent(
         &self,
         ctx: &RequestCtx,
@@ -81,7 +81,7 @@ impl Archive {
         Ok(self.event_view(&call.sid, event))
     }
 
-    #[tracing::instrument(skip_all)]
+    #[tracing::instrument(level = "debug", skip_all)]
     pub async fn withdraw_consent(
         &self,
         ctx: &RequestCtx,
@@ -148,7 +148,7 @@ impl Archive {
         }
     }
 
-    #[tracing::instrument(skip_all)]
+    #[tracing::instrument(level = "debug", skip_all)]
     pub async fn consent_history(&self, ctx: &RequestCtx, id: &str) -> Result<Vec<ConsentEventView>, ArchiveError> {
         const ACTION: &str = "consent.history";
         let call = self.authorize_subject(ctx, ACTION, SubjectAction::Read, id).await?;

@@ -16,7 +16,7 @@ impl Archive {
     /// dossier that names them, their consent history and the audit entries
     /// about them. The export's own audit entry is durable first, and is in
     /// the export.
-    #[tracing::instrument(skip_all)]
+    #[tracing::instrument(level = "debug", skip_all)]
     pub async fn export_subject(&self, ctx: &RequestCtx, id: &str) -> Result<Value, ArchiveError> {
         const ACTION: &str = "subject.export";
         let call = self.authorize_subject(ctx, ACTION, SubjectAction::Export, id).await?;

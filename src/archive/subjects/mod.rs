@@ -181,7 +181,7 @@ impl Archive {
         })
     }
 
-    #[tracing::instrument(skip_all)]
+    #[tracing::instrument(level = "debug", skip_all)]
     pub async fn get_subject(&self, ctx: &RequestCtx, id: &str) -> Result<SubjectView, ArchiveError> {
         const ACTION: &str = "subject.read";
         let call = self.authorize_subject(ctx, ACTION, SubjectAction::Read, id).await?;
@@ -218,7 +218,7 @@ impl Archive {
 
     /// Restricts (`restrict`) or lifts the restriction of a subject. Either
     /// is idempotent: restricting a restricted subject keeps its first time.
-    #[tracing::instrument(skip_all)]
+    #[tracing::instrument(level = "debug", skip_all)]
     pub async fn set_restriction(
         &self,
         ctx: &RequestCtx,
