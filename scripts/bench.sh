@@ -18,7 +18,7 @@ work="$(mktemp -d)"
 trap 'kill $server 2>/dev/null || true; rm -rf "$work"' EXIT
 
 token="bench-admin-token-$(date +%s)-0123456789"
-CUSTOS_BOOTSTRAP_TOKEN="$token" CUSTOS_LOG=warn "$bin" serve --data-dir "$work/data" \
+CUSTOS_BOOTSTRAP_TOKEN="$token" CUSTOS_LOG="${CUSTOS_BENCH_LOG:-warn}" "$bin" serve --data-dir "$work/data" \
   --listen 127.0.0.1:18181 >"$work/out.log" 2>"$work/err.log" &
 server=$!
 for _ in $(seq 100); do grep -q listening "$work/out.log" 2>/dev/null && break; sleep 0.1; done

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
-# Audited-read throughput and latency of two builds in one run on this
-# machine: a baseline binary (e.g. built from an older commit) and this
+# Ingest and audited-read throughput and latency of two builds in one run on
+# this machine: a baseline binary (e.g. built from an older commit) and this
 # tree's release build, each on a fresh data directory, loaded by the same
-# `examples/loadgen.rs` client (this tree's).
+# `examples/loadgen.rs` client (this tree's). CUSTOS_BENCH_LOG sets both
+# servers' log filter (default `warn`).
 #
 #   scripts/compare-reads.sh BASE_BIN BASE_POLICIES_DIR [dossiers] [reads]
 set -euo pipefail
@@ -20,7 +21,7 @@ server=""
 trap 'kill $server 2>/dev/null || true; rm -rf "$work"' EXIT
 run() { # name binary policies
   local token="bench-admin-token-$(date +%s)-0123456789"
-  CUSTOS_BOOTSTRAP_TOKEN="$token" CUSTOS_LOG=warn "$2" serve --data-dir "$work/$1" \
+  CUSTOS_BOOTSTRAP_TOKEN="$token" CUSTOS_LOG="${CUSTOS_BENCH_LOG:-warn}" "$2" serve --data-dir "$work/$1" \
     --listen 127.0.0.1:18182 --policies "$3" >"$work/$1.out" 2>"$work/$1.err" &
   server=$!
   for _ in $(seq 100); do grep -q listening "$work/$1.out" 2>/dev/null && break; sleep 0.1; done
