@@ -3,7 +3,7 @@
 use super::{Archive, ArchiveError, RequestCtx};
 use crate::audit::{entry_key, AuditEntry, Commit, EntryBody, Outcome};
 use crate::policy::alerts::{Alert, AlertEngine, AlertRule};
-use crate::store::{Cf, Op};
+use crate::store::{keys, Cf, Op};
 
 impl Archive {
     pub fn alert_rules(&self) -> Vec<AlertRule> {
@@ -62,8 +62,7 @@ impl Archive {
             withheld: vec![],
             request_id: a.id.clone(),
         };
-        self.audit
-            .commit_blocking(Commit::change(vec![Op::Put(Cf::Alerts, a.id.as_bytes().to_vec(), record)], entry))?;
+        self.audit.commit_blocking(Commit::change(vec![Op::Put(Cf::Alerts, keys::alert(&a.id), record)], entry))?;
         tracing::warn!(rule = %a.rule, actor = %a.actor, count = a.count, "unusual access alert");
         Ok(())
     }

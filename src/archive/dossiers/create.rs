@@ -29,7 +29,7 @@ impl Archive {
                         path: format!("/contacts/{i}/subject_id"),
                         message: "the same subject appears twice".into(),
                     });
-                } else if self.store.get(Cf::Subjects, sid.as_str().as_bytes())?.is_none() {
+                } else if self.store.get(Cf::Subjects, &keys::subject(sid))?.is_none() {
                     errors.push(FieldError {
                         path: format!("/contacts/{i}/subject_id"),
                         message: "unknown subject".into(),
@@ -65,9 +65,7 @@ impl Archive {
             let sref = KeyRef::Subject(sid.clone());
             let key = match self.keyring.get(&sref) {
                 Ok(k) => k,
-                Err(CryptoError::KeyDestroyed(_))
-                    if self.store.get(Cf::Subjects, sid.as_str().as_bytes())?.is_none() =>
-                {
+                Err(CryptoError::KeyDestroyed(_)) if self.store.get(Cf::Subjects, &keys::subject(sid))?.is_none() => {
                     let (k, op) = self.keyring.create(&sref)?;
                     keys.ops.push(op);
                     keys.created.push((sref, k.clone()));
@@ -135,7 +133,7 @@ impl Archive {
         };
         let ops = self.version_ops(keys.ops, bytes, &meta, &subjects)?;
         let entry = self.dossier_entry(ctx, ACTION, id.as_str(), &subjects, Outcome::Allow, decision.reason);
-        let guard = Guard { cf: Cf::Dossiers, key: id.as_str().as_bytes().to_vec(), expected: None };
+        let guard = Guard { cf: Cf::Dossiers, key: keys::dossier(&id), expected: None };
         self.audit.commit(Commit { ops, entries: vec![entry], guard: Some(guard), on_conflict: vec![] }).await?;
         for (r, k) in keys.created {
             self.keyring.remember(r, k);
@@ -157,11 +155,11 @@ impl Archive {
         let id = &meta.id;
         let now = meta.updated_at;
         ops.push(Op::Put(Cf::Versions, keys::version(id, meta.current_version), record));
-        ops.push(Op::Put(Cf::Dossiers, id.as_str().as_bytes().to_vec(), to_json(meta)?));
+        ops.push(Op::Put(Cf::Dossiers, keys::dossier(id), to_json(meta)?));
         for sid in subjects {
-            if self.store.get(Cf::Subjects, sid.as_str().as_bytes())?.is_none() {
+            if self.store.get(Cf::Subjects, &keys::subject(sid))?.is_none() {
                 let meta = SubjectMeta::new(sid.clone(), now);
-                ops.push(Op::Put(Cf::Subjects, sid.as_str().as_bytes().to_vec(), to_json(&meta)?));
+                ops.push(Op::Put(Cf::Subjects, keys::subject(sid), to_json(&meta)?));
             }
             ops.push(Op::Put(Cf::Subjects, keys::subject_link(sid, id), vec![]));
         }

@@ -90,7 +90,7 @@ fn failure_reason(e: &ArchiveError) -> &'static str {
 
 impl Archive {
     pub(super) fn meta(&self, id: &DossierId) -> Result<Option<(DossierMeta, Vec<u8>)>, ArchiveError> {
-        match self.store.get(Cf::Dossiers, id.as_str().as_bytes())? {
+        match self.store.get(Cf::Dossiers, &keys::dossier(id))? {
             None => Ok(None),
             Some(raw) => {
                 let meta = serde_json::from_slice(&raw).map_err(|e| ArchiveError::Internal(e.into()))?;

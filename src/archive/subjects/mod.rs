@@ -97,7 +97,7 @@ fn rfc3339(t: OffsetDateTime) -> String {
 
 impl Archive {
     fn subject_meta(&self, sid: &SubjectId) -> Result<Option<(SubjectMeta, Vec<u8>)>, ArchiveError> {
-        match self.store.get(Cf::Subjects, sid.as_str().as_bytes())? {
+        match self.store.get(Cf::Subjects, &keys::subject(sid))? {
             None => Ok(None),
             Some(raw) => {
                 let meta = serde_json::from_slice(&raw).map_err(|e| ArchiveError::Internal(e.into()))?;
@@ -116,7 +116,7 @@ impl Archive {
                 .ok()
                 .and_then(|s| DossierId::parse(s).ok())
                 .ok_or_else(|| anyhow::anyhow!("malformed subject link"))?;
-            if let Some(raw) = self.store.get(Cf::Dossiers, id.as_str().as_bytes())? {
+            if let Some(raw) = self.store.get(Cf::Dossiers, &keys::dossier(&id))? {
                 out.push(serde_json::from_slice(&raw).map_err(|e| ArchiveError::Internal(e.into()))?);
             }
         }
@@ -203,13 +203,12 @@ impl Archive {
         mut ops: Vec<Op>,
         reason: String,
     ) -> Result<(), ArchiveError> {
-        ops.push(Op::Put(Cf::Subjects, call.sid.as_str().as_bytes().to_vec(), to_json(meta)?));
+        ops.push(Op::Put(Cf::Subjects, keys::subject(&call.sid), to_json(meta)?));
         let mut entry = ctx.entry(action, call.sid.as_str(), Outcome::Allow, reason);
         entry.subjects = vec![call.sid.to_string()];
         let mut conflict = ctx.entry(action, call.sid.as_str(), Outcome::Error, "concurrent change of the subject");
         conflict.subjects = vec![call.sid.to_string()];
-        let guard =
-            Guard { cf: Cf::Subjects, key: call.sid.as_str().as_bytes().to_vec(), expected: Some(call.raw.clone()) };
+        let guard = Guard { cf: Cf::Subjects, key: keys::subject(&call.sid), expected: Some(call.raw.clone()) };
         self.audit
             .commit(Commit { ops, entries: vec![entry], guard: Some(guard), on_conflict: vec![conflict] })
             .await?;
