@@ -22,6 +22,8 @@ pub struct FileConfig {
     pub retention_interval_secs: Option<u64>,
     pub stale_after_days: Option<u64>,
     pub max_document_bytes: Option<u64>,
+    pub backup_dir: Option<PathBuf>,
+    pub backup_recipients: Option<Vec<String>>,
 }
 
 impl FileConfig {
@@ -72,6 +74,11 @@ pub struct Config {
     pub stale_after: time::Duration,
     /// The largest document `PUT .../documents/{name}` accepts (413 beyond).
     pub max_document_bytes: u64,
+    /// Where backup sets are written (`POST /v1/backups`); none: no backups.
+    pub backup_dir: Option<PathBuf>,
+    /// age X25519 public keys (offline recovery keys) every backup object is
+    /// encrypted to, besides the master key's.
+    pub backup_recipients: Vec<String>,
     pub bootstrap_token: Option<Secret>,
 }
 
@@ -89,6 +96,8 @@ impl Config {
             retention_interval: Some(std::time::Duration::from_secs(3600)),
             stale_after: time::Duration::days(365),
             max_document_bytes: 100 * 1024 * 1024,
+            backup_dir: None,
+            backup_recipients: Vec::new(),
             bootstrap_token: None,
         }
     }
@@ -125,6 +134,8 @@ impl Config {
         if let Some(n) = file.max_document_bytes {
             c.max_document_bytes = n;
         }
+        c.backup_dir = file.backup_dir;
+        c.backup_recipients = file.backup_recipients.unwrap_or_default();
         if let Some(n) = file.stale_after_days {
             c.stale_after = time::Duration::days(n.clamp(1, 36_500) as i64);
         }
@@ -141,6 +152,12 @@ pub fn db_dir(data_dir: &Path) -> PathBuf {
 /// The search index.
 pub fn index_dir(data_dir: &Path) -> PathBuf {
     data_dir.join("index")
+}
+
+/// Where a backup's checkpoint of the store is made (on the data directory's
+/// file system, for hard links), and removed once the set is written.
+pub fn backup_scratch_dir(data_dir: &Path) -> PathBuf {
+    data_dir.join("backup-scratch")
 }
 
 /// Signed checkpoints written by the server, for auditors to copy out.

@@ -33,6 +33,7 @@
 pub mod api;
 pub mod archive;
 pub mod audit;
+pub mod backup;
 pub mod cli;
 pub mod clock;
 pub mod config;

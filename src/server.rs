@@ -89,6 +89,13 @@ pub async fn start(config: Config, clock: Arc<dyn Clock>) -> anyhow::Result<Runn
     let metrics = Arc::new(Metrics::default());
     let mut archive = Archive::open(store, master, policy, clock, metrics.clone(), config.key_cache_entries)?;
     archive.set_stale_after(config.stale_after);
+    if let Some(dir) = &config.backup_dir {
+        archive.set_backup(crate::archive::BackupSettings {
+            dir: dir.clone(),
+            recipients: crate::archive::BackupSettings::parse_recipients(&config.backup_recipients)?,
+            scratch: crate::config::backup_scratch_dir(&config.data_dir),
+        });
+    }
     archive.enable_search(&crate::config::index_dir(&config.data_dir))?;
     let repaired = archive.repair_index()?;
     if repaired.reindexed + repaired.removed > 0 {

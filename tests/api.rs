@@ -424,6 +424,7 @@ async fn operations_endpoints_and_openapi_completeness() {
         ("/v1/search", "get"),
         ("/v1/dossiers/{id}/documents/{name}", "put"),
         ("/v1/dossiers/{id}/documents/{name}", "get"),
+        ("/v1/backups", "post"),
     ];
     for (path, method) in expected {
         assert!(doc["paths"][path][method].is_object(), "openapi lacks {method} {path}");

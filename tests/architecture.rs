@@ -6,7 +6,8 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
-const ROOMS: [&str; 10] = ["api", "archive", "audit", "crypto", "domain", "jobs", "policy", "search", "store", "cli"];
+const ROOMS: [&str; 11] =
+    ["api", "archive", "audit", "backup", "crypto", "domain", "jobs", "policy", "search", "store", "cli"];
 
 fn sources(dir: &Path) -> Vec<PathBuf> {
     let mut out = vec![];

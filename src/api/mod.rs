@@ -2,6 +2,7 @@
 //! call an archive use case, and map the result.
 
 pub mod audit;
+pub mod backups;
 pub mod body;
 pub mod disposition;
 pub mod documents;
@@ -220,7 +221,8 @@ pub fn router(state: AppState, max_body_bytes: usize) -> Router {
         .merge(disposition::routes())
         .merge(search::routes())
         .merge(documents::routes())
-        .merge(audit::routes());
+        .merge(audit::routes())
+        .merge(backups::routes());
     Router::new()
         .nest("/v1", v1)
         .merge(ops::routes())

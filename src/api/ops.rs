@@ -77,6 +77,7 @@ pub async fn openapi(State(s): State<AppState>) -> Json<Value> {
         super::disposition::batch, super::disposition::approve, super::disposition::certificate,
         super::disposition::erase, super::search::search,
         super::documents::upload, super::documents::download,
+        super::backups::create,
     ),
     modifiers(&Security)
 )]

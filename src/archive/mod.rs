@@ -8,6 +8,7 @@
 
 mod alerts;
 mod audit_log;
+mod backup;
 pub(crate) mod codec;
 pub mod documents;
 mod dossiers;
@@ -18,6 +19,7 @@ mod search;
 mod subjects;
 pub mod transparency;
 
+pub use backup::BackupSettings;
 pub use dossiers::{Created, DossierView, Redaction, RedactionReason, VersionInfo};
 pub use principals::{check_bootstrap_token, IssuedToken, NewPrincipal};
 pub use records::{ConsentBasis, ConsentEventKind};
@@ -156,7 +158,7 @@ impl RequestCtx {
 
 /// `raw` if it is one of our ids or a fixed resource name, else a marker.
 fn resource_name(raw: &str) -> &str {
-    let id = ["dos_", "sub_", "prn_", "tok_", "bat_", "cert_", "hold_", "alr_"].iter().any(|p| {
+    let id = ["dos_", "sub_", "prn_", "tok_", "bat_", "cert_", "hold_", "alr_", "bak_"].iter().any(|p| {
         raw.strip_prefix(p)
             .is_some_and(|u| u.len() == 26 && u.bytes().all(|b| b.is_ascii_digit() || b.is_ascii_lowercase()))
     });
@@ -182,6 +184,8 @@ pub struct Archive {
     stale_after: time::Duration,
     /// The full-text and blind index, once enabled.
     search: Option<crate::search::SearchIndex>,
+    /// Where backup sets go, when configured.
+    backup: Option<BackupSettings>,
     /// Token hash → principal, for tokens seen valid. Revocation removes the
     /// entry before it answers, so a revoked token fails on its next use.
     auth_cache: std::sync::Mutex<std::collections::HashMap<String, Principal>>,
@@ -219,6 +223,7 @@ impl Archive {
             signer,
             stale_after: time::Duration::days(365),
             search: None,
+            backup: None,
         })
     }
 

@@ -2,6 +2,7 @@
 //! (`audit verify`, `retention run`, `index rebuild`, `policy check|show`).
 
 mod audit;
+mod backup;
 mod offline;
 
 use audit::audit_verify;
@@ -57,6 +58,11 @@ enum Command {
     Index {
         #[command(subcommand)]
         command: IndexCommand,
+    },
+    /// Backup sets: create (server stopped), list, verify.
+    Backup {
+        #[command(subcommand)]
+        command: backup::BackupCommand,
     },
 }
 
@@ -206,6 +212,7 @@ pub fn main() -> ExitCode {
                 ExitCode::from(2)
             }
         },
+        Command::Backup { command } => backup::run(command),
     }
 }
 

@@ -19,7 +19,7 @@ pub(super) struct OfflineArgs {
 }
 
 impl OfflineArgs {
-    fn open(&self) -> anyhow::Result<crate::archive::Archive> {
+    pub(super) fn open(&self) -> anyhow::Result<crate::archive::Archive> {
         let key =
             self.master_key_file.clone().unwrap_or_else(|| crate::config::default_master_key_file(&self.data_dir));
         open_offline(&self.data_dir, self.policies_dir.as_deref(), &key)

@@ -62,6 +62,11 @@ impl MasterKey {
         Ok(())
     }
 
+    /// The public key: backups are encrypted to it.
+    pub fn recipient(&self) -> &age::x25519::Recipient {
+        &self.recipient
+    }
+
     /// A short public fingerprint, stored in the data directory to detect a
     /// wrong master key at start-up.
     pub fn fingerprint(&self) -> String {

@@ -73,6 +73,7 @@ prefixed_id!(BatchId, "bat_", "batch");
 prefixed_id!(CertificateId, "cert_", "certificate");
 prefixed_id!(HoldId, "hold_", "legal hold");
 prefixed_id!(AlertId, "alr_", "alert");
+prefixed_id!(BackupId, "bak_", "backup");
 
 #[cfg(test)]
 mod tests {

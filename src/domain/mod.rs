@@ -4,7 +4,7 @@
 pub mod dossier;
 mod ids;
 
-pub use ids::{AlertId, BatchId, CertificateId, DossierId, HoldId, IdError, PrincipalId, SubjectId, TokenId};
+pub use ids::{AlertId, BackupId, BatchId, CertificateId, DossierId, HoldId, IdError, PrincipalId, SubjectId, TokenId};
 
 use serde::{Deserialize, Serialize};
 use std::fmt;

@@ -122,6 +122,12 @@ pub trait KvStore: Send + Sync {
     /// compacts the column family so no file under the data directory still
     /// holds a deleted value.
     fn purge(&self, cf: Cf) -> Result<(), StoreError>;
+    /// A consistent copy of the whole store, as of one instant, in the new
+    /// directory `dir` (hard links where the file system allows): what a
+    /// backup set is made from. Writes go on meanwhile.
+    fn checkpoint(&self, dir: &std::path::Path) -> Result<(), StoreError> {
+        Err(StoreError::Backend(format!("this store cannot make a checkpoint in {}", dir.display())))
+    }
 }
 
 #[cfg(test)]

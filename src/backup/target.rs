@@ -1,0 +1,271 @@
+//! A backup target directory: immutable encrypted objects, signed manifests.
+
+use super::{BackupError, FileEntry, Manifest, FORMAT};
+use crate::audit::checkpoint::NoteVerifier;
+use sha2::{Digest, Sha256};
+use std::collections::{BTreeMap, HashMap};
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+
+const MARKER: &str = "custos-backup";
+const OBJECTS: &str = "objects";
+const SETS: &str = "sets";
+
+/// A short summary of a set, for `custos backup list`.
+#[derive(Debug, Clone)]
+pub struct SetSummary {
+    pub manifest: Manifest,
+    /// Where its manifest is (relative to the target).
+    pub path: String,
+}
+
+/// A writer that hashes and counts what passes through it.
+struct Hashing<W: Write> {
+    inner: W,
+    hasher: Sha256,
+    len: u64,
+}
+
+impl<W: Write> Write for Hashing<W> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let n = self.inner.write(buf)?;
+        self.hasher.update(&buf[..n]);
+        self.len += n as u64;
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.inner.flush()
+    }
+}
+
+fn sha256_file(path: &Path) -> Result<(u64, String), BackupError> {
+    let mut f = std::fs::File::open(path)?;
+    let mut h = Sha256::new();
+    let mut buf = vec![0u8; 1 << 20];
+    let mut len = 0u64;
+    loop {
+        let n = f.read(&mut buf)?;
+        if n == 0 {
+            break;
+        }
+        h.update(&buf[..n]);
+        len += n as u64;
+    }
+    Ok((len, hex::encode(h.finalize())))
+}
+
+/// Writes `bytes` to `path` atomically: a temporary file in the same
+/// directory, synced, renamed, and the directory synced. Never replaces an
+/// existing file.
+fn write_new(
+    path: &Path,
+    write: impl FnOnce(&mut std::fs::File) -> Result<(), BackupError>,
+) -> Result<(), BackupError> {
+    let dir = path.parent().ok_or_else(|| BackupError::Io("a target path has no directory".into()))?;
+    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let tmp = dir.join(format!(".{name}.{}.tmp", ulid::Ulid::new()));
+    let result = (|| {
+        let mut f = std::fs::OpenOptions::new().write(true).create_new(true).open(&tmp)?;
+        write(&mut f)?;
+        f.sync_all()?;
+        if path.exists() {
+            return Err(BackupError::Io(format!(
+                "{} exists already; backup files are never rewritten",
+                path.display()
+            )));
+        }
+        std::fs::rename(&tmp, path)?;
+        std::fs::File::open(dir)?.sync_all()?;
+        Ok(())
+    })();
+    if result.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    result
+}
+
+/// An opened backup target.
+pub struct Target {
+    dir: PathBuf,
+    verifier: NoteVerifier,
+}
+
+impl Target {
+    /// Opens `dir` as the target of the log whose verifier key is `vkey`,
+    /// creating it if empty. A target of another log is refused.
+    pub fn create(dir: &Path, vkey: &str) -> Result<Self, BackupError> {
+        std::fs::create_dir_all(dir.join(OBJECTS))?;
+        std::fs::create_dir_all(dir.join(SETS))?;
+        let marker = dir.join(MARKER);
+        if !marker.exists() {
+            write_new(&marker, |f| Ok(f.write_all(format!("{FORMAT}\nverifier-key: {vkey}\n").as_bytes())?))?;
+        }
+        let target = Self::open(dir, None)?;
+        if Self::recorded_key(dir)? != vkey {
+            return Err(BackupError::Unreadable(format!(
+                "{} holds the backups of another custos (its verifier key differs); choose another backup_dir",
+                dir.display()
+            )));
+        }
+        Ok(target)
+    }
+
+    fn recorded_key(dir: &Path) -> Result<String, BackupError> {
+        let text = std::fs::read_to_string(dir.join(MARKER))
+            .map_err(|e| BackupError::Unreadable(format!("{} is not a custos backup target: {e}", dir.display())))?;
+        let mut lines = text.lines();
+        if lines.next() != Some(FORMAT) {
+            return Err(BackupError::Unreadable(format!("{}: not a {FORMAT} target", dir.display())));
+        }
+        lines
+            .find_map(|l| l.strip_prefix("verifier-key: "))
+            .map(str::to_owned)
+            .ok_or_else(|| BackupError::Unreadable(format!("{}: the target names no verifier key", dir.display())))
+    }
+
+    /// Opens an existing target; `vkey` overrides the key recorded in it
+    /// (an auditor passes their own copy).
+    pub fn open(dir: &Path, vkey: Option<&str>) -> Result<Self, BackupError> {
+        let key = match vkey {
+            Some(k) => k.to_owned(),
+            None => Self::recorded_key(dir)?,
+        };
+        let verifier = NoteVerifier::parse(&key)
+            .map_err(|_| BackupError::Unreadable(format!("{}: the verifier key does not parse", dir.display())))?;
+        if !dir.join(SETS).is_dir() {
+            return Err(BackupError::Unreadable(format!("{}: no sets directory", dir.display())));
+        }
+        Ok(Target { dir: dir.to_owned(), verifier })
+    }
+
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// Every set whose manifest verifies, oldest first, and the manifests
+    /// that do not (path, what is wrong).
+    pub fn sets(&self) -> Result<(Vec<SetSummary>, Vec<Damage>), BackupError> {
+        let mut names: Vec<String> = std::fs::read_dir(self.dir.join(SETS))
+            .map_err(|e| BackupError::Unreadable(format!("{}: {e}", self.dir.display())))?
+            .filter_map(|e| e.ok())
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .filter(|n| n.ends_with(".note") && !n.starts_with('.'))
+            .collect();
+        names.sort();
+        let (mut ok, mut bad) = (Vec::new(), Vec::new());
+        for n in names {
+            let path = format!("{SETS}/{n}");
+            let opened = std::fs::read_to_string(self.dir.join(&path))
+                .map_err(|e| BackupError::Damaged { path: path.clone(), what: e.to_string() })
+                .and_then(|note| Manifest::open(&note, &self.verifier, &path));
+            match opened {
+                Ok(manifest) => ok.push(SetSummary { manifest, path }),
+                Err(BackupError::Damaged { path, what }) => bad.push(Damage { path, what }),
+                Err(e) => bad.push(Damage { path, what: e.to_string() }),
+            }
+        }
+        ok.sort_by_key(|s| s.manifest.created_at);
+        Ok((ok, bad))
+    }
+
+    /// Objects the signed manifests already record, by name.
+    pub fn known_objects(&self) -> Result<HashMap<String, FileEntry>, BackupError> {
+        let (sets, _) = self.sets()?;
+        Ok(sets.into_iter().flat_map(|s| s.manifest.files).map(|f| (f.object.clone(), f)).collect())
+    }
+
+    /// Stores one file of the checkpoint: encrypted to `recipients` as a new
+    /// object, or the existing object of the same content. Returns its entry
+    /// and whether it was written now.
+    pub fn put_file(
+        &self,
+        rel: &str,
+        path: &Path,
+        recipients: &[Box<dyn age::Recipient + Send>],
+        known: &HashMap<String, FileEntry>,
+    ) -> Result<(FileEntry, bool), BackupError> {
+        let (size, sha256) = sha256_file(path)?;
+        let object_path = self.dir.join(OBJECTS).join(format!("{sha256}.age"));
+        if let Some(k) = known.get(&sha256) {
+            let on_disk = std::fs::metadata(&object_path).map(|m| m.len()).ok();
+            if on_disk == Some(k.object_size) {
+                let entry = FileEntry { path: rel.to_owned(), size, sha256, ..k.clone() };
+                return Ok((entry, false));
+            }
+        }
+        if object_path.exists() {
+            // Complete (objects are renamed into place only once whole) but
+            // not yet in a manifest: left by a backup that stopped before its
+            // manifest. Its name is its plaintext's hash; take it as it is.
+            let (object_size, object_sha256) = sha256_file(&object_path)?;
+            let entry =
+                FileEntry { path: rel.to_owned(), size, object: sha256.clone(), sha256, object_size, object_sha256 };
+            return Ok((entry, false));
+        }
+        let mut result = None;
+        write_new(&object_path, |f| {
+            let encryptor =
+                age::Encryptor::with_recipients(recipients.iter().map(|r| r.as_ref() as &dyn age::Recipient))
+                    .map_err(|e| BackupError::Io(format!("age: {e}")))?;
+            let mut out = encryptor.wrap_output(Hashing { inner: f, hasher: Sha256::new(), len: 0 })?;
+            std::io::copy(&mut std::fs::File::open(path)?, &mut out)?;
+            let hashing = out.finish()?;
+            result = Some((hashing.len, hex::encode(hashing.hasher.finalize())));
+            Ok(())
+        })?;
+        let (object_size, object_sha256) = result.ok_or_else(|| BackupError::Io("object not written".into()))?;
+        let entry =
+            FileEntry { path: rel.to_owned(), size, object: sha256.clone(), sha256, object_size, object_sha256 };
+        Ok((entry, true))
+    }
+
+    /// Writes a set's signed manifest: the set exists from this moment.
+    pub fn put_manifest(&self, manifest: &Manifest, note: &str) -> Result<String, BackupError> {
+        let rel = format!("{SETS}/{}.note", manifest.backup_id);
+        write_new(&self.dir.join(&rel), |f| Ok(f.write_all(note.as_bytes())?))?;
+        Ok(rel)
+    }
+}
+
+/// One damaged place a verification found.
+#[derive(Debug, Clone)]
+pub struct Damage {
+    pub path: String,
+    pub what: String,
+}
+
+#[derive(Debug, Default)]
+pub struct VerifyReport {
+    pub sets: usize,
+    pub objects: usize,
+    pub bytes: u64,
+    pub damaged: Vec<Damage>,
+}
+
+/// Checks every set's signature and every object's size and SHA-256,
+/// without any key. `Err` when the target cannot be read at all.
+pub fn verify(dir: &Path, vkey: Option<&str>) -> Result<VerifyReport, BackupError> {
+    let target = Target::open(dir, vkey)?;
+    let (sets, bad) = target.sets()?;
+    let mut report = VerifyReport { sets: sets.len(), ..Default::default() };
+    report.damaged.extend(bad);
+    let mut objects: BTreeMap<String, (u64, String)> = BTreeMap::new();
+    for s in &sets {
+        for f in &s.manifest.files {
+            objects.insert(f.object.clone(), (f.object_size, f.object_sha256.clone()));
+        }
+    }
+    for (object, (size, sha)) in objects {
+        let rel = format!("{OBJECTS}/{object}.age");
+        report.objects += 1;
+        match sha256_file(&dir.join(&rel)) {
+            Err(e) => report.damaged.push(Damage { path: rel, what: format!("unreadable: {e}") }),
+            Ok((n, h)) if n != size || h != sha => {
+                report.damaged.push(Damage { path: rel, what: "size or SHA-256 differs from the manifest".into() })
+            }
+            Ok((n, _)) => report.bytes += n,
+        }
+    }
+    Ok(report)
+}

@@ -1,0 +1,194 @@
+//! Backup sets (issue 11, first part): online and offline sets, encrypted
+//! objects with no plaintext in the target, incremental sets, signed
+//! manifests, and `custos backup verify` naming a damaged file.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests: a panic fails the run
+
+mod common;
+
+use common::*;
+use reqwest::{Method, StatusCode};
+use serde_json::Value;
+use std::path::Path;
+use std::process::Command;
+
+fn cli(args: &[&str]) -> (Option<i32>, String, String) {
+    let out = Command::new(custos_bin()).args(args).output().unwrap();
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+fn verify(target: &Path) -> (Option<i32>, String, String) {
+    cli(&["backup", "verify", "--from", target.to_str().unwrap()])
+}
+
+fn flip_a_byte(path: &Path, at: usize) {
+    let mut b = std::fs::read(path).unwrap();
+    let i = at.min(b.len() - 1);
+    b[i] ^= 0x01;
+    std::fs::write(path, b).unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn online_sets_are_encrypted_signed_incremental_and_checked() {
+    let dir = tempfile::tempdir().unwrap();
+    let target = dir.path().join("offsite");
+    let t = target.clone();
+    let app = spawn_app_in(dir, move |c| c.backup_dir = Some(t)).await;
+    let (sid, service) = app.principal(&["service"], "华东").await;
+    let (_, compliance) = app.principal(&["compliance"], "").await;
+    let bodies: Vec<Value> = (0..12).map(|i| fixture(i, &sid)).collect();
+    let mut ids = Vec::new();
+    for b in &bodies {
+        let r = app.create(&service, "service_delivery", b).await;
+        assert_eq!(r.status(), StatusCode::CREATED);
+        ids.push(r.json::<Value>().await.unwrap()["id"].as_str().unwrap().to_owned());
+    }
+
+    // Only an admin takes a set; a refusal is audited.
+    let r = app.request(Method::POST, &service, "service_delivery", "/v1/backups", None).await;
+    assert_problem(r, StatusCode::FORBIDDEN).await;
+
+    // Writes go on while the set is taken.
+    let writer = {
+        let (client, base, service, body) = (app.client.clone(), app.base.clone(), service.clone(), bodies[0].clone());
+        tokio::spawn(async move {
+            for _ in 0..20 {
+                let r = client
+                    .post(format!("{base}/v1/dossiers"))
+                    .bearer_auth(&service)
+                    .header("X-Purpose", "service_delivery")
+                    .json(&body)
+                    .send()
+                    .await
+                    .unwrap();
+                assert_eq!(r.status(), StatusCode::CREATED);
+            }
+        })
+    };
+    let r = app.request(Method::POST, ADMIN_TOKEN, "", "/v1/backups", None).await;
+    assert_eq!(r.status(), StatusCode::CREATED);
+    let first: Value = r.json().await.unwrap();
+    writer.await.unwrap();
+    assert!(first["backup_id"].as_str().unwrap().starts_with("bak_"));
+    assert!(first["tree_size"].as_u64().unwrap() >= 14, "{first}");
+    assert_eq!(first["bytes"], first["new_bytes"], "the first set writes everything");
+
+    // The store's own files hold ids and metadata in the clear (only
+    // personal values are sealed); the target holds none of it: every
+    // object is age ciphertext.
+    assert!(!files_containing(&app.data_dir().join("db"), &ids[0]).is_empty(), "precondition");
+    assert!(!files_containing(&app.data_dir().join("db"), &sid).is_empty(), "precondition");
+    for needle in ids.iter().chain([&sid]) {
+        assert!(files_containing(&target, needle).is_empty(), "{needle} in the target");
+    }
+    for object in files_under(&target.join("objects")) {
+        let head = std::fs::read(&object).unwrap();
+        assert!(head.starts_with(b"age-encryption.org/v1\n"), "{} is not an age file", object.display());
+    }
+    // The target holds no plaintext personal value (nor the fixtures' names).
+    for b in &bodies {
+        for c in b["contacts"].as_array().unwrap() {
+            for f in ["name", "phone", "email"] {
+                if let Some(v) = c[f].as_str() {
+                    assert!(files_containing(&target, v).is_empty(), "{f} {v} in the target");
+                }
+            }
+        }
+        let name = b["customer"]["name"].as_str().unwrap();
+        assert!(files_containing(&target, name).is_empty(), "customer name in the target");
+    }
+
+    // A second set after a small change writes only what changed.
+    assert_eq!(app.create(&service, "service_delivery", &bodies[1]).await.status(), StatusCode::CREATED);
+    let second: Value = app.request(Method::POST, ADMIN_TOKEN, "", "/v1/backups", None).await.json().await.unwrap();
+    let (bytes, new_bytes) = (second["bytes"].as_u64().unwrap(), second["new_bytes"].as_u64().unwrap());
+    assert!(new_bytes < bytes, "incremental: {new_bytes} of {bytes} bytes new");
+    assert!(second["tree_size"].as_u64() > first["tree_size"].as_u64());
+
+    // Both sets are audited, verify without any key, and list in order.
+    let entries = app.audit(&compliance, "action=backup.create").await;
+    let outcomes: Vec<&str> = entries.iter().map(|e| e["outcome"].as_str().unwrap()).collect();
+    assert_eq!(outcomes, ["deny", "allow", "allow"], "{entries:#?}");
+    let (code, out, err) = verify(&target);
+    assert_eq!(code, Some(0), "{out}{err}");
+    assert!(out.contains("2 set(s)") && out.contains("intact"), "{out}");
+    let (code, out, _) = cli(&["backup", "list", "--from", target.to_str().unwrap()]);
+    assert_eq!(code, Some(0));
+    let listed: Vec<&str> = out.lines().map(|l| l.split_whitespace().next().unwrap()).collect();
+    assert_eq!(listed, [first["backup_id"].as_str().unwrap(), second["backup_id"].as_str().unwrap()]);
+
+    // A flipped byte in any object or manifest: exit 1, naming the file.
+    let objects: Vec<_> = files_under(&target.join("objects"));
+    let victim = objects.iter().max_by_key(|p| std::fs::metadata(p).unwrap().len()).unwrap().clone();
+    let original = std::fs::read(&victim).unwrap();
+    flip_a_byte(&victim, 1000);
+    let (code, _, err) = verify(&target);
+    assert_eq!(code, Some(1));
+    let name = victim.file_name().unwrap().to_string_lossy().into_owned();
+    assert!(err.contains(&name), "{err}");
+    std::fs::write(&victim, original).unwrap();
+    let manifest = target.join("sets").join(format!("{}.note", second["backup_id"].as_str().unwrap()));
+    let original = std::fs::read(&manifest).unwrap();
+    flip_a_byte(&manifest, 40);
+    let (code, _, err) = verify(&target);
+    assert_eq!(code, Some(1));
+    assert!(err.contains("sets/"), "{err}");
+    std::fs::write(&manifest, original).unwrap();
+    assert_eq!(verify(&target).0, Some(0), "intact again");
+    // Another log's verifier key: the signatures do not verify.
+    let (code, _, _) =
+        cli(&["backup", "verify", "--from", target.to_str().unwrap(), "--verifier-key", "other+01234567+AQ=="]);
+    assert_eq!(code, Some(2), "a key that does not parse: unreadable");
+    // No target at all: exit 2 with a message.
+    let (code, _, err) = verify(&target.join("nothing-here"));
+    assert_eq!(code, Some(2));
+    assert!(err.contains("custos:"), "{err}");
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_a_backup_dir_a_set_is_refused_and_a_stopped_directory_backs_up_from_the_cli() {
+    let app = spawn_app().await;
+    let (sid, service) = app.principal(&["service"], "华东").await;
+    assert_eq!(app.create(&service, "service_delivery", &fixture(0, &sid)).await.status(), StatusCode::CREATED);
+    let r = app.request(Method::POST, ADMIN_TOKEN, "", "/v1/backups", None).await;
+    let p = assert_problem(r, StatusCode::CONFLICT).await;
+    assert!(p["detail"].as_str().unwrap().contains("backup_dir"), "{p}");
+    let data = app.data_dir();
+    let dir = app.stop().await;
+
+    let target = dir.path().join("usb");
+    let recovery = age::x25519::Identity::generate().to_public().to_string();
+    let (code, out, err) = cli(&[
+        "backup",
+        "create",
+        "--data-dir",
+        data.to_str().unwrap(),
+        "--to",
+        target.to_str().unwrap(),
+        "--recipient",
+        &recovery,
+    ]);
+    assert_eq!(code, Some(0), "{out}{err}");
+    assert!(out.contains("backup bak_"), "{out}");
+    assert_eq!(verify(&target).0, Some(0));
+    let manifest = std::fs::read_to_string(files_under(&target.join("sets"))[0].clone()).unwrap();
+    assert!(manifest.contains(&recovery), "the recovery key is a recipient");
+    // A bad recovery key is a readable error, and nothing is written.
+    let (code, _, err) = cli(&[
+        "backup",
+        "create",
+        "--data-dir",
+        data.to_str().unwrap(),
+        "--to",
+        dir.path().join("other").to_str().unwrap(),
+        "--recipient",
+        "not-a-key",
+    ]);
+    assert_eq!(code, Some(2));
+    assert!(err.contains("age X25519 public key"), "{err}");
+    assert!(!dir.path().join("other").exists());
+}
