@@ -192,3 +192,46 @@ async fn without_a_backup_dir_a_set_is_refused_and_a_stopped_directory_backs_up_
     assert!(err.contains("age X25519 public key"), "{err}");
     assert!(!dir.path().join("other").exists());
 }
+
+/// Every destruction and erasure is journaled with the backups, signed,
+/// before it is reported done: ids, keys and audit seqs, no personal value.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_erasure_is_journaled_with_the_backups_before_it_is_done() {
+    let dir = tempfile::tempdir().unwrap();
+    let target = dir.path().join("offsite");
+    let t = target.clone();
+    let app = spawn_app_in(dir, move |c| c.backup_dir = Some(t)).await;
+    let (sid, service) = app.principal(&["service"], "华东").await;
+    let (_, compliance) = app.principal(&["compliance"], "").await;
+    let body = fixture(0, &sid);
+    let created: Value = app.create(&service, "service_delivery", &body).await.json().await.unwrap();
+    let person = created["subjects"][0].as_str().unwrap().to_owned();
+    let r = app
+        .request(
+            Method::POST,
+            &compliance,
+            "dsr",
+            &format!("/v1/subjects/{person}/erasure"),
+            Some(serde_json::json!({"reason": "consent_withdrawn"})),
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::OK);
+    let cert = r.json::<Value>().await.unwrap()["certificate_id"].as_str().unwrap().to_owned();
+    let entry = target.join("journal").join(format!("{cert}.note"));
+    let text = std::fs::read_to_string(&entry).expect("journaled");
+    assert!(text.contains(&person) && text.contains(&format!("s/{person}")), "names the person and the key: {text}");
+    let contact = &body["contacts"][0];
+    for f in ["name", "phone", "email"] {
+        if let Some(v) = contact[f].as_str() {
+            assert!(!text.contains(v), "the journal holds the contact's {f}");
+        }
+    }
+    let (code, out, err) = verify(&target);
+    assert_eq!(code, Some(0), "{out}{err}");
+    assert!(out.contains("1 journaled"), "{out}");
+    flip_a_byte(&entry, 30);
+    let (code, _, err) = verify(&target);
+    assert_eq!(code, Some(1));
+    assert!(err.contains(&format!("journal/{cert}.note")), "{err}");
+    app.stop().await;
+}

@@ -10,6 +10,7 @@ use std::path::{Path, PathBuf};
 const MARKER: &str = "custos-backup";
 const OBJECTS: &str = "objects";
 const SETS: &str = "sets";
+const JOURNAL: &str = "journal";
 
 /// A short summary of a set, for `custos backup list`.
 #[derive(Debug, Clone)]
@@ -97,6 +98,7 @@ impl Target {
     pub fn create(dir: &Path, vkey: &str) -> Result<Self, BackupError> {
         std::fs::create_dir_all(dir.join(OBJECTS))?;
         std::fs::create_dir_all(dir.join(SETS))?;
+        std::fs::create_dir_all(dir.join(JOURNAL))?;
         let marker = dir.join(MARKER);
         if !marker.exists() {
             write_new(&marker, |f| Ok(f.write_all(format!("{FORMAT}\nverifier-key: {vkey}\n").as_bytes())?))?;
@@ -220,6 +222,43 @@ impl Target {
         Ok((entry, true))
     }
 
+    /// Journals a destruction or erasure: its signed certificate, by id.
+    /// Idempotent: a certificate journaled before (a retried batch) stays.
+    pub fn put_journal(&self, certificate_id: &str, note: &str) -> Result<(), BackupError> {
+        let path = self.dir.join(JOURNAL).join(format!("{certificate_id}.note"));
+        if path.exists() {
+            return Ok(());
+        }
+        write_new(&path, |f| Ok(f.write_all(note.as_bytes())?))
+    }
+
+    /// The journal's entries (signed certificates), by file name, each
+    /// opened with the log's key; the ones that do not verify are damaged.
+    pub fn journal(&self) -> Result<(Vec<(String, String)>, Vec<Damage>), BackupError> {
+        let dir = self.dir.join(JOURNAL);
+        if !dir.is_dir() {
+            return Ok((vec![], vec![]));
+        }
+        let mut names: Vec<String> = std::fs::read_dir(&dir)?
+            .filter_map(|e| e.ok())
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .filter(|n| n.ends_with(".note") && !n.starts_with('.'))
+            .collect();
+        names.sort();
+        let (mut ok, mut bad) = (Vec::new(), Vec::new());
+        for n in names {
+            let path = format!("{JOURNAL}/{n}");
+            match std::fs::read_to_string(self.dir.join(&path)) {
+                Ok(note) => match self.verifier.open(&note) {
+                    Ok(text) => ok.push((path, text.to_owned())),
+                    Err(e) => bad.push(Damage { path, what: format!("journal signature: {e}") }),
+                },
+                Err(e) => bad.push(Damage { path, what: e.to_string() }),
+            }
+        }
+        Ok((ok, bad))
+    }
+
     /// Writes a set's signed manifest: the set exists from this moment.
     pub fn put_manifest(&self, manifest: &Manifest, note: &str) -> Result<String, BackupError> {
         let rel = format!("{SETS}/{}.note", manifest.backup_id);
@@ -238,6 +277,8 @@ pub struct Damage {
 #[derive(Debug, Default)]
 pub struct VerifyReport {
     pub sets: usize,
+    /// Journaled destructions and erasures.
+    pub journal: usize,
     pub objects: usize,
     pub bytes: u64,
     pub damaged: Vec<Damage>,
@@ -249,6 +290,9 @@ pub fn verify(dir: &Path, vkey: Option<&str>) -> Result<VerifyReport, BackupErro
     let target = Target::open(dir, vkey)?;
     let (sets, bad) = target.sets()?;
     let mut report = VerifyReport { sets: sets.len(), ..Default::default() };
+    report.damaged.extend(bad);
+    let (journal, bad) = target.journal()?;
+    report.journal = journal.len();
     report.damaged.extend(bad);
     let mut objects: BTreeMap<String, (u64, String)> = BTreeMap::new();
     for s in &sets {

@@ -83,7 +83,10 @@ pub(super) fn run(command: BackupCommand) -> ExitCode {
         }
         BackupCommand::Verify { from, verifier_key } => match verify(&from, verifier_key.as_deref()) {
             Ok(r) if r.damaged.is_empty() => {
-                println!("{} set(s), {} object(s), {} bytes: intact", r.sets, r.objects, r.bytes);
+                println!(
+                    "{} set(s), {} object(s), {} bytes, {} journaled destruction(s): intact",
+                    r.sets, r.objects, r.bytes, r.journal
+                );
                 ExitCode::SUCCESS
             }
             Ok(r) => {

@@ -64,6 +64,17 @@ impl Archive {
                 .collect(),
             checkpoint,
         };
+        // The erasure journal: with the backups, before the batch is done, so
+        // a restore of an older set can destroy again what this destroyed.
+        // If it cannot be written the batch stays executing and the sweep
+        // retries (fail closed: never reported done unjournaled).
+        if let Some(settings) = &self.backup {
+            let text = serde_json::to_string(&certificate).map_err(|e| ArchiveError::Internal(e.into()))?;
+            let note = self.signer.sign(&format!("{text}\n"));
+            crate::backup::Target::create(&settings.dir, &self.verifier_key())
+                .and_then(|t| t.put_journal(cert_id.as_str(), &note))
+                .map_err(|e| ArchiveError::Internal(anyhow::anyhow!("the erasure journal cannot be written: {e}")))?;
+        }
         let mut entry = system_entry("certificate.issue", cert_id.as_str(), format!("batch {}", batch.batch_id));
         entry.subjects = batch.results.iter().flat_map(|r| r.subjects.iter().map(|s| s.to_string())).collect();
         let done = Batch { state: BatchState::Done, ..batch.clone() };
