@@ -13,6 +13,9 @@
 //!                              (an SST) is stored once for every set that holds it
 //! <dir>/sets/<bak_id>.note     the set's manifest, signed by the audit log's key;
 //!                              written last: a set without it does not exist
+//! <dir>/journal/<cert>.note    every destruction and erasure's certificate, signed,
+//!                              written before the batch is reported done (ids, keys,
+//!                              audit seqs; no personal value)
 //! ```
 //!
 //! The manifest names every file of a consistent RocksDB checkpoint (path,
@@ -25,7 +28,7 @@ mod set;
 mod target;
 
 pub use set::{FileEntry, Manifest, FORMAT};
-pub use target::{verify, Damage, SetSummary, Target, VerifyReport};
+pub use target::{verify, Damage, JournalEntry, SetSummary, Target, VerifyReport};
 
 /// Errors of reading or writing a backup target.
 #[derive(Debug, thiserror::Error)]

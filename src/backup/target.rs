@@ -234,7 +234,7 @@ impl Target {
 
     /// The journal's entries (signed certificates), by file name, each
     /// opened with the log's key; the ones that do not verify are damaged.
-    pub fn journal(&self) -> Result<(Vec<(String, String)>, Vec<Damage>), BackupError> {
+    pub fn journal(&self) -> Result<(Vec<JournalEntry>, Vec<Damage>), BackupError> {
         let dir = self.dir.join(JOURNAL);
         if !dir.is_dir() {
             return Ok((vec![], vec![]));
@@ -250,7 +250,7 @@ impl Target {
             let path = format!("{JOURNAL}/{n}");
             match std::fs::read_to_string(self.dir.join(&path)) {
                 Ok(note) => match self.verifier.open(&note) {
-                    Ok(text) => ok.push((path, text.to_owned())),
+                    Ok(text) => ok.push(JournalEntry { path, certificate: text.to_owned() }),
                     Err(e) => bad.push(Damage { path, what: format!("journal signature: {e}") }),
                 },
                 Err(e) => bad.push(Damage { path, what: e.to_string() }),
@@ -265,6 +265,13 @@ impl Target {
         write_new(&self.dir.join(&rel), |f| Ok(f.write_all(note.as_bytes())?))?;
         Ok(rel)
     }
+}
+
+/// A journaled destruction or erasure: its certificate (JSON), verified.
+#[derive(Debug, Clone)]
+pub struct JournalEntry {
+    pub path: String,
+    pub certificate: String,
 }
 
 /// One damaged place a verification found.
