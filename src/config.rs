@@ -24,6 +24,8 @@ pub struct FileConfig {
     pub max_document_bytes: Option<u64>,
     pub backup_dir: Option<PathBuf>,
     pub backup_recipients: Option<Vec<String>>,
+    pub backup_at: Option<String>,
+    pub backup_keep_days: Option<u32>,
 }
 
 impl FileConfig {
@@ -79,7 +81,62 @@ pub struct Config {
     /// age X25519 public keys (offline recovery keys) every backup object is
     /// encrypted to, besides the master key's.
     pub backup_recipients: Vec<String>,
+    /// When the nightly set is taken (with `backup_dir`).
+    pub backup_at: DailyAt,
+    /// Sets older than this many days are deleted by the nightly job.
+    pub backup_keep_days: u32,
     pub bootstrap_token: Option<Secret>,
+}
+
+/// A time of day with its UTC offset: `HH:MM` in the machine's local time
+/// (read once at start-up), or `HH:MM+08:00` with an explicit offset.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DailyAt {
+    pub hour: u8,
+    pub minute: u8,
+    pub offset: time::UtcOffset,
+}
+
+impl DailyAt {
+    pub fn parse(s: &str, local: time::UtcOffset) -> Result<Self, String> {
+        let bad = || format!("backup_at {s:?}: HH:MM, optionally with an offset (02:00, 02:00+08:00)");
+        let (hm, offset) = match s.find(['+', '-']) {
+            Some(i) => {
+                let (hm, off) = s.split_at(i);
+                let sign = if off.starts_with('-') { -1 } else { 1 };
+                let (h, m) = off[1..].split_once(':').ok_or_else(bad)?;
+                let (h, m): (i8, i8) = (h.parse().map_err(|_| bad())?, m.parse().map_err(|_| bad())?);
+                (hm, time::UtcOffset::from_hms(sign * h, sign * m, 0).map_err(|_| bad())?)
+            }
+            None => (s, local),
+        };
+        let (h, m) = hm.trim().split_once(':').ok_or_else(bad)?;
+        let (hour, minute): (u8, u8) = (h.parse().map_err(|_| bad())?, m.parse().map_err(|_| bad())?);
+        if hour > 23 || minute > 59 {
+            return Err(bad());
+        }
+        Ok(DailyAt { hour, minute, offset })
+    }
+
+    /// The first occurrence strictly after `now`.
+    pub fn next_after(&self, now: time::OffsetDateTime) -> time::OffsetDateTime {
+        let local = now.to_offset(self.offset);
+        let today = local.replace_time(time::Time::MIDNIGHT)
+            + time::Duration::hours(i64::from(self.hour))
+            + time::Duration::minutes(i64::from(self.minute));
+        if today > local {
+            today
+        } else {
+            today + time::Duration::days(1)
+        }
+    }
+}
+
+/// The machine's UTC offset, read once while the process has one thread
+/// (the `time` crate refuses to read it later, as that is unsound on Linux).
+pub fn local_offset() -> time::UtcOffset {
+    static OFFSET: std::sync::OnceLock<time::UtcOffset> = std::sync::OnceLock::new();
+    *OFFSET.get_or_init(|| time::UtcOffset::current_local_offset().unwrap_or(time::UtcOffset::UTC))
 }
 
 impl Config {
@@ -98,6 +155,8 @@ impl Config {
             max_document_bytes: 100 * 1024 * 1024,
             backup_dir: None,
             backup_recipients: Vec::new(),
+            backup_at: DailyAt { hour: 2, minute: 0, offset: local_offset() },
+            backup_keep_days: 35,
             bootstrap_token: None,
         }
     }
@@ -109,7 +168,7 @@ impl Config {
         listen: Option<SocketAddr>,
         master_key_file: Option<PathBuf>,
         policies_dir: Option<PathBuf>,
-    ) -> Self {
+    ) -> anyhow::Result<Self> {
         let data_dir = data_dir.or(file.data_dir).unwrap_or_else(|| PathBuf::from(DEFAULT_DATA_DIR));
         let mut c = Config::for_data_dir(data_dir);
         if let Some(l) = listen.or(file.listen) {
@@ -136,11 +195,17 @@ impl Config {
         }
         c.backup_dir = file.backup_dir;
         c.backup_recipients = file.backup_recipients.unwrap_or_default();
+        if let Some(n) = file.backup_keep_days {
+            c.backup_keep_days = n.max(1);
+        }
+        if let Some(at) = &file.backup_at {
+            c.backup_at = DailyAt::parse(at, local_offset()).map_err(anyhow::Error::msg)?;
+        }
         if let Some(n) = file.stale_after_days {
             c.stale_after = time::Duration::days(n.clamp(1, 36_500) as i64);
         }
         c.bootstrap_token = std::env::var("CUSTOS_BOOTSTRAP_TOKEN").ok().filter(|t| !t.is_empty()).map(Secret::new);
-        c
+        Ok(c)
     }
 }
 
@@ -182,9 +247,22 @@ mod tests {
     }
 
     #[test]
+    fn backup_at_is_a_time_of_day_in_an_offset() {
+        use time::macros::{datetime, offset};
+        let at = DailyAt::parse("02:00+08:00", offset!(UTC)).unwrap();
+        assert_eq!(at.next_after(datetime!(2026-11-30 12:00 UTC)), datetime!(2026-11-30 18:00 UTC));
+        assert_eq!(at.next_after(datetime!(2026-11-30 18:00 UTC)), datetime!(2026-12-01 18:00 UTC));
+        let local = DailyAt::parse("23:30", offset!(-05:00)).unwrap();
+        assert_eq!(local.next_after(datetime!(2026-11-30 12:00 UTC)), datetime!(2026-12-01 04:30 UTC));
+        for bad in ["2:00pm", "24:00", "02:60", "02:00+8", "", "02"] {
+            assert!(DailyAt::parse(bad, offset!(UTC)).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
     fn flags_beat_file_and_unknown_keys_are_refused() {
         let file: FileConfig = toml::from_str("data_dir = \"/f\"\nlisten = \"127.0.0.1:9\"").unwrap();
-        let c = Config::resolve(file, Some("/flag".into()), None, None, None);
+        let c = Config::resolve(file, Some("/flag".into()), None, None, None).unwrap();
         assert_eq!(c.data_dir, PathBuf::from("/flag"));
         assert_eq!(c.listen.port(), 9);
         assert!(toml::from_str::<FileConfig>("datadir = \"/x\"").is_err());

@@ -6,6 +6,9 @@
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> std::process::ExitCode {
+    // While the process has one thread: the local offset (for backup_at)
+    // cannot be read soundly later.
+    let _ = custos::config::local_offset();
     custos::telemetry::init();
     custos::cli::main()
 }

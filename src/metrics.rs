@@ -3,6 +3,7 @@
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
 use prometheus_client::registry::Registry;
 use std::time::Duration;
@@ -28,6 +29,16 @@ pub struct Metrics {
     pub audit_commits: Counter,
     pub audit_batch_size: Histogram,
     pub audit_commit_seconds: Histogram,
+    pub backups: Family<BackupLabels, Counter>,
+    /// Unix time of the last scheduled backup that succeeded / failed.
+    pub backup_last_success: Gauge,
+    pub backup_last_failure: Gauge,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct BackupLabels {
+    /// `ok` or `failed`.
+    pub outcome: String,
 }
 
 impl Default for Metrics {
@@ -55,8 +66,25 @@ impl Default for Metrics {
             "Time to build and sync one batch",
             audit_commit_seconds.clone(),
         );
+        let backups = Family::<BackupLabels, Counter>::default();
+        let backup_last_success = Gauge::default();
+        let backup_last_failure = Gauge::default();
+        registry.register("backups", "Scheduled backups by outcome", backups.clone());
+        registry.register(
+            "backup_last_success_timestamp_seconds",
+            "When the last scheduled backup succeeded (0: never)",
+            backup_last_success.clone(),
+        );
+        registry.register(
+            "backup_last_failure_timestamp_seconds",
+            "When the last scheduled backup failed (0: never)",
+            backup_last_failure.clone(),
+        );
         Metrics {
             registry,
+            backups,
+            backup_last_success,
+            backup_last_failure,
             http_requests,
             http_duration,
             audit_batches,
@@ -73,6 +101,19 @@ impl Metrics {
         self.audit_commits.inc_by(commits as u64);
         self.audit_batch_size.observe(commits as f64);
         self.audit_commit_seconds.observe(took.as_secs_f64());
+    }
+
+    /// A scheduled backup's outcome at `at`.
+    pub fn record_backup(&self, ok: bool, at: time::OffsetDateTime) {
+        let outcome = if ok { "ok" } else { "failed" };
+        self.backups.get_or_create(&BackupLabels { outcome: outcome.into() }).inc();
+        let gauge = if ok { &self.backup_last_success } else { &self.backup_last_failure };
+        gauge.set(at.unix_timestamp());
+    }
+
+    /// Whether the last scheduled backup failed (for `/readyz`'s detail).
+    pub fn backup_failing(&self) -> bool {
+        self.backup_last_failure.get() > self.backup_last_success.get()
     }
 
     pub fn record_http(&self, method: &str, route: &str, status: u16, took: Duration) {

@@ -94,6 +94,7 @@ pub async fn start(config: Config, clock: Arc<dyn Clock>) -> anyhow::Result<Runn
             dir: dir.clone(),
             recipients: crate::archive::BackupSettings::parse_recipients(&config.backup_recipients)?,
             scratch: crate::config::backup_scratch_dir(&config.data_dir),
+            keep_days: config.backup_keep_days,
         });
     }
     archive.enable_search(&crate::config::index_dir(&config.data_dir))?;
@@ -124,6 +125,9 @@ pub async fn start(config: Config, clock: Arc<dyn Clock>) -> anyhow::Result<Runn
     scheduler.every("checkpoint", config.checkpoint_interval, checkpoint);
     if let Some(every) = config.retention_interval {
         scheduler.every("retention", every, jobs::retention::job(archive.clone()));
+    }
+    if config.backup_dir.is_some() {
+        scheduler.daily("backup", config.backup_at, jobs::backup::job(archive.clone()));
     }
     let state = AppState {
         archive: archive.clone(),

@@ -235,3 +235,63 @@ async fn an_erasure_is_journaled_with_the_backups_before_it_is_done() {
     assert!(err.contains(&format!("journal/{cert}.note")), "{err}");
     app.stop().await;
 }
+
+/// Sets older than `backup_keep_days` go (by the injected clock), the newest
+/// never does, and objects only they held go with them; a failing nightly
+/// backup shows in `/metrics`, `/readyz` and the alerts.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn expiry_by_the_clock_and_a_failing_nightly_backup_is_visible() {
+    use custos::clock::ManualClock;
+    let dir = tempfile::tempdir().unwrap();
+    let target = dir.path().join("offsite");
+    let clock = std::sync::Arc::new(ManualClock::new(time::macros::datetime!(2026-11-01 02:00 UTC)));
+    let t = target.clone();
+    let app = spawn_app_with(
+        dir,
+        move |c| {
+            c.backup_dir = Some(t);
+            c.backup_keep_days = 35;
+        },
+        clock.clone(),
+    )
+    .await;
+    let (sid, service) = app.principal(&["service"], "华东").await;
+    let (_, compliance) = app.principal(&["compliance"], "").await;
+    let mut sets = Vec::new();
+    for i in 0..3 {
+        assert_eq!(app.create(&service, "service_delivery", &fixture(i, &sid)).await.status(), StatusCode::CREATED);
+        let r: Value = app.request(Method::POST, ADMIN_TOKEN, "", "/v1/backups", None).await.json().await.unwrap();
+        sets.push(r["backup_id"].as_str().unwrap().to_owned());
+        clock.advance(time::Duration::days(20));
+    }
+    // Now: 60, 40 and 20 days after the three sets.
+    let archive = app.archive();
+    let settings = archive.backup_settings().unwrap().clone();
+    let objects_before = files_under(&target.join("objects")).len();
+    let expired = archive.expire_backups(&settings).unwrap();
+    assert_eq!(expired, sets[..2].to_vec(), "older than 35 days");
+    let (code, out, err) = cli(&["backup", "list", "--from", target.to_str().unwrap()]);
+    assert_eq!(code, Some(0), "{err}");
+    assert!(out.starts_with(&sets[2]) && out.lines().count() == 1, "{out}");
+    assert!(files_under(&target.join("objects")).len() < objects_before, "objects only old sets held are gone");
+    assert_eq!(verify(&target).0, Some(0), "what is left is whole");
+    clock.advance(time::Duration::days(365));
+    assert!(archive.expire_backups(&settings).unwrap().is_empty(), "the newest set is never expired");
+    let expiries = app.audit(&compliance, "action=backup.expire").await;
+    assert_eq!(expiries.len(), 1);
+    assert!(expiries[0]["reason"].as_str().unwrap().contains(&sets[0]));
+
+    // A nightly backup that cannot write its target.
+    let blocked = target.join("custos-backup"); // a file, not a directory
+    let broken = custos::archive::BackupSettings { dir: blocked, ..settings };
+    let a = archive.clone();
+    tokio::task::spawn_blocking(move || a.nightly_backup(&broken)).await.unwrap();
+    let metrics = app.client.get(format!("{}/metrics", app.base)).send().await.unwrap().text().await.unwrap();
+    assert!(metrics.contains("custos_backups_total{outcome=\"failed\"} 1"), "{metrics}");
+    let ready = app.client.get(format!("{}/readyz", app.base)).send().await.unwrap();
+    assert_eq!(ready.status(), StatusCode::OK, "traffic goes on");
+    assert!(ready.text().await.unwrap().contains("backup: the last scheduled backup failed"));
+    let alerts: Value = app.get(&compliance, Some("legal_compliance"), "/v1/audit/alerts").await.json().await.unwrap();
+    assert!(alerts.to_string().contains("backup_failed"), "{alerts}");
+    app.stop().await;
+}

@@ -40,10 +40,12 @@ pub async fn healthz() -> &'static str {
 /// Readiness: the store answers and the data directory is initialised.
 #[utoipa::path(get, path = "/readyz", tag = "operations", responses((status = 200), (status = 503)))]
 pub async fn readyz(State(s): State<AppState>) -> impl IntoResponse {
+    // A failing backup does not stop traffic; it is shown here and on /metrics.
+    let backup = if s.metrics.backup_failing() { "\nbackup: the last scheduled backup failed" } else { "" };
     if s.archive.ready() {
-        (StatusCode::OK, "ready")
+        (StatusCode::OK, format!("ready{backup}"))
     } else {
-        (StatusCode::SERVICE_UNAVAILABLE, "not ready")
+        (StatusCode::SERVICE_UNAVAILABLE, format!("not ready{backup}"))
     }
 }
 

@@ -186,6 +186,9 @@ pub struct Archive {
     search: Option<crate::search::SearchIndex>,
     /// Where backup sets go, when configured.
     backup: Option<BackupSettings>,
+    /// One backup or expiry at a time.
+    backup_lock: std::sync::Mutex<()>,
+    metrics: Arc<Metrics>,
     /// Token hash → principal, for tokens seen valid. Revocation removes the
     /// entry before it answers, so a revoked token fails on its next use.
     auth_cache: std::sync::Mutex<std::collections::HashMap<String, Principal>>,
@@ -211,7 +214,7 @@ impl Archive {
             }
         }
         let signer = transparency::load_signer(store.as_ref(), &master)?;
-        let audit = AuditWriter::start(store.clone(), clock.clone(), policy.hash.clone(), metrics)?;
+        let audit = AuditWriter::start(store.clone(), clock.clone(), policy.hash.clone(), metrics.clone())?;
         Ok(Archive {
             keyring: Keyring::new(master, store.clone(), key_cache),
             store,
@@ -224,6 +227,8 @@ impl Archive {
             stale_after: time::Duration::days(365),
             search: None,
             backup: None,
+            backup_lock: std::sync::Mutex::new(()),
+            metrics,
         })
     }
 

@@ -259,6 +259,36 @@ impl Target {
         Ok((ok, bad))
     }
 
+    /// Deletes the sets created before `before` (always keeping the newest
+    /// set), then every object no remaining set names. Returns the expired
+    /// sets and the number of objects removed.
+    pub fn expire(&self, before: time::OffsetDateTime) -> Result<(Vec<String>, usize), BackupError> {
+        let (sets, _) = self.sets()?;
+        let newest = sets.last().map(|s| s.manifest.backup_id.clone());
+        let mut expired = Vec::new();
+        for s in &sets {
+            if s.manifest.created_at < before && Some(&s.manifest.backup_id) != newest.as_ref() {
+                std::fs::remove_file(self.dir.join(&s.path))?;
+                expired.push(s.manifest.backup_id.to_string());
+            }
+        }
+        if expired.is_empty() {
+            return Ok((expired, 0));
+        }
+        let (kept, _) = self.sets()?;
+        let live: std::collections::HashSet<String> =
+            kept.iter().flat_map(|s| s.manifest.files.iter().map(|f| format!("{}.age", f.object))).collect();
+        let mut removed = 0;
+        for e in std::fs::read_dir(self.dir.join(OBJECTS))?.flatten() {
+            let name = e.file_name().to_string_lossy().into_owned();
+            if name.ends_with(".age") && !name.starts_with('.') && !live.contains(&name) {
+                std::fs::remove_file(e.path())?;
+                removed += 1;
+            }
+        }
+        Ok((expired, removed))
+    }
+
     /// Writes a set's signed manifest: the set exists from this moment.
     pub fn put_manifest(&self, manifest: &Manifest, note: &str) -> Result<String, BackupError> {
         let rel = format!("{SETS}/{}.note", manifest.backup_id);

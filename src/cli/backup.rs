@@ -110,6 +110,7 @@ fn create(offline: &OfflineArgs, to: PathBuf, recipients: &[String]) -> anyhow::
         dir: to,
         recipients: BackupSettings::parse_recipients(recipients)?,
         scratch: crate::config::backup_scratch_dir(&offline.data_dir),
+        keep_days: 0,
     };
     let m = run_async_value(async { Ok(archive.create_backup_offline(&settings).await?) });
     archive.shutdown();

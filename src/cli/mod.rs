@@ -140,8 +140,10 @@ pub fn main() -> ExitCode {
                 Ok(f) => f.unwrap_or_default(),
                 Err(e) => return fail(&e),
             };
-            let config = Config::resolve(file, data_dir, listen, master_key_file, policies_dir);
-            run_async(serve(config))
+            match Config::resolve(file, data_dir, listen, master_key_file, policies_dir) {
+                Ok(config) => run_async(serve(config)),
+                Err(e) => fail(&e),
+            }
         }
         Command::Audit { command: AuditCommand::Verify { data_dir, checkpoint, verifier_key, deep } } => {
             audit_verify(&data_dir, &checkpoint, verifier_key.as_deref(), deep)

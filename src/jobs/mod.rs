@@ -6,6 +6,7 @@
 //! instead. Shutdown is graceful: a job that is running finishes its run.
 
 pub mod alerts;
+pub mod backup;
 pub mod checkpoint;
 pub mod retention;
 
@@ -45,6 +46,27 @@ impl Scheduler {
             loop {
                 tokio::select! {
                     _ = tick.tick() => {}
+                    _ = stop.changed() => break,
+                }
+                job().instrument(tracing::info_span!("job", job = name)).await;
+            }
+        });
+        self.tasks.push((name, task));
+    }
+
+    /// Runs `job` every day at `at` (wall-clock time) until shutdown.
+    pub fn daily<F, Fut>(&mut self, name: &'static str, at: crate::config::DailyAt, mut job: F)
+    where
+        F: FnMut() -> Fut + Send + 'static,
+        Fut: Future<Output = ()> + Send + 'static,
+    {
+        let mut stop = self.stop.subscribe();
+        let task = tokio::spawn(async move {
+            loop {
+                let now = time::OffsetDateTime::now_utc();
+                let wait = (at.next_after(now) - now).unsigned_abs();
+                tokio::select! {
+                    _ = tokio::time::sleep(wait) => {}
                     _ = stop.changed() => break,
                 }
                 job().instrument(tracing::info_span!("job", job = name)).await;
