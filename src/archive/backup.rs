@@ -70,6 +70,13 @@ impl Archive {
         let target = Target::create(&settings.dir, &self.verifier_key()).map_err(backup_error)?;
         let known = target.known_objects().map_err(backup_error)?;
         let backup_id = BackupId::generate();
+        if self.store.get(Cf::System, crate::store::keys::DB_LINEAGE)?.is_none() {
+            let lineage = format!("lin_{}", ulid::Ulid::new().to_string().to_lowercase());
+            self.store.write(
+                &[crate::store::Op::Put(Cf::System, crate::store::keys::DB_LINEAGE.to_vec(), lineage.into_bytes())],
+                true,
+            )?;
+        }
         std::fs::create_dir_all(&settings.scratch).map_err(anyhow::Error::from)?;
         let checkpoint = settings.scratch.join(backup_id.as_str());
         self.store.checkpoint(&checkpoint)?;
@@ -84,8 +91,12 @@ impl Archive {
         checkpoint: &Path,
         backup_id: BackupId,
         settings: &BackupSettings,
-        known: &std::collections::HashMap<String, crate::backup::FileEntry>,
+        known: &crate::backup::Known,
     ) -> Result<Manifest, ArchiveError> {
+        let db_identity = match self.store.get(Cf::System, crate::store::keys::DB_LINEAGE)? {
+            Some(v) => String::from_utf8_lossy(&v).into_owned(),
+            None => String::new(),
+        };
         // The audit tree head the copy holds, read from the copy itself.
         let (tree_size, root) = {
             let copy = RocksStore::open_read_only(checkpoint)?;
@@ -114,7 +125,7 @@ impl Archive {
         let (mut files, mut bytes, mut new_bytes) = (Vec::new(), 0, 0);
         for p in paths {
             let rel = p.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-            let (entry, written) = target.put_file(&rel, &p, &recipients, known).map_err(backup_error)?;
+            let (entry, written) = target.put_file(&rel, &p, &recipients, known, &db_identity).map_err(backup_error)?;
             bytes += entry.size;
             if written {
                 new_bytes += entry.size;
@@ -131,6 +142,7 @@ impl Archive {
             recipients: std::iter::once(self.keyring.master().recipient().to_string())
                 .chain(settings.recipients.iter().map(ToString::to_string))
                 .collect(),
+            db_identity,
             files,
             bytes,
             new_bytes,

@@ -28,7 +28,7 @@ mod set;
 mod target;
 
 pub use set::{FileEntry, Manifest, FORMAT};
-pub use target::{verify, Damage, JournalEntry, SetSummary, Target, VerifyReport};
+pub use target::{verify, Damage, JournalEntry, Known, SetSummary, Target, VerifyReport};
 
 /// Errors of reading or writing a backup target.
 #[derive(Debug, thiserror::Error)]

@@ -38,6 +38,12 @@ pub struct Manifest {
     pub checkpoint: String,
     /// The age recipients every object is encrypted to (public keys).
     pub recipients: Vec<String>,
+    /// The lineage of the database's files (`db_lineage` in the store): an
+    /// SST file of the same lineage, name and size is the same file (RocksDB
+    /// never reuses a file number), so a later set reuses its object
+    /// without reading it again.
+    #[serde(default)]
+    pub db_identity: String,
     pub files: Vec<FileEntry>,
     /// Plaintext bytes the set holds, and those this set wrote as new objects.
     pub bytes: u64,
@@ -81,6 +87,7 @@ mod tests {
             root: "cm9vdA==".into(),
             checkpoint: "note".into(),
             recipients: vec!["age1x".into()],
+            db_identity: "id".into(),
             files: vec![],
             bytes: 0,
             new_bytes: 0,

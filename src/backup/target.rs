@@ -171,10 +171,20 @@ impl Target {
         Ok((ok, bad))
     }
 
-    /// Objects the signed manifests already record, by name.
-    pub fn known_objects(&self) -> Result<HashMap<String, FileEntry>, BackupError> {
+    /// What the signed manifests already record: objects by name, and the
+    /// SST files of each database (identity, path, size).
+    pub fn known_objects(&self) -> Result<Known, BackupError> {
         let (sets, _) = self.sets()?;
-        Ok(sets.into_iter().flat_map(|s| s.manifest.files).map(|f| (f.object.clone(), f)).collect())
+        let mut known = Known::default();
+        for s in sets {
+            for f in s.manifest.files {
+                if f.path.ends_with(".sst") {
+                    known.ssts.insert((s.manifest.db_identity.clone(), f.path.clone(), f.size), f.clone());
+                }
+                known.objects.insert(f.object.clone(), f);
+            }
+        }
+        Ok(known)
     }
 
     /// Stores one file of the checkpoint: encrypted to `recipients` as a new
@@ -185,11 +195,20 @@ impl Target {
         rel: &str,
         path: &Path,
         recipients: &[Box<dyn age::Recipient + Send>],
-        known: &HashMap<String, FileEntry>,
+        known: &Known,
+        db_identity: &str,
     ) -> Result<(FileEntry, bool), BackupError> {
+        // An SST file a set of the same database already holds: not read again.
+        let len = std::fs::metadata(path)?.len();
+        if let Some(k) = known.ssts.get(&(db_identity.to_owned(), rel.to_owned(), len)) {
+            let object_path = self.dir.join(OBJECTS).join(format!("{}.age", k.object));
+            if !db_identity.is_empty() && std::fs::metadata(&object_path).map(|m| m.len()).ok() == Some(k.object_size) {
+                return Ok((k.clone(), false));
+            }
+        }
         let (size, sha256) = sha256_file(path)?;
         let object_path = self.dir.join(OBJECTS).join(format!("{sha256}.age"));
-        if let Some(k) = known.get(&sha256) {
+        if let Some(k) = known.objects.get(&sha256) {
             let on_disk = std::fs::metadata(&object_path).map(|m| m.len()).ok();
             if on_disk == Some(k.object_size) {
                 let entry = FileEntry { path: rel.to_owned(), size, sha256, ..k.clone() };
@@ -302,6 +321,15 @@ impl Target {
 pub struct JournalEntry {
     pub path: String,
     pub certificate: String,
+}
+
+/// What a target already holds, for incremental sets.
+#[derive(Debug, Default)]
+pub struct Known {
+    /// Objects by name (their plaintext's SHA-256).
+    pub objects: HashMap<String, FileEntry>,
+    /// SST files by (database identity, path, size).
+    pub ssts: HashMap<(String, String, u64), FileEntry>,
 }
 
 /// One damaged place a verification found.

@@ -25,6 +25,10 @@ pub const AUDIT_HEAD: &[u8] = b"audit_head";
 pub const CHECKPOINT_ORIGIN: &[u8] = b"checkpoint_origin";
 /// `system`: the note verifier key of the log.
 pub const CHECKPOINT_VERIFIER_KEY: &[u8] = b"checkpoint_verifier_key";
+/// `system`: the lineage of this database's files (RocksDB never reuses a
+/// file number within it): backups reuse an SST's object by lineage, name
+/// and size. A restore starts a new lineage.
+pub const DB_LINEAGE: &[u8] = b"db_lineage";
 /// `keys`: the log's Ed25519 signing seed, wrapped to the master key.
 pub const CHECKPOINT_SIGNING_KEY: &[u8] = b"c/checkpoint-ed25519";
 
