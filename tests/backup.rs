@@ -295,3 +295,116 @@ async fn expiry_by_the_clock_and_a_failing_nightly_backup_is_visible() {
     assert!(alerts.to_string().contains("backup_failed"), "{alerts}");
     app.stop().await;
 }
+
+/// The restore drill: a set, then an erasure and more writes, then the data
+/// directory is lost; the set restored into a new directory keeps the erased
+/// person erased, reads back everything else the set held, verifies, and
+/// says what was lost. A damaged set or a missing journal restores nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restore_keeps_erased_people_erased() {
+    let dir = tempfile::tempdir().unwrap();
+    let target = dir.path().join("offsite");
+    let t = target.clone();
+    let app = spawn_app_in(dir, move |c| c.backup_dir = Some(t)).await;
+    let (sid, service) = app.principal(&["service"], "华东").await;
+    let (_, compliance) = app.principal(&["compliance"], "").await;
+    let mut ids = Vec::new();
+    let mut people = Vec::new();
+    for i in 0..3 {
+        let c: Value = app.create(&service, "service_delivery", &fixture(i, &sid)).await.json().await.unwrap();
+        ids.push(c["id"].as_str().unwrap().to_owned());
+        people.push(c["subjects"][0].as_str().unwrap().to_owned());
+    }
+    let set: Value = app.request(Method::POST, ADMIN_TOKEN, "", "/v1/backups", None).await.json().await.unwrap();
+    // After the set: an erasure, and a dossier the set does not hold.
+    let r = app
+        .request(
+            Method::POST,
+            &compliance,
+            "dsr",
+            &format!("/v1/subjects/{}/erasure", people[0]),
+            Some(serde_json::json!({"reason": "consent_withdrawn"})),
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::OK);
+    let later: Value = app.create(&service, "service_delivery", &fixture(5, &sid)).await.json().await.unwrap();
+    let master = app.data_dir().with_extension("master-key");
+    let old = app.stop().await;
+
+    // A damaged object: nothing restored.
+    let fresh = tempfile::tempdir().unwrap();
+    let new_data = fresh.path().join("data");
+    let restore = |extra: &[&str]| {
+        let mut args = vec![
+            "backup",
+            "restore",
+            "--from",
+            target.to_str().unwrap(),
+            "--data-dir",
+            new_data.to_str().unwrap(),
+            "--master-key-file",
+            master.to_str().unwrap(),
+        ];
+        args.extend_from_slice(extra);
+        cli(&args)
+    };
+    let object = files_under(&target.join("objects")).into_iter().next().unwrap();
+    let original = std::fs::read(&object).unwrap();
+    flip_a_byte(&object, 200);
+    let (code, _, err) = restore(&[]);
+    assert_eq!(code, Some(1), "{err}");
+    assert!(err.contains("nothing was restored"), "{err}");
+    assert!(!new_data.exists());
+    std::fs::write(&object, original).unwrap();
+    // No journal: refused unless told.
+    std::fs::rename(target.join("journal"), old.path().join("journal-elsewhere")).unwrap();
+    let (code, _, err) = restore(&[]);
+    assert_eq!(code, Some(2));
+    assert!(err.contains("--accept-missing-journal"), "{err}");
+    assert!(!new_data.exists());
+    std::fs::rename(old.path().join("journal-elsewhere"), target.join("journal")).unwrap();
+
+    let (code, out, err) = restore(&[]);
+    assert_eq!(code, Some(0), "{out}{err}");
+    assert!(out.contains(set["backup_id"].as_str().unwrap()), "{out}");
+    assert!(out.contains("1 person(s) erased again"), "{out}");
+    std::fs::copy(&master, fresh.path().join("data.master-key")).unwrap();
+
+    // Served again: the erased person stays erased; the rest reads back.
+    let app = spawn_app_in(fresh, |_| {}).await;
+    let subject: Value =
+        app.get(&compliance, Some("dsr"), &format!("/v1/subjects/{}", people[0])).await.json().await.unwrap();
+    assert_eq!(subject["status"], "erased", "{subject}");
+    let first: Value =
+        app.get(&service, Some("service_delivery"), &format!("/v1/dossiers/{}", ids[0])).await.json().await.unwrap();
+    let erased: Vec<&str> = first["redactions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["reason"] == "erased")
+        .map(|r| r["path"].as_str().unwrap())
+        .collect();
+    assert!(erased.contains(&"/contacts/0/name"), "{first}");
+    assert!(first["contacts"][0].get("name").is_none(), "{first}");
+    for id in &ids[1..] {
+        let r = app.get(&compliance, Some("legal_compliance"), &format!("/v1/dossiers/{id}")).await;
+        assert_eq!(r.status(), StatusCode::OK);
+    }
+    let lost =
+        app.get(&service, Some("service_delivery"), &format!("/v1/dossiers/{}", later["id"].as_str().unwrap())).await;
+    assert_eq!(lost.status(), StatusCode::NOT_FOUND, "written after the set: lost, and the report says so");
+    let restores = app.audit(&compliance, "action=backup.restore").await;
+    assert_eq!(restores.len(), 1);
+    assert!(restores[0]["reason"].as_str().unwrap().contains("1 person(s) erased"), "{:?}", restores[0]);
+    // No plaintext of the erased person anywhere in the restored directory.
+    let contact = &fixture(0, &sid)["contacts"][0];
+    let data = app.data_dir();
+    let _kept = app.stop().await;
+    for f in ["name", "phone", "email"] {
+        if let Some(v) = contact[f].as_str() {
+            assert!(files_containing(&data, v).is_empty(), "{f} of the erased person");
+        }
+    }
+    let out = audit_verify(&data);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+}

@@ -14,6 +14,7 @@ pub mod documents;
 mod dossiers;
 mod principals;
 mod records;
+pub mod restore;
 pub mod retention;
 mod search;
 mod subjects;

@@ -323,6 +323,38 @@ pub struct JournalEntry {
     pub certificate: String,
 }
 
+impl Target {
+    /// Decrypts the files of `set` into the empty directory `into` with
+    /// `identity` (the master key or a recovery key), checking each file's
+    /// plaintext SHA-256 against the manifest.
+    pub fn extract(&self, set: &Manifest, identity: &dyn age::Identity, into: &Path) -> Result<u64, BackupError> {
+        std::fs::create_dir_all(into)?;
+        let mut bytes = 0;
+        for f in &set.files {
+            if f.path.contains('/') || f.path.starts_with('.') {
+                return Err(BackupError::Damaged { path: f.path.clone(), what: "not a plain file name".into() });
+            }
+            let rel = format!("{OBJECTS}/{}.age", f.object);
+            let damaged = |what: String| BackupError::Damaged { path: rel.clone(), what };
+            let file = std::io::BufReader::new(std::fs::File::open(self.dir.join(&rel))?);
+            let decryptor = age::Decryptor::new_buffered(file).map_err(|e| damaged(format!("not an age file: {e}")))?;
+            let mut reader = decryptor
+                .decrypt(std::iter::once(identity))
+                .map_err(|e| damaged(format!("cannot be decrypted with this key: {e}")))?;
+            let out = std::fs::File::create(into.join(&f.path))?;
+            let mut hashing = Hashing { inner: out, hasher: Sha256::new(), len: 0 };
+            std::io::copy(&mut reader, &mut hashing).map_err(|e| damaged(format!("decryption failed: {e}")))?;
+            hashing.inner.sync_all()?;
+            if hashing.len != f.size || hex::encode(hashing.hasher.finalize()) != f.sha256 {
+                return Err(damaged("decrypts to other content than the manifest names".into()));
+            }
+            bytes += f.size;
+        }
+        std::fs::File::open(into)?.sync_all()?;
+        Ok(bytes)
+    }
+}
+
 /// What a target already holds, for incremental sets.
 #[derive(Debug, Default)]
 pub struct Known {

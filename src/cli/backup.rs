@@ -30,6 +30,31 @@ pub(super) enum BackupCommand {
         #[arg(long)]
         verifier_key: Option<String>,
     },
+    /// Restore a set into a new data directory, applying every journaled
+    /// destruction and erasure again. Exit 0 restored, 1 the target is
+    /// damaged (nothing restored), 2 anything else.
+    Restore {
+        #[arg(long)]
+        from: PathBuf,
+        /// The set (default: the newest).
+        #[arg(long)]
+        backup: Option<String>,
+        /// The new data directory (must not exist, or be empty).
+        #[arg(long)]
+        data_dir: PathBuf,
+        /// The master key, or (with --identity) an offline recovery key,
+        /// to decrypt the set with.
+        #[arg(long, conflicts_with = "identity")]
+        master_key_file: Option<PathBuf>,
+        #[arg(long)]
+        identity: Option<PathBuf>,
+        /// Go on without the erasure journal (then people erased or dossiers
+        /// destroyed after the set may come back: the report says so).
+        #[arg(long)]
+        accept_missing_journal: bool,
+        #[arg(long)]
+        verifier_key: Option<String>,
+    },
     /// Check every set's signature and every object's size and SHA-256 (no
     /// key needed): exit 0 intact, 1 damaged (naming the file), 2 unreadable.
     Verify {
@@ -81,6 +106,35 @@ pub(super) fn run(command: BackupCommand) -> ExitCode {
                 }
             }
         }
+        BackupCommand::Restore {
+            from,
+            backup,
+            data_dir,
+            master_key_file,
+            identity,
+            accept_missing_journal,
+            verifier_key,
+        } => {
+            let key = match (master_key_file, identity) {
+                (Some(f), None) | (None, Some(f)) => f,
+                _ => {
+                    eprintln!("custos: restore needs --master-key-file or --identity (a recovery key)");
+                    return ExitCode::from(2);
+                }
+            };
+            let args = RestoreArgs { from, backup, data_dir, key, accept_missing_journal, verifier_key };
+            match super::restore::restore(&args) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(super::restore::RestoreError::Damaged(msg)) => {
+                    eprintln!("custos: {msg}; nothing was restored");
+                    ExitCode::from(1)
+                }
+                Err(super::restore::RestoreError::Other(e)) => {
+                    eprintln!("custos: {e:#}");
+                    ExitCode::from(2)
+                }
+            }
+        }
         BackupCommand::Verify { from, verifier_key } => match verify(&from, verifier_key.as_deref()) {
             Ok(r) if r.damaged.is_empty() => {
                 println!(
@@ -102,6 +156,16 @@ pub(super) fn run(command: BackupCommand) -> ExitCode {
             }
         },
     }
+}
+
+/// What `custos backup restore` was told.
+pub(super) struct RestoreArgs {
+    pub from: PathBuf,
+    pub backup: Option<String>,
+    pub data_dir: PathBuf,
+    pub key: PathBuf,
+    pub accept_missing_journal: bool,
+    pub verifier_key: Option<String>,
 }
 
 fn create(offline: &OfflineArgs, to: PathBuf, recipients: &[String]) -> anyhow::Result<()> {

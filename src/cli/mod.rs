@@ -4,6 +4,7 @@
 mod audit;
 mod backup;
 mod offline;
+mod restore;
 
 use audit::audit_verify;
 use offline::{index_rebuild, retention_run, run_async_value, OfflineArgs};

@@ -62,6 +62,11 @@ impl MasterKey {
         Ok(())
     }
 
+    /// The identity: decrypts backup objects (as does a recovery key).
+    pub fn identity(&self) -> &age::x25519::Identity {
+        &self.identity
+    }
+
     /// The public key: backups are encrypted to it.
     pub fn recipient(&self) -> &age::x25519::Recipient {
         &self.recipient

@@ -1,0 +1,130 @@
+//! `custos backup restore`: a set into a new data directory, the erasure
+//! journal applied again, a `backup.restore` audit entry, and a report.
+
+use super::backup::RestoreArgs;
+use crate::archive::restore::reapply_journal;
+use crate::archive::retention::Certificate;
+use crate::audit::{AuditWriter, Commit, EntryBody, Outcome};
+use crate::backup::{verify, Target};
+use crate::store::{keys, Cf, KvStore, Op, RocksStore};
+use std::sync::Arc;
+
+pub(super) enum RestoreError {
+    /// The target or set does not verify: nothing was restored.
+    Damaged(String),
+    Other(anyhow::Error),
+}
+
+impl<E: Into<anyhow::Error>> From<E> for RestoreError {
+    fn from(e: E) -> Self {
+        RestoreError::Other(e.into())
+    }
+}
+
+pub(super) fn restore(args: &RestoreArgs) -> Result<(), RestoreError> {
+    // Everything is checked before anything is written.
+    let report = verify(&args.from, args.verifier_key.as_deref())?;
+    if let Some(d) = report.damaged.first() {
+        return Err(RestoreError::Damaged(format!(
+            "{}: {} ({} damaged file(s))",
+            d.path,
+            d.what,
+            report.damaged.len()
+        )));
+    }
+    let target = Target::open(&args.from, args.verifier_key.as_deref())?;
+    let (sets, _) = target.sets()?;
+    let set = match &args.backup {
+        Some(id) => sets.iter().find(|s| s.manifest.backup_id.as_str() == id),
+        None => sets.last(),
+    }
+    .map(|s| s.manifest.clone())
+    .ok_or_else(|| anyhow::anyhow!("no such set in {} (custos backup list shows them)", args.from.display()))?;
+    let journal_present = args.from.join("journal").is_dir();
+    if !journal_present && !args.accept_missing_journal {
+        return Err(anyhow::anyhow!(
+            "{} has no erasure journal: people erased and dossiers destroyed after the set would come back; \
+             pass --accept-missing-journal to restore anyway",
+            args.from.display()
+        )
+        .into());
+    }
+    let (journal, _) = target.journal()?;
+    let certificates: Vec<Certificate> = journal
+        .iter()
+        .map(|e| serde_json::from_str(e.certificate.trim_end()))
+        .collect::<Result<_, _>>()
+        .map_err(|e| anyhow::anyhow!("a journal entry does not parse: {e}"))?;
+    if args.data_dir.exists() && std::fs::read_dir(&args.data_dir)?.next().is_some() {
+        return Err(
+            anyhow::anyhow!("{} is not empty: restore into a new data directory", args.data_dir.display()).into()
+        );
+    }
+    let identity = crate::crypto::MasterKey::load(&args.key)?;
+    let db = crate::config::db_dir(&args.data_dir);
+    if let Err(e) = target.extract(&set, identity.identity(), &db) {
+        let _ = std::fs::remove_dir_all(&args.data_dir);
+        return Err(RestoreError::Damaged(e.to_string()));
+    }
+    let store: Arc<dyn KvStore> = Arc::new(RocksStore::open(&db)?);
+    let reapplied = reapply_journal(store.as_ref(), &certificates).map_err(anyhow::Error::from)?;
+    // A new lineage: SST numbers from here on are not the old ones.
+    let lineage = format!("lin_{}", ulid::Ulid::new().to_string().to_lowercase());
+    store.write(&[Op::Put(Cf::System, keys::DB_LINEAGE.to_vec(), lineage.into_bytes())], true)?;
+    let policy_hash = crate::policy::PolicySet::embedded()?.hash;
+    let writer = AuditWriter::start(
+        store.clone(),
+        Arc::new(crate::clock::SystemClock),
+        policy_hash,
+        Arc::new(crate::metrics::Metrics::default()),
+    )?;
+    let entry = EntryBody {
+        actor: "system:cli".into(),
+        roles: vec![],
+        action: "backup.restore".into(),
+        resource: set.backup_id.to_string(),
+        subjects: reapplied.subjects.iter().map(ToString::to_string).collect(),
+        purpose: String::new(),
+        outcome: Outcome::Allow,
+        reason: format!(
+            "restored set {} (audit tree size {}); journal applied again: {} certificate(s), {} dossier(s) destroyed, \
+             {} person(s) erased, {} key(s) shredded; changes after {} are not in the set{}",
+            set.backup_id,
+            set.tree_size,
+            reapplied.certificates,
+            reapplied.dossiers.len(),
+            reapplied.subjects.len(),
+            reapplied.keys,
+            set.created_at,
+            if journal_present { "" } else { "; NO JOURNAL: erasures after the set may have come back" },
+        ),
+        released: vec![],
+        masked: vec![],
+        withheld: vec![],
+        request_id: String::new(),
+    };
+    let seq = writer.commit_blocking(Commit::entry(entry)).map_err(|e| anyhow::anyhow!("{e}"))?;
+    writer.shutdown();
+    println!("restored set {} ({}) into {}", set.backup_id, set.created_at, args.data_dir.display());
+    println!(
+        "  audit log: {} entries from the set, then the backup.restore entry (seq {:?})",
+        set.tree_size,
+        seq.last()
+    );
+    println!(
+        "  erasure journal: {} certificate(s) applied again: {} dossier(s) destroyed again, {} person(s) erased again, {} key(s) shredded",
+        reapplied.certificates,
+        reapplied.dossiers.len(),
+        reapplied.subjects.len(),
+        reapplied.keys
+    );
+    if !journal_present {
+        println!("  WARNING: no erasure journal: people erased or dossiers destroyed after the set may have come back");
+    }
+    println!(
+        "  lost: every change after {} (the set's time); the search index is rebuilt at the next start",
+        set.created_at
+    );
+    println!("  start the server on it with the master key: custos serve --data-dir {}", args.data_dir.display());
+    Ok(())
+}
