@@ -34,3 +34,15 @@ loop=$!
 "$lg" --url $url --admin-token "$token" --dossiers 20000 --reads 10 --concurrency 64 | grep ingest
 touch "$work/stop"; wait $loop
 s=$(date +%s.%N); "$bin" backup verify --from "$work/offsite"; e=$(date +%s.%N); echo "  verify: $(echo "$e - $s" | bc) s"
+# Restore to serving (RTO): the newest set into a new directory, then a
+# server on it until it listens (start-up rebuilds the search index).
+kill -TERM $srv; wait $srv || true; srv=""
+s=$(date +%s.%N)
+"$bin" backup restore --from "$work/offsite" --data-dir "$work/restored" --master-key-file "$work/data.master-key" | head -3
+cp "$work/data.master-key" "$work/restored.master-key"
+r=$(date +%s.%N)
+CUSTOS_LOG=warn "$bin" serve --data-dir "$work/restored" --listen 127.0.0.1:18185 >"$work/out2" 2>"$work/err2" &
+srv=$!
+for _ in $(seq 1200); do grep -q listening "$work/out2" 2>/dev/null && break; sleep 0.05; done
+e=$(date +%s.%N)
+echo "  restore: $(echo "$r - $s" | bc) s; restore to serving (RTO): $(echo "$e - $s" | bc) s"
