@@ -39,8 +39,12 @@ impl Running {
         }
         self.task.await??;
         self.jobs.stop_periodic().await;
-        // A last checkpoint covering everything this run wrote.
+        // A last checkpoint covering everything this run wrote, and the
+        // log's last entries to the backup target.
         self.archive.write_checkpoint_file(&self.checkpoints, None)?;
+        if let Some(settings) = self.archive.backup_settings() {
+            self.archive.ship_audit(settings)?;
+        }
         // The writer stops; the alert engine drains what it wrote and ends.
         self.archive.shutdown();
         self.jobs.join_threads();

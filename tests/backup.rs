@@ -330,6 +330,19 @@ async fn a_restore_keeps_erased_people_erased() {
     let later: Value = app.create(&service, "service_delivery", &fixture(5, &sid)).await.json().await.unwrap();
     let master = app.data_dir().with_extension("master-key");
     let old = app.stop().await;
+    // Shutdown shipped the log's new entries; like everything in the
+    // target they are age files, with no id in the clear.
+    let segments = files_under(&target.join("audit"));
+    assert!(!segments.is_empty(), "the audit log was shipped at shutdown");
+    for f in &segments {
+        assert!(std::fs::read(f).unwrap().starts_with(b"age-encryption.org/v1\n"), "{}", f.display());
+    }
+    // Only the journal names ids (the erased person's, by design: it must
+    // be verifiable without a key); no object or segment does.
+    for id in ids.iter().chain(&people) {
+        let holding = files_containing(&target, id);
+        assert!(holding.iter().all(|p| p.starts_with(target.join("journal"))), "{id} in {holding:?}");
+    }
 
     // A damaged object: nothing restored.
     let fresh = tempfile::tempdir().unwrap();
@@ -368,6 +381,7 @@ async fn a_restore_keeps_erased_people_erased() {
     assert_eq!(code, Some(0), "{out}{err}");
     assert!(out.contains(set["backup_id"].as_str().unwrap()), "{out}");
     assert!(out.contains("1 person(s) erased again"), "{out}");
+    assert!(!out.contains(" 0 shipped after it"), "entries after the set come back: {out}");
     std::fs::copy(&master, fresh.path().join("data.master-key")).unwrap();
 
     // Served again: the erased person stays erased; the rest reads back.
@@ -395,6 +409,10 @@ async fn a_restore_keeps_erased_people_erased() {
     assert_eq!(lost.status(), StatusCode::NOT_FOUND, "written after the set: lost, and the report says so");
     let restores = app.audit(&compliance, "action=backup.restore").await;
     assert_eq!(restores.len(), 1);
+    // The log did not roll back: the erasure's entry, written after the set,
+    // was shipped at shutdown and is back.
+    let erasures = app.audit(&compliance, "action=subject.erase").await;
+    assert!(erasures.iter().any(|e| e["outcome"] == "allow"), "{erasures:#?}");
     assert!(restores[0]["reason"].as_str().unwrap().contains("1 person(s) erased"), "{:?}", restores[0]);
     // No plaintext of the erased person anywhere in the restored directory.
     let contact = &fixture(0, &sid)["contacts"][0];
@@ -407,4 +425,10 @@ async fn a_restore_keeps_erased_people_erased() {
     }
     let out = audit_verify(&data);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    // An auditor's checkpoint taken before the loss (the old server's last)
+    // still verifies against the restored log: it only grew.
+    let auditors = old.path().join("data").join("checkpoints").join("latest.note");
+    let (code, out, err) =
+        cli(&["audit", "verify", "--data-dir", data.to_str().unwrap(), "--checkpoint", auditors.to_str().unwrap()]);
+    assert_eq!(code, Some(0), "{out}{err}");
 }

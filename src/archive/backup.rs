@@ -60,6 +60,14 @@ impl Archive {
         self.backup.as_ref()
     }
 
+    /// Whom the target's files are encrypted to: the master key and every
+    /// recovery key.
+    fn recipients(&self, settings: &BackupSettings) -> Vec<Box<dyn age::Recipient + Send>> {
+        let mut out: Vec<Box<dyn age::Recipient + Send>> = vec![Box::new(self.keyring.master().recipient().clone())];
+        out.extend(settings.recipients.iter().map(|r| Box::new(r.clone()) as Box<dyn age::Recipient + Send>));
+        out
+    }
+
     /// Takes a set now (blocking: run it on the blocking pool). Writes go on
     /// meanwhile: only the checkpoint's memtable flush holds them, for
     /// milliseconds.
@@ -113,9 +121,7 @@ impl Archive {
         };
         let note =
             self.signer.sign(&Checkpoint { origin: self.signer.name().to_owned(), size: tree_size, root }.body());
-        let mut recipients: Vec<Box<dyn age::Recipient + Send>> =
-            vec![Box::new(self.keyring.master().recipient().clone())];
-        recipients.extend(settings.recipients.iter().map(|r| Box::new(r.clone()) as Box<dyn age::Recipient + Send>));
+        let recipients = self.recipients(settings);
         let mut paths: Vec<PathBuf> = std::fs::read_dir(checkpoint)
             .map_err(anyhow::Error::from)?
             .filter_map(|e| e.ok().map(|e| e.path()))
@@ -150,6 +156,35 @@ impl Archive {
         let signed = manifest.sign(&self.signer).map_err(backup_error)?;
         target.put_manifest(&manifest, &signed).map_err(backup_error)?;
         Ok(manifest)
+    }
+
+    /// Ships the audit entries written since the last shipment to the target
+    /// (at every checkpoint and at shutdown), so a restore of an older set
+    /// brings the log back up to here. Blocking. Returns how many shipped.
+    pub fn ship_audit(&self, settings: &BackupSettings) -> Result<u64, ArchiveError> {
+        const PER_SEGMENT: u64 = 100_000;
+        let _one = self.backup_lock.lock().map_err(|_| anyhow::anyhow!("backup lock poisoned"))?;
+        let target = Target::create(&settings.dir, &self.verifier_key()).map_err(backup_error)?;
+        let head = self.audit.head().next_seq;
+        let mut next = target.shipped_end().map_err(backup_error)?;
+        let start = next;
+        while next < head {
+            let end = head.min(next + PER_SEGMENT);
+            let mut raws = Vec::with_capacity((end - next) as usize);
+            for row in self.store.scan(Cf::Audit, b"", &crate::store::keys::audit_entry(next)) {
+                let (_, raw) = row?;
+                raws.push(raw);
+                if raws.len() as u64 == end - next {
+                    break;
+                }
+            }
+            if raws.len() as u64 != end - next {
+                return Err(anyhow::anyhow!("audit entries {next}..{end} are not all in the store").into());
+            }
+            target.put_audit_segment(next, &raws, &self.recipients(settings)).map_err(backup_error)?;
+            next = end;
+        }
+        Ok(next - start)
     }
 
     /// Deletes the sets older than `backup_keep_days` by the injected clock

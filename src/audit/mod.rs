@@ -9,6 +9,7 @@ pub mod checkpoint;
 mod entry;
 pub mod merkle;
 pub(crate) mod query;
+pub mod replay;
 pub mod synthetic;
 mod writer;
 

@@ -25,6 +25,7 @@
 //! any key, and a restore knows which audit entries the set contains.
 
 mod set;
+mod shipping;
 mod target;
 
 pub use set::{FileEntry, Manifest, FORMAT};

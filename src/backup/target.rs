@@ -8,9 +8,10 @@ use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 
 const MARKER: &str = "custos-backup";
-const OBJECTS: &str = "objects";
+pub(super) const OBJECTS: &str = "objects";
 const SETS: &str = "sets";
 const JOURNAL: &str = "journal";
+pub(super) const AUDIT: &str = "audit";
 
 /// A short summary of a set, for `custos backup list`.
 #[derive(Debug, Clone)]
@@ -21,10 +22,10 @@ pub struct SetSummary {
 }
 
 /// A writer that hashes and counts what passes through it.
-struct Hashing<W: Write> {
-    inner: W,
-    hasher: Sha256,
-    len: u64,
+pub(super) struct Hashing<W: Write> {
+    pub(super) inner: W,
+    pub(super) hasher: Sha256,
+    pub(super) len: u64,
 }
 
 impl<W: Write> Write for Hashing<W> {
@@ -59,7 +60,7 @@ fn sha256_file(path: &Path) -> Result<(u64, String), BackupError> {
 /// Writes `bytes` to `path` atomically: a temporary file in the same
 /// directory, synced, renamed, and the directory synced. Never replaces an
 /// existing file.
-fn write_new(
+pub(super) fn write_new(
     path: &Path,
     write: impl FnOnce(&mut std::fs::File) -> Result<(), BackupError>,
 ) -> Result<(), BackupError> {
@@ -88,8 +89,8 @@ fn write_new(
 
 /// An opened backup target.
 pub struct Target {
-    dir: PathBuf,
-    verifier: NoteVerifier,
+    pub(super) dir: PathBuf,
+    pub(super) verifier: NoteVerifier,
 }
 
 impl Target {
@@ -99,6 +100,7 @@ impl Target {
         std::fs::create_dir_all(dir.join(OBJECTS))?;
         std::fs::create_dir_all(dir.join(SETS))?;
         std::fs::create_dir_all(dir.join(JOURNAL))?;
+        std::fs::create_dir_all(dir.join(AUDIT))?;
         let marker = dir.join(MARKER);
         if !marker.exists() {
             write_new(&marker, |f| Ok(f.write_all(format!("{FORMAT}\nverifier-key: {vkey}\n").as_bytes())?))?;
@@ -321,38 +323,6 @@ impl Target {
 pub struct JournalEntry {
     pub path: String,
     pub certificate: String,
-}
-
-impl Target {
-    /// Decrypts the files of `set` into the empty directory `into` with
-    /// `identity` (the master key or a recovery key), checking each file's
-    /// plaintext SHA-256 against the manifest.
-    pub fn extract(&self, set: &Manifest, identity: &dyn age::Identity, into: &Path) -> Result<u64, BackupError> {
-        std::fs::create_dir_all(into)?;
-        let mut bytes = 0;
-        for f in &set.files {
-            if f.path.contains('/') || f.path.starts_with('.') {
-                return Err(BackupError::Damaged { path: f.path.clone(), what: "not a plain file name".into() });
-            }
-            let rel = format!("{OBJECTS}/{}.age", f.object);
-            let damaged = |what: String| BackupError::Damaged { path: rel.clone(), what };
-            let file = std::io::BufReader::new(std::fs::File::open(self.dir.join(&rel))?);
-            let decryptor = age::Decryptor::new_buffered(file).map_err(|e| damaged(format!("not an age file: {e}")))?;
-            let mut reader = decryptor
-                .decrypt(std::iter::once(identity))
-                .map_err(|e| damaged(format!("cannot be decrypted with this key: {e}")))?;
-            let out = std::fs::File::create(into.join(&f.path))?;
-            let mut hashing = Hashing { inner: out, hasher: Sha256::new(), len: 0 };
-            std::io::copy(&mut reader, &mut hashing).map_err(|e| damaged(format!("decryption failed: {e}")))?;
-            hashing.inner.sync_all()?;
-            if hashing.len != f.size || hex::encode(hashing.hasher.finalize()) != f.sha256 {
-                return Err(damaged("decrypts to other content than the manifest names".into()));
-            }
-            bytes += f.size;
-        }
-        std::fs::File::open(into)?.sync_all()?;
-        Ok(bytes)
-    }
 }
 
 /// What a target already holds, for incremental sets.

@@ -68,6 +68,12 @@ pub(super) fn restore(args: &RestoreArgs) -> Result<(), RestoreError> {
     }
     let store: Arc<dyn KvStore> = Arc::new(RocksStore::open(&db)?);
     let reapplied = reapply_journal(store.as_ref(), &certificates).map_err(anyhow::Error::from)?;
+    // The log's entries after the set, as shipped: it never rolls back
+    // behind what was shipped (and so behind an auditor's checkpoint).
+    let shipped =
+        target.shipped_entries(set.tree_size, identity.identity()).map_err(|e| RestoreError::Damaged(e.to_string()))?;
+    let appended = crate::audit::replay::append_entries(store.as_ref(), &shipped)?;
+    let log_end = set.tree_size + appended;
     // A new lineage: SST numbers from here on are not the old ones.
     let lineage = format!("lin_{}", ulid::Ulid::new().to_string().to_lowercase());
     store.write(&[Op::Put(Cf::System, keys::DB_LINEAGE.to_vec(), lineage.into_bytes())], true)?;
@@ -87,8 +93,9 @@ pub(super) fn restore(args: &RestoreArgs) -> Result<(), RestoreError> {
         purpose: String::new(),
         outcome: Outcome::Allow,
         reason: format!(
-            "restored set {} (audit tree size {}); journal applied again: {} certificate(s), {} dossier(s) destroyed, \
-             {} person(s) erased, {} key(s) shredded; changes after {} are not in the set{}",
+            "restored set {} (audit tree size {}, log restored to {log_end} from shipped entries); journal applied \
+             again: {} certificate(s), {} dossier(s) destroyed, {} person(s) erased, {} key(s) shredded; changes \
+             after {} are not in the set{}",
             set.backup_id,
             set.tree_size,
             reapplied.certificates,
@@ -107,7 +114,7 @@ pub(super) fn restore(args: &RestoreArgs) -> Result<(), RestoreError> {
     writer.shutdown();
     println!("restored set {} ({}) into {}", set.backup_id, set.created_at, args.data_dir.display());
     println!(
-        "  audit log: {} entries from the set, then the backup.restore entry (seq {:?})",
+        "  audit log: {} entries from the set, {appended} shipped after it, then the backup.restore entry (seq {:?})",
         set.tree_size,
         seq.last()
     );

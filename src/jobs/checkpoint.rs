@@ -13,7 +13,17 @@ pub fn job(archive: Arc<Archive>, dir: PathBuf, first: u64) -> impl FnMut() -> f
         let (archive, dir, last) = (archive.clone(), dir.clone(), last.clone());
         Box::pin(async move {
             let previous = last.lock().ok().and_then(|l| *l);
-            match tokio::task::spawn_blocking(move || archive.write_checkpoint_file(&dir, previous)).await {
+            let job = move || {
+                let size = archive.write_checkpoint_file(&dir, previous)?;
+                // The new entries go to the backup target too (issue 11).
+                if let Some(settings) = archive.backup_settings() {
+                    if let Err(e) = archive.ship_audit(settings) {
+                        tracing::error!(error = %e, "shipping the audit log to the backup target failed");
+                    }
+                }
+                anyhow::Ok(size)
+            };
+            match tokio::task::spawn_blocking(job).await {
                 Ok(Ok(size)) => {
                     if let Ok(mut l) = last.lock() {
                         *l = Some(size);
