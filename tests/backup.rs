@@ -382,6 +382,7 @@ async fn a_restore_keeps_erased_people_erased() {
     assert!(out.contains(set["backup_id"].as_str().unwrap()), "{out}");
     assert!(out.contains("1 person(s) erased again"), "{out}");
     assert!(!out.contains(" 0 shipped after it"), "entries after the set come back: {out}");
+    assert!(out.contains(later["id"].as_str().unwrap()), "the report names the dossier lost: {out}");
     std::fs::copy(&master, fresh.path().join("data.master-key")).unwrap();
 
     // Served again: the erased person stays erased; the rest reads back.

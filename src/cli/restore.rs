@@ -4,7 +4,7 @@
 use super::backup::RestoreArgs;
 use crate::archive::restore::reapply_journal;
 use crate::archive::retention::Certificate;
-use crate::audit::{AuditWriter, Commit, EntryBody, Outcome};
+use crate::audit::{AuditEntry, AuditWriter, Commit, EntryBody, Outcome};
 use crate::backup::{verify, Target};
 use crate::store::{keys, Cf, KvStore, Op, RocksStore};
 use std::sync::Arc;
@@ -74,6 +74,16 @@ pub(super) fn restore(args: &RestoreArgs) -> Result<(), RestoreError> {
         target.shipped_entries(set.tree_size, identity.identity()).map_err(|e| RestoreError::Damaged(e.to_string()))?;
     let appended = crate::audit::replay::append_entries(store.as_ref(), &shipped)?;
     let log_end = set.tree_size + appended;
+    // What the set does not hold: the dossiers created, changed or closed
+    // after it, as the shipped log records them (ids only).
+    let mut lost: Vec<String> = Vec::new();
+    for raw in &shipped {
+        let e = AuditEntry::decode(raw)?;
+        let changes = matches!(e.body.action.as_str(), "dossier.create" | "dossier.update" | "dossier.close");
+        if e.seq >= set.tree_size && changes && e.body.outcome == Outcome::Allow && !lost.contains(&e.body.resource) {
+            lost.push(e.body.resource.clone());
+        }
+    }
     // A new lineage: SST numbers from here on are not the old ones.
     let lineage = format!("lin_{}", ulid::Ulid::new().to_string().to_lowercase());
     store.write(&[Op::Put(Cf::System, keys::DB_LINEAGE.to_vec(), lineage.into_bytes())], true)?;
@@ -95,7 +105,7 @@ pub(super) fn restore(args: &RestoreArgs) -> Result<(), RestoreError> {
         reason: format!(
             "restored set {} (audit tree size {}, log restored to {log_end} from shipped entries); journal applied \
              again: {} certificate(s), {} dossier(s) destroyed, {} person(s) erased, {} key(s) shredded; changes \
-             after {} are not in the set{}",
+             after {} are not in the set ({} dossier(s) created or changed after it: {}){}",
             set.backup_id,
             set.tree_size,
             reapplied.certificates,
@@ -103,6 +113,8 @@ pub(super) fn restore(args: &RestoreArgs) -> Result<(), RestoreError> {
             reapplied.subjects.len(),
             reapplied.keys,
             set.created_at,
+            lost.len(),
+            lost.join(" "),
             if journal_present { "" } else { "; NO JOURNAL: erasures after the set may have come back" },
         ),
         released: vec![],
@@ -129,9 +141,11 @@ pub(super) fn restore(args: &RestoreArgs) -> Result<(), RestoreError> {
         println!("  WARNING: no erasure journal: people erased or dossiers destroyed after the set may have come back");
     }
     println!(
-        "  lost: every change after {} (the set's time); the search index is rebuilt at the next start",
+        "  lost: the data of every change after {} (the set's time); the audit log keeps their entries up to {log_end}",
         set.created_at
     );
+    println!("  dossiers created or changed after the set ({}): {}", lost.len(), lost.join(" "));
+    println!("  the search index is rebuilt at the next start");
     println!("  start the server on it with the master key: custos serve --data-dir {}", args.data_dir.display());
     Ok(())
 }
