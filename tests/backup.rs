@@ -24,6 +24,14 @@ fn verify(target: &Path) -> (Option<i32>, String, String) {
     cli(&["backup", "verify", "--from", target.to_str().unwrap()])
 }
 
+/// A server whose `backup_dir` is `<its temp dir>/offsite`.
+async fn app_with_target() -> (TestApp, std::path::PathBuf) {
+    let dir = tempfile::tempdir().unwrap();
+    let target = dir.path().join("offsite");
+    let t = target.clone();
+    (spawn_app_in(dir, move |c| c.backup_dir = Some(t)).await, target)
+}
+
 fn flip_a_byte(path: &Path, at: usize) {
     let mut b = std::fs::read(path).unwrap();
     let i = at.min(b.len() - 1);
@@ -33,10 +41,7 @@ fn flip_a_byte(path: &Path, at: usize) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn online_sets_are_encrypted_signed_incremental_and_checked() {
-    let dir = tempfile::tempdir().unwrap();
-    let target = dir.path().join("offsite");
-    let t = target.clone();
-    let app = spawn_app_in(dir, move |c| c.backup_dir = Some(t)).await;
+    let (app, target) = app_with_target().await;
     let (sid, service) = app.principal(&["service"], "华东").await;
     let (_, compliance) = app.principal(&["compliance"], "").await;
     let bodies: Vec<Value> = (0..12).map(|i| fixture(i, &sid)).collect();
@@ -197,10 +202,7 @@ async fn without_a_backup_dir_a_set_is_refused_and_a_stopped_directory_backs_up_
 /// before it is reported done: ids, keys and audit seqs, no personal value.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_erasure_is_journaled_with_the_backups_before_it_is_done() {
-    let dir = tempfile::tempdir().unwrap();
-    let target = dir.path().join("offsite");
-    let t = target.clone();
-    let app = spawn_app_in(dir, move |c| c.backup_dir = Some(t)).await;
+    let (app, target) = app_with_target().await;
     let (sid, service) = app.principal(&["service"], "华东").await;
     let (_, compliance) = app.principal(&["compliance"], "").await;
     let body = fixture(0, &sid);
@@ -302,10 +304,7 @@ async fn expiry_by_the_clock_and_a_failing_nightly_backup_is_visible() {
 /// says what was lost. A damaged set or a missing journal restores nothing.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_restore_keeps_erased_people_erased() {
-    let dir = tempfile::tempdir().unwrap();
-    let target = dir.path().join("offsite");
-    let t = target.clone();
-    let app = spawn_app_in(dir, move |c| c.backup_dir = Some(t)).await;
+    let (app, target) = app_with_target().await;
     let (sid, service) = app.principal(&["service"], "华东").await;
     let (_, compliance) = app.principal(&["compliance"], "").await;
     let mut ids = Vec::new();

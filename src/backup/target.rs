@@ -87,6 +87,17 @@ pub(super) fn write_new(
     result
 }
 
+/// The signed notes (`*.note`, not temporary files) in `dir`, sorted.
+fn notes_in(dir: &Path) -> std::io::Result<Vec<String>> {
+    let mut names: Vec<String> = std::fs::read_dir(dir)?
+        .filter_map(|e| e.ok())
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n.ends_with(".note") && !n.starts_with('.'))
+        .collect();
+    names.sort();
+    Ok(names)
+}
+
 /// An opened backup target.
 pub struct Target {
     pub(super) dir: PathBuf,
@@ -150,13 +161,8 @@ impl Target {
     /// Every set whose manifest verifies, oldest first, and the manifests
     /// that do not (path, what is wrong).
     pub fn sets(&self) -> Result<(Vec<SetSummary>, Vec<Damage>), BackupError> {
-        let mut names: Vec<String> = std::fs::read_dir(self.dir.join(SETS))
-            .map_err(|e| BackupError::Unreadable(format!("{}: {e}", self.dir.display())))?
-            .filter_map(|e| e.ok())
-            .map(|e| e.file_name().to_string_lossy().into_owned())
-            .filter(|n| n.ends_with(".note") && !n.starts_with('.'))
-            .collect();
-        names.sort();
+        let names = notes_in(&self.dir.join(SETS))
+            .map_err(|e| BackupError::Unreadable(format!("{}: {e}", self.dir.display())))?;
         let (mut ok, mut bad) = (Vec::new(), Vec::new());
         for n in names {
             let path = format!("{SETS}/{n}");
@@ -260,14 +266,8 @@ impl Target {
         if !dir.is_dir() {
             return Ok((vec![], vec![]));
         }
-        let mut names: Vec<String> = std::fs::read_dir(&dir)?
-            .filter_map(|e| e.ok())
-            .map(|e| e.file_name().to_string_lossy().into_owned())
-            .filter(|n| n.ends_with(".note") && !n.starts_with('.'))
-            .collect();
-        names.sort();
         let (mut ok, mut bad) = (Vec::new(), Vec::new());
-        for n in names {
+        for n in notes_in(&dir)? {
             let path = format!("{JOURNAL}/{n}");
             match std::fs::read_to_string(self.dir.join(&path)) {
                 Ok(note) => match self.verifier.open(&note) {
