@@ -298,13 +298,28 @@ async fn expiry_by_the_clock_and_a_failing_nightly_backup_is_visible() {
     app.stop().await;
 }
 
-/// The restore drill: a set, then an erasure and more writes, then the data
-/// directory is lost; the set restored into a new directory keeps the erased
-/// person erased, reads back everything else the set held, verifies, and
-/// says what was lost. A damaged set or a missing journal restores nothing.
+/// The restore drill: a set, then an erasure, a dossier destroyed through
+/// four eyes and more writes, then the data directory is lost; the set
+/// restored into a new directory keeps the erased person erased and the
+/// destroyed dossier destroyed (410 with its certificate), reads back
+/// everything else the set held, verifies against the auditor's checkpoint
+/// taken before the loss, and names what was lost. A damaged set or a
+/// missing journal restores nothing.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_restore_keeps_erased_people_erased() {
-    let (app, target) = app_with_target().await;
+    let dir = tempfile::tempdir().unwrap();
+    let target = dir.path().join("offsite");
+    let t = target.clone();
+    let clock = std::sync::Arc::new(custos::clock::ManualClock::new(time::macros::datetime!(2026-11-30 10:00 UTC)));
+    let app = spawn_app_with(
+        dir,
+        move |c| {
+            c.backup_dir = Some(t);
+            c.retention_interval = None;
+        },
+        clock.clone(),
+    )
+    .await;
     let (sid, service) = app.principal(&["service"], "华东").await;
     let (_, compliance) = app.principal(&["compliance"], "").await;
     let mut ids = Vec::new();
@@ -327,6 +342,30 @@ async fn a_restore_keeps_erased_people_erased() {
         .await;
     assert_eq!(r.status(), StatusCode::OK);
     let later: Value = app.create(&service, "service_delivery", &fixture(5, &sid)).await.json().await.unwrap();
+    // And a dossier destroyed through four eyes, three years after its close.
+    let r = app
+        .request(
+            Method::POST,
+            &service,
+            "service_delivery",
+            &format!("/v1/dossiers/{}/close", ids[2]),
+            Some(serde_json::json!({"ended_at": "2026-11-30T09:00:00Z"})),
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::OK);
+    clock.advance(time::Duration::days(3 * 365 + 2));
+    let (_, second_officer) = app.principal(&["compliance"], "").await;
+    let batch: Value = app
+        .request(Method::POST, &compliance, "legal_compliance", "/v1/disposition/batches", None)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(batch["items"].as_array().unwrap().len(), 1, "{batch}");
+    let approve = format!("/v1/disposition/batches/{}/approve", batch["batch_id"].as_str().unwrap());
+    let done: Value =
+        app.request(Method::POST, &second_officer, "legal_compliance", &approve, None).await.json().await.unwrap();
+    let destroyed_cert = done["certificate_id"].as_str().unwrap().to_owned();
     let master = app.data_dir().with_extension("master-key");
     let old = app.stop().await;
     // Shutdown shipped the log's new entries; like everything in the
@@ -379,7 +418,7 @@ async fn a_restore_keeps_erased_people_erased() {
     let (code, out, err) = restore(&[]);
     assert_eq!(code, Some(0), "{out}{err}");
     assert!(out.contains(set["backup_id"].as_str().unwrap()), "{out}");
-    assert!(out.contains("1 person(s) erased again"), "{out}");
+    assert!(out.contains("2 person(s) erased again") && out.contains("1 dossier(s) destroyed again"), "{out}");
     assert!(!out.contains(" 0 shipped after it"), "entries after the set come back: {out}");
     assert!(out.contains(later["id"].as_str().unwrap()), "the report names the dossier lost: {out}");
     std::fs::copy(&master, fresh.path().join("data.master-key")).unwrap();
@@ -400,10 +439,11 @@ async fn a_restore_keeps_erased_people_erased() {
         .collect();
     assert!(erased.contains(&"/contacts/0/name"), "{first}");
     assert!(first["contacts"][0].get("name").is_none(), "{first}");
-    for id in &ids[1..] {
-        let r = app.get(&compliance, Some("legal_compliance"), &format!("/v1/dossiers/{id}")).await;
-        assert_eq!(r.status(), StatusCode::OK);
-    }
+    let r = app.get(&compliance, Some("legal_compliance"), &format!("/v1/dossiers/{}", ids[1])).await;
+    assert_eq!(r.status(), StatusCode::OK);
+    let gone = app.get(&compliance, Some("legal_compliance"), &format!("/v1/dossiers/{}", ids[2])).await;
+    let p = assert_problem(gone, StatusCode::GONE).await;
+    assert_eq!(p["certificate_id"], destroyed_cert.as_str(), "destroyed after the set, destroyed again: {p}");
     let lost =
         app.get(&service, Some("service_delivery"), &format!("/v1/dossiers/{}", later["id"].as_str().unwrap())).await;
     assert_eq!(lost.status(), StatusCode::NOT_FOUND, "written after the set: lost, and the report says so");
@@ -413,7 +453,7 @@ async fn a_restore_keeps_erased_people_erased() {
     // was shipped at shutdown and is back.
     let erasures = app.audit(&compliance, "action=subject.erase").await;
     assert!(erasures.iter().any(|e| e["outcome"] == "allow"), "{erasures:#?}");
-    assert!(restores[0]["reason"].as_str().unwrap().contains("1 person(s) erased"), "{:?}", restores[0]);
+    assert!(restores[0]["reason"].as_str().unwrap().contains("2 person(s) erased"), "{:?}", restores[0]);
     // No plaintext of the erased person anywhere in the restored directory.
     let contact = &fixture(0, &sid)["contacts"][0];
     let data = app.data_dir();
