@@ -38,7 +38,8 @@ s=$(date +%s.%N); "$bin" backup verify --from "$work/offsite"; e=$(date +%s.%N);
 # server on it until it listens (start-up rebuilds the search index).
 kill -TERM $srv; wait $srv || true; srv=""
 s=$(date +%s.%N)
-"$bin" backup restore --from "$work/offsite" --data-dir "$work/restored" --master-key-file "$work/data.master-key" | head -3
+"$bin" backup restore --from "$work/offsite" --data-dir "$work/restored" --master-key-file "$work/data.master-key" >"$work/restore.txt"
+head -4 "$work/restore.txt"
 cp "$work/data.master-key" "$work/restored.master-key"
 r=$(date +%s.%N)
 CUSTOS_LOG=warn "$bin" serve --data-dir "$work/restored" --listen 127.0.0.1:18185 >"$work/out2" 2>"$work/err2" &
