@@ -269,7 +269,15 @@ async fn expiry_by_the_clock_and_a_failing_nightly_backup_is_visible() {
     // Now: 60, 40 and 20 days after the three sets.
     let archive = app.archive();
     let settings = archive.backup_settings().unwrap().clone();
-    let objects_before = files_under(&target.join("objects")).len();
+    // What a killed backup leaves: a temporary file, old and fresh.
+    let stale = target.join("objects").join(".abc.age.01tmp.tmp");
+    let fresh = target.join("objects").join(".def.age.02tmp.tmp");
+    for f in [&stale, &fresh] {
+        std::fs::write(f, b"partial").unwrap();
+    }
+    let two_hours_ago = std::time::SystemTime::now() - std::time::Duration::from_secs(7200);
+    std::fs::File::options().write(true).open(&stale).unwrap().set_modified(two_hours_ago).unwrap();
+    let objects_before = files_under(&target.join("objects")).len() - 2;
     let expired = archive.expire_backups(&settings).unwrap();
     assert_eq!(expired, sets[..2].to_vec(), "older than 35 days");
     let (code, out, err) = cli(&["backup", "list", "--from", target.to_str().unwrap()]);
@@ -277,6 +285,8 @@ async fn expiry_by_the_clock_and_a_failing_nightly_backup_is_visible() {
     assert!(out.starts_with(&sets[2]) && out.lines().count() == 1, "{out}");
     assert!(files_under(&target.join("objects")).len() < objects_before, "objects only old sets held are gone");
     assert_eq!(verify(&target).0, Some(0), "what is left is whole");
+    assert!(!stale.exists() && fresh.exists(), "an hour-old temporary file goes; a fresh one may be in use");
+    std::fs::remove_file(&fresh).unwrap();
     clock.advance(time::Duration::days(365));
     assert!(archive.expire_backups(&settings).unwrap().is_empty(), "the newest set is never expired");
     let expiries = app.audit(&compliance, "action=backup.expire").await;

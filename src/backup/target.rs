@@ -284,6 +284,7 @@ impl Target {
     /// set), then every object no remaining set names. Returns the expired
     /// sets and the number of objects removed.
     pub fn expire(&self, before: time::OffsetDateTime) -> Result<(Vec<String>, usize), BackupError> {
+        self.remove_stale_temporaries()?;
         let (sets, _) = self.sets()?;
         let newest = sets.last().map(|s| s.manifest.backup_id.clone());
         let mut expired = Vec::new();
@@ -308,6 +309,30 @@ impl Target {
             }
         }
         Ok((expired, removed))
+    }
+
+    /// Deletes temporary files (`.<name>.<ulid>.tmp`) older than an hour: what
+    /// a killed backup left. Never a set or an object: those are renamed
+    /// into place only when whole.
+    fn remove_stale_temporaries(&self) -> Result<usize, BackupError> {
+        let mut removed = 0;
+        for sub in [OBJECTS, SETS, JOURNAL, AUDIT] {
+            let Ok(entries) = std::fs::read_dir(self.dir.join(sub)) else { continue };
+            for e in entries.flatten() {
+                let name = e.file_name().to_string_lossy().into_owned();
+                let old = e
+                    .metadata()
+                    .and_then(|m| m.modified())
+                    .ok()
+                    .and_then(|t| t.elapsed().ok())
+                    .is_some_and(|age| age > std::time::Duration::from_secs(3600));
+                if name.starts_with('.') && name.ends_with(".tmp") && old {
+                    std::fs::remove_file(e.path())?;
+                    removed += 1;
+                }
+            }
+        }
+        Ok(removed)
     }
 
     /// Writes a set's signed manifest: the set exists from this moment.
