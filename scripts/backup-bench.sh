@@ -26,6 +26,15 @@ timed() { local s e; s=$(date +%s.%N); curl -s -X POST -H "Authorization: Bearer
 timed "full set"
 "$lg" --url $url --admin-token "$token" --dossiers $((n / 100)) --reads 10 --concurrency 16 >/dev/null
 timed "incremental set after 1% new dossiers"
+echo "ingest of 6,000 without, and with one full set taken meanwhile (to an empty target), three times:"
+for _ in 1 2 3; do
+  "$lg" --url $url --admin-token "$token" --dossiers 6000 --reads 10 --concurrency 64 | grep ingest
+  rm -rf "$work/offsite"
+  ( sleep 0.2; curl -s -o /dev/null -w "  (the set took %{time_total} s)\n" -X POST -H "Authorization: Bearer $token" $url/v1/backups ) &
+  one=$!
+  "$lg" --url $url --admin-token "$token" --dossiers 6000 --reads 10 --concurrency 64 | grep ingest
+  wait $one
+done
 echo "ingest, no set being taken:"
 "$lg" --url $url --admin-token "$token" --dossiers 20000 --reads 10 --concurrency 64 | grep ingest
 echo "ingest, sets taken back to back:"
