@@ -45,23 +45,9 @@ impl Archive {
     /// Stores an alert and its audit entry, in one durable batch.
     pub fn record_alert(&self, a: &Alert) -> Result<(), ArchiveError> {
         let record = serde_json::to_vec(a).map_err(anyhow::Error::from)?;
-        let entry = EntryBody {
-            actor: "system".into(),
-            roles: vec![],
-            action: "audit.alert".into(),
-            resource: a.actor.clone(),
-            subjects: vec![],
-            purpose: String::new(),
-            outcome: Outcome::Allow,
-            reason: format!(
-                "{}: {} distinct or counted in {} s, threshold {}",
-                a.rule, a.count, a.window_seconds, a.threshold
-            ),
-            released: vec![],
-            masked: vec![],
-            withheld: vec![],
-            request_id: a.id.clone(),
-        };
+        let reason =
+            format!("{}: {} distinct or counted in {} s, threshold {}", a.rule, a.count, a.window_seconds, a.threshold);
+        let entry = EntryBody { request_id: a.id.clone(), ..EntryBody::system("audit.alert", &a.actor, reason) };
         self.audit.commit_blocking(Commit::change(vec![Op::Put(Cf::Alerts, keys::alert(&a.id), record)], entry))?;
         tracing::warn!(rule = %a.rule, actor = %a.actor, count = a.count, "unusual access alert");
         Ok(())

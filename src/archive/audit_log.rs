@@ -13,18 +13,8 @@ impl Archive {
     /// the log shows from which entry on each set decided.
     pub async fn record_policy_load(&self) -> Result<(), ArchiveError> {
         let entry = EntryBody {
-            actor: "system".into(),
-            roles: vec![],
-            action: "policy.load".into(),
-            resource: "policies".into(),
-            subjects: vec![],
-            purpose: String::new(),
-            outcome: Outcome::Allow,
-            reason: format!("policy set {}", self.policy.hash),
-            released: vec![],
-            masked: vec![],
-            withheld: vec![],
             request_id: "startup".into(),
+            ..EntryBody::system("policy.load", "policies", format!("policy set {}", self.policy.hash))
         };
         self.audit.commit(Commit::entry(entry)).await?;
         Ok(())

@@ -201,7 +201,7 @@ impl Archive {
                 settings.keep_days,
                 expired.join(" ")
             );
-            self.audit.commit_blocking(Commit::entry(system_backup_entry("backup.expire", "", reason)))?;
+            self.audit.commit_blocking(Commit::entry(EntryBody::system("backup.expire", "", reason)))?;
         }
         Ok(expired)
     }
@@ -210,7 +210,7 @@ impl Archive {
     /// counted in `/metrics`, shown in `/readyz` and raised as an alert.
     pub fn nightly_backup(&self, settings: &BackupSettings) {
         let taken = self.take_backup(settings).and_then(|m| {
-            let e = system_backup_entry("backup.create", m.backup_id.as_str(), describe(&m));
+            let e = EntryBody::system("backup.create", m.backup_id.as_str(), describe(&m));
             self.audit.commit_blocking(Commit::entry(e))?;
             self.expire_backups(settings)?;
             Ok(m)
@@ -271,28 +271,10 @@ impl Archive {
     /// the system's.
     pub async fn create_backup_offline(&self, settings: &BackupSettings) -> Result<Manifest, ArchiveError> {
         let m = self.take_backup(settings)?;
-        let mut entry = system_backup_entry("backup.create", m.backup_id.as_str(), describe(&m));
+        let mut entry = EntryBody::system("backup.create", m.backup_id.as_str(), describe(&m));
         entry.actor = "system:cli".into();
         self.audit.commit(Commit::entry(entry)).await?;
         Ok(m)
-    }
-}
-
-/// An entry the backup machinery writes on its own behalf.
-fn system_backup_entry(action: &str, resource: &str, reason: String) -> EntryBody {
-    EntryBody {
-        actor: "system".into(),
-        roles: vec![],
-        action: action.to_owned(),
-        resource: resource.to_owned(),
-        subjects: vec![],
-        purpose: String::new(),
-        outcome: Outcome::Allow,
-        reason,
-        released: vec![],
-        masked: vec![],
-        withheld: vec![],
-        request_id: String::new(),
     }
 }
 

@@ -66,20 +66,7 @@ mod subtle_eq {
 }
 
 fn system_entry(action: &str, resource: &str, reason: &str) -> EntryBody {
-    EntryBody {
-        actor: "system".into(),
-        roles: vec![],
-        action: action.into(),
-        resource: resource.into(),
-        subjects: vec![],
-        purpose: String::new(),
-        outcome: Outcome::Allow,
-        reason: reason.into(),
-        released: vec![],
-        masked: vec![],
-        withheld: vec![],
-        request_id: "bootstrap".into(),
-    }
+    EntryBody { request_id: "bootstrap".into(), ..EntryBody::system(action, resource, reason) }
 }
 
 impl Archive {

@@ -68,6 +68,28 @@ pub struct EntryBody {
     pub request_id: String,
 }
 
+impl EntryBody {
+    /// An allowed entry written by custos on its own behalf (start-up, jobs,
+    /// operator commands): actor `system`, no roles, purpose or request id;
+    /// callers change what differs with struct update syntax.
+    pub fn system(action: &str, resource: &str, reason: impl Into<String>) -> Self {
+        EntryBody {
+            actor: "system".into(),
+            roles: vec![],
+            action: action.to_owned(),
+            resource: resource.to_owned(),
+            subjects: vec![],
+            purpose: String::new(),
+            outcome: Outcome::Allow,
+            reason: reason.into(),
+            released: vec![],
+            masked: vec![],
+            withheld: vec![],
+            request_id: String::new(),
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AuditEntry {
     pub seq: u64,

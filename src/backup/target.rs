@@ -154,10 +154,6 @@ impl Target {
         Ok(Target { dir: dir.to_owned(), verifier })
     }
 
-    pub fn dir(&self) -> &Path {
-        &self.dir
-    }
-
     /// Every set whose manifest verifies, oldest first, and the manifests
     /// that do not (path, what is wrong).
     pub fn sets(&self) -> Result<(Vec<SetSummary>, Vec<Damage>), BackupError> {

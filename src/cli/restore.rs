@@ -94,33 +94,25 @@ pub(super) fn restore(args: &RestoreArgs) -> Result<(), RestoreError> {
         policy_hash,
         Arc::new(crate::metrics::Metrics::default()),
     )?;
+    let reason = format!(
+        "restored set {} (audit tree size {}, log restored to {log_end} from shipped entries); journal applied \
+         again: {} certificate(s), {} dossier(s) destroyed, {} person(s) erased, {} key(s) shredded; changes \
+         after {} are not in the set ({} dossier(s) created or changed after it: {}){}",
+        set.backup_id,
+        set.tree_size,
+        reapplied.certificates,
+        reapplied.dossiers.len(),
+        reapplied.subjects.len(),
+        reapplied.keys,
+        set.created_at,
+        lost.len(),
+        lost.join(" "),
+        if journal_present { "" } else { "; NO JOURNAL: erasures after the set may have come back" },
+    );
     let entry = EntryBody {
         actor: "system:cli".into(),
-        roles: vec![],
-        action: "backup.restore".into(),
-        resource: set.backup_id.to_string(),
         subjects: reapplied.subjects.iter().map(ToString::to_string).collect(),
-        purpose: String::new(),
-        outcome: Outcome::Allow,
-        reason: format!(
-            "restored set {} (audit tree size {}, log restored to {log_end} from shipped entries); journal applied \
-             again: {} certificate(s), {} dossier(s) destroyed, {} person(s) erased, {} key(s) shredded; changes \
-             after {} are not in the set ({} dossier(s) created or changed after it: {}){}",
-            set.backup_id,
-            set.tree_size,
-            reapplied.certificates,
-            reapplied.dossiers.len(),
-            reapplied.subjects.len(),
-            reapplied.keys,
-            set.created_at,
-            lost.len(),
-            lost.join(" "),
-            if journal_present { "" } else { "; NO JOURNAL: erasures after the set may have come back" },
-        ),
-        released: vec![],
-        masked: vec![],
-        withheld: vec![],
-        request_id: String::new(),
+        ..EntryBody::system("backup.restore", set.backup_id.as_str(), reason)
     };
     let seq = writer.commit_blocking(Commit::entry(entry)).map_err(|e| anyhow::anyhow!("{e}"))?;
     writer.shutdown();

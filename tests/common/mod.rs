@@ -269,3 +269,14 @@ pub fn tool_available(what: &str, present: bool) -> bool {
     eprintln!("NOT RUN: {what} is not installed on this machine");
     false
 }
+
+/// The paths a read's `redactions` give for `reason` (masked, withheld, erased).
+pub fn redacted(doc: &Value, reason: &str) -> Vec<String> {
+    doc["redactions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["reason"] == reason)
+        .map(|r| r["path"].as_str().unwrap().to_owned())
+        .collect()
+}

@@ -273,17 +273,8 @@ fn ground_code(reason: &str) -> &'static str {
 fn system_entry(action: &str, resource: &str, reason: String) -> EntryBody {
     EntryBody {
         actor: "system:retention".into(),
-        roles: vec![],
-        action: action.to_owned(),
-        resource: resource.to_owned(),
-        subjects: vec![],
         purpose: "legal_compliance".into(),
-        outcome: Outcome::Allow,
-        reason,
-        released: vec![],
-        masked: vec![],
-        withheld: vec![],
-        request_id: String::new(),
+        ..EntryBody::system(action, resource, reason)
     }
 }
 
