@@ -504,3 +504,73 @@ fn no_withheld_value_in_responses_logs_or_audit_entries() {
         assert!(!log_text.contains(v), "the log carries a personal value");
     }
 }
+
+/// Naming a person already on record links them to one's dossier and,
+/// through it, shows their other dossiers and consents: only who may already
+/// act for the person may. An unknown id and a forbidden one answer alike,
+/// so that the answer does not tell which ids exist; the audit says which.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_subject_cannot_be_taken_over_by_naming_their_id() {
+    let app = spawn_app().await;
+    let (east_id, east) = app.principal(&["service"], "华东").await;
+    let (south_id, south) = app.principal(&["service"], "华南").await;
+    let (sales_id, sales_other) = app.principal(&["sales"], "华东").await;
+    let (_, compliance) = app.principal(&["compliance"], "").await;
+    let created: Value = app.create(&east, "service_delivery", &fixture(0, &east_id)).await.json().await.unwrap();
+    let victim = created["subjects"][0].as_str().unwrap().to_owned();
+
+    // Another region's service names the person in a dossier of theirs.
+    let mut grab = fixture(1, &south_id);
+    grab["contacts"][0]["subject_id"] = json!(victim);
+    let taken = assert_problem(app.create(&south, "service_delivery", &grab).await, StatusCode::FORBIDDEN).await;
+    // An id that does not exist answers the same way.
+    let mut unknown = fixture(1, &south_id);
+    unknown["contacts"][0]["subject_id"] = json!("sub_01jd0000000000000000000000");
+    let none = assert_problem(app.create(&south, "service_delivery", &unknown).await, StatusCode::FORBIDDEN).await;
+    assert_eq!((&taken["type"], &taken["title"], &taken["detail"]), (&none["type"], &none["title"], &none["detail"]));
+    assert!(taken["detail"].as_str().unwrap().contains("/contacts/0/subject_id"), "{taken}");
+    // Nor through an update of their own dossier.
+    let own: Value = app.create(&south, "service_delivery", &fixture(1, &south_id)).await.json().await.unwrap();
+    let path = format!("/v1/dossiers/{}", own["id"].as_str().unwrap());
+    let r = app.put(&south, "service_delivery", &path, Some("1"), &grab).await;
+    assert_problem(r, StatusCode::FORBIDDEN).await;
+    // Nor by a salesperson who owns none of the person's dossiers.
+    let mut by_sales = fixture(0, &sales_id);
+    by_sales["contacts"][0]["subject_id"] = json!(victim);
+    assert_problem(app.create(&sales_other, "service_delivery", &by_sales).await, StatusCode::FORBIDDEN).await;
+
+    // Nothing was linked: the person is still out of the other region's reach.
+    let r = app.get(&south, Some("service_delivery"), &format!("/v1/subjects/{victim}")).await;
+    assert_problem(r, StatusCode::FORBIDDEN).await;
+    let r = app
+        .request(
+            reqwest::Method::POST,
+            &south,
+            "service_delivery",
+            &format!("/v1/subjects/{victim}/consents"),
+            Some(json!({"purpose": "marketing", "basis": "consent", "evidence": "form 7", "granted_at": "2026-11-01T00:00:00Z"})),
+        )
+        .await;
+    assert_problem(r, StatusCode::FORBIDDEN).await;
+    let person: Value =
+        app.get(&compliance, Some("dsr"), &format!("/v1/subjects/{victim}")).await.json().await.unwrap();
+    assert_eq!(person["dossiers"].as_array().unwrap().len(), 1, "{person}");
+
+    // Each refusal is audited, naming the person and why.
+    let denied: Vec<Value> = app
+        .audit(&compliance, "outcome=deny")
+        .await
+        .into_iter()
+        .filter(|e| e["reason"].as_str().unwrap_or("").contains("/contacts/0/subject_id"))
+        .collect();
+    assert_eq!(denied.len(), 4, "{denied:#?}");
+    assert!(denied.iter().any(|e| e["reason"].as_str().unwrap().contains("unknown subject")), "{denied:#?}");
+    assert!(denied.iter().filter(|e| e["subjects"][0] == victim.as_str()).count() == 3, "{denied:#?}");
+
+    // Who may act for the person may name them in a second dossier.
+    let mut second = fixture(2, &east_id);
+    second["contacts"][0]["subject_id"] = json!(victim);
+    let r = app.create(&east, "service_delivery", &second).await;
+    assert_eq!(r.status(), StatusCode::CREATED);
+    app.stop().await;
+}

@@ -25,6 +25,13 @@ pub struct Problem {
     pub certificate_id: Option<String>,
 }
 
+impl Problem {
+    /// The last segment of the type: `not-found`, `internal`, ...
+    pub fn slug(&self) -> &str {
+        self.kind.rsplit('/').next().unwrap_or_default()
+    }
+}
+
 #[derive(Debug)]
 pub struct ApiError {
     pub status: StatusCode,

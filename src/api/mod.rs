@@ -87,6 +87,8 @@ pub async fn request_layer(State(state): State<AppState>, mut req: Request, next
         .and_then(acceptable_request_id)
         .unwrap_or_else(|| format!("req_{}", ulid::Ulid::new().to_string().to_lowercase()));
     req.extensions_mut().insert(RequestId(id.clone()));
+    let authenticated = Authenticated::default();
+    req.extensions_mut().insert(authenticated.clone());
     let method = req.method().to_string();
     let route =
         req.extensions().get::<MatchedPath>().map(|m| m.as_str().to_owned()).unwrap_or_else(|| "unmatched".into());
@@ -103,6 +105,18 @@ pub async fn request_layer(State(state): State<AppState>, mut req: Request, next
         latency_ms = tracing::field::Empty,
     );
     let mut resp = next.run(req).instrument(span.clone()).await;
+    if let Some(ctx) = authenticated.0.get().filter(|c| !c.is_audited()) {
+        let slug = match resp.extensions().get::<Problem>() {
+            Some(p) => p.slug().to_owned(),
+            None => framework_slug(resp.status()).to_owned(),
+        };
+        let status = resp.status().as_u16();
+        let audited = state.archive.audit_unaudited(ctx, &method, &route, status, &slug).instrument(span.clone()).await;
+        if let Err(e) = audited {
+            // Fail closed: an answer whose entry could not be written is not given.
+            resp = ApiError::from(e).into_response();
+        }
+    }
     let status = resp.status();
     let elapsed = started.elapsed();
     span.record("status", status.as_u16());
@@ -136,14 +150,47 @@ pub async fn request_layer(State(state): State<AppState>, mut req: Request, next
 /// method, malformed path or query). Its messages are not passed on: they
 /// can quote input.
 fn framework_problem(status: StatusCode) -> Problem {
-    let (slug, detail) = match status {
-        StatusCode::NOT_FOUND => ("not-found", "no such resource"),
-        StatusCode::METHOD_NOT_ALLOWED => ("method-not-allowed", "this resource does not support that method"),
-        StatusCode::PAYLOAD_TOO_LARGE => ("too-large", "the request body is larger than the configured limit"),
-        _ => ("bad-request", "the request's path, query or headers are malformed"),
+    let detail = match status {
+        StatusCode::NOT_FOUND => "no such resource",
+        StatusCode::METHOD_NOT_ALLOWED => "this resource does not support that method",
+        StatusCode::PAYLOAD_TOO_LARGE => "the request body is larger than the configured limit",
+        StatusCode::URI_TOO_LONG => "the request's path and query are longer than the server accepts",
+        StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE => "the request's headers are larger than the server accepts",
+        StatusCode::REQUEST_TIMEOUT => "the request was not received in time",
+        StatusCode::TOO_MANY_REQUESTS => "too many requests; retry later",
+        StatusCode::INTERNAL_SERVER_ERROR => "internal error",
+        StatusCode::SERVICE_UNAVAILABLE => "the service is unavailable; retry later",
+        s if s.is_server_error() => "the server could not answer",
+        _ => "the request's path, query or headers are malformed",
     };
-    ApiError::new(status, slug, detail).problem()
+    ApiError::new(status, framework_slug(status), detail).problem()
 }
+
+/// The problem type of a status: each status has its own, so that a type
+/// never contradicts its status.
+fn framework_slug(status: StatusCode) -> &'static str {
+    match status {
+        StatusCode::NOT_FOUND => "not-found",
+        StatusCode::METHOD_NOT_ALLOWED => "method-not-allowed",
+        StatusCode::PAYLOAD_TOO_LARGE => "too-large",
+        StatusCode::URI_TOO_LONG => "uri-too-long",
+        StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE => "headers-too-large",
+        StatusCode::REQUEST_TIMEOUT => "request-timeout",
+        StatusCode::TOO_MANY_REQUESTS => "rate-limited",
+        StatusCode::UNSUPPORTED_MEDIA_TYPE => "unsupported-media-type",
+        StatusCode::INTERNAL_SERVER_ERROR => "internal",
+        StatusCode::SERVICE_UNAVAILABLE => "unavailable",
+        s if s.is_server_error() => "server-error",
+        s if s.is_success() => "ok",
+        _ => "bad-request",
+    }
+}
+
+/// Where the `Ctx` extractor leaves the authenticated caller for the request
+/// layer, which audits any request that passed authentication and ended
+/// without an entry of its own.
+#[derive(Clone, Default)]
+struct Authenticated(Arc<std::sync::OnceLock<RequestCtx>>);
 
 /// The authenticated caller with purpose and request id.
 pub struct Ctx(pub RequestCtx);
@@ -164,7 +211,12 @@ impl FromRequestParts<AppState> for Ctx {
         tracing::Span::current().record("actor", principal.id.as_str());
         let request_id = parts.extensions.get::<RequestId>().map(|r| r.0.clone()).unwrap_or_default();
         let purpose = StatedPurpose::parse(parts.headers.get(PURPOSE).map(|v| v.to_str().ok()));
-        Ok(Ctx(RequestCtx { principal, purpose, request_id }))
+        let ctx = RequestCtx::new(principal, purpose, request_id);
+        if let Some(seen) = parts.extensions.get::<Authenticated>() {
+            // The request layer writes an entry if the use case does not.
+            let _ = seen.0.set(ctx.clone());
+        }
+        Ok(Ctx(ctx))
     }
 }
 

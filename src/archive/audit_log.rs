@@ -20,6 +20,30 @@ impl Archive {
         Ok(())
     }
 
+    /// The entry for an authenticated request that ended without one: a
+    /// malformed query or body refused at the edge, a panic, an error inside
+    /// a library. Every request that passed authentication leaves an entry,
+    /// whatever its outcome; `route` is the route's template (never the path,
+    /// which may carry a client string), `problem` the answer's type.
+    pub async fn audit_unaudited(
+        &self,
+        ctx: &RequestCtx,
+        method: &str,
+        route: &str,
+        status: u16,
+        problem: &str,
+    ) -> Result<(), ArchiveError> {
+        let outcome = match status {
+            200..=399 => Outcome::Allow,
+            401 | 403 => Outcome::Deny,
+            _ => Outcome::Error,
+        };
+        let reason = format!("{method} {route}: {status} {problem}");
+        let entry = ctx.entry("request", "", outcome, reason);
+        self.audit.commit(Commit::entry(entry)).await?;
+        Ok(())
+    }
+
     pub(super) async fn require_compliance(&self, ctx: &RequestCtx, resource: &str) -> Result<(), ArchiveError> {
         if ctx.principal.has_role(Role::Compliance) {
             return Ok(());

@@ -46,6 +46,21 @@ impl BackupSettings {
     }
 }
 
+/// Lowers the calling thread's CPU priority to the least there is
+/// (`SCHED_BATCH`, nice 19; on Linux only this thread's). Failing to is no
+/// reason not to back up: it is logged and the set taken all the same.
+fn lower_priority() {
+    use thread_priority::{NormalThreadSchedulePolicy, ThreadPriority, ThreadSchedulePolicy};
+    let set = thread_priority::set_thread_priority_and_policy(
+        thread_priority::thread_native_id(),
+        ThreadPriority::Min,
+        ThreadSchedulePolicy::Normal(NormalThreadSchedulePolicy::Batch),
+    );
+    if let Err(e) = set {
+        tracing::warn!(error = ?e, "could not lower the backup thread's priority");
+    }
+}
+
 fn backup_error(e: BackupError) -> ArchiveError {
     ArchiveError::Internal(anyhow::anyhow!("backup: {e}"))
 }
@@ -70,8 +85,25 @@ impl Archive {
 
     /// Takes a set now (blocking: run it on the blocking pool). Writes go on
     /// meanwhile: only the checkpoint's memtable flush holds them, for
-    /// milliseconds.
+    /// milliseconds. The set is made on a thread of its own at the lowest
+    /// CPU priority, so that hashing and encrypting hundreds of megabytes
+    /// yields to requests when both compete for the cores and runs at full
+    /// speed when they do not; its files are synced in slices (see
+    /// `crate::backup`) so that the disk yields too.
     pub fn take_backup(&self, settings: &BackupSettings) -> Result<Manifest, ArchiveError> {
+        std::thread::scope(|scope| {
+            let worker = std::thread::Builder::new()
+                .name("custos-backup".into())
+                .spawn_scoped(scope, || {
+                    lower_priority();
+                    self.take_backup_here(settings)
+                })
+                .map_err(anyhow::Error::from)?;
+            worker.join().map_err(|_| ArchiveError::Internal(anyhow::anyhow!("the backup thread panicked")))?
+        })
+    }
+
+    fn take_backup_here(&self, settings: &BackupSettings) -> Result<Manifest, ArchiveError> {
         // One backup or expiry at a time: expiry must not remove the objects
         // of a set whose manifest is not written yet.
         let _one = self.backup_lock.lock().map_err(|_| anyhow::anyhow!("backup lock poisoned"))?;
@@ -287,4 +319,27 @@ fn describe(m: &Manifest) -> String {
         m.bytes,
         m.new_bytes
     )
+}
+
+#[cfg(test)]
+mod tests {
+    /// The nice value of the calling thread, from /proc (field 19 of stat).
+    fn own_nice() -> i32 {
+        let stat = std::fs::read_to_string("/proc/thread-self/stat").unwrap();
+        let after_name = &stat[stat.rfind(')').unwrap() + 2..];
+        after_name.split(' ').nth(16).unwrap().parse().unwrap()
+    }
+
+    #[test]
+    fn a_set_is_made_at_the_lowest_priority_and_only_its_thread_is_lowered() {
+        let before = own_nice();
+        let lowered = std::thread::spawn(|| {
+            super::lower_priority();
+            own_nice()
+        })
+        .join()
+        .unwrap();
+        assert_eq!(lowered, 19);
+        assert_eq!(own_nice(), before, "the caller's thread keeps its priority");
+    }
 }

@@ -35,6 +35,7 @@ use crate::domain::{Principal, Purpose};
 use crate::metrics::Metrics;
 use crate::policy::{PolicySet, PurposeDef};
 use crate::store::{keys, Cf, KvStore, StoreError};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 #[derive(Debug, thiserror::Error)]
@@ -130,13 +131,27 @@ pub struct RequestCtx {
     pub principal: Principal,
     pub purpose: StatedPurpose,
     pub request_id: String,
+    /// Set once an audit entry for this request has been made; shared by
+    /// every clone, so that the API layer can write one for a request that
+    /// ended before its use case did (fail closed: see `audit_unaudited`).
+    pub audited: Arc<AtomicBool>,
 }
 
 impl RequestCtx {
+    pub fn new(principal: Principal, purpose: StatedPurpose, request_id: String) -> Self {
+        RequestCtx { principal, purpose, request_id, audited: Arc::default() }
+    }
+
+    /// Whether an audit entry has been made for this request.
+    pub fn is_audited(&self) -> bool {
+        self.audited.load(Ordering::Acquire)
+    }
+
     /// An audit entry for this request. The resource is recorded only if it
     /// is an id the server issued or a fixed name: a client-supplied string
     /// (a malformed id in a path) might be a personal value.
     fn entry(&self, action: &str, resource: &str, outcome: Outcome, reason: impl Into<String>) -> EntryBody {
+        self.audited.store(true, Ordering::Release);
         EntryBody {
             actor: self.principal.id.to_string(),
             roles: self.principal.role_names(),

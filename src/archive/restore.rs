@@ -57,6 +57,54 @@ fn erase_subject(
     Ok(true)
 }
 
+/// The versions of one dossier a restored set does not hold.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LostVersions {
+    pub dossier: DossierId,
+    /// The newest version the set holds (0: the set does not hold it).
+    pub in_set: u32,
+    /// How many versions were written after the set.
+    pub after: u32,
+}
+
+impl std::fmt::Display for LostVersions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let (first, last) = (self.in_set + 1, self.in_set + self.after);
+        if first == last {
+            write!(f, "{} v{first}", self.dossier)
+        } else {
+            write!(f, "{} v{first}-v{last}", self.dossier)
+        }
+    }
+}
+
+/// What a restored set lost, from the audit log written after it: every
+/// allowed `dossier.create`, `dossier.update` and `dossier.close` wrote one
+/// version, numbered on from the version the set holds. `changes` are
+/// `(action, resource)` of the allowed entries after the set, in order.
+pub fn lost_versions<'a>(
+    store: &dyn KvStore,
+    changes: impl IntoIterator<Item = (&'a str, &'a str)>,
+) -> Result<Vec<LostVersions>, ArchiveError> {
+    let mut lost: Vec<LostVersions> = Vec::new();
+    for (action, resource) in changes {
+        if !matches!(action, "dossier.create" | "dossier.update" | "dossier.close") {
+            continue;
+        }
+        let Ok(did) = DossierId::parse(resource) else { continue };
+        if let Some(l) = lost.iter_mut().find(|l| l.dossier == did) {
+            l.after += 1;
+            continue;
+        }
+        let in_set = match store.get(Cf::Dossiers, &keys::dossier(&did))? {
+            Some(raw) => json::<DossierMeta>(&raw)?.current_version,
+            None => 0,
+        };
+        lost.push(LostVersions { dossier: did, in_set, after: 1 });
+    }
+    Ok(lost)
+}
+
 /// Applies every certificate again, then makes the deletions physical.
 pub fn reapply_journal(store: &dyn KvStore, certificates: &[Certificate]) -> Result<Reapplied, ArchiveError> {
     let mut report = Reapplied::default();
@@ -114,4 +162,58 @@ pub fn reapply_journal(store: &dyn KvStore, certificates: &[Certificate]) -> Res
         store.purge(cf)?;
     }
     Ok(report)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::dossier::{Grade, Status};
+    use crate::domain::PrincipalId;
+    use crate::store::MemStore;
+
+    fn held_at(store: &MemStore, did: &DossierId, version: u32) {
+        let now = time::OffsetDateTime::UNIX_EPOCH;
+        let owner = PrincipalId::generate();
+        let meta = DossierMeta {
+            id: did.clone(),
+            current_version: version,
+            head_hash: String::new(),
+            owner: owner.clone(),
+            region: "华东".into(),
+            grade: Grade::B,
+            status: Status::Active,
+            created_by: owner,
+            created_at: now,
+            updated_at: now,
+            subjects: vec![],
+            ended_at: None,
+            destroyed: None,
+        };
+        store.write(&[Op::Put(Cf::Dossiers, keys::dossier(did), to_json(&meta).unwrap())], true).unwrap();
+    }
+
+    #[test]
+    fn lost_versions_number_on_from_the_set() {
+        let store = MemStore::default();
+        let (held, new) = (DossierId::generate(), DossierId::generate());
+        held_at(&store, &held, 3);
+        let (h, n) = (held.to_string(), new.to_string());
+        let changes = [
+            ("dossier.update", h.as_str()),
+            ("dossier.create", n.as_str()),
+            ("dossier.read", h.as_str()),
+            ("dossier.close", h.as_str()),
+            ("subject.erase", "sub_x"),
+        ];
+        let lost = lost_versions(&store, changes).unwrap();
+        assert_eq!(
+            lost,
+            vec![
+                LostVersions { dossier: held.clone(), in_set: 3, after: 2 },
+                LostVersions { dossier: new.clone(), in_set: 0, after: 1 }
+            ]
+        );
+        assert_eq!(lost[0].to_string(), format!("{held} v4-v5"));
+        assert_eq!(lost[1].to_string(), format!("{new} v1"));
+    }
 }

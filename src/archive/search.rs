@@ -14,6 +14,9 @@ use serde::Serialize;
 
 const MAX_LIMIT: usize = 100;
 const DEFAULT_LIMIT: usize = 20;
+/// How deep a result list can be paged (the cursor's offset): deeper pages
+/// cost a search of every hit before them; narrow the query instead.
+const MAX_OFFSET: usize = 10_000;
 
 #[derive(Debug, Clone, Serialize)]
 pub struct SearchHit {
@@ -189,15 +192,21 @@ impl Archive {
         let limit = limit.unwrap_or(DEFAULT_LIMIT).clamp(1, MAX_LIMIT);
         let offset: usize = match cursor {
             None => 0,
-            Some(c) => match c.strip_prefix("o").and_then(|n| n.parse().ok()) {
+            Some(c) => match c.strip_prefix("o").and_then(|n| n.parse().ok()).filter(|n| *n <= MAX_OFFSET) {
                 Some(n) => n,
-                None => return Err(ArchiveError::BadRequest("cursor is not one this server issued".into())),
+                None => {
+                    let e = ctx.entry(ACTION, "", Outcome::Error, "a cursor this server did not issue");
+                    return self
+                        .refuse(e, ArchiveError::BadRequest("cursor is not one this server issued".into()))
+                        .await;
+                }
             },
         };
         let grade = grade.filter(|g| !g.is_empty());
         let region = region.filter(|r| !r.is_empty());
         if grade.is_some_and(|g| !matches!(g, "A" | "B" | "C")) {
-            return Err(ArchiveError::BadRequest("grade must be A, B or C".into()));
+            let e = ctx.entry(ACTION, "", Outcome::Error, "grade is not A, B or C");
+            return self.refuse(e, ArchiveError::BadRequest("grade must be A, B or C".into())).await;
         }
         // Candidates in score order; the policy filter runs over them until a
         // page (and one more, to know whether there is a next page) is found.

@@ -2,7 +2,7 @@
 //! journal applied again, a `backup.restore` audit entry, and a report.
 
 use super::backup::RestoreArgs;
-use crate::archive::restore::reapply_journal;
+use crate::archive::restore::{lost_versions, reapply_journal};
 use crate::archive::retention::Certificate;
 use crate::audit::{AuditEntry, AuditWriter, Commit, EntryBody, Outcome};
 use crate::backup::{verify, Target};
@@ -74,16 +74,15 @@ pub(super) fn restore(args: &RestoreArgs) -> Result<(), RestoreError> {
         target.shipped_entries(set.tree_size, identity.identity()).map_err(|e| RestoreError::Damaged(e.to_string()))?;
     let appended = crate::audit::replay::append_entries(store.as_ref(), &shipped)?;
     let log_end = set.tree_size + appended;
-    // What the set does not hold: the dossiers created, changed or closed
-    // after it, as the shipped log records them (ids only).
-    let mut lost: Vec<String> = Vec::new();
-    for raw in &shipped {
-        let e = AuditEntry::decode(raw)?;
-        let changes = matches!(e.body.action.as_str(), "dossier.create" | "dossier.update" | "dossier.close");
-        if e.seq >= set.tree_size && changes && e.body.outcome == Outcome::Allow && !lost.contains(&e.body.resource) {
-            lost.push(e.body.resource.clone());
-        }
-    }
+    // What the set does not hold: the versions written after it, as the
+    // shipped log records them (ids and version numbers only).
+    let decoded: Vec<AuditEntry> = shipped.iter().map(|raw| AuditEntry::decode(raw)).collect::<Result<_, _>>()?;
+    let changes = decoded
+        .iter()
+        .filter(|e| e.seq >= set.tree_size && e.body.outcome == Outcome::Allow)
+        .map(|e| (e.body.action.as_str(), e.body.resource.as_str()));
+    let lost: Vec<String> =
+        lost_versions(store.as_ref(), changes).map_err(anyhow::Error::from)?.iter().map(ToString::to_string).collect();
     // A new lineage: SST numbers from here on are not the old ones.
     let lineage = format!("lin_{}", ulid::Ulid::new().to_string().to_lowercase());
     store.write(&[Op::Put(Cf::System, keys::DB_LINEAGE.to_vec(), lineage.into_bytes())], true)?;
@@ -97,7 +96,7 @@ pub(super) fn restore(args: &RestoreArgs) -> Result<(), RestoreError> {
     let reason = format!(
         "restored set {} (audit tree size {}, log restored to {log_end} from shipped entries); journal applied \
          again: {} certificate(s), {} dossier(s) destroyed, {} person(s) erased, {} key(s) shredded; changes \
-         after {} are not in the set ({} dossier(s) created or changed after it: {}){}",
+         after {} are not in the set (versions of {} dossier(s) written after it: {}){}",
         set.backup_id,
         set.tree_size,
         reapplied.certificates,
@@ -118,9 +117,9 @@ pub(super) fn restore(args: &RestoreArgs) -> Result<(), RestoreError> {
     writer.shutdown();
     println!("restored set {} ({}) into {}", set.backup_id, set.created_at, args.data_dir.display());
     println!(
-        "  audit log: {} entries from the set, {appended} shipped after it, then the backup.restore entry (seq {:?})",
+        "  audit log: {} entries from the set, {appended} shipped after it, then the backup.restore entry (seq {})",
         set.tree_size,
-        seq.last()
+        seq.last().map(ToString::to_string).unwrap_or_default()
     );
     println!(
         "  erasure journal: {} certificate(s) applied again: {} dossier(s) destroyed again, {} person(s) erased again, {} key(s) shredded",
@@ -136,7 +135,7 @@ pub(super) fn restore(args: &RestoreArgs) -> Result<(), RestoreError> {
         "  lost: the data of every change after {} (the set's time); the audit log keeps their entries up to {log_end}",
         set.created_at
     );
-    println!("  dossiers created or changed after the set ({}): {}", lost.len(), lost.join(" "));
+    println!("  versions written after the set, of {} dossier(s): {}", lost.len(), lost.join(", "));
     println!("  the search index is rebuilt at the next start");
     println!("  start the server on it with the master key: custos serve --data-dir {}", args.data_dir.display());
     Ok(())

@@ -71,6 +71,7 @@ fn run(policies: &PolicySet, s: &Scenario) -> Option<String> {
     let action = s.action.as_deref().unwrap_or("read");
     let subject_action = match action {
         "subject.read" => Some(SubjectAction::Read),
+        "subject.link" => Some(SubjectAction::Link),
         "subject.export" => Some(SubjectAction::Export),
         "subject.restrict" => Some(SubjectAction::Restrict),
         "consent.grant" => Some(SubjectAction::GrantConsent),

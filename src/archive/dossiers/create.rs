@@ -24,15 +24,12 @@ impl Archive {
         let mut seen = HashSet::new();
         for (i, c) in dossier.contacts.iter().enumerate() {
             if let Some(sid) = &c.subject_id {
+                // Whether it exists is decided with the right to name it
+                // (`authorize_links`), not here: a 422 would tell.
                 if !seen.insert(sid.clone()) {
                     errors.push(FieldError {
                         path: format!("/contacts/{i}/subject_id"),
                         message: "the same subject appears twice".into(),
-                    });
-                } else if self.store.get(Cf::Subjects, &keys::subject(sid))?.is_none() {
-                    errors.push(FieldError {
-                        path: format!("/contacts/{i}/subject_id"),
-                        message: "unknown subject".into(),
                     });
                 }
             }
@@ -101,6 +98,8 @@ impl Archive {
             let e = ctx.entry(ACTION, "", Outcome::Deny, decision.reason.clone());
             return self.refuse(e, ArchiveError::Forbidden(decision.reason)).await;
         }
+        let named: Vec<Option<SubjectId>> = dossier.contacts.iter().map(|c| c.subject_id.clone()).collect();
+        self.authorize_links(ctx, (ACTION, ""), purpose.as_str(), &named, &[]).await?;
         let id = DossierId::generate();
         let split = SplitDossier::split(dossier);
         let sealed = self.keys_for(&id, &split, true).and_then(|keys| {

@@ -65,6 +65,8 @@ impl Archive {
             let e = self.dossier_entry(ctx, ACTION, id, &meta.subjects, Outcome::Deny, decision.reason.clone());
             return self.refuse(e, ArchiveError::Forbidden(decision.reason)).await;
         }
+        let named: Vec<Option<SubjectId>> = dossier.contacts.iter().map(|c| c.subject_id.clone()).collect();
+        self.authorize_links(ctx, (ACTION, id), purpose.as_str(), &named, &meta.subjects).await?;
         let mismatch = ArchiveError::VersionMismatch { expected, current: meta.current_version };
         if expected != meta.current_version {
             let e = self.dossier_entry(ctx, ACTION, id, &meta.subjects, Outcome::Error, "version mismatch");

@@ -91,6 +91,16 @@ fn to_json<T: Serialize>(v: &T) -> Result<Vec<u8>, ArchiveError> {
     serde_json::to_vec(v).map_err(|e| ArchiveError::Internal(e.into()))
 }
 
+/// What access decisions may know of a subject: the owners and regions of
+/// the dossiers that name them, and whether they restricted processing.
+fn subject_facts(meta: &SubjectMeta, dossiers: &[DossierMeta]) -> SubjectFacts {
+    SubjectFacts {
+        owners: dossiers.iter().map(|d| d.owner.clone()).collect(),
+        regions: dossiers.iter().map(|d| d.region.clone()).collect(),
+        restricted: meta.restricted_at.is_some(),
+    }
+}
+
 fn rfc3339(t: OffsetDateTime) -> String {
     t.format(&time::format_description::well_known::Rfc3339).unwrap_or_default()
 }
@@ -133,6 +143,43 @@ impl Archive {
         })
     }
 
+    /// Naming a person already on record in a dossier links them to it, and
+    /// through it shows their other dossiers and consents: it needs the right
+    /// to that person (`subject.link`). The subjects in `linked` (the
+    /// dossier's own) need none. An unknown id and one the caller may not
+    /// name get the same 403, so that the answer does not tell whether an id
+    /// exists; the audit entry says which it was.
+    pub(crate) async fn authorize_links(
+        &self,
+        ctx: &RequestCtx,
+        (action, resource): (&str, &str),
+        purpose: &str,
+        named: &[Option<SubjectId>],
+        linked: &[SubjectId],
+    ) -> Result<(), ArchiveError> {
+        for (i, sid) in named.iter().enumerate() {
+            let Some(sid) = sid.as_ref().filter(|s| !linked.contains(s)) else { continue };
+            let why = match self.subject_meta(sid)? {
+                None => "names an unknown subject".to_owned(),
+                Some((meta, _)) => {
+                    let facts = subject_facts(&meta, &self.subject_dossiers(sid)?);
+                    let d =
+                        self.policy.access.decide_subject(&ctx.principal, SubjectAction::Link, purpose, sid, &facts);
+                    if d.allowed {
+                        continue;
+                    }
+                    d.reason
+                }
+            };
+            let path = format!("/contacts/{i}/subject_id");
+            let mut e = ctx.entry(action, resource, Outcome::Deny, format!("{path} {why}"));
+            e.subjects = vec![sid.to_string()];
+            let answer = format!("{path}: no such subject, or not one you may name");
+            return self.refuse(e, ArchiveError::Forbidden(answer)).await;
+        }
+        Ok(())
+    }
+
     /// Purpose check, lookup (404) and policy decision (403), each refusal
     /// audited under `action`.
     async fn authorize_subject(
@@ -152,11 +199,7 @@ impl Archive {
             return self.refuse(e, ArchiveError::NotFound("subject".into())).await;
         };
         let dossiers = self.subject_dossiers(&sid)?;
-        let facts = SubjectFacts {
-            owners: dossiers.iter().map(|d| d.owner.clone()).collect(),
-            regions: dossiers.iter().map(|d| d.region.clone()).collect(),
-            restricted: meta.restricted_at.is_some(),
-        };
+        let facts = subject_facts(&meta, &dossiers);
         let decision = self.policy.access.decide_subject(&ctx.principal, op, purpose.as_str(), &sid, &facts);
         if !decision.allowed {
             let mut e = ctx.entry(action, id, Outcome::Deny, decision.reason.clone());

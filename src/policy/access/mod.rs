@@ -65,6 +65,8 @@ pub enum SubjectAction {
     GrantConsent,
     WithdrawConsent,
     Erase,
+    /// Naming an existing subject in a dossier (create or update).
+    Link,
 }
 
 impl SubjectAction {
@@ -76,6 +78,7 @@ impl SubjectAction {
             SubjectAction::GrantConsent => "consent.grant",
             SubjectAction::WithdrawConsent => "consent.withdraw",
             SubjectAction::Erase => "subject.erase",
+            SubjectAction::Link => "subject.link",
         }
     }
 }
