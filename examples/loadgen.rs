@@ -106,19 +106,28 @@ async fn run(args: BenchArgs) -> anyhow::Result<()> {
     let base = args.url.trim_end_matches('/').to_owned();
     let fixtures: Vec<Value> = serde_json::from_str(FIXTURES)?;
 
-    let resp = client
-        .post(format!("{base}/v1/principals"))
-        .bearer_auth(&args.admin_token)
-        .json(&json!({"name": "bench", "roles": ["service"], "department": "bench", "region": "华东"}))
-        .send()
-        .await
-        .context("cannot reach the server")?;
-    if !resp.status().is_success() {
-        bail!("creating the bench principal failed: {}", resp.status());
+    // A principal per client: the server limits each principal's rate
+    // (`rate_limit_per_second`), and staff do not share one account.
+    let mut principals = Vec::with_capacity(args.concurrency);
+    for n in 0..args.concurrency.max(1) {
+        let resp = client
+            .post(format!("{base}/v1/principals"))
+            .bearer_auth(&args.admin_token)
+            .json(&json!({"name": format!("bench {n}"), "roles": ["service"], "department": "bench", "region": "华东"}))
+            .send()
+            .await
+            .context("cannot reach the server")?;
+        if !resp.status().is_success() {
+            bail!("creating the bench principal failed: {}", resp.status());
+        }
+        let pid = resp.json::<Value>().await?["id"].as_str().unwrap_or_default().to_owned();
+        let resp =
+            client.post(format!("{base}/v1/principals/{pid}/tokens")).bearer_auth(&args.admin_token).send().await?;
+        let token = resp.json::<Value>().await?["token"].as_str().unwrap_or_default().to_owned();
+        principals.push((pid, token));
     }
-    let pid = resp.json::<Value>().await?["id"].as_str().unwrap_or_default().to_owned();
-    let resp = client.post(format!("{base}/v1/principals/{pid}/tokens")).bearer_auth(&args.admin_token).send().await?;
-    let token = resp.json::<Value>().await?["token"].as_str().unwrap_or_default().to_owned();
+    let pid = principals[0].0.clone();
+    let tokens: Arc<Vec<String>> = Arc::new(principals.into_iter().map(|(_, t)| t).collect());
 
     let bodies: Arc<Vec<Value>> = Arc::new(
         fixtures
@@ -134,15 +143,15 @@ async fn run(args: BenchArgs) -> anyhow::Result<()> {
     let ids = Arc::new(std::sync::Mutex::new(Vec::with_capacity(args.dossiers)));
     println!("loadgen against {base}: {} dossiers, {} reads, {} clients", args.dossiers, args.reads, args.concurrency);
     let mut ingest = {
-        let (client, base, token, bodies, ids) =
-            (client.clone(), base.clone(), token.clone(), bodies.clone(), ids.clone());
+        let (client, base, tokens, bodies, ids) =
+            (client.clone(), base.clone(), tokens.clone(), bodies.clone(), ids.clone());
         drive("ingest", args.dossiers, args.concurrency, move |i| {
-            let (client, base, token, bodies, ids) =
-                (client.clone(), base.clone(), token.clone(), bodies.clone(), ids.clone());
+            let (client, base, tokens, bodies, ids) =
+                (client.clone(), base.clone(), tokens.clone(), bodies.clone(), ids.clone());
             async move {
                 let r = client
                     .post(format!("{base}/v1/dossiers"))
-                    .bearer_auth(&token)
+                    .bearer_auth(&tokens[i % tokens.len()])
                     .header("X-Purpose", "service_delivery")
                     .json(&bodies[i % bodies.len()])
                     .send()
@@ -160,14 +169,14 @@ async fn run(args: BenchArgs) -> anyhow::Result<()> {
     ingest.print();
     let ids: Arc<Vec<String>> = Arc::new(ids.lock().map_err(|_| anyhow::anyhow!("lock"))?.clone());
     let mut reads = {
-        let (client, base, token) = (client.clone(), base.clone(), token.clone());
+        let (client, base, tokens) = (client.clone(), base.clone(), tokens.clone());
         drive("audited reads", args.reads, args.concurrency, move |i| {
-            let (client, base, token, ids) = (client.clone(), base.clone(), token.clone(), ids.clone());
+            let (client, base, tokens, ids) = (client.clone(), base.clone(), tokens.clone(), ids.clone());
             async move {
                 let id = &ids[(i.wrapping_mul(7919)) % ids.len()];
                 let r = client
                     .get(format!("{base}/v1/dossiers/{id}"))
-                    .bearer_auth(&token)
+                    .bearer_auth(&tokens[i % tokens.len()])
                     .header("X-Purpose", "service_delivery")
                     .send()
                     .await?;

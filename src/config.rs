@@ -26,6 +26,42 @@ pub struct FileConfig {
     pub backup_recipients: Option<Vec<String>>,
     pub backup_at: Option<String>,
     pub backup_keep_days: Option<u32>,
+    pub header_read_timeout_secs: Option<u64>,
+    pub body_read_timeout_secs: Option<u64>,
+    pub max_connections: Option<usize>,
+    pub rate_limit_per_second: Option<u32>,
+    pub rate_limit_burst: Option<u32>,
+}
+
+/// What one client may take of the server (docs/security.md, "Bounds").
+#[derive(Debug, Clone)]
+pub struct Limits {
+    /// A request's head (request line and headers) must arrive within this
+    /// (`header_read_timeout_secs`, default 10).
+    pub header_read_timeout: std::time::Duration,
+    /// A body may pause at most this long between two reads
+    /// (`body_read_timeout_secs`, default 30); then 408.
+    pub body_read_timeout: std::time::Duration,
+    /// Open connections at most (`max_connections`, default 1024); more
+    /// wait in the accept queue.
+    pub max_connections: usize,
+    /// Requests a second per principal (`rate_limit_per_second`, default
+    /// 300; 0 turns the limit off), with bursts up to `rate_limit_burst`
+    /// (default twice the rate). Past it: 429 with `Retry-After`.
+    pub rate_per_second: u32,
+    pub rate_burst: u32,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            header_read_timeout: std::time::Duration::from_secs(10),
+            body_read_timeout: std::time::Duration::from_secs(30),
+            max_connections: 1024,
+            rate_per_second: 300,
+            rate_burst: 600,
+        }
+    }
 }
 
 impl FileConfig {
@@ -86,6 +122,7 @@ pub struct Config {
     /// Sets older than this many days are deleted by the nightly job.
     pub backup_keep_days: u32,
     pub bootstrap_token: Option<Secret>,
+    pub limits: Limits,
 }
 
 /// A time of day with its UTC offset: `HH:MM` in the machine's local time
@@ -158,6 +195,7 @@ impl Config {
             backup_at: DailyAt { hour: 2, minute: 0, offset: local_offset() },
             backup_keep_days: 35,
             bootstrap_token: None,
+            limits: Limits::default(),
         }
     }
 
@@ -203,6 +241,22 @@ impl Config {
         }
         if let Some(n) = file.stale_after_days {
             c.stale_after = time::Duration::days(n.clamp(1, 36_500) as i64);
+        }
+        if let Some(n) = file.header_read_timeout_secs {
+            c.limits.header_read_timeout = std::time::Duration::from_secs(n.clamp(1, 3600));
+        }
+        if let Some(n) = file.body_read_timeout_secs {
+            c.limits.body_read_timeout = std::time::Duration::from_secs(n.clamp(1, 3600));
+        }
+        if let Some(n) = file.max_connections {
+            c.limits.max_connections = n.max(1);
+        }
+        if let Some(n) = file.rate_limit_per_second {
+            c.limits.rate_per_second = n;
+            c.limits.rate_burst = n.saturating_mul(2);
+        }
+        if let Some(n) = file.rate_limit_burst {
+            c.limits.rate_burst = n.max(1);
         }
         c.bootstrap_token = std::env::var("CUSTOS_BOOTSTRAP_TOKEN").ok().filter(|t| !t.is_empty()).map(Secret::new);
         Ok(c)

@@ -138,17 +138,13 @@ pub async fn start(config: Config, clock: Arc<dyn Clock>) -> anyhow::Result<Runn
         metrics,
         openapi: Arc::new(api::ops::document()),
         max_document_bytes: config.max_document_bytes,
+        max_body_bytes: config.max_body_bytes,
+        limiter: api::principal_limiter(&config.limits),
     };
-    let app = api::router(state, config.max_body_bytes);
+    let app = api::router(state, config.max_body_bytes, config.limits.body_read_timeout);
     let addr = listener.local_addr()?;
     let (tx, rx) = oneshot::channel::<()>();
-    let task = tokio::spawn(async move {
-        axum::serve(listener, app)
-            .with_graceful_shutdown(async move {
-                let _ = rx.await;
-            })
-            .await
-    });
+    let task = tokio::spawn(api::listener::serve(listener, app, config.limits.clone(), rx));
     Ok(Running {
         addr,
         admin_token,

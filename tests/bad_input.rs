@@ -336,3 +336,150 @@ async fn every_authenticated_request_is_audited_and_cursors_are_bounded() {
     assert_problem(r, StatusCode::UNAUTHORIZED).await;
     app.stop().await;
 }
+
+/// Sends `request` on a new connection and reads until the server closes it
+/// (or 20 s pass: then whatever arrived). The answer as text.
+async fn raw(base: &str, request: &[u8]) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut s = tokio::net::TcpStream::connect(base.trim_start_matches("http://")).await.unwrap();
+    s.write_all(request).await.unwrap();
+    let mut out = Vec::new();
+    let _ = tokio::time::timeout(std::time::Duration::from_secs(20), s.read_to_end(&mut out)).await;
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+fn status_of(answer: &str) -> u16 {
+    answer.split(' ').nth(1).and_then(|s| s.parse().ok()).unwrap_or(0)
+}
+
+/// Slow and oversized clients are bounded: a half-sent head is cut off, a
+/// body declared over the limit is refused at once, a stalled body gets a
+/// 408, long URIs and headers a 414 and 431 as problem documents, a huge bad
+/// body a small 422, names of control characters a 422, and a principal over
+/// its rate a 429 with Retry-After (audited) while others go on.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn slow_and_oversized_clients_are_bounded() {
+    let app = spawn_app_in(tempfile::tempdir().unwrap(), |c| {
+        c.limits.header_read_timeout = std::time::Duration::from_secs(1);
+        c.limits.body_read_timeout = std::time::Duration::from_secs(1);
+        c.limits.rate_per_second = 20;
+        c.limits.rate_burst = 20;
+    })
+    .await;
+    let (sid, service) = app.principal(&["service"], "华东").await;
+    let (_, compliance) = app.principal(&["compliance"], "").await;
+
+    // Half a head, then nothing: the connection is closed, with no answer
+    // to a request that never came.
+    let answer = raw(&app.base, b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Half: ").await;
+    assert!(answer.is_empty() || status_of(&answer) == 408, "{answer}");
+
+    // 10 MB declared, nothing sent: 413 at once.
+    let req = format!(
+        "POST /v1/dossiers HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {service}\r\nX-Purpose: service_delivery\r\n\
+         Content-Type: application/json\r\nContent-Length: 10485760\r\nConnection: close\r\n\r\n"
+    );
+    let answer = raw(&app.base, req.as_bytes()).await;
+    assert_eq!(status_of(&answer), 413, "{answer}");
+    assert!(answer.contains("application/problem+json"), "{answer}");
+
+    // A body that stops halfway: 408.
+    let req = format!(
+        "POST /v1/dossiers HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {service}\r\nX-Purpose: service_delivery\r\n\
+         Content-Type: application/json\r\nContent-Length: 1000\r\nConnection: close\r\n\r\n{{\"customer\":"
+    );
+    let answer = raw(&app.base, req.as_bytes()).await;
+    assert_eq!(status_of(&answer), 408, "{answer}");
+    assert!(answer.contains("request-timeout"), "{answer}");
+
+    // 414 and 431, as problem documents.
+    let r = app.get(&service, Some("service_delivery"), &format!("/v1/search?q={}", "a".repeat(9000))).await;
+    let p = assert_problem(r, StatusCode::URI_TOO_LONG).await;
+    assert!(p["type"].as_str().unwrap().ends_with("/uri-too-long"), "{p}");
+    let r = app
+        .client
+        .get(format!("{}/v1/search?q=a", app.base))
+        .bearer_auth(&service)
+        .header("X-Purpose", "service_delivery")
+        .header("X-Padding", "p".repeat(40 * 1024))
+        .send()
+        .await
+        .unwrap();
+    let p = assert_problem(r, StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE).await;
+    assert!(p["type"].as_str().unwrap().ends_with("/headers-too-large"), "{p}");
+
+    // A large bad body gets a small answer.
+    let mut huge = fixture(0, &sid);
+    huge["contacts"] = json!((0..4000).map(|_| json!({"name": "", "phone": "x"})).collect::<Vec<_>>());
+    let sent = serde_json::to_vec(&huge).unwrap().len();
+    let r = app.create(&service, "service_delivery", &huge).await;
+    assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let body = r.bytes().await.unwrap();
+    assert!(body.len() < 8 * 1024, "{} bytes out for {sent} in", body.len());
+    let p: Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(p["errors"].as_array().unwrap().len(), 20, "{p}");
+    assert!(p["detail"].as_str().unwrap().contains("the first 20"), "{p}");
+
+    // Names made of control characters are not names.
+    for (path, set) in [
+        (
+            "/contacts/0/name",
+            &(|v: &mut Value| v["contacts"][0]["name"] = json!("\u{1}\u{2}\u{7f}")) as &dyn Fn(&mut Value),
+        ),
+        ("/contacts/0/name", &|v: &mut Value| v["contacts"][0]["name"] = json!("张\u{0}三")),
+        ("/customer/name", &|v: &mut Value| v["customer"]["name"] = json!("\u{1b}\u{9b}")),
+    ] {
+        let mut body = fixture(0, &sid);
+        set(&mut body);
+        let p = assert_problem(app.create(&service, "service_delivery", &body).await, StatusCode::UNPROCESSABLE_ENTITY)
+            .await;
+        let listed: Vec<&str> = p["errors"].as_array().unwrap().iter().map(|e| e["path"].as_str().unwrap()).collect();
+        assert!(listed.contains(&path), "{path}: {p}");
+    }
+
+    // Over its rate, a principal gets 429 with Retry-After; others go on.
+    let mut limited = None;
+    for _ in 0..60 {
+        let r = app.get(&service, Some("service_delivery"), "/v1/search?q=a").await;
+        if r.status() == StatusCode::TOO_MANY_REQUESTS {
+            limited = Some(r);
+            break;
+        }
+    }
+    let r = limited.expect("60 requests at once exceed 20 a second");
+    let retry: u64 = r.headers()["retry-after"].to_str().unwrap().parse().unwrap();
+    assert!((1..=2).contains(&retry), "{retry}");
+    let id = r.headers()["x-request-id"].to_str().unwrap().to_owned();
+    let p = assert_problem(r, StatusCode::TOO_MANY_REQUESTS).await;
+    assert!(p["type"].as_str().unwrap().ends_with("/rate-limited"), "{p}");
+    let entries = app.audit(&compliance, &format!("actor={sid}")).await;
+    assert!(entries.iter().any(|e| e["request_id"] == id.as_str() && e["outcome"] == "error"), "429 audited");
+    assert_eq!(app.get(&compliance, None, "/v1/audit/entries?limit=1").await.status(), StatusCode::OK);
+    app.stop().await;
+}
+
+/// At `max_connections`, a further client waits unanswered until a
+/// connection closes, and is then served.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connections_are_limited_and_waiting_clients_are_served_later() {
+    use tokio::io::AsyncWriteExt;
+    let app = spawn_app_in(tempfile::tempdir().unwrap(), |c| c.limits.max_connections = 2).await;
+    let addr = app.base.trim_start_matches("http://").to_owned();
+    let mut held = Vec::new();
+    for _ in 0..2 {
+        let mut s = tokio::net::TcpStream::connect(&addr).await.unwrap();
+        s.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n").await.unwrap();
+        held.push(s);
+    }
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    let base = app.base.clone();
+    let third =
+        tokio::spawn(async move { raw(&base, b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").await });
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    assert!(!third.is_finished(), "a third connection was served while two were held");
+    drop(held.pop());
+    let answer = third.await.unwrap();
+    assert_eq!(status_of(&answer), 200, "{answer}");
+    drop(held);
+    app.stop().await;
+}

@@ -49,14 +49,23 @@ pub async fn upload(
     }
     let mut stream = body.into_data_stream();
     while let Some(chunk) = stream.next().await {
-        let step = match chunk {
-            Ok(bytes) => s.archive.upload_bytes(&mut up, &bytes),
-            Err(_) => Err(crate::archive::ArchiveError::BadRequest("the request body was interrupted".into())),
+        let chunk = match chunk {
+            Ok(bytes) => bytes,
+            Err(e) => {
+                // A body that stopped arriving (408) or broke off (400).
+                let timed_out = super::is_timeout(&e);
+                let why = if timed_out { "body stopped arriving" } else { "body interrupted" };
+                s.archive.abort_upload(&ctx, up, why).await?;
+                return Err(if timed_out {
+                    super::body_timeout()
+                } else {
+                    ApiError::bad_request("the request body was interrupted")
+                });
+            }
         };
-        if let Err(e) = step {
+        if let Err(e) = s.archive.upload_bytes(&mut up, &chunk) {
             let why = match &e {
                 crate::archive::ArchiveError::TooLarge(_) => "over the size limit",
-                crate::archive::ArchiveError::BadRequest(_) => "body interrupted",
                 _ => "storage error",
             };
             s.archive.abort_upload(&ctx, up, why).await?;

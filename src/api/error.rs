@@ -32,6 +32,22 @@ impl Problem {
     }
 }
 
+/// How many failing fields a 422 lists, and how long each text may be.
+const MAX_LISTED: usize = 20;
+const MAX_TEXT: usize = 200;
+
+/// Cuts `s` to at most `max` bytes on a character boundary, marking the cut.
+fn cut(s: &mut String, max: usize) {
+    if s.len() > max {
+        let mut end = max;
+        while !s.is_char_boundary(end) {
+            end -= 1;
+        }
+        s.truncate(end);
+        s.push('…');
+    }
+}
+
 #[derive(Debug)]
 pub struct ApiError {
     pub status: StatusCode,
@@ -39,25 +55,54 @@ pub struct ApiError {
     pub detail: String,
     pub errors: Option<Vec<FieldError>>,
     pub certificate_id: Option<String>,
+    /// For 429: seconds until a retry can succeed (`Retry-After`).
+    pub retry_after: Option<u64>,
 }
 
 impl ApiError {
     pub fn new(status: StatusCode, slug: &'static str, detail: impl Into<String>) -> Self {
-        ApiError { status, slug, detail: detail.into(), errors: None, certificate_id: None }
+        ApiError { status, slug, detail: detail.into(), errors: None, certificate_id: None, retry_after: None }
+    }
+
+    /// 429: the caller's principal is over its rate (`rate_limit_per_second`).
+    pub fn rate_limited(wait: std::time::Duration) -> Self {
+        let secs = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
+        ApiError {
+            retry_after: Some(secs.max(1)),
+            ..Self::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                "rate-limited",
+                "too many requests from this principal; retry after the time in Retry-After",
+            )
+        }
     }
 
     pub fn bad_request(detail: impl Into<String>) -> Self {
         Self::new(StatusCode::BAD_REQUEST, "bad-request", detail)
     }
 
-    /// 422 listing every failing field (without quoting its value).
-    pub fn invalid(errors: Vec<FieldError>) -> Self {
+    /// 422 listing the failing fields (without quoting their values): the
+    /// first `MAX_LISTED`, each cut to a readable length, so that the answer
+    /// stays a few kilobytes however large the bad request.
+    pub fn invalid(mut errors: Vec<FieldError>) -> Self {
+        let total = errors.len();
+        errors.truncate(MAX_LISTED);
+        for e in &mut errors {
+            cut(&mut e.path, MAX_TEXT);
+            cut(&mut e.message, MAX_TEXT);
+        }
+        let detail = if total > MAX_LISTED {
+            format!("{total} field(s) are not valid; the first {MAX_LISTED} are listed in errors")
+        } else {
+            format!("{total} field(s) are not valid; see errors")
+        };
         ApiError {
             status: StatusCode::UNPROCESSABLE_ENTITY,
             slug: "invalid-request",
-            detail: format!("{} field(s) are not valid; see errors", errors.len()),
+            detail,
             errors: Some(errors),
             certificate_id: None,
+            retry_after: None,
         }
     }
 
@@ -82,13 +127,7 @@ impl From<ArchiveError> for ApiError {
             E::Forbidden(d) => ApiError::new(StatusCode::FORBIDDEN, "forbidden", d),
             E::NotFound(what) => ApiError::new(StatusCode::NOT_FOUND, "not-found", format!("{what} not found")),
             E::BadRequest(d) => ApiError::bad_request(d),
-            E::Invalid(errors) => ApiError {
-                status: StatusCode::UNPROCESSABLE_ENTITY,
-                slug: "invalid-request",
-                detail: format!("{} field(s) are not valid; see errors", errors.len()),
-                errors: Some(errors),
-                certificate_id: None,
-            },
+            E::Invalid(errors) => ApiError::invalid(errors),
             E::VersionMismatch { .. } => {
                 ApiError::new(StatusCode::PRECONDITION_FAILED, "version-mismatch", e.to_string())
             }
@@ -117,6 +156,9 @@ impl IntoResponse for ApiError {
         let body = serde_json::to_vec(&problem).unwrap_or_default();
         let mut resp = (self.status, body).into_response();
         resp.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/problem+json"));
+        if let Some(secs) = self.retry_after {
+            resp.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(secs));
+        }
         if self.status == StatusCode::UNAUTHORIZED {
             resp.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
         }

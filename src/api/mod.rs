@@ -8,6 +8,7 @@ pub mod disposition;
 pub mod documents;
 pub mod dossiers;
 pub mod error;
+pub mod listener;
 pub mod ops;
 pub mod principals;
 pub mod search;
@@ -36,7 +37,30 @@ pub struct AppState {
     pub metrics: Arc<Metrics>,
     pub openapi: Arc<serde_json::Value>,
     pub max_document_bytes: u64,
+    /// The largest JSON body (`max_body_bytes`).
+    pub max_body_bytes: usize,
+    /// Requests a second per principal; `None` when turned off.
+    pub limiter: Option<Arc<PrincipalLimiter>>,
 }
+
+/// A token bucket per principal (`governor`'s GCRA).
+pub type PrincipalLimiter = governor::DefaultKeyedRateLimiter<crate::domain::PrincipalId>;
+
+/// The per-principal limiter of `limits`, unless turned off (rate 0).
+pub fn principal_limiter(limits: &crate::config::Limits) -> Option<Arc<PrincipalLimiter>> {
+    let rate = std::num::NonZeroU32::new(limits.rate_per_second)?;
+    let burst = std::num::NonZeroU32::new(limits.rate_burst.max(limits.rate_per_second)).unwrap_or(rate);
+    Some(Arc::new(governor::RateLimiter::keyed(governor::Quota::per_second(rate).allow_burst(burst))))
+}
+
+/// The longest path and query custos reads (414 past it).
+pub const MAX_URI_BYTES: usize = 8 * 1024;
+/// The most header bytes (names and values) custos reads (431 past it).
+pub const MAX_HEADER_BYTES: usize = 32 * 1024;
+
+/// The JSON body limit, for `JsonBody` to refuse a declared length at once.
+#[derive(Clone, Copy)]
+struct MaxBody(usize);
 
 /// The request id, from a well-formed `X-Request-Id` or generated.
 #[derive(Debug, Clone)]
@@ -87,6 +111,7 @@ pub async fn request_layer(State(state): State<AppState>, mut req: Request, next
         .and_then(acceptable_request_id)
         .unwrap_or_else(|| format!("req_{}", ulid::Ulid::new().to_string().to_lowercase()));
     req.extensions_mut().insert(RequestId(id.clone()));
+    req.extensions_mut().insert(MaxBody(state.max_body_bytes));
     let authenticated = Authenticated::default();
     req.extensions_mut().insert(authenticated.clone());
     let method = req.method().to_string();
@@ -104,7 +129,10 @@ pub async fn request_layer(State(state): State<AppState>, mut req: Request, next
         status = tracing::field::Empty,
         latency_ms = tracing::field::Empty,
     );
-    let mut resp = next.run(req).instrument(span.clone()).await;
+    let mut resp = match bounded_head(&req) {
+        Err(refused) => refused.into_response(),
+        Ok(()) => next.run(req).instrument(span.clone()).await,
+    };
     if let Some(ctx) = authenticated.0.get().filter(|c| !c.is_audited()) {
         let slug = match resp.extensions().get::<Problem>() {
             Some(p) => p.slug().to_owned(),
@@ -144,6 +172,28 @@ pub async fn request_layer(State(state): State<AppState>, mut req: Request, next
     }
     state.metrics.record_http(&method, &route, status.as_u16(), elapsed);
     resp
+}
+
+/// 414 and 431 for a request line or headers over custos's limits (hyper's
+/// own limit, `listener::MAX_HEAD_BYTES`, is the backstop for larger ones).
+fn bounded_head(req: &Request) -> Result<(), ApiError> {
+    let uri = req.uri().path_and_query().map(|p| p.as_str().len()).unwrap_or(0);
+    if uri > MAX_URI_BYTES {
+        return Err(ApiError::new(
+            StatusCode::URI_TOO_LONG,
+            "uri-too-long",
+            format!("the path and query are longer than {MAX_URI_BYTES} bytes"),
+        ));
+    }
+    let headers: usize = req.headers().iter().map(|(k, v)| k.as_str().len() + v.len()).sum();
+    if headers > MAX_HEADER_BYTES {
+        return Err(ApiError::new(
+            StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+            "headers-too-large",
+            format!("the headers are larger than {MAX_HEADER_BYTES} bytes"),
+        ));
+    }
+    Ok(())
 }
 
 /// Problems for answers the framework made itself (unknown route, wrong
@@ -216,6 +266,13 @@ impl FromRequestParts<AppState> for Ctx {
             // The request layer writes an entry if the use case does not.
             let _ = seen.0.set(ctx.clone());
         }
+        if let Some(limiter) = &state.limiter {
+            if let Err(not_until) = limiter.check_key(&ctx.principal.id) {
+                use governor::clock::{Clock, DefaultClock};
+                let wait = not_until.wait_time_from(DefaultClock::default().now());
+                return Err(ApiError::rate_limited(wait));
+            }
+        }
         Ok(Ctx(ctx))
     }
 }
@@ -234,6 +291,15 @@ impl<S: Send + Sync> FromRequest<S> for JsonBody {
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.split(';').next())
             .is_some_and(|m| m.trim().eq_ignore_ascii_case("application/json"));
+        let declared =
+            req.headers().get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<u64>().ok());
+        let limit = req.extensions().get::<MaxBody>().map(|m| m.0 as u64);
+        if let (Some(declared), Some(limit)) = (declared, limit) {
+            if declared > limit {
+                // Answered at once: the body is neither awaited nor read.
+                return Err(too_large());
+            }
+        }
         if !is_json {
             return Err(ApiError::new(
                 StatusCode::UNSUPPORTED_MEDIA_TYPE,
@@ -243,11 +309,9 @@ impl<S: Send + Sync> FromRequest<S> for JsonBody {
         }
         let bytes = Bytes::from_request(req, state).await.map_err(|r| {
             if r.status() == StatusCode::PAYLOAD_TOO_LARGE {
-                ApiError::new(
-                    StatusCode::PAYLOAD_TOO_LARGE,
-                    "too-large",
-                    "the request body is larger than the configured limit",
-                )
+                too_large()
+            } else if is_timeout(&r) {
+                body_timeout()
             } else {
                 ApiError::bad_request("the request body could not be read")
             }
@@ -265,7 +329,28 @@ impl<S: Send + Sync> FromRequest<S> for JsonBody {
     }
 }
 
-pub fn router(state: AppState, max_body_bytes: usize) -> Router {
+fn too_large() -> ApiError {
+    ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "too-large", "the request body is larger than the configured limit")
+}
+
+/// 408: the body stopped arriving (`body_read_timeout_secs`).
+pub fn body_timeout() -> ApiError {
+    ApiError::new(StatusCode::REQUEST_TIMEOUT, "request-timeout", "the request body stopped arriving; send it again")
+}
+
+/// Whether reading a body failed because it stopped arriving.
+pub fn is_timeout(e: &(dyn std::error::Error + 'static)) -> bool {
+    let mut next = Some(e);
+    while let Some(err) = next {
+        if err.is::<tower_http::timeout::TimeoutError>() {
+            return true;
+        }
+        next = err.source();
+    }
+    false
+}
+
+pub fn router(state: AppState, max_body_bytes: usize, body_read_timeout: std::time::Duration) -> Router {
     let v1 = Router::new()
         .merge(principals::routes())
         .merge(dossiers::routes())
@@ -282,6 +367,7 @@ pub fn router(state: AppState, max_body_bytes: usize) -> Router {
         // Innermost first: a panic becomes a 500 that request_layer turns
         // into a problem document with the request id.
         .layer(tower_http::catch_panic::CatchPanicLayer::new())
+        .layer(tower_http::timeout::RequestBodyTimeoutLayer::new(body_read_timeout))
         .layer(axum::middleware::from_fn_with_state(state.clone(), request_layer))
         .layer(axum::extract::DefaultBodyLimit::max(max_body_bytes))
         .with_state(state)
