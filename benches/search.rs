@@ -38,7 +38,6 @@ fn main() -> anyhow::Result<()> {
         let doc = IndexDoc {
             id: format!("dos_{i:026}"),
             version: 1,
-            customer_name: f["customer"]["name"].as_str().unwrap_or_default().to_owned(),
             grade: f["grade"].as_str().unwrap_or("A").to_owned(),
             region: f["customer"]["region"].as_str().unwrap_or_default().to_owned(),
             text: text.join("\n"),

@@ -38,7 +38,8 @@ def decode(raw):
         (n,) = struct.unpack(">H", take(2))
         return [string() for _ in range(n)]
 
-    if take(1) != b"\x01":
+    version = take(1)
+    if version not in (b"\x01", b"\x02"):
         raise Bad("unknown version")
     seq, micros = struct.unpack(">Qq", take(16))
     prev = take(32)
@@ -59,6 +60,7 @@ def decode(raw):
     entry["withheld"] = strings()
     entry["policy_hash"] = string()
     entry["request_id"] = string()
+    entry["token_id"] = string() if version == b"\x02" else ""
     if pos != len(raw):
         raise Bad("trailing bytes")
     return entry, prev

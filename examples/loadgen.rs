@@ -24,6 +24,11 @@ struct BenchArgs {
     /// An admin token (to create the bench's own principal).
     #[arg(long, env = "CUSTOS_TOKEN", hide_env_values = true)]
     admin_token: String,
+    /// A second admin's token: tokens for the bench's principals need a
+    /// second admin's approval. Not needed against a server from before
+    /// enrollment codes (an empty value is none).
+    #[arg(long)]
+    second_admin_token: Option<String>,
     /// Dossiers to create.
     #[arg(long, default_value_t = 5000)]
     dossiers: usize,
@@ -96,6 +101,15 @@ where
     Ok(Stats { label, count: total, elapsed: started.elapsed(), latencies })
 }
 
+/// Redeems an enrollment code for its token.
+async fn enroll(client: &reqwest::Client, base: &str, code: &str) -> anyhow::Result<String> {
+    let resp = client.post(format!("{base}/v1/enroll")).json(&json!({ "code": code })).send().await?;
+    if resp.status() != reqwest::StatusCode::CREATED {
+        bail!("enrolling answered {}", resp.status());
+    }
+    Ok(resp.json::<Value>().await?["token"].as_str().unwrap_or_default().to_owned())
+}
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     run(<BenchArgs as clap::Parser>::parse()).await
@@ -123,7 +137,27 @@ async fn run(args: BenchArgs) -> anyhow::Result<()> {
         let pid = resp.json::<Value>().await?["id"].as_str().unwrap_or_default().to_owned();
         let resp =
             client.post(format!("{base}/v1/principals/{pid}/tokens")).bearer_auth(&args.admin_token).send().await?;
-        let token = resp.json::<Value>().await?["token"].as_str().unwrap_or_default().to_owned();
+        let issued = resp.json::<Value>().await?;
+        let token = match issued["token"].as_str() {
+            // A server from before enrollment codes hands the token over.
+            Some(t) => t.to_owned(),
+            None => {
+                let second = args
+                    .second_admin_token
+                    .as_deref()
+                    .filter(|t| !t.is_empty())
+                    .context("--second-admin-token is needed: tokens need a second admin's approval")?;
+                let tid = issued["token_id"].as_str().unwrap_or_default();
+                let approved = client
+                    .post(format!("{base}/v1/tokens/{tid}/approve"))
+                    .bearer_auth(second)
+                    .send()
+                    .await?
+                    .json::<Value>()
+                    .await?;
+                enroll(&client, &base, approved["enrollment_code"].as_str().unwrap_or_default()).await?
+            }
+        };
         principals.push((pid, token));
     }
     let pid = principals[0].0.clone();

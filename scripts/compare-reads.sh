@@ -8,6 +8,7 @@
 #   scripts/compare-reads.sh BASE_BIN BASE_POLICIES_DIR [dossiers] [reads]
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. scripts/enroll.sh
 base_bin="$1"
 base_policies="$2"
 dossiers="${3:-20000}"
@@ -21,12 +22,12 @@ server=""
 trap 'kill $server 2>/dev/null || true; rm -rf "$work"' EXIT
 run() { # name binary policies
   local token="bench-admin-token-$(date +%s)-0123456789"
-  CUSTOS_BOOTSTRAP_TOKEN="$token" CUSTOS_LOG="${CUSTOS_BENCH_LOG:-warn}" "$2" serve --data-dir "$work/$1" \
+  CUSTOS_BOOTSTRAP_TOKEN="$token" CUSTOS_BOOTSTRAP_SECOND_ADMIN_CODE="$code" CUSTOS_LOG="${CUSTOS_BENCH_LOG:-warn}" "$2" serve --data-dir "$work/$1" \
     --listen 127.0.0.1:18182 --policies "$3" >"$work/$1.out" 2>"$work/$1.err" &
   server=$!
   for _ in $(seq 100); do grep -q listening "$work/$1.out" 2>/dev/null && break; sleep 0.1; done
   echo "== $1"
-  "$CARGO_TARGET_DIR/release/examples/loadgen" --url http://127.0.0.1:18182 --admin-token "$token" --dossiers "$dossiers" --reads "$reads" --concurrency 64
+  "$CARGO_TARGET_DIR/release/examples/loadgen" --url http://127.0.0.1:18182 --admin-token "$token" --second-admin-token "$(enroll_second http://127.0.0.1:18182)" --dossiers "$dossiers" --reads "$reads" --concurrency 64
   kill -TERM $server; wait $server || true
 }
 echo "machine: $(nproc) cores, $(uname -r); $(date -u +%Y-%m-%dT%H:%MZ)"

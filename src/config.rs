@@ -122,6 +122,9 @@ pub struct Config {
     /// Sets older than this many days are deleted by the nightly job.
     pub backup_keep_days: u32,
     pub bootstrap_token: Option<Secret>,
+    /// The second admin's enrollment code at initialisation
+    /// (`CUSTOS_BOOTSTRAP_SECOND_ADMIN_CODE`; else generated and printed once).
+    pub bootstrap_second_admin_code: Option<Secret>,
     pub limits: Limits,
 }
 
@@ -195,6 +198,7 @@ impl Config {
             backup_at: DailyAt { hour: 2, minute: 0, offset: local_offset() },
             backup_keep_days: 35,
             bootstrap_token: None,
+            bootstrap_second_admin_code: None,
             limits: Limits::default(),
         }
     }
@@ -259,6 +263,8 @@ impl Config {
             c.limits.rate_burst = n.max(1);
         }
         c.bootstrap_token = std::env::var("CUSTOS_BOOTSTRAP_TOKEN").ok().filter(|t| !t.is_empty()).map(Secret::new);
+        c.bootstrap_second_admin_code =
+            std::env::var("CUSTOS_BOOTSTRAP_SECOND_ADMIN_CODE").ok().filter(|t| !t.is_empty()).map(Secret::new);
         Ok(c)
     }
 }

@@ -21,6 +21,9 @@ pub struct Running {
     /// Set when this start initialised the data directory and generated the
     /// admin token: show it once, then forget it.
     pub admin_token: Option<IssuedToken>,
+    /// Set when this start initialised the data directory and generated the
+    /// second admin's enrollment code: show it once.
+    pub second_admin_code: Option<String>,
     /// Set when this start generated the master key file.
     pub generated_master_key: Option<std::path::PathBuf>,
     pub archive: Arc<Archive>,
@@ -112,10 +115,15 @@ pub async fn start(config: Config, clock: Arc<dyn Clock>) -> anyhow::Result<Runn
     }
     let archive = Arc::new(archive);
     let token = config.bootstrap_token.as_ref().map(|s| s.expose().to_owned());
-    let admin_token = {
+    let second = config.bootstrap_second_admin_code.as_ref().map(|s| s.expose().to_owned());
+    let bootstrapped = {
         let archive = archive.clone();
-        tokio::task::spawn_blocking(move || archive.bootstrap(token.as_deref())).await??
+        tokio::task::spawn_blocking(move || archive.bootstrap(token.as_deref(), second.as_deref())).await??
     };
+    let sealed = archive.seal_plain_principals()?;
+    if sealed > 0 {
+        tracing::info!(sealed, "principal records written in the clear by an older custos are now sealed");
+    }
     archive.record_policy_load().await?;
     let checkpoints = crate::config::checkpoints_dir(&config.data_dir);
     let first = archive.write_checkpoint_file(&checkpoints, None)?;
@@ -147,7 +155,8 @@ pub async fn start(config: Config, clock: Arc<dyn Clock>) -> anyhow::Result<Runn
     let task = tokio::spawn(api::listener::serve(listener, app, config.limits.clone(), rx));
     Ok(Running {
         addr,
-        admin_token,
+        admin_token: bootstrapped.admin_token,
+        second_admin_code: bootstrapped.second_admin_code,
         generated_master_key: generated.then(|| config.master_key_file.clone()),
         archive,
         checkpoints,

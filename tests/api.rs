@@ -204,6 +204,16 @@ async fn principals_tokens_and_revocation() {
         .await
         .unwrap();
     assert_problem(r, StatusCode::FORBIDDEN).await;
+    // Staff names are personal data: sealed in the store.
+    let r = app
+        .client
+        .post(format!("{}/v1/principals", app.base))
+        .bearer_auth(ADMIN_TOKEN)
+        .json(&json!({"name": "欧阳明远", "roles": ["sales"], "department": "华东销售部", "region": "华东"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::CREATED);
     let r = app
         .client
         .post(format!("{}/v1/principals", app.base))
@@ -230,8 +240,12 @@ async fn principals_tokens_and_revocation() {
         .send()
         .await
         .unwrap();
-    let t: Value = r.json().await.unwrap();
-    let (tid, t2) = (t["token_id"].as_str().unwrap().to_owned(), t["token"].as_str().unwrap().to_owned());
+    assert_eq!(r.status(), StatusCode::ACCEPTED);
+    let tid = r.json::<Value>().await.unwrap()["token_id"].as_str().unwrap().to_owned();
+    let second = second_admin(&app.client, &app.base, false).await;
+    let r = app.client.post(format!("{}/v1/tokens/{tid}/approve", app.base)).bearer_auth(&second).send().await.unwrap();
+    let code = r.json::<Value>().await.unwrap()["enrollment_code"].as_str().unwrap().to_owned();
+    let t2 = enroll(&app.client, &app.base, &code).await;
     let body = fixture(0, &id);
     assert_eq!(app.create(&t2, "service_delivery", &body).await.status(), StatusCode::CREATED);
     let r = app.client.delete(format!("{}/v1/tokens/{tid}", app.base)).bearer_auth(ADMIN_TOKEN).send().await.unwrap();
@@ -268,10 +282,10 @@ async fn principals_tokens_and_revocation() {
     )
     .await;
 
-    // Only hashes are stored: neither token appears under the data directory.
+    // Only hashes are stored: neither token nor code appears under the data directory.
     let dir = app.stop().await;
-    for t in [&token, &t2] {
-        assert!(files_containing(&dir.path().join("data"), t).is_empty());
+    for t in [&token, &t2, &code, &"欧阳明远".to_owned(), &"华东销售部".to_owned()] {
+        assert!(files_containing(&dir.path().join("data"), t).is_empty(), "{t}");
     }
 }
 
@@ -425,6 +439,8 @@ async fn operations_endpoints_and_openapi_completeness() {
         ("/v1/dossiers/{id}/documents/{name}", "put"),
         ("/v1/dossiers/{id}/documents/{name}", "get"),
         ("/v1/backups", "post"),
+        ("/v1/tokens/{token_id}/approve", "post"),
+        ("/v1/enroll", "post"),
     ];
     for (path, method) in expected {
         assert!(doc["paths"][path][method].is_object(), "openapi lacks {method} {path}");
@@ -451,7 +467,7 @@ async fn operations_endpoints_and_openapi_completeness() {
             assert!(component["required"].as_array().is_some_and(|r| !r.is_empty()), "{method} {path}: {name}");
         }
     }
-    assert_eq!(json_bodies, 7, "dossier create and update, principal, close, hold, consent, erasure");
+    assert_eq!(json_bodies, 8, "dossier create and update, principal, close, hold, consent, erasure, enroll");
     app.stop().await;
 }
 
@@ -521,5 +537,145 @@ async fn an_outside_verifier_accepts_the_log() {
         String::from_utf8_lossy(&bad.stdout).contains("first bad sequence number 3"),
         "the break shows at the next entry"
     );
+    app.stop().await;
+}
+
+/// An admin cannot act as anyone else by any sequence of calls: a token for
+/// someone else takes a second admin's approval, and only the enrollment
+/// code (shown to the approving admin, to hand over) yields it, once. Every
+/// entry names the token; issuance names who asked and who approved; a code
+/// redeemed from where the asking admin works raises an alert.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_single_admin_cannot_act_as_anyone() {
+    let app = spawn_app().await;
+    let post = |token: String, path: String, body: Option<Value>| {
+        let (client, base) = (app.client.clone(), app.base.clone());
+        async move {
+            let mut r = client.post(format!("{base}{path}")).bearer_auth(token);
+            if let Some(b) = body {
+                r = r.json(&b);
+            }
+            r.send().await.unwrap()
+        }
+    };
+    let admin = ADMIN_TOKEN.to_owned();
+    // The first admin's principal id: the first entry of the log.
+    let (_, auditor) = app.principal(&["compliance"], "").await;
+    let first: Value = app.get(&auditor, None, "/v1/audit/entries/0").await.json().await.unwrap();
+    let me = first["resource"].as_str().unwrap().to_owned();
+    let new_principal = |roles: Value| {
+        let post = &post;
+        let admin = admin.clone();
+        async move {
+            let body = json!({"name": "x", "roles": roles, "department": "d", "region": "华东"});
+            let r = post(admin, "/v1/principals".into(), Some(body)).await;
+            r.json::<Value>().await.unwrap()["id"].as_str().unwrap().to_owned()
+        }
+    };
+    // A compliance officer, and a second admin the first one makes up.
+    let officer = new_principal(json!(["compliance"])).await;
+    let puppet = new_principal(json!(["admin"])).await;
+    let mut pending = Vec::new();
+    for p in [&officer, &puppet] {
+        let r = post(admin.clone(), format!("/v1/principals/{p}/tokens"), None).await;
+        assert_eq!(r.status(), StatusCode::ACCEPTED);
+        let t: Value = r.json().await.unwrap();
+        assert_eq!(t["state"], "awaiting_approval", "{t}");
+        assert!(t.get("enrollment_code").is_none() && t.get("token").is_none(), "nothing to act with: {t}");
+        pending.push(t["token_id"].as_str().unwrap().to_owned());
+        // The asking admin cannot approve it.
+        let r = post(admin.clone(), format!("/v1/tokens/{}/approve", pending.last().unwrap()), None).await;
+        assert_problem(r, StatusCode::FORBIDDEN).await;
+    }
+    // Their own further token they may have: it reads nothing.
+    let r = post(admin.clone(), format!("/v1/principals/{me}/tokens"), None).await;
+    assert_eq!(r.status(), StatusCode::CREATED);
+    let own =
+        enroll(&app.client, &app.base, r.json::<Value>().await.unwrap()["enrollment_code"].as_str().unwrap()).await;
+    let (sid, service) = app.principal(&["service"], "华东").await;
+    let created: Value = app.create(&service, "service_delivery", &fixture(0, &sid)).await.json().await.unwrap();
+    let path = format!("/v1/dossiers/{}", created["id"].as_str().unwrap());
+    for (token, purpose) in [(&admin, "dsr"), (&own, "dsr"), (&own, "legal_compliance")] {
+        let r = app.get(token, Some(purpose), &path).await;
+        assert_problem(r, StatusCode::FORBIDDEN).await;
+    }
+    let r = app.request(reqwest::Method::POST, &own, "legal_compliance", "/v1/disposition/batches", None).await;
+    assert_problem(r, StatusCode::FORBIDDEN).await;
+    let r = post(own.clone(), "/v1/disposition/batches/bat_01jd0000000000000000000000/approve".into(), None).await;
+    assert!(r.status() == StatusCode::FORBIDDEN || r.status() == StatusCode::BAD_REQUEST, "{}", r.status());
+    // Codes are one-time and nothing else enrolls.
+    for code in ["enr_guess", "", &"x".repeat(300)] {
+        let r = app.client.post(format!("{}/v1/enroll", app.base)).json(&json!({ "code": code })).send().await.unwrap();
+        assert!(r.status() == StatusCode::UNAUTHORIZED || r.status() == StatusCode::UNPROCESSABLE_ENTITY);
+    }
+
+    // The second admin approves the officer's token; the officer enrolls.
+    let second = second_admin(&app.client, &app.base, false).await;
+    let r = post(second.clone(), format!("/v1/tokens/{}/approve", pending[0]), None).await;
+    assert_eq!(r.status(), StatusCode::OK);
+    let issued: Value = r.json().await.unwrap();
+    assert_eq!(issued["state"], "enrollable");
+    let code = issued["enrollment_code"].as_str().unwrap().to_owned();
+    let r = post(second.clone(), format!("/v1/tokens/{}/approve", pending[0]), None).await;
+    assert_problem(r, StatusCode::CONFLICT).await;
+    let officer_token = enroll(&app.client, &app.base, &code).await;
+    let r = app.client.post(format!("{}/v1/enroll", app.base)).json(&json!({ "code": code })).send().await.unwrap();
+    assert_problem(r, StatusCode::UNAUTHORIZED).await;
+    assert_eq!(app.get(&officer_token, Some("dsr"), &path).await.status(), StatusCode::OK);
+    // A pending token revoked cannot be approved.
+    let r =
+        app.client.delete(format!("{}/v1/tokens/{}", app.base, pending[1])).bearer_auth(&second).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::NO_CONTENT);
+    assert_problem(
+        post(second.clone(), format!("/v1/tokens/{}/approve", pending[1]), None).await,
+        StatusCode::CONFLICT,
+    )
+    .await;
+
+    // The log names the token of every entry, who asked, who approved.
+    let reads = app.audit(&officer_token, &format!("actor={officer}&action=dossier.read")).await;
+    assert_eq!(reads[0]["token_id"], pending[0].as_str(), "{reads:#?}");
+    let made = app.audit(&officer_token, &format!("resource={}", pending[0])).await;
+    // Asked, refused to the asker, approved, refused again, enrolled.
+    let outcomes: Vec<(&str, &str)> =
+        made.iter().map(|e| (e["action"].as_str().unwrap(), e["outcome"].as_str().unwrap())).collect();
+    assert_eq!(
+        outcomes,
+        [
+            ("token.create", "allow"),
+            ("token.approve", "deny"),
+            ("token.approve", "allow"),
+            ("token.approve", "error"),
+            ("token.enroll", "allow")
+        ],
+        "{made:#?}"
+    );
+    assert!(made[0]["reason"].as_str().unwrap().contains(&format!("asked by {me}")), "{made:#?}");
+    assert!(made[4]["reason"].as_str().unwrap().contains("approved by prn_"), "{made:#?}");
+    assert_eq!(made[4]["actor"], officer.as_str());
+
+    // A code redeemed from the address the asking admin works from.
+    let from = |ip: [u8; 4]| reqwest::Client::builder().local_address(std::net::IpAddr::from(ip)).build().unwrap();
+    let desk = from([127, 0, 0, 2]);
+    let analyst = new_principal(json!(["finance"])).await;
+    let r = desk
+        .post(format!("{}/v1/principals/{analyst}/tokens", app.base))
+        .bearer_auth(ADMIN_TOKEN)
+        .send()
+        .await
+        .unwrap();
+    let tid = r.json::<Value>().await.unwrap()["token_id"].as_str().unwrap().to_owned();
+    let r = post(second.clone(), format!("/v1/tokens/{tid}/approve"), None).await;
+    let code = r.json::<Value>().await.unwrap()["enrollment_code"].as_str().unwrap().to_owned();
+    let r = desk.post(format!("{}/v1/enroll", app.base)).json(&json!({ "code": code })).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::CREATED);
+    let alerts: Value = app.get(&officer_token, None, "/v1/audit/alerts").await.json().await.unwrap();
+    let alerts = alerts.as_array().cloned().unwrap_or_else(|| alerts["alerts"].as_array().unwrap().clone());
+    assert!(
+        alerts.iter().any(|a| a["rule"] == "token.enrolled_from_admin" && a["actor"] == me.as_str()),
+        "{alerts:#?}"
+    );
+    // From elsewhere, no alert.
+    assert_eq!(alerts.len(), 1, "{alerts:#?}");
     app.stop().await;
 }

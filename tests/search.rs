@@ -238,3 +238,60 @@ fn index_repair_after_kill_9_and_rebuild() {
     assert_eq!(count(&server.base), ids.len());
     server.terminate();
 }
+
+/// The index a running server wrote holds no plaintext: opened with
+/// tantivy's own API and no custos key, no term of any field and no stored
+/// value contains a word of any fixture (names, remarks, regions, routes,
+/// contacts), while the same words still find their dossiers.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_index_holds_no_plaintext_readable_with_tantivy() {
+    let app = spawn_app().await;
+    let (sid, service) = app.principal(&["service"], "华东").await;
+    let mut words: Vec<String> = Vec::new();
+    for i in [0, 2] {
+        let f = fixture(i, &sid);
+        assert_eq!(app.create(&service, "service_delivery", &f).await.status(), StatusCode::CREATED);
+        for v in [&f["customer"]["name"], &f["customer"]["industry"], &f["customer"]["region"], &f["remarks"]] {
+            words.extend(v.as_str().map(str::to_owned));
+        }
+        for c in f["contacts"].as_array().unwrap() {
+            words.extend(["name", "phone", "email"].iter().filter_map(|k| c[k].as_str().map(str::to_owned)));
+        }
+        words.extend(f["transport"]["routes"].as_array().unwrap().iter().filter_map(|r| r.as_str().map(str::to_owned)));
+    }
+    // Searchable as before.
+    let (status, found) = search(&app, &service, "service_delivery", &q("电子产品")).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(hit_ids(&found).len(), 1, "{found}");
+    assert_eq!(found["hits"][0]["customer_name"], fixture(0, &sid)["customer"]["name"], "shown from the store");
+    let dir = app.stop().await;
+
+    let index = tantivy::Index::open_in_dir(dir.path().join("data").join("index")).unwrap();
+    let searcher = index.reader().unwrap().searcher();
+    let mut readable = Vec::new();
+    for segment in searcher.segment_readers() {
+        for (field, _) in index.schema().fields() {
+            let inverted = segment.inverted_index(field).unwrap();
+            let mut terms = inverted.terms().stream().unwrap();
+            while terms.advance() {
+                readable.push(String::from_utf8_lossy(terms.key()).into_owned());
+            }
+        }
+        let store = segment.get_store_reader(1).unwrap();
+        for doc_id in 0..segment.max_doc() {
+            let doc: tantivy::TantivyDocument = store.get(doc_id).unwrap();
+            readable.push(format!("{doc:?}"));
+        }
+    }
+    assert!(readable.len() > 20, "{readable:?}");
+    // Each word, and each of its two-character pieces (what jieba makes of
+    // Chinese), is absent.
+    for word in &words {
+        let chars: Vec<char> = word.chars().collect();
+        let mut pieces = vec![word.clone()];
+        pieces.extend(chars.windows(2).filter(|w| w.iter().all(|c| !c.is_ascii())).map(|w| w.iter().collect()));
+        for piece in pieces {
+            assert!(!readable.iter().any(|t| t.contains(&piece)), "{piece} (of {word}) is readable in the index");
+        }
+    }
+}

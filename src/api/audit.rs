@@ -67,6 +67,8 @@ pub struct EntryDto {
     pub fields: FieldsDto,
     pub policy_hash: String,
     pub request_id: String,
+    /// The token the request came with (`tok_...`); empty for custos's own entries.
+    pub token_id: String,
 }
 
 #[derive(Serialize, ToSchema)]
@@ -93,6 +95,7 @@ impl EntryDto {
             fields: FieldsDto { released: e.body.released, masked: e.body.masked, withheld: e.body.withheld },
             policy_hash: e.policy_hash,
             request_id: e.body.request_id,
+            token_id: e.body.token_id,
         }
     }
 }

@@ -9,7 +9,6 @@ use crate::config::Limits;
 use axum::Router;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulShutdown;
-use hyper_util::service::TowerToHyperService;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::TcpListener;
@@ -19,6 +18,10 @@ use tokio::sync::{oneshot, Semaphore};
 /// buffer; past it hyper answers 431 itself. Heads between the limits of
 /// `api::bounded_head` and this one get a problem document from custos.
 pub const MAX_HEAD_BYTES: usize = 64 * 1024;
+
+/// The client's address, in every request's extensions.
+#[derive(Debug, Clone, Copy)]
+pub struct Peer(pub std::net::SocketAddr);
 
 /// How long shutdown waits for requests in flight before it closes them.
 const DRAIN: Duration = Duration::from_secs(30);
@@ -43,9 +46,9 @@ pub async fn serve(
             },
             _ = &mut shutdown => break,
         };
-        let stream = tokio::select! {
+        let (stream, peer) = tokio::select! {
             accepted = listener.accept() => match accepted {
-                Ok((stream, _)) => stream,
+                Ok(accepted) => accepted,
                 Err(e) => {
                     // Out of file descriptors and the like: wait, go on.
                     tracing::warn!(error = %e, "accepting a connection failed");
@@ -55,7 +58,12 @@ pub async fn serve(
             },
             _ = &mut shutdown => break,
         };
-        let conn = http.serve_connection(TokioIo::new(stream), TowerToHyperService::new(app.clone()));
+        let app = app.clone();
+        let service = hyper::service::service_fn(move |mut req: hyper::Request<hyper::body::Incoming>| {
+            req.extensions_mut().insert(Peer(peer));
+            tower::ServiceExt::oneshot(app.clone(), req)
+        });
+        let conn = http.serve_connection(TokioIo::new(stream), service);
         let conn = graceful.watch(conn);
         tokio::spawn(async move {
             // A client that goes away or times out ends its own connection.

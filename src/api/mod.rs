@@ -257,11 +257,16 @@ impl FromRequestParts<AppState> for Ctx {
             .map(str::trim)
             .filter(|t| !t.is_empty() && t.len() <= 512)
             .ok_or(ApiError::from(ArchiveError::Unauthenticated))?;
-        let principal = state.archive.authenticate(token)?;
+        let (principal, token_id) = state.archive.authenticate(token)?;
         tracing::Span::current().record("actor", principal.id.as_str());
+        if principal.has_role(crate::domain::Role::Admin) {
+            if let Some(peer) = parts.extensions.get::<listener::Peer>() {
+                state.archive.note_admin_address(&principal.id, peer.0.ip());
+            }
+        }
         let request_id = parts.extensions.get::<RequestId>().map(|r| r.0.clone()).unwrap_or_default();
         let purpose = StatedPurpose::parse(parts.headers.get(PURPOSE).map(|v| v.to_str().ok()));
-        let ctx = RequestCtx::new(principal, purpose, request_id);
+        let ctx = RequestCtx::new(principal, token_id, purpose, request_id);
         if let Some(seen) = parts.extensions.get::<Authenticated>() {
             // The request layer writes an entry if the use case does not.
             let _ = seen.0.set(ctx.clone());

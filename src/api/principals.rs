@@ -3,7 +3,7 @@
 use super::body::{Body, Errors};
 use super::error::ApiError;
 use super::{AppState, Ctx};
-use crate::archive::NewPrincipal;
+use crate::archive::{NewPrincipal, TokenIssue, TokenState};
 use crate::domain::dossier::FieldError;
 use crate::domain::Role;
 use axum::extract::{Path, State};
@@ -74,9 +74,47 @@ pub struct IdDto {
     pub id: String,
 }
 
+/// A token asked for or approved. `enrollment_code` (shown once) is present
+/// when the token can be enrolled: the person it is for redeems it with
+/// `POST /v1/enroll` for the token, which no admin sees.
 #[derive(Serialize, ToSchema)]
-pub struct TokenDto {
+pub struct TokenIssueDto {
     pub token_id: String,
+    pub principal_id: String,
+    #[schema(inline)]
+    pub state: TokenState,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub enrollment_code: Option<String>,
+    /// RFC 3339: until when the code can be redeemed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub expires_at: Option<String>,
+}
+
+impl From<TokenIssue> for TokenIssueDto {
+    fn from(t: TokenIssue) -> Self {
+        TokenIssueDto {
+            token_id: t.token_id.to_string(),
+            principal_id: t.principal.to_string(),
+            state: t.state,
+            enrollment_code: t.code,
+            expires_at: t.code_expires_at.and_then(|e| e.format(&time::format_description::well_known::Rfc3339).ok()),
+        }
+    }
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct EnrollDto {
+    /// The one-time enrollment code an admin handed over.
+    #[schema(min_length = 1, max_length = 200)]
+    pub code: String,
+}
+
+/// The enrolled token: shown once, to the person who redeemed the code.
+#[derive(Serialize, ToSchema)]
+pub struct EnrolledDto {
+    pub token_id: String,
+    pub principal_id: String,
     /// Shown once; only its hash is stored.
     pub token: String,
 }
@@ -86,6 +124,8 @@ pub fn routes() -> Router<AppState> {
         .route("/principals", post(create_principal))
         .route("/principals/{id}/tokens", post(create_token))
         .route("/tokens/{token_id}", delete(revoke_token))
+        .route("/tokens/{token_id}/approve", post(approve_token))
+        .route("/enroll", post(enroll))
 }
 
 /// Create a principal (admin).
@@ -103,18 +143,57 @@ pub async fn create_principal(
     Ok((StatusCode::CREATED, Json(IdDto { id: id.to_string() })))
 }
 
-/// Issue a token for a principal (admin). The token is shown once.
+/// Ask for a token for a principal (admin). For the asking admin themself:
+/// 201 with the enrollment code. For anyone else: 202, awaiting a second
+/// admin's approval (`POST /v1/tokens/{token_id}/approve`).
 #[utoipa::path(post, path = "/v1/principals/{id}/tokens", tag = "principals",
     params(("id" = String, Path, description = "principal id")),
-    responses((status = 201, body = TokenDto), (status = 401), (status = 403), (status = 404)),
+    responses((status = 201, body = TokenIssueDto, description = "enrollable: the code is in the body"),
+              (status = 202, body = TokenIssueDto, description = "awaiting a second admin's approval"),
+              (status = 401), (status = 403), (status = 404)),
     security(("bearer" = [])))]
 pub async fn create_token(
     State(s): State<AppState>,
     Ctx(ctx): Ctx,
     Path(id): Path<String>,
-) -> Result<(StatusCode, Json<TokenDto>), ApiError> {
+) -> Result<(StatusCode, Json<TokenIssueDto>), ApiError> {
     let t = s.archive.create_token(&ctx, &id).await?;
-    Ok((StatusCode::CREATED, Json(TokenDto { token_id: t.token_id.to_string(), token: t.token })))
+    let status = if t.code.is_some() { StatusCode::CREATED } else { StatusCode::ACCEPTED };
+    Ok((status, Json(t.into())))
+}
+
+/// Approve a token another admin asked for (a second admin): the answer
+/// holds the enrollment code to hand to the person it is for.
+#[utoipa::path(post, path = "/v1/tokens/{token_id}/approve", tag = "principals",
+    params(("token_id" = String, Path)),
+    responses((status = 200, body = TokenIssueDto), (status = 401), (status = 403), (status = 404), (status = 409)),
+    security(("bearer" = [])))]
+pub async fn approve_token(
+    State(s): State<AppState>,
+    Ctx(ctx): Ctx,
+    Path(token_id): Path<String>,
+) -> Result<Json<TokenIssueDto>, ApiError> {
+    Ok(Json(s.archive.approve_token(&ctx, &token_id).await?.into()))
+}
+
+/// Redeem a one-time enrollment code for the token (no credentials: the
+/// code is the credential). 401 for a code that is unknown, used, expired
+/// or revoked, alike.
+#[utoipa::path(post, path = "/v1/enroll", tag = "principals",
+    request_body = EnrollDto,
+    responses((status = 201, body = EnrolledDto), (status = 401), (status = 422)))]
+pub async fn enroll(
+    State(s): State<AppState>,
+    peer: Option<axum::Extension<super::listener::Peer>>,
+    request_id: Option<axum::Extension<super::RequestId>>,
+    Body(dto): Body<EnrollDto>,
+) -> Result<(StatusCode, Json<EnrolledDto>), ApiError> {
+    let request_id = request_id.map(|r| r.0 .0).unwrap_or_default();
+    let e = s.archive.enroll(&dto.code, peer.map(|p| p.0 .0.ip()), &request_id).await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(EnrolledDto { token_id: e.token_id.to_string(), principal_id: e.principal.to_string(), token: e.token }),
+    ))
 }
 
 /// Revoke a token (admin); it stops working at once.

@@ -12,6 +12,7 @@ mod backup;
 pub(crate) mod codec;
 pub mod documents;
 mod dossiers;
+mod enrollment;
 mod principals;
 mod records;
 pub mod restore;
@@ -22,8 +23,9 @@ pub mod transparency;
 
 pub use backup::BackupSettings;
 pub use dossiers::{Created, DossierView, Redaction, RedactionReason, VersionInfo};
-pub use principals::{check_bootstrap_token, IssuedToken, NewPrincipal};
-pub use records::{ConsentBasis, ConsentEventKind};
+pub use enrollment::{Enrolled, TokenIssue};
+pub use principals::{check_bootstrap_token, Bootstrapped, IssuedToken, NewPrincipal};
+pub use records::{ConsentBasis, ConsentEventKind, TokenState};
 pub use search::{RepairReport, SearchHit, SearchPage};
 pub use subjects::{ConsentEventView, NewConsent, SubjectStatus, SubjectView, EXPORT_SCHEMA_JSON};
 
@@ -129,6 +131,8 @@ impl std::fmt::Display for CheckedPurpose<'_> {
 #[derive(Debug, Clone)]
 pub struct RequestCtx {
     pub principal: Principal,
+    /// The token the request came with: every entry of the request names it.
+    pub token_id: crate::domain::TokenId,
     pub purpose: StatedPurpose,
     pub request_id: String,
     /// Set once an audit entry for this request has been made; shared by
@@ -138,8 +142,13 @@ pub struct RequestCtx {
 }
 
 impl RequestCtx {
-    pub fn new(principal: Principal, purpose: StatedPurpose, request_id: String) -> Self {
-        RequestCtx { principal, purpose, request_id, audited: Arc::default() }
+    pub fn new(
+        principal: Principal,
+        token_id: crate::domain::TokenId,
+        purpose: StatedPurpose,
+        request_id: String,
+    ) -> Self {
+        RequestCtx { principal, token_id, purpose, request_id, audited: Arc::default() }
     }
 
     /// Whether an audit entry has been made for this request.
@@ -168,6 +177,7 @@ impl RequestCtx {
             masked: vec![],
             withheld: vec![],
             request_id: self.request_id.clone(),
+            token_id: self.token_id.to_string(),
         }
     }
 }
@@ -207,7 +217,9 @@ pub struct Archive {
     metrics: Arc<Metrics>,
     /// Token hash → principal, for tokens seen valid. Revocation removes the
     /// entry before it answers, so a revoked token fails on its next use.
-    auth_cache: std::sync::Mutex<std::collections::HashMap<String, Principal>>,
+    auth_cache: std::sync::Mutex<std::collections::HashMap<String, (Principal, crate::domain::TokenId)>>,
+    /// Where each admin's requests came from lately (`enrollment`).
+    admin_addresses: std::sync::Mutex<enrollment::AdminAddresses>,
 }
 
 impl Archive {
@@ -239,6 +251,7 @@ impl Archive {
             policy,
             clock,
             auth_cache: Default::default(),
+            admin_addresses: Default::default(),
             signer,
             stale_after: time::Duration::days(365),
             search: None,

@@ -1,11 +1,14 @@
 //! Principals and bearer tokens. Tokens are 256-bit random secrets; only
 //! their SHA-256 is stored (a high-entropy secret needs no slow hash), so a
 //! copy of the data directory yields no usable token. Revocation is read on
-//! every request and so takes effect at once.
+//! every request and so takes effect at once. How a token reaches the person
+//! who holds it (enrollment codes, a second admin's approval) is
+//! `enrollment`'s.
 
 use super::records::{InitRecord, TokenRecord};
 use super::{Archive, ArchiveError, RequestCtx};
 use crate::audit::{Commit, EntryBody, Outcome};
+use crate::crypto::{CryptoError, DataKey, KeyRef, Sealed};
 use crate::domain::{Principal, PrincipalId, Role, TokenId};
 use crate::store::{keys, Cf, Op};
 use base64::Engine;
@@ -36,6 +39,14 @@ pub struct NewPrincipal {
     pub region: String,
 }
 
+/// What initialising a data directory generated, to be printed once.
+#[derive(Debug, Default)]
+pub struct Bootstrapped {
+    pub admin_token: Option<IssuedToken>,
+    /// The second admin's enrollment code (`POST /v1/enroll`).
+    pub second_admin_code: Option<String>,
+}
+
 pub struct IssuedToken {
     pub token_id: TokenId,
     /// Shown once, never stored.
@@ -48,21 +59,35 @@ impl std::fmt::Debug for IssuedToken {
     }
 }
 
-fn token_hash(token: &str) -> String {
+pub(super) fn token_hash(token: &str) -> String {
     hex::encode(Sha256::digest(token.as_bytes()))
 }
 
-fn new_secret() -> String {
+/// A 256-bit random secret with a prefix saying what it is.
+pub(super) fn new_secret(prefix: &str) -> String {
     let mut b = [0u8; 32];
     rand::rngs::OsRng.fill_bytes(&mut b);
-    format!("cst_{}", base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(b))
+    format!("{prefix}{}", base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(b))
 }
 
-mod subtle_eq {
+pub(super) mod subtle_eq {
     /// Constant-time comparison of two equal-length strings.
     pub fn ct_eq(a: &str, b: &str) -> bool {
         a.len() == b.len() && a.bytes().zip(b.bytes()).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
     }
+}
+
+/// A principal as stored: the id in the clear (it is the record's key and
+/// what the audit log names), everything else (name, roles, department,
+/// region: an employee's personal data) sealed under the staff key.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct SealedPrincipal {
+    id: PrincipalId,
+    sealed: Sealed,
+}
+
+fn principal_aad(id: &PrincipalId) -> Vec<u8> {
+    format!("custos-principal-v1\0{id}").into_bytes()
 }
 
 fn system_entry(action: &str, resource: &str, reason: &str) -> EntryBody {
@@ -74,18 +99,35 @@ impl Archive {
         Ok(self.store.get(Cf::System, keys::INITIALIZED)?.is_some())
     }
 
-    /// Initialises an empty data directory: the admin principal and its
-    /// token. Returns the token if it was generated here (to be printed once).
-    pub fn bootstrap(&self, configured_token: Option<&str>) -> Result<Option<IssuedToken>, ArchiveError> {
+    /// Initialises an empty data directory: the first admin principal and
+    /// its token, and a second admin with a one-time enrollment code (the
+    /// two admins every token for someone else needs: one asks, the other
+    /// approves). Returns what was generated here, to be printed once.
+    pub fn bootstrap(
+        &self,
+        configured_token: Option<&str>,
+        configured_second_code: Option<&str>,
+    ) -> Result<Bootstrapped, ArchiveError> {
         if self.is_initialized()? {
-            return Ok(None);
+            return Ok(Bootstrapped::default());
         }
         let (token, generated) = match configured_token {
             Some(t) => {
                 check_bootstrap_token(t).map_err(ArchiveError::BadRequest)?;
                 (t.to_owned(), false)
             }
-            None => (new_secret(), true),
+            None => (new_secret("cst_"), true),
+        };
+        let (second_code, second_generated) = match configured_second_code {
+            Some(c) => {
+                check_bootstrap_token(c).map_err(|_| {
+                    ArchiveError::BadRequest(format!(
+                        "CUSTOS_BOOTSTRAP_SECOND_ADMIN_CODE must be at least {MIN_BOOTSTRAP_TOKEN} characters without spaces"
+                    ))
+                })?;
+                (c.to_owned(), false)
+            }
+            None => (new_secret("enr_"), true),
         };
         let now = self.clock.now();
         let admin = Principal {
@@ -97,12 +139,21 @@ impl Archive {
             created_at: now,
         };
         let token_id = TokenId::generate();
-        let mut ops = self.token_ops(&admin.id, &token_id, &token)?;
-        ops.push(Op::Put(
-            Cf::Principals,
-            keys::principal(&admin.id),
-            serde_json::to_vec(&admin).map_err(anyhow::Error::from)?,
-        ));
+        let mut record = TokenRecord::pending(token_id.clone(), admin.id.clone(), None, now);
+        let mut ops = self.token_ops(&mut record, &token)?;
+        ops.push(self.principal_op(&admin)?);
+        let second = Principal {
+            id: PrincipalId::generate(),
+            name: "second admin".into(),
+            roles: vec![Role::Admin],
+            department: "operations".into(),
+            region: String::new(),
+            created_at: now,
+        };
+        ops.push(self.principal_op(&second)?);
+        let second_token = TokenId::generate();
+        let mut pending = TokenRecord::pending(second_token.clone(), second.id.clone(), None, now);
+        ops.extend(self.code_ops(&mut pending, &second_code, super::enrollment::BOOTSTRAP_CODE_TTL)?);
         let init = InitRecord { master_fingerprint: self.keyring.master_fingerprint(), initialized_at: now };
         ops.push(Op::Put(
             Cf::System,
@@ -114,43 +165,50 @@ impl Archive {
             entries: vec![
                 system_entry("principal.create", admin.id.as_str(), "bootstrap admin"),
                 system_entry("token.create", token_id.as_str(), "bootstrap admin token"),
+                system_entry("principal.create", second.id.as_str(), "bootstrap second admin"),
+                system_entry(
+                    "token.create",
+                    second_token.as_str(),
+                    &format!("bootstrap second admin's enrollment code, for {}", second.id),
+                ),
             ],
             ..Default::default()
         })?;
-        Ok(generated.then_some(IssuedToken { token_id, token }))
+        Ok(Bootstrapped {
+            admin_token: generated.then_some(IssuedToken { token_id, token }),
+            second_admin_code: second_generated.then_some(second_code),
+        })
     }
 
-    fn token_ops(&self, principal: &PrincipalId, id: &TokenId, token: &str) -> Result<Vec<Op>, ArchiveError> {
+    /// Makes `record` an enrolled token for `token`: the record and the
+    /// hash → token index.
+    pub(super) fn token_ops(&self, record: &mut TokenRecord, token: &str) -> Result<Vec<Op>, ArchiveError> {
         let hash = token_hash(token);
-        let rec = TokenRecord {
-            id: id.clone(),
-            principal: principal.clone(),
-            hash: hash.clone(),
-            created_at: self.clock.now(),
-            revoked_at: None,
-        };
+        record.hash = hash.clone();
+        record.enrolled_at = Some(self.clock.now());
         Ok(vec![
-            Op::Put(Cf::Principals, keys::token(id), serde_json::to_vec(&rec).map_err(anyhow::Error::from)?),
-            Op::Put(Cf::Principals, keys::token_hash(&hash), id.as_str().as_bytes().to_vec()),
+            Op::Put(Cf::Principals, keys::token(&record.id), serde_json::to_vec(&record).map_err(anyhow::Error::from)?),
+            Op::Put(Cf::Principals, keys::token_hash(&hash), record.id.as_str().as_bytes().to_vec()),
         ])
     }
 
-    pub fn authenticate(&self, token: &str) -> Result<Principal, ArchiveError> {
+    /// Authenticates a bearer token: its principal and the token's id.
+    pub fn authenticate(&self, token: &str) -> Result<(Principal, TokenId), ArchiveError> {
         let hash = token_hash(token);
         if let Some(p) = self.auth_cache.lock().ok().and_then(|c| c.get(&hash).cloned()) {
             return Ok(p);
         }
-        let principal = self.authenticate_uncached(&hash)?;
+        let found = self.authenticate_uncached(&hash)?;
         if let Ok(mut c) = self.auth_cache.lock() {
             if c.len() >= AUTH_CACHE_ENTRIES {
                 c.clear();
             }
-            c.insert(hash, principal.clone());
+            c.insert(hash, found.clone());
         }
-        Ok(principal)
+        Ok(found)
     }
 
-    fn authenticate_uncached(&self, hash: &str) -> Result<Principal, ArchiveError> {
+    fn authenticate_uncached(&self, hash: &str) -> Result<(Principal, TokenId), ArchiveError> {
         let hash = hash.to_owned();
         let id = self.store.get(Cf::Principals, &keys::token_hash(&hash))?.ok_or(ArchiveError::Unauthenticated)?;
         let rec: TokenRecord = self
@@ -160,22 +218,75 @@ impl Archive {
             .transpose()
             .map_err(anyhow::Error::from)?
             .ok_or(ArchiveError::Unauthenticated)?;
-        if rec.revoked_at.is_some() || !ct_eq(&rec.hash, &hash) {
+        if rec.revoked_at.is_some() || rec.hash.is_empty() || !ct_eq(&rec.hash, &hash) {
             return Err(ArchiveError::Unauthenticated);
         }
-        self.principal(&rec.principal)?.ok_or(ArchiveError::Unauthenticated)
+        let principal = self.principal(&rec.principal)?.ok_or(ArchiveError::Unauthenticated)?;
+        Ok((principal, rec.id))
     }
 
     pub fn principal(&self, id: &PrincipalId) -> Result<Option<Principal>, ArchiveError> {
-        Ok(self
-            .store
-            .get(Cf::Principals, &keys::principal(id))?
-            .map(|b| serde_json::from_slice(&b))
-            .transpose()
-            .map_err(anyhow::Error::from)?)
+        let Some(raw) = self.store.get(Cf::Principals, &keys::principal(id))? else { return Ok(None) };
+        self.open_principal(&raw).map(Some)
     }
 
-    async fn require_admin(&self, ctx: &RequestCtx, action: &str, resource: &str) -> Result<(), ArchiveError> {
+    /// A stored principal record, sealed (or, written before sealing, plain).
+    fn open_principal(&self, raw: &[u8]) -> Result<Principal, ArchiveError> {
+        if let Ok(stored) = serde_json::from_slice::<SealedPrincipal>(raw) {
+            let key = self.keyring.get(&KeyRef::Staff)?;
+            let plain = crate::crypto::open(&key, &principal_aad(&stored.id), &stored.sealed)?;
+            return Ok(serde_json::from_slice(&plain).map_err(anyhow::Error::from)?);
+        }
+        Ok(serde_json::from_slice(raw).map_err(anyhow::Error::from)?)
+    }
+
+    /// The key staff records are sealed under, made (and stored, synced) on
+    /// first use.
+    fn staff_key(&self) -> Result<std::sync::Arc<DataKey>, ArchiveError> {
+        match self.keyring.get(&KeyRef::Staff) {
+            Ok(k) => Ok(k),
+            Err(CryptoError::KeyDestroyed(_)) => {
+                let (k, op) = self.keyring.create(&KeyRef::Staff)?;
+                self.store.write(&[op], true)?;
+                self.keyring.remember(KeyRef::Staff, k.clone());
+                Ok(k)
+            }
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// The write of a principal record, sealed.
+    fn principal_op(&self, p: &Principal) -> Result<Op, ArchiveError> {
+        let plain = zeroize::Zeroizing::new(serde_json::to_vec(p).map_err(anyhow::Error::from)?);
+        let key = self.staff_key()?;
+        let sealed = crate::crypto::seal(&key, &principal_aad(&p.id), &plain)?;
+        let record = SealedPrincipal { id: p.id.clone(), sealed };
+        Ok(Op::Put(Cf::Principals, keys::principal(&p.id), serde_json::to_vec(&record).map_err(anyhow::Error::from)?))
+    }
+
+    /// Seals the principal records an older custos wrote in the clear; run
+    /// at start-up. Returns how many were sealed.
+    pub fn seal_plain_principals(&self) -> Result<usize, ArchiveError> {
+        let prefix = b"p/";
+        let mut ops = Vec::new();
+        for row in self.store.scan(Cf::Principals, prefix, prefix) {
+            let (_, raw) = row?;
+            if serde_json::from_slice::<SealedPrincipal>(&raw).is_err() {
+                ops.push(self.principal_op(&self.open_principal(&raw)?)?);
+            }
+        }
+        if !ops.is_empty() {
+            self.store.write(&ops, true)?;
+        }
+        Ok(ops.len())
+    }
+
+    pub(super) async fn require_admin(
+        &self,
+        ctx: &RequestCtx,
+        action: &str,
+        resource: &str,
+    ) -> Result<(), ArchiveError> {
         if ctx.principal.has_role(Role::Admin) {
             return Ok(());
         }
@@ -194,30 +305,11 @@ impl Archive {
             region: new.region,
             created_at: self.clock.now(),
         };
-        let ops =
-            vec![Op::Put(Cf::Principals, keys::principal(&p.id), serde_json::to_vec(&p).map_err(anyhow::Error::from)?)];
+        let ops = vec![self.principal_op(&p)?];
         let roles = p.role_names().join(",");
         let entry = ctx.entry("principal.create", p.id.as_str(), Outcome::Allow, format!("roles {roles}"));
         self.audit.commit(Commit::change(ops, entry)).await?;
         Ok(p.id)
-    }
-
-    #[tracing::instrument(level = "debug", skip_all)]
-    pub async fn create_token(&self, ctx: &RequestCtx, principal: &str) -> Result<IssuedToken, ArchiveError> {
-        self.require_admin(ctx, "token.create", principal).await?;
-        let pid = match PrincipalId::parse(principal).ok().filter(|id| matches!(self.principal(id), Ok(Some(_)))) {
-            Some(id) => id,
-            None => {
-                let e = ctx.entry("token.create", principal, Outcome::Error, "unknown principal");
-                return self.refuse(e, ArchiveError::NotFound("principal".into())).await;
-            }
-        };
-        let token_id = TokenId::generate();
-        let token = new_secret();
-        let ops = self.token_ops(&pid, &token_id, &token)?;
-        let entry = ctx.entry("token.create", token_id.as_str(), Outcome::Allow, format!("for {pid}"));
-        self.audit.commit(Commit::change(ops, entry)).await?;
-        Ok(IssuedToken { token_id, token })
     }
 
     #[tracing::instrument(level = "debug", skip_all)]
@@ -235,10 +327,16 @@ impl Archive {
         if rec.revoked_at.is_none() {
             rec.revoked_at = Some(self.clock.now());
         }
-        let ops = vec![
-            Op::Put(Cf::Principals, keys::token(&id), serde_json::to_vec(&rec).map_err(anyhow::Error::from)?),
-            Op::Delete(Cf::Principals, keys::token_hash(&rec.hash)),
-        ];
+        let code = rec.code_hash.take();
+        let mut ops =
+            vec![Op::Put(Cf::Principals, keys::token(&id), serde_json::to_vec(&rec).map_err(anyhow::Error::from)?)];
+        if !rec.hash.is_empty() {
+            ops.push(Op::Delete(Cf::Principals, keys::token_hash(&rec.hash)));
+        }
+        if let Some(code) = code {
+            // An enrollment code not yet redeemed stops working too.
+            ops.push(Op::Delete(Cf::Principals, keys::enrollment(&code)));
+        }
         let entry = ctx.entry("token.revoke", id.as_str(), Outcome::Allow, format!("token of {}", rec.principal));
         self.audit.commit(Commit::change(ops, entry)).await?;
         if let Ok(mut c) = self.auth_cache.lock() {

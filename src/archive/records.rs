@@ -19,12 +19,82 @@ pub struct InitRecord {
 pub struct TokenRecord {
     pub id: TokenId,
     pub principal: PrincipalId,
-    /// SHA-256 of the token, hex. The token itself is never stored.
+    /// SHA-256 of the token, hex; empty until the enrollment code is
+    /// redeemed. The token itself is never stored.
     pub hash: String,
     #[serde(with = "time::serde::rfc3339")]
     pub created_at: OffsetDateTime,
     #[serde(with = "time::serde::rfc3339::option", default)]
     pub revoked_at: Option<OffsetDateTime>,
+    /// The admin who asked for the token (none: made at initialisation).
+    #[serde(default)]
+    pub requested_by: Option<PrincipalId>,
+    /// Whether a second admin must approve it before it can be enrolled.
+    #[serde(default)]
+    pub needs_approval: bool,
+    /// The second admin who approved it.
+    #[serde(default)]
+    pub approved_by: Option<PrincipalId>,
+    /// SHA-256 of the one-time enrollment code, hex, while it can be redeemed.
+    #[serde(default)]
+    pub code_hash: Option<String>,
+    #[serde(with = "time::serde::rfc3339::option", default)]
+    pub code_expires_at: Option<OffsetDateTime>,
+    #[serde(with = "time::serde::rfc3339::option", default)]
+    pub enrolled_at: Option<OffsetDateTime>,
+}
+
+impl TokenRecord {
+    /// A token asked for and not yet enrolled.
+    pub fn pending(
+        id: TokenId,
+        principal: PrincipalId,
+        requested_by: Option<PrincipalId>,
+        now: OffsetDateTime,
+    ) -> Self {
+        TokenRecord {
+            id,
+            principal,
+            hash: String::new(),
+            created_at: now,
+            revoked_at: None,
+            needs_approval: false,
+            requested_by,
+            approved_by: None,
+            code_hash: None,
+            code_expires_at: None,
+            enrolled_at: None,
+        }
+    }
+
+    pub fn state(&self, now: OffsetDateTime) -> TokenState {
+        if self.revoked_at.is_some() {
+            TokenState::Revoked
+        } else if !self.hash.is_empty() {
+            TokenState::Active
+        } else if self.needs_approval && self.approved_by.is_none() {
+            TokenState::AwaitingApproval
+        } else if self.code_expires_at.is_some_and(|t| t > now) {
+            TokenState::Enrollable
+        } else {
+            TokenState::Expired
+        }
+    }
+}
+
+/// Where a token is on its way from request to use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum TokenState {
+    /// Asked for; a second admin must approve it.
+    AwaitingApproval,
+    /// Its one-time enrollment code can be redeemed (`POST /v1/enroll`).
+    Enrollable,
+    /// Enrolled: the token works.
+    Active,
+    /// The enrollment code expired unredeemed.
+    Expired,
+    Revoked,
 }
 
 /// Plaintext metadata needed to decide without decrypting.

@@ -1,6 +1,7 @@
 //! Search: keeping the index in step with the store, repairing it after a
 //! crash, rebuilding it, and policy-filtered, audited queries.
 
+use super::codec::{Opened, Part, SegmentName};
 use super::records::DossierMeta;
 use super::{Archive, ArchiveError, RequestCtx};
 use crate::audit::{Commit, Outcome};
@@ -69,7 +70,6 @@ fn index_doc(id: &DossierId, version: u32, split: &SplitDossier, without: Option
     IndexDoc {
         id: id.to_string(),
         version,
-        customer_name: b.customer.name.clone(),
         grade: format!("{:?}", b.grade),
         region: b.customer.region.clone(),
         text: text.join("\n"),
@@ -127,6 +127,20 @@ impl Archive {
             ix.remove(&ids.iter().map(|i| i.to_string()).collect::<Vec<_>>()).map_err(anyhow::Error::from)?;
         }
         Ok(())
+    }
+
+    /// The customer's name in a dossier's current version: its business
+    /// segment alone is opened.
+    fn customer_name(&self, meta: &DossierMeta) -> Result<String, ArchiveError> {
+        let (rec, _) = self
+            .load_version(&meta.id, meta.current_version)?
+            .ok_or_else(|| anyhow::anyhow!("version record missing"))?;
+        for seg in rec.segments.iter().filter(|s| s.name == SegmentName::Business) {
+            if let Opened::Plain(Part::Business(b)) = self.open_segment(&meta.id, &rec, seg)? {
+                return Ok(b.customer.name);
+            }
+        }
+        Err(ArchiveError::Internal(anyhow::anyhow!("version has no business segment")))
     }
 
     /// A version's segments for indexing: an erased person's are left out.
@@ -225,20 +239,7 @@ impl Archive {
                 if !plan.anything_visible() {
                     continue;
                 }
-                let show = |path: &str, v: String| match plan.outcome(Classification::Internal, None) {
-                    FieldOutcome::Clear => v,
-                    FieldOutcome::Masked => {
-                        self.policy.masking.mask(path, &v.into()).as_str().unwrap_or("***").to_owned()
-                    }
-                    FieldOutcome::Withheld => String::new(),
-                };
-                visible.push(SearchHit {
-                    id: h.id.clone(),
-                    score: h.score,
-                    customer_name: show("/customer/name", h.customer_name),
-                    grade: show("/grade", h.grade),
-                    region: show("/customer/region", h.region),
-                });
+                visible.push((h.score, meta, plan.outcome(Classification::Internal, None)));
                 if visible.len() > offset + limit {
                     break;
                 }
@@ -249,7 +250,26 @@ impl Archive {
             want *= 4;
         };
         let more = visible.len() > offset + limit;
-        let page: Vec<SearchHit> = visible.into_iter().skip(offset).take(limit).collect();
+        // The fields of the page shown, from the store: the index holds none.
+        let mut page = Vec::with_capacity(limit);
+        for (score, meta, outcome) in visible.into_iter().skip(offset).take(limit) {
+            let show = |path: &str, v: String| match outcome {
+                FieldOutcome::Clear => v,
+                FieldOutcome::Masked => self.policy.masking.mask(path, &v.into()).as_str().unwrap_or("***").to_owned(),
+                FieldOutcome::Withheld => String::new(),
+            };
+            let name = match outcome {
+                FieldOutcome::Withheld => String::new(),
+                _ => self.customer_name(&meta)?,
+            };
+            page.push(SearchHit {
+                id: meta.id.to_string(),
+                score,
+                customer_name: show("/customer/name", name),
+                grade: show("/grade", format!("{:?}", meta.grade)),
+                region: show("/customer/region", meta.region.clone()),
+            });
+        }
         let qhash = &ix.blind(&format!("query:{q}"))[..16];
         let region_note =
             region.map(|r| format!(", region hmac:{}", &ix.blind(&format!("region:{r}"))[..16])).unwrap_or_default();

@@ -1,11 +1,11 @@
 //! One audit entry and its canonical bytes.
 //!
 //! ```text
-//! entry   = version:u8(=1) seq:u64 time_us:i64 prev_hash:[32]
+//! entry   = version:u8(=1|2) seq:u64 time_us:i64 prev_hash:[32]
 //!           actor:str roles:list action:str resource:str subjects:list
 //!           purpose:str outcome:u8 reason:str
 //!           released:list masked:list withheld:list
-//!           policy_hash:str request_id:str
+//!           policy_hash:str request_id:str [token_id:str, version 2 only]
 //! str     = len:u16 utf8-bytes          (integers big-endian)
 //! list    = count:u16 str*
 //! hash    = SHA-256(entry)              (the chain: next entry's prev_hash)
@@ -16,7 +16,12 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use time::OffsetDateTime;
 
+/// Entries without a token (custos's own) are written in version 1, entries
+/// of a request in version 2, which adds the caller's token id at the end;
+/// so an entry re-encodes to the bytes it was read from, and the entries
+/// written before version 2 existed verify unchanged.
 pub const FORMAT_VERSION: u8 = 1;
+pub const FORMAT_VERSION_TOKEN: u8 = 2;
 /// `prev_hash` of entry 0.
 pub const GENESIS_PREV: [u8; 32] = [0u8; 32];
 /// Byte offset of `prev_hash` in every entry.
@@ -66,6 +71,9 @@ pub struct EntryBody {
     pub masked: Vec<String>,
     pub withheld: Vec<String>,
     pub request_id: String,
+    /// The id of the token the request came with (`tok_...`); empty for
+    /// custos's own entries.
+    pub token_id: String,
 }
 
 impl EntryBody {
@@ -86,6 +94,7 @@ impl EntryBody {
             masked: vec![],
             withheld: vec![],
             request_id: String::new(),
+            token_id: String::new(),
         }
     }
 }
@@ -138,7 +147,8 @@ fn put_list(out: &mut Vec<u8>, items: &[String]) {
 impl AuditEntry {
     pub fn encode(&self) -> Vec<u8> {
         let mut out = Vec::with_capacity(256);
-        out.push(FORMAT_VERSION);
+        let with_token = !self.body.token_id.is_empty();
+        out.push(if with_token { FORMAT_VERSION_TOKEN } else { FORMAT_VERSION });
         out.extend_from_slice(&self.seq.to_be_bytes());
         let micros = (self.time.unix_timestamp_nanos() / 1000) as i64;
         out.extend_from_slice(&micros.to_be_bytes());
@@ -156,13 +166,16 @@ impl AuditEntry {
         put_list(&mut out, &self.body.withheld);
         put_str(&mut out, &self.policy_hash);
         put_str(&mut out, &self.body.request_id);
+        if with_token {
+            put_str(&mut out, &self.body.token_id);
+        }
         out
     }
 
     pub fn decode(bytes: &[u8]) -> Result<Self, DecodeError> {
         let mut r = Reader { b: bytes, pos: 0 };
         let version = r.u8()?;
-        if version != FORMAT_VERSION {
+        if version != FORMAT_VERSION && version != FORMAT_VERSION_TOKEN {
             return Err(DecodeError::Version(version));
         }
         let seq = u64::from_be_bytes(r.take(8)?.try_into().map_err(|_| DecodeError::Truncated)?);
@@ -179,6 +192,7 @@ impl AuditEntry {
         };
         let (reason, released, masked, withheld) = (r.str()?, r.list()?, r.list()?, r.list()?);
         let (policy_hash, request_id) = (r.str()?, r.str()?);
+        let token_id = if version == FORMAT_VERSION_TOKEN { r.str()? } else { String::new() };
         let e = AuditEntry {
             seq,
             time,
@@ -197,6 +211,7 @@ impl AuditEntry {
                 masked,
                 withheld,
                 request_id,
+                token_id,
             },
         };
         if r.pos != bytes.len() {
@@ -211,7 +226,7 @@ impl AuditEntry {
 pub fn check(bytes: &[u8]) -> Result<u64, DecodeError> {
     let mut r = Reader { b: bytes, pos: 0 };
     let version = r.u8()?;
-    if version != FORMAT_VERSION {
+    if version != FORMAT_VERSION && version != FORMAT_VERSION_TOKEN {
         return Err(DecodeError::Version(version));
     }
     let seq = u64::from_be_bytes(r.take(8)?.try_into().map_err(|_| DecodeError::Truncated)?);
@@ -232,6 +247,9 @@ pub fn check(bytes: &[u8]) -> Result<u64, DecodeError> {
     }
     r.skip_str()?; // policy_hash
     r.skip_str()?; // request_id
+    if version == FORMAT_VERSION_TOKEN {
+        r.skip_str()?; // token_id
+    }
     if r.pos != bytes.len() {
         return Err(DecodeError::Trailing);
     }
@@ -306,8 +324,24 @@ pub(crate) mod tests {
                 masked: vec![],
                 withheld: vec![],
                 request_id: "req_1".into(),
+                token_id: String::new(),
             },
         }
+    }
+
+    #[test]
+    fn a_token_id_is_the_one_field_version_2_adds() {
+        let v1 = sample(3, [1u8; 32]);
+        let mut v2 = v1.clone();
+        v2.body.token_id = "tok_01jd0000000000000000000000".into();
+        let (a, b) = (v1.encode(), v2.encode());
+        assert_eq!((a[0], b[0]), (1, 2));
+        assert_eq!(&b[1..a.len()], &a[1..], "the same fields, in the same order");
+        assert_eq!(&b[a.len()..], &[&[0u8, 30][..], b"tok_01jd0000000000000000000000"].concat()[..]);
+        // A version 1 entry with bytes after request_id is refused.
+        let mut trailing = a.clone();
+        trailing.extend_from_slice(&b[a.len()..]);
+        assert_eq!(AuditEntry::decode(&trailing), Err(DecodeError::Trailing));
     }
 
     #[test]
@@ -327,13 +361,16 @@ pub(crate) mod tests {
             subjects in proptest::collection::vec("[a-z_0-9]{0,30}", 0..5),
             outcome in 0u8..3,
             prev in any::<[u8; 32]>(),
+            token in prop_oneof![Just(String::new()), "tok_[0-9a-z]{26}"],
         ) {
             let mut e = sample(seq, prev);
+            e.body.token_id = token;
             e.time = OffsetDateTime::from_unix_timestamp_nanos((secs as i128 * 1_000_000 + micros as i128) * 1000).unwrap();
             e.body.actor = actor;
             e.body.subjects = subjects;
             e.body.outcome = [Outcome::Allow, Outcome::Deny, Outcome::Error][outcome as usize];
             let raw = e.encode();
+            prop_assert_eq!(raw[0], if e.body.token_id.is_empty() { FORMAT_VERSION } else { FORMAT_VERSION_TOKEN });
             prop_assert_eq!(check(&raw), Ok(e.seq));
             prop_assert_eq!(AuditEntry::decode(&raw).unwrap(), e);
         }

@@ -33,6 +33,7 @@ pub fn fill(store: &dyn KvStore, n: u64) -> Result<usize, StoreError> {
                 masked: vec![],
                 withheld: vec![],
                 request_id: format!("req_01m83zsasrgzzpqzkmn17{:05}", seq % 100_000),
+                token_id: "tok_01m83zs40b0jzdv8zsv6c5gpb7".into(),
             },
         };
         let raw = e.encode();

@@ -344,6 +344,7 @@ mod tests {
             masked: vec![],
             withheld: vec![],
             request_id: "req".into(),
+            token_id: String::new(),
         }
     }
 

@@ -247,6 +247,11 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         // Printed once, on stdout only; never logged.
         println!("admin token (shown once, store it now): {}", t.token);
     }
+    if let Some(code) = &running.second_admin_code {
+        println!(
+            "second admin's enrollment code (shown once; hand it to the second admin, who redeems it with POST /v1/enroll): {code}"
+        );
+    }
     println!("custos listening on http://{}", running.addr);
     tracing::info!(addr = %running.addr, data_dir = %config.data_dir.display(), "serving");
     shutdown_signal().await;

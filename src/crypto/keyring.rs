@@ -18,9 +18,13 @@ pub enum KeyRef {
     Subject(SubjectId),
     /// The HMAC key of the search index's blind index.
     BlindIndex,
+    /// The key staff records (principals: names, roles, regions) are
+    /// sealed under.
+    Staff,
 }
 
 const BLIND_INDEX: &str = "x/blind-index";
+const STAFF: &str = "x/staff";
 
 impl KeyRef {
     /// The key under which the wrapped key is stored in [`Cf::Keys`]; also
@@ -36,6 +40,7 @@ impl std::fmt::Display for KeyRef {
             KeyRef::Dossier(id) => write!(f, "d/{id}"),
             KeyRef::Subject(id) => write!(f, "s/{id}"),
             KeyRef::BlindIndex => f.write_str(BLIND_INDEX),
+            KeyRef::Staff => f.write_str(STAFF),
         }
     }
 }
@@ -47,6 +52,7 @@ impl std::str::FromStr for KeyRef {
             Some(("d", id)) => DossierId::parse(id).map(KeyRef::Dossier).map_err(|e| e.to_string()),
             Some(("s", id)) => SubjectId::parse(id).map(KeyRef::Subject).map_err(|e| e.to_string()),
             _ if s == BLIND_INDEX => Ok(KeyRef::BlindIndex),
+            _ if s == STAFF => Ok(KeyRef::Staff),
             _ => Err("unknown key id".into()),
         }
     }

@@ -1,8 +1,11 @@
 //! The full-text index (tantivy): the searchable business fields with
 //! Chinese word segmentation (jieba) and Latin tokenisation with English
 //! stemming, and a blind index of personal values (contact name, phone,
-//! email) stored only as HMAC-SHA256 under a key from the keyring, so a full
-//! value finds its dossier and no index file holds the value.
+//! email). The index holds no plaintext: every term of the text is a keyed
+//! hash of the analysed word (`keyed`), the blind index and the grade and
+//! region filters hold keyed hashes of the values, and no text is stored
+//! (a hit is an id and a score; the archive shows its fields from the
+//! store). The key is in the keyring, wrapped to the master key.
 //!
 //! Writes are batched: `upsert` stages, and the next search (or the
 //! committer) commits, so a search always sees every write before it. A crash
@@ -26,7 +29,12 @@ use tantivy::tokenizer::{Language, LowerCaser, Stemmer, TextAnalyzer};
 use tantivy::{doc, Index, IndexReader, IndexWriter, ReloadPolicy, TantivyDocument, Term};
 use zeroize::Zeroizing;
 
-const ANALYZER: &str = "custos_zh_en";
+mod keyed;
+
+/// The analyzer's name is recorded in the index's schema: an index made
+/// with another analyzer (an older custos's, which kept plain terms) does
+/// not match, and is rebuilt from the store (`SearchIndex::open`).
+const ANALYZER: &str = "custos_zh_en_keyed_v1";
 /// Memory the writer may use before it flushes a segment.
 const WRITER_HEAP: usize = 64 * 1024 * 1024;
 
@@ -46,7 +54,6 @@ struct Fields {
     version: Field,
     text: Field,
     blind: Field,
-    customer_name: Field,
     grade: Field,
     region: Field,
 }
@@ -56,7 +63,6 @@ struct Fields {
 pub struct IndexDoc {
     pub id: String,
     pub version: u32,
-    pub customer_name: String,
     pub grade: String,
     pub region: String,
     /// The searchable business text.
@@ -65,13 +71,11 @@ pub struct IndexDoc {
     pub personal: Vec<String>,
 }
 
+/// A match: which dossier, how well. Its fields come from the store.
 #[derive(Debug, Clone)]
 pub struct Hit {
     pub id: String,
     pub score: f32,
-    pub customer_name: String,
-    pub grade: String,
-    pub region: String,
 }
 
 pub struct SearchIndex {
@@ -93,17 +97,17 @@ fn schema() -> (Schema, Fields) {
         version: b.add_u64_field("version", INDEXED | STORED | FAST),
         text: b.add_text_field("text", text_opts),
         blind: b.add_text_field("blind", STRING),
-        customer_name: b.add_text_field("customer_name", STORED),
-        grade: b.add_text_field("grade", STRING | STORED),
-        region: b.add_text_field("region", STRING | STORED),
+        grade: b.add_text_field("grade", STRING),
+        region: b.add_text_field("region", STRING),
     };
     (b.build(), fields)
 }
 
-fn analyzer() -> TextAnalyzer {
+fn analyzer(keyed: keyed::KeyedTerms) -> TextAnalyzer {
     TextAnalyzer::builder(tantivy_jieba::JiebaTokenizer::new())
         .filter(LowerCaser)
         .filter(Stemmer::new(Language::English))
+        .filter(keyed)
         .build()
 }
 
@@ -125,18 +129,42 @@ fn normal_forms(value: &str) -> Vec<String> {
 
 impl SearchIndex {
     /// Opens (or creates) the index in `dir`.
+    /// An index of an older format (plain terms) is deleted and made anew;
+    /// the caller's repair then fills it from the store.
     pub fn open(dir: &Path, blind_key: Zeroizing<[u8; 32]>) -> Result<Self, SearchError> {
-        std::fs::create_dir_all(dir).map_err(|e| SearchError::Other(format!("{}: {e}", dir.display())))?;
+        let io = |e: std::io::Error| SearchError::Other(format!("{}: {e}", dir.display()));
+        std::fs::create_dir_all(dir).map_err(io)?;
         let (schema, fields) = schema();
+        let exists = Index::exists(&tantivy::directory::MmapDirectory::open(dir)?)
+            .map_err(|e| SearchError::Other(e.to_string()))?;
+        if exists {
+            let old = Index::open_in_dir(dir)?;
+            if old.schema() != schema {
+                drop(old);
+                tracing::warn!("the search index is of an older format; rebuilding it from the store");
+                std::fs::remove_dir_all(dir).map_err(io)?;
+                std::fs::create_dir_all(dir).map_err(io)?;
+            }
+        }
         let directory = tantivy::directory::MmapDirectory::open(dir)?;
         let index = Index::open_or_create(directory, schema)?;
-        index.tokenizers().register(ANALYZER, analyzer());
+        let term_key = Self::derive(&blind_key, b"custos-term-key-v1");
+        index.tokenizers().register(ANALYZER, analyzer(keyed::KeyedTerms::new(&term_key)));
         let writer = index.writer(WRITER_HEAP)?;
         let reader = index.reader_builder().reload_policy(ReloadPolicy::Manual).try_into()?;
         Ok(SearchIndex { index, reader, writer: Mutex::new(writer), fields, blind_key, dirty: AtomicBool::new(false) })
     }
 
-    /// The keyed hash the blind index stores for a personal value.
+    /// A key for one use, derived from the index key.
+    #[expect(clippy::expect_used, reason = "HMAC accepts keys of any length")]
+    fn derive(key: &[u8; 32], label: &[u8]) -> Zeroizing<[u8; 32]> {
+        let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(key).expect("any key length");
+        mac.update(label);
+        Zeroizing::new(mac.finalize().into_bytes().into())
+    }
+
+    /// The keyed hash the blind index (and the grade and region filters)
+    /// store for a value.
     #[expect(clippy::expect_used, reason = "HMAC accepts keys of any length")]
     pub fn blind(&self, form: &str) -> String {
         let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(self.blind_key.as_ref()).expect("any key length");
@@ -156,9 +184,8 @@ impl SearchIndex {
             f.id => d.id.clone(),
             f.version => d.version as u64,
             f.text => d.text.clone(),
-            f.customer_name => d.customer_name.clone(),
-            f.grade => d.grade.clone(),
-            f.region => d.region.clone(),
+            f.grade => self.blind(&format!("grade:{}", d.grade)),
+            f.region => self.blind(&format!("region:{}", d.region)),
         );
         for value in &d.personal {
             for form in normal_forms(value) {
@@ -265,16 +292,12 @@ impl SearchIndex {
             must.push((Occur::Must, Box::new(BooleanQuery::new(should))));
         }
         if let Some(g) = grade {
-            must.push((
-                Occur::Must,
-                Box::new(TermQuery::new(Term::from_field_text(f.grade, g), IndexRecordOption::Basic)),
-            ));
+            let term = Term::from_field_text(f.grade, &self.blind(&format!("grade:{g}")));
+            must.push((Occur::Must, Box::new(TermQuery::new(term, IndexRecordOption::Basic))));
         }
         if let Some(r) = region {
-            must.push((
-                Occur::Must,
-                Box::new(TermQuery::new(Term::from_field_text(f.region, r), IndexRecordOption::Basic)),
-            ));
+            let term = Term::from_field_text(f.region, &self.blind(&format!("region:{r}")));
+            must.push((Occur::Must, Box::new(TermQuery::new(term, IndexRecordOption::Basic))));
         }
         if must.is_empty() {
             must.push((Occur::Must, Box::new(tantivy::query::AllQuery)));
@@ -285,14 +308,8 @@ impl SearchIndex {
         let mut hits = Vec::with_capacity(top.len());
         for (score, addr) in top {
             let doc: TantivyDocument = searcher.doc(addr)?;
-            let text = |field| doc.get_first(field).and_then(|v| v.as_str()).unwrap_or_default().to_owned();
-            hits.push(Hit {
-                id: text(f.id),
-                score,
-                customer_name: text(f.customer_name),
-                grade: text(f.grade),
-                region: text(f.region),
-            });
+            let id = doc.get_first(f.id).and_then(|v| v.as_str()).unwrap_or_default().to_owned();
+            hits.push(Hit { id, score });
         }
         Ok(hits)
     }
@@ -310,7 +327,6 @@ mod tests {
         IndexDoc {
             id: id.into(),
             version: 1,
-            customer_name: format!("{id} 公司"),
             grade: "A".into(),
             region: "华东".into(),
             text: text.into(),
@@ -356,5 +372,69 @@ mod tests {
                 assert!(!bytes.windows(needle.len()).any(|w| w == needle.as_bytes()), "{needle} in {:?}", e.path());
             }
         }
+    }
+
+    /// Every term of every field and every stored value, read with tantivy's
+    /// own API and no custos key: what someone with the index files sees.
+    fn everything_readable(dir: &Path) -> Vec<String> {
+        let index = Index::open_in_dir(dir).unwrap();
+        let searcher = index.reader().unwrap().searcher();
+        let mut out = Vec::new();
+        for segment in searcher.segment_readers() {
+            for (field, _) in index.schema().fields() {
+                let inverted = segment.inverted_index(field).unwrap();
+                let mut terms = inverted.terms().stream().unwrap();
+                while terms.advance() {
+                    out.push(String::from_utf8_lossy(terms.key()).into_owned());
+                }
+            }
+            let store = segment.get_store_reader(1).unwrap();
+            for doc_id in 0..segment.max_doc() {
+                let doc: TantivyDocument = store.get(doc_id).unwrap();
+                out.push(format!("{:?}", doc));
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn the_index_files_hold_no_word_and_phrases_and_filters_still_work() {
+        let dir = tempfile::tempdir().unwrap();
+        let ix = index(dir.path());
+        ix.upsert(&doc("a", "电子产品 东南亚 贸易 cold chain deliveries", &["张伟", "13912345688"])).unwrap();
+        ix.upsert(&IndexDoc { grade: "C".into(), region: "华南".into(), ..doc("b", "chain cold 纺织品", &[]) })
+            .unwrap();
+        let ids = |q: &str, g: Option<&str>, r: Option<&str>| {
+            ix.search(q, g, r, 10).unwrap().into_iter().map(|h| h.id).collect::<Vec<_>>()
+        };
+        assert_eq!(ids("\"cold chain\"", None, None), ["a"], "a phrase matches in order only");
+        assert_eq!(ids("chain", None, None).len(), 2);
+        assert_eq!(ids("chain", Some("C"), None), ["b"]);
+        assert_eq!(ids("", None, Some("华东")), ["a"]);
+        assert_eq!(ids("cold", Some("A"), Some("华南")), Vec::<String>::new());
+        ix.commit().unwrap();
+        drop(ix);
+        let seen = everything_readable(dir.path());
+        assert!(seen.len() > 10, "terms were read: {seen:?}");
+        for word in ["电子", "东南亚", "贸易", "cold", "chain", "deliver", "纺织", "华东", "华南", "张伟", "1391234"]
+        {
+            assert!(!seen.iter().any(|t| t.contains(word)), "{word} readable without the key");
+        }
+    }
+
+    #[test]
+    fn an_index_of_the_old_format_is_made_anew() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut b = Schema::builder();
+        let text = b.add_text_field("text", tantivy::schema::TEXT | STORED);
+        let old = Index::create_in_dir(dir.path(), b.build()).unwrap();
+        let mut w: IndexWriter = old.writer(15_000_000).unwrap();
+        w.add_document(doc!(text => "plain words 明文")).unwrap();
+        w.commit().unwrap();
+        drop((w, old));
+        let ix = index(dir.path());
+        assert!(ix.ids().unwrap().is_empty());
+        drop(ix);
+        assert!(!everything_readable(dir.path()).iter().any(|t| t.contains("plain") || t.contains("明文")));
     }
 }

@@ -4,7 +4,7 @@
 //! | column family | key | value |
 //! |---|---|---|
 //! | `system` | `initialized`, `audit_head`, `checkpoint_origin`, `checkpoint_verifier_key` | markers, the chain head, the log's origin and verifier key |
-//! | `principals` | `p/<prn>`, `t/<tok>`, `h/<sha256 hex>` | principal, token, token hash → principal |
+//! | `principals` | `p/<prn>`, `t/<tok>`, `h/<sha256 hex>`, `e/<sha256 hex>` | principal, token, token hash → token, enrollment code hash → token |
 //! | `dossiers` | `<dos>` | dossier metadata |
 //! | `versions` | `<dos>/<version u32 BE>` | sealed version record |
 //! | `subjects` | `<sub>`, `<sub>/d/<dos>`, `<sub>/c/<event u32 BE>` | subject metadata, link to a dossier, consent event |
@@ -101,6 +101,11 @@ pub fn token(id: &TokenId) -> Vec<u8> {
 /// `principals`: token hash → principal id.
 pub fn token_hash(hash_hex: &str) -> Vec<u8> {
     format!("h/{hash_hex}").into_bytes()
+}
+
+/// An enrollment code's SHA-256 (hex) → the token id it enrolls.
+pub fn enrollment(code_hash_hex: &str) -> Vec<u8> {
+    format!("e/{code_hash_hex}").into_bytes()
 }
 
 /// `alerts`: one alert.

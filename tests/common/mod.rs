@@ -15,6 +15,9 @@ use std::sync::Arc;
 use tempfile::TempDir;
 
 pub const ADMIN_TOKEN: &str = "test-admin-token-0123456789abcdef";
+/// The second admin's enrollment code set at initialisation: every token
+/// for someone else needs a second admin's approval.
+pub const SECOND_ADMIN_CODE: &str = "test-second-admin-code-0123456789";
 
 pub fn policies_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("policies")
@@ -43,6 +46,7 @@ pub fn test_config(dir: &Path) -> Config {
     c.listen = "127.0.0.1:0".parse().unwrap();
     // No policies directory: the server runs on the policies built into it.
     c.bootstrap_token = Some(Secret::new(ADMIN_TOKEN.into()));
+    c.bootstrap_second_admin_code = Some(Secret::new(SECOND_ADMIN_CODE.into()));
     c.key_cache_entries = 1000;
     c
 }
@@ -141,6 +145,49 @@ impl TestApp {
     }
 }
 
+static SECOND_ADMINS: std::sync::Mutex<Vec<(String, String)>> = std::sync::Mutex::new(Vec::new());
+
+/// The second admin's token for the server at `base`: enrolled with
+/// `SECOND_ADMIN_CODE` on first use. `fresh`: the cached one was refused
+/// (a server on a reused port); a server restarted on a data directory
+/// whose code was redeemed before knows an earlier token, tried in turn.
+pub async fn second_admin(client: &Client, base: &str, fresh: bool) -> String {
+    if !fresh {
+        if let Some((_, t)) = SECOND_ADMINS.lock().unwrap().iter().find(|(b, _)| b == base) {
+            return t.clone();
+        }
+    }
+    let r = client.post(format!("{base}/v1/enroll")).json(&json!({ "code": SECOND_ADMIN_CODE })).send().await.unwrap();
+    let token = if r.status() == StatusCode::CREATED {
+        r.json::<Value>().await.unwrap()["token"].as_str().unwrap().to_owned()
+    } else {
+        // Redeemed by an earlier server on the same data directory.
+        let known: Vec<String> = SECOND_ADMINS.lock().unwrap().iter().rev().map(|(_, t)| t.clone()).collect();
+        let mut found = None;
+        for t in known {
+            let r = client.get(format!("{base}/v1/audit/checkpoint")).bearer_auth(&t).send().await.unwrap();
+            if r.status() != StatusCode::UNAUTHORIZED {
+                found = Some(t);
+                break;
+            }
+        }
+        found.expect("the second admin's code was redeemed and no known token works")
+    };
+    let mut tokens = SECOND_ADMINS.lock().unwrap();
+    tokens.retain(|(b, _)| b != base);
+    tokens.push((base.to_owned(), token.clone()));
+    token
+}
+
+/// Redeems an enrollment code for its token.
+pub async fn enroll(client: &Client, base: &str, code: &str) -> String {
+    let r = client.post(format!("{base}/v1/enroll")).json(&json!({ "code": code })).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::CREATED, "enrolling");
+    r.json::<Value>().await.unwrap()["token"].as_str().unwrap().to_owned()
+}
+
+/// A principal and its token, as staff get one: the admin asks, a second
+/// admin approves, the person redeems the enrollment code.
 pub async fn principal(client: &Client, base: &str, roles: &[&str], region: &str) -> (String, String) {
     let r = client
         .post(format!("{base}/v1/principals"))
@@ -152,9 +199,16 @@ pub async fn principal(client: &Client, base: &str, roles: &[&str], region: &str
     assert_eq!(r.status(), StatusCode::CREATED);
     let id = r.json::<Value>().await.unwrap()["id"].as_str().unwrap().to_owned();
     let r = client.post(format!("{base}/v1/principals/{id}/tokens")).bearer_auth(ADMIN_TOKEN).send().await.unwrap();
-    assert_eq!(r.status(), StatusCode::CREATED);
-    let token = r.json::<Value>().await.unwrap()["token"].as_str().unwrap().to_owned();
-    (id, token)
+    assert_eq!(r.status(), StatusCode::ACCEPTED);
+    let token_id = r.json::<Value>().await.unwrap()["token_id"].as_str().unwrap().to_owned();
+    let approve = format!("{base}/v1/tokens/{token_id}/approve");
+    let mut r = client.post(&approve).bearer_auth(second_admin(client, base, false).await).send().await.unwrap();
+    if r.status() == StatusCode::UNAUTHORIZED {
+        r = client.post(&approve).bearer_auth(second_admin(client, base, true).await).send().await.unwrap();
+    }
+    assert_eq!(r.status(), StatusCode::OK);
+    let code = r.json::<Value>().await.unwrap()["enrollment_code"].as_str().unwrap().to_owned();
+    (id, enroll(client, base, &code).await)
 }
 
 pub async fn assert_problem(r: Response, status: StatusCode) -> Value {
@@ -195,8 +249,13 @@ impl BinaryServer {
     /// stderr appended to `log`, and waits for its address.
     pub fn spawn(mut cmd: Command, log: &Path) -> BinaryServer {
         let stderr = std::fs::OpenOptions::new().create(true).append(true).open(log).unwrap();
-        let mut child =
-            cmd.env("CUSTOS_BOOTSTRAP_TOKEN", ADMIN_TOKEN).stdout(Stdio::piped()).stderr(stderr).spawn().unwrap();
+        let mut child = cmd
+            .env("CUSTOS_BOOTSTRAP_TOKEN", ADMIN_TOKEN)
+            .env("CUSTOS_BOOTSTRAP_SECOND_ADMIN_CODE", SECOND_ADMIN_CODE)
+            .stdout(Stdio::piped())
+            .stderr(stderr)
+            .spawn()
+            .unwrap();
         let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
         let base = loop {
             let line = lines.next().expect("server printed its address").unwrap();

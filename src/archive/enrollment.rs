@@ -1,0 +1,262 @@
+//! How a token reaches the person who will hold it. An admin asks for a
+//! token for a principal; unless it is for the admin themself, a second
+//! admin must approve it; then a one-time enrollment code (shown to the
+//! admin who asked for their own token, else to the approving admin, to hand
+//! over) is redeemed by the person (`POST /v1/enroll`) for the token, which
+//! no admin ever sees. So a single admin cannot act as anyone else by any
+//! sequence of calls: every token for someone else takes two admins. Every
+//! step is audited, naming who asked, who approved and the token id (which
+//! every entry of a request names), and a code redeemed from the address the
+//! asking or approving admin works from raises an alert.
+
+use super::principals::{new_secret, subtle_eq::ct_eq, token_hash};
+use super::records::{TokenRecord, TokenState};
+use super::{Archive, ArchiveError, RequestCtx};
+use crate::audit::{Commit, EntryBody, Outcome};
+use crate::domain::{AlertId, PrincipalId, TokenId};
+use crate::store::{keys, Cf, Op};
+use std::collections::HashMap;
+use std::net::IpAddr;
+use time::{Duration, OffsetDateTime};
+
+/// How long an enrollment code can be redeemed.
+pub const CODE_TTL: Duration = Duration::hours(72);
+/// The second admin's code made at initialisation: long enough to set up.
+pub const BOOTSTRAP_CODE_TTL: Duration = Duration::days(30);
+/// How long an admin's address is remembered for the enrollment alert.
+const ADDRESS_MEMORY: Duration = Duration::hours(24);
+/// Admins whose address is remembered at most (the map is cleared past it).
+const MAX_ADMINS_REMEMBERED: usize = 1000;
+
+/// The address each admin's requests came from lately.
+pub type AdminAddresses = HashMap<PrincipalId, (IpAddr, OffsetDateTime)>;
+
+/// A token asked for or approved: its state, and the enrollment code when
+/// it can be redeemed (shown once, never stored).
+#[derive(Debug)]
+pub struct TokenIssue {
+    pub token_id: TokenId,
+    pub principal: PrincipalId,
+    pub state: TokenState,
+    pub code: Option<String>,
+    pub code_expires_at: Option<OffsetDateTime>,
+}
+
+/// A redeemed enrollment code: the token (shown once, never stored).
+pub struct Enrolled {
+    pub token_id: TokenId,
+    pub principal: PrincipalId,
+    pub token: String,
+}
+
+impl std::fmt::Debug for Enrolled {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Enrolled({}, {})", self.token_id, self.principal)
+    }
+}
+
+/// A client address worth comparing: not 127.0.0.1, where every local
+/// client and a reverse proxy on the host look alike.
+fn comparable(ip: IpAddr) -> Option<IpAddr> {
+    (ip != IpAddr::from([127, 0, 0, 1])).then_some(ip)
+}
+
+impl Archive {
+    /// Gives `record` a fresh enrollment code valid for `ttl`: the record,
+    /// and the code hash → token index.
+    pub(super) fn code_ops(
+        &self,
+        record: &mut TokenRecord,
+        code: &str,
+        ttl: Duration,
+    ) -> Result<Vec<Op>, ArchiveError> {
+        let hash = token_hash(code);
+        record.code_hash = Some(hash.clone());
+        record.code_expires_at = Some(self.clock.now() + ttl);
+        Ok(vec![
+            Op::Put(Cf::Principals, keys::token(&record.id), serde_json::to_vec(&record).map_err(anyhow::Error::from)?),
+            Op::Put(Cf::Principals, keys::enrollment(&hash), record.id.as_str().as_bytes().to_vec()),
+        ])
+    }
+
+    fn issue(record: &TokenRecord, code: Option<String>, now: OffsetDateTime) -> TokenIssue {
+        TokenIssue {
+            token_id: record.id.clone(),
+            principal: record.principal.clone(),
+            state: record.state(now),
+            code_expires_at: code.as_ref().and(record.code_expires_at),
+            code,
+        }
+    }
+
+    fn token_record(&self, id: &TokenId) -> Result<Option<TokenRecord>, ArchiveError> {
+        Ok(self
+            .store
+            .get(Cf::Principals, &keys::token(id))?
+            .map(|b| serde_json::from_slice(&b))
+            .transpose()
+            .map_err(anyhow::Error::from)?)
+    }
+
+    /// `POST /v1/principals/{id}/tokens` (admin): a token for an admin
+    /// themself gets its enrollment code at once; one for anyone else
+    /// waits for a second admin's approval.
+    #[tracing::instrument(level = "debug", skip_all)]
+    pub async fn create_token(&self, ctx: &RequestCtx, principal: &str) -> Result<TokenIssue, ArchiveError> {
+        const ACTION: &str = "token.create";
+        self.require_admin(ctx, ACTION, principal).await?;
+        let pid = match PrincipalId::parse(principal).ok().filter(|id| matches!(self.principal(id), Ok(Some(_)))) {
+            Some(id) => id,
+            None => {
+                let e = ctx.entry(ACTION, principal, Outcome::Error, "unknown principal");
+                return self.refuse(e, ArchiveError::NotFound("principal".into())).await;
+            }
+        };
+        let now = self.clock.now();
+        let mut record = TokenRecord::pending(TokenId::generate(), pid.clone(), Some(ctx.principal.id.clone()), now);
+        let own = pid == ctx.principal.id;
+        record.needs_approval = !own;
+        let (ops, code, how) = if own {
+            let code = new_secret("enr_");
+            (self.code_ops(&mut record, &code, CODE_TTL)?, Some(code), "for the asking admin: enrollment code issued")
+        } else {
+            let put = serde_json::to_vec(&record).map_err(anyhow::Error::from)?;
+            (vec![Op::Put(Cf::Principals, keys::token(&record.id), put)], None, "awaiting a second admin's approval")
+        };
+        let reason = format!("for {pid}, asked by {}; {how}", ctx.principal.id);
+        let entry = ctx.entry(ACTION, record.id.as_str(), Outcome::Allow, reason);
+        self.audit.commit(Commit::change(ops, entry)).await?;
+        Ok(Self::issue(&record, code, now))
+    }
+
+    /// `POST /v1/tokens/{id}/approve` (a second admin): the token's
+    /// enrollment code, for the approving admin to hand to the person.
+    #[tracing::instrument(level = "debug", skip_all)]
+    pub async fn approve_token(&self, ctx: &RequestCtx, token_id: &str) -> Result<TokenIssue, ArchiveError> {
+        const ACTION: &str = "token.approve";
+        self.require_admin(ctx, ACTION, token_id).await?;
+        let found = match TokenId::parse(token_id) {
+            Ok(id) => self.token_record(&id)?,
+            Err(_) => None,
+        };
+        let Some(mut record) = found else {
+            let e = ctx.entry(ACTION, token_id, Outcome::Error, "unknown token");
+            return self.refuse(e, ArchiveError::NotFound("token".into())).await;
+        };
+        let now = self.clock.now();
+        let me = &ctx.principal.id;
+        let refusal = if record.state(now) != TokenState::AwaitingApproval {
+            Some((Outcome::Error, ArchiveError::Conflict("the token is not awaiting approval".into())))
+        } else if record.requested_by.as_ref() == Some(me) {
+            let why = "the admin who asked for a token cannot approve it: a second admin must";
+            Some((Outcome::Deny, ArchiveError::Forbidden(why.into())))
+        } else if &record.principal == me {
+            Some((Outcome::Deny, ArchiveError::Forbidden("an admin cannot approve a token for themself".into())))
+        } else {
+            None
+        };
+        if let Some((outcome, err)) = refusal {
+            let e = ctx.entry(ACTION, record.id.as_str(), outcome, err.to_string());
+            return self.refuse(e, err).await;
+        }
+        record.approved_by = Some(me.clone());
+        let code = new_secret("enr_");
+        let ops = self.code_ops(&mut record, &code, CODE_TTL)?;
+        let asked = record.requested_by.as_ref().map(ToString::to_string).unwrap_or_default();
+        let reason = format!("for {}, asked by {asked}, approved by {me}; enrollment code issued", record.principal);
+        let entry = ctx.entry(ACTION, record.id.as_str(), Outcome::Allow, reason);
+        self.audit.commit(Commit::change(ops, entry)).await?;
+        Ok(Self::issue(&record, Some(code), now))
+    }
+
+    /// `POST /v1/enroll`: redeems a one-time enrollment code for its token.
+    /// An unknown, used, expired or revoked code is one answer (401).
+    #[tracing::instrument(level = "debug", skip_all)]
+    pub async fn enroll(&self, code: &str, from: Option<IpAddr>, request_id: &str) -> Result<Enrolled, ArchiveError> {
+        let hash = token_hash(code);
+        let id = self.store.get(Cf::Principals, &keys::enrollment(&hash))?;
+        let id = id.and_then(|raw| String::from_utf8(raw).ok()).and_then(|s| TokenId::parse(&s).ok());
+        let Some(mut record) = id.map(|id| self.token_record(&id)).transpose()?.flatten() else {
+            return Err(ArchiveError::Unauthenticated);
+        };
+        let now = self.clock.now();
+        let matches = record.code_hash.as_deref().is_some_and(|h| ct_eq(h, &hash));
+        if !matches || record.state(now) != TokenState::Enrollable {
+            return Err(ArchiveError::Unauthenticated);
+        }
+        let principal = self.principal(&record.principal)?.ok_or(ArchiveError::Unauthenticated)?;
+        record.code_hash = None;
+        let token = new_secret("cst_");
+        let mut ops = self.token_ops(&mut record, &token)?;
+        ops.push(Op::Delete(Cf::Principals, keys::enrollment(&hash)));
+        let admins = [&record.requested_by, &record.approved_by];
+        let names =
+            |p: &Option<PrincipalId>| p.as_ref().map(ToString::to_string).unwrap_or_else(|| "initialisation".into());
+        let reason =
+            format!("enrollment code redeemed; asked by {}, approved by {}", names(admins[0]), names(admins[1]));
+        let mut entries = vec![EntryBody {
+            actor: principal.id.to_string(),
+            roles: principal.role_names(),
+            request_id: request_id.to_owned(),
+            token_id: record.id.to_string(),
+            ..EntryBody::system("token.enroll", record.id.as_str(), reason)
+        }];
+        // Redeemed from where an admin who asked for or approved it works:
+        // that admin may be about to act as someone else.
+        for admin in admins.into_iter().flatten() {
+            if from.and_then(comparable).is_some_and(|ip| self.admin_seen_at(admin, ip, now)) {
+                let (op, entry) = self.enrollment_alert(admin, &record, now)?;
+                ops.push(op);
+                entries.push(entry);
+            }
+        }
+        self.audit.commit(Commit { ops, entries, ..Default::default() }).await?;
+        Ok(Enrolled { token_id: record.id, principal: principal.id, token })
+    }
+
+    fn enrollment_alert(
+        &self,
+        admin: &PrincipalId,
+        record: &TokenRecord,
+        now: OffsetDateTime,
+    ) -> Result<(Op, EntryBody), ArchiveError> {
+        let alert = crate::policy::alerts::Alert {
+            id: AlertId::generate().to_string(),
+            rule: "token.enrolled_from_admin".into(),
+            description: format!(
+                "token {} for {} was enrolled from the address admin {admin} works from: the admin may act as them",
+                record.id, record.principal
+            ),
+            actor: admin.to_string(),
+            window_start: now - ADDRESS_MEMORY,
+            window_end: now,
+            window_seconds: ADDRESS_MEMORY.whole_seconds().unsigned_abs(),
+            count: 1,
+            threshold: 1,
+        };
+        tracing::warn!(rule = %alert.rule, actor = %alert.actor, "unusual access alert");
+        let op = Op::Put(Cf::Alerts, keys::alert(&alert.id), serde_json::to_vec(&alert).map_err(anyhow::Error::from)?);
+        let reason = format!("{}: {}", alert.rule, alert.description);
+        Ok((op, EntryBody { request_id: alert.id.clone(), ..EntryBody::system("audit.alert", admin.as_str(), reason) }))
+    }
+
+    /// Notes where an admin's request came from (the API calls it for every
+    /// authenticated admin request).
+    pub fn note_admin_address(&self, admin: &PrincipalId, ip: IpAddr) {
+        let Some(ip) = comparable(ip) else { return };
+        if let Ok(mut seen) = self.admin_addresses.lock() {
+            if seen.len() >= MAX_ADMINS_REMEMBERED && !seen.contains_key(admin) {
+                seen.clear();
+            }
+            seen.insert(admin.clone(), (ip, self.clock.now()));
+        }
+    }
+
+    fn admin_seen_at(&self, admin: &PrincipalId, ip: IpAddr, now: OffsetDateTime) -> bool {
+        self.admin_addresses
+            .lock()
+            .ok()
+            .and_then(|seen| seen.get(admin).copied())
+            .is_some_and(|(at_ip, at)| at_ip == ip && now - at <= ADDRESS_MEMORY)
+    }
+}
