@@ -56,8 +56,8 @@ case "$cmd" in
     # transparency-log packages (docs/go-verify) and the Python verifier
     # written from docs/audit-format.md. Debian ships all three. In CI
     # (CI=true) a test whose tool is missing fails rather than passing.
-    if ! command -v go >/dev/null 2>&1 || [ ! -d /usr/share/gocode/src/golang.org/x/mod/sumdb ] || ! command -v python3 >/dev/null 2>&1; then
-      pkgs="golang-go golang-golang-x-mod-dev python3"
+    if ! command -v go >/dev/null 2>&1 || [ ! -d /usr/share/gocode/src/golang.org/x/mod/sumdb ] || ! command -v python3 >/dev/null 2>&1 || ! python3 -c "import venv, ensurepip" >/dev/null 2>&1; then
+      pkgs="golang-go golang-golang-x-mod-dev python3 python3-venv"
       if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
         echo "dev.sh: installing $pkgs (the outside cross-checks of the audit log)" >&2
         apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $pkgs >/dev/null \
@@ -69,6 +69,16 @@ case "$cmd" in
         echo "dev.sh: missing $pkgs (sudo apt-get install $pkgs); the cross-check tests will not run (and fail in CI)" >&2
       fi
     fi
+    # schemathesis (PyPI, pinned) checks the served OpenAPI document against
+    # the running server (tests/schemathesis.rs), from a virtualenv beside
+    # the build cache.
+    venv="$(dirname "$CARGO_TARGET_DIR")/schemathesis-4.32.5"
+    if [ ! -x "$venv/bin/st" ] && command -v python3 >/dev/null 2>&1; then
+      echo "dev.sh: installing schemathesis 4.32.5 into $venv (the OpenAPI conformance test)" >&2
+      { python3 -m venv "$venv" && "$venv/bin/pip" install --quiet --disable-pip-version-check schemathesis==4.32.5; } >/dev/null 2>&1 \
+        || { rm -rf "$venv"; echo "dev.sh: could not install schemathesis (python3-venv and PyPI are needed); the conformance test will not run (and fails in CI)" >&2; }
+    fi
+    [ -x "$venv/bin/st" ] && export CUSTOS_SCHEMATHESIS="$venv/bin/st"
     cargo test --locked --no-fail-fast "$@"
     ;;
   lint)

@@ -26,20 +26,28 @@ pub fn routes() -> Router<AppState> {
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct ListParams {
+    /// A principal id (`prn_...`) or `system`.
     actor: Option<String>,
     resource: Option<String>,
+    /// A subject id (`sub_...`).
     subject: Option<String>,
     action: Option<String>,
-    /// allow, deny or error
+    #[param(value_type = Option<String>, pattern = "^(allow|deny|error)$")]
     outcome: Option<String>,
     /// RFC 3339
+    #[param(value_type = Option<String>, format = DateTime)]
     from: Option<String>,
     /// RFC 3339
+    #[param(value_type = Option<String>, format = DateTime)]
     to: Option<String>,
+    /// `next_cursor` of the previous page.
+    #[param(value_type = Option<u64>, minimum = 0, maximum = 9223372036854775807_i64)]
     cursor: Option<String>,
-    /// 1..=1000, default 100
+    /// default 100
+    #[param(value_type = Option<u32>, minimum = 1, maximum = 1000)]
     limit: Option<String>,
 }
 
@@ -136,7 +144,12 @@ pub async fn list(
         .transpose()?;
     let cursor = p
         .cursor
-        .map(|c| c.parse::<u64>().map_err(|_| ApiError::bad_request("cursor is malformed")))
+        .map(|c| {
+            c.parse::<u64>()
+                .ok()
+                .filter(|c| i64::try_from(*c).is_ok())
+                .ok_or_else(|| ApiError::bad_request("cursor is malformed"))
+        })
         .transpose()?
         .unwrap_or(0);
     let limit = limit_param(p.limit.as_deref())?;
@@ -210,11 +223,14 @@ pub async fn verifier_key(State(s): State<AppState>, _caller: Ctx) -> impl IntoR
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct InclusionParams {
     /// The entry's sequence number (its leaf index).
+    #[param(value_type = u64, minimum = 0, maximum = 9223372036854775807_i64)]
     seq: String,
     /// Tree size the proof is for; default the current size.
+    #[param(value_type = Option<u64>, minimum = 1, maximum = 9223372036854775807_i64)]
     tree_size: Option<String>,
 }
 
@@ -227,9 +243,14 @@ pub struct InclusionDto {
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct ConsistencyParams {
+    /// The older tree size.
+    #[param(value_type = u64, minimum = 1, maximum = 9223372036854775807_i64)]
     from: String,
+    /// The newer tree size.
+    #[param(value_type = u64, minimum = 1, maximum = 9223372036854775807_i64)]
     to: String,
 }
 
@@ -250,7 +271,8 @@ fn b64(hashes: Vec<[u8; 32]>) -> Vec<String> {
 
 /// Inclusion proof of entry `seq` in the tree of `tree_size` entries (compliance).
 #[utoipa::path(get, path = "/v1/audit/proofs/inclusion", tag = "audit", params(InclusionParams),
-    responses((status = 200, body = InclusionDto), (status = 400), (status = 401), (status = 403)),
+    responses((status = 200, body = InclusionDto), (status = 400, description = "seq is not below tree_size"),
+              (status = 401), (status = 403), (status = 404, description = "the log has not reached tree_size")),
     security(("bearer" = [])))]
 pub async fn inclusion(
     State(s): State<AppState>,
@@ -266,7 +288,8 @@ pub async fn inclusion(
 
 /// Consistency proof between tree sizes `from` and `to` (compliance).
 #[utoipa::path(get, path = "/v1/audit/proofs/consistency", tag = "audit", params(ConsistencyParams),
-    responses((status = 200, body = ConsistencyDto), (status = 400), (status = 401), (status = 403)),
+    responses((status = 200, body = ConsistencyDto), (status = 400, description = "from is above to"),
+              (status = 401), (status = 403), (status = 404, description = "the log has not reached to")),
     security(("bearer" = [])))]
 pub async fn consistency(
     State(s): State<AppState>,
@@ -280,9 +303,11 @@ pub async fn consistency(
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct AlertParams {
-    /// 1..=1000, default 100
+    /// default 100
+    #[param(value_type = Option<u32>, minimum = 1, maximum = 1000)]
     limit: Option<String>,
 }
 

@@ -82,10 +82,12 @@ impl Errors {
         self.0.push(FieldError { path: path.to_owned(), message: message.to_owned() });
     }
 
-    /// A trimmed text of 1 to `max` characters, or an error at `path`.
+    /// A text of at most `max` characters with at least one that is
+    /// neither white space nor a control character (the DTOs' schemas say
+    /// the same with a pattern), trimmed; or an error at `path`.
     pub fn text(&mut self, path: &str, value: &str, max: usize) -> String {
         let t = value.trim();
-        if t.is_empty() || t.chars().count() > max || t.chars().all(char::is_control) {
+        if value.chars().count() > max || !t.chars().any(|c| !c.is_control() && !c.is_whitespace()) {
             self.add(path, &format!("required, 1 to {max} characters"));
         }
         t.to_owned()

@@ -50,10 +50,18 @@ impl TryFrom<CloseDto> for OffsetDateTime {
 #[serde(deny_unknown_fields)]
 pub struct HoldDto {
     /// Why the dossier must be kept (sealed; may name people).
-    #[schema(min_length = 1, max_length = 2000)]
+    #[schema(
+        min_length = 1,
+        pattern = "[^\\u0000-\\u0020\\u007F-\\u00A0\\u1680\\u2000-\\u200A\\u2028\\u2029\\u202F\\u205F\\u3000]",
+        max_length = 2000
+    )]
     pub reason: String,
     /// The case or matter it is kept for (sealed).
-    #[schema(min_length = 1, max_length = 200)]
+    #[schema(
+        min_length = 1,
+        pattern = "[^\\u0000-\\u0020\\u007F-\\u00A0\\u1680\\u2000-\\u200A\\u2028\\u2029\\u202F\\u205F\\u3000]",
+        max_length = 200
+    )]
     pub case_ref: String,
 }
 
@@ -84,7 +92,11 @@ pub struct HoldCreatedDto {
 pub struct ErasureDto {
     /// A ground (purpose_achieved, consent_withdrawn, service_ended,
     /// unlawful_processing, objection, retention_expired) or free text (not stored).
-    #[schema(min_length = 1, max_length = 2000)]
+    #[schema(
+        min_length = 1,
+        pattern = "[^\\u0000-\\u0020\\u007F-\\u00A0\\u1680\\u2000-\\u200A\\u2028\\u2029\\u202F\\u205F\\u3000]",
+        max_length = 2000
+    )]
     pub reason: String,
 }
 

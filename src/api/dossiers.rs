@@ -143,7 +143,7 @@ pub async fn read_version(
 /// Replace the dossier with a new version. `If-Match` names the version the
 /// change is based on.
 #[utoipa::path(put, path = "/v1/dossiers/{id}", tag = "dossiers",
-    params(("id" = String, Path), ("X-Purpose" = String, Header), ("If-Match" = String, Header, description = "the current version number")),
+    params(("id" = String, Path), ("X-Purpose" = String, Header), ("If-Match" = String, Header, pattern = "^(W/)?\"?[0-9]{1,9}\"?$", description = "the current version number")),
     request_body(content = serde_json::Value, description = "a document valid against components/schemas/Dossier"),
     responses((status = 200, body = CreatedDto), (status = 400), (status = 401), (status = 403), (status = 404), (status = 412), (status = 422), (status = 428)),
     security(("bearer" = [])))]

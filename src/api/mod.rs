@@ -9,6 +9,7 @@ pub mod documents;
 pub mod dossiers;
 pub mod error;
 pub mod listener;
+pub mod openapi;
 pub mod ops;
 pub mod principals;
 pub mod search;

@@ -29,8 +29,10 @@ pub struct SearchParams {
 /// the blind index. Only dossiers the caller may read appear; the fields
 /// shown obey the read policy. Audited (`search`), the query as a keyed hash.
 #[utoipa::path(get, path = "/v1/search", tag = "search",
-    params(("q" = Option<String>, Query), ("grade" = Option<String>, Query), ("region" = Option<String>, Query),
-           ("limit" = Option<u32>, Query), ("cursor" = Option<String>, Query), ("X-Purpose" = String, Header)),
+    params(("q" = Option<String>, Query, max_length = 500), ("grade" = Option<String>, Query, pattern = "^[ABC]?$"),
+           ("region" = Option<String>, Query), ("limit" = Option<u32>, Query, minimum = 1, maximum = 100),
+           ("cursor" = Option<String>, Query, pattern = "^o(10000|[0-9]{1,4})$", description = "`next_cursor` of the previous page"),
+           ("X-Purpose" = String, Header)),
     responses((status = 200, body = Object, description = "{hits: [{id, score, customer_name, grade, region}], next_cursor}"),
               (status = 400), (status = 401), (status = 403)),
     security(("bearer" = [])))]

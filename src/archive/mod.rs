@@ -278,6 +278,11 @@ impl Archive {
         self.audit.head()
     }
 
+    /// The purposes the loaded policies define (`X-Purpose` values).
+    pub fn purpose_ids(&self) -> Vec<String> {
+        self.policy.purposes.ids().map(str::to_owned).collect()
+    }
+
     pub fn policy_hash(&self) -> String {
         self.audit.policy_hash()
     }

@@ -79,7 +79,10 @@ impl Archive {
     ) -> Result<InclusionProof, ArchiveError> {
         let size_now = self.audit_read(ctx, "audit/proofs").await?;
         let tree_size = tree_size.unwrap_or(size_now);
-        if tree_size > size_now || seq >= tree_size {
+        if tree_size > size_now {
+            return Err(ArchiveError::NotFound(format!("a tree of size {tree_size} (the log has {size_now} entries)")));
+        }
+        if seq >= tree_size {
             return Err(ArchiveError::BadRequest(format!(
                 "need seq < tree_size <= {size_now} (the current tree size)"
             )));
@@ -92,7 +95,10 @@ impl Archive {
     #[tracing::instrument(level = "debug", skip_all)]
     pub async fn consistency_proof(&self, ctx: &RequestCtx, from: u64, to: u64) -> Result<Vec<Hash>, ArchiveError> {
         let size_now = self.audit_read(ctx, "audit/proofs").await?;
-        if from == 0 || from > to || to > size_now {
+        if to > size_now {
+            return Err(ArchiveError::NotFound(format!("a tree of size {to} (the log has {size_now} entries)")));
+        }
+        if from == 0 || from > to {
             return Err(ArchiveError::BadRequest(format!(
                 "need 1 <= from <= to <= {size_now} (the current tree size)"
             )));

@@ -1,0 +1,140 @@
+//! Making `/openapi.json` exact. The handlers' annotations describe each
+//! operation's own answers; what every operation shares is added here, in
+//! one place, so that the document lists every status an operation can
+//! answer and accepts exactly what the server accepts: the answers of the
+//! request layer (400, 413–415, 408, 414, 431, 429, 500, 503, each a problem
+//! document), `X-Purpose` as the enumeration of the loaded purposes, and
+//! path parameters as the ids the server issues. Checked by schemathesis
+//! against the running server (`tests/schemathesis.rs`).
+
+use serde_json::{json, Map, Value};
+
+/// A problem-document response.
+fn problem(description: &str) -> Value {
+    json!({
+        "description": description,
+        "content": {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}
+    })
+}
+
+fn reason(status: &str) -> &'static str {
+    match status {
+        "400" => "malformed path, query, header or body",
+        "401" => "missing, unknown or revoked token",
+        "403" => "not permitted (role, ownership, region, purpose or consent)",
+        "404" => "no such resource",
+        "408" => "the body stopped arriving",
+        "409" => "conflicts with the resource's state",
+        "410" => "destroyed; the problem names the destruction certificate",
+        "412" => "If-Match does not name the current version",
+        "413" => "the body is larger than the configured limit",
+        "414" => "the path and query are too long",
+        "415" => "the body is not of the required media type",
+        "422" => "the body does not validate; errors lists the failing paths",
+        "428" => "If-Match is required",
+        "429" => "this principal's rate limit is reached; see Retry-After",
+        "431" => "the headers are too large",
+        "500" => "internal error (audited)",
+        "503" => "the audit log cannot be written, or the service is not ready",
+        _ => "error",
+    }
+}
+
+/// The pattern of the id a path parameter names, by path and name.
+fn id_pattern(path: &str, name: &str) -> Option<&'static str> {
+    Some(match (name, path) {
+        ("sid", _) => "sub_",
+        ("token_id", _) => "tok_",
+        ("hold_id", _) => "hold_",
+        ("id", p) if p.starts_with("/v1/dossiers/") => "dos_",
+        ("id", p) if p.starts_with("/v1/principals/") => "prn_",
+        ("id", p) if p.starts_with("/v1/disposition/batches/") => "bat_",
+        ("id", p) if p.starts_with("/v1/certificates/") => "cert_",
+        _ => return None,
+    })
+}
+
+/// The schema of a path parameter the server reads as something narrower
+/// than a string.
+fn path_schema(path: &str, name: &str, purposes: &[String]) -> Option<Value> {
+    if let Some(prefix) = id_pattern(path, name) {
+        return Some(json!({"type": "string", "pattern": format!("^{prefix}[0-9a-z]{{26}}$")}));
+    }
+    Some(match (name, path) {
+        ("seq", _) => json!({"type": "integer", "format": "int64", "minimum": 0, "maximum": i64::MAX}),
+        ("v", _) => json!({"type": "integer", "format": "int32", "minimum": 1, "maximum": u32::MAX}),
+        ("purpose", _) => json!({"type": "string", "enum": purposes}),
+        ("name", p) if p.starts_with("/schemas/") => {
+            json!({"type": "string", "enum": ["dossier.schema.json", "subject-export.schema.json"]})
+        }
+        ("name", _) => json!({"type": "string", "pattern": "^[A-Za-z0-9_-][A-Za-z0-9._-]{0,127}$"}),
+        _ => return None,
+    })
+}
+
+/// Completes `doc` (the generated document) as the module says.
+pub fn make_exact(doc: &mut Value, purposes: &[String]) {
+    let Some(paths) = doc.get_mut("paths").and_then(Value::as_object_mut) else { return };
+    for (path, ops) in paths.iter_mut() {
+        let Some(ops) = ops.as_object_mut() else { continue };
+        for (_, op) in ops.iter_mut() {
+            let Some(op) = op.as_object_mut() else { continue };
+            complete_parameters(path, op, purposes);
+            complete_responses(op);
+        }
+    }
+}
+
+fn complete_parameters(path: &str, op: &mut Map<String, Value>, purposes: &[String]) {
+    let Some(params) = op.get_mut("parameters").and_then(Value::as_array_mut) else { return };
+    for p in params.iter_mut() {
+        let (name, place) = (p["name"].as_str().unwrap_or_default().to_owned(), p["in"].clone());
+        if name == "X-Purpose" && place == "header" {
+            p["required"] = json!(true);
+            p["schema"] = json!({"type": "string", "enum": purposes});
+            p["description"] = json!("the purpose of the call (policies/purposes.toml)");
+        } else if place == "path" {
+            if let Some(schema) = path_schema(path, &name, purposes) {
+                p["schema"] = schema;
+            }
+        }
+    }
+}
+
+fn complete_responses(op: &mut Map<String, Value>) {
+    let secured = op.get("security").and_then(Value::as_array).is_some_and(|s| !s.is_empty());
+    let body = op.get("requestBody").cloned();
+    let json_body = body.as_ref().is_some_and(|b| b.pointer("/content/application~1json").is_some());
+    let has_params = op.get("parameters").and_then(Value::as_array).is_some_and(|p| !p.is_empty());
+    let mut add: Vec<&str> = vec!["414", "431"];
+    if secured || has_params || body.is_some() {
+        add.extend(["400", "500"]);
+    }
+    if secured {
+        add.extend(["401", "429", "503"]);
+    }
+    if body.is_some() {
+        add.extend(["408", "413", "415"]);
+    }
+    if json_body {
+        add.push("422");
+    }
+    let responses = op.entry("responses").or_insert_with(|| json!({}));
+    let Some(responses) = responses.as_object_mut() else { return };
+    for status in add {
+        responses.entry(status.to_owned()).or_insert_with(|| problem(reason(status)));
+    }
+    // Every error answer is a problem document.
+    for (status, r) in responses.iter_mut() {
+        if status.starts_with('4') || status.starts_with('5') {
+            if let Some(r) = r.as_object_mut() {
+                if !r.contains_key("content") {
+                    r.insert("content".into(), problem("").get("content").cloned().unwrap_or_default());
+                }
+                if r.get("description").and_then(Value::as_str).is_none_or(str::is_empty) {
+                    r.insert("description".into(), json!(reason(status)));
+                }
+            }
+        }
+    }
+}
