@@ -129,6 +129,12 @@ impl Archive {
             }
             None => (new_secret("enr_"), true),
         };
+        if ct_eq(&second_code, &token) {
+            return Err(ArchiveError::BadRequest(
+                "CUSTOS_BOOTSTRAP_SECOND_ADMIN_CODE must differ from CUSTOS_BOOTSTRAP_TOKEN: they are for two people"
+                    .into(),
+            ));
+        }
         let now = self.clock.now();
         let admin = Principal {
             id: PrincipalId::generate(),
