@@ -31,6 +31,8 @@ pub struct FileConfig {
     pub max_connections: Option<usize>,
     pub rate_limit_per_second: Option<u32>,
     pub rate_limit_burst: Option<u32>,
+    pub token_days: Option<u32>,
+    pub admin_token_days: Option<u32>,
 }
 
 /// What one client may take of the server (docs/security.md, "Bounds").
@@ -126,6 +128,9 @@ pub struct Config {
     /// (`CUSTOS_BOOTSTRAP_SECOND_ADMIN_CODE`; else generated and printed once).
     pub bootstrap_second_admin_code: Option<Secret>,
     pub limits: Limits,
+    /// How long enrolled tokens work: staff (`token_days`, default 90) and
+    /// admins (`admin_token_days`, default 30).
+    pub token_lifetimes: crate::archive::TokenLifetimes,
 }
 
 /// A time of day with its UTC offset: `HH:MM` in the machine's local time
@@ -199,6 +204,7 @@ impl Config {
             backup_keep_days: 35,
             bootstrap_token: None,
             bootstrap_second_admin_code: None,
+            token_lifetimes: crate::archive::TokenLifetimes::default(),
             limits: Limits::default(),
         }
     }
@@ -258,6 +264,12 @@ impl Config {
         if let Some(n) = file.rate_limit_per_second {
             c.limits.rate_per_second = n;
             c.limits.rate_burst = n.saturating_mul(2);
+        }
+        if let Some(n) = file.token_days {
+            c.token_lifetimes.staff = time::Duration::days(i64::from(n.clamp(1, 3650)));
+        }
+        if let Some(n) = file.admin_token_days {
+            c.token_lifetimes.admin = time::Duration::days(i64::from(n.clamp(1, 3650)));
         }
         if let Some(n) = file.rate_limit_burst {
             c.limits.rate_burst = n.max(1);

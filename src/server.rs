@@ -104,6 +104,7 @@ pub async fn start(config: Config, clock: Arc<dyn Clock>) -> anyhow::Result<Runn
             keep_days: config.backup_keep_days,
         });
     }
+    archive.set_token_lifetimes(config.token_lifetimes);
     archive.enable_search(&crate::config::index_dir(&config.data_dir))?;
     let repaired = archive.repair_index()?;
     if repaired.reindexed + repaired.removed > 0 {

@@ -441,6 +441,8 @@ async fn operations_endpoints_and_openapi_completeness() {
         ("/v1/backups", "post"),
         ("/v1/tokens/{token_id}/approve", "post"),
         ("/v1/enroll", "post"),
+        ("/v1/principals/{id}/tokens", "get"),
+        ("/v1/tokens/{token_id}/renew", "post"),
     ];
     for (path, method) in expected {
         assert!(doc["paths"][path][method].is_object(), "openapi lacks {method} {path}");
@@ -728,4 +730,69 @@ async fn schemathesis_finds_the_openapi_document_exact() {
         assert!(text.contains(&format!("Tested: {}", operations - 1)), "every operation tested as {who}:\n{text}");
     }
     app.stop().await;
+}
+
+/// Every token expires (staff after `token_days`, admins sooner after
+/// `admin_token_days`), is listed with its expiry, and its holder can renew
+/// it while it works; after it, 401.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tokens_expire_are_listed_and_renewed() {
+    let clock = std::sync::Arc::new(custos::clock::ManualClock::new(time::macros::datetime!(2026-12-01 09:00 UTC)));
+    let app = spawn_app_with(
+        tempfile::tempdir().unwrap(),
+        |c| {
+            c.token_lifetimes =
+                custos::archive::TokenLifetimes { staff: time::Duration::days(10), admin: time::Duration::days(3) };
+        },
+        clock.clone(),
+    )
+    .await;
+    let (sid, service) = app.principal(&["service"], "华东").await;
+    let (_, other) = app.principal(&["sales"], "华东").await;
+    let (_, compliance) = app.principal(&["compliance"], "").await;
+    let list = |token: String| {
+        let (client, url) = (app.client.clone(), format!("{}/v1/principals/{sid}/tokens", app.base));
+        async move { client.get(url).bearer_auth(token).send().await.unwrap() }
+    };
+    let mine: Value = list(service.clone()).await.json().await.unwrap();
+    assert_eq!(mine.as_array().unwrap().len(), 1, "{mine}");
+    assert_eq!(
+        (&mine[0]["state"], &mine[0]["expires_at"]),
+        (&json!("active"), &json!("2026-12-11T09:00:00Z")),
+        "{mine}"
+    );
+    assert!(mine.to_string().find("cst_").is_none(), "no token in a listing: {mine}");
+    assert_eq!(list(ADMIN_TOKEN.to_owned()).await.status(), StatusCode::OK);
+    assert_problem(list(other.clone()).await, StatusCode::FORBIDDEN).await;
+    let tid = mine[0]["token_id"].as_str().unwrap().to_owned();
+    let renew = |token: String, id: String| {
+        let (client, url) = (app.client.clone(), format!("{}/v1/tokens/{id}/renew", app.base));
+        async move { client.post(url).bearer_auth(token).send().await.unwrap() }
+    };
+    // Another staff member cannot renew it.
+    assert_problem(renew(other.clone(), tid.clone()).await, StatusCode::FORBIDDEN).await;
+
+    // Four days on: the admins' tokens (3 days) have expired, staff's work.
+    clock.advance(time::Duration::days(4));
+    let r =
+        app.client.post(format!("{}/v1/principals", app.base)).bearer_auth(ADMIN_TOKEN).json(&json!({})).send().await;
+    assert_problem(r.unwrap(), StatusCode::UNAUTHORIZED).await;
+    assert_eq!(app.create(&service, "service_delivery", &fixture(0, &sid)).await.status(), StatusCode::CREATED);
+    // Renewed on day 4: it works until day 14, past its first expiry.
+    let renewed: Value = renew(service.clone(), tid.clone()).await.json().await.unwrap();
+    assert_eq!(renewed["expires_at"], "2026-12-15T09:00:00Z", "{renewed}");
+    // On the record, with the token that asked for it.
+    let entries = app.audit(&compliance, "action=token.renew").await;
+    assert!(entries.iter().any(|e| e["outcome"] == "allow" && e["token_id"] == tid.as_str()), "{entries:#?}");
+    clock.advance(time::Duration::days(8));
+    assert_eq!(app.create(&service, "service_delivery", &fixture(2, &sid)).await.status(), StatusCode::CREATED);
+    clock.advance(time::Duration::days(4));
+    assert_problem(app.create(&service, "service_delivery", &fixture(2, &sid)).await, StatusCode::UNAUTHORIZED).await;
+    assert_problem(renew(service.clone(), tid.clone()).await, StatusCode::UNAUTHORIZED).await;
+    let dir = app.stop().await;
+    let out = std::process::Command::new(custos_bin())
+        .args(["audit", "verify", "--data-dir", dir.path().join("data").to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
 }

@@ -3,7 +3,7 @@
 use super::body::{Body, Errors};
 use super::error::ApiError;
 use super::{AppState, Ctx};
-use crate::archive::{NewPrincipal, TokenIssue, TokenState};
+use crate::archive::{NewPrincipal, TokenIssue, TokenState, TokenView};
 use crate::domain::dossier::FieldError;
 use crate::domain::Role;
 use axum::extract::{Path, State};
@@ -126,9 +126,10 @@ pub struct EnrolledDto {
 pub fn routes() -> Router<AppState> {
     Router::new()
         .route("/principals", post(create_principal))
-        .route("/principals/{id}/tokens", post(create_token))
+        .route("/principals/{id}/tokens", post(create_token).get(list_tokens))
         .route("/tokens/{token_id}", delete(revoke_token))
         .route("/tokens/{token_id}/approve", post(approve_token))
+        .route("/tokens/{token_id}/renew", post(renew_token))
         .route("/enroll", post(enroll))
 }
 
@@ -178,6 +179,35 @@ pub async fn approve_token(
     Path(token_id): Path<String>,
 ) -> Result<Json<TokenIssueDto>, ApiError> {
     Ok(Json(s.archive.approve_token(&ctx, &token_id).await?.into()))
+}
+
+/// A principal's tokens (an admin, or the principal themself): state,
+/// times, who asked and who approved; never a token or a code.
+#[utoipa::path(get, path = "/v1/principals/{id}/tokens", tag = "principals",
+    params(("id" = String, Path, description = "principal id")),
+    responses((status = 200, body = Vec<TokenView>), (status = 401), (status = 403), (status = 404)),
+    security(("bearer" = [])))]
+pub async fn list_tokens(
+    State(s): State<AppState>,
+    Ctx(ctx): Ctx,
+    Path(id): Path<String>,
+) -> Result<Json<Vec<TokenView>>, ApiError> {
+    Ok(Json(s.archive.list_tokens(&ctx, &id).await?))
+}
+
+/// Renew a token (its holder, or an admin): it works for one more lifetime
+/// (`token_days`, `admin_token_days`) from now. 409 for a token that is
+/// not active (expired or revoked: ask for a new one).
+#[utoipa::path(post, path = "/v1/tokens/{token_id}/renew", tag = "principals",
+    params(("token_id" = String, Path)),
+    responses((status = 200, body = TokenView), (status = 401), (status = 403), (status = 404), (status = 409)),
+    security(("bearer" = [])))]
+pub async fn renew_token(
+    State(s): State<AppState>,
+    Ctx(ctx): Ctx,
+    Path(token_id): Path<String>,
+) -> Result<Json<TokenView>, ApiError> {
+    Ok(Json(s.archive.renew_token(&ctx, &token_id).await?))
 }
 
 /// Redeem a one-time enrollment code for the token (no credentials: the

@@ -31,6 +31,57 @@ const MAX_ADMINS_REMEMBERED: usize = 1000;
 /// The address each admin's requests came from lately.
 pub type AdminAddresses = HashMap<PrincipalId, (IpAddr, OffsetDateTime)>;
 
+/// How long an enrolled token works before it must be renewed
+/// (`token_days`, `admin_token_days`).
+#[derive(Debug, Clone, Copy)]
+pub struct TokenLifetimes {
+    pub staff: Duration,
+    /// Shorter: an admin token makes principals and tokens.
+    pub admin: Duration,
+}
+
+impl TokenLifetimes {
+    pub fn lifetime(&self, admin: bool) -> Duration {
+        if admin {
+            self.admin
+        } else {
+            self.staff
+        }
+    }
+}
+
+impl Default for TokenLifetimes {
+    fn default() -> Self {
+        TokenLifetimes { staff: Duration::days(90), admin: Duration::days(30) }
+    }
+}
+
+/// A token as listed: never the token or its code.
+#[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema)]
+pub struct TokenView {
+    pub token_id: String,
+    #[schema(inline)]
+    pub state: TokenState,
+    /// RFC 3339 times; absent when not (yet) so.
+    #[serde(with = "time::serde::rfc3339")]
+    #[schema(value_type = String)]
+    pub created_at: OffsetDateTime,
+    #[serde(with = "time::serde::rfc3339::option", skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<String>)]
+    pub enrolled_at: Option<OffsetDateTime>,
+    #[serde(with = "time::serde::rfc3339::option", skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<String>)]
+    pub expires_at: Option<OffsetDateTime>,
+    #[serde(with = "time::serde::rfc3339::option", skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<String>)]
+    pub revoked_at: Option<OffsetDateTime>,
+    /// The admin who asked for it, and the one who approved it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub requested_by: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub approved_by: Option<String>,
+}
+
 /// A token asked for or approved: its state, and the enrollment code when
 /// it can be redeemed (shown once, never stored).
 #[derive(Debug)]
@@ -61,7 +112,106 @@ fn comparable(ip: IpAddr) -> Option<IpAddr> {
     (ip != IpAddr::from([127, 0, 0, 1])).then_some(ip)
 }
 
+impl TokenView {
+    fn of(rec: &TokenRecord, now: OffsetDateTime) -> Self {
+        TokenView {
+            token_id: rec.id.to_string(),
+            state: rec.state(now),
+            created_at: rec.created_at,
+            enrolled_at: rec.enrolled_at,
+            expires_at: rec.expires_at,
+            revoked_at: rec.revoked_at,
+            requested_by: rec.requested_by.as_ref().map(ToString::to_string),
+            approved_by: rec.approved_by.as_ref().map(ToString::to_string),
+        }
+    }
+}
+
 impl Archive {
+    /// Sets how long enrolled tokens work (the server's `token_days`,
+    /// `admin_token_days`).
+    pub fn set_token_lifetimes(&mut self, lifetimes: TokenLifetimes) {
+        self.token_lifetimes = lifetimes;
+    }
+
+    /// When an enrolled token stops working.
+    pub(super) fn token_expiry(&self, record: &TokenRecord, principal: &crate::domain::Principal) -> OffsetDateTime {
+        let life = self.token_lifetimes.lifetime(principal.has_role(crate::domain::Role::Admin));
+        record.expires_at.unwrap_or(record.enrolled_at.unwrap_or(record.created_at) + life)
+    }
+
+    /// `GET /v1/principals/{id}/tokens`: an admin, or the principal
+    /// themself, lists the principal's tokens (never a token or code).
+    #[tracing::instrument(level = "debug", skip_all)]
+    pub async fn list_tokens(&self, ctx: &RequestCtx, principal: &str) -> Result<Vec<TokenView>, ArchiveError> {
+        const ACTION: &str = "token.list";
+        let own = ctx.principal.id.as_str() == principal;
+        if !own {
+            self.require_admin(ctx, ACTION, principal).await?;
+        }
+        let Some(pid) = PrincipalId::parse(principal).ok().filter(|id| matches!(self.principal(id), Ok(Some(_))))
+        else {
+            let e = ctx.entry(ACTION, principal, Outcome::Error, "unknown principal");
+            return self.refuse(e, ArchiveError::NotFound("principal".into())).await;
+        };
+        let now = self.clock.now();
+        let mut out = Vec::new();
+        for row in self.store.scan(Cf::Principals, b"t/", b"t/") {
+            let (_, raw) = row?;
+            let mut rec: TokenRecord = serde_json::from_slice(&raw).map_err(anyhow::Error::from)?;
+            if rec.principal != pid {
+                continue;
+            }
+            if !rec.hash.is_empty() && rec.expires_at.is_none() {
+                if let Some(p) = self.principal(&pid)? {
+                    rec.expires_at = Some(self.token_expiry(&rec, &p));
+                }
+            }
+            out.push(TokenView::of(&rec, now));
+        }
+        let reason = format!("{} token(s) of {pid}", out.len());
+        self.audit.commit(Commit::entry(ctx.entry(ACTION, pid.as_str(), Outcome::Allow, reason))).await?;
+        Ok(out)
+    }
+
+    /// `POST /v1/tokens/{id}/renew`: the token's holder (or an admin) moves
+    /// its expiry to one lifetime from now. An expired or revoked token is
+    /// not renewed: its holder asks for a new one.
+    #[tracing::instrument(level = "debug", skip_all)]
+    pub async fn renew_token(&self, ctx: &RequestCtx, token_id: &str) -> Result<TokenView, ArchiveError> {
+        const ACTION: &str = "token.renew";
+        let found = match TokenId::parse(token_id) {
+            Ok(id) => self.token_record(&id)?,
+            Err(_) => None,
+        };
+        let own = found.as_ref().is_some_and(|r| r.principal == ctx.principal.id);
+        if !own {
+            self.require_admin(ctx, ACTION, token_id).await?;
+        }
+        let Some(mut record) = found else {
+            let e = ctx.entry(ACTION, token_id, Outcome::Error, "unknown token");
+            return self.refuse(e, ArchiveError::NotFound("token".into())).await;
+        };
+        let now = self.clock.now();
+        let principal = self.principal(&record.principal)?.ok_or_else(|| anyhow::anyhow!("token of no principal"))?;
+        let active = record.state(now) == TokenState::Active && self.token_expiry(&record, &principal) > now;
+        if !active {
+            let err = ArchiveError::Conflict("only an active token is renewed; ask for a new one".into());
+            let e = ctx.entry(ACTION, record.id.as_str(), Outcome::Error, err.to_string());
+            return self.refuse(e, err).await;
+        }
+        let expires = now + self.token_lifetimes.lifetime(principal.has_role(crate::domain::Role::Admin));
+        record.expires_at = Some(expires);
+        let op =
+            Op::Put(Cf::Principals, keys::token(&record.id), serde_json::to_vec(&record).map_err(anyhow::Error::from)?);
+        let reason = format!("token of {} renewed until {expires}", record.principal);
+        self.audit
+            .commit(Commit::change(vec![op], ctx.entry(ACTION, record.id.as_str(), Outcome::Allow, reason)))
+            .await?;
+        self.forget_token(&record.hash);
+        Ok(TokenView::of(&record, now))
+    }
+
     /// Gives `record` a fresh enrollment code valid for `ttl`: the record,
     /// and the code hash → token index.
     pub(super) fn code_ops(
@@ -187,7 +337,7 @@ impl Archive {
         let principal = self.principal(&record.principal)?.ok_or(ArchiveError::Unauthenticated)?;
         record.code_hash = None;
         let token = new_secret("cst_");
-        let mut ops = self.token_ops(&mut record, &token)?;
+        let mut ops = self.token_ops(&mut record, &token, principal.has_role(crate::domain::Role::Admin))?;
         ops.push(Op::Delete(Cf::Principals, keys::enrollment(&hash)));
         let admins = [&record.requested_by, &record.approved_by];
         let names =

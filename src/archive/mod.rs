@@ -23,7 +23,7 @@ pub mod transparency;
 
 pub use backup::BackupSettings;
 pub use dossiers::{Created, DossierView, Redaction, RedactionReason, VersionInfo};
-pub use enrollment::{Enrolled, TokenIssue};
+pub use enrollment::{Enrolled, TokenIssue, TokenLifetimes, TokenView};
 pub use principals::{check_bootstrap_token, Bootstrapped, IssuedToken, NewPrincipal};
 pub use records::{ConsentBasis, ConsentEventKind, TokenState};
 pub use search::{RepairReport, SearchHit, SearchPage};
@@ -217,9 +217,11 @@ pub struct Archive {
     metrics: Arc<Metrics>,
     /// Token hash → principal, for tokens seen valid. Revocation removes the
     /// entry before it answers, so a revoked token fails on its next use.
-    auth_cache: std::sync::Mutex<std::collections::HashMap<String, (Principal, crate::domain::TokenId)>>,
+    auth_cache:
+        std::sync::Mutex<std::collections::HashMap<String, (Principal, crate::domain::TokenId, time::OffsetDateTime)>>,
     /// Where each admin's requests came from lately (`enrollment`).
     admin_addresses: std::sync::Mutex<enrollment::AdminAddresses>,
+    token_lifetimes: TokenLifetimes,
 }
 
 impl Archive {
@@ -252,6 +254,7 @@ impl Archive {
             clock,
             auth_cache: Default::default(),
             admin_addresses: Default::default(),
+            token_lifetimes: TokenLifetimes::default(),
             signer,
             stale_after: time::Duration::days(365),
             search: None,

@@ -15,6 +15,7 @@ use base64::Engine;
 use rand::RngCore;
 use sha2::{Digest, Sha256};
 use subtle_eq::ct_eq;
+use time::OffsetDateTime;
 
 /// Bound on the authentication cache (it is cleared when full).
 const AUTH_CACHE_ENTRIES: usize = 10_000;
@@ -146,7 +147,7 @@ impl Archive {
         };
         let token_id = TokenId::generate();
         let mut record = TokenRecord::pending(token_id.clone(), admin.id.clone(), None, now);
-        let mut ops = self.token_ops(&mut record, &token)?;
+        let mut ops = self.token_ops(&mut record, &token, true)?;
         ops.push(self.principal_op(&admin)?);
         let second = Principal {
             id: PrincipalId::generate(),
@@ -188,10 +189,18 @@ impl Archive {
 
     /// Makes `record` an enrolled token for `token`: the record and the
     /// hash → token index.
-    pub(super) fn token_ops(&self, record: &mut TokenRecord, token: &str) -> Result<Vec<Op>, ArchiveError> {
+    /// `admin`: the token is an admin's (a shorter lifetime).
+    pub(super) fn token_ops(
+        &self,
+        record: &mut TokenRecord,
+        token: &str,
+        admin: bool,
+    ) -> Result<Vec<Op>, ArchiveError> {
         let hash = token_hash(token);
+        let now = self.clock.now();
         record.hash = hash.clone();
-        record.enrolled_at = Some(self.clock.now());
+        record.enrolled_at = Some(now);
+        record.expires_at = Some(now + self.token_lifetimes.lifetime(admin));
         Ok(vec![
             Op::Put(Cf::Principals, keys::token(&record.id), serde_json::to_vec(&record).map_err(anyhow::Error::from)?),
             Op::Put(Cf::Principals, keys::token_hash(&hash), record.id.as_str().as_bytes().to_vec()),
@@ -201,20 +210,34 @@ impl Archive {
     /// Authenticates a bearer token: its principal and the token's id.
     pub fn authenticate(&self, token: &str) -> Result<(Principal, TokenId), ArchiveError> {
         let hash = token_hash(token);
-        if let Some(p) = self.auth_cache.lock().ok().and_then(|c| c.get(&hash).cloned()) {
-            return Ok(p);
-        }
-        let found = self.authenticate_uncached(&hash)?;
-        if let Ok(mut c) = self.auth_cache.lock() {
-            if c.len() >= AUTH_CACHE_ENTRIES {
-                c.clear();
+        let cached = self.auth_cache.lock().ok().and_then(|c| c.get(&hash).cloned());
+        let (principal, token_id, expires_at) = match cached {
+            Some(found) => found,
+            None => {
+                let found = self.authenticate_uncached(&hash)?;
+                if let Ok(mut c) = self.auth_cache.lock() {
+                    if c.len() >= AUTH_CACHE_ENTRIES {
+                        c.clear();
+                    }
+                    c.insert(hash, found.clone());
+                }
+                found
             }
-            c.insert(hash, found.clone());
+        };
+        if expires_at <= self.clock.now() {
+            return Err(ArchiveError::Unauthenticated);
         }
-        Ok(found)
+        Ok((principal, token_id))
     }
 
-    fn authenticate_uncached(&self, hash: &str) -> Result<(Principal, TokenId), ArchiveError> {
+    /// Forgets what authentication cached for a token (revoked or renewed).
+    pub(super) fn forget_token(&self, hash: &str) {
+        if let Ok(mut c) = self.auth_cache.lock() {
+            c.remove(hash);
+        }
+    }
+
+    fn authenticate_uncached(&self, hash: &str) -> Result<(Principal, TokenId, OffsetDateTime), ArchiveError> {
         let hash = hash.to_owned();
         let id = self.store.get(Cf::Principals, &keys::token_hash(&hash))?.ok_or(ArchiveError::Unauthenticated)?;
         let rec: TokenRecord = self
@@ -228,7 +251,8 @@ impl Archive {
             return Err(ArchiveError::Unauthenticated);
         }
         let principal = self.principal(&rec.principal)?.ok_or(ArchiveError::Unauthenticated)?;
-        Ok((principal, rec.id))
+        let expires_at = self.token_expiry(&rec, &principal);
+        Ok((principal, rec.id, expires_at))
     }
 
     pub fn principal(&self, id: &PrincipalId) -> Result<Option<Principal>, ArchiveError> {
@@ -345,9 +369,7 @@ impl Archive {
         }
         let entry = ctx.entry("token.revoke", id.as_str(), Outcome::Allow, format!("token of {}", rec.principal));
         self.audit.commit(Commit::change(ops, entry)).await?;
-        if let Ok(mut c) = self.auth_cache.lock() {
-            c.remove(&rec.hash);
-        }
+        self.forget_token(&rec.hash);
         Ok(())
     }
 }

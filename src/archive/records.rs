@@ -42,6 +42,11 @@ pub struct TokenRecord {
     pub code_expires_at: Option<OffsetDateTime>,
     #[serde(with = "time::serde::rfc3339::option", default)]
     pub enrolled_at: Option<OffsetDateTime>,
+    /// When the enrolled token stops working (set at enrollment, moved by
+    /// renewal). A token enrolled before expiry existed expires one
+    /// lifetime after it was made.
+    #[serde(with = "time::serde::rfc3339::option", default)]
+    pub expires_at: Option<OffsetDateTime>,
 }
 
 impl TokenRecord {
@@ -64,12 +69,15 @@ impl TokenRecord {
             code_hash: None,
             code_expires_at: None,
             enrolled_at: None,
+            expires_at: None,
         }
     }
 
     pub fn state(&self, now: OffsetDateTime) -> TokenState {
         if self.revoked_at.is_some() {
             TokenState::Revoked
+        } else if !self.hash.is_empty() && self.expires_at.is_some_and(|t| t <= now) {
+            TokenState::Expired
         } else if !self.hash.is_empty() {
             TokenState::Active
         } else if self.needs_approval && self.approved_by.is_none() {
@@ -92,7 +100,7 @@ pub enum TokenState {
     Enrollable,
     /// Enrolled: the token works.
     Active,
-    /// The enrollment code expired unredeemed.
+    /// The enrollment code expired unredeemed, or the token its lifetime.
     Expired,
     Revoked,
 }

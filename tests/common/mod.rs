@@ -47,6 +47,9 @@ pub fn test_config(dir: &Path) -> Config {
     // No policies directory: the server runs on the policies built into it.
     c.bootstrap_token = Some(Secret::new(ADMIN_TOKEN.into()));
     c.bootstrap_second_admin_code = Some(Secret::new(SECOND_ADMIN_CODE.into()));
+    // Tests move the clock by years; tokens outlive them unless a test says otherwise.
+    c.token_lifetimes =
+        custos::archive::TokenLifetimes { staff: time::Duration::days(36_500), admin: time::Duration::days(36_500) };
     c.key_cache_entries = 1000;
     c
 }
