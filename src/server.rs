@@ -42,6 +42,8 @@ impl Running {
         }
         self.task.await??;
         self.jobs.stop_periodic().await;
+        // Failed authentications of the last minutes, counted.
+        self.archive.flush_auth_failures(true).await?;
         // A last checkpoint covering everything this run wrote, and the
         // log's last entries to the backup target.
         self.archive.write_checkpoint_file(&self.checkpoints, None)?;
@@ -136,6 +138,7 @@ pub async fn start(config: Config, clock: Arc<dyn Clock>) -> anyhow::Result<Runn
     scheduler.thread("alerts", alerts);
     let checkpoint = jobs::checkpoint::job(archive.clone(), checkpoints.clone(), first);
     scheduler.every("checkpoint", config.checkpoint_interval, checkpoint);
+    scheduler.every("auth-failures", std::time::Duration::from_secs(60), jobs::auth_failures::job(archive.clone()));
     if let Some(every) = config.retention_interval {
         scheduler.every("retention", every, jobs::retention::job(archive.clone()));
     }

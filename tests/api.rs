@@ -796,3 +796,88 @@ async fn tokens_expire_are_listed_and_renewed() {
         .unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
 }
+
+/// Separation of duties: an auditor reads the audit log, its proofs,
+/// checkpoint and alerts, and nothing of any dossier or person; roles that
+/// conflict are refused on one principal (422, naming the pair).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_auditor_reads_the_log_and_nothing_else_and_roles_that_conflict_are_refused() {
+    let app = spawn_app().await;
+    for roles in [json!(["admin", "compliance"]), json!(["admin", "auditor"]), json!(["auditor", "sales"])] {
+        let r = app
+            .client
+            .post(format!("{}/v1/principals", app.base))
+            .bearer_auth(ADMIN_TOKEN)
+            .json(&json!({"name": "x", "roles": roles, "department": "d", "region": ""}))
+            .send()
+            .await
+            .unwrap();
+        let p = assert_problem(r, StatusCode::UNPROCESSABLE_ENTITY).await;
+        assert!(p.to_string().contains("separation of duties"), "{roles}: {p}");
+    }
+    let (sid, service) = app.principal(&["service"], "华东").await;
+    let created: Value = app.create(&service, "service_delivery", &fixture(0, &sid)).await.json().await.unwrap();
+    let (id, person) = (created["id"].as_str().unwrap(), created["subjects"][0].as_str().unwrap());
+    let (_, auditor) = app.principal(&["auditor"], "").await;
+    for path in
+        ["/v1/audit/entries?limit=5", "/v1/audit/checkpoint", "/v1/audit/proofs/inclusion?seq=0", "/v1/audit/alerts"]
+    {
+        assert_eq!(app.get(&auditor, None, path).await.status(), StatusCode::OK, "{path}");
+    }
+    for purpose in ["service_delivery", "legal_compliance", "dsr", "credit_assessment", "marketing"] {
+        for path in [format!("/v1/dossiers/{id}"), format!("/v1/subjects/{person}"), "/v1/search?q=a".into()] {
+            let r = app.get(&auditor, Some(purpose), &path).await;
+            assert_problem(r, StatusCode::FORBIDDEN).await;
+        }
+    }
+    assert_problem(app.create(&auditor, "legal_compliance", &fixture(2, &sid)).await, StatusCode::FORBIDDEN).await;
+    let r = app.request(reqwest::Method::POST, &auditor, "legal_compliance", "/v1/disposition/batches", None).await;
+    assert_problem(r, StatusCode::FORBIDDEN).await;
+    app.stop().await;
+}
+
+/// Failed authentication is audited without growing the log without bound:
+/// one `auth.fail` entry per client address and minute with the count, and
+/// an alert for a burst.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn failed_authentication_is_counted_per_address_and_minute() {
+    let clock = std::sync::Arc::new(custos::clock::ManualClock::new(time::macros::datetime!(2026-12-01 09:00:10 UTC)));
+    let app = spawn_app_with(tempfile::tempdir().unwrap(), |_| {}, clock.clone()).await;
+    let (_, compliance) = app.principal(&["compliance"], "").await;
+    let from = |ip: [u8; 4]| reqwest::Client::builder().local_address(std::net::IpAddr::from(ip)).build().unwrap();
+    let (few, many) = (from([127, 0, 0, 2]), from([127, 0, 0, 3]));
+    for (client, n) in [(&few, 3), (&many, 25)] {
+        for i in 0..n {
+            let r = client
+                .get(format!("{}/v1/audit/entries", app.base))
+                .bearer_auth(format!("cst_not-a-token-{i}"))
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+        }
+    }
+    // Nothing is written for the minute while it lasts.
+    assert_eq!(app.archive().flush_auth_failures(false).await.unwrap(), 0);
+    assert!(app.audit(&compliance, "action=auth.fail").await.is_empty());
+    clock.advance(time::Duration::seconds(60));
+    assert_eq!(app.archive().flush_auth_failures(false).await.unwrap(), 2);
+    let entries = app.audit(&compliance, "action=auth.fail").await;
+    let mut seen: Vec<(String, String)> = entries
+        .iter()
+        .map(|e| (e["actor"].as_str().unwrap().to_owned(), e["reason"].as_str().unwrap().to_owned()))
+        .collect();
+    seen.sort();
+    assert_eq!(seen.len(), 2, "{entries:#?}");
+    assert_eq!(seen[0].0, "source:127.0.0.2");
+    assert!(seen[0].1.starts_with("3 failed authentication(s)"), "{seen:?}");
+    assert_eq!(seen[1].0, "source:127.0.0.3");
+    assert!(seen[1].1.starts_with("25 failed authentication(s)"), "{seen:?}");
+    assert!(entries.iter().all(|e| e["outcome"] == "deny" && !e.to_string().contains("cst_not-a-token")));
+    let alerts: Value = app.get(&compliance, None, "/v1/audit/alerts").await.json().await.unwrap();
+    let alerts = alerts.as_array().cloned().unwrap_or_else(|| alerts["alerts"].as_array().unwrap().clone());
+    let bursts: Vec<&Value> = alerts.iter().filter(|a| a["rule"] == "auth_failure_burst").collect();
+    assert_eq!(bursts.len(), 1, "{alerts:#?}");
+    assert_eq!(bursts[0]["actor"], "source:127.0.0.3");
+    app.stop().await;
+}

@@ -258,11 +258,16 @@ impl FromRequestParts<AppState> for Ctx {
             .map(str::trim)
             .filter(|t| !t.is_empty() && t.len() <= 512)
             .ok_or(ApiError::from(ArchiveError::Unauthenticated))?;
-        let (principal, token_id) = state.archive.authenticate(token)?;
+        let peer = parts.extensions.get::<listener::Peer>().map(|p| p.0.ip());
+        let (principal, token_id) = state.archive.authenticate(token).inspect_err(|e| {
+            if matches!(e, ArchiveError::Unauthenticated) {
+                state.archive.note_auth_failure(peer);
+            }
+        })?;
         tracing::Span::current().record("actor", principal.id.as_str());
         if principal.has_role(crate::domain::Role::Admin) {
-            if let Some(peer) = parts.extensions.get::<listener::Peer>() {
-                state.archive.note_admin_address(&principal.id, peer.0.ip());
+            if let Some(peer) = peer {
+                state.archive.note_admin_address(&principal.id, peer);
             }
         }
         let request_id = parts.extensions.get::<RequestId>().map(|r| r.0.clone()).unwrap_or_default();

@@ -72,8 +72,27 @@ fn path_schema(path: &str, name: &str, purposes: &[String]) -> Option<Value> {
     })
 }
 
+/// The role pairs one principal may not hold (`Role::conflict`), as JSON
+/// Schema: a role list containing both of a pair is not valid.
+fn conflicting_roles() -> Value {
+    use crate::domain::Role;
+    let mut pairs = Vec::new();
+    for a in Role::ALL {
+        for b in Role::ALL {
+            if a < b && Role::conflict(&[a, b]).is_some() {
+                pairs
+                    .push(json!({"allOf": [{"contains": {"const": a.as_str()}}, {"contains": {"const": b.as_str()}}]}));
+            }
+        }
+    }
+    json!({"anyOf": pairs})
+}
+
 /// Completes `doc` (the generated document) as the module says.
 pub fn make_exact(doc: &mut Value, purposes: &[String]) {
+    if let Some(roles) = doc.pointer_mut("/components/schemas/NewPrincipalDto/properties/roles") {
+        roles["not"] = conflicting_roles();
+    }
     let Some(paths) = doc.get_mut("paths").and_then(Value::as_object_mut) else { return };
     for (path, ops) in paths.iter_mut() {
         let Some(ops) = ops.as_object_mut() else { continue };

@@ -22,7 +22,8 @@ pub struct NewPrincipalDto {
         max_length = 200
     )]
     pub name: String,
-    /// Any of sales, service, finance, compliance, admin.
+    /// Any of sales, service, finance, compliance, admin, auditor; admin with
+    /// compliance or auditor, and auditor with any other role, are refused.
     #[schema(min_items = 1)]
     #[schema(inline)]
     pub roles: Vec<RoleDto>,
@@ -44,6 +45,7 @@ pub enum RoleDto {
     Finance,
     Compliance,
     Admin,
+    Auditor,
 }
 
 impl From<RoleDto> for Role {
@@ -54,6 +56,7 @@ impl From<RoleDto> for Role {
             RoleDto::Finance => Role::Finance,
             RoleDto::Compliance => Role::Compliance,
             RoleDto::Admin => Role::Admin,
+            RoleDto::Auditor => Role::Auditor,
         }
     }
 }
@@ -69,6 +72,9 @@ impl TryFrom<NewPrincipalDto> for NewPrincipal {
         let mut roles: Vec<Role> = d.roles.into_iter().map(Role::from).collect();
         roles.sort();
         roles.dedup();
+        if let Some((a, b)) = Role::conflict(&roles) {
+            errors.add("/roles", &format!("{a} and {b} may not be held together (separation of duties)"));
+        }
         errors.finish(Some(NewPrincipal { name, roles, department: d.department, region: d.region }))
     }
 }

@@ -44,12 +44,15 @@ impl Archive {
         Ok(())
     }
 
+    /// The audit log, its proofs, checkpoints and alerts are open to
+    /// compliance officers and auditors.
     pub(super) async fn require_compliance(&self, ctx: &RequestCtx, resource: &str) -> Result<(), ArchiveError> {
-        if ctx.principal.has_role(Role::Compliance) {
+        if ctx.principal.has_role(Role::Compliance) || ctx.principal.has_role(Role::Auditor) {
             return Ok(());
         }
-        let e = ctx.entry(ACTION, resource, Outcome::Deny, "compliance role required");
-        self.refuse(e, ArchiveError::Forbidden("the audit log is open to compliance officers only".into())).await
+        let e = ctx.entry(ACTION, resource, Outcome::Deny, "compliance or auditor role required");
+        let why = "the audit log is open to compliance officers and auditors only";
+        self.refuse(e, ArchiveError::Forbidden(why.into())).await
     }
 
     #[tracing::instrument(level = "debug", skip_all)]

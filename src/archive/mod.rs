@@ -8,6 +8,7 @@
 
 mod alerts;
 mod audit_log;
+mod auth_failures;
 mod backup;
 pub(crate) mod codec;
 pub mod documents;
@@ -222,6 +223,7 @@ pub struct Archive {
     /// Where each admin's requests came from lately (`enrollment`).
     admin_addresses: std::sync::Mutex<enrollment::AdminAddresses>,
     token_lifetimes: TokenLifetimes,
+    auth_failures: std::sync::Mutex<auth_failures::AuthFailures>,
 }
 
 impl Archive {
@@ -255,6 +257,7 @@ impl Archive {
             auth_cache: Default::default(),
             admin_addresses: Default::default(),
             token_lifetimes: TokenLifetimes::default(),
+            auth_failures: Default::default(),
             signer,
             stale_after: time::Duration::days(365),
             search: None,

@@ -19,10 +19,36 @@ pub enum Role {
     Finance,
     Compliance,
     Admin,
+    /// Read-only: the audit log, its proofs and checkpoints, alerts; never
+    /// dossier content (separation of duties).
+    Auditor,
 }
 
 impl Role {
-    pub const ALL: [Role; 5] = [Role::Sales, Role::Service, Role::Finance, Role::Compliance, Role::Admin];
+    pub const ALL: [Role; 6] =
+        [Role::Sales, Role::Service, Role::Finance, Role::Compliance, Role::Admin, Role::Auditor];
+
+    /// Roles one principal may not hold together (separation of duties):
+    /// who manages principals and tokens does not also judge or audit, and
+    /// who audits changes nothing.
+    pub fn conflict(roles: &[Role]) -> Option<(Role, Role)> {
+        let has = |r: Role| roles.contains(&r);
+        if has(Role::Admin) {
+            for other in [Role::Compliance, Role::Auditor] {
+                if has(other) {
+                    return Some((Role::Admin, other));
+                }
+            }
+        }
+        if has(Role::Auditor) {
+            for other in [Role::Sales, Role::Service, Role::Finance, Role::Compliance] {
+                if has(other) {
+                    return Some((Role::Auditor, other));
+                }
+            }
+        }
+        None
+    }
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -31,6 +57,7 @@ impl Role {
             Role::Finance => "finance",
             Role::Compliance => "compliance",
             Role::Admin => "admin",
+            Role::Auditor => "auditor",
         }
     }
 }

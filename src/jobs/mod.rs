@@ -6,6 +6,7 @@
 //! instead. Shutdown is graceful: a job that is running finishes its run.
 
 pub mod alerts;
+pub mod auth_failures;
 pub mod backup;
 pub mod checkpoint;
 pub mod retention;

@@ -1,0 +1,86 @@
+//! Failed authentication, audited without growing the log without bound:
+//! each failure (an unknown, expired or revoked token) is counted per client
+//! address and minute in memory, and one `auth.fail` entry per address and
+//! minute is written with the count once the minute is over (and at
+//! shutdown). More than `BURST` failures from one address in a minute raise
+//! an alert, `auth_failure_burst`.
+
+use super::{Archive, ArchiveError};
+use crate::audit::{Commit, EntryBody, Outcome};
+use crate::domain::AlertId;
+use crate::store::{keys, Op};
+use std::collections::HashMap;
+use time::{Duration, OffsetDateTime};
+
+/// Failures from one address in one minute above which an alert fires.
+pub const BURST: u64 = 20;
+/// Addresses counted at most per minute; the rest are counted together.
+const MAX_SOURCES: usize = 10_000;
+const OTHER: &str = "(other addresses)";
+
+/// Failed authentications by (address, minute since the epoch).
+pub type AuthFailures = HashMap<(String, i64), u64>;
+
+impl Archive {
+    /// Counts a failed authentication from `source` (the client's address).
+    pub fn note_auth_failure(&self, source: Option<std::net::IpAddr>) {
+        let minute = self.clock.now().unix_timestamp().div_euclid(60);
+        let Ok(mut counts) = self.auth_failures.lock() else { return };
+        let mut key = (source.map_or_else(|| "unknown".to_owned(), |ip| ip.to_string()), minute);
+        if !counts.contains_key(&key) && counts.len() >= MAX_SOURCES {
+            key.0 = OTHER.to_owned();
+        }
+        *counts.entry(key).or_default() += 1;
+    }
+
+    /// Writes the entries of every minute that is over (every minute, at
+    /// shutdown): one `auth.fail` entry per address and minute, and an alert
+    /// for each burst. Returns the number of entries written.
+    pub async fn flush_auth_failures(&self, all: bool) -> Result<usize, ArchiveError> {
+        let now_minute = self.clock.now().unix_timestamp().div_euclid(60);
+        let done: Vec<((String, i64), u64)> = {
+            let Ok(mut counts) = self.auth_failures.lock() else { return Ok(0) };
+            let keys: Vec<(String, i64)> = counts.keys().filter(|(_, m)| all || *m < now_minute).cloned().collect();
+            keys.into_iter().filter_map(|k| counts.remove(&k).map(|n| (k, n))).collect()
+        };
+        if done.is_empty() {
+            return Ok(0);
+        }
+        let (mut ops, mut entries) = (Vec::new(), Vec::new());
+        for ((source, minute), count) in &done {
+            let from = OffsetDateTime::from_unix_timestamp(minute * 60).map_err(anyhow::Error::from)?;
+            let reason = format!(
+                "{count} failed authentication(s) (unknown, expired or revoked token) from {source} in the minute from {from}"
+            );
+            entries.push(EntryBody {
+                actor: format!("source:{source}"),
+                outcome: Outcome::Deny,
+                ..EntryBody::system("auth.fail", "", reason)
+            });
+            if *count > BURST {
+                let alert = crate::policy::alerts::Alert {
+                    id: AlertId::generate().to_string(),
+                    rule: "auth_failure_burst".into(),
+                    description: format!("more than {BURST} failed authentications from {source} within a minute"),
+                    actor: format!("source:{source}"),
+                    window_start: from,
+                    window_end: from + Duration::minutes(1),
+                    window_seconds: 60,
+                    count: *count,
+                    threshold: BURST,
+                };
+                tracing::warn!(rule = %alert.rule, source = %source, count, "unusual access alert");
+                let record = serde_json::to_vec(&alert).map_err(anyhow::Error::from)?;
+                ops.push(Op::Put(crate::store::Cf::Alerts, keys::alert(&alert.id), record));
+                let reason = format!("{}: {}", alert.rule, alert.description);
+                entries.push(EntryBody {
+                    request_id: alert.id.clone(),
+                    ..EntryBody::system("audit.alert", &format!("source:{source}"), reason)
+                });
+            }
+        }
+        let n = done.len();
+        self.audit.commit(Commit { ops, entries, ..Default::default() }).await?;
+        Ok(n)
+    }
+}
