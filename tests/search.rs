@@ -295,3 +295,33 @@ async fn the_index_holds_no_plaintext_readable_with_tantivy() {
         }
     }
 }
+
+/// A person who restricted processing is not found by search, not even by
+/// their full phone number; lifting the restriction makes them findable again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restricted_person_is_not_found_by_search() {
+    let app = spawn_app().await;
+    let (sid, service) = app.principal(&["service"], "华东").await;
+    let (_, compliance) = app.principal(&["compliance"], "").await;
+    let f = fixture(0, &sid);
+    let created: Value = app.create(&service, "service_delivery", &f).await.json().await.unwrap();
+    let person = created["subjects"][0].as_str().unwrap().to_owned();
+    let phone = f["contacts"][0]["phone"].as_str().unwrap().to_owned();
+    let other_phone = f["contacts"][1]["phone"].as_str().unwrap().to_owned();
+    let found = |v: &Value| hit_ids(v).len();
+    let (_, v) = search(&app, &service, "service_delivery", &q(&phone)).await;
+    assert_eq!(found(&v), 1, "{v}");
+    let restriction = format!("/v1/subjects/{person}/restriction");
+    let r = app.request(Method::POST, &compliance, "dsr", &restriction, None).await;
+    assert_eq!(r.status(), StatusCode::OK);
+    let (_, v) = search(&app, &service, "service_delivery", &q(&phone)).await;
+    assert_eq!(found(&v), 0, "restricted, and still found: {v}");
+    // The dossier itself and its other contact are still found.
+    let (_, v) = search(&app, &service, "service_delivery", &q(&other_phone)).await;
+    assert_eq!(found(&v), 1, "{v}");
+    let r = app.request(Method::DELETE, &compliance, "dsr", &restriction, None).await;
+    assert_eq!(r.status(), StatusCode::OK);
+    let (_, v) = search(&app, &service, "service_delivery", &q(&phone)).await;
+    assert_eq!(found(&v), 1, "lifted: found again: {v}");
+    app.stop().await;
+}

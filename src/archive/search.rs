@@ -42,8 +42,9 @@ pub struct RepairReport {
 }
 
 /// The searchable business text of a dossier and its contacts' personal
-/// values (for the blind index), leaving out `without` (a person being erased).
-fn index_doc(id: &DossierId, version: u32, split: &SplitDossier, without: Option<&SubjectId>) -> IndexDoc {
+/// values (for the blind index), leaving out the people `without` names (a
+/// person being erased, or who restricted processing).
+fn index_doc(id: &DossierId, version: u32, split: &SplitDossier, without: &[SubjectId]) -> IndexDoc {
     let b = &split.business;
     let mut text: Vec<&str> = vec![&b.customer.name, &b.customer.region];
     text.extend(b.customer.industry.as_deref());
@@ -60,7 +61,7 @@ fn index_doc(id: &DossierId, version: u32, split: &SplitDossier, without: Option
     text.extend(b.tags.iter().map(String::as_str));
     let mut personal = Vec::new();
     for (sid, p, _) in &split.contacts {
-        if Some(sid) == without {
+        if without.contains(sid) {
             continue;
         }
         personal.push(p.name.clone());
@@ -99,7 +100,14 @@ impl Archive {
     /// the store is the record, and start-up repairs the index from it.
     pub(super) fn index_version(&self, id: &DossierId, version: u32, split: &SplitDossier) {
         if let Some(ix) = &self.search {
-            if let Err(e) = ix.upsert(&index_doc(id, version, split, None)) {
+            let skip = match self.restricted_among(split) {
+                Ok(skip) => skip,
+                Err(e) => {
+                    tracing::error!(dossier = %id, error = %e, "indexing failed; start-up repair will redo it");
+                    return;
+                }
+            };
+            if let Err(e) = ix.upsert(&index_doc(id, version, split, &skip)) {
                 tracing::error!(dossier = %id, error = %e, "indexing failed; start-up repair will redo it");
             }
         }
@@ -115,9 +123,44 @@ impl Archive {
                 continue;
             }
             let split = self.open_for_index(did, meta.current_version)?;
-            ix.upsert(&index_doc(did, meta.current_version, &split, Some(subject))).map_err(anyhow::Error::from)?;
+            let mut skip = self.restricted_among(&split)?;
+            skip.push(subject.clone());
+            ix.upsert(&index_doc(did, meta.current_version, &split, &skip)).map_err(anyhow::Error::from)?;
         }
         ix.remove(&[]).map_err(anyhow::Error::from)?;
+        Ok(())
+    }
+
+    /// The people of `split` who restricted processing: a restricted person
+    /// is not found by search, not even by a full phone number (PIPL 44,
+    /// GDPR 18).
+    fn restricted_among(&self, split: &SplitDossier) -> Result<Vec<SubjectId>, ArchiveError> {
+        let mut out = Vec::new();
+        for (sid, _, _) in &split.contacts {
+            let Some(raw) = self.store.get(Cf::Subjects, &keys::subject(sid))? else { continue };
+            let meta: super::records::SubjectMeta =
+                serde_json::from_slice(&raw).map_err(|e| ArchiveError::Internal(e.into()))?;
+            if meta.restricted_at.is_some() {
+                out.push(sid.clone());
+            }
+        }
+        Ok(out)
+    }
+
+    /// Indexes the current versions of `dossiers` again (a person named in
+    /// them restricted processing or lifted it), and commits.
+    pub(super) fn reindex_dossiers(&self, dossiers: &[DossierId]) -> Result<(), ArchiveError> {
+        let Some(ix) = &self.search else { return Ok(()) };
+        for did in dossiers {
+            let Some((meta, _)) = self.meta(did)? else { continue };
+            if meta.destroyed.is_some() {
+                continue;
+            }
+            let split = self.open_for_index(did, meta.current_version)?;
+            let skip = self.restricted_among(&split)?;
+            ix.upsert(&index_doc(did, meta.current_version, &split, &skip)).map_err(anyhow::Error::from)?;
+        }
+        ix.commit().map_err(anyhow::Error::from)?;
         Ok(())
     }
 
@@ -171,7 +214,8 @@ impl Archive {
             live.insert(meta.id.to_string());
             if ix.committed_version(meta.id.as_str()).map_err(anyhow::Error::from)? != Some(meta.current_version) {
                 let split = self.open_for_index(&meta.id, meta.current_version)?;
-                ix.upsert(&index_doc(&meta.id, meta.current_version, &split, None)).map_err(anyhow::Error::from)?;
+                let skip = self.restricted_among(&split)?;
+                ix.upsert(&index_doc(&meta.id, meta.current_version, &split, &skip)).map_err(anyhow::Error::from)?;
                 report.reindexed += 1;
             }
         }

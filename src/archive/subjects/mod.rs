@@ -283,6 +283,11 @@ impl Archive {
         };
         let reason = format!("{}; {}", call.reason, if changed { "changed" } else { "already so" });
         self.commit_subject(ctx, action, &call, &meta, vec![], reason).await?;
+        if changed {
+            // Found by search again, or no longer.
+            let dossiers: Vec<DossierId> = call.dossiers.iter().map(|d| d.id.clone()).collect();
+            self.reindex_dossiers(&dossiers)?;
+        }
         self.subject_view(&call, &meta)
     }
 }
