@@ -117,16 +117,7 @@ impl Archive {
     /// makes the old entries physically gone (before the subject's key goes).
     pub(super) fn unindex_subject(&self, subject: &SubjectId, dossiers: &[DossierId]) -> Result<(), ArchiveError> {
         let Some(ix) = &self.search else { return Ok(()) };
-        for did in dossiers {
-            let Some((meta, _)) = self.meta(did)? else { continue };
-            if meta.destroyed.is_some() {
-                continue;
-            }
-            let split = self.open_for_index(did, meta.current_version)?;
-            let mut skip = self.restricted_among(&split)?;
-            skip.push(subject.clone());
-            ix.upsert(&index_doc(did, meta.current_version, &split, &skip)).map_err(anyhow::Error::from)?;
-        }
+        self.stage_current(ix, dossiers, Some(subject))?;
         ix.remove(&[]).map_err(anyhow::Error::from)?;
         Ok(())
     }
@@ -151,16 +142,29 @@ impl Archive {
     /// them restricted processing or lifted it), and commits.
     pub(super) fn reindex_dossiers(&self, dossiers: &[DossierId]) -> Result<(), ArchiveError> {
         let Some(ix) = &self.search else { return Ok(()) };
+        self.stage_current(ix, dossiers, None)?;
+        ix.commit().map_err(anyhow::Error::from)?;
+        Ok(())
+    }
+
+    /// Stages the current versions of `dossiers` (not the destroyed), without
+    /// the restricted people and `without`.
+    fn stage_current(
+        &self,
+        ix: &SearchIndex,
+        dossiers: &[DossierId],
+        without: Option<&SubjectId>,
+    ) -> Result<(), ArchiveError> {
         for did in dossiers {
             let Some((meta, _)) = self.meta(did)? else { continue };
             if meta.destroyed.is_some() {
                 continue;
             }
             let split = self.open_for_index(did, meta.current_version)?;
-            let skip = self.restricted_among(&split)?;
+            let mut skip = self.restricted_among(&split)?;
+            skip.extend(without.cloned());
             ix.upsert(&index_doc(did, meta.current_version, &split, &skip)).map_err(anyhow::Error::from)?;
         }
-        ix.commit().map_err(anyhow::Error::from)?;
         Ok(())
     }
 
