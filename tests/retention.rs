@@ -239,6 +239,13 @@ async fn closed_customer_is_destroyed_after_three_years_with_four_eyes_and_a_cer
     let (status, cert) =
         w.json(Method::GET, &w.officer_a, "legal_compliance", &format!("/v1/certificates/{cert_id}"), None).await;
     assert_eq!(status, StatusCode::OK, "{cert}");
+    // An auditor reads it too (and still nothing of any dossier).
+    let (_, auditor) = w.app.principal(&["auditor"], "").await;
+    let (status, seen) =
+        w.json(Method::GET, &auditor, "legal_compliance", &format!("/v1/certificates/{cert_id}"), None).await;
+    assert_eq!((status, &seen), (StatusCode::OK, &cert), "the auditor reads the same certificate");
+    let r = w.app.get(&auditor, Some("legal_compliance"), &format!("/v1/dossiers/{kept}")).await;
+    assert_eq!(r.status(), StatusCode::FORBIDDEN);
     let verifier = NoteVerifier::parse(cert["signature"]["verifier_key"].as_str().unwrap()).unwrap();
     let text = verifier.open(cert["signature"]["signed_note"].as_str().unwrap()).expect("signature verifies");
     let signed: Value = serde_json::from_str(text.trim_end()).unwrap();

@@ -105,7 +105,14 @@ impl Archive {
     #[tracing::instrument(level = "debug", skip_all)]
     pub async fn certificate(&self, ctx: &RequestCtx, cert_id: &str) -> Result<SignedCertificate, ArchiveError> {
         const ACTION: &str = "certificate.read";
-        self.require_disposition(ctx, ACTION).await?;
+        if ctx.principal.has_role(crate::domain::Role::Auditor) {
+            // Read-only oversight (separation of duties): the stated purpose
+            // is checked; no disposition right is needed to read a
+            // certificate, which names ids only.
+            self.purpose(ctx, ACTION, cert_id).await?;
+        } else {
+            self.require_disposition(ctx, ACTION).await?;
+        }
         let Some(raw) = self.store.get(Cf::Disposition, &keys::certificate(cert_id))? else {
             let e = ctx.entry(ACTION, cert_id, Outcome::Error, "no such certificate");
             return self.refuse(e, ArchiveError::NotFound("certificate".into())).await;
