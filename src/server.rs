@@ -148,7 +148,7 @@ pub async fn start(config: Config, clock: Arc<dyn Clock>) -> anyhow::Result<Runn
     let state = AppState {
         archive: archive.clone(),
         metrics,
-        openapi: Arc::new(api::ops::document(&archive.purpose_ids())),
+        openapi: Arc::new(api::ops::document(&archive.purpose_ids(), &archive.consent_purpose_ids())),
         max_document_bytes: config.max_document_bytes,
         max_body_bytes: config.max_body_bytes,
         limiter: api::principal_limiter(&config.limits),

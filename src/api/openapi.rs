@@ -89,9 +89,14 @@ fn conflicting_roles() -> Value {
 }
 
 /// Completes `doc` (the generated document) as the module says.
-pub fn make_exact(doc: &mut Value, purposes: &[String]) {
+pub fn make_exact(doc: &mut Value, purposes: &[String], consent_purposes: &[String]) {
     if let Some(roles) = doc.pointer_mut("/components/schemas/NewPrincipalDto/properties/roles") {
         roles["not"] = conflicting_roles();
+    }
+    // A consent record names a purpose that rests on consent.
+    if let Some(purpose) = doc.pointer_mut("/components/schemas/ConsentDto/properties/purpose") {
+        *purpose = json!({"type": "string", "enum": consent_purposes,
+            "description": "a purpose of policies/purposes.toml that rests on consent or separate consent"});
     }
     let Some(paths) = doc.get_mut("paths").and_then(Value::as_object_mut) else { return };
     for (path, ops) in paths.iter_mut() {

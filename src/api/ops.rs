@@ -102,7 +102,7 @@ impl utoipa::Modify for Security {
 
 /// The OpenAPI document: generated from the handlers, with the dossier
 /// template itself as `components/schemas/Dossier` and the problem shape.
-pub fn document(purposes: &[String]) -> Value {
+pub fn document(purposes: &[String], consent_purposes: &[String]) -> Value {
     let mut doc = serde_json::to_value(ApiDoc::openapi()).unwrap_or_else(|_| json!({}));
     let mut template: Value = serde_json::from_str(crate::domain::dossier::SCHEMA_JSON).unwrap_or_else(|_| json!({}));
     if let Some(t) = template.as_object_mut() {
@@ -129,6 +129,6 @@ pub fn document(purposes: &[String]) -> Value {
             *s = json!({"$ref": "#/components/schemas/Dossier"});
         }
     }
-    super::openapi::make_exact(&mut doc, purposes);
+    super::openapi::make_exact(&mut doc, purposes, consent_purposes);
     doc
 }

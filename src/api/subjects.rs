@@ -33,7 +33,11 @@ pub struct ConsentDto {
     #[schema(inline)]
     pub basis: BasisDto,
     /// How the consent was given (a form, a recording, a receipt); sealed.
-    #[schema(max_length = 2000)]
+    #[schema(
+        min_length = 1,
+        pattern = "[^\\u0000-\\u0020\\u007F-\\u00A0\\u1680\\u2000-\\u200A\\u2028\\u2029\\u202F\\u205F\\u3000]",
+        max_length = 2000
+    )]
     pub evidence: String,
     /// When the person gave it (RFC 3339).
     #[schema(format = DateTime)]

@@ -289,6 +289,18 @@ impl Archive {
         self.policy.purposes.ids().map(str::to_owned).collect()
     }
 
+    /// The purposes that rest on consent (what a consent record may name).
+    pub fn consent_purpose_ids(&self) -> Vec<String> {
+        self.purpose_ids()
+            .into_iter()
+            .filter(|id| {
+                crate::domain::Purpose::parse(id)
+                    .and_then(|p| self.policy.purposes.get(&p).map(|d| d.basis))
+                    .is_some_and(|b| matches!(b, crate::policy::Basis::Consent | crate::policy::Basis::SeparateConsent))
+            })
+            .collect()
+    }
+
     pub fn policy_hash(&self) -> String {
         self.audit.policy_hash()
     }

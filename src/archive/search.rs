@@ -98,9 +98,11 @@ impl Archive {
 
     /// Indexes a version just committed. A failure is logged, not returned:
     /// the store is the record, and start-up repairs the index from it.
-    pub(super) fn index_version(&self, id: &DossierId, version: u32, split: &SplitDossier) {
+    /// `fresh`: people this write created (not looked up: they cannot have
+    /// restricted processing yet).
+    pub(super) fn index_version(&self, id: &DossierId, version: u32, split: &SplitDossier, fresh: &[SubjectId]) {
         if let Some(ix) = &self.search {
-            let skip = match self.restricted_among(split) {
+            let skip = match self.restricted_among(split, fresh) {
                 Ok(skip) => skip,
                 Err(e) => {
                     tracing::error!(dossier = %id, error = %e, "indexing failed; start-up repair will redo it");
@@ -125,9 +127,9 @@ impl Archive {
     /// The people of `split` who restricted processing: a restricted person
     /// is not found by search, not even by a full phone number (PIPL 44,
     /// GDPR 18).
-    fn restricted_among(&self, split: &SplitDossier) -> Result<Vec<SubjectId>, ArchiveError> {
+    fn restricted_among(&self, split: &SplitDossier, fresh: &[SubjectId]) -> Result<Vec<SubjectId>, ArchiveError> {
         let mut out = Vec::new();
-        for (sid, _, _) in &split.contacts {
+        for (sid, _, _) in split.contacts.iter().filter(|(sid, _, _)| !fresh.contains(sid)) {
             let Some(raw) = self.store.get(Cf::Subjects, &keys::subject(sid))? else { continue };
             let meta: super::records::SubjectMeta =
                 serde_json::from_slice(&raw).map_err(|e| ArchiveError::Internal(e.into()))?;
@@ -161,7 +163,7 @@ impl Archive {
                 continue;
             }
             let split = self.open_for_index(did, meta.current_version)?;
-            let mut skip = self.restricted_among(&split)?;
+            let mut skip = self.restricted_among(&split, &[])?;
             skip.extend(without.cloned());
             ix.upsert(&index_doc(did, meta.current_version, &split, &skip)).map_err(anyhow::Error::from)?;
         }
@@ -218,7 +220,7 @@ impl Archive {
             live.insert(meta.id.to_string());
             if ix.committed_version(meta.id.as_str()).map_err(anyhow::Error::from)? != Some(meta.current_version) {
                 let split = self.open_for_index(&meta.id, meta.current_version)?;
-                let skip = self.restricted_among(&split)?;
+                let skip = self.restricted_among(&split, &[])?;
                 ix.upsert(&index_doc(&meta.id, meta.current_version, &split, &skip)).map_err(anyhow::Error::from)?;
                 report.reindexed += 1;
             }

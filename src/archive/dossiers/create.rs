@@ -134,10 +134,20 @@ impl Archive {
         let entry = self.dossier_entry(ctx, ACTION, id.as_str(), &subjects, Outcome::Allow, decision.reason);
         let guard = Guard { cf: Cf::Dossiers, key: keys::dossier(&id), expected: None };
         self.audit.commit(Commit { ops, entries: vec![entry], guard: Some(guard), on_conflict: vec![] }).await?;
+        // People whose key this write made are new: none can have
+        // restricted processing yet.
+        let fresh: Vec<SubjectId> = keys
+            .created
+            .iter()
+            .filter_map(|(r, _)| match r {
+                crate::crypto::KeyRef::Subject(s) => Some(s.clone()),
+                _ => None,
+            })
+            .collect();
         for (r, k) in keys.created {
             self.keyring.remember(r, k);
         }
-        self.index_version(&id, 1, &split);
+        self.index_version(&id, 1, &split, &fresh);
         Ok(Created { id, version: 1, hash: hex::encode(hash), subjects })
     }
 

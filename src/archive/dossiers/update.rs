@@ -154,10 +154,20 @@ impl Archive {
             }
             Err(e) => return Err(e.into()),
         }
+        // People whose key this write made are new: none can have
+        // restricted processing yet.
+        let fresh: Vec<SubjectId> = keys
+            .created
+            .iter()
+            .filter_map(|(r, _)| match r {
+                crate::crypto::KeyRef::Subject(s) => Some(s.clone()),
+                _ => None,
+            })
+            .collect();
         for (r, k) in keys.created {
             self.keyring.remember(r, k);
         }
-        self.index_version(did, version, &split);
+        self.index_version(did, version, &split, &fresh);
         Ok(Created { id: did.clone(), version, hash: hex::encode(hash), subjects: version_subjects })
     }
 

@@ -33,7 +33,8 @@ impl Archive {
             }),
             Some(_) => {}
         }
-        if consent.evidence.trim().is_empty() || consent.evidence.chars().count() > MAX_EVIDENCE {
+        let visible = consent.evidence.chars().any(|c| !c.is_control() && !c.is_whitespace());
+        if !visible || consent.evidence.chars().count() > MAX_EVIDENCE {
             errors.push(FieldError {
                 path: "/evidence".into(),
                 message: format!("evidence is required, at most {MAX_EVIDENCE} characters"),
