@@ -187,6 +187,18 @@ pub(super) struct VersionKeys {
     pub ops: Vec<Op>,
 }
 
+/// The people whose key a write creates (`VersionKeys::created`): new, so
+/// none can have restricted processing yet.
+pub(super) fn created_subjects(created: &[(KeyRef, Arc<DataKey>)]) -> Vec<SubjectId> {
+    created
+        .iter()
+        .filter_map(|(r, _)| match r {
+            KeyRef::Subject(s) => Some(s.clone()),
+            _ => None,
+        })
+        .collect()
+}
+
 /// Seals the segments of `split` as version `version` of `id`.
 pub(super) fn seal_segments(
     id: &DossierId,

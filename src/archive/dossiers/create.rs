@@ -134,16 +134,7 @@ impl Archive {
         let entry = self.dossier_entry(ctx, ACTION, id.as_str(), &subjects, Outcome::Allow, decision.reason);
         let guard = Guard { cf: Cf::Dossiers, key: keys::dossier(&id), expected: None };
         self.audit.commit(Commit { ops, entries: vec![entry], guard: Some(guard), on_conflict: vec![] }).await?;
-        // People whose key this write made are new: none can have
-        // restricted processing yet.
-        let fresh: Vec<SubjectId> = keys
-            .created
-            .iter()
-            .filter_map(|(r, _)| match r {
-                crate::crypto::KeyRef::Subject(s) => Some(s.clone()),
-                _ => None,
-            })
-            .collect();
+        let fresh = crate::archive::codec::created_subjects(&keys.created);
         for (r, k) in keys.created {
             self.keyring.remember(r, k);
         }

@@ -154,16 +154,7 @@ impl Archive {
             }
             Err(e) => return Err(e.into()),
         }
-        // People whose key this write made are new: none can have
-        // restricted processing yet.
-        let fresh: Vec<SubjectId> = keys
-            .created
-            .iter()
-            .filter_map(|(r, _)| match r {
-                crate::crypto::KeyRef::Subject(s) => Some(s.clone()),
-                _ => None,
-            })
-            .collect();
+        let fresh = crate::archive::codec::created_subjects(&keys.created);
         for (r, k) in keys.created {
             self.keyring.remember(r, k);
         }
