@@ -717,7 +717,9 @@ async fn schemathesis_finds_the_openapi_document_exact() {
                 .arg("--config-file")
                 .arg(config)
                 .args(["run", &url, "--checks", "all", "--max-examples", "25", "--workers", "1"])
-                .args(["--phases", "examples,coverage,fuzzing", "--no-color"])
+                // A fixed seed: the run in CI is the run checked here
+                // (explore with other seeds by hand: see docs/security.md).
+                .args(["--phases", "examples,coverage,fuzzing", "--no-color", "--seed", "20261130"])
                 .args(["-H", &format!("Authorization: Bearer {token}")])
                 .output()
                 .unwrap()
