@@ -61,14 +61,7 @@ async fn online_sets_are_encrypted_signed_incremental_and_checked() {
         let (client, base, service, body) = (app.client.clone(), app.base.clone(), service.clone(), bodies[0].clone());
         tokio::spawn(async move {
             for _ in 0..20 {
-                let r = client
-                    .post(format!("{base}/v1/dossiers"))
-                    .bearer_auth(&service)
-                    .header("X-Purpose", "service_delivery")
-                    .json(&body)
-                    .send()
-                    .await
-                    .unwrap();
+                let r = create_dossier(&client, &base, &service, &body).await;
                 assert_eq!(r.status(), StatusCode::CREATED);
             }
         })

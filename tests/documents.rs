@@ -45,14 +45,7 @@ fn a_50_mb_document_streams_in_and_out_with_bounded_memory() {
         let client = reqwest::Client::new();
         let base = server.base.clone();
         let (owner, service) = principal(&client, &base, &["service"], "华东").await;
-        let r = client
-            .post(format!("{base}/v1/dossiers"))
-            .bearer_auth(&service)
-            .header("X-Purpose", "service_delivery")
-            .json(&fixture(0, &owner))
-            .send()
-            .await
-            .unwrap();
+        let r = create_dossier(&client, &base, &service, &fixture(0, &owner)).await;
         let id = r.json::<Value>().await.unwrap()["id"].as_str().unwrap().to_owned();
         let body = document;
         let sent_hash = hex::encode(Sha256::digest(&body));

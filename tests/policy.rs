@@ -448,14 +448,7 @@ fn no_withheld_value_in_responses_logs_or_audit_entries() {
         let (_, finance) = principal(&client, &base, &["finance"], "总部").await;
         let (_, compliance) = principal(&client, &base, &["compliance"], "总部").await;
         let body = fixture(0, &sales_id);
-        let r = client
-            .post(format!("{base}/v1/dossiers"))
-            .bearer_auth(&sales)
-            .header("X-Purpose", "service_delivery")
-            .json(&body)
-            .send()
-            .await
-            .unwrap();
+        let r = create_dossier(&client, &base, &sales, &body).await;
         assert_eq!(r.status(), StatusCode::CREATED);
         let id = r.json::<Value>().await.unwrap()["id"].as_str().unwrap().to_owned();
         let bank = body["finance"]["bank_account"].as_str().unwrap();

@@ -536,14 +536,7 @@ fn kill_9_during_destruction_then_the_next_run_completes_it() {
             let mut body = fixture(i, &owner);
             body["customer"]["region"] = json!("华东");
             body["status"] = json!("active");
-            let r = client
-                .post(format!("{base}/v1/dossiers"))
-                .bearer_auth(&service)
-                .header("X-Purpose", "service_delivery")
-                .json(&body)
-                .send()
-                .await
-                .unwrap();
+            let r = create_dossier(&client, &base, &service, &body).await;
             let id = r.json::<Value>().await.unwrap()["id"].as_str().unwrap().to_owned();
             // Ended long ago: due under closed-customer now.
             let r = client

@@ -96,14 +96,7 @@ impl TestApp {
     }
 
     pub async fn create(&self, token: &str, purpose: &str, body: &Value) -> Response {
-        self.client
-            .post(format!("{}/v1/dossiers", self.base))
-            .bearer_auth(token)
-            .header("X-Purpose", purpose)
-            .json(body)
-            .send()
-            .await
-            .unwrap()
+        self.request(reqwest::Method::POST, token, purpose, "/v1/dossiers", Some(body.clone())).await
     }
 
     pub async fn get(&self, token: &str, purpose: Option<&str>, path: &str) -> Response {
@@ -180,6 +173,19 @@ pub async fn second_admin(client: &Client, base: &str, fresh: bool) -> String {
     tokens.retain(|(b, _)| b != base);
     tokens.push((base.to_owned(), token.clone()));
     token
+}
+
+/// `POST /v1/dossiers` with `body` for `service_delivery`, from any client
+/// (spawned tasks and binary servers have no `TestApp`).
+pub async fn create_dossier(client: &Client, base: &str, token: &str, body: &Value) -> Response {
+    client
+        .post(format!("{base}/v1/dossiers"))
+        .bearer_auth(token)
+        .header("X-Purpose", "service_delivery")
+        .json(body)
+        .send()
+        .await
+        .unwrap()
 }
 
 /// Redeems an enrollment code for its token.
