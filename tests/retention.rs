@@ -639,3 +639,83 @@ fn kill_9_during_destruction_then_the_next_run_completes_it() {
     let out = audit_verify(&data);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stdout));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hold_blocks_erasure_only_under_the_residents_law_and_a_blocked_erasure_waits_for_its_release() {
+    let w = world().await;
+    let (id, subjects) = w.dossier(0, "active").await;
+    let (resident_de, resident_cn) = (&subjects[0], &subjects[1]);
+    let residency = |sid: &str| format!("/v1/subjects/{sid}/residency");
+
+    // Residency: compliance records it; a bad code is 422, service may not.
+    let (status, s) =
+        w.json(Method::PUT, &w.officer_a, "dsr", &residency(resident_de), Some(json!({"residency": "DE"}))).await;
+    assert_eq!(status, StatusCode::OK, "{s}");
+    assert_eq!(s["residency"], "DE");
+    let (status, p) =
+        w.json(Method::PUT, &w.officer_a, "dsr", &residency(resident_de), Some(json!({"residency": "Germany"}))).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{p}");
+    let (status, _) = w
+        .json(Method::PUT, &w.service, "service_delivery", &residency(resident_de), Some(json!({"residency": "CN"})))
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let (_, s) = w.json(Method::GET, &w.officer_a, "dsr", &format!("/v1/subjects/{resident_cn}"), None).await;
+    assert_eq!(s["residency"], "CN", "PRC residency unless stated");
+
+    // Holds name their law: CN by default, EU or a member state; no other.
+    let holds = format!("/v1/dossiers/{id}/legal-holds");
+    let hold = |body: Value| w.json(Method::POST, &w.officer_a, "legal_compliance", &holds, Some(body));
+    let (status, p) = hold(json!({"reason": "r", "case_ref": "c", "jurisdiction": "US"})).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{p}");
+    let (status, cn_hold) = hold(json!({"reason": "tax audit", "case_ref": "c-cn"})).await;
+    assert_eq!(status, StatusCode::CREATED, "{cn_hold}");
+    let cn_hold = cn_hold["hold_id"].as_str().unwrap().to_owned();
+    let (_, listed) = w.json(Method::GET, &w.officer_a, "legal_compliance", &holds, None).await;
+    assert_eq!(listed[0]["jurisdiction"], "CN", "{listed}");
+
+    // A PRC hold does not block an EU resident's erasure (GDPR Art. 17(3)(b)).
+    let erase = |sid: &str| format!("/v1/subjects/{sid}/erasure");
+    let (status, r) =
+        w.json(Method::POST, &w.officer_a, "dsr", &erase(resident_de), Some(json!({"reason": "objection"}))).await;
+    assert_eq!(status, StatusCode::OK, "{r}");
+    let (_, s) = w.json(Method::GET, &w.officer_a, "dsr", &format!("/v1/subjects/{resident_de}"), None).await;
+    assert_eq!(s["status"], "erased", "{s}");
+
+    // An EU hold does not block a PRC resident's; the PRC hold does, and the
+    // erasure waits for it, the person restricted meanwhile.
+    let (status, eu_hold) = hold(json!({"reason": "litigation", "case_ref": "c-eu", "jurisdiction": "EU"})).await;
+    assert_eq!(status, StatusCode::CREATED);
+    let eu_hold = eu_hold["hold_id"].as_str().unwrap().to_owned();
+    let (status, p) = w
+        .json(Method::POST, &w.officer_a, "dsr", &erase(resident_cn), Some(json!({"reason": "consent_withdrawn"})))
+        .await;
+    assert_eq!(status, StatusCode::CONFLICT, "{p}");
+    let detail = p["detail"].as_str().unwrap();
+    assert!(detail.contains(&cn_hold) && !detail.contains(&eu_hold), "{detail}");
+    assert!(detail.contains("pending"), "{detail}");
+    let subject = format!("/v1/subjects/{resident_cn}");
+    let (_, s) = w.json(Method::GET, &w.officer_a, "dsr", &subject, None).await;
+    assert_eq!(s["status"], "restricted");
+    assert_eq!(w.app.archive().pending_erasures().unwrap().len(), 1);
+
+    // The sweep leaves it while the hold stands, and carries it out once released.
+    let report = w.app.archive().retention_sweep(false).await.unwrap();
+    assert!(report.erasures.is_empty());
+    let (_, s) = w.json(Method::GET, &w.officer_a, "dsr", &subject, None).await;
+    assert_eq!(s["status"], "restricted");
+    let r = w.send(Method::DELETE, &w.officer_a, "legal_compliance", &format!("{holds}/{cn_hold}"), None).await;
+    assert_eq!(r.status(), StatusCode::NO_CONTENT);
+    w.clock.advance(time::Duration::minutes(5));
+    let report = w.app.archive().retention_sweep(false).await.unwrap();
+    assert_eq!(report.erasures.len(), 1, "{report:?}");
+    let (_, s) = w.json(Method::GET, &w.officer_a, "dsr", &subject, None).await;
+    assert_eq!(s["status"], "erased");
+    assert!(w.app.archive().pending_erasures().unwrap().is_empty());
+    let (_, cert) = w
+        .json(Method::GET, &w.officer_a, "legal_compliance", &format!("/v1/certificates/{}", report.erasures[0]), None)
+        .await;
+    assert_eq!(cert["items"][0]["outcome"], "erased", "{cert}");
+    let log = w.app.audit(&w.officer_a, &format!("subject={resident_cn}&action=subject.erase")).await;
+    let by_sweep = log.iter().find(|e| e["actor"] == "system:retention").expect("the sweep's erasure entry");
+    assert!(by_sweep["reason"].as_str().unwrap().contains("pending erasure"), "{by_sweep}");
+}

@@ -6,6 +6,7 @@ use super::error::ApiError;
 use super::{offload, AppState, Ctx};
 use crate::archive::retention::{Batch, Due, HoldView, SignedCertificate};
 use crate::domain::dossier::FieldError;
+use crate::domain::Jurisdiction;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::routing::{delete, get, post};
@@ -63,12 +64,18 @@ pub struct HoldDto {
         max_length = 200
     )]
     pub case_ref: String,
+    /// Whose law requires the hold: `CN` (the default), `EU`, or an EU
+    /// member state's code. An EU resident's erasure yields only to an EU
+    /// or member-state hold; anyone else's to a PRC hold.
+    #[schema(pattern = "^[A-Z]{2}$", example = "CN")]
+    pub jurisdiction: Option<String>,
 }
 
 /// A legal hold to place.
 pub struct NewHold {
     pub reason: String,
     pub case_ref: String,
+    pub jurisdiction: Jurisdiction,
 }
 
 impl TryFrom<HoldDto> for NewHold {
@@ -77,7 +84,19 @@ impl TryFrom<HoldDto> for NewHold {
         let mut errors = Errors::default();
         let reason = errors.text("/reason", &d.reason, 2000);
         let case_ref = errors.text("/case_ref", &d.case_ref, 200);
-        errors.finish(Some(NewHold { reason, case_ref }))
+        let jurisdiction = match d.jurisdiction.as_deref().map(Jurisdiction::parse) {
+            None => Some(Jurisdiction::cn()),
+            Some(Ok(j)) if j.may_hold() => Some(j),
+            Some(Ok(_)) => {
+                errors.add("/jurisdiction", "a legal hold obeys PRC law (CN), Union law (EU) or a member state's law");
+                None
+            }
+            Some(Err(e)) => {
+                errors.add("/jurisdiction", &e);
+                None
+            }
+        };
+        errors.finish(jurisdiction.map(|jurisdiction| NewHold { reason, case_ref, jurisdiction }))
     }
 }
 
@@ -138,7 +157,7 @@ pub async fn place_hold(
     Body(body): Body<HoldDto>,
 ) -> Result<(StatusCode, Json<HoldCreatedDto>), ApiError> {
     let hold = NewHold::try_from(body).map_err(ApiError::invalid)?;
-    let hold = s.archive.place_hold(&ctx, &id, &hold.reason, &hold.case_ref).await?;
+    let hold = s.archive.place_hold(&ctx, &id, &hold.reason, &hold.case_ref, hold.jurisdiction).await?;
     Ok((StatusCode::CREATED, Json(HoldCreatedDto { hold_id: hold.to_string() })))
 }
 

@@ -50,6 +50,9 @@ fn id_pattern(path: &str, name: &str) -> Option<&'static str> {
         ("id", p) if p.starts_with("/v1/principals/") => "prn_",
         ("id", p) if p.starts_with("/v1/disposition/batches/") => "bat_",
         ("id", p) if p.starts_with("/v1/certificates/") => "cert_",
+        ("id", p) if p.starts_with("/v1/requests/") => "req_",
+        ("id", p) if p.starts_with("/v1/incidents/") => "inc_",
+        ("id", p) if p.starts_with("/v1/exports/") => "exp_",
         _ => return None,
     })
 }

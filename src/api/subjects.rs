@@ -7,7 +7,7 @@ use crate::archive::{ConsentBasis, ConsentEventView, NewConsent, SubjectView};
 use crate::domain::dossier::FieldError;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use axum::routing::{delete, get, post};
+use axum::routing::{delete, get, post, put};
 use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::Value;
@@ -20,6 +20,7 @@ pub fn routes() -> Router<AppState> {
         .route("/subjects/{sid}/consents/{purpose}", delete(withdraw))
         .route("/subjects/{sid}/restriction", post(restrict).delete(unrestrict))
         .route("/subjects/{sid}/export", get(export))
+        .route("/subjects/{sid}/residency", put(residency))
 }
 
 /// `POST /v1/subjects/{sid}/consents`.
@@ -177,4 +178,33 @@ pub async fn export(
     Path(sid): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
     Ok(Json(offload(&s, move |a| async move { a.export_subject(&ctx, &sid).await }).await?))
+}
+
+/// `PUT /v1/subjects/{sid}/residency`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ResidencyDto {
+    /// Where the person resides: an ISO 3166-1 alpha-2 code (`CN`, `DE`, ...).
+    #[schema(pattern = "^[A-Z]{2}$", example = "DE")]
+    pub residency: String,
+}
+
+/// Record where the person resides (compliance): whose law sets the due
+/// date of their requests and which legal holds can block their erasure.
+/// `CN` until stated.
+#[utoipa::path(put, path = "/v1/subjects/{sid}/residency", tag = "subjects",
+    params(("sid" = String, Path), ("X-Purpose" = String, Header)),
+    request_body = ResidencyDto,
+    responses((status = 200, body = Object), (status = 400), (status = 401), (status = 403), (status = 404),
+              (status = 422)),
+    security(("bearer" = [])))]
+pub async fn residency(
+    State(s): State<AppState>,
+    Ctx(ctx): Ctx,
+    Path(sid): Path<String>,
+    Body(body): Body<ResidencyDto>,
+) -> Result<Json<SubjectView>, ApiError> {
+    let residency = crate::domain::Jurisdiction::parse(&body.residency)
+        .map_err(|message| ApiError::invalid(vec![FieldError { path: "/residency".into(), message }]))?;
+    Ok(Json(s.archive.set_residency(&ctx, &sid, residency).await?))
 }

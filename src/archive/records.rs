@@ -176,6 +176,14 @@ pub struct SubjectMeta {
     /// Set when the subject was erased.
     #[serde(default)]
     pub erased: Option<Tombstone>,
+    /// Where the person resides, when stated (`PUT .../residency`); else
+    /// PRC residency is assumed. A jurisdiction code, no personal value.
+    #[serde(default)]
+    pub residency: Option<crate::domain::Jurisdiction>,
+    /// Purposes the person objected to for good (GDPR Art. 21(3): direct
+    /// marketing); consent for them is never recorded again.
+    #[serde(default)]
+    pub objected: std::collections::BTreeSet<String>,
 }
 
 impl SubjectMeta {
@@ -188,7 +196,14 @@ impl SubjectMeta {
             consent_events: 0,
             last_withdrawal_at: None,
             erased: None,
+            residency: None,
+            objected: Default::default(),
         }
+    }
+
+    /// Where the person resides: as stated, else the PRC.
+    pub fn residency(&self) -> crate::domain::Jurisdiction {
+        self.residency.clone().unwrap_or_else(crate::domain::Jurisdiction::cn)
     }
 
     /// The legal-basis state access decisions use.

@@ -64,8 +64,9 @@ pub(super) async fn retention_run(offline: OfflineArgs, dry_run: bool) -> anyhow
         println!("dry run: nothing changed");
     } else {
         println!(
-            "resumed {:?}; executed (no approval needed) {:?}; proposed for approval {:?}",
-            report.resumed, report.executed, report.proposed
+            "resumed {:?}; executed (no approval needed) {:?}; proposed for approval {:?}; \
+             pending erasures carried out (certificates) {:?}",
+            report.resumed, report.executed, report.proposed, report.erasures
         );
     }
     Ok(())

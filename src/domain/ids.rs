@@ -74,6 +74,9 @@ prefixed_id!(CertificateId, "cert_", "certificate");
 prefixed_id!(HoldId, "hold_", "legal hold");
 prefixed_id!(AlertId, "alr_", "alert");
 prefixed_id!(BackupId, "bak_", "backup");
+prefixed_id!(RequestId, "req_", "subject request");
+prefixed_id!(IncidentId, "inc_", "incident");
+prefixed_id!(ExportId, "exp_", "bulk export");
 
 #[cfg(test)]
 mod tests {

@@ -3,8 +3,13 @@
 
 pub mod dossier;
 mod ids;
+mod jurisdiction;
 
-pub use ids::{AlertId, BackupId, BatchId, CertificateId, DossierId, HoldId, IdError, PrincipalId, SubjectId, TokenId};
+pub use ids::{
+    AlertId, BackupId, BatchId, CertificateId, DossierId, ExportId, HoldId, IdError, IncidentId, PrincipalId,
+    RequestId, SubjectId, TokenId,
+};
+pub use jurisdiction::{Jurisdiction, EU_MEMBER_STATES};
 
 use serde::{Deserialize, Serialize};
 use std::fmt;

@@ -12,7 +12,7 @@
 //! | `audit` | `<seq u64 BE>` | canonical entry |
 //! | `merkle` | `<level u8><index u64 BE>` | complete subtree hash |
 //! | `alerts` | `<alr>` | alert record |
-//! | `disposition` | `h/<dos>/<hold>`, `b/<bat>`, `c/<cert>` | legal hold, batch, certificate |
+//! | `disposition` | `h/<dos>/<hold>`, `b/<bat>`, `c/<cert>`, `p/<sub>` | legal hold, batch, certificate, pending erasure |
 //! | `documents` | `m/<dos>/<name>`, `c/<dos>/<upload>/<n u32 BE>` | document metadata, sealed chunk |
 
 use crate::domain::{DossierId, PrincipalId, SubjectId, TokenId};
@@ -124,6 +124,14 @@ pub fn hold(dossier: &DossierId, hold: &str) -> Vec<u8> {
 pub fn holds_prefix(dossier: &DossierId) -> Vec<u8> {
     format!("h/{dossier}/").into_bytes()
 }
+
+/// `disposition`: an erasure a legal hold blocks, waiting for its release.
+pub fn pending_erasure(sid: &SubjectId) -> Vec<u8> {
+    format!("p/{sid}").into_bytes()
+}
+
+/// `disposition`: every pending erasure.
+pub const PENDING_ERASURE_PREFIX: &[u8] = b"p/";
 
 /// `disposition`: a destruction batch.
 pub fn batch(batch: &str) -> Vec<u8> {

@@ -94,12 +94,20 @@ impl Archive {
             }
             Target::Subject(sid) => {
                 let linked = self.linked_dossiers(sid)?;
+                let meta: Option<SubjectMeta> =
+                    self.store.get(Cf::Subjects, &keys::subject(sid))?.as_deref().map(from_json).transpose()?;
+                // Only a hold under the law of the person's residency blocks it.
+                let residency = meta.as_ref().map(|m| m.residency()).unwrap_or_else(crate::domain::Jurisdiction::cn);
                 let mut held = Vec::new();
                 for d in &linked {
-                    held.extend(self.holds(d)?.into_iter().map(|h| h.id.to_string()));
+                    held.extend(
+                        self.holds(d)?
+                            .into_iter()
+                            .filter(|h| h.jurisdiction.hold_blocks_erasure_of(&residency))
+                            .map(|h| h.id.to_string()),
+                    );
                 }
-                let exists = self.store.get(Cf::Subjects, &keys::subject(sid))?.is_some();
-                if !exists {
+                if meta.is_none() {
                     result.outcome = ItemOutcome::Skipped("no such subject".into());
                 } else if !held.is_empty() {
                     result.outcome = ItemOutcome::Skipped(format!("under legal hold {}", held.join(", ")));

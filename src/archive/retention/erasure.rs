@@ -1,20 +1,115 @@
 //! Erasure on a data subject's request (PIPL Art. 47, GDPR Art. 17): a
 //! one-item batch that shreds the person's key, or 409 naming the legal hold
 //! or keep rule that blocks it, with the person restricted instead.
+//!
+//! A legal hold blocks only the erasure of a person whose residency its law
+//! governs (`Jurisdiction::hold_blocks_erasure_of`). An erasure a hold
+//! blocks is recorded as pending (`p/<sub>` in `disposition`); the
+//! retention sweep carries it out once nothing blocks it any more.
 
-use super::{from_json, ground_code, to_json, Batch, BatchState, Item, Target, DSR_ERASURE_CITATION, DSR_ERASURE_RULE};
+use super::{
+    from_json, ground_code, system_entry, to_json, Batch, BatchState, Item, Target, DSR_ERASURE_CITATION,
+    DSR_ERASURE_RULE,
+};
 use crate::archive::records::{DossierMeta, SubjectMeta};
 use crate::archive::{Archive, ArchiveError, RequestCtx};
-use crate::audit::{Commit, Guard, Outcome};
-use crate::domain::{BatchId, CertificateId, SubjectId};
+use crate::audit::{Commit, EntryBody, Guard, Outcome};
+use crate::domain::{BatchId, CertificateId, PrincipalId, SubjectId};
 use crate::policy::access::SubjectAction;
 use crate::policy::retention::RetentionAction;
 use crate::store::{keys, Cf, Op};
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+
+/// An erasure a legal hold blocks. No personal value: ids, a ground code
+/// and what blocked it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct PendingErasure {
+    pub subject: SubjectId,
+    pub requested_by: PrincipalId,
+    #[serde(with = "time::serde::rfc3339")]
+    pub requested_at: OffsetDateTime,
+    pub ground: String,
+    /// What blocked it when asked.
+    pub blocked_by: Vec<String>,
+}
+
+/// What blocks an erasure now.
+#[derive(Debug, Default)]
+struct Blockers {
+    holds: Vec<String>,
+    keep: Vec<String>,
+}
+
+impl Blockers {
+    fn is_empty(&self) -> bool {
+        self.holds.is_empty() && self.keep.is_empty()
+    }
+
+    fn all(&self) -> Vec<String> {
+        self.holds.iter().chain(&self.keep).cloned().collect()
+    }
+}
 
 impl Archive {
+    fn subject_dossier_metas(&self, sid: &SubjectId) -> Result<Vec<DossierMeta>, ArchiveError> {
+        self.linked_dossiers(sid)?
+            .iter()
+            .filter_map(|d| self.store.get(Cf::Dossiers, &keys::dossier(d)).ok().flatten())
+            .map(|r| from_json::<DossierMeta>(&r))
+            .collect()
+    }
+
+    /// The holds whose law governs the person's residency, and the keep
+    /// rules, that block erasing them now.
+    fn erasure_blockers(&self, meta: &SubjectMeta, metas: &[DossierMeta]) -> Result<Blockers, ArchiveError> {
+        let residency = meta.residency();
+        let mut b = Blockers::default();
+        for m in metas {
+            b.holds.extend(
+                self.holds(&m.id)?
+                    .into_iter()
+                    .filter(|h| h.jurisdiction.hold_blocks_erasure_of(&residency))
+                    .map(|h| format!("legal hold {} ({} law) on {}", h.id, h.jurisdiction, m.id)),
+            );
+        }
+        let facts = self.contact_facts(meta, metas)?;
+        b.keep.extend(
+            self.policy
+                .retention
+                .keeping_contact(&facts, self.clock.now())
+                .into_iter()
+                .map(|r| format!("retention {r}")),
+        );
+        Ok(b)
+    }
+
+    /// A one-item erasure batch, approved and executing.
+    fn erasure_batch(&self, sid: &SubjectId, by: &PrincipalId) -> Batch {
+        let now = self.clock.now();
+        Batch {
+            batch_id: BatchId::generate(),
+            state: BatchState::Executing,
+            proposed_by: Some(by.clone()),
+            proposed_at: now,
+            approved_by: Some(by.clone()),
+            approved_at: Some(now),
+            certificate_id: Some(CertificateId::generate()),
+            items: vec![Item {
+                target: Target::Subject(sid.clone()),
+                rule: DSR_ERASURE_RULE.into(),
+                citation: DSR_ERASURE_CITATION.into(),
+                action: RetentionAction::Erase,
+                due_at: now,
+            }],
+            results: vec![],
+        }
+    }
+
     /// Erasure on a data subject's request: 409 naming the hold or keep rule
-    /// that blocks it (and the subject is restricted instead), else the
-    /// subject's key is shredded and a certificate issued.
+    /// that blocks it (and the subject is restricted instead; a hold's block
+    /// is recorded as a pending erasure), else the subject's key is shredded
+    /// and a certificate issued.
     #[tracing::instrument(level = "debug", skip_all)]
     pub async fn erase_subject(&self, ctx: &RequestCtx, id: &str, ground: &str) -> Result<String, ArchiveError> {
         const ACTION: &str = "subject.erase";
@@ -26,12 +121,7 @@ impl Archive {
             let e = ctx.entry(ACTION, id, Outcome::Error, "no such subject");
             return self.refuse(e, ArchiveError::NotFound("subject".into())).await;
         };
-        let linked = self.linked_dossiers(&sid)?;
-        let metas: Vec<DossierMeta> = linked
-            .iter()
-            .filter_map(|d| self.store.get(Cf::Dossiers, &keys::dossier(d)).ok().flatten())
-            .map(|r| from_json::<DossierMeta>(&r))
-            .collect::<Result<_, _>>()?;
+        let metas = self.subject_dossier_metas(&sid)?;
         let facts = crate::policy::access::SubjectFacts {
             owners: metas.iter().map(|d| d.owner.clone()).collect(),
             regions: metas.iter().map(|d| d.region.clone()).collect(),
@@ -47,66 +137,107 @@ impl Archive {
             let e = subject_entry(Outcome::Deny, d.reason.clone());
             return self.refuse(e, ArchiveError::Forbidden(d.reason)).await;
         }
-        let meta: SubjectMeta = from_json(&self.store.get(Cf::Subjects, &keys::subject(&sid))?.unwrap_or_default())?;
+        let raw = self.store.get(Cf::Subjects, &keys::subject(&sid))?;
+        let meta: SubjectMeta = from_json(raw.as_deref().unwrap_or_default())?;
         if let Some(t) = &meta.erased {
             let e = subject_entry(Outcome::Allow, format!("already erased; certificate {}", t.certificate));
             self.audit.commit(Commit::entry(e)).await?;
             return Ok(t.certificate.clone());
         }
-        // What blocks it: holds on any dossier naming the person, keep rules.
-        let mut blocked: Vec<String> = Vec::new();
-        for m in &metas {
-            blocked.extend(self.holds(&m.id)?.into_iter().map(|h| format!("legal hold {} on {}", h.id, m.id)));
-        }
-        let facts = self.contact_facts(&meta, &metas)?;
-        blocked.extend(
-            self.policy
-                .retention
-                .keeping_contact(&facts, self.clock.now())
-                .into_iter()
-                .map(|r| format!("retention {r}")),
-        );
-        if !blocked.is_empty() {
+        let blockers = self.erasure_blockers(&meta, &metas)?;
+        if !blockers.is_empty() {
             // PIPL Art. 47(2): what cannot be deleted is kept for storage only.
-            let raw = self.store.get(Cf::Subjects, &keys::subject(&sid))?;
+            let blocked = blockers.all().join(", ");
             let mut restricted = meta.clone();
             restricted.restricted_at.get_or_insert(self.clock.now());
-            let e =
-                subject_entry(Outcome::Deny, format!("erasure blocked by {}; restricted instead", blocked.join(", ")));
-            let ops = vec![Op::Put(Cf::Subjects, keys::subject(&sid), to_json(&restricted)?)];
+            let mut ops = vec![Op::Put(Cf::Subjects, keys::subject(&sid), to_json(&restricted)?)];
+            let pending = !blockers.holds.is_empty();
+            if pending && self.store.get(Cf::Disposition, &keys::pending_erasure(&sid))?.is_none() {
+                let record = PendingErasure {
+                    subject: sid.clone(),
+                    requested_by: ctx.principal.id.clone(),
+                    requested_at: self.clock.now(),
+                    ground: ground_code(ground).to_owned(),
+                    blocked_by: blockers.all(),
+                };
+                ops.push(Op::Put(Cf::Disposition, keys::pending_erasure(&sid), to_json(&record)?));
+            }
+            let then = if pending { "restricted and the erasure pending" } else { "restricted instead" };
+            let e = subject_entry(Outcome::Deny, format!("erasure blocked by {blocked}; {then}"));
             let guard = Guard { cf: Cf::Subjects, key: keys::subject(&sid), expected: raw };
             self.audit.commit(Commit { ops, entries: vec![e], guard: Some(guard), on_conflict: vec![] }).await?;
-            return Err(ArchiveError::Conflict(format!(
-                "erasure is blocked by {}; the subject is restricted (storage only) instead",
-                blocked.join(", ")
-            )));
+            if restricted.restricted_at != meta.restricted_at {
+                self.reindex_dossiers(&metas.iter().map(|m| m.id.clone()).collect::<Vec<_>>())?;
+            }
+            let then = if pending {
+                "the subject is restricted (storage only) and the erasure is pending: \
+                 it is carried out when the last blocking hold is released"
+            } else {
+                "the subject is restricted (storage only) instead"
+            };
+            return Err(ArchiveError::Conflict(format!("erasure is blocked by {blocked}; {then}")));
         }
-        let now = self.clock.now();
-        let item = Item {
-            target: Target::Subject(sid.clone()),
-            rule: DSR_ERASURE_RULE.into(),
-            citation: DSR_ERASURE_CITATION.into(),
-            action: RetentionAction::Erase,
-            due_at: now,
-        };
-        let batch = Batch {
-            batch_id: BatchId::generate(),
-            state: BatchState::Executing,
-            proposed_by: Some(ctx.principal.id.clone()),
-            proposed_at: now,
-            approved_by: Some(ctx.principal.id.clone()),
-            approved_at: Some(now),
-            certificate_id: Some(CertificateId::generate()),
-            items: vec![item],
-            results: vec![],
-        };
+        let batch = self.erasure_batch(&sid, &ctx.principal.id);
         let e = subject_entry(
             Outcome::Allow,
             format!("{}; ground: {}; batch {}", d.reason, ground_code(ground), batch.batch_id),
         );
-        let ops = vec![Op::Put(Cf::Disposition, keys::batch(batch.batch_id.as_str()), to_json(&batch)?)];
+        let ops = vec![
+            Op::Put(Cf::Disposition, keys::batch(batch.batch_id.as_str()), to_json(&batch)?),
+            // Asked again after the hold's release: no longer pending.
+            Op::Delete(Cf::Disposition, keys::pending_erasure(&sid)),
+        ];
         self.audit.commit(Commit { ops, entries: vec![e], guard: None, on_conflict: vec![] }).await?;
         let done = self.execute(batch.batch_id.as_str()).await?;
         Ok(done.certificate_id.map(String::from).unwrap_or_default())
+    }
+
+    /// The pending erasures, oldest request first.
+    pub fn pending_erasures(&self) -> Result<Vec<PendingErasure>, ArchiveError> {
+        let mut out: Vec<PendingErasure> = Vec::new();
+        for row in self.store.scan(Cf::Disposition, keys::PENDING_ERASURE_PREFIX, keys::PENDING_ERASURE_PREFIX) {
+            out.push(from_json(&row?.1)?);
+        }
+        out.sort_by_key(|p| p.requested_at);
+        Ok(out)
+    }
+
+    /// Carries out every pending erasure nothing blocks any more (the
+    /// retention sweep). Returns the certificates issued.
+    pub(super) async fn run_pending_erasures(&self) -> Result<Vec<CertificateId>, ArchiveError> {
+        let mut done = Vec::new();
+        for p in self.pending_erasures()? {
+            let key = keys::pending_erasure(&p.subject);
+            let raw = self.store.get(Cf::Subjects, &keys::subject(&p.subject))?;
+            let meta: Option<SubjectMeta> = raw.as_deref().map(from_json).transpose()?;
+            let Some(meta) = meta.filter(|m| m.erased.is_none()) else {
+                let e = system_entry("subject.erase", p.subject.as_str(), "pending erasure: already erased".into());
+                self.audit.commit(Commit::change(vec![Op::Delete(Cf::Disposition, key)], e)).await?;
+                continue;
+            };
+            let metas = self.subject_dossier_metas(&p.subject)?;
+            if !self.erasure_blockers(&meta, &metas)?.is_empty() {
+                continue;
+            }
+            let batch = self.erasure_batch(&p.subject, &p.requested_by);
+            let requested = p.requested_at.format(&time::format_description::well_known::Rfc3339).unwrap_or_default();
+            let mut e: EntryBody = system_entry(
+                "subject.erase",
+                p.subject.as_str(),
+                format!(
+                    "pending erasure asked by {} at {requested} (ground: {}); nothing blocks it any more; batch {}",
+                    p.requested_by, p.ground, batch.batch_id
+                ),
+            );
+            e.subjects = vec![p.subject.to_string()];
+            let ops = vec![
+                Op::Put(Cf::Disposition, keys::batch(batch.batch_id.as_str()), to_json(&batch)?),
+                Op::Delete(Cf::Disposition, key),
+            ];
+            self.audit.commit(Commit { ops, entries: vec![e], guard: None, on_conflict: vec![] }).await?;
+            let executed = self.execute(batch.batch_id.as_str()).await?;
+            done.extend(executed.certificate_id);
+        }
+        Ok(done)
     }
 }

@@ -35,6 +35,7 @@ impl Archive {
         id: &str,
         reason: &str,
         case_ref: &str,
+        jurisdiction: crate::domain::Jurisdiction,
     ) -> Result<HoldId, ArchiveError> {
         const ACTION: &str = "hold.place";
         let (did, meta) = self.hold_target(ctx, ACTION, id).await?;
@@ -48,11 +49,19 @@ impl Archive {
             sealed,
             placed_by: ctx.principal.id.clone(),
             placed_at: self.clock.now(),
+            jurisdiction: jurisdiction.clone(),
             released_by: None,
             released_at: None,
         };
         let ops = vec![Op::Put(Cf::Disposition, keys::hold(&did, hold.as_str()), to_json(&rec)?)];
-        let entry = self.dossier_entry(ctx, ACTION, id, &meta.subjects, Outcome::Allow, format!("legal hold {hold}"));
+        let entry = self.dossier_entry(
+            ctx,
+            ACTION,
+            id,
+            &meta.subjects,
+            Outcome::Allow,
+            format!("legal hold {hold} under {jurisdiction} law"),
+        );
         self.audit.commit(Commit { ops, entries: vec![entry], guard: None, on_conflict: vec![] }).await?;
         Ok(hold)
     }
@@ -116,6 +125,7 @@ impl Archive {
                 hold_id: h.id,
                 case_ref: text.case_ref,
                 reason: text.reason,
+                jurisdiction: h.jurisdiction,
                 placed_by: h.placed_by,
                 placed_at: h.placed_at,
             });

@@ -101,6 +101,10 @@ pub(super) struct HoldRecord {
     pub placed_by: PrincipalId,
     #[serde(with = "time::serde::rfc3339")]
     pub placed_at: OffsetDateTime,
+    /// Whose law requires the hold (a hold placed before jurisdictions
+    /// were recorded is read as PRC law).
+    #[serde(default = "crate::domain::Jurisdiction::cn")]
+    pub jurisdiction: crate::domain::Jurisdiction,
     pub released_by: Option<PrincipalId>,
     #[serde(with = "time::serde::rfc3339::option", default)]
     pub released_at: Option<OffsetDateTime>,
@@ -117,6 +121,8 @@ pub struct HoldView {
     pub hold_id: HoldId,
     pub case_ref: String,
     pub reason: String,
+    /// Whose law requires the hold: `CN`, `EU` or a member state.
+    pub jurisdiction: crate::domain::Jurisdiction,
     pub placed_by: PrincipalId,
     #[serde(with = "time::serde::rfc3339")]
     pub placed_at: OffsetDateTime,

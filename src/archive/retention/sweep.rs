@@ -13,7 +13,7 @@ impl Archive {
     #[tracing::instrument(level = "debug", skip_all)]
     pub async fn retention_sweep(&self, dry_run: bool) -> Result<SweepReport, ArchiveError> {
         let due = self.compute_due(self.clock.now(), Some(self.stale_after))?;
-        let mut report = SweepReport { due, resumed: vec![], executed: vec![], proposed: vec![] };
+        let mut report = SweepReport { due, resumed: vec![], executed: vec![], proposed: vec![], erasures: vec![] };
         if dry_run {
             return Ok(report);
         }
@@ -46,6 +46,7 @@ impl Archive {
         if let Some(b) = self.propose(None, true).await? {
             report.proposed.push(b.batch_id);
         }
+        report.erasures = self.run_pending_erasures().await?;
         if !report.due.stale.is_empty() {
             let e = system_entry(
                 "retention.stale",
@@ -67,4 +68,7 @@ pub struct SweepReport {
     pub executed: Vec<BatchId>,
     /// Batches proposed for approval.
     pub proposed: Vec<BatchId>,
+    /// Certificates of pending erasures carried out (their last blocking
+    /// hold was released).
+    pub erasures: Vec<CertificateId>,
 }

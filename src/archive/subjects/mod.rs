@@ -49,6 +49,11 @@ pub struct SubjectView {
     pub restricted_at: Option<OffsetDateTime>,
     pub dossiers: Vec<DossierId>,
     pub consents: Vec<LiveConsentView>,
+    /// Where the person resides (`CN` unless stated): whose law governs
+    /// their requests and which legal holds can block their erasure.
+    pub residency: crate::domain::Jurisdiction,
+    /// Purposes the person objected to for good (direct marketing).
+    pub objected: Vec<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -221,6 +226,8 @@ impl Archive {
                 .iter()
                 .map(|(p, c)| LiveConsentView { purpose: p.clone(), basis: c.basis, granted_at: c.granted_at })
                 .collect(),
+            residency: meta.residency(),
+            objected: meta.objected.iter().cloned().collect(),
         })
     }
 
@@ -288,6 +295,25 @@ impl Archive {
             let dossiers: Vec<DossierId> = call.dossiers.iter().map(|d| d.id.clone()).collect();
             self.reindex_dossiers(&dossiers)?;
         }
+        self.subject_view(&call, &meta)
+    }
+
+    /// Records where a subject resides (compliance, stating dsr or
+    /// legal_compliance).
+    #[tracing::instrument(level = "debug", skip_all)]
+    pub async fn set_residency(
+        &self,
+        ctx: &RequestCtx,
+        id: &str,
+        residency: crate::domain::Jurisdiction,
+    ) -> Result<SubjectView, ArchiveError> {
+        const ACTION: &str = "subject.residency";
+        let call = self.authorize_subject(ctx, ACTION, SubjectAction::Residency, id).await?;
+        let mut meta = call.meta.clone();
+        let before = meta.residency();
+        meta.residency = Some(residency.clone());
+        let reason = format!("{}; residency {before} -> {residency}", call.reason);
+        self.commit_subject(ctx, ACTION, &call, &meta, vec![], reason).await?;
         self.subject_view(&call, &meta)
     }
 }

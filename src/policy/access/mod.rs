@@ -67,6 +67,8 @@ pub enum SubjectAction {
     Erase,
     /// Naming an existing subject in a dossier (create or update).
     Link,
+    /// Recording where the person resides (whose law governs their rights).
+    Residency,
 }
 
 impl SubjectAction {
@@ -79,6 +81,7 @@ impl SubjectAction {
             SubjectAction::WithdrawConsent => "consent.withdraw",
             SubjectAction::Erase => "subject.erase",
             SubjectAction::Link => "subject.link",
+            SubjectAction::Residency => "subject.residency",
         }
     }
 }
