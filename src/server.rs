@@ -139,6 +139,7 @@ pub async fn start(config: Config, clock: Arc<dyn Clock>) -> anyhow::Result<Runn
     let checkpoint = jobs::checkpoint::job(archive.clone(), checkpoints.clone(), first);
     scheduler.every("checkpoint", config.checkpoint_interval, checkpoint);
     scheduler.every("auth-failures", std::time::Duration::from_secs(60), jobs::auth_failures::job(archive.clone()));
+    scheduler.every("deadlines", std::time::Duration::from_secs(60), jobs::deadlines::job(archive.clone()));
     if let Some(every) = config.retention_interval {
         scheduler.every("retention", every, jobs::retention::job(archive.clone()));
     }

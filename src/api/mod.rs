@@ -12,6 +12,7 @@ pub mod listener;
 pub mod openapi;
 pub mod ops;
 pub mod principals;
+pub mod registers;
 pub mod search;
 pub mod subjects;
 
@@ -370,7 +371,8 @@ pub fn router(state: AppState, max_body_bytes: usize, body_read_timeout: std::ti
         .merge(search::routes())
         .merge(documents::routes())
         .merge(audit::routes())
-        .merge(backups::routes());
+        .merge(backups::routes())
+        .merge(registers::routes());
     Router::new()
         .nest("/v1", v1)
         .merge(ops::routes())

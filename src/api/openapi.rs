@@ -66,6 +66,7 @@ fn path_schema(path: &str, name: &str, purposes: &[String]) -> Option<Value> {
     Some(match (name, path) {
         ("seq", _) => json!({"type": "integer", "format": "int64", "minimum": 0, "maximum": i64::MAX}),
         ("v", _) => json!({"type": "integer", "format": "int32", "minimum": 1, "maximum": u32::MAX}),
+        ("n", _) => json!({"type": "integer", "format": "int32", "minimum": 0, "maximum": u32::MAX}),
         ("purpose", _) => json!({"type": "string", "enum": purposes}),
         ("name", p) if p.starts_with("/schemas/") => {
             json!({"type": "string", "enum": ["dossier.schema.json", "subject-export.schema.json"]})

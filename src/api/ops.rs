@@ -83,6 +83,11 @@ pub async fn openapi(State(s): State<AppState>) -> Json<Value> {
         super::disposition::erase, super::search::search,
         super::documents::upload, super::documents::download,
         super::backups::create,
+        super::subjects::processing,
+        super::registers::create_request, super::registers::list_requests, super::registers::get_request,
+        super::registers::change_request, super::registers::create_incident, super::registers::list_incidents,
+        super::registers::get_incident, super::registers::derive_affected, super::registers::affected_list,
+        super::registers::notify, super::registers::exemption, super::registers::notice,
     ),
     modifiers(&Security)
 )]

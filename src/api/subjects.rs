@@ -21,6 +21,7 @@ pub fn routes() -> Router<AppState> {
         .route("/subjects/{sid}/restriction", post(restrict).delete(unrestrict))
         .route("/subjects/{sid}/export", get(export))
         .route("/subjects/{sid}/residency", put(residency))
+        .route("/subjects/{sid}/processing", get(processing))
 }
 
 /// `POST /v1/subjects/{sid}/consents`.
@@ -207,4 +208,19 @@ pub async fn residency(
     let residency = crate::domain::Jurisdiction::parse(&body.residency)
         .map_err(|message| ApiError::invalid(vec![FieldError { path: "/residency".into(), message }]))?;
     Ok(Json(s.archive.set_residency(&ctx, &sid, residency).await?))
+}
+
+/// How custos processes the person's data (PIPL Art. 48, GDPR Art. 15(1)):
+/// each purpose with its basis, whether it applies to them now, recipients
+/// and retention; the sources; the law of their requests (compliance, dsr).
+#[utoipa::path(get, path = "/v1/subjects/{sid}/processing", tag = "subjects",
+    params(("sid" = String, Path), ("X-Purpose" = String, Header)),
+    responses((status = 200, body = Object), (status = 400), (status = 401), (status = 403), (status = 404)),
+    security(("bearer" = [])))]
+pub async fn processing(
+    State(s): State<AppState>,
+    Ctx(ctx): Ctx,
+    Path(sid): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    Ok(Json(s.archive.subject_processing(&ctx, &sid).await?))
 }

@@ -16,6 +16,7 @@ mod dossiers;
 mod enrollment;
 mod principals;
 mod records;
+pub mod registers;
 pub mod restore;
 pub mod retention;
 mod search;

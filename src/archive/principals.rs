@@ -273,12 +273,25 @@ impl Archive {
     /// The key staff records are sealed under, made (and stored, synced) on
     /// first use.
     fn staff_key(&self) -> Result<std::sync::Arc<DataKey>, ArchiveError> {
-        match self.keyring.get(&KeyRef::Staff) {
+        self.house_key(KeyRef::Staff)
+    }
+
+    /// One of custos's own keys (staff records, registers), made (and
+    /// stored, synced) on first use. Two first uses at once make two keys;
+    /// the one written last wins and what the other sealed would not open,
+    /// so first use is serialised.
+    pub(crate) fn house_key(&self, r: KeyRef) -> Result<std::sync::Arc<DataKey>, ArchiveError> {
+        static FIRST_USE: std::sync::Mutex<()> = std::sync::Mutex::new(());
+        match self.keyring.get(&r) {
             Ok(k) => Ok(k),
             Err(CryptoError::KeyDestroyed(_)) => {
-                let (k, op) = self.keyring.create(&KeyRef::Staff)?;
+                let _one = FIRST_USE.lock().map_err(|_| anyhow::anyhow!("key creation lock poisoned"))?;
+                if let Ok(k) = self.keyring.get(&r) {
+                    return Ok(k);
+                }
+                let (k, op) = self.keyring.create(&r)?;
                 self.store.write(&[op], true)?;
-                self.keyring.remember(KeyRef::Staff, k.clone());
+                self.keyring.remember(r, k.clone());
                 Ok(k)
             }
             Err(e) => Err(e.into()),

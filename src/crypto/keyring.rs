@@ -21,10 +21,14 @@ pub enum KeyRef {
     /// The key staff records (principals: names, roles, regions) are
     /// sealed under.
     Staff,
+    /// The key the compliance registers' free texts (incident
+    /// descriptions, affected-person lists) are sealed under.
+    Registers,
 }
 
 const BLIND_INDEX: &str = "x/blind-index";
 const STAFF: &str = "x/staff";
+const REGISTERS: &str = "x/registers";
 
 impl KeyRef {
     /// The key under which the wrapped key is stored in [`Cf::Keys`]; also
@@ -41,6 +45,7 @@ impl std::fmt::Display for KeyRef {
             KeyRef::Subject(id) => write!(f, "s/{id}"),
             KeyRef::BlindIndex => f.write_str(BLIND_INDEX),
             KeyRef::Staff => f.write_str(STAFF),
+            KeyRef::Registers => f.write_str(REGISTERS),
         }
     }
 }
@@ -53,6 +58,7 @@ impl std::str::FromStr for KeyRef {
             Some(("s", id)) => SubjectId::parse(id).map(KeyRef::Subject).map_err(|e| e.to_string()),
             _ if s == BLIND_INDEX => Ok(KeyRef::BlindIndex),
             _ if s == STAFF => Ok(KeyRef::Staff),
+            _ if s == REGISTERS => Ok(KeyRef::Registers),
             _ => Err("unknown key id".into()),
         }
     }

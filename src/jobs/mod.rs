@@ -1,5 +1,6 @@
 //! Every background loop of the service, behind one [`Scheduler`]: signed
-//! checkpoints, the retention sweep, and the unusual-access alert engine
+//! checkpoints, the retention sweep, the register deadlines (overdue
+//! requests, incident notification deadlines), and the unusual-access alert engine
 //! fed by the audit writer. Each job calls the same archive use case as
 //! its one-shot CLI command (`custos retention run`, `custos audit
 //! checkpoint`), so cron, systemd timers or Kubernetes CronJobs can run them
@@ -9,6 +10,7 @@ pub mod alerts;
 pub mod auth_failures;
 pub mod backup;
 pub mod checkpoint;
+pub mod deadlines;
 pub mod retention;
 
 use std::future::Future;

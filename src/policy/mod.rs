@@ -16,6 +16,7 @@ pub mod alerts;
 pub mod classes;
 pub mod masking;
 mod purposes;
+pub mod registers;
 pub mod retention;
 #[cfg(test)]
 mod scenarios;
@@ -36,11 +37,13 @@ pub enum PolicyError {
 }
 
 /// The policy files shipped in `policies/`, compiled in.
-pub const EMBEDDED: [(&str, &str); 6] = [
+pub const EMBEDDED: [(&str, &str); 8] = [
     ("access.cedar", include_str!("../../policies/access.cedar")),
     ("alerts.toml", include_str!("../../policies/alerts.toml")),
+    ("incidents.toml", include_str!("../../policies/incidents.toml")),
     ("masking.toml", include_str!("../../policies/masking.toml")),
     ("purposes.toml", include_str!("../../policies/purposes.toml")),
+    ("requests.toml", include_str!("../../policies/requests.toml")),
     ("retention.toml", include_str!("../../policies/retention.toml")),
     ("schema.cedarschema", include_str!("../../policies/schema.cedarschema")),
 ];
@@ -154,6 +157,8 @@ pub struct PolicySet {
     pub masking: masking::MaskingRules,
     pub access: access::AccessPolicy,
     pub retention: retention::RetentionRules,
+    pub requests: registers::RequestRules,
+    pub incidents: registers::IncidentRules,
     /// SHA-256 over every policy file (sorted by name: name, length,
     /// contents), hex; written into every audit entry.
     pub hash: String,
@@ -186,7 +191,19 @@ impl PolicySet {
         let schema = files.parse("schema.cedarschema", access::AccessPolicy::parse_schema)?;
         let access = files.parse("access.cedar", |text| access::AccessPolicy::parse(&schema, text))?;
         let retention = files.parse("retention.toml", retention::RetentionRules::parse)?;
-        Ok(PolicySet { purposes, alerts, masking, access, retention, hash: files.hash(), source: files.source.clone() })
+        let requests = files.parse("requests.toml", registers::RequestRules::parse)?;
+        let incidents = files.parse("incidents.toml", registers::IncidentRules::parse)?;
+        Ok(PolicySet {
+            purposes,
+            alerts,
+            masking,
+            access,
+            retention,
+            requests,
+            incidents,
+            hash: files.hash(),
+            source: files.source.clone(),
+        })
     }
 }
 

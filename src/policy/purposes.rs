@@ -35,6 +35,10 @@ pub struct PurposeDef {
     pub roles: Vec<Role>,
     #[serde(default)]
     pub open_when_restricted: bool,
+    /// Direct marketing: a person's objection to it ends it for good
+    /// (GDPR Art. 21(3)); consent for it is not recorded again.
+    #[serde(default)]
+    pub direct_marketing: bool,
 }
 
 #[derive(Debug, Deserialize)]

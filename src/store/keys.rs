@@ -13,6 +13,7 @@
 //! | `merkle` | `<level u8><index u64 BE>` | complete subtree hash |
 //! | `alerts` | `<alr>` | alert record |
 //! | `disposition` | `h/<dos>/<hold>`, `b/<bat>`, `c/<cert>`, `p/<sub>` | legal hold, batch, certificate, pending erasure |
+//! | `registers` | `r/<req>`, `i/<inc>`, `a/<inc>/<n u32 BE>`, `x/<exp>` | subject request, incident, sealed affected-person list, bulk export |
 //! | `documents` | `m/<dos>/<name>`, `c/<dos>/<upload>/<n u32 BE>` | document metadata, sealed chunk |
 
 use crate::domain::{DossierId, PrincipalId, SubjectId, TokenId};
@@ -123,6 +124,34 @@ pub fn hold(dossier: &DossierId, hold: &str) -> Vec<u8> {
 /// `disposition`: every hold on a dossier.
 pub fn holds_prefix(dossier: &DossierId) -> Vec<u8> {
     format!("h/{dossier}/").into_bytes()
+}
+
+/// `registers`: a data-subject request.
+pub fn request(id: &crate::domain::RequestId) -> Vec<u8> {
+    format!("r/{id}").into_bytes()
+}
+
+/// `registers`: every data-subject request.
+pub const REQUEST_PREFIX: &[u8] = b"r/";
+
+/// `registers`: an incident.
+pub fn incident(id: &crate::domain::IncidentId) -> Vec<u8> {
+    format!("i/{id}").into_bytes()
+}
+
+/// `registers`: every incident.
+pub const INCIDENT_PREFIX: &[u8] = b"i/";
+
+/// `registers`: one sealed list of the persons an incident affected.
+pub fn affected_list(id: &crate::domain::IncidentId, n: u32) -> Vec<u8> {
+    let mut k = format!("a/{id}/").into_bytes();
+    k.extend_from_slice(&n.to_be_bytes());
+    k
+}
+
+/// `registers`: a bulk export.
+pub fn export(id: &crate::domain::ExportId) -> Vec<u8> {
+    format!("x/{id}").into_bytes()
 }
 
 /// `disposition`: an erasure a legal hold blocks, waiting for its release.

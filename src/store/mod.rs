@@ -41,10 +41,14 @@ pub enum Cf {
     /// Documents: metadata (`m/<dossier>/<name>`) and sealed chunks
     /// (`c/<dossier>/<upload>/<n u32 BE>`).
     Documents,
+    /// The compliance registers: data-subject requests (`r/<req>`),
+    /// incidents (`i/<inc>`) and their affected-person lists
+    /// (`a/<inc>/<n u32 BE>`), bulk exports (`x/<exp>`).
+    Registers,
 }
 
 impl Cf {
-    pub const ALL: [Cf; 11] = [
+    pub const ALL: [Cf; 12] = [
         Cf::System,
         Cf::Principals,
         Cf::Dossiers,
@@ -56,6 +60,7 @@ impl Cf {
         Cf::Alerts,
         Cf::Disposition,
         Cf::Documents,
+        Cf::Registers,
     ];
 
     pub fn name(self) -> &'static str {
@@ -71,6 +76,7 @@ impl Cf {
             Cf::Alerts => "alerts",
             Cf::Disposition => "disposition",
             Cf::Documents => "documents",
+            Cf::Registers => "registers",
         }
     }
 }

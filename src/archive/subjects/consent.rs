@@ -40,6 +40,15 @@ impl Archive {
                 message: format!("evidence is required, at most {MAX_EVIDENCE} characters"),
             });
         }
+        if call.meta.objected.contains(&consent.purpose) {
+            let mut e = ctx.entry(ACTION, id, Outcome::Deny, "the person objected to this purpose for good");
+            e.subjects = vec![call.sid.to_string()];
+            let why = format!(
+                "the person objected to {} (direct marketing): it ends for good and consent for it is not recorded again (GDPR Art. 21(3))",
+                consent.purpose
+            );
+            return self.refuse(e, ArchiveError::Conflict(why)).await;
+        }
         if consent.granted_at > now + time::Duration::minutes(5) {
             errors.push(FieldError { path: "/granted_at".into(), message: "lies in the future".into() });
         }

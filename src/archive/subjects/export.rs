@@ -74,6 +74,7 @@ impl Archive {
             },
             "dossiers": dossiers,
             "consents": consents,
+            "processing": self.processing_of(&call.meta, &call.dossiers),
             "audit": audit,
         }))
     }

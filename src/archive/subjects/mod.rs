@@ -4,6 +4,7 @@
 
 mod consent;
 mod export;
+mod processing;
 
 use super::records::{ConsentBasis, ConsentEventKind, DossierMeta, SubjectMeta};
 use super::{Archive, ArchiveError, RequestCtx};

@@ -1,0 +1,96 @@
+//! The compliance registers an officer runs every week: data-subject
+//! requests with their legal deadlines (`requests`), personal-data
+//! incidents with their notification deadlines and the persons affected
+//! (`incidents`), and the deadline check that raises their alerts
+//! (`deadlines`). Records live in the `registers` column family as JSON
+//! with no personal value in the clear: free texts are sealed, under the
+//! person's key for a request (erasure shreds them; the record of the
+//! request stays) and under the registers key for an incident.
+//!
+//! Compliance officers keep the registers; auditors read them (without
+//! the sealed texts); service staff may record a request they received.
+
+mod deadlines;
+mod incidents;
+mod requests;
+
+pub use incidents::{
+    AffectedCriteria, AffectedSet, DeadlineView, IncidentView, NewIncident, NewNotification, NoticeDraft, Notification,
+};
+pub use requests::{
+    Answer, AnswerKind, Channel, NewRequest, RequestChange, RequestKind, RequestState, RequestView, Verification,
+    VerificationMethod,
+};
+
+use super::{Archive, ArchiveError, RequestCtx};
+use crate::audit::Outcome;
+use crate::crypto::{open, seal, segment_aad, KeyRef, Sealed};
+use crate::domain::Role;
+use serde::{de::DeserializeOwned, Serialize};
+
+fn to_json<T: Serialize>(v: &T) -> Result<Vec<u8>, ArchiveError> {
+    serde_json::to_vec(v).map_err(|e| ArchiveError::Internal(e.into()))
+}
+
+fn from_json<T: DeserializeOwned>(b: &[u8]) -> Result<T, ArchiveError> {
+    serde_json::from_slice(b).map_err(|e| ArchiveError::Internal(e.into()))
+}
+
+fn rfc3339(t: time::OffsetDateTime) -> String {
+    t.format(&time::format_description::well_known::Rfc3339).unwrap_or_default()
+}
+
+/// An alert (or several) with the change of the register record that marks
+/// it raised, written together.
+struct AlertWrite {
+    resource: String,
+    subjects: Vec<String>,
+    alerts: Vec<crate::policy::alerts::Alert>,
+    record: crate::store::Op,
+    guard: crate::audit::Guard,
+}
+
+/// Who may do what with a register.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Access {
+    /// Read entries (compliance, auditor).
+    Read,
+    /// Change them (compliance).
+    Keep,
+}
+
+impl Archive {
+    /// 403 (audited) unless the caller's roles allow `access` to a register.
+    async fn require_register(
+        &self,
+        ctx: &RequestCtx,
+        action: &str,
+        resource: &str,
+        access: Access,
+    ) -> Result<(), ArchiveError> {
+        let p = &ctx.principal;
+        let ok = p.has_role(Role::Compliance) || (access == Access::Read && p.has_role(Role::Auditor));
+        if ok {
+            return Ok(());
+        }
+        let who = if access == Access::Read { "compliance or auditor" } else { "compliance" };
+        let e = ctx.entry(action, resource, Outcome::Deny, format!("{who} role required"));
+        self.refuse(e, ArchiveError::Forbidden(format!("this register is open to {who} only"))).await
+    }
+
+    /// Seals a register text under `key` (a person's key or the registers key).
+    fn seal_text(&self, key: &KeyRef, owner: &str, field: &str, text: &str) -> Result<Sealed, ArchiveError> {
+        let k = match key {
+            KeyRef::Registers => self.house_key(KeyRef::Registers)?,
+            other => self.keyring.get(other)?,
+        };
+        Ok(seal(&k, &segment_aad(owner, 0, field), text.as_bytes())?)
+    }
+
+    /// Opens a register text; `None` once its key is shredded.
+    fn open_text(&self, key: &KeyRef, owner: &str, field: &str, sealed: &Sealed) -> Option<String> {
+        let k = self.keyring.get(key).ok()?;
+        let plain = open(&k, &segment_aad(owner, 0, field), sealed).ok()?;
+        String::from_utf8(plain.to_vec()).ok()
+    }
+}

@@ -1,0 +1,398 @@
+//! The compliance registers through the real server with an injected
+//! clock: data-subject requests with their legal deadlines, the incident
+//! register with the persons affected derived from the audit log, and the
+//! alerts both raise.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests: a panic fails the run
+
+mod common;
+
+use common::*;
+use custos::clock::ManualClock;
+use reqwest::{Method, StatusCode};
+use serde_json::{json, Value};
+use std::sync::Arc;
+use time::macros::datetime;
+
+/// 31 January: a month later is 28 February.
+const T0: time::OffsetDateTime = datetime!(2027-01-31 09:00 UTC);
+
+struct World {
+    app: TestApp,
+    clock: Arc<ManualClock>,
+    officer: String,
+    officer_id: String,
+    service: String,
+    service_id: String,
+    auditor: String,
+    sales: String,
+}
+
+async fn world() -> World {
+    let clock = Arc::new(ManualClock::new(T0));
+    let app = spawn_app_with(tempfile::tempdir().unwrap(), |c| c.retention_interval = None, clock.clone()).await;
+    let (officer_id, officer) = app.principal(&["compliance"], "总部").await;
+    let (service_id, service) = app.principal(&["service"], "华东").await;
+    let (_, auditor) = app.principal(&["auditor"], "总部").await;
+    let (_, sales) = app.principal(&["sales"], "华东").await;
+    World { app, clock, officer, officer_id, service, service_id, auditor, sales }
+}
+
+impl World {
+    async fn call(&self, method: Method, token: &str, path: &str, body: Option<Value>) -> (StatusCode, Value) {
+        let r = self.app.request(method, token, "dsr", path, body).await;
+        let status = r.status();
+        (status, r.json().await.unwrap_or(Value::Null))
+    }
+
+    /// A dossier from fixture `i`, created by service (华东); its subjects.
+    async fn dossier(&self, i: usize) -> (String, Vec<String>) {
+        let mut body = fixture(i, &self.service_id);
+        body["customer"]["region"] = json!("华东");
+        let r = self.app.create(&self.service, "service_delivery", &body).await;
+        assert_eq!(r.status(), StatusCode::CREATED);
+        let v: Value = r.json().await.unwrap();
+        let subjects = v["subjects"].as_array().unwrap().iter().map(|s| s.as_str().unwrap().to_owned()).collect();
+        (v["id"].as_str().unwrap().to_owned(), subjects)
+    }
+
+    async fn request(&self, token: &str, body: Value) -> (StatusCode, Value) {
+        self.call(Method::POST, token, "/v1/requests", Some(body)).await
+    }
+
+    async fn patch(&self, id: &str, body: Value) -> (StatusCode, Value) {
+        self.call(Method::PATCH, &self.officer, &format!("/v1/requests/{id}"), Some(body)).await
+    }
+}
+
+fn rfc3339(t: time::OffsetDateTime) -> String {
+    t.format(&time::format_description::well_known::Rfc3339).unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_request_is_due_by_the_law_of_the_persons_residency_and_moves_through_its_states() {
+    let w = world().await;
+    let (_, subjects) = w.dossier(0).await;
+    let (eu, cn) = (&subjects[0], &subjects[1]);
+    let (status, _) = w
+        .call(Method::PUT, &w.officer, &format!("/v1/subjects/{eu}/residency"), Some(json!({"residency": "FR"})))
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let received = rfc3339(T0);
+
+    // Who may record one: compliance; service for a person of its region; not sales.
+    let body = |sid: &str, kind: &str| {
+        json!({"subject_id": sid, "kind": kind, "received_at": received, "channel": "email",
+        "details": "请删除我的全部资料 (张伟)"})
+    };
+    let (status, _) = w.request(&w.sales, body(eu, "access")).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let (_, other) = w.app.principal(&["service"], "华南").await;
+    let (status, _) = w.request(&other, body(eu, "access")).await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "service of another region");
+    let (status, p) = w
+        .request(
+            &w.officer,
+            json!({"subject_id": eu, "kind": "withdrawal", "received_at": received, "channel": "email"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "a withdrawal names its purpose: {p}");
+    let (status, p) = w
+        .request(&w.officer, json!({"subject_id": eu, "kind": "teleport", "received_at": received, "channel": "email"}))
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{p}");
+
+    // GDPR: one calendar month (31 January → 28 February); PRC: 15 days.
+    let (status, access) = w.request(&w.service, body(eu, "access")).await;
+    assert_eq!(status, StatusCode::CREATED, "{access}");
+    assert_eq!(access["state"], "received");
+    assert_eq!(access["rule"], "EU");
+    assert_eq!(access["due_at"], "2027-02-28T09:00:00Z");
+    assert!(access["citation"].as_str().unwrap().contains("GDPR Art. 12(3)"));
+    assert_eq!(access["details"], "请删除我的全部资料 (张伟)");
+    let (_, cn_req) = w.request(&w.officer, body(cn, "erasure")).await;
+    assert_eq!(cn_req["rule"], "CN");
+    assert_eq!(cn_req["due_at"], "2027-02-15T09:00:00Z");
+    let id = access["id"].as_str().unwrap().to_owned();
+
+    // Not completed before the person is verified; refusal needs a code and a text.
+    let (status, _) = w.patch(&id, json!({"state": "completed"})).await;
+    assert_eq!(status, StatusCode::CONFLICT);
+    let (status, p) = w.patch(&id, json!({"state": "refused", "reason_code": "excessive"})).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{p}");
+    let (status, p) = w.patch(&id, json!({"state": "refused", "reason_code": "no_reason", "reason": "x"})).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{p}");
+    let (status, p) = w.patch(&id, json!({"state": "verified"})).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "verification needs how and by whom: {p}");
+    let verification = json!({"method": "id_document", "verified_by": w.officer_id, "note": "护照尾号 1234"});
+    let (status, v) = w.patch(&id, json!({"state": "verified", "verification": verification})).await;
+    assert_eq!(status, StatusCode::OK, "{v}");
+    assert_eq!(v["verified_by"], w.officer_id.as_str());
+
+    // GDPR allows two more months, once, with a reason; PRC's rule none.
+    let (status, v) = w.patch(&id, json!({"extension_reason": "复杂请求, 涉及多个档案"})).await;
+    assert_eq!(status, StatusCode::OK, "{v}");
+    assert_eq!(v["due_at"], "2027-04-28T09:00:00Z");
+    assert_eq!(v["first_due_at"], "2027-02-28T09:00:00Z");
+    let (status, _) = w.patch(&id, json!({"extension_reason": "again"})).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    let cn_id = cn_req["id"].as_str().unwrap();
+    let (status, p) = w.patch(cn_id, json!({"extension_reason": "need more time"})).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{p}");
+
+    // Completing names what answered it: an export of this person, made after receipt.
+    let (status, _) = w.patch(&id, json!({"state": "in_progress"})).await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, p) = w.patch(&id, json!({"state": "completed"})).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{p}");
+    let (status, _) = w.call(Method::GET, &w.officer, &format!("/v1/subjects/{cn}/export"), None).await;
+    assert_eq!(status, StatusCode::OK);
+    let other_export = w.app.audit(&w.officer, &format!("subject={cn}&action=subject.export")).await[0]["seq"].clone();
+    let (status, p) = w
+        .patch(&id, json!({"state": "completed", "answered_by": [{"kind": "audit_entry", "reference": other_export.to_string()}]}))
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "another person's export does not answer it: {p}");
+    let (status, processing) = w.call(Method::GET, &w.officer, &format!("/v1/subjects/{eu}/processing"), None).await;
+    assert_eq!(status, StatusCode::OK, "{processing}");
+    let (_, export) = w.call(Method::GET, &w.officer, &format!("/v1/subjects/{eu}/export"), None).await;
+    assert_eq!(export["processing"]["residency"], "FR");
+    assert_eq!(export["processing"]["requests"]["jurisdiction"], "EU");
+    let seq = w.app.audit(&w.officer, &format!("subject={eu}&action=subject.export")).await[0]["seq"].clone();
+    let (status, done) = w
+        .patch(
+            &id,
+            json!({"state": "completed", "answered_by": [{"kind": "audit_entry", "reference": seq.to_string()}]}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{done}");
+    assert_eq!(done["answered_by"][0]["action"], "subject.export");
+    let states: Vec<&str> = done["history"].as_array().unwrap().iter().map(|h| h["state"].as_str().unwrap()).collect();
+    assert_eq!(states, ["received", "verified", "in_progress", "completed"]);
+    let (status, _) = w.patch(&id, json!({"state": "refused", "reason_code": "excessive", "reason": "x"})).await;
+    assert_eq!(status, StatusCode::CONFLICT, "a closed request stays closed");
+
+    // A refusal with its code, citation and text.
+    let (_, v) = w
+        .patch(cn_id, json!({"state": "refused", "reason_code": "identity_not_verified", "reason": "无法核实身份"}))
+        .await;
+    assert_eq!(v["state"], "refused", "{v}");
+    assert_eq!(v["refusal_code"], "identity_not_verified");
+    assert!(v["refusal_citation"].as_str().unwrap().contains("12(6)"));
+
+    // The queue: by state and due date; the auditor reads it without the texts; sales may not.
+    let (_, open) = w.request(&w.officer, body(cn, "rectification")).await;
+    let q = |query: &str| format!("/v1/requests?{query}");
+    let (status, list) = w.call(Method::GET, &w.officer, &q("state=received"), None).await;
+    assert_eq!(status, StatusCode::OK);
+    let ids: Vec<&str> = list["requests"].as_array().unwrap().iter().map(|r| r["id"].as_str().unwrap()).collect();
+    assert_eq!(ids, [open["id"].as_str().unwrap()]);
+    let (_, list) = w.call(Method::GET, &w.officer, &q("due_before=2027-02-20T00:00:00Z"), None).await;
+    assert_eq!(list["requests"].as_array().unwrap().len(), 2, "the two PRC requests: {list}");
+    let (status, list) = w.call(Method::GET, &w.auditor, &q(""), None).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(list["requests"].as_array().unwrap().len(), 3);
+    assert!(list["requests"].as_array().unwrap().iter().all(|r| r["details"].is_null()), "{list}");
+    let (status, _) = w.call(Method::GET, &w.sales, &q(""), None).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let (status, _) = w.call(Method::GET, &w.officer, &q("state=lost"), None).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    let (status, _) = w.patch(open["id"].as_str().unwrap(), json!({"state": "in_progress"})).await;
+    assert_eq!(status, StatusCode::CONFLICT, "verify first");
+
+    // Overdue: one alert, once.
+    w.clock.advance(time::Duration::days(16));
+    let raised = w.app.archive().check_deadlines().await.unwrap();
+    assert_eq!(raised.len(), 1, "{raised:?}");
+    assert_eq!(raised[0].rule, "request_overdue");
+    assert!(raised[0].description.contains(open["id"].as_str().unwrap()));
+    assert!(w.app.archive().check_deadlines().await.unwrap().is_empty());
+    let (_, alerts) = w.call(Method::GET, &w.auditor, "/v1/audit/alerts", None).await;
+    assert!(alerts.to_string().contains("request_overdue"), "{alerts}");
+    let (_, v) = w.call(Method::GET, &w.officer, &format!("/v1/requests/{}", open["id"].as_str().unwrap()), None).await;
+    assert_eq!(v["overdue"], true);
+
+    // No text of a request is in any file in the clear.
+    let dir = w.app.stop().await;
+    for needle in ["请删除我的全部资料", "护照尾号", "复杂请求", "无法核实身份"] {
+        assert!(files_containing(dir.path(), needle).is_empty(), "{needle} in the clear");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_objection_to_direct_marketing_ends_it_at_once_and_for_good() {
+    let w = world().await;
+    let (_, subjects) = w.dossier(2).await;
+    let sid = &subjects[0];
+    let consents = format!("/v1/subjects/{sid}/consents");
+    let grant =
+        json!({"purpose": "marketing", "basis": "consent", "evidence": "web form 7", "granted_at": rfc3339(T0)});
+    let (status, _) = w.call(Method::POST, &w.officer, &consents, Some(grant.clone())).await;
+    assert_eq!(status, StatusCode::CREATED);
+
+    let (status, r) = w
+        .request(
+            &w.officer,
+            json!({"subject_id": sid, "kind": "objection", "purpose": "marketing",
+            "received_at": rfc3339(T0), "channel": "phone"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{r}");
+    assert_eq!(r["effects"].as_array().unwrap().len(), 2, "{r}");
+    let (_, s) = w.call(Method::GET, &w.officer, &format!("/v1/subjects/{sid}"), None).await;
+    assert_eq!(s["consents"], json!([]), "withdrawn at once: {s}");
+    assert_eq!(s["objected"], json!(["marketing"]));
+    // For good: consent for it is not recorded again.
+    let (status, p) = w.call(Method::POST, &w.officer, &consents, Some(grant)).await;
+    assert_eq!(status, StatusCode::CONFLICT, "{p}");
+    assert!(p["detail"].as_str().unwrap().contains("21(3)"));
+    let (_, processing) = w.call(Method::GET, &w.officer, &format!("/v1/subjects/{sid}/processing"), None).await;
+    let marketing = processing["purposes"].as_array().unwrap().iter().find(|p| p["purpose"] == "marketing").unwrap();
+    assert!(marketing["status"].as_str().unwrap().starts_with("objected"), "{marketing}");
+    // The withdrawal answers the objection.
+    let seq = w.app.audit(&w.officer, &format!("subject={sid}&action=consent.withdraw")).await[0]["seq"].clone();
+    let id = r["id"].as_str().unwrap();
+    let verification = json!({"method": "known_contact_details", "verified_by": w.officer_id});
+    assert_eq!(w.patch(id, json!({"state": "verified", "verification": verification})).await.0, StatusCode::OK);
+    let (status, v) = w
+        .patch(
+            id,
+            json!({"state": "completed", "answered_by": [{"kind": "audit_entry", "reference": seq.to_string()}]}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{v}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_incident_derives_the_persons_shown_from_the_audit_log_and_alerts_its_deadlines() {
+    let w = world().await;
+    let (d0, s0) = w.dossier(0).await;
+    let (d2, s2) = w.dossier(2).await;
+    let (status, _) = w
+        .call(Method::PUT, &w.officer, &format!("/v1/subjects/{}/residency", s2[0]), Some(json!({"residency": "DE"})))
+        .await;
+    assert_eq!(status, StatusCode::OK);
+
+    // A rogue service account reads two dossiers at 10:00; someone else reads one at 09:30.
+    w.clock.advance(time::Duration::minutes(30));
+    let (_, other) = w.app.principal(&["service"], "华东").await;
+    assert_eq!(
+        w.app.get(&other, Some("service_delivery"), &format!("/v1/dossiers/{d0}")).await.status(),
+        StatusCode::OK
+    );
+    w.clock.advance(time::Duration::minutes(30));
+    let (rogue_id, rogue) = w.app.principal(&["service"], "华东").await;
+    for d in [&d0, &d2] {
+        let r = w.app.get(&rogue, Some("service_delivery"), &format!("/v1/dossiers/{d}")).await;
+        assert_eq!(r.status(), StatusCode::OK);
+    }
+    w.clock.advance(time::Duration::minutes(30));
+
+    // Recorded by compliance only; the PRC 4-hour window for a relatively major incident.
+    let detected = T0 + time::Duration::minutes(90);
+    let incident = json!({
+        "detected_at": rfc3339(detected), "aware_at": rfc3339(detected),
+        "level": "relatively_major", "data_categories": ["personal"],
+        "description": "账号 INCIDENT-MARKER-5521 被盗用, 批量查看客户档案",
+        "cause": "凭证泄露",
+    });
+    let (status, _) = w.call(Method::POST, &w.service, "/v1/incidents", Some(incident.clone())).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let mut bad = incident.clone();
+    bad["level"] = json!("catastrophic");
+    let (status, _) = w.call(Method::POST, &w.officer, "/v1/incidents", Some(bad)).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    let (status, inc) = w.call(Method::POST, &w.officer, "/v1/incidents", Some(incident)).await;
+    assert_eq!(status, StatusCode::CREATED, "{inc}");
+    let id = inc["id"].as_str().unwrap().to_owned();
+    let deadlines: Vec<&str> = inc["deadlines"].as_array().unwrap().iter().map(|d| d["id"].as_str().unwrap()).collect();
+    assert_eq!(deadlines, ["prc-cac-report"]);
+    assert_eq!(inc["deadlines"][0]["due_at"], rfc3339(detected + time::Duration::hours(4)));
+
+    // Affected: what the rogue account was shown, from the log alone.
+    let affected = format!("/v1/incidents/{id}/affected");
+    let (status, _) = w.call(Method::POST, &w.officer, &affected, Some(json!({}))).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "some criterion is needed");
+    let window = json!({"actor": rogue_id, "from": rfc3339(T0), "to": rfc3339(detected)});
+    let (status, set) = w.call(Method::POST, &w.officer, &affected, Some(window)).await;
+    assert_eq!(status, StatusCode::CREATED, "{set}");
+    assert_eq!(set["count"], 3, "two contacts of d0, one of d2: {set}");
+    assert_eq!(set["records"], 2);
+    let (status, list) = w.call(Method::GET, &w.officer, &format!("{affected}/0"), None).await;
+    assert_eq!(status, StatusCode::OK);
+    let mut want: Vec<String> = s0.iter().chain(&s2).cloned().collect();
+    want.sort();
+    assert_eq!(list["subjects"], json!(want));
+    // By dossier and window instead: the other reader's read of d0 counts too, d2 does not.
+    let (_, by_dossier) = w.call(Method::POST, &w.officer, &affected, Some(json!({"dossiers": [d0]}))).await;
+    assert_eq!(by_dossier["count"], 2);
+    assert_eq!(by_dossier["records"], 2);
+    // An EU resident among them brings in the GDPR's 72 hours from awareness.
+    let (_, inc) = w.call(Method::GET, &w.officer, &format!("/v1/incidents/{id}"), None).await;
+    assert_eq!(inc["jurisdictions"], json!(["CN", "EU"]), "{inc}");
+    let deadlines: Vec<&str> = inc["deadlines"].as_array().unwrap().iter().map(|d| d["id"].as_str().unwrap()).collect();
+    assert_eq!(deadlines, ["gdpr-supervisory-authority", "prc-cac-report"]);
+    // The auditor reads the register, not the texts nor the list.
+    let (status, seen) = w.call(Method::GET, &w.auditor, &format!("/v1/incidents/{id}"), None).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(seen["description"].is_null());
+    let (status, _) = w.call(Method::GET, &w.auditor, &format!("{affected}/0"), None).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+
+    // Alerts as the PRC window nears (within 1 h) and runs out, each once.
+    w.clock.advance(time::Duration::minutes(185));
+    let raised = w.app.archive().check_deadlines().await.unwrap();
+    assert_eq!(raised.iter().map(|a| a.rule.as_str()).collect::<Vec<_>>(), ["incident_deadline_near"]);
+    assert!(w.app.archive().check_deadlines().await.unwrap().is_empty());
+    w.clock.advance(time::Duration::minutes(60));
+    let raised = w.app.archive().check_deadlines().await.unwrap();
+    assert_eq!(raised.iter().map(|a| a.rule.as_str()).collect::<Vec<_>>(), ["incident_deadline_passed"]);
+
+    // Notifications: late for the CAC, in time for the GDPR authority.
+    let notify = format!("/v1/incidents/{id}/notifications");
+    let at = rfc3339(detected + time::Duration::minutes(250));
+    let (status, v) = w
+        .call(
+            Method::POST,
+            &w.officer,
+            &notify,
+            Some(json!({"to": "authority", "recipient": "上海市网信办; CNIL", "at": at, "reference": "案号 2027-17"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{v}");
+    let status_of = |v: &Value, d: &str| {
+        v["deadlines"].as_array().unwrap().iter().find(|x| x["id"] == d).unwrap()["status"].clone()
+    };
+    assert_eq!(status_of(&v, "prc-cac-report"), "met_late");
+    assert_eq!(status_of(&v, "gdpr-supervisory-authority"), "met");
+
+    // Art. 34(3)(a): not when keys are compromised; with its reasoning otherwise.
+    let exemption = format!("/v1/incidents/{id}/exemption");
+    let (status, _) =
+        w.call(Method::POST, &w.officer, &exemption, Some(json!({"reasoning": "r", "keys_compromised": true}))).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    let (status, v) = w
+        .call(
+            Method::POST,
+            &w.officer,
+            &exemption,
+            Some(json!({"reasoning": "只读到掩码字段, 密钥未泄露", "keys_compromised": false})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{v}");
+    assert_eq!(v["exempted"], true);
+
+    // The draft notice names what is still missing.
+    let (status, notice) = w.call(Method::GET, &w.officer, &format!("/v1/incidents/{id}/notice"), None).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(notice["complete"], false);
+    let missing = notice["missing"].to_string();
+    for m in ["likely_consequences", "measures_taken_or_proposed", "contact_point", "what_persons_can_do"] {
+        assert!(missing.contains(m), "{m}: {notice}");
+    }
+    assert_eq!(notice["elements"]["approximate_number_of_persons"]["value"], 2, "the latest set");
+    assert!(notice["elements"]["nature_of_the_breach"]["value"].as_str().unwrap().contains("INCIDENT-MARKER-5521"));
+
+    let dir = w.app.stop().await;
+    for needle in ["INCIDENT-MARKER-5521", "上海市网信办", "密钥未泄露"] {
+        assert!(files_containing(dir.path(), needle).is_empty(), "{needle} in the clear");
+    }
+}
