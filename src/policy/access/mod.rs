@@ -495,6 +495,7 @@ mod tests {
             citation: "c".into(),
             roles: vec![Role::Sales],
             open_when_restricted: false,
+            direct_marketing: false,
         };
         let mut r = p.reader(&admin, "dos_x", facts, "service_delivery", &def);
         let d = r.decide(Classification::Internal, None);
