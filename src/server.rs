@@ -149,7 +149,12 @@ pub async fn start(config: Config, clock: Arc<dyn Clock>) -> anyhow::Result<Runn
     let state = AppState {
         archive: archive.clone(),
         metrics,
-        openapi: Arc::new(api::ops::document(&archive.purpose_ids(), &archive.consent_purpose_ids())),
+        openapi: Arc::new(api::ops::document(&api::openapi::Vocabulary {
+            purposes: archive.purpose_ids(),
+            consent_purposes: archive.consent_purpose_ids(),
+            incident_levels: archive.incident_levels(),
+            refusal_codes: archive.refusal_codes(),
+        })),
         max_document_bytes: config.max_document_bytes,
         max_body_bytes: config.max_body_bytes,
         limiter: api::principal_limiter(&config.limits),

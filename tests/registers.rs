@@ -396,3 +396,68 @@ async fn an_incident_derives_the_persons_shown_from_the_audit_log_and_alerts_its
         assert!(files_containing(dir.path(), needle).is_empty(), "{needle} in the clear");
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bulk_export_beyond_the_policy_limit_needs_a_second_officer() {
+    let w = world().await;
+    let (_, second) = w.app.principal(&["compliance"], "总部").await;
+    let mut dossiers = Vec::new();
+    for i in 0..21 {
+        dossiers.push(w.dossier([0, 2][i % 2]).await.0);
+    }
+    let call = |token: &str, method: Method, path: &str, purpose: &str, body: Option<Value>| {
+        let (token, path, purpose) = (token.to_owned(), path.to_owned(), purpose.to_owned());
+        let app = &w.app;
+        async move {
+            let r = app.request(method, &token, &purpose, &path, body).await;
+            let status = r.status();
+            (status, r.json::<Value>().await.unwrap_or(Value::Null))
+        }
+    };
+
+    // Up to 20 items (policies/exports.toml): ready at once, downloaded once.
+    let (status, small) =
+        call(&w.service, Method::POST, "/v1/exports", "service_delivery", Some(json!({"dossiers": dossiers[..2]})))
+            .await;
+    assert_eq!(status, StatusCode::CREATED, "{small}");
+    assert_eq!(small["state"], "ready");
+    let content = format!("/v1/exports/{}/content", small["id"].as_str().unwrap());
+    let (status, _) = call(&w.service, Method::GET, &content, "marketing", None).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "the purpose asked under");
+    let (status, got) = call(&w.service, Method::GET, &content, "service_delivery", None).await;
+    assert_eq!(status, StatusCode::OK, "{got}");
+    assert_eq!(got["dossiers"].as_array().unwrap().len(), 2);
+    assert!(got["dossiers"][0]["dossier"]["contacts"].is_array(), "{got}");
+    let (status, _) = call(&w.service, Method::GET, &content, "service_delivery", None).await;
+    assert_eq!(status, StatusCode::CONFLICT, "once");
+
+    // 21: awaits a second officer; not the asker, not service.
+    let (status, big) =
+        call(&w.officer, Method::POST, "/v1/exports", "legal_compliance", Some(json!({"dossiers": dossiers}))).await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{big}");
+    assert_eq!(big["state"], "awaiting_approval");
+    let id = big["id"].as_str().unwrap();
+    let content = format!("/v1/exports/{id}/content");
+    let (status, _) = call(&w.officer, Method::GET, &content, "legal_compliance", None).await;
+    assert_eq!(status, StatusCode::CONFLICT, "not before approval");
+    let approve = format!("/v1/exports/{id}/approve");
+    let (status, _) = call(&w.officer, Method::POST, &approve, "legal_compliance", None).await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "not by the asker");
+    let (status, _) = call(&w.service, Method::POST, &approve, "legal_compliance", None).await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "not by service");
+    let (status, v) = call(&second, Method::POST, &approve, "legal_compliance", None).await;
+    assert_eq!(status, StatusCode::OK, "{v}");
+    assert_eq!(v["state"], "ready");
+    let (status, _) = call(&second, Method::GET, &content, "legal_compliance", None).await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "only the asker downloads");
+    let (status, got) = call(&w.officer, Method::GET, &content, "legal_compliance", None).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(got["dossiers"].as_array().unwrap().len(), 21);
+    // Compliance reads personal fields masked under legal_compliance; every read is audited.
+    let reads = w.app.audit(&w.officer, &format!("actor={}&action=dossier.read", w.officer_id)).await;
+    assert_eq!(reads.len(), 21);
+    let (status, seen) = call(&w.auditor, Method::GET, &format!("/v1/exports/{id}"), "legal_compliance", None).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(seen["state"], "delivered");
+    assert!(seen["approved_by"].as_str().unwrap().starts_with("prn_"));
+}

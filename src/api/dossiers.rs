@@ -2,7 +2,7 @@
 
 use super::error::ApiError;
 use super::{AppState, Ctx, JsonBody};
-use crate::archive::{Created, DossierView, Redaction, VersionInfo};
+use crate::archive::{Created, DossierView, VersionInfo};
 use axum::extract::{Path, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -78,20 +78,9 @@ impl From<VersionInfo> for VersionDto {
 }
 
 fn view_response(v: DossierView) -> Response {
-    let mut doc = v.document;
-    if let Some(obj) = doc.as_object_mut() {
-        obj.insert("id".into(), v.id.to_string().into());
-        obj.insert("version".into(), v.version.into());
-        obj.insert("hash".into(), v.hash.into());
-        let red: Vec<serde_json::Value> = v
-            .redactions
-            .into_iter()
-            .map(|Redaction { path, reason }| serde_json::json!({"path": path, "reason": reason}))
-            .collect();
-        obj.insert("redactions".into(), red.into());
-    }
-    let mut resp = Json(doc).into_response();
-    if let Ok(etag) = format!("\"{}\"", v.version).parse() {
+    let version = v.version;
+    let mut resp = Json(v.into_json()).into_response();
+    if let Ok(etag) = format!("\"{version}\"").parse() {
         resp.headers_mut().insert(header::ETAG, etag);
     }
     resp

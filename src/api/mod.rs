@@ -8,11 +8,12 @@ pub mod disposition;
 pub mod documents;
 pub mod dossiers;
 pub mod error;
+pub mod incidents;
 pub mod listener;
 pub mod openapi;
 pub mod ops;
 pub mod principals;
-pub mod registers;
+pub mod requests;
 pub mod search;
 pub mod subjects;
 
@@ -372,7 +373,8 @@ pub fn router(state: AppState, max_body_bytes: usize, body_read_timeout: std::ti
         .merge(documents::routes())
         .merge(audit::routes())
         .merge(backups::routes())
-        .merge(registers::routes());
+        .merge(requests::routes())
+        .merge(incidents::routes());
     Router::new()
         .nest("/v1", v1)
         .merge(ops::routes())

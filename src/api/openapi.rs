@@ -93,7 +93,18 @@ fn conflicting_roles() -> Value {
 }
 
 /// Completes `doc` (the generated document) as the module says.
-pub fn make_exact(doc: &mut Value, purposes: &[String], consent_purposes: &[String]) {
+/// What the active policies allow, for the document's enumerations.
+#[derive(Debug, Clone, Default)]
+pub struct Vocabulary {
+    pub purposes: Vec<String>,
+    pub consent_purposes: Vec<String>,
+    pub incident_levels: Vec<String>,
+    pub refusal_codes: Vec<String>,
+}
+
+pub fn make_exact(doc: &mut Value, vocabulary: &Vocabulary) {
+    let (purposes, consent_purposes) = (&vocabulary.purposes[..], &vocabulary.consent_purposes[..]);
+    registers_exact(doc, vocabulary);
     if let Some(roles) = doc.pointer_mut("/components/schemas/NewPrincipalDto/properties/roles") {
         roles["not"] = conflicting_roles();
     }
@@ -109,6 +120,72 @@ pub fn make_exact(doc: &mut Value, purposes: &[String], consent_purposes: &[Stri
             let Some(op) = op.as_object_mut() else { continue };
             complete_parameters(path, op, purposes);
             complete_responses(op);
+        }
+    }
+}
+
+/// The registers' bodies as exactly as a schema can say them: the codes the
+/// policies allow, and which members a kind or a state needs.
+fn registers_exact(doc: &mut Value, v: &Vocabulary) {
+    let mut set = |ptr: &str, value: Value| {
+        if let Some(s) = doc.pointer_mut(ptr) {
+            *s = value;
+        }
+    };
+    let two_letters = json!({"type": "string", "pattern": "^[A-Z]{2}$"});
+    let mut hold = vec![json!("CN"), json!("EU")];
+    hold.extend(crate::domain::EU_MEMBER_STATES.iter().map(|c| json!(c)));
+    set(
+        "/components/schemas/HoldDto/properties/jurisdiction",
+        json!({"type": ["string", "null"], "enum": hold.into_iter().chain([Value::Null]).collect::<Vec<_>>(),
+            "description": "CN (the default), EU or an EU member state"}),
+    );
+    set("/components/schemas/NewIncidentDto/properties/jurisdictions/items", two_letters);
+    set(
+        "/components/schemas/NewIncidentDto/properties/level",
+        json!({"type": "string", "enum": v.incident_levels, "description": "a level of policies/incidents.toml"}),
+    );
+    set(
+        "/components/schemas/NewRequestDto/properties/purpose",
+        json!({"type": ["string", "null"], "enum": v.purposes.iter().map(|p| json!(p)).chain([Value::Null]).collect::<Vec<_>>()}),
+    );
+    set(
+        "/components/schemas/RequestChangeDto/properties/reason_code",
+        json!({"type": ["string", "null"], "enum": v.refusal_codes.iter().map(|p| json!(p)).chain([Value::Null]).collect::<Vec<_>>(),
+            "description": "a refusal reason of policies/requests.toml"}),
+    );
+    set(
+        "/components/schemas/ExemptionDto/properties/keys_compromised",
+        json!({"const": false,
+        "description": "must be false: the exemption needs the keys uncompromised"}),
+    );
+    let id_items = |prefix: &str| json!({"type": "string", "pattern": format!("^{prefix}[0-9a-z]{{26}}$")});
+    set("/components/schemas/NewExportDto/properties/dossiers/items", id_items("dos_"));
+    set("/components/schemas/NewExportDto/properties/subjects/items", id_items("sub_"));
+    set("/components/schemas/AffectedDto/properties/dossiers/items", id_items("dos_"));
+    let non_null = |m: &str| json!({"required": [m], "properties": {m: {"not": {"type": "null"}}}});
+    if let Some(s) = doc.pointer_mut("/components/schemas/NewRequestDto") {
+        // An objection or a withdrawal names its purpose.
+        s["if"] = json!({"properties": {"kind": {"enum": ["objection", "withdrawal"]}}, "required": ["kind"]});
+        s["then"] = non_null("purpose");
+    }
+    if let Some(s) = doc.pointer_mut("/components/schemas/RequestChangeDto") {
+        // Each state needs what goes with it; something must change.
+        let when = |state: &str, then: Value| json!({"if": {"properties": {"state": {"const": state}}, "required": ["state"]}, "then": then});
+        s["minProperties"] = json!(1);
+        s["anyOf"] = json!([non_null("state"), non_null("extension_reason")]);
+        s["allOf"] = json!([
+            when("verified", non_null("verification")),
+            when(
+                "completed",
+                json!({"required": ["answered_by"], "properties": {"answered_by": {"type": "array", "minItems": 1}}})
+            ),
+            when("refused", json!({"allOf": [non_null("reason_code"), non_null("reason")]})),
+        ]);
+    }
+    for name in ["AffectedDto", "NewExportDto"] {
+        if let Some(s) = doc.pointer_mut(&format!("/components/schemas/{name}")) {
+            s["minProperties"] = json!(1);
         }
     }
 }

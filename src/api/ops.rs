@@ -84,10 +84,12 @@ pub async fn openapi(State(s): State<AppState>) -> Json<Value> {
         super::documents::upload, super::documents::download,
         super::backups::create,
         super::subjects::processing,
-        super::registers::create_request, super::registers::list_requests, super::registers::get_request,
-        super::registers::change_request, super::registers::create_incident, super::registers::list_incidents,
-        super::registers::get_incident, super::registers::derive_affected, super::registers::affected_list,
-        super::registers::notify, super::registers::exemption, super::registers::notice,
+        super::requests::create_request, super::requests::list_requests, super::requests::get_request,
+        super::requests::change_request, super::incidents::create_incident, super::incidents::list_incidents,
+        super::incidents::get_incident, super::incidents::derive_affected, super::incidents::affected_list,
+        super::incidents::notify, super::incidents::exemption, super::incidents::notice,
+        super::incidents::create_export, super::incidents::get_export, super::incidents::approve_export,
+        super::incidents::export_content,
     ),
     modifiers(&Security)
 )]
@@ -108,7 +110,7 @@ impl utoipa::Modify for Security {
 
 /// The OpenAPI document: generated from the handlers, with the dossier
 /// template itself as `components/schemas/Dossier` and the problem shape.
-pub fn document(purposes: &[String], consent_purposes: &[String]) -> Value {
+pub fn document(vocabulary: &super::openapi::Vocabulary) -> Value {
     let mut doc = serde_json::to_value(ApiDoc::openapi()).unwrap_or_else(|_| json!({}));
     let mut template: Value = serde_json::from_str(crate::domain::dossier::SCHEMA_JSON).unwrap_or_else(|_| json!({}));
     if let Some(t) = template.as_object_mut() {
@@ -135,6 +137,6 @@ pub fn document(purposes: &[String], consent_purposes: &[String]) -> Value {
             *s = json!({"$ref": "#/components/schemas/Dossier"});
         }
     }
-    super::openapi::make_exact(&mut doc, purposes, consent_purposes);
+    super::openapi::make_exact(&mut doc, vocabulary);
     doc
 }

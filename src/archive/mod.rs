@@ -290,6 +290,16 @@ impl Archive {
         self.policy.purposes.ids().map(str::to_owned).collect()
     }
 
+    /// The incident levels of policies/incidents.toml.
+    pub fn incident_levels(&self) -> Vec<String> {
+        self.policy.incidents.levels.clone()
+    }
+
+    /// The refusal reason codes of policies/requests.toml.
+    pub fn refusal_codes(&self) -> Vec<String> {
+        self.policy.requests.refusal_reasons.keys().cloned().collect()
+    }
+
     /// The purposes that rest on consent (what a consent record may name).
     pub fn consent_purpose_ids(&self) -> Vec<String> {
         self.purpose_ids()

@@ -37,9 +37,10 @@ pub enum PolicyError {
 }
 
 /// The policy files shipped in `policies/`, compiled in.
-pub const EMBEDDED: [(&str, &str); 8] = [
+pub const EMBEDDED: [(&str, &str); 9] = [
     ("access.cedar", include_str!("../../policies/access.cedar")),
     ("alerts.toml", include_str!("../../policies/alerts.toml")),
+    ("exports.toml", include_str!("../../policies/exports.toml")),
     ("incidents.toml", include_str!("../../policies/incidents.toml")),
     ("masking.toml", include_str!("../../policies/masking.toml")),
     ("purposes.toml", include_str!("../../policies/purposes.toml")),
@@ -159,6 +160,7 @@ pub struct PolicySet {
     pub retention: retention::RetentionRules,
     pub requests: registers::RequestRules,
     pub incidents: registers::IncidentRules,
+    pub exports: registers::ExportRules,
     /// SHA-256 over every policy file (sorted by name: name, length,
     /// contents), hex; written into every audit entry.
     pub hash: String,
@@ -193,6 +195,7 @@ impl PolicySet {
         let retention = files.parse("retention.toml", retention::RetentionRules::parse)?;
         let requests = files.parse("requests.toml", registers::RequestRules::parse)?;
         let incidents = files.parse("incidents.toml", registers::IncidentRules::parse)?;
+        let exports = files.parse("exports.toml", registers::ExportRules::parse)?;
         Ok(PolicySet {
             purposes,
             alerts,
@@ -201,6 +204,7 @@ impl PolicySet {
             retention,
             requests,
             incidents,
+            exports,
             hash: files.hash(),
             source: files.source.clone(),
         })

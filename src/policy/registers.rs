@@ -132,6 +132,29 @@ fn unreachable_default() -> &'static RequestPeriod {
     })
 }
 
+/// `policies/exports.toml`: how many items one export may hold without a
+/// second officer's approval.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ExportRules {
+    pub max_items: usize,
+    pub valid_hours: u16,
+    pub citation: String,
+}
+
+impl ExportRules {
+    pub fn parse(text: &str) -> Result<Self, (usize, String)> {
+        let r: ExportRules = super::parse_toml(text)?;
+        if r.citation.trim().is_empty() {
+            return Err((1, "exports.toml has no legal citation".into()));
+        }
+        if r.valid_hours == 0 {
+            return Err((1, "valid_hours must be positive".into()));
+        }
+        Ok(r)
+    }
+}
+
 /// Whom a deadline says to notify.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Deserialize, serde::Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]

@@ -66,6 +66,26 @@ pub struct DossierView {
     pub redactions: Vec<Redaction>,
 }
 
+impl DossierView {
+    /// The document as the API shows it: with its id, version, hash and
+    /// redactions.
+    pub fn into_json(self) -> Value {
+        let mut doc = self.document;
+        if let Some(obj) = doc.as_object_mut() {
+            obj.insert("id".into(), self.id.to_string().into());
+            obj.insert("version".into(), self.version.into());
+            obj.insert("hash".into(), self.hash.into());
+            let red: Vec<Value> = self
+                .redactions
+                .into_iter()
+                .map(|Redaction { path, reason }| serde_json::json!({"path": path, "reason": reason}))
+                .collect();
+            obj.insert("redactions".into(), red.into());
+        }
+        doc
+    }
+}
+
 #[derive(Debug, Clone, Serialize)]
 pub struct VersionInfo {
     pub version: u32,

@@ -11,9 +11,11 @@
 //! the sealed texts); service staff may record a request they received.
 
 mod deadlines;
+mod exports;
 mod incidents;
 mod requests;
 
+pub use exports::{ExportState, ExportView};
 pub use incidents::{
     AffectedCriteria, AffectedSet, DeadlineView, IncidentView, NewIncident, NewNotification, NoticeDraft, Notification,
 };

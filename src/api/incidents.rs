@@ -1,29 +1,25 @@
-//! `/v1/requests` (the data-subject request register) and `/v1/incidents`
-//! (the incident register): compliance keeps them, auditors read them,
-//! service records requests it receives.
+//! `/v1/incidents` (the incident register: compliance keeps it, auditors
+//! read it) and `/v1/exports` (bulk exports, approved by a second officer
+//! beyond the policy's limit).
 
 use super::body::{Body, Errors};
 use super::error::ApiError;
 use super::{AppState, Ctx};
 use crate::archive::registers::{
-    AffectedCriteria, AffectedSet, Answer, AnswerKind, Channel, IncidentView, NewIncident, NewNotification, NewRequest,
-    NoticeDraft, RequestChange, RequestKind, RequestState, RequestView, Verification, VerificationMethod,
+    AffectedCriteria, AffectedSet, ExportView, IncidentView, NewIncident, NewNotification, NoticeDraft,
 };
-use crate::domain::{Classification, Jurisdiction, PrincipalId};
+use crate::domain::{Classification, Jurisdiction};
 use crate::policy::registers::Notify;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
-use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
-use utoipa::{IntoParams, ToSchema};
+use utoipa::ToSchema;
 
 pub fn routes() -> Router<AppState> {
     Router::new()
-        .route("/requests", post(create_request).get(list_requests))
-        .route("/requests/{id}", get(get_request).patch(change_request))
         .route("/incidents", post(create_incident).get(list_incidents))
         .route("/incidents/{id}", get(get_incident))
         .route("/incidents/{id}/affected", post(derive_affected))
@@ -31,226 +27,14 @@ pub fn routes() -> Router<AppState> {
         .route("/incidents/{id}/notifications", post(notify))
         .route("/incidents/{id}/exemption", post(exemption))
         .route("/incidents/{id}/notice", get(notice))
+        .route("/exports", post(create_export))
+        .route("/exports/{id}", get(get_export))
+        .route("/exports/{id}/approve", post(approve_export))
+        .route("/exports/{id}/content", get(export_content))
 }
 
 fn time(errors: &mut Errors, path: &str, v: &Option<String>) -> Option<OffsetDateTime> {
     v.as_ref().and_then(|s| errors.time(path, s))
-}
-
-/// How the person's identity was verified.
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct VerificationDto {
-    #[schema(inline)]
-    pub method: VerificationMethod,
-    /// The principal who verified it (`prn_...`).
-    #[schema(pattern = "^prn_[0-9a-z]{26}$")]
-    pub verified_by: String,
-    /// Details (sealed under the person's key).
-    #[schema(
-        min_length = 1,
-        pattern = "[^\\u0000-\\u0020\\u007F-\\u00A0\\u1680\\u2000-\\u200A\\u2028\\u2029\\u202F\\u205F\\u3000]",
-        max_length = 4000
-    )]
-    pub note: Option<String>,
-}
-
-fn verification(errors: &mut Errors, path: &str, v: Option<VerificationDto>) -> Option<Verification> {
-    let v = v?;
-    match PrincipalId::parse(&v.verified_by) {
-        Ok(by) => Some(Verification { method: v.method, verified_by: by, note: v.note }),
-        Err(_) => {
-            errors.add(&format!("{path}/verified_by"), "a principal id (prn_...)");
-            None
-        }
-    }
-}
-
-/// `POST /v1/requests`.
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct NewRequestDto {
-    /// The person (`sub_...`).
-    #[schema(pattern = "^sub_[0-9a-z]{26}$")]
-    pub subject_id: String,
-    #[schema(inline)]
-    pub kind: RequestKind,
-    /// For an objection or a withdrawal: the purpose it concerns.
-    #[schema(min_length = 1, max_length = 64)]
-    pub purpose: Option<String>,
-    /// When the request reached the operator (RFC 3339): the period runs from it.
-    #[schema(format = DateTime)]
-    pub received_at: String,
-    #[schema(inline)]
-    pub channel: Channel,
-    /// What the person asked (sealed under their key).
-    #[schema(
-        min_length = 1,
-        pattern = "[^\\u0000-\\u0020\\u007F-\\u00A0\\u1680\\u2000-\\u200A\\u2028\\u2029\\u202F\\u205F\\u3000]",
-        max_length = 4000
-    )]
-    pub details: Option<String>,
-    /// Given: the request is recorded as verified.
-    #[schema(inline)]
-    pub verification: Option<VerificationDto>,
-}
-
-/// A data-subject request: when it came, who verified the person, when it is due.
-#[utoipa::path(post, path = "/v1/requests", tag = "registers",
-    request_body = NewRequestDto,
-    responses((status = 201, body = RequestView), (status = 400), (status = 401), (status = 403), (status = 422)),
-    security(("bearer" = [])))]
-pub async fn create_request(
-    State(s): State<AppState>,
-    Ctx(ctx): Ctx,
-    Body(d): Body<NewRequestDto>,
-) -> Result<(StatusCode, Json<RequestView>), ApiError> {
-    let mut errors = Errors::default();
-    let received_at = errors.time("/received_at", &d.received_at);
-    let verification = verification(&mut errors, "/verification", d.verification);
-    let new = errors
-        .finish(received_at.map(|received_at| NewRequest {
-            subject: d.subject_id,
-            kind: d.kind,
-            purpose: d.purpose,
-            received_at,
-            channel: d.channel,
-            details: d.details,
-            verification,
-        }))
-        .map_err(ApiError::invalid)?;
-    Ok((StatusCode::CREATED, Json(s.archive.create_request(&ctx, new).await?)))
-}
-
-#[derive(Debug, Deserialize, IntoParams)]
-#[into_params(parameter_in = Query)]
-#[serde(deny_unknown_fields)]
-pub struct RequestQuery {
-    #[param(inline)]
-    state: Option<RequestState>,
-    /// RFC 3339: only requests due before it.
-    #[param(value_type = Option<String>, format = DateTime)]
-    due_before: Option<String>,
-    /// Only this person's requests (`sub_...`).
-    #[param(pattern = "^sub_[0-9a-z]{26}$")]
-    subject: Option<String>,
-}
-
-#[derive(Serialize, ToSchema)]
-pub struct RequestsDto {
-    pub requests: Vec<RequestView>,
-}
-
-/// The officer's queue: requests by due date (compliance, auditor).
-#[utoipa::path(get, path = "/v1/requests", tag = "registers", params(RequestQuery),
-    responses((status = 200, body = RequestsDto), (status = 400), (status = 401), (status = 403)),
-    security(("bearer" = [])))]
-pub async fn list_requests(
-    State(s): State<AppState>,
-    Ctx(ctx): Ctx,
-    q: Result<Query<RequestQuery>, axum::extract::rejection::QueryRejection>,
-) -> Result<Json<RequestsDto>, ApiError> {
-    let Query(q) = q.map_err(|_| {
-        ApiError::bad_request(
-            "unknown, repeated or malformed query parameter; allowed: state (received, verified, in_progress, completed, refused), due_before, subject",
-        )
-    })?;
-    let due_before = q
-        .due_before
-        .map(|t| {
-            OffsetDateTime::parse(&t, &Rfc3339)
-                .map_err(|_| ApiError::bad_request("due_before must be an RFC 3339 time"))
-        })
-        .transpose()?;
-    let requests = s.archive.list_requests(&ctx, q.state, due_before, q.subject.as_deref()).await?;
-    Ok(Json(RequestsDto { requests }))
-}
-
-/// One request (compliance, auditor).
-#[utoipa::path(get, path = "/v1/requests/{id}", tag = "registers", params(("id" = String, Path)),
-    responses((status = 200, body = RequestView), (status = 401), (status = 403), (status = 404)),
-    security(("bearer" = [])))]
-pub async fn get_request(
-    State(s): State<AppState>,
-    Ctx(ctx): Ctx,
-    Path(id): Path<String>,
-) -> Result<Json<RequestView>, ApiError> {
-    Ok(Json(s.archive.get_request(&ctx, &id).await?))
-}
-
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct AnswerDto {
-    #[schema(inline)]
-    pub kind: AnswerKind,
-    /// The audit entry's seq, or the certificate id.
-    #[schema(min_length = 1, max_length = 64)]
-    pub reference: String,
-}
-
-/// `PATCH /v1/requests/{id}`.
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct RequestChangeDto {
-    /// The new state.
-    #[schema(inline)]
-    pub state: Option<RequestState>,
-    /// With `verified`: how and by whom.
-    #[schema(inline)]
-    pub verification: Option<VerificationDto>,
-    /// With `completed`: what answered it.
-    #[schema(inline, max_items = 20)]
-    pub answered_by: Option<Vec<AnswerDto>>,
-    /// With `refused`: a code of policies/requests.toml.
-    #[schema(min_length = 1, max_length = 64)]
-    pub reason_code: Option<String>,
-    /// With `refused`: the reasons given to the person (sealed).
-    #[schema(
-        min_length = 1,
-        pattern = "[^\\u0000-\\u0020\\u007F-\\u00A0\\u1680\\u2000-\\u200A\\u2028\\u2029\\u202F\\u205F\\u3000]",
-        max_length = 4000
-    )]
-    pub reason: Option<String>,
-    /// Extends the period once, where the law allows (sealed).
-    #[schema(
-        min_length = 1,
-        pattern = "[^\\u0000-\\u0020\\u007F-\\u00A0\\u1680\\u2000-\\u200A\\u2028\\u2029\\u202F\\u205F\\u3000]",
-        max_length = 4000
-    )]
-    pub extension_reason: Option<String>,
-}
-
-/// Move a request on (compliance): verify, start, complete (with what
-/// answered it), refuse (with a reason code and text), or extend its period.
-#[utoipa::path(patch, path = "/v1/requests/{id}", tag = "registers", params(("id" = String, Path)),
-    request_body = RequestChangeDto,
-    responses((status = 200, body = RequestView), (status = 400), (status = 401), (status = 403), (status = 404),
-              (status = 409), (status = 422)),
-    security(("bearer" = [])))]
-pub async fn change_request(
-    State(s): State<AppState>,
-    Ctx(ctx): Ctx,
-    Path(id): Path<String>,
-    Body(d): Body<RequestChangeDto>,
-) -> Result<Json<RequestView>, ApiError> {
-    let mut errors = Errors::default();
-    let verification = verification(&mut errors, "/verification", d.verification);
-    let change = errors
-        .finish(Some(RequestChange {
-            state: d.state,
-            verification,
-            answered_by: d
-                .answered_by
-                .unwrap_or_default()
-                .into_iter()
-                .map(|a| Answer { kind: a.kind, reference: a.reference, action: String::new() })
-                .collect(),
-            reason_code: d.reason_code,
-            reason: d.reason,
-            extension_reason: d.extension_reason,
-        }))
-        .map_err(ApiError::invalid)?;
-    Ok(Json(s.archive.change_request(&ctx, &id, change).await?))
 }
 
 /// `POST /v1/incidents`.
@@ -463,8 +247,20 @@ pub struct NotificationDto {
     )]
     pub reference: Option<String>,
     /// How many persons were told.
-    #[schema(minimum = 0)]
+    #[schema(minimum = 0, maximum = 9007199254740991_i64)]
+    #[serde(default, deserialize_with = "whole_number")]
     pub persons: Option<u64>,
+}
+
+/// A JSON number that is a whole number (`12` or `12.0`, as JSON Schema's
+/// `integer` allows), up to 2^53 - 1.
+fn whole_number<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<u64>, D::Error> {
+    let Some(n) = Option::<f64>::deserialize(d)? else { return Ok(None) };
+    if n.fract() == 0.0 && (0.0..=9_007_199_254_740_991.0).contains(&n) {
+        Ok(Some(n as u64))
+    } else {
+        Err(serde::de::Error::custom("a whole number from 0 to 2^53 - 1"))
+    }
 }
 
 /// Record a notification to the authority or to the persons (compliance).
@@ -534,4 +330,72 @@ pub async fn notice(
     Path(id): Path<String>,
 ) -> Result<Json<NoticeDraft>, ApiError> {
     Ok(Json(s.archive.incident_notice(&ctx, &id).await?))
+}
+
+/// `POST /v1/exports`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewExportDto {
+    #[schema(max_items = 10000)]
+    pub dossiers: Option<Vec<String>>,
+    #[schema(max_items = 10000)]
+    pub subjects: Option<Vec<String>>,
+}
+
+/// Ask for a bulk export of dossiers and persons under the stated purpose:
+/// ready at once up to policies/exports.toml's `max_items`, else awaiting a
+/// second compliance officer's approval (202).
+#[utoipa::path(post, path = "/v1/exports", tag = "registers",
+    params(("X-Purpose" = String, Header)),
+    request_body = NewExportDto,
+    responses((status = 201, body = ExportView), (status = 202, body = ExportView), (status = 400), (status = 401),
+              (status = 403), (status = 422)),
+    security(("bearer" = [])))]
+pub async fn create_export(
+    State(s): State<AppState>,
+    Ctx(ctx): Ctx,
+    Body(d): Body<NewExportDto>,
+) -> Result<(StatusCode, Json<ExportView>), ApiError> {
+    let v = s.archive.create_export(&ctx, d.dossiers.unwrap_or_default(), d.subjects.unwrap_or_default()).await?;
+    let status = if v.needs_approval { StatusCode::ACCEPTED } else { StatusCode::CREATED };
+    Ok((status, Json(v)))
+}
+
+/// An export's state (the asker, compliance, auditor).
+#[utoipa::path(get, path = "/v1/exports/{id}", tag = "registers", params(("id" = String, Path)),
+    responses((status = 200, body = ExportView), (status = 401), (status = 403), (status = 404)),
+    security(("bearer" = [])))]
+pub async fn get_export(
+    State(s): State<AppState>,
+    Ctx(ctx): Ctx,
+    Path(id): Path<String>,
+) -> Result<Json<ExportView>, ApiError> {
+    Ok(Json(s.archive.get_export(&ctx, &id).await?))
+}
+
+/// Approve a bulk export (compliance, not the asker).
+#[utoipa::path(post, path = "/v1/exports/{id}/approve", tag = "registers", params(("id" = String, Path)),
+    responses((status = 200, body = ExportView), (status = 401), (status = 403), (status = 404), (status = 409)),
+    security(("bearer" = [])))]
+pub async fn approve_export(
+    State(s): State<AppState>,
+    Ctx(ctx): Ctx,
+    Path(id): Path<String>,
+) -> Result<Json<ExportView>, ApiError> {
+    Ok(Json(s.archive.approve_export(&ctx, &id).await?))
+}
+
+/// Download a ready export, once (the asker, stating the export's purpose):
+/// each dossier and person read with the asker's permissions, each audited.
+#[utoipa::path(get, path = "/v1/exports/{id}/content", tag = "registers",
+    params(("id" = String, Path), ("X-Purpose" = String, Header)),
+    responses((status = 200, body = Object), (status = 400), (status = 401), (status = 403), (status = 404),
+              (status = 409)),
+    security(("bearer" = [])))]
+pub async fn export_content(
+    State(s): State<AppState>,
+    Ctx(ctx): Ctx,
+    Path(id): Path<String>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    Ok(Json(super::offload(&s, move |a| async move { a.export_content(&ctx, &id).await }).await?))
 }

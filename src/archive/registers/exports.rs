@@ -1,0 +1,276 @@
+//! Bulk exports (separation of duties; GB/T 35273-2020 §7.1(d)): an export
+//! of more dossiers and persons than `policies/exports.toml` allows needs a
+//! second compliance officer's approval before the one who asked can
+//! download it, once, within the validity window. The content is read when
+//! downloaded, with the asker's own permissions and stated purpose, each
+//! dossier read and person export audited as usual.
+
+use super::{from_json, rfc3339, to_json, Access};
+use crate::archive::{Archive, ArchiveError, RequestCtx, StatedPurpose};
+use crate::audit::{Commit, Guard, Outcome};
+use crate::domain::dossier::FieldError;
+use crate::domain::{DossierId, ExportId, SubjectId};
+use crate::store::{keys, Cf, Op};
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+use time::OffsetDateTime;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ExportState {
+    /// A second compliance officer must approve it.
+    AwaitingApproval,
+    /// The asker may download it (once).
+    Ready,
+    /// Downloaded.
+    Delivered,
+    /// Not downloaded within the validity window.
+    Expired,
+}
+
+/// An export as stored and shown: ids only.
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct ExportView {
+    pub id: String,
+    pub requested_by: String,
+    #[serde(with = "time::serde::rfc3339")]
+    pub requested_at: OffsetDateTime,
+    /// The purpose the asker stated; the download must state it too.
+    pub purpose: String,
+    pub dossiers: Vec<String>,
+    pub subjects: Vec<String>,
+    pub state: ExportState,
+    pub needs_approval: bool,
+    pub approved_by: Option<String>,
+    #[serde(with = "time::serde::rfc3339::option", default)]
+    pub approved_at: Option<OffsetDateTime>,
+    /// Until when it can be downloaded.
+    #[serde(with = "time::serde::rfc3339::option", default)]
+    pub valid_until: Option<OffsetDateTime>,
+    #[serde(with = "time::serde::rfc3339::option", default)]
+    pub delivered_at: Option<OffsetDateTime>,
+    pub citation: String,
+}
+
+fn field_error(path: &str, message: impl Into<String>) -> FieldError {
+    FieldError { path: path.into(), message: message.into() }
+}
+
+impl ExportView {
+    fn state_at(&self, now: OffsetDateTime) -> ExportState {
+        match self.state {
+            ExportState::Ready if self.valid_until.is_some_and(|t| now > t) => ExportState::Expired,
+            s => s,
+        }
+    }
+}
+
+impl Archive {
+    fn export_record(&self, id: &str) -> Result<Option<(ExportView, Vec<u8>)>, ArchiveError> {
+        let Ok(eid) = ExportId::parse(id) else { return Ok(None) };
+        match self.store.get(Cf::Registers, &keys::export(&eid))? {
+            None => Ok(None),
+            Some(raw) => {
+                let mut v: ExportView = from_json(&raw)?;
+                v.state = v.state_at(self.clock.now());
+                Ok(Some((v, raw)))
+            }
+        }
+    }
+
+    /// `POST /v1/exports`: up to `max_items` ready at once, more awaiting a
+    /// second officer's approval.
+    #[tracing::instrument(level = "debug", skip_all)]
+    pub async fn create_export(
+        &self,
+        ctx: &RequestCtx,
+        dossiers: Vec<String>,
+        subjects: Vec<String>,
+    ) -> Result<ExportView, ArchiveError> {
+        const ACTION: &str = "export.create";
+        let purpose = self.purpose(ctx, ACTION, "exports").await?;
+        let mut errors = Vec::new();
+        for (i, d) in dossiers.iter().enumerate() {
+            if DossierId::parse(d).is_err() {
+                errors.push(field_error(&format!("/dossiers/{i}"), "a dossier id (dos_...)"));
+            }
+        }
+        for (i, s) in subjects.iter().enumerate() {
+            if SubjectId::parse(s).is_err() {
+                errors.push(field_error(&format!("/subjects/{i}"), "a subject id (sub_...)"));
+            }
+        }
+        let (mut dossiers, mut subjects) = (dossiers, subjects);
+        dossiers.sort();
+        dossiers.dedup();
+        subjects.sort();
+        subjects.dedup();
+        if dossiers.is_empty() && subjects.is_empty() {
+            errors.push(field_error("", "name at least one dossier or person"));
+        }
+        if !errors.is_empty() {
+            let e = ctx.entry(ACTION, "exports", Outcome::Error, "invalid export");
+            return self.refuse(e, ArchiveError::Invalid(errors)).await;
+        }
+        let rules = &self.policy.exports;
+        let now = self.clock.now();
+        let needs_approval = dossiers.len() + subjects.len() > rules.max_items;
+        let view = ExportView {
+            id: ExportId::generate().to_string(),
+            requested_by: ctx.principal.id.to_string(),
+            requested_at: now,
+            purpose: purpose.as_str().to_owned(),
+            dossiers,
+            subjects,
+            state: if needs_approval { ExportState::AwaitingApproval } else { ExportState::Ready },
+            needs_approval,
+            approved_by: None,
+            approved_at: None,
+            valid_until: (!needs_approval).then(|| now + time::Duration::hours(rules.valid_hours.into())),
+            delivered_at: None,
+            citation: rules.citation.clone(),
+        };
+        let eid = ExportId::parse(&view.id).map_err(|e| ArchiveError::Internal(anyhow::anyhow!("{e}")))?;
+        let mut e = ctx.entry(
+            ACTION,
+            &view.id,
+            Outcome::Allow,
+            format!(
+                "{} dossier(s), {} person(s); {}",
+                view.dossiers.len(),
+                view.subjects.len(),
+                if needs_approval {
+                    format!("more than {}: awaiting a second officer's approval", rules.max_items)
+                } else {
+                    "no approval needed".into()
+                }
+            ),
+        );
+        e.subjects = view.subjects.clone();
+        let ops = vec![Op::Put(Cf::Registers, keys::export(&eid), to_json(&view)?)];
+        self.audit.commit(Commit::change(ops, e)).await?;
+        Ok(view)
+    }
+
+    /// `GET /v1/exports/{id}` (the asker, compliance, auditor).
+    #[tracing::instrument(level = "debug", skip_all)]
+    pub async fn get_export(&self, ctx: &RequestCtx, id: &str) -> Result<ExportView, ArchiveError> {
+        const ACTION: &str = "export.read";
+        let found = self.export_record(id)?;
+        let own = found.as_ref().is_some_and(|(v, _)| v.requested_by == ctx.principal.id.as_str());
+        if !own {
+            self.require_register(ctx, ACTION, id, Access::Read).await?;
+        }
+        let Some((v, _)) = found else {
+            let e = ctx.entry(ACTION, id, Outcome::Error, "no such export");
+            return self.refuse(e, ArchiveError::NotFound("export".into())).await;
+        };
+        self.audit.commit(Commit::entry(ctx.entry(ACTION, id, Outcome::Allow, "export"))).await?;
+        Ok(v)
+    }
+
+    /// `POST /v1/exports/{id}/approve`: a compliance officer other than the asker.
+    #[tracing::instrument(level = "debug", skip_all)]
+    pub async fn approve_export(&self, ctx: &RequestCtx, id: &str) -> Result<ExportView, ArchiveError> {
+        const ACTION: &str = "export.approve";
+        self.require_register(ctx, ACTION, id, Access::Keep).await?;
+        let Some((mut v, raw)) = self.export_record(id)? else {
+            let e = ctx.entry(ACTION, id, Outcome::Error, "no such export");
+            return self.refuse(e, ArchiveError::NotFound("export".into())).await;
+        };
+        if v.requested_by == ctx.principal.id.as_str() {
+            let e = ctx.entry(ACTION, id, Outcome::Deny, "the asker may not approve their own export");
+            let why = "a bulk export is approved by a second officer, not by the one who asked";
+            return self.refuse(e, ArchiveError::Forbidden(why.into())).await;
+        }
+        if v.state != ExportState::AwaitingApproval {
+            let e = ctx.entry(ACTION, id, Outcome::Error, "not awaiting approval");
+            return self.refuse(e, ArchiveError::Conflict("the export is not awaiting approval".into())).await;
+        }
+        let now = self.clock.now();
+        v.state = ExportState::Ready;
+        v.approved_by = Some(ctx.principal.id.to_string());
+        v.approved_at = Some(now);
+        v.valid_until = Some(now + time::Duration::hours(self.policy.exports.valid_hours.into()));
+        let key = keys::export(&ExportId::parse(id).map_err(|e| ArchiveError::Internal(anyhow::anyhow!("{e}")))?);
+        let ops = vec![Op::Put(Cf::Registers, key.clone(), to_json(&v)?)];
+        let reason = format!("approved; valid until {}", v.valid_until.map(rfc3339).unwrap_or_default());
+        let mut e = ctx.entry(ACTION, id, Outcome::Allow, reason);
+        e.subjects = v.subjects.clone();
+        let guard = Guard { cf: Cf::Registers, key, expected: Some(raw) };
+        self.audit.commit(Commit { ops, entries: vec![e], guard: Some(guard), on_conflict: vec![] }).await?;
+        Ok(v)
+    }
+
+    /// `GET /v1/exports/{id}/content`: the asker downloads a ready export,
+    /// once, stating the purpose they asked under. Each item is read with
+    /// their permissions; an item they may not read is listed with why.
+    #[tracing::instrument(level = "debug", skip_all)]
+    pub async fn export_content(&self, ctx: &RequestCtx, id: &str) -> Result<Value, ArchiveError> {
+        const ACTION: &str = "export.download";
+        let Some((mut v, raw)) = self.export_record(id)? else {
+            let e = ctx.entry(ACTION, id, Outcome::Error, "no such export");
+            return self.refuse(e, ArchiveError::NotFound("export".into())).await;
+        };
+        if v.requested_by != ctx.principal.id.as_str() {
+            let e = ctx.entry(ACTION, id, Outcome::Deny, "only the asker downloads an export");
+            return self
+                .refuse(e, ArchiveError::Forbidden("only the one who asked may download the export".into()))
+                .await;
+        }
+        let stated = matches!(&ctx.purpose, StatedPurpose::Given(p) if p.as_str() == v.purpose);
+        if !stated {
+            let e = ctx.entry(ACTION, id, Outcome::Error, "purpose differs from the export's");
+            let why = format!("state the purpose the export was asked under: X-Purpose: {}", v.purpose);
+            return self.refuse(e, ArchiveError::BadRequest(why)).await;
+        }
+        let why = match v.state {
+            ExportState::Ready => None,
+            ExportState::AwaitingApproval => Some("the export awaits a second officer's approval"),
+            ExportState::Delivered => Some("the export was downloaded already"),
+            ExportState::Expired => Some("the export expired: ask again"),
+        };
+        if let Some(why) = why {
+            let e = ctx.entry(ACTION, id, Outcome::Error, why);
+            return self.refuse(e, ArchiveError::Conflict(why.into())).await;
+        }
+        // Delivered first (one download, even if two race).
+        let now = self.clock.now();
+        v.state = ExportState::Delivered;
+        v.delivered_at = Some(now);
+        let key = keys::export(&ExportId::parse(id).map_err(|e| ArchiveError::Internal(anyhow::anyhow!("{e}")))?);
+        let ops = vec![Op::Put(Cf::Registers, key.clone(), to_json(&v)?)];
+        let mut e = ctx.entry(ACTION, id, Outcome::Allow, "delivered");
+        e.subjects = v.subjects.clone();
+        let guard = Guard { cf: Cf::Registers, key, expected: Some(raw) };
+        self.audit.commit(Commit { ops, entries: vec![e], guard: Some(guard), on_conflict: vec![] }).await?;
+        let mut dossiers = Vec::new();
+        for d in &v.dossiers {
+            dossiers.push(match self.read_dossier(ctx, d, None).await {
+                Ok(view) => json!({"id": d, "dossier": view.into_json()}),
+                Err(e @ (ArchiveError::Forbidden(_) | ArchiveError::NotFound(_) | ArchiveError::Gone { .. })) => {
+                    json!({"id": d, "refused": e.to_string()})
+                }
+                Err(e) => return Err(e),
+            });
+        }
+        let mut subjects = Vec::new();
+        for s in &v.subjects {
+            subjects.push(match self.export_subject(ctx, s).await {
+                Ok(x) => json!({"id": s, "export": x}),
+                Err(e @ (ArchiveError::Forbidden(_) | ArchiveError::NotFound(_))) => {
+                    json!({"id": s, "refused": e.to_string()})
+                }
+                Err(e) => return Err(e),
+            });
+        }
+        Ok(json!({
+            "export_id": v.id,
+            "generated_at": rfc3339(now),
+            "purpose": v.purpose,
+            "approved_by": v.approved_by,
+            "dossiers": dossiers,
+            "subjects": subjects,
+        }))
+    }
+}

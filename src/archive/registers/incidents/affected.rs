@@ -1,0 +1,181 @@
+//! The persons an incident affected, derived from the audit log alone.
+
+use super::{field_error, AffectedCriteria, AffectedSet};
+use crate::archive::registers::{from_json, to_json, Access};
+use crate::archive::{Archive, ArchiveError, RequestCtx};
+use crate::audit::{entry_key, AuditEntry, Commit, Outcome};
+use crate::crypto::{KeyRef, Sealed};
+use crate::domain::{DossierId, Jurisdiction, PrincipalId, SubjectId};
+use crate::store::{keys, Cf, Op};
+use sha2::{Digest, Sha256};
+use std::collections::BTreeSet;
+
+/// The persons an audit entry shows personal data of (clear or masked):
+/// for a dossier read, the contacts with a released or masked field; for a
+/// person's export or consent history, or a document of a dossier, the
+/// persons it names.
+fn shown(e: &AuditEntry) -> Vec<String> {
+    let b = &e.body;
+    if b.outcome != Outcome::Allow {
+        return vec![];
+    }
+    match b.action.as_str() {
+        "dossier.read" => b
+            .subjects
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| {
+                let prefix = format!("/contacts/{i}/");
+                b.released.iter().chain(&b.masked).any(|p| p.starts_with(&prefix))
+            })
+            .map(|(_, s)| s.clone())
+            .collect(),
+        "subject.export" | "consent.history" | "document.get" => b.subjects.clone(),
+        _ => vec![],
+    }
+}
+
+impl Archive {
+    /// `POST /v1/incidents/{id}/affected` (compliance): the persons whose
+    /// personal data the audit log shows was shown (clear or masked) in
+    /// entries matching the criteria, as a count and a sealed list.
+    #[tracing::instrument(level = "debug", skip_all)]
+    pub async fn derive_affected(
+        &self,
+        ctx: &RequestCtx,
+        id: &str,
+        c: AffectedCriteria,
+    ) -> Result<AffectedSet, ArchiveError> {
+        const ACTION: &str = "incident.affected";
+        self.require_register(ctx, ACTION, id, Access::Keep).await?;
+        let (mut r, raw) = self.find_incident(ctx, ACTION, id).await?;
+        let mut errors = Vec::new();
+        if c.actor.is_none() && c.from.is_none() && c.to.is_none() && c.dossiers.is_empty() {
+            errors.push(field_error("", "give an actor, a time window (from, to), dossiers, or several"));
+        }
+        if let (Some(f), Some(t)) = (c.from, c.to) {
+            if t < f {
+                errors.push(field_error("/to", "before from"));
+            }
+        }
+        if let Some(a) = &c.actor {
+            if PrincipalId::parse(a).is_err() && !a.starts_with("system") {
+                errors.push(field_error("/actor", "a principal id (prn_...)"));
+            }
+        }
+        let mut dossiers = BTreeSet::new();
+        for (i, d) in c.dossiers.iter().enumerate() {
+            match DossierId::parse(d) {
+                Ok(d) => {
+                    dossiers.insert(d.to_string());
+                }
+                Err(_) => errors.push(field_error(&format!("/dossiers/{i}"), "a dossier id (dos_...)")),
+            }
+        }
+        if !errors.is_empty() {
+            return self
+                .refuse(ctx.entry(ACTION, id, Outcome::Error, "invalid criteria"), ArchiveError::Invalid(errors))
+                .await;
+        }
+        // Entries up to now; this derivation's own entry comes after.
+        let head = self.audit.head().next_seq;
+        let store = self.store.clone();
+        let crit = c.clone();
+        let (persons, records, examined) = tokio::task::spawn_blocking(move || -> Result<_, ArchiveError> {
+            let start = match crit.from {
+                Some(t) => crate::audit::query::first_at_or_after(store.as_ref(), t, head)?,
+                None => 0,
+            };
+            let mut persons = BTreeSet::new();
+            let (mut records, mut examined) = (0u64, 0u64);
+            for row in store.scan(Cf::Audit, b"", &entry_key(start)) {
+                let (_, raw) = row?;
+                let e = AuditEntry::decode(&raw).map_err(|e| ArchiveError::Internal(e.into()))?;
+                if e.seq >= head || crit.to.is_some_and(|t| e.time > t) {
+                    break;
+                }
+                examined += 1;
+                if crit.actor.as_ref().is_some_and(|a| &e.body.actor != a)
+                    || crit.from.is_some_and(|t| e.time < t)
+                    || (!dossiers.is_empty() && !dossiers.contains(&e.body.resource))
+                {
+                    continue;
+                }
+                let who = shown(&e);
+                if !who.is_empty() {
+                    records += 1;
+                    persons.extend(who);
+                }
+            }
+            Ok((persons, records, examined))
+        })
+        .await
+        .map_err(|e| ArchiveError::Internal(e.into()))??;
+        let list: Vec<String> = persons.into_iter().collect();
+        let plain = serde_json::to_string(&list).map_err(anyhow::Error::from)?;
+        let n = r.affected.len() as u32;
+        let sealed =
+            self.seal_text(&KeyRef::Registers, r.id.as_str(), &format!("incident/{}/affected/{n}", r.id), &plain)?;
+        let set = AffectedSet {
+            n,
+            criteria: AffectedCriteria { dossiers: c.dossiers.clone(), ..c },
+            count: list.len() as u64,
+            records,
+            examined,
+            up_to_seq: head,
+            list_sha256: hex::encode(Sha256::digest(plain.as_bytes())),
+            derived_by: ctx.principal.id.to_string(),
+            derived_at: self.clock.now(),
+        };
+        // The persons' residencies widen the incident's jurisdictions (an
+        // EU resident among them brings in GDPR Art. 33).
+        let mut added = Vec::new();
+        for s in &list {
+            let Ok(sid) = SubjectId::parse(s) else { continue };
+            let Some(raw) = self.store.get(Cf::Subjects, &keys::subject(&sid))? else { continue };
+            let meta: crate::archive::records::SubjectMeta = from_json(&raw)?;
+            let res = meta.residency();
+            let j = if res.is_eu() { Jurisdiction::parse("EU").unwrap_or_else(|_| Jurisdiction::cn()) } else { res };
+            let covered = r.jurisdictions.iter().any(|have| have == &j || (j.is_eu() && have.is_eu()));
+            if !covered && !added.contains(&j) {
+                added.push(j);
+            }
+        }
+        r.jurisdictions.extend(added.iter().cloned());
+        r.jurisdictions.sort();
+        r.affected.push(set.clone());
+        let list_op = Op::Put(Cf::Registers, keys::affected_list(&r.id, n), to_json(&sealed)?);
+        let reason = format!(
+            "affected set {n}: {} person(s) in {records} entr(ies) of {examined} examined up to seq {head}{}",
+            set.count,
+            if added.is_empty() {
+                String::new()
+            } else {
+                format!("; jurisdictions added: {}", added.iter().map(|j| j.as_str()).collect::<Vec<_>>().join(", "))
+            }
+        );
+        self.commit_incident(ctx, ACTION, &r, raw, vec![list_op], reason).await?;
+        Ok(set)
+    }
+
+    /// The subject ids of one affected set (compliance: for notifying them).
+    #[tracing::instrument(level = "debug", skip_all)]
+    pub async fn affected_list(&self, ctx: &RequestCtx, id: &str, n: u32) -> Result<Vec<String>, ArchiveError> {
+        const ACTION: &str = "incident.affected_list";
+        self.require_register(ctx, ACTION, id, Access::Keep).await?;
+        let (r, _) = self.find_incident(ctx, ACTION, id).await?;
+        let Some(raw) = self.store.get(Cf::Registers, &keys::affected_list(&r.id, n))? else {
+            let e = ctx.entry(ACTION, id, Outcome::Error, format!("no affected set {n}"));
+            return self.refuse(e, ArchiveError::NotFound(format!("affected set {n}"))).await;
+        };
+        let sealed: Sealed = from_json(&raw)?;
+        let plain = self
+            .open_text(&KeyRef::Registers, r.id.as_str(), &format!("incident/{}/affected/{n}", r.id), &sealed)
+            .ok_or_else(|| anyhow::anyhow!("the affected list does not open"))?;
+        let list: Vec<String> = serde_json::from_str(&plain).map_err(anyhow::Error::from)?;
+        let mut e = ctx.entry(ACTION, id, Outcome::Allow, format!("affected set {n}: {} person(s)", list.len()));
+        e.subjects = list.clone();
+        self.audit.commit(Commit::entry(e)).await?;
+        Ok(list)
+    }
+}

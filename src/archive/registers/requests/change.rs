@@ -1,0 +1,270 @@
+//! Moving a request on: verification, extension, refusal, completion with
+//! what answered it; and the overdue alerts.
+
+use super::{
+    field_error, visible, Answer, AnswerKind, Extension, Refusal, RequestChange, RequestKind, RequestRecord,
+    RequestState, RequestView, Transition, MAX_TEXT,
+};
+use crate::archive::registers::{from_json, rfc3339, to_json, Access, AlertWrite};
+use crate::archive::{Archive, ArchiveError, RequestCtx};
+use crate::audit::{entry_key, AuditEntry, Commit, Guard, Outcome};
+use crate::crypto::KeyRef;
+use crate::domain::dossier::FieldError;
+use crate::domain::CertificateId;
+use crate::store::{keys, Cf, Op};
+
+impl Archive {
+    /// Checks what is said to answer a request: an allowed audit entry of a
+    /// fitting action naming the person, made after the request came; or a
+    /// certificate that erased them.
+    fn check_answer(
+        &self,
+        r: &RequestRecord,
+        a: &Answer,
+        i: usize,
+    ) -> Result<Result<Answer, FieldError>, ArchiveError> {
+        let path = format!("/answered_by/{i}/reference");
+        match a.kind {
+            AnswerKind::AuditEntry => {
+                let Ok(seq) = a.reference.parse::<u64>() else {
+                    return Ok(Err(field_error(&path, "an audit entry's seq")));
+                };
+                let Some(raw) = self.store.get(Cf::Audit, &entry_key(seq))? else {
+                    return Ok(Err(field_error(&path, "no such audit entry")));
+                };
+                let entry = AuditEntry::decode(&raw).map_err(|e| ArchiveError::Internal(e.into()))?;
+                let b = &entry.body;
+                let fits = r.kind.answering_actions().contains(&b.action.as_str());
+                if !fits {
+                    let want = r.kind.answering_actions().join(", ");
+                    return Ok(Err(field_error(
+                        &path,
+                        format!("records {}, not one that answers this request ({want})", b.action),
+                    )));
+                }
+                if b.outcome != Outcome::Allow || !b.subjects.iter().any(|s| s == r.subject.as_str()) {
+                    return Ok(Err(field_error(&path, "is not an allowed action on this person")));
+                }
+                if entry.time < r.received_at - time::Duration::minutes(5) {
+                    return Ok(Err(field_error(&path, "was made before the request was received")));
+                }
+                Ok(Ok(Answer { kind: a.kind, reference: seq.to_string(), action: b.action.clone() }))
+            }
+            AnswerKind::Certificate => {
+                let cert = CertificateId::parse(&a.reference)
+                    .ok()
+                    .map(|c| self.store.get(Cf::Disposition, &keys::certificate(c.as_str())))
+                    .transpose()?
+                    .flatten();
+                let Some(raw) = cert else { return Ok(Err(field_error(&path, "no such certificate"))) };
+                let c: crate::archive::retention::Certificate = from_json(&raw)?;
+                let erased = c.items.iter().any(|it| {
+                    it.subjects.contains(&r.subject) && it.outcome == crate::archive::retention::ItemOutcome::Erased
+                });
+                if r.kind != RequestKind::Erasure || !erased {
+                    return Ok(Err(field_error(
+                        &path,
+                        "the certificate does not erase this person for an erasure request",
+                    )));
+                }
+                Ok(Ok(Answer { kind: a.kind, reference: a.reference.clone(), action: "subject.erase".into() }))
+            }
+        }
+    }
+
+    /// `PATCH /v1/requests/{id}` (compliance): a state change, the extension
+    /// of the period, or both.
+    #[tracing::instrument(level = "debug", skip_all)]
+    pub async fn change_request(
+        &self,
+        ctx: &RequestCtx,
+        id: &str,
+        change: RequestChange,
+    ) -> Result<RequestView, ArchiveError> {
+        const ACTION: &str = "request.update";
+        self.require_register(ctx, ACTION, id, Access::Keep).await?;
+        let Some((mut r, raw)) = self.request_record(id)? else {
+            let e = ctx.entry(ACTION, id, Outcome::Error, "no such request");
+            return self.refuse(e, ArchiveError::NotFound("request".into())).await;
+        };
+        let now = self.clock.now();
+        let me = ctx.principal.id.clone();
+        let sid = r.subject.clone();
+        let key = KeyRef::Subject(sid.clone());
+        let entry = |outcome, reason: String| {
+            let mut e = ctx.entry(ACTION, id, outcome, reason);
+            e.subjects = vec![sid.to_string()];
+            e
+        };
+        if !r.state.is_open() {
+            let e = entry(Outcome::Error, format!("already {}", r.state.as_str()));
+            return self
+                .refuse(e, ArchiveError::Conflict(format!("the request is already {}", r.state.as_str())))
+                .await;
+        }
+        if change.state.is_none() && change.extension_reason.is_none() {
+            let errors = vec![field_error("", "give a state, an extension_reason, or both")];
+            return self.refuse(entry(Outcome::Error, "empty change".into()), ArchiveError::Invalid(errors)).await;
+        }
+        let erased = !self.keyring.exists(&key)?;
+        let mut errors = Vec::new();
+        let mut notes = Vec::new();
+        if let Some(reason) = &change.extension_reason {
+            let rule = self.policy.requests.for_residency(&r.residency).clone();
+            match rule.extension {
+                _ if r.extension.is_some() => {
+                    errors.push(field_error("/extension_reason", "the period was extended already"))
+                }
+                None => errors.push(field_error(
+                    "/extension_reason",
+                    format!("{} law allows no extension ({})", rule.jurisdiction, rule.citation),
+                )),
+                Some(_) if now > r.due_at => errors.push(field_error(
+                    "/extension_reason",
+                    "the first period has run out: an extension must be given within it",
+                )),
+                Some(_) if !visible(reason) || erased => errors
+                    .push(field_error("/extension_reason", format!("a visible text of at most {MAX_TEXT} characters"))),
+                Some(ext) => {
+                    let sealed = self.seal_text(&key, sid.as_str(), &format!("request/{}/extension", r.id), reason)?;
+                    let until = ext.after(r.due_at);
+                    notes.push(format!("extended to {} ({})", rfc3339(until), rule.citation));
+                    r.extension = Some(Extension { until, reason: sealed, by: me.clone(), at: now });
+                }
+            }
+        }
+        if let Some(to) = change.state {
+            use RequestState::*;
+            let from = r.state;
+            let allowed = matches!(
+                (from, to),
+                (Received, Verified)
+                    | (Received | Verified | InProgress, Refused)
+                    | (Verified, InProgress | Completed)
+                    | (InProgress, Completed)
+            );
+            if !allowed {
+                let why = match (from, to) {
+                    (Received, InProgress | Completed) => {
+                        "the person's identity must be verified first (GDPR Art. 12(6))".to_owned()
+                    }
+                    _ => format!("a request {} cannot become {}", from.as_str(), to.as_str()),
+                };
+                return self.refuse(entry(Outcome::Error, why.clone()), ArchiveError::Conflict(why)).await;
+            }
+            match to {
+                Verified => match &change.verification {
+                    None => errors.push(field_error("/verification", "how the identity was verified and by whom")),
+                    Some(v) => {
+                        if let Some(sv) = self.stored_verification(v, &r.id, &sid, &mut errors)? {
+                            notes.push(format!("verified by {:?}, {}", sv.method, sv.verified_by).to_lowercase());
+                            r.verification = Some(sv);
+                        }
+                    }
+                },
+                Refused => {
+                    let code = change.reason_code.as_deref().unwrap_or_default();
+                    let known = self.policy.requests.refusal_reasons.get(code).cloned();
+                    match (known, change.reason.as_deref()) {
+                        (None, _) => {
+                            let codes: Vec<&str> =
+                                self.policy.requests.refusal_reasons.keys().map(String::as_str).collect();
+                            errors.push(field_error("/reason_code", format!("one of {}", codes.join(", "))));
+                        }
+                        (_, None) => errors.push(field_error("/reason", "the reasons given to the person")),
+                        (_, Some(t)) if !visible(t) || erased => errors
+                            .push(field_error("/reason", format!("a visible text of at most {MAX_TEXT} characters"))),
+                        (Some(def), Some(t)) => {
+                            let text = self.seal_text(&key, sid.as_str(), &format!("request/{}/refusal", r.id), t)?;
+                            notes.push(format!("refused: {code} ({})", def.citation));
+                            r.refusal = Some(Refusal { code: code.to_owned(), citation: def.citation, text });
+                        }
+                    }
+                }
+                Completed => {
+                    if change.answered_by.is_empty() {
+                        errors.push(field_error(
+                            "/answered_by",
+                            "what answered the request: an audit entry or a certificate",
+                        ));
+                    }
+                    let mut answers = Vec::new();
+                    for (i, a) in change.answered_by.iter().enumerate() {
+                        match self.check_answer(&r, a, i)? {
+                            Ok(a) => answers.push(a),
+                            Err(e) => errors.push(e),
+                        }
+                    }
+                    notes.push(format!(
+                        "answered by {}",
+                        answers.iter().map(|a| format!("{} {}", a.action, a.reference)).collect::<Vec<_>>().join(", ")
+                    ));
+                    r.answered_by = answers;
+                }
+                Received | InProgress => {}
+            }
+            r.state = to;
+            r.history.push(Transition { state: to, at: now, by: me.clone() });
+            notes.insert(0, format!("{} -> {}", from.as_str(), to.as_str()));
+        }
+        if !errors.is_empty() {
+            return self.refuse(entry(Outcome::Error, "invalid change".into()), ArchiveError::Invalid(errors)).await;
+        }
+        let ops = vec![Op::Put(Cf::Registers, keys::request(&r.id), to_json(&r)?)];
+        let guard = Guard { cf: Cf::Registers, key: keys::request(&r.id), expected: Some(raw) };
+        let e = entry(Outcome::Allow, notes.join("; "));
+        let conflict = entry(Outcome::Error, "concurrent change of the request".into());
+        self.audit.commit(Commit { ops, entries: vec![e], guard: Some(guard), on_conflict: vec![conflict] }).await?;
+        Ok(self.request_view(&r, true))
+    }
+
+    /// Open requests past their due date not alerted yet: each gets one
+    /// `request_overdue` alert (the deadline job).
+    pub(in crate::archive::registers) fn overdue_request_alerts(&self) -> Result<Vec<AlertWrite>, ArchiveError> {
+        let now = self.clock.now();
+        let mut out = Vec::new();
+        for row in self.store.scan(Cf::Registers, keys::REQUEST_PREFIX, keys::REQUEST_PREFIX) {
+            let (_, raw) = row?;
+            let r: RequestRecord = from_json(&raw)?;
+            if r.state.is_open() && now > r.due() && !r.overdue_alerted {
+                out.push(self.overdue_alert(raw, r)?);
+            }
+        }
+        Ok(out)
+    }
+
+    /// The alert and the record change for an overdue request.
+    fn overdue_alert(&self, raw: Vec<u8>, mut r: RequestRecord) -> Result<AlertWrite, ArchiveError> {
+        let now = self.clock.now();
+        let days = (now - r.due()).whole_days().max(0) as u64;
+        let alert = crate::policy::alerts::Alert {
+            id: crate::domain::AlertId::generate().to_string(),
+            rule: "request_overdue".into(),
+            description: format!(
+                "{:?} request {} of {} is {} and was due {} ({})",
+                r.kind,
+                r.id,
+                r.subject,
+                r.state.as_str(),
+                rfc3339(r.due()),
+                r.citation
+            ),
+            actor: r.recorded_by.to_string(),
+            window_start: r.received_at,
+            window_end: r.due(),
+            window_seconds: (r.due() - r.received_at).whole_seconds().max(0) as u64,
+            count: days,
+            threshold: 0,
+        };
+        r.overdue_alerted = true;
+        let record = Op::Put(Cf::Registers, keys::request(&r.id), to_json(&r)?);
+        let guard = Guard { cf: Cf::Registers, key: keys::request(&r.id), expected: Some(raw) };
+        Ok(AlertWrite {
+            resource: r.id.to_string(),
+            subjects: vec![r.subject.to_string()],
+            alerts: vec![alert],
+            record,
+            guard,
+        })
+    }
+}

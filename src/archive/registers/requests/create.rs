@@ -1,0 +1,208 @@
+//! Recording a request: the due date by the person's residency, and an
+//! objection to direct marketing taking effect at once.
+
+use super::{
+    field_error, visible, NewRequest, RequestKind, RequestRecord, RequestState, RequestView, Transition, MAX_TEXT,
+};
+use crate::archive::records::{ConsentEvent, ConsentEventKind, SubjectMeta};
+use crate::archive::registers::{from_json, rfc3339, to_json};
+use crate::archive::{Archive, ArchiveError, RequestCtx};
+use crate::audit::{Commit, Guard, Outcome};
+use crate::crypto::KeyRef;
+use crate::domain::{RequestId, Role, SubjectId};
+use crate::store::{keys, Cf, Op};
+
+impl Archive {
+    /// `POST /v1/requests` (compliance; service for a person named in a
+    /// dossier of their region).
+    #[tracing::instrument(level = "debug", skip_all)]
+    pub async fn create_request(&self, ctx: &RequestCtx, new: NewRequest) -> Result<RequestView, ArchiveError> {
+        const ACTION: &str = "request.create";
+        let p = &ctx.principal;
+        let found = SubjectId::parse(&new.subject)
+            .ok()
+            .map(|sid| self.store.get(Cf::Subjects, &keys::subject(&sid)).map(|raw| raw.map(|r| (sid, r))))
+            .transpose()?
+            .flatten();
+        let in_reach = |sid: &SubjectId| -> Result<bool, ArchiveError> {
+            if p.has_role(Role::Compliance) {
+                return Ok(true);
+            }
+            if !p.has_role(Role::Service) {
+                return Ok(false);
+            }
+            let region = p.region.as_str();
+            Ok(self.subject_dossier_regions(sid)?.iter().any(|r| r == region))
+        };
+        let (sid, raw) = match found {
+            Some((sid, raw)) if in_reach(&sid)? => (sid, raw),
+            Some((sid, _)) => {
+                let mut e = ctx.entry(
+                    ACTION,
+                    sid.as_str(),
+                    Outcome::Deny,
+                    "compliance, or service for a person of their region",
+                );
+                e.subjects = vec![sid.to_string()];
+                let why = "requests are recorded by compliance, or by service for a person of their region";
+                return self.refuse(e, ArchiveError::Forbidden(why.into())).await;
+            }
+            None if !(p.has_role(Role::Compliance) || p.has_role(Role::Service)) => {
+                let e = ctx.entry(ACTION, "", Outcome::Deny, "compliance or service role required");
+                let why = "requests are recorded by compliance, or by service for a person of their region";
+                return self.refuse(e, ArchiveError::Forbidden(why.into())).await;
+            }
+            None => {
+                let e = ctx.entry(ACTION, "", Outcome::Error, "no such subject");
+                return self
+                    .refuse(e, ArchiveError::Invalid(vec![field_error("/subject_id", "no such subject")]))
+                    .await;
+            }
+        };
+        let meta: SubjectMeta = from_json(&raw)?;
+        let now = self.clock.now();
+        let rid = RequestId::generate();
+        let mut errors = Vec::new();
+        if new.received_at > now + time::Duration::minutes(5) {
+            errors.push(field_error("/received_at", "lies in the future"));
+        }
+        let purpose_def = new
+            .purpose
+            .as_deref()
+            .and_then(crate::domain::Purpose::parse)
+            .and_then(|p| self.policy.purposes.get(&p).cloned());
+        match (&new.purpose, &purpose_def) {
+            (None, _) if new.kind.needs_purpose() => {
+                errors.push(field_error("/purpose", "an objection or withdrawal names the purpose it concerns"))
+            }
+            (Some(_), None) => errors.push(field_error("/purpose", "unknown purpose")),
+            _ => {}
+        }
+        if new.details.as_deref().is_some_and(|d| !visible(d)) {
+            errors.push(field_error("/details", format!("a visible text of at most {MAX_TEXT} characters")));
+        }
+        let erased = meta.erased.is_some() || !self.keyring.exists(&KeyRef::Subject(sid.clone()))?;
+        if erased && (new.details.is_some() || new.verification.as_ref().is_some_and(|v| v.note.is_some())) {
+            errors.push(field_error("/details", "the person has been erased: no text can be recorded about them"));
+        }
+        let verification = match &new.verification {
+            Some(v) if errors.is_empty() => self.stored_verification(v, &rid, &sid, &mut errors)?,
+            _ => None,
+        };
+        if !errors.is_empty() {
+            let mut e = ctx.entry(ACTION, sid.as_str(), Outcome::Error, "invalid request record");
+            e.subjects = vec![sid.to_string()];
+            return self.refuse(e, ArchiveError::Invalid(errors)).await;
+        }
+        let residency = meta.residency();
+        let rule = self.policy.requests.for_residency(&residency).clone();
+        let details = new
+            .details
+            .as_deref()
+            .map(|d| self.seal_text(&KeyRef::Subject(sid.clone()), sid.as_str(), &format!("request/{rid}/details"), d))
+            .transpose()?;
+        let state = if verification.is_some() { RequestState::Verified } else { RequestState::Received };
+        let mut history = vec![Transition { state: RequestState::Received, at: now, by: p.id.clone() }];
+        if state == RequestState::Verified {
+            history.push(Transition { state, at: now, by: p.id.clone() });
+        }
+        let mut record = RequestRecord {
+            id: rid.clone(),
+            subject: sid.clone(),
+            kind: new.kind,
+            purpose: new.purpose.clone(),
+            channel: new.channel,
+            received_at: new.received_at,
+            recorded_by: p.id.clone(),
+            residency: residency.clone(),
+            rule: rule.jurisdiction.clone(),
+            citation: rule.citation.clone(),
+            due_at: rule.period.after(new.received_at),
+            extension: None,
+            state,
+            history,
+            details,
+            verification,
+            refusal: None,
+            answered_by: vec![],
+            effects: vec![],
+            overdue_alerted: false,
+        };
+        let mut ops = Vec::new();
+        let mut entries = Vec::new();
+        let mut guard = None;
+        // GDPR Art. 21(3): an objection to direct marketing ends it at once and for good.
+        let direct_marketing = purpose_def.as_ref().is_some_and(|d| d.direct_marketing);
+        if new.kind == RequestKind::Objection && direct_marketing && !erased {
+            let purpose = new.purpose.clone().unwrap_or_default();
+            let mut m = meta.clone();
+            m.objected.insert(purpose.clone());
+            if m.consents.remove(&purpose).is_some() {
+                let n = m.consent_events;
+                let event = ConsentEvent {
+                    event: n,
+                    kind: ConsentEventKind::Withdrawal,
+                    purpose: purpose.clone(),
+                    basis: None,
+                    effective_at: now,
+                    recorded_at: now,
+                    actor: p.id.clone(),
+                    evidence: None,
+                };
+                m.consent_events = n + 1;
+                m.last_withdrawal_at = Some(now);
+                ops.push(Op::Put(Cf::Subjects, keys::consent_event(&sid, n), to_json(&event)?));
+                let mut w = ctx.entry(
+                    "consent.withdraw",
+                    sid.as_str(),
+                    Outcome::Allow,
+                    format!("objection to direct marketing, request {rid}: purpose {purpose} withdrawn, event {n} (GDPR Art. 21(3))"),
+                );
+                w.subjects = vec![sid.to_string()];
+                entries.push(w);
+                record.effects.push(format!("consent for {purpose} withdrawn (consent event {n})"));
+            }
+            let note = format!("{purpose} refused for good: consent for it is not recorded again (GDPR Art. 21(3))");
+            let mut o = ctx.entry("subject.object", sid.as_str(), Outcome::Allow, format!("request {rid}: {note}"));
+            o.subjects = vec![sid.to_string()];
+            entries.push(o);
+            record.effects.push(note);
+            ops.push(Op::Put(Cf::Subjects, keys::subject(&sid), to_json(&m)?));
+            guard = Some(Guard { cf: Cf::Subjects, key: keys::subject(&sid), expected: Some(raw.clone()) });
+        }
+        ops.push(Op::Put(Cf::Registers, keys::request(&rid), to_json(&record)?));
+        let mut e = ctx.entry(
+            ACTION,
+            rid.as_str(),
+            Outcome::Allow,
+            format!(
+                "{:?} request received {} via {:?}; due {} ({} rule: {})",
+                new.kind,
+                rfc3339(new.received_at),
+                new.channel,
+                rfc3339(record.due_at),
+                rule.jurisdiction,
+                rule.citation
+            )
+            .to_lowercase(),
+        );
+        e.subjects = vec![sid.to_string()];
+        entries.insert(0, e);
+        self.audit.commit(Commit { ops, entries, guard, on_conflict: vec![] }).await?;
+        Ok(self.request_view(&record, true))
+    }
+
+    /// The regions of the dossiers that name a subject.
+    fn subject_dossier_regions(&self, sid: &SubjectId) -> Result<Vec<String>, ArchiveError> {
+        let prefix = keys::subject_links_prefix(sid);
+        let mut out = Vec::new();
+        for row in self.store.scan(Cf::Subjects, &prefix, &prefix) {
+            let (k, _) = row?;
+            let Some(did) = keys::dossier_of_link(&prefix, &k) else { continue };
+            if let Some(raw) = self.store.get(Cf::Dossiers, &keys::dossier(&did))? {
+                out.push(from_json::<crate::archive::records::DossierMeta>(&raw)?.region);
+            }
+        }
+        Ok(out)
+    }
+}
