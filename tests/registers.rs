@@ -25,6 +25,7 @@ struct World {
     service_id: String,
     auditor: String,
     sales: String,
+    sales_id: String,
 }
 
 async fn world() -> World {
@@ -33,8 +34,8 @@ async fn world() -> World {
     let (officer_id, officer) = app.principal(&["compliance"], "总部").await;
     let (service_id, service) = app.principal(&["service"], "华东").await;
     let (_, auditor) = app.principal(&["auditor"], "总部").await;
-    let (_, sales) = app.principal(&["sales"], "华东").await;
-    World { app, clock, officer, officer_id, service, service_id, auditor, sales }
+    let (sales_id, sales) = app.principal(&["sales"], "华东").await;
+    World { app, clock, officer, officer_id, service, service_id, auditor, sales, sales_id }
 }
 
 impl World {
@@ -46,7 +47,12 @@ impl World {
 
     /// A dossier from fixture `i`, created by service (华东); its subjects.
     async fn dossier(&self, i: usize) -> (String, Vec<String>) {
-        let mut body = fixture(i, &self.service_id);
+        self.dossier_of(i, &self.service_id).await
+    }
+
+    /// The same, owned by `owner`.
+    async fn dossier_of(&self, i: usize, owner: &str) -> (String, Vec<String>) {
+        let mut body = fixture(i, owner);
         body["customer"]["region"] = json!("华东");
         let r = self.app.create(&self.service, "service_delivery", &body).await;
         assert_eq!(r.status(), StatusCode::CREATED);
@@ -220,13 +226,24 @@ async fn a_request_is_due_by_the_law_of_the_persons_residency_and_moves_through_
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_objection_to_direct_marketing_ends_it_at_once_and_for_good() {
     let w = world().await;
-    let (_, subjects) = w.dossier(2).await;
+    let (did, subjects) = w.dossier_of(2, &w.sales_id).await;
     let sid = &subjects[0];
+    // What the account manager's marketing export shows of the person.
+    let marketing_export = || async {
+        let r =
+            w.app.request(Method::POST, &w.sales, "marketing", "/v1/exports", Some(json!({"dossiers": [did]}))).await;
+        assert_eq!(r.status(), StatusCode::CREATED);
+        let id = r.json::<Value>().await.unwrap()["id"].as_str().unwrap().to_owned();
+        let r = w.app.request(Method::GET, &w.sales, "marketing", &format!("/v1/exports/{id}/content"), None).await;
+        assert_eq!(r.status(), StatusCode::OK);
+        r.json::<Value>().await.unwrap()["dossiers"][0]["dossier"]["contacts"][0].clone()
+    };
     let consents = format!("/v1/subjects/{sid}/consents");
     let grant =
         json!({"purpose": "marketing", "basis": "consent", "evidence": "web form 7", "granted_at": rfc3339(T0)});
     let (status, _) = w.call(Method::POST, &w.officer, &consents, Some(grant.clone())).await;
     assert_eq!(status, StatusCode::CREATED);
+    assert_eq!(marketing_export().await["name"], fixture(2, "x")["contacts"][0]["name"], "with consent");
 
     let (status, r) = w
         .request(
@@ -240,6 +257,11 @@ async fn an_objection_to_direct_marketing_ends_it_at_once_and_for_good() {
     let (_, s) = w.call(Method::GET, &w.officer, &format!("/v1/subjects/{sid}"), None).await;
     assert_eq!(s["consents"], json!([]), "withdrawn at once: {s}");
     assert_eq!(s["objected"], json!(["marketing"]));
+    let contact = marketing_export().await;
+    assert!(
+        contact.get("name").is_none() && contact.get("phone").is_none(),
+        "absent from the marketing export: {contact}"
+    );
     // For good: consent for it is not recorded again.
     let (status, p) = w.call(Method::POST, &w.officer, &consents, Some(grant)).await;
     assert_eq!(status, StatusCode::CONFLICT, "{p}");

@@ -149,6 +149,9 @@ pub async fn list_requests(
                 .map_err(|_| ApiError::bad_request("due_before must be an RFC 3339 time"))
         })
         .transpose()?;
+    if q.subject.as_deref().is_some_and(|sid| crate::domain::SubjectId::parse(sid).is_err()) {
+        return Err(ApiError::bad_request("subject must be a subject id (sub_...)"));
+    }
     let requests = s.archive.list_requests(&ctx, q.state, due_before, q.subject.as_deref()).await?;
     Ok(Json(RequestsDto { requests }))
 }
