@@ -73,6 +73,31 @@ impl<S: Send + Sync, D: ToSchema + DeserializeOwned> FromRequest<S> for Body<D> 
     }
 }
 
+/// The pattern of a text that must hold a visible character: anything but
+/// white space and control characters somewhere in it.
+pub const VISIBLE: &str = "[^\\u0000-\\u0020\\u007F-\\u00A0\\u1680\\u2000-\\u200A\\u2028\\u2029\\u202F\\u205F\\u3000]";
+
+/// A free text of a register (a request's details, an incident's
+/// description, a reason): 1 to 8,000 characters with a visible one. Its
+/// schema is inlined where it is used (`#[schema(inline)]`).
+#[derive(Debug, Clone, serde::Deserialize)]
+#[serde(transparent)]
+pub struct Text(pub String);
+
+impl utoipa::PartialSchema for Text {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        use utoipa::openapi::schema::{ObjectBuilder, Type};
+        ObjectBuilder::new()
+            .schema_type(Type::String)
+            .min_length(Some(1))
+            .max_length(Some(8000))
+            .pattern(Some(VISIBLE))
+            .into()
+    }
+}
+
+impl ToSchema for Text {}
+
 /// Collects field errors while a DTO is converted into a domain type.
 #[derive(Default)]
 pub struct Errors(Vec<FieldError>);

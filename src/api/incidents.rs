@@ -2,7 +2,7 @@
 //! read it) and `/v1/exports` (bulk exports, approved by a second officer
 //! beyond the policy's limit).
 
-use super::body::{Body, Errors};
+use super::body::{Body, Errors, Text};
 use super::error::ApiError;
 use super::{AppState, Ctx};
 use crate::archive::registers::{
@@ -56,44 +56,20 @@ pub struct NewIncidentDto {
     /// The classes of data concerned.
     #[schema(inline, min_items = 1, max_items = 5)]
     pub data_categories: Vec<Classification>,
-    #[schema(
-        min_length = 1,
-        pattern = "[^\\u0000-\\u0020\\u007F-\\u00A0\\u1680\\u2000-\\u200A\\u2028\\u2029\\u202F\\u205F\\u3000]",
-        max_length = 8000
-    )]
-    pub description: String,
-    #[schema(
-        min_length = 1,
-        pattern = "[^\\u0000-\\u0020\\u007F-\\u00A0\\u1680\\u2000-\\u200A\\u2028\\u2029\\u202F\\u205F\\u3000]",
-        max_length = 8000
-    )]
-    pub cause: String,
-    #[schema(
-        min_length = 1,
-        pattern = "[^\\u0000-\\u0020\\u007F-\\u00A0\\u1680\\u2000-\\u200A\\u2028\\u2029\\u202F\\u205F\\u3000]",
-        max_length = 8000
-    )]
-    pub consequences: Option<String>,
-    #[schema(
-        min_length = 1,
-        pattern = "[^\\u0000-\\u0020\\u007F-\\u00A0\\u1680\\u2000-\\u200A\\u2028\\u2029\\u202F\\u205F\\u3000]",
-        max_length = 8000
-    )]
-    pub measures: Option<String>,
+    #[schema(inline)]
+    pub description: Text,
+    #[schema(inline)]
+    pub cause: Text,
+    #[schema(inline)]
+    pub consequences: Option<Text>,
+    #[schema(inline)]
+    pub measures: Option<Text>,
     /// What the persons can do to reduce the harm (PIPL Art. 57(2)).
-    #[schema(
-        min_length = 1,
-        pattern = "[^\\u0000-\\u0020\\u007F-\\u00A0\\u1680\\u2000-\\u200A\\u2028\\u2029\\u202F\\u205F\\u3000]",
-        max_length = 8000
-    )]
-    pub advice: Option<String>,
+    #[schema(inline)]
+    pub advice: Option<Text>,
     /// The contact point for the authority and the persons.
-    #[schema(
-        min_length = 1,
-        pattern = "[^\\u0000-\\u0020\\u007F-\\u00A0\\u1680\\u2000-\\u200A\\u2028\\u2029\\u202F\\u205F\\u3000]",
-        max_length = 8000
-    )]
-    pub contact: Option<String>,
+    #[schema(inline)]
+    pub contact: Option<Text>,
     /// Whether any data key or the master key was compromised.
     pub keys_compromised: Option<bool>,
 }
@@ -125,12 +101,12 @@ pub async fn create_incident(
             level: d.level,
             jurisdictions,
             data_categories: d.data_categories,
-            description: d.description,
-            cause: d.cause,
-            consequences: d.consequences,
-            measures: d.measures,
-            advice: d.advice,
-            contact: d.contact,
+            description: d.description.0,
+            cause: d.cause.0,
+            consequences: d.consequences.map(|t| t.0),
+            measures: d.measures.map(|t| t.0),
+            advice: d.advice.map(|t| t.0),
+            contact: d.contact.map(|t| t.0),
             keys_compromised: d.keys_compromised,
         }))
         .map_err(ApiError::invalid)?;
@@ -230,22 +206,14 @@ pub struct NotificationDto {
     #[schema(inline)]
     pub to: Notify,
     /// The authority notified, or how the persons were (sealed).
-    #[schema(
-        min_length = 1,
-        pattern = "[^\\u0000-\\u0020\\u007F-\\u00A0\\u1680\\u2000-\\u200A\\u2028\\u2029\\u202F\\u205F\\u3000]",
-        max_length = 8000
-    )]
-    pub recipient: String,
+    #[schema(inline)]
+    pub recipient: Text,
     /// When it was made (RFC 3339).
     #[schema(format = DateTime)]
     pub at: String,
     /// The authority's case number or the message's reference (sealed).
-    #[schema(
-        min_length = 1,
-        pattern = "[^\\u0000-\\u0020\\u007F-\\u00A0\\u1680\\u2000-\\u200A\\u2028\\u2029\\u202F\\u205F\\u3000]",
-        max_length = 8000
-    )]
-    pub reference: Option<String>,
+    #[schema(inline)]
+    pub reference: Option<Text>,
     /// How many persons were told.
     #[schema(minimum = 0, maximum = 9007199254740991_i64)]
     #[serde(default, deserialize_with = "whole_number")]
@@ -280,9 +248,9 @@ pub async fn notify(
     let n = errors
         .finish(at.map(|at| NewNotification {
             to: d.to,
-            recipient: d.recipient,
+            recipient: d.recipient.0,
             at,
-            reference: d.reference,
+            reference: d.reference.map(|t| t.0),
             persons: d.persons,
         }))
         .map_err(ApiError::invalid)?;
@@ -294,12 +262,8 @@ pub async fn notify(
 #[serde(deny_unknown_fields)]
 pub struct ExemptionDto {
     /// Why the data is unintelligible to anyone not authorised (sealed).
-    #[schema(
-        min_length = 1,
-        pattern = "[^\\u0000-\\u0020\\u007F-\\u00A0\\u1680\\u2000-\\u200A\\u2028\\u2029\\u202F\\u205F\\u3000]",
-        max_length = 8000
-    )]
-    pub reasoning: String,
+    #[schema(inline)]
+    pub reasoning: Text,
     /// Must be false: the exemption needs the keys uncompromised.
     pub keys_compromised: bool,
 }
@@ -317,7 +281,7 @@ pub async fn exemption(
     Path(id): Path<String>,
     Body(d): Body<ExemptionDto>,
 ) -> Result<(StatusCode, Json<IncidentView>), ApiError> {
-    Ok((StatusCode::CREATED, Json(s.archive.record_exemption(&ctx, &id, &d.reasoning, d.keys_compromised).await?)))
+    Ok((StatusCode::CREATED, Json(s.archive.record_exemption(&ctx, &id, &d.reasoning.0, d.keys_compromised).await?)))
 }
 
 /// The draft notice: every element the laws require, and what is missing (compliance).

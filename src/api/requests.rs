@@ -1,7 +1,7 @@
 //! `/v1/requests`: the data-subject request register (compliance keeps
 //! it, auditors read it, service records requests it receives).
 
-use super::body::{Body, Errors};
+use super::body::{Body, Errors, Text};
 use super::error::ApiError;
 use super::{AppState, Ctx};
 use crate::archive::registers::{
@@ -34,18 +34,14 @@ pub struct VerificationDto {
     #[schema(pattern = "^prn_[0-9a-z]{26}$")]
     pub verified_by: String,
     /// Details (sealed under the person's key).
-    #[schema(
-        min_length = 1,
-        pattern = "[^\\u0000-\\u0020\\u007F-\\u00A0\\u1680\\u2000-\\u200A\\u2028\\u2029\\u202F\\u205F\\u3000]",
-        max_length = 4000
-    )]
-    pub note: Option<String>,
+    #[schema(inline)]
+    pub note: Option<Text>,
 }
 
 fn verification(errors: &mut Errors, path: &str, v: Option<VerificationDto>) -> Option<Verification> {
     let v = v?;
     match PrincipalId::parse(&v.verified_by) {
-        Ok(by) => Some(Verification { method: v.method, verified_by: by, note: v.note }),
+        Ok(by) => Some(Verification { method: v.method, verified_by: by, note: v.note.map(|t| t.0) }),
         Err(_) => {
             errors.add(&format!("{path}/verified_by"), "a principal id (prn_...)");
             None
@@ -71,12 +67,8 @@ pub struct NewRequestDto {
     #[schema(inline)]
     pub channel: Channel,
     /// What the person asked (sealed under their key).
-    #[schema(
-        min_length = 1,
-        pattern = "[^\\u0000-\\u0020\\u007F-\\u00A0\\u1680\\u2000-\\u200A\\u2028\\u2029\\u202F\\u205F\\u3000]",
-        max_length = 4000
-    )]
-    pub details: Option<String>,
+    #[schema(inline)]
+    pub details: Option<Text>,
     /// Given: the request is recorded as verified.
     #[schema(inline)]
     pub verification: Option<VerificationDto>,
@@ -102,7 +94,7 @@ pub async fn create_request(
             purpose: d.purpose,
             received_at,
             channel: d.channel,
-            details: d.details,
+            details: d.details.map(|t| t.0),
             verification,
         }))
         .map_err(ApiError::invalid)?;
@@ -195,19 +187,11 @@ pub struct RequestChangeDto {
     #[schema(min_length = 1, max_length = 64)]
     pub reason_code: Option<String>,
     /// With `refused`: the reasons given to the person (sealed).
-    #[schema(
-        min_length = 1,
-        pattern = "[^\\u0000-\\u0020\\u007F-\\u00A0\\u1680\\u2000-\\u200A\\u2028\\u2029\\u202F\\u205F\\u3000]",
-        max_length = 4000
-    )]
-    pub reason: Option<String>,
+    #[schema(inline)]
+    pub reason: Option<Text>,
     /// Extends the period once, where the law allows (sealed).
-    #[schema(
-        min_length = 1,
-        pattern = "[^\\u0000-\\u0020\\u007F-\\u00A0\\u1680\\u2000-\\u200A\\u2028\\u2029\\u202F\\u205F\\u3000]",
-        max_length = 4000
-    )]
-    pub extension_reason: Option<String>,
+    #[schema(inline)]
+    pub extension_reason: Option<Text>,
 }
 
 /// Move a request on (compliance): verify, start, complete (with what
@@ -236,8 +220,8 @@ pub async fn change_request(
                 .map(|a| Answer { kind: a.kind, reference: a.reference, action: String::new() })
                 .collect(),
             reason_code: d.reason_code,
-            reason: d.reason,
-            extension_reason: d.extension_reason,
+            reason: d.reason.map(|t| t.0),
+            extension_reason: d.extension_reason.map(|t| t.0),
         }))
         .map_err(ApiError::invalid)?;
     Ok(Json(s.archive.change_request(&ctx, &id, change).await?))

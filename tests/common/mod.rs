@@ -133,6 +133,15 @@ impl TestApp {
         r.send().await.unwrap()
     }
 
+    /// Creates a dossier (201 expected); its id and the subjects it names.
+    pub async fn create_ok(&self, token: &str, purpose: &str, body: &Value) -> (String, Vec<String>) {
+        let r = self.create(token, purpose, body).await;
+        assert_eq!(r.status(), StatusCode::CREATED);
+        let v: Value = r.json().await.unwrap();
+        let subjects = v["subjects"].as_array().unwrap().iter().map(|s| s.as_str().unwrap().to_owned()).collect();
+        (v["id"].as_str().unwrap().to_owned(), subjects)
+    }
+
     /// All audit entries matching `query` (compliance token).
     pub async fn audit(&self, compliance: &str, query: &str) -> Vec<Value> {
         let r = self.get(compliance, None, &format!("/v1/audit/entries?limit=1000&{query}")).await;

@@ -54,14 +54,8 @@ impl Archive {
             released_at: None,
         };
         let ops = vec![Op::Put(Cf::Disposition, keys::hold(&did, hold.as_str()), to_json(&rec)?)];
-        let entry = self.dossier_entry(
-            ctx,
-            ACTION,
-            id,
-            &meta.subjects,
-            Outcome::Allow,
-            format!("legal hold {hold} under {jurisdiction} law"),
-        );
+        let reason = format!("legal hold {hold} under {jurisdiction} law");
+        let entry = self.dossier_entry(ctx, ACTION, id, &meta.subjects, Outcome::Allow, reason);
         self.audit.commit(Commit { ops, entries: vec![entry], guard: None, on_conflict: vec![] }).await?;
         Ok(hold)
     }
@@ -85,14 +79,8 @@ impl Archive {
             ..rec.clone()
         };
         let ops = vec![Op::Put(Cf::Disposition, key.clone(), to_json(&released)?)];
-        let entry = self.dossier_entry(
-            ctx,
-            ACTION,
-            id,
-            &meta.subjects,
-            Outcome::Allow,
-            format!("legal hold {} released", rec.id),
-        );
+        let reason = format!("legal hold {} released", rec.id);
+        let entry = self.dossier_entry(ctx, ACTION, id, &meta.subjects, Outcome::Allow, reason);
         let guard = Guard { cf: Cf::Disposition, key, expected: found };
         self.audit.commit(Commit { ops, entries: vec![entry], guard: Some(guard), on_conflict: vec![] }).await?;
         Ok(())

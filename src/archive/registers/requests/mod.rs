@@ -267,7 +267,7 @@ pub struct RequestView {
     pub effects: Vec<String>,
 }
 
-const MAX_TEXT: usize = 4000;
+const MAX_TEXT: usize = 8000;
 
 fn field_error(path: &str, message: impl Into<String>) -> FieldError {
     FieldError { path: path.into(), message: message.into() }
