@@ -212,6 +212,31 @@ async fn a_request_is_due_by_the_law_of_the_persons_residency_and_moves_through_
     let (_, v) = w.call(Method::GET, &w.officer, &format!("/v1/requests/{}", open["id"].as_str().unwrap()), None).await;
     assert_eq!(v["overdue"], true);
 
+    // Once the person is erased, their request still runs its course; no
+    // text about them is kept any more, and the earlier ones no longer open.
+    let (status, _) = w
+        .call(Method::POST, &w.officer, &format!("/v1/subjects/{cn}/erasure"), Some(json!({"reason": "objection"})))
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, late) = w.request(&w.officer, body(cn, "access")).await;
+    assert_eq!(status, StatusCode::CREATED, "{late}");
+    assert!(late["details"].is_null());
+    let (_, v) = w.call(Method::GET, &w.officer, &format!("/v1/requests/{cn_id}"), None).await;
+    assert!(v["refusal_reason"].is_null() && v["refusal_code"] == "identity_not_verified", "{v}");
+    let verification = json!({"method": "known_contact_details", "verified_by": w.officer_id});
+    assert_eq!(
+        w.patch(open["id"].as_str().unwrap(), json!({"state": "verified", "verification": verification})).await.0,
+        StatusCode::OK
+    );
+    let (status, v) = w
+        .patch(
+            open["id"].as_str().unwrap(),
+            json!({"state": "refused", "reason_code": "no_data_held", "reason": "已删除"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{v}");
+    assert!(v["refusal_reason"].is_null());
+
     // No text of a request is in any file in the clear.
     let dir = w.app.stop().await;
     for needle in ["请删除我的全部资料", "护照尾号", "复杂请求", "无法核实身份"] {

@@ -38,6 +38,14 @@ fn from_json<T: DeserializeOwned>(b: &[u8]) -> Result<T, ArchiveError> {
     serde_json::from_slice(b).map_err(|e| ArchiveError::Internal(e.into()))
 }
 
+/// A value's name as the API writes it (`in_progress`, `web_form`, ...).
+fn code<T: Serialize>(v: &T) -> String {
+    match serde_json::to_value(v) {
+        Ok(serde_json::Value::String(s)) => s,
+        _ => String::new(),
+    }
+}
+
 fn rfc3339(t: time::OffsetDateTime) -> String {
     t.format(&time::format_description::well_known::Rfc3339).unwrap_or_default()
 }
@@ -87,6 +95,21 @@ impl Archive {
             other => self.keyring.get(other)?,
         };
         Ok(seal(&k, &segment_aad(owner, 0, field), text.as_bytes())?)
+    }
+
+    /// Seals a text about a person under their key; `None` once they are
+    /// erased (nothing about them is kept any more: the text is dropped).
+    fn seal_person_text(
+        &self,
+        sid: &crate::domain::SubjectId,
+        field: &str,
+        text: &str,
+    ) -> Result<Option<Sealed>, ArchiveError> {
+        match self.keyring.get(&KeyRef::Subject(sid.clone())) {
+            Ok(k) => Ok(Some(seal(&k, &segment_aad(sid.as_str(), 0, field), text.as_bytes())?)),
+            Err(crate::crypto::CryptoError::KeyDestroyed(_)) => Ok(None),
+            Err(e) => Err(e.into()),
+        }
     }
 
     /// Opens a register text; `None` once its key is shredded.

@@ -5,7 +5,7 @@ use super::{
     field_error, visible, Exemption, IncidentRecord, IncidentView, NewNotification, NoticeDraft, StoredNotification,
     MAX_TEXT,
 };
-use crate::archive::registers::{from_json, rfc3339, to_json, Access, AlertWrite};
+use crate::archive::registers::{code, from_json, rfc3339, to_json, Access, AlertWrite};
 use crate::archive::{Archive, ArchiveError, RequestCtx};
 use crate::audit::{Commit, Guard, Outcome};
 use crate::crypto::KeyRef;
@@ -74,12 +74,11 @@ impl Archive {
             .map(|(d, _, _)| d.id)
             .collect();
         let reason = format!(
-            "{:?} notified at {}{}",
-            n.to,
+            "{} notified at {}{}",
+            code(&n.to),
             rfc3339(n.at),
             if met.is_empty() { String::new() } else { format!("; meets {}", met.join(", ")) }
-        )
-        .to_lowercase();
+        );
         self.commit_incident(ctx, ACTION, &r, raw, vec![], reason).await?;
         Ok(self.incident_view(&r, true))
     }
@@ -217,9 +216,9 @@ impl Archive {
                     id: crate::domain::AlertId::generate().to_string(),
                     rule: rule.into(),
                     description: format!(
-                        "incident {}: {:?} notification {} is due {} ({})",
+                        "incident {}: {} notification {} is due {} ({})",
                         r.id,
-                        d.notify,
+                        code(&d.notify),
                         d.id,
                         rfc3339(due),
                         d.citation

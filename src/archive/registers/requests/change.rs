@@ -5,10 +5,9 @@ use super::{
     field_error, visible, Answer, AnswerKind, Extension, Refusal, RequestChange, RequestKind, RequestRecord,
     RequestState, RequestView, Transition, MAX_TEXT,
 };
-use crate::archive::registers::{from_json, rfc3339, to_json, Access, AlertWrite};
+use crate::archive::registers::{code, from_json, rfc3339, to_json, Access, AlertWrite};
 use crate::archive::{Archive, ArchiveError, RequestCtx};
 use crate::audit::{entry_key, AuditEntry, Commit, Guard, Outcome};
-use crate::crypto::KeyRef;
 use crate::domain::dossier::FieldError;
 use crate::domain::CertificateId;
 use crate::store::{keys, Cf, Op};
@@ -90,7 +89,6 @@ impl Archive {
         let now = self.clock.now();
         let me = ctx.principal.id.clone();
         let sid = r.subject.clone();
-        let key = KeyRef::Subject(sid.clone());
         let entry = |outcome, reason: String| {
             let mut e = ctx.entry(ACTION, id, outcome, reason);
             e.subjects = vec![sid.to_string()];
@@ -106,7 +104,6 @@ impl Archive {
             let errors = vec![field_error("", "give a state, an extension_reason, or both")];
             return self.refuse(entry(Outcome::Error, "empty change".into()), ArchiveError::Invalid(errors)).await;
         }
-        let erased = !self.keyring.exists(&key)?;
         let mut errors = Vec::new();
         let mut notes = Vec::new();
         if let Some(reason) = &change.extension_reason {
@@ -123,10 +120,10 @@ impl Archive {
                     "/extension_reason",
                     "the first period has run out: an extension must be given within it",
                 )),
-                Some(_) if !visible(reason) || erased => errors
+                Some(_) if !visible(reason) => errors
                     .push(field_error("/extension_reason", format!("a visible text of at most {MAX_TEXT} characters"))),
                 Some(ext) => {
-                    let sealed = self.seal_text(&key, sid.as_str(), &format!("request/{}/extension", r.id), reason)?;
+                    let sealed = self.seal_person_text(&sid, &format!("request/{}/extension", r.id), reason)?;
                     let until = ext.after(r.due_at);
                     notes.push(format!("extended to {} ({})", rfc3339(until), rule.citation));
                     r.extension = Some(Extension { until, reason: sealed, by: me.clone(), at: now });
@@ -157,7 +154,7 @@ impl Archive {
                     None => errors.push(field_error("/verification", "how the identity was verified and by whom")),
                     Some(v) => {
                         if let Some(sv) = self.stored_verification(v, &r.id, &sid, &mut errors)? {
-                            notes.push(format!("verified by {:?}, {}", sv.method, sv.verified_by).to_lowercase());
+                            notes.push(format!("verified by {}, {}", code(&sv.method), sv.verified_by));
                             r.verification = Some(sv);
                         }
                     }
@@ -172,10 +169,10 @@ impl Archive {
                             errors.push(field_error("/reason_code", format!("one of {}", codes.join(", "))));
                         }
                         (_, None) => errors.push(field_error("/reason", "the reasons given to the person")),
-                        (_, Some(t)) if !visible(t) || erased => errors
+                        (_, Some(t)) if !visible(t) => errors
                             .push(field_error("/reason", format!("a visible text of at most {MAX_TEXT} characters"))),
                         (Some(def), Some(t)) => {
-                            let text = self.seal_text(&key, sid.as_str(), &format!("request/{}/refusal", r.id), t)?;
+                            let text = self.seal_person_text(&sid, &format!("request/{}/refusal", r.id), t)?;
                             notes.push(format!("refused: {code} ({})", def.citation));
                             r.refusal = Some(Refusal { code: code.to_owned(), citation: def.citation, text });
                         }
@@ -241,8 +238,8 @@ impl Archive {
             id: crate::domain::AlertId::generate().to_string(),
             rule: "request_overdue".into(),
             description: format!(
-                "{:?} request {} of {} is {} and was due {} ({})",
-                r.kind,
+                "{} request {} of {} is {} and was due {} ({})",
+                code(&r.kind),
                 r.id,
                 r.subject,
                 r.state.as_str(),

@@ -5,7 +5,7 @@ use super::{
     field_error, visible, NewRequest, RequestKind, RequestRecord, RequestState, RequestView, Transition, MAX_TEXT,
 };
 use crate::archive::records::{ConsentEvent, ConsentEventKind, SubjectMeta};
-use crate::archive::registers::{from_json, rfc3339, to_json};
+use crate::archive::registers::{code, from_json, rfc3339, to_json};
 use crate::archive::{Archive, ArchiveError, RequestCtx};
 use crate::audit::{Commit, Guard, Outcome};
 use crate::crypto::KeyRef;
@@ -34,6 +34,9 @@ impl Archive {
             let region = p.region.as_str();
             Ok(self.subject_dossier_regions(sid)?.iter().any(|r| r == region))
         };
+        // An unknown person and one out of reach get the same 403, except for
+        // compliance (who may record a request for anyone on record).
+        let compliance = p.has_role(Role::Compliance);
         let (sid, raw) = match found {
             Some((sid, raw)) if in_reach(&sid)? => (sid, raw),
             Some((sid, _)) => {
@@ -47,8 +50,8 @@ impl Archive {
                 let why = "requests are recorded by compliance, or by service for a person of their region";
                 return self.refuse(e, ArchiveError::Forbidden(why.into())).await;
             }
-            None if !(p.has_role(Role::Compliance) || p.has_role(Role::Service)) => {
-                let e = ctx.entry(ACTION, "", Outcome::Deny, "compliance or service role required");
+            None if !compliance => {
+                let e = ctx.entry(ACTION, "", Outcome::Deny, "no such subject, or not one of the caller's region");
                 let why = "requests are recorded by compliance, or by service for a person of their region";
                 return self.refuse(e, ArchiveError::Forbidden(why.into())).await;
             }
@@ -82,9 +85,6 @@ impl Archive {
             errors.push(field_error("/details", format!("a visible text of at most {MAX_TEXT} characters")));
         }
         let erased = meta.erased.is_some() || !self.keyring.exists(&KeyRef::Subject(sid.clone()))?;
-        if erased && (new.details.is_some() || new.verification.as_ref().is_some_and(|v| v.note.is_some())) {
-            errors.push(field_error("/details", "the person has been erased: no text can be recorded about them"));
-        }
         let verification = match &new.verification {
             Some(v) if errors.is_empty() => self.stored_verification(v, &rid, &sid, &mut errors)?,
             _ => None,
@@ -96,11 +96,11 @@ impl Archive {
         }
         let residency = meta.residency();
         let rule = self.policy.requests.for_residency(&residency).clone();
-        let details = new
-            .details
-            .as_deref()
-            .map(|d| self.seal_text(&KeyRef::Subject(sid.clone()), sid.as_str(), &format!("request/{rid}/details"), d))
-            .transpose()?;
+        // An erased person's texts are not kept (the record of the request is).
+        let details = match new.details.as_deref() {
+            Some(d) => self.seal_person_text(&sid, &format!("request/{rid}/details"), d)?,
+            None => None,
+        };
         let state = if verification.is_some() { RequestState::Verified } else { RequestState::Received };
         let mut history = vec![Transition { state: RequestState::Received, at: now, by: p.id.clone() }];
         if state == RequestState::Verified {
@@ -176,15 +176,15 @@ impl Archive {
             rid.as_str(),
             Outcome::Allow,
             format!(
-                "{:?} request received {} via {:?}; due {} ({} rule: {})",
-                new.kind,
+                "{} request received {} via {}; due {} ({} rule: {}){}",
+                code(&new.kind),
                 rfc3339(new.received_at),
-                new.channel,
+                code(&new.channel),
                 rfc3339(record.due_at),
                 rule.jurisdiction,
-                rule.citation
-            )
-            .to_lowercase(),
+                rule.citation,
+                if erased { "; the person is erased: no text kept" } else { "" }
+            ),
         );
         e.subjects = vec![sid.to_string()];
         entries.insert(0, e);

@@ -168,7 +168,8 @@ struct StoredVerification {
 struct Extension {
     #[serde(with = "time::serde::rfc3339")]
     until: OffsetDateTime,
-    reason: Sealed,
+    /// `None`: the person was erased when it was given.
+    reason: Option<Sealed>,
     by: PrincipalId,
     #[serde(with = "time::serde::rfc3339")]
     at: OffsetDateTime,
@@ -178,7 +179,8 @@ struct Extension {
 struct Refusal {
     code: String,
     citation: String,
-    text: Sealed,
+    /// `None`: the person was erased when it was given.
+    text: Option<Sealed>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
@@ -314,7 +316,7 @@ impl Archive {
             due_at: r.due(),
             first_due_at: r.due_at,
             extended: r.extension.is_some(),
-            extension_reason: text("extension", r.extension.as_ref().map(|e| &e.reason)),
+            extension_reason: text("extension", r.extension.as_ref().and_then(|e| e.reason.as_ref())),
             overdue: r.state.is_open() && self.clock.now() > r.due(),
             state: r.state,
             history: r.history.clone(),
@@ -324,7 +326,7 @@ impl Archive {
             verification_note: text("verification", r.verification.as_ref().and_then(|v| v.note.as_ref())),
             refusal_code: r.refusal.as_ref().map(|f| f.code.clone()),
             refusal_citation: r.refusal.as_ref().map(|f| f.citation.clone()),
-            refusal_reason: text("refusal", r.refusal.as_ref().map(|f| &f.text)),
+            refusal_reason: text("refusal", r.refusal.as_ref().and_then(|f| f.text.as_ref())),
             answered_by: r.answered_by.clone(),
             effects: r.effects.clone(),
         }
@@ -346,13 +348,10 @@ impl Archive {
             errors.push(field_error("/verification/note", format!("a visible text of at most {MAX_TEXT} characters")));
             return Ok(None);
         }
-        let note = v
-            .note
-            .as_deref()
-            .map(|n| {
-                self.seal_text(&KeyRef::Subject(sid.clone()), sid.as_str(), &format!("request/{rid}/verification"), n)
-            })
-            .transpose()?;
+        let note = match v.note.as_deref() {
+            Some(n) => self.seal_person_text(sid, &format!("request/{rid}/verification"), n)?,
+            None => None,
+        };
         Ok(Some(StoredVerification {
             method: v.method,
             verified_by: v.verified_by.clone(),
