@@ -461,6 +461,7 @@ async fn operations_endpoints_and_openapi_completeness() {
         ("/v1/exports/{id}", "get"),
         ("/v1/exports/{id}/approve", "post"),
         ("/v1/exports/{id}/content", "get"),
+        ("/v1/records-of-processing", "get"),
     ];
     for (path, method) in expected {
         assert!(doc["paths"][path][method].is_object(), "openapi lacks {method} {path}");

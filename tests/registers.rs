@@ -504,3 +504,67 @@ async fn a_bulk_export_beyond_the_policy_limit_needs_a_second_officer() {
     assert_eq!(seen["state"], "delivered");
     assert!(seen["approved_by"].as_str().unwrap().starts_with("prn_"));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_records_of_processing_are_generated_from_the_policy_files() {
+    let w = world().await;
+    let (status, _) = w.call(Method::GET, &w.sales, "/v1/records-of-processing", None).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let (status, rop) = w.call(Method::GET, &w.auditor, "/v1/records-of-processing", None).await;
+    assert_eq!(status, StatusCode::OK, "{rop}");
+
+    // Diffed against the policy files themselves.
+    let read = |name: &str| -> toml::Value {
+        toml::from_str(&std::fs::read_to_string(policies_dir().join(name)).unwrap()).unwrap()
+    };
+    let purposes = read("purposes.toml");
+    let purposes = purposes["purposes"].as_table().unwrap();
+    let records = rop["records"].as_array().unwrap();
+    assert_eq!(records.len(), purposes.len());
+    for (id, def) in purposes {
+        let r = records.iter().find(|r| r["purpose"] == id.as_str()).unwrap_or_else(|| panic!("{id} missing"));
+        for field in ["basis", "citation", "description"] {
+            assert_eq!(r[field], def[field].as_str().unwrap(), "{id} {field}");
+        }
+        let roles: Vec<&str> = def["roles"].as_array().unwrap().iter().map(|r| r.as_str().unwrap()).collect();
+        assert_eq!(r["recipients_internal"], json!(roles), "{id}");
+        assert!(!r["security_measures"].as_array().unwrap().is_empty());
+    }
+    let retention = read("retention.toml");
+    let rules: Vec<&str> = retention["rule"].as_array().unwrap().iter().map(|r| r["id"].as_str().unwrap()).collect();
+    let listed: Vec<&str> =
+        records[0]["retention"].as_array().unwrap().iter().map(|r| r["rule"].as_str().unwrap()).collect();
+    assert_eq!(listed, rules);
+    // Categories follow the access policy: sales sees contacts under marketing,
+    // never their sensitive fields; finance sees sensitive data for credit.
+    let categories = |purpose: &str| -> Value {
+        records.iter().find(|r| r["purpose"] == purpose).unwrap()["data_categories"].clone()
+    };
+    let of = |cats: &Value, class: &str| cats.as_array().unwrap().iter().find(|c| c["class"] == class).cloned();
+    assert_eq!(of(&categories("marketing"), "personal").unwrap()["shown_to"]["sales"], "clear");
+    assert!(of(&categories("marketing"), "sensitive").is_none());
+    assert_eq!(of(&categories("credit_assessment"), "sensitive").unwrap()["shown_to"]["finance"], "clear");
+    assert!(of(&categories("marketing"), "personal").unwrap()["fields"].to_string().contains("/contacts/*/phone"));
+
+    // CSV, one row per purpose.
+    let r = w
+        .app
+        .client
+        .get(format!("{}/v1/records-of-processing", w.app.base))
+        .bearer_auth(&w.officer)
+        .header("Accept", "text/csv")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    assert!(r.headers()["content-type"].to_str().unwrap().starts_with("text/csv"));
+    let body = r.bytes().await.unwrap();
+    let mut reader = csv::Reader::from_reader(&body[..]);
+    assert_eq!(reader.headers().unwrap().get(0), Some("purpose"));
+    let rows: Vec<csv::StringRecord> = reader.records().map(Result::unwrap).collect();
+    assert_eq!(rows.len(), purposes.len());
+    assert!(rows
+        .iter()
+        .any(|row| row.get(0) == Some("marketing") && row.get(5).unwrap().contains("personal (sales clear)")));
+    assert_eq!(w.app.audit(&w.officer, "action=governance.records").await.len(), 3, "the refusal and both reads");
+}

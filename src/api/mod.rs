@@ -8,6 +8,7 @@ pub mod disposition;
 pub mod documents;
 pub mod dossiers;
 pub mod error;
+pub mod governance;
 pub mod incidents;
 pub mod listener;
 pub mod openapi;
@@ -374,7 +375,8 @@ pub fn router(state: AppState, max_body_bytes: usize, body_read_timeout: std::ti
         .merge(audit::routes())
         .merge(backups::routes())
         .merge(requests::routes())
-        .merge(incidents::routes());
+        .merge(incidents::routes())
+        .merge(governance::routes());
     Router::new()
         .nest("/v1", v1)
         .merge(ops::routes())

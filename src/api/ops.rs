@@ -89,7 +89,7 @@ pub async fn openapi(State(s): State<AppState>) -> Json<Value> {
         super::incidents::get_incident, super::incidents::derive_affected, super::incidents::affected_list,
         super::incidents::notify, super::incidents::exemption, super::incidents::notice,
         super::incidents::create_export, super::incidents::get_export, super::incidents::approve_export,
-        super::incidents::export_content,
+        super::incidents::export_content, super::governance::records_of_processing,
     ),
     modifiers(&Security)
 )]

@@ -14,6 +14,7 @@ pub(crate) mod codec;
 pub mod documents;
 mod dossiers;
 mod enrollment;
+pub mod governance;
 mod principals;
 mod records;
 pub mod registers;
@@ -86,6 +87,14 @@ impl From<CommitError> for ArchiveError {
             CommitError::Conflict => ArchiveError::Conflict("concurrent change".into()),
             CommitError::Unavailable(_) => ArchiveError::AuditUnavailable,
         }
+    }
+}
+
+/// A value's name as the API writes it (`in_progress`, `web_form`, ...).
+pub(crate) fn wire_name<T: serde::Serialize>(v: &T) -> String {
+    match serde_json::to_value(v) {
+        Ok(serde_json::Value::String(s)) => s,
+        _ => String::new(),
     }
 }
 

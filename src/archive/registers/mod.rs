@@ -38,13 +38,7 @@ fn from_json<T: DeserializeOwned>(b: &[u8]) -> Result<T, ArchiveError> {
     serde_json::from_slice(b).map_err(|e| ArchiveError::Internal(e.into()))
 }
 
-/// A value's name as the API writes it (`in_progress`, `web_form`, ...).
-fn code<T: Serialize>(v: &T) -> String {
-    match serde_json::to_value(v) {
-        Ok(serde_json::Value::String(s)) => s,
-        _ => String::new(),
-    }
-}
+use super::wire_name as code;
 
 fn rfc3339(t: time::OffsetDateTime) -> String {
     t.format(&time::format_description::well_known::Rfc3339).unwrap_or_default()
