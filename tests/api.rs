@@ -462,6 +462,9 @@ async fn operations_endpoints_and_openapi_completeness() {
         ("/v1/exports/{id}/approve", "post"),
         ("/v1/exports/{id}/content", "get"),
         ("/v1/records-of-processing", "get"),
+        ("/v1/assessments", "post"),
+        ("/v1/assessments", "get"),
+        ("/v1/assessments/{id}/report", "get"),
     ];
     for (path, method) in expected {
         assert!(doc["paths"][path][method].is_object(), "openapi lacks {method} {path}");
@@ -491,9 +494,9 @@ async fn operations_endpoints_and_openapi_completeness() {
         }
     }
     assert_eq!(
-        json_bodies, 16,
+        json_bodies, 17,
         "dossier create and update, principal, close, hold, consent, erasure, enroll, residency, request and its \
-         change, incident, affected, notification, exemption, export"
+         change, incident, affected, notification, exemption, export, assessment"
     );
     app.stop().await;
 }

@@ -568,3 +568,83 @@ async fn the_records_of_processing_are_generated_from_the_policy_files() {
         .any(|row| row.get(0) == Some("marketing") && row.get(5).unwrap().contains("personal (sales clear)")));
     assert_eq!(w.app.audit(&w.officer, "action=governance.records").await.len(), 3, "the refusal and both reads");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_purpose_that_requires_an_assessment_is_refused_until_one_covers_it() {
+    // The shipped policies with credit assessment flagged.
+    let policies = tempfile::tempdir().unwrap();
+    for e in std::fs::read_dir(policies_dir()).unwrap().flatten() {
+        std::fs::copy(e.path(), policies.path().join(e.file_name())).unwrap();
+    }
+    let purposes = policies.path().join("purposes.toml");
+    let text = std::fs::read_to_string(&purposes)
+        .unwrap()
+        .replace("basis = \"separate_consent\"\n", "basis = \"separate_consent\"\nrequires_assessment = true\n");
+    std::fs::write(&purposes, text).unwrap();
+    let clock = Arc::new(ManualClock::new(T0));
+    let dir = policies.path().to_owned();
+    let app = spawn_app_with(tempfile::tempdir().unwrap(), move |c| c.policies_dir = Some(dir), clock).await;
+    let (service_id, service) = app.principal(&["service"], "华东").await;
+    let (_, finance) = app.principal(&["finance"], "总部").await;
+    let (_, officer) = app.principal(&["compliance"], "总部").await;
+    let (_, auditor) = app.principal(&["auditor"], "总部").await;
+    let (id, _) = app.create_ok(&service, "service_delivery", &fixture(0, &service_id)).await;
+    let path = format!("/v1/dossiers/{id}");
+    let read = || app.get(&finance, Some("credit_assessment"), &path);
+
+    let p = assert_problem(read().await, StatusCode::FORBIDDEN).await;
+    assert!(p["detail"].as_str().unwrap().contains("impact assessment"), "{p}");
+
+    let report = b"%PDF-1.7 PIA report: credit assessment of customers' contacts".to_vec();
+    let body = |purposes: Value, on: &str| {
+        json!({"scope": {"purposes": purposes, "data_categories": ["sensitive", "confidential"],
+                         "processing": ["sensitive_data", "automated_decision"]},
+               "conducted_on": on, "conclusion": "风险可控, 需单独同意",
+               "report_base64": base64::engine::general_purpose::STANDARD.encode(&report), "report_type": "application/pdf"})
+    };
+    use base64::Engine;
+    let post = |token: String, b: Value| {
+        let app = &app;
+        async move { app.request(Method::POST, &token, "legal_compliance", "/v1/assessments", Some(b)).await }
+    };
+    assert_eq!(
+        post(finance.clone(), body(json!(["credit_assessment"]), "2027-01-10")).await.status(),
+        StatusCode::FORBIDDEN
+    );
+    assert_eq!(
+        post(officer.clone(), body(json!(["no_such"]), "2027-01-10")).await.status(),
+        StatusCode::UNPROCESSABLE_ENTITY
+    );
+    assert_eq!(
+        post(officer.clone(), body(json!(["credit_assessment"]), "2027-03-01")).await.status(),
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "in the future"
+    );
+    let r = post(officer.clone(), body(json!(["credit_assessment"]), "2027-01-10")).await;
+    assert_eq!(r.status(), StatusCode::CREATED);
+    let a: Value = r.json().await.unwrap();
+    use sha2::Digest;
+    assert_eq!(a["report_sha256"], hex::encode(sha2::Sha256::digest(&report)));
+    assert_eq!(a["keep_until"], "2030-01-31T09:00:00Z", "kept three years at least");
+
+    // Now the purpose works; the register is listed (auditor without the conclusion), the report comes back whole.
+    assert_eq!(read().await.status(), StatusCode::OK);
+    let list: Value = app.get(&auditor, None, "/v1/assessments").await.json().await.unwrap();
+    assert_eq!(list["assessments"][0]["purposes"], json!(["credit_assessment"]));
+    assert!(list["assessments"][0]["conclusion"].is_null());
+    let r = app.get(&officer, None, &format!("/v1/assessments/{}/report", a["id"].as_str().unwrap())).await;
+    assert_eq!(r.headers()["content-type"], "application/pdf");
+    assert_eq!(r.bytes().await.unwrap().to_vec(), report);
+    assert_eq!(
+        app.get(&auditor, None, &format!("/v1/assessments/{}/report", a["id"].as_str().unwrap())).await.status(),
+        StatusCode::FORBIDDEN
+    );
+
+    // No text of it in any file; still on record after a restart.
+    let data = app.stop().await;
+    assert!(files_containing(data.path(), "风险可控").is_empty());
+    assert!(files_containing(data.path(), "PIA report: credit").is_empty());
+    let dir = policies.path().to_owned();
+    let app = spawn_app_in(data, move |c| c.policies_dir = Some(dir)).await;
+    assert_eq!(app.get(&finance, Some("credit_assessment"), &path).await.status(), StatusCode::OK);
+}

@@ -1,17 +1,128 @@
 //! `/v1/records-of-processing`: the records of processing activities
 //! (compliance, auditor), as JSON or, with `Accept: text/csv`, CSV.
 
+use super::body::{Body, Errors, Text};
 use super::error::ApiError;
 use super::{AppState, Ctx};
-use crate::archive::governance::RecordsOfProcessing;
-use axum::extract::State;
-use axum::http::{header, HeaderMap};
+use crate::archive::governance::{AssessmentView, NewAssessment, ProcessingKind, RecordsOfProcessing};
+use crate::domain::Classification;
+use axum::extract::{Path, State};
+use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
+use base64::Engine;
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 
 pub fn routes() -> Router<AppState> {
-    Router::new().route("/records-of-processing", get(records_of_processing))
+    Router::new()
+        .route("/records-of-processing", get(records_of_processing))
+        .route("/assessments", axum::routing::post(create_assessment).get(list_assessments))
+        .route("/assessments/{id}/report", get(assessment_report))
+}
+
+/// What an assessment covers.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ScopeDto {
+    /// Purposes of policies/purposes.toml.
+    #[schema(min_items = 1, max_items = 64)]
+    pub purposes: Vec<String>,
+    #[schema(inline, max_items = 5)]
+    pub data_categories: Vec<Classification>,
+    #[schema(inline, max_items = 5)]
+    pub processing: Vec<ProcessingKind>,
+}
+
+/// `POST /v1/assessments`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AssessmentDto {
+    #[schema(inline)]
+    pub scope: ScopeDto,
+    /// When it was carried out (ISO 8601 date).
+    #[schema(format = Date)]
+    pub conducted_on: String,
+    /// Its conclusion (sealed).
+    #[schema(inline)]
+    pub conclusion: Text,
+    /// The report document, base64 (stored sealed; its SHA-256 recorded).
+    #[schema(
+        min_length = 4,
+        pattern = "^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=|[A-Za-z0-9+/]{4})$"
+    )]
+    pub report_base64: String,
+    /// The report's media type.
+    #[schema(pattern = "^[a-z]+/[a-z0-9.+-]+$", max_length = 127)]
+    pub report_type: String,
+}
+
+/// Record an impact assessment (compliance): the purposes it covers become
+/// usable where purposes.toml says `requires_assessment`.
+#[utoipa::path(post, path = "/v1/assessments", tag = "governance",
+    request_body = AssessmentDto,
+    responses((status = 201, body = AssessmentView), (status = 400), (status = 401), (status = 403), (status = 413),
+              (status = 422)),
+    security(("bearer" = [])))]
+pub async fn create_assessment(
+    State(s): State<AppState>,
+    Ctx(ctx): Ctx,
+    Body(d): Body<AssessmentDto>,
+) -> Result<(StatusCode, Json<AssessmentView>), ApiError> {
+    let mut errors = Errors::default();
+    let date = time::Date::parse(&d.conducted_on, &time::format_description::well_known::Iso8601::DATE).ok();
+    if date.is_none() {
+        errors.add("/conducted_on", "an ISO 8601 date (YYYY-MM-DD)");
+    }
+    // Padding bits need not be zero: any base64 the schema's pattern admits decodes.
+    let lenient = base64::engine::GeneralPurpose::new(
+        &base64::alphabet::STANDARD,
+        base64::engine::GeneralPurposeConfig::new().with_decode_allow_trailing_bits(true),
+    );
+    let report = lenient.decode(d.report_base64.as_bytes()).ok();
+    if report.is_none() {
+        errors.add("/report_base64", "standard base64 with padding");
+    }
+    let new = errors
+        .finish(date.zip(report).map(|(conducted_on, report)| NewAssessment {
+            purposes: d.scope.purposes,
+            data_categories: d.scope.data_categories,
+            processing: d.scope.processing,
+            conducted_on,
+            conclusion: d.conclusion.0,
+            report,
+            report_type: d.report_type,
+        }))
+        .map_err(ApiError::invalid)?;
+    Ok((StatusCode::CREATED, Json(s.archive.create_assessment(&ctx, new).await?)))
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct AssessmentsDto {
+    pub assessments: Vec<AssessmentView>,
+}
+
+/// The impact-assessment register (compliance, auditor without conclusions).
+#[utoipa::path(get, path = "/v1/assessments", tag = "governance",
+    responses((status = 200, body = AssessmentsDto), (status = 401), (status = 403)),
+    security(("bearer" = [])))]
+pub async fn list_assessments(State(s): State<AppState>, Ctx(ctx): Ctx) -> Result<Json<AssessmentsDto>, ApiError> {
+    Ok(Json(AssessmentsDto { assessments: s.archive.list_assessments(&ctx).await? }))
+}
+
+/// An assessment's report document (compliance).
+#[utoipa::path(get, path = "/v1/assessments/{id}/report", tag = "governance", params(("id" = String, Path)),
+    responses((status = 200, content_type = "application/octet-stream", body = Vec<u8>), (status = 401),
+              (status = 403), (status = 404)),
+    security(("bearer" = [])))]
+pub async fn assessment_report(
+    State(s): State<AppState>,
+    Ctx(ctx): Ctx,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    let (media, bytes) = s.archive.assessment_report(&ctx, &id).await?;
+    Ok(([(header::CONTENT_TYPE, media)], bytes).into_response())
 }
 
 /// The records of processing (GDPR Art. 30; PIPL Art. 56), generated from

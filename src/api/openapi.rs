@@ -53,6 +53,7 @@ fn id_pattern(path: &str, name: &str) -> Option<&'static str> {
         ("id", p) if p.starts_with("/v1/requests/") => "req_",
         ("id", p) if p.starts_with("/v1/incidents/") => "inc_",
         ("id", p) if p.starts_with("/v1/exports/") => "exp_",
+        ("id", p) if p.starts_with("/v1/assessments/") => "pia_",
         _ => return None,
     })
 }
@@ -161,6 +162,10 @@ fn registers_exact(doc: &mut Value, v: &Vocabulary) {
     );
     let id_items = |prefix: &str| json!({"type": "string", "pattern": format!("^{prefix}[0-9a-z]{{26}}$")});
     set("/components/schemas/NewExportDto/properties/dossiers/items", id_items("dos_"));
+    set(
+        "/components/schemas/AssessmentDto/properties/scope/properties/purposes/items",
+        json!({"type": "string", "enum": v.purposes}),
+    );
     set("/components/schemas/NewExportDto/properties/subjects/items", id_items("sub_"));
     set("/components/schemas/AffectedDto/properties/dossiers/items", id_items("dos_"));
     let non_null = |m: &str| json!({"required": [m], "properties": {m: {"not": {"type": "null"}}}});

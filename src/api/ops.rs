@@ -90,6 +90,7 @@ pub async fn openapi(State(s): State<AppState>) -> Json<Value> {
         super::incidents::notify, super::incidents::exemption, super::incidents::notice,
         super::incidents::create_export, super::incidents::get_export, super::incidents::approve_export,
         super::incidents::export_content, super::governance::records_of_processing,
+        super::governance::create_assessment, super::governance::list_assessments, super::governance::assessment_report,
     ),
     modifiers(&Security)
 )]

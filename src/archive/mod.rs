@@ -234,6 +234,8 @@ pub struct Archive {
     admin_addresses: std::sync::Mutex<enrollment::AdminAddresses>,
     token_lifetimes: TokenLifetimes,
     auth_failures: std::sync::Mutex<auth_failures::AuthFailures>,
+    /// The purposes an impact assessment on record covers.
+    assessed: std::sync::RwLock<std::collections::BTreeSet<String>>,
 }
 
 impl Archive {
@@ -257,7 +259,9 @@ impl Archive {
         }
         let signer = transparency::load_signer(store.as_ref(), &master)?;
         let audit = AuditWriter::start(store.clone(), clock.clone(), policy.hash.clone(), metrics.clone())?;
+        let assessed = std::sync::RwLock::new(governance::assessed_purposes(store.as_ref())?);
         Ok(Archive {
+            assessed,
             keyring: Keyring::new(master, store.clone(), key_cache),
             store,
             audit,
@@ -373,6 +377,13 @@ impl Archive {
             return self
                 .refuse(e, ArchiveError::Forbidden(format!("your role may not use the purpose {purpose}")))
                 .await;
+        }
+        if def.requires_assessment && !self.assessed.read().is_ok_and(|a| a.contains(purpose.as_str())) {
+            let why = format!(
+                "the purpose {purpose} needs an impact assessment on record (PIPL Art. 55; GDPR Art. 35): none covers it"
+            );
+            let e = ctx.entry(action, resource, Outcome::Deny, "no impact assessment covers the purpose");
+            return self.refuse(e, ArchiveError::Forbidden(why)).await;
         }
         Ok(CheckedPurpose { id: purpose, def })
     }

@@ -77,6 +77,7 @@ prefixed_id!(BackupId, "bak_", "backup");
 prefixed_id!(RequestId, "req_", "subject request");
 prefixed_id!(IncidentId, "inc_", "incident");
 prefixed_id!(ExportId, "exp_", "bulk export");
+prefixed_id!(AssessmentId, "pia_", "impact assessment");
 
 #[cfg(test)]
 mod tests {

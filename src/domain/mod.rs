@@ -6,8 +6,8 @@ mod ids;
 mod jurisdiction;
 
 pub use ids::{
-    AlertId, BackupId, BatchId, CertificateId, DossierId, ExportId, HoldId, IdError, IncidentId, PrincipalId,
-    RequestId, SubjectId, TokenId,
+    AlertId, AssessmentId, BackupId, BatchId, CertificateId, DossierId, ExportId, HoldId, IdError, IncidentId,
+    PrincipalId, RequestId, SubjectId, TokenId,
 };
 pub use jurisdiction::{Jurisdiction, EU_MEMBER_STATES};
 

@@ -39,6 +39,10 @@ pub struct PurposeDef {
     /// (GDPR Art. 21(3)); consent for it is not recorded again.
     #[serde(default)]
     pub direct_marketing: bool,
+    /// The purpose cannot be used until an impact assessment covering it is
+    /// on record (PIPL Art. 55; GDPR Art. 35).
+    #[serde(default)]
+    pub requires_assessment: bool,
 }
 
 #[derive(Debug, Deserialize)]

@@ -13,7 +13,7 @@
 //! | `merkle` | `<level u8><index u64 BE>` | complete subtree hash |
 //! | `alerts` | `<alr>` | alert record |
 //! | `disposition` | `h/<dos>/<hold>`, `b/<bat>`, `c/<cert>`, `p/<sub>` | legal hold, batch, certificate, pending erasure |
-//! | `registers` | `r/<req>`, `i/<inc>`, `a/<inc>/<n u32 BE>`, `x/<exp>` | subject request, incident, sealed affected-person list, bulk export |
+//! | `registers` | `r/<req>`, `i/<inc>`, `a/<inc>/<n u32 BE>`, `x/<exp>`, `s/<pia>`, `d/<pia>` | subject request, incident, sealed affected-person list, bulk export, impact assessment, its sealed report |
 //! | `documents` | `m/<dos>/<name>`, `c/<dos>/<upload>/<n u32 BE>` | document metadata, sealed chunk |
 
 use crate::domain::{DossierId, PrincipalId, SubjectId, TokenId};
@@ -147,6 +147,19 @@ pub fn affected_list(id: &crate::domain::IncidentId, n: u32) -> Vec<u8> {
     let mut k = format!("a/{id}/").into_bytes();
     k.extend_from_slice(&n.to_be_bytes());
     k
+}
+
+/// `registers`: an impact assessment.
+pub fn assessment(id: &crate::domain::AssessmentId) -> Vec<u8> {
+    format!("s/{id}").into_bytes()
+}
+
+/// `registers`: every impact assessment.
+pub const ASSESSMENT_PREFIX: &[u8] = b"s/";
+
+/// `registers`: an impact assessment's sealed report.
+pub fn assessment_report(id: &crate::domain::AssessmentId) -> Vec<u8> {
+    format!("d/{id}").into_bytes()
 }
 
 /// `registers`: a bulk export.

@@ -2,6 +2,9 @@
 //! far: the records of processing (GDPR Art. 30; PIPL Art. 56's records),
 //! generated from the policy files and registers, never written by hand.
 
+mod assessments;
 mod records;
 
+pub(crate) use assessments::assessed_purposes;
+pub use assessments::{AssessmentView, NewAssessment, ProcessingKind};
 pub use records::{ProcessingRecord, RecordsOfProcessing};

@@ -115,8 +115,9 @@ impl Archive {
         outcome_name(d.outcome)
     }
 
-    /// The records as generated from the active policies.
-    pub fn records_of_processing(&self) -> RecordsOfProcessing {
+    /// The records as generated from the active policies and registers.
+    pub fn records_of_processing(&self) -> Result<RecordsOfProcessing, ArchiveError> {
+        let assessments = super::assessments::assessments_by_purpose(self.store.as_ref())?;
         let classes = FieldClasses::template();
         let mut fields: BTreeMap<Classification, Vec<String>> = BTreeMap::new();
         for (path, class) in classes.fields() {
@@ -162,10 +163,14 @@ impl Archive {
                 transfers: vec![],
                 retention: retention.clone(),
                 security_measures: SECURITY_MEASURES.iter().map(|m| (*m).to_owned()).collect(),
-                assessments: vec![],
+                assessments: assessments
+                    .iter()
+                    .filter(|(_, purposes)| purposes.iter().any(|p| p == id))
+                    .map(|(a, _)| a.clone())
+                    .collect(),
             });
         }
-        RecordsOfProcessing { policy_hash: self.policy.hash.clone(), generated_at: self.clock.now(), records }
+        Ok(RecordsOfProcessing { policy_hash: self.policy.hash.clone(), generated_at: self.clock.now(), records })
     }
 
     /// `GET /v1/records-of-processing` (compliance, auditor).
@@ -178,7 +183,7 @@ impl Archive {
             let why = "the records of processing are open to compliance officers and auditors only";
             return self.refuse(e, ArchiveError::Forbidden(why.into())).await;
         }
-        let out = self.records_of_processing();
+        let out = self.records_of_processing()?;
         let e = ctx.entry(ACTION, "records-of-processing", Outcome::Allow, format!("{} record(s)", out.records.len()));
         self.audit.commit(Commit::entry(e)).await?;
         Ok(out)

@@ -496,6 +496,7 @@ mod tests {
             roles: vec![Role::Sales],
             open_when_restricted: false,
             direct_marketing: false,
+            requires_assessment: false,
         };
         let mut r = p.reader(&admin, "dos_x", facts, "service_delivery", &def);
         let d = r.decide(Classification::Internal, None);

@@ -1,0 +1,239 @@
+//! The impact-assessment register (PIPL Art. 55-56; GDPR Art. 35): scope
+//! (purposes, data categories, kinds of processing), date, conclusion, and
+//! the report document, sealed under the registers key with its SHA-256
+//! recorded. A purpose flagged `requires_assessment` in purposes.toml
+//! cannot be used until an assessment covering it is on record. custos
+//! never deletes an assessment or its report (PIPL Art. 56: at least three
+//! years): no call, job or rule removes them.
+
+use crate::archive::{Archive, ArchiveError, RequestCtx};
+use crate::audit::{Commit, Outcome};
+use crate::crypto::{open, seal, segment_aad, KeyRef, Sealed};
+use crate::domain::dossier::FieldError;
+use crate::domain::{AssessmentId, Classification, PrincipalId, Purpose, Role};
+use crate::store::{keys, Cf, KvStore, Op};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use std::collections::BTreeSet;
+
+/// The kinds of processing PIPL Art. 55 names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ProcessingKind {
+    SensitiveData,
+    AutomatedDecision,
+    Entrustment,
+    ProvisionToThirdParty,
+    CrossBorder,
+}
+
+#[derive(Debug, Clone)]
+pub struct NewAssessment {
+    pub purposes: Vec<String>,
+    pub data_categories: Vec<Classification>,
+    pub processing: Vec<ProcessingKind>,
+    pub conducted_on: time::Date,
+    pub conclusion: String,
+    pub report: Vec<u8>,
+    pub report_type: String,
+}
+
+/// An assessment as stored and shown (the conclusion sealed in storage).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct AssessmentRecord {
+    id: AssessmentId,
+    purposes: Vec<String>,
+    data_categories: Vec<Classification>,
+    processing: Vec<ProcessingKind>,
+    conducted_on: time::Date,
+    conclusion: Sealed,
+    report_sha256: String,
+    report_bytes: u64,
+    report_type: String,
+    recorded_by: PrincipalId,
+    #[serde(with = "time::serde::rfc3339")]
+    recorded_at: time::OffsetDateTime,
+}
+
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct AssessmentView {
+    pub id: String,
+    pub purposes: Vec<String>,
+    pub data_categories: Vec<Classification>,
+    pub processing: Vec<ProcessingKind>,
+    /// ISO 8601 date.
+    pub conducted_on: String,
+    /// `None` to an auditor.
+    pub conclusion: Option<String>,
+    pub report_sha256: String,
+    pub report_bytes: u64,
+    pub report_type: String,
+    pub recorded_by: String,
+    #[serde(with = "time::serde::rfc3339")]
+    pub recorded_at: time::OffsetDateTime,
+    /// Until when custos must keep it at least (three years after it was recorded).
+    #[serde(with = "time::serde::rfc3339")]
+    pub keep_until: time::OffsetDateTime,
+}
+
+fn aad(id: &AssessmentId, what: &str) -> Vec<u8> {
+    segment_aad(id.as_str(), 0, &format!("assessment/{what}"))
+}
+
+/// The purposes the assessments on record cover (read at start-up).
+pub(crate) fn assessed_purposes(store: &dyn KvStore) -> anyhow::Result<BTreeSet<String>> {
+    let mut out = BTreeSet::new();
+    for row in store.scan(Cf::Registers, keys::ASSESSMENT_PREFIX, keys::ASSESSMENT_PREFIX) {
+        let r: AssessmentRecord = serde_json::from_slice(&row?.1)?;
+        out.extend(r.purposes);
+    }
+    Ok(out)
+}
+
+/// Each assessment on record: its id and the purposes it covers.
+pub(super) fn assessments_by_purpose(store: &dyn KvStore) -> anyhow::Result<Vec<(String, Vec<String>)>> {
+    let mut out = Vec::new();
+    for row in store.scan(Cf::Registers, keys::ASSESSMENT_PREFIX, keys::ASSESSMENT_PREFIX) {
+        let r: AssessmentRecord = serde_json::from_slice(&row?.1)?;
+        out.push((format!("{} ({})", r.id, r.conducted_on), r.purposes));
+    }
+    Ok(out)
+}
+
+impl Archive {
+    fn assessment_view(&self, r: &AssessmentRecord, with_text: bool) -> AssessmentView {
+        let conclusion = with_text
+            .then(|| {
+                let k = self.keyring.get(&KeyRef::Registers).ok()?;
+                let plain = open(&k, &aad(&r.id, "conclusion"), &r.conclusion).ok()?;
+                String::from_utf8(plain.to_vec()).ok()
+            })
+            .flatten();
+        AssessmentView {
+            id: r.id.to_string(),
+            purposes: r.purposes.clone(),
+            data_categories: r.data_categories.clone(),
+            processing: r.processing.clone(),
+            conducted_on: r.conducted_on.to_string(),
+            conclusion,
+            report_sha256: r.report_sha256.clone(),
+            report_bytes: r.report_bytes,
+            report_type: r.report_type.clone(),
+            recorded_by: r.recorded_by.to_string(),
+            recorded_at: r.recorded_at,
+            keep_until: crate::policy::retention::Period::Years(3).after(r.recorded_at),
+        }
+    }
+
+    async fn require_assessments(&self, ctx: &RequestCtx, action: &str, read: bool) -> Result<(), ArchiveError> {
+        let p = &ctx.principal;
+        if p.has_role(Role::Compliance) || (read && p.has_role(Role::Auditor)) {
+            return Ok(());
+        }
+        let who = if read { "compliance or auditor" } else { "compliance" };
+        let e = ctx.entry(action, "assessments", Outcome::Deny, format!("{who} role required"));
+        self.refuse(e, ArchiveError::Forbidden(format!("the assessment register is open to {who} only"))).await
+    }
+
+    /// `POST /v1/assessments` (compliance).
+    #[tracing::instrument(level = "debug", skip_all)]
+    pub async fn create_assessment(&self, ctx: &RequestCtx, a: NewAssessment) -> Result<AssessmentView, ArchiveError> {
+        const ACTION: &str = "assessment.create";
+        self.require_assessments(ctx, ACTION, false).await?;
+        let mut errors = Vec::new();
+        for (i, p) in a.purposes.iter().enumerate() {
+            if Purpose::parse(p).and_then(|id| self.policy.purposes.get(&id)).is_none() {
+                errors.push(FieldError { path: format!("/scope/purposes/{i}"), message: "unknown purpose".into() });
+            }
+        }
+        if a.conducted_on > self.clock.now().date() {
+            errors.push(FieldError { path: "/conducted_on".into(), message: "lies in the future".into() });
+        }
+        if !errors.is_empty() {
+            let e = ctx.entry(ACTION, "assessments", Outcome::Error, "invalid assessment");
+            return self.refuse(e, ArchiveError::Invalid(errors)).await;
+        }
+        let id = AssessmentId::generate();
+        let key = self.house_key(KeyRef::Registers)?;
+        let conclusion = seal(&key, &aad(&id, "conclusion"), a.conclusion.as_bytes())?;
+        let report = seal(&key, &aad(&id, "report"), &a.report)?;
+        let mut purposes = a.purposes;
+        purposes.sort();
+        purposes.dedup();
+        let record = AssessmentRecord {
+            id: id.clone(),
+            purposes: purposes.clone(),
+            data_categories: a.data_categories,
+            processing: a.processing,
+            conducted_on: a.conducted_on,
+            conclusion,
+            report_sha256: hex::encode(Sha256::digest(&a.report)),
+            report_bytes: a.report.len() as u64,
+            report_type: a.report_type,
+            recorded_by: ctx.principal.id.clone(),
+            recorded_at: self.clock.now(),
+        };
+        let ops = vec![
+            Op::Put(Cf::Registers, keys::assessment(&id), serde_json::to_vec(&record).map_err(anyhow::Error::from)?),
+            Op::Put(
+                Cf::Registers,
+                keys::assessment_report(&id),
+                serde_json::to_vec(&report).map_err(anyhow::Error::from)?,
+            ),
+        ];
+        let reason = format!(
+            "covers {}; report sha256 {} ({} bytes)",
+            purposes.join(", "),
+            record.report_sha256,
+            record.report_bytes
+        );
+        let e = ctx.entry(ACTION, id.as_str(), Outcome::Allow, reason);
+        self.audit.commit(Commit::change(ops, e)).await?;
+        if let Ok(mut assessed) = self.assessed.write() {
+            assessed.extend(purposes);
+        }
+        Ok(self.assessment_view(&record, true))
+    }
+
+    /// `GET /v1/assessments` (compliance, auditor).
+    #[tracing::instrument(level = "debug", skip_all)]
+    pub async fn list_assessments(&self, ctx: &RequestCtx) -> Result<Vec<AssessmentView>, ArchiveError> {
+        const ACTION: &str = "assessment.list";
+        self.require_assessments(ctx, ACTION, true).await?;
+        let mut all = Vec::new();
+        for row in self.store.scan(Cf::Registers, keys::ASSESSMENT_PREFIX, keys::ASSESSMENT_PREFIX) {
+            let r: AssessmentRecord = serde_json::from_slice(&row?.1).map_err(anyhow::Error::from)?;
+            all.push(r);
+        }
+        let e = ctx.entry(ACTION, "assessments", Outcome::Allow, format!("{} listed", all.len()));
+        self.audit.commit(Commit::entry(e)).await?;
+        let texts = ctx.principal.has_role(Role::Compliance);
+        Ok(all.iter().map(|r| self.assessment_view(r, texts)).collect())
+    }
+
+    /// `GET /v1/assessments/{id}/report` (compliance): the document and its type.
+    #[tracing::instrument(level = "debug", skip_all)]
+    pub async fn assessment_report(&self, ctx: &RequestCtx, id: &str) -> Result<(String, Vec<u8>), ArchiveError> {
+        const ACTION: &str = "assessment.report";
+        self.require_assessments(ctx, ACTION, false).await?;
+        let found = match AssessmentId::parse(id) {
+            Ok(aid) => self
+                .store
+                .get(Cf::Registers, &keys::assessment(&aid))?
+                .zip(self.store.get(Cf::Registers, &keys::assessment_report(&aid))?)
+                .map(|r| (aid, r)),
+            Err(_) => None,
+        };
+        let Some((aid, (meta, sealed))) = found else {
+            let e = ctx.entry(ACTION, id, Outcome::Error, "no such assessment");
+            return self.refuse(e, ArchiveError::NotFound("assessment".into())).await;
+        };
+        let meta: AssessmentRecord = serde_json::from_slice(&meta).map_err(anyhow::Error::from)?;
+        let sealed: Sealed = serde_json::from_slice(&sealed).map_err(anyhow::Error::from)?;
+        let key = self.keyring.get(&KeyRef::Registers)?;
+        let plain = open(&key, &aad(&aid, "report"), &sealed)?;
+        let e = ctx.entry(ACTION, id, Outcome::Allow, format!("report sha256 {}", meta.report_sha256));
+        self.audit.commit(Commit::entry(e)).await?;
+        Ok((meta.report_type, plain.to_vec()))
+    }
+}
