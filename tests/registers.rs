@@ -633,7 +633,8 @@ async fn a_purpose_that_requires_an_assessment_is_refused_until_one_covers_it() 
     assert_eq!(list["assessments"][0]["purposes"], json!(["credit_assessment"]));
     assert!(list["assessments"][0]["conclusion"].is_null());
     let r = app.get(&officer, None, &format!("/v1/assessments/{}/report", a["id"].as_str().unwrap())).await;
-    assert_eq!(r.headers()["content-type"], "application/pdf");
+    assert_eq!(r.headers()["content-type"], "application/octet-stream");
+    assert_eq!(list["assessments"][0]["report_type"], "application/pdf");
     assert_eq!(r.bytes().await.unwrap().to_vec(), report);
     assert_eq!(
         app.get(&auditor, None, &format!("/v1/assessments/{}/report", a["id"].as_str().unwrap())).await.status(),

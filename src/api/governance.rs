@@ -111,7 +111,8 @@ pub async fn list_assessments(State(s): State<AppState>, Ctx(ctx): Ctx) -> Resul
     Ok(Json(AssessmentsDto { assessments: s.archive.list_assessments(&ctx).await? }))
 }
 
-/// An assessment's report document (compliance).
+/// An assessment's report document, byte for byte (compliance); its media
+/// type is the register's `report_type`.
 #[utoipa::path(get, path = "/v1/assessments/{id}/report", tag = "governance", params(("id" = String, Path)),
     responses((status = 200, content_type = "application/octet-stream", body = Vec<u8>), (status = 401),
               (status = 403), (status = 404)),
@@ -121,8 +122,9 @@ pub async fn assessment_report(
     Ctx(ctx): Ctx,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
-    let (media, bytes) = s.archive.assessment_report(&ctx, &id).await?;
-    Ok(([(header::CONTENT_TYPE, media)], bytes).into_response())
+    // As stored, byte for byte; its media type is in the register (`report_type`).
+    let (_, bytes) = s.archive.assessment_report(&ctx, &id).await?;
+    Ok(([(header::CONTENT_TYPE, "application/octet-stream")], bytes).into_response())
 }
 
 /// The records of processing (GDPR Art. 30; PIPL Art. 56), generated from
