@@ -5,10 +5,10 @@
 //! downloaded, with the asker's own permissions and stated purpose, each
 //! dossier read and person export audited as usual.
 
+use super::field_error;
 use super::{from_json, rfc3339, to_json, Access};
 use crate::archive::{Archive, ArchiveError, RequestCtx, StatedPurpose};
 use crate::audit::{Commit, Guard, Outcome};
-use crate::domain::dossier::FieldError;
 use crate::domain::{DossierId, ExportId, SubjectId};
 use crate::store::{keys, Cf, Op};
 use serde::{Deserialize, Serialize};
@@ -50,10 +50,6 @@ pub struct ExportView {
     #[serde(with = "time::serde::rfc3339::option", default)]
     pub delivered_at: Option<OffsetDateTime>,
     pub citation: String,
-}
-
-fn field_error(path: &str, message: impl Into<String>) -> FieldError {
-    FieldError { path: path.into(), message: message.into() }
 }
 
 impl ExportView {

@@ -54,6 +54,18 @@ struct AlertWrite {
     guard: crate::audit::Guard,
 }
 
+/// The longest free text a register takes.
+const MAX_TEXT: usize = 8000;
+
+fn field_error(path: &str, message: impl Into<String>) -> crate::domain::dossier::FieldError {
+    crate::domain::dossier::FieldError { path: path.into(), message: message.into() }
+}
+
+/// A text with a visible character, at most `MAX_TEXT` characters.
+fn visible(text: &str) -> bool {
+    text.chars().any(|c| !c.is_control() && !c.is_whitespace()) && text.chars().count() <= MAX_TEXT
+}
+
 /// Who may do what with a register.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Access {

@@ -52,14 +52,6 @@ impl Blockers {
 }
 
 impl Archive {
-    fn subject_dossier_metas(&self, sid: &SubjectId) -> Result<Vec<DossierMeta>, ArchiveError> {
-        self.linked_dossiers(sid)?
-            .iter()
-            .filter_map(|d| self.store.get(Cf::Dossiers, &keys::dossier(d)).ok().flatten())
-            .map(|r| from_json::<DossierMeta>(&r))
-            .collect()
-    }
-
     /// The holds whose law governs the person's residency, and the keep
     /// rules, that block erasing them now.
     fn erasure_blockers(&self, meta: &SubjectMeta, metas: &[DossierMeta]) -> Result<Blockers, ArchiveError> {
@@ -121,7 +113,7 @@ impl Archive {
             let e = ctx.entry(ACTION, id, Outcome::Error, "no such subject");
             return self.refuse(e, ArchiveError::NotFound("subject".into())).await;
         };
-        let metas = self.subject_dossier_metas(&sid)?;
+        let metas = self.subject_dossiers(&sid)?;
         let facts = crate::policy::access::SubjectFacts {
             owners: metas.iter().map(|d| d.owner.clone()).collect(),
             regions: metas.iter().map(|d| d.region.clone()).collect(),
@@ -215,7 +207,7 @@ impl Archive {
                 self.audit.commit(Commit::change(vec![Op::Delete(Cf::Disposition, key)], e)).await?;
                 continue;
             };
-            let metas = self.subject_dossier_metas(&p.subject)?;
+            let metas = self.subject_dossiers(&p.subject)?;
             if !self.erasure_blockers(&meta, &metas)?.is_empty() {
                 continue;
             }

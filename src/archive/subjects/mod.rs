@@ -123,7 +123,7 @@ impl Archive {
     }
 
     /// The dossiers that name a subject, through its links.
-    fn subject_dossiers(&self, sid: &SubjectId) -> Result<Vec<DossierMeta>, ArchiveError> {
+    pub(crate) fn subject_dossiers(&self, sid: &SubjectId) -> Result<Vec<DossierMeta>, ArchiveError> {
         let prefix = keys::subject_links_prefix(sid);
         let mut out = Vec::new();
         for row in self.store.scan(Cf::Subjects, &prefix, &prefix) {

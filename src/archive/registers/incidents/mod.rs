@@ -9,19 +9,17 @@
 mod affected;
 mod notices;
 
+use super::{field_error, visible, MAX_TEXT};
 use super::{from_json, rfc3339, to_json, Access};
 use crate::archive::{Archive, ArchiveError, RequestCtx};
 use crate::audit::{Commit, Guard, Outcome};
 use crate::crypto::{KeyRef, Sealed};
-use crate::domain::dossier::FieldError;
 use crate::domain::{Classification, IncidentId, Jurisdiction, PrincipalId, Role};
 use crate::policy::registers::{Deadline, Notify};
 use crate::store::{keys, Cf, Op};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
 use time::OffsetDateTime;
-
-const MAX_TEXT: usize = 8000;
 
 /// An incident to record.
 #[derive(Debug, Clone)]
@@ -203,14 +201,6 @@ pub struct NoticeDraft {
     pub complete: bool,
     pub missing: Vec<String>,
     pub elements: BTreeMap<String, serde_json::Value>,
-}
-
-fn field_error(path: &str, message: impl Into<String>) -> FieldError {
-    FieldError { path: path.into(), message: message.into() }
-}
-
-fn visible(text: &str) -> bool {
-    text.chars().any(|c| !c.is_control() && !c.is_whitespace()) && text.chars().count() <= MAX_TEXT
 }
 
 fn texts_aad(id: &IncidentId) -> String {

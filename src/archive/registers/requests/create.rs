@@ -32,7 +32,7 @@ impl Archive {
                 return Ok(false);
             }
             let region = p.region.as_str();
-            Ok(self.subject_dossier_regions(sid)?.iter().any(|r| r == region))
+            Ok(self.subject_dossiers(sid)?.iter().any(|d| d.region == region))
         };
         // An unknown person and one out of reach get the same 403, except for
         // compliance (who may record a request for anyone on record).
@@ -190,19 +190,5 @@ impl Archive {
         entries.insert(0, e);
         self.audit.commit(Commit { ops, entries, guard, on_conflict: vec![] }).await?;
         Ok(self.request_view(&record, true))
-    }
-
-    /// The regions of the dossiers that name a subject.
-    fn subject_dossier_regions(&self, sid: &SubjectId) -> Result<Vec<String>, ArchiveError> {
-        let prefix = keys::subject_links_prefix(sid);
-        let mut out = Vec::new();
-        for row in self.store.scan(Cf::Subjects, &prefix, &prefix) {
-            let (k, _) = row?;
-            let Some(did) = keys::dossier_of_link(&prefix, &k) else { continue };
-            if let Some(raw) = self.store.get(Cf::Dossiers, &keys::dossier(&did))? {
-                out.push(from_json::<crate::archive::records::DossierMeta>(&raw)?.region);
-            }
-        }
-        Ok(out)
     }
 }

@@ -12,6 +12,7 @@
 mod change;
 mod create;
 
+use super::{field_error, visible, MAX_TEXT};
 use super::{from_json, rfc3339, Access};
 use crate::archive::{Archive, ArchiveError, RequestCtx};
 use crate::audit::{Commit, Outcome};
@@ -267,16 +268,6 @@ pub struct RequestView {
     pub refusal_reason: Option<String>,
     pub answered_by: Vec<Answer>,
     pub effects: Vec<String>,
-}
-
-const MAX_TEXT: usize = 8000;
-
-fn field_error(path: &str, message: impl Into<String>) -> FieldError {
-    FieldError { path: path.into(), message: message.into() }
-}
-
-fn visible(text: &str) -> bool {
-    text.chars().any(|c| !c.is_control() && !c.is_whitespace()) && text.chars().count() <= MAX_TEXT
 }
 
 impl Archive {
