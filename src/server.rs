@@ -128,6 +128,7 @@ pub async fn start(config: Config, clock: Arc<dyn Clock>) -> anyhow::Result<Runn
         tracing::info!(sealed, "principal records written in the clear by an older custos are now sealed");
     }
     archive.record_policy_load().await?;
+    archive.record_notices().await?;
     let checkpoints = crate::config::checkpoints_dir(&config.data_dir);
     let first = archive.write_checkpoint_file(&checkpoints, None)?;
     let mut scheduler = Scheduler::default();
@@ -154,6 +155,8 @@ pub async fn start(config: Config, clock: Arc<dyn Clock>) -> anyhow::Result<Runn
             consent_purposes: archive.consent_purpose_ids(),
             incident_levels: archive.incident_levels(),
             refusal_codes: archive.refusal_codes(),
+            transfer_mechanisms: archive.transfer_mechanisms(),
+            notices: archive.notice_versions(),
         })),
         max_document_bytes: config.max_document_bytes,
         max_body_bytes: config.max_body_bytes,

@@ -14,6 +14,7 @@ pub mod listener;
 pub mod openapi;
 pub mod ops;
 pub mod principals;
+pub mod recipients;
 pub mod requests;
 pub mod search;
 pub mod subjects;
@@ -376,7 +377,8 @@ pub fn router(state: AppState, max_body_bytes: usize, body_read_timeout: std::ti
         .merge(backups::routes())
         .merge(requests::routes())
         .merge(incidents::routes())
-        .merge(governance::routes());
+        .merge(governance::routes())
+        .merge(recipients::routes());
     Router::new()
         .nest("/v1", v1)
         .merge(ops::routes())

@@ -54,6 +54,7 @@ fn id_pattern(path: &str, name: &str) -> Option<&'static str> {
         ("id", p) if p.starts_with("/v1/incidents/") => "inc_",
         ("id", p) if p.starts_with("/v1/exports/") => "exp_",
         ("id", p) if p.starts_with("/v1/assessments/") => "pia_",
+        ("id", p) if p.starts_with("/v1/recipients/") => "rcp_",
         _ => return None,
     })
 }
@@ -68,7 +69,10 @@ fn path_schema(path: &str, name: &str, purposes: &[String]) -> Option<Value> {
         ("seq", _) => json!({"type": "integer", "format": "int64", "minimum": 0, "maximum": i64::MAX}),
         ("v", _) => json!({"type": "integer", "format": "int32", "minimum": 1, "maximum": u32::MAX}),
         ("n", _) => json!({"type": "integer", "format": "int32", "minimum": 0, "maximum": u32::MAX}),
-        ("purpose", _) => json!({"type": "string", "enum": purposes}),
+        // A purpose, or `purpose@recipient` for a consent naming a recipient.
+        ("purpose", _) => {
+            json!({"type": "string", "pattern": format!("^(?:{})(?:@rcp_[0-9a-z]{{26}})?$", purposes.join("|"))})
+        }
         ("name", p) if p.starts_with("/schemas/") => {
             json!({"type": "string", "enum": ["dossier.schema.json", "subject-export.schema.json"]})
         }
@@ -101,6 +105,9 @@ pub struct Vocabulary {
     pub consent_purposes: Vec<String>,
     pub incident_levels: Vec<String>,
     pub refusal_codes: Vec<String>,
+    pub transfer_mechanisms: Vec<String>,
+    /// The notice versions (a consent may name one).
+    pub notices: Vec<String>,
 }
 
 pub fn make_exact(doc: &mut Value, vocabulary: &Vocabulary) {
@@ -167,6 +174,16 @@ fn registers_exact(doc: &mut Value, v: &Vocabulary) {
         json!({"type": "string", "enum": v.purposes}),
     );
     set("/components/schemas/NewExportDto/properties/subjects/items", id_items("sub_"));
+    set("/components/schemas/NewRecipientDto/properties/purposes/items", json!({"type": "string", "enum": v.purposes}));
+    set(
+        "/components/schemas/NewTransferDto/properties/mechanism",
+        json!({"type": "string", "enum": v.transfer_mechanisms, "description": "a mechanism of policies/transfers.toml"}),
+    );
+    set(
+        "/components/schemas/ConsentDto/properties/notice",
+        json!({"type": ["string", "null"], "enum": v.notices.iter().map(|p| json!(p)).chain([Value::Null]).collect::<Vec<_>>(),
+            "description": "a notice version of policies/notices.toml (one in force by then)"}),
+    );
     set("/components/schemas/AffectedDto/properties/dossiers/items", id_items("dos_"));
     let non_null = |m: &str| json!({"required": [m], "properties": {m: {"not": {"type": "null"}}}});
     if let Some(s) = doc.pointer_mut("/components/schemas/NewRequestDto") {

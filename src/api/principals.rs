@@ -22,8 +22,9 @@ pub struct NewPrincipalDto {
         max_length = 200
     )]
     pub name: String,
-    /// Any of sales, service, finance, compliance, admin, auditor; admin with
-    /// compliance or auditor, and auditor with any other role, are refused.
+    /// Any of sales, service, finance, compliance, admin, auditor, processor;
+    /// admin with compliance or auditor, auditor or processor with any other
+    /// role, are refused.
     #[schema(min_items = 1)]
     #[schema(inline)]
     pub roles: Vec<RoleDto>,
@@ -34,6 +35,11 @@ pub struct NewPrincipalDto {
     #[serde(default)]
     #[schema(max_length = 100)]
     pub region: String,
+    /// For the role `processor` (and only for it): the recipients-register
+    /// entry it acts for; its tokens expire with the entry's term.
+    #[serde(default)]
+    #[schema(pattern = "^rcp_[0-9a-z]{26}$")]
+    pub recipient: Option<String>,
 }
 
 /// A built-in role.
@@ -46,6 +52,7 @@ pub enum RoleDto {
     Compliance,
     Admin,
     Auditor,
+    Processor,
 }
 
 impl From<RoleDto> for Role {
@@ -57,6 +64,7 @@ impl From<RoleDto> for Role {
             RoleDto::Compliance => Role::Compliance,
             RoleDto::Admin => Role::Admin,
             RoleDto::Auditor => Role::Auditor,
+            RoleDto::Processor => Role::Processor,
         }
     }
 }
@@ -75,7 +83,18 @@ impl TryFrom<NewPrincipalDto> for NewPrincipal {
         if let Some((a, b)) = Role::conflict(&roles) {
             errors.add("/roles", &format!("{a} and {b} may not be held together (separation of duties)"));
         }
-        errors.finish(Some(NewPrincipal { name, roles, department: d.department, region: d.region }))
+        let recipient = match d.recipient.as_deref().map(crate::domain::RecipientId::parse) {
+            None => None,
+            Some(Ok(r)) => Some(r),
+            Some(Err(_)) => {
+                errors.add("/recipient", "not a recipient id");
+                None
+            }
+        };
+        if roles.contains(&Role::Processor) != d.recipient.is_some() {
+            errors.add("/recipient", "a processor principal is bound to a recipient, and only a processor is");
+        }
+        errors.finish(Some(NewPrincipal { name, roles, department: d.department, region: d.region, recipient }))
     }
 }
 

@@ -44,6 +44,16 @@ pub struct ConsentDto {
     /// When the person gave it (RFC 3339).
     #[schema(format = DateTime)]
     pub granted_at: String,
+    /// The privacy-notice version the person consented under (notices.toml);
+    /// absent: the one in force when they consented.
+    #[serde(default)]
+    #[schema(pattern = "^[A-Za-z0-9._-]{1,64}$")]
+    pub notice: Option<String>,
+    /// A recipient of the recipients register this consent names: the
+    /// person's separate consent to provision to it (PIPL Art. 23, 39).
+    #[serde(default)]
+    #[schema(pattern = "^rcp_[0-9a-z]{26}$")]
+    pub recipient: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, Deserialize, ToSchema)]
@@ -75,6 +85,8 @@ impl TryFrom<ConsentDto> for NewConsent {
             basis: d.basis.into(),
             evidence: d.evidence,
             granted_at,
+            notice: d.notice,
+            recipient: d.recipient,
         }))
     }
 }

@@ -200,6 +200,7 @@ impl Archive {
         name: &str,
     ) -> Result<(DocumentMeta, DocumentReader), ArchiveError> {
         const ACTION: &str = "document.get";
+        self.refuse_outside_party(ctx, ACTION, id).await?;
         let (did, meta, _) = self.plan_read(ctx, ACTION, id).await?;
         let doc = valid_name(name)
             .then(|| self.store.get(Cf::Documents, &keys::document(&did, name)))

@@ -137,7 +137,9 @@ impl Archive {
     /// When an enrolled token stops working.
     pub(super) fn token_expiry(&self, record: &TokenRecord, principal: &crate::domain::Principal) -> OffsetDateTime {
         let life = self.token_lifetimes.lifetime(principal.has_role(crate::domain::Role::Admin));
-        record.expires_at.unwrap_or(record.enrolled_at.unwrap_or(record.created_at) + life)
+        let expiry = record.expires_at.unwrap_or(record.enrolled_at.unwrap_or(record.created_at) + life);
+        // A processor's tokens end with its agreement's term.
+        self.term_end(principal).map_or(expiry, |end| expiry.min(end))
     }
 
     /// `GET /v1/principals/{id}/tokens`: an admin, or the principal
@@ -162,7 +164,7 @@ impl Archive {
             if rec.principal != pid {
                 continue;
             }
-            if !rec.hash.is_empty() && rec.expires_at.is_none() {
+            if !rec.hash.is_empty() {
                 if let Some(p) = self.principal(&pid)? {
                     rec.expires_at = Some(self.token_expiry(&rec, &p));
                 }
@@ -200,7 +202,10 @@ impl Archive {
             let e = ctx.entry(ACTION, record.id.as_str(), Outcome::Error, err.to_string());
             return self.refuse(e, err).await;
         }
-        let expires = now + self.token_lifetimes.lifetime(principal.has_role(crate::domain::Role::Admin));
+        let mut expires = now + self.token_lifetimes.lifetime(principal.has_role(crate::domain::Role::Admin));
+        if let Some(end) = self.term_end(&principal) {
+            expires = expires.min(end);
+        }
         record.expires_at = Some(expires);
         let op =
             Op::Put(Cf::Principals, keys::token(&record.id), serde_json::to_vec(&record).map_err(anyhow::Error::from)?);

@@ -257,6 +257,7 @@ impl Archive {
                 );
             }
         }
+        governance::check_notices(store.as_ref(), &policy.notices)?;
         let signer = transparency::load_signer(store.as_ref(), &master)?;
         let audit = AuditWriter::start(store.clone(), clock.clone(), policy.hash.clone(), metrics.clone())?;
         let assessed = std::sync::RwLock::new(governance::assessed_purposes(store.as_ref())?);
@@ -306,6 +307,16 @@ impl Archive {
     /// The incident levels of policies/incidents.toml.
     pub fn incident_levels(&self) -> Vec<String> {
         self.policy.incidents.levels.clone()
+    }
+
+    /// The transfer mechanisms of policies/transfers.toml.
+    pub fn transfer_mechanisms(&self) -> Vec<String> {
+        self.policy.transfers.mechanisms.keys().cloned().collect()
+    }
+
+    /// The notice versions of policies/notices.toml, oldest first.
+    pub fn notice_versions(&self) -> Vec<String> {
+        self.policy.notices.versions().iter().map(|n| n.version.clone()).collect()
     }
 
     /// The refusal reason codes of policies/requests.toml.
@@ -385,6 +396,7 @@ impl Archive {
             let e = ctx.entry(action, resource, Outcome::Deny, "no impact assessment covers the purpose");
             return self.refuse(e, ArchiveError::Forbidden(why)).await;
         }
+        self.check_agreed_purpose(ctx, (action, resource), purpose.as_str()).await?;
         Ok(CheckedPurpose { id: purpose, def })
     }
 }

@@ -38,6 +38,8 @@ pub struct NewPrincipal {
     pub roles: Vec<Role>,
     pub department: String,
     pub region: String,
+    /// For a processor: the recipient it acts for.
+    pub recipient: Option<crate::domain::RecipientId>,
 }
 
 /// What initialising a data directory generated, to be printed once.
@@ -144,6 +146,7 @@ impl Archive {
             department: "operations".into(),
             region: String::new(),
             created_at: now,
+            recipient: None,
         };
         let token_id = TokenId::generate();
         let mut record = TokenRecord::pending(token_id.clone(), admin.id.clone(), None, now);
@@ -156,6 +159,7 @@ impl Archive {
             department: "operations".into(),
             region: String::new(),
             created_at: now,
+            recipient: None,
         };
         ops.push(self.principal_op(&second)?);
         let second_token = TokenId::generate();
@@ -340,6 +344,13 @@ impl Archive {
     #[tracing::instrument(level = "debug", skip_all)]
     pub async fn create_principal(&self, ctx: &RequestCtx, new: NewPrincipal) -> Result<PrincipalId, ArchiveError> {
         self.require_admin(ctx, "principal.create", "").await?;
+        if let Some(rid) = &new.recipient {
+            if let Err(why) = self.recipient_for_binding(rid) {
+                let e = ctx.entry("principal.create", "", Outcome::Error, "recipient cannot be bound");
+                let err = crate::domain::dossier::FieldError { path: "/recipient".into(), message: why };
+                return self.refuse(e, ArchiveError::Invalid(vec![err])).await;
+            }
+        }
         let p = Principal {
             id: PrincipalId::generate(),
             name: new.name,
@@ -347,10 +358,12 @@ impl Archive {
             department: new.department,
             region: new.region,
             created_at: self.clock.now(),
+            recipient: new.recipient,
         };
         let ops = vec![self.principal_op(&p)?];
         let roles = p.role_names().join(",");
-        let entry = ctx.entry("principal.create", p.id.as_str(), Outcome::Allow, format!("roles {roles}"));
+        let bound = p.recipient.as_ref().map_or(String::new(), |r| format!(", for recipient {r}"));
+        let entry = ctx.entry("principal.create", p.id.as_str(), Outcome::Allow, format!("roles {roles}{bound}"));
         self.audit.commit(Commit::change(ops, entry)).await?;
         Ok(p.id)
     }

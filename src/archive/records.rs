@@ -207,17 +207,27 @@ impl SubjectMeta {
     }
 
     /// The legal-basis state access decisions use.
-    pub fn state(&self) -> crate::policy::access::SubjectState {
+    /// A consent counts only where the notice it was given under names its
+    /// purpose (PIPL Art. 14, 17): a purpose a later notice adds needs
+    /// consent under that notice.
+    pub fn state(&self, notices: &crate::policy::governance::Notices) -> crate::policy::access::SubjectState {
+        let live: Vec<(&String, &LiveConsent)> = self.consents.iter().filter(|(k, c)| c.counts(k, notices)).collect();
         crate::policy::access::SubjectState {
             restricted: self.restricted_at.is_some(),
-            consents: self.consents.keys().cloned().collect(),
-            separate_consents: self
-                .consents
+            consents: live.iter().map(|(k, _)| (*k).clone()).collect(),
+            separate_consents: live
                 .iter()
                 .filter(|(_, c)| c.basis == ConsentBasis::SeparateConsent)
-                .map(|(p, _)| p.clone())
+                .map(|(k, _)| (*k).clone())
                 .collect(),
         }
+    }
+
+    /// The live separate consent for `purpose` that counts, if any.
+    pub fn separate_consent(&self, key: &str, notices: &crate::policy::governance::Notices) -> Option<&LiveConsent> {
+        self.consents
+            .get(key)
+            .filter(|c| c.basis == ConsentBasis::SeparateConsent && c.counts(key, notices))
     }
 }
 
@@ -228,6 +238,21 @@ pub struct LiveConsent {
     pub granted_at: OffsetDateTime,
     /// The event that granted it.
     pub event: u32,
+    /// The notice version it was given under (absent: recorded before
+    /// notices were kept; the version in force when it was given).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub notice: Option<String>,
+}
+
+impl LiveConsent {
+    /// Whether the notice it was given under names its purpose. `key` is
+    /// the purpose, or `purpose@recipient` for a consent naming a recipient.
+    pub fn counts(&self, key: &str, notices: &crate::policy::governance::Notices) -> bool {
+        let purpose = key.split_once('@').map_or(key, |(p, _)| p);
+        notices
+            .under(self.notice.as_deref(), self.granted_at)
+            .is_some_and(|n| n.purposes.iter().any(|p| p == purpose))
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -261,4 +286,10 @@ pub struct ConsentEvent {
     pub recorded_at: OffsetDateTime,
     pub actor: PrincipalId,
     pub evidence: Option<Sealed>,
+    /// For a grant: the notice version it was given under.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub notice: Option<String>,
+    /// For a consent to provision: the recipient it names (PIPL Art. 23, 39).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub recipient: Option<String>,
 }

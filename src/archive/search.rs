@@ -249,6 +249,7 @@ impl Archive {
         cursor: Option<&str>,
     ) -> Result<SearchPage, ArchiveError> {
         const ACTION: &str = "search";
+        self.refuse_outside_party(ctx, ACTION, "").await?;
         let purpose = self.purpose(ctx, ACTION, "").await?;
         let Some(ix) = &self.search else {
             return Err(ArchiveError::Internal(anyhow::anyhow!("search is not enabled")));

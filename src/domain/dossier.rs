@@ -68,6 +68,13 @@ pub struct Contact {
     pub personal: PersonalFields,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub id_number: Option<String>,
+    /// Collection metadata, recorded on the person, never stored in the
+    /// dossier: the notice version they were shown, and the legal basis for
+    /// writing their sensitive fields without consent.
+    #[serde(default, skip_serializing)]
+    pub notice: Option<String>,
+    #[serde(default, skip_serializing)]
+    pub sensitive_basis: Option<String>,
 }
 
 /// The personal (not sensitive) fields of one contact: one personal segment.
@@ -292,6 +299,8 @@ impl SplitDossier {
                     subject_id: Some(sid),
                     personal,
                     id_number: sens.and_then(|s| s.id_number),
+                    notice: None,
+                    sensitive_basis: None,
                 })
                 .collect(),
             transport: b.transport,

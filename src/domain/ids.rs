@@ -78,6 +78,8 @@ prefixed_id!(RequestId, "req_", "subject request");
 prefixed_id!(IncidentId, "inc_", "incident");
 prefixed_id!(ExportId, "exp_", "bulk export");
 prefixed_id!(AssessmentId, "pia_", "impact assessment");
+prefixed_id!(RecipientId, "rcp_", "recipient");
+prefixed_id!(TransferId, "xfr_", "transfer record");
 
 #[cfg(test)]
 mod tests {

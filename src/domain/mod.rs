@@ -7,7 +7,7 @@ mod jurisdiction;
 
 pub use ids::{
     AlertId, AssessmentId, BackupId, BatchId, CertificateId, DossierId, ExportId, HoldId, IdError, IncidentId,
-    PrincipalId, RequestId, SubjectId, TokenId,
+    PrincipalId, RecipientId, RequestId, SubjectId, TokenId, TransferId,
 };
 pub use jurisdiction::{Jurisdiction, EU_MEMBER_STATES};
 
@@ -27,17 +27,27 @@ pub enum Role {
     /// Read-only: the audit log, its proofs and checkpoints, alerts; never
     /// dossier content (separation of duties).
     Auditor,
+    /// An outside party's principal (a carrier, a warehouse, an IT
+    /// processor, an independent recipient), bound to its entry of the
+    /// recipients register: its agreed purposes, classes and term.
+    Processor,
 }
 
 impl Role {
-    pub const ALL: [Role; 6] =
-        [Role::Sales, Role::Service, Role::Finance, Role::Compliance, Role::Admin, Role::Auditor];
+    pub const ALL: [Role; 7] =
+        [Role::Sales, Role::Service, Role::Finance, Role::Compliance, Role::Admin, Role::Auditor, Role::Processor];
 
     /// Roles one principal may not hold together (separation of duties):
     /// who manages principals and tokens does not also judge or audit, and
     /// who audits changes nothing.
     pub fn conflict(roles: &[Role]) -> Option<(Role, Role)> {
         let has = |r: Role| roles.contains(&r);
+        // An outside party's principal is nothing else.
+        if has(Role::Processor) {
+            if let Some(other) = roles.iter().find(|r| **r != Role::Processor) {
+                return Some((Role::Processor, *other));
+            }
+        }
         if has(Role::Admin) {
             for other in [Role::Compliance, Role::Auditor] {
                 if has(other) {
@@ -63,6 +73,7 @@ impl Role {
             Role::Compliance => "compliance",
             Role::Admin => "admin",
             Role::Auditor => "auditor",
+            Role::Processor => "processor",
         }
     }
 }
@@ -158,6 +169,9 @@ pub struct Principal {
     pub department: String,
     pub region: String,
     pub created_at: time::OffsetDateTime,
+    /// For a `processor`: the recipients-register entry it acts for.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub recipient: Option<RecipientId>,
 }
 
 impl Principal {

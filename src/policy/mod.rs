@@ -14,6 +14,7 @@
 pub mod access;
 pub mod alerts;
 pub mod classes;
+pub mod governance;
 pub mod masking;
 mod purposes;
 pub mod registers;
@@ -37,16 +38,19 @@ pub enum PolicyError {
 }
 
 /// The policy files shipped in `policies/`, compiled in.
-pub const EMBEDDED: [(&str, &str); 9] = [
+pub const EMBEDDED: [(&str, &str); 12] = [
     ("access.cedar", include_str!("../../policies/access.cedar")),
     ("alerts.toml", include_str!("../../policies/alerts.toml")),
+    ("collection.toml", include_str!("../../policies/collection.toml")),
     ("exports.toml", include_str!("../../policies/exports.toml")),
     ("incidents.toml", include_str!("../../policies/incidents.toml")),
     ("masking.toml", include_str!("../../policies/masking.toml")),
+    ("notices.toml", include_str!("../../policies/notices.toml")),
     ("purposes.toml", include_str!("../../policies/purposes.toml")),
     ("requests.toml", include_str!("../../policies/requests.toml")),
     ("retention.toml", include_str!("../../policies/retention.toml")),
     ("schema.cedarschema", include_str!("../../policies/schema.cedarschema")),
+    ("transfers.toml", include_str!("../../policies/transfers.toml")),
 ];
 
 /// The 1-based line of a byte offset in `text`.
@@ -161,6 +165,9 @@ pub struct PolicySet {
     pub requests: registers::RequestRules,
     pub incidents: registers::IncidentRules,
     pub exports: registers::ExportRules,
+    pub notices: governance::Notices,
+    pub collection: governance::CollectionRules,
+    pub transfers: governance::TransferRules,
     /// SHA-256 over every policy file (sorted by name: name, length,
     /// contents), hex; written into every audit entry.
     pub hash: String,
@@ -196,6 +203,17 @@ impl PolicySet {
         let requests = files.parse("requests.toml", registers::RequestRules::parse)?;
         let incidents = files.parse("incidents.toml", registers::IncidentRules::parse)?;
         let exports = files.parse("exports.toml", registers::ExportRules::parse)?;
+        let notices = files.parse("notices.toml", |t| {
+            let n = governance::Notices::parse(t)?;
+            n.check_purposes(&purposes)?;
+            Ok(n)
+        })?;
+        let collection = files.parse("collection.toml", |t| {
+            let c = governance::CollectionRules::parse(t)?;
+            c.check_purposes(&purposes)?;
+            Ok(c)
+        })?;
+        let transfers = files.parse("transfers.toml", governance::TransferRules::parse)?;
         Ok(PolicySet {
             purposes,
             alerts,
@@ -205,6 +223,9 @@ impl PolicySet {
             requests,
             incidents,
             exports,
+            notices,
+            collection,
+            transfers,
             hash: files.hash(),
             source: files.source.clone(),
         })

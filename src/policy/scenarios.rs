@@ -63,6 +63,7 @@ fn run(policies: &PolicySet, s: &Scenario) -> Option<String> {
         department: "d".into(),
         region: s.region.clone(),
         created_at: time::OffsetDateTime::UNIX_EPOCH,
+        recipient: None,
     };
     let someone_else = PrincipalId::generate();
     let owner = if s.owner { me.id.clone() } else { someone_else };

@@ -167,6 +167,67 @@ pub fn export(id: &crate::domain::ExportId) -> Vec<u8> {
     format!("x/{id}").into_bytes()
 }
 
+/// `registers`: a recipients-register entry.
+pub fn recipient(id: &crate::domain::RecipientId) -> Vec<u8> {
+    format!("t/{id}").into_bytes()
+}
+
+/// `registers`: every recipients-register entry (and their attestations).
+pub const RECIPIENT_PREFIX: &[u8] = b"t/";
+
+/// The end of an attestation's key (`t/<id>/a`).
+pub const ATTESTATION_SUFFIX: &[u8] = b"/a";
+
+/// `registers`: a recipient's deletion attestation.
+pub fn recipient_attestation(id: &crate::domain::RecipientId) -> Vec<u8> {
+    format!("t/{id}/a").into_bytes()
+}
+
+/// `registers`: a cross-border transfer record.
+pub fn transfer(id: &crate::domain::TransferId) -> Vec<u8> {
+    format!("f/{id}").into_bytes()
+}
+
+/// `registers`: every transfer record.
+pub const TRANSFER_PREFIX: &[u8] = b"f/";
+
+/// `registers`: a person whose data went abroad in `year` (the yearly
+/// count of distinct persons, PIPL Art. 38-40).
+pub fn transferred(year: i32, sid: &SubjectId) -> Vec<u8> {
+    format!("y/{year:04}/{sid}").into_bytes()
+}
+
+/// `registers`: the persons transferred in `year`.
+pub fn transferred_prefix(year: i32) -> Vec<u8> {
+    format!("y/{year:04}/").into_bytes()
+}
+
+/// `registers`: set once the year's transfer-volume alert was raised.
+pub fn transfer_alerted(year: i32) -> Vec<u8> {
+    format!("z/{year:04}").into_bytes()
+}
+
+/// `registers`: the digest of a privacy-notice version, recorded once it
+/// is in force.
+pub fn notice(version: &str) -> Vec<u8> {
+    format!("n/{version}").into_bytes()
+}
+
+/// `subjects`: what was recorded when a person's data was collected into a
+/// dossier (notice version, basis of sensitive fields), one per version.
+pub fn collection(sid: &SubjectId, dossier: &DossierId, version: u32) -> Vec<u8> {
+    let mut k = collections_prefix(sid);
+    k.extend_from_slice(dossier.as_str().as_bytes());
+    k.push(b'/');
+    k.extend_from_slice(&version.to_be_bytes());
+    k
+}
+
+/// `subjects`: every collection record of a person.
+pub fn collections_prefix(sid: &SubjectId) -> Vec<u8> {
+    format!("{sid}/n/").into_bytes()
+}
+
 /// `disposition`: an erasure a legal hold blocks, waiting for its release.
 pub fn pending_erasure(sid: &SubjectId) -> Vec<u8> {
     format!("p/{sid}").into_bytes()

@@ -3,6 +3,7 @@
 
 use super::{failure_reason, to_json, Created};
 use crate::archive::codec::VersionKeys;
+use crate::archive::governance::ContactCollection;
 use crate::archive::records::{DossierMeta, SubjectMeta};
 use crate::archive::{Archive, ArchiveError, RequestCtx};
 use crate::audit::{Commit, Guard, Outcome};
@@ -101,7 +102,15 @@ impl Archive {
         let named: Vec<Option<SubjectId>> = dossier.contacts.iter().map(|c| c.subject_id.clone()).collect();
         self.authorize_links(ctx, (ACTION, ""), purpose.as_str(), &named, &[]).await?;
         let id = DossierId::generate();
+        let given = ContactCollection::of(&dossier);
         let split = SplitDossier::split(dossier);
+        let collected = match self.collect_contacts(&ctx.principal.id, (&id, 1), &split, &given, &[], &|_| true)? {
+            Ok(c) => c,
+            Err(errors) => {
+                let e = ctx.entry(ACTION, "", Outcome::Error, "a contact's notice or sensitive-data basis is missing");
+                return self.refuse(e, ArchiveError::Invalid(errors)).await;
+            }
+        };
         let sealed = self.keys_for(&id, &split, true).and_then(|keys| {
             let s = self.seal_version(&id, 1, [0u8; 32], ctx.principal.id.as_str(), &split, &keys)?;
             Ok((keys, s))
@@ -130,8 +139,13 @@ impl Archive {
             ended_at: None,
             destroyed: None,
         };
-        let ops = self.version_ops(keys.ops, bytes, &meta, &subjects)?;
-        let entry = self.dossier_entry(ctx, ACTION, id.as_str(), &subjects, Outcome::Allow, decision.reason);
+        let mut ops = self.version_ops(keys.ops, bytes, &meta, &subjects)?;
+        ops.extend(collected.ops);
+        let reason = match collected.reason.is_empty() {
+            true => decision.reason,
+            false => format!("{}; {}", decision.reason, collected.reason),
+        };
+        let entry = self.dossier_entry(ctx, ACTION, id.as_str(), &subjects, Outcome::Allow, reason);
         let guard = Guard { cf: Cf::Dossiers, key: keys::dossier(&id), expected: None };
         self.audit.commit(Commit { ops, entries: vec![entry], guard: Some(guard), on_conflict: vec![] }).await?;
         let fresh = crate::archive::codec::created_subjects(&keys.created);

@@ -9,7 +9,7 @@ mod plan;
 mod read;
 mod update;
 
-pub(super) use plan::ReadPlan;
+pub(crate) use plan::ReadPlan;
 pub(crate) use update::NextVersion;
 
 use super::codec::VersionRecord;
@@ -183,7 +183,7 @@ impl Archive {
             return Ok(SubjectState::default());
         };
         let meta: SubjectMeta = serde_json::from_slice(&raw).map_err(|e| ArchiveError::Internal(e.into()))?;
-        Ok(meta.state())
+        Ok(meta.state(&self.policy.notices))
     }
 
     #[tracing::instrument(level = "debug", skip_all)]

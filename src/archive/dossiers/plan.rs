@@ -17,6 +17,8 @@ use std::collections::HashMap;
 pub(crate) struct ReadPlan {
     dossier: HashMap<Classification, FieldDecision>,
     subjects: HashMap<SubjectId, (FieldDecision, FieldDecision)>,
+    /// Said in the audit entry after the decisions (a transfer abroad).
+    notes: Vec<String>,
 }
 
 impl ReadPlan {
@@ -27,6 +29,33 @@ impl ReadPlan {
             _ => self.dossier.get(&class),
         };
         decision.map_or(FieldOutcome::Withheld, |d| d.outcome)
+    }
+
+    /// Replaces the decisions `f` overrides (class, and the person for a
+    /// contact's own fields): a recipient's agreement narrows a plan.
+    pub(crate) fn narrow(&mut self, f: impl Fn(Classification, Option<&SubjectId>) -> Option<FieldDecision>) {
+        for (class, d) in self.dossier.iter_mut() {
+            if let Some(n) = f(*class, None) {
+                *d = n;
+            }
+        }
+        for (sid, (p, s)) in self.subjects.iter_mut() {
+            if let Some(n) = f(Classification::Personal, Some(sid)) {
+                *p = n;
+            }
+            if let Some(n) = f(Classification::Sensitive, Some(sid)) {
+                *s = n;
+            }
+        }
+    }
+
+    /// Whether any of a person's own fields would be shown.
+    pub(crate) fn shows_person(&self, sid: &SubjectId) -> bool {
+        self.subjects.get(sid).is_some_and(|(p, s)| p.outcome != FieldOutcome::Withheld || s.outcome != FieldOutcome::Withheld)
+    }
+
+    pub(crate) fn note(&mut self, note: String) {
+        self.notes.push(note);
     }
 
     /// Whether any field the template has could be shown.
@@ -65,6 +94,7 @@ impl ReadPlan {
                 by(s)
             ));
         }
+        parts.extend(self.notes.iter().cloned());
         parts.join("; ")
     }
 }
@@ -87,12 +117,17 @@ impl Archive {
         for class in FieldClasses::template().dossier_level() {
             plan.dossier.insert(class, reader.decide(class, None));
         }
+        let mut states = Vec::new();
         for sid in subjects {
             let state = self.subject_state(sid)?;
             let personal = reader.decide(Classification::Personal, Some(&state));
             let sensitive = reader.decide(Classification::Sensitive, Some(&state));
             plan.subjects.insert(sid.clone(), (personal, sensitive));
+            if ctx.principal.recipient.is_some() {
+                states.push((sid.clone(), state));
+            }
         }
+        self.narrow_to_agreement(&ctx.principal, purpose.as_str(), &mut plan, &states)?;
         Ok(plan)
     }
 
@@ -107,13 +142,14 @@ impl Archive {
     ) -> Result<(DossierId, DossierMeta, ReadPlan), ArchiveError> {
         let purpose = self.purpose(ctx, action, id).await?;
         let (did, meta, _) = self.find_meta(ctx, action, id).await?;
-        let plan = self.read_plan(ctx, purpose, &meta, &meta.subjects)?;
+        let mut plan = self.read_plan(ctx, purpose, &meta, &meta.subjects)?;
         if !plan.anything_visible() {
             let reason = format!("no field visible: {}", plan.reasons());
             let e = self.dossier_entry(ctx, action, id, &meta.subjects, Outcome::Deny, reason);
             let msg = "the policy lets you see no field of this dossier for this purpose";
             return self.refuse(e, ArchiveError::Forbidden(msg.into())).await;
         }
+        self.check_transfer(ctx, (action, id), &meta, purpose.as_str(), &mut plan).await?;
         Ok((did, meta, plan))
     }
 }

@@ -4,6 +4,7 @@
 
 use super::{failure_reason, Created, ReadPlan};
 use crate::archive::codec::{Opened, Part, SegmentName};
+use crate::archive::governance::ContactCollection;
 use crate::archive::records::DossierMeta;
 use crate::archive::{Archive, ArchiveError, RequestCtx};
 use crate::audit::{Commit, Guard, Outcome};
@@ -25,6 +26,8 @@ pub(crate) struct NextVersion {
     /// When the customer relationship ended (close).
     pub ended_at: Option<OffsetDateTime>,
     pub reason: String,
+    /// Written with the version (the contacts' collection records).
+    pub extra: Vec<crate::store::Op>,
 }
 
 impl Archive {
@@ -72,10 +75,27 @@ impl Archive {
             let e = self.dossier_entry(ctx, ACTION, id, &meta.subjects, Outcome::Error, "version mismatch");
             return self.refuse(e, mismatch).await;
         }
+        let given = ContactCollection::of(&dossier);
         let mut split = SplitDossier::split(dossier);
         let kept = self.keep_hidden(&did, &meta, &plan, &mut split)?;
         let version = meta.current_version + 1;
-        let reason = match kept.is_empty() {
+        let written = |sid: &SubjectId| !kept.contains(&SegmentName::SubjectSensitive(sid.clone()).to_string());
+        let collected = match self.collect_contacts(
+            &ctx.principal.id,
+            (&did, version),
+            &split,
+            &given,
+            &meta.subjects,
+            &written,
+        )? {
+            Ok(c) => c,
+            Err(errors) => {
+                let why = "a contact's notice or sensitive-data basis is missing";
+                let e = self.dossier_entry(ctx, ACTION, id, &meta.subjects, Outcome::Error, why);
+                return self.refuse(e, ArchiveError::Invalid(errors)).await;
+            }
+        };
+        let mut reason = match kept.is_empty() {
             true => format!("{}; version {version}", decision.reason),
             false => format!(
                 "{}; version {version}; kept from version {}: {}",
@@ -84,7 +104,11 @@ impl Archive {
                 kept.join(", ")
             ),
         };
-        let next = NextVersion { action: ACTION, meta, meta_raw, split, ended_at: None, reason };
+        if !collected.reason.is_empty() {
+            reason = format!("{reason}; {}", collected.reason);
+        }
+        let next =
+            NextVersion { action: ACTION, meta, meta_raw, split, ended_at: None, reason, extra: collected.ops };
         self.append_version(ctx, &did, next).await
     }
 
@@ -97,7 +121,7 @@ impl Archive {
         did: &DossierId,
         next: NextVersion,
     ) -> Result<Created, ArchiveError> {
-        let NextVersion { action, meta, meta_raw, split, ended_at, reason } = next;
+        let NextVersion { action, meta, meta_raw, split, ended_at, reason, extra } = next;
         let id = did.as_str();
         let expected = meta.current_version;
         let version = meta.current_version + 1;
@@ -137,7 +161,8 @@ impl Archive {
             ended_at: ended_at.or(meta.ended_at),
             ..meta
         };
-        let ops = self.version_ops(keys.ops, bytes, &new_meta, &version_subjects)?;
+        let mut ops = self.version_ops(keys.ops, bytes, &new_meta, &version_subjects)?;
+        ops.extend(extra);
         let entry = self.dossier_entry(ctx, action, id, &all_subjects, Outcome::Allow, reason);
         let conflict =
             self.dossier_entry(ctx, action, id, &all_subjects, Outcome::Error, "version mismatch (concurrent update)");

@@ -1,10 +1,25 @@
-//! The governance records a regulator asks for first (issue 13). Built so
-//! far: the records of processing (GDPR Art. 30; PIPL Art. 56's records),
-//! generated from the policy files and registers, never written by hand.
+//! The governance records a regulator asks for first: privacy notices and
+//! what each collection recorded (`collection`), impact assessments
+//! (`assessments`), the recipients register with processors' deletion
+//! attestations (`recipients`), cross-border transfer records and the
+//! yearly count of persons transferred (`transfers`), and the records of
+//! processing generated from all of them (`records`).
 
 mod assessments;
+mod collection;
+mod recipients;
 mod records;
+mod transfers;
 
 pub(crate) use assessments::assessed_purposes;
 pub use assessments::{AssessmentView, NewAssessment, ProcessingKind};
+pub(crate) use collection::{check_notices, ContactCollection};
+pub use collection::{CollectionRecord, SensitiveBasis};
+pub(crate) use recipients::RecipientRecord;
+pub use recipients::{AttestationView, NewAttestation, NewRecipient, RecipientRole, RecipientView};
 pub use records::{ProcessingRecord, RecordsOfProcessing};
+pub use transfers::{NewTransfer, TransferView, TransferVolume};
+
+fn rfc3339(t: time::OffsetDateTime) -> String {
+    t.format(&time::format_description::well_known::Rfc3339).unwrap_or_default()
+}

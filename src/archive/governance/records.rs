@@ -97,6 +97,7 @@ impl Archive {
             department: String::new(),
             region: "*".into(),
             created_at: time::OffsetDateTime::UNIX_EPOCH,
+            recipient: None,
         };
         let def = Purpose::parse(purpose).and_then(|id| self.policy.purposes.get(&id))?;
         let facts = DossierFacts {
@@ -138,6 +139,8 @@ impl Archive {
                 citation: r.citation.clone(),
             })
             .collect();
+        let third_parties = self.recipient_records()?;
+        let transfers = self.transfer_lines(&third_parties)?;
         let mut records = Vec::new();
         for id in self.policy.purposes.ids() {
             let Some(def) = Purpose::parse(id).and_then(|p| self.policy.purposes.get(&p)) else { continue };
@@ -159,9 +162,30 @@ impl Archive {
                 citation: def.citation.clone(),
                 categories_of_data_subjects: vec!["contact persons of customers and prospects".into()],
                 data_categories,
-                recipients_internal: def.roles.iter().map(|r| r.as_str().to_owned()).collect(),
-                recipients_third_parties: vec![],
-                transfers: vec![],
+                recipients_internal: def
+                    .roles
+                    .iter()
+                    .filter(|r| **r != Role::Processor)
+                    .map(|r| r.as_str().to_owned())
+                    .collect(),
+                recipients_third_parties: third_parties
+                    .iter()
+                    .filter(|r| r.purposes.iter().any(|p| p == id))
+                    .map(|r| {
+                        format!(
+                            "{} {} ({}, in {}; classes {}; term {} to {}; contract {})",
+                            r.id,
+                            r.name,
+                            crate::archive::wire_name(&r.role),
+                            r.country,
+                            r.classes.iter().map(|c| c.as_str()).collect::<Vec<_>>().join(", "),
+                            super::rfc3339(r.term_from),
+                            super::rfc3339(r.term_until),
+                            r.contract
+                        )
+                    })
+                    .collect(),
+                transfers: transfers.iter().filter(|(purposes, _)| purposes.contains(&id.to_owned())).map(|(_, t)| t.clone()).collect(),
                 retention: retention.clone(),
                 security_measures: SECURITY_MEASURES.iter().map(|m| (*m).to_owned()).collect(),
                 assessments: assessments

@@ -1,8 +1,10 @@
 //! The deadline check (the scheduler's `deadlines` job, every minute):
 //! an alert for each open data-subject request past its due date, and for
 //! each incident notification deadline that nears (`warn_before`) or runs
-//! out with no notification recorded. Each is raised once; the alert, its
-//! audit entry and the record's mark are one guarded write.
+//! out with no notification recorded, and when the year's count of persons
+//! transferred abroad reaches its threshold. Each is raised once; the
+//! alert, its audit entry and the record's mark are one guarded write. It
+//! also records the digest of a privacy notice that took effect.
 
 use super::rfc3339;
 use crate::archive::{Archive, ArchiveError};
@@ -13,6 +15,8 @@ impl Archive {
     /// Raises the alerts due now; returns them.
     #[tracing::instrument(level = "debug", skip_all)]
     pub async fn check_deadlines(&self) -> Result<Vec<crate::policy::alerts::Alert>, ArchiveError> {
+        // A notice version that took effect since the last run is recorded.
+        self.record_notices().await?;
         let mut writes = self.overdue_request_alerts()?;
         writes.extend(self.incident_deadline_alerts()?);
         let mut raised = Vec::new();
@@ -42,6 +46,7 @@ impl Archive {
                 raised.push(a);
             }
         }
+        raised.extend(self.check_transfer_volume().await?);
         Ok(raised)
     }
 }

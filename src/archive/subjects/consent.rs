@@ -40,6 +40,54 @@ impl Archive {
                 message: format!("evidence is required, at most {MAX_EVIDENCE} characters"),
             });
         }
+        // PIPL Art. 14, 17: consent is given under a notice naming the purpose.
+        let notice = match &consent.notice {
+            Some(v) => match self.policy.notices.get(v) {
+                Some(n) if n.effective <= now.date() => Some(n),
+                Some(_) => {
+                    errors.push(FieldError { path: "/notice".into(), message: "that notice is not in force yet".into() });
+                    None
+                }
+                None => {
+                    errors.push(FieldError { path: "/notice".into(), message: "no such notice version".into() });
+                    None
+                }
+            },
+            None => self.policy.notices.under(None, consent.granted_at),
+        };
+        if let Some(n) = notice {
+            if !n.purposes.contains(&consent.purpose) && errors.is_empty() {
+                errors.push(FieldError {
+                    path: "/purpose".into(),
+                    message: format!(
+                        "the notice the person consented under ({}) does not name this purpose: consent must be given under a notice that does (PIPL Art. 14, 17)",
+                        n.version
+                    ),
+                });
+            }
+        }
+        let recipient = match &consent.recipient {
+            None => None,
+            Some(r) => match self.recipient_for_consent(r) {
+                Ok(rid) => {
+                    if consent.basis != ConsentBasis::SeparateConsent {
+                        errors.push(FieldError {
+                            path: "/basis".into(),
+                            message: "a consent naming a recipient is a separate consent (PIPL Art. 23, 39)".into(),
+                        });
+                    }
+                    Some(rid)
+                }
+                Err(message) => {
+                    errors.push(FieldError { path: "/recipient".into(), message });
+                    None
+                }
+            },
+        };
+        let live_key = match &recipient {
+            Some(r) => format!("{}@{r}", consent.purpose),
+            None => consent.purpose.clone(),
+        };
         if call.meta.objected.contains(&consent.purpose) {
             let mut e = ctx.entry(ACTION, id, Outcome::Deny, "the person objected to this purpose for good");
             e.subjects = vec![call.sid.to_string()];
@@ -77,16 +125,25 @@ impl Archive {
             recorded_at: now,
             actor: ctx.principal.id.clone(),
             evidence: Some(evidence),
+            notice: notice.map(|n| n.version.clone()),
+            recipient: recipient.clone(),
         };
         let mut meta = call.meta.clone();
         meta.consent_events = n + 1;
         meta.consents.insert(
-            consent.purpose.clone(),
-            LiveConsent { basis: consent.basis, granted_at: consent.granted_at, event: n },
+            live_key,
+            LiveConsent {
+                basis: consent.basis,
+                granted_at: consent.granted_at,
+                event: n,
+                notice: notice.map(|n| n.version.clone()),
+            },
         );
         let ops = vec![Op::Put(Cf::Subjects, keys::consent_event(&call.sid, n), to_json(&event)?)];
         let basis = if consent.basis == ConsentBasis::SeparateConsent { "separate_consent" } else { "consent" };
-        let reason = format!("{}; purpose {}, basis {basis}, event {n}", call.reason, consent.purpose);
+        let under = notice.map_or(String::new(), |n| format!(", notice {}", n.version));
+        let to = recipient.as_ref().map_or(String::new(), |r| format!(", recipient {r}"));
+        let reason = format!("{}; purpose {}, basis {basis}, event {n}{under}{to}", call.reason, consent.purpose);
         self.commit_subject(ctx, ACTION, &call, &meta, ops, reason).await?;
         Ok(self.event_view(&call.sid, event))
     }
@@ -116,6 +173,8 @@ impl Archive {
             recorded_at: now,
             actor: ctx.principal.id.clone(),
             evidence: None,
+            notice: None,
+            recipient: purpose.split_once('@').map(|(_, r)| r.to_owned()),
         };
         let mut meta = call.meta.clone();
         meta.consent_events = n + 1;
@@ -155,6 +214,8 @@ impl Archive {
             recorded_at: e.recorded_at,
             actor: e.actor,
             evidence,
+            notice: e.notice,
+            recipient: e.recipient,
         }
     }
 

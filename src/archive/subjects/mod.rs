@@ -38,6 +38,11 @@ pub struct LiveConsentView {
     pub basis: ConsentBasis,
     #[serde(with = "time::serde::rfc3339")]
     pub granted_at: OffsetDateTime,
+    /// The notice version it was given under.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub notice: Option<String>,
+    /// Whether it counts: the notice it was given under names the purpose.
+    pub effective: bool,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -55,6 +60,9 @@ pub struct SubjectView {
     pub residency: crate::domain::Jurisdiction,
     /// Purposes the person objected to for good (direct marketing).
     pub objected: Vec<String>,
+    /// Per dossier version that collected their data: the privacy-notice
+    /// version they were shown and the basis of their sensitive fields.
+    pub collection: Vec<crate::archive::governance::CollectionRecord>,
 }
 
 #[derive(Debug, Clone)]
@@ -63,6 +71,8 @@ pub struct NewConsent {
     pub basis: ConsentBasis,
     pub evidence: String,
     pub granted_at: OffsetDateTime,
+    pub notice: Option<String>,
+    pub recipient: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -78,6 +88,12 @@ pub struct ConsentEventView {
     pub actor: PrincipalId,
     /// `None` when none was given or the subject has been erased.
     pub evidence: Option<String>,
+    /// For a grant: the notice version it was given under.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub notice: Option<String>,
+    /// For a consent to provision: the recipient it names.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub recipient: Option<String>,
 }
 
 /// What an authorised subject call works on.
@@ -225,10 +241,20 @@ impl Archive {
             consents: meta
                 .consents
                 .iter()
-                .map(|(p, c)| LiveConsentView { purpose: p.clone(), basis: c.basis, granted_at: c.granted_at })
+                .map(|(p, c)| {
+                    let notice = self.policy.notices.under(c.notice.as_deref(), c.granted_at).map(|n| n.version.clone());
+                    LiveConsentView {
+                        purpose: p.clone(),
+                        basis: c.basis,
+                        granted_at: c.granted_at,
+                        notice,
+                        effective: c.counts(p, &self.policy.notices),
+                    }
+                })
                 .collect(),
             residency: meta.residency(),
             objected: meta.objected.iter().cloned().collect(),
+            collection: self.collection_records(&call.sid)?,
         })
     }
 

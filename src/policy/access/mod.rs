@@ -487,6 +487,7 @@ mod tests {
             department: "d".into(),
             region: "r".into(),
             created_at: time::OffsetDateTime::UNIX_EPOCH,
+            recipient: None,
         };
         let facts = DossierFacts { owner: &owner, region: "r", grade: Grade::A, status: Status::Active };
         let def = PurposeDef {

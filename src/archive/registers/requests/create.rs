@@ -148,6 +148,8 @@ impl Archive {
                     recorded_at: now,
                     actor: p.id.clone(),
                     evidence: None,
+                    notice: None,
+                    recipient: None,
                 };
                 m.consent_events = n + 1;
                 m.last_withdrawal_at = Some(now);

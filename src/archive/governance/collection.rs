@@ -1,0 +1,288 @@
+//! What custos records when a person's data is collected into a dossier
+//! (PIPL Art. 17, 28-30; GDPR Art. 13-14): the privacy-notice version the
+//! person was shown, and the basis on which their sensitive fields were
+//! written: their separate consent on record, or a legal basis of
+//! `collection.toml` that needs none. One record per dossier version that
+//! adds the person or writes their sensitive fields, append-only, beside
+//! the person's metadata; no personal value in it. The notice versions
+//! themselves are fixed once in force: their digests are recorded, and a
+//! changed text refuses to start.
+
+use crate::archive::records::SubjectMeta;
+use crate::archive::{Archive, ArchiveError};
+use crate::audit::{Commit, EntryBody};
+use crate::domain::dossier::{FieldError, SplitDossier};
+use crate::domain::{DossierId, PrincipalId, SubjectId};
+use crate::store::{keys, Cf, KvStore, Op};
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+
+/// The collection metadata a contact of a request body carries (never
+/// stored in the dossier).
+#[derive(Debug, Clone, Default)]
+pub(crate) struct ContactCollection {
+    pub notice: Option<String>,
+    pub sensitive_basis: Option<String>,
+}
+
+impl ContactCollection {
+    pub fn of(d: &crate::domain::dossier::Dossier) -> Vec<ContactCollection> {
+        d.contacts
+            .iter()
+            .map(|c| ContactCollection { notice: c.notice.clone(), sensitive_basis: c.sensitive_basis.clone() })
+            .collect()
+    }
+}
+
+/// On what basis a person's sensitive field was written.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SensitiveBasis {
+    pub field: String,
+    /// `separate_consent`, or a basis id of collection.toml.
+    pub basis: String,
+    /// For a consent: the purpose and the consent event.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub purpose: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub consent_event: Option<u32>,
+    pub citation: String,
+}
+
+/// One collection record, as stored and shown.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct CollectionRecord {
+    pub dossier: DossierId,
+    pub version: u32,
+    /// The notice version the person was shown (when the dossier first
+    /// named them, or when a request named one).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub notice: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sensitive: Option<SensitiveBasis>,
+    #[serde(with = "time::serde::rfc3339")]
+    pub at: OffsetDateTime,
+    pub actor: PrincipalId,
+}
+
+/// What a write records for its contacts.
+pub(crate) struct Collected {
+    pub ops: Vec<Op>,
+    /// For the audit entry: per person, the notice and the basis (ids only).
+    pub reason: String,
+}
+
+/// The digest recorded for a notice version, if any.
+fn recorded_digest(store: &dyn KvStore, version: &str) -> anyhow::Result<Option<String>> {
+    Ok(store.get(Cf::Registers, &keys::notice(version))?.map(|b| String::from_utf8_lossy(&b).into_owned()))
+}
+
+/// Refuses a policy set whose notice text changed after it was recorded.
+pub(crate) fn check_notices(store: &dyn KvStore, notices: &crate::policy::governance::Notices) -> anyhow::Result<()> {
+    for n in notices.versions() {
+        if let Some(d) = recorded_digest(store, &n.version)? {
+            if d != n.digest {
+                anyhow::bail!(
+                    "privacy notice {} changed after it took effect (recorded digest {d}, now {}): notices are append-only; restore its text and publish a new version",
+                    n.version,
+                    n.digest
+                );
+            }
+        }
+    }
+    Ok(())
+}
+
+impl Archive {
+    /// Records the digest of every notice version in force and not yet
+    /// recorded, each with an audit entry (at start-up and every minute).
+    pub async fn record_notices(&self) -> Result<Vec<String>, ArchiveError> {
+        let now = self.clock.now();
+        let mut done = Vec::new();
+        for n in self.policy.notices.versions() {
+            if n.effective > now.date() || recorded_digest(self.store.as_ref(), &n.version)?.is_some() {
+                continue;
+            }
+            let ops = vec![Op::Put(Cf::Registers, keys::notice(&n.version), n.digest.as_bytes().to_vec())];
+            let reason = format!("privacy notice {} in force since {}; digest {}", n.version, n.effective, n.digest);
+            let entry = EntryBody::system("notice.publish", &n.version, reason);
+            self.audit.commit(Commit::change(ops, entry)).await?;
+            done.push(n.version.clone());
+        }
+        Ok(done)
+    }
+
+    /// The notice versions with whether each is in force and recorded.
+    pub fn notices_view(&self) -> Result<Vec<serde_json::Value>, ArchiveError> {
+        let now = self.clock.now();
+        let current = self.policy.notices.in_force(now).map(|n| n.version.clone());
+        let mut out = Vec::new();
+        for n in self.policy.notices.versions() {
+            let mut v = serde_json::to_value(n).map_err(|e| ArchiveError::Internal(e.into()))?;
+            v["in_force"] = serde_json::Value::Bool(current.as_deref() == Some(n.version.as_str()));
+            v["recorded"] = serde_json::Value::Bool(recorded_digest(self.store.as_ref(), &n.version)?.is_some());
+            out.push(v);
+        }
+        Ok(out)
+    }
+
+    /// The collection records of a person, oldest dossier first.
+    pub(crate) fn collection_records(&self, sid: &SubjectId) -> Result<Vec<CollectionRecord>, ArchiveError> {
+        let prefix = keys::collections_prefix(sid);
+        let mut out = Vec::new();
+        for row in self.store.scan(Cf::Subjects, &prefix, &prefix) {
+            let (_, raw) = row?;
+            out.push(serde_json::from_slice(&raw).map_err(|e| ArchiveError::Internal(e.into()))?);
+        }
+        Ok(out)
+    }
+
+    /// For each contact a write names: the notice version to record (the
+    /// named one, or the one in force for a person new to the dossier) and
+    /// the basis of their sensitive fields when written (`sensitive_written`);
+    /// 422 errors naming the field and what is missing.
+    pub(crate) fn collect_contacts(
+        &self,
+        actor: &PrincipalId,
+        (dossier, version): (&DossierId, u32),
+        split: &SplitDossier,
+        given: &[ContactCollection],
+        linked_before: &[SubjectId],
+        sensitive_written: &dyn Fn(&SubjectId) -> bool,
+    ) -> Result<Result<Collected, Vec<FieldError>>, ArchiveError> {
+        let now = self.clock.now();
+        let notices = &self.policy.notices;
+        let mut errors = Vec::new();
+        let mut ops = Vec::new();
+        let mut reasons = Vec::new();
+        for (i, (sid, _, sens)) in split.contacts.iter().enumerate() {
+            let g = given.get(i).cloned().unwrap_or_default();
+            let notice = match &g.notice {
+                Some(v) => match notices.get(v) {
+                    Some(n) if n.effective <= now.date() => Some(n.version.clone()),
+                    Some(_) => {
+                        errors.push(err(i, "/notice", "that notice version is not in force yet"));
+                        None
+                    }
+                    None => {
+                        errors.push(err(i, "/notice", "no such notice version in notices.toml"));
+                        None
+                    }
+                },
+                None if !linked_before.contains(sid) => match notices.in_force(now) {
+                    Some(n) => Some(n.version.clone()),
+                    None => {
+                        errors.push(err(
+                            i,
+                            "",
+                            "no privacy notice is in force: a person's data is not collected before they are told (PIPL Art. 17)",
+                        ));
+                        None
+                    }
+                },
+                None => None,
+            };
+            let written = sens.as_ref().is_some_and(|s| s.id_number.is_some()) && sensitive_written(sid);
+            let sensitive = if written {
+                match self.sensitive_basis(sid, g.sensitive_basis.as_deref())? {
+                    Ok(b) => Some(b),
+                    Err((path, message)) => {
+                        errors.push(err(i, path, &message));
+                        None
+                    }
+                }
+            } else {
+                None
+            };
+            let mut parts = Vec::new();
+            if let Some(n) = &notice {
+                parts.push(format!("notice {n}"));
+            }
+            if let Some(b) = &sensitive {
+                match (&b.purpose, b.consent_event) {
+                    (Some(p), Some(e)) => parts.push(format!("{} under separate consent event {e} ({p})", b.field)),
+                    _ => parts.push(format!("{} under basis {}", b.field, b.basis)),
+                }
+            }
+            if parts.is_empty() {
+                continue;
+            }
+            reasons.push(format!("{sid}: {}", parts.join(", ")));
+            let record = CollectionRecord {
+                dossier: dossier.clone(),
+                version,
+                notice,
+                sensitive,
+                at: now,
+                actor: actor.clone(),
+            };
+            let bytes = serde_json::to_vec(&record).map_err(|e| ArchiveError::Internal(e.into()))?;
+            ops.push(Op::Put(Cf::Subjects, keys::collection(sid, dossier, version), bytes));
+        }
+        if !errors.is_empty() {
+            return Ok(Err(errors));
+        }
+        Ok(Ok(Collected { ops, reason: reasons.join("; ") }))
+    }
+
+    /// The basis for writing `sid`'s id number: the named legal basis, a
+    /// live separate consent to a purpose that covers it, or a legal basis
+    /// recorded for the person before. Else the path and what is missing.
+    fn sensitive_basis(
+        &self,
+        sid: &SubjectId,
+        named: Option<&str>,
+    ) -> Result<Result<SensitiveBasis, (&'static str, String)>, ArchiveError> {
+        const FIELD: &str = "id_number";
+        let rules = &self.policy.collection;
+        if let Some(b) = named {
+            return Ok(match rules.bases.get(b) {
+                Some(def) if def.fields.iter().any(|f| f == FIELD) => Ok(SensitiveBasis {
+                    field: FIELD.into(),
+                    basis: b.to_owned(),
+                    purpose: None,
+                    consent_event: None,
+                    citation: def.citation.clone(),
+                }),
+                Some(_) => Err(("/sensitive_basis", format!("the basis {b} does not cover {FIELD}"))),
+                None => Err(("/sensitive_basis", "no such basis in collection.toml".to_owned())),
+            });
+        }
+        let purposes = rules.fields.get(FIELD).map(|f| f.consent_purposes.clone()).unwrap_or_default();
+        if let Some(raw) = self.store.get(Cf::Subjects, &keys::subject(sid))? {
+            let meta: SubjectMeta = serde_json::from_slice(&raw).map_err(|e| ArchiveError::Internal(e.into()))?;
+            for p in &purposes {
+                if let Some(c) = meta.separate_consent(p, &self.policy.notices) {
+                    return Ok(Ok(SensitiveBasis {
+                        field: FIELD.into(),
+                        basis: "separate_consent".into(),
+                        purpose: Some(p.clone()),
+                        consent_event: Some(c.event),
+                        citation: "PIPL Art. 29".into(),
+                    }));
+                }
+            }
+            let earlier = self
+                .collection_records(sid)?
+                .into_iter()
+                .filter_map(|r| r.sensitive)
+                .rfind(|b| b.basis != "separate_consent" && rules.bases.contains_key(&b.basis));
+            if let Some(b) = earlier {
+                return Ok(Ok(b));
+            }
+        }
+        let bases: Vec<&str> =
+            rules.bases.iter().filter(|(_, d)| d.fields.iter().any(|f| f == FIELD)).map(|(k, _)| k.as_str()).collect();
+        Ok(Err((
+            "/id_number",
+            format!(
+                "sensitive personal data: needs the person's separate consent to {} on record, or a legal basis named in sensitive_basis ({}) (PIPL Art. 28-29)",
+                if purposes.is_empty() { "(none configured)".to_owned() } else { purposes.join(" or ") },
+                if bases.is_empty() { "none configured".to_owned() } else { bases.join(", ") }
+            ),
+        )))
+    }
+}
+
+fn err(i: usize, path: &str, message: &str) -> FieldError {
+    FieldError { path: format!("/contacts/{i}{path}"), message: message.into() }
+}

@@ -1,0 +1,405 @@
+//! The recipients register (PIPL Art. 21, 23; GDPR Art. 28, 30(1)(d)): the
+//! third parties personal data goes to (carriers, warehouses, IT
+//! processors, independent recipients), each with its role, agreed purposes
+//! and field classes, country, term and contract reference; and, once the
+//! term has ended, the attestation that the party deleted what it received
+//! (PIPL Art. 21(2)). An entry is written once and never changed: a new
+//! agreement is a new entry.
+//!
+//! A principal of role `processor` is bound to one entry: its tokens expire
+//! with the term, it may state only the agreed purposes, and it sees only
+//! the agreed classes (`provision`).
+
+use crate::archive::{Archive, ArchiveError, RequestCtx};
+use crate::audit::{Commit, Outcome};
+use crate::crypto::{seal, segment_aad, KeyRef, Sealed};
+use crate::domain::dossier::FieldError;
+use crate::domain::{Classification, Jurisdiction, PrincipalId, Purpose, RecipientId, Role};
+use crate::store::{keys, Cf, Op};
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum RecipientRole {
+    /// Processes on the company's behalf (entrusted party, PIPL Art. 21; GDPR Art. 28).
+    Processor,
+    /// Decides its own purposes: provision needs each person's separate
+    /// consent naming it (PIPL Art. 23).
+    Independent,
+}
+
+#[derive(Debug, Clone)]
+pub struct NewRecipient {
+    pub name: String,
+    pub role: RecipientRole,
+    pub purposes: Vec<String>,
+    pub classes: Vec<Classification>,
+    pub country: Jurisdiction,
+    pub term_from: OffsetDateTime,
+    pub term_until: OffsetDateTime,
+    pub contract: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub(crate) struct RecipientRecord {
+    pub id: RecipientId,
+    /// A company's name: no personal value.
+    pub name: String,
+    pub role: RecipientRole,
+    pub purposes: Vec<String>,
+    pub classes: Vec<Classification>,
+    pub country: Jurisdiction,
+    #[serde(with = "time::serde::rfc3339")]
+    pub term_from: OffsetDateTime,
+    #[serde(with = "time::serde::rfc3339")]
+    pub term_until: OffsetDateTime,
+    pub contract: String,
+    pub recorded_by: PrincipalId,
+    #[serde(with = "time::serde::rfc3339")]
+    pub recorded_at: OffsetDateTime,
+}
+
+impl RecipientRecord {
+    pub fn in_term(&self, now: OffsetDateTime) -> bool {
+        self.term_from <= now && now < self.term_until
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct NewAttestation {
+    pub deleted_at: OffsetDateTime,
+    pub method: String,
+    pub statement: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct AttestationRecord {
+    #[serde(with = "time::serde::rfc3339")]
+    deleted_at: OffsetDateTime,
+    method: String,
+    /// The party's statement (may name its staff): sealed.
+    statement: Sealed,
+    recorded_by: PrincipalId,
+    #[serde(with = "time::serde::rfc3339")]
+    recorded_at: OffsetDateTime,
+}
+
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct AttestationView {
+    #[serde(with = "time::serde::rfc3339")]
+    pub deleted_at: OffsetDateTime,
+    pub method: String,
+    /// `None` to an auditor.
+    pub statement: Option<String>,
+    pub recorded_by: String,
+    #[serde(with = "time::serde::rfc3339")]
+    pub recorded_at: OffsetDateTime,
+}
+
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct RecipientView {
+    pub id: String,
+    pub name: String,
+    #[schema(inline)]
+    pub role: RecipientRole,
+    pub purposes: Vec<String>,
+    pub classes: Vec<Classification>,
+    pub country: String,
+    #[serde(with = "time::serde::rfc3339")]
+    pub term_from: OffsetDateTime,
+    #[serde(with = "time::serde::rfc3339")]
+    pub term_until: OffsetDateTime,
+    pub contract: String,
+    /// `not_started`, `in_term` or `ended`.
+    pub status: String,
+    /// The deletion attestation, once recorded.
+    pub attestation: Option<AttestationView>,
+    pub recorded_by: String,
+    #[serde(with = "time::serde::rfc3339")]
+    pub recorded_at: OffsetDateTime,
+}
+
+fn attestation_aad(id: &RecipientId) -> Vec<u8> {
+    segment_aad(id.as_str(), 0, "recipient/attestation")
+}
+
+fn text_ok(t: &str, max: usize) -> bool {
+    t.chars().any(|c| !c.is_control() && !c.is_whitespace()) && t.chars().count() <= max
+}
+
+impl Archive {
+    pub(crate) fn recipient_record(&self, id: &RecipientId) -> Result<Option<RecipientRecord>, ArchiveError> {
+        self.store
+            .get(Cf::Registers, &keys::recipient(id))?
+            .map(|raw| serde_json::from_slice(&raw).map_err(|e| ArchiveError::Internal(e.into())))
+            .transpose()
+    }
+
+    /// The recipient a consent names: it must be on the register.
+    pub(crate) fn recipient_for_consent(&self, id: &str) -> Result<String, String> {
+        let rid = RecipientId::parse(id).map_err(|_| "not a recipient id".to_owned())?;
+        match self.recipient_record(&rid) {
+            Ok(Some(_)) => Ok(rid.to_string()),
+            Ok(None) => Err("no such recipient on the register".into()),
+            Err(_) => Err("the recipients register cannot be read".into()),
+        }
+    }
+
+    /// A processor principal may be bound to an entry whose term has not ended.
+    pub(crate) fn recipient_for_binding(&self, rid: &RecipientId) -> Result<(), String> {
+        match self.recipient_record(rid) {
+            Ok(Some(r)) if self.clock.now() < r.term_until => Ok(()),
+            Ok(Some(_)) => Err("the recipient's term has ended".into()),
+            Ok(None) => Err("no such recipient on the register".into()),
+            Err(_) => Err("the recipients register cannot be read".into()),
+        }
+    }
+
+    /// When a principal's term ends (a processor's), if it has one.
+    pub(crate) fn term_end(&self, p: &crate::domain::Principal) -> Option<OffsetDateTime> {
+        let rid = p.recipient.as_ref()?;
+        // An entry that cannot be read ends the term now: fail closed.
+        Some(self.recipient_record(rid).ok().flatten().map_or(OffsetDateTime::UNIX_EPOCH, |r| r.term_until))
+    }
+
+    fn recipient_view(&self, r: &RecipientRecord, with_text: bool) -> Result<RecipientView, ArchiveError> {
+        let now = self.clock.now();
+        let attestation = match self.store.get(Cf::Registers, &keys::recipient_attestation(&r.id))? {
+            None => None,
+            Some(raw) => {
+                let a: AttestationRecord = serde_json::from_slice(&raw).map_err(|e| ArchiveError::Internal(e.into()))?;
+                let statement = if with_text {
+                    self.keyring.get(&KeyRef::Registers).ok().and_then(|k| {
+                        let plain = crate::crypto::open(&k, &attestation_aad(&r.id), &a.statement).ok()?;
+                        String::from_utf8(plain.to_vec()).ok()
+                    })
+                } else {
+                    None
+                };
+                Some(AttestationView {
+                    deleted_at: a.deleted_at,
+                    method: a.method,
+                    statement,
+                    recorded_by: a.recorded_by.to_string(),
+                    recorded_at: a.recorded_at,
+                })
+            }
+        };
+        let status = if now < r.term_from {
+            "not_started"
+        } else if now < r.term_until {
+            "in_term"
+        } else {
+            "ended"
+        };
+        Ok(RecipientView {
+            id: r.id.to_string(),
+            name: r.name.clone(),
+            role: r.role,
+            purposes: r.purposes.clone(),
+            classes: r.classes.clone(),
+            country: r.country.to_string(),
+            term_from: r.term_from,
+            term_until: r.term_until,
+            contract: r.contract.clone(),
+            status: status.into(),
+            attestation,
+            recorded_by: r.recorded_by.to_string(),
+            recorded_at: r.recorded_at,
+        })
+    }
+
+    async fn require_governance(&self, ctx: &RequestCtx, action: &str, read: bool) -> Result<(), ArchiveError> {
+        let p = &ctx.principal;
+        if p.has_role(Role::Compliance) || (read && p.has_role(Role::Auditor)) {
+            return Ok(());
+        }
+        let who = if read { "compliance or auditor" } else { "compliance" };
+        let e = ctx.entry(action, "", Outcome::Deny, format!("{who} role required"));
+        self.refuse(e, ArchiveError::Forbidden(format!("this register is open to {who} only"))).await
+    }
+
+    /// `POST /v1/recipients` (compliance).
+    #[tracing::instrument(level = "debug", skip_all)]
+    pub async fn create_recipient(&self, ctx: &RequestCtx, n: NewRecipient) -> Result<RecipientView, ArchiveError> {
+        const ACTION: &str = "recipient.create";
+        self.require_governance(ctx, ACTION, false).await?;
+        let mut errors = Vec::new();
+        let mut err = |path: &str, message: &str| errors.push(FieldError { path: path.into(), message: message.into() });
+        if !text_ok(&n.name, 200) {
+            err("/name", "required, at most 200 characters");
+        }
+        if !text_ok(&n.contract, 200) {
+            err("/contract", "required: the contract's reference, at most 200 characters");
+        }
+        if n.purposes.is_empty() {
+            err("/purposes", "at least one agreed purpose");
+        }
+        for (i, p) in n.purposes.iter().enumerate() {
+            if Purpose::parse(p).and_then(|id| self.policy.purposes.get(&id)).is_none() {
+                errors.push(FieldError { path: format!("/purposes/{i}"), message: "unknown purpose".into() });
+            }
+        }
+        if n.classes.is_empty() {
+            errors.push(FieldError { path: "/classes".into(), message: "at least one agreed field class".into() });
+        }
+        if n.term_until <= n.term_from {
+            errors.push(FieldError { path: "/term_until".into(), message: "must come after term_from".into() });
+        }
+        if !errors.is_empty() {
+            let e = ctx.entry(ACTION, "", Outcome::Error, "invalid recipient");
+            return self.refuse(e, ArchiveError::Invalid(errors)).await;
+        }
+        let mut purposes = n.purposes;
+        purposes.sort();
+        purposes.dedup();
+        let mut classes = n.classes;
+        classes.sort();
+        classes.dedup();
+        let r = RecipientRecord {
+            id: RecipientId::generate(),
+            name: n.name,
+            role: n.role,
+            purposes,
+            classes,
+            country: n.country,
+            term_from: n.term_from,
+            term_until: n.term_until,
+            contract: n.contract,
+            recorded_by: ctx.principal.id.clone(),
+            recorded_at: self.clock.now(),
+        };
+        let ops = vec![Op::Put(
+            Cf::Registers,
+            keys::recipient(&r.id),
+            serde_json::to_vec(&r).map_err(|e| ArchiveError::Internal(e.into()))?,
+        )];
+        let reason = format!(
+            "{} in {}, purposes {}, classes {}, term until {}",
+            crate::archive::wire_name(&r.role),
+            r.country,
+            r.purposes.join(","),
+            r.classes.iter().map(|c| c.as_str()).collect::<Vec<_>>().join(","),
+            super::rfc3339(r.term_until)
+        );
+        self.audit.commit(Commit::change(ops, ctx.entry(ACTION, r.id.as_str(), Outcome::Allow, reason))).await?;
+        self.recipient_view(&r, true)
+    }
+
+    /// `GET /v1/recipients` (compliance, auditor).
+    #[tracing::instrument(level = "debug", skip_all)]
+    pub async fn list_recipients(&self, ctx: &RequestCtx) -> Result<Vec<RecipientView>, ArchiveError> {
+        const ACTION: &str = "recipient.list";
+        self.require_governance(ctx, ACTION, true).await?;
+        let all = self.recipient_records()?;
+        let e = ctx.entry(ACTION, "recipients", Outcome::Allow, format!("{} listed", all.len()));
+        self.audit.commit(Commit::entry(e)).await?;
+        let texts = ctx.principal.has_role(Role::Compliance);
+        all.iter().map(|r| self.recipient_view(r, texts)).collect()
+    }
+
+    pub(crate) fn recipient_records(&self) -> Result<Vec<RecipientRecord>, ArchiveError> {
+        let mut all = Vec::new();
+        for row in self.store.scan(Cf::Registers, keys::RECIPIENT_PREFIX, keys::RECIPIENT_PREFIX) {
+            let (k, raw) = row?;
+            if k.ends_with(keys::ATTESTATION_SUFFIX) {
+                continue;
+            }
+            all.push(serde_json::from_slice(&raw).map_err(|e| ArchiveError::Internal(e.into()))?);
+        }
+        Ok(all)
+    }
+
+    async fn find_recipient(
+        &self,
+        ctx: &RequestCtx,
+        action: &str,
+        id: &str,
+    ) -> Result<RecipientRecord, ArchiveError> {
+        let found = match RecipientId::parse(id) {
+            Ok(rid) => self.recipient_record(&rid)?,
+            Err(_) => None,
+        };
+        match found {
+            Some(r) => Ok(r),
+            None => {
+                let e = ctx.entry(action, id, Outcome::Error, "no such recipient");
+                self.refuse(e, ArchiveError::NotFound("recipient".into())).await
+            }
+        }
+    }
+
+    /// `GET /v1/recipients/{id}` (compliance, auditor).
+    #[tracing::instrument(level = "debug", skip_all)]
+    pub async fn get_recipient(&self, ctx: &RequestCtx, id: &str) -> Result<RecipientView, ArchiveError> {
+        const ACTION: &str = "recipient.read";
+        self.require_governance(ctx, ACTION, true).await?;
+        let r = self.find_recipient(ctx, ACTION, id).await?;
+        self.audit.commit(Commit::entry(ctx.entry(ACTION, id, Outcome::Allow, "recipient read"))).await?;
+        self.recipient_view(&r, ctx.principal.has_role(Role::Compliance))
+    }
+
+    /// `POST /v1/recipients/{id}/attestation` (compliance): the party's
+    /// attestation that it deleted what it received, once its term ended
+    /// (409 before, and for a second one).
+    #[tracing::instrument(level = "debug", skip_all)]
+    pub async fn attest_deletion(
+        &self,
+        ctx: &RequestCtx,
+        id: &str,
+        a: NewAttestation,
+    ) -> Result<RecipientView, ArchiveError> {
+        const ACTION: &str = "recipient.attestation";
+        self.require_governance(ctx, ACTION, false).await?;
+        let r = self.find_recipient(ctx, ACTION, id).await?;
+        let now = self.clock.now();
+        let mut errors = Vec::new();
+        if !text_ok(&a.method, 200) {
+            errors.push(FieldError { path: "/method".into(), message: "required, at most 200 characters".into() });
+        }
+        if !text_ok(&a.statement, 8000) {
+            errors.push(FieldError { path: "/statement".into(), message: "required, at most 8000 characters".into() });
+        }
+        if a.deleted_at > now + time::Duration::minutes(5) {
+            errors.push(FieldError { path: "/deleted_at".into(), message: "lies in the future".into() });
+        }
+        if !errors.is_empty() {
+            let e = ctx.entry(ACTION, id, Outcome::Error, "invalid attestation");
+            return self.refuse(e, ArchiveError::Invalid(errors)).await;
+        }
+        if now < r.term_until {
+            let e = ctx.entry(ACTION, id, Outcome::Error, "term not ended");
+            let why = format!(
+                "the recipient's term runs until {}: deletion is attested after it ends (PIPL Art. 21(2))",
+                super::rfc3339(r.term_until)
+            );
+            return self.refuse(e, ArchiveError::Conflict(why)).await;
+        }
+        let key = keys::recipient_attestation(&r.id);
+        if self.store.get(Cf::Registers, &key)?.is_some() {
+            let e = ctx.entry(ACTION, id, Outcome::Error, "already attested");
+            return self.refuse(e, ArchiveError::Conflict("a deletion attestation is already on record".into())).await;
+        }
+        let k = self.house_key(KeyRef::Registers)?;
+        let record = AttestationRecord {
+            deleted_at: a.deleted_at,
+            method: a.method,
+            statement: seal(&k, &attestation_aad(&r.id), a.statement.as_bytes())?,
+            recorded_by: ctx.principal.id.clone(),
+            recorded_at: now,
+        };
+        let ops = vec![Op::Put(Cf::Registers, key, serde_json::to_vec(&record).map_err(anyhow::Error::from)?)];
+        let reason = format!("deletion attested, deleted at {}", super::rfc3339(a.deleted_at));
+        let guard = crate::audit::Guard { cf: Cf::Registers, key: keys::recipient_attestation(&r.id), expected: None };
+        let entry = ctx.entry(ACTION, id, Outcome::Allow, reason);
+        match self.audit.commit(Commit { ops, entries: vec![entry], guard: Some(guard), on_conflict: vec![] }).await {
+            Ok(_) => {}
+            Err(crate::audit::CommitError::Conflict) => {
+                return Err(ArchiveError::Conflict("a deletion attestation is already on record".into()))
+            }
+            Err(e) => return Err(e.into()),
+        }
+        self.recipient_view(&r, true)
+    }
+}

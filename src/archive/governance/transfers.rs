@@ -1,0 +1,426 @@
+//! Provision to recipients and cross-border transfers (PIPL Art. 21, 23,
+//! 38-40; GDPR Art. 28, 44-46). A principal bound to a recipients-register
+//! entry reads within its agreement: only the agreed purposes (403 for
+//! another), only the agreed classes (the rest withheld), and, for an
+//! independent recipient, a person's fields only with their separate
+//! consent naming it. When the recipient sits outside a person's
+//! jurisdiction (an EU member state counts as the EU), their data leaves
+//! it: that needs a transfer record for the recipient and that
+//! jurisdiction (mechanism per `transfers.toml`), and where the mechanism
+//! says so the person's separate consent naming the recipient; without
+//! them the read is refused (403) naming what is missing. Each person
+//! transferred is counted once per calendar year; the deadline job raises
+//! `transfer_volume` when the count reaches the threshold.
+
+use super::RecipientRecord;
+use crate::archive::dossiers::ReadPlan;
+use crate::archive::records::{ConsentBasis, DossierMeta, SubjectMeta};
+use crate::archive::{Archive, ArchiveError, RequestCtx};
+use crate::audit::{Commit, EntryBody, Outcome};
+use crate::domain::dossier::FieldError;
+use crate::domain::{AssessmentId, Jurisdiction, PrincipalId, RecipientId, Role, SubjectId, TransferId};
+use crate::policy::access::FieldOutcome;
+use crate::store::{keys, Cf, Op};
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+
+#[derive(Debug, Clone)]
+pub struct NewTransfer {
+    pub recipient: String,
+    pub jurisdiction: Jurisdiction,
+    pub mechanism: String,
+    pub reference: String,
+    pub assessment: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct TransferRecord {
+    id: TransferId,
+    recipient: RecipientId,
+    /// Whose persons' data it covers (their residency; EU for any member state).
+    jurisdiction: Jurisdiction,
+    mechanism: String,
+    citation: String,
+    separate_consent: bool,
+    reference: String,
+    #[serde(default)]
+    assessment: Option<AssessmentId>,
+    recorded_by: PrincipalId,
+    #[serde(with = "time::serde::rfc3339")]
+    recorded_at: OffsetDateTime,
+}
+
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct TransferView {
+    pub id: String,
+    pub recipient: String,
+    /// The recipient's country.
+    pub destination: String,
+    pub jurisdiction: String,
+    pub mechanism: String,
+    pub citation: String,
+    /// Whether each person's separate consent naming the recipient is needed too.
+    pub separate_consent: bool,
+    pub reference: String,
+    pub assessment: Option<String>,
+    pub recorded_by: String,
+    #[serde(with = "time::serde::rfc3339")]
+    pub recorded_at: OffsetDateTime,
+}
+
+/// The distinct persons whose data went abroad in a calendar year.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct TransferVolume {
+    pub year: i32,
+    pub persons: u64,
+    /// `alert_threshold` of transfers.toml.
+    pub threshold: u64,
+    pub alerted: bool,
+}
+
+/// EU member states count as the EU.
+fn bloc(j: &Jurisdiction) -> String {
+    if j.is_eu() {
+        "EU".into()
+    } else {
+        j.to_string()
+    }
+}
+
+fn json<T: Serialize>(v: &T) -> Result<Vec<u8>, ArchiveError> {
+    serde_json::to_vec(v).map_err(|e| ArchiveError::Internal(e.into()))
+}
+
+fn withheld(why: String) -> crate::policy::access::FieldDecision {
+    crate::policy::access::FieldDecision { outcome: FieldOutcome::Withheld, policies: vec![why] }
+}
+
+impl Archive {
+    fn transfers(&self) -> Result<Vec<TransferRecord>, ArchiveError> {
+        let mut out = Vec::new();
+        for row in self.store.scan(Cf::Registers, keys::TRANSFER_PREFIX, keys::TRANSFER_PREFIX) {
+            out.push(serde_json::from_slice(&row?.1).map_err(|e| ArchiveError::Internal(e.into()))?);
+        }
+        Ok(out)
+    }
+
+    fn transfer_view(&self, t: &TransferRecord, recipients: &[RecipientRecord]) -> TransferView {
+        TransferView {
+            id: t.id.to_string(),
+            recipient: t.recipient.to_string(),
+            destination: recipients.iter().find(|r| r.id == t.recipient).map(|r| r.country.to_string()).unwrap_or_default(),
+            jurisdiction: t.jurisdiction.to_string(),
+            mechanism: t.mechanism.clone(),
+            citation: t.citation.clone(),
+            separate_consent: t.separate_consent,
+            reference: t.reference.clone(),
+            assessment: t.assessment.as_ref().map(ToString::to_string),
+            recorded_by: t.recorded_by.to_string(),
+            recorded_at: t.recorded_at,
+        }
+    }
+
+    async fn require_transfers(&self, ctx: &RequestCtx, action: &str, read: bool) -> Result<(), ArchiveError> {
+        let p = &ctx.principal;
+        if p.has_role(Role::Compliance) || (read && p.has_role(Role::Auditor)) {
+            return Ok(());
+        }
+        let who = if read { "compliance or auditor" } else { "compliance" };
+        let e = ctx.entry(action, "transfers", Outcome::Deny, format!("{who} role required"));
+        self.refuse(e, ArchiveError::Forbidden(format!("the transfer register is open to {who} only"))).await
+    }
+
+    /// `POST /v1/transfers` (compliance): a transfer record for one
+    /// recipient and the persons of one jurisdiction.
+    #[tracing::instrument(level = "debug", skip_all)]
+    pub async fn create_transfer(&self, ctx: &RequestCtx, n: NewTransfer) -> Result<TransferView, ArchiveError> {
+        const ACTION: &str = "transfer.create";
+        self.require_transfers(ctx, ACTION, false).await?;
+        let mut errors = Vec::new();
+        let recipient = RecipientId::parse(&n.recipient).ok().map(|r| self.recipient_record(&r)).transpose()?.flatten();
+        match &recipient {
+            None => errors.push(FieldError { path: "/recipient".into(), message: "no such recipient".into() }),
+            Some(r) if bloc(&r.country) == bloc(&n.jurisdiction) => errors.push(FieldError {
+                path: "/jurisdiction".into(),
+                message: format!("the recipient is in {}: that is not a cross-border transfer", r.country),
+            }),
+            Some(_) => {}
+        }
+        let mechanism = self.policy.transfers.mechanisms.get(&n.mechanism);
+        if mechanism.is_none() {
+            let known: Vec<&str> = self.policy.transfers.mechanisms.keys().map(String::as_str).collect();
+            errors.push(FieldError {
+                path: "/mechanism".into(),
+                message: format!("not a mechanism of transfers.toml ({})", known.join(", ")),
+            });
+        }
+        let visible = n.reference.chars().any(|c| !c.is_control() && !c.is_whitespace());
+        if !visible || n.reference.chars().count() > 200 {
+            errors.push(FieldError {
+                path: "/reference".into(),
+                message: "required: the contract, certificate or filing reference, at most 200 characters".into(),
+            });
+        }
+        let assessment = match n.assessment.as_deref().map(AssessmentId::parse) {
+            None => None,
+            Some(Ok(a)) if self.store.get(Cf::Registers, &keys::assessment(&a))?.is_some() => Some(a),
+            Some(_) => {
+                errors.push(FieldError { path: "/assessment".into(), message: "no such impact assessment".into() });
+                None
+            }
+        };
+        let (Some(r), Some(m), true) = (recipient, mechanism, errors.is_empty()) else {
+            let e = ctx.entry(ACTION, "transfers", Outcome::Error, "invalid transfer record");
+            return self.refuse(e, ArchiveError::Invalid(errors)).await;
+        };
+        let t = TransferRecord {
+            id: TransferId::generate(),
+            recipient: r.id.clone(),
+            jurisdiction: Jurisdiction::parse(&bloc(&n.jurisdiction)).map_err(|e| anyhow::anyhow!(e))?,
+            mechanism: n.mechanism,
+            citation: m.citation.clone(),
+            separate_consent: m.separate_consent,
+            reference: n.reference,
+            assessment,
+            recorded_by: ctx.principal.id.clone(),
+            recorded_at: self.clock.now(),
+        };
+        let ops = vec![Op::Put(Cf::Registers, keys::transfer(&t.id), json(&t)?)];
+        let reason = format!(
+            "{} residents to {} ({}) under {} ({})",
+            t.jurisdiction, r.id, r.country, t.mechanism, t.citation
+        );
+        self.audit.commit(Commit::change(ops, ctx.entry(ACTION, t.id.as_str(), Outcome::Allow, reason))).await?;
+        Ok(self.transfer_view(&t, &[r]))
+    }
+
+    /// Each transfer record as a line of the records of processing, with
+    /// the purposes its recipient's agreement covers.
+    pub(super) fn transfer_lines(
+        &self,
+        recipients: &[RecipientRecord],
+    ) -> Result<Vec<(Vec<String>, String)>, ArchiveError> {
+        let mut out = Vec::new();
+        for t in self.transfers()? {
+            let Some(r) = recipients.iter().find(|r| r.id == t.recipient) else { continue };
+            let line = format!(
+                "{} {} residents to {} {} in {} under {} ({}); reference {}{}",
+                t.id,
+                t.jurisdiction,
+                r.id,
+                r.name,
+                r.country,
+                t.mechanism,
+                t.citation,
+                t.reference,
+                t.assessment.as_ref().map_or(String::new(), |a| format!("; assessment {a}"))
+            );
+            out.push((r.purposes.clone(), line));
+        }
+        Ok(out)
+    }
+
+    /// `GET /v1/transfers` (compliance, auditor).
+    #[tracing::instrument(level = "debug", skip_all)]
+    pub async fn list_transfers(&self, ctx: &RequestCtx) -> Result<Vec<TransferView>, ArchiveError> {
+        const ACTION: &str = "transfer.list";
+        self.require_transfers(ctx, ACTION, true).await?;
+        let all = self.transfers()?;
+        let recipients = self.recipient_records()?;
+        let e = ctx.entry(ACTION, "transfers", Outcome::Allow, format!("{} listed", all.len()));
+        self.audit.commit(Commit::entry(e)).await?;
+        Ok(all.iter().map(|t| self.transfer_view(t, &recipients)).collect())
+    }
+
+    fn volume(&self, year: i32) -> Result<TransferVolume, ArchiveError> {
+        let prefix = keys::transferred_prefix(year);
+        let mut persons = 0u64;
+        for row in self.store.scan(Cf::Registers, &prefix, &prefix) {
+            row?;
+            persons += 1;
+        }
+        Ok(TransferVolume {
+            year,
+            persons,
+            threshold: self.policy.transfers.alert_threshold,
+            alerted: self.store.get(Cf::Registers, &keys::transfer_alerted(year))?.is_some(),
+        })
+    }
+
+    /// `GET /v1/transfers/volume?year=` (compliance, auditor).
+    #[tracing::instrument(level = "debug", skip_all)]
+    pub async fn transfer_volume(&self, ctx: &RequestCtx, year: Option<i32>) -> Result<TransferVolume, ArchiveError> {
+        const ACTION: &str = "transfer.volume";
+        self.require_transfers(ctx, ACTION, true).await?;
+        let v = self.volume(year.unwrap_or_else(|| self.clock.now().year()))?;
+        let e = ctx.entry(ACTION, "transfers", Outcome::Allow, format!("{}: {} persons", v.year, v.persons));
+        self.audit.commit(Commit::entry(e)).await?;
+        Ok(v)
+    }
+
+    /// The deadline job: `transfer_volume` once the year's count of
+    /// distinct persons transferred reaches the threshold.
+    pub(crate) async fn check_transfer_volume(&self) -> Result<Option<crate::policy::alerts::Alert>, ArchiveError> {
+        let now = self.clock.now();
+        let v = self.volume(now.year())?;
+        if v.alerted || v.persons < v.threshold {
+            return Ok(None);
+        }
+        let start = time::Date::from_ordinal_date(v.year, 1).map_err(|e| anyhow::anyhow!(e))?.midnight().assume_utc();
+        let alert = crate::policy::alerts::Alert {
+            id: crate::domain::AlertId::generate().to_string(),
+            rule: "transfer_volume".into(),
+            description: format!(
+                "{} distinct persons' data went abroad in {} (threshold {}): check the mechanism the volume requires (CAC 2024 Provisions Art. 8; PIPL Art. 38-40)",
+                v.persons, v.year, v.threshold
+            ),
+            actor: String::new(),
+            window_start: start,
+            window_end: now,
+            window_seconds: (now - start).whole_seconds().max(0) as u64,
+            count: v.persons,
+            threshold: v.threshold,
+        };
+        let ops = vec![
+            Op::Put(Cf::Alerts, keys::alert(&alert.id), json(&alert)?),
+            Op::Put(Cf::Registers, keys::transfer_alerted(v.year), vec![]),
+        ];
+        let entry = EntryBody {
+            request_id: alert.id.clone(),
+            ..EntryBody::system("audit.alert", "transfers", format!("transfer_volume: {}", alert.description))
+        };
+        let guard = crate::audit::Guard { cf: Cf::Registers, key: keys::transfer_alerted(v.year), expected: None };
+        match self.audit.commit(Commit { ops, entries: vec![entry], guard: Some(guard), on_conflict: vec![] }).await {
+            Err(crate::audit::CommitError::Conflict) => return Ok(None),
+            other => other?,
+        };
+        tracing::warn!(rule = "transfer_volume", persons = v.persons, "transfer volume alert");
+        Ok(Some(alert))
+    }
+
+    /// An outside party reads dossiers one at a time, within its agreement:
+    /// no search across them, no contract documents (403, audited).
+    pub(crate) async fn refuse_outside_party(
+        &self,
+        ctx: &RequestCtx,
+        action: &str,
+        resource: &str,
+    ) -> Result<(), ArchiveError> {
+        if ctx.principal.recipient.is_none() && !ctx.principal.has_role(Role::Processor) {
+            return Ok(());
+        }
+        let why = "an outside party's principal reads dossiers one at a time, within its agreement";
+        let e = ctx.entry(action, resource, Outcome::Deny, why);
+        self.refuse(e, ArchiveError::Forbidden(why.into())).await
+    }
+
+    /// For a principal acting for a recipient: the agreed purposes only.
+    pub(crate) async fn check_agreed_purpose(
+        &self,
+        ctx: &RequestCtx,
+        (action, resource): (&str, &str),
+        purpose: &str,
+    ) -> Result<(), ArchiveError> {
+        let Some(rid) = &ctx.principal.recipient else { return Ok(()) };
+        let why = match self.recipient_record(rid)? {
+            Some(r) if !r.in_term(self.clock.now()) => format!("the agreement of {rid} is not in term"),
+            Some(r) if !r.purposes.iter().any(|p| p == purpose) => {
+                format!("the agreement of {rid} covers the purposes {} only", r.purposes.join(", "))
+            }
+            Some(_) => return Ok(()),
+            None => format!("{rid} is not on the recipients register"),
+        };
+        let e = ctx.entry(action, resource, Outcome::Deny, why.clone());
+        self.refuse(e, ArchiveError::Forbidden(why)).await
+    }
+
+    /// Narrows a read plan to a recipient's agreement: agreed classes only,
+    /// and an independent recipient a person's fields only with their
+    /// separate consent naming it.
+    pub(crate) fn narrow_to_agreement(
+        &self,
+        p: &crate::domain::Principal,
+        purpose: &str,
+        plan: &mut ReadPlan,
+        states: &[(SubjectId, crate::policy::access::SubjectState)],
+    ) -> Result<(), ArchiveError> {
+        let Some(rid) = &p.recipient else { return Ok(()) };
+        let r = self.recipient_record(rid)?;
+        let agreed = |c: crate::domain::Classification| r.as_ref().is_some_and(|r| r.classes.contains(&c));
+        let independent = r.as_ref().is_none_or(|r| r.role == super::RecipientRole::Independent);
+        let consent_key = format!("{purpose}@{rid}");
+        plan.narrow(|class, subject| {
+            if !agreed(class) {
+                return Some(withheld(format!("agreement:{rid}")));
+            }
+            let sid = subject?;
+            let consented =
+                states.iter().find(|(s, _)| s == sid).is_some_and(|(_, st)| st.separate_consents.contains(&consent_key));
+            (independent && !consented).then(|| withheld(format!("no-consent-naming:{rid}")))
+        });
+        Ok(())
+    }
+
+    /// The cross-border check of a read by a recipient's principal: every
+    /// person whose fields it would see and who resides outside the
+    /// recipient's country needs a transfer record (and, where its
+    /// mechanism says so, their separate consent naming the recipient).
+    /// 403 naming what is missing; else the persons are counted for the
+    /// year and the plan notes the transfer for the audit entry.
+    pub(crate) async fn check_transfer(
+        &self,
+        ctx: &RequestCtx,
+        (action, resource): (&str, &str),
+        meta: &DossierMeta,
+        purpose: &str,
+        plan: &mut ReadPlan,
+    ) -> Result<(), ArchiveError> {
+        let Some(rid) = &ctx.principal.recipient else { return Ok(()) };
+        let Some(r) = self.recipient_record(rid)? else { return Ok(()) };
+        let dest = bloc(&r.country);
+        let records: Vec<TransferRecord> = self.transfers()?.into_iter().filter(|t| &t.recipient == rid).collect();
+        let mut missing = Vec::new();
+        let mut moved: Vec<(SubjectId, TransferId)> = Vec::new();
+        for sid in &meta.subjects {
+            if !plan.shows_person(sid) {
+                continue;
+            }
+            let Some(raw) = self.store.get(Cf::Subjects, &keys::subject(sid))? else { continue };
+            let m: SubjectMeta = serde_json::from_slice(&raw).map_err(|e| ArchiveError::Internal(e.into()))?;
+            let from = bloc(&m.residency());
+            if from == dest {
+                continue;
+            }
+            let Some(t) = records.iter().find(|t| t.jurisdiction.as_str() == from) else {
+                missing.push(format!("a transfer record for {from} residents to {rid} ({})", r.country));
+                continue;
+            };
+            let key = format!("{purpose}@{rid}");
+            let consented = m.consents.get(&key).is_some_and(|c| {
+                c.basis == ConsentBasis::SeparateConsent && c.counts(&key, &self.policy.notices)
+            });
+            if t.separate_consent && !consented {
+                missing.push(format!("{sid}'s separate consent naming {rid} for {purpose} ({} under {})", t.mechanism, t.citation));
+                continue;
+            }
+            moved.push((sid.clone(), t.id.clone()));
+        }
+        missing.dedup();
+        if !missing.is_empty() {
+            let why = format!("cross-border transfer needs {} (PIPL Art. 38-39)", missing.join("; "));
+            let e = self.dossier_entry(ctx, action, resource, &meta.subjects, Outcome::Deny, why.clone());
+            return self.refuse(e, ArchiveError::Forbidden(why)).await;
+        }
+        if moved.is_empty() {
+            return Ok(());
+        }
+        let year = self.clock.now().year();
+        let ops: Vec<Op> = moved.iter().map(|(s, _)| Op::Put(Cf::Registers, keys::transferred(year, s), vec![])).collect();
+        // Derived from the audit entries (each names the transfer): the
+        // count of persons, written beside them.
+        self.store.write(&ops, false)?;
+        let list: Vec<String> = moved.iter().map(|(s, t)| format!("{s} under {t}")).collect();
+        plan.note(format!("abroad to {rid} ({}): {}", r.country, list.join(", ")));
+        Ok(())
+    }
+}
