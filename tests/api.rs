@@ -465,6 +465,14 @@ async fn operations_endpoints_and_openapi_completeness() {
         ("/v1/assessments", "post"),
         ("/v1/assessments", "get"),
         ("/v1/assessments/{id}/report", "get"),
+        ("/v1/recipients", "post"),
+        ("/v1/recipients", "get"),
+        ("/v1/recipients/{id}", "get"),
+        ("/v1/recipients/{id}/attestation", "post"),
+        ("/v1/transfers", "post"),
+        ("/v1/transfers", "get"),
+        ("/v1/transfers/volume", "get"),
+        ("/v1/notices", "get"),
     ];
     for (path, method) in expected {
         assert!(doc["paths"][path][method].is_object(), "openapi lacks {method} {path}");
@@ -494,9 +502,9 @@ async fn operations_endpoints_and_openapi_completeness() {
         }
     }
     assert_eq!(
-        json_bodies, 17,
+        json_bodies, 20,
         "dossier create and update, principal, close, hold, consent, erasure, enroll, residency, request and its \
-         change, incident, affected, notification, exemption, export, assessment"
+         change, incident, affected, notification, exemption, export, assessment, recipient, attestation, transfer"
     );
     app.stop().await;
 }

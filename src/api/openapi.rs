@@ -205,6 +205,12 @@ fn registers_exact(doc: &mut Value, v: &Vocabulary) {
             when("refused", json!({"allOf": [non_null("reason_code"), non_null("reason")]})),
         ]);
     }
+    if let Some(s) = doc.pointer_mut("/components/schemas/NewPrincipalDto") {
+        // A processor is bound to a recipient, and only a processor is.
+        s["if"] = json!({"properties": {"roles": {"contains": {"const": "processor"}}}, "required": ["roles"]});
+        s["then"] = non_null("recipient");
+        s["else"] = json!({"properties": {"recipient": {"type": "null"}}});
+    }
     for name in ["AffectedDto", "NewExportDto"] {
         if let Some(s) = doc.pointer_mut(&format!("/components/schemas/{name}")) {
             s["minProperties"] = json!(1);

@@ -217,6 +217,7 @@ pub async fn list_transfers(State(s): State<AppState>, Ctx(ctx): Ctx) -> Result<
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct VolumeQuery {
     /// The calendar year (default: this one).
