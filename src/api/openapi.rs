@@ -117,9 +117,14 @@ pub fn make_exact(doc: &mut Value, vocabulary: &Vocabulary) {
         roles["not"] = conflicting_roles();
     }
     // A consent record names a purpose that rests on consent.
-    if let Some(purpose) = doc.pointer_mut("/components/schemas/ConsentDto/properties/purpose") {
-        *purpose = json!({"type": "string", "enum": consent_purposes,
-            "description": "a purpose of policies/purposes.toml that rests on consent or separate consent"});
+    if let Some(c) = doc.pointer_mut("/components/schemas/ConsentDto") {
+        c["properties"]["purpose"] = json!({"type": "string", "enum": purposes,
+            "description": "a purpose of policies/purposes.toml that rests on consent or separate consent; any purpose for a consent naming a recipient"});
+        // Without a recipient, a consent-based purpose; with one, a separate consent.
+        let names_recipient = json!({"required": ["recipient"], "properties": {"recipient": {"type": "string"}}});
+        c["anyOf"] = json!([{"properties": {"purpose": {"enum": consent_purposes}}}, names_recipient.clone()]);
+        c["if"] = names_recipient;
+        c["then"] = json!({"properties": {"basis": {"const": "separate_consent"}}});
     }
     let Some(paths) = doc.get_mut("paths").and_then(Value::as_object_mut) else { return };
     for (path, ops) in paths.iter_mut() {

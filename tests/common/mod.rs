@@ -207,13 +207,14 @@ pub async fn enroll(client: &Client, base: &str, code: &str) -> String {
 /// A principal and its token, as staff get one: the admin asks, a second
 /// admin approves, the person redeems the enrollment code.
 pub async fn principal(client: &Client, base: &str, roles: &[&str], region: &str) -> (String, String) {
-    let r = client
-        .post(format!("{base}/v1/principals"))
-        .bearer_auth(ADMIN_TOKEN)
-        .json(&json!({"name": format!("{roles:?}"), "roles": roles, "department": "d", "region": region}))
-        .send()
-        .await
-        .unwrap();
+    let body = json!({"name": format!("{roles:?}"), "roles": roles, "department": "d", "region": region});
+    principal_from(client, base, &body).await
+}
+
+/// A principal made from `body` (`POST /v1/principals`), enrolled: its id
+/// and token.
+pub async fn principal_from(client: &Client, base: &str, body: &Value) -> (String, String) {
+    let r = client.post(format!("{base}/v1/principals")).bearer_auth(ADMIN_TOKEN).json(body).send().await.unwrap();
     assert_eq!(r.status(), StatusCode::CREATED);
     let id = r.json::<Value>().await.unwrap()["id"].as_str().unwrap().to_owned();
     let r = client.post(format!("{base}/v1/principals/{id}/tokens")).bearer_auth(ADMIN_TOKEN).send().await.unwrap();

@@ -27,10 +27,16 @@ impl Archive {
         let known = crate::domain::Purpose::parse(&consent.purpose).and_then(|p| self.policy.purposes.get(&p).cloned());
         match known {
             None => errors.push(FieldError { path: "/purpose".into(), message: "unknown purpose".into() }),
-            Some(def) if !matches!(def.basis, Basis::Consent | Basis::SeparateConsent) => errors.push(FieldError {
+            // A consent naming a recipient is to the provision itself (PIPL
+            // Art. 23, 39), whatever the purpose rests on.
+            Some(def)
+                if consent.recipient.is_none() && !matches!(def.basis, Basis::Consent | Basis::SeparateConsent) =>
+            {
+                errors.push(FieldError {
                 path: "/purpose".into(),
-                message: format!("this purpose rests on {}, not on consent", def.basis.as_str()),
-            }),
+                    message: format!("this purpose rests on {}, not on consent", def.basis.as_str()),
+                })
+            }
             Some(_) => {}
         }
         let visible = consent.evidence.chars().any(|c| !c.is_control() && !c.is_whitespace());
