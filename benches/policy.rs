@@ -27,6 +27,7 @@ fn principal(role: Role) -> Principal {
         department: "d".into(),
         region: "华东".into(),
         created_at: time::OffsetDateTime::UNIX_EPOCH,
+        recipient: None,
     }
 }
 

@@ -57,7 +57,14 @@ fn rfc3339(t: time::OffsetDateTime) -> String {
 }
 
 impl World {
-    async fn call(&self, method: Method, token: &str, purpose: &str, path: &str, body: Option<Value>) -> (StatusCode, Value) {
+    async fn call(
+        &self,
+        method: Method,
+        token: &str,
+        purpose: &str,
+        path: &str,
+        body: Option<Value>,
+    ) -> (StatusCode, Value) {
         let r = self.app.request(method, token, purpose, path, body).await;
         let status = r.status();
         (status, r.json().await.unwrap_or(Value::Null))
@@ -155,15 +162,22 @@ async fn a_notice_version_is_recorded_per_person_and_a_purpose_it_adds_waits_for
     let (status, p) = w.consent(sid, consent.clone()).await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
     assert!(p["errors"][0]["message"].as_str().unwrap().contains("(v1) does not name this purpose"), "{p}");
-    let (status, p) = w.consent(sid, json!({"purpose": "marketing", "basis": "consent", "evidence": "x",
-        "granted_at": rfc3339(T0), "notice": "v2"})).await;
+    let (status, p) = w
+        .consent(
+            sid,
+            json!({"purpose": "marketing", "basis": "consent", "evidence": "x",
+        "granted_at": rfc3339(T0), "notice": "v2"}),
+        )
+        .await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "v2 is not in force yet: {p}");
 
     // v2 takes effect: marketing exists for the person only once they consent under it.
     w.clock.advance(time::Duration::days(40));
     let read = |token: String| {
         let (app, did) = (&w.app, did.clone());
-        async move { app.get(&token, Some("marketing"), &format!("/v1/dossiers/{did}")).await.json::<Value>().await.unwrap() }
+        async move {
+            app.get(&token, Some("marketing"), &format!("/v1/dossiers/{did}")).await.json::<Value>().await.unwrap()
+        }
     };
     let d = read(sales.clone()).await;
     assert!(redacted(&d, "withheld").contains(&"/contacts/0/phone".to_owned()), "{d}");
@@ -206,7 +220,9 @@ async fn a_sensitive_field_needs_separate_consent_or_a_legal_basis_at_collection
     assert!(!msg.contains("310101"), "no value in the error");
     let mut unknown = w.body(0);
     unknown["contacts"][0]["sensitive_basis"] = json!("because_we_can");
-    let p = assert_problem(w.app.create(&w.service, "service_delivery", &unknown).await, StatusCode::UNPROCESSABLE_ENTITY).await;
+    let p =
+        assert_problem(w.app.create(&w.service, "service_delivery", &unknown).await, StatusCode::UNPROCESSABLE_ENTITY)
+            .await;
     assert_eq!(p["errors"][0]["path"], "/contacts/0/sensitive_basis", "{p}");
     let refused = w.app.audit(&w.officer, "action=dossier.create&outcome=error").await;
     assert_eq!(refused.len(), 2, "both refusals audited: {refused:?}");
@@ -215,7 +231,10 @@ async fn a_sensitive_field_needs_separate_consent_or_a_legal_basis_at_collection
     let (did, subjects) = w.app.create_ok(&w.service, "service_delivery", &w.body(0)).await;
     let entry = &w.app.audit(&w.officer, &format!("resource={did}&action=dossier.create")).await[0];
     assert!(
-        entry["reason"].as_str().unwrap().contains(&format!("{}: notice 2025-01, id_number under basis parcel_real_name", subjects[0])),
+        entry["reason"]
+            .as_str()
+            .unwrap()
+            .contains(&format!("{}: notice 2025-01, id_number under basis parcel_real_name", subjects[0])),
         "{entry}"
     );
     let (_, s) = w.officer(Method::GET, &format!("/v1/subjects/{}", subjects[0]), None).await;
@@ -232,11 +251,16 @@ async fn a_sensitive_field_needs_separate_consent_or_a_legal_basis_at_collection
     again["contacts"][0]["subject_id"] = json!(sid);
     again["contacts"][0].as_object_mut().unwrap().remove("sensitive_basis");
     again["contacts"][0]["id_number"] = json!("110101199001011234");
-    let p = assert_problem(w.app.create(&w.service, "service_delivery", &again).await, StatusCode::UNPROCESSABLE_ENTITY).await;
+    let p =
+        assert_problem(w.app.create(&w.service, "service_delivery", &again).await, StatusCode::UNPROCESSABLE_ENTITY)
+            .await;
     assert_eq!(p["errors"][0]["path"], "/contacts/0/id_number", "{p}");
     let (status, c) = w
-        .consent(&sid, json!({"purpose": "credit_assessment", "basis": "separate_consent",
-            "evidence": "signed form F-12", "granted_at": rfc3339(T0)}))
+        .consent(
+            &sid,
+            json!({"purpose": "credit_assessment", "basis": "separate_consent",
+            "evidence": "signed form F-12", "granted_at": rfc3339(T0)}),
+        )
         .await;
     assert_eq!(status, StatusCode::CREATED, "{c}");
     let event = c["event"].as_u64().unwrap();
@@ -244,7 +268,9 @@ async fn a_sensitive_field_needs_separate_consent_or_a_legal_basis_at_collection
     let entry = &w.app.audit(&w.officer, &format!("resource={second}&action=dossier.create")).await[0];
     let reason = entry["reason"].as_str().unwrap();
     assert!(
-        reason.contains(&format!("{sid}: notice 2025-01, id_number under separate consent event {event} (credit_assessment)")),
+        reason.contains(&format!(
+            "{sid}: notice 2025-01, id_number under separate consent event {event} (credit_assessment)"
+        )),
         "{reason}"
     );
     let (_, s) = w.officer(Method::GET, &format!("/v1/subjects/{sid}"), None).await;
@@ -267,18 +293,36 @@ async fn a_processor_sees_its_agreement_within_its_term_and_attests_deletion_aft
     let d: Value = r.json().await.unwrap();
     assert_eq!(d["customer"]["name"], w.body(0)["customer"]["name"]);
     let withheld = redacted(&d, "withheld");
-    assert!(withheld.contains(&"/contacts/0/phone".to_owned()) && withheld.contains(&"/contacts/0/name".to_owned()), "{d}");
+    assert!(
+        withheld.contains(&"/contacts/0/phone".to_owned()) && withheld.contains(&"/contacts/0/name".to_owned()),
+        "{d}"
+    );
     let entry = &w.app.audit(&w.officer, &format!("resource={did}&action=dossier.read")).await[0];
     assert!(entry["reason"].as_str().unwrap().contains(&format!("agreement:{rid}")), "{entry}");
     // Not an agreed purpose (and not one its role may state): 403. No search, no documents.
-    assert_eq!(w.app.get(&carrier, Some("marketing"), &format!("/v1/dossiers/{did}")).await.status(), StatusCode::FORBIDDEN);
-    assert_eq!(w.app.get(&carrier, Some("service_delivery"), "/v1/search?q=科技").await.status(), StatusCode::FORBIDDEN);
+    assert_eq!(
+        w.app.get(&carrier, Some("marketing"), &format!("/v1/dossiers/{did}")).await.status(),
+        StatusCode::FORBIDDEN
+    );
+    assert_eq!(
+        w.app.get(&carrier, Some("service_delivery"), "/v1/search?q=科技").await.status(),
+        StatusCode::FORBIDDEN
+    );
     // Its token ends with the term.
-    let (_, tokens) = w.call(Method::GET, &carrier, "service_delivery", &format!("/v1/principals/{pid}/tokens"), None).await;
+    let (_, tokens) =
+        w.call(Method::GET, &carrier, "service_delivery", &format!("/v1/principals/{pid}/tokens"), None).await;
     assert_eq!(tokens[0]["expires_at"], rfc3339(T0 + time::Duration::days(30)), "{tokens}");
     // Binding needs a processor role and a recipient in term.
     let bad = json!({"name": "x", "roles": ["service"], "recipient": rid});
-    let r = w.app.client.post(format!("{}/v1/principals", w.app.base)).bearer_auth(ADMIN_TOKEN).json(&bad).send().await.unwrap();
+    let r = w
+        .app
+        .client
+        .post(format!("{}/v1/principals", w.app.base))
+        .bearer_auth(ADMIN_TOKEN)
+        .json(&bad)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
 
     let attest = json!({"deleted_at": rfc3339(T0 + time::Duration::days(31)), "method": "overwritten",
@@ -312,8 +356,11 @@ async fn a_processor_sees_its_agreement_within_its_term_and_attests_deletion_aft
         w.app.get(&partner, Some("service_delivery"), &format!("/v1/dossiers/{did}")).await.json().await.unwrap();
     assert!(redacted(&d, "withheld").contains(&"/contacts/0/phone".to_owned()), "{d}");
     let (status, c) = w
-        .consent(&subjects[0], json!({"purpose": "service_delivery", "basis": "separate_consent", "recipient": ind,
-            "evidence": "signed provision consent", "granted_at": rfc3339(w.clock_now())}))
+        .consent(
+            &subjects[0],
+            json!({"purpose": "service_delivery", "basis": "separate_consent", "recipient": ind,
+            "evidence": "signed provision consent", "granted_at": rfc3339(w.clock_now())}),
+        )
         .await;
     assert_eq!(status, StatusCode::CREATED, "{c}");
     assert_eq!(c["recipient"], ind.as_str());
@@ -323,15 +370,19 @@ async fn a_processor_sees_its_agreement_within_its_term_and_attests_deletion_aft
     assert!(redacted(&d, "withheld").contains(&"/contacts/1/phone".to_owned()), "the other person did not consent");
     // A consent naming a recipient is a separate consent.
     let (status, _) = w
-        .consent(&subjects[1], json!({"purpose": "service_delivery", "basis": "consent", "recipient": ind,
-            "evidence": "x", "granted_at": rfc3339(w.clock_now())}))
+        .consent(
+            &subjects[1],
+            json!({"purpose": "service_delivery", "basis": "consent", "recipient": ind,
+            "evidence": "x", "granted_at": rfc3339(w.clock_now())}),
+        )
         .await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
 
     // The records of processing name both recipients under service_delivery.
     let (_, rop) = w.officer(Method::GET, "/v1/records-of-processing", None).await;
     let sd = rop["records"].as_array().unwrap().iter().find(|r| r["purpose"] == "service_delivery").unwrap();
-    let third: Vec<&str> = sd["recipients_third_parties"].as_array().unwrap().iter().map(|v| v.as_str().unwrap()).collect();
+    let third: Vec<&str> =
+        sd["recipients_third_parties"].as_array().unwrap().iter().map(|v| v.as_str().unwrap()).collect();
     assert!(third.iter().any(|t| t.starts_with(&rid) && t.contains("processor")), "{third:?}");
     assert!(third.iter().any(|t| t.starts_with(&ind) && t.contains("independent")), "{third:?}");
     assert!(!sd["recipients_internal"].as_array().unwrap().contains(&json!("processor")));
@@ -362,13 +413,14 @@ async fn a_transfer_abroad_needs_its_record_and_is_counted_with_an_alert_at_the_
     let read = || w.app.get(&carrier, Some("service_delivery"), &path);
 
     let p = assert_problem(read().await, StatusCode::FORBIDDEN).await;
-    assert!(p["detail"].as_str().unwrap().contains(&format!("a transfer record for CN residents to {rid} (SG)")), "{p}");
+    assert!(
+        p["detail"].as_str().unwrap().contains(&format!("a transfer record for CN residents to {rid} (SG)")),
+        "{p}"
+    );
     let denied = w.app.audit(&w.officer, &format!("resource={did}&action=dossier.read&outcome=deny")).await;
     assert_eq!(denied.len(), 1);
 
-    let record = |jurisdiction: &str, mechanism: &str, to: &str| {
-        json!({"recipient": to, "jurisdiction": jurisdiction, "mechanism": mechanism, "reference": "跨境寄递 contract terms §4"})
-    };
+    let record = |jurisdiction: &str, mechanism: &str, to: &str| json!({"recipient": to, "jurisdiction": jurisdiction, "mechanism": mechanism, "reference": "跨境寄递 contract terms §4"});
     let (status, p) = w.officer(Method::POST, "/v1/transfers", Some(record("SG", "contract_necessity", &rid))).await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "not cross-border: {p}");
     let (status, _) = w.officer(Method::POST, "/v1/transfers", Some(record("CN", "telepathy", &rid))).await;
@@ -383,10 +435,17 @@ async fn a_transfer_abroad_needs_its_record_and_is_counted_with_an_alert_at_the_
     let d: Value = r.json().await.unwrap();
     assert_eq!(d["contacts"][0]["phone"], w.body(0)["contacts"][0]["phone"]);
     let entry = &w.app.audit(&w.officer, &format!("resource={did}&action=dossier.read&outcome=allow")).await[0];
-    assert!(entry["reason"].as_str().unwrap().contains(&format!("abroad to {rid} (SG): {} under {xfr}", subjects[0])), "{entry}");
+    assert!(
+        entry["reason"].as_str().unwrap().contains(&format!("abroad to {rid} (SG): {} under {xfr}", subjects[0])),
+        "{entry}"
+    );
     read().await; // the same persons again: counted once
     let (_, v) = w.officer(Method::GET, "/v1/transfers/volume", None).await;
-    assert_eq!((v["year"].as_i64(), v["persons"].as_u64(), v["threshold"].as_u64()), (Some(2026), Some(2), Some(3)), "{v}");
+    assert_eq!(
+        (v["year"].as_i64(), v["persons"].as_u64(), v["threshold"].as_u64()),
+        (Some(2026), Some(2), Some(3)),
+        "{v}"
+    );
     assert!(w.app.archive().check_deadlines().await.unwrap().is_empty(), "under the threshold");
 
     // Under a standard contract, each person's separate consent naming the recipient too.
@@ -401,8 +460,11 @@ async fn a_transfer_abroad_needs_its_record_and_is_counted_with_an_alert_at_the_
     assert!(p["detail"].as_str().unwrap().contains(&format!("{}'s separate consent naming {eu_rid}", other[0])), "{p}");
     for sid in &other {
         let (status, _) = w
-            .consent(sid, json!({"purpose": "service_delivery", "basis": "separate_consent", "recipient": eu_rid,
-                "evidence": "signed cross-border consent", "granted_at": rfc3339(T0)}))
+            .consent(
+                sid,
+                json!({"purpose": "service_delivery", "basis": "separate_consent", "recipient": eu_rid,
+                "evidence": "signed cross-border consent", "granted_at": rfc3339(T0)}),
+            )
             .await;
         assert_eq!(status, StatusCode::CREATED);
     }

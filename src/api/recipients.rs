@@ -237,7 +237,7 @@ pub async fn volume(
 ) -> Result<Json<TransferVolume>, ApiError> {
     let Query(q) = q.map_err(|_| ApiError::bad_request("unknown or repeated query parameter; allowed: year"))?;
     if let Some(y) = q.year.filter(|y| !(1970..=9999).contains(y)) {
-        return Err(ApiError::bad_request(&format!("year {y} is out of range (1970-9999)")));
+        return Err(ApiError::bad_request(format!("year {y} is out of range (1970-9999)")));
     }
     Ok(Json(s.archive.transfer_volume(&ctx, q.year).await?))
 }

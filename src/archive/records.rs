@@ -225,9 +225,7 @@ impl SubjectMeta {
 
     /// The live separate consent for `purpose` that counts, if any.
     pub fn separate_consent(&self, key: &str, notices: &crate::policy::governance::Notices) -> Option<&LiveConsent> {
-        self.consents
-            .get(key)
-            .filter(|c| c.basis == ConsentBasis::SeparateConsent && c.counts(key, notices))
+        self.consents.get(key).filter(|c| c.basis == ConsentBasis::SeparateConsent && c.counts(key, notices))
     }
 }
 
@@ -249,9 +247,7 @@ impl LiveConsent {
     /// the purpose, or `purpose@recipient` for a consent naming a recipient.
     pub fn counts(&self, key: &str, notices: &crate::policy::governance::Notices) -> bool {
         let purpose = key.split_once('@').map_or(key, |(p, _)| p);
-        notices
-            .under(self.notice.as_deref(), self.granted_at)
-            .is_some_and(|n| n.purposes.iter().any(|p| p == purpose))
+        notices.under(self.notice.as_deref(), self.granted_at).is_some_and(|n| n.purposes.iter().any(|p| p == purpose))
     }
 }
 

@@ -122,7 +122,10 @@ impl Notices {
             };
             if let Some(prev) = versions.last() {
                 if prev.effective >= notice.effective {
-                    return Err((eline, format!("notice {} takes effect before or with the one above it", notice.version)));
+                    return Err((
+                        eline,
+                        format!("notice {} takes effect before or with the one above it", notice.version),
+                    ));
                 }
             }
             if versions.iter().any(|v| v.version == notice.version) {
@@ -133,7 +136,10 @@ impl Notices {
             versions.push(notice);
         }
         if versions.is_empty() {
-            return Err((1, "no [[notice]]: persons must be told before their data is collected (PIPL Art. 17)".into()));
+            return Err((
+                1,
+                "no [[notice]]: persons must be told before their data is collected (PIPL Art. 17)".into(),
+            ));
         }
         Ok(Notices { versions })
     }

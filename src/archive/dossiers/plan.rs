@@ -51,7 +51,9 @@ impl ReadPlan {
 
     /// Whether any of a person's own fields would be shown.
     pub(crate) fn shows_person(&self, sid: &SubjectId) -> bool {
-        self.subjects.get(sid).is_some_and(|(p, s)| p.outcome != FieldOutcome::Withheld || s.outcome != FieldOutcome::Withheld)
+        self.subjects
+            .get(sid)
+            .is_some_and(|(p, s)| p.outcome != FieldOutcome::Withheld || s.outcome != FieldOutcome::Withheld)
     }
 
     pub(crate) fn note(&mut self, note: String) {

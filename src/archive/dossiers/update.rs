@@ -107,8 +107,7 @@ impl Archive {
         if !collected.reason.is_empty() {
             reason = format!("{reason}; {}", collected.reason);
         }
-        let next =
-            NextVersion { action: ACTION, meta, meta_raw, split, ended_at: None, reason, extra: collected.ops };
+        let next = NextVersion { action: ACTION, meta, meta_raw, split, ended_at: None, reason, extra: collected.ops };
         self.append_version(ctx, &did, next).await
     }
 

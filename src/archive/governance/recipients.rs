@@ -168,7 +168,8 @@ impl Archive {
         let attestation = match self.store.get(Cf::Registers, &keys::recipient_attestation(&r.id))? {
             None => None,
             Some(raw) => {
-                let a: AttestationRecord = serde_json::from_slice(&raw).map_err(|e| ArchiveError::Internal(e.into()))?;
+                let a: AttestationRecord =
+                    serde_json::from_slice(&raw).map_err(|e| ArchiveError::Internal(e.into()))?;
                 let statement = if with_text {
                     self.keyring.get(&KeyRef::Registers).ok().and_then(|k| {
                         let plain = crate::crypto::open(&k, &attestation_aad(&r.id), &a.statement).ok()?;
@@ -226,7 +227,8 @@ impl Archive {
         const ACTION: &str = "recipient.create";
         self.require_governance(ctx, ACTION, false).await?;
         let mut errors = Vec::new();
-        let mut err = |path: &str, message: &str| errors.push(FieldError { path: path.into(), message: message.into() });
+        let mut err =
+            |path: &str, message: &str| errors.push(FieldError { path: path.into(), message: message.into() });
         if !text_ok(&n.name, 200) {
             err("/name", "required, at most 200 characters");
         }
@@ -311,12 +313,7 @@ impl Archive {
         Ok(all)
     }
 
-    async fn find_recipient(
-        &self,
-        ctx: &RequestCtx,
-        action: &str,
-        id: &str,
-    ) -> Result<RecipientRecord, ArchiveError> {
+    async fn find_recipient(&self, ctx: &RequestCtx, action: &str, id: &str) -> Result<RecipientRecord, ArchiveError> {
         let found = match RecipientId::parse(id) {
             Ok(rid) => self.recipient_record(&rid)?,
             Err(_) => None,

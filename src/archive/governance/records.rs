@@ -185,7 +185,11 @@ impl Archive {
                         )
                     })
                     .collect(),
-                transfers: transfers.iter().filter(|(purposes, _)| purposes.contains(&id.to_owned())).map(|(_, t)| t.clone()).collect(),
+                transfers: transfers
+                    .iter()
+                    .filter(|(purposes, _)| purposes.contains(&id.to_owned()))
+                    .map(|(_, t)| t.clone())
+                    .collect(),
                 retention: retention.clone(),
                 security_measures: SECURITY_MEASURES.iter().map(|m| (*m).to_owned()).collect(),
                 assessments: assessments

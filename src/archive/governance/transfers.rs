@@ -108,7 +108,11 @@ impl Archive {
         TransferView {
             id: t.id.to_string(),
             recipient: t.recipient.to_string(),
-            destination: recipients.iter().find(|r| r.id == t.recipient).map(|r| r.country.to_string()).unwrap_or_default(),
+            destination: recipients
+                .iter()
+                .find(|r| r.id == t.recipient)
+                .map(|r| r.country.to_string())
+                .unwrap_or_default(),
             jurisdiction: t.jurisdiction.to_string(),
             mechanism: t.mechanism.clone(),
             citation: t.citation.clone(),
@@ -186,10 +190,8 @@ impl Archive {
             recorded_at: self.clock.now(),
         };
         let ops = vec![Op::Put(Cf::Registers, keys::transfer(&t.id), json(&t)?)];
-        let reason = format!(
-            "{} residents to {} ({}) under {} ({})",
-            t.jurisdiction, r.id, r.country, t.mechanism, t.citation
-        );
+        let reason =
+            format!("{} residents to {} ({}) under {} ({})", t.jurisdiction, r.id, r.country, t.mechanism, t.citation);
         self.audit.commit(Commit::change(ops, ctx.entry(ACTION, t.id.as_str(), Outcome::Allow, reason))).await?;
         Ok(self.transfer_view(&t, &[r]))
     }
@@ -354,8 +356,10 @@ impl Archive {
                 return Some(withheld(format!("agreement:{rid}")));
             }
             let sid = subject?;
-            let consented =
-                states.iter().find(|(s, _)| s == sid).is_some_and(|(_, st)| st.separate_consents.contains(&consent_key));
+            let consented = states
+                .iter()
+                .find(|(s, _)| s == sid)
+                .is_some_and(|(_, st)| st.separate_consents.contains(&consent_key));
             (independent && !consented).then(|| withheld(format!("no-consent-naming:{rid}")))
         });
         Ok(())
@@ -396,11 +400,15 @@ impl Archive {
                 continue;
             };
             let key = format!("{purpose}@{rid}");
-            let consented = m.consents.get(&key).is_some_and(|c| {
-                c.basis == ConsentBasis::SeparateConsent && c.counts(&key, &self.policy.notices)
-            });
+            let consented = m
+                .consents
+                .get(&key)
+                .is_some_and(|c| c.basis == ConsentBasis::SeparateConsent && c.counts(&key, &self.policy.notices));
             if t.separate_consent && !consented {
-                missing.push(format!("{sid}'s separate consent naming {rid} for {purpose} ({} under {})", t.mechanism, t.citation));
+                missing.push(format!(
+                    "{sid}'s separate consent naming {rid} for {purpose} ({} under {})",
+                    t.mechanism, t.citation
+                ));
                 continue;
             }
             moved.push((sid.clone(), t.id.clone()));
@@ -415,7 +423,8 @@ impl Archive {
             return Ok(());
         }
         let year = self.clock.now().year();
-        let ops: Vec<Op> = moved.iter().map(|(s, _)| Op::Put(Cf::Registers, keys::transferred(year, s), vec![])).collect();
+        let ops: Vec<Op> =
+            moved.iter().map(|(s, _)| Op::Put(Cf::Registers, keys::transferred(year, s), vec![])).collect();
         // Derived from the audit entries (each names the transfer): the
         // count of persons, written beside them.
         self.store.write(&ops, false)?;

@@ -28,7 +28,8 @@ impl Archive {
         let mut split = self.open_version_split(&did, meta.current_version)?;
         split.business.status = Status::Closed;
         let reason = format!("{allowed}; relationship ended");
-        let next = NextVersion { action: ACTION, meta, meta_raw, split, ended_at: Some(ended_at), reason, extra: vec![] };
+        let next =
+            NextVersion { action: ACTION, meta, meta_raw, split, ended_at: Some(ended_at), reason, extra: vec![] };
         self.append_version(ctx, &did, next).await
     }
 }

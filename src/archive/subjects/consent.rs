@@ -33,7 +33,7 @@ impl Archive {
                 if consent.recipient.is_none() && !matches!(def.basis, Basis::Consent | Basis::SeparateConsent) =>
             {
                 errors.push(FieldError {
-                path: "/purpose".into(),
+                    path: "/purpose".into(),
                     message: format!("this purpose rests on {}, not on consent", def.basis.as_str()),
                 })
             }
@@ -51,7 +51,8 @@ impl Archive {
             Some(v) => match self.policy.notices.get(v) {
                 Some(n) if n.effective <= now.date() => Some(n),
                 Some(_) => {
-                    errors.push(FieldError { path: "/notice".into(), message: "that notice is not in force yet".into() });
+                    errors
+                        .push(FieldError { path: "/notice".into(), message: "that notice is not in force yet".into() });
                     None
                 }
                 None => {

@@ -242,7 +242,8 @@ impl Archive {
                 .consents
                 .iter()
                 .map(|(p, c)| {
-                    let notice = self.policy.notices.under(c.notice.as_deref(), c.granted_at).map(|n| n.version.clone());
+                    let notice =
+                        self.policy.notices.under(c.notice.as_deref(), c.granted_at).map(|n| n.version.clone());
                     LiveConsentView {
                         purpose: p.clone(),
                         basis: c.basis,
