@@ -298,7 +298,11 @@ async fn a_processor_sees_its_agreement_within_its_term_and_attests_deletion_aft
         "{d}"
     );
     let entry = &w.app.audit(&w.officer, &format!("resource={did}&action=dossier.read")).await[0];
-    assert!(entry["reason"].as_str().unwrap().contains(&format!("agreement:{rid}")), "{entry}");
+    let reason = entry["reason"].as_str().unwrap();
+    assert!(
+        reason.contains(&format!("agreement:{rid}")) && reason.contains(&format!("for recipient {rid} (processor)")),
+        "{entry}"
+    );
     // Not an agreed purpose (and not one its role may state): 403. No search, no documents.
     assert_eq!(
         w.app.get(&carrier, Some("marketing"), &format!("/v1/dossiers/{did}")).await.status(),
@@ -429,6 +433,12 @@ async fn a_transfer_abroad_needs_its_record_and_is_counted_with_an_alert_at_the_
     assert_eq!(status, StatusCode::CREATED, "{t}");
     assert_eq!(t["separate_consent"], false);
     let xfr = t["id"].as_str().unwrap().to_owned();
+    // The person's explanation names the recipient and the transfer (PIPL Art. 39, 48).
+    let (_, explained) = w.officer(Method::GET, &format!("/v1/subjects/{}/processing", subjects[0]), None).await;
+    assert_eq!(explained["cross_border_transfer"][0]["recipient"], rid.as_str(), "{explained}");
+    assert_eq!(explained["cross_border_transfer"][0]["mechanism"], "contract_necessity");
+    let sd = explained["purposes"].as_array().unwrap().iter().find(|p| p["purpose"] == "service_delivery").unwrap();
+    assert_eq!(sd["recipients"]["third_parties"][0]["id"], rid.as_str(), "{sd}");
 
     let r = read().await;
     assert_eq!(r.status(), StatusCode::OK);

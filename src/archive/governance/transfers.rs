@@ -222,6 +222,23 @@ impl Archive {
         Ok(out)
     }
 
+    /// The transfer records covering persons residing in `residency`, as
+    /// a person's explanation shows them.
+    pub(crate) fn transfers_for(&self, residency: &Jurisdiction) -> Result<Vec<serde_json::Value>, ArchiveError> {
+        let recipients = self.recipient_records()?;
+        let from = bloc(residency);
+        Ok(self
+            .transfers()?
+            .into_iter()
+            .filter(|t| t.jurisdiction.as_str() == from)
+            .filter_map(|t| {
+                let r = recipients.iter().find(|r| r.id == t.recipient)?;
+                Some(serde_json::json!({"recipient": r.id, "name": r.name, "country": r.country,
+                    "mechanism": t.mechanism, "citation": t.citation, "separate_consent": t.separate_consent}))
+            })
+            .collect())
+    }
+
     /// `GET /v1/transfers` (compliance, auditor).
     #[tracing::instrument(level = "debug", skip_all)]
     pub async fn list_transfers(&self, ctx: &RequestCtx) -> Result<Vec<TransferView>, ArchiveError> {
@@ -351,6 +368,10 @@ impl Archive {
         let agreed = |c: crate::domain::Classification| r.as_ref().is_some_and(|r| r.classes.contains(&c));
         let independent = r.as_ref().is_none_or(|r| r.role == super::RecipientRole::Independent);
         let consent_key = format!("{purpose}@{rid}");
+        plan.note(format!(
+            "for recipient {rid} ({})",
+            r.as_ref().map_or("not on the register".to_owned(), |r| crate::archive::wire_name(&r.role))
+        ));
         plan.narrow(|class, subject| {
             if !agreed(class) {
                 return Some(withheld(format!("agreement:{rid}")));

@@ -148,7 +148,7 @@ impl Archive {
         );
         let ops = vec![Op::Put(Cf::Subjects, keys::consent_event(&call.sid, n), to_json(&event)?)];
         let basis = if consent.basis == ConsentBasis::SeparateConsent { "separate_consent" } else { "consent" };
-        let under = notice.map_or(String::new(), |n| format!(", notice {}", n.version));
+        let under = notice.map_or(String::new(), |n| format!(", notice {} (sha256 {})", n.version, n.digest));
         let to = recipient.as_ref().map_or(String::new(), |r| format!(", recipient {r}"));
         let reason = format!("{}; purpose {}, basis {basis}, event {n}{under}{to}", call.reason, consent.purpose);
         self.commit_subject(ctx, ACTION, &call, &meta, ops, reason).await?;

@@ -35,6 +35,9 @@ impl Archive {
                 })
             })
             .collect();
+        // The registers, when they can be read (an explanation never fails on them).
+        let recipients = self.recipient_records().unwrap_or_default();
+        let transfers = self.transfers_for(&meta.residency()).unwrap_or_default();
         let mut purposes = Vec::new();
         for id in self.policy.purposes.ids() {
             let Some(def) = crate::domain::Purpose::parse(id).and_then(|p| self.policy.purposes.get(&p)) else {
@@ -48,6 +51,9 @@ impl Archive {
             } else {
                 match (def.basis, consent) {
                     (Basis::Consent, None) | (Basis::SeparateConsent, None) => "not used: no consent on record",
+                    (Basis::Consent | Basis::SeparateConsent, Some(c)) if !c.counts(id, &self.policy.notices) => {
+                        "not used: the consent was given under a privacy notice that does not name this purpose"
+                    }
                     (Basis::SeparateConsent, Some(c)) if c.basis != ConsentBasis::SeparateConsent => {
                         "not used for sensitive data: the consent on record is not a separate consent"
                     }
@@ -62,8 +68,13 @@ impl Archive {
                 "status": status,
                 "consent": consent.map(|c| json!({"basis": c.basis, "granted_at": rfc3339(c.granted_at)})),
                 "recipients": {
-                    "internal_roles": def.roles,
-                    "third_parties": [],
+                    "internal_roles": def.roles.iter().filter(|r| **r != crate::domain::Role::Processor).collect::<Vec<_>>(),
+                    "third_parties": recipients
+                        .iter()
+                        .filter(|r| r.purposes.iter().any(|p| p == id))
+                        .map(|r| json!({"id": r.id, "name": r.name, "role": r.role, "country": r.country,
+                            "classes": r.classes, "term_until": rfc3339(r.term_until)}))
+                        .collect::<Vec<_>>(),
                 },
                 "retention": retention,
             }));
@@ -88,8 +99,12 @@ impl Archive {
             "restricted": restricted,
             "purposes": purposes,
             "sources": sources,
-            "third_party_provision": "none: custos provides no personal data to third parties",
-            "cross_border_transfer": "none recorded",
+            "third_party_provision": if recipients.is_empty() {
+                json!("none: custos provides no personal data to third parties")
+            } else {
+                json!("to the third parties listed under each purpose, within their agreement; an independent recipient only with the person's separate consent naming it")
+            },
+            "cross_border_transfer": if transfers.is_empty() { json!("none recorded") } else { json!(transfers) },
             "requests": {
                 "jurisdiction": rule.jurisdiction,
                 "answered_within": rule.period.to_string(),
