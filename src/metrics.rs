@@ -33,6 +33,8 @@ pub struct Metrics {
     /// Unix time of the last scheduled backup that succeeded / failed.
     pub backup_last_success: Gauge,
     pub backup_last_failure: Gauge,
+    /// Dossiers past their review date (set by the grading job).
+    pub reviews_overdue: Gauge,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -80,8 +82,15 @@ impl Default for Metrics {
             "When the last scheduled backup failed (0: never)",
             backup_last_failure.clone(),
         );
+        let reviews_overdue = Gauge::default();
+        registry.register(
+            "reviews_overdue",
+            "Dossiers past the review date of their grade's cycle",
+            reviews_overdue.clone(),
+        );
         Metrics {
             registry,
+            reviews_overdue,
             backups,
             backup_last_success,
             backup_last_failure,
@@ -96,6 +105,10 @@ impl Default for Metrics {
 }
 
 impl Metrics {
+    pub fn set_reviews_overdue(&self, n: u64) {
+        self.reviews_overdue.set(i64::try_from(n).unwrap_or(i64::MAX));
+    }
+
     pub fn record_commit(&self, commits: usize, took: Duration) {
         self.audit_batches.inc();
         self.audit_commits.inc_by(commits as u64);

@@ -255,7 +255,15 @@ impl Archive {
     /// The ops deleting every document of a dossier (metadata and chunks).
     pub(super) fn delete_documents_ops(&self, did: &DossierId) -> Result<Vec<Op>, ArchiveError> {
         let mut ops = Vec::new();
-        for prefix in [keys::documents_prefix(did), keys::all_chunks_prefix(did)] {
+        let prefixes = [
+            keys::documents_prefix(did),
+            keys::all_chunks_prefix(did),
+            keys::interactions_prefix(did),
+            keys::figures_prefix(did),
+            keys::grade_overrides_prefix(did),
+            keys::reviews_prefix(did),
+        ];
+        for prefix in prefixes {
             for row in self.store.scan(Cf::Documents, &prefix, &prefix) {
                 ops.push(Op::Delete(Cf::Documents, row?.0));
             }

@@ -10,6 +10,7 @@ mod alerts;
 mod audit_log;
 mod auth_failures;
 mod backup;
+pub mod customers;
 pub(crate) mod codec;
 pub mod documents;
 mod dossiers;
@@ -195,7 +196,11 @@ impl RequestCtx {
 
 /// `raw` if it is one of our ids or a fixed resource name, else a marker.
 fn resource_name(raw: &str) -> &str {
-    let id = ["dos_", "sub_", "prn_", "tok_", "bat_", "cert_", "hold_", "alr_", "bak_"].iter().any(|p| {
+    const ISSUED: [&str; 16] = [
+        "dos_", "sub_", "prn_", "tok_", "bat_", "cert_", "hold_", "alr_", "bak_", "req_", "inc_", "exp_", "pia_", "rcp_",
+        "xfr_", "itr_",
+    ];
+    let id = ISSUED.iter().any(|p| {
         raw.strip_prefix(p)
             .is_some_and(|u| u.len() == 26 && u.bytes().all(|b| b.is_ascii_digit() || b.is_ascii_lowercase()))
     });

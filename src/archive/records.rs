@@ -184,6 +184,10 @@ pub struct SubjectMeta {
     /// marketing); consent for them is never recorded again.
     #[serde(default)]
     pub objected: std::collections::BTreeSet<String>,
+    /// When a periodic review found the person lost as a contact (the
+    /// `contact_lost` retention trigger).
+    #[serde(with = "time::serde::rfc3339::option", default)]
+    pub lost_at: Option<OffsetDateTime>,
 }
 
 impl SubjectMeta {
@@ -198,6 +202,7 @@ impl SubjectMeta {
             erased: None,
             residency: None,
             objected: Default::default(),
+            lost_at: None,
         }
     }
 

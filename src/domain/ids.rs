@@ -80,6 +80,7 @@ prefixed_id!(ExportId, "exp_", "bulk export");
 prefixed_id!(AssessmentId, "pia_", "impact assessment");
 prefixed_id!(RecipientId, "rcp_", "recipient");
 prefixed_id!(TransferId, "xfr_", "transfer record");
+prefixed_id!(InteractionId, "itr_", "interaction");
 
 #[cfg(test)]
 mod tests {

@@ -15,6 +15,7 @@ pub mod access;
 pub mod alerts;
 pub mod classes;
 pub mod governance;
+pub mod grading;
 pub mod masking;
 mod purposes;
 pub mod registers;
@@ -38,11 +39,12 @@ pub enum PolicyError {
 }
 
 /// The policy files shipped in `policies/`, compiled in.
-pub const EMBEDDED: [(&str, &str); 12] = [
+pub const EMBEDDED: [(&str, &str); 13] = [
     ("access.cedar", include_str!("../../policies/access.cedar")),
     ("alerts.toml", include_str!("../../policies/alerts.toml")),
     ("collection.toml", include_str!("../../policies/collection.toml")),
     ("exports.toml", include_str!("../../policies/exports.toml")),
+    ("grading.toml", include_str!("../../policies/grading.toml")),
     ("incidents.toml", include_str!("../../policies/incidents.toml")),
     ("masking.toml", include_str!("../../policies/masking.toml")),
     ("notices.toml", include_str!("../../policies/notices.toml")),
@@ -168,6 +170,7 @@ pub struct PolicySet {
     pub notices: governance::Notices,
     pub collection: governance::CollectionRules,
     pub transfers: governance::TransferRules,
+    pub grading: grading::GradingRules,
     /// SHA-256 over every policy file (sorted by name: name, length,
     /// contents), hex; written into every audit entry.
     pub hash: String,
@@ -214,6 +217,7 @@ impl PolicySet {
             Ok(c)
         })?;
         let transfers = files.parse("transfers.toml", governance::TransferRules::parse)?;
+        let grading = files.parse("grading.toml", grading::GradingRules::parse)?;
         Ok(PolicySet {
             purposes,
             alerts,
@@ -226,6 +230,7 @@ impl PolicySet {
             notices,
             collection,
             transfers,
+            grading,
             hash: files.hash(),
             source: files.source.clone(),
         })

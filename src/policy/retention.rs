@@ -24,6 +24,8 @@ pub enum Trigger {
     RelationshipEnd,
     ConsentWithdrawn,
     LastActivity,
+    /// A periodic review found the contact person lost (contacts only).
+    ContactLost,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, serde::Serialize)]
@@ -204,8 +206,8 @@ impl RetentionRules {
                 }
                 _ => {}
             }
-            if r.trigger == Trigger::ConsentWithdrawn && r.covers != Covers::Contact {
-                return Err((line, format!("rule {}: consent_withdrawn applies to contacts", id)));
+            if matches!(r.trigger, Trigger::ConsentWithdrawn | Trigger::ContactLost) && r.covers != Covers::Contact {
+                return Err((line, format!("rule {}: consent_withdrawn and contact_lost apply to contacts", id)));
             }
             rules.push(Rule {
                 id,
@@ -251,7 +253,7 @@ impl DossierFacts {
             Trigger::Created => Some(self.created_at),
             Trigger::RelationshipEnd => self.ended_at,
             Trigger::LastActivity => Some(self.updated_at),
-            Trigger::ConsentWithdrawn => None,
+            Trigger::ConsentWithdrawn | Trigger::ContactLost => None,
         }
     }
 }
@@ -267,6 +269,8 @@ pub struct ContactFacts {
     /// Whether any consent is still live (then `consent_withdrawn` has not
     /// yet happened for the person as a whole).
     pub has_live_consent: bool,
+    /// When a review found the person lost as a contact.
+    pub lost_at: Option<OffsetDateTime>,
     pub dossiers: Vec<DossierFacts>,
 }
 
@@ -283,6 +287,7 @@ impl ContactFacts {
             Trigger::Created => Some(self.created_at),
             Trigger::ConsentWithdrawn if for_due && self.has_live_consent => None,
             Trigger::ConsentWithdrawn => self.last_withdrawal_at,
+            Trigger::ContactLost => self.lost_at,
             Trigger::LastActivity => self.dossiers.iter().map(|d| d.updated_at).max(),
             Trigger::RelationshipEnd => {
                 self.dossiers.iter().map(|d| d.ended_at).collect::<Option<Vec<_>>>().and_then(|v| v.into_iter().max())
@@ -525,6 +530,7 @@ mod tests {
             created_at: t0,
             last_withdrawal_at: Some(withdrawn),
             has_live_consent: live,
+            lost_at: None,
             dossiers: vec![dossier(status, t0, t0, None)],
         };
         let r = rules();

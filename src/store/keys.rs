@@ -262,6 +262,56 @@ pub fn documents_prefix(dossier: &DossierId) -> Vec<u8> {
     format!("m/{dossier}/").into_bytes()
 }
 
+/// `documents`: an interaction with a dossier's customer (ids sort by time).
+pub fn interaction(dossier: &DossierId, id: &crate::domain::InteractionId) -> Vec<u8> {
+    let mut k = interactions_prefix(dossier);
+    k.extend_from_slice(id.as_str().as_bytes());
+    k
+}
+
+/// `documents`: every interaction of a dossier.
+pub fn interactions_prefix(dossier: &DossierId) -> Vec<u8> {
+    format!("i/{dossier}/").into_bytes()
+}
+
+/// `documents`: one revision of a dossier's figures for a month (`yyyy-mm`).
+pub fn figures(dossier: &DossierId, month: &str, revision: u32) -> Vec<u8> {
+    let mut k = figures_prefix(dossier);
+    k.extend_from_slice(month.as_bytes());
+    k.push(b'/');
+    k.extend_from_slice(&revision.to_be_bytes());
+    k
+}
+
+/// `documents`: every figure of a dossier.
+pub fn figures_prefix(dossier: &DossierId) -> Vec<u8> {
+    format!("g/{dossier}/").into_bytes()
+}
+
+/// `documents`: a manual grade override of a dossier (`n`: its number).
+pub fn grade_override(dossier: &DossierId, n: u32) -> Vec<u8> {
+    let mut k = grade_overrides_prefix(dossier);
+    k.extend_from_slice(&n.to_be_bytes());
+    k
+}
+
+/// `documents`: every grade override of a dossier.
+pub fn grade_overrides_prefix(dossier: &DossierId) -> Vec<u8> {
+    format!("o/{dossier}/").into_bytes()
+}
+
+/// `documents`: a review of a dossier.
+pub fn review(dossier: &DossierId, id: &str) -> Vec<u8> {
+    let mut k = reviews_prefix(dossier);
+    k.extend_from_slice(id.as_bytes());
+    k
+}
+
+/// `documents`: every review of a dossier.
+pub fn reviews_prefix(dossier: &DossierId) -> Vec<u8> {
+    format!("v/{dossier}/").into_bytes()
+}
+
 /// `documents`: the chunks of every upload of a dossier.
 pub fn all_chunks_prefix(dossier: &DossierId) -> Vec<u8> {
     format!("c/{dossier}/").into_bytes()

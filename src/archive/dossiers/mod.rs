@@ -10,7 +10,7 @@ mod read;
 mod update;
 
 pub(crate) use plan::ReadPlan;
-pub(crate) use update::NextVersion;
+pub(crate) use update::{Author, NextVersion};
 
 use super::codec::VersionRecord;
 use super::records::{DossierMeta, SubjectMeta};

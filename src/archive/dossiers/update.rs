@@ -16,6 +16,22 @@ use crate::store::{keys, Cf};
 use serde_json::Value;
 use time::OffsetDateTime;
 
+/// Who writes a version: a request's caller, or custos itself (a job).
+#[derive(Clone, Copy)]
+pub(crate) enum Author<'a> {
+    Request(&'a RequestCtx),
+    System,
+}
+
+impl Author<'_> {
+    fn actor(&self) -> &str {
+        match self {
+            Author::Request(ctx) => ctx.principal.id.as_str(),
+            Author::System => "system",
+        }
+    }
+}
+
 /// A version to append after `meta`'s current one.
 pub(crate) struct NextVersion {
     pub action: &'static str,
@@ -108,7 +124,7 @@ impl Archive {
             reason = format!("{reason}; {}", collected.reason);
         }
         let next = NextVersion { action: ACTION, meta, meta_raw, split, ended_at: None, reason, extra: collected.ops };
-        self.append_version(ctx, &did, next).await
+        self.append_version(Author::Request(ctx), &did, next).await
     }
 
     /// Seals `split` as the next version and commits it with its audit entry,
@@ -116,7 +132,7 @@ impl Archive {
     /// of the customer relationship.
     pub(crate) async fn append_version(
         &self,
-        ctx: &RequestCtx,
+        author: Author<'_>,
         did: &DossierId,
         next: NextVersion,
     ) -> Result<Created, ArchiveError> {
@@ -130,13 +146,13 @@ impl Archive {
             .ok_or_else(|| ArchiveError::Internal(anyhow::anyhow!("stored head hash is malformed")))
             .and_then(|prev| {
                 let keys = self.keys_for(did, &split, false)?;
-                let s = self.seal_version(did, version, prev, ctx.principal.id.as_str(), &split, &keys)?;
+                let s = self.seal_version(did, version, prev, author.actor(), &split, &keys)?;
                 Ok((keys, s))
             });
         let (keys, (bytes, hash)) = match sealed {
             Ok(v) => v,
             Err(err) => {
-                let e = self.dossier_entry(ctx, action, id, &meta.subjects, Outcome::Error, failure_reason(&err));
+                let e = self.author_entry(author, action, id, &meta.subjects, Outcome::Error, failure_reason(&err));
                 return self.refuse(e, err).await;
             }
         };
@@ -162,9 +178,9 @@ impl Archive {
         };
         let mut ops = self.version_ops(keys.ops, bytes, &new_meta, &version_subjects)?;
         ops.extend(extra);
-        let entry = self.dossier_entry(ctx, action, id, &all_subjects, Outcome::Allow, reason);
+        let entry = self.author_entry(author, action, id, &all_subjects, Outcome::Allow, reason);
         let conflict =
-            self.dossier_entry(ctx, action, id, &all_subjects, Outcome::Error, "version mismatch (concurrent update)");
+            self.author_entry(author, action, id, &all_subjects, Outcome::Error, "version mismatch (concurrent update)");
         let guard = Guard { cf: Cf::Dossiers, key: keys::dossier(did), expected: Some(meta_raw) };
         match self
             .audit
@@ -184,6 +200,25 @@ impl Archive {
         }
         self.index_version(did, version, &split, &fresh);
         Ok(Created { id: did.clone(), version, hash: hex::encode(hash), subjects: version_subjects })
+    }
+
+    fn author_entry(
+        &self,
+        author: Author<'_>,
+        action: &str,
+        id: &str,
+        subjects: &[SubjectId],
+        outcome: Outcome,
+        reason: impl Into<String>,
+    ) -> crate::audit::EntryBody {
+        match author {
+            Author::Request(ctx) => self.dossier_entry(ctx, action, id, subjects, outcome, reason),
+            Author::System => crate::audit::EntryBody {
+                outcome,
+                subjects: subjects.iter().map(ToString::to_string).collect(),
+                ..crate::audit::EntryBody::system(action, id, reason)
+            },
+        }
     }
 
     /// Fields the updater may not see in clear are not theirs to change: the

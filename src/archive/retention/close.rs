@@ -30,6 +30,6 @@ impl Archive {
         let reason = format!("{allowed}; relationship ended");
         let next =
             NextVersion { action: ACTION, meta, meta_raw, split, ended_at: Some(ended_at), reason, extra: vec![] };
-        self.append_version(ctx, &did, next).await
+        self.append_version(crate::archive::dossiers::Author::Request(ctx), &did, next).await
     }
 }

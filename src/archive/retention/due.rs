@@ -13,7 +13,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use time::OffsetDateTime;
 
 impl Archive {
-    pub(super) fn all_dossiers(&self) -> Result<Vec<DossierMeta>, ArchiveError> {
+    pub(crate) fn all_dossiers(&self) -> Result<Vec<DossierMeta>, ArchiveError> {
         let mut out = Vec::new();
         for row in self.store.scan(Cf::Dossiers, keys::DOSSIER_PREFIX, keys::DOSSIER_PREFIX) {
             let (k, raw) = row?;
@@ -59,6 +59,7 @@ impl Archive {
             created_at: s.created_at,
             last_withdrawal_at: s.last_withdrawal_at,
             has_live_consent: !s.consents.is_empty(),
+            lost_at: s.lost_at,
             dossiers: dossiers
                 .iter()
                 .filter(|d| d.destroyed.is_none())

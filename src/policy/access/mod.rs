@@ -54,6 +54,8 @@ pub enum Change {
     Update,
     /// Ending the customer relationship.
     Close,
+    /// Recording an interaction with the customer.
+    Interact,
 }
 
 /// Operations on a data subject.
@@ -292,6 +294,7 @@ impl AccessPolicy {
             Change::Create => self.create.clone(),
             Change::Update => self.update.clone(),
             Change::Close => uid(&type_name("Action"), "dossier.close"),
+            Change::Interact => uid(&type_name("Action"), "dossier.interact"),
         };
         let (allowed, reasons) =
             self.run(uid(&self.staff, p.id.as_str()), action, uid(&self.dossier, id), context, &entities);
@@ -299,6 +302,7 @@ impl AccessPolicy {
             Change::Create => "create",
             Change::Update => "update",
             Change::Close => "close",
+            Change::Interact => "interact",
         };
         let reason = match (allowed, reasons.is_empty()) {
             (true, _) => format!("permitted by {}", Self::reason_names(&reasons)),

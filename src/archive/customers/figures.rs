@@ -1,0 +1,153 @@
+//! Order figures: per customer and calendar month, the orders, amount,
+//! returns and on-time rate. Business data (no personal value), append-only:
+//! a second `PUT` for a month is a new revision, the latest counts. They feed
+//! grading and the reports; a new revision regrades the dossier.
+
+use crate::archive::{Archive, ArchiveError, RequestCtx};
+use crate::audit::{Commit, Outcome};
+use crate::domain::dossier::FieldError;
+use crate::domain::DossierId;
+use crate::policy::access::Change;
+use crate::store::{keys, Cf, Op};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use time::OffsetDateTime;
+
+#[derive(Debug, Clone)]
+pub struct NewFigures {
+    pub orders: u64,
+    pub amount: f64,
+    pub returns: u64,
+    pub on_time_rate: Option<f64>,
+}
+
+/// One month's figures, one revision.
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct FigureRecord {
+    /// `yyyy-mm`.
+    pub month: String,
+    pub revision: u32,
+    pub orders: u64,
+    /// CNY.
+    pub amount: f64,
+    pub returns: u64,
+    /// Share of orders delivered on time (0-1).
+    pub on_time_rate: Option<f64>,
+    pub recorded_by: String,
+    #[serde(with = "time::serde::rfc3339")]
+    pub recorded_at: OffsetDateTime,
+}
+
+/// `yyyy-mm` → (year, month), for a month from 2000 to 2100.
+pub(crate) fn parse_month(s: &str) -> Option<(i32, u8)> {
+    let (y, m) = s.split_once('-')?;
+    if y.len() != 4 || m.len() != 2 {
+        return None;
+    }
+    let (y, m): (i32, u8) = (y.parse().ok()?, m.parse().ok()?);
+    ((2000..=2100).contains(&y) && (1..=12).contains(&m)).then_some((y, m))
+}
+
+/// The month `n` months before (year, month).
+pub(crate) fn months_before((y, m): (i32, u8), n: u32) -> (i32, u8) {
+    let total = y * 12 + i32::from(m) - 1 - n as i32;
+    (total.div_euclid(12), (total.rem_euclid(12) + 1) as u8)
+}
+
+pub(crate) fn month_of(t: OffsetDateTime) -> (i32, u8) {
+    let t = t.to_offset(time::UtcOffset::UTC);
+    (t.year(), u8::from(t.month()))
+}
+
+impl Archive {
+    /// Every figure revision of a dossier, oldest month first.
+    pub(crate) fn figure_rows(&self, did: &DossierId) -> Result<Vec<FigureRecord>, ArchiveError> {
+        let prefix = keys::figures_prefix(did);
+        let mut out = Vec::new();
+        for row in self.store.scan(Cf::Documents, &prefix, &prefix) {
+            out.push(serde_json::from_slice(&row?.1).map_err(|e| ArchiveError::Internal(e.into()))?);
+        }
+        Ok(out)
+    }
+
+    /// The latest revision of each month.
+    pub(crate) fn current_figures(&self, did: &DossierId) -> Result<BTreeMap<(i32, u8), FigureRecord>, ArchiveError> {
+        let mut by_month = BTreeMap::new();
+        for r in self.figure_rows(did)? {
+            if let Some(m) = parse_month(&r.month) {
+                by_month.insert(m, r); // rows come in revision order: the last wins
+            }
+        }
+        Ok(by_month)
+    }
+
+    /// `PUT /v1/dossiers/{id}/figures/{yyyy-mm}`: whoever may record
+    /// interactions with the customer (sales on their own dossiers, service
+    /// in their region) records its figures; then the dossier is regraded.
+    #[tracing::instrument(level = "debug", skip_all)]
+    pub async fn put_figures(
+        &self,
+        ctx: &RequestCtx,
+        id: &str,
+        month: &str,
+        n: NewFigures,
+    ) -> Result<FigureRecord, ArchiveError> {
+        const ACTION: &str = "figures.put";
+        let (did, _, _, reason) = self.authorize_change(ctx, ACTION, id, Change::Interact).await?;
+        let now = self.clock.now();
+        let mut errors = Vec::new();
+        match parse_month(month) {
+            None => errors.push(FieldError { path: "month".into(), message: "yyyy-mm, 2000 to 2100".into() }),
+            Some(m) if m > month_of(now) => {
+                errors.push(FieldError { path: "month".into(), message: "lies in the future".into() })
+            }
+            Some(_) => {}
+        }
+        if !n.amount.is_finite() || n.amount < 0.0 || n.amount > 1e15 {
+            errors.push(FieldError { path: "/amount".into(), message: "a non-negative amount".into() });
+        }
+        if n.returns > n.orders {
+            errors.push(FieldError { path: "/returns".into(), message: "more returns than orders".into() });
+        }
+        if n.on_time_rate.is_some_and(|r| !(0.0..=1.0).contains(&r)) {
+            errors.push(FieldError { path: "/on_time_rate".into(), message: "a fraction from 0 to 1".into() });
+        }
+        if !errors.is_empty() {
+            let e = self.dossier_entry(ctx, ACTION, id, &[], Outcome::Error, "invalid figures");
+            return self.refuse(e, ArchiveError::Invalid(errors)).await;
+        }
+        let revision = self.figure_rows(&did)?.iter().filter(|r| r.month == month).count() as u32 + 1;
+        let record = FigureRecord {
+            month: month.to_owned(),
+            revision,
+            orders: n.orders,
+            amount: (n.amount * 100.0).round() / 100.0,
+            returns: n.returns,
+            on_time_rate: n.on_time_rate,
+            recorded_by: ctx.principal.id.to_string(),
+            recorded_at: now,
+        };
+        let key = keys::figures(&did, month, revision);
+        let bytes = serde_json::to_vec(&record).map_err(|e| ArchiveError::Internal(e.into()))?;
+        let guard = crate::audit::Guard { cf: Cf::Documents, key: key.clone(), expected: None };
+        let why = format!("{reason}; {month} revision {revision}");
+        let entry = self.dossier_entry(ctx, ACTION, id, &[], Outcome::Allow, why);
+        let conflict = self.dossier_entry(ctx, ACTION, id, &[], Outcome::Error, "concurrent revision");
+        match self
+            .audit
+            .commit(Commit { ops: vec![Op::Put(Cf::Documents, key, bytes)], entries: vec![entry], guard: Some(guard), on_conflict: vec![conflict] })
+            .await
+        {
+            Ok(_) => {}
+            Err(crate::audit::CommitError::Conflict) => {
+                return Err(ArchiveError::Conflict("another revision of this month was recorded at the same time: retry".into()))
+            }
+            Err(e) => return Err(e.into()),
+        }
+        // New figures: the grade follows them (an override lapses).
+        if let Err(e) = self.regrade(&did, false).await {
+            tracing::warn!(dossier = %did, error = %e, "regrading after new figures failed; the grading job retries");
+        }
+        Ok(record)
+    }
+}

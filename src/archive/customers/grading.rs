@@ -1,0 +1,268 @@
+//! Grading as policy (`policies/grading.toml`): the inputs computed from a
+//! dossier's figures, age and credit rating; a grade change is a new
+//! version of the dossier written by custos, its audit entry recording the
+//! inputs, the rule and the rule set's SHA-256 (PIPL Art. 24). A manual
+//! override needs a reason, is audited, and wins until the figures change.
+
+use super::figures::{month_of, months_before};
+use crate::archive::dossiers::{Author, NextVersion};
+use crate::archive::records::DossierMeta;
+use crate::archive::{Archive, ArchiveError, Created, RequestCtx};
+use crate::audit::{Commit, Outcome};
+use crate::crypto::{open, seal, segment_aad, KeyRef, Sealed};
+use crate::domain::dossier::{FieldError, Grade};
+use crate::domain::{Classification, DossierId, PrincipalId};
+use crate::policy::access::{Change, FieldOutcome};
+use crate::policy::grading::{GradeInputs, Grading};
+use crate::store::{keys, Cf, Op};
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+
+/// A manual grade, as stored.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct OverrideRecord {
+    n: u32,
+    grade: Grade,
+    /// Why (free text: sealed under the dossier's key).
+    reason: Sealed,
+    by: PrincipalId,
+    #[serde(with = "time::serde::rfc3339")]
+    at: OffsetDateTime,
+    /// How many figure revisions there were: more later end the override.
+    figure_revisions: u32,
+}
+
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct OverrideView {
+    #[schema(value_type = String)]
+    pub grade: Grade,
+    /// `None` when the caller may not see the dossier's confidential fields in clear.
+    pub reason: Option<String>,
+    pub by: String,
+    #[serde(with = "time::serde::rfc3339")]
+    pub at: OffsetDateTime,
+    /// Whether it still wins (no figures recorded since).
+    pub active: bool,
+}
+
+/// `GET /v1/dossiers/{id}/grade`.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct GradeExplanation {
+    #[schema(value_type = String)]
+    pub grade: Grade,
+    /// `rules`, or `override` while a manual grade wins.
+    pub decided_by: String,
+    pub inputs: GradeInputs,
+    /// What the rules give now, rule by rule.
+    pub computed: Grading,
+    pub window: String,
+    #[serde(rename = "override")]
+    pub manual: Option<OverrideView>,
+}
+
+/// A grade a run changed (or, dry, would change).
+#[derive(Debug, Clone, Serialize)]
+pub struct GradeChange {
+    pub dossier: DossierId,
+    pub from: Grade,
+    pub to: Grade,
+    pub rule: String,
+    pub version: Option<u32>,
+}
+
+fn grade_name(g: Grade) -> &'static str {
+    match g {
+        Grade::A => "A",
+        Grade::B => "B",
+        Grade::C => "C",
+    }
+}
+
+fn override_aad(did: &DossierId, n: u32) -> Vec<u8> {
+    segment_aad(did.as_str(), n, "grade-override")
+}
+
+impl Archive {
+    /// The inputs of `meta`'s grade now.
+    pub(crate) fn grade_inputs(&self, meta: &DossierMeta) -> Result<(GradeInputs, String), ArchiveError> {
+        let now = self.clock.now();
+        let rules = &self.policy.grading;
+        let this = month_of(now);
+        let (first, last) = (months_before(this, rules.window_months), months_before(this, 1));
+        let figures = self.current_figures(&meta.id)?;
+        let (mut orders, mut returns, mut amount, mut active) = (0u64, 0u64, 0f64, 0u32);
+        for (_, f) in figures.range(first..=last) {
+            orders += f.orders;
+            returns += f.returns;
+            amount += f.amount;
+            if f.orders > 0 {
+                active += 1;
+            }
+        }
+        let years = ((now - meta.created_at).whole_days().max(0) / 365) as u32;
+        let split = self.open_version_split(&meta.id, meta.current_version)?;
+        let credit = split.confidential.and_then(|c| c.credit_rating);
+        let return_rate = if orders == 0 { 0.0 } else { returns as f64 / orders as f64 };
+        let window = format!("{:04}-{:02} to {:04}-{:02}", first.0, first.1, last.0, last.1);
+        Ok((GradeInputs { orders, active_months: active, amount, years, credit, return_rate }, window))
+    }
+
+    fn overrides(&self, did: &DossierId) -> Result<Vec<OverrideRecord>, ArchiveError> {
+        let prefix = keys::grade_overrides_prefix(did);
+        let mut out = Vec::new();
+        for row in self.store.scan(Cf::Documents, &prefix, &prefix) {
+            out.push(serde_json::from_slice(&row?.1).map_err(|e| ArchiveError::Internal(e.into()))?);
+        }
+        Ok(out)
+    }
+
+    /// The latest override and whether it still wins.
+    fn live_override(&self, did: &DossierId) -> Result<Option<(OverrideRecord, bool)>, ArchiveError> {
+        let Some(last) = self.overrides(did)?.pop() else { return Ok(None) };
+        let revisions = self.figure_rows(did)?.len() as u32;
+        let active = revisions == last.figure_revisions;
+        Ok(Some((last, active)))
+    }
+
+    /// Regrades one dossier by the rules (unless a manual grade wins): a
+    /// new version when the grade changes, written by custos.
+    pub(crate) async fn regrade(&self, did: &DossierId, dry_run: bool) -> Result<Option<GradeChange>, ArchiveError> {
+        const ACTION: &str = "dossier.grade";
+        let Some((meta, meta_raw)) = self.meta(did)? else { return Ok(None) };
+        if meta.destroyed.is_some() || self.live_override(did)?.is_some_and(|(_, active)| active) {
+            return Ok(None);
+        }
+        let (inputs, window) = self.grade_inputs(&meta)?;
+        let g = self.policy.grading.grade(&inputs);
+        if g.grade == meta.grade {
+            return Ok(None);
+        }
+        let mut change = GradeChange { dossier: did.clone(), from: meta.grade, to: g.grade, rule: g.rule.clone(), version: None };
+        if dry_run {
+            return Ok(Some(change));
+        }
+        let credit = match &inputs.credit {
+            // The rating itself is confidential: the version holds it; the entry says how it counted.
+            Some(_) => "credit recorded (confidential, in the version)",
+            None => "no credit rating recorded",
+        };
+        let reason = format!(
+            "graded {}→{} by {}; inputs {window}: orders={} active_months={} amount={:.2} years={} return_rate={:.4}, {credit}; grading.toml sha256 {}",
+            grade_name(meta.grade),
+            grade_name(g.grade),
+            g.rule,
+            inputs.orders,
+            inputs.active_months,
+            inputs.amount,
+            inputs.years,
+            inputs.return_rate,
+            g.rules_sha256
+        );
+        let mut split = self.open_version_split(did, meta.current_version)?;
+        split.business.grade = g.grade;
+        let next = NextVersion { action: ACTION, meta, meta_raw, split, ended_at: None, reason, extra: vec![] };
+        let created = self.append_version(Author::System, did, next).await?;
+        change.version = Some(created.version);
+        Ok(Some(change))
+    }
+
+    /// Regrades every live dossier (the grading job; `custos grading run`).
+    pub async fn regrade_all(&self, dry_run: bool) -> Result<Vec<GradeChange>, ArchiveError> {
+        let mut changes = Vec::new();
+        for meta in self.all_dossiers()? {
+            if meta.destroyed.is_some() {
+                continue;
+            }
+            match self.regrade(&meta.id, dry_run).await {
+                Ok(Some(c)) => changes.push(c),
+                Ok(None) => {}
+                // Changed meanwhile: the next run sees it.
+                Err(ArchiveError::VersionMismatch { .. }) => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(changes)
+    }
+
+    /// `GET /v1/dossiers/{id}/grade`: the grade, what decided it, the inputs
+    /// and every rule's checks (the credit rating as the caller may see it).
+    #[tracing::instrument(level = "debug", skip_all)]
+    pub async fn explain_grade(&self, ctx: &RequestCtx, id: &str) -> Result<GradeExplanation, ArchiveError> {
+        const ACTION: &str = "grade.explain";
+        self.refuse_outside_party(ctx, ACTION, id).await?;
+        let (did, meta, plan) = self.plan_read(ctx, ACTION, id).await?;
+        let (mut inputs, window) = self.grade_inputs(&meta)?;
+        let computed = self.policy.grading.grade(&inputs);
+        let confidential = plan.outcome(Classification::Confidential, None);
+        if confidential != FieldOutcome::Clear {
+            inputs.credit = inputs.credit.map(|_| "***".to_owned());
+        }
+        let mut computed = computed;
+        if confidential != FieldOutcome::Clear {
+            for r in &mut computed.rules {
+                for c in r.checks.iter_mut().filter(|c| c.condition == "credit") {
+                    c.actual = "***".into();
+                }
+            }
+        }
+        let manual = self.live_override(&did)?.map(|(o, active)| {
+            let reason = (confidential == FieldOutcome::Clear)
+                .then(|| {
+                    let k = self.keyring.get(&KeyRef::Dossier(did.clone())).ok()?;
+                    let plain = open(&k, &override_aad(&did, o.n), &o.reason).ok()?;
+                    String::from_utf8(plain.to_vec()).ok()
+                })
+                .flatten();
+            OverrideView { grade: o.grade, reason, by: o.by.to_string(), at: o.at, active }
+        });
+        let decided_by = if manual.as_ref().is_some_and(|m| m.active) { "override" } else { "rules" };
+        let reason = format!("grade {} ({decided_by}); {}", grade_name(meta.grade), plan.reasons());
+        self.audit.commit(Commit::entry(self.dossier_entry(ctx, ACTION, id, &[], Outcome::Allow, reason))).await?;
+        Ok(GradeExplanation { grade: meta.grade, decided_by: decided_by.into(), inputs, computed, window, manual })
+    }
+
+    /// `POST /v1/dossiers/{id}/grade` `{grade, reason}`: a manual grade
+    /// (whoever may update the dossier), audited; it wins until the
+    /// dossier's figures change.
+    #[tracing::instrument(level = "debug", skip_all)]
+    pub async fn override_grade(
+        &self,
+        ctx: &RequestCtx,
+        id: &str,
+        grade: Grade,
+        why: &str,
+    ) -> Result<Created, ArchiveError> {
+        const ACTION: &str = "grade.override";
+        let (did, meta, meta_raw, allowed) = self.authorize_change(ctx, ACTION, id, Change::Update).await?;
+        let visible = why.chars().any(|c| !c.is_control() && !c.is_whitespace());
+        if !visible || why.chars().count() > 2000 {
+            let e = self.dossier_entry(ctx, ACTION, id, &[], Outcome::Error, "override without a reason");
+            let err = FieldError { path: "/reason".into(), message: "required, at most 2000 characters".into() };
+            return self.refuse(e, ArchiveError::Invalid(vec![err])).await;
+        }
+        let n = self.overrides(&did)?.len() as u32;
+        let key = self.keyring.get(&KeyRef::Dossier(did.clone()))?;
+        let record = OverrideRecord {
+            n,
+            grade,
+            reason: seal(&key, &override_aad(&did, n), why.as_bytes())?,
+            by: ctx.principal.id.clone(),
+            at: self.clock.now(),
+            figure_revisions: self.figure_rows(&did)?.len() as u32,
+        };
+        let op = Op::Put(
+            Cf::Documents,
+            keys::grade_override(&did, n),
+            serde_json::to_vec(&record).map_err(|e| ArchiveError::Internal(e.into()))?,
+        );
+        let mut split = self.open_version_split(&did, meta.current_version)?;
+        split.business.grade = grade;
+        let reason = format!(
+            "{allowed}; manual grade {}→{} (override {n}, reason sealed); wins until the figures change",
+            grade_name(meta.grade),
+            grade_name(grade)
+        );
+        let next = NextVersion { action: ACTION, meta, meta_raw, split, ended_at: None, reason, extra: vec![op] };
+        self.append_version(Author::Request(ctx), &did, next).await
+    }
+}

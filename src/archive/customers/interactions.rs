@@ -1,0 +1,260 @@
+//! Interactions: every contact with a customer (a call, an email, a visit, a
+//! complaint, feedback, a follow-up visit 回访), with its time, an optional
+//! satisfaction score and the contact person it was with. The summary is
+//! confidential free text: sealed under the contact person's key when it
+//! names one (erasing the person shreds it), else under the dossier's key
+//! (destroying the dossier shreds it and deletes the record); shown as the
+//! access policy shows the dossier's confidential fields, and no more than
+//! the named person's own fields. Interactions are append-only.
+
+use crate::archive::{Archive, ArchiveError, RequestCtx};
+use crate::audit::{Commit, Outcome};
+use crate::crypto::{open, seal, segment_aad, CryptoError, KeyRef, Sealed};
+use crate::domain::dossier::FieldError;
+use crate::domain::{Classification, DossierId, InteractionId, PrincipalId, SubjectId};
+use crate::policy::access::{Change, FieldOutcome};
+use crate::store::{keys, Cf, Op};
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+
+/// The longest summary.
+pub const MAX_SUMMARY: usize = 4000;
+/// Interactions per page, by default and at most.
+const DEFAULT_PAGE: usize = 50;
+const MAX_PAGE: usize = 200;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum InteractionKind {
+    Call,
+    Email,
+    Visit,
+    Complaint,
+    Feedback,
+    /// 回访: a follow-up visit or call after a service.
+    FollowUp,
+}
+
+impl InteractionKind {
+    pub const ALL: [InteractionKind; 6] = [
+        InteractionKind::Call,
+        InteractionKind::Email,
+        InteractionKind::Visit,
+        InteractionKind::Complaint,
+        InteractionKind::Feedback,
+        InteractionKind::FollowUp,
+    ];
+}
+
+#[derive(Debug, Clone)]
+pub struct NewInteraction {
+    pub kind: InteractionKind,
+    pub at: OffsetDateTime,
+    pub summary: String,
+    pub contact: Option<String>,
+    pub satisfaction: Option<u8>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub(crate) struct InteractionRecord {
+    pub id: InteractionId,
+    pub kind: InteractionKind,
+    #[serde(with = "time::serde::rfc3339")]
+    pub at: OffsetDateTime,
+    pub contact: Option<SubjectId>,
+    pub satisfaction: Option<u8>,
+    summary: Sealed,
+    pub recorded_by: PrincipalId,
+    #[serde(with = "time::serde::rfc3339")]
+    pub recorded_at: OffsetDateTime,
+}
+
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct InteractionView {
+    pub id: String,
+    #[schema(inline)]
+    pub kind: InteractionKind,
+    #[serde(with = "time::serde::rfc3339")]
+    pub at: OffsetDateTime,
+    /// The contact person (`sub_…`), if it names one.
+    pub contact: Option<String>,
+    pub satisfaction: Option<u8>,
+    /// As the policy shows it (`***` when masked); absent when withheld or erased.
+    pub summary: Option<String>,
+    /// `clear`, `masked`, `withheld` or `erased`.
+    pub summary_shown: String,
+    pub recorded_by: String,
+    #[serde(with = "time::serde::rfc3339")]
+    pub recorded_at: OffsetDateTime,
+}
+
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct InteractionPage {
+    pub interactions: Vec<InteractionView>,
+    /// Pass as `cursor` for the next page; absent on the last.
+    pub next_cursor: Option<String>,
+}
+
+fn aad(did: &DossierId, id: &InteractionId) -> Vec<u8> {
+    segment_aad(did.as_str(), 0, &format!("interaction/{id}"))
+}
+
+fn json<T: Serialize>(v: &T) -> Result<Vec<u8>, ArchiveError> {
+    serde_json::to_vec(v).map_err(|e| ArchiveError::Internal(e.into()))
+}
+
+impl Archive {
+    /// `POST /v1/dossiers/{id}/interactions`: sales on their own dossiers,
+    /// service in their region (policies/access.cedar, `dossier.interact`).
+    #[tracing::instrument(level = "debug", skip_all)]
+    pub async fn add_interaction(
+        &self,
+        ctx: &RequestCtx,
+        id: &str,
+        n: NewInteraction,
+    ) -> Result<InteractionView, ArchiveError> {
+        const ACTION: &str = "interaction.create";
+        let (did, meta, _, reason) = self.authorize_change(ctx, ACTION, id, Change::Interact).await?;
+        let now = self.clock.now();
+        let mut errors = Vec::new();
+        let visible = n.summary.chars().any(|c| !c.is_control() && !c.is_whitespace());
+        if !visible || n.summary.chars().count() > MAX_SUMMARY {
+            errors.push(FieldError {
+                path: "/summary".into(),
+                message: format!("required, at most {MAX_SUMMARY} characters"),
+            });
+        }
+        if n.at > now + time::Duration::minutes(5) {
+            errors.push(FieldError { path: "/at".into(), message: "lies in the future".into() });
+        }
+        if n.satisfaction.is_some_and(|s| !(1..=5).contains(&s)) {
+            errors.push(FieldError { path: "/satisfaction".into(), message: "from 1 to 5".into() });
+        }
+        let contact = match n.contact.as_deref().map(SubjectId::parse) {
+            None => None,
+            Some(Ok(s)) if meta.subjects.contains(&s) => Some(s),
+            Some(_) => {
+                errors.push(FieldError { path: "/contact".into(), message: "not a contact person of this dossier".into() });
+                None
+            }
+        };
+        if !errors.is_empty() {
+            let e = self.dossier_entry(ctx, ACTION, id, &meta.subjects, Outcome::Error, "invalid interaction");
+            return self.refuse(e, ArchiveError::Invalid(errors)).await;
+        }
+        let key_ref = contact.as_ref().map_or(KeyRef::Dossier(did.clone()), |s| KeyRef::Subject(s.clone()));
+        let key = match self.keyring.get(&key_ref) {
+            Ok(k) => k,
+            Err(CryptoError::KeyDestroyed(_)) => {
+                let e = self.dossier_entry(ctx, ACTION, id, &meta.subjects, Outcome::Error, "contact erased");
+                let err = ArchiveError::Conflict("the contact person has been erased".into());
+                return self.refuse(e, err).await;
+            }
+            Err(e) => return Err(e.into()),
+        };
+        let iid = InteractionId::generate();
+        let record = InteractionRecord {
+            summary: seal(&key, &aad(&did, &iid), n.summary.as_bytes())?,
+            id: iid.clone(),
+            kind: n.kind,
+            at: n.at,
+            contact: contact.clone(),
+            satisfaction: n.satisfaction,
+            recorded_by: ctx.principal.id.clone(),
+            recorded_at: now,
+        };
+        let ops = vec![Op::Put(Cf::Documents, keys::interaction(&did, &iid), json(&record)?)];
+        let subjects: Vec<SubjectId> = contact.iter().cloned().collect();
+        let why = format!("{reason}; {iid} {}", crate::archive::wire_name(&n.kind));
+        let entry = self.dossier_entry(ctx, ACTION, id, &subjects, Outcome::Allow, why);
+        self.audit.commit(Commit::change(ops, entry)).await?;
+        Ok(self.interaction_view(&did, &record, FieldOutcome::Clear))
+    }
+
+    pub(crate) fn interactions_of(&self, did: &DossierId) -> Result<Vec<InteractionRecord>, ArchiveError> {
+        let prefix = keys::interactions_prefix(did);
+        let mut out = Vec::new();
+        for row in self.store.scan(Cf::Documents, &prefix, &prefix) {
+            out.push(serde_json::from_slice(&row?.1).map_err(|e| ArchiveError::Internal(e.into()))?);
+        }
+        Ok(out)
+    }
+
+    /// An interaction's summary, opened: `None` once its key is shredded.
+    pub(crate) fn interaction_summary(&self, did: &DossierId, r: &InteractionRecord) -> Option<String> {
+        let key_ref = r.contact.as_ref().map_or(KeyRef::Dossier(did.clone()), |s| KeyRef::Subject(s.clone()));
+        let key = self.keyring.get(&key_ref).ok()?;
+        let plain = open(&key, &aad(did, &r.id), &r.summary).ok()?;
+        String::from_utf8(plain.to_vec()).ok()
+    }
+
+    fn interaction_view(&self, did: &DossierId, r: &InteractionRecord, shown: FieldOutcome) -> InteractionView {
+        let (summary, how) = match shown {
+            FieldOutcome::Withheld => (None, "withheld"),
+            _ => match self.interaction_summary(did, r) {
+                None => (None, "erased"),
+                Some(_) if shown == FieldOutcome::Masked => (Some("***".to_owned()), "masked"),
+                Some(text) => (Some(text), "clear"),
+            },
+        };
+        InteractionView {
+            id: r.id.to_string(),
+            kind: r.kind,
+            at: r.at,
+            contact: r.contact.as_ref().map(ToString::to_string),
+            satisfaction: r.satisfaction,
+            summary,
+            summary_shown: how.into(),
+            recorded_by: r.recorded_by.to_string(),
+            recorded_at: r.recorded_at,
+        }
+    }
+
+    /// `GET /v1/dossiers/{id}/interactions?cursor=&limit=`: oldest first; a
+    /// summary shown as the dossier's confidential fields are, and no more
+    /// than the named person's own fields.
+    #[tracing::instrument(level = "debug", skip_all)]
+    pub async fn list_interactions(
+        &self,
+        ctx: &RequestCtx,
+        id: &str,
+        cursor: Option<&str>,
+        limit: Option<usize>,
+    ) -> Result<InteractionPage, ArchiveError> {
+        const ACTION: &str = "interaction.list";
+        self.refuse_outside_party(ctx, ACTION, id).await?;
+        let (did, meta, plan) = self.plan_read(ctx, ACTION, id).await?;
+        let after = match cursor.map(InteractionId::parse) {
+            None => None,
+            Some(Ok(c)) => Some(c),
+            Some(Err(_)) => {
+                let e = self.dossier_entry(ctx, ACTION, id, &meta.subjects, Outcome::Error, "malformed cursor");
+                return self.refuse(e, ArchiveError::BadRequest("cursor: an interaction id".into())).await;
+            }
+        };
+        let limit = limit.unwrap_or(DEFAULT_PAGE).clamp(1, MAX_PAGE);
+        let all = self.interactions_of(&did)?;
+        let rest: Vec<&InteractionRecord> =
+            all.iter().filter(|r| after.as_ref().is_none_or(|a| r.id.as_str() > a.as_str())).collect();
+        let confidential = plan.outcome(Classification::Confidential, None);
+        let mut out = Vec::new();
+        let mut named = Vec::new();
+        for r in rest.iter().take(limit) {
+            let shown = match &r.contact {
+                Some(s) => {
+                    if !named.contains(s) {
+                        named.push(s.clone());
+                    }
+                    confidential.min(plan.outcome(Classification::Personal, Some(s)))
+                }
+                None => confidential,
+            };
+            out.push(self.interaction_view(&did, r, shown));
+        }
+        let next_cursor = (rest.len() > limit).then(|| out.last().map(|v| v.id.clone())).flatten();
+        let reason = format!("{} interaction(s), summaries {}; {}", out.len(), confidential.as_str(), plan.reasons());
+        let entry = self.dossier_entry(ctx, ACTION, id, &named, Outcome::Allow, reason);
+        self.audit.commit(Commit::entry(entry)).await?;
+        Ok(InteractionPage { interactions: out, next_cursor })
+    }
+}

@@ -1,0 +1,16 @@
+//! Customer management, as the seeds describe it: interactions with each
+//! customer (`interactions`), monthly order figures (`figures`), A/B/C
+//! grading by policy with its explanation and manual override (`grading`),
+//! periodic review by grade (`reviews`) and aggregate reports with small
+//! cells suppressed (`reports`). Same protection as the dossiers: free
+//! texts sealed, access decided by the policies, every call audited.
+
+mod figures;
+mod grading;
+mod interactions;
+mod reviews;
+
+pub use figures::{FigureRecord, NewFigures};
+pub use grading::{GradeChange, GradeExplanation, OverrideView};
+pub use interactions::{InteractionKind, InteractionPage, InteractionView, NewInteraction};
+pub use reviews::{DueReview, NewReview, ReviewOutcome, ReviewView};

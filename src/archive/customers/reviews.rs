@@ -1,0 +1,235 @@
+//! Periodic review (避免"死档"): each dossier is reviewed on the cycle of its
+//! grade (`policies/grading.toml` [review]); a review confirms the dossier,
+//! records that it was updated, or finds a contact person lost, which sets
+//! the `contact_lost` retention trigger for that person (their erasure then
+//! falls due under retention.toml). Reviews are append-only; the note is
+//! sealed under the dossier's key.
+
+use crate::archive::records::{DossierMeta, SubjectMeta};
+use crate::archive::{Archive, ArchiveError, RequestCtx};
+use crate::audit::{Commit, Guard, Outcome};
+use crate::crypto::{seal, segment_aad, KeyRef, Sealed};
+use crate::domain::dossier::{FieldError, Grade};
+use crate::domain::{DossierId, InteractionId, PrincipalId, Role, SubjectId};
+use crate::policy::access::Change;
+use crate::store::{keys, Cf, Op};
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+
+/// How far ahead the due list looks.
+const LOOK_AHEAD_DAYS: i64 = 14;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ReviewOutcome {
+    Confirmed,
+    Updated,
+    ContactLost,
+}
+
+#[derive(Debug, Clone)]
+pub struct NewReview {
+    pub outcome: ReviewOutcome,
+    pub note: String,
+    pub contact: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct ReviewRecord {
+    id: String,
+    outcome: ReviewOutcome,
+    contact: Option<SubjectId>,
+    note: Sealed,
+    by: PrincipalId,
+    #[serde(with = "time::serde::rfc3339")]
+    at: OffsetDateTime,
+}
+
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct ReviewView {
+    pub id: String,
+    #[schema(inline)]
+    pub outcome: ReviewOutcome,
+    pub contact: Option<String>,
+    pub by: String,
+    #[serde(with = "time::serde::rfc3339")]
+    pub at: OffsetDateTime,
+    /// When the next review is due.
+    #[serde(with = "time::serde::rfc3339")]
+    pub next_due: OffsetDateTime,
+}
+
+/// A dossier on a review list.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct DueReview {
+    pub dossier: String,
+    pub owner: String,
+    pub region: String,
+    #[schema(value_type = String)]
+    pub grade: Grade,
+    /// The cycle of its grade (`3m`, ...).
+    pub cycle: String,
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub last_review: Option<OffsetDateTime>,
+    #[serde(with = "time::serde::rfc3339")]
+    pub due_at: OffsetDateTime,
+    pub overdue: bool,
+}
+
+fn json<T: Serialize>(v: &T) -> Result<Vec<u8>, ArchiveError> {
+    serde_json::to_vec(v).map_err(|e| ArchiveError::Internal(e.into()))
+}
+
+fn aad(did: &DossierId, id: &str) -> Vec<u8> {
+    segment_aad(did.as_str(), 0, &format!("review/{id}"))
+}
+
+impl Archive {
+    fn last_review(&self, did: &DossierId) -> Result<Option<OffsetDateTime>, ArchiveError> {
+        let prefix = keys::reviews_prefix(did);
+        let mut last = None;
+        for row in self.store.scan(Cf::Documents, &prefix, &prefix) {
+            let r: ReviewRecord = serde_json::from_slice(&row?.1).map_err(|e| ArchiveError::Internal(e.into()))?;
+            last = last.max(Some(r.at));
+        }
+        Ok(last)
+    }
+
+    /// When `meta` is next due for review: a cycle after its last review
+    /// (or after it was opened).
+    fn review_due(&self, meta: &DossierMeta) -> Result<(Option<OffsetDateTime>, OffsetDateTime), ArchiveError> {
+        let last = self.last_review(&meta.id)?;
+        let cycle = self.policy.grading.review_cycle(meta.grade);
+        Ok((last, cycle.after(last.unwrap_or(meta.created_at))))
+    }
+
+    /// Dossiers due for review within the look-ahead (or overdue), for
+    /// `owner` or everyone; the number overdue.
+    pub(crate) fn reviews_due(&self, filter: impl Fn(&DossierMeta) -> bool) -> Result<Vec<DueReview>, ArchiveError> {
+        let now = self.clock.now();
+        let mut out = Vec::new();
+        for meta in self.all_dossiers()? {
+            if meta.destroyed.is_some() || meta.status == crate::domain::dossier::Status::Closed || !filter(&meta) {
+                continue;
+            }
+            let (last, due_at) = self.review_due(&meta)?;
+            if due_at <= now + time::Duration::days(LOOK_AHEAD_DAYS) {
+                out.push(DueReview {
+                    dossier: meta.id.to_string(),
+                    owner: meta.owner.to_string(),
+                    region: meta.region.clone(),
+                    grade: meta.grade,
+                    cycle: self.policy.grading.review_cycle(meta.grade).to_string(),
+                    last_review: last,
+                    due_at,
+                    overdue: due_at < now,
+                });
+            }
+        }
+        out.sort_by_key(|d| d.due_at);
+        Ok(out)
+    }
+
+    /// The number of overdue reviews (the grading job sets the metric).
+    pub async fn count_overdue_reviews(&self) -> Result<u64, ArchiveError> {
+        let n = self.reviews_due(|_| true)?.iter().filter(|d| d.overdue).count() as u64;
+        self.metrics.set_reviews_overdue(n);
+        Ok(n)
+    }
+
+    /// `GET /v1/reviews/due?owner=`: sales see their own dossiers, service
+    /// its region, compliance and finance everyone's (or `owner`'s).
+    #[tracing::instrument(level = "debug", skip_all)]
+    pub async fn list_reviews_due(&self, ctx: &RequestCtx, owner: Option<&str>) -> Result<Vec<DueReview>, ArchiveError> {
+        const ACTION: &str = "review.due";
+        let p = &ctx.principal;
+        let everyone = p.has_role(Role::Compliance) || p.has_role(Role::Finance);
+        if !(everyone || p.has_role(Role::Sales) || p.has_role(Role::Service)) {
+            let e = ctx.entry(ACTION, "", Outcome::Deny, "no role that reviews dossiers");
+            return self.refuse(e, ArchiveError::Forbidden("review lists are for sales, service, finance and compliance".into())).await;
+        }
+        let me = p.id.as_str().to_owned();
+        let region = p.region.clone();
+        let is_sales = p.has_role(Role::Sales);
+        let is_service = p.has_role(Role::Service);
+        let list = self.reviews_due(|m| {
+            let visible = everyone || (is_sales && m.owner.as_str() == me) || (is_service && m.region == region);
+            visible && owner.is_none_or(|o| m.owner.as_str() == o)
+        })?;
+        let overdue = list.iter().filter(|d| d.overdue).count();
+        let e = ctx.entry(ACTION, "", Outcome::Allow, format!("{} due, {overdue} overdue", list.len()));
+        self.audit.commit(Commit::entry(e)).await?;
+        Ok(list)
+    }
+
+    /// `POST /v1/dossiers/{id}/reviews`: whoever may record interactions
+    /// with the customer reviews its dossier.
+    #[tracing::instrument(level = "debug", skip_all)]
+    pub async fn add_review(&self, ctx: &RequestCtx, id: &str, n: NewReview) -> Result<ReviewView, ArchiveError> {
+        const ACTION: &str = "review.create";
+        let (did, meta, _, reason) = self.authorize_change(ctx, ACTION, id, Change::Interact).await?;
+        let mut errors = Vec::new();
+        let visible = n.note.chars().any(|c| !c.is_control() && !c.is_whitespace());
+        if !visible || n.note.chars().count() > 4000 {
+            errors.push(FieldError { path: "/note".into(), message: "required, at most 4000 characters".into() });
+        }
+        let contact = match n.contact.as_deref().map(SubjectId::parse) {
+            None => None,
+            Some(Ok(s)) if meta.subjects.contains(&s) => Some(s),
+            Some(_) => {
+                errors.push(FieldError { path: "/contact".into(), message: "not a contact person of this dossier".into() });
+                None
+            }
+        };
+        if n.outcome == ReviewOutcome::ContactLost && contact.is_none() && errors.is_empty() {
+            errors.push(FieldError { path: "/contact".into(), message: "contact_lost names the contact person".into() });
+        }
+        if !errors.is_empty() {
+            let e = self.dossier_entry(ctx, ACTION, id, &meta.subjects, Outcome::Error, "invalid review");
+            return self.refuse(e, ArchiveError::Invalid(errors)).await;
+        }
+        let now = self.clock.now();
+        let rid = InteractionId::generate().as_str().replacen("itr_", "rev_", 1);
+        let key = self.keyring.get(&KeyRef::Dossier(did.clone()))?;
+        let record = ReviewRecord {
+            id: rid.clone(),
+            outcome: n.outcome,
+            contact: contact.clone(),
+            note: seal(&key, &aad(&did, &rid), n.note.as_bytes())?,
+            by: ctx.principal.id.clone(),
+            at: now,
+        };
+        let mut ops = vec![Op::Put(Cf::Documents, keys::review(&did, &rid), json(&record)?)];
+        let mut guard = None;
+        let mut why = format!("{reason}; {rid} {}", crate::archive::wire_name(&n.outcome));
+        if let (ReviewOutcome::ContactLost, Some(sid)) = (n.outcome, &contact) {
+            if let Some(raw) = self.store.get(Cf::Subjects, &keys::subject(sid))? {
+                let mut m: SubjectMeta = serde_json::from_slice(&raw).map_err(|e| ArchiveError::Internal(e.into()))?;
+                if m.lost_at.is_none() {
+                    m.lost_at = Some(now);
+                    ops.push(Op::Put(Cf::Subjects, keys::subject(sid), json(&m)?));
+                    guard = Some(Guard { cf: Cf::Subjects, key: keys::subject(sid), expected: Some(raw) });
+                }
+                why.push_str(&format!("; {sid} lost as a contact: the contact_lost retention trigger"));
+            }
+        }
+        let subjects: Vec<SubjectId> = contact.iter().cloned().collect();
+        let entry = self.dossier_entry(ctx, ACTION, id, &subjects, Outcome::Allow, why);
+        match self.audit.commit(Commit { ops, entries: vec![entry], guard, on_conflict: vec![] }).await {
+            Ok(_) => {}
+            Err(crate::audit::CommitError::Conflict) => {
+                return Err(ArchiveError::Conflict("the contact person changed meanwhile: retry".into()))
+            }
+            Err(e) => return Err(e.into()),
+        }
+        let (_, next_due) = self.review_due(&meta)?;
+        Ok(ReviewView {
+            id: rid,
+            outcome: n.outcome,
+            contact: contact.map(|s| s.to_string()),
+            by: ctx.principal.id.to_string(),
+            at: now,
+            next_due,
+        })
+    }
+}
