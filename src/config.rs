@@ -20,6 +20,7 @@ pub struct FileConfig {
     pub key_cache_entries: Option<usize>,
     pub checkpoint_interval_secs: Option<u64>,
     pub retention_interval_secs: Option<u64>,
+    pub grading_interval_secs: Option<u64>,
     pub stale_after_days: Option<u64>,
     pub max_document_bytes: Option<u64>,
     pub backup_dir: Option<PathBuf>,
@@ -110,6 +111,9 @@ pub struct Config {
     /// How often the retention sweep runs; `None` turns the scheduler off
     /// (`custos retention run` still works).
     pub retention_interval: Option<std::time::Duration>,
+    /// How often the grading job regrades every dossier and counts overdue
+    /// reviews; `None` turns it off (`custos grading run` still works).
+    pub grading_interval: Option<std::time::Duration>,
     /// Dossiers unchanged for this long are flagged as stale.
     pub stale_after: time::Duration,
     /// The largest document `PUT .../documents/{name}` accepts (413 beyond).
@@ -196,6 +200,7 @@ impl Config {
             key_cache_entries: 100_000,
             checkpoint_interval: std::time::Duration::from_secs(60),
             retention_interval: Some(std::time::Duration::from_secs(3600)),
+            grading_interval: Some(std::time::Duration::from_secs(3600)),
             stale_after: time::Duration::days(365),
             max_document_bytes: 100 * 1024 * 1024,
             backup_dir: None,
@@ -237,6 +242,9 @@ impl Config {
         }
         if let Some(n) = file.retention_interval_secs {
             c.retention_interval = (n > 0).then(|| std::time::Duration::from_secs(n));
+        }
+        if let Some(n) = file.grading_interval_secs {
+            c.grading_interval = (n > 0).then(|| std::time::Duration::from_secs(n));
         }
         if let Some(n) = file.max_document_bytes {
             c.max_document_bytes = n;

@@ -144,6 +144,9 @@ pub async fn start(config: Config, clock: Arc<dyn Clock>) -> anyhow::Result<Runn
     if let Some(every) = config.retention_interval {
         scheduler.every("retention", every, jobs::retention::job(archive.clone()));
     }
+    if let Some(every) = config.grading_interval {
+        scheduler.every("grading", every, jobs::grading::job(archive.clone()));
+    }
     if config.backup_dir.is_some() {
         scheduler.daily("backup", config.backup_at, jobs::backup::job(archive.clone()));
     }

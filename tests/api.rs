@@ -473,6 +473,14 @@ async fn operations_endpoints_and_openapi_completeness() {
         ("/v1/transfers", "get"),
         ("/v1/transfers/volume", "get"),
         ("/v1/notices", "get"),
+        ("/v1/dossiers/{id}/interactions", "post"),
+        ("/v1/dossiers/{id}/interactions", "get"),
+        ("/v1/dossiers/{id}/figures/{month}", "put"),
+        ("/v1/dossiers/{id}/grade", "get"),
+        ("/v1/dossiers/{id}/grade", "post"),
+        ("/v1/dossiers/{id}/reviews", "post"),
+        ("/v1/reviews/due", "get"),
+        ("/v1/reports/summary", "get"),
     ];
     for (path, method) in expected {
         assert!(doc["paths"][path][method].is_object(), "openapi lacks {method} {path}");
@@ -502,9 +510,10 @@ async fn operations_endpoints_and_openapi_completeness() {
         }
     }
     assert_eq!(
-        json_bodies, 20,
+        json_bodies, 24,
         "dossier create and update, principal, close, hold, consent, erasure, enroll, residency, request and its \
-         change, incident, affected, notification, exemption, export, assessment, recipient, attestation, transfer"
+         change, incident, affected, notification, exemption, export, assessment, recipient, attestation, transfer, \
+         interaction, figures, grade override, review"
     );
     app.stop().await;
 }

@@ -4,6 +4,7 @@
 pub mod audit;
 pub mod backups;
 pub mod body;
+pub mod customers;
 pub mod disposition;
 pub mod documents;
 pub mod dossiers;
@@ -378,7 +379,8 @@ pub fn router(state: AppState, max_body_bytes: usize, body_read_timeout: std::ti
         .merge(requests::routes())
         .merge(incidents::routes())
         .merge(governance::routes())
-        .merge(recipients::routes());
+        .merge(recipients::routes())
+        .merge(customers::routes());
     Router::new()
         .nest("/v1", v1)
         .merge(ops::routes())

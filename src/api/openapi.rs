@@ -69,6 +69,7 @@ fn path_schema(path: &str, name: &str, purposes: &[String]) -> Option<Value> {
         ("seq", _) => json!({"type": "integer", "format": "int64", "minimum": 0, "maximum": i64::MAX}),
         ("v", _) => json!({"type": "integer", "format": "int32", "minimum": 1, "maximum": u32::MAX}),
         ("n", _) => json!({"type": "integer", "format": "int32", "minimum": 0, "maximum": u32::MAX}),
+        ("month", _) => json!({"type": "string", "pattern": "^20[0-9]{2}-(0[1-9]|1[0-2])$"}),
         // A purpose, or `purpose@recipient` for a consent naming a recipient.
         ("purpose", _) => {
             json!({"type": "string", "pattern": format!("^(?:{})(?:@rcp_[0-9a-z]{{26}})?$", purposes.join("|"))})
@@ -209,6 +210,11 @@ fn registers_exact(doc: &mut Value, v: &Vocabulary) {
             ),
             when("refused", json!({"allOf": [non_null("reason_code"), non_null("reason")]})),
         ]);
+    }
+    if let Some(s) = doc.pointer_mut("/components/schemas/ReviewDto") {
+        // A lost contact is named.
+        s["if"] = json!({"properties": {"outcome": {"const": "contact_lost"}}, "required": ["outcome"]});
+        s["then"] = non_null("contact");
     }
     if let Some(s) = doc.pointer_mut("/components/schemas/NewPrincipalDto") {
         // A processor is bound to a recipient, and only a processor is.

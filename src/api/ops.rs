@@ -94,6 +94,9 @@ pub async fn openapi(State(s): State<AppState>) -> Json<Value> {
         super::recipients::create_recipient, super::recipients::list_recipients, super::recipients::get_recipient,
         super::recipients::attest, super::recipients::create_transfer, super::recipients::list_transfers,
         super::recipients::volume, super::recipients::notices,
+        super::customers::add_interaction, super::customers::list_interactions, super::customers::put_figures,
+        super::customers::explain_grade, super::customers::override_grade, super::customers::add_review,
+        super::customers::reviews_due, super::customers::report,
     ),
     modifiers(&Security)
 )]

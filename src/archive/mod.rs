@@ -10,8 +10,8 @@ mod alerts;
 mod audit_log;
 mod auth_failures;
 mod backup;
-pub mod customers;
 pub(crate) mod codec;
+pub mod customers;
 pub mod documents;
 mod dossiers;
 mod enrollment;
@@ -197,8 +197,8 @@ impl RequestCtx {
 /// `raw` if it is one of our ids or a fixed resource name, else a marker.
 fn resource_name(raw: &str) -> &str {
     const ISSUED: [&str; 16] = [
-        "dos_", "sub_", "prn_", "tok_", "bat_", "cert_", "hold_", "alr_", "bak_", "req_", "inc_", "exp_", "pia_", "rcp_",
-        "xfr_", "itr_",
+        "dos_", "sub_", "prn_", "tok_", "bat_", "cert_", "hold_", "alr_", "bak_", "req_", "inc_", "exp_", "pia_",
+        "rcp_", "xfr_", "itr_",
     ];
     let id = ISSUED.iter().any(|p| {
         raw.strip_prefix(p)

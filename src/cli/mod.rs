@@ -55,6 +55,11 @@ enum Command {
         #[command(subcommand)]
         command: RetentionCommand,
     },
+    /// Grading: regrade every dossier once (the server's grading job runs the same).
+    Grading {
+        #[command(subcommand)]
+        command: GradingCommand,
+    },
     /// Search index tools.
     Index {
         #[command(subcommand)]
@@ -100,6 +105,19 @@ enum RetentionCommand {
     /// Print what is due (and what blocks it); without --dry-run also resume
     /// interrupted destructions, execute rules without approval and propose
     /// the rest. The server must not be running on the same data directory.
+    Run {
+        #[command(flatten)]
+        offline: OfflineArgs,
+        #[arg(long)]
+        dry_run: bool,
+    },
+}
+
+#[derive(Subcommand)]
+enum GradingCommand {
+    /// Regrade every dossier by policies/grading.toml and print each change;
+    /// with --dry-run change nothing. The server must not be running on the
+    /// same data directory.
     Run {
         #[command(flatten)]
         offline: OfflineArgs,
@@ -192,6 +210,15 @@ pub fn main() -> ExitCode {
                 }
                 Err(e) => {
                     eprintln!("custos: {e}");
+                    ExitCode::from(2)
+                }
+            }
+        }
+        Command::Grading { command: GradingCommand::Run { offline, dry_run } } => {
+            match run_async_value(offline::grading_run(offline, dry_run)) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("custos: {e:#}");
                     ExitCode::from(2)
                 }
             }

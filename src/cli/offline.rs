@@ -72,6 +72,21 @@ pub(super) async fn retention_run(offline: OfflineArgs, dry_run: bool) -> anyhow
     Ok(())
 }
 
+/// `custos grading run [--dry-run]`.
+pub(super) async fn grading_run(offline: OfflineArgs, dry_run: bool) -> anyhow::Result<()> {
+    let archive = offline.open()?;
+    let changes = archive.regrade_all(dry_run).await;
+    archive.shutdown();
+    let changes = changes?;
+    for c in &changes {
+        let version = c.version.map_or(String::new(), |v| format!(", version {v}"));
+        println!("  {}  {:?} -> {:?} by {}{version}", c.dossier, c.from, c.to, c.rule);
+    }
+    let verb = if dry_run { "would change (dry run: nothing changed)" } else { "changed" };
+    println!("{} grade(s) {verb}", changes.len());
+    Ok(())
+}
+
 /// Opens a stopped server's data directory for an offline job.
 fn open_offline(
     data_dir: &std::path::Path,

@@ -7,8 +7,7 @@ mod jurisdiction;
 
 pub use ids::{
     AlertId, AssessmentId, BackupId, BatchId, CertificateId, DossierId, ExportId, HoldId, IdError, IncidentId,
-    InteractionId,
-    PrincipalId, RecipientId, RequestId, SubjectId, TokenId, TransferId,
+    InteractionId, PrincipalId, RecipientId, RequestId, SubjectId, TokenId, TransferId,
 };
 pub use jurisdiction::{Jurisdiction, EU_MEMBER_STATES};
 

@@ -11,6 +11,7 @@ pub mod auth_failures;
 pub mod backup;
 pub mod checkpoint;
 pub mod deadlines;
+pub mod grading;
 pub mod retention;
 
 use std::future::Future;

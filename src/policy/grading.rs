@@ -174,7 +174,12 @@ impl GradingRules {
                 check("credit", list.join("|"), actual, holds);
             }
             if let Some(n) = r.max_return_rate {
-                check("max_return_rate", format!("{n:.4}"), format!("{:.4}", inputs.return_rate), inputs.return_rate <= n);
+                check(
+                    "max_return_rate",
+                    format!("{n:.4}"),
+                    format!("{:.4}", inputs.return_rate),
+                    inputs.return_rate <= n,
+                );
             }
             let matched = checks.iter().all(|c| c.holds);
             let grade = *r.grade.get_ref();
@@ -208,8 +213,7 @@ mod tests {
         // Too many returns for A, fine for B.
         let b = r.grade(&inputs(300, 12, 2_000_000.0, 3, "良好", 0.05));
         assert_eq!(b.grade, Grade::B);
-        let failed: Vec<&str> =
-            b.rules[0].checks.iter().filter(|c| !c.holds).map(|c| c.condition.as_str()).collect();
+        let failed: Vec<&str> = b.rules[0].checks.iter().filter(|c| !c.holds).map(|c| c.condition.as_str()).collect();
         assert_eq!(failed, ["max_return_rate"]);
         // No credit recorded: no rule with a credit condition holds.
         let mut none = inputs(300, 12, 2_000_000.0, 3, "", 0.0);

@@ -135,12 +135,19 @@ impl Archive {
         let conflict = self.dossier_entry(ctx, ACTION, id, &[], Outcome::Error, "concurrent revision");
         match self
             .audit
-            .commit(Commit { ops: vec![Op::Put(Cf::Documents, key, bytes)], entries: vec![entry], guard: Some(guard), on_conflict: vec![conflict] })
+            .commit(Commit {
+                ops: vec![Op::Put(Cf::Documents, key, bytes)],
+                entries: vec![entry],
+                guard: Some(guard),
+                on_conflict: vec![conflict],
+            })
             .await
         {
             Ok(_) => {}
             Err(crate::audit::CommitError::Conflict) => {
-                return Err(ArchiveError::Conflict("another revision of this month was recorded at the same time: retry".into()))
+                return Err(ArchiveError::Conflict(
+                    "another revision of this month was recorded at the same time: retry".into(),
+                ))
             }
             Err(e) => return Err(e.into()),
         }

@@ -129,7 +129,11 @@ impl Archive {
     pub(crate) async fn regrade(&self, did: &DossierId, dry_run: bool) -> Result<Option<GradeChange>, ArchiveError> {
         const ACTION: &str = "dossier.grade";
         let Some((meta, meta_raw)) = self.meta(did)? else { return Ok(None) };
-        if meta.destroyed.is_some() || self.live_override(did)?.is_some_and(|(_, active)| active) {
+        // No figures recorded: nothing to grade on; the grade stays as set.
+        if meta.destroyed.is_some()
+            || self.figure_rows(did)?.is_empty()
+            || self.live_override(did)?.is_some_and(|(_, active)| active)
+        {
             return Ok(None);
         }
         let (inputs, window) = self.grade_inputs(&meta)?;
@@ -137,7 +141,8 @@ impl Archive {
         if g.grade == meta.grade {
             return Ok(None);
         }
-        let mut change = GradeChange { dossier: did.clone(), from: meta.grade, to: g.grade, rule: g.rule.clone(), version: None };
+        let mut change =
+            GradeChange { dossier: did.clone(), from: meta.grade, to: g.grade, rule: g.rule.clone(), version: None };
         if dry_run {
             return Ok(Some(change));
         }

@@ -134,7 +134,10 @@ impl Archive {
             None => None,
             Some(Ok(s)) if meta.subjects.contains(&s) => Some(s),
             Some(_) => {
-                errors.push(FieldError { path: "/contact".into(), message: "not a contact person of this dossier".into() });
+                errors.push(FieldError {
+                    path: "/contact".into(),
+                    message: "not a contact person of this dossier".into(),
+                });
                 None
             }
         };

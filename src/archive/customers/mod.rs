@@ -8,9 +8,11 @@
 mod figures;
 mod grading;
 mod interactions;
+mod reports;
 mod reviews;
 
 pub use figures::{FigureRecord, NewFigures};
 pub use grading::{GradeChange, GradeExplanation, OverrideView};
 pub use interactions::{InteractionKind, InteractionPage, InteractionView, NewInteraction};
+pub use reports::{Report, ReportBy, ReportRow};
 pub use reviews::{DueReview, NewReview, ReviewOutcome, ReviewView};

@@ -140,13 +140,22 @@ impl Archive {
     /// `GET /v1/reviews/due?owner=`: sales see their own dossiers, service
     /// its region, compliance and finance everyone's (or `owner`'s).
     #[tracing::instrument(level = "debug", skip_all)]
-    pub async fn list_reviews_due(&self, ctx: &RequestCtx, owner: Option<&str>) -> Result<Vec<DueReview>, ArchiveError> {
+    pub async fn list_reviews_due(
+        &self,
+        ctx: &RequestCtx,
+        owner: Option<&str>,
+    ) -> Result<Vec<DueReview>, ArchiveError> {
         const ACTION: &str = "review.due";
         let p = &ctx.principal;
         let everyone = p.has_role(Role::Compliance) || p.has_role(Role::Finance);
         if !(everyone || p.has_role(Role::Sales) || p.has_role(Role::Service)) {
             let e = ctx.entry(ACTION, "", Outcome::Deny, "no role that reviews dossiers");
-            return self.refuse(e, ArchiveError::Forbidden("review lists are for sales, service, finance and compliance".into())).await;
+            return self
+                .refuse(
+                    e,
+                    ArchiveError::Forbidden("review lists are for sales, service, finance and compliance".into()),
+                )
+                .await;
         }
         let me = p.id.as_str().to_owned();
         let region = p.region.clone();
@@ -177,12 +186,16 @@ impl Archive {
             None => None,
             Some(Ok(s)) if meta.subjects.contains(&s) => Some(s),
             Some(_) => {
-                errors.push(FieldError { path: "/contact".into(), message: "not a contact person of this dossier".into() });
+                errors.push(FieldError {
+                    path: "/contact".into(),
+                    message: "not a contact person of this dossier".into(),
+                });
                 None
             }
         };
         if n.outcome == ReviewOutcome::ContactLost && contact.is_none() && errors.is_empty() {
-            errors.push(FieldError { path: "/contact".into(), message: "contact_lost names the contact person".into() });
+            errors
+                .push(FieldError { path: "/contact".into(), message: "contact_lost names the contact person".into() });
         }
         if !errors.is_empty() {
             let e = self.dossier_entry(ctx, ACTION, id, &meta.subjects, Outcome::Error, "invalid review");

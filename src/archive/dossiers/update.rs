@@ -179,8 +179,14 @@ impl Archive {
         let mut ops = self.version_ops(keys.ops, bytes, &new_meta, &version_subjects)?;
         ops.extend(extra);
         let entry = self.author_entry(author, action, id, &all_subjects, Outcome::Allow, reason);
-        let conflict =
-            self.author_entry(author, action, id, &all_subjects, Outcome::Error, "version mismatch (concurrent update)");
+        let conflict = self.author_entry(
+            author,
+            action,
+            id,
+            &all_subjects,
+            Outcome::Error,
+            "version mismatch (concurrent update)",
+        );
         let guard = Guard { cf: Cf::Dossiers, key: keys::dossier(did), expected: Some(meta_raw) };
         match self
             .audit

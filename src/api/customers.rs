@@ -1,0 +1,296 @@
+//! Customer management: interactions, monthly figures, the grade (its
+//! explanation and manual override), periodic reviews and the summary
+//! report.
+
+use super::body::{Body, Errors};
+use super::error::ApiError;
+use super::{AppState, Ctx};
+use crate::archive::customers::{
+    DueReview, FigureRecord, GradeExplanation, InteractionKind, InteractionPage, InteractionView, NewFigures,
+    NewInteraction, NewReview, Report, ReportBy, ReviewOutcome, ReviewView,
+};
+use crate::archive::Created;
+use crate::domain::dossier::Grade;
+use axum::extract::{Path, Query, State};
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post, put};
+use axum::{Json, Router};
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/dossiers/{id}/interactions", post(add_interaction).get(list_interactions))
+        .route("/dossiers/{id}/figures/{month}", put(put_figures))
+        .route("/dossiers/{id}/grade", get(explain_grade).post(override_grade))
+        .route("/dossiers/{id}/reviews", post(add_review))
+        .route("/reviews/due", get(reviews_due))
+        .route("/reports/summary", get(report))
+}
+
+/// `POST /v1/dossiers/{id}/interactions`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct InteractionDto {
+    #[schema(inline)]
+    pub kind: InteractionKind,
+    /// When it happened (RFC 3339).
+    #[schema(format = DateTime)]
+    pub at: String,
+    /// What was said or done (confidential; sealed).
+    #[schema(min_length = 1, max_length = 4000, pattern = "[^\\s]")]
+    pub summary: String,
+    /// The contact person it was with (`sub_…` of this dossier).
+    #[schema(pattern = "^sub_[0-9a-z]{26}$")]
+    pub contact: Option<String>,
+    /// 1 (poor) to 5 (excellent).
+    #[schema(minimum = 1, maximum = 5)]
+    pub satisfaction: Option<u8>,
+}
+
+/// Record an interaction with the customer: sales on their own dossiers,
+/// service in their region.
+#[utoipa::path(post, path = "/v1/dossiers/{id}/interactions", tag = "customers",
+    params(("id" = String, Path), ("X-Purpose" = String, Header)),
+    request_body = InteractionDto,
+    responses((status = 201, body = InteractionView), (status = 401), (status = 403), (status = 404), (status = 409),
+              (status = 410), (status = 422)),
+    security(("bearer" = [])))]
+pub async fn add_interaction(
+    State(s): State<AppState>,
+    Ctx(ctx): Ctx,
+    Path(id): Path<String>,
+    Body(d): Body<InteractionDto>,
+) -> Result<(StatusCode, Json<InteractionView>), ApiError> {
+    let mut errors = Errors::default();
+    let at = errors.time("/at", &d.at);
+    let new = errors
+        .finish(at.map(|at| NewInteraction {
+            kind: d.kind,
+            at,
+            summary: d.summary,
+            contact: d.contact,
+            satisfaction: d.satisfaction,
+        }))
+        .map_err(ApiError::invalid)?;
+    Ok((StatusCode::CREATED, Json(s.archive.add_interaction(&ctx, &id, new).await?)))
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+pub struct PageQuery {
+    /// The `next_cursor` of the previous page.
+    #[param(pattern = "^itr_[0-9a-z]{26}$")]
+    pub cursor: Option<String>,
+    #[param(minimum = 1, maximum = 200)]
+    pub limit: Option<usize>,
+}
+
+/// A dossier's interactions, oldest first; summaries as the policy shows
+/// the dossier's confidential fields (and no more than the named person's).
+#[utoipa::path(get, path = "/v1/dossiers/{id}/interactions", tag = "customers",
+    params(("id" = String, Path), ("X-Purpose" = String, Header), PageQuery),
+    responses((status = 200, body = InteractionPage), (status = 400), (status = 401), (status = 403), (status = 404),
+              (status = 410)),
+    security(("bearer" = [])))]
+pub async fn list_interactions(
+    State(s): State<AppState>,
+    Ctx(ctx): Ctx,
+    Path(id): Path<String>,
+    q: Result<Query<PageQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<Json<InteractionPage>, ApiError> {
+    let Query(q) =
+        q.map_err(|_| ApiError::bad_request("unknown or repeated query parameter; allowed: cursor, limit"))?;
+    if q.limit.is_some_and(|l| !(1..=200).contains(&l)) {
+        return Err(ApiError::bad_request("limit: from 1 to 200"));
+    }
+    Ok(Json(s.archive.list_interactions(&ctx, &id, q.cursor.as_deref(), q.limit).await?))
+}
+
+/// `PUT /v1/dossiers/{id}/figures/{yyyy-mm}`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct FiguresDto {
+    #[schema(minimum = 0)]
+    pub orders: u64,
+    /// Order amount (CNY).
+    #[schema(minimum = 0, maximum = 1_000_000_000_000_000i64)]
+    pub amount: f64,
+    #[schema(minimum = 0)]
+    pub returns: u64,
+    /// Share of orders delivered on time.
+    #[schema(minimum = 0, maximum = 1)]
+    pub on_time_rate: Option<f64>,
+}
+
+/// Record a month's figures (a new revision; the latest counts); the
+/// dossier is regraded.
+#[utoipa::path(put, path = "/v1/dossiers/{id}/figures/{month}", tag = "customers",
+    params(("id" = String, Path), ("month" = String, Path, description = "yyyy-mm"), ("X-Purpose" = String, Header)),
+    request_body = FiguresDto,
+    responses((status = 201, body = FigureRecord), (status = 401), (status = 403), (status = 404), (status = 409),
+              (status = 410), (status = 422)),
+    security(("bearer" = [])))]
+pub async fn put_figures(
+    State(s): State<AppState>,
+    Ctx(ctx): Ctx,
+    Path((id, month)): Path<(String, String)>,
+    Body(d): Body<FiguresDto>,
+) -> Result<(StatusCode, Json<FigureRecord>), ApiError> {
+    let new = NewFigures { orders: d.orders, amount: d.amount, returns: d.returns, on_time_rate: d.on_time_rate };
+    Ok((StatusCode::CREATED, Json(s.archive.put_figures(&ctx, &id, &month, new).await?)))
+}
+
+/// The grade, what decided it (the rules or a manual override), the
+/// inputs and every rule's checks.
+#[utoipa::path(get, path = "/v1/dossiers/{id}/grade", tag = "customers",
+    params(("id" = String, Path), ("X-Purpose" = String, Header)),
+    responses((status = 200, body = GradeExplanation), (status = 400), (status = 401), (status = 403), (status = 404),
+              (status = 410)),
+    security(("bearer" = [])))]
+pub async fn explain_grade(
+    State(s): State<AppState>,
+    Ctx(ctx): Ctx,
+    Path(id): Path<String>,
+) -> Result<Json<GradeExplanation>, ApiError> {
+    Ok(Json(s.archive.explain_grade(&ctx, &id).await?))
+}
+
+#[derive(Debug, Clone, Copy, Deserialize, ToSchema)]
+pub enum GradeDto {
+    A,
+    B,
+    C,
+}
+
+/// `POST /v1/dossiers/{id}/grade`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct OverrideDto {
+    #[schema(inline)]
+    pub grade: GradeDto,
+    /// Why (sealed).
+    #[schema(min_length = 1, max_length = 2000, pattern = "[^\\s]")]
+    pub reason: String,
+}
+
+/// Set a grade by hand (whoever may update the dossier), with a reason; it
+/// wins until the dossier's figures change.
+#[utoipa::path(post, path = "/v1/dossiers/{id}/grade", tag = "customers",
+    params(("id" = String, Path), ("X-Purpose" = String, Header)),
+    request_body = OverrideDto,
+    responses((status = 201, body = Object, description = "{id, version, hash, subjects}"), (status = 401),
+              (status = 403), (status = 404), (status = 409), (status = 410), (status = 422)),
+    security(("bearer" = [])))]
+pub async fn override_grade(
+    State(s): State<AppState>,
+    Ctx(ctx): Ctx,
+    Path(id): Path<String>,
+    Body(d): Body<OverrideDto>,
+) -> Result<(StatusCode, Json<Created>), ApiError> {
+    let grade = match d.grade {
+        GradeDto::A => Grade::A,
+        GradeDto::B => Grade::B,
+        GradeDto::C => Grade::C,
+    };
+    Ok((StatusCode::CREATED, Json(s.archive.override_grade(&ctx, &id, grade, &d.reason).await?)))
+}
+
+/// `POST /v1/dossiers/{id}/reviews`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ReviewDto {
+    #[schema(inline)]
+    pub outcome: ReviewOutcome,
+    /// What the review found (sealed).
+    #[schema(min_length = 1, max_length = 4000, pattern = "[^\\s]")]
+    pub note: String,
+    /// For `contact_lost`: the contact person (`sub_…` of this dossier).
+    #[schema(pattern = "^sub_[0-9a-z]{26}$")]
+    pub contact: Option<String>,
+}
+
+/// Record a periodic review; `contact_lost` starts the person's
+/// `contact_lost` retention period.
+#[utoipa::path(post, path = "/v1/dossiers/{id}/reviews", tag = "customers",
+    params(("id" = String, Path), ("X-Purpose" = String, Header)),
+    request_body = ReviewDto,
+    responses((status = 201, body = ReviewView), (status = 401), (status = 403), (status = 404), (status = 409),
+              (status = 410), (status = 422)),
+    security(("bearer" = [])))]
+pub async fn add_review(
+    State(s): State<AppState>,
+    Ctx(ctx): Ctx,
+    Path(id): Path<String>,
+    Body(d): Body<ReviewDto>,
+) -> Result<(StatusCode, Json<ReviewView>), ApiError> {
+    let new = NewReview { outcome: d.outcome, note: d.note, contact: d.contact };
+    Ok((StatusCode::CREATED, Json(s.archive.add_review(&ctx, &id, new).await?)))
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+pub struct DueQuery {
+    /// Only this owner's dossiers (`prn_…`).
+    #[param(pattern = "^prn_[0-9a-z]{26}$")]
+    pub owner: Option<String>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct DueDto {
+    pub reviews: Vec<DueReview>,
+}
+
+/// Dossiers due for review within 14 days or overdue, soonest first (sales:
+/// their own; service: their region; finance, compliance: all).
+#[utoipa::path(get, path = "/v1/reviews/due", tag = "customers", params(DueQuery),
+    responses((status = 200, body = DueDto), (status = 400), (status = 401), (status = 403)),
+    security(("bearer" = [])))]
+pub async fn reviews_due(
+    State(s): State<AppState>,
+    Ctx(ctx): Ctx,
+    q: Result<Query<DueQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<Json<DueDto>, ApiError> {
+    let Query(q) = q.map_err(|_| ApiError::bad_request("unknown or repeated query parameter; allowed: owner"))?;
+    if q.owner.as_deref().is_some_and(|o| crate::domain::PrincipalId::parse(o).is_err()) {
+        return Err(ApiError::bad_request("owner: a principal id (prn_...)"));
+    }
+    Ok(Json(DueDto { reviews: s.archive.list_reviews_due(&ctx, q.owner.as_deref()).await? }))
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+pub struct ReportQuery {
+    #[param(inline)]
+    pub by: ReportBy,
+}
+
+/// Counts, order totals, review backlog, stale share, interactions by kind
+/// and average satisfaction per group; cells under the minimum count
+/// suppressed. JSON, or CSV with `Accept: text/csv`.
+#[utoipa::path(get, path = "/v1/reports/summary", tag = "customers",
+    params(ReportQuery, ("Accept" = Option<String>, Header, description = "text/csv for CSV; JSON otherwise")),
+    responses((status = 200, content((Report = "application/json"), (String = "text/csv"))), (status = 400),
+              (status = 401), (status = 403)),
+    security(("bearer" = [])))]
+pub async fn report(
+    State(s): State<AppState>,
+    Ctx(ctx): Ctx,
+    headers: HeaderMap,
+    q: Result<Query<ReportQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<Response, ApiError> {
+    let Query(q) = q.map_err(|_| ApiError::bad_request("by: one of grade, region, industry, stage, owner"))?;
+    let report = s.archive.report_summary(&ctx, q.by).await?;
+    let wants_csv = headers
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|a| a.split(',').any(|t| t.trim().starts_with("text/csv")));
+    if wants_csv {
+        return Ok(([(header::CONTENT_TYPE, "text/csv; charset=utf-8")], report.to_csv()?).into_response());
+    }
+    Ok(Json(report).into_response())
+}

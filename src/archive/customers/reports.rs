@@ -1,0 +1,224 @@
+//! Aggregate reports (`GET /v1/reports/summary?by=`): per grade, region,
+//! industry, stage or owner, the number of dossiers, their order figures
+//! over the grading window, the review backlog, the share of stale
+//! dossiers, interactions by kind and the average satisfaction. No personal
+//! value: a cell counting fewer dossiers than `min_report_count`
+//! (grading.toml) is suppressed, its figures left out.
+
+use super::figures::{month_of, months_before};
+use super::interactions::InteractionKind;
+use crate::archive::records::DossierMeta;
+use crate::archive::{Archive, ArchiveError, RequestCtx};
+use crate::audit::{Commit, Outcome};
+use crate::domain::Role;
+use serde::Serialize;
+use std::collections::BTreeMap;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ReportBy {
+    Grade,
+    Region,
+    Industry,
+    Stage,
+    Owner,
+}
+
+/// One group of the report.
+#[derive(Debug, Clone, Default, Serialize, utoipa::ToSchema)]
+pub struct ReportRow {
+    pub group: String,
+    /// Fewer dossiers than the minimum: only the group is shown.
+    pub suppressed: bool,
+    pub dossiers: Option<u64>,
+    pub orders: Option<u64>,
+    pub amount: Option<f64>,
+    pub returns: Option<u64>,
+    /// Dossiers past their review date.
+    pub reviews_overdue: Option<u64>,
+    /// Share of dossiers unchanged for longer than the stale interval.
+    pub stale_share: Option<f64>,
+    pub interactions: Option<BTreeMap<String, u64>>,
+    pub average_satisfaction: Option<f64>,
+}
+
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct Report {
+    #[schema(inline)]
+    pub by: ReportBy,
+    /// The months the order figures cover.
+    pub window: String,
+    pub min_count: u32,
+    /// Whose dossiers: `all`, `own` (sales) or `region` (service).
+    pub scope: String,
+    #[serde(with = "time::serde::rfc3339")]
+    pub generated_at: time::OffsetDateTime,
+    pub rows: Vec<ReportRow>,
+}
+
+#[derive(Default)]
+struct Acc {
+    dossiers: u64,
+    orders: u64,
+    amount: f64,
+    returns: u64,
+    overdue: u64,
+    stale: u64,
+    kinds: BTreeMap<String, u64>,
+    satisfaction: (u64, u64),
+}
+
+impl Report {
+    /// The report as CSV: one row per group, interactions as one column per kind.
+    pub fn to_csv(&self) -> Result<String, ArchiveError> {
+        let mut w = csv::Writer::from_writer(Vec::new());
+        let kinds: Vec<String> = InteractionKind::ALL.iter().map(crate::archive::wire_name).collect();
+        let mut header: Vec<String> = [
+            "group",
+            "suppressed",
+            "dossiers",
+            "orders",
+            "amount",
+            "returns",
+            "reviews_overdue",
+            "stale_share",
+            "average_satisfaction",
+        ]
+        .iter()
+        .map(|s| (*s).to_owned())
+        .collect();
+        header.extend(kinds.iter().map(|k| format!("interactions_{k}")));
+        let csv_err = |e: csv::Error| ArchiveError::Internal(e.into());
+        w.write_record(&header).map_err(csv_err)?;
+        let opt = |v: Option<String>| v.unwrap_or_default();
+        for r in &self.rows {
+            let mut rec = vec![
+                r.group.clone(),
+                r.suppressed.to_string(),
+                opt(r.dossiers.map(|v| v.to_string())),
+                opt(r.orders.map(|v| v.to_string())),
+                opt(r.amount.map(|v| format!("{v:.2}"))),
+                opt(r.returns.map(|v| v.to_string())),
+                opt(r.reviews_overdue.map(|v| v.to_string())),
+                opt(r.stale_share.map(|v| format!("{v:.4}"))),
+                opt(r.average_satisfaction.map(|v| format!("{v:.2}"))),
+            ];
+            for k in &kinds {
+                rec.push(opt(r.interactions.as_ref().map(|m| m.get(k).copied().unwrap_or(0).to_string())));
+            }
+            w.write_record(&rec).map_err(csv_err)?;
+        }
+        let bytes = w.into_inner().map_err(|e| ArchiveError::Internal(anyhow::anyhow!("{e}")))?;
+        String::from_utf8(bytes).map_err(|e| ArchiveError::Internal(e.into()))
+    }
+}
+
+impl Archive {
+    fn group_of(&self, by: ReportBy, meta: &DossierMeta) -> Result<String, ArchiveError> {
+        Ok(match by {
+            ReportBy::Grade => crate::archive::wire_name(&meta.grade),
+            ReportBy::Region => meta.region.clone(),
+            ReportBy::Stage => crate::archive::wire_name(&meta.status),
+            ReportBy::Owner => meta.owner.to_string(),
+            ReportBy::Industry => self
+                .open_version_split(&meta.id, meta.current_version)?
+                .business
+                .customer
+                .industry
+                .unwrap_or_else(|| "(none)".into()),
+        })
+    }
+
+    /// `GET /v1/reports/summary?by=`: compliance and finance see every
+    /// dossier, service its region, sales its own.
+    #[tracing::instrument(level = "debug", skip_all)]
+    pub async fn report_summary(&self, ctx: &RequestCtx, by: ReportBy) -> Result<Report, ArchiveError> {
+        const ACTION: &str = "report.summary";
+        let p = &ctx.principal;
+        let scope = if p.has_role(Role::Compliance) || p.has_role(Role::Finance) {
+            "all"
+        } else if p.has_role(Role::Service) {
+            "region"
+        } else if p.has_role(Role::Sales) {
+            "own"
+        } else {
+            let e = ctx.entry(ACTION, "", Outcome::Deny, "no role that reads customer reports");
+            let msg = "reports are for compliance, finance, service (its region) and sales (its own customers)";
+            return self.refuse(e, ArchiveError::Forbidden(msg.into())).await;
+        };
+        let now = self.clock.now();
+        let rules = &self.policy.grading;
+        let this = month_of(now);
+        let (first, last) = (months_before(this, rules.window_months), months_before(this, 1));
+        let overdue: std::collections::BTreeSet<String> =
+            self.reviews_due(|_| true)?.into_iter().filter(|d| d.overdue).map(|d| d.dossier).collect();
+        let mut groups: BTreeMap<String, Acc> = BTreeMap::new();
+        for meta in self.all_dossiers()? {
+            let mine = match scope {
+                "all" => true,
+                "region" => meta.region == p.region,
+                _ => meta.owner == p.id,
+            };
+            if meta.destroyed.is_some() || !mine {
+                continue;
+            }
+            let acc = groups.entry(self.group_of(by, &meta)?).or_default();
+            acc.dossiers += 1;
+            for (_, f) in self.current_figures(&meta.id)?.range(first..=last) {
+                acc.orders += f.orders;
+                acc.amount += f.amount;
+                acc.returns += f.returns;
+            }
+            if overdue.contains(meta.id.as_str()) {
+                acc.overdue += 1;
+            }
+            if now - meta.updated_at > self.stale_after {
+                acc.stale += 1;
+            }
+            for i in self.interactions_of(&meta.id)? {
+                *acc.kinds.entry(crate::archive::wire_name(&i.kind)).or_default() += 1;
+                if let Some(s) = i.satisfaction {
+                    acc.satisfaction.0 += u64::from(s);
+                    acc.satisfaction.1 += 1;
+                }
+            }
+        }
+        let min = u64::from(rules.min_report_count);
+        let rows: Vec<ReportRow> = groups
+            .into_iter()
+            .map(|(group, a)| {
+                if a.dossiers < min {
+                    return ReportRow { group, suppressed: true, ..ReportRow::default() };
+                }
+                ReportRow {
+                    group,
+                    suppressed: false,
+                    dossiers: Some(a.dossiers),
+                    orders: Some(a.orders),
+                    amount: Some((a.amount * 100.0).round() / 100.0),
+                    returns: Some(a.returns),
+                    reviews_overdue: Some(a.overdue),
+                    stale_share: Some(a.stale as f64 / a.dossiers as f64),
+                    interactions: Some(a.kinds),
+                    average_satisfaction: (a.satisfaction.1 > 0)
+                        .then(|| a.satisfaction.0 as f64 / a.satisfaction.1 as f64),
+                }
+            })
+            .collect();
+        let suppressed = rows.iter().filter(|r| r.suppressed).count();
+        let reason = format!(
+            "by {}, scope {scope}: {} group(s), {suppressed} suppressed (< {min})",
+            crate::archive::wire_name(&by),
+            rows.len()
+        );
+        self.audit.commit(Commit::entry(ctx.entry(ACTION, "", Outcome::Allow, reason))).await?;
+        Ok(Report {
+            by,
+            window: format!("{:04}-{:02} to {:04}-{:02}", first.0, first.1, last.0, last.1),
+            min_count: rules.min_report_count,
+            scope: scope.into(),
+            generated_at: now,
+            rows,
+        })
+    }
+}
