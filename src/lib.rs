@@ -44,5 +44,6 @@ pub mod metrics;
 pub mod policy;
 pub mod search;
 pub mod server;
+pub mod sheet;
 pub mod store;
 pub mod telemetry;

@@ -312,6 +312,12 @@ pub fn reviews_prefix(dossier: &DossierId) -> Vec<u8> {
     format!("v/{dossier}/").into_bytes()
 }
 
+/// `documents`: a dossier by the keyed hash (hex) of an external reference
+/// (a credit code, an import's key column).
+pub fn external_ref(hash_hex: &str) -> Vec<u8> {
+    format!("x/{hash_hex}").into_bytes()
+}
+
 /// `documents`: the chunks of every upload of a dossier.
 pub fn all_chunks_prefix(dossier: &DossierId) -> Vec<u8> {
     format!("c/{dossier}/").into_bytes()

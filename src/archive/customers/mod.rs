@@ -7,12 +7,14 @@
 
 mod figures;
 mod grading;
+mod import;
 mod interactions;
 mod reports;
 mod reviews;
 
 pub use figures::{FigureRecord, NewFigures};
 pub use grading::{GradeChange, GradeExplanation, OverrideView};
+pub use import::{ImportReport, Mapping, RowError, RowResult, MAX_ROWS};
 pub use interactions::{InteractionKind, InteractionPage, InteractionView, NewInteraction};
 pub use reports::{Report, ReportBy, ReportRow};
 pub use reviews::{DueReview, NewReview, ReviewOutcome, ReviewView};

@@ -83,6 +83,18 @@ impl Archive {
 
     #[tracing::instrument(level = "debug", skip_all)]
     pub async fn create_dossier(&self, ctx: &RequestCtx, body: &Value) -> Result<Created, ArchiveError> {
+        self.create_dossier_with(ctx, body, None).await
+    }
+
+    /// Creates a dossier; its credit code (and `reference`, an import's
+    /// external reference: a field and its value) are indexed by keyed hash
+    /// with it, so a later import finds it.
+    pub(crate) async fn create_dossier_with(
+        &self,
+        ctx: &RequestCtx,
+        body: &Value,
+        reference: Option<(&str, &str)>,
+    ) -> Result<Created, ArchiveError> {
         const ACTION: &str = "dossier.create";
         let purpose = self.purpose(ctx, ACTION, "").await?;
         let dossier = match self.parse_body(body) {
@@ -141,6 +153,10 @@ impl Archive {
         };
         let mut ops = self.version_ops(keys.ops, bytes, &meta, &subjects)?;
         ops.extend(collected.ops);
+        let code = split.business.customer.credit_code.as_deref().map(|c| ("customer.credit_code", c));
+        for (field, value) in code.into_iter().chain(reference) {
+            ops.push(Op::Put(Cf::Documents, self.external_ref_key(field, value)?, id.as_str().as_bytes().to_vec()));
+        }
         let reason = match collected.reason.is_empty() {
             true => decision.reason,
             false => format!("{}; {}", decision.reason, collected.reason),

@@ -1,0 +1,519 @@
+//! Spreadsheet import (`POST /v1/imports`, `custos import`): each row of a
+//! sheet becomes a dossier through the same use cases as the API (template
+//! validation, access policy, sealing, audit), with a column mapping that
+//! knows the seeds' Chinese headers (客户名称, 行业, 地区, 合作阶段, 联系人,
+//! 电话, 年订单量 ...). Idempotent by external reference (the credit code,
+//! or the column the mapping names): a row whose reference is on record
+//! updates that dossier instead of creating another. Every row is audited
+//! (its create or update entry, or an `import.row` entry when it fails or
+//! changes nothing); errors name the row and column, never a value.
+
+use crate::archive::{Archive, ArchiveError, RequestCtx};
+use crate::audit::{Commit, Outcome};
+use crate::domain::dossier::{Contact, Dossier, PersonalFields};
+use crate::domain::DossierId;
+use crate::sheet::Table;
+use crate::store::{keys, Cf};
+use futures::StreamExt;
+use hmac::{Hmac, Mac};
+use serde::Serialize;
+use serde_json::{json, Map, Value};
+use sha2::Sha256;
+use std::collections::{BTreeMap, HashMap};
+
+/// Rows processed at once (group commit makes them share fsyncs).
+const IN_FLIGHT: usize = 32;
+/// The most rows one import takes.
+pub const MAX_ROWS: usize = 100_000;
+
+/// Each target field, and the headers that name it by default.
+const TARGETS: [(&str, &[&str]); 21] = [
+    ("customer.name", &["客户名称", "公司名称", "客户", "customer", "name"]),
+    ("customer.credit_code", &["统一社会信用代码", "信用代码", "credit_code"]),
+    ("customer.industry", &["行业", "所属行业", "industry"]),
+    ("customer.region", &["地区", "区域", "所在地区", "region"]),
+    ("customer.address", &["地址", "公司地址", "address"]),
+    ("status", &["合作阶段", "阶段", "客户状态", "stage", "status"]),
+    ("grade", &["客户价值", "客户等级", "等级", "价值", "grade", "value"]),
+    ("owner", &["客户经理", "负责人", "owner"]),
+    ("contact.name", &["联系人", "联系人姓名", "contact"]),
+    ("contact.phone", &["电话", "联系电话", "手机", "phone"]),
+    ("contact.email", &["邮箱", "电子邮箱", "email"]),
+    ("contact.role", &["职务", "职位", "role"]),
+    ("transport.cargo_types", &["货物类型", "货物", "cargo_types"]),
+    ("transport.frequency", &["运输频率", "频率", "frequency"]),
+    ("transport.volume", &["年订单量", "运输量", "volume"]),
+    ("transport.routes", &["运输路线", "路线", "routes"]),
+    ("preferences.delivery", &["配送偏好", "服务偏好", "delivery"]),
+    ("finance.credit_rating", &["信用评级", "信用状况", "credit_rating"]),
+    ("finance.payment_terms", &["付款方式", "账期", "payment_terms"]),
+    ("remarks", &["备注", "remarks"]),
+    ("tags", &["标签", "客户分类", "tags"]),
+];
+
+/// Which column fills which field, and which field is the external reference.
+#[derive(Debug, Clone)]
+pub struct Mapping {
+    /// Header → target field.
+    columns: HashMap<String, String>,
+    /// The target whose value identifies a customer across imports.
+    key: String,
+}
+
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct MappingFile {
+    #[serde(default)]
+    key: Option<String>,
+    #[serde(default)]
+    columns: BTreeMap<String, String>,
+}
+
+impl Default for Mapping {
+    fn default() -> Self {
+        let mut columns = HashMap::new();
+        for (target, headers) in TARGETS {
+            columns.insert(target.to_owned(), target.to_owned());
+            for h in headers {
+                columns.insert((*h).to_owned(), target.to_owned());
+            }
+        }
+        Mapping { columns, key: "customer.credit_code".into() }
+    }
+}
+
+impl Mapping {
+    /// A mapping file (TOML): `key = "<target>"` and `[columns]` of
+    /// `"<header>" = "<target>"`, on top of the default headers.
+    pub fn parse(text: &str) -> Result<Self, String> {
+        let file: MappingFile = toml::from_str(text).map_err(|e| format!("mapping: {}", e.message()))?;
+        let mut m = Mapping::default();
+        let known = |t: &str| TARGETS.iter().any(|(k, _)| *k == t);
+        for (header, target) in file.columns {
+            if !known(&target) {
+                return Err(format!("mapping: column {header:?} maps to {target:?}, not a field (see docs/customer-management.md)"));
+            }
+            m.columns.insert(header.trim().to_owned(), target);
+        }
+        if let Some(k) = file.key {
+            if !known(&k) {
+                return Err(format!("mapping: key {k:?} is not a field"));
+            }
+            m.key = k;
+        }
+        Ok(m)
+    }
+
+    /// The canonical header of each target, for an exported sheet.
+    pub fn headers() -> Vec<&'static str> {
+        TARGETS.iter().map(|(_, h)| h[0]).collect()
+    }
+
+    fn target_of(&self, header: &str) -> Option<&str> {
+        self.columns.get(header.trim()).map(String::as_str)
+    }
+}
+
+/// One problem with one row: the 1-based row of the sheet (the header is
+/// row 1), the column, what is wrong. Never the value.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct RowError {
+    pub row: usize,
+    pub column: String,
+    pub message: String,
+}
+
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct RowResult {
+    pub row: usize,
+    /// `created`, `updated`, `unchanged`, `failed` (dry run: `would_create`, `would_update`).
+    pub action: String,
+    pub dossier: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, Serialize, utoipa::ToSchema)]
+pub struct ImportReport {
+    pub dry_run: bool,
+    pub rows: usize,
+    pub created: usize,
+    pub updated: usize,
+    pub unchanged: usize,
+    pub failed: usize,
+    /// Headers no field takes (ignored).
+    pub ignored_columns: Vec<String>,
+    pub results: Vec<RowResult>,
+    pub errors: Vec<RowError>,
+}
+
+/// What a row says, mapped to the template.
+struct RowDoc {
+    body: Value,
+    key: Option<String>,
+}
+
+fn split_list(s: &str) -> Vec<Value> {
+    s.split(['、', ',', '，', ';', '；', '/'])
+        .map(str::trim)
+        .filter(|x| !x.is_empty())
+        .map(|x| json!(x))
+        .collect()
+}
+
+fn status_of(s: &str) -> Option<&'static str> {
+    Some(match s.trim().to_lowercase().as_str() {
+        "潜在客户" | "潜在" | "意向" | "意向客户" | "prospect" => "prospect",
+        "合作中" | "活跃" | "正式客户" | "在合作" | "active" => "active",
+        "已终止" | "终止" | "流失" | "已流失" | "closed" => "closed",
+        _ => return None,
+    })
+}
+
+fn grade_of(s: &str) -> Option<&'static str> {
+    Some(match s.trim() {
+        "A" | "a" | "高" | "重要" | "重点" => "A",
+        "B" | "b" | "中" | "一般" => "B",
+        "C" | "c" | "低" | "普通" => "C",
+        _ => return None,
+    })
+}
+
+/// The column a template path came from.
+fn column_for(path: &str, cols: &[(String, String)]) -> String {
+    let target = match path {
+        p if p.starts_with("/contacts/") => format!("contact.{}", p.rsplit('/').next().unwrap_or_default()),
+        p => p.trim_start_matches('/').replace('/', "."),
+    };
+    let target = target.trim_end_matches(|c: char| c.is_ascii_digit()).trim_end_matches('.').to_owned();
+    cols.iter()
+        .find(|(_, t)| *t == target || target.starts_with(&format!("{t}.")))
+        .map(|(h, _)| h.clone())
+        .unwrap_or(target)
+}
+
+impl Archive {
+    /// The keyed hash of an external reference (the index key): under the
+    /// blind-index key, so the index holds no credit code in the clear.
+    pub(crate) fn external_ref_key(&self, field: &str, value: &str) -> Result<Vec<u8>, ArchiveError> {
+        let key = self.house_key(crate::crypto::KeyRef::BlindIndex)?;
+        let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(key.expose())
+            .map_err(|e| ArchiveError::Internal(anyhow::anyhow!("{e}")))?;
+        mac.update(b"custos-external-ref-v1\0");
+        mac.update(field.as_bytes());
+        mac.update(b"\0");
+        mac.update(value.trim().as_bytes());
+        Ok(keys::external_ref(&hex::encode(mac.finalize().into_bytes())))
+    }
+
+    fn dossier_by_ref(&self, field: &str, value: &str) -> Result<Option<DossierId>, ArchiveError> {
+        let Some(raw) = self.store.get(Cf::Documents, &self.external_ref_key(field, value)?)? else { return Ok(None) };
+        let id = DossierId::parse(&String::from_utf8_lossy(&raw)).ok();
+        Ok(id.filter(|d| matches!(self.meta(d), Ok(Some((m, _))) if m.destroyed.is_none())))
+    }
+
+    /// One row as a dossier body, or what is wrong with it.
+    fn row_doc(
+        &self,
+        cols: &[(String, String)],
+        row: &[String],
+        n: usize,
+        key: &str,
+        owner: &str,
+    ) -> Result<RowDoc, Vec<RowError>> {
+        let mut v: BTreeMap<&str, &str> = BTreeMap::new();
+        for (i, (_, target)) in cols.iter().enumerate() {
+            if let Some(cell) = row.get(i).map(String::as_str).filter(|c| !c.is_empty()) {
+                v.insert(target.as_str(), cell);
+            }
+        }
+        let mut errors = Vec::new();
+        let err = |column: &str, message: &str| RowError { row: n, column: column.to_owned(), message: message.to_owned() };
+        let col = |t: &str| column_for(&format!("/{}", t.replace('.', "/")), cols);
+        let status = match v.get("status") {
+            None => "active",
+            Some(s) => status_of(s).unwrap_or_else(|| {
+                errors.push(err(&col("status"), "a stage: 潜在客户, 合作中 or 已终止 (prospect, active, closed)"));
+                "active"
+            }),
+        };
+        let grade = match v.get("grade") {
+            None => "C",
+            Some(s) => grade_of(s).unwrap_or_else(|| {
+                errors.push(err(&col("grade"), "a grade: A, B or C (高, 中, 低)"));
+                "C"
+            }),
+        };
+        let mut customer = Map::new();
+        for f in ["name", "credit_code", "industry", "region", "address"] {
+            if let Some(x) = v.get(format!("customer.{f}").as_str()) {
+                customer.insert(f.into(), json!(x));
+            }
+        }
+        let mut body = json!({
+            "customer": customer,
+            "owner": v.get("owner").copied().unwrap_or(owner),
+            "status": status,
+            "grade": grade,
+        });
+        if let Some(name) = v.get("contact.name") {
+            let mut c = Map::new();
+            c.insert("name".into(), json!(name));
+            for f in ["phone", "email", "role"] {
+                if let Some(x) = v.get(format!("contact.{f}").as_str()) {
+                    c.insert(f.into(), json!(x));
+                }
+            }
+            body["contacts"] = json!([c]);
+        } else if ["contact.phone", "contact.email", "contact.role"].iter().any(|f| v.contains_key(f)) {
+            errors.push(err(&col("contact.name"), "a contact's phone, email or role needs the contact's name"));
+        }
+        let mut transport = Map::new();
+        for (f, list) in [("cargo_types", true), ("frequency", false), ("volume", false), ("routes", true)] {
+            if let Some(x) = v.get(format!("transport.{f}").as_str()) {
+                transport.insert(f.into(), if list { json!(split_list(x)) } else { json!(x) });
+            }
+        }
+        if !transport.is_empty() {
+            body["transport"] = Value::Object(transport);
+        }
+        if let Some(x) = v.get("preferences.delivery") {
+            body["preferences"] = json!({"delivery": x});
+        }
+        let mut finance = Map::new();
+        for f in ["credit_rating", "payment_terms"] {
+            if let Some(x) = v.get(format!("finance.{f}").as_str()) {
+                finance.insert(f.into(), json!(x));
+            }
+        }
+        if !finance.is_empty() {
+            body["finance"] = Value::Object(finance);
+        }
+        if let Some(x) = v.get("remarks") {
+            body["remarks"] = json!(x);
+        }
+        if let Some(x) = v.get("tags") {
+            body["tags"] = json!(split_list(x));
+        }
+        if let Err(ArchiveError::Invalid(fes)) = self.template.parse(&body).map_err(ArchiveError::Invalid) {
+            for fe in fes {
+                errors.push(RowError { row: n, column: column_for(&fe.path, cols), message: fe.message });
+            }
+        }
+        if errors.is_empty() {
+            Ok(RowDoc { body, key: v.get(key).map(|s| (*s).to_owned()) })
+        } else {
+            Err(errors)
+        }
+    }
+
+    /// The current dossier with the row's values over it: business fields
+    /// replaced where the row has them, the row's contact matched to an
+    /// existing one by phone, email or name (keeping their subject id), or
+    /// added. `None` when nothing changes.
+    fn merged(&self, did: &DossierId, row: &Value) -> Result<Option<(u32, Value)>, ArchiveError> {
+        let (meta, _) = self.meta(did)?.ok_or_else(|| ArchiveError::NotFound("dossier".into()))?;
+        let current: Dossier = self.open_version_split(did, meta.current_version)?.join();
+        let incoming: Dossier = self.template.parse(row).map_err(ArchiveError::Invalid)?;
+        let mut next = current.clone();
+        let c = incoming.customer;
+        next.customer.name = c.name;
+        next.customer.credit_code = c.credit_code.or(next.customer.credit_code);
+        next.customer.industry = c.industry.or(next.customer.industry);
+        next.customer.region = c.region;
+        next.customer.address = c.address.or(next.customer.address);
+        next.owner = incoming.owner;
+        next.status = incoming.status;
+        next.grade = incoming.grade;
+        next.transport = incoming.transport.or(next.transport);
+        next.preferences = incoming.preferences.or(next.preferences);
+        if let Some(f) = incoming.finance {
+            let mut mine = next.finance.unwrap_or(crate::domain::dossier::Finance {
+                credit_rating: None,
+                payment_terms: None,
+                bank_account: None,
+            });
+            mine.credit_rating = f.credit_rating.or(mine.credit_rating);
+            mine.payment_terms = f.payment_terms.or(mine.payment_terms);
+            next.finance = Some(mine);
+        }
+        next.remarks = incoming.remarks.or(next.remarks);
+        if !incoming.tags.is_empty() {
+            next.tags = incoming.tags;
+        }
+        for new in incoming.contacts {
+            let same = |p: &PersonalFields| {
+                (new.personal.phone.is_some() && p.phone == new.personal.phone)
+                    || (new.personal.email.is_some() && p.email == new.personal.email)
+                    || p.name == new.personal.name
+            };
+            match next.contacts.iter_mut().find(|c| same(&c.personal)) {
+                Some(c) => {
+                    c.personal.name = new.personal.name;
+                    c.personal.phone = new.personal.phone.or(c.personal.phone.take());
+                    c.personal.email = new.personal.email.or(c.personal.email.take());
+                    c.personal.role = new.personal.role.or(c.personal.role.take());
+                }
+                None => next.contacts.push(Contact { subject_id: None, ..new }),
+            }
+        }
+        if next == current {
+            return Ok(None);
+        }
+        let body = serde_json::to_value(&next).map_err(|e| ArchiveError::Internal(e.into()))?;
+        Ok(Some((meta.current_version, body)))
+    }
+
+    /// Imports `table` as `ctx`: each row created or updated through the
+    /// dossier use cases, `IN_FLIGHT` at a time. `owner` is the owner of
+    /// rows without an owner column (default: the caller).
+    #[tracing::instrument(level = "debug", skip_all)]
+    pub async fn import_table(
+        &self,
+        ctx: &RequestCtx,
+        table: &Table,
+        mapping: &Mapping,
+        owner: Option<&str>,
+        dry_run: bool,
+    ) -> Result<ImportReport, ArchiveError> {
+        const ACTION: &str = "import";
+        self.refuse_outside_party(ctx, ACTION, "").await?;
+        if table.rows.len() > MAX_ROWS {
+            let e = ctx.entry(ACTION, "", Outcome::Error, "too many rows");
+            return self.refuse(e, ArchiveError::BadRequest(format!("at most {MAX_ROWS} rows per import"))).await;
+        }
+        let mut cols = Vec::new();
+        let mut report = ImportReport { dry_run, rows: table.rows.len(), ..ImportReport::default() };
+        for h in &table.headers {
+            match mapping.target_of(h) {
+                Some(t) if !cols.iter().any(|(_, x): &(String, String)| x == t) => cols.push((h.clone(), t.to_owned())),
+                _ => {
+                    report.ignored_columns.push(h.clone());
+                    cols.push((h.clone(), String::new()));
+                }
+            }
+        }
+        if !cols.iter().any(|(_, t)| t == "customer.name") {
+            let e = ctx.entry(ACTION, "", Outcome::Error, "no customer name column");
+            let msg = "no column holds the customer's name (客户名称): check the headers or the mapping";
+            return self.refuse(e, ArchiveError::BadRequest(msg.into())).await;
+        }
+        let owner = owner.unwrap_or(ctx.principal.id.as_str()).to_owned();
+        // Rows repeating an external reference within the file are refused:
+        // which one is right is for the sender to say.
+        let mut seen: HashMap<String, usize> = HashMap::new();
+        let mut jobs = Vec::new();
+        for (i, row) in table.rows.iter().enumerate() {
+            let n = i + 2;
+            match self.row_doc(&cols, row, n, &mapping.key, &owner) {
+                Err(errs) => report.errors.extend(errs),
+                Ok(doc) => {
+                    if let Some(k) = &doc.key {
+                        if let Some(first) = seen.insert(k.clone(), n) {
+                            report.errors.push(RowError {
+                                row: n,
+                                column: column_for(&format!("/{}", mapping.key.replace('.', "/")), &cols),
+                                message: format!("the same external reference as row {first}"),
+                            });
+                            continue;
+                        }
+                    }
+                    jobs.push((n, doc));
+                }
+            }
+        }
+        let results: Vec<(usize, Result<(String, Option<String>), String>)> = futures::stream::iter(jobs)
+            .map(|(n, doc)| async move { (n, self.import_row(ctx, n, doc, &mapping.key, dry_run).await) })
+            .buffer_unordered(IN_FLIGHT)
+            .collect()
+            .await;
+        let mut failed_rows: Vec<usize> = report.errors.iter().map(|e| e.row).collect();
+        for (n, r) in results {
+            match r {
+                Ok((action, dossier)) => {
+                    match action.as_str() {
+                        "created" | "would_create" => report.created += 1,
+                        "updated" | "would_update" => report.updated += 1,
+                        _ => report.unchanged += 1,
+                    }
+                    report.results.push(RowResult { row: n, action, dossier });
+                }
+                Err(message) => {
+                    report.errors.push(RowError { row: n, column: String::new(), message });
+                    failed_rows.push(n);
+                }
+            }
+        }
+        failed_rows.sort_unstable();
+        failed_rows.dedup();
+        report.failed = failed_rows.len();
+        for &n in &failed_rows {
+            report.results.push(RowResult { row: n, action: "failed".into(), dossier: None });
+        }
+        report.results.sort_by_key(|r| r.row);
+        report.errors.sort_by_key(|e| e.row);
+        // Rows that failed before reaching a use case get their own entry.
+        let early: Vec<String> = report
+            .errors
+            .iter()
+            .filter(|e| !e.column.is_empty())
+            .map(|e| format!("row {} {}", e.row, e.column))
+            .collect();
+        let mut entries = Vec::new();
+        if !early.is_empty() {
+            entries.push(ctx.entry("import.row", "", Outcome::Error, format!("invalid: {}", early.join(", "))));
+        }
+        let summary = format!(
+            "{}{} row(s): {} created, {} updated, {} unchanged, {} failed",
+            if dry_run { "dry run; " } else { "" },
+            report.rows,
+            report.created,
+            report.updated,
+            report.unchanged,
+            report.failed
+        );
+        entries.push(ctx.entry(ACTION, "", Outcome::Allow, summary));
+        self.audit.commit(Commit { ops: vec![], entries, guard: None, on_conflict: vec![] }).await?;
+        Ok(report)
+    }
+
+    /// One valid row: created, or the dossier its reference names updated.
+    async fn import_row(
+        &self,
+        ctx: &RequestCtx,
+        n: usize,
+        doc: RowDoc,
+        key: &str,
+        dry_run: bool,
+    ) -> Result<(String, Option<String>), String> {
+        let problem = |e: ArchiveError| match e {
+            ArchiveError::Invalid(fes) => fes.iter().map(|f| format!("{}: {}", f.path, f.message)).collect::<Vec<_>>().join("; "),
+            ArchiveError::Internal(_) => "internal error (audited)".into(),
+            other => other.to_string(),
+        };
+        let existing = match &doc.key {
+            Some(k) => self.dossier_by_ref(key, k).map_err(problem)?,
+            None => None,
+        };
+        match existing {
+            None if dry_run => Ok(("would_create".into(), None)),
+            None => {
+                let reference = doc.key.as_deref().map(|v| (key, v));
+                let created = self.create_dossier_with(ctx, &doc.body, reference).await.map_err(problem)?;
+                Ok(("created".into(), Some(created.id.to_string())))
+            }
+            Some(did) => match self.merged(&did, &doc.body).map_err(problem)? {
+                None => {
+                    if !dry_run {
+                        let e = ctx.entry("import.row", did.as_str(), Outcome::Allow, format!("row {n}: unchanged"));
+                        self.audit.commit(Commit::entry(e)).await.map_err(|e| problem(e.into()))?;
+                    }
+                    Ok(("unchanged".into(), Some(did.to_string())))
+                }
+                Some(_) if dry_run => Ok(("would_update".into(), Some(did.to_string()))),
+                Some((version, body)) => {
+                    self.update_dossier(ctx, did.as_str(), version, &body).await.map_err(problem)?;
+                    Ok(("updated".into(), Some(did.to_string())))
+                }
+            },
+        }
+    }
+}
