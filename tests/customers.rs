@@ -365,3 +365,186 @@ async fn the_summary_report_aggregates_without_personal_values_and_suppresses_sm
     let r = w.app.get(ADMIN_TOKEN, None, "/v1/reports/summary?by=grade").await;
     assert_eq!(r.status(), StatusCode::FORBIDDEN);
 }
+
+fn sample(name: &str) -> Vec<u8> {
+    std::fs::read(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures").join(name)).unwrap()
+}
+
+impl World {
+    async fn import(&self, token: &str, body: Vec<u8>, media: &str, query: &str) -> (StatusCode, Value) {
+        let r = self
+            .app
+            .client
+            .post(format!("{}/v1/imports{query}", self.app.base))
+            .bearer_auth(token)
+            .header("X-Purpose", "service_delivery")
+            .header("Content-Type", media)
+            .body(body)
+            .send()
+            .await
+            .unwrap();
+        let status = r.status();
+        (status, r.json().await.unwrap_or(Value::Null))
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_spreadsheet_imports_idempotently_with_row_errors_that_name_no_value() {
+    let w = world().await;
+    let csv = sample("customers-sample.csv");
+    // A dry run changes nothing.
+    let (status, r) = w.import(&w.service, csv.clone(), "text/csv", "?dry_run=true").await;
+    assert_eq!(status, StatusCode::OK, "{r}");
+    assert_eq!((r["rows"].as_u64(), r["created"].as_u64(), r["failed"].as_u64()), (Some(300), Some(300), Some(0)), "{r}");
+    assert_eq!(r["results"][0]["action"], "would_create");
+    let (_, again) = w.import(&w.service, csv.clone(), "text/csv", "?dry_run=true").await;
+    assert_eq!(again["created"], 300, "the dry run created nothing");
+
+    let (status, r) = w.import(&w.service, csv.clone(), "text/csv", "").await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!((r["created"].as_u64(), r["failed"].as_u64()), (Some(300), Some(0)), "{}", r["errors"]);
+    let created: Vec<String> =
+        r["results"].as_array().unwrap().iter().map(|x| x["dossier"].as_str().unwrap().to_owned()).collect();
+    let first = created[0].clone();
+    let d: Value = w.app.get(&w.officer, Some("legal_compliance"), &format!("/v1/dossiers/{first}")).await.json().await.unwrap();
+    assert!(d["customer"]["name"].as_str().unwrap().ends_with("0000有限公司"), "{d}");
+    assert_eq!(d["status"], "closed", "已终止 is closed");
+    assert_eq!(d["grade"], "C", "低 is C");
+    assert_eq!(d["transport"]["volume"], "4519", "年订单量");
+    // The same sheet again updates nothing; as a workbook too (its phone numbers are numbers).
+    let (_, r) = w.import(&w.service, csv.clone(), "text/csv", "").await;
+    assert_eq!((r["created"].as_u64(), r["unchanged"].as_u64()), (Some(0), Some(300)), "{r}");
+    let xlsx = sample("customers-sample.xlsx");
+    let media = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet";
+    let (status, r) = w.import(&w.service, xlsx, media, "").await;
+    assert_eq!(status, StatusCode::OK, "{r}");
+    assert_eq!((r["rows"].as_u64(), r["unchanged"].as_u64()), (Some(100), Some(100)), "{r}");
+    // A changed row updates its dossier (a new version), keeping the person;
+    // service may change only its own region's (华东).
+    let text = String::from_utf8(csv).unwrap();
+    let data: Vec<&str> = text.lines().skip(1).collect();
+    let k = data.iter().position(|l| l.contains(",华东,")).unwrap();
+    let east = created[k].clone();
+    let role = ["采购经理", "物流主管", "总经理", "财务经理", "仓储主管"].into_iter().find(|r| data[k].contains(r)).unwrap();
+    let changed = format!("{}\n{}", text.lines().next().unwrap(), data[k].replace(role, "物流总监"));
+    let (_, r) = w.import(&w.service, changed.into_bytes(), "text/csv", "").await;
+    assert_eq!(r["updated"], 1, "{r}");
+    let d: Value = w.app.get(&w.officer, Some("dsr"), &format!("/v1/dossiers/{east}")).await.json().await.unwrap();
+    assert_eq!((d["version"].as_u64(), d["contacts"].as_array().unwrap().len()), (Some(2), 1), "{d}");
+    assert_eq!(d["contacts"][0]["role"], "物流总监");
+
+    // Bad rows: each error names its row and column, never the value.
+    let bad = "客户名称,统一社会信用代码,地区,合作阶段,联系人,电话\n\
+               好公司,91310000MA1FL0XX1X,华东,合作中,钱七,13800000000\n\
+               ,91310000MA1FL0XX2Y,华东,合作中,孙八,13800000001\n\
+               坏电话公司,91310000MA1FL0XX3Y,华东,合作中,周九,not-a-phone-555\n\
+               阶段公司,91310000MA1FL0XX4A,华东,明天,吴十,\n\
+               重复公司,91310000MA1FL0XX1X,华东,合作中,郑一,\n";
+    let (status, r) = w.import(&w.service, bad.as_bytes().to_vec(), "text/csv", "").await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!((r["created"].as_u64(), r["failed"].as_u64()), (Some(1), Some(4)), "{r}");
+    let errors: Vec<(u64, String)> =
+        r["errors"].as_array().unwrap().iter().map(|e| (e["row"].as_u64().unwrap(), e["column"].as_str().unwrap().to_owned())).collect();
+    assert!(errors.contains(&(3, "客户名称".into())), "{errors:?}");
+    assert!(errors.contains(&(4, "电话".into())), "{errors:?}");
+    assert!(errors.contains(&(5, "合作阶段".into())), "{errors:?}");
+    assert!(errors.contains(&(6, "统一社会信用代码".into())), "{errors:?}");
+    assert!(!r.to_string().contains("not-a-phone"), "no value in the report");
+    let audited = w.app.audit(&w.officer, "action=import.row&outcome=error").await;
+    assert!(audited.last().unwrap()["reason"].as_str().unwrap().contains("row 4 电话"), "{audited:?}");
+    assert!(!audited.iter().any(|e| e.to_string().contains("not-a-phone")));
+    // Not a sheet, no name column, no purpose: refused whole.
+    let (status, _) = w.import(&w.service, b"{}".to_vec(), "application/json", "").await;
+    assert_eq!(status, StatusCode::UNSUPPORTED_MEDIA_TYPE);
+    let (status, p) = w.import(&w.service, "电话\n123\n".as_bytes().to_vec(), "text/csv", "").await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{p}");
+    let (status, _) = w.import(&w.auditor_token().await, sample("customers-sample.csv"), "text/csv", "").await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+}
+
+impl World {
+    async fn auditor_token(&self) -> String {
+        self.app.principal(&["auditor"], "").await.1
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_callers_list_exports_as_csv_with_only_what_they_may_see() {
+    let w = world().await;
+    w.dossier(0, &w.sales_id).await; // two contacts
+    w.dossier(1, &w.sales_id).await;
+    let r = w.app.get(&w.sales, Some("service_delivery"), "/v1/dossiers/export?format=csv").await;
+    assert_eq!(r.status(), StatusCode::OK);
+    let text = r.text().await.unwrap();
+    let mut rows = csv::Reader::from_reader(text.as_bytes());
+    let headers = rows.headers().unwrap().clone();
+    assert_eq!(&headers[0], "id");
+    assert_eq!(&headers[1], "客户名称");
+    let credit = headers.iter().position(|h| h == "信用评级").unwrap();
+    let records: Vec<csv::StringRecord> = rows.records().map(Result::unwrap).collect();
+    assert_eq!(records.len(), 3, "one row per contact person: {text}");
+    assert!(records.iter().all(|r| &r[credit] == "***"), "sales see the credit rating masked: {text}");
+    assert!(text.contains("张伟") && text.contains("13912345688"), "sales see their contacts: {text}");
+    assert!(!text.contains("310101198503071234"), "no sensitive value");
+    let reads = w.app.audit(&w.officer, "action=dossier.read").await;
+    assert_eq!(reads.len(), 2, "every dossier read audited");
+    // Another salesperson's list is empty; over the bulk limit is a 409.
+    let (_, other) = w.app.principal(&["sales"], "华东").await;
+    let text = w.app.get(&other, Some("service_delivery"), "/v1/dossiers/export?format=csv").await.text().await.unwrap();
+    assert_eq!(text.lines().count(), 1, "{text}");
+    let (status, r) = w.import(&w.service, sample("customers-sample.csv"), "text/csv", "").await;
+    assert_eq!(status, StatusCode::OK, "{r}");
+    let r = w.app.get(&w.officer, Some("legal_compliance"), "/v1/dossiers/export?format=csv").await;
+    let p = assert_problem(r, StatusCode::CONFLICT).await;
+    assert!(p["detail"].as_str().unwrap().contains("POST /v1/exports"), "{p}");
+    let r = w.app.get(&w.sales, Some("service_delivery"), "/v1/dossiers/export?format=xml").await;
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn custos_import_sends_a_workbook_with_a_mapping_and_reports_per_row() {
+    let w = world().await;
+    let dir = tempfile::tempdir().unwrap();
+    // A sheet with the company's own headers, mapped.
+    let sheet = dir.path().join("crm.csv");
+    std::fs::write(&sheet, "Company,Area,Person,Mobile\n甲物流,华东,钱七,13800000000\n乙物流,华东,孙八,bad\n").unwrap();
+    let mapping = dir.path().join("map.toml");
+    std::fs::write(&mapping, "[columns]\nCompany = \"customer.name\"\nArea = \"customer.region\"\nPerson = \"contact.name\"\nMobile = \"contact.phone\"\n").unwrap();
+    let out = std::process::Command::new(custos_bin())
+        .args(["import", "--file"])
+        .arg(&sheet)
+        .arg("--mapping")
+        .arg(&mapping)
+        .args(["--url", &w.app.base])
+        .env("CUSTOS_TOKEN", &w.service)
+        .env("CI", "1")
+        .output()
+        .unwrap();
+    let (stdout, stderr) = (String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert_eq!(out.status.code(), Some(1), "one row failed: {stdout}{stderr}");
+    assert!(stdout.contains("2 row(s)") && stdout.contains("1 created") && stdout.contains("1 failed"), "{stdout}");
+    assert!(stderr.contains("row 3, column contact.phone"), "{stderr}");
+    assert!(!stderr.contains("bad"), "{stderr}");
+    // The workbook, dry run.
+    let xlsx = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/customers-sample.xlsx");
+    let out = std::process::Command::new(custos_bin())
+        .args(["import", "--dry-run", "--file"])
+        .arg(&xlsx)
+        .args(["--url", &w.app.base])
+        .env("CUSTOS_TOKEN", &w.service)
+        .env("CI", "1")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{stdout}{}", String::from_utf8_lossy(&out.stderr));
+    assert!(stdout.contains("100 row(s)") && stdout.contains("100 created") && stdout.contains("dry run"), "{stdout}");
+    // A bad token: a clear message, exit 2.
+    let out = std::process::Command::new(custos_bin())
+        .args(["import", "--file"])
+        .arg(&sheet)
+        .args(["--url", &w.app.base, "--token", "nope"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("refused the import (401)"));
+}

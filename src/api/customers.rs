@@ -27,6 +27,13 @@ pub fn routes() -> Router<AppState> {
         .route("/dossiers/{id}/reviews", post(add_review))
         .route("/reviews/due", get(reviews_due))
         .route("/reports/summary", get(report))
+        .route("/dossiers/export", get(export_list))
+        .merge(
+            Router::new()
+                .route("/imports", post(import))
+                // A sheet has the document limit (max_document_bytes), enforced while reading.
+                .layer(axum::extract::DefaultBodyLimit::disable()),
+        )
 }
 
 /// `POST /v1/dossiers/{id}/interactions`.
@@ -293,4 +300,122 @@ pub async fn report(
         return Ok(([(header::CONTENT_TYPE, "text/csv; charset=utf-8")], report.to_csv()?).into_response());
     }
     Ok(Json(report).into_response())
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+pub struct ImportQuery {
+    /// Validate and report what would happen; change nothing.
+    pub dry_run: Option<bool>,
+    /// The owner of rows without an owner column (default: the caller).
+    #[param(pattern = "^prn_[0-9a-z]{26}$")]
+    pub owner: Option<String>,
+}
+
+/// Import a sheet: `text/csv` (UTF-8), or an Excel/ODS workbook (first
+/// sheet). Columns by the default mapping (the seeds' Chinese headers or the
+/// field names); each row created, or updated when its credit code is on
+/// record; per-row errors name the row and column, never a value.
+#[utoipa::path(post, path = "/v1/imports", tag = "customers",
+    params(ImportQuery, ("X-Purpose" = String, Header)),
+    request_body(content((String = "text/csv"), (Vec<u8> = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")),
+        description = "the sheet"),
+    responses((status = 200, body = crate::archive::customers::ImportReport), (status = 400), (status = 401), (status = 403),
+              (status = 413), (status = 415)),
+    security(("bearer" = [])))]
+pub async fn import(
+    State(s): State<AppState>,
+    Ctx(ctx): Ctx,
+    headers: HeaderMap,
+    q: Result<Query<ImportQuery>, axum::extract::rejection::QueryRejection>,
+    body: axum::body::Body,
+) -> Result<Json<crate::archive::customers::ImportReport>, ApiError> {
+    use futures::StreamExt;
+    let Query(q) = q.map_err(|_| ApiError::bad_request("unknown or repeated query parameter; allowed: dry_run, owner"))?;
+    if q.owner.as_deref().is_some_and(|o| crate::domain::PrincipalId::parse(o).is_err()) {
+        return Err(ApiError::bad_request("owner: a principal id (prn_...)"));
+    }
+    let media = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .map(|v| v.split(';').next().unwrap_or_default().trim().to_ascii_lowercase())
+        .unwrap_or_default();
+    let format = match media.as_str() {
+        "text/csv" => crate::sheet::Format::Csv,
+        "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+        | "application/vnd.ms-excel"
+        | "application/vnd.oasis.opendocument.spreadsheet" => crate::sheet::Format::Workbook,
+        _ => {
+            return Err(ApiError::new(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "unsupported-media-type",
+                "send text/csv or an Excel (.xlsx) or ODS workbook",
+            ))
+        }
+    };
+    let mut bytes = Vec::new();
+    let mut stream = body.into_data_stream();
+    while let Some(chunk) = stream.next().await {
+        let chunk = chunk.map_err(|e| if super::is_timeout(&e) { super::body_timeout() } else { ApiError::bad_request("the body broke off") })?;
+        if (bytes.len() + chunk.len()) as u64 > s.max_document_bytes {
+            return Err(crate::archive::ArchiveError::TooLarge(s.max_document_bytes).into());
+        }
+        bytes.extend_from_slice(&chunk);
+    }
+    let table = tokio::task::spawn_blocking(move || crate::sheet::read(&bytes, format))
+        .await
+        .map_err(|e| crate::archive::ArchiveError::Internal(e.into()))?
+        .map_err(|why| ApiError::bad_request(format!("the sheet: {why}")))?;
+    let mapping = crate::archive::customers::Mapping::default();
+    Ok(Json(s.archive.import_table(&ctx, &table, &mapping, q.owner.as_deref(), q.dry_run.unwrap_or(false)).await?))
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+pub struct ExportQuery {
+    /// `csv` (the only format).
+    #[param(pattern = "^csv$")]
+    pub format: Option<String>,
+    #[param(pattern = "^[ABC]$")]
+    pub grade: Option<String>,
+    #[param(max_length = 100)]
+    pub region: Option<String>,
+    #[param(pattern = "^(prospect|active|closed)$")]
+    pub status: Option<String>,
+    #[param(pattern = "^prn_[0-9a-z]{26}$")]
+    pub owner: Option<String>,
+}
+
+/// The caller's list as CSV in the import's columns (one row per contact
+/// person), each dossier as the policy lets the caller read it (masked
+/// values masked, withheld ones empty), every read audited; more than
+/// exports.toml's `max_items` dossiers is a 409: ask for a bulk export.
+#[utoipa::path(get, path = "/v1/dossiers/export", tag = "customers",
+    params(ExportQuery, ("X-Purpose" = String, Header)),
+    responses((status = 200, content_type = "text/csv", body = String), (status = 400), (status = 401), (status = 403),
+              (status = 409)),
+    security(("bearer" = [])))]
+pub async fn export_list(
+    State(s): State<AppState>,
+    Ctx(ctx): Ctx,
+    q: Result<Query<ExportQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<Response, ApiError> {
+    let Query(q) = q.map_err(|_| {
+        ApiError::bad_request("unknown or repeated query parameter; allowed: format, grade, region, status, owner")
+    })?;
+    let bad = q.format.as_deref().is_some_and(|f| f != "csv")
+        || q.grade.as_deref().is_some_and(|g| !matches!(g, "A" | "B" | "C"))
+        || q.status.as_deref().is_some_and(|g| !matches!(g, "prospect" | "active" | "closed"))
+        || q.owner.as_deref().is_some_and(|o| crate::domain::PrincipalId::parse(o).is_err())
+        || q.region.as_deref().is_some_and(|r| r.chars().count() > 100);
+    if bad {
+        return Err(ApiError::bad_request(
+            "format: csv; grade: A, B or C; status: prospect, active or closed; owner: a principal id",
+        ));
+    }
+    let filter = crate::archive::customers::ExportFilter { grade: q.grade, region: q.region, status: q.status, owner: q.owner };
+    let csv = s.archive.export_list(&ctx, &filter).await?;
+    Ok(([(header::CONTENT_TYPE, "text/csv; charset=utf-8")], csv).into_response())
 }

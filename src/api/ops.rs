@@ -96,7 +96,8 @@ pub async fn openapi(State(s): State<AppState>) -> Json<Value> {
         super::recipients::volume, super::recipients::notices,
         super::customers::add_interaction, super::customers::list_interactions, super::customers::put_figures,
         super::customers::explain_grade, super::customers::override_grade, super::customers::add_review,
-        super::customers::reviews_due, super::customers::report,
+        super::customers::reviews_due, super::customers::report, super::customers::import,
+        super::customers::export_list,
     ),
     modifiers(&Security)
 )]

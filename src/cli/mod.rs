@@ -3,6 +3,7 @@
 
 mod audit;
 mod backup;
+mod import;
 mod offline;
 mod restore;
 
@@ -60,6 +61,9 @@ enum Command {
         #[command(subcommand)]
         command: GradingCommand,
     },
+    /// Import a spreadsheet (CSV or Excel) into the running server as the
+    /// token's principal; per-row errors name the row and column.
+    Import(import::ImportArgs),
     /// Search index tools.
     Index {
         #[command(subcommand)]
@@ -214,6 +218,13 @@ pub fn main() -> ExitCode {
                 }
             }
         }
+        Command::Import(args) => match run_async_value(import::run(args)) {
+            Ok(code) => ExitCode::from(code),
+            Err(e) => {
+                eprintln!("custos: {e:#}");
+                ExitCode::from(2)
+            }
+        },
         Command::Grading { command: GradingCommand::Run { offline, dry_run } } => {
             match run_async_value(offline::grading_run(offline, dry_run)) {
                 Ok(()) => ExitCode::SUCCESS,

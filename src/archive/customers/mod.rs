@@ -14,7 +14,7 @@ mod reviews;
 
 pub use figures::{FigureRecord, NewFigures};
 pub use grading::{GradeChange, GradeExplanation, OverrideView};
-pub use import::{ImportReport, Mapping, RowError, RowResult, MAX_ROWS};
+pub use import::{ExportFilter, ImportReport, Mapping, RowError, RowResult, MAX_ROWS};
 pub use interactions::{InteractionKind, InteractionPage, InteractionView, NewInteraction};
 pub use reports::{Report, ReportBy, ReportRow};
 pub use reviews::{DueReview, NewReview, ReviewOutcome, ReviewView};
