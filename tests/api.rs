@@ -481,6 +481,8 @@ async fn operations_endpoints_and_openapi_completeness() {
         ("/v1/dossiers/{id}/reviews", "post"),
         ("/v1/reviews/due", "get"),
         ("/v1/reports/summary", "get"),
+        ("/v1/imports", "post"),
+        ("/v1/dossiers/export", "get"),
     ];
     for (path, method) in expected {
         assert!(doc["paths"][path][method].is_object(), "openapi lacks {method} {path}");

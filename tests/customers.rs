@@ -157,6 +157,23 @@ async fn interactions_are_recorded_by_the_right_staff_sealed_masked_and_erased_w
     assert!(entries.iter().all(|e| !e["reason"].as_str().unwrap().contains("cold-chain")), "no text in the log");
     assert!(files_containing(&w.app.data_dir(), "cold-chain").is_empty(), "sealed at rest");
 
+    // The person's export holds the interaction that names them.
+    let (_, export) =
+        w.call(Method::GET, &w.officer, "dsr", &format!("/v1/subjects/{}/export", subjects[0]), None).await;
+    let theirs = &export["dossiers"][0]["interactions"];
+    assert_eq!(theirs.as_array().unwrap().len(), 1, "{export}");
+    assert_eq!(theirs[0]["summary"], "张伟 asked about cold-chain rates to 成都");
+    // Summaries are searchable like the remarks.
+    let hits = |q: &'static str| {
+        let w = &w;
+        async move {
+            let r: Value =
+                w.app.get(&w.sales, Some("service_delivery"), &format!("/v1/search?q={q}")).await.json().await.unwrap();
+            r["hits"].as_array().unwrap().iter().map(|h| h["id"].as_str().unwrap().to_owned()).collect::<Vec<_>>()
+        }
+    };
+    assert_eq!(hits("rates").await, vec![did.clone()]);
+    assert_eq!(hits("times").await, vec![did.clone()]);
     // Erasing the person shreds the summary that names them.
     let (status, _) = w
         .call(
@@ -171,6 +188,8 @@ async fn interactions_are_recorded_by_the_right_staff_sealed_masked_and_erased_w
     let (_, page) = w.call(Method::GET, &w.finance, "credit_assessment", &path, None).await;
     assert_eq!(page["interactions"][0]["summary_shown"], "erased", "{page}");
     assert!(page["interactions"][0]["summary"].is_null());
+    assert!(hits("rates").await.is_empty(), "out of the index with the person");
+    assert_eq!(hits("times").await, vec![did.clone()]);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -395,7 +414,11 @@ async fn a_spreadsheet_imports_idempotently_with_row_errors_that_name_no_value()
     // A dry run changes nothing.
     let (status, r) = w.import(&w.service, csv.clone(), "text/csv", "?dry_run=true").await;
     assert_eq!(status, StatusCode::OK, "{r}");
-    assert_eq!((r["rows"].as_u64(), r["created"].as_u64(), r["failed"].as_u64()), (Some(300), Some(300), Some(0)), "{r}");
+    assert_eq!(
+        (r["rows"].as_u64(), r["created"].as_u64(), r["failed"].as_u64()),
+        (Some(300), Some(300), Some(0)),
+        "{r}"
+    );
     assert_eq!(r["results"][0]["action"], "would_create");
     let (_, again) = w.import(&w.service, csv.clone(), "text/csv", "?dry_run=true").await;
     assert_eq!(again["created"], 300, "the dry run created nothing");
@@ -406,7 +429,8 @@ async fn a_spreadsheet_imports_idempotently_with_row_errors_that_name_no_value()
     let created: Vec<String> =
         r["results"].as_array().unwrap().iter().map(|x| x["dossier"].as_str().unwrap().to_owned()).collect();
     let first = created[0].clone();
-    let d: Value = w.app.get(&w.officer, Some("legal_compliance"), &format!("/v1/dossiers/{first}")).await.json().await.unwrap();
+    let d: Value =
+        w.app.get(&w.officer, Some("legal_compliance"), &format!("/v1/dossiers/{first}")).await.json().await.unwrap();
     assert!(d["customer"]["name"].as_str().unwrap().ends_with("0000有限公司"), "{d}");
     assert_eq!(d["status"], "closed", "已终止 is closed");
     assert_eq!(d["grade"], "C", "低 is C");
@@ -425,7 +449,8 @@ async fn a_spreadsheet_imports_idempotently_with_row_errors_that_name_no_value()
     let data: Vec<&str> = text.lines().skip(1).collect();
     let k = data.iter().position(|l| l.contains(",华东,")).unwrap();
     let east = created[k].clone();
-    let role = ["采购经理", "物流主管", "总经理", "财务经理", "仓储主管"].into_iter().find(|r| data[k].contains(r)).unwrap();
+    let role =
+        ["采购经理", "物流主管", "总经理", "财务经理", "仓储主管"].into_iter().find(|r| data[k].contains(r)).unwrap();
     let changed = format!("{}\n{}", text.lines().next().unwrap(), data[k].replace(role, "物流总监"));
     let (_, r) = w.import(&w.service, changed.into_bytes(), "text/csv", "").await;
     assert_eq!(r["updated"], 1, "{r}");
@@ -443,8 +468,12 @@ async fn a_spreadsheet_imports_idempotently_with_row_errors_that_name_no_value()
     let (status, r) = w.import(&w.service, bad.as_bytes().to_vec(), "text/csv", "").await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!((r["created"].as_u64(), r["failed"].as_u64()), (Some(1), Some(4)), "{r}");
-    let errors: Vec<(u64, String)> =
-        r["errors"].as_array().unwrap().iter().map(|e| (e["row"].as_u64().unwrap(), e["column"].as_str().unwrap().to_owned())).collect();
+    let errors: Vec<(u64, String)> = r["errors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| (e["row"].as_u64().unwrap(), e["column"].as_str().unwrap().to_owned()))
+        .collect();
     assert!(errors.contains(&(3, "客户名称".into())), "{errors:?}");
     assert!(errors.contains(&(4, "电话".into())), "{errors:?}");
     assert!(errors.contains(&(5, "合作阶段".into())), "{errors:?}");
@@ -490,7 +519,8 @@ async fn the_callers_list_exports_as_csv_with_only_what_they_may_see() {
     assert_eq!(reads.len(), 2, "every dossier read audited");
     // Another salesperson's list is empty; over the bulk limit is a 409.
     let (_, other) = w.app.principal(&["sales"], "华东").await;
-    let text = w.app.get(&other, Some("service_delivery"), "/v1/dossiers/export?format=csv").await.text().await.unwrap();
+    let text =
+        w.app.get(&other, Some("service_delivery"), "/v1/dossiers/export?format=csv").await.text().await.unwrap();
     assert_eq!(text.lines().count(), 1, "{text}");
     let (status, r) = w.import(&w.service, sample("customers-sample.csv"), "text/csv", "").await;
     assert_eq!(status, StatusCode::OK, "{r}");

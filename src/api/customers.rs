@@ -332,7 +332,8 @@ pub async fn import(
     body: axum::body::Body,
 ) -> Result<Json<crate::archive::customers::ImportReport>, ApiError> {
     use futures::StreamExt;
-    let Query(q) = q.map_err(|_| ApiError::bad_request("unknown or repeated query parameter; allowed: dry_run, owner"))?;
+    let Query(q) =
+        q.map_err(|_| ApiError::bad_request("unknown or repeated query parameter; allowed: dry_run, owner"))?;
     if q.owner.as_deref().is_some_and(|o| crate::domain::PrincipalId::parse(o).is_err()) {
         return Err(ApiError::bad_request("owner: a principal id (prn_...)"));
     }
@@ -357,7 +358,13 @@ pub async fn import(
     let mut bytes = Vec::new();
     let mut stream = body.into_data_stream();
     while let Some(chunk) = stream.next().await {
-        let chunk = chunk.map_err(|e| if super::is_timeout(&e) { super::body_timeout() } else { ApiError::bad_request("the body broke off") })?;
+        let chunk = chunk.map_err(|e| {
+            if super::is_timeout(&e) {
+                super::body_timeout()
+            } else {
+                ApiError::bad_request("the body broke off")
+            }
+        })?;
         if (bytes.len() + chunk.len()) as u64 > s.max_document_bytes {
             return Err(crate::archive::ArchiveError::TooLarge(s.max_document_bytes).into());
         }
@@ -415,7 +422,8 @@ pub async fn export_list(
             "format: csv; grade: A, B or C; status: prospect, active or closed; owner: a principal id",
         ));
     }
-    let filter = crate::archive::customers::ExportFilter { grade: q.grade, region: q.region, status: q.status, owner: q.owner };
+    let filter =
+        crate::archive::customers::ExportFilter { grade: q.grade, region: q.region, status: q.status, owner: q.owner };
     let csv = s.archive.export_list(&ctx, &filter).await?;
     Ok(([(header::CONTENT_TYPE, "text/csv; charset=utf-8")], csv).into_response())
 }

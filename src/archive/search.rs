@@ -44,7 +44,7 @@ pub struct RepairReport {
 /// The searchable business text of a dossier and its contacts' personal
 /// values (for the blind index), leaving out the people `without` names (a
 /// person being erased, or who restricted processing).
-fn index_doc(id: &DossierId, version: u32, split: &SplitDossier, without: &[SubjectId]) -> IndexDoc {
+fn index_doc(id: &DossierId, version: u32, split: &SplitDossier, without: &[SubjectId], notes: &[String]) -> IndexDoc {
     let b = &split.business;
     let mut text: Vec<&str> = vec![&b.customer.name, &b.customer.region];
     text.extend(b.customer.industry.as_deref());
@@ -59,6 +59,8 @@ fn index_doc(id: &DossierId, version: u32, split: &SplitDossier, without: &[Subj
     }
     text.extend(b.remarks.as_deref());
     text.extend(b.tags.iter().map(String::as_str));
+    // Interaction summaries, searchable like the remarks.
+    text.extend(notes.iter().map(String::as_str));
     let mut personal = Vec::new();
     for (sid, p, _) in &split.contacts {
         if without.contains(sid) {
@@ -109,7 +111,8 @@ impl Archive {
                     return;
                 }
             };
-            if let Err(e) = ix.upsert(&index_doc(id, version, split, &skip)) {
+            let notes = self.interaction_notes(id, &skip);
+            if let Err(e) = ix.upsert(&index_doc(id, version, split, &skip, &notes)) {
                 tracing::error!(dossier = %id, error = %e, "indexing failed; start-up repair will redo it");
             }
         }
@@ -142,7 +145,7 @@ impl Archive {
 
     /// Indexes the current versions of `dossiers` again (a person named in
     /// them restricted processing or lifted it), and commits.
-    pub(super) fn reindex_dossiers(&self, dossiers: &[DossierId]) -> Result<(), ArchiveError> {
+    pub(crate) fn reindex_dossiers(&self, dossiers: &[DossierId]) -> Result<(), ArchiveError> {
         let Some(ix) = &self.search else { return Ok(()) };
         self.stage_current(ix, dossiers, None)?;
         ix.commit().map_err(anyhow::Error::from)?;
@@ -165,7 +168,8 @@ impl Archive {
             let split = self.open_for_index(did, meta.current_version)?;
             let mut skip = self.restricted_among(&split, &[])?;
             skip.extend(without.cloned());
-            ix.upsert(&index_doc(did, meta.current_version, &split, &skip)).map_err(anyhow::Error::from)?;
+            let notes = self.interaction_notes(did, &skip);
+            ix.upsert(&index_doc(did, meta.current_version, &split, &skip, &notes)).map_err(anyhow::Error::from)?;
         }
         Ok(())
     }
@@ -221,7 +225,9 @@ impl Archive {
             if ix.committed_version(meta.id.as_str()).map_err(anyhow::Error::from)? != Some(meta.current_version) {
                 let split = self.open_for_index(&meta.id, meta.current_version)?;
                 let skip = self.restricted_among(&split, &[])?;
-                ix.upsert(&index_doc(&meta.id, meta.current_version, &split, &skip)).map_err(anyhow::Error::from)?;
+                let notes = self.interaction_notes(&meta.id, &skip);
+                ix.upsert(&index_doc(&meta.id, meta.current_version, &split, &skip, &notes))
+                    .map_err(anyhow::Error::from)?;
                 report.reindexed += 1;
             }
         }

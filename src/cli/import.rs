@@ -68,7 +68,8 @@ pub async fn run(args: ImportArgs) -> anyhow::Result<u8> {
         .map_err(|e| anyhow::anyhow!("{}: {e}", args.file.display()))?;
     if let Some(m) = &args.mapping {
         let text = std::fs::read_to_string(m).map_err(|e| anyhow::anyhow!("{}: {e}", m.display()))?;
-        let mapping: toml::Table = toml::from_str(&text).map_err(|e| anyhow::anyhow!("{}: {}", m.display(), e.message()))?;
+        let mapping: toml::Table =
+            toml::from_str(&text).map_err(|e| anyhow::anyhow!("{}: {}", m.display(), e.message()))?;
         // Validated by the archive's own parser, then applied as header renames.
         crate::archive::customers::Mapping::parse(&text).map_err(anyhow::Error::msg)?;
         if let Some(cols) = mapping.get("columns").and_then(|c| c.as_table()) {
@@ -107,7 +108,8 @@ pub async fn run(args: ImportArgs) -> anyhow::Result<u8> {
             w.write_record(r)?;
         }
         let body = w.into_inner().map_err(|e| anyhow::anyhow!("{e}"))?;
-        let (status, reply) = post(&args.url, &args.token, &args.purpose, &format!("/v1/imports?{query}"), body).await?;
+        let (status, reply) =
+            post(&args.url, &args.token, &args.purpose, &format!("/v1/imports?{query}"), body).await?;
         let reply: Value = serde_json::from_slice(&reply).unwrap_or(Value::Null);
         if status != 200 {
             bar.abandon();

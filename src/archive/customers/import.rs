@@ -8,6 +8,8 @@
 //! (its create or update entry, or an `import.row` entry when it fails or
 //! changes nothing); errors name the row and column, never a value.
 
+pub use super::mapping::Mapping;
+use super::mapping::{column_for, grade_of, split_list, status_of};
 use crate::archive::{Archive, ArchiveError, RequestCtx};
 use crate::audit::{Commit, Outcome};
 use crate::domain::dossier::{Contact, Dossier, PersonalFields};
@@ -25,94 +27,6 @@ use std::collections::{BTreeMap, HashMap};
 const IN_FLIGHT: usize = 32;
 /// The most rows one import takes.
 pub const MAX_ROWS: usize = 100_000;
-
-/// Each target field, and the headers that name it by default.
-const TARGETS: [(&str, &[&str]); 21] = [
-    ("customer.name", &["客户名称", "公司名称", "客户", "customer", "name"]),
-    ("customer.credit_code", &["统一社会信用代码", "信用代码", "credit_code"]),
-    ("customer.industry", &["行业", "所属行业", "industry"]),
-    ("customer.region", &["地区", "区域", "所在地区", "region"]),
-    ("customer.address", &["地址", "公司地址", "address"]),
-    ("status", &["合作阶段", "阶段", "客户状态", "stage", "status"]),
-    ("grade", &["客户价值", "客户等级", "等级", "价值", "grade", "value"]),
-    ("owner", &["客户经理", "负责人", "owner"]),
-    ("contact.name", &["联系人", "联系人姓名", "contact"]),
-    ("contact.phone", &["电话", "联系电话", "手机", "phone"]),
-    ("contact.email", &["邮箱", "电子邮箱", "email"]),
-    ("contact.role", &["职务", "职位", "role"]),
-    ("transport.cargo_types", &["货物类型", "货物", "cargo_types"]),
-    ("transport.frequency", &["运输频率", "频率", "frequency"]),
-    ("transport.volume", &["年订单量", "运输量", "volume"]),
-    ("transport.routes", &["运输路线", "路线", "routes"]),
-    ("preferences.delivery", &["配送偏好", "服务偏好", "delivery"]),
-    ("finance.credit_rating", &["信用评级", "信用状况", "credit_rating"]),
-    ("finance.payment_terms", &["付款方式", "账期", "payment_terms"]),
-    ("remarks", &["备注", "remarks"]),
-    ("tags", &["标签", "客户分类", "tags"]),
-];
-
-/// Which column fills which field, and which field is the external reference.
-#[derive(Debug, Clone)]
-pub struct Mapping {
-    /// Header → target field.
-    columns: HashMap<String, String>,
-    /// The target whose value identifies a customer across imports.
-    key: String,
-}
-
-#[derive(serde::Deserialize)]
-#[serde(deny_unknown_fields)]
-struct MappingFile {
-    #[serde(default)]
-    key: Option<String>,
-    #[serde(default)]
-    columns: BTreeMap<String, String>,
-}
-
-impl Default for Mapping {
-    fn default() -> Self {
-        let mut columns = HashMap::new();
-        for (target, headers) in TARGETS {
-            columns.insert(target.to_owned(), target.to_owned());
-            for h in headers {
-                columns.insert((*h).to_owned(), target.to_owned());
-            }
-        }
-        Mapping { columns, key: "customer.credit_code".into() }
-    }
-}
-
-impl Mapping {
-    /// A mapping file (TOML): `key = "<target>"` and `[columns]` of
-    /// `"<header>" = "<target>"`, on top of the default headers.
-    pub fn parse(text: &str) -> Result<Self, String> {
-        let file: MappingFile = toml::from_str(text).map_err(|e| format!("mapping: {}", e.message()))?;
-        let mut m = Mapping::default();
-        let known = |t: &str| TARGETS.iter().any(|(k, _)| *k == t);
-        for (header, target) in file.columns {
-            if !known(&target) {
-                return Err(format!("mapping: column {header:?} maps to {target:?}, not a field (see docs/customer-management.md)"));
-            }
-            m.columns.insert(header.trim().to_owned(), target);
-        }
-        if let Some(k) = file.key {
-            if !known(&k) {
-                return Err(format!("mapping: key {k:?} is not a field"));
-            }
-            m.key = k;
-        }
-        Ok(m)
-    }
-
-    /// The canonical header of each target, for an exported sheet.
-    pub fn headers() -> Vec<&'static str> {
-        TARGETS.iter().map(|(_, h)| h[0]).collect()
-    }
-
-    fn target_of(&self, header: &str) -> Option<&str> {
-        self.columns.get(header.trim()).map(String::as_str)
-    }
-}
 
 /// One problem with one row: the 1-based row of the sheet (the header is
 /// row 1), the column, what is wrong. Never the value.
@@ -145,49 +59,13 @@ pub struct ImportReport {
     pub errors: Vec<RowError>,
 }
 
+/// What became of a row: the action and the dossier, or why it failed.
+type RowOutcome = Result<(String, Option<String>), String>;
+
 /// What a row says, mapped to the template.
 struct RowDoc {
     body: Value,
     key: Option<String>,
-}
-
-fn split_list(s: &str) -> Vec<Value> {
-    s.split(['、', ',', '，', ';', '；', '/'])
-        .map(str::trim)
-        .filter(|x| !x.is_empty())
-        .map(|x| json!(x))
-        .collect()
-}
-
-fn status_of(s: &str) -> Option<&'static str> {
-    Some(match s.trim().to_lowercase().as_str() {
-        "潜在客户" | "潜在" | "意向" | "意向客户" | "prospect" => "prospect",
-        "合作中" | "活跃" | "正式客户" | "在合作" | "active" => "active",
-        "已终止" | "终止" | "流失" | "已流失" | "closed" => "closed",
-        _ => return None,
-    })
-}
-
-fn grade_of(s: &str) -> Option<&'static str> {
-    Some(match s.trim() {
-        "A" | "a" | "高" | "重要" | "重点" => "A",
-        "B" | "b" | "中" | "一般" => "B",
-        "C" | "c" | "低" | "普通" => "C",
-        _ => return None,
-    })
-}
-
-/// The column a template path came from.
-fn column_for(path: &str, cols: &[(String, String)]) -> String {
-    let target = match path {
-        p if p.starts_with("/contacts/") => format!("contact.{}", p.rsplit('/').next().unwrap_or_default()),
-        p => p.trim_start_matches('/').replace('/', "."),
-    };
-    let target = target.trim_end_matches(|c: char| c.is_ascii_digit()).trim_end_matches('.').to_owned();
-    cols.iter()
-        .find(|(_, t)| *t == target || target.starts_with(&format!("{t}.")))
-        .map(|(h, _)| h.clone())
-        .unwrap_or(target)
 }
 
 impl Archive {
@@ -226,7 +104,8 @@ impl Archive {
             }
         }
         let mut errors = Vec::new();
-        let err = |column: &str, message: &str| RowError { row: n, column: column.to_owned(), message: message.to_owned() };
+        let err =
+            |column: &str, message: &str| RowError { row: n, column: column.to_owned(), message: message.to_owned() };
         let col = |t: &str| column_for(&format!("/{}", t.replace('.', "/")), cols);
         for required in ["customer.name", "customer.region"] {
             if !v.contains_key(required) {
@@ -300,7 +179,7 @@ impl Archive {
         }
         if let Err(ArchiveError::Invalid(fes)) = self.template.parse(&body).map_err(ArchiveError::Invalid) {
             // A missing required field is reported above, by its column.
-            for fe in fes.into_iter().filter(|f| f.path != "/customer" && f.path != "") {
+            for fe in fes.into_iter().filter(|f| f.path != "/customer" && !f.path.is_empty()) {
                 errors.push(RowError { row: n, column: column_for(&fe.path, cols), message: fe.message });
             }
         }
@@ -429,7 +308,7 @@ impl Archive {
                 }
             }
         }
-        let results: Vec<(usize, Result<(String, Option<String>), String>)> = futures::stream::iter(jobs)
+        let results: Vec<(usize, RowOutcome)> = futures::stream::iter(jobs)
             .map(|(n, doc)| async move { (n, self.import_row(ctx, n, doc, &mapping.key, dry_run).await) })
             .buffer_unordered(IN_FLIGHT)
             .collect()
@@ -485,16 +364,11 @@ impl Archive {
     }
 
     /// One valid row: created, or the dossier its reference names updated.
-    async fn import_row(
-        &self,
-        ctx: &RequestCtx,
-        n: usize,
-        doc: RowDoc,
-        key: &str,
-        dry_run: bool,
-    ) -> Result<(String, Option<String>), String> {
+    async fn import_row(&self, ctx: &RequestCtx, n: usize, doc: RowDoc, key: &str, dry_run: bool) -> RowOutcome {
         let problem = |e: ArchiveError| match e {
-            ArchiveError::Invalid(fes) => fes.iter().map(|f| format!("{}: {}", f.path, f.message)).collect::<Vec<_>>().join("; "),
+            ArchiveError::Invalid(fes) => {
+                fes.iter().map(|f| format!("{}: {}", f.path, f.message)).collect::<Vec<_>>().join("; ")
+            }
             ArchiveError::Internal(_) => "internal error (audited)".into(),
             other => other.to_string(),
         };
@@ -524,84 +398,5 @@ impl Archive {
                 }
             },
         }
-    }
-}
-
-/// `GET /v1/dossiers/export?format=csv`: the filters of the caller's list.
-#[derive(Debug, Clone, Default)]
-pub struct ExportFilter {
-    pub grade: Option<String>,
-    pub region: Option<String>,
-    pub status: Option<String>,
-    pub owner: Option<String>,
-}
-
-/// A value of a shown document at a template path, as a cell.
-fn cell(doc: &Value, pointer: &str) -> String {
-    match doc.pointer(pointer) {
-        None | Some(Value::Null) => String::new(),
-        Some(Value::String(s)) => s.clone(),
-        Some(Value::Array(a)) => a.iter().map(|v| v.as_str().map_or_else(|| v.to_string(), str::to_owned)).collect::<Vec<_>>().join("、"),
-        Some(other) => other.to_string(),
-    }
-}
-
-impl Archive {
-    /// The caller's list as CSV in the import's columns (one row per
-    /// contact person), each dossier read as `GET /v1/dossiers/{id}` reads
-    /// it: masked values masked, withheld ones empty, every read audited.
-    /// More dossiers than a bulk export may hold without approval
-    /// (exports.toml) is a 409 pointing to `POST /v1/exports`.
-    #[tracing::instrument(level = "debug", skip_all)]
-    pub async fn export_list(&self, ctx: &RequestCtx, filter: &ExportFilter) -> Result<String, ArchiveError> {
-        const ACTION: &str = "dossier.export_list";
-        self.refuse_outside_party(ctx, ACTION, "").await?;
-        let purpose = self.purpose(ctx, ACTION, "").await?;
-        let mut visible = Vec::new();
-        for meta in self.all_dossiers()? {
-            let matches = meta.destroyed.is_none()
-                && filter.grade.as_deref().is_none_or(|g| crate::archive::wire_name(&meta.grade) == g)
-                && filter.region.as_deref().is_none_or(|r| meta.region == r)
-                && filter.status.as_deref().is_none_or(|s| crate::archive::wire_name(&meta.status) == s)
-                && filter.owner.as_deref().is_none_or(|o| meta.owner.as_str() == o);
-            if matches && self.read_plan(ctx, purpose, &meta, &meta.subjects)?.anything_visible() {
-                visible.push(meta.id);
-            }
-        }
-        let limit = self.policy.exports.max_items;
-        if visible.len() > limit {
-            let why = format!(
-                "{} dossiers match: more than {limit} is a bulk export, which a second compliance officer approves (POST /v1/exports)",
-                visible.len()
-            );
-            let e = ctx.entry(ACTION, "", Outcome::Error, "over the bulk-export limit");
-            return self.refuse(e, ArchiveError::Conflict(why)).await;
-        }
-        let mut w = csv::Writer::from_writer(Vec::new());
-        let csv_err = |e: csv::Error| ArchiveError::Internal(e.into());
-        let mut header = vec!["id"];
-        header.extend(Mapping::headers());
-        w.write_record(&header).map_err(csv_err)?;
-        for did in &visible {
-            let doc = self.read_dossier(ctx, did.as_str(), None).await?.document;
-            let contacts = doc["contacts"].as_array().cloned().unwrap_or_default();
-            let people: Vec<Option<&Value>> =
-                if contacts.is_empty() { vec![None] } else { contacts.iter().map(Some).collect() };
-            for person in people {
-                let mut rec = vec![did.to_string()];
-                for (target, _) in TARGETS {
-                    let value = match target.strip_prefix("contact.") {
-                        Some(f) => person.map(|p| cell(p, &format!("/{f}"))).unwrap_or_default(),
-                        None => cell(&doc, &format!("/{}", target.replace('.', "/"))),
-                    };
-                    rec.push(value);
-                }
-                w.write_record(&rec).map_err(csv_err)?;
-            }
-        }
-        let e = ctx.entry(ACTION, "", Outcome::Allow, format!("{} dossier(s) listed", visible.len()));
-        self.audit.commit(Commit::entry(e)).await?;
-        let bytes = w.into_inner().map_err(|e| ArchiveError::Internal(anyhow::anyhow!("{e}")))?;
-        String::from_utf8(bytes).map_err(|e| ArchiveError::Internal(e.into()))
     }
 }

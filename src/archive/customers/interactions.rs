@@ -171,6 +171,11 @@ impl Archive {
         let why = format!("{reason}; {iid} {}", crate::archive::wire_name(&n.kind));
         let entry = self.dossier_entry(ctx, ACTION, id, &subjects, Outcome::Allow, why);
         self.audit.commit(Commit::change(ops, entry)).await?;
+        // Searchable like the remarks: the dossier's index entry again. A
+        // failure is logged; the next version re-indexes it.
+        if let Err(e) = self.reindex_dossiers(std::slice::from_ref(&did)) {
+            tracing::error!(dossier = %did, error = %e, "indexing an interaction failed");
+        }
         Ok(self.interaction_view(&did, &record, FieldOutcome::Clear))
     }
 
@@ -181,6 +186,17 @@ impl Archive {
             out.push(serde_json::from_slice(&row?.1).map_err(|e| ArchiveError::Internal(e.into()))?);
         }
         Ok(out)
+    }
+
+    /// The summaries to index for a dossier (search finds them like the
+    /// remarks), leaving out those naming `without` (a person erased or
+    /// restricted) and those whose key is gone.
+    pub(crate) fn interaction_notes(&self, did: &DossierId, without: &[SubjectId]) -> Vec<String> {
+        let Ok(all) = self.interactions_of(did) else { return vec![] };
+        all.iter()
+            .filter(|r| r.contact.as_ref().is_none_or(|c| !without.contains(c)))
+            .filter_map(|r| self.interaction_summary(did, r))
+            .collect()
     }
 
     /// An interaction's summary, opened: `None` once its key is shredded.

@@ -126,12 +126,23 @@ impl Archive {
             .into_iter()
             .map(|doc| json!({"name": doc.name, "sha256": doc.sha256, "size": doc.size}))
             .collect();
+        // The interactions that name the person, their summaries opened.
+        let interactions: Vec<Value> = self
+            .interactions_of(&d.id)?
+            .iter()
+            .filter(|r| r.contact.as_ref() == Some(sid))
+            .map(|r| {
+                json!({"id": r.id, "kind": r.kind, "at": rfc3339(r.at), "satisfaction": r.satisfaction,
+                    "summary": self.interaction_summary(&d.id, r)})
+            })
+            .collect();
         Ok(json!({
             "dossier_id": d.id,
             "customer_name": customer,
             "status": d.status,
             "versions": versions,
             "documents": documents,
+            "interactions": interactions,
         }))
     }
 }
