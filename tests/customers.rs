@@ -482,6 +482,17 @@ async fn a_spreadsheet_imports_idempotently_with_row_errors_that_name_no_value()
     let audited = w.app.audit(&w.officer, "action=import.row&outcome=error").await;
     assert!(audited.last().unwrap()["reason"].as_str().unwrap().contains("row 4 电话"), "{audited:?}");
     assert!(!audited.iter().any(|e| e.to_string().contains("not-a-phone")));
+    // A sheet with a month's figures records them with the dossier.
+    let monthly = "客户名称,统一社会信用代码,地区,月份,订单数,金额,退货数,准时率\n\
+                   月报公司,91310000MA1FL0XX5B,华东,2026-11,42,88000.5,1,96%\n\
+                   坏月份公司,91310000MA1FL0XX6C,华东,下个月,x,,,\n";
+    let (_, r) = w.import(&w.service, monthly.as_bytes().to_vec(), "text/csv", "").await;
+    assert_eq!((r["created"].as_u64(), r["failed"].as_u64()), (Some(1), Some(1)), "{r}");
+    let columns: Vec<&str> = r["errors"].as_array().unwrap().iter().map(|e| e["column"].as_str().unwrap()).collect();
+    assert_eq!(columns, ["月份", "订单数"], "{r}");
+    let did = r["results"][0]["dossier"].as_str().unwrap();
+    let (_, g) = w.call(Method::GET, &w.service, "service_delivery", &format!("/v1/dossiers/{did}/grade"), None).await;
+    assert_eq!((g["inputs"]["orders"].as_u64(), g["inputs"]["amount"].as_f64()), (Some(42), Some(88000.5)), "{g}");
     // Not a sheet, no name column, no purpose: refused whole.
     let (status, _) = w.import(&w.service, b"{}".to_vec(), "application/json", "").await;
     assert_eq!(status, StatusCode::UNSUPPORTED_MEDIA_TYPE);

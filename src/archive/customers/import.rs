@@ -59,13 +59,25 @@ pub struct ImportReport {
     pub errors: Vec<RowError>,
 }
 
+/// What a use case's refusal says about a row (field paths, no values).
+fn problem(e: ArchiveError) -> String {
+    match e {
+        ArchiveError::Invalid(fes) => {
+            fes.iter().map(|f| format!("{}: {}", f.path, f.message)).collect::<Vec<_>>().join("; ")
+        }
+        ArchiveError::Internal(_) => "internal error (audited)".into(),
+        other => other.to_string(),
+    }
+}
+
 /// What became of a row: the action and the dossier, or why it failed.
 type RowOutcome = Result<(String, Option<String>), String>;
 
-/// What a row says, mapped to the template.
+/// What a row says, mapped to the template (and a month's figures, if any).
 struct RowDoc {
     body: Value,
     key: Option<String>,
+    figures: Option<(String, super::NewFigures)>,
 }
 
 impl Archive {
@@ -183,11 +195,67 @@ impl Archive {
                 errors.push(RowError { row: n, column: column_for(&fe.path, cols), message: fe.message });
             }
         }
+        let figures = self.row_figures(&v, &col, n, &mut errors);
         if errors.is_empty() {
-            Ok(RowDoc { body, key: v.get(key).map(|s| (*s).to_owned()) })
+            Ok(RowDoc { body, key: v.get(key).map(|s| (*s).to_owned()), figures })
         } else {
             Err(errors)
         }
+    }
+
+    /// A row's figure columns: a month (yyyy-mm) and its orders, amount,
+    /// returns, on-time rate (numbers); none when the row has none.
+    fn row_figures(
+        &self,
+        v: &BTreeMap<&str, &str>,
+        col: &dyn Fn(&str) -> String,
+        n: usize,
+        errors: &mut Vec<RowError>,
+    ) -> Option<(String, super::NewFigures)> {
+        if !v.keys().any(|k| k.starts_with("figures.")) {
+            return None;
+        }
+        let mut bad = |t: &str, m: &str| errors.push(RowError { row: n, column: col(t), message: m.to_owned() });
+        let month = v.get("figures.month").map(|m| m.trim().to_owned());
+        if month.as_deref().and_then(super::figures::parse_month).is_none() {
+            bad("figures.month", "a month, yyyy-mm");
+        }
+        let int = |t: &str| v.get(t).map(|x| x.trim().parse::<u64>());
+        let float = |t: &str| v.get(t).map(|x| x.trim().trim_end_matches('%').parse::<f64>());
+        let orders = match int("figures.orders") {
+            Some(Ok(o)) => o,
+            _ => {
+                bad("figures.orders", "a whole number of orders");
+                0
+            }
+        };
+        let amount = match float("figures.amount") {
+            None => 0.0,
+            Some(Ok(a)) if a.is_finite() && a >= 0.0 => a,
+            Some(_) => {
+                bad("figures.amount", "an amount");
+                0.0
+            }
+        };
+        let returns = match int("figures.returns") {
+            None => 0,
+            Some(Ok(r)) => r,
+            Some(Err(_)) => {
+                bad("figures.returns", "a whole number of returns");
+                0
+            }
+        };
+        let on_time_rate = match float("figures.on_time_rate") {
+            None => None,
+            // "97%" or 0.97
+            Some(Ok(r)) if v.get("figures.on_time_rate").is_some_and(|x| x.trim().ends_with('%')) => Some(r / 100.0),
+            Some(Ok(r)) => Some(r),
+            Some(Err(_)) => {
+                bad("figures.on_time_rate", "a rate (0.97 or 97%)");
+                None
+            }
+        };
+        Some((month.unwrap_or_default(), super::NewFigures { orders, amount, returns, on_time_rate }))
     }
 
     /// The current dossier with the row's values over it: business fields
@@ -365,13 +433,18 @@ impl Archive {
 
     /// One valid row: created, or the dossier its reference names updated.
     async fn import_row(&self, ctx: &RequestCtx, n: usize, doc: RowDoc, key: &str, dry_run: bool) -> RowOutcome {
-        let problem = |e: ArchiveError| match e {
-            ArchiveError::Invalid(fes) => {
-                fes.iter().map(|f| format!("{}: {}", f.path, f.message)).collect::<Vec<_>>().join("; ")
-            }
-            ArchiveError::Internal(_) => "internal error (audited)".into(),
-            other => other.to_string(),
-        };
+        let figures = doc.figures.clone();
+        let (action, dossier) = self.import_dossier(ctx, n, doc, key, dry_run).await?;
+        if let (Some((month, f)), Some(did), false) = (figures, &dossier, dry_run) {
+            self.put_figures(ctx, did, &month, f)
+                .await
+                .map_err(|e| format!("the dossier was {action}, but its figures were refused: {}", problem(e)))?;
+        }
+        Ok((action, dossier))
+    }
+
+    /// The dossier part of a row: created, or the one its reference names updated.
+    async fn import_dossier(&self, ctx: &RequestCtx, n: usize, doc: RowDoc, key: &str, dry_run: bool) -> RowOutcome {
         let existing = match &doc.key {
             Some(k) => self.dossier_by_ref(key, k).map_err(problem)?,
             None => None,

@@ -6,7 +6,7 @@ use serde_json::{json, Value};
 use std::collections::{BTreeMap, HashMap};
 
 /// Each target field, and the headers that name it by default.
-pub(super) const TARGETS: [(&str, &[&str]); 21] = [
+pub(super) const TARGETS: [(&str, &[&str]); 26] = [
     ("customer.name", &["客户名称", "公司名称", "客户", "customer", "name"]),
     ("customer.credit_code", &["统一社会信用代码", "信用代码", "credit_code"]),
     ("customer.industry", &["行业", "所属行业", "industry"]),
@@ -28,6 +28,12 @@ pub(super) const TARGETS: [(&str, &[&str]); 21] = [
     ("finance.payment_terms", &["付款方式", "账期", "payment_terms"]),
     ("remarks", &["备注", "remarks"]),
     ("tags", &["标签", "客户分类", "tags"]),
+    // A month's order figures (`PUT .../figures/{month}`), when the sheet has them.
+    ("figures.month", &["月份", "统计月份", "month"]),
+    ("figures.orders", &["月订单量", "订单数", "orders"]),
+    ("figures.amount", &["订单金额", "金额", "amount"]),
+    ("figures.returns", &["退货数", "退货量", "returns"]),
+    ("figures.on_time_rate", &["准时率", "on_time_rate"]),
 ];
 
 /// Which column fills which field, and which field is the external reference.
