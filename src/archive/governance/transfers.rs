@@ -406,7 +406,19 @@ impl Archive {
         let records: Vec<TransferRecord> = self.transfers()?.into_iter().filter(|t| &t.recipient == rid).collect();
         let mut missing = Vec::new();
         let mut moved: Vec<(SubjectId, TransferId)> = Vec::new();
-        for sid in &meta.subjects {
+        // The people of the version read (not those an earlier one named).
+        let current: Vec<SubjectId> = match self.load_version(&meta.id, meta.current_version)? {
+            Some((rec, _)) => rec
+                .segments
+                .iter()
+                .filter_map(|s| match &s.name {
+                    crate::archive::codec::SegmentName::Personal(sid) => Some(sid.clone()),
+                    _ => None,
+                })
+                .collect(),
+            None => meta.subjects.clone(),
+        };
+        for sid in &current {
             if !plan.shows_person(sid) {
                 continue;
             }
