@@ -226,3 +226,23 @@ fn the_binary_runs_from_anywhere_on_its_built_in_policies() {
     let hash = checked.split("policy set ").nth(1).unwrap().split(')').next().unwrap();
     assert!(shown.contains(hash) && text.contains(hash), "one policy set: {hash}");
 }
+
+/// Output piped into a reader that has gone (`custos policy show | head
+/// -1` once head has exited) ends the command quietly with success, never
+/// a panic.
+#[test]
+fn a_closed_pipe_ends_the_output_quietly() {
+    let mut child = std::process::Command::new(custos_bin())
+        .args(["policy", "show"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Close the reading end before the command has started writing: every
+    // write it makes meets a closed pipe (EPIPE).
+    drop(child.stdout.take());
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{:?} {stderr}", out.status);
+    assert!(!stderr.contains("panicked"), "{stderr}");
+}

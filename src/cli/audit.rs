@@ -133,7 +133,7 @@ pub(super) fn audit_verify(
             );
         }
     }
-    println!(
+    out!(
         "audit log intact: {} entries, head hash {}, tree root {}, verified in {:.3}s ({:.0} entries/s; entries, chain and tree head {:.3}s, stored nodes {:.3}s)",
         r.entries,
         hex::encode(r.head_hash),
@@ -144,7 +144,7 @@ pub(super) fn audit_verify(
         secs - chain_secs
     );
     for h in &held {
-        println!("consistent with checkpoint {} (size {}): the log only grew since", h.source, h.checkpoint.size);
+        out!("consistent with checkpoint {} (size {}): the log only grew since", h.source, h.checkpoint.size);
     }
     ExitCode::SUCCESS
 }

@@ -81,7 +81,7 @@ pub(super) fn run(command: BackupCommand) -> ExitCode {
                 Ok((sets, bad)) => {
                     for s in &sets {
                         let m = &s.manifest;
-                        println!(
+                        out!(
                             "{}  {}  audit tree size {}  {} files  {} bytes ({} new)",
                             m.backup_id,
                             m.created_at,
@@ -137,9 +137,12 @@ pub(super) fn run(command: BackupCommand) -> ExitCode {
         }
         BackupCommand::Verify { from, verifier_key } => match verify(&from, verifier_key.as_deref()) {
             Ok(r) if r.damaged.is_empty() => {
-                println!(
+                out!(
                     "{} set(s), {} object(s), {} bytes, {} journaled destruction(s): intact",
-                    r.sets, r.objects, r.bytes, r.journal
+                    r.sets,
+                    r.objects,
+                    r.bytes,
+                    r.journal
                 );
                 ExitCode::SUCCESS
             }
@@ -147,7 +150,7 @@ pub(super) fn run(command: BackupCommand) -> ExitCode {
                 for d in &r.damaged {
                     eprintln!("custos: damaged: {}: {}", d.path, d.what);
                 }
-                println!("{} set(s), {} object(s): {} damaged", r.sets, r.objects, r.damaged.len());
+                out!("{} set(s), {} object(s): {} damaged", r.sets, r.objects, r.damaged.len());
                 ExitCode::from(1)
             }
             Err(e) => {
@@ -179,7 +182,7 @@ fn create(offline: &OfflineArgs, to: PathBuf, recipients: &[String]) -> anyhow::
     let m = run_async_value(async { Ok(archive.create_backup_offline(&settings).await?) });
     archive.shutdown();
     let m = m?;
-    println!(
+    out!(
         "backup {}: audit tree size {}, {} files, {} bytes ({} new) in {}",
         m.backup_id,
         m.tree_size,

@@ -134,7 +134,7 @@ pub async fn run(args: ImportArgs) -> anyhow::Result<u8> {
         eprintln!("  {e}");
     }
     let verb = if args.dry_run { " (dry run: nothing changed)" } else { "" };
-    println!(
+    out!(
         "{total} row(s) in {secs:.1} s ({:.0} rows/s): {} created, {} updated, {} unchanged, {} failed{verb}",
         total as f64 / secs,
         sums[0],

@@ -1,6 +1,22 @@
 //! The `custos` command line: `serve`, and the one-shot operator jobs
 //! (`audit verify`, `retention run`, `index rebuild`, `policy check|show`).
 
+/// `println!` for the CLI's output that ends the process quietly (exit 0)
+/// when standard output is closed, as when piped into `head`: a reader
+/// that has seen enough is not an error, and must not be a panic.
+macro_rules! out {
+    ($($arg:tt)+) => {{
+        use std::io::Write as _;
+        if let Err(e) = writeln!(std::io::stdout().lock(), $($arg)+) {
+            if e.kind() == std::io::ErrorKind::BrokenPipe {
+                std::process::exit(0);
+            }
+            eprintln!("custos: cannot write to standard output: {e}");
+            std::process::exit(2);
+        }
+    }};
+}
+
 mod audit;
 mod backup;
 mod import;
@@ -175,8 +191,14 @@ pub fn main() -> ExitCode {
             let path = crate::config::checkpoints_dir(&data_dir).join("latest.note");
             match std::fs::read_to_string(&path) {
                 Ok(note) => {
-                    print!("{note}");
-                    ExitCode::SUCCESS
+                    use std::io::Write as _;
+                    match std::io::stdout().lock().write_all(note.as_bytes()) {
+                        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => {
+                            eprintln!("custos: cannot write to standard output: {e}");
+                            ExitCode::from(2)
+                        }
+                        _ => ExitCode::SUCCESS,
+                    }
                 }
                 Err(e) => {
                     eprintln!("custos: cannot read {}: {e}", path.display());
@@ -188,9 +210,9 @@ pub fn main() -> ExitCode {
             match crate::policy::PolicySet::load_or_embedded(policies_dir.as_deref()) {
                 Ok(p) => {
                     let ids: Vec<&str> = p.purposes.ids().collect();
-                    println!("{} are valid (policy set {})", p.source, p.hash);
-                    println!("purposes: {}", ids.join(", "));
-                    println!("access policies: {} (validated against schema.cedarschema)", p.access.names().join(", "));
+                    out!("{} are valid (policy set {})", p.source, p.hash);
+                    out!("purposes: {}", ids.join(", "));
+                    out!("access policies: {} (validated against schema.cedarschema)", p.access.names().join(", "));
                     ExitCode::SUCCESS
                 }
                 Err(e) => {
@@ -206,9 +228,9 @@ pub fn main() -> ExitCode {
             };
             match files {
                 Ok(files) => {
-                    println!("# {} (policy set {})", files.source, files.hash());
+                    out!("# {} (policy set {})", files.source, files.hash());
                     for (name, text) in &files.files {
-                        println!("\n# ==> policies/{name} <==\n{}", text.trim_end());
+                        out!("\n# ==> policies/{name} <==\n{}", text.trim_end());
                     }
                     ExitCode::SUCCESS
                 }
@@ -245,7 +267,7 @@ pub fn main() -> ExitCode {
         }
         Command::Index { command: IndexCommand::Rebuild { offline } } => match index_rebuild(&offline) {
             Ok(r) => {
-                println!("search index rebuilt: {} dossier(s) indexed", r.reindexed);
+                out!("search index rebuilt: {} dossier(s) indexed", r.reindexed);
                 ExitCode::SUCCESS
             }
             Err(e) => {
@@ -283,14 +305,14 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     }
     if let Some(t) = &running.admin_token {
         // Printed once, on stdout only; never logged.
-        println!("admin token (shown once, store it now): {}", t.token);
+        out!("admin token (shown once, store it now): {}", t.token);
     }
     if let Some(code) = &running.second_admin_code {
-        println!(
+        out!(
             "second admin's enrollment code (shown once; hand it to the second admin, who redeems it with POST /v1/enroll): {code}"
         );
     }
-    println!("custos listening on http://{}", running.addr);
+    out!("custos listening on http://{}", running.addr);
     tracing::info!(addr = %running.addr, data_dir = %config.data_dir.display(), "serving");
     shutdown_signal().await;
     tracing::info!("shutting down");

@@ -38,7 +38,7 @@ pub(super) async fn retention_run(offline: OfflineArgs, dry_run: bool) -> anyhow
     let report = archive.retention_sweep(dry_run).await;
     archive.shutdown();
     let report = report?;
-    println!("as of {}: {} item(s) due", report.due.as_of, report.due.items.len());
+    out!("as of {}: {} item(s) due", report.due.as_of, report.due.items.len());
     for d in &report.due.items {
         let target = match &d.item.target {
             crate::archive::retention::Target::Dossier(id) => id.to_string(),
@@ -49,24 +49,30 @@ pub(super) async fn retention_run(offline: OfflineArgs, dry_run: bool) -> anyhow
             ([], Some(b)) => format!("in batch {b}"),
             (blocked, _) => format!("blocked by {}", blocked.join(", ")),
         };
-        println!(
+        out!(
             "  {target}  {:?} by rule {} ({}), due {} -- {state}",
-            d.item.action, d.item.rule, d.item.citation, d.item.due_at
+            d.item.action,
+            d.item.rule,
+            d.item.citation,
+            d.item.due_at
         );
     }
     if !report.due.stale.is_empty() {
-        println!("{} stale dossier(s) (not changed within the review interval):", report.due.stale.len());
+        out!("{} stale dossier(s) (not changed within the review interval):", report.due.stale.len());
         for id in &report.due.stale {
-            println!("  {id}");
+            out!("  {id}");
         }
     }
     if dry_run {
-        println!("dry run: nothing changed");
+        out!("dry run: nothing changed");
     } else {
-        println!(
+        out!(
             "resumed {:?}; executed (no approval needed) {:?}; proposed for approval {:?}; \
              pending erasures carried out (certificates) {:?}",
-            report.resumed, report.executed, report.proposed, report.erasures
+            report.resumed,
+            report.executed,
+            report.proposed,
+            report.erasures
         );
     }
     Ok(())
@@ -80,10 +86,10 @@ pub(super) async fn grading_run(offline: OfflineArgs, dry_run: bool) -> anyhow::
     let changes = changes?;
     for c in &changes {
         let version = c.version.map_or(String::new(), |v| format!(", version {v}"));
-        println!("  {}  {:?} -> {:?} by {}{version}", c.dossier, c.from, c.to, c.rule);
+        out!("  {}  {:?} -> {:?} by {}{version}", c.dossier, c.from, c.to, c.rule);
     }
     let verb = if dry_run { "would change (dry run: nothing changed)" } else { "changed" };
-    println!("{} grade(s) {verb}", changes.len());
+    out!("{} grade(s) {verb}", changes.len());
     Ok(())
 }
 

@@ -115,13 +115,13 @@ pub(super) fn restore(args: &RestoreArgs) -> Result<(), RestoreError> {
     };
     let seq = writer.commit_blocking(Commit::entry(entry)).map_err(|e| anyhow::anyhow!("{e}"))?;
     writer.shutdown();
-    println!("restored set {} ({}) into {}", set.backup_id, set.created_at, args.data_dir.display());
-    println!(
+    out!("restored set {} ({}) into {}", set.backup_id, set.created_at, args.data_dir.display());
+    out!(
         "  audit log: {} entries from the set, {appended} shipped after it, then the backup.restore entry (seq {})",
         set.tree_size,
         seq.last().map(ToString::to_string).unwrap_or_default()
     );
-    println!(
+    out!(
         "  erasure journal: {} certificate(s) applied again: {} dossier(s) destroyed again, {} person(s) erased again, {} key(s) shredded",
         reapplied.certificates,
         reapplied.dossiers.len(),
@@ -129,14 +129,14 @@ pub(super) fn restore(args: &RestoreArgs) -> Result<(), RestoreError> {
         reapplied.keys
     );
     if !journal_present {
-        println!("  WARNING: no erasure journal: people erased or dossiers destroyed after the set may have come back");
+        out!("  WARNING: no erasure journal: people erased or dossiers destroyed after the set may have come back");
     }
-    println!(
+    out!(
         "  lost: the data of every change after {} (the set's time); the audit log keeps their entries up to {log_end}",
         set.created_at
     );
-    println!("  versions written after the set, of {} dossier(s): {}", lost.len(), lost.join(", "));
-    println!("  the search index is rebuilt at the next start");
-    println!("  start the server on it with the master key: custos serve --data-dir {}", args.data_dir.display());
+    out!("  versions written after the set, of {} dossier(s): {}", lost.len(), lost.join(", "));
+    out!("  the search index is rebuilt at the next start");
+    out!("  start the server on it with the master key: custos serve --data-dir {}", args.data_dir.display());
     Ok(())
 }
