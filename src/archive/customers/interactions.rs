@@ -130,17 +130,7 @@ impl Archive {
         if n.satisfaction.is_some_and(|s| !(1..=5).contains(&s)) {
             errors.push(FieldError { path: "/satisfaction".into(), message: "from 1 to 5".into() });
         }
-        let contact = match n.contact.as_deref().map(SubjectId::parse) {
-            None => None,
-            Some(Ok(s)) if meta.subjects.contains(&s) => Some(s),
-            Some(_) => {
-                errors.push(FieldError {
-                    path: "/contact".into(),
-                    message: "not a contact person of this dossier".into(),
-                });
-                None
-            }
-        };
+        let contact = super::named_contact(&meta, n.contact.as_deref(), &mut errors);
         if !errors.is_empty() {
             let e = self.dossier_entry(ctx, ACTION, id, &meta.subjects, Outcome::Error, "invalid interaction");
             return self.refuse(e, ArchiveError::Invalid(errors)).await;

@@ -21,3 +21,23 @@ pub use import::{ImportReport, Mapping, RowError, RowResult, MAX_ROWS};
 pub use interactions::{InteractionKind, InteractionPage, InteractionView, NewInteraction};
 pub use reports::{Report, ReportBy, ReportRow};
 pub use reviews::{DueReview, NewReview, ReviewOutcome, ReviewView};
+
+/// The contact person a request names (`contact`), which must be a person
+/// of the dossier; an error at `/contact` otherwise.
+fn named_contact(
+    meta: &crate::archive::records::DossierMeta,
+    named: Option<&str>,
+    errors: &mut Vec<crate::domain::dossier::FieldError>,
+) -> Option<crate::domain::SubjectId> {
+    match named.map(crate::domain::SubjectId::parse) {
+        None => None,
+        Some(Ok(s)) if meta.subjects.contains(&s) => Some(s),
+        Some(_) => {
+            errors.push(crate::domain::dossier::FieldError {
+                path: "/contact".into(),
+                message: "not a contact person of this dossier".into(),
+            });
+            None
+        }
+    }
+}

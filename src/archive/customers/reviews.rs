@@ -182,17 +182,7 @@ impl Archive {
         if !visible || n.note.chars().count() > 4000 {
             errors.push(FieldError { path: "/note".into(), message: "required, at most 4000 characters".into() });
         }
-        let contact = match n.contact.as_deref().map(SubjectId::parse) {
-            None => None,
-            Some(Ok(s)) if meta.subjects.contains(&s) => Some(s),
-            Some(_) => {
-                errors.push(FieldError {
-                    path: "/contact".into(),
-                    message: "not a contact person of this dossier".into(),
-                });
-                None
-            }
-        };
+        let contact = super::named_contact(&meta, n.contact.as_deref(), &mut errors);
         if n.outcome == ReviewOutcome::ContactLost && contact.is_none() && errors.is_empty() {
             errors
                 .push(FieldError { path: "/contact".into(), message: "contact_lost names the contact person".into() });
