@@ -206,6 +206,7 @@ fn resource_name(raw: &str) -> &str {
     });
     let fixed =
         matches!(raw, "" | "audit" | "policies" | "audit/checkpoint" | "audit/proofs" | "audit/alerts" | "disposition")
+            || matches!(raw, "incidents" | "requests" | "exports" | "assessments" | "recipients" | "transfers")
             || raw.strip_prefix("audit/").is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()));
     if id || fixed {
         raw

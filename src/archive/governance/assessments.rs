@@ -6,6 +6,7 @@
 //! never deletes an assessment or its report (PIPL Art. 56: at least three
 //! years): no call, job or rule removes them.
 
+use crate::archive::registers::Access;
 use crate::archive::{Archive, ArchiveError, RequestCtx};
 use crate::audit::{Commit, Outcome};
 use crate::crypto::{open, seal, segment_aad, KeyRef, Sealed};
@@ -125,21 +126,11 @@ impl Archive {
         }
     }
 
-    async fn require_assessments(&self, ctx: &RequestCtx, action: &str, read: bool) -> Result<(), ArchiveError> {
-        let p = &ctx.principal;
-        if p.has_role(Role::Compliance) || (read && p.has_role(Role::Auditor)) {
-            return Ok(());
-        }
-        let who = if read { "compliance or auditor" } else { "compliance" };
-        let e = ctx.entry(action, "assessments", Outcome::Deny, format!("{who} role required"));
-        self.refuse(e, ArchiveError::Forbidden(format!("the assessment register is open to {who} only"))).await
-    }
-
     /// `POST /v1/assessments` (compliance).
     #[tracing::instrument(level = "debug", skip_all)]
     pub async fn create_assessment(&self, ctx: &RequestCtx, a: NewAssessment) -> Result<AssessmentView, ArchiveError> {
         const ACTION: &str = "assessment.create";
-        self.require_assessments(ctx, ACTION, false).await?;
+        self.require_register(ctx, ACTION, "assessments", Access::Keep).await?;
         let mut errors = Vec::new();
         for (i, p) in a.purposes.iter().enumerate() {
             if Purpose::parse(p).and_then(|id| self.policy.purposes.get(&id)).is_none() {
@@ -199,7 +190,7 @@ impl Archive {
     #[tracing::instrument(level = "debug", skip_all)]
     pub async fn list_assessments(&self, ctx: &RequestCtx) -> Result<Vec<AssessmentView>, ArchiveError> {
         const ACTION: &str = "assessment.list";
-        self.require_assessments(ctx, ACTION, true).await?;
+        self.require_register(ctx, ACTION, "assessments", Access::Read).await?;
         let mut all = Vec::new();
         for row in self.store.scan(Cf::Registers, keys::ASSESSMENT_PREFIX, keys::ASSESSMENT_PREFIX) {
             let r: AssessmentRecord = serde_json::from_slice(&row?.1).map_err(anyhow::Error::from)?;
@@ -215,7 +206,7 @@ impl Archive {
     #[tracing::instrument(level = "debug", skip_all)]
     pub async fn assessment_report(&self, ctx: &RequestCtx, id: &str) -> Result<(String, Vec<u8>), ArchiveError> {
         const ACTION: &str = "assessment.report";
-        self.require_assessments(ctx, ACTION, false).await?;
+        self.require_register(ctx, ACTION, "assessments", Access::Keep).await?;
         let found = match AssessmentId::parse(id) {
             Ok(aid) => self
                 .store

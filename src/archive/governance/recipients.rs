@@ -10,6 +10,7 @@
 //! with the term, it may state only the agreed purposes, and it sees only
 //! the agreed classes (`provision`).
 
+use crate::archive::registers::Access;
 use crate::archive::{Archive, ArchiveError, RequestCtx};
 use crate::audit::{Commit, Outcome};
 use crate::crypto::{seal, segment_aad, KeyRef, Sealed};
@@ -211,21 +212,11 @@ impl Archive {
         })
     }
 
-    async fn require_governance(&self, ctx: &RequestCtx, action: &str, read: bool) -> Result<(), ArchiveError> {
-        let p = &ctx.principal;
-        if p.has_role(Role::Compliance) || (read && p.has_role(Role::Auditor)) {
-            return Ok(());
-        }
-        let who = if read { "compliance or auditor" } else { "compliance" };
-        let e = ctx.entry(action, "", Outcome::Deny, format!("{who} role required"));
-        self.refuse(e, ArchiveError::Forbidden(format!("this register is open to {who} only"))).await
-    }
-
     /// `POST /v1/recipients` (compliance).
     #[tracing::instrument(level = "debug", skip_all)]
     pub async fn create_recipient(&self, ctx: &RequestCtx, n: NewRecipient) -> Result<RecipientView, ArchiveError> {
         const ACTION: &str = "recipient.create";
-        self.require_governance(ctx, ACTION, false).await?;
+        self.require_register(ctx, ACTION, "recipients", Access::Keep).await?;
         let mut errors = Vec::new();
         let mut err =
             |path: &str, message: &str| errors.push(FieldError { path: path.into(), message: message.into() });
@@ -293,7 +284,7 @@ impl Archive {
     #[tracing::instrument(level = "debug", skip_all)]
     pub async fn list_recipients(&self, ctx: &RequestCtx) -> Result<Vec<RecipientView>, ArchiveError> {
         const ACTION: &str = "recipient.list";
-        self.require_governance(ctx, ACTION, true).await?;
+        self.require_register(ctx, ACTION, "recipients", Access::Read).await?;
         let all = self.recipient_records()?;
         let e = ctx.entry(ACTION, "recipients", Outcome::Allow, format!("{} listed", all.len()));
         self.audit.commit(Commit::entry(e)).await?;
@@ -331,7 +322,7 @@ impl Archive {
     #[tracing::instrument(level = "debug", skip_all)]
     pub async fn get_recipient(&self, ctx: &RequestCtx, id: &str) -> Result<RecipientView, ArchiveError> {
         const ACTION: &str = "recipient.read";
-        self.require_governance(ctx, ACTION, true).await?;
+        self.require_register(ctx, ACTION, "recipients", Access::Read).await?;
         let r = self.find_recipient(ctx, ACTION, id).await?;
         self.audit.commit(Commit::entry(ctx.entry(ACTION, id, Outcome::Allow, "recipient read"))).await?;
         self.recipient_view(&r, ctx.principal.has_role(Role::Compliance))
@@ -348,7 +339,7 @@ impl Archive {
         a: NewAttestation,
     ) -> Result<RecipientView, ArchiveError> {
         const ACTION: &str = "recipient.attestation";
-        self.require_governance(ctx, ACTION, false).await?;
+        self.require_register(ctx, ACTION, "recipients", Access::Keep).await?;
         let r = self.find_recipient(ctx, ACTION, id).await?;
         let now = self.clock.now();
         let mut errors = Vec::new();

@@ -15,6 +15,7 @@
 use super::RecipientRecord;
 use crate::archive::dossiers::ReadPlan;
 use crate::archive::records::{ConsentBasis, DossierMeta, SubjectMeta};
+use crate::archive::registers::Access;
 use crate::archive::{Archive, ArchiveError, RequestCtx};
 use crate::audit::{Commit, EntryBody, Outcome};
 use crate::domain::dossier::FieldError;
@@ -124,22 +125,12 @@ impl Archive {
         }
     }
 
-    async fn require_transfers(&self, ctx: &RequestCtx, action: &str, read: bool) -> Result<(), ArchiveError> {
-        let p = &ctx.principal;
-        if p.has_role(Role::Compliance) || (read && p.has_role(Role::Auditor)) {
-            return Ok(());
-        }
-        let who = if read { "compliance or auditor" } else { "compliance" };
-        let e = ctx.entry(action, "transfers", Outcome::Deny, format!("{who} role required"));
-        self.refuse(e, ArchiveError::Forbidden(format!("the transfer register is open to {who} only"))).await
-    }
-
     /// `POST /v1/transfers` (compliance): a transfer record for one
     /// recipient and the persons of one jurisdiction.
     #[tracing::instrument(level = "debug", skip_all)]
     pub async fn create_transfer(&self, ctx: &RequestCtx, n: NewTransfer) -> Result<TransferView, ArchiveError> {
         const ACTION: &str = "transfer.create";
-        self.require_transfers(ctx, ACTION, false).await?;
+        self.require_register(ctx, ACTION, "transfers", Access::Keep).await?;
         let mut errors = Vec::new();
         let recipient = RecipientId::parse(&n.recipient).ok().map(|r| self.recipient_record(&r)).transpose()?.flatten();
         match &recipient {
@@ -243,7 +234,7 @@ impl Archive {
     #[tracing::instrument(level = "debug", skip_all)]
     pub async fn list_transfers(&self, ctx: &RequestCtx) -> Result<Vec<TransferView>, ArchiveError> {
         const ACTION: &str = "transfer.list";
-        self.require_transfers(ctx, ACTION, true).await?;
+        self.require_register(ctx, ACTION, "transfers", Access::Read).await?;
         let all = self.transfers()?;
         let recipients = self.recipient_records()?;
         let e = ctx.entry(ACTION, "transfers", Outcome::Allow, format!("{} listed", all.len()));
@@ -270,7 +261,7 @@ impl Archive {
     #[tracing::instrument(level = "debug", skip_all)]
     pub async fn transfer_volume(&self, ctx: &RequestCtx, year: Option<i32>) -> Result<TransferVolume, ArchiveError> {
         const ACTION: &str = "transfer.volume";
-        self.require_transfers(ctx, ACTION, true).await?;
+        self.require_register(ctx, ACTION, "transfers", Access::Read).await?;
         let v = self.volume(year.unwrap_or_else(|| self.clock.now().year()))?;
         let e = ctx.entry(ACTION, "transfers", Outcome::Allow, format!("{}: {} persons", v.year, v.persons));
         self.audit.commit(Commit::entry(e)).await?;

@@ -66,9 +66,9 @@ fn visible(text: &str) -> bool {
     text.chars().any(|c| !c.is_control() && !c.is_whitespace()) && text.chars().count() <= MAX_TEXT
 }
 
-/// Who may do what with a register.
+/// Who may do what with a register (these and the governance registers).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Access {
+pub(crate) enum Access {
     /// Read entries (compliance, auditor).
     Read,
     /// Change them (compliance).
@@ -77,7 +77,7 @@ enum Access {
 
 impl Archive {
     /// 403 (audited) unless the caller's roles allow `access` to a register.
-    async fn require_register(
+    pub(crate) async fn require_register(
         &self,
         ctx: &RequestCtx,
         action: &str,
