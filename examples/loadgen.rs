@@ -1,6 +1,6 @@
 //! The load generator of docs/performance.md: against a running server, over
-//! HTTP, it measures what a client sees: dossier ingest and audited reads,
-//! with throughput and latency percentiles. An example, not part of the
+//! HTTP, it measures what a client sees: dossier ingest, audited reads and
+//! searches, with throughput and latency percentiles. An example, not part of the
 //! `custos` binary, so its HTTP client is not in the server's dependency tree.
 //!
 //!   cargo run --release --example loadgen -- --url http://127.0.0.1:8080 --admin-token T
@@ -29,16 +29,30 @@ struct BenchArgs {
     /// enrollment codes (an empty value is none).
     #[arg(long)]
     second_admin_token: Option<String>,
+    /// Or the second admin's enrollment code, redeemed here for that token.
+    #[arg(long, conflicts_with = "second_admin_token")]
+    second_admin_code: Option<String>,
     /// Dossiers to create.
     #[arg(long, default_value_t = 5000)]
     dossiers: usize,
     /// Audited reads to make.
     #[arg(long, default_value_t = 20000)]
     reads: usize,
+    /// Searches to make after the reads (`GET /v1/search`, the queries of
+    /// docs/performance.md in turn; policy filter and audit included).
+    #[arg(long, default_value_t = 0)]
+    searches: usize,
+    /// Concurrent clients for the searches (default: --concurrency); fewer
+    /// show a search's own latency rather than its queueing.
+    #[arg(long)]
+    search_concurrency: Option<usize>,
     /// Concurrent clients.
     #[arg(long, default_value_t = 64)]
     concurrency: usize,
 }
+
+/// The search queries of docs/performance.md, as query strings.
+const SEARCHES: [&str; 4] = ["q=电子产品", "q=东南亚", "q=冷链&grade=A", "q=cold%20chain"];
 
 struct Stats {
     label: &'static str,
@@ -48,6 +62,10 @@ struct Stats {
 }
 
 impl Stats {
+    fn mean_ms(&self) -> f64 {
+        self.latencies.iter().map(Duration::as_secs_f64).sum::<f64>() * 1e3 / self.latencies.len().max(1) as f64
+    }
+
     fn print(&mut self) {
         self.latencies.sort();
         let pct = |p: f64| {
@@ -101,6 +119,50 @@ where
     Ok(Stats { label, count: total, elapsed: started.elapsed(), latencies })
 }
 
+/// Sums and counts of the server's own histograms (`GET /metrics`): the
+/// per-stage view of where a request's time goes.
+async fn server_stats(client: &reqwest::Client, base: &str, token: &str) -> std::collections::HashMap<String, f64> {
+    let mut out = std::collections::HashMap::new();
+    let Ok(r) = client.get(format!("{base}/metrics")).bearer_auth(token).send().await else { return out };
+    let text = r.text().await.unwrap_or_default();
+    for line in text.lines().filter(|l| !l.starts_with('#')) {
+        if let Some((name, value)) = line.rsplit_once(' ') {
+            if name.contains("_sum") || name.contains("_count") {
+                out.insert(name.to_owned(), value.parse().unwrap_or(0.0));
+            }
+        }
+    }
+    out
+}
+
+/// Prints, for one phase, the server's handler time for `route` and the
+/// audit batches written, from the change in its histograms.
+fn print_stages(
+    before: &std::collections::HashMap<String, f64>,
+    after: &std::collections::HashMap<String, f64>,
+    route: &str,
+    client_mean_ms: f64,
+) {
+    let delta = |k: &str| after.get(k).unwrap_or(&0.0) - before.get(k).unwrap_or(&0.0);
+    let label = format!("{{route=\"{route}\"}}");
+    let (hs, hc) = (
+        delta(&format!("custos_http_request_duration_seconds_sum{label}")),
+        delta(&format!("custos_http_request_duration_seconds_count{label}")),
+    );
+    let (ws, wc) = (delta("custos_audit_batch_write_seconds_sum"), delta("custos_audit_batch_write_seconds_count"));
+    let commits = delta("custos_audit_batch_commits_sum");
+    if hc == 0.0 || wc == 0.0 {
+        return; // an older server without these histograms
+    }
+    let handler = hs / hc * 1e3;
+    println!(
+        "  stages: client mean {client_mean_ms:.2} ms = server handler {handler:.2} ms (of which waiting for the audit batch: a batch of {:.1} commits took {:.2} ms to build and sync, {wc:.0} batches) + queueing, transport and client {:.2} ms",
+        commits / wc,
+        ws / wc * 1e3,
+        client_mean_ms - handler
+    );
+}
+
 /// Redeems an enrollment code for its token.
 async fn enroll(client: &reqwest::Client, base: &str, code: &str) -> anyhow::Result<String> {
     let resp = client.post(format!("{base}/v1/enroll")).json(&json!({ "code": code })).send().await?;
@@ -115,9 +177,12 @@ async fn main() -> anyhow::Result<()> {
     run(<BenchArgs as clap::Parser>::parse()).await
 }
 
-async fn run(args: BenchArgs) -> anyhow::Result<()> {
+async fn run(mut args: BenchArgs) -> anyhow::Result<()> {
     let client = reqwest::Client::builder().pool_max_idle_per_host(args.concurrency).build()?;
     let base = args.url.trim_end_matches('/').to_owned();
+    if let Some(code) = args.second_admin_code.take() {
+        args.second_admin_token = Some(enroll(&client, &base, &code).await.context("redeeming --second-admin-code")?);
+    }
     let fixtures: Vec<Value> = serde_json::from_str(FIXTURES)?;
 
     // A principal per client: the server limits each principal's rate
@@ -211,6 +276,7 @@ async fn run(args: BenchArgs) -> anyhow::Result<()> {
     };
     let ids = Arc::new(std::sync::Mutex::new(Vec::with_capacity(args.dossiers)));
     println!("loadgen against {base}: {} dossiers, {} reads, {} clients", args.dossiers, args.reads, args.concurrency);
+    let stats0 = server_stats(&client, &base, &args.admin_token).await;
     let mut ingest = {
         let (client, base, tokens, bodies, ids) =
             (client.clone(), base.clone(), tokens.clone(), bodies.clone(), ids.clone());
@@ -236,6 +302,8 @@ async fn run(args: BenchArgs) -> anyhow::Result<()> {
         .await?
     };
     ingest.print();
+    let stats1 = server_stats(&client, &base, &args.admin_token).await;
+    print_stages(&stats0, &stats1, "/v1/dossiers", ingest.mean_ms());
     let ids: Arc<Vec<String>> = Arc::new(ids.lock().map_err(|_| anyhow::anyhow!("lock"))?.clone());
     let mut reads = {
         let (client, base, tokens) = (client.clone(), base.clone(), tokens.clone());
@@ -259,5 +327,31 @@ async fn run(args: BenchArgs) -> anyhow::Result<()> {
         .await?
     };
     reads.print();
+    let stats2 = server_stats(&client, &base, &args.admin_token).await;
+    print_stages(&stats1, &stats2, "/v1/dossiers/{id}", reads.mean_ms());
+    if args.searches > 0 {
+        let (c, b, t) = (client.clone(), base.clone(), tokens.clone());
+        let concurrency = args.search_concurrency.unwrap_or(args.concurrency);
+        let mut searches = drive("searches", args.searches, concurrency, move |i| {
+            let (client, base, tokens) = (c.clone(), b.clone(), t.clone());
+            async move {
+                let r = client
+                    .get(format!("{base}/v1/search?{}", SEARCHES[i % SEARCHES.len()]))
+                    .bearer_auth(&tokens[i % tokens.len()])
+                    .header("X-Purpose", "service_delivery")
+                    .send()
+                    .await?;
+                if r.status() != reqwest::StatusCode::OK {
+                    bail!("search answered {}", r.status());
+                }
+                r.bytes().await?;
+                Ok(())
+            }
+        })
+        .await?;
+        searches.print();
+        let stats3 = server_stats(&client, &base, &args.admin_token).await;
+        print_stages(&stats2, &stats3, "/v1/search", searches.mean_ms());
+    }
     Ok(())
 }

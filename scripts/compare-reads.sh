@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
-# Ingest and audited-read throughput and latency of two builds in one run on
+# Ingest, audited-read and search throughput and latency of two builds in one run on
 # this machine: a baseline binary (e.g. built from an older commit) and this
 # tree's release build, each on a fresh data directory, loaded by the same
 # `examples/loadgen.rs` client (this tree's). CUSTOS_BENCH_LOG sets both
 # servers' log filter (default `warn`).
 #
-#   scripts/compare-reads.sh BASE_BIN BASE_POLICIES_DIR [dossiers] [reads]
+#   scripts/compare-reads.sh BASE_BIN BASE_POLICIES_DIR [dossiers] [reads] [searches]
+#
+# Searches run at 4 clients (their own latency, not queueing); 0 skips them.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/enroll.sh
@@ -13,6 +15,7 @@ base_bin="$1"
 base_policies="$2"
 dossiers="${3:-20000}"
 reads="${4:-100000}"
+searches="${5:-20000}"
 : "${CARGO_TARGET_DIR:=/var/cache/custos/target}"
 export CARGO_TARGET_DIR
 cargo build --release --locked --bin custos --example loadgen >/dev/null
@@ -27,7 +30,7 @@ run() { # name binary policies
   server=$!
   for _ in $(seq 100); do grep -q listening "$work/$1.out" 2>/dev/null && break; sleep 0.1; done
   echo "== $1"
-  "$CARGO_TARGET_DIR/release/examples/loadgen" --url http://127.0.0.1:18182 --admin-token "$token" --second-admin-token "$(enroll_second http://127.0.0.1:18182)" --dossiers "$dossiers" --reads "$reads" --concurrency 64
+  "$CARGO_TARGET_DIR/release/examples/loadgen" --url http://127.0.0.1:18182 --admin-token "$token" --second-admin-token "$(enroll_second http://127.0.0.1:18182)" --dossiers "$dossiers" --reads "$reads" --concurrency 64 --searches "$searches" --search-concurrency 4
   kill -TERM $server; wait $server || true
 }
 echo "machine: $(nproc) cores, $(uname -r); $(date -u +%Y-%m-%dT%H:%MZ)"

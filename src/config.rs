@@ -18,6 +18,7 @@ pub struct FileConfig {
     pub policies_dir: Option<PathBuf>,
     pub max_body_bytes: Option<usize>,
     pub key_cache_entries: Option<usize>,
+    pub kek_rotation_days: Option<u64>,
     pub checkpoint_interval_secs: Option<u64>,
     pub retention_interval_secs: Option<u64>,
     pub grading_interval_secs: Option<u64>,
@@ -106,6 +107,9 @@ pub struct Config {
     pub policies_dir: Option<PathBuf>,
     pub max_body_bytes: usize,
     pub key_cache_entries: usize,
+    /// How long a key-encryption key wraps new data keys before a new one
+    /// is made (old ones stay, wrapped, for reading).
+    pub kek_rotation: std::time::Duration,
     /// How often a signed checkpoint is written to `<data-dir>/checkpoints/`.
     pub checkpoint_interval: std::time::Duration,
     /// How often the retention sweep runs; `None` turns the scheduler off
@@ -188,6 +192,9 @@ pub fn local_offset() -> time::UtcOffset {
     *OFFSET.get_or_init(|| time::UtcOffset::current_local_offset().unwrap_or(time::UtcOffset::UTC))
 }
 
+/// A key-encryption key wraps new data keys for 90 days.
+pub const DEFAULT_KEK_ROTATION: std::time::Duration = std::time::Duration::from_secs(90 * 86_400);
+
 impl Config {
     /// Defaults for a data directory (used by tests and as the base).
     pub fn for_data_dir(data_dir: PathBuf) -> Self {
@@ -198,6 +205,7 @@ impl Config {
             policies_dir: None,
             max_body_bytes: 1024 * 1024,
             key_cache_entries: 100_000,
+            kek_rotation: DEFAULT_KEK_ROTATION,
             checkpoint_interval: std::time::Duration::from_secs(60),
             retention_interval: Some(std::time::Duration::from_secs(3600)),
             grading_interval: Some(std::time::Duration::from_secs(3600)),
@@ -236,6 +244,10 @@ impl Config {
         }
         if let Some(n) = file.key_cache_entries {
             c.key_cache_entries = n;
+        }
+        if let Some(d) = file.kek_rotation_days {
+            anyhow::ensure!(d >= 1, "kek_rotation_days must be at least 1");
+            c.kek_rotation = std::time::Duration::from_secs(d * 86_400);
         }
         if let Some(n) = file.checkpoint_interval_secs {
             c.checkpoint_interval = std::time::Duration::from_secs(n.max(1));

@@ -96,7 +96,8 @@ pub async fn start(config: Config, clock: Arc<dyn Clock>) -> anyhow::Result<Runn
     let initialized = store.get(crate::store::Cf::System, crate::store::keys::INITIALIZED)?.is_some();
     let (master, generated) = open_master_key(&config, initialized)?;
     let metrics = Arc::new(Metrics::default());
-    let mut archive = Archive::open(store, master, policy, clock, metrics.clone(), config.key_cache_entries)?;
+    let mut archive =
+        Archive::open(store, master, policy, clock, metrics.clone(), config.key_cache_entries, config.kek_rotation)?;
     archive.set_stale_after(config.stale_after);
     if let Some(dir) = &config.backup_dir {
         archive.set_backup(crate::archive::BackupSettings {

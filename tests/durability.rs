@@ -287,7 +287,9 @@ async fn shredding_a_subject_key_erases_the_person_in_every_version() {
     let key_file = custos::config::default_master_key_file(&data);
     {
         let store: Arc<dyn KvStore> = Arc::new(RocksStore::open(&data.join("db")).unwrap());
-        let ring = Keyring::new(MasterKey::load(&key_file).unwrap(), store.clone(), 8);
+        let ring =
+            Keyring::open(MasterKey::load(&key_file).unwrap(), store.clone(), 8, custos::config::DEFAULT_KEK_ROTATION)
+                .unwrap();
         let r = KeyRef::Subject(SubjectId::parse(&victim).unwrap());
         let wrapped = store.get(Cf::Keys, r.storage_key().as_bytes()).unwrap().unwrap();
         store.purge(Cf::Keys).unwrap();

@@ -8,6 +8,7 @@ use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine;
 use common::*;
 use custos::audit::checkpoint::NoteVerifier;
+use custos::audit::index;
 use custos::audit::merkle::{self, leaf_hash, Frontier, Hash};
 use custos::audit::{entry_key, hash_entry, node_key, AuditEntry, ChainHead, GENESIS_PREV, HEAD_KEY};
 use custos::clock::ManualClock;
@@ -130,17 +131,7 @@ fn entries(db: &std::path::Path) -> Vec<AuditEntry> {
 }
 
 fn verify(data: &std::path::Path, extra: &[&str]) -> (Option<i32>, String, String) {
-    let out = std::process::Command::new(custos_bin())
-        .args(["audit", "verify", "--data-dir"])
-        .arg(data)
-        .args(extra)
-        .output()
-        .unwrap();
-    (
-        out.status.code(),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
+    custos(&[&["audit", "verify"], extra].concat(), data)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -234,6 +225,102 @@ async fn an_auditors_checkpoint_catches_a_rewritten_or_truncated_log() {
     let (code, _, err) = verify(&data, &[]);
     assert_eq!(code, Some(1), "the smallest subtree of the head is on its path: {err}");
     assert!(err.contains("Merkle"), "{err}");
+}
+
+fn custos(args: &[&str], data: &std::path::Path) -> (Option<i32>, String, String) {
+    let out = std::process::Command::new(custos_bin()).args(args).arg("--data-dir").arg(data).output().unwrap();
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_nightly_check_verifies_from_a_saved_checkpoint_and_the_indexes_are_checked_and_rebuilt() {
+    let app = spawn_app().await;
+    let (sid, service) = app.principal(&["service"], "华东").await;
+    let (_, compliance) = app.principal(&["compliance"], "").await;
+    let mut ids = vec![];
+    for i in 0..4 {
+        ids.push(app.create_ok(&service, "service_delivery", &fixture(i, &sid)).await.0);
+    }
+    let vkey = text(&app, &service, "/v1/audit/verifier-key").await.1.trim().to_owned();
+    let saved = app.dir.path().join("last-night.note");
+    std::fs::write(&saved, text(&app, &compliance, "/v1/audit/checkpoint").await.1).unwrap();
+    for i in 4..7 {
+        ids.push(app.create_ok(&service, "service_delivery", &fixture(i, &sid)).await.0);
+    }
+    let dir = app.stop().await;
+    let data = dir.path().join("data");
+    let db = data.join("db");
+    let saved = saved.to_str().unwrap();
+
+    // Tonight's run reads only what came after last night's checkpoint.
+    let (code, out, err) = custos(&["audit", "verify", "--from-checkpoint", saved, "--verifier-key", &vkey], &data);
+    assert_eq!(code, Some(0), "{out}{err}");
+    assert!(out.contains("intact since checkpoint") && out.contains("only grew"), "{out}");
+    let total = entries(&db).len();
+    let before: usize = saved_size(saved, &vkey);
+    assert!(out.contains(&format!("{} new entries verified", total - before)), "{out}");
+    // The whole log, deeply: the indexes match it.
+    let (code, out, err) = custos(&["audit", "verify", "--deep"], &data);
+    assert_eq!(code, Some(0), "{out}{err}");
+    assert!(out.contains("audit indexes match the log"), "{out}");
+
+    // A forged index row (hiding nothing, claiming an entry for another
+    // actor) and a removed one are both named by --deep; a rebuild mends them.
+    let last = total as u64 - 1;
+    {
+        let store = RocksStore::open(&db).unwrap();
+        let e = AuditEntry::decode(&store.get(Cf::Audit, &entry_key(last)).unwrap().unwrap()).unwrap();
+        let row = custos::store::keys::audit_index(&index::term(index::Field::Actor, "prn_someone_else"), last);
+        store.write(&[Op::Put(Cf::AuditIndex, row.to_vec(), vec![])], true).unwrap();
+        let own = custos::store::keys::audit_index(&index::term(index::Field::Actor, &e.body.actor), last);
+        store.write(&[Op::Delete(Cf::AuditIndex, own.to_vec())], true).unwrap();
+    }
+    let (code, _, err) = custos(&["audit", "verify", "--deep"], &data);
+    assert_eq!(code, Some(1), "{err}");
+    assert!(err.contains("audit indexes do not match") && err.contains(&format!("entry {last}")), "{err}");
+    let (code, _, err) = custos(&["audit", "verify", "--from-checkpoint", saved, "--verifier-key", &vkey], &data);
+    assert_eq!(code, Some(1), "the last entry is after the checkpoint, its row is missing: {err}");
+    let (code, out, err) = custos(&["audit", "reindex"], &data);
+    assert_eq!(code, Some(0), "{err}");
+    assert!(out.contains(&format!("{total} entries indexed")), "{out}");
+    assert_eq!(custos(&["audit", "verify", "--deep"], &data).0, Some(0));
+
+    // An early entry rewritten and the log re-chained: the saved checkpoint
+    // catches it without reading the whole log again.
+    let original = entries(&db);
+    let mut forged = original.clone();
+    forged[1].body.reason = "nothing to see here".into();
+    rewrite_log(&db, forged);
+    let (code, _, err) = custos(&["audit", "verify", "--from-checkpoint", saved, "--verifier-key", &vkey], &data);
+    assert_eq!(code, Some(1), "{err}");
+    assert!(err.contains("TAMPERED") && err.contains("rewritten"), "{err}");
+    rewrite_log(&db, original);
+
+    // A data directory from before the indexes: the server builds them at
+    // start-up, and queries by actor and dossier find what they should.
+    {
+        let store = RocksStore::open(&db).unwrap();
+        let mut ops: Vec<Op> =
+            store.scan(Cf::AuditIndex, b"", b"").map(|r| Op::Delete(Cf::AuditIndex, r.unwrap().0)).collect();
+        ops.push(Op::Delete(Cf::System, custos::store::keys::AUDIT_INDEX_MARKER.to_vec()));
+        store.write(&ops, true).unwrap();
+    }
+    let app = spawn_app_in(dir, |_| {}).await;
+    let by_dossier = app.audit(&compliance, &format!("resource={}&action=dossier.create", ids[5])).await;
+    assert_eq!(by_dossier.len(), 1, "{by_dossier:?}");
+    let reads = app.audit(&compliance, &format!("actor={sid}&action=dossier.create&outcome=allow")).await;
+    assert_eq!(reads.len(), 7, "the seven creates: {reads:?}");
+    let dir = app.stop().await;
+    assert_eq!(custos(&["audit", "verify", "--deep"], &dir.path().join("data")).0, Some(0));
+}
+
+fn saved_size(note: &str, vkey: &str) -> usize {
+    let text = std::fs::read_to_string(note).unwrap();
+    NoteVerifier::parse(vkey).unwrap().open_checkpoint(&text).unwrap().size as usize
 }
 
 async fn wait_for_alerts(app: &TestApp, token: &str, n: usize) -> Vec<Value> {

@@ -1,7 +1,7 @@
 //! Recording and listing unusual-access alerts.
 
 use super::{Archive, ArchiveError, RequestCtx};
-use crate::audit::{entry_key, AuditEntry, Commit, EntryBody, Outcome};
+use crate::audit::{entry_key, AuditEntry, AuditFilter, Commit, EntryBody, Outcome};
 use crate::policy::alerts::{Alert, AlertEngine, AlertRule};
 use crate::store::{keys, Cf, Op};
 
@@ -21,6 +21,15 @@ impl Archive {
             return Ok(None);
         }
         let since = self.clock.now() - engine.max_window();
+        // Alerts already raised in the window are not raised again (found
+        // through the audit indexes' action rows).
+        let raised = AuditFilter { action: Some("audit.alert".into()), from: Some(since), ..Default::default() };
+        crate::audit::query::for_each_match(self.store.as_ref(), &raised, head, |e| {
+            if let Some((rule, _)) = e.body.reason.split_once(':') {
+                engine.note_raised(rule, &e.body.resource, e.time);
+            }
+        })?;
+        // The engine counts every access in the window: a time range, read in order.
         let start = crate::audit::query::first_at_or_after(self.store.as_ref(), since, head)?;
         let entries: Vec<AuditEntry> = self
             .store
@@ -28,12 +37,6 @@ impl Archive {
             .map(|row| row.map_err(anyhow::Error::from).and_then(|(_, raw)| Ok(AuditEntry::decode(&raw)?)))
             .take_while(|e| e.as_ref().map_or(true, |e| e.seq < head))
             .collect::<Result<_, _>>()?;
-        // Alerts already raised in the window are not raised again.
-        for e in entries.iter().filter(|e| e.body.action == "audit.alert") {
-            if let Some((rule, _)) = e.body.reason.split_once(':') {
-                engine.note_raised(rule, &e.body.resource, e.time);
-            }
-        }
         for e in &entries {
             for alert in engine.observe(e) {
                 self.record_alert(&alert)?;

@@ -252,6 +252,7 @@ impl Archive {
         clock: Arc<dyn Clock>,
         metrics: Arc<Metrics>,
         key_cache: usize,
+        kek_rotation: std::time::Duration,
     ) -> anyhow::Result<Self> {
         if let Some(raw) = store.get(Cf::System, keys::INITIALIZED)? {
             let rec: records::InitRecord = serde_json::from_slice(&raw)?;
@@ -267,9 +268,10 @@ impl Archive {
         let signer = transparency::load_signer(store.as_ref(), &master)?;
         let audit = AuditWriter::start(store.clone(), clock.clone(), policy.hash.clone(), metrics.clone())?;
         let assessed = std::sync::RwLock::new(governance::assessed_purposes(store.as_ref())?);
+        let keyring = Keyring::open(master, store.clone(), key_cache, kek_rotation)?;
         Ok(Archive {
             assessed,
-            keyring: Keyring::new(master, store.clone(), key_cache),
+            keyring,
             store,
             audit,
             template: TemplateValidator::new()?,

@@ -133,6 +133,9 @@ pub enum VerifyError {
     Broken { seq: u64, reason: String },
     #[error("cannot read the audit log: {0}")]
     Store(String),
+    /// The log does not hold what a trusted checkpoint committed to.
+    #[error("{0}")]
+    Inconsistent(String),
 }
 
 fn broken(seq: u64, reason: impl Into<String>) -> VerifyError {
@@ -179,6 +182,12 @@ impl Verifier {
             targets,
             roots,
         }
+    }
+
+    /// Goes on from a point already trusted: `next_seq` entries whose last
+    /// hashes to `prev` and whose tree's right edge is `tree`.
+    pub fn resume(next_seq: u64, prev: [u8; 32], tree: Frontier) -> Self {
+        Verifier { expected: next_seq, prev, tree, ..Verifier::default() }
     }
 
     pub fn push(&mut self, key: &[u8], raw: &[u8]) -> Result<(), VerifyError> {

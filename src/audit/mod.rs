@@ -7,6 +7,8 @@
 mod chain;
 pub mod checkpoint;
 mod entry;
+pub mod incremental;
+pub mod index;
 pub mod merkle;
 pub(crate) mod query;
 pub mod replay;
@@ -17,7 +19,7 @@ pub use chain::{
     check_stored_tree, verify, verify_store, verify_store_with, ChainHead, Verifier, VerifyError, VerifyReport,
 };
 pub use entry::{hash_entry, AuditEntry, DecodeError, EntryBody, Outcome, GENESIS_PREV};
-pub use query::{AuditFilter, AuditPage};
+pub use query::{run as query_page, AuditFilter, AuditPage};
 pub use writer::{AuditWriter, Commit, CommitError, Guard};
 
 /// A plausible entry, for other modules' tests.

@@ -34,6 +34,7 @@ pub fn append_entries(store: &dyn KvStore, raws: &[Vec<u8>]) -> anyhow::Result<u
             ops.push(Op::Put(Cf::Merkle, keys::merkle_node(level, index).to_vec(), hash.to_vec()));
         }
         ops.push(Op::Put(Cf::Audit, keys::audit_entry(e.seq).to_vec(), raw.clone()));
+        ops.extend(super::index::ops(&e));
         head = ChainHead { next_seq: e.seq + 1, last_hash: hash_entry(raw) };
         appended += 1;
     }

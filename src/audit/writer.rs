@@ -117,6 +117,7 @@ impl AuditWriter {
             None => ChainHead::GENESIS,
         };
         let frontier = load_or_rebuild_tree(store.as_ref(), head.next_seq)?;
+        super::index::ensure(store.as_ref(), head.next_seq)?;
         let head = Arc::new(RwLock::new(head));
         let policy_hash = Arc::new(RwLock::new(policy_hash));
         let observer: Observer = Arc::default();
@@ -280,6 +281,7 @@ impl WriterState {
                     ops.push(Op::Put(Cf::Merkle, node_key(level, index).to_vec(), hash.to_vec()));
                 }
                 ops.push(Op::Put(Cf::Audit, entry_key(e.seq).to_vec(), raw));
+                ops.extend(super::index::ops(&e));
                 seqs.push(e.seq);
                 if observe {
                     written.push(e);

@@ -41,17 +41,9 @@ pub(super) fn audit_verify(
     verifier_key: Option<&str>,
     deep: bool,
 ) -> ExitCode {
-    let fail = |code: u8, msg: String| {
-        eprintln!("custos: {msg}");
-        ExitCode::from(code)
-    };
-    let db = crate::config::db_dir(data_dir);
-    if !db.join("CURRENT").exists() {
-        return fail(2, format!("{} is not a custos data directory", data_dir.display()));
-    }
-    let store = match RocksStore::open_read_only(&db) {
+    let store = match open_read_only(data_dir) {
         Ok(s) => s,
-        Err(e) => return fail(2, format!("cannot open {}: {e}", data_dir.display())),
+        Err(code) => return code,
     };
     let head = match store.get(Cf::System, HEAD_KEY) {
         Ok(Some(b)) => match ChainHead::decode(&b) {
@@ -104,9 +96,14 @@ pub(super) fn audit_verify(
         Ok(_) => return fail(1, "audit log TAMPERED: the stored Merkle tree does not match the entries".into()),
         Err(e) => return fail(1, format!("audit log TAMPERED: the stored Merkle tree is incomplete: {e}")),
     }
+    let mut index_rows = None;
     if deep {
         if let Err(e) = check_stored_tree(&store, &r.leaves) {
             return fail(1, format!("audit log TAMPERED: the stored Merkle tree: {e}"));
+        }
+        match crate::audit::index::check(&store, r.entries) {
+            Ok(rows) => index_rows = Some(rows),
+            Err(e) => return fail(1, format!("audit indexes do not match the log: {e}")),
         }
     }
     let secs = started.elapsed().as_secs_f64();
@@ -143,8 +140,105 @@ pub(super) fn audit_verify(
         chain_secs,
         secs - chain_secs
     );
+    if let Some(rows) = index_rows {
+        out!("audit indexes match the log: {rows} rows, every entry indexed");
+    }
     for h in &held {
         out!("consistent with checkpoint {} (size {}): the log only grew since", h.source, h.checkpoint.size);
     }
     ExitCode::SUCCESS
+}
+
+fn fail(code: u8, msg: String) -> ExitCode {
+    eprintln!("custos: {msg}");
+    ExitCode::from(code)
+}
+
+fn open_read_only(data_dir: &std::path::Path) -> Result<RocksStore, ExitCode> {
+    let db = crate::config::db_dir(data_dir);
+    if !db.join("CURRENT").exists() {
+        return Err(fail(2, format!("{} is not a custos data directory", data_dir.display())));
+    }
+    RocksStore::open_read_only(&db).map_err(|e| fail(2, format!("cannot open {}: {e}", data_dir.display())))
+}
+
+/// `custos audit verify --from-checkpoint NOTE`: what was added since a
+/// trusted checkpoint (see `audit::incremental`).
+pub(super) fn verify_incremental(
+    data_dir: &std::path::Path,
+    note: &std::path::Path,
+    verifier_key: Option<&str>,
+) -> ExitCode {
+    let store = match open_read_only(data_dir) {
+        Ok(s) => s,
+        Err(code) => return code,
+    };
+    let head = match store.get(Cf::System, HEAD_KEY) {
+        Ok(b) => match b.map(|b| ChainHead::decode(&b)) {
+            Some(None) => return fail(1, "audit log TAMPERED: the recorded chain head is malformed".into()),
+            h => h.flatten(),
+        },
+        Err(e) => return fail(2, format!("cannot read the chain head: {e}")),
+    };
+    let vkey = verifier_key
+        .map(str::to_owned)
+        .or_else(|| store.get(Cf::System, VERIFIER_KEY).ok().flatten().and_then(|b| String::from_utf8(b).ok()));
+    let Some(vkey) = vkey else { return fail(2, "no verifier key: pass --verifier-key".into()) };
+    let verifier = match NoteVerifier::parse(&vkey) {
+        Ok(v) => v,
+        Err(e) => return fail(2, format!("verifier key: {e}")),
+    };
+    let text = match std::fs::read_to_string(note) {
+        Ok(t) => t,
+        Err(e) => return fail(2, format!("cannot read {}: {e}", note.display())),
+    };
+    let trusted = match verifier.open_checkpoint(&text) {
+        Ok(c) => c,
+        Err(e) => return fail(1, format!("checkpoint {} does not verify: {e}", note.display())),
+    };
+    let started = std::time::Instant::now();
+    match crate::audit::incremental::verify_from(&store, &trusted, head, |_| {}) {
+        Ok(r) => {
+            let secs = started.elapsed().as_secs_f64();
+            let added = r.entries - r.from;
+            out!(
+                "audit log intact since checkpoint {} (size {}): {added} new entries verified in {secs:.3}s ({:.0} entries/s), head hash {}, tree root {}",
+                note.display(),
+                r.from,
+                added as f64 / secs.max(1e-9),
+                hex::encode(r.head_hash),
+                base64::Engine::encode(&base64::engine::general_purpose::STANDARD, r.root)
+            );
+            out!("consistent: the log only grew from {} to {} entries; keep `custos audit checkpoint` now for the next run", r.from, r.entries);
+            ExitCode::SUCCESS
+        }
+        Err(e @ (VerifyError::Broken { .. } | VerifyError::Inconsistent(_))) => {
+            fail(1, format!("audit log TAMPERED: {e}"))
+        }
+        Err(e) => fail(2, e.to_string()),
+    }
+}
+
+/// `custos audit reindex`: the audit indexes rebuilt from the log.
+pub(super) fn reindex(data_dir: &std::path::Path) -> ExitCode {
+    let db = crate::config::db_dir(data_dir);
+    if !db.join("CURRENT").exists() {
+        return fail(2, format!("{} is not a custos data directory", data_dir.display()));
+    }
+    let store = match RocksStore::open(&db) {
+        Ok(s) => s,
+        Err(e) => return fail(2, format!("cannot open {} (is the server running?): {e}", data_dir.display())),
+    };
+    let head = match store.get(Cf::System, HEAD_KEY) {
+        Ok(b) => b.and_then(|b| ChainHead::decode(&b)).map_or(0, |h| h.next_seq),
+        Err(e) => return fail(2, format!("cannot read the chain head: {e}")),
+    };
+    let started = std::time::Instant::now();
+    match crate::audit::index::rebuild(&store, head, |_| {}) {
+        Ok(n) => {
+            out!("audit indexes rebuilt: {n} entries indexed in {:.1}s", started.elapsed().as_secs_f64());
+            ExitCode::SUCCESS
+        }
+        Err(e) => fail(2, format!("cannot rebuild the audit indexes: {e}")),
+    }
 }

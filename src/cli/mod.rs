@@ -1,5 +1,5 @@
 //! The `custos` command line: `serve`, and the one-shot operator jobs
-//! (`audit verify`, `retention run`, `index rebuild`, `policy check|show`).
+//! (`audit verify|reindex`, `retention run`, `index rebuild`, `policy check|show`).
 
 /// `println!` for the CLI's output that ends the process quietly (exit 0)
 /// when standard output is closed, as when piped into `head`: a reader
@@ -108,9 +108,21 @@ enum AuditCommand {
         #[arg(long)]
         verifier_key: Option<String>,
         /// Also check every stored Merkle node (what proofs are built from)
-        /// against the entries, not only the tree head they make.
-        #[arg(long)]
+        /// against the entries, not only the tree head they make, and the
+        /// audit indexes against the log (every row, every entry).
+        #[arg(long, conflicts_with = "from_checkpoint")]
         deep: bool,
+        /// Verify only what was added since this signed checkpoint (kept
+        /// from an earlier run): the new entries, the chain link from the
+        /// checkpoint's last entry, and the consistency proof between the
+        /// two tree heads.
+        #[arg(long, value_name = "NOTE", conflicts_with = "checkpoint")]
+        from_checkpoint: Option<PathBuf>,
+    },
+    /// Rebuild the audit indexes from the log (the server must be stopped).
+    Reindex {
+        #[arg(long, env = "CUSTOS_DATA_DIR", default_value = crate::config::DEFAULT_DATA_DIR)]
+        data_dir: PathBuf,
     },
     /// Print the latest signed checkpoint written by the server (to keep
     /// outside the system).
@@ -184,9 +196,13 @@ pub fn main() -> ExitCode {
                 Err(e) => fail(&e),
             }
         }
-        Command::Audit { command: AuditCommand::Verify { data_dir, checkpoint, verifier_key, deep } } => {
-            audit_verify(&data_dir, &checkpoint, verifier_key.as_deref(), deep)
-        }
+        Command::Audit {
+            command: AuditCommand::Verify { data_dir, checkpoint, verifier_key, deep, from_checkpoint: None },
+        } => audit_verify(&data_dir, &checkpoint, verifier_key.as_deref(), deep),
+        Command::Audit {
+            command: AuditCommand::Verify { data_dir, verifier_key, from_checkpoint: Some(note), .. },
+        } => audit::verify_incremental(&data_dir, &note, verifier_key.as_deref()),
+        Command::Audit { command: AuditCommand::Reindex { data_dir } } => audit::reindex(&data_dir),
         Command::Audit { command: AuditCommand::Checkpoint { data_dir } } => {
             let path = crate::config::checkpoints_dir(&data_dir).join("latest.note");
             match std::fs::read_to_string(&path) {

@@ -116,6 +116,7 @@ fn open_offline(
         Arc::new(crate::clock::SystemClock),
         Arc::new(crate::metrics::Metrics::default()),
         1000,
+        crate::config::DEFAULT_KEK_ROTATION,
     )
 }
 

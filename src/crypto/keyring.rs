@@ -1,6 +1,7 @@
 //! Per-dossier and per-subject data keys: creation, cached unwrapping,
 //! shredding.
 
+use super::kek::Keks;
 use super::{CryptoError, DataKey, MasterKey};
 use crate::domain::{DossierId, SubjectId};
 use crate::store::{Cf, KvStore, Op};
@@ -80,13 +81,22 @@ impl From<KeyRef> for String {
 pub struct Keyring {
     master: MasterKey,
     store: Arc<dyn KvStore>,
+    /// Wrap the data keys (see `crypto::kek`).
+    keks: Keks,
     cache: Mutex<LruCache<KeyRef, Arc<DataKey>>>,
 }
 
 impl Keyring {
-    pub fn new(master: MasterKey, store: Arc<dyn KvStore>, cache_size: usize) -> Self {
+    /// Loads the key-encryption keys (making or rotating one as due).
+    pub fn open(
+        master: MasterKey,
+        store: Arc<dyn KvStore>,
+        cache_size: usize,
+        kek_rotation: std::time::Duration,
+    ) -> Result<Self, CryptoError> {
         let cap = NonZeroUsize::new(cache_size.max(1)).unwrap_or(NonZeroUsize::MIN);
-        Keyring { master, store, cache: Mutex::new(LruCache::new(cap)) }
+        let keks = Keks::open(&master, store.as_ref(), kek_rotation)?;
+        Ok(Keyring { master, store, keks, cache: Mutex::new(LruCache::new(cap)) })
     }
 
     pub fn master(&self) -> &MasterKey {
@@ -101,8 +111,9 @@ impl Keyring {
     /// only by [`Keyring::remember`], once the batch holding the op is durable.
     pub fn create(&self, r: &KeyRef) -> Result<(Arc<DataKey>, Op), CryptoError> {
         let key = DataKey::generate();
-        let wrapped = self.master.wrap(&key)?;
-        Ok((Arc::new(key), Op::Put(Cf::Keys, r.storage_key().into_bytes(), wrapped)))
+        let slot = r.storage_key();
+        let wrapped = self.keks.wrap(&self.master, self.store.as_ref(), &slot, &key)?;
+        Ok((Arc::new(key), Op::Put(Cf::Keys, slot.into_bytes(), wrapped)))
     }
 
     pub fn remember(&self, r: KeyRef, key: Arc<DataKey>) {
@@ -115,11 +126,10 @@ impl Keyring {
         if let Some(k) = self.cache.lock().ok().and_then(|mut c| c.get(r).cloned()) {
             return Ok(k);
         }
-        let wrapped = self
-            .store
-            .get(Cf::Keys, r.storage_key().as_bytes())?
-            .ok_or_else(|| CryptoError::KeyDestroyed(r.storage_key()))?;
-        let key = Arc::new(self.master.unwrap(&wrapped)?);
+        let slot = r.storage_key();
+        let wrapped =
+            self.store.get(Cf::Keys, slot.as_bytes())?.ok_or_else(|| CryptoError::KeyDestroyed(slot.clone()))?;
+        let key = Arc::new(self.keks.unwrap(&self.master, self.store.as_ref(), &slot, &wrapped)?);
         self.remember(r.clone(), key.clone());
         Ok(key)
     }
@@ -166,11 +176,13 @@ mod tests {
     use crate::crypto::{open, seal, segment_aad};
     use crate::store::RocksStore;
 
+    const DAY: std::time::Duration = std::time::Duration::from_secs(86_400);
+
     #[test]
     fn shredded_key_cannot_open_its_segments_and_is_physically_gone() {
         let dir = tempfile::tempdir().unwrap();
         let store: Arc<dyn KvStore> = Arc::new(RocksStore::open(dir.path()).unwrap());
-        let ring = Keyring::new(MasterKey::generate(), store.clone(), 16);
+        let ring = Keyring::open(MasterKey::generate(), store.clone(), 16, DAY).unwrap();
         let r = KeyRef::Subject(SubjectId::generate());
         let (key, op) = ring.create(&r).unwrap();
         let wrapped = match &op {
@@ -197,7 +209,7 @@ mod tests {
     #[test]
     fn cache_is_bounded_and_reloads_from_store() {
         let store: Arc<dyn KvStore> = Arc::new(crate::store::MemStore::default());
-        let ring = Keyring::new(MasterKey::generate(), store.clone(), 2);
+        let ring = Keyring::open(MasterKey::generate(), store.clone(), 2, DAY).unwrap();
         let refs: Vec<KeyRef> = (0..5).map(|_| KeyRef::Dossier(DossierId::generate())).collect();
         let mut raw = vec![];
         for r in &refs {

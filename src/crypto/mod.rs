@@ -1,18 +1,21 @@
 //! Keys and sealing.
 //!
 //! Envelope encryption: every dossier and every data subject has its own
-//! 256-bit data key. Data keys are stored only wrapped (age, X25519) to the
-//! operator's master identity, which does not live in the data directory by
-//! default. Segments are sealed with XChaCha20-Poly1305 under a data key, with
+//! 256-bit data key. Data keys are stored only wrapped, under a symmetric
+//! key-encryption key (`kek`) that is itself stored only wrapped (age,
+//! X25519) to the operator's master identity, which does not live in the
+//! data directory by default. Segments are sealed with XChaCha20-Poly1305 under a data key, with
 //! associated data binding dossier id, version and segment name, so a segment
 //! cannot be moved to another dossier, version or slot without failing to open.
 //!
-//! Unwrapping costs an X25519 operation, so unwrapped keys are kept in a
+//! Unwrapping is an AEAD open (an X25519 operation for a key wrapped with
+//! age before KEKs), and unwrapped keys are kept in a
 //! bounded LRU cache; a key leaving the cache (eviction, shredding, shutdown)
 //! is zeroized when its last user drops it. Shredding deletes the wrapped key
 //! and compacts the key column family so the bytes are physically gone: every
 //! segment sealed under that key can never be opened again.
 
+mod kek;
 mod keyring;
 mod master;
 mod seal;

@@ -11,6 +11,7 @@
 //! | `keys` | `d/<dos>`, `s/<sub>`, `x/blind-index`, `c/checkpoint-ed25519` | wrapped data keys, the log's wrapped signing seed |
 //! | `audit` | `<seq u64 BE>` | canonical entry |
 //! | `merkle` | `<level u8><index u64 BE>` | complete subtree hash |
+//! | `audit_index` | `<field u8><SHA-256(value)[..16]><seq u64 BE>` | empty (the row is the fact) |
 //! | `alerts` | `<alr>` | alert record |
 //! | `disposition` | `h/<dos>/<hold>`, `b/<bat>`, `c/<cert>`, `p/<sub>` | legal hold, batch, certificate, pending erasure |
 //! | `registers` | `r/<req>`, `i/<inc>`, `a/<inc>/<n u32 BE>`, `x/<exp>`, `s/<pia>`, `d/<pia>` | subject request, incident, sealed affected-person list, bulk export, impact assessment, its sealed report |
@@ -22,6 +23,8 @@ use crate::domain::{DossierId, PrincipalId, SubjectId, TokenId};
 pub const INITIALIZED: &[u8] = b"initialized";
 /// `system`: the audit chain head (next seq, last hash).
 pub const AUDIT_HEAD: &[u8] = b"audit_head";
+/// `system`: set once the audit indexes hold a row for every entry.
+pub const AUDIT_INDEX_MARKER: &[u8] = b"audit_index";
 /// `system`: the checkpoint origin line.
 pub const CHECKPOINT_ORIGIN: &[u8] = b"checkpoint_origin";
 /// `system`: the note verifier key of the log.
@@ -341,6 +344,14 @@ pub fn chunk(dossier: &DossierId, upload: &str, n: u32) -> Vec<u8> {
 /// `audit`: entry `seq`.
 pub fn audit_entry(seq: u64) -> [u8; 8] {
     seq.to_be_bytes()
+}
+
+/// `audit_index`: the row of entry `seq` under `term` (field and value hash).
+pub fn audit_index(term: &[u8; 17], seq: u64) -> [u8; 25] {
+    let mut k = [0u8; 25];
+    k[..17].copy_from_slice(term);
+    k[17..].copy_from_slice(&seq.to_be_bytes());
+    k
 }
 
 /// `merkle`: the complete subtree `index` at `level`.

@@ -55,6 +55,15 @@ impl KvStore for MemStore {
         Box::new(rows.into_iter())
     }
 
+    fn first(&self, cf: Cf, prefix: &[u8], from: &[u8]) -> Result<Option<KvPair>, StoreError> {
+        let cfs = self.cfs.read().map_err(|_| Self::poisoned())?;
+        Ok(cfs
+            .get(&cf)
+            .and_then(|m| m.range(from.to_vec()..).next())
+            .filter(|(k, _)| k.starts_with(prefix))
+            .map(|(k, v)| (k.clone(), v.clone())))
+    }
+
     fn last(&self, cf: Cf) -> Result<Option<KvPair>, StoreError> {
         let cfs = self.cfs.read().map_err(|_| Self::poisoned())?;
         Ok(cfs.get(&cf).and_then(|m| m.iter().next_back().map(|(k, v)| (k.clone(), v.clone()))))

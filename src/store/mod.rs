@@ -10,7 +10,7 @@ mod mem;
 mod rocks;
 
 pub use mem::MemStore;
-pub use rocks::RocksStore;
+pub use rocks::{AuditCompression, RocksStore};
 
 /// Column families. Plaintext metadata never holds personal data; dossier
 /// content lives only in `Versions`, sealed.
@@ -33,6 +33,9 @@ pub enum Cf {
     /// Merkle tree over the audit entries: `<level u8><index u64 BE>` → the
     /// hash of that complete subtree.
     Merkle,
+    /// Secondary indexes over the audit log (actor, resource, subject,
+    /// action, outcome): `<field><value hash><seq u64 BE>` → empty.
+    AuditIndex,
     /// Unusual-access alerts: `<audit seq u64 BE>` → alert record.
     Alerts,
     /// Retention and destruction: legal holds (`h/<dossier>/<hold>`),
@@ -48,7 +51,7 @@ pub enum Cf {
 }
 
 impl Cf {
-    pub const ALL: [Cf; 12] = [
+    pub const ALL: [Cf; 13] = [
         Cf::System,
         Cf::Principals,
         Cf::Dossiers,
@@ -57,6 +60,7 @@ impl Cf {
         Cf::Keys,
         Cf::Audit,
         Cf::Merkle,
+        Cf::AuditIndex,
         Cf::Alerts,
         Cf::Disposition,
         Cf::Documents,
@@ -73,6 +77,7 @@ impl Cf {
             Cf::Keys => "keys",
             Cf::Audit => "audit",
             Cf::Merkle => "merkle",
+            Cf::AuditIndex => "audit_index",
             Cf::Alerts => "alerts",
             Cf::Disposition => "disposition",
             Cf::Documents => "documents",
@@ -121,6 +126,11 @@ pub trait KvStore: Send + Sync {
             }
         }
         Ok(())
+    }
+    /// The first entry with key >= `from` that starts with `prefix`: one
+    /// seek (what the audit indexes' joins are made of).
+    fn first(&self, cf: Cf, prefix: &[u8], from: &[u8]) -> Result<Option<KvPair>, StoreError> {
+        self.scan(cf, prefix, from).next().transpose()
     }
     /// The entry with the greatest key, if any.
     fn last(&self, cf: Cf) -> Result<Option<KvPair>, StoreError>;

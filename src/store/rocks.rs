@@ -1,6 +1,8 @@
 //! RocksDB implementation: one column family per [`Cf`], synced WAL for
 //! durable batches, no WAL recycling (so a purged value's WAL file is deleted,
-//! not reused), and no compression (values are ciphertext).
+//! not reused). The audit log and its indexes are compressed with zstd (their
+//! entries are ids and words that repeat); the rest is not (ciphertext does
+//! not compress).
 
 use super::{Cf, KvIter, KvPair, KvStore, Op, StoreError};
 use rocksdb::{ColumnFamilyDescriptor, Direction, IteratorMode, Options, WriteBatch, WriteOptions, DB};
@@ -14,10 +16,21 @@ fn err(e: rocksdb::Error) -> StoreError {
     StoreError::Backend(e.into_string())
 }
 
+/// Whether the audit log and its indexes are compressed (the benchmarks
+/// measure both ways).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AuditCompression {
+    Zstd,
+    None,
+}
+
 /// The audit log is appended and read front to back (verification) far more
 /// than it is looked up: larger blocks make those scans cheaper.
-fn cf_options(cf: Cf) -> Options {
+fn cf_options(cf: Cf, compression: AuditCompression) -> Options {
     let mut o = Options::default();
+    if matches!(cf, Cf::Audit | Cf::AuditIndex) && compression == AuditCompression::Zstd {
+        o.set_compression_type(rocksdb::DBCompressionType::Zstd);
+    }
     if cf == Cf::Audit {
         let mut t = rocksdb::BlockBasedOptions::default();
         t.set_block_size(64 << 10);
@@ -37,13 +50,17 @@ fn cf_options(cf: Cf) -> Options {
 
 impl RocksStore {
     pub fn open(path: &Path) -> Result<Self, StoreError> {
+        Self::open_with(path, AuditCompression::Zstd)
+    }
+
+    pub fn open_with(path: &Path, compression: AuditCompression) -> Result<Self, StoreError> {
         let mut opts = Options::default();
         opts.create_if_missing(true);
         opts.create_missing_column_families(true);
         opts.set_max_background_jobs(2);
         opts.set_recycle_log_file_num(0);
         opts.set_keep_log_file_num(4);
-        let cfs = Cf::ALL.iter().map(|cf| ColumnFamilyDescriptor::new(cf.name(), cf_options(*cf)));
+        let cfs = Cf::ALL.iter().map(|cf| ColumnFamilyDescriptor::new(cf.name(), cf_options(*cf, compression)));
         let db = DB::open_cf_descriptors(&opts, path, cfs).map_err(err)?;
         Ok(RocksStore { db })
     }
@@ -57,6 +74,20 @@ impl RocksStore {
         let names = DB::list_cf(&opts, path).map_err(err)?;
         let db = DB::open_cf_for_read_only(&opts, path, names, false).map_err(err)?;
         Ok(RocksStore { db })
+    }
+
+    /// Flushes every memtable, then reports each column family's live SST
+    /// bytes and estimated keys (the capacity figures of docs/performance.md).
+    pub fn sizes(&self) -> Result<Vec<(Cf, u64, u64)>, StoreError> {
+        let mut out = Vec::new();
+        for cf in Cf::ALL {
+            let h = self.cf(cf)?;
+            self.db.flush_cf(h).map_err(err)?;
+            let bytes = self.db.property_int_value_cf(h, "rocksdb.total-sst-files-size").map_err(err)?.unwrap_or(0);
+            let keys = self.db.property_int_value_cf(h, "rocksdb.estimate-num-keys").map_err(err)?.unwrap_or(0);
+            out.push((cf, bytes, keys));
+        }
+        Ok(out)
     }
 
     fn cf(&self, cf: Cf) -> Result<&rocksdb::ColumnFamily, StoreError> {
@@ -117,6 +148,16 @@ impl KvStore for RocksStore {
             it.next();
         }
         it.status().map_err(err)
+    }
+
+    fn first(&self, cf: Cf, prefix: &[u8], from: &[u8]) -> Result<Option<KvPair>, StoreError> {
+        let mut it = self.db.raw_iterator_cf(self.cf(cf)?);
+        it.seek(from);
+        if let (true, Some(k), Some(v)) = (it.valid(), it.key(), it.value()) {
+            return Ok(k.starts_with(prefix).then(|| (k.to_vec(), v.to_vec())));
+        }
+        it.status().map_err(err)?;
+        Ok(None)
     }
 
     fn last(&self, cf: Cf) -> Result<Option<KvPair>, StoreError> {

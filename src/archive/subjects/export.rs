@@ -36,15 +36,7 @@ impl Archive {
         let filter = AuditFilter { subject: Some(call.sid.to_string()), ..Default::default() };
         let audit = tokio::task::spawn_blocking(move || {
             let mut out = Vec::new();
-            let mut cursor = 0;
-            loop {
-                let page = crate::audit::query::run(store.as_ref(), &filter, cursor, 10_000, head)?;
-                out.extend(page.entries.into_iter().map(|(e, _)| e));
-                match page.next_cursor {
-                    Some(c) => cursor = c,
-                    None => return Ok::<_, crate::store::StoreError>(out),
-                }
-            }
+            crate::audit::query::for_each_match(store.as_ref(), &filter, head, |e| out.push(e)).map(|_| out)
         })
         .await
         .map_err(|e| ArchiveError::Internal(e.into()))??;

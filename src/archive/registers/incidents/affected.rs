@@ -3,7 +3,7 @@
 use super::{field_error, AffectedCriteria, AffectedSet};
 use crate::archive::registers::{from_json, to_json, Access};
 use crate::archive::{Archive, ArchiveError, RequestCtx};
-use crate::audit::{entry_key, AuditEntry, Commit, Outcome};
+use crate::audit::{AuditEntry, AuditFilter, Commit, Outcome};
 use crate::crypto::{KeyRef, Sealed};
 use crate::domain::{DossierId, Jurisdiction, PrincipalId, SubjectId};
 use crate::store::{keys, Cf, Op};
@@ -82,30 +82,25 @@ impl Archive {
         let store = self.store.clone();
         let crit = c.clone();
         let (persons, records, examined) = tokio::task::spawn_blocking(move || -> Result<_, ArchiveError> {
-            let start = match crit.from {
-                Some(t) => crate::audit::query::first_at_or_after(store.as_ref(), t, head)?,
-                None => 0,
+            // The audit indexes answer the criteria: one query per dossier
+            // named (each entry names one resource), or the actor's rows, or
+            // the time range alone.
+            let base = AuditFilter { actor: crit.actor.clone(), from: crit.from, to: crit.to, ..Default::default() };
+            let filters: Vec<AuditFilter> = if dossiers.is_empty() {
+                vec![base]
+            } else {
+                dossiers.iter().map(|d| AuditFilter { resource: Some(d.clone()), ..base.clone() }).collect()
             };
             let mut persons = BTreeSet::new();
             let (mut records, mut examined) = (0u64, 0u64);
-            for row in store.scan(Cf::Audit, b"", &entry_key(start)) {
-                let (_, raw) = row?;
-                let e = AuditEntry::decode(&raw).map_err(|e| ArchiveError::Internal(e.into()))?;
-                if e.seq >= head || crit.to.is_some_and(|t| e.time > t) {
-                    break;
-                }
-                examined += 1;
-                if crit.actor.as_ref().is_some_and(|a| &e.body.actor != a)
-                    || crit.from.is_some_and(|t| e.time < t)
-                    || (!dossiers.is_empty() && !dossiers.contains(&e.body.resource))
-                {
-                    continue;
-                }
-                let who = shown(&e);
-                if !who.is_empty() {
-                    records += 1;
-                    persons.extend(who);
-                }
+            for f in &filters {
+                examined += crate::audit::query::for_each_match(store.as_ref(), f, head, |e| {
+                    let who = shown(&e);
+                    if !who.is_empty() {
+                        records += 1;
+                        persons.extend(who);
+                    }
+                })?;
             }
             Ok((persons, records, examined))
         })

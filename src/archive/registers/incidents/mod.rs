@@ -73,7 +73,8 @@ pub struct AffectedSet {
     pub count: u64,
     /// Audit entries that showed personal data.
     pub records: u64,
-    /// Entries examined, up to this seq (exclusive).
+    /// Entries matching the criteria (found through the audit indexes), up
+    /// to this seq (exclusive).
     pub examined: u64,
     pub up_to_seq: u64,
     /// SHA-256 of the sealed list's plaintext (a JSON array of subject ids).
