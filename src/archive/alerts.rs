@@ -29,16 +29,16 @@ impl Archive {
                 engine.note_raised(rule, &e.body.resource, e.time);
             }
         })?;
-        // The engine counts every access in the window: a time range, read in order.
+        // The engine counts every access in the window: a time range, read
+        // in order and fed one entry at a time (a busy window holds millions).
         let start = crate::audit::query::first_at_or_after(self.store.as_ref(), since, head)?;
-        let entries: Vec<AuditEntry> = self
-            .store
-            .scan(Cf::Audit, b"", &entry_key(start))
-            .map(|row| row.map_err(anyhow::Error::from).and_then(|(_, raw)| Ok(AuditEntry::decode(&raw)?)))
-            .take_while(|e| e.as_ref().map_or(true, |e| e.seq < head))
-            .collect::<Result<_, _>>()?;
-        for e in &entries {
-            for alert in engine.observe(e) {
+        for row in self.store.scan(Cf::Audit, b"", &entry_key(start)) {
+            let (_, raw) = row?;
+            let e = AuditEntry::decode(&raw)?;
+            if e.seq >= head {
+                break;
+            }
+            for alert in engine.observe(&e) {
                 self.record_alert(&alert)?;
             }
         }

@@ -209,8 +209,7 @@ impl Archive {
         let mut report = RepairReport::default();
         // One commit, then every check against it; the re-indexing below is
         // staged and committed once at the end.
-        ix.commit().map_err(anyhow::Error::from)?;
-        let mut live = std::collections::HashSet::new();
+        let mut indexed = ix.indexed_versions().map_err(anyhow::Error::from)?;
         for row in self.store.scan(Cf::Dossiers, keys::DOSSIER_PREFIX, keys::DOSSIER_PREFIX) {
             let (k, raw) = row?;
             if k.contains(&b'/') {
@@ -221,8 +220,7 @@ impl Archive {
                 continue;
             }
             report.checked += 1;
-            live.insert(meta.id.to_string());
-            if ix.committed_version(meta.id.as_str()).map_err(anyhow::Error::from)? != Some(meta.current_version) {
+            if indexed.remove(meta.id.as_str()) != Some(meta.current_version) {
                 let split = self.open_for_index(&meta.id, meta.current_version)?;
                 let skip = self.restricted_among(&split, &[])?;
                 let notes = self.interaction_notes(&meta.id, &skip);
@@ -231,8 +229,8 @@ impl Archive {
                 report.reindexed += 1;
             }
         }
-        let stale: Vec<String> =
-            ix.ids().map_err(anyhow::Error::from)?.into_iter().filter(|i| !live.contains(i)).collect();
+        // What is left was indexed but is no longer in the store.
+        let stale: Vec<String> = indexed.into_keys().collect();
         report.removed = stale.len();
         if stale.is_empty() {
             ix.commit().map_err(anyhow::Error::from)?;

@@ -18,6 +18,9 @@ use time::OffsetDateTime;
 /// (with a cursor to go on), so filters whose rows interleave without
 /// meeting cannot pin a core.
 const SEEK_BUDGET: usize = 10_000;
+/// How many entries a page with no indexed filter (time and `allow` only)
+/// may examine.
+const SCAN_BUDGET: usize = 10_000;
 
 #[derive(Debug, Clone, Default)]
 pub struct AuditFilter {
@@ -42,7 +45,8 @@ impl AuditFilter {
     }
 
     /// The index terms of the filters set, rarest-looking first (a
-    /// resource or subject names few entries; an outcome, many).
+    /// resource or subject names few entries). A refusal or error outcome
+    /// goes with the actor or action as one term where one is given.
     fn terms(&self) -> Vec<Term> {
         let mut t = Vec::new();
         if let Some(r) = &self.resource {
@@ -51,14 +55,19 @@ impl AuditFilter {
         if let Some(s) = &self.subject {
             t.push(index::term(Field::Subject, s));
         }
-        if let Some(a) = &self.actor {
-            t.push(index::term(Field::Actor, a));
+        let outcome = self.outcome.filter(|o| index::indexed(*o)).map(index::outcome_name);
+        match (&self.actor, outcome) {
+            (Some(a), Some(o)) => t.push(index::pair(Field::ActorOutcome, a, o)),
+            (Some(a), None) => t.push(index::term(Field::Actor, a)),
+            _ => {}
         }
-        if let Some(a) = &self.action {
-            t.push(index::term(Field::Action, a));
+        match (&self.action, outcome) {
+            (Some(a), Some(o)) => t.push(index::pair(Field::ActionOutcome, a, o)),
+            (Some(a), None) => t.push(index::term(Field::Action, a)),
+            _ => {}
         }
-        if let Some(o) = self.outcome {
-            t.push(index::term(Field::Outcome, index::outcome_name(o)));
+        if let (Some(o), None, None) = (outcome, &self.actor, &self.action) {
+            t.push(index::term(Field::Outcome, o));
         }
         t
     }
@@ -90,15 +99,17 @@ pub fn run(
     let mut entries = Vec::new();
     let mut at = start;
     if terms.is_empty() {
-        // Every entry in the range matches.
-        for row in store.scan(Cf::Audit, b"", &entry_key(start)) {
+        // The range itself (nearly every entry matches an `allow` filter).
+        for (examined, row) in store.scan(Cf::Audit, b"", &entry_key(start)).enumerate() {
             let (_, raw) = row?;
             let e = decode(&raw)?;
-            if e.seq >= end || entries.len() == limit {
+            if e.seq >= end || entries.len() == limit || examined == SCAN_BUDGET {
                 break;
             }
             at = e.seq + 1;
-            entries.push((e, hash_entry(&raw)));
+            if filter.matches(&e) {
+                entries.push((e, hash_entry(&raw)));
+            }
         }
     } else {
         let mut seeks = 0usize;
@@ -279,6 +290,15 @@ mod tests {
             AuditFilter { subject: Some(subject(2 * 7)), ..Default::default() },
             AuditFilter { action: Some("dossier.destroy".into()), outcome: Some(Outcome::Allow), ..Default::default() },
             AuditFilter { action: Some("search".into()), to: Some(mid), ..Default::default() },
+            AuditFilter { outcome: Some(Outcome::Allow), from: Some(mid), ..Default::default() },
+            AuditFilter { outcome: Some(Outcome::Error), ..Default::default() },
+            AuditFilter { action: Some("dossier.update".into()), outcome: Some(Outcome::Deny), ..Default::default() },
+            AuditFilter {
+                actor: Some(busy.clone()),
+                action: Some("dossier.read".into()),
+                outcome: Some(Outcome::Deny),
+                ..Default::default()
+            },
             AuditFilter { resource: Some(dossier(999_999_999)), ..Default::default() },
         ];
         for f in &filters {
