@@ -247,7 +247,7 @@ impl Config {
         }
         if let Some(d) = file.kek_rotation_days {
             anyhow::ensure!(d >= 1, "kek_rotation_days must be at least 1");
-            c.kek_rotation = std::time::Duration::from_secs(d * 86_400);
+            c.kek_rotation = std::time::Duration::from_secs(d.saturating_mul(86_400));
         }
         if let Some(n) = file.checkpoint_interval_secs {
             c.checkpoint_interval = std::time::Duration::from_secs(n.max(1));
@@ -349,6 +349,16 @@ mod tests {
         for bad in ["2:00pm", "24:00", "02:60", "02:00+8", "", "02"] {
             assert!(DailyAt::parse(bad, offset!(UTC)).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn kek_rotation_is_in_days_and_at_least_one() {
+        let file: FileConfig = toml::from_str("kek_rotation_days = 30").unwrap();
+        let c = Config::resolve(file, None, None, None, None).unwrap();
+        assert_eq!(c.kek_rotation, std::time::Duration::from_secs(30 * 86_400));
+        let zero: FileConfig = toml::from_str("kek_rotation_days = 0").unwrap();
+        let err = Config::resolve(zero, None, None, None, None).unwrap_err().to_string();
+        assert!(err.contains("kek_rotation_days"), "{err}");
     }
 
     #[test]
