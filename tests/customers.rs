@@ -363,18 +363,7 @@ async fn the_summary_report_aggregates_without_personal_values_and_suppresses_sm
         assert!(!text.contains(secret), "{secret} in the report");
     }
     // By grade, as CSV; sales see their own only; admin nothing.
-    let r = w
-        .app
-        .client
-        .get(format!("{}/v1/reports/summary?by=industry", w.app.base))
-        .bearer_auth(&w.sales)
-        .header("Accept", "text/csv")
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), StatusCode::OK);
-    assert!(r.headers()["content-type"].to_str().unwrap().starts_with("text/csv"));
-    let csv = r.text().await.unwrap();
+    let csv = w.app.get_csv(&w.sales, "/v1/reports/summary?by=industry").await;
     assert!(csv.starts_with("group,suppressed,dossiers,orders,amount"), "{csv}");
     // The sales user owns all seven (four industries, each under five dossiers).
     assert_eq!(csv.lines().count(), 1 + 4, "{csv}");

@@ -554,19 +554,8 @@ async fn the_records_of_processing_are_generated_from_the_policy_files() {
     assert!(of(&categories("marketing"), "personal").unwrap()["fields"].to_string().contains("/contacts/*/phone"));
 
     // CSV, one row per purpose.
-    let r = w
-        .app
-        .client
-        .get(format!("{}/v1/records-of-processing", w.app.base))
-        .bearer_auth(&w.officer)
-        .header("Accept", "text/csv")
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), StatusCode::OK);
-    assert!(r.headers()["content-type"].to_str().unwrap().starts_with("text/csv"));
-    let body = r.bytes().await.unwrap();
-    let mut reader = csv::Reader::from_reader(&body[..]);
+    let body = w.app.get_csv(&w.officer, "/v1/records-of-processing").await;
+    let mut reader = csv::Reader::from_reader(body.as_bytes());
     assert_eq!(reader.headers().unwrap().get(0), Some("purpose"));
     let rows: Vec<csv::StringRecord> = reader.records().map(Result::unwrap).collect();
     assert_eq!(rows.len(), purposes.len());

@@ -142,6 +142,21 @@ impl TestApp {
         (v["id"].as_str().unwrap().to_owned(), subjects)
     }
 
+    /// `GET path` asking for CSV: asserts 200 and a `text/csv` body, returns it.
+    pub async fn get_csv(&self, token: &str, path: &str) -> String {
+        let r = self
+            .client
+            .get(format!("{}{path}", self.base))
+            .bearer_auth(token)
+            .header("Accept", "text/csv")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::OK);
+        assert!(r.headers()["content-type"].to_str().unwrap().starts_with("text/csv"));
+        r.text().await.unwrap()
+    }
+
     /// All audit entries matching `query` (compliance token).
     pub async fn audit(&self, compliance: &str, query: &str) -> Vec<Value> {
         let r = self.get(compliance, None, &format!("/v1/audit/entries?limit=1000&{query}")).await;
