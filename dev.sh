@@ -69,6 +69,21 @@ case "$cmd" in
         echo "dev.sh: missing $pkgs (sudo apt-get install $pkgs); the cross-check tests will not run (and fail in CI)" >&2
       fi
     fi
+    # The console's browser test drives Debian's Chromium through
+    # chromedriver (tests/console/browser.rs), with a CJK font for its screenshots.
+    if [ ! -x /usr/bin/chromium ] || [ ! -x /usr/bin/chromedriver ] || [ ! -d /usr/share/fonts/truetype/wqy ]; then
+      pkgs="chromium chromium-driver fonts-wqy-microhei"
+      if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+        echo "dev.sh: installing $pkgs (the console's browser test)" >&2
+        apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $pkgs >/dev/null \
+          || echo "dev.sh: could not install $pkgs; the browser test will not run (and fails in CI)" >&2
+      elif command -v sudo >/dev/null 2>&1 && sudo -n true 2>/dev/null; then
+        sudo apt-get update -qq && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $pkgs >/dev/null \
+          || echo "dev.sh: could not install $pkgs; the browser test will not run (and fails in CI)" >&2
+      else
+        echo "dev.sh: missing $pkgs (sudo apt-get install $pkgs); the browser test will not run (and fails in CI)" >&2
+      fi
+    fi
     # schemathesis (PyPI, pinned) checks the served OpenAPI document against
     # the running server (tests/schemathesis.rs), from a virtualenv beside
     # the build cache.

@@ -165,6 +165,7 @@ pub async fn start(config: Config, clock: Arc<dyn Clock>) -> anyhow::Result<Runn
         max_document_bytes: config.max_document_bytes,
         max_body_bytes: config.max_body_bytes,
         limiter: api::principal_limiter(&config.limits),
+        console: Arc::default(),
     };
     let app = api::router(state, config.max_body_bytes, config.limits.body_read_timeout);
     let addr = listener.local_addr()?;

@@ -436,6 +436,7 @@ async fn operations_endpoints_and_openapi_completeness() {
         ("/v1/disposition/batches/{id}/approve", "post"),
         ("/v1/certificates/{id}", "get"),
         ("/v1/search", "get"),
+        ("/v1/dossiers/{id}/documents", "get"),
         ("/v1/dossiers/{id}/documents/{name}", "put"),
         ("/v1/dossiers/{id}/documents/{name}", "get"),
         ("/v1/backups", "post"),

@@ -1,4 +1,4 @@
-//! `/v1/dossiers/{id}/documents/{name}`: streamed upload and download.
+//! `/v1/dossiers/{id}/documents`: the list, and streamed upload and download.
 
 use super::error::ApiError;
 use super::{AppState, Ctx};
@@ -6,13 +6,55 @@ use axum::body::{Body, Bytes};
 use axum::extract::{DefaultBodyLimit, Path, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::put;
+use axum::routing::{get, put};
 use axum::{Json, Router};
 use futures::StreamExt;
+use serde::Serialize;
 use serde_json::{json, Value};
+use utoipa::ToSchema;
+
+#[derive(Serialize, ToSchema)]
+pub struct DocumentDto {
+    pub name: String,
+    pub content_type: String,
+    pub size: u64,
+    /// SHA-256 of the content, hex.
+    pub sha256: String,
+    pub created_at: String,
+    /// The principal who stored it.
+    pub actor: String,
+}
+
+/// The dossier's documents, for whoever may read them.
+#[utoipa::path(get, path = "/v1/dossiers/{id}/documents", tag = "documents",
+    params(("id" = String, Path), ("X-Purpose" = String, Header)),
+    responses((status = 200, body = Vec<DocumentDto>), (status = 400), (status = 401), (status = 403), (status = 404), (status = 410)),
+    security(("bearer" = [])))]
+pub async fn list(
+    State(s): State<AppState>,
+    Ctx(ctx): Ctx,
+    Path(id): Path<String>,
+) -> Result<Json<Vec<DocumentDto>>, ApiError> {
+    let docs = s.archive.list_documents(&ctx, &id).await?;
+    Ok(Json(docs.into_iter().map(DocumentDto::from).collect()))
+}
+
+impl From<crate::archive::documents::DocumentMeta> for DocumentDto {
+    fn from(d: crate::archive::documents::DocumentMeta) -> Self {
+        DocumentDto {
+            created_at: d.created_at.format(&time::format_description::well_known::Rfc3339).unwrap_or_default(),
+            actor: d.actor.to_string(),
+            name: d.name,
+            content_type: d.content_type,
+            size: d.size,
+            sha256: d.sha256,
+        }
+    }
+}
 
 pub fn routes() -> Router<AppState> {
     Router::new()
+        .route("/dossiers/{id}/documents", get(list))
         .route("/dossiers/{id}/documents/{name}", put(upload).get(download))
         // Documents have their own limit (max_document_bytes), enforced while streaming.
         .layer(DefaultBodyLimit::disable())
@@ -88,10 +130,19 @@ pub async fn download(
     Path((id, name)): Path<(String, String)>,
 ) -> Result<Response, ApiError> {
     let (meta, reader) = s.archive.open_document(&ctx, &id, &name).await?;
+    Ok(document_response(s.archive.clone(), meta, reader))
+}
+
+/// A document's answer: its bytes streamed with its content type, length
+/// and SHA-256 as the ETag (the API and the console).
+pub fn document_response(
+    archive: std::sync::Arc<crate::archive::Archive>,
+    meta: crate::archive::documents::DocumentMeta,
+    reader: crate::archive::documents::DocumentReader,
+) -> Response {
     // One 64 KiB chunk at a time, read when the connection wants more: a
     // point read and an AEAD open, short enough for the async task, and the
     // buffers are freed on the thread that made them.
-    let archive = s.archive.clone();
     let stream = futures::stream::unfold(Some(reader), move |state| {
         let archive = archive.clone();
         async move {
@@ -115,5 +166,5 @@ pub async fn download(
     if let Ok(v) = HeaderValue::from_str(&format!("\"{}\"", meta.sha256)) {
         h.insert(header::ETAG, v);
     }
-    Ok(resp)
+    resp
 }

@@ -47,6 +47,8 @@ pub struct AppState {
     pub max_body_bytes: usize,
     /// Requests a second per principal; `None` when turned off.
     pub limiter: Option<Arc<PrincipalLimiter>>,
+    /// The console's sessions.
+    pub console: Arc<crate::console::Sessions>,
 }
 
 /// A token bucket per principal (`governor`'s GCRA).
@@ -157,7 +159,13 @@ pub async fn request_layer(State(state): State<AppState>, mut req: Request, next
     span.record("latency_ms", elapsed.as_secs_f64() * 1000.0);
     span.in_scope(|| tracing::debug!("request finished"));
     let is_problem = resp.extensions().get::<Problem>().is_some();
-    if status.is_client_error() || status.is_server_error() {
+    // The console's pages answer errors in HTML, in the page.
+    let is_page = resp
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("text/html"));
+    if (status.is_client_error() || status.is_server_error()) && !is_page {
         let mut problem = match resp.extensions().get::<Problem>() {
             Some(p) => p.clone(),
             None => framework_problem(status),
@@ -247,6 +255,14 @@ fn framework_slug(status: StatusCode) -> &'static str {
 /// without an entry of its own.
 #[derive(Clone, Default)]
 struct Authenticated(Arc<std::sync::OnceLock<RequestCtx>>);
+
+/// For the console's extractor: the request layer audits this caller's
+/// request if its use case does not, as for an API request.
+pub(crate) fn note_authenticated(parts: &Parts, ctx: &RequestCtx) {
+    if let Some(seen) = parts.extensions.get::<Authenticated>() {
+        let _ = seen.0.set(ctx.clone());
+    }
+}
 
 /// The authenticated caller with purpose and request id.
 pub struct Ctx(pub RequestCtx);
@@ -384,6 +400,7 @@ pub fn router(state: AppState, max_body_bytes: usize, body_read_timeout: std::ti
     Router::new()
         .nest("/v1", v1)
         .merge(ops::routes())
+        .merge(crate::console::routes())
         .fallback(|| async { StatusCode::NOT_FOUND })
         // Innermost first: a panic becomes a 500 that request_layer turns
         // into a problem document with the request id.

@@ -75,6 +75,36 @@ impl Archive {
             .map_err(ArchiveError::from)
     }
 
+    /// Entries and refusals per UTC day for the last `days` days, today
+    /// last (compliance and auditors; audited like a query). Refusals are
+    /// counted up to 10,000 a day.
+    #[tracing::instrument(level = "debug", skip_all)]
+    pub async fn audit_activity(&self, ctx: &RequestCtx, days: u32) -> Result<Vec<DayActivity>, ArchiveError> {
+        self.require_compliance(ctx, "audit").await?;
+        let e = ctx.entry(ACTION, "audit", Outcome::Allow, "activity");
+        let seqs = self.audit.commit(Commit::entry(e)).await?;
+        let head = seqs.last().map_or(self.audit.head().next_seq, |s| s + 1);
+        let today = self.clock.now().to_offset(time::UtcOffset::UTC).date().midnight().assume_utc();
+        let windows: Vec<_> = (0..i64::from(days.clamp(1, 366)))
+            .rev()
+            .map(|back| {
+                let from = today - time::Duration::days(back);
+                (from, from + time::Duration::days(1))
+            })
+            .collect();
+        let store = self.store.clone();
+        let w = windows.clone();
+        let counts =
+            tokio::task::spawn_blocking(move || crate::audit::query::activity(store.as_ref(), &w, head, 10_000))
+                .await
+                .map_err(|e| ArchiveError::Internal(e.into()))??;
+        Ok(windows
+            .into_iter()
+            .zip(counts)
+            .map(|((day, _), (entries, refusals))| DayActivity { day: day.date(), entries, refusals })
+            .collect())
+    }
+
     /// One entry, its chain hash and its canonical bytes.
     #[tracing::instrument(level = "debug", skip_all)]
     pub async fn audit_entry(
@@ -92,4 +122,12 @@ impl Archive {
         let entry = AuditEntry::decode(&raw).map_err(|e| ArchiveError::Internal(e.into()))?;
         Ok((entry, hash_entry(&raw), raw))
     }
+}
+
+/// One day of the audit log (`audit_activity`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DayActivity {
+    pub day: time::Date,
+    pub entries: u64,
+    pub refusals: u64,
 }

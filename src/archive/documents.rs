@@ -226,6 +226,21 @@ impl Archive {
         Ok((doc.clone(), DocumentReader { did, upload: doc.upload, chunks: doc.chunks, next: 0, key }))
     }
 
+    /// The documents of a dossier (name, type, size, SHA-256, when and by
+    /// whom), for whoever may read its documents; audited as
+    /// `document.list`.
+    #[tracing::instrument(level = "debug", skip_all)]
+    pub async fn list_documents(&self, ctx: &RequestCtx, id: &str) -> Result<Vec<DocumentMeta>, ArchiveError> {
+        const ACTION: &str = "document.list";
+        self.refuse_outside_party(ctx, ACTION, id).await?;
+        let (did, meta, _) = self.plan_read(ctx, ACTION, id).await?;
+        let docs = self.documents_of(&did)?;
+        let e =
+            self.dossier_entry(ctx, ACTION, id, &meta.subjects, Outcome::Allow, format!("{} documents", docs.len()));
+        self.audit.commit(Commit::entry(e)).await?;
+        Ok(docs)
+    }
+
     /// The next chunk of plaintext, or `None` at the end.
     pub fn read_chunk(&self, r: &mut DocumentReader) -> Result<Option<Vec<u8>>, ArchiveError> {
         if r.next >= r.chunks {

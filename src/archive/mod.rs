@@ -307,6 +307,21 @@ impl Archive {
         self.audit.head()
     }
 
+    /// The time as the archive sees it (the injected clock).
+    pub fn now(&self) -> time::OffsetDateTime {
+        self.clock.now()
+    }
+
+    /// The purposes `principal`'s roles may state, in policy order.
+    pub fn purposes_for(&self, principal: &crate::domain::Principal) -> Vec<String> {
+        self.policy
+            .purposes
+            .ids()
+            .filter(|id| crate::domain::Purpose::parse(id).is_some_and(|p| self.policy.purposes.may_use(principal, &p)))
+            .map(str::to_owned)
+            .collect()
+    }
+
     /// The purposes the loaded policies define (`X-Purpose` values).
     pub fn purpose_ids(&self) -> Vec<String> {
         self.policy.purposes.ids().map(str::to_owned).collect()

@@ -165,6 +165,35 @@ pub fn for_each_match(
     }
 }
 
+/// For each `[from, to)` window: how many entries it holds (from the
+/// sequence numbers at its ends, two binary searches on time) and how many
+/// of them were refusals, counted through the outcome index up to `cap` (a
+/// count that reaches `cap` means "at least").
+pub fn activity(
+    store: &dyn KvStore,
+    windows: &[(OffsetDateTime, OffsetDateTime)],
+    head: u64,
+    cap: usize,
+) -> Result<Vec<(u64, u64)>, StoreError> {
+    let mut out = Vec::with_capacity(windows.len());
+    for &(from, to) in windows {
+        let start = first_where(store, head, |t| t >= from)?;
+        let end = first_where(store, head, |t| t >= to)?;
+        let filter = AuditFilter { outcome: Some(Outcome::Deny), from: Some(from), ..AuditFilter::default() };
+        let (mut refused, mut cursor) = (0u64, start);
+        loop {
+            let page = run(store, &filter, cursor, cap.saturating_sub(refused as usize).max(1), end)?;
+            refused += page.entries.len() as u64;
+            match page.next_cursor {
+                Some(c) if (refused as usize) < cap => cursor = c,
+                _ => break,
+            }
+        }
+        out.push((end.saturating_sub(start), refused));
+    }
+    Ok(out)
+}
+
 fn decode(raw: &[u8]) -> Result<AuditEntry, StoreError> {
     AuditEntry::decode(raw).map_err(|err| StoreError::Backend(format!("audit entry undecodable: {err}")))
 }

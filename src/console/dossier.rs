@@ -1,0 +1,438 @@
+//! Staff pages: search (posted, so the query never enters a URL), a
+//! dossier as the policy shows it (masked and withheld fields marked),
+//! versions and their differences, documents, interactions, reviews and
+//! legal holds.
+
+use super::compliance::{enc, when};
+use super::page::{see_other, Page, Posted};
+use crate::api::error::ApiError;
+use crate::archive::customers::{InteractionKind, NewInteraction, NewReview, ReviewOutcome};
+use crate::archive::{wire_name, ArchiveError, RedactionReason};
+use crate::domain::{Jurisdiction, Role};
+use axum::extract::{Multipart, Path, Query};
+use axum::response::Response;
+use maud::{html, Markup};
+use serde::Deserialize;
+use serde_json::Value;
+use std::collections::BTreeMap;
+
+const GRADES: [&str; 3] = ["A", "B", "C"];
+const REGIONS: [&str; 7] = ["华东", "华南", "华北", "华中", "西南", "西北", "东北"];
+
+fn search_form(page: &Page, grade: Option<&str>, region: Option<&str>) -> Markup {
+    html! {
+        form.filters #search-form method="post" action="/console/search" {
+            (page.csrf_field())
+            label { (page.t("Query")) input #q type="search" name="q" required; }
+            label { (page.t("Grade")) select name="grade" { option value="" { (page.t("Any")) }
+                @for g in GRADES { option value=(g) selected[grade == Some(g)] { (g) } } } }
+            label { (page.t("Region")) select name="region" { option value="" { (page.t("Any")) }
+                @for r in REGIONS { option value=(r) selected[region == Some(r)] { (r) } } } }
+            button #search type="submit" { (page.t("Search")) }
+        }
+        form.filters method="get" action="/console/dossiers" {
+            label { (page.t("Dossier id")) input type="text" name="id" required; }
+            button type="submit" { (page.t("Open dossier")) }
+        }
+    }
+}
+
+pub async fn search_form_page(page: Page) -> Response {
+    let body = search_form(&page, None, None);
+    page.render(page.t("Search"), body)
+}
+
+pub async fn search(Posted(page, f): Posted) -> Response {
+    let (q, grade, region, cursor) = (f.get("q").unwrap_or(""), f.get("grade"), f.get("region"), f.get("cursor"));
+    let hits = match page.archive().search(&page.ctx, q, grade, region, Some(20), cursor).await {
+        Ok(h) => h,
+        Err(e) => return page.fail(e),
+    };
+    let body = html! {
+        (search_form(&page, grade, region))
+        table #results {
+            thead { tr { th { (page.t("Dossier")) } th { (page.t("Name")) } th { (page.t("Grade")) } th { (page.t("Region")) } } }
+            tbody { @for h in &hits.hits {
+                tr { td { a href={ "/console/dossiers/" (h.id) } { (h.id) } } td { (h.customer_name) } td { (h.grade) } td { (h.region) } }
+            } }
+        }
+        @if hits.hits.is_empty() { p { (page.t("No results.")) } }
+        @if let Some(next) = &hits.next_cursor {
+            form method="post" action="/console/search" {
+                (page.csrf_field())
+                input type="hidden" name="q" value=(q);
+                @if let Some(g) = grade { input type="hidden" name="grade" value=(g); }
+                @if let Some(r) = region { input type="hidden" name="region" value=(r); }
+                input type="hidden" name="cursor" value=(next);
+                button type="submit" { (page.t("Next page")) }
+            }
+        }
+    };
+    page.render(page.t("Search"), body)
+}
+
+#[derive(Deserialize)]
+pub struct OpenParams {
+    id: String,
+}
+
+pub async fn open(Query(p): Query<OpenParams>) -> Response {
+    see_other(&format!("/console/dossiers/{}", enc(p.id.trim())))
+}
+
+/// The document's leaves as (JSON pointer, value).
+fn leaves(v: &Value, path: String, out: &mut Vec<(String, String)>) {
+    match v {
+        Value::Object(m) => m.iter().for_each(|(k, v)| leaves(v, format!("{path}/{k}"), out)),
+        Value::Array(a) if a.iter().all(|i| !i.is_object() && !i.is_array()) && !a.is_empty() => out.push((
+            path,
+            a.iter().map(|i| i.as_str().map_or_else(|| i.to_string(), str::to_owned)).collect::<Vec<_>>().join(", "),
+        )),
+        Value::Array(a) => a.iter().enumerate().for_each(|(i, v)| leaves(v, format!("{path}/{i}"), out)),
+        Value::String(s) => out.push((path, s.clone())),
+        Value::Null => out.push((path, String::new())),
+        other => out.push((path, other.to_string())),
+    }
+}
+
+/// The dossier template's fields by name, in Chinese and English (a path
+/// with `*` for any contact).
+const FIELD_NAMES: &[(&str, &str, &str)] = &[
+    ("/customer/name", "公司名称", "Company"),
+    ("/customer/credit_code", "统一社会信用代码", "Credit code"),
+    ("/customer/industry", "行业", "Industry"),
+    ("/customer/region", "区域", "Region"),
+    ("/customer/address", "地址", "Address"),
+    ("/owner", "负责人", "Owner"),
+    ("/status", "状态", "Status"),
+    ("/grade", "等级", "Grade"),
+    ("/contacts/*/name", "联系人姓名", "Contact name"),
+    ("/contacts/*/phone", "联系电话", "Phone"),
+    ("/contacts/*/email", "电子邮箱", "Email"),
+    ("/contacts/*/role", "职务", "Role"),
+    ("/contacts/*/id_number", "身份证号", "ID number"),
+    ("/contacts/*/subject_id", "主体编号", "Subject id"),
+    ("/contacts/*/notice", "告知版本", "Notice"),
+    ("/contacts/*/sensitive_basis", "敏感信息依据", "Sensitive-data basis"),
+    ("/transport/cargo_types", "货物类型", "Cargo types"),
+    ("/transport/frequency", "运输频率", "Frequency"),
+    ("/transport/volume", "运量", "Volume"),
+    ("/transport/routes", "线路", "Routes"),
+    ("/preferences/delivery", "配送偏好", "Delivery"),
+    ("/preferences/tracking", "跟踪", "Tracking"),
+    ("/preferences/packaging", "包装", "Packaging"),
+    ("/preferences/extras", "增值服务", "Extras"),
+    ("/finance/credit_rating", "信用评级", "Credit rating"),
+    ("/finance/payment_terms", "付款条件", "Payment terms"),
+    ("/finance/bank_account", "银行账号", "Bank account"),
+    ("/remarks", "备注", "Remarks"),
+    ("/tags", "标签", "Tags"),
+];
+
+fn field_name(page: &Page, path: &str) -> Option<&'static str> {
+    let generic: String = path
+        .split('/')
+        .map(|seg| if !seg.is_empty() && seg.bytes().all(|b| b.is_ascii_digit()) { "*" } else { seg })
+        .collect::<Vec<_>>()
+        .join("/");
+    let (_, zh, en) = FIELD_NAMES.iter().find(|(p, _, _)| *p == generic)?;
+    Some(if page.session.lang == super::i18n::Lang::Zh { zh } else { en })
+}
+
+fn field_cell(page: &Page, path: &str) -> Markup {
+    html! {
+        td { @if let Some(name) = field_name(page, path) { (name) br; } span.mono.path { (path) } }
+    }
+}
+
+fn badge(page: &Page, r: RedactionReason) -> Markup {
+    let label = match r {
+        RedactionReason::Masked => page.t("masked"),
+        RedactionReason::Withheld => page.t("withheld"),
+        RedactionReason::Erased => page.t("erased"),
+    };
+    html! { span class={ "badge " (r.as_str()) } { (label) } }
+}
+
+pub async fn show(page: Page, Path(id): Path<String>) -> Response {
+    let a = page.archive();
+    let view = match a.read_dossier(&page.ctx, &id, None).await {
+        Ok(v) => v,
+        Err(e) => return page.fail(e),
+    };
+    let redactions: BTreeMap<&str, RedactionReason> =
+        view.redactions.iter().map(|r| (r.path.as_str(), r.reason)).collect();
+    let mut rows = Vec::new();
+    leaves(&view.document, String::new(), &mut rows);
+    let shown: std::collections::BTreeSet<&str> = rows.iter().map(|(p, _)| p.as_str()).collect();
+    let hidden: Vec<_> = view.redactions.iter().filter(|r| !shown.contains(r.path.as_str())).collect();
+    let versions = a.list_versions(&page.ctx, &id).await.unwrap_or_default();
+    let documents = a.list_documents(&page.ctx, &id).await.unwrap_or_default();
+    let staff = [Role::Sales, Role::Service, Role::Finance].iter().any(|r| page.has(*r));
+    let interactions = if staff { a.list_interactions(&page.ctx, &id, None, Some(20)).await.ok() } else { None };
+    let holds = if page.has(Role::Compliance) { a.list_holds(&page.ctx, &id).await.ok() } else { None };
+    let did = view.id.to_string();
+    let body = html! {
+        p { "version " (view.version) " · " span.mono { (view.hash) } }
+        table #fields {
+            thead { tr { th { (page.t("Field")) } th { (page.t("Value")) } } }
+            tbody {
+                @for (path, value) in &rows {
+                    tr { (field_cell(&page, path)) td { (value) @if let Some(r) = redactions.get(path.as_str()) { " " (badge(&page, *r)) } } }
+                }
+                @for r in &hidden {
+                    tr.hidden-field { (field_cell(&page, &r.path)) td { (badge(&page, r.reason)) } }
+                }
+            }
+        }
+        h2 { (page.t("Versions")) }
+        table #versions {
+            thead { tr { th { (page.t("Version")) } th { (page.t("Created")) } th { (page.t("By")) } th { "hash" } } }
+            tbody { @for v in &versions { tr { td { (v.version) } td { (when(v.created_at)) } td { (v.actor) } td.mono { (v.hash) } } } }
+        }
+        @if versions.len() > 1 {
+            form.filters method="get" action={ "/console/dossiers/" (did) "/diff" } {
+                label { "a" input type="number" name="a" min="1" value=(versions.len() - 1); }
+                label { "b" input type="number" name="b" min="1" value=(versions.len()); }
+                button type="submit" { (page.t("Compare")) }
+            }
+        }
+        h2 { (page.t("Documents")) }
+        table #documents {
+            thead { tr { th { (page.t("Name")) } th { "type" } th { "bytes" } th { "sha256" } th { (page.t("Created")) } th { (page.t("By")) } } }
+            tbody { @for d in &documents {
+                tr { td { a href={ "/console/dossiers/" (did) "/document?name=" (enc(&d.name)) } { (d.name) } } td { (d.content_type) } td { (d.size) }
+                     td.mono { (d.sha256) } td { (when(d.created_at)) } td { (d.actor.as_str()) } }
+            } }
+        }
+        form.filters method="post" action={ "/console/dossiers/" (did) "/documents" } enctype="multipart/form-data" {
+            (page.csrf_field())
+            label { (page.t("Name")) input type="text" name="name" pattern="[A-Za-z0-9._-]{1,128}" required; }
+            label { (page.t("File")) input type="file" name="file" required; }
+            button type="submit" { (page.t("Upload")) }
+        }
+        @if let Some(list) = &interactions {
+            h2 { (page.t("Interactions")) }
+            table #interactions {
+                thead { tr { th { (page.t("When")) } th { (page.t("Kind")) } th { (page.t("Summary")) } th { (page.t("Satisfaction")) } th { (page.t("By")) } } }
+                tbody { @for i in &list.interactions {
+                    tr { td { (when(i.at)) } td { (wire_name(&i.kind)) }
+                         td { (i.summary.as_deref().unwrap_or("")) @if i.summary_shown != "clear" { " " span class={ "badge " (i.summary_shown) } { (i.summary_shown) } } }
+                         td { (i.satisfaction.map_or(String::new(), |s| s.to_string())) } td { (i.recorded_by) } }
+                } }
+            }
+            form.filters method="post" action={ "/console/dossiers/" (did) "/interactions" } {
+                (page.csrf_field())
+                label { (page.t("Kind")) select name="kind" { @for k in InteractionKind::ALL { option value=(wire_name(&k)) { (wire_name(&k)) } } } }
+                label { (page.t("Summary")) input type="text" name="summary" maxlength="2000" required; }
+                label { (page.t("Satisfaction")) input type="number" name="satisfaction" min="1" max="5"; }
+                button type="submit" { (page.t("Add interaction")) }
+            }
+            h2 { (page.t("Review")) }
+            form.filters method="post" action={ "/console/dossiers/" (did) "/reviews" } {
+                (page.csrf_field())
+                label { (page.t("Outcome")) select name="outcome" {
+                    @for o in [ReviewOutcome::Confirmed, ReviewOutcome::Updated, ReviewOutcome::ContactLost] { option value=(wire_name(&o)) { (wire_name(&o)) } } } }
+                label { (page.t("Note")) input type="text" name="note" maxlength="2000"; }
+                button type="submit" { (page.t("Record review")) }
+            }
+        }
+        @if let Some(holds) = &holds {
+            h2 { (page.t("Legal holds")) }
+            table #holds {
+                thead { tr { th { "id" } th { (page.t("Case reference")) } th { (page.t("Reason")) } th { (page.t("Jurisdiction")) } th { (page.t("By")) } th {} } }
+                tbody { @for h in holds {
+                    tr { td.mono { (h.hold_id) } td { (h.case_ref) } td { (h.reason) } td { (h.jurisdiction) } td { (h.placed_by.as_str()) }
+                         td { form method="post" action={ "/console/dossiers/" (did) "/holds/" (h.hold_id) "/release" } { (page.csrf_field()) button type="submit" { (page.t("Release")) } } } }
+                } }
+            }
+            form.filters #hold-form method="post" action={ "/console/dossiers/" (did) "/holds" } {
+                (page.csrf_field())
+                label { (page.t("Reason")) input type="text" name="reason" required; }
+                label { (page.t("Case reference")) input type="text" name="case_ref" required; }
+                label { (page.t("Jurisdiction")) select name="jurisdiction" { option value="CN" { "CN" } option value="EU" { "EU" } } }
+                button #place-hold type="submit" { (page.t("Place hold")) }
+            }
+        }
+    };
+    page.render(&format!("{} {did}", page.t("Dossier")), body)
+}
+
+#[derive(Deserialize)]
+pub struct DiffParams {
+    a: String,
+    b: String,
+}
+
+pub async fn diff(page: Page, Path(id): Path<String>, Query(p): Query<DiffParams>) -> Response {
+    let (Ok(va), Ok(vb)) = (p.a.parse::<u32>(), p.b.parse::<u32>()) else {
+        return page.error_page(ApiError::bad_request("versions must be positive integers"));
+    };
+    if va == 0 || vb == 0 {
+        return page.error_page(ApiError::bad_request("versions must be positive integers"));
+    }
+    let a = page.archive();
+    let (left, right) =
+        match (a.read_dossier(&page.ctx, &id, Some(va)).await, a.read_dossier(&page.ctx, &id, Some(vb)).await) {
+            (Ok(l), Ok(r)) => (l, r),
+            (Err(e), _) | (_, Err(e)) => return page.fail(e),
+        };
+    let (mut l, mut r) = (Vec::new(), Vec::new());
+    leaves(&left.document, String::new(), &mut l);
+    leaves(&right.document, String::new(), &mut r);
+    let l: BTreeMap<_, _> = l.into_iter().collect();
+    let r: BTreeMap<_, _> = r.into_iter().collect();
+    let paths: std::collections::BTreeSet<&String> = l.keys().chain(r.keys()).collect();
+    let changed: Vec<_> = paths.into_iter().filter(|p| l.get(*p) != r.get(*p)).collect();
+    let body = html! {
+        p { a href={ "/console/dossiers/" (left.id) } { (page.t("Back")) } }
+        table #diff {
+            thead { tr { th { (page.t("Field")) } th { "v" (va) } th { "v" (vb) } } }
+            tbody { @for path in &changed {
+                tr { (field_cell(&page, path)) td.old { (l.get(*path).map_or("—", String::as_str)) } td.new { (r.get(*path).map_or("—", String::as_str)) } }
+            } }
+        }
+        @if changed.is_empty() { p { (page.t("No results.")) } }
+    };
+    page.render(&format!("{} {} · {}", page.t("Changes"), left.id, page.t("Versions")), body)
+}
+
+pub async fn upload(page: Page, Path(id): Path<String>, mut form: Multipart) -> Response {
+    let s = page.state.clone();
+    let (mut csrf_ok, mut name) = (false, None::<String>);
+    loop {
+        let field = match form.next_field().await {
+            Ok(Some(f)) => f,
+            Ok(None) => break,
+            Err(_) => return page.error_page(ApiError::bad_request("the form could not be read")),
+        };
+        match field.name() {
+            Some("csrf") => {
+                csrf_ok = field.text().await.is_ok_and(|c| super::session::same(c.trim(), &page.session.csrf))
+            }
+            Some("name") => name = field.text().await.ok().map(|n| n.trim().to_owned()),
+            Some("file") => {
+                // The token and the name come before the file in the form.
+                if !csrf_ok {
+                    return page.csrf_refused();
+                }
+                let Some(name) = name.take() else {
+                    return page.error_page(ApiError::bad_request("the document needs a name"));
+                };
+                let ct =
+                    field.content_type().filter(|c| c.len() <= 200).unwrap_or("application/octet-stream").to_owned();
+                let mut up = match s.archive.begin_upload(&page.ctx, &id, &name, &ct, s.max_document_bytes).await {
+                    Ok(up) => up,
+                    Err(e) => return page.fail(e),
+                };
+                let mut field = field;
+                loop {
+                    match field.chunk().await {
+                        Ok(Some(chunk)) => {
+                            if let Err(e) = s.archive.upload_bytes(&mut up, &chunk) {
+                                let _ =
+                                    s.archive.abort_upload(&page.ctx, up, "over the size limit or storage error").await;
+                                return page.fail(e);
+                            }
+                        }
+                        Ok(None) => break,
+                        Err(_) => {
+                            let _ = s.archive.abort_upload(&page.ctx, up, "body interrupted").await;
+                            return page.error_page(ApiError::bad_request("the upload was interrupted"));
+                        }
+                    }
+                }
+                return match s.archive.finish_upload(&page.ctx, up).await {
+                    Ok(_) => see_other(&format!("/console/dossiers/{}", enc(&id))),
+                    Err(e) => page.fail(e),
+                };
+            }
+            _ => {}
+        }
+    }
+    if csrf_ok {
+        page.error_page(ApiError::bad_request("the form has no file"))
+    } else {
+        page.csrf_refused()
+    }
+}
+
+#[derive(Deserialize)]
+pub struct NameParam {
+    name: String,
+}
+
+pub async fn download(page: Page, Path(id): Path<String>, Query(p): Query<NameParam>) -> Response {
+    match page.archive().open_document(&page.ctx, &id, p.name.trim()).await {
+        Ok((meta, reader)) => {
+            let name = meta.name.clone();
+            let mut resp = crate::api::documents::document_response(page.state.archive.clone(), meta, reader);
+            // Never shown inline: a stored file is not a console page.
+            if let Ok(v) = axum::http::HeaderValue::from_str(&format!("attachment; filename=\"{name}\"")) {
+                resp.headers_mut().insert(axum::http::header::CONTENT_DISPOSITION, v);
+            }
+            resp
+        }
+        Err(e) => page.fail(e),
+    }
+}
+
+pub async fn add_interaction(Path(id): Path<String>, Posted(page, f): Posted) -> Response {
+    let kind = f.get("kind").and_then(|k| InteractionKind::ALL.into_iter().find(|c| wire_name(c) == k));
+    let satisfaction = match f.get("satisfaction").map(str::parse::<u8>) {
+        None => None,
+        Some(Ok(s)) => Some(s),
+        Some(Err(_)) => return page.error_page(ApiError::bad_request("satisfaction must be 1 to 5")),
+    };
+    let (Some(kind), Some(summary)) = (kind, f.get("summary")) else {
+        return page.error_page(ApiError::bad_request("an interaction needs a kind and a summary"));
+    };
+    let n = NewInteraction {
+        kind,
+        at: page.archive().now(),
+        summary: summary.to_owned(),
+        contact: f.get("contact").map(str::to_owned),
+        satisfaction,
+    };
+    match page.archive().add_interaction(&page.ctx, &id, n).await {
+        Ok(_) => see_other(&format!("/console/dossiers/{}", enc(&id))),
+        Err(e) => page.fail(e),
+    }
+}
+
+pub async fn add_review(Path(id): Path<String>, Posted(page, f): Posted) -> Response {
+    let outcome = f.get("outcome").and_then(|o| {
+        [ReviewOutcome::Confirmed, ReviewOutcome::Updated, ReviewOutcome::ContactLost]
+            .into_iter()
+            .find(|c| wire_name(c) == o)
+    });
+    let Some(outcome) = outcome else {
+        return page.error_page(ApiError::bad_request("outcome must be confirmed, updated or contact_lost"));
+    };
+    let n = NewReview { outcome, note: f.get("note").unwrap_or("").to_owned(), contact: None };
+    match page.archive().add_review(&page.ctx, &id, n).await {
+        Ok(_) => see_other(&format!("/console/dossiers/{}", enc(&id))),
+        Err(e) => page.fail(e),
+    }
+}
+
+pub async fn place_hold(Path(id): Path<String>, Posted(page, f): Posted) -> Response {
+    let jurisdiction = match Jurisdiction::parse(f.get("jurisdiction").unwrap_or("CN")) {
+        Ok(j) => j,
+        Err(e) => return page.error_page(ApiError::bad_request(e)),
+    };
+    let (Some(reason), Some(case_ref)) = (f.get("reason"), f.get("case_ref")) else {
+        return page.fail(ArchiveError::BadRequest("a hold needs a reason and a case reference".into()));
+    };
+    match page.archive().place_hold(&page.ctx, &id, reason, case_ref, jurisdiction).await {
+        Ok(_) => see_other(&format!("/console/dossiers/{}", enc(&id))),
+        Err(e) => page.fail(e),
+    }
+}
+
+pub async fn release_hold(Path((id, hold)): Path<(String, String)>, Posted(page, _): Posted) -> Response {
+    match page.archive().release_hold(&page.ctx, &id, &hold).await {
+        Ok(()) => see_other(&format!("/console/dossiers/{}", enc(&id))),
+        Err(e) => page.fail(e),
+    }
+}

@@ -1,0 +1,94 @@
+//! The web console at `/console`: server-rendered pages (maud, checked at
+//! compile time) over the same archive use cases as the REST API, with the
+//! same policies and the same audit entries. No JavaScript; a strict
+//! Content-Security-Policy; server-side sessions in an `HttpOnly`,
+//! `SameSite=Strict` cookie; a CSRF token in every form; no personal value
+//! or token in a URL or a page title (searches are posted, not put in the
+//! query string).
+
+mod charts;
+mod compliance;
+mod dossier;
+pub mod i18n;
+mod page;
+pub mod session;
+mod subjects;
+
+use crate::api::AppState;
+use axum::extract::Request;
+use axum::http::{header, HeaderValue};
+use axum::middleware::Next;
+use axum::response::Response;
+use axum::routing::{get, post};
+use axum::Router;
+
+pub use page::{Page, Posted};
+pub use session::Sessions;
+
+/// The stylesheet, served from the binary (the CSP allows only `'self'`).
+const CSS: &str = include_str!("console.css");
+
+/// The CSP of every console answer: no script at all, styles and images
+/// from the console only, forms only to the console, never framed.
+pub const CSP: &str = "default-src 'none'; style-src 'self'; img-src 'self' data:; form-action 'self'; \
+                       frame-ancestors 'none'; base-uri 'none'";
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/console", get(compliance::overview))
+        .route("/console/", get(compliance::overview))
+        .route("/console/login", get(page::login_form).post(page::login))
+        .route("/console/logout", post(page::logout))
+        .route("/console/purpose", post(page::set_purpose))
+        .route("/console/lang", post(page::set_lang))
+        .route("/console/static/console.css", get(css))
+        .route("/console/search", get(dossier::search_form_page).post(dossier::search))
+        .route("/console/dossiers", get(dossier::open))
+        .route("/console/dossiers/{id}", get(dossier::show))
+        .route("/console/dossiers/{id}/diff", get(dossier::diff))
+        .route("/console/dossiers/{id}/documents", post(dossier::upload))
+        .route("/console/dossiers/{id}/document", get(dossier::download))
+        .route("/console/dossiers/{id}/interactions", post(dossier::add_interaction))
+        .route("/console/dossiers/{id}/reviews", post(dossier::add_review))
+        .route("/console/dossiers/{id}/holds", post(dossier::place_hold))
+        .route("/console/dossiers/{id}/holds/{hold}/release", post(dossier::release_hold))
+        .route("/console/audit", get(compliance::audit))
+        .route("/console/audit/checkpoint", get(compliance::checkpoint))
+        .route("/console/audit/verifier-key", get(compliance::verifier_key))
+        .route("/console/audit/{seq}", get(compliance::entry))
+        .route("/console/alerts", get(compliance::alerts))
+        .route("/console/disposition", get(compliance::disposition))
+        .route("/console/disposition/batches", post(compliance::propose))
+        .route("/console/disposition/batches/{id}", get(compliance::batch))
+        .route("/console/disposition/batches/{id}/approve", post(compliance::approve))
+        .route("/console/certificates/{id}", get(compliance::certificate))
+        .route("/console/subjects", get(subjects::open))
+        .route("/console/subjects/{sid}", get(subjects::show))
+        .route("/console/subjects/{sid}/restriction", post(subjects::restrict))
+        .route("/console/subjects/{sid}/export", get(subjects::export))
+        .route("/console/subjects/{sid}/erasure", post(subjects::erase))
+        .route("/console/requests", get(subjects::requests))
+        .route("/console/incidents", get(subjects::incidents))
+        .route("/console/{*rest}", get(page::not_found).post(page::not_found))
+        .layer(axum::middleware::from_fn(security_headers))
+}
+
+async fn css() -> Response {
+    let mut resp = Response::new(CSS.into());
+    resp.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("text/css; charset=utf-8"));
+    resp
+}
+
+/// Headers on every console answer: the CSP, no framing, no sniffing, no
+/// referrer (a dossier id stays on this site), and no caching of pages that
+/// show personal data.
+async fn security_headers(req: Request, next: Next) -> Response {
+    let mut resp = next.run(req).await;
+    let h = resp.headers_mut();
+    h.insert(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static(CSP));
+    h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    h.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+    h.insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    resp
+}

@@ -1,0 +1,409 @@
+//! The console's frame: the session extractor (`Page`), the CSRF-checked
+//! form extractor (`Posted`), the page layout, error pages, and sign-in,
+//! sign-out, purpose and language.
+
+use super::i18n::{t, Lang};
+use super::session::{random_token, same, SessionView};
+use crate::api::error::ApiError;
+use crate::api::{AppState, RequestId};
+use crate::archive::{ArchiveError, RequestCtx, StatedPurpose};
+use crate::domain::{Purpose, Role};
+use axum::extract::{Form, FromRequest, FromRequestParts, Request, State};
+use axum::http::request::Parts;
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use maud::{html, Markup, DOCTYPE};
+
+pub const SESSION_COOKIE: &str = "custos_session";
+const LOGIN_COOKIE: &str = "custos_login";
+const LANG_COOKIE: &str = "custos_lang";
+
+/// A signed-in person's request: their context (principal, token id, the
+/// session's purpose, request id) exactly as the API would build it.
+pub struct Page {
+    pub ctx: RequestCtx,
+    pub session: SessionView,
+    pub purposes: Vec<String>,
+    pub state: AppState,
+}
+
+fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|kv| kv.trim().split_once('='))
+        .find(|(k, _)| *k == name)
+        .map(|(_, v)| v)
+}
+
+/// `Secure` when the request came over TLS (a proxy says so); adding it
+/// where it is not needed only keeps the cookie off plain HTTP.
+fn secure(headers: &HeaderMap) -> &'static str {
+    let tls = headers.get("x-forwarded-proto").and_then(|v| v.to_str().ok()).is_some_and(|v| v == "https")
+        || headers.get(header::FORWARDED).and_then(|v| v.to_str().ok()).is_some_and(|v| v.contains("proto=https"));
+    if tls {
+        "; Secure"
+    } else {
+        ""
+    }
+}
+
+fn set_cookie(resp: &mut Response, name: &str, value: &str, max_age: Option<i64>, headers: &HeaderMap) {
+    let age = max_age.map_or(String::new(), |a| format!("; Max-Age={a}"));
+    let c = format!("{name}={value}; Path=/console; HttpOnly; SameSite=Strict{age}{}", secure(headers));
+    if let Ok(v) = HeaderValue::from_str(&c) {
+        resp.headers_mut().append(header::SET_COOKIE, v);
+    }
+}
+
+pub fn see_other(to: &str) -> Response {
+    let mut resp = StatusCode::SEE_OTHER.into_response();
+    if let Ok(v) = HeaderValue::from_str(to) {
+        resp.headers_mut().insert(header::LOCATION, v);
+    }
+    resp
+}
+
+fn lang_of(headers: &HeaderMap) -> Lang {
+    cookie(headers, LANG_COOKIE).and_then(Lang::parse).unwrap_or(Lang::Zh)
+}
+
+/// The purpose a role usually states, if the person may state it.
+fn usual_purpose(roles: &[Role], allowed: &[String]) -> Option<String> {
+    let usual = roles.iter().find_map(|r| match r {
+        Role::Sales | Role::Service | Role::Processor => Some("service_delivery"),
+        Role::Finance => Some("credit_assessment"),
+        Role::Compliance | Role::Auditor => Some("legal_compliance"),
+        Role::Admin => None,
+    });
+    usual.filter(|u| allowed.iter().any(|a| a == u)).map(str::to_owned).or_else(|| allowed.first().cloned())
+}
+
+impl FromRequestParts<AppState> for Page {
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Response> {
+        let now = state.archive.now();
+        let Some(session) = cookie(&parts.headers, SESSION_COOKIE).and_then(|id| state.console.touch(id, now)) else {
+            return Err(see_other("/console/login"));
+        };
+        let peer = parts.extensions.get::<crate::api::listener::Peer>().map(|p| p.0.ip());
+        let (principal, token_id) = match state.archive.authenticate(&session.token) {
+            Ok(found) => found,
+            Err(_) => {
+                // Revoked or expired since sign-in: the session ends with it.
+                state.console.remove(&session.id_hash);
+                return Err(see_other("/console/login"));
+            }
+        };
+        tracing::Span::current().record("actor", principal.id.as_str());
+        if principal.has_role(Role::Admin) {
+            if let Some(peer) = peer {
+                state.archive.note_admin_address(&principal.id, peer);
+            }
+        }
+        let request_id = parts.extensions.get::<RequestId>().map(|r| r.0.clone()).unwrap_or_default();
+        let purpose = match session.purpose.as_deref().and_then(Purpose::parse) {
+            Some(p) => StatedPurpose::Given(p),
+            None => StatedPurpose::Missing,
+        };
+        let purposes = state.archive.purposes_for(&principal);
+        let ctx = RequestCtx::new(principal, token_id, purpose, request_id);
+        crate::api::note_authenticated(parts, &ctx);
+        let page = Page { ctx, session, purposes, state: state.clone() };
+        if let Some(limiter) = &state.limiter {
+            if limiter.check_key(&page.ctx.principal.id).is_err() {
+                let e = ApiError::new(StatusCode::TOO_MANY_REQUESTS, "rate-limited", "too many requests; retry later");
+                return Err(page.error_page(e));
+            }
+        }
+        Ok(page)
+    }
+}
+
+/// A signed-in person's form post whose CSRF token matched the session's.
+pub struct Posted(pub Page, pub Fields);
+
+pub struct Fields(pub Vec<(String, String)>);
+
+impl Fields {
+    /// A field's value, trimmed; `None` when absent or empty.
+    pub fn get(&self, name: &str) -> Option<&str> {
+        self.0.iter().find(|(k, _)| k == name).map(|(_, v)| v.trim()).filter(|v| !v.is_empty())
+    }
+}
+
+impl FromRequest<AppState> for Posted {
+    type Rejection = Response;
+
+    async fn from_request(req: Request, state: &AppState) -> Result<Self, Response> {
+        let (mut parts, body) = req.into_parts();
+        let page = Page::from_request_parts(&mut parts, state).await?;
+        let req = Request::from_parts(parts, body);
+        let Form(fields) = Form::<Vec<(String, String)>>::from_request(req, state)
+            .await
+            .map_err(|_| page.error_page(ApiError::bad_request("the form could not be read")))?;
+        let fields = Fields(fields);
+        if !fields.get("csrf").is_some_and(|c| same(c, &page.session.csrf)) {
+            return Err(page.csrf_refused());
+        }
+        Ok(Posted(page, fields))
+    }
+}
+
+impl Page {
+    pub fn t(&self, en: &'static str) -> &'static str {
+        t(self.session.lang, en)
+    }
+
+    pub fn archive(&self) -> &crate::archive::Archive {
+        &self.state.archive
+    }
+
+    pub fn has(&self, role: Role) -> bool {
+        self.ctx.principal.has_role(role)
+    }
+
+    pub fn csrf_field(&self) -> Markup {
+        html! { input type="hidden" name="csrf" value=(self.session.csrf); }
+    }
+
+    /// 403 for a post without the session's CSRF token.
+    pub fn csrf_refused(&self) -> Response {
+        let e = ApiError::new(
+            StatusCode::FORBIDDEN,
+            "csrf",
+            self.t("The form has expired; reload the page and try again."),
+        );
+        self.error_page(e)
+    }
+
+    pub fn render(&self, title: &str, body: Markup) -> Response {
+        self.render_status(StatusCode::OK, title, body)
+    }
+
+    pub fn render_status(&self, status: StatusCode, title: &str, body: Markup) -> Response {
+        let lang = self.session.lang;
+        let p = &self.ctx.principal;
+        let nav: Vec<(&str, &'static str)> = [
+            (true, "/console", "Overview"),
+            (
+                self.has(Role::Sales)
+                    || self.has(Role::Service)
+                    || self.has(Role::Finance)
+                    || self.has(Role::Compliance),
+                "/console/search",
+                "Search",
+            ),
+            (self.has(Role::Compliance) || self.has(Role::Auditor), "/console/audit", "Audit log"),
+            (self.has(Role::Compliance) || self.has(Role::Auditor), "/console/alerts", "Alerts"),
+            (self.has(Role::Compliance), "/console/disposition", "Disposition"),
+            (self.has(Role::Compliance), "/console/subjects", "Subjects"),
+            (self.has(Role::Compliance), "/console/requests", "Requests"),
+            (self.has(Role::Compliance), "/console/incidents", "Incidents"),
+        ]
+        .into_iter()
+        .filter(|(shown, _, _)| *shown)
+        .map(|(_, href, label)| (href, label))
+        .collect();
+        let roles: Vec<&str> = p.roles.iter().map(|r| r.as_str()).collect();
+        let markup = html! {
+            (DOCTYPE)
+            html lang=(lang.code()) {
+                head {
+                    meta charset="utf-8";
+                    meta name="viewport" content="width=device-width, initial-scale=1";
+                    title { (title) " · " (t(lang, "custos console")) }
+                    link rel="stylesheet" href="/console/static/console.css";
+                }
+                body {
+                    header.top {
+                        a.brand href="/console" { "custos" }
+                        nav aria-label="main" { ul { @for (href, label) in &nav { li { a href=(href) { (t(lang, label)) } } } } }
+                        div.who {
+                            span { (t(lang, "Signed in as")) " " strong #who { (p.id.as_str()) } " (" (roles.join(", ")) ")" }
+                            form.inline method="post" action="/console/purpose" {
+                                (self.csrf_field())
+                                label for="purpose" { (t(lang, "Purpose")) }
+                                select #purpose name="purpose" {
+                                    @for id in &self.purposes {
+                                        option value=(id) selected[self.session.purpose.as_deref() == Some(id.as_str())] { (id) }
+                                    }
+                                }
+                                button type="submit" { (t(lang, "Apply")) }
+                            }
+                            form.inline method="post" action="/console/lang" {
+                                (self.csrf_field())
+                                input type="hidden" name="lang" value=(if lang == Lang::Zh { "en" } else { "zh-CN" });
+                                button type="submit" aria-label=(t(lang, "Language")) { (if lang == Lang::Zh { "English" } else { "中文" }) }
+                            }
+                            form.inline method="post" action="/console/logout" {
+                                (self.csrf_field())
+                                button #signout type="submit" { (t(lang, "Sign out")) }
+                            }
+                        }
+                    }
+                    main { h1 { (title) } (body) }
+                }
+            }
+        };
+        (status, markup).into_response()
+    }
+
+    /// An error from a use case, in the page: its status and the API's
+    /// problem detail (which never carries a personal value).
+    pub fn fail(&self, e: ArchiveError) -> Response {
+        self.error_page(ApiError::from(e))
+    }
+
+    pub fn error_page(&self, e: ApiError) -> Response {
+        let body = html! {
+            div.error role="alert" {
+                p { strong { (e.status.as_u16()) " " (e.status.canonical_reason().unwrap_or("")) } }
+                p.detail { (e.detail) }
+                @if let Some(cert) = &e.certificate_id {
+                    p { (self.t("This dossier was destroyed.")) " "
+                        a href={ "/console/certificates/" (cert) } { (self.t("Certificate")) " " (cert) } }
+                }
+            }
+        };
+        self.render_status(e.status, self.t("Error"), body)
+    }
+}
+
+/// Answers that are not a page of a signed-in person: the sign-in form.
+fn bare(lang: Lang, status: StatusCode, title: &str, body: Markup) -> Response {
+    let markup = html! {
+        (DOCTYPE)
+        html lang=(lang.code()) {
+            head {
+                meta charset="utf-8";
+                meta name="viewport" content="width=device-width, initial-scale=1";
+                title { (title) " · " (t(lang, "custos console")) }
+                link rel="stylesheet" href="/console/static/console.css";
+            }
+            body { main.narrow { h1 { (title) } (body) } }
+        }
+    };
+    (status, markup).into_response()
+}
+
+fn login_page(headers: &HeaderMap, status: StatusCode, message: Option<&'static str>) -> Response {
+    let lang = lang_of(headers);
+    let nonce = random_token();
+    let body = html! {
+        @if let Some(m) = message { p.error role="alert" { (t(lang, m)) } }
+        form method="post" action="/console/login" {
+            input type="hidden" name="csrf" value=(nonce);
+            label for="token" { (t(lang, "Access token")) }
+            input #token type="password" name="token" autocomplete="off" required;
+            button #signin type="submit" { (t(lang, "Sign in")) }
+        }
+        form method="post" action="/console/lang" {
+            input type="hidden" name="lang" value=(if lang == Lang::Zh { "en" } else { "zh-CN" });
+            input type="hidden" name="csrf" value=(nonce);
+            button type="submit" { (if lang == Lang::Zh { "English" } else { "中文" }) }
+        }
+    };
+    let mut resp = bare(lang, status, t(lang, "Sign in"), body);
+    // Login CSRF: the form's value must come back with this cookie.
+    set_cookie(&mut resp, LOGIN_COOKIE, &nonce, Some(600), headers);
+    resp
+}
+
+pub async fn login_form(State(s): State<AppState>, headers: HeaderMap) -> Response {
+    if cookie(&headers, SESSION_COOKIE).and_then(|id| s.console.touch(id, s.archive.now())).is_some() {
+        return see_other("/console");
+    }
+    login_page(&headers, StatusCode::OK, None)
+}
+
+pub async fn login(State(s): State<AppState>, req: Request) -> Response {
+    let (parts, body) = req.into_parts();
+    let headers = &parts.headers.clone();
+    let peer = parts.extensions.get::<crate::api::listener::Peer>().map(|p| p.0.ip());
+    let f = match Form::<Vec<(String, String)>>::from_request(Request::from_parts(parts, body), &s).await {
+        Ok(Form(f)) => Fields(f),
+        Err(_) => return login_page(headers, StatusCode::BAD_REQUEST, Some("Error")),
+    };
+    let nonce_ok = matches!((f.get("csrf"), cookie(headers, LOGIN_COOKIE)), (Some(a), Some(b)) if same(a, b));
+    if !nonce_ok {
+        return login_page(
+            headers,
+            StatusCode::FORBIDDEN,
+            Some("The form has expired; reload the page and try again."),
+        );
+    }
+    let token = f.get("token").filter(|t| t.len() <= 512);
+    let principal = match token.map(|t| s.archive.authenticate(t)) {
+        Some(Ok((principal, _))) => principal,
+        Some(Err(ArchiveError::Unauthenticated)) | None => {
+            s.archive.note_auth_failure(peer);
+            return login_page(headers, StatusCode::UNAUTHORIZED, Some("The token is not valid."));
+        }
+        Some(Err(_)) => return login_page(headers, StatusCode::SERVICE_UNAVAILABLE, Some("Error")),
+    };
+    let allowed = s.archive.purposes_for(&principal);
+    let purpose = usual_purpose(&principal.roles, &allowed);
+    let id = s.console.create(token.unwrap_or_default(), lang_of(headers), purpose, s.archive.now());
+    tracing::info!(actor = %principal.id.as_str(), "console sign-in");
+    let mut resp = see_other("/console");
+    set_cookie(&mut resp, SESSION_COOKIE, &id, None, headers);
+    set_cookie(&mut resp, LOGIN_COOKIE, "", Some(0), headers);
+    resp
+}
+
+pub async fn logout(State(s): State<AppState>, headers: HeaderMap, Posted(page, _): Posted) -> Response {
+    s.console.remove(&page.session.id_hash);
+    let mut resp = see_other("/console/login");
+    set_cookie(&mut resp, SESSION_COOKIE, "", Some(0), &headers);
+    resp
+}
+
+pub async fn set_purpose(Posted(page, f): Posted) -> Response {
+    match f.get("purpose") {
+        Some(p) if page.purposes.iter().any(|a| a == p) => {
+            page.state.console.set_purpose(&page.session.id_hash, Some(p.to_owned()));
+            see_other("/console")
+        }
+        _ => page.error_page(ApiError::bad_request("not a purpose your role may state")),
+    }
+}
+
+/// The language, for signed-in people (in the session) and on the sign-in
+/// page (a cookie; the login nonce is its CSRF token there).
+pub async fn set_lang(State(s): State<AppState>, headers: HeaderMap, Form(f): Form<Vec<(String, String)>>) -> Response {
+    let f = Fields(f);
+    let Some(lang) = f.get("lang").and_then(Lang::parse) else {
+        return StatusCode::BAD_REQUEST.into_response();
+    };
+    let session = cookie(&headers, SESSION_COOKIE).and_then(|id| s.console.touch(id, s.archive.now()));
+    let csrf_ok = match &session {
+        Some(sess) => f.get("csrf").is_some_and(|c| same(c, &sess.csrf)),
+        None => matches!((f.get("csrf"), cookie(&headers, LOGIN_COOKIE)), (Some(a), Some(b)) if same(a, b)),
+    };
+    if !csrf_ok {
+        return (StatusCode::FORBIDDEN, t(lang, "The form has expired; reload the page and try again."))
+            .into_response();
+    }
+    if let Some(sess) = &session {
+        s.console.set_lang(&sess.id_hash, lang);
+    }
+    let mut resp = see_other(if session.is_some() { "/console" } else { "/console/login" });
+    set_cookie(&mut resp, LANG_COOKIE, lang.code(), Some(365 * 86_400), &headers);
+    resp
+}
+
+pub async fn not_found(page: Page) -> Response {
+    page.error_page(ApiError::new(StatusCode::NOT_FOUND, "not-found", page.t("Not found")))
+}
+
+/// An optional text field parsed; the error names the field.
+pub fn parse_opt<T>(v: Option<&str>, what: &str, parse: impl Fn(&str) -> Option<T>) -> Result<Option<T>, String> {
+    match v.map(str::trim).filter(|v| !v.is_empty()) {
+        None => Ok(None),
+        Some(v) => parse(v).map(Some).ok_or_else(|| format!("{what} is malformed")),
+    }
+}

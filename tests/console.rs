@@ -1,0 +1,273 @@
+//! The web console over HTTP: sessions (cookie flags, idle and absolute
+//! timeouts, revocation), CSRF, the CSP and headers, no personal value or
+//! token in a URL or title, and the same policies and audit entries as the
+//! API. The browser scenarios are in `tests/console_browser.rs`.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests: a panic fails the run
+
+#[path = "console/browser.rs"]
+mod browser;
+mod common;
+
+use common::*;
+use custos::clock::ManualClock;
+use reqwest::{Method, StatusCode};
+use std::sync::Arc;
+use time::macros::datetime;
+
+/// A console visitor: a client that follows no redirect and keeps cookies.
+struct Visitor {
+    client: reqwest::Client,
+    base: String,
+    cookies: Vec<(String, String)>,
+}
+
+fn form_value(html: &str, name: &str) -> String {
+    let at = html.find(&format!("name=\"{name}\" value=\"")).unwrap_or_else(|| panic!("no {name} in {html}"));
+    let rest = &html[at + name.len() + 15..];
+    rest[..rest.find('"').unwrap()].to_owned()
+}
+
+impl Visitor {
+    fn new(base: &str) -> Visitor {
+        let client = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+        Visitor { client, base: base.to_owned(), cookies: Vec::new() }
+    }
+
+    fn cookie_header(&self) -> String {
+        self.cookies.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join("; ")
+    }
+
+    fn keep(&mut self, r: &reqwest::Response) {
+        for c in r.headers().get_all("set-cookie") {
+            let c = c.to_str().unwrap();
+            let (kv, _) = c.split_once(';').unwrap_or((c, ""));
+            let (k, v) = kv.split_once('=').unwrap();
+            self.cookies.retain(|(n, _)| n != k);
+            if !v.is_empty() {
+                self.cookies.push((k.to_owned(), v.to_owned()));
+            }
+        }
+    }
+
+    async fn get(&mut self, path: &str) -> reqwest::Response {
+        let r = self
+            .client
+            .get(format!("{}{path}", self.base))
+            .header("cookie", self.cookie_header())
+            .send()
+            .await
+            .unwrap();
+        self.keep(&r);
+        r
+    }
+
+    async fn post(&mut self, path: &str, form: &[(&str, &str)]) -> reqwest::Response {
+        let r = self
+            .client
+            .post(format!("{}{path}", self.base))
+            .header("cookie", self.cookie_header())
+            .form(form)
+            .send()
+            .await
+            .unwrap();
+        self.keep(&r);
+        r
+    }
+
+    /// Signs in with `token`; returns the session's CSRF token.
+    async fn sign_in(&mut self, token: &str) -> String {
+        let page = self.get("/console/login").await.text().await.unwrap();
+        let nonce = form_value(&page, "csrf");
+        let r = self.post("/console/login", &[("token", token), ("csrf", &nonce)]).await;
+        assert_eq!(r.status(), StatusCode::SEE_OTHER);
+        let home = self.get("/console").await;
+        assert_eq!(home.status(), StatusCode::OK);
+        form_value(&home.text().await.unwrap(), "csrf")
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sessions_are_strict_cookies_with_timeouts_and_end_with_the_token() {
+    let clock = Arc::new(ManualClock::new(datetime!(2026-03-02 09:00 UTC)));
+    let app = spawn_app_with(tempfile::tempdir().unwrap(), |_| {}, clock.clone()).await;
+    let (_, sales) = app.principal(&["sales"], "华东").await;
+    let mut v = Visitor::new(&app.base);
+
+    // Not signed in: every page sends to the sign-in form.
+    let r = v.get("/console/audit").await;
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    assert_eq!(r.headers()["location"], "/console/login");
+
+    // The sign-in form: CSP without script, no framing, no caching.
+    let r = v.get("/console/login").await;
+    let h = r.headers();
+    assert_eq!(h["content-security-policy"], custos::console::CSP);
+    assert!(!custos::console::CSP.contains("script-src"), "no script source at all");
+    assert_eq!(h["x-frame-options"], "DENY");
+    assert_eq!(h["cache-control"], "no-store");
+    let login = r.text().await.unwrap();
+    assert!(!login.contains("<script"));
+
+    // A wrong token: 401 in the page, and no session.
+    let nonce = form_value(&login, "csrf");
+    let r = v.post("/console/login", &[("token", "cst_not-a-token"), ("csrf", &nonce)]).await;
+    assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+    assert!(v.cookies.iter().all(|(k, _)| k != "custos_session"));
+    // A sign-in without the form's nonce is refused (login CSRF).
+    let r = v.post("/console/login", &[("token", sales.as_str()), ("csrf", "forged")]).await;
+    assert_eq!(r.status(), StatusCode::FORBIDDEN);
+
+    // Signed in: the cookie is HttpOnly, SameSite=Strict, scoped to the console; Secure behind TLS.
+    let page = v.get("/console/login").await.text().await.unwrap();
+    let nonce = form_value(&page, "csrf");
+    let r = v.post("/console/login", &[("token", sales.as_str()), ("csrf", &nonce)]).await;
+    let set: Vec<_> = r.headers().get_all("set-cookie").iter().map(|c| c.to_str().unwrap().to_owned()).collect();
+    let session = set.iter().find(|c| c.starts_with("custos_session=")).unwrap();
+    assert!(session.contains("HttpOnly") && session.contains("SameSite=Strict") && session.contains("Path=/console"));
+    assert!(!session.contains("Secure"), "plain HTTP here");
+    assert!(!session.contains(&sales), "the cookie is not the token");
+    let tls = v
+        .client
+        .post(format!("{}/console/login", app.base))
+        .header("x-forwarded-proto", "https")
+        .header("cookie", format!("custos_login={nonce}"))
+        .form(&[("token", sales.as_str()), ("csrf", &nonce)])
+        .send()
+        .await
+        .unwrap();
+    assert!(tls.headers().get_all("set-cookie").iter().any(|c| c.to_str().unwrap().contains("; Secure")));
+    assert_eq!(v.get("/console").await.status(), StatusCode::OK);
+
+    // Idle for 16 minutes: the session has ended.
+    clock.advance(time::Duration::minutes(16));
+    assert_eq!(v.get("/console").await.status(), StatusCode::SEE_OTHER);
+
+    // Busy, but 8 hours after sign-in: ended.
+    v.sign_in(&sales).await;
+    let mut pages = 0;
+    while v.get("/console/search").await.status() == StatusCode::OK {
+        pages += 1;
+        assert!(pages < 100);
+        clock.advance(time::Duration::minutes(10));
+    }
+    assert_eq!(pages, 49, "the page at 8 h 00 is the last one");
+
+    // A revoked token ends its session at the next page.
+    let (sales_id, sales2) = app.principal(&["sales"], "华东").await;
+    v.sign_in(&sales2).await;
+    let tokens = app.get(ADMIN_TOKEN, None, &format!("/v1/principals/{sales_id}/tokens")).await;
+    let tokens: serde_json::Value = tokens.json().await.unwrap();
+    let tok = tokens.as_array().or(tokens["tokens"].as_array()).unwrap()[0]["token_id"].as_str().unwrap().to_owned();
+    let r = app.request(Method::DELETE, ADMIN_TOKEN, "x", &format!("/v1/tokens/{tok}"), None).await;
+    assert!(r.status().is_success(), "{}", r.status());
+    assert_eq!(v.get("/console").await.status(), StatusCode::SEE_OTHER);
+
+    // Sign-out ends the session on the server, not just in the browser.
+    let csrf = v.sign_in(&sales).await;
+    let cookie = v.cookie_header();
+    assert_eq!(v.post("/console/logout", &[("csrf", &csrf)]).await.status(), StatusCode::SEE_OTHER);
+    let replayed = v.client.get(format!("{}/console", app.base)).header("cookie", cookie).send().await.unwrap();
+    assert_eq!(replayed.status(), StatusCode::SEE_OTHER);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn forms_need_the_session_csrf_token_and_refusals_are_audited() {
+    let app = spawn_app().await;
+    let (officer_id, officer) = app.principal(&["compliance"], "总部").await;
+    let (_, service) = app.principal(&["service"], "华东").await;
+    let (owner, _) = app.principal(&["sales"], "华东").await;
+    let (id, _) = app.create_ok(&service, "service_delivery", &fixture(0, &owner)).await;
+    let mut v = Visitor::new(&app.base);
+    let csrf = v.sign_in(&officer).await;
+
+    // No token, a wrong one, another session's: 403, nothing placed.
+    let hold = format!("/console/dossiers/{id}/holds");
+    for bad in [None, Some("forged"), Some("")] {
+        let mut form = vec![("reason", "r"), ("case_ref", "c-1"), ("jurisdiction", "CN")];
+        if let Some(b) = bad {
+            form.push(("csrf", b));
+        }
+        let r = v.post(&hold, &form).await;
+        assert_eq!(r.status(), StatusCode::FORBIDDEN);
+        assert!(r.headers()["content-type"].to_str().unwrap().starts_with("text/html"));
+    }
+    let holds = app.get(&officer, Some("legal_compliance"), &format!("/v1/dossiers/{id}/legal-holds")).await;
+    assert_eq!(holds.json::<serde_json::Value>().await.unwrap().as_array().map(Vec::len), Some(0));
+    // The refused posts are in the audit log, as the officer's, with status 403.
+    let refused = app.audit(&officer, &format!("actor={officer_id}&outcome=deny")).await;
+    assert!(refused.len() >= 3, "{refused:?}");
+
+    // With the token: placed, through the same use case (the API sees it).
+    let r = v.post(&hold, &[("reason", "r"), ("case_ref", "c-1"), ("jurisdiction", "CN"), ("csrf", &csrf)]).await;
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    let holds: serde_json::Value = app
+        .get(&officer, Some("legal_compliance"), &format!("/v1/dossiers/{id}/legal-holds"))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(holds.as_array().unwrap().len(), 1);
+    let placed = app.audit(&officer, &format!("actor={officer_id}&action=hold.place")).await;
+    assert_eq!(placed.len(), 1);
+    assert_eq!(placed[0]["purpose"], "legal_compliance", "the session's purpose, as X-Purpose");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_console_shows_what_the_api_shows_and_audits_it_the_same_way() {
+    let app = spawn_app().await;
+    let (sales_id, sales) = app.principal(&["sales"], "华东").await;
+    let (other, _) = app.principal(&["sales"], "华东").await;
+    let (_, service) = app.principal(&["service"], "华东").await;
+    let (_, officer) = app.principal(&["compliance"], "总部").await;
+    let doc = fixture(0, &sales_id);
+    let (mine, _) = app.create_ok(&service, "service_delivery", &doc).await;
+    let (theirs, _) = app.create_ok(&service, "service_delivery", &fixture(1, &other)).await;
+
+    let api: serde_json::Value =
+        app.get(&sales, Some("service_delivery"), &format!("/v1/dossiers/{mine}")).await.json().await.unwrap();
+    let mut v = Visitor::new(&app.base);
+    v.sign_in(&sales).await;
+    let r = v.get(&format!("/console/dossiers/{mine}")).await;
+    assert_eq!(r.status(), StatusCode::OK);
+    let page = r.text().await.unwrap();
+    // Every field the API masks or withholds is marked so, and its plaintext is nowhere in the page.
+    for reason in ["masked", "withheld"] {
+        for path in redacted(&api, reason) {
+            assert!(page.contains(&format!("<span class=\"mono path\">{path}</span>")), "{path} not listed");
+            let plain = doc.pointer(&path).and_then(|v| v.as_str()).unwrap_or_default();
+            if !plain.is_empty() {
+                assert!(!page.contains(plain), "{reason} {path} shown in clear");
+            }
+        }
+    }
+    assert!(
+        !redacted(&api, "withheld").is_empty() || !redacted(&api, "masked").is_empty(),
+        "the fixture is redacted for sales"
+    );
+    assert!(page.contains(api["customer"]["name"].as_str().unwrap()), "what the API releases, the page shows");
+    // The title names the dossier by id only.
+    let title = &page[page.find("<title>").unwrap()..page.find("</title>").unwrap()];
+    assert!(title.contains(&mine) && !title.contains(doc["customer"]["name"].as_str().unwrap()));
+
+    // Another's dossier: refused, as the API refuses it.
+    assert_eq!(v.get(&format!("/console/dossiers/{theirs}")).await.status(), StatusCode::FORBIDDEN);
+
+    // A search is posted: the query never enters a URL, and the results are those the API gives.
+    let csrf = form_value(&page, "csrf");
+    let r = v.post("/console/search", &[("q", "科技"), ("csrf", &csrf)]).await;
+    assert_eq!(r.status(), StatusCode::OK);
+    let results = r.text().await.unwrap();
+    assert!(results.contains(&mine) && !results.contains(&theirs));
+
+    // Same entries: a read through the console is a dossier.read by the person, with the session's purpose.
+    let reads = app.audit(&officer, &format!("actor={sales_id}&action=dossier.read&resource={mine}")).await;
+    assert_eq!(reads.len(), 2, "one by the API, one by the console");
+    assert_eq!(reads[0]["purpose"], reads[1]["purpose"]);
+    assert_eq!(reads[0]["fields"], reads[1]["fields"]);
+    let denied = app.audit(&officer, &format!("actor={sales_id}&resource={theirs}&outcome=deny")).await;
+    assert_eq!(denied.len(), 1);
+    // No URL the console answered carries the query or a personal value.
+    let searches = app.audit(&officer, &format!("actor={sales_id}&action=search")).await;
+    assert_eq!(searches.len(), 1);
+    assert!(!searches[0].to_string().contains("科技"));
+}

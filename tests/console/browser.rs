@@ -1,0 +1,336 @@
+//! The console in Debian's Chromium, driven through WebDriver
+//! (chromedriver, from Rust with fantoccini): every role signs in; a sales
+//! person sees only their dossiers, masked and withheld fields marked and
+//! never in clear; an officer filters the audit log and checks an entry's
+//! proof; an erasure blocked by a hold shows why; a post without the CSRF
+//! token is refused; one officer proposes a destruction batch, another
+//! approves it, and the dossier's page then names the certificate.
+//! Screenshots of the main pages go to `$CARGO_TARGET_TMPDIR/console-screenshots`.
+
+use super::common::*;
+use custos::clock::ManualClock;
+use fantoccini::{Client, ClientBuilder, Locator};
+use serde_json::{json, Value};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use time::macros::datetime;
+
+const CHROMIUM: &str = "/usr/bin/chromium";
+const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
+
+struct Browser {
+    client: Client,
+    driver: Child,
+    base: String,
+    shots: PathBuf,
+    _profile: tempfile::TempDir,
+}
+
+impl Drop for Browser {
+    fn drop(&mut self) {
+        let _ = self.driver.kill();
+        let _ = self.driver.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+async fn browser(base: &str) -> Option<Browser> {
+    let present = Path::new(CHROMIUM).exists() && Path::new(CHROMEDRIVER).exists();
+    if !tool_available("Debian's chromium and chromium-driver", present) {
+        return None;
+    }
+    let port = free_port();
+    let driver = Command::new(CHROMEDRIVER)
+        .arg(format!("--port={port}"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("chromedriver starts");
+    let profile = tempfile::tempdir().unwrap();
+    let mut caps = serde_json::Map::new();
+    caps.insert(
+        "goog:chromeOptions".into(),
+        json!({
+            "binary": CHROMIUM,
+            "args": ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-quic",
+                     "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                     "--window-size=1280,900", "--lang=zh-CN", format!("--user-data-dir={}", profile.path().display())]
+        }),
+    );
+    let url = format!("http://127.0.0.1:{port}");
+    let mut client = None;
+    for _ in 0..100 {
+        let connector = hyper_util::client::legacy::connect::HttpConnector::new();
+        match ClientBuilder::new(connector).capabilities(caps.clone()).connect(&url).await {
+            Ok(c) => {
+                client = Some(c);
+                break;
+            }
+            Err(_) => tokio::time::sleep(std::time::Duration::from_millis(100)).await,
+        }
+    }
+    let shots = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("console-screenshots");
+    std::fs::create_dir_all(&shots).unwrap();
+    Some(Browser {
+        client: client.expect("chromedriver answers"),
+        driver,
+        base: base.to_owned(),
+        shots,
+        _profile: profile,
+    })
+}
+
+impl Browser {
+    async fn go(&self, path: &str) {
+        self.client.goto(&format!("{}{path}", self.base)).await.unwrap();
+    }
+
+    async fn source(&self) -> String {
+        self.client.source().await.unwrap()
+    }
+
+    async fn css(&self, css: &str) -> fantoccini::elements::Element {
+        match self.client.find(Locator::Css(css)).await {
+            Ok(e) => e,
+            Err(e) => panic!("{css}: {e}\n{}", self.source().await),
+        }
+    }
+
+    /// Clicks `css` and waits (up to 10 s) for the page it leads to.
+    async fn submit(&self, css: &str) {
+        let old = self.css("html").await;
+        self.css(css).await.click().await.unwrap();
+        for _ in 0..100 {
+            if old.tag_name().await.is_err() {
+                return;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+        panic!("{css} led nowhere: {}", self.source().await);
+    }
+
+    async fn text(&self, css: &str) -> String {
+        self.css(css).await.text().await.unwrap()
+    }
+
+    async fn shot(&self, name: &str) {
+        let png = self.client.screenshot().await.unwrap();
+        assert!(png.starts_with(b"\x89PNG"));
+        std::fs::write(self.shots.join(format!("{name}.png")), png).unwrap();
+    }
+
+    async fn sign_in(&self, token: &str) {
+        self.go("/console/login").await;
+        self.css("#token").await.send_keys(token).await.unwrap();
+        self.submit("#signin").await;
+        self.wait_for_path("/console").await;
+        // The token is in no URL the browser went to, and not in the page.
+        assert!(!self.client.current_url().await.unwrap().as_str().contains(token));
+        assert!(!self.source().await.contains(token));
+    }
+
+    async fn sign_out(&self) {
+        self.submit("#signout").await;
+        self.wait_for_path("/console/login").await;
+    }
+
+    /// Waits (up to 10 s) for the browser to arrive at `path` after a click.
+    async fn wait_for_path(&self, path: &str) {
+        for _ in 0..100 {
+            if self.client.current_url().await.unwrap().path() == path {
+                return;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+        panic!("not at {path}: {}", self.source().await);
+    }
+
+    async fn purpose(&self, purpose: &str) {
+        self.css("#purpose").await.select_by_value(purpose).await.unwrap();
+        self.submit("form[action='/console/purpose'] button").await;
+    }
+
+    /// The page's `<h1>`.
+    async fn heading(&self) -> String {
+        self.text("h1").await
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn staff_and_officers_do_their_work_in_chromium() {
+    let clock = Arc::new(ManualClock::new(datetime!(2026-01-05 09:00 UTC)));
+    let app = spawn_app_with(tempfile::tempdir().unwrap(), |c| c.retention_interval = None, clock.clone()).await;
+    let Some(b) = browser(&app.base).await else { return };
+
+    let (sales_id, sales) = app.principal(&["sales"], "华东").await;
+    let (other_sales, _) = app.principal(&["sales"], "华东").await;
+    let (_, service) = app.principal(&["service"], "华东").await;
+    let (_, finance) = app.principal(&["finance"], "华东").await;
+    let (_, auditor) = app.principal(&["auditor"], "总部").await;
+    let (_, officer_a) = app.principal(&["compliance"], "总部").await;
+    let (officer_b_id, officer_b) = app.principal(&["compliance"], "总部").await;
+    let doc = fixture(0, &sales_id);
+    let (mine, subjects) = app.create_ok(&service, "service_delivery", &doc).await;
+    let (theirs, _) = app.create_ok(&service, "service_delivery", &fixture(1, &other_sales)).await;
+    let mut closing = fixture(2, &other_sales);
+    closing["customer"]["region"] = json!("华东");
+    let (closed, _) = app.create_ok(&service, "service_delivery", &closing).await;
+    let r = app
+        .request(
+            reqwest::Method::POST,
+            &service,
+            "service_delivery",
+            &format!("/v1/dossiers/{closed}/close"),
+            Some(json!({"ended_at": "2026-01-05T09:00:00Z"})),
+        )
+        .await;
+    assert!(r.status().is_success());
+
+    // Every role signs in and gets its overview.
+    for token in [&service, &finance, &auditor] {
+        b.sign_in(token).await;
+        assert_eq!(b.heading().await, "概览");
+        b.sign_out().await;
+    }
+
+    // Sales: the overview (in Chinese), charts of their own dossiers.
+    b.sign_in(&sales).await;
+    assert!(b.source().await.contains("<svg"), "charts");
+    b.shot("overview-sales").await;
+
+    // Search (posted) finds their dossier, not another's.
+    b.go("/console/search").await;
+    b.css("#q").await.send_keys("科技").await.unwrap();
+    b.submit("#search").await;
+    let results = b.text("#results").await;
+    assert!(results.contains(&mine), "{results}");
+    assert!(!results.contains(&theirs));
+    assert_eq!(b.client.current_url().await.unwrap().query(), None, "the query is not in the URL");
+    b.shot("search").await;
+
+    // Their dossier: what the API masks or withholds is marked so and never in clear.
+    let api: Value =
+        app.get(&sales, Some("service_delivery"), &format!("/v1/dossiers/{mine}")).await.json().await.unwrap();
+    b.go(&format!("/console/dossiers/{mine}")).await;
+    let page = b.source().await;
+    let mut fields = Vec::new();
+    for row in b.client.find_all(Locator::Css("#fields tbody tr")).await.unwrap() {
+        fields.push(row.text().await.unwrap());
+    }
+    for (reason, label) in [("masked", "已脱敏"), ("withheld", "不予显示")] {
+        for path in redacted(&api, reason) {
+            let row = fields.iter().find(|r| {
+                r.contains(&format!("{path}\t"))
+                    || r.contains(&format!("{path} "))
+                    || r.ends_with(path.as_str())
+                    || r.contains(&format!("{path}\n"))
+            });
+            let row = row.unwrap_or_else(|| panic!("{path} not listed in {fields:?}"));
+            assert!(row.contains(label), "{path}: {row}");
+            if let Some(plain) = doc.pointer(&path).and_then(Value::as_str) {
+                assert!(!page.contains(plain), "{reason} {path} in clear");
+            }
+        }
+    }
+    assert!(!b.client.title().await.unwrap().contains(doc["customer"]["name"].as_str().unwrap()));
+    b.shot("dossier-sales").await;
+    // Another's dossier: refused in the page.
+    b.go(&format!("/console/dossiers/{theirs}")).await;
+    assert!(b.text(".error").await.contains("403"));
+    b.sign_out().await;
+
+    // The officer: the audit log filtered to that sales person's refusals.
+    b.sign_in(&officer_a).await;
+    b.go("/console/audit").await;
+    b.css("input[name=actor]").await.send_keys(&sales_id).await.unwrap();
+    b.css("select[name=outcome]").await.select_by_value("deny").await.unwrap();
+    b.submit("#filter").await;
+    let rows = b.client.find_all(Locator::Css("#audit-entries tbody tr")).await.unwrap();
+    assert_eq!(rows.len(), 1, "{}", b.text("#audit-entries").await);
+    assert!(rows[0].text().await.unwrap().contains(&theirs));
+    b.shot("audit-log").await;
+    // The entry, its inclusion proof checked against the signed checkpoint.
+    b.submit("#audit-entries tbody tr a").await;
+    assert!(b.text("#proof-verdict").await.starts_with('✓'), "{}", b.source().await);
+    b.shot("audit-entry").await;
+
+    // A post without the CSRF token (removed from the form) is refused.
+    b.go(&format!("/console/dossiers/{mine}")).await;
+    b.client.execute("document.querySelector('#hold-form input[name=csrf]').remove()", vec![]).await.unwrap();
+    b.css("#hold-form input[name=reason]").await.send_keys("诉讼").await.unwrap();
+    b.css("#hold-form input[name=case_ref]").await.send_keys("(2026)沪01民初1号").await.unwrap();
+    b.submit("#place-hold").await;
+    assert!(b.text(".error").await.contains("403"));
+    let holds: Value = app
+        .get(&officer_a, Some("legal_compliance"), &format!("/v1/dossiers/{mine}/legal-holds"))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(holds, json!([]));
+    // With it: the hold is placed.
+    b.go(&format!("/console/dossiers/{mine}")).await;
+    b.css("#hold-form input[name=reason]").await.send_keys("诉讼").await.unwrap();
+    b.css("#hold-form input[name=case_ref]").await.send_keys("(2026)沪01民初1号").await.unwrap();
+    b.submit("#place-hold").await;
+    let holds = b.text("#holds").await;
+    assert!(holds.contains("(2026)沪01民初1号"), "{holds}");
+
+    // Erasure of a contact of the held dossier: refused, naming the hold.
+    b.purpose("dsr").await;
+    b.go(&format!("/console/subjects/{}", subjects[0])).await;
+    b.css("#ground").await.send_keys("consent_withdrawn").await.unwrap();
+    b.submit("#erase").await;
+    let refused = b.text("#erasure-refused").await;
+    assert!(refused.contains("hold_"), "{refused}");
+    b.shot("erasure-refused").await;
+    b.purpose("legal_compliance").await;
+
+    // Three years on, the closed customer's dossier is due. Sessions have long ended.
+    clock.advance(time::Duration::days(3 * 366));
+    b.go("/console").await;
+    assert_eq!(b.client.current_url().await.unwrap().path(), "/console/login");
+    b.sign_in(&officer_a).await;
+    b.shot("overview-officer").await;
+    b.go("/console/disposition").await;
+    assert!(b.text("#due").await.contains(&closed));
+    b.submit("#propose").await;
+    let batch_url = b.client.current_url().await.unwrap().path().to_owned();
+    assert!(batch_url.starts_with("/console/disposition/batches/"), "{batch_url}");
+    // The proposer cannot approve: the button says so, and a post is refused by the use case.
+    assert!(b.css("#approve").await.attr("disabled").await.unwrap().is_some());
+    b.shot("disposition-batch").await;
+    b.sign_out().await;
+
+    // A second officer approves; the batch names its certificate.
+    b.sign_in(&officer_b).await;
+    b.go(&batch_url).await;
+    b.submit("#approve").await;
+    assert_eq!(b.text("#batch-state").await, "done");
+    let cert = b.text("#certificate-link").await;
+    assert!(cert.starts_with("cert_"));
+    // The destroyed dossier's page names the certificate.
+    b.go(&format!("/console/dossiers/{closed}")).await;
+    let gone = b.text(".error").await;
+    assert!(gone.contains("410") && gone.contains(&cert), "{gone}");
+    b.submit(".error a").await;
+    assert!(b.text("#certificate").await.contains(officer_b_id.as_str()));
+    b.shot("certificate").await;
+
+    // English, and a phone-sized screen.
+    b.go("/console").await;
+    b.submit("form[action='/console/lang'] button").await;
+    assert_eq!(b.heading().await, "Overview");
+    b.client.set_window_size(390, 844).await.unwrap();
+    b.go("/console/audit").await;
+    b.shot("audit-log-phone").await;
+    b.client.set_window_size(1280, 900).await.unwrap();
+    b.sign_out().await;
+
+    eprintln!("screenshots: {}", b.shots.display());
+    b.client.clone().close().await.unwrap();
+}
