@@ -45,6 +45,23 @@ if [ -z "${CARGO_TARGET_DIR:-}" ]; then
   fi
 fi
 
+# Debian packages a test needs: installed with apt-get (as root or with
+# password-less sudo), else named; a test whose tool is missing fails in CI.
+test_tools() {
+  local why="$1"; shift
+  local pkgs="$*"
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    echo "dev.sh: installing $pkgs ($why)" >&2
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $pkgs >/dev/null \
+      || echo "dev.sh: could not install $pkgs; $why will not run (and fails in CI)" >&2
+  elif command -v sudo >/dev/null 2>&1 && sudo -n true 2>/dev/null; then
+    sudo apt-get update -qq && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $pkgs >/dev/null \
+      || echo "dev.sh: could not install $pkgs; $why will not run (and fails in CI)" >&2
+  else
+    echo "dev.sh: missing $pkgs (sudo apt-get install $pkgs); $why will not run (and fails in CI)" >&2
+  fi
+}
+
 cmd="${1:-}"
 [ $# -gt 0 ] && shift
 case "$cmd" in
@@ -57,32 +74,12 @@ case "$cmd" in
     # written from docs/audit-format.md. Debian ships all three. In CI
     # (CI=true) a test whose tool is missing fails rather than passing.
     if ! command -v go >/dev/null 2>&1 || [ ! -d /usr/share/gocode/src/golang.org/x/mod/sumdb ] || ! command -v python3 >/dev/null 2>&1 || ! python3 -c "import venv, ensurepip" >/dev/null 2>&1; then
-      pkgs="golang-go golang-golang-x-mod-dev python3 python3-venv"
-      if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
-        echo "dev.sh: installing $pkgs (the outside cross-checks of the audit log)" >&2
-        apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $pkgs >/dev/null \
-          || echo "dev.sh: could not install $pkgs; the cross-check tests will not run (and fail in CI)" >&2
-      elif command -v sudo >/dev/null 2>&1 && sudo -n true 2>/dev/null; then
-        sudo apt-get update -qq && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $pkgs >/dev/null \
-          || echo "dev.sh: could not install $pkgs; the cross-check tests will not run (and fail in CI)" >&2
-      else
-        echo "dev.sh: missing $pkgs (sudo apt-get install $pkgs); the cross-check tests will not run (and fail in CI)" >&2
-      fi
+      test_tools "the outside cross-checks of the audit log" golang-go golang-golang-x-mod-dev python3 python3-venv
     fi
     # The console's browser test drives Debian's Chromium through
     # chromedriver (tests/console/browser.rs), with a CJK font for its screenshots.
     if [ ! -x /usr/bin/chromium ] || [ ! -x /usr/bin/chromedriver ] || [ ! -d /usr/share/fonts/truetype/wqy ]; then
-      pkgs="chromium chromium-driver fonts-wqy-microhei"
-      if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
-        echo "dev.sh: installing $pkgs (the console's browser test)" >&2
-        apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $pkgs >/dev/null \
-          || echo "dev.sh: could not install $pkgs; the browser test will not run (and fails in CI)" >&2
-      elif command -v sudo >/dev/null 2>&1 && sudo -n true 2>/dev/null; then
-        sudo apt-get update -qq && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $pkgs >/dev/null \
-          || echo "dev.sh: could not install $pkgs; the browser test will not run (and fails in CI)" >&2
-      else
-        echo "dev.sh: missing $pkgs (sudo apt-get install $pkgs); the browser test will not run (and fails in CI)" >&2
-      fi
+      test_tools "the console's browser test" chromium chromium-driver fonts-wqy-microhei
     fi
     # schemathesis (PyPI, pinned) checks the served OpenAPI document against
     # the running server (tests/schemathesis.rs), from a virtualenv beside

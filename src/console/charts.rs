@@ -27,6 +27,8 @@ pub fn bars(id: &str, title: &str, series: &[&str], rows: &[(String, Vec<u64>)])
     let bar_w = (slot * 0.8 / nser).max(1.0);
     let y = |v: u64| TOP + plot_h - plot_h * v as f64 / max as f64;
     let every = (rows.len() / 8).max(1);
+    // Grid lines at whole numbers.
+    let ticks = [4u64, 5, 2].into_iter().find(|n| max % n == 0).unwrap_or(1);
     let desc = rows
         .iter()
         .map(|(label, v)| format!("{label}: {}", v.iter().map(u64::to_string).collect::<Vec<_>>().join(" / ")))
@@ -37,8 +39,8 @@ pub fn bars(id: &str, title: &str, series: &[&str], rows: &[(String, Vec<u64>)])
             svg #(id) viewBox={ "0 0 " (W) " " (H) } role="img" aria-labelledby={ (id) "-t " (id) "-d" } xmlns="http://www.w3.org/2000/svg" {
                 title #{ (id) "-t" } { (title) }
                 desc #{ (id) "-d" } { (desc) }
-                @for i in 0..=4u64 {
-                    @let v = max * i / 4;
+                @for i in 0..=ticks {
+                    @let v = max * i / ticks;
                     line.grid x1=(LEFT) x2=(W - 8.0) y1=(y(v)) y2=(y(v)) {}
                     text.axis x=(LEFT - 4.0) y=(y(v) + 4.0) text-anchor="end" { (v) }
                 }
@@ -79,5 +81,6 @@ mod tests {
         assert_eq!(svg.matches("<rect").count(), 2);
         // The tallest bar reaches the top of a 10-high scale's 6.
         assert!(svg.contains(">10</text>"));
+        assert!(svg.contains(">4</text>") && !svg.contains(">7</text>"), "ticks at whole numbers: {svg}");
     }
 }

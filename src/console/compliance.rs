@@ -50,8 +50,12 @@ pub async fn overview(page: Page) -> Response {
         for (by, title) in [(ReportBy::Grade, "Dossiers by grade"), (ReportBy::Region, "Dossiers by region")] {
             match a.report_summary(&page.ctx, by).await {
                 Ok(r) => {
-                    let rows: Vec<_> =
-                        r.rows.iter().map(|row| (row.group.clone(), vec![row.dossiers.unwrap_or(0)])).collect();
+                    // A suppressed group (fewer dossiers than the report's minimum) says so.
+                    let label = |row: &crate::archive::customers::ReportRow| match row.suppressed {
+                        true => format!("{} (<{})", row.group, r.min_count),
+                        false => row.group.clone(),
+                    };
+                    let rows: Vec<_> = r.rows.iter().map(|row| (label(row), vec![row.dossiers.unwrap_or(0)])).collect();
                     charts.push(bars(wire_name(&by).as_str(), page.t(title), &[page.t("Dossiers")], &rows));
                 }
                 Err(e) => return page.fail(e),

@@ -210,45 +210,40 @@ impl Page {
         .collect();
         let roles: Vec<&str> = p.roles.iter().map(|r| r.as_str()).collect();
         let markup = html! {
-            (DOCTYPE)
-            html lang=(lang.code()) {
-                head {
-                    meta charset="utf-8";
-                    meta name="viewport" content="width=device-width, initial-scale=1";
-                    title { (title) " · " (t(lang, "custos console")) }
-                    link rel="stylesheet" href="/console/static/console.css";
-                }
-                body {
-                    header.top {
-                        a.brand href="/console" { "custos" }
-                        nav aria-label="main" { ul { @for (href, label) in &nav { li { a href=(href) { (t(lang, label)) } } } } }
-                        div.who {
-                            span { (t(lang, "Signed in as")) " " strong #who { (p.id.as_str()) } " (" (roles.join(", ")) ")" }
-                            form.inline method="post" action="/console/purpose" {
-                                (self.csrf_field())
-                                label for="purpose" { (t(lang, "Purpose")) }
-                                select #purpose name="purpose" {
-                                    @for id in &self.purposes {
-                                        option value=(id) selected[self.session.purpose.as_deref() == Some(id.as_str())] { (id) }
+                (DOCTYPE)
+                html lang=(lang.code()) {
+        (head(lang, title))
+                    body {
+                        header.top {
+                            a.brand href="/console" { "custos" }
+                            nav aria-label="main" { ul { @for (href, label) in &nav { li { a href=(href) { (t(lang, label)) } } } } }
+                            div.who {
+                                span { (t(lang, "Signed in as")) " " strong #who { (p.id.as_str()) } " (" (roles.join(", ")) ")" }
+                                form.inline method="post" action="/console/purpose" {
+                                    (self.csrf_field())
+                                    label for="purpose" { (t(lang, "Purpose")) }
+                                    select #purpose name="purpose" {
+                                        @for id in &self.purposes {
+                                            option value=(id) selected[self.session.purpose.as_deref() == Some(id.as_str())] { (id) }
+                                        }
                                     }
+                                    button type="submit" { (t(lang, "Apply")) }
                                 }
-                                button type="submit" { (t(lang, "Apply")) }
-                            }
-                            form.inline method="post" action="/console/lang" {
-                                (self.csrf_field())
-                                input type="hidden" name="lang" value=(if lang == Lang::Zh { "en" } else { "zh-CN" });
-                                button type="submit" aria-label=(t(lang, "Language")) { (if lang == Lang::Zh { "English" } else { "中文" }) }
-                            }
-                            form.inline method="post" action="/console/logout" {
-                                (self.csrf_field())
-                                button #signout type="submit" { (t(lang, "Sign out")) }
+                                form.inline method="post" action="/console/lang" {
+                                    (self.csrf_field())
+                                    input type="hidden" name="lang" value=(if lang == Lang::Zh { "en" } else { "zh-CN" });
+                                    button type="submit" aria-label=(t(lang, "Language")) { (if lang == Lang::Zh { "English" } else { "中文" }) }
+                                }
+                                form.inline method="post" action="/console/logout" {
+                                    (self.csrf_field())
+                                    button #signout type="submit" { (t(lang, "Sign out")) }
+                                }
                             }
                         }
+                        main { h1 { (title) } (body) }
                     }
-                    main { h1 { (title) } (body) }
                 }
-            }
-        };
+            };
         (status, markup).into_response()
     }
 
@@ -273,20 +268,28 @@ impl Page {
     }
 }
 
+/// A page's `<head>`: its title names the page (and an id at most), never a
+/// personal value.
+fn head(lang: Lang, title: &str) -> Markup {
+    html! {
+        head {
+            meta charset="utf-8";
+            meta name="viewport" content="width=device-width, initial-scale=1";
+            title { (title) " · " (t(lang, "custos console")) }
+            link rel="stylesheet" href="/console/static/console.css";
+        }
+    }
+}
+
 /// Answers that are not a page of a signed-in person: the sign-in form.
 fn bare(lang: Lang, status: StatusCode, title: &str, body: Markup) -> Response {
     let markup = html! {
-        (DOCTYPE)
-        html lang=(lang.code()) {
-            head {
-                meta charset="utf-8";
-                meta name="viewport" content="width=device-width, initial-scale=1";
-                title { (title) " · " (t(lang, "custos console")) }
-                link rel="stylesheet" href="/console/static/console.css";
+            (DOCTYPE)
+            html lang=(lang.code()) {
+    (head(lang, title))
+                body { main.narrow { h1 { (title) } (body) } }
             }
-            body { main.narrow { h1 { (title) } (body) } }
-        }
-    };
+        };
     (status, markup).into_response()
 }
 

@@ -154,6 +154,19 @@ impl Browser {
         self.submit("form[action='/console/purpose'] button").await;
     }
 
+    /// Uploads a small file as `name` from the dossier page's form.
+    async fn upload(&self, name: &str) {
+        let file = self._profile.path().join(name);
+        std::fs::write(&file, "运输合同 2026").unwrap();
+        self.css("form[enctype='multipart/form-data'] input[name=name]").await.send_keys(name).await.unwrap();
+        self.css("form[enctype='multipart/form-data'] input[type=file]")
+            .await
+            .send_keys(file.to_str().unwrap())
+            .await
+            .unwrap();
+        self.submit("form[enctype='multipart/form-data'] button").await;
+    }
+
     /// The page's `<h1>`.
     async fn heading(&self) -> String {
         self.text("h1").await
@@ -176,6 +189,13 @@ async fn staff_and_officers_do_their_work_in_chromium() {
     let doc = fixture(0, &sales_id);
     let (mine, subjects) = app.create_ok(&service, "service_delivery", &doc).await;
     let (theirs, _) = app.create_ok(&service, "service_delivery", &fixture(1, &other_sales)).await;
+    // Enough of the sales person's customers for the overview's charts (groups under five are suppressed).
+    for i in 0..15 {
+        let mut more = fixture(i % fixtures().len(), &sales_id);
+        more["grade"] = json!(["A", "B", "B", "C", "A"][i % 5]);
+        more["customer"]["region"] = json!("华东");
+        app.create_ok(&service, "service_delivery", &more).await;
+    }
     let mut closing = fixture(2, &other_sales);
     closing["customer"]["region"] = json!("华东");
     let (closed, _) = app.create_ok(&service, "service_delivery", &closing).await;
@@ -194,6 +214,19 @@ async fn staff_and_officers_do_their_work_in_chromium() {
     for token in [&service, &finance, &auditor] {
         b.sign_in(token).await;
         assert_eq!(b.heading().await, "概览");
+        if token == &service {
+            // Service stores a document from the dossier's page: the API lists it, same hash.
+            b.go(&format!("/console/dossiers/{mine}")).await;
+            b.upload("contract-2026.txt").await;
+            let listed: Value = app
+                .get(&service, Some("service_delivery"), &format!("/v1/dossiers/{mine}/documents"))
+                .await
+                .json()
+                .await
+                .unwrap();
+            assert_eq!(listed[0]["name"], "contract-2026.txt", "{listed} {}", b.source().await);
+            assert!(b.text("#documents").await.contains(listed[0]["sha256"].as_str().unwrap()));
+        }
         b.sign_out().await;
     }
 
@@ -237,7 +270,29 @@ async fn staff_and_officers_do_their_work_in_chromium() {
         }
     }
     assert!(!b.client.title().await.unwrap().contains(doc["customer"]["name"].as_str().unwrap()));
+    b.client.set_window_size(1280, 2400).await.unwrap();
     b.shot("dossier-sales").await;
+    b.client.set_window_size(1280, 900).await.unwrap();
+
+    // Sales may not store documents: refused in the page, as by the API.
+    b.upload("contract-2026.txt").await;
+    assert!(b.text(".error").await.contains("403"));
+    b.go(&format!("/console/dossiers/{mine}")).await;
+    // An interaction recorded from the page.
+    b.css("select[name=kind]").await.select_by_value("follow_up").await.unwrap();
+    b.css("input[name=summary]").await.send_keys("回访:对时效满意").await.unwrap();
+    b.submit("form[action$='/interactions'] button").await;
+    let interactions = b.text("#interactions").await;
+    let api: Value = app
+        .get(&sales, Some("service_delivery"), &format!("/v1/dossiers/{mine}/interactions"))
+        .await
+        .json()
+        .await
+        .unwrap();
+    let shown = api["interactions"][0]["summary_shown"].as_str().unwrap();
+    assert!(interactions.contains("follow_up"), "{interactions}");
+    // As the API shows it to this person: here masked, so never in clear.
+    assert_eq!(interactions.contains("回访:对时效满意"), shown == "clear", "{shown}: {interactions}");
     // Another's dossier: refused in the page.
     b.go(&format!("/console/dossiers/{theirs}")).await;
     assert!(b.text(".error").await.contains("403"));
@@ -250,11 +305,13 @@ async fn staff_and_officers_do_their_work_in_chromium() {
     b.css("select[name=outcome]").await.select_by_value("deny").await.unwrap();
     b.submit("#filter").await;
     let rows = b.client.find_all(Locator::Css("#audit-entries tbody tr")).await.unwrap();
-    assert_eq!(rows.len(), 1, "{}", b.text("#audit-entries").await);
-    assert!(rows[0].text().await.unwrap().contains(&theirs));
+    let api = app.audit(&officer_a, &format!("actor={sales_id}&outcome=deny")).await;
+    assert_eq!(rows.len(), api.len(), "{}", b.text("#audit-entries").await);
+    assert_eq!(rows.len(), 2, "the document refused and the other's dossier");
+    assert!(rows[1].text().await.unwrap().contains(&theirs));
     b.shot("audit-log").await;
     // The entry, its inclusion proof checked against the signed checkpoint.
-    b.submit("#audit-entries tbody tr a").await;
+    b.submit("#audit-entries tbody tr:last-child a").await;
     assert!(b.text("#proof-verdict").await.starts_with('✓'), "{}", b.source().await);
     b.shot("audit-entry").await;
 
