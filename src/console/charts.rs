@@ -28,7 +28,7 @@ pub fn bars(id: &str, title: &str, series: &[&str], rows: &[(String, Vec<u64>)])
     let y = |v: u64| TOP + plot_h - plot_h * v as f64 / max as f64;
     let every = (rows.len() / 8).max(1);
     // Grid lines at whole numbers.
-    let ticks = [4u64, 5, 2].into_iter().find(|n| max % n == 0).unwrap_or(1);
+    let ticks = [4u64, 5, 2].into_iter().find(|n| max.is_multiple_of(*n)).unwrap_or(1);
     let desc = rows
         .iter()
         .map(|(label, v)| format!("{label}: {}", v.iter().map(u64::to_string).collect::<Vec<_>>().join(" / ")))
