@@ -271,3 +271,90 @@ async fn the_console_shows_what_the_api_shows_and_audits_it_the_same_way() {
     assert_eq!(searches.len(), 1);
     assert!(!searches[0].to_string().contains("科技"));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn consents_and_requests_are_recorded_and_moved_on_from_the_console() {
+    let app = spawn_app().await;
+    let (officer_id, officer) = app.principal(&["compliance"], "总部").await;
+    let (_, service) = app.principal(&["service"], "华东").await;
+    let (owner, _) = app.principal(&["sales"], "华东").await;
+    let (_, subjects) = app.create_ok(&service, "service_delivery", &fixture(0, &owner)).await;
+    let sid = subjects[0].as_str();
+    let mut v = Visitor::new(&app.base);
+    let csrf = v.sign_in(&officer).await;
+    assert_eq!(
+        v.post("/console/purpose", &[("purpose", "dsr"), ("csrf", &csrf)]).await.status(),
+        StatusCode::SEE_OTHER
+    );
+    let history = || async {
+        let r = app.get(&officer, Some("dsr"), &format!("/v1/subjects/{sid}/consents")).await;
+        r.json::<serde_json::Value>().await.unwrap().as_array().unwrap().clone()
+    };
+
+    // A consent recorded in the page: in the API's history, audited with the session's purpose.
+    let page = v.get(&format!("/console/subjects/{sid}")).await.text().await.unwrap();
+    assert!(page.contains("id=\"consent-form\"") && page.contains("id=\"request-form\""));
+    let consents = format!("/console/subjects/{sid}/consents");
+    let grant = |at: &'static str| {
+        [("purpose", "credit_assessment"), ("basis", "consent"), ("evidence", "signed form F-7"), ("granted_at", at)]
+    };
+    let r = v.post(&consents, &[&grant("yesterday")[..], &[("csrf", &csrf)]].concat()).await;
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST, "a malformed time is refused");
+    assert!(r.text().await.unwrap().contains("granted_at is malformed"));
+    assert!(history().await.is_empty(), "nothing recorded");
+    let r = v.post(&consents, &[&grant("")[..], &[("csrf", &csrf)]].concat()).await;
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    let h = history().await;
+    assert_eq!(
+        (h.len(), h[0]["kind"].as_str(), h[0]["purpose"].as_str()),
+        (1, Some("grant"), Some("credit_assessment"))
+    );
+    let granted = app.audit(&officer, &format!("actor={officer_id}&action=consent.grant")).await;
+    assert_eq!((granted.len(), granted[0]["purpose"].as_str()), (1, Some("dsr")));
+    // Withdrawn from the page: the history keeps both.
+    let page = v.get(&format!("/console/subjects/{sid}")).await.text().await.unwrap();
+    assert!(page.contains("value=\"credit_assessment\""));
+    let r = v.post(&format!("{consents}/withdraw"), &[("purpose", "credit_assessment"), ("csrf", &csrf)]).await;
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    assert_eq!(history().await.last().unwrap()["kind"], "withdrawal");
+
+    // A request recorded on the person's page; its page takes it through its states.
+    let form = [("kind", "access"), ("channel", "email"), ("received_at", ""), ("details", "请给我我的资料")];
+    let r = v.post(&format!("/console/subjects/{sid}/requests"), &[&form[..], &[("csrf", &csrf)]].concat()).await;
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    let at = r.headers()["location"].to_str().unwrap().to_owned();
+    let id = at.strip_prefix("/console/requests/").unwrap().to_owned();
+    let page = v.get(&at).await.text().await.unwrap();
+    assert!(page.contains("<dd id=\"request-state\">received</dd>"));
+    assert!(page.contains("id=\"verify-form\"") && !page.contains("id=\"complete-form\""));
+    // Completing before verifying: refused by the use case, the reason shown.
+    let r = v
+        .post(&at, &[("change", "complete"), ("answer_kind", "audit_entry"), ("reference", "1"), ("csrf", &csrf)])
+        .await;
+    assert_eq!(r.status(), StatusCode::CONFLICT);
+    assert!(r.text().await.unwrap().contains("must be verified first"));
+    let r = v.post(&at, &[("change", "verify"), ("method", "id_document"), ("note", "护照"), ("csrf", &csrf)]).await;
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    // The export that answers it, from the console; then completed with that entry.
+    assert_eq!(v.get(&format!("/console/subjects/{sid}/export")).await.status(), StatusCode::OK);
+    let export = app.audit(&officer, &format!("actor={officer_id}&action=subject.export")).await;
+    let seq = export[0]["seq"].as_u64().unwrap().to_string();
+    let form = [("change", "complete"), ("answer_kind", "audit_entry"), ("reference", &seq), ("csrf", &csrf)];
+    assert_eq!(v.post(&at, &form).await.status(), StatusCode::SEE_OTHER);
+    let api: serde_json::Value =
+        app.get(&officer, Some("dsr"), &format!("/v1/requests/{id}")).await.json().await.unwrap();
+    assert_eq!(api["state"], "completed");
+    assert_eq!(api["verified_by"], officer_id.as_str());
+    assert_eq!(api["answered_by"][0]["action"], "subject.export");
+    let moved = app.audit(&officer, &format!("actor={officer_id}&action=request.update&outcome=allow")).await;
+    assert_eq!(moved.len(), 2, "verified, completed");
+
+    // The queue filters by state; an unknown state is a clear error.
+    let done = v.get("/console/requests?state=completed").await.text().await.unwrap();
+    assert!(done.contains(&id));
+    assert!(!v.get("/console/requests?state=received").await.text().await.unwrap().contains(&id));
+    assert_eq!(v.get("/console/requests?state=lost").await.status(), StatusCode::BAD_REQUEST);
+    // A completed request offers no further step.
+    let page = v.get(&format!("/console/requests/{id}")).await.text().await.unwrap();
+    assert!(page.contains("completed") && !page.contains("id=\"refuse-form\""));
+}

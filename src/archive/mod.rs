@@ -99,6 +99,11 @@ pub(crate) fn wire_name<T: serde::Serialize>(v: &T) -> String {
     }
 }
 
+/// The value of a plain enum whose wire name is `s` (the inverse of `wire_name`).
+pub(crate) fn from_wire<T: serde::de::DeserializeOwned>(s: &str) -> Option<T> {
+    serde_json::from_value(serde_json::Value::String(s.to_owned())).ok()
+}
+
 /// The `X-Purpose` a request states, parsed once at the edge.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum StatedPurpose {

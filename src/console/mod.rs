@@ -11,6 +11,7 @@ mod compliance;
 mod dossier;
 pub mod i18n;
 mod page;
+mod registers;
 pub mod session;
 mod subjects;
 
@@ -67,8 +68,13 @@ pub fn routes() -> Router<AppState> {
         .route("/console/subjects/{sid}/restriction", post(subjects::restrict))
         .route("/console/subjects/{sid}/export", get(subjects::export))
         .route("/console/subjects/{sid}/erasure", post(subjects::erase))
-        .route("/console/requests", get(subjects::requests))
-        .route("/console/incidents", get(subjects::incidents))
+        .route("/console/subjects/{sid}/consents", post(subjects::grant))
+        .route("/console/subjects/{sid}/consents/withdraw", post(subjects::withdraw))
+        .route("/console/subjects/{sid}/requests", post(registers::create_request))
+        .route("/console/requests", get(registers::requests))
+        .route("/console/requests/{id}", get(registers::request).post(registers::change_request))
+        .route("/console/incidents", get(registers::incidents))
+        .route("/console/incidents/{id}", get(registers::incident))
         .route("/console/{*rest}", get(page::not_found).post(page::not_found))
         .layer(axum::middleware::from_fn(security_headers))
 }

@@ -1,16 +1,19 @@
-//! A data subject's page (dossiers, consents and their history,
-//! restriction, export, erasure with the reasons it is refused) and the
-//! requests and incidents queues with their due dates.
+//! A data subject's page: dossiers, consents and their history (granting
+//! and withdrawing), restriction, export, erasure with the reasons it is
+//! refused, and recording a request the person made.
 
-use super::compliance::{enc, json, when};
-use super::page::{see_other, Page, Posted};
-use crate::archive::wire_name;
+use super::compliance::{enc, when};
+use super::page::{parse_opt, see_other, Page, Posted};
+use crate::api::error::ApiError;
+use crate::archive::{from_wire, wire_name, ConsentBasis, NewConsent};
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Path, Query};
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use maud::html;
 use serde::Deserialize;
+use time::format_description::well_known::Rfc3339;
+use time::OffsetDateTime;
 
 #[derive(Deserialize, Default)]
 pub struct OpenParams {
@@ -54,6 +57,22 @@ pub async fn show(page: Page, Path(sid): Path<String>) -> Response {
                 tr { td { (c.purpose) } td { (wire_name(&c.basis)) } td { (when(c.granted_at)) } td { (c.notice.as_deref().unwrap_or("—")) } td { (c.effective) } }
             } }
         }
+        @if !s.consents.is_empty() {
+            div.actions { @for c in &s.consents {
+                form method="post" action={ "/console/subjects/" (id) "/consents/withdraw" } {
+                    (page.csrf_field()) input type="hidden" name="purpose" value=(c.purpose);
+                    button type="submit" { (page.t("Withdraw")) " " (c.purpose) }
+                }
+            } }
+        }
+        form #consent-form method="post" action={ "/console/subjects/" (id) "/consents" } {
+            (page.csrf_field())
+            label { (page.t("Purpose")) select name="purpose" { @for p in page.archive().consent_purpose_ids() { option value=(p) { (p) } } } }
+            label { "basis" select name="basis" { option value="consent" { "consent" } option value="separate_consent" { "separate_consent" } } }
+            label { (page.t("Evidence")) input type="text" name="evidence" maxlength="2000" required; }
+            label { (page.t("Given (RFC 3339; empty: now)")) input type="text" name="granted_at" placeholder="2026-12-01T09:30:00+08:00"; }
+            button type="submit" { (page.t("Record consent")) }
+        }
         h2 { (page.t("Consent history")) }
         table #consent-history {
             thead { tr { th { "#" } th { (page.t("Kind")) } th { (page.t("Purpose")) } th { (page.t("When")) } th { (page.t("By")) } } }
@@ -69,6 +88,7 @@ pub async fn show(page: Page, Path(sid): Path<String>) -> Response {
                 button type="submit" { (if restricted { page.t("Lift restriction") } else { page.t("Restrict processing") }) }
             }
             p { a #export href={ "/console/subjects/" (id) "/export" } { (page.t("Export (JSON)")) } }
+            (super::registers::new_request_form(&page, &id))
             form #erase-form method="post" action={ "/console/subjects/" (id) "/erasure" } {
                 (page.csrf_field())
                 label { (page.t("Ground")) input #ground type="text" name="reason" maxlength="2000" required; }
@@ -82,6 +102,39 @@ pub async fn show(page: Page, Path(sid): Path<String>) -> Response {
 pub async fn restrict(Path(sid): Path<String>, Posted(page, f): Posted) -> Response {
     let restrict = f.get("restrict") == Some("true");
     match page.archive().set_restriction(&page.ctx, &sid, restrict).await {
+        Ok(_) => see_other(&format!("/console/subjects/{}", enc(&sid))),
+        Err(e) => page.fail(e),
+    }
+}
+
+pub async fn grant(Path(sid): Path<String>, Posted(page, f): Posted) -> Response {
+    let granted_at = match parse_opt(f.get("granted_at"), "granted_at", |v| OffsetDateTime::parse(v, &Rfc3339).ok()) {
+        Ok(t) => t.unwrap_or_else(|| page.archive().now()),
+        Err(e) => return page.error_page(ApiError::bad_request(&e)),
+    };
+    let basis = f.get("basis").and_then(from_wire::<ConsentBasis>);
+    let (Some(purpose), Some(basis), Some(evidence)) = (f.get("purpose"), basis, f.get("evidence")) else {
+        return page.error_page(ApiError::bad_request("a consent needs a purpose, a basis and its evidence"));
+    };
+    let consent = NewConsent {
+        purpose: purpose.to_owned(),
+        basis,
+        evidence: evidence.to_owned(),
+        granted_at,
+        notice: None,
+        recipient: None,
+    };
+    match page.archive().grant_consent(&page.ctx, &sid, consent).await {
+        Ok(_) => see_other(&format!("/console/subjects/{}", enc(&sid))),
+        Err(e) => page.fail(e),
+    }
+}
+
+pub async fn withdraw(Path(sid): Path<String>, Posted(page, f): Posted) -> Response {
+    let Some(purpose) = f.get("purpose") else {
+        return page.error_page(ApiError::bad_request("which consent to withdraw"));
+    };
+    match page.archive().withdraw_consent(&page.ctx, &sid, purpose).await {
         Ok(_) => see_other(&format!("/console/subjects/{}", enc(&sid))),
         Err(e) => page.fail(e),
     }
@@ -114,7 +167,7 @@ pub async fn erase(Path(sid): Path<String>, Posted(page, f): Posted) -> Response
             page.render(page.t("Erase"), body)
         }
         Err(e) => {
-            let api = crate::api::error::ApiError::from(e);
+            let api = ApiError::from(e);
             if api.status == StatusCode::CONFLICT {
                 // The reasons the erasure cannot go ahead (a legal hold, a
                 // keep rule), as the API gives them.
@@ -130,44 +183,4 @@ pub async fn erase(Path(sid): Path<String>, Posted(page, f): Posted) -> Response
             page.error_page(api)
         }
     }
-}
-
-pub async fn requests(page: Page) -> Response {
-    let list = match page.archive().list_requests(&page.ctx, None, None, None).await {
-        Ok(l) => l,
-        Err(e) => return page.fail(e),
-    };
-    let body = html! {
-        table #requests {
-            thead { tr { th { "id" } th { (page.t("Subject")) } th { (page.t("Kind")) } th { (page.t("State")) } th { (page.t("Due")) } th { "rule" } } }
-            tbody { @for r in &list {
-                @let v = serde_json::to_value(r).unwrap_or_default();
-                tr class=(if r.overdue { "overdue" } else { "" }) {
-                    td.mono { (r.id) } td { a href={ "/console/subjects/" (enc(&r.subject_id)) } { (r.subject_id) } }
-                    td { (wire_name(&r.kind)) } td { (json(&v["state"])) }
-                    td { (when(r.due_at)) @if r.overdue { " " span.badge.withheld { "overdue" } } } td { (r.rule) br; small { (r.citation) } }
-                }
-            } }
-        }
-        @if list.is_empty() { p { (page.t("No results.")) } }
-    };
-    page.render(page.t("Requests"), body)
-}
-
-pub async fn incidents(page: Page) -> Response {
-    let list = match page.archive().list_incidents(&page.ctx).await {
-        Ok(l) => l,
-        Err(e) => return page.fail(e),
-    };
-    let body = html! {
-        table #incidents {
-            thead { tr { th { "id" } th { (page.t("Level")) } th { (page.t("Opened")) } th { (page.t("Jurisdiction")) } th { (page.t("Due")) } } }
-            tbody { @for i in &list {
-                @let deadlines = serde_json::to_value(&i.deadlines).unwrap_or_default();
-                tr { td.mono { (i.id) } td { (i.level) } td { (when(i.detected_at)) } td { (i.jurisdictions.join(", ")) } td { (json(&deadlines)) } }
-            } }
-        }
-        @if list.is_empty() { p { (page.t("No results.")) } }
-    };
-    page.render(page.t("Incidents"), body)
 }

@@ -1,0 +1,276 @@
+//! The requests and incidents registers: queues with their due dates, a
+//! request's page with the steps compliance takes it through (verify,
+//! start, complete with what answered it, refuse with a reason code, extend
+//! the period once), recording a request from a subject's page, and an
+//! incident's page.
+
+use super::compliance::{enc, json, when};
+use super::page::{parse_opt, see_other, Page, Posted};
+use crate::api::error::ApiError;
+use crate::archive::registers::{
+    Answer, AnswerKind, Channel, NewRequest, RequestChange, RequestKind, RequestState, RequestView, Verification,
+    VerificationMethod,
+};
+use crate::archive::{from_wire, wire_name};
+use crate::domain::Role;
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{Path, Query};
+use axum::response::Response;
+use maud::{html, Markup};
+use serde::Deserialize;
+use time::format_description::well_known::Rfc3339;
+use time::OffsetDateTime;
+
+/// The wire names the forms offer (each parses: see the test below).
+const REQUEST_KINDS: [&str; 8] =
+    ["access", "portability", "rectification", "erasure", "restriction", "objection", "explanation", "withdrawal"];
+const CHANNELS: [&str; 6] = ["email", "phone", "web_form", "letter", "in_person", "other"];
+const METHODS: [&str; 5] = ["id_document", "known_contact_details", "account_login", "in_person", "other"];
+const STATES: [&str; 5] = ["received", "verified", "in_progress", "completed", "refused"];
+
+#[derive(Deserialize, Default)]
+pub struct QueueParams {
+    state: Option<String>,
+}
+
+pub async fn requests(page: Page, q: Result<Query<QueueParams>, QueryRejection>) -> Response {
+    let wanted = q.ok().and_then(|Query(q)| q.state).filter(|s| !s.is_empty());
+    let state = match wanted.as_deref().map(from_wire::<RequestState>) {
+        Some(None) => return page.error_page(ApiError::bad_request("state is not a request state")),
+        Some(s) => s,
+        None => None,
+    };
+    let list = match page.archive().list_requests(&page.ctx, state, None, None).await {
+        Ok(l) => l,
+        Err(e) => return page.fail(e),
+    };
+    let body = html! {
+        form.filters method="get" action="/console/requests" {
+            label { (page.t("State")) select name="state" {
+                option value="" { (page.t("Any")) }
+                @for s in STATES { option value=(s) selected[wanted.as_deref() == Some(s)] { (s) } }
+            } }
+            button type="submit" { (page.t("Apply")) }
+        }
+        table #requests {
+            thead { tr { th { "id" } th { (page.t("Subject")) } th { (page.t("Kind")) } th { (page.t("State")) } th { (page.t("Due")) } th { "rule" } } }
+            tbody { @for r in &list {
+                tr class=(if r.overdue { "overdue" } else { "" }) {
+                    td.mono { a href={ "/console/requests/" (enc(&r.id)) } { (r.id) } }
+                    td { a href={ "/console/subjects/" (enc(&r.subject_id)) } { (r.subject_id) } }
+                    td { (wire_name(&r.kind)) } td { (wire_name(&r.state)) }
+                    td { (when(r.due_at)) @if r.overdue { " " span.badge.withheld { (page.t("overdue")) } } } td { (r.rule) br; small { (r.citation) } }
+                }
+            } }
+        }
+        @if list.is_empty() { p { (page.t("No results.")) } }
+    };
+    page.render(page.t("Requests"), body)
+}
+
+pub async fn request(page: Page, Path(id): Path<String>) -> Response {
+    match page.archive().get_request(&page.ctx, &id).await {
+        Ok(r) => request_page(&page, &r),
+        Err(e) => page.fail(e),
+    }
+}
+
+fn request_page(page: &Page, r: &RequestView) -> Response {
+    let v = serde_json::to_value(r).unwrap_or_default();
+    let action = format!("/console/requests/{}", enc(&r.id));
+    let open = r.state.is_open() && page.has(Role::Compliance);
+    let codes = page.archive().refusal_codes();
+    let body = html! {
+        dl #request {
+            dt { (page.t("Subject")) } dd { a href={ "/console/subjects/" (enc(&r.subject_id)) } { (r.subject_id) } }
+            dt { (page.t("Kind")) } dd { (wire_name(&r.kind)) }
+            dt { (page.t("State")) } dd #request-state { (wire_name(&r.state)) }
+            dt { (page.t("Received")) } dd { (when(r.received_at)) " (" (wire_name(&r.channel)) ")" }
+            dt { (page.t("Due")) } dd { (when(r.due_at)) @if r.extended { " " span.badge.masked { (page.t("extended")) } }
+                @if r.overdue { " " span.badge.withheld { (page.t("overdue")) } } }
+            dt { "rule" } dd { (r.rule) " — " (r.citation) }
+        }
+        h2 { (page.t("History")) }
+        (json(&v["history"]))
+        @if !r.answered_by.is_empty() { h2 { (page.t("Answered by")) } (json(&v["answered_by"])) }
+        @if open {
+            h2 { (page.t("Actions")) }
+            div.actions {
+                @if r.state == RequestState::Received {
+                    form #verify-form method="post" action=(action) {
+                        (page.csrf_field()) input type="hidden" name="change" value="verify";
+                        label { (page.t("Verification method")) select name="method" { @for m in METHODS { option value=(m) { (m) } } } }
+                        label { (page.t("Note")) input type="text" name="note" maxlength="2000"; }
+                        button type="submit" { (page.t("Identity verified")) }
+                    }
+                }
+                @if r.state == RequestState::Verified {
+                    form method="post" action=(action) {
+                        (page.csrf_field()) input type="hidden" name="change" value="start";
+                        button #start type="submit" { (page.t("Start work")) }
+                    }
+                }
+                @if matches!(r.state, RequestState::Verified | RequestState::InProgress) {
+                    form #complete-form method="post" action=(action) {
+                        (page.csrf_field()) input type="hidden" name="change" value="complete";
+                        label { (page.t("Answered by")) select name="answer_kind" {
+                            option value="audit_entry" { (page.t("Audit entry (seq)")) }
+                            option value="certificate" { (page.t("Certificate")) }
+                        } }
+                        label { (page.t("Reference")) input #reference type="text" name="reference" maxlength="64" required; }
+                        button type="submit" { (page.t("Complete")) }
+                    }
+                }
+                form #refuse-form method="post" action=(action) {
+                    (page.csrf_field()) input type="hidden" name="change" value="refuse";
+                    label { (page.t("Reason code")) select name="reason_code" {
+                        @for c in &codes { option value=(c) { (c) } }
+                    } }
+                    label { (page.t("Reasons given to the person")) input type="text" name="reason" maxlength="2000" required; }
+                    button type="submit" { (page.t("Refuse")) }
+                }
+                @if !r.extended {
+                    form method="post" action=(action) {
+                        (page.csrf_field()) input type="hidden" name="change" value="extend";
+                        label { (page.t("Reason for the extension")) input type="text" name="extension_reason" maxlength="2000" required; }
+                        button type="submit" { (page.t("Extend the period")) }
+                    }
+                }
+            }
+        }
+    };
+    page.render(&format!("{} {}", page.t("Request"), r.id), body)
+}
+
+/// The change a request form posts, as the API's `PATCH` body would say it.
+fn change_from(page: &Page, f: &super::page::Fields) -> Result<RequestChange, &'static str> {
+    let mut c = RequestChange {
+        state: None,
+        verification: None,
+        answered_by: Vec::new(),
+        reason_code: None,
+        reason: None,
+        extension_reason: None,
+    };
+    match f.get("change") {
+        Some("verify") => {
+            let method = f.get("method").and_then(from_wire::<VerificationMethod>).ok_or("a verification method")?;
+            let note = f.get("note").map(str::trim).filter(|n| !n.is_empty()).map(str::to_owned);
+            c.state = Some(RequestState::Verified);
+            c.verification = Some(Verification { method, verified_by: page.ctx.principal.id.clone(), note });
+        }
+        Some("start") => c.state = Some(RequestState::InProgress),
+        Some("complete") => {
+            let kind = f.get("answer_kind").and_then(from_wire::<AnswerKind>).ok_or("what answered the request")?;
+            let reference = f.get("reference").map(str::trim).unwrap_or_default().to_owned();
+            c.state = Some(RequestState::Completed);
+            c.answered_by = vec![Answer { kind, reference, action: String::new() }];
+        }
+        Some("refuse") => {
+            c.state = Some(RequestState::Refused);
+            c.reason_code = f.get("reason_code").map(str::to_owned);
+            c.reason = f.get("reason").map(str::to_owned);
+        }
+        Some("extend") => c.extension_reason = f.get("extension_reason").map(str::to_owned),
+        _ => return Err("an unknown change"),
+    }
+    Ok(c)
+}
+
+pub async fn change_request(Path(id): Path<String>, Posted(page, f): Posted) -> Response {
+    let change = match change_from(&page, &f) {
+        Ok(c) => c,
+        Err(what) => return page.error_page(ApiError::bad_request(what)),
+    };
+    match page.archive().change_request(&page.ctx, &id, change).await {
+        Ok(r) => see_other(&format!("/console/requests/{}", enc(&r.id))),
+        Err(e) => page.fail(e),
+    }
+}
+
+/// The form on a subject's page that records a request they made.
+pub fn new_request_form(page: &Page, sid: &str) -> Markup {
+    html! {
+        form #request-form method="post" action={ "/console/subjects/" (enc(sid)) "/requests" } {
+            (page.csrf_field())
+            label { (page.t("Kind")) select name="kind" { @for k in REQUEST_KINDS { option value=(k) { (k) } } } }
+            label { (page.t("Channel")) select name="channel" { @for c in CHANNELS { option value=(c) { (c) } } } }
+            label { (page.t("Received (RFC 3339; empty: now)")) input type="text" name="received_at" placeholder="2026-12-01T09:30:00+08:00"; }
+            label { (page.t("Purpose (objection, withdrawal)")) input type="text" name="purpose" maxlength="64"; }
+            label { (page.t("What the person asked")) input type="text" name="details" maxlength="2000"; }
+            button type="submit" { (page.t("Record request")) }
+        }
+    }
+}
+
+pub async fn create_request(Path(sid): Path<String>, Posted(page, f): Posted) -> Response {
+    let received_at = match parse_opt(f.get("received_at"), "received_at", |v| OffsetDateTime::parse(v, &Rfc3339).ok())
+    {
+        Ok(t) => t.unwrap_or_else(|| page.archive().now()),
+        Err(e) => return page.error_page(ApiError::bad_request(&e)),
+    };
+    let kind = f.get("kind").and_then(from_wire::<RequestKind>);
+    let channel = f.get("channel").and_then(from_wire::<Channel>);
+    let (Some(kind), Some(channel)) = (kind, channel) else {
+        return page.error_page(ApiError::bad_request("a request needs a kind and a channel"));
+    };
+    let text = |name| f.get(name).map(str::trim).filter(|v| !v.is_empty()).map(str::to_owned);
+    let new = NewRequest {
+        subject: sid,
+        kind,
+        purpose: text("purpose"),
+        received_at,
+        channel,
+        details: text("details"),
+        verification: None,
+    };
+    match page.archive().create_request(&page.ctx, new).await {
+        Ok(r) => see_other(&format!("/console/requests/{}", enc(&r.id))),
+        Err(e) => page.fail(e),
+    }
+}
+
+pub async fn incidents(page: Page) -> Response {
+    let list = match page.archive().list_incidents(&page.ctx).await {
+        Ok(l) => l,
+        Err(e) => return page.fail(e),
+    };
+    let body = html! {
+        table #incidents {
+            thead { tr { th { "id" } th { (page.t("Level")) } th { (page.t("Opened")) } th { (page.t("Jurisdiction")) } th { (page.t("Due")) } } }
+            tbody { @for i in &list {
+                @let deadlines = serde_json::to_value(&i.deadlines).unwrap_or_default();
+                tr { td.mono { a href={ "/console/incidents/" (enc(&i.id)) } { (i.id) } } td { (i.level) } td { (when(i.detected_at)) }
+                     td { (i.jurisdictions.join(", ")) } td { (json(&deadlines)) } }
+            } }
+        }
+        @if list.is_empty() { p { (page.t("No results.")) } }
+    };
+    page.render(page.t("Incidents"), body)
+}
+
+/// An incident as the register keeps it (texts only to compliance, as in
+/// the API): deadlines, affected sets, notifications, exemption.
+pub async fn incident(page: Page, Path(id): Path<String>) -> Response {
+    match page.archive().get_incident(&page.ctx, &id).await {
+        Ok(i) => {
+            let v = serde_json::to_value(&i).unwrap_or_default();
+            page.render(&format!("{} {}", page.t("Incident"), i.id), html! { div #incident { (json(&v)) } })
+        }
+        Err(e) => page.fail(e),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_offered_name_is_a_wire_name() {
+        REQUEST_KINDS.iter().for_each(|k| assert!(from_wire::<RequestKind>(k).is_some(), "{k}"));
+        CHANNELS.iter().for_each(|k| assert!(from_wire::<Channel>(k).is_some(), "{k}"));
+        METHODS.iter().for_each(|k| assert!(from_wire::<VerificationMethod>(k).is_some(), "{k}"));
+        STATES.iter().for_each(|k| assert!(from_wire::<RequestState>(k).is_some(), "{k}"));
+        assert!(from_wire::<RequestState>("lost").is_none());
+    }
+}
