@@ -358,3 +358,84 @@ async fn consents_and_requests_are_recorded_and_moved_on_from_the_console() {
     let page = v.get(&format!("/console/requests/{id}")).await.text().await.unwrap();
     assert!(page.contains("completed") && !page.contains("id=\"refuse-form\""));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dossiers_are_created_and_edited_in_forms_keeping_what_the_editor_may_not_see() {
+    let app = spawn_app().await;
+    let (service_id, service) = app.principal(&["service"], "华东").await;
+    let (_, finance) = app.principal(&["finance"], "总部").await;
+    let (_, officer) = app.principal(&["compliance"], "总部").await;
+    let mut v = Visitor::new(&app.base);
+    let csrf = v.sign_in(&service).await;
+    let id_number = |id: String| {
+        let app = &app;
+        let officer = officer.clone();
+        async move {
+            let d: serde_json::Value =
+                app.get(&officer, Some("dsr"), &format!("/v1/dossiers/{id}")).await.json().await.unwrap();
+            d["contacts"][0]["id_number"].as_str().map(str::to_owned)
+        }
+    };
+
+    // A new dossier from the form, with one contact: the API reads it back.
+    let page = v.get("/console/dossiers/new").await.text().await.unwrap();
+    assert!(page.contains("id=\"dossier-form\""));
+    let mut form = vec![
+        ("/customer/name", "苏州明达货运有限公司"),
+        ("/customer/region", "华东"),
+        ("/customer/credit_code", "91320500MA1XYK1234"),
+        ("/owner", &service_id),
+        ("/status", "active"),
+        ("/grade", "B"),
+        ("/transport/routes", "苏州-上海，苏州-杭州"),
+        ("/preferences/tracking", "true"),
+        ("/contacts/0/name", "周敏"),
+        ("/contacts/0/phone", "13912345678"),
+        ("/contacts/0/id_number", "320503199001011234"),
+        ("/contacts/0/sensitive_basis", "parcel_real_name"),
+        ("csrf", &csrf),
+    ];
+    // Without the required grade: 422, the form back with its values and the error.
+    let no_grade: Vec<_> = form.iter().filter(|(k, _)| *k != "/grade").cloned().collect();
+    let r = v.post("/console/dossiers/new", &no_grade).await;
+    assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let again = r.text().await.unwrap();
+    assert!(again.contains("id=\"invalid\"") && again.contains("苏州明达货运有限公司"));
+    let r = v.post("/console/dossiers/new", &form).await;
+    assert_eq!(r.status(), StatusCode::SEE_OTHER, "{}", r.text().await.unwrap());
+    let at = r.headers()["location"].to_str().unwrap().to_owned();
+    let id = at.strip_prefix("/console/dossiers/").unwrap().to_owned();
+    let api: serde_json::Value =
+        app.get(&finance, Some("credit_assessment"), &format!("/v1/dossiers/{id}")).await.json().await.unwrap();
+    assert_eq!(api["customer"]["name"], "苏州明达货运有限公司");
+    assert_eq!(api["transport"]["routes"], serde_json::json!(["苏州-上海", "苏州-杭州"]));
+    assert_eq!(api["preferences"]["tracking"], true);
+    assert_eq!(api["grade"], "B");
+    let created = app.audit(&officer, &format!("resource={id}&action=dossier.create")).await;
+    assert_eq!(created.len(), 1);
+    assert_eq!(id_number(id.clone()).await.as_deref(), Some("320503199001011234"));
+
+    // The edit form: service sees the ID number withheld: it is not in the page, and stays as it was.
+    let page = v.get(&format!("/console/dossiers/{id}/edit")).await.text().await.unwrap();
+    assert!(!page.contains("320503199001011234"), "withheld value in the edit form");
+    assert!(page.contains("name=\"version\" value=\"1\""));
+    let sid = api["contacts"][0]["subject_id"].as_str().unwrap().to_owned();
+    form.retain(|(k, _)| !k.starts_with("/contacts/0/id_number") && !k.starts_with("/contacts/0/sensitive"));
+    form.retain(|(k, _)| *k != "/grade");
+    form.extend([("/grade", "A"), ("/contacts/0/subject_id", &sid), ("version", "1")]);
+    let r = v.post(&format!("/console/dossiers/{id}/edit"), &form).await;
+    assert_eq!(r.status(), StatusCode::SEE_OTHER, "{}", r.text().await.unwrap());
+    let api: serde_json::Value =
+        app.get(&finance, Some("credit_assessment"), &format!("/v1/dossiers/{id}")).await.json().await.unwrap();
+    assert_eq!((api["version"].as_u64(), api["grade"].as_str()), (Some(2), Some("A")));
+    assert_eq!(api["contacts"][0]["subject_id"], sid.as_str());
+    assert_eq!(id_number(id.clone()).await.as_deref(), Some("320503199001011234"), "kept");
+    // A stale version: 412, nothing written.
+    let r = v.post(&format!("/console/dossiers/{id}/edit"), &form).await;
+    assert_eq!(r.status(), StatusCode::PRECONDITION_FAILED);
+    // A field the template does not have: a clear 400.
+    let r = v
+        .post(&format!("/console/dossiers/{id}/edit"), &[("/customer/secret", "x"), ("version", "2"), ("csrf", &csrf)])
+        .await;
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+}

@@ -129,7 +129,7 @@ const FIELD_NAMES: &[(&str, &str, &str)] = &[
     ("/tags", "标签", "Tags"),
 ];
 
-fn field_name(page: &Page, path: &str) -> Option<&'static str> {
+pub(super) fn field_name(page: &Page, path: &str) -> Option<&'static str> {
     let generic: String = path
         .split('/')
         .map(|seg| if !seg.is_empty() && seg.bytes().all(|b| b.is_ascii_digit()) { "*" } else { seg })
@@ -173,7 +173,8 @@ pub async fn show(page: Page, Path(id): Path<String>) -> Response {
     let holds = if page.has(Role::Compliance) { a.list_holds(&page.ctx, &id).await.ok() } else { None };
     let did = view.id.to_string();
     let body = html! {
-        p { "version " (view.version) " · " span.mono { (view.hash) } }
+        p { "version " (view.version) " · " span.mono { (view.hash) }
+            @if page.has(Role::Service) { " · " a #edit href={ "/console/dossiers/" (did) "/edit" } { (page.t("Edit")) } } }
         table #fields {
             thead { tr { th { (page.t("Field")) } th { (page.t("Value")) } } }
             tbody {

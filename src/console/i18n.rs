@@ -182,6 +182,16 @@ const ZH: &[(&str, &str)] = &[
     ("Evidence", "同意凭证"),
     ("Given (RFC 3339; empty: now)", "同意时间（RFC 3339；留空为现在）"),
     ("Record consent", "登记同意"),
+    ("kept as it is", "保持不变"),
+    ("yes", "是"),
+    ("no", "否"),
+    ("Customer", "客户"),
+    ("Contact", "联系人"),
+    ("New contact", "新增联系人"),
+    ("Save", "保存"),
+    ("Not saved: the dossier does not conform to the template.", "未保存：档案不符合模板。"),
+    ("New dossier", "新建档案"),
+    ("Edit", "编辑"),
     ("Current figures only for the dossiers you may see.", "仅统计您有权查看的档案。"),
 ];
 

@@ -9,6 +9,7 @@
 mod charts;
 mod compliance;
 mod dossier;
+mod edit;
 pub mod i18n;
 mod page;
 mod registers;
@@ -45,7 +46,9 @@ pub fn routes() -> Router<AppState> {
         .route("/console/static/console.css", get(css))
         .route("/console/search", get(dossier::search_form_page).post(dossier::search))
         .route("/console/dossiers", get(dossier::open))
+        .route("/console/dossiers/new", get(edit::new_form).post(edit::create))
         .route("/console/dossiers/{id}", get(dossier::show))
+        .route("/console/dossiers/{id}/edit", get(edit::edit_form).post(edit::update))
         .route("/console/dossiers/{id}/diff", get(dossier::diff))
         .route("/console/dossiers/{id}/documents", post(dossier::upload))
         .route("/console/dossiers/{id}/document", get(dossier::download))

@@ -197,6 +197,7 @@ impl Page {
                 "/console/search",
                 "Search",
             ),
+            (self.has(Role::Sales) || self.has(Role::Service), "/console/dossiers/new", "New dossier"),
             (self.has(Role::Compliance) || self.has(Role::Auditor), "/console/audit", "Audit log"),
             (self.has(Role::Compliance) || self.has(Role::Auditor), "/console/alerts", "Alerts"),
             (self.has(Role::Compliance), "/console/disposition", "Disposition"),
