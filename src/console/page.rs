@@ -202,8 +202,8 @@ impl Page {
             (self.has(Role::Compliance) || self.has(Role::Auditor), "/console/alerts", "Alerts"),
             (self.has(Role::Compliance), "/console/disposition", "Disposition"),
             (self.has(Role::Compliance), "/console/subjects", "Subjects"),
-            (self.has(Role::Compliance), "/console/requests", "Requests"),
-            (self.has(Role::Compliance), "/console/incidents", "Incidents"),
+            (self.has(Role::Compliance) || self.has(Role::Auditor), "/console/requests", "Requests"),
+            (self.has(Role::Compliance) || self.has(Role::Auditor), "/console/incidents", "Incidents"),
         ]
         .into_iter()
         .filter(|(shown, _, _)| *shown)

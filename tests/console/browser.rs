@@ -226,6 +226,19 @@ async fn staff_and_officers_do_their_work_in_chromium() {
                 .unwrap();
             assert_eq!(listed[0]["name"], "contract-2026.txt", "{listed} {}", b.source().await);
             assert!(b.text("#documents").await.contains(listed[0]["sha256"].as_str().unwrap()));
+            // And edits it in the form: the grade changes, a new version is read back by the API.
+            b.submit("#edit").await;
+            b.shot("dossier-edit").await;
+            b.css("select[name='/grade'] option[value='C']").await.click().await.unwrap();
+            b.submit("#save").await;
+            b.wait_for_path(&format!("/console/dossiers/{mine}")).await;
+            let read: Value = app
+                .get(&service, Some("service_delivery"), &format!("/v1/dossiers/{mine}"))
+                .await
+                .json()
+                .await
+                .unwrap();
+            assert_eq!((read["grade"].as_str(), read["version"].as_u64()), (Some("C"), Some(2)), "{read}");
         }
         b.sign_out().await;
     }
