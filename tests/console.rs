@@ -430,6 +430,27 @@ async fn dossiers_are_created_and_edited_in_forms_keeping_what_the_editor_may_no
     assert_eq!((api["version"].as_u64(), api["grade"].as_str()), (Some(2), Some("A")));
     assert_eq!(api["contacts"][0]["subject_id"], sid.as_str());
     assert_eq!(id_number(id.clone()).await.as_deref(), Some("320503199001011234"), "kept");
+    // A document stored through the API comes down from the page by a post (its name in no URL), as an attachment.
+    let put = app
+        .client
+        .put(format!("{}/v1/dossiers/{id}/documents/contract-7.txt", app.base))
+        .bearer_auth(&service)
+        .header("x-purpose", "service_delivery")
+        .body("运输合同 第7号")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(put.status(), StatusCode::CREATED);
+    let page = v.get(&format!("/console/dossiers/{id}")).await.text().await.unwrap();
+    assert!(page.contains("name=\"name\" value=\"contract-7.txt\"") && !page.contains("?name="));
+    let r = v.post(&format!("/console/dossiers/{id}/document"), &[("name", "contract-7.txt"), ("csrf", &csrf)]).await;
+    assert_eq!(r.status(), StatusCode::OK);
+    assert_eq!(r.headers()["content-disposition"], "attachment; filename=\"contract-7.txt\"");
+    assert_eq!(r.text().await.unwrap(), "运输合同 第7号");
+    let got = app.audit(&officer, &format!("resource={id}&action=document.get")).await;
+    assert_eq!(got.len(), 1);
+    let r = v.post(&format!("/console/dossiers/{id}/document"), &[("name", "none.txt"), ("csrf", &csrf)]).await;
+    assert_eq!(r.status(), StatusCode::NOT_FOUND);
     // A stale version: 412, nothing written.
     let r = v.post(&format!("/console/dossiers/{id}/edit"), &form).await;
     assert_eq!(r.status(), StatusCode::PRECONDITION_FAILED);

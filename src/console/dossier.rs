@@ -202,7 +202,9 @@ pub async fn show(page: Page, Path(id): Path<String>) -> Response {
         table #documents {
             thead { tr { th { (page.t("Name")) } th { "type" } th { "bytes" } th { "sha256" } th { (page.t("Created")) } th { (page.t("By")) } } }
             tbody { @for d in &documents {
-                tr { td { a href={ "/console/dossiers/" (did) "/document?name=" (enc(&d.name)) } { (d.name) } } td { (d.content_type) } td { (d.size) }
+                tr { td { form.inline method="post" action={ "/console/dossiers/" (did) "/document" } {
+                        (page.csrf_field()) input type="hidden" name="name" value=(d.name);
+                        button.link type="submit" title=(page.t("Download")) { (d.name) } } } td { (d.content_type) } td { (d.size) }
                      td.mono { (d.sha256) } td { (when(d.created_at)) } td { (d.actor.as_str()) } }
             } }
         }
@@ -358,13 +360,13 @@ pub async fn upload(page: Page, Path(id): Path<String>, mut form: Multipart) -> 
     }
 }
 
-#[derive(Deserialize)]
-pub struct NameParam {
-    name: String,
-}
-
-pub async fn download(page: Page, Path(id): Path<String>, Query(p): Query<NameParam>) -> Response {
-    match page.archive().open_document(&page.ctx, &id, p.name.trim()).await {
+/// A document, posted for (its name, which may say whose it is, stays out of
+/// the URL), always as an attachment.
+pub async fn download(Path(id): Path<String>, Posted(page, f): Posted) -> Response {
+    let Some(name) = f.get("name").map(str::trim) else {
+        return page.error_page(ApiError::bad_request("which document: its name"));
+    };
+    match page.archive().open_document(&page.ctx, &id, name).await {
         Ok((meta, reader)) => {
             let name = meta.name.clone();
             let mut resp = crate::api::documents::document_response(page.state.archive.clone(), meta, reader);

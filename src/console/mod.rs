@@ -51,7 +51,7 @@ pub fn routes() -> Router<AppState> {
         .route("/console/dossiers/{id}/edit", get(edit::edit_form).post(edit::update))
         .route("/console/dossiers/{id}/diff", get(dossier::diff))
         .route("/console/dossiers/{id}/documents", post(dossier::upload))
-        .route("/console/dossiers/{id}/document", get(dossier::download))
+        .route("/console/dossiers/{id}/document", post(dossier::download))
         .route("/console/dossiers/{id}/interactions", post(dossier::add_interaction))
         .route("/console/dossiers/{id}/reviews", post(dossier::add_review))
         .route("/console/dossiers/{id}/holds", post(dossier::place_hold))
