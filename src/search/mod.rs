@@ -20,13 +20,13 @@ use sha2::Sha256;
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
-use tantivy::collector::TopDocs;
-use tantivy::query::{BooleanQuery, Occur, Query, QueryParser, TermQuery};
+use tantivy::collector::{Count, TopDocs};
+use tantivy::query::{BooleanQuery, EnableScoring, Occur, PhraseQuery, Query, QueryParser, TermQuery};
 use tantivy::schema::{
     Field, IndexRecordOption, Schema, TextFieldIndexing, TextOptions, Value as _, FAST, INDEXED, STORED, STRING,
 };
 use tantivy::tokenizer::{Language, LowerCaser, Stemmer, TextAnalyzer};
-use tantivy::{doc, Index, IndexReader, IndexWriter, ReloadPolicy, TantivyDocument, Term};
+use tantivy::{doc, DocAddress, DocSet, Index, IndexReader, IndexWriter, ReloadPolicy, TantivyDocument, Term};
 use zeroize::Zeroizing;
 
 mod keyed;
@@ -278,16 +278,40 @@ impl SearchIndex {
     ) -> Result<Vec<Hit>, SearchError> {
         self.commit()?;
         let f = self.fields;
+        let searcher = self.reader.searcher();
+        let text = (!q.trim().is_empty()).then(|| self.text_query(q));
+        let blind: Vec<Box<dyn Query>> = if q.trim().is_empty() {
+            Vec::new()
+        } else {
+            normal_forms(q)
+                .iter()
+                .map(|form| {
+                    let term = Term::from_field_text(f.blind, &self.blind(form));
+                    Box::new(TermQuery::new(term, IndexRecordOption::Basic)) as Box<dyn Query>
+                })
+                .collect()
+        };
+        // A personal value's blind terms match a handful of dossiers at
+        // most. When they match none and there is no filter, the text terms
+        // alone decide the matches and their scores, and a query of terms
+        // only lets tantivy skip the blocks of postings that cannot reach
+        // the top (block-max WAND) instead of scoring every match.
+        let blind_matches = match blind.is_empty() {
+            true => 0,
+            false => searcher.search(&BooleanQuery::union(blind.iter().map(|q| q.box_clone()).collect()), &Count)?,
+        };
+        let filters: Vec<Term> =
+            [(f.grade, grade.map(|g| format!("grade:{g}"))), (f.region, region.map(|r| format!("region:{r}")))]
+                .into_iter()
+                .filter_map(|(field, v)| Some(Term::from_field_text(field, &self.blind(&v?))))
+                .collect();
+        if let (Some(text), 0) = (&text, blind_matches) {
+            return self.top_filtered(&searcher, text.as_ref(), &filters, limit);
+        }
         let mut should: Vec<(Occur, Box<dyn Query>)> = Vec::new();
-        if !q.trim().is_empty() {
-            let parser = QueryParser::for_index(&self.index, vec![f.text]);
-            // Lenient: user input is never a syntax error.
-            let (text_query, _) = parser.parse_query_lenient(q);
-            should.push((Occur::Should, text_query));
-            for form in normal_forms(q) {
-                let term = Term::from_field_text(f.blind, &self.blind(&form));
-                should.push((Occur::Should, Box::new(TermQuery::new(term, IndexRecordOption::Basic))));
-            }
+        if let Some(text) = text {
+            should.push((Occur::Should, text));
+            should.extend(blind.into_iter().map(|q| (Occur::Should, q)));
         }
         let mut must: Vec<(Occur, Box<dyn Query>)> = Vec::new();
         if !should.is_empty() {
@@ -304,9 +328,129 @@ impl SearchIndex {
         if must.is_empty() {
             must.push((Occur::Must, Box::new(tantivy::query::AllQuery)));
         }
-        let query = BooleanQuery::new(must);
-        let searcher = self.reader.searcher();
-        let top = searcher.search(&query, &TopDocs::with_limit(limit.max(1)).order_by_score())?;
+        self.top(&searcher, &BooleanQuery::new(must), limit)
+    }
+
+    /// The text part of a query. Plain words (letters, digits, spaces: what
+    /// people type) are analysed here, one word at a time as tantivy's
+    /// parser does, with one difference: jieba's search mode gives a
+    /// compound both as its parts and as itself (`电子产品`: `电子`, `产品`,
+    /// `电子产品`), and the parser asks for the phrase of all three. A
+    /// document has that phrase exactly when it has the compound (its parts
+    /// are fixed by the compound), so the compound's own term finds the same
+    /// documents, ranks them the same for a one-word query, and costs one
+    /// posting list instead of three with their positions. Anything else
+    /// (quotes, operators, punctuation) goes to the parser, leniently: user
+    /// input is never a syntax error.
+    fn text_query(&self, q: &str) -> Box<dyn Query> {
+        let f = self.fields;
+        let plain = q.chars().all(|c| c.is_alphanumeric() || c.is_whitespace())
+            && !q.split_whitespace().any(|w| matches!(w, "AND" | "OR" | "NOT" | "IN"));
+        let analyzer = self.index.tokenizer_for_field(f.text).ok();
+        let Some(mut analyzer) = analyzer.filter(|_| plain) else {
+            return QueryParser::for_index(&self.index, vec![f.text]).parse_query_lenient(q).0;
+        };
+        let mut words: Vec<Box<dyn Query>> = Vec::new();
+        for word in q.split_whitespace() {
+            let mut tokens = Vec::new();
+            analyzer.token_stream(word).process(&mut |t| tokens.push(t.clone()));
+            let span = |t: &tantivy::tokenizer::Token| t.offset_to - t.offset_from;
+            let whole = tokens.iter().find(|t| t.offset_from == 0 && t.offset_to == word.len());
+            let term = |t: &tantivy::tokenizer::Token| Term::from_field_text(f.text, &t.text);
+            match (tokens.len(), whole) {
+                (0, _) => {}
+                (1, _) => words.push(Box::new(TermQuery::new(term(&tokens[0]), IndexRecordOption::WithFreqs))),
+                // The word is one compound and the rest are its parts.
+                (_, Some(w)) if tokens.iter().all(|t| std::ptr::eq(t, w) || span(t) < span(w)) => {
+                    words.push(Box::new(TermQuery::new(term(w), IndexRecordOption::WithFreqs)))
+                }
+                _ => words.push(Box::new(PhraseQuery::new_with_offset(
+                    tokens.iter().map(|t| (t.position, term(t))).collect(),
+                ))),
+            }
+        }
+        match words.len() {
+            1 => words.remove(0),
+            _ => Box::new(BooleanQuery::union(words)),
+        }
+    }
+
+    /// The best `limit` documents of the text query that have every filter
+    /// term (grade, region), scored by the text alone: the text query's own
+    /// pruning (block-max WAND for terms) runs with the threshold of the
+    /// best filtered matches so far, and the filters are checked per
+    /// candidate, so a filter does not make tantivy score every match of
+    /// the text. Ties go to the earlier document, as with `TopDocs`.
+    fn top_filtered(
+        &self,
+        searcher: &tantivy::Searcher,
+        text: &dyn Query,
+        filters: &[Term],
+        limit: usize,
+    ) -> Result<Vec<Hit>, SearchError> {
+        use std::cmp::{Ordering as Cmp, Reverse};
+        #[derive(PartialEq)]
+        struct Ranked(f32, DocAddress);
+        impl Eq for Ranked {}
+        impl Ord for Ranked {
+            fn cmp(&self, o: &Self) -> Cmp {
+                self.0.total_cmp(&o.0).then_with(|| o.1.cmp(&self.1))
+            }
+        }
+        impl PartialOrd for Ranked {
+            fn partial_cmp(&self, o: &Self) -> Option<Cmp> {
+                Some(self.cmp(o))
+            }
+        }
+        let limit = limit.max(1);
+        let weight = text.weight(EnableScoring::enabled_from_searcher(searcher))?;
+        let filters = filters
+            .iter()
+            .map(|t| {
+                TermQuery::new(t.clone(), IndexRecordOption::Basic)
+                    .weight(EnableScoring::disabled_from_searcher(searcher))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        // The best so far, worst on top.
+        let mut best: std::collections::BinaryHeap<Reverse<Ranked>> = Default::default();
+        let threshold = |best: &std::collections::BinaryHeap<Reverse<Ranked>>| match best.peek() {
+            Some(Reverse(worst)) if best.len() >= limit => worst.0,
+            _ => f32::MIN,
+        };
+        for (ord, reader) in searcher.segment_readers().iter().enumerate() {
+            let mut checks = filters.iter().map(|w| w.scorer(reader, 1.0)).collect::<Result<Vec<_>, _>>()?;
+            let alive = reader.alive_bitset();
+            let start = threshold(&best);
+            weight.for_each_pruning(start, reader, &mut |doc, score| {
+                let wanted = alive.is_none_or(|a| a.is_alive(doc))
+                    && checks.iter_mut().all(|c| {
+                        if c.doc() < doc {
+                            c.seek(doc);
+                        }
+                        c.doc() == doc
+                    });
+                if wanted {
+                    best.push(Reverse(Ranked(score, DocAddress::new(ord as u32, doc))));
+                    if best.len() > limit {
+                        best.pop();
+                    }
+                }
+                threshold(&best)
+            })?;
+        }
+        let mut top: Vec<Ranked> = best.into_iter().map(|Reverse(r)| r).collect();
+        top.sort_by(|a, b| b.cmp(a));
+        self.hits(searcher, top.into_iter().map(|r| (r.0, r.1)).collect())
+    }
+
+    /// The best `limit` documents of `query`, as ids and scores.
+    fn top(&self, searcher: &tantivy::Searcher, query: &dyn Query, limit: usize) -> Result<Vec<Hit>, SearchError> {
+        let top = searcher.search(query, &TopDocs::with_limit(limit.max(1)).order_by_score())?;
+        self.hits(searcher, top)
+    }
+
+    fn hits(&self, searcher: &tantivy::Searcher, top: Vec<(f32, DocAddress)>) -> Result<Vec<Hit>, SearchError> {
+        let f = self.fields;
         let mut hits = Vec::with_capacity(top.len());
         for (score, addr) in top {
             let doc: TantivyDocument = searcher.doc(addr)?;
@@ -422,6 +566,97 @@ mod tests {
         {
             assert!(!seen.iter().any(|t| t.contains(word)), "{word} readable without the key");
         }
+    }
+
+    /// The plain-word query of `text_query` against tantivy's parser on the
+    /// fixtures: the same dossiers for every query, in the same order for
+    /// one word, and block-max WAND (the fast path) gives the same top 5
+    /// as scoring every match.
+    #[test]
+    fn plain_words_find_what_the_parser_finds() {
+        let dir = tempfile::tempdir().unwrap();
+        let ix = index(dir.path());
+        let fixtures: Vec<serde_json::Value> =
+            serde_json::from_str(include_str!("../../fixtures/dossiers.json")).unwrap();
+        for copy in 0..20 {
+            for (i, f) in fixtures.iter().enumerate() {
+                let mut text = Vec::new();
+                for k in ["customer", "transport", "preferences", "remarks", "tags"] {
+                    let v = &f[k];
+                    text.push(if let Some(s) = v.as_str() { s.to_owned() } else { v.to_string() });
+                }
+                text.push(format!("批次{copy} lot{i}"));
+                let grade = f["grade"].as_str().unwrap().to_owned();
+                let region = f["customer"]["region"].as_str().unwrap().to_owned();
+                let id = format!("d{copy:02}-{i:02}");
+                ix.upsert(&IndexDoc { grade, region, ..doc(&id, &text.join(" "), &[]) }).unwrap();
+            }
+            if copy % 7 == 0 {
+                ix.commit().unwrap(); // several segments
+            }
+        }
+        ix.commit().unwrap();
+        let searcher = ix.reader.searcher();
+        let parsed = |q: &str| {
+            let query = QueryParser::for_index(&ix.index, vec![ix.fields.text]).parse_query_lenient(q).0;
+            ix.top(&searcher, query.as_ref(), 10_000).unwrap().into_iter().map(|h| h.id).collect::<Vec<_>>()
+        };
+        let ours = |q: &str, n| ix.search(q, None, None, n).unwrap().into_iter().map(|h| h.id).collect::<Vec<_>>();
+        let sorted = |mut v: Vec<String>| {
+            v.sort();
+            v
+        };
+        let mut compounds = 0;
+        for q in [
+            "电子产品",
+            "东南亚",
+            "冷链",
+            "冷链配送",
+            "cold chain",
+            "delivery",
+            "批次3",
+            "电子产品 冷链",
+            "东南亚 cold",
+        ] {
+            let want = parsed(q);
+            assert!(!want.is_empty(), "{q} matches something in the fixtures");
+            let got = ours(q, 10_000);
+            assert_eq!(sorted(got.clone()), sorted(want.clone()), "{q}: the same dossiers");
+            if !q.contains(' ') {
+                assert_eq!(got, want, "{q}: the same order");
+                assert_eq!(ours(q, 5), want[..5.min(want.len())], "{q}: the pruned top 5");
+            }
+            compounds += usize::from(ix.text_query(q).is::<TermQuery>() && q.chars().count() > 2);
+        }
+        assert!(compounds >= 2, "电子产品 and 东南亚 are asked as one term each");
+        // With a filter: the text's best among the filtered, as the
+        // intersection scored in full finds them (its scores add the
+        // filter term's constant, so only the order is compared).
+        let region = fixtures[0]["customer"]["region"].as_str().unwrap();
+        for (q, grade, region) in
+            [("冷链", Some("A"), None), ("电子产品", None, Some(region)), ("cold chain", Some("C"), Some("华东"))]
+        {
+            let mut must: Vec<(Occur, Box<dyn Query>)> = vec![(Occur::Must, ix.text_query(q))];
+            for (field, v) in [
+                (ix.fields.grade, grade.map(|g| format!("grade:{g}"))),
+                (ix.fields.region, region.map(|r| format!("region:{r}"))),
+            ] {
+                if let Some(v) = v {
+                    let term = Term::from_field_text(field, &ix.blind(&v));
+                    must.push((Occur::Must, Box::new(TermQuery::new(term, IndexRecordOption::Basic))));
+                }
+            }
+            let full = ix.top(&searcher, &BooleanQuery::new(must), 10_000).unwrap();
+            let want: Vec<String> = full.into_iter().map(|h| h.id).collect();
+            assert!(!want.is_empty(), "{q} {grade:?} {region:?} matches something");
+            let got = ix.search(q, grade, region, 10_000).unwrap().into_iter().map(|h| h.id).collect::<Vec<_>>();
+            assert_eq!(sorted(got), sorted(want.clone()), "{q} {grade:?} {region:?}: the same dossiers");
+            let top5 = ix.search(q, grade, region, 5).unwrap().into_iter().map(|h| h.id).collect::<Vec<_>>();
+            if !q.contains(' ') {
+                assert_eq!(top5, want[..5.min(want.len())], "{q} {grade:?} {region:?}: the pruned top 5");
+            }
+        }
+        assert!(ix.text_query("\"cold chain\"").is::<PhraseQuery>(), "quotes go to the parser");
     }
 
     #[test]
