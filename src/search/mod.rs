@@ -292,10 +292,11 @@ impl SearchIndex {
                 .collect()
         };
         // A personal value's blind terms match a handful of dossiers at
-        // most. When they match none and there is no filter, the text terms
-        // alone decide the matches and their scores, and a query of terms
-        // only lets tantivy skip the blocks of postings that cannot reach
-        // the top (block-max WAND) instead of scoring every match.
+        // most. When they match none, the text terms alone decide the
+        // matches and their order: a query of terms lets tantivy skip the
+        // blocks of postings that cannot reach the top (block-max WAND)
+        // instead of scoring every match, and the filters are checked per
+        // candidate (`top_filtered`).
         let blind_matches = match blind.is_empty() {
             true => 0,
             false => searcher.search(&BooleanQuery::union(blind.iter().map(|q| q.box_clone()).collect()), &Count)?,
