@@ -279,8 +279,9 @@ impl SearchIndex {
         self.commit()?;
         let f = self.fields;
         let searcher = self.reader.searcher();
-        let text = (!q.trim().is_empty()).then(|| self.text_query(q));
-        let blind: Vec<Box<dyn Query>> = if q.trim().is_empty() {
+        let asked = !q.trim().is_empty();
+        let text = asked.then(|| self.text_query(q));
+        let blind: Vec<Box<dyn Query>> = if !asked {
             Vec::new()
         } else {
             normal_forms(q)
@@ -318,12 +319,7 @@ impl SearchIndex {
         if !should.is_empty() {
             must.push((Occur::Must, Box::new(BooleanQuery::new(should))));
         }
-        if let Some(g) = grade {
-            let term = Term::from_field_text(f.grade, &self.blind(&format!("grade:{g}")));
-            must.push((Occur::Must, Box::new(TermQuery::new(term, IndexRecordOption::Basic))));
-        }
-        if let Some(r) = region {
-            let term = Term::from_field_text(f.region, &self.blind(&format!("region:{r}")));
+        for term in filters {
             must.push((Occur::Must, Box::new(TermQuery::new(term, IndexRecordOption::Basic))));
         }
         if must.is_empty() {
