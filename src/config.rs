@@ -18,6 +18,7 @@ pub struct FileConfig {
     pub policies_dir: Option<PathBuf>,
     pub max_body_bytes: Option<usize>,
     pub key_cache_entries: Option<usize>,
+    pub block_cache_mb: Option<usize>,
     pub kek_rotation_days: Option<u64>,
     pub checkpoint_interval_secs: Option<u64>,
     pub retention_interval_secs: Option<u64>,
@@ -107,6 +108,9 @@ pub struct Config {
     pub policies_dir: Option<PathBuf>,
     pub max_body_bytes: usize,
     pub key_cache_entries: usize,
+    /// RocksDB's block cache, shared by every column family (data, index
+    /// and filter blocks): the store's read memory, whatever the data size.
+    pub block_cache_bytes: usize,
     /// How long a key-encryption key wraps new data keys before a new one
     /// is made (old ones stay, wrapped, for reading).
     pub kek_rotation: std::time::Duration,
@@ -205,6 +209,7 @@ impl Config {
             policies_dir: None,
             max_body_bytes: 1024 * 1024,
             key_cache_entries: 100_000,
+            block_cache_bytes: crate::store::DEFAULT_BLOCK_CACHE_BYTES,
             kek_rotation: DEFAULT_KEK_ROTATION,
             checkpoint_interval: std::time::Duration::from_secs(60),
             retention_interval: Some(std::time::Duration::from_secs(3600)),
@@ -244,6 +249,10 @@ impl Config {
         }
         if let Some(n) = file.key_cache_entries {
             c.key_cache_entries = n;
+        }
+        if let Some(mb) = file.block_cache_mb {
+            anyhow::ensure!((8..=1 << 20).contains(&mb), "block_cache_mb must be between 8 and 1048576");
+            c.block_cache_bytes = mb << 20;
         }
         if let Some(d) = file.kek_rotation_days {
             anyhow::ensure!(d >= 1, "kek_rotation_days must be at least 1");
@@ -359,6 +368,19 @@ mod tests {
         let zero: FileConfig = toml::from_str("kek_rotation_days = 0").unwrap();
         let err = Config::resolve(zero, None, None, None, None).unwrap_err().to_string();
         assert!(err.contains("kek_rotation_days"), "{err}");
+    }
+
+    #[test]
+    fn block_cache_is_in_mebibytes_and_bounded() {
+        let c = Config::resolve(FileConfig::default(), None, None, None, None).unwrap();
+        assert_eq!(c.block_cache_bytes, crate::store::DEFAULT_BLOCK_CACHE_BYTES);
+        let file: FileConfig = toml::from_str("block_cache_mb = 1024").unwrap();
+        assert_eq!(Config::resolve(file, None, None, None, None).unwrap().block_cache_bytes, 1 << 30);
+        for bad in ["block_cache_mb = 0", "block_cache_mb = 7", "block_cache_mb = 2000000"] {
+            let file: FileConfig = toml::from_str(bad).unwrap();
+            let err = Config::resolve(file, None, None, None, None).unwrap_err().to_string();
+            assert!(err.contains("block_cache_mb"), "{bad}: {err}");
+        }
     }
 
     #[test]

@@ -90,8 +90,12 @@ pub async fn start(config: Config, clock: Arc<dyn Clock>) -> anyhow::Result<Runn
         let _ = std::fs::set_permissions(&config.data_dir, std::fs::Permissions::from_mode(0o700));
     }
     let store: Arc<dyn KvStore> = Arc::new(
-        RocksStore::open(&crate::config::db_dir(&config.data_dir))
-            .with_context(|| format!("opening the store in {}", config.data_dir.display()))?,
+        RocksStore::open_tuned(
+            &crate::config::db_dir(&config.data_dir),
+            crate::store::AuditCompression::Zstd,
+            config.block_cache_bytes,
+        )
+        .with_context(|| format!("opening the store in {}", config.data_dir.display()))?,
     );
     let initialized = store.get(crate::store::Cf::System, crate::store::keys::INITIALIZED)?.is_some();
     let (master, generated) = open_master_key(&config, initialized)?;

@@ -10,7 +10,7 @@ mod mem;
 mod rocks;
 
 pub use mem::MemStore;
-pub use rocks::{AuditCompression, RocksStore};
+pub use rocks::{AuditCompression, RocksStore, DEFAULT_BLOCK_CACHE_BYTES};
 
 /// Column families. Plaintext metadata never holds personal data; dossier
 /// content lives only in `Versions`, sealed.

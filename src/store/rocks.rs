@@ -3,6 +3,14 @@
 //! not reused). The audit log and its indexes are compressed with zstd (their
 //! entries are ids and words that repeat); the rest is not (ciphertext does
 //! not compress).
+//!
+//! Reads at scale: every column family shares one LRU block cache of a
+//! configured size (`block_cache_mb`), which also holds the index and filter
+//! blocks (so memory stays bounded as the data grows), and the column
+//! families read by key carry bloom filters, in their files and in their
+//! memtables, so a look-up skips every file and memtable that cannot hold
+//! the key instead of searching each one. The memtables of all column
+//! families share one budget ([`MEMTABLE_BUDGET_BYTES`]).
 
 use super::{Cf, KvIter, KvPair, KvStore, Op, StoreError};
 use rocksdb::{ColumnFamilyDescriptor, Direction, IteratorMode, Options, WriteBatch, WriteOptions, DB};
@@ -24,27 +32,55 @@ pub enum AuditCompression {
     None,
 }
 
-/// The audit log is appended and read front to back (verification) far more
-/// than it is looked up: larger blocks make those scans cheaper.
-fn cf_options(cf: Cf, compression: AuditCompression) -> Options {
+/// The block cache when none is configured (`block_cache_mb`).
+pub const DEFAULT_BLOCK_CACHE_BYTES: usize = 256 << 20;
+
+/// What every column family's memtables may hold together.
+pub const MEMTABLE_BUDGET_BYTES: usize = 512 << 20;
+
+/// Bits per key of the bloom filters (about 1% false positives).
+const BLOOM_BITS_PER_KEY: f64 = 10.0;
+
+/// Whether a column family is mostly read by key (a dossier's record, a
+/// version, a key, a person): those get bloom filters. The audit log, its
+/// tree and its indexes are read in order (verification, proofs, a query's
+/// walk) and grow by hundreds of millions of keys, where a filter would cost
+/// memory for no look-up it saves.
+fn read_by_key(cf: Cf) -> bool {
+    !matches!(cf, Cf::Audit | Cf::Merkle | Cf::AuditIndex | Cf::Documents)
+}
+
+fn cf_options(cf: Cf, compression: AuditCompression, cache: &rocksdb::Cache) -> Options {
     let mut o = Options::default();
     if matches!(cf, Cf::Audit | Cf::AuditIndex) && compression == AuditCompression::Zstd {
         o.set_compression_type(rocksdb::DBCompressionType::Zstd);
     }
+    let mut t = rocksdb::BlockBasedOptions::default();
+    t.set_block_cache(cache);
+    t.set_cache_index_and_filter_blocks(true);
+    t.set_pin_l0_filter_and_index_blocks_in_cache(true);
+    if read_by_key(cf) {
+        t.set_bloom_filter(BLOOM_BITS_PER_KEY, false);
+        t.set_whole_key_filtering(true);
+        // A memtable's own filter: a key it does not hold costs a hash, not
+        // a walk down its skip list.
+        o.set_memtable_prefix_bloom_ratio(0.02);
+        o.set_memtable_whole_key_filtering(true);
+    }
     if cf == Cf::Audit {
-        let mut t = rocksdb::BlockBasedOptions::default();
+        // Appended and read front to back (verification) far more than
+        // looked up: larger blocks make those scans cheaper.
         t.set_block_size(64 << 10);
-        o.set_block_based_table_factory(&t);
     }
     if cf == Cf::Documents {
         // Streamed documents pass through small memtables and bypass the
         // block cache, so a large upload or download never sits in memory.
         o.set_write_buffer_size(4 << 20);
         o.set_max_write_buffer_number(2);
-        let mut t = rocksdb::BlockBasedOptions::default();
+        t = rocksdb::BlockBasedOptions::default();
         t.disable_cache();
-        o.set_block_based_table_factory(&t);
     }
+    o.set_block_based_table_factory(&t);
     o
 }
 
@@ -54,13 +90,24 @@ impl RocksStore {
     }
 
     pub fn open_with(path: &Path, compression: AuditCompression) -> Result<Self, StoreError> {
+        Self::open_tuned(path, compression, DEFAULT_BLOCK_CACHE_BYTES)
+    }
+
+    /// Opens with a block cache of `cache_bytes` shared by every column
+    /// family (data, index and filter blocks).
+    pub fn open_tuned(path: &Path, compression: AuditCompression, cache_bytes: usize) -> Result<Self, StoreError> {
         let mut opts = Options::default();
         opts.create_if_missing(true);
         opts.create_missing_column_families(true);
         opts.set_max_background_jobs(2);
         opts.set_recycle_log_file_num(0);
         opts.set_keep_log_file_num(4);
-        let cfs = Cf::ALL.iter().map(|cf| ColumnFamilyDescriptor::new(cf.name(), cf_options(*cf, compression)));
+        // All memtables together: past this the largest is flushed, so the
+        // write buffers of thirteen column families (64 MiB each, two each
+        // by default) cannot add up to more than this.
+        opts.set_db_write_buffer_size(MEMTABLE_BUDGET_BYTES);
+        let cache = rocksdb::Cache::new_lru_cache(cache_bytes);
+        let cfs = Cf::ALL.iter().map(|cf| ColumnFamilyDescriptor::new(cf.name(), cf_options(*cf, compression, &cache)));
         let db = DB::open_cf_descriptors(&opts, path, cfs).map_err(err)?;
         Ok(RocksStore { db })
     }
@@ -183,5 +230,59 @@ impl KvStore for RocksStore {
         // with WAL size 0), so the copy is SST files, MANIFEST and CURRENT.
         let cp = rocksdb::checkpoint::Checkpoint::new(&self.db).map_err(err)?;
         cp.create_checkpoint(dir).map_err(err)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The options RocksDB recorded for one column family's table (the
+    /// `OPTIONS-*` file it writes at open), as `name=value` lines.
+    fn table_options(dir: &Path, cf: Cf) -> Vec<String> {
+        let file = std::fs::read_dir(dir)
+            .unwrap()
+            .filter_map(Result::ok)
+            .map(|e| e.path())
+            .filter(|p| p.file_name().is_some_and(|n| n.to_string_lossy().starts_with("OPTIONS-")))
+            .max()
+            .expect("an OPTIONS file");
+        let text = std::fs::read_to_string(file).unwrap();
+        let header = format!("[TableOptions/BlockBasedTable \"{}\"]", cf.name());
+        let mut lines = text.lines().skip_while(|l| l.trim() != header).skip(1);
+        let mut out = Vec::new();
+        for l in lines.by_ref() {
+            if l.trim_start().starts_with('[') {
+                break;
+            }
+            out.push(l.trim().to_owned());
+        }
+        out
+    }
+
+    #[test]
+    fn point_read_families_have_bloom_filters_and_every_family_caches_its_index() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = RocksStore::open(dir.path()).unwrap();
+        store.write(&[Op::Put(Cf::Dossiers, b"d/x".to_vec(), b"v".to_vec())], true).unwrap();
+        drop(store);
+        for cf in Cf::ALL {
+            let opts = table_options(dir.path(), cf);
+            assert!(!opts.is_empty(), "{} has table options", cf.name());
+            let bloom = opts.iter().any(|l| l.starts_with("filter_policy=") && l.contains("bloomfilter"));
+            assert_eq!(bloom, read_by_key(cf), "{}: {opts:?}", cf.name());
+            if cf != Cf::Documents {
+                assert!(opts.contains(&"cache_index_and_filter_blocks=true".to_owned()), "{}: {opts:?}", cf.name());
+            }
+        }
+        assert!(read_by_key(Cf::Keys) && read_by_key(Cf::Versions) && !read_by_key(Cf::AuditIndex));
+        let all = std::fs::read_dir(dir.path())
+            .unwrap()
+            .filter_map(Result::ok)
+            .filter(|e| e.file_name().to_string_lossy().starts_with("OPTIONS-"))
+            .map(|e| std::fs::read_to_string(e.path()).unwrap())
+            .collect::<String>();
+        assert!(all.contains(&format!("db_write_buffer_size={MEMTABLE_BUDGET_BYTES}")), "the memtable budget");
+        assert!(all.contains("memtable_whole_key_filtering=true"), "memtable filters");
     }
 }
