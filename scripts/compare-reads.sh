@@ -8,6 +8,7 @@
 #   scripts/compare-reads.sh BASE_BIN BASE_POLICIES_DIR [dossiers] [reads] [searches]
 #
 # Searches run at 4 clients (their own latency, not queueing); 0 skips them.
+# After each run it prints the server's CPU time and peak RSS (from /proc).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/enroll.sh
@@ -31,6 +32,9 @@ run() { # name binary policies
   for _ in $(seq 100); do grep -q listening "$work/$1.out" 2>/dev/null && break; sleep 0.1; done
   echo "== $1"
   "$CARGO_TARGET_DIR/release/examples/loadgen" --url http://127.0.0.1:18182 --admin-token "$token" --second-admin-token "$(enroll_second http://127.0.0.1:18182)" --dossiers "$dossiers" --reads "$reads" --concurrency 64 --searches "$searches" --search-concurrency 4
+  # The server's own CPU time (user + system, all phases) and peak RSS:
+  # work done, which varies less from run to run than throughput does.
+  echo "server: cpu $(awk '{ printf "%.1f", ($14 + $15) / 100 }' /proc/$server/stat) s, peak rss $(awk '/VmHWM/ { printf "%.0f", $2 / 1024 }' /proc/$server/status) MiB"
   kill -TERM $server; wait $server || true
 }
 echo "machine: $(nproc) cores, $(uname -r); $(date -u +%Y-%m-%dT%H:%MZ)"
