@@ -104,7 +104,7 @@ impl RocksStore {
         opts.set_keep_log_file_num(4);
         // All memtables together: past this the largest is flushed, so the
         // write buffers of thirteen column families (64 MiB each, two each
-        // by default) cannot add up to more than this.
+        // by default) stay near this instead of adding up to 1.6 GiB.
         opts.set_db_write_buffer_size(MEMTABLE_BUDGET_BYTES);
         let cache = rocksdb::Cache::new_lru_cache(cache_bytes);
         let cfs = Cf::ALL.iter().map(|cf| ColumnFamilyDescriptor::new(cf.name(), cf_options(*cf, compression, &cache)));
