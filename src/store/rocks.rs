@@ -56,6 +56,15 @@ fn cf_options(cf: Cf, compression: AuditCompression, cache: &rocksdb::Cache) -> 
         o.set_compression_type(rocksdb::DBCompressionType::Zstd);
     }
     let mut t = rocksdb::BlockBasedOptions::default();
+    if cf == Cf::Documents {
+        // Streamed documents pass through small memtables and bypass the
+        // block cache, so a large upload or download never sits in memory.
+        o.set_write_buffer_size(4 << 20);
+        o.set_max_write_buffer_number(2);
+        t.disable_cache();
+        o.set_block_based_table_factory(&t);
+        return o;
+    }
     t.set_block_cache(cache);
     t.set_cache_index_and_filter_blocks(true);
     t.set_pin_l0_filter_and_index_blocks_in_cache(true);
@@ -71,14 +80,6 @@ fn cf_options(cf: Cf, compression: AuditCompression, cache: &rocksdb::Cache) -> 
         // Appended and read front to back (verification) far more than
         // looked up: larger blocks make those scans cheaper.
         t.set_block_size(64 << 10);
-    }
-    if cf == Cf::Documents {
-        // Streamed documents pass through small memtables and bypass the
-        // block cache, so a large upload or download never sits in memory.
-        o.set_write_buffer_size(4 << 20);
-        o.set_max_write_buffer_number(2);
-        t = rocksdb::BlockBasedOptions::default();
-        t.disable_cache();
     }
     o.set_block_based_table_factory(&t);
     o
@@ -237,9 +238,8 @@ impl KvStore for RocksStore {
 mod tests {
     use super::*;
 
-    /// The options RocksDB recorded for one column family's table (the
-    /// `OPTIONS-*` file it writes at open), as `name=value` lines.
-    fn table_options(dir: &Path, cf: Cf) -> Vec<String> {
+    /// The options RocksDB recorded at open (the newest `OPTIONS-*` file).
+    fn options_file(dir: &Path) -> String {
         let file = std::fs::read_dir(dir)
             .unwrap()
             .filter_map(Result::ok)
@@ -247,17 +247,18 @@ mod tests {
             .filter(|p| p.file_name().is_some_and(|n| n.to_string_lossy().starts_with("OPTIONS-")))
             .max()
             .expect("an OPTIONS file");
-        let text = std::fs::read_to_string(file).unwrap();
+        std::fs::read_to_string(file).unwrap()
+    }
+
+    /// One column family's table options in `text`, as `name=value` lines.
+    fn table_options(text: &str, cf: Cf) -> Vec<String> {
         let header = format!("[TableOptions/BlockBasedTable \"{}\"]", cf.name());
-        let mut lines = text.lines().skip_while(|l| l.trim() != header).skip(1);
-        let mut out = Vec::new();
-        for l in lines.by_ref() {
-            if l.trim_start().starts_with('[') {
-                break;
-            }
-            out.push(l.trim().to_owned());
-        }
-        out
+        text.lines()
+            .skip_while(|l| l.trim() != header)
+            .skip(1)
+            .take_while(|l| !l.trim_start().starts_with('['))
+            .map(|l| l.trim().to_owned())
+            .collect()
     }
 
     #[test]
@@ -266,8 +267,9 @@ mod tests {
         let store = RocksStore::open(dir.path()).unwrap();
         store.write(&[Op::Put(Cf::Dossiers, b"d/x".to_vec(), b"v".to_vec())], true).unwrap();
         drop(store);
+        let text = options_file(dir.path());
         for cf in Cf::ALL {
-            let opts = table_options(dir.path(), cf);
+            let opts = table_options(&text, cf);
             assert!(!opts.is_empty(), "{} has table options", cf.name());
             let bloom = opts.iter().any(|l| l.starts_with("filter_policy=") && l.contains("bloomfilter"));
             assert_eq!(bloom, read_by_key(cf), "{}: {opts:?}", cf.name());
@@ -276,13 +278,7 @@ mod tests {
             }
         }
         assert!(read_by_key(Cf::Keys) && read_by_key(Cf::Versions) && !read_by_key(Cf::AuditIndex));
-        let all = std::fs::read_dir(dir.path())
-            .unwrap()
-            .filter_map(Result::ok)
-            .filter(|e| e.file_name().to_string_lossy().starts_with("OPTIONS-"))
-            .map(|e| std::fs::read_to_string(e.path()).unwrap())
-            .collect::<String>();
-        assert!(all.contains(&format!("db_write_buffer_size={MEMTABLE_BUDGET_BYTES}")), "the memtable budget");
-        assert!(all.contains("memtable_whole_key_filtering=true"), "memtable filters");
+        assert!(text.contains(&format!("db_write_buffer_size={MEMTABLE_BUDGET_BYTES}")), "the memtable budget");
+        assert!(text.contains("memtable_whole_key_filtering=true"), "memtable filters");
     }
 }
