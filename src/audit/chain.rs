@@ -152,8 +152,10 @@ pub struct Verifier {
     prev: [u8; 32],
     pending: Option<u64>,
     tree: Frontier,
-    /// Every leaf hash, for checking the stored tree afterwards.
+    /// Every leaf hash, for checking the stored tree afterwards (kept
+    /// only when asked: 32 bytes an entry).
     leaves: Vec<Hash>,
+    keep_leaves: bool,
     /// Sizes whose tree head to record, ascending.
     targets: Vec<u64>,
     roots: Vec<(u64, Hash)>,
@@ -179,6 +181,7 @@ impl Verifier {
             pending: None,
             tree: Frontier::default(),
             leaves: Vec::new(),
+            keep_leaves: true,
             targets,
             roots,
         }
@@ -216,7 +219,9 @@ impl Verifier {
         self.prev = hash;
         self.expected += 1;
         self.tree.push(leaf);
-        self.leaves.push(leaf);
+        if self.keep_leaves {
+            self.leaves.push(leaf);
+        }
         if self.targets.last() == Some(&self.expected) {
             self.targets.pop();
             self.roots.push((self.expected, self.tree.root()));
@@ -307,16 +312,26 @@ pub fn verify_store(
     head: Option<ChainHead>,
     progress: impl FnMut(u64),
 ) -> Result<VerifyReport, VerifyError> {
-    verify_store_with(store, head, &[], progress)
+    verify_store_with(store, head, &[], true, progress)
 }
 
-/// [`verify_store`], also recording the tree heads at `roots_at`.
+/// [`verify_store`], also recording the tree heads at `roots_at`, and the
+/// leaf hashes only with `keep_leaves` (for [`check_stored_tree`]; memory
+/// grows with the log). A log with a recorded head is first verified in two
+/// halves at once ([`super::halves`]); only if that does not accept it is
+/// it read again here, entry by entry, to name the first bad one.
 pub fn verify_store_with(
     store: &dyn KvStore,
     head: Option<ChainHead>,
     roots_at: &[u64],
+    keep_leaves: bool,
     mut progress: impl FnMut(u64),
 ) -> Result<VerifyReport, VerifyError> {
+    if let Some(h) = head.filter(|h| h.next_seq >= super::halves::MIN_ENTRIES) {
+        if let Some(report) = super::halves::verify(store, h, roots_at, keep_leaves, &mut progress)? {
+            return Ok(report);
+        }
+    }
     let (tx, rx) = std::sync::mpsc::sync_channel::<Result<Chunk, StoreError>>(8);
     // Used chunks go back to the reader, so buffers are reused rather than
     // freshly allocated (and zeroed by the kernel) for every 4096 entries.
@@ -343,7 +358,10 @@ pub fn verify_store_with(
             };
         });
         let mut v = Verifier::with_roots_at(roots_at);
-        v.leaves.reserve(head.map_or(0, |h| h.next_seq) as usize);
+        v.keep_leaves = keep_leaves;
+        if keep_leaves {
+            v.leaves.reserve(head.map_or(0, |h| h.next_seq) as usize);
+        }
         for chunk in rx {
             let mut chunk = chunk.map_err(|e| VerifyError::Store(e.to_string()))?;
             for (&(start, kl, vl), &leaf) in chunk.spans.iter().zip(&chunk.leaves) {
@@ -394,6 +412,14 @@ mod tests {
         store.write(&ops, false).unwrap();
         let b = verify_store(&store, Some(head), |_| {});
         assert_eq!(a, b);
+        // The two-halves path accepts exactly what this one accepts, with
+        // the same report, and hands everything else back.
+        let c = super::super::halves::verify(&store, head, &[], true, &mut |_| {}).unwrap();
+        match &a {
+            Ok(r) if head.next_seq >= 2 => assert_eq!(c.as_ref(), Some(r)),
+            Ok(_) => {}
+            Err(_) => assert_eq!(c, None),
+        }
         a
     }
 
@@ -411,7 +437,14 @@ mod tests {
         let store = crate::store::MemStore::default();
         let ops: Vec<_> = rows.iter().map(|(k, v)| crate::store::Op::Put(Cf::Audit, k.clone(), v.clone())).collect();
         store.write(&ops, false).unwrap();
-        let r = verify_store_with(&store, Some(head), &[1, 16, 20, 37, 99], |_| {}).unwrap();
+        let r = verify_store_with(&store, Some(head), &[1, 16, 20, 37, 99], true, |_| {}).unwrap();
+        let lean = verify_store_with(&store, Some(head), &[1, 16, 20, 37, 99], false, |_| {}).unwrap();
+        assert_eq!((lean.leaves.len(), &lean.roots, lean.root), (0, &r.roots, r.root));
+        let halves =
+            super::super::halves::verify(&store, head, &[37, 0, 20, 99, 1, 16, 20], true, &mut |_| {}).unwrap();
+        let halves = halves.expect("an intact log is accepted in halves");
+        assert_eq!(halves.roots[0], (0, crate::audit::merkle::empty_root()));
+        assert_eq!((&halves.roots[1..], halves.root, &halves.leaves), (&r.roots[..], r.root, &r.leaves));
         assert_eq!(r.root, crate::audit::merkle::root(&leaves, 37).unwrap());
         let want: Vec<(u64, Hash)> =
             [1u64, 16, 20, 37].iter().map(|&n| (n, crate::audit::merkle::root(&leaves, n).unwrap())).collect();

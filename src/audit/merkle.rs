@@ -243,7 +243,20 @@ impl Frontier {
 
     /// Appends a leaf without reporting the finished subtrees (verification).
     pub fn push(&mut self, leaf: Hash) {
-        let (mut level, mut hash) = (0u8, leaf);
+        self.push_subtree(0, leaf);
+    }
+
+    /// Appends a complete subtree of 2^`level` leaves whose hash is `hash`.
+    /// The size must be a multiple of 2^`level` (a subtree of the tree
+    /// starts only there).
+    pub fn push_subtree(&mut self, level: u8, hash: Hash) {
+        debug_assert!(
+            self.size.is_multiple_of(1u64 << level),
+            "a subtree of level {level} cannot start at {}",
+            self.size
+        );
+        let added = 1u64 << level;
+        let (mut level, mut hash) = (level, hash);
         while let Some(&(l, left)) = self.stack.last() {
             if l != level {
                 break;
@@ -253,7 +266,18 @@ impl Frontier {
             level += 1;
         }
         self.stack.push((level, hash));
-        self.size += 1;
+        self.size += added;
+    }
+
+    /// The right edge of this tree followed by `tail`'s leaves, where
+    /// `tail` was built on its own from an empty tree. Holds when
+    /// `tail` has fewer leaves than the largest power of two dividing this
+    /// tree's size (then `tail`'s subtrees all sit below this tree's).
+    pub fn then(&self, tail: &Frontier) -> Frontier {
+        debug_assert!(self.size == 0 || tail.size < 1u64 << self.size.trailing_zeros());
+        let mut stack = self.stack.clone();
+        stack.extend_from_slice(&tail.stack);
+        Frontier { size: self.size + tail.size, stack }
     }
 
     /// The tree head at the current size.

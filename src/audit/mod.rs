@@ -7,6 +7,7 @@
 mod chain;
 pub mod checkpoint;
 mod entry;
+mod halves;
 pub mod incremental;
 pub mod index;
 pub mod merkle;
