@@ -6,7 +6,8 @@
 //! copy, no hand-over), checks every entry's form and position, computes
 //! its chain and leaf hashes and checks the links inside the half; the one
 //! link between the halves, the count and the recorded head are checked
-//! after both are done, and the tree heads are rebuilt from the leaves.
+//! after both are done. The first half builds the Merkle tree from entry 0;
+//! the second hashes its leaves into complete blocks, which then join it.
 //!
 //! This path only ever says "intact". Whatever it does not accept (a bad
 //! entry, a gap, a broken link, a count or head that differs) sends the
@@ -42,10 +43,10 @@ struct Half {
     tree: Frontier,
     /// The second half: the hash of each complete block, in order.
     blocks: Vec<Hash>,
-    /// Tree heads asked for. The first half: (size, head). The second:
-    /// (size, complete blocks before it, the block so far), to be joined
-    /// to the first half's tree.
+    /// The first half: the tree heads asked for in it, as (size, head).
     heads: Vec<(u64, Hash)>,
+    /// The second half: those asked for in it, as (size, complete blocks
+    /// before it, the block so far), to be joined to the first half's tree.
     partial: Vec<(u64, usize, Frontier)>,
 }
 
