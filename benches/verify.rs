@@ -1,7 +1,8 @@
 //! Audit verification throughput, before and after, in one run on one log:
 //! the single-threaded iterator path (`verify` over `scan`: one allocation per
-//! key and value, decode and hash on one thread) against `verify_store` (a
-//! reader thread with a raw iterator and readahead, a verifier thread).
+//! key and value, decode and hash on one thread) against `verify_store` (two
+//! threads, each reading half of the log with a raw iterator and readahead
+//! and doing all the work for it: `src/audit/halves.rs`).
 //!
 //!     cargo bench --bench verify [-- ENTRIES]      (default 1,000,000)
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a tool, not the server: a panic fails the run
@@ -34,6 +35,6 @@ fn main() -> anyhow::Result<()> {
     let (a, b) = (median(single), median(pipelined));
     println!("audit verify, {n} entries of {avg} bytes, median of {runs} runs each, interleaved:");
     println!("  single thread, scan iterator : {a:>12.0} entries/s");
-    println!("  two threads, raw iterator    : {b:>12.0} entries/s   ({:.2}x)", b / a);
+    println!("  two halves, raw iterators   : {b:>12.0} entries/s   ({:.2}x)", b / a);
     Ok(())
 }
