@@ -170,11 +170,8 @@ impl Default for Verifier {
 impl Verifier {
     /// Also records the tree heads at these sizes (e.g. of checkpoints).
     pub fn with_roots_at(sizes: &[u64]) -> Self {
-        let mut targets: Vec<u64> = sizes.iter().copied().filter(|s| *s > 0).collect();
-        targets.sort_unstable();
-        targets.dedup();
+        let (mut targets, roots) = head_sizes(sizes);
         targets.reverse(); // popped from the end, smallest first
-        let roots = sizes.iter().filter(|s| **s == 0).map(|_| (0, empty_root())).take(1).collect();
         Verifier {
             expected: 0,
             prev: GENESIS_PREV,
@@ -282,6 +279,24 @@ where
     v.finish(head)
 }
 
+/// The sizes whose tree heads to record, ascending and without 0, and the
+/// head of the empty tree if 0 is among them (the first of the heads).
+pub(super) fn head_sizes(sizes: &[u64]) -> (Vec<u64>, Vec<(u64, Hash)>) {
+    let mut targets: Vec<u64> = sizes.iter().copied().filter(|s| *s > 0).collect();
+    targets.sort_unstable();
+    targets.dedup();
+    let roots = sizes.iter().filter(|s| **s == 0).map(|_| (0, empty_root())).take(1).collect();
+    (targets, roots)
+}
+
+/// How many entries the log holds by its last key (0 if that key is not a
+/// sequence number): what room for leaf hashes is made from, so that a
+/// damaged head is reported rather than allocated.
+pub(super) fn stored_len(store: &dyn KvStore) -> Result<u64, VerifyError> {
+    let last = store.last(Cf::Audit).map_err(|e| VerifyError::Store(e.to_string()))?;
+    Ok(last.and_then(|(k, _)| <[u8; 8]>::try_from(k.as_slice()).ok()).map_or(0, |k| u64::from_be_bytes(k) + 1))
+}
+
 /// Entries read from the store and handed to the verifying thread at once.
 const CHUNK: usize = 4096;
 
@@ -360,7 +375,7 @@ pub fn verify_store_with(
         let mut v = Verifier::with_roots_at(roots_at);
         v.keep_leaves = keep_leaves;
         if keep_leaves {
-            v.leaves.reserve(head.map_or(0, |h| h.next_seq) as usize);
+            v.leaves.reserve(head.map_or(0, |h| h.next_seq).min(stored_len(store)?) as usize);
         }
         for chunk in rx {
             let mut chunk = chunk.map_err(|e| VerifyError::Store(e.to_string()))?;

@@ -15,9 +15,9 @@
 //! the first bad sequence number exactly as before; tampering is rare, and
 //! reading the log twice then costs nothing that matters.
 
-use super::chain::{ChainHead, VerifyError, VerifyReport};
+use super::chain::{head_sizes, stored_len, ChainHead, VerifyError, VerifyReport};
 use super::entry::{check, hash_entry, GENESIS_PREV, PREV_HASH_OFFSET};
-use super::merkle::{empty_root, leaf_hash, Frontier, Hash};
+use super::merkle::{leaf_hash, Frontier, Hash};
 use crate::store::{Cf, KvStore, StoreError};
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -62,11 +62,14 @@ pub(super) fn verify(
     progress: &mut dyn FnMut(u64),
 ) -> Result<Option<VerifyReport>, VerifyError> {
     let n = head.next_seq;
+    // A log whose last key is not the head's last entry is not whole; it is
+    // also never given room for more leaves than it holds.
+    if stored_len(store)? != n {
+        return Ok(None);
+    }
     // The seam falls on a block boundary, near the middle.
     let mid = (n / 2) >> BLOCK_LEVEL << BLOCK_LEVEL;
-    let mut targets: Vec<u64> = roots_at.iter().copied().filter(|s| *s > 0 && *s <= n).collect();
-    targets.sort_unstable();
-    targets.dedup();
+    let (targets, mut roots) = head_sizes(roots_at);
     let (early, late) = targets.split_at(targets.partition_point(|s| *s <= mid));
     let mut leaves = if keep_leaves { vec![[0u8; 32]; n as usize] } else { Vec::new() };
     let (first_leaves, second_leaves) = leaves.split_at_mut(if keep_leaves { mid as usize } else { 0 });
@@ -97,7 +100,6 @@ pub(super) fn verify(
     // The tree: the first half's, then the second half's blocks, then its
     // last incomplete block; a head asked for inside the second half is
     // the tree at its block's start joined with that block so far.
-    let mut roots: Vec<(u64, Hash)> = roots_at.iter().filter(|s| **s == 0).map(|_| (0, empty_root())).take(1).collect();
     roots.extend(first.heads);
     let mut tree = first.tree;
     let mut joined = 0;
@@ -281,6 +283,15 @@ mod tests {
             assert!(sequential(&store, wrong, &[]).is_err());
             assert_eq!(verify(&store, wrong, &[], true, &mut |_| {}).unwrap(), None);
         }
+    }
+
+    #[test]
+    fn a_head_far_beyond_the_log_is_reported_not_allocated() {
+        let (store, head) = filled(300);
+        let wrong = ChainHead { next_seq: 1 << 50, ..head };
+        assert_eq!(verify(&store, wrong, &[], true, &mut |_| {}).unwrap(), None);
+        let r = crate::audit::chain::verify_store_with(&store, Some(wrong), &[], true, |_| {});
+        assert!(matches!(r, Err(VerifyError::Broken { seq: 300, .. })), "{r:?}");
     }
 
     #[test]
