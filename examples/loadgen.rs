@@ -46,6 +46,11 @@ struct BenchArgs {
     /// show a search's own latency rather than its queueing.
     #[arg(long)]
     search_concurrency: Option<usize>,
+    /// Requests to `GET /healthz` before anything else, at --concurrency:
+    /// the floor of this machine, this HTTP stack and this client, with no
+    /// work behind the request (no token, store or audit).
+    #[arg(long, default_value_t = 0)]
+    floor: usize,
     /// Concurrent clients.
     #[arg(long, default_value_t = 64)]
     concurrency: usize,
@@ -155,12 +160,25 @@ fn print_stages(
         return; // an older server without these histograms
     }
     let handler = hs / hc * 1e3;
+    // The store write alone (WAL, fsync, memtables), from servers that report it.
+    let (ss, sc) = (delta("custos_audit_batch_sync_seconds_sum"), delta("custos_audit_batch_sync_seconds_count"));
+    let sync = if sc > 0.0 { format!(", of which the store write {:.2} ms", ss / sc * 1e3) } else { String::new() };
     println!(
-        "  stages: client mean {client_mean_ms:.2} ms = server handler {handler:.2} ms (of which waiting for the audit batch: a batch of {:.1} commits took {:.2} ms to build and sync, {wc:.0} batches) + queueing, transport and client {:.2} ms",
+        "  stages: client mean {client_mean_ms:.2} ms = server handler {handler:.2} ms (of which waiting for the audit batch: a batch of {:.1} commits took {:.2} ms to build and sync{sync}, {wc:.0} batches) + queueing, transport and client {:.2} ms",
         commits / wc,
         ws / wc * 1e3,
         client_mean_ms - handler
     );
+}
+
+/// Sends a request and reads its whole body; anything but 200 fails the run.
+async fn fetch_ok(req: reqwest::RequestBuilder, what: &str) -> anyhow::Result<()> {
+    let r = req.send().await?;
+    if r.status() != reqwest::StatusCode::OK {
+        bail!("{what} answered {}", r.status());
+    }
+    r.bytes().await?;
+    Ok(())
 }
 
 /// Redeems an enrollment code for its token.
@@ -276,6 +294,15 @@ async fn run(mut args: BenchArgs) -> anyhow::Result<()> {
     };
     let ids = Arc::new(std::sync::Mutex::new(Vec::with_capacity(args.dossiers)));
     println!("loadgen against {base}: {} dossiers, {} reads, {} clients", args.dossiers, args.reads, args.concurrency);
+    if args.floor > 0 {
+        let (c, b) = (client.clone(), base.clone());
+        let mut floor = drive("http floor", args.floor, args.concurrency, move |_| {
+            let (client, base) = (c.clone(), b.clone());
+            async move { fetch_ok(client.get(format!("{base}/healthz")), "/healthz").await }
+        })
+        .await?;
+        floor.print();
+    }
     let stats0 = server_stats(&client, &base, &args.admin_token).await;
     let mut ingest = {
         let (client, base, tokens, bodies, ids) =
@@ -311,17 +338,11 @@ async fn run(mut args: BenchArgs) -> anyhow::Result<()> {
             let (client, base, tokens, ids) = (client.clone(), base.clone(), tokens.clone(), ids.clone());
             async move {
                 let id = &ids[(i.wrapping_mul(7919)) % ids.len()];
-                let r = client
+                let req = client
                     .get(format!("{base}/v1/dossiers/{id}"))
                     .bearer_auth(&tokens[i % tokens.len()])
-                    .header("X-Purpose", "service_delivery")
-                    .send()
-                    .await?;
-                if r.status() != reqwest::StatusCode::OK {
-                    bail!("read answered {}", r.status());
-                }
-                r.bytes().await?;
-                Ok(())
+                    .header("X-Purpose", "service_delivery");
+                fetch_ok(req, "read").await
             }
         })
         .await?
@@ -335,17 +356,11 @@ async fn run(mut args: BenchArgs) -> anyhow::Result<()> {
         let mut searches = drive("searches", args.searches, concurrency, move |i| {
             let (client, base, tokens) = (c.clone(), b.clone(), t.clone());
             async move {
-                let r = client
+                let req = client
                     .get(format!("{base}/v1/search?{}", SEARCHES[i % SEARCHES.len()]))
                     .bearer_auth(&tokens[i % tokens.len()])
-                    .header("X-Purpose", "service_delivery")
-                    .send()
-                    .await?;
-                if r.status() != reqwest::StatusCode::OK {
-                    bail!("search answered {}", r.status());
-                }
-                r.bytes().await?;
-                Ok(())
+                    .header("X-Purpose", "service_delivery");
+                fetch_ok(req, "search").await
             }
         })
         .await?;

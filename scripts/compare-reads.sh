@@ -5,9 +5,12 @@
 # `examples/loadgen.rs` client (this tree's). CUSTOS_BENCH_LOG sets both
 # servers' log filter (default `warn`).
 #
-#   scripts/compare-reads.sh BASE_BIN BASE_POLICIES_DIR [dossiers] [reads] [searches]
+#   scripts/compare-reads.sh BASE_BIN BASE_POLICIES_DIR [dossiers] [reads] [searches] [floor]
 #
 # Searches run at 4 clients (their own latency, not queueing); 0 skips them.
+# First, `floor` requests (default 50,000) to `GET /healthz` at 64 clients:
+# what this machine, the HTTP stack and the client do with no work behind a
+# request, the ceiling no audited read can pass; 0 skips them.
 # After each run it prints the server's CPU time and peak RSS (from /proc).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -17,6 +20,7 @@ base_policies="$2"
 dossiers="${3:-20000}"
 reads="${4:-100000}"
 searches="${5:-20000}"
+floor="${6:-50000}"
 : "${CARGO_TARGET_DIR:=/var/cache/custos/target}"
 export CARGO_TARGET_DIR
 cargo build --release --locked --bin custos --example loadgen >/dev/null
@@ -31,7 +35,7 @@ run() { # name binary policies
   server=$!
   for _ in $(seq 100); do grep -q listening "$work/$1.out" 2>/dev/null && break; sleep 0.1; done
   echo "== $1"
-  "$CARGO_TARGET_DIR/release/examples/loadgen" --url http://127.0.0.1:18182 --admin-token "$token" --second-admin-token "$(enroll_second http://127.0.0.1:18182)" --dossiers "$dossiers" --reads "$reads" --concurrency 64 --searches "$searches" --search-concurrency 4
+  "$CARGO_TARGET_DIR/release/examples/loadgen" --url http://127.0.0.1:18182 --admin-token "$token" --second-admin-token "$(enroll_second http://127.0.0.1:18182)" --dossiers "$dossiers" --reads "$reads" --concurrency 64 --searches "$searches" --search-concurrency 4 --floor "$floor"
   # The server's own CPU time (user + system, all phases) and peak RSS:
   # work done, which varies less from run to run than throughput does.
   echo "server: cpu $(awk '{ printf "%.1f", ($14 + $15) / 100 }' /proc/$server/stat) s, peak rss $(awk '/VmHWM/ { printf "%.0f", $2 / 1024 }' /proc/$server/status) MiB"

@@ -290,13 +290,14 @@ impl WriterState {
             results.push(if matches!(passed, Ok(true)) { Ok(seqs) } else { Err(CommitError::Conflict) });
         }
         ops.push(Op::Put(Cf::System, HEAD_KEY.to_vec(), head.encode()));
+        let sync_started = std::time::Instant::now();
         match self.store.write(&ops, true) {
             Ok(()) => {
                 if let Ok(mut h) = self.head.write() {
                     *h = head;
                 }
                 self.last_time = now;
-                self.metrics.record_commit(jobs.len(), started.elapsed());
+                self.metrics.record_commit(jobs.len(), started.elapsed(), sync_started.elapsed());
                 if !written.is_empty() {
                     if let Some(tx) = self.observer.lock().ok().and_then(|o| o.clone()) {
                         let _ = tx.send(written);

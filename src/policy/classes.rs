@@ -16,11 +16,14 @@ pub struct FieldClasses {
 
 /// `/contacts/3/phone` → `/contacts/*/phone`.
 pub fn generic(pointer: &str) -> String {
-    pointer
-        .split('/')
-        .map(|seg| if !seg.is_empty() && seg.bytes().all(|b| b.is_ascii_digit()) { "*" } else { seg })
-        .collect::<Vec<_>>()
-        .join("/")
+    let mut out = String::with_capacity(pointer.len());
+    for (i, seg) in pointer.split('/').enumerate() {
+        if i > 0 {
+            out.push('/');
+        }
+        out.push_str(if !seg.is_empty() && seg.bytes().all(|b| b.is_ascii_digit()) { "*" } else { seg });
+    }
+    out
 }
 
 impl FieldClasses {
@@ -99,6 +102,16 @@ fn collect(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn generic_replaces_array_indexes_only() {
+        assert_eq!(generic("/contacts/12/phone"), "/contacts/*/phone");
+        assert_eq!(generic("/customer/name"), "/customer/name");
+        assert_eq!(generic("/a1/2b/3"), "/a1/2b/*");
+        assert_eq!(generic(""), "");
+        assert_eq!(generic("/"), "/");
+        assert_eq!(generic("//0"), "//*");
+    }
 
     #[test]
     fn template_classes_follow_api_md() {

@@ -6,18 +6,33 @@ use serde_json::Value;
 /// JSON Pointers of the leaves of a document (arrays of scalars count as one
 /// leaf), for the released/withheld field lists of audit entries.
 pub(crate) fn leaf_paths(v: &Value, prefix: &str, out: &mut Vec<String>) {
+    let mut path = String::with_capacity(64);
+    path.push_str(prefix);
+    walk_leaves(v, &mut path, out);
+}
+
+/// `leaf_paths` over one growing buffer: a string allocated per leaf, not
+/// per level.
+fn walk_leaves(v: &Value, path: &mut String, out: &mut Vec<String>) {
+    let len = path.len();
     match v {
         Value::Object(m) => {
             for (k, v) in m {
-                leaf_paths(v, &format!("{prefix}/{k}"), out);
+                path.push('/');
+                path.push_str(k);
+                walk_leaves(v, path, out);
+                path.truncate(len);
             }
         }
         Value::Array(a) if a.iter().any(|x| x.is_object()) => {
             for (i, v) in a.iter().enumerate() {
-                leaf_paths(v, &format!("{prefix}/{i}"), out);
+                use std::fmt::Write as _;
+                let _ = write!(path, "/{i}");
+                walk_leaves(v, path, out);
+                path.truncate(len);
             }
         }
-        _ => out.push(prefix.to_owned()),
+        _ => out.push(path.clone()),
     }
 }
 
@@ -54,5 +69,38 @@ pub(super) fn remove_pointer(doc: &mut Value, pointer: &str) {
             }
         }
         _ => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn leaf_paths_name_every_leaf_once() {
+        let doc = json!({
+            "customer": {"name": "x", "region": "CN"},
+            "tags": ["a", "b"],
+            "contacts": [{"name": "n", "phone": "p"}, {"email": "e"}],
+            "empty": {},
+            "n": 1
+        });
+        let mut out = Vec::new();
+        leaf_paths(&doc, "", &mut out);
+        out.sort();
+        let want = [
+            "/contacts/0/name",
+            "/contacts/0/phone",
+            "/contacts/1/email",
+            "/customer/name",
+            "/customer/region",
+            "/n",
+            "/tags",
+        ];
+        assert_eq!(out, want);
+        let mut under = Vec::new();
+        leaf_paths(&json!({"a": 1}), "/x", &mut under);
+        assert_eq!(under, ["/x/a"]);
     }
 }

@@ -205,15 +205,27 @@ impl AccessPolicy {
         names
     }
 
-    #[expect(clippy::expect_used, reason = "literal attribute values always evaluate")]
     fn staff_entity(&self, p: &Principal) -> Entity {
-        let roles: Vec<String> = p.role_names();
+        self.staff_entity_of(&p.id, &p.roles, &p.department, &p.region)
+    }
+
+    #[expect(clippy::expect_used, reason = "literal attribute values always evaluate")]
+    fn staff_entity_of(
+        &self,
+        id: &PrincipalId,
+        roles: &[crate::domain::Role],
+        department: &str,
+        region: &str,
+    ) -> Entity {
+        let roles = RestrictedExpression::new_set(
+            roles.iter().map(|r| RestrictedExpression::new_string(r.as_str().to_owned())),
+        );
         let attrs = HashMap::from([
-            ("roles".to_owned(), strings(&roles)),
-            ("department".to_owned(), RestrictedExpression::new_string(p.department.clone())),
-            ("region".to_owned(), RestrictedExpression::new_string(p.region.clone())),
+            ("roles".to_owned(), roles),
+            ("department".to_owned(), RestrictedExpression::new_string(department.to_owned())),
+            ("region".to_owned(), RestrictedExpression::new_string(region.to_owned())),
         ]);
-        Entity::new(uid(&self.staff, p.id.as_str()), attrs, HashSet::new()).expect("literal attributes")
+        Entity::new(uid(&self.staff, id.as_str()), attrs, HashSet::new()).expect("literal attributes")
     }
 
     #[expect(clippy::expect_used, reason = "literal attribute values always evaluate")]
@@ -235,6 +247,14 @@ impl AccessPolicy {
             ("status".to_owned(), RestrictedExpression::new_string(status.to_owned())),
         ]);
         Entity::new(uid(&self.dossier, id), attrs, HashSet::new()).expect("literal attributes")
+    }
+
+    /// The entities of a field decision, from its cache key: built only
+    /// when a decision is evaluated, not when it comes from the cache.
+    fn read_entities(&self, k: &ReadKey) -> Option<Entities> {
+        let staff = self.staff_entity_of(&k.principal, &k.roles, &k.department, &k.region);
+        let facts = DossierFacts { owner: &k.owner, region: &k.dossier_region, grade: k.grade, status: k.status };
+        Entities::from_entities([staff, self.dossier_entity(READ_RESOURCE, &facts)], None).ok()
     }
 
     /// Runs one request; evaluation errors fail closed.
@@ -401,12 +421,10 @@ impl AccessPolicy {
         purpose: &str,
         def: &PurposeDef,
     ) -> FieldReader<'a> {
-        let entities =
-            Entities::from_entities([self.staff_entity(p), self.dossier_entity(READ_RESOURCE, &facts)], None).ok();
         let basis = def.basis.as_str().to_owned();
         FieldReader {
             policy: self,
-            entities,
+            entities: std::cell::OnceCell::new(),
             principal: uid(&self.staff, p.id.as_str()),
             resource: uid(&self.dossier, READ_RESOURCE),
             key: ReadKey {

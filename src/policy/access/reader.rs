@@ -13,7 +13,8 @@ pub(super) const READ_RESOURCE: &str = "dossier";
 pub struct FieldReader<'a> {
     pub(super) policy: &'a AccessPolicy,
     pub(super) key: ReadKey,
-    pub(super) entities: Option<Entities>,
+    /// Built on the first decision not found in the cache.
+    pub(super) entities: std::cell::OnceCell<Option<Entities>>,
     pub(super) principal: EntityUid,
     pub(super) resource: EntityUid,
     pub(super) purpose: String,
@@ -52,7 +53,7 @@ impl FieldReader<'_> {
     }
 
     fn evaluate(&self, class: Classification, subject: Option<&SubjectState>) -> FieldDecision {
-        let Some(entities) = &self.entities else {
+        let Some(entities) = self.entities.get_or_init(|| self.policy.read_entities(&self.key)) else {
             return FieldDecision {
                 outcome: FieldOutcome::Withheld,
                 policies: vec!["(entities could not be built)".into()],
