@@ -93,7 +93,7 @@ fn json<T: Serialize>(v: &T) -> Result<Vec<u8>, ArchiveError> {
 }
 
 fn withheld(why: String) -> crate::policy::access::FieldDecision {
-    crate::policy::access::FieldDecision { outcome: FieldOutcome::Withheld, policies: vec![why] }
+    crate::policy::access::FieldDecision { outcome: FieldOutcome::Withheld, policies: [why].into() }
 }
 
 impl Archive {

@@ -133,8 +133,9 @@ pub struct Decision {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FieldDecision {
     pub outcome: FieldOutcome,
-    /// The policies that decided, by `@id`.
-    pub policies: Vec<String>,
+    /// The policies that decided, by `@id` (shared: a decision is copied
+    /// into the cache, the request's memo and the plan).
+    pub policies: std::sync::Arc<[String]>,
 }
 
 struct PolicyInfo {
@@ -149,6 +150,15 @@ struct PolicyInfo {
 /// decisions whatever the dossier.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 struct ReadKey {
+    /// The same for every decision of one read: shared, not copied.
+    read: std::sync::Arc<ReadFacts>,
+    class: Classification,
+    subject: Option<SubjectState>,
+}
+
+/// The caller, the dossier's attributes and the purpose of one read.
+#[derive(Debug, PartialEq, Eq, Hash)]
+struct ReadFacts {
     principal: PrincipalId,
     roles: Vec<crate::domain::Role>,
     department: String,
@@ -158,8 +168,6 @@ struct ReadKey {
     grade: Grade,
     status: Status,
     purpose: String,
-    class: Classification,
-    subject: Option<SubjectState>,
 }
 
 /// How many field decisions are kept across requests.
@@ -251,7 +259,7 @@ impl AccessPolicy {
 
     /// The entities of a field decision, from its cache key: built only
     /// when a decision is evaluated, not when it comes from the cache.
-    fn read_entities(&self, k: &ReadKey) -> Option<Entities> {
+    fn read_entities(&self, k: &ReadFacts) -> Option<Entities> {
         let staff = self.staff_entity_of(&k.principal, &k.roles, &k.department, &k.region);
         let facts = DossierFacts { owner: &k.owner, region: &k.dossier_region, grade: k.grade, status: k.status };
         Entities::from_entities([staff, self.dossier_entity(READ_RESOURCE, &facts)], None).ok()
@@ -427,7 +435,7 @@ impl AccessPolicy {
             entities: std::cell::OnceCell::new(),
             principal: uid(&self.staff, p.id.as_str()),
             resource: uid(&self.dossier, READ_RESOURCE),
-            key: ReadKey {
+            facts: std::sync::Arc::new(ReadFacts {
                 principal: p.id.clone(),
                 roles: p.roles.clone(),
                 department: p.department.clone(),
@@ -437,9 +445,7 @@ impl AccessPolicy {
                 grade: facts.grade,
                 status: facts.status,
                 purpose: purpose.to_owned(),
-                class: Classification::Public,
-                subject: None,
-            },
+            }),
             purpose: purpose.to_owned(),
             basis,
             open_when_restricted: def.open_when_restricted,
@@ -524,6 +530,6 @@ mod tests {
         let mut r = p.reader(&admin, "dos_x", facts, "service_delivery", &def);
         let d = r.decide(Classification::Internal, None);
         assert_eq!(d.outcome, FieldOutcome::Withheld, "admin role forbids even with sales: {d:?}");
-        assert_eq!(d.policies, vec!["admin.no-content".to_owned()]);
+        assert_eq!(&*d.policies, ["admin.no-content".to_owned()]);
     }
 }

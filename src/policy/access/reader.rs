@@ -2,7 +2,7 @@
 //! within the request and shared across requests through the policy's
 //! bounded cache.
 
-use super::{strings, AccessPolicy, FieldDecision, FieldOutcome, ReadKey, SubjectState};
+use super::{strings, AccessPolicy, FieldDecision, FieldOutcome, ReadFacts, ReadKey, SubjectState};
 use crate::domain::Classification;
 use cedar_policy::{Entities, EntityUid, RestrictedExpression};
 use std::collections::HashMap;
@@ -12,7 +12,7 @@ pub(super) const READ_RESOURCE: &str = "dossier";
 
 pub struct FieldReader<'a> {
     pub(super) policy: &'a AccessPolicy,
-    pub(super) key: ReadKey,
+    pub(super) facts: std::sync::Arc<ReadFacts>,
     /// Built on the first decision not found in the cache.
     pub(super) entities: std::cell::OnceCell<Option<Entities>>,
     pub(super) principal: EntityUid,
@@ -36,7 +36,7 @@ impl FieldReader<'_> {
         if let Some(d) = self.memo.get(&key) {
             return d.clone();
         }
-        let shared = ReadKey { class, subject: subject.cloned(), ..self.key.clone() };
+        let shared = ReadKey { read: self.facts.clone(), class, subject: subject.cloned() };
         let cached = self.policy.decisions.lock().ok().and_then(|mut c| c.get(&shared).cloned());
         let d = match cached {
             Some(d) => d,
@@ -53,10 +53,10 @@ impl FieldReader<'_> {
     }
 
     fn evaluate(&self, class: Classification, subject: Option<&SubjectState>) -> FieldDecision {
-        let Some(entities) = self.entities.get_or_init(|| self.policy.read_entities(&self.key)) else {
+        let Some(entities) = self.entities.get_or_init(|| self.policy.read_entities(&self.facts)) else {
             return FieldDecision {
                 outcome: FieldOutcome::Withheld,
-                policies: vec!["(entities could not be built)".into()],
+                policies: ["(entities could not be built)".to_owned()].into(),
             };
         };
         let empty = SubjectState::default();
@@ -69,7 +69,7 @@ impl FieldReader<'_> {
         let Ok(state) = state else {
             return FieldDecision {
                 outcome: FieldOutcome::Withheld,
-                policies: vec!["(context could not be built)".into()],
+                policies: ["(context could not be built)".to_owned()].into(),
             };
         };
         let class_name = class.as_str();
@@ -90,6 +90,6 @@ impl FieldReader<'_> {
         };
         let mut policies: Vec<String> = reasons.iter().map(|i| i.name.clone()).collect();
         policies.sort_unstable();
-        FieldDecision { outcome, policies }
+        FieldDecision { outcome, policies: policies.into() }
     }
 }
