@@ -1,7 +1,7 @@
 //! Hash-chain verification, naming the first bad sequence number.
 
 use super::entry::{check, hash_entry, GENESIS_PREV, PREV_HASH_OFFSET};
-use super::merkle::{empty_root, leaf_hash, node_hash, Frontier, Hash};
+use super::merkle::{empty_root, leaf_hash, Frontier, Hash};
 use crate::store::{Cf, KvStore, StoreError};
 
 /// What the writer records after every batch, in the same batch: the next
@@ -40,91 +40,6 @@ pub struct VerifyReport {
     pub roots: Vec<(u64, Hash)>,
     /// The leaf hash of every entry, recomputed.
     pub leaves: Vec<Hash>,
-}
-
-/// Checks every stored Merkle node (what proofs are built from) against
-/// the leaf hashes recomputed from the entries, and that no node is missing
-/// or extra. Two threads: level 0 against the leaves, and every higher
-/// level against the tree rebuilt from the leaves.
-pub fn check_stored_tree(store: &dyn KvStore, leaves: &[Hash]) -> Result<(), String> {
-    std::thread::scope(|scope| {
-        let upper = scope.spawn(|| check_levels(store, leaves, 1));
-        let lower = check_levels(store, leaves, 0);
-        lower.and(upper.join().unwrap_or_else(|_| Err("tree check failed".into())))
-    })
-}
-
-/// Checks the stored levels from `first` on (level 0 only when first is 0).
-/// Level 0 is compared with the leaves and only counted; a higher level is
-/// kept in memory just long enough to check the level above it.
-fn check_levels(store: &dyn KvStore, leaves: &[Hash], first: u8) -> Result<(), String> {
-    let n = leaves.len() as u64;
-    let only_level_zero = first == 0;
-    let mut below: std::borrow::Cow<'_, [Hash]> = std::borrow::Cow::Borrowed(leaves);
-    let mut level = first;
-    let mut count = 0u64;
-    let mut current: Vec<Hash> = Vec::new();
-    let mut bad: Option<String> = None;
-    let close = |level: u8, count: u64| -> Result<(), String> {
-        let want = n >> level;
-        if count != want {
-            return Err(format!("level {level} holds {count} nodes, the log needs {want}"));
-        }
-        Ok(())
-    };
-    store
-        .for_each(Cf::Merkle, &[first], &mut |k, v| {
-            let Some((&l, idx)) = k.split_first() else {
-                bad = Some("malformed node key".into());
-                return false;
-            };
-            let i = u64::from_be_bytes(idx.try_into().unwrap_or([0xff; 8]));
-            if only_level_zero && l > 0 {
-                return false;
-            }
-            while l > level {
-                if let Err(e) = close(level, count) {
-                    bad = Some(e);
-                    return false;
-                }
-                below = std::borrow::Cow::Owned(std::mem::take(&mut current));
-                level += 1;
-                count = 0;
-            }
-            let want = if l == 0 {
-                leaves.get(i as usize).copied()
-            } else {
-                match (below.get(2 * i as usize), below.get(2 * i as usize + 1)) {
-                    (Some(a), Some(b)) => Some(node_hash(a, b)),
-                    _ => None,
-                }
-            };
-            match want {
-                Some(w) if idx.len() == 8 && i == count && w.as_slice() == v => {
-                    count += 1;
-                    if l > 0 {
-                        current.push(w);
-                    }
-                    true
-                }
-                _ => {
-                    bad = Some(format!("node {l}/{i} does not match the entries"));
-                    false
-                }
-            }
-        })
-        .map_err(|e| e.to_string())?;
-    if let Some(b) = bad {
-        return Err(b);
-    }
-    loop {
-        close(level, count)?;
-        if only_level_zero || n >> (level + 1) == 0 {
-            return Ok(());
-        }
-        level += 1;
-        count = 0;
-    }
 }
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -331,8 +246,9 @@ pub fn verify_store(
 }
 
 /// [`verify_store`], also recording the tree heads at `roots_at`, and the
-/// leaf hashes only with `keep_leaves` (for [`check_stored_tree`]; memory
-/// grows with the log). A log with a recorded head is first verified in two
+/// leaf hashes only with `keep_leaves` (memory grows with the log; the
+/// CLI never keeps them: `--deep` reads them again, streaming, in
+/// [`super::check_stored_tree`]). A log with a recorded head is first verified in two
 /// halves at once ([`super::halves`]); only if that does not accept it is
 /// it read again here, entry by entry, to name the first bad one.
 pub fn verify_store_with(
@@ -464,32 +380,6 @@ mod tests {
         let want: Vec<(u64, Hash)> =
             [1u64, 16, 20, 37].iter().map(|&n| (n, crate::audit::merkle::root(&leaves, n).unwrap())).collect();
         assert_eq!(r.roots, want, "99 is beyond the log and has no head");
-    }
-
-    #[test]
-    fn every_stored_merkle_node_is_checked() {
-        use crate::store::{MemStore, Op};
-        for n in [0u64, 1, 2, 7, 64, 100] {
-            let store = MemStore::default();
-            crate::audit::synthetic::fill(&store, n).unwrap();
-            let r = verify_store(&store, None, |_| {}).unwrap();
-            assert_eq!(check_stored_tree(&store, &r.leaves), Ok(()), "n = {n}");
-            if n < 7 {
-                continue;
-            }
-            for (level, index) in [(0u8, 5u64), (1, 2), (2, 0)] {
-                let key = crate::audit::node_key(level, index).to_vec();
-                let good = store.get(Cf::Merkle, &key).unwrap().unwrap();
-                store.write(&[Op::Put(Cf::Merkle, key.clone(), vec![0; 32])], false).unwrap();
-                assert!(check_stored_tree(&store, &r.leaves).is_err(), "changed {level}/{index} of {n}");
-                store.write(&[Op::Delete(Cf::Merkle, key.clone())], false).unwrap();
-                assert!(check_stored_tree(&store, &r.leaves).is_err(), "removed {level}/{index} of {n}");
-                store.write(&[Op::Put(Cf::Merkle, key, good)], false).unwrap();
-            }
-            let extra = crate::audit::node_key(0, n).to_vec();
-            store.write(&[Op::Put(Cf::Merkle, extra, vec![1; 32])], false).unwrap();
-            assert!(check_stored_tree(&store, &r.leaves).is_err(), "extra node beyond {n}");
-        }
     }
 
     #[test]
