@@ -38,8 +38,6 @@ pub struct VerifyReport {
     pub root: Hash,
     /// Tree heads at the sizes asked for (those not beyond the log).
     pub roots: Vec<(u64, Hash)>,
-    /// The leaf hash of every entry, recomputed.
-    pub leaves: Vec<Hash>,
 }
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -67,10 +65,6 @@ pub struct Verifier {
     prev: [u8; 32],
     pending: Option<u64>,
     tree: Frontier,
-    /// Every leaf hash, for checking the stored tree afterwards (kept
-    /// only when asked: 32 bytes an entry).
-    leaves: Vec<Hash>,
-    keep_leaves: bool,
     /// Sizes whose tree head to record, ascending.
     targets: Vec<u64>,
     roots: Vec<(u64, Hash)>,
@@ -87,16 +81,7 @@ impl Verifier {
     pub fn with_roots_at(sizes: &[u64]) -> Self {
         let (mut targets, roots) = head_sizes(sizes);
         targets.reverse(); // popped from the end, smallest first
-        Verifier {
-            expected: 0,
-            prev: GENESIS_PREV,
-            pending: None,
-            tree: Frontier::default(),
-            leaves: Vec::new(),
-            keep_leaves: true,
-            targets,
-            roots,
-        }
+        Verifier { expected: 0, prev: GENESIS_PREV, pending: None, tree: Frontier::default(), targets, roots }
     }
 
     /// Goes on from a point already trusted: `next_seq` entries whose last
@@ -131,9 +116,6 @@ impl Verifier {
         self.prev = hash;
         self.expected += 1;
         self.tree.push(leaf);
-        if self.keep_leaves {
-            self.leaves.push(leaf);
-        }
         if self.targets.last() == Some(&self.expected) {
             self.targets.pop();
             self.roots.push((self.expected, self.tree.root()));
@@ -147,7 +129,7 @@ impl Verifier {
 
     /// Compares what was read with the recorded chain head.
     pub fn finish(self, head: Option<ChainHead>) -> Result<VerifyReport, VerifyError> {
-        let Verifier { expected, prev, pending, tree, roots, leaves, .. } = self;
+        let Verifier { expected, prev, pending, tree, roots, .. } = self;
         if let Some(h) = head {
             if h.next_seq > expected {
                 return Err(broken(
@@ -168,7 +150,7 @@ impl Verifier {
         } else if let Some(j) = pending {
             return Err(broken(j, "prev_hash does not match the previous entry"));
         }
-        Ok(VerifyReport { entries: expected, head_hash: prev, root: tree.root(), roots, leaves })
+        Ok(VerifyReport { entries: expected, head_hash: prev, root: tree.root(), roots })
     }
 }
 
@@ -242,24 +224,22 @@ pub fn verify_store(
     head: Option<ChainHead>,
     progress: impl FnMut(u64),
 ) -> Result<VerifyReport, VerifyError> {
-    verify_store_with(store, head, &[], true, progress)
+    verify_store_with(store, head, &[], progress)
 }
 
-/// [`verify_store`], also recording the tree heads at `roots_at`, and the
-/// leaf hashes only with `keep_leaves` (memory grows with the log; the
-/// CLI never keeps them: `--deep` reads them again, streaming, in
-/// [`super::check_stored_tree`]). A log with a recorded head is first verified in two
-/// halves at once ([`super::halves`]); only if that does not accept it is
+/// [`verify_store`], also recording the tree heads at `roots_at`. Memory
+/// does not grow with the log (`--deep` reads the leaves again, streaming,
+/// in [`super::check_stored_tree`]). A log with a recorded head is first
+/// verified in two halves at once ([`super::halves`]); only if that does not accept it is
 /// it read again here, entry by entry, to name the first bad one.
 pub fn verify_store_with(
     store: &dyn KvStore,
     head: Option<ChainHead>,
     roots_at: &[u64],
-    keep_leaves: bool,
     mut progress: impl FnMut(u64),
 ) -> Result<VerifyReport, VerifyError> {
     if let Some(h) = head.filter(|h| h.next_seq >= super::halves::MIN_ENTRIES) {
-        if let Some(report) = super::halves::verify(store, h, roots_at, keep_leaves, &mut progress)? {
+        if let Some(report) = super::halves::verify(store, h, roots_at, &mut progress)? {
             return Ok(report);
         }
     }
@@ -289,10 +269,6 @@ pub fn verify_store_with(
             };
         });
         let mut v = Verifier::with_roots_at(roots_at);
-        v.keep_leaves = keep_leaves;
-        if keep_leaves {
-            v.leaves.reserve(head.map_or(0, |h| h.next_seq).min(stored_len(store)?) as usize);
-        }
         for chunk in rx {
             let mut chunk = chunk.map_err(|e| VerifyError::Store(e.to_string()))?;
             for (&(start, kl, vl), &leaf) in chunk.spans.iter().zip(&chunk.leaves) {
@@ -345,7 +321,7 @@ mod tests {
         assert_eq!(a, b);
         // The two-halves path accepts exactly what this one accepts, with
         // the same report, and hands everything else back.
-        let c = super::super::halves::verify(&store, head, &[], true, &mut |_| {}).unwrap();
+        let c = super::super::halves::verify(&store, head, &[], &mut |_| {}).unwrap();
         match &a {
             Ok(r) if head.next_seq >= 2 => assert_eq!(c.as_ref(), Some(r)),
             Ok(_) => {}
@@ -368,14 +344,11 @@ mod tests {
         let store = crate::store::MemStore::default();
         let ops: Vec<_> = rows.iter().map(|(k, v)| crate::store::Op::Put(Cf::Audit, k.clone(), v.clone())).collect();
         store.write(&ops, false).unwrap();
-        let r = verify_store_with(&store, Some(head), &[1, 16, 20, 37, 99], true, |_| {}).unwrap();
-        let lean = verify_store_with(&store, Some(head), &[1, 16, 20, 37, 99], false, |_| {}).unwrap();
-        assert_eq!((lean.leaves.len(), &lean.roots, lean.root), (0, &r.roots, r.root));
-        let halves =
-            super::super::halves::verify(&store, head, &[37, 0, 20, 99, 1, 16, 20], true, &mut |_| {}).unwrap();
+        let r = verify_store_with(&store, Some(head), &[1, 16, 20, 37, 99], |_| {}).unwrap();
+        let halves = super::super::halves::verify(&store, head, &[37, 0, 20, 99, 1, 16, 20], &mut |_| {}).unwrap();
         let halves = halves.expect("an intact log is accepted in halves");
         assert_eq!(halves.roots[0], (0, crate::audit::merkle::empty_root()));
-        assert_eq!((&halves.roots[1..], halves.root, &halves.leaves), (&r.roots[..], r.root, &r.leaves));
+        assert_eq!((&halves.roots[1..], halves.root), (&r.roots[..], r.root));
         assert_eq!(r.root, crate::audit::merkle::root(&leaves, 37).unwrap());
         let want: Vec<(u64, Hash)> =
             [1u64, 16, 20, 37].iter().map(|&n| (n, crate::audit::merkle::root(&leaves, n).unwrap())).collect();

@@ -52,18 +52,15 @@ struct Half {
 
 /// Verifies the log against `head` on two threads. `Ok(None)` when
 /// anything does not check: the caller then runs the sequential
-/// verification, which names the first bad entry. The leaf hashes are kept
-/// (memory: 32 bytes an entry) only with `keep_leaves`.
+/// verification, which names the first bad entry.
 pub(super) fn verify(
     store: &dyn KvStore,
     head: ChainHead,
     roots_at: &[u64],
-    keep_leaves: bool,
     progress: &mut dyn FnMut(u64),
 ) -> Result<Option<VerifyReport>, VerifyError> {
     let n = head.next_seq;
-    // A log whose last key is not the head's last entry is not whole; it is
-    // also never given room for more leaves than it holds.
+    // A log whose last key is not the head's last entry is not whole.
     if stored_len(store)? != n {
         return Ok(None);
     }
@@ -71,16 +68,14 @@ pub(super) fn verify(
     let mid = (n / 2) >> BLOCK_LEVEL << BLOCK_LEVEL;
     let (targets, mut roots) = head_sizes(roots_at);
     let (early, late) = targets.split_at(targets.partition_point(|s| *s <= mid));
-    let mut leaves = if keep_leaves { vec![[0u8; 32]; n as usize] } else { Vec::new() };
-    let (first_leaves, second_leaves) = leaves.split_at_mut(if keep_leaves { mid as usize } else { 0 });
     let done = AtomicU64::new(0);
     let (first, second) = std::thread::scope(|scope| {
         let second = scope.spawn(|| {
             let range = Range { from: mid, to: None, blocks: true, targets: late };
-            read_half(store, range, second_leaves, &done, &mut |_| {})
+            read_half(store, range, &done, &mut |_| {})
         });
         let range = Range { from: 0, to: Some(mid), blocks: false, targets: early };
-        let first = read_half(store, range, first_leaves, &done, &mut *progress);
+        let first = read_half(store, range, &done, &mut *progress);
         (first, second.join().unwrap_or_else(|_| Err(StoreError::Backend("verification thread failed".into()))))
     });
     let store_err = |e: StoreError| VerifyError::Store(e.to_string());
@@ -115,7 +110,7 @@ pub(super) fn verify(
     }
     let root = tree.then(&second.tree).root();
     progress(n);
-    Ok(Some(VerifyReport { entries: n, head_hash: head.last_hash, root, roots, leaves }))
+    Ok(Some(VerifyReport { entries: n, head_hash: head.last_hash, root, roots }))
 }
 
 /// Where a half starts and stops, and what it hashes.
@@ -132,16 +127,14 @@ struct Range<'a> {
 
 /// Reads a range of entries, checking each one's key, form and sequence
 /// number and each link after the first. `None` as soon as one does not
-/// check. Writes the leaf hashes into `leaves` if it is not empty.
+/// check.
 fn read_half(
     store: &dyn KvStore,
     range: Range<'_>,
-    leaves: &mut [Hash],
     done: &AtomicU64,
     progress: &mut dyn FnMut(u64),
 ) -> Result<Option<Half>, StoreError> {
     let Range { from, to, blocks: in_blocks, targets } = range;
-    let keep = !leaves.is_empty();
     let (mut next, mut first_prev, mut last, mut ok) = (from, None, None::<Hash>, true);
     let (mut tree, mut blocks, mut heads, mut partial) = (Frontier::default(), Vec::new(), Vec::new(), Vec::new());
     let mut targets = targets.iter().peekable();
@@ -170,17 +163,7 @@ fn read_half(
             Some(_) => {}
         }
         last = Some(hash_entry(raw));
-        let leaf = leaf_hash(raw);
-        if keep {
-            match leaves.get_mut((next - from) as usize) {
-                Some(slot) => *slot = leaf,
-                None => {
-                    ok = false; // more entries than the recorded head
-                    return false;
-                }
-            }
-        }
-        tree.push(leaf);
+        tree.push(leaf_hash(raw));
         next += 1;
         if in_blocks && tree.size() == 1 << BLOCK_LEVEL {
             blocks.push(tree.root());
@@ -237,7 +220,7 @@ mod tests {
                 [0, 1, 2, mid.saturating_sub(1), mid, mid + 1, mid + 4095, mid + 4096, mid + 4097, n - 1, n, n + 5];
             let want = sequential(&store, head, &at).unwrap();
             let mut seen = 0;
-            let got = verify(&store, head, &at, true, &mut |p| seen = p).unwrap();
+            let got = verify(&store, head, &at, &mut |p| seen = p).unwrap();
             assert_eq!(got, Some(want), "n = {n}");
             assert_eq!(seen, n);
         }
@@ -256,7 +239,7 @@ mod tests {
             let raw = store.get(Cf::Audit, &0u64.to_be_bytes()).unwrap().unwrap();
             store.write(&[Op::Put(Cf::Audit, stray.clone(), raw)], false).unwrap();
             assert!(sequential(&store, head, &[]).is_err(), "{stray:?}");
-            assert_eq!(verify(&store, head, &[], true, &mut |_| {}).unwrap(), None, "{stray:?}");
+            assert_eq!(verify(&store, head, &[], &mut |_| {}).unwrap(), None, "{stray:?}");
         }
     }
 
@@ -272,7 +255,7 @@ mod tests {
         raw[last] ^= 1;
         store.write(&[Op::Put(Cf::Audit, key.to_vec(), raw)], false).unwrap();
         assert!(sequential(&store, head, &[]).is_err());
-        assert_eq!(verify(&store, head, &[], true, &mut |_| {}).unwrap(), None);
+        assert_eq!(verify(&store, head, &[], &mut |_| {}).unwrap(), None);
 
         let (store, head) = filled(n);
         for wrong in [
@@ -281,7 +264,7 @@ mod tests {
             ChainHead { last_hash: [7; 32], ..head },
         ] {
             assert!(sequential(&store, wrong, &[]).is_err());
-            assert_eq!(verify(&store, wrong, &[], true, &mut |_| {}).unwrap(), None);
+            assert_eq!(verify(&store, wrong, &[], &mut |_| {}).unwrap(), None);
         }
     }
 
@@ -289,8 +272,8 @@ mod tests {
     fn a_head_far_beyond_the_log_is_reported_not_allocated() {
         let (store, head) = filled(300);
         let wrong = ChainHead { next_seq: 1 << 50, ..head };
-        assert_eq!(verify(&store, wrong, &[], true, &mut |_| {}).unwrap(), None);
-        let r = crate::audit::chain::verify_store_with(&store, Some(wrong), &[], true, |_| {});
+        assert_eq!(verify(&store, wrong, &[], &mut |_| {}).unwrap(), None);
+        let r = crate::audit::chain::verify_store_with(&store, Some(wrong), &[], |_| {});
         assert!(matches!(r, Err(VerifyError::Broken { seq: 300, .. })), "{r:?}");
     }
 
@@ -299,7 +282,7 @@ mod tests {
         let (store, head) = filled(300);
         let rows = store.scan(Cf::Audit, b"", b"");
         assert_eq!(
-            verify(&store, head, &[], true, &mut |_| {}).unwrap(),
+            verify(&store, head, &[], &mut |_| {}).unwrap(),
             Some(super::super::chain::verify(rows, Some(head), |_| {}).unwrap())
         );
     }

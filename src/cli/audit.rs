@@ -81,8 +81,7 @@ pub(super) fn audit_verify(
             .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
     );
     let started = std::time::Instant::now();
-    // The leaf hashes are not kept: `--deep` reads them again, streaming.
-    let result = verify_store_with(&store, head, &sizes, false, |n| bar.set_position(n));
+    let result = verify_store_with(&store, head, &sizes, |n| bar.set_position(n));
     bar.finish_and_clear();
     let r = match result {
         Ok(r) => r,
