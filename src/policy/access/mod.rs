@@ -446,7 +446,6 @@ impl AccessPolicy {
                 status: facts.status,
                 purpose: purpose.to_owned(),
             }),
-            purpose: purpose.to_owned(),
             basis,
             open_when_restricted: def.open_when_restricted,
             memo: HashMap::new(),

@@ -17,7 +17,6 @@ pub struct FieldReader<'a> {
     pub(super) entities: std::cell::OnceCell<Option<Entities>>,
     pub(super) principal: EntityUid,
     pub(super) resource: EntityUid,
-    pub(super) purpose: String,
     pub(super) basis: String,
     pub(super) open_when_restricted: bool,
     pub(super) memo: HashMap<(Classification, Option<SubjectState>), FieldDecision>,
@@ -74,7 +73,7 @@ impl FieldReader<'_> {
         };
         let class_name = class.as_str();
         let context = vec![
-            ("purpose".to_owned(), RestrictedExpression::new_string(self.purpose.clone())),
+            ("purpose".to_owned(), RestrictedExpression::new_string(self.facts.purpose.clone())),
             ("basis".to_owned(), RestrictedExpression::new_string(self.basis.clone())),
             ("open_when_restricted".to_owned(), RestrictedExpression::new_bool(self.open_when_restricted)),
             ("field_class".to_owned(), RestrictedExpression::new_string(class_name.to_owned())),
