@@ -28,6 +28,7 @@ fn principal(role: Role) -> Principal {
         region: "华东".into(),
         created_at: time::OffsetDateTime::UNIX_EPOCH,
         recipient: None,
+        admin_pending: None,
     }
 }
 

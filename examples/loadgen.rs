@@ -238,7 +238,16 @@ async fn run(mut args: BenchArgs) -> anyhow::Result<()> {
                     .await?
                     .json::<Value>()
                     .await?;
-                enroll(&client, &base, approved["enrollment_code"].as_str().unwrap_or_default()).await?
+                // A whole code (a server from before halved codes), or the
+                // asking admin's half and the approving admin's, joined.
+                let code = match approved["enrollment_code"].as_str() {
+                    Some(code) => code.to_owned(),
+                    None => [&issued, &approved]
+                        .iter()
+                        .map(|v| v["enrollment_code_part"].as_str().unwrap_or_default())
+                        .collect::<String>(),
+                };
+                enroll(&client, &base, &code).await?
             }
         };
         principals.push((pid, token));

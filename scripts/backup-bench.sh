@@ -49,7 +49,8 @@ s=$(date +%s.%N); "$bin" backup verify --from "$work/offsite"; e=$(date +%s.%N);
 # server on it until it listens (start-up rebuilds the search index).
 kill -TERM $srv; wait $srv || true; srv=""
 s=$(date +%s.%N)
-"$bin" backup restore --from "$work/offsite" --data-dir "$work/restored" --master-key-file "$work/data.master-key" >"$work/restore.txt"
+"$bin" backup restore --from "$work/offsite" --data-dir "$work/restored" --master-key-file "$work/data.master-key" \
+  --verifier-key-from "$work/data" >"$work/restore.txt"
 head -4 "$work/restore.txt"
 cp "$work/data.master-key" "$work/restored.master-key"
 r=$(date +%s.%N)

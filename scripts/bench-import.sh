@@ -26,8 +26,10 @@ second=$(enroll_second $base)
 json() { sed -n "s/.*\"$1\":\"\([^\"]*\)\".*/\1/p"; }
 pid=$(curl -s -X POST -H "Authorization: Bearer $token" -H 'Content-Type: application/json' \
   -d '{"name":"importer","roles":["service"],"region":"华东"}' $base/v1/principals | json id)
-tid=$(curl -s -X POST -H "Authorization: Bearer $token" $base/v1/principals/$pid/tokens | json token_id)
-enr=$(curl -s -X POST -H "Authorization: Bearer $second" $base/v1/tokens/$tid/approve | json enrollment_code)
+asked=$(curl -s -X POST -H "Authorization: Bearer $token" $base/v1/principals/$pid/tokens)
+tid=$(echo "$asked" | json token_id)
+# The enrollment code comes in two halves: the asking admin's, then the approving admin's.
+enr=$(echo "$asked" | json enrollment_code_part)$(curl -s -X POST -H "Authorization: Bearer $second" $base/v1/tokens/$tid/approve | json enrollment_code_part)
 svc=$(curl -s -X POST -H 'Content-Type: application/json' -d "{\"code\":\"$enr\"}" $base/v1/enroll | json token)
 python3 scripts/gen-customers.py "$rows" "$work/sheet.csv"
 echo "machine: $(nproc) cores, $(uname -r); $(date -u +%Y-%m-%dT%H:%MZ); $rows rows"

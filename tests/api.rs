@@ -241,10 +241,12 @@ async fn principals_tokens_and_revocation() {
         .await
         .unwrap();
     assert_eq!(r.status(), StatusCode::ACCEPTED);
-    let tid = r.json::<Value>().await.unwrap()["token_id"].as_str().unwrap().to_owned();
+    let asked: Value = r.json().await.unwrap();
+    let tid = asked["token_id"].as_str().unwrap().to_owned();
     let second = second_admin(&app.client, &app.base, false).await;
     let r = app.client.post(format!("{}/v1/tokens/{tid}/approve", app.base)).bearer_auth(&second).send().await.unwrap();
-    let code = r.json::<Value>().await.unwrap()["enrollment_code"].as_str().unwrap().to_owned();
+    let half = r.json::<Value>().await.unwrap()["enrollment_code_part"].as_str().unwrap().to_owned();
+    let code = format!("{}{half}", asked["enrollment_code_part"].as_str().unwrap());
     let t2 = enroll(&app.client, &app.base, &code).await;
     let body = fixture(0, &id);
     assert_eq!(app.create(&t2, "service_delivery", &body).await.status(), StatusCode::CREATED);
@@ -626,12 +628,18 @@ async fn a_single_admin_cannot_act_as_anyone() {
     let officer = new_principal(json!(["compliance"])).await;
     let puppet = new_principal(json!(["admin"])).await;
     let mut pending = Vec::new();
+    let mut halves = Vec::new();
     for p in [&officer, &puppet] {
         let r = post(admin.clone(), format!("/v1/principals/{p}/tokens"), None).await;
         assert_eq!(r.status(), StatusCode::ACCEPTED);
         let t: Value = r.json().await.unwrap();
         assert_eq!(t["state"], "awaiting_approval", "{t}");
         assert!(t.get("enrollment_code").is_none() && t.get("token").is_none(), "nothing to act with: {t}");
+        // Half a code: the asking admin's alone enrolls nothing.
+        let half = t["enrollment_code_part"].as_str().unwrap().to_owned();
+        let r = app.client.post(format!("{}/v1/enroll", app.base)).json(&json!({ "code": half })).send().await.unwrap();
+        assert_problem(r, StatusCode::UNAUTHORIZED).await;
+        halves.push(half);
         pending.push(t["token_id"].as_str().unwrap().to_owned());
         // The asking admin cannot approve it.
         let r = post(admin.clone(), format!("/v1/tokens/{}/approve", pending.last().unwrap()), None).await;
@@ -665,9 +673,20 @@ async fn a_single_admin_cannot_act_as_anyone() {
     assert_eq!(r.status(), StatusCode::OK);
     let issued: Value = r.json().await.unwrap();
     assert_eq!(issued["state"], "enrollable");
-    let code = issued["enrollment_code"].as_str().unwrap().to_owned();
+    // The approving admin sees whom the token is for, and who asked when.
+    assert_eq!(issued["principal"]["id"], officer.as_str(), "{issued}");
+    assert_eq!(issued["principal"]["roles"], json!(["compliance"]));
+    assert_eq!(issued["requested_by"], me.as_str());
+    assert!(issued["requested_at"].is_string());
+    assert!(issued.get("enrollment_code").is_none(), "half a code only: {issued}");
+    let second_half = issued["enrollment_code_part"].as_str().unwrap().to_owned();
     let r = post(second.clone(), format!("/v1/tokens/{}/approve", pending[0]), None).await;
     assert_problem(r, StatusCode::CONFLICT).await;
+    // The approving admin's half alone enrolls nothing either.
+    let r =
+        app.client.post(format!("{}/v1/enroll", app.base)).json(&json!({ "code": second_half })).send().await.unwrap();
+    assert_problem(r, StatusCode::UNAUTHORIZED).await;
+    let code = format!("{}{second_half}", halves[0]);
     let officer_token = enroll(&app.client, &app.base, &code).await;
     let r = app.client.post(format!("{}/v1/enroll", app.base)).json(&json!({ "code": code })).send().await.unwrap();
     assert_problem(r, StatusCode::UNAUTHORIZED).await;
@@ -714,9 +733,11 @@ async fn a_single_admin_cannot_act_as_anyone() {
         .send()
         .await
         .unwrap();
-    let tid = r.json::<Value>().await.unwrap()["token_id"].as_str().unwrap().to_owned();
+    let asked: Value = r.json().await.unwrap();
+    let tid = asked["token_id"].as_str().unwrap().to_owned();
     let r = post(second.clone(), format!("/v1/tokens/{tid}/approve"), None).await;
-    let code = r.json::<Value>().await.unwrap()["enrollment_code"].as_str().unwrap().to_owned();
+    let half = r.json::<Value>().await.unwrap()["enrollment_code_part"].as_str().unwrap().to_owned();
+    let code = format!("{}{half}", asked["enrollment_code_part"].as_str().unwrap());
     let r = desk.post(format!("{}/v1/enroll", app.base)).json(&json!({ "code": code })).send().await.unwrap();
     assert_eq!(r.status(), StatusCode::CREATED);
     let alerts: Value = app.get(&officer_token, None, "/v1/audit/alerts").await.json().await.unwrap();

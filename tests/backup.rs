@@ -370,6 +370,9 @@ async fn a_restore_keeps_erased_people_erased() {
         app.request(Method::POST, &second_officer, "legal_compliance", &approve, None).await.json().await.unwrap();
     let destroyed_cert = done["certificate_id"].as_str().unwrap().to_owned();
     let master = app.data_dir().with_extension("master-key");
+    // The operator keeps the log's verifier key with their records.
+    let r = app.get(&compliance, None, "/v1/audit/verifier-key").await;
+    let vkey = r.text().await.unwrap().trim().to_owned();
     let old = app.stop().await;
     // Shutdown shipped the log's new entries; like everything in the
     // target they are age files, with no id in the clear.
@@ -400,8 +403,19 @@ async fn a_restore_keeps_erased_people_erased() {
             master.to_str().unwrap(),
         ];
         args.extend_from_slice(extra);
+        if !extra.contains(&"--no-key") {
+            args.extend_from_slice(&["--verifier-key", vkey.as_str()]);
+        }
+        args.retain(|a| *a != "--no-key");
         cli(&args)
     };
+    // The key comes from the operator, never from the target: without it,
+    // nothing is restored; with the target's marker changed, the operator's
+    // key still decides.
+    let (code, _, err) = restore(&["--no-key"]);
+    assert_eq!(code, Some(2), "{err}");
+    assert!(err.contains("--verifier-key"), "{err}");
+    assert!(!new_data.exists());
     let object = files_under(&target.join("objects")).into_iter().next().unwrap();
     let original = std::fs::read(&object).unwrap();
     flip_a_byte(&object, 200);
@@ -417,6 +431,16 @@ async fn a_restore_keeps_erased_people_erased() {
     assert!(err.contains("--accept-missing-journal"), "{err}");
     assert!(!new_data.exists());
     std::fs::rename(old.path().join("journal-elsewhere"), target.join("journal")).unwrap();
+    // One certificate's journal file deleted: refused, naming it (the shipped
+    // log records its issue), instead of bringing the erased back.
+    let note = target.join("journal").join(format!("{destroyed_cert}.note"));
+    let kept = std::fs::read(&note).unwrap();
+    std::fs::remove_file(&note).unwrap();
+    let (code, _, err) = restore(&[]);
+    assert_eq!(code, Some(1), "{err}");
+    assert!(err.contains(&destroyed_cert) && err.contains("journal lacks"), "{err}");
+    assert!(!new_data.exists());
+    std::fs::write(&note, kept).unwrap();
 
     let (code, out, err) = restore(&[]);
     assert_eq!(code, Some(0), "{out}{err}");

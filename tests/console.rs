@@ -336,7 +336,13 @@ async fn consents_and_requests_are_recorded_and_moved_on_from_the_console() {
     let r = v.post(&at, &[("change", "verify"), ("method", "id_document"), ("note", "护照"), ("csrf", &csrf)]).await;
     assert_eq!(r.status(), StatusCode::SEE_OTHER);
     // The export that answers it, from the console; then completed with that entry.
-    assert_eq!(v.get(&format!("/console/subjects/{sid}/export")).await.status(), StatusCode::OK);
+    // Posted with the CSRF token; a GET (a link, a prefetch) exports nothing.
+    assert_eq!(v.get(&format!("/console/subjects/{sid}/export")).await.status(), StatusCode::METHOD_NOT_ALLOWED);
+    assert_eq!(
+        v.post(&format!("/console/subjects/{sid}/export"), &[("csrf", "forged")]).await.status(),
+        StatusCode::FORBIDDEN
+    );
+    assert_eq!(v.post(&format!("/console/subjects/{sid}/export"), &[("csrf", &csrf)]).await.status(), StatusCode::OK);
     let export = app.audit(&officer, &format!("actor={officer_id}&action=subject.export")).await;
     let seq = export[0]["seq"].as_u64().unwrap().to_string();
     let form = [("change", "complete"), ("answer_kind", "audit_entry"), ("reference", &seq), ("csrf", &csrf)];
@@ -459,4 +465,26 @@ async fn dossiers_are_created_and_edited_in_forms_keeping_what_the_editor_may_no
         .post(&format!("/console/dossiers/{id}/edit"), &[("/customer/secret", "x"), ("version", "2"), ("csrf", &csrf)])
         .await;
     assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+}
+
+/// A search of 2,000 `(` posted to the console overflowed the query
+/// parser's stack and took the server down (6913f9e). The console goes
+/// through the same bounds as the API now.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_deeply_nested_search_is_refused_and_the_server_stays_up() {
+    let app = spawn_app().await;
+    let (_, sales) = app.principal(&["sales"], "华东").await;
+    let mut v = Visitor::new(&app.base);
+    let csrf = v.sign_in(&sales).await;
+    let r = v.post("/console/purpose", &[("purpose", "service_delivery"), ("csrf", &csrf)]).await;
+    assert!(r.status().is_redirection() || r.status().is_success());
+    for q in ["(".repeat(2_000), "(".repeat(400), "NOT ".repeat(100) + "x"] {
+        let r = v.post("/console/search", &[("q", q.as_str()), ("csrf", &csrf)]).await;
+        assert_eq!(r.status(), StatusCode::BAD_REQUEST, "{} chars", q.len());
+        let api = app.get(&sales, Some("service_delivery"), &format!("/v1/search?q={}", "(".repeat(400))).await;
+        assert_eq!(api.status(), StatusCode::BAD_REQUEST);
+    }
+    assert_eq!(app.client.get(format!("{}/healthz", app.base)).send().await.unwrap().status(), StatusCode::OK);
+    let r = v.post("/console/search", &[("q", "(科技 OR 物流)"), ("csrf", &csrf)]).await;
+    assert_eq!(r.status(), StatusCode::OK);
 }

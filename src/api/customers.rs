@@ -313,8 +313,8 @@ pub struct ImportQuery {
     pub owner: Option<String>,
 }
 
-/// Import a sheet: `text/csv` (UTF-8), or an Excel/ODS workbook (first
-/// sheet). Columns by the default mapping (the seeds' Chinese headers or the
+/// Import a sheet: `text/csv` (UTF-8), or an Excel workbook (.xlsx, first
+/// sheet; .xls and .ods are refused: save as .xlsx). Columns by the default mapping (the seeds' Chinese headers or the
 /// field names); each row created, or updated when its credit code is on
 /// record; per-row errors name the row and column, never a value.
 #[utoipa::path(post, path = "/v1/imports", tag = "customers",
@@ -351,10 +351,12 @@ pub async fn import(
             return Err(ApiError::new(
                 StatusCode::UNSUPPORTED_MEDIA_TYPE,
                 "unsupported-media-type",
-                "send text/csv or an Excel (.xlsx) or ODS workbook",
+                "send text/csv or an Excel workbook (.xlsx)",
             ))
         }
     };
+    // Who may import is decided before a byte of the sheet is read.
+    s.archive.may_import(&ctx, q.owner.as_deref()).await?;
     let mut bytes = Vec::new();
     let mut stream = body.into_data_stream();
     while let Some(chunk) = stream.next().await {

@@ -57,11 +57,21 @@ pub struct ApiError {
     pub certificate_id: Option<String>,
     /// For 429: seconds until a retry can succeed (`Retry-After`).
     pub retry_after: Option<u64>,
+    /// Close the connection after this answer (`Connection: close`).
+    pub close: bool,
 }
 
 impl ApiError {
     pub fn new(status: StatusCode, slug: &'static str, detail: impl Into<String>) -> Self {
-        ApiError { status, slug, detail: detail.into(), errors: None, certificate_id: None, retry_after: None }
+        ApiError {
+            status,
+            slug,
+            detail: detail.into(),
+            errors: None,
+            certificate_id: None,
+            retry_after: None,
+            close: false,
+        }
     }
 
     /// 429: the caller's principal is over its rate (`rate_limit_per_second`).
@@ -103,6 +113,7 @@ impl ApiError {
             errors: Some(errors),
             certificate_id: None,
             retry_after: None,
+            close: false,
         }
     }
 
@@ -158,6 +169,9 @@ impl IntoResponse for ApiError {
         resp.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/problem+json"));
         if let Some(secs) = self.retry_after {
             resp.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(secs));
+        }
+        if self.close {
+            resp.headers_mut().insert(header::CONNECTION, HeaderValue::from_static("close"));
         }
         if self.status == StatusCode::UNAUTHORIZED {
             resp.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));

@@ -122,10 +122,14 @@ pub async fn request_layer(State(state): State<AppState>, mut req: Request, next
     req.extensions_mut().insert(MaxBody(state.max_body_bytes));
     let authenticated = Authenticated::default();
     req.extensions_mut().insert(authenticated.clone());
-    let method = req.method().to_string();
+    // A method is any token to HTTP: only the ones custos serves become a
+    // metric label, a log field or an audit word, so made-up methods cannot
+    // grow the metrics registry (one label set each, never freed) or the logs.
+    let method = method_label(req.method());
     let route =
         req.extensions().get::<MatchedPath>().map(|m| m.as_str().to_owned()).unwrap_or_else(|| "unmatched".into());
     let path = req.uri().path().to_owned();
+    let tls = over_tls(req.headers());
     // Ids, the route template and numbers only: never the path itself (it
     // may carry a malformed id that is a personal value) or a header.
     let span = tracing::info_span!(
@@ -147,7 +151,7 @@ pub async fn request_layer(State(state): State<AppState>, mut req: Request, next
             None => framework_slug(resp.status()).to_owned(),
         };
         let status = resp.status().as_u16();
-        let audited = state.archive.audit_unaudited(ctx, &method, &route, status, &slug).instrument(span.clone()).await;
+        let audited = state.archive.audit_unaudited(ctx, method, &route, status, &slug).instrument(span.clone()).await;
         if let Err(e) = audited {
             // Fail closed: an answer whose entry could not be written is not given.
             resp = ApiError::from(e).into_response();
@@ -181,11 +185,46 @@ pub async fn request_layer(State(state): State<AppState>, mut req: Request, next
         }
         resp.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/problem+json"));
     }
+    // No answer is kept by a browser or proxy cache: API answers carry
+    // personal data. Over TLS (a proxy in front says so), browsers are told
+    // to use nothing else for a year.
+    let h = resp.headers_mut();
+    if !h.contains_key(header::CACHE_CONTROL) {
+        h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    }
+    h.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+    if tls {
+        h.insert(header::STRICT_TRANSPORT_SECURITY, HeaderValue::from_static("max-age=31536000"));
+    }
     if let Ok(v) = HeaderValue::from_str(&id) {
         resp.headers_mut().insert(REQUEST_ID, v);
     }
-    state.metrics.record_http(&method, &route, status.as_u16(), elapsed);
+    state.metrics.record_http(method, &route, status.as_u16(), elapsed);
     resp
+}
+
+/// Whether the request reached the proxy in front of custos over TLS
+/// (`X-Forwarded-Proto: https` or `Forwarded: proto=https`).
+pub fn over_tls(headers: &axum::http::HeaderMap) -> bool {
+    headers.get("x-forwarded-proto").and_then(|v| v.to_str().ok()).is_some_and(|v| v == "https")
+        || headers.get(header::FORWARDED).and_then(|v| v.to_str().ok()).is_some_and(|v| v.contains("proto=https"))
+}
+
+/// The method as a bounded label: the standard ones by name, anything else `OTHER`.
+pub fn method_label(m: &axum::http::Method) -> &'static str {
+    use axum::http::Method;
+    match *m {
+        Method::GET => "GET",
+        Method::HEAD => "HEAD",
+        Method::POST => "POST",
+        Method::PUT => "PUT",
+        Method::DELETE => "DELETE",
+        Method::PATCH => "PATCH",
+        Method::OPTIONS => "OPTIONS",
+        Method::TRACE => "TRACE",
+        Method::CONNECT => "CONNECT",
+        _ => "OTHER",
+    }
 }
 
 /// 414 and 431 for a request line or headers over custos's limits (hyper's
@@ -264,6 +303,17 @@ pub(crate) fn note_authenticated(parts: &Parts, ctx: &RequestCtx) {
     }
 }
 
+/// The answer to a request the rate limiter refused, counted for the
+/// per-minute audit entry; past the hard cap the connection is closed too.
+pub(crate) fn rate_refusal(
+    state: &AppState,
+    principal: &crate::domain::PrincipalId,
+    wait: std::time::Duration,
+) -> ApiError {
+    let refused = state.archive.note_rate_refusal(principal);
+    ApiError { close: refused > crate::archive::auth_failures::RATE_HARD_CAP, ..ApiError::rate_limited(wait) }
+}
+
 /// The authenticated caller with purpose and request id.
 pub struct Ctx(pub RequestCtx);
 
@@ -294,16 +344,18 @@ impl FromRequestParts<AppState> for Ctx {
         let request_id = parts.extensions.get::<RequestId>().map(|r| r.0.clone()).unwrap_or_default();
         let purpose = StatedPurpose::parse(parts.headers.get(PURPOSE).map(|v| v.to_str().ok()));
         let ctx = RequestCtx::new(principal, token_id, purpose, request_id);
-        if let Some(seen) = parts.extensions.get::<Authenticated>() {
-            // The request layer writes an entry if the use case does not.
-            let _ = seen.0.set(ctx.clone());
-        }
         if let Some(limiter) = &state.limiter {
             if let Err(not_until) = limiter.check_key(&ctx.principal.id) {
                 use governor::clock::{Clock, DefaultClock};
                 let wait = not_until.wait_time_from(DefaultClock::default().now());
-                return Err(ApiError::rate_limited(wait));
+                // Audited in aggregate (one entry per principal and minute),
+                // not one entry per refusal: see `archive::auth_failures`.
+                return Err(rate_refusal(state, &ctx.principal.id, wait));
             }
+        }
+        if let Some(seen) = parts.extensions.get::<Authenticated>() {
+            // The request layer writes an entry if the use case does not.
+            let _ = seen.0.set(ctx.clone());
         }
         Ok(Ctx(ctx))
     }

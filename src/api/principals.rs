@@ -103,9 +103,13 @@ pub struct IdDto {
     pub id: String,
 }
 
-/// A token asked for or approved. `enrollment_code` (shown once) is present
-/// when the token can be enrolled: the person it is for redeems it with
-/// `POST /v1/enroll` for the token, which no admin sees.
+/// A token asked for or approved (each shown once, never stored):
+/// `enrollment_code`, for an admin's own token, is the whole code;
+/// `enrollment_code_part`, for anyone else's, is half of it: the asking
+/// admin gets the first half, the approving admin the second, and the
+/// person redeems the two joined (first, then second) with
+/// `POST /v1/enroll` for the token, which no admin sees. Neither admin
+/// alone holds a code that works.
 #[derive(Serialize, ToSchema)]
 pub struct TokenIssueDto {
     pub token_id: String,
@@ -114,19 +118,35 @@ pub struct TokenIssueDto {
     pub state: TokenState,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub enrollment_code: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub enrollment_code_part: Option<String>,
     /// RFC 3339: until when the code can be redeemed.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub expires_at: Option<String>,
+    /// Whom the token is for (on approval): what the approving admin
+    /// checks before handing over the second half.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub principal: Option<crate::archive::PrincipalView>,
+    /// The admin who asked for it, and when (RFC 3339).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub requested_by: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub requested_at: Option<String>,
 }
 
 impl From<TokenIssue> for TokenIssueDto {
     fn from(t: TokenIssue) -> Self {
+        let rfc3339 = |e: time::OffsetDateTime| e.format(&time::format_description::well_known::Rfc3339).ok();
         TokenIssueDto {
             token_id: t.token_id.to_string(),
             principal_id: t.principal.to_string(),
             state: t.state,
             enrollment_code: t.code,
-            expires_at: t.code_expires_at.and_then(|e| e.format(&time::format_description::well_known::Rfc3339).ok()),
+            enrollment_code_part: t.code_part,
+            expires_at: t.code_expires_at.and_then(rfc3339),
+            principal: t.holder,
+            requested_by: t.requested_by.map(|p| p.to_string()),
+            requested_at: t.requested_at.and_then(rfc3339),
         }
     }
 }
@@ -152,6 +172,7 @@ pub fn routes() -> Router<AppState> {
     Router::new()
         .route("/principals", post(create_principal))
         .route("/principals/{id}/tokens", post(create_token).get(list_tokens))
+        .route("/principals/{id}/approve", post(approve_principal))
         .route("/tokens/{token_id}", delete(revoke_token))
         .route("/tokens/{token_id}/approve", post(approve_token))
         .route("/tokens/{token_id}/renew", post(renew_token))
@@ -171,6 +192,22 @@ pub async fn create_principal(
     let principal = NewPrincipal::try_from(dto).map_err(ApiError::invalid)?;
     let id = s.archive.create_principal(&ctx, principal).await?;
     Ok((StatusCode::CREATED, Json(IdDto { id: id.to_string() })))
+}
+
+/// Approve an admin principal (a second admin, not the one who made it):
+/// until then it acts without the admin role. The answer shows whom the
+/// approval is for.
+#[utoipa::path(post, path = "/v1/principals/{id}/approve", tag = "principals",
+    params(("id" = String, Path, description = "principal id")),
+    responses((status = 200, body = crate::archive::PrincipalView), (status = 401), (status = 403), (status = 404),
+              (status = 409)),
+    security(("bearer" = [])))]
+pub async fn approve_principal(
+    State(s): State<AppState>,
+    Ctx(ctx): Ctx,
+    Path(id): Path<String>,
+) -> Result<Json<crate::archive::PrincipalView>, ApiError> {
+    Ok(Json(s.archive.approve_principal(&ctx, &id).await?))
 }
 
 /// Ask for a token for a principal (admin). For the asking admin themself:
@@ -220,7 +257,7 @@ pub async fn list_tokens(
     Ok(Json(s.archive.list_tokens(&ctx, &id).await?))
 }
 
-/// Renew a token (its holder, or an admin): it works for one more lifetime
+/// Renew a token (its holder only; 403 for anyone else): it works for one more lifetime
 /// (`token_days`, `admin_token_days`) from now. 409 for a token that is
 /// not active (expired or revoked: ask for a new one).
 #[utoipa::path(post, path = "/v1/tokens/{token_id}/renew", tag = "principals",
@@ -248,7 +285,14 @@ pub async fn enroll(
     Body(dto): Body<EnrollDto>,
 ) -> Result<(StatusCode, Json<EnrolledDto>), ApiError> {
     let request_id = request_id.map(|r| r.0 .0).unwrap_or_default();
-    let e = s.archive.enroll(&dto.code, peer.map(|p| p.0 .0.ip()), &request_id).await?;
+    let peer = peer.map(|p| p.0 .0.ip());
+    // A refused code counts as a failed authentication: audited per address
+    // and minute, and a burst raises the alert (`archive::auth_failures`).
+    let e = s.archive.enroll(&dto.code, peer, &request_id).await.inspect_err(|e| {
+        if matches!(e, crate::archive::ArchiveError::Unauthenticated) {
+            s.archive.note_auth_failure(peer);
+        }
+    })?;
     Ok((
         StatusCode::CREATED,
         Json(EnrolledDto { token_id: e.token_id.to_string(), principal_id: e.principal.to_string(), token: e.token }),

@@ -117,12 +117,36 @@ impl Archive {
                 true,
             )?;
         }
-        std::fs::create_dir_all(&settings.scratch).map_err(anyhow::Error::from)?;
+        {
+            use std::os::unix::fs::DirBuilderExt;
+            std::fs::DirBuilder::new()
+                .recursive(true)
+                .mode(0o700)
+                .create(&settings.scratch)
+                .map_err(anyhow::Error::from)?;
+        }
         let checkpoint = settings.scratch.join(backup_id.as_str());
         self.store.checkpoint(&checkpoint)?;
         let result = self.seal_checkpoint(&target, &checkpoint, backup_id, settings, &known);
         let _ = std::fs::remove_dir_all(&checkpoint);
         result
+    }
+
+    /// Puts every destruction certificate on record into the target's
+    /// erasure journal (those issued before backups were configured, too)
+    /// and returns their ids, for the manifest.
+    fn journal_every_certificate(&self, target: &Target) -> Result<Vec<String>, ArchiveError> {
+        let mut ids = Vec::new();
+        for row in self.store.scan(Cf::Disposition, b"c/", b"c/") {
+            let (_, raw) = row?;
+            let certificate: crate::archive::retention::Certificate =
+                serde_json::from_slice(&raw).map_err(|e| ArchiveError::Internal(e.into()))?;
+            let id = certificate.certificate_id.to_string();
+            let text = serde_json::to_string(&certificate).map_err(|e| ArchiveError::Internal(e.into()))?;
+            target.put_journal(&id, &self.signer.sign(&format!("{text}\n"))).map_err(backup_error)?;
+            ids.push(id);
+        }
+        Ok(ids)
     }
 
     fn seal_checkpoint(
@@ -184,6 +208,7 @@ impl Archive {
             files,
             bytes,
             new_bytes,
+            certificates: self.journal_every_certificate(target)?,
         };
         let signed = manifest.sign(&self.signer).map_err(backup_error)?;
         target.put_manifest(&manifest, &signed).map_err(backup_error)?;

@@ -12,7 +12,7 @@
 use super::principals::{new_secret, subtle_eq::ct_eq, token_hash};
 use super::records::{TokenRecord, TokenState};
 use super::{Archive, ArchiveError, RequestCtx};
-use crate::audit::{Commit, EntryBody, Outcome};
+use crate::audit::{Commit, CommitError, EntryBody, Guard, Outcome};
 use crate::domain::{AlertId, PrincipalId, TokenId};
 use crate::store::{keys, Cf, Op};
 use std::collections::HashMap;
@@ -89,9 +89,21 @@ pub struct TokenIssue {
     pub token_id: TokenId,
     pub principal: PrincipalId,
     pub state: TokenState,
+    /// The whole enrollment code: only for an admin's own token.
     pub code: Option<String>,
+    /// One half of the enrollment code of a token that needs approval: the
+    /// asking admin's (first) half when asked, the approving admin's
+    /// (second) half when approved. The person redeems the two joined.
+    pub code_part: Option<String>,
     pub code_expires_at: Option<OffsetDateTime>,
+    /// Whom the token is for, as the approving admin sees it.
+    pub holder: Option<super::PrincipalView>,
+    pub requested_by: Option<PrincipalId>,
+    pub requested_at: Option<OffsetDateTime>,
 }
+
+/// The asking admin's half of an enrollment code: `enr_` and 43 characters.
+const FIRST_HALF: usize = 47;
 
 /// A redeemed enrollment code: the token (shown once, never stored).
 pub struct Enrolled {
@@ -176,21 +188,27 @@ impl Archive {
         Ok(out)
     }
 
-    /// `POST /v1/tokens/{id}/renew`: the token's holder (or an admin) moves
+    /// `POST /v1/tokens/{id}/renew`: the token's holder (only) moves
     /// its expiry to one lifetime from now. An expired or revoked token is
     /// not renewed: its holder asks for a new one.
     #[tracing::instrument(level = "debug", skip_all)]
     pub async fn renew_token(&self, ctx: &RequestCtx, token_id: &str) -> Result<TokenView, ArchiveError> {
         const ACTION: &str = "token.renew";
         let found = match TokenId::parse(token_id) {
-            Ok(id) => self.token_record(&id)?,
+            Ok(id) => self.token_record_guarded(&id)?,
             Err(_) => None,
         };
-        let own = found.as_ref().is_some_and(|r| r.principal == ctx.principal.id);
+        // Only the holder renews a token: an admin renewing someone else's
+        // alone would keep a credential alive that no second admin looked at
+        // again. For anyone else, a new token is asked for and approved.
+        let own = found.as_ref().is_some_and(|(r, _)| r.principal == ctx.principal.id);
         if !own {
-            self.require_admin(ctx, ACTION, token_id).await?;
+            let why =
+                "a token is renewed by its holder; for anyone else, ask for a new token, which a second admin approves";
+            let e = ctx.entry(ACTION, token_id, Outcome::Deny, why);
+            return self.refuse(e, ArchiveError::Forbidden(why.into())).await;
         }
-        let Some(mut record) = found else {
+        let Some((mut record, guard)) = found else {
             let e = ctx.entry(ACTION, token_id, Outcome::Error, "unknown token");
             return self.refuse(e, ArchiveError::NotFound("token".into())).await;
         };
@@ -210,9 +228,8 @@ impl Archive {
         let op =
             Op::Put(Cf::Principals, keys::token(&record.id), serde_json::to_vec(&record).map_err(anyhow::Error::from)?);
         let reason = format!("token of {} renewed until {expires}", record.principal);
-        self.audit
-            .commit(Commit::change(vec![op], ctx.entry(ACTION, record.id.as_str(), Outcome::Allow, reason)))
-            .await?;
+        let entry = ctx.entry(ACTION, record.id.as_str(), Outcome::Allow, reason);
+        self.audit.commit(Commit { guard: Some(guard), ..Commit::change(vec![op], entry) }).await?;
         self.forget_token(&record.hash);
         Ok(TokenView::of(&record, now))
     }
@@ -241,16 +258,21 @@ impl Archive {
             state: record.state(now),
             code_expires_at: code.as_ref().and(record.code_expires_at),
             code,
+            code_part: None,
+            holder: None,
+            requested_by: record.requested_by.clone(),
+            requested_at: Some(record.created_at),
         }
     }
 
-    fn token_record(&self, id: &TokenId) -> Result<Option<TokenRecord>, ArchiveError> {
-        Ok(self
-            .store
-            .get(Cf::Principals, &keys::token(id))?
-            .map(|b| serde_json::from_slice(&b))
-            .transpose()
-            .map_err(anyhow::Error::from)?)
+    /// A token record and the guard that a change of it commits under: the
+    /// change lands only if the record is still as read (two approvals, two
+    /// redemptions of one code, a revocation racing a renewal: one wins).
+    pub(super) fn token_record_guarded(&self, id: &TokenId) -> Result<Option<(TokenRecord, Guard)>, ArchiveError> {
+        let key = keys::token(id);
+        let Some(raw) = self.store.get(Cf::Principals, &key)? else { return Ok(None) };
+        let record = serde_json::from_slice(&raw).map_err(anyhow::Error::from)?;
+        Ok(Some((record, Guard { cf: Cf::Principals, key, expected: Some(raw) })))
     }
 
     /// `POST /v1/principals/{id}/tokens` (admin): a token for an admin
@@ -271,17 +293,24 @@ impl Archive {
         let mut record = TokenRecord::pending(TokenId::generate(), pid.clone(), Some(ctx.principal.id.clone()), now);
         let own = pid == ctx.principal.id;
         record.needs_approval = !own;
-        let (ops, code, how) = if own {
+        // For someone else the asking admin gets the first half of the code
+        // and the approving admin, later, the second: neither alone holds a
+        // code that enrolls.
+        let (ops, code, part, how) = if own {
             let code = new_secret("enr_");
-            (self.code_ops(&mut record, &code, CODE_TTL)?, Some(code), "for the asking admin: enrollment code issued")
+            let ops = self.code_ops(&mut record, &code, CODE_TTL)?;
+            (ops, Some(code), None, "for the asking admin: enrollment code issued")
         } else {
+            let part = new_secret("enr_");
+            record.code_part_hash = Some(token_hash(&part));
             let put = serde_json::to_vec(&record).map_err(anyhow::Error::from)?;
-            (vec![Op::Put(Cf::Principals, keys::token(&record.id), put)], None, "awaiting a second admin's approval")
+            let how = "first half of the enrollment code to the asking admin; awaiting a second admin's approval";
+            (vec![Op::Put(Cf::Principals, keys::token(&record.id), put)], None, Some(part), how)
         };
         let reason = format!("for {pid}, asked by {}; {how}", ctx.principal.id);
         let entry = ctx.entry(ACTION, record.id.as_str(), Outcome::Allow, reason);
         self.audit.commit(Commit::change(ops, entry)).await?;
-        Ok(Self::issue(&record, code, now))
+        Ok(TokenIssue { code_part: part, ..Self::issue(&record, code, now) })
     }
 
     /// `POST /v1/tokens/{id}/approve` (a second admin): the token's
@@ -291,10 +320,10 @@ impl Archive {
         const ACTION: &str = "token.approve";
         self.require_admin(ctx, ACTION, token_id).await?;
         let found = match TokenId::parse(token_id) {
-            Ok(id) => self.token_record(&id)?,
+            Ok(id) => self.token_record_guarded(&id)?,
             Err(_) => None,
         };
-        let Some(mut record) = found else {
+        let Some((mut record, guard)) = found else {
             let e = ctx.entry(ACTION, token_id, Outcome::Error, "unknown token");
             return self.refuse(e, ArchiveError::NotFound("token".into())).await;
         };
@@ -315,23 +344,54 @@ impl Archive {
             return self.refuse(e, err).await;
         }
         record.approved_by = Some(me.clone());
-        let code = new_secret("enr_");
+        // The second half of the code: the person joins it to the asking
+        // admin's half. (A token asked for before codes were halved has no
+        // first half: its code is this one alone.)
+        let code = new_secret("");
         let ops = self.code_ops(&mut record, &code, CODE_TTL)?;
         let asked = record.requested_by.as_ref().map(ToString::to_string).unwrap_or_default();
-        let reason = format!("for {}, asked by {asked}, approved by {me}; enrollment code issued", record.principal);
+        let reason = format!(
+            "for {}, asked by {asked}, approved by {me}; second half of the enrollment code issued",
+            record.principal
+        );
         let entry = ctx.entry(ACTION, record.id.as_str(), Outcome::Allow, reason);
-        self.audit.commit(Commit::change(ops, entry)).await?;
-        Ok(Self::issue(&record, Some(code), now))
+        self.audit.commit(Commit { guard: Some(guard), ..Commit::change(ops, entry) }).await.map_err(|e| match e {
+            CommitError::Conflict => ArchiveError::Conflict("the token was approved or changed meanwhile".into()),
+            e => e.into(),
+        })?;
+        let holder = self.principal_view(&record.principal)?;
+        let halved = record.code_part_hash.is_some();
+        let issue = Self::issue(&record, None, now);
+        let (code, code_part) = if halved { (None, Some(code)) } else { (Some(code), None) };
+        Ok(TokenIssue { code_expires_at: record.code_expires_at, code, code_part, holder, ..issue })
+    }
+
+    /// The token record an enrollment code names, if the code is whole: a
+    /// code of one piece (an admin's own token, the bootstrap second admin),
+    /// or the two halves of a token that needed approval, joined.
+    fn record_of_code(&self, code: &str) -> Result<Option<(TokenRecord, Guard, String)>, ArchiveError> {
+        let lookup = |hash: &str| -> Result<Option<(TokenRecord, Guard)>, ArchiveError> {
+            let id = self.store.get(Cf::Principals, &keys::enrollment(hash))?;
+            let id = id.and_then(|raw| String::from_utf8(raw).ok()).and_then(|s| TokenId::parse(&s).ok());
+            Ok(id.map(|id| self.token_record_guarded(&id)).transpose()?.flatten())
+        };
+        let whole = token_hash(code);
+        if let Some((record, guard)) = lookup(&whole)? {
+            // A halved token's second half alone does not enroll.
+            return Ok(record.code_part_hash.is_none().then_some((record, guard, whole)));
+        }
+        let (Some(first), Some(second)) = (code.get(..FIRST_HALF), code.get(FIRST_HALF..)) else { return Ok(None) };
+        let second_hash = token_hash(second);
+        let Some((record, guard)) = lookup(&second_hash)? else { return Ok(None) };
+        let first_ok = record.code_part_hash.as_deref().is_some_and(|h| ct_eq(h, &token_hash(first)));
+        Ok(first_ok.then_some((record, guard, second_hash)))
     }
 
     /// `POST /v1/enroll`: redeems a one-time enrollment code for its token.
     /// An unknown, used, expired or revoked code is one answer (401).
     #[tracing::instrument(level = "debug", skip_all)]
     pub async fn enroll(&self, code: &str, from: Option<IpAddr>, request_id: &str) -> Result<Enrolled, ArchiveError> {
-        let hash = token_hash(code);
-        let id = self.store.get(Cf::Principals, &keys::enrollment(&hash))?;
-        let id = id.and_then(|raw| String::from_utf8(raw).ok()).and_then(|s| TokenId::parse(&s).ok());
-        let Some(mut record) = id.map(|id| self.token_record(&id)).transpose()?.flatten() else {
+        let Some((mut record, guard, hash)) = self.record_of_code(code)? else {
             return Err(ArchiveError::Unauthenticated);
         };
         let now = self.clock.now();
@@ -341,6 +401,7 @@ impl Archive {
         }
         let principal = self.principal(&record.principal)?.ok_or(ArchiveError::Unauthenticated)?;
         record.code_hash = None;
+        record.code_part_hash = None;
         let token = new_secret("cst_");
         let mut ops = self.token_ops(&mut record, &token, principal.has_role(crate::domain::Role::Admin))?;
         ops.push(Op::Delete(Cf::Principals, keys::enrollment(&hash)));
@@ -365,7 +426,12 @@ impl Archive {
                 entries.push(entry);
             }
         }
-        self.audit.commit(Commit { ops, entries, ..Default::default() }).await?;
+        // One code, one token: of redemptions racing, the first to commit
+        // wins and the others find the record changed (401, as for a used code).
+        match self.audit.commit(Commit { ops, entries, guard: Some(guard), on_conflict: vec![] }).await {
+            Err(CommitError::Conflict) => return Err(ArchiveError::Unauthenticated),
+            other => other?,
+        };
         Ok(Enrolled { token_id: record.id, principal: principal.id, token })
     }
 

@@ -8,7 +8,7 @@
 
 mod alerts;
 mod audit_log;
-mod auth_failures;
+pub mod auth_failures;
 mod backup;
 pub(crate) mod codec;
 pub mod customers;
@@ -28,7 +28,7 @@ pub mod transparency;
 pub use backup::BackupSettings;
 pub use dossiers::{Created, DossierView, Redaction, RedactionReason, VersionInfo};
 pub use enrollment::{Enrolled, TokenIssue, TokenLifetimes, TokenView};
-pub use principals::{check_bootstrap_token, Bootstrapped, IssuedToken, NewPrincipal};
+pub use principals::{check_bootstrap_token, Bootstrapped, IssuedToken, NewPrincipal, PrincipalView};
 pub use records::{ConsentBasis, ConsentEventKind, TokenState};
 pub use search::{RepairReport, SearchHit, SearchPage};
 pub use subjects::{ConsentEventView, NewConsent, SubjectStatus, SubjectView, EXPORT_SCHEMA_JSON};
@@ -239,12 +239,13 @@ pub struct Archive {
     metrics: Arc<Metrics>,
     /// Token hash → principal, for tokens seen valid. Revocation removes the
     /// entry before it answers, so a revoked token fails on its next use.
-    auth_cache:
-        std::sync::Mutex<std::collections::HashMap<String, (Principal, crate::domain::TokenId, time::OffsetDateTime)>>,
+    auth_cache: principals::AuthCache,
     /// Where each admin's requests came from lately (`enrollment`).
     admin_addresses: std::sync::Mutex<enrollment::AdminAddresses>,
     token_lifetimes: TokenLifetimes,
     auth_failures: std::sync::Mutex<auth_failures::AuthFailures>,
+    /// Rate-limited requests per (principal, minute), audited in aggregate.
+    rate_refusals: std::sync::Mutex<auth_failures::AuthFailures>,
     /// The purposes an impact assessment on record covers.
     assessed: std::sync::RwLock<std::collections::BTreeSet<String>>,
 }
@@ -286,6 +287,7 @@ impl Archive {
             admin_addresses: Default::default(),
             token_lifetimes: TokenLifetimes::default(),
             auth_failures: Default::default(),
+            rate_refusals: Default::default(),
             signer,
             stale_after: time::Duration::days(365),
             search: None,

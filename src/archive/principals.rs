@@ -20,6 +20,111 @@ use time::OffsetDateTime;
 /// Bound on the authentication cache (it is cleared when full).
 const AUTH_CACHE_ENTRIES: usize = 10_000;
 
+/// A principal as admins see it when they decide about it (never a token).
+#[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema)]
+pub struct PrincipalView {
+    pub id: String,
+    pub name: String,
+    pub roles: Vec<String>,
+    pub department: String,
+    pub region: String,
+    #[serde(with = "time::serde::rfc3339")]
+    #[schema(value_type = String)]
+    pub created_at: OffsetDateTime,
+    /// For an admin no second admin has approved yet: who made it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub admin_pending: Option<String>,
+}
+
+impl PrincipalView {
+    pub fn of(p: &Principal) -> Self {
+        PrincipalView {
+            id: p.id.to_string(),
+            name: p.name.clone(),
+            roles: p.role_names(),
+            department: p.department.clone(),
+            region: p.region.clone(),
+            created_at: p.created_at,
+            admin_pending: p.admin_pending.as_ref().map(ToString::to_string),
+        }
+    }
+}
+
+/// Token hash → what authentication found, for tokens seen valid.
+///
+/// A lookup reads the store and then caches what it read; a revocation
+/// that commits between the two must not be undone by that insert (a
+/// revoked token would then work until the cache was cleared). So every
+/// forget bumps an epoch under the cache's lock, and an insert is made only
+/// when the epoch is still the one the lookup started with: after
+/// `forget` returns, no lookup that began before it can cache the token.
+#[derive(Default)]
+pub(crate) struct AuthCache {
+    inner: std::sync::Mutex<AuthCacheInner>,
+}
+
+type Authenticated = (Principal, TokenId, OffsetDateTime);
+
+#[derive(Default)]
+struct AuthCacheInner {
+    epoch: u64,
+    map: std::collections::HashMap<String, Authenticated>,
+}
+
+impl AuthCache {
+    pub(crate) fn epoch(&self) -> u64 {
+        self.inner.lock().map(|c| c.epoch).unwrap_or(u64::MAX)
+    }
+
+    pub(crate) fn get(&self, hash: &str) -> Option<Authenticated> {
+        self.inner.lock().ok().and_then(|c| c.map.get(hash).cloned())
+    }
+
+    /// Caches `found` unless a token was forgotten since `epoch`.
+    pub(crate) fn insert(&self, epoch: u64, hash: String, found: Authenticated) {
+        if let Ok(mut c) = self.inner.lock() {
+            if c.epoch != epoch {
+                return;
+            }
+            if c.map.len() >= AUTH_CACHE_ENTRIES {
+                c.map.clear();
+            }
+            c.map.insert(hash, found);
+        }
+    }
+
+    /// Forgets every cached lookup (a principal's roles changed).
+    pub(crate) fn forget_all(&self) {
+        match self.inner.lock() {
+            Ok(mut c) => {
+                c.epoch = c.epoch.wrapping_add(1);
+                c.map.clear();
+            }
+            Err(poisoned) => {
+                let mut c = poisoned.into_inner();
+                c.epoch = c.epoch.wrapping_add(1);
+                c.map.clear();
+            }
+        }
+    }
+
+    pub(crate) fn forget(&self, hash: &str) {
+        match self.inner.lock() {
+            Ok(mut c) => {
+                c.epoch = c.epoch.wrapping_add(1);
+                c.map.remove(hash);
+            }
+            // A poisoned lock: nothing cached can be trusted; the next
+            // lookups go to the store (epoch reads u64::MAX, never equal).
+            Err(poisoned) => {
+                let mut c = poisoned.into_inner();
+                c.epoch = c.epoch.wrapping_add(1);
+                c.map.clear();
+            }
+        }
+    }
+}
+
 /// Minimum length of an operator-chosen bootstrap token.
 pub const MIN_BOOTSTRAP_TOKEN: usize = 24;
 
@@ -147,6 +252,7 @@ impl Archive {
             region: String::new(),
             created_at: now,
             recipient: None,
+            admin_pending: None,
         };
         let token_id = TokenId::generate();
         let mut record = TokenRecord::pending(token_id.clone(), admin.id.clone(), None, now);
@@ -160,6 +266,7 @@ impl Archive {
             region: String::new(),
             created_at: now,
             recipient: None,
+            admin_pending: None,
         };
         ops.push(self.principal_op(&second)?);
         let second_token = TokenId::generate();
@@ -214,17 +321,14 @@ impl Archive {
     /// Authenticates a bearer token: its principal and the token's id.
     pub fn authenticate(&self, token: &str) -> Result<(Principal, TokenId), ArchiveError> {
         let hash = token_hash(token);
-        let cached = self.auth_cache.lock().ok().and_then(|c| c.get(&hash).cloned());
-        let (principal, token_id, expires_at) = match cached {
+        let (principal, token_id, expires_at) = match self.auth_cache.get(&hash) {
             Some(found) => found,
             None => {
+                // The epoch before the store is read: a revocation that lands
+                // meanwhile bumps it, and what was read is not cached.
+                let epoch = self.auth_cache.epoch();
                 let found = self.authenticate_uncached(&hash)?;
-                if let Ok(mut c) = self.auth_cache.lock() {
-                    if c.len() >= AUTH_CACHE_ENTRIES {
-                        c.clear();
-                    }
-                    c.insert(hash, found.clone());
-                }
+                self.auth_cache.insert(epoch, hash, found.clone());
                 found
             }
         };
@@ -234,11 +338,10 @@ impl Archive {
         Ok((principal, token_id))
     }
 
-    /// Forgets what authentication cached for a token (revoked or renewed).
+    /// Forgets what authentication cached for a token (revoked or renewed),
+    /// and any lookup of it still under way.
     pub(super) fn forget_token(&self, hash: &str) {
-        if let Ok(mut c) = self.auth_cache.lock() {
-            c.remove(hash);
-        }
+        self.auth_cache.forget(hash);
     }
 
     fn authenticate_uncached(&self, hash: &str) -> Result<(Principal, TokenId, OffsetDateTime), ArchiveError> {
@@ -254,8 +357,12 @@ impl Archive {
         if rec.revoked_at.is_some() || rec.hash.is_empty() || !ct_eq(&rec.hash, &hash) {
             return Err(ArchiveError::Unauthenticated);
         }
-        let principal = self.principal(&rec.principal)?.ok_or(ArchiveError::Unauthenticated)?;
+        let mut principal = self.principal(&rec.principal)?.ok_or(ArchiveError::Unauthenticated)?;
         let expires_at = self.token_expiry(&rec, &principal);
+        // An admin no second admin has approved acts without the admin role.
+        if principal.admin_pending.is_some() {
+            principal.roles.retain(|r| *r != Role::Admin);
+        }
         Ok((principal, rec.id, expires_at))
     }
 
@@ -351,6 +458,7 @@ impl Archive {
                 return self.refuse(e, ArchiveError::Invalid(vec![err])).await;
             }
         }
+        let makes_admin = new.roles.contains(&Role::Admin);
         let p = Principal {
             id: PrincipalId::generate(),
             name: new.name,
@@ -359,43 +467,108 @@ impl Archive {
             region: new.region,
             created_at: self.clock.now(),
             recipient: new.recipient,
+            // An admin needs a second admin before it may act.
+            admin_pending: makes_admin.then(|| ctx.principal.id.clone()),
         };
         let ops = vec![self.principal_op(&p)?];
         let roles = p.role_names().join(",");
         let bound = p.recipient.as_ref().map_or(String::new(), |r| format!(", for recipient {r}"));
-        let entry = ctx.entry("principal.create", p.id.as_str(), Outcome::Allow, format!("roles {roles}{bound}"));
+        let pending = if p.admin_pending.is_some() { "; admin once a second admin approves" } else { "" };
+        let entry =
+            ctx.entry("principal.create", p.id.as_str(), Outcome::Allow, format!("roles {roles}{bound}{pending}"));
         self.audit.commit(Commit::change(ops, entry)).await?;
         Ok(p.id)
+    }
+
+    /// `POST /v1/principals/{id}/approve` (a second admin, not the one who
+    /// made it): an admin principal made through the API becomes an admin.
+    /// Guarded: of two approvals at once, one writes.
+    #[tracing::instrument(level = "debug", skip_all)]
+    pub async fn approve_principal(&self, ctx: &RequestCtx, id: &str) -> Result<PrincipalView, ArchiveError> {
+        const ACTION: &str = "principal.approve";
+        self.require_admin(ctx, ACTION, id).await?;
+        let found = match PrincipalId::parse(id) {
+            Ok(pid) => self.store.get(Cf::Principals, &keys::principal(&pid))?.map(|raw| (pid, raw)),
+            Err(_) => None,
+        };
+        let Some((pid, raw)) = found else {
+            let e = ctx.entry(ACTION, id, Outcome::Error, "unknown principal");
+            return self.refuse(e, ArchiveError::NotFound("principal".into())).await;
+        };
+        let mut p = self.open_principal(&raw)?;
+        let refusal = match &p.admin_pending {
+            None => Some((Outcome::Error, ArchiveError::Conflict("the principal awaits no approval".into()))),
+            Some(creator) if creator == &ctx.principal.id => Some((
+                Outcome::Deny,
+                ArchiveError::Forbidden("the admin who made an admin cannot approve it: a second admin must".into()),
+            )),
+            Some(_) if p.id == ctx.principal.id => {
+                Some((Outcome::Deny, ArchiveError::Forbidden("an admin cannot approve themself".into())))
+            }
+            Some(_) => None,
+        };
+        if let Some((outcome, err)) = refusal {
+            let e = ctx.entry(ACTION, id, outcome, err.to_string());
+            return self.refuse(e, err).await;
+        }
+        let creator = p.admin_pending.take().map(|c| c.to_string()).unwrap_or_default();
+        let ops = vec![self.principal_op(&p)?];
+        let reason = format!("admin made by {creator}, approved by {}", ctx.principal.id);
+        let guard = crate::audit::Guard { cf: Cf::Principals, key: keys::principal(&pid), expected: Some(raw) };
+        let entry = ctx.entry(ACTION, pid.as_str(), Outcome::Allow, reason);
+        self.audit.commit(Commit { guard: Some(guard), ..Commit::change(ops, entry) }).await?;
+        // Cached lookups of its tokens carry the roles as they were.
+        self.auth_cache.forget_all();
+        Ok(PrincipalView::of(&p))
+    }
+
+    /// A principal as an admin deciding about it sees it: name, roles,
+    /// department, region, when made, and whether it awaits approval.
+    pub fn principal_view(&self, id: &PrincipalId) -> Result<Option<PrincipalView>, ArchiveError> {
+        Ok(self.principal(id)?.map(|p| PrincipalView::of(&p)))
     }
 
     #[tracing::instrument(level = "debug", skip_all)]
     pub async fn revoke_token(&self, ctx: &RequestCtx, token_id: &str) -> Result<(), ArchiveError> {
         self.require_admin(ctx, "token.revoke", token_id).await?;
-        let found = match TokenId::parse(token_id) {
-            Ok(id) => self.store.get(Cf::Principals, &keys::token(&id))?.map(|b| (id, b)),
-            Err(_) => None,
-        };
-        let Some((id, raw)) = found else {
-            let e = ctx.entry("token.revoke", token_id, Outcome::Error, "unknown token");
-            return self.refuse(e, ArchiveError::NotFound("token".into())).await;
-        };
-        let mut rec: TokenRecord = serde_json::from_slice(&raw).map_err(anyhow::Error::from)?;
-        if rec.revoked_at.is_none() {
-            rec.revoked_at = Some(self.clock.now());
+        // Guarded: a redemption or renewal that lands between the read and
+        // the write is seen, and the revocation is made again over it (a
+        // revocation is never lost to a race, and never undoes one).
+        for _ in 0..8 {
+            let found = match TokenId::parse(token_id) {
+                Ok(id) => self.token_record_guarded(&id)?.map(|(rec, guard)| (id, rec, guard)),
+                Err(_) => None,
+            };
+            let Some((id, mut rec, guard)) = found else {
+                let e = ctx.entry("token.revoke", token_id, Outcome::Error, "unknown token");
+                return self.refuse(e, ArchiveError::NotFound("token".into())).await;
+            };
+            if rec.revoked_at.is_none() {
+                rec.revoked_at = Some(self.clock.now());
+            }
+            let code = rec.code_hash.take();
+            let mut ops =
+                vec![Op::Put(Cf::Principals, keys::token(&id), serde_json::to_vec(&rec).map_err(anyhow::Error::from)?)];
+            if !rec.hash.is_empty() {
+                ops.push(Op::Delete(Cf::Principals, keys::token_hash(&rec.hash)));
+            }
+            if let Some(code) = code {
+                // An enrollment code not yet redeemed stops working too.
+                ops.push(Op::Delete(Cf::Principals, keys::enrollment(&code)));
+            }
+            let entry = ctx.entry("token.revoke", id.as_str(), Outcome::Allow, format!("token of {}", rec.principal));
+            let committed = self.audit.commit(Commit { guard: Some(guard), ..Commit::change(ops, entry) }).await;
+            // Forgotten whatever the outcome: no lookup under way may cache
+            // what it read before this.
+            self.forget_token(&rec.hash);
+            match committed {
+                Err(crate::audit::CommitError::Conflict) => continue,
+                other => {
+                    other?;
+                    return Ok(());
+                }
+            }
         }
-        let code = rec.code_hash.take();
-        let mut ops =
-            vec![Op::Put(Cf::Principals, keys::token(&id), serde_json::to_vec(&rec).map_err(anyhow::Error::from)?)];
-        if !rec.hash.is_empty() {
-            ops.push(Op::Delete(Cf::Principals, keys::token_hash(&rec.hash)));
-        }
-        if let Some(code) = code {
-            // An enrollment code not yet redeemed stops working too.
-            ops.push(Op::Delete(Cf::Principals, keys::enrollment(&code)));
-        }
-        let entry = ctx.entry("token.revoke", id.as_str(), Outcome::Allow, format!("token of {}", rec.principal));
-        self.audit.commit(Commit::change(ops, entry)).await?;
-        self.forget_token(&rec.hash);
-        Ok(())
+        Err(ArchiveError::Conflict("the token kept changing; revoke it again".into()))
     }
 }

@@ -35,9 +35,16 @@ pub struct TokenRecord {
     /// The second admin who approved it.
     #[serde(default)]
     pub approved_by: Option<PrincipalId>,
-    /// SHA-256 of the one-time enrollment code, hex, while it can be redeemed.
+    /// SHA-256 of the one-time enrollment code, hex, while it can be
+    /// redeemed. For a token a second admin approved: of the approving
+    /// admin's half of the code.
     #[serde(default)]
     pub code_hash: Option<String>,
+    /// SHA-256 of the asking admin's half of the enrollment code, for a token
+    /// that needs approval: the person redeems the two halves joined, so
+    /// neither admin alone holds a code that works.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub code_part_hash: Option<String>,
     #[serde(with = "time::serde::rfc3339::option", default)]
     pub code_expires_at: Option<OffsetDateTime>,
     #[serde(with = "time::serde::rfc3339::option", default)]
@@ -67,6 +74,7 @@ impl TokenRecord {
             requested_by,
             approved_by: None,
             code_hash: None,
+            code_part_hash: None,
             code_expires_at: None,
             enrolled_at: None,
             expires_at: None,

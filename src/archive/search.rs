@@ -271,6 +271,11 @@ impl Archive {
                 }
             },
         };
+        // The parser's bounds hold here, for every edge (API, console).
+        if let Some(why) = crate::search::query_problem(q) {
+            let e = ctx.entry(ACTION, "", Outcome::Error, why.clone());
+            return self.refuse(e, ArchiveError::BadRequest(why)).await;
+        }
         let grade = grade.filter(|g| !g.is_empty());
         let region = region.filter(|r| !r.is_empty());
         if grade.is_some_and(|g| !matches!(g, "A" | "B" | "C")) {
@@ -292,6 +297,12 @@ impl Archive {
                 }
                 let plan = self.read_plan(ctx, purpose, &meta, &meta.subjects)?;
                 if !plan.anything_visible() {
+                    continue;
+                }
+                // Found by a personal value alone: only for a caller who
+                // sees every person of the dossier in clear, or the search
+                // would confirm a value the caller sees masked or not at all.
+                if !h.by_text && !plan.shows_everyone_clear(&meta.subjects) {
                     continue;
                 }
                 visible.push((h.score, meta, plan.outcome(Classification::Internal, None)));

@@ -48,6 +48,12 @@ pub struct Manifest {
     /// Plaintext bytes the set holds, and those this set wrote as new objects.
     pub bytes: u64,
     pub new_bytes: u64,
+    /// Every destruction certificate issued up to this set, each in the
+    /// erasure journal when the set was made: a restore refuses a journal
+    /// that lacks one (a deleted journal file would bring an erased person
+    /// back without a word).
+    #[serde(default)]
+    pub certificates: Vec<String>,
 }
 
 impl Manifest {
@@ -91,6 +97,7 @@ mod tests {
             files: vec![],
             bytes: 0,
             new_bytes: 0,
+            certificates: vec!["cert_x".into()],
         };
         let note = m.sign(&signer).unwrap();
         let v = NoteVerifier::parse(&signer.verifier_key()).unwrap();

@@ -52,8 +52,14 @@ pub(super) enum BackupCommand {
         /// destroyed after the set may come back: the report says so).
         #[arg(long)]
         accept_missing_journal: bool,
-        #[arg(long)]
+        /// The log's verifier key, from your own records (`GET
+        /// /v1/audit/verifier-key`): the one the backup target records is
+        /// not trusted, since whoever can write the target can change it.
+        #[arg(long, conflicts_with = "verifier_key_from")]
         verifier_key: Option<String>,
+        /// Or: the old data directory, whose store records the key.
+        #[arg(long)]
+        verifier_key_from: Option<PathBuf>,
     },
     /// Check every set's signature and every object's size and SHA-256 (no
     /// key needed): exit 0 intact, 1 damaged (naming the file), 2 unreadable.
@@ -114,11 +120,30 @@ pub(super) fn run(command: BackupCommand) -> ExitCode {
             identity,
             accept_missing_journal,
             verifier_key,
+            verifier_key_from,
         } => {
             let key = match (master_key_file, identity) {
                 (Some(f), None) | (None, Some(f)) => f,
                 _ => {
                     eprintln!("custos: restore needs --master-key-file or --identity (a recovery key)");
+                    return ExitCode::from(2);
+                }
+            };
+            let verifier_key = match (verifier_key, verifier_key_from) {
+                (Some(k), _) => k,
+                (None, Some(dir)) => match recorded_verifier_key(&dir) {
+                    Ok(k) => k,
+                    Err(e) => {
+                        eprintln!("custos: {e:#}");
+                        return ExitCode::from(2);
+                    }
+                },
+                (None, None) => {
+                    eprintln!(
+                        "custos: restore needs the log's verifier key from you: --verifier-key KEY (GET /v1/audit/verifier-key, \
+                         kept with your records) or --verifier-key-from OLD_DATA_DIR; the key the backup target \
+                         records is not trusted"
+                    );
                     return ExitCode::from(2);
                 }
             };
@@ -168,7 +193,19 @@ pub(super) struct RestoreArgs {
     pub data_dir: PathBuf,
     pub key: PathBuf,
     pub accept_missing_journal: bool,
-    pub verifier_key: Option<String>,
+    /// From the operator (or the old data directory), never the target.
+    pub verifier_key: String,
+}
+
+/// The verifier key an (old) data directory's store records.
+fn recorded_verifier_key(data_dir: &std::path::Path) -> anyhow::Result<String> {
+    use crate::store::KvStore;
+    let store = crate::store::RocksStore::open_read_only(&crate::config::db_dir(data_dir))
+        .map_err(|e| anyhow::anyhow!("cannot open {}: {e}", data_dir.display()))?;
+    let raw = store
+        .get(crate::store::Cf::System, crate::archive::transparency::VERIFIER_KEY)?
+        .ok_or_else(|| anyhow::anyhow!("{} records no verifier key", data_dir.display()))?;
+    Ok(String::from_utf8(raw)?)
 }
 
 fn create(offline: &OfflineArgs, to: PathBuf, recipients: &[String]) -> anyhow::Result<()> {

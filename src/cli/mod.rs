@@ -295,6 +295,21 @@ pub fn main() -> ExitCode {
     }
 }
 
+/// Writes `text` to the new file `path`, readable and writable by this user only.
+fn write_private(path: &std::path::Path, text: &str) -> anyhow::Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+        .map_err(|e| anyhow::anyhow!("cannot create {}: {e}", path.display()))?;
+    f.write_all(text.as_bytes())?;
+    f.sync_all()?;
+    Ok(())
+}
+
 fn fail(e: &anyhow::Error) -> ExitCode {
     eprintln!("custos: {e:#}");
     ExitCode::from(2)
@@ -324,8 +339,14 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         out!("admin token (shown once, store it now): {}", t.token);
     }
     if let Some(code) = &running.second_admin_code {
+        // Not beside the admin token on the same standard output (which a
+        // service manager keeps in its journal): a file only this user may
+        // read, for the second admin to take and delete.
+        let path = config.data_dir.join("second-admin-enrollment-code");
+        write_private(&path, &format!("{code}\n"))?;
         out!(
-            "second admin's enrollment code (shown once; hand it to the second admin, who redeems it with POST /v1/enroll): {code}"
+            "second admin's enrollment code: written to {} (readable by this user only); hand the file to the second admin, who redeems the code with POST /v1/enroll, and delete it",
+            path.display()
         );
     }
     out!("custos listening on http://{}", running.addr);

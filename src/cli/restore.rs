@@ -23,7 +23,7 @@ impl<E: Into<anyhow::Error>> From<E> for RestoreError {
 
 pub(super) fn restore(args: &RestoreArgs) -> Result<(), RestoreError> {
     // Everything is checked before anything is written.
-    let report = verify(&args.from, args.verifier_key.as_deref())?;
+    let report = verify(&args.from, Some(&args.verifier_key))?;
     if let Some(d) = report.damaged.first() {
         return Err(RestoreError::Damaged(format!(
             "{}: {} ({} damaged file(s))",
@@ -32,7 +32,7 @@ pub(super) fn restore(args: &RestoreArgs) -> Result<(), RestoreError> {
             report.damaged.len()
         )));
     }
-    let target = Target::open(&args.from, args.verifier_key.as_deref())?;
+    let target = Target::open(&args.from, Some(&args.verifier_key))?;
     let (sets, _) = target.sets()?;
     let set = match &args.backup {
         Some(id) => sets.iter().find(|s| s.manifest.backup_id.as_str() == id),
@@ -55,12 +55,48 @@ pub(super) fn restore(args: &RestoreArgs) -> Result<(), RestoreError> {
         .map(|e| serde_json::from_str(e.certificate.trim_end()))
         .collect::<Result<_, _>>()
         .map_err(|e| anyhow::anyhow!("a journal entry does not parse: {e}"))?;
+    // The journal must hold every certificate the newest signed manifest
+    // lists and every one the shipped log records issuing: a journal file
+    // deleted would bring back, without a word, a person erased.
+    let identity = crate::crypto::MasterKey::load(&args.key)?;
+    let shipped =
+        target.shipped_entries(set.tree_size, identity.identity()).map_err(|e| RestoreError::Damaged(e.to_string()))?;
+    let decoded: Vec<AuditEntry> = shipped.iter().map(|raw| AuditEntry::decode(raw)).collect::<Result<_, _>>()?;
+    if journal_present {
+        let journaled: std::collections::BTreeSet<String> =
+            certificates.iter().map(|c| c.certificate_id.to_string()).collect();
+        let mut expected: Vec<(String, String)> = sets
+            .last()
+            .map(|s| s.manifest.certificates.iter().map(|c| (c.clone(), format!("set {}", s.manifest.backup_id))))
+            .into_iter()
+            .flatten()
+            .collect();
+        expected.extend(
+            decoded
+                .iter()
+                .filter(|e| e.body.action == "certificate.issue" && e.body.outcome == Outcome::Allow)
+                .map(|e| (e.body.resource.clone(), format!("audit entry {}", e.seq))),
+        );
+        let missing: Vec<String> = expected
+            .iter()
+            .filter(|(c, _)| !journaled.contains(c))
+            .map(|(c, by)| format!("{c} (recorded by {by})"))
+            .collect();
+        if !missing.is_empty() {
+            return Err(RestoreError::Damaged(format!(
+                "the erasure journal lacks {} certificate(s) the signed manifests or the shipped log record: {}; \
+                 restoring without them would bring erased people and destroyed dossiers back (copy the journal \
+                 from another copy of the target)",
+                missing.len(),
+                missing.join(", ")
+            )));
+        }
+    }
     if args.data_dir.exists() && std::fs::read_dir(&args.data_dir)?.next().is_some() {
         return Err(
             anyhow::anyhow!("{} is not empty: restore into a new data directory", args.data_dir.display()).into()
         );
     }
-    let identity = crate::crypto::MasterKey::load(&args.key)?;
     let db = crate::config::db_dir(&args.data_dir);
     if let Err(e) = target.extract(&set, identity.identity(), &db) {
         let _ = std::fs::remove_dir_all(&args.data_dir);
@@ -70,13 +106,10 @@ pub(super) fn restore(args: &RestoreArgs) -> Result<(), RestoreError> {
     let reapplied = reapply_journal(store.as_ref(), &certificates).map_err(anyhow::Error::from)?;
     // The log's entries after the set, as shipped: it never rolls back
     // behind what was shipped (and so behind an auditor's checkpoint).
-    let shipped =
-        target.shipped_entries(set.tree_size, identity.identity()).map_err(|e| RestoreError::Damaged(e.to_string()))?;
     let appended = crate::audit::replay::append_entries(store.as_ref(), &shipped)?;
     let log_end = set.tree_size + appended;
     // What the set does not hold: the versions written after it, as the
     // shipped log records them (ids and version numbers only).
-    let decoded: Vec<AuditEntry> = shipped.iter().map(|raw| AuditEntry::decode(raw)).collect::<Result<_, _>>()?;
     let changes = decoded
         .iter()
         .filter(|e| e.seq >= set.tree_size && e.body.outcome == Outcome::Allow)

@@ -69,7 +69,7 @@ pub fn routes() -> Router<AppState> {
         .route("/console/subjects", get(subjects::open))
         .route("/console/subjects/{sid}", get(subjects::show))
         .route("/console/subjects/{sid}/restriction", post(subjects::restrict))
-        .route("/console/subjects/{sid}/export", get(subjects::export))
+        .route("/console/subjects/{sid}/export", post(subjects::export))
         .route("/console/subjects/{sid}/erasure", post(subjects::erase))
         .route("/console/subjects/{sid}/consents", post(subjects::grant))
         .route("/console/subjects/{sid}/consents/withdraw", post(subjects::withdraw))

@@ -41,9 +41,7 @@ fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
 /// `Secure` when the request came over TLS (a proxy says so); adding it
 /// where it is not needed only keeps the cookie off plain HTTP.
 fn secure(headers: &HeaderMap) -> &'static str {
-    let tls = headers.get("x-forwarded-proto").and_then(|v| v.to_str().ok()).is_some_and(|v| v == "https")
-        || headers.get(header::FORWARDED).and_then(|v| v.to_str().ok()).is_some_and(|v| v.contains("proto=https"));
-    if tls {
+    if crate::api::over_tls(headers) {
         "; Secure"
     } else {
         ""
@@ -111,14 +109,22 @@ impl FromRequestParts<AppState> for Page {
         };
         let purposes = state.archive.purposes_for(&principal);
         let ctx = RequestCtx::new(principal, token_id, purpose, request_id);
-        crate::api::note_authenticated(parts, &ctx);
         let page = Page { ctx, session, purposes, state: state.clone() };
         if let Some(limiter) = &state.limiter {
-            if limiter.check_key(&page.ctx.principal.id).is_err() {
-                let e = ApiError::new(StatusCode::TOO_MANY_REQUESTS, "rate-limited", "too many requests; retry later");
-                return Err(page.error_page(e));
+            if let Err(not_until) = limiter.check_key(&page.ctx.principal.id) {
+                use governor::clock::{Clock, DefaultClock};
+                let wait = not_until.wait_time_from(DefaultClock::default().now());
+                // Audited in aggregate, as on the API (`archive::auth_failures`).
+                let e = crate::api::rate_refusal(state, &page.ctx.principal.id, wait);
+                let close = e.close;
+                let mut resp = page.error_page(e);
+                if close {
+                    resp.headers_mut().insert(header::CONNECTION, axum::http::HeaderValue::from_static("close"));
+                }
+                return Err(resp);
             }
         }
+        crate::api::note_authenticated(parts, &page.ctx);
         Ok(page)
     }
 }

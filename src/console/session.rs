@@ -19,6 +19,8 @@ pub const IDLE: Duration = Duration::minutes(15);
 pub const ABSOLUTE: Duration = Duration::hours(8);
 /// At most this many sessions live at once; the oldest goes first.
 const MAX_SESSIONS: usize = 10_000;
+/// Live sessions of one token (a person's browsers and devices).
+pub const MAX_SESSIONS_PER_TOKEN: usize = 8;
 
 pub struct Session {
     pub token: Zeroizing<String>,
@@ -71,6 +73,17 @@ impl Sessions {
         };
         if let Ok(mut map) = self.map.lock() {
             map.retain(|_, s| !s.expired(now));
+            // One token's sign-ins replace that token's own oldest sessions,
+            // never anyone else's: signing in again and again cannot push
+            // colleagues out.
+            let mut own: Vec<([u8; 32], OffsetDateTime)> =
+                map.iter().filter(|(_, s)| same(&s.token, token)).map(|(k, s)| (*k, s.last_seen)).collect();
+            if own.len() >= MAX_SESSIONS_PER_TOKEN {
+                own.sort_by_key(|(_, seen)| *seen);
+                for (k, _) in own.iter().take(own.len() + 1 - MAX_SESSIONS_PER_TOKEN) {
+                    map.remove(k);
+                }
+            }
             if map.len() >= MAX_SESSIONS {
                 if let Some(oldest) = map.iter().min_by_key(|(_, s)| s.last_seen).map(|(k, _)| *k) {
                     map.remove(&oldest);
@@ -150,6 +163,23 @@ mod tests {
         }
         assert!(sessions.touch(&id, t0 + Duration::hours(8) + Duration::minutes(5)).is_none(), "8 hours after sign-in");
         assert!(sessions.touch("not-a-session", t0).is_none());
+    }
+
+    #[test]
+    fn signing_in_again_and_again_pushes_out_only_ones_own_sessions() {
+        let sessions = Sessions::default();
+        let t0 = OffsetDateTime::UNIX_EPOCH + Duration::days(20_000);
+        let colleague = sessions.create("colleague", Lang::Zh, None, t0);
+        let mut t = t0;
+        let mut mine = Vec::new();
+        for _ in 0..10_050 {
+            t += Duration::milliseconds(1);
+            mine.push(sessions.create("attacker", Lang::Zh, None, t));
+        }
+        assert!(sessions.touch(&colleague, t).is_some(), "the colleague is still signed in");
+        let live = mine.iter().filter(|id| sessions.touch(id, t).is_some()).count();
+        assert_eq!(live, MAX_SESSIONS_PER_TOKEN, "the newest of one token's sessions live");
+        assert!(sessions.touch(mine.last().unwrap(), t).is_some());
     }
 
     #[test]

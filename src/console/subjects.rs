@@ -87,7 +87,13 @@ pub async fn show(page: Page, Path(sid): Path<String>) -> Response {
                 input type="hidden" name="restrict" value=(if restricted { "false" } else { "true" });
                 button type="submit" { (if restricted { page.t("Lift restriction") } else { page.t("Restrict processing") }) }
             }
-            p { a #export href={ "/console/subjects/" (id) "/export" } { (page.t("Export (JSON)")) } }
+            // Posted with the session's CSRF token: an export of a person's
+            // data is never a link another site, a prefetch or a history
+            // entry can set off.
+            form #export-form method="post" action={ "/console/subjects/" (id) "/export" } {
+                (page.csrf_field())
+                button #export type="submit" { (page.t("Export (JSON)")) }
+            }
             (super::registers::new_request_form(&page, &id))
             form #erase-form method="post" action={ "/console/subjects/" (id) "/erasure" } {
                 (page.csrf_field())
@@ -140,7 +146,7 @@ pub async fn withdraw(Path(sid): Path<String>, Posted(page, f): Posted) -> Respo
     }
 }
 
-pub async fn export(page: Page, Path(sid): Path<String>) -> Response {
+pub async fn export(Path(sid): Path<String>, Posted(page, _): Posted) -> Response {
     match page.archive().export_subject(&page.ctx, &sid).await {
         Ok(v) => {
             let mut resp = serde_json::to_vec_pretty(&v).unwrap_or_default().into_response();

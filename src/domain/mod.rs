@@ -172,6 +172,11 @@ pub struct Principal {
     /// For a `processor`: the recipients-register entry it acts for.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub recipient: Option<RecipientId>,
+    /// An admin made through the API acts as an admin only once a second
+    /// admin, not its creator, has approved it: until then this names the
+    /// creator, and authentication leaves the admin role out.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub admin_pending: Option<PrincipalId>,
 }
 
 impl Principal {

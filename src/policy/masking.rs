@@ -38,21 +38,24 @@ impl MaskFormat {
     pub fn apply(self, value: &str) -> String {
         match self {
             MaskFormat::Fixed => FIXED.to_owned(),
-            MaskFormat::Name => {
-                let mut chars = value.chars();
-                match chars.next() {
-                    Some(first) => std::iter::once(first).chain(chars.map(|_| '*')).collect(),
-                    None => FIXED.to_owned(),
-                }
-            }
+            // The first character and always two stars: the mask keeps
+            // neither the rest of the name nor its length.
+            MaskFormat::Name => match value.chars().next() {
+                Some(first) => format!("{first}**"),
+                None => FIXED.to_owned(),
+            },
+            // At least four digits stay hidden: the first three and last
+            // four of a mobile number (11 digits or more), only the last
+            // four of a shorter number (an 8-digit landline would otherwise
+            // show 7 of its 8), nothing of one under 8 digits.
             MaskFormat::Phone => {
                 let digits: Vec<char> = value.chars().filter(char::is_ascii_digit).collect();
-                if digits.len() < 8 {
-                    return FIXED.to_owned();
+                let tail: String = digits[digits.len().saturating_sub(4)..].iter().collect();
+                match digits.len() {
+                    0..=7 => FIXED.to_owned(),
+                    8..=10 => format!("****{tail}"),
+                    _ => format!("{}****{tail}", digits[..3].iter().collect::<String>()),
                 }
-                let head: String = digits[..3].iter().collect();
-                let tail: String = digits[digits.len() - 4..].iter().collect();
-                format!("{head}****{tail}")
             }
             MaskFormat::Email => match value.split_once('@') {
                 Some((local, domain)) if !local.is_empty() && !domain.is_empty() => {
@@ -119,7 +122,10 @@ mod tests {
         assert_eq!(MaskFormat::Phone.apply("13912345688"), "139****5688");
         assert_eq!(MaskFormat::Phone.apply("+86 139-1234-5688"), "861****5688");
         assert_eq!(MaskFormat::Phone.apply("12345"), "***", "too short to keep anything");
-        assert_eq!(MaskFormat::Name.apply("张三"), "张*");
+        assert_eq!(MaskFormat::Phone.apply("6512 3456"), "****3456", "8 digits: 4 hidden");
+        assert_eq!(MaskFormat::Phone.apply("0755123456"), "****3456");
+        assert_eq!(MaskFormat::Name.apply("张三"), "张**", "the length is not kept");
+        assert_eq!(MaskFormat::Name.apply("欧阳娜娜"), "欧**");
         assert_eq!(MaskFormat::Name.apply("张经理"), "张**");
         assert_eq!(MaskFormat::Email.apply("zhang@example.com"), "z***@example.com");
         assert_eq!(MaskFormat::Email.apply("not-an-email"), "***");
@@ -127,6 +133,10 @@ mod tests {
         let r = shipped();
         assert_eq!(r.mask("/contacts/3/phone", &json!("13912345688")), json!("139****5688"));
         assert_eq!(r.mask("/contacts/0/name", &json!("张经理")), json!("张**"));
+        for n in 8..=15 {
+            let masked = MaskFormat::Phone.apply(&"1".repeat(n));
+            assert!(n - masked.chars().filter(char::is_ascii_digit).count() >= 4, "{n} digits: {masked}");
+        }
         assert_eq!(r.mask("/transport/routes", &json!(["国内各地"])), json!("***"));
         assert_eq!(r.mask("/unknown/field", &json!("x")), json!("***"), "default");
     }

@@ -139,7 +139,16 @@ fn unreachable_default() -> &'static RequestPeriod {
 pub struct ExportRules {
     pub max_items: usize,
     pub valid_hours: u16,
+    /// The window over which one principal's list exports add up
+    /// (`GET /v1/dossiers/export`): many small exports within it count as
+    /// one, against `max_items`.
+    #[serde(default = "default_window_hours")]
+    pub window_hours: u16,
     pub citation: String,
+}
+
+fn default_window_hours() -> u16 {
+    24
 }
 
 impl ExportRules {
@@ -148,8 +157,8 @@ impl ExportRules {
         if r.citation.trim().is_empty() {
             return Err((1, "exports.toml has no legal citation".into()));
         }
-        if r.valid_hours == 0 {
-            return Err((1, "valid_hours must be positive".into()));
+        if r.valid_hours == 0 || r.window_hours == 0 {
+            return Err((1, "valid_hours and window_hours must be positive".into()));
         }
         Ok(r)
     }

@@ -64,6 +64,7 @@ fn run(policies: &PolicySet, s: &Scenario) -> Option<String> {
         region: s.region.clone(),
         created_at: time::OffsetDateTime::UNIX_EPOCH,
         recipient: None,
+        admin_pending: None,
     };
     let someone_else = PrincipalId::generate();
     let owner = if s.owner { me.id.clone() } else { someone_else };

@@ -76,6 +76,49 @@ pub struct IndexDoc {
 pub struct Hit {
     pub id: String,
     pub score: f32,
+    /// Whether the business text matches the query. A hit that matched only
+    /// through the blind index (a full phone number, an email, a name) is
+    /// shown only to a caller who may see that dossier's people in clear:
+    /// else the search would confirm a value the caller sees masked.
+    pub by_text: bool,
+}
+
+/// The longest query, in characters, on every edge (API and console).
+pub const MAX_QUERY_CHARS: usize = 500;
+/// How deeply a query may nest (groups in parentheses and `NOT`s):
+/// tantivy's query parser and the query it builds recurse once a level,
+/// so an unbounded nesting overflows the stack and takes the process down.
+pub const MAX_QUERY_DEPTH: usize = 16;
+
+/// Why a query is refused before it reaches the parser, if it is: too
+/// long, or nested too deeply. Bounds the parser's recursion and memory
+/// whatever the edge that passes the query on.
+pub fn query_problem(q: &str) -> Option<String> {
+    if q.chars().count() > MAX_QUERY_CHARS {
+        return Some(format!("q is longer than {MAX_QUERY_CHARS} characters"));
+    }
+    if query_depth(q) > MAX_QUERY_DEPTH {
+        return Some(format!("q nests more than {MAX_QUERY_DEPTH} levels of parentheses or NOT"));
+    }
+    None
+}
+
+/// An upper bound of the nesting the parser would recurse through: the
+/// deepest parenthesis (quoted ones too) plus every `NOT` word, each of
+/// which the parser may take as a level of its own.
+fn query_depth(q: &str) -> usize {
+    let (mut depth, mut deepest) = (0usize, 0usize);
+    for c in q.chars() {
+        match c {
+            '(' | '[' | '{' => {
+                depth += 1;
+                deepest = deepest.max(depth);
+            }
+            ')' | ']' | '}' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+    deepest + q.split(|c: char| !c.is_alphanumeric()).filter(|w| *w == "NOT").count()
 }
 
 pub struct SearchIndex {
@@ -276,6 +319,9 @@ impl SearchIndex {
         region: Option<&str>,
         limit: usize,
     ) -> Result<Vec<Hit>, SearchError> {
+        if let Some(why) = query_problem(q) {
+            return Err(SearchError::Other(why));
+        }
         self.commit()?;
         let f = self.fields;
         let searcher = self.reader.searcher();
@@ -310,6 +356,12 @@ impl SearchIndex {
         if let (Some(text), 0) = (&text, blind_matches) {
             return self.top_filtered(&searcher, text.as_ref(), &filters, limit);
         }
+        // Which hits the text alone matches (the rest matched a personal
+        // value): one scorer per hit, seeking to it.
+        let text_weight = match &text {
+            Some(t) => Some(t.weight(EnableScoring::disabled_from_searcher(&searcher))?),
+            None => None,
+        };
         let mut should: Vec<(Occur, Box<dyn Query>)> = Vec::new();
         if let Some(text) = text {
             should.push((Occur::Should, text));
@@ -325,7 +377,15 @@ impl SearchIndex {
         if must.is_empty() {
             must.push((Occur::Must, Box::new(tantivy::query::AllQuery)));
         }
-        self.top(&searcher, &BooleanQuery::new(must), limit)
+        let mut hits = self.top(&searcher, &BooleanQuery::new(must), limit)?;
+        if let Some(w) = text_weight {
+            for (hit, addr) in hits.iter_mut() {
+                let mut scorer = w.scorer(searcher.segment_reader(addr.segment_ord), 1.0)?;
+                let doc = addr.doc_id;
+                hit.by_text = scorer.doc() == doc || (scorer.doc() < doc && scorer.seek(doc) == doc);
+            }
+        }
+        Ok(hits.into_iter().map(|(h, _)| h).collect())
     }
 
     /// The text part of a query. Plain words (letters, digits, spaces: what
@@ -437,22 +497,33 @@ impl SearchIndex {
         }
         let mut top: Vec<Ranked> = best.into_iter().map(|Reverse(r)| r).collect();
         top.sort_by(|a, b| b.cmp(a));
-        self.hits(searcher, top.into_iter().map(|r| (r.0, r.1)).collect())
+        let hits = self.hits(searcher, top.into_iter().map(|r| (r.0, r.1)).collect())?;
+        Ok(hits.into_iter().map(|(h, _)| h).collect())
     }
 
-    /// The best `limit` documents of `query`, as ids and scores.
-    fn top(&self, searcher: &tantivy::Searcher, query: &dyn Query, limit: usize) -> Result<Vec<Hit>, SearchError> {
+    /// The best `limit` documents of `query`, as ids and scores (each hit
+    /// `by_text` until the caller says otherwise).
+    fn top(
+        &self,
+        searcher: &tantivy::Searcher,
+        query: &dyn Query,
+        limit: usize,
+    ) -> Result<Vec<(Hit, DocAddress)>, SearchError> {
         let top = searcher.search(query, &TopDocs::with_limit(limit.max(1)).order_by_score())?;
         self.hits(searcher, top)
     }
 
-    fn hits(&self, searcher: &tantivy::Searcher, top: Vec<(f32, DocAddress)>) -> Result<Vec<Hit>, SearchError> {
+    fn hits(
+        &self,
+        searcher: &tantivy::Searcher,
+        top: Vec<(f32, DocAddress)>,
+    ) -> Result<Vec<(Hit, DocAddress)>, SearchError> {
         let f = self.fields;
         let mut hits = Vec::with_capacity(top.len());
         for (score, addr) in top {
             let doc: TantivyDocument = searcher.doc(addr)?;
             let id = doc.get_first(f.id).and_then(|v| v.as_str()).unwrap_or_default().to_owned();
-            hits.push(Hit { id, score });
+            hits.push((Hit { id, score, by_text: true }, addr));
         }
         Ok(hits)
     }
@@ -596,7 +667,7 @@ mod tests {
         let searcher = ix.reader.searcher();
         let parsed = |q: &str| {
             let query = QueryParser::for_index(&ix.index, vec![ix.fields.text]).parse_query_lenient(q).0;
-            ix.top(&searcher, query.as_ref(), 10_000).unwrap().into_iter().map(|h| h.id).collect::<Vec<_>>()
+            ix.top(&searcher, query.as_ref(), 10_000).unwrap().into_iter().map(|(h, _)| h.id).collect::<Vec<_>>()
         };
         let ours = |q: &str, n| ix.search(q, None, None, n).unwrap().into_iter().map(|h| h.id).collect::<Vec<_>>();
         let sorted = |mut v: Vec<String>| {
@@ -644,7 +715,7 @@ mod tests {
                 }
             }
             let full = ix.top(&searcher, &BooleanQuery::new(must), 10_000).unwrap();
-            let want: Vec<String> = full.into_iter().map(|h| h.id).collect();
+            let want: Vec<String> = full.into_iter().map(|(h, _)| h.id).collect();
             assert!(!want.is_empty(), "{q} {grade:?} {region:?} matches something");
             let got = ix.search(q, grade, region, 10_000).unwrap().into_iter().map(|h| h.id).collect::<Vec<_>>();
             assert_eq!(sorted(got), sorted(want.clone()), "{q} {grade:?} {region:?}: the same dossiers");
@@ -654,6 +725,65 @@ mod tests {
             }
         }
         assert!(ix.text_query("\"cold chain\"").is::<PhraseQuery>(), "quotes go to the parser");
+    }
+
+    #[test]
+    fn deep_or_long_queries_are_refused_before_the_parser() {
+        let dir = tempfile::tempdir().unwrap();
+        let ix = index(dir.path());
+        ix.upsert(&doc("dos_1", "cold chain", &[])).unwrap();
+        // Each of these overflowed the parser's stack when unbounded.
+        for q in ["(".repeat(2_000), "(".repeat(17), "NOT ".repeat(17) + "x", "[".repeat(40), "x".repeat(501)] {
+            assert!(query_problem(&q).is_some(), "{} chars refused", q.len());
+            assert!(matches!(ix.search(&q, None, None, 10), Err(SearchError::Other(_))));
+        }
+        // What people write passes.
+        for q in ["(cold OR warm) AND chain", "\"cold chain\"", "NOT warm", &"(".repeat(16), "冷链 配送"] {
+            assert_eq!(query_problem(q), None, "{q}");
+            ix.search(q, None, None, 10).unwrap();
+        }
+    }
+
+    #[test]
+    fn a_hit_by_a_personal_value_alone_says_so() {
+        let dir = tempfile::tempdir().unwrap();
+        let ix = index(dir.path());
+        ix.upsert(&doc("dos_1", "cold chain 13912345688", &["13912345688"])).unwrap();
+        ix.upsert(&doc("dos_2", "electronics", &["13900000000"])).unwrap();
+        let hits = ix.search("13900000000", None, None, 10).unwrap();
+        assert_eq!(hits.iter().map(|h| (h.id.as_str(), h.by_text)).collect::<Vec<_>>(), [("dos_2", false)]);
+        let hits = ix.search("electronics", None, None, 10).unwrap();
+        assert_eq!(hits.iter().map(|h| (h.id.as_str(), h.by_text)).collect::<Vec<_>>(), [("dos_2", true)]);
+    }
+
+    /// Any query of the parser's syntax, up to past the length bound, is
+    /// either refused with a reason or answered: never a panic, never a
+    /// stack overflow. Failures found are kept in
+    /// proptest-regressions/search.txt and run first.
+    #[test]
+    fn any_query_is_answered_or_refused() {
+        use proptest::test_runner::{Config, FileFailurePersistence, TestRunner};
+        let dir = tempfile::tempdir().unwrap();
+        let ix = index(dir.path());
+        ix.upsert(&doc("dos_1", "cold chain 冷链", &["13912345688"])).unwrap();
+        let config = Config {
+            cases: 512,
+            failure_persistence: Some(Box::new(FileFailurePersistence::Direct("proptest-regressions/search.txt"))),
+            ..Config::default()
+        };
+        // Short ones mostly reach the parser; long ones test the bound.
+        let chars = "[()\\[\\]{}\"+\\-:^*~ NOTANDOR冷链a-c0-9]";
+        let queries = format!("{chars}{{0,80}}|{chars}{{490,520}}");
+        TestRunner::new(config)
+            .run(&queries.as_str(), |q| {
+                match ix.search(&q, None, Some("华东"), 10) {
+                    Ok(_) => proptest::prop_assert!(query_problem(&q).is_none()),
+                    Err(SearchError::Other(_)) => proptest::prop_assert!(query_problem(&q).is_some()),
+                    Err(e) => proptest::prop_assert!(false, "{e}"),
+                }
+                Ok(())
+            })
+            .unwrap();
     }
 
     #[test]

@@ -170,6 +170,12 @@ pub fn export(id: &crate::domain::ExportId) -> Vec<u8> {
     format!("x/{id}").into_bytes()
 }
 
+/// `registers`: what one principal listed through `GET /v1/dossiers/export`
+/// lately (times and counts), for the cumulative bulk-export limit.
+pub fn export_window(principal: &crate::domain::PrincipalId) -> Vec<u8> {
+    format!("w/{principal}").into_bytes()
+}
+
 /// `registers`: a recipients-register entry.
 pub fn recipient(id: &crate::domain::RecipientId) -> Vec<u8> {
     format!("t/{id}").into_bytes()

@@ -4,7 +4,8 @@
 
 use super::mapping::{Mapping, TARGETS};
 use crate::archive::{Archive, ArchiveError, RequestCtx};
-use crate::audit::{Commit, Outcome};
+use crate::audit::{Commit, CommitError, Guard, Outcome};
+use crate::store::{keys, Cf, Op};
 use serde_json::Value;
 
 /// The dossier's own columns (the figures' come after them).
@@ -54,15 +55,29 @@ impl Archive {
             }
         }
         let limit = self.policy.exports.max_items;
-        if visible.len() > limit {
+        // Cumulative per principal over the window: what this principal
+        // listed lately counts too (read here, written with the entry under
+        // a guard, so two exports at once cannot both pass on the same sum).
+        let window_hours = self.policy.exports.window_hours;
+        let now = self.clock.now();
+        let key = keys::export_window(&ctx.principal.id);
+        let raw = self.store.get(Cf::Registers, &key)?;
+        let mut recent: Vec<(i64, usize)> = match &raw {
+            Some(b) => serde_json::from_slice(b).map_err(|e| ArchiveError::Internal(e.into()))?,
+            None => Vec::new(),
+        };
+        let since = (now - time::Duration::hours(i64::from(window_hours))).unix_timestamp();
+        recent.retain(|(at, _)| *at > since);
+        let earlier: usize = recent.iter().map(|(_, n)| n).sum();
+        if earlier + visible.len() > limit {
             let why = format!(
-                "{} dossiers match: more than {limit} is a bulk export, which a second compliance officer approves (POST /v1/exports)",
+                "{} dossiers match and {earlier} were listed in the last {window_hours} h: more than {limit} is a bulk export, which a second compliance officer approves (POST /v1/exports)",
                 visible.len()
             );
             let e = ctx.entry(ACTION, "", Outcome::Error, "over the bulk-export limit");
             return self.refuse(e, ArchiveError::Conflict(why)).await;
         }
-        let mut w = csv::Writer::from_writer(Vec::new());
+        let mut w = crate::sheet::CsvOut::default();
         let csv_err = |e: csv::Error| ArchiveError::Internal(e.into());
         let mut header = vec!["id"];
         header.extend(Mapping::headers().into_iter().take(DOSSIER_COLUMNS));
@@ -85,8 +100,18 @@ impl Archive {
             }
         }
         let e = ctx.entry(ACTION, "", Outcome::Allow, format!("{} dossier(s) listed", visible.len()));
-        self.audit.commit(Commit::entry(e)).await?;
-        let bytes = w.into_inner().map_err(|e| ArchiveError::Internal(anyhow::anyhow!("{e}")))?;
+        recent.push((now.unix_timestamp(), visible.len()));
+        let put = Op::Put(Cf::Registers, key.clone(), serde_json::to_vec(&recent).map_err(anyhow::Error::from)?);
+        let guard = Guard { cf: Cf::Registers, key, expected: raw };
+        self.audit.commit(Commit { guard: Some(guard), ..Commit::change(vec![put], e) }).await.map_err(
+            |e| match e {
+                CommitError::Conflict => {
+                    ArchiveError::Conflict("another export of yours ran meanwhile; ask again".into())
+                }
+                e => e.into(),
+            },
+        )?;
+        let bytes = w.into_inner().map_err(|e| ArchiveError::Internal(anyhow::anyhow!(e)))?;
         String::from_utf8(bytes).map_err(|e| ArchiveError::Internal(e.into()))
     }
 }

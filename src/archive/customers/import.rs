@@ -78,6 +78,17 @@ struct RowDoc {
     body: Value,
     key: Option<String>,
     figures: Option<(String, super::NewFigures)>,
+    /// Which of owner, status and grade the row states: an update keeps
+    /// the dossier's own where the sheet has no such column.
+    given: Given,
+}
+
+#[derive(Debug, Clone, Copy, Default)]
+struct Given {
+    owner: bool,
+    status: bool,
+    grade: bool,
+    contact: bool,
 }
 
 impl Archive {
@@ -197,7 +208,13 @@ impl Archive {
         }
         let figures = self.row_figures(&v, &col, n, &mut errors);
         if errors.is_empty() {
-            Ok(RowDoc { body, key: v.get(key).map(|s| (*s).to_owned()), figures })
+            let given = Given {
+                owner: v.contains_key("owner"),
+                status: v.contains_key("status"),
+                grade: v.contains_key("grade"),
+                contact: v.keys().any(|k| k.starts_with("contact.")),
+            };
+            Ok(RowDoc { body, key: v.get(key).map(|s| (*s).to_owned()), figures, given })
         } else {
             Err(errors)
         }
@@ -262,7 +279,7 @@ impl Archive {
     /// replaced where the row has them, the row's contact matched to an
     /// existing one by phone, email or name (keeping their subject id), or
     /// added. `None` when nothing changes.
-    fn merged(&self, did: &DossierId, row: &Value) -> Result<Option<(u32, Value)>, ArchiveError> {
+    fn merged(&self, did: &DossierId, row: &Value, given: Given) -> Result<Option<(u32, Value)>, ArchiveError> {
         let (meta, _) = self.meta(did)?.ok_or_else(|| ArchiveError::NotFound("dossier".into()))?;
         let current: Dossier = self.open_version_split(did, meta.current_version)?.join();
         let incoming: Dossier = self.template.parse(row).map_err(ArchiveError::Invalid)?;
@@ -273,9 +290,15 @@ impl Archive {
         next.customer.industry = c.industry.or(next.customer.industry);
         next.customer.region = c.region;
         next.customer.address = c.address.or(next.customer.address);
-        next.owner = incoming.owner;
-        next.status = incoming.status;
-        next.grade = incoming.grade;
+        if given.owner {
+            next.owner = incoming.owner;
+        }
+        if given.status {
+            next.status = incoming.status;
+        }
+        if given.grade {
+            next.grade = incoming.grade;
+        }
         next.transport = incoming.transport.or(next.transport);
         next.preferences = incoming.preferences.or(next.preferences);
         if let Some(f) = incoming.finance {
@@ -456,20 +479,126 @@ impl Archive {
                 let created = self.create_dossier_with(ctx, &doc.body, reference).await.map_err(problem)?;
                 Ok(("created".into(), Some(created.id.to_string())))
             }
-            Some(did) => match self.merged(&did, &doc.body).map_err(problem)? {
-                None => {
-                    if !dry_run {
-                        let e = ctx.entry("import.row", did.as_str(), Outcome::Allow, format!("row {n}: unchanged"));
-                        self.audit.commit(Commit::entry(e)).await.map_err(|e| problem(e.into()))?;
-                    }
-                    Ok(("unchanged".into(), Some(did.to_string())))
-                }
-                Some(_) if dry_run => Ok(("would_update".into(), Some(did.to_string()))),
-                Some((version, body)) => {
-                    self.update_dossier(ctx, did.as_str(), version, &body).await.map_err(problem)?;
-                    Ok(("updated".into(), Some(did.to_string())))
-                }
+            Some(did) => match self.importable(ctx, n, &did, &doc).await? {
+                Some(merged) => self.import_merged(ctx, n, did, merged, dry_run).await,
+                None => Err("a dossier with this reference is on record, and the access policy does not let you change it (or see all its contacts in clear)".into()),
             },
         }
+    }
+
+    /// Whether this caller may apply `doc` to the dossier `did` its
+    /// reference names, decided before anything about that dossier is
+    /// answered: the access policy's update decision (the dossier as it is
+    /// and as the row would make it), and, for a row with contact details,
+    /// every person of the dossier shown in clear (else "unchanged" against
+    /// "would update" confirms a value the caller sees masked). A refusal is
+    /// audited with the dossier's id and answers without it.
+    /// `Some(merged)`: allowed, with the merged version (`None` inside when
+    /// nothing would change).
+    async fn importable(
+        &self,
+        ctx: &RequestCtx,
+        n: usize,
+        did: &DossierId,
+        doc: &RowDoc,
+    ) -> Result<Option<Option<(u32, Value)>>, String> {
+        let (meta, _) =
+            self.meta(did).map_err(problem)?.ok_or_else(|| "the dossier is no longer on record".to_owned())?;
+        let merged = self.merged(did, &doc.body, doc.given).map_err(problem)?;
+        let after: Option<crate::domain::dossier::Dossier> = match &merged {
+            Some((_, body)) => Some(self.template.parse(body).map_err(|e| problem(ArchiveError::Invalid(e)))?),
+            None => None,
+        };
+        let checked = self.purpose(ctx, "import.row", did.as_str()).await.map_err(problem)?;
+        let purpose = checked.as_str();
+        let before = meta.facts();
+        let decision = self.policy.access.decide_change(
+            &ctx.principal,
+            crate::policy::access::Change::Update,
+            purpose,
+            did.as_str(),
+            before,
+            after.as_ref().map(crate::policy::access::DossierFacts::of).unwrap_or(before),
+        );
+        let mut refusal = (!decision.allowed).then(|| decision.reason.clone());
+        if refusal.is_none() && doc.given.contact {
+            let plan = self.read_plan(ctx, checked, &meta, &meta.subjects).map_err(problem)?;
+            if !plan.shows_everyone_clear(&meta.subjects) {
+                refusal =
+                    Some("the row names contact details and the caller does not see every contact in clear".into());
+            }
+        }
+        match refusal {
+            None => Ok(Some(merged)),
+            Some(why) => {
+                let e = ctx.entry("import.row", did.as_str(), Outcome::Deny, format!("row {n}: {why}"));
+                self.audit.commit(Commit::entry(e)).await.map_err(|e| problem(e.into()))?;
+                Ok(None)
+            }
+        }
+    }
+
+    /// An allowed row applied to the dossier its reference names (or, in a
+    /// dry run, what would happen, audited with the dossier's id).
+    async fn import_merged(
+        &self,
+        ctx: &RequestCtx,
+        n: usize,
+        did: DossierId,
+        merged: Option<(u32, Value)>,
+        dry_run: bool,
+    ) -> RowOutcome {
+        match merged {
+            None => {
+                let what = if dry_run { "dry run, unchanged" } else { "unchanged" };
+                let e = ctx.entry("import.row", did.as_str(), Outcome::Allow, format!("row {n}: {what}"));
+                self.audit.commit(Commit::entry(e)).await.map_err(|e| problem(e.into()))?;
+                Ok(("unchanged".into(), Some(did.to_string())))
+            }
+            Some(_) if dry_run => {
+                let e =
+                    ctx.entry("import.row", did.as_str(), Outcome::Allow, format!("row {n}: dry run, would update"));
+                self.audit.commit(Commit::entry(e)).await.map_err(|e| problem(e.into()))?;
+                Ok(("would_update".into(), Some(did.to_string())))
+            }
+            Some((version, body)) => {
+                self.update_dossier(ctx, did.as_str(), version, &body).await.map_err(problem)?;
+                Ok(("updated".into(), Some(did.to_string())))
+            }
+        }
+    }
+
+    /// `POST /v1/imports`, before the sheet is read: a caller the access
+    /// policy would not let create a dossier of their own (auditors,
+    /// finance, outside parties) is refused before any byte of the sheet is
+    /// parsed, and a missing purpose too.
+    pub async fn may_import(&self, ctx: &RequestCtx, owner: Option<&str>) -> Result<(), ArchiveError> {
+        const ACTION: &str = "import";
+        self.refuse_outside_party(ctx, ACTION, "").await?;
+        let purpose = self.purpose(ctx, ACTION, "").await?;
+        let owner = match owner.map(crate::domain::PrincipalId::parse) {
+            Some(Ok(o)) => o,
+            Some(Err(_)) => return Err(ArchiveError::BadRequest("owner: a principal id (prn_...)".into())),
+            None => ctx.principal.id.clone(),
+        };
+        let facts = crate::policy::access::DossierFacts {
+            owner: &owner,
+            region: &ctx.principal.region,
+            grade: crate::domain::dossier::Grade::C,
+            status: crate::domain::dossier::Status::Active,
+        };
+        let decision = self.policy.access.decide_change(
+            &ctx.principal,
+            crate::policy::access::Change::Create,
+            purpose.as_str(),
+            "new",
+            facts,
+            facts,
+        );
+        if !decision.allowed {
+            let e = ctx.entry(ACTION, "", Outcome::Deny, decision.reason.clone());
+            return self.refuse(e, ArchiveError::Forbidden(decision.reason)).await;
+        }
+        Ok(())
     }
 }

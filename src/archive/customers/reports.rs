@@ -71,7 +71,7 @@ struct Acc {
 impl Report {
     /// The report as CSV: one row per group, interactions as one column per kind.
     pub fn to_csv(&self) -> Result<String, ArchiveError> {
-        let mut w = csv::Writer::from_writer(Vec::new());
+        let mut w = crate::sheet::CsvOut::default();
         let kinds: Vec<String> = InteractionKind::ALL.iter().map(crate::archive::wire_name).collect();
         let mut header: Vec<String> = [
             "group",
@@ -108,7 +108,7 @@ impl Report {
             }
             w.write_record(&rec).map_err(csv_err)?;
         }
-        let bytes = w.into_inner().map_err(|e| ArchiveError::Internal(anyhow::anyhow!("{e}")))?;
+        let bytes = w.into_inner().map_err(|e| ArchiveError::Internal(anyhow::anyhow!(e)))?;
         String::from_utf8(bytes).map_err(|e| ArchiveError::Internal(e.into()))
     }
 }

@@ -56,6 +56,12 @@ impl ReadPlan {
             .is_some_and(|(p, s)| p.outcome != FieldOutcome::Withheld || s.outcome != FieldOutcome::Withheld)
     }
 
+    /// Whether every one of `people` would be shown with their personal
+    /// fields in clear (what a match on a personal value may reveal).
+    pub(crate) fn shows_everyone_clear(&self, people: &[SubjectId]) -> bool {
+        people.iter().all(|sid| self.outcome(Classification::Personal, Some(sid)) == FieldOutcome::Clear)
+    }
+
     pub(crate) fn note(&mut self, note: String) {
         self.notes.push(note);
     }

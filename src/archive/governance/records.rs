@@ -98,6 +98,7 @@ impl Archive {
             region: "*".into(),
             created_at: time::OffsetDateTime::UNIX_EPOCH,
             recipient: None,
+            admin_pending: None,
         };
         let def = Purpose::parse(purpose).and_then(|id| self.policy.purposes.get(&id))?;
         let facts = DossierFacts {
@@ -222,7 +223,7 @@ impl Archive {
 impl RecordsOfProcessing {
     /// As CSV (RFC 4180): one row per purpose, lists joined with "; ".
     pub fn to_csv(&self) -> Result<Vec<u8>, ArchiveError> {
-        let mut w = csv::Writer::from_writer(Vec::new());
+        let mut w = crate::sheet::CsvOut::default();
         let header = [
             "purpose",
             "description",
@@ -269,6 +270,6 @@ impl RecordsOfProcessing {
             ])
             .map_err(csv_err)?;
         }
-        w.into_inner().map_err(|e| ArchiveError::Internal(anyhow::anyhow!("{e}")))
+        w.into_inner().map_err(|e| ArchiveError::Internal(anyhow::anyhow!(e)))
     }
 }

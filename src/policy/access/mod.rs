@@ -515,6 +515,7 @@ mod tests {
             region: "r".into(),
             created_at: time::OffsetDateTime::UNIX_EPOCH,
             recipient: None,
+            admin_pending: None,
         };
         let facts = DossierFacts { owner: &owner, region: "r", grade: Grade::A, status: Status::Active };
         let def = PurposeDef {
