@@ -380,19 +380,7 @@ fn sample(name: &str) -> Vec<u8> {
 
 impl World {
     async fn import(&self, token: &str, body: Vec<u8>, media: &str, query: &str) -> (StatusCode, Value) {
-        let r = self
-            .app
-            .client
-            .post(format!("{}/v1/imports{query}", self.app.base))
-            .bearer_auth(token)
-            .header("X-Purpose", "service_delivery")
-            .header("Content-Type", media)
-            .body(body)
-            .send()
-            .await
-            .unwrap();
-        let status = r.status();
-        (status, r.json().await.unwrap_or(Value::Null))
+        self.app.import(token, body, media, query).await
     }
 }
 

@@ -380,6 +380,29 @@ pub(crate) mod tests {
             prop_assert_eq!(AuditEntry::decode(&raw).unwrap(), e);
         }
 
+        /// The decoder of a stored entry (read back by verify, queries,
+        /// restore's shipped segments) takes any bytes: an entry changed
+        /// anywhere, or noise, decodes or is refused, never a panic.
+        #[test]
+        fn any_bytes_decode_or_are_refused(
+            changes in proptest::collection::vec((any::<prop::sample::Index>(), any::<u8>()), 0..8),
+            noise in proptest::collection::vec(any::<u8>(), 0..300),
+            use_noise in any::<bool>(),
+        ) {
+            let mut raw = sample(7, [3; 32]).encode();
+            if use_noise {
+                raw = noise;
+            }
+            for (at, b) in changes {
+                if !raw.is_empty() {
+                    let i = at.index(raw.len());
+                    raw[i] = b;
+                }
+            }
+            let _ = AuditEntry::decode(&raw);
+            let _ = check(&raw);
+        }
+
         #[test]
         fn truncation_never_decodes(cut in 1usize..100) {
             let raw = sample(1, [0; 32]).encode();

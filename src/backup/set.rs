@@ -107,4 +107,51 @@ mod tests {
         let tampered = note.replacen("\"tree_size\":3", "\"tree_size\":4", 1);
         assert!(matches!(Manifest::open(&tampered, &v, "m"), Err(BackupError::Damaged { .. })));
     }
+
+    /// The manifest reader (what `backup verify` and restore trust) takes
+    /// any text: a signed manifest changed anywhere is refused with a
+    /// reason, never a panic, and never opens as anything but itself.
+    #[test]
+    fn a_changed_manifest_is_refused_never_a_panic() {
+        use proptest::prelude::*;
+        use proptest::test_runner::{Config, FileFailurePersistence, TestRunner};
+        let signer = NoteSigner::from_seed("custos/test", &[7; 32]).unwrap();
+        let v = NoteVerifier::parse(&signer.verifier_key()).unwrap();
+        let m = Manifest {
+            format: FORMAT.into(),
+            backup_id: BackupId::generate(),
+            created_at: OffsetDateTime::UNIX_EPOCH,
+            tree_size: 3,
+            root: "cm9vdA==".into(),
+            checkpoint: "note".into(),
+            recipients: vec!["age1x".into()],
+            db_identity: "id".into(),
+            files: vec![],
+            bytes: 0,
+            new_bytes: 0,
+            certificates: vec![],
+        };
+        let note = m.sign(&signer).unwrap();
+        let config = Config {
+            cases: 256,
+            failure_persistence: Some(Box::new(FileFailurePersistence::Direct("proptest-regressions/manifest.txt"))),
+            ..Config::default()
+        };
+        let edits = proptest::collection::vec((any::<prop::sample::Index>(), any::<char>()), 1..6);
+        TestRunner::new(config)
+            .run(&edits, |edits| {
+                let mut chars: Vec<char> = note.chars().collect();
+                for (at, c) in edits {
+                    let i = at.index(chars.len());
+                    chars[i] = c;
+                }
+                let changed: String = chars.into_iter().collect();
+                match Manifest::open(&changed, &v, "m") {
+                    Ok(opened) => prop_assert_eq!(opened, m.clone()),
+                    Err(e) => prop_assert!(!e.to_string().is_empty()),
+                }
+                Ok(())
+            })
+            .unwrap();
+    }
 }

@@ -157,6 +157,32 @@ impl TestApp {
         r.text().await.unwrap()
     }
 
+    /// `POST /v1/imports{query}` of a sheet (`media`) for `service_delivery`:
+    /// the status and the JSON answer.
+    pub async fn import(&self, token: &str, body: Vec<u8>, media: &str, query: &str) -> (StatusCode, Value) {
+        let r = self
+            .client
+            .post(format!("{}/v1/imports{query}", self.base))
+            .bearer_auth(token)
+            .header("X-Purpose", "service_delivery")
+            .header("Content-Type", media)
+            .body(body)
+            .send()
+            .await
+            .unwrap();
+        let status = r.status();
+        (status, r.json().await.unwrap_or(Value::Null))
+    }
+
+    /// `POST path` with a token and an optional JSON body, no purpose.
+    pub async fn post_as(&self, token: &str, path: &str, body: Option<Value>) -> Response {
+        let mut r = self.client.post(format!("{}{path}", self.base)).bearer_auth(token);
+        if let Some(b) = body {
+            r = r.json(&b);
+        }
+        r.send().await.unwrap()
+    }
+
     /// All audit entries matching `query` (compliance token).
     pub async fn audit(&self, compliance: &str, query: &str) -> Vec<Value> {
         let r = self.get(compliance, None, &format!("/v1/audit/entries?limit=1000&{query}")).await;

@@ -504,21 +504,24 @@ impl Archive {
     ) -> Result<Option<Option<(u32, Value)>>, String> {
         let (meta, _) =
             self.meta(did).map_err(problem)?.ok_or_else(|| "the dossier is no longer on record".to_owned())?;
-        let merged = self.merged(did, &doc.body, doc.given).map_err(problem)?;
-        let after: Option<crate::domain::dossier::Dossier> = match &merged {
-            Some((_, body)) => Some(self.template.parse(body).map_err(|e| problem(ArchiveError::Invalid(e)))?),
-            None => None,
+        // Decided from the plaintext facts alone (the dossier as it is, and
+        // as the row would make it): nothing is decrypted before.
+        let incoming = self.template.parse(&doc.body).map_err(|e| problem(ArchiveError::Invalid(e)))?;
+        let before = meta.facts();
+        let after = crate::policy::access::DossierFacts {
+            owner: if doc.given.owner { &incoming.owner } else { &meta.owner },
+            region: &incoming.customer.region,
+            grade: if doc.given.grade { incoming.grade } else { meta.grade },
+            status: if doc.given.status { incoming.status } else { meta.status },
         };
         let checked = self.purpose(ctx, "import.row", did.as_str()).await.map_err(problem)?;
-        let purpose = checked.as_str();
-        let before = meta.facts();
         let decision = self.policy.access.decide_change(
             &ctx.principal,
             crate::policy::access::Change::Update,
-            purpose,
+            checked.as_str(),
             did.as_str(),
             before,
-            after.as_ref().map(crate::policy::access::DossierFacts::of).unwrap_or(before),
+            after,
         );
         let mut refusal = (!decision.allowed).then(|| decision.reason.clone());
         if refusal.is_none() && doc.given.contact {
@@ -529,7 +532,7 @@ impl Archive {
             }
         }
         match refusal {
-            None => Ok(Some(merged)),
+            None => Ok(Some(self.merged(did, &doc.body, doc.given).map_err(problem)?)),
             Some(why) => {
                 let e = ctx.entry("import.row", did.as_str(), Outcome::Deny, format!("row {n}: {why}"));
                 self.audit.commit(Commit::entry(e)).await.map_err(|e| problem(e.into()))?;
