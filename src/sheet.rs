@@ -344,7 +344,7 @@ mod tests {
         let mut w = CsvOut::default();
         w.write_record(["=cmd|' /C calc'!A0", "ok"]).unwrap();
         let out = String::from_utf8(w.into_inner().unwrap()).unwrap();
-        assert_eq!(out, "\"'=cmd|' /C calc'!A0\",ok\n");
+        assert_eq!(out, "'=cmd|' /C calc'!A0,ok\n");
         let back = read(out.as_bytes(), Format::Csv).unwrap();
         assert_eq!(back.headers, ["=cmd|' /C calc'!A0", "ok"]);
     }
@@ -380,7 +380,7 @@ mod tests {
     #[test]
     fn hostile_workbooks_are_refused_before_they_allocate() {
         let refused = |name: &str| read(&hostile(name), Format::Workbook).unwrap_err();
-        assert!(refused("wide.xlsx").contains("columns"), "{}", refused("wide.xlsx"));
+        assert!(refused("wide.xlsx").contains("has more than"), "{}", refused("wide.xlsx"));
         assert!(refused("strings.xlsx").contains("shared strings"), "{}", refused("strings.xlsx"));
         assert!(refused("bomb.xlsx").contains("32 MiB"), "{}", refused("bomb.xlsx"));
         // A part whose size the zip declares falsely small is caught as it inflates.

@@ -444,6 +444,7 @@ async fn operations_endpoints_and_openapi_completeness() {
         ("/v1/backups", "post"),
         ("/v1/tokens/{token_id}/approve", "post"),
         ("/v1/enroll", "post"),
+        ("/v1/principals/{id}/approve", "post"),
         ("/v1/principals/{id}/tokens", "get"),
         ("/v1/tokens/{token_id}/renew", "post"),
         ("/v1/subjects/{sid}/residency", "put"),

@@ -81,16 +81,21 @@ async fn queries_blind_index_policy_filter_audit_and_removal() {
     let (_, v) = search(&app, &compliance, "legal_compliance", &q("chain")).await;
     assert!(!hit_ids(&v).is_empty());
 
-    // The blind index: a full phone or email finds its dossier, a fragment does not.
+    // The blind index: a full phone or email finds its dossier, a fragment
+    // does not; for a caller who sees the person in clear (compliance for a
+    // data-subject request). Under legal_compliance compliance sees personal
+    // values masked, and a match on one alone is not confirmed.
     let phone = fixtures[0]["contacts"][0]["phone"].as_str().unwrap();
     let email = fixtures[0]["contacts"][0]["email"].as_str().unwrap();
     let name = fixtures[0]["contacts"][0]["name"].as_str().unwrap();
     for exact in [phone, email, &email.to_uppercase(), name] {
-        let (_, v) = search(&app, &compliance, "legal_compliance", &q(exact)).await;
+        let (_, v) = search(&app, &compliance, "dsr", &q(exact)).await;
         assert_eq!(hit_ids(&v), [ids[0].clone()], "{exact}");
+        let (_, v) = search(&app, &compliance, "legal_compliance", &q(exact)).await;
+        assert!(!hit_ids(&v).contains(&ids[0]), "{exact} confirmed to a caller who sees it masked");
     }
     for fragment in [&phone[..7], &email[..6], "xx-tech.example.com"] {
-        let (_, v) = search(&app, &compliance, "legal_compliance", &q(fragment)).await;
+        let (_, v) = search(&app, &compliance, "dsr", &q(fragment)).await;
         assert!(!hit_ids(&v).contains(&ids[0]), "fragment {fragment} found the dossier");
     }
 
@@ -155,7 +160,7 @@ async fn queries_blind_index_policy_filter_audit_and_removal() {
         )
         .await;
     assert_eq!(r.status(), StatusCode::OK);
-    let (_, v) = search(&app, &compliance, "legal_compliance", &q(phone)).await;
+    let (_, v) = search(&app, &compliance, "dsr", &q(phone)).await;
     assert!(hit_ids(&v).is_empty(), "an erased person's phone finds nothing");
     let (_, v) = search(&app, &compliance, "legal_compliance", &q("电子产品")).await;
     assert!(hit_ids(&v).contains(&ids[0]), "the business record stays searchable");

@@ -201,17 +201,16 @@ impl Archive {
         // Only the holder renews a token: an admin renewing someone else's
         // alone would keep a credential alive that no second admin looked at
         // again. For anyone else, a new token is asked for and approved.
-        let own = found.as_ref().is_some_and(|(r, _)| r.principal == ctx.principal.id);
-        if !own {
+        let Some((mut record, guard)) = found else {
+            let e = ctx.entry(ACTION, token_id, Outcome::Error, "unknown token");
+            return self.refuse(e, ArchiveError::NotFound("token".into())).await;
+        };
+        if record.principal != ctx.principal.id {
             let why =
                 "a token is renewed by its holder; for anyone else, ask for a new token, which a second admin approves";
             let e = ctx.entry(ACTION, token_id, Outcome::Deny, why);
             return self.refuse(e, ArchiveError::Forbidden(why.into())).await;
         }
-        let Some((mut record, guard)) = found else {
-            let e = ctx.entry(ACTION, token_id, Outcome::Error, "unknown token");
-            return self.refuse(e, ArchiveError::NotFound("token".into())).await;
-        };
         let now = self.clock.now();
         let principal = self.principal(&record.principal)?.ok_or_else(|| anyhow::anyhow!("token of no principal"))?;
         let active = record.state(now) == TokenState::Active && self.token_expiry(&record, &principal) > now;

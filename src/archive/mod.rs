@@ -8,6 +8,7 @@
 
 mod alerts;
 mod audit_log;
+mod auth_cache;
 pub mod auth_failures;
 mod backup;
 pub(crate) mod codec;
@@ -25,10 +26,11 @@ mod search;
 mod subjects;
 pub mod transparency;
 
+pub use auth_cache::PrincipalView;
 pub use backup::BackupSettings;
 pub use dossiers::{Created, DossierView, Redaction, RedactionReason, VersionInfo};
 pub use enrollment::{Enrolled, TokenIssue, TokenLifetimes, TokenView};
-pub use principals::{check_bootstrap_token, Bootstrapped, IssuedToken, NewPrincipal, PrincipalView};
+pub use principals::{check_bootstrap_token, Bootstrapped, IssuedToken, NewPrincipal};
 pub use records::{ConsentBasis, ConsentEventKind, TokenState};
 pub use search::{RepairReport, SearchHit, SearchPage};
 pub use subjects::{ConsentEventView, NewConsent, SubjectStatus, SubjectView, EXPORT_SCHEMA_JSON};
@@ -239,7 +241,7 @@ pub struct Archive {
     metrics: Arc<Metrics>,
     /// Token hash → principal, for tokens seen valid. Revocation removes the
     /// entry before it answers, so a revoked token fails on its next use.
-    auth_cache: principals::AuthCache,
+    auth_cache: auth_cache::AuthCache,
     /// Where each admin's requests came from lately (`enrollment`).
     admin_addresses: std::sync::Mutex<enrollment::AdminAddresses>,
     token_lifetimes: TokenLifetimes,

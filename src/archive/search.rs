@@ -240,6 +240,24 @@ impl Archive {
         Ok(report)
     }
 
+    /// Whether a person of the dossier whose name, phone or email is the
+    /// query (as the blind index matched it) is shown to this caller in
+    /// clear. Their values are opened here only to attribute the match;
+    /// nothing of them is answered.
+    fn matched_person_clear(
+        &self,
+        meta: &DossierMeta,
+        plan: &super::dossiers::ReadPlan,
+        q: &str,
+    ) -> Result<bool, ArchiveError> {
+        let split = self.open_version_split(&meta.id, meta.current_version)?;
+        Ok(split.contacts.iter().any(|(sid, p, _)| {
+            let values = std::iter::once(&p.name).chain(p.phone.iter()).chain(p.email.iter());
+            let matched = values.into_iter().any(|v| crate::search::same_value(q, v));
+            matched && plan.outcome(Classification::Personal, Some(sid)) == FieldOutcome::Clear
+        }))
+    }
+
     /// `GET /v1/search`: matches the caller may read, with the fields shown
     /// as a read would show them. The query is audited only as a keyed hash.
     #[tracing::instrument(level = "debug", skip_all)]
@@ -299,10 +317,10 @@ impl Archive {
                 if !plan.anything_visible() {
                     continue;
                 }
-                // Found by a personal value alone: only for a caller who
-                // sees every person of the dossier in clear, or the search
-                // would confirm a value the caller sees masked or not at all.
-                if !h.by_text && !plan.shows_everyone_clear(&meta.subjects) {
+                // Found by a personal value alone: only for a caller who sees
+                // the person it belongs to in clear, or the search would
+                // confirm a value the caller sees masked or not at all.
+                if !h.by_text && !self.matched_person_clear(&meta, &plan, q)? {
                     continue;
                 }
                 visible.push((h.score, meta, plan.outcome(Classification::Internal, None)));
