@@ -29,6 +29,7 @@ fn principal(role: Role) -> Principal {
         created_at: time::OffsetDateTime::UNIX_EPOCH,
         recipient: None,
         admin_pending: None,
+        disabled_by: None,
     }
 }
 

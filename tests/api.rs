@@ -445,6 +445,8 @@ async fn operations_endpoints_and_openapi_completeness() {
         ("/v1/tokens/{token_id}/approve", "post"),
         ("/v1/enroll", "post"),
         ("/v1/principals/{id}/approve", "post"),
+        ("/v1/principals/{id}/disable", "post"),
+        ("/v1/principals/{id}/enable", "post"),
         ("/v1/principals/{id}/tokens", "get"),
         ("/v1/tokens/{token_id}/renew", "post"),
         ("/v1/subjects/{sid}/residency", "put"),

@@ -477,3 +477,63 @@ async fn list_exports_add_up_against_the_bulk_export_limit() {
     let p = assert_problem(r, StatusCode::CONFLICT).await;
     assert!(p["detail"].as_str().unwrap().contains("12 were listed"), "{p}");
 }
+
+/// A principal disabled by one admin: every token of it fails on the very
+/// next request; only a second admin enables it again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_disabled_principal_is_refused_at_once_until_a_second_admin_enables_it() {
+    let app = spawn_app().await;
+    let second = second_admin(&app.client, &app.base, false).await;
+    let (pid, token) = app.principal(&["sales"], "华东").await;
+    let search = || app.get(&token, Some("service_delivery"), "/v1/search?q=a");
+    assert_eq!(search().await.status(), StatusCode::OK);
+    let r = app.post_as(ADMIN_TOKEN, &format!("/v1/principals/{pid}/disable"), None).await;
+    assert_eq!(r.status(), StatusCode::OK);
+    assert_eq!(search().await.status(), StatusCode::UNAUTHORIZED, "refused at once");
+    // The admin who disabled it cannot enable it alone; a second admin can.
+    assert_eq!(
+        app.post_as(ADMIN_TOKEN, &format!("/v1/principals/{pid}/enable"), None).await.status(),
+        StatusCode::FORBIDDEN
+    );
+    assert_eq!(app.post_as(&second, &format!("/v1/principals/{pid}/enable"), None).await.status(), StatusCode::OK);
+    assert_eq!(search().await.status(), StatusCode::OK);
+}
+
+/// Every admin token lost: the operator, with the stopped data directory and
+/// the master key, makes two new admins; each code goes to a file of its own
+/// (0600), never to standard output; audited with the reason, and alerted.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn break_glass_makes_two_admins_loudly() {
+    use std::os::unix::fs::PermissionsExt;
+    let app = spawn_app().await;
+    let (_, officer) = app.principal(&["compliance"], "总部").await;
+    let data = app.data_dir();
+    let dir = app.stop().await;
+    let run = |reason: &str| {
+        std::process::Command::new(custos_bin())
+            .args(["break-glass", "--data-dir", data.to_str().unwrap(), "--reason", reason])
+            .output()
+            .unwrap()
+    };
+    assert_eq!(run("lost").status.code(), Some(2), "a reason is required");
+    let out = run("both admins left the company; ticket OPS-1234");
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(out.status.success(), "{stdout}{}", String::from_utf8_lossy(&out.stderr));
+    let mut codes = Vec::new();
+    for n in 1..=2 {
+        let file = data.join(format!("break-glass-admin-{n}-enrollment-code"));
+        assert_eq!(std::fs::metadata(&file).unwrap().permissions().mode() & 0o777, 0o600);
+        let code = std::fs::read_to_string(&file).unwrap().trim().to_owned();
+        assert!(!stdout.contains(&code), "no code on standard output");
+        codes.push(code);
+    }
+    let app = spawn_app_in(dir, |_| {}).await;
+    let admin = enroll(&app.client, &app.base, &codes[0]).await;
+    let body = json!({"name": "新同事", "roles": ["sales"], "department": "d", "region": "华东"});
+    assert_eq!(app.post_as(&admin, "/v1/principals", Some(body)).await.status(), StatusCode::CREATED);
+    let entries = app.audit(&officer, "action=principal.break_glass").await;
+    assert_eq!(entries.len(), 2);
+    assert!(entries[0]["reason"].as_str().unwrap().contains("OPS-1234"));
+    let alerts: Value = app.get(&officer, None, "/v1/audit/alerts").await.json().await.unwrap();
+    assert!(alerts.to_string().contains("break_glass"), "{alerts}");
+}

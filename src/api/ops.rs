@@ -68,6 +68,7 @@ pub async fn openapi(State(s): State<AppState>) -> Json<Value> {
         healthz, readyz, metrics, openapi, schema,
         super::principals::create_principal, super::principals::create_token, super::principals::revoke_token,
         super::principals::approve_token, super::principals::enroll, super::principals::approve_principal,
+        super::principals::disable_principal, super::principals::enable_principal,
         super::principals::list_tokens, super::principals::renew_token,
         super::dossiers::create, super::dossiers::read, super::dossiers::update,
         super::dossiers::versions, super::dossiers::read_version,

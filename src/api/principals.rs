@@ -173,6 +173,8 @@ pub fn routes() -> Router<AppState> {
         .route("/principals", post(create_principal))
         .route("/principals/{id}/tokens", post(create_token).get(list_tokens))
         .route("/principals/{id}/approve", post(approve_principal))
+        .route("/principals/{id}/disable", post(disable_principal))
+        .route("/principals/{id}/enable", post(enable_principal))
         .route("/tokens/{token_id}", delete(revoke_token))
         .route("/tokens/{token_id}/approve", post(approve_token))
         .route("/tokens/{token_id}/renew", post(renew_token))
@@ -208,6 +210,36 @@ pub async fn approve_principal(
     Path(id): Path<String>,
 ) -> Result<Json<crate::archive::PrincipalView>, ApiError> {
     Ok(Json(s.archive.approve_principal(&ctx, &id).await?))
+}
+
+/// Disable a principal (an admin, not for themself): every token of it
+/// stops working at once, on every path; audited `principal.disable`.
+#[utoipa::path(post, path = "/v1/principals/{id}/disable", tag = "principals",
+    params(("id" = String, Path, description = "principal id")),
+    responses((status = 200, body = crate::archive::PrincipalView), (status = 401), (status = 403), (status = 404),
+              (status = 409)),
+    security(("bearer" = [])))]
+pub async fn disable_principal(
+    State(s): State<AppState>,
+    Ctx(ctx): Ctx,
+    Path(id): Path<String>,
+) -> Result<Json<crate::archive::PrincipalView>, ApiError> {
+    Ok(Json(s.archive.set_disabled(&ctx, &id, true).await?))
+}
+
+/// Enable a disabled principal again (an admin other than the one who
+/// disabled it); audited `principal.enable`.
+#[utoipa::path(post, path = "/v1/principals/{id}/enable", tag = "principals",
+    params(("id" = String, Path, description = "principal id")),
+    responses((status = 200, body = crate::archive::PrincipalView), (status = 401), (status = 403), (status = 404),
+              (status = 409)),
+    security(("bearer" = [])))]
+pub async fn enable_principal(
+    State(s): State<AppState>,
+    Ctx(ctx): Ctx,
+    Path(id): Path<String>,
+) -> Result<Json<crate::archive::PrincipalView>, ApiError> {
+    Ok(Json(s.archive.set_disabled(&ctx, &id, false).await?))
 }
 
 /// Ask for a token for a principal (admin). For the asking admin themself:

@@ -22,6 +22,9 @@ pub struct PrincipalView {
     /// For an admin no second admin has approved yet: who made it.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub admin_pending: Option<String>,
+    /// For a disabled principal: the admin who disabled it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub disabled_by: Option<String>,
 }
 
 impl PrincipalView {
@@ -34,6 +37,7 @@ impl PrincipalView {
             region: p.region.clone(),
             created_at: p.created_at,
             admin_pending: p.admin_pending.as_ref().map(ToString::to_string),
+            disabled_by: p.disabled_by.as_ref().map(ToString::to_string),
         }
     }
 }
@@ -128,6 +132,7 @@ mod tests {
             created_at: OffsetDateTime::UNIX_EPOCH,
             recipient: None,
             admin_pending: None,
+            disabled_by: None,
         };
         (p, TokenId::generate(), OffsetDateTime::UNIX_EPOCH)
     }

@@ -11,6 +11,7 @@ mod audit_log;
 mod auth_cache;
 pub mod auth_failures;
 mod backup;
+mod break_glass;
 pub(crate) mod codec;
 pub mod customers;
 pub mod documents;
@@ -28,6 +29,7 @@ pub mod transparency;
 
 pub use auth_cache::PrincipalView;
 pub use backup::BackupSettings;
+pub use break_glass::BrokenGlass;
 pub use dossiers::{Created, DossierView, Redaction, RedactionReason, VersionInfo};
 pub use enrollment::{Enrolled, TokenIssue, TokenLifetimes, TokenView};
 pub use principals::{check_bootstrap_token, Bootstrapped, IssuedToken, NewPrincipal};

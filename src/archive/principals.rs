@@ -146,6 +146,7 @@ impl Archive {
             created_at: now,
             recipient: None,
             admin_pending: None,
+            disabled_by: None,
         };
         let token_id = TokenId::generate();
         let mut record = TokenRecord::pending(token_id.clone(), admin.id.clone(), None, now);
@@ -160,6 +161,7 @@ impl Archive {
             created_at: now,
             recipient: None,
             admin_pending: None,
+            disabled_by: None,
         };
         ops.push(self.principal_op(&second)?);
         let second_token = TokenId::generate();
@@ -252,6 +254,9 @@ impl Archive {
         }
         let mut principal = self.principal(&rec.principal)?.ok_or(ArchiveError::Unauthenticated)?;
         let expires_at = self.token_expiry(&rec, &principal);
+        if principal.disabled_by.is_some() {
+            return Err(ArchiveError::Unauthenticated);
+        }
         // An admin no second admin has approved acts without the admin role.
         if principal.admin_pending.is_some() {
             principal.roles.retain(|r| *r != Role::Admin);
@@ -303,7 +308,7 @@ impl Archive {
     }
 
     /// The write of a principal record, sealed.
-    fn principal_op(&self, p: &Principal) -> Result<Op, ArchiveError> {
+    pub(super) fn principal_op(&self, p: &Principal) -> Result<Op, ArchiveError> {
         let plain = zeroize::Zeroizing::new(serde_json::to_vec(p).map_err(anyhow::Error::from)?);
         let key = self.staff_key()?;
         let sealed = crate::crypto::seal(&key, &principal_aad(&p.id), &plain)?;
@@ -362,6 +367,7 @@ impl Archive {
             recipient: new.recipient,
             // An admin needs a second admin before it may act.
             admin_pending: makes_admin.then(|| ctx.principal.id.clone()),
+            disabled_by: None,
         };
         let ops = vec![self.principal_op(&p)?];
         let roles = p.role_names().join(",");
@@ -412,6 +418,59 @@ impl Archive {
         self.audit.commit(Commit { guard: Some(guard), ..Commit::change(ops, entry) }).await?;
         // Cached lookups of its tokens carry the roles as they were.
         self.auth_cache.forget_all();
+        Ok(PrincipalView::of(&p))
+    }
+
+    /// `POST /v1/principals/{id}/disable` (an admin, not for themself) and
+    /// `.../enable` (an admin other than the one who disabled it): a
+    /// disabled principal's tokens stop working at once, on every path
+    /// (the authentication cache is forgotten as the change commits).
+    /// Guarded: of two changes at once, one writes.
+    #[tracing::instrument(level = "debug", skip_all)]
+    pub async fn set_disabled(&self, ctx: &RequestCtx, id: &str, disable: bool) -> Result<PrincipalView, ArchiveError> {
+        let action = if disable { "principal.disable" } else { "principal.enable" };
+        self.require_admin(ctx, action, id).await?;
+        let found = match PrincipalId::parse(id) {
+            Ok(pid) => self.store.get(Cf::Principals, &keys::principal(&pid))?.map(|raw| (pid, raw)),
+            Err(_) => None,
+        };
+        let Some((pid, raw)) = found else {
+            let e = ctx.entry(action, id, Outcome::Error, "unknown principal");
+            return self.refuse(e, ArchiveError::NotFound("principal".into())).await;
+        };
+        let mut p = self.open_principal(&raw)?;
+        let me = &ctx.principal.id;
+        let refusal = match (disable, &p.disabled_by) {
+            (true, Some(_)) => {
+                Some((Outcome::Error, ArchiveError::Conflict("the principal is disabled already".into())))
+            }
+            (true, None) if &p.id == me => {
+                Some((Outcome::Deny, ArchiveError::Forbidden("an admin does not disable themself".into())))
+            }
+            (false, None) => Some((Outcome::Error, ArchiveError::Conflict("the principal is not disabled".into()))),
+            (false, Some(by)) if by == me || &p.id == me => Some((
+                Outcome::Deny,
+                ArchiveError::Forbidden("a second admin, not the one who disabled it, enables a principal".into()),
+            )),
+            _ => None,
+        };
+        if let Some((outcome, err)) = refusal {
+            let e = ctx.entry(action, id, outcome, err.to_string());
+            return self.refuse(e, err).await;
+        }
+        let reason = match p.disabled_by.take() {
+            Some(by) => format!("disabled by {by}, enabled by {me}"),
+            None => {
+                p.disabled_by = Some(me.clone());
+                format!("disabled by {me}: every token of it stops working")
+            }
+        };
+        let ops = vec![self.principal_op(&p)?];
+        let guard = crate::audit::Guard { cf: Cf::Principals, key: keys::principal(&pid), expected: Some(raw) };
+        let entry = ctx.entry(action, pid.as_str(), Outcome::Allow, reason);
+        let committed = self.audit.commit(Commit { guard: Some(guard), ..Commit::change(ops, entry) }).await;
+        self.auth_cache.forget_all();
+        committed?;
         Ok(PrincipalView::of(&p))
     }
 

@@ -90,6 +90,16 @@ enum Command {
         #[command(subcommand)]
         command: backup::BackupCommand,
     },
+    /// Break-glass (server stopped): every admin token lost, make two new
+    /// admins, each with an enrollment code in a file of its own (for two
+    /// different people); audited with the reason, and alerted.
+    BreakGlass {
+        #[command(flatten)]
+        offline: offline::OfflineArgs,
+        /// Why (10 to 2,000 characters): recorded in the audit log.
+        #[arg(long)]
+        reason: String,
+    },
 }
 
 #[derive(Subcommand)]
@@ -292,7 +302,29 @@ pub fn main() -> ExitCode {
             }
         },
         Command::Backup { command } => backup::run(command),
+        Command::BreakGlass { offline, reason } => match break_glass(&offline, &reason) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("custos: {e:#}");
+                ExitCode::from(2)
+            }
+        },
     }
+}
+
+/// `custos break-glass`: two new admins' codes, each into a 0600 file of
+/// its own (never on standard output).
+fn break_glass(offline: &offline::OfflineArgs, reason: &str) -> anyhow::Result<()> {
+    let archive = offline.open()?;
+    let made = offline::run_async_value(async { Ok(archive.break_glass(reason).await?) });
+    archive.shutdown();
+    for (n, (admin, code)) in made?.admins.iter().enumerate() {
+        let path = offline.data_dir.join(format!("break-glass-admin-{}-enrollment-code", n + 1));
+        write_private(&path, &format!("{code}\n"))?;
+        out!("admin {admin}: enrollment code written to {} (valid 72 hours; hand it to one person, who redeems it with POST /v1/enroll, then delete it)", path.display());
+    }
+    out!("audited as principal.break_glass, and the break_glass alert raised for compliance");
+    Ok(())
 }
 
 /// Writes `text` to the new file `path`, readable and writable by this user only.

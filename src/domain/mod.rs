@@ -177,6 +177,10 @@ pub struct Principal {
     /// creator, and authentication leaves the admin role out.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub admin_pending: Option<PrincipalId>,
+    /// Set when an admin disabled the principal: every token of it stops
+    /// working at once, until a different admin enables it again.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub disabled_by: Option<PrincipalId>,
 }
 
 impl Principal {

@@ -65,6 +65,7 @@ fn run(policies: &PolicySet, s: &Scenario) -> Option<String> {
         created_at: time::OffsetDateTime::UNIX_EPOCH,
         recipient: None,
         admin_pending: None,
+        disabled_by: None,
     };
     let someone_else = PrincipalId::generate();
     let owner = if s.owner { me.id.clone() } else { someone_else };

@@ -99,6 +99,7 @@ impl Archive {
             created_at: time::OffsetDateTime::UNIX_EPOCH,
             recipient: None,
             admin_pending: None,
+            disabled_by: None,
         };
         let def = Purpose::parse(purpose).and_then(|id| self.policy.purposes.get(&id))?;
         let facts = DossierFacts {

@@ -516,6 +516,7 @@ mod tests {
             created_at: time::OffsetDateTime::UNIX_EPOCH,
             recipient: None,
             admin_pending: None,
+            disabled_by: None,
         };
         let facts = DossierFacts { owner: &owner, region: "r", grade: Grade::A, status: Status::Active };
         let def = PurposeDef {
