@@ -18,6 +18,7 @@ pub mod documents;
 mod dossiers;
 mod enrollment;
 pub mod governance;
+mod principal_admin;
 mod principals;
 mod records;
 pub mod registers;

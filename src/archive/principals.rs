@@ -5,7 +5,6 @@
 //! who holds it (enrollment codes, a second admin's approval) is
 //! `enrollment`'s.
 
-use super::auth_cache::PrincipalView;
 use super::records::{InitRecord, TokenRecord};
 use super::{Archive, ArchiveError, RequestCtx};
 use crate::audit::{Commit, EntryBody, Outcome};
@@ -270,7 +269,7 @@ impl Archive {
     }
 
     /// A stored principal record, sealed (or, written before sealing, plain).
-    fn open_principal(&self, raw: &[u8]) -> Result<Principal, ArchiveError> {
+    pub(super) fn open_principal(&self, raw: &[u8]) -> Result<Principal, ArchiveError> {
         if let Ok(stored) = serde_json::from_slice::<SealedPrincipal>(raw) {
             let key = self.keyring.get(&KeyRef::Staff)?;
             let plain = crate::crypto::open(&key, &principal_aad(&stored.id), &stored.sealed)?;
@@ -377,107 +376,6 @@ impl Archive {
             ctx.entry("principal.create", p.id.as_str(), Outcome::Allow, format!("roles {roles}{bound}{pending}"));
         self.audit.commit(Commit::change(ops, entry)).await?;
         Ok(p.id)
-    }
-
-    /// `POST /v1/principals/{id}/approve` (a second admin, not the one who
-    /// made it): an admin principal made through the API becomes an admin.
-    /// Guarded: of two approvals at once, one writes.
-    #[tracing::instrument(level = "debug", skip_all)]
-    pub async fn approve_principal(&self, ctx: &RequestCtx, id: &str) -> Result<PrincipalView, ArchiveError> {
-        const ACTION: &str = "principal.approve";
-        self.require_admin(ctx, ACTION, id).await?;
-        let found = match PrincipalId::parse(id) {
-            Ok(pid) => self.store.get(Cf::Principals, &keys::principal(&pid))?.map(|raw| (pid, raw)),
-            Err(_) => None,
-        };
-        let Some((pid, raw)) = found else {
-            let e = ctx.entry(ACTION, id, Outcome::Error, "unknown principal");
-            return self.refuse(e, ArchiveError::NotFound("principal".into())).await;
-        };
-        let mut p = self.open_principal(&raw)?;
-        let refusal = match &p.admin_pending {
-            None => Some((Outcome::Error, ArchiveError::Conflict("the principal awaits no approval".into()))),
-            Some(creator) if creator == &ctx.principal.id => Some((
-                Outcome::Deny,
-                ArchiveError::Forbidden("the admin who made an admin cannot approve it: a second admin must".into()),
-            )),
-            Some(_) if p.id == ctx.principal.id => {
-                Some((Outcome::Deny, ArchiveError::Forbidden("an admin cannot approve themself".into())))
-            }
-            Some(_) => None,
-        };
-        if let Some((outcome, err)) = refusal {
-            let e = ctx.entry(ACTION, id, outcome, err.to_string());
-            return self.refuse(e, err).await;
-        }
-        let creator = p.admin_pending.take().map(|c| c.to_string()).unwrap_or_default();
-        let ops = vec![self.principal_op(&p)?];
-        let reason = format!("admin made by {creator}, approved by {}", ctx.principal.id);
-        let guard = crate::audit::Guard { cf: Cf::Principals, key: keys::principal(&pid), expected: Some(raw) };
-        let entry = ctx.entry(ACTION, pid.as_str(), Outcome::Allow, reason);
-        self.audit.commit(Commit { guard: Some(guard), ..Commit::change(ops, entry) }).await?;
-        // Cached lookups of its tokens carry the roles as they were.
-        self.auth_cache.forget_all();
-        Ok(PrincipalView::of(&p))
-    }
-
-    /// `POST /v1/principals/{id}/disable` (an admin, not for themself) and
-    /// `.../enable` (an admin other than the one who disabled it): a
-    /// disabled principal's tokens stop working at once, on every path
-    /// (the authentication cache is forgotten as the change commits).
-    /// Guarded: of two changes at once, one writes.
-    #[tracing::instrument(level = "debug", skip_all)]
-    pub async fn set_disabled(&self, ctx: &RequestCtx, id: &str, disable: bool) -> Result<PrincipalView, ArchiveError> {
-        let action = if disable { "principal.disable" } else { "principal.enable" };
-        self.require_admin(ctx, action, id).await?;
-        let found = match PrincipalId::parse(id) {
-            Ok(pid) => self.store.get(Cf::Principals, &keys::principal(&pid))?.map(|raw| (pid, raw)),
-            Err(_) => None,
-        };
-        let Some((pid, raw)) = found else {
-            let e = ctx.entry(action, id, Outcome::Error, "unknown principal");
-            return self.refuse(e, ArchiveError::NotFound("principal".into())).await;
-        };
-        let mut p = self.open_principal(&raw)?;
-        let me = &ctx.principal.id;
-        let refusal = match (disable, &p.disabled_by) {
-            (true, Some(_)) => {
-                Some((Outcome::Error, ArchiveError::Conflict("the principal is disabled already".into())))
-            }
-            (true, None) if &p.id == me => {
-                Some((Outcome::Deny, ArchiveError::Forbidden("an admin does not disable themself".into())))
-            }
-            (false, None) => Some((Outcome::Error, ArchiveError::Conflict("the principal is not disabled".into()))),
-            (false, Some(by)) if by == me || &p.id == me => Some((
-                Outcome::Deny,
-                ArchiveError::Forbidden("a second admin, not the one who disabled it, enables a principal".into()),
-            )),
-            _ => None,
-        };
-        if let Some((outcome, err)) = refusal {
-            let e = ctx.entry(action, id, outcome, err.to_string());
-            return self.refuse(e, err).await;
-        }
-        let reason = match p.disabled_by.take() {
-            Some(by) => format!("disabled by {by}, enabled by {me}"),
-            None => {
-                p.disabled_by = Some(me.clone());
-                format!("disabled by {me}: every token of it stops working")
-            }
-        };
-        let ops = vec![self.principal_op(&p)?];
-        let guard = crate::audit::Guard { cf: Cf::Principals, key: keys::principal(&pid), expected: Some(raw) };
-        let entry = ctx.entry(action, pid.as_str(), Outcome::Allow, reason);
-        let committed = self.audit.commit(Commit { guard: Some(guard), ..Commit::change(ops, entry) }).await;
-        self.auth_cache.forget_all();
-        committed?;
-        Ok(PrincipalView::of(&p))
-    }
-
-    /// A principal as an admin deciding about it sees it: name, roles,
-    /// department, region, when made, and whether it awaits approval.
-    pub fn principal_view(&self, id: &PrincipalId) -> Result<Option<PrincipalView>, ArchiveError> {
-        Ok(self.principal(id)?.map(|p| PrincipalView::of(&p)))
     }
 
     #[tracing::instrument(level = "debug", skip_all)]
