@@ -68,6 +68,28 @@ struct Acc {
     satisfaction: (u64, u64),
 }
 
+/// The groups whose figures are left out: every group of fewer than `min`
+/// dossiers, and then (complementary suppression) the smallest others until
+/// the left-out groups hold at least `min` dossiers together. Every
+/// grouping covers the same dossiers, so without the second step a small
+/// group's figures are the difference between one grouping's total and
+/// the shown groups of another.
+fn suppressed_groups(groups: &BTreeMap<String, Acc>, min: u64) -> std::collections::BTreeSet<String> {
+    let mut hidden: std::collections::BTreeSet<String> =
+        groups.iter().filter(|(_, a)| a.dossiers < min).map(|(g, _)| g.clone()).collect();
+    let mut total: u64 = groups.iter().filter(|(g, _)| hidden.contains(*g)).map(|(_, a)| a.dossiers).sum();
+    let mut shown: Vec<(&String, u64)> =
+        groups.iter().filter(|(g, _)| !hidden.contains(*g)).map(|(g, a)| (g, a.dossiers)).collect();
+    shown.sort_by_key(|(g, n)| (*n, (*g).clone()));
+    let mut next = shown.into_iter();
+    while total > 0 && total < min {
+        let Some((g, n)) = next.next() else { break };
+        hidden.insert(g.clone());
+        total += n;
+    }
+    hidden
+}
+
 impl Report {
     /// The report as CSV: one row per group, interactions as one column per kind.
     pub fn to_csv(&self) -> Result<String, ArchiveError> {
@@ -184,10 +206,11 @@ impl Archive {
             }
         }
         let min = u64::from(rules.min_report_count);
+        let hidden = suppressed_groups(&groups, min);
         let rows: Vec<ReportRow> = groups
             .into_iter()
             .map(|(group, a)| {
-                if a.dossiers < min {
+                if hidden.contains(&group) {
                     return ReportRow { group, suppressed: true, ..ReportRow::default() };
                 }
                 ReportRow {
@@ -220,5 +243,28 @@ impl Archive {
             generated_at: now,
             rows,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn groups(sizes: &[(&str, u64)]) -> BTreeMap<String, Acc> {
+        sizes.iter().map(|(g, n)| ((*g).to_owned(), Acc { dossiers: *n, ..Acc::default() })).collect()
+    }
+
+    #[test]
+    fn a_small_group_is_never_the_difference_of_two_groupings() {
+        // One small group: the next smallest goes with it.
+        let hidden = suppressed_groups(&groups(&[("华东", 40), ("华南", 2), ("华北", 7), ("西南", 12)]), 5);
+        assert_eq!(hidden.into_iter().collect::<Vec<_>>(), ["华北", "华南"]);
+        // Small groups that hold enough together: nothing more hidden.
+        let hidden = suppressed_groups(&groups(&[("A", 40), ("B", 3), ("C", 3)]), 5);
+        assert_eq!(hidden.len(), 2);
+        // Nothing small: nothing hidden.
+        assert!(suppressed_groups(&groups(&[("A", 40), ("B", 9)]), 5).is_empty());
+        // Everything small: everything hidden.
+        assert_eq!(suppressed_groups(&groups(&[("A", 1), ("B", 1)]), 5).len(), 2);
     }
 }
