@@ -441,6 +441,18 @@ async fn a_restore_keeps_erased_people_erased() {
     assert!(err.contains(&destroyed_cert) && err.contains("journal lacks"), "{err}");
     assert!(!new_data.exists());
     std::fs::write(&note, kept).unwrap();
+    // Every shipped segment is bound to the log's signed checkpoint after
+    // it: one without (or with a checkpoint of other entries) restores
+    // nothing, instead of appending entries that merely chain.
+    let bound = files_under(&target.join("audit-checkpoints"));
+    assert_eq!(bound.len(), segments.len(), "a checkpoint per segment");
+    let kept = std::fs::read(&bound[0]).unwrap();
+    std::fs::remove_file(&bound[0]).unwrap();
+    let (code, _, err) = restore(&[]);
+    assert_eq!(code, Some(1), "{err}");
+    assert!(err.contains("no signed checkpoint"), "{err}");
+    assert!(!new_data.exists());
+    std::fs::write(&bound[0], kept).unwrap();
 
     let (code, out, err) = restore(&[]);
     assert_eq!(code, Some(0), "{out}{err}");

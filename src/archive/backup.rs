@@ -223,6 +223,17 @@ impl Archive {
         let _one = self.backup_lock.lock().map_err(|_| anyhow::anyhow!("backup lock poisoned"))?;
         let target = Target::create(&settings.dir, &self.verifier_key()).map_err(backup_error)?;
         let head = self.audit.head().next_seq;
+        let checkpoint_at = |size: u64| -> Result<String, ArchiveError> {
+            let root = merkle::root(&StoredTree(self.store.as_ref()), size).map_err(anyhow::Error::msg)?;
+            Ok(self.signer.sign(&Checkpoint { origin: self.signer.name().to_owned(), size, root }.body()))
+        };
+        // Segments shipped before they were bound to a signed checkpoint get
+        // theirs now (the log holds them).
+        for (first, end) in target.unbound_segments().map_err(backup_error)? {
+            if end <= head {
+                target.bind_segment(first, end, &checkpoint_at(end)?).map_err(backup_error)?;
+            }
+        }
         let mut next = target.shipped_end().map_err(backup_error)?;
         let start = next;
         while next < head {
@@ -238,7 +249,11 @@ impl Archive {
             if raws.len() as u64 != end - next {
                 return Err(anyhow::anyhow!("audit entries {next}..{end} are not all in the store").into());
             }
-            target.put_audit_segment(next, &raws, &self.recipients(settings)).map_err(backup_error)?;
+            // The log's signed checkpoint of the tree head after the
+            // segment: a restore appends only what it commits to.
+            target
+                .put_audit_segment(next, &raws, &self.recipients(settings), &checkpoint_at(end)?)
+                .map_err(backup_error)?;
             next = end;
         }
         Ok(next - start)

@@ -1,7 +1,7 @@
 //! The audit log's entries shipped to the target (at every checkpoint and
 //! at shutdown) and read back by a restore, and the decryption of a set.
 
-use super::target::{write_new, Hashing, AUDIT, OBJECTS};
+use super::target::{write_new, Hashing, AUDIT, OBJECTS, SEGMENT_CHECKPOINTS};
 use super::{BackupError, Manifest, Target};
 use sha2::{Digest, Sha256};
 use std::io::{Read, Write};
@@ -34,16 +34,27 @@ impl Target {
     /// Ships audit entries `first..` (canonical bytes, in order) as one
     /// immutable segment, age-encrypted like the objects (entries hold no
     /// personal value, but they name dossiers, people and staff by id).
+    ///
+    /// `checkpoint` is the log's signed checkpoint of its tree head right
+    /// after the segment (size `end`): written first, beside the segment, so
+    /// a restore appends only entries that a checkpoint signed with the
+    /// log's key commits to (whoever can write the target cannot append
+    /// entries that merely chain).
     pub fn put_audit_segment(
         &self,
         first: u64,
         raws: &[Vec<u8>],
         recipients: &[Box<dyn age::Recipient + Send>],
+        checkpoint: &str,
     ) -> Result<(), BackupError> {
         if raws.is_empty() {
             return Ok(());
         }
         let end = first + raws.len() as u64;
+        let note = self.dir.join(SEGMENT_CHECKPOINTS).join(format!("{first:020}-{end:020}.note"));
+        if !note.exists() {
+            write_new(&note, |f| Ok(f.write_all(checkpoint.as_bytes())?))?;
+        }
         let path = self.dir.join(AUDIT).join(format!("{first:020}-{end:020}.seg"));
         write_new(&path, |f| {
             let encryptor =
@@ -57,6 +68,60 @@ impl Target {
             w.finish()?.flush()?;
             Ok(())
         })
+    }
+
+    /// The shipped segments that have no signed checkpoint beside them
+    /// (shipped before segments were bound to one), as (first, end).
+    pub fn unbound_segments(&self) -> Result<Vec<(u64, u64)>, BackupError> {
+        Ok(self
+            .segments()?
+            .into_iter()
+            .filter(|(a, b)| !self.dir.join(SEGMENT_CHECKPOINTS).join(format!("{a:020}-{b:020}.note")).exists())
+            .collect())
+    }
+
+    /// Writes the signed checkpoint of a segment shipped without one.
+    pub fn bind_segment(&self, first: u64, end: u64, checkpoint: &str) -> Result<(), BackupError> {
+        let note = self.dir.join(SEGMENT_CHECKPOINTS).join(format!("{first:020}-{end:020}.note"));
+        write_new(&note, |f| Ok(f.write_all(checkpoint.as_bytes())?))
+    }
+
+    /// The signed checkpoint shipped with the segment that ends at `end`,
+    /// opened with the verifier key the target was opened with: its tree
+    /// size must be `end`. `Err` for a segment shipped without one, or one
+    /// that does not verify.
+    pub fn segment_checkpoint(
+        &self,
+        first: u64,
+        end: u64,
+    ) -> Result<crate::audit::checkpoint::Checkpoint, BackupError> {
+        let rel = format!("{SEGMENT_CHECKPOINTS}/{first:020}-{end:020}.note");
+        let damaged = |what: String| BackupError::Damaged { path: rel.clone(), what };
+        let note = std::fs::read_to_string(self.dir.join(&rel))
+            .map_err(|_| damaged("the segment has no signed checkpoint".into()))?;
+        let c = self.verifier.open_checkpoint(&note).map_err(|e| damaged(format!("checkpoint signature: {e}")))?;
+        if c.size != end {
+            return Err(damaged(format!("the checkpoint is of size {}, not {end}", c.size)));
+        }
+        Ok(c)
+    }
+
+    /// The shipped segments that hold entries from `from` on, as (first,
+    /// end), as far as they are contiguous.
+    pub fn shipped_segments(&self, from: u64) -> Result<Vec<(u64, u64)>, BackupError> {
+        let mut out = Vec::new();
+        let mut next = from;
+        for (a, b) in self.segments()? {
+            if b <= next {
+                continue;
+            }
+            if a > next {
+                break;
+            }
+            out.push((a, b));
+            next = b;
+        }
+        Ok(out)
     }
 
     /// The shipped entries from `from` on, as far as the segments are

@@ -12,6 +12,9 @@ pub(super) const OBJECTS: &str = "objects";
 const SETS: &str = "sets";
 const JOURNAL: &str = "journal";
 pub(super) const AUDIT: &str = "audit";
+/// The log's signed checkpoint after each shipped audit segment
+/// (`<first>-<end>.note`, plain signed notes: sizes and roots, no id).
+pub(super) const SEGMENT_CHECKPOINTS: &str = "audit-checkpoints";
 
 /// A short summary of a set, for `custos backup list`.
 #[derive(Debug, Clone)]
@@ -154,7 +157,7 @@ impl Target {
     /// Opens `dir` as the target of the log whose verifier key is `vkey`,
     /// creating it if empty. A target of another log is refused.
     pub fn create(dir: &Path, vkey: &str) -> Result<Self, BackupError> {
-        for sub in [OBJECTS, SETS, JOURNAL, AUDIT] {
+        for sub in [OBJECTS, SETS, JOURNAL, AUDIT, SEGMENT_CHECKPOINTS] {
             private_dir(&dir.join(sub))?;
         }
         let marker = dir.join(MARKER);
@@ -358,7 +361,7 @@ impl Target {
     /// into place only when whole.
     fn remove_stale_temporaries(&self) -> Result<usize, BackupError> {
         let mut removed = 0;
-        for sub in [OBJECTS, SETS, JOURNAL, AUDIT] {
+        for sub in [OBJECTS, SETS, JOURNAL, AUDIT, SEGMENT_CHECKPOINTS] {
             let Ok(entries) = std::fs::read_dir(self.dir.join(sub)) else { continue };
             for e in entries.flatten() {
                 let name = e.file_name().to_string_lossy().into_owned();

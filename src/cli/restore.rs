@@ -108,6 +108,27 @@ pub(super) fn restore(args: &RestoreArgs) -> Result<(), RestoreError> {
     // behind what was shipped (and so behind an auditor's checkpoint).
     let appended = crate::audit::replay::append_entries(store.as_ref(), &shipped)?;
     let log_end = set.tree_size + appended;
+    // Every segment appended is bound to the log's signed checkpoint of the
+    // tree head after it: the restored tree must have that root there.
+    for (first, end) in target.shipped_segments(set.tree_size)? {
+        let bound = target.segment_checkpoint(first, end).and_then(|c| {
+            let root = crate::audit::merkle::root(&crate::audit::StoredTree(store.as_ref()), end)
+                .map_err(crate::backup::BackupError::Io)?;
+            if root == c.root {
+                Ok(())
+            } else {
+                Err(crate::backup::BackupError::Damaged {
+                    path: format!("audit/{first:020}-{end:020}.seg"),
+                    what: "its entries do not make the tree its signed checkpoint commits to".into(),
+                })
+            }
+        });
+        if let Err(e) = bound {
+            drop(store);
+            let _ = std::fs::remove_dir_all(&args.data_dir);
+            return Err(RestoreError::Damaged(e.to_string()));
+        }
+    }
     // What the set does not hold: the versions written after it, as the
     // shipped log records them (ids and version numbers only).
     let changes = decoded
