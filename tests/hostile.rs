@@ -537,3 +537,71 @@ async fn break_glass_makes_two_admins_loudly() {
     let alerts: Value = app.get(&officer, None, "/v1/audit/alerts").await.json().await.unwrap();
     assert!(alerts.to_string().contains("break_glass"), "{alerts}");
 }
+
+/// Races on one-time things: an export downloaded by eight requests at once
+/// is delivered once; list exports at once cannot both pass on one sum.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_ready_export_is_delivered_once_however_many_ask_at_once() {
+    let app = spawn_app().await;
+    let (sid, service) = app.principal(&["service"], "华东").await;
+    let mut ids = Vec::new();
+    for i in 0..2 {
+        let mut body = fixture(i, &sid);
+        body["customer"]["region"] = json!("华东");
+        ids.push(app.create_ok(&service, "service_delivery", &body).await.0);
+    }
+    let r =
+        app.request(Method::POST, &service, "service_delivery", "/v1/exports", Some(json!({"dossiers": ids}))).await;
+    assert_eq!(r.status(), StatusCode::CREATED);
+    let id = r.json::<Value>().await.unwrap()["id"].as_str().unwrap().to_owned();
+    let tasks: Vec<_> = (0..8)
+        .map(|_| {
+            let (client, url, token) =
+                (app.client.clone(), format!("{}/v1/exports/{id}/content", app.base), service.clone());
+            tokio::spawn(async move {
+                client
+                    .get(url)
+                    .bearer_auth(token)
+                    .header("X-Purpose", "service_delivery")
+                    .send()
+                    .await
+                    .unwrap()
+                    .status()
+            })
+        })
+        .collect();
+    let mut delivered = 0;
+    for t in tasks {
+        let status = t.await.unwrap();
+        assert!(status == StatusCode::OK || status == StatusCode::CONFLICT, "{status}");
+        delivered += usize::from(status == StatusCode::OK);
+    }
+    assert_eq!(delivered, 1, "delivered once");
+    // Eleven dossiers of one owner, listed by four requests at once: at most
+    // one passes the limit of 20 (11 + 11 > 20), whatever the interleaving.
+    let (owner_id, owner) = app.principal(&["sales"], "华东").await;
+    for i in 0..11 {
+        app.create_ok(&owner, "service_delivery", &fixture(i, &owner_id)).await;
+    }
+    let tasks: Vec<_> = (0..4)
+        .map(|_| {
+            let (client, url, token) =
+                (app.client.clone(), format!("{}/v1/dossiers/export?format=csv", app.base), owner.clone());
+            tokio::spawn(async move {
+                client
+                    .get(url)
+                    .bearer_auth(token)
+                    .header("X-Purpose", "service_delivery")
+                    .send()
+                    .await
+                    .unwrap()
+                    .status()
+            })
+        })
+        .collect();
+    let mut passed = 0;
+    for t in tasks {
+        passed += usize::from(t.await.unwrap() == StatusCode::OK);
+    }
+    assert_eq!(passed, 1, "one export within the window's limit");
+}
