@@ -88,6 +88,10 @@ pub mod bounds {
     pub const MAX_COLUMNS: u32 = 256;
     /// Cells with a value in the first sheet.
     pub const MAX_CELLS: usize = 2_000_000;
+    /// Rows × columns of the used range, empty cells included (each becomes
+    /// a cell of the table): a value at A1 and one at IV100001 would
+    /// otherwise make 25 million empty cells from a 1.5 KB file.
+    pub const MAX_GRID: u64 = 4_000_000;
 }
 
 /// Why a workbook's container is refused, if it is: checked by inflating
@@ -174,15 +178,19 @@ impl CountScan {
                 .iter()
                 .take_while(|b| matches!(b, b'"' | b'\'' | b'=' | b'+' | b' ' | b'\t' | b'\r' | b'\n'))
                 .count();
-            let digits = value[gap..].iter().take_while(|b| b.is_ascii_digit()).take(24).count();
-            if gap > Self::MAX_GAP {
+            // Leading zeros are skipped, as the reader's number parser does
+            // (so a value padded with zeros is read whole); then at most
+            // 20 digits, which is past u64 already.
+            let zeros = value[gap..].iter().take_while(|b| **b == b'0').count().min(Self::MAX_GAP);
+            let digits = value[gap + zeros..].iter().take_while(|b| b.is_ascii_digit()).take(21).count();
+            if gap > Self::MAX_GAP || zeros >= Self::MAX_GAP {
                 self.largest = u64::MAX;
-            } else if gap + digits == value.len() {
+            } else if gap + zeros + digits == value.len() {
                 // Cut off by the chunk's end: read again, whole, next time.
                 keep_from = keep_from.min(start);
             } else if digits > 0 {
                 // Too many digits to parse is too many strings.
-                let text = std::str::from_utf8(&value[gap..gap + digits]).unwrap_or_default();
+                let text = std::str::from_utf8(&value[gap + zeros..gap + zeros + digits]).unwrap_or_default();
                 self.largest = self.largest.max(text.parse::<u64>().unwrap_or(u64::MAX));
             }
             at = start + 1;
@@ -202,6 +210,7 @@ fn read_workbook(bytes: &[u8]) -> Result<Table, String> {
     // sheet's declared dimensions are never used to allocate.
     let mut grid: Vec<Vec<String>> = Vec::new();
     let mut count = 0usize;
+    let (mut rows_seen, mut cols_seen) = (0u64, 0u64);
     while let Some(cell) = cells.next_cell().map_err(|_| "the first sheet cannot be read".to_owned())? {
         let (row, col) = cell.get_position();
         let text = cell_text(&calamine::Data::from(cell.get_value().clone()));
@@ -217,6 +226,13 @@ fn read_workbook(bytes: &[u8]) -> Result<Table, String> {
         count += 1;
         if count > bounds::MAX_CELLS {
             return Err(format!("the first sheet has more than {} cells", bounds::MAX_CELLS));
+        }
+        // The used range so far (from A1: an upper bound of the range the
+        // table will have), checked before any row is made.
+        rows_seen = rows_seen.max(u64::from(row) + 1);
+        cols_seen = cols_seen.max(u64::from(col) + 1);
+        if rows_seen * cols_seen > bounds::MAX_GRID {
+            return Err(format!("the first sheet's used range is larger than {} cells", bounds::MAX_GRID));
         }
         let (row, col) = (row as usize, col as usize);
         if grid.len() <= row {
@@ -382,6 +398,7 @@ mod tests {
         let refused = |name: &str| read(&hostile(name), Format::Workbook).unwrap_err();
         assert!(refused("wide.xlsx").contains("has more than"), "{}", refused("wide.xlsx"));
         assert!(refused("strings.xlsx").contains("shared strings"), "{}", refused("strings.xlsx"));
+        assert!(refused("corners.xlsx").contains("used range"), "{}", refused("corners.xlsx"));
         assert!(refused("bomb.xlsx").contains("32 MiB"), "{}", refused("bomb.xlsx"));
         // A part whose size the zip declares falsely small is caught as it inflates.
         let mut lying = hostile("bomb.xlsx");
@@ -410,6 +427,9 @@ mod tests {
         let mut scan = CountScan::default();
         assert_eq!(scan.feed(b"<sst uniqueCount = \""), 0);
         assert_eq!(scan.feed(b"5000000000\">"), 5_000_000_000, "spaces around = are XML too");
+        let mut scan = CountScan::default();
+        let padded = format!("uniqueCount=\"{}4000000000\"", "0".repeat(30));
+        assert_eq!(scan.feed(padded.as_bytes()), 4_000_000_000, "leading zeros are skipped, as the reader does");
         let mut scan = CountScan::default();
         let spaced = [&b"uniqueCount"[..], &[b' '; 100], b"=\"9\""].concat();
         assert_eq!(scan.feed(&spaced), u64::MAX, "a gap no writer makes is refused");

@@ -35,7 +35,12 @@ async fn hostile_workbooks_are_refused_after_the_role_check_and_the_server_stays
     // workbook is refused unread (403, not the reader's 400).
     let (status, _) = import(&app, &auditor, hostile("wide.xlsx"), XLSX, "").await;
     assert_eq!(status, StatusCode::FORBIDDEN);
-    for (name, says) in [("wide.xlsx", "has more than"), ("strings.xlsx", "shared strings"), ("bomb.xlsx", "32 MiB")] {
+    for (name, says) in [
+        ("wide.xlsx", "has more than"),
+        ("strings.xlsx", "shared strings"),
+        ("bomb.xlsx", "32 MiB"),
+        ("corners.xlsx", "used range"),
+    ] {
         let (status, p) = import(&app, &service, hostile(name), XLSX, "?dry_run=true").await;
         assert_eq!(status, StatusCode::BAD_REQUEST, "{name}: {p}");
         assert!(p["detail"].as_str().unwrap().contains(says), "{name}: {p}");
@@ -200,6 +205,15 @@ async fn an_import_reveals_nothing_of_a_dossier_the_caller_may_not_change() {
     let denied = app.audit(&officer, &format!("actor={sales_id}&resource={did}&action=import.row")).await;
     assert_eq!(denied.len(), 2, "each refusal names the dossier");
     assert!(denied.iter().all(|e| e["outcome"] == "deny"));
+    // Service may update it but sees the credit rating masked: a row stating
+    // one is refused, so "unchanged" cannot confirm a guess.
+    let csv = format!(
+        "客户名称,统一社会信用代码,地区,信用评级\n{},91310000MA1FL0XX1X,华东,AA\n",
+        body["customer"]["name"].as_str().unwrap()
+    );
+    let (status, r) = import(&app, &service, csv.into_bytes(), "text/csv", "?dry_run=true").await;
+    assert_eq!((status, r["failed"].as_u64()), (StatusCode::OK, Some(1)), "{r}");
+    assert!(!r.to_string().contains(&did), "{r}");
     // Service updates it from a sheet without owner, grade or stage columns:
     // those stay as they were.
     let csv = format!(
@@ -365,7 +379,7 @@ fn a_server_under_a_memory_limit_survives_every_known_hostile_input() {
                 status
             }
         };
-        for name in ["wide.xlsx", "strings.xlsx", "bomb.xlsx"] {
+        for name in ["wide.xlsx", "strings.xlsx", "bomb.xlsx", "corners.xlsx"] {
             for _ in 0..3 {
                 let r = client
                     .post(format!("{base}/v1/imports?dry_run=true"))

@@ -256,9 +256,11 @@ impl Archive {
         if principal.disabled_by.is_some() {
             return Err(ArchiveError::Unauthenticated);
         }
-        // An admin no second admin has approved acts without the admin role.
+        // An admin no second admin has approved acts with no role at all
+        // (not even the others it holds: the policies keep an admin from
+        // dossier content by the admin role, which it does not have yet).
         if principal.admin_pending.is_some() {
-            principal.roles.retain(|r| *r != Role::Admin);
+            principal.roles.clear();
         }
         Ok((principal, rec.id, expires_at))
     }

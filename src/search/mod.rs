@@ -21,7 +21,7 @@ use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
 use tantivy::collector::{Count, TopDocs};
-use tantivy::query::{BooleanQuery, EnableScoring, Occur, PhraseQuery, Query, QueryParser, TermQuery};
+use tantivy::query::{BooleanQuery, ConstScoreQuery, EnableScoring, Occur, PhraseQuery, Query, QueryParser, TermQuery};
 use tantivy::schema::{
     Field, IndexRecordOption, Schema, TextFieldIndexing, TextOptions, Value as _, FAST, INDEXED, STORED, STRING,
 };
@@ -312,17 +312,23 @@ impl SearchIndex {
             Some(t) => Some(t.weight(EnableScoring::disabled_from_searcher(&searcher))?),
             None => None,
         };
+        // Only the text scores: the blind terms and the filters add
+        // nothing, so a hit's score (and so the order) is the same whether
+        // or not some person anywhere has the value asked for (else the
+        // score would confirm a value the caller sees masked), and the same
+        // as `top_filtered` gives.
+        let unscored = |q: Box<dyn Query>| -> Box<dyn Query> { Box::new(ConstScoreQuery::new(q, 0.0)) };
         let mut should: Vec<(Occur, Box<dyn Query>)> = Vec::new();
         if let Some(text) = text {
             should.push((Occur::Should, text));
-            should.extend(blind.into_iter().map(|q| (Occur::Should, q)));
+            should.extend(blind.into_iter().map(|q| (Occur::Should, unscored(q))));
         }
         let mut must: Vec<(Occur, Box<dyn Query>)> = Vec::new();
         if !should.is_empty() {
             must.push((Occur::Must, Box::new(BooleanQuery::new(should))));
         }
         for term in filters {
-            must.push((Occur::Must, Box::new(TermQuery::new(term, IndexRecordOption::Basic))));
+            must.push((Occur::Must, unscored(Box::new(TermQuery::new(term, IndexRecordOption::Basic)))));
         }
         if must.is_empty() {
             must.push((Occur::Must, Box::new(tantivy::query::AllQuery)));
@@ -692,6 +698,24 @@ mod tests {
             assert_eq!(query_problem(q), None, "{q}");
             ix.search(q, None, None, 10).unwrap();
         }
+    }
+
+    /// A text hit's score does not tell whether a personal value asked for
+    /// exists anywhere (it would confirm a number the caller sees masked).
+    #[test]
+    fn a_hits_score_is_the_texts_alone() {
+        // Two archives alike but for one person's phone: the asked number
+        // exists in one only.
+        let score = |phone: &str| {
+            let dir = tempfile::tempdir().unwrap();
+            let ix = index(dir.path());
+            ix.upsert(&doc("dos_1", "139 1234 5688 cold chain", &[])).unwrap();
+            ix.upsert(&IndexDoc { grade: "B".into(), ..doc("dos_2", "other", &[phone]) }).unwrap();
+            let hits = ix.search("139 1234 5688", Some("A"), None, 10).unwrap();
+            assert_eq!(hits.iter().map(|h| h.id.as_str()).collect::<Vec<_>>(), ["dos_1"]);
+            hits[0].score
+        };
+        assert_eq!(score("13912345688"), score("13900000000"), "the score does not tell");
     }
 
     #[test]

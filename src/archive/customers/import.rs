@@ -483,7 +483,7 @@ impl Archive {
             }
             Some(did) => match self.importable(ctx, n, &did, &doc).await? {
                 Some(merged) => self.import_merged(ctx, n, did, merged, dry_run).await,
-                None => Err("a dossier with this reference is on record, and the access policy does not let you change it (or see all its contacts in clear)".into()),
+                None => Err("a dossier with this reference is on record, and the access policy does not let you change it, or see in clear what the row states".into()),
             },
         }
     }

@@ -12,9 +12,10 @@ impl Archive {
     /// Whether this caller may apply `doc` to the dossier `did` its
     /// reference names, decided before anything about that dossier is
     /// answered: the access policy's update decision (the dossier as it is
-    /// and as the row would make it), and, for a row with contact details,
-    /// every person of the dossier shown in clear (else "unchanged" against
-    /// "would update" confirms a value the caller sees masked). A refusal is
+    /// and as the row would make it), every field the row states shown to
+    /// the caller in clear, and, for a row with contact details, every
+    /// person of the dossier in clear (else "unchanged" against "would
+    /// update" confirms a value the caller sees masked). A refusal is
     /// audited with the dossier's id and answers without it.
     /// `Some(merged)`: allowed, with the merged version (`None` inside when
     /// nothing would change).
@@ -47,9 +48,20 @@ impl Archive {
             after,
         );
         let mut refusal = (!decision.allowed).then(|| decision.reason.clone());
-        if refusal.is_none() && doc.given.contact {
+        if refusal.is_none() {
+            // Every value the row states must be one the caller sees in
+            // clear: else "unchanged" against "would update" confirms it.
             let plan = self.read_plan(ctx, checked, &meta, &meta.subjects).map_err(problem)?;
-            if !plan.shows_everyone_clear(&meta.subjects) {
+            let classes = crate::policy::classes::FieldClasses::template();
+            let mut stated = Vec::new();
+            leaf_pointers(&doc.body, String::new(), &mut stated);
+            let hidden = stated.iter().find(|p| {
+                !(p.as_str() == "/contacts" || p.starts_with("/contacts/"))
+                    && plan.outcome(classes.class_of(p), None) != crate::policy::access::FieldOutcome::Clear
+            });
+            if let Some(p) = hidden {
+                refusal = Some(format!("the row states {p}, which the caller does not see in clear"));
+            } else if doc.given.contact && !plan.shows_everyone_clear(&meta.subjects) {
                 refusal =
                     Some("the row names contact details and the caller does not see every contact in clear".into());
             }
@@ -126,5 +138,17 @@ impl Archive {
             return self.refuse(e, ArchiveError::Forbidden(decision.reason)).await;
         }
         Ok(())
+    }
+}
+
+/// The pointers of a body's leaves (an array counts as one leaf).
+fn leaf_pointers(v: &Value, at: String, out: &mut Vec<String>) {
+    match v {
+        Value::Object(m) => {
+            for (k, v) in m {
+                leaf_pointers(v, format!("{at}/{k}"), out);
+            }
+        }
+        _ => out.push(at),
     }
 }
