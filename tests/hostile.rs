@@ -511,6 +511,14 @@ async fn a_disabled_principal_is_refused_at_once_until_a_second_admin_enables_it
     );
     assert_eq!(app.post_as(&second, &format!("/v1/principals/{pid}/enable"), None).await.status(), StatusCode::OK);
     assert_eq!(search().await.status(), StatusCode::OK);
+    // With two admins, one cannot disable the other: no second admin would
+    // be left to enable it again or approve anything.
+    let (_, officer) = app.principal(&["compliance"], "总部").await;
+    let made: Value = app.get(&officer, None, "/v1/audit/entries/2").await.json().await.unwrap();
+    let second_id = made["resource"].as_str().unwrap().to_owned();
+    assert!(second_id.starts_with("prn_"), "{made}");
+    let r = app.post_as(ADMIN_TOKEN, &format!("/v1/principals/{second_id}/disable"), None).await;
+    assert_eq!(r.status(), StatusCode::CONFLICT);
 }
 
 /// Every admin token lost: the operator, with the stopped data directory and

@@ -201,16 +201,14 @@ impl Archive {
         // Only the holder renews a token: an admin renewing someone else's
         // alone would keep a credential alive that no second admin looked at
         // again. For anyone else, a new token is asked for and approved.
-        let Some((mut record, guard)) = found else {
-            let e = ctx.entry(ACTION, token_id, Outcome::Error, "unknown token");
-            return self.refuse(e, ArchiveError::NotFound("token".into())).await;
-        };
-        if record.principal != ctx.principal.id {
+        // An unknown token and someone else's are one answer: token ids
+        // cannot be probed.
+        let Some((mut record, guard)) = found.filter(|(r, _)| r.principal == ctx.principal.id) else {
             let why =
                 "a token is renewed by its holder; for anyone else, ask for a new token, which a second admin approves";
             let e = ctx.entry(ACTION, token_id, Outcome::Deny, why);
             return self.refuse(e, ArchiveError::Forbidden(why.into())).await;
-        }
+        };
         let now = self.clock.now();
         let principal = self.principal(&record.principal)?.ok_or_else(|| anyhow::anyhow!("token of no principal"))?;
         let active = record.state(now) == TokenState::Active && self.token_expiry(&record, &principal) > now;
@@ -330,6 +328,11 @@ impl Archive {
         let me = &ctx.principal.id;
         let refusal = if record.state(now) != TokenState::AwaitingApproval {
             Some((Outcome::Error, ArchiveError::Conflict("the token is not awaiting approval".into())))
+        } else if record.code_part_hash.is_none() {
+            // Asked for before codes were halved: its approval would hand one
+            // admin the whole code.
+            let why = "asked for before enrollment codes were halved: revoke it and ask for a new token";
+            Some((Outcome::Error, ArchiveError::Conflict(why.into())))
         } else if record.requested_by.as_ref() == Some(me) {
             let why = "the admin who asked for a token cannot approve it: a second admin must";
             Some((Outcome::Deny, ArchiveError::Forbidden(why.into())))
@@ -399,6 +402,9 @@ impl Archive {
             return Err(ArchiveError::Unauthenticated);
         }
         let principal = self.principal(&record.principal)?.ok_or(ArchiveError::Unauthenticated)?;
+        if principal.disabled_by.is_some() {
+            return Err(ArchiveError::Unauthenticated);
+        }
         record.code_hash = None;
         record.code_part_hash = None;
         let token = new_secret("cst_");

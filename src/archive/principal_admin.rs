@@ -78,6 +78,13 @@ impl Archive {
             (true, None) if &p.id == me => {
                 Some((Outcome::Deny, ArchiveError::Forbidden("an admin does not disable themself".into())))
             }
+            // One admin disabling the other would leave no second admin to
+            // enable it again or approve anything: four eyes gone.
+            (true, None) if p.has_role(crate::domain::Role::Admin) && self.active_admins_besides(&p.id)? < 2 => {
+                let why =
+                    "disabling this admin would leave fewer than two admins: make and approve another admin first";
+                Some((Outcome::Error, ArchiveError::Conflict(why.into())))
+            }
             (false, None) => Some((Outcome::Error, ArchiveError::Conflict("the principal is not disabled".into()))),
             (false, Some(by)) if by == me || &p.id == me => Some((
                 Outcome::Deny,
@@ -109,5 +116,17 @@ impl Archive {
     /// department, region, when made, and whether it awaits approval.
     pub fn principal_view(&self, id: &PrincipalId) -> Result<Option<PrincipalView>, ArchiveError> {
         Ok(self.principal(id)?.map(|p| PrincipalView::of(&p)))
+    }
+
+    /// Admins that act as admins (approved, not disabled), other than `id`.
+    fn active_admins_besides(&self, id: &PrincipalId) -> Result<usize, ArchiveError> {
+        let mut n = 0;
+        for row in self.store.scan(Cf::Principals, b"p/", b"p/") {
+            let (_, raw) = row?;
+            let p = self.open_principal(&raw)?;
+            let active = p.admin_pending.is_none() && p.disabled_by.is_none();
+            n += usize::from(&p.id != id && active && p.has_role(crate::domain::Role::Admin));
+        }
+        Ok(n)
     }
 }

@@ -158,6 +158,11 @@ impl Target {
                 rest = &rest[4 + len..];
                 seq += 1;
             }
+            // Exactly the entries its name (and its signed checkpoint) says:
+            // nothing appended past the end it was shipped with.
+            if seq != b {
+                return Err(damaged(format!("holds entries {a}..{seq}, not {a}..{b}")));
+            }
             next = next.max(b);
         }
         Ok(out)

@@ -102,12 +102,14 @@ pub async fn run(args: ImportArgs) -> anyhow::Result<u8> {
         query.push_str(&format!("&owner={o}"));
     }
     for (i, rows) in table.rows.chunks(CHUNK).enumerate() {
-        let mut w = csv::Writer::from_writer(Vec::new());
+        // Through the same writer as exports: a cell the reader took a
+        // leading quote off gets it back, so the server reads it as it was.
+        let mut w = crate::sheet::CsvOut::default();
         w.write_record(&table.headers)?;
         for r in rows {
             w.write_record(r)?;
         }
-        let body = w.into_inner().map_err(|e| anyhow::anyhow!("{e}"))?;
+        let body = w.into_inner().map_err(anyhow::Error::msg)?;
         let (status, reply) =
             post(&args.url, &args.token, &args.purpose, &format!("/v1/imports?{query}"), body).await?;
         let reply: Value = serde_json::from_slice(&reply).unwrap_or(Value::Null);

@@ -315,11 +315,21 @@ pub fn main() -> ExitCode {
 /// `custos break-glass`: two new admins' codes, each into a 0600 file of
 /// its own (never on standard output).
 fn break_glass(offline: &offline::OfflineArgs, reason: &str) -> anyhow::Result<()> {
+    let file = |n: usize| offline.data_dir.join(format!("break-glass-admin-{n}-enrollment-code"));
+    // Checked before anything is made: codes that could not be written
+    // would be lost with the admins already on record.
+    for n in 1..=2 {
+        anyhow::ensure!(
+            !file(n).exists(),
+            "{} exists from an earlier break-glass: hand it over or delete it first",
+            file(n).display()
+        );
+    }
     let archive = offline.open()?;
     let made = offline::run_async_value(async { Ok(archive.break_glass(reason).await?) });
     archive.shutdown();
     for (n, (admin, code)) in made?.admins.iter().enumerate() {
-        let path = offline.data_dir.join(format!("break-glass-admin-{}-enrollment-code", n + 1));
+        let path = file(n + 1);
         write_private(&path, &format!("{code}\n"))?;
         out!("admin {admin}: enrollment code written to {} (valid 72 hours; hand it to one person, who redeems it with POST /v1/enroll, then delete it)", path.display());
     }

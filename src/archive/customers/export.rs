@@ -67,7 +67,8 @@ impl Archive {
             None => Vec::new(),
         };
         let since = (now - time::Duration::hours(i64::from(window_hours))).unix_timestamp();
-        recent.retain(|(at, _)| *at > since);
+        // An hour's sum counts while any of that hour is in the window.
+        recent.retain(|(at, _)| *at + 3_600 > since);
         let earlier: usize = recent.iter().map(|(_, n)| n).sum();
         if earlier + visible.len() > limit {
             let why = format!(
@@ -100,7 +101,14 @@ impl Archive {
             }
         }
         let e = ctx.entry(ACTION, "", Outcome::Allow, format!("{} dossier(s) listed", visible.len()));
-        recent.push((now.unix_timestamp(), visible.len()));
+        // Added up per hour, so the record holds at most `window_hours`
+        // entries however often one exports; an export of nothing is not one.
+        let hour = now.unix_timestamp().div_euclid(3_600) * 3_600;
+        match recent.last_mut() {
+            Some((at, n)) if *at == hour => *n += visible.len(),
+            _ if visible.is_empty() => {}
+            _ => recent.push((hour, visible.len())),
+        }
         let put = Op::Put(Cf::Registers, key.clone(), serde_json::to_vec(&recent).map_err(anyhow::Error::from)?);
         let guard = Guard { cf: Cf::Registers, key, expected: raw };
         self.audit.commit(Commit { guard: Some(guard), ..Commit::change(vec![put], e) }).await.map_err(
