@@ -22,6 +22,24 @@ async fn import(app: &TestApp, token: &str, body: Vec<u8>, media: &str, query: &
     app.import(token, body, media, query).await
 }
 
+/// `n` GETs of `path` for `service_delivery` at once: their statuses.
+async fn at_once(app: &TestApp, token: &str, path: &str, n: usize) -> Vec<StatusCode> {
+    let tasks: Vec<_> = (0..n)
+        .map(|_| {
+            let (client, url, token) = (app.client.clone(), format!("{}{path}", app.base), token.to_owned());
+            tokio::spawn(async move {
+                let r = client.get(url).bearer_auth(token).header("X-Purpose", "service_delivery");
+                r.send().await.unwrap().status()
+            })
+        })
+        .collect();
+    let mut out = Vec::new();
+    for t in tasks {
+        out.push(t.await.unwrap());
+    }
+    out
+}
+
 async fn healthy(client: &reqwest::Client, base: &str) -> bool {
     matches!(client.get(format!("{base}/healthz")).send().await, Ok(r) if r.status() == StatusCode::OK)
 }
@@ -580,25 +598,8 @@ async fn a_ready_export_is_delivered_once_however_many_ask_at_once() {
         app.request(Method::POST, &service, "service_delivery", "/v1/exports", Some(json!({"dossiers": ids}))).await;
     assert_eq!(r.status(), StatusCode::CREATED);
     let id = r.json::<Value>().await.unwrap()["id"].as_str().unwrap().to_owned();
-    let tasks: Vec<_> = (0..8)
-        .map(|_| {
-            let (client, url, token) =
-                (app.client.clone(), format!("{}/v1/exports/{id}/content", app.base), service.clone());
-            tokio::spawn(async move {
-                client
-                    .get(url)
-                    .bearer_auth(token)
-                    .header("X-Purpose", "service_delivery")
-                    .send()
-                    .await
-                    .unwrap()
-                    .status()
-            })
-        })
-        .collect();
     let mut delivered = 0;
-    for t in tasks {
-        let status = t.await.unwrap();
+    for status in at_once(&app, &service, &format!("/v1/exports/{id}/content"), 8).await {
         assert!(status == StatusCode::OK || status == StatusCode::CONFLICT, "{status}");
         delivered += usize::from(status == StatusCode::OK);
     }
@@ -609,25 +610,7 @@ async fn a_ready_export_is_delivered_once_however_many_ask_at_once() {
     for i in 0..11 {
         app.create_ok(&owner, "service_delivery", &fixture(i, &owner_id)).await;
     }
-    let tasks: Vec<_> = (0..4)
-        .map(|_| {
-            let (client, url, token) =
-                (app.client.clone(), format!("{}/v1/dossiers/export?format=csv", app.base), owner.clone());
-            tokio::spawn(async move {
-                client
-                    .get(url)
-                    .bearer_auth(token)
-                    .header("X-Purpose", "service_delivery")
-                    .send()
-                    .await
-                    .unwrap()
-                    .status()
-            })
-        })
-        .collect();
-    let mut passed = 0;
-    for t in tasks {
-        passed += usize::from(t.await.unwrap() == StatusCode::OK);
-    }
+    let answers = at_once(&app, &owner, "/v1/dossiers/export?format=csv", 4).await;
+    let passed = answers.iter().filter(|s| **s == StatusCode::OK).count();
     assert_eq!(passed, 1, "one export within the window's limit");
 }

@@ -10,7 +10,7 @@ use super::principals::new_secret;
 use super::records::TokenRecord;
 use super::{Archive, ArchiveError};
 use crate::audit::{Commit, EntryBody};
-use crate::domain::{AlertId, Principal, PrincipalId, Role, TokenId};
+use crate::domain::{AlertId, PrincipalId, TokenId};
 use crate::store::{keys, Cf, Op};
 
 /// Two new admins' enrollment codes, each for one person.
@@ -36,17 +36,7 @@ impl Archive {
         let now = self.clock.now();
         let (mut ops, mut entries, mut admins) = (Vec::new(), Vec::new(), Vec::new());
         for n in 1..=2 {
-            let admin = Principal {
-                id: PrincipalId::generate(),
-                name: format!("break-glass admin {n}"),
-                roles: vec![Role::Admin],
-                department: "operations".into(),
-                region: String::new(),
-                created_at: now,
-                recipient: None,
-                admin_pending: None,
-                disabled_by: None,
-            };
+            let admin = super::principals::operations_admin(&format!("break-glass admin {n}"), now);
             ops.push(self.principal_op(&admin)?);
             let token = TokenId::generate();
             let mut record = TokenRecord::pending(token.clone(), admin.id.clone(), None, now);

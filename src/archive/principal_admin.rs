@@ -16,16 +16,7 @@ impl Archive {
     #[tracing::instrument(level = "debug", skip_all)]
     pub async fn approve_principal(&self, ctx: &RequestCtx, id: &str) -> Result<PrincipalView, ArchiveError> {
         const ACTION: &str = "principal.approve";
-        self.require_admin(ctx, ACTION, id).await?;
-        let found = match PrincipalId::parse(id) {
-            Ok(pid) => self.store.get(Cf::Principals, &keys::principal(&pid))?.map(|raw| (pid, raw)),
-            Err(_) => None,
-        };
-        let Some((pid, raw)) = found else {
-            let e = ctx.entry(ACTION, id, Outcome::Error, "unknown principal");
-            return self.refuse(e, ArchiveError::NotFound("principal".into())).await;
-        };
-        let mut p = self.open_principal(&raw)?;
+        let (pid, raw, mut p) = self.principal_to_decide(ctx, ACTION, id).await?;
         let refusal = match &p.admin_pending {
             None => Some((Outcome::Error, ArchiveError::Conflict("the principal awaits no approval".into()))),
             Some(creator) if creator == &ctx.principal.id => Some((
@@ -60,16 +51,7 @@ impl Archive {
     #[tracing::instrument(level = "debug", skip_all)]
     pub async fn set_disabled(&self, ctx: &RequestCtx, id: &str, disable: bool) -> Result<PrincipalView, ArchiveError> {
         let action = if disable { "principal.disable" } else { "principal.enable" };
-        self.require_admin(ctx, action, id).await?;
-        let found = match PrincipalId::parse(id) {
-            Ok(pid) => self.store.get(Cf::Principals, &keys::principal(&pid))?.map(|raw| (pid, raw)),
-            Err(_) => None,
-        };
-        let Some((pid, raw)) = found else {
-            let e = ctx.entry(action, id, Outcome::Error, "unknown principal");
-            return self.refuse(e, ArchiveError::NotFound("principal".into())).await;
-        };
-        let mut p = self.open_principal(&raw)?;
+        let (pid, raw, mut p) = self.principal_to_decide(ctx, action, id).await?;
         let me = &ctx.principal.id;
         let refusal = match (disable, &p.disabled_by) {
             (true, Some(_)) => {
@@ -128,5 +110,27 @@ impl Archive {
             n += usize::from(&p.id != id && active && p.has_role(crate::domain::Role::Admin));
         }
         Ok(n)
+    }
+
+    /// For an admin's decision about principal `id`: the admin role checked,
+    /// then the principal, its stored record (the guard's expected value)
+    /// and the record opened; an unknown id is a 404, audited.
+    async fn principal_to_decide(
+        &self,
+        ctx: &RequestCtx,
+        action: &str,
+        id: &str,
+    ) -> Result<(PrincipalId, Vec<u8>, crate::domain::Principal), ArchiveError> {
+        self.require_admin(ctx, action, id).await?;
+        let found = match PrincipalId::parse(id) {
+            Ok(pid) => self.store.get(Cf::Principals, &keys::principal(&pid))?.map(|raw| (pid, raw)),
+            Err(_) => None,
+        };
+        let Some((pid, raw)) = found else {
+            let e = ctx.entry(action, id, Outcome::Error, "unknown principal");
+            return self.refuse(e, ArchiveError::NotFound("principal".into())).await;
+        };
+        let p = self.open_principal(&raw)?;
+        Ok((pid, raw, p))
     }
 }

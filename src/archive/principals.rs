@@ -90,6 +90,21 @@ fn principal_aad(id: &PrincipalId) -> Vec<u8> {
     format!("custos-principal-v1\0{id}").into_bytes()
 }
 
+/// An admin made by the operator (initialisation, break-glass), acting at once.
+pub(super) fn operations_admin(name: &str, now: OffsetDateTime) -> Principal {
+    Principal {
+        id: PrincipalId::generate(),
+        name: name.into(),
+        roles: vec![Role::Admin],
+        department: "operations".into(),
+        region: String::new(),
+        created_at: now,
+        recipient: None,
+        admin_pending: None,
+        disabled_by: None,
+    }
+}
+
 fn system_entry(action: &str, resource: &str, reason: &str) -> EntryBody {
     EntryBody { request_id: "bootstrap".into(), ..EntryBody::system(action, resource, reason) }
 }
@@ -136,32 +151,12 @@ impl Archive {
             ));
         }
         let now = self.clock.now();
-        let admin = Principal {
-            id: PrincipalId::generate(),
-            name: "admin".into(),
-            roles: vec![Role::Admin],
-            department: "operations".into(),
-            region: String::new(),
-            created_at: now,
-            recipient: None,
-            admin_pending: None,
-            disabled_by: None,
-        };
+        let admin = operations_admin("admin", now);
         let token_id = TokenId::generate();
         let mut record = TokenRecord::pending(token_id.clone(), admin.id.clone(), None, now);
         let mut ops = self.token_ops(&mut record, &token, true)?;
         ops.push(self.principal_op(&admin)?);
-        let second = Principal {
-            id: PrincipalId::generate(),
-            name: "second admin".into(),
-            roles: vec![Role::Admin],
-            department: "operations".into(),
-            region: String::new(),
-            created_at: now,
-            recipient: None,
-            admin_pending: None,
-            disabled_by: None,
-        };
+        let second = operations_admin("second admin", now);
         ops.push(self.principal_op(&second)?);
         let second_token = TokenId::generate();
         let mut pending = TokenRecord::pending(second_token.clone(), second.id.clone(), None, now);

@@ -81,11 +81,8 @@ impl Manifest {
 mod tests {
     use super::*;
 
-    #[test]
-    fn a_signed_manifest_opens_with_the_log_key_only_and_unchanged() {
-        let signer = NoteSigner::from_seed("custos/test", &[7; 32]).unwrap();
-        let other = NoteSigner::from_seed("custos/test", &[8; 32]).unwrap();
-        let m = Manifest {
+    fn sample() -> Manifest {
+        Manifest {
             format: FORMAT.into(),
             backup_id: BackupId::generate(),
             created_at: OffsetDateTime::UNIX_EPOCH,
@@ -97,8 +94,15 @@ mod tests {
             files: vec![],
             bytes: 0,
             new_bytes: 0,
-            certificates: vec!["cert_x".into()],
-        };
+            certificates: vec![],
+        }
+    }
+
+    #[test]
+    fn a_signed_manifest_opens_with_the_log_key_only_and_unchanged() {
+        let signer = NoteSigner::from_seed("custos/test", &[7; 32]).unwrap();
+        let other = NoteSigner::from_seed("custos/test", &[8; 32]).unwrap();
+        let m = Manifest { certificates: vec!["cert_x".into()], ..sample() };
         let note = m.sign(&signer).unwrap();
         let v = NoteVerifier::parse(&signer.verifier_key()).unwrap();
         assert_eq!(Manifest::open(&note, &v, "m").unwrap(), m);
@@ -117,20 +121,7 @@ mod tests {
         use proptest::test_runner::{Config, FileFailurePersistence, TestRunner};
         let signer = NoteSigner::from_seed("custos/test", &[7; 32]).unwrap();
         let v = NoteVerifier::parse(&signer.verifier_key()).unwrap();
-        let m = Manifest {
-            format: FORMAT.into(),
-            backup_id: BackupId::generate(),
-            created_at: OffsetDateTime::UNIX_EPOCH,
-            tree_size: 3,
-            root: "cm9vdA==".into(),
-            checkpoint: "note".into(),
-            recipients: vec!["age1x".into()],
-            db_identity: "id".into(),
-            files: vec![],
-            bytes: 0,
-            new_bytes: 0,
-            certificates: vec![],
-        };
+        let m = sample();
         let note = m.sign(&signer).unwrap();
         let config = Config {
             cases: 256,

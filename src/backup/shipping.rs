@@ -129,13 +129,8 @@ impl Target {
     pub fn shipped_entries(&self, from: u64, identity: &dyn age::Identity) -> Result<Vec<Vec<u8>>, BackupError> {
         let mut out = Vec::new();
         let mut next = from;
-        for (a, b) in self.segments()? {
-            if b <= next {
-                continue;
-            }
-            if a > next {
-                break; // a gap: what follows cannot be appended
-            }
+        // Up to a gap: what follows one cannot be appended.
+        for (a, b) in self.shipped_segments(from)? {
             let rel = format!("{AUDIT}/{a:020}-{b:020}.seg");
             let damaged = |what: String| BackupError::Damaged { path: rel.clone(), what };
             let file = std::io::BufReader::new(std::fs::File::open(self.dir.join(&rel))?);
