@@ -42,9 +42,6 @@ pub async fn search(
     params: Result<Query<SearchParams>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Json<SearchPage>, ApiError> {
     let Query(p) = params.map_err(|_| ApiError::bad_request("parameters: q, grade, region, limit, cursor"))?;
-    if let Some(why) = crate::search::query_problem(&p.q) {
-        return Err(ApiError::bad_request(why));
-    }
     let limit = match p.limit.as_deref() {
         None => None,
         Some(l) => Some(

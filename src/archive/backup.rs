@@ -117,14 +117,7 @@ impl Archive {
                 true,
             )?;
         }
-        {
-            use std::os::unix::fs::DirBuilderExt;
-            std::fs::DirBuilder::new()
-                .recursive(true)
-                .mode(0o700)
-                .create(&settings.scratch)
-                .map_err(anyhow::Error::from)?;
-        }
+        crate::crypto::owner_only_dir(&settings.scratch).map_err(anyhow::Error::from)?;
         let checkpoint = settings.scratch.join(backup_id.as_str());
         self.store.checkpoint(&checkpoint)?;
         let result = self.seal_checkpoint(&target, &checkpoint, backup_id, settings, &known);

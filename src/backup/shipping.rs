@@ -169,7 +169,7 @@ impl Target {
     /// `identity` (the master key or a recovery key), checking each file's
     /// plaintext SHA-256 against the manifest.
     pub fn extract(&self, set: &Manifest, identity: &dyn age::Identity, into: &Path) -> Result<u64, BackupError> {
-        super::target::private_dir(into)?;
+        crate::crypto::owner_only_dir(into)?;
         let mut bytes = 0;
         for f in &set.files {
             if f.path.contains('/') || f.path.starts_with('.') {
@@ -182,7 +182,7 @@ impl Target {
             let mut reader = decryptor
                 .decrypt(std::iter::once(identity))
                 .map_err(|e| damaged(format!("cannot be decrypted with this key: {e}")))?;
-            let out = super::target::private_file().create(true).truncate(true).open(into.join(&f.path))?;
+            let out = crate::crypto::owner_only_file().create(true).truncate(true).open(into.join(&f.path))?;
             let mut hashing = Hashing { inner: out, hasher: Sha256::new(), len: 0 };
             std::io::copy(&mut reader, &mut hashing).map_err(|e| damaged(format!("decryption failed: {e}")))?;
             hashing.inner.sync_all()?;

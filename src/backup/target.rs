@@ -90,22 +90,6 @@ fn sha256_file(path: &Path) -> Result<(u64, String), BackupError> {
     Ok((len, hex::encode(h.finalize())))
 }
 
-/// Options for a file only custos's own user may read or write (0600):
-/// backup files and restored ones are nobody else's business, whatever the
-/// process's umask.
-pub(super) fn private_file() -> std::fs::OpenOptions {
-    use std::os::unix::fs::OpenOptionsExt;
-    let mut o = std::fs::OpenOptions::new();
-    o.write(true).mode(0o600);
-    o
-}
-
-/// Creates `dir` and its missing parents, each new one 0700.
-pub(super) fn private_dir(dir: &Path) -> std::io::Result<()> {
-    use std::os::unix::fs::DirBuilderExt;
-    std::fs::DirBuilder::new().recursive(true).mode(0o700).create(dir)
-}
-
 /// Writes `bytes` to `path` atomically: a temporary file in the same
 /// directory, synced, renamed, and the directory synced. Never replaces an
 /// existing file.
@@ -117,7 +101,7 @@ pub(super) fn write_new(
     let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
     let tmp = dir.join(format!(".{name}.{}.tmp", ulid::Ulid::new()));
     let result = (|| {
-        let mut f = private_file().create_new(true).open(&tmp)?;
+        let mut f = crate::crypto::owner_only_file().create_new(true).open(&tmp)?;
         write(&mut f)?;
         f.sync_all()?;
         if path.exists() {
@@ -158,7 +142,7 @@ impl Target {
     /// creating it if empty. A target of another log is refused.
     pub fn create(dir: &Path, vkey: &str) -> Result<Self, BackupError> {
         for sub in [OBJECTS, SETS, JOURNAL, AUDIT, SEGMENT_CHECKPOINTS] {
-            private_dir(&dir.join(sub))?;
+            crate::crypto::owner_only_dir(&dir.join(sub))?;
         }
         let marker = dir.join(MARKER);
         if !marker.exists() {

@@ -340,11 +340,8 @@ fn break_glass(offline: &offline::OfflineArgs, reason: &str) -> anyhow::Result<(
 /// Writes `text` to the new file `path`, readable and writable by this user only.
 fn write_private(path: &std::path::Path, text: &str) -> anyhow::Result<()> {
     use std::io::Write;
-    use std::os::unix::fs::OpenOptionsExt;
-    let mut f = std::fs::OpenOptions::new()
-        .write(true)
+    let mut f = crate::crypto::owner_only_file()
         .create_new(true)
-        .mode(0o600)
         .open(path)
         .map_err(|e| anyhow::anyhow!("cannot create {}: {e}", path.display()))?;
     f.write_all(text.as_bytes())?;

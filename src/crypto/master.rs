@@ -48,11 +48,8 @@ impl MasterKey {
     /// Writes the identity to a new file readable by the owner only.
     pub fn write_new(&self, path: &Path) -> anyhow::Result<()> {
         use std::io::Write;
-        use std::os::unix::fs::OpenOptionsExt;
-        let mut f = std::fs::OpenOptions::new()
-            .write(true)
+        let mut f = super::owner_only_file()
             .create_new(true)
-            .mode(0o600)
             .open(path)
             .map_err(|e| anyhow::anyhow!("cannot create master key file {}: {e}", path.display()))?;
         writeln!(f, "# custos master key (age X25519 identity). Keep it outside the data directory;")?;

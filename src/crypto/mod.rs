@@ -21,6 +21,22 @@ mod master;
 mod seal;
 
 pub use keyring::{KeyRef, Keyring};
+
+/// Options for a file only custos's own user may read or write (0600),
+/// whatever the process's umask: keys, enrollment codes, backup files and
+/// restored ones. Add `create_new` or `create`/`truncate` as fits.
+pub fn owner_only_file() -> std::fs::OpenOptions {
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut o = std::fs::OpenOptions::new();
+    o.write(true).mode(0o600);
+    o
+}
+
+/// Creates `dir` and its missing parents, each new one 0700.
+pub fn owner_only_dir(dir: &std::path::Path) -> std::io::Result<()> {
+    use std::os::unix::fs::DirBuilderExt;
+    std::fs::DirBuilder::new().recursive(true).mode(0o700).create(dir)
+}
 pub use master::MasterKey;
 pub use seal::{open, seal, segment_aad, DataKey, Sealed};
 
