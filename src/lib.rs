@@ -48,3 +48,4 @@ pub mod server;
 pub mod sheet;
 pub mod store;
 pub mod telemetry;
+pub mod web;

@@ -1,7 +1,7 @@
 //! Start-up and shutdown of the service: data directory, master key,
 //! policies, store, bootstrap, HTTP.
 
-use crate::api::{self, AppState};
+use crate::api;
 use crate::archive::{Archive, IssuedToken};
 use crate::clock::Clock;
 use crate::config::Config;
@@ -10,6 +10,7 @@ use crate::jobs::{self, Scheduler};
 use crate::metrics::Metrics;
 use crate::policy::PolicySet;
 use crate::store::{KvStore, RocksStore};
+use crate::web::{self, AppState};
 use anyhow::Context;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -168,13 +169,14 @@ pub async fn start(config: Config, clock: Arc<dyn Clock>) -> anyhow::Result<Runn
         })),
         max_document_bytes: config.max_document_bytes,
         max_body_bytes: config.max_body_bytes,
-        limiter: api::principal_limiter(&config.limits),
+        limiter: web::principal_limiter(&config.limits),
         console: Arc::default(),
     };
-    let app = api::router(state, config.max_body_bytes, config.limits.body_read_timeout);
+    let routes = api::routes().merge(crate::console::routes());
+    let app = web::app(state, routes, config.max_body_bytes, config.limits.body_read_timeout);
     let addr = listener.local_addr()?;
     let (tx, rx) = oneshot::channel::<()>();
-    let task = tokio::spawn(api::listener::serve(listener, app, config.limits.clone(), rx));
+    let task = tokio::spawn(web::listener::serve(listener, app, config.limits.clone(), rx));
     Ok(Running {
         addr,
         admin_token: bootstrapped.admin_token,

@@ -1,13 +1,16 @@
-//! The shape of the tree (docs/architecture.md): the top-level modules
-//! depend on each other without a circle, and no source file holds more
-//! than 500 lines of non-test code.
+//! The shape of the tree (docs/architecture.md), read from `src/` itself:
+//! every room (a top-level module, and a folder or file inside `archive/`)
+//! depends on the others without a circle; the pure rooms stay pure; the
+//! web front ends share one edge and never call the store or check proofs;
+//! and no source file holds more than 500 lines of non-test code.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // tests: a panic fails the run
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
-const ROOMS: [&str; 11] =
-    ["api", "archive", "audit", "backup", "crypto", "domain", "jobs", "policy", "search", "store", "cli"];
+fn src() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("src")
+}
 
 fn sources(dir: &Path) -> Vec<PathBuf> {
     let mut out = vec![];
@@ -19,6 +22,7 @@ fn sources(dir: &Path) -> Vec<PathBuf> {
             out.push(p);
         }
     }
+    out.sort();
     out
 }
 
@@ -27,58 +31,219 @@ fn non_test(text: &str) -> &str {
     text.find("\n#[cfg(test)]\nmod ").map_or(text, |i| &text[..i])
 }
 
-#[test]
-fn rooms_depend_on_each_other_without_a_circle() {
-    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
-    let mut deps: BTreeMap<&str, BTreeSet<&str>> = BTreeMap::new();
-    for room in ROOMS {
-        let dir = src.join(room);
-        let files = if dir.is_dir() { sources(&dir) } else { vec![src.join(format!("{room}.rs"))] };
-        let entry = deps.entry(room).or_default();
-        for f in files {
-            let text = std::fs::read_to_string(&f).unwrap();
-            for other in ROOMS {
-                if other != room && non_test(&text).contains(&format!("crate::{other}::")) {
-                    entry.insert(other);
+/// A file's module path: `src/archive/dossiers/create.rs` → archive,
+/// dossiers, create; a `mod.rs` is its folder's module.
+fn module_of(file: &Path) -> Vec<String> {
+    let rel = file.strip_prefix(src()).unwrap();
+    let mut parts: Vec<String> = rel.iter().map(|p| p.to_string_lossy().into_owned()).collect();
+    let last = parts.pop().unwrap();
+    let stem = last.trim_end_matches(".rs");
+    if !matches!(stem, "mod" | "lib" | "main") {
+        parts.push(stem.to_owned());
+    }
+    parts
+}
+
+fn is_ident(c: char) -> bool {
+    c.is_ascii_alphanumeric() || c == '_'
+}
+
+/// Every module path the code names through `crate::`, `super::` or
+/// `self::`, made absolute (the first two segments are enough to place it).
+fn referenced(text: &str, module: &[String]) -> Vec<Vec<String>> {
+    let mut out = vec![];
+    let bytes = text.as_bytes();
+    let mut i = 0;
+    while i < text.len() {
+        let rest = &text[i..];
+        let starts_word = i == 0 || !is_ident(bytes[i - 1] as char) && bytes[i - 1] != b':';
+        let base: Option<Vec<String>> = if !starts_word {
+            None
+        } else if rest.starts_with("crate::") {
+            i += "crate::".len();
+            Some(vec![])
+        } else if rest.starts_with("self::") {
+            i += "self::".len();
+            Some(module.to_vec())
+        } else if rest.starts_with("super::") {
+            let mut m = module.to_vec();
+            while text[i..].starts_with("super::") {
+                m.pop();
+                i += "super::".len();
+            }
+            Some(m)
+        } else {
+            None
+        };
+        let Some(base) = base else {
+            i += rest.chars().next().map_or(1, char::len_utf8);
+            continue;
+        };
+        // `a::b::{c, d::e}` or `a::b`: the segments up to two deep.
+        let mut heads = vec![base];
+        let mut path = String::new();
+        while i < text.len() {
+            let c = text[i..].chars().next().unwrap();
+            if is_ident(c) || c == ':' {
+                path.push(c);
+                i += 1;
+            } else {
+                break;
+            }
+        }
+        let segs: Vec<String> = path.split("::").filter(|s| !s.is_empty()).map(str::to_owned).collect();
+        heads[0].extend(segs);
+        if text[i..].starts_with('{') {
+            // Each item of a group: the first segment of each.
+            let end = text[i..].find('}').map_or(text.len(), |e| i + e);
+            let inner = &text[i + 1..end];
+            let prefix = heads.pop().unwrap();
+            for item in inner.split(',') {
+                let first: String = item.trim().chars().take_while(|c| is_ident(*c)).collect();
+                if !first.is_empty() && first != "self" {
+                    let mut p = prefix.clone();
+                    p.push(first);
+                    heads.push(p);
+                } else {
+                    heads.push(prefix.clone());
+                }
+            }
+            i = end;
+        }
+        out.extend(heads);
+    }
+    out
+}
+
+/// The rooms of `dir` (its folders and files, apart from `mod.rs`,
+/// `lib.rs` and `main.rs`).
+fn rooms_in(dir: &Path) -> BTreeSet<String> {
+    std::fs::read_dir(dir)
+        .unwrap()
+        .flatten()
+        .filter_map(|e| {
+            let p = e.path();
+            let name = p.file_name()?.to_string_lossy().into_owned();
+            if p.is_dir() {
+                Some(name)
+            } else {
+                let stem = name.strip_suffix(".rs")?;
+                (!matches!(stem, "mod" | "lib" | "main")).then(|| stem.to_owned())
+            }
+        })
+        .collect()
+}
+
+/// Which rooms under `within` (a module path: `[]` for the top level) each
+/// room's non-test code names.
+fn graph(within: &[&str]) -> BTreeMap<String, BTreeSet<String>> {
+    let dir = within.iter().fold(src(), |d, s| d.join(s));
+    let rooms = rooms_in(&dir);
+    let mut deps: BTreeMap<String, BTreeSet<String>> = rooms.iter().map(|r| (r.clone(), BTreeSet::new())).collect();
+    for file in sources(&dir) {
+        let module = module_of(&file);
+        let Some(room) = module.get(within.len()).filter(|r| rooms.contains(*r)) else { continue };
+        let text = std::fs::read_to_string(&file).unwrap();
+        for path in referenced(non_test(&text), &module) {
+            if path.len() > within.len() && path.iter().zip(within).all(|(a, b)| a == b) {
+                let other = &path[within.len()];
+                if other != room && rooms.contains(other) {
+                    deps.get_mut(room).unwrap().insert(other.clone());
                 }
             }
         }
     }
-    // Depth-first search for a back edge.
-    fn visit<'a>(
-        n: &'a str,
-        deps: &BTreeMap<&'a str, BTreeSet<&'a str>>,
-        path: &mut Vec<&'a str>,
-        done: &mut BTreeSet<&'a str>,
-    ) {
+    deps
+}
+
+/// A circle in `deps`, if there is one, as the rooms along it.
+fn circle(deps: &BTreeMap<String, BTreeSet<String>>) -> Option<Vec<String>> {
+    fn visit(
+        n: &str,
+        deps: &BTreeMap<String, BTreeSet<String>>,
+        path: &mut Vec<String>,
+        done: &mut BTreeSet<String>,
+    ) -> Option<Vec<String>> {
         if done.contains(n) {
-            return;
+            return None;
         }
-        assert!(!path.contains(&n), "import circle: {} -> {n}", path.join(" -> "));
-        path.push(n);
+        if let Some(at) = path.iter().position(|p| p == n) {
+            let mut c = path[at..].to_vec();
+            c.push(n.to_owned());
+            return Some(c);
+        }
+        path.push(n.to_owned());
         for m in deps.get(n).into_iter().flatten() {
-            visit(m, deps, path, done);
+            if let Some(c) = visit(m, deps, path, done) {
+                return Some(c);
+            }
         }
         path.pop();
-        done.insert(n);
+        done.insert(n.to_owned());
+        None
     }
     let mut done = BTreeSet::new();
-    for room in ROOMS {
-        visit(room, &deps, &mut vec![], &mut done);
-    }
-    assert!(deps["domain"].is_empty(), "domain depends on nothing: {:?}", deps["domain"]);
-    assert!(
-        !deps["policy"].contains("archive") && !deps["policy"].contains("store"),
-        "policy is pure: {:?}",
-        deps["policy"]
+    deps.keys().find_map(|n| visit(n, deps, &mut vec![], &mut done))
+}
+
+#[test]
+fn the_resolver_reads_crate_super_and_groups() {
+    let module: Vec<String> = ["archive", "dossiers", "create"].iter().map(|s| s.to_string()).collect();
+    let found = referenced(
+        "use super::super::{records::X, codec};\nuse crate::store::keys;\nlet x = super::Plan; foo::crate::no",
+        &module,
     );
-    assert!(!deps["archive"].contains("api"), "archive has no HTTP types");
+    let s: Vec<String> = found.iter().map(|p| p.join("::")).collect();
+    assert!(s.contains(&"archive::records".to_owned()), "{s:?}");
+    assert!(s.contains(&"archive::codec".to_owned()), "{s:?}");
+    assert!(s.contains(&"store::keys".to_owned()), "{s:?}");
+    assert!(s.contains(&"archive::dossiers::Plan".to_owned()), "{s:?}");
+    let mut g = BTreeMap::new();
+    g.insert("a".to_owned(), BTreeSet::from(["b".to_owned()]));
+    g.insert("b".to_owned(), BTreeSet::from(["a".to_owned()]));
+    assert_eq!(circle(&g), Some(vec!["a".to_owned(), "b".to_owned(), "a".to_owned()]));
+}
+
+#[test]
+fn rooms_depend_on_each_other_without_a_circle() {
+    let top = graph(&[]);
+    for room in ["api", "archive", "audit", "console", "domain", "policy", "store", "web", "server", "config"] {
+        assert!(top.contains_key(room), "room {room} is read from src/: {:?}", top.keys());
+    }
+    assert_eq!(circle(&top), None, "an import circle between top-level rooms");
+    let archive = graph(&["archive"]);
+    assert_eq!(circle(&archive), None, "an import circle inside archive/");
+}
+
+#[test]
+fn pure_rooms_stay_pure_and_the_front_ends_share_one_edge() {
+    let top = graph(&[]);
+    let deps = |r: &str| top[r].clone();
+    assert!(deps("domain").is_empty(), "domain depends on nothing: {:?}", deps("domain"));
+    for (room, never) in [
+        ("policy", &["archive", "store", "crypto", "web", "api", "console"][..]),
+        ("archive", &["api", "console", "web", "server", "cli"]),
+        ("store", &["archive", "audit", "crypto", "policy", "web"]),
+        ("web", &["api", "console", "server"]),
+        ("api", &["console", "store", "crypto"]),
+        ("console", &["api", "store", "crypto"]),
+    ] {
+        for n in never {
+            assert!(!deps(room).contains(*n), "{room} must not depend on {n}: {:?}", deps(room));
+        }
+    }
+    // Views render; they never check a proof or a signature themselves.
+    for file in sources(&src().join("console")) {
+        let text = std::fs::read_to_string(&file).unwrap();
+        for forbidden in ["audit::merkle", "audit::checkpoint", "merkle::verify", "NoteVerifier"] {
+            assert!(!non_test(&text).contains(forbidden), "{} names {forbidden}", file.display());
+        }
+    }
 }
 
 #[test]
 fn no_source_file_is_over_500_lines_of_code() {
-    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
-    let long: Vec<String> = sources(&src)
+    let long: Vec<String> = sources(&src())
         .into_iter()
         .filter_map(|f| {
             let n = non_test(&std::fs::read_to_string(&f).unwrap()).lines().count();

@@ -1,8 +1,8 @@
 //! `/v1/audit` (compliance only).
 
-use super::error::ApiError;
-use super::{offload, AppState, Ctx};
 use crate::audit::{AuditEntry, AuditFilter, Outcome};
+use crate::web::error::ApiError;
+use crate::web::{offload, AppState, Ctx};
 use axum::extract::{Path, Query, State};
 use axum::http::header;
 use axum::response::IntoResponse;

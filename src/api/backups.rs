@@ -1,8 +1,8 @@
 //! `/v1/backups`: a backup set now (admin). Sets are listed, verified and
 //! restored with the CLI (`custos backup list|verify|restore`).
 
-use super::error::ApiError;
-use super::{offload, AppState, Ctx};
+use crate::web::error::ApiError;
+use crate::web::{offload, AppState, Ctx};
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::post;

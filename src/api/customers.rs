@@ -2,15 +2,15 @@
 //! explanation and manual override), periodic reviews and the summary
 //! report.
 
-use super::body::{Body, Errors};
-use super::error::ApiError;
-use super::{AppState, Ctx};
 use crate::archive::customers::{
     DueReview, FigureRecord, GradeExplanation, InteractionKind, InteractionPage, InteractionView, NewFigures,
     NewInteraction, NewReview, Report, ReportBy, ReviewOutcome, ReviewView,
 };
 use crate::archive::Created;
 use crate::domain::dossier::Grade;
+use crate::web::body::{Body, Errors};
+use crate::web::error::ApiError;
+use crate::web::{AppState, Ctx};
 use axum::extract::{Path, Query, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -361,8 +361,8 @@ pub async fn import(
     let mut stream = body.into_data_stream();
     while let Some(chunk) = stream.next().await {
         let chunk = chunk.map_err(|e| {
-            if super::is_timeout(&e) {
-                super::body_timeout()
+            if crate::web::is_timeout(&e) {
+                crate::web::body_timeout()
             } else {
                 ApiError::bad_request("the body broke off")
             }

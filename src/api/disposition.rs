@@ -1,12 +1,12 @@
 //! Retention and destruction: closing a relationship, legal holds, what is
 //! due, four-eyes batches, certificates, erasure.
 
-use super::body::{Body, Errors};
-use super::error::ApiError;
-use super::{offload, AppState, Ctx};
 use crate::archive::retention::{Batch, Due, HoldView, SignedCertificate};
 use crate::domain::dossier::FieldError;
 use crate::domain::Jurisdiction;
+use crate::web::body::{Body, Errors};
+use crate::web::error::ApiError;
+use crate::web::{offload, AppState, Ctx};
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::routing::{delete, get, post};

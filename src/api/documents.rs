@@ -1,11 +1,11 @@
 //! `/v1/dossiers/{id}/documents`: the list, and streamed upload and download.
 
-use super::error::ApiError;
-use super::{AppState, Ctx};
-use axum::body::{Body, Bytes};
+use crate::web::error::ApiError;
+use crate::web::{AppState, Ctx};
+use axum::body::Body;
 use axum::extract::{DefaultBodyLimit, Path, State};
-use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
-use axum::response::{IntoResponse, Response};
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::Response;
 use axum::routing::{get, put};
 use axum::{Json, Router};
 use futures::StreamExt;
@@ -95,11 +95,11 @@ pub async fn upload(
             Ok(bytes) => bytes,
             Err(e) => {
                 // A body that stopped arriving (408) or broke off (400).
-                let timed_out = super::is_timeout(&e);
+                let timed_out = crate::web::is_timeout(&e);
                 let why = if timed_out { "body stopped arriving" } else { "body interrupted" };
                 s.archive.abort_upload(&ctx, up, why).await?;
                 return Err(if timed_out {
-                    super::body_timeout()
+                    crate::web::body_timeout()
                 } else {
                     ApiError::bad_request("the request body was interrupted")
                 });
@@ -130,41 +130,5 @@ pub async fn download(
     Path((id, name)): Path<(String, String)>,
 ) -> Result<Response, ApiError> {
     let (meta, reader) = s.archive.open_document(&ctx, &id, &name).await?;
-    Ok(document_response(s.archive.clone(), meta, reader))
-}
-
-/// A document's answer: its bytes streamed with its content type, length
-/// and SHA-256 as the ETag (the API and the console).
-pub fn document_response(
-    archive: std::sync::Arc<crate::archive::Archive>,
-    meta: crate::archive::documents::DocumentMeta,
-    reader: crate::archive::documents::DocumentReader,
-) -> Response {
-    // One 64 KiB chunk at a time, read when the connection wants more: a
-    // point read and an AEAD open, short enough for the async task, and the
-    // buffers are freed on the thread that made them.
-    let stream = futures::stream::unfold(Some(reader), move |state| {
-        let archive = archive.clone();
-        async move {
-            let mut reader = state?;
-            match archive.read_chunk(&mut reader) {
-                Ok(Some(c)) => Some((Ok::<_, std::io::Error>(Bytes::from(c)), Some(reader))),
-                Ok(None) => None,
-                Err(e) => {
-                    tracing::error!(error = %e, "a document chunk could not be read");
-                    Some((Err(std::io::Error::other("document unreadable")), None))
-                }
-            }
-        }
-    });
-    let mut resp = Body::from_stream(stream).into_response();
-    let h = resp.headers_mut();
-    if let Ok(v) = HeaderValue::from_str(&meta.content_type) {
-        h.insert(header::CONTENT_TYPE, v);
-    }
-    h.insert(header::CONTENT_LENGTH, HeaderValue::from(meta.size));
-    if let Ok(v) = HeaderValue::from_str(&format!("\"{}\"", meta.sha256)) {
-        h.insert(header::ETAG, v);
-    }
-    resp
+    Ok(crate::web::document_response(s.archive.clone(), meta, reader))
 }

@@ -1,8 +1,8 @@
 //! `/v1/dossiers`.
 
-use super::error::ApiError;
-use super::{AppState, Ctx, JsonBody};
 use crate::archive::{Created, DossierView, VersionInfo};
+use crate::web::error::ApiError;
+use crate::web::{AppState, Ctx, JsonBody};
 use axum::extract::{Path, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};

@@ -1,11 +1,11 @@
 //! `/v1/records-of-processing`: the records of processing activities
 //! (compliance, auditor), as JSON or, with `Accept: text/csv`, CSV.
 
-use super::body::{Body, Errors, Text};
-use super::error::ApiError;
-use super::{AppState, Ctx};
 use crate::archive::governance::{AssessmentView, NewAssessment, ProcessingKind, RecordsOfProcessing};
 use crate::domain::Classification;
+use crate::web::body::{Body, Errors, Text};
+use crate::web::error::ApiError;
+use crate::web::{AppState, Ctx};
 use axum::extract::{Path, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};

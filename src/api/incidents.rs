@@ -2,14 +2,14 @@
 //! read it) and `/v1/exports` (bulk exports, approved by a second officer
 //! beyond the policy's limit).
 
-use super::body::{Body, Errors, Text};
-use super::error::ApiError;
-use super::{AppState, Ctx};
 use crate::archive::registers::{
     AffectedCriteria, AffectedSet, ExportView, IncidentView, NewIncident, NewNotification, NoticeDraft,
 };
 use crate::domain::{Classification, Jurisdiction};
 use crate::policy::registers::Notify;
+use crate::web::body::{Body, Errors, Text};
+use crate::web::error::ApiError;
+use crate::web::{AppState, Ctx};
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::routing::{get, post};
@@ -361,5 +361,5 @@ pub async fn export_content(
     Ctx(ctx): Ctx,
     Path(id): Path<String>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
-    Ok(Json(super::offload(&s, move |a| async move { a.export_content(&ctx, &id).await }).await?))
+    Ok(Json(crate::web::offload(&s, move |a| async move { a.export_content(&ctx, &id).await }).await?))
 }

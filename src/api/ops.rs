@@ -26,7 +26,10 @@ pub async fn schema(axum::extract::Path(name): axum::extract::Path<String>) -> a
     let text = match name.as_str() {
         "dossier.schema.json" => crate::domain::dossier::SCHEMA_JSON,
         "subject-export.schema.json" => crate::archive::EXPORT_SCHEMA_JSON,
-        _ => return super::error::ApiError::new(StatusCode::NOT_FOUND, "not-found", "no such schema").into_response(),
+        _ => {
+            return crate::web::error::ApiError::new(StatusCode::NOT_FOUND, "not-found", "no such schema")
+                .into_response()
+        }
     };
     ([(header::CONTENT_TYPE, "application/schema+json")], text).into_response()
 }

@@ -1,11 +1,11 @@
 //! `/v1/principals`, `/v1/tokens`.
 
-use super::body::{Body, Errors};
-use super::error::ApiError;
-use super::{AppState, Ctx};
 use crate::archive::{NewPrincipal, TokenIssue, TokenState, TokenView};
 use crate::domain::dossier::FieldError;
 use crate::domain::Role;
+use crate::web::body::{Body, Errors};
+use crate::web::error::ApiError;
+use crate::web::{AppState, Ctx};
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::routing::{delete, post};
@@ -312,8 +312,8 @@ pub async fn renew_token(
     responses((status = 201, body = EnrolledDto), (status = 401), (status = 422)))]
 pub async fn enroll(
     State(s): State<AppState>,
-    peer: Option<axum::Extension<super::listener::Peer>>,
-    request_id: Option<axum::Extension<super::RequestId>>,
+    peer: Option<axum::Extension<crate::web::listener::Peer>>,
+    request_id: Option<axum::Extension<crate::web::RequestId>>,
     Body(dto): Body<EnrollDto>,
 ) -> Result<(StatusCode, Json<EnrolledDto>), ApiError> {
     let request_id = request_id.map(|r| r.0 .0).unwrap_or_default();

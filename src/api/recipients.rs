@@ -3,13 +3,13 @@
 //! persons transferred): compliance keeps them, auditors read them.
 //! `/v1/notices`: the privacy-notice versions, for anyone signed in.
 
-use super::body::{Body, Errors};
-use super::error::ApiError;
-use super::{AppState, Ctx};
 use crate::archive::governance::{
     NewAttestation, NewRecipient, NewTransfer, RecipientRole, RecipientView, TransferView, TransferVolume,
 };
 use crate::domain::{Classification, Jurisdiction};
+use crate::web::body::{Body, Errors};
+use crate::web::error::ApiError;
+use crate::web::{AppState, Ctx};
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::routing::{get, post};

@@ -1,14 +1,14 @@
 //! `/v1/requests`: the data-subject request register (compliance keeps
 //! it, auditors read it, service records requests it receives).
 
-use super::body::{Body, Errors, Text};
-use super::error::ApiError;
-use super::{AppState, Ctx};
 use crate::archive::registers::{
     Answer, AnswerKind, Channel, NewRequest, RequestChange, RequestKind, RequestState, RequestView, Verification,
     VerificationMethod,
 };
 use crate::domain::PrincipalId;
+use crate::web::body::{Body, Errors, Text};
+use crate::web::error::ApiError;
+use crate::web::{AppState, Ctx};
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::routing::{get, post};

@@ -1,8 +1,8 @@
 //! `/v1/search`.
 
-use super::error::ApiError;
-use super::{offload, AppState, Ctx};
 use crate::archive::SearchPage;
+use crate::web::error::ApiError;
+use crate::web::{offload, AppState, Ctx};
 use axum::extract::{Query, State};
 use axum::routing::get;
 use axum::{Json, Router};

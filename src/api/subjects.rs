@@ -1,10 +1,10 @@
 //! `/v1/subjects`: a data subject's status, consents, restriction and export.
 
-use super::body::{Body, Errors};
-use super::error::ApiError;
-use super::{offload, AppState, Ctx};
 use crate::archive::{ConsentBasis, ConsentEventView, NewConsent, SubjectView};
 use crate::domain::dossier::FieldError;
+use crate::web::body::{Body, Errors};
+use crate::web::error::ApiError;
+use crate::web::{offload, AppState, Ctx};
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::routing::{delete, get, post, put};

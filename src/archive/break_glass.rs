@@ -6,10 +6,10 @@
 //! first token on. Loud by design: audited (`principal.break_glass`) with
 //! the operator's reason, and an alert for compliance.
 
-use super::principals::new_secret;
 use super::records::TokenRecord;
 use super::{Archive, ArchiveError};
 use crate::audit::{Commit, EntryBody};
+use crate::crypto::secret::new_secret;
 use crate::domain::{AlertId, PrincipalId, TokenId};
 use crate::store::{keys, Cf, Op};
 

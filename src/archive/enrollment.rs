@@ -9,10 +9,10 @@
 //! every entry of a request names), and a code redeemed from the address the
 //! asking or approving admin works from raises an alert.
 
-use super::principals::{new_secret, subtle_eq::ct_eq, token_hash};
 use super::records::{TokenRecord, TokenState};
 use super::{Archive, ArchiveError, RequestCtx};
 use crate::audit::{Commit, CommitError, EntryBody, Guard, Outcome};
+use crate::crypto::secret::{ct_eq, new_secret, token_hash};
 use crate::domain::{AlertId, PrincipalId, TokenId};
 use crate::store::{keys, Cf, Op};
 use std::collections::HashMap;

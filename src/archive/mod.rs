@@ -31,7 +31,7 @@ pub mod transparency;
 pub use auth_cache::PrincipalView;
 pub use backup::BackupSettings;
 pub use break_glass::BrokenGlass;
-pub use dossiers::{Created, DossierView, Redaction, RedactionReason, VersionInfo};
+pub use dossiers::{CollectionRecord, Created, DossierView, Redaction, RedactionReason, SensitiveBasis, VersionInfo};
 pub use enrollment::{Enrolled, TokenIssue, TokenLifetimes, TokenView};
 pub use principals::{check_bootstrap_token, Bootstrapped, IssuedToken, NewPrincipal};
 pub use records::{ConsentBasis, ConsentEventKind, TokenState};
@@ -275,7 +275,7 @@ impl Archive {
                 );
             }
         }
-        governance::check_notices(store.as_ref(), &policy.notices)?;
+        dossiers::check_notices(store.as_ref(), &policy.notices)?;
         let signer = transparency::load_signer(store.as_ref(), &master)?;
         let audit = AuditWriter::start(store.clone(), clock.clone(), policy.hash.clone(), metrics.clone())?;
         let assessed = std::sync::RwLock::new(governance::assessed_purposes(store.as_ref())?);

@@ -8,13 +8,10 @@
 use super::records::{InitRecord, TokenRecord};
 use super::{Archive, ArchiveError, RequestCtx};
 use crate::audit::{Commit, EntryBody, Outcome};
+use crate::crypto::secret::{ct_eq, new_secret, token_hash};
 use crate::crypto::{CryptoError, DataKey, KeyRef, Sealed};
 use crate::domain::{Principal, PrincipalId, Role, TokenId};
 use crate::store::{keys, Cf, Op};
-use base64::Engine;
-use rand::RngCore;
-use sha2::{Digest, Sha256};
-use subtle_eq::ct_eq;
 use time::OffsetDateTime;
 
 /// Minimum length of an operator-chosen bootstrap token.
@@ -56,24 +53,6 @@ pub struct IssuedToken {
 impl std::fmt::Debug for IssuedToken {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "IssuedToken({})", self.token_id)
-    }
-}
-
-pub(super) fn token_hash(token: &str) -> String {
-    hex::encode(Sha256::digest(token.as_bytes()))
-}
-
-/// A 256-bit random secret with a prefix saying what it is.
-pub(super) fn new_secret(prefix: &str) -> String {
-    let mut b = [0u8; 32];
-    rand::rngs::OsRng.fill_bytes(&mut b);
-    format!("{prefix}{}", base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(b))
-}
-
-pub(super) mod subtle_eq {
-    /// Constant-time comparison of two equal-length strings.
-    pub fn ct_eq(a: &str, b: &str) -> bool {
-        a.len() == b.len() && a.bytes().zip(b.bytes()).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
     }
 }
 

@@ -35,6 +35,18 @@ pub(super) fn load_signer(store: &dyn KvStore, master: &MasterKey) -> anyhow::Re
     Ok(signer)
 }
 
+/// What checking an entry's inclusion proof against the signed checkpoint
+/// found (`entry_proof_verdict`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ProofVerdict {
+    /// The proof verifies against the checkpoint of this size, with this many hashes.
+    Verified { tree_size: u64, hashes: usize },
+    /// A proof was made for this tree size and does not verify.
+    Fails { tree_size: u64 },
+    /// The checkpoint itself does not open with the published verifier key.
+    BadCheckpoint,
+}
+
 #[derive(Debug, Clone)]
 pub struct InclusionProof {
     pub leaf_index: u64,
@@ -144,5 +156,27 @@ impl Archive {
             }
         }
         Ok(size)
+    }
+
+    /// Checks the entry `raw` (entry `seq`) against a signed checkpoint of
+    /// the log as it is now, with the published verifier key: what the
+    /// console shows beside an entry. Each step is audited as the API's.
+    pub async fn entry_proof_verdict(
+        &self,
+        ctx: &RequestCtx,
+        seq: u64,
+        raw: &[u8],
+    ) -> Result<ProofVerdict, ArchiveError> {
+        use crate::audit::checkpoint::NoteVerifier;
+        let note = self.checkpoint(ctx).await?;
+        let Ok(cp) = NoteVerifier::parse(&self.verifier_key()).and_then(|v| v.open_checkpoint(&note)) else {
+            return Ok(ProofVerdict::BadCheckpoint);
+        };
+        let proof = self.inclusion_proof(ctx, seq, Some(cp.size)).await?;
+        Ok(if merkle::verify_inclusion(seq, cp.size, &merkle::leaf_hash(raw), &proof.hashes, &cp.root) {
+            ProofVerdict::Verified { tree_size: cp.size, hashes: proof.hashes.len() }
+        } else {
+            ProofVerdict::Fails { tree_size: cp.size }
+        })
     }
 }

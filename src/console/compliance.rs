@@ -5,12 +5,12 @@
 
 use super::charts::bars;
 use super::page::{parse_opt, see_other, Page, Posted};
-use crate::api::error::ApiError;
 use crate::archive::customers::ReportBy;
+use crate::archive::transparency::ProofVerdict;
 use crate::archive::{wire_name, ArchiveError};
-use crate::audit::checkpoint::NoteVerifier;
-use crate::audit::{merkle, AuditFilter, Outcome};
+use crate::audit::{AuditFilter, Outcome};
 use crate::domain::Role;
+use crate::web::error::ApiError;
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Path, Query};
 use axum::http::{header, HeaderValue};
@@ -241,22 +241,9 @@ pub async fn entry(page: Page, Path(seq): Path<String>) -> Response {
         Ok(found) => found,
         Err(err) => return page.fail(err),
     };
-    // The proof is checked here, against the signed checkpoint, with the
-    // server's published verifier key.
-    let note = match a.checkpoint(&page.ctx).await {
-        Ok(n) => n,
+    let verdict = match a.entry_proof_verdict(&page.ctx, seq, &raw).await {
+        Ok(v) => v,
         Err(err) => return page.fail(err),
-    };
-    let checked = NoteVerifier::parse(&a.verifier_key()).and_then(|v| v.open_checkpoint(&note));
-    let verdict = match checked {
-        Ok(cp) => match a.inclusion_proof(&page.ctx, seq, Some(cp.size)).await {
-            Ok(proof) => {
-                let ok = merkle::verify_inclusion(seq, cp.size, &merkle::leaf_hash(&raw), &proof.hashes, &cp.root);
-                Some((ok, cp.size, proof.hashes.len()))
-            }
-            Err(err) => return page.fail(err),
-        },
-        Err(_) => None,
     };
     let b = &e.body;
     let body = html! {
@@ -281,9 +268,9 @@ pub async fn entry(page: Page, Path(seq): Path<String>) -> Response {
         }
         h2 { (page.t("Inclusion proof")) }
         @match verdict {
-            Some((true, size, n)) => p.ok #proof-verdict { "✓ " (page.t("verified against the signed checkpoint")) " (tree size " (size) ", " (n) " hashes)" },
-            Some((false, size, _)) => p.bad #proof-verdict role="alert" { "✗ " (page.t("does not verify")) " (tree size " (size) ")" },
-            None => p.bad #proof-verdict role="alert" { "✗ " (page.t("does not verify")) },
+            ProofVerdict::Verified { tree_size, hashes } => p.ok #proof-verdict { "✓ " (page.t("verified against the signed checkpoint")) " (tree size " (tree_size) ", " (hashes) " hashes)" },
+            ProofVerdict::Fails { tree_size } => p.bad #proof-verdict role="alert" { "✗ " (page.t("does not verify")) " (tree size " (tree_size) ")" },
+            ProofVerdict::BadCheckpoint => p.bad #proof-verdict role="alert" { "✗ " (page.t("does not verify")) },
         }
     };
     page.render(&format!("{} {seq}", page.t("Entry")), body)

@@ -5,10 +5,10 @@
 
 use super::compliance::{enc, when};
 use super::page::{see_other, Page, Posted};
-use crate::api::error::ApiError;
 use crate::archive::customers::{InteractionKind, NewInteraction, NewReview, ReviewOutcome};
 use crate::archive::{wire_name, ArchiveError, RedactionReason};
 use crate::domain::{Jurisdiction, Role};
+use crate::web::error::ApiError;
 use axum::extract::{Multipart, Path, Query};
 use axum::response::Response;
 use maud::{html, Markup};
@@ -311,7 +311,7 @@ pub async fn upload(page: Page, Path(id): Path<String>, mut form: Multipart) -> 
         };
         match field.name() {
             Some("csrf") => {
-                csrf_ok = field.text().await.is_ok_and(|c| super::session::same(c.trim(), &page.session.csrf))
+                csrf_ok = field.text().await.is_ok_and(|c| crate::web::session::same(c.trim(), &page.session.csrf))
             }
             Some("name") => name = field.text().await.ok().map(|n| n.trim().to_owned()),
             Some("file") => {
@@ -369,7 +369,7 @@ pub async fn download(Path(id): Path<String>, Posted(page, f): Posted) -> Respon
     match page.archive().open_document(&page.ctx, &id, name).await {
         Ok((meta, reader)) => {
             let name = meta.name.clone();
-            let mut resp = crate::api::documents::document_response(page.state.archive.clone(), meta, reader);
+            let mut resp = crate::web::document_response(page.state.archive.clone(), meta, reader);
             // Never shown inline: a stored file is not a console page.
             if let Ok(v) = axum::http::HeaderValue::from_str(&format!("attachment; filename=\"{name}\"")) {
                 resp.headers_mut().insert(axum::http::header::CONTENT_DISPOSITION, v);

@@ -7,9 +7,9 @@
 use super::compliance::enc;
 use super::dossier::field_name;
 use super::page::{see_other, Fields, Page, Posted};
-use crate::api::error::ApiError;
 use crate::archive::{ArchiveError, RedactionReason};
 use crate::domain::dossier::FieldError;
+use crate::web::error::ApiError;
 use axum::extract::Path;
 use axum::http::StatusCode;
 use axum::response::Response;

@@ -2,28 +2,7 @@
 //! text is looked up by its English form; the table is the one place both
 //! languages live.
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Lang {
-    Zh,
-    En,
-}
-
-impl Lang {
-    pub fn parse(s: &str) -> Option<Lang> {
-        match s {
-            "zh-CN" | "zh" => Some(Lang::Zh),
-            "en" => Some(Lang::En),
-            _ => None,
-        }
-    }
-
-    pub fn code(self) -> &'static str {
-        match self {
-            Lang::Zh => "zh-CN",
-            Lang::En => "en",
-        }
-    }
-}
+pub use crate::domain::Lang;
 
 /// English → Simplified Chinese.
 const ZH: &[(&str, &str)] = &[

@@ -13,10 +13,9 @@ mod edit;
 pub mod i18n;
 mod page;
 mod registers;
-pub mod session;
 mod subjects;
 
-use crate::api::AppState;
+use crate::web::AppState;
 use axum::extract::Request;
 use axum::http::{header, HeaderValue};
 use axum::middleware::Next;
@@ -25,7 +24,6 @@ use axum::routing::{get, post};
 use axum::Router;
 
 pub use page::{Page, Posted};
-pub use session::Sessions;
 
 /// The stylesheet, served from the binary (the CSP allows only `'self'`).
 const CSS: &str = include_str!("console.css");

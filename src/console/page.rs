@@ -3,11 +3,11 @@
 //! sign-out, purpose and language.
 
 use super::i18n::{t, Lang};
-use super::session::{random_token, same, SessionView};
-use crate::api::error::ApiError;
-use crate::api::{AppState, RequestId};
 use crate::archive::{ArchiveError, RequestCtx, StatedPurpose};
 use crate::domain::{Purpose, Role};
+use crate::web::error::ApiError;
+use crate::web::session::{random_token, same, SessionView};
+use crate::web::{AppState, RequestId};
 use axum::extract::{Form, FromRequest, FromRequestParts, Request, State};
 use axum::http::request::Parts;
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
@@ -41,7 +41,7 @@ fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
 /// `Secure` when the request came over TLS (a proxy says so); adding it
 /// where it is not needed only keeps the cookie off plain HTTP.
 fn secure(headers: &HeaderMap) -> &'static str {
-    if crate::api::over_tls(headers) {
+    if crate::web::over_tls(headers) {
         "; Secure"
     } else {
         ""
@@ -87,7 +87,7 @@ impl FromRequestParts<AppState> for Page {
         let Some(session) = cookie(&parts.headers, SESSION_COOKIE).and_then(|id| state.console.touch(id, now)) else {
             return Err(see_other("/console/login"));
         };
-        let peer = parts.extensions.get::<crate::api::listener::Peer>().map(|p| p.0.ip());
+        let peer = parts.extensions.get::<crate::web::listener::Peer>().map(|p| p.0.ip());
         let (principal, token_id) = match state.archive.authenticate(&session.token) {
             Ok(found) => found,
             Err(_) => {
@@ -115,7 +115,7 @@ impl FromRequestParts<AppState> for Page {
                 use governor::clock::{Clock, DefaultClock};
                 let wait = not_until.wait_time_from(DefaultClock::default().now());
                 // Audited in aggregate, as on the API (`archive::auth_failures`).
-                let e = crate::api::rate_refusal(state, &page.ctx.principal.id, wait);
+                let e = crate::web::rate_refusal(state, &page.ctx.principal.id, wait);
                 let close = e.close;
                 let mut resp = page.error_page(e);
                 if close {
@@ -124,7 +124,7 @@ impl FromRequestParts<AppState> for Page {
                 return Err(resp);
             }
         }
-        crate::api::note_authenticated(parts, &page.ctx);
+        crate::web::note_authenticated(parts, &page.ctx);
         Ok(page)
     }
 }
@@ -333,7 +333,7 @@ pub async fn login_form(State(s): State<AppState>, headers: HeaderMap) -> Respon
 pub async fn login(State(s): State<AppState>, req: Request) -> Response {
     let (parts, body) = req.into_parts();
     let headers = &parts.headers.clone();
-    let peer = parts.extensions.get::<crate::api::listener::Peer>().map(|p| p.0.ip());
+    let peer = parts.extensions.get::<crate::web::listener::Peer>().map(|p| p.0.ip());
     let f = match Form::<Vec<(String, String)>>::from_request(Request::from_parts(parts, body), &s).await {
         Ok(Form(f)) => Fields(f),
         Err(_) => return login_page(headers, StatusCode::BAD_REQUEST, Some("Error")),

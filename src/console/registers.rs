@@ -6,13 +6,13 @@
 
 use super::compliance::{enc, json, when};
 use super::page::{parse_opt, see_other, Page, Posted};
-use crate::api::error::ApiError;
 use crate::archive::registers::{
     Answer, AnswerKind, Channel, NewRequest, RequestChange, RequestKind, RequestState, RequestView, Verification,
     VerificationMethod,
 };
 use crate::archive::{from_wire, wire_name};
 use crate::domain::Role;
+use crate::web::error::ApiError;
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Path, Query};
 use axum::response::Response;

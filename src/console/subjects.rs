@@ -4,8 +4,8 @@
 
 use super::compliance::{enc, when};
 use super::page::{parse_opt, see_other, Page, Posted};
-use crate::api::error::ApiError;
 use crate::archive::{from_wire, wire_name, ConsentBasis, NewConsent};
+use crate::web::error::ApiError;
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Path, Query};
 use axum::http::{header, HeaderValue, StatusCode};

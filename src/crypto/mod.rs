@@ -19,6 +19,7 @@ mod kek;
 mod keyring;
 mod master;
 mod seal;
+pub mod secret;
 
 pub use keyring::{KeyRef, Keyring};
 

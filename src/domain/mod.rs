@@ -4,12 +4,14 @@
 pub mod dossier;
 mod ids;
 mod jurisdiction;
+mod lang;
 
 pub use ids::{
     AlertId, AssessmentId, BackupId, BatchId, CertificateId, DossierId, ExportId, HoldId, IdError, IncidentId,
     InteractionId, PrincipalId, RecipientId, RequestId, SubjectId, TokenId, TransferId,
 };
 pub use jurisdiction::{Jurisdiction, EU_MEMBER_STATES};
+pub use lang::Lang;
 
 use serde::{Deserialize, Serialize};
 use std::fmt;

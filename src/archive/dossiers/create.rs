@@ -3,7 +3,7 @@
 
 use super::{failure_reason, to_json, Created};
 use crate::archive::codec::VersionKeys;
-use crate::archive::governance::ContactCollection;
+use crate::archive::dossiers::ContactCollection;
 use crate::archive::records::{DossierMeta, SubjectMeta};
 use crate::archive::{Archive, ArchiveError, RequestCtx};
 use crate::audit::{Commit, Guard, Outcome};

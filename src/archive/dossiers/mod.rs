@@ -3,12 +3,15 @@
 //! class shows, decided before anything is decrypted) is in `plan`; sealing
 //! and opening versions in `archive::codec`.
 
+mod collection;
 mod create;
 mod json;
 mod plan;
 mod read;
 mod update;
 
+pub(crate) use collection::{check_notices, ContactCollection};
+pub use collection::{CollectionRecord, SensitiveBasis};
 pub(crate) use plan::ReadPlan;
 pub(crate) use update::{Author, NextVersion};
 

@@ -4,7 +4,7 @@
 
 use super::{failure_reason, Created, ReadPlan};
 use crate::archive::codec::{Opened, Part, SegmentName};
-use crate::archive::governance::ContactCollection;
+use crate::archive::dossiers::ContactCollection;
 use crate::archive::records::DossierMeta;
 use crate::archive::{Archive, ArchiveError, RequestCtx};
 use crate::audit::{Commit, Guard, Outcome};

@@ -6,15 +6,12 @@
 //! processing generated from all of them (`records`).
 
 mod assessments;
-mod collection;
 mod recipients;
 mod records;
 mod transfers;
 
 pub(crate) use assessments::assessed_purposes;
 pub use assessments::{AssessmentView, NewAssessment, ProcessingKind};
-pub(crate) use collection::{check_notices, ContactCollection};
-pub use collection::{CollectionRecord, SensitiveBasis};
 pub(crate) use recipients::RecipientRecord;
 pub use recipients::{AttestationView, NewAttestation, NewRecipient, RecipientRole, RecipientView};
 pub use records::{ProcessingRecord, RecordsOfProcessing};

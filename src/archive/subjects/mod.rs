@@ -62,7 +62,7 @@ pub struct SubjectView {
     pub objected: Vec<String>,
     /// Per dossier version that collected their data: the privacy-notice
     /// version they were shown and the basis of their sensitive fields.
-    pub collection: Vec<crate::archive::governance::CollectionRecord>,
+    pub collection: Vec<crate::archive::CollectionRecord>,
 }
 
 #[derive(Debug, Clone)]

@@ -9,7 +9,7 @@
 //! path. No message ever quotes a submitted value.
 
 use super::error::ApiError;
-use super::JsonBody;
+use super::extract::JsonBody;
 use crate::domain::dossier::{describe_violation, FieldError};
 use axum::extract::{FromRequest, Request};
 use serde::de::DeserializeOwned;

@@ -4,7 +4,7 @@
 //! page is authenticated exactly as an API request with that token is: a
 //! revoked or expired token ends the session at the next page.
 
-use super::i18n::Lang;
+use crate::domain::Lang;
 use base64::Engine;
 use rand::RngCore;
 use sha2::{Digest, Sha256};
