@@ -3,7 +3,6 @@
 
 use super::{Archive, ArchiveError, RequestCtx};
 use crate::audit::{entry_key, hash_entry, AuditEntry, AuditFilter, AuditPage, Commit, EntryBody, Outcome};
-use crate::domain::Role;
 use crate::store::Cf;
 
 const ACTION: &str = "audit.query";
@@ -47,12 +46,8 @@ impl Archive {
     /// The audit log, its proofs, checkpoints and alerts are open to
     /// compliance officers and auditors.
     pub(super) async fn require_compliance(&self, ctx: &RequestCtx, resource: &str) -> Result<(), ArchiveError> {
-        if ctx.principal.has_role(Role::Compliance) || ctx.principal.has_role(Role::Auditor) {
-            return Ok(());
-        }
-        let e = ctx.entry(ACTION, resource, Outcome::Deny, "compliance or auditor role required");
         let why = "the audit log is open to compliance officers and auditors only";
-        self.refuse(e, ArchiveError::Forbidden(why.into())).await
+        self.decide(ctx, super::gate::Operation::AuditRead, ACTION, resource, why).await
     }
 
     #[tracing::instrument(level = "debug", skip_all)]

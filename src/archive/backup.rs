@@ -8,7 +8,7 @@ use crate::audit::checkpoint::Checkpoint;
 use crate::audit::merkle;
 use crate::audit::{Commit, EntryBody, Outcome, StoredTree, HEAD_KEY};
 use crate::backup::{BackupError, Manifest, Target, FORMAT};
-use crate::domain::{BackupId, Role};
+use crate::domain::BackupId;
 use crate::store::{Cf, KvStore, RocksStore};
 use base64::Engine;
 use std::path::{Path, PathBuf};
@@ -310,10 +310,7 @@ impl Archive {
     #[tracing::instrument(level = "debug", skip_all)]
     pub async fn create_backup(&self, ctx: &RequestCtx) -> Result<Manifest, ArchiveError> {
         const ACTION: &str = "backup.create";
-        if !ctx.principal.has_role(Role::Admin) {
-            let e = ctx.entry(ACTION, "", Outcome::Deny, "admin role required");
-            return self.refuse(e, ArchiveError::Forbidden("backups are taken by an admin".into())).await;
-        }
+        self.decide(ctx, super::gate::Operation::Administer, ACTION, "", "backups are taken by an admin").await?;
         let Some(settings) = self.backup.clone() else {
             let e = ctx.entry(ACTION, "", Outcome::Error, "no backup_dir configured");
             return self.refuse(e, ArchiveError::Conflict("no backup_dir is configured".into())).await;

@@ -9,7 +9,7 @@
 //! every entry of a request names), and a code redeemed from the address the
 //! asking or approving admin works from raises an alert.
 
-use super::records::{TokenRecord, TokenState};
+use super::records::{TokenRecord, TokenState, TOKENS};
 use super::{Archive, ArchiveError, RequestCtx};
 use crate::audit::{Commit, CommitError, EntryBody, Guard, Outcome};
 use crate::crypto::secret::{ct_eq, new_secret, token_hash};
@@ -266,10 +266,9 @@ impl Archive {
     /// change lands only if the record is still as read (two approvals, two
     /// redemptions of one code, a revocation racing a renewal: one wins).
     pub(super) fn token_record_guarded(&self, id: &TokenId) -> Result<Option<(TokenRecord, Guard)>, ArchiveError> {
-        let key = keys::token(id);
-        let Some(raw) = self.store.get(Cf::Principals, &key)? else { return Ok(None) };
-        let record = serde_json::from_slice(&raw).map_err(anyhow::Error::from)?;
-        Ok(Some((record, Guard { cf: Cf::Principals, key, expected: Some(raw) })))
+        let Some(held) = TOKENS.hold(self.store.as_ref(), id)? else { return Ok(None) };
+        let guard = held.guard().clone();
+        Ok(Some((held.value, guard)))
     }
 
     /// `POST /v1/principals/{id}/tokens` (admin): a token for an admin

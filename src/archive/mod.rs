@@ -17,6 +17,7 @@ pub mod customers;
 pub mod documents;
 mod dossiers;
 mod enrollment;
+pub mod gate;
 pub mod governance;
 mod principal_admin;
 mod principals;

@@ -314,11 +314,7 @@ impl Archive {
         action: &str,
         resource: &str,
     ) -> Result<(), ArchiveError> {
-        if ctx.principal.has_role(Role::Admin) {
-            return Ok(());
-        }
-        let e = ctx.entry(action, resource, Outcome::Deny, "admin role required");
-        self.refuse(e, ArchiveError::Forbidden("this call needs the admin role".into())).await
+        self.decide(ctx, super::gate::Operation::Administer, action, resource, "this call needs the admin role").await
     }
 
     #[tracing::instrument(level = "debug", skip_all)]

@@ -4,6 +4,7 @@
 use crate::crypto::Sealed;
 use crate::domain::dossier::{Grade, Status};
 use crate::domain::{DossierId, PrincipalId, SubjectId, TokenId};
+use crate::store::{keys, Cf, Table};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use time::OffsetDateTime;
@@ -112,6 +113,17 @@ pub enum TokenState {
     Expired,
     Revoked,
 }
+
+/// Subject metadata: `<sub>` in `subjects` (the rows under it are links
+/// and consent events, which a scan of the table does not read: see
+/// `keys::SUBJECT_PREFIX`).
+pub(crate) const SUBJECTS: Table<SubjectId, SubjectMeta> =
+    Table::new(Cf::Subjects, keys::SUBJECT_PREFIX, keys::subject);
+/// Consent events: `<sub>/c/<event u32 BE>` in `subjects`, append-only.
+pub(crate) const CONSENT_EVENTS: Table<(SubjectId, u32), ConsentEvent> =
+    Table::new(Cf::Subjects, keys::SUBJECT_PREFIX, |(sid, n): &(SubjectId, u32)| keys::consent_event(sid, *n));
+/// Tokens: `t/<tok>` in `principals`.
+pub(crate) const TOKENS: Table<TokenId, TokenRecord> = Table::new(Cf::Principals, b"t/", keys::token);
 
 /// Plaintext metadata needed to decide without decrypting.
 #[derive(Debug, Clone, Serialize, Deserialize)]

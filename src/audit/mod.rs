@@ -17,11 +17,12 @@ pub mod synthetic;
 mod treecheck;
 mod writer;
 
+pub use crate::store::Guard;
 pub use chain::{verify, verify_store, verify_store_with, ChainHead, Verifier, VerifyError, VerifyReport};
 pub use entry::{hash_entry, AuditEntry, DecodeError, EntryBody, Outcome, GENESIS_PREV};
 pub use query::{run as query_page, AuditFilter, AuditPage};
 pub use treecheck::check_stored_tree;
-pub use writer::{AuditWriter, Commit, CommitError, Guard};
+pub use writer::{AuditWriter, Commit, CommitError};
 
 /// A plausible entry, for other modules' tests.
 #[cfg(test)]

@@ -16,7 +16,7 @@ use super::merkle::{leaf_hash, Frontier};
 use super::{entry_key, node_key, StoredTree, HEAD_KEY};
 use crate::clock::Clock;
 use crate::metrics::Metrics;
-use crate::store::{Cf, KvStore, Op};
+use crate::store::{Cf, Guard, KvStore, Op};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, RwLock};
 use std::thread::JoinHandle;
@@ -25,14 +25,6 @@ use tokio::sync::{mpsc, oneshot};
 
 const MAX_BATCH: usize = 1024;
 const QUEUE: usize = 8192;
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Guard {
-    pub cf: Cf,
-    pub key: Vec<u8>,
-    /// `None`: the key must be absent.
-    pub expected: Option<Vec<u8>>,
-}
 
 #[derive(Debug, Default)]
 pub struct Commit {
@@ -51,6 +43,15 @@ impl Commit {
     /// A change and the entry that records it.
     pub fn change(ops: Vec<Op>, entry: EntryBody) -> Self {
         Commit { ops, entries: vec![entry], ..Default::default() }
+    }
+
+    /// A guarded change to one record (a compare-and-set, see
+    /// `store::Table::hold`), other ops that go with it, and the entry that
+    /// records it.
+    pub fn guarded(change: crate::store::Change, more: Vec<Op>, entry: EntryBody) -> Self {
+        let mut ops = vec![change.op];
+        ops.extend(more);
+        Commit { ops, entries: vec![entry], guard: Some(change.guard), on_conflict: vec![] }
     }
 }
 

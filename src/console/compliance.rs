@@ -6,6 +6,7 @@
 use super::charts::bars;
 use super::page::{parse_opt, see_other, Page, Posted};
 use crate::archive::customers::ReportBy;
+use crate::archive::gate::Operation;
 use crate::archive::transparency::ProofVerdict;
 use crate::archive::{wire_name, ArchiveError};
 use crate::audit::{AuditFilter, Outcome};
@@ -295,8 +296,9 @@ pub async fn checkpoint(page: Page) -> Response {
 pub async fn verifier_key(page: Page) -> Response {
     // The same check as the API's: the key is public, but the console shows
     // compliance pages to compliance roles only.
-    if !(page.has(Role::Compliance) || page.has(Role::Auditor)) {
-        return page.fail(ArchiveError::Forbidden("compliance or auditor role required".into()));
+    if !page.archive().may(&page.ctx.principal, Operation::AuditRead) {
+        return page
+            .fail(ArchiveError::Forbidden("the audit log is open to compliance officers and auditors only".into()));
     }
     download(page.archive().verifier_key() + "\n", "text/plain; charset=utf-8", "verifier-key.txt")
 }

@@ -1,7 +1,7 @@
 //! Runs the policy scenarios of `fixtures/policy/*.toml` against the shipped
 //! policies (see fixtures/policy/README.md).
 
-use super::access::{Change, DossierFacts, FieldOutcome, SubjectAction, SubjectFacts, SubjectState};
+use super::access::{Change, DossierFacts, FieldOutcome, Operation, SubjectAction, SubjectFacts, SubjectState};
 use super::PolicySet;
 use crate::domain::dossier::{Grade, Status};
 use crate::domain::{Classification, Principal, PrincipalId, Purpose, Role, SubjectId};
@@ -88,6 +88,7 @@ fn run(policies: &PolicySet, s: &Scenario) -> Option<String> {
         ("close", _) => Some(access.decide_change(&me, Change::Close, &s.purpose, "dos_x", facts, facts)),
         ("hold", _) => Some(access.decide_hold(&me, &s.purpose, "dos_x", facts)),
         ("disposition", _) => Some(access.decide_disposition(&me, &s.purpose)),
+        (op, _) if Operation::parse(op).is_some() => Operation::parse(op).map(|op| access.decide_operation(&me, op)),
         ("update", _) => {
             let region = s.new_region.clone().unwrap_or_else(|| s.dossier_region.clone());
             let after = DossierFacts { region: &region, ..facts };

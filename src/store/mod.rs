@@ -8,9 +8,11 @@
 pub mod keys;
 mod mem;
 mod rocks;
+mod table;
 
 pub use mem::MemStore;
 pub use rocks::{AuditCompression, RocksStore, DEFAULT_BLOCK_CACHE_BYTES};
+pub use table::{Change, Guard, Held, Table};
 
 /// Column families. Plaintext metadata never holds personal data; dossier
 /// content lives only in `Versions`, sealed.
@@ -104,6 +106,9 @@ impl Op {
 pub enum StoreError {
     #[error("storage error: {0}")]
     Backend(String),
+    /// A stored record that does not decode as its table's type.
+    #[error("corrupt record: {0}")]
+    Corrupt(String),
 }
 
 pub type KvPair = (Vec<u8>, Vec<u8>);

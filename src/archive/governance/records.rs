@@ -208,12 +208,8 @@ impl Archive {
     #[tracing::instrument(level = "debug", skip_all)]
     pub async fn get_records_of_processing(&self, ctx: &RequestCtx) -> Result<RecordsOfProcessing, ArchiveError> {
         const ACTION: &str = "governance.records";
-        let p = &ctx.principal;
-        if !(p.has_role(Role::Compliance) || p.has_role(Role::Auditor)) {
-            let e = ctx.entry(ACTION, "records-of-processing", Outcome::Deny, "compliance or auditor role required");
-            let why = "the records of processing are open to compliance officers and auditors only";
-            return self.refuse(e, ArchiveError::Forbidden(why.into())).await;
-        }
+        let why = "the records of processing are open to compliance officers and auditors only";
+        self.decide(ctx, crate::archive::gate::Operation::RegisterRead, ACTION, "records-of-processing", why).await?;
         let out = self.records_of_processing()?;
         let e = ctx.entry(ACTION, "records-of-processing", Outcome::Allow, format!("{} record(s)", out.records.len()));
         self.audit.commit(Commit::entry(e)).await?;

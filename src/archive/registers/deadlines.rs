@@ -21,7 +21,7 @@ impl Archive {
         writes.extend(self.incident_deadline_alerts()?);
         let mut raised = Vec::new();
         for w in writes {
-            let mut ops = vec![w.record];
+            let mut ops = vec![w.change.op];
             let mut entries = Vec::new();
             for a in &w.alerts {
                 ops.push(Op::Put(Cf::Alerts, keys::alert(&a.id), serde_json::to_vec(a).map_err(anyhow::Error::from)?));
@@ -36,7 +36,7 @@ impl Archive {
                 e.subjects = w.subjects.clone();
                 entries.push(e);
             }
-            match self.audit.commit(Commit { ops, entries, guard: Some(w.guard), on_conflict: vec![] }).await {
+            match self.audit.commit(Commit { ops, entries, guard: Some(w.change.guard), on_conflict: vec![] }).await {
                 // Changed meanwhile: the next run sees the new record.
                 Err(CommitError::Conflict) => continue,
                 other => other?,

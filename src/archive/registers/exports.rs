@@ -6,11 +6,11 @@
 //! dossier read and person export audited as usual.
 
 use super::field_error;
-use super::{from_json, rfc3339, to_json, Access};
+use super::{rfc3339, Access};
 use crate::archive::{Archive, ArchiveError, RequestCtx, StatedPurpose};
-use crate::audit::{Commit, Guard, Outcome};
+use crate::audit::{Commit, Outcome};
 use crate::domain::{DossierId, ExportId, SubjectId};
-use crate::store::{keys, Cf, Op};
+use crate::store::{keys, Cf, Held, Table};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use time::OffsetDateTime;
@@ -29,6 +29,9 @@ pub enum ExportState {
 }
 
 /// An export as stored and shown: ids only.
+/// The bulk-export register: `x/<exp>` in `registers`.
+const EXPORTS: Table<ExportId, ExportView> = Table::new(Cf::Registers, b"x/", keys::export);
+
 #[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct ExportView {
     pub id: String,
@@ -62,16 +65,11 @@ impl ExportView {
 }
 
 impl Archive {
-    fn export_record(&self, id: &str) -> Result<Option<(ExportView, Vec<u8>)>, ArchiveError> {
+    fn export_record(&self, id: &str) -> Result<Option<Held<ExportView>>, ArchiveError> {
         let Ok(eid) = ExportId::parse(id) else { return Ok(None) };
-        match self.store.get(Cf::Registers, &keys::export(&eid))? {
-            None => Ok(None),
-            Some(raw) => {
-                let mut v: ExportView = from_json(&raw)?;
-                v.state = v.state_at(self.clock.now());
-                Ok(Some((v, raw)))
-            }
-        }
+        let Some(mut held) = EXPORTS.hold(self.store.as_ref(), &eid)? else { return Ok(None) };
+        held.value.state = held.value.state_at(self.clock.now());
+        Ok(Some(held))
     }
 
     /// `POST /v1/exports`: up to `max_items` ready at once, more awaiting a
@@ -143,7 +141,7 @@ impl Archive {
             ),
         );
         e.subjects = view.subjects.clone();
-        let ops = vec![Op::Put(Cf::Registers, keys::export(&eid), to_json(&view)?)];
+        let ops = vec![EXPORTS.put_unguarded(&eid, &view)?];
         self.audit.commit(Commit::change(ops, e)).await?;
         Ok(view)
     }
@@ -152,12 +150,12 @@ impl Archive {
     #[tracing::instrument(level = "debug", skip_all)]
     pub async fn get_export(&self, ctx: &RequestCtx, id: &str) -> Result<ExportView, ArchiveError> {
         const ACTION: &str = "export.read";
-        let found = self.export_record(id)?;
-        let own = found.as_ref().is_some_and(|(v, _)| v.requested_by == ctx.principal.id.as_str());
+        let found = self.export_record(id)?.map(|h| h.value);
+        let own = found.as_ref().is_some_and(|v| v.requested_by == ctx.principal.id.as_str());
         if !own {
             self.require_register(ctx, ACTION, id, Access::Read).await?;
         }
-        let Some((v, _)) = found else {
+        let Some(v) = found else {
             let e = ctx.entry(ACTION, id, Outcome::Error, "no such export");
             return self.refuse(e, ArchiveError::NotFound("export".into())).await;
         };
@@ -170,10 +168,11 @@ impl Archive {
     pub async fn approve_export(&self, ctx: &RequestCtx, id: &str) -> Result<ExportView, ArchiveError> {
         const ACTION: &str = "export.approve";
         self.require_register(ctx, ACTION, id, Access::Keep).await?;
-        let Some((mut v, raw)) = self.export_record(id)? else {
+        let Some(held) = self.export_record(id)? else {
             let e = ctx.entry(ACTION, id, Outcome::Error, "no such export");
             return self.refuse(e, ArchiveError::NotFound("export".into())).await;
         };
+        let mut v = held.value.clone();
         if v.requested_by == ctx.principal.id.as_str() {
             let e = ctx.entry(ACTION, id, Outcome::Deny, "the asker may not approve their own export");
             let why = "a bulk export is approved by a second officer, not by the one who asked";
@@ -188,13 +187,10 @@ impl Archive {
         v.approved_by = Some(ctx.principal.id.to_string());
         v.approved_at = Some(now);
         v.valid_until = Some(now + time::Duration::hours(self.policy.exports.valid_hours.into()));
-        let key = keys::export(&ExportId::parse(id).map_err(|e| ArchiveError::Internal(anyhow::anyhow!("{e}")))?);
-        let ops = vec![Op::Put(Cf::Registers, key.clone(), to_json(&v)?)];
         let reason = format!("approved; valid until {}", v.valid_until.map(rfc3339).unwrap_or_default());
         let mut e = ctx.entry(ACTION, id, Outcome::Allow, reason);
         e.subjects = v.subjects.clone();
-        let guard = Guard { cf: Cf::Registers, key, expected: Some(raw) };
-        self.audit.commit(Commit { ops, entries: vec![e], guard: Some(guard), on_conflict: vec![] }).await?;
+        self.audit.commit(Commit::guarded(held.replace(&v)?, vec![], e)).await?;
         Ok(v)
     }
 
@@ -204,10 +200,11 @@ impl Archive {
     #[tracing::instrument(level = "debug", skip_all)]
     pub async fn export_content(&self, ctx: &RequestCtx, id: &str) -> Result<Value, ArchiveError> {
         const ACTION: &str = "export.download";
-        let Some((mut v, raw)) = self.export_record(id)? else {
+        let Some(held) = self.export_record(id)? else {
             let e = ctx.entry(ACTION, id, Outcome::Error, "no such export");
             return self.refuse(e, ArchiveError::NotFound("export".into())).await;
         };
+        let mut v = held.value.clone();
         if v.requested_by != ctx.principal.id.as_str() {
             let e = ctx.entry(ACTION, id, Outcome::Deny, "only the asker downloads an export");
             return self
@@ -234,12 +231,9 @@ impl Archive {
         let now = self.clock.now();
         v.state = ExportState::Delivered;
         v.delivered_at = Some(now);
-        let key = keys::export(&ExportId::parse(id).map_err(|e| ArchiveError::Internal(anyhow::anyhow!("{e}")))?);
-        let ops = vec![Op::Put(Cf::Registers, key.clone(), to_json(&v)?)];
         let mut e = ctx.entry(ACTION, id, Outcome::Allow, "delivered");
         e.subjects = v.subjects.clone();
-        let guard = Guard { cf: Cf::Registers, key, expected: Some(raw) };
-        self.audit.commit(Commit { ops, entries: vec![e], guard: Some(guard), on_conflict: vec![] }).await?;
+        self.audit.commit(Commit::guarded(held.replace(&v)?, vec![], e)).await?;
         let mut dossiers = Vec::new();
         for d in &v.dossiers {
             dossiers.push(match self.read_dossier(ctx, d, None).await {

@@ -24,19 +24,9 @@ pub use requests::{
     VerificationMethod,
 };
 
+use super::gate::Operation;
 use super::{Archive, ArchiveError, RequestCtx};
-use crate::audit::Outcome;
 use crate::crypto::{open, seal, segment_aad, KeyRef, Sealed};
-use crate::domain::Role;
-use serde::{de::DeserializeOwned, Serialize};
-
-fn to_json<T: Serialize>(v: &T) -> Result<Vec<u8>, ArchiveError> {
-    serde_json::to_vec(v).map_err(|e| ArchiveError::Internal(e.into()))
-}
-
-fn from_json<T: DeserializeOwned>(b: &[u8]) -> Result<T, ArchiveError> {
-    serde_json::from_slice(b).map_err(|e| ArchiveError::Internal(e.into()))
-}
 
 use super::wire_name as code;
 
@@ -50,8 +40,8 @@ struct AlertWrite {
     resource: String,
     subjects: Vec<String>,
     alerts: Vec<crate::policy::alerts::Alert>,
-    record: crate::store::Op,
-    guard: crate::audit::Guard,
+    /// The record marked alerted, guarded on what was read.
+    change: crate::store::Change,
 }
 
 /// The longest free text a register takes.
@@ -84,14 +74,11 @@ impl Archive {
         resource: &str,
         access: Access,
     ) -> Result<(), ArchiveError> {
-        let p = &ctx.principal;
-        let ok = p.has_role(Role::Compliance) || (access == Access::Read && p.has_role(Role::Auditor));
-        if ok {
-            return Ok(());
-        }
-        let who = if access == Access::Read { "compliance or auditor" } else { "compliance" };
-        let e = ctx.entry(action, resource, Outcome::Deny, format!("{who} role required"));
-        self.refuse(e, ArchiveError::Forbidden(format!("this register is open to {who} only"))).await
+        let (op, why) = match access {
+            Access::Read => (Operation::RegisterRead, "this register is open to compliance or auditor only"),
+            Access::Keep => (Operation::RegisterKeep, "this register is open to compliance only"),
+        };
+        self.decide(ctx, op, action, resource, why).await
     }
 
     /// Seals a register text under `key` (a person's key or the registers key).

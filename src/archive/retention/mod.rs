@@ -201,6 +201,12 @@ pub struct Batch {
     pub results: Vec<ItemResult>,
 }
 
+/// Destruction certificates: `c/<cert>` in `disposition`.
+pub(crate) const CERTIFICATES: crate::store::Table<crate::domain::CertificateId, Certificate> =
+    crate::store::Table::new(crate::store::Cf::Disposition, b"c/", |c: &crate::domain::CertificateId| {
+        crate::store::keys::certificate(c.as_str())
+    });
+
 /// A destruction certificate: names what was destroyed and what proves it,
 /// never a personal value. Signed as a note by the log's Ed25519 key.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]

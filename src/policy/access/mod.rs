@@ -88,6 +88,40 @@ impl SubjectAction {
     }
 }
 
+/// Operations on the archive as a whole, not on one dossier or person:
+/// each a Cedar action on the `Archive` entity, decided in
+/// `policies/access.cedar`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Operation {
+    /// The audit log, its entries, proofs, checkpoints, activity and alerts.
+    AuditRead,
+    /// The compliance registers (requests, incidents, exports, assessments,
+    /// recipients, transfers, records of processing), read.
+    RegisterRead,
+    /// The compliance registers, kept: recorded, changed, their sealed texts read.
+    RegisterKeep,
+    /// Principals, their tokens and enrollment, backups.
+    Administer,
+}
+
+impl Operation {
+    pub const ALL: [Operation; 4] =
+        [Operation::AuditRead, Operation::RegisterRead, Operation::RegisterKeep, Operation::Administer];
+
+    pub fn cedar_name(self) -> &'static str {
+        match self {
+            Operation::AuditRead => "audit.read",
+            Operation::RegisterRead => "register.read",
+            Operation::RegisterKeep => "register.keep",
+            Operation::Administer => "staff.administer",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Operation> {
+        Operation::ALL.into_iter().find(|o| o.cedar_name() == s)
+    }
+}
+
 /// The plaintext facts a dossier decision may use (no personal data).
 #[derive(Debug, Clone, Copy)]
 pub struct DossierFacts<'a> {
@@ -351,6 +385,21 @@ impl AccessPolicy {
         let (allowed, reasons) =
             self.run(uid(&self.staff, p.id.as_str()), action, uid(&self.dossier, id), context, &entities);
         self.verdict(p, "dossier.hold", allowed, &reasons)
+    }
+
+    /// An operation on the archive as a whole (see [`Operation`]): who may
+    /// read the audit log, keep or read the registers, administer staff.
+    pub fn decide_operation(&self, p: &Principal, op: Operation) -> Decision {
+        let archive = uid(&type_name("Archive"), "custos");
+        let Ok(entities) = Entities::from_entities(
+            [self.staff_entity(p), Entity::new_no_attrs(archive.clone(), HashSet::new())],
+            None,
+        ) else {
+            return Decision { allowed: false, reason: "access policy: entities could not be built".into() };
+        };
+        let action = uid(&type_name("Action"), op.cedar_name());
+        let (allowed, reasons) = self.run(uid(&self.staff, p.id.as_str()), action, archive, vec![], &entities);
+        self.verdict(p, op.cedar_name(), allowed, &reasons)
     }
 
     /// Retention and destruction as a whole (`disposition.manage`).

@@ -1,14 +1,21 @@
 //! The persons an incident affected, derived from the audit log alone.
 
 use super::{field_error, AffectedCriteria, AffectedSet};
-use crate::archive::registers::{from_json, to_json, Access};
+use crate::archive::records::SUBJECTS;
+use crate::archive::registers::Access;
 use crate::archive::{Archive, ArchiveError, RequestCtx};
 use crate::audit::{AuditEntry, AuditFilter, Commit, Outcome};
 use crate::crypto::{KeyRef, Sealed};
+use crate::domain::IncidentId;
 use crate::domain::{DossierId, Jurisdiction, PrincipalId, SubjectId};
-use crate::store::{keys, Cf, Op};
+use crate::store::{keys, Cf, Table};
 use sha2::{Digest, Sha256};
 use std::collections::BTreeSet;
+
+/// The sealed affected-person lists: `a/<inc>/<n u32 BE>` in `registers`,
+/// one per derivation, never rewritten.
+const AFFECTED: Table<(IncidentId, u32), Sealed> =
+    Table::new(Cf::Registers, b"a/", |(id, n): &(IncidentId, u32)| keys::affected_list(id, *n));
 
 /// The persons an audit entry shows personal data of (clear or masked):
 /// for a dossier read, the contacts with a released or masked field; for a
@@ -48,7 +55,8 @@ impl Archive {
     ) -> Result<AffectedSet, ArchiveError> {
         const ACTION: &str = "incident.affected";
         self.require_register(ctx, ACTION, id, Access::Keep).await?;
-        let (mut r, raw) = self.find_incident(ctx, ACTION, id).await?;
+        let held = self.find_incident(ctx, ACTION, id).await?;
+        let mut r = held.value.clone();
         let mut errors = Vec::new();
         if c.actor.is_none() && c.from.is_none() && c.to.is_none() && c.dossiers.is_empty() {
             errors.push(field_error("", "give an actor, a time window (from, to), dossiers, or several"));
@@ -127,8 +135,7 @@ impl Archive {
         let mut added = Vec::new();
         for s in &list {
             let Ok(sid) = SubjectId::parse(s) else { continue };
-            let Some(raw) = self.store.get(Cf::Subjects, &keys::subject(&sid))? else { continue };
-            let meta: crate::archive::records::SubjectMeta = from_json(&raw)?;
+            let Some(meta) = SUBJECTS.get(self.store.as_ref(), &sid)? else { continue };
             let res = meta.residency();
             let j = if res.is_eu() { Jurisdiction::parse("EU").unwrap_or_else(|_| Jurisdiction::cn()) } else { res };
             let covered = r.jurisdictions.iter().any(|have| have == &j || (j.is_eu() && have.is_eu()));
@@ -139,7 +146,7 @@ impl Archive {
         r.jurisdictions.extend(added.iter().cloned());
         r.jurisdictions.sort();
         r.affected.push(set.clone());
-        let list_op = Op::Put(Cf::Registers, keys::affected_list(&r.id, n), to_json(&sealed)?);
+        let list_op = AFFECTED.put_unguarded(&(r.id.clone(), n), &sealed)?;
         let reason = format!(
             "affected set {n}: {} person(s) in {records} entr(ies) of {examined} examined up to seq {head}{}",
             set.count,
@@ -149,7 +156,7 @@ impl Archive {
                 format!("; jurisdictions added: {}", added.iter().map(|j| j.as_str()).collect::<Vec<_>>().join(", "))
             }
         );
-        self.commit_incident(ctx, ACTION, &r, raw, vec![list_op], reason).await?;
+        self.commit_incident(ctx, ACTION, &held, &r, vec![list_op], reason).await?;
         Ok(set)
     }
 
@@ -158,12 +165,11 @@ impl Archive {
     pub async fn affected_list(&self, ctx: &RequestCtx, id: &str, n: u32) -> Result<Vec<String>, ArchiveError> {
         const ACTION: &str = "incident.affected_list";
         self.require_register(ctx, ACTION, id, Access::Keep).await?;
-        let (r, _) = self.find_incident(ctx, ACTION, id).await?;
-        let Some(raw) = self.store.get(Cf::Registers, &keys::affected_list(&r.id, n))? else {
+        let r = self.find_incident(ctx, ACTION, id).await?.value;
+        let Some(sealed) = AFFECTED.get(self.store.as_ref(), &(r.id.clone(), n))? else {
             let e = ctx.entry(ACTION, id, Outcome::Error, format!("no affected set {n}"));
             return self.refuse(e, ArchiveError::NotFound(format!("affected set {n}"))).await;
         };
-        let sealed: Sealed = from_json(&raw)?;
         let plain = self
             .open_text(&KeyRef::Registers, r.id.as_str(), &format!("incident/{}/affected/{n}", r.id), &sealed)
             .ok_or_else(|| anyhow::anyhow!("the affected list does not open"))?;

@@ -10,13 +10,13 @@ mod affected;
 mod notices;
 
 use super::{field_error, visible, MAX_TEXT};
-use super::{from_json, rfc3339, to_json, Access};
+use super::{rfc3339, Access};
 use crate::archive::{Archive, ArchiveError, RequestCtx};
-use crate::audit::{Commit, Guard, Outcome};
+use crate::audit::{Commit, Outcome};
 use crate::crypto::{KeyRef, Sealed};
 use crate::domain::{Classification, IncidentId, Jurisdiction, PrincipalId, Role};
 use crate::policy::registers::{Deadline, Notify};
-use crate::store::{keys, Cf, Op};
+use crate::store::{keys, Cf, Held, Op, Table};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
 use time::OffsetDateTime;
@@ -115,6 +115,9 @@ struct Exemption {
     at: OffsetDateTime,
 }
 
+/// The incidents register: `i/<inc>` in `registers`.
+const INCIDENTS: Table<IncidentId, IncidentRecord> = Table::new(Cf::Registers, keys::INCIDENT_PREFIX, keys::incident);
+
 #[derive(Debug, Clone, Serialize, Deserialize)]
 struct IncidentRecord {
     id: IncidentId,
@@ -209,12 +212,9 @@ fn texts_aad(id: &IncidentId) -> String {
 }
 
 impl Archive {
-    fn incident_record(&self, id: &str) -> Result<Option<(IncidentRecord, Vec<u8>)>, ArchiveError> {
+    fn incident_record(&self, id: &str) -> Result<Option<Held<IncidentRecord>>, ArchiveError> {
         let Ok(iid) = IncidentId::parse(id) else { return Ok(None) };
-        match self.store.get(Cf::Registers, &keys::incident(&iid))? {
-            None => Ok(None),
-            Some(raw) => Ok(Some((from_json(&raw)?, raw))),
-        }
+        Ok(INCIDENTS.hold(self.store.as_ref(), &iid)?)
     }
 
     fn incident_texts(&self, r: &IncidentRecord) -> Option<IncidentTexts> {
@@ -383,8 +383,10 @@ impl Archive {
             rfc3339(record.aware_at),
             if due.is_empty() { "none".into() } else { due.join(", ") }
         );
-        let ops = vec![Op::Put(Cf::Registers, keys::incident(&id), to_json(&record)?)];
-        self.audit.commit(Commit::change(ops, ctx.entry(ACTION, id.as_str(), Outcome::Allow, reason))).await?;
+        let change = INCIDENTS.insert(&id, &record)?;
+        self.audit
+            .commit(Commit::guarded(change, vec![], ctx.entry(ACTION, id.as_str(), Outcome::Allow, reason)))
+            .await?;
         Ok(view)
     }
 
@@ -392,10 +394,7 @@ impl Archive {
     pub async fn list_incidents(&self, ctx: &RequestCtx) -> Result<Vec<IncidentView>, ArchiveError> {
         const ACTION: &str = "incident.list";
         self.require_register(ctx, ACTION, "incidents", Access::Read).await?;
-        let mut all = Vec::new();
-        for row in self.store.scan(Cf::Registers, keys::INCIDENT_PREFIX, keys::INCIDENT_PREFIX) {
-            all.push(from_json::<IncidentRecord>(&row?.1)?);
-        }
+        let mut all: Vec<IncidentRecord> = INCIDENTS.values(self.store.as_ref()).collect::<Result<_, _>>()?;
         all.sort_by_key(|r| std::cmp::Reverse(r.aware_at));
         let e = ctx.entry(ACTION, "incidents", Outcome::Allow, format!("{} listed", all.len()));
         self.audit.commit(Commit::entry(e)).await?;
@@ -409,7 +408,7 @@ impl Archive {
         ctx: &RequestCtx,
         action: &str,
         id: &str,
-    ) -> Result<(IncidentRecord, Vec<u8>), ArchiveError> {
+    ) -> Result<Held<IncidentRecord>, ArchiveError> {
         match self.incident_record(id)? {
             Some(found) => Ok(found),
             None => {
@@ -423,7 +422,7 @@ impl Archive {
     pub async fn get_incident(&self, ctx: &RequestCtx, id: &str) -> Result<IncidentView, ArchiveError> {
         const ACTION: &str = "incident.read";
         self.require_register(ctx, ACTION, id, Access::Read).await?;
-        let (r, _) = self.find_incident(ctx, ACTION, id).await?;
+        let r = self.find_incident(ctx, ACTION, id).await?.value;
         self.audit.commit(Commit::entry(ctx.entry(ACTION, id, Outcome::Allow, "incident"))).await?;
         Ok(self.incident_view(&r, ctx.principal.has_role(Role::Compliance)))
     }
@@ -433,16 +432,16 @@ impl Archive {
         &self,
         ctx: &RequestCtx,
         action: &str,
+        held: &Held<IncidentRecord>,
         r: &IncidentRecord,
-        raw: Vec<u8>,
-        mut ops: Vec<Op>,
+        ops: Vec<Op>,
         reason: String,
     ) -> Result<(), ArchiveError> {
-        ops.push(Op::Put(Cf::Registers, keys::incident(&r.id), to_json(r)?));
-        let guard = Guard { cf: Cf::Registers, key: keys::incident(&r.id), expected: Some(raw) };
         let e = ctx.entry(action, r.id.as_str(), Outcome::Allow, reason);
         let conflict = ctx.entry(action, r.id.as_str(), Outcome::Error, "concurrent change of the incident");
-        self.audit.commit(Commit { ops, entries: vec![e], guard: Some(guard), on_conflict: vec![conflict] }).await?;
+        let mut commit = Commit::guarded(held.replace(r)?, ops, e);
+        commit.on_conflict = vec![conflict];
+        self.audit.commit(commit).await?;
         Ok(())
     }
 }

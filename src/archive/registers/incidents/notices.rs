@@ -2,14 +2,12 @@
 //! deadline alerts of incidents.
 
 use super::{
-    field_error, visible, Exemption, IncidentRecord, IncidentView, NewNotification, NoticeDraft, StoredNotification,
-    MAX_TEXT,
+    field_error, visible, Exemption, IncidentView, NewNotification, NoticeDraft, StoredNotification, MAX_TEXT,
 };
-use crate::archive::registers::{code, from_json, rfc3339, to_json, Access, AlertWrite};
+use crate::archive::registers::{code, rfc3339, Access, AlertWrite};
 use crate::archive::{Archive, ArchiveError, RequestCtx};
-use crate::audit::{Commit, Guard, Outcome};
+use crate::audit::{Commit, Outcome};
 use crate::crypto::KeyRef;
-use crate::store::{keys, Cf, Op};
 use std::collections::BTreeMap;
 
 impl Archive {
@@ -23,7 +21,8 @@ impl Archive {
     ) -> Result<IncidentView, ArchiveError> {
         const ACTION: &str = "incident.notify";
         self.require_register(ctx, ACTION, id, Access::Keep).await?;
-        let (mut r, raw) = self.find_incident(ctx, ACTION, id).await?;
+        let held = self.find_incident(ctx, ACTION, id).await?;
+        let mut r = held.value.clone();
         let now = self.clock.now();
         let mut errors = Vec::new();
         if !visible(&n.recipient) {
@@ -79,7 +78,7 @@ impl Archive {
             rfc3339(n.at),
             if met.is_empty() { String::new() } else { format!("; meets {}", met.join(", ")) }
         );
-        self.commit_incident(ctx, ACTION, &r, raw, vec![], reason).await?;
+        self.commit_incident(ctx, ACTION, &held, &r, vec![], reason).await?;
         Ok(self.incident_view(&r, true))
     }
 
@@ -96,7 +95,8 @@ impl Archive {
     ) -> Result<IncidentView, ArchiveError> {
         const ACTION: &str = "incident.exemption";
         self.require_register(ctx, ACTION, id, Access::Keep).await?;
-        let (mut r, raw) = self.find_incident(ctx, ACTION, id).await?;
+        let held = self.find_incident(ctx, ACTION, id).await?;
+        let mut r = held.value.clone();
         let mut errors = Vec::new();
         if keys_compromised {
             errors.push(field_error(
@@ -127,7 +127,7 @@ impl Archive {
         r.exemption =
             Some(Exemption { reasoning: sealed, recorded_by: ctx.principal.id.clone(), at: self.clock.now() });
         let reason = "GDPR Art. 34(3)(a) exemption recorded: keys not compromised".to_owned();
-        self.commit_incident(ctx, ACTION, &r, raw, vec![], reason).await?;
+        self.commit_incident(ctx, ACTION, &held, &r, vec![], reason).await?;
         Ok(self.incident_view(&r, true))
     }
 
@@ -136,7 +136,7 @@ impl Archive {
     pub async fn incident_notice(&self, ctx: &RequestCtx, id: &str) -> Result<NoticeDraft, ArchiveError> {
         const ACTION: &str = "incident.notice";
         self.require_register(ctx, ACTION, id, Access::Keep).await?;
-        let (r, _) = self.find_incident(ctx, ACTION, id).await?;
+        let r = self.find_incident(ctx, ACTION, id).await?.value;
         let v = self.incident_view(&r, true);
         use serde_json::{json, Value};
         let latest = r.affected.last();
@@ -194,9 +194,9 @@ impl Archive {
     pub(in crate::archive::registers) fn incident_deadline_alerts(&self) -> Result<Vec<AlertWrite>, ArchiveError> {
         let now = self.clock.now();
         let mut out = Vec::new();
-        for row in self.store.scan(Cf::Registers, keys::INCIDENT_PREFIX, keys::INCIDENT_PREFIX) {
-            let (_, raw) = row?;
-            let mut r: IncidentRecord = from_json(&raw)?;
+        for held in super::INCIDENTS.held_rows(self.store.as_ref()) {
+            let held = held?;
+            let mut r = held.value.clone();
             let mut alerts = Vec::new();
             for (d, due, met) in self.deadlines_of(&r) {
                 if met.is_some() {
@@ -234,9 +234,8 @@ impl Archive {
             if alerts.is_empty() {
                 continue;
             }
-            let record = Op::Put(Cf::Registers, keys::incident(&r.id), to_json(&r)?);
-            let guard = Guard { cf: Cf::Registers, key: keys::incident(&r.id), expected: Some(raw) };
-            out.push(AlertWrite { resource: r.id.to_string(), subjects: vec![], alerts, record, guard });
+            let change = held.replace(&r)?;
+            out.push(AlertWrite { resource: r.id.to_string(), subjects: vec![], alerts, change });
         }
         Ok(out)
     }

@@ -5,12 +5,13 @@ use super::{
     field_error, visible, Answer, AnswerKind, Extension, Refusal, RequestChange, RequestKind, RequestRecord,
     RequestState, RequestView, Transition, MAX_TEXT,
 };
-use crate::archive::registers::{code, from_json, rfc3339, to_json, Access, AlertWrite};
+use crate::archive::registers::{code, rfc3339, Access, AlertWrite};
+use crate::archive::retention::CERTIFICATES;
 use crate::archive::{Archive, ArchiveError, RequestCtx};
-use crate::audit::{entry_key, AuditEntry, Commit, Guard, Outcome};
+use crate::audit::{entry_key, AuditEntry, Commit, Outcome};
 use crate::domain::dossier::FieldError;
 use crate::domain::CertificateId;
-use crate::store::{keys, Cf, Op};
+use crate::store::{Cf, Held};
 
 impl Archive {
     /// Checks what is said to answer a request: an allowed audit entry of a
@@ -52,11 +53,10 @@ impl Archive {
             AnswerKind::Certificate => {
                 let cert = CertificateId::parse(&a.reference)
                     .ok()
-                    .map(|c| self.store.get(Cf::Disposition, &keys::certificate(c.as_str())))
+                    .map(|c| CERTIFICATES.get(self.store.as_ref(), &c))
                     .transpose()?
                     .flatten();
-                let Some(raw) = cert else { return Ok(Err(field_error(&path, "no such certificate"))) };
-                let c: crate::archive::retention::Certificate = from_json(&raw)?;
+                let Some(c) = cert else { return Ok(Err(field_error(&path, "no such certificate"))) };
                 let erased = c.items.iter().any(|it| {
                     it.subjects.contains(&r.subject) && it.outcome == crate::archive::retention::ItemOutcome::Erased
                 });
@@ -82,10 +82,11 @@ impl Archive {
     ) -> Result<RequestView, ArchiveError> {
         const ACTION: &str = "request.update";
         self.require_register(ctx, ACTION, id, Access::Keep).await?;
-        let Some((mut r, raw)) = self.request_record(id)? else {
+        let Some(held) = self.request_record(id)? else {
             let e = ctx.entry(ACTION, id, Outcome::Error, "no such request");
             return self.refuse(e, ArchiveError::NotFound("request".into())).await;
         };
+        let mut r = held.value.clone();
         let now = self.clock.now();
         let me = ctx.principal.id.clone();
         let sid = r.subject.clone();
@@ -207,11 +208,10 @@ impl Archive {
         if !errors.is_empty() {
             return self.refuse(entry(Outcome::Error, "invalid change".into()), ArchiveError::Invalid(errors)).await;
         }
-        let ops = vec![Op::Put(Cf::Registers, keys::request(&r.id), to_json(&r)?)];
-        let guard = Guard { cf: Cf::Registers, key: keys::request(&r.id), expected: Some(raw) };
         let e = entry(Outcome::Allow, notes.join("; "));
-        let conflict = entry(Outcome::Error, "concurrent change of the request".into());
-        self.audit.commit(Commit { ops, entries: vec![e], guard: Some(guard), on_conflict: vec![conflict] }).await?;
+        let mut commit = Commit::guarded(held.replace(&r)?, vec![], e);
+        commit.on_conflict = vec![entry(Outcome::Error, "concurrent change of the request".into())];
+        self.audit.commit(commit).await?;
         Ok(self.request_view(&r, true))
     }
 
@@ -220,18 +220,19 @@ impl Archive {
     pub(in crate::archive::registers) fn overdue_request_alerts(&self) -> Result<Vec<AlertWrite>, ArchiveError> {
         let now = self.clock.now();
         let mut out = Vec::new();
-        for row in self.store.scan(Cf::Registers, keys::REQUEST_PREFIX, keys::REQUEST_PREFIX) {
-            let (_, raw) = row?;
-            let r: RequestRecord = from_json(&raw)?;
+        for held in super::REQUESTS.held_rows(self.store.as_ref()) {
+            let held = held?;
+            let r = &held.value;
             if r.state.is_open() && now > r.due() && !r.overdue_alerted {
-                out.push(self.overdue_alert(raw, r)?);
+                out.push(self.overdue_alert(&held)?);
             }
         }
         Ok(out)
     }
 
     /// The alert and the record change for an overdue request.
-    fn overdue_alert(&self, raw: Vec<u8>, mut r: RequestRecord) -> Result<AlertWrite, ArchiveError> {
+    fn overdue_alert(&self, held: &Held<RequestRecord>) -> Result<AlertWrite, ArchiveError> {
+        let mut r = held.value.clone();
         let now = self.clock.now();
         let days = (now - r.due()).whole_days().max(0) as u64;
         let alert = crate::policy::alerts::Alert {
@@ -254,14 +255,11 @@ impl Archive {
             threshold: 0,
         };
         r.overdue_alerted = true;
-        let record = Op::Put(Cf::Registers, keys::request(&r.id), to_json(&r)?);
-        let guard = Guard { cf: Cf::Registers, key: keys::request(&r.id), expected: Some(raw) };
         Ok(AlertWrite {
             resource: r.id.to_string(),
             subjects: vec![r.subject.to_string()],
             alerts: vec![alert],
-            record,
-            guard,
+            change: held.replace(&r)?,
         })
     }
 }

@@ -4,13 +4,12 @@
 use super::{
     field_error, visible, NewRequest, RequestKind, RequestRecord, RequestState, RequestView, Transition, MAX_TEXT,
 };
-use crate::archive::records::{ConsentEvent, ConsentEventKind, SubjectMeta};
-use crate::archive::registers::{code, from_json, rfc3339, to_json};
+use crate::archive::records::{ConsentEvent, ConsentEventKind, SubjectMeta, CONSENT_EVENTS, SUBJECTS};
+use crate::archive::registers::{code, rfc3339};
 use crate::archive::{Archive, ArchiveError, RequestCtx};
-use crate::audit::{Commit, Guard, Outcome};
+use crate::audit::{Commit, Outcome};
 use crate::crypto::KeyRef;
 use crate::domain::{RequestId, Role, SubjectId};
-use crate::store::{keys, Cf, Op};
 
 impl Archive {
     /// `POST /v1/requests` (compliance; service for a person named in a
@@ -21,7 +20,7 @@ impl Archive {
         let p = &ctx.principal;
         let found = SubjectId::parse(&new.subject)
             .ok()
-            .map(|sid| self.store.get(Cf::Subjects, &keys::subject(&sid)).map(|raw| raw.map(|r| (sid, r))))
+            .map(|sid| SUBJECTS.hold(self.store.as_ref(), &sid).map(|held| held.map(|h| (sid, h))))
             .transpose()?
             .flatten();
         let in_reach = |sid: &SubjectId| -> Result<bool, ArchiveError> {
@@ -37,8 +36,8 @@ impl Archive {
         // An unknown person and one out of reach get the same 403, except for
         // compliance (who may record a request for anyone on record).
         let compliance = p.has_role(Role::Compliance);
-        let (sid, raw) = match found {
-            Some((sid, raw)) if in_reach(&sid)? => (sid, raw),
+        let (sid, held) = match found {
+            Some((sid, held)) if in_reach(&sid)? => (sid, held),
             Some((sid, _)) => {
                 let mut e = ctx.entry(
                     ACTION,
@@ -62,7 +61,7 @@ impl Archive {
                     .await;
             }
         };
-        let meta: SubjectMeta = from_json(&raw)?;
+        let meta: SubjectMeta = held.value.clone();
         let now = self.clock.now();
         let rid = RequestId::generate();
         let mut errors = Vec::new();
@@ -153,7 +152,7 @@ impl Archive {
                 };
                 m.consent_events = n + 1;
                 m.last_withdrawal_at = Some(now);
-                ops.push(Op::Put(Cf::Subjects, keys::consent_event(&sid, n), to_json(&event)?));
+                ops.push(CONSENT_EVENTS.put_unguarded(&(sid.clone(), n), &event)?);
                 let mut w = ctx.entry(
                     "consent.withdraw",
                     sid.as_str(),
@@ -169,10 +168,11 @@ impl Archive {
             o.subjects = vec![sid.to_string()];
             entries.push(o);
             record.effects.push(note);
-            ops.push(Op::Put(Cf::Subjects, keys::subject(&sid), to_json(&m)?));
-            guard = Some(Guard { cf: Cf::Subjects, key: keys::subject(&sid), expected: Some(raw.clone()) });
+            let change = held.replace(&m)?;
+            ops.push(change.op);
+            guard = Some(change.guard);
         }
-        ops.push(Op::Put(Cf::Registers, keys::request(&rid), to_json(&record)?));
+        ops.push(super::REQUESTS.put_unguarded(&rid, &record)?);
         let mut e = ctx.entry(
             ACTION,
             rid.as_str(),

@@ -13,13 +13,13 @@ mod change;
 mod create;
 
 use super::{field_error, visible, MAX_TEXT};
-use super::{from_json, rfc3339, Access};
+use super::{rfc3339, Access};
 use crate::archive::{Archive, ArchiveError, RequestCtx};
 use crate::audit::{Commit, Outcome};
 use crate::crypto::{KeyRef, Sealed};
 use crate::domain::dossier::FieldError;
 use crate::domain::{Jurisdiction, PrincipalId, RequestId, Role, SubjectId};
-use crate::store::{keys, Cf};
+use crate::store::{keys, Cf, Held, Table};
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
@@ -195,6 +195,9 @@ pub struct Transition {
 
 /// A request as stored: ids, codes and times; every free text sealed under
 /// the person's key.
+/// The requests register: `r/<req>` in `registers`.
+const REQUESTS: Table<RequestId, RequestRecord> = Table::new(Cf::Registers, keys::REQUEST_PREFIX, keys::request);
+
 #[derive(Debug, Clone, Serialize, Deserialize)]
 struct RequestRecord {
     id: RequestId,
@@ -271,20 +274,13 @@ pub struct RequestView {
 }
 
 impl Archive {
-    fn request_record(&self, id: &str) -> Result<Option<(RequestRecord, Vec<u8>)>, ArchiveError> {
+    fn request_record(&self, id: &str) -> Result<Option<Held<RequestRecord>>, ArchiveError> {
         let Ok(rid) = RequestId::parse(id) else { return Ok(None) };
-        match self.store.get(Cf::Registers, &keys::request(&rid))? {
-            None => Ok(None),
-            Some(raw) => Ok(Some((from_json(&raw)?, raw))),
-        }
+        Ok(REQUESTS.hold(self.store.as_ref(), &rid)?)
     }
 
     fn all_requests(&self) -> Result<Vec<RequestRecord>, ArchiveError> {
-        let mut out = Vec::new();
-        for row in self.store.scan(Cf::Registers, keys::REQUEST_PREFIX, keys::REQUEST_PREFIX) {
-            out.push(from_json(&row?.1)?);
-        }
-        Ok(out)
+        Ok(REQUESTS.values(self.store.as_ref()).collect::<Result<_, _>>()?)
     }
 
     fn request_view(&self, r: &RequestRecord, with_texts: bool) -> RequestView {
@@ -390,7 +386,7 @@ impl Archive {
     pub async fn get_request(&self, ctx: &RequestCtx, id: &str) -> Result<RequestView, ArchiveError> {
         const ACTION: &str = "request.read";
         self.require_register(ctx, ACTION, id, Access::Read).await?;
-        let Some((r, _)) = self.request_record(id)? else {
+        let Some(Held { value: r, .. }) = self.request_record(id)? else {
             let e = ctx.entry(ACTION, id, Outcome::Error, "no such request");
             return self.refuse(e, ArchiveError::NotFound("request".into())).await;
         };
