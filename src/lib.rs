@@ -1,13 +1,18 @@
 //! custos: a compliance archive for customer dossiers.
 //!
 //! ```text
-//! main.rs ─ cli.rs ─┬─ server.rs  (wires: config → policies → store → archive → jobs → HTTP)
-//!                   └─ offline jobs (retention run, index rebuild, audit verify, policy check/show)
+//! main.rs ─ cli/ ─┬─ server.rs  (wires: config → policies → store → archive → jobs → HTTP;
+//!                 │              assembles api/ and console/ routes behind web::app)
+//!                 └─ offline jobs (retention run, index rebuild, audit verify, policy check/show)
 //!
 //! HTTP request
-//!   → api/        request id + span, authenticate (token → Principal), X-Purpose
-//!                 parsed once (StatedPurpose), body → DTO (body.rs) → domain type;
-//!                 the use case runs off the executor (offload); errors → problem+json
+//!   → web/        the one edge: request id + span, authenticate (token → Principal),
+//!                 X-Purpose parsed once (StatedPurpose), bounded bodies → DTO (body.rs)
+//!                 → domain type; the use case runs off the executor (offload);
+//!                 errors → problem+json (error.rs); console sessions
+//!   → api/ | console/   REST routes and DTOs | server-rendered pages
+//!   → archive/gate      operations on the archive as a whole decided by Cedar
+//!                       (Archive::decide, Archive::may)
 //!   → archive/    the use cases, one folder or file each: dossiers/{create,read,update,plan},
 //!                 subjects, documents, search, retention/{close,holds,due,batches,destroy,
 //!                 certificate,erasure,sweep}, principals, audit_log, transparency, alerts
@@ -17,7 +22,8 @@
 //!                    AAD, one rule for a destroyed key (reads as erased)
 //!        → crypto/   keyring: per-dossier / per-subject data keys wrapped by the master key
 //!        → audit/    ONE durable group-committed batch = change + audit entry (+ Merkle nodes)
-//!        → store/    RocksDB column families; every key layout in store/keys.rs
+//!        → store/    RocksDB column families; every key layout in store/keys.rs;
+//!                    typed tables (store::Table) with compare-and-set changes
 //!        → search/   tantivy index, after the batch is durable
 //!   → response: released fields clear, masked masked, withheld listed in `redactions`
 //!

@@ -83,7 +83,7 @@ fn acceptable_request_id(v: &HeaderValue) -> Option<String> {
 /// alerts). A use case bounded by one dossier (read, create, update, a
 /// consent, a hold, a proof) runs inline: its store, AEAD and Cedar work is
 /// tens of microseconds, and moving it to the blocking pool cost 30% of
-/// read and ingest throughput (docs/performance.md, "Where the work runs").
+/// read and ingest throughput (docs/performance-history.md, "Where the work runs").
 pub async fn offload<T, F, Fut>(state: &AppState, f: F) -> Result<T, ApiError>
 where
     F: FnOnce(Arc<Archive>) -> Fut + Send + 'static,
