@@ -252,3 +252,15 @@ fn no_source_file_is_over_500_lines_of_code() {
         .collect();
     assert!(long.is_empty(), "split these: {long:?}");
 }
+
+#[test]
+fn masking_is_decided_in_policy_masking_only() {
+    // A masked value is made by `policy::masking`; a use case or a view
+    // never writes its own stars.
+    for room in ["archive", "api", "console", "web"] {
+        for file in sources(&src().join(room)) {
+            let text = std::fs::read_to_string(&file).unwrap();
+            assert!(!non_test(&text).contains("\"***\""), "{} writes a mask of its own", file.display());
+        }
+    }
+}

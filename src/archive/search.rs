@@ -339,7 +339,12 @@ impl Archive {
         for (score, meta, outcome) in visible.into_iter().skip(offset).take(limit) {
             let show = |path: &str, v: String| match outcome {
                 FieldOutcome::Clear => v,
-                FieldOutcome::Masked => self.policy.masking.mask(path, &v.into()).as_str().unwrap_or("***").to_owned(),
+                FieldOutcome::Masked => self
+                    .policy
+                    .masking
+                    .mask(path, &v.into())
+                    .as_str()
+                    .map_or_else(crate::policy::masking::masked_text, str::to_owned),
                 FieldOutcome::Withheld => String::new(),
             };
             let name = match outcome {

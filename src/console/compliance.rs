@@ -6,11 +6,10 @@
 use super::charts::bars;
 use super::page::{parse_opt, see_other, Page, Posted};
 use crate::archive::customers::ReportBy;
-use crate::archive::gate::Operation;
+use crate::archive::gate::{CustomerScope, Operation};
 use crate::archive::transparency::ProofVerdict;
 use crate::archive::{wire_name, ArchiveError};
 use crate::audit::{AuditFilter, Outcome};
-use crate::domain::Role;
 use crate::web::error::ApiError;
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Path, Query};
@@ -46,7 +45,9 @@ pub fn json(v: &Value) -> Markup {
 pub async fn overview(page: Page) -> Response {
     let mut charts = Vec::new();
     let a = page.archive();
-    let staff = [Role::Sales, Role::Service, Role::Finance, Role::Compliance].iter().any(|r| page.has(*r));
+    let p = &page.ctx.principal;
+    let scope = a.customer_scope(p);
+    let staff = scope.is_some();
     if staff {
         for (by, title) in [(ReportBy::Grade, "Dossiers by grade"), (ReportBy::Region, "Dossiers by region")] {
             match a.report_summary(&page.ctx, by).await {
@@ -63,7 +64,7 @@ pub async fn overview(page: Page) -> Response {
             }
         }
     }
-    if page.has(Role::Compliance) || page.has(Role::Auditor) {
+    if a.may(p, Operation::AuditRead) {
         match a.audit_activity(&page.ctx, 14).await {
             Ok(days) => {
                 let rows: Vec<_> = days
@@ -93,7 +94,7 @@ pub async fn overview(page: Page) -> Response {
             Err(e) => return page.fail(e),
         }
     }
-    if page.has(Role::Compliance) {
+    if a.may_manage_disposition(p) {
         match a.disposition_due(&page.ctx).await {
             Ok(due) => {
                 let blocked = due.items.iter().filter(|i| !i.blocked_by.is_empty()).count() as u64;
@@ -110,7 +111,7 @@ pub async fn overview(page: Page) -> Response {
         }
     }
     let body = html! {
-        @if staff && !page.has(Role::Compliance) { p.hint { (page.t("Current figures only for the dossiers you may see.")) } }
+        @if staff && scope != Some(CustomerScope::All) { p.hint { (page.t("Current figures only for the dossiers you may see.")) } }
         div.charts { @for c in &charts { (c) } }
     };
     page.render(page.t("Overview"), body)

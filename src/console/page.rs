@@ -3,6 +3,7 @@
 //! sign-out, purpose and language.
 
 use super::i18n::{t, Lang};
+use crate::archive::gate::Operation;
 use crate::archive::{ArchiveError, RequestCtx, StatedPurpose};
 use crate::domain::{Purpose, Role};
 use crate::web::error::ApiError;
@@ -193,23 +194,20 @@ impl Page {
     pub fn render_status(&self, status: StatusCode, title: &str, body: Markup) -> Response {
         let lang = self.session.lang;
         let p = &self.ctx.principal;
+        // The menu asks the same decisions the use cases make.
+        let a = self.archive();
+        let audit = a.may(p, Operation::AuditRead);
+        let registers = a.may(p, Operation::RegisterRead);
         let nav: Vec<(&str, &'static str)> = [
             (true, "/console", "Overview"),
-            (
-                self.has(Role::Sales)
-                    || self.has(Role::Service)
-                    || self.has(Role::Finance)
-                    || self.has(Role::Compliance),
-                "/console/search",
-                "Search",
-            ),
-            (self.has(Role::Sales) || self.has(Role::Service), "/console/dossiers/new", "New dossier"),
-            (self.has(Role::Compliance) || self.has(Role::Auditor), "/console/audit", "Audit log"),
-            (self.has(Role::Compliance) || self.has(Role::Auditor), "/console/alerts", "Alerts"),
-            (self.has(Role::Compliance), "/console/disposition", "Disposition"),
-            (self.has(Role::Compliance), "/console/subjects", "Subjects"),
-            (self.has(Role::Compliance) || self.has(Role::Auditor), "/console/requests", "Requests"),
-            (self.has(Role::Compliance) || self.has(Role::Auditor), "/console/incidents", "Incidents"),
+            (a.customer_scope(p).is_some(), "/console/search", "Search"),
+            (a.may_create_dossier(p), "/console/dossiers/new", "New dossier"),
+            (audit, "/console/audit", "Audit log"),
+            (audit, "/console/alerts", "Alerts"),
+            (a.may_manage_disposition(p), "/console/disposition", "Disposition"),
+            (a.may(p, Operation::RegisterKeep), "/console/subjects", "Subjects"),
+            (registers, "/console/requests", "Requests"),
+            (registers, "/console/incidents", "Incidents"),
         ]
         .into_iter()
         .filter(|(shown, _, _)| *shown)

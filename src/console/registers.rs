@@ -6,12 +6,12 @@
 
 use super::compliance::{enc, json, when};
 use super::page::{parse_opt, see_other, Page, Posted};
+use crate::archive::gate::Operation;
 use crate::archive::registers::{
     Answer, AnswerKind, Channel, NewRequest, RequestChange, RequestKind, RequestState, RequestView, Verification,
     VerificationMethod,
 };
 use crate::archive::{from_wire, wire_name};
-use crate::domain::Role;
 use crate::web::error::ApiError;
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Path, Query};
@@ -78,7 +78,7 @@ pub async fn request(page: Page, Path(id): Path<String>) -> Response {
 fn request_page(page: &Page, r: &RequestView) -> Response {
     let v = serde_json::to_value(r).unwrap_or_default();
     let action = format!("/console/requests/{}", enc(&r.id));
-    let open = r.state.is_open() && page.has(Role::Compliance);
+    let open = r.state.is_open() && page.archive().may(&page.ctx.principal, Operation::RegisterKeep);
     let codes = page.archive().refusal_codes();
     let body = html! {
         dl #request {

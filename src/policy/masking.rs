@@ -34,6 +34,12 @@ pub struct MaskingRules {
 
 const FIXED: &str = "***";
 
+/// A masked value that is not a template field (a grading input, an
+/// interaction's summary): shown in the fixed format, whatever it was.
+pub fn masked_text() -> String {
+    MaskFormat::Fixed.apply("")
+}
+
 impl MaskFormat {
     pub fn apply(self, value: &str) -> String {
         match self {

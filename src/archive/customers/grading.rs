@@ -200,13 +200,13 @@ impl Archive {
         let computed = self.policy.grading.grade(&inputs);
         let confidential = plan.outcome(Classification::Confidential, None);
         if confidential != FieldOutcome::Clear {
-            inputs.credit = inputs.credit.map(|_| "***".to_owned());
+            inputs.credit = inputs.credit.map(|_| crate::policy::masking::masked_text());
         }
         let mut computed = computed;
         if confidential != FieldOutcome::Clear {
             for r in &mut computed.rules {
                 for c in r.checks.iter_mut().filter(|c| c.condition == "credit") {
-                    c.actual = "***".into();
+                    c.actual = crate::policy::masking::masked_text();
                 }
             }
         }

@@ -202,7 +202,7 @@ impl Archive {
             FieldOutcome::Withheld => (None, "withheld"),
             _ => match self.interaction_summary(did, r) {
                 None => (None, "erased"),
-                Some(_) if shown == FieldOutcome::Masked => (Some("***".to_owned()), "masked"),
+                Some(_) if shown == FieldOutcome::Masked => (Some(crate::policy::masking::masked_text()), "masked"),
                 Some(text) => (Some(text), "clear"),
             },
         };

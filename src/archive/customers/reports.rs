@@ -7,10 +7,10 @@
 
 use super::figures::{month_of, months_before};
 use super::interactions::InteractionKind;
+use crate::archive::gate::CustomerScope;
 use crate::archive::records::DossierMeta;
 use crate::archive::{Archive, ArchiveError, RequestCtx};
 use crate::audit::{Commit, Outcome};
-use crate::domain::Role;
 use serde::Serialize;
 use std::collections::BTreeMap;
 
@@ -157,14 +157,13 @@ impl Archive {
     pub async fn report_summary(&self, ctx: &RequestCtx, by: ReportBy) -> Result<Report, ArchiveError> {
         const ACTION: &str = "report.summary";
         let p = &ctx.principal;
-        let scope = if p.has_role(Role::Compliance) || p.has_role(Role::Finance) {
-            "all"
-        } else if p.has_role(Role::Service) {
-            "region"
-        } else if p.has_role(Role::Sales) {
-            "own"
-        } else {
-            let e = ctx.entry(ACTION, "", Outcome::Deny, "no role that reads customer reports");
+        let Some(scope) = self.customer_scope(p) else {
+            let e = ctx.entry(
+                ACTION,
+                "",
+                Outcome::Deny,
+                "no policy permits customers.all, customers.region or customers.own",
+            );
             let msg = "reports are for compliance, finance, service (its region) and sales (its own customers)";
             return self.refuse(e, ArchiveError::Forbidden(msg.into())).await;
         };
@@ -177,9 +176,9 @@ impl Archive {
         let mut groups: BTreeMap<String, Acc> = BTreeMap::new();
         for meta in self.all_dossiers()? {
             let mine = match scope {
-                "all" => true,
-                "region" => meta.region == p.region,
-                _ => meta.owner == p.id,
+                CustomerScope::All => true,
+                CustomerScope::Region => meta.region == p.region,
+                CustomerScope::Own => meta.owner == p.id,
             };
             if meta.destroyed.is_some() || !mine {
                 continue;
@@ -230,8 +229,9 @@ impl Archive {
             .collect();
         let suppressed = rows.iter().filter(|r| r.suppressed).count();
         let reason = format!(
-            "by {}, scope {scope}: {} group(s), {suppressed} suppressed (< {min})",
+            "by {}, scope {}: {} group(s), {suppressed} suppressed (< {min})",
             crate::archive::wire_name(&by),
+            scope.as_str(),
             rows.len()
         );
         self.audit.commit(Commit::entry(ctx.entry(ACTION, "", Outcome::Allow, reason))).await?;
@@ -239,7 +239,7 @@ impl Archive {
             by,
             window: format!("{:04}-{:02} to {:04}-{:02}", first.0, first.1, last.0, last.1),
             min_count: rules.min_report_count,
-            scope: scope.into(),
+            scope: scope.as_str().into(),
             generated_at: now,
             rows,
         })

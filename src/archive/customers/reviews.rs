@@ -5,12 +5,13 @@
 //! falls due under retention.toml). Reviews are append-only; the note is
 //! sealed under the dossier's key.
 
+use crate::archive::gate::CustomerScope;
 use crate::archive::records::{DossierMeta, SubjectMeta};
 use crate::archive::{Archive, ArchiveError, RequestCtx};
 use crate::audit::{Commit, Guard, Outcome};
 use crate::crypto::{seal, segment_aad, KeyRef, Sealed};
 use crate::domain::dossier::{FieldError, Grade};
-use crate::domain::{DossierId, InteractionId, PrincipalId, Role, SubjectId};
+use crate::domain::{DossierId, InteractionId, PrincipalId, SubjectId};
 use crate::policy::access::Change;
 use crate::store::{keys, Cf, Op};
 use serde::{Deserialize, Serialize};
@@ -147,22 +148,28 @@ impl Archive {
     ) -> Result<Vec<DueReview>, ArchiveError> {
         const ACTION: &str = "review.due";
         let p = &ctx.principal;
-        let everyone = p.has_role(Role::Compliance) || p.has_role(Role::Finance);
-        if !(everyone || p.has_role(Role::Sales) || p.has_role(Role::Service)) {
-            let e = ctx.entry(ACTION, "", Outcome::Deny, "no role that reviews dossiers");
+        let Some(scope) = self.customer_scope(p) else {
+            let e = ctx.entry(
+                ACTION,
+                "",
+                Outcome::Deny,
+                "no policy permits customers.all, customers.region or customers.own",
+            );
             return self
                 .refuse(
                     e,
                     ArchiveError::Forbidden("review lists are for sales, service, finance and compliance".into()),
                 )
                 .await;
-        }
+        };
         let me = p.id.as_str().to_owned();
         let region = p.region.clone();
-        let is_sales = p.has_role(Role::Sales);
-        let is_service = p.has_role(Role::Service);
         let list = self.reviews_due(|m| {
-            let visible = everyone || (is_sales && m.owner.as_str() == me) || (is_service && m.region == region);
+            let visible = match scope {
+                CustomerScope::All => true,
+                CustomerScope::Region => m.region == region,
+                CustomerScope::Own => m.owner.as_str() == me,
+            };
             visible && owner.is_none_or(|o| m.owner.as_str() == o)
         })?;
         let overdue = list.iter().filter(|d| d.overdue).count();

@@ -11,7 +11,7 @@ use crate::archive::{Archive, ArchiveError, RequestCtx};
 use crate::audit::{Commit, Outcome};
 use crate::crypto::{open, seal, segment_aad, KeyRef, Sealed};
 use crate::domain::dossier::FieldError;
-use crate::domain::{AssessmentId, Classification, PrincipalId, Purpose, Role};
+use crate::domain::{AssessmentId, Classification, PrincipalId, Purpose};
 use crate::store::{keys, Cf, KvStore, Op};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -198,7 +198,7 @@ impl Archive {
         }
         let e = ctx.entry(ACTION, "assessments", Outcome::Allow, format!("{} listed", all.len()));
         self.audit.commit(Commit::entry(e)).await?;
-        let texts = ctx.principal.has_role(Role::Compliance);
+        let texts = self.may(&ctx.principal, crate::archive::gate::Operation::RegisterKeep);
         Ok(all.iter().map(|r| self.assessment_view(r, texts)).collect())
     }
 

@@ -15,7 +15,7 @@ use crate::archive::{Archive, ArchiveError, RequestCtx};
 use crate::audit::{Commit, Outcome};
 use crate::crypto::{seal, segment_aad, KeyRef, Sealed};
 use crate::domain::dossier::FieldError;
-use crate::domain::{Classification, Jurisdiction, PrincipalId, Purpose, RecipientId, Role};
+use crate::domain::{Classification, Jurisdiction, PrincipalId, Purpose, RecipientId};
 use crate::store::{keys, Cf, Op};
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
@@ -288,7 +288,7 @@ impl Archive {
         let all = self.recipient_records()?;
         let e = ctx.entry(ACTION, "recipients", Outcome::Allow, format!("{} listed", all.len()));
         self.audit.commit(Commit::entry(e)).await?;
-        let texts = ctx.principal.has_role(Role::Compliance);
+        let texts = self.may(&ctx.principal, crate::archive::gate::Operation::RegisterKeep);
         all.iter().map(|r| self.recipient_view(r, texts)).collect()
     }
 
@@ -325,7 +325,7 @@ impl Archive {
         self.require_register(ctx, ACTION, "recipients", Access::Read).await?;
         let r = self.find_recipient(ctx, ACTION, id).await?;
         self.audit.commit(Commit::entry(ctx.entry(ACTION, id, Outcome::Allow, "recipient read"))).await?;
-        self.recipient_view(&r, ctx.principal.has_role(Role::Compliance))
+        self.recipient_view(&r, self.may(&ctx.principal, crate::archive::gate::Operation::RegisterKeep))
     }
 
     /// `POST /v1/recipients/{id}/attestation` (compliance): the party's

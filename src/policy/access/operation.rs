@@ -14,11 +14,28 @@ pub enum Operation {
     RegisterKeep,
     /// Principals, their tokens and enrollment, backups.
     Administer,
+    /// Every customer's dossier in lists, reports and review lists.
+    CustomersAll,
+    /// The customers of the caller's region.
+    CustomersRegion,
+    /// The caller's own customers.
+    CustomersOwn,
+    /// Recording a data-subject request for a person named in a dossier of
+    /// the caller's region (compliance records any, by `RegisterKeep`).
+    RequestInRegion,
 }
 
 impl Operation {
-    pub const ALL: [Operation; 4] =
-        [Operation::AuditRead, Operation::RegisterRead, Operation::RegisterKeep, Operation::Administer];
+    pub const ALL: [Operation; 8] = [
+        Operation::AuditRead,
+        Operation::RegisterRead,
+        Operation::RegisterKeep,
+        Operation::Administer,
+        Operation::CustomersAll,
+        Operation::CustomersRegion,
+        Operation::CustomersOwn,
+        Operation::RequestInRegion,
+    ];
 
     pub fn cedar_name(self) -> &'static str {
         match self {
@@ -26,6 +43,10 @@ impl Operation {
             Operation::RegisterRead => "register.read",
             Operation::RegisterKeep => "register.keep",
             Operation::Administer => "staff.administer",
+            Operation::CustomersAll => "customers.all",
+            Operation::CustomersRegion => "customers.region",
+            Operation::CustomersOwn => "customers.own",
+            Operation::RequestInRegion => "request.record-in-region",
         }
     }
 

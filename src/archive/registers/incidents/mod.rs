@@ -14,7 +14,7 @@ use super::{rfc3339, Access};
 use crate::archive::{Archive, ArchiveError, RequestCtx};
 use crate::audit::{Commit, Outcome};
 use crate::crypto::{KeyRef, Sealed};
-use crate::domain::{Classification, IncidentId, Jurisdiction, PrincipalId, Role};
+use crate::domain::{Classification, IncidentId, Jurisdiction, PrincipalId};
 use crate::policy::registers::{Deadline, Notify};
 use crate::store::{keys, Cf, Held, Op, Table};
 use serde::{Deserialize, Serialize};
@@ -398,7 +398,7 @@ impl Archive {
         all.sort_by_key(|r| std::cmp::Reverse(r.aware_at));
         let e = ctx.entry(ACTION, "incidents", Outcome::Allow, format!("{} listed", all.len()));
         self.audit.commit(Commit::entry(e)).await?;
-        let texts = ctx.principal.has_role(Role::Compliance);
+        let texts = self.may(&ctx.principal, crate::archive::gate::Operation::RegisterKeep);
         Ok(all.iter().map(|r| self.incident_view(r, texts)).collect())
     }
 
@@ -424,7 +424,7 @@ impl Archive {
         self.require_register(ctx, ACTION, id, Access::Read).await?;
         let r = self.find_incident(ctx, ACTION, id).await?.value;
         self.audit.commit(Commit::entry(ctx.entry(ACTION, id, Outcome::Allow, "incident"))).await?;
-        Ok(self.incident_view(&r, ctx.principal.has_role(Role::Compliance)))
+        Ok(self.incident_view(&r, self.may(&ctx.principal, crate::archive::gate::Operation::RegisterKeep)))
     }
 
     /// Writes a changed incident with its entry, guarded.

@@ -4,12 +4,13 @@
 use super::{
     field_error, visible, NewRequest, RequestKind, RequestRecord, RequestState, RequestView, Transition, MAX_TEXT,
 };
+use crate::archive::gate::Operation;
 use crate::archive::records::{ConsentEvent, ConsentEventKind, SubjectMeta, CONSENT_EVENTS, SUBJECTS};
 use crate::archive::registers::{code, rfc3339};
 use crate::archive::{Archive, ArchiveError, RequestCtx};
 use crate::audit::{Commit, Outcome};
 use crate::crypto::KeyRef;
-use crate::domain::{RequestId, Role, SubjectId};
+use crate::domain::{RequestId, SubjectId};
 
 impl Archive {
     /// `POST /v1/requests` (compliance; service for a person named in a
@@ -24,10 +25,10 @@ impl Archive {
             .transpose()?
             .flatten();
         let in_reach = |sid: &SubjectId| -> Result<bool, ArchiveError> {
-            if p.has_role(Role::Compliance) {
+            if self.may(p, Operation::RegisterKeep) {
                 return Ok(true);
             }
-            if !p.has_role(Role::Service) {
+            if !self.may(p, Operation::RequestInRegion) {
                 return Ok(false);
             }
             let region = p.region.as_str();
@@ -35,7 +36,7 @@ impl Archive {
         };
         // An unknown person and one out of reach get the same 403, except for
         // compliance (who may record a request for anyone on record).
-        let compliance = p.has_role(Role::Compliance);
+        let compliance = self.may(p, Operation::RegisterKeep);
         let (sid, held) = match found {
             Some((sid, held)) if in_reach(&sid)? => (sid, held),
             Some((sid, _)) => {

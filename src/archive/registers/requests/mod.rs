@@ -18,7 +18,7 @@ use crate::archive::{Archive, ArchiveError, RequestCtx};
 use crate::audit::{Commit, Outcome};
 use crate::crypto::{KeyRef, Sealed};
 use crate::domain::dossier::FieldError;
-use crate::domain::{Jurisdiction, PrincipalId, RequestId, Role, SubjectId};
+use crate::domain::{Jurisdiction, PrincipalId, RequestId, SubjectId};
 use crate::store::{keys, Cf, Held, Table};
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
@@ -378,7 +378,7 @@ impl Archive {
         e.subjects = all.iter().map(|r| r.subject.to_string()).collect();
         e.subjects.dedup();
         self.audit.commit(Commit::entry(e)).await?;
-        let texts = ctx.principal.has_role(Role::Compliance);
+        let texts = self.may(&ctx.principal, crate::archive::gate::Operation::RegisterKeep);
         Ok(all.iter().map(|r| self.request_view(r, texts)).collect())
     }
 
@@ -393,6 +393,6 @@ impl Archive {
         let mut e = ctx.entry(ACTION, id, Outcome::Allow, format!("state {}", r.state.as_str()));
         e.subjects = vec![r.subject.to_string()];
         self.audit.commit(Commit::entry(e)).await?;
-        Ok(self.request_view(&r, ctx.principal.has_role(Role::Compliance)))
+        Ok(self.request_view(&r, self.may(&ctx.principal, crate::archive::gate::Operation::RegisterKeep)))
     }
 }
