@@ -1,9 +1,10 @@
 //! Recording and listing unusual-access alerts.
 
+use super::records::ALERTS;
 use super::{Archive, ArchiveError, RequestCtx};
 use crate::audit::{entry_key, AuditEntry, AuditFilter, Commit, EntryBody, Outcome};
 use crate::policy::alerts::{Alert, AlertEngine, AlertRule};
-use crate::store::{keys, Cf, Op};
+use crate::store::Cf;
 
 impl Archive {
     pub fn alert_rules(&self) -> Vec<AlertRule> {
@@ -47,11 +48,10 @@ impl Archive {
 
     /// Stores an alert and its audit entry, in one durable batch.
     pub fn record_alert(&self, a: &Alert) -> Result<(), ArchiveError> {
-        let record = serde_json::to_vec(a).map_err(anyhow::Error::from)?;
         let reason =
             format!("{}: {} distinct or counted in {} s, threshold {}", a.rule, a.count, a.window_seconds, a.threshold);
         let entry = EntryBody { request_id: a.id.clone(), ..EntryBody::system("audit.alert", &a.actor, reason) };
-        self.audit.commit_blocking(Commit::change(vec![Op::Put(Cf::Alerts, keys::alert(&a.id), record)], entry))?;
+        self.audit.commit_blocking(Commit::change(vec![ALERTS.put_unguarded(&a.id, a)?], entry))?;
         tracing::warn!(rule = %a.rule, actor = %a.actor, count = a.count, "unusual access alert");
         Ok(())
     }
@@ -61,14 +61,7 @@ impl Archive {
     pub async fn list_alerts(&self, ctx: &RequestCtx, limit: usize) -> Result<Vec<Alert>, ArchiveError> {
         self.require_compliance(ctx, "audit/alerts").await?;
         self.audit.commit(Commit::entry(ctx.entry("audit.query", "audit/alerts", Outcome::Allow, "alerts"))).await?;
-        let mut all: Vec<Alert> = self
-            .store
-            .scan(Cf::Alerts, b"", b"")
-            .map(|row| {
-                row.map_err(ArchiveError::from)
-                    .and_then(|(_, v)| serde_json::from_slice(&v).map_err(|e| ArchiveError::Internal(e.into())))
-            })
-            .collect::<Result<_, _>>()?;
+        let mut all: Vec<Alert> = ALERTS.values(self.store.as_ref()).collect::<Result<_, _>>()?;
         all.reverse();
         all.truncate(limit);
         Ok(all)

@@ -14,7 +14,6 @@
 use super::{Archive, ArchiveError};
 use crate::audit::{Commit, EntryBody, Outcome};
 use crate::domain::AlertId;
-use crate::store::{keys, Op};
 use std::collections::HashMap;
 use time::{Duration, OffsetDateTime};
 
@@ -108,8 +107,7 @@ impl Archive {
                     threshold: BURST,
                 };
                 tracing::warn!(rule = %alert.rule, source = %source, count, "unusual access alert");
-                let record = serde_json::to_vec(&alert).map_err(anyhow::Error::from)?;
-                ops.push(Op::Put(crate::store::Cf::Alerts, keys::alert(&alert.id), record));
+                ops.push(super::records::ALERTS.put_unguarded(&alert.id, &alert)?);
                 let reason = format!("{}: {}", alert.rule, alert.description);
                 entries.push(EntryBody {
                     request_id: alert.id.clone(),

@@ -11,7 +11,6 @@ use super::{Archive, ArchiveError};
 use crate::audit::{Commit, EntryBody};
 use crate::crypto::secret::new_secret;
 use crate::domain::{AlertId, PrincipalId, TokenId};
-use crate::store::{keys, Cf, Op};
 
 /// Two new admins' enrollment codes, each for one person.
 pub struct BrokenGlass {
@@ -62,8 +61,7 @@ impl Archive {
             count: 2,
             threshold: 0,
         };
-        let record = serde_json::to_vec(&alert).map_err(anyhow::Error::from)?;
-        ops.push(Op::Put(Cf::Alerts, keys::alert(&alert.id), record));
+        ops.push(super::records::ALERTS.put_unguarded(&alert.id, &alert)?);
         entries.push(EntryBody {
             request_id: alert.id.clone(),
             ..EntryBody::system("audit.alert", "system:cli", format!("break_glass: {}", alert.description))

@@ -460,7 +460,7 @@ impl Archive {
             threshold: 1,
         };
         tracing::warn!(rule = %alert.rule, actor = %alert.actor, "unusual access alert");
-        let op = Op::Put(Cf::Alerts, keys::alert(&alert.id), serde_json::to_vec(&alert).map_err(anyhow::Error::from)?);
+        let op = super::records::ALERTS.put_unguarded(&alert.id, &alert)?;
         let reason = format!("{}: {}", alert.rule, alert.description);
         Ok((op, EntryBody { request_id: alert.id.clone(), ..EntryBody::system("audit.alert", admin.as_str(), reason) }))
     }

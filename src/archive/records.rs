@@ -122,6 +122,8 @@ pub(crate) const SUBJECTS: Table<SubjectId, SubjectMeta> =
 /// Consent events: `<sub>/c/<event u32 BE>` in `subjects`, append-only.
 pub(crate) const CONSENT_EVENTS: Table<(SubjectId, u32), ConsentEvent> =
     Table::new(Cf::Subjects, keys::SUBJECT_PREFIX, |(sid, n): &(SubjectId, u32)| keys::consent_event(sid, *n));
+/// Unusual-access alerts: `<alr>` in `alerts`, written once each.
+pub(crate) const ALERTS: Table<str, crate::policy::alerts::Alert> = Table::new(Cf::Alerts, b"", keys::alert);
 /// Tokens: `t/<tok>` in `principals`.
 pub(crate) const TOKENS: Table<TokenId, TokenRecord> = Table::new(Cf::Principals, b"t/", keys::token);
 

@@ -42,7 +42,14 @@ pub struct Table<K: ?Sized, V> {
     cf: Cf,
     prefix: &'static [u8],
     key: fn(&K) -> Vec<u8>,
+    /// Which keys under the prefix are this table's rows (another table may
+    /// share the prefix: a subject's links and consent events sit under its id).
+    row: fn(&[u8]) -> bool,
     _rows: PhantomData<fn() -> V>,
+}
+
+fn every_row(_: &[u8]) -> bool {
+    true
 }
 
 impl<K: ?Sized, V> Clone for Table<K, V> {
@@ -81,7 +88,13 @@ impl<K: ?Sized, V: Serialize + DeserializeOwned + 'static> Table<K, V> {
     /// The table of `cf` whose rows all start with `prefix` and whose keys
     /// `key` makes (a function of `store/keys.rs`).
     pub const fn new(cf: Cf, prefix: &'static [u8], key: fn(&K) -> Vec<u8>) -> Self {
-        Table { cf, prefix, key, _rows: PhantomData }
+        Table { cf, prefix, key, row: every_row, _rows: PhantomData }
+    }
+
+    /// The same table, whose rows are only the keys under its prefix for
+    /// which `row` holds.
+    pub const fn rows_where(self, row: fn(&[u8]) -> bool) -> Self {
+        Table { row, ..self }
     }
 
     pub fn cf(&self) -> Cf {
@@ -138,11 +151,12 @@ impl<K: ?Sized, V: Serialize + DeserializeOwned + 'static> Table<K, V> {
         store: &'a dyn KvStore,
         prefix: Vec<u8>,
     ) -> impl Iterator<Item = Result<(Vec<u8>, V), StoreError>> + 'a {
-        let cf = self.cf;
+        let (cf, is_row) = (self.cf, self.row);
         let wrong = !prefix.starts_with(self.prefix);
         let rows = if wrong { None } else { Some(store.scan(cf, &prefix, &prefix)) };
         let refused = wrong.then(|| Err(StoreError::Corrupt("a scan outside its table".into())));
-        refused.into_iter().chain(rows.into_iter().flatten().map(move |row| {
+        let rows = rows.into_iter().flatten().filter(move |row| row.as_ref().map_or(true, |(k, _)| is_row(k)));
+        refused.into_iter().chain(rows.map(move |row| {
             let (k, raw) = row?;
             Ok((k, decode(cf, &raw)?))
         }))
@@ -150,8 +164,9 @@ impl<K: ?Sized, V: Serialize + DeserializeOwned + 'static> Table<K, V> {
 
     /// Every record, each read for a change (see [`Held`]).
     pub fn held_rows<'a>(&self, store: &'a dyn KvStore) -> impl Iterator<Item = Result<Held<V>, StoreError>> + 'a {
-        let cf = self.cf;
-        store.scan(cf, self.prefix, self.prefix).map(move |row| {
+        let (cf, is_row) = (self.cf, self.row);
+        let rows = store.scan(cf, self.prefix, self.prefix);
+        rows.filter(move |row| row.as_ref().map_or(true, |(k, _)| is_row(k))).map(move |row| {
             let (key, raw) = row?;
             Ok(Held { value: decode(cf, &raw)?, guard: Guard { cf, key, expected: Some(raw) } })
         })

@@ -12,7 +12,7 @@ use crate::audit::{Commit, Outcome};
 use crate::crypto::{open, seal, segment_aad, KeyRef, Sealed};
 use crate::domain::dossier::FieldError;
 use crate::domain::{AssessmentId, Classification, PrincipalId, Purpose};
-use crate::store::{keys, Cf, KvStore, Op};
+use crate::store::{keys, Cf, KvStore, Table};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use std::collections::BTreeSet;
@@ -39,9 +39,15 @@ pub struct NewAssessment {
     pub report_type: String,
 }
 
+/// The impact-assessment register: `s/<pia>` in `registers`.
+pub(super) const ASSESSMENTS: Table<AssessmentId, AssessmentRecord> =
+    Table::new(Cf::Registers, keys::ASSESSMENT_PREFIX, keys::assessment);
+/// Each assessment's report, sealed under the registers key: `d/<pia>`.
+const REPORTS: Table<AssessmentId, Sealed> = Table::new(Cf::Registers, b"d/", keys::assessment_report);
+
 /// An assessment as stored and shown (the conclusion sealed in storage).
 #[derive(Debug, Clone, Serialize, Deserialize)]
-struct AssessmentRecord {
+pub(super) struct AssessmentRecord {
     id: AssessmentId,
     purposes: Vec<String>,
     data_categories: Vec<Classification>,
@@ -84,9 +90,8 @@ fn aad(id: &AssessmentId, what: &str) -> Vec<u8> {
 /// The purposes the assessments on record cover (read at start-up).
 pub(crate) fn assessed_purposes(store: &dyn KvStore) -> anyhow::Result<BTreeSet<String>> {
     let mut out = BTreeSet::new();
-    for row in store.scan(Cf::Registers, keys::ASSESSMENT_PREFIX, keys::ASSESSMENT_PREFIX) {
-        let r: AssessmentRecord = serde_json::from_slice(&row?.1)?;
-        out.extend(r.purposes);
+    for r in ASSESSMENTS.values(store) {
+        out.extend(r?.purposes);
     }
     Ok(out)
 }
@@ -94,8 +99,8 @@ pub(crate) fn assessed_purposes(store: &dyn KvStore) -> anyhow::Result<BTreeSet<
 /// Each assessment on record: its id and the purposes it covers.
 pub(super) fn assessments_by_purpose(store: &dyn KvStore) -> anyhow::Result<Vec<(String, Vec<String>)>> {
     let mut out = Vec::new();
-    for row in store.scan(Cf::Registers, keys::ASSESSMENT_PREFIX, keys::ASSESSMENT_PREFIX) {
-        let r: AssessmentRecord = serde_json::from_slice(&row?.1)?;
+    for r in ASSESSMENTS.values(store) {
+        let r = r?;
         out.push((format!("{} ({})", r.id, r.conducted_on), r.purposes));
     }
     Ok(out)
@@ -164,14 +169,7 @@ impl Archive {
             recorded_by: ctx.principal.id.clone(),
             recorded_at: self.clock.now(),
         };
-        let ops = vec![
-            Op::Put(Cf::Registers, keys::assessment(&id), serde_json::to_vec(&record).map_err(anyhow::Error::from)?),
-            Op::Put(
-                Cf::Registers,
-                keys::assessment_report(&id),
-                serde_json::to_vec(&report).map_err(anyhow::Error::from)?,
-            ),
-        ];
+        let ops = vec![ASSESSMENTS.put_unguarded(&id, &record)?, REPORTS.put_unguarded(&id, &report)?];
         let reason = format!(
             "covers {}; report sha256 {} ({} bytes)",
             purposes.join(", "),
@@ -191,11 +189,7 @@ impl Archive {
     pub async fn list_assessments(&self, ctx: &RequestCtx) -> Result<Vec<AssessmentView>, ArchiveError> {
         const ACTION: &str = "assessment.list";
         self.require_register(ctx, ACTION, "assessments", Access::Read).await?;
-        let mut all = Vec::new();
-        for row in self.store.scan(Cf::Registers, keys::ASSESSMENT_PREFIX, keys::ASSESSMENT_PREFIX) {
-            let r: AssessmentRecord = serde_json::from_slice(&row?.1).map_err(anyhow::Error::from)?;
-            all.push(r);
-        }
+        let all: Vec<AssessmentRecord> = ASSESSMENTS.values(self.store.as_ref()).collect::<Result<_, _>>()?;
         let e = ctx.entry(ACTION, "assessments", Outcome::Allow, format!("{} listed", all.len()));
         self.audit.commit(Commit::entry(e)).await?;
         let texts = self.may(&ctx.principal, crate::archive::gate::Operation::RegisterKeep);
@@ -208,10 +202,9 @@ impl Archive {
         const ACTION: &str = "assessment.report";
         self.require_register(ctx, ACTION, "assessments", Access::Keep).await?;
         let found = match AssessmentId::parse(id) {
-            Ok(aid) => self
-                .store
-                .get(Cf::Registers, &keys::assessment(&aid))?
-                .zip(self.store.get(Cf::Registers, &keys::assessment_report(&aid))?)
+            Ok(aid) => ASSESSMENTS
+                .get(self.store.as_ref(), &aid)?
+                .zip(REPORTS.get(self.store.as_ref(), &aid)?)
                 .map(|r| (aid, r)),
             Err(_) => None,
         };
@@ -219,8 +212,6 @@ impl Archive {
             let e = ctx.entry(ACTION, id, Outcome::Error, "no such assessment");
             return self.refuse(e, ArchiveError::NotFound("assessment".into())).await;
         };
-        let meta: AssessmentRecord = serde_json::from_slice(&meta).map_err(anyhow::Error::from)?;
-        let sealed: Sealed = serde_json::from_slice(&sealed).map_err(anyhow::Error::from)?;
         let key = self.keyring.get(&KeyRef::Registers)?;
         let plain = open(&key, &aad(&aid, "report"), &sealed)?;
         let e = ctx.entry(ACTION, id, Outcome::Allow, format!("report sha256 {}", meta.report_sha256));

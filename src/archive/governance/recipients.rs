@@ -16,7 +16,7 @@ use crate::audit::{Commit, Outcome};
 use crate::crypto::{seal, segment_aad, KeyRef, Sealed};
 use crate::domain::dossier::FieldError;
 use crate::domain::{Classification, Jurisdiction, PrincipalId, Purpose, RecipientId};
-use crate::store::{keys, Cf, Op};
+use crate::store::{keys, Cf, Table};
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
@@ -41,6 +41,15 @@ pub struct NewRecipient {
     pub term_until: OffsetDateTime,
     pub contract: String,
 }
+
+/// The recipients register: `t/<rcp>` in `registers`.
+const RECIPIENTS: Table<RecipientId, RecipientRecord> =
+    Table::new(Cf::Registers, keys::RECIPIENT_PREFIX, keys::recipient)
+        .rows_where(|k| !k.ends_with(keys::ATTESTATION_SUFFIX));
+/// A recipient's deletion attestation, once: `t/<rcp>/a` in `registers`.
+const ATTESTATIONS: Table<RecipientId, AttestationRecord> =
+    Table::new(Cf::Registers, keys::RECIPIENT_PREFIX, keys::recipient_attestation)
+        .rows_where(|k| k.ends_with(keys::ATTESTATION_SUFFIX));
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub(crate) struct RecipientRecord {
@@ -131,10 +140,7 @@ fn text_ok(t: &str, max: usize) -> bool {
 
 impl Archive {
     pub(crate) fn recipient_record(&self, id: &RecipientId) -> Result<Option<RecipientRecord>, ArchiveError> {
-        self.store
-            .get(Cf::Registers, &keys::recipient(id))?
-            .map(|raw| serde_json::from_slice(&raw).map_err(|e| ArchiveError::Internal(e.into())))
-            .transpose()
+        Ok(RECIPIENTS.get(self.store.as_ref(), id)?)
     }
 
     /// The recipient a consent names: it must be on the register.
@@ -166,11 +172,9 @@ impl Archive {
 
     fn recipient_view(&self, r: &RecipientRecord, with_text: bool) -> Result<RecipientView, ArchiveError> {
         let now = self.clock.now();
-        let attestation = match self.store.get(Cf::Registers, &keys::recipient_attestation(&r.id))? {
+        let attestation = match ATTESTATIONS.get(self.store.as_ref(), &r.id)? {
             None => None,
-            Some(raw) => {
-                let a: AttestationRecord =
-                    serde_json::from_slice(&raw).map_err(|e| ArchiveError::Internal(e.into()))?;
+            Some(a) => {
                 let statement = if with_text {
                     self.keyring.get(&KeyRef::Registers).ok().and_then(|k| {
                         let plain = crate::crypto::open(&k, &attestation_aad(&r.id), &a.statement).ok()?;
@@ -263,11 +267,7 @@ impl Archive {
             recorded_by: ctx.principal.id.clone(),
             recorded_at: self.clock.now(),
         };
-        let ops = vec![Op::Put(
-            Cf::Registers,
-            keys::recipient(&r.id),
-            serde_json::to_vec(&r).map_err(|e| ArchiveError::Internal(e.into()))?,
-        )];
+        let ops = vec![RECIPIENTS.put_unguarded(&r.id, &r)?];
         let reason = format!(
             "{} in {}, purposes {}, classes {}, term until {}",
             crate::archive::wire_name(&r.role),
@@ -293,15 +293,7 @@ impl Archive {
     }
 
     pub(crate) fn recipient_records(&self) -> Result<Vec<RecipientRecord>, ArchiveError> {
-        let mut all = Vec::new();
-        for row in self.store.scan(Cf::Registers, keys::RECIPIENT_PREFIX, keys::RECIPIENT_PREFIX) {
-            let (k, raw) = row?;
-            if k.ends_with(keys::ATTESTATION_SUFFIX) {
-                continue;
-            }
-            all.push(serde_json::from_slice(&raw).map_err(|e| ArchiveError::Internal(e.into()))?);
-        }
-        Ok(all)
+        Ok(RECIPIENTS.values(self.store.as_ref()).collect::<Result<_, _>>()?)
     }
 
     async fn find_recipient(&self, ctx: &RequestCtx, action: &str, id: &str) -> Result<RecipientRecord, ArchiveError> {
@@ -364,8 +356,7 @@ impl Archive {
             );
             return self.refuse(e, ArchiveError::Conflict(why)).await;
         }
-        let key = keys::recipient_attestation(&r.id);
-        if self.store.get(Cf::Registers, &key)?.is_some() {
+        if ATTESTATIONS.contains(self.store.as_ref(), &r.id)? {
             let e = ctx.entry(ACTION, id, Outcome::Error, "already attested");
             return self.refuse(e, ArchiveError::Conflict("a deletion attestation is already on record".into())).await;
         }
@@ -377,11 +368,9 @@ impl Archive {
             recorded_by: ctx.principal.id.clone(),
             recorded_at: now,
         };
-        let ops = vec![Op::Put(Cf::Registers, key, serde_json::to_vec(&record).map_err(anyhow::Error::from)?)];
         let reason = format!("deletion attested, deleted at {}", super::rfc3339(a.deleted_at));
-        let guard = crate::audit::Guard { cf: Cf::Registers, key: keys::recipient_attestation(&r.id), expected: None };
         let entry = ctx.entry(ACTION, id, Outcome::Allow, reason);
-        match self.audit.commit(Commit { ops, entries: vec![entry], guard: Some(guard), on_conflict: vec![] }).await {
+        match self.audit.commit(Commit::guarded(ATTESTATIONS.insert(&r.id, &record)?, vec![], entry)).await {
             Ok(_) => {}
             Err(crate::audit::CommitError::Conflict) => {
                 return Err(ArchiveError::Conflict("a deletion attestation is already on record".into()))

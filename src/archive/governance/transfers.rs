@@ -14,14 +14,14 @@
 
 use super::RecipientRecord;
 use crate::archive::dossiers::ReadPlan;
-use crate::archive::records::{ConsentBasis, DossierMeta, SubjectMeta};
+use crate::archive::records::{ConsentBasis, DossierMeta, ALERTS, SUBJECTS};
 use crate::archive::registers::Access;
 use crate::archive::{Archive, ArchiveError, RequestCtx};
 use crate::audit::{Commit, EntryBody, Outcome};
 use crate::domain::dossier::FieldError;
 use crate::domain::{AssessmentId, Jurisdiction, PrincipalId, RecipientId, Role, SubjectId, TransferId};
 use crate::policy::access::FieldOutcome;
-use crate::store::{keys, Cf, Op};
+use crate::store::{keys, Cf, Op, Table};
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
@@ -33,6 +33,9 @@ pub struct NewTransfer {
     pub reference: String,
     pub assessment: Option<String>,
 }
+
+/// The transfer records: `f/<trf>` in `registers`.
+const TRANSFERS: Table<TransferId, TransferRecord> = Table::new(Cf::Registers, keys::TRANSFER_PREFIX, keys::transfer);
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 struct TransferRecord {
@@ -88,21 +91,13 @@ fn bloc(j: &Jurisdiction) -> String {
     }
 }
 
-fn json<T: Serialize>(v: &T) -> Result<Vec<u8>, ArchiveError> {
-    serde_json::to_vec(v).map_err(|e| ArchiveError::Internal(e.into()))
-}
-
 fn withheld(why: String) -> crate::policy::access::FieldDecision {
     crate::policy::access::FieldDecision { outcome: FieldOutcome::Withheld, policies: [why].into() }
 }
 
 impl Archive {
     fn transfers(&self) -> Result<Vec<TransferRecord>, ArchiveError> {
-        let mut out = Vec::new();
-        for row in self.store.scan(Cf::Registers, keys::TRANSFER_PREFIX, keys::TRANSFER_PREFIX) {
-            out.push(serde_json::from_slice(&row?.1).map_err(|e| ArchiveError::Internal(e.into()))?);
-        }
-        Ok(out)
+        Ok(TRANSFERS.values(self.store.as_ref()).collect::<Result<_, _>>()?)
     }
 
     fn transfer_view(&self, t: &TransferRecord, recipients: &[RecipientRecord]) -> TransferView {
@@ -158,7 +153,7 @@ impl Archive {
         }
         let assessment = match n.assessment.as_deref().map(AssessmentId::parse) {
             None => None,
-            Some(Ok(a)) if self.store.get(Cf::Registers, &keys::assessment(&a))?.is_some() => Some(a),
+            Some(Ok(a)) if super::assessments::ASSESSMENTS.contains(self.store.as_ref(), &a)? => Some(a),
             Some(_) => {
                 errors.push(FieldError { path: "/assessment".into(), message: "no such impact assessment".into() });
                 None
@@ -180,7 +175,7 @@ impl Archive {
             recorded_by: ctx.principal.id.clone(),
             recorded_at: self.clock.now(),
         };
-        let ops = vec![Op::Put(Cf::Registers, keys::transfer(&t.id), json(&t)?)];
+        let ops = vec![TRANSFERS.put_unguarded(&t.id, &t)?];
         let reason =
             format!("{} residents to {} ({}) under {} ({})", t.jurisdiction, r.id, r.country, t.mechanism, t.citation);
         self.audit.commit(Commit::change(ops, ctx.entry(ACTION, t.id.as_str(), Outcome::Allow, reason))).await?;
@@ -292,7 +287,7 @@ impl Archive {
             threshold: v.threshold,
         };
         let ops = vec![
-            Op::Put(Cf::Alerts, keys::alert(&alert.id), json(&alert)?),
+            ALERTS.put_unguarded(&alert.id, &alert)?,
             Op::Put(Cf::Registers, keys::transfer_alerted(v.year), vec![]),
         ];
         let entry = EntryBody {
@@ -413,8 +408,7 @@ impl Archive {
             if !plan.shows_person(sid) {
                 continue;
             }
-            let Some(raw) = self.store.get(Cf::Subjects, &keys::subject(sid))? else { continue };
-            let m: SubjectMeta = serde_json::from_slice(&raw).map_err(|e| ArchiveError::Internal(e.into()))?;
+            let Some(m) = SUBJECTS.get(self.store.as_ref(), sid)? else { continue };
             let from = bloc(&m.residency());
             if from == dest {
                 continue;

@@ -9,7 +9,6 @@
 use super::rfc3339;
 use crate::archive::{Archive, ArchiveError};
 use crate::audit::{Commit, CommitError, EntryBody};
-use crate::store::{keys, Cf, Op};
 
 impl Archive {
     /// Raises the alerts due now; returns them.
@@ -24,7 +23,7 @@ impl Archive {
             let mut ops = vec![w.change.op];
             let mut entries = Vec::new();
             for a in &w.alerts {
-                ops.push(Op::Put(Cf::Alerts, keys::alert(&a.id), serde_json::to_vec(a).map_err(anyhow::Error::from)?));
+                ops.push(crate::archive::records::ALERTS.put_unguarded(&a.id, a)?);
                 let mut e = EntryBody {
                     request_id: a.id.clone(),
                     ..EntryBody::system(
