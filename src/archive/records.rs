@@ -114,14 +114,18 @@ pub enum TokenState {
     Revoked,
 }
 
+/// Dossier metadata: `<dos>` in `dossiers`.
+pub(crate) const DOSSIERS: Table<DossierId, DossierMeta> =
+    Table::new(Cf::Dossiers, keys::DOSSIER_PREFIX, keys::dossier);
 /// Subject metadata: `<sub>` in `subjects` (the rows under it are links
 /// and consent events, which a scan of the table does not read: see
 /// `keys::SUBJECT_PREFIX`).
 pub(crate) const SUBJECTS: Table<SubjectId, SubjectMeta> =
-    Table::new(Cf::Subjects, keys::SUBJECT_PREFIX, keys::subject);
+    Table::new(Cf::Subjects, keys::SUBJECT_PREFIX, keys::subject).rows_where(|k| !k.contains(&b'/'));
 /// Consent events: `<sub>/c/<event u32 BE>` in `subjects`, append-only.
 pub(crate) const CONSENT_EVENTS: Table<(SubjectId, u32), ConsentEvent> =
-    Table::new(Cf::Subjects, keys::SUBJECT_PREFIX, |(sid, n): &(SubjectId, u32)| keys::consent_event(sid, *n));
+    Table::new(Cf::Subjects, keys::SUBJECT_PREFIX, |(sid, n): &(SubjectId, u32)| keys::consent_event(sid, *n))
+        .rows_where(|k| k.windows(3).any(|w| w == b"/c/"));
 /// Unusual-access alerts: `<alr>` in `alerts`, written once each.
 pub(crate) const ALERTS: Table<str, crate::policy::alerts::Alert> = Table::new(Cf::Alerts, b"", keys::alert);
 /// Tokens: `t/<tok>` in `principals`.

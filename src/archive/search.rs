@@ -133,9 +133,7 @@ impl Archive {
     fn restricted_among(&self, split: &SplitDossier, fresh: &[SubjectId]) -> Result<Vec<SubjectId>, ArchiveError> {
         let mut out = Vec::new();
         for (sid, _, _) in split.contacts.iter().filter(|(sid, _, _)| !fresh.contains(sid)) {
-            let Some(raw) = self.store.get(Cf::Subjects, &keys::subject(sid))? else { continue };
-            let meta: super::records::SubjectMeta =
-                serde_json::from_slice(&raw).map_err(|e| ArchiveError::Internal(e.into()))?;
+            let Some(meta) = super::records::SUBJECTS.get(self.store.as_ref(), sid)? else { continue };
             if meta.restricted_at.is_some() {
                 out.push(sid.clone());
             }

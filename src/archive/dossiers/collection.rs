@@ -8,7 +8,7 @@
 //! themselves are fixed once in force: their digests are recorded, and a
 //! changed text refuses to start.
 
-use crate::archive::records::SubjectMeta;
+use crate::archive::records::SUBJECTS;
 use crate::archive::{Archive, ArchiveError};
 use crate::audit::{Commit, EntryBody};
 use crate::domain::dossier::{FieldError, SplitDossier};
@@ -248,8 +248,7 @@ impl Archive {
             });
         }
         let purposes = rules.fields.get(FIELD).map(|f| f.consent_purposes.clone()).unwrap_or_default();
-        if let Some(raw) = self.store.get(Cf::Subjects, &keys::subject(sid))? {
-            let meta: SubjectMeta = serde_json::from_slice(&raw).map_err(|e| ArchiveError::Internal(e.into()))?;
+        if let Some(meta) = SUBJECTS.get(self.store.as_ref(), sid)? {
             for p in &purposes {
                 if let Some(c) = meta.separate_consent(p, &self.policy.notices) {
                     return Ok(Ok(SensitiveBasis {

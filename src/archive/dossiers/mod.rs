@@ -16,7 +16,7 @@ pub(crate) use plan::ReadPlan;
 pub(crate) use update::{Author, NextVersion};
 
 use super::codec::VersionRecord;
-use super::records::{DossierMeta, SubjectMeta};
+use super::records::{DossierMeta, SUBJECTS};
 use super::{Archive, ArchiveError, RequestCtx};
 use crate::audit::{Commit, EntryBody, Outcome};
 use crate::domain::{DossierId, SubjectId};
@@ -182,10 +182,9 @@ impl Archive {
 
     /// A subject's consent and restriction state, for decisions.
     pub(super) fn subject_state(&self, sid: &SubjectId) -> Result<SubjectState, ArchiveError> {
-        let Some(raw) = self.store.get(Cf::Subjects, &keys::subject(sid))? else {
+        let Some(meta) = SUBJECTS.get(self.store.as_ref(), sid)? else {
             return Ok(SubjectState::default());
         };
-        let meta: SubjectMeta = serde_json::from_slice(&raw).map_err(|e| ArchiveError::Internal(e.into()))?;
         Ok(meta.state(&self.policy.notices))
     }
 

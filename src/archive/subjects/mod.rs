@@ -6,13 +6,13 @@ mod consent;
 mod export;
 mod processing;
 
-use super::records::{ConsentBasis, ConsentEventKind, DossierMeta, SubjectMeta};
+use super::records::{ConsentBasis, ConsentEventKind, DossierMeta, SubjectMeta, DOSSIERS, SUBJECTS};
 use super::{Archive, ArchiveError, RequestCtx};
-use crate::audit::{Commit, Guard, Outcome};
+use crate::audit::{Commit, Outcome};
 use crate::crypto::{segment_aad, KeyRef};
 use crate::domain::{DossierId, PrincipalId, SubjectId};
 use crate::policy::access::{SubjectAction, SubjectFacts};
-use crate::store::{keys, Cf, Op};
+use crate::store::{keys, Cf, Held, Op};
 use serde::Serialize;
 use time::OffsetDateTime;
 
@@ -100,7 +100,8 @@ pub struct ConsentEventView {
 struct SubjectCall {
     sid: SubjectId,
     meta: SubjectMeta,
-    raw: Vec<u8>,
+    /// The subject's record as read: a change commits under its guard.
+    held: Held<SubjectMeta>,
     dossiers: Vec<DossierMeta>,
     reason: String,
 }
@@ -128,14 +129,8 @@ fn rfc3339(t: OffsetDateTime) -> String {
 }
 
 impl Archive {
-    fn subject_meta(&self, sid: &SubjectId) -> Result<Option<(SubjectMeta, Vec<u8>)>, ArchiveError> {
-        match self.store.get(Cf::Subjects, &keys::subject(sid))? {
-            None => Ok(None),
-            Some(raw) => {
-                let meta = serde_json::from_slice(&raw).map_err(|e| ArchiveError::Internal(e.into()))?;
-                Ok(Some((meta, raw)))
-            }
-        }
+    fn subject_meta(&self, sid: &SubjectId) -> Result<Option<Held<SubjectMeta>>, ArchiveError> {
+        Ok(SUBJECTS.hold(self.store.as_ref(), sid)?)
     }
 
     /// The dossiers that name a subject, through its links.
@@ -148,8 +143,8 @@ impl Archive {
                 .ok()
                 .and_then(|s| DossierId::parse(s).ok())
                 .ok_or_else(|| anyhow::anyhow!("malformed subject link"))?;
-            if let Some(raw) = self.store.get(Cf::Dossiers, &keys::dossier(&id))? {
-                out.push(serde_json::from_slice(&raw).map_err(|e| ArchiveError::Internal(e.into()))?);
+            if let Some(meta) = DOSSIERS.get(self.store.as_ref(), &id)? {
+                out.push(meta);
             }
         }
         Ok(out)
@@ -183,8 +178,8 @@ impl Archive {
             let Some(sid) = sid.as_ref().filter(|s| !linked.contains(s)) else { continue };
             let why = match self.subject_meta(sid)? {
                 None => "names an unknown subject".to_owned(),
-                Some((meta, _)) => {
-                    let facts = subject_facts(&meta, &self.subject_dossiers(sid)?);
+                Some(held) => {
+                    let facts = subject_facts(&held.value, &self.subject_dossiers(sid)?);
                     let d =
                         self.policy.access.decide_subject(&ctx.principal, SubjectAction::Link, purpose, sid, &facts);
                     if d.allowed {
@@ -213,13 +208,14 @@ impl Archive {
     ) -> Result<SubjectCall, ArchiveError> {
         let purpose = self.purpose(ctx, action, id).await?;
         let found = match SubjectId::parse(id) {
-            Ok(sid) => self.subject_meta(&sid)?.map(|(m, raw)| (sid, m, raw)),
+            Ok(sid) => self.subject_meta(&sid)?.map(|held| (sid, held)),
             Err(_) => None,
         };
-        let Some((sid, meta, raw)) = found else {
+        let Some((sid, held)) = found else {
             let e = ctx.entry(action, id, Outcome::Error, "no such subject");
             return self.refuse(e, ArchiveError::NotFound("subject".into())).await;
         };
+        let meta = held.value.clone();
         let dossiers = self.subject_dossiers(&sid)?;
         let facts = subject_facts(&meta, &dossiers);
         let decision = self.policy.access.decide_subject(&ctx.principal, op, purpose.as_str(), &sid, &facts);
@@ -228,7 +224,7 @@ impl Archive {
             e.subjects = vec![sid.to_string()];
             return self.refuse(e, ArchiveError::Forbidden(decision.reason)).await;
         }
-        Ok(SubjectCall { sid, meta, raw, dossiers, reason: decision.reason })
+        Ok(SubjectCall { sid, meta, held, dossiers, reason: decision.reason })
     }
 
     fn subject_view(&self, call: &SubjectCall, meta: &SubjectMeta) -> Result<SubjectView, ArchiveError> {
@@ -278,18 +274,16 @@ impl Archive {
         action: &str,
         call: &SubjectCall,
         meta: &SubjectMeta,
-        mut ops: Vec<Op>,
+        ops: Vec<Op>,
         reason: String,
     ) -> Result<(), ArchiveError> {
-        ops.push(Op::Put(Cf::Subjects, keys::subject(&call.sid), to_json(meta)?));
         let mut entry = ctx.entry(action, call.sid.as_str(), Outcome::Allow, reason);
         entry.subjects = vec![call.sid.to_string()];
         let mut conflict = ctx.entry(action, call.sid.as_str(), Outcome::Error, "concurrent change of the subject");
         conflict.subjects = vec![call.sid.to_string()];
-        let guard = Guard { cf: Cf::Subjects, key: keys::subject(&call.sid), expected: Some(call.raw.clone()) };
-        self.audit
-            .commit(Commit { ops, entries: vec![entry], guard: Some(guard), on_conflict: vec![conflict] })
-            .await?;
+        let mut commit = Commit::guarded(call.held.replace(meta)?, ops, entry);
+        commit.on_conflict = vec![conflict];
+        self.audit.commit(commit).await?;
         Ok(())
     }
 
