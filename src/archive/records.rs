@@ -116,7 +116,7 @@ pub enum TokenState {
 
 /// Dossier metadata: `<dos>` in `dossiers`.
 pub(crate) const DOSSIERS: Table<DossierId, DossierMeta> =
-    Table::new(Cf::Dossiers, keys::DOSSIER_PREFIX, keys::dossier);
+    Table::new(Cf::Dossiers, keys::DOSSIER_PREFIX, keys::dossier).rows_where(|k| !k.contains(&b'/'));
 /// Subject metadata: `<sub>` in `subjects` (the rows under it are links
 /// and consent events, which a scan of the table does not read: see
 /// `keys::SUBJECT_PREFIX`).

@@ -1,11 +1,11 @@
 //! Destruction batches: proposing what is due, four-eyes approval, and
 //! running an approved batch to the end, one atomic item at a time.
 
-use super::{describe_items, from_json, system_entry, to_json, with_targets, Batch, BatchState, Item, Target};
+use super::{describe_items, system_entry, with_targets, Batch, BatchState, Item, Target, BATCHES};
 use crate::archive::{Archive, ArchiveError, RequestCtx};
-use crate::audit::{Commit, Guard, Outcome};
+use crate::audit::{Commit, Outcome};
 use crate::domain::{BatchId, CertificateId};
-use crate::store::{keys, Cf, Op};
+use crate::store::Held;
 use std::collections::BTreeSet;
 
 impl Archive {
@@ -43,10 +43,8 @@ impl Archive {
             Some(ctx) => ctx.entry("disposition.propose", batch.batch_id.as_str(), Outcome::Allow, reason),
             None => system_entry("disposition.propose", batch.batch_id.as_str(), reason),
         };
-        let ops = vec![Op::Put(Cf::Disposition, keys::batch(batch.batch_id.as_str()), to_json(&batch)?)];
-        self.audit
-            .commit(Commit { ops, entries: vec![with_targets(entry, &batch.items)], guard: None, on_conflict: vec![] })
-            .await?;
+        let change = BATCHES.insert(batch.batch_id.as_str(), &batch)?;
+        self.audit.commit(Commit::guarded(change, vec![], with_targets(entry, &batch.items))).await?;
         Ok(Some(batch))
     }
 
@@ -67,18 +65,15 @@ impl Archive {
         }
     }
 
-    pub(super) fn batch(&self, batch_id: &str) -> Result<Option<(Batch, Vec<u8>)>, ArchiveError> {
-        match self.store.get(Cf::Disposition, &keys::batch(batch_id))? {
-            None => Ok(None),
-            Some(raw) => Ok(Some((from_json(&raw)?, raw))),
-        }
+    pub(super) fn batch(&self, batch_id: &str) -> Result<Option<Held<Batch>>, ArchiveError> {
+        Ok(BATCHES.hold(self.store.as_ref(), batch_id)?)
     }
 
     #[tracing::instrument(level = "debug", skip_all)]
     pub async fn get_batch(&self, ctx: &RequestCtx, batch_id: &str) -> Result<Batch, ArchiveError> {
         const ACTION: &str = "disposition.batch";
         self.require_disposition(ctx, ACTION).await?;
-        let Some((b, _)) = self.batch(batch_id)? else {
+        let Some(Held { value: b, .. }) = self.batch(batch_id)? else {
             let e = ctx.entry(ACTION, batch_id, Outcome::Error, "no such batch");
             return self.refuse(e, ArchiveError::NotFound("batch".into())).await;
         };
@@ -92,10 +87,11 @@ impl Archive {
     pub async fn approve_batch(&self, ctx: &RequestCtx, batch_id: &str) -> Result<Batch, ArchiveError> {
         const ACTION: &str = "disposition.approve";
         let reason = self.require_disposition(ctx, ACTION).await?;
-        let Some((batch, raw)) = self.batch(batch_id)? else {
+        let Some(held) = self.batch(batch_id)? else {
             let e = ctx.entry(ACTION, batch_id, Outcome::Error, "no such batch");
             return self.refuse(e, ArchiveError::NotFound("batch".into())).await;
         };
+        let batch = held.value.clone();
         if batch.proposed_by.as_ref() == Some(&ctx.principal.id) {
             let e = ctx.entry(ACTION, batch_id, Outcome::Deny, "the proposer may not approve (four eyes)");
             return self
@@ -115,12 +111,9 @@ impl Archive {
         };
         let entry = with_targets(ctx.entry(ACTION, batch_id, Outcome::Allow, reason), &approved.items);
         let conflict = ctx.entry(ACTION, batch_id, Outcome::Error, "approved concurrently");
-        let key = keys::batch(batch_id);
-        let ops = vec![Op::Put(Cf::Disposition, key.clone(), to_json(&approved)?)];
-        let guard = Guard { cf: Cf::Disposition, key, expected: Some(raw) };
-        self.audit
-            .commit(Commit { ops, entries: vec![entry], guard: Some(guard), on_conflict: vec![conflict] })
-            .await?;
+        let mut commit = Commit::guarded(held.replace(&approved)?, vec![], entry);
+        commit.on_conflict = vec![conflict];
+        self.audit.commit(commit).await?;
         self.execute(batch_id).await
     }
 
@@ -128,18 +121,19 @@ impl Archive {
     #[tracing::instrument(level = "debug", skip_all)]
     pub async fn execute(&self, batch_id: &str) -> Result<Batch, ArchiveError> {
         loop {
-            let Some((batch, raw)) = self.batch(batch_id)? else {
+            let Some(held) = self.batch(batch_id)? else {
                 return Err(ArchiveError::NotFound("batch".into()));
             };
+            let batch = &held.value;
             if batch.state != BatchState::Executing {
-                return Ok(batch);
+                return Ok(held.value);
             }
             let done: BTreeSet<&Target> = batch.results.iter().map(|r| &r.target).collect();
             let next = batch.items.iter().find(|i| !done.contains(&i.target)).cloned();
             match next {
-                Some(item) => self.execute_item(&batch, raw, &item).await?,
+                Some(item) => self.execute_item(&held, &item).await?,
                 None => {
-                    self.finish(&batch, raw).await?;
+                    self.finish(&held).await?;
                 }
             }
         }

@@ -2,18 +2,19 @@
 //! destruction certificate (with the checkpoint that contains the
 //! destruction entries) atomically with the batch's final state.
 
-use super::{from_json, item_request_id, system_entry, to_json, Batch, BatchState, Certificate, CertificateItem};
+use super::{item_request_id, system_entry, Batch, BatchState, Certificate, CertificateItem, CERTIFICATES};
 use super::{CertificateSignature, Item, SignedCertificate, Target};
 use crate::archive::{Archive, ArchiveError, RequestCtx};
-use crate::audit::{Commit, Guard, Outcome};
+use crate::audit::{Commit, Outcome};
 use crate::domain::CertificateId;
 use crate::policy::retention::RetentionAction;
-use crate::store::{keys, Cf, Op};
+use crate::store::{keys, Cf, Held};
 use std::collections::BTreeMap;
 
 impl Archive {
     /// Makes the deletions physical, then issues the signed certificate.
-    pub(super) async fn finish(&self, batch: &Batch, raw: Vec<u8>) -> Result<(), ArchiveError> {
+    pub(super) async fn finish(&self, held: &Held<Batch>) -> Result<(), ArchiveError> {
+        let batch = &held.value;
         let store = self.store.clone();
         tokio::task::spawn_blocking(move || {
             for cf in [Cf::Keys, Cf::Versions, Cf::Documents, Cf::Subjects, Cf::Dossiers, Cf::Disposition] {
@@ -78,13 +79,8 @@ impl Archive {
         let mut entry = system_entry("certificate.issue", cert_id.as_str(), format!("batch {}", batch.batch_id));
         entry.subjects = batch.results.iter().flat_map(|r| r.subjects.iter().map(|s| s.to_string())).collect();
         let done = Batch { state: BatchState::Done, ..batch.clone() };
-        let key = keys::batch(batch.batch_id.as_str());
-        let guard = Guard { cf: Cf::Disposition, key: key.clone(), expected: Some(raw) };
-        let ops = vec![
-            Op::Put(Cf::Disposition, keys::certificate(cert_id.as_str()), to_json(&certificate)?),
-            Op::Put(Cf::Disposition, key, to_json(&done)?),
-        ];
-        self.audit.commit(Commit { ops, entries: vec![entry], guard: Some(guard), on_conflict: vec![] }).await?;
+        let ops = vec![CERTIFICATES.put_unguarded(&cert_id, &certificate)?];
+        self.audit.commit(Commit::guarded(held.replace(&done)?, ops, entry)).await?;
         Ok(())
     }
 
@@ -113,11 +109,12 @@ impl Archive {
         } else {
             self.require_disposition(ctx, ACTION).await?;
         }
-        let Some(raw) = self.store.get(Cf::Disposition, &keys::certificate(cert_id))? else {
+        let found =
+            CertificateId::parse(cert_id).ok().map(|c| CERTIFICATES.get(self.store.as_ref(), &c)).transpose()?;
+        let Some(certificate) = found.flatten() else {
             let e = ctx.entry(ACTION, cert_id, Outcome::Error, "no such certificate");
             return self.refuse(e, ArchiveError::NotFound("certificate".into())).await;
         };
-        let certificate: Certificate = from_json(&raw)?;
         self.audit.commit(Commit::entry(ctx.entry(ACTION, cert_id, Outcome::Allow, "certificate"))).await?;
         let text = serde_json::to_string(&certificate).map_err(|e| ArchiveError::Internal(e.into()))?;
         let signed_note = self.signer.sign(&format!("{text}\n"));

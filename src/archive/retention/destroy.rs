@@ -2,18 +2,19 @@
 //! documents, write the tombstone, record the result and the audit entry,
 //! all in one atomic batch, so an item is never half done.
 
-use super::{from_json, item_request_id, system_entry, to_json, Batch, Item, ItemOutcome, ItemResult, Target};
-use crate::archive::records::{DossierMeta, SubjectMeta, Tombstone};
+use super::{item_request_id, system_entry, to_json, Batch, Item, ItemOutcome, ItemResult, Target};
+use crate::archive::records::{SubjectMeta, Tombstone, DOSSIERS, SUBJECTS};
 use crate::archive::{Archive, ArchiveError};
-use crate::audit::{Commit, Guard};
+use crate::audit::Commit;
 use crate::crypto::KeyRef;
 use crate::domain::{DossierId, SubjectId};
-use crate::store::{keys, Cf, Op};
+use crate::store::{keys, Cf, Held, Op};
 use sha2::{Digest, Sha256};
 
 impl Archive {
     /// One item, atomically: shred, delete, tombstone, result, audit entry.
-    pub(super) async fn execute_item(&self, batch: &Batch, raw: Vec<u8>, item: &Item) -> Result<(), ArchiveError> {
+    pub(super) async fn execute_item(&self, held: &Held<Batch>, item: &Item) -> Result<(), ArchiveError> {
+        let batch = &held.value;
         let cert = batch.certificate_id.as_ref().map(ToString::to_string).unwrap_or_default();
         let now = self.clock.now();
         let tomb = Tombstone {
@@ -39,11 +40,7 @@ impl Archive {
         };
         match &item.target {
             Target::Dossier(did) => {
-                let meta = self
-                    .store
-                    .get(Cf::Dossiers, &keys::dossier(did))?
-                    .map(|r| from_json::<DossierMeta>(&r))
-                    .transpose()?;
+                let meta = DOSSIERS.get(self.store.as_ref(), did)?;
                 let holds = self.holds(did)?;
                 match meta {
                     None => result.outcome = ItemOutcome::Skipped("no such dossier".into()),
@@ -94,8 +91,7 @@ impl Archive {
             }
             Target::Subject(sid) => {
                 let linked = self.linked_dossiers(sid)?;
-                let meta: Option<SubjectMeta> =
-                    self.store.get(Cf::Subjects, &keys::subject(sid))?.as_deref().map(from_json).transpose()?;
+                let meta: Option<SubjectMeta> = SUBJECTS.get(self.store.as_ref(), sid)?;
                 // Only a hold under the law of the person's residency blocks it.
                 let residency = meta.as_ref().map(|m| m.residency()).unwrap_or_else(crate::domain::Jurisdiction::cn);
                 let mut held = Vec::new();
@@ -147,24 +143,16 @@ impl Archive {
         // write (the certificate step) rather than guessing.
         let mut updated = batch.clone();
         updated.results.push(result);
-        let key = keys::batch(batch.batch_id.as_str());
-        ops.push(Op::Put(Cf::Disposition, key.clone(), to_json(&updated)?));
-        let guard = Guard { cf: Cf::Disposition, key, expected: Some(raw) };
-        let seqs =
-            self.audit.commit(Commit { ops, entries: vec![entry], guard: Some(guard), on_conflict: vec![] }).await?;
+        let seqs = self.audit.commit(Commit::guarded(held.replace(&updated)?, ops, entry)).await?;
         self.keyring.forget(&shredded);
         // Record the entry's sequence number (a second, idempotent write).
-        if let (Some(seq), Some((mut b, raw))) = (seqs.last().copied(), self.batch(batch.batch_id.as_str())?) {
+        if let (Some(seq), Some(now)) = (seqs.last().copied(), self.batch(batch.batch_id.as_str())?) {
+            let mut b = now.value.clone();
             if let Some(r) = b.results.iter_mut().find(|r| r.target == item.target) {
                 r.audit_seq = Some(seq);
-                let key = keys::batch(b.batch_id.as_str());
-                let guard = Guard { cf: Cf::Disposition, key: key.clone(), expected: Some(raw) };
-                let commit = Commit {
-                    ops: vec![Op::Put(Cf::Disposition, key, to_json(&b)?)],
-                    entries: vec![],
-                    guard: Some(guard),
-                    on_conflict: vec![],
-                };
+                let change = now.replace(&b)?;
+                let commit =
+                    Commit { ops: vec![change.op], entries: vec![], guard: Some(change.guard), on_conflict: vec![] };
                 self.audit.commit(commit).await?;
             }
         }
@@ -191,8 +179,7 @@ impl Archive {
         tomb: &Tombstone,
     ) -> Result<(Vec<Op>, Vec<KeyRef>), ArchiveError> {
         let mut ops = Vec::new();
-        let Some(raw) = self.store.get(Cf::Subjects, &keys::subject(sid))? else { return Ok((ops, vec![])) };
-        let mut meta: SubjectMeta = from_json(&raw)?;
+        let Some(mut meta) = SUBJECTS.get(self.store.as_ref(), sid)? else { return Ok((ops, vec![])) };
         for n in 0..meta.consent_events {
             ops.push(Op::Delete(Cf::Subjects, keys::consent_event(sid, n)));
         }
@@ -200,7 +187,7 @@ impl Archive {
         if meta.erased.is_none() {
             meta.erased = Some(tomb.clone());
         }
-        ops.push(Op::Put(Cf::Subjects, keys::subject(sid), to_json(&meta)?));
+        ops.push(SUBJECTS.put_unguarded(sid, &meta)?);
         let key = KeyRef::Subject(sid.clone());
         let shred = if self.keyring.exists(&key)? { vec![key] } else { vec![] };
         Ok((ops, shred))

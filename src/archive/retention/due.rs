@@ -2,33 +2,24 @@
 //! store, handed to the pure `policy::retention::due`, and joined with the
 //! open batches that already propose an item.
 
-use super::{from_json, Batch, BatchState, Due, DueItem, Item, Target};
-use crate::archive::records::{DossierMeta, SubjectMeta};
+use super::{Batch, BatchState, Due, DueItem, Item, Target};
+use crate::archive::records::{DossierMeta, SubjectMeta, DOSSIERS, SUBJECTS};
 use crate::archive::{Archive, ArchiveError, RequestCtx};
 use crate::audit::{Commit, Outcome};
 use crate::domain::{BatchId, DossierId};
 use crate::policy::retention::{due, ContactFacts, Covers, DossierFacts, Finding};
-use crate::store::{keys, Cf};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use time::OffsetDateTime;
 
 impl Archive {
     pub(crate) fn all_dossiers(&self) -> Result<Vec<DossierMeta>, ArchiveError> {
-        let mut out = Vec::new();
-        for row in self.store.scan(Cf::Dossiers, keys::DOSSIER_PREFIX, keys::DOSSIER_PREFIX) {
-            let (k, raw) = row?;
-            if !k.contains(&b'/') {
-                out.push(from_json::<DossierMeta>(&raw)?);
-            }
-        }
-        Ok(out)
+        Ok(DOSSIERS.values(self.store.as_ref()).collect::<Result<_, _>>()?)
     }
 
     pub(super) fn open_batches(&self) -> Result<Vec<Batch>, ArchiveError> {
         let mut out = Vec::new();
-        for row in self.store.scan(Cf::Disposition, keys::BATCH_PREFIX, keys::BATCH_PREFIX) {
-            let (_, raw) = row?;
-            let b: Batch = from_json(&raw)?;
+        for b in super::BATCHES.values(self.store.as_ref()) {
+            let b = b?;
             if b.state != BatchState::Done {
                 out.push(b);
             }
@@ -76,12 +67,8 @@ impl Archive {
         let mut contact_facts = Vec::new();
         let covers_contacts = self.policy.retention.rules.iter().any(|r| r.covers == Covers::Contact);
         if covers_contacts {
-            for row in self.store.scan(Cf::Subjects, keys::SUBJECT_PREFIX, keys::SUBJECT_PREFIX) {
-                let (k, raw) = row?;
-                if k.contains(&b'/') {
-                    continue;
-                }
-                let s: SubjectMeta = from_json(&raw)?;
+            for s in SUBJECTS.values(self.store.as_ref()) {
+                let s = s?;
                 if s.erased.is_some() {
                     continue;
                 }

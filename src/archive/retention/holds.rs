@@ -2,14 +2,14 @@
 //! reference sealed under the dossier's key; a hold blocks destruction and
 //! erasure of everything it covers.
 
-use super::{from_json, to_json, HoldRecord, HoldText, HoldView};
+use super::{to_json, HoldRecord, HoldText, HoldView, HOLDS};
 use crate::archive::codec::parse_segment;
 use crate::archive::records::DossierMeta;
 use crate::archive::{Archive, ArchiveError, RequestCtx};
-use crate::audit::{Commit, Guard, Outcome};
+use crate::audit::{Commit, Outcome};
 use crate::crypto::{open, seal, segment_aad, KeyRef};
 use crate::domain::{DossierId, HoldId};
-use crate::store::{keys, Cf, Op};
+use crate::store::keys;
 
 impl Archive {
     async fn hold_target(
@@ -53,10 +53,10 @@ impl Archive {
             released_by: None,
             released_at: None,
         };
-        let ops = vec![Op::Put(Cf::Disposition, keys::hold(&did, hold.as_str()), to_json(&rec)?)];
+        let change = HOLDS.insert(&(did.clone(), hold.to_string()), &rec)?;
         let reason = format!("legal hold {hold} under {jurisdiction} law");
         let entry = self.dossier_entry(ctx, ACTION, id, &meta.subjects, Outcome::Allow, reason);
-        self.audit.commit(Commit { ops, entries: vec![entry], guard: None, on_conflict: vec![] }).await?;
+        self.audit.commit(Commit::guarded(change, vec![], entry)).await?;
         Ok(hold)
     }
 
@@ -64,10 +64,9 @@ impl Archive {
     pub async fn release_hold(&self, ctx: &RequestCtx, id: &str, hold: &str) -> Result<(), ArchiveError> {
         const ACTION: &str = "hold.release";
         let (did, meta) = self.hold_target(ctx, ACTION, id).await?;
-        let key = keys::hold(&did, hold);
-        let found = self.store.get(Cf::Disposition, &key)?;
-        let rec = match found.as_deref().map(from_json::<HoldRecord>).transpose()? {
-            Some(r) if r.released_at.is_none() => r,
+        let found = HOLDS.hold(self.store.as_ref(), &(did.clone(), hold.to_owned()))?;
+        let (held, rec) = match found {
+            Some(h) if h.value.released_at.is_none() => (h.clone(), h.value),
             _ => {
                 let e = self.dossier_entry(ctx, ACTION, id, &meta.subjects, Outcome::Error, "no such active hold");
                 return self.refuse(e, ArchiveError::NotFound("active legal hold".into())).await;
@@ -78,21 +77,17 @@ impl Archive {
             released_at: Some(self.clock.now()),
             ..rec.clone()
         };
-        let ops = vec![Op::Put(Cf::Disposition, key.clone(), to_json(&released)?)];
         let reason = format!("legal hold {} released", rec.id);
         let entry = self.dossier_entry(ctx, ACTION, id, &meta.subjects, Outcome::Allow, reason);
-        let guard = Guard { cf: Cf::Disposition, key, expected: found };
-        self.audit.commit(Commit { ops, entries: vec![entry], guard: Some(guard), on_conflict: vec![] }).await?;
+        self.audit.commit(Commit::guarded(held.replace(&released)?, vec![], entry)).await?;
         Ok(())
     }
 
     /// Active holds on a dossier.
     pub(super) fn holds(&self, did: &DossierId) -> Result<Vec<HoldRecord>, ArchiveError> {
-        let prefix = keys::holds_prefix(did);
         let mut out = Vec::new();
-        for row in self.store.scan(Cf::Disposition, &prefix, &prefix) {
-            let (_, raw) = row?;
-            let h: HoldRecord = from_json(&raw)?;
+        for row in HOLDS.scan_under(self.store.as_ref(), keys::holds_prefix(did)) {
+            let (_, h) = row?;
             if h.released_at.is_none() {
                 out.push(h);
             }

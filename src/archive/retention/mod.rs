@@ -30,6 +30,7 @@ use super::{Archive, ArchiveError, RequestCtx};
 use crate::audit::{EntryBody, Outcome};
 use crate::domain::{BatchId, CertificateId, DossierId, HoldId, PrincipalId, SubjectId};
 use crate::policy::retention::{RetentionAction, Trigger};
+use crate::store::keys;
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
@@ -90,6 +91,12 @@ impl From<ItemOutcome> for String {
         o.to_string()
     }
 }
+
+/// Legal holds: `h/<dos>/<hold>` in `disposition`, kept after release.
+pub(super) const HOLDS: crate::store::Table<(DossierId, String), HoldRecord> =
+    crate::store::Table::new(crate::store::Cf::Disposition, b"h/", |(did, hold): &(DossierId, String)| {
+        keys::hold(did, hold)
+    });
 
 /// A legal hold. Reason and case reference may name people: they are sealed
 /// under the dossier's key.
@@ -200,6 +207,10 @@ pub struct Batch {
     pub items: Vec<Item>,
     pub results: Vec<ItemResult>,
 }
+
+/// Disposition batches: `b/<bat>` in `disposition`.
+pub(super) const BATCHES: crate::store::Table<str, Batch> =
+    crate::store::Table::new(crate::store::Cf::Disposition, keys::BATCH_PREFIX, keys::batch);
 
 /// Destruction certificates: `c/<cert>` in `disposition`.
 pub(crate) const CERTIFICATES: crate::store::Table<crate::domain::CertificateId, Certificate> =

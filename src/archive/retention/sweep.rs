@@ -1,10 +1,9 @@
 //! The retention sweep: the scheduler's job and `custos retention run`.
 
-use super::{system_entry, to_json, with_targets, Batch, BatchState, Due};
+use super::{system_entry, with_targets, Batch, BatchState, Due};
 use crate::archive::{Archive, ArchiveError};
-use crate::audit::{Commit, Guard};
+use crate::audit::Commit;
 use crate::domain::{BatchId, CertificateId};
-use crate::store::{keys, Cf, Op};
 use serde::Serialize;
 
 impl Archive {
@@ -25,21 +24,18 @@ impl Archive {
         }
         if let Some(b) = self.propose(None, false).await? {
             // No approval needed: approve as the system and execute.
-            let (batch, raw) = self.batch(b.batch_id.as_str())?.ok_or_else(|| anyhow::anyhow!("batch vanished"))?;
+            let held = self.batch(b.batch_id.as_str())?.ok_or_else(|| anyhow::anyhow!("batch vanished"))?;
             let approved = Batch {
                 state: BatchState::Executing,
                 approved_at: Some(self.clock.now()),
                 certificate_id: Some(CertificateId::generate()),
-                ..batch
+                ..held.value.clone()
             };
-            let key = keys::batch(b.batch_id.as_str());
             let entry = with_targets(
                 system_entry("disposition.approve", b.batch_id.as_str(), "rules without approval".into()),
                 &approved.items,
             );
-            let guard = Guard { cf: Cf::Disposition, key: key.clone(), expected: Some(raw) };
-            let ops = vec![Op::Put(Cf::Disposition, key, to_json(&approved)?)];
-            self.audit.commit(Commit { ops, entries: vec![entry], guard: Some(guard), on_conflict: vec![] }).await?;
+            self.audit.commit(Commit::guarded(held.replace(&approved)?, vec![], entry)).await?;
             self.execute(b.batch_id.as_str()).await?;
             report.executed.push(b.batch_id);
         }
