@@ -7,19 +7,21 @@
 //! blocks is recorded as pending (`p/<sub>` in `disposition`); the
 //! retention sweep carries it out once nothing blocks it any more.
 
-use super::{
-    from_json, ground_code, system_entry, to_json, Batch, BatchState, Item, Target, DSR_ERASURE_CITATION,
-    DSR_ERASURE_RULE,
-};
-use crate::archive::records::{DossierMeta, SubjectMeta};
+use super::BATCHES;
+use super::{ground_code, system_entry, Batch, BatchState, Item, Target, DSR_ERASURE_CITATION, DSR_ERASURE_RULE};
+use crate::archive::records::{DossierMeta, SubjectMeta, SUBJECTS};
 use crate::archive::{Archive, ArchiveError, RequestCtx};
-use crate::audit::{Commit, EntryBody, Guard, Outcome};
+use crate::audit::{Commit, EntryBody, Outcome};
 use crate::domain::{BatchId, CertificateId, PrincipalId, SubjectId};
 use crate::policy::access::SubjectAction;
 use crate::policy::retention::RetentionAction;
-use crate::store::{keys, Cf, Op};
+use crate::store::{keys, Cf, Table};
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
+
+/// Erasures a legal hold blocks: `p/<sub>` in `disposition`.
+const PENDING_ERASURES: Table<SubjectId, PendingErasure> =
+    Table::new(Cf::Disposition, keys::PENDING_ERASURE_PREFIX, keys::pending_erasure);
 
 /// An erasure a legal hold blocks. No personal value: ids, a ground code
 /// and what blocked it.
@@ -106,9 +108,8 @@ impl Archive {
     pub async fn erase_subject(&self, ctx: &RequestCtx, id: &str, ground: &str) -> Result<String, ArchiveError> {
         const ACTION: &str = "subject.erase";
         let purpose = self.purpose(ctx, ACTION, id).await?;
-        let Some(sid) = SubjectId::parse(id)
-            .ok()
-            .filter(|s| matches!(self.store.get(Cf::Subjects, &keys::subject(s)), Ok(Some(_))))
+        let Some(sid) =
+            SubjectId::parse(id).ok().filter(|s| matches!(SUBJECTS.contains(self.store.as_ref(), s), Ok(true)))
         else {
             let e = ctx.entry(ACTION, id, Outcome::Error, "no such subject");
             return self.refuse(e, ArchiveError::NotFound("subject".into())).await;
@@ -129,8 +130,8 @@ impl Archive {
             let e = subject_entry(Outcome::Deny, d.reason.clone());
             return self.refuse(e, ArchiveError::Forbidden(d.reason)).await;
         }
-        let raw = self.store.get(Cf::Subjects, &keys::subject(&sid))?;
-        let meta: SubjectMeta = from_json(raw.as_deref().unwrap_or_default())?;
+        let held = SUBJECTS.hold(self.store.as_ref(), &sid)?.ok_or_else(|| anyhow::anyhow!("the subject vanished"))?;
+        let meta: SubjectMeta = held.value.clone();
         if let Some(t) = &meta.erased {
             let e = subject_entry(Outcome::Allow, format!("already erased; certificate {}", t.certificate));
             self.audit.commit(Commit::entry(e)).await?;
@@ -142,9 +143,9 @@ impl Archive {
             let blocked = blockers.all().join(", ");
             let mut restricted = meta.clone();
             restricted.restricted_at.get_or_insert(self.clock.now());
-            let mut ops = vec![Op::Put(Cf::Subjects, keys::subject(&sid), to_json(&restricted)?)];
+            let mut ops = vec![];
             let pending = !blockers.holds.is_empty();
-            if pending && self.store.get(Cf::Disposition, &keys::pending_erasure(&sid))?.is_none() {
+            if pending && !PENDING_ERASURES.contains(self.store.as_ref(), &sid)? {
                 let record = PendingErasure {
                     subject: sid.clone(),
                     requested_by: ctx.principal.id.clone(),
@@ -152,12 +153,11 @@ impl Archive {
                     ground: ground_code(ground).to_owned(),
                     blocked_by: blockers.all(),
                 };
-                ops.push(Op::Put(Cf::Disposition, keys::pending_erasure(&sid), to_json(&record)?));
+                ops.push(PENDING_ERASURES.put_unguarded(&sid, &record)?);
             }
             let then = if pending { "restricted and the erasure pending" } else { "restricted instead" };
             let e = subject_entry(Outcome::Deny, format!("erasure blocked by {blocked}; {then}"));
-            let guard = Guard { cf: Cf::Subjects, key: keys::subject(&sid), expected: raw };
-            self.audit.commit(Commit { ops, entries: vec![e], guard: Some(guard), on_conflict: vec![] }).await?;
+            self.audit.commit(Commit::guarded(held.replace(&restricted)?, ops, e)).await?;
             if restricted.restricted_at != meta.restricted_at {
                 self.reindex_dossiers(&metas.iter().map(|m| m.id.clone()).collect::<Vec<_>>())?;
             }
@@ -174,22 +174,16 @@ impl Archive {
             Outcome::Allow,
             format!("{}; ground: {}; batch {}", d.reason, ground_code(ground), batch.batch_id),
         );
-        let ops = vec![
-            Op::Put(Cf::Disposition, keys::batch(batch.batch_id.as_str()), to_json(&batch)?),
-            // Asked again after the hold's release: no longer pending.
-            Op::Delete(Cf::Disposition, keys::pending_erasure(&sid)),
-        ];
-        self.audit.commit(Commit { ops, entries: vec![e], guard: None, on_conflict: vec![] }).await?;
+        // Asked again after the hold's release: no longer pending.
+        let change = BATCHES.insert(batch.batch_id.as_str(), &batch)?;
+        self.audit.commit(Commit::guarded(change, vec![PENDING_ERASURES.delete(&sid)], e)).await?;
         let done = self.execute(batch.batch_id.as_str()).await?;
         Ok(done.certificate_id.map(String::from).unwrap_or_default())
     }
 
     /// The pending erasures, oldest request first.
     pub fn pending_erasures(&self) -> Result<Vec<PendingErasure>, ArchiveError> {
-        let mut out: Vec<PendingErasure> = Vec::new();
-        for row in self.store.scan(Cf::Disposition, keys::PENDING_ERASURE_PREFIX, keys::PENDING_ERASURE_PREFIX) {
-            out.push(from_json(&row?.1)?);
-        }
+        let mut out: Vec<PendingErasure> = PENDING_ERASURES.values(self.store.as_ref()).collect::<Result<_, _>>()?;
         out.sort_by_key(|p| p.requested_at);
         Ok(out)
     }
@@ -199,12 +193,10 @@ impl Archive {
     pub(super) async fn run_pending_erasures(&self) -> Result<Vec<CertificateId>, ArchiveError> {
         let mut done = Vec::new();
         for p in self.pending_erasures()? {
-            let key = keys::pending_erasure(&p.subject);
-            let raw = self.store.get(Cf::Subjects, &keys::subject(&p.subject))?;
-            let meta: Option<SubjectMeta> = raw.as_deref().map(from_json).transpose()?;
+            let meta = SUBJECTS.get(self.store.as_ref(), &p.subject)?;
             let Some(meta) = meta.filter(|m| m.erased.is_none()) else {
                 let e = system_entry("subject.erase", p.subject.as_str(), "pending erasure: already erased".into());
-                self.audit.commit(Commit::change(vec![Op::Delete(Cf::Disposition, key)], e)).await?;
+                self.audit.commit(Commit::change(vec![PENDING_ERASURES.delete(&p.subject)], e)).await?;
                 continue;
             };
             let metas = self.subject_dossiers(&p.subject)?;
@@ -222,11 +214,8 @@ impl Archive {
                 ),
             );
             e.subjects = vec![p.subject.to_string()];
-            let ops = vec![
-                Op::Put(Cf::Disposition, keys::batch(batch.batch_id.as_str()), to_json(&batch)?),
-                Op::Delete(Cf::Disposition, key),
-            ];
-            self.audit.commit(Commit { ops, entries: vec![e], guard: None, on_conflict: vec![] }).await?;
+            let change = BATCHES.insert(batch.batch_id.as_str(), &batch)?;
+            self.audit.commit(Commit::guarded(change, vec![PENDING_ERASURES.delete(&p.subject)], e)).await?;
             let executed = self.execute(batch.batch_id.as_str()).await?;
             done.extend(executed.certificate_id);
         }

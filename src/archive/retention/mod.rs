@@ -42,10 +42,6 @@ fn to_json<T: Serialize>(v: &T) -> Result<Vec<u8>, ArchiveError> {
     serde_json::to_vec(v).map_err(|e| ArchiveError::Internal(e.into()))
 }
 
-fn from_json<T: serde::de::DeserializeOwned>(b: &[u8]) -> Result<T, ArchiveError> {
-    serde_json::from_slice(b).map_err(|e| ArchiveError::Internal(e.into()))
-}
-
 /// What executing one item did. Stored and shown as `destroyed`, `erased`
 /// or `skipped: <why>`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

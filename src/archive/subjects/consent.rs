@@ -1,8 +1,8 @@
 //! Consent: grants and withdrawals, an append-only history whose evidence
 //! is sealed under the person's key.
 
-use super::{evidence_aad, to_json, ConsentEventView, NewConsent, MAX_EVIDENCE};
-use crate::archive::records::{ConsentBasis, ConsentEvent, ConsentEventKind, LiveConsent};
+use super::{evidence_aad, ConsentEventView, NewConsent, MAX_EVIDENCE};
+use crate::archive::records::{ConsentBasis, ConsentEvent, ConsentEventKind, LiveConsent, CONSENT_EVENTS};
 use crate::archive::{Archive, ArchiveError, RequestCtx};
 use crate::audit::{Commit, Outcome};
 use crate::crypto::{open, seal, CryptoError, KeyRef};
@@ -10,7 +10,7 @@ use crate::domain::dossier::FieldError;
 use crate::domain::SubjectId;
 use crate::policy::access::SubjectAction;
 use crate::policy::Basis;
-use crate::store::{keys, Cf, Op};
+use crate::store::keys;
 
 impl Archive {
     #[tracing::instrument(level = "debug", skip_all)]
@@ -146,7 +146,7 @@ impl Archive {
                 notice: notice.map(|n| n.version.clone()),
             },
         );
-        let ops = vec![Op::Put(Cf::Subjects, keys::consent_event(&call.sid, n), to_json(&event)?)];
+        let ops = vec![CONSENT_EVENTS.put_unguarded(&(call.sid.clone(), n), &event)?];
         let basis = if consent.basis == ConsentBasis::SeparateConsent { "separate_consent" } else { "consent" };
         let under = notice.map_or(String::new(), |n| format!(", notice {} (sha256 {})", n.version, n.digest));
         let to = recipient.as_ref().map_or(String::new(), |r| format!(", recipient {r}"));
@@ -187,7 +187,7 @@ impl Archive {
         meta.consent_events = n + 1;
         meta.consents.remove(purpose);
         meta.last_withdrawal_at = Some(now);
-        let ops = vec![Op::Put(Cf::Subjects, keys::consent_event(&call.sid, n), to_json(&event)?)];
+        let ops = vec![CONSENT_EVENTS.put_unguarded(&(call.sid.clone(), n), &event)?];
         // `purpose` is a key of the live consents: one of our purpose ids.
         let reason = format!("{}; purpose {purpose} withdrawn, event {n}", call.reason);
         self.commit_subject(ctx, ACTION, &call, &meta, ops, reason).await?;
@@ -195,11 +195,9 @@ impl Archive {
     }
 
     pub(super) fn consent_events(&self, sid: &SubjectId) -> Result<Vec<ConsentEventView>, ArchiveError> {
-        let prefix = keys::consent_events_prefix(sid);
         let mut out = Vec::new();
-        for row in self.store.scan(Cf::Subjects, &prefix, &prefix) {
-            let (_, raw) = row?;
-            let event: ConsentEvent = serde_json::from_slice(&raw).map_err(|e| ArchiveError::Internal(e.into()))?;
+        for row in CONSENT_EVENTS.scan_under(self.store.as_ref(), keys::consent_events_prefix(sid)) {
+            let (_, event) = row?;
             out.push(self.event_view(sid, event));
         }
         Ok(out)

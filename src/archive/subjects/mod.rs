@@ -110,10 +110,6 @@ fn evidence_aad(sid: &SubjectId, event: u32) -> Vec<u8> {
     segment_aad(sid.as_str(), event, "consent-evidence")
 }
 
-fn to_json<T: Serialize>(v: &T) -> Result<Vec<u8>, ArchiveError> {
-    serde_json::to_vec(v).map_err(|e| ArchiveError::Internal(e.into()))
-}
-
 /// What access decisions may know of a subject: the owners and regions of
 /// the dossiers that name them, and whether they restricted processing.
 fn subject_facts(meta: &SubjectMeta, dossiers: &[DossierMeta]) -> SubjectFacts {
