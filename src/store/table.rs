@@ -258,4 +258,31 @@ mod tests {
         let e = ROWS.get(&store, "a").unwrap_err().to_string();
         assert!(e.contains("registers") && !e.contains("13800138000"), "{e}");
     }
+
+    #[test]
+    fn tables_that_share_a_prefix_read_only_their_own_rows() {
+        fn meta_key(k: &str) -> Vec<u8> {
+            format!("s_{k}").into_bytes()
+        }
+        fn event_key(k: &(String, u32)) -> Vec<u8> {
+            format!("s_{}/c/{}", k.0, k.1).into_bytes()
+        }
+        const METAS: Table<str, Row> = Table::new(Cf::Subjects, b"s_", meta_key).rows_where(|k| !k.contains(&b'/'));
+        const EVENTS: Table<(String, u32), Row> =
+            Table::new(Cf::Subjects, b"s_", event_key).rows_where(|k| k.windows(3).any(|w| w == b"/c/"));
+        let store = MemStore::default();
+        let ops = [
+            METAS.put_unguarded("a", &Row { n: 1 }).unwrap(),
+            EVENTS.put_unguarded(&("a".into(), 0), &Row { n: 10 }).unwrap(),
+            EVENTS.put_unguarded(&("a".into(), 1), &Row { n: 11 }).unwrap(),
+            METAS.put_unguarded("b", &Row { n: 2 }).unwrap(),
+        ];
+        store.write(&ops, false).unwrap();
+        let metas: Vec<Row> = METAS.values(&store).collect::<Result<_, _>>().unwrap();
+        assert_eq!(metas, vec![Row { n: 1 }, Row { n: 2 }]);
+        let events: Vec<u32> = EVENTS.values(&store).map(|r| r.unwrap().n).collect();
+        assert_eq!(events, vec![10, 11]);
+        let held: Vec<u32> = METAS.held_rows(&store).map(|h| h.unwrap().value.n).collect();
+        assert_eq!(held, vec![1, 2]);
+    }
 }
