@@ -8,7 +8,7 @@ use crate::audit::{Commit, Outcome};
 use crate::domain::dossier::FieldError;
 use crate::domain::DossierId;
 use crate::policy::access::Change;
-use crate::store::{keys, Cf, Op};
+use crate::store::{keys, Cf, Table};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use time::OffsetDateTime;
@@ -20,6 +20,11 @@ pub struct NewFigures {
     pub returns: u64,
     pub on_time_rate: Option<f64>,
 }
+
+/// Figures: `g/<dos>/<yyyy-mm>/<revision u32 BE>` in `documents`, one row per
+/// revision, never rewritten.
+const FIGURES: Table<(DossierId, String, u32), FigureRecord> =
+    Table::new(Cf::Documents, b"g/", |(did, month, rev): &(DossierId, String, u32)| keys::figures(did, month, *rev));
 
 /// One month's figures, one revision.
 #[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
@@ -62,12 +67,8 @@ pub(crate) fn month_of(t: OffsetDateTime) -> (i32, u8) {
 impl Archive {
     /// Every figure revision of a dossier, oldest month first.
     pub(crate) fn figure_rows(&self, did: &DossierId) -> Result<Vec<FigureRecord>, ArchiveError> {
-        let prefix = keys::figures_prefix(did);
-        let mut out = Vec::new();
-        for row in self.store.scan(Cf::Documents, &prefix, &prefix) {
-            out.push(serde_json::from_slice(&row?.1).map_err(|e| ArchiveError::Internal(e.into()))?);
-        }
-        Ok(out)
+        let rows = FIGURES.scan_under(self.store.as_ref(), keys::figures_prefix(did));
+        Ok(rows.map(|r| r.map(|(_, v)| v)).collect::<Result<_, _>>()?)
     }
 
     /// The latest revision of each month.
@@ -127,22 +128,13 @@ impl Archive {
             recorded_by: ctx.principal.id.to_string(),
             recorded_at: now,
         };
-        let key = keys::figures(&did, month, revision);
-        let bytes = serde_json::to_vec(&record).map_err(|e| ArchiveError::Internal(e.into()))?;
-        let guard = crate::audit::Guard { cf: Cf::Documents, key: key.clone(), expected: None };
+        let change = FIGURES.insert(&(did.clone(), month.to_owned(), revision), &record)?;
         let why = format!("{reason}; {month} revision {revision}");
         let entry = self.dossier_entry(ctx, ACTION, id, &[], Outcome::Allow, why);
         let conflict = self.dossier_entry(ctx, ACTION, id, &[], Outcome::Error, "concurrent revision");
-        match self
-            .audit
-            .commit(Commit {
-                ops: vec![Op::Put(Cf::Documents, key, bytes)],
-                entries: vec![entry],
-                guard: Some(guard),
-                on_conflict: vec![conflict],
-            })
-            .await
-        {
+        let mut commit = Commit::guarded(change, vec![], entry);
+        commit.on_conflict = vec![conflict];
+        match self.audit.commit(commit).await {
             Ok(_) => {}
             Err(crate::audit::CommitError::Conflict) => {
                 return Err(ArchiveError::Conflict(

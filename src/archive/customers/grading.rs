@@ -14,9 +14,13 @@ use crate::domain::dossier::{FieldError, Grade};
 use crate::domain::{Classification, DossierId, PrincipalId};
 use crate::policy::access::{Change, FieldOutcome};
 use crate::policy::grading::{GradeInputs, Grading};
-use crate::store::{keys, Cf, Op};
+use crate::store::{keys, Cf, Table};
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
+
+/// Manual grades: `o/<dos>/<n u32 BE>` in `documents`, append-only.
+const OVERRIDES: Table<(DossierId, u32), OverrideRecord> =
+    Table::new(Cf::Documents, b"o/", |(did, n): &(DossierId, u32)| keys::grade_override(did, *n));
 
 /// A manual grade, as stored.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -108,12 +112,8 @@ impl Archive {
     }
 
     fn overrides(&self, did: &DossierId) -> Result<Vec<OverrideRecord>, ArchiveError> {
-        let prefix = keys::grade_overrides_prefix(did);
-        let mut out = Vec::new();
-        for row in self.store.scan(Cf::Documents, &prefix, &prefix) {
-            out.push(serde_json::from_slice(&row?.1).map_err(|e| ArchiveError::Internal(e.into()))?);
-        }
-        Ok(out)
+        let rows = OVERRIDES.scan_under(self.store.as_ref(), keys::grade_overrides_prefix(did));
+        Ok(rows.map(|r| r.map(|(_, v)| v)).collect::<Result<_, _>>()?)
     }
 
     /// The latest override and whether it still wins.
@@ -255,11 +255,7 @@ impl Archive {
             at: self.clock.now(),
             figure_revisions: self.figure_rows(&did)?.len() as u32,
         };
-        let op = Op::Put(
-            Cf::Documents,
-            keys::grade_override(&did, n),
-            serde_json::to_vec(&record).map_err(|e| ArchiveError::Internal(e.into()))?,
-        );
+        let op = OVERRIDES.put_unguarded(&(did.clone(), n), &record)?;
         let mut split = self.open_version_split(&did, meta.current_version)?;
         split.business.grade = grade;
         let reason = format!(

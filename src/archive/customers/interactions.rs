@@ -13,7 +13,7 @@ use crate::crypto::{open, seal, segment_aad, CryptoError, KeyRef, Sealed};
 use crate::domain::dossier::FieldError;
 use crate::domain::{Classification, DossierId, InteractionId, PrincipalId, SubjectId};
 use crate::policy::access::{Change, FieldOutcome};
-use crate::store::{keys, Cf, Op};
+use crate::store::{keys, Cf, Table};
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
@@ -54,6 +54,10 @@ pub struct NewInteraction {
     pub contact: Option<String>,
     pub satisfaction: Option<u8>,
 }
+
+/// Interactions: `i/<dos>/<int>` in `documents` (ids sort by time).
+const INTERACTIONS: Table<(DossierId, InteractionId), InteractionRecord> =
+    Table::new(Cf::Documents, b"i/", |(did, iid): &(DossierId, InteractionId)| keys::interaction(did, iid));
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub(crate) struct InteractionRecord {
@@ -97,10 +101,6 @@ pub struct InteractionPage {
 
 fn aad(did: &DossierId, id: &InteractionId) -> Vec<u8> {
     segment_aad(did.as_str(), 0, &format!("interaction/{id}"))
-}
-
-fn json<T: Serialize>(v: &T) -> Result<Vec<u8>, ArchiveError> {
-    serde_json::to_vec(v).map_err(|e| ArchiveError::Internal(e.into()))
 }
 
 impl Archive {
@@ -156,7 +156,7 @@ impl Archive {
             recorded_by: ctx.principal.id.clone(),
             recorded_at: now,
         };
-        let ops = vec![Op::Put(Cf::Documents, keys::interaction(&did, &iid), json(&record)?)];
+        let ops = vec![INTERACTIONS.put_unguarded(&(did.clone(), iid.clone()), &record)?];
         let subjects: Vec<SubjectId> = contact.iter().cloned().collect();
         let why = format!("{reason}; {iid} {}", crate::archive::wire_name(&n.kind));
         let entry = self.dossier_entry(ctx, ACTION, id, &subjects, Outcome::Allow, why);
@@ -170,12 +170,8 @@ impl Archive {
     }
 
     pub(crate) fn interactions_of(&self, did: &DossierId) -> Result<Vec<InteractionRecord>, ArchiveError> {
-        let prefix = keys::interactions_prefix(did);
-        let mut out = Vec::new();
-        for row in self.store.scan(Cf::Documents, &prefix, &prefix) {
-            out.push(serde_json::from_slice(&row?.1).map_err(|e| ArchiveError::Internal(e.into()))?);
-        }
-        Ok(out)
+        let rows = INTERACTIONS.scan_under(self.store.as_ref(), keys::interactions_prefix(did));
+        Ok(rows.map(|r| r.map(|(_, v)| v)).collect::<Result<_, _>>()?)
     }
 
     /// The summaries to index for a dossier (search finds them like the

@@ -6,14 +6,14 @@
 //! sealed under the dossier's key.
 
 use crate::archive::gate::CustomerScope;
-use crate::archive::records::{DossierMeta, SubjectMeta};
+use crate::archive::records::{DossierMeta, SubjectMeta, SUBJECTS};
 use crate::archive::{Archive, ArchiveError, RequestCtx};
-use crate::audit::{Commit, Guard, Outcome};
+use crate::audit::{Commit, Outcome};
 use crate::crypto::{seal, segment_aad, KeyRef, Sealed};
 use crate::domain::dossier::{FieldError, Grade};
 use crate::domain::{DossierId, InteractionId, PrincipalId, SubjectId};
 use crate::policy::access::Change;
-use crate::store::{keys, Cf, Op};
+use crate::store::{keys, Cf, Table};
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
@@ -34,6 +34,10 @@ pub struct NewReview {
     pub note: String,
     pub contact: Option<String>,
 }
+
+/// Reviews: `v/<dos>/<rev>` in `documents`.
+const REVIEWS: Table<(DossierId, String), ReviewRecord> =
+    Table::new(Cf::Documents, b"v/", |(did, id): &(DossierId, String)| keys::review(did, id));
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 struct ReviewRecord {
@@ -77,20 +81,15 @@ pub struct DueReview {
     pub overdue: bool,
 }
 
-fn json<T: Serialize>(v: &T) -> Result<Vec<u8>, ArchiveError> {
-    serde_json::to_vec(v).map_err(|e| ArchiveError::Internal(e.into()))
-}
-
 fn aad(did: &DossierId, id: &str) -> Vec<u8> {
     segment_aad(did.as_str(), 0, &format!("review/{id}"))
 }
 
 impl Archive {
     fn last_review(&self, did: &DossierId) -> Result<Option<OffsetDateTime>, ArchiveError> {
-        let prefix = keys::reviews_prefix(did);
         let mut last = None;
-        for row in self.store.scan(Cf::Documents, &prefix, &prefix) {
-            let r: ReviewRecord = serde_json::from_slice(&row?.1).map_err(|e| ArchiveError::Internal(e.into()))?;
+        for row in REVIEWS.scan_under(self.store.as_ref(), keys::reviews_prefix(did)) {
+            let (_, r) = row?;
             last = last.max(Some(r.at));
         }
         Ok(last)
@@ -209,16 +208,17 @@ impl Archive {
             by: ctx.principal.id.clone(),
             at: now,
         };
-        let mut ops = vec![Op::Put(Cf::Documents, keys::review(&did, &rid), json(&record)?)];
+        let mut ops = vec![REVIEWS.put_unguarded(&(did.clone(), rid.clone()), &record)?];
         let mut guard = None;
         let mut why = format!("{reason}; {rid} {}", crate::archive::wire_name(&n.outcome));
         if let (ReviewOutcome::ContactLost, Some(sid)) = (n.outcome, &contact) {
-            if let Some(raw) = self.store.get(Cf::Subjects, &keys::subject(sid))? {
-                let mut m: SubjectMeta = serde_json::from_slice(&raw).map_err(|e| ArchiveError::Internal(e.into()))?;
+            if let Some(held) = SUBJECTS.hold(self.store.as_ref(), sid)? {
+                let mut m: SubjectMeta = held.value.clone();
                 if m.lost_at.is_none() {
                     m.lost_at = Some(now);
-                    ops.push(Op::Put(Cf::Subjects, keys::subject(sid), json(&m)?));
-                    guard = Some(Guard { cf: Cf::Subjects, key: keys::subject(sid), expected: Some(raw) });
+                    let change = held.replace(&m)?;
+                    ops.push(change.op);
+                    guard = Some(change.guard);
                 }
                 why.push_str(&format!("; {sid} lost as a contact: the contact_lost retention trigger"));
             }
