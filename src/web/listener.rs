@@ -3,7 +3,7 @@
 //! queue), a deadline for a request's head, a largest head, and graceful
 //! shutdown that lets requests in flight finish. Body read timeouts, URI and
 //! header limits answered as problem documents, and per-principal rate
-//! limits are layers of the router (`api::router`).
+//! limits are layers of the router (`web::app`).
 
 use crate::config::Limits;
 use axum::Router;
