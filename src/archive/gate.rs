@@ -38,6 +38,23 @@ impl Archive {
         .find_map(|(op, scope)| self.may(p, op).then_some(scope))
     }
 
+    /// The caller's customer scope; 403, audited as `action` with the
+    /// policy's reason, when the policy permits them none. `refusal` is what
+    /// the caller is told.
+    pub(crate) async fn require_customer_scope(
+        &self,
+        ctx: &RequestCtx,
+        action: &str,
+        refusal: &str,
+    ) -> Result<CustomerScope, ArchiveError> {
+        if let Some(scope) = self.customer_scope(&ctx.principal) {
+            return Ok(scope);
+        }
+        let reason = "no policy permits customers.all, customers.region or customers.own";
+        let e = ctx.entry(action, "", Outcome::Deny, reason);
+        self.refuse(e, ArchiveError::Forbidden(refusal.into())).await
+    }
+
     /// Whether `p` may start a dossier of their own (for the console's
     /// menu): the `dossier.create` decision for a new dossier they own, in
     /// their region, under any purpose they may state.

@@ -157,16 +157,13 @@ impl Archive {
     pub async fn report_summary(&self, ctx: &RequestCtx, by: ReportBy) -> Result<Report, ArchiveError> {
         const ACTION: &str = "report.summary";
         let p = &ctx.principal;
-        let Some(scope) = self.customer_scope(p) else {
-            let e = ctx.entry(
+        let scope = self
+            .require_customer_scope(
+                ctx,
                 ACTION,
-                "",
-                Outcome::Deny,
-                "no policy permits customers.all, customers.region or customers.own",
-            );
-            let msg = "reports are for compliance, finance, service (its region) and sales (its own customers)";
-            return self.refuse(e, ArchiveError::Forbidden(msg.into())).await;
-        };
+                "reports are for compliance, finance, service (its region) and sales (its own customers)",
+            )
+            .await?;
         let now = self.clock.now();
         let rules = &self.policy.grading;
         let this = month_of(now);

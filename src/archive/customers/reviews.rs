@@ -147,20 +147,9 @@ impl Archive {
     ) -> Result<Vec<DueReview>, ArchiveError> {
         const ACTION: &str = "review.due";
         let p = &ctx.principal;
-        let Some(scope) = self.customer_scope(p) else {
-            let e = ctx.entry(
-                ACTION,
-                "",
-                Outcome::Deny,
-                "no policy permits customers.all, customers.region or customers.own",
-            );
-            return self
-                .refuse(
-                    e,
-                    ArchiveError::Forbidden("review lists are for sales, service, finance and compliance".into()),
-                )
-                .await;
-        };
+        let scope = self
+            .require_customer_scope(ctx, ACTION, "review lists are for sales, service, finance and compliance")
+            .await?;
         let me = p.id.as_str().to_owned();
         let region = p.region.clone();
         let list = self.reviews_due(|m| {

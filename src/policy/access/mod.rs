@@ -358,20 +358,17 @@ impl AccessPolicy {
     /// An operation on the archive as a whole (see [`Operation`]): who may
     /// read the audit log, keep or read the registers, administer staff.
     pub fn decide_operation(&self, p: &Principal, op: Operation) -> Decision {
-        let archive = uid(&type_name("Archive"), "custos");
-        let Ok(entities) = Entities::from_entities(
-            [self.staff_entity(p), Entity::new_no_attrs(archive.clone(), HashSet::new())],
-            None,
-        ) else {
-            return Decision { allowed: false, reason: "access policy: entities could not be built".into() };
-        };
-        let action = uid(&type_name("Action"), op.cedar_name());
-        let (allowed, reasons) = self.run(uid(&self.staff, p.id.as_str()), action, archive, vec![], &entities);
-        self.verdict(p, op.cedar_name(), allowed, &reasons)
+        self.decide_on_archive(p, op.cedar_name(), vec![])
     }
 
     /// Retention and destruction as a whole (`disposition.manage`).
     pub fn decide_disposition(&self, p: &Principal, purpose: &str) -> Decision {
+        let context = vec![("purpose".to_owned(), RestrictedExpression::new_string(purpose.to_owned()))];
+        self.decide_on_archive(p, "disposition.manage", context)
+    }
+
+    /// `action` by `p` on the `Archive` entity, with `context`.
+    fn decide_on_archive(&self, p: &Principal, action: &str, context: Vec<(String, RestrictedExpression)>) -> Decision {
         let archive = uid(&type_name("Archive"), "custos");
         let Ok(entities) = Entities::from_entities(
             [self.staff_entity(p), Entity::new_no_attrs(archive.clone(), HashSet::new())],
@@ -379,10 +376,9 @@ impl AccessPolicy {
         ) else {
             return Decision { allowed: false, reason: "access policy: entities could not be built".into() };
         };
-        let context = vec![("purpose".to_owned(), RestrictedExpression::new_string(purpose.to_owned()))];
-        let action = uid(&type_name("Action"), "disposition.manage");
-        let (allowed, reasons) = self.run(uid(&self.staff, p.id.as_str()), action, archive, context, &entities);
-        self.verdict(p, "disposition.manage", allowed, &reasons)
+        let action_uid = uid(&type_name("Action"), action);
+        let (allowed, reasons) = self.run(uid(&self.staff, p.id.as_str()), action_uid, archive, context, &entities);
+        self.verdict(p, action, allowed, &reasons)
     }
 
     fn verdict(&self, p: &Principal, action: &str, allowed: bool, reasons: &[&PolicyInfo]) -> Decision {
