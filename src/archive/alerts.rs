@@ -59,7 +59,7 @@ impl Archive {
     /// Alerts, newest first (compliance; audited).
     #[tracing::instrument(level = "debug", skip_all)]
     pub async fn list_alerts(&self, ctx: &RequestCtx, limit: usize) -> Result<Vec<Alert>, ArchiveError> {
-        self.require_compliance(ctx, "audit/alerts").await?;
+        self.gate.require_audit_read(ctx, super::audit_log::ACTION, "audit/alerts").await?;
         self.audit.commit(Commit::entry(ctx.entry("audit.query", "audit/alerts", Outcome::Allow, "alerts"))).await?;
         let mut all: Vec<Alert> = ALERTS.values(self.store.as_ref()).collect::<Result<_, _>>()?;
         all.reverse();

@@ -5,7 +5,7 @@ use super::{Archive, ArchiveError, RequestCtx};
 use crate::audit::{entry_key, hash_entry, AuditEntry, AuditFilter, AuditPage, Commit, EntryBody, Outcome};
 use crate::store::Cf;
 
-const ACTION: &str = "audit.query";
+pub(super) const ACTION: &str = "audit.query";
 
 impl Archive {
     /// The start-up entry naming the active policy set (`policy.load`), so
@@ -43,13 +43,6 @@ impl Archive {
         Ok(())
     }
 
-    /// The audit log, its proofs, checkpoints and alerts are open to
-    /// compliance officers and auditors.
-    pub(super) async fn require_compliance(&self, ctx: &RequestCtx, resource: &str) -> Result<(), ArchiveError> {
-        let why = "the audit log is open to compliance officers and auditors only";
-        self.decide(ctx, super::gate::Operation::AuditRead, ACTION, resource, why).await
-    }
-
     #[tracing::instrument(level = "debug", skip_all)]
     pub async fn query_audit(
         &self,
@@ -58,7 +51,7 @@ impl Archive {
         cursor: u64,
         limit: usize,
     ) -> Result<AuditPage, ArchiveError> {
-        self.require_compliance(ctx, "audit").await?;
+        self.gate.require_audit_read(ctx, ACTION, "audit").await?;
         // Commit first: the query's own entry is durable before results leave.
         let e = ctx.entry(ACTION, "audit", Outcome::Allow, "entries");
         let seqs = self.audit.commit(Commit::entry(e)).await?;
@@ -75,7 +68,7 @@ impl Archive {
     /// counted up to 10,000 a day.
     #[tracing::instrument(level = "debug", skip_all)]
     pub async fn audit_activity(&self, ctx: &RequestCtx, days: u32) -> Result<Vec<DayActivity>, ArchiveError> {
-        self.require_compliance(ctx, "audit").await?;
+        self.gate.require_audit_read(ctx, ACTION, "audit").await?;
         let e = ctx.entry(ACTION, "audit", Outcome::Allow, "activity");
         let seqs = self.audit.commit(Commit::entry(e)).await?;
         let head = seqs.last().map_or(self.audit.head().next_seq, |s| s + 1);
@@ -108,7 +101,7 @@ impl Archive {
         seq: u64,
     ) -> Result<(AuditEntry, [u8; 32], Vec<u8>), ArchiveError> {
         let resource = format!("audit/{seq}");
-        self.require_compliance(ctx, &resource).await?;
+        self.gate.require_audit_read(ctx, ACTION, &resource).await?;
         let raw = self.store.get(Cf::Audit, &entry_key(seq))?;
         let outcome = if raw.is_some() { Outcome::Allow } else { Outcome::Error };
         let e = ctx.entry(ACTION, &resource, outcome, "entry");

@@ -310,10 +310,10 @@ impl Archive {
     #[tracing::instrument(level = "debug", skip_all)]
     pub async fn create_backup(&self, ctx: &RequestCtx) -> Result<Manifest, ArchiveError> {
         const ACTION: &str = "backup.create";
-        self.decide(ctx, super::gate::Operation::Administer, ACTION, "", "backups are taken by an admin").await?;
+        self.gate.decide(ctx, super::gate::Operation::Administer, ACTION, "", "backups are taken by an admin").await?;
         let Some(settings) = self.backup.clone() else {
             let e = ctx.entry(ACTION, "", Outcome::Error, "no backup_dir configured");
-            return self.refuse(e, ArchiveError::Conflict("no backup_dir is configured".into())).await;
+            return self.gate.refuse(e, ArchiveError::Conflict("no backup_dir is configured".into())).await;
         };
         match self.take_backup(&settings) {
             Ok(m) => {
@@ -324,7 +324,7 @@ impl Archive {
             Err(err) => {
                 tracing::error!(error = %err, "backup failed");
                 let e = ctx.entry(ACTION, "", Outcome::Error, "backup failed");
-                self.refuse(e, err).await
+                self.gate.refuse(e, err).await
             }
         }
     }

@@ -75,12 +75,13 @@ impl Archive {
         if !valid_name(name) {
             let e = self.dossier_entry(ctx, ACTION, id, &meta.subjects, Outcome::Error, "invalid document name");
             let msg = "a document name is 1 to 128 of A-Z a-z 0-9 . _ - (not starting with .)";
-            return self.refuse(e, ArchiveError::BadRequest(msg.into())).await;
+            return self.gate.refuse(e, ArchiveError::BadRequest(msg.into())).await;
         }
         if self.store.get(Cf::Documents, &keys::document(&did, name))?.is_some() {
             let e =
                 self.dossier_entry(ctx, ACTION, id, &meta.subjects, Outcome::Error, format!("document {name} exists"));
             return self
+                .gate
                 .refuse(e, ArchiveError::Conflict(format!("document {name} exists; documents are never overwritten")))
                 .await;
         }
@@ -211,7 +212,7 @@ impl Archive {
             .map_err(|e| ArchiveError::Internal(e.into()))?;
         let Some(doc) = doc else {
             let e = self.dossier_entry(ctx, ACTION, id, &meta.subjects, Outcome::Error, "no such document");
-            return self.refuse(e, ArchiveError::NotFound("document".into())).await;
+            return self.gate.refuse(e, ArchiveError::NotFound("document".into())).await;
         };
         let e = self.dossier_entry(
             ctx,

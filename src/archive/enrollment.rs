@@ -151,7 +151,7 @@ impl Archive {
         let life = self.token_lifetimes.lifetime(principal.has_role(crate::domain::Role::Admin));
         let expiry = record.expires_at.unwrap_or(record.enrolled_at.unwrap_or(record.created_at) + life);
         // A processor's tokens end with its agreement's term.
-        self.term_end(principal).map_or(expiry, |end| expiry.min(end))
+        self.gate.term_end(principal).map_or(expiry, |end| expiry.min(end))
     }
 
     /// `GET /v1/principals/{id}/tokens`: an admin, or the principal
@@ -161,12 +161,12 @@ impl Archive {
         const ACTION: &str = "token.list";
         let own = ctx.principal.id.as_str() == principal;
         if !own {
-            self.require_admin(ctx, ACTION, principal).await?;
+            self.gate.require_admin(ctx, ACTION, principal).await?;
         }
         let Some(pid) = PrincipalId::parse(principal).ok().filter(|id| matches!(self.principal(id), Ok(Some(_))))
         else {
             let e = ctx.entry(ACTION, principal, Outcome::Error, "unknown principal");
-            return self.refuse(e, ArchiveError::NotFound("principal".into())).await;
+            return self.gate.refuse(e, ArchiveError::NotFound("principal".into())).await;
         };
         let now = self.clock.now();
         let mut out = Vec::new();
@@ -207,7 +207,7 @@ impl Archive {
             let why =
                 "a token is renewed by its holder; for anyone else, ask for a new token, which a second admin approves";
             let e = ctx.entry(ACTION, token_id, Outcome::Deny, why);
-            return self.refuse(e, ArchiveError::Forbidden(why.into())).await;
+            return self.gate.refuse(e, ArchiveError::Forbidden(why.into())).await;
         };
         let now = self.clock.now();
         let principal = self.principal(&record.principal)?.ok_or_else(|| anyhow::anyhow!("token of no principal"))?;
@@ -215,10 +215,10 @@ impl Archive {
         if !active {
             let err = ArchiveError::Conflict("only an active token is renewed; ask for a new one".into());
             let e = ctx.entry(ACTION, record.id.as_str(), Outcome::Error, err.to_string());
-            return self.refuse(e, err).await;
+            return self.gate.refuse(e, err).await;
         }
         let mut expires = now + self.token_lifetimes.lifetime(principal.has_role(crate::domain::Role::Admin));
-        if let Some(end) = self.term_end(&principal) {
+        if let Some(end) = self.gate.term_end(&principal) {
             expires = expires.min(end);
         }
         record.expires_at = Some(expires);
@@ -277,12 +277,12 @@ impl Archive {
     #[tracing::instrument(level = "debug", skip_all)]
     pub async fn create_token(&self, ctx: &RequestCtx, principal: &str) -> Result<TokenIssue, ArchiveError> {
         const ACTION: &str = "token.create";
-        self.require_admin(ctx, ACTION, principal).await?;
+        self.gate.require_admin(ctx, ACTION, principal).await?;
         let pid = match PrincipalId::parse(principal).ok().filter(|id| matches!(self.principal(id), Ok(Some(_)))) {
             Some(id) => id,
             None => {
                 let e = ctx.entry(ACTION, principal, Outcome::Error, "unknown principal");
-                return self.refuse(e, ArchiveError::NotFound("principal".into())).await;
+                return self.gate.refuse(e, ArchiveError::NotFound("principal".into())).await;
             }
         };
         let now = self.clock.now();
@@ -314,14 +314,14 @@ impl Archive {
     #[tracing::instrument(level = "debug", skip_all)]
     pub async fn approve_token(&self, ctx: &RequestCtx, token_id: &str) -> Result<TokenIssue, ArchiveError> {
         const ACTION: &str = "token.approve";
-        self.require_admin(ctx, ACTION, token_id).await?;
+        self.gate.require_admin(ctx, ACTION, token_id).await?;
         let found = match TokenId::parse(token_id) {
             Ok(id) => self.token_record_guarded(&id)?,
             Err(_) => None,
         };
         let Some((mut record, guard)) = found else {
             let e = ctx.entry(ACTION, token_id, Outcome::Error, "unknown token");
-            return self.refuse(e, ArchiveError::NotFound("token".into())).await;
+            return self.gate.refuse(e, ArchiveError::NotFound("token".into())).await;
         };
         let now = self.clock.now();
         let me = &ctx.principal.id;
@@ -342,7 +342,7 @@ impl Archive {
         };
         if let Some((outcome, err)) = refusal {
             let e = ctx.entry(ACTION, record.id.as_str(), outcome, err.to_string());
-            return self.refuse(e, err).await;
+            return self.gate.refuse(e, err).await;
         }
         record.approved_by = Some(me.clone());
         // The second half of the code: the person joins it to the asking

@@ -39,7 +39,7 @@ pub use records::{ConsentBasis, ConsentEventKind, TokenState};
 pub use search::{RepairReport, SearchHit, SearchPage};
 pub use subjects::{ConsentEventView, NewConsent, SubjectStatus, SubjectView, EXPORT_SCHEMA_JSON};
 
-use crate::audit::{AuditWriter, Commit, CommitError, EntryBody, Outcome};
+use crate::audit::{AuditWriter, CommitError, EntryBody, Outcome};
 use crate::clock::Clock;
 use crate::crypto::{CryptoError, Keyring, MasterKey};
 use crate::domain::dossier::{FieldError, TemplateValidator};
@@ -229,9 +229,11 @@ fn resource_name(raw: &str) -> &str {
 pub struct Archive {
     store: Arc<dyn KvStore>,
     keyring: Keyring,
-    pub(crate) audit: AuditWriter,
+    pub(crate) audit: Arc<AuditWriter>,
     template: TemplateValidator,
-    policy: PolicySet,
+    policy: Arc<PolicySet>,
+    /// Who may do what (every other part asks it).
+    gate: Arc<gate::Gate>,
     clock: Arc<dyn Clock>,
     signer: crate::audit::checkpoint::NoteSigner,
     /// Dossiers unchanged for this long are flagged as stale by the sweep.
@@ -252,8 +254,6 @@ pub struct Archive {
     auth_failures: std::sync::Mutex<auth_failures::AuthFailures>,
     /// Rate-limited requests per (principal, minute), audited in aggregate.
     rate_refusals: std::sync::Mutex<auth_failures::AuthFailures>,
-    /// The purposes an impact assessment on record covers.
-    assessed: std::sync::RwLock<std::collections::BTreeSet<String>>,
 }
 
 impl Archive {
@@ -278,11 +278,13 @@ impl Archive {
         }
         dossiers::check_notices(store.as_ref(), &policy.notices)?;
         let signer = transparency::load_signer(store.as_ref(), &master)?;
-        let audit = AuditWriter::start(store.clone(), clock.clone(), policy.hash.clone(), metrics.clone())?;
-        let assessed = std::sync::RwLock::new(governance::assessed_purposes(store.as_ref())?);
+        let audit = Arc::new(AuditWriter::start(store.clone(), clock.clone(), policy.hash.clone(), metrics.clone())?);
+        let policy = Arc::new(policy);
+        let assessed = governance::assessed_purposes(store.as_ref())?;
+        let gate = Arc::new(gate::Gate::new(policy.clone(), audit.clone(), store.clone(), clock.clone(), assessed));
         let keyring = Keyring::open(master, store.clone(), key_cache, kek_rotation)?;
         Ok(Archive {
-            assessed,
+            gate,
             keyring,
             store,
             audit,
@@ -312,6 +314,11 @@ impl Archive {
         &self.store
     }
 
+    /// The decision gate (for menus and views: what may this caller do?).
+    pub fn gate(&self) -> &gate::Gate {
+        &self.gate
+    }
+
     pub fn keyring(&self) -> &Keyring {
         &self.keyring
     }
@@ -323,16 +330,6 @@ impl Archive {
     /// The time as the archive sees it (the injected clock).
     pub fn now(&self) -> time::OffsetDateTime {
         self.clock.now()
-    }
-
-    /// The purposes `principal`'s roles may state, in policy order.
-    pub fn purposes_for(&self, principal: &crate::domain::Principal) -> Vec<String> {
-        self.policy
-            .purposes
-            .ids()
-            .filter(|id| crate::domain::Purpose::parse(id).is_some_and(|p| self.policy.purposes.may_use(principal, &p)))
-            .map(str::to_owned)
-            .collect()
     }
 
     /// The purposes the loaded policies define (`X-Purpose` values).
@@ -383,56 +380,5 @@ impl Archive {
 
     pub fn shutdown(&self) {
         self.audit.shutdown();
-    }
-
-    /// Commits a denial or failure entry, then returns `err`. If even the
-    /// entry cannot be written the caller learns that instead.
-    async fn refuse<T>(&self, entry: EntryBody, err: ArchiveError) -> Result<T, ArchiveError> {
-        self.audit.commit(Commit::entry(entry)).await?;
-        Err(err)
-    }
-
-    /// The purpose check every personal-data call starts with: 400 when the
-    /// header is missing or unknown, 403 when the caller's role may not use
-    /// it. Each refusal is audited under `action`.
-    async fn purpose<'a>(
-        &'a self,
-        ctx: &'a RequestCtx,
-        action: &str,
-        resource: &str,
-    ) -> Result<CheckedPurpose<'a>, ArchiveError> {
-        let stated = match &ctx.purpose {
-            StatedPurpose::Missing => {
-                let e = ctx.entry(action, resource, Outcome::Deny, "missing purpose");
-                return self
-                    .refuse(e, ArchiveError::BadRequest("the X-Purpose header is required for this call".into()))
-                    .await;
-            }
-            StatedPurpose::Malformed => None,
-            StatedPurpose::Given(p) => Some(p),
-        };
-        let Some((purpose, def)) = stated.and_then(|p| self.policy.purposes.get(p).map(|d| (p, d))) else {
-            let mut e = ctx.entry(action, resource, Outcome::Deny, "unknown purpose");
-            e.purpose.clear(); // not one of ours: it might be anything
-            let known: Vec<&str> = self.policy.purposes.ids().collect();
-            return self
-                .refuse(e, ArchiveError::BadRequest(format!("unknown purpose; known purposes: {}", known.join(", "))))
-                .await;
-        };
-        if !self.policy.purposes.may_use(&ctx.principal, purpose) {
-            let e = ctx.entry(action, resource, Outcome::Deny, format!("role may not use purpose {purpose}"));
-            return self
-                .refuse(e, ArchiveError::Forbidden(format!("your role may not use the purpose {purpose}")))
-                .await;
-        }
-        if def.requires_assessment && !self.assessed.read().is_ok_and(|a| a.contains(purpose.as_str())) {
-            let why = format!(
-                "the purpose {purpose} needs an impact assessment on record (PIPL Art. 55; GDPR Art. 35): none covers it"
-            );
-            let e = ctx.entry(action, resource, Outcome::Deny, "no impact assessment covers the purpose");
-            return self.refuse(e, ArchiveError::Forbidden(why)).await;
-        }
-        self.check_agreed_purpose(ctx, (action, resource), purpose.as_str()).await?;
-        Ok(CheckedPurpose { id: purpose, def })
     }
 }

@@ -30,7 +30,7 @@ impl Archive {
         };
         if let Some((outcome, err)) = refusal {
             let e = ctx.entry(ACTION, id, outcome, err.to_string());
-            return self.refuse(e, err).await;
+            return self.gate.refuse(e, err).await;
         }
         let creator = p.admin_pending.take().map(|c| c.to_string()).unwrap_or_default();
         let ops = vec![self.principal_op(&p)?];
@@ -76,7 +76,7 @@ impl Archive {
         };
         if let Some((outcome, err)) = refusal {
             let e = ctx.entry(action, id, outcome, err.to_string());
-            return self.refuse(e, err).await;
+            return self.gate.refuse(e, err).await;
         }
         let reason = match p.disabled_by.take() {
             Some(by) => format!("disabled by {by}, enabled by {me}"),
@@ -121,14 +121,14 @@ impl Archive {
         action: &str,
         id: &str,
     ) -> Result<(PrincipalId, Vec<u8>, crate::domain::Principal), ArchiveError> {
-        self.require_admin(ctx, action, id).await?;
+        self.gate.require_admin(ctx, action, id).await?;
         let found = match PrincipalId::parse(id) {
             Ok(pid) => self.store.get(Cf::Principals, &keys::principal(&pid))?.map(|raw| (pid, raw)),
             Err(_) => None,
         };
         let Some((pid, raw)) = found else {
             let e = ctx.entry(action, id, Outcome::Error, "unknown principal");
-            return self.refuse(e, ArchiveError::NotFound("principal".into())).await;
+            return self.gate.refuse(e, ArchiveError::NotFound("principal".into())).await;
         };
         let p = self.open_principal(&raw)?;
         Ok((pid, raw, p))

@@ -308,23 +308,14 @@ impl Archive {
         Ok(ops.len())
     }
 
-    pub(super) async fn require_admin(
-        &self,
-        ctx: &RequestCtx,
-        action: &str,
-        resource: &str,
-    ) -> Result<(), ArchiveError> {
-        self.decide(ctx, super::gate::Operation::Administer, action, resource, "this call needs the admin role").await
-    }
-
     #[tracing::instrument(level = "debug", skip_all)]
     pub async fn create_principal(&self, ctx: &RequestCtx, new: NewPrincipal) -> Result<PrincipalId, ArchiveError> {
-        self.require_admin(ctx, "principal.create", "").await?;
+        self.gate.require_admin(ctx, "principal.create", "").await?;
         if let Some(rid) = &new.recipient {
-            if let Err(why) = self.recipient_for_binding(rid) {
+            if let Err(why) = self.gate.recipient_for_binding(rid) {
                 let e = ctx.entry("principal.create", "", Outcome::Error, "recipient cannot be bound");
                 let err = crate::domain::dossier::FieldError { path: "/recipient".into(), message: why };
-                return self.refuse(e, ArchiveError::Invalid(vec![err])).await;
+                return self.gate.refuse(e, ArchiveError::Invalid(vec![err])).await;
             }
         }
         let makes_admin = new.roles.contains(&Role::Admin);
@@ -352,7 +343,7 @@ impl Archive {
 
     #[tracing::instrument(level = "debug", skip_all)]
     pub async fn revoke_token(&self, ctx: &RequestCtx, token_id: &str) -> Result<(), ArchiveError> {
-        self.require_admin(ctx, "token.revoke", token_id).await?;
+        self.gate.require_admin(ctx, "token.revoke", token_id).await?;
         // Guarded: a redemption or renewal that lands between the read and
         // the write is seen, and the revocation is made again over it (a
         // revocation is never lost to a race, and never undoes one).
@@ -363,7 +354,7 @@ impl Archive {
             };
             let Some((id, mut rec, guard)) = found else {
                 let e = ctx.entry("token.revoke", token_id, Outcome::Error, "unknown token");
-                return self.refuse(e, ArchiveError::NotFound("token".into())).await;
+                return self.gate.refuse(e, ArchiveError::NotFound("token".into())).await;
             };
             if rec.revoked_at.is_none() {
                 rec.revoked_at = Some(self.clock.now());

@@ -3,7 +3,9 @@
 
 use crate::crypto::Sealed;
 use crate::domain::dossier::{Grade, Status};
-use crate::domain::{DossierId, PrincipalId, SubjectId, TokenId};
+use crate::domain::{
+    Classification, DossierId, Jurisdiction, PrincipalId, RecipientId, RecipientRole, SubjectId, TokenId,
+};
 use crate::store::{keys, Cf, Table};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -319,4 +321,35 @@ pub struct ConsentEvent {
     /// For a consent to provision: the recipient it names (PIPL Art. 23, 39).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub recipient: Option<String>,
+}
+
+/// The recipients register: `t/<rcp>` in `registers`.
+pub(crate) const RECIPIENTS: Table<RecipientId, RecipientRecord> =
+    Table::new(Cf::Registers, keys::RECIPIENT_PREFIX, keys::recipient)
+        .rows_where(|k| !k.ends_with(keys::ATTESTATION_SUFFIX));
+
+/// One entry of the recipients register (written once, never changed).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub(crate) struct RecipientRecord {
+    pub id: RecipientId,
+    /// A company's name: no personal value.
+    pub name: String,
+    pub role: RecipientRole,
+    pub purposes: Vec<String>,
+    pub classes: Vec<Classification>,
+    pub country: Jurisdiction,
+    #[serde(with = "time::serde::rfc3339")]
+    pub term_from: OffsetDateTime,
+    #[serde(with = "time::serde::rfc3339")]
+    pub term_until: OffsetDateTime,
+    pub contract: String,
+    pub recorded_by: PrincipalId,
+    #[serde(with = "time::serde::rfc3339")]
+    pub recorded_at: OffsetDateTime,
+}
+
+impl RecipientRecord {
+    pub fn in_term(&self, now: OffsetDateTime) -> bool {
+        self.term_from <= now && now < self.term_until
+    }
 }

@@ -270,7 +270,7 @@ impl Archive {
     ) -> Result<SearchPage, ArchiveError> {
         const ACTION: &str = "search";
         self.refuse_outside_party(ctx, ACTION, "").await?;
-        let purpose = self.purpose(ctx, ACTION, "").await?;
+        let purpose = self.gate.purpose(ctx, ACTION, "").await?;
         let Some(ix) = &self.search else {
             return Err(ArchiveError::Internal(anyhow::anyhow!("search is not enabled")));
         };
@@ -282,6 +282,7 @@ impl Archive {
                 None => {
                     let e = ctx.entry(ACTION, "", Outcome::Error, "a cursor this server did not issue");
                     return self
+                        .gate
                         .refuse(e, ArchiveError::BadRequest("cursor is not one this server issued".into()))
                         .await;
                 }
@@ -290,13 +291,13 @@ impl Archive {
         // The parser's bounds hold here, for every edge (API, console).
         if let Some(why) = crate::search::query_problem(q) {
             let e = ctx.entry(ACTION, "", Outcome::Error, why.clone());
-            return self.refuse(e, ArchiveError::BadRequest(why)).await;
+            return self.gate.refuse(e, ArchiveError::BadRequest(why)).await;
         }
         let grade = grade.filter(|g| !g.is_empty());
         let region = region.filter(|r| !r.is_empty());
         if grade.is_some_and(|g| !matches!(g, "A" | "B" | "C")) {
             let e = ctx.entry(ACTION, "", Outcome::Error, "grade is not A, B or C");
-            return self.refuse(e, ArchiveError::BadRequest("grade must be A, B or C".into())).await;
+            return self.gate.refuse(e, ArchiveError::BadRequest("grade must be A, B or C".into())).await;
         }
         // Candidates in score order; the policy filter runs over them until a
         // page (and one more, to know whether there is a next page) is found.

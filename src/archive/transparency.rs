@@ -68,7 +68,7 @@ impl Archive {
     }
 
     async fn audit_read(&self, ctx: &RequestCtx, resource: &str) -> Result<u64, ArchiveError> {
-        self.require_compliance(ctx, resource).await?;
+        self.gate.require_audit_read(ctx, super::audit_log::ACTION, resource).await?;
         let seqs =
             self.audit.commit(Commit::entry(ctx.entry("audit.query", resource, Outcome::Allow, "proof"))).await?;
         Ok(seqs.last().map_or(0, |s| s + 1))

@@ -45,8 +45,9 @@ pub fn json(v: &Value) -> Markup {
 pub async fn overview(page: Page) -> Response {
     let mut charts = Vec::new();
     let a = page.archive();
+    let gate = a.gate();
     let p = &page.ctx.principal;
-    let scope = a.customer_scope(p);
+    let scope = gate.customer_scope(p);
     let staff = scope.is_some();
     if staff {
         for (by, title) in [(ReportBy::Grade, "Dossiers by grade"), (ReportBy::Region, "Dossiers by region")] {
@@ -64,7 +65,7 @@ pub async fn overview(page: Page) -> Response {
             }
         }
     }
-    if a.may(p, Operation::AuditRead) {
+    if gate.may(p, Operation::AuditRead) {
         match a.audit_activity(&page.ctx, 14).await {
             Ok(days) => {
                 let rows: Vec<_> = days
@@ -94,7 +95,7 @@ pub async fn overview(page: Page) -> Response {
             Err(e) => return page.fail(e),
         }
     }
-    if a.may_manage_disposition(p) {
+    if gate.may_manage_disposition(p) {
         match a.disposition_due(&page.ctx).await {
             Ok(due) => {
                 let blocked = due.items.iter().filter(|i| !i.blocked_by.is_empty()).count() as u64;
@@ -297,7 +298,7 @@ pub async fn checkpoint(page: Page) -> Response {
 pub async fn verifier_key(page: Page) -> Response {
     // The same check as the API's: the key is public, but the console shows
     // compliance pages to compliance roles only.
-    if !page.archive().may(&page.ctx.principal, Operation::AuditRead) {
+    if !page.archive().gate().may(&page.ctx.principal, Operation::AuditRead) {
         return page
             .fail(ArchiveError::Forbidden("the audit log is open to compliance officers and auditors only".into()));
     }

@@ -108,7 +108,7 @@ impl FromRequestParts<AppState> for Page {
             Some(p) => StatedPurpose::Given(p),
             None => StatedPurpose::Missing,
         };
-        let purposes = state.archive.purposes_for(&principal);
+        let purposes = state.archive.gate().purposes_for(&principal);
         let ctx = RequestCtx::new(principal, token_id, purpose, request_id);
         let page = Page { ctx, session, purposes, state: state.clone() };
         if let Some(limiter) = &state.limiter {
@@ -195,7 +195,7 @@ impl Page {
         let lang = self.session.lang;
         let p = &self.ctx.principal;
         // The menu asks the same decisions the use cases make.
-        let a = self.archive();
+        let a = self.archive().gate();
         let audit = a.may(p, Operation::AuditRead);
         let registers = a.may(p, Operation::RegisterRead);
         let nav: Vec<(&str, &'static str)> = [
@@ -353,7 +353,7 @@ pub async fn login(State(s): State<AppState>, req: Request) -> Response {
         }
         Some(Err(_)) => return login_page(headers, StatusCode::SERVICE_UNAVAILABLE, Some("Error")),
     };
-    let allowed = s.archive.purposes_for(&principal);
+    let allowed = s.archive.gate().purposes_for(&principal);
     let purpose = usual_purpose(&principal.roles, &allowed);
     let id = s.console.create(token.unwrap_or_default(), lang_of(headers), purpose, s.archive.now());
     tracing::info!(actor = %principal.id.as_str(), "console sign-in");

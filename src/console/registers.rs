@@ -78,7 +78,7 @@ pub async fn request(page: Page, Path(id): Path<String>) -> Response {
 fn request_page(page: &Page, r: &RequestView) -> Response {
     let v = serde_json::to_value(r).unwrap_or_default();
     let action = format!("/console/requests/{}", enc(&r.id));
-    let open = r.state.is_open() && page.archive().may(&page.ctx.principal, Operation::RegisterKeep);
+    let open = r.state.is_open() && page.archive().gate().may(&page.ctx.principal, Operation::RegisterKeep);
     let codes = page.archive().refusal_codes();
     let body = html! {
         dl #request {

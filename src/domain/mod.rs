@@ -194,3 +194,14 @@ impl Principal {
         self.roles.iter().map(|r| r.as_str().to_owned()).collect()
     }
 }
+
+/// What a recipients-register entry is to the company.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum RecipientRole {
+    /// Processes on the company's behalf (entrusted party, PIPL Art. 21; GDPR Art. 28).
+    Processor,
+    /// Decides its own purposes: provision needs each person's separate
+    /// consent naming it (PIPL Art. 23).
+    Independent,
+}

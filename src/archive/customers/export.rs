@@ -42,7 +42,7 @@ impl Archive {
     pub async fn export_list(&self, ctx: &RequestCtx, filter: &ExportFilter) -> Result<String, ArchiveError> {
         const ACTION: &str = "dossier.export_list";
         self.refuse_outside_party(ctx, ACTION, "").await?;
-        let purpose = self.purpose(ctx, ACTION, "").await?;
+        let purpose = self.gate.purpose(ctx, ACTION, "").await?;
         let mut visible = Vec::new();
         for meta in self.all_dossiers()? {
             let matches = meta.destroyed.is_none()
@@ -76,7 +76,7 @@ impl Archive {
                 visible.len()
             );
             let e = ctx.entry(ACTION, "", Outcome::Error, "over the bulk-export limit");
-            return self.refuse(e, ArchiveError::Conflict(why)).await;
+            return self.gate.refuse(e, ArchiveError::Conflict(why)).await;
         }
         let mut w = crate::sheet::CsvOut::default();
         let csv_err = |e: csv::Error| ArchiveError::Internal(e.into());

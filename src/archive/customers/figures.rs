@@ -115,7 +115,7 @@ impl Archive {
         }
         if !errors.is_empty() {
             let e = self.dossier_entry(ctx, ACTION, id, &[], Outcome::Error, "invalid figures");
-            return self.refuse(e, ArchiveError::Invalid(errors)).await;
+            return self.gate.refuse(e, ArchiveError::Invalid(errors)).await;
         }
         let revision = self.figure_rows(&did)?.iter().filter(|r| r.month == month).count() as u32 + 1;
         let record = FigureRecord {

@@ -243,7 +243,7 @@ impl Archive {
         if !visible || why.chars().count() > 2000 {
             let e = self.dossier_entry(ctx, ACTION, id, &[], Outcome::Error, "override without a reason");
             let err = FieldError { path: "/reason".into(), message: "required, at most 2000 characters".into() };
-            return self.refuse(e, ArchiveError::Invalid(vec![err])).await;
+            return self.gate.refuse(e, ArchiveError::Invalid(vec![err])).await;
         }
         let n = self.overrides(&did)?.len() as u32;
         let key = self.keyring.get(&KeyRef::Dossier(did.clone()))?;

@@ -356,10 +356,10 @@ impl Archive {
         self.refuse_outside_party(ctx, ACTION, "").await?;
         // Every row states it again (create or update); a missing or
         // unusable purpose is refused once, up front.
-        self.purpose(ctx, ACTION, "").await?;
+        self.gate.purpose(ctx, ACTION, "").await?;
         if table.rows.len() > MAX_ROWS {
             let e = ctx.entry(ACTION, "", Outcome::Error, "too many rows");
-            return self.refuse(e, ArchiveError::BadRequest(format!("at most {MAX_ROWS} rows per import"))).await;
+            return self.gate.refuse(e, ArchiveError::BadRequest(format!("at most {MAX_ROWS} rows per import"))).await;
         }
         let mut cols = Vec::new();
         let mut report = ImportReport { dry_run, rows: table.rows.len(), ..ImportReport::default() };
@@ -375,7 +375,7 @@ impl Archive {
         if !cols.iter().any(|(_, t)| t == "customer.name") {
             let e = ctx.entry(ACTION, "", Outcome::Error, "no customer name column");
             let msg = "no column holds the customer's name (客户名称): check the headers or the mapping";
-            return self.refuse(e, ArchiveError::BadRequest(msg.into())).await;
+            return self.gate.refuse(e, ArchiveError::BadRequest(msg.into())).await;
         }
         let owner = owner.unwrap_or(ctx.principal.id.as_str()).to_owned();
         // Rows repeating an external reference within the file are refused:

@@ -133,7 +133,7 @@ impl Archive {
         let contact = super::named_contact(&meta, n.contact.as_deref(), &mut errors);
         if !errors.is_empty() {
             let e = self.dossier_entry(ctx, ACTION, id, &meta.subjects, Outcome::Error, "invalid interaction");
-            return self.refuse(e, ArchiveError::Invalid(errors)).await;
+            return self.gate.refuse(e, ArchiveError::Invalid(errors)).await;
         }
         let key_ref = contact.as_ref().map_or(KeyRef::Dossier(did.clone()), |s| KeyRef::Subject(s.clone()));
         let key = match self.keyring.get(&key_ref) {
@@ -141,7 +141,7 @@ impl Archive {
             Err(CryptoError::KeyDestroyed(_)) => {
                 let e = self.dossier_entry(ctx, ACTION, id, &meta.subjects, Outcome::Error, "contact erased");
                 let err = ArchiveError::Conflict("the contact person has been erased".into());
-                return self.refuse(e, err).await;
+                return self.gate.refuse(e, err).await;
             }
             Err(e) => return Err(e.into()),
         };
@@ -234,7 +234,7 @@ impl Archive {
             Some(Ok(c)) => Some(c),
             Some(Err(_)) => {
                 let e = self.dossier_entry(ctx, ACTION, id, &meta.subjects, Outcome::Error, "malformed cursor");
-                return self.refuse(e, ArchiveError::BadRequest("cursor: an interaction id".into())).await;
+                return self.gate.refuse(e, ArchiveError::BadRequest("cursor: an interaction id".into())).await;
             }
         };
         let limit = limit.unwrap_or(DEFAULT_PAGE).clamp(1, MAX_PAGE);

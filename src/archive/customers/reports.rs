@@ -158,6 +158,7 @@ impl Archive {
         const ACTION: &str = "report.summary";
         let p = &ctx.principal;
         let scope = self
+            .gate
             .require_customer_scope(
                 ctx,
                 ACTION,

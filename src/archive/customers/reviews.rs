@@ -148,6 +148,7 @@ impl Archive {
         const ACTION: &str = "review.due";
         let p = &ctx.principal;
         let scope = self
+            .gate
             .require_customer_scope(ctx, ACTION, "review lists are for sales, service, finance and compliance")
             .await?;
         let me = p.id.as_str().to_owned();
@@ -184,7 +185,7 @@ impl Archive {
         }
         if !errors.is_empty() {
             let e = self.dossier_entry(ctx, ACTION, id, &meta.subjects, Outcome::Error, "invalid review");
-            return self.refuse(e, ArchiveError::Invalid(errors)).await;
+            return self.gate.refuse(e, ArchiveError::Invalid(errors)).await;
         }
         let now = self.clock.now();
         let rid = InteractionId::generate().as_str().replacen("itr_", "rev_", 1);

@@ -96,12 +96,12 @@ impl Archive {
         reference: Option<(&str, &str)>,
     ) -> Result<Created, ArchiveError> {
         const ACTION: &str = "dossier.create";
-        let purpose = self.purpose(ctx, ACTION, "").await?;
+        let purpose = self.gate.purpose(ctx, ACTION, "").await?;
         let dossier = match self.parse_body(body) {
             Ok(d) => d,
             Err(err) => {
                 let e = ctx.entry(ACTION, "", Outcome::Error, "document does not conform to the template");
-                return self.refuse(e, err).await;
+                return self.gate.refuse(e, err).await;
             }
         };
         let facts = DossierFacts::of(&dossier);
@@ -109,7 +109,7 @@ impl Archive {
             self.policy.access.decide_change(&ctx.principal, Change::Create, purpose.as_str(), "new", facts, facts);
         if !decision.allowed {
             let e = ctx.entry(ACTION, "", Outcome::Deny, decision.reason.clone());
-            return self.refuse(e, ArchiveError::Forbidden(decision.reason)).await;
+            return self.gate.refuse(e, ArchiveError::Forbidden(decision.reason)).await;
         }
         let named: Vec<Option<SubjectId>> = dossier.contacts.iter().map(|c| c.subject_id.clone()).collect();
         self.authorize_links(ctx, (ACTION, ""), purpose.as_str(), &named, &[]).await?;
@@ -120,7 +120,7 @@ impl Archive {
             Ok(c) => c,
             Err(errors) => {
                 let e = ctx.entry(ACTION, "", Outcome::Error, "a contact's notice or sensitive-data basis is missing");
-                return self.refuse(e, ArchiveError::Invalid(errors)).await;
+                return self.gate.refuse(e, ArchiveError::Invalid(errors)).await;
             }
         };
         let sealed = self.keys_for(&id, &split, true).and_then(|keys| {
@@ -131,7 +131,7 @@ impl Archive {
             Ok(v) => v,
             Err(err) => {
                 let e = ctx.entry(ACTION, id.as_str(), Outcome::Error, failure_reason(&err));
-                return self.refuse(e, err).await;
+                return self.gate.refuse(e, err).await;
             }
         };
         let now = self.clock.now();

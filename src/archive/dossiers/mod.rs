@@ -147,13 +147,13 @@ impl Archive {
         id: &str,
         change: crate::policy::access::Change,
     ) -> Result<(DossierId, DossierMeta, Vec<u8>, String), ArchiveError> {
-        let purpose = self.purpose(ctx, action, id).await?;
+        let purpose = self.gate.purpose(ctx, action, id).await?;
         let (did, meta, meta_raw) = self.find_meta(ctx, action, id).await?;
         let facts = meta.facts();
         let d = self.policy.access.decide_change(&ctx.principal, change, purpose.as_str(), id, facts, facts);
         if !d.allowed {
             let e = self.dossier_entry(ctx, action, id, &meta.subjects, Outcome::Deny, d.reason.clone());
-            return self.refuse(e, ArchiveError::Forbidden(d.reason)).await;
+            return self.gate.refuse(e, ArchiveError::Forbidden(d.reason)).await;
         }
         Ok((did, meta, meta_raw, d.reason))
     }
@@ -171,11 +171,11 @@ impl Archive {
         };
         let Some(found) = found else {
             let e = ctx.entry(action, id, Outcome::Error, "no such dossier");
-            return self.refuse(e, ArchiveError::NotFound("dossier".into())).await;
+            return self.gate.refuse(e, ArchiveError::NotFound("dossier".into())).await;
         };
         if let Some(t) = &found.1.destroyed {
             let e = ctx.entry(action, id, Outcome::Error, format!("destroyed; certificate {}", t.certificate));
-            return self.refuse(e, ArchiveError::Gone { certificate: t.certificate.clone() }).await;
+            return self.gate.refuse(e, ArchiveError::Gone { certificate: t.certificate.clone() }).await;
         }
         Ok(found)
     }

@@ -148,14 +148,14 @@ impl Archive {
         action: &str,
         id: &str,
     ) -> Result<(DossierId, DossierMeta, ReadPlan), ArchiveError> {
-        let purpose = self.purpose(ctx, action, id).await?;
+        let purpose = self.gate.purpose(ctx, action, id).await?;
         let (did, meta, _) = self.find_meta(ctx, action, id).await?;
         let mut plan = self.read_plan(ctx, purpose, &meta, &meta.subjects)?;
         if !plan.anything_visible() {
             let reason = format!("no field visible: {}", plan.reasons());
             let e = self.dossier_entry(ctx, action, id, &meta.subjects, Outcome::Deny, reason);
             let msg = "the policy lets you see no field of this dossier for this purpose";
-            return self.refuse(e, ArchiveError::Forbidden(msg.into())).await;
+            return self.gate.refuse(e, ArchiveError::Forbidden(msg.into())).await;
         }
         self.check_transfer(ctx, (action, id), &meta, purpose.as_str(), &mut plan).await?;
         Ok((did, meta, plan))

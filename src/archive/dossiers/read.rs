@@ -50,7 +50,7 @@ impl Archive {
         let found = if (1..=meta.current_version).contains(&v) { self.load_version(&did, v)? } else { None };
         let Some((rec, bytes)) = found else {
             let e = self.dossier_entry(ctx, ACTION, id, &meta.subjects, Outcome::Error, format!("no version {v}"));
-            return self.refuse(e, ArchiveError::NotFound(format!("version {v}"))).await;
+            return self.gate.refuse(e, ArchiveError::NotFound(format!("version {v}"))).await;
         };
         let hash =
             if v == meta.current_version { meta.head_hash.clone() } else { hex::encode(VersionRecord::hash(&bytes)) };

@@ -56,7 +56,7 @@ impl Archive {
         body: &Value,
     ) -> Result<Created, ArchiveError> {
         const ACTION: &str = "dossier.update";
-        let purpose = self.purpose(ctx, ACTION, id).await?;
+        let purpose = self.gate.purpose(ctx, ACTION, id).await?;
         let (did, meta, meta_raw) = self.find_meta(ctx, ACTION, id).await?;
         let dossier = match self.parse_body(body) {
             Ok(d) => d,
@@ -69,7 +69,7 @@ impl Archive {
                     Outcome::Error,
                     "document does not conform to the template",
                 );
-                return self.refuse(e, err).await;
+                return self.gate.refuse(e, err).await;
             }
         };
         let (before, after) = (meta.facts(), DossierFacts::of(&dossier));
@@ -82,14 +82,14 @@ impl Archive {
         }
         if !decision.allowed {
             let e = self.dossier_entry(ctx, ACTION, id, &meta.subjects, Outcome::Deny, decision.reason.clone());
-            return self.refuse(e, ArchiveError::Forbidden(decision.reason)).await;
+            return self.gate.refuse(e, ArchiveError::Forbidden(decision.reason)).await;
         }
         let named: Vec<Option<SubjectId>> = dossier.contacts.iter().map(|c| c.subject_id.clone()).collect();
         self.authorize_links(ctx, (ACTION, id), purpose.as_str(), &named, &meta.subjects).await?;
         let mismatch = ArchiveError::VersionMismatch { expected, current: meta.current_version };
         if expected != meta.current_version {
             let e = self.dossier_entry(ctx, ACTION, id, &meta.subjects, Outcome::Error, "version mismatch");
-            return self.refuse(e, mismatch).await;
+            return self.gate.refuse(e, mismatch).await;
         }
         let given = ContactCollection::of(&dossier);
         let mut split = SplitDossier::split(dossier);
@@ -108,7 +108,7 @@ impl Archive {
             Err(errors) => {
                 let why = "a contact's notice or sensitive-data basis is missing";
                 let e = self.dossier_entry(ctx, ACTION, id, &meta.subjects, Outcome::Error, why);
-                return self.refuse(e, ArchiveError::Invalid(errors)).await;
+                return self.gate.refuse(e, ArchiveError::Invalid(errors)).await;
             }
         };
         let mut reason = match kept.is_empty() {
@@ -153,7 +153,7 @@ impl Archive {
             Ok(v) => v,
             Err(err) => {
                 let e = self.author_entry(author, action, id, &meta.subjects, Outcome::Error, failure_reason(&err));
-                return self.refuse(e, err).await;
+                return self.gate.refuse(e, err).await;
             }
         };
         let now = self.clock.now();

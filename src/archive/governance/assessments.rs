@@ -135,7 +135,7 @@ impl Archive {
     #[tracing::instrument(level = "debug", skip_all)]
     pub async fn create_assessment(&self, ctx: &RequestCtx, a: NewAssessment) -> Result<AssessmentView, ArchiveError> {
         const ACTION: &str = "assessment.create";
-        self.require_register(ctx, ACTION, "assessments", Access::Keep).await?;
+        self.gate.require_register(ctx, ACTION, "assessments", Access::Keep).await?;
         let mut errors = Vec::new();
         for (i, p) in a.purposes.iter().enumerate() {
             if Purpose::parse(p).and_then(|id| self.policy.purposes.get(&id)).is_none() {
@@ -147,7 +147,7 @@ impl Archive {
         }
         if !errors.is_empty() {
             let e = ctx.entry(ACTION, "assessments", Outcome::Error, "invalid assessment");
-            return self.refuse(e, ArchiveError::Invalid(errors)).await;
+            return self.gate.refuse(e, ArchiveError::Invalid(errors)).await;
         }
         let id = AssessmentId::generate();
         let key = self.house_key(KeyRef::Registers)?;
@@ -178,9 +178,7 @@ impl Archive {
         );
         let e = ctx.entry(ACTION, id.as_str(), Outcome::Allow, reason);
         self.audit.commit(Commit::change(ops, e)).await?;
-        if let Ok(mut assessed) = self.assessed.write() {
-            assessed.extend(purposes);
-        }
+        self.gate.note_assessed(purposes);
         Ok(self.assessment_view(&record, true))
     }
 
@@ -188,11 +186,11 @@ impl Archive {
     #[tracing::instrument(level = "debug", skip_all)]
     pub async fn list_assessments(&self, ctx: &RequestCtx) -> Result<Vec<AssessmentView>, ArchiveError> {
         const ACTION: &str = "assessment.list";
-        self.require_register(ctx, ACTION, "assessments", Access::Read).await?;
+        self.gate.require_register(ctx, ACTION, "assessments", Access::Read).await?;
         let all: Vec<AssessmentRecord> = ASSESSMENTS.values(self.store.as_ref()).collect::<Result<_, _>>()?;
         let e = ctx.entry(ACTION, "assessments", Outcome::Allow, format!("{} listed", all.len()));
         self.audit.commit(Commit::entry(e)).await?;
-        let texts = self.may(&ctx.principal, crate::archive::gate::Operation::RegisterKeep);
+        let texts = self.gate.may(&ctx.principal, crate::archive::gate::Operation::RegisterKeep);
         Ok(all.iter().map(|r| self.assessment_view(r, texts)).collect())
     }
 
@@ -200,7 +198,7 @@ impl Archive {
     #[tracing::instrument(level = "debug", skip_all)]
     pub async fn assessment_report(&self, ctx: &RequestCtx, id: &str) -> Result<(String, Vec<u8>), ArchiveError> {
         const ACTION: &str = "assessment.report";
-        self.require_register(ctx, ACTION, "assessments", Access::Keep).await?;
+        self.gate.require_register(ctx, ACTION, "assessments", Access::Keep).await?;
         let found = match AssessmentId::parse(id) {
             Ok(aid) => ASSESSMENTS
                 .get(self.store.as_ref(), &aid)?
@@ -210,7 +208,7 @@ impl Archive {
         };
         let Some((aid, (meta, sealed))) = found else {
             let e = ctx.entry(ACTION, id, Outcome::Error, "no such assessment");
-            return self.refuse(e, ArchiveError::NotFound("assessment".into())).await;
+            return self.gate.refuse(e, ArchiveError::NotFound("assessment".into())).await;
         };
         let key = self.keyring.get(&KeyRef::Registers)?;
         let plain = open(&key, &aad(&aid, "report"), &sealed)?;

@@ -10,9 +10,9 @@ mod recipients;
 mod records;
 mod transfers;
 
+pub(crate) use crate::archive::records::RecipientRecord;
 pub(crate) use assessments::assessed_purposes;
 pub use assessments::{AssessmentView, NewAssessment, ProcessingKind};
-pub(crate) use recipients::RecipientRecord;
 pub use recipients::{AttestationView, NewAttestation, NewRecipient, RecipientRole, RecipientView};
 pub use records::{ProcessingRecord, RecordsOfProcessing};
 pub use transfers::{NewTransfer, TransferView, TransferVolume};

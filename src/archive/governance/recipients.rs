@@ -10,25 +10,17 @@
 //! with the term, it may state only the agreed purposes, and it sees only
 //! the agreed classes (`provision`).
 
+use crate::archive::records::{RecipientRecord, RECIPIENTS};
 use crate::archive::registers::Access;
 use crate::archive::{Archive, ArchiveError, RequestCtx};
 use crate::audit::{Commit, Outcome};
 use crate::crypto::{seal, segment_aad, KeyRef, Sealed};
 use crate::domain::dossier::FieldError;
+pub use crate::domain::RecipientRole;
 use crate::domain::{Classification, Jurisdiction, PrincipalId, Purpose, RecipientId};
 use crate::store::{keys, Cf, Table};
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum RecipientRole {
-    /// Processes on the company's behalf (entrusted party, PIPL Art. 21; GDPR Art. 28).
-    Processor,
-    /// Decides its own purposes: provision needs each person's separate
-    /// consent naming it (PIPL Art. 23).
-    Independent,
-}
 
 #[derive(Debug, Clone)]
 pub struct NewRecipient {
@@ -42,39 +34,10 @@ pub struct NewRecipient {
     pub contract: String,
 }
 
-/// The recipients register: `t/<rcp>` in `registers`.
-const RECIPIENTS: Table<RecipientId, RecipientRecord> =
-    Table::new(Cf::Registers, keys::RECIPIENT_PREFIX, keys::recipient)
-        .rows_where(|k| !k.ends_with(keys::ATTESTATION_SUFFIX));
 /// A recipient's deletion attestation, once: `t/<rcp>/a` in `registers`.
 const ATTESTATIONS: Table<RecipientId, AttestationRecord> =
     Table::new(Cf::Registers, keys::RECIPIENT_PREFIX, keys::recipient_attestation)
         .rows_where(|k| k.ends_with(keys::ATTESTATION_SUFFIX));
-
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub(crate) struct RecipientRecord {
-    pub id: RecipientId,
-    /// A company's name: no personal value.
-    pub name: String,
-    pub role: RecipientRole,
-    pub purposes: Vec<String>,
-    pub classes: Vec<Classification>,
-    pub country: Jurisdiction,
-    #[serde(with = "time::serde::rfc3339")]
-    pub term_from: OffsetDateTime,
-    #[serde(with = "time::serde::rfc3339")]
-    pub term_until: OffsetDateTime,
-    pub contract: String,
-    pub recorded_by: PrincipalId,
-    #[serde(with = "time::serde::rfc3339")]
-    pub recorded_at: OffsetDateTime,
-}
-
-impl RecipientRecord {
-    pub fn in_term(&self, now: OffsetDateTime) -> bool {
-        self.term_from <= now && now < self.term_until
-    }
-}
 
 #[derive(Debug, Clone)]
 pub struct NewAttestation {
@@ -153,23 +116,6 @@ impl Archive {
         }
     }
 
-    /// A processor principal may be bound to an entry whose term has not ended.
-    pub(crate) fn recipient_for_binding(&self, rid: &RecipientId) -> Result<(), String> {
-        match self.recipient_record(rid) {
-            Ok(Some(r)) if self.clock.now() < r.term_until => Ok(()),
-            Ok(Some(_)) => Err("the recipient's term has ended".into()),
-            Ok(None) => Err("no such recipient on the register".into()),
-            Err(_) => Err("the recipients register cannot be read".into()),
-        }
-    }
-
-    /// When a principal's term ends (a processor's), if it has one.
-    pub(crate) fn term_end(&self, p: &crate::domain::Principal) -> Option<OffsetDateTime> {
-        let rid = p.recipient.as_ref()?;
-        // An entry that cannot be read ends the term now: fail closed.
-        Some(self.recipient_record(rid).ok().flatten().map_or(OffsetDateTime::UNIX_EPOCH, |r| r.term_until))
-    }
-
     fn recipient_view(&self, r: &RecipientRecord, with_text: bool) -> Result<RecipientView, ArchiveError> {
         let now = self.clock.now();
         let attestation = match ATTESTATIONS.get(self.store.as_ref(), &r.id)? {
@@ -220,7 +166,7 @@ impl Archive {
     #[tracing::instrument(level = "debug", skip_all)]
     pub async fn create_recipient(&self, ctx: &RequestCtx, n: NewRecipient) -> Result<RecipientView, ArchiveError> {
         const ACTION: &str = "recipient.create";
-        self.require_register(ctx, ACTION, "recipients", Access::Keep).await?;
+        self.gate.require_register(ctx, ACTION, "recipients", Access::Keep).await?;
         let mut errors = Vec::new();
         let mut err =
             |path: &str, message: &str| errors.push(FieldError { path: path.into(), message: message.into() });
@@ -246,7 +192,7 @@ impl Archive {
         }
         if !errors.is_empty() {
             let e = ctx.entry(ACTION, "", Outcome::Error, "invalid recipient");
-            return self.refuse(e, ArchiveError::Invalid(errors)).await;
+            return self.gate.refuse(e, ArchiveError::Invalid(errors)).await;
         }
         let mut purposes = n.purposes;
         purposes.sort();
@@ -284,11 +230,11 @@ impl Archive {
     #[tracing::instrument(level = "debug", skip_all)]
     pub async fn list_recipients(&self, ctx: &RequestCtx) -> Result<Vec<RecipientView>, ArchiveError> {
         const ACTION: &str = "recipient.list";
-        self.require_register(ctx, ACTION, "recipients", Access::Read).await?;
+        self.gate.require_register(ctx, ACTION, "recipients", Access::Read).await?;
         let all = self.recipient_records()?;
         let e = ctx.entry(ACTION, "recipients", Outcome::Allow, format!("{} listed", all.len()));
         self.audit.commit(Commit::entry(e)).await?;
-        let texts = self.may(&ctx.principal, crate::archive::gate::Operation::RegisterKeep);
+        let texts = self.gate.may(&ctx.principal, crate::archive::gate::Operation::RegisterKeep);
         all.iter().map(|r| self.recipient_view(r, texts)).collect()
     }
 
@@ -305,7 +251,7 @@ impl Archive {
             Some(r) => Ok(r),
             None => {
                 let e = ctx.entry(action, id, Outcome::Error, "no such recipient");
-                self.refuse(e, ArchiveError::NotFound("recipient".into())).await
+                self.gate.refuse(e, ArchiveError::NotFound("recipient".into())).await
             }
         }
     }
@@ -314,10 +260,10 @@ impl Archive {
     #[tracing::instrument(level = "debug", skip_all)]
     pub async fn get_recipient(&self, ctx: &RequestCtx, id: &str) -> Result<RecipientView, ArchiveError> {
         const ACTION: &str = "recipient.read";
-        self.require_register(ctx, ACTION, "recipients", Access::Read).await?;
+        self.gate.require_register(ctx, ACTION, "recipients", Access::Read).await?;
         let r = self.find_recipient(ctx, ACTION, id).await?;
         self.audit.commit(Commit::entry(ctx.entry(ACTION, id, Outcome::Allow, "recipient read"))).await?;
-        self.recipient_view(&r, self.may(&ctx.principal, crate::archive::gate::Operation::RegisterKeep))
+        self.recipient_view(&r, self.gate.may(&ctx.principal, crate::archive::gate::Operation::RegisterKeep))
     }
 
     /// `POST /v1/recipients/{id}/attestation` (compliance): the party's
@@ -331,7 +277,7 @@ impl Archive {
         a: NewAttestation,
     ) -> Result<RecipientView, ArchiveError> {
         const ACTION: &str = "recipient.attestation";
-        self.require_register(ctx, ACTION, "recipients", Access::Keep).await?;
+        self.gate.require_register(ctx, ACTION, "recipients", Access::Keep).await?;
         let r = self.find_recipient(ctx, ACTION, id).await?;
         let now = self.clock.now();
         let mut errors = Vec::new();
@@ -346,7 +292,7 @@ impl Archive {
         }
         if !errors.is_empty() {
             let e = ctx.entry(ACTION, id, Outcome::Error, "invalid attestation");
-            return self.refuse(e, ArchiveError::Invalid(errors)).await;
+            return self.gate.refuse(e, ArchiveError::Invalid(errors)).await;
         }
         if now < r.term_until {
             let e = ctx.entry(ACTION, id, Outcome::Error, "term not ended");
@@ -354,11 +300,14 @@ impl Archive {
                 "the recipient's term runs until {}: deletion is attested after it ends (PIPL Art. 21(2))",
                 super::rfc3339(r.term_until)
             );
-            return self.refuse(e, ArchiveError::Conflict(why)).await;
+            return self.gate.refuse(e, ArchiveError::Conflict(why)).await;
         }
         if ATTESTATIONS.contains(self.store.as_ref(), &r.id)? {
             let e = ctx.entry(ACTION, id, Outcome::Error, "already attested");
-            return self.refuse(e, ArchiveError::Conflict("a deletion attestation is already on record".into())).await;
+            return self
+                .gate
+                .refuse(e, ArchiveError::Conflict("a deletion attestation is already on record".into()))
+                .await;
         }
         let k = self.house_key(KeyRef::Registers)?;
         let record = AttestationRecord {

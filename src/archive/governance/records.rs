@@ -209,7 +209,9 @@ impl Archive {
     pub async fn get_records_of_processing(&self, ctx: &RequestCtx) -> Result<RecordsOfProcessing, ArchiveError> {
         const ACTION: &str = "governance.records";
         let why = "the records of processing are open to compliance officers and auditors only";
-        self.decide(ctx, crate::archive::gate::Operation::RegisterRead, ACTION, "records-of-processing", why).await?;
+        self.gate
+            .decide(ctx, crate::archive::gate::Operation::RegisterRead, ACTION, "records-of-processing", why)
+            .await?;
         let out = self.records_of_processing()?;
         let e = ctx.entry(ACTION, "records-of-processing", Outcome::Allow, format!("{} record(s)", out.records.len()));
         self.audit.commit(Commit::entry(e)).await?;

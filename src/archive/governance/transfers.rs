@@ -125,7 +125,7 @@ impl Archive {
     #[tracing::instrument(level = "debug", skip_all)]
     pub async fn create_transfer(&self, ctx: &RequestCtx, n: NewTransfer) -> Result<TransferView, ArchiveError> {
         const ACTION: &str = "transfer.create";
-        self.require_register(ctx, ACTION, "transfers", Access::Keep).await?;
+        self.gate.require_register(ctx, ACTION, "transfers", Access::Keep).await?;
         let mut errors = Vec::new();
         let recipient = RecipientId::parse(&n.recipient).ok().map(|r| self.recipient_record(&r)).transpose()?.flatten();
         match &recipient {
@@ -161,7 +161,7 @@ impl Archive {
         };
         let (Some(r), Some(m), true) = (recipient, mechanism, errors.is_empty()) else {
             let e = ctx.entry(ACTION, "transfers", Outcome::Error, "invalid transfer record");
-            return self.refuse(e, ArchiveError::Invalid(errors)).await;
+            return self.gate.refuse(e, ArchiveError::Invalid(errors)).await;
         };
         let t = TransferRecord {
             id: TransferId::generate(),
@@ -229,7 +229,7 @@ impl Archive {
     #[tracing::instrument(level = "debug", skip_all)]
     pub async fn list_transfers(&self, ctx: &RequestCtx) -> Result<Vec<TransferView>, ArchiveError> {
         const ACTION: &str = "transfer.list";
-        self.require_register(ctx, ACTION, "transfers", Access::Read).await?;
+        self.gate.require_register(ctx, ACTION, "transfers", Access::Read).await?;
         let all = self.transfers()?;
         let recipients = self.recipient_records()?;
         let e = ctx.entry(ACTION, "transfers", Outcome::Allow, format!("{} listed", all.len()));
@@ -256,7 +256,7 @@ impl Archive {
     #[tracing::instrument(level = "debug", skip_all)]
     pub async fn transfer_volume(&self, ctx: &RequestCtx, year: Option<i32>) -> Result<TransferVolume, ArchiveError> {
         const ACTION: &str = "transfer.volume";
-        self.require_register(ctx, ACTION, "transfers", Access::Read).await?;
+        self.gate.require_register(ctx, ACTION, "transfers", Access::Read).await?;
         let v = self.volume(year.unwrap_or_else(|| self.clock.now().year()))?;
         let e = ctx.entry(ACTION, "transfers", Outcome::Allow, format!("{}: {} persons", v.year, v.persons));
         self.audit.commit(Commit::entry(e)).await?;
@@ -316,27 +316,7 @@ impl Archive {
         }
         let why = "an outside party's principal reads dossiers one at a time, within its agreement";
         let e = ctx.entry(action, resource, Outcome::Deny, why);
-        self.refuse(e, ArchiveError::Forbidden(why.into())).await
-    }
-
-    /// For a principal acting for a recipient: the agreed purposes only.
-    pub(crate) async fn check_agreed_purpose(
-        &self,
-        ctx: &RequestCtx,
-        (action, resource): (&str, &str),
-        purpose: &str,
-    ) -> Result<(), ArchiveError> {
-        let Some(rid) = &ctx.principal.recipient else { return Ok(()) };
-        let why = match self.recipient_record(rid)? {
-            Some(r) if !r.in_term(self.clock.now()) => format!("the agreement of {rid} is not in term"),
-            Some(r) if !r.purposes.iter().any(|p| p == purpose) => {
-                format!("the agreement of {rid} covers the purposes {} only", r.purposes.join(", "))
-            }
-            Some(_) => return Ok(()),
-            None => format!("{rid} is not on the recipients register"),
-        };
-        let e = ctx.entry(action, resource, Outcome::Deny, why.clone());
-        self.refuse(e, ArchiveError::Forbidden(why)).await
+        self.gate.refuse(e, ArchiveError::Forbidden(why.into())).await
     }
 
     /// Narrows a read plan to a recipient's agreement: agreed classes only,
@@ -435,7 +415,7 @@ impl Archive {
         if !missing.is_empty() {
             let why = format!("cross-border transfer needs {} (PIPL Art. 38-39)", missing.join("; "));
             let e = self.dossier_entry(ctx, action, resource, &meta.subjects, Outcome::Deny, why.clone());
-            return self.refuse(e, ArchiveError::Forbidden(why)).await;
+            return self.gate.refuse(e, ArchiveError::Forbidden(why)).await;
         }
         if moved.is_empty() {
             return Ok(());

@@ -82,7 +82,7 @@ impl Archive {
         subjects: Vec<String>,
     ) -> Result<ExportView, ArchiveError> {
         const ACTION: &str = "export.create";
-        let purpose = self.purpose(ctx, ACTION, "exports").await?;
+        let purpose = self.gate.purpose(ctx, ACTION, "exports").await?;
         let mut errors = Vec::new();
         for (i, d) in dossiers.iter().enumerate() {
             if DossierId::parse(d).is_err() {
@@ -104,7 +104,7 @@ impl Archive {
         }
         if !errors.is_empty() {
             let e = ctx.entry(ACTION, "exports", Outcome::Error, "invalid export");
-            return self.refuse(e, ArchiveError::Invalid(errors)).await;
+            return self.gate.refuse(e, ArchiveError::Invalid(errors)).await;
         }
         let rules = &self.policy.exports;
         let now = self.clock.now();
@@ -153,11 +153,11 @@ impl Archive {
         let found = self.export_record(id)?.map(|h| h.value);
         let own = found.as_ref().is_some_and(|v| v.requested_by == ctx.principal.id.as_str());
         if !own {
-            self.require_register(ctx, ACTION, id, Access::Read).await?;
+            self.gate.require_register(ctx, ACTION, id, Access::Read).await?;
         }
         let Some(v) = found else {
             let e = ctx.entry(ACTION, id, Outcome::Error, "no such export");
-            return self.refuse(e, ArchiveError::NotFound("export".into())).await;
+            return self.gate.refuse(e, ArchiveError::NotFound("export".into())).await;
         };
         self.audit.commit(Commit::entry(ctx.entry(ACTION, id, Outcome::Allow, "export"))).await?;
         Ok(v)
@@ -167,20 +167,20 @@ impl Archive {
     #[tracing::instrument(level = "debug", skip_all)]
     pub async fn approve_export(&self, ctx: &RequestCtx, id: &str) -> Result<ExportView, ArchiveError> {
         const ACTION: &str = "export.approve";
-        self.require_register(ctx, ACTION, id, Access::Keep).await?;
+        self.gate.require_register(ctx, ACTION, id, Access::Keep).await?;
         let Some(held) = self.export_record(id)? else {
             let e = ctx.entry(ACTION, id, Outcome::Error, "no such export");
-            return self.refuse(e, ArchiveError::NotFound("export".into())).await;
+            return self.gate.refuse(e, ArchiveError::NotFound("export".into())).await;
         };
         let mut v = held.value.clone();
         if v.requested_by == ctx.principal.id.as_str() {
             let e = ctx.entry(ACTION, id, Outcome::Deny, "the asker may not approve their own export");
             let why = "a bulk export is approved by a second officer, not by the one who asked";
-            return self.refuse(e, ArchiveError::Forbidden(why.into())).await;
+            return self.gate.refuse(e, ArchiveError::Forbidden(why.into())).await;
         }
         if v.state != ExportState::AwaitingApproval {
             let e = ctx.entry(ACTION, id, Outcome::Error, "not awaiting approval");
-            return self.refuse(e, ArchiveError::Conflict("the export is not awaiting approval".into())).await;
+            return self.gate.refuse(e, ArchiveError::Conflict("the export is not awaiting approval".into())).await;
         }
         let now = self.clock.now();
         v.state = ExportState::Ready;
@@ -202,12 +202,13 @@ impl Archive {
         const ACTION: &str = "export.download";
         let Some(held) = self.export_record(id)? else {
             let e = ctx.entry(ACTION, id, Outcome::Error, "no such export");
-            return self.refuse(e, ArchiveError::NotFound("export".into())).await;
+            return self.gate.refuse(e, ArchiveError::NotFound("export".into())).await;
         };
         let mut v = held.value.clone();
         if v.requested_by != ctx.principal.id.as_str() {
             let e = ctx.entry(ACTION, id, Outcome::Deny, "only the asker downloads an export");
             return self
+                .gate
                 .refuse(e, ArchiveError::Forbidden("only the one who asked may download the export".into()))
                 .await;
         }
@@ -215,7 +216,7 @@ impl Archive {
         if !stated {
             let e = ctx.entry(ACTION, id, Outcome::Error, "purpose differs from the export's");
             let why = format!("state the purpose the export was asked under: X-Purpose: {}", v.purpose);
-            return self.refuse(e, ArchiveError::BadRequest(why)).await;
+            return self.gate.refuse(e, ArchiveError::BadRequest(why)).await;
         }
         let why = match v.state {
             ExportState::Ready => None,
@@ -225,7 +226,7 @@ impl Archive {
         };
         if let Some(why) = why {
             let e = ctx.entry(ACTION, id, Outcome::Error, why);
-            return self.refuse(e, ArchiveError::Conflict(why.into())).await;
+            return self.gate.refuse(e, ArchiveError::Conflict(why.into())).await;
         }
         // Delivered first (one download, even if two race).
         let now = self.clock.now();

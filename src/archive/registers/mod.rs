@@ -24,8 +24,7 @@ pub use requests::{
     VerificationMethod,
 };
 
-use super::gate::Operation;
-use super::{Archive, ArchiveError, RequestCtx};
+use super::{Archive, ArchiveError};
 use crate::crypto::{open, seal, segment_aad, KeyRef, Sealed};
 
 use super::wire_name as code;
@@ -56,31 +55,9 @@ fn visible(text: &str) -> bool {
     text.chars().any(|c| !c.is_control() && !c.is_whitespace()) && text.chars().count() <= MAX_TEXT
 }
 
-/// Who may do what with a register (these and the governance registers).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Access {
-    /// Read entries (compliance, auditor).
-    Read,
-    /// Change them (compliance).
-    Keep,
-}
+pub(crate) use crate::archive::gate::Access;
 
 impl Archive {
-    /// 403 (audited) unless the caller's roles allow `access` to a register.
-    pub(crate) async fn require_register(
-        &self,
-        ctx: &RequestCtx,
-        action: &str,
-        resource: &str,
-        access: Access,
-    ) -> Result<(), ArchiveError> {
-        let (op, why) = match access {
-            Access::Read => (Operation::RegisterRead, "this register is open to compliance or auditor only"),
-            Access::Keep => (Operation::RegisterKeep, "this register is open to compliance only"),
-        };
-        self.decide(ctx, op, action, resource, why).await
-    }
-
     /// Seals a register text under `key` (a person's key or the registers key).
     fn seal_text(&self, key: &KeyRef, owner: &str, field: &str, text: &str) -> Result<Sealed, ArchiveError> {
         let k = match key {

@@ -56,11 +56,14 @@ impl Archive {
             Some(b) => Ok(b),
             None => {
                 let e = ctx.entry(ACTION, "disposition", Outcome::Error, "nothing due that needs approval");
-                self.refuse(
-                    e,
-                    ArchiveError::Conflict("nothing is due (unblocked, not yet proposed) that needs approval".into()),
-                )
-                .await
+                self.gate
+                    .refuse(
+                        e,
+                        ArchiveError::Conflict(
+                            "nothing is due (unblocked, not yet proposed) that needs approval".into(),
+                        ),
+                    )
+                    .await
             }
         }
     }
@@ -75,7 +78,7 @@ impl Archive {
         self.require_disposition(ctx, ACTION).await?;
         let Some(Held { value: b, .. }) = self.batch(batch_id)? else {
             let e = ctx.entry(ACTION, batch_id, Outcome::Error, "no such batch");
-            return self.refuse(e, ArchiveError::NotFound("batch".into())).await;
+            return self.gate.refuse(e, ArchiveError::NotFound("batch".into())).await;
         };
         self.audit.commit(Commit::entry(ctx.entry(ACTION, batch_id, Outcome::Allow, "batch"))).await?;
         Ok(b)
@@ -89,18 +92,19 @@ impl Archive {
         let reason = self.require_disposition(ctx, ACTION).await?;
         let Some(held) = self.batch(batch_id)? else {
             let e = ctx.entry(ACTION, batch_id, Outcome::Error, "no such batch");
-            return self.refuse(e, ArchiveError::NotFound("batch".into())).await;
+            return self.gate.refuse(e, ArchiveError::NotFound("batch".into())).await;
         };
         let batch = held.value.clone();
         if batch.proposed_by.as_ref() == Some(&ctx.principal.id) {
             let e = ctx.entry(ACTION, batch_id, Outcome::Deny, "the proposer may not approve (four eyes)");
             return self
+                .gate
                 .refuse(e, ArchiveError::Forbidden("the proposer of a batch may not approve it (four eyes)".into()))
                 .await;
         }
         if batch.state != BatchState::Proposed {
             let e = ctx.entry(ACTION, batch_id, Outcome::Error, "batch is not awaiting approval");
-            return self.refuse(e, ArchiveError::Conflict("the batch is not awaiting approval".into())).await;
+            return self.gate.refuse(e, ArchiveError::Conflict("the batch is not awaiting approval".into())).await;
         }
         let approved = Batch {
             state: BatchState::Executing,

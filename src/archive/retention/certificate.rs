@@ -105,7 +105,7 @@ impl Archive {
             // Read-only oversight (separation of duties): the stated purpose
             // is checked; no disposition right is needed to read a
             // certificate, which names ids only.
-            self.purpose(ctx, ACTION, cert_id).await?;
+            self.gate.purpose(ctx, ACTION, cert_id).await?;
         } else {
             self.require_disposition(ctx, ACTION).await?;
         }
@@ -113,7 +113,7 @@ impl Archive {
             CertificateId::parse(cert_id).ok().map(|c| CERTIFICATES.get(self.store.as_ref(), &c)).transpose()?;
         let Some(certificate) = found.flatten() else {
             let e = ctx.entry(ACTION, cert_id, Outcome::Error, "no such certificate");
-            return self.refuse(e, ArchiveError::NotFound("certificate".into())).await;
+            return self.gate.refuse(e, ArchiveError::NotFound("certificate".into())).await;
         };
         self.audit.commit(Commit::entry(ctx.entry(ACTION, cert_id, Outcome::Allow, "certificate"))).await?;
         let text = serde_json::to_string(&certificate).map_err(|e| ArchiveError::Internal(e.into()))?;

@@ -23,7 +23,7 @@ impl Archive {
         if ended_at > self.clock.now() + time::Duration::minutes(5) {
             let e = self.dossier_entry(ctx, ACTION, id, &meta.subjects, Outcome::Error, "ended_at in the future");
             let err = FieldError { path: "/ended_at".into(), message: "lies in the future".into() };
-            return self.refuse(e, ArchiveError::Invalid(vec![err])).await;
+            return self.gate.refuse(e, ArchiveError::Invalid(vec![err])).await;
         }
         let mut split = self.open_version_split(&did, meta.current_version)?;
         split.business.status = Status::Closed;

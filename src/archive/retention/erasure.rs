@@ -107,12 +107,12 @@ impl Archive {
     #[tracing::instrument(level = "debug", skip_all)]
     pub async fn erase_subject(&self, ctx: &RequestCtx, id: &str, ground: &str) -> Result<String, ArchiveError> {
         const ACTION: &str = "subject.erase";
-        let purpose = self.purpose(ctx, ACTION, id).await?;
+        let purpose = self.gate.purpose(ctx, ACTION, id).await?;
         let Some(sid) =
             SubjectId::parse(id).ok().filter(|s| matches!(SUBJECTS.contains(self.store.as_ref(), s), Ok(true)))
         else {
             let e = ctx.entry(ACTION, id, Outcome::Error, "no such subject");
-            return self.refuse(e, ArchiveError::NotFound("subject".into())).await;
+            return self.gate.refuse(e, ArchiveError::NotFound("subject".into())).await;
         };
         let metas = self.subject_dossiers(&sid)?;
         let facts = crate::policy::access::SubjectFacts {
@@ -128,7 +128,7 @@ impl Archive {
         };
         if !d.allowed {
             let e = subject_entry(Outcome::Deny, d.reason.clone());
-            return self.refuse(e, ArchiveError::Forbidden(d.reason)).await;
+            return self.gate.refuse(e, ArchiveError::Forbidden(d.reason)).await;
         }
         let held = SUBJECTS.hold(self.store.as_ref(), &sid)?.ok_or_else(|| anyhow::anyhow!("the subject vanished"))?;
         let meta: SubjectMeta = held.value.clone();

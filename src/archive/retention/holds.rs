@@ -18,12 +18,12 @@ impl Archive {
         action: &str,
         id: &str,
     ) -> Result<(DossierId, DossierMeta), ArchiveError> {
-        let purpose = self.purpose(ctx, action, id).await?;
+        let purpose = self.gate.purpose(ctx, action, id).await?;
         let (did, meta, _) = self.find_meta(ctx, action, id).await?;
         let d = self.policy.access.decide_hold(&ctx.principal, purpose.as_str(), id, meta.facts());
         if !d.allowed {
             let e = self.dossier_entry(ctx, action, id, &meta.subjects, Outcome::Deny, d.reason.clone());
-            return self.refuse(e, ArchiveError::Forbidden(d.reason)).await;
+            return self.gate.refuse(e, ArchiveError::Forbidden(d.reason)).await;
         }
         Ok((did, meta))
     }
@@ -69,7 +69,7 @@ impl Archive {
             Some(h) if h.value.released_at.is_none() => (h.clone(), h.value),
             _ => {
                 let e = self.dossier_entry(ctx, ACTION, id, &meta.subjects, Outcome::Error, "no such active hold");
-                return self.refuse(e, ArchiveError::NotFound("active legal hold".into())).await;
+                return self.gate.refuse(e, ArchiveError::NotFound("active legal hold".into())).await;
             }
         };
         let released = HoldRecord {

@@ -264,11 +264,11 @@ pub struct CertificateSignature {
 
 impl Archive {
     async fn require_disposition(&self, ctx: &RequestCtx, action: &str) -> Result<String, ArchiveError> {
-        let purpose = self.purpose(ctx, action, "disposition").await?;
+        let purpose = self.gate.purpose(ctx, action, "disposition").await?;
         let d = self.policy.access.decide_disposition(&ctx.principal, purpose.as_str());
         if !d.allowed {
             let e = ctx.entry(action, "disposition", Outcome::Deny, d.reason.clone());
-            return self.refuse(e, ArchiveError::Forbidden(d.reason)).await;
+            return self.gate.refuse(e, ArchiveError::Forbidden(d.reason)).await;
         }
         Ok(d.reason)
     }

@@ -102,7 +102,7 @@ impl Archive {
                 "the person objected to {} (direct marketing): it ends for good and consent for it is not recorded again (GDPR Art. 21(3))",
                 consent.purpose
             );
-            return self.refuse(e, ArchiveError::Conflict(why)).await;
+            return self.gate.refuse(e, ArchiveError::Conflict(why)).await;
         }
         if consent.granted_at > now + time::Duration::minutes(5) {
             errors.push(FieldError { path: "/granted_at".into(), message: "lies in the future".into() });
@@ -110,14 +110,14 @@ impl Archive {
         if !errors.is_empty() {
             let mut e = ctx.entry(ACTION, id, Outcome::Error, "invalid consent record");
             e.subjects = vec![call.sid.to_string()];
-            return self.refuse(e, ArchiveError::Invalid(errors)).await;
+            return self.gate.refuse(e, ArchiveError::Invalid(errors)).await;
         }
         let key = match self.keyring.get(&KeyRef::Subject(call.sid.clone())) {
             Ok(k) => k,
             Err(CryptoError::KeyDestroyed(_)) => {
                 let mut e = ctx.entry(ACTION, id, Outcome::Error, "subject erased");
                 e.subjects = vec![call.sid.to_string()];
-                return self.refuse(e, ArchiveError::Conflict("the subject has been erased".into())).await;
+                return self.gate.refuse(e, ArchiveError::Conflict("the subject has been erased".into())).await;
             }
             Err(err) => return Err(err.into()),
         };
@@ -167,7 +167,7 @@ impl Archive {
         if !call.meta.consents.contains_key(purpose) {
             let mut e = ctx.entry(ACTION, id, Outcome::Error, "no live consent for that purpose");
             e.subjects = vec![call.sid.to_string()];
-            return self.refuse(e, ArchiveError::NotFound("live consent for that purpose".into())).await;
+            return self.gate.refuse(e, ArchiveError::NotFound("live consent for that purpose".into())).await;
         }
         let now = self.clock.now();
         let n = call.meta.consent_events;

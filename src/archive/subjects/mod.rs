@@ -188,7 +188,7 @@ impl Archive {
             let mut e = ctx.entry(action, resource, Outcome::Deny, format!("{path} {why}"));
             e.subjects = vec![sid.to_string()];
             let answer = format!("{path}: no such subject, or not one you may name");
-            return self.refuse(e, ArchiveError::Forbidden(answer)).await;
+            return self.gate.refuse(e, ArchiveError::Forbidden(answer)).await;
         }
         Ok(())
     }
@@ -202,14 +202,14 @@ impl Archive {
         op: SubjectAction,
         id: &str,
     ) -> Result<SubjectCall, ArchiveError> {
-        let purpose = self.purpose(ctx, action, id).await?;
+        let purpose = self.gate.purpose(ctx, action, id).await?;
         let found = match SubjectId::parse(id) {
             Ok(sid) => self.subject_meta(&sid)?.map(|held| (sid, held)),
             Err(_) => None,
         };
         let Some((sid, held)) = found else {
             let e = ctx.entry(action, id, Outcome::Error, "no such subject");
-            return self.refuse(e, ArchiveError::NotFound("subject".into())).await;
+            return self.gate.refuse(e, ArchiveError::NotFound("subject".into())).await;
         };
         let meta = held.value.clone();
         let dossiers = self.subject_dossiers(&sid)?;
@@ -218,7 +218,7 @@ impl Archive {
         if !decision.allowed {
             let mut e = ctx.entry(action, id, Outcome::Deny, decision.reason.clone());
             e.subjects = vec![sid.to_string()];
-            return self.refuse(e, ArchiveError::Forbidden(decision.reason)).await;
+            return self.gate.refuse(e, ArchiveError::Forbidden(decision.reason)).await;
         }
         Ok(SubjectCall { sid, meta, held, dossiers, reason: decision.reason })
     }

@@ -38,7 +38,7 @@ impl Archive {
             grade: if doc.given.grade { incoming.grade } else { meta.grade },
             status: if doc.given.status { incoming.status } else { meta.status },
         };
-        let checked = self.purpose(ctx, "import.row", did.as_str()).await.map_err(problem)?;
+        let checked = self.gate.purpose(ctx, "import.row", did.as_str()).await.map_err(problem)?;
         let decision = self.policy.access.decide_change(
             &ctx.principal,
             crate::policy::access::Change::Update,
@@ -113,7 +113,7 @@ impl Archive {
     pub async fn may_import(&self, ctx: &RequestCtx, owner: Option<&str>) -> Result<(), ArchiveError> {
         const ACTION: &str = "import";
         self.refuse_outside_party(ctx, ACTION, "").await?;
-        let purpose = self.purpose(ctx, ACTION, "").await?;
+        let purpose = self.gate.purpose(ctx, ACTION, "").await?;
         let owner = match owner.map(crate::domain::PrincipalId::parse) {
             Some(Ok(o)) => o,
             Some(Err(_)) => return Err(ArchiveError::BadRequest("owner: a principal id (prn_...)".into())),
@@ -135,7 +135,7 @@ impl Archive {
         );
         if !decision.allowed {
             let e = ctx.entry(ACTION, "", Outcome::Deny, decision.reason.clone());
-            return self.refuse(e, ArchiveError::Forbidden(decision.reason)).await;
+            return self.gate.refuse(e, ArchiveError::Forbidden(decision.reason)).await;
         }
         Ok(())
     }

@@ -54,7 +54,7 @@ impl Archive {
         c: AffectedCriteria,
     ) -> Result<AffectedSet, ArchiveError> {
         const ACTION: &str = "incident.affected";
-        self.require_register(ctx, ACTION, id, Access::Keep).await?;
+        self.gate.require_register(ctx, ACTION, id, Access::Keep).await?;
         let held = self.find_incident(ctx, ACTION, id).await?;
         let mut r = held.value.clone();
         let mut errors = Vec::new();
@@ -82,6 +82,7 @@ impl Archive {
         }
         if !errors.is_empty() {
             return self
+                .gate
                 .refuse(ctx.entry(ACTION, id, Outcome::Error, "invalid criteria"), ArchiveError::Invalid(errors))
                 .await;
         }
@@ -164,11 +165,11 @@ impl Archive {
     #[tracing::instrument(level = "debug", skip_all)]
     pub async fn affected_list(&self, ctx: &RequestCtx, id: &str, n: u32) -> Result<Vec<String>, ArchiveError> {
         const ACTION: &str = "incident.affected_list";
-        self.require_register(ctx, ACTION, id, Access::Keep).await?;
+        self.gate.require_register(ctx, ACTION, id, Access::Keep).await?;
         let r = self.find_incident(ctx, ACTION, id).await?.value;
         let Some(sealed) = AFFECTED.get(self.store.as_ref(), &(r.id.clone(), n))? else {
             let e = ctx.entry(ACTION, id, Outcome::Error, format!("no affected set {n}"));
-            return self.refuse(e, ArchiveError::NotFound(format!("affected set {n}"))).await;
+            return self.gate.refuse(e, ArchiveError::NotFound(format!("affected set {n}"))).await;
         };
         let plain = self
             .open_text(&KeyRef::Registers, r.id.as_str(), &format!("incident/{}/affected/{n}", r.id), &sealed)

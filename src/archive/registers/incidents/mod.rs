@@ -302,7 +302,7 @@ impl Archive {
     #[tracing::instrument(level = "debug", skip_all)]
     pub async fn create_incident(&self, ctx: &RequestCtx, new: NewIncident) -> Result<IncidentView, ArchiveError> {
         const ACTION: &str = "incident.create";
-        self.require_register(ctx, ACTION, "incidents", Access::Keep).await?;
+        self.gate.require_register(ctx, ACTION, "incidents", Access::Keep).await?;
         let now = self.clock.now();
         let mut errors = Vec::new();
         if new.detected_at > now + time::Duration::minutes(5) {
@@ -332,6 +332,7 @@ impl Archive {
         }
         if !errors.is_empty() {
             return self
+                .gate
                 .refuse(
                     ctx.entry(ACTION, "incidents", Outcome::Error, "invalid incident"),
                     ArchiveError::Invalid(errors),
@@ -393,12 +394,12 @@ impl Archive {
     #[tracing::instrument(level = "debug", skip_all)]
     pub async fn list_incidents(&self, ctx: &RequestCtx) -> Result<Vec<IncidentView>, ArchiveError> {
         const ACTION: &str = "incident.list";
-        self.require_register(ctx, ACTION, "incidents", Access::Read).await?;
+        self.gate.require_register(ctx, ACTION, "incidents", Access::Read).await?;
         let mut all: Vec<IncidentRecord> = INCIDENTS.values(self.store.as_ref()).collect::<Result<_, _>>()?;
         all.sort_by_key(|r| std::cmp::Reverse(r.aware_at));
         let e = ctx.entry(ACTION, "incidents", Outcome::Allow, format!("{} listed", all.len()));
         self.audit.commit(Commit::entry(e)).await?;
-        let texts = self.may(&ctx.principal, crate::archive::gate::Operation::RegisterKeep);
+        let texts = self.gate.may(&ctx.principal, crate::archive::gate::Operation::RegisterKeep);
         Ok(all.iter().map(|r| self.incident_view(r, texts)).collect())
     }
 
@@ -413,7 +414,7 @@ impl Archive {
             Some(found) => Ok(found),
             None => {
                 let e = ctx.entry(action, id, Outcome::Error, "no such incident");
-                self.refuse(e, ArchiveError::NotFound("incident".into())).await
+                self.gate.refuse(e, ArchiveError::NotFound("incident".into())).await
             }
         }
     }
@@ -421,10 +422,10 @@ impl Archive {
     #[tracing::instrument(level = "debug", skip_all)]
     pub async fn get_incident(&self, ctx: &RequestCtx, id: &str) -> Result<IncidentView, ArchiveError> {
         const ACTION: &str = "incident.read";
-        self.require_register(ctx, ACTION, id, Access::Read).await?;
+        self.gate.require_register(ctx, ACTION, id, Access::Read).await?;
         let r = self.find_incident(ctx, ACTION, id).await?.value;
         self.audit.commit(Commit::entry(ctx.entry(ACTION, id, Outcome::Allow, "incident"))).await?;
-        Ok(self.incident_view(&r, self.may(&ctx.principal, crate::archive::gate::Operation::RegisterKeep)))
+        Ok(self.incident_view(&r, self.gate.may(&ctx.principal, crate::archive::gate::Operation::RegisterKeep)))
     }
 
     /// Writes a changed incident with its entry, guarded.

@@ -20,7 +20,7 @@ impl Archive {
         n: NewNotification,
     ) -> Result<IncidentView, ArchiveError> {
         const ACTION: &str = "incident.notify";
-        self.require_register(ctx, ACTION, id, Access::Keep).await?;
+        self.gate.require_register(ctx, ACTION, id, Access::Keep).await?;
         let held = self.find_incident(ctx, ACTION, id).await?;
         let mut r = held.value.clone();
         let now = self.clock.now();
@@ -39,6 +39,7 @@ impl Archive {
         }
         if !errors.is_empty() {
             return self
+                .gate
                 .refuse(ctx.entry(ACTION, id, Outcome::Error, "invalid notification"), ArchiveError::Invalid(errors))
                 .await;
         }
@@ -94,7 +95,7 @@ impl Archive {
         keys_compromised: bool,
     ) -> Result<IncidentView, ArchiveError> {
         const ACTION: &str = "incident.exemption";
-        self.require_register(ctx, ACTION, id, Access::Keep).await?;
+        self.gate.require_register(ctx, ACTION, id, Access::Keep).await?;
         let held = self.find_incident(ctx, ACTION, id).await?;
         let mut r = held.value.clone();
         let mut errors = Vec::new();
@@ -107,17 +108,18 @@ impl Archive {
         if r.keys_compromised == Some(true) {
             let e = ctx.entry(ACTION, id, Outcome::Error, "the incident records compromised keys");
             let why = "the incident records compromised keys: Art. 34(3)(a) does not apply";
-            return self.refuse(e, ArchiveError::Conflict(why.into())).await;
+            return self.gate.refuse(e, ArchiveError::Conflict(why.into())).await;
         }
         if !visible(reasoning) {
             errors.push(field_error("/reasoning", "why the data is unintelligible (encryption, key custody)"));
         }
         if r.exemption.is_some() {
             let e = ctx.entry(ACTION, id, Outcome::Error, "exemption recorded already");
-            return self.refuse(e, ArchiveError::Conflict("the exemption is recorded already".into())).await;
+            return self.gate.refuse(e, ArchiveError::Conflict("the exemption is recorded already".into())).await;
         }
         if !errors.is_empty() {
             return self
+                .gate
                 .refuse(ctx.entry(ACTION, id, Outcome::Error, "invalid exemption"), ArchiveError::Invalid(errors))
                 .await;
         }
@@ -135,7 +137,7 @@ impl Archive {
     #[tracing::instrument(level = "debug", skip_all)]
     pub async fn incident_notice(&self, ctx: &RequestCtx, id: &str) -> Result<NoticeDraft, ArchiveError> {
         const ACTION: &str = "incident.notice";
-        self.require_register(ctx, ACTION, id, Access::Keep).await?;
+        self.gate.require_register(ctx, ACTION, id, Access::Keep).await?;
         let r = self.find_incident(ctx, ACTION, id).await?.value;
         let v = self.incident_view(&r, true);
         use serde_json::{json, Value};

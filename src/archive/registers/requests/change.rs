@@ -81,10 +81,10 @@ impl Archive {
         change: RequestChange,
     ) -> Result<RequestView, ArchiveError> {
         const ACTION: &str = "request.update";
-        self.require_register(ctx, ACTION, id, Access::Keep).await?;
+        self.gate.require_register(ctx, ACTION, id, Access::Keep).await?;
         let Some(held) = self.request_record(id)? else {
             let e = ctx.entry(ACTION, id, Outcome::Error, "no such request");
-            return self.refuse(e, ArchiveError::NotFound("request".into())).await;
+            return self.gate.refuse(e, ArchiveError::NotFound("request".into())).await;
         };
         let mut r = held.value.clone();
         let now = self.clock.now();
@@ -98,12 +98,13 @@ impl Archive {
         if !r.state.is_open() {
             let e = entry(Outcome::Error, format!("already {}", r.state.as_str()));
             return self
+                .gate
                 .refuse(e, ArchiveError::Conflict(format!("the request is already {}", r.state.as_str())))
                 .await;
         }
         if change.state.is_none() && change.extension_reason.is_none() {
             let errors = vec![field_error("", "give a state, an extension_reason, or both")];
-            return self.refuse(entry(Outcome::Error, "empty change".into()), ArchiveError::Invalid(errors)).await;
+            return self.gate.refuse(entry(Outcome::Error, "empty change".into()), ArchiveError::Invalid(errors)).await;
         }
         let mut errors = Vec::new();
         let mut notes = Vec::new();
@@ -148,7 +149,7 @@ impl Archive {
                     }
                     _ => format!("a request {} cannot become {}", from.as_str(), to.as_str()),
                 };
-                return self.refuse(entry(Outcome::Error, why.clone()), ArchiveError::Conflict(why)).await;
+                return self.gate.refuse(entry(Outcome::Error, why.clone()), ArchiveError::Conflict(why)).await;
             }
             match to {
                 Verified => match &change.verification {
@@ -206,7 +207,10 @@ impl Archive {
             notes.insert(0, format!("{} -> {}", from.as_str(), to.as_str()));
         }
         if !errors.is_empty() {
-            return self.refuse(entry(Outcome::Error, "invalid change".into()), ArchiveError::Invalid(errors)).await;
+            return self
+                .gate
+                .refuse(entry(Outcome::Error, "invalid change".into()), ArchiveError::Invalid(errors))
+                .await;
         }
         let e = entry(Outcome::Allow, notes.join("; "));
         let mut commit = Commit::guarded(held.replace(&r)?, vec![], e);

@@ -25,10 +25,10 @@ impl Archive {
             .transpose()?
             .flatten();
         let in_reach = |sid: &SubjectId| -> Result<bool, ArchiveError> {
-            if self.may(p, Operation::RegisterKeep) {
+            if self.gate.may(p, Operation::RegisterKeep) {
                 return Ok(true);
             }
-            if !self.may(p, Operation::RequestInRegion) {
+            if !self.gate.may(p, Operation::RequestInRegion) {
                 return Ok(false);
             }
             let region = p.region.as_str();
@@ -36,7 +36,7 @@ impl Archive {
         };
         // An unknown person and one out of reach get the same 403, except for
         // compliance (who may record a request for anyone on record).
-        let compliance = self.may(p, Operation::RegisterKeep);
+        let compliance = self.gate.may(p, Operation::RegisterKeep);
         let (sid, held) = match found {
             Some((sid, held)) if in_reach(&sid)? => (sid, held),
             Some((sid, _)) => {
@@ -48,16 +48,17 @@ impl Archive {
                 );
                 e.subjects = vec![sid.to_string()];
                 let why = "requests are recorded by compliance, or by service for a person of their region";
-                return self.refuse(e, ArchiveError::Forbidden(why.into())).await;
+                return self.gate.refuse(e, ArchiveError::Forbidden(why.into())).await;
             }
             None if !compliance => {
                 let e = ctx.entry(ACTION, "", Outcome::Deny, "no such subject, or not one of the caller's region");
                 let why = "requests are recorded by compliance, or by service for a person of their region";
-                return self.refuse(e, ArchiveError::Forbidden(why.into())).await;
+                return self.gate.refuse(e, ArchiveError::Forbidden(why.into())).await;
             }
             None => {
                 let e = ctx.entry(ACTION, "", Outcome::Error, "no such subject");
                 return self
+                    .gate
                     .refuse(e, ArchiveError::Invalid(vec![field_error("/subject_id", "no such subject")]))
                     .await;
             }
@@ -92,7 +93,7 @@ impl Archive {
         if !errors.is_empty() {
             let mut e = ctx.entry(ACTION, sid.as_str(), Outcome::Error, "invalid request record");
             e.subjects = vec![sid.to_string()];
-            return self.refuse(e, ArchiveError::Invalid(errors)).await;
+            return self.gate.refuse(e, ArchiveError::Invalid(errors)).await;
         }
         let residency = meta.residency();
         let rule = self.policy.requests.for_residency(&residency).clone();

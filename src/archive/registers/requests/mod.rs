@@ -359,7 +359,7 @@ impl Archive {
         subject: Option<&str>,
     ) -> Result<Vec<RequestView>, ArchiveError> {
         const ACTION: &str = "request.list";
-        self.require_register(ctx, ACTION, "requests", Access::Read).await?;
+        self.gate.require_register(ctx, ACTION, "requests", Access::Read).await?;
         let mut all: Vec<RequestRecord> = self
             .all_requests()?
             .into_iter()
@@ -378,21 +378,21 @@ impl Archive {
         e.subjects = all.iter().map(|r| r.subject.to_string()).collect();
         e.subjects.dedup();
         self.audit.commit(Commit::entry(e)).await?;
-        let texts = self.may(&ctx.principal, crate::archive::gate::Operation::RegisterKeep);
+        let texts = self.gate.may(&ctx.principal, crate::archive::gate::Operation::RegisterKeep);
         Ok(all.iter().map(|r| self.request_view(r, texts)).collect())
     }
 
     #[tracing::instrument(level = "debug", skip_all)]
     pub async fn get_request(&self, ctx: &RequestCtx, id: &str) -> Result<RequestView, ArchiveError> {
         const ACTION: &str = "request.read";
-        self.require_register(ctx, ACTION, id, Access::Read).await?;
+        self.gate.require_register(ctx, ACTION, id, Access::Read).await?;
         let Some(Held { value: r, .. }) = self.request_record(id)? else {
             let e = ctx.entry(ACTION, id, Outcome::Error, "no such request");
-            return self.refuse(e, ArchiveError::NotFound("request".into())).await;
+            return self.gate.refuse(e, ArchiveError::NotFound("request".into())).await;
         };
         let mut e = ctx.entry(ACTION, id, Outcome::Allow, format!("state {}", r.state.as_str()));
         e.subjects = vec![r.subject.to_string()];
         self.audit.commit(Commit::entry(e)).await?;
-        Ok(self.request_view(&r, self.may(&ctx.principal, crate::archive::gate::Operation::RegisterKeep)))
+        Ok(self.request_view(&r, self.gate.may(&ctx.principal, crate::archive::gate::Operation::RegisterKeep)))
     }
 }
