@@ -44,7 +44,7 @@ impl Running {
         self.task.await??;
         self.jobs.stop_periodic().await;
         // Failed authentications of the last minutes, counted.
-        self.archive.flush_auth_failures(true).await?;
+        self.archive.identity().flush_auth_failures(true).await?;
         // A last checkpoint covering everything this run wrote, and the
         // log's last entries to the backup target.
         self.archive.write_checkpoint_file(&self.checkpoints, None)?;
@@ -101,18 +101,23 @@ pub async fn start(config: Config, clock: Arc<dyn Clock>) -> anyhow::Result<Runn
     let initialized = store.get(crate::store::Cf::System, crate::store::keys::INITIALIZED)?.is_some();
     let (master, generated) = open_master_key(&config, initialized)?;
     let metrics = Arc::new(Metrics::default());
-    let mut archive =
-        Archive::open(store, master, policy, clock, metrics.clone(), config.key_cache_entries, config.kek_rotation)?;
-    archive.set_stale_after(config.stale_after);
-    if let Some(dir) = &config.backup_dir {
-        archive.set_backup(crate::archive::BackupSettings {
+    let backup = match &config.backup_dir {
+        Some(dir) => Some(crate::archive::BackupSettings {
             dir: dir.clone(),
             recipients: crate::archive::BackupSettings::parse_recipients(&config.backup_recipients)?,
             scratch: crate::config::backup_scratch_dir(&config.data_dir),
             keep_days: config.backup_keep_days,
-        });
-    }
-    archive.set_token_lifetimes(config.token_lifetimes);
+        }),
+        None => None,
+    };
+    let settings = crate::archive::Settings {
+        key_cache: config.key_cache_entries,
+        kek_rotation: config.kek_rotation,
+        stale_after: config.stale_after,
+        token_lifetimes: config.token_lifetimes,
+        backup,
+    };
+    let mut archive = Archive::open(store, master, policy, clock, metrics.clone(), settings)?;
     archive.enable_search(&crate::config::index_dir(&config.data_dir))?;
     let repaired = archive.repair_index()?;
     if repaired.reindexed + repaired.removed > 0 {
@@ -127,9 +132,9 @@ pub async fn start(config: Config, clock: Arc<dyn Clock>) -> anyhow::Result<Runn
     let second = config.bootstrap_second_admin_code.as_ref().map(|s| s.expose().to_owned());
     let bootstrapped = {
         let archive = archive.clone();
-        tokio::task::spawn_blocking(move || archive.bootstrap(token.as_deref(), second.as_deref())).await??
+        tokio::task::spawn_blocking(move || archive.identity().bootstrap(token.as_deref(), second.as_deref())).await??
     };
-    let sealed = archive.seal_plain_principals()?;
+    let sealed = archive.identity().seal_plain_principals()?;
     if sealed > 0 {
         tracing::info!(sealed, "principal records written in the clear by an older custos are now sealed");
     }

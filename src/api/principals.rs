@@ -192,7 +192,7 @@ pub async fn create_principal(
     Body(dto): Body<NewPrincipalDto>,
 ) -> Result<(StatusCode, Json<IdDto>), ApiError> {
     let principal = NewPrincipal::try_from(dto).map_err(ApiError::invalid)?;
-    let id = s.archive.create_principal(&ctx, principal).await?;
+    let id = s.archive.identity().create_principal(&ctx, principal).await?;
     Ok((StatusCode::CREATED, Json(IdDto { id: id.to_string() })))
 }
 
@@ -209,7 +209,7 @@ pub async fn approve_principal(
     Ctx(ctx): Ctx,
     Path(id): Path<String>,
 ) -> Result<Json<crate::archive::PrincipalView>, ApiError> {
-    Ok(Json(s.archive.approve_principal(&ctx, &id).await?))
+    Ok(Json(s.archive.identity().approve_principal(&ctx, &id).await?))
 }
 
 /// Disable a principal (an admin, not for themself): every token of it
@@ -224,7 +224,7 @@ pub async fn disable_principal(
     Ctx(ctx): Ctx,
     Path(id): Path<String>,
 ) -> Result<Json<crate::archive::PrincipalView>, ApiError> {
-    Ok(Json(s.archive.set_disabled(&ctx, &id, true).await?))
+    Ok(Json(s.archive.identity().set_disabled(&ctx, &id, true).await?))
 }
 
 /// Enable a disabled principal again (an admin other than the one who
@@ -239,7 +239,7 @@ pub async fn enable_principal(
     Ctx(ctx): Ctx,
     Path(id): Path<String>,
 ) -> Result<Json<crate::archive::PrincipalView>, ApiError> {
-    Ok(Json(s.archive.set_disabled(&ctx, &id, false).await?))
+    Ok(Json(s.archive.identity().set_disabled(&ctx, &id, false).await?))
 }
 
 /// Ask for a token for a principal (admin). For the asking admin themself:
@@ -256,7 +256,7 @@ pub async fn create_token(
     Ctx(ctx): Ctx,
     Path(id): Path<String>,
 ) -> Result<(StatusCode, Json<TokenIssueDto>), ApiError> {
-    let t = s.archive.create_token(&ctx, &id).await?;
+    let t = s.archive.identity().create_token(&ctx, &id).await?;
     let status = if t.code.is_some() { StatusCode::CREATED } else { StatusCode::ACCEPTED };
     Ok((status, Json(t.into())))
 }
@@ -272,7 +272,7 @@ pub async fn approve_token(
     Ctx(ctx): Ctx,
     Path(token_id): Path<String>,
 ) -> Result<Json<TokenIssueDto>, ApiError> {
-    Ok(Json(s.archive.approve_token(&ctx, &token_id).await?.into()))
+    Ok(Json(s.archive.identity().approve_token(&ctx, &token_id).await?.into()))
 }
 
 /// A principal's tokens (an admin, or the principal themself): state,
@@ -286,7 +286,7 @@ pub async fn list_tokens(
     Ctx(ctx): Ctx,
     Path(id): Path<String>,
 ) -> Result<Json<Vec<TokenView>>, ApiError> {
-    Ok(Json(s.archive.list_tokens(&ctx, &id).await?))
+    Ok(Json(s.archive.identity().list_tokens(&ctx, &id).await?))
 }
 
 /// Renew a token (its holder only; 403 for anyone else): it works for one more lifetime
@@ -301,7 +301,7 @@ pub async fn renew_token(
     Ctx(ctx): Ctx,
     Path(token_id): Path<String>,
 ) -> Result<Json<TokenView>, ApiError> {
-    Ok(Json(s.archive.renew_token(&ctx, &token_id).await?))
+    Ok(Json(s.archive.identity().renew_token(&ctx, &token_id).await?))
 }
 
 /// Redeem a one-time enrollment code for the token (no credentials: the
@@ -320,9 +320,9 @@ pub async fn enroll(
     let peer = peer.map(|p| p.0 .0.ip());
     // A refused code counts as a failed authentication: audited per address
     // and minute, and a burst raises the alert (`archive::auth_failures`).
-    let e = s.archive.enroll(&dto.code, peer, &request_id).await.inspect_err(|e| {
+    let e = s.archive.identity().enroll(&dto.code, peer, &request_id).await.inspect_err(|e| {
         if matches!(e, crate::archive::ArchiveError::Unauthenticated) {
-            s.archive.note_auth_failure(peer);
+            s.archive.identity().note_auth_failure(peer);
         }
     })?;
     Ok((
@@ -341,6 +341,6 @@ pub async fn revoke_token(
     Ctx(ctx): Ctx,
     Path(token_id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
-    s.archive.revoke_token(&ctx, &token_id).await?;
+    s.archive.identity().revoke_token(&ctx, &token_id).await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -66,11 +66,6 @@ fn backup_error(e: BackupError) -> ArchiveError {
 }
 
 impl Archive {
-    /// Sets where backups go (the server's `backup_dir`).
-    pub fn set_backup(&mut self, settings: BackupSettings) {
-        self.backup = Some(settings);
-    }
-
     pub fn backup_settings(&self) -> Option<&BackupSettings> {
         self.backup.as_ref()
     }

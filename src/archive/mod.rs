@@ -8,19 +8,14 @@
 
 mod alerts;
 mod audit_log;
-mod auth_cache;
-pub mod auth_failures;
 mod backup;
-mod break_glass;
 pub(crate) mod codec;
 pub mod customers;
 pub mod documents;
 mod dossiers;
-mod enrollment;
 pub mod gate;
 pub mod governance;
-mod principal_admin;
-mod principals;
+pub mod identity;
 mod records;
 pub mod registers;
 pub mod restore;
@@ -29,12 +24,12 @@ mod search;
 mod subjects;
 pub mod transparency;
 
-pub use auth_cache::PrincipalView;
 pub use backup::BackupSettings;
-pub use break_glass::BrokenGlass;
 pub use dossiers::{CollectionRecord, Created, DossierView, Redaction, RedactionReason, SensitiveBasis, VersionInfo};
-pub use enrollment::{Enrolled, TokenIssue, TokenLifetimes, TokenView};
-pub use principals::{check_bootstrap_token, Bootstrapped, IssuedToken, NewPrincipal};
+pub use identity::{
+    check_bootstrap_token, Bootstrapped, BrokenGlass, Enrolled, IssuedToken, NewPrincipal, PrincipalView, TokenIssue,
+    TokenLifetimes, TokenView,
+};
 pub use records::{ConsentBasis, ConsentEventKind, TokenState};
 pub use search::{RepairReport, SearchHit, SearchPage};
 pub use subjects::{ConsentEventView, NewConsent, SubjectStatus, SubjectView, EXPORT_SCHEMA_JSON};
@@ -228,7 +223,7 @@ fn resource_name(raw: &str) -> &str {
 
 pub struct Archive {
     store: Arc<dyn KvStore>,
-    keyring: Keyring,
+    keyring: Arc<Keyring>,
     pub(crate) audit: Arc<AuditWriter>,
     template: TemplateValidator,
     policy: Arc<PolicySet>,
@@ -245,15 +240,35 @@ pub struct Archive {
     /// One backup or expiry at a time.
     backup_lock: std::sync::Mutex<()>,
     metrics: Arc<Metrics>,
-    /// Token hash → principal, for tokens seen valid. Revocation removes the
-    /// entry before it answers, so a revoked token fails on its next use.
-    auth_cache: auth_cache::AuthCache,
-    /// Where each admin's requests came from lately (`enrollment`).
-    admin_addresses: std::sync::Mutex<enrollment::AdminAddresses>,
-    token_lifetimes: TokenLifetimes,
-    auth_failures: std::sync::Mutex<auth_failures::AuthFailures>,
-    /// Rate-limited requests per (principal, minute), audited in aggregate.
-    rate_refusals: std::sync::Mutex<auth_failures::AuthFailures>,
+    /// Principals, tokens and authentication.
+    identity: Arc<identity::Identity>,
+}
+
+/// How an archive is tuned: what [`Archive::open`] needs besides its ports.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// Unwrapped data keys kept in memory.
+    pub key_cache: usize,
+    /// How often the key-encryption key rotates.
+    pub kek_rotation: std::time::Duration,
+    /// Dossiers unchanged for this long are flagged as stale by the sweep.
+    pub stale_after: time::Duration,
+    /// How long enrolled tokens work.
+    pub token_lifetimes: TokenLifetimes,
+    /// Where backup sets go, if anywhere.
+    pub backup: Option<BackupSettings>,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            key_cache: 1000,
+            kek_rotation: crate::config::DEFAULT_KEK_ROTATION,
+            stale_after: time::Duration::days(365),
+            token_lifetimes: TokenLifetimes::default(),
+            backup: None,
+        }
+    }
 }
 
 impl Archive {
@@ -263,8 +278,7 @@ impl Archive {
         policy: PolicySet,
         clock: Arc<dyn Clock>,
         metrics: Arc<Metrics>,
-        key_cache: usize,
-        kek_rotation: std::time::Duration,
+        settings: Settings,
     ) -> anyhow::Result<Self> {
         if let Some(raw) = store.get(Cf::System, keys::INITIALIZED)? {
             let rec: records::InitRecord = serde_json::from_slice(&raw)?;
@@ -282,7 +296,15 @@ impl Archive {
         let policy = Arc::new(policy);
         let assessed = governance::assessed_purposes(store.as_ref())?;
         let gate = Arc::new(gate::Gate::new(policy.clone(), audit.clone(), store.clone(), clock.clone(), assessed));
-        let keyring = Keyring::open(master, store.clone(), key_cache, kek_rotation)?;
+        let keyring = Arc::new(Keyring::open(master, store.clone(), settings.key_cache, settings.kek_rotation)?);
+        let identity = Arc::new(identity::Identity::new(
+            store.clone(),
+            keyring.clone(),
+            audit.clone(),
+            gate.clone(),
+            clock.clone(),
+            settings.token_lifetimes,
+        ));
         Ok(Archive {
             gate,
             keyring,
@@ -291,23 +313,14 @@ impl Archive {
             template: TemplateValidator::new()?,
             policy,
             clock,
-            auth_cache: Default::default(),
-            admin_addresses: Default::default(),
-            token_lifetimes: TokenLifetimes::default(),
-            auth_failures: Default::default(),
-            rate_refusals: Default::default(),
+            identity,
             signer,
-            stale_after: time::Duration::days(365),
+            stale_after: settings.stale_after,
             search: None,
-            backup: None,
+            backup: settings.backup,
             backup_lock: std::sync::Mutex::new(()),
             metrics,
         })
-    }
-
-    /// How long a dossier may go unchanged before the sweep flags it.
-    pub fn set_stale_after(&mut self, after: time::Duration) {
-        self.stale_after = after;
     }
 
     pub fn store(&self) -> &Arc<dyn KvStore> {
@@ -317,6 +330,11 @@ impl Archive {
     /// The decision gate (for menus and views: what may this caller do?).
     pub fn gate(&self) -> &gate::Gate {
         &self.gate
+    }
+
+    /// Principals, tokens and authentication.
+    pub fn identity(&self) -> &identity::Identity {
+        &self.identity
     }
 
     pub fn keyring(&self) -> &Keyring {

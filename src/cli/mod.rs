@@ -326,7 +326,7 @@ fn break_glass(offline: &offline::OfflineArgs, reason: &str) -> anyhow::Result<(
         );
     }
     let archive = offline.open()?;
-    let made = offline::run_async_value(async { Ok(archive.break_glass(reason).await?) });
+    let made = offline::run_async_value(async { Ok(archive.identity().break_glass(reason).await?) });
     archive.shutdown();
     for (n, (admin, code)) in made?.admins.iter().enumerate() {
         let path = file(n + 1);

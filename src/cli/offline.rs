@@ -115,8 +115,7 @@ fn open_offline(
         policy,
         Arc::new(crate::clock::SystemClock),
         Arc::new(crate::metrics::Metrics::default()),
-        1000,
-        crate::config::DEFAULT_KEK_ROTATION,
+        crate::archive::Settings::default(),
     )
 }
 

@@ -89,7 +89,7 @@ impl FromRequestParts<AppState> for Page {
             return Err(see_other("/console/login"));
         };
         let peer = parts.extensions.get::<crate::web::listener::Peer>().map(|p| p.0.ip());
-        let (principal, token_id) = match state.archive.authenticate(&session.token) {
+        let (principal, token_id) = match state.archive.identity().authenticate(&session.token) {
             Ok(found) => found,
             Err(_) => {
                 // Revoked or expired since sign-in: the session ends with it.
@@ -100,7 +100,7 @@ impl FromRequestParts<AppState> for Page {
         tracing::Span::current().record("actor", principal.id.as_str());
         if principal.has_role(Role::Admin) {
             if let Some(peer) = peer {
-                state.archive.note_admin_address(&principal.id, peer);
+                state.archive.identity().note_admin_address(&principal.id, peer);
             }
         }
         let request_id = parts.extensions.get::<RequestId>().map(|r| r.0.clone()).unwrap_or_default();
@@ -345,10 +345,10 @@ pub async fn login(State(s): State<AppState>, req: Request) -> Response {
         );
     }
     let token = f.get("token").filter(|t| t.len() <= 512);
-    let principal = match token.map(|t| s.archive.authenticate(t)) {
+    let principal = match token.map(|t| s.archive.identity().authenticate(t)) {
         Some(Ok((principal, _))) => principal,
         Some(Err(ArchiveError::Unauthenticated)) | None => {
-            s.archive.note_auth_failure(peer);
+            s.archive.identity().note_auth_failure(peer);
             return login_page(headers, StatusCode::UNAUTHORIZED, Some("The token is not valid."));
         }
         Some(Err(_)) => return login_page(headers, StatusCode::SERVICE_UNAVAILABLE, Some("Error")),

@@ -135,6 +135,27 @@ impl Keyring {
     }
 
     /// Whether the wrapped key still exists (no unwrap).
+    /// One of custos's own keys (staff records, registers, ...), made (and
+    /// stored, synced) on first use. Two first uses at once would make two
+    /// keys, the one written last winning and what the other sealed never
+    /// opening again, so first use is serialised.
+    pub fn house(&self, r: KeyRef) -> Result<Arc<DataKey>, CryptoError> {
+        static FIRST_USE: Mutex<()> = Mutex::new(());
+        match self.get(&r) {
+            Err(CryptoError::KeyDestroyed(_)) => {
+                let _one = FIRST_USE.lock().map_err(|_| CryptoError::Internal("key creation lock poisoned".into()))?;
+                if let Ok(k) = self.get(&r) {
+                    return Ok(k);
+                }
+                let (k, op) = self.create(&r)?;
+                self.store.write(&[op], true)?;
+                self.remember(r, k.clone());
+                Ok(k)
+            }
+            found => found,
+        }
+    }
+
     pub fn exists(&self, r: &KeyRef) -> Result<bool, CryptoError> {
         if self.cache.lock().is_ok_and(|mut c| c.get(r).is_some()) {
             return Ok(true);

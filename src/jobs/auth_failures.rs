@@ -8,7 +8,7 @@ pub fn job(archive: Arc<Archive>) -> impl FnMut() -> futures::future::BoxFuture<
     move || {
         let archive = archive.clone();
         Box::pin(async move {
-            if let Err(e) = archive.flush_auth_failures(false).await {
+            if let Err(e) = archive.identity().flush_auth_failures(false).await {
                 tracing::error!(error = %e, "writing the failed authentications to the audit log failed");
             }
         })

@@ -31,8 +31,8 @@ pub(crate) fn rate_refusal(
     principal: &crate::domain::PrincipalId,
     wait: std::time::Duration,
 ) -> ApiError {
-    let refused = state.archive.note_rate_refusal(principal);
-    ApiError { close: refused > crate::archive::auth_failures::RATE_HARD_CAP, ..ApiError::rate_limited(wait) }
+    let refused = state.archive.identity().note_rate_refusal(principal);
+    ApiError { close: refused > crate::archive::identity::auth_failures::RATE_HARD_CAP, ..ApiError::rate_limited(wait) }
 }
 
 /// The authenticated caller with purpose and request id.
@@ -51,15 +51,15 @@ impl FromRequestParts<AppState> for Ctx {
             .filter(|t| !t.is_empty() && t.len() <= 512)
             .ok_or(ApiError::from(ArchiveError::Unauthenticated))?;
         let peer = parts.extensions.get::<listener::Peer>().map(|p| p.0.ip());
-        let (principal, token_id) = state.archive.authenticate(token).inspect_err(|e| {
+        let (principal, token_id) = state.archive.identity().authenticate(token).inspect_err(|e| {
             if matches!(e, ArchiveError::Unauthenticated) {
-                state.archive.note_auth_failure(peer);
+                state.archive.identity().note_auth_failure(peer);
             }
         })?;
         tracing::Span::current().record("actor", principal.id.as_str());
         if principal.has_role(crate::domain::Role::Admin) {
             if let Some(peer) = peer {
-                state.archive.note_admin_address(&principal.id, peer);
+                state.archive.identity().note_admin_address(&principal.id, peer);
             }
         }
         let request_id = parts.extensions.get::<RequestId>().map(|r| r.0.clone()).unwrap_or_default();

@@ -97,7 +97,7 @@ impl Archive {
     /// The keyed hash of an external reference (the index key): under the
     /// blind-index key, so the index holds no credit code in the clear.
     pub(crate) fn external_ref_key(&self, field: &str, value: &str) -> Result<Vec<u8>, ArchiveError> {
-        let key = self.house_key(crate::crypto::KeyRef::BlindIndex)?;
+        let key = self.keyring.house(crate::crypto::KeyRef::BlindIndex)?;
         let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(key.expose())
             .map_err(|e| ArchiveError::Internal(anyhow::anyhow!("{e}")))?;
         mac.update(b"custos-external-ref-v1\0");

@@ -19,7 +19,7 @@ impl Archive {
     pub(super) fn parse_body(&self, body: &Value) -> Result<Dossier, ArchiveError> {
         let dossier = self.template.parse(body).map_err(ArchiveError::Invalid)?;
         let mut errors = Vec::new();
-        if !matches!(self.principal(&dossier.owner), Ok(Some(_))) {
+        if !matches!(self.identity.principal(&dossier.owner), Ok(Some(_))) {
             errors.push(FieldError { path: "/owner".into(), message: "not a known principal".into() });
         }
         let mut seen = HashSet::new();

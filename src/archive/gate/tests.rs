@@ -22,8 +22,7 @@ fn archive() -> (Archive, Arc<MemStore>) {
         policy,
         clock,
         Arc::new(Metrics::default()),
-        64,
-        std::time::Duration::from_secs(3600),
+        crate::archive::Settings { key_cache: 64, ..Default::default() },
     )
     .unwrap();
     (a, store)

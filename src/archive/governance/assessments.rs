@@ -150,7 +150,7 @@ impl Archive {
             return self.gate.refuse(e, ArchiveError::Invalid(errors)).await;
         }
         let id = AssessmentId::generate();
-        let key = self.house_key(KeyRef::Registers)?;
+        let key = self.keyring.house(KeyRef::Registers)?;
         let conclusion = seal(&key, &aad(&id, "conclusion"), a.conclusion.as_bytes())?;
         let report = seal(&key, &aad(&id, "report"), &a.report)?;
         let mut purposes = a.purposes;

@@ -309,7 +309,7 @@ impl Archive {
                 .refuse(e, ArchiveError::Conflict("a deletion attestation is already on record".into()))
                 .await;
         }
-        let k = self.house_key(KeyRef::Registers)?;
+        let k = self.keyring.house(KeyRef::Registers)?;
         let record = AttestationRecord {
             deleted_at: a.deleted_at,
             method: a.method,

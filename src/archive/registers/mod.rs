@@ -61,7 +61,7 @@ impl Archive {
     /// Seals a register text under `key` (a person's key or the registers key).
     fn seal_text(&self, key: &KeyRef, owner: &str, field: &str, text: &str) -> Result<Sealed, ArchiveError> {
         let k = match key {
-            KeyRef::Registers => self.house_key(KeyRef::Registers)?,
+            KeyRef::Registers => self.keyring.house(KeyRef::Registers)?,
             other => self.keyring.get(other)?,
         };
         Ok(seal(&k, &segment_aad(owner, 0, field), text.as_bytes())?)

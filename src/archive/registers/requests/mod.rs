@@ -327,7 +327,7 @@ impl Archive {
         sid: &SubjectId,
         errors: &mut Vec<FieldError>,
     ) -> Result<Option<StoredVerification>, ArchiveError> {
-        if self.principal(&v.verified_by)?.is_none() {
+        if self.identity.principal(&v.verified_by)?.is_none() {
             errors.push(field_error("/verification/verified_by", "no such principal"));
             return Ok(None);
         }

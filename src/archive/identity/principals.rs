@@ -5,11 +5,12 @@
 //! who holds it (enrollment codes, a second admin's approval) is
 //! `enrollment`'s.
 
-use super::records::{InitRecord, TokenRecord};
-use super::{Archive, ArchiveError, RequestCtx};
+use super::Identity;
+use crate::archive::records::{InitRecord, TokenRecord};
+use crate::archive::{ArchiveError, RequestCtx};
 use crate::audit::{Commit, EntryBody, Outcome};
 use crate::crypto::secret::{ct_eq, new_secret, token_hash};
-use crate::crypto::{CryptoError, DataKey, KeyRef, Sealed};
+use crate::crypto::{DataKey, KeyRef, Sealed};
 use crate::domain::{Principal, PrincipalId, Role, TokenId};
 use crate::store::{keys, Cf, Op};
 use time::OffsetDateTime;
@@ -88,7 +89,7 @@ fn system_entry(action: &str, resource: &str, reason: &str) -> EntryBody {
     EntryBody { request_id: "bootstrap".into(), ..EntryBody::system(action, resource, reason) }
 }
 
-impl Archive {
+impl Identity {
     pub fn is_initialized(&self) -> Result<bool, ArchiveError> {
         Ok(self.store.get(Cf::System, keys::INITIALIZED)?.is_some())
     }
@@ -257,29 +258,7 @@ impl Archive {
     /// The key staff records are sealed under, made (and stored, synced) on
     /// first use.
     fn staff_key(&self) -> Result<std::sync::Arc<DataKey>, ArchiveError> {
-        self.house_key(KeyRef::Staff)
-    }
-
-    /// One of custos's own keys (staff records, registers), made (and
-    /// stored, synced) on first use. Two first uses at once make two keys;
-    /// the one written last wins and what the other sealed would not open,
-    /// so first use is serialised.
-    pub(crate) fn house_key(&self, r: KeyRef) -> Result<std::sync::Arc<DataKey>, ArchiveError> {
-        static FIRST_USE: std::sync::Mutex<()> = std::sync::Mutex::new(());
-        match self.keyring.get(&r) {
-            Ok(k) => Ok(k),
-            Err(CryptoError::KeyDestroyed(_)) => {
-                let _one = FIRST_USE.lock().map_err(|_| anyhow::anyhow!("key creation lock poisoned"))?;
-                if let Ok(k) = self.keyring.get(&r) {
-                    return Ok(k);
-                }
-                let (k, op) = self.keyring.create(&r)?;
-                self.store.write(&[op], true)?;
-                self.keyring.remember(r, k.clone());
-                Ok(k)
-            }
-            Err(e) => Err(e.into()),
-        }
+        Ok(self.keyring.house(KeyRef::Staff)?)
     }
 
     /// The write of a principal record, sealed.

@@ -11,7 +11,8 @@
 //! (which, synced, filled about 150 GB a day from one token). Past
 //! `RATE_HARD_CAP` refusals in a minute the connection is closed as well.
 
-use super::{Archive, ArchiveError};
+use super::Identity;
+use crate::archive::ArchiveError;
 use crate::audit::{Commit, EntryBody, Outcome};
 use crate::domain::AlertId;
 use std::collections::HashMap;
@@ -32,7 +33,7 @@ pub const RATE_HARD_CAP: u64 = 1_000;
 /// Principals whose refusals are counted apart per minute; the rest together.
 const MAX_LIMITED: usize = 10_000;
 
-impl Archive {
+impl Identity {
     /// Counts a failed authentication from `source` (the client's address).
     pub fn note_auth_failure(&self, source: Option<std::net::IpAddr>) {
         let minute = self.clock.now().unix_timestamp().div_euclid(60);
@@ -107,7 +108,7 @@ impl Archive {
                     threshold: BURST,
                 };
                 tracing::warn!(rule = %alert.rule, source = %source, count, "unusual access alert");
-                ops.push(super::records::ALERTS.put_unguarded(&alert.id, &alert)?);
+                ops.push(crate::archive::records::ALERTS.put_unguarded(&alert.id, &alert)?);
                 let reason = format!("{}: {}", alert.rule, alert.description);
                 entries.push(EntryBody {
                     request_id: alert.id.clone(),

@@ -6,8 +6,9 @@
 //! first token on. Loud by design: audited (`principal.break_glass`) with
 //! the operator's reason, and an alert for compliance.
 
-use super::records::TokenRecord;
-use super::{Archive, ArchiveError};
+use super::Identity;
+use crate::archive::records::TokenRecord;
+use crate::archive::ArchiveError;
 use crate::audit::{Commit, EntryBody};
 use crate::crypto::secret::new_secret;
 use crate::domain::{AlertId, PrincipalId, TokenId};
@@ -24,7 +25,7 @@ impl std::fmt::Debug for BrokenGlass {
     }
 }
 
-impl Archive {
+impl Identity {
     /// Makes two admins with an enrollment code each (valid 72 hours),
     /// records why, and raises the `break_glass` alert.
     pub async fn break_glass(&self, reason: &str) -> Result<BrokenGlass, ArchiveError> {
@@ -61,7 +62,7 @@ impl Archive {
             count: 2,
             threshold: 0,
         };
-        ops.push(super::records::ALERTS.put_unguarded(&alert.id, &alert)?);
+        ops.push(crate::archive::records::ALERTS.put_unguarded(&alert.id, &alert)?);
         entries.push(EntryBody {
             request_id: alert.id.clone(),
             ..EntryBody::system("audit.alert", "system:cli", format!("break_glass: {}", alert.description))

@@ -4,12 +4,13 @@
 //! authentication cached, so it takes effect on the very next request.
 
 use super::auth_cache::PrincipalView;
-use super::{Archive, ArchiveError, RequestCtx};
+use super::Identity;
+use crate::archive::{ArchiveError, RequestCtx};
 use crate::audit::{Commit, Outcome};
 use crate::domain::PrincipalId;
 use crate::store::{keys, Cf};
 
-impl Archive {
+impl Identity {
     /// `POST /v1/principals/{id}/approve` (a second admin, not the one who
     /// made it): an admin principal made through the API becomes an admin.
     /// Guarded: of two approvals at once, one writes.

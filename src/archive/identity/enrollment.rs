@@ -9,8 +9,9 @@
 //! every entry of a request names), and a code redeemed from the address the
 //! asking or approving admin works from raises an alert.
 
-use super::records::{TokenRecord, TokenState, TOKENS};
-use super::{Archive, ArchiveError, RequestCtx};
+use super::Identity;
+use crate::archive::records::{TokenRecord, TokenState, TOKENS};
+use crate::archive::{ArchiveError, RequestCtx};
 use crate::audit::{Commit, CommitError, EntryBody, Guard, Outcome};
 use crate::crypto::secret::{ct_eq, new_secret, token_hash};
 use crate::domain::{AlertId, PrincipalId, TokenId};
@@ -97,7 +98,7 @@ pub struct TokenIssue {
     pub code_part: Option<String>,
     pub code_expires_at: Option<OffsetDateTime>,
     /// Whom the token is for, as the approving admin sees it.
-    pub holder: Option<super::PrincipalView>,
+    pub holder: Option<super::auth_cache::PrincipalView>,
     pub requested_by: Option<PrincipalId>,
     pub requested_at: Option<OffsetDateTime>,
 }
@@ -139,13 +140,7 @@ impl TokenView {
     }
 }
 
-impl Archive {
-    /// Sets how long enrolled tokens work (the server's `token_days`,
-    /// `admin_token_days`).
-    pub fn set_token_lifetimes(&mut self, lifetimes: TokenLifetimes) {
-        self.token_lifetimes = lifetimes;
-    }
-
+impl Identity {
     /// When an enrolled token stops working.
     pub(super) fn token_expiry(&self, record: &TokenRecord, principal: &crate::domain::Principal) -> OffsetDateTime {
         let life = self.token_lifetimes.lifetime(principal.has_role(crate::domain::Role::Admin));
@@ -460,7 +455,7 @@ impl Archive {
             threshold: 1,
         };
         tracing::warn!(rule = %alert.rule, actor = %alert.actor, "unusual access alert");
-        let op = super::records::ALERTS.put_unguarded(&alert.id, &alert)?;
+        let op = crate::archive::records::ALERTS.put_unguarded(&alert.id, &alert)?;
         let reason = format!("{}: {}", alert.rule, alert.description);
         Ok((op, EntryBody { request_id: alert.id.clone(), ..EntryBody::system("audit.alert", admin.as_str(), reason) }))
     }

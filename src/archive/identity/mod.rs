@@ -1,0 +1,69 @@
+//! Identity: who is calling. Staff principals (sealed under the staff key),
+//! their tokens and the two-person enrollment and approval around them,
+//! break-glass, and the in-memory state authentication keeps: the token
+//! cache, each admin's recent addresses, and the counts of failed and
+//! rate-limited requests that are audited once a minute.
+//!
+//! Identity sits just above the decision gate and below every other
+//! service: the others look principals up here; it calls none of them.
+
+mod auth_cache;
+pub mod auth_failures;
+mod break_glass;
+mod enrollment;
+mod principal_admin;
+mod principals;
+
+pub use auth_cache::PrincipalView;
+pub use break_glass::BrokenGlass;
+pub use enrollment::{Enrolled, TokenIssue, TokenLifetimes, TokenView};
+pub use principals::{check_bootstrap_token, Bootstrapped, IssuedToken, NewPrincipal};
+
+use super::gate::Gate;
+use crate::audit::AuditWriter;
+use crate::clock::Clock;
+use crate::crypto::Keyring;
+use crate::store::KvStore;
+use std::sync::{Arc, Mutex};
+
+/// Principals, tokens, enrollment and authentication.
+pub struct Identity {
+    store: Arc<dyn KvStore>,
+    keyring: Arc<Keyring>,
+    audit: Arc<AuditWriter>,
+    gate: Arc<Gate>,
+    clock: Arc<dyn Clock>,
+    token_lifetimes: TokenLifetimes,
+    /// Token hash → principal, for tokens seen valid. Revocation removes the
+    /// entry before it answers, so a revoked token fails on its next use.
+    auth_cache: auth_cache::AuthCache,
+    /// Where each admin's requests came from lately (`enrollment`).
+    admin_addresses: Mutex<enrollment::AdminAddresses>,
+    auth_failures: Mutex<auth_failures::AuthFailures>,
+    /// Rate-limited requests per (principal, minute), audited in aggregate.
+    rate_refusals: Mutex<auth_failures::AuthFailures>,
+}
+
+impl Identity {
+    pub(super) fn new(
+        store: Arc<dyn KvStore>,
+        keyring: Arc<Keyring>,
+        audit: Arc<AuditWriter>,
+        gate: Arc<Gate>,
+        clock: Arc<dyn Clock>,
+        token_lifetimes: TokenLifetimes,
+    ) -> Self {
+        Identity {
+            store,
+            keyring,
+            audit,
+            gate,
+            clock,
+            token_lifetimes,
+            auth_cache: Default::default(),
+            admin_addresses: Default::default(),
+            auth_failures: Default::default(),
+            rate_refusals: Default::default(),
+        }
+    }
+}
