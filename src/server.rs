@@ -47,7 +47,7 @@ impl Running {
         self.archive.identity().flush_auth_failures(true).await?;
         // A last checkpoint covering everything this run wrote, and the
         // log's last entries to the backup target.
-        self.archive.write_checkpoint_file(&self.checkpoints, None)?;
+        self.archive.audit_trail().write_checkpoint_file(&self.checkpoints, None)?;
         if let Some(settings) = self.archive.backup_settings() {
             self.archive.ship_audit(settings)?;
         }
@@ -138,10 +138,10 @@ pub async fn start(config: Config, clock: Arc<dyn Clock>) -> anyhow::Result<Runn
     if sealed > 0 {
         tracing::info!(sealed, "principal records written in the clear by an older custos are now sealed");
     }
-    archive.record_policy_load().await?;
+    archive.audit_trail().record_policy_load().await?;
     archive.record_notices().await?;
     let checkpoints = crate::config::checkpoints_dir(&config.data_dir);
-    let first = archive.write_checkpoint_file(&checkpoints, None)?;
+    let first = archive.audit_trail().write_checkpoint_file(&checkpoints, None)?;
     let mut scheduler = Scheduler::default();
     let alerts = {
         let archive = archive.clone();

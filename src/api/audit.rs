@@ -162,7 +162,8 @@ pub async fn list(
         from: time_param("from", p.from)?,
         to: time_param("to", p.to)?,
     };
-    let page = offload(&s, move |a| async move { a.query_audit(&ctx, filter, cursor, limit).await }).await?;
+    let page =
+        offload(&s, move |a| async move { a.audit_trail().query_audit(&ctx, filter, cursor, limit).await }).await?;
     Ok(Json(EntriesDto {
         entries: page.entries.into_iter().map(|(e, h)| EntryDto::new(e, h)).collect(),
         next_cursor: page.next_cursor.map(|c| c.to_string()),
@@ -183,7 +184,7 @@ pub async fn one(
     Path(seq): Path<String>,
 ) -> Result<Json<EntryDto>, ApiError> {
     let seq = seq_param(&seq)?;
-    let (e, h, _) = s.archive.audit_entry(&ctx, seq).await?;
+    let (e, h, _) = s.archive.audit_trail().audit_entry(&ctx, seq).await?;
     Ok(Json(EntryDto::new(e, h)))
 }
 
@@ -198,7 +199,7 @@ pub async fn raw(
     Path(seq): Path<String>,
 ) -> Result<impl IntoResponse, ApiError> {
     let seq = seq_param(&seq)?;
-    let (_, _, raw) = s.archive.audit_entry(&ctx, seq).await?;
+    let (_, _, raw) = s.archive.audit_trail().audit_entry(&ctx, seq).await?;
     Ok(([(header::CONTENT_TYPE, "application/octet-stream")], raw))
 }
 
@@ -209,7 +210,7 @@ pub async fn raw(
     responses((status = 200, content_type = "text/plain", body = String), (status = 401), (status = 403)),
     security(("bearer" = [])))]
 pub async fn checkpoint(State(s): State<AppState>, Ctx(ctx): Ctx) -> Result<impl IntoResponse, ApiError> {
-    let note = s.archive.checkpoint(&ctx).await?;
+    let note = s.archive.audit_trail().checkpoint(&ctx).await?;
     Ok(([(header::CONTENT_TYPE, "text/plain; charset=utf-8")], note))
 }
 
@@ -219,7 +220,7 @@ pub async fn checkpoint(State(s): State<AppState>, Ctx(ctx): Ctx) -> Result<impl
     responses((status = 200, content_type = "text/plain", body = String), (status = 401)),
     security(("bearer" = [])))]
 pub async fn verifier_key(State(s): State<AppState>, _caller: Ctx) -> impl IntoResponse {
-    ([(header::CONTENT_TYPE, "text/plain; charset=utf-8")], format!("{}\n", s.archive.verifier_key()))
+    ([(header::CONTENT_TYPE, "text/plain; charset=utf-8")], format!("{}\n", s.archive.audit_trail().verifier_key()))
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
@@ -282,7 +283,7 @@ pub async fn inclusion(
     let Query(p) = params.map_err(|_| ApiError::bad_request("parameters: seq (required), tree_size"))?;
     let seq = uint("seq", &p.seq)?;
     let size = p.tree_size.as_deref().map(|t| uint("tree_size", t)).transpose()?;
-    let proof = s.archive.inclusion_proof(&ctx, seq, size).await?;
+    let proof = s.archive.audit_trail().inclusion_proof(&ctx, seq, size).await?;
     Ok(Json(InclusionDto { leaf_index: proof.leaf_index, tree_size: proof.tree_size, hashes: b64(proof.hashes) }))
 }
 
@@ -298,7 +299,7 @@ pub async fn consistency(
 ) -> Result<Json<ConsistencyDto>, ApiError> {
     let Query(p) = params.map_err(|_| ApiError::bad_request("parameters: from and to (required)"))?;
     let (from, to) = (uint("from", &p.from)?, uint("to", &p.to)?);
-    let hashes = s.archive.consistency_proof(&ctx, from, to).await?;
+    let hashes = s.archive.audit_trail().consistency_proof(&ctx, from, to).await?;
     Ok(Json(ConsistencyDto { hashes: b64(hashes) }))
 }
 
@@ -342,7 +343,7 @@ pub async fn alerts(
 ) -> Result<Json<AlertsDto>, ApiError> {
     let Query(p) = params.map_err(|_| ApiError::bad_request("parameters: limit"))?;
     let limit = limit_param(p.limit.as_deref())?;
-    let list = offload(&s, move |a| async move { a.list_alerts(&ctx, limit).await }).await?;
+    let list = offload(&s, move |a| async move { a.audit_trail().list_alerts(&ctx, limit).await }).await?;
     let t = |x: OffsetDateTime| x.format(&Rfc3339).unwrap_or_default();
     Ok(Json(AlertsDto {
         alerts: list

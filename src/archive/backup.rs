@@ -102,7 +102,7 @@ impl Archive {
         // One backup or expiry at a time: expiry must not remove the objects
         // of a set whose manifest is not written yet.
         let _one = self.backup_lock.lock().map_err(|_| anyhow::anyhow!("backup lock poisoned"))?;
-        let target = Target::create(&settings.dir, &self.verifier_key()).map_err(backup_error)?;
+        let target = Target::create(&settings.dir, &self.trail.verifier_key()).map_err(backup_error)?;
         let known = target.known_objects().map_err(backup_error)?;
         let backup_id = BackupId::generate();
         if self.store.get(Cf::System, crate::store::keys::DB_LINEAGE)?.is_none() {
@@ -209,7 +209,7 @@ impl Archive {
     pub fn ship_audit(&self, settings: &BackupSettings) -> Result<u64, ArchiveError> {
         const PER_SEGMENT: u64 = 100_000;
         let _one = self.backup_lock.lock().map_err(|_| anyhow::anyhow!("backup lock poisoned"))?;
-        let target = Target::create(&settings.dir, &self.verifier_key()).map_err(backup_error)?;
+        let target = Target::create(&settings.dir, &self.trail.verifier_key()).map_err(backup_error)?;
         let head = self.audit.head().next_seq;
         let checkpoint_at = |size: u64| -> Result<String, ArchiveError> {
             let root = merkle::root(&StoredTree(self.store.as_ref()), size).map_err(anyhow::Error::msg)?;
@@ -252,7 +252,7 @@ impl Archive {
     /// `backup.expire` when anything went. Blocking.
     pub fn expire_backups(&self, settings: &BackupSettings) -> Result<Vec<String>, ArchiveError> {
         let _one = self.backup_lock.lock().map_err(|_| anyhow::anyhow!("backup lock poisoned"))?;
-        let target = Target::create(&settings.dir, &self.verifier_key()).map_err(backup_error)?;
+        let target = Target::create(&settings.dir, &self.trail.verifier_key()).map_err(backup_error)?;
         let (expired, objects) = target.expire(self.clock.now() - settings.keep()).map_err(backup_error)?;
         if !expired.is_empty() {
             let reason = format!(
@@ -294,7 +294,7 @@ impl Archive {
                     count: 1,
                     threshold: 0,
                 };
-                if let Err(e) = self.record_alert(&alert) {
+                if let Err(e) = self.trail.record_alert(&alert) {
                     tracing::error!(error = %e, "recording the backup alert failed");
                 }
             }

@@ -6,8 +6,6 @@
 //! and failures are committed as audit entries too. A read returns data only
 //! after its audit entry is durable (fail closed).
 
-mod alerts;
-mod audit_log;
 mod backup;
 pub(crate) mod codec;
 pub mod customers;
@@ -22,7 +20,7 @@ pub mod restore;
 pub mod retention;
 mod search;
 mod subjects;
-pub mod transparency;
+pub mod trail;
 
 pub use backup::BackupSettings;
 pub use dossiers::{CollectionRecord, Created, DossierView, Redaction, RedactionReason, SensitiveBasis, VersionInfo};
@@ -230,7 +228,9 @@ pub struct Archive {
     /// Who may do what (every other part asks it).
     gate: Arc<gate::Gate>,
     clock: Arc<dyn Clock>,
-    signer: crate::audit::checkpoint::NoteSigner,
+    signer: Arc<crate::audit::checkpoint::NoteSigner>,
+    /// The audit log's reading side.
+    trail: Arc<trail::AuditTrail>,
     /// Dossiers unchanged for this long are flagged as stale by the sweep.
     stale_after: time::Duration,
     /// The full-text and blind index, once enabled.
@@ -291,7 +291,7 @@ impl Archive {
             }
         }
         dossiers::check_notices(store.as_ref(), &policy.notices)?;
-        let signer = transparency::load_signer(store.as_ref(), &master)?;
+        let signer = Arc::new(trail::transparency::load_signer(store.as_ref(), &master)?);
         let audit = Arc::new(AuditWriter::start(store.clone(), clock.clone(), policy.hash.clone(), metrics.clone())?);
         let policy = Arc::new(policy);
         let assessed = governance::assessed_purposes(store.as_ref())?;
@@ -305,6 +305,14 @@ impl Archive {
             clock.clone(),
             settings.token_lifetimes,
         ));
+        let trail = Arc::new(trail::AuditTrail::new(
+            store.clone(),
+            audit.clone(),
+            gate.clone(),
+            policy.clone(),
+            clock.clone(),
+            signer.clone(),
+        ));
         Ok(Archive {
             gate,
             keyring,
@@ -315,6 +323,7 @@ impl Archive {
             clock,
             identity,
             signer,
+            trail,
             stale_after: settings.stale_after,
             search: None,
             backup: settings.backup,
@@ -335,6 +344,11 @@ impl Archive {
     /// Principals, tokens and authentication.
     pub fn identity(&self) -> &identity::Identity {
         &self.identity
+    }
+
+    /// The audit log's reading side: queries, proofs, checkpoints, alerts.
+    pub fn audit_trail(&self) -> &trail::AuditTrail {
+        &self.trail
     }
 
     pub fn keyring(&self) -> &Keyring {

@@ -1,7 +1,7 @@
 //! `custos audit verify`: the hash chain, the Merkle tree and checkpoints,
 //! offline (read-only next to a running server).
 
-use crate::archive::transparency::VERIFIER_KEY;
+use crate::archive::trail::transparency::VERIFIER_KEY;
 use crate::audit::checkpoint::{Checkpoint, NoteVerifier};
 use crate::audit::{check_stored_tree, merkle, verify_store_with, ChainHead, StoredTree, VerifyError, HEAD_KEY};
 use crate::store::{Cf, KvStore, RocksStore};

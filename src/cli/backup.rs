@@ -203,7 +203,7 @@ fn recorded_verifier_key(data_dir: &std::path::Path) -> anyhow::Result<String> {
     let store = crate::store::RocksStore::open_read_only(&crate::config::db_dir(data_dir))
         .map_err(|e| anyhow::anyhow!("cannot open {}: {e}", data_dir.display()))?;
     let raw = store
-        .get(crate::store::Cf::System, crate::archive::transparency::VERIFIER_KEY)?
+        .get(crate::store::Cf::System, crate::archive::trail::transparency::VERIFIER_KEY)?
         .ok_or_else(|| anyhow::anyhow!("{} records no verifier key", data_dir.display()))?;
     Ok(String::from_utf8(raw)?)
 }

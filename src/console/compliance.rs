@@ -7,7 +7,7 @@ use super::charts::bars;
 use super::page::{parse_opt, see_other, Page, Posted};
 use crate::archive::customers::ReportBy;
 use crate::archive::gate::{CustomerScope, Operation};
-use crate::archive::transparency::ProofVerdict;
+use crate::archive::trail::transparency::ProofVerdict;
 use crate::archive::{wire_name, ArchiveError};
 use crate::audit::{AuditFilter, Outcome};
 use crate::web::error::ApiError;
@@ -66,7 +66,7 @@ pub async fn overview(page: Page) -> Response {
         }
     }
     if gate.may(p, Operation::AuditRead) {
-        match a.audit_activity(&page.ctx, 14).await {
+        match a.audit_trail().audit_activity(&page.ctx, 14).await {
             Ok(days) => {
                 let rows: Vec<_> = days
                     .iter()
@@ -83,7 +83,7 @@ pub async fn overview(page: Page) -> Response {
             }
             Err(e) => return page.fail(e),
         }
-        match a.list_alerts(&page.ctx, 1000).await {
+        match a.audit_trail().list_alerts(&page.ctx, 1000).await {
             Ok(alerts) => {
                 let mut per_day: BTreeMap<String, u64> = BTreeMap::new();
                 for al in &alerts {
@@ -163,7 +163,7 @@ pub async fn audit(page: Page, q: Result<Query<AuditParams>, QueryRejection>) ->
         from,
         to,
     };
-    let result = page.archive().query_audit(&page.ctx, filter, cursor.unwrap_or(0), 50).await;
+    let result = page.archive().audit_trail().query_audit(&page.ctx, filter, cursor.unwrap_or(0), 50).await;
     let got = match result {
         Ok(got) => got,
         Err(e) => return page.fail(e),
@@ -240,11 +240,11 @@ pub async fn entry(page: Page, Path(seq): Path<String>) -> Response {
         return page.error_page(ApiError::bad_request("seq must be a number"));
     };
     let a = page.archive();
-    let (e, hash, raw) = match a.audit_entry(&page.ctx, seq).await {
+    let (e, hash, raw) = match a.audit_trail().audit_entry(&page.ctx, seq).await {
         Ok(found) => found,
         Err(err) => return page.fail(err),
     };
-    let verdict = match a.entry_proof_verdict(&page.ctx, seq, &raw).await {
+    let verdict = match a.audit_trail().entry_proof_verdict(&page.ctx, seq, &raw).await {
         Ok(v) => v,
         Err(err) => return page.fail(err),
     };
@@ -289,7 +289,7 @@ fn download(body: String, content_type: &'static str, filename: &str) -> Respons
 }
 
 pub async fn checkpoint(page: Page) -> Response {
-    match page.archive().checkpoint(&page.ctx).await {
+    match page.archive().audit_trail().checkpoint(&page.ctx).await {
         Ok(note) => download(note, "text/plain; charset=utf-8", "checkpoint.txt"),
         Err(e) => page.fail(e),
     }
@@ -302,11 +302,11 @@ pub async fn verifier_key(page: Page) -> Response {
         return page
             .fail(ArchiveError::Forbidden("the audit log is open to compliance officers and auditors only".into()));
     }
-    download(page.archive().verifier_key() + "\n", "text/plain; charset=utf-8", "verifier-key.txt")
+    download(page.archive().audit_trail().verifier_key() + "\n", "text/plain; charset=utf-8", "verifier-key.txt")
 }
 
 pub async fn alerts(page: Page) -> Response {
-    let alerts = match page.archive().list_alerts(&page.ctx, 200).await {
+    let alerts = match page.archive().audit_trail().list_alerts(&page.ctx, 200).await {
         Ok(a) => a,
         Err(e) => return page.fail(e),
     };

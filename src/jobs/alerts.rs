@@ -13,9 +13,9 @@ use std::sync::Arc;
 /// queue, skipping what the replay already saw.
 pub fn start(archive: Arc<Archive>) -> anyhow::Result<std::thread::JoinHandle<()>> {
     let (tx, rx) = std::sync::mpsc::channel::<Vec<AuditEntry>>();
-    archive.set_audit_observer(tx);
-    let mut engine = AlertEngine::new(archive.alert_rules());
-    let mut last_seen = archive.replay_for_alerts(&mut engine)?;
+    archive.audit_trail().set_audit_observer(tx);
+    let mut engine = AlertEngine::new(archive.audit_trail().alert_rules());
+    let mut last_seen = archive.audit_trail().replay_for_alerts(&mut engine)?;
     let handle = std::thread::Builder::new().name("alerts".into()).spawn(move || {
         for batch in rx {
             for e in batch {
@@ -24,7 +24,7 @@ pub fn start(archive: Arc<Archive>) -> anyhow::Result<std::thread::JoinHandle<()
                 }
                 last_seen = Some(e.seq);
                 for alert in engine.observe(&e) {
-                    if let Err(err) = archive.record_alert(&alert) {
+                    if let Err(err) = archive.audit_trail().record_alert(&alert) {
                         tracing::error!(error = %err, rule = %alert.rule, "recording an alert failed");
                     }
                 }

@@ -14,7 +14,7 @@ pub fn job(archive: Arc<Archive>, dir: PathBuf, first: u64) -> impl FnMut() -> f
         Box::pin(async move {
             let previous = last.lock().ok().and_then(|l| *l);
             let job = move || {
-                let size = archive.write_checkpoint_file(&dir, previous)?;
+                let size = archive.audit_trail().write_checkpoint_file(&dir, previous)?;
                 // The new entries go to the backup target too (issue 11).
                 if let Some(settings) = archive.backup_settings() {
                     if let Err(e) = archive.ship_audit(settings) {

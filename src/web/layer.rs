@@ -53,7 +53,12 @@ pub async fn request_layer(State(state): State<AppState>, mut req: Request, next
             None => framework_slug(resp.status()).to_owned(),
         };
         let status = resp.status().as_u16();
-        let audited = state.archive.audit_unaudited(ctx, method, &route, status, &slug).instrument(span.clone()).await;
+        let audited = state
+            .archive
+            .audit_trail()
+            .audit_unaudited(ctx, method, &route, status, &slug)
+            .instrument(span.clone())
+            .await;
         if let Err(e) = audited {
             // Fail closed: an answer whose entry could not be written is not given.
             resp = ApiError::from(e).into_response();

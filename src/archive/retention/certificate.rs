@@ -36,7 +36,7 @@ impl Archive {
         // The destruction entries are durable: the checkpoint taken now
         // contains them, and goes into the certificate, which is written
         // with the batch's final state and the issuing entry, atomically.
-        let (_, checkpoint) = self.checkpoint_note()?;
+        let (_, checkpoint) = self.trail.checkpoint_note()?;
         let items_by_target: BTreeMap<&Target, &Item> = batch.items.iter().map(|i| (&i.target, i)).collect();
         let certificate = Certificate {
             certificate_id: cert_id.clone(),
@@ -72,7 +72,7 @@ impl Archive {
         if let Some(settings) = &self.backup {
             let text = serde_json::to_string(&certificate).map_err(|e| ArchiveError::Internal(e.into()))?;
             let note = self.signer.sign(&format!("{text}\n"));
-            crate::backup::Target::create(&settings.dir, &self.verifier_key())
+            crate::backup::Target::create(&settings.dir, &self.trail.verifier_key())
                 .and_then(|t| t.put_journal(cert_id.as_str(), &note))
                 .map_err(|e| ArchiveError::Internal(anyhow::anyhow!("the erasure journal cannot be written: {e}")))?;
         }
@@ -120,7 +120,11 @@ impl Archive {
         let signed_note = self.signer.sign(&format!("{text}\n"));
         Ok(SignedCertificate {
             certificate,
-            signature: CertificateSignature { algorithm: "ed25519", verifier_key: self.verifier_key(), signed_note },
+            signature: CertificateSignature {
+                algorithm: "ed25519",
+                verifier_key: self.trail.verifier_key(),
+                signed_note,
+            },
         })
     }
 }

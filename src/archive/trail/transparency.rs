@@ -1,7 +1,8 @@
 //! The provable audit log: signed checkpoints and Merkle proofs for
 //! compliance officers and outside auditors.
 
-use super::{Archive, ArchiveError, RequestCtx};
+use super::AuditTrail;
+use crate::archive::{ArchiveError, RequestCtx};
 use crate::audit::checkpoint::{Checkpoint, NoteSigner};
 use crate::audit::merkle::{self, Hash};
 use crate::audit::{Commit, Outcome, StoredTree};
@@ -13,7 +14,7 @@ use crate::store::keys::{CHECKPOINT_ORIGIN as ORIGIN_KEY, CHECKPOINT_SIGNING_KEY
 
 /// Loads the checkpoint signer, creating it (and the log's origin) on first
 /// use. The seed is stored only wrapped by the master key.
-pub(super) fn load_signer(store: &dyn KvStore, master: &MasterKey) -> anyhow::Result<NoteSigner> {
+pub(in crate::archive) fn load_signer(store: &dyn KvStore, master: &MasterKey) -> anyhow::Result<NoteSigner> {
     if let (Some(origin), Some(wrapped)) = (store.get(Cf::System, ORIGIN_KEY)?, store.get(Cf::Keys, SIGNING_KEY)?) {
         let origin = String::from_utf8(origin)?;
         let seed = master.unwrap_secret(&wrapped)?;
@@ -54,7 +55,7 @@ pub struct InclusionProof {
     pub hashes: Vec<Hash>,
 }
 
-impl Archive {
+impl AuditTrail {
     pub fn verifier_key(&self) -> String {
         self.signer.verifier_key()
     }
@@ -124,7 +125,7 @@ impl Archive {
 /// consistency with any older one they kept.
 const KEEP_CHECKPOINTS: usize = 1000;
 
-impl Archive {
+impl AuditTrail {
     /// Writes the current signed checkpoint to `dir` as `<size>.note` and
     /// `latest.note` when the tree grew since `last`; returns the size.
     pub fn write_checkpoint_file(&self, dir: &std::path::Path, last: Option<u64>) -> anyhow::Result<u64> {

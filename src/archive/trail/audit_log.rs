@@ -1,13 +1,14 @@
 //! Compliance officers' view of the audit log. Reading the log is itself
 //! audited (`audit.query`), durably, before anything is returned.
 
-use super::{Archive, ArchiveError, RequestCtx};
+use super::AuditTrail;
+use crate::archive::{ArchiveError, RequestCtx};
 use crate::audit::{entry_key, hash_entry, AuditEntry, AuditFilter, AuditPage, Commit, EntryBody, Outcome};
 use crate::store::Cf;
 
 pub(super) const ACTION: &str = "audit.query";
 
-impl Archive {
+impl AuditTrail {
     /// The start-up entry naming the active policy set (`policy.load`), so
     /// the log shows from which entry on each set decided.
     pub async fn record_policy_load(&self) -> Result<(), ArchiveError> {

@@ -1,12 +1,13 @@
 //! Recording and listing unusual-access alerts.
 
-use super::records::ALERTS;
-use super::{Archive, ArchiveError, RequestCtx};
+use super::AuditTrail;
+use crate::archive::records::ALERTS;
+use crate::archive::{ArchiveError, RequestCtx};
 use crate::audit::{entry_key, AuditEntry, AuditFilter, Commit, EntryBody, Outcome};
 use crate::policy::alerts::{Alert, AlertEngine, AlertRule};
 use crate::store::Cf;
 
-impl Archive {
+impl AuditTrail {
     pub fn alert_rules(&self) -> Vec<AlertRule> {
         self.policy.alerts.clone()
     }
