@@ -48,8 +48,8 @@ impl Running {
         // A last checkpoint covering everything this run wrote, and the
         // log's last entries to the backup target.
         self.archive.audit_trail().write_checkpoint_file(&self.checkpoints, None)?;
-        if let Some(settings) = self.archive.backup_settings() {
-            self.archive.ship_audit(settings)?;
+        if let Some(settings) = self.archive.backups().backup_settings() {
+            self.archive.backups().ship_audit(settings)?;
         }
         // The writer stops; the alert engine drains what it wrote and ends.
         self.archive.shutdown();

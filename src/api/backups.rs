@@ -34,7 +34,7 @@ pub struct BackupDto {
     responses((status = 201, body = BackupDto), (status = 401), (status = 403), (status = 409), (status = 500)),
     security(("bearer" = [])))]
 pub async fn create(State(s): State<AppState>, Ctx(ctx): Ctx) -> Result<(StatusCode, Json<BackupDto>), ApiError> {
-    let m = offload(&s, move |a| async move { a.create_backup(&ctx).await }).await?;
+    let m = offload(&s, move |a| async move { a.backups().create_backup(&ctx).await }).await?;
     let created_at = m.created_at.format(&time::format_description::well_known::Rfc3339).unwrap_or_default();
     Ok((
         StatusCode::CREATED,

@@ -6,7 +6,8 @@
 //! and failures are committed as audit entries too. A read returns data only
 //! after its audit entry is durable (fail closed).
 
-mod backup;
+pub mod backups;
+mod certificates;
 pub(crate) mod codec;
 pub mod customers;
 pub mod documents;
@@ -16,13 +17,12 @@ pub mod governance;
 pub mod identity;
 mod records;
 pub mod registers;
-pub mod restore;
 pub mod retention;
 mod search;
 mod subjects;
 pub mod trail;
 
-pub use backup::BackupSettings;
+pub use backups::BackupSettings;
 pub use dossiers::{CollectionRecord, Created, DossierView, Redaction, RedactionReason, SensitiveBasis, VersionInfo};
 pub use identity::{
     check_bootstrap_token, Bootstrapped, BrokenGlass, Enrolled, IssuedToken, NewPrincipal, PrincipalView, TokenIssue,
@@ -235,10 +235,8 @@ pub struct Archive {
     stale_after: time::Duration,
     /// The full-text and blind index, once enabled.
     search: Option<crate::search::SearchIndex>,
-    /// Where backup sets go, when configured.
-    backup: Option<BackupSettings>,
-    /// One backup or expiry at a time.
-    backup_lock: std::sync::Mutex<()>,
+    /// Backup sets.
+    backups: Arc<backups::Backups>,
     metrics: Arc<Metrics>,
     /// Principals, tokens and authentication.
     identity: Arc<identity::Identity>,
@@ -313,6 +311,19 @@ impl Archive {
             clock.clone(),
             signer.clone(),
         ));
+        let backups = Arc::new(backups::Backups::new(
+            backups::BackupPorts {
+                store: store.clone(),
+                keyring: keyring.clone(),
+                audit: audit.clone(),
+                gate: gate.clone(),
+                trail: trail.clone(),
+                clock: clock.clone(),
+                signer: signer.clone(),
+                metrics: metrics.clone(),
+            },
+            settings.backup,
+        ));
         Ok(Archive {
             gate,
             keyring,
@@ -326,8 +337,7 @@ impl Archive {
             trail,
             stale_after: settings.stale_after,
             search: None,
-            backup: settings.backup,
-            backup_lock: std::sync::Mutex::new(()),
+            backups,
             metrics,
         })
     }
@@ -349,6 +359,11 @@ impl Archive {
     /// The audit log's reading side: queries, proofs, checkpoints, alerts.
     pub fn audit_trail(&self) -> &trail::AuditTrail {
         &self.trail
+    }
+
+    /// Backup sets.
+    pub fn backups(&self) -> &backups::Backups {
+        &self.backups
     }
 
     pub fn keyring(&self) -> &Keyring {

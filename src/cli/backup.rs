@@ -216,7 +216,7 @@ fn create(offline: &OfflineArgs, to: PathBuf, recipients: &[String]) -> anyhow::
         scratch: crate::config::backup_scratch_dir(&offline.data_dir),
         keep_days: 0,
     };
-    let m = run_async_value(async { Ok(archive.create_backup_offline(&settings).await?) });
+    let m = run_async_value(async { Ok(archive.backups().create_backup_offline(&settings).await?) });
     archive.shutdown();
     let m = m?;
     out!(

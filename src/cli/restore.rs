@@ -2,7 +2,7 @@
 //! journal applied again, a `backup.restore` audit entry, and a report.
 
 use super::backup::RestoreArgs;
-use crate::archive::restore::{lost_versions, reapply_journal};
+use crate::archive::backups::restore::{lost_versions, reapply_journal};
 use crate::archive::retention::Certificate;
 use crate::audit::{AuditEntry, AuditWriter, Commit, EntryBody, Outcome};
 use crate::backup::{verify, Target};

@@ -8,9 +8,9 @@ pub fn job(archive: Arc<Archive>) -> impl FnMut() -> futures::future::BoxFuture<
     move || {
         let archive = archive.clone();
         Box::pin(async move {
-            let Some(settings) = archive.backup_settings().cloned() else { return };
+            let Some(settings) = archive.backups().backup_settings().cloned() else { return };
             let a = archive.clone();
-            if let Err(e) = tokio::task::spawn_blocking(move || a.nightly_backup(&settings)).await {
+            if let Err(e) = tokio::task::spawn_blocking(move || a.backups().nightly_backup(&settings)).await {
                 tracing::error!(error = %e, "backup task failed");
             }
         })

@@ -16,8 +16,8 @@ pub fn job(archive: Arc<Archive>, dir: PathBuf, first: u64) -> impl FnMut() -> f
             let job = move || {
                 let size = archive.audit_trail().write_checkpoint_file(&dir, previous)?;
                 // The new entries go to the backup target too (issue 11).
-                if let Some(settings) = archive.backup_settings() {
-                    if let Err(e) = archive.ship_audit(settings) {
+                if let Some(settings) = archive.backups().backup_settings() {
+                    if let Err(e) = archive.backups().ship_audit(settings) {
                         tracing::error!(error = %e, "shipping the audit log to the backup target failed");
                     }
                 }

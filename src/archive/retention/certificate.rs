@@ -69,13 +69,7 @@ impl Archive {
         // a restore of an older set can destroy again what this destroyed.
         // If it cannot be written the batch stays executing and the sweep
         // retries (fail closed: never reported done unjournaled).
-        if let Some(settings) = &self.backup {
-            let text = serde_json::to_string(&certificate).map_err(|e| ArchiveError::Internal(e.into()))?;
-            let note = self.signer.sign(&format!("{text}\n"));
-            crate::backup::Target::create(&settings.dir, &self.trail.verifier_key())
-                .and_then(|t| t.put_journal(cert_id.as_str(), &note))
-                .map_err(|e| ArchiveError::Internal(anyhow::anyhow!("the erasure journal cannot be written: {e}")))?;
-        }
+        self.backups.journal_certificate(&certificate)?;
         let mut entry = system_entry("certificate.issue", cert_id.as_str(), format!("batch {}", batch.batch_id));
         entry.subjects = batch.results.iter().flat_map(|r| r.subjects.iter().map(|s| s.to_string())).collect();
         let done = Batch { state: BatchState::Done, ..batch.clone() };
@@ -116,8 +110,7 @@ impl Archive {
             return self.gate.refuse(e, ArchiveError::NotFound("certificate".into())).await;
         };
         self.audit.commit(Commit::entry(ctx.entry(ACTION, cert_id, Outcome::Allow, "certificate"))).await?;
-        let text = serde_json::to_string(&certificate).map_err(|e| ArchiveError::Internal(e.into()))?;
-        let signed_note = self.signer.sign(&format!("{text}\n"));
+        let signed_note = crate::archive::certificates::signed_note(&self.signer, &certificate)?;
         Ok(SignedCertificate {
             certificate,
             signature: CertificateSignature {

@@ -23,6 +23,8 @@ mod erasure;
 mod holds;
 mod sweep;
 
+pub(crate) use crate::archive::certificates::CERTIFICATES;
+pub use crate::archive::certificates::{Certificate, CertificateItem, ItemOutcome};
 pub use crate::policy::retention::Target;
 pub use sweep::SweepReport;
 
@@ -40,52 +42,6 @@ const DSR_ERASURE_CITATION: &str = "PIPL Art. 47; GDPR Art. 17";
 
 fn to_json<T: Serialize>(v: &T) -> Result<Vec<u8>, ArchiveError> {
     serde_json::to_vec(v).map_err(|e| ArchiveError::Internal(e.into()))
-}
-
-/// What executing one item did. Stored and shown as `destroyed`, `erased`
-/// or `skipped: <why>`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(try_from = "String", into = "String")]
-pub enum ItemOutcome {
-    Destroyed,
-    Erased,
-    Skipped(String),
-}
-
-impl ItemOutcome {
-    pub fn is_skipped(&self) -> bool {
-        matches!(self, ItemOutcome::Skipped(_))
-    }
-}
-
-impl std::fmt::Display for ItemOutcome {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            ItemOutcome::Destroyed => f.write_str("destroyed"),
-            ItemOutcome::Erased => f.write_str("erased"),
-            ItemOutcome::Skipped(why) => write!(f, "skipped: {why}"),
-        }
-    }
-}
-
-impl TryFrom<String> for ItemOutcome {
-    type Error = String;
-    fn try_from(s: String) -> Result<Self, String> {
-        match s.as_str() {
-            "destroyed" => Ok(ItemOutcome::Destroyed),
-            "erased" => Ok(ItemOutcome::Erased),
-            _ => s
-                .strip_prefix("skipped: ")
-                .map(|w| ItemOutcome::Skipped(w.to_owned()))
-                .ok_or_else(|| "unknown item outcome".to_owned()),
-        }
-    }
-}
-
-impl From<ItemOutcome> for String {
-    fn from(o: ItemOutcome) -> String {
-        o.to_string()
-    }
 }
 
 /// Legal holds: `h/<dos>/<hold>` in `disposition`, kept after release.
@@ -207,43 +163,6 @@ pub struct Batch {
 /// Disposition batches: `b/<bat>` in `disposition`.
 pub(super) const BATCHES: crate::store::Table<str, Batch> =
     crate::store::Table::new(crate::store::Cf::Disposition, keys::BATCH_PREFIX, keys::batch);
-
-/// Destruction certificates: `c/<cert>` in `disposition`.
-pub(crate) const CERTIFICATES: crate::store::Table<crate::domain::CertificateId, Certificate> =
-    crate::store::Table::new(crate::store::Cf::Disposition, b"c/", |c: &crate::domain::CertificateId| {
-        crate::store::keys::certificate(c.as_str())
-    });
-
-/// A destruction certificate: names what was destroyed and what proves it,
-/// never a personal value. Signed as a note by the log's Ed25519 key.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-pub struct Certificate {
-    pub certificate_id: CertificateId,
-    pub batch_id: BatchId,
-    #[serde(with = "time::serde::rfc3339")]
-    pub issued_at: OffsetDateTime,
-    pub proposer: Option<PrincipalId>,
-    pub approver: Option<PrincipalId>,
-    pub items: Vec<CertificateItem>,
-    /// The log's signed checkpoint after the destruction entries (it
-    /// contains them; inclusion proofs are at `/v1/audit/proofs/inclusion`).
-    pub checkpoint: String,
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-pub struct CertificateItem {
-    pub target: Target,
-    pub action: RetentionAction,
-    pub rule: String,
-    pub citation: String,
-    pub outcome: ItemOutcome,
-    pub subjects: Vec<SubjectId>,
-    pub keys_shredded: Vec<String>,
-    pub ciphertext_sha256: Vec<String>,
-    #[serde(default)]
-    pub documents: Vec<String>,
-    pub audit_seq: Option<u64>,
-}
 
 #[derive(Debug, Clone, Serialize)]
 pub struct SignedCertificate {

@@ -5,10 +5,11 @@
 //! (then it is already so: idempotent) or after it. Works on the store
 //! alone: no master key is needed, so a recovery key suffices.
 
-use super::records::{DossierMeta, SubjectMeta, Tombstone};
-use super::retention::{Certificate, ItemOutcome, Target};
-use super::ArchiveError;
+use crate::archive::certificates::{Certificate, ItemOutcome};
+use crate::archive::records::{DossierMeta, SubjectMeta, Tombstone};
+use crate::archive::ArchiveError;
 use crate::domain::{DossierId, SubjectId};
+use crate::policy::retention::Target;
 use crate::store::{keys, Cf, KvStore, Op};
 
 /// What applying the journal again changed.

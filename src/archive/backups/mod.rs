@@ -3,16 +3,27 @@
 //! again), described by a manifest signed with the audit log's key. The
 //! format is `crate::backup`'s.
 
-use super::{Archive, ArchiveError, RequestCtx};
+pub mod restore;
+
+use crate::archive::certificates::{signed_note, Certificate, CERTIFICATES};
+use crate::archive::gate::Gate;
+use crate::archive::trail::AuditTrail;
+use crate::archive::{ArchiveError, RequestCtx};
 use crate::audit::checkpoint::Checkpoint;
+use crate::audit::checkpoint::NoteSigner;
 use crate::audit::merkle;
+use crate::audit::AuditWriter;
 use crate::audit::{Commit, EntryBody, Outcome, StoredTree, HEAD_KEY};
 use crate::backup::{BackupError, Manifest, Target, FORMAT};
+use crate::clock::Clock;
+use crate::crypto::Keyring;
 use crate::domain::BackupId;
+use crate::metrics::Metrics;
 use crate::store::{Cf, KvStore, RocksStore};
 use base64::Engine;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
+use std::sync::{Arc, Mutex};
 
 /// Where backups go and who can decrypt them.
 #[derive(Debug, Clone)]
@@ -65,9 +76,45 @@ fn backup_error(e: BackupError) -> ArchiveError {
     ArchiveError::Internal(anyhow::anyhow!("backup: {e}"))
 }
 
-impl Archive {
+/// Backup sets: taking them (on demand and nightly), shipping the audit
+/// log to the target as it grows, and expiring old sets.
+pub struct Backups {
+    store: Arc<dyn KvStore>,
+    /// The master key's recipient (every set opens with it).
+    keyring: Arc<Keyring>,
+    audit: Arc<AuditWriter>,
+    gate: Arc<Gate>,
+    /// The verifier key a set names, and the alert a failure raises.
+    trail: Arc<AuditTrail>,
+    clock: Arc<dyn Clock>,
+    /// Signs manifests and the shipped audit segments' checkpoints.
+    signer: Arc<NoteSigner>,
+    metrics: Arc<Metrics>,
+    settings: Option<BackupSettings>,
+    /// One backup or expiry at a time.
+    lock: Mutex<()>,
+}
+
+/// The ports and settings [`Backups`] is made of.
+pub(in crate::archive) struct BackupPorts {
+    pub store: Arc<dyn KvStore>,
+    pub keyring: Arc<Keyring>,
+    pub audit: Arc<AuditWriter>,
+    pub gate: Arc<Gate>,
+    pub trail: Arc<AuditTrail>,
+    pub clock: Arc<dyn Clock>,
+    pub signer: Arc<NoteSigner>,
+    pub metrics: Arc<Metrics>,
+}
+
+impl Backups {
+    pub(in crate::archive) fn new(p: BackupPorts, settings: Option<BackupSettings>) -> Self {
+        let BackupPorts { store, keyring, audit, gate, trail, clock, signer, metrics } = p;
+        Backups { store, keyring, audit, gate, trail, clock, signer, metrics, settings, lock: Mutex::new(()) }
+    }
+
     pub fn backup_settings(&self) -> Option<&BackupSettings> {
-        self.backup.as_ref()
+        self.settings.as_ref()
     }
 
     /// Whom the target's files are encrypted to: the master key and every
@@ -101,7 +148,7 @@ impl Archive {
     fn take_backup_here(&self, settings: &BackupSettings) -> Result<Manifest, ArchiveError> {
         // One backup or expiry at a time: expiry must not remove the objects
         // of a set whose manifest is not written yet.
-        let _one = self.backup_lock.lock().map_err(|_| anyhow::anyhow!("backup lock poisoned"))?;
+        let _one = self.lock.lock().map_err(|_| anyhow::anyhow!("backup lock poisoned"))?;
         let target = Target::create(&settings.dir, &self.trail.verifier_key()).map_err(backup_error)?;
         let known = target.known_objects().map_err(backup_error)?;
         let backup_id = BackupId::generate();
@@ -125,16 +172,26 @@ impl Archive {
     /// and returns their ids, for the manifest.
     fn journal_every_certificate(&self, target: &Target) -> Result<Vec<String>, ArchiveError> {
         let mut ids = Vec::new();
-        for row in self.store.scan(Cf::Disposition, b"c/", b"c/") {
-            let (_, raw) = row?;
-            let certificate: crate::archive::retention::Certificate =
-                serde_json::from_slice(&raw).map_err(|e| ArchiveError::Internal(e.into()))?;
-            let id = certificate.certificate_id.to_string();
-            let text = serde_json::to_string(&certificate).map_err(|e| ArchiveError::Internal(e.into()))?;
-            target.put_journal(&id, &self.signer.sign(&format!("{text}\n"))).map_err(backup_error)?;
-            ids.push(id);
+        for certificate in CERTIFICATES.values(self.store.as_ref()) {
+            let certificate = certificate?;
+            target
+                .put_journal(certificate.certificate_id.as_str(), &signed_note(&self.signer, &certificate)?)
+                .map_err(backup_error)?;
+            ids.push(certificate.certificate_id.to_string());
         }
         Ok(ids)
+    }
+
+    /// Writes a new certificate into the erasure journal beside the backup
+    /// sets (if backups are configured), so that restoring an older set
+    /// destroys again what it names. An error when it cannot be written:
+    /// the batch then stays executing and the sweep retries (fail closed).
+    pub(in crate::archive) fn journal_certificate(&self, certificate: &Certificate) -> Result<(), ArchiveError> {
+        let Some(settings) = &self.settings else { return Ok(()) };
+        let note = signed_note(&self.signer, certificate)?;
+        Target::create(&settings.dir, &self.trail.verifier_key())
+            .and_then(|t| t.put_journal(certificate.certificate_id.as_str(), &note))
+            .map_err(|e| ArchiveError::Internal(anyhow::anyhow!("the erasure journal cannot be written: {e}")))
     }
 
     fn seal_checkpoint(
@@ -208,7 +265,7 @@ impl Archive {
     /// brings the log back up to here. Blocking. Returns how many shipped.
     pub fn ship_audit(&self, settings: &BackupSettings) -> Result<u64, ArchiveError> {
         const PER_SEGMENT: u64 = 100_000;
-        let _one = self.backup_lock.lock().map_err(|_| anyhow::anyhow!("backup lock poisoned"))?;
+        let _one = self.lock.lock().map_err(|_| anyhow::anyhow!("backup lock poisoned"))?;
         let target = Target::create(&settings.dir, &self.trail.verifier_key()).map_err(backup_error)?;
         let head = self.audit.head().next_seq;
         let checkpoint_at = |size: u64| -> Result<String, ArchiveError> {
@@ -251,7 +308,7 @@ impl Archive {
     /// (never the newest) and the objects only they held, audited as
     /// `backup.expire` when anything went. Blocking.
     pub fn expire_backups(&self, settings: &BackupSettings) -> Result<Vec<String>, ArchiveError> {
-        let _one = self.backup_lock.lock().map_err(|_| anyhow::anyhow!("backup lock poisoned"))?;
+        let _one = self.lock.lock().map_err(|_| anyhow::anyhow!("backup lock poisoned"))?;
         let target = Target::create(&settings.dir, &self.trail.verifier_key()).map_err(backup_error)?;
         let (expired, objects) = target.expire(self.clock.now() - settings.keep()).map_err(backup_error)?;
         if !expired.is_empty() {
@@ -306,7 +363,7 @@ impl Archive {
     pub async fn create_backup(&self, ctx: &RequestCtx) -> Result<Manifest, ArchiveError> {
         const ACTION: &str = "backup.create";
         self.gate.decide(ctx, super::gate::Operation::Administer, ACTION, "", "backups are taken by an admin").await?;
-        let Some(settings) = self.backup.clone() else {
+        let Some(settings) = self.settings.clone() else {
             let e = ctx.entry(ACTION, "", Outcome::Error, "no backup_dir configured");
             return self.gate.refuse(e, ArchiveError::Conflict("no backup_dir is configured".into())).await;
         };
