@@ -941,10 +941,10 @@ async fn failed_authentication_is_counted_per_address_and_minute() {
         }
     }
     // Nothing is written for the minute while it lasts.
-    assert_eq!(app.archive().flush_auth_failures(false).await.unwrap(), 0);
+    assert_eq!(app.archive().identity().flush_auth_failures(false).await.unwrap(), 0);
     assert!(app.audit(&compliance, "action=auth.fail").await.is_empty());
     clock.advance(time::Duration::seconds(60));
-    assert_eq!(app.archive().flush_auth_failures(false).await.unwrap(), 2);
+    assert_eq!(app.archive().identity().flush_auth_failures(false).await.unwrap(), 2);
     let entries = app.audit(&compliance, "action=auth.fail").await;
     let mut seen: Vec<(String, String)> = entries
         .iter()

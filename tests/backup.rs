@@ -290,7 +290,7 @@ async fn expiry_by_the_clock_and_a_failing_nightly_backup_is_visible() {
     let blocked = target.join("custos-backup"); // a file, not a directory
     let broken = custos::archive::BackupSettings { dir: blocked, ..settings };
     let a = archive.clone();
-    tokio::task::spawn_blocking(move || a.nightly_backup(&broken)).await.unwrap();
+    tokio::task::spawn_blocking(move || a.backups().nightly_backup(&broken)).await.unwrap();
     let metrics = app.client.get(format!("{}/metrics", app.base)).send().await.unwrap().text().await.unwrap();
     assert!(metrics.contains("custos_backups_total{outcome=\"failed\"} 1"), "{metrics}");
     let ready = app.client.get(format!("{}/readyz", app.base)).send().await.unwrap();

@@ -458,7 +458,7 @@ async fn slow_and_oversized_clients_are_bounded() {
     // Refusals are audited in aggregate: one `request.rate_limited` entry
     // per principal and minute with the count, not one per refusal
     // (docs/security.md, round 2).
-    app.archive().flush_auth_failures(true).await.unwrap();
+    app.archive().identity().flush_auth_failures(true).await.unwrap();
     let entries = app.audit(&compliance, &format!("actor={sid}")).await;
     assert!(!entries.iter().any(|e| e["request_id"] == id.as_str()), "no entry per refusal");
     assert!(

@@ -327,7 +327,7 @@ async fn rate_limited_requests_are_audited_once_a_minute_not_once_each() {
         closed += usize::from(r.headers().get("connection").is_some_and(|v| v == "close"));
     }
     assert!(closed == 1 && limited > 1_000, "{closed} closed of {limited} refused");
-    let written = app.archive().flush_auth_failures(true).await.unwrap();
+    let written = app.archive().identity().flush_auth_failures(true).await.unwrap();
     assert!(written >= 1);
     tokio::time::sleep(std::time::Duration::from_secs(2)).await;
     let entries = app.audit(&officer, &format!("actor={sales_id}")).await;

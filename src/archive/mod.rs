@@ -8,7 +8,6 @@
 
 pub mod backups;
 mod certificates;
-pub(crate) mod codec;
 pub mod customers;
 pub mod documents;
 mod dossiers;
@@ -21,6 +20,7 @@ pub mod retention;
 mod search;
 mod subjects;
 pub mod trail;
+pub(crate) mod vault;
 
 pub use backups::BackupSettings;
 pub use dossiers::{CollectionRecord, Created, DossierView, Redaction, RedactionReason, SensitiveBasis, VersionInfo};
@@ -237,6 +237,8 @@ pub struct Archive {
     search: Option<crate::search::SearchIndex>,
     /// Backup sets.
     backups: Arc<backups::Backups>,
+    /// Seals and opens every sealed record.
+    vault: Arc<vault::Vault>,
     metrics: Arc<Metrics>,
     /// Principals, tokens and authentication.
     identity: Arc<identity::Identity>,
@@ -311,6 +313,7 @@ impl Archive {
             clock.clone(),
             signer.clone(),
         ));
+        let vault = Arc::new(vault::Vault::new(store.clone(), keyring.clone(), clock.clone()));
         let backups = Arc::new(backups::Backups::new(
             backups::BackupPorts {
                 store: store.clone(),
@@ -338,6 +341,7 @@ impl Archive {
             stale_after: settings.stale_after,
             search: None,
             backups,
+            vault,
             metrics,
         })
     }

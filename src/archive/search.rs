@@ -1,8 +1,8 @@
 //! Search: keeping the index in step with the store, repairing it after a
 //! crash, rebuilding it, and policy-filtered, audited queries.
 
-use super::codec::{Opened, Part, SegmentName};
 use super::records::DossierMeta;
+use super::vault::{Opened, Part, SegmentName};
 use super::{Archive, ArchiveError, RequestCtx};
 use crate::audit::{Commit, Outcome};
 use crate::crypto::{CryptoError, KeyRef};
@@ -184,10 +184,11 @@ impl Archive {
     /// segment alone is opened.
     fn customer_name(&self, meta: &DossierMeta) -> Result<String, ArchiveError> {
         let (rec, _) = self
+            .vault
             .load_version(&meta.id, meta.current_version)?
             .ok_or_else(|| anyhow::anyhow!("version record missing"))?;
         for seg in rec.segments.iter().filter(|s| s.name == SegmentName::Business) {
-            if let Opened::Plain(Part::Business(b)) = self.open_segment(&meta.id, &rec, seg)? {
+            if let Opened::Plain(Part::Business(b)) = self.vault.open_segment(&meta.id, &rec, seg)? {
                 return Ok(b.customer.name);
             }
         }
@@ -196,7 +197,7 @@ impl Archive {
 
     /// A version's segments for indexing: an erased person's are left out.
     fn open_for_index(&self, id: &DossierId, version: u32) -> Result<SplitDossier, ArchiveError> {
-        self.open_version_split(id, version)
+        self.vault.open_version_split(id, version)
     }
 
     /// Brings the index in step with the store: re-indexes every dossier
@@ -248,7 +249,7 @@ impl Archive {
         plan: &super::dossiers::ReadPlan,
         q: &str,
     ) -> Result<bool, ArchiveError> {
-        let split = self.open_version_split(&meta.id, meta.current_version)?;
+        let split = self.vault.open_version_split(&meta.id, meta.current_version)?;
         Ok(split.contacts.iter().any(|(sid, p, _)| {
             let values = std::iter::once(&p.name).chain(p.phone.iter()).chain(p.email.iter());
             let matched = values.into_iter().any(|v| crate::search::same_value(q, v));

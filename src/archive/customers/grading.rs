@@ -104,7 +104,7 @@ impl Archive {
             }
         }
         let years = ((now - meta.created_at).whole_days().max(0) / 365) as u32;
-        let split = self.open_version_split(&meta.id, meta.current_version)?;
+        let split = self.vault.open_version_split(&meta.id, meta.current_version)?;
         let credit = split.confidential.and_then(|c| c.credit_rating);
         let return_rate = if orders == 0 { 0.0 } else { returns as f64 / orders as f64 };
         let window = format!("{:04}-{:02} to {:04}-{:02}", first.0, first.1, last.0, last.1);
@@ -163,7 +163,7 @@ impl Archive {
             inputs.return_rate,
             g.rules_sha256
         );
-        let mut split = self.open_version_split(did, meta.current_version)?;
+        let mut split = self.vault.open_version_split(did, meta.current_version)?;
         split.business.grade = g.grade;
         let next = NextVersion { action: ACTION, meta, meta_raw, split, ended_at: None, reason, extra: vec![] };
         let created = self.append_version(Author::System, did, next).await?;
@@ -256,7 +256,7 @@ impl Archive {
             figure_revisions: self.figure_rows(&did)?.len() as u32,
         };
         let op = OVERRIDES.put_unguarded(&(did.clone(), n), &record)?;
-        let mut split = self.open_version_split(&did, meta.current_version)?;
+        let mut split = self.vault.open_version_split(&did, meta.current_version)?;
         split.business.grade = grade;
         let reason = format!(
             "{allowed}; manual grade {}→{} (override {n}, reason sealed); wins until the figures change",

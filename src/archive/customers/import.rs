@@ -283,7 +283,7 @@ impl Archive {
     /// added. `None` when nothing changes.
     fn merged(&self, did: &DossierId, row: &Value, given: Given) -> Result<Option<(u32, Value)>, ArchiveError> {
         let (meta, _) = self.meta(did)?.ok_or_else(|| ArchiveError::NotFound("dossier".into()))?;
-        let current: Dossier = self.open_version_split(did, meta.current_version)?.join();
+        let current: Dossier = self.vault.open_version_split(did, meta.current_version)?.join();
         let incoming: Dossier = self.template.parse(row).map_err(ArchiveError::Invalid)?;
         let mut next = current.clone();
         let c = incoming.customer;

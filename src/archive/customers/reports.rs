@@ -143,6 +143,7 @@ impl Archive {
             ReportBy::Stage => crate::archive::wire_name(&meta.status),
             ReportBy::Owner => meta.owner.to_string(),
             ReportBy::Industry => self
+                .vault
                 .open_version_split(&meta.id, meta.current_version)?
                 .business
                 .customer

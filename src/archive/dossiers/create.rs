@@ -2,9 +2,9 @@
 //! subject ids, create keys, seal version 1, commit it with its audit entry.
 
 use super::{failure_reason, to_json, Created};
-use crate::archive::codec::VersionKeys;
 use crate::archive::dossiers::ContactCollection;
 use crate::archive::records::{DossierMeta, SubjectMeta};
+use crate::archive::vault::VersionKeys;
 use crate::archive::{Archive, ArchiveError, RequestCtx};
 use crate::audit::{Commit, Guard, Outcome};
 use crate::crypto::{CryptoError, KeyRef};
@@ -124,7 +124,7 @@ impl Archive {
             }
         };
         let sealed = self.keys_for(&id, &split, true).and_then(|keys| {
-            let s = self.seal_version(&id, 1, [0u8; 32], ctx.principal.id.as_str(), &split, &keys)?;
+            let s = self.vault.seal_version(&id, 1, [0u8; 32], ctx.principal.id.as_str(), &split, &keys)?;
             Ok((keys, s))
         });
         let (keys, (bytes, hash)) = match sealed {
@@ -164,7 +164,7 @@ impl Archive {
         let entry = self.dossier_entry(ctx, ACTION, id.as_str(), &subjects, Outcome::Allow, reason);
         let guard = Guard { cf: Cf::Dossiers, key: keys::dossier(&id), expected: None };
         self.audit.commit(Commit { ops, entries: vec![entry], guard: Some(guard), on_conflict: vec![] }).await?;
-        let fresh = crate::archive::codec::created_subjects(&keys.created);
+        let fresh = crate::archive::vault::created_subjects(&keys.created);
         for (r, k) in keys.created {
             self.keyring.remember(r, k);
         }

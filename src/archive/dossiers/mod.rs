@@ -15,8 +15,8 @@ pub use collection::{CollectionRecord, SensitiveBasis};
 pub(crate) use plan::ReadPlan;
 pub(crate) use update::{Author, NextVersion};
 
-use super::codec::VersionRecord;
 use super::records::{DossierMeta, SUBJECTS};
+use super::vault::VersionRecord;
 use super::{Archive, ArchiveError, RequestCtx};
 use crate::audit::{Commit, EntryBody, Outcome};
 use crate::domain::{DossierId, SubjectId};

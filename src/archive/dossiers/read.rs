@@ -2,7 +2,7 @@
 
 use super::json::{contact_of, leaf_paths, prune, remove_pointer};
 use super::{DossierView, ReadPlan, Redaction, RedactionReason};
-use crate::archive::codec::{Opened, Part, SegmentName, VersionRecord};
+use crate::archive::vault::{Opened, Part, SegmentName, VersionRecord};
 use crate::archive::{Archive, ArchiveError, RequestCtx};
 use crate::audit::{Commit, Outcome};
 use crate::domain::{Classification, DossierId, SubjectId};
@@ -47,7 +47,7 @@ impl Archive {
         const ACTION: &str = "dossier.read";
         let (did, meta, plan) = self.plan_read(ctx, ACTION, id).await?;
         let v = version.unwrap_or(meta.current_version);
-        let found = if (1..=meta.current_version).contains(&v) { self.load_version(&did, v)? } else { None };
+        let found = if (1..=meta.current_version).contains(&v) { self.vault.load_version(&did, v)? } else { None };
         let Some((rec, bytes)) = found else {
             let e = self.dossier_entry(ctx, ACTION, id, &meta.subjects, Outcome::Error, format!("no version {v}"));
             return self.gate.refuse(e, ArchiveError::NotFound(format!("version {v}"))).await;
@@ -93,7 +93,7 @@ impl Archive {
             }
             let contact_index = subject.and_then(|s| contacts.iter().position(|c| &c.0 == s));
             // An erased person reads as erased whatever the policy says.
-            if subject.is_some() && self.is_erased(seg)? {
+            if subject.is_some() && self.vault.is_erased(seg)? {
                 if let (SegmentName::Personal(_), Some(i)) = (&seg.name, contact_index) {
                     for f in ["name", "phone", "email", "role", "id_number"] {
                         redactions
@@ -112,7 +112,7 @@ impl Archive {
                 }
                 continue;
             }
-            let part = match self.open_segment(id, rec, seg)? {
+            let part = match self.vault.open_segment(id, rec, seg)? {
                 Opened::Plain(p) => p,
                 Opened::Erased => continue,
             };

@@ -3,9 +3,9 @@
 //! with close).
 
 use super::{failure_reason, Created, ReadPlan};
-use crate::archive::codec::{Opened, Part, SegmentName};
 use crate::archive::dossiers::ContactCollection;
 use crate::archive::records::DossierMeta;
+use crate::archive::vault::{Opened, Part, SegmentName};
 use crate::archive::{Archive, ArchiveError, RequestCtx};
 use crate::audit::{Commit, Guard, Outcome};
 use crate::domain::dossier::SplitDossier;
@@ -146,7 +146,7 @@ impl Archive {
             .ok_or_else(|| ArchiveError::Internal(anyhow::anyhow!("stored head hash is malformed")))
             .and_then(|prev| {
                 let keys = self.keys_for(did, &split, false)?;
-                let s = self.seal_version(did, version, prev, author.actor(), &split, &keys)?;
+                let s = self.vault.seal_version(did, version, prev, author.actor(), &split, &keys)?;
                 Ok((keys, s))
             });
         let (keys, (bytes, hash)) = match sealed {
@@ -200,7 +200,7 @@ impl Archive {
             }
             Err(e) => return Err(e.into()),
         }
-        let fresh = crate::archive::codec::created_subjects(&keys.created);
+        let fresh = crate::archive::vault::created_subjects(&keys.created);
         for (r, k) in keys.created {
             self.keyring.remember(r, k);
         }
@@ -239,11 +239,12 @@ impl Archive {
         split: &mut SplitDossier,
     ) -> Result<Vec<String>, ArchiveError> {
         let (rec, _) = self
+            .vault
             .load_version(id, meta.current_version)?
             .ok_or_else(|| anyhow::anyhow!("current version record missing"))?;
         let opened = |name: &SegmentName| -> Result<Option<Part>, ArchiveError> {
             let Some(seg) = rec.segments.iter().find(|s| &s.name == name) else { return Ok(None) };
-            Ok(match self.open_segment(id, &rec, seg)? {
+            Ok(match self.vault.open_segment(id, &rec, seg)? {
                 Opened::Plain(p) => Some(p),
                 Opened::Erased => None,
             })

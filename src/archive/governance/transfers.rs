@@ -373,12 +373,12 @@ impl Archive {
         let mut missing = Vec::new();
         let mut moved: Vec<(SubjectId, TransferId)> = Vec::new();
         // The people of the version read (not those an earlier one named).
-        let current: Vec<SubjectId> = match self.load_version(&meta.id, meta.current_version)? {
+        let current: Vec<SubjectId> = match self.vault.load_version(&meta.id, meta.current_version)? {
             Some((rec, _)) => rec
                 .segments
                 .iter()
                 .filter_map(|s| match &s.name {
-                    crate::archive::codec::SegmentName::Personal(sid) => Some(sid.clone()),
+                    crate::archive::vault::SegmentName::Personal(sid) => Some(sid.clone()),
                     _ => None,
                 })
                 .collect(),

@@ -25,7 +25,7 @@ impl Archive {
             let err = FieldError { path: "/ended_at".into(), message: "lies in the future".into() };
             return self.gate.refuse(e, ArchiveError::Invalid(vec![err])).await;
         }
-        let mut split = self.open_version_split(&did, meta.current_version)?;
+        let mut split = self.vault.open_version_split(&did, meta.current_version)?;
         split.business.status = Status::Closed;
         let reason = format!("{allowed}; relationship ended");
         let next =

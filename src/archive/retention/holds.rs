@@ -3,8 +3,8 @@
 //! erasure of everything it covers.
 
 use super::{to_json, HoldRecord, HoldText, HoldView, HOLDS};
-use crate::archive::codec::parse_segment;
 use crate::archive::records::DossierMeta;
+use crate::archive::vault::parse_segment;
 use crate::archive::{Archive, ArchiveError, RequestCtx};
 use crate::audit::{Commit, Outcome};
 use crate::crypto::{open, seal, segment_aad, KeyRef};

@@ -2,8 +2,8 @@
 //! PIPL Art. 45).
 
 use super::{rfc3339, SubjectStatus};
-use crate::archive::codec::{Opened, Part, SegmentName, VersionRecord};
 use crate::archive::records::DossierMeta;
+use crate::archive::vault::{Opened, Part, SegmentName, VersionRecord};
 use crate::archive::{Archive, ArchiveError, RequestCtx};
 use crate::audit::{AuditFilter, Commit, Outcome};
 use crate::domain::SubjectId;
@@ -89,7 +89,7 @@ impl Archive {
                 if !wanted {
                     continue;
                 }
-                match self.open_segment(&d.id, &rec, seg)? {
+                match self.vault.open_segment(&d.id, &rec, seg)? {
                     Opened::Plain(Part::Personal(_, p)) => {
                         contact.insert("name".into(), p.name.into());
                         for (k, v) in [("phone", p.phone), ("email", p.email), ("role", p.role)] {

@@ -1,12 +1,13 @@
-//! The one version codec: how a dossier version is sealed into segments and
-//! opened again. It owns segment names, the record stored per version, the
-//! associated data binding a segment to its slot, and the single rule for a
-//! destroyed key: a segment sealed under it reads as [`Opened::Erased`],
-//! never as an error and never as data. Read, update, close, retention,
-//! search and the subject export all go through it.
+//! Dossier versions in the vault: how a version is sealed into segments
+//! and opened again. It owns segment names, the record stored per version,
+//! and applies the vault's rule for a destroyed key: a segment sealed under
+//! it reads as [`Opened::Erased`], never as an error and never as data.
+//! Read, update, close, retention, search and the subject export all go
+//! through it.
 
-use super::{Archive, ArchiveError};
-use crate::crypto::{open, seal, segment_aad, CryptoError, DataKey, KeyRef, Sealed};
+use super::{open_with, seal_with, Opened, Slot, Vault};
+use crate::archive::ArchiveError;
+use crate::crypto::{DataKey, KeyRef, Sealed};
 use crate::domain::dossier::{
     BusinessPart, ConfidentialPart, PersonalFields, SensitivePart, SplitDossier, SubjectSensitivePart,
 };
@@ -152,17 +153,9 @@ pub enum Part {
     SubjectSensitive(SubjectId, SubjectSensitivePart),
 }
 
-/// The result of opening a segment.
-#[derive(Debug)]
-pub enum Opened<T> {
-    Plain(T),
-    /// Its key was destroyed: the person (or dossier) is erased.
-    Erased,
-}
-
 /// Parses a decrypted segment. serde_json's messages can quote the input,
 /// and this input is personal data: keep only the category and position.
-pub(super) fn parse_segment<T: serde::de::DeserializeOwned>(b: &[u8]) -> Result<T, ArchiveError> {
+pub(crate) fn parse_segment<T: serde::de::DeserializeOwned>(b: &[u8]) -> Result<T, ArchiveError> {
     serde_json::from_slice(b).map_err(|e| {
         ArchiveError::Internal(anyhow::anyhow!(
             "a decrypted segment does not parse ({:?} error at line {} column {})",
@@ -180,7 +173,7 @@ fn to_json<T: Serialize>(v: &T) -> Result<Zeroizing<Vec<u8>>, ArchiveError> {
 /// Data keys a new version needs, and the ones created for it (stored
 /// wrapped in the same batch, cached once it is durable).
 #[derive(Default)]
-pub(super) struct VersionKeys {
+pub(crate) struct VersionKeys {
     pub dossier: Option<Arc<DataKey>>,
     pub subjects: Vec<(SubjectId, Arc<DataKey>)>,
     pub created: Vec<(KeyRef, Arc<DataKey>)>,
@@ -189,7 +182,7 @@ pub(super) struct VersionKeys {
 
 /// The people whose key a write creates (`VersionKeys::created`): new, so
 /// none can have restricted processing yet.
-pub(super) fn created_subjects(created: &[(KeyRef, Arc<DataKey>)]) -> Vec<SubjectId> {
+pub(crate) fn created_subjects(created: &[(KeyRef, Arc<DataKey>)]) -> Vec<SubjectId> {
     created
         .iter()
         .filter_map(|(r, _)| match r {
@@ -200,7 +193,7 @@ pub(super) fn created_subjects(created: &[(KeyRef, Arc<DataKey>)]) -> Vec<Subjec
 }
 
 /// Seals the segments of `split` as version `version` of `id`.
-pub(super) fn seal_segments(
+pub(crate) fn seal_segments(
     id: &DossierId,
     version: u32,
     split: &SplitDossier,
@@ -209,7 +202,7 @@ pub(super) fn seal_segments(
     let dkey = keys.dossier.as_ref().ok_or_else(|| anyhow::anyhow!("dossier key missing"))?;
     let mut segments = Vec::new();
     let mut add = |name: SegmentName, key: &DataKey, plain: Zeroizing<Vec<u8>>| -> Result<(), ArchiveError> {
-        let sealed = seal(key, &segment_aad(id.as_str(), version, &name.to_string()), &plain)?;
+        let sealed = seal_with(key, Slot::Segment { dossier: id, version, segment: &name }, &plain)?;
         segments.push(SegmentRecord { key: name.key(id), name, sealed });
         Ok(())
     };
@@ -233,13 +226,8 @@ pub(super) fn seal_segments(
 }
 
 /// Opens one segment with `key` and parses it.
-pub(super) fn open_with(
-    key: &DataKey,
-    id: &DossierId,
-    version: u32,
-    seg: &SegmentRecord,
-) -> Result<Part, ArchiveError> {
-    let plain = open(key, &segment_aad(id.as_str(), version, &seg.name.to_string()), &seg.sealed)?;
+fn open_part(key: &DataKey, id: &DossierId, version: u32, seg: &SegmentRecord) -> Result<Part, ArchiveError> {
+    let plain = open_with(key, Slot::Segment { dossier: id, version, segment: &seg.name }, &seg.sealed)?;
     Ok(match &seg.name {
         SegmentName::Business => Part::Business(Box::new(parse_segment(&plain)?)),
         SegmentName::Confidential => Part::Confidential(parse_segment(&plain)?),
@@ -250,7 +238,7 @@ pub(super) fn open_with(
 }
 
 /// Builds a split dossier from opened parts, in segment order.
-pub(super) fn assemble(parts: Vec<Part>) -> Result<SplitDossier, ArchiveError> {
+pub(crate) fn assemble(parts: Vec<Part>) -> Result<SplitDossier, ArchiveError> {
     let (mut business, mut confidential, mut sensitive) = (None, None, None);
     let mut contacts: Vec<(SubjectId, PersonalFields, Option<SubjectSensitivePart>)> = Vec::new();
     for part in parts {
@@ -270,9 +258,9 @@ pub(super) fn assemble(parts: Vec<Part>) -> Result<SplitDossier, ArchiveError> {
     Ok(SplitDossier { business, confidential, sensitive, contacts })
 }
 
-impl Archive {
+impl Vault {
     /// A version's record and its stored bytes.
-    pub(super) fn load_version(
+    pub(crate) fn load_version(
         &self,
         id: &DossierId,
         version: u32,
@@ -284,28 +272,27 @@ impl Archive {
     }
 
     /// Whether a segment's key was destroyed (no unwrap needed to tell).
-    pub(super) fn is_erased(&self, seg: &SegmentRecord) -> Result<bool, ArchiveError> {
+    pub(crate) fn is_erased(&self, seg: &SegmentRecord) -> Result<bool, ArchiveError> {
         Ok(!self.keyring.exists(&seg.key)?)
     }
 
     /// Opens one segment of `rec`; a destroyed key reads as erased.
-    pub(super) fn open_segment(
+    pub(crate) fn open_segment(
         &self,
         id: &DossierId,
         rec: &VersionRecord,
         seg: &SegmentRecord,
     ) -> Result<Opened<Part>, ArchiveError> {
-        match self.keyring.get(&seg.key) {
-            Ok(key) => Ok(Opened::Plain(open_with(&key, id, rec.version, seg)?)),
-            Err(CryptoError::KeyDestroyed(_)) => Ok(Opened::Erased),
-            Err(e) => Err(e.into()),
-        }
+        Ok(match self.key(&seg.key)? {
+            Opened::Plain(key) => Opened::Plain(open_part(&key, id, rec.version, seg)?),
+            Opened::Erased => Opened::Erased,
+        })
     }
 
     /// Every segment of a version that can still be opened, as a split
     /// dossier: an erased person is left out (internal use: nothing of it
     /// leaves the process unfiltered).
-    pub(super) fn open_split(&self, id: &DossierId, rec: &VersionRecord) -> Result<SplitDossier, ArchiveError> {
+    pub(crate) fn open_split(&self, id: &DossierId, rec: &VersionRecord) -> Result<SplitDossier, ArchiveError> {
         let mut parts = Vec::with_capacity(rec.segments.len());
         for seg in &rec.segments {
             if let Opened::Plain(p) = self.open_segment(id, rec, seg)? {
@@ -315,15 +302,15 @@ impl Archive {
         assemble(parts)
     }
 
-    /// [`Archive::open_split`] of the version `version`.
-    pub(super) fn open_version_split(&self, id: &DossierId, version: u32) -> Result<SplitDossier, ArchiveError> {
+    /// [`Vault::open_split`] of the version `version`.
+    pub(crate) fn open_version_split(&self, id: &DossierId, version: u32) -> Result<SplitDossier, ArchiveError> {
         let (rec, _) = self.load_version(id, version)?.ok_or_else(|| anyhow::anyhow!("version record missing"))?;
         self.open_split(id, &rec)
     }
 
     /// Seals `split` as version `version` (naming `prev_hash`): the record's
     /// bytes and their hash.
-    pub(super) fn seal_version(
+    pub(crate) fn seal_version(
         &self,
         id: &DossierId,
         version: u32,
@@ -415,11 +402,11 @@ mod tests {
             };
             let rec = VersionRecord::decode(&rec.encode().unwrap()).unwrap();
             let parts: Vec<Part> =
-                rec.segments.iter().map(|s| open_with(&key_of(&s.key), &id, version, s).unwrap()).collect();
+                rec.segments.iter().map(|s| open_part(&key_of(&s.key), &id, version, s).unwrap()).collect();
             prop_assert_eq!(assemble(parts).unwrap(), split.clone());
             for s in &rec.segments {
-                prop_assert!(open_with(&key_of(&s.key), &id, version + 1, s).is_err(), "bound to the version");
-                prop_assert!(open_with(&key_of(&s.key), &DossierId::generate(), version, s).is_err(), "bound to the dossier");
+                prop_assert!(open_part(&key_of(&s.key), &id, version + 1, s).is_err(), "bound to the version");
+                prop_assert!(open_part(&key_of(&s.key), &DossierId::generate(), version, s).is_err(), "bound to the dossier");
                 prop_assert_eq!(s.name.to_string().parse::<SegmentName>().unwrap(), s.name.clone());
             }
         }
