@@ -261,7 +261,7 @@ async fn expiry_by_the_clock_and_a_failing_nightly_backup_is_visible() {
     }
     // Now: 60, 40 and 20 days after the three sets.
     let archive = app.archive();
-    let settings = archive.backup_settings().unwrap().clone();
+    let settings = archive.backups().backup_settings().unwrap().clone();
     // What a killed backup leaves: a temporary file, old and fresh.
     let stale = target.join("objects").join(".abc.age.01tmp.tmp");
     let fresh = target.join("objects").join(".def.age.02tmp.tmp");
@@ -271,7 +271,7 @@ async fn expiry_by_the_clock_and_a_failing_nightly_backup_is_visible() {
     let two_hours_ago = std::time::SystemTime::now() - std::time::Duration::from_secs(7200);
     std::fs::File::options().write(true).open(&stale).unwrap().set_modified(two_hours_ago).unwrap();
     let objects_before = files_under(&target.join("objects")).len() - 2;
-    let expired = archive.expire_backups(&settings).unwrap();
+    let expired = archive.backups().expire_backups(&settings).unwrap();
     assert_eq!(expired, sets[..2].to_vec(), "older than 35 days");
     let (code, out, err) = cli(&["backup", "list", "--from", target.to_str().unwrap()]);
     assert_eq!(code, Some(0), "{err}");
@@ -281,7 +281,7 @@ async fn expiry_by_the_clock_and_a_failing_nightly_backup_is_visible() {
     assert!(!stale.exists() && fresh.exists(), "an hour-old temporary file goes; a fresh one may be in use");
     std::fs::remove_file(&fresh).unwrap();
     clock.advance(time::Duration::days(365));
-    assert!(archive.expire_backups(&settings).unwrap().is_empty(), "the newest set is never expired");
+    assert!(archive.backups().expire_backups(&settings).unwrap().is_empty(), "the newest set is never expired");
     let expiries = app.audit(&compliance, "action=backup.expire").await;
     assert_eq!(expiries.len(), 1);
     assert!(expiries[0]["reason"].as_str().unwrap().contains(&sets[0]));

@@ -5,8 +5,9 @@
 //! Documents are immutable: a name is written once.
 
 use super::{Archive, ArchiveError, RequestCtx};
+use crate::archive::vault::{open_with, seal_with, Opened, Slot};
 use crate::audit::{Commit, Guard, Outcome};
-use crate::crypto::{open, seal, segment_aad, KeyRef};
+use crate::crypto::KeyRef;
 use crate::domain::{DossierId, PrincipalId};
 use crate::policy::access::Change;
 use crate::store::{keys, Cf, Op};
@@ -28,10 +29,6 @@ pub struct DocumentMeta {
     #[serde(with = "time::serde::rfc3339")]
     pub created_at: OffsetDateTime,
     pub actor: PrincipalId,
-}
-
-fn chunk_aad(did: &DossierId, upload: &str, n: u32) -> Vec<u8> {
-    segment_aad(did.as_str(), n, &format!("document/{upload}"))
 }
 
 /// Names are plain file names: they appear in keys, audit entries and
@@ -85,7 +82,7 @@ impl Archive {
                 .refuse(e, ArchiveError::Conflict(format!("document {name} exists; documents are never overwritten")))
                 .await;
         }
-        let key = self.keyring.get(&KeyRef::Dossier(did.clone()))?;
+        let key = self.dossier_key(&did)?;
         Ok(Upload {
             did,
             name: name.to_owned(),
@@ -103,7 +100,7 @@ impl Archive {
 
     fn write_chunk(&self, up: &mut Upload) -> Result<(), ArchiveError> {
         let n = up.chunks;
-        let sealed = seal(up.key.as_ref(), &chunk_aad(&up.did, &up.upload, n), &up.buffer)?;
+        let sealed = seal_with(up.key.as_ref(), Slot::DocumentChunk(&up.did, &up.upload, n), &up.buffer)?;
         let bytes = postcard::to_allocvec(&sealed).map_err(|e| ArchiveError::Internal(e.into()))?;
         // Not synced: the final commit's synced WAL write covers it.
         self.store.write(&[Op::Put(Cf::Documents, keys::chunk(&up.did, &up.upload, n), bytes)], false)?;
@@ -223,7 +220,7 @@ impl Archive {
             format!("document {} ({} bytes, sha256 {})", doc.name, doc.size, doc.sha256),
         );
         self.audit.commit(Commit::entry(e)).await?;
-        let key = self.keyring.get(&KeyRef::Dossier(did.clone()))?;
+        let key = self.dossier_key(&did)?;
         Ok((doc.clone(), DocumentReader { did, upload: doc.upload, chunks: doc.chunks, next: 0, key }))
     }
 
@@ -242,6 +239,15 @@ impl Archive {
         Ok(docs)
     }
 
+    /// The key a dossier's documents are sealed under, held for one upload
+    /// or download.
+    fn dossier_key(&self, did: &DossierId) -> Result<std::sync::Arc<crate::crypto::DataKey>, ArchiveError> {
+        match self.vault.key(&KeyRef::Dossier(did.clone()))? {
+            Opened::Plain(k) => Ok(k),
+            Opened::Erased => Err(ArchiveError::Conflict("the dossier's key was destroyed".into())),
+        }
+    }
+
     /// The next chunk of plaintext, or `None` at the end.
     pub fn read_chunk(&self, r: &mut DocumentReader) -> Result<Option<Vec<u8>>, ArchiveError> {
         if r.next >= r.chunks {
@@ -252,7 +258,7 @@ impl Archive {
             .get(Cf::Documents, &keys::chunk(&r.did, &r.upload, r.next))?
             .ok_or_else(|| anyhow::anyhow!("document chunk missing"))?;
         let sealed = postcard::from_bytes(&raw).map_err(|e| ArchiveError::Internal(e.into()))?;
-        let plain = open(r.key.as_ref(), &chunk_aad(&r.did, &r.upload, r.next), &sealed)?;
+        let plain = open_with(r.key.as_ref(), Slot::DocumentChunk(&r.did, &r.upload, r.next), &sealed)?;
         r.next += 1;
         Ok(Some(plain.to_vec()))
     }

@@ -297,9 +297,11 @@ impl Archive {
         let assessed = governance::assessed_purposes(store.as_ref())?;
         let gate = Arc::new(gate::Gate::new(policy.clone(), audit.clone(), store.clone(), clock.clone(), assessed));
         let keyring = Arc::new(Keyring::open(master, store.clone(), settings.key_cache, settings.kek_rotation)?);
+        let vault = Arc::new(vault::Vault::new(store.clone(), keyring.clone(), clock.clone()));
         let identity = Arc::new(identity::Identity::new(
             store.clone(),
             keyring.clone(),
+            vault.clone(),
             audit.clone(),
             gate.clone(),
             clock.clone(),
@@ -313,7 +315,6 @@ impl Archive {
             clock.clone(),
             signer.clone(),
         ));
-        let vault = Arc::new(vault::Vault::new(store.clone(), keyring.clone(), clock.clone()));
         let backups = Arc::new(backups::Backups::new(
             backups::BackupPorts {
                 store: store.clone(),

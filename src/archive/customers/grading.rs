@@ -7,9 +7,10 @@
 use super::figures::{month_of, months_before};
 use crate::archive::dossiers::{Author, NextVersion};
 use crate::archive::records::DossierMeta;
+use crate::archive::vault::Slot;
 use crate::archive::{Archive, ArchiveError, Created, RequestCtx};
 use crate::audit::{Commit, Outcome};
-use crate::crypto::{open, seal, segment_aad, KeyRef, Sealed};
+use crate::crypto::{KeyRef, Sealed};
 use crate::domain::dossier::{FieldError, Grade};
 use crate::domain::{Classification, DossierId, PrincipalId};
 use crate::policy::access::{Change, FieldOutcome};
@@ -80,10 +81,6 @@ fn grade_name(g: Grade) -> &'static str {
         Grade::B => "B",
         Grade::C => "C",
     }
-}
-
-fn override_aad(did: &DossierId, n: u32) -> Vec<u8> {
-    segment_aad(did.as_str(), n, "grade-override")
 }
 
 impl Archive {
@@ -210,16 +207,18 @@ impl Archive {
                 }
             }
         }
-        let manual = self.live_override(&did)?.map(|(o, active)| {
-            let reason = (confidential == FieldOutcome::Clear)
-                .then(|| {
-                    let k = self.keyring.get(&KeyRef::Dossier(did.clone())).ok()?;
-                    let plain = open(&k, &override_aad(&did, o.n), &o.reason).ok()?;
-                    String::from_utf8(plain.to_vec()).ok()
-                })
-                .flatten();
-            OverrideView { grade: o.grade, reason, by: o.by.to_string(), at: o.at, active }
-        });
+        let manual = match self.live_override(&did)? {
+            None => None,
+            Some((o, active)) => {
+                let reason = if confidential == FieldOutcome::Clear {
+                    let slot = Slot::GradeOverride(&did, o.n);
+                    self.vault.open_text(&KeyRef::Dossier(did.clone()), slot, &o.reason)?.plain()
+                } else {
+                    None
+                };
+                Some(OverrideView { grade: o.grade, reason, by: o.by.to_string(), at: o.at, active })
+            }
+        };
         let decided_by = if manual.as_ref().is_some_and(|m| m.active) { "override" } else { "rules" };
         let reason = format!("grade {} ({decided_by}); {}", grade_name(meta.grade), plan.reasons());
         self.audit.commit(Commit::entry(self.dossier_entry(ctx, ACTION, id, &[], Outcome::Allow, reason))).await?;
@@ -246,11 +245,14 @@ impl Archive {
             return self.gate.refuse(e, ArchiveError::Invalid(vec![err])).await;
         }
         let n = self.overrides(&did)?.len() as u32;
-        let key = self.keyring.get(&KeyRef::Dossier(did.clone()))?;
         let record = OverrideRecord {
             n,
             grade,
-            reason: seal(&key, &override_aad(&did, n), why.as_bytes())?,
+            reason: self.vault.seal_live(
+                &KeyRef::Dossier(did.clone()),
+                Slot::GradeOverride(&did, n),
+                why.as_bytes(),
+            )?,
             by: ctx.principal.id.clone(),
             at: self.clock.now(),
             figure_revisions: self.figure_rows(&did)?.len() as u32,

@@ -7,9 +7,10 @@
 //! access policy shows the dossier's confidential fields, and no more than
 //! the named person's own fields. Interactions are append-only.
 
+use crate::archive::vault::{Opened, Slot};
 use crate::archive::{Archive, ArchiveError, RequestCtx};
 use crate::audit::{Commit, Outcome};
-use crate::crypto::{open, seal, segment_aad, CryptoError, KeyRef, Sealed};
+use crate::crypto::{KeyRef, Sealed};
 use crate::domain::dossier::FieldError;
 use crate::domain::{Classification, DossierId, InteractionId, PrincipalId, SubjectId};
 use crate::policy::access::{Change, FieldOutcome};
@@ -99,10 +100,6 @@ pub struct InteractionPage {
     pub next_cursor: Option<String>,
 }
 
-fn aad(did: &DossierId, id: &InteractionId) -> Vec<u8> {
-    segment_aad(did.as_str(), 0, &format!("interaction/{id}"))
-}
-
 impl Archive {
     /// `POST /v1/dossiers/{id}/interactions`: sales on their own dossiers,
     /// service in their region (policies/access.cedar, `dossier.interact`).
@@ -136,18 +133,17 @@ impl Archive {
             return self.gate.refuse(e, ArchiveError::Invalid(errors)).await;
         }
         let key_ref = contact.as_ref().map_or(KeyRef::Dossier(did.clone()), |s| KeyRef::Subject(s.clone()));
-        let key = match self.keyring.get(&key_ref) {
-            Ok(k) => k,
-            Err(CryptoError::KeyDestroyed(_)) => {
+        let iid = InteractionId::generate();
+        let summary = match self.vault.seal(&key_ref, Slot::Interaction(&did, &iid), n.summary.as_bytes())? {
+            Opened::Plain(sealed) => sealed,
+            Opened::Erased => {
                 let e = self.dossier_entry(ctx, ACTION, id, &meta.subjects, Outcome::Error, "contact erased");
                 let err = ArchiveError::Conflict("the contact person has been erased".into());
                 return self.gate.refuse(e, err).await;
             }
-            Err(e) => return Err(e.into()),
         };
-        let iid = InteractionId::generate();
         let record = InteractionRecord {
-            summary: seal(&key, &aad(&did, &iid), n.summary.as_bytes())?,
+            summary,
             id: iid.clone(),
             kind: n.kind,
             at: n.at,
@@ -166,7 +162,7 @@ impl Archive {
         if let Err(e) = self.reindex_dossiers(std::slice::from_ref(&did)) {
             tracing::error!(dossier = %did, error = %e, "indexing an interaction failed");
         }
-        Ok(self.interaction_view(&did, &record, FieldOutcome::Clear))
+        self.interaction_view(&did, &record, FieldOutcome::Clear)
     }
 
     pub(crate) fn interactions_of(&self, did: &DossierId) -> Result<Vec<InteractionRecord>, ArchiveError> {
@@ -181,28 +177,45 @@ impl Archive {
         let Ok(all) = self.interactions_of(did) else { return vec![] };
         all.iter()
             .filter(|r| r.contact.as_ref().is_none_or(|c| !without.contains(c)))
-            .filter_map(|r| self.interaction_summary(did, r))
+            .filter_map(|r| match self.interaction_summary(did, r) {
+                Ok(Opened::Plain(text)) => Some(text),
+                Ok(Opened::Erased) => None,
+                Err(e) => {
+                    // Left out of the index, never indexed as erased.
+                    tracing::error!(dossier = %did, interaction = %r.id, error = %e, "an interaction summary does not open");
+                    None
+                }
+            })
             .collect()
     }
 
-    /// An interaction's summary, opened: `None` once its key is shredded.
-    pub(crate) fn interaction_summary(&self, did: &DossierId, r: &InteractionRecord) -> Option<String> {
+    /// An interaction's summary, opened: `Erased` once its key is shredded.
+    pub(crate) fn interaction_summary(
+        &self,
+        did: &DossierId,
+        r: &InteractionRecord,
+    ) -> Result<Opened<String>, ArchiveError> {
         let key_ref = r.contact.as_ref().map_or(KeyRef::Dossier(did.clone()), |s| KeyRef::Subject(s.clone()));
-        let key = self.keyring.get(&key_ref).ok()?;
-        let plain = open(&key, &aad(did, &r.id), &r.summary).ok()?;
-        String::from_utf8(plain.to_vec()).ok()
+        self.vault.open_text(&key_ref, Slot::Interaction(did, &r.id), &r.summary)
     }
 
-    fn interaction_view(&self, did: &DossierId, r: &InteractionRecord, shown: FieldOutcome) -> InteractionView {
+    fn interaction_view(
+        &self,
+        did: &DossierId,
+        r: &InteractionRecord,
+        shown: FieldOutcome,
+    ) -> Result<InteractionView, ArchiveError> {
         let (summary, how) = match shown {
             FieldOutcome::Withheld => (None, "withheld"),
-            _ => match self.interaction_summary(did, r) {
-                None => (None, "erased"),
-                Some(_) if shown == FieldOutcome::Masked => (Some(crate::policy::masking::masked_text()), "masked"),
-                Some(text) => (Some(text), "clear"),
+            _ => match self.interaction_summary(did, r)? {
+                Opened::Erased => (None, "erased"),
+                Opened::Plain(_) if shown == FieldOutcome::Masked => {
+                    (Some(crate::policy::masking::masked_text()), "masked")
+                }
+                Opened::Plain(text) => (Some(text), "clear"),
             },
         };
-        InteractionView {
+        Ok(InteractionView {
             id: r.id.to_string(),
             kind: r.kind,
             at: r.at,
@@ -212,7 +225,7 @@ impl Archive {
             summary_shown: how.into(),
             recorded_by: r.recorded_by.to_string(),
             recorded_at: r.recorded_at,
-        }
+        })
     }
 
     /// `GET /v1/dossiers/{id}/interactions?cursor=&limit=`: oldest first; a
@@ -254,7 +267,7 @@ impl Archive {
                 }
                 None => confidential,
             };
-            out.push(self.interaction_view(&did, r, shown));
+            out.push(self.interaction_view(&did, r, shown)?);
         }
         let next_cursor = (rest.len() > limit).then(|| out.last().map(|v| v.id.clone())).flatten();
         let reason = format!("{} interaction(s), summaries {}; {}", out.len(), confidential.as_str(), plan.reasons());

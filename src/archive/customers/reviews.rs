@@ -7,9 +7,10 @@
 
 use crate::archive::gate::CustomerScope;
 use crate::archive::records::{DossierMeta, SubjectMeta, SUBJECTS};
+use crate::archive::vault::Slot;
 use crate::archive::{Archive, ArchiveError, RequestCtx};
 use crate::audit::{Commit, Outcome};
-use crate::crypto::{seal, segment_aad, KeyRef, Sealed};
+use crate::crypto::{KeyRef, Sealed};
 use crate::domain::dossier::{FieldError, Grade};
 use crate::domain::{DossierId, InteractionId, PrincipalId, SubjectId};
 use crate::policy::access::Change;
@@ -79,10 +80,6 @@ pub struct DueReview {
     #[serde(with = "time::serde::rfc3339")]
     pub due_at: OffsetDateTime,
     pub overdue: bool,
-}
-
-fn aad(did: &DossierId, id: &str) -> Vec<u8> {
-    segment_aad(did.as_str(), 0, &format!("review/{id}"))
 }
 
 impl Archive {
@@ -189,12 +186,12 @@ impl Archive {
         }
         let now = self.clock.now();
         let rid = InteractionId::generate().as_str().replacen("itr_", "rev_", 1);
-        let key = self.keyring.get(&KeyRef::Dossier(did.clone()))?;
+        let note = self.vault.seal_live(&KeyRef::Dossier(did.clone()), Slot::Review(&did, &rid), n.note.as_bytes())?;
         let record = ReviewRecord {
             id: rid.clone(),
             outcome: n.outcome,
             contact: contact.clone(),
-            note: seal(&key, &aad(&did, &rid), n.note.as_bytes())?,
+            note,
             by: ctx.principal.id.clone(),
             at: now,
         };

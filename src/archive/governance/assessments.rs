@@ -7,9 +7,10 @@
 //! years): no call, job or rule removes them.
 
 use crate::archive::registers::Access;
+use crate::archive::vault::{AssessmentPart, Slot};
 use crate::archive::{Archive, ArchiveError, RequestCtx};
 use crate::audit::{Commit, Outcome};
-use crate::crypto::{open, seal, segment_aad, KeyRef, Sealed};
+use crate::crypto::{KeyRef, Sealed};
 use crate::domain::dossier::FieldError;
 use crate::domain::{AssessmentId, Classification, PrincipalId, Purpose};
 use crate::store::{keys, Cf, KvStore, Table};
@@ -83,10 +84,6 @@ pub struct AssessmentView {
     pub keep_until: time::OffsetDateTime,
 }
 
-fn aad(id: &AssessmentId, what: &str) -> Vec<u8> {
-    segment_aad(id.as_str(), 0, &format!("assessment/{what}"))
-}
-
 /// The purposes the assessments on record cover (read at start-up).
 pub(crate) fn assessed_purposes(store: &dyn KvStore) -> anyhow::Result<BTreeSet<String>> {
     let mut out = BTreeSet::new();
@@ -107,15 +104,11 @@ pub(super) fn assessments_by_purpose(store: &dyn KvStore) -> anyhow::Result<Vec<
 }
 
 impl Archive {
-    fn assessment_view(&self, r: &AssessmentRecord, with_text: bool) -> AssessmentView {
-        let conclusion = with_text
-            .then(|| {
-                let k = self.keyring.get(&KeyRef::Registers).ok()?;
-                let plain = open(&k, &aad(&r.id, "conclusion"), &r.conclusion).ok()?;
-                String::from_utf8(plain.to_vec()).ok()
-            })
-            .flatten();
-        AssessmentView {
+    fn assessment_view(&self, r: &AssessmentRecord, with_text: bool) -> Result<AssessmentView, ArchiveError> {
+        let slot = Slot::Assessment(&r.id, AssessmentPart::Conclusion);
+        let conclusion =
+            if with_text { self.vault.open_text(&KeyRef::Registers, slot, &r.conclusion)?.plain() } else { None };
+        Ok(AssessmentView {
             id: r.id.to_string(),
             purposes: r.purposes.clone(),
             data_categories: r.data_categories.clone(),
@@ -128,7 +121,7 @@ impl Archive {
             recorded_by: r.recorded_by.to_string(),
             recorded_at: r.recorded_at,
             keep_until: crate::policy::retention::Period::Years(3).after(r.recorded_at),
-        }
+        })
     }
 
     /// `POST /v1/assessments` (compliance).
@@ -150,9 +143,13 @@ impl Archive {
             return self.gate.refuse(e, ArchiveError::Invalid(errors)).await;
         }
         let id = AssessmentId::generate();
-        let key = self.keyring.house(KeyRef::Registers)?;
-        let conclusion = seal(&key, &aad(&id, "conclusion"), a.conclusion.as_bytes())?;
-        let report = seal(&key, &aad(&id, "report"), &a.report)?;
+        let conclusion = self.vault.seal_live(
+            &KeyRef::Registers,
+            Slot::Assessment(&id, AssessmentPart::Conclusion),
+            a.conclusion.as_bytes(),
+        )?;
+        let report =
+            self.vault.seal_live(&KeyRef::Registers, Slot::Assessment(&id, AssessmentPart::Report), &a.report)?;
         let mut purposes = a.purposes;
         purposes.sort();
         purposes.dedup();
@@ -179,7 +176,7 @@ impl Archive {
         let e = ctx.entry(ACTION, id.as_str(), Outcome::Allow, reason);
         self.audit.commit(Commit::change(ops, e)).await?;
         self.gate.note_assessed(purposes);
-        Ok(self.assessment_view(&record, true))
+        self.assessment_view(&record, true)
     }
 
     /// `GET /v1/assessments` (compliance, auditor).
@@ -191,7 +188,7 @@ impl Archive {
         let e = ctx.entry(ACTION, "assessments", Outcome::Allow, format!("{} listed", all.len()));
         self.audit.commit(Commit::entry(e)).await?;
         let texts = self.gate.may(&ctx.principal, crate::archive::gate::Operation::RegisterKeep);
-        Ok(all.iter().map(|r| self.assessment_view(r, texts)).collect())
+        all.iter().map(|r| self.assessment_view(r, texts)).collect()
     }
 
     /// `GET /v1/assessments/{id}/report` (compliance): the document and its type.
@@ -210,8 +207,8 @@ impl Archive {
             let e = ctx.entry(ACTION, id, Outcome::Error, "no such assessment");
             return self.gate.refuse(e, ArchiveError::NotFound("assessment".into())).await;
         };
-        let key = self.keyring.get(&KeyRef::Registers)?;
-        let plain = open(&key, &aad(&aid, "report"), &sealed)?;
+        let plain =
+            self.vault.open_live(&KeyRef::Registers, Slot::Assessment(&aid, AssessmentPart::Report), &sealed)?;
         let e = ctx.entry(ACTION, id, Outcome::Allow, format!("report sha256 {}", meta.report_sha256));
         self.audit.commit(Commit::entry(e)).await?;
         Ok((meta.report_type, plain.to_vec()))

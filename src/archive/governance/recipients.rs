@@ -12,9 +12,10 @@
 
 use crate::archive::records::{RecipientRecord, RECIPIENTS};
 use crate::archive::registers::Access;
+use crate::archive::vault::Slot;
 use crate::archive::{Archive, ArchiveError, RequestCtx};
 use crate::audit::{Commit, Outcome};
-use crate::crypto::{seal, segment_aad, KeyRef, Sealed};
+use crate::crypto::{KeyRef, Sealed};
 use crate::domain::dossier::FieldError;
 pub use crate::domain::RecipientRole;
 use crate::domain::{Classification, Jurisdiction, PrincipalId, Purpose, RecipientId};
@@ -93,10 +94,6 @@ pub struct RecipientView {
     pub recorded_at: OffsetDateTime,
 }
 
-fn attestation_aad(id: &RecipientId) -> Vec<u8> {
-    segment_aad(id.as_str(), 0, "recipient/attestation")
-}
-
 fn text_ok(t: &str, max: usize) -> bool {
     t.chars().any(|c| !c.is_control() && !c.is_whitespace()) && t.chars().count() <= max
 }
@@ -122,10 +119,7 @@ impl Archive {
             None => None,
             Some(a) => {
                 let statement = if with_text {
-                    self.keyring.get(&KeyRef::Registers).ok().and_then(|k| {
-                        let plain = crate::crypto::open(&k, &attestation_aad(&r.id), &a.statement).ok()?;
-                        String::from_utf8(plain.to_vec()).ok()
-                    })
+                    self.vault.open_text(&KeyRef::Registers, Slot::Attestation(&r.id), &a.statement)?.plain()
                 } else {
                     None
                 };
@@ -309,11 +303,10 @@ impl Archive {
                 .refuse(e, ArchiveError::Conflict("a deletion attestation is already on record".into()))
                 .await;
         }
-        let k = self.keyring.house(KeyRef::Registers)?;
         let record = AttestationRecord {
             deleted_at: a.deleted_at,
             method: a.method,
-            statement: seal(&k, &attestation_aad(&r.id), a.statement.as_bytes())?,
+            statement: self.vault.seal_live(&KeyRef::Registers, Slot::Attestation(&r.id), a.statement.as_bytes())?,
             recorded_by: ctx.principal.id.clone(),
             recorded_at: now,
         };

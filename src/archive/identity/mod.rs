@@ -20,6 +20,7 @@ pub use enrollment::{Enrolled, TokenIssue, TokenLifetimes, TokenView};
 pub use principals::{check_bootstrap_token, Bootstrapped, IssuedToken, NewPrincipal};
 
 use super::gate::Gate;
+use super::vault::Vault;
 use crate::audit::AuditWriter;
 use crate::clock::Clock;
 use crate::crypto::Keyring;
@@ -29,7 +30,10 @@ use std::sync::{Arc, Mutex};
 /// Principals, tokens, enrollment and authentication.
 pub struct Identity {
     store: Arc<dyn KvStore>,
+    /// The master key's fingerprint, recorded at initialisation.
     keyring: Arc<Keyring>,
+    /// Staff records are sealed.
+    vault: Arc<Vault>,
     audit: Arc<AuditWriter>,
     gate: Arc<Gate>,
     clock: Arc<dyn Clock>,
@@ -48,6 +52,7 @@ impl Identity {
     pub(super) fn new(
         store: Arc<dyn KvStore>,
         keyring: Arc<Keyring>,
+        vault: Arc<Vault>,
         audit: Arc<AuditWriter>,
         gate: Arc<Gate>,
         clock: Arc<dyn Clock>,
@@ -56,6 +61,7 @@ impl Identity {
         Identity {
             store,
             keyring,
+            vault,
             audit,
             gate,
             clock,

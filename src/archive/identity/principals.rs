@@ -7,10 +7,11 @@
 
 use super::Identity;
 use crate::archive::records::{InitRecord, TokenRecord};
+use crate::archive::vault::Slot;
 use crate::archive::{ArchiveError, RequestCtx};
 use crate::audit::{Commit, EntryBody, Outcome};
 use crate::crypto::secret::{ct_eq, new_secret, token_hash};
-use crate::crypto::{DataKey, KeyRef, Sealed};
+use crate::crypto::{KeyRef, Sealed};
 use crate::domain::{Principal, PrincipalId, Role, TokenId};
 use crate::store::{keys, Cf, Op};
 use time::OffsetDateTime;
@@ -64,10 +65,6 @@ impl std::fmt::Debug for IssuedToken {
 struct SealedPrincipal {
     id: PrincipalId,
     sealed: Sealed,
-}
-
-fn principal_aad(id: &PrincipalId) -> Vec<u8> {
-    format!("custos-principal-v1\0{id}").into_bytes()
 }
 
 /// An admin made by the operator (initialisation, break-glass), acting at once.
@@ -248,24 +245,16 @@ impl Identity {
     /// A stored principal record, sealed (or, written before sealing, plain).
     pub(super) fn open_principal(&self, raw: &[u8]) -> Result<Principal, ArchiveError> {
         if let Ok(stored) = serde_json::from_slice::<SealedPrincipal>(raw) {
-            let key = self.keyring.get(&KeyRef::Staff)?;
-            let plain = crate::crypto::open(&key, &principal_aad(&stored.id), &stored.sealed)?;
+            let plain = self.vault.open_live(&KeyRef::Staff, Slot::Principal(&stored.id), &stored.sealed)?;
             return Ok(serde_json::from_slice(&plain).map_err(anyhow::Error::from)?);
         }
         Ok(serde_json::from_slice(raw).map_err(anyhow::Error::from)?)
     }
 
-    /// The key staff records are sealed under, made (and stored, synced) on
-    /// first use.
-    fn staff_key(&self) -> Result<std::sync::Arc<DataKey>, ArchiveError> {
-        Ok(self.keyring.house(KeyRef::Staff)?)
-    }
-
     /// The write of a principal record, sealed.
     pub(super) fn principal_op(&self, p: &Principal) -> Result<Op, ArchiveError> {
         let plain = zeroize::Zeroizing::new(serde_json::to_vec(p).map_err(anyhow::Error::from)?);
-        let key = self.staff_key()?;
-        let sealed = crate::crypto::seal(&key, &principal_aad(&p.id), &plain)?;
+        let sealed = self.vault.seal_live(&KeyRef::Staff, Slot::Principal(&p.id), &plain)?;
         let record = SealedPrincipal { id: p.id.clone(), sealed };
         Ok(Op::Put(Cf::Principals, keys::principal(&p.id), serde_json::to_vec(&record).map_err(anyhow::Error::from)?))
     }

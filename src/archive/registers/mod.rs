@@ -25,7 +25,8 @@ pub use requests::{
 };
 
 use super::{Archive, ArchiveError};
-use crate::crypto::{open, seal, segment_aad, KeyRef, Sealed};
+use crate::archive::vault::Slot;
+use crate::crypto::{KeyRef, Sealed};
 
 use super::wire_name as code;
 
@@ -60,11 +61,7 @@ pub(crate) use crate::archive::gate::Access;
 impl Archive {
     /// Seals a register text under `key` (a person's key or the registers key).
     fn seal_text(&self, key: &KeyRef, owner: &str, field: &str, text: &str) -> Result<Sealed, ArchiveError> {
-        let k = match key {
-            KeyRef::Registers => self.keyring.house(KeyRef::Registers)?,
-            other => self.keyring.get(other)?,
-        };
-        Ok(seal(&k, &segment_aad(owner, 0, field), text.as_bytes())?)
+        self.vault.seal_live(key, Slot::RegisterText { owner, field }, text.as_bytes())
     }
 
     /// Seals a text about a person under their key; `None` once they are
@@ -75,17 +72,19 @@ impl Archive {
         field: &str,
         text: &str,
     ) -> Result<Option<Sealed>, ArchiveError> {
-        match self.keyring.get(&KeyRef::Subject(sid.clone())) {
-            Ok(k) => Ok(Some(seal(&k, &segment_aad(sid.as_str(), 0, field), text.as_bytes())?)),
-            Err(crate::crypto::CryptoError::KeyDestroyed(_)) => Ok(None),
-            Err(e) => Err(e.into()),
-        }
+        let slot = Slot::RegisterText { owner: sid.as_str(), field };
+        Ok(self.vault.seal(&KeyRef::Subject(sid.clone()), slot, text.as_bytes())?.plain())
     }
 
-    /// Opens a register text; `None` once its key is shredded.
-    fn open_text(&self, key: &KeyRef, owner: &str, field: &str, sealed: &Sealed) -> Option<String> {
-        let k = self.keyring.get(key).ok()?;
-        let plain = open(&k, &segment_aad(owner, 0, field), sealed).ok()?;
-        String::from_utf8(plain.to_vec()).ok()
+    /// Opens a register text; `None` once its key is shredded, an error
+    /// when it does not open with its key.
+    fn open_text(
+        &self,
+        key: &KeyRef,
+        owner: &str,
+        field: &str,
+        sealed: &Sealed,
+    ) -> Result<Option<String>, ArchiveError> {
+        Ok(self.vault.open_text(key, Slot::RegisterText { owner, field }, sealed)?.plain())
     }
 }

@@ -5,9 +5,10 @@
 use super::{to_json, HoldRecord, HoldText, HoldView, HOLDS};
 use crate::archive::records::DossierMeta;
 use crate::archive::vault::parse_segment;
+use crate::archive::vault::Slot;
 use crate::archive::{Archive, ArchiveError, RequestCtx};
 use crate::audit::{Commit, Outcome};
-use crate::crypto::{open, seal, segment_aad, KeyRef};
+use crate::crypto::KeyRef;
 use crate::domain::{DossierId, HoldId};
 use crate::store::keys;
 
@@ -40,9 +41,8 @@ impl Archive {
         const ACTION: &str = "hold.place";
         let (did, meta) = self.hold_target(ctx, ACTION, id).await?;
         let hold = HoldId::generate();
-        let key = self.keyring.get(&KeyRef::Dossier(did.clone()))?;
         let text = to_json(&HoldText { reason: reason.to_owned(), case_ref: case_ref.to_owned() })?;
-        let sealed = seal(key.as_ref(), &segment_aad(did.as_str(), 0, &format!("hold/{hold}")), &text)?;
+        let sealed = self.vault.seal_live(&KeyRef::Dossier(did.clone()), Slot::Hold(&did, &hold), &text)?;
         let rec = HoldRecord {
             id: hold.clone(),
             dossier: did.clone(),
@@ -99,10 +99,9 @@ impl Archive {
     pub async fn list_holds(&self, ctx: &RequestCtx, id: &str) -> Result<Vec<HoldView>, ArchiveError> {
         const ACTION: &str = "hold.list";
         let (did, meta) = self.hold_target(ctx, ACTION, id).await?;
-        let key = self.keyring.get(&KeyRef::Dossier(did.clone()))?;
         let mut out = Vec::new();
         for h in self.holds(&did)? {
-            let plain = open(key.as_ref(), &segment_aad(did.as_str(), 0, &format!("hold/{}", h.id)), &h.sealed)?;
+            let plain = self.vault.open_live(&KeyRef::Dossier(did.clone()), Slot::Hold(&did, &h.id), &h.sealed)?;
             let text: HoldText = parse_segment(&plain)?;
             out.push(HoldView {
                 hold_id: h.id,

@@ -1,11 +1,12 @@
 //! Consent: grants and withdrawals, an append-only history whose evidence
 //! is sealed under the person's key.
 
-use super::{evidence_aad, ConsentEventView, NewConsent, MAX_EVIDENCE};
+use super::{ConsentEventView, NewConsent, MAX_EVIDENCE};
 use crate::archive::records::{ConsentBasis, ConsentEvent, ConsentEventKind, LiveConsent, CONSENT_EVENTS};
+use crate::archive::vault::{Opened, Slot};
 use crate::archive::{Archive, ArchiveError, RequestCtx};
 use crate::audit::{Commit, Outcome};
-use crate::crypto::{open, seal, CryptoError, KeyRef};
+use crate::crypto::KeyRef;
 use crate::domain::dossier::FieldError;
 use crate::domain::SubjectId;
 use crate::policy::access::SubjectAction;
@@ -112,17 +113,16 @@ impl Archive {
             e.subjects = vec![call.sid.to_string()];
             return self.gate.refuse(e, ArchiveError::Invalid(errors)).await;
         }
-        let key = match self.keyring.get(&KeyRef::Subject(call.sid.clone())) {
-            Ok(k) => k,
-            Err(CryptoError::KeyDestroyed(_)) => {
+        let n = call.meta.consent_events;
+        let key = KeyRef::Subject(call.sid.clone());
+        let evidence = match self.vault.seal(&key, Slot::ConsentEvidence(&call.sid, n), consent.evidence.as_bytes())? {
+            Opened::Plain(sealed) => sealed,
+            Opened::Erased => {
                 let mut e = ctx.entry(ACTION, id, Outcome::Error, "subject erased");
                 e.subjects = vec![call.sid.to_string()];
                 return self.gate.refuse(e, ArchiveError::Conflict("the subject has been erased".into())).await;
             }
-            Err(err) => return Err(err.into()),
         };
-        let n = call.meta.consent_events;
-        let evidence = seal(&key, &evidence_aad(&call.sid, n), consent.evidence.as_bytes())?;
         let event = ConsentEvent {
             event: n,
             kind: ConsentEventKind::Grant,
@@ -152,7 +152,7 @@ impl Archive {
         let to = recipient.as_ref().map_or(String::new(), |r| format!(", recipient {r}"));
         let reason = format!("{}; purpose {}, basis {basis}, event {n}{under}{to}", call.reason, consent.purpose);
         self.commit_subject(ctx, ACTION, &call, &meta, ops, reason).await?;
-        Ok(self.event_view(&call.sid, event))
+        self.event_view(&call.sid, event)
     }
 
     #[tracing::instrument(level = "debug", skip_all)]
@@ -191,26 +191,28 @@ impl Archive {
         // `purpose` is a key of the live consents: one of our purpose ids.
         let reason = format!("{}; purpose {purpose} withdrawn, event {n}", call.reason);
         self.commit_subject(ctx, ACTION, &call, &meta, ops, reason).await?;
-        Ok(self.event_view(&call.sid, event))
+        self.event_view(&call.sid, event)
     }
 
     pub(super) fn consent_events(&self, sid: &SubjectId) -> Result<Vec<ConsentEventView>, ArchiveError> {
         let mut out = Vec::new();
         for row in CONSENT_EVENTS.scan_under(self.store.as_ref(), keys::consent_events_prefix(sid)) {
             let (_, event) = row?;
-            out.push(self.event_view(sid, event));
+            out.push(self.event_view(sid, event)?);
         }
         Ok(out)
     }
 
-    fn event_view(&self, sid: &SubjectId, e: ConsentEvent) -> ConsentEventView {
+    fn event_view(&self, sid: &SubjectId, e: ConsentEvent) -> Result<ConsentEventView, ArchiveError> {
         // The evidence opens only while the subject's key exists.
-        let evidence = e.evidence.as_ref().and_then(|sealed| {
-            let key = self.keyring.get(&KeyRef::Subject(sid.clone())).ok()?;
-            let plain = open(&key, &evidence_aad(sid, e.event), sealed).ok()?;
-            String::from_utf8(plain.to_vec()).ok()
-        });
-        ConsentEventView {
+        let evidence = match &e.evidence {
+            Some(sealed) => {
+                let slot = Slot::ConsentEvidence(sid, e.event);
+                self.vault.open_text(&KeyRef::Subject(sid.clone()), slot, sealed)?.plain()
+            }
+            None => None,
+        };
+        Ok(ConsentEventView {
             event: e.event,
             kind: e.kind,
             purpose: e.purpose,
@@ -221,7 +223,7 @@ impl Archive {
             evidence,
             notice: e.notice,
             recipient: e.recipient,
-        }
+        })
     }
 
     #[tracing::instrument(level = "debug", skip_all)]

@@ -124,10 +124,10 @@ impl Archive {
             .iter()
             .filter(|r| r.contact.as_ref() == Some(sid))
             .map(|r| {
-                json!({"id": r.id, "kind": r.kind, "at": rfc3339(r.at), "satisfaction": r.satisfaction,
-                    "summary": self.interaction_summary(&d.id, r)})
+                Ok(json!({"id": r.id, "kind": r.kind, "at": rfc3339(r.at), "satisfaction": r.satisfaction,
+                    "summary": self.interaction_summary(&d.id, r)?.plain()}))
             })
-            .collect();
+            .collect::<Result<_, ArchiveError>>()?;
         Ok(json!({
             "dossier_id": d.id,
             "customer_name": customer,

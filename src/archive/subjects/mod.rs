@@ -9,7 +9,7 @@ mod processing;
 use super::records::{ConsentBasis, ConsentEventKind, DossierMeta, SubjectMeta, DOSSIERS, SUBJECTS};
 use super::{Archive, ArchiveError, RequestCtx};
 use crate::audit::{Commit, Outcome};
-use crate::crypto::{segment_aad, KeyRef};
+use crate::crypto::KeyRef;
 use crate::domain::{DossierId, PrincipalId, SubjectId};
 use crate::policy::access::{SubjectAction, SubjectFacts};
 use crate::store::{keys, Cf, Held, Op};
@@ -104,10 +104,6 @@ struct SubjectCall {
     held: Held<SubjectMeta>,
     dossiers: Vec<DossierMeta>,
     reason: String,
-}
-
-fn evidence_aad(sid: &SubjectId, event: u32) -> Vec<u8> {
-    segment_aad(sid.as_str(), event, "consent-evidence")
 }
 
 /// What access decisions may know of a subject: the owners and regions of

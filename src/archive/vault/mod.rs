@@ -1,9 +1,9 @@
 //! The vault: the one place a sealed record is sealed and opened. Every
 //! kind (dossier versions, consent evidence, interactions, reviews, grade
-//! overrides, register texts, assessments, attestations, document chunks,
-//! staff records) names its [`Slot`], which fixes the associated data that
-//! binds the ciphertext to where it is stored: a sealed value copied to
-//! another slot does not open.
+//! overrides, legal holds, register texts, assessments, attestations,
+//! document chunks, staff records) names its [`Slot`], which fixes the
+//! associated data that binds the ciphertext to where it is stored: a
+//! sealed value copied to another slot does not open.
 //!
 //! One rule for a destroyed key: a value sealed under a shredded dossier or
 //! person key opens as [`Opened::Erased`]. Everything else that does not
@@ -20,7 +20,7 @@ pub(crate) use versions::{created_subjects, parse_segment, Part, SegmentName, Ve
 use super::ArchiveError;
 use crate::clock::Clock;
 use crate::crypto::{segment_aad, CryptoError, DataKey, KeyRef, Keyring, Sealed};
-use crate::domain::{AssessmentId, DossierId, IncidentId, InteractionId, PrincipalId, RecipientId, SubjectId};
+use crate::domain::{AssessmentId, DossierId, HoldId, IncidentId, InteractionId, PrincipalId, RecipientId, SubjectId};
 use crate::store::KvStore;
 use std::sync::Arc;
 use zeroize::Zeroizing;
@@ -47,6 +47,8 @@ pub(crate) enum Slot<'a> {
     ConsentEvidence(&'a SubjectId, u32),
     /// Chunk `n` of a document upload.
     DocumentChunk(&'a DossierId, &'a str, u32),
+    /// A legal hold's reason and case reference.
+    Hold(&'a DossierId, &'a HoldId),
     /// An incident's sealed texts (description, measures, ...).
     IncidentTexts(&'a IncidentId),
     /// One free text of a register entry (`field` names entry and text).
@@ -79,6 +81,7 @@ impl Slot<'_> {
             Slot::Review(did, id) => segment_aad(did.as_str(), 0, &format!("review/{id}")),
             Slot::ConsentEvidence(sid, event) => segment_aad(sid.as_str(), event, "consent-evidence"),
             Slot::DocumentChunk(did, upload, n) => segment_aad(did.as_str(), n, &format!("document/{upload}")),
+            Slot::Hold(did, hold) => segment_aad(did.as_str(), 0, &format!("hold/{hold}")),
             Slot::IncidentTexts(id) => segment_aad(id.as_str(), 0, &format!("incident/{id}/texts")),
             Slot::RegisterText { owner, field } => segment_aad(owner, 0, field),
         }
@@ -96,6 +99,7 @@ impl Slot<'_> {
             Slot::Review(..) => "a review note",
             Slot::ConsentEvidence(..) => "consent evidence",
             Slot::DocumentChunk(..) => "a document chunk",
+            Slot::Hold(..) => "a legal hold",
             Slot::IncidentTexts(_) => "an incident's texts",
             Slot::RegisterText { .. } => "a register text",
         }
@@ -178,6 +182,22 @@ impl Vault {
             Opened::Plain(k) => Opened::Plain(open_with(&k, slot, sealed)?),
             Opened::Erased => Opened::Erased,
         })
+    }
+
+    /// Opens a value whose key is never destroyed (a house key's): a
+    /// missing key is an error like any other failure to open.
+    pub(crate) fn open_live(
+        &self,
+        key: &KeyRef,
+        slot: Slot<'_>,
+        sealed: &Sealed,
+    ) -> Result<Zeroizing<Vec<u8>>, ArchiveError> {
+        match self.open(key, slot, sealed)? {
+            Opened::Plain(p) => Ok(p),
+            Opened::Erased => {
+                Err(ArchiveError::Internal(anyhow::anyhow!("{} does not open: its key is gone", slot.kind())))
+            }
+        }
     }
 
     /// [`Vault::open`] of a UTF-8 text.

@@ -28,6 +28,7 @@ fn every_slot_opens_only_where_it_was_sealed() {
     let (did, iid, aid) = (DossierId::generate(), InteractionId::generate(), AssessmentId::generate());
     let (pid, rid, inc) = (PrincipalId::generate(), RecipientId::generate(), IncidentId::generate());
     let (sid, _) = person_key(&v);
+    let hold = HoldId::generate();
     let slots = [
         Slot::Segment { dossier: &did, version: 1, segment: &SegmentName::Business },
         Slot::Principal(&pid),
@@ -39,6 +40,7 @@ fn every_slot_opens_only_where_it_was_sealed() {
         Slot::Review(&did, "rev_1"),
         Slot::ConsentEvidence(&sid, 1),
         Slot::DocumentChunk(&did, "up_1", 0),
+        Slot::Hold(&did, &hold),
         Slot::IncidentTexts(&inc),
         Slot::RegisterText { owner: "req_1", field: "request/req_1/details" },
     ];

@@ -172,7 +172,7 @@ impl Archive {
             return self.gate.refuse(e, ArchiveError::NotFound(format!("affected set {n}"))).await;
         };
         let plain = self
-            .open_text(&KeyRef::Registers, r.id.as_str(), &format!("incident/{}/affected/{n}", r.id), &sealed)
+            .open_text(&KeyRef::Registers, r.id.as_str(), &format!("incident/{}/affected/{n}", r.id), &sealed)?
             .ok_or_else(|| anyhow::anyhow!("the affected list does not open"))?;
         let list: Vec<String> = serde_json::from_str(&plain).map_err(anyhow::Error::from)?;
         let mut e = ctx.entry(ACTION, id, Outcome::Allow, format!("affected set {n}: {} person(s)", list.len()));

@@ -11,6 +11,7 @@ mod notices;
 
 use super::{field_error, visible, MAX_TEXT};
 use super::{rfc3339, Access};
+use crate::archive::vault::Slot;
 use crate::archive::{Archive, ArchiveError, RequestCtx};
 use crate::audit::{Commit, Outcome};
 use crate::crypto::{KeyRef, Sealed};
@@ -207,19 +208,18 @@ pub struct NoticeDraft {
     pub elements: BTreeMap<String, serde_json::Value>,
 }
 
-fn texts_aad(id: &IncidentId) -> String {
-    format!("incident/{id}/texts")
-}
-
 impl Archive {
     fn incident_record(&self, id: &str) -> Result<Option<Held<IncidentRecord>>, ArchiveError> {
         let Ok(iid) = IncidentId::parse(id) else { return Ok(None) };
         Ok(INCIDENTS.hold(self.store.as_ref(), &iid)?)
     }
 
-    fn incident_texts(&self, r: &IncidentRecord) -> Option<IncidentTexts> {
-        let plain = self.open_text(&KeyRef::Registers, r.id.as_str(), &texts_aad(&r.id), &r.texts)?;
-        serde_json::from_str(&plain).ok()
+    fn incident_texts(&self, r: &IncidentRecord) -> Result<Option<IncidentTexts>, ArchiveError> {
+        let opened = self.vault.open_text(&KeyRef::Registers, Slot::IncidentTexts(&r.id), &r.texts)?;
+        let Some(plain) = opened.plain() else { return Ok(None) };
+        let texts = serde_json::from_str(&plain)
+            .map_err(|_| ArchiveError::Internal(anyhow::anyhow!("the texts of {} do not parse: damaged", r.id)))?;
+        Ok(Some(texts))
     }
 
     fn deadlines_of(&self, r: &IncidentRecord) -> Vec<(Deadline, OffsetDateTime, Option<OffsetDateTime>)> {
@@ -236,14 +236,13 @@ impl Archive {
             .collect()
     }
 
-    fn incident_view(&self, r: &IncidentRecord, with_texts: bool) -> IncidentView {
+    fn incident_view(&self, r: &IncidentRecord, with_texts: bool) -> Result<IncidentView, ArchiveError> {
         let now = self.clock.now();
-        let texts = if with_texts { self.incident_texts(r) } else { None };
+        let texts = if with_texts { self.incident_texts(r)? } else { None };
         let owner = r.id.as_str();
-        let open = |field: &str, s: &Sealed| {
-            with_texts
-                .then(|| self.open_text(&KeyRef::Registers, owner, &format!("incident/{}/{field}", r.id), s))
-                .flatten()
+        let open = |field: &str, s: &Sealed| match with_texts {
+            true => self.open_text(&KeyRef::Registers, owner, &format!("incident/{}/{field}", r.id), s),
+            false => Ok(None),
         };
         let deadlines = self
             .deadlines_of(r)
@@ -262,7 +261,30 @@ impl Archive {
                 },
             })
             .collect();
-        IncidentView {
+        let notifications = r
+            .notifications
+            .iter()
+            .enumerate()
+            .map(|(i, n)| {
+                let reference = match &n.reference {
+                    Some(s) => open(&format!("notification/{i}/reference"), s)?,
+                    None => None,
+                };
+                Ok(Notification {
+                    to: n.to,
+                    recipient: open(&format!("notification/{i}/recipient"), &n.recipient)?,
+                    at: n.at,
+                    reference,
+                    persons: n.persons,
+                    recorded_by: n.recorded_by.to_string(),
+                })
+            })
+            .collect::<Result<_, ArchiveError>>()?;
+        let exemption = match &r.exemption {
+            Some(e) => open("exemption", &e.reasoning)?,
+            None => None,
+        };
+        Ok(IncidentView {
             id: r.id.to_string(),
             recorded_by: r.recorded_by.to_string(),
             recorded_at: r.recorded_at,
@@ -280,22 +302,10 @@ impl Archive {
             contact: texts.as_ref().and_then(|t| t.contact.clone()),
             deadlines,
             affected: r.affected.clone(),
-            notifications: r
-                .notifications
-                .iter()
-                .enumerate()
-                .map(|(i, n)| Notification {
-                    to: n.to,
-                    recipient: open(&format!("notification/{i}/recipient"), &n.recipient),
-                    at: n.at,
-                    reference: n.reference.as_ref().and_then(|s| open(&format!("notification/{i}/reference"), s)),
-                    persons: n.persons,
-                    recorded_by: n.recorded_by.to_string(),
-                })
-                .collect(),
-            exemption: r.exemption.as_ref().and_then(|e| open("exemption", &e.reasoning)),
+            notifications,
+            exemption,
             exempted: r.exemption.is_some(),
-        }
+        })
     }
 
     /// `POST /v1/incidents` (compliance).
@@ -349,7 +359,7 @@ impl Archive {
             contact: new.contact,
         };
         let plain = zeroize::Zeroizing::new(serde_json::to_string(&texts).map_err(anyhow::Error::from)?);
-        let sealed = self.seal_text(&KeyRef::Registers, id.as_str(), &texts_aad(&id), &plain)?;
+        let sealed = self.vault.seal_live(&KeyRef::Registers, Slot::IncidentTexts(&id), plain.as_bytes())?;
         let mut jurisdictions: Vec<Jurisdiction> = new.jurisdictions;
         if jurisdictions.is_empty() {
             jurisdictions.push(Jurisdiction::cn());
@@ -375,7 +385,7 @@ impl Archive {
             exemption: None,
             alerted: BTreeSet::new(),
         };
-        let view = self.incident_view(&record, true);
+        let view = self.incident_view(&record, true)?;
         let due: Vec<String> = view.deadlines.iter().map(|d| format!("{} by {}", d.id, rfc3339(d.due_at))).collect();
         let reason = format!(
             "level {}, {}; aware {}; deadlines: {}",
@@ -400,7 +410,7 @@ impl Archive {
         let e = ctx.entry(ACTION, "incidents", Outcome::Allow, format!("{} listed", all.len()));
         self.audit.commit(Commit::entry(e)).await?;
         let texts = self.gate.may(&ctx.principal, crate::archive::gate::Operation::RegisterKeep);
-        Ok(all.iter().map(|r| self.incident_view(r, texts)).collect())
+        all.iter().map(|r| self.incident_view(r, texts)).collect()
     }
 
     /// The incident, 404 (audited) if there is none.
@@ -425,7 +435,7 @@ impl Archive {
         self.gate.require_register(ctx, ACTION, id, Access::Read).await?;
         let r = self.find_incident(ctx, ACTION, id).await?.value;
         self.audit.commit(Commit::entry(ctx.entry(ACTION, id, Outcome::Allow, "incident"))).await?;
-        Ok(self.incident_view(&r, self.gate.may(&ctx.principal, crate::archive::gate::Operation::RegisterKeep)))
+        self.incident_view(&r, self.gate.may(&ctx.principal, crate::archive::gate::Operation::RegisterKeep))
     }
 
     /// Writes a changed incident with its entry, guarded.

@@ -80,7 +80,7 @@ impl Archive {
             if met.is_empty() { String::new() } else { format!("; meets {}", met.join(", ")) }
         );
         self.commit_incident(ctx, ACTION, &held, &r, vec![], reason).await?;
-        Ok(self.incident_view(&r, true))
+        self.incident_view(&r, true)
     }
 
     /// `POST /v1/incidents/{id}/exemption` (compliance): GDPR Art. 34(3)(a),
@@ -130,7 +130,7 @@ impl Archive {
             Some(Exemption { reasoning: sealed, recorded_by: ctx.principal.id.clone(), at: self.clock.now() });
         let reason = "GDPR Art. 34(3)(a) exemption recorded: keys not compromised".to_owned();
         self.commit_incident(ctx, ACTION, &held, &r, vec![], reason).await?;
-        Ok(self.incident_view(&r, true))
+        self.incident_view(&r, true)
     }
 
     /// `GET /v1/incidents/{id}/notice` (compliance): the draft notice.
@@ -139,7 +139,7 @@ impl Archive {
         const ACTION: &str = "incident.notice";
         self.gate.require_register(ctx, ACTION, id, Access::Keep).await?;
         let r = self.find_incident(ctx, ACTION, id).await?.value;
-        let v = self.incident_view(&r, true);
+        let v = self.incident_view(&r, true)?;
         use serde_json::{json, Value};
         let latest = r.affected.last();
         let mut elements: BTreeMap<String, Value> = BTreeMap::new();

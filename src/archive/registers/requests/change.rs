@@ -216,7 +216,7 @@ impl Archive {
         let mut commit = Commit::guarded(held.replace(&r)?, vec![], e);
         commit.on_conflict = vec![entry(Outcome::Error, "concurrent change of the request".into())];
         self.audit.commit(commit).await?;
-        Ok(self.request_view(&r, true))
+        self.request_view(&r, true)
     }
 
     /// Open requests past their due date not alerted yet: each gets one

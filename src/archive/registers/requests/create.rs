@@ -193,6 +193,6 @@ impl Archive {
         e.subjects = vec![sid.to_string()];
         entries.insert(0, e);
         self.audit.commit(Commit { ops, entries, guard, on_conflict: vec![] }).await?;
-        Ok(self.request_view(&record, true))
+        self.request_view(&record, true)
     }
 }

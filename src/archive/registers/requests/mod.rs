@@ -283,13 +283,14 @@ impl Archive {
         Ok(REQUESTS.values(self.store.as_ref()).collect::<Result<_, _>>()?)
     }
 
-    fn request_view(&self, r: &RequestRecord, with_texts: bool) -> RequestView {
+    fn request_view(&self, r: &RequestRecord, with_texts: bool) -> Result<RequestView, ArchiveError> {
         let key = KeyRef::Subject(r.subject.clone());
         let owner = r.subject.as_str();
-        let text = |field: &str, s: Option<&Sealed>| {
-            s.filter(|_| with_texts).and_then(|s| self.open_text(&key, owner, &format!("request/{}/{field}", r.id), s))
+        let text = |field: &str, s: Option<&Sealed>| match s.filter(|_| with_texts) {
+            Some(s) => self.open_text(&key, owner, &format!("request/{}/{field}", r.id), s),
+            None => Ok(None),
         };
-        RequestView {
+        Ok(RequestView {
             id: r.id.to_string(),
             subject_id: r.subject.to_string(),
             kind: r.kind,
@@ -303,20 +304,20 @@ impl Archive {
             due_at: r.due(),
             first_due_at: r.due_at,
             extended: r.extension.is_some(),
-            extension_reason: text("extension", r.extension.as_ref().and_then(|e| e.reason.as_ref())),
+            extension_reason: text("extension", r.extension.as_ref().and_then(|e| e.reason.as_ref()))?,
             overdue: r.state.is_open() && self.clock.now() > r.due(),
             state: r.state,
             history: r.history.clone(),
-            details: text("details", r.details.as_ref()),
+            details: text("details", r.details.as_ref())?,
             verification_method: r.verification.as_ref().map(|v| v.method),
             verified_by: r.verification.as_ref().map(|v| v.verified_by.to_string()),
-            verification_note: text("verification", r.verification.as_ref().and_then(|v| v.note.as_ref())),
+            verification_note: text("verification", r.verification.as_ref().and_then(|v| v.note.as_ref()))?,
             refusal_code: r.refusal.as_ref().map(|f| f.code.clone()),
             refusal_citation: r.refusal.as_ref().map(|f| f.citation.clone()),
-            refusal_reason: text("refusal", r.refusal.as_ref().and_then(|f| f.text.as_ref())),
+            refusal_reason: text("refusal", r.refusal.as_ref().and_then(|f| f.text.as_ref()))?,
             answered_by: r.answered_by.clone(),
             effects: r.effects.clone(),
-        }
+        })
     }
 
     /// Checks a verification: the verifying principal exists.
@@ -379,7 +380,7 @@ impl Archive {
         e.subjects.dedup();
         self.audit.commit(Commit::entry(e)).await?;
         let texts = self.gate.may(&ctx.principal, crate::archive::gate::Operation::RegisterKeep);
-        Ok(all.iter().map(|r| self.request_view(r, texts)).collect())
+        all.iter().map(|r| self.request_view(r, texts)).collect()
     }
 
     #[tracing::instrument(level = "debug", skip_all)]
@@ -393,6 +394,6 @@ impl Archive {
         let mut e = ctx.entry(ACTION, id, Outcome::Allow, format!("state {}", r.state.as_str()));
         e.subjects = vec![r.subject.to_string()];
         self.audit.commit(Commit::entry(e)).await?;
-        Ok(self.request_view(&r, self.gate.may(&ctx.principal, crate::archive::gate::Operation::RegisterKeep)))
+        self.request_view(&r, self.gate.may(&ctx.principal, crate::archive::gate::Operation::RegisterKeep))
     }
 }
