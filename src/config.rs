@@ -196,8 +196,7 @@ pub fn local_offset() -> time::UtcOffset {
     *OFFSET.get_or_init(|| time::UtcOffset::current_local_offset().unwrap_or(time::UtcOffset::UTC))
 }
 
-/// A key-encryption key wraps new data keys for 90 days.
-pub const DEFAULT_KEK_ROTATION: std::time::Duration = std::time::Duration::from_secs(90 * 86_400);
+pub use crate::crypto::DEFAULT_KEK_ROTATION;
 
 impl Config {
     /// Defaults for a data directory (used by tests and as the base).

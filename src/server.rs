@@ -116,10 +116,10 @@ pub async fn start(config: Config, clock: Arc<dyn Clock>) -> anyhow::Result<Runn
         stale_after: config.stale_after,
         token_lifetimes: config.token_lifetimes,
         backup,
+        index_dir: Some(crate::config::index_dir(&config.data_dir)),
     };
-    let mut archive = Archive::open(store, master, policy, clock, metrics.clone(), settings)?;
-    archive.enable_search(&crate::config::index_dir(&config.data_dir))?;
-    let repaired = archive.repair_index()?;
+    let archive = Archive::open(store, master, policy, clock, metrics.clone(), settings)?;
+    let repaired = archive.search_index().repair_index()?;
     if repaired.reindexed + repaired.removed > 0 {
         tracing::info!(
             reindexed = repaired.reindexed,

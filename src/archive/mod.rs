@@ -14,22 +14,24 @@ mod dossiers;
 pub mod gate;
 pub mod governance;
 pub mod identity;
+pub mod index;
+mod interaction_records;
 mod records;
 pub mod registers;
 pub mod retention;
-mod search;
 mod subjects;
 pub mod trail;
 pub(crate) mod vault;
 
 pub use backups::BackupSettings;
 pub use dossiers::{CollectionRecord, Created, DossierView, Redaction, RedactionReason, SensitiveBasis, VersionInfo};
+pub use dossiers::{SearchHit, SearchPage};
 pub use identity::{
     check_bootstrap_token, Bootstrapped, BrokenGlass, Enrolled, IssuedToken, NewPrincipal, PrincipalView, TokenIssue,
     TokenLifetimes, TokenView,
 };
+pub use index::RepairReport;
 pub use records::{ConsentBasis, ConsentEventKind, TokenState};
-pub use search::{RepairReport, SearchHit, SearchPage};
 pub use subjects::{ConsentEventView, NewConsent, SubjectStatus, SubjectView, EXPORT_SCHEMA_JSON};
 
 use crate::audit::{AuditWriter, CommitError, EntryBody, Outcome};
@@ -233,8 +235,8 @@ pub struct Archive {
     trail: Arc<trail::AuditTrail>,
     /// Dossiers unchanged for this long are flagged as stale by the sweep.
     stale_after: time::Duration,
-    /// The full-text and blind index, once enabled.
-    search: Option<crate::search::SearchIndex>,
+    /// The full-text and blind index and its upkeep.
+    index: Arc<index::Indexer>,
     /// Backup sets.
     backups: Arc<backups::Backups>,
     /// Seals and opens every sealed record.
@@ -257,16 +259,19 @@ pub struct Settings {
     pub token_lifetimes: TokenLifetimes,
     /// Where backup sets go, if anywhere.
     pub backup: Option<BackupSettings>,
+    /// Where the search index lives (none: search is off, as offline).
+    pub index_dir: Option<std::path::PathBuf>,
 }
 
 impl Default for Settings {
     fn default() -> Self {
         Settings {
             key_cache: 1000,
-            kek_rotation: crate::config::DEFAULT_KEK_ROTATION,
+            kek_rotation: crate::crypto::DEFAULT_KEK_ROTATION,
             stale_after: time::Duration::days(365),
             token_lifetimes: TokenLifetimes::default(),
             backup: None,
+            index_dir: None,
         }
     }
 }
@@ -315,6 +320,8 @@ impl Archive {
             clock.clone(),
             signer.clone(),
         ));
+        let index =
+            Arc::new(index::Indexer::open(store.clone(), &keyring, vault.clone(), settings.index_dir.as_deref())?);
         let backups = Arc::new(backups::Backups::new(
             backups::BackupPorts {
                 store: store.clone(),
@@ -340,7 +347,7 @@ impl Archive {
             signer,
             trail,
             stale_after: settings.stale_after,
-            search: None,
+            index,
             backups,
             vault,
             metrics,
@@ -369,6 +376,11 @@ impl Archive {
     /// Backup sets.
     pub fn backups(&self) -> &backups::Backups {
         &self.backups
+    }
+
+    /// The search index's upkeep (start-up repair).
+    pub fn search_index(&self) -> &index::Indexer {
+        &self.index
     }
 
     pub fn keyring(&self) -> &Keyring {

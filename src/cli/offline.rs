@@ -20,9 +20,20 @@ pub(super) struct OfflineArgs {
 
 impl OfflineArgs {
     pub(super) fn open(&self) -> anyhow::Result<crate::archive::Archive> {
+        self.open_with(crate::archive::Settings::default())
+    }
+
+    /// [`OfflineArgs::open`], keeping the search index in step (jobs that
+    /// change or destroy dossiers).
+    pub(super) fn open_with_index(&self) -> anyhow::Result<crate::archive::Archive> {
+        let index_dir = Some(crate::config::index_dir(&self.data_dir));
+        self.open_with(crate::archive::Settings { index_dir, ..Default::default() })
+    }
+
+    fn open_with(&self, settings: crate::archive::Settings) -> anyhow::Result<crate::archive::Archive> {
         let key =
             self.master_key_file.clone().unwrap_or_else(|| crate::config::default_master_key_file(&self.data_dir));
-        open_offline(&self.data_dir, self.policies_dir.as_deref(), &key)
+        open_offline(&self.data_dir, self.policies_dir.as_deref(), &key, settings)
     }
 }
 
@@ -33,8 +44,7 @@ pub(super) fn run_async_value<T>(f: impl std::future::Future<Output = anyhow::Re
 /// `custos retention run`: the scheduler's sweep, once, on a stopped server's
 /// data directory.
 pub(super) async fn retention_run(offline: OfflineArgs, dry_run: bool) -> anyhow::Result<()> {
-    let mut archive = offline.open()?;
-    archive.enable_search(&crate::config::index_dir(&offline.data_dir))?;
+    let archive = offline.open_with_index()?;
     let report = archive.retention_sweep(dry_run).await;
     archive.shutdown();
     let report = report?;
@@ -98,6 +108,7 @@ fn open_offline(
     data_dir: &std::path::Path,
     policies_dir: Option<&std::path::Path>,
     master_key_file: &std::path::Path,
+    settings: crate::archive::Settings,
 ) -> anyhow::Result<crate::archive::Archive> {
     use anyhow::Context;
     let db = crate::config::db_dir(data_dir);
@@ -115,19 +126,18 @@ fn open_offline(
         policy,
         Arc::new(crate::clock::SystemClock),
         Arc::new(crate::metrics::Metrics::default()),
-        crate::archive::Settings::default(),
+        settings,
     )
 }
 
 /// `custos index rebuild`: a fresh index from the store.
 pub(super) fn index_rebuild(offline: &OfflineArgs) -> anyhow::Result<crate::archive::RepairReport> {
-    let mut archive = offline.open()?;
     let dir = crate::config::index_dir(&offline.data_dir);
     if dir.exists() {
         std::fs::remove_dir_all(&dir)?;
     }
-    archive.enable_search(&dir)?;
-    let report = archive.repair_index();
+    let archive = offline.open_with_index()?;
+    let report = archive.search_index().repair_index();
     archive.shutdown();
     Ok(report?)
 }

@@ -23,6 +23,9 @@ pub mod secret;
 
 pub use keyring::{KeyRef, Keyring};
 
+/// A key-encryption key wraps new data keys for 90 days.
+pub const DEFAULT_KEK_ROTATION: std::time::Duration = std::time::Duration::from_secs(90 * 86_400);
+
 /// Options for a file only custos's own user may read or write (0600),
 /// whatever the process's umask: keys, enrollment codes, backup files and
 /// restored ones. Add `create_new` or `create`/`truncate` as fits.

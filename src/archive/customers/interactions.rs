@@ -7,15 +7,16 @@
 //! access policy shows the dossier's confidential fields, and no more than
 //! the named person's own fields. Interactions are append-only.
 
+pub use crate::archive::interaction_records::InteractionKind;
+use crate::archive::interaction_records::{interactions_of, InteractionRecord, INTERACTIONS};
 use crate::archive::vault::{Opened, Slot};
 use crate::archive::{Archive, ArchiveError, RequestCtx};
 use crate::audit::{Commit, Outcome};
-use crate::crypto::{KeyRef, Sealed};
+use crate::crypto::KeyRef;
 use crate::domain::dossier::FieldError;
-use crate::domain::{Classification, DossierId, InteractionId, PrincipalId, SubjectId};
+use crate::domain::{Classification, DossierId, InteractionId, SubjectId};
 use crate::policy::access::{Change, FieldOutcome};
-use crate::store::{keys, Cf, Table};
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use time::OffsetDateTime;
 
 /// The longest summary.
@@ -24,29 +25,6 @@ pub const MAX_SUMMARY: usize = 4000;
 const DEFAULT_PAGE: usize = 50;
 const MAX_PAGE: usize = 200;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, utoipa::ToSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum InteractionKind {
-    Call,
-    Email,
-    Visit,
-    Complaint,
-    Feedback,
-    /// 回访: a follow-up visit or call after a service.
-    FollowUp,
-}
-
-impl InteractionKind {
-    pub const ALL: [InteractionKind; 6] = [
-        InteractionKind::Call,
-        InteractionKind::Email,
-        InteractionKind::Visit,
-        InteractionKind::Complaint,
-        InteractionKind::Feedback,
-        InteractionKind::FollowUp,
-    ];
-}
-
 #[derive(Debug, Clone)]
 pub struct NewInteraction {
     pub kind: InteractionKind,
@@ -54,24 +32,6 @@ pub struct NewInteraction {
     pub summary: String,
     pub contact: Option<String>,
     pub satisfaction: Option<u8>,
-}
-
-/// Interactions: `i/<dos>/<int>` in `documents` (ids sort by time).
-const INTERACTIONS: Table<(DossierId, InteractionId), InteractionRecord> =
-    Table::new(Cf::Documents, b"i/", |(did, iid): &(DossierId, InteractionId)| keys::interaction(did, iid));
-
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub(crate) struct InteractionRecord {
-    pub id: InteractionId,
-    pub kind: InteractionKind,
-    #[serde(with = "time::serde::rfc3339")]
-    pub at: OffsetDateTime,
-    pub contact: Option<SubjectId>,
-    pub satisfaction: Option<u8>,
-    summary: Sealed,
-    pub recorded_by: PrincipalId,
-    #[serde(with = "time::serde::rfc3339")]
-    pub recorded_at: OffsetDateTime,
 }
 
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
@@ -159,34 +119,14 @@ impl Archive {
         self.audit.commit(Commit::change(ops, entry)).await?;
         // Searchable like the remarks: the dossier's index entry again. A
         // failure is logged; the next version re-indexes it.
-        if let Err(e) = self.reindex_dossiers(std::slice::from_ref(&did)) {
+        if let Err(e) = self.index.reindex_dossiers(std::slice::from_ref(&did)) {
             tracing::error!(dossier = %did, error = %e, "indexing an interaction failed");
         }
         self.interaction_view(&did, &record, FieldOutcome::Clear)
     }
 
     pub(crate) fn interactions_of(&self, did: &DossierId) -> Result<Vec<InteractionRecord>, ArchiveError> {
-        let rows = INTERACTIONS.scan_under(self.store.as_ref(), keys::interactions_prefix(did));
-        Ok(rows.map(|r| r.map(|(_, v)| v)).collect::<Result<_, _>>()?)
-    }
-
-    /// The summaries to index for a dossier (search finds them like the
-    /// remarks), leaving out those naming `without` (a person erased or
-    /// restricted) and those whose key is gone.
-    pub(crate) fn interaction_notes(&self, did: &DossierId, without: &[SubjectId]) -> Vec<String> {
-        let Ok(all) = self.interactions_of(did) else { return vec![] };
-        all.iter()
-            .filter(|r| r.contact.as_ref().is_none_or(|c| !without.contains(c)))
-            .filter_map(|r| match self.interaction_summary(did, r) {
-                Ok(Opened::Plain(text)) => Some(text),
-                Ok(Opened::Erased) => None,
-                Err(e) => {
-                    // Left out of the index, never indexed as erased.
-                    tracing::error!(dossier = %did, interaction = %r.id, error = %e, "an interaction summary does not open");
-                    None
-                }
-            })
-            .collect()
+        interactions_of(self.store.as_ref(), did)
     }
 
     /// An interaction's summary, opened: `Erased` once its key is shredded.

@@ -6,8 +6,8 @@
 //! (grading.toml) is suppressed, its figures left out.
 
 use super::figures::{month_of, months_before};
-use super::interactions::InteractionKind;
 use crate::archive::gate::CustomerScope;
+use crate::archive::interaction_records::InteractionKind;
 use crate::archive::records::DossierMeta;
 use crate::archive::{Archive, ArchiveError, RequestCtx};
 use crate::audit::{Commit, Outcome};

@@ -168,7 +168,7 @@ impl Archive {
         for (r, k) in keys.created {
             self.keyring.remember(r, k);
         }
-        self.index_version(&id, 1, &split, &fresh);
+        self.index.index_version(&id, 1, &split, &fresh);
         Ok(Created { id, version: 1, hash: hex::encode(hash), subjects })
     }
 

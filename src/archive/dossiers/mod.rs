@@ -8,11 +8,13 @@ mod create;
 mod json;
 mod plan;
 mod read;
+mod search;
 mod update;
 
 pub(crate) use collection::{check_notices, ContactCollection};
 pub use collection::{CollectionRecord, SensitiveBasis};
 pub(crate) use plan::ReadPlan;
+pub use search::{SearchHit, SearchPage};
 pub(crate) use update::{Author, NextVersion};
 
 use super::records::{DossierMeta, SUBJECTS};

@@ -204,7 +204,7 @@ impl Archive {
         for (r, k) in keys.created {
             self.keyring.remember(r, k);
         }
-        self.index_version(did, version, &split, &fresh);
+        self.index.index_version(did, version, &split, &fresh);
         Ok(Created { id: did.clone(), version, hash: hex::encode(hash), subjects: version_subjects })
     }
 

@@ -55,7 +55,7 @@ impl Archive {
                     }
                     Some(mut m) => {
                         // The index first: never a shredded key with a live index entry.
-                        self.unindex_dossiers(std::slice::from_ref(did))?;
+                        self.index.unindex_dossiers(std::slice::from_ref(did))?;
                         let prefix = keys::versions_prefix(did);
                         for row in self.store.scan(Cf::Versions, &prefix, &prefix) {
                             let (k, bytes) = row?;
@@ -108,7 +108,7 @@ impl Archive {
                 } else if !held.is_empty() {
                     result.outcome = ItemOutcome::Skipped(format!("under legal hold {}", held.join(", ")));
                 } else {
-                    self.unindex_subject(sid, &linked)?;
+                    self.index.unindex_subject(sid, &linked)?;
                     let (erase_ops, keys) = self.erase_subject_ops(sid, &tomb)?;
                     ops.extend(erase_ops);
                     shredded.extend(keys);

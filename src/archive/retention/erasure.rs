@@ -159,7 +159,7 @@ impl Archive {
             let e = subject_entry(Outcome::Deny, format!("erasure blocked by {blocked}; {then}"));
             self.audit.commit(Commit::guarded(held.replace(&restricted)?, ops, e)).await?;
             if restricted.restricted_at != meta.restricted_at {
-                self.reindex_dossiers(&metas.iter().map(|m| m.id.clone()).collect::<Vec<_>>())?;
+                self.index.reindex_dossiers(&metas.iter().map(|m| m.id.clone()).collect::<Vec<_>>())?;
             }
             let then = if pending {
                 "the subject is restricted (storage only) and the erasure is pending: \

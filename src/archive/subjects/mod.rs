@@ -307,7 +307,7 @@ impl Archive {
         if changed {
             // Found by search again, or no longer.
             let dossiers: Vec<DossierId> = call.dossiers.iter().map(|d| d.id.clone()).collect();
-            self.reindex_dossiers(&dossiers)?;
+            self.index.reindex_dossiers(&dossiers)?;
         }
         self.subject_view(&call, &meta)
     }

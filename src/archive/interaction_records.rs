@@ -1,0 +1,56 @@
+//! Interactions as stored: the record and its table. Customer management
+//! writes them; the search index and the subject export read them.
+
+use crate::archive::ArchiveError;
+use crate::crypto::Sealed;
+use crate::domain::{DossierId, InteractionId, PrincipalId, SubjectId};
+use crate::store::{keys, Cf, KvStore, Table};
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum InteractionKind {
+    Call,
+    Email,
+    Visit,
+    Complaint,
+    Feedback,
+    /// 回访: a follow-up visit or call after a service.
+    FollowUp,
+}
+
+impl InteractionKind {
+    pub const ALL: [InteractionKind; 6] = [
+        InteractionKind::Call,
+        InteractionKind::Email,
+        InteractionKind::Visit,
+        InteractionKind::Complaint,
+        InteractionKind::Feedback,
+        InteractionKind::FollowUp,
+    ];
+}
+
+/// Interactions: `i/<dos>/<int>` in `documents` (ids sort by time).
+pub(crate) const INTERACTIONS: Table<(DossierId, InteractionId), InteractionRecord> =
+    Table::new(Cf::Documents, b"i/", |(did, iid): &(DossierId, InteractionId)| keys::interaction(did, iid));
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub(crate) struct InteractionRecord {
+    pub id: InteractionId,
+    pub kind: InteractionKind,
+    #[serde(with = "time::serde::rfc3339")]
+    pub at: OffsetDateTime,
+    pub contact: Option<SubjectId>,
+    pub satisfaction: Option<u8>,
+    pub summary: Sealed,
+    pub recorded_by: PrincipalId,
+    #[serde(with = "time::serde::rfc3339")]
+    pub recorded_at: OffsetDateTime,
+}
+
+/// The interactions of a dossier, oldest first.
+pub(crate) fn interactions_of(store: &dyn KvStore, did: &DossierId) -> Result<Vec<InteractionRecord>, ArchiveError> {
+    let rows = INTERACTIONS.scan_under(store, keys::interactions_prefix(did));
+    Ok(rows.map(|r| r.map(|(_, v)| v)).collect::<Result<_, _>>()?)
+}
