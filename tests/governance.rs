@@ -8,48 +8,18 @@
 mod common;
 
 use common::*;
-use custos::clock::ManualClock;
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
-use std::sync::Arc;
 use time::macros::datetime;
 
 const T0: time::OffsetDateTime = datetime!(2026-12-01 09:00 UTC);
 
-struct World {
-    app: TestApp,
-    clock: Arc<ManualClock>,
-    officer: String,
-    service: String,
-    service_id: String,
-}
-
-/// The shipped policies with some files replaced.
-fn policies_with(files: &[(&str, &str)]) -> tempfile::TempDir {
-    let dir = tempfile::tempdir().unwrap();
-    for e in std::fs::read_dir(policies_dir()).unwrap().flatten() {
-        std::fs::copy(e.path(), dir.path().join(e.file_name())).unwrap();
-    }
-    for (name, text) in files {
-        std::fs::write(dir.path().join(name), text).unwrap();
-    }
-    dir
-}
-
-async fn world_with(policies: Option<std::path::PathBuf>) -> World {
-    let clock = Arc::new(ManualClock::new(T0));
-    let app = spawn_app_with(
-        tempfile::tempdir().unwrap(),
-        move |c| {
-            c.retention_interval = None;
-            c.policies_dir = policies;
-        },
-        clock.clone(),
-    )
-    .await;
-    let (_, officer) = app.principal(&["compliance"], "总部").await;
-    let (service_id, service) = app.principal(&["service"], "华东").await;
-    World { app, clock, officer, service, service_id }
+/// A compliance officer at 总部 and service in 华东.
+fn world() -> WorldBuilder {
+    World::at(T0)
+        .config(|c| c.retention_interval = None) // the sweep runs only when a test runs it
+        .staff("officer", &["compliance"], "总部")
+        .staff("service", &["service"], "华东")
 }
 
 fn rfc3339(t: time::OffsetDateTime) -> String {
@@ -71,12 +41,12 @@ impl World {
     }
 
     async fn officer(&self, method: Method, path: &str, body: Option<Value>) -> (StatusCode, Value) {
-        self.call(method, &self.officer, "dsr", path, body).await
+        self.call(method, self.token("officer"), "dsr", path, body).await
     }
 
     /// Fixture `i` in 华东, created by service.
     fn body(&self, i: usize) -> Value {
-        let mut body = fixture(i, &self.service_id);
+        let mut body = fixture(i, self.id("service"));
         body["customer"]["region"] = json!("华东");
         body
     }
@@ -137,8 +107,7 @@ transfers = "none"
 /// consent under a notice naming it; notice texts are append-only.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_notice_version_is_recorded_per_person_and_a_purpose_it_adds_waits_for_consent_under_it() {
-    let policies = policies_with(&[("notices.toml", TWO_NOTICES)]);
-    let w = world_with(Some(policies.path().to_owned())).await;
+    let w = world().policy("notices.toml", TWO_NOTICES).start().await;
     let (sales_id, sales) = w.app.principal(&["sales"], "华东").await;
     let (did, subjects) = w.app.create_ok(&sales, "service_delivery", &fixture(1, &sales_id)).await;
     let sid = &subjects[0];
@@ -146,7 +115,7 @@ async fn a_notice_version_is_recorded_per_person_and_a_purpose_it_adds_waits_for
     assert_eq!(status, StatusCode::OK);
     assert_eq!(s["collection"][0]["notice"], "v1", "{s}");
     assert_eq!(s["collection"][0]["dossier"], did.as_str());
-    let entries = w.app.audit(&w.officer, &format!("resource={did}&action=dossier.create")).await;
+    let entries = w.app.audit(w.token("officer"), &format!("resource={did}&action=dossier.create")).await;
     assert!(entries[0]["reason"].as_str().unwrap().contains(&format!("{sid}: notice v1")), "{entries:?}");
 
     // The notices: v1 in force and its digest recorded at start-up, v2 not yet.
@@ -172,7 +141,7 @@ async fn a_notice_version_is_recorded_per_person_and_a_purpose_it_adds_waits_for
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "v2 is not in force yet: {p}");
 
     // v2 takes effect: marketing exists for the person only once they consent under it.
-    w.clock.advance(time::Duration::days(40));
+    w.clock().advance(time::Duration::days(40));
     let read = |token: String| {
         let (app, did) = (&w.app, did.clone());
         async move {
@@ -196,11 +165,12 @@ async fn a_notice_version_is_recorded_per_person_and_a_purpose_it_adds_waits_for
     let archive = w.app.archive();
     assert_eq!(archive.record_notices().await.unwrap(), vec!["v2".to_owned()], "v2 recorded once in force");
     drop(archive);
+    let (policies, clock) = (w.policies_dir().to_owned(), w.clock().clone());
     let data = w.app.stop().await;
-    std::fs::write(policies.path().join("notices.toml"), TWO_NOTICES.replacen("3 years", "5 years", 1)).unwrap();
+    std::fs::write(policies.join("notices.toml"), TWO_NOTICES.replacen("3 years", "5 years", 1)).unwrap();
     let mut config = test_config(data.path());
-    config.policies_dir = Some(policies.path().to_owned());
-    let err = custos::server::start(config, w.clock.clone()).await.err().expect("refused");
+    config.policies_dir = Some(policies);
+    let err = custos::server::start(config, clock).await.err().expect("refused");
     assert!(format!("{err:#}").contains("privacy notice v1 changed after it took effect"), "{err:#}");
 }
 
@@ -209,10 +179,10 @@ async fn a_notice_version_is_recorded_per_person_and_a_purpose_it_adds_waits_for
 /// names which.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_sensitive_field_needs_separate_consent_or_a_legal_basis_at_collection() {
-    let w = world_with(None).await;
+    let w = world().start().await;
     let mut bare = w.body(0);
     bare["contacts"][0].as_object_mut().unwrap().remove("sensitive_basis");
-    let r = w.app.create(&w.service, "service_delivery", &bare).await;
+    let r = w.app.create(w.token("service"), "service_delivery", &bare).await;
     let p = assert_problem(r, StatusCode::UNPROCESSABLE_ENTITY).await;
     assert_eq!(p["errors"][0]["path"], "/contacts/0/id_number", "{p}");
     let msg = p["errors"][0]["message"].as_str().unwrap();
@@ -220,16 +190,18 @@ async fn a_sensitive_field_needs_separate_consent_or_a_legal_basis_at_collection
     assert!(!msg.contains("310101"), "no value in the error");
     let mut unknown = w.body(0);
     unknown["contacts"][0]["sensitive_basis"] = json!("because_we_can");
-    let p =
-        assert_problem(w.app.create(&w.service, "service_delivery", &unknown).await, StatusCode::UNPROCESSABLE_ENTITY)
-            .await;
+    let p = assert_problem(
+        w.app.create(w.token("service"), "service_delivery", &unknown).await,
+        StatusCode::UNPROCESSABLE_ENTITY,
+    )
+    .await;
     assert_eq!(p["errors"][0]["path"], "/contacts/0/sensitive_basis", "{p}");
-    let refused = w.app.audit(&w.officer, "action=dossier.create&outcome=error").await;
+    let refused = w.app.audit(w.token("officer"), "action=dossier.create&outcome=error").await;
     assert_eq!(refused.len(), 2, "both refusals audited: {refused:?}");
 
     // A legal basis that needs no consent: recorded on the person, named in the entry.
-    let (did, subjects) = w.app.create_ok(&w.service, "service_delivery", &w.body(0)).await;
-    let entry = &w.app.audit(&w.officer, &format!("resource={did}&action=dossier.create")).await[0];
+    let (did, subjects) = w.app.create_ok(w.token("service"), "service_delivery", &w.body(0)).await;
+    let entry = &w.app.audit(w.token("officer"), &format!("resource={did}&action=dossier.create")).await[0];
     assert!(
         entry["reason"]
             .as_str()
@@ -245,15 +217,17 @@ async fn a_sensitive_field_needs_separate_consent_or_a_legal_basis_at_collection
     let mut first = w.body(2);
     first["contacts"][0].as_object_mut().unwrap().remove("id_number");
     first["contacts"][0].as_object_mut().unwrap().remove("sensitive_basis");
-    let (_, people) = w.app.create_ok(&w.service, "service_delivery", &first).await;
+    let (_, people) = w.app.create_ok(w.token("service"), "service_delivery", &first).await;
     let sid = people[0].clone();
     let mut again = w.body(2);
     again["contacts"][0]["subject_id"] = json!(sid);
     again["contacts"][0].as_object_mut().unwrap().remove("sensitive_basis");
     again["contacts"][0]["id_number"] = json!("110101199001011234");
-    let p =
-        assert_problem(w.app.create(&w.service, "service_delivery", &again).await, StatusCode::UNPROCESSABLE_ENTITY)
-            .await;
+    let p = assert_problem(
+        w.app.create(w.token("service"), "service_delivery", &again).await,
+        StatusCode::UNPROCESSABLE_ENTITY,
+    )
+    .await;
     assert_eq!(p["errors"][0]["path"], "/contacts/0/id_number", "{p}");
     let (status, c) = w
         .consent(
@@ -264,8 +238,8 @@ async fn a_sensitive_field_needs_separate_consent_or_a_legal_basis_at_collection
         .await;
     assert_eq!(status, StatusCode::CREATED, "{c}");
     let event = c["event"].as_u64().unwrap();
-    let (second, _) = w.app.create_ok(&w.service, "service_delivery", &again).await;
-    let entry = &w.app.audit(&w.officer, &format!("resource={second}&action=dossier.create")).await[0];
+    let (second, _) = w.app.create_ok(w.token("service"), "service_delivery", &again).await;
+    let entry = &w.app.audit(w.token("officer"), &format!("resource={second}&action=dossier.create")).await[0];
     let reason = entry["reason"].as_str().unwrap();
     assert!(
         reason.contains(&format!(
@@ -283,8 +257,8 @@ async fn a_sensitive_field_needs_separate_consent_or_a_legal_basis_at_collection
 /// person only with their separate consent naming it.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_processor_sees_its_agreement_within_its_term_and_attests_deletion_after() {
-    let w = world_with(None).await;
-    let (did, subjects) = w.app.create_ok(&w.service, "service_delivery", &w.body(0)).await;
+    let w = world().start().await;
+    let (did, subjects) = w.app.create_ok(w.token("service"), "service_delivery", &w.body(0)).await;
     let rid = w.recipient(recipient_body("processor", "CN", &["internal"])).await;
     let (pid, carrier) = w.processor(&rid).await;
 
@@ -297,7 +271,7 @@ async fn a_processor_sees_its_agreement_within_its_term_and_attests_deletion_aft
         withheld.contains(&"/contacts/0/phone".to_owned()) && withheld.contains(&"/contacts/0/name".to_owned()),
         "{d}"
     );
-    let entry = &w.app.audit(&w.officer, &format!("resource={did}&action=dossier.read")).await[0];
+    let entry = &w.app.audit(w.token("officer"), &format!("resource={did}&action=dossier.read")).await[0];
     let reason = entry["reason"].as_str().unwrap();
     assert!(
         reason.contains(&format!("agreement:{rid}")) && reason.contains(&format!("for recipient {rid} (processor)")),
@@ -335,7 +309,7 @@ async fn a_processor_sees_its_agreement_within_its_term_and_attests_deletion_aft
     early["deleted_at"] = json!(rfc3339(T0));
     let (status, _) = w.officer(Method::POST, &format!("/v1/recipients/{rid}/attestation"), Some(early)).await;
     assert_eq!(status, StatusCode::CONFLICT, "not before the term ends");
-    w.clock.advance(time::Duration::days(32));
+    w.clock().advance(time::Duration::days(32));
     assert_eq!(
         w.app.get(&carrier, Some("service_delivery"), &format!("/v1/dossiers/{did}")).await.status(),
         StatusCode::UNAUTHORIZED
@@ -352,8 +326,8 @@ async fn a_processor_sees_its_agreement_within_its_term_and_attests_deletion_aft
 
     // An independent recipient: a person's fields only with their consent naming it.
     let mut body = recipient_body("independent", "CN", &["internal", "personal"]);
-    body["term_from"] = json!(rfc3339(w.clock_now()));
-    body["term_until"] = json!(rfc3339(w.clock_now() + time::Duration::days(365)));
+    body["term_from"] = json!(rfc3339(w.now()));
+    body["term_until"] = json!(rfc3339(w.now() + time::Duration::days(365)));
     let ind = w.recipient(body).await;
     let (_, partner) = w.processor(&ind).await;
     let d: Value =
@@ -363,7 +337,7 @@ async fn a_processor_sees_its_agreement_within_its_term_and_attests_deletion_aft
         .consent(
             &subjects[0],
             json!({"purpose": "service_delivery", "basis": "separate_consent", "recipient": ind,
-            "evidence": "signed provision consent", "granted_at": rfc3339(w.clock_now())}),
+            "evidence": "signed provision consent", "granted_at": rfc3339(w.now())}),
         )
         .await;
     assert_eq!(status, StatusCode::CREATED, "{c}");
@@ -377,7 +351,7 @@ async fn a_processor_sees_its_agreement_within_its_term_and_attests_deletion_aft
         .consent(
             &subjects[1],
             json!({"purpose": "service_delivery", "basis": "consent", "recipient": ind,
-            "evidence": "x", "granted_at": rfc3339(w.clock_now())}),
+            "evidence": "x", "granted_at": rfc3339(w.now())}),
         )
         .await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
@@ -392,13 +366,6 @@ async fn a_processor_sees_its_agreement_within_its_term_and_attests_deletion_aft
     assert!(!sd["recipients_internal"].as_array().unwrap().contains(&json!("processor")));
 }
 
-impl World {
-    fn clock_now(&self) -> time::OffsetDateTime {
-        use custos::clock::Clock;
-        self.clock.now()
-    }
-}
-
 /// PIPL Art. 38-40: a recipient abroad reads a person's data only under a
 /// transfer record (and the person's separate consent where the mechanism
 /// needs it); each person transferred is counted once a year, with an
@@ -408,9 +375,8 @@ async fn a_transfer_abroad_needs_its_record_and_is_counted_with_an_alert_at_the_
     let transfers = std::fs::read_to_string(policies_dir().join("transfers.toml"))
         .unwrap()
         .replace("alert_threshold = 100000", "alert_threshold = 3");
-    let policies = policies_with(&[("transfers.toml", &transfers)]);
-    let w = world_with(Some(policies.path().to_owned())).await;
-    let (did, subjects) = w.app.create_ok(&w.service, "service_delivery", &w.body(0)).await;
+    let w = world().policy("transfers.toml", &transfers).start().await;
+    let (did, subjects) = w.app.create_ok(w.token("service"), "service_delivery", &w.body(0)).await;
     let rid = w.recipient(recipient_body("processor", "SG", &["internal", "personal"])).await;
     let (_, carrier) = w.processor(&rid).await;
     let path = format!("/v1/dossiers/{did}");
@@ -421,7 +387,7 @@ async fn a_transfer_abroad_needs_its_record_and_is_counted_with_an_alert_at_the_
         p["detail"].as_str().unwrap().contains(&format!("a transfer record for CN residents to {rid} (SG)")),
         "{p}"
     );
-    let denied = w.app.audit(&w.officer, &format!("resource={did}&action=dossier.read&outcome=deny")).await;
+    let denied = w.app.audit(w.token("officer"), &format!("resource={did}&action=dossier.read&outcome=deny")).await;
     assert_eq!(denied.len(), 1);
 
     let record = |jurisdiction: &str, mechanism: &str, to: &str| json!({"recipient": to, "jurisdiction": jurisdiction, "mechanism": mechanism, "reference": "跨境寄递 contract terms §4"});
@@ -444,7 +410,7 @@ async fn a_transfer_abroad_needs_its_record_and_is_counted_with_an_alert_at_the_
     assert_eq!(r.status(), StatusCode::OK);
     let d: Value = r.json().await.unwrap();
     assert_eq!(d["contacts"][0]["phone"], w.body(0)["contacts"][0]["phone"]);
-    let entry = &w.app.audit(&w.officer, &format!("resource={did}&action=dossier.read&outcome=allow")).await[0];
+    let entry = &w.app.audit(w.token("officer"), &format!("resource={did}&action=dossier.read&outcome=allow")).await[0];
     assert!(
         entry["reason"].as_str().unwrap().contains(&format!("abroad to {rid} (SG): {} under {xfr}", subjects[0])),
         "{entry}"
@@ -463,7 +429,7 @@ async fn a_transfer_abroad_needs_its_record_and_is_counted_with_an_alert_at_the_
     let (_, eu_carrier) = w.processor(&eu_rid).await;
     let (status, _) = w.officer(Method::POST, "/v1/transfers", Some(record("CN", "standard_contract", &eu_rid))).await;
     assert_eq!(status, StatusCode::CREATED);
-    let (other_did, other) = w.app.create_ok(&w.service, "service_delivery", &w.body(2)).await;
+    let (other_did, other) = w.app.create_ok(w.token("service"), "service_delivery", &w.body(2)).await;
     let other_path = format!("/v1/dossiers/{other_did}");
     let eu_read = || w.app.get(&eu_carrier, Some("service_delivery"), &other_path);
     let p = assert_problem(eu_read().await, StatusCode::FORBIDDEN).await;

@@ -9,51 +9,44 @@ use common::*;
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 
-/// A dossier (fixture 0: two contacts, the first with an id number; a bank
-/// account) owned by a sales principal in 华东, created by service.
-struct World {
-    app: TestApp,
-    sales: String,
-    sales_other: String,
-    service: String,
-    service_south: String,
-    finance: String,
-    compliance: String,
-    admin: String,
+/// The world of these tests: two salespeople and service in 华东, service in
+/// 华南, finance and a compliance officer at 总部, on the system clock; and a
+/// dossier (fixture 0: two contacts, the first with an id number; a bank
+/// account) owned by `sales`, created by `service`.
+struct Case {
+    world: World,
     id: String,
     subjects: Vec<String>,
     body: Value,
 }
 
-async fn world() -> World {
-    let app = spawn_app().await;
-    let (sales_id, sales) = app.principal(&["sales"], "华东").await;
-    let (_, sales_other) = app.principal(&["sales"], "华东").await;
-    let (_, service) = app.principal(&["service"], "华东").await;
-    let (_, service_south) = app.principal(&["service"], "华南").await;
-    let (_, finance) = app.principal(&["finance"], "总部").await;
-    let (_, compliance) = app.principal(&["compliance"], "总部").await;
-    let body = fixture(0, &sales_id);
-    let r = app.create(&service, "service_delivery", &body).await;
-    assert_eq!(r.status(), StatusCode::CREATED);
-    let created: Value = r.json().await.unwrap();
-    let subjects = created["subjects"].as_array().unwrap().iter().map(|s| s.as_str().unwrap().to_owned()).collect();
-    World {
-        id: created["id"].as_str().unwrap().to_owned(),
-        app,
-        sales,
-        sales_other,
-        service,
-        service_south,
-        finance,
-        compliance,
-        admin: ADMIN_TOKEN.to_owned(),
-        subjects,
-        body,
+impl std::ops::Deref for Case {
+    type Target = World;
+
+    fn deref(&self) -> &World {
+        &self.world
     }
 }
 
-impl World {
+async fn world() -> Case {
+    let world = World::on_system_clock()
+        .staff("sales", &["sales"], "华东")
+        .staff("sales_other", &["sales"], "华东")
+        .staff("service", &["service"], "华东")
+        .staff("service_south", &["service"], "华南")
+        .staff("finance", &["finance"], "总部")
+        .staff("compliance", &["compliance"], "总部")
+        .start()
+        .await;
+    let body = fixture(0, world.id("sales"));
+    let r = world.app.create(world.token("service"), "service_delivery", &body).await;
+    assert_eq!(r.status(), StatusCode::CREATED);
+    let created: Value = r.json().await.unwrap();
+    let subjects = created["subjects"].as_array().unwrap().iter().map(|s| s.as_str().unwrap().to_owned()).collect();
+    Case { id: created["id"].as_str().unwrap().to_owned(), world, subjects, body }
+}
+
+impl Case {
     async fn read(&self, token: &str, purpose: &str) -> (StatusCode, Value) {
         let r = self.app.get(token, Some(purpose), &format!("/v1/dossiers/{}", self.id)).await;
         let status = r.status();
@@ -97,7 +90,7 @@ impl World {
     }
 }
 
-impl World {
+impl Case {
     async fn withdraw(&self, token: &str, purpose: &str, subject: usize, consent_for: &str) -> reqwest::Response {
         let path = format!("/v1/subjects/{}/consents/{consent_for}", self.subjects[subject]);
         self.send(reqwest::Method::DELETE, token, purpose, &path, None).await
@@ -121,7 +114,7 @@ async fn each_row_of_the_role_table() {
 
     // sales, own dossier: internal clear, confidential masked, personal clear, sensitive withheld.
     for purpose in ["service_delivery"] {
-        let d = w.read_ok(&w.sales, purpose).await;
+        let d = w.read_ok(w.token("sales"), purpose).await;
         assert_eq!(d["customer"], b["customer"]);
         assert_eq!(d["finance"]["credit_rating"], "***");
         assert_eq!(redaction(&d, "/finance/credit_rating").as_deref(), Some("masked"));
@@ -134,20 +127,20 @@ async fn each_row_of_the_role_table() {
         assert_eq!(d["contacts"][0]["subject_id"], w.subjects[0].as_str());
     }
     // sales, another owner's dossier: 403.
-    let (status, problem) = w.read(&w.sales_other, "service_delivery").await;
+    let (status, problem) = w.read(w.token("sales_other"), "service_delivery").await;
     assert_eq!(status, StatusCode::FORBIDDEN, "{problem}");
 
     // service: own region as sales; another region 403.
-    let d = w.read_ok(&w.service, "service_delivery").await;
+    let d = w.read_ok(w.token("service"), "service_delivery").await;
     assert_eq!(d["remarks"], b["remarks"]);
     assert_eq!(d["finance"]["payment_terms"], "***");
     assert_eq!(d["contacts"][1]["email"], b["contacts"][1]["email"]);
     assert_eq!(redaction(&d, "/finance/bank_account").as_deref(), Some("withheld"));
-    assert_eq!(w.read(&w.service_south, "service_delivery").await.0, StatusCode::FORBIDDEN);
+    assert_eq!(w.read(w.token("service_south"), "service_delivery").await.0, StatusCode::FORBIDDEN);
 
     // finance: internal clear, confidential clear, personal masked, sensitive clear
     // except a contact's id number without separate consent.
-    let d = w.read_ok(&w.finance, "credit_assessment").await;
+    let d = w.read_ok(w.token("finance"), "credit_assessment").await;
     assert_eq!(d["customer"], b["customer"]);
     assert_eq!(d["finance"], b["finance"]);
     assert_eq!(d["contacts"][0]["name"], "张**");
@@ -159,14 +152,14 @@ async fn each_row_of_the_role_table() {
     assert_eq!(redaction(&d, "/contacts/0/id_number").as_deref(), Some("withheld"));
 
     // compliance, legal_compliance: internal clear, confidential masked, personal masked, sensitive withheld.
-    let d = w.read_ok(&w.compliance, "legal_compliance").await;
+    let d = w.read_ok(w.token("compliance"), "legal_compliance").await;
     assert_eq!(d["customer"], b["customer"]);
     assert_eq!(d["finance"]["credit_rating"], "***");
     assert_eq!(d["contacts"][1]["name"], "李**");
     assert!(d["finance"].get("bank_account").is_none());
     assert!(d["contacts"][0].get("id_number").is_none());
     // compliance, dsr: personal and sensitive clear, confidential still masked.
-    let d = w.read_ok(&w.compliance, "dsr").await;
+    let d = w.read_ok(w.token("compliance"), "dsr").await;
     assert_eq!(d["contacts"][0]["name"], b["contacts"][0]["name"]);
     assert_eq!(d["contacts"][0]["id_number"], b["contacts"][0]["id_number"]);
     assert_eq!(d["finance"]["bank_account"], b["finance"]["bank_account"]);
@@ -174,25 +167,28 @@ async fn each_row_of_the_role_table() {
 
     // admin: no purpose at all.
     for purpose in ["service_delivery", "marketing", "credit_assessment", "legal_compliance", "dsr"] {
-        assert_eq!(w.read(&w.admin, purpose).await.0, StatusCode::FORBIDDEN, "{purpose}");
+        assert_eq!(w.read(ADMIN_TOKEN, purpose).await.0, StatusCode::FORBIDDEN, "{purpose}");
     }
     // A purpose the role may not use is 403.
-    assert_eq!(w.read(&w.sales, "credit_assessment").await.0, StatusCode::FORBIDDEN);
-    assert_eq!(w.read(&w.finance, "service_delivery").await.0, StatusCode::FORBIDDEN);
-    assert_eq!(w.read(&w.compliance, "marketing").await.0, StatusCode::FORBIDDEN);
+    assert_eq!(w.read(w.token("sales"), "credit_assessment").await.0, StatusCode::FORBIDDEN);
+    assert_eq!(w.read(w.token("finance"), "service_delivery").await.0, StatusCode::FORBIDDEN);
+    assert_eq!(w.read(w.token("compliance"), "marketing").await.0, StatusCode::FORBIDDEN);
 
     // Versions obey the same rule.
-    let r = w.app.get(&w.service_south, Some("service_delivery"), &format!("/v1/dossiers/{}/versions", w.id)).await;
+    let r =
+        w.app.get(w.token("service_south"), Some("service_delivery"), &format!("/v1/dossiers/{}/versions", w.id)).await;
     assert_eq!(r.status(), StatusCode::FORBIDDEN);
-    let r = w.app.get(&w.finance, Some("credit_assessment"), &format!("/v1/dossiers/{}/versions/1", w.id)).await;
+    let r =
+        w.app.get(w.token("finance"), Some("credit_assessment"), &format!("/v1/dossiers/{}/versions/1", w.id)).await;
     assert_eq!(r.json::<Value>().await.unwrap()["contacts"][0]["phone"], "139****5688");
 
     // The 403 for "nothing visible" is audited as a denial with the policies' reasons.
-    let denials = w.app.audit(&w.compliance, &format!("resource={}&outcome=deny", w.id)).await;
+    let denials = w.app.audit(w.token("compliance"), &format!("resource={}&outcome=deny", w.id)).await;
     let nothing = denials.iter().find(|e| e["reason"].as_str().unwrap().starts_with("no field visible")).unwrap();
     assert!(nothing["reason"].as_str().unwrap().contains("internal=withheld"), "{nothing}");
     // An allowed read names what was released, masked and withheld.
-    let reads = w.app.audit(&w.compliance, &format!("resource={}&action=dossier.read&outcome=allow", w.id)).await;
+    let reads =
+        w.app.audit(w.token("compliance"), &format!("resource={}&action=dossier.read&outcome=allow", w.id)).await;
     let fin = reads.iter().find(|e| e["purpose"] == "credit_assessment").unwrap();
     assert!(fin["fields"]["masked"].as_array().unwrap().contains(&json!("/contacts/0/phone")), "{fin}");
     assert!(fin["fields"]["withheld"].as_array().unwrap().contains(&json!("/contacts/0/id_number")), "{fin}");
@@ -205,19 +201,22 @@ async fn create_and_update_follow_the_role_table() {
     let w = world().await;
     let (sales_id, _) = (w.body["owner"].as_str().unwrap().to_owned(), ());
     // sales creates as owner only.
-    assert_eq!(w.app.create(&w.sales, "service_delivery", &fixture(1, &sales_id)).await.status(), StatusCode::CREATED);
+    assert_eq!(
+        w.app.create(w.token("sales"), "service_delivery", &fixture(1, &sales_id)).await.status(),
+        StatusCode::CREATED
+    );
     let (other_id, _) = w.app.principal(&["sales"], "华东").await;
     assert_eq!(
-        w.app.create(&w.sales, "service_delivery", &fixture(1, &other_id)).await.status(),
+        w.app.create(w.token("sales"), "service_delivery", &fixture(1, &other_id)).await.status(),
         StatusCode::FORBIDDEN
     );
     // finance and compliance create nothing (their purposes reach no create permit).
     assert_eq!(
-        w.app.create(&w.finance, "credit_assessment", &fixture(1, &sales_id)).await.status(),
+        w.app.create(w.token("finance"), "credit_assessment", &fixture(1, &sales_id)).await.status(),
         StatusCode::FORBIDDEN
     );
     assert_eq!(
-        w.app.create(&w.compliance, "legal_compliance", &fixture(1, &sales_id)).await.status(),
+        w.app.create(w.token("compliance"), "legal_compliance", &fixture(1, &sales_id)).await.status(),
         StatusCode::FORBIDDEN
     );
 
@@ -227,22 +226,29 @@ async fn create_and_update_follow_the_role_table() {
     next["contacts"][0]["subject_id"] = json!(w.subjects[0]);
     next["contacts"][1]["subject_id"] = json!(w.subjects[1]);
     // sales: no updates.
-    assert_eq!(w.app.put(&w.sales, "service_delivery", &path, Some("1"), &next).await.status(), StatusCode::FORBIDDEN);
+    assert_eq!(
+        w.app.put(w.token("sales"), "service_delivery", &path, Some("1"), &next).await.status(),
+        StatusCode::FORBIDDEN
+    );
     // service in another region: no.
     assert_eq!(
-        w.app.put(&w.service_south, "service_delivery", &path, Some("1"), &next).await.status(),
+        w.app.put(w.token("service_south"), "service_delivery", &path, Some("1"), &next).await.status(),
         StatusCode::FORBIDDEN
     );
     // service may not move the dossier out of its region.
     let mut moved = next.clone();
     moved["customer"]["region"] = json!("华南");
     assert_eq!(
-        w.app.put(&w.service, "service_delivery", &path, Some("1"), &moved).await.status(),
+        w.app.put(w.token("service"), "service_delivery", &path, Some("1"), &moved).await.status(),
         StatusCode::FORBIDDEN
     );
     // service in its region: yes.
-    assert_eq!(w.app.put(&w.service, "service_delivery", &path, Some("1"), &next).await.status(), StatusCode::OK);
-    let denied = w.app.audit(&w.compliance, &format!("resource={}&action=dossier.update&outcome=deny", w.id)).await;
+    assert_eq!(
+        w.app.put(w.token("service"), "service_delivery", &path, Some("1"), &next).await.status(),
+        StatusCode::OK
+    );
+    let denied =
+        w.app.audit(w.token("compliance"), &format!("resource={}&action=dossier.update&outcome=deny", w.id)).await;
     assert_eq!(denied.len(), 3);
     assert!(denied.iter().all(|e| e["reason"].as_str().unwrap().contains("no policy permits update")), "{denied:?}");
 }
@@ -251,36 +257,42 @@ async fn create_and_update_follow_the_role_table() {
 async fn marketing_needs_each_contacts_consent_and_withdrawal_takes_effect_at_once() {
     let w = world().await;
     // No consent: the contacts are withheld for marketing, the business record is not.
-    let d = w.read_ok(&w.sales, "marketing").await;
+    let d = w.read_ok(w.token("sales"), "marketing").await;
     assert_eq!(d["customer"], w.body["customer"]);
     assert!(d["contacts"][0].get("name").is_none(), "{d}");
     assert_eq!(redaction(&d, "/contacts/0/name").as_deref(), Some("withheld"));
     assert_eq!(redaction(&d, "/contacts/1/phone").as_deref(), Some("withheld"));
 
     // Contact 0 consents (recorded by the sales owner).
-    let r = w.grant(&w.sales, "marketing", 0, "marketing", "consent").await;
+    let r = w.grant(w.token("sales"), "marketing", 0, "marketing", "consent").await;
     assert_eq!(r.status(), StatusCode::CREATED);
     let event: Value = r.json().await.unwrap();
     assert_eq!(event["kind"], "grant");
-    let d = w.read_ok(&w.sales, "marketing").await;
+    let d = w.read_ok(w.token("sales"), "marketing").await;
     assert_eq!(d["contacts"][0]["phone"], w.body["contacts"][0]["phone"]);
     assert!(d["contacts"][1].get("phone").is_none(), "contact 1 has not consented");
 
     // Withdrawal: the next request is withheld again.
-    let r = w.withdraw(&w.sales, "service_delivery", 0, "marketing").await;
+    let r = w.withdraw(w.token("sales"), "service_delivery", 0, "marketing").await;
     assert_eq!(r.status(), StatusCode::OK);
-    let d = w.read_ok(&w.sales, "marketing").await;
+    let d = w.read_ok(w.token("sales"), "marketing").await;
     assert!(d["contacts"][0].get("phone").is_none());
     // ... and service delivery never changed (PIPL Art. 16).
-    let d = w.read_ok(&w.sales, "service_delivery").await;
+    let d = w.read_ok(w.token("sales"), "service_delivery").await;
     assert_eq!(d["contacts"][0]["phone"], w.body["contacts"][0]["phone"]);
     assert_eq!(d["contacts"][1]["phone"], w.body["contacts"][1]["phone"]);
 
     // Withdrawing what is not granted: 404. The history keeps both events.
-    let r = w.withdraw(&w.sales, "service_delivery", 0, "marketing").await;
+    let r = w.withdraw(w.token("sales"), "service_delivery", 0, "marketing").await;
     assert_problem(r, StatusCode::NOT_FOUND).await;
     let r = w
-        .send(reqwest::Method::GET, &w.compliance, "dsr", &format!("/v1/subjects/{}/consents", w.subjects[0]), None)
+        .send(
+            reqwest::Method::GET,
+            w.token("compliance"),
+            "dsr",
+            &format!("/v1/subjects/{}/consents", w.subjects[0]),
+            None,
+        )
         .await;
     let history: Value = r.json().await.unwrap();
     let kinds: Vec<&str> = history.as_array().unwrap().iter().map(|e| e["kind"].as_str().unwrap()).collect();
@@ -293,7 +305,7 @@ async fn marketing_needs_each_contacts_consent_and_withdrawal_takes_effect_at_on
     let r = w
         .send(
             reqwest::Method::POST,
-            &w.sales,
+            w.token("sales"),
             "marketing",
             &format!("/v1/subjects/{}/consents", w.subjects[0]),
             Some(json!({"purpose": "marketing", "basis": "maybe", "granted_at": "yesterday"})),
@@ -303,17 +315,21 @@ async fn marketing_needs_each_contacts_consent_and_withdrawal_takes_effect_at_on
     let paths: Vec<&str> = p["errors"].as_array().unwrap().iter().map(|e| e["path"].as_str().unwrap()).collect();
     assert_eq!(paths, ["/basis", "/evidence", "/granted_at"]);
     assert!(!p.to_string().contains("maybe") && !p.to_string().contains("yesterday"), "no echo: {p}");
-    let r = w.grant(&w.sales, "marketing", 0, "service_delivery", "consent").await;
+    let r = w.grant(w.token("sales"), "marketing", 0, "service_delivery", "consent").await;
     assert_problem(r, StatusCode::UNPROCESSABLE_ENTITY).await;
     // Another owner's salesperson cannot record consent for these contacts.
-    assert_eq!(w.grant(&w.sales_other, "marketing", 0, "marketing", "consent").await.status(), StatusCode::FORBIDDEN);
+    assert_eq!(
+        w.grant(w.token("sales_other"), "marketing", 0, "marketing", "consent").await.status(),
+        StatusCode::FORBIDDEN
+    );
     // Unknown subject: 404.
-    let r =
-        w.send(reqwest::Method::GET, &w.compliance, "dsr", "/v1/subjects/sub_00000000000000000000000000", None).await;
+    let r = w
+        .send(reqwest::Method::GET, w.token("compliance"), "dsr", "/v1/subjects/sub_00000000000000000000000000", None)
+        .await;
     assert_problem(r, StatusCode::NOT_FOUND).await;
 
     // Each step is audited against the subject.
-    let entries = w.app.audit(&w.compliance, &format!("subject={}", w.subjects[0])).await;
+    let entries = w.app.audit(w.token("compliance"), &format!("subject={}", w.subjects[0])).await;
     let actions: Vec<&str> = entries.iter().map(|e| e["action"].as_str().unwrap()).collect();
     for a in ["consent.grant", "consent.withdraw", "consent.history"] {
         assert!(actions.contains(&a), "{a} in {actions:?}");
@@ -324,21 +340,24 @@ async fn marketing_needs_each_contacts_consent_and_withdrawal_takes_effect_at_on
 async fn credit_assessment_needs_separate_consent_for_an_id_number() {
     let w = world().await;
     // An ordinary consent is not enough.
-    assert_eq!(w.grant(&w.compliance, "dsr", 0, "credit_assessment", "consent").await.status(), StatusCode::CREATED);
-    let d = w.read_ok(&w.finance, "credit_assessment").await;
+    assert_eq!(
+        w.grant(w.token("compliance"), "dsr", 0, "credit_assessment", "consent").await.status(),
+        StatusCode::CREATED
+    );
+    let d = w.read_ok(w.token("finance"), "credit_assessment").await;
     assert!(d["contacts"][0].get("id_number").is_none());
     // A separate consent (PIPL Art. 29) opens it, for that contact only.
     assert_eq!(
-        w.grant(&w.compliance, "dsr", 0, "credit_assessment", "separate_consent").await.status(),
+        w.grant(w.token("compliance"), "dsr", 0, "credit_assessment", "separate_consent").await.status(),
         StatusCode::CREATED
     );
-    let d = w.read_ok(&w.finance, "credit_assessment").await;
+    let d = w.read_ok(w.token("finance"), "credit_assessment").await;
     assert_eq!(d["contacts"][0]["id_number"], w.body["contacts"][0]["id_number"]);
     assert_eq!(d["contacts"][0]["phone"], "139****5688", "personal fields stay masked");
     // Withdrawn: withheld again.
-    let r = w.withdraw(&w.compliance, "dsr", 0, "credit_assessment").await;
+    let r = w.withdraw(w.token("compliance"), "dsr", 0, "credit_assessment").await;
     assert_eq!(r.status(), StatusCode::OK);
-    let d = w.read_ok(&w.finance, "credit_assessment").await;
+    let d = w.read_ok(w.token("finance"), "credit_assessment").await;
     assert!(d["contacts"][0].get("id_number").is_none());
 }
 
@@ -348,58 +367,68 @@ async fn restriction_keeps_data_for_legal_compliance_and_dsr_only() {
     let path = format!("/v1/subjects/{}/restriction", w.subjects[0]);
     // Only compliance, for dsr.
     assert_eq!(
-        w.send(reqwest::Method::POST, &w.service, "service_delivery", &path, None).await.status(),
+        w.send(reqwest::Method::POST, w.token("service"), "service_delivery", &path, None).await.status(),
         StatusCode::FORBIDDEN
     );
-    let r = w.send(reqwest::Method::POST, &w.compliance, "dsr", &path, None).await;
+    let r = w.send(reqwest::Method::POST, w.token("compliance"), "dsr", &path, None).await;
     assert_eq!(r.status(), StatusCode::OK);
     let s: Value = r.json().await.unwrap();
     assert_eq!(s["status"], "restricted");
 
-    let d = w.read_ok(&w.service, "service_delivery").await;
+    let d = w.read_ok(w.token("service"), "service_delivery").await;
     assert!(d["contacts"][0].get("name").is_none());
     assert_eq!(redaction(&d, "/contacts/0/name").as_deref(), Some("withheld"));
     assert_eq!(d["contacts"][1]["name"], w.body["contacts"][1]["name"], "the other contact is not restricted");
-    let d = w.read_ok(&w.compliance, "dsr").await;
+    let d = w.read_ok(w.token("compliance"), "dsr").await;
     assert_eq!(d["contacts"][0]["name"], w.body["contacts"][0]["name"]);
-    let d = w.read_ok(&w.compliance, "legal_compliance").await;
+    let d = w.read_ok(w.token("compliance"), "legal_compliance").await;
     assert_eq!(d["contacts"][0]["name"], "张**");
 
     let r = w
-        .send(reqwest::Method::GET, &w.sales, "service_delivery", &format!("/v1/subjects/{}", w.subjects[0]), None)
+        .send(
+            reqwest::Method::GET,
+            w.token("sales"),
+            "service_delivery",
+            &format!("/v1/subjects/{}", w.subjects[0]),
+            None,
+        )
         .await;
     let s: Value = r.json().await.unwrap();
     assert_eq!(s["status"], "restricted");
     assert_eq!(s["dossiers"], json!([w.id]));
 
     // Lifting it restores service delivery.
-    assert_eq!(w.send(reqwest::Method::DELETE, &w.compliance, "dsr", &path, None).await.status(), StatusCode::OK);
-    let d = w.read_ok(&w.service, "service_delivery").await;
+    assert_eq!(
+        w.send(reqwest::Method::DELETE, w.token("compliance"), "dsr", &path, None).await.status(),
+        StatusCode::OK
+    );
+    let d = w.read_ok(w.token("service"), "service_delivery").await;
     assert_eq!(d["contacts"][0]["name"], w.body["contacts"][0]["name"]);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn export_holds_everything_on_the_person_and_validates_against_its_schema() {
     let w = world().await;
-    assert_eq!(w.grant(&w.sales, "marketing", 0, "marketing", "consent").await.status(), StatusCode::CREATED);
+    assert_eq!(w.grant(w.token("sales"), "marketing", 0, "marketing", "consent").await.status(), StatusCode::CREATED);
     // A second version changes the person's phone: both are held, both exported.
     let mut next = w.body.clone();
     next["contacts"][0]["subject_id"] = json!(w.subjects[0]);
     next["contacts"][1]["subject_id"] = json!(w.subjects[1]);
     next["contacts"][0]["phone"] = json!("13700001111");
-    let r = w.app.put(&w.service, "service_delivery", &format!("/v1/dossiers/{}", w.id), Some("1"), &next).await;
+    let r =
+        w.app.put(w.token("service"), "service_delivery", &format!("/v1/dossiers/{}", w.id), Some("1"), &next).await;
     assert_eq!(r.status(), StatusCode::OK);
 
     let export_path = format!("/v1/subjects/{}/export", w.subjects[0]);
     assert_eq!(
-        w.send(reqwest::Method::GET, &w.sales, "service_delivery", &export_path, None).await.status(),
+        w.send(reqwest::Method::GET, w.token("sales"), "service_delivery", &export_path, None).await.status(),
         StatusCode::FORBIDDEN
     );
     assert_eq!(
-        w.send(reqwest::Method::GET, &w.compliance, "legal_compliance", &export_path, None).await.status(),
+        w.send(reqwest::Method::GET, w.token("compliance"), "legal_compliance", &export_path, None).await.status(),
         StatusCode::FORBIDDEN
     );
-    let r = w.send(reqwest::Method::GET, &w.compliance, "dsr", &export_path, None).await;
+    let r = w.send(reqwest::Method::GET, w.token("compliance"), "dsr", &export_path, None).await;
     assert_eq!(r.status(), StatusCode::OK);
     let export: Value = r.json().await.unwrap();
 
@@ -504,11 +533,18 @@ fn no_withheld_value_in_responses_logs_or_audit_entries() {
 /// so that the answer does not tell which ids exist; the audit says which.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_subject_cannot_be_taken_over_by_naming_their_id() {
-    let app = spawn_app().await;
-    let (east_id, east) = app.principal(&["service"], "华东").await;
-    let (south_id, south) = app.principal(&["service"], "华南").await;
-    let (sales_id, sales_other) = app.principal(&["sales"], "华东").await;
-    let (_, compliance) = app.principal(&["compliance"], "").await;
+    let w = World::on_system_clock()
+        .staff("east", &["service"], "华东")
+        .staff("south", &["service"], "华南")
+        .staff("sales_other", &["sales"], "华东")
+        .staff("compliance", &["compliance"], "")
+        .start()
+        .await;
+    let app = &w.app;
+    let (east_id, east) = (w.id("east").to_owned(), w.token("east").to_owned());
+    let (south_id, south) = (w.id("south").to_owned(), w.token("south").to_owned());
+    let (sales_id, sales_other) = (w.id("sales_other").to_owned(), w.token("sales_other").to_owned());
+    let compliance = w.token("compliance").to_owned();
     let created: Value = app.create(&east, "service_delivery", &fixture(0, &east_id)).await.json().await.unwrap();
     let victim = created["subjects"][0].as_str().unwrap().to_owned();
 
@@ -565,5 +601,5 @@ async fn a_subject_cannot_be_taken_over_by_naming_their_id() {
     second["contacts"][0]["subject_id"] = json!(victim);
     let r = app.create(&east, "service_delivery", &second).await;
     assert_eq!(r.status(), StatusCode::CREATED);
-    app.stop().await;
+    w.app.stop().await;
 }

@@ -6,44 +6,22 @@ mod common;
 
 use common::*;
 use custos::audit::checkpoint::NoteVerifier;
-use custos::clock::ManualClock;
 use custos::store::{Cf, KvStore, RocksStore};
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
-use std::sync::Arc;
 use time::macros::datetime;
 
 const T0: time::OffsetDateTime = datetime!(2026-01-05 09:00 UTC);
 
-struct World {
-    app: TestApp,
-    clock: Arc<ManualClock>,
-    sales: String,
-    service: String,
-    officer_a: String,
-    officer_b: String,
-}
-
-async fn world_in(dir: tempfile::TempDir, tweak: impl FnOnce(&mut custos::config::Config)) -> World {
-    let clock = Arc::new(ManualClock::new(T0));
-    let app = spawn_app_with(
-        dir,
-        |c| {
-            c.retention_interval = None;
-            tweak(c)
-        },
-        clock.clone(),
-    )
-    .await;
-    let (_, sales) = app.principal(&["sales"], "华东").await;
-    let (_, service) = app.principal(&["service"], "华东").await;
-    let (_, officer_a) = app.principal(&["compliance"], "总部").await;
-    let (_, officer_b) = app.principal(&["compliance"], "总部").await;
-    World { app, clock, sales, service, officer_a, officer_b }
-}
-
-async fn world() -> World {
-    world_in(tempfile::tempdir().unwrap(), |_| {}).await
+/// Sales and service in 华东, two compliance officers; the sweep runs only
+/// when a test runs it.
+fn world() -> WorldBuilder {
+    World::at(T0)
+        .config(|c| c.retention_interval = None)
+        .staff("sales", &["sales"], "华东")
+        .staff("service", &["service"], "华东")
+        .staff("officer_a", &["compliance"], "总部")
+        .staff("officer_b", &["compliance"], "总部")
 }
 
 impl World {
@@ -77,12 +55,12 @@ impl World {
         let mut body = fixture(i, &owner);
         body["status"] = json!(status);
         body["customer"]["region"] = json!("华东");
-        self.app.create_ok(&self.service, "service_delivery", &body).await
+        self.app.create_ok(self.token("service"), "service_delivery", &body).await
     }
 
     async fn due(&self) -> Value {
         let (status, due) =
-            self.json(Method::GET, &self.officer_a, "legal_compliance", "/v1/disposition/due", None).await;
+            self.json(Method::GET, self.token("officer_a"), "legal_compliance", "/v1/disposition/due", None).await;
         assert_eq!(status, StatusCode::OK, "{due}");
         due
     }
@@ -91,7 +69,7 @@ impl World {
         let (status, v) = self
             .json(
                 Method::POST,
-                &self.service,
+                self.token("service"),
                 "service_delivery",
                 &format!("/v1/dossiers/{id}/close"),
                 Some(json!({"ended_at": "2026-01-05T09:00:00Z"})),
@@ -107,14 +85,14 @@ fn due_for<'a>(due: &'a Value, id: &str) -> Option<&'a Value> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn closed_customer_is_destroyed_after_three_years_with_four_eyes_and_a_certificate() {
-    let w = world().await;
+    let w = world().start().await;
     let (id, subjects) = w.dossier(0, "active").await;
     let (kept, _) = w.dossier(1, "active").await;
     // Close: a new version with status closed; a sales person from another account may not.
     let (status, _) = w
         .json(
             Method::POST,
-            &w.sales,
+            w.token("sales"),
             "service_delivery",
             &format!("/v1/dossiers/{id}/close"),
             Some(json!({"ended_at": "2026-01-05T09:00:00Z"})),
@@ -124,7 +102,7 @@ async fn closed_customer_is_destroyed_after_three_years_with_four_eyes_and_a_cer
     let (status, p) = w
         .json(
             Method::POST,
-            &w.service,
+            w.token("service"),
             "service_delivery",
             &format!("/v1/dossiers/{id}/close"),
             Some(json!({"ended_at": "soon"})),
@@ -132,18 +110,18 @@ async fn closed_customer_is_destroyed_after_three_years_with_four_eyes_and_a_cer
         .await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{p}");
     w.close(&id).await;
-    let (_, d) = w.json(Method::GET, &w.service, "service_delivery", &format!("/v1/dossiers/{id}"), None).await;
+    let (_, d) = w.json(Method::GET, w.token("service"), "service_delivery", &format!("/v1/dossiers/{id}"), None).await;
     assert_eq!(d["status"], "closed");
     assert_eq!(d["version"], 2);
     let (_, versions) =
-        w.json(Method::GET, &w.service, "service_delivery", &format!("/v1/dossiers/{id}/versions"), None).await;
+        w.json(Method::GET, w.token("service"), "service_delivery", &format!("/v1/dossiers/{id}/versions"), None).await;
     let version_hashes: Vec<String> =
         versions.as_array().unwrap().iter().map(|v| v["hash"].as_str().unwrap().to_owned()).collect();
 
     // Not due before three years.
-    w.clock.advance(time::Duration::days(365 * 3 - 5));
+    w.clock().advance(time::Duration::days(365 * 3 - 5));
     assert!(due_for(&w.due().await, &id).is_none());
-    w.clock.advance(time::Duration::days(10));
+    w.clock().advance(time::Duration::days(10));
     let due = w.due().await;
     let item = due_for(&due, &id).expect("due after 3 years").clone();
     assert_eq!(item["rule"], "closed-customer");
@@ -155,7 +133,7 @@ async fn closed_customer_is_destroyed_after_three_years_with_four_eyes_and_a_cer
     let (status, hold) = w
         .json(
             Method::POST,
-            &w.officer_a,
+            w.token("officer_a"),
             "legal_compliance",
             &format!("/v1/dossiers/{id}/legal-holds"),
             Some(json!({"reason": "诉讼保全", "case_ref": "(2029)沪0115民初1234号"})),
@@ -165,13 +143,14 @@ async fn closed_customer_is_destroyed_after_three_years_with_four_eyes_and_a_cer
     let hold_id = hold["hold_id"].as_str().unwrap().to_owned();
     let due = w.due().await;
     assert_eq!(due_for(&due, &id).unwrap()["blocked_by"], json!([hold_id]));
-    let (status, _) = w.json(Method::POST, &w.officer_a, "legal_compliance", "/v1/disposition/batches", None).await;
+    let (status, _) =
+        w.json(Method::POST, w.token("officer_a"), "legal_compliance", "/v1/disposition/batches", None).await;
     assert_eq!(status, StatusCode::CONFLICT, "nothing unblocked to propose");
     // Only compliance places and releases holds.
     let (status, _) = w
         .json(
             Method::POST,
-            &w.service,
+            w.token("service"),
             "service_delivery",
             &format!("/v1/dossiers/{id}/legal-holds"),
             Some(json!({"reason": "x", "case_ref": "y"})),
@@ -181,7 +160,7 @@ async fn closed_customer_is_destroyed_after_three_years_with_four_eyes_and_a_cer
     let r = w
         .send(
             Method::DELETE,
-            &w.officer_a,
+            w.token("officer_a"),
             "legal_compliance",
             &format!("/v1/dossiers/{id}/legal-holds/{hold_id}"),
             None,
@@ -190,34 +169,35 @@ async fn closed_customer_is_destroyed_after_three_years_with_four_eyes_and_a_cer
     assert_eq!(r.status(), StatusCode::NO_CONTENT);
 
     // Propose (officer A); A may not approve; B approves and it executes.
-    let (status, batch) = w.json(Method::POST, &w.officer_a, "legal_compliance", "/v1/disposition/batches", None).await;
+    let (status, batch) =
+        w.json(Method::POST, w.token("officer_a"), "legal_compliance", "/v1/disposition/batches", None).await;
     assert_eq!(status, StatusCode::CREATED, "{batch}");
     let batch_id = batch["batch_id"].as_str().unwrap().to_owned();
     assert_eq!(batch["items"][0]["target"]["id"], id.as_str());
     let approve = format!("/v1/disposition/batches/{batch_id}/approve");
-    let (status, _) = w.json(Method::POST, &w.officer_a, "legal_compliance", &approve, None).await;
+    let (status, _) = w.json(Method::POST, w.token("officer_a"), "legal_compliance", &approve, None).await;
     assert_eq!(status, StatusCode::FORBIDDEN, "the proposer may not approve");
-    let (status, _) = w.json(Method::POST, &w.service, "service_delivery", &approve, None).await;
+    let (status, _) = w.json(Method::POST, w.token("service"), "service_delivery", &approve, None).await;
     assert_eq!(status, StatusCode::FORBIDDEN);
-    let (status, done) = w.json(Method::POST, &w.officer_b, "legal_compliance", &approve, None).await;
+    let (status, done) = w.json(Method::POST, w.token("officer_b"), "legal_compliance", &approve, None).await;
     assert_eq!(status, StatusCode::OK, "{done}");
     assert_eq!(done["state"], "done");
     let cert_id = done["certificate_id"].as_str().unwrap().to_owned();
-    let (status, _) = w.json(Method::POST, &w.officer_b, "legal_compliance", &approve, None).await;
+    let (status, _) = w.json(Method::POST, w.token("officer_b"), "legal_compliance", &approve, None).await;
     assert_eq!(status, StatusCode::CONFLICT, "a batch executes once");
 
     // 410 with the certificate on every path.
     for path in
         [format!("/v1/dossiers/{id}"), format!("/v1/dossiers/{id}/versions"), format!("/v1/dossiers/{id}/versions/1")]
     {
-        let r = w.app.get(&w.service, Some("service_delivery"), &path).await;
+        let r = w.app.get(w.token("service"), Some("service_delivery"), &path).await;
         let p = assert_problem(r, StatusCode::GONE).await;
         assert_eq!(p["certificate_id"], cert_id.as_str(), "{path}");
     }
     let r = w
         .app
         .put(
-            &w.service,
+            w.token("service"),
             "service_delivery",
             &format!("/v1/dossiers/{id}"),
             Some("2"),
@@ -227,13 +207,14 @@ async fn closed_customer_is_destroyed_after_three_years_with_four_eyes_and_a_cer
     assert_eq!(r.status(), StatusCode::GONE);
     // The other dossier is untouched.
     assert_eq!(
-        w.app.get(&w.service, Some("service_delivery"), &format!("/v1/dossiers/{kept}")).await.status(),
+        w.app.get(w.token("service"), Some("service_delivery"), &format!("/v1/dossiers/{kept}")).await.status(),
         StatusCode::OK
     );
 
     // The certificate: signed, complete, and free of personal values.
-    let (status, cert) =
-        w.json(Method::GET, &w.officer_a, "legal_compliance", &format!("/v1/certificates/{cert_id}"), None).await;
+    let (status, cert) = w
+        .json(Method::GET, w.token("officer_a"), "legal_compliance", &format!("/v1/certificates/{cert_id}"), None)
+        .await;
     assert_eq!(status, StatusCode::OK, "{cert}");
     // An auditor reads it too (and still nothing of any dossier).
     let (_, auditor) = w.app.principal(&["auditor"], "").await;
@@ -273,7 +254,7 @@ async fn closed_customer_is_destroyed_after_three_years_with_four_eyes_and_a_cer
         assert!(!cert.to_string().contains(v), "no personal value in the certificate");
     }
     // The destruction entry is in the audit log, against the dossier.
-    let entries = w.app.audit(&w.officer_a, &format!("resource={id}&action=dossier.destroy")).await;
+    let entries = w.app.audit(w.token("officer_a"), &format!("resource={id}&action=dossier.destroy")).await;
     assert_eq!(entries.len(), 1);
     assert_eq!(entries[0]["seq"], item["audit_seq"]);
 
@@ -285,7 +266,7 @@ async fn closed_customer_is_destroyed_after_three_years_with_four_eyes_and_a_cer
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn destruction_leaves_no_ciphertext_key_or_plaintext_in_any_file() {
-    let w = world().await;
+    let w = world().start().await;
     let (id, subjects) = w.dossier(0, "prospect").await;
     let data = w.app.data_dir();
     let dir = w.app.stop().await;
@@ -303,15 +284,19 @@ async fn destruction_leaves_no_ciphertext_key_or_plaintext_in_any_file() {
     let sealed_tail = record[record.len() - 64..].to_vec();
     assert!(!files_containing_bytes(&data, &sealed_tail).is_empty(), "precondition: the ciphertext is on disk");
 
-    let clock = Arc::new(ManualClock::new(T0));
-    let app = spawn_app_with(dir, |c| c.retention_interval = None, clock.clone()).await;
-    let (_, a) = app.principal(&["compliance"], "").await;
-    let (_, b) = app.principal(&["compliance"], "").await;
-    clock.advance(time::Duration::days(366));
+    let w = World::at(T0)
+        .in_dir(dir)
+        .config(|c| c.retention_interval = None)
+        .staff("a", &["compliance"], "")
+        .staff("b", &["compliance"], "")
+        .start()
+        .await;
+    let (app, a, b) = (&w.app, w.token("a"), w.token("b"));
+    w.clock().advance(time::Duration::days(366));
     let propose = app
         .client
         .post(format!("{}/v1/disposition/batches", app.base))
-        .bearer_auth(&a)
+        .bearer_auth(a)
         .header("X-Purpose", "legal_compliance")
         .send()
         .await
@@ -322,13 +307,13 @@ async fn destruction_leaves_no_ciphertext_key_or_plaintext_in_any_file() {
     let r = app
         .client
         .post(format!("{}/v1/disposition/batches/{}/approve", app.base, batch["batch_id"].as_str().unwrap()))
-        .bearer_auth(&b)
+        .bearer_auth(b)
         .header("X-Purpose", "legal_compliance")
         .send()
         .await
         .unwrap();
     assert_eq!(r.status(), StatusCode::OK);
-    let _dir = app.stop().await; // kept: dropping it deletes the directory
+    let _dir = w.app.stop().await; // kept: dropping it deletes the directory
 
     for (what, bytes) in [("ciphertext", &sealed_tail), ("dossier key", &dossier_key), ("subject key", &subject_key)] {
         assert!(files_containing_bytes(&data, bytes).is_empty(), "{what} still on disk after destruction");
@@ -347,31 +332,33 @@ async fn destruction_leaves_no_ciphertext_key_or_plaintext_in_any_file() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn erasure_shreds_the_person_everywhere_or_names_what_blocks_it() {
-    let w = world().await;
+    let w = world().start().await;
     let (id, subjects) = w.dossier(0, "active").await;
     // A second version, so the person is in two versions.
-    let (_, cur) = w.json(Method::GET, &w.service, "service_delivery", &format!("/v1/dossiers/{id}"), None).await;
+    let (_, cur) =
+        w.json(Method::GET, w.token("service"), "service_delivery", &format!("/v1/dossiers/{id}"), None).await;
     let mut v2 = fixture(0, cur["owner"].as_str().unwrap());
     v2["contacts"][0]["subject_id"] = json!(subjects[0]);
     v2["contacts"][1]["subject_id"] = json!(subjects[1]);
     v2["remarks"] = json!("第二版");
     assert_eq!(
-        w.app.put(&w.service, "service_delivery", &format!("/v1/dossiers/{id}"), Some("1"), &v2).await.status(),
+        w.app.put(w.token("service"), "service_delivery", &format!("/v1/dossiers/{id}"), Some("1"), &v2).await.status(),
         StatusCode::OK
     );
     let erase = format!("/v1/subjects/{}/erasure", subjects[0]);
 
     // Only compliance, for dsr; bad body 422.
-    let (status, _) = w.json(Method::POST, &w.service, "service_delivery", &erase, Some(json!({"reason": "x"}))).await;
+    let (status, _) =
+        w.json(Method::POST, w.token("service"), "service_delivery", &erase, Some(json!({"reason": "x"}))).await;
     assert_eq!(status, StatusCode::FORBIDDEN);
-    let (status, _) = w.json(Method::POST, &w.officer_a, "dsr", &erase, Some(json!({}))).await;
+    let (status, _) = w.json(Method::POST, w.token("officer_a"), "dsr", &erase, Some(json!({}))).await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
 
     // A legal hold on a dossier naming the person blocks it: 409 naming the hold, restricted instead.
     let (_, hold) = w
         .json(
             Method::POST,
-            &w.officer_a,
+            w.token("officer_a"),
             "legal_compliance",
             &format!("/v1/dossiers/{id}/legal-holds"),
             Some(json!({"reason": "r", "case_ref": "c-1"})),
@@ -379,23 +366,30 @@ async fn erasure_shreds_the_person_everywhere_or_names_what_blocks_it() {
         .await;
     let hold_id = hold["hold_id"].as_str().unwrap();
     let (status, p) =
-        w.json(Method::POST, &w.officer_a, "dsr", &erase, Some(json!({"reason": "consent_withdrawn"}))).await;
+        w.json(Method::POST, w.token("officer_a"), "dsr", &erase, Some(json!({"reason": "consent_withdrawn"}))).await;
     assert_eq!(status, StatusCode::CONFLICT, "{p}");
     assert!(p["detail"].as_str().unwrap().contains(hold_id), "{p}");
-    let (_, s) = w.json(Method::GET, &w.officer_a, "dsr", &format!("/v1/subjects/{}", subjects[0]), None).await;
+    let (_, s) = w.json(Method::GET, w.token("officer_a"), "dsr", &format!("/v1/subjects/{}", subjects[0]), None).await;
     assert_eq!(s["status"], "restricted");
-    w.send(Method::DELETE, &w.officer_a, "legal_compliance", &format!("/v1/dossiers/{id}/legal-holds/{hold_id}"), None)
-        .await;
+    w.send(
+        Method::DELETE,
+        w.token("officer_a"),
+        "legal_compliance",
+        &format!("/v1/dossiers/{id}/legal-holds/{hold_id}"),
+        None,
+    )
+    .await;
 
     // Now it goes through.
     let (status, r) =
-        w.json(Method::POST, &w.officer_a, "dsr", &erase, Some(json!({"reason": "consent_withdrawn"}))).await;
+        w.json(Method::POST, w.token("officer_a"), "dsr", &erase, Some(json!({"reason": "consent_withdrawn"}))).await;
     assert_eq!(status, StatusCode::OK, "{r}");
     let cert_id = r["certificate_id"].as_str().unwrap().to_owned();
     assert!(cert_id.starts_with("cert_"));
     // Every version: the person reads as erased, the business record and the other contact stay.
     for v in ["/versions/1", "/versions/2", ""] {
-        let (status, d) = w.json(Method::GET, &w.officer_a, "dsr", &format!("/v1/dossiers/{id}{v}"), None).await;
+        let (status, d) =
+            w.json(Method::GET, w.token("officer_a"), "dsr", &format!("/v1/dossiers/{id}{v}"), None).await;
         assert_eq!(status, StatusCode::OK);
         assert_eq!(d["contacts"][0], json!({"subject_id": subjects[0]}), "{v}");
         assert!(d["redactions"]
@@ -407,16 +401,18 @@ async fn erasure_shreds_the_person_everywhere_or_names_what_blocks_it() {
     }
     // The export holds nothing of the person any more.
     let (_, export) =
-        w.json(Method::GET, &w.officer_a, "dsr", &format!("/v1/subjects/{}/export", subjects[0]), None).await;
+        w.json(Method::GET, w.token("officer_a"), "dsr", &format!("/v1/subjects/{}/export", subjects[0]), None).await;
     assert_eq!(export["subject"]["status"], "erased");
     assert_eq!(export["dossiers"], json!([]));
     assert!(!export.to_string().contains("13912345688"));
     // Idempotent, and the certificate says what happened.
-    let (status, again) = w.json(Method::POST, &w.officer_a, "dsr", &erase, Some(json!({"reason": "again"}))).await;
+    let (status, again) =
+        w.json(Method::POST, w.token("officer_a"), "dsr", &erase, Some(json!({"reason": "again"}))).await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(again["certificate_id"], cert_id.as_str());
-    let (_, cert) =
-        w.json(Method::GET, &w.officer_a, "legal_compliance", &format!("/v1/certificates/{cert_id}"), None).await;
+    let (_, cert) = w
+        .json(Method::GET, w.token("officer_a"), "legal_compliance", &format!("/v1/certificates/{cert_id}"), None)
+        .await;
     assert_eq!(cert["items"][0]["outcome"], "erased");
     assert_eq!(cert["items"][0]["keys_shredded"], json!([format!("s/{}", subjects[0])]));
     assert_eq!(cert["items"][0]["rule"], "data-subject-request");
@@ -425,10 +421,6 @@ async fn erasure_shreds_the_person_everywhere_or_names_what_blocks_it() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_keep_rule_blocks_erasure_and_destruction_and_every_trigger_applies() {
     // Policies with a keep rule and a `created` rule beside the shipped ones.
-    let policies = tempfile::tempdir().unwrap();
-    for e in std::fs::read_dir(policies_dir()).unwrap().flatten() {
-        std::fs::copy(e.path(), policies.path().join(e.file_name())).unwrap();
-    }
     let extra = r#"
 [[rule]]
 id = "contract-contacts"
@@ -448,18 +440,15 @@ action = "destroy"
 approval = true
 citation = "internal data-minimisation rule, PIPL Art. 19"
 "#;
-    let path = policies.path().join("retention.toml");
-    let mut text = std::fs::read_to_string(&path).unwrap();
+    let mut text = std::fs::read_to_string(policies_dir().join("retention.toml")).unwrap();
     text.push_str(extra);
-    std::fs::write(&path, text).unwrap();
-    let dir = policies.path().to_owned();
-    let w = world_in(tempfile::tempdir().unwrap(), move |c| c.policies_dir = Some(dir)).await;
+    let w = world().policy("retention.toml", &text).start().await;
 
     let (active, subjects) = w.dossier(0, "active").await;
     let (status, p) = w
         .json(
             Method::POST,
-            &w.officer_a,
+            w.token("officer_a"),
             "dsr",
             &format!("/v1/subjects/{}/erasure", subjects[0]),
             Some(json!({"reason": "objection"})),
@@ -469,7 +458,7 @@ citation = "internal data-minimisation rule, PIPL Art. 19"
     assert!(p["detail"].as_str().unwrap().contains("contract-contacts"), "{p}");
 
     // created: due after 2 years; the keep rule covers contacts, not the dossier.
-    w.clock.advance(time::Duration::days(2 * 365 + 1));
+    w.clock().advance(time::Duration::days(2 * 365 + 1));
     let due = w.due().await;
     let item = due_for(&due, &active).expect("created trigger");
     assert_eq!(item["rule"], "c-grade-trial");
@@ -481,31 +470,38 @@ citation = "internal data-minimisation rule, PIPL Art. 19"
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_sweep_erases_a_prospects_contact_30_days_after_consent_withdrawal() {
-    let w = world().await;
+    let w = world().start().await;
     let (id, subjects) = w.dossier(3, "prospect").await;
     let grant = json!({"purpose": "marketing", "basis": "consent", "evidence": "web form", "granted_at": "2026-01-05T09:00:00Z"});
-    let (status, _) =
-        w.json(Method::POST, &w.officer_a, "dsr", &format!("/v1/subjects/{}/consents", subjects[0]), Some(grant)).await;
+    let (status, _) = w
+        .json(Method::POST, w.token("officer_a"), "dsr", &format!("/v1/subjects/{}/consents", subjects[0]), Some(grant))
+        .await;
     assert_eq!(status, StatusCode::CREATED);
-    w.clock.advance(time::Duration::days(1));
+    w.clock().advance(time::Duration::days(1));
     let r = w
-        .send(Method::DELETE, &w.officer_a, "dsr", &format!("/v1/subjects/{}/consents/marketing", subjects[0]), None)
+        .send(
+            Method::DELETE,
+            w.token("officer_a"),
+            "dsr",
+            &format!("/v1/subjects/{}/consents/marketing", subjects[0]),
+            None,
+        )
         .await;
     assert_eq!(r.status(), StatusCode::OK);
-    w.clock.advance(time::Duration::days(29));
+    w.clock().advance(time::Duration::days(29));
     let archive = w.app.archive();
     let report = archive.retention_sweep(false).await.unwrap();
     assert!(report.executed.is_empty(), "not yet: 30 days");
-    w.clock.advance(time::Duration::days(2));
+    w.clock().advance(time::Duration::days(2));
     // A dry run changes nothing.
     let report = archive.retention_sweep(true).await.unwrap();
     assert_eq!(report.due.items.len(), 1);
     assert!(report.executed.is_empty());
     let report = archive.retention_sweep(false).await.unwrap();
     assert_eq!(report.executed.len(), 1, "no approval needed: executed at once");
-    let (_, s) = w.json(Method::GET, &w.officer_a, "dsr", &format!("/v1/subjects/{}", subjects[0]), None).await;
+    let (_, s) = w.json(Method::GET, w.token("officer_a"), "dsr", &format!("/v1/subjects/{}", subjects[0]), None).await;
     assert_eq!(s["status"], "erased");
-    let (_, d) = w.json(Method::GET, &w.service, "service_delivery", &format!("/v1/dossiers/{id}"), None).await;
+    let (_, d) = w.json(Method::GET, w.token("service"), "service_delivery", &format!("/v1/dossiers/{id}"), None).await;
     assert_eq!(d["contacts"][0], json!({"subject_id": subjects[0]}));
     // Idempotent: nothing more to do.
     let report = archive.retention_sweep(false).await.unwrap();
@@ -638,43 +634,52 @@ fn kill_9_during_destruction_then_the_next_run_completes_it() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_hold_blocks_erasure_only_under_the_residents_law_and_a_blocked_erasure_waits_for_its_release() {
-    let w = world().await;
+    let w = world().start().await;
     let (id, subjects) = w.dossier(0, "active").await;
     let (resident_de, resident_cn) = (&subjects[0], &subjects[1]);
     let residency = |sid: &str| format!("/v1/subjects/{sid}/residency");
 
     // Residency: compliance records it; a bad code is 422, service may not.
-    let (status, s) =
-        w.json(Method::PUT, &w.officer_a, "dsr", &residency(resident_de), Some(json!({"residency": "DE"}))).await;
+    let (status, s) = w
+        .json(Method::PUT, w.token("officer_a"), "dsr", &residency(resident_de), Some(json!({"residency": "DE"})))
+        .await;
     assert_eq!(status, StatusCode::OK, "{s}");
     assert_eq!(s["residency"], "DE");
-    let (status, p) =
-        w.json(Method::PUT, &w.officer_a, "dsr", &residency(resident_de), Some(json!({"residency": "Germany"}))).await;
+    let (status, p) = w
+        .json(Method::PUT, w.token("officer_a"), "dsr", &residency(resident_de), Some(json!({"residency": "Germany"})))
+        .await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{p}");
     let (status, _) = w
-        .json(Method::PUT, &w.service, "service_delivery", &residency(resident_de), Some(json!({"residency": "CN"})))
+        .json(
+            Method::PUT,
+            w.token("service"),
+            "service_delivery",
+            &residency(resident_de),
+            Some(json!({"residency": "CN"})),
+        )
         .await;
     assert_eq!(status, StatusCode::FORBIDDEN);
-    let (_, s) = w.json(Method::GET, &w.officer_a, "dsr", &format!("/v1/subjects/{resident_cn}"), None).await;
+    let (_, s) = w.json(Method::GET, w.token("officer_a"), "dsr", &format!("/v1/subjects/{resident_cn}"), None).await;
     assert_eq!(s["residency"], "CN", "PRC residency unless stated");
 
     // Holds name their law: CN by default, EU or a member state; no other.
     let holds = format!("/v1/dossiers/{id}/legal-holds");
-    let hold = |body: Value| w.json(Method::POST, &w.officer_a, "legal_compliance", &holds, Some(body));
+    let hold = |body: Value| w.json(Method::POST, w.token("officer_a"), "legal_compliance", &holds, Some(body));
     let (status, p) = hold(json!({"reason": "r", "case_ref": "c", "jurisdiction": "US"})).await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{p}");
     let (status, cn_hold) = hold(json!({"reason": "tax audit", "case_ref": "c-cn"})).await;
     assert_eq!(status, StatusCode::CREATED, "{cn_hold}");
     let cn_hold = cn_hold["hold_id"].as_str().unwrap().to_owned();
-    let (_, listed) = w.json(Method::GET, &w.officer_a, "legal_compliance", &holds, None).await;
+    let (_, listed) = w.json(Method::GET, w.token("officer_a"), "legal_compliance", &holds, None).await;
     assert_eq!(listed[0]["jurisdiction"], "CN", "{listed}");
 
     // A PRC hold does not block an EU resident's erasure (GDPR Art. 17(3)(b)).
     let erase = |sid: &str| format!("/v1/subjects/{sid}/erasure");
-    let (status, r) =
-        w.json(Method::POST, &w.officer_a, "dsr", &erase(resident_de), Some(json!({"reason": "objection"}))).await;
+    let (status, r) = w
+        .json(Method::POST, w.token("officer_a"), "dsr", &erase(resident_de), Some(json!({"reason": "objection"})))
+        .await;
     assert_eq!(status, StatusCode::OK, "{r}");
-    let (_, s) = w.json(Method::GET, &w.officer_a, "dsr", &format!("/v1/subjects/{resident_de}"), None).await;
+    let (_, s) = w.json(Method::GET, w.token("officer_a"), "dsr", &format!("/v1/subjects/{resident_de}"), None).await;
     assert_eq!(s["status"], "erased", "{s}");
 
     // An EU hold does not block a PRC resident's; the PRC hold does, and the
@@ -683,35 +688,47 @@ async fn a_hold_blocks_erasure_only_under_the_residents_law_and_a_blocked_erasur
     assert_eq!(status, StatusCode::CREATED);
     let eu_hold = eu_hold["hold_id"].as_str().unwrap().to_owned();
     let (status, p) = w
-        .json(Method::POST, &w.officer_a, "dsr", &erase(resident_cn), Some(json!({"reason": "consent_withdrawn"})))
+        .json(
+            Method::POST,
+            w.token("officer_a"),
+            "dsr",
+            &erase(resident_cn),
+            Some(json!({"reason": "consent_withdrawn"})),
+        )
         .await;
     assert_eq!(status, StatusCode::CONFLICT, "{p}");
     let detail = p["detail"].as_str().unwrap();
     assert!(detail.contains(&cn_hold) && !detail.contains(&eu_hold), "{detail}");
     assert!(detail.contains("pending"), "{detail}");
     let subject = format!("/v1/subjects/{resident_cn}");
-    let (_, s) = w.json(Method::GET, &w.officer_a, "dsr", &subject, None).await;
+    let (_, s) = w.json(Method::GET, w.token("officer_a"), "dsr", &subject, None).await;
     assert_eq!(s["status"], "restricted");
     assert_eq!(w.app.archive().pending_erasures().unwrap().len(), 1);
 
     // The sweep leaves it while the hold stands, and carries it out once released.
     let report = w.app.archive().retention_sweep(false).await.unwrap();
     assert!(report.erasures.is_empty());
-    let (_, s) = w.json(Method::GET, &w.officer_a, "dsr", &subject, None).await;
+    let (_, s) = w.json(Method::GET, w.token("officer_a"), "dsr", &subject, None).await;
     assert_eq!(s["status"], "restricted");
-    let r = w.send(Method::DELETE, &w.officer_a, "legal_compliance", &format!("{holds}/{cn_hold}"), None).await;
+    let r = w.send(Method::DELETE, w.token("officer_a"), "legal_compliance", &format!("{holds}/{cn_hold}"), None).await;
     assert_eq!(r.status(), StatusCode::NO_CONTENT);
-    w.clock.advance(time::Duration::minutes(5));
+    w.clock().advance(time::Duration::minutes(5));
     let report = w.app.archive().retention_sweep(false).await.unwrap();
     assert_eq!(report.erasures.len(), 1, "{report:?}");
-    let (_, s) = w.json(Method::GET, &w.officer_a, "dsr", &subject, None).await;
+    let (_, s) = w.json(Method::GET, w.token("officer_a"), "dsr", &subject, None).await;
     assert_eq!(s["status"], "erased");
     assert!(w.app.archive().pending_erasures().unwrap().is_empty());
     let (_, cert) = w
-        .json(Method::GET, &w.officer_a, "legal_compliance", &format!("/v1/certificates/{}", report.erasures[0]), None)
+        .json(
+            Method::GET,
+            w.token("officer_a"),
+            "legal_compliance",
+            &format!("/v1/certificates/{}", report.erasures[0]),
+            None,
+        )
         .await;
     assert_eq!(cert["items"][0]["outcome"], "erased", "{cert}");
-    let log = w.app.audit(&w.officer_a, &format!("subject={resident_cn}&action=subject.erase")).await;
+    let log = w.app.audit(w.token("officer_a"), &format!("subject={resident_cn}&action=subject.erase")).await;
     let by_sweep = log.iter().find(|e| e["actor"] == "system:retention").expect("the sweep's erasure entry");
     assert!(by_sweep["reason"].as_str().unwrap().contains("pending erasure"), "{by_sweep}");
 }

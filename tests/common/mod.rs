@@ -1,5 +1,6 @@
 //! Test helpers: the real server on port 0 in a fresh temp data directory,
-//! in-process (`spawn_app`) or as the built binary (`BinaryServer`).
+//! in-process (`spawn_app`, or a `World` with its clock and staff) or as the
+//! built binary (`BinaryServer`).
 #![allow(dead_code)]
 #![allow(clippy::unwrap_used, clippy::expect_used)] // tests: a panic fails the run
 
@@ -13,6 +14,10 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use tempfile::TempDir;
+
+mod world;
+#[allow(unused_imports)] // compiled into every test binary; not all of them start a `World`
+pub use world::{World, WorldBuilder};
 
 pub const ADMIN_TOKEN: &str = "test-admin-token-0123456789abcdef";
 /// The second admin's enrollment code set at initialisation: every token
