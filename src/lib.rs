@@ -11,20 +11,24 @@
 //!                 → domain type; the use case runs off the executor (offload);
 //!                 errors → problem+json (error.rs); console sessions
 //!   → api/ | console/   REST routes and DTOs | server-rendered pages
-//!   → archive/gate      operations on the archive as a whole decided by Cedar
-//!                       (Archive::decide, Archive::may)
-//!   → archive/    the use cases, one folder or file each: dossiers/{create,read,update,plan},
-//!                 subjects, documents, search, retention/{close,holds,due,batches,destroy,
-//!                 certificate,erasure,sweep}, principals, audit_log, transparency, alerts
+//!   → archive/    the services, lowest first (docs/architecture.md, "Services"):
+//!                 gate/ (every decision: Cedar operations, the purpose check, refusals
+//!                 audited), vault/ (every sealed record kind sealed and opened through
+//!                 one codec; a shredded key reads as erased, anything else that does
+//!                 not open is an error), identity/ (principals, tokens, enrollment,
+//!                 authentication), trail/ (audit queries, proofs, checkpoints,
+//!                 alerts), index.rs (the search index's upkeep), backups/; and the
+//!                 use cases above them, one folder or file each: dossiers/{create,
+//!                 read,update,plan,search}, subjects, documents, governance,
+//!                 registers, customers, retention/{close,holds,due,batches,destroy,
+//!                 certificate,erasure,sweep}; Archive builds them all (Archive::open)
 //!        → policy/   pure decisions: Cedar access per field class, purposes, masking,
 //!                    retention due/keep, alert rules (no IO, no clock)
-//!        → codec     seal / open a version's segments (archive/codec.rs): segment names,
-//!                    AAD, one rule for a destroyed key (reads as erased)
 //!        → crypto/   keyring: per-dossier / per-subject data keys wrapped by the master key
 //!        → audit/    ONE durable group-committed batch = change + audit entry (+ Merkle nodes)
 //!        → store/    RocksDB column families; every key layout in store/keys.rs;
 //!                    typed tables (store::Table) with compare-and-set changes
-//!        → search/   tantivy index, after the batch is durable
+//!        → search/   tantivy index (kept by archive::index), after the batch is durable
 //!   → response: released fields clear, masked masked, withheld listed in `redactions`
 //!
 //! jobs/ (one Scheduler, graceful shutdown): checkpoint, retention sweep, alerts

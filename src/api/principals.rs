@@ -313,7 +313,7 @@ pub async fn renew_token(
 pub async fn enroll(
     State(s): State<AppState>,
     peer: Option<axum::Extension<crate::web::listener::Peer>>,
-    request_id: Option<axum::Extension<crate::web::RequestId>>,
+    request_id: Option<axum::Extension<crate::web::CorrelationId>>,
     Body(dto): Body<EnrollDto>,
 ) -> Result<(StatusCode, Json<EnrolledDto>), ApiError> {
     let request_id = request_id.map(|r| r.0 .0).unwrap_or_default();

@@ -20,6 +20,8 @@ mod records;
 pub mod registers;
 pub mod retention;
 mod subjects;
+#[cfg(test)]
+mod testkit;
 pub mod trail;
 pub(crate) mod vault;
 

@@ -4,7 +4,8 @@
 use crate::crypto::Sealed;
 use crate::domain::dossier::{Grade, Status};
 use crate::domain::{
-    Classification, DossierId, Jurisdiction, PrincipalId, RecipientId, RecipientRole, SubjectId, TokenId,
+    AssessmentId, Classification, DossierId, Jurisdiction, PrincipalId, RecipientId, RecipientRole, SubjectId, TokenId,
+    TransferId,
 };
 use crate::store::{keys, Cf, Table};
 use serde::{Deserialize, Serialize};
@@ -352,4 +353,25 @@ impl RecipientRecord {
     pub fn in_term(&self, now: OffsetDateTime) -> bool {
         self.term_from <= now && now < self.term_until
     }
+}
+
+/// The transfer records: `f/<trf>` in `registers`.
+pub(crate) const TRANSFERS: Table<TransferId, TransferRecord> =
+    Table::new(Cf::Registers, keys::TRANSFER_PREFIX, keys::transfer);
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub(crate) struct TransferRecord {
+    pub id: TransferId,
+    pub recipient: RecipientId,
+    /// Whose persons' data it covers (their residency; EU for any member state).
+    pub jurisdiction: Jurisdiction,
+    pub mechanism: String,
+    pub citation: String,
+    pub separate_consent: bool,
+    pub reference: String,
+    #[serde(default)]
+    pub assessment: Option<AssessmentId>,
+    pub recorded_by: PrincipalId,
+    #[serde(with = "time::serde::rfc3339")]
+    pub recorded_at: OffsetDateTime,
 }

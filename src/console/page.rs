@@ -8,7 +8,7 @@ use crate::archive::{ArchiveError, RequestCtx, StatedPurpose};
 use crate::domain::{Purpose, Role};
 use crate::web::error::ApiError;
 use crate::web::session::{random_token, same, SessionView};
-use crate::web::{AppState, RequestId};
+use crate::web::{AppState, CorrelationId};
 use axum::extract::{Form, FromRequest, FromRequestParts, Request, State};
 use axum::http::request::Parts;
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
@@ -103,7 +103,7 @@ impl FromRequestParts<AppState> for Page {
                 state.archive.identity().note_admin_address(&principal.id, peer);
             }
         }
-        let request_id = parts.extensions.get::<RequestId>().map(|r| r.0.clone()).unwrap_or_default();
+        let request_id = parts.extensions.get::<CorrelationId>().map(|r| r.0.clone()).unwrap_or_default();
         let purpose = match session.purpose.as_deref().and_then(Purpose::parse) {
             Some(p) => StatedPurpose::Given(p),
             None => StatedPurpose::Missing,

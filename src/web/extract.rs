@@ -2,7 +2,7 @@
 //! body (`JsonBody`).
 
 use super::error::ApiError;
-use super::{listener, AppState, MaxBody, RequestId, PURPOSE};
+use super::{listener, AppState, CorrelationId, MaxBody, PURPOSE};
 use crate::archive::{ArchiveError, RequestCtx, StatedPurpose};
 use axum::body::Bytes;
 use axum::extract::{FromRequest, FromRequestParts, Request};
@@ -62,7 +62,7 @@ impl FromRequestParts<AppState> for Ctx {
                 state.archive.identity().note_admin_address(&principal.id, peer);
             }
         }
-        let request_id = parts.extensions.get::<RequestId>().map(|r| r.0.clone()).unwrap_or_default();
+        let request_id = parts.extensions.get::<CorrelationId>().map(|r| r.0.clone()).unwrap_or_default();
         let purpose = StatedPurpose::parse(parts.headers.get(PURPOSE).map(|v| v.to_str().ok()));
         let ctx = RequestCtx::new(principal, token_id, purpose, request_id);
         if let Some(limiter) = &state.limiter {

@@ -3,7 +3,7 @@
 
 use super::error::{ApiError, Problem};
 use super::extract::Authenticated;
-use super::{AppState, MaxBody, RequestId, MAX_HEADER_BYTES, MAX_URI_BYTES, REQUEST_ID};
+use super::{AppState, CorrelationId, MaxBody, MAX_HEADER_BYTES, MAX_URI_BYTES, REQUEST_ID};
 use axum::extract::{MatchedPath, Request, State};
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::middleware::Next;
@@ -20,7 +20,7 @@ pub async fn request_layer(State(state): State<AppState>, mut req: Request, next
         .get(REQUEST_ID)
         .and_then(super::acceptable_request_id)
         .unwrap_or_else(|| format!("req_{}", ulid::Ulid::new().to_string().to_lowercase()));
-    req.extensions_mut().insert(RequestId(id.clone()));
+    req.extensions_mut().insert(CorrelationId(id.clone()));
     req.extensions_mut().insert(MaxBody(state.max_body_bytes));
     let authenticated = Authenticated::default();
     req.extensions_mut().insert(authenticated.clone());

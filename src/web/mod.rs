@@ -61,9 +61,12 @@ pub const MAX_HEADER_BYTES: usize = 32 * 1024;
 #[derive(Clone, Copy)]
 pub(crate) struct MaxBody(pub(crate) usize);
 
-/// The request id, from a well-formed `X-Request-Id` or generated.
+/// The id one HTTP request is known by (`X-Request-Id`, and the
+/// `request_id` of every audit entry it makes), from a well-formed header
+/// or generated. Not a data-subject request (`domain::RequestId`), though
+/// the wire shapes share the `req_` prefix that API clients rely on.
 #[derive(Debug, Clone)]
-pub struct RequestId(pub String);
+pub struct CorrelationId(pub String);
 
 fn acceptable_request_id(v: &HeaderValue) -> Option<String> {
     // Only shapes that cannot carry a personal value (the id is written into

@@ -17,12 +17,10 @@ use crate::audit::{Commit, Outcome};
 use crate::domain::dossier::{Contact, Dossier, PersonalFields};
 use crate::domain::DossierId;
 use crate::sheet::Table;
-use crate::store::{keys, Cf};
+use crate::store::Cf;
 use futures::StreamExt;
-use hmac::{Hmac, Mac};
 use serde::Serialize;
 use serde_json::{json, Map, Value};
-use sha2::Sha256;
 use std::collections::{BTreeMap, HashMap};
 
 /// Rows processed at once (group commit makes them share fsyncs).
@@ -94,19 +92,6 @@ struct Given {
 }
 
 impl Archive {
-    /// The keyed hash of an external reference (the index key): under the
-    /// blind-index key, so the index holds no credit code in the clear.
-    pub(crate) fn external_ref_key(&self, field: &str, value: &str) -> Result<Vec<u8>, ArchiveError> {
-        let key = self.keyring.house(crate::crypto::KeyRef::BlindIndex)?;
-        let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(key.expose())
-            .map_err(|e| ArchiveError::Internal(anyhow::anyhow!("{e}")))?;
-        mac.update(b"custos-external-ref-v1\0");
-        mac.update(field.as_bytes());
-        mac.update(b"\0");
-        mac.update(value.trim().as_bytes());
-        Ok(keys::external_ref(&hex::encode(mac.finalize().into_bytes())))
-    }
-
     fn dossier_by_ref(&self, field: &str, value: &str) -> Result<Option<DossierId>, ArchiveError> {
         let Some(raw) = self.store.get(Cf::Documents, &self.external_ref_key(field, value)?)? else { return Ok(None) };
         let id = DossierId::parse(&String::from_utf8_lossy(&raw)).ok();

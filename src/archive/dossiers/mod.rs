@@ -6,14 +6,18 @@
 mod collection;
 mod create;
 mod json;
+mod links;
 mod plan;
+mod provision;
 mod read;
 mod search;
 mod update;
 
 pub(crate) use collection::{check_notices, ContactCollection};
 pub use collection::{CollectionRecord, SensitiveBasis};
+pub(crate) use links::subject_facts;
 pub(crate) use plan::ReadPlan;
+pub(crate) use provision::bloc;
 pub use search::{SearchHit, SearchPage};
 pub(crate) use update::{Author, NextVersion};
 

@@ -73,3 +73,6 @@ impl Identity {
         }
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -3,7 +3,7 @@
 //! open batches that already propose an item.
 
 use super::{Batch, BatchState, Due, DueItem, Item, Target};
-use crate::archive::records::{DossierMeta, SubjectMeta, DOSSIERS, SUBJECTS};
+use crate::archive::records::{DossierMeta, SubjectMeta, SUBJECTS};
 use crate::archive::{Archive, ArchiveError, RequestCtx};
 use crate::audit::{Commit, Outcome};
 use crate::domain::{BatchId, DossierId};
@@ -12,10 +12,6 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use time::OffsetDateTime;
 
 impl Archive {
-    pub(crate) fn all_dossiers(&self) -> Result<Vec<DossierMeta>, ArchiveError> {
-        Ok(DOSSIERS.values(self.store.as_ref()).collect::<Result<_, _>>()?)
-    }
-
     pub(super) fn open_batches(&self) -> Result<Vec<Batch>, ArchiveError> {
         let mut out = Vec::new();
         for b in super::BATCHES.values(self.store.as_ref()) {

@@ -6,13 +6,13 @@ mod consent;
 mod export;
 mod processing;
 
-use super::records::{ConsentBasis, ConsentEventKind, DossierMeta, SubjectMeta, DOSSIERS, SUBJECTS};
+use super::records::{ConsentBasis, ConsentEventKind, DossierMeta, SubjectMeta, SUBJECTS};
 use super::{Archive, ArchiveError, RequestCtx};
 use crate::audit::{Commit, Outcome};
 use crate::crypto::KeyRef;
 use crate::domain::{DossierId, PrincipalId, SubjectId};
-use crate::policy::access::{SubjectAction, SubjectFacts};
-use crate::store::{keys, Cf, Held, Op};
+use crate::policy::access::SubjectAction;
+use crate::store::{Held, Op};
 use serde::Serialize;
 use time::OffsetDateTime;
 
@@ -106,16 +106,6 @@ struct SubjectCall {
     reason: String,
 }
 
-/// What access decisions may know of a subject: the owners and regions of
-/// the dossiers that name them, and whether they restricted processing.
-fn subject_facts(meta: &SubjectMeta, dossiers: &[DossierMeta]) -> SubjectFacts {
-    SubjectFacts {
-        owners: dossiers.iter().map(|d| d.owner.clone()).collect(),
-        regions: dossiers.iter().map(|d| d.region.clone()).collect(),
-        restricted: meta.restricted_at.is_some(),
-    }
-}
-
 fn rfc3339(t: OffsetDateTime) -> String {
     t.format(&time::format_description::well_known::Rfc3339).unwrap_or_default()
 }
@@ -123,23 +113,6 @@ fn rfc3339(t: OffsetDateTime) -> String {
 impl Archive {
     fn subject_meta(&self, sid: &SubjectId) -> Result<Option<Held<SubjectMeta>>, ArchiveError> {
         Ok(SUBJECTS.hold(self.store.as_ref(), sid)?)
-    }
-
-    /// The dossiers that name a subject, through its links.
-    pub(crate) fn subject_dossiers(&self, sid: &SubjectId) -> Result<Vec<DossierMeta>, ArchiveError> {
-        let prefix = keys::subject_links_prefix(sid);
-        let mut out = Vec::new();
-        for row in self.store.scan(Cf::Subjects, &prefix, &prefix) {
-            let (key, _) = row?;
-            let id = std::str::from_utf8(&key[prefix.len()..])
-                .ok()
-                .and_then(|s| DossierId::parse(s).ok())
-                .ok_or_else(|| anyhow::anyhow!("malformed subject link"))?;
-            if let Some(meta) = DOSSIERS.get(self.store.as_ref(), &id)? {
-                out.push(meta);
-            }
-        }
-        Ok(out)
     }
 
     fn subject_status(&self, sid: &SubjectId, meta: &SubjectMeta) -> Result<SubjectStatus, ArchiveError> {
@@ -150,43 +123,6 @@ impl Archive {
         } else {
             SubjectStatus::Active
         })
-    }
-
-    /// Naming a person already on record in a dossier links them to it, and
-    /// through it shows their other dossiers and consents: it needs the right
-    /// to that person (`subject.link`). The subjects in `linked` (the
-    /// dossier's own) need none. An unknown id and one the caller may not
-    /// name get the same 403, so that the answer does not tell whether an id
-    /// exists; the audit entry says which it was.
-    pub(crate) async fn authorize_links(
-        &self,
-        ctx: &RequestCtx,
-        (action, resource): (&str, &str),
-        purpose: &str,
-        named: &[Option<SubjectId>],
-        linked: &[SubjectId],
-    ) -> Result<(), ArchiveError> {
-        for (i, sid) in named.iter().enumerate() {
-            let Some(sid) = sid.as_ref().filter(|s| !linked.contains(s)) else { continue };
-            let why = match self.subject_meta(sid)? {
-                None => "names an unknown subject".to_owned(),
-                Some(held) => {
-                    let facts = subject_facts(&held.value, &self.subject_dossiers(sid)?);
-                    let d =
-                        self.policy.access.decide_subject(&ctx.principal, SubjectAction::Link, purpose, sid, &facts);
-                    if d.allowed {
-                        continue;
-                    }
-                    d.reason
-                }
-            };
-            let path = format!("/contacts/{i}/subject_id");
-            let mut e = ctx.entry(action, resource, Outcome::Deny, format!("{path} {why}"));
-            e.subjects = vec![sid.to_string()];
-            let answer = format!("{path}: no such subject, or not one you may name");
-            return self.gate.refuse(e, ArchiveError::Forbidden(answer)).await;
-        }
-        Ok(())
     }
 
     /// Purpose check, lookup (404) and policy decision (403), each refusal
@@ -209,7 +145,7 @@ impl Archive {
         };
         let meta = held.value.clone();
         let dossiers = self.subject_dossiers(&sid)?;
-        let facts = subject_facts(&meta, &dossiers);
+        let facts = crate::archive::dossiers::subject_facts(&meta, &dossiers);
         let decision = self.policy.access.decide_subject(&ctx.principal, op, purpose.as_str(), &sid, &facts);
         if !decision.allowed {
             let mut e = ctx.entry(action, id, Outcome::Deny, decision.reason.clone());

@@ -1,0 +1,96 @@
+//! Dossiers and the people they name: which dossiers name a person (their
+//! links), the facts access decisions know of a person, and the decision to
+//! name a person already on record in a dossier (`subject.link`). Also the
+//! dossier-wide lookups other use cases share.
+
+use crate::archive::records::{DossierMeta, SubjectMeta, DOSSIERS, SUBJECTS};
+use crate::archive::{Archive, ArchiveError, RequestCtx};
+use crate::audit::Outcome;
+use crate::domain::{DossierId, SubjectId};
+use crate::policy::access::{SubjectAction, SubjectFacts};
+use crate::store::{keys, Cf};
+use hmac::{Hmac, Mac};
+use sha2::Sha256;
+
+/// What access decisions may know of a subject: the owners and regions of
+/// the dossiers that name them, and whether they restricted processing.
+pub(crate) fn subject_facts(meta: &SubjectMeta, dossiers: &[DossierMeta]) -> SubjectFacts {
+    SubjectFacts {
+        owners: dossiers.iter().map(|d| d.owner.clone()).collect(),
+        regions: dossiers.iter().map(|d| d.region.clone()).collect(),
+        restricted: meta.restricted_at.is_some(),
+    }
+}
+
+impl Archive {
+    /// The dossiers that name a subject, through its links.
+    pub(crate) fn subject_dossiers(&self, sid: &SubjectId) -> Result<Vec<DossierMeta>, ArchiveError> {
+        let prefix = keys::subject_links_prefix(sid);
+        let mut out = Vec::new();
+        for row in self.store.scan(Cf::Subjects, &prefix, &prefix) {
+            let (key, _) = row?;
+            let id = std::str::from_utf8(&key[prefix.len()..])
+                .ok()
+                .and_then(|s| DossierId::parse(s).ok())
+                .ok_or_else(|| anyhow::anyhow!("malformed subject link"))?;
+            if let Some(meta) = DOSSIERS.get(self.store.as_ref(), &id)? {
+                out.push(meta);
+            }
+        }
+        Ok(out)
+    }
+
+    /// Naming a person already on record in a dossier links them to it, and
+    /// through it shows their other dossiers and consents: it needs the right
+    /// to that person (`subject.link`). The subjects in `linked` (the
+    /// dossier's own) need none. An unknown id and one the caller may not
+    /// name get the same 403, so that the answer does not tell whether an id
+    /// exists; the audit entry says which it was.
+    pub(crate) async fn authorize_links(
+        &self,
+        ctx: &RequestCtx,
+        (action, resource): (&str, &str),
+        purpose: &str,
+        named: &[Option<SubjectId>],
+        linked: &[SubjectId],
+    ) -> Result<(), ArchiveError> {
+        for (i, sid) in named.iter().enumerate() {
+            let Some(sid) = sid.as_ref().filter(|s| !linked.contains(s)) else { continue };
+            let why = match SUBJECTS.hold(self.store.as_ref(), sid)? {
+                None => "names an unknown subject".to_owned(),
+                Some(held) => {
+                    let facts = subject_facts(&held.value, &self.subject_dossiers(sid)?);
+                    let d =
+                        self.policy.access.decide_subject(&ctx.principal, SubjectAction::Link, purpose, sid, &facts);
+                    if d.allowed {
+                        continue;
+                    }
+                    d.reason
+                }
+            };
+            let path = format!("/contacts/{i}/subject_id");
+            let mut e = ctx.entry(action, resource, Outcome::Deny, format!("{path} {why}"));
+            e.subjects = vec![sid.to_string()];
+            let answer = format!("{path}: no such subject, or not one you may name");
+            return self.gate.refuse(e, ArchiveError::Forbidden(answer)).await;
+        }
+        Ok(())
+    }
+
+    /// The keyed hash of an external reference (the index key): under the
+    /// blind-index key, so the index holds no credit code in the clear.
+    pub(crate) fn external_ref_key(&self, field: &str, value: &str) -> Result<Vec<u8>, ArchiveError> {
+        let key = self.keyring.house(crate::crypto::KeyRef::BlindIndex)?;
+        let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(key.expose())
+            .map_err(|e| ArchiveError::Internal(anyhow::anyhow!("{e}")))?;
+        mac.update(b"custos-external-ref-v1\0");
+        mac.update(field.as_bytes());
+        mac.update(b"\0");
+        mac.update(value.trim().as_bytes());
+        Ok(keys::external_ref(&hex::encode(mac.finalize().into_bytes())))
+    }
+
+    pub(crate) fn all_dossiers(&self) -> Result<Vec<DossierMeta>, ArchiveError> {
+        Ok(DOSSIERS.values(self.store.as_ref()).collect::<Result<_, _>>()?)
+    }
+}

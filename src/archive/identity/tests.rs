@@ -1,0 +1,59 @@
+//! Identity tested where it lives: over the memory store and the manual
+//! clock, no HTTP.
+use super::*;
+use crate::archive::testkit::{archive, ctx, last_entry};
+use crate::archive::{ArchiveError, RequestCtx, StatedPurpose};
+use crate::audit::Outcome;
+use crate::domain::Role;
+use crate::store::{Cf, KvStore};
+
+const TOKEN: &str = "cst_operator-chosen-token-0001";
+
+#[tokio::test]
+async fn a_bootstrapped_admin_authenticates_until_revoked_and_is_stored_sealed() {
+    let (a, store) = archive();
+    let id = a.identity();
+    let made = id.bootstrap(Some(TOKEN), None).unwrap();
+    assert!(made.admin_token.is_none(), "an operator-chosen token is not printed");
+    assert!(id.bootstrap(Some(TOKEN), None).unwrap().second_admin_code.is_none(), "initialised once");
+
+    let (admin, token_id) = id.authenticate(TOKEN).unwrap();
+    assert!(admin.has_role(Role::Admin));
+    assert!(matches!(id.authenticate("cst_not-a-token-of-ours-00000"), Err(ArchiveError::Unauthenticated)));
+    // Staff records are sealed: no role or department in the clear.
+    for row in store.scan(Cf::Principals, b"", b"") {
+        let (_, raw) = row.unwrap();
+        let text = String::from_utf8_lossy(&raw);
+        assert!(!text.contains("department") && !text.contains("\"admin\""), "{text}");
+    }
+    assert_eq!(id.principal(&admin.id).unwrap().unwrap().roles, admin.roles, "it opens again");
+
+    // Revoked: the next use fails, although the token was cached.
+    let caller = RequestCtx::new(admin, token_id.clone(), StatedPurpose::Missing, "req_test".into());
+    id.revoke_token(&caller, token_id.as_str()).await.unwrap();
+    assert!(matches!(id.authenticate(TOKEN), Err(ArchiveError::Unauthenticated)));
+    let e = last_entry(&store);
+    assert_eq!((e.body.action.as_str(), e.body.outcome), ("token.revoke", Outcome::Allow));
+}
+
+#[tokio::test]
+async fn staff_administration_is_refused_to_anyone_but_an_admin_and_audited() {
+    let (a, store) = archive();
+    let new = NewPrincipal {
+        name: "王芳".into(),
+        roles: vec![Role::Sales],
+        department: "销售部".into(),
+        region: "华东".into(),
+        recipient: None,
+    };
+    for role in [Role::Sales, Role::Compliance, Role::Auditor] {
+        let refused = a.identity().create_principal(&ctx(&[role]), new.clone()).await;
+        assert!(matches!(refused, Err(ArchiveError::Forbidden(_))), "{role:?}: {refused:?}");
+        let e = last_entry(&store);
+        assert_eq!((e.body.action.as_str(), e.body.outcome), ("principal.create", Outcome::Deny));
+        assert!(!e.body.reason.contains("王芳"), "no personal value in the entry");
+    }
+    let made = a.identity().create_principal(&ctx(&[Role::Admin]), new).await.unwrap();
+    let stored = a.identity().principal(&made).unwrap().unwrap();
+    assert_eq!((stored.name.as_str(), stored.region.as_str()), ("王芳", "华东"));
+}

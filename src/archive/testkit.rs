@@ -1,0 +1,52 @@
+//! What the services' unit tests share: an archive over the memory store,
+//! the shipped policies and a manual clock (no HTTP), callers by role, and
+//! the audit log's last entry.
+
+use crate::archive::{Archive, RequestCtx, StatedPurpose};
+use crate::audit::AuditEntry;
+use crate::clock::ManualClock;
+use crate::crypto::MasterKey;
+use crate::domain::{Principal, PrincipalId, Role, TokenId};
+use crate::metrics::Metrics;
+use crate::policy::PolicySet;
+use crate::store::{Cf, KvStore, MemStore};
+use std::sync::Arc;
+
+pub(crate) fn archive() -> (Archive, Arc<MemStore>) {
+    let store = Arc::new(MemStore::default());
+    let clock = Arc::new(ManualClock::new(time::macros::datetime!(2026-12-01 09:00 UTC)));
+    let policy = PolicySet::embedded().unwrap();
+    let a = Archive::open(
+        store.clone(),
+        MasterKey::generate(),
+        policy,
+        clock,
+        Arc::new(Metrics::default()),
+        crate::archive::Settings { key_cache: 64, ..Default::default() },
+    )
+    .unwrap();
+    (a, store)
+}
+
+pub(crate) fn principal(roles: &[Role]) -> Principal {
+    Principal {
+        id: PrincipalId::generate(),
+        name: "test".into(),
+        roles: roles.to_vec(),
+        department: "d".into(),
+        region: "华东".into(),
+        created_at: time::OffsetDateTime::UNIX_EPOCH,
+        recipient: None,
+        admin_pending: None,
+        disabled_by: None,
+    }
+}
+
+pub(crate) fn ctx(roles: &[Role]) -> RequestCtx {
+    RequestCtx::new(principal(roles), TokenId::generate(), StatedPurpose::Missing, "req_test".into())
+}
+
+pub(crate) fn last_entry(store: &MemStore) -> AuditEntry {
+    let (_, raw) = store.last(Cf::Audit).unwrap().unwrap();
+    AuditEntry::decode(&raw).unwrap()
+}
