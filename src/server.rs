@@ -139,7 +139,7 @@ pub async fn start(config: Config, clock: Arc<dyn Clock>) -> anyhow::Result<Runn
         tracing::info!(sealed, "principal records written in the clear by an older custos are now sealed");
     }
     archive.audit_trail().record_policy_load().await?;
-    archive.record_notices().await?;
+    archive.dossiers().record_notices().await?;
     let checkpoints = crate::config::checkpoints_dir(&config.data_dir);
     let first = archive.audit_trail().write_checkpoint_file(&checkpoints, None)?;
     let mut scheduler = Scheduler::default();

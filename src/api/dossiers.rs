@@ -97,7 +97,7 @@ pub async fn create(
     Ctx(ctx): Ctx,
     JsonBody(body): JsonBody,
 ) -> Result<(StatusCode, Json<CreatedDto>), ApiError> {
-    let created = s.archive.create_dossier(&ctx, &body).await?;
+    let created = s.archive.dossiers().create_dossier(&ctx, &body).await?;
     Ok((StatusCode::CREATED, Json(created.into())))
 }
 
@@ -108,7 +108,7 @@ pub async fn create(
               (status = 400), (status = 401), (status = 403), (status = 404), (status = 410)),
     security(("bearer" = [])))]
 pub async fn read(State(s): State<AppState>, Ctx(ctx): Ctx, Path(id): Path<String>) -> Result<Response, ApiError> {
-    Ok(view_response(s.archive.read_dossier(&ctx, &id, None).await?))
+    Ok(view_response(s.archive.dossiers().read_dossier(&ctx, &id, None).await?))
 }
 
 /// Read one version, with the same masking as the current one.
@@ -126,7 +126,7 @@ pub async fn read_version(
         .ok()
         .filter(|v| *v >= 1)
         .ok_or_else(|| ApiError::bad_request("version must be a positive integer"))?;
-    Ok(view_response(s.archive.read_dossier(&ctx, &id, Some(v)).await?))
+    Ok(view_response(s.archive.dossiers().read_dossier(&ctx, &id, Some(v)).await?))
 }
 
 /// Replace the dossier with a new version. `If-Match` names the version the
@@ -156,7 +156,7 @@ pub async fn update(
         .map(|v| v.trim().trim_start_matches("W/").trim_matches('"'))
         .and_then(|v| v.parse().ok())
         .ok_or_else(|| ApiError::bad_request("If-Match must be a version number"))?;
-    Ok(Json(s.archive.update_dossier(&ctx, &id, expected, &body).await?.into()))
+    Ok(Json(s.archive.dossiers().update_dossier(&ctx, &id, expected, &body).await?.into()))
 }
 
 /// The version history.
@@ -169,6 +169,6 @@ pub async fn versions(
     Ctx(ctx): Ctx,
     Path(id): Path<String>,
 ) -> Result<Json<Vec<VersionDto>>, ApiError> {
-    let list = s.archive.list_versions(&ctx, &id).await?;
+    let list = s.archive.dossiers().list_versions(&ctx, &id).await?;
     Ok(Json(list.into_iter().map(VersionDto::from).collect()))
 }

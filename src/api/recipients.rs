@@ -248,5 +248,5 @@ pub async fn volume(
     responses((status = 200, body = Object, description = "{notices: [...]}"), (status = 401)),
     security(("bearer" = [])))]
 pub async fn notices(State(s): State<AppState>, Ctx(_ctx): Ctx) -> Result<Json<Value>, ApiError> {
-    Ok(Json(serde_json::json!({"notices": s.archive.notices_view()?})))
+    Ok(Json(serde_json::json!({"notices": s.archive.dossiers().notices_view()?})))
 }

@@ -52,7 +52,7 @@ pub async fn search(
         ),
     };
     let page = offload(&s, move |a| async move {
-        a.search(&ctx, &p.q, p.grade.as_deref(), p.region.as_deref(), limit, p.cursor.as_deref()).await
+        a.dossiers().search(&ctx, &p.q, p.grade.as_deref(), p.region.as_deref(), limit, p.cursor.as_deref()).await
     })
     .await?;
     Ok(Json(page))

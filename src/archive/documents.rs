@@ -68,15 +68,22 @@ impl Archive {
         limit: u64,
     ) -> Result<Upload, ArchiveError> {
         const ACTION: &str = "document.put";
-        let (did, meta, _, _) = self.authorize_change(ctx, ACTION, id, Change::Update).await?;
+        let (did, meta, _, _) = self.dossiers.authorize_change(ctx, ACTION, id, Change::Update).await?;
         if !valid_name(name) {
-            let e = self.dossier_entry(ctx, ACTION, id, &meta.subjects, Outcome::Error, "invalid document name");
+            let e =
+                self.dossiers.dossier_entry(ctx, ACTION, id, &meta.subjects, Outcome::Error, "invalid document name");
             let msg = "a document name is 1 to 128 of A-Z a-z 0-9 . _ - (not starting with .)";
             return self.gate.refuse(e, ArchiveError::BadRequest(msg.into())).await;
         }
         if self.store.get(Cf::Documents, &keys::document(&did, name))?.is_some() {
-            let e =
-                self.dossier_entry(ctx, ACTION, id, &meta.subjects, Outcome::Error, format!("document {name} exists"));
+            let e = self.dossiers.dossier_entry(
+                ctx,
+                ACTION,
+                id,
+                &meta.subjects,
+                Outcome::Error,
+                format!("document {name} exists"),
+            );
             return self
                 .gate
                 .refuse(e, ArchiveError::Conflict(format!("document {name} exists; documents are never overwritten")))
@@ -132,7 +139,7 @@ impl Archive {
     pub async fn abort_upload(&self, ctx: &RequestCtx, up: Upload, why: &str) -> Result<(), ArchiveError> {
         let ops: Vec<Op> =
             (0..up.chunks).map(|n| Op::Delete(Cf::Documents, keys::chunk(&up.did, &up.upload, n))).collect();
-        let e = self.dossier_entry(
+        let e = self.dossiers.dossier_entry(
             ctx,
             "document.put",
             up.did.as_str(),
@@ -163,8 +170,9 @@ impl Archive {
         let key = keys::document(&up.did, &up.name);
         let raw = serde_json::to_vec(&meta).map_err(|e| ArchiveError::Internal(e.into()))?;
         let reason = format!("document {} ({} bytes, sha256 {})", meta.name, meta.size, meta.sha256);
-        let entry = self.dossier_entry(ctx, "document.put", up.did.as_str(), &up.subjects, Outcome::Allow, reason);
-        let conflict = self.dossier_entry(
+        let entry =
+            self.dossiers.dossier_entry(ctx, "document.put", up.did.as_str(), &up.subjects, Outcome::Allow, reason);
+        let conflict = self.dossiers.dossier_entry(
             ctx,
             "document.put",
             up.did.as_str(),
@@ -198,8 +206,8 @@ impl Archive {
         name: &str,
     ) -> Result<(DocumentMeta, DocumentReader), ArchiveError> {
         const ACTION: &str = "document.get";
-        self.refuse_outside_party(ctx, ACTION, id).await?;
-        let (did, meta, _) = self.plan_read(ctx, ACTION, id).await?;
+        self.dossiers.refuse_outside_party(ctx, ACTION, id).await?;
+        let (did, meta, _) = self.dossiers.plan_read(ctx, ACTION, id).await?;
         let doc = valid_name(name)
             .then(|| self.store.get(Cf::Documents, &keys::document(&did, name)))
             .transpose()?
@@ -208,10 +216,10 @@ impl Archive {
             .transpose()
             .map_err(|e| ArchiveError::Internal(e.into()))?;
         let Some(doc) = doc else {
-            let e = self.dossier_entry(ctx, ACTION, id, &meta.subjects, Outcome::Error, "no such document");
+            let e = self.dossiers.dossier_entry(ctx, ACTION, id, &meta.subjects, Outcome::Error, "no such document");
             return self.gate.refuse(e, ArchiveError::NotFound("document".into())).await;
         };
-        let e = self.dossier_entry(
+        let e = self.dossiers.dossier_entry(
             ctx,
             ACTION,
             id,
@@ -230,11 +238,17 @@ impl Archive {
     #[tracing::instrument(level = "debug", skip_all)]
     pub async fn list_documents(&self, ctx: &RequestCtx, id: &str) -> Result<Vec<DocumentMeta>, ArchiveError> {
         const ACTION: &str = "document.list";
-        self.refuse_outside_party(ctx, ACTION, id).await?;
-        let (did, meta, _) = self.plan_read(ctx, ACTION, id).await?;
+        self.dossiers.refuse_outside_party(ctx, ACTION, id).await?;
+        let (did, meta, _) = self.dossiers.plan_read(ctx, ACTION, id).await?;
         let docs = self.documents_of(&did)?;
-        let e =
-            self.dossier_entry(ctx, ACTION, id, &meta.subjects, Outcome::Allow, format!("{} documents", docs.len()));
+        let e = self.dossiers.dossier_entry(
+            ctx,
+            ACTION,
+            id,
+            &meta.subjects,
+            Outcome::Allow,
+            format!("{} documents", docs.len()),
+        );
         self.audit.commit(Commit::entry(e)).await?;
         Ok(docs)
     }

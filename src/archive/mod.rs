@@ -10,7 +10,7 @@ pub mod backups;
 mod certificates;
 pub mod customers;
 pub mod documents;
-mod dossiers;
+pub mod dossiers;
 pub mod gate;
 pub mod governance;
 pub mod identity;
@@ -227,7 +227,9 @@ pub struct Archive {
     store: Arc<dyn KvStore>,
     keyring: Arc<Keyring>,
     pub(crate) audit: Arc<AuditWriter>,
-    template: TemplateValidator,
+    template: Arc<TemplateValidator>,
+    /// The dossier use cases, and the lookups every use case about a dossier shares.
+    dossiers: Arc<dossiers::Dossiers>,
     policy: Arc<PolicySet>,
     /// Who may do what (every other part asks it).
     gate: Arc<gate::Gate>,
@@ -324,6 +326,19 @@ impl Archive {
         ));
         let index =
             Arc::new(index::Indexer::open(store.clone(), &keyring, vault.clone(), settings.index_dir.as_deref())?);
+        let template = Arc::new(TemplateValidator::new()?);
+        let dossiers = Arc::new(dossiers::Dossiers::new(dossiers::DossierPorts {
+            store: store.clone(),
+            keyring: keyring.clone(),
+            vault: vault.clone(),
+            audit: audit.clone(),
+            gate: gate.clone(),
+            policy: policy.clone(),
+            clock: clock.clone(),
+            index: index.clone(),
+            identity: identity.clone(),
+            template: template.clone(),
+        }));
         let backups = Arc::new(backups::Backups::new(
             backups::BackupPorts {
                 store: store.clone(),
@@ -342,7 +357,8 @@ impl Archive {
             keyring,
             store,
             audit,
-            template: TemplateValidator::new()?,
+            template,
+            dossiers,
             policy,
             clock,
             identity,
@@ -383,6 +399,11 @@ impl Archive {
     /// The search index's upkeep (start-up repair).
     pub fn search_index(&self) -> &index::Indexer {
         &self.index
+    }
+
+    /// The dossier use cases.
+    pub fn dossiers(&self) -> &dossiers::Dossiers {
+        &self.dossiers
     }
 
     pub fn keyring(&self) -> &Keyring {

@@ -44,7 +44,7 @@ pub async fn search_form_page(page: Page) -> Response {
 
 pub async fn search(Posted(page, f): Posted) -> Response {
     let (q, grade, region, cursor) = (f.get("q").unwrap_or(""), f.get("grade"), f.get("region"), f.get("cursor"));
-    let hits = match page.archive().search(&page.ctx, q, grade, region, Some(20), cursor).await {
+    let hits = match page.archive().dossiers().search(&page.ctx, q, grade, region, Some(20), cursor).await {
         Ok(h) => h,
         Err(e) => return page.fail(e),
     };
@@ -156,7 +156,7 @@ fn badge(page: &Page, r: RedactionReason) -> Markup {
 
 pub async fn show(page: Page, Path(id): Path<String>) -> Response {
     let a = page.archive();
-    let view = match a.read_dossier(&page.ctx, &id, None).await {
+    let view = match a.dossiers().read_dossier(&page.ctx, &id, None).await {
         Ok(v) => v,
         Err(e) => return page.fail(e),
     };
@@ -166,7 +166,7 @@ pub async fn show(page: Page, Path(id): Path<String>) -> Response {
     leaves(&view.document, String::new(), &mut rows);
     let shown: std::collections::BTreeSet<&str> = rows.iter().map(|(p, _)| p.as_str()).collect();
     let hidden: Vec<_> = view.redactions.iter().filter(|r| !shown.contains(r.path.as_str())).collect();
-    let versions = a.list_versions(&page.ctx, &id).await.unwrap_or_default();
+    let versions = a.dossiers().list_versions(&page.ctx, &id).await.unwrap_or_default();
     let documents = a.list_documents(&page.ctx, &id).await.unwrap_or_default();
     let staff = [Role::Sales, Role::Service, Role::Finance].iter().any(|r| page.has(*r));
     let interactions = if staff { a.list_interactions(&page.ctx, &id, None, Some(20)).await.ok() } else { None };
@@ -275,11 +275,13 @@ pub async fn diff(page: Page, Path(id): Path<String>, Query(p): Query<DiffParams
         return page.error_page(ApiError::bad_request("versions must be positive integers"));
     }
     let a = page.archive();
-    let (left, right) =
-        match (a.read_dossier(&page.ctx, &id, Some(va)).await, a.read_dossier(&page.ctx, &id, Some(vb)).await) {
-            (Ok(l), Ok(r)) => (l, r),
-            (Err(e), _) | (_, Err(e)) => return page.fail(e),
-        };
+    let (left, right) = match (
+        a.dossiers().read_dossier(&page.ctx, &id, Some(va)).await,
+        a.dossiers().read_dossier(&page.ctx, &id, Some(vb)).await,
+    ) {
+        (Ok(l), Ok(r)) => (l, r),
+        (Err(e), _) | (_, Err(e)) => return page.fail(e),
+    };
     let (mut l, mut r) = (Vec::new(), Vec::new());
     leaves(&left.document, String::new(), &mut l);
     leaves(&right.document, String::new(), &mut r);

@@ -235,7 +235,7 @@ pub async fn create(Posted(page, f): Posted) -> Response {
         Ok(d) => d,
         Err(e) => return page.error_page(ApiError::bad_request(&e)),
     };
-    match page.archive().create_dossier(&page.ctx, &doc).await {
+    match page.archive().dossiers().create_dossier(&page.ctx, &doc).await {
         Ok(c) => see_other(&format!("/console/dossiers/{}", c.id)),
         Err(ArchiveError::Invalid(errors)) => {
             invalid(&page, page.t("New dossier"), "/console/dossiers/new", &doc, None, &errors)
@@ -245,7 +245,7 @@ pub async fn create(Posted(page, f): Posted) -> Response {
 }
 
 pub async fn edit_form(page: Page, Path(id): Path<String>) -> Response {
-    let view = match page.archive().read_dossier(&page.ctx, &id, None).await {
+    let view = match page.archive().dossiers().read_dossier(&page.ctx, &id, None).await {
         Ok(v) => v,
         Err(e) => return page.fail(e),
     };
@@ -264,7 +264,7 @@ pub async fn update(Path(id): Path<String>, Posted(page, f): Posted) -> Response
         Err(e) => return page.error_page(ApiError::bad_request(&e)),
     };
     let action = format!("/console/dossiers/{}/edit", enc(&id));
-    match page.archive().update_dossier(&page.ctx, &id, version, &doc).await {
+    match page.archive().dossiers().update_dossier(&page.ctx, &id, version, &doc).await {
         Ok(_) => see_other(&format!("/console/dossiers/{}", enc(&id))),
         Err(ArchiveError::Invalid(errors)) => {
             invalid(&page, &format!("{} {id}", page.t("Edit")), &action, &doc, Some(version), &errors)

@@ -41,16 +41,16 @@ impl Archive {
     #[tracing::instrument(level = "debug", skip_all)]
     pub async fn export_list(&self, ctx: &RequestCtx, filter: &ExportFilter) -> Result<String, ArchiveError> {
         const ACTION: &str = "dossier.export_list";
-        self.refuse_outside_party(ctx, ACTION, "").await?;
+        self.dossiers.refuse_outside_party(ctx, ACTION, "").await?;
         let purpose = self.gate.purpose(ctx, ACTION, "").await?;
         let mut visible = Vec::new();
-        for meta in self.all_dossiers()? {
+        for meta in self.dossiers.all_dossiers()? {
             let matches = meta.destroyed.is_none()
                 && filter.grade.as_deref().is_none_or(|g| crate::archive::wire_name(&meta.grade) == g)
                 && filter.region.as_deref().is_none_or(|r| meta.region == r)
                 && filter.status.as_deref().is_none_or(|s| crate::archive::wire_name(&meta.status) == s)
                 && filter.owner.as_deref().is_none_or(|o| meta.owner.as_str() == o);
-            if matches && self.read_plan(ctx, purpose, &meta, &meta.subjects)?.anything_visible() {
+            if matches && self.dossiers.read_plan(ctx, purpose, &meta, &meta.subjects)?.anything_visible() {
                 visible.push(meta.id);
             }
         }
@@ -84,7 +84,7 @@ impl Archive {
         header.extend(Mapping::headers().into_iter().take(DOSSIER_COLUMNS));
         w.write_record(&header).map_err(csv_err)?;
         for did in &visible {
-            let doc = self.read_dossier(ctx, did.as_str(), None).await?.document;
+            let doc = self.dossiers.read_dossier(ctx, did.as_str(), None).await?.document;
             let contacts = doc["contacts"].as_array().cloned().unwrap_or_default();
             let people: Vec<Option<&Value>> =
                 if contacts.is_empty() { vec![None] } else { contacts.iter().map(Some).collect() };

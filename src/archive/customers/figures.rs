@@ -94,7 +94,7 @@ impl Archive {
         n: NewFigures,
     ) -> Result<FigureRecord, ArchiveError> {
         const ACTION: &str = "figures.put";
-        let (did, _, _, reason) = self.authorize_change(ctx, ACTION, id, Change::Interact).await?;
+        let (did, _, _, reason) = self.dossiers.authorize_change(ctx, ACTION, id, Change::Interact).await?;
         let now = self.clock.now();
         let mut errors = Vec::new();
         match parse_month(month) {
@@ -114,7 +114,7 @@ impl Archive {
             errors.push(FieldError { path: "/on_time_rate".into(), message: "a fraction from 0 to 1".into() });
         }
         if !errors.is_empty() {
-            let e = self.dossier_entry(ctx, ACTION, id, &[], Outcome::Error, "invalid figures");
+            let e = self.dossiers.dossier_entry(ctx, ACTION, id, &[], Outcome::Error, "invalid figures");
             return self.gate.refuse(e, ArchiveError::Invalid(errors)).await;
         }
         let revision = self.figure_rows(&did)?.iter().filter(|r| r.month == month).count() as u32 + 1;
@@ -130,8 +130,8 @@ impl Archive {
         };
         let change = FIGURES.insert(&(did.clone(), month.to_owned(), revision), &record)?;
         let why = format!("{reason}; {month} revision {revision}");
-        let entry = self.dossier_entry(ctx, ACTION, id, &[], Outcome::Allow, why);
-        let conflict = self.dossier_entry(ctx, ACTION, id, &[], Outcome::Error, "concurrent revision");
+        let entry = self.dossiers.dossier_entry(ctx, ACTION, id, &[], Outcome::Allow, why);
+        let conflict = self.dossiers.dossier_entry(ctx, ACTION, id, &[], Outcome::Error, "concurrent revision");
         let mut commit = Commit::guarded(change, vec![], entry);
         commit.on_conflict = vec![conflict];
         match self.audit.commit(commit).await {

@@ -125,7 +125,7 @@ impl Archive {
     /// new version when the grade changes, written by custos.
     pub(crate) async fn regrade(&self, did: &DossierId, dry_run: bool) -> Result<Option<GradeChange>, ArchiveError> {
         const ACTION: &str = "dossier.grade";
-        let Some((meta, meta_raw)) = self.meta(did)? else { return Ok(None) };
+        let Some((meta, meta_raw)) = self.dossiers.meta(did)? else { return Ok(None) };
         // No figures recorded: nothing to grade on; the grade stays as set.
         if meta.destroyed.is_some()
             || self.figure_rows(did)?.is_empty()
@@ -163,7 +163,7 @@ impl Archive {
         let mut split = self.vault.open_version_split(did, meta.current_version)?;
         split.business.grade = g.grade;
         let next = NextVersion { action: ACTION, meta, meta_raw, split, ended_at: None, reason, extra: vec![] };
-        let created = self.append_version(Author::System, did, next).await?;
+        let created = self.dossiers.append_version(Author::System, did, next).await?;
         change.version = Some(created.version);
         Ok(Some(change))
     }
@@ -171,7 +171,7 @@ impl Archive {
     /// Regrades every live dossier (the grading job; `custos grading run`).
     pub async fn regrade_all(&self, dry_run: bool) -> Result<Vec<GradeChange>, ArchiveError> {
         let mut changes = Vec::new();
-        for meta in self.all_dossiers()? {
+        for meta in self.dossiers.all_dossiers()? {
             if meta.destroyed.is_some() {
                 continue;
             }
@@ -191,8 +191,8 @@ impl Archive {
     #[tracing::instrument(level = "debug", skip_all)]
     pub async fn explain_grade(&self, ctx: &RequestCtx, id: &str) -> Result<GradeExplanation, ArchiveError> {
         const ACTION: &str = "grade.explain";
-        self.refuse_outside_party(ctx, ACTION, id).await?;
-        let (did, meta, plan) = self.plan_read(ctx, ACTION, id).await?;
+        self.dossiers.refuse_outside_party(ctx, ACTION, id).await?;
+        let (did, meta, plan) = self.dossiers.plan_read(ctx, ACTION, id).await?;
         let (mut inputs, window) = self.grade_inputs(&meta)?;
         let computed = self.policy.grading.grade(&inputs);
         let confidential = plan.outcome(Classification::Confidential, None);
@@ -221,7 +221,9 @@ impl Archive {
         };
         let decided_by = if manual.as_ref().is_some_and(|m| m.active) { "override" } else { "rules" };
         let reason = format!("grade {} ({decided_by}); {}", grade_name(meta.grade), plan.reasons());
-        self.audit.commit(Commit::entry(self.dossier_entry(ctx, ACTION, id, &[], Outcome::Allow, reason))).await?;
+        self.audit
+            .commit(Commit::entry(self.dossiers.dossier_entry(ctx, ACTION, id, &[], Outcome::Allow, reason)))
+            .await?;
         Ok(GradeExplanation { grade: meta.grade, decided_by: decided_by.into(), inputs, computed, window, manual })
     }
 
@@ -237,10 +239,10 @@ impl Archive {
         why: &str,
     ) -> Result<Created, ArchiveError> {
         const ACTION: &str = "grade.override";
-        let (did, meta, meta_raw, allowed) = self.authorize_change(ctx, ACTION, id, Change::Update).await?;
+        let (did, meta, meta_raw, allowed) = self.dossiers.authorize_change(ctx, ACTION, id, Change::Update).await?;
         let visible = why.chars().any(|c| !c.is_control() && !c.is_whitespace());
         if !visible || why.chars().count() > 2000 {
-            let e = self.dossier_entry(ctx, ACTION, id, &[], Outcome::Error, "override without a reason");
+            let e = self.dossiers.dossier_entry(ctx, ACTION, id, &[], Outcome::Error, "override without a reason");
             let err = FieldError { path: "/reason".into(), message: "required, at most 2000 characters".into() };
             return self.gate.refuse(e, ArchiveError::Invalid(vec![err])).await;
         }
@@ -266,6 +268,6 @@ impl Archive {
             grade_name(grade)
         );
         let next = NextVersion { action: ACTION, meta, meta_raw, split, ended_at: None, reason, extra: vec![op] };
-        self.append_version(Author::Request(ctx), &did, next).await
+        self.dossiers.append_version(Author::Request(ctx), &did, next).await
     }
 }

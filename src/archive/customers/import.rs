@@ -93,9 +93,11 @@ struct Given {
 
 impl Archive {
     fn dossier_by_ref(&self, field: &str, value: &str) -> Result<Option<DossierId>, ArchiveError> {
-        let Some(raw) = self.store.get(Cf::Documents, &self.external_ref_key(field, value)?)? else { return Ok(None) };
+        let Some(raw) = self.store.get(Cf::Documents, &self.dossiers.external_ref_key(field, value)?)? else {
+            return Ok(None);
+        };
         let id = DossierId::parse(&String::from_utf8_lossy(&raw)).ok();
-        Ok(id.filter(|d| matches!(self.meta(d), Ok(Some((m, _))) if m.destroyed.is_none())))
+        Ok(id.filter(|d| matches!(self.dossiers.meta(d), Ok(Some((m, _))) if m.destroyed.is_none())))
     }
 
     /// One row as a dossier body, or what is wrong with it.
@@ -267,7 +269,7 @@ impl Archive {
     /// existing one by phone, email or name (keeping their subject id), or
     /// added. `None` when nothing changes.
     fn merged(&self, did: &DossierId, row: &Value, given: Given) -> Result<Option<(u32, Value)>, ArchiveError> {
-        let (meta, _) = self.meta(did)?.ok_or_else(|| ArchiveError::NotFound("dossier".into()))?;
+        let (meta, _) = self.dossiers.meta(did)?.ok_or_else(|| ArchiveError::NotFound("dossier".into()))?;
         let current: Dossier = self.vault.open_version_split(did, meta.current_version)?.join();
         let incoming: Dossier = self.template.parse(row).map_err(ArchiveError::Invalid)?;
         let mut next = current.clone();
@@ -338,7 +340,7 @@ impl Archive {
         dry_run: bool,
     ) -> Result<ImportReport, ArchiveError> {
         const ACTION: &str = "import";
-        self.refuse_outside_party(ctx, ACTION, "").await?;
+        self.dossiers.refuse_outside_party(ctx, ACTION, "").await?;
         // Every row states it again (create or update); a missing or
         // unusable purpose is refused once, up front.
         self.gate.purpose(ctx, ACTION, "").await?;
@@ -463,7 +465,7 @@ impl Archive {
             None if dry_run => Ok(("would_create".into(), None)),
             None => {
                 let reference = doc.key.as_deref().map(|v| (key, v));
-                let created = self.create_dossier_with(ctx, &doc.body, reference).await.map_err(problem)?;
+                let created = self.dossiers.create_dossier_with(ctx, &doc.body, reference).await.map_err(problem)?;
                 Ok(("created".into(), Some(created.id.to_string())))
             }
             Some(did) => match self.importable(ctx, n, &did, &doc).await? {

@@ -71,7 +71,7 @@ impl Archive {
         n: NewInteraction,
     ) -> Result<InteractionView, ArchiveError> {
         const ACTION: &str = "interaction.create";
-        let (did, meta, _, reason) = self.authorize_change(ctx, ACTION, id, Change::Interact).await?;
+        let (did, meta, _, reason) = self.dossiers.authorize_change(ctx, ACTION, id, Change::Interact).await?;
         let now = self.clock.now();
         let mut errors = Vec::new();
         let visible = n.summary.chars().any(|c| !c.is_control() && !c.is_whitespace());
@@ -89,7 +89,7 @@ impl Archive {
         }
         let contact = super::named_contact(&meta, n.contact.as_deref(), &mut errors);
         if !errors.is_empty() {
-            let e = self.dossier_entry(ctx, ACTION, id, &meta.subjects, Outcome::Error, "invalid interaction");
+            let e = self.dossiers.dossier_entry(ctx, ACTION, id, &meta.subjects, Outcome::Error, "invalid interaction");
             return self.gate.refuse(e, ArchiveError::Invalid(errors)).await;
         }
         let key_ref = contact.as_ref().map_or(KeyRef::Dossier(did.clone()), |s| KeyRef::Subject(s.clone()));
@@ -97,7 +97,7 @@ impl Archive {
         let summary = match self.vault.seal(&key_ref, Slot::Interaction(&did, &iid), n.summary.as_bytes())? {
             Opened::Plain(sealed) => sealed,
             Opened::Erased => {
-                let e = self.dossier_entry(ctx, ACTION, id, &meta.subjects, Outcome::Error, "contact erased");
+                let e = self.dossiers.dossier_entry(ctx, ACTION, id, &meta.subjects, Outcome::Error, "contact erased");
                 let err = ArchiveError::Conflict("the contact person has been erased".into());
                 return self.gate.refuse(e, err).await;
             }
@@ -115,7 +115,7 @@ impl Archive {
         let ops = vec![INTERACTIONS.put_unguarded(&(did.clone(), iid.clone()), &record)?];
         let subjects: Vec<SubjectId> = contact.iter().cloned().collect();
         let why = format!("{reason}; {iid} {}", crate::archive::wire_name(&n.kind));
-        let entry = self.dossier_entry(ctx, ACTION, id, &subjects, Outcome::Allow, why);
+        let entry = self.dossiers.dossier_entry(ctx, ACTION, id, &subjects, Outcome::Allow, why);
         self.audit.commit(Commit::change(ops, entry)).await?;
         // Searchable like the remarks: the dossier's index entry again. A
         // failure is logged; the next version re-indexes it.
@@ -180,13 +180,14 @@ impl Archive {
         limit: Option<usize>,
     ) -> Result<InteractionPage, ArchiveError> {
         const ACTION: &str = "interaction.list";
-        self.refuse_outside_party(ctx, ACTION, id).await?;
-        let (did, meta, plan) = self.plan_read(ctx, ACTION, id).await?;
+        self.dossiers.refuse_outside_party(ctx, ACTION, id).await?;
+        let (did, meta, plan) = self.dossiers.plan_read(ctx, ACTION, id).await?;
         let after = match cursor.map(InteractionId::parse) {
             None => None,
             Some(Ok(c)) => Some(c),
             Some(Err(_)) => {
-                let e = self.dossier_entry(ctx, ACTION, id, &meta.subjects, Outcome::Error, "malformed cursor");
+                let e =
+                    self.dossiers.dossier_entry(ctx, ACTION, id, &meta.subjects, Outcome::Error, "malformed cursor");
                 return self.gate.refuse(e, ArchiveError::BadRequest("cursor: an interaction id".into())).await;
             }
         };
@@ -211,7 +212,7 @@ impl Archive {
         }
         let next_cursor = (rest.len() > limit).then(|| out.last().map(|v| v.id.clone())).flatten();
         let reason = format!("{} interaction(s), summaries {}; {}", out.len(), confidential.as_str(), plan.reasons());
-        let entry = self.dossier_entry(ctx, ACTION, id, &named, Outcome::Allow, reason);
+        let entry = self.dossiers.dossier_entry(ctx, ACTION, id, &named, Outcome::Allow, reason);
         self.audit.commit(Commit::entry(entry)).await?;
         Ok(InteractionPage { interactions: out, next_cursor })
     }

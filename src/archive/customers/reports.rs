@@ -173,7 +173,7 @@ impl Archive {
         let overdue: std::collections::BTreeSet<String> =
             self.reviews_due(|_| true)?.into_iter().filter(|d| d.overdue).map(|d| d.dossier).collect();
         let mut groups: BTreeMap<String, Acc> = BTreeMap::new();
-        for meta in self.all_dossiers()? {
+        for meta in self.dossiers.all_dossiers()? {
             let mine = match scope {
                 CustomerScope::All => true,
                 CustomerScope::Region => meta.region == p.region,

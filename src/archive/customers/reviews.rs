@@ -105,7 +105,7 @@ impl Archive {
     pub(crate) fn reviews_due(&self, filter: impl Fn(&DossierMeta) -> bool) -> Result<Vec<DueReview>, ArchiveError> {
         let now = self.clock.now();
         let mut out = Vec::new();
-        for meta in self.all_dossiers()? {
+        for meta in self.dossiers.all_dossiers()? {
             if meta.destroyed.is_some() || meta.status == crate::domain::dossier::Status::Closed || !filter(&meta) {
                 continue;
             }
@@ -169,7 +169,7 @@ impl Archive {
     #[tracing::instrument(level = "debug", skip_all)]
     pub async fn add_review(&self, ctx: &RequestCtx, id: &str, n: NewReview) -> Result<ReviewView, ArchiveError> {
         const ACTION: &str = "review.create";
-        let (did, meta, _, reason) = self.authorize_change(ctx, ACTION, id, Change::Interact).await?;
+        let (did, meta, _, reason) = self.dossiers.authorize_change(ctx, ACTION, id, Change::Interact).await?;
         let mut errors = Vec::new();
         let visible = n.note.chars().any(|c| !c.is_control() && !c.is_whitespace());
         if !visible || n.note.chars().count() > 4000 {
@@ -181,7 +181,7 @@ impl Archive {
                 .push(FieldError { path: "/contact".into(), message: "contact_lost names the contact person".into() });
         }
         if !errors.is_empty() {
-            let e = self.dossier_entry(ctx, ACTION, id, &meta.subjects, Outcome::Error, "invalid review");
+            let e = self.dossiers.dossier_entry(ctx, ACTION, id, &meta.subjects, Outcome::Error, "invalid review");
             return self.gate.refuse(e, ArchiveError::Invalid(errors)).await;
         }
         let now = self.clock.now();
@@ -211,7 +211,7 @@ impl Archive {
             }
         }
         let subjects: Vec<SubjectId> = contact.iter().cloned().collect();
-        let entry = self.dossier_entry(ctx, ACTION, id, &subjects, Outcome::Allow, why);
+        let entry = self.dossiers.dossier_entry(ctx, ACTION, id, &subjects, Outcome::Allow, why);
         match self.audit.commit(Commit { ops, entries: vec![entry], guard, on_conflict: vec![] }).await {
             Ok(_) => {}
             Err(crate::audit::CommitError::Conflict) => {

@@ -8,8 +8,9 @@
 //! themselves are fixed once in force: their digests are recorded, and a
 //! changed text refuses to start.
 
+use crate::archive::dossiers::Dossiers;
 use crate::archive::records::SUBJECTS;
-use crate::archive::{Archive, ArchiveError};
+use crate::archive::ArchiveError;
 use crate::audit::{Commit, EntryBody};
 use crate::domain::dossier::{FieldError, SplitDossier};
 use crate::domain::{DossierId, PrincipalId, SubjectId};
@@ -92,7 +93,7 @@ pub(crate) fn check_notices(store: &dyn KvStore, notices: &crate::policy::govern
     Ok(())
 }
 
-impl Archive {
+impl Dossiers {
     /// Records the digest of every notice version in force and not yet
     /// recorded, each with an audit entry (at start-up and every minute).
     pub async fn record_notices(&self) -> Result<Vec<String>, ArchiveError> {

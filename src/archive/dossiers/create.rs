@@ -3,9 +3,10 @@
 
 use super::{failure_reason, to_json, Created};
 use crate::archive::dossiers::ContactCollection;
+use crate::archive::dossiers::Dossiers;
 use crate::archive::records::{DossierMeta, SubjectMeta};
 use crate::archive::vault::VersionKeys;
-use crate::archive::{Archive, ArchiveError, RequestCtx};
+use crate::archive::{ArchiveError, RequestCtx};
 use crate::audit::{Commit, Guard, Outcome};
 use crate::crypto::{CryptoError, KeyRef};
 use crate::domain::dossier::{Dossier, FieldError, SplitDossier};
@@ -15,7 +16,7 @@ use crate::store::{keys, Cf, Op};
 use serde_json::Value;
 use std::collections::HashSet;
 
-impl Archive {
+impl Dossiers {
     pub(super) fn parse_body(&self, body: &Value) -> Result<Dossier, ArchiveError> {
         let dossier = self.template.parse(body).map_err(ArchiveError::Invalid)?;
         let mut errors = Vec::new();

@@ -3,8 +3,9 @@
 //! name a person already on record in a dossier (`subject.link`). Also the
 //! dossier-wide lookups other use cases share.
 
+use crate::archive::dossiers::Dossiers;
 use crate::archive::records::{DossierMeta, SubjectMeta, DOSSIERS, SUBJECTS};
-use crate::archive::{Archive, ArchiveError, RequestCtx};
+use crate::archive::{ArchiveError, RequestCtx};
 use crate::audit::Outcome;
 use crate::domain::{DossierId, SubjectId};
 use crate::policy::access::{SubjectAction, SubjectFacts};
@@ -22,7 +23,7 @@ pub(crate) fn subject_facts(meta: &SubjectMeta, dossiers: &[DossierMeta]) -> Sub
     }
 }
 
-impl Archive {
+impl Dossiers {
     /// The dossiers that name a subject, through its links.
     pub(crate) fn subject_dossiers(&self, sid: &SubjectId) -> Result<Vec<DossierMeta>, ArchiveError> {
         let prefix = keys::subject_links_prefix(sid);

@@ -23,14 +23,65 @@ pub(crate) use update::{Author, NextVersion};
 
 use super::records::{DossierMeta, SUBJECTS};
 use super::vault::VersionRecord;
-use super::{Archive, ArchiveError, RequestCtx};
+use super::{ArchiveError, RequestCtx};
+use crate::archive::gate::Gate;
+use crate::archive::identity::Identity;
+use crate::archive::index::Indexer;
+use crate::archive::vault::Vault;
+use crate::audit::AuditWriter;
 use crate::audit::{Commit, EntryBody, Outcome};
+use crate::clock::Clock;
+use crate::crypto::Keyring;
+use crate::domain::dossier::TemplateValidator;
 use crate::domain::{DossierId, SubjectId};
 use crate::policy::access::SubjectState;
+use crate::policy::PolicySet;
+use crate::store::KvStore;
 use crate::store::{keys, Cf};
 use serde::Serialize;
 use serde_json::Value;
+use std::sync::Arc;
 use time::OffsetDateTime;
+
+/// The dossier use cases: create, read, update, versions, search, and the
+/// lookups and decisions every use case about a dossier shares (its
+/// metadata, the read plan, the change decision, its audit entry). Reads
+/// on an outside party's behalf are narrowed here (`provision`).
+pub struct Dossiers {
+    store: Arc<dyn KvStore>,
+    /// Data keys made for new dossiers and people.
+    keyring: Arc<Keyring>,
+    vault: Arc<Vault>,
+    audit: Arc<AuditWriter>,
+    gate: Arc<Gate>,
+    policy: Arc<PolicySet>,
+    clock: Arc<dyn Clock>,
+    index: Arc<Indexer>,
+    /// Who an owner is (a new dossier's owner must exist).
+    identity: Arc<Identity>,
+    template: Arc<TemplateValidator>,
+}
+
+/// The ports and services [`Dossiers`] is made of.
+pub(in crate::archive) struct DossierPorts {
+    pub store: Arc<dyn KvStore>,
+    pub keyring: Arc<Keyring>,
+    pub vault: Arc<Vault>,
+    pub audit: Arc<AuditWriter>,
+    pub gate: Arc<Gate>,
+    pub policy: Arc<PolicySet>,
+    pub clock: Arc<dyn Clock>,
+    pub index: Arc<Indexer>,
+    pub identity: Arc<Identity>,
+    pub template: Arc<TemplateValidator>,
+}
+
+impl Dossiers {
+    pub(in crate::archive) fn new(p: DossierPorts) -> Self {
+        let DossierPorts { store, keyring, vault, audit, gate, policy, clock, index, identity, template } = p;
+        Dossiers { store, keyring, vault, audit, gate, policy, clock, index, identity, template }
+    }
+}
 
 #[derive(Debug, Clone, Serialize)]
 pub struct Created {
@@ -117,7 +168,7 @@ fn failure_reason(e: &ArchiveError) -> &'static str {
     }
 }
 
-impl Archive {
+impl Dossiers {
     pub(super) fn meta(&self, id: &DossierId) -> Result<Option<(DossierMeta, Vec<u8>)>, ArchiveError> {
         match self.store.get(Cf::Dossiers, &keys::dossier(id))? {
             None => Ok(None),

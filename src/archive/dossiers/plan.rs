@@ -2,8 +2,9 @@
 //! for that person's personal and sensitive fields, what a request may see
 //! (clear, masked, withheld). Decided before anything is decrypted.
 
+use crate::archive::dossiers::Dossiers;
 use crate::archive::records::DossierMeta;
-use crate::archive::{Archive, ArchiveError, CheckedPurpose, RequestCtx};
+use crate::archive::{ArchiveError, CheckedPurpose, RequestCtx};
 use crate::audit::Outcome;
 use crate::domain::{Classification, DossierId, SubjectId};
 use crate::policy::access::{FieldDecision, FieldOutcome};
@@ -107,7 +108,7 @@ impl ReadPlan {
     }
 }
 
-impl Archive {
+impl Dossiers {
     /// Decides every field class of a dossier for this request, before
     /// anything is decrypted.
     pub(crate) fn read_plan(

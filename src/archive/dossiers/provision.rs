@@ -7,8 +7,9 @@
 //! consent). The registers themselves are kept by `governance`.
 
 use super::ReadPlan;
+use crate::archive::dossiers::Dossiers;
 use crate::archive::records::{ConsentBasis, DossierMeta, RECIPIENTS, SUBJECTS, TRANSFERS};
-use crate::archive::{Archive, ArchiveError, RequestCtx};
+use crate::archive::{ArchiveError, RequestCtx};
 use crate::audit::Outcome;
 use crate::domain::{Jurisdiction, RecipientRole, Role, SubjectId, TransferId};
 use crate::policy::access::FieldOutcome;
@@ -27,7 +28,7 @@ fn withheld(why: String) -> crate::policy::access::FieldDecision {
     crate::policy::access::FieldDecision { outcome: FieldOutcome::Withheld, policies: [why].into() }
 }
 
-impl Archive {
+impl Dossiers {
     /// An outside party reads dossiers one at a time, within its agreement:
     /// no search across them, no contract documents (403, audited).
     pub(crate) async fn refuse_outside_party(

@@ -2,8 +2,9 @@
 
 use super::json::{contact_of, leaf_paths, prune, remove_pointer};
 use super::{DossierView, ReadPlan, Redaction, RedactionReason};
+use crate::archive::dossiers::Dossiers;
 use crate::archive::vault::{Opened, Part, SegmentName, VersionRecord};
-use crate::archive::{Archive, ArchiveError, RequestCtx};
+use crate::archive::{ArchiveError, RequestCtx};
 use crate::audit::{Commit, Outcome};
 use crate::domain::{Classification, DossierId, SubjectId};
 use crate::policy::access::FieldOutcome;
@@ -36,7 +37,7 @@ fn fields_of(part: &Part) -> Result<serde_json::Map<String, Value>, ArchiveError
     }
 }
 
-impl Archive {
+impl Dossiers {
     #[tracing::instrument(level = "debug", skip_all)]
     pub async fn read_dossier(
         &self,

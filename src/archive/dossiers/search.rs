@@ -1,8 +1,9 @@
 //! `GET /v1/search`: policy-filtered, audited queries over the index (kept
 //! by [`crate::archive::index::Indexer`]).
 
+use crate::archive::dossiers::Dossiers;
 use crate::archive::records::DossierMeta;
-use crate::archive::{Archive, ArchiveError, RequestCtx};
+use crate::archive::{ArchiveError, RequestCtx};
 use crate::audit::{Commit, Outcome};
 use crate::domain::{Classification, DossierId};
 use crate::policy::access::FieldOutcome;
@@ -29,7 +30,7 @@ pub struct SearchPage {
     pub next_cursor: Option<String>,
 }
 
-impl Archive {
+impl Dossiers {
     /// Whether a person of the dossier whose name, phone or email is the
     /// query (as the blind index matched it) is shown to this caller in
     /// clear. Their values are opened here only to attribute the match;

@@ -4,9 +4,10 @@
 
 use super::{failure_reason, Created, ReadPlan};
 use crate::archive::dossiers::ContactCollection;
+use crate::archive::dossiers::Dossiers;
 use crate::archive::records::DossierMeta;
 use crate::archive::vault::{Opened, Part, SegmentName};
-use crate::archive::{Archive, ArchiveError, RequestCtx};
+use crate::archive::{ArchiveError, RequestCtx};
 use crate::audit::{Commit, Guard, Outcome};
 use crate::domain::dossier::SplitDossier;
 use crate::domain::{Classification, DossierId, SubjectId};
@@ -46,7 +47,7 @@ pub(crate) struct NextVersion {
     pub extra: Vec<crate::store::Op>,
 }
 
-impl Archive {
+impl Dossiers {
     #[tracing::instrument(level = "debug", skip_all)]
     pub async fn update_dossier(
         &self,

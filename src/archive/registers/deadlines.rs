@@ -15,7 +15,7 @@ impl Archive {
     #[tracing::instrument(level = "debug", skip_all)]
     pub async fn check_deadlines(&self) -> Result<Vec<crate::policy::alerts::Alert>, ArchiveError> {
         // A notice version that took effect since the last run is recorded.
-        self.record_notices().await?;
+        self.dossiers.record_notices().await?;
         let mut writes = self.overdue_request_alerts()?;
         writes.extend(self.incident_deadline_alerts()?);
         let mut raised = Vec::new();

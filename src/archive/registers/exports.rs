@@ -237,7 +237,7 @@ impl Archive {
         self.audit.commit(Commit::guarded(held.replace(&v)?, vec![], e)).await?;
         let mut dossiers = Vec::new();
         for d in &v.dossiers {
-            dossiers.push(match self.read_dossier(ctx, d, None).await {
+            dossiers.push(match self.dossiers.read_dossier(ctx, d, None).await {
                 Ok(view) => json!({"id": d, "dossier": view.into_json()}),
                 Err(e @ (ArchiveError::Forbidden(_) | ArchiveError::NotFound(_) | ArchiveError::Gone { .. })) => {
                     json!({"id": d, "refused": e.to_string()})

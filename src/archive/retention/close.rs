@@ -19,9 +19,10 @@ impl Archive {
         ended_at: OffsetDateTime,
     ) -> Result<Created, ArchiveError> {
         const ACTION: &str = "dossier.close";
-        let (did, meta, meta_raw, allowed) = self.authorize_change(ctx, ACTION, id, Change::Close).await?;
+        let (did, meta, meta_raw, allowed) = self.dossiers.authorize_change(ctx, ACTION, id, Change::Close).await?;
         if ended_at > self.clock.now() + time::Duration::minutes(5) {
-            let e = self.dossier_entry(ctx, ACTION, id, &meta.subjects, Outcome::Error, "ended_at in the future");
+            let e =
+                self.dossiers.dossier_entry(ctx, ACTION, id, &meta.subjects, Outcome::Error, "ended_at in the future");
             let err = FieldError { path: "/ended_at".into(), message: "lies in the future".into() };
             return self.gate.refuse(e, ArchiveError::Invalid(vec![err])).await;
         }
@@ -30,6 +31,6 @@ impl Archive {
         let reason = format!("{allowed}; relationship ended");
         let next =
             NextVersion { action: ACTION, meta, meta_raw, split, ended_at: Some(ended_at), reason, extra: vec![] };
-        self.append_version(crate::archive::dossiers::Author::Request(ctx), &did, next).await
+        self.dossiers.append_version(crate::archive::dossiers::Author::Request(ctx), &did, next).await
     }
 }

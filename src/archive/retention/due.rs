@@ -57,7 +57,8 @@ impl Archive {
 
     /// What the retention rules say is due at `now`, and what blocks it.
     pub fn compute_due(&self, now: OffsetDateTime, stale_after: Option<time::Duration>) -> Result<Due, ArchiveError> {
-        let live: Vec<DossierMeta> = self.all_dossiers()?.into_iter().filter(|d| d.destroyed.is_none()).collect();
+        let live: Vec<DossierMeta> =
+            self.dossiers.all_dossiers()?.into_iter().filter(|d| d.destroyed.is_none()).collect();
         let by_id: HashMap<&DossierId, &DossierMeta> = live.iter().map(|d| (&d.id, d)).collect();
         let dossier_facts: Vec<DossierFacts> = live.iter().map(|d| self.dossier_facts(d)).collect::<Result<_, _>>()?;
         let mut contact_facts = Vec::new();

@@ -114,7 +114,7 @@ impl Archive {
             let e = ctx.entry(ACTION, id, Outcome::Error, "no such subject");
             return self.gate.refuse(e, ArchiveError::NotFound("subject".into())).await;
         };
-        let metas = self.subject_dossiers(&sid)?;
+        let metas = self.dossiers.subject_dossiers(&sid)?;
         let facts = crate::policy::access::SubjectFacts {
             owners: metas.iter().map(|d| d.owner.clone()).collect(),
             regions: metas.iter().map(|d| d.region.clone()).collect(),
@@ -199,7 +199,7 @@ impl Archive {
                 self.audit.commit(Commit::change(vec![PENDING_ERASURES.delete(&p.subject)], e)).await?;
                 continue;
             };
-            let metas = self.subject_dossiers(&p.subject)?;
+            let metas = self.dossiers.subject_dossiers(&p.subject)?;
             if !self.erasure_blockers(&meta, &metas)?.is_empty() {
                 continue;
             }

@@ -20,10 +20,10 @@ impl Archive {
         id: &str,
     ) -> Result<(DossierId, DossierMeta), ArchiveError> {
         let purpose = self.gate.purpose(ctx, action, id).await?;
-        let (did, meta, _) = self.find_meta(ctx, action, id).await?;
+        let (did, meta, _) = self.dossiers.find_meta(ctx, action, id).await?;
         let d = self.policy.access.decide_hold(&ctx.principal, purpose.as_str(), id, meta.facts());
         if !d.allowed {
-            let e = self.dossier_entry(ctx, action, id, &meta.subjects, Outcome::Deny, d.reason.clone());
+            let e = self.dossiers.dossier_entry(ctx, action, id, &meta.subjects, Outcome::Deny, d.reason.clone());
             return self.gate.refuse(e, ArchiveError::Forbidden(d.reason)).await;
         }
         Ok((did, meta))
@@ -55,7 +55,7 @@ impl Archive {
         };
         let change = HOLDS.insert(&(did.clone(), hold.to_string()), &rec)?;
         let reason = format!("legal hold {hold} under {jurisdiction} law");
-        let entry = self.dossier_entry(ctx, ACTION, id, &meta.subjects, Outcome::Allow, reason);
+        let entry = self.dossiers.dossier_entry(ctx, ACTION, id, &meta.subjects, Outcome::Allow, reason);
         self.audit.commit(Commit::guarded(change, vec![], entry)).await?;
         Ok(hold)
     }
@@ -68,7 +68,8 @@ impl Archive {
         let (held, rec) = match found {
             Some(h) if h.value.released_at.is_none() => (h.clone(), h.value),
             _ => {
-                let e = self.dossier_entry(ctx, ACTION, id, &meta.subjects, Outcome::Error, "no such active hold");
+                let e =
+                    self.dossiers.dossier_entry(ctx, ACTION, id, &meta.subjects, Outcome::Error, "no such active hold");
                 return self.gate.refuse(e, ArchiveError::NotFound("active legal hold".into())).await;
             }
         };
@@ -78,7 +79,7 @@ impl Archive {
             ..rec.clone()
         };
         let reason = format!("legal hold {} released", rec.id);
-        let entry = self.dossier_entry(ctx, ACTION, id, &meta.subjects, Outcome::Allow, reason);
+        let entry = self.dossiers.dossier_entry(ctx, ACTION, id, &meta.subjects, Outcome::Allow, reason);
         self.audit.commit(Commit::guarded(held.replace(&released)?, vec![], entry)).await?;
         Ok(())
     }
@@ -112,7 +113,7 @@ impl Archive {
                 placed_at: h.placed_at,
             });
         }
-        let entry = self.dossier_entry(ctx, ACTION, id, &meta.subjects, Outcome::Allow, "legal holds");
+        let entry = self.dossiers.dossier_entry(ctx, ACTION, id, &meta.subjects, Outcome::Allow, "legal holds");
         self.audit.commit(Commit::entry(entry)).await?;
         Ok(out)
     }

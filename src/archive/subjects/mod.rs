@@ -144,7 +144,7 @@ impl Archive {
             return self.gate.refuse(e, ArchiveError::NotFound("subject".into())).await;
         };
         let meta = held.value.clone();
-        let dossiers = self.subject_dossiers(&sid)?;
+        let dossiers = self.dossiers.subject_dossiers(&sid)?;
         let facts = crate::archive::dossiers::subject_facts(&meta, &dossiers);
         let decision = self.policy.access.decide_subject(&ctx.principal, op, purpose.as_str(), &sid, &facts);
         if !decision.allowed {
@@ -179,7 +179,7 @@ impl Archive {
                 .collect(),
             residency: meta.residency(),
             objected: meta.objected.iter().cloned().collect(),
-            collection: self.collection_records(&call.sid)?,
+            collection: self.dossiers.collection_records(&call.sid)?,
         })
     }
 

@@ -27,7 +27,7 @@ impl Archive {
         doc: &RowDoc,
     ) -> Result<Option<Option<(u32, Value)>>, String> {
         let (meta, _) =
-            self.meta(did).map_err(problem)?.ok_or_else(|| "the dossier is no longer on record".to_owned())?;
+            self.dossiers.meta(did).map_err(problem)?.ok_or_else(|| "the dossier is no longer on record".to_owned())?;
         // Decided from the plaintext facts alone (the dossier as it is, and
         // as the row would make it): nothing is decrypted before.
         let incoming = self.template.parse(&doc.body).map_err(|e| problem(ArchiveError::Invalid(e)))?;
@@ -51,7 +51,7 @@ impl Archive {
         if refusal.is_none() {
             // Every value the row states must be one the caller sees in
             // clear: else "unchanged" against "would update" confirms it.
-            let plan = self.read_plan(ctx, checked, &meta, &meta.subjects).map_err(problem)?;
+            let plan = self.dossiers.read_plan(ctx, checked, &meta, &meta.subjects).map_err(problem)?;
             let classes = crate::policy::classes::FieldClasses::template();
             let mut stated = Vec::new();
             leaf_pointers(&doc.body, String::new(), &mut stated);
@@ -100,7 +100,7 @@ impl Archive {
                 Ok(("would_update".into(), Some(did.to_string())))
             }
             Some((version, body)) => {
-                self.update_dossier(ctx, did.as_str(), version, &body).await.map_err(problem)?;
+                self.dossiers.update_dossier(ctx, did.as_str(), version, &body).await.map_err(problem)?;
                 Ok(("updated".into(), Some(did.to_string())))
             }
         }
@@ -112,7 +112,7 @@ impl Archive {
     /// parsed, and a missing purpose too.
     pub async fn may_import(&self, ctx: &RequestCtx, owner: Option<&str>) -> Result<(), ArchiveError> {
         const ACTION: &str = "import";
-        self.refuse_outside_party(ctx, ACTION, "").await?;
+        self.dossiers.refuse_outside_party(ctx, ACTION, "").await?;
         let purpose = self.gate.purpose(ctx, ACTION, "").await?;
         let owner = match owner.map(crate::domain::PrincipalId::parse) {
             Some(Ok(o)) => o,

@@ -32,7 +32,7 @@ impl Archive {
                 return Ok(false);
             }
             let region = p.region.as_str();
-            Ok(self.subject_dossiers(sid)?.iter().any(|d| d.region == region))
+            Ok(self.dossiers.subject_dossiers(sid)?.iter().any(|d| d.region == region))
         };
         // An unknown person and one out of reach get the same 403, except for
         // compliance (who may record a request for anyone on record).
