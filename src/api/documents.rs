@@ -35,7 +35,7 @@ pub async fn list(
     Ctx(ctx): Ctx,
     Path(id): Path<String>,
 ) -> Result<Json<Vec<DocumentDto>>, ApiError> {
-    let docs = s.archive.list_documents(&ctx, &id).await?;
+    let docs = s.archive.documents().list_documents(&ctx, &id).await?;
     Ok(Json(docs.into_iter().map(DocumentDto::from).collect()))
 }
 
@@ -84,9 +84,9 @@ pub async fn upload(
         .to_owned();
     let declared =
         headers.get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<u64>().ok());
-    let mut up = s.archive.begin_upload(&ctx, &id, &name, &content_type, s.max_document_bytes).await?;
+    let mut up = s.archive.documents().begin_upload(&ctx, &id, &name, &content_type, s.max_document_bytes).await?;
     if declared.is_some_and(|n| n > s.max_document_bytes) {
-        s.archive.abort_upload(&ctx, up, "declared length over the limit").await?;
+        s.archive.documents().abort_upload(&ctx, up, "declared length over the limit").await?;
         return Err(crate::archive::ArchiveError::TooLarge(s.max_document_bytes).into());
     }
     let mut stream = body.into_data_stream();
@@ -97,7 +97,7 @@ pub async fn upload(
                 // A body that stopped arriving (408) or broke off (400).
                 let timed_out = crate::web::is_timeout(&e);
                 let why = if timed_out { "body stopped arriving" } else { "body interrupted" };
-                s.archive.abort_upload(&ctx, up, why).await?;
+                s.archive.documents().abort_upload(&ctx, up, why).await?;
                 return Err(if timed_out {
                     crate::web::body_timeout()
                 } else {
@@ -105,16 +105,16 @@ pub async fn upload(
                 });
             }
         };
-        if let Err(e) = s.archive.upload_bytes(&mut up, &chunk) {
+        if let Err(e) = s.archive.documents().upload_bytes(&mut up, &chunk) {
             let why = match &e {
                 crate::archive::ArchiveError::TooLarge(_) => "over the size limit",
                 _ => "storage error",
             };
-            s.archive.abort_upload(&ctx, up, why).await?;
+            s.archive.documents().abort_upload(&ctx, up, why).await?;
             return Err(e.into());
         }
     }
-    let meta = s.archive.finish_upload(&ctx, up).await?;
+    let meta = s.archive.documents().finish_upload(&ctx, up).await?;
     Ok((StatusCode::CREATED, Json(json!({"sha256": meta.sha256, "size": meta.size}))))
 }
 
@@ -129,6 +129,6 @@ pub async fn download(
     Ctx(ctx): Ctx,
     Path((id, name)): Path<(String, String)>,
 ) -> Result<Response, ApiError> {
-    let (meta, reader) = s.archive.open_document(&ctx, &id, &name).await?;
+    let (meta, reader) = s.archive.documents().open_document(&ctx, &id, &name).await?;
     Ok(crate::web::document_response(s.archive.clone(), meta, reader))
 }

@@ -95,7 +95,7 @@ pub async fn create_assessment(
             report_type: d.report_type,
         }))
         .map_err(ApiError::invalid)?;
-    Ok((StatusCode::CREATED, Json(s.archive.create_assessment(&ctx, new).await?)))
+    Ok((StatusCode::CREATED, Json(s.archive.governance().create_assessment(&ctx, new).await?)))
 }
 
 #[derive(Serialize, ToSchema)]
@@ -108,7 +108,7 @@ pub struct AssessmentsDto {
     responses((status = 200, body = AssessmentsDto), (status = 401), (status = 403)),
     security(("bearer" = [])))]
 pub async fn list_assessments(State(s): State<AppState>, Ctx(ctx): Ctx) -> Result<Json<AssessmentsDto>, ApiError> {
-    Ok(Json(AssessmentsDto { assessments: s.archive.list_assessments(&ctx).await? }))
+    Ok(Json(AssessmentsDto { assessments: s.archive.governance().list_assessments(&ctx).await? }))
 }
 
 /// An assessment's report document, byte for byte (compliance); its media
@@ -123,7 +123,7 @@ pub async fn assessment_report(
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
     // As stored, byte for byte; its media type is in the register (`report_type`).
-    let (_, bytes) = s.archive.assessment_report(&ctx, &id).await?;
+    let (_, bytes) = s.archive.governance().assessment_report(&ctx, &id).await?;
     Ok(([(header::CONTENT_TYPE, "application/octet-stream")], bytes).into_response())
 }
 
@@ -141,7 +141,7 @@ pub async fn records_of_processing(
     Ctx(ctx): Ctx,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    let records = s.archive.get_records_of_processing(&ctx).await?;
+    let records = s.archive.governance().get_records_of_processing(&ctx).await?;
     let wants_csv = headers
         .get(header::ACCEPT)
         .and_then(|v| v.to_str().ok())

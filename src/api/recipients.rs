@@ -88,7 +88,7 @@ pub async fn create_recipient(
             contract: d.contract,
         }))
         .map_err(ApiError::invalid)?;
-    Ok((StatusCode::CREATED, Json(s.archive.create_recipient(&ctx, new).await?)))
+    Ok((StatusCode::CREATED, Json(s.archive.governance().create_recipient(&ctx, new).await?)))
 }
 
 #[derive(Serialize, ToSchema)]
@@ -101,7 +101,7 @@ pub struct RecipientsDto {
     responses((status = 200, body = RecipientsDto), (status = 401), (status = 403)),
     security(("bearer" = [])))]
 pub async fn list_recipients(State(s): State<AppState>, Ctx(ctx): Ctx) -> Result<Json<RecipientsDto>, ApiError> {
-    Ok(Json(RecipientsDto { recipients: s.archive.list_recipients(&ctx).await? }))
+    Ok(Json(RecipientsDto { recipients: s.archive.governance().list_recipients(&ctx).await? }))
 }
 
 /// One recipient, with its status and deletion attestation.
@@ -113,7 +113,7 @@ pub async fn get_recipient(
     Ctx(ctx): Ctx,
     Path(id): Path<String>,
 ) -> Result<Json<RecipientView>, ApiError> {
-    Ok(Json(s.archive.get_recipient(&ctx, &id).await?))
+    Ok(Json(s.archive.governance().get_recipient(&ctx, &id).await?))
 }
 
 /// `POST /v1/recipients/{id}/attestation`.
@@ -149,7 +149,7 @@ pub async fn attest(
     let new = errors
         .finish(at.map(|deleted_at| NewAttestation { deleted_at, method: d.method, statement: d.statement }))
         .map_err(ApiError::invalid)?;
-    Ok((StatusCode::CREATED, Json(s.archive.attest_deletion(&ctx, &id, new).await?)))
+    Ok((StatusCode::CREATED, Json(s.archive.governance().attest_deletion(&ctx, &id, new).await?)))
 }
 
 /// `POST /v1/transfers`.
@@ -200,7 +200,7 @@ pub async fn create_transfer(
             assessment: d.assessment,
         }))
         .map_err(ApiError::invalid)?;
-    Ok((StatusCode::CREATED, Json(s.archive.create_transfer(&ctx, new).await?)))
+    Ok((StatusCode::CREATED, Json(s.archive.governance().create_transfer(&ctx, new).await?)))
 }
 
 #[derive(Serialize, ToSchema)]
@@ -213,7 +213,7 @@ pub struct TransfersDto {
     responses((status = 200, body = TransfersDto), (status = 401), (status = 403)),
     security(("bearer" = [])))]
 pub async fn list_transfers(State(s): State<AppState>, Ctx(ctx): Ctx) -> Result<Json<TransfersDto>, ApiError> {
-    Ok(Json(TransfersDto { transfers: s.archive.list_transfers(&ctx).await? }))
+    Ok(Json(TransfersDto { transfers: s.archive.governance().list_transfers(&ctx).await? }))
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
@@ -239,7 +239,7 @@ pub async fn volume(
     if let Some(y) = q.year.filter(|y| !(1970..=9999).contains(y)) {
         return Err(ApiError::bad_request(format!("year {y} is out of range (1970-9999)")));
     }
-    Ok(Json(s.archive.transfer_volume(&ctx, q.year).await?))
+    Ok(Json(s.archive.governance().transfer_volume(&ctx, q.year).await?))
 }
 
 /// The privacy-notice versions of policies/notices.toml, each with whether

@@ -228,6 +228,10 @@ pub struct Archive {
     keyring: Arc<Keyring>,
     pub(crate) audit: Arc<AuditWriter>,
     template: Arc<TemplateValidator>,
+    /// Contract documents.
+    documents: Arc<documents::Documents>,
+    /// Recipients, transfers, impact assessments, records of processing.
+    governance: Arc<governance::Governance>,
     /// The dossier use cases, and the lookups every use case about a dossier shares.
     dossiers: Arc<dossiers::Dossiers>,
     policy: Arc<PolicySet>,
@@ -248,6 +252,18 @@ pub struct Archive {
     metrics: Arc<Metrics>,
     /// Principals, tokens and authentication.
     identity: Arc<identity::Identity>,
+}
+
+/// The ports the services are built from; each takes only the ones it uses.
+pub(crate) struct Ports {
+    pub store: Arc<dyn KvStore>,
+    pub keyring: Arc<Keyring>,
+    pub vault: Arc<vault::Vault>,
+    pub audit: Arc<AuditWriter>,
+    pub gate: Arc<gate::Gate>,
+    pub policy: Arc<PolicySet>,
+    pub clock: Arc<dyn Clock>,
+    pub metrics: Arc<Metrics>,
 }
 
 /// How an archive is tuned: what [`Archive::open`] needs besides its ports.
@@ -327,6 +343,16 @@ impl Archive {
         let index =
             Arc::new(index::Indexer::open(store.clone(), &keyring, vault.clone(), settings.index_dir.as_deref())?);
         let template = Arc::new(TemplateValidator::new()?);
+        let ports = Ports {
+            store: store.clone(),
+            keyring: keyring.clone(),
+            vault: vault.clone(),
+            audit: audit.clone(),
+            gate: gate.clone(),
+            policy: policy.clone(),
+            clock: clock.clone(),
+            metrics: metrics.clone(),
+        };
         let dossiers = Arc::new(dossiers::Dossiers::new(dossiers::DossierPorts {
             store: store.clone(),
             keyring: keyring.clone(),
@@ -339,6 +365,8 @@ impl Archive {
             identity: identity.clone(),
             template: template.clone(),
         }));
+        let documents = Arc::new(documents::Documents::new(&ports, dossiers.clone()));
+        let governance = Arc::new(governance::Governance::new(&ports));
         let backups = Arc::new(backups::Backups::new(
             backups::BackupPorts {
                 store: store.clone(),
@@ -359,6 +387,8 @@ impl Archive {
             audit,
             template,
             dossiers,
+            documents,
+            governance,
             policy,
             clock,
             identity,
@@ -399,6 +429,16 @@ impl Archive {
     /// The search index's upkeep (start-up repair).
     pub fn search_index(&self) -> &index::Indexer {
         &self.index
+    }
+
+    /// Recipients, transfers, impact assessments, records of processing.
+    pub fn governance(&self) -> &governance::Governance {
+        &self.governance
+    }
+
+    /// Contract documents.
+    pub fn documents(&self) -> &documents::Documents {
+        &self.documents
     }
 
     /// The dossier use cases.

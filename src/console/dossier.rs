@@ -167,7 +167,7 @@ pub async fn show(page: Page, Path(id): Path<String>) -> Response {
     let shown: std::collections::BTreeSet<&str> = rows.iter().map(|(p, _)| p.as_str()).collect();
     let hidden: Vec<_> = view.redactions.iter().filter(|r| !shown.contains(r.path.as_str())).collect();
     let versions = a.dossiers().list_versions(&page.ctx, &id).await.unwrap_or_default();
-    let documents = a.list_documents(&page.ctx, &id).await.unwrap_or_default();
+    let documents = a.documents().list_documents(&page.ctx, &id).await.unwrap_or_default();
     let staff = [Role::Sales, Role::Service, Role::Finance].iter().any(|r| page.has(*r));
     let interactions = if staff { a.list_interactions(&page.ctx, &id, None, Some(20)).await.ok() } else { None };
     let holds = if page.has(Role::Compliance) { a.list_holds(&page.ctx, &id).await.ok() } else { None };
@@ -326,28 +326,32 @@ pub async fn upload(page: Page, Path(id): Path<String>, mut form: Multipart) -> 
                 };
                 let ct =
                     field.content_type().filter(|c| c.len() <= 200).unwrap_or("application/octet-stream").to_owned();
-                let mut up = match s.archive.begin_upload(&page.ctx, &id, &name, &ct, s.max_document_bytes).await {
-                    Ok(up) => up,
-                    Err(e) => return page.fail(e),
-                };
+                let mut up =
+                    match s.archive.documents().begin_upload(&page.ctx, &id, &name, &ct, s.max_document_bytes).await {
+                        Ok(up) => up,
+                        Err(e) => return page.fail(e),
+                    };
                 let mut field = field;
                 loop {
                     match field.chunk().await {
                         Ok(Some(chunk)) => {
-                            if let Err(e) = s.archive.upload_bytes(&mut up, &chunk) {
-                                let _ =
-                                    s.archive.abort_upload(&page.ctx, up, "over the size limit or storage error").await;
+                            if let Err(e) = s.archive.documents().upload_bytes(&mut up, &chunk) {
+                                let _ = s
+                                    .archive
+                                    .documents()
+                                    .abort_upload(&page.ctx, up, "over the size limit or storage error")
+                                    .await;
                                 return page.fail(e);
                             }
                         }
                         Ok(None) => break,
                         Err(_) => {
-                            let _ = s.archive.abort_upload(&page.ctx, up, "body interrupted").await;
+                            let _ = s.archive.documents().abort_upload(&page.ctx, up, "body interrupted").await;
                             return page.error_page(ApiError::bad_request("the upload was interrupted"));
                         }
                     }
                 }
-                return match s.archive.finish_upload(&page.ctx, up).await {
+                return match s.archive.documents().finish_upload(&page.ctx, up).await {
                     Ok(_) => see_other(&format!("/console/dossiers/{}", enc(&id))),
                     Err(e) => page.fail(e),
                 };
@@ -368,7 +372,7 @@ pub async fn download(Path(id): Path<String>, Posted(page, f): Posted) -> Respon
     let Some(name) = f.get("name").map(str::trim) else {
         return page.error_page(ApiError::bad_request("which document: its name"));
     };
-    match page.archive().open_document(&page.ctx, &id, name).await {
+    match page.archive().documents().open_document(&page.ctx, &id, name).await {
         Ok((meta, reader)) => {
             let name = meta.name.clone();
             let mut resp = crate::web::document_response(page.state.archive.clone(), meta, reader);

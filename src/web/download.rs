@@ -18,7 +18,7 @@ pub fn document_response(
         let archive = archive.clone();
         async move {
             let mut reader = state?;
-            match archive.read_chunk(&mut reader) {
+            match archive.documents().read_chunk(&mut reader) {
                 Ok(Some(c)) => Some((Ok::<_, std::io::Error>(Bytes::from(c)), Some(reader))),
                 Ok(None) => None,
                 Err(e) => {

@@ -6,9 +6,10 @@
 //! never deletes an assessment or its report (PIPL Art. 56: at least three
 //! years): no call, job or rule removes them.
 
+use crate::archive::governance::Governance;
 use crate::archive::registers::Access;
 use crate::archive::vault::{AssessmentPart, Slot};
-use crate::archive::{Archive, ArchiveError, RequestCtx};
+use crate::archive::{ArchiveError, RequestCtx};
 use crate::audit::{Commit, Outcome};
 use crate::crypto::{KeyRef, Sealed};
 use crate::domain::dossier::FieldError;
@@ -103,7 +104,7 @@ pub(super) fn assessments_by_purpose(store: &dyn KvStore) -> anyhow::Result<Vec<
     Ok(out)
 }
 
-impl Archive {
+impl Governance {
     fn assessment_view(&self, r: &AssessmentRecord, with_text: bool) -> Result<AssessmentView, ArchiveError> {
         let slot = Slot::Assessment(&r.id, AssessmentPart::Conclusion);
         let conclusion =

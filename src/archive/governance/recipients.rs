@@ -10,10 +10,11 @@
 //! with the term, it may state only the agreed purposes, and it sees only
 //! the agreed classes (`provision`).
 
+use crate::archive::governance::Governance;
 use crate::archive::records::{RecipientRecord, RECIPIENTS};
 use crate::archive::registers::Access;
 use crate::archive::vault::Slot;
-use crate::archive::{Archive, ArchiveError, RequestCtx};
+use crate::archive::{ArchiveError, RequestCtx};
 use crate::audit::{Commit, Outcome};
 use crate::crypto::{KeyRef, Sealed};
 use crate::domain::dossier::FieldError;
@@ -98,7 +99,7 @@ fn text_ok(t: &str, max: usize) -> bool {
     t.chars().any(|c| !c.is_control() && !c.is_whitespace()) && t.chars().count() <= max
 }
 
-impl Archive {
+impl Governance {
     pub(crate) fn recipient_record(&self, id: &RecipientId) -> Result<Option<RecipientRecord>, ArchiveError> {
         Ok(RECIPIENTS.get(self.store.as_ref(), id)?)
     }

@@ -5,7 +5,8 @@
 //! the assessments. Generated from the active policy files on every call,
 //! so they cannot drift from what custos enforces.
 
-use crate::archive::{Archive, ArchiveError, RequestCtx};
+use crate::archive::governance::Governance;
+use crate::archive::{ArchiveError, RequestCtx};
 use crate::audit::{Commit, Outcome};
 use crate::domain::{Classification, Principal, PrincipalId, Purpose, Role};
 use crate::policy::access::{DossierFacts, FieldOutcome, SubjectState};
@@ -84,7 +85,7 @@ fn outcome_name(o: FieldOutcome) -> Option<&'static str> {
     }
 }
 
-impl Archive {
+impl Governance {
     /// How `role` at best sees `class` under `purpose`: as the owner of a
     /// dossier of its own region, the person having consented (separately).
     fn best_view(&self, role: Role, purpose: &str, class: Classification) -> Option<&'static str> {

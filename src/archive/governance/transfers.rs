@@ -13,9 +13,10 @@
 //! `transfer_volume` when the count reaches the threshold.
 
 use super::RecipientRecord;
+use crate::archive::governance::Governance;
 use crate::archive::records::{TransferRecord, ALERTS, TRANSFERS};
 use crate::archive::registers::Access;
-use crate::archive::{Archive, ArchiveError, RequestCtx};
+use crate::archive::{ArchiveError, RequestCtx};
 use crate::audit::{Commit, EntryBody, Outcome};
 use crate::domain::dossier::FieldError;
 use crate::domain::{AssessmentId, Jurisdiction, RecipientId, TransferId};
@@ -62,7 +63,7 @@ pub struct TransferVolume {
 
 use crate::archive::dossiers::bloc;
 
-impl Archive {
+impl Governance {
     pub(crate) fn transfers(&self) -> Result<Vec<TransferRecord>, ArchiveError> {
         Ok(TRANSFERS.values(self.store.as_ref()).collect::<Result<_, _>>()?)
     }

@@ -45,7 +45,7 @@ impl Archive {
                 raised.push(a);
             }
         }
-        raised.extend(self.check_transfer_volume().await?);
+        raised.extend(self.governance.check_transfer_volume().await?);
         Ok(raised)
     }
 }

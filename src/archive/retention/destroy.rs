@@ -77,10 +77,10 @@ impl Archive {
                         for h in self.store.scan(Cf::Disposition, &holds_prefix, &holds_prefix) {
                             ops.push(Op::Delete(Cf::Disposition, h?.0));
                         }
-                        for d in self.documents_of(did)? {
+                        for d in self.documents.documents_of(did)? {
                             result.documents.push(format!("{} sha256:{}", d.name, d.sha256));
                         }
-                        ops.extend(self.delete_documents_ops(did)?);
+                        ops.extend(self.documents.delete_documents_ops(did)?);
                         result.subjects = m.subjects.clone();
                         m.destroyed = Some(tomb.clone());
                         m.subjects.clear();

@@ -76,7 +76,7 @@ impl Archive {
         }
         let recipient = match &consent.recipient {
             None => None,
-            Some(r) => match self.recipient_for_consent(r) {
+            Some(r) => match self.governance.recipient_for_consent(r) {
                 Ok(rid) => {
                     if consent.basis != ConsentBasis::SeparateConsent {
                         errors.push(FieldError {

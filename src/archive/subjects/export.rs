@@ -114,6 +114,7 @@ impl Archive {
             }
         }
         let documents: Vec<Value> = self
+            .documents
             .documents_of(&d.id)?
             .into_iter()
             .map(|doc| json!({"name": doc.name, "sha256": doc.sha256, "size": doc.size}))

@@ -36,8 +36,8 @@ impl Archive {
             })
             .collect();
         // The registers, when they can be read (an explanation never fails on them).
-        let recipients = self.recipient_records().unwrap_or_default();
-        let transfers = self.transfers_for(&meta.residency()).unwrap_or_default();
+        let recipients = self.governance.recipient_records().unwrap_or_default();
+        let transfers = self.governance.transfers_for(&meta.residency()).unwrap_or_default();
         let mut purposes = Vec::new();
         for id in self.policy.purposes.ids() {
             let Some(def) = crate::domain::Purpose::parse(id).and_then(|p| self.policy.purposes.get(&p)) else {

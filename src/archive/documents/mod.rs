@@ -4,7 +4,7 @@
 //! needs the right to update it, downloading the right to read it.
 //! Documents are immutable: a name is written once.
 
-use super::{Archive, ArchiveError, RequestCtx};
+use super::{ArchiveError, RequestCtx};
 use crate::archive::vault::{open_with, seal_with, Opened, Slot};
 use crate::audit::{Commit, Guard, Outcome};
 use crate::crypto::KeyRef;
@@ -14,6 +14,33 @@ use crate::store::{keys, Cf, Op};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use time::OffsetDateTime;
+
+/// Contract documents: sealed uploads, streamed downloads, lists.
+pub struct Documents {
+    store: std::sync::Arc<dyn crate::store::KvStore>,
+    vault: std::sync::Arc<crate::archive::vault::Vault>,
+    audit: std::sync::Arc<crate::audit::AuditWriter>,
+    gate: std::sync::Arc<crate::archive::gate::Gate>,
+    clock: std::sync::Arc<dyn crate::clock::Clock>,
+    /// Whose documents: the dossier's read plan and change decision.
+    dossiers: std::sync::Arc<crate::archive::dossiers::Dossiers>,
+}
+
+impl Documents {
+    pub(in crate::archive) fn new(
+        p: &crate::archive::Ports,
+        dossiers: std::sync::Arc<crate::archive::dossiers::Dossiers>,
+    ) -> Self {
+        Documents {
+            store: p.store.clone(),
+            vault: p.vault.clone(),
+            audit: p.audit.clone(),
+            gate: p.gate.clone(),
+            clock: p.clock.clone(),
+            dossiers,
+        }
+    }
+}
 
 pub const CHUNK: usize = 64 * 1024;
 
@@ -55,7 +82,7 @@ pub struct Upload {
     subjects: Vec<crate::domain::SubjectId>,
 }
 
-impl Archive {
+impl Documents {
     /// Checks and opens an upload (the right to update the dossier; the
     /// name not yet taken).
     #[tracing::instrument(level = "debug", skip_all)]
