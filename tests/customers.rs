@@ -240,7 +240,7 @@ async fn figures_drive_a_grade_that_is_explained_reproducible_and_overridable() 
     let body = json!({"grade": "C", "reason": "payment dispute pending"});
     let (status, v) = w.call(Method::POST, w.token("service"), "service_delivery", &path, Some(body)).await;
     assert_eq!(status, StatusCode::CREATED, "{v}");
-    assert!(w.app.archive().regrade_all(false).await.unwrap().is_empty(), "the override wins over the job");
+    assert!(w.app.archive().customers().regrade_all(false).await.unwrap().is_empty(), "the override wins over the job");
     let (_, g) = w.call(Method::GET, w.token("finance"), "credit_assessment", &path, None).await;
     assert_eq!((g["grade"].as_str(), g["decided_by"].as_str()), (Some("C"), Some("override")), "{g}");
     assert_eq!(g["override"]["reason"], "payment dispute pending");
@@ -254,7 +254,7 @@ async fn figures_drive_a_grade_that_is_explained_reproducible_and_overridable() 
 
     // A dossier without figures keeps its grade.
     let (other, _) = w.dossier(1, w.id("service")).await;
-    assert!(w.app.archive().regrade_all(true).await.unwrap().iter().all(|c| c.dossier.as_str() != other));
+    assert!(w.app.archive().customers().regrade_all(true).await.unwrap().iter().all(|c| c.dossier.as_str() != other));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -273,7 +273,7 @@ async fn reviews_fall_due_by_grade_and_a_lost_contact_falls_due_for_erasure() {
     assert_eq!(list.len(), 1, "only the A dossier is past its quarter: {list:?}");
     assert_eq!((list[0]["dossier"].as_str(), list[0]["overdue"].as_bool()), (Some(a.as_str()), Some(true)));
     assert_eq!(list[0]["cycle"], "3m");
-    assert_eq!(w.app.archive().count_overdue_reviews().await.unwrap(), 1);
+    assert_eq!(w.app.archive().customers().count_overdue_reviews().await.unwrap(), 1);
     let metrics = w.app.client.get(format!("{}/metrics", w.app.base)).send().await.unwrap().text().await.unwrap();
     assert!(metrics.contains("custos_reviews_overdue 1") || metrics.contains("reviews_overdue 1"), "{metrics}");
     let (_, other_sales) = w.app.principal(&["sales"], "华东").await;

@@ -81,7 +81,7 @@ pub async fn add_interaction(
             satisfaction: d.satisfaction,
         }))
         .map_err(ApiError::invalid)?;
-    Ok((StatusCode::CREATED, Json(s.archive.add_interaction(&ctx, &id, new).await?)))
+    Ok((StatusCode::CREATED, Json(s.archive.customers().add_interaction(&ctx, &id, new).await?)))
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
@@ -113,7 +113,7 @@ pub async fn list_interactions(
     if q.limit.is_some_and(|l| !(1..=200).contains(&l)) {
         return Err(ApiError::bad_request("limit: from 1 to 200"));
     }
-    Ok(Json(s.archive.list_interactions(&ctx, &id, q.cursor.as_deref(), q.limit).await?))
+    Ok(Json(s.archive.customers().list_interactions(&ctx, &id, q.cursor.as_deref(), q.limit).await?))
 }
 
 /// `PUT /v1/dossiers/{id}/figures/{yyyy-mm}`.
@@ -147,7 +147,7 @@ pub async fn put_figures(
     Body(d): Body<FiguresDto>,
 ) -> Result<(StatusCode, Json<FigureRecord>), ApiError> {
     let new = NewFigures { orders: d.orders, amount: d.amount, returns: d.returns, on_time_rate: d.on_time_rate };
-    Ok((StatusCode::CREATED, Json(s.archive.put_figures(&ctx, &id, &month, new).await?)))
+    Ok((StatusCode::CREATED, Json(s.archive.customers().put_figures(&ctx, &id, &month, new).await?)))
 }
 
 /// The grade, what decided it (the rules or a manual override), the
@@ -162,7 +162,7 @@ pub async fn explain_grade(
     Ctx(ctx): Ctx,
     Path(id): Path<String>,
 ) -> Result<Json<GradeExplanation>, ApiError> {
-    Ok(Json(s.archive.explain_grade(&ctx, &id).await?))
+    Ok(Json(s.archive.customers().explain_grade(&ctx, &id).await?))
 }
 
 #[derive(Debug, Clone, Copy, Deserialize, ToSchema)]
@@ -202,7 +202,7 @@ pub async fn override_grade(
         GradeDto::B => Grade::B,
         GradeDto::C => Grade::C,
     };
-    Ok((StatusCode::CREATED, Json(s.archive.override_grade(&ctx, &id, grade, &d.reason).await?)))
+    Ok((StatusCode::CREATED, Json(s.archive.customers().override_grade(&ctx, &id, grade, &d.reason).await?)))
 }
 
 /// `POST /v1/dossiers/{id}/reviews`.
@@ -234,7 +234,7 @@ pub async fn add_review(
     Body(d): Body<ReviewDto>,
 ) -> Result<(StatusCode, Json<ReviewView>), ApiError> {
     let new = NewReview { outcome: d.outcome, note: d.note, contact: d.contact };
-    Ok((StatusCode::CREATED, Json(s.archive.add_review(&ctx, &id, new).await?)))
+    Ok((StatusCode::CREATED, Json(s.archive.customers().add_review(&ctx, &id, new).await?)))
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
@@ -265,7 +265,7 @@ pub async fn reviews_due(
     if q.owner.as_deref().is_some_and(|o| crate::domain::PrincipalId::parse(o).is_err()) {
         return Err(ApiError::bad_request("owner: a principal id (prn_...)"));
     }
-    Ok(Json(DueDto { reviews: s.archive.list_reviews_due(&ctx, q.owner.as_deref()).await? }))
+    Ok(Json(DueDto { reviews: s.archive.customers().list_reviews_due(&ctx, q.owner.as_deref()).await? }))
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
@@ -291,7 +291,7 @@ pub async fn report(
     q: Result<Query<ReportQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Response, ApiError> {
     let Query(q) = q.map_err(|_| ApiError::bad_request("by: one of grade, region, industry, stage, owner"))?;
-    let report = s.archive.report_summary(&ctx, q.by).await?;
+    let report = s.archive.customers().report_summary(&ctx, q.by).await?;
     let wants_csv = headers
         .get(header::ACCEPT)
         .and_then(|v| v.to_str().ok())
@@ -356,7 +356,7 @@ pub async fn import(
         }
     };
     // Who may import is decided before a byte of the sheet is read.
-    s.archive.may_import(&ctx, q.owner.as_deref()).await?;
+    s.archive.customers().may_import(&ctx, q.owner.as_deref()).await?;
     let mut bytes = Vec::new();
     let mut stream = body.into_data_stream();
     while let Some(chunk) = stream.next().await {
@@ -377,7 +377,12 @@ pub async fn import(
         .map_err(|e| crate::archive::ArchiveError::Internal(e.into()))?
         .map_err(|why| ApiError::bad_request(format!("the sheet: {why}")))?;
     let mapping = crate::archive::customers::Mapping::default();
-    Ok(Json(s.archive.import_table(&ctx, &table, &mapping, q.owner.as_deref(), q.dry_run.unwrap_or(false)).await?))
+    Ok(Json(
+        s.archive
+            .customers()
+            .import_table(&ctx, &table, &mapping, q.owner.as_deref(), q.dry_run.unwrap_or(false))
+            .await?,
+    ))
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
@@ -426,6 +431,6 @@ pub async fn export_list(
     }
     let filter =
         crate::archive::customers::ExportFilter { grade: q.grade, region: q.region, status: q.status, owner: q.owner };
-    let csv = s.archive.export_list(&ctx, &filter).await?;
+    let csv = s.archive.customers().export_list(&ctx, &filter).await?;
     Ok(([(header::CONTENT_TYPE, "text/csv; charset=utf-8")], csv).into_response())
 }

@@ -257,7 +257,6 @@ impl Indexer {
     }
 
     fn interaction_summary(&self, did: &DossierId, r: &InteractionRecord) -> Result<Opened<String>, ArchiveError> {
-        let key_ref = r.contact.as_ref().map_or(KeyRef::Dossier(did.clone()), |s| KeyRef::Subject(s.clone()));
-        self.vault.open_text(&key_ref, Slot::Interaction(did, &r.id), &r.summary)
+        self.vault.open_text(&r.summary_key(did), Slot::Interaction(did, &r.id), &r.summary)
     }
 }

@@ -49,6 +49,16 @@ pub(crate) struct InteractionRecord {
     pub recorded_at: OffsetDateTime,
 }
 
+impl InteractionRecord {
+    /// The key its summary is sealed under: the contact person's, if it
+    /// names one, else the dossier's.
+    pub(crate) fn summary_key(&self, did: &DossierId) -> crate::crypto::KeyRef {
+        self.contact
+            .as_ref()
+            .map_or(crate::crypto::KeyRef::Dossier(did.clone()), |s| crate::crypto::KeyRef::Subject(s.clone()))
+    }
+}
+
 /// The interactions of a dossier, oldest first.
 pub(crate) fn interactions_of(store: &dyn KvStore, did: &DossierId) -> Result<Vec<InteractionRecord>, ArchiveError> {
     let rows = INTERACTIONS.scan_under(store, keys::interactions_prefix(did));

@@ -230,6 +230,8 @@ pub struct Archive {
     template: Arc<TemplateValidator>,
     /// Contract documents.
     documents: Arc<documents::Documents>,
+    /// Customer management.
+    customers: Arc<customers::Customers>,
     /// Recipients, transfers, impact assessments, records of processing.
     governance: Arc<governance::Governance>,
     /// The dossier use cases, and the lookups every use case about a dossier shares.
@@ -367,6 +369,13 @@ impl Archive {
         }));
         let documents = Arc::new(documents::Documents::new(&ports, dossiers.clone()));
         let governance = Arc::new(governance::Governance::new(&ports));
+        let customers = Arc::new(customers::Customers::new(
+            &ports,
+            dossiers.clone(),
+            index.clone(),
+            template.clone(),
+            settings.stale_after,
+        ));
         let backups = Arc::new(backups::Backups::new(
             backups::BackupPorts {
                 store: store.clone(),
@@ -388,6 +397,7 @@ impl Archive {
             template,
             dossiers,
             documents,
+            customers,
             governance,
             policy,
             clock,
@@ -434,6 +444,11 @@ impl Archive {
     /// Recipients, transfers, impact assessments, records of processing.
     pub fn governance(&self) -> &governance::Governance {
         &self.governance
+    }
+
+    /// Customer management.
+    pub fn customers(&self) -> &customers::Customers {
+        &self.customers
     }
 
     /// Contract documents.

@@ -91,7 +91,7 @@ pub(super) async fn retention_run(offline: OfflineArgs, dry_run: bool) -> anyhow
 /// `custos grading run [--dry-run]`.
 pub(super) async fn grading_run(offline: OfflineArgs, dry_run: bool) -> anyhow::Result<()> {
     let archive = offline.open()?;
-    let changes = archive.regrade_all(dry_run).await;
+    let changes = archive.customers().regrade_all(dry_run).await;
     archive.shutdown();
     let changes = changes?;
     for c in &changes {

@@ -51,7 +51,7 @@ pub async fn overview(page: Page) -> Response {
     let staff = scope.is_some();
     if staff {
         for (by, title) in [(ReportBy::Grade, "Dossiers by grade"), (ReportBy::Region, "Dossiers by region")] {
-            match a.report_summary(&page.ctx, by).await {
+            match a.customers().report_summary(&page.ctx, by).await {
                 Ok(r) => {
                     // A suppressed group (fewer dossiers than the report's minimum) says so.
                     let label = |row: &crate::archive::customers::ReportRow| match row.suppressed {

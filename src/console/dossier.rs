@@ -169,7 +169,8 @@ pub async fn show(page: Page, Path(id): Path<String>) -> Response {
     let versions = a.dossiers().list_versions(&page.ctx, &id).await.unwrap_or_default();
     let documents = a.documents().list_documents(&page.ctx, &id).await.unwrap_or_default();
     let staff = [Role::Sales, Role::Service, Role::Finance].iter().any(|r| page.has(*r));
-    let interactions = if staff { a.list_interactions(&page.ctx, &id, None, Some(20)).await.ok() } else { None };
+    let interactions =
+        if staff { a.customers().list_interactions(&page.ctx, &id, None, Some(20)).await.ok() } else { None };
     let holds = if page.has(Role::Compliance) { a.list_holds(&page.ctx, &id).await.ok() } else { None };
     let did = view.id.to_string();
     let body = html! {
@@ -403,7 +404,7 @@ pub async fn add_interaction(Path(id): Path<String>, Posted(page, f): Posted) ->
         contact: f.get("contact").map(str::to_owned),
         satisfaction,
     };
-    match page.archive().add_interaction(&page.ctx, &id, n).await {
+    match page.archive().customers().add_interaction(&page.ctx, &id, n).await {
         Ok(_) => see_other(&format!("/console/dossiers/{}", enc(&id))),
         Err(e) => page.fail(e),
     }
@@ -419,7 +420,7 @@ pub async fn add_review(Path(id): Path<String>, Posted(page, f): Posted) -> Resp
         return page.error_page(ApiError::bad_request("outcome must be confirmed, updated or contact_lost"));
     };
     let n = NewReview { outcome, note: f.get("note").unwrap_or("").to_owned(), contact: None };
-    match page.archive().add_review(&page.ctx, &id, n).await {
+    match page.archive().customers().add_review(&page.ctx, &id, n).await {
         Ok(_) => see_other(&format!("/console/dossiers/{}", enc(&id))),
         Err(e) => page.fail(e),
     }

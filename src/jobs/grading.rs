@@ -9,12 +9,12 @@ pub fn job(archive: Arc<Archive>) -> impl FnMut() -> futures::future::BoxFuture<
     move || {
         let archive = archive.clone();
         Box::pin(async move {
-            match archive.regrade_all(false).await {
+            match archive.customers().regrade_all(false).await {
                 Ok(changes) if !changes.is_empty() => tracing::info!(changed = changes.len(), "regraded"),
                 Ok(_) => {}
                 Err(e) => tracing::error!(error = %e, "grading run failed"),
             }
-            if let Err(e) = archive.count_overdue_reviews().await {
+            if let Err(e) = archive.customers().count_overdue_reviews().await {
                 tracing::error!(error = %e, "counting overdue reviews failed");
             }
         })

@@ -3,7 +3,8 @@
 //! the same dossiers.
 
 use super::mapping::{Mapping, TARGETS};
-use crate::archive::{Archive, ArchiveError, RequestCtx};
+use crate::archive::customers::Customers;
+use crate::archive::{ArchiveError, RequestCtx};
 use crate::audit::{Commit, CommitError, Guard, Outcome};
 use crate::store::{keys, Cf, Op};
 use serde_json::Value;
@@ -32,7 +33,7 @@ fn cell(doc: &Value, pointer: &str) -> String {
     }
 }
 
-impl Archive {
+impl Customers {
     /// The caller's list as CSV in the import's columns (one row per
     /// contact person), each dossier read as `GET /v1/dossiers/{id}` reads
     /// it: masked values masked, withheld ones empty, every read audited.

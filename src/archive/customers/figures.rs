@@ -3,7 +3,8 @@
 //! a second `PUT` for a month is a new revision, the latest counts. They feed
 //! grading and the reports; a new revision regrades the dossier.
 
-use crate::archive::{Archive, ArchiveError, RequestCtx};
+use crate::archive::customers::Customers;
+use crate::archive::{ArchiveError, RequestCtx};
 use crate::audit::{Commit, Outcome};
 use crate::domain::dossier::FieldError;
 use crate::domain::DossierId;
@@ -64,7 +65,7 @@ pub(crate) fn month_of(t: OffsetDateTime) -> (i32, u8) {
     (t.year(), u8::from(t.month()))
 }
 
-impl Archive {
+impl Customers {
     /// Every figure revision of a dossier, oldest month first.
     pub(crate) fn figure_rows(&self, did: &DossierId) -> Result<Vec<FigureRecord>, ArchiveError> {
         let rows = FIGURES.scan_under(self.store.as_ref(), keys::figures_prefix(did));

@@ -5,10 +5,11 @@
 //! override needs a reason, is audited, and wins until the figures change.
 
 use super::figures::{month_of, months_before};
+use crate::archive::customers::Customers;
 use crate::archive::dossiers::{Author, NextVersion};
 use crate::archive::records::DossierMeta;
 use crate::archive::vault::Slot;
-use crate::archive::{Archive, ArchiveError, Created, RequestCtx};
+use crate::archive::{ArchiveError, Created, RequestCtx};
 use crate::audit::{Commit, Outcome};
 use crate::crypto::{KeyRef, Sealed};
 use crate::domain::dossier::{FieldError, Grade};
@@ -83,7 +84,7 @@ fn grade_name(g: Grade) -> &'static str {
     }
 }
 
-impl Archive {
+impl Customers {
     /// The inputs of `meta`'s grade now.
     pub(crate) fn grade_inputs(&self, meta: &DossierMeta) -> Result<(GradeInputs, String), ArchiveError> {
         let now = self.clock.now();

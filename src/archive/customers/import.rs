@@ -12,7 +12,8 @@ pub use super::mapping::Mapping;
 mod rights;
 
 use super::mapping::{column_for, grade_of, split_list, status_of};
-use crate::archive::{Archive, ArchiveError, RequestCtx};
+use crate::archive::customers::Customers;
+use crate::archive::{ArchiveError, RequestCtx};
 use crate::audit::{Commit, Outcome};
 use crate::domain::dossier::{Contact, Dossier, PersonalFields};
 use crate::domain::DossierId;
@@ -91,7 +92,7 @@ struct Given {
     contact: bool,
 }
 
-impl Archive {
+impl Customers {
     fn dossier_by_ref(&self, field: &str, value: &str) -> Result<Option<DossierId>, ArchiveError> {
         let Some(raw) = self.store.get(Cf::Documents, &self.dossiers.external_ref_key(field, value)?)? else {
             return Ok(None);

@@ -7,10 +7,11 @@
 //! access policy shows the dossier's confidential fields, and no more than
 //! the named person's own fields. Interactions are append-only.
 
+use crate::archive::customers::Customers;
 pub use crate::archive::interaction_records::InteractionKind;
 use crate::archive::interaction_records::{interactions_of, InteractionRecord, INTERACTIONS};
 use crate::archive::vault::{Opened, Slot};
-use crate::archive::{Archive, ArchiveError, RequestCtx};
+use crate::archive::{ArchiveError, RequestCtx};
 use crate::audit::{Commit, Outcome};
 use crate::crypto::KeyRef;
 use crate::domain::dossier::FieldError;
@@ -60,7 +61,7 @@ pub struct InteractionPage {
     pub next_cursor: Option<String>,
 }
 
-impl Archive {
+impl Customers {
     /// `POST /v1/dossiers/{id}/interactions`: sales on their own dossiers,
     /// service in their region (policies/access.cedar, `dossier.interact`).
     #[tracing::instrument(level = "debug", skip_all)]
@@ -135,8 +136,7 @@ impl Archive {
         did: &DossierId,
         r: &InteractionRecord,
     ) -> Result<Opened<String>, ArchiveError> {
-        let key_ref = r.contact.as_ref().map_or(KeyRef::Dossier(did.clone()), |s| KeyRef::Subject(s.clone()));
-        self.vault.open_text(&key_ref, Slot::Interaction(did, &r.id), &r.summary)
+        self.vault.open_text(&r.summary_key(did), Slot::Interaction(did, &r.id), &r.summary)
     }
 
     fn interaction_view(

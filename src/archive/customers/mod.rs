@@ -22,6 +22,49 @@ pub use interactions::{InteractionKind, InteractionPage, InteractionView, NewInt
 pub use reports::{Report, ReportBy, ReportRow};
 pub use reviews::{DueReview, NewReview, ReviewOutcome, ReviewView};
 
+/// Customer management: interactions, figures and grading, reviews, reports, the workbook import and the export.
+pub struct Customers {
+    store: std::sync::Arc<dyn crate::store::KvStore>,
+    vault: std::sync::Arc<crate::archive::vault::Vault>,
+    audit: std::sync::Arc<crate::audit::AuditWriter>,
+    gate: std::sync::Arc<crate::archive::gate::Gate>,
+    policy: std::sync::Arc<crate::policy::PolicySet>,
+    clock: std::sync::Arc<dyn crate::clock::Clock>,
+    metrics: std::sync::Arc<crate::metrics::Metrics>,
+    /// Customers are dossiers: every change is a dossier version.
+    dossiers: std::sync::Arc<crate::archive::dossiers::Dossiers>,
+    /// Interactions are searchable like the remarks.
+    index: std::sync::Arc<crate::archive::index::Indexer>,
+    /// An imported row is a dossier document.
+    template: std::sync::Arc<crate::domain::dossier::TemplateValidator>,
+    /// Dossiers unchanged for this long are reported stale.
+    stale_after: time::Duration,
+}
+
+impl Customers {
+    pub(in crate::archive) fn new(
+        p: &crate::archive::Ports,
+        dossiers: std::sync::Arc<crate::archive::dossiers::Dossiers>,
+        index: std::sync::Arc<crate::archive::index::Indexer>,
+        template: std::sync::Arc<crate::domain::dossier::TemplateValidator>,
+        stale_after: time::Duration,
+    ) -> Self {
+        Customers {
+            store: p.store.clone(),
+            vault: p.vault.clone(),
+            audit: p.audit.clone(),
+            gate: p.gate.clone(),
+            policy: p.policy.clone(),
+            clock: p.clock.clone(),
+            metrics: p.metrics.clone(),
+            dossiers,
+            index,
+            template,
+            stale_after,
+        }
+    }
+}
+
 /// The contact person a request names (`contact`), which must be a person
 /// of the dossier; an error at `/contact` otherwise.
 fn named_contact(

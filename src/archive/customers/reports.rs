@@ -6,10 +6,11 @@
 //! (grading.toml) is suppressed, its figures left out.
 
 use super::figures::{month_of, months_before};
+use crate::archive::customers::Customers;
 use crate::archive::gate::CustomerScope;
 use crate::archive::interaction_records::InteractionKind;
 use crate::archive::records::DossierMeta;
-use crate::archive::{Archive, ArchiveError, RequestCtx};
+use crate::archive::{ArchiveError, RequestCtx};
 use crate::audit::{Commit, Outcome};
 use serde::Serialize;
 use std::collections::BTreeMap;
@@ -135,7 +136,7 @@ impl Report {
     }
 }
 
-impl Archive {
+impl Customers {
     fn group_of(&self, by: ReportBy, meta: &DossierMeta) -> Result<String, ArchiveError> {
         Ok(match by {
             ReportBy::Grade => crate::archive::wire_name(&meta.grade),

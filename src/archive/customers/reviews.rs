@@ -5,10 +5,11 @@
 //! falls due under retention.toml). Reviews are append-only; the note is
 //! sealed under the dossier's key.
 
+use crate::archive::customers::Customers;
 use crate::archive::gate::CustomerScope;
 use crate::archive::records::{DossierMeta, SubjectMeta, SUBJECTS};
 use crate::archive::vault::Slot;
-use crate::archive::{Archive, ArchiveError, RequestCtx};
+use crate::archive::{ArchiveError, RequestCtx};
 use crate::audit::{Commit, Outcome};
 use crate::crypto::{KeyRef, Sealed};
 use crate::domain::dossier::{FieldError, Grade};
@@ -82,7 +83,7 @@ pub struct DueReview {
     pub overdue: bool,
 }
 
-impl Archive {
+impl Customers {
     fn last_review(&self, did: &DossierId) -> Result<Option<OffsetDateTime>, ArchiveError> {
         let mut last = None;
         for row in REVIEWS.scan_under(self.store.as_ref(), keys::reviews_prefix(did)) {

@@ -120,15 +120,17 @@ impl Archive {
             .map(|doc| json!({"name": doc.name, "sha256": doc.sha256, "size": doc.size}))
             .collect();
         // The interactions that name the person, their summaries opened.
-        let interactions: Vec<Value> = self
-            .interactions_of(&d.id)?
-            .iter()
-            .filter(|r| r.contact.as_ref() == Some(sid))
-            .map(|r| {
-                Ok(json!({"id": r.id, "kind": r.kind, "at": rfc3339(r.at), "satisfaction": r.satisfaction,
-                    "summary": self.interaction_summary(&d.id, r)?.plain()}))
-            })
-            .collect::<Result<_, ArchiveError>>()?;
+        let interactions: Vec<Value> =
+            crate::archive::interaction_records::interactions_of(self.store.as_ref(), &d.id)?
+                .iter()
+                .filter(|r| r.contact.as_ref() == Some(sid))
+                .map(|r| {
+                    let slot = crate::archive::vault::Slot::Interaction(&d.id, &r.id);
+                    let summary = self.vault.open_text(&r.summary_key(&d.id), slot, &r.summary)?.plain();
+                    Ok(json!({"id": r.id, "kind": r.kind, "at": rfc3339(r.at), "satisfaction": r.satisfaction,
+                    "summary": summary}))
+                })
+                .collect::<Result<_, ArchiveError>>()?;
         Ok(json!({
             "dossier_id": d.id,
             "customer_name": customer,

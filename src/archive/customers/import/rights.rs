@@ -3,12 +3,13 @@
 //! dossier its reference names is answered (docs/security.md, round 2).
 
 use super::{problem, RowDoc, RowOutcome};
-use crate::archive::{Archive, ArchiveError, RequestCtx};
+use crate::archive::customers::Customers;
+use crate::archive::{ArchiveError, RequestCtx};
 use crate::audit::{Commit, Outcome};
 use crate::domain::DossierId;
 use serde_json::Value;
 
-impl Archive {
+impl Customers {
     /// Whether this caller may apply `doc` to the dossier `did` its
     /// reference names, decided before anything about that dossier is
     /// answered: the access policy's update decision (the dossier as it is
