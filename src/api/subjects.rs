@@ -102,7 +102,7 @@ pub async fn read(
     Ctx(ctx): Ctx,
     Path(sid): Path<String>,
 ) -> Result<Json<SubjectView>, ApiError> {
-    Ok(Json(s.archive.get_subject(&ctx, &sid).await?))
+    Ok(Json(s.archive.subjects().get_subject(&ctx, &sid).await?))
 }
 
 /// Record a consent: `{"purpose", "basis", "evidence", "granted_at"}`;
@@ -120,7 +120,7 @@ pub async fn grant(
     Body(body): Body<ConsentDto>,
 ) -> Result<(StatusCode, Json<ConsentEventView>), ApiError> {
     let consent = NewConsent::try_from(body).map_err(ApiError::invalid)?;
-    Ok((StatusCode::CREATED, Json(s.archive.grant_consent(&ctx, &sid, consent).await?)))
+    Ok((StatusCode::CREATED, Json(s.archive.subjects().grant_consent(&ctx, &sid, consent).await?)))
 }
 
 /// Withdraw a consent, effective for every request from now on; the history
@@ -135,7 +135,7 @@ pub async fn withdraw(
     Ctx(ctx): Ctx,
     Path((sid, purpose)): Path<(String, String)>,
 ) -> Result<Json<ConsentEventView>, ApiError> {
-    Ok(Json(s.archive.withdraw_consent(&ctx, &sid, &purpose).await?))
+    Ok(Json(s.archive.subjects().withdraw_consent(&ctx, &sid, &purpose).await?))
 }
 
 /// The full consent history: every grant and withdrawal, oldest first.
@@ -148,7 +148,7 @@ pub async fn history(
     Ctx(ctx): Ctx,
     Path(sid): Path<String>,
 ) -> Result<Json<Vec<ConsentEventView>>, ApiError> {
-    Ok(Json(s.archive.consent_history(&ctx, &sid).await?))
+    Ok(Json(s.archive.subjects().consent_history(&ctx, &sid).await?))
 }
 
 /// Restrict processing: from now on the person's fields are released only
@@ -162,7 +162,7 @@ pub async fn restrict(
     Ctx(ctx): Ctx,
     Path(sid): Path<String>,
 ) -> Result<Json<SubjectView>, ApiError> {
-    Ok(Json(s.archive.set_restriction(&ctx, &sid, true).await?))
+    Ok(Json(s.archive.subjects().set_restriction(&ctx, &sid, true).await?))
 }
 
 /// Lift a restriction (GDPR Art. 18(3)).
@@ -175,7 +175,7 @@ pub async fn unrestrict(
     Ctx(ctx): Ctx,
     Path(sid): Path<String>,
 ) -> Result<Json<SubjectView>, ApiError> {
-    Ok(Json(s.archive.set_restriction(&ctx, &sid, false).await?))
+    Ok(Json(s.archive.subjects().set_restriction(&ctx, &sid, false).await?))
 }
 
 /// Everything held on the person, as JSON valid against
@@ -190,7 +190,7 @@ pub async fn export(
     Ctx(ctx): Ctx,
     Path(sid): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
-    Ok(Json(offload(&s, move |a| async move { a.export_subject(&ctx, &sid).await }).await?))
+    Ok(Json(offload(&s, move |a| async move { a.subjects().export_subject(&ctx, &sid).await }).await?))
 }
 
 /// `PUT /v1/subjects/{sid}/residency`.
@@ -219,7 +219,7 @@ pub async fn residency(
 ) -> Result<Json<SubjectView>, ApiError> {
     let residency = crate::domain::Jurisdiction::parse(&body.residency)
         .map_err(|message| ApiError::invalid(vec![FieldError { path: "/residency".into(), message }]))?;
-    Ok(Json(s.archive.set_residency(&ctx, &sid, residency).await?))
+    Ok(Json(s.archive.subjects().set_residency(&ctx, &sid, residency).await?))
 }
 
 /// How custos processes the person's data (PIPL Art. 48, GDPR Art. 15(1)):
@@ -234,5 +234,5 @@ pub async fn processing(
     Ctx(ctx): Ctx,
     Path(sid): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
-    Ok(Json(s.archive.subject_processing(&ctx, &sid).await?))
+    Ok(Json(s.archive.subjects().subject_processing(&ctx, &sid).await?))
 }

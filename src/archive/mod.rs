@@ -19,7 +19,7 @@ mod interaction_records;
 mod records;
 pub mod registers;
 pub mod retention;
-mod subjects;
+pub mod subjects;
 #[cfg(test)]
 mod testkit;
 pub mod trail;
@@ -232,6 +232,8 @@ pub struct Archive {
     documents: Arc<documents::Documents>,
     /// Customer management.
     customers: Arc<customers::Customers>,
+    /// Data subjects and their consent.
+    subjects: Arc<subjects::Subjects>,
     /// Recipients, transfers, impact assessments, records of processing.
     governance: Arc<governance::Governance>,
     /// The dossier use cases, and the lookups every use case about a dossier shares.
@@ -376,6 +378,13 @@ impl Archive {
             template.clone(),
             settings.stale_after,
         ));
+        let subjects = Arc::new(subjects::Subjects::new(
+            &ports,
+            dossiers.clone(),
+            documents.clone(),
+            governance.clone(),
+            index.clone(),
+        ));
         let backups = Arc::new(backups::Backups::new(
             backups::BackupPorts {
                 store: store.clone(),
@@ -398,6 +407,7 @@ impl Archive {
             dossiers,
             documents,
             customers,
+            subjects,
             governance,
             policy,
             clock,
@@ -444,6 +454,11 @@ impl Archive {
     /// Recipients, transfers, impact assessments, records of processing.
     pub fn governance(&self) -> &governance::Governance {
         &self.governance
+    }
+
+    /// Data subjects and their consent.
+    pub fn subjects(&self) -> &subjects::Subjects {
+        &self.subjects
     }
 
     /// Customer management.

@@ -35,11 +35,11 @@ pub async fn open(page: Page, q: Result<Query<OpenParams>, QueryRejection>) -> R
 
 pub async fn show(page: Page, Path(sid): Path<String>) -> Response {
     let a = page.archive();
-    let s = match a.get_subject(&page.ctx, &sid).await {
+    let s = match a.subjects().get_subject(&page.ctx, &sid).await {
         Ok(s) => s,
         Err(e) => return page.fail(e),
     };
-    let history = a.consent_history(&page.ctx, &sid).await.unwrap_or_default();
+    let history = a.subjects().consent_history(&page.ctx, &sid).await.unwrap_or_default();
     let id = s.id.to_string();
     let restricted = s.restricted_at.is_some();
     let body = html! {
@@ -107,7 +107,7 @@ pub async fn show(page: Page, Path(sid): Path<String>) -> Response {
 
 pub async fn restrict(Path(sid): Path<String>, Posted(page, f): Posted) -> Response {
     let restrict = f.get("restrict") == Some("true");
-    match page.archive().set_restriction(&page.ctx, &sid, restrict).await {
+    match page.archive().subjects().set_restriction(&page.ctx, &sid, restrict).await {
         Ok(_) => see_other(&format!("/console/subjects/{}", enc(&sid))),
         Err(e) => page.fail(e),
     }
@@ -130,7 +130,7 @@ pub async fn grant(Path(sid): Path<String>, Posted(page, f): Posted) -> Response
         notice: None,
         recipient: None,
     };
-    match page.archive().grant_consent(&page.ctx, &sid, consent).await {
+    match page.archive().subjects().grant_consent(&page.ctx, &sid, consent).await {
         Ok(_) => see_other(&format!("/console/subjects/{}", enc(&sid))),
         Err(e) => page.fail(e),
     }
@@ -140,14 +140,14 @@ pub async fn withdraw(Path(sid): Path<String>, Posted(page, f): Posted) -> Respo
     let Some(purpose) = f.get("purpose") else {
         return page.error_page(ApiError::bad_request("which consent to withdraw"));
     };
-    match page.archive().withdraw_consent(&page.ctx, &sid, purpose).await {
+    match page.archive().subjects().withdraw_consent(&page.ctx, &sid, purpose).await {
         Ok(_) => see_other(&format!("/console/subjects/{}", enc(&sid))),
         Err(e) => page.fail(e),
     }
 }
 
 pub async fn export(Path(sid): Path<String>, Posted(page, _): Posted) -> Response {
-    match page.archive().export_subject(&page.ctx, &sid).await {
+    match page.archive().subjects().export_subject(&page.ctx, &sid).await {
         Ok(v) => {
             let mut resp = serde_json::to_vec_pretty(&v).unwrap_or_default().into_response();
             let h = resp.headers_mut();

@@ -247,7 +247,7 @@ impl Archive {
         }
         let mut subjects = Vec::new();
         for s in &v.subjects {
-            subjects.push(match self.export_subject(ctx, s).await {
+            subjects.push(match self.subjects.export_subject(ctx, s).await {
                 Ok(x) => json!({"id": s, "export": x}),
                 Err(e @ (ArchiveError::Forbidden(_) | ArchiveError::NotFound(_))) => {
                     json!({"id": s, "refused": e.to_string()})

@@ -3,8 +3,9 @@
 
 use super::{ConsentEventView, NewConsent, MAX_EVIDENCE};
 use crate::archive::records::{ConsentBasis, ConsentEvent, ConsentEventKind, LiveConsent, CONSENT_EVENTS};
+use crate::archive::subjects::Subjects;
 use crate::archive::vault::{Opened, Slot};
-use crate::archive::{Archive, ArchiveError, RequestCtx};
+use crate::archive::{ArchiveError, RequestCtx};
 use crate::audit::{Commit, Outcome};
 use crate::crypto::KeyRef;
 use crate::domain::dossier::FieldError;
@@ -13,7 +14,7 @@ use crate::policy::access::SubjectAction;
 use crate::policy::Basis;
 use crate::store::keys;
 
-impl Archive {
+impl Subjects {
     #[tracing::instrument(level = "debug", skip_all)]
     pub async fn grant_consent(
         &self,

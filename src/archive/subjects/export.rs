@@ -3,15 +3,16 @@
 
 use super::{rfc3339, SubjectStatus};
 use crate::archive::records::DossierMeta;
+use crate::archive::subjects::Subjects;
 use crate::archive::vault::{Opened, Part, SegmentName, VersionRecord};
-use crate::archive::{Archive, ArchiveError, RequestCtx};
+use crate::archive::{ArchiveError, RequestCtx};
 use crate::audit::{AuditFilter, Commit, Outcome};
 use crate::domain::SubjectId;
 use crate::policy::access::SubjectAction;
 use crate::store::{keys, Cf};
 use serde_json::{json, Value};
 
-impl Archive {
+impl Subjects {
     /// Everything held on a person: their fields in every version of every
     /// dossier that names them, their consent history and the audit entries
     /// about them. The export's own audit entry is durable first, and is in

@@ -7,7 +7,7 @@ mod export;
 mod processing;
 
 use super::records::{ConsentBasis, ConsentEventKind, DossierMeta, SubjectMeta, SUBJECTS};
-use super::{Archive, ArchiveError, RequestCtx};
+use super::{ArchiveError, RequestCtx};
 use crate::audit::{Commit, Outcome};
 use crate::crypto::KeyRef;
 use crate::domain::{DossierId, PrincipalId, SubjectId};
@@ -15,6 +15,49 @@ use crate::policy::access::SubjectAction;
 use crate::store::{Held, Op};
 use serde::Serialize;
 use time::OffsetDateTime;
+
+/// Data subjects: their status, consent and its evidence, restriction, residency, the explanation of processing, and the export of everything about them.
+pub struct Subjects {
+    store: std::sync::Arc<dyn crate::store::KvStore>,
+    keyring: std::sync::Arc<crate::crypto::Keyring>,
+    vault: std::sync::Arc<crate::archive::vault::Vault>,
+    audit: std::sync::Arc<crate::audit::AuditWriter>,
+    gate: std::sync::Arc<crate::archive::gate::Gate>,
+    policy: std::sync::Arc<crate::policy::PolicySet>,
+    clock: std::sync::Arc<dyn crate::clock::Clock>,
+    /// The dossiers that name a person.
+    dossiers: std::sync::Arc<crate::archive::dossiers::Dossiers>,
+    /// A person's export lists their dossiers' documents.
+    documents: std::sync::Arc<crate::archive::documents::Documents>,
+    /// Recipients and transfers, for consent to provision and the explanation of processing.
+    governance: std::sync::Arc<crate::archive::governance::Governance>,
+    /// A restriction takes a person out of search.
+    index: std::sync::Arc<crate::archive::index::Indexer>,
+}
+
+impl Subjects {
+    pub(in crate::archive) fn new(
+        p: &crate::archive::Ports,
+        dossiers: std::sync::Arc<crate::archive::dossiers::Dossiers>,
+        documents: std::sync::Arc<crate::archive::documents::Documents>,
+        governance: std::sync::Arc<crate::archive::governance::Governance>,
+        index: std::sync::Arc<crate::archive::index::Indexer>,
+    ) -> Self {
+        Subjects {
+            store: p.store.clone(),
+            keyring: p.keyring.clone(),
+            vault: p.vault.clone(),
+            audit: p.audit.clone(),
+            gate: p.gate.clone(),
+            policy: p.policy.clone(),
+            clock: p.clock.clone(),
+            dossiers,
+            documents,
+            governance,
+            index,
+        }
+    }
+}
 
 /// The schema of `GET /v1/subjects/{sid}/export`, published at
 /// `/schemas/subject-export.schema.json`.
@@ -110,7 +153,7 @@ fn rfc3339(t: OffsetDateTime) -> String {
     t.format(&time::format_description::well_known::Rfc3339).unwrap_or_default()
 }
 
-impl Archive {
+impl Subjects {
     fn subject_meta(&self, sid: &SubjectId) -> Result<Option<Held<SubjectMeta>>, ArchiveError> {
         Ok(SUBJECTS.hold(self.store.as_ref(), sid)?)
     }

@@ -6,14 +6,15 @@
 
 use super::rfc3339;
 use crate::archive::records::{ConsentBasis, DossierMeta, SubjectMeta};
-use crate::archive::{Archive, ArchiveError, RequestCtx};
+use crate::archive::subjects::Subjects;
+use crate::archive::{ArchiveError, RequestCtx};
 use crate::audit::{Commit, Outcome};
 use crate::policy::access::SubjectAction;
 use crate::policy::retention::Covers;
 use crate::policy::Basis;
 use serde_json::{json, Value};
 
-impl Archive {
+impl Subjects {
     /// The explanation as JSON (also part of the subject export).
     pub(super) fn processing_of(&self, meta: &SubjectMeta, dossiers: &[DossierMeta]) -> Value {
         let restricted = meta.restricted_at.is_some();
