@@ -703,21 +703,21 @@ async fn a_hold_blocks_erasure_only_under_the_residents_law_and_a_blocked_erasur
     let subject = format!("/v1/subjects/{resident_cn}");
     let (_, s) = w.json(Method::GET, w.token("officer_a"), "dsr", &subject, None).await;
     assert_eq!(s["status"], "restricted");
-    assert_eq!(w.app.archive().pending_erasures().unwrap().len(), 1);
+    assert_eq!(w.app.archive().retention().pending_erasures().unwrap().len(), 1);
 
     // The sweep leaves it while the hold stands, and carries it out once released.
-    let report = w.app.archive().retention_sweep(false).await.unwrap();
+    let report = w.app.archive().retention().retention_sweep(false).await.unwrap();
     assert!(report.erasures.is_empty());
     let (_, s) = w.json(Method::GET, w.token("officer_a"), "dsr", &subject, None).await;
     assert_eq!(s["status"], "restricted");
     let r = w.send(Method::DELETE, w.token("officer_a"), "legal_compliance", &format!("{holds}/{cn_hold}"), None).await;
     assert_eq!(r.status(), StatusCode::NO_CONTENT);
     w.clock().advance(time::Duration::minutes(5));
-    let report = w.app.archive().retention_sweep(false).await.unwrap();
+    let report = w.app.archive().retention().retention_sweep(false).await.unwrap();
     assert_eq!(report.erasures.len(), 1, "{report:?}");
     let (_, s) = w.json(Method::GET, w.token("officer_a"), "dsr", &subject, None).await;
     assert_eq!(s["status"], "erased");
-    assert!(w.app.archive().pending_erasures().unwrap().is_empty());
+    assert!(w.app.archive().retention().pending_erasures().unwrap().is_empty());
     let (_, cert) = w
         .json(
             Method::GET,

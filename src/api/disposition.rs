@@ -139,7 +139,7 @@ pub async fn close(
     Body(body): Body<CloseDto>,
 ) -> Result<Json<super::dossiers::CreatedDto>, ApiError> {
     let ended_at = OffsetDateTime::try_from(body).map_err(ApiError::invalid)?;
-    Ok(Json(s.archive.close_dossier(&ctx, &id, ended_at).await?.into()))
+    Ok(Json(s.archive.retention().close_dossier(&ctx, &id, ended_at).await?.into()))
 }
 
 /// Place a legal hold (compliance): the dossier is never proposed,
@@ -157,7 +157,7 @@ pub async fn place_hold(
     Body(body): Body<HoldDto>,
 ) -> Result<(StatusCode, Json<HoldCreatedDto>), ApiError> {
     let hold = NewHold::try_from(body).map_err(ApiError::invalid)?;
-    let hold = s.archive.place_hold(&ctx, &id, &hold.reason, &hold.case_ref, hold.jurisdiction).await?;
+    let hold = s.archive.retention().place_hold(&ctx, &id, &hold.reason, &hold.case_ref, hold.jurisdiction).await?;
     Ok((StatusCode::CREATED, Json(HoldCreatedDto { hold_id: hold.to_string() })))
 }
 
@@ -171,7 +171,7 @@ pub async fn list_holds(
     Ctx(ctx): Ctx,
     Path(id): Path<String>,
 ) -> Result<Json<Vec<HoldView>>, ApiError> {
-    Ok(Json(s.archive.list_holds(&ctx, &id).await?))
+    Ok(Json(s.archive.retention().list_holds(&ctx, &id).await?))
 }
 
 /// Release a legal hold (compliance).
@@ -184,7 +184,7 @@ pub async fn release_hold(
     Ctx(ctx): Ctx,
     Path((id, hold)): Path<(String, String)>,
 ) -> Result<StatusCode, ApiError> {
-    s.archive.release_hold(&ctx, &id, &hold).await?;
+    s.archive.retention().release_hold(&ctx, &id, &hold).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -194,7 +194,7 @@ pub async fn release_hold(
     responses((status = 200, body = Object), (status = 400), (status = 401), (status = 403)),
     security(("bearer" = [])))]
 pub async fn due(State(s): State<AppState>, Ctx(ctx): Ctx) -> Result<Json<Due>, ApiError> {
-    Ok(Json(offload(&s, move |a| async move { a.disposition_due(&ctx).await }).await?))
+    Ok(Json(offload(&s, move |a| async move { a.retention().disposition_due(&ctx).await }).await?))
 }
 
 /// Propose a destruction batch of everything due, unblocked and needing
@@ -205,7 +205,7 @@ pub async fn due(State(s): State<AppState>, Ctx(ctx): Ctx) -> Result<Json<Due>, 
               (status = 403), (status = 409)),
     security(("bearer" = [])))]
 pub async fn propose(State(s): State<AppState>, Ctx(ctx): Ctx) -> Result<(StatusCode, Json<Batch>), ApiError> {
-    Ok((StatusCode::CREATED, Json(offload(&s, move |a| async move { a.propose_batch(&ctx).await }).await?)))
+    Ok((StatusCode::CREATED, Json(offload(&s, move |a| async move { a.retention().propose_batch(&ctx).await }).await?)))
 }
 
 /// A batch and, once executed, its results.
@@ -214,7 +214,7 @@ pub async fn propose(State(s): State<AppState>, Ctx(ctx): Ctx) -> Result<(Status
     responses((status = 200, body = Object), (status = 400), (status = 401), (status = 403), (status = 404)),
     security(("bearer" = [])))]
 pub async fn batch(State(s): State<AppState>, Ctx(ctx): Ctx, Path(id): Path<String>) -> Result<Json<Batch>, ApiError> {
-    Ok(Json(s.archive.get_batch(&ctx, &id).await?))
+    Ok(Json(s.archive.retention().get_batch(&ctx, &id).await?))
 }
 
 /// Approve a batch (a compliance officer other than the proposer) and execute it.
@@ -228,7 +228,7 @@ pub async fn approve(
     Ctx(ctx): Ctx,
     Path(id): Path<String>,
 ) -> Result<Json<Batch>, ApiError> {
-    Ok(Json(offload(&s, move |a| async move { a.approve_batch(&ctx, &id).await }).await?))
+    Ok(Json(offload(&s, move |a| async move { a.retention().approve_batch(&ctx, &id).await }).await?))
 }
 
 /// A signed destruction certificate.
@@ -241,7 +241,7 @@ pub async fn certificate(
     Ctx(ctx): Ctx,
     Path(id): Path<String>,
 ) -> Result<Json<SignedCertificate>, ApiError> {
-    Ok(Json(s.archive.certificate(&ctx, &id).await?))
+    Ok(Json(s.archive.retention().certificate(&ctx, &id).await?))
 }
 
 /// Erase a data subject (PIPL Art. 47, GDPR Art. 17): 200 with the
@@ -262,6 +262,6 @@ pub async fn erase(
     let mut errors = Errors::default();
     let reason = errors.text("/reason", &body.reason, 2000);
     let reason = errors.finish(Some(reason)).map_err(ApiError::invalid)?;
-    let cert = offload(&s, move |a| async move { a.erase_subject(&ctx, &sid, &reason).await }).await?;
+    let cert = offload(&s, move |a| async move { a.retention().erase_subject(&ctx, &sid, &reason).await }).await?;
     Ok(Json(ErasedDto { certificate_id: cert }))
 }

@@ -234,6 +234,8 @@ pub struct Archive {
     customers: Arc<customers::Customers>,
     /// Data subjects and their consent.
     subjects: Arc<subjects::Subjects>,
+    /// Retention and destruction.
+    retention: Arc<retention::Retention>,
     /// Recipients, transfers, impact assessments, records of processing.
     governance: Arc<governance::Governance>,
     /// The dossier use cases, and the lookups every use case about a dossier shares.
@@ -398,6 +400,16 @@ impl Archive {
             },
             settings.backup,
         ));
+        let retention = Arc::new(retention::Retention::new(
+            &ports,
+            dossiers.clone(),
+            documents.clone(),
+            index.clone(),
+            backups.clone(),
+            trail.clone(),
+            signer.clone(),
+            settings.stale_after,
+        ));
         Ok(Archive {
             gate,
             keyring,
@@ -408,6 +420,7 @@ impl Archive {
             documents,
             customers,
             subjects,
+            retention,
             governance,
             policy,
             clock,
@@ -454,6 +467,11 @@ impl Archive {
     /// Recipients, transfers, impact assessments, records of processing.
     pub fn governance(&self) -> &governance::Governance {
         &self.governance
+    }
+
+    /// Retention and destruction.
+    pub fn retention(&self) -> &retention::Retention {
+        &self.retention
     }
 
     /// Data subjects and their consent.

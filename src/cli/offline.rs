@@ -45,7 +45,7 @@ pub(super) fn run_async_value<T>(f: impl std::future::Future<Output = anyhow::Re
 /// data directory.
 pub(super) async fn retention_run(offline: OfflineArgs, dry_run: bool) -> anyhow::Result<()> {
     let archive = offline.open_with_index()?;
-    let report = archive.retention_sweep(dry_run).await;
+    let report = archive.retention().retention_sweep(dry_run).await;
     archive.shutdown();
     let report = report?;
     out!("as of {}: {} item(s) due", report.due.as_of, report.due.items.len());

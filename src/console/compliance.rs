@@ -96,7 +96,7 @@ pub async fn overview(page: Page) -> Response {
         }
     }
     if gate.may_manage_disposition(p) {
-        match a.disposition_due(&page.ctx).await {
+        match a.retention().disposition_due(&page.ctx).await {
             Ok(due) => {
                 let blocked = due.items.iter().filter(|i| !i.blocked_by.is_empty()).count() as u64;
                 let batched = due.items.iter().filter(|i| i.blocked_by.is_empty() && i.batch.is_some()).count() as u64;
@@ -324,7 +324,7 @@ pub async fn alerts(page: Page) -> Response {
 }
 
 pub async fn disposition(page: Page) -> Response {
-    let due = match page.archive().disposition_due(&page.ctx).await {
+    let due = match page.archive().retention().disposition_due(&page.ctx).await {
         Ok(d) => d,
         Err(e) => return page.fail(e),
     };
@@ -354,14 +354,14 @@ pub async fn disposition(page: Page) -> Response {
 }
 
 pub async fn propose(Posted(page, _): Posted) -> Response {
-    match page.archive().propose_batch(&page.ctx).await {
+    match page.archive().retention().propose_batch(&page.ctx).await {
         Ok(b) => see_other(&format!("/console/disposition/batches/{}", b.batch_id)),
         Err(e) => page.fail(e),
     }
 }
 
 pub async fn batch(page: Page, Path(id): Path<String>) -> Response {
-    let b = match page.archive().get_batch(&page.ctx, &id).await {
+    let b = match page.archive().retention().get_batch(&page.ctx, &id).await {
         Ok(b) => b,
         Err(e) => return page.fail(e),
     };
@@ -389,14 +389,14 @@ pub async fn batch(page: Page, Path(id): Path<String>) -> Response {
 }
 
 pub async fn approve(Path(id): Path<String>, Posted(page, _): Posted) -> Response {
-    match page.archive().approve_batch(&page.ctx, &id).await {
+    match page.archive().retention().approve_batch(&page.ctx, &id).await {
         Ok(b) => see_other(&format!("/console/disposition/batches/{}", b.batch_id)),
         Err(e) => page.fail(e),
     }
 }
 
 pub async fn certificate(page: Page, Path(id): Path<String>) -> Response {
-    match page.archive().certificate(&page.ctx, &id).await {
+    match page.archive().retention().certificate(&page.ctx, &id).await {
         Ok(c) => {
             let v = serde_json::to_value(&c).unwrap_or_default();
             let body = html! { div #certificate { (json(&v)) } };

@@ -171,7 +171,7 @@ pub async fn show(page: Page, Path(id): Path<String>) -> Response {
     let staff = [Role::Sales, Role::Service, Role::Finance].iter().any(|r| page.has(*r));
     let interactions =
         if staff { a.customers().list_interactions(&page.ctx, &id, None, Some(20)).await.ok() } else { None };
-    let holds = if page.has(Role::Compliance) { a.list_holds(&page.ctx, &id).await.ok() } else { None };
+    let holds = if page.has(Role::Compliance) { a.retention().list_holds(&page.ctx, &id).await.ok() } else { None };
     let did = view.id.to_string();
     let body = html! {
         p { "version " (view.version) " · " span.mono { (view.hash) }
@@ -434,14 +434,14 @@ pub async fn place_hold(Path(id): Path<String>, Posted(page, f): Posted) -> Resp
     let (Some(reason), Some(case_ref)) = (f.get("reason"), f.get("case_ref")) else {
         return page.fail(ArchiveError::BadRequest("a hold needs a reason and a case reference".into()));
     };
-    match page.archive().place_hold(&page.ctx, &id, reason, case_ref, jurisdiction).await {
+    match page.archive().retention().place_hold(&page.ctx, &id, reason, case_ref, jurisdiction).await {
         Ok(_) => see_other(&format!("/console/dossiers/{}", enc(&id))),
         Err(e) => page.fail(e),
     }
 }
 
 pub async fn release_hold(Path((id, hold)): Path<(String, String)>, Posted(page, _): Posted) -> Response {
-    match page.archive().release_hold(&page.ctx, &id, &hold).await {
+    match page.archive().retention().release_hold(&page.ctx, &id, &hold).await {
         Ok(()) => see_other(&format!("/console/dossiers/{}", enc(&id))),
         Err(e) => page.fail(e),
     }

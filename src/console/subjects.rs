@@ -165,7 +165,7 @@ pub async fn erase(Path(sid): Path<String>, Posted(page, f): Posted) -> Response
     let Some(reason) = f.get("reason") else {
         return page.fail(crate::archive::ArchiveError::BadRequest("erasure needs a ground".into()));
     };
-    match page.archive().erase_subject(&page.ctx, &sid, reason).await {
+    match page.archive().retention().erase_subject(&page.ctx, &sid, reason).await {
         Ok(cert) => {
             let body = html! {
                 p.ok #erased { (page.t("Erased.")) " " a href={ "/console/certificates/" (cert) } { (page.t("Certificate")) " " (cert) } }

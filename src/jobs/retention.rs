@@ -9,7 +9,7 @@ pub fn job(archive: Arc<Archive>) -> impl FnMut() -> futures::future::BoxFuture<
     move || {
         let archive = archive.clone();
         Box::pin(async move {
-            match archive.retention_sweep(false).await {
+            match archive.retention().retention_sweep(false).await {
                 Ok(r)
                     if !(r.resumed.is_empty()
                         && r.executed.is_empty()

@@ -2,13 +2,14 @@
 //! running an approved batch to the end, one atomic item at a time.
 
 use super::{describe_items, system_entry, with_targets, Batch, BatchState, Item, Target, BATCHES};
-use crate::archive::{Archive, ArchiveError, RequestCtx};
+use crate::archive::retention::Retention;
+use crate::archive::{ArchiveError, RequestCtx};
 use crate::audit::{Commit, Outcome};
 use crate::domain::{BatchId, CertificateId};
 use crate::store::Held;
 use std::collections::BTreeSet;
 
-impl Archive {
+impl Retention {
     /// Proposes what is due, unblocked and in no open batch, for rules that
     /// need approval (`approval`) or not. `None` when nothing is.
     pub(super) async fn propose(

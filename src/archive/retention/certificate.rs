@@ -4,14 +4,15 @@
 
 use super::{item_request_id, system_entry, Batch, BatchState, Certificate, CertificateItem, CERTIFICATES};
 use super::{CertificateSignature, Item, SignedCertificate, Target};
-use crate::archive::{Archive, ArchiveError, RequestCtx};
+use crate::archive::retention::Retention;
+use crate::archive::{ArchiveError, RequestCtx};
 use crate::audit::{Commit, Outcome};
 use crate::domain::CertificateId;
 use crate::policy::retention::RetentionAction;
 use crate::store::{keys, Cf, Held};
 use std::collections::BTreeMap;
 
-impl Archive {
+impl Retention {
     /// Makes the deletions physical, then issues the signed certificate.
     pub(super) async fn finish(&self, held: &Held<Batch>) -> Result<(), ArchiveError> {
         let batch = &held.value;

@@ -2,13 +2,14 @@
 //! `ended_at` (the `relationship_end` retention trigger) in the metadata.
 
 use crate::archive::dossiers::NextVersion;
-use crate::archive::{Archive, ArchiveError, Created, RequestCtx};
+use crate::archive::retention::Retention;
+use crate::archive::{ArchiveError, Created, RequestCtx};
 use crate::audit::Outcome;
 use crate::domain::dossier::{FieldError, Status};
 use crate::policy::access::Change;
 use time::OffsetDateTime;
 
-impl Archive {
+impl Retention {
     /// Ends the customer relationship: a new version with status `closed`,
     /// and `ended_at` (the relationship_end trigger) in the metadata.
     #[tracing::instrument(level = "debug", skip_all)]

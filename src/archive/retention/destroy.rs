@@ -4,14 +4,15 @@
 
 use super::{item_request_id, system_entry, to_json, Batch, Item, ItemOutcome, ItemResult, Target};
 use crate::archive::records::{SubjectMeta, Tombstone, DOSSIERS, SUBJECTS};
-use crate::archive::{Archive, ArchiveError};
+use crate::archive::retention::Retention;
+use crate::archive::ArchiveError;
 use crate::audit::Commit;
 use crate::crypto::KeyRef;
 use crate::domain::{DossierId, SubjectId};
 use crate::store::{keys, Cf, Held, Op};
 use sha2::{Digest, Sha256};
 
-impl Archive {
+impl Retention {
     /// One item, atomically: shred, delete, tombstone, result, audit entry.
     pub(super) async fn execute_item(&self, held: &Held<Batch>, item: &Item) -> Result<(), ArchiveError> {
         let batch = &held.value;

@@ -4,14 +4,15 @@
 
 use super::{Batch, BatchState, Due, DueItem, Item, Target};
 use crate::archive::records::{DossierMeta, SubjectMeta, SUBJECTS};
-use crate::archive::{Archive, ArchiveError, RequestCtx};
+use crate::archive::retention::Retention;
+use crate::archive::{ArchiveError, RequestCtx};
 use crate::audit::{Commit, Outcome};
 use crate::domain::{BatchId, DossierId};
 use crate::policy::retention::{due, ContactFacts, Covers, DossierFacts, Finding};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use time::OffsetDateTime;
 
-impl Archive {
+impl Retention {
     pub(super) fn open_batches(&self) -> Result<Vec<Batch>, ArchiveError> {
         let mut out = Vec::new();
         for b in super::BATCHES.values(self.store.as_ref()) {

@@ -10,7 +10,8 @@
 use super::BATCHES;
 use super::{ground_code, system_entry, Batch, BatchState, Item, Target, DSR_ERASURE_CITATION, DSR_ERASURE_RULE};
 use crate::archive::records::{DossierMeta, SubjectMeta, SUBJECTS};
-use crate::archive::{Archive, ArchiveError, RequestCtx};
+use crate::archive::retention::Retention;
+use crate::archive::{ArchiveError, RequestCtx};
 use crate::audit::{Commit, EntryBody, Outcome};
 use crate::domain::{BatchId, CertificateId, PrincipalId, SubjectId};
 use crate::policy::access::SubjectAction;
@@ -53,7 +54,7 @@ impl Blockers {
     }
 }
 
-impl Archive {
+impl Retention {
     /// The holds whose law governs the person's residency, and the keep
     /// rules, that block erasing them now.
     fn erasure_blockers(&self, meta: &SubjectMeta, metas: &[DossierMeta]) -> Result<Blockers, ArchiveError> {

@@ -4,15 +4,16 @@
 
 use super::{to_json, HoldRecord, HoldText, HoldView, HOLDS};
 use crate::archive::records::DossierMeta;
+use crate::archive::retention::Retention;
 use crate::archive::vault::parse_segment;
 use crate::archive::vault::Slot;
-use crate::archive::{Archive, ArchiveError, RequestCtx};
+use crate::archive::{ArchiveError, RequestCtx};
 use crate::audit::{Commit, Outcome};
 use crate::crypto::KeyRef;
 use crate::domain::{DossierId, HoldId};
 use crate::store::keys;
 
-impl Archive {
+impl Retention {
     async fn hold_target(
         &self,
         ctx: &RequestCtx,

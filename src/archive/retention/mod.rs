@@ -28,13 +28,68 @@ pub use crate::archive::certificates::{Certificate, CertificateItem, ItemOutcome
 pub use crate::policy::retention::Target;
 pub use sweep::SweepReport;
 
-use super::{Archive, ArchiveError, RequestCtx};
+use super::{ArchiveError, RequestCtx};
 use crate::audit::{EntryBody, Outcome};
 use crate::domain::{BatchId, CertificateId, DossierId, HoldId, PrincipalId, SubjectId};
 use crate::policy::retention::{RetentionAction, Trigger};
 use crate::store::keys;
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
+
+/// Retention and destruction: what is due, four-eyes batches, legal holds, erasure, closing dossiers, certificates, the sweep.
+pub struct Retention {
+    store: std::sync::Arc<dyn crate::store::KvStore>,
+    keyring: std::sync::Arc<crate::crypto::Keyring>,
+    vault: std::sync::Arc<crate::archive::vault::Vault>,
+    audit: std::sync::Arc<crate::audit::AuditWriter>,
+    gate: std::sync::Arc<crate::archive::gate::Gate>,
+    policy: std::sync::Arc<crate::policy::PolicySet>,
+    clock: std::sync::Arc<dyn crate::clock::Clock>,
+    /// What a dossier is, and its changes.
+    dossiers: std::sync::Arc<crate::archive::dossiers::Dossiers>,
+    /// Documents are destroyed with their dossier.
+    documents: std::sync::Arc<crate::archive::documents::Documents>,
+    /// Destroyed and erased data leaves the index first.
+    index: std::sync::Arc<crate::archive::index::Indexer>,
+    /// Each certificate goes into the erasure journal.
+    backups: std::sync::Arc<crate::archive::backups::Backups>,
+    /// A certificate names the log's checkpoint and verifier key.
+    trail: std::sync::Arc<crate::archive::trail::AuditTrail>,
+    /// Certificates are signed notes.
+    signer: std::sync::Arc<crate::audit::checkpoint::NoteSigner>,
+    /// Dossiers unchanged for this long are flagged by the sweep.
+    stale_after: time::Duration,
+}
+
+impl Retention {
+    pub(in crate::archive) fn new(
+        p: &crate::archive::Ports,
+        dossiers: std::sync::Arc<crate::archive::dossiers::Dossiers>,
+        documents: std::sync::Arc<crate::archive::documents::Documents>,
+        index: std::sync::Arc<crate::archive::index::Indexer>,
+        backups: std::sync::Arc<crate::archive::backups::Backups>,
+        trail: std::sync::Arc<crate::archive::trail::AuditTrail>,
+        signer: std::sync::Arc<crate::audit::checkpoint::NoteSigner>,
+        stale_after: time::Duration,
+    ) -> Self {
+        Retention {
+            store: p.store.clone(),
+            keyring: p.keyring.clone(),
+            vault: p.vault.clone(),
+            audit: p.audit.clone(),
+            gate: p.gate.clone(),
+            policy: p.policy.clone(),
+            clock: p.clock.clone(),
+            dossiers,
+            documents,
+            index,
+            backups,
+            trail,
+            signer,
+            stale_after,
+        }
+    }
+}
 
 /// The rule name recorded for an erasure a data subject asked for.
 pub const DSR_ERASURE_RULE: &str = "data-subject-request";
@@ -181,7 +236,7 @@ pub struct CertificateSignature {
     pub signed_note: String,
 }
 
-impl Archive {
+impl Retention {
     async fn require_disposition(&self, ctx: &RequestCtx, action: &str) -> Result<String, ArchiveError> {
         let purpose = self.gate.purpose(ctx, action, "disposition").await?;
         let d = self.policy.access.decide_disposition(&ctx.principal, purpose.as_str());

@@ -1,12 +1,13 @@
 //! The retention sweep: the scheduler's job and `custos retention run`.
 
 use super::{system_entry, with_targets, Batch, BatchState, Due};
-use crate::archive::{Archive, ArchiveError};
+use crate::archive::retention::Retention;
+use crate::archive::ArchiveError;
 use crate::audit::Commit;
 use crate::domain::{BatchId, CertificateId};
 use serde::Serialize;
 
-impl Archive {
+impl Retention {
     /// One retention sweep: resumes batches left executing (a crash), runs
     /// what is due without approval, proposes what needs it. Idempotent.
     #[tracing::instrument(level = "debug", skip_all)]
