@@ -422,7 +422,7 @@ async fn a_transfer_abroad_needs_its_record_and_is_counted_with_an_alert_at_the_
         (Some(2026), Some(2), Some(3)),
         "{v}"
     );
-    assert!(w.app.archive().check_deadlines().await.unwrap().is_empty(), "under the threshold");
+    assert!(w.app.archive().registers().check_deadlines().await.unwrap().is_empty(), "under the threshold");
 
     // Under a standard contract, each person's separate consent naming the recipient too.
     let eu_rid = w.recipient(recipient_body("processor", "DE", &["internal", "personal"])).await;
@@ -447,10 +447,10 @@ async fn a_transfer_abroad_needs_its_record_and_is_counted_with_an_alert_at_the_
     assert_eq!(eu_read().await.status(), StatusCode::OK);
     let (_, v) = w.officer(Method::GET, "/v1/transfers/volume?year=2026", None).await;
     assert_eq!(v["persons"].as_u64(), Some(2 + other.len() as u64), "{v}");
-    let alerts = w.app.archive().check_deadlines().await.unwrap();
+    let alerts = w.app.archive().registers().check_deadlines().await.unwrap();
     assert_eq!(alerts.len(), 1, "{alerts:?}");
     assert_eq!(alerts[0].rule, "transfer_volume");
-    assert!(w.app.archive().check_deadlines().await.unwrap().is_empty(), "raised once");
+    assert!(w.app.archive().registers().check_deadlines().await.unwrap().is_empty(), "raised once");
     let (_, listed) = w.officer(Method::GET, "/v1/transfers", None).await;
     assert_eq!(listed["transfers"].as_array().unwrap().len(), 2);
     let (_, rop) = w.officer(Method::GET, "/v1/records-of-processing", None).await;

@@ -199,11 +199,11 @@ async fn a_request_is_due_by_the_law_of_the_persons_residency_and_moves_through_
 
     // Overdue: one alert, once.
     w.clock().advance(time::Duration::days(16));
-    let raised = w.app.archive().check_deadlines().await.unwrap();
+    let raised = w.app.archive().registers().check_deadlines().await.unwrap();
     assert_eq!(raised.len(), 1, "{raised:?}");
     assert_eq!(raised[0].rule, "request_overdue");
     assert!(raised[0].description.contains(open["id"].as_str().unwrap()));
-    assert!(w.app.archive().check_deadlines().await.unwrap().is_empty());
+    assert!(w.app.archive().registers().check_deadlines().await.unwrap().is_empty());
     let (_, alerts) = w.call(Method::GET, w.token("auditor"), "/v1/audit/alerts", None).await;
     assert!(alerts.to_string().contains("request_overdue"), "{alerts}");
     let (_, v) =
@@ -395,11 +395,11 @@ async fn an_incident_derives_the_persons_shown_from_the_audit_log_and_alerts_its
 
     // Alerts as the PRC window nears (within 1 h) and runs out, each once.
     w.clock().advance(time::Duration::minutes(185));
-    let raised = w.app.archive().check_deadlines().await.unwrap();
+    let raised = w.app.archive().registers().check_deadlines().await.unwrap();
     assert_eq!(raised.iter().map(|a| a.rule.as_str()).collect::<Vec<_>>(), ["incident_deadline_near"]);
-    assert!(w.app.archive().check_deadlines().await.unwrap().is_empty());
+    assert!(w.app.archive().registers().check_deadlines().await.unwrap().is_empty());
     w.clock().advance(time::Duration::minutes(60));
-    let raised = w.app.archive().check_deadlines().await.unwrap();
+    let raised = w.app.archive().registers().check_deadlines().await.unwrap();
     assert_eq!(raised.iter().map(|a| a.rule.as_str()).collect::<Vec<_>>(), ["incident_deadline_passed"]);
 
     // Notifications: late for the CAC, in time for the GDPR authority.

@@ -110,7 +110,7 @@ pub async fn create_incident(
             keys_compromised: d.keys_compromised,
         }))
         .map_err(ApiError::invalid)?;
-    Ok((StatusCode::CREATED, Json(s.archive.create_incident(&ctx, new).await?)))
+    Ok((StatusCode::CREATED, Json(s.archive.registers().create_incident(&ctx, new).await?)))
 }
 
 #[derive(Serialize, ToSchema)]
@@ -123,7 +123,7 @@ pub struct IncidentsDto {
     responses((status = 200, body = IncidentsDto), (status = 401), (status = 403)),
     security(("bearer" = [])))]
 pub async fn list_incidents(State(s): State<AppState>, Ctx(ctx): Ctx) -> Result<Json<IncidentsDto>, ApiError> {
-    Ok(Json(IncidentsDto { incidents: s.archive.list_incidents(&ctx).await? }))
+    Ok(Json(IncidentsDto { incidents: s.archive.registers().list_incidents(&ctx).await? }))
 }
 
 /// One incident with its deadlines (compliance, auditor).
@@ -135,7 +135,7 @@ pub async fn get_incident(
     Ctx(ctx): Ctx,
     Path(id): Path<String>,
 ) -> Result<Json<IncidentView>, ApiError> {
-    Ok(Json(s.archive.get_incident(&ctx, &id).await?))
+    Ok(Json(s.archive.registers().get_incident(&ctx, &id).await?))
 }
 
 /// `POST /v1/incidents/{id}/affected`.
@@ -176,7 +176,7 @@ pub async fn derive_affected(
     let c = errors
         .finish(Some(AffectedCriteria { actor: d.actor, from, to, dossiers: d.dossiers.unwrap_or_default() }))
         .map_err(ApiError::invalid)?;
-    Ok((StatusCode::CREATED, Json(s.archive.derive_affected(&ctx, &id, c).await?)))
+    Ok((StatusCode::CREATED, Json(s.archive.registers().derive_affected(&ctx, &id, c).await?)))
 }
 
 #[derive(Serialize, ToSchema)]
@@ -196,7 +196,7 @@ pub async fn affected_list(
     Path((id, n)): Path<(String, String)>,
 ) -> Result<Json<AffectedListDto>, ApiError> {
     let n: u32 = n.parse().map_err(|_| ApiError::bad_request("n is the number of an affected set"))?;
-    Ok(Json(AffectedListDto { set: n, subjects: s.archive.affected_list(&ctx, &id, n).await? }))
+    Ok(Json(AffectedListDto { set: n, subjects: s.archive.registers().affected_list(&ctx, &id, n).await? }))
 }
 
 /// `POST /v1/incidents/{id}/notifications`.
@@ -254,7 +254,7 @@ pub async fn notify(
             persons: d.persons,
         }))
         .map_err(ApiError::invalid)?;
-    Ok((StatusCode::CREATED, Json(s.archive.record_notification(&ctx, &id, n).await?)))
+    Ok((StatusCode::CREATED, Json(s.archive.registers().record_notification(&ctx, &id, n).await?)))
 }
 
 /// `POST /v1/incidents/{id}/exemption`.
@@ -281,7 +281,10 @@ pub async fn exemption(
     Path(id): Path<String>,
     Body(d): Body<ExemptionDto>,
 ) -> Result<(StatusCode, Json<IncidentView>), ApiError> {
-    Ok((StatusCode::CREATED, Json(s.archive.record_exemption(&ctx, &id, &d.reasoning.0, d.keys_compromised).await?)))
+    Ok((
+        StatusCode::CREATED,
+        Json(s.archive.registers().record_exemption(&ctx, &id, &d.reasoning.0, d.keys_compromised).await?),
+    ))
 }
 
 /// The draft notice: every element the laws require, and what is missing (compliance).
@@ -293,7 +296,7 @@ pub async fn notice(
     Ctx(ctx): Ctx,
     Path(id): Path<String>,
 ) -> Result<Json<NoticeDraft>, ApiError> {
-    Ok(Json(s.archive.incident_notice(&ctx, &id).await?))
+    Ok(Json(s.archive.registers().incident_notice(&ctx, &id).await?))
 }
 
 /// `POST /v1/exports`.
@@ -320,7 +323,11 @@ pub async fn create_export(
     Ctx(ctx): Ctx,
     Body(d): Body<NewExportDto>,
 ) -> Result<(StatusCode, Json<ExportView>), ApiError> {
-    let v = s.archive.create_export(&ctx, d.dossiers.unwrap_or_default(), d.subjects.unwrap_or_default()).await?;
+    let v = s
+        .archive
+        .registers()
+        .create_export(&ctx, d.dossiers.unwrap_or_default(), d.subjects.unwrap_or_default())
+        .await?;
     let status = if v.needs_approval { StatusCode::ACCEPTED } else { StatusCode::CREATED };
     Ok((status, Json(v)))
 }
@@ -334,7 +341,7 @@ pub async fn get_export(
     Ctx(ctx): Ctx,
     Path(id): Path<String>,
 ) -> Result<Json<ExportView>, ApiError> {
-    Ok(Json(s.archive.get_export(&ctx, &id).await?))
+    Ok(Json(s.archive.registers().get_export(&ctx, &id).await?))
 }
 
 /// Approve a bulk export (compliance, not the asker).
@@ -346,7 +353,7 @@ pub async fn approve_export(
     Ctx(ctx): Ctx,
     Path(id): Path<String>,
 ) -> Result<Json<ExportView>, ApiError> {
-    Ok(Json(s.archive.approve_export(&ctx, &id).await?))
+    Ok(Json(s.archive.registers().approve_export(&ctx, &id).await?))
 }
 
 /// Download a ready export, once (the asker, stating the export's purpose):
@@ -361,5 +368,5 @@ pub async fn export_content(
     Ctx(ctx): Ctx,
     Path(id): Path<String>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
-    Ok(Json(crate::web::offload(&s, move |a| async move { a.export_content(&ctx, &id).await }).await?))
+    Ok(Json(crate::web::offload(&s, move |a| async move { a.registers().export_content(&ctx, &id).await }).await?))
 }

@@ -98,7 +98,7 @@ pub async fn create_request(
             verification,
         }))
         .map_err(ApiError::invalid)?;
-    Ok((StatusCode::CREATED, Json(s.archive.create_request(&ctx, new).await?)))
+    Ok((StatusCode::CREATED, Json(s.archive.registers().create_request(&ctx, new).await?)))
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
@@ -144,7 +144,7 @@ pub async fn list_requests(
     if q.subject.as_deref().is_some_and(|sid| crate::domain::SubjectId::parse(sid).is_err()) {
         return Err(ApiError::bad_request("subject must be a subject id (sub_...)"));
     }
-    let requests = s.archive.list_requests(&ctx, q.state, due_before, q.subject.as_deref()).await?;
+    let requests = s.archive.registers().list_requests(&ctx, q.state, due_before, q.subject.as_deref()).await?;
     Ok(Json(RequestsDto { requests }))
 }
 
@@ -157,7 +157,7 @@ pub async fn get_request(
     Ctx(ctx): Ctx,
     Path(id): Path<String>,
 ) -> Result<Json<RequestView>, ApiError> {
-    Ok(Json(s.archive.get_request(&ctx, &id).await?))
+    Ok(Json(s.archive.registers().get_request(&ctx, &id).await?))
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -224,5 +224,5 @@ pub async fn change_request(
             extension_reason: d.extension_reason.map(|t| t.0),
         }))
         .map_err(ApiError::invalid)?;
-    Ok(Json(s.archive.change_request(&ctx, &id, change).await?))
+    Ok(Json(s.archive.registers().change_request(&ctx, &id, change).await?))
 }

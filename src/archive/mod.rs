@@ -223,41 +223,41 @@ fn resource_name(raw: &str) -> &str {
     }
 }
 
+/// The composition root: the services, built once by [`Archive::open`]
+/// from the ports and the settings, each reached through its accessor. It
+/// keeps no use case of its own; what it answers itself is read from the
+/// policy files or the audit writer (readiness, the policy hash, the
+/// purposes and codes a form offers).
 pub struct Archive {
     store: Arc<dyn KvStore>,
     keyring: Arc<Keyring>,
-    pub(crate) audit: Arc<AuditWriter>,
-    template: Arc<TemplateValidator>,
+    audit: Arc<AuditWriter>,
+    policy: Arc<PolicySet>,
+    clock: Arc<dyn Clock>,
+    /// Who may do what (every other service asks it).
+    gate: Arc<gate::Gate>,
+    /// Principals, tokens and authentication.
+    identity: Arc<identity::Identity>,
+    /// The audit log's reading side.
+    trail: Arc<trail::AuditTrail>,
+    /// The full-text and blind index and its upkeep.
+    index: Arc<index::Indexer>,
+    /// The dossier use cases, and the lookups every use case about a dossier shares.
+    dossiers: Arc<dossiers::Dossiers>,
     /// Contract documents.
     documents: Arc<documents::Documents>,
+    /// Recipients, transfers, impact assessments, records of processing.
+    governance: Arc<governance::Governance>,
     /// Customer management.
     customers: Arc<customers::Customers>,
     /// Data subjects and their consent.
     subjects: Arc<subjects::Subjects>,
     /// Retention and destruction.
     retention: Arc<retention::Retention>,
-    /// Recipients, transfers, impact assessments, records of processing.
-    governance: Arc<governance::Governance>,
-    /// The dossier use cases, and the lookups every use case about a dossier shares.
-    dossiers: Arc<dossiers::Dossiers>,
-    policy: Arc<PolicySet>,
-    /// Who may do what (every other part asks it).
-    gate: Arc<gate::Gate>,
-    clock: Arc<dyn Clock>,
-    signer: Arc<crate::audit::checkpoint::NoteSigner>,
-    /// The audit log's reading side.
-    trail: Arc<trail::AuditTrail>,
-    /// Dossiers unchanged for this long are flagged as stale by the sweep.
-    stale_after: time::Duration,
-    /// The full-text and blind index and its upkeep.
-    index: Arc<index::Indexer>,
+    /// The compliance registers.
+    registers: Arc<registers::Registers>,
     /// Backup sets.
     backups: Arc<backups::Backups>,
-    /// Seals and opens every sealed record.
-    vault: Arc<vault::Vault>,
-    metrics: Arc<Metrics>,
-    /// Principals, tokens and authentication.
-    identity: Arc<identity::Identity>,
 }
 
 /// The ports the services are built from; each takes only the ones it uses.
@@ -359,18 +359,7 @@ impl Archive {
             clock: clock.clone(),
             metrics: metrics.clone(),
         };
-        let dossiers = Arc::new(dossiers::Dossiers::new(dossiers::DossierPorts {
-            store: store.clone(),
-            keyring: keyring.clone(),
-            vault: vault.clone(),
-            audit: audit.clone(),
-            gate: gate.clone(),
-            policy: policy.clone(),
-            clock: clock.clone(),
-            index: index.clone(),
-            identity: identity.clone(),
-            template: template.clone(),
-        }));
+        let dossiers = Arc::new(dossiers::Dossiers::new(&ports, index.clone(), identity.clone(), template.clone()));
         let documents = Arc::new(documents::Documents::new(&ports, dossiers.clone()));
         let governance = Arc::new(governance::Governance::new(&ports));
         let customers = Arc::new(customers::Customers::new(
@@ -410,28 +399,31 @@ impl Archive {
             signer.clone(),
             settings.stale_after,
         ));
+        let registers = Arc::new(registers::Registers::new(
+            &ports,
+            dossiers.clone(),
+            subjects.clone(),
+            governance.clone(),
+            identity.clone(),
+        ));
         Ok(Archive {
-            gate,
-            keyring,
             store,
+            keyring,
             audit,
-            template,
+            policy,
+            clock,
+            gate,
+            identity,
+            trail,
+            index,
             dossiers,
             documents,
+            governance,
             customers,
             subjects,
             retention,
-            governance,
-            policy,
-            clock,
-            identity,
-            signer,
-            trail,
-            stale_after: settings.stale_after,
-            index,
+            registers,
             backups,
-            vault,
-            metrics,
         })
     }
 
@@ -467,6 +459,11 @@ impl Archive {
     /// Recipients, transfers, impact assessments, records of processing.
     pub fn governance(&self) -> &governance::Governance {
         &self.governance
+    }
+
+    /// The compliance registers: requests, incidents, exports.
+    pub fn registers(&self) -> &registers::Registers {
+        &self.registers
     }
 
     /// Retention and destruction.

@@ -40,7 +40,7 @@ pub async fn requests(page: Page, q: Result<Query<QueueParams>, QueryRejection>)
         Some(s) => s,
         None => None,
     };
-    let list = match page.archive().list_requests(&page.ctx, state, None, None).await {
+    let list = match page.archive().registers().list_requests(&page.ctx, state, None, None).await {
         Ok(l) => l,
         Err(e) => return page.fail(e),
     };
@@ -69,7 +69,7 @@ pub async fn requests(page: Page, q: Result<Query<QueueParams>, QueryRejection>)
 }
 
 pub async fn request(page: Page, Path(id): Path<String>) -> Response {
-    match page.archive().get_request(&page.ctx, &id).await {
+    match page.archive().registers().get_request(&page.ctx, &id).await {
         Ok(r) => request_page(&page, &r),
         Err(e) => page.fail(e),
     }
@@ -182,7 +182,7 @@ pub async fn change_request(Path(id): Path<String>, Posted(page, f): Posted) -> 
         Ok(c) => c,
         Err(what) => return page.error_page(ApiError::bad_request(what)),
     };
-    match page.archive().change_request(&page.ctx, &id, change).await {
+    match page.archive().registers().change_request(&page.ctx, &id, change).await {
         Ok(r) => see_other(&format!("/console/requests/{}", enc(&r.id))),
         Err(e) => page.fail(e),
     }
@@ -224,14 +224,14 @@ pub async fn create_request(Path(sid): Path<String>, Posted(page, f): Posted) ->
         details: text("details"),
         verification: None,
     };
-    match page.archive().create_request(&page.ctx, new).await {
+    match page.archive().registers().create_request(&page.ctx, new).await {
         Ok(r) => see_other(&format!("/console/requests/{}", enc(&r.id))),
         Err(e) => page.fail(e),
     }
 }
 
 pub async fn incidents(page: Page) -> Response {
-    let list = match page.archive().list_incidents(&page.ctx).await {
+    let list = match page.archive().registers().list_incidents(&page.ctx).await {
         Ok(l) => l,
         Err(e) => return page.fail(e),
     };
@@ -252,7 +252,7 @@ pub async fn incidents(page: Page) -> Response {
 /// An incident as the register keeps it (texts only to compliance, as in
 /// the API): deadlines, affected sets, notifications, exemption.
 pub async fn incident(page: Page, Path(id): Path<String>) -> Response {
-    match page.archive().get_incident(&page.ctx, &id).await {
+    match page.archive().registers().get_incident(&page.ctx, &id).await {
         Ok(i) => {
             let v = serde_json::to_value(&i).unwrap_or_default();
             page.render(&format!("{} {}", page.t("Incident"), i.id), html! { div #incident { (json(&v)) } })

@@ -8,7 +8,7 @@ pub fn job(archive: Arc<Archive>) -> impl FnMut() -> futures::future::BoxFuture<
     move || {
         let archive = archive.clone();
         Box::pin(async move {
-            if let Err(e) = archive.check_deadlines().await {
+            if let Err(e) = archive.registers().check_deadlines().await {
                 tracing::error!(error = %e, "checking the register deadlines failed");
             }
         })

@@ -62,24 +62,25 @@ pub struct Dossiers {
     template: Arc<TemplateValidator>,
 }
 
-/// The ports and services [`Dossiers`] is made of.
-pub(in crate::archive) struct DossierPorts {
-    pub store: Arc<dyn KvStore>,
-    pub keyring: Arc<Keyring>,
-    pub vault: Arc<Vault>,
-    pub audit: Arc<AuditWriter>,
-    pub gate: Arc<Gate>,
-    pub policy: Arc<PolicySet>,
-    pub clock: Arc<dyn Clock>,
-    pub index: Arc<Indexer>,
-    pub identity: Arc<Identity>,
-    pub template: Arc<TemplateValidator>,
-}
-
 impl Dossiers {
-    pub(in crate::archive) fn new(p: DossierPorts) -> Self {
-        let DossierPorts { store, keyring, vault, audit, gate, policy, clock, index, identity, template } = p;
-        Dossiers { store, keyring, vault, audit, gate, policy, clock, index, identity, template }
+    pub(in crate::archive) fn new(
+        p: &crate::archive::Ports,
+        index: Arc<Indexer>,
+        identity: Arc<Identity>,
+        template: Arc<TemplateValidator>,
+    ) -> Self {
+        Dossiers {
+            store: p.store.clone(),
+            keyring: p.keyring.clone(),
+            vault: p.vault.clone(),
+            audit: p.audit.clone(),
+            gate: p.gate.clone(),
+            policy: p.policy.clone(),
+            clock: p.clock.clone(),
+            index,
+            identity,
+            template,
+        }
     }
 }
 

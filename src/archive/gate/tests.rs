@@ -53,11 +53,11 @@ async fn a_refusal_is_audited_with_the_policy_reason_and_an_allowed_operation_wr
 #[tokio::test]
 async fn a_register_use_case_is_decided_and_audited_without_http() {
     let (a, store) = archive();
-    let listed = a.list_incidents(&ctx(&[Role::Compliance])).await.unwrap();
+    let listed = a.registers().list_incidents(&ctx(&[Role::Compliance])).await.unwrap();
     assert!(listed.is_empty());
     let e = last_entry(&store);
     assert_eq!((e.body.action.as_str(), e.body.outcome), ("incident.list", crate::audit::Outcome::Allow));
-    let refused = a.list_incidents(&ctx(&[Role::Service])).await;
+    let refused = a.registers().list_incidents(&ctx(&[Role::Service])).await;
     assert!(matches!(refused, Err(ArchiveError::Forbidden(_))), "{refused:?}");
     let e = last_entry(&store);
     assert_eq!((e.body.action.as_str(), e.body.outcome), ("incident.list", crate::audit::Outcome::Deny));

@@ -7,10 +7,11 @@
 //! also records the digest of a privacy notice that took effect.
 
 use super::rfc3339;
-use crate::archive::{Archive, ArchiveError};
+use crate::archive::registers::Registers;
+use crate::archive::ArchiveError;
 use crate::audit::{Commit, CommitError, EntryBody};
 
-impl Archive {
+impl Registers {
     /// Raises the alerts due now; returns them.
     #[tracing::instrument(level = "debug", skip_all)]
     pub async fn check_deadlines(&self) -> Result<Vec<crate::policy::alerts::Alert>, ArchiveError> {

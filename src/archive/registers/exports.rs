@@ -7,7 +7,8 @@
 
 use super::field_error;
 use super::{rfc3339, Access};
-use crate::archive::{Archive, ArchiveError, RequestCtx, StatedPurpose};
+use crate::archive::registers::Registers;
+use crate::archive::{ArchiveError, RequestCtx, StatedPurpose};
 use crate::audit::{Commit, Outcome};
 use crate::domain::{DossierId, ExportId, SubjectId};
 use crate::store::{keys, Cf, Held, Table};
@@ -64,7 +65,7 @@ impl ExportView {
     }
 }
 
-impl Archive {
+impl Registers {
     fn export_record(&self, id: &str) -> Result<Option<Held<ExportView>>, ArchiveError> {
         let Ok(eid) = ExportId::parse(id) else { return Ok(None) };
         let Some(mut held) = EXPORTS.hold(self.store.as_ref(), &eid)? else { return Ok(None) };

@@ -24,7 +24,7 @@ pub use requests::{
     VerificationMethod,
 };
 
-use super::{Archive, ArchiveError};
+use super::ArchiveError;
 use crate::archive::vault::Slot;
 use crate::crypto::{KeyRef, Sealed};
 
@@ -58,7 +58,50 @@ fn visible(text: &str) -> bool {
 
 pub(crate) use crate::archive::gate::Access;
 
-impl Archive {
+/// The compliance registers: data-subject requests, incidents and their affected persons, bulk exports, and their deadline alerts.
+pub struct Registers {
+    store: std::sync::Arc<dyn crate::store::KvStore>,
+    keyring: std::sync::Arc<crate::crypto::Keyring>,
+    vault: std::sync::Arc<crate::archive::vault::Vault>,
+    audit: std::sync::Arc<crate::audit::AuditWriter>,
+    gate: std::sync::Arc<crate::archive::gate::Gate>,
+    policy: std::sync::Arc<crate::policy::PolicySet>,
+    clock: std::sync::Arc<dyn crate::clock::Clock>,
+    /// A request's answer reads the person's dossiers.
+    dossiers: std::sync::Arc<crate::archive::dossiers::Dossiers>,
+    /// An access request is answered with the subject export.
+    subjects: std::sync::Arc<crate::archive::subjects::Subjects>,
+    /// The deadline job also checks the yearly transfer volume.
+    governance: std::sync::Arc<crate::archive::governance::Governance>,
+    /// Who verified a request must exist.
+    identity: std::sync::Arc<crate::archive::identity::Identity>,
+}
+
+impl Registers {
+    pub(in crate::archive) fn new(
+        p: &crate::archive::Ports,
+        dossiers: std::sync::Arc<crate::archive::dossiers::Dossiers>,
+        subjects: std::sync::Arc<crate::archive::subjects::Subjects>,
+        governance: std::sync::Arc<crate::archive::governance::Governance>,
+        identity: std::sync::Arc<crate::archive::identity::Identity>,
+    ) -> Self {
+        Registers {
+            store: p.store.clone(),
+            keyring: p.keyring.clone(),
+            vault: p.vault.clone(),
+            audit: p.audit.clone(),
+            gate: p.gate.clone(),
+            policy: p.policy.clone(),
+            clock: p.clock.clone(),
+            dossiers,
+            subjects,
+            governance,
+            identity,
+        }
+    }
+}
+
+impl Registers {
     /// Seals a register text under `key` (a person's key or the registers key).
     fn seal_text(&self, key: &KeyRef, owner: &str, field: &str, text: &str) -> Result<Sealed, ArchiveError> {
         self.vault.seal_live(key, Slot::RegisterText { owner, field }, text.as_bytes())

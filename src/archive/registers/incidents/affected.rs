@@ -3,7 +3,8 @@
 use super::{field_error, AffectedCriteria, AffectedSet};
 use crate::archive::records::SUBJECTS;
 use crate::archive::registers::Access;
-use crate::archive::{Archive, ArchiveError, RequestCtx};
+use crate::archive::registers::Registers;
+use crate::archive::{ArchiveError, RequestCtx};
 use crate::audit::{AuditEntry, AuditFilter, Commit, Outcome};
 use crate::crypto::{KeyRef, Sealed};
 use crate::domain::IncidentId;
@@ -42,7 +43,7 @@ fn shown(e: &AuditEntry) -> Vec<String> {
     }
 }
 
-impl Archive {
+impl Registers {
     /// `POST /v1/incidents/{id}/affected` (compliance): the persons whose
     /// personal data the audit log shows was shown (clear or masked) in
     /// entries matching the criteria, as a count and a sealed list.

@@ -11,8 +11,9 @@ mod notices;
 
 use super::{field_error, visible, MAX_TEXT};
 use super::{rfc3339, Access};
+use crate::archive::registers::Registers;
 use crate::archive::vault::Slot;
-use crate::archive::{Archive, ArchiveError, RequestCtx};
+use crate::archive::{ArchiveError, RequestCtx};
 use crate::audit::{Commit, Outcome};
 use crate::crypto::{KeyRef, Sealed};
 use crate::domain::{Classification, IncidentId, Jurisdiction, PrincipalId};
@@ -208,7 +209,7 @@ pub struct NoticeDraft {
     pub elements: BTreeMap<String, serde_json::Value>,
 }
 
-impl Archive {
+impl Registers {
     fn incident_record(&self, id: &str) -> Result<Option<Held<IncidentRecord>>, ArchiveError> {
         let Ok(iid) = IncidentId::parse(id) else { return Ok(None) };
         Ok(INCIDENTS.hold(self.store.as_ref(), &iid)?)

@@ -4,13 +4,14 @@
 use super::{
     field_error, visible, Exemption, IncidentView, NewNotification, NoticeDraft, StoredNotification, MAX_TEXT,
 };
+use crate::archive::registers::Registers;
 use crate::archive::registers::{code, rfc3339, Access, AlertWrite};
-use crate::archive::{Archive, ArchiveError, RequestCtx};
+use crate::archive::{ArchiveError, RequestCtx};
 use crate::audit::{Commit, Outcome};
 use crate::crypto::KeyRef;
 use std::collections::BTreeMap;
 
-impl Archive {
+impl Registers {
     /// `POST /v1/incidents/{id}/notifications` (compliance).
     #[tracing::instrument(level = "debug", skip_all)]
     pub async fn record_notification(

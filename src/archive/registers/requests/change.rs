@@ -5,15 +5,16 @@ use super::{
     field_error, visible, Answer, AnswerKind, Extension, Refusal, RequestChange, RequestKind, RequestRecord,
     RequestState, RequestView, Transition, MAX_TEXT,
 };
+use crate::archive::registers::Registers;
 use crate::archive::registers::{code, rfc3339, Access, AlertWrite};
 use crate::archive::retention::CERTIFICATES;
-use crate::archive::{Archive, ArchiveError, RequestCtx};
+use crate::archive::{ArchiveError, RequestCtx};
 use crate::audit::{entry_key, AuditEntry, Commit, Outcome};
 use crate::domain::dossier::FieldError;
 use crate::domain::CertificateId;
 use crate::store::{Cf, Held};
 
-impl Archive {
+impl Registers {
     /// Checks what is said to answer a request: an allowed audit entry of a
     /// fitting action naming the person, made after the request came; or a
     /// certificate that erased them.

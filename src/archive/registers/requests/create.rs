@@ -6,13 +6,14 @@ use super::{
 };
 use crate::archive::gate::Operation;
 use crate::archive::records::{ConsentEvent, ConsentEventKind, SubjectMeta, CONSENT_EVENTS, SUBJECTS};
+use crate::archive::registers::Registers;
 use crate::archive::registers::{code, rfc3339};
-use crate::archive::{Archive, ArchiveError, RequestCtx};
+use crate::archive::{ArchiveError, RequestCtx};
 use crate::audit::{Commit, Outcome};
 use crate::crypto::KeyRef;
 use crate::domain::{RequestId, SubjectId};
 
-impl Archive {
+impl Registers {
     /// `POST /v1/requests` (compliance; service for a person named in a
     /// dossier of their region).
     #[tracing::instrument(level = "debug", skip_all)]

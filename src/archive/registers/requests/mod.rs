@@ -14,7 +14,8 @@ mod create;
 
 use super::{field_error, visible, MAX_TEXT};
 use super::{rfc3339, Access};
-use crate::archive::{Archive, ArchiveError, RequestCtx};
+use crate::archive::registers::Registers;
+use crate::archive::{ArchiveError, RequestCtx};
 use crate::audit::{Commit, Outcome};
 use crate::crypto::{KeyRef, Sealed};
 use crate::domain::dossier::FieldError;
@@ -273,7 +274,7 @@ pub struct RequestView {
     pub effects: Vec<String>,
 }
 
-impl Archive {
+impl Registers {
     fn request_record(&self, id: &str) -> Result<Option<Held<RequestRecord>>, ArchiveError> {
         let Ok(rid) = RequestId::parse(id) else { return Ok(None) };
         Ok(REQUESTS.hold(self.store.as_ref(), &rid)?)
@@ -349,7 +350,7 @@ impl Archive {
     }
 }
 
-impl Archive {
+impl Registers {
     /// The officer's queue: requests by due date, filtered by state and due date.
     #[tracing::instrument(level = "debug", skip_all)]
     pub async fn list_requests(
