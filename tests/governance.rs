@@ -163,7 +163,7 @@ async fn a_notice_version_is_recorded_per_person_and_a_purpose_it_adds_waits_for
 
     // A notice text changed after it took effect refuses to start.
     let archive = w.app.archive();
-    assert_eq!(archive.record_notices().await.unwrap(), vec!["v2".to_owned()], "v2 recorded once in force");
+    assert_eq!(archive.dossiers().record_notices().await.unwrap(), vec!["v2".to_owned()], "v2 recorded once in force");
     drop(archive);
     let (policies, clock) = (w.policies_dir().to_owned(), w.clock().clone());
     let data = w.app.stop().await;

@@ -490,21 +490,21 @@ async fn the_sweep_erases_a_prospects_contact_30_days_after_consent_withdrawal()
     assert_eq!(r.status(), StatusCode::OK);
     w.clock().advance(time::Duration::days(29));
     let archive = w.app.archive();
-    let report = archive.retention_sweep(false).await.unwrap();
+    let report = archive.retention().retention_sweep(false).await.unwrap();
     assert!(report.executed.is_empty(), "not yet: 30 days");
     w.clock().advance(time::Duration::days(2));
     // A dry run changes nothing.
-    let report = archive.retention_sweep(true).await.unwrap();
+    let report = archive.retention().retention_sweep(true).await.unwrap();
     assert_eq!(report.due.items.len(), 1);
     assert!(report.executed.is_empty());
-    let report = archive.retention_sweep(false).await.unwrap();
+    let report = archive.retention().retention_sweep(false).await.unwrap();
     assert_eq!(report.executed.len(), 1, "no approval needed: executed at once");
     let (_, s) = w.json(Method::GET, w.token("officer_a"), "dsr", &format!("/v1/subjects/{}", subjects[0]), None).await;
     assert_eq!(s["status"], "erased");
     let (_, d) = w.json(Method::GET, w.token("service"), "service_delivery", &format!("/v1/dossiers/{id}"), None).await;
     assert_eq!(d["contacts"][0], json!({"subject_id": subjects[0]}));
     // Idempotent: nothing more to do.
-    let report = archive.retention_sweep(false).await.unwrap();
+    let report = archive.retention().retention_sweep(false).await.unwrap();
     assert!(report.executed.is_empty() && report.proposed.is_empty() && report.due.items.is_empty(), "{report:?}");
 }
 

@@ -10,9 +10,9 @@
 //! with the term, it may state only the agreed purposes, and it sees only
 //! the agreed classes (`provision`).
 
+use crate::archive::gate::Access;
 use crate::archive::governance::Governance;
 use crate::archive::records::{RecipientRecord, RECIPIENTS};
-use crate::archive::registers::Access;
 use crate::archive::vault::Slot;
 use crate::archive::{ArchiveError, RequestCtx};
 use crate::audit::{Commit, Outcome};

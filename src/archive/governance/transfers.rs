@@ -13,9 +13,9 @@
 //! `transfer_volume` when the count reaches the threshold.
 
 use super::RecipientRecord;
+use crate::archive::gate::Access;
 use crate::archive::governance::Governance;
 use crate::archive::records::{TransferRecord, ALERTS, TRANSFERS};
-use crate::archive::registers::Access;
 use crate::archive::{ArchiveError, RequestCtx};
 use crate::audit::{Commit, EntryBody, Outcome};
 use crate::domain::dossier::FieldError;
