@@ -7,7 +7,7 @@ use super::compliance::{enc, when};
 use super::page::{see_other, Page, Posted};
 use crate::archive::customers::{InteractionKind, NewInteraction, NewReview, ReviewOutcome};
 use crate::archive::{wire_name, ArchiveError, RedactionReason};
-use crate::domain::{Jurisdiction, Role};
+use crate::domain::Jurisdiction;
 use crate::web::error::ApiError;
 use axum::extract::{Multipart, Path, Query};
 use axum::response::Response;
@@ -168,14 +168,17 @@ pub async fn show(page: Page, Path(id): Path<String>) -> Response {
     let hidden: Vec<_> = view.redactions.iter().filter(|r| !shown.contains(r.path.as_str())).collect();
     let versions = a.dossiers().list_versions(&page.ctx, &id).await.unwrap_or_default();
     let documents = a.documents().list_documents(&page.ctx, &id).await.unwrap_or_default();
-    let staff = [Role::Sales, Role::Service, Role::Finance].iter().any(|r| page.has(*r));
+    // What the page offers comes from the decisions the use cases make.
+    let staff = a.gate().customer_scope(&page.ctx.principal).is_some();
     let interactions =
         if staff { a.customers().list_interactions(&page.ctx, &id, None, Some(20)).await.ok() } else { None };
-    let holds = if page.has(Role::Compliance) { a.retention().list_holds(&page.ctx, &id).await.ok() } else { None };
+    let may_hold = a.retention().may_hold(&page.ctx, &view.id);
+    let holds = if may_hold { a.retention().list_holds(&page.ctx, &id).await.ok() } else { None };
+    let may_edit = a.dossiers().may_update(&page.ctx, &view.id);
     let did = view.id.to_string();
     let body = html! {
         p { "version " (view.version) " · " span.mono { (view.hash) }
-            @if page.has(Role::Service) { " · " a #edit href={ "/console/dossiers/" (did) "/edit" } { (page.t("Edit")) } } }
+            @if may_edit { " · " a #edit href={ "/console/dossiers/" (did) "/edit" } { (page.t("Edit")) } } }
         table #fields {
             thead { tr { th { (page.t("Field")) } th { (page.t("Value")) } } }
             tbody {

@@ -169,10 +169,6 @@ impl Page {
         &self.state.archive
     }
 
-    pub fn has(&self, role: Role) -> bool {
-        self.ctx.principal.has_role(role)
-    }
-
     pub fn csrf_field(&self) -> Markup {
         html! { input type="hidden" name="csrf" value=(self.session.csrf); }
     }

@@ -6,11 +6,11 @@
 
 use super::{ArchiveError, RequestCtx};
 use crate::archive::vault::{open_with, seal_with, Opened, Slot};
-use crate::audit::{Commit, Guard, Outcome};
+use crate::audit::{Commit, Outcome};
 use crate::crypto::KeyRef;
 use crate::domain::{DossierId, PrincipalId};
 use crate::policy::access::Change;
-use crate::store::{keys, Cf, Op};
+use crate::store::{keys, Cf, Op, Table};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use time::OffsetDateTime;
@@ -43,6 +43,12 @@ impl Documents {
 }
 
 pub const CHUNK: usize = 64 * 1024;
+
+/// Document metadata: `m/<dos>/<name>` in `documents`. The content is
+/// sealed chunks beside it (`keys::chunk`), written as bytes as they stream
+/// in: they are the document, not a record.
+const DOCUMENTS: Table<(DossierId, String), DocumentMeta> =
+    Table::new(Cf::Documents, b"m/", |(did, name): &(DossierId, String)| keys::document(did, name));
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct DocumentMeta {
@@ -102,7 +108,7 @@ impl Documents {
             let msg = "a document name is 1 to 128 of A-Z a-z 0-9 . _ - (not starting with .)";
             return self.gate.refuse(e, ArchiveError::BadRequest(msg.into())).await;
         }
-        if self.store.get(Cf::Documents, &keys::document(&did, name))?.is_some() {
+        if DOCUMENTS.contains(self.store.as_ref(), &(did.clone(), name.to_owned()))? {
             let e = self.dossiers.dossier_entry(
                 ctx,
                 ACTION,
@@ -194,8 +200,7 @@ impl Documents {
             created_at: self.clock.now(),
             actor: ctx.principal.id.clone(),
         };
-        let key = keys::document(&up.did, &up.name);
-        let raw = serde_json::to_vec(&meta).map_err(|e| ArchiveError::Internal(e.into()))?;
+        let change = DOCUMENTS.insert(&(up.did.clone(), up.name.clone()), &meta)?;
         let reason = format!("document {} ({} bytes, sha256 {})", meta.name, meta.size, meta.sha256);
         let entry =
             self.dossiers.dossier_entry(ctx, "document.put", up.did.as_str(), &up.subjects, Outcome::Allow, reason);
@@ -207,13 +212,7 @@ impl Documents {
             Outcome::Error,
             "document written concurrently",
         );
-        let guard = Guard { cf: Cf::Documents, key: key.clone(), expected: None };
-        let commit = Commit {
-            ops: vec![Op::Put(Cf::Documents, key, raw)],
-            entries: vec![entry],
-            guard: Some(guard),
-            on_conflict: vec![conflict],
-        };
+        let commit = Commit { on_conflict: vec![conflict], ..Commit::guarded(change, vec![], entry) };
         if let Err(e) = self.audit.commit(commit).await {
             let ops: Vec<Op> =
                 (0..up.chunks).map(|n| Op::Delete(Cf::Documents, keys::chunk(&up.did, &up.upload, n))).collect();
@@ -235,13 +234,8 @@ impl Documents {
         const ACTION: &str = "document.get";
         self.dossiers.refuse_outside_party(ctx, ACTION, id).await?;
         let (did, meta, _) = self.dossiers.plan_read(ctx, ACTION, id).await?;
-        let doc = valid_name(name)
-            .then(|| self.store.get(Cf::Documents, &keys::document(&did, name)))
-            .transpose()?
-            .flatten()
-            .map(|raw| serde_json::from_slice::<DocumentMeta>(&raw))
-            .transpose()
-            .map_err(|e| ArchiveError::Internal(e.into()))?;
+        let doc =
+            if valid_name(name) { DOCUMENTS.get(self.store.as_ref(), &(did.clone(), name.to_owned()))? } else { None };
         let Some(doc) = doc else {
             let e = self.dossiers.dossier_entry(ctx, ACTION, id, &meta.subjects, Outcome::Error, "no such document");
             return self.gate.refuse(e, ArchiveError::NotFound("document".into())).await;
@@ -306,13 +300,8 @@ impl Documents {
 
     /// The documents of a dossier (name and hash), for exports and certificates.
     pub(super) fn documents_of(&self, did: &DossierId) -> Result<Vec<DocumentMeta>, ArchiveError> {
-        let prefix = keys::documents_prefix(did);
-        let mut out = Vec::new();
-        for row in self.store.scan(Cf::Documents, &prefix, &prefix) {
-            let (_, raw) = row?;
-            out.push(serde_json::from_slice(&raw).map_err(|e| ArchiveError::Internal(e.into()))?);
-        }
-        Ok(out)
+        let rows = DOCUMENTS.scan_under(self.store.as_ref(), keys::documents_prefix(did));
+        Ok(rows.map(|r| r.map(|(_, meta)| meta)).collect::<Result<_, _>>()?)
     }
 
     /// The ops deleting every document of a dossier (metadata and chunks).

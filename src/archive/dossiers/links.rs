@@ -94,4 +94,15 @@ impl Dossiers {
     pub(crate) fn all_dossiers(&self) -> Result<Vec<DossierMeta>, ArchiveError> {
         Ok(DOSSIERS.values(self.store.as_ref()).collect::<Result<_, _>>()?)
     }
+
+    /// Whether the caller may change dossier `id` under the purpose they
+    /// stated: the `dossier.update` decision, without an entry (for the
+    /// console's edit link; the update itself decides again, audited).
+    pub fn may_update(&self, ctx: &RequestCtx, id: &DossierId) -> bool {
+        let crate::archive::StatedPurpose::Given(purpose) = &ctx.purpose else { return false };
+        let Ok(Some((meta, _))) = self.meta(id) else { return false };
+        let facts = meta.facts();
+        let change = crate::policy::access::Change::Update;
+        self.policy.access.decide_change(&ctx.principal, change, purpose.as_str(), id.as_str(), facts, facts).allowed
+    }
 }

@@ -165,9 +165,8 @@ impl Identity {
         };
         let now = self.clock.now();
         let mut out = Vec::new();
-        for row in self.store.scan(Cf::Principals, b"t/", b"t/") {
-            let (_, raw) = row?;
-            let mut rec: TokenRecord = serde_json::from_slice(&raw).map_err(anyhow::Error::from)?;
+        for rec in TOKENS.values(self.store.as_ref()) {
+            let mut rec = rec?;
             if rec.principal != pid {
                 continue;
             }
@@ -217,8 +216,7 @@ impl Identity {
             expires = expires.min(end);
         }
         record.expires_at = Some(expires);
-        let op =
-            Op::Put(Cf::Principals, keys::token(&record.id), serde_json::to_vec(&record).map_err(anyhow::Error::from)?);
+        let op = TOKENS.put_unguarded(&record.id, &record)?;
         let reason = format!("token of {} renewed until {expires}", record.principal);
         let entry = ctx.entry(ACTION, record.id.as_str(), Outcome::Allow, reason);
         self.audit.commit(Commit { guard: Some(guard), ..Commit::change(vec![op], entry) }).await?;
@@ -238,7 +236,7 @@ impl Identity {
         record.code_hash = Some(hash.clone());
         record.code_expires_at = Some(self.clock.now() + ttl);
         Ok(vec![
-            Op::Put(Cf::Principals, keys::token(&record.id), serde_json::to_vec(&record).map_err(anyhow::Error::from)?),
+            TOKENS.put_unguarded(&record.id, &record)?,
             Op::Put(Cf::Principals, keys::enrollment(&hash), record.id.as_str().as_bytes().to_vec()),
         ])
     }
@@ -294,9 +292,8 @@ impl Identity {
         } else {
             let part = new_secret("enr_");
             record.code_part_hash = Some(token_hash(&part));
-            let put = serde_json::to_vec(&record).map_err(anyhow::Error::from)?;
             let how = "first half of the enrollment code to the asking admin; awaiting a second admin's approval";
-            (vec![Op::Put(Cf::Principals, keys::token(&record.id), put)], None, Some(part), how)
+            (vec![TOKENS.put_unguarded(&record.id, &record)?], None, Some(part), how)
         };
         let reason = format!("for {pid}, asked by {}; {how}", ctx.principal.id);
         let entry = ctx.entry(ACTION, record.id.as_str(), Outcome::Allow, reason);

@@ -6,7 +6,7 @@
 //! `enrollment`'s.
 
 use super::Identity;
-use crate::archive::records::{InitRecord, TokenRecord};
+use crate::archive::records::{InitRecord, TokenRecord, TOKENS};
 use crate::archive::vault::Slot;
 use crate::archive::{ArchiveError, RequestCtx};
 use crate::audit::{Commit, EntryBody, Outcome};
@@ -179,7 +179,7 @@ impl Identity {
         record.enrolled_at = Some(now);
         record.expires_at = Some(now + self.token_lifetimes.lifetime(admin));
         Ok(vec![
-            Op::Put(Cf::Principals, keys::token(&record.id), serde_json::to_vec(&record).map_err(anyhow::Error::from)?),
+            TOKENS.put_unguarded(&record.id, &record)?,
             Op::Put(Cf::Principals, keys::token_hash(&hash), record.id.as_str().as_bytes().to_vec()),
         ])
     }
@@ -213,13 +213,9 @@ impl Identity {
     fn authenticate_uncached(&self, hash: &str) -> Result<(Principal, TokenId, OffsetDateTime), ArchiveError> {
         let hash = hash.to_owned();
         let id = self.store.get(Cf::Principals, &keys::token_hash(&hash))?.ok_or(ArchiveError::Unauthenticated)?;
-        let rec: TokenRecord = self
-            .store
-            .get(Cf::Principals, &[b"t/".as_slice(), &id].concat())?
-            .map(|b| serde_json::from_slice(&b))
-            .transpose()
-            .map_err(anyhow::Error::from)?
-            .ok_or(ArchiveError::Unauthenticated)?;
+        let id =
+            std::str::from_utf8(&id).ok().and_then(|s| TokenId::parse(s).ok()).ok_or(ArchiveError::Unauthenticated)?;
+        let rec = TOKENS.get(self.store.as_ref(), &id)?.ok_or(ArchiveError::Unauthenticated)?;
         if rec.revoked_at.is_some() || rec.hash.is_empty() || !ct_eq(&rec.hash, &hash) {
             return Err(ArchiveError::Unauthenticated);
         }
@@ -328,8 +324,7 @@ impl Identity {
                 rec.revoked_at = Some(self.clock.now());
             }
             let code = rec.code_hash.take();
-            let mut ops =
-                vec![Op::Put(Cf::Principals, keys::token(&id), serde_json::to_vec(&rec).map_err(anyhow::Error::from)?)];
+            let mut ops = vec![TOKENS.put_unguarded(&id, &rec)?];
             if !rec.hash.is_empty() {
                 ops.push(Op::Delete(Cf::Principals, keys::token_hash(&rec.hash)));
             }

@@ -96,10 +96,11 @@ impl Retention {
     #[tracing::instrument(level = "debug", skip_all)]
     pub async fn certificate(&self, ctx: &RequestCtx, cert_id: &str) -> Result<SignedCertificate, ArchiveError> {
         const ACTION: &str = "certificate.read";
-        if ctx.principal.has_role(crate::domain::Role::Auditor) {
-            // Read-only oversight (separation of duties): the stated purpose
-            // is checked; no disposition right is needed to read a
-            // certificate, which names ids only.
+        if self.gate.may(&ctx.principal, crate::archive::gate::Operation::AuditRead) {
+            // Read-only oversight (separation of duties): whoever may read
+            // the audit log (`audit.read`) may read a certificate, which
+            // names ids only; the stated purpose is checked, no disposition
+            // right is needed.
             self.gate.purpose(ctx, ACTION, cert_id).await?;
         } else {
             self.require_disposition(ctx, ACTION).await?;

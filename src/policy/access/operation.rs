@@ -1,4 +1,4 @@
-//! Operations on the archive as a whole (`Archive::decide`).
+//! Operations on the archive as a whole (`archive::gate::Gate::decide`).
 
 /// Operations on the archive as a whole, not on one dossier or person:
 /// each a Cedar action on the `Archive` entity, decided in
