@@ -74,7 +74,7 @@ pub struct Indexer {
 impl Indexer {
     /// Opens the search index in `dir` (none: search disabled), creating
     /// the blind-index key on first use.
-    pub(crate) fn open(
+    pub(in crate::archive) fn open(
         store: Arc<dyn KvStore>,
         keyring: &Keyring,
         vault: Arc<Vault>,
@@ -96,7 +96,7 @@ impl Indexer {
     }
 
     /// The index, when search is enabled.
-    pub(crate) fn index(&self) -> Option<&SearchIndex> {
+    pub(in crate::archive) fn index(&self) -> Option<&SearchIndex> {
         self.index.as_ref()
     }
 
@@ -104,7 +104,13 @@ impl Indexer {
     /// the store is the record, and start-up repairs the index from it.
     /// `fresh`: people this write created (not looked up: they cannot have
     /// restricted processing yet).
-    pub(crate) fn index_version(&self, id: &DossierId, version: u32, split: &SplitDossier, fresh: &[SubjectId]) {
+    pub(in crate::archive) fn index_version(
+        &self,
+        id: &DossierId,
+        version: u32,
+        split: &SplitDossier,
+        fresh: &[SubjectId],
+    ) {
         if let Some(ix) = &self.index {
             let skip = match self.restricted_among(split, fresh) {
                 Ok(skip) => skip,
@@ -122,7 +128,11 @@ impl Indexer {
 
     /// Re-indexes the current versions of `dossiers` without `subject`, and
     /// makes the old entries physically gone (before the subject's key goes).
-    pub(crate) fn unindex_subject(&self, subject: &SubjectId, dossiers: &[DossierId]) -> Result<(), ArchiveError> {
+    pub(in crate::archive) fn unindex_subject(
+        &self,
+        subject: &SubjectId,
+        dossiers: &[DossierId],
+    ) -> Result<(), ArchiveError> {
         let Some(ix) = &self.index else { return Ok(()) };
         self.stage_current(ix, dossiers, Some(subject))?;
         ix.remove(&[]).map_err(anyhow::Error::from)?;
@@ -145,7 +155,7 @@ impl Indexer {
 
     /// Indexes the current versions of `dossiers` again (a person named in
     /// them restricted processing or lifted it), and commits.
-    pub(crate) fn reindex_dossiers(&self, dossiers: &[DossierId]) -> Result<(), ArchiveError> {
+    pub(in crate::archive) fn reindex_dossiers(&self, dossiers: &[DossierId]) -> Result<(), ArchiveError> {
         let Some(ix) = &self.index else { return Ok(()) };
         self.stage_current(ix, dossiers, None)?;
         ix.commit().map_err(anyhow::Error::from)?;
@@ -175,7 +185,7 @@ impl Indexer {
     }
 
     /// Removes destroyed dossiers from the index, physically.
-    pub(crate) fn unindex_dossiers(&self, ids: &[DossierId]) -> Result<(), ArchiveError> {
+    pub(in crate::archive) fn unindex_dossiers(&self, ids: &[DossierId]) -> Result<(), ArchiveError> {
         if let Some(ix) = &self.index {
             ix.remove(&ids.iter().map(|i| i.to_string()).collect::<Vec<_>>()).map_err(anyhow::Error::from)?;
         }
@@ -184,7 +194,7 @@ impl Indexer {
 
     /// The customer's name in a dossier's current version: its business
     /// segment alone is opened.
-    pub(crate) fn customer_name(&self, meta: &DossierMeta) -> Result<String, ArchiveError> {
+    pub(in crate::archive) fn customer_name(&self, meta: &DossierMeta) -> Result<String, ArchiveError> {
         let (rec, _) = self
             .vault
             .load_version(&meta.id, meta.current_version)?

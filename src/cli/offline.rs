@@ -132,6 +132,12 @@ fn open_offline(
 
 /// `custos index rebuild`: a fresh index from the store.
 pub(super) fn index_rebuild(offline: &OfflineArgs) -> anyhow::Result<crate::archive::RepairReport> {
+    // Opened once without the index first: a running server (the store's
+    // lock), a wrong master key or no data directory fails here, before the
+    // index is touched.
+    let probe = offline.open()?;
+    probe.shutdown();
+    drop(probe);
     let dir = crate::config::index_dir(&offline.data_dir);
     if dir.exists() {
         std::fs::remove_dir_all(&dir)?;

@@ -170,10 +170,25 @@ pub async fn show(page: Page, Path(id): Path<String>) -> Response {
     let documents = a.documents().list_documents(&page.ctx, &id).await.unwrap_or_default();
     // What the page offers comes from the decisions the use cases make.
     let staff = a.gate().customer_scope(&page.ctx.principal).is_some();
-    let interactions =
-        if staff { a.customers().list_interactions(&page.ctx, &id, None, Some(20)).await.ok() } else { None };
-    let may_hold = a.retention().may_hold(&page.ctx, &view.id);
-    let holds = if may_hold { a.retention().list_holds(&page.ctx, &id).await.ok() } else { None };
+    // A record that does not open fails the page; it is never shown as "none".
+    let interactions = if staff {
+        match a.customers().list_interactions(&page.ctx, &id, None, Some(20)).await {
+            Ok(i) => Some(i),
+            Err(e @ crate::archive::ArchiveError::Internal(_)) => return page.fail(e),
+            Err(_) => None,
+        }
+    } else {
+        None
+    };
+    let holds = if a.retention().may_hold(&page.ctx, &view.id) {
+        match a.retention().list_holds(&page.ctx, &id).await {
+            Ok(h) => Some(h),
+            Err(e @ crate::archive::ArchiveError::Internal(_)) => return page.fail(e),
+            Err(_) => None,
+        }
+    } else {
+        None
+    };
     let may_edit = a.dossiers().may_update(&page.ctx, &view.id);
     let did = view.id.to_string();
     let body = html! {

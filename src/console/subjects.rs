@@ -39,7 +39,12 @@ pub async fn show(page: Page, Path(sid): Path<String>) -> Response {
         Ok(s) => s,
         Err(e) => return page.fail(e),
     };
-    let history = a.subjects().consent_history(&page.ctx, &sid).await.unwrap_or_default();
+    // A record that does not open fails the page; it is never shown as "none".
+    let history = match a.subjects().consent_history(&page.ctx, &sid).await {
+        Ok(h) => h,
+        Err(e @ crate::archive::ArchiveError::Internal(_)) => return page.fail(e),
+        Err(_) => Vec::new(),
+    };
     let id = s.id.to_string();
     let restricted = s.restricted_at.is_some();
     let body = html! {

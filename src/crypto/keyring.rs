@@ -134,7 +134,6 @@ impl Keyring {
         Ok(key)
     }
 
-    /// Whether the wrapped key still exists (no unwrap).
     /// One of custos's own keys (staff records, registers, ...), made (and
     /// stored, synced) on first use. Two first uses at once would make two
     /// keys, the one written last winning and what the other sealed never
@@ -156,6 +155,7 @@ impl Keyring {
         }
     }
 
+    /// Whether the wrapped key still exists (no unwrap).
     pub fn exists(&self, r: &KeyRef) -> Result<bool, CryptoError> {
         if self.cache.lock().is_ok_and(|mut c| c.get(r).is_some()) {
             return Ok(true);

@@ -268,3 +268,6 @@ impl Dossiers {
         Ok(out)
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -23,12 +23,18 @@ impl AuditTrail {
             return Ok(None);
         }
         let since = self.clock.now() - engine.max_window();
-        // Alerts already raised in the window are not raised again (found
-        // through the audit indexes' action rows).
+        // Alerts already raised in the window are not raised again: found
+        // through the audit indexes' action rows, in log order, each read
+        // from its stored alert (the entry's request id is the alert's id),
+        // never parsed back out of the entry's text.
         let raised = AuditFilter { action: Some("audit.alert".into()), from: Some(since), ..Default::default() };
         crate::audit::query::for_each_match(self.store.as_ref(), &raised, head, |e| {
-            if let Some((rule, _)) = e.body.reason.split_once(':') {
-                engine.note_raised(rule, &e.body.resource, e.time);
+            match ALERTS.get(self.store.as_ref(), e.body.request_id.as_str()) {
+                Ok(Some(alert)) => engine.note_raised(&alert.rule, &alert.actor, e.time),
+                Ok(None) => {}
+                Err(err) => {
+                    tracing::warn!(seq = e.seq, error = %err, "a raised alert cannot be read; it may fire again")
+                }
             }
         })?;
         // The engine counts every access in the window: a time range, read

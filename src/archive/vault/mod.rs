@@ -136,24 +136,34 @@ impl Vault {
         Vault { store, keyring, clock }
     }
 
-    /// The data key `r`, or `Erased` if it was destroyed. custos's own keys
-    /// (staff, registers) are made on first use and never destroyed.
+    /// The data key `r` to open with: `Erased` if a dossier's or person's
+    /// key was destroyed. custos's own keys (staff, registers) are never
+    /// destroyed: one missing is an error, and a read never makes one.
     pub(crate) fn key(&self, r: &KeyRef) -> Result<Opened<Arc<DataKey>>, ArchiveError> {
-        let found = match r {
-            KeyRef::Staff | KeyRef::Registers | KeyRef::BlindIndex => self.keyring.house(r.clone()),
-            KeyRef::Dossier(_) | KeyRef::Subject(_) => self.keyring.get(r),
-        };
-        match found {
-            Ok(k) => Ok(Opened::Plain(k)),
-            Err(CryptoError::KeyDestroyed(_)) => Ok(Opened::Erased),
-            Err(e) => Err(e.into()),
+        match (self.keyring.get(r), r) {
+            (Ok(k), _) => Ok(Opened::Plain(k)),
+            (Err(CryptoError::KeyDestroyed(_)), KeyRef::Dossier(_) | KeyRef::Subject(_)) => Ok(Opened::Erased),
+            (Err(CryptoError::KeyDestroyed(id)), _) => {
+                Err(ArchiveError::Internal(anyhow::anyhow!("custos's own key {id} is missing")))
+            }
+            (Err(e), _) => Err(e.into()),
+        }
+    }
+
+    /// The data key `r` to seal with: custos's own keys are made (stored,
+    /// synced) on first use; `Erased` if a dossier's or person's key was
+    /// destroyed.
+    fn key_to_seal(&self, r: &KeyRef) -> Result<Opened<Arc<DataKey>>, ArchiveError> {
+        match r {
+            KeyRef::Staff | KeyRef::Registers | KeyRef::BlindIndex => Ok(Opened::Plain(self.keyring.house(r.clone())?)),
+            KeyRef::Dossier(_) | KeyRef::Subject(_) => self.key(r),
         }
     }
 
     /// Seals `plain` in `slot` under `key`; `Erased` (nothing sealed) once
     /// the key is destroyed.
     pub(crate) fn seal(&self, key: &KeyRef, slot: Slot<'_>, plain: &[u8]) -> Result<Opened<Sealed>, ArchiveError> {
-        Ok(match self.key(key)? {
+        Ok(match self.key_to_seal(key)? {
             Opened::Plain(k) => Opened::Plain(seal_with(&k, slot, plain)?),
             Opened::Erased => Opened::Erased,
         })

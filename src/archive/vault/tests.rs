@@ -85,3 +85,43 @@ fn a_house_key_is_made_on_first_use_and_kept() {
     let opened = v.open(&KeyRef::Staff, Slot::Principal(&pid), &sealed).unwrap();
     assert_eq!(&opened.plain().unwrap()[..], b"{}");
 }
+
+#[test]
+fn a_read_never_makes_a_house_key_and_a_missing_one_is_an_error() {
+    let v = vault();
+    let sealed = crate::crypto::seal(&DataKey::generate(), b"", b"x").unwrap();
+    let missing = v.open(&KeyRef::Registers, Slot::Attestation(&RecipientId::generate()), &sealed);
+    assert!(matches!(missing, Err(ArchiveError::Internal(_))), "{missing:?}");
+    assert!(!v.keyring.exists(&KeyRef::Registers).unwrap(), "the read made no key");
+}
+
+#[test]
+fn the_associated_data_is_the_bytes_custos_has_always_written() {
+    // Stored records must keep opening: these are the layouts of the
+    // per-kind functions the vault replaced.
+    let did = DossierId::parse("dos_01jx0000000000000000000000").unwrap();
+    let seg = |owner: &str, n: u32, field: &str| segment_aad(owner, n, field);
+    assert_eq!(
+        Slot::Segment { dossier: &did, version: 3, segment: &SegmentName::Business }.aad(),
+        seg(did.as_str(), 3, "business")
+    );
+    let pid = PrincipalId::parse("prn_01jx0000000000000000000000").unwrap();
+    assert_eq!(Slot::Principal(&pid).aad(), b"custos-principal-v1\0prn_01jx0000000000000000000000".to_vec());
+    let aid = AssessmentId::parse("pia_01jx0000000000000000000000").unwrap();
+    assert_eq!(Slot::Assessment(&aid, AssessmentPart::Report).aad(), seg(aid.as_str(), 0, "assessment/report"));
+    let rid = RecipientId::parse("rcp_01jx0000000000000000000000").unwrap();
+    assert_eq!(Slot::Attestation(&rid).aad(), seg(rid.as_str(), 0, "recipient/attestation"));
+    assert_eq!(Slot::GradeOverride(&did, 2).aad(), seg(did.as_str(), 2, "grade-override"));
+    let iid = InteractionId::parse("itr_01jx0000000000000000000000").unwrap();
+    assert_eq!(Slot::Interaction(&did, &iid).aad(), seg(did.as_str(), 0, &format!("interaction/{iid}")));
+    assert_eq!(Slot::Review(&did, "rev_1").aad(), seg(did.as_str(), 0, "review/rev_1"));
+    let sid = SubjectId::parse("sub_01jx0000000000000000000000").unwrap();
+    assert_eq!(Slot::ConsentEvidence(&sid, 4).aad(), seg(sid.as_str(), 4, "consent-evidence"));
+    assert_eq!(Slot::DocumentChunk(&did, "up", 7).aad(), seg(did.as_str(), 7, "document/up"));
+    let hold = HoldId::parse("hold_01jx0000000000000000000000").unwrap();
+    assert_eq!(Slot::Hold(&did, &hold).aad(), seg(did.as_str(), 0, &format!("hold/{hold}")));
+    let inc = IncidentId::parse("inc_01jx0000000000000000000000").unwrap();
+    assert_eq!(Slot::IncidentTexts(&inc).aad(), seg(inc.as_str(), 0, &format!("incident/{inc}/texts")));
+    let text = Slot::RegisterText { owner: sid.as_str(), field: "request/req_1/details" };
+    assert_eq!(text.aad(), seg(sid.as_str(), 0, "request/req_1/details"));
+}
