@@ -221,7 +221,6 @@ impl Archive {
             index.clone(),
             backups.clone(),
             trail.clone(),
-            signer.clone(),
             settings.stale_after,
         ));
         let registers = Arc::new(registers::Registers::new(

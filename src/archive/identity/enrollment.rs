@@ -236,7 +236,7 @@ impl Identity {
         record.code_hash = Some(hash.clone());
         record.code_expires_at = Some(self.clock.now() + ttl);
         Ok(vec![
-            TOKENS.put_unguarded(&record.id, &record)?,
+            TOKENS.put_unguarded(&record.id, record)?,
             Op::Put(Cf::Principals, keys::enrollment(&hash), record.id.as_str().as_bytes().to_vec()),
         ])
     }

@@ -179,7 +179,7 @@ impl Identity {
         record.enrolled_at = Some(now);
         record.expires_at = Some(now + self.token_lifetimes.lifetime(admin));
         Ok(vec![
-            TOKENS.put_unguarded(&record.id, &record)?,
+            TOKENS.put_unguarded(&record.id, record)?,
             Op::Put(Cf::Principals, keys::token_hash(&hash), record.id.as_str().as_bytes().to_vec()),
         ])
     }

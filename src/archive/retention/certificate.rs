@@ -112,7 +112,7 @@ impl Retention {
             return self.gate.refuse(e, ArchiveError::NotFound("certificate".into())).await;
         };
         self.audit.commit(Commit::entry(ctx.entry(ACTION, cert_id, Outcome::Allow, "certificate"))).await?;
-        let signed_note = crate::archive::certificates::signed_note(&self.signer, &certificate)?;
+        let signed_note = crate::archive::certificates::signed_note(self.trail.signer(), &certificate)?;
         Ok(SignedCertificate {
             certificate,
             signature: CertificateSignature {

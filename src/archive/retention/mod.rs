@@ -53,10 +53,8 @@ pub struct Retention {
     index: std::sync::Arc<crate::archive::index::Indexer>,
     /// Each certificate goes into the erasure journal.
     backups: std::sync::Arc<crate::archive::backups::Backups>,
-    /// A certificate names the log's checkpoint and verifier key.
+    /// A certificate names the log's checkpoint and verifier key, and is a note its key signs.
     trail: std::sync::Arc<crate::archive::trail::AuditTrail>,
-    /// Certificates are signed notes.
-    signer: std::sync::Arc<crate::audit::checkpoint::NoteSigner>,
     /// Dossiers unchanged for this long are flagged by the sweep.
     stale_after: time::Duration,
 }
@@ -69,7 +67,6 @@ impl Retention {
         index: std::sync::Arc<crate::archive::index::Indexer>,
         backups: std::sync::Arc<crate::archive::backups::Backups>,
         trail: std::sync::Arc<crate::archive::trail::AuditTrail>,
-        signer: std::sync::Arc<crate::audit::checkpoint::NoteSigner>,
         stale_after: time::Duration,
     ) -> Self {
         Retention {
@@ -85,7 +82,6 @@ impl Retention {
             index,
             backups,
             trail,
-            signer,
             stale_after,
         }
     }

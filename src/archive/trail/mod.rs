@@ -40,4 +40,9 @@ impl AuditTrail {
     ) -> Self {
         AuditTrail { store, audit, gate, policy, clock, signer }
     }
+
+    /// The log's signing key (destruction certificates are notes it signs).
+    pub(in crate::archive) fn signer(&self) -> &NoteSigner {
+        &self.signer
+    }
 }

@@ -70,7 +70,7 @@ fn a_destroyed_key_reads_as_erased_and_a_tampered_value_is_an_error() {
     sealed.ciphertext[0] ^= 1;
     assert!(matches!(v.open(&key, slot, &sealed).unwrap(), Opened::Plain(_)));
 
-    v.keyring.shred(&[key.clone()], vec![]).unwrap();
+    v.keyring.shred(std::slice::from_ref(&key), vec![]).unwrap();
     assert!(matches!(v.open(&key, slot, &sealed).unwrap(), Opened::Erased));
     assert!(matches!(v.seal(&key, slot, b"more").unwrap(), Opened::Erased), "nothing is sealed for an erased person");
     assert!(matches!(v.seal_live(&key, slot, b"more"), Err(ArchiveError::Conflict(_))));
