@@ -2,7 +2,7 @@
 //! the shipped policies and a manual clock (no HTTP), callers by role, and
 //! the audit log's last entry.
 
-use crate::archive::{Archive, RequestCtx, StatedPurpose};
+use crate::archive::{Archive, NewPrincipal, RequestCtx, StatedPurpose};
 use crate::audit::AuditEntry;
 use crate::clock::ManualClock;
 use crate::crypto::MasterKey;
@@ -49,4 +49,28 @@ pub(crate) fn ctx(roles: &[Role]) -> RequestCtx {
 pub(crate) fn last_entry(store: &MemStore) -> AuditEntry {
     let (_, raw) = store.last(Cf::Audit).unwrap().unwrap();
     AuditEntry::decode(&raw).unwrap()
+}
+
+/// A stored staff member of the given roles in 华东, stating `purpose`.
+pub(crate) async fn caller(a: &Archive, roles: &[Role], purpose: &str) -> RequestCtx {
+    let admin = ctx(&[Role::Admin]);
+    let new = NewPrincipal {
+        name: "王芳".into(),
+        roles: roles.to_vec(),
+        department: "销售部".into(),
+        region: "华东".into(),
+        recipient: None,
+    };
+    let id = a.identity().create_principal(&admin, new).await.unwrap();
+    let p = a.identity().principal(&id).unwrap().unwrap();
+    let purpose = StatedPurpose::Given(crate::domain::Purpose::parse(purpose).unwrap());
+    RequestCtx::new(p, TokenId::generate(), purpose, "req_t".into())
+}
+
+/// The first dossier of `fixtures/dossiers.json`, owned by `owner`.
+pub(crate) fn body(owner: &str) -> serde_json::Value {
+    let mut all: Vec<serde_json::Value> = serde_json::from_str(include_str!("../../fixtures/dossiers.json")).unwrap();
+    let mut d = all.swap_remove(0);
+    d["owner"] = owner.into();
+    d
 }

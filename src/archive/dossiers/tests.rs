@@ -1,32 +1,10 @@
 //! The dossier use cases tested where they live: the memory store, the
 //! shipped policies, the manual clock; no HTTP.
-use crate::archive::testkit::{archive, last_entry};
-use crate::archive::{ArchiveError, NewPrincipal, RequestCtx, StatedPurpose};
+use crate::archive::testkit::{archive, body, caller, last_entry};
+use crate::archive::{ArchiveError, StatedPurpose};
 use crate::audit::Outcome;
-use crate::domain::{Principal, Purpose, Role, TokenId};
+use crate::domain::Role;
 use crate::store::{Cf, KvStore};
-
-async fn caller(a: &crate::archive::Archive, roles: &[Role], purpose: &str) -> RequestCtx {
-    let admin = crate::archive::testkit::ctx(&[Role::Admin]);
-    let new = NewPrincipal {
-        name: "王芳".into(),
-        roles: roles.to_vec(),
-        department: "销售部".into(),
-        region: "华东".into(),
-        recipient: None,
-    };
-    let id = a.identity().create_principal(&admin, new).await.unwrap();
-    let p: Principal = a.identity().principal(&id).unwrap().unwrap();
-    RequestCtx::new(p, TokenId::generate(), StatedPurpose::Given(Purpose::parse(purpose).unwrap()), "req_t".into())
-}
-
-fn body(owner: &str) -> serde_json::Value {
-    let mut all: Vec<serde_json::Value> =
-        serde_json::from_str(include_str!("../../../fixtures/dossiers.json")).unwrap();
-    let mut d = all.swap_remove(0);
-    d["owner"] = owner.into();
-    d
-}
 
 #[tokio::test]
 async fn a_dossier_is_created_sealed_and_read_back_through_the_plan() {

@@ -131,3 +131,6 @@ impl Registers {
         Ok(self.vault.open_text(key, Slot::RegisterText { owner, field }, sealed)?.plain())
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -293,3 +293,6 @@ fn describe_items(items: &[Item]) -> String {
         .collect::<Vec<_>>()
         .join(", ")
 }
+
+#[cfg(test)]
+mod tests;
