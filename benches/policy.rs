@@ -1,7 +1,7 @@
 //! What the access policy costs per dossier read: build the decision
 //! entities, decide the dossier's five field classes, and each contact's
 //! personal and sensitive classes (memoised by the contact's state), exactly
-//! as `Archive::read_dossier` does before it decrypts anything.
+//! as `Dossiers::read_dossier` does before it decrypts anything.
 //!
 //!     cargo bench --bench policy [-- ITERATIONS]     (default 20,000 per case)
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a tool, not the server: a panic fails the run

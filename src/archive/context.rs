@@ -3,7 +3,7 @@
 //! audit entry it makes), and the one error type (`ArchiveError`) that the
 //! web edge turns into problems.
 
-use crate::audit::{CommitError, EntryBody, Outcome};
+use crate::audit::{Action, CommitError, EntryBody, Outcome};
 use crate::crypto::CryptoError;
 use crate::domain::dossier::FieldError;
 use crate::domain::{Principal, Purpose};
@@ -146,7 +146,7 @@ impl RequestCtx {
     /// (a malformed id in a path) might be a personal value.
     pub(in crate::archive) fn entry(
         &self,
-        action: &str,
+        action: Action,
         resource: &str,
         outcome: Outcome,
         reason: impl Into<String>,
@@ -155,7 +155,7 @@ impl RequestCtx {
         EntryBody {
             actor: self.principal.id.to_string(),
             roles: self.principal.role_names(),
-            action: action.to_owned(),
+            action: action.as_str().to_owned(),
             resource: resource_name(resource).to_owned(),
             subjects: vec![],
             purpose: match &self.purpose {

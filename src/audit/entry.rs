@@ -80,11 +80,11 @@ impl EntryBody {
     /// An allowed entry written by custos on its own behalf (start-up, jobs,
     /// operator commands): actor `system`, no roles, purpose or request id;
     /// callers change what differs with struct update syntax.
-    pub fn system(action: &str, resource: &str, reason: impl Into<String>) -> Self {
+    pub fn system(action: super::Action, resource: &str, reason: impl Into<String>) -> Self {
         EntryBody {
             actor: "system".into(),
             roles: vec![],
-            action: action.to_owned(),
+            action: action.as_str().to_owned(),
             resource: resource.to_owned(),
             subjects: vec![],
             purpose: String::new(),

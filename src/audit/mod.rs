@@ -4,6 +4,7 @@
 //!
 //! The byte format is specified in `docs/audit-format.md`.
 
+mod action;
 mod chain;
 pub mod checkpoint;
 mod entry;
@@ -18,6 +19,7 @@ mod treecheck;
 mod writer;
 
 pub use crate::store::Guard;
+pub use action::Action;
 pub use chain::{verify, verify_store, verify_store_with, ChainHead, Verifier, VerifyError, VerifyReport};
 pub use entry::{hash_entry, AuditEntry, DecodeError, EntryBody, Outcome, GENESIS_PREV};
 pub use query::{run as query_page, AuditFilter, AuditPage};

@@ -165,7 +165,7 @@ pub(super) fn restore(args: &RestoreArgs) -> Result<(), RestoreError> {
     let entry = EntryBody {
         actor: "system:cli".into(),
         subjects: reapplied.subjects.iter().map(ToString::to_string).collect(),
-        ..EntryBody::system("backup.restore", set.backup_id.as_str(), reason)
+        ..EntryBody::system(crate::audit::Action::BackupRestore, set.backup_id.as_str(), reason)
     };
     let seq = writer.commit_blocking(Commit::entry(entry)).map_err(|e| anyhow::anyhow!("{e}"))?;
     writer.shutdown();

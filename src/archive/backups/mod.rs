@@ -13,7 +13,7 @@ use crate::audit::checkpoint::Checkpoint;
 use crate::audit::checkpoint::NoteSigner;
 use crate::audit::merkle;
 use crate::audit::AuditWriter;
-use crate::audit::{Commit, EntryBody, Outcome, StoredTree, HEAD_KEY};
+use crate::audit::{Action, Commit, EntryBody, Outcome, StoredTree, HEAD_KEY};
 use crate::backup::{BackupError, Manifest, Target, FORMAT};
 use crate::clock::Clock;
 use crate::crypto::Keyring;
@@ -318,7 +318,7 @@ impl Backups {
                 settings.keep_days,
                 expired.join(" ")
             );
-            self.audit.commit_blocking(Commit::entry(EntryBody::system("backup.expire", "", reason)))?;
+            self.audit.commit_blocking(Commit::entry(EntryBody::system(Action::BackupExpire, "", reason)))?;
         }
         Ok(expired)
     }
@@ -327,7 +327,7 @@ impl Backups {
     /// counted in `/metrics`, shown in `/readyz` and raised as an alert.
     pub fn nightly_backup(&self, settings: &BackupSettings) {
         let taken = self.take_backup(settings).and_then(|m| {
-            let e = EntryBody::system("backup.create", m.backup_id.as_str(), describe(&m));
+            let e = EntryBody::system(Action::BackupCreate, m.backup_id.as_str(), describe(&m));
             self.audit.commit_blocking(Commit::entry(e))?;
             self.expire_backups(settings)?;
             Ok(m)
@@ -361,7 +361,7 @@ impl Backups {
     /// `POST /v1/backups` (admin): a set now, audited as `backup.create`.
     #[tracing::instrument(level = "debug", skip_all)]
     pub async fn create_backup(&self, ctx: &RequestCtx) -> Result<Manifest, ArchiveError> {
-        const ACTION: &str = "backup.create";
+        const ACTION: Action = Action::BackupCreate;
         self.gate.decide(ctx, super::gate::Operation::Administer, ACTION, "", "backups are taken by an admin").await?;
         let Some(settings) = self.settings.clone() else {
             let e = ctx.entry(ACTION, "", Outcome::Error, "no backup_dir configured");
@@ -385,7 +385,7 @@ impl Backups {
     /// the system's.
     pub async fn create_backup_offline(&self, settings: &BackupSettings) -> Result<Manifest, ArchiveError> {
         let m = self.take_backup(settings)?;
-        let mut entry = EntryBody::system("backup.create", m.backup_id.as_str(), describe(&m));
+        let mut entry = EntryBody::system(Action::BackupCreate, m.backup_id.as_str(), describe(&m));
         entry.actor = "system:cli".into();
         self.audit.commit(Commit::entry(entry)).await?;
         Ok(m)

@@ -5,7 +5,7 @@
 use super::mapping::{Mapping, TARGETS};
 use crate::archive::customers::Customers;
 use crate::archive::{ArchiveError, RequestCtx};
-use crate::audit::{Commit, CommitError, Guard, Outcome};
+use crate::audit::{Action, Commit, CommitError, Guard, Outcome};
 use crate::store::{keys, Cf, Op};
 use serde_json::Value;
 
@@ -41,7 +41,7 @@ impl Customers {
     /// (exports.toml) is a 409 pointing to `POST /v1/exports`.
     #[tracing::instrument(level = "debug", skip_all)]
     pub async fn export_list(&self, ctx: &RequestCtx, filter: &ExportFilter) -> Result<String, ArchiveError> {
-        const ACTION: &str = "dossier.export_list";
+        const ACTION: Action = Action::DossierExportList;
         self.dossiers.refuse_outside_party(ctx, ACTION, "").await?;
         let purpose = self.gate.purpose(ctx, ACTION, "").await?;
         let mut visible = Vec::new();

@@ -5,7 +5,7 @@
 
 use crate::archive::customers::Customers;
 use crate::archive::{ArchiveError, RequestCtx};
-use crate::audit::{Commit, Outcome};
+use crate::audit::{Action, Commit, Outcome};
 use crate::domain::dossier::FieldError;
 use crate::domain::DossierId;
 use crate::policy::access::Change;
@@ -94,7 +94,7 @@ impl Customers {
         month: &str,
         n: NewFigures,
     ) -> Result<FigureRecord, ArchiveError> {
-        const ACTION: &str = "figures.put";
+        const ACTION: Action = Action::FiguresPut;
         let (did, _, _, reason) = self.dossiers.authorize_change(ctx, ACTION, id, Change::Interact).await?;
         let now = self.clock.now();
         let mut errors = Vec::new();

@@ -10,7 +10,7 @@ use crate::archive::dossiers::{Author, NextVersion};
 use crate::archive::records::DossierMeta;
 use crate::archive::vault::Slot;
 use crate::archive::{ArchiveError, Created, RequestCtx};
-use crate::audit::{Commit, Outcome};
+use crate::audit::{Action, Commit, Outcome};
 use crate::crypto::{KeyRef, Sealed};
 use crate::domain::dossier::{FieldError, Grade};
 use crate::domain::{Classification, DossierId, PrincipalId};
@@ -125,7 +125,7 @@ impl Customers {
     /// Regrades one dossier by the rules (unless a manual grade wins): a
     /// new version when the grade changes, written by custos.
     pub(crate) async fn regrade(&self, did: &DossierId, dry_run: bool) -> Result<Option<GradeChange>, ArchiveError> {
-        const ACTION: &str = "dossier.grade";
+        const ACTION: Action = Action::DossierGrade;
         let Some((meta, meta_raw)) = self.dossiers.meta(did)? else { return Ok(None) };
         // No figures recorded: nothing to grade on; the grade stays as set.
         if meta.destroyed.is_some()
@@ -191,7 +191,7 @@ impl Customers {
     /// and every rule's checks (the credit rating as the caller may see it).
     #[tracing::instrument(level = "debug", skip_all)]
     pub async fn explain_grade(&self, ctx: &RequestCtx, id: &str) -> Result<GradeExplanation, ArchiveError> {
-        const ACTION: &str = "grade.explain";
+        const ACTION: Action = Action::GradeExplain;
         self.dossiers.refuse_outside_party(ctx, ACTION, id).await?;
         let (did, meta, plan) = self.dossiers.plan_read(ctx, ACTION, id).await?;
         let (mut inputs, window) = self.grade_inputs(&meta)?;
@@ -239,7 +239,7 @@ impl Customers {
         grade: Grade,
         why: &str,
     ) -> Result<Created, ArchiveError> {
-        const ACTION: &str = "grade.override";
+        const ACTION: Action = Action::GradeOverride;
         let (did, meta, meta_raw, allowed) = self.dossiers.authorize_change(ctx, ACTION, id, Change::Update).await?;
         let visible = why.chars().any(|c| !c.is_control() && !c.is_whitespace());
         if !visible || why.chars().count() > 2000 {

@@ -14,7 +14,7 @@ mod rights;
 use super::mapping::{column_for, grade_of, split_list, status_of};
 use crate::archive::customers::Customers;
 use crate::archive::{ArchiveError, RequestCtx};
-use crate::audit::{Commit, Outcome};
+use crate::audit::{Action, Commit, Outcome};
 use crate::domain::dossier::{Contact, Dossier, PersonalFields};
 use crate::domain::DossierId;
 use crate::sheet::Table;
@@ -340,7 +340,7 @@ impl Customers {
         owner: Option<&str>,
         dry_run: bool,
     ) -> Result<ImportReport, ArchiveError> {
-        const ACTION: &str = "import";
+        const ACTION: Action = Action::Import;
         self.dossiers.refuse_outside_party(ctx, ACTION, "").await?;
         // Every row states it again (create or update); a missing or
         // unusable purpose is refused once, up front.
@@ -428,7 +428,7 @@ impl Customers {
             .collect();
         let mut entries = Vec::new();
         if !early.is_empty() {
-            entries.push(ctx.entry("import.row", "", Outcome::Error, format!("invalid: {}", early.join(", "))));
+            entries.push(ctx.entry(Action::ImportRow, "", Outcome::Error, format!("invalid: {}", early.join(", "))));
         }
         let summary = format!(
             "{}{} row(s): {} created, {} updated, {} unchanged, {} failed",

@@ -12,7 +12,7 @@ pub use crate::archive::interaction_records::InteractionKind;
 use crate::archive::interaction_records::{interactions_of, InteractionRecord, INTERACTIONS};
 use crate::archive::vault::{Opened, Slot};
 use crate::archive::{ArchiveError, RequestCtx};
-use crate::audit::{Commit, Outcome};
+use crate::audit::{Action, Commit, Outcome};
 use crate::crypto::KeyRef;
 use crate::domain::dossier::FieldError;
 use crate::domain::{Classification, DossierId, InteractionId, SubjectId};
@@ -71,7 +71,7 @@ impl Customers {
         id: &str,
         n: NewInteraction,
     ) -> Result<InteractionView, ArchiveError> {
-        const ACTION: &str = "interaction.create";
+        const ACTION: Action = Action::InteractionCreate;
         let (did, meta, _, reason) = self.dossiers.authorize_change(ctx, ACTION, id, Change::Interact).await?;
         let now = self.clock.now();
         let mut errors = Vec::new();
@@ -179,7 +179,7 @@ impl Customers {
         cursor: Option<&str>,
         limit: Option<usize>,
     ) -> Result<InteractionPage, ArchiveError> {
-        const ACTION: &str = "interaction.list";
+        const ACTION: Action = Action::InteractionList;
         self.dossiers.refuse_outside_party(ctx, ACTION, id).await?;
         let (did, meta, plan) = self.dossiers.plan_read(ctx, ACTION, id).await?;
         let after = match cursor.map(InteractionId::parse) {

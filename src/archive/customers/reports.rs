@@ -11,7 +11,7 @@ use crate::archive::gate::CustomerScope;
 use crate::archive::interaction_records::InteractionKind;
 use crate::archive::records::DossierMeta;
 use crate::archive::{ArchiveError, RequestCtx};
-use crate::audit::{Commit, Outcome};
+use crate::audit::{Action, Commit, Outcome};
 use serde::Serialize;
 use std::collections::BTreeMap;
 
@@ -157,7 +157,7 @@ impl Customers {
     /// dossier, service its region, sales its own.
     #[tracing::instrument(level = "debug", skip_all)]
     pub async fn report_summary(&self, ctx: &RequestCtx, by: ReportBy) -> Result<Report, ArchiveError> {
-        const ACTION: &str = "report.summary";
+        const ACTION: Action = Action::ReportSummary;
         let p = &ctx.principal;
         let scope = self
             .gate

@@ -10,7 +10,7 @@ use crate::archive::gate::CustomerScope;
 use crate::archive::records::{DossierMeta, SubjectMeta, SUBJECTS};
 use crate::archive::vault::Slot;
 use crate::archive::{ArchiveError, RequestCtx};
-use crate::audit::{Commit, Outcome};
+use crate::audit::{Action, Commit, Outcome};
 use crate::crypto::{KeyRef, Sealed};
 use crate::domain::dossier::{FieldError, Grade};
 use crate::domain::{DossierId, InteractionId, PrincipalId, SubjectId};
@@ -143,7 +143,7 @@ impl Customers {
         ctx: &RequestCtx,
         owner: Option<&str>,
     ) -> Result<Vec<DueReview>, ArchiveError> {
-        const ACTION: &str = "review.due";
+        const ACTION: Action = Action::ReviewDue;
         let p = &ctx.principal;
         let scope = self
             .gate
@@ -169,7 +169,7 @@ impl Customers {
     /// with the customer reviews its dossier.
     #[tracing::instrument(level = "debug", skip_all)]
     pub async fn add_review(&self, ctx: &RequestCtx, id: &str, n: NewReview) -> Result<ReviewView, ArchiveError> {
-        const ACTION: &str = "review.create";
+        const ACTION: Action = Action::ReviewCreate;
         let (did, meta, _, reason) = self.dossiers.authorize_change(ctx, ACTION, id, Change::Interact).await?;
         let mut errors = Vec::new();
         let visible = n.note.chars().any(|c| !c.is_control() && !c.is_whitespace());

@@ -6,7 +6,7 @@
 
 use super::{ArchiveError, RequestCtx};
 use crate::archive::vault::{open_with, seal_with, Opened, Slot};
-use crate::audit::{Commit, Outcome};
+use crate::audit::{Action, Commit, Outcome};
 use crate::crypto::KeyRef;
 use crate::domain::{DossierId, PrincipalId};
 use crate::policy::access::Change;
@@ -100,7 +100,7 @@ impl Documents {
         content_type: &str,
         limit: u64,
     ) -> Result<Upload, ArchiveError> {
-        const ACTION: &str = "document.put";
+        const ACTION: Action = Action::DocumentPut;
         let (did, meta, _, _) = self.dossiers.authorize_change(ctx, ACTION, id, Change::Update).await?;
         if !valid_name(name) {
             let e =
@@ -174,7 +174,7 @@ impl Documents {
             (0..up.chunks).map(|n| Op::Delete(Cf::Documents, keys::chunk(&up.did, &up.upload, n))).collect();
         let e = self.dossiers.dossier_entry(
             ctx,
-            "document.put",
+            Action::DocumentPut,
             up.did.as_str(),
             &up.subjects,
             Outcome::Error,
@@ -202,11 +202,17 @@ impl Documents {
         };
         let change = DOCUMENTS.insert(&(up.did.clone(), up.name.clone()), &meta)?;
         let reason = format!("document {} ({} bytes, sha256 {})", meta.name, meta.size, meta.sha256);
-        let entry =
-            self.dossiers.dossier_entry(ctx, "document.put", up.did.as_str(), &up.subjects, Outcome::Allow, reason);
+        let entry = self.dossiers.dossier_entry(
+            ctx,
+            Action::DocumentPut,
+            up.did.as_str(),
+            &up.subjects,
+            Outcome::Allow,
+            reason,
+        );
         let conflict = self.dossiers.dossier_entry(
             ctx,
-            "document.put",
+            Action::DocumentPut,
             up.did.as_str(),
             &up.subjects,
             Outcome::Error,
@@ -231,7 +237,7 @@ impl Documents {
         id: &str,
         name: &str,
     ) -> Result<(DocumentMeta, DocumentReader), ArchiveError> {
-        const ACTION: &str = "document.get";
+        const ACTION: Action = Action::DocumentGet;
         self.dossiers.refuse_outside_party(ctx, ACTION, id).await?;
         let (did, meta, _) = self.dossiers.plan_read(ctx, ACTION, id).await?;
         let doc =
@@ -258,7 +264,7 @@ impl Documents {
     /// `document.list`.
     #[tracing::instrument(level = "debug", skip_all)]
     pub async fn list_documents(&self, ctx: &RequestCtx, id: &str) -> Result<Vec<DocumentMeta>, ArchiveError> {
-        const ACTION: &str = "document.list";
+        const ACTION: Action = Action::DocumentList;
         self.dossiers.refuse_outside_party(ctx, ACTION, id).await?;
         let (did, meta, _) = self.dossiers.plan_read(ctx, ACTION, id).await?;
         let docs = self.documents_of(&did)?;

@@ -11,7 +11,7 @@
 use crate::archive::dossiers::Dossiers;
 use crate::archive::records::SUBJECTS;
 use crate::archive::ArchiveError;
-use crate::audit::{Commit, EntryBody};
+use crate::audit::{Action, Commit, EntryBody};
 use crate::domain::dossier::{FieldError, SplitDossier};
 use crate::domain::{DossierId, PrincipalId, SubjectId};
 use crate::store::{keys, Cf, KvStore, Op};
@@ -105,7 +105,7 @@ impl Dossiers {
             }
             let ops = vec![Op::Put(Cf::Registers, keys::notice(&n.version), n.digest.as_bytes().to_vec())];
             let reason = format!("privacy notice {} in force since {}; digest {}", n.version, n.effective, n.digest);
-            let entry = EntryBody::system("notice.publish", &n.version, reason);
+            let entry = EntryBody::system(Action::NoticePublish, &n.version, reason);
             self.audit.commit(Commit::change(ops, entry)).await?;
             done.push(n.version.clone());
         }

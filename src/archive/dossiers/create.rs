@@ -7,7 +7,7 @@ use crate::archive::dossiers::Dossiers;
 use crate::archive::records::{DossierMeta, SubjectMeta};
 use crate::archive::vault::VersionKeys;
 use crate::archive::{ArchiveError, RequestCtx};
-use crate::audit::{Commit, Guard, Outcome};
+use crate::audit::{Action, Commit, Guard, Outcome};
 use crate::crypto::{CryptoError, KeyRef};
 use crate::domain::dossier::{Dossier, FieldError, SplitDossier};
 use crate::domain::{DossierId, SubjectId};
@@ -96,7 +96,7 @@ impl Dossiers {
         body: &Value,
         reference: Option<(&str, &str)>,
     ) -> Result<Created, ArchiveError> {
-        const ACTION: &str = "dossier.create";
+        const ACTION: Action = Action::DossierCreate;
         let purpose = self.gate.purpose(ctx, ACTION, "").await?;
         let dossier = match self.parse_body(body) {
             Ok(d) => d,

@@ -6,7 +6,7 @@
 use crate::archive::dossiers::Dossiers;
 use crate::archive::records::{DossierMeta, SubjectMeta, DOSSIERS, SUBJECTS};
 use crate::archive::{ArchiveError, RequestCtx};
-use crate::audit::Outcome;
+use crate::audit::{Action, Outcome};
 use crate::domain::{DossierId, SubjectId};
 use crate::policy::access::{SubjectAction, SubjectFacts};
 use crate::store::{keys, Cf};
@@ -50,7 +50,7 @@ impl Dossiers {
     pub(crate) async fn authorize_links(
         &self,
         ctx: &RequestCtx,
-        (action, resource): (&str, &str),
+        (action, resource): (Action, &str),
         purpose: &str,
         named: &[Option<SubjectId>],
         linked: &[SubjectId],

@@ -29,7 +29,7 @@ use crate::archive::identity::Identity;
 use crate::archive::index::Indexer;
 use crate::archive::vault::Vault;
 use crate::audit::AuditWriter;
-use crate::audit::{Commit, EntryBody, Outcome};
+use crate::audit::{Action, Commit, EntryBody, Outcome};
 use crate::clock::Clock;
 use crate::crypto::Keyring;
 use crate::domain::dossier::TemplateValidator;
@@ -183,7 +183,7 @@ impl Dossiers {
     pub(super) fn dossier_entry(
         &self,
         ctx: &RequestCtx,
-        action: &str,
+        action: Action,
         id: &str,
         subjects: &[SubjectId],
         outcome: Outcome,
@@ -201,7 +201,7 @@ impl Dossiers {
     pub(crate) async fn authorize_change(
         &self,
         ctx: &RequestCtx,
-        action: &str,
+        action: Action,
         id: &str,
         change: crate::policy::access::Change,
     ) -> Result<(DossierId, DossierMeta, Vec<u8>, String), ArchiveError> {
@@ -220,7 +220,7 @@ impl Dossiers {
     pub(super) async fn find_meta(
         &self,
         ctx: &RequestCtx,
-        action: &str,
+        action: Action,
         id: &str,
     ) -> Result<(DossierId, DossierMeta, Vec<u8>), ArchiveError> {
         let found = match DossierId::parse(id) {
@@ -248,7 +248,7 @@ impl Dossiers {
 
     #[tracing::instrument(level = "debug", skip_all)]
     pub async fn list_versions(&self, ctx: &RequestCtx, id: &str) -> Result<Vec<VersionInfo>, ArchiveError> {
-        const ACTION: &str = "dossier.versions";
+        const ACTION: Action = Action::DossierVersions;
         let (did, meta, plan) = self.plan_read(ctx, ACTION, id).await?;
         let mut out = Vec::new();
         let prefix = keys::versions_prefix(&did);

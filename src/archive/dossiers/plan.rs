@@ -5,7 +5,7 @@
 use crate::archive::dossiers::Dossiers;
 use crate::archive::records::DossierMeta;
 use crate::archive::{ArchiveError, CheckedPurpose, RequestCtx};
-use crate::audit::Outcome;
+use crate::audit::{Action, Outcome};
 use crate::domain::{Classification, DossierId, SubjectId};
 use crate::policy::access::{FieldDecision, FieldOutcome};
 use crate::policy::classes::FieldClasses;
@@ -146,7 +146,7 @@ impl Dossiers {
     pub(crate) async fn plan_read(
         &self,
         ctx: &RequestCtx,
-        action: &str,
+        action: Action,
         id: &str,
     ) -> Result<(DossierId, DossierMeta, ReadPlan), ArchiveError> {
         let purpose = self.gate.purpose(ctx, action, id).await?;

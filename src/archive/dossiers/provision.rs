@@ -10,7 +10,7 @@ use super::ReadPlan;
 use crate::archive::dossiers::Dossiers;
 use crate::archive::records::{ConsentBasis, DossierMeta, RECIPIENTS, SUBJECTS, TRANSFERS};
 use crate::archive::{ArchiveError, RequestCtx};
-use crate::audit::Outcome;
+use crate::audit::{Action, Outcome};
 use crate::domain::{Jurisdiction, RecipientRole, Role, SubjectId, TransferId};
 use crate::policy::access::FieldOutcome;
 use crate::store::{keys, Cf, Op};
@@ -34,7 +34,7 @@ impl Dossiers {
     pub(crate) async fn refuse_outside_party(
         &self,
         ctx: &RequestCtx,
-        action: &str,
+        action: Action,
         resource: &str,
     ) -> Result<(), ArchiveError> {
         if ctx.principal.recipient.is_none() && !ctx.principal.has_role(Role::Processor) {
@@ -87,7 +87,7 @@ impl Dossiers {
     pub(crate) async fn check_transfer(
         &self,
         ctx: &RequestCtx,
-        (action, resource): (&str, &str),
+        (action, resource): (Action, &str),
         meta: &DossierMeta,
         purpose: &str,
         plan: &mut ReadPlan,

@@ -5,7 +5,7 @@ use super::{DossierView, ReadPlan, Redaction, RedactionReason};
 use crate::archive::dossiers::Dossiers;
 use crate::archive::vault::{Opened, Part, SegmentName, VersionRecord};
 use crate::archive::{ArchiveError, RequestCtx};
-use crate::audit::{Commit, Outcome};
+use crate::audit::{Action, Commit, Outcome};
 use crate::domain::{Classification, DossierId, SubjectId};
 use crate::policy::access::FieldOutcome;
 use crate::policy::classes::FieldClasses;
@@ -45,7 +45,7 @@ impl Dossiers {
         id: &str,
         version: Option<u32>,
     ) -> Result<DossierView, ArchiveError> {
-        const ACTION: &str = "dossier.read";
+        const ACTION: Action = Action::DossierRead;
         let (did, meta, plan) = self.plan_read(ctx, ACTION, id).await?;
         let v = version.unwrap_or(meta.current_version);
         let found = if (1..=meta.current_version).contains(&v) { self.vault.load_version(&did, v)? } else { None };

@@ -4,7 +4,7 @@
 use crate::archive::dossiers::Dossiers;
 use crate::archive::records::DossierMeta;
 use crate::archive::{ArchiveError, RequestCtx};
-use crate::audit::{Commit, Outcome};
+use crate::audit::{Action, Commit, Outcome};
 use crate::domain::{Classification, DossierId};
 use crate::policy::access::FieldOutcome;
 use serde::Serialize;
@@ -56,7 +56,7 @@ impl Dossiers {
         limit: Option<usize>,
         cursor: Option<&str>,
     ) -> Result<SearchPage, ArchiveError> {
-        const ACTION: &str = "search";
+        const ACTION: Action = Action::Search;
         self.refuse_outside_party(ctx, ACTION, "").await?;
         let purpose = self.gate.purpose(ctx, ACTION, "").await?;
         let Some(ix) = self.index.index() else {

@@ -8,7 +8,7 @@ use crate::archive::dossiers::Dossiers;
 use crate::archive::records::DossierMeta;
 use crate::archive::vault::{Opened, Part, SegmentName};
 use crate::archive::{ArchiveError, RequestCtx};
-use crate::audit::{Commit, Guard, Outcome};
+use crate::audit::{Action, Commit, Guard, Outcome};
 use crate::domain::dossier::SplitDossier;
 use crate::domain::{Classification, DossierId, SubjectId};
 use crate::policy::access::{Change, DossierFacts, FieldOutcome};
@@ -35,7 +35,7 @@ impl Author<'_> {
 
 /// A version to append after `meta`'s current one.
 pub(crate) struct NextVersion {
-    pub action: &'static str,
+    pub action: Action,
     pub meta: DossierMeta,
     /// The stored metadata it is based on (the commit's guard).
     pub meta_raw: Vec<u8>,
@@ -56,7 +56,7 @@ impl Dossiers {
         expected: u32,
         body: &Value,
     ) -> Result<Created, ArchiveError> {
-        const ACTION: &str = "dossier.update";
+        const ACTION: Action = Action::DossierUpdate;
         let purpose = self.gate.purpose(ctx, ACTION, id).await?;
         let (did, meta, meta_raw) = self.find_meta(ctx, ACTION, id).await?;
         let dossier = match self.parse_body(body) {
@@ -212,7 +212,7 @@ impl Dossiers {
     fn author_entry(
         &self,
         author: Author<'_>,
-        action: &str,
+        action: Action,
         id: &str,
         subjects: &[SubjectId],
         outcome: Outcome,

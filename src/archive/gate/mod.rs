@@ -12,7 +12,7 @@
 mod purpose;
 
 use super::{ArchiveError, RequestCtx};
-use crate::audit::{AuditWriter, Commit, EntryBody, Outcome};
+use crate::audit::{Action, AuditWriter, Commit, EntryBody, Outcome};
 use crate::clock::Clock;
 use crate::domain::Principal;
 pub use crate::policy::access::Operation;
@@ -94,7 +94,7 @@ impl Gate {
     pub(crate) async fn require_customer_scope(
         &self,
         ctx: &RequestCtx,
-        action: &str,
+        action: Action,
         refusal: &str,
     ) -> Result<CustomerScope, ArchiveError> {
         if let Some(scope) = self.customer_scope(&ctx.principal) {
@@ -135,7 +135,7 @@ impl Gate {
         &self,
         ctx: &RequestCtx,
         op: Operation,
-        action: &str,
+        action: Action,
         resource: &str,
         refusal: &str,
     ) -> Result<(), ArchiveError> {
@@ -151,7 +151,7 @@ impl Gate {
     pub(crate) async fn require_register(
         &self,
         ctx: &RequestCtx,
-        action: &str,
+        action: Action,
         resource: &str,
         access: Access,
     ) -> Result<(), ArchiveError> {
@@ -167,7 +167,7 @@ impl Gate {
     pub(crate) async fn require_audit_read(
         &self,
         ctx: &RequestCtx,
-        action: &str,
+        action: Action,
         resource: &str,
     ) -> Result<(), ArchiveError> {
         let why = "the audit log is open to compliance officers and auditors only";
@@ -178,7 +178,7 @@ impl Gate {
     pub(crate) async fn require_admin(
         &self,
         ctx: &RequestCtx,
-        action: &str,
+        action: Action,
         resource: &str,
     ) -> Result<(), ArchiveError> {
         self.decide(ctx, Operation::Administer, action, resource, "this call needs the admin role").await

@@ -5,7 +5,7 @@
 use super::Gate;
 use crate::archive::records::{RecipientRecord, RECIPIENTS};
 use crate::archive::{ArchiveError, CheckedPurpose, RequestCtx, StatedPurpose};
-use crate::audit::Outcome;
+use crate::audit::{Action, Outcome};
 use crate::domain::{Principal, RecipientId};
 use time::OffsetDateTime;
 
@@ -34,7 +34,7 @@ impl Gate {
     pub(crate) async fn purpose<'a>(
         &'a self,
         ctx: &'a RequestCtx,
-        action: &str,
+        action: Action,
         resource: &str,
     ) -> Result<CheckedPurpose<'a>, ArchiveError> {
         let stated = match &ctx.purpose {
@@ -81,7 +81,7 @@ impl Gate {
     async fn check_agreed_purpose(
         &self,
         ctx: &RequestCtx,
-        (action, resource): (&str, &str),
+        (action, resource): (Action, &str),
         purpose: &str,
     ) -> Result<(), ArchiveError> {
         let Some(rid) = &ctx.principal.recipient else { return Ok(()) };

@@ -3,6 +3,7 @@
 //! clock; no HTTP.
 use super::*;
 use crate::archive::testkit::{archive, ctx, last_entry, principal};
+use crate::audit::Action;
 use crate::domain::Role;
 use crate::store::{Cf, KvStore};
 
@@ -38,10 +39,10 @@ async fn the_shipped_policy_gives_each_role_its_operations() {
 async fn a_refusal_is_audited_with_the_policy_reason_and_an_allowed_operation_writes_nothing() {
     let (a, store) = archive();
     let before = store.last(Cf::Audit).unwrap().map(|(k, _)| k);
-    a.gate().decide(&ctx(&[Role::Compliance]), Operation::AuditRead, "audit.query", "audit", "no").await.unwrap();
+    a.gate().decide(&ctx(&[Role::Compliance]), Operation::AuditRead, Action::AuditQuery, "audit", "no").await.unwrap();
     assert_eq!(store.last(Cf::Audit).unwrap().map(|(k, _)| k), before, "an allowed decision writes no entry");
     let sales = ctx(&[Role::Sales]);
-    let refused = a.gate().decide(&sales, Operation::AuditRead, "audit.query", "audit", "closed to you").await;
+    let refused = a.gate().decide(&sales, Operation::AuditRead, Action::AuditQuery, "audit", "closed to you").await;
     assert!(matches!(refused, Err(ArchiveError::Forbidden(ref why)) if why == "closed to you"), "{refused:?}");
     let e = last_entry(&store);
     assert_eq!(e.body.action, "audit.query");

@@ -10,7 +10,7 @@ use crate::archive::gate::Access;
 use crate::archive::governance::Governance;
 use crate::archive::vault::{AssessmentPart, Slot};
 use crate::archive::{ArchiveError, RequestCtx};
-use crate::audit::{Commit, Outcome};
+use crate::audit::{Action, Commit, Outcome};
 use crate::crypto::{KeyRef, Sealed};
 use crate::domain::dossier::FieldError;
 use crate::domain::{AssessmentId, Classification, PrincipalId, Purpose};
@@ -128,7 +128,7 @@ impl Governance {
     /// `POST /v1/assessments` (compliance).
     #[tracing::instrument(level = "debug", skip_all)]
     pub async fn create_assessment(&self, ctx: &RequestCtx, a: NewAssessment) -> Result<AssessmentView, ArchiveError> {
-        const ACTION: &str = "assessment.create";
+        const ACTION: Action = Action::AssessmentCreate;
         self.gate.require_register(ctx, ACTION, "assessments", Access::Keep).await?;
         let mut errors = Vec::new();
         for (i, p) in a.purposes.iter().enumerate() {
@@ -183,7 +183,7 @@ impl Governance {
     /// `GET /v1/assessments` (compliance, auditor).
     #[tracing::instrument(level = "debug", skip_all)]
     pub async fn list_assessments(&self, ctx: &RequestCtx) -> Result<Vec<AssessmentView>, ArchiveError> {
-        const ACTION: &str = "assessment.list";
+        const ACTION: Action = Action::AssessmentList;
         self.gate.require_register(ctx, ACTION, "assessments", Access::Read).await?;
         let all: Vec<AssessmentRecord> = ASSESSMENTS.values(self.store.as_ref()).collect::<Result<_, _>>()?;
         let e = ctx.entry(ACTION, "assessments", Outcome::Allow, format!("{} listed", all.len()));
@@ -195,7 +195,7 @@ impl Governance {
     /// `GET /v1/assessments/{id}/report` (compliance): the document and its type.
     #[tracing::instrument(level = "debug", skip_all)]
     pub async fn assessment_report(&self, ctx: &RequestCtx, id: &str) -> Result<(String, Vec<u8>), ArchiveError> {
-        const ACTION: &str = "assessment.report";
+        const ACTION: Action = Action::AssessmentReport;
         self.gate.require_register(ctx, ACTION, "assessments", Access::Keep).await?;
         let found = match AssessmentId::parse(id) {
             Ok(aid) => ASSESSMENTS

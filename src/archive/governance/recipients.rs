@@ -15,7 +15,7 @@ use crate::archive::governance::Governance;
 use crate::archive::records::{RecipientRecord, RECIPIENTS};
 use crate::archive::vault::Slot;
 use crate::archive::{ArchiveError, RequestCtx};
-use crate::audit::{Commit, Outcome};
+use crate::audit::{Action, Commit, Outcome};
 use crate::crypto::{KeyRef, Sealed};
 use crate::domain::dossier::FieldError;
 pub use crate::domain::RecipientRole;
@@ -160,7 +160,7 @@ impl Governance {
     /// `POST /v1/recipients` (compliance).
     #[tracing::instrument(level = "debug", skip_all)]
     pub async fn create_recipient(&self, ctx: &RequestCtx, n: NewRecipient) -> Result<RecipientView, ArchiveError> {
-        const ACTION: &str = "recipient.create";
+        const ACTION: Action = Action::RecipientCreate;
         self.gate.require_register(ctx, ACTION, "recipients", Access::Keep).await?;
         let mut errors = Vec::new();
         let mut err =
@@ -224,7 +224,7 @@ impl Governance {
     /// `GET /v1/recipients` (compliance, auditor).
     #[tracing::instrument(level = "debug", skip_all)]
     pub async fn list_recipients(&self, ctx: &RequestCtx) -> Result<Vec<RecipientView>, ArchiveError> {
-        const ACTION: &str = "recipient.list";
+        const ACTION: Action = Action::RecipientList;
         self.gate.require_register(ctx, ACTION, "recipients", Access::Read).await?;
         let all = self.recipient_records()?;
         let e = ctx.entry(ACTION, "recipients", Outcome::Allow, format!("{} listed", all.len()));
@@ -237,7 +237,12 @@ impl Governance {
         Ok(RECIPIENTS.values(self.store.as_ref()).collect::<Result<_, _>>()?)
     }
 
-    async fn find_recipient(&self, ctx: &RequestCtx, action: &str, id: &str) -> Result<RecipientRecord, ArchiveError> {
+    async fn find_recipient(
+        &self,
+        ctx: &RequestCtx,
+        action: Action,
+        id: &str,
+    ) -> Result<RecipientRecord, ArchiveError> {
         let found = match RecipientId::parse(id) {
             Ok(rid) => self.recipient_record(&rid)?,
             Err(_) => None,
@@ -254,7 +259,7 @@ impl Governance {
     /// `GET /v1/recipients/{id}` (compliance, auditor).
     #[tracing::instrument(level = "debug", skip_all)]
     pub async fn get_recipient(&self, ctx: &RequestCtx, id: &str) -> Result<RecipientView, ArchiveError> {
-        const ACTION: &str = "recipient.read";
+        const ACTION: Action = Action::RecipientRead;
         self.gate.require_register(ctx, ACTION, "recipients", Access::Read).await?;
         let r = self.find_recipient(ctx, ACTION, id).await?;
         self.audit.commit(Commit::entry(ctx.entry(ACTION, id, Outcome::Allow, "recipient read"))).await?;
@@ -271,7 +276,7 @@ impl Governance {
         id: &str,
         a: NewAttestation,
     ) -> Result<RecipientView, ArchiveError> {
-        const ACTION: &str = "recipient.attestation";
+        const ACTION: Action = Action::RecipientAttestation;
         self.gate.require_register(ctx, ACTION, "recipients", Access::Keep).await?;
         let r = self.find_recipient(ctx, ACTION, id).await?;
         let now = self.clock.now();

@@ -7,7 +7,7 @@
 
 use crate::archive::governance::Governance;
 use crate::archive::{ArchiveError, RequestCtx};
-use crate::audit::{Commit, Outcome};
+use crate::audit::{Action, Commit, Outcome};
 use crate::domain::{Classification, Principal, PrincipalId, Purpose, Role};
 use crate::policy::access::{DossierFacts, FieldOutcome, SubjectState};
 use crate::policy::classes::FieldClasses;
@@ -208,7 +208,7 @@ impl Governance {
     /// `GET /v1/records-of-processing` (compliance, auditor).
     #[tracing::instrument(level = "debug", skip_all)]
     pub async fn get_records_of_processing(&self, ctx: &RequestCtx) -> Result<RecordsOfProcessing, ArchiveError> {
-        const ACTION: &str = "governance.records";
+        const ACTION: Action = Action::GovernanceRecords;
         let why = "the records of processing are open to compliance officers and auditors only";
         self.gate
             .decide(ctx, crate::archive::gate::Operation::RegisterRead, ACTION, "records-of-processing", why)

@@ -17,7 +17,7 @@ use crate::archive::gate::Access;
 use crate::archive::governance::Governance;
 use crate::archive::records::{TransferRecord, ALERTS, TRANSFERS};
 use crate::archive::{ArchiveError, RequestCtx};
-use crate::audit::{Commit, EntryBody, Outcome};
+use crate::audit::{Action, Commit, EntryBody, Outcome};
 use crate::domain::dossier::FieldError;
 use crate::domain::{AssessmentId, Jurisdiction, RecipientId, TransferId};
 use crate::store::{keys, Cf, Op};
@@ -92,7 +92,7 @@ impl Governance {
     /// recipient and the persons of one jurisdiction.
     #[tracing::instrument(level = "debug", skip_all)]
     pub async fn create_transfer(&self, ctx: &RequestCtx, n: NewTransfer) -> Result<TransferView, ArchiveError> {
-        const ACTION: &str = "transfer.create";
+        const ACTION: Action = Action::TransferCreate;
         self.gate.require_register(ctx, ACTION, "transfers", Access::Keep).await?;
         let mut errors = Vec::new();
         let recipient = RecipientId::parse(&n.recipient).ok().map(|r| self.recipient_record(&r)).transpose()?.flatten();
@@ -196,7 +196,7 @@ impl Governance {
     /// `GET /v1/transfers` (compliance, auditor).
     #[tracing::instrument(level = "debug", skip_all)]
     pub async fn list_transfers(&self, ctx: &RequestCtx) -> Result<Vec<TransferView>, ArchiveError> {
-        const ACTION: &str = "transfer.list";
+        const ACTION: Action = Action::TransferList;
         self.gate.require_register(ctx, ACTION, "transfers", Access::Read).await?;
         let all = self.transfers()?;
         let recipients = self.recipient_records()?;
@@ -223,7 +223,7 @@ impl Governance {
     /// `GET /v1/transfers/volume?year=` (compliance, auditor).
     #[tracing::instrument(level = "debug", skip_all)]
     pub async fn transfer_volume(&self, ctx: &RequestCtx, year: Option<i32>) -> Result<TransferVolume, ArchiveError> {
-        const ACTION: &str = "transfer.volume";
+        const ACTION: Action = Action::TransferVolume;
         self.gate.require_register(ctx, ACTION, "transfers", Access::Read).await?;
         let v = self.volume(year.unwrap_or_else(|| self.clock.now().year()))?;
         let e = ctx.entry(ACTION, "transfers", Outcome::Allow, format!("{}: {} persons", v.year, v.persons));
@@ -260,7 +260,7 @@ impl Governance {
         ];
         let entry = EntryBody {
             request_id: alert.id.clone(),
-            ..EntryBody::system("audit.alert", "transfers", format!("transfer_volume: {}", alert.description))
+            ..EntryBody::system(Action::AuditAlert, "transfers", format!("transfer_volume: {}", alert.description))
         };
         let guard = crate::audit::Guard { cf: Cf::Registers, key: keys::transfer_alerted(v.year), expected: None };
         match self.audit.commit(Commit { ops, entries: vec![entry], guard: Some(guard), on_conflict: vec![] }).await {

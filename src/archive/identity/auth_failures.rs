@@ -13,7 +13,7 @@
 
 use super::Identity;
 use crate::archive::ArchiveError;
-use crate::audit::{Commit, EntryBody, Outcome};
+use crate::audit::{Action, Commit, EntryBody, Outcome};
 use crate::domain::AlertId;
 use std::collections::HashMap;
 use time::{Duration, OffsetDateTime};
@@ -82,7 +82,7 @@ impl Identity {
             entries.push(EntryBody {
                 actor: principal.clone(),
                 outcome: Outcome::Deny,
-                ..EntryBody::system("request.rate_limited", "", reason)
+                ..EntryBody::system(Action::RequestRateLimited, "", reason)
             });
         }
         for ((source, minute), count) in &done {
@@ -93,7 +93,7 @@ impl Identity {
             entries.push(EntryBody {
                 actor: format!("source:{source}"),
                 outcome: Outcome::Deny,
-                ..EntryBody::system("auth.fail", "", reason)
+                ..EntryBody::system(Action::AuthFail, "", reason)
             });
             if *count > BURST {
                 let alert = crate::policy::alerts::Alert {
@@ -112,7 +112,7 @@ impl Identity {
                 let reason = format!("{}: {}", alert.rule, alert.description);
                 entries.push(EntryBody {
                     request_id: alert.id.clone(),
-                    ..EntryBody::system("audit.alert", &format!("source:{source}"), reason)
+                    ..EntryBody::system(Action::AuditAlert, &format!("source:{source}"), reason)
                 });
             }
         }

@@ -9,7 +9,7 @@
 use super::Identity;
 use crate::archive::records::TokenRecord;
 use crate::archive::ArchiveError;
-use crate::audit::{Commit, EntryBody};
+use crate::audit::{Action, Commit, EntryBody};
 use crate::crypto::secret::new_secret;
 use crate::domain::{AlertId, PrincipalId, TokenId};
 
@@ -43,9 +43,9 @@ impl Identity {
             let code = new_secret("enr_");
             ops.extend(self.code_ops(&mut record, &code, super::enrollment::CODE_TTL)?);
             let why = format!("break-glass admin {n} of 2, enrollment code for one person; reason: {reason}");
-            entries.push(EntryBody::system("principal.break_glass", admin.id.as_str(), why));
+            entries.push(EntryBody::system(Action::PrincipalBreakGlass, admin.id.as_str(), why));
             entries.push(EntryBody::system(
-                "token.create",
+                Action::TokenCreate,
                 token.as_str(),
                 format!("break-glass code for {}", admin.id),
             ));
@@ -65,7 +65,7 @@ impl Identity {
         ops.push(crate::archive::records::ALERTS.put_unguarded(&alert.id, &alert)?);
         entries.push(EntryBody {
             request_id: alert.id.clone(),
-            ..EntryBody::system("audit.alert", "system:cli", format!("break_glass: {}", alert.description))
+            ..EntryBody::system(Action::AuditAlert, "system:cli", format!("break_glass: {}", alert.description))
         });
         let entries = entries.into_iter().map(|e| EntryBody { actor: "system:cli".into(), ..e }).collect();
         self.audit.commit(Commit { ops, entries, ..Default::default() }).await?;

@@ -12,7 +12,7 @@
 use super::Identity;
 use crate::archive::records::{TokenRecord, TokenState, TOKENS};
 use crate::archive::{ArchiveError, RequestCtx};
-use crate::audit::{Commit, CommitError, EntryBody, Guard, Outcome};
+use crate::audit::{Action, Commit, CommitError, EntryBody, Guard, Outcome};
 use crate::crypto::secret::{ct_eq, new_secret, token_hash};
 use crate::domain::{AlertId, PrincipalId, TokenId};
 use crate::store::{keys, Cf, Op};
@@ -153,7 +153,7 @@ impl Identity {
     /// themself, lists the principal's tokens (never a token or code).
     #[tracing::instrument(level = "debug", skip_all)]
     pub async fn list_tokens(&self, ctx: &RequestCtx, principal: &str) -> Result<Vec<TokenView>, ArchiveError> {
-        const ACTION: &str = "token.list";
+        const ACTION: Action = Action::TokenList;
         let own = ctx.principal.id.as_str() == principal;
         if !own {
             self.gate.require_admin(ctx, ACTION, principal).await?;
@@ -187,7 +187,7 @@ impl Identity {
     /// not renewed: its holder asks for a new one.
     #[tracing::instrument(level = "debug", skip_all)]
     pub async fn renew_token(&self, ctx: &RequestCtx, token_id: &str) -> Result<TokenView, ArchiveError> {
-        const ACTION: &str = "token.renew";
+        const ACTION: Action = Action::TokenRenew;
         let found = match TokenId::parse(token_id) {
             Ok(id) => self.token_record_guarded(&id)?,
             Err(_) => None,
@@ -269,7 +269,7 @@ impl Identity {
     /// waits for a second admin's approval.
     #[tracing::instrument(level = "debug", skip_all)]
     pub async fn create_token(&self, ctx: &RequestCtx, principal: &str) -> Result<TokenIssue, ArchiveError> {
-        const ACTION: &str = "token.create";
+        const ACTION: Action = Action::TokenCreate;
         self.gate.require_admin(ctx, ACTION, principal).await?;
         let pid = match PrincipalId::parse(principal).ok().filter(|id| matches!(self.principal(id), Ok(Some(_)))) {
             Some(id) => id,
@@ -305,7 +305,7 @@ impl Identity {
     /// enrollment code, for the approving admin to hand to the person.
     #[tracing::instrument(level = "debug", skip_all)]
     pub async fn approve_token(&self, ctx: &RequestCtx, token_id: &str) -> Result<TokenIssue, ArchiveError> {
-        const ACTION: &str = "token.approve";
+        const ACTION: Action = Action::TokenApprove;
         self.gate.require_admin(ctx, ACTION, token_id).await?;
         let found = match TokenId::parse(token_id) {
             Ok(id) => self.token_record_guarded(&id)?,
@@ -411,7 +411,7 @@ impl Identity {
             roles: principal.role_names(),
             request_id: request_id.to_owned(),
             token_id: record.id.to_string(),
-            ..EntryBody::system("token.enroll", record.id.as_str(), reason)
+            ..EntryBody::system(Action::TokenEnroll, record.id.as_str(), reason)
         }];
         // Redeemed from where an admin who asked for or approved it works:
         // that admin may be about to act as someone else.
@@ -439,7 +439,7 @@ impl Identity {
     ) -> Result<(Op, EntryBody), ArchiveError> {
         let alert = crate::policy::alerts::Alert {
             id: AlertId::generate().to_string(),
-            rule: "token.enrolled_from_admin".into(),
+            rule: Action::TokenEnrolledFromAdmin.into(),
             description: format!(
                 "token {} for {} was enrolled from the address admin {admin} works from: the admin may act as them",
                 record.id, record.principal
@@ -454,7 +454,10 @@ impl Identity {
         tracing::warn!(rule = %alert.rule, actor = %alert.actor, "unusual access alert");
         let op = crate::archive::records::ALERTS.put_unguarded(&alert.id, &alert)?;
         let reason = format!("{}: {}", alert.rule, alert.description);
-        Ok((op, EntryBody { request_id: alert.id.clone(), ..EntryBody::system("audit.alert", admin.as_str(), reason) }))
+        Ok((
+            op,
+            EntryBody { request_id: alert.id.clone(), ..EntryBody::system(Action::AuditAlert, admin.as_str(), reason) },
+        ))
     }
 
     /// Notes where an admin's request came from (the API calls it for every

@@ -6,7 +6,7 @@
 use super::auth_cache::PrincipalView;
 use super::Identity;
 use crate::archive::{ArchiveError, RequestCtx};
-use crate::audit::{Commit, Outcome};
+use crate::audit::{Action, Commit, Outcome};
 use crate::domain::PrincipalId;
 use crate::store::{keys, Cf};
 
@@ -16,7 +16,7 @@ impl Identity {
     /// Guarded: of two approvals at once, one writes.
     #[tracing::instrument(level = "debug", skip_all)]
     pub async fn approve_principal(&self, ctx: &RequestCtx, id: &str) -> Result<PrincipalView, ArchiveError> {
-        const ACTION: &str = "principal.approve";
+        const ACTION: Action = Action::PrincipalApprove;
         let (pid, raw, mut p) = self.principal_to_decide(ctx, ACTION, id).await?;
         let refusal = match &p.admin_pending {
             None => Some((Outcome::Error, ArchiveError::Conflict("the principal awaits no approval".into()))),
@@ -51,7 +51,7 @@ impl Identity {
     /// Guarded: of two changes at once, one writes.
     #[tracing::instrument(level = "debug", skip_all)]
     pub async fn set_disabled(&self, ctx: &RequestCtx, id: &str, disable: bool) -> Result<PrincipalView, ArchiveError> {
-        let action = if disable { "principal.disable" } else { "principal.enable" };
+        let action = if disable { Action::PrincipalDisable } else { Action::PrincipalEnable };
         let (pid, raw, mut p) = self.principal_to_decide(ctx, action, id).await?;
         let me = &ctx.principal.id;
         let refusal = match (disable, &p.disabled_by) {
@@ -119,7 +119,7 @@ impl Identity {
     async fn principal_to_decide(
         &self,
         ctx: &RequestCtx,
-        action: &str,
+        action: Action,
         id: &str,
     ) -> Result<(PrincipalId, Vec<u8>, crate::domain::Principal), ArchiveError> {
         self.gate.require_admin(ctx, action, id).await?;

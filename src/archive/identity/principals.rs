@@ -9,7 +9,7 @@ use super::Identity;
 use crate::archive::records::{InitRecord, TokenRecord, TOKENS};
 use crate::archive::vault::Slot;
 use crate::archive::{ArchiveError, RequestCtx};
-use crate::audit::{Commit, EntryBody, Outcome};
+use crate::audit::{Action, Commit, EntryBody, Outcome};
 use crate::crypto::secret::{ct_eq, new_secret, token_hash};
 use crate::crypto::{KeyRef, Sealed};
 use crate::domain::{Principal, PrincipalId, Role, TokenId};
@@ -82,7 +82,7 @@ pub(super) fn operations_admin(name: &str, now: OffsetDateTime) -> Principal {
     }
 }
 
-fn system_entry(action: &str, resource: &str, reason: &str) -> EntryBody {
+fn system_entry(action: Action, resource: &str, reason: &str) -> EntryBody {
     EntryBody { request_id: "bootstrap".into(), ..EntryBody::system(action, resource, reason) }
 }
 
@@ -147,11 +147,11 @@ impl Identity {
         self.audit.commit_blocking(Commit {
             ops,
             entries: vec![
-                system_entry("principal.create", admin.id.as_str(), "bootstrap admin"),
-                system_entry("token.create", token_id.as_str(), "bootstrap admin token"),
-                system_entry("principal.create", second.id.as_str(), "bootstrap second admin"),
+                system_entry(Action::PrincipalCreate, admin.id.as_str(), "bootstrap admin"),
+                system_entry(Action::TokenCreate, token_id.as_str(), "bootstrap admin token"),
+                system_entry(Action::PrincipalCreate, second.id.as_str(), "bootstrap second admin"),
                 system_entry(
-                    "token.create",
+                    Action::TokenCreate,
                     second_token.as_str(),
                     &format!("bootstrap second admin's enrollment code, for {}", second.id),
                 ),
@@ -274,10 +274,10 @@ impl Identity {
 
     #[tracing::instrument(level = "debug", skip_all)]
     pub async fn create_principal(&self, ctx: &RequestCtx, new: NewPrincipal) -> Result<PrincipalId, ArchiveError> {
-        self.gate.require_admin(ctx, "principal.create", "").await?;
+        self.gate.require_admin(ctx, Action::PrincipalCreate, "").await?;
         if let Some(rid) = &new.recipient {
             if let Err(why) = self.gate.recipient_for_binding(rid) {
-                let e = ctx.entry("principal.create", "", Outcome::Error, "recipient cannot be bound");
+                let e = ctx.entry(Action::PrincipalCreate, "", Outcome::Error, "recipient cannot be bound");
                 let err = crate::domain::dossier::FieldError { path: "/recipient".into(), message: why };
                 return self.gate.refuse(e, ArchiveError::Invalid(vec![err])).await;
             }
@@ -300,14 +300,14 @@ impl Identity {
         let bound = p.recipient.as_ref().map_or(String::new(), |r| format!(", for recipient {r}"));
         let pending = if p.admin_pending.is_some() { "; admin once a second admin approves" } else { "" };
         let entry =
-            ctx.entry("principal.create", p.id.as_str(), Outcome::Allow, format!("roles {roles}{bound}{pending}"));
+            ctx.entry(Action::PrincipalCreate, p.id.as_str(), Outcome::Allow, format!("roles {roles}{bound}{pending}"));
         self.audit.commit(Commit::change(ops, entry)).await?;
         Ok(p.id)
     }
 
     #[tracing::instrument(level = "debug", skip_all)]
     pub async fn revoke_token(&self, ctx: &RequestCtx, token_id: &str) -> Result<(), ArchiveError> {
-        self.gate.require_admin(ctx, "token.revoke", token_id).await?;
+        self.gate.require_admin(ctx, Action::TokenRevoke, token_id).await?;
         // Guarded: a redemption or renewal that lands between the read and
         // the write is seen, and the revocation is made again over it (a
         // revocation is never lost to a race, and never undoes one).
@@ -317,7 +317,7 @@ impl Identity {
                 Err(_) => None,
             };
             let Some((id, mut rec, guard)) = found else {
-                let e = ctx.entry("token.revoke", token_id, Outcome::Error, "unknown token");
+                let e = ctx.entry(Action::TokenRevoke, token_id, Outcome::Error, "unknown token");
                 return self.gate.refuse(e, ArchiveError::NotFound("token".into())).await;
             };
             if rec.revoked_at.is_none() {
@@ -332,7 +332,8 @@ impl Identity {
                 // An enrollment code not yet redeemed stops working too.
                 ops.push(Op::Delete(Cf::Principals, keys::enrollment(&code)));
             }
-            let entry = ctx.entry("token.revoke", id.as_str(), Outcome::Allow, format!("token of {}", rec.principal));
+            let entry =
+                ctx.entry(Action::TokenRevoke, id.as_str(), Outcome::Allow, format!("token of {}", rec.principal));
             let committed = self.audit.commit(Commit { guard: Some(guard), ..Commit::change(ops, entry) }).await;
             // Forgotten whatever the outcome: no lookup under way may cache
             // what it read before this.

@@ -9,7 +9,7 @@
 use super::rfc3339;
 use crate::archive::registers::Registers;
 use crate::archive::ArchiveError;
-use crate::audit::{Commit, CommitError, EntryBody};
+use crate::audit::{Action, Commit, CommitError, EntryBody};
 
 impl Registers {
     /// Raises the alerts due now; returns them.
@@ -28,7 +28,7 @@ impl Registers {
                 let mut e = EntryBody {
                     request_id: a.id.clone(),
                     ..EntryBody::system(
-                        "audit.alert",
+                        Action::AuditAlert,
                         &w.resource,
                         format!("{}: due {}; {}", a.rule, rfc3339(a.window_end), a.description),
                     )

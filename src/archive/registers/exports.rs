@@ -9,7 +9,7 @@ use super::field_error;
 use super::{rfc3339, Access};
 use crate::archive::registers::Registers;
 use crate::archive::{ArchiveError, RequestCtx, StatedPurpose};
-use crate::audit::{Commit, Outcome};
+use crate::audit::{Action, Commit, Outcome};
 use crate::domain::{DossierId, ExportId, SubjectId};
 use crate::store::{keys, Cf, Held, Table};
 use serde::{Deserialize, Serialize};
@@ -82,7 +82,7 @@ impl Registers {
         dossiers: Vec<String>,
         subjects: Vec<String>,
     ) -> Result<ExportView, ArchiveError> {
-        const ACTION: &str = "export.create";
+        const ACTION: Action = Action::ExportCreate;
         let purpose = self.gate.purpose(ctx, ACTION, "exports").await?;
         let mut errors = Vec::new();
         for (i, d) in dossiers.iter().enumerate() {
@@ -150,7 +150,7 @@ impl Registers {
     /// `GET /v1/exports/{id}` (the asker, compliance, auditor).
     #[tracing::instrument(level = "debug", skip_all)]
     pub async fn get_export(&self, ctx: &RequestCtx, id: &str) -> Result<ExportView, ArchiveError> {
-        const ACTION: &str = "export.read";
+        const ACTION: Action = Action::ExportRead;
         let found = self.export_record(id)?.map(|h| h.value);
         let own = found.as_ref().is_some_and(|v| v.requested_by == ctx.principal.id.as_str());
         if !own {
@@ -167,7 +167,7 @@ impl Registers {
     /// `POST /v1/exports/{id}/approve`: a compliance officer other than the asker.
     #[tracing::instrument(level = "debug", skip_all)]
     pub async fn approve_export(&self, ctx: &RequestCtx, id: &str) -> Result<ExportView, ArchiveError> {
-        const ACTION: &str = "export.approve";
+        const ACTION: Action = Action::ExportApprove;
         self.gate.require_register(ctx, ACTION, id, Access::Keep).await?;
         let Some(held) = self.export_record(id)? else {
             let e = ctx.entry(ACTION, id, Outcome::Error, "no such export");
@@ -200,7 +200,7 @@ impl Registers {
     /// their permissions; an item they may not read is listed with why.
     #[tracing::instrument(level = "debug", skip_all)]
     pub async fn export_content(&self, ctx: &RequestCtx, id: &str) -> Result<Value, ArchiveError> {
-        const ACTION: &str = "export.download";
+        const ACTION: Action = Action::ExportDownload;
         let Some(held) = self.export_record(id)? else {
             let e = ctx.entry(ACTION, id, Outcome::Error, "no such export");
             return self.gate.refuse(e, ArchiveError::NotFound("export".into())).await;

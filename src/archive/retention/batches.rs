@@ -4,7 +4,7 @@
 use super::{describe_items, system_entry, with_targets, Batch, BatchState, Item, Target, BATCHES};
 use crate::archive::retention::Retention;
 use crate::archive::{ArchiveError, RequestCtx};
-use crate::audit::{Commit, Outcome};
+use crate::audit::{Action, Commit, Outcome};
 use crate::domain::{BatchId, CertificateId};
 use crate::store::Held;
 use std::collections::BTreeSet;
@@ -41,8 +41,8 @@ impl Retention {
         };
         let reason = format!("proposed {} item(s): {}", batch.items.len(), describe_items(&batch.items));
         let entry = match proposer {
-            Some(ctx) => ctx.entry("disposition.propose", batch.batch_id.as_str(), Outcome::Allow, reason),
-            None => system_entry("disposition.propose", batch.batch_id.as_str(), reason),
+            Some(ctx) => ctx.entry(Action::DispositionPropose, batch.batch_id.as_str(), Outcome::Allow, reason),
+            None => system_entry(Action::DispositionPropose, batch.batch_id.as_str(), reason),
         };
         let change = BATCHES.insert(batch.batch_id.as_str(), &batch)?;
         self.audit.commit(Commit::guarded(change, vec![], with_targets(entry, &batch.items))).await?;
@@ -51,7 +51,7 @@ impl Retention {
 
     #[tracing::instrument(level = "debug", skip_all)]
     pub async fn propose_batch(&self, ctx: &RequestCtx) -> Result<Batch, ArchiveError> {
-        const ACTION: &str = "disposition.propose";
+        const ACTION: Action = Action::DispositionPropose;
         self.require_disposition(ctx, ACTION).await?;
         match self.propose(Some(ctx), true).await? {
             Some(b) => Ok(b),
@@ -75,7 +75,7 @@ impl Retention {
 
     #[tracing::instrument(level = "debug", skip_all)]
     pub async fn get_batch(&self, ctx: &RequestCtx, batch_id: &str) -> Result<Batch, ArchiveError> {
-        const ACTION: &str = "disposition.batch";
+        const ACTION: Action = Action::DispositionBatch;
         self.require_disposition(ctx, ACTION).await?;
         let Some(Held { value: b, .. }) = self.batch(batch_id)? else {
             let e = ctx.entry(ACTION, batch_id, Outcome::Error, "no such batch");
@@ -89,7 +89,7 @@ impl Retention {
     /// the batch executes.
     #[tracing::instrument(level = "debug", skip_all)]
     pub async fn approve_batch(&self, ctx: &RequestCtx, batch_id: &str) -> Result<Batch, ArchiveError> {
-        const ACTION: &str = "disposition.approve";
+        const ACTION: Action = Action::DispositionApprove;
         let reason = self.require_disposition(ctx, ACTION).await?;
         let Some(held) = self.batch(batch_id)? else {
             let e = ctx.entry(ACTION, batch_id, Outcome::Error, "no such batch");

@@ -6,7 +6,7 @@ use super::{item_request_id, system_entry, Batch, BatchState, Certificate, Certi
 use super::{CertificateSignature, Item, SignedCertificate, Target};
 use crate::archive::retention::Retention;
 use crate::archive::{ArchiveError, RequestCtx};
-use crate::audit::{Commit, Outcome};
+use crate::audit::{Action, Commit, Outcome};
 use crate::domain::CertificateId;
 use crate::policy::retention::RetentionAction;
 use crate::store::{keys, Cf, Held};
@@ -71,7 +71,7 @@ impl Retention {
         // If it cannot be written the batch stays executing and the sweep
         // retries (fail closed: never reported done unjournaled).
         self.backups.journal_certificate(&certificate)?;
-        let mut entry = system_entry("certificate.issue", cert_id.as_str(), format!("batch {}", batch.batch_id));
+        let mut entry = system_entry(Action::CertificateIssue, cert_id.as_str(), format!("batch {}", batch.batch_id));
         entry.subjects = batch.results.iter().flat_map(|r| r.subjects.iter().map(|s| s.to_string())).collect();
         let done = Batch { state: BatchState::Done, ..batch.clone() };
         let ops = vec![CERTIFICATES.put_unguarded(&cert_id, &certificate)?];
@@ -95,7 +95,7 @@ impl Retention {
 
     #[tracing::instrument(level = "debug", skip_all)]
     pub async fn certificate(&self, ctx: &RequestCtx, cert_id: &str) -> Result<SignedCertificate, ArchiveError> {
-        const ACTION: &str = "certificate.read";
+        const ACTION: Action = Action::CertificateRead;
         if self.gate.may(&ctx.principal, crate::archive::gate::Operation::AuditRead) {
             // Read-only oversight (separation of duties): whoever may read
             // the audit log (`audit.read`) may read a certificate, which

@@ -4,7 +4,7 @@
 use crate::archive::dossiers::NextVersion;
 use crate::archive::retention::Retention;
 use crate::archive::{ArchiveError, Created, RequestCtx};
-use crate::audit::Outcome;
+use crate::audit::{Action, Outcome};
 use crate::domain::dossier::{FieldError, Status};
 use crate::policy::access::Change;
 use time::OffsetDateTime;
@@ -19,7 +19,7 @@ impl Retention {
         id: &str,
         ended_at: OffsetDateTime,
     ) -> Result<Created, ArchiveError> {
-        const ACTION: &str = "dossier.close";
+        const ACTION: Action = Action::DossierClose;
         let (did, meta, meta_raw, allowed) = self.dossiers.authorize_change(ctx, ACTION, id, Change::Close).await?;
         if ended_at > self.clock.now() + time::Duration::minutes(5) {
             let e =

@@ -6,7 +6,7 @@ use super::{item_request_id, system_entry, to_json, Batch, Item, ItemOutcome, It
 use crate::archive::records::{SubjectMeta, Tombstone, DOSSIERS, SUBJECTS};
 use crate::archive::retention::Retention;
 use crate::archive::ArchiveError;
-use crate::audit::Commit;
+use crate::audit::{Action, Commit};
 use crate::crypto::KeyRef;
 use crate::domain::{DossierId, SubjectId};
 use crate::store::{keys, Cf, Held, Op};
@@ -36,8 +36,8 @@ impl Retention {
         };
         let mut shredded: Vec<KeyRef> = Vec::new();
         let (action, resource) = match &item.target {
-            Target::Dossier(did) => ("dossier.destroy", did.to_string()),
-            Target::Subject(sid) => ("subject.erase", sid.to_string()),
+            Target::Dossier(did) => (Action::DossierDestroy, did.to_string()),
+            Target::Subject(sid) => (Action::SubjectErase, sid.to_string()),
         };
         match &item.target {
             Target::Dossier(did) => {

@@ -6,7 +6,7 @@ use super::{Batch, BatchState, Due, DueItem, Item, Target};
 use crate::archive::records::{DossierMeta, SubjectMeta, SUBJECTS};
 use crate::archive::retention::Retention;
 use crate::archive::{ArchiveError, RequestCtx};
-use crate::audit::{Commit, Outcome};
+use crate::audit::{Action, Commit, Outcome};
 use crate::domain::{BatchId, DossierId};
 use crate::policy::retention::{due, ContactFacts, Covers, DossierFacts, Finding};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
@@ -107,7 +107,7 @@ impl Retention {
 
     #[tracing::instrument(level = "debug", skip_all)]
     pub async fn disposition_due(&self, ctx: &RequestCtx) -> Result<Due, ArchiveError> {
-        const ACTION: &str = "disposition.due";
+        const ACTION: Action = Action::DispositionDue;
         let reason = self.require_disposition(ctx, ACTION).await?;
         let due = self.compute_due(self.clock.now(), Some(self.stale_after))?;
         let e = ctx.entry(ACTION, "disposition", Outcome::Allow, format!("{reason}; {} due", due.items.len()));

@@ -12,7 +12,7 @@ use super::{ground_code, system_entry, Batch, BatchState, Item, Target, DSR_ERAS
 use crate::archive::records::{DossierMeta, SubjectMeta, SUBJECTS};
 use crate::archive::retention::Retention;
 use crate::archive::{ArchiveError, RequestCtx};
-use crate::audit::{Commit, EntryBody, Outcome};
+use crate::audit::{Action, Commit, EntryBody, Outcome};
 use crate::domain::{BatchId, CertificateId, PrincipalId, SubjectId};
 use crate::policy::access::SubjectAction;
 use crate::policy::retention::RetentionAction;
@@ -107,7 +107,7 @@ impl Retention {
     /// and a certificate issued.
     #[tracing::instrument(level = "debug", skip_all)]
     pub async fn erase_subject(&self, ctx: &RequestCtx, id: &str, ground: &str) -> Result<String, ArchiveError> {
-        const ACTION: &str = "subject.erase";
+        const ACTION: Action = Action::SubjectErase;
         let purpose = self.gate.purpose(ctx, ACTION, id).await?;
         let Some(sid) =
             SubjectId::parse(id).ok().filter(|s| matches!(SUBJECTS.contains(self.store.as_ref(), s), Ok(true)))
@@ -196,7 +196,8 @@ impl Retention {
         for p in self.pending_erasures()? {
             let meta = SUBJECTS.get(self.store.as_ref(), &p.subject)?;
             let Some(meta) = meta.filter(|m| m.erased.is_none()) else {
-                let e = system_entry("subject.erase", p.subject.as_str(), "pending erasure: already erased".into());
+                let e =
+                    system_entry(Action::SubjectErase, p.subject.as_str(), "pending erasure: already erased".into());
                 self.audit.commit(Commit::change(vec![PENDING_ERASURES.delete(&p.subject)], e)).await?;
                 continue;
             };
@@ -207,7 +208,7 @@ impl Retention {
             let batch = self.erasure_batch(&p.subject, &p.requested_by);
             let requested = p.requested_at.format(&time::format_description::well_known::Rfc3339).unwrap_or_default();
             let mut e: EntryBody = system_entry(
-                "subject.erase",
+                Action::SubjectErase,
                 p.subject.as_str(),
                 format!(
                     "pending erasure asked by {} at {requested} (ground: {}); nothing blocks it any more; batch {}",

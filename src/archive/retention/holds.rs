@@ -8,7 +8,7 @@ use crate::archive::retention::Retention;
 use crate::archive::vault::parse_segment;
 use crate::archive::vault::Slot;
 use crate::archive::{ArchiveError, RequestCtx};
-use crate::audit::{Commit, Outcome};
+use crate::audit::{Action, Commit, Outcome};
 use crate::crypto::KeyRef;
 use crate::domain::{DossierId, HoldId};
 use crate::store::keys;
@@ -17,7 +17,7 @@ impl Retention {
     async fn hold_target(
         &self,
         ctx: &RequestCtx,
-        action: &str,
+        action: Action,
         id: &str,
     ) -> Result<(DossierId, DossierMeta), ArchiveError> {
         let purpose = self.gate.purpose(ctx, action, id).await?;
@@ -48,7 +48,7 @@ impl Retention {
         case_ref: &str,
         jurisdiction: crate::domain::Jurisdiction,
     ) -> Result<HoldId, ArchiveError> {
-        const ACTION: &str = "hold.place";
+        const ACTION: Action = Action::HoldPlace;
         let (did, meta) = self.hold_target(ctx, ACTION, id).await?;
         let hold = HoldId::generate();
         let text = to_json(&HoldText { reason: reason.to_owned(), case_ref: case_ref.to_owned() })?;
@@ -72,7 +72,7 @@ impl Retention {
 
     #[tracing::instrument(level = "debug", skip_all)]
     pub async fn release_hold(&self, ctx: &RequestCtx, id: &str, hold: &str) -> Result<(), ArchiveError> {
-        const ACTION: &str = "hold.release";
+        const ACTION: Action = Action::HoldRelease;
         let (did, meta) = self.hold_target(ctx, ACTION, id).await?;
         let found = HOLDS.hold(self.store.as_ref(), &(did.clone(), hold.to_owned()))?;
         let (held, rec) = match found {
@@ -108,7 +108,7 @@ impl Retention {
 
     #[tracing::instrument(level = "debug", skip_all)]
     pub async fn list_holds(&self, ctx: &RequestCtx, id: &str) -> Result<Vec<HoldView>, ArchiveError> {
-        const ACTION: &str = "hold.list";
+        const ACTION: Action = Action::HoldList;
         let (did, meta) = self.hold_target(ctx, ACTION, id).await?;
         let mut out = Vec::new();
         for h in self.holds(&did)? {

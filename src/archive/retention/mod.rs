@@ -29,7 +29,7 @@ pub use crate::policy::retention::Target;
 pub use sweep::SweepReport;
 
 use super::{ArchiveError, RequestCtx};
-use crate::audit::{EntryBody, Outcome};
+use crate::audit::{Action, EntryBody, Outcome};
 use crate::domain::{BatchId, CertificateId, DossierId, HoldId, PrincipalId, SubjectId};
 use crate::policy::retention::{RetentionAction, Trigger};
 use crate::store::keys;
@@ -233,7 +233,7 @@ pub struct CertificateSignature {
 }
 
 impl Retention {
-    async fn require_disposition(&self, ctx: &RequestCtx, action: &str) -> Result<String, ArchiveError> {
+    async fn require_disposition(&self, ctx: &RequestCtx, action: Action) -> Result<String, ArchiveError> {
         let purpose = self.gate.purpose(ctx, action, "disposition").await?;
         let d = self.policy.access.decide_disposition(&ctx.principal, purpose.as_str());
         if !d.allowed {
@@ -259,7 +259,7 @@ fn ground_code(reason: &str) -> &'static str {
 }
 
 /// An entry written by the retention machinery itself.
-fn system_entry(action: &str, resource: &str, reason: String) -> EntryBody {
+fn system_entry(action: Action, resource: &str, reason: String) -> EntryBody {
     EntryBody {
         actor: "system:retention".into(),
         purpose: "legal_compliance".into(),

@@ -3,7 +3,7 @@
 use super::{system_entry, with_targets, Batch, BatchState, Due};
 use crate::archive::retention::Retention;
 use crate::archive::ArchiveError;
-use crate::audit::Commit;
+use crate::audit::{Action, Commit};
 use crate::domain::{BatchId, CertificateId};
 use serde::Serialize;
 
@@ -33,7 +33,7 @@ impl Retention {
                 ..held.value.clone()
             };
             let entry = with_targets(
-                system_entry("disposition.approve", b.batch_id.as_str(), "rules without approval".into()),
+                system_entry(Action::DispositionApprove, b.batch_id.as_str(), "rules without approval".into()),
                 &approved.items,
             );
             self.audit.commit(Commit::guarded(held.replace(&approved)?, vec![], entry)).await?;
@@ -46,7 +46,7 @@ impl Retention {
         report.erasures = self.run_pending_erasures().await?;
         if !report.due.stale.is_empty() {
             let e = system_entry(
-                "retention.stale",
+                Action::RetentionStale,
                 "disposition",
                 format!("{} dossier(s) not reviewed", report.due.stale.len()),
             );

@@ -6,7 +6,7 @@ use crate::archive::records::{ConsentBasis, ConsentEvent, ConsentEventKind, Live
 use crate::archive::subjects::Subjects;
 use crate::archive::vault::{Opened, Slot};
 use crate::archive::{ArchiveError, RequestCtx};
-use crate::audit::{Commit, Outcome};
+use crate::audit::{Action, Commit, Outcome};
 use crate::crypto::KeyRef;
 use crate::domain::dossier::FieldError;
 use crate::domain::SubjectId;
@@ -22,7 +22,7 @@ impl Subjects {
         id: &str,
         consent: NewConsent,
     ) -> Result<ConsentEventView, ArchiveError> {
-        const ACTION: &str = "consent.grant";
+        const ACTION: Action = Action::ConsentGrant;
         let call = self.authorize_subject(ctx, ACTION, SubjectAction::GrantConsent, id).await?;
         let now = self.clock.now();
         let mut errors = Vec::new();
@@ -163,7 +163,7 @@ impl Subjects {
         id: &str,
         purpose: &str,
     ) -> Result<ConsentEventView, ArchiveError> {
-        const ACTION: &str = "consent.withdraw";
+        const ACTION: Action = Action::ConsentWithdraw;
         let call = self.authorize_subject(ctx, ACTION, SubjectAction::WithdrawConsent, id).await?;
         if !call.meta.consents.contains_key(purpose) {
             let mut e = ctx.entry(ACTION, id, Outcome::Error, "no live consent for that purpose");
@@ -229,7 +229,7 @@ impl Subjects {
 
     #[tracing::instrument(level = "debug", skip_all)]
     pub async fn consent_history(&self, ctx: &RequestCtx, id: &str) -> Result<Vec<ConsentEventView>, ArchiveError> {
-        const ACTION: &str = "consent.history";
+        const ACTION: Action = Action::ConsentHistory;
         let call = self.authorize_subject(ctx, ACTION, SubjectAction::Read, id).await?;
         let events = self.consent_events(&call.sid)?;
         let mut e = ctx.entry(ACTION, id, Outcome::Allow, call.reason.clone());

@@ -6,7 +6,7 @@ use crate::archive::records::DossierMeta;
 use crate::archive::subjects::Subjects;
 use crate::archive::vault::{Opened, Part, SegmentName, VersionRecord};
 use crate::archive::{ArchiveError, RequestCtx};
-use crate::audit::{AuditFilter, Commit, Outcome};
+use crate::audit::{Action, AuditFilter, Commit, Outcome};
 use crate::domain::SubjectId;
 use crate::policy::access::SubjectAction;
 use crate::store::{keys, Cf};
@@ -19,7 +19,7 @@ impl Subjects {
     /// the export.
     #[tracing::instrument(level = "debug", skip_all)]
     pub async fn export_subject(&self, ctx: &RequestCtx, id: &str) -> Result<Value, ArchiveError> {
-        const ACTION: &str = "subject.export";
+        const ACTION: Action = Action::SubjectExport;
         let call = self.authorize_subject(ctx, ACTION, SubjectAction::Export, id).await?;
         let status = self.subject_status(&call.sid, &call.meta)?;
         let mut dossiers = Vec::new();

@@ -8,7 +8,7 @@ mod processing;
 
 use super::records::{ConsentBasis, ConsentEventKind, DossierMeta, SubjectMeta, SUBJECTS};
 use super::{ArchiveError, RequestCtx};
-use crate::audit::{Commit, Outcome};
+use crate::audit::{Action, Commit, Outcome};
 use crate::crypto::KeyRef;
 use crate::domain::{DossierId, PrincipalId, SubjectId};
 use crate::policy::access::SubjectAction;
@@ -173,7 +173,7 @@ impl Subjects {
     async fn authorize_subject(
         &self,
         ctx: &RequestCtx,
-        action: &str,
+        action: Action,
         op: SubjectAction,
         id: &str,
     ) -> Result<SubjectCall, ArchiveError> {
@@ -228,7 +228,7 @@ impl Subjects {
 
     #[tracing::instrument(level = "debug", skip_all)]
     pub async fn get_subject(&self, ctx: &RequestCtx, id: &str) -> Result<SubjectView, ArchiveError> {
-        const ACTION: &str = "subject.read";
+        const ACTION: Action = Action::SubjectRead;
         let call = self.authorize_subject(ctx, ACTION, SubjectAction::Read, id).await?;
         let view = self.subject_view(&call, &call.meta)?;
         let mut e = ctx.entry(ACTION, id, Outcome::Allow, call.reason.clone());
@@ -242,7 +242,7 @@ impl Subjects {
     async fn commit_subject(
         &self,
         ctx: &RequestCtx,
-        action: &str,
+        action: Action,
         call: &SubjectCall,
         meta: &SubjectMeta,
         ops: Vec<Op>,
@@ -267,7 +267,7 @@ impl Subjects {
         id: &str,
         restrict: bool,
     ) -> Result<SubjectView, ArchiveError> {
-        let action = if restrict { "subject.restrict" } else { "subject.unrestrict" };
+        let action = if restrict { Action::SubjectRestrict } else { Action::SubjectUnrestrict };
         let call = self.authorize_subject(ctx, action, SubjectAction::Restrict, id).await?;
         let mut meta = call.meta.clone();
         let changed = match (restrict, meta.restricted_at) {
@@ -300,7 +300,7 @@ impl Subjects {
         id: &str,
         residency: crate::domain::Jurisdiction,
     ) -> Result<SubjectView, ArchiveError> {
-        const ACTION: &str = "subject.residency";
+        const ACTION: Action = Action::SubjectResidency;
         let call = self.authorize_subject(ctx, ACTION, SubjectAction::Residency, id).await?;
         let mut meta = call.meta.clone();
         let before = meta.residency();

@@ -8,7 +8,7 @@ use super::rfc3339;
 use crate::archive::records::{ConsentBasis, DossierMeta, SubjectMeta};
 use crate::archive::subjects::Subjects;
 use crate::archive::{ArchiveError, RequestCtx};
-use crate::audit::{Commit, Outcome};
+use crate::audit::{Action, Commit, Outcome};
 use crate::policy::access::SubjectAction;
 use crate::policy::retention::Covers;
 use crate::policy::Basis;
@@ -119,7 +119,7 @@ impl Subjects {
     /// `GET /v1/subjects/{sid}/processing` (compliance, stating dsr).
     #[tracing::instrument(level = "debug", skip_all)]
     pub async fn subject_processing(&self, ctx: &RequestCtx, id: &str) -> Result<Value, ArchiveError> {
-        const ACTION: &str = "subject.processing";
+        const ACTION: Action = Action::SubjectProcessing;
         let call = self.authorize_subject(ctx, ACTION, SubjectAction::Export, id).await?;
         let out = self.processing_of(&call.meta, &call.dossiers);
         let mut e = ctx.entry(ACTION, id, Outcome::Allow, call.reason.clone());

@@ -3,7 +3,7 @@
 use super::AuditTrail;
 use crate::archive::records::ALERTS;
 use crate::archive::{ArchiveError, RequestCtx};
-use crate::audit::{entry_key, AuditEntry, AuditFilter, Commit, EntryBody, Outcome};
+use crate::audit::{entry_key, Action, AuditEntry, AuditFilter, Commit, EntryBody, Outcome};
 use crate::policy::alerts::{Alert, AlertEngine, AlertRule};
 use crate::store::Cf;
 
@@ -57,7 +57,7 @@ impl AuditTrail {
     pub fn record_alert(&self, a: &Alert) -> Result<(), ArchiveError> {
         let reason =
             format!("{}: {} distinct or counted in {} s, threshold {}", a.rule, a.count, a.window_seconds, a.threshold);
-        let entry = EntryBody { request_id: a.id.clone(), ..EntryBody::system("audit.alert", &a.actor, reason) };
+        let entry = EntryBody { request_id: a.id.clone(), ..EntryBody::system(Action::AuditAlert, &a.actor, reason) };
         self.audit.commit_blocking(Commit::change(vec![ALERTS.put_unguarded(&a.id, a)?], entry))?;
         tracing::warn!(rule = %a.rule, actor = %a.actor, count = a.count, "unusual access alert");
         Ok(())
@@ -67,7 +67,9 @@ impl AuditTrail {
     #[tracing::instrument(level = "debug", skip_all)]
     pub async fn list_alerts(&self, ctx: &RequestCtx, limit: usize) -> Result<Vec<Alert>, ArchiveError> {
         self.gate.require_audit_read(ctx, super::audit_log::ACTION, "audit/alerts").await?;
-        self.audit.commit(Commit::entry(ctx.entry("audit.query", "audit/alerts", Outcome::Allow, "alerts"))).await?;
+        self.audit
+            .commit(Commit::entry(ctx.entry(Action::AuditQuery, "audit/alerts", Outcome::Allow, "alerts")))
+            .await?;
         let mut all: Vec<Alert> = ALERTS.values(self.store.as_ref()).collect::<Result<_, _>>()?;
         all.reverse();
         all.truncate(limit);

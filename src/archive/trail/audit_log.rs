@@ -3,10 +3,10 @@
 
 use super::AuditTrail;
 use crate::archive::{ArchiveError, RequestCtx};
-use crate::audit::{entry_key, hash_entry, AuditEntry, AuditFilter, AuditPage, Commit, EntryBody, Outcome};
+use crate::audit::{entry_key, hash_entry, Action, AuditEntry, AuditFilter, AuditPage, Commit, EntryBody, Outcome};
 use crate::store::Cf;
 
-pub(super) const ACTION: &str = "audit.query";
+pub(super) const ACTION: Action = Action::AuditQuery;
 
 impl AuditTrail {
     /// The start-up entry naming the active policy set (`policy.load`), so
@@ -14,7 +14,7 @@ impl AuditTrail {
     pub async fn record_policy_load(&self) -> Result<(), ArchiveError> {
         let entry = EntryBody {
             request_id: "startup".into(),
-            ..EntryBody::system("policy.load", "policies", format!("policy set {}", self.policy.hash))
+            ..EntryBody::system(Action::PolicyLoad, "policies", format!("policy set {}", self.policy.hash))
         };
         self.audit.commit(Commit::entry(entry)).await?;
         Ok(())
@@ -39,7 +39,7 @@ impl AuditTrail {
             _ => Outcome::Error,
         };
         let reason = format!("{method} {route}: {status} {problem}");
-        let entry = ctx.entry("request", "", outcome, reason);
+        let entry = ctx.entry(Action::Request, "", outcome, reason);
         self.audit.commit(Commit::entry(entry)).await?;
         Ok(())
     }

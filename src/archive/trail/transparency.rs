@@ -5,7 +5,7 @@ use super::AuditTrail;
 use crate::archive::{ArchiveError, RequestCtx};
 use crate::audit::checkpoint::{Checkpoint, NoteSigner};
 use crate::audit::merkle::{self, Hash};
-use crate::audit::{Commit, Outcome, StoredTree};
+use crate::audit::{Action, Commit, Outcome, StoredTree};
 use crate::crypto::MasterKey;
 use crate::store::{Cf, KvStore, Op};
 
@@ -71,7 +71,7 @@ impl AuditTrail {
     async fn audit_read(&self, ctx: &RequestCtx, resource: &str) -> Result<u64, ArchiveError> {
         self.gate.require_audit_read(ctx, super::audit_log::ACTION, resource).await?;
         let seqs =
-            self.audit.commit(Commit::entry(ctx.entry("audit.query", resource, Outcome::Allow, "proof"))).await?;
+            self.audit.commit(Commit::entry(ctx.entry(Action::AuditQuery, resource, Outcome::Allow, "proof"))).await?;
         Ok(seqs.last().map_or(0, |s| s + 1))
     }
 

@@ -5,7 +5,7 @@
 use super::{problem, RowDoc, RowOutcome};
 use crate::archive::customers::Customers;
 use crate::archive::{ArchiveError, RequestCtx};
-use crate::audit::{Commit, Outcome};
+use crate::audit::{Action, Commit, Outcome};
 use crate::domain::DossierId;
 use serde_json::Value;
 
@@ -39,7 +39,7 @@ impl Customers {
             grade: if doc.given.grade { incoming.grade } else { meta.grade },
             status: if doc.given.status { incoming.status } else { meta.status },
         };
-        let checked = self.gate.purpose(ctx, "import.row", did.as_str()).await.map_err(problem)?;
+        let checked = self.gate.purpose(ctx, Action::ImportRow, did.as_str()).await.map_err(problem)?;
         let decision = self.policy.access.decide_change(
             &ctx.principal,
             crate::policy::access::Change::Update,
@@ -70,7 +70,7 @@ impl Customers {
         match refusal {
             None => Ok(Some(self.merged(did, &doc.body, doc.given).map_err(problem)?)),
             Some(why) => {
-                let e = ctx.entry("import.row", did.as_str(), Outcome::Deny, format!("row {n}: {why}"));
+                let e = ctx.entry(Action::ImportRow, did.as_str(), Outcome::Deny, format!("row {n}: {why}"));
                 self.audit.commit(Commit::entry(e)).await.map_err(|e| problem(e.into()))?;
                 Ok(None)
             }
@@ -90,13 +90,17 @@ impl Customers {
         match merged {
             None => {
                 let what = if dry_run { "dry run, unchanged" } else { "unchanged" };
-                let e = ctx.entry("import.row", did.as_str(), Outcome::Allow, format!("row {n}: {what}"));
+                let e = ctx.entry(Action::ImportRow, did.as_str(), Outcome::Allow, format!("row {n}: {what}"));
                 self.audit.commit(Commit::entry(e)).await.map_err(|e| problem(e.into()))?;
                 Ok(("unchanged".into(), Some(did.to_string())))
             }
             Some(_) if dry_run => {
-                let e =
-                    ctx.entry("import.row", did.as_str(), Outcome::Allow, format!("row {n}: dry run, would update"));
+                let e = ctx.entry(
+                    Action::ImportRow,
+                    did.as_str(),
+                    Outcome::Allow,
+                    format!("row {n}: dry run, would update"),
+                );
                 self.audit.commit(Commit::entry(e)).await.map_err(|e| problem(e.into()))?;
                 Ok(("would_update".into(), Some(did.to_string())))
             }
@@ -112,7 +116,7 @@ impl Customers {
     /// finance, outside parties) is refused before any byte of the sheet is
     /// parsed, and a missing purpose too.
     pub async fn may_import(&self, ctx: &RequestCtx, owner: Option<&str>) -> Result<(), ArchiveError> {
-        const ACTION: &str = "import";
+        const ACTION: Action = Action::Import;
         self.dossiers.refuse_outside_party(ctx, ACTION, "").await?;
         let purpose = self.gate.purpose(ctx, ACTION, "").await?;
         let owner = match owner.map(crate::domain::PrincipalId::parse) {

@@ -5,7 +5,7 @@ use crate::archive::records::SUBJECTS;
 use crate::archive::registers::Access;
 use crate::archive::registers::Registers;
 use crate::archive::{ArchiveError, RequestCtx};
-use crate::audit::{AuditEntry, AuditFilter, Commit, Outcome};
+use crate::audit::{Action, AuditEntry, AuditFilter, Commit, Outcome};
 use crate::crypto::{KeyRef, Sealed};
 use crate::domain::IncidentId;
 use crate::domain::{DossierId, Jurisdiction, PrincipalId, SubjectId};
@@ -27,8 +27,8 @@ fn shown(e: &AuditEntry) -> Vec<String> {
     if b.outcome != Outcome::Allow {
         return vec![];
     }
-    match b.action.as_str() {
-        "dossier.read" => b
+    match Action::parse(&b.action) {
+        Some(Action::DossierRead) => b
             .subjects
             .iter()
             .enumerate()
@@ -38,7 +38,7 @@ fn shown(e: &AuditEntry) -> Vec<String> {
             })
             .map(|(_, s)| s.clone())
             .collect(),
-        "subject.export" | "consent.history" | "document.get" => b.subjects.clone(),
+        Some(Action::SubjectExport | Action::ConsentHistory | Action::DocumentGet) => b.subjects.clone(),
         _ => vec![],
     }
 }
@@ -54,7 +54,7 @@ impl Registers {
         id: &str,
         c: AffectedCriteria,
     ) -> Result<AffectedSet, ArchiveError> {
-        const ACTION: &str = "incident.affected";
+        const ACTION: Action = Action::IncidentAffected;
         self.gate.require_register(ctx, ACTION, id, Access::Keep).await?;
         let held = self.find_incident(ctx, ACTION, id).await?;
         let mut r = held.value.clone();
@@ -165,7 +165,7 @@ impl Registers {
     /// The subject ids of one affected set (compliance: for notifying them).
     #[tracing::instrument(level = "debug", skip_all)]
     pub async fn affected_list(&self, ctx: &RequestCtx, id: &str, n: u32) -> Result<Vec<String>, ArchiveError> {
-        const ACTION: &str = "incident.affected_list";
+        const ACTION: Action = Action::IncidentAffectedList;
         self.gate.require_register(ctx, ACTION, id, Access::Keep).await?;
         let r = self.find_incident(ctx, ACTION, id).await?.value;
         let Some(sealed) = AFFECTED.get(self.store.as_ref(), &(r.id.clone(), n))? else {

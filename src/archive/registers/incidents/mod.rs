@@ -14,7 +14,7 @@ use super::{rfc3339, Access};
 use crate::archive::registers::Registers;
 use crate::archive::vault::Slot;
 use crate::archive::{ArchiveError, RequestCtx};
-use crate::audit::{Commit, Outcome};
+use crate::audit::{Action, Commit, Outcome};
 use crate::crypto::{KeyRef, Sealed};
 use crate::domain::{Classification, IncidentId, Jurisdiction, PrincipalId};
 use crate::policy::registers::{Deadline, Notify};
@@ -312,7 +312,7 @@ impl Registers {
     /// `POST /v1/incidents` (compliance).
     #[tracing::instrument(level = "debug", skip_all)]
     pub async fn create_incident(&self, ctx: &RequestCtx, new: NewIncident) -> Result<IncidentView, ArchiveError> {
-        const ACTION: &str = "incident.create";
+        const ACTION: Action = Action::IncidentCreate;
         self.gate.require_register(ctx, ACTION, "incidents", Access::Keep).await?;
         let now = self.clock.now();
         let mut errors = Vec::new();
@@ -404,7 +404,7 @@ impl Registers {
 
     #[tracing::instrument(level = "debug", skip_all)]
     pub async fn list_incidents(&self, ctx: &RequestCtx) -> Result<Vec<IncidentView>, ArchiveError> {
-        const ACTION: &str = "incident.list";
+        const ACTION: Action = Action::IncidentList;
         self.gate.require_register(ctx, ACTION, "incidents", Access::Read).await?;
         let mut all: Vec<IncidentRecord> = INCIDENTS.values(self.store.as_ref()).collect::<Result<_, _>>()?;
         all.sort_by_key(|r| std::cmp::Reverse(r.aware_at));
@@ -418,7 +418,7 @@ impl Registers {
     async fn find_incident(
         &self,
         ctx: &RequestCtx,
-        action: &str,
+        action: Action,
         id: &str,
     ) -> Result<Held<IncidentRecord>, ArchiveError> {
         match self.incident_record(id)? {
@@ -432,7 +432,7 @@ impl Registers {
 
     #[tracing::instrument(level = "debug", skip_all)]
     pub async fn get_incident(&self, ctx: &RequestCtx, id: &str) -> Result<IncidentView, ArchiveError> {
-        const ACTION: &str = "incident.read";
+        const ACTION: Action = Action::IncidentRead;
         self.gate.require_register(ctx, ACTION, id, Access::Read).await?;
         let r = self.find_incident(ctx, ACTION, id).await?.value;
         self.audit.commit(Commit::entry(ctx.entry(ACTION, id, Outcome::Allow, "incident"))).await?;
@@ -443,7 +443,7 @@ impl Registers {
     async fn commit_incident(
         &self,
         ctx: &RequestCtx,
-        action: &str,
+        action: Action,
         held: &Held<IncidentRecord>,
         r: &IncidentRecord,
         ops: Vec<Op>,

@@ -7,7 +7,7 @@ use super::{
 use crate::archive::registers::Registers;
 use crate::archive::registers::{code, rfc3339, Access, AlertWrite};
 use crate::archive::{ArchiveError, RequestCtx};
-use crate::audit::{Commit, Outcome};
+use crate::audit::{Action, Commit, Outcome};
 use crate::crypto::KeyRef;
 use std::collections::BTreeMap;
 
@@ -20,7 +20,7 @@ impl Registers {
         id: &str,
         n: NewNotification,
     ) -> Result<IncidentView, ArchiveError> {
-        const ACTION: &str = "incident.notify";
+        const ACTION: Action = Action::IncidentNotify;
         self.gate.require_register(ctx, ACTION, id, Access::Keep).await?;
         let held = self.find_incident(ctx, ACTION, id).await?;
         let mut r = held.value.clone();
@@ -95,7 +95,7 @@ impl Registers {
         reasoning: &str,
         keys_compromised: bool,
     ) -> Result<IncidentView, ArchiveError> {
-        const ACTION: &str = "incident.exemption";
+        const ACTION: Action = Action::IncidentExemption;
         self.gate.require_register(ctx, ACTION, id, Access::Keep).await?;
         let held = self.find_incident(ctx, ACTION, id).await?;
         let mut r = held.value.clone();
@@ -137,7 +137,7 @@ impl Registers {
     /// `GET /v1/incidents/{id}/notice` (compliance): the draft notice.
     #[tracing::instrument(level = "debug", skip_all)]
     pub async fn incident_notice(&self, ctx: &RequestCtx, id: &str) -> Result<NoticeDraft, ArchiveError> {
-        const ACTION: &str = "incident.notice";
+        const ACTION: Action = Action::IncidentNotice;
         self.gate.require_register(ctx, ACTION, id, Access::Keep).await?;
         let r = self.find_incident(ctx, ACTION, id).await?.value;
         let v = self.incident_view(&r, true)?;

@@ -9,7 +9,7 @@ use crate::archive::registers::Registers;
 use crate::archive::registers::{code, rfc3339, Access, AlertWrite};
 use crate::archive::retention::CERTIFICATES;
 use crate::archive::{ArchiveError, RequestCtx};
-use crate::audit::{entry_key, AuditEntry, Commit, Outcome};
+use crate::audit::{entry_key, Action, AuditEntry, Commit, Outcome};
 use crate::domain::dossier::FieldError;
 use crate::domain::CertificateId;
 use crate::store::{Cf, Held};
@@ -35,9 +35,10 @@ impl Registers {
                 };
                 let entry = AuditEntry::decode(&raw).map_err(|e| ArchiveError::Internal(e.into()))?;
                 let b = &entry.body;
-                let fits = r.kind.answering_actions().contains(&b.action.as_str());
+                let fits = Action::parse(&b.action).is_some_and(|a| r.kind.answering_actions().contains(&a));
                 if !fits {
-                    let want = r.kind.answering_actions().join(", ");
+                    let want: Vec<&str> = r.kind.answering_actions().iter().map(|a| a.as_str()).collect();
+                    let want = want.join(", ");
                     return Ok(Err(field_error(
                         &path,
                         format!("records {}, not one that answers this request ({want})", b.action),
@@ -67,7 +68,7 @@ impl Registers {
                         "the certificate does not erase this person for an erasure request",
                     )));
                 }
-                Ok(Ok(Answer { kind: a.kind, reference: a.reference.clone(), action: "subject.erase".into() }))
+                Ok(Ok(Answer { kind: a.kind, reference: a.reference.clone(), action: Action::SubjectErase.into() }))
             }
         }
     }
@@ -81,7 +82,7 @@ impl Registers {
         id: &str,
         change: RequestChange,
     ) -> Result<RequestView, ArchiveError> {
-        const ACTION: &str = "request.update";
+        const ACTION: Action = Action::RequestUpdate;
         self.gate.require_register(ctx, ACTION, id, Access::Keep).await?;
         let Some(held) = self.request_record(id)? else {
             let e = ctx.entry(ACTION, id, Outcome::Error, "no such request");

@@ -9,7 +9,7 @@ use crate::archive::records::{ConsentEvent, ConsentEventKind, SubjectMeta, CONSE
 use crate::archive::registers::Registers;
 use crate::archive::registers::{code, rfc3339};
 use crate::archive::{ArchiveError, RequestCtx};
-use crate::audit::{Commit, Outcome};
+use crate::audit::{Action, Commit, Outcome};
 use crate::crypto::KeyRef;
 use crate::domain::{RequestId, SubjectId};
 
@@ -18,7 +18,7 @@ impl Registers {
     /// dossier of their region).
     #[tracing::instrument(level = "debug", skip_all)]
     pub async fn create_request(&self, ctx: &RequestCtx, new: NewRequest) -> Result<RequestView, ArchiveError> {
-        const ACTION: &str = "request.create";
+        const ACTION: Action = Action::RequestCreate;
         let p = &ctx.principal;
         let found = SubjectId::parse(&new.subject)
             .ok()
@@ -157,7 +157,7 @@ impl Registers {
                 m.last_withdrawal_at = Some(now);
                 ops.push(CONSENT_EVENTS.put_unguarded(&(sid.clone(), n), &event)?);
                 let mut w = ctx.entry(
-                    "consent.withdraw",
+                    Action::ConsentWithdraw,
                     sid.as_str(),
                     Outcome::Allow,
                     format!("objection to direct marketing, request {rid}: purpose {purpose} withdrawn, event {n} (GDPR Art. 21(3))"),
@@ -167,7 +167,8 @@ impl Registers {
                 record.effects.push(format!("consent for {purpose} withdrawn (consent event {n})"));
             }
             let note = format!("{purpose} refused for good: consent for it is not recorded again (GDPR Art. 21(3))");
-            let mut o = ctx.entry("subject.object", sid.as_str(), Outcome::Allow, format!("request {rid}: {note}"));
+            let mut o =
+                ctx.entry(Action::SubjectObject, sid.as_str(), Outcome::Allow, format!("request {rid}: {note}"));
             o.subjects = vec![sid.to_string()];
             entries.push(o);
             record.effects.push(note);

@@ -16,7 +16,7 @@ use super::{field_error, visible, MAX_TEXT};
 use super::{rfc3339, Access};
 use crate::archive::registers::Registers;
 use crate::archive::{ArchiveError, RequestCtx};
-use crate::audit::{Commit, Outcome};
+use crate::audit::{Action, Commit, Outcome};
 use crate::crypto::{KeyRef, Sealed};
 use crate::domain::dossier::FieldError;
 use crate::domain::{Jurisdiction, PrincipalId, RequestId, SubjectId};
@@ -40,16 +40,16 @@ pub enum RequestKind {
 
 impl RequestKind {
     /// The audit actions whose entries can answer this kind of request.
-    fn answering_actions(self) -> &'static [&'static str] {
+    fn answering_actions(self) -> &'static [Action] {
         match self {
-            RequestKind::Access => &["subject.export", "subject.processing"],
-            RequestKind::Portability => &["subject.export"],
-            RequestKind::Rectification => &["dossier.update"],
-            RequestKind::Erasure => &["subject.erase"],
-            RequestKind::Restriction => &["subject.restrict"],
-            RequestKind::Objection => &["consent.withdraw", "subject.restrict", "subject.object"],
-            RequestKind::Explanation => &["subject.processing"],
-            RequestKind::Withdrawal => &["consent.withdraw"],
+            RequestKind::Access => &[Action::SubjectExport, Action::SubjectProcessing],
+            RequestKind::Portability => &[Action::SubjectExport],
+            RequestKind::Rectification => &[Action::DossierUpdate],
+            RequestKind::Erasure => &[Action::SubjectErase],
+            RequestKind::Restriction => &[Action::SubjectRestrict],
+            RequestKind::Objection => &[Action::ConsentWithdraw, Action::SubjectRestrict, Action::SubjectObject],
+            RequestKind::Explanation => &[Action::SubjectProcessing],
+            RequestKind::Withdrawal => &[Action::ConsentWithdraw],
         }
     }
 
@@ -360,7 +360,7 @@ impl Registers {
         due_before: Option<OffsetDateTime>,
         subject: Option<&str>,
     ) -> Result<Vec<RequestView>, ArchiveError> {
-        const ACTION: &str = "request.list";
+        const ACTION: Action = Action::RequestList;
         self.gate.require_register(ctx, ACTION, "requests", Access::Read).await?;
         let mut all: Vec<RequestRecord> = self
             .all_requests()?
@@ -386,7 +386,7 @@ impl Registers {
 
     #[tracing::instrument(level = "debug", skip_all)]
     pub async fn get_request(&self, ctx: &RequestCtx, id: &str) -> Result<RequestView, ArchiveError> {
-        const ACTION: &str = "request.read";
+        const ACTION: Action = Action::RequestRead;
         self.gate.require_register(ctx, ACTION, id, Access::Read).await?;
         let Some(Held { value: r, .. }) = self.request_record(id)? else {
             let e = ctx.entry(ACTION, id, Outcome::Error, "no such request");
