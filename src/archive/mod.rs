@@ -1,5 +1,8 @@
-//! The use cases. Plain Rust with no HTTP types: the REST handlers, the CLI
-//! and the scheduler all call these.
+//! The use cases, as services (docs/architecture.md, "Services"): each a
+//! type with the ports it uses and the state it owns, depending on the
+//! services below it only; `Archive` builds them and hands them out. Plain
+//! Rust with no HTTP types: the REST handlers, the console, the CLI and the
+//! scheduler all call these.
 //!
 //! Every use case that touches dossier or subject data ends in exactly one
 //! durable commit holding the change (if any) and its audit entry; denials
