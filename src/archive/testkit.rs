@@ -13,6 +13,12 @@ use crate::store::{Cf, KvStore, MemStore};
 use std::sync::Arc;
 
 pub(crate) fn archive() -> (Archive, Arc<MemStore>) {
+    let (a, store, _) = archive_with_clock();
+    (a, store)
+}
+
+/// [`archive`], with the clock it reads (set it to move time on).
+pub(crate) fn archive_with_clock() -> (Archive, Arc<MemStore>, Arc<ManualClock>) {
     let store = Arc::new(MemStore::default());
     let clock = Arc::new(ManualClock::new(time::macros::datetime!(2026-12-01 09:00 UTC)));
     let policy = PolicySet::embedded().unwrap();
@@ -20,12 +26,12 @@ pub(crate) fn archive() -> (Archive, Arc<MemStore>) {
         store.clone(),
         MasterKey::generate(),
         policy,
-        clock,
+        clock.clone(),
         Arc::new(Metrics::default()),
         crate::archive::Settings { key_cache: 64, ..Default::default() },
     )
     .unwrap();
-    (a, store)
+    (a, store, clock)
 }
 
 pub(crate) fn principal(roles: &[Role]) -> Principal {

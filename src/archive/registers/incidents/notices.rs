@@ -172,9 +172,14 @@ impl Registers {
         put("what_persons_can_do", v.advice.clone().map(Value::from), "PIPL Art. 57(2)");
         put("contact_point", v.contact.clone().map(Value::from), "GDPR Art. 33(3)(b); PIPL Art. 57(3)");
         put("deadlines", Some(serde_json::to_value(&v.deadlines).unwrap_or_default()), "policies/incidents.toml");
-        if r.aware_at + time::Duration::hours(72) < self.clock.now()
-            && v.deadlines.iter().any(|d| d.id.starts_with("gdpr") && d.status != "met")
-        {
+        // A GDPR authority deadline (one for the EU) not met on time: told by
+        // the deadline's own fields, not by its name.
+        let gdpr_late = self.deadlines_of(&r).iter().any(|(d, due, met)| {
+            d.notify == crate::policy::registers::Notify::Authority
+                && d.jurisdictions.iter().any(crate::domain::Jurisdiction::is_eu)
+                && !met.is_some_and(|t| t <= *due)
+        });
+        if r.aware_at + time::Duration::hours(72) < self.clock.now() && gdpr_late {
             put(
                 "reasons_for_delay",
                 None,
