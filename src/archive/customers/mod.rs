@@ -84,3 +84,6 @@ fn named_contact(
         }
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -310,3 +310,6 @@ impl Subjects {
         self.subject_view(&call, &meta)
     }
 }
+
+#[cfg(test)]
+mod tests;
