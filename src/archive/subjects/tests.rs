@@ -33,7 +33,7 @@ async fn consent_is_granted_with_sealed_evidence_withdrawn_and_its_history_audit
     assert_eq!(history[0].evidence.as_deref(), Some("电话录音 2026-12-01 10:02"));
     let e = last_entry(&store);
     assert_eq!((e.body.action.as_str(), e.body.outcome), ("consent.history", Outcome::Allow));
-    assert_eq!(e.body.subjects, [sid.clone()]);
+    assert_eq!(e.body.subjects, std::slice::from_ref(&sid));
 
     let auditor = caller(&a, &[Role::Auditor], "legal_compliance").await;
     let refused = a.subjects().withdraw_consent(&auditor, &sid, "marketing").await;
