@@ -80,3 +80,11 @@ pub(crate) fn body(owner: &str) -> serde_json::Value {
     d["owner"] = owner.into();
     d
 }
+
+/// A sales caller in 华东 (stating `service_delivery`) and a dossier they
+/// created and own, from the fixture.
+pub(crate) async fn sales_dossier(a: &Archive) -> (RequestCtx, crate::archive::Created) {
+    let sales = caller(a, &[Role::Sales], "service_delivery").await;
+    let made = a.dossiers().create_dossier(&sales, &body(sales.principal.id.as_str())).await.unwrap();
+    (sales, made)
+}

@@ -22,21 +22,22 @@ pub use interactions::{InteractionKind, InteractionPage, InteractionView, NewInt
 pub use reports::{Report, ReportBy, ReportRow};
 pub use reviews::{DueReview, NewReview, ReviewOutcome, ReviewView};
 
-/// Customer management: interactions, figures and grading, reviews, reports, the workbook import and the export.
+/// Customer management: interactions, figures and grading, reviews, reports,
+/// the workbook import and the export.
 pub struct Customers {
-    store: std::sync::Arc<dyn crate::store::KvStore>,
-    vault: std::sync::Arc<crate::archive::vault::Vault>,
-    audit: std::sync::Arc<crate::audit::AuditWriter>,
-    gate: std::sync::Arc<crate::archive::gate::Gate>,
-    policy: std::sync::Arc<crate::policy::PolicySet>,
-    clock: std::sync::Arc<dyn crate::clock::Clock>,
-    metrics: std::sync::Arc<crate::metrics::Metrics>,
+    store: Arc<dyn KvStore>,
+    vault: Arc<Vault>,
+    audit: Arc<AuditWriter>,
+    gate: Arc<Gate>,
+    policy: Arc<PolicySet>,
+    clock: Arc<dyn Clock>,
+    metrics: Arc<Metrics>,
     /// Customers are dossiers: every change is a dossier version.
-    dossiers: std::sync::Arc<crate::archive::dossiers::Dossiers>,
+    dossiers: Arc<Dossiers>,
     /// Interactions are searchable like the remarks.
-    index: std::sync::Arc<crate::archive::index::Indexer>,
+    index: Arc<Indexer>,
     /// An imported row is a dossier document.
-    template: std::sync::Arc<crate::domain::dossier::TemplateValidator>,
+    template: Arc<TemplateValidator>,
     /// Dossiers unchanged for this long are reported stale.
     stale_after: time::Duration,
 }
@@ -44,9 +45,9 @@ pub struct Customers {
 impl Customers {
     pub(in crate::archive) fn new(
         p: &crate::archive::Ports,
-        dossiers: std::sync::Arc<crate::archive::dossiers::Dossiers>,
-        index: std::sync::Arc<crate::archive::index::Indexer>,
-        template: std::sync::Arc<crate::domain::dossier::TemplateValidator>,
+        dossiers: Arc<Dossiers>,
+        index: Arc<Indexer>,
+        template: Arc<TemplateValidator>,
         stale_after: time::Duration,
     ) -> Self {
         Customers {
@@ -87,3 +88,15 @@ fn named_contact(
 
 #[cfg(test)]
 mod tests;
+
+use crate::archive::dossiers::Dossiers;
+use crate::archive::gate::Gate;
+use crate::archive::index::Indexer;
+use crate::archive::vault::Vault;
+use crate::audit::AuditWriter;
+use crate::clock::Clock;
+use crate::domain::dossier::TemplateValidator;
+use crate::metrics::Metrics;
+use crate::policy::PolicySet;
+use crate::store::KvStore;
+use std::sync::Arc;

@@ -1,16 +1,14 @@
 //! Interactions tested where they live: the memory store, the shipped
 //! policies, the manual clock; no HTTP.
 use super::{InteractionKind, NewInteraction};
-use crate::archive::testkit::{archive, body, caller, last_entry};
+use crate::archive::testkit::{archive, last_entry, sales_dossier};
 use crate::audit::Outcome;
-use crate::domain::Role;
 use crate::store::{Cf, KvStore};
 
 #[tokio::test]
 async fn an_interaction_is_sealed_and_listed_as_the_read_plan_shows_its_class() {
     let (a, store) = archive();
-    let sales = caller(&a, &[Role::Sales], "service_delivery").await;
-    let made = a.dossiers().create_dossier(&sales, &body(sales.principal.id.as_str())).await.unwrap();
+    let (sales, made) = sales_dossier(&a).await;
     let contact = made.subjects[0].to_string();
     let n = NewInteraction {
         kind: InteractionKind::Complaint,

@@ -5,32 +5,33 @@
 //! Documents are immutable: a name is written once.
 
 use super::{ArchiveError, RequestCtx};
-use crate::archive::vault::{open_with, seal_with, Opened, Slot};
-use crate::audit::{Action, Commit, Outcome};
-use crate::crypto::KeyRef;
+use crate::archive::dossiers::Dossiers;
+use crate::archive::gate::Gate;
+use crate::archive::vault::{open_with, seal_with, Opened, Slot, Vault};
+use crate::audit::{Action, AuditWriter, Commit, Outcome};
+use crate::clock::Clock;
+use crate::crypto::{DataKey, KeyRef};
 use crate::domain::{DossierId, PrincipalId};
 use crate::policy::access::Change;
-use crate::store::{keys, Cf, Op, Table};
+use crate::store::{keys, Cf, KvStore, Op, Table};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
+use std::sync::Arc;
 use time::OffsetDateTime;
 
 /// Contract documents: sealed uploads, streamed downloads, lists.
 pub struct Documents {
-    store: std::sync::Arc<dyn crate::store::KvStore>,
-    vault: std::sync::Arc<crate::archive::vault::Vault>,
-    audit: std::sync::Arc<crate::audit::AuditWriter>,
-    gate: std::sync::Arc<crate::archive::gate::Gate>,
-    clock: std::sync::Arc<dyn crate::clock::Clock>,
+    store: Arc<dyn KvStore>,
+    vault: Arc<Vault>,
+    audit: Arc<AuditWriter>,
+    gate: Arc<Gate>,
+    clock: Arc<dyn Clock>,
     /// Whose documents: the dossier's read plan and change decision.
-    dossiers: std::sync::Arc<crate::archive::dossiers::Dossiers>,
+    dossiers: Arc<Dossiers>,
 }
 
 impl Documents {
-    pub(in crate::archive) fn new(
-        p: &crate::archive::Ports,
-        dossiers: std::sync::Arc<crate::archive::dossiers::Dossiers>,
-    ) -> Self {
+    pub(in crate::archive) fn new(p: &crate::archive::Ports, dossiers: Arc<Dossiers>) -> Self {
         Documents {
             store: p.store.clone(),
             vault: p.vault.clone(),
@@ -79,13 +80,20 @@ pub struct Upload {
     name: String,
     content_type: String,
     upload: String,
-    key: std::sync::Arc<crate::crypto::DataKey>,
+    key: Arc<DataKey>,
     buffer: Vec<u8>,
     hasher: Sha256,
     size: u64,
     chunks: u32,
     limit: u64,
     subjects: Vec<crate::domain::SubjectId>,
+}
+
+impl Upload {
+    /// The deletes of the chunks written so far (an upload given up).
+    fn chunk_deletes(&self) -> Vec<Op> {
+        (0..self.chunks).map(|n| Op::Delete(Cf::Documents, keys::chunk(&self.did, &self.upload, n))).collect()
+    }
 }
 
 impl Documents {
@@ -170,8 +178,7 @@ impl Documents {
     /// Deletes what an abandoned upload wrote, and audits why.
     #[tracing::instrument(level = "debug", skip_all)]
     pub async fn abort_upload(&self, ctx: &RequestCtx, up: Upload, why: &str) -> Result<(), ArchiveError> {
-        let ops: Vec<Op> =
-            (0..up.chunks).map(|n| Op::Delete(Cf::Documents, keys::chunk(&up.did, &up.upload, n))).collect();
+        let ops = up.chunk_deletes();
         let e = self.dossiers.dossier_entry(
             ctx,
             Action::DocumentPut,
@@ -220,9 +227,7 @@ impl Documents {
         );
         let commit = Commit { on_conflict: vec![conflict], ..Commit::guarded(change, vec![], entry) };
         if let Err(e) = self.audit.commit(commit).await {
-            let ops: Vec<Op> =
-                (0..up.chunks).map(|n| Op::Delete(Cf::Documents, keys::chunk(&up.did, &up.upload, n))).collect();
-            self.store.write(&ops, false)?;
+            self.store.write(&up.chunk_deletes(), false)?;
             return Err(e.into());
         }
         Ok(meta)
@@ -282,7 +287,7 @@ impl Documents {
 
     /// The key a dossier's documents are sealed under, held for one upload
     /// or download.
-    fn dossier_key(&self, did: &DossierId) -> Result<std::sync::Arc<crate::crypto::DataKey>, ArchiveError> {
+    fn dossier_key(&self, did: &DossierId) -> Result<Arc<DataKey>, ArchiveError> {
         match self.vault.key(&KeyRef::Dossier(did.clone()))? {
             Opened::Plain(k) => Ok(k),
             Opened::Erased => Err(ArchiveError::Conflict("the dossier's key was destroyed".into())),
@@ -336,5 +341,5 @@ pub struct DocumentReader {
     upload: String,
     chunks: u32,
     next: u32,
-    key: std::sync::Arc<crate::crypto::DataKey>,
+    key: Arc<DataKey>,
 }

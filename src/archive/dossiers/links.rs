@@ -99,10 +99,18 @@ impl Dossiers {
     /// stated: the `dossier.update` decision, without an entry (for the
     /// console's edit link; the update itself decides again, audited).
     pub fn may_update(&self, ctx: &RequestCtx, id: &DossierId) -> bool {
-        let crate::archive::StatedPurpose::Given(purpose) = &ctx.purpose else { return false };
-        let Ok(Some((meta, _))) = self.meta(id) else { return false };
+        let Some((purpose, meta)) = self.menu_facts(ctx, id) else { return false };
         let facts = meta.facts();
         let change = crate::policy::access::Change::Update;
-        self.policy.access.decide_change(&ctx.principal, change, purpose.as_str(), id.as_str(), facts, facts).allowed
+        self.policy.access.decide_change(&ctx.principal, change, purpose, id.as_str(), facts, facts).allowed
+    }
+
+    /// The purpose the caller stated and the dossier's metadata, for a
+    /// decision asked without an entry (what a page offers); `None` when
+    /// either is missing, so that nothing is offered.
+    pub(crate) fn menu_facts<'c>(&self, ctx: &'c RequestCtx, id: &DossierId) -> Option<(&'c str, DossierMeta)> {
+        let crate::archive::StatedPurpose::Given(purpose) = &ctx.purpose else { return None };
+        let (meta, _) = self.meta(id).ok().flatten()?;
+        Some((purpose.as_str(), meta))
     }
 }

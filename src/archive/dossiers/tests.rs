@@ -1,6 +1,6 @@
 //! The dossier use cases tested where they live: the memory store, the
 //! shipped policies, the manual clock; no HTTP.
-use crate::archive::testkit::{archive, body, caller, last_entry};
+use crate::archive::testkit::{archive, caller, last_entry, sales_dossier};
 use crate::archive::{ArchiveError, StatedPurpose};
 use crate::audit::Outcome;
 use crate::domain::Role;
@@ -9,8 +9,7 @@ use crate::store::{Cf, KvStore};
 #[tokio::test]
 async fn a_dossier_is_created_sealed_and_read_back_through_the_plan() {
     let (a, store) = archive();
-    let sales = caller(&a, &[Role::Sales], "service_delivery").await;
-    let made = a.dossiers().create_dossier(&sales, &body(sales.principal.id.as_str())).await.unwrap();
+    let (sales, made) = sales_dossier(&a).await;
     // Nothing personal in the clear anywhere in the store.
     for cf in [Cf::Dossiers, Cf::Versions, Cf::Subjects] {
         for row in store.scan(cf, b"", b"") {
@@ -33,8 +32,7 @@ async fn a_dossier_is_created_sealed_and_read_back_through_the_plan() {
 #[tokio::test]
 async fn a_read_without_a_purpose_or_outside_the_policy_is_refused_and_audited() {
     let (a, store) = archive();
-    let sales = caller(&a, &[Role::Sales], "service_delivery").await;
-    let made = a.dossiers().create_dossier(&sales, &body(sales.principal.id.as_str())).await.unwrap();
+    let (sales, made) = sales_dossier(&a).await;
 
     let mut bare = sales.clone();
     bare.purpose = StatedPurpose::Missing;

@@ -17,14 +17,23 @@ pub use recipients::{AttestationView, NewAttestation, NewRecipient, RecipientRol
 pub use records::{ProcessingRecord, RecordsOfProcessing};
 pub use transfers::{NewTransfer, TransferView, TransferVolume};
 
-/// The governance registers: recipients and their attestations, transfers, impact assessments, and the records of processing drawn from them.
+use crate::archive::gate::Gate;
+use crate::archive::vault::Vault;
+use crate::audit::AuditWriter;
+use crate::clock::Clock;
+use crate::policy::PolicySet;
+use crate::store::KvStore;
+use std::sync::Arc;
+
+/// The governance registers: recipients and their attestations, transfers,
+/// impact assessments, and the records of processing drawn from them.
 pub struct Governance {
-    store: std::sync::Arc<dyn crate::store::KvStore>,
-    vault: std::sync::Arc<crate::archive::vault::Vault>,
-    audit: std::sync::Arc<crate::audit::AuditWriter>,
-    gate: std::sync::Arc<crate::archive::gate::Gate>,
-    policy: std::sync::Arc<crate::policy::PolicySet>,
-    clock: std::sync::Arc<dyn crate::clock::Clock>,
+    store: Arc<dyn KvStore>,
+    vault: Arc<Vault>,
+    audit: Arc<AuditWriter>,
+    gate: Arc<Gate>,
+    policy: Arc<PolicySet>,
+    clock: Arc<dyn Clock>,
 }
 
 impl Governance {

@@ -25,8 +25,18 @@ pub use requests::{
 };
 
 use super::ArchiveError;
-use crate::archive::vault::Slot;
-use crate::crypto::{KeyRef, Sealed};
+use crate::archive::dossiers::Dossiers;
+use crate::archive::gate::Gate;
+use crate::archive::governance::Governance;
+use crate::archive::identity::Identity;
+use crate::archive::subjects::Subjects;
+use crate::archive::vault::{Slot, Vault};
+use crate::audit::AuditWriter;
+use crate::clock::Clock;
+use crate::crypto::{KeyRef, Keyring, Sealed};
+use crate::policy::PolicySet;
+use crate::store::KvStore;
+use std::sync::Arc;
 
 use super::wire_name as code;
 
@@ -58,32 +68,33 @@ fn visible(text: &str) -> bool {
 
 pub(crate) use crate::archive::gate::Access;
 
-/// The compliance registers: data-subject requests, incidents and their affected persons, bulk exports, and their deadline alerts.
+/// The compliance registers: data-subject requests, incidents and their
+/// affected persons, bulk exports, and their deadline alerts.
 pub struct Registers {
-    store: std::sync::Arc<dyn crate::store::KvStore>,
-    keyring: std::sync::Arc<crate::crypto::Keyring>,
-    vault: std::sync::Arc<crate::archive::vault::Vault>,
-    audit: std::sync::Arc<crate::audit::AuditWriter>,
-    gate: std::sync::Arc<crate::archive::gate::Gate>,
-    policy: std::sync::Arc<crate::policy::PolicySet>,
-    clock: std::sync::Arc<dyn crate::clock::Clock>,
+    store: Arc<dyn KvStore>,
+    keyring: Arc<Keyring>,
+    vault: Arc<Vault>,
+    audit: Arc<AuditWriter>,
+    gate: Arc<Gate>,
+    policy: Arc<PolicySet>,
+    clock: Arc<dyn Clock>,
     /// A request's answer reads the person's dossiers.
-    dossiers: std::sync::Arc<crate::archive::dossiers::Dossiers>,
+    dossiers: Arc<Dossiers>,
     /// An access request is answered with the subject export.
-    subjects: std::sync::Arc<crate::archive::subjects::Subjects>,
+    subjects: Arc<Subjects>,
     /// The deadline job also checks the yearly transfer volume.
-    governance: std::sync::Arc<crate::archive::governance::Governance>,
+    governance: Arc<Governance>,
     /// Who verified a request must exist.
-    identity: std::sync::Arc<crate::archive::identity::Identity>,
+    identity: Arc<Identity>,
 }
 
 impl Registers {
     pub(in crate::archive) fn new(
         p: &crate::archive::Ports,
-        dossiers: std::sync::Arc<crate::archive::dossiers::Dossiers>,
-        subjects: std::sync::Arc<crate::archive::subjects::Subjects>,
-        governance: std::sync::Arc<crate::archive::governance::Governance>,
-        identity: std::sync::Arc<crate::archive::identity::Identity>,
+        dossiers: Arc<Dossiers>,
+        subjects: Arc<Subjects>,
+        governance: Arc<Governance>,
+        identity: Arc<Identity>,
     ) -> Self {
         Registers {
             store: p.store.clone(),

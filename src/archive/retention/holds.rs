@@ -34,9 +34,8 @@ impl Retention {
     /// under the purpose they stated: the `dossier.hold` decision, without
     /// an entry (for the console's dossier page).
     pub fn may_hold(&self, ctx: &RequestCtx, id: &DossierId) -> bool {
-        let crate::archive::StatedPurpose::Given(purpose) = &ctx.purpose else { return false };
-        let Ok(Some((meta, _))) = self.dossiers.meta(id) else { return false };
-        self.policy.access.decide_hold(&ctx.principal, purpose.as_str(), id.as_str(), meta.facts()).allowed
+        let Some((purpose, meta)) = self.dossiers.menu_facts(ctx, id) else { return false };
+        self.policy.access.decide_hold(&ctx.principal, purpose, id.as_str(), meta.facts()).allowed
     }
 
     #[tracing::instrument(level = "debug", skip_all)]

@@ -29,32 +29,44 @@ pub use crate::policy::retention::Target;
 pub use sweep::SweepReport;
 
 use super::{ArchiveError, RequestCtx};
-use crate::audit::{Action, EntryBody, Outcome};
+use crate::archive::backups::Backups;
+use crate::archive::documents::Documents;
+use crate::archive::dossiers::Dossiers;
+use crate::archive::gate::Gate;
+use crate::archive::index::Indexer;
+use crate::archive::trail::AuditTrail;
+use crate::archive::vault::Vault;
+use crate::audit::{Action, AuditWriter, EntryBody, Outcome};
+use crate::clock::Clock;
+use crate::crypto::Keyring;
 use crate::domain::{BatchId, CertificateId, DossierId, HoldId, PrincipalId, SubjectId};
 use crate::policy::retention::{RetentionAction, Trigger};
-use crate::store::keys;
+use crate::policy::PolicySet;
+use crate::store::{keys, KvStore};
 use serde::{Deserialize, Serialize};
+use std::sync::Arc;
 use time::OffsetDateTime;
 
-/// Retention and destruction: what is due, four-eyes batches, legal holds, erasure, closing dossiers, certificates, the sweep.
+/// Retention and destruction: what is due, four-eyes batches, legal holds,
+/// erasure, closing dossiers, certificates, the sweep.
 pub struct Retention {
-    store: std::sync::Arc<dyn crate::store::KvStore>,
-    keyring: std::sync::Arc<crate::crypto::Keyring>,
-    vault: std::sync::Arc<crate::archive::vault::Vault>,
-    audit: std::sync::Arc<crate::audit::AuditWriter>,
-    gate: std::sync::Arc<crate::archive::gate::Gate>,
-    policy: std::sync::Arc<crate::policy::PolicySet>,
-    clock: std::sync::Arc<dyn crate::clock::Clock>,
+    store: Arc<dyn KvStore>,
+    keyring: Arc<Keyring>,
+    vault: Arc<Vault>,
+    audit: Arc<AuditWriter>,
+    gate: Arc<Gate>,
+    policy: Arc<PolicySet>,
+    clock: Arc<dyn Clock>,
     /// What a dossier is, and its changes.
-    dossiers: std::sync::Arc<crate::archive::dossiers::Dossiers>,
+    dossiers: Arc<Dossiers>,
     /// Documents are destroyed with their dossier.
-    documents: std::sync::Arc<crate::archive::documents::Documents>,
+    documents: Arc<Documents>,
     /// Destroyed and erased data leaves the index first.
-    index: std::sync::Arc<crate::archive::index::Indexer>,
+    index: Arc<Indexer>,
     /// Each certificate goes into the erasure journal.
-    backups: std::sync::Arc<crate::archive::backups::Backups>,
+    backups: Arc<Backups>,
     /// A certificate names the log's checkpoint and verifier key, and is a note its key signs.
-    trail: std::sync::Arc<crate::archive::trail::AuditTrail>,
+    trail: Arc<AuditTrail>,
     /// Dossiers unchanged for this long are flagged by the sweep.
     stale_after: time::Duration,
 }
@@ -62,11 +74,11 @@ pub struct Retention {
 impl Retention {
     pub(in crate::archive) fn new(
         p: &crate::archive::Ports,
-        dossiers: std::sync::Arc<crate::archive::dossiers::Dossiers>,
-        documents: std::sync::Arc<crate::archive::documents::Documents>,
-        index: std::sync::Arc<crate::archive::index::Indexer>,
-        backups: std::sync::Arc<crate::archive::backups::Backups>,
-        trail: std::sync::Arc<crate::archive::trail::AuditTrail>,
+        dossiers: Arc<Dossiers>,
+        documents: Arc<Documents>,
+        index: Arc<Indexer>,
+        backups: Arc<Backups>,
+        trail: Arc<AuditTrail>,
         stale_after: time::Duration,
     ) -> Self {
         Retention {

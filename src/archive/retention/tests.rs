@@ -1,6 +1,6 @@
 //! Legal holds tested where they live: the memory store, the shipped
 //! policies, the manual clock; no HTTP.
-use crate::archive::testkit::{archive, body, caller, last_entry};
+use crate::archive::testkit::{archive, caller, last_entry, sales_dossier};
 use crate::archive::ArchiveError;
 use crate::audit::Outcome;
 use crate::domain::{Jurisdiction, Role};
@@ -9,8 +9,7 @@ use crate::store::{Cf, KvStore};
 #[tokio::test]
 async fn a_hold_is_placed_sealed_listed_and_released_by_compliance_only() {
     let (a, store) = archive();
-    let sales = caller(&a, &[Role::Sales], "service_delivery").await;
-    let made = a.dossiers().create_dossier(&sales, &body(sales.principal.id.as_str())).await.unwrap();
+    let (sales, made) = sales_dossier(&a).await;
     let id = made.id.as_str();
     let cn = Jurisdiction::parse("CN").unwrap();
 

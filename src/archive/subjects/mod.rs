@@ -8,40 +8,51 @@ mod processing;
 
 use super::records::{ConsentBasis, ConsentEventKind, DossierMeta, SubjectMeta, SUBJECTS};
 use super::{ArchiveError, RequestCtx};
-use crate::audit::{Action, Commit, Outcome};
-use crate::crypto::KeyRef;
+use crate::archive::documents::Documents;
+use crate::archive::dossiers::Dossiers;
+use crate::archive::gate::Gate;
+use crate::archive::governance::Governance;
+use crate::archive::index::Indexer;
+use crate::archive::vault::Vault;
+use crate::audit::{Action, AuditWriter, Commit, Outcome};
+use crate::clock::Clock;
+use crate::crypto::{KeyRef, Keyring};
 use crate::domain::{DossierId, PrincipalId, SubjectId};
 use crate::policy::access::SubjectAction;
-use crate::store::{Held, Op};
+use crate::policy::PolicySet;
+use crate::store::{Held, KvStore, Op};
 use serde::Serialize;
+use std::sync::Arc;
 use time::OffsetDateTime;
 
-/// Data subjects: their status, consent and its evidence, restriction, residency, the explanation of processing, and the export of everything about them.
+/// Data subjects: their status, consent and its evidence, restriction,
+/// residency, the explanation of processing, and the export of everything about
+/// them.
 pub struct Subjects {
-    store: std::sync::Arc<dyn crate::store::KvStore>,
-    keyring: std::sync::Arc<crate::crypto::Keyring>,
-    vault: std::sync::Arc<crate::archive::vault::Vault>,
-    audit: std::sync::Arc<crate::audit::AuditWriter>,
-    gate: std::sync::Arc<crate::archive::gate::Gate>,
-    policy: std::sync::Arc<crate::policy::PolicySet>,
-    clock: std::sync::Arc<dyn crate::clock::Clock>,
+    store: Arc<dyn KvStore>,
+    keyring: Arc<Keyring>,
+    vault: Arc<Vault>,
+    audit: Arc<AuditWriter>,
+    gate: Arc<Gate>,
+    policy: Arc<PolicySet>,
+    clock: Arc<dyn Clock>,
     /// The dossiers that name a person.
-    dossiers: std::sync::Arc<crate::archive::dossiers::Dossiers>,
+    dossiers: Arc<Dossiers>,
     /// A person's export lists their dossiers' documents.
-    documents: std::sync::Arc<crate::archive::documents::Documents>,
+    documents: Arc<Documents>,
     /// Recipients and transfers, for consent to provision and the explanation of processing.
-    governance: std::sync::Arc<crate::archive::governance::Governance>,
+    governance: Arc<Governance>,
     /// A restriction takes a person out of search.
-    index: std::sync::Arc<crate::archive::index::Indexer>,
+    index: Arc<Indexer>,
 }
 
 impl Subjects {
     pub(in crate::archive) fn new(
         p: &crate::archive::Ports,
-        dossiers: std::sync::Arc<crate::archive::dossiers::Dossiers>,
-        documents: std::sync::Arc<crate::archive::documents::Documents>,
-        governance: std::sync::Arc<crate::archive::governance::Governance>,
-        index: std::sync::Arc<crate::archive::index::Indexer>,
+        dossiers: Arc<Dossiers>,
+        documents: Arc<Documents>,
+        governance: Arc<Governance>,
+        index: Arc<Indexer>,
     ) -> Self {
         Subjects {
             store: p.store.clone(),

@@ -1,6 +1,6 @@
 //! Consent tested where it lives: the memory store, the shipped policies,
 //! the manual clock; no HTTP.
-use crate::archive::testkit::{archive, body, caller, last_entry};
+use crate::archive::testkit::{archive, caller, last_entry, sales_dossier};
 use crate::archive::{ArchiveError, ConsentBasis, ConsentEventKind, NewConsent};
 use crate::audit::Outcome;
 use crate::domain::Role;
@@ -9,8 +9,7 @@ use crate::store::{Cf, KvStore};
 #[tokio::test]
 async fn consent_is_granted_with_sealed_evidence_withdrawn_and_its_history_audited() {
     let (a, store) = archive();
-    let sales = caller(&a, &[Role::Sales], "service_delivery").await;
-    let made = a.dossiers().create_dossier(&sales, &body(sales.principal.id.as_str())).await.unwrap();
+    let (sales, made) = sales_dossier(&a).await;
     let sid = made.subjects[0].to_string();
     let consent = NewConsent {
         purpose: "marketing".into(),
