@@ -8,7 +8,9 @@
 //! HTTP request
 //!   → web/        the one edge: request id + span, authenticate (token → Principal),
 //!                 X-Purpose parsed once (StatedPurpose), bounded bodies → DTO (body.rs)
-//!                 → domain type; the use case runs off the executor (offload);
+//!                 → domain type; the console's forms → the same DTOs (form.rs) and
+//!                 the same conversions (commands.rs); the use case runs off the
+//!                 executor (offload);
 //!                 errors → problem+json (error.rs); console sessions
 //!   → api/ | console/   REST routes and DTOs | server-rendered pages
 //!   → archive/    the services, lowest first (docs/architecture.md, "Services"):

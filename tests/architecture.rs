@@ -377,3 +377,30 @@ fn services_depend_downwards_only() {
     let unplaced: Vec<&&str> = rooms.iter().filter(|r| !placed.contains(**r)).collect();
     assert!(unplaced.is_empty(), "place these rooms in the order: {unplaced:?}");
 }
+
+/// The console builds no command the API takes as a body: each one it
+/// posts is read from its form into the API's DTO and converted by the
+/// same `TryFrom` in `web/commands.rs`, so a form cannot skip a check the
+/// API makes (a struct literal of such a command in `console/` would).
+#[test]
+fn the_console_builds_commands_only_through_the_apis_bodies() {
+    let commands = std::fs::read_to_string(src().join("web/commands.rs")).unwrap();
+    let built: Vec<&str> = commands
+        .lines()
+        .filter_map(|l| l.strip_prefix("impl TryFrom<"))
+        .filter_map(|l| l.split(" for ").nth(1))
+        .map(|t| t.trim_end_matches(" {"))
+        .collect();
+    assert!(built.len() >= 6, "web/commands.rs converts {built:?}");
+    for file in sources(&src().join("console")) {
+        let text = std::fs::read_to_string(&file).unwrap();
+        for command in &built {
+            let literal = format!("{command} {{");
+            assert!(
+                !non_test(&text).contains(&literal),
+                "{} builds {command} by hand: read the form as its DTO (Page::command)",
+                file.display()
+            );
+        }
+    }
+}

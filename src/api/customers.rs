@@ -3,12 +3,13 @@
 //! report.
 
 use crate::archive::customers::{
-    DueReview, FigureRecord, GradeExplanation, InteractionKind, InteractionPage, InteractionView, NewFigures,
-    NewInteraction, NewReview, Report, ReportBy, ReviewOutcome, ReviewView,
+    DueReview, FigureRecord, GradeExplanation, InteractionPage, InteractionView, NewFigures, NewInteraction, NewReview,
+    Report, ReportBy, ReviewView,
 };
 use crate::archive::Created;
 use crate::domain::dossier::Grade;
 use crate::web::body::{Body, Errors};
+use crate::web::commands::{InteractionDto, ReviewDto};
 use crate::web::error::ApiError;
 use crate::web::{AppState, Ctx};
 use axum::extract::{Path, Query, State};
@@ -36,26 +37,6 @@ pub fn routes() -> Router<AppState> {
         )
 }
 
-/// `POST /v1/dossiers/{id}/interactions`.
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct InteractionDto {
-    #[schema(inline)]
-    pub kind: InteractionKind,
-    /// When it happened (RFC 3339).
-    #[schema(format = DateTime)]
-    pub at: String,
-    /// What was said or done (confidential; sealed).
-    #[schema(min_length = 1, max_length = 4000, pattern = "[^\\s]")]
-    pub summary: String,
-    /// The contact person it was with (`sub_…` of this dossier).
-    #[schema(pattern = "^sub_[0-9a-z]{26}$")]
-    pub contact: Option<String>,
-    /// 1 (poor) to 5 (excellent).
-    #[schema(minimum = 1, maximum = 5)]
-    pub satisfaction: Option<u8>,
-}
-
 /// Record an interaction with the customer: sales on their own dossiers,
 /// service in their region.
 #[utoipa::path(post, path = "/v1/dossiers/{id}/interactions", tag = "customers",
@@ -70,17 +51,7 @@ pub async fn add_interaction(
     Path(id): Path<String>,
     Body(d): Body<InteractionDto>,
 ) -> Result<(StatusCode, Json<InteractionView>), ApiError> {
-    let mut errors = Errors::default();
-    let at = errors.time("/at", &d.at);
-    let new = errors
-        .finish(at.map(|at| NewInteraction {
-            kind: d.kind,
-            at,
-            summary: d.summary,
-            contact: d.contact,
-            satisfaction: d.satisfaction,
-        }))
-        .map_err(ApiError::invalid)?;
+    let new = NewInteraction::try_from(d).map_err(ApiError::invalid)?;
     Ok((StatusCode::CREATED, Json(s.archive.customers().add_interaction(&ctx, &id, new).await?)))
 }
 
@@ -197,26 +168,15 @@ pub async fn override_grade(
     Path(id): Path<String>,
     Body(d): Body<OverrideDto>,
 ) -> Result<(StatusCode, Json<Created>), ApiError> {
+    let mut errors = Errors::default();
+    let reason = errors.visible("/reason", d.reason, 2000);
+    errors.finish(Some(())).map_err(ApiError::invalid)?;
     let grade = match d.grade {
         GradeDto::A => Grade::A,
         GradeDto::B => Grade::B,
         GradeDto::C => Grade::C,
     };
-    Ok((StatusCode::CREATED, Json(s.archive.customers().override_grade(&ctx, &id, grade, &d.reason).await?)))
-}
-
-/// `POST /v1/dossiers/{id}/reviews`.
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct ReviewDto {
-    #[schema(inline)]
-    pub outcome: ReviewOutcome,
-    /// What the review found (sealed).
-    #[schema(min_length = 1, max_length = 4000, pattern = "[^\\s]")]
-    pub note: String,
-    /// For `contact_lost`: the contact person (`sub_…` of this dossier).
-    #[schema(pattern = "^sub_[0-9a-z]{26}$")]
-    pub contact: Option<String>,
+    Ok((StatusCode::CREATED, Json(s.archive.customers().override_grade(&ctx, &id, grade, &reason).await?)))
 }
 
 /// Record a periodic review; `contact_lost` starts the person's
@@ -233,7 +193,7 @@ pub async fn add_review(
     Path(id): Path<String>,
     Body(d): Body<ReviewDto>,
 ) -> Result<(StatusCode, Json<ReviewView>), ApiError> {
-    let new = NewReview { outcome: d.outcome, note: d.note, contact: d.contact };
+    let new = NewReview::try_from(d).map_err(ApiError::invalid)?;
     Ok((StatusCode::CREATED, Json(s.archive.customers().add_review(&ctx, &id, new).await?)))
 }
 

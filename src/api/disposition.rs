@@ -3,8 +3,8 @@
 
 use crate::archive::retention::{Batch, Due, HoldView, SignedCertificate};
 use crate::domain::dossier::FieldError;
-use crate::domain::Jurisdiction;
 use crate::web::body::{Body, Errors};
+use crate::web::commands::{ErasureDto, HoldDto, NewHold};
 use crate::web::error::ApiError;
 use crate::web::{offload, AppState, Ctx};
 use axum::extract::{Path, State};
@@ -46,77 +46,9 @@ impl TryFrom<CloseDto> for OffsetDateTime {
     }
 }
 
-/// `POST /v1/dossiers/{id}/legal-holds`.
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct HoldDto {
-    /// Why the dossier must be kept (sealed; may name people).
-    #[schema(
-        min_length = 1,
-        pattern = "[^\\u0000-\\u0020\\u007F-\\u00A0\\u1680\\u2000-\\u200A\\u2028\\u2029\\u202F\\u205F\\u3000]",
-        max_length = 2000
-    )]
-    pub reason: String,
-    /// The case or matter it is kept for (sealed).
-    #[schema(
-        min_length = 1,
-        pattern = "[^\\u0000-\\u0020\\u007F-\\u00A0\\u1680\\u2000-\\u200A\\u2028\\u2029\\u202F\\u205F\\u3000]",
-        max_length = 200
-    )]
-    pub case_ref: String,
-    /// Whose law requires the hold: `CN` (the default), `EU`, or an EU
-    /// member state's code. An EU resident's erasure yields only to an EU
-    /// or member-state hold; anyone else's to a PRC hold.
-    #[schema(pattern = "^[A-Z]{2}$", example = "CN")]
-    pub jurisdiction: Option<String>,
-}
-
-/// A legal hold to place.
-pub struct NewHold {
-    pub reason: String,
-    pub case_ref: String,
-    pub jurisdiction: Jurisdiction,
-}
-
-impl TryFrom<HoldDto> for NewHold {
-    type Error = Vec<FieldError>;
-    fn try_from(d: HoldDto) -> Result<Self, Self::Error> {
-        let mut errors = Errors::default();
-        let reason = errors.text("/reason", &d.reason, 2000);
-        let case_ref = errors.text("/case_ref", &d.case_ref, 200);
-        let jurisdiction = match d.jurisdiction.as_deref().map(Jurisdiction::parse) {
-            None => Some(Jurisdiction::cn()),
-            Some(Ok(j)) if j.may_hold() => Some(j),
-            Some(Ok(_)) => {
-                errors.add("/jurisdiction", "a legal hold obeys PRC law (CN), Union law (EU) or a member state's law");
-                None
-            }
-            Some(Err(e)) => {
-                errors.add("/jurisdiction", &e);
-                None
-            }
-        };
-        errors.finish(jurisdiction.map(|jurisdiction| NewHold { reason, case_ref, jurisdiction }))
-    }
-}
-
 #[derive(Serialize, ToSchema)]
 pub struct HoldCreatedDto {
     pub hold_id: String,
-}
-
-/// `POST /v1/subjects/{sid}/erasure`.
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct ErasureDto {
-    /// A ground (purpose_achieved, consent_withdrawn, service_ended,
-    /// unlawful_processing, objection, retention_expired) or free text (not stored).
-    #[schema(
-        min_length = 1,
-        pattern = "[^\\u0000-\\u0020\\u007F-\\u00A0\\u1680\\u2000-\\u200A\\u2028\\u2029\\u202F\\u205F\\u3000]",
-        max_length = 2000
-    )]
-    pub reason: String,
 }
 
 #[derive(Serialize, ToSchema)]

@@ -69,6 +69,17 @@ pub async fn create_recipient(
     let mut errors = Errors::default();
     let from = errors.time("/term_from", &d.term_from);
     let until = errors.time("/term_until", &d.term_until);
+    if from.zip(until).is_some_and(|(from, until)| until <= from) {
+        errors.add("/term_until", "must come after term_from");
+    }
+    let name = errors.visible("/name", d.name, 200);
+    let contract = errors.visible("/contract", d.contract, 200);
+    if d.purposes.is_empty() {
+        errors.add("/purposes", "at least one agreed purpose");
+    }
+    if d.classes.is_empty() {
+        errors.add("/classes", "at least one agreed field class");
+    }
     let country = match Jurisdiction::parse(&d.country) {
         Ok(j) => Some(j),
         Err(e) => {
@@ -78,14 +89,14 @@ pub async fn create_recipient(
     };
     let new = errors
         .finish(from.zip(until).zip(country).map(|((term_from, term_until), country)| NewRecipient {
-            name: d.name,
+            name,
             role: d.role,
             purposes: d.purposes,
             classes: d.classes,
             country,
             term_from,
             term_until,
-            contract: d.contract,
+            contract,
         }))
         .map_err(ApiError::invalid)?;
     Ok((StatusCode::CREATED, Json(s.archive.governance().create_recipient(&ctx, new).await?)))
@@ -146,8 +157,10 @@ pub async fn attest(
 ) -> Result<(StatusCode, Json<RecipientView>), ApiError> {
     let mut errors = Errors::default();
     let at = errors.time("/deleted_at", &d.deleted_at);
+    let method = errors.visible("/method", d.method, 200);
+    let statement = errors.visible("/statement", d.statement, 8000);
     let new = errors
-        .finish(at.map(|deleted_at| NewAttestation { deleted_at, method: d.method, statement: d.statement }))
+        .finish(at.map(|deleted_at| NewAttestation { deleted_at, method, statement }))
         .map_err(ApiError::invalid)?;
     Ok((StatusCode::CREATED, Json(s.archive.governance().attest_deletion(&ctx, &id, new).await?)))
 }
@@ -191,12 +204,13 @@ pub async fn create_transfer(
             None
         }
     };
+    let reference = errors.visible("/reference", d.reference, 200);
     let new = errors
         .finish(jurisdiction.map(|jurisdiction| NewTransfer {
             recipient: d.recipient,
             jurisdiction,
             mechanism: d.mechanism,
-            reference: d.reference,
+            reference,
             assessment: d.assessment,
         }))
         .map_err(ApiError::invalid)?;

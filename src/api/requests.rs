@@ -1,12 +1,9 @@
 //! `/v1/requests`: the data-subject request register (compliance keeps
 //! it, auditors read it, service records requests it receives).
 
-use crate::archive::registers::{
-    Answer, AnswerKind, Channel, NewRequest, RequestChange, RequestKind, RequestState, RequestView, Verification,
-    VerificationMethod,
-};
-use crate::domain::PrincipalId;
-use crate::web::body::{Body, Errors, Text};
+use crate::archive::registers::{NewRequest, RequestChange, RequestState, RequestView};
+use crate::web::body::Body;
+use crate::web::commands::{NewRequestDto, RequestChangeDto};
 use crate::web::error::ApiError;
 use crate::web::{AppState, Ctx};
 use axum::extract::{Path, Query, State};
@@ -24,56 +21,6 @@ pub fn routes() -> Router<AppState> {
         .route("/requests/{id}", get(get_request).patch(change_request))
 }
 
-/// How the person's identity was verified.
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct VerificationDto {
-    #[schema(inline)]
-    pub method: VerificationMethod,
-    /// The principal who verified it (`prn_...`).
-    #[schema(pattern = "^prn_[0-9a-z]{26}$")]
-    pub verified_by: String,
-    /// Details (sealed under the person's key).
-    #[schema(inline)]
-    pub note: Option<Text>,
-}
-
-fn verification(errors: &mut Errors, path: &str, v: Option<VerificationDto>) -> Option<Verification> {
-    let v = v?;
-    match PrincipalId::parse(&v.verified_by) {
-        Ok(by) => Some(Verification { method: v.method, verified_by: by, note: v.note.map(|t| t.0) }),
-        Err(_) => {
-            errors.add(&format!("{path}/verified_by"), "a principal id (prn_...)");
-            None
-        }
-    }
-}
-
-/// `POST /v1/requests`.
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct NewRequestDto {
-    /// The person (`sub_...`).
-    #[schema(pattern = "^sub_[0-9a-z]{26}$")]
-    pub subject_id: String,
-    #[schema(inline)]
-    pub kind: RequestKind,
-    /// For an objection or a withdrawal: the purpose it concerns.
-    #[schema(min_length = 1, max_length = 64)]
-    pub purpose: Option<String>,
-    /// When the request reached the operator (RFC 3339): the period runs from it.
-    #[schema(format = DateTime)]
-    pub received_at: String,
-    #[schema(inline)]
-    pub channel: Channel,
-    /// What the person asked (sealed under their key).
-    #[schema(inline)]
-    pub details: Option<Text>,
-    /// Given: the request is recorded as verified.
-    #[schema(inline)]
-    pub verification: Option<VerificationDto>,
-}
-
 /// A data-subject request: when it came, who verified the person, when it is due.
 #[utoipa::path(post, path = "/v1/requests", tag = "registers",
     request_body = NewRequestDto,
@@ -84,20 +31,7 @@ pub async fn create_request(
     Ctx(ctx): Ctx,
     Body(d): Body<NewRequestDto>,
 ) -> Result<(StatusCode, Json<RequestView>), ApiError> {
-    let mut errors = Errors::default();
-    let received_at = errors.time("/received_at", &d.received_at);
-    let verification = verification(&mut errors, "/verification", d.verification);
-    let new = errors
-        .finish(received_at.map(|received_at| NewRequest {
-            subject: d.subject_id,
-            kind: d.kind,
-            purpose: d.purpose,
-            received_at,
-            channel: d.channel,
-            details: d.details.map(|t| t.0),
-            verification,
-        }))
-        .map_err(ApiError::invalid)?;
+    let new = NewRequest::try_from(d).map_err(ApiError::invalid)?;
     Ok((StatusCode::CREATED, Json(s.archive.registers().create_request(&ctx, new).await?)))
 }
 
@@ -160,40 +94,6 @@ pub async fn get_request(
     Ok(Json(s.archive.registers().get_request(&ctx, &id).await?))
 }
 
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct AnswerDto {
-    #[schema(inline)]
-    pub kind: AnswerKind,
-    /// The audit entry's seq, or the certificate id.
-    #[schema(min_length = 1, max_length = 64)]
-    pub reference: String,
-}
-
-/// `PATCH /v1/requests/{id}`.
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct RequestChangeDto {
-    /// The new state.
-    #[schema(inline)]
-    pub state: Option<RequestState>,
-    /// With `verified`: how and by whom.
-    #[schema(inline)]
-    pub verification: Option<VerificationDto>,
-    /// With `completed`: what answered it.
-    #[schema(inline, max_items = 20)]
-    pub answered_by: Option<Vec<AnswerDto>>,
-    /// With `refused`: a code of policies/requests.toml.
-    #[schema(min_length = 1, max_length = 64)]
-    pub reason_code: Option<String>,
-    /// With `refused`: the reasons given to the person (sealed).
-    #[schema(inline)]
-    pub reason: Option<Text>,
-    /// Extends the period once, where the law allows (sealed).
-    #[schema(inline)]
-    pub extension_reason: Option<Text>,
-}
-
 /// Move a request on (compliance): verify, start, complete (with what
 /// answered it), refuse (with a reason code and text), or extend its period.
 #[utoipa::path(patch, path = "/v1/requests/{id}", tag = "registers", params(("id" = String, Path)),
@@ -207,22 +107,6 @@ pub async fn change_request(
     Path(id): Path<String>,
     Body(d): Body<RequestChangeDto>,
 ) -> Result<Json<RequestView>, ApiError> {
-    let mut errors = Errors::default();
-    let verification = verification(&mut errors, "/verification", d.verification);
-    let change = errors
-        .finish(Some(RequestChange {
-            state: d.state,
-            verification,
-            answered_by: d
-                .answered_by
-                .unwrap_or_default()
-                .into_iter()
-                .map(|a| Answer { kind: a.kind, reference: a.reference, action: String::new() })
-                .collect(),
-            reason_code: d.reason_code,
-            reason: d.reason.map(|t| t.0),
-            extension_reason: d.extension_reason.map(|t| t.0),
-        }))
-        .map_err(ApiError::invalid)?;
+    let change = RequestChange::try_from(d).map_err(ApiError::invalid)?;
     Ok(Json(s.archive.registers().change_request(&ctx, &id, change).await?))
 }

@@ -1,8 +1,9 @@
 //! `/v1/subjects`: a data subject's status, consents, restriction and export.
 
-use crate::archive::{ConsentBasis, ConsentEventView, NewConsent, SubjectView};
+use crate::archive::{ConsentEventView, NewConsent, SubjectView};
 use crate::domain::dossier::FieldError;
-use crate::web::body::{Body, Errors};
+use crate::web::body::Body;
+use crate::web::commands::ConsentDto;
 use crate::web::error::ApiError;
 use crate::web::{offload, AppState, Ctx};
 use axum::extract::{Path, State};
@@ -22,73 +23,6 @@ pub fn routes() -> Router<AppState> {
         .route("/subjects/{sid}/export", get(export))
         .route("/subjects/{sid}/residency", put(residency))
         .route("/subjects/{sid}/processing", get(processing))
-}
-
-/// `POST /v1/subjects/{sid}/consents`.
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct ConsentDto {
-    /// A consent-based purpose of policies/purposes.toml.
-    #[schema(min_length = 1, max_length = 64)]
-    pub purpose: String,
-    /// `separate_consent` is required for sensitive data (PIPL Art. 29).
-    #[schema(inline)]
-    pub basis: BasisDto,
-    /// How the consent was given (a form, a recording, a receipt); sealed.
-    #[schema(
-        min_length = 1,
-        pattern = "[^\\u0000-\\u0020\\u007F-\\u00A0\\u1680\\u2000-\\u200A\\u2028\\u2029\\u202F\\u205F\\u3000]",
-        max_length = 2000
-    )]
-    pub evidence: String,
-    /// When the person gave it (RFC 3339).
-    #[schema(format = DateTime)]
-    pub granted_at: String,
-    /// The privacy-notice version the person consented under (notices.toml);
-    /// absent: the one in force when they consented.
-    #[serde(default)]
-    #[schema(pattern = "^[A-Za-z0-9._-]{1,64}$")]
-    pub notice: Option<String>,
-    /// A recipient of the recipients register this consent names: the
-    /// person's separate consent to provision to it (PIPL Art. 23, 39).
-    #[serde(default)]
-    #[schema(pattern = "^rcp_[0-9a-z]{26}$")]
-    pub recipient: Option<String>,
-}
-
-#[derive(Debug, Clone, Copy, Deserialize, ToSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum BasisDto {
-    Consent,
-    SeparateConsent,
-}
-
-impl From<BasisDto> for ConsentBasis {
-    fn from(b: BasisDto) -> Self {
-        match b {
-            BasisDto::Consent => ConsentBasis::Consent,
-            BasisDto::SeparateConsent => ConsentBasis::SeparateConsent,
-        }
-    }
-}
-
-impl TryFrom<ConsentDto> for NewConsent {
-    type Error = Vec<FieldError>;
-    fn try_from(d: ConsentDto) -> Result<Self, Self::Error> {
-        let mut errors = Errors::default();
-        if d.purpose.trim().is_empty() {
-            errors.add("/purpose", "required: a purpose id");
-        }
-        let granted_at = errors.time("/granted_at", &d.granted_at);
-        errors.finish(granted_at.map(|granted_at| NewConsent {
-            purpose: d.purpose,
-            basis: d.basis.into(),
-            evidence: d.evidence,
-            granted_at,
-            notice: d.notice,
-            recipient: d.recipient,
-        }))
-    }
 }
 
 /// A subject's status (active, restricted, erased), dossiers and live consents.

@@ -4,10 +4,10 @@
 //! legal holds.
 
 use super::compliance::{enc, when};
-use super::page::{see_other, Page, Posted};
-use crate::archive::customers::{InteractionKind, NewInteraction, NewReview, ReviewOutcome};
-use crate::archive::{wire_name, ArchiveError, RedactionReason};
-use crate::domain::Jurisdiction;
+use super::page::{see_other, Body, Page, Posted};
+use crate::archive::customers::{InteractionKind, NewInteraction, NewReview, ReviewOutcome, MAX_NOTE, MAX_SUMMARY};
+use crate::archive::{wire_name, RedactionReason};
+use crate::web::commands::{HoldDto, InteractionDto, NewHold, ReviewDto};
 use crate::web::error::ApiError;
 use axum::extract::{Multipart, Path, Query};
 use axum::response::Response;
@@ -246,7 +246,7 @@ pub async fn show(page: Page, Path(id): Path<String>) -> Response {
             form.filters method="post" action={ "/console/dossiers/" (did) "/interactions" } {
                 (page.csrf_field())
                 label { (page.t("Kind")) select name="kind" { @for k in InteractionKind::ALL { option value=(wire_name(&k)) { (wire_name(&k)) } } } }
-                label { (page.t("Summary")) input type="text" name="summary" maxlength="2000" required; }
+                label { (page.t("Summary")) input type="text" name="summary" maxlength=(MAX_SUMMARY) required; }
                 label { (page.t("Satisfaction")) input type="number" name="satisfaction" min="1" max="5"; }
                 button type="submit" { (page.t("Add interaction")) }
             }
@@ -255,7 +255,7 @@ pub async fn show(page: Page, Path(id): Path<String>) -> Response {
                 (page.csrf_field())
                 label { (page.t("Outcome")) select name="outcome" {
                     @for o in [ReviewOutcome::Confirmed, ReviewOutcome::Updated, ReviewOutcome::ContactLost] { option value=(wire_name(&o)) { (wire_name(&o)) } } } }
-                label { (page.t("Note")) input type="text" name="note" maxlength="2000"; }
+                label { (page.t("Note")) input type="text" name="note" maxlength=(MAX_NOTE) required; }
                 button type="submit" { (page.t("Record review")) }
             }
         }
@@ -405,22 +405,13 @@ pub async fn download(Path(id): Path<String>, Posted(page, f): Posted) -> Respon
     }
 }
 
+/// An interaction, as `POST /v1/dossiers/{id}/interactions` takes it (it
+/// happened now).
 pub async fn add_interaction(Path(id): Path<String>, Posted(page, f): Posted) -> Response {
-    let kind = f.get("kind").and_then(|k| InteractionKind::ALL.into_iter().find(|c| wire_name(c) == k));
-    let satisfaction = match f.get("satisfaction").map(str::parse::<u8>) {
-        None => None,
-        Some(Ok(s)) => Some(s),
-        Some(Err(_)) => return page.error_page(ApiError::bad_request("satisfaction must be 1 to 5")),
-    };
-    let (Some(kind), Some(summary)) = (kind, f.get("summary")) else {
-        return page.error_page(ApiError::bad_request("an interaction needs a kind and a summary"));
-    };
-    let n = NewInteraction {
-        kind,
-        at: page.archive().now(),
-        summary: summary.to_owned(),
-        contact: f.get("contact").map(str::to_owned),
-        satisfaction,
+    let how = Body { defaults: vec![("at", page.now_text())], ..Body::default() };
+    let n = match page.command::<InteractionDto, NewInteraction>(&f, how) {
+        Ok(n) => n,
+        Err(resp) => return resp,
     };
     match page.archive().customers().add_interaction(&page.ctx, &id, n).await {
         Ok(_) => see_other(&format!("/console/dossiers/{}", enc(&id))),
@@ -428,31 +419,25 @@ pub async fn add_interaction(Path(id): Path<String>, Posted(page, f): Posted) ->
     }
 }
 
+/// A review, as `POST /v1/dossiers/{id}/reviews` takes it.
 pub async fn add_review(Path(id): Path<String>, Posted(page, f): Posted) -> Response {
-    let outcome = f.get("outcome").and_then(|o| {
-        [ReviewOutcome::Confirmed, ReviewOutcome::Updated, ReviewOutcome::ContactLost]
-            .into_iter()
-            .find(|c| wire_name(c) == o)
-    });
-    let Some(outcome) = outcome else {
-        return page.error_page(ApiError::bad_request("outcome must be confirmed, updated or contact_lost"));
+    let n = match page.command::<ReviewDto, NewReview>(&f, Body::default()) {
+        Ok(n) => n,
+        Err(resp) => return resp,
     };
-    let n = NewReview { outcome, note: f.get("note").unwrap_or("").to_owned(), contact: None };
     match page.archive().customers().add_review(&page.ctx, &id, n).await {
         Ok(_) => see_other(&format!("/console/dossiers/{}", enc(&id))),
         Err(e) => page.fail(e),
     }
 }
 
+/// A legal hold, as `POST /v1/dossiers/{id}/legal-holds` takes it.
 pub async fn place_hold(Path(id): Path<String>, Posted(page, f): Posted) -> Response {
-    let jurisdiction = match Jurisdiction::parse(f.get("jurisdiction").unwrap_or("CN")) {
-        Ok(j) => j,
-        Err(e) => return page.error_page(ApiError::bad_request(e)),
+    let h = match page.command::<HoldDto, NewHold>(&f, Body::default()) {
+        Ok(h) => h,
+        Err(resp) => return resp,
     };
-    let (Some(reason), Some(case_ref)) = (f.get("reason"), f.get("case_ref")) else {
-        return page.fail(ArchiveError::BadRequest("a hold needs a reason and a case reference".into()));
-    };
-    match page.archive().retention().place_hold(&page.ctx, &id, reason, case_ref, jurisdiction).await {
+    match page.archive().retention().place_hold(&page.ctx, &id, &h.reason, &h.case_ref, h.jurisdiction).await {
         Ok(_) => see_other(&format!("/console/dossiers/{}", enc(&id))),
         Err(e) => page.fail(e),
     }

@@ -142,6 +142,61 @@ impl Fields {
     }
 }
 
+/// How a form's fields become the API body `D` ([`Page::command`]).
+#[derive(Default)]
+pub struct Body<'a> {
+    /// A form name the body calls otherwise: `(name, pointer)`; an empty
+    /// pointer drops the field (a form's own switch).
+    pub renamed: &'a [(&'a str, &'a str)],
+    /// Values the form may leave empty (`(pointer, value)`).
+    pub defaults: Vec<(&'a str, String)>,
+    /// Values the server sets, whatever the form says (who verified).
+    pub fixed: Vec<(&'a str, String)>,
+}
+
+impl Page {
+    /// A form post read as the API's body `D` and made into the command `C`
+    /// by the API's own conversion: one check of a command's shape for both
+    /// front ends (`web::form`). A failing field comes back as the form's
+    /// 422 page, listing what failed.
+    pub fn command<D, C>(&self, f: &Fields, how: Body<'_>) -> Result<C, Response>
+    where
+        D: utoipa::ToSchema + serde::de::DeserializeOwned,
+        C: TryFrom<D, Error = Vec<crate::domain::dossier::FieldError>>,
+    {
+        let dto = self.body::<D>(f, how)?;
+        C::try_from(dto).map_err(|errors| self.error_page(ApiError::invalid(errors)))
+    }
+
+    /// A form post read as the API's body `D` (see [`Page::command`]).
+    pub fn body<D>(&self, f: &Fields, how: Body<'_>) -> Result<D, Response>
+    where
+        D: utoipa::ToSchema + serde::de::DeserializeOwned,
+    {
+        let pointer = |name: &str| {
+            how.renamed.iter().find(|(n, _)| *n == name).map_or_else(|| name.to_owned(), |(_, p)| (*p).to_owned())
+        };
+        let mut pairs: Vec<(String, &str)> =
+            f.0.iter()
+                .filter(|(k, v)| k != "csrf" && !v.trim().is_empty())
+                .map(|(k, v)| (pointer(k), v.as_str()))
+                .filter(|(p, _)| !p.is_empty() && !how.fixed.iter().any(|(f, _)| f == p))
+                .collect();
+        for (p, v) in &how.defaults {
+            if !pairs.iter().any(|(q, _)| q == p) {
+                pairs.push(((*p).to_owned(), v.as_str()));
+            }
+        }
+        pairs.extend(how.fixed.iter().map(|(p, v)| ((*p).to_owned(), v.as_str())));
+        crate::web::form::decode(pairs.iter().map(|(p, v)| (p.as_str(), *v))).map_err(|e| self.error_page(e))
+    }
+
+    /// The current time as the API's bodies write it.
+    pub fn now_text(&self) -> String {
+        self.archive().now().format(&time::format_description::well_known::Rfc3339).unwrap_or_default()
+    }
+}
+
 impl FromRequest<AppState> for Posted {
     type Rejection = Response;
 
@@ -259,6 +314,12 @@ impl Page {
             div.error role="alert" {
                 p { strong { (e.status.as_u16()) " " (e.status.canonical_reason().unwrap_or("")) } }
                 p.detail { (e.detail) }
+                @if let Some(errors) = &e.errors {
+                    ul #field-errors { @for fe in errors {
+                        li { @if let Some(name) = super::dossier::field_name(self, &fe.path) { (name) " " }
+                             span.mono.path { (fe.path) } ": " (fe.message) }
+                    } }
+                }
                 @if let Some(cert) = &e.certificate_id {
                     p { (self.t("This dossier was destroyed.")) " "
                         a href={ "/console/certificates/" (cert) } { (self.t("Certificate")) " " (cert) } }

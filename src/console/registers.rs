@@ -5,21 +5,17 @@
 //! incident's page.
 
 use super::compliance::{enc, json, when};
-use super::page::{parse_opt, see_other, Page, Posted};
+use super::page::{see_other, Body, Page, Posted};
 use crate::archive::gate::Operation;
-use crate::archive::registers::{
-    Answer, AnswerKind, Channel, NewRequest, RequestChange, RequestKind, RequestState, RequestView, Verification,
-    VerificationMethod,
-};
+use crate::archive::registers::{NewRequest, RequestChange, RequestState, RequestView};
 use crate::archive::{from_wire, wire_name};
+use crate::web::commands::{NewRequestDto, RequestChangeDto};
 use crate::web::error::ApiError;
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Path, Query};
 use axum::response::Response;
 use maud::{html, Markup};
 use serde::Deserialize;
-use time::format_description::well_known::Rfc3339;
-use time::OffsetDateTime;
 
 /// The wire names the forms offer (each parses: see the test below).
 const REQUEST_KINDS: [&str; 8] =
@@ -142,45 +138,36 @@ fn request_page(page: &Page, r: &RequestView) -> Response {
     page.render(&format!("{} {}", page.t("Request"), r.id), body)
 }
 
-/// The change a request form posts, as the API's `PATCH` body would say it.
-fn change_from(page: &Page, f: &super::page::Fields) -> Result<RequestChange, &'static str> {
-    let mut c = RequestChange {
-        state: None,
-        verification: None,
-        answered_by: Vec::new(),
-        reason_code: None,
-        reason: None,
-        extension_reason: None,
-    };
-    match f.get("change") {
-        Some("verify") => {
-            let method = f.get("method").and_then(from_wire::<VerificationMethod>).ok_or("a verification method")?;
-            let note = f.get("note").map(str::trim).filter(|n| !n.is_empty()).map(str::to_owned);
-            c.state = Some(RequestState::Verified);
-            c.verification = Some(Verification { method, verified_by: page.ctx.principal.id.clone(), note });
-        }
-        Some("start") => c.state = Some(RequestState::InProgress),
-        Some("complete") => {
-            let kind = f.get("answer_kind").and_then(from_wire::<AnswerKind>).ok_or("what answered the request")?;
-            let reference = f.get("reference").map(str::trim).unwrap_or_default().to_owned();
-            c.state = Some(RequestState::Completed);
-            c.answered_by = vec![Answer { kind, reference, action: String::new() }];
-        }
-        Some("refuse") => {
-            c.state = Some(RequestState::Refused);
-            c.reason_code = f.get("reason_code").map(str::to_owned);
-            c.reason = f.get("reason").map(str::to_owned);
-        }
-        Some("extend") => c.extension_reason = f.get("extension_reason").map(str::to_owned),
-        _ => return Err("an unknown change"),
-    }
-    Ok(c)
-}
+/// A request form's names where `PATCH /v1/requests/{id}` calls them
+/// otherwise; `change` is the form's switch, said by `state`.
+const CHANGE_NAMES: &[(&str, &str)] = &[
+    ("change", ""),
+    ("method", "verification/method"),
+    ("note", "verification/note"),
+    ("answer_kind", "answered_by/0/kind"),
+    ("reference", "answered_by/0/reference"),
+];
 
+/// A request form's change, as `PATCH /v1/requests/{id}` takes it: the
+/// form's `change` sets the state, and a verification is by whoever posts.
 pub async fn change_request(Path(id): Path<String>, Posted(page, f): Posted) -> Response {
-    let change = match change_from(&page, &f) {
+    let state = match f.get("change") {
+        Some("verify") => Some("verified"),
+        Some("start") => Some("in_progress"),
+        Some("complete") => Some("completed"),
+        Some("refuse") => Some("refused"),
+        Some("extend") => None,
+        _ => return page.error_page(ApiError::bad_request("an unknown change")),
+    };
+    let mut fixed: Vec<(&str, String)> = state.map(|s| ("state", s.to_owned())).into_iter().collect();
+    if state == Some("verified") {
+        fixed.push(("verification/verified_by", page.ctx.principal.id.as_str().to_owned()));
+    }
+    let change = match page
+        .command::<RequestChangeDto, RequestChange>(&f, Body { renamed: CHANGE_NAMES, fixed, ..Body::default() })
+    {
         Ok(c) => c,
-        Err(what) => return page.error_page(ApiError::bad_request(what)),
+        Err(resp) => return resp,
     };
     match page.archive().registers().change_request(&page.ctx, &id, change).await {
         Ok(r) => see_other(&format!("/console/requests/{}", enc(&r.id))),
@@ -203,26 +190,14 @@ pub fn new_request_form(page: &Page, sid: &str) -> Markup {
     }
 }
 
+/// A request, as `POST /v1/requests` takes it, for the subject whose page
+/// it was posted from (received now unless the form says when).
 pub async fn create_request(Path(sid): Path<String>, Posted(page, f): Posted) -> Response {
-    let received_at = match parse_opt(f.get("received_at"), "received_at", |v| OffsetDateTime::parse(v, &Rfc3339).ok())
-    {
-        Ok(t) => t.unwrap_or_else(|| page.archive().now()),
-        Err(e) => return page.error_page(ApiError::bad_request(&e)),
-    };
-    let kind = f.get("kind").and_then(from_wire::<RequestKind>);
-    let channel = f.get("channel").and_then(from_wire::<Channel>);
-    let (Some(kind), Some(channel)) = (kind, channel) else {
-        return page.error_page(ApiError::bad_request("a request needs a kind and a channel"));
-    };
-    let text = |name| f.get(name).map(str::trim).filter(|v| !v.is_empty()).map(str::to_owned);
-    let new = NewRequest {
-        subject: sid,
-        kind,
-        purpose: text("purpose"),
-        received_at,
-        channel,
-        details: text("details"),
-        verification: None,
+    let how =
+        Body { defaults: vec![("received_at", page.now_text())], fixed: vec![("subject_id", sid)], ..Body::default() };
+    let new = match page.command::<NewRequestDto, NewRequest>(&f, how) {
+        Ok(n) => n,
+        Err(resp) => return resp,
     };
     match page.archive().registers().create_request(&page.ctx, new).await {
         Ok(r) => see_other(&format!("/console/requests/{}", enc(&r.id))),
@@ -264,6 +239,7 @@ pub async fn incident(page: Page, Path(id): Path<String>) -> Response {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::archive::registers::{Channel, RequestKind, VerificationMethod};
 
     #[test]
     fn every_offered_name_is_a_wire_name() {

@@ -3,8 +3,9 @@
 //! refused, and recording a request the person made.
 
 use super::compliance::{enc, when};
-use super::page::{parse_opt, see_other, Page, Posted};
-use crate::archive::{from_wire, wire_name, ConsentBasis, NewConsent};
+use super::page::{see_other, Body, Page, Posted};
+use crate::archive::{wire_name, NewConsent};
+use crate::web::commands::{ConsentDto, ErasureDto};
 use crate::web::error::ApiError;
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Path, Query};
@@ -12,8 +13,6 @@ use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use maud::html;
 use serde::Deserialize;
-use time::format_description::well_known::Rfc3339;
-use time::OffsetDateTime;
 
 #[derive(Deserialize, Default)]
 pub struct OpenParams {
@@ -118,22 +117,13 @@ pub async fn restrict(Path(sid): Path<String>, Posted(page, f): Posted) -> Respo
     }
 }
 
+/// A consent, as `POST /v1/subjects/{sid}/consents` takes it (given now
+/// unless the form says when).
 pub async fn grant(Path(sid): Path<String>, Posted(page, f): Posted) -> Response {
-    let granted_at = match parse_opt(f.get("granted_at"), "granted_at", |v| OffsetDateTime::parse(v, &Rfc3339).ok()) {
-        Ok(t) => t.unwrap_or_else(|| page.archive().now()),
-        Err(e) => return page.error_page(ApiError::bad_request(&e)),
-    };
-    let basis = f.get("basis").and_then(from_wire::<ConsentBasis>);
-    let (Some(purpose), Some(basis), Some(evidence)) = (f.get("purpose"), basis, f.get("evidence")) else {
-        return page.error_page(ApiError::bad_request("a consent needs a purpose, a basis and its evidence"));
-    };
-    let consent = NewConsent {
-        purpose: purpose.to_owned(),
-        basis,
-        evidence: evidence.to_owned(),
-        granted_at,
-        notice: None,
-        recipient: None,
+    let how = Body { defaults: vec![("granted_at", page.now_text())], ..Body::default() };
+    let consent = match page.command::<ConsentDto, NewConsent>(&f, how) {
+        Ok(c) => c,
+        Err(resp) => return resp,
     };
     match page.archive().subjects().grant_consent(&page.ctx, &sid, consent).await {
         Ok(_) => see_other(&format!("/console/subjects/{}", enc(&sid))),
@@ -166,11 +156,13 @@ pub async fn export(Path(sid): Path<String>, Posted(page, _): Posted) -> Respons
     }
 }
 
+/// An erasure, as `POST /v1/subjects/{sid}/erasure` takes it.
 pub async fn erase(Path(sid): Path<String>, Posted(page, f): Posted) -> Response {
-    let Some(reason) = f.get("reason") else {
-        return page.fail(crate::archive::ArchiveError::BadRequest("erasure needs a ground".into()));
+    let ErasureDto { reason } = match page.body::<ErasureDto>(&f, Body::default()) {
+        Ok(d) => d,
+        Err(resp) => return resp,
     };
-    match page.archive().retention().erase_subject(&page.ctx, &sid, reason).await {
+    match page.archive().retention().erase_subject(&page.ctx, &sid, &reason).await {
         Ok(cert) => {
             let body = html! {
                 p.ok #erased { (page.t("Erased.")) " " a href={ "/console/certificates/" (cert) } { (page.t("Certificate")) " " (cert) } }

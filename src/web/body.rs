@@ -118,6 +118,16 @@ impl Errors {
         t.to_owned()
     }
 
+    /// A text kept as written, of at most `max` characters with at least
+    /// one that is neither white space nor a control character; or an
+    /// error at `path`.
+    pub fn visible(&mut self, path: &str, value: String, max: usize) -> String {
+        if value.chars().count() > max || !value.chars().any(|c| !c.is_control() && !c.is_whitespace()) {
+            self.add(path, &format!("required, at most {max} characters"));
+        }
+        value
+    }
+
     /// An RFC 3339 time, or an error at `path`.
     pub fn time(&mut self, path: &str, value: &str) -> Option<time::OffsetDateTime> {
         let t = time::OffsetDateTime::parse(value, &time::format_description::well_known::Rfc3339).ok();

@@ -6,9 +6,11 @@
 //! assembles their routes with [`app`].
 
 pub mod body;
+pub mod commands;
 mod download;
 pub mod error;
 mod extract;
+pub mod form;
 mod layer;
 pub mod listener;
 pub mod session;

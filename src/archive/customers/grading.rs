@@ -12,7 +12,7 @@ use crate::archive::vault::Slot;
 use crate::archive::{ArchiveError, Created, RequestCtx};
 use crate::audit::{Action, Commit, Outcome};
 use crate::crypto::{KeyRef, Sealed};
-use crate::domain::dossier::{FieldError, Grade};
+use crate::domain::dossier::Grade;
 use crate::domain::{Classification, DossierId, PrincipalId};
 use crate::policy::access::{Change, FieldOutcome};
 use crate::policy::grading::{GradeInputs, Grading};
@@ -241,12 +241,6 @@ impl Customers {
     ) -> Result<Created, ArchiveError> {
         const ACTION: Action = Action::GradeOverride;
         let (did, meta, meta_raw, allowed) = self.dossiers.authorize_change(ctx, ACTION, id, Change::Update).await?;
-        let visible = why.chars().any(|c| !c.is_control() && !c.is_whitespace());
-        if !visible || why.chars().count() > 2000 {
-            let e = self.dossiers.dossier_entry(ctx, ACTION, id, &[], Outcome::Error, "override without a reason");
-            let err = FieldError { path: "/reason".into(), message: "required, at most 2000 characters".into() };
-            return self.gate.refuse(e, ArchiveError::Invalid(vec![err])).await;
-        }
         let n = self.overrides(&did)?.len() as u32;
         let record = OverrideRecord {
             n,

@@ -26,6 +26,9 @@ pub const MAX_SUMMARY: usize = 4000;
 const DEFAULT_PAGE: usize = 50;
 const MAX_PAGE: usize = 200;
 
+/// An interaction, its shape checked at the edge
+/// (`web::commands::InteractionDto`); when it happened and with whom are
+/// checked against the clock and the dossier here.
 #[derive(Debug, Clone)]
 pub struct NewInteraction {
     pub kind: InteractionKind,
@@ -75,18 +78,8 @@ impl Customers {
         let (did, meta, _, reason) = self.dossiers.authorize_change(ctx, ACTION, id, Change::Interact).await?;
         let now = self.clock.now();
         let mut errors = Vec::new();
-        let visible = n.summary.chars().any(|c| !c.is_control() && !c.is_whitespace());
-        if !visible || n.summary.chars().count() > MAX_SUMMARY {
-            errors.push(FieldError {
-                path: "/summary".into(),
-                message: format!("required, at most {MAX_SUMMARY} characters"),
-            });
-        }
         if n.at > now + time::Duration::minutes(5) {
             errors.push(FieldError { path: "/at".into(), message: "lies in the future".into() });
-        }
-        if n.satisfaction.is_some_and(|s| !(1..=5).contains(&s)) {
-            errors.push(FieldError { path: "/satisfaction".into(), message: "from 1 to 5".into() });
         }
         let contact = super::named_contact(&meta, n.contact.as_deref(), &mut errors);
         if !errors.is_empty() {

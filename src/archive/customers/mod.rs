@@ -18,9 +18,9 @@ pub use export::ExportFilter;
 pub use figures::{FigureRecord, NewFigures};
 pub use grading::{GradeChange, GradeExplanation, OverrideView};
 pub use import::{ImportReport, Mapping, RowError, RowResult, MAX_ROWS};
-pub use interactions::{InteractionKind, InteractionPage, InteractionView, NewInteraction};
+pub use interactions::{InteractionKind, InteractionPage, InteractionView, NewInteraction, MAX_SUMMARY};
 pub use reports::{Report, ReportBy, ReportRow};
-pub use reviews::{DueReview, NewReview, ReviewOutcome, ReviewView};
+pub use reviews::{DueReview, NewReview, ReviewOutcome, ReviewView, MAX_NOTE};
 
 /// Customer management: interactions, figures and grading, reviews, reports,
 /// the workbook import and the export.

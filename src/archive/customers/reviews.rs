@@ -12,7 +12,7 @@ use crate::archive::vault::Slot;
 use crate::archive::{ArchiveError, RequestCtx};
 use crate::audit::{Action, Commit, Outcome};
 use crate::crypto::{KeyRef, Sealed};
-use crate::domain::dossier::{FieldError, Grade};
+use crate::domain::dossier::Grade;
 use crate::domain::{DossierId, InteractionId, PrincipalId, SubjectId};
 use crate::policy::access::Change;
 use crate::store::{keys, Cf, Table};
@@ -30,6 +30,10 @@ pub enum ReviewOutcome {
     ContactLost,
 }
 
+/// The longest review note.
+pub const MAX_NOTE: usize = 4000;
+
+/// A review, its shape checked at the edge (`web::commands::ReviewDto`).
 #[derive(Debug, Clone)]
 pub struct NewReview {
     pub outcome: ReviewOutcome,
@@ -172,15 +176,7 @@ impl Customers {
         const ACTION: Action = Action::ReviewCreate;
         let (did, meta, _, reason) = self.dossiers.authorize_change(ctx, ACTION, id, Change::Interact).await?;
         let mut errors = Vec::new();
-        let visible = n.note.chars().any(|c| !c.is_control() && !c.is_whitespace());
-        if !visible || n.note.chars().count() > 4000 {
-            errors.push(FieldError { path: "/note".into(), message: "required, at most 4000 characters".into() });
-        }
         let contact = super::named_contact(&meta, n.contact.as_deref(), &mut errors);
-        if n.outcome == ReviewOutcome::ContactLost && contact.is_none() && errors.is_empty() {
-            errors
-                .push(FieldError { path: "/contact".into(), message: "contact_lost names the contact person".into() });
-        }
         if !errors.is_empty() {
             let e = self.dossiers.dossier_entry(ctx, ACTION, id, &meta.subjects, Outcome::Error, "invalid review");
             return self.gate.refuse(e, ArchiveError::Invalid(errors)).await;

@@ -95,10 +95,6 @@ pub struct RecipientView {
     pub recorded_at: OffsetDateTime,
 }
 
-fn text_ok(t: &str, max: usize) -> bool {
-    t.chars().any(|c| !c.is_control() && !c.is_whitespace()) && t.chars().count() <= max
-}
-
 impl Governance {
     pub(crate) fn recipient_record(&self, id: &RecipientId) -> Result<Option<RecipientRecord>, ArchiveError> {
         Ok(RECIPIENTS.get(self.store.as_ref(), id)?)
@@ -163,27 +159,10 @@ impl Governance {
         const ACTION: Action = Action::RecipientCreate;
         self.gate.require_register(ctx, ACTION, "recipients", Access::Keep).await?;
         let mut errors = Vec::new();
-        let mut err =
-            |path: &str, message: &str| errors.push(FieldError { path: path.into(), message: message.into() });
-        if !text_ok(&n.name, 200) {
-            err("/name", "required, at most 200 characters");
-        }
-        if !text_ok(&n.contract, 200) {
-            err("/contract", "required: the contract's reference, at most 200 characters");
-        }
-        if n.purposes.is_empty() {
-            err("/purposes", "at least one agreed purpose");
-        }
         for (i, p) in n.purposes.iter().enumerate() {
             if Purpose::parse(p).and_then(|id| self.policy.purposes.get(&id)).is_none() {
                 errors.push(FieldError { path: format!("/purposes/{i}"), message: "unknown purpose".into() });
             }
-        }
-        if n.classes.is_empty() {
-            errors.push(FieldError { path: "/classes".into(), message: "at least one agreed field class".into() });
-        }
-        if n.term_until <= n.term_from {
-            errors.push(FieldError { path: "/term_until".into(), message: "must come after term_from".into() });
         }
         if !errors.is_empty() {
             let e = ctx.entry(ACTION, "", Outcome::Error, "invalid recipient");
@@ -281,12 +260,6 @@ impl Governance {
         let r = self.find_recipient(ctx, ACTION, id).await?;
         let now = self.clock.now();
         let mut errors = Vec::new();
-        if !text_ok(&a.method, 200) {
-            errors.push(FieldError { path: "/method".into(), message: "required, at most 200 characters".into() });
-        }
-        if !text_ok(&a.statement, 8000) {
-            errors.push(FieldError { path: "/statement".into(), message: "required, at most 8000 characters".into() });
-        }
         if a.deleted_at > now + time::Duration::minutes(5) {
             errors.push(FieldError { path: "/deleted_at".into(), message: "lies in the future".into() });
         }

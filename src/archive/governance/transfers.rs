@@ -112,13 +112,6 @@ impl Governance {
                 message: format!("not a mechanism of transfers.toml ({})", known.join(", ")),
             });
         }
-        let visible = n.reference.chars().any(|c| !c.is_control() && !c.is_whitespace());
-        if !visible || n.reference.chars().count() > 200 {
-            errors.push(FieldError {
-                path: "/reference".into(),
-                message: "required: the contract, certificate or filing reference, at most 200 characters".into(),
-            });
-        }
         let assessment = match n.assessment.as_deref().map(AssessmentId::parse) {
             None => None,
             Some(Ok(a)) if super::assessments::ASSESSMENTS.contains(self.store.as_ref(), &a)? => Some(a),

@@ -1,7 +1,7 @@
 //! Consent: grants and withdrawals, an append-only history whose evidence
 //! is sealed under the person's key.
 
-use super::{ConsentEventView, NewConsent, MAX_EVIDENCE};
+use super::{ConsentEventView, NewConsent};
 use crate::archive::records::{ConsentBasis, ConsentEvent, ConsentEventKind, LiveConsent, CONSENT_EVENTS};
 use crate::archive::subjects::Subjects;
 use crate::archive::vault::{Opened, Slot};
@@ -40,13 +40,6 @@ impl Subjects {
                 })
             }
             Some(_) => {}
-        }
-        let visible = consent.evidence.chars().any(|c| !c.is_control() && !c.is_whitespace());
-        if !visible || consent.evidence.chars().count() > MAX_EVIDENCE {
-            errors.push(FieldError {
-                path: "/evidence".into(),
-                message: format!("evidence is required, at most {MAX_EVIDENCE} characters"),
-            });
         }
         // PIPL Art. 14, 17: consent is given under a notice naming the purpose.
         let notice = match &consent.notice {

@@ -76,7 +76,8 @@ pub const EXPORT_SCHEMA_JSON: &str = include_str!("../../../schemas/subject-expo
 
 /// Longest evidence text accepted (a reference to a signed form, a call
 /// recording id, a web consent receipt).
-const MAX_EVIDENCE: usize = 2000;
+/// The longest consent evidence (its shape is checked at the edge, `web::commands`).
+pub const MAX_EVIDENCE: usize = 2000;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]

@@ -2,8 +2,8 @@
 //! what answered it; and the overdue alerts.
 
 use super::{
-    field_error, visible, Answer, AnswerKind, Extension, Refusal, RequestChange, RequestKind, RequestRecord,
-    RequestState, RequestView, Transition, MAX_TEXT,
+    field_error, Answer, AnswerKind, Extension, Refusal, RequestChange, RequestKind, RequestRecord, RequestState,
+    RequestView, Transition,
 };
 use crate::archive::registers::Registers;
 use crate::archive::registers::{code, rfc3339, Access, AlertWrite};
@@ -124,8 +124,6 @@ impl Registers {
                     "/extension_reason",
                     "the first period has run out: an extension must be given within it",
                 )),
-                Some(_) if !visible(reason) => errors
-                    .push(field_error("/extension_reason", format!("a visible text of at most {MAX_TEXT} characters"))),
                 Some(ext) => {
                     let sealed = self.seal_person_text(&sid, &format!("request/{}/extension", r.id), reason)?;
                     let until = ext.after(r.due_at);
@@ -173,8 +171,6 @@ impl Registers {
                             errors.push(field_error("/reason_code", format!("one of {}", codes.join(", "))));
                         }
                         (_, None) => errors.push(field_error("/reason", "the reasons given to the person")),
-                        (_, Some(t)) if !visible(t) => errors
-                            .push(field_error("/reason", format!("a visible text of at most {MAX_TEXT} characters"))),
                         (Some(def), Some(t)) => {
                             let text = self.seal_person_text(&sid, &format!("request/{}/refusal", r.id), t)?;
                             notes.push(format!("refused: {code} ({})", def.citation));

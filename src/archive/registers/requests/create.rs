@@ -1,9 +1,7 @@
 //! Recording a request: the due date by the person's residency, and an
 //! objection to direct marketing taking effect at once.
 
-use super::{
-    field_error, visible, NewRequest, RequestKind, RequestRecord, RequestState, RequestView, Transition, MAX_TEXT,
-};
+use super::{field_error, NewRequest, RequestKind, RequestRecord, RequestState, RequestView, Transition};
 use crate::archive::gate::Operation;
 use crate::archive::records::{ConsentEvent, ConsentEventKind, SubjectMeta, CONSENT_EVENTS, SUBJECTS};
 use crate::archive::registers::Registers;
@@ -76,15 +74,8 @@ impl Registers {
             .as_deref()
             .and_then(crate::domain::Purpose::parse)
             .and_then(|p| self.policy.purposes.get(&p).cloned());
-        match (&new.purpose, &purpose_def) {
-            (None, _) if new.kind.needs_purpose() => {
-                errors.push(field_error("/purpose", "an objection or withdrawal names the purpose it concerns"))
-            }
-            (Some(_), None) => errors.push(field_error("/purpose", "unknown purpose")),
-            _ => {}
-        }
-        if new.details.as_deref().is_some_and(|d| !visible(d)) {
-            errors.push(field_error("/details", format!("a visible text of at most {MAX_TEXT} characters")));
+        if new.purpose.is_some() && purpose_def.is_none() {
+            errors.push(field_error("/purpose", "unknown purpose"));
         }
         let erased = meta.erased.is_some() || !self.keyring.exists(&KeyRef::Subject(sid.clone()))?;
         let verification = match &new.verification {

@@ -12,7 +12,7 @@
 mod change;
 mod create;
 
-use super::{field_error, visible, MAX_TEXT};
+use super::field_error;
 use super::{rfc3339, Access};
 use crate::archive::registers::Registers;
 use crate::archive::{ArchiveError, RequestCtx};
@@ -53,7 +53,7 @@ impl RequestKind {
         }
     }
 
-    fn needs_purpose(self) -> bool {
+    pub fn needs_purpose(self) -> bool {
         matches!(self, RequestKind::Objection | RequestKind::Withdrawal)
     }
 }
@@ -331,10 +331,6 @@ impl Registers {
     ) -> Result<Option<StoredVerification>, ArchiveError> {
         if self.identity.principal(&v.verified_by)?.is_none() {
             errors.push(field_error("/verification/verified_by", "no such principal"));
-            return Ok(None);
-        }
-        if v.note.as_deref().is_some_and(|n| !visible(n)) {
-            errors.push(field_error("/verification/note", format!("a visible text of at most {MAX_TEXT} characters")));
             return Ok(None);
         }
         let note = match v.note.as_deref() {

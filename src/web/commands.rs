@@ -1,0 +1,349 @@
+//! The bodies both front ends take, each with its one conversion into the
+//! archive's command: the API reads them as JSON ([`super::body::Body`]),
+//! the console as forms ([`super::form`]), so a command's shape is checked
+//! once, here, whichever edge it came through. What a command names in the
+//! store (a dossier's contact, a recipient, a purpose) and when it says it
+//! happened are the use case's to check.
+
+use super::body::{Errors, Text};
+use crate::archive::customers::{InteractionKind, NewInteraction, NewReview, ReviewOutcome, MAX_NOTE, MAX_SUMMARY};
+use crate::archive::registers::{
+    Answer, AnswerKind, Channel, NewRequest, RequestChange, RequestKind, RequestState, Verification, VerificationMethod,
+};
+use crate::archive::subjects::{NewConsent, MAX_EVIDENCE};
+use crate::archive::ConsentBasis;
+use crate::domain::dossier::FieldError;
+use crate::domain::{Jurisdiction, PrincipalId};
+use serde::Deserialize;
+use utoipa::ToSchema;
+
+/// `POST /v1/dossiers/{id}/interactions`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct InteractionDto {
+    #[schema(inline)]
+    pub kind: InteractionKind,
+    /// When it happened (RFC 3339).
+    #[schema(format = DateTime)]
+    pub at: String,
+    /// What was said or done (confidential; sealed).
+    #[schema(min_length = 1, max_length = 4000, pattern = "[^\\s]")]
+    pub summary: String,
+    /// The contact person it was with (`sub_…` of this dossier).
+    #[schema(pattern = "^sub_[0-9a-z]{26}$")]
+    pub contact: Option<String>,
+    /// 1 (poor) to 5 (excellent).
+    #[schema(minimum = 1, maximum = 5)]
+    pub satisfaction: Option<u8>,
+}
+
+/// The API's and the console's one check of an interaction's shape.
+impl TryFrom<InteractionDto> for NewInteraction {
+    type Error = Vec<FieldError>;
+    fn try_from(d: InteractionDto) -> Result<Self, Self::Error> {
+        let mut errors = Errors::default();
+        let at = errors.time("/at", &d.at);
+        let summary = errors.visible("/summary", d.summary, MAX_SUMMARY);
+        if d.satisfaction.is_some_and(|s| !(1..=5).contains(&s)) {
+            errors.add("/satisfaction", "from 1 to 5");
+        }
+        errors.finish(at.map(|at| NewInteraction {
+            kind: d.kind,
+            at,
+            summary,
+            contact: d.contact,
+            satisfaction: d.satisfaction,
+        }))
+    }
+}
+
+/// `POST /v1/dossiers/{id}/reviews`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ReviewDto {
+    #[schema(inline)]
+    pub outcome: ReviewOutcome,
+    /// What the review found (sealed).
+    #[schema(min_length = 1, max_length = 4000, pattern = "[^\\s]")]
+    pub note: String,
+    /// For `contact_lost`: the contact person (`sub_…` of this dossier).
+    #[schema(pattern = "^sub_[0-9a-z]{26}$")]
+    pub contact: Option<String>,
+}
+
+/// The API's and the console's one check of a review's shape.
+impl TryFrom<ReviewDto> for NewReview {
+    type Error = Vec<FieldError>;
+    fn try_from(d: ReviewDto) -> Result<Self, Self::Error> {
+        let mut errors = Errors::default();
+        let note = errors.visible("/note", d.note, MAX_NOTE);
+        if d.outcome == ReviewOutcome::ContactLost && d.contact.is_none() {
+            errors.add("/contact", "contact_lost names the contact person");
+        }
+        errors.finish(Some(NewReview { outcome: d.outcome, note, contact: d.contact }))
+    }
+}
+
+/// `POST /v1/dossiers/{id}/legal-holds`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct HoldDto {
+    /// Why the dossier must be kept (sealed; may name people).
+    #[schema(
+        min_length = 1,
+        pattern = "[^\\u0000-\\u0020\\u007F-\\u00A0\\u1680\\u2000-\\u200A\\u2028\\u2029\\u202F\\u205F\\u3000]",
+        max_length = 2000
+    )]
+    pub reason: String,
+    /// The case or matter it is kept for (sealed).
+    #[schema(
+        min_length = 1,
+        pattern = "[^\\u0000-\\u0020\\u007F-\\u00A0\\u1680\\u2000-\\u200A\\u2028\\u2029\\u202F\\u205F\\u3000]",
+        max_length = 200
+    )]
+    pub case_ref: String,
+    /// Whose law requires the hold: `CN` (the default), `EU`, or an EU
+    /// member state's code. An EU resident's erasure yields only to an EU
+    /// or member-state hold; anyone else's to a PRC hold.
+    #[schema(pattern = "^[A-Z]{2}$", example = "CN")]
+    pub jurisdiction: Option<String>,
+}
+
+/// A legal hold to place.
+pub struct NewHold {
+    pub reason: String,
+    pub case_ref: String,
+    pub jurisdiction: Jurisdiction,
+}
+
+impl TryFrom<HoldDto> for NewHold {
+    type Error = Vec<FieldError>;
+    fn try_from(d: HoldDto) -> Result<Self, Self::Error> {
+        let mut errors = Errors::default();
+        let reason = errors.text("/reason", &d.reason, 2000);
+        let case_ref = errors.text("/case_ref", &d.case_ref, 200);
+        let jurisdiction = match d.jurisdiction.as_deref().map(Jurisdiction::parse) {
+            None => Some(Jurisdiction::cn()),
+            Some(Ok(j)) if j.may_hold() => Some(j),
+            Some(Ok(_)) => {
+                errors.add("/jurisdiction", "a legal hold obeys PRC law (CN), Union law (EU) or a member state's law");
+                None
+            }
+            Some(Err(e)) => {
+                errors.add("/jurisdiction", &e);
+                None
+            }
+        };
+        errors.finish(jurisdiction.map(|jurisdiction| NewHold { reason, case_ref, jurisdiction }))
+    }
+}
+
+/// `POST /v1/subjects/{sid}/erasure`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ErasureDto {
+    /// A ground (purpose_achieved, consent_withdrawn, service_ended,
+    /// unlawful_processing, objection, retention_expired) or free text (not stored).
+    #[schema(
+        min_length = 1,
+        pattern = "[^\\u0000-\\u0020\\u007F-\\u00A0\\u1680\\u2000-\\u200A\\u2028\\u2029\\u202F\\u205F\\u3000]",
+        max_length = 2000
+    )]
+    pub reason: String,
+}
+
+/// `POST /v1/subjects/{sid}/consents`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ConsentDto {
+    /// A consent-based purpose of policies/purposes.toml.
+    #[schema(min_length = 1, max_length = 64)]
+    pub purpose: String,
+    /// `separate_consent` is required for sensitive data (PIPL Art. 29).
+    #[schema(inline)]
+    pub basis: BasisDto,
+    /// How the consent was given (a form, a recording, a receipt); sealed.
+    #[schema(
+        min_length = 1,
+        pattern = "[^\\u0000-\\u0020\\u007F-\\u00A0\\u1680\\u2000-\\u200A\\u2028\\u2029\\u202F\\u205F\\u3000]",
+        max_length = 2000
+    )]
+    pub evidence: String,
+    /// When the person gave it (RFC 3339).
+    #[schema(format = DateTime)]
+    pub granted_at: String,
+    /// The privacy-notice version the person consented under (notices.toml);
+    /// absent: the one in force when they consented.
+    #[serde(default)]
+    #[schema(pattern = "^[A-Za-z0-9._-]{1,64}$")]
+    pub notice: Option<String>,
+    /// A recipient of the recipients register this consent names: the
+    /// person's separate consent to provision to it (PIPL Art. 23, 39).
+    #[serde(default)]
+    #[schema(pattern = "^rcp_[0-9a-z]{26}$")]
+    pub recipient: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum BasisDto {
+    Consent,
+    SeparateConsent,
+}
+
+impl From<BasisDto> for ConsentBasis {
+    fn from(b: BasisDto) -> Self {
+        match b {
+            BasisDto::Consent => ConsentBasis::Consent,
+            BasisDto::SeparateConsent => ConsentBasis::SeparateConsent,
+        }
+    }
+}
+
+impl TryFrom<ConsentDto> for NewConsent {
+    type Error = Vec<FieldError>;
+    fn try_from(d: ConsentDto) -> Result<Self, Self::Error> {
+        let mut errors = Errors::default();
+        if d.purpose.trim().is_empty() {
+            errors.add("/purpose", "required: a purpose id");
+        }
+        let granted_at = errors.time("/granted_at", &d.granted_at);
+        let evidence = errors.visible("/evidence", d.evidence, MAX_EVIDENCE);
+        errors.finish(granted_at.map(|granted_at| NewConsent {
+            purpose: d.purpose,
+            basis: d.basis.into(),
+            evidence,
+            granted_at,
+            notice: d.notice,
+            recipient: d.recipient,
+        }))
+    }
+}
+
+/// How the person's identity was verified.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct VerificationDto {
+    #[schema(inline)]
+    pub method: VerificationMethod,
+    /// The principal who verified it (`prn_...`).
+    #[schema(pattern = "^prn_[0-9a-z]{26}$")]
+    pub verified_by: String,
+    /// Details (sealed under the person's key).
+    #[schema(inline)]
+    pub note: Option<Text>,
+}
+
+fn verification(errors: &mut Errors, path: &str, v: Option<VerificationDto>) -> Option<Verification> {
+    let v = v?;
+    match PrincipalId::parse(&v.verified_by) {
+        Ok(by) => Some(Verification { method: v.method, verified_by: by, note: v.note.map(|t| t.0) }),
+        Err(_) => {
+            errors.add(&format!("{path}/verified_by"), "a principal id (prn_...)");
+            None
+        }
+    }
+}
+
+/// `POST /v1/requests`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewRequestDto {
+    /// The person (`sub_...`).
+    #[schema(pattern = "^sub_[0-9a-z]{26}$")]
+    pub subject_id: String,
+    #[schema(inline)]
+    pub kind: RequestKind,
+    /// For an objection or a withdrawal: the purpose it concerns.
+    #[schema(min_length = 1, max_length = 64)]
+    pub purpose: Option<String>,
+    /// When the request reached the operator (RFC 3339): the period runs from it.
+    #[schema(format = DateTime)]
+    pub received_at: String,
+    #[schema(inline)]
+    pub channel: Channel,
+    /// What the person asked (sealed under their key).
+    #[schema(inline)]
+    pub details: Option<Text>,
+    /// Given: the request is recorded as verified.
+    #[schema(inline)]
+    pub verification: Option<VerificationDto>,
+}
+
+/// The API's and the console's one check of a new request's shape.
+impl TryFrom<NewRequestDto> for NewRequest {
+    type Error = Vec<FieldError>;
+    fn try_from(d: NewRequestDto) -> Result<Self, Self::Error> {
+        let mut errors = Errors::default();
+        let received_at = errors.time("/received_at", &d.received_at);
+        if d.purpose.is_none() && d.kind.needs_purpose() {
+            errors.add("/purpose", "an objection or withdrawal names the purpose it concerns");
+        }
+        let verification = verification(&mut errors, "/verification", d.verification);
+        errors.finish(received_at.map(|received_at| NewRequest {
+            subject: d.subject_id,
+            kind: d.kind,
+            purpose: d.purpose,
+            received_at,
+            channel: d.channel,
+            details: d.details.map(|t| t.0),
+            verification,
+        }))
+    }
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AnswerDto {
+    #[schema(inline)]
+    pub kind: AnswerKind,
+    /// The audit entry's seq, or the certificate id.
+    #[schema(min_length = 1, max_length = 64)]
+    pub reference: String,
+}
+
+/// `PATCH /v1/requests/{id}`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RequestChangeDto {
+    /// The new state.
+    #[schema(inline)]
+    pub state: Option<RequestState>,
+    /// With `verified`: how and by whom.
+    #[schema(inline)]
+    pub verification: Option<VerificationDto>,
+    /// With `completed`: what answered it.
+    #[schema(inline, max_items = 20)]
+    pub answered_by: Option<Vec<AnswerDto>>,
+    /// With `refused`: a code of policies/requests.toml.
+    #[schema(min_length = 1, max_length = 64)]
+    pub reason_code: Option<String>,
+    /// With `refused`: the reasons given to the person (sealed).
+    #[schema(inline)]
+    pub reason: Option<Text>,
+    /// Extends the period once, where the law allows (sealed).
+    #[schema(inline)]
+    pub extension_reason: Option<Text>,
+}
+
+/// The API's and the console's one check of a request change's shape.
+impl TryFrom<RequestChangeDto> for RequestChange {
+    type Error = Vec<FieldError>;
+    fn try_from(d: RequestChangeDto) -> Result<Self, Self::Error> {
+        let mut errors = Errors::default();
+        let verification = verification(&mut errors, "/verification", d.verification);
+        errors.finish(Some(RequestChange {
+            state: d.state,
+            verification,
+            answered_by: d
+                .answered_by
+                .unwrap_or_default()
+                .into_iter()
+                .map(|a| Answer { kind: a.kind, reference: a.reference, action: String::new() })
+                .collect(),
+            reason_code: d.reason_code,
+            reason: d.reason.map(|t| t.0),
+            extension_reason: d.extension_reason.map(|t| t.0),
+        }))
+    }
+}
