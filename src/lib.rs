@@ -19,7 +19,7 @@
 //!                 one codec; a shredded key reads as erased, anything else that does
 //!                 not open is an error), identity/ (principals, tokens, enrollment,
 //!                 authentication), trail/ (audit queries, proofs, checkpoints,
-//!                 alerts), index.rs (the search index's upkeep), backups/; and the
+//!                 alerts), index/ (the search index's upkeep), backups/; and the
 //!                 use cases above them, one folder or file each: dossiers/{create,
 //!                 read,update,plan,search}, subjects, documents, governance,
 //!                 registers, customers, retention/{close,holds,due,batches,destroy,

@@ -19,6 +19,12 @@ pub(crate) fn archive() -> (Archive, Arc<MemStore>) {
 
 /// [`archive`], with the clock it reads (set it to move time on).
 pub(crate) fn archive_with_clock() -> (Archive, Arc<MemStore>, Arc<ManualClock>) {
+    archive_with(crate::archive::Settings { key_cache: 64, ..Default::default() })
+}
+
+/// [`archive_with_clock`], tuned by `settings` (a search index directory,
+/// backups).
+pub(crate) fn archive_with(settings: crate::archive::Settings) -> (Archive, Arc<MemStore>, Arc<ManualClock>) {
     let store = Arc::new(MemStore::default());
     let clock = Arc::new(ManualClock::new(time::macros::datetime!(2026-12-01 09:00 UTC)));
     let policy = PolicySet::embedded().unwrap();
@@ -28,7 +34,7 @@ pub(crate) fn archive_with_clock() -> (Archive, Arc<MemStore>, Arc<ManualClock>)
         policy,
         clock.clone(),
         Arc::new(Metrics::default()),
-        crate::archive::Settings { key_cache: 64, ..Default::default() },
+        settings,
     )
     .unwrap();
     (a, store, clock)

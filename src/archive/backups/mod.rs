@@ -404,24 +404,4 @@ fn describe(m: &Manifest) -> String {
 }
 
 #[cfg(test)]
-mod tests {
-    /// The nice value of the calling thread, from /proc (field 19 of stat).
-    fn own_nice() -> i32 {
-        let stat = std::fs::read_to_string("/proc/thread-self/stat").unwrap();
-        let after_name = &stat[stat.rfind(')').unwrap() + 2..];
-        after_name.split(' ').nth(16).unwrap().parse().unwrap()
-    }
-
-    #[test]
-    fn a_set_is_made_at_the_lowest_priority_and_only_its_thread_is_lowered() {
-        let before = own_nice();
-        let lowered = std::thread::spawn(|| {
-            super::lower_priority();
-            own_nice()
-        })
-        .join()
-        .unwrap();
-        assert_eq!(lowered, 19);
-        assert_eq!(own_nice(), before, "the caller's thread keeps its priority");
-    }
-}
+mod tests;

@@ -343,3 +343,6 @@ pub struct DocumentReader {
     next: u32,
     key: Arc<DataKey>,
 }
+
+#[cfg(test)]
+mod tests;

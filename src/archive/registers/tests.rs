@@ -1,10 +1,11 @@
 //! The incident register tested where it lives: the memory store, the
 //! shipped policies, the manual clock; no HTTP.
+use super::exports::ExportState;
 use super::incidents::NewIncident;
-use crate::archive::testkit::{archive, archive_with_clock, ctx, last_entry};
-use crate::archive::ArchiveError;
+use crate::archive::testkit::{archive, archive_with_clock, body, caller, ctx, last_entry, sales_dossier};
+use crate::archive::{ArchiveError, StatedPurpose};
 use crate::audit::Outcome;
-use crate::domain::{Classification, Jurisdiction, Role};
+use crate::domain::{Classification, DossierId, Jurisdiction, Purpose, Role};
 use crate::store::{Cf, KvStore};
 
 fn incident(now: time::OffsetDateTime) -> NewIncident {
@@ -60,4 +61,90 @@ async fn a_notice_past_the_gdpr_72_hours_asks_for_the_reasons_for_the_delay() {
     assert!(wants_reasons(&draft), "the EU authority deadline passed unmet: {:?}", draft.missing);
     let draft = a.registers().incident_notice(&officer, &cn.id).await.unwrap();
     assert!(!wants_reasons(&draft), "no GDPR deadline applies to a CN-only incident: {:?}", draft.missing);
+}
+
+#[tokio::test]
+async fn a_small_export_is_ready_at_once_and_downloaded_once_by_its_asker_under_its_purpose() {
+    let (a, store) = archive();
+    let (sales, made) = sales_dossier(&a).await;
+    let other = caller(&a, &[Role::Sales], "service_delivery").await;
+    let theirs = a.dossiers().create_dossier(&other, &body(other.principal.id.as_str())).await.unwrap();
+    let wanted = vec![made.id.to_string(), theirs.id.to_string(), made.id.to_string()];
+
+    let x = a.registers().create_export(&sales, wanted, vec![]).await.unwrap();
+    assert_eq!((x.state, x.needs_approval), (ExportState::Ready, false));
+    assert_eq!(x.dossiers.len(), 2, "each dossier once");
+    assert_eq!(x.valid_until, Some(a.now() + time::Duration::hours(24)));
+    let e = last_entry(&store);
+    assert_eq!((e.body.action.as_str(), e.body.outcome), ("export.create", Outcome::Allow));
+
+    let refused = a.registers().export_content(&other, &x.id).await;
+    assert!(matches!(refused, Err(ArchiveError::Forbidden(_))), "only the asker: {:?}", refused.err());
+    let e = last_entry(&store);
+    assert_eq!((e.body.action.as_str(), e.body.outcome), ("export.download", Outcome::Deny));
+    let mut elsewise = sales.clone();
+    elsewise.purpose = StatedPurpose::Given(Purpose::parse("marketing").unwrap());
+    let refused = a.registers().export_content(&elsewise, &x.id).await;
+    assert!(matches!(refused, Err(ArchiveError::BadRequest(_))), "the purpose asked under: {:?}", refused.err());
+
+    let content = a.registers().export_content(&sales, &x.id).await.unwrap();
+    let items = content["dossiers"].as_array().unwrap();
+    let of = |id: &DossierId| items.iter().find(|d| d["id"] == id.as_str()).unwrap();
+    assert_eq!(of(&made.id)["dossier"]["contacts"][0]["phone"], "13912345688", "read with the asker's rights");
+    assert!(of(&theirs.id)["refused"].is_string(), "another's customer is refused: {}", of(&theirs.id));
+    assert!(of(&theirs.id).get("dossier").is_none());
+    assert_eq!(a.registers().get_export(&sales, &x.id).await.unwrap().state, ExportState::Delivered);
+
+    let again = a.registers().export_content(&sales, &x.id).await;
+    assert!(matches!(again, Err(ArchiveError::Conflict(_))), "once: {:?}", again.err());
+    let e = last_entry(&store);
+    assert_eq!((e.body.action.as_str(), e.body.outcome), ("export.download", Outcome::Error));
+}
+
+#[tokio::test]
+async fn a_bulk_export_waits_for_a_second_officer_and_expires_unread() {
+    let (a, store, clock) = archive_with_clock();
+    let asker = caller(&a, &[Role::Compliance], "legal_compliance").await;
+    let many: Vec<String> = (0..21).map(|_| DossierId::generate().to_string()).collect();
+    let x = a.registers().create_export(&asker, many, vec![]).await.unwrap();
+    assert_eq!((x.state, x.needs_approval, x.valid_until), (ExportState::AwaitingApproval, true, None));
+    let early = a.registers().export_content(&asker, &x.id).await;
+    assert!(matches!(early, Err(ArchiveError::Conflict(_))), "{:?}", early.err());
+
+    let own = a.registers().approve_export(&asker, &x.id).await;
+    assert!(matches!(own, Err(ArchiveError::Forbidden(_))), "not by the asker: {:?}", own.err());
+    let e = last_entry(&store);
+    assert_eq!((e.body.action.as_str(), e.body.outcome), ("export.approve", Outcome::Deny));
+    let sales = caller(&a, &[Role::Sales], "service_delivery").await;
+    let refused = a.registers().approve_export(&sales, &x.id).await;
+    assert!(matches!(refused, Err(ArchiveError::Forbidden(_))), "{:?}", refused.err());
+    assert_eq!(last_entry(&store).body.outcome, Outcome::Deny);
+
+    let second = caller(&a, &[Role::Compliance], "legal_compliance").await;
+    let ready = a.registers().approve_export(&second, &x.id).await.unwrap();
+    assert_eq!(ready.state, ExportState::Ready);
+    assert_eq!(ready.approved_by.as_deref(), Some(second.principal.id.as_str()));
+    assert_eq!(ready.valid_until, Some(a.now() + time::Duration::hours(24)));
+    let twice = a.registers().approve_export(&second, &x.id).await;
+    assert!(matches!(twice, Err(ArchiveError::Conflict(_))), "{:?}", twice.err());
+
+    clock.advance(time::Duration::hours(25));
+    assert_eq!(a.registers().get_export(&asker, &x.id).await.unwrap().state, ExportState::Expired);
+    let late = a.registers().export_content(&asker, &x.id).await;
+    assert!(matches!(late, Err(ArchiveError::Conflict(ref why)) if why.contains("expired")), "{late:?}");
+}
+
+#[tokio::test]
+async fn an_export_of_malformed_ids_or_of_nothing_is_refused_and_audited() {
+    let (a, store) = archive();
+    let (sales, _) = sales_dossier(&a).await;
+    for (dossiers, subjects) in
+        [(vec!["13912345688".to_owned()], vec![]), (vec![], vec!["张伟".to_owned()]), (vec![], vec![])]
+    {
+        let refused = a.registers().create_export(&sales, dossiers, subjects).await;
+        assert!(matches!(refused, Err(ArchiveError::Invalid(_))), "{:?}", refused.err());
+        let e = last_entry(&store);
+        assert_eq!((e.body.action.as_str(), e.body.outcome), ("export.create", Outcome::Error));
+        assert!(!e.body.reason.contains("张伟") && !e.body.reason.contains("13912345688"));
+    }
 }

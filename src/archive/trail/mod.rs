@@ -46,3 +46,6 @@ impl AuditTrail {
         &self.signer
     }
 }
+
+#[cfg(test)]
+mod tests;

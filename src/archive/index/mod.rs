@@ -270,3 +270,6 @@ impl Indexer {
         self.vault.open_text(&r.summary_key(did), Slot::Interaction(did, &r.id), &r.summary)
     }
 }
+
+#[cfg(test)]
+mod tests;
