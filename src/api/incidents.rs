@@ -87,6 +87,9 @@ pub async fn create_incident(
     let mut errors = Errors::default();
     let detected_at = errors.time("/detected_at", &d.detected_at);
     let aware_at = errors.time("/aware_at", &d.aware_at);
+    if detected_at.zip(aware_at).is_some_and(|(detected, aware)| aware < detected) {
+        errors.add("/aware_at", "before the detection: awareness follows it");
+    }
     let mut jurisdictions = Vec::new();
     for (i, j) in d.jurisdictions.unwrap_or_default().iter().enumerate() {
         match Jurisdiction::parse(j) {
@@ -173,6 +176,12 @@ pub async fn derive_affected(
     let mut errors = Errors::default();
     let from = time(&mut errors, "/from", &d.from);
     let to = time(&mut errors, "/to", &d.to);
+    if from.zip(to).is_some_and(|(from, to)| to < from) {
+        errors.add("/to", "before from");
+    }
+    if d.actor.is_none() && d.from.is_none() && d.to.is_none() && d.dossiers.as_ref().is_none_or(Vec::is_empty) {
+        errors.add("", "give an actor, a time window (from, to), dossiers, or several");
+    }
     let c = errors
         .finish(Some(AffectedCriteria { actor: d.actor, from, to, dossiers: d.dossiers.unwrap_or_default() }))
         .map_err(ApiError::invalid)?;
@@ -281,10 +290,15 @@ pub async fn exemption(
     Path(id): Path<String>,
     Body(d): Body<ExemptionDto>,
 ) -> Result<(StatusCode, Json<IncidentView>), ApiError> {
-    Ok((
-        StatusCode::CREATED,
-        Json(s.archive.registers().record_exemption(&ctx, &id, &d.reasoning.0, d.keys_compromised).await?),
-    ))
+    if d.keys_compromised {
+        let mut errors = Errors::default();
+        errors.add(
+            "/keys_compromised",
+            "Art. 34(3)(a) needs the data unintelligible: it does not apply when keys are compromised",
+        );
+        errors.finish(Some(())).map_err(ApiError::invalid)?;
+    }
+    Ok((StatusCode::CREATED, Json(s.archive.registers().record_exemption(&ctx, &id, &d.reasoning.0).await?)))
 }
 
 /// The draft notice: every element the laws require, and what is missing (compliance).

@@ -251,6 +251,15 @@ impl Documents {
             let e = self.dossiers.dossier_entry(ctx, ACTION, id, &meta.subjects, Outcome::Error, "no such document");
             return self.gate.refuse(e, ArchiveError::NotFound("document".into())).await;
         };
+        // The key first: a document that cannot be opened is not audited
+        // as handed out.
+        let key = match self.dossier_key(&did) {
+            Ok(key) => key,
+            Err(err) => {
+                let e = self.dossiers.dossier_entry(ctx, ACTION, id, &meta.subjects, Outcome::Error, "no key");
+                return self.gate.refuse(e, err).await;
+            }
+        };
         let e = self.dossiers.dossier_entry(
             ctx,
             ACTION,
@@ -260,7 +269,6 @@ impl Documents {
             format!("document {} ({} bytes, sha256 {})", doc.name, doc.size, doc.sha256),
         );
         self.audit.commit(Commit::entry(e)).await?;
-        let key = self.dossier_key(&did)?;
         Ok((doc.clone(), DocumentReader { did, upload: doc.upload, chunks: doc.chunks, next: 0, key }))
     }
 

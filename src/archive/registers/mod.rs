@@ -54,16 +54,8 @@ struct AlertWrite {
     change: crate::store::Change,
 }
 
-/// The longest free text a register takes.
-const MAX_TEXT: usize = 8000;
-
 fn field_error(path: &str, message: impl Into<String>) -> crate::domain::dossier::FieldError {
     crate::domain::dossier::FieldError { path: path.into(), message: message.into() }
-}
-
-/// A text with a visible character, at most `MAX_TEXT` characters.
-fn visible(text: &str) -> bool {
-    text.chars().any(|c| !c.is_control() && !c.is_whitespace()) && text.chars().count() <= MAX_TEXT
 }
 
 pub(crate) use crate::archive::gate::Access;

@@ -222,6 +222,9 @@ async fn inclusion_and_consistency_proofs_check_out_against_signed_checkpoints()
     let now = a.audit_head().next_seq;
     let r = a.audit_trail().inclusion_proof(&officer, seq, Some(now + 10)).await;
     assert!(matches!(r, Err(ArchiveError::NotFound(_))), "{r:?}");
+    // ... and audited as what they were: an error, not an allowed read.
+    let e = last_entry(&store);
+    assert_eq!((e.body.resource.as_str(), e.body.outcome), ("audit/proofs", Outcome::Error));
     let r = a.audit_trail().inclusion_proof(&officer, old.size, Some(old.size)).await;
     assert!(matches!(r, Err(ArchiveError::BadRequest(_))), "{r:?}");
     let r = a.audit_trail().consistency_proof(&officer, 0, old.size).await;

@@ -69,7 +69,25 @@ impl AuditTrail {
     }
 
     async fn audit_read(&self, ctx: &RequestCtx, resource: &str) -> Result<u64, ArchiveError> {
+        self.audited_proof(ctx, resource, |_| Ok(())).await
+    }
+
+    /// Audits a request for the log's proofs: refused with an error entry
+    /// when `in_range` refuses its sizes against the log as it will be with
+    /// this request's entry (which the proofs may cover), allowed otherwise.
+    /// The log's size once the allowing entry is written: never smaller
+    /// than the size `in_range` was given.
+    async fn audited_proof(
+        &self,
+        ctx: &RequestCtx,
+        resource: &str,
+        in_range: impl FnOnce(u64) -> Result<(), ArchiveError>,
+    ) -> Result<u64, ArchiveError> {
         self.gate.require_audit_read(ctx, super::audit_log::ACTION, resource).await?;
+        if let Err(e) = in_range(self.audit.head().next_seq + 1) {
+            let entry = ctx.entry(Action::AuditQuery, resource, Outcome::Error, "proof sizes out of range");
+            return self.gate.refuse(entry, e).await;
+        }
         let seqs =
             self.audit.commit(Commit::entry(ctx.entry(Action::AuditQuery, resource, Outcome::Allow, "proof"))).await?;
         Ok(seqs.last().map_or(0, |s| s + 1))
@@ -90,16 +108,20 @@ impl AuditTrail {
         seq: u64,
         tree_size: Option<u64>,
     ) -> Result<InclusionProof, ArchiveError> {
-        let size_now = self.audit_read(ctx, "audit/proofs").await?;
+        let in_range = |size: u64| {
+            let tree_size = tree_size.unwrap_or(size);
+            if tree_size > size {
+                return Err(ArchiveError::NotFound(format!("a tree of size {tree_size} (the log has {size} entries)")));
+            }
+            if seq >= tree_size {
+                return Err(ArchiveError::BadRequest(format!(
+                    "need seq < tree_size <= {size} (the current tree size)"
+                )));
+            }
+            Ok(())
+        };
+        let size_now = self.audited_proof(ctx, "audit/proofs", in_range).await?;
         let tree_size = tree_size.unwrap_or(size_now);
-        if tree_size > size_now {
-            return Err(ArchiveError::NotFound(format!("a tree of size {tree_size} (the log has {size_now} entries)")));
-        }
-        if seq >= tree_size {
-            return Err(ArchiveError::BadRequest(format!(
-                "need seq < tree_size <= {size_now} (the current tree size)"
-            )));
-        }
         let hashes =
             merkle::inclusion_proof(&StoredTree(self.store.as_ref()), seq, tree_size).map_err(anyhow::Error::msg)?;
         Ok(InclusionProof { leaf_index: seq, tree_size, hashes })
@@ -107,15 +129,18 @@ impl AuditTrail {
 
     #[tracing::instrument(level = "debug", skip_all)]
     pub async fn consistency_proof(&self, ctx: &RequestCtx, from: u64, to: u64) -> Result<Vec<Hash>, ArchiveError> {
-        let size_now = self.audit_read(ctx, "audit/proofs").await?;
-        if to > size_now {
-            return Err(ArchiveError::NotFound(format!("a tree of size {to} (the log has {size_now} entries)")));
-        }
-        if from == 0 || from > to {
-            return Err(ArchiveError::BadRequest(format!(
-                "need 1 <= from <= to <= {size_now} (the current tree size)"
-            )));
-        }
+        let in_range = |size: u64| {
+            if to > size {
+                return Err(ArchiveError::NotFound(format!("a tree of size {to} (the log has {size} entries)")));
+            }
+            if from == 0 || from > to {
+                return Err(ArchiveError::BadRequest(format!(
+                    "need 1 <= from <= to <= {size} (the current tree size)"
+                )));
+            }
+            Ok(())
+        };
+        self.audited_proof(ctx, "audit/proofs", in_range).await?;
         Ok(merkle::consistency_proof(&StoredTree(self.store.as_ref()), from, to).map_err(anyhow::Error::msg)?)
     }
 }

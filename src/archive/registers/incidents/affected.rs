@@ -59,14 +59,6 @@ impl Registers {
         let held = self.find_incident(ctx, ACTION, id).await?;
         let mut r = held.value.clone();
         let mut errors = Vec::new();
-        if c.actor.is_none() && c.from.is_none() && c.to.is_none() && c.dossiers.is_empty() {
-            errors.push(field_error("", "give an actor, a time window (from, to), dossiers, or several"));
-        }
-        if let (Some(f), Some(t)) = (c.from, c.to) {
-            if t < f {
-                errors.push(field_error("/to", "before from"));
-            }
-        }
         if let Some(a) = &c.actor {
             if PrincipalId::parse(a).is_err() && !a.starts_with("system") {
                 errors.push(field_error("/actor", "a principal id (prn_...)"));

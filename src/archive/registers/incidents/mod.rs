@@ -322,24 +322,8 @@ impl Registers {
         if new.aware_at > now + time::Duration::minutes(5) {
             errors.push(field_error("/aware_at", "lies in the future"));
         }
-        if new.aware_at < new.detected_at {
-            errors.push(field_error("/aware_at", "before the detection: awareness follows it"));
-        }
         if !self.policy.incidents.levels.contains(&new.level) {
             errors.push(field_error("/level", format!("one of {}", self.policy.incidents.levels.join(", "))));
-        }
-        if new.data_categories.is_empty() {
-            errors.push(field_error("/data_categories", "at least one class of data concerned"));
-        }
-        for (path, t) in [("/description", Some(&new.description)), ("/cause", Some(&new.cause))].into_iter().chain([
-            ("/consequences", new.consequences.as_ref()),
-            ("/measures", new.measures.as_ref()),
-            ("/advice", new.advice.as_ref()),
-            ("/contact", new.contact.as_ref()),
-        ]) {
-            if t.is_some_and(|t| !visible(t)) {
-                errors.push(field_error(path, format!("a visible text of at most {MAX_TEXT} characters")));
-            }
         }
         if !errors.is_empty() {
             return self
