@@ -9,7 +9,7 @@
 mod affected;
 mod notices;
 
-use super::{field_error, visible, MAX_TEXT};
+use super::field_error;
 use super::{rfc3339, Access};
 use crate::archive::registers::Registers;
 use crate::archive::vault::Slot;
