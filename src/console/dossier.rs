@@ -7,6 +7,7 @@ use super::compliance::{enc, when};
 use super::page::{see_other, Body, Page, Posted};
 use crate::archive::customers::{InteractionKind, NewInteraction, NewReview, ReviewOutcome, MAX_NOTE, MAX_SUMMARY};
 use crate::archive::{wire_name, RedactionReason};
+use crate::domain::catalog::Catalog;
 use crate::web::commands::{HoldDto, InteractionDto, NewHold, ReviewDto};
 use crate::web::error::ApiError;
 use axum::extract::{Multipart, Path, Query};
@@ -95,48 +96,10 @@ fn leaves(v: &Value, path: String, out: &mut Vec<(String, String)>) {
     }
 }
 
-/// The dossier template's fields by name, in Chinese and English (a path
-/// with `*` for any contact).
-const FIELD_NAMES: &[(&str, &str, &str)] = &[
-    ("/customer/name", "公司名称", "Company"),
-    ("/customer/credit_code", "统一社会信用代码", "Credit code"),
-    ("/customer/industry", "行业", "Industry"),
-    ("/customer/region", "区域", "Region"),
-    ("/customer/address", "地址", "Address"),
-    ("/owner", "负责人", "Owner"),
-    ("/status", "状态", "Status"),
-    ("/grade", "等级", "Grade"),
-    ("/contacts/*/name", "联系人姓名", "Contact name"),
-    ("/contacts/*/phone", "联系电话", "Phone"),
-    ("/contacts/*/email", "电子邮箱", "Email"),
-    ("/contacts/*/role", "职务", "Role"),
-    ("/contacts/*/id_number", "身份证号", "ID number"),
-    ("/contacts/*/subject_id", "主体编号", "Subject id"),
-    ("/contacts/*/notice", "告知版本", "Notice"),
-    ("/contacts/*/sensitive_basis", "敏感信息依据", "Sensitive-data basis"),
-    ("/transport/cargo_types", "货物类型", "Cargo types"),
-    ("/transport/frequency", "运输频率", "Frequency"),
-    ("/transport/volume", "运量", "Volume"),
-    ("/transport/routes", "线路", "Routes"),
-    ("/preferences/delivery", "配送偏好", "Delivery"),
-    ("/preferences/tracking", "跟踪", "Tracking"),
-    ("/preferences/packaging", "包装", "Packaging"),
-    ("/preferences/extras", "增值服务", "Extras"),
-    ("/finance/credit_rating", "信用评级", "Credit rating"),
-    ("/finance/payment_terms", "付款条件", "Payment terms"),
-    ("/finance/bank_account", "银行账号", "Bank account"),
-    ("/remarks", "备注", "Remarks"),
-    ("/tags", "标签", "Tags"),
-];
-
+/// A template field's name in the page's language (`path` concrete, as
+/// `/contacts/0/phone`), from the field catalog.
 pub(super) fn field_name(page: &Page, path: &str) -> Option<&'static str> {
-    let generic: String = path
-        .split('/')
-        .map(|seg| if !seg.is_empty() && seg.bytes().all(|b| b.is_ascii_digit()) { "*" } else { seg })
-        .collect::<Vec<_>>()
-        .join("/");
-    let (_, zh, en) = FIELD_NAMES.iter().find(|(p, _, _)| *p == generic)?;
-    Some(if page.session.lang == super::i18n::Lang::Zh { zh } else { en })
+    Catalog::template().field(path).map(|f| f.label(page.session.lang))
 }
 
 fn field_cell(page: &Page, path: &str) -> Markup {

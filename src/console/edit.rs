@@ -5,9 +5,9 @@
 //! see from the current version (`keep_hidden`), exactly as for the API.
 
 use super::compliance::enc;
-use super::dossier::field_name;
 use super::page::{see_other, Fields, Page, Posted};
 use crate::archive::{ArchiveError, RedactionReason};
+use crate::domain::catalog::{Catalog, Field, Input};
 use crate::domain::dossier::FieldError;
 use crate::web::error::ApiError;
 use axum::extract::Path;
@@ -17,62 +17,25 @@ use maud::{html, Markup};
 use serde_json::{Map, Value};
 use std::collections::BTreeMap;
 
-/// How a field is edited.
-#[derive(Clone, Copy, PartialEq)]
-enum Input {
-    Text,
-    /// A list of strings, written comma- or line-separated.
-    List,
-    Bool,
-    Choice(&'static [&'static str]),
+/// How `path` (with a contact's index) is edited, if it is a form field:
+/// a field of the catalog, named by a concrete pointer.
+fn input_of(path: &str) -> Option<&'static Input> {
+    if path.split('/').any(|seg| seg == "*") {
+        return None;
+    }
+    Catalog::template().field(path).map(|f| &f.input)
 }
 
-/// The template's fields in form order; `*` is a contact's index.
-const FIELDS: &[(&str, Input)] = &[
-    ("/customer/name", Input::Text),
-    ("/customer/credit_code", Input::Text),
-    ("/customer/industry", Input::Text),
-    ("/customer/region", Input::Text),
-    ("/customer/address", Input::Text),
-    ("/owner", Input::Text),
-    ("/status", Input::Choice(&["prospect", "active", "closed"])),
-    ("/grade", Input::Choice(&["A", "B", "C"])),
-    ("/transport/cargo_types", Input::List),
-    ("/transport/frequency", Input::Text),
-    ("/transport/volume", Input::Text),
-    ("/transport/routes", Input::List),
-    ("/preferences/delivery", Input::Text),
-    ("/preferences/tracking", Input::Bool),
-    ("/preferences/packaging", Input::Text),
-    ("/preferences/extras", Input::List),
-    ("/finance/credit_rating", Input::Text),
-    ("/finance/payment_terms", Input::Text),
-    ("/finance/bank_account", Input::Text),
-    ("/remarks", Input::Text),
-    ("/tags", Input::List),
-];
+/// The form's fields outside the contacts, in schema order.
+fn dossier_fields() -> impl Iterator<Item = &'static Field> {
+    Catalog::template().fields().filter(|f| f.contact_key().is_none())
+}
 
-const CONTACT_FIELDS: &[(&str, Input)] = &[
-    ("name", Input::Text),
-    ("phone", Input::Text),
-    ("email", Input::Text),
-    ("role", Input::Text),
-    ("id_number", Input::Text),
-    ("notice", Input::Text),
-    ("sensitive_basis", Input::Text),
-];
-
-/// How `path` (with a contact's index) is edited, if it is a form field.
-fn input_of(path: &str) -> Option<Input> {
-    if let Some(rest) = path.strip_prefix("/contacts/") {
-        let (i, field) = rest.split_once('/')?;
-        i.parse::<usize>().ok()?;
-        if field == "subject_id" {
-            return Some(Input::Text);
-        }
-        return CONTACT_FIELDS.iter().find(|(f, _)| *f == field).map(|(_, k)| *k);
-    }
-    FIELDS.iter().find(|(p, _)| *p == path).map(|(_, k)| *k)
+/// A contact's form fields by their key in the contact, in schema order.
+/// The subject id is no input: it goes back hidden, shown as a link to the
+/// person.
+fn contact_fields() -> impl Iterator<Item = (&'static str, &'static Field)> {
+    Catalog::template().contact_fields().filter_map(|f| Some((f.contact_key()?, f))).filter(|(k, _)| *k != "subject_id")
 }
 
 /// The document a posted form describes: every field named by its JSON
@@ -141,9 +104,10 @@ fn shown(v: Option<&Value>) -> String {
     }
 }
 
-/// One labelled input for `path`.
-fn field(page: &Page, path: &str, input: Input, doc: &Value, redactions: &BTreeMap<String, RedactionReason>) -> Markup {
-    let label = field_name(page, path).unwrap_or("");
+/// One labelled input for catalog field `f` at `path` (its pointer, with a
+/// contact's index).
+fn field(page: &Page, f: &Field, path: &str, doc: &Value, redactions: &BTreeMap<String, RedactionReason>) -> Markup {
+    let label = f.label(page.session.lang);
     let value = shown(doc.pointer(path));
     html! {
         @match redactions.get(path) {
@@ -158,7 +122,7 @@ fn field(page: &Page, path: &str, input: Input, doc: &Value, redactions: &BTreeM
             }
             None => {
                 label { (label) " " span.mono.path { (path) }
-                    @match input {
+                    @match &f.input {
                         Input::Choice(options) => select name=(path) {
                             @for o in options { option value=(o) selected[value == *o] { (o) } }
                         },
@@ -190,7 +154,7 @@ fn form(
             (page.csrf_field())
             @if let Some(v) = version { input type="hidden" name="version" value=(v); }
             fieldset { legend { (page.t("Customer")) }
-                @for (path, input) in FIELDS { (field(page, path, *input, doc, redactions)) }
+                @for f in dossier_fields() { (field(page, f, &f.path, doc, redactions)) }
             }
             @for i in 0..=contacts {
                 fieldset.contact { legend { @if i < contacts { (page.t("Contact")) " " (i + 1) } @else { (page.t("New contact")) } }
@@ -198,7 +162,7 @@ fn form(
                         input type="hidden" name={ "/contacts/" (i) "/subject_id" } value=(sid);
                         p { (page.t("Subject")) " " a.mono href={ "/console/subjects/" (sid) } { (sid) } }
                     }
-                    @for (f, input) in CONTACT_FIELDS { (field(page, &format!("/contacts/{i}/{f}"), *input, doc, redactions)) }
+                    @for (key, f) in contact_fields() { (field(page, f, &format!("/contacts/{i}/{key}"), doc, redactions)) }
                 }
             }
             button #save type="submit" { (page.t("Save")) }
@@ -307,5 +271,43 @@ mod tests {
         );
         assert!(document_from(&fields(&[("/customer/secret", "x")])).is_err());
         assert!(document_from(&fields(&[("/contacts/x/name", "x")])).is_err());
+        assert!(document_from(&fields(&[("/contacts/*/name", "x")])).is_err(), "a contact's index, not *");
+    }
+
+    #[test]
+    fn the_form_takes_every_template_field_from_the_catalog() {
+        let own: Vec<&str> = dossier_fields().map(|f| f.path.as_str()).collect();
+        assert_eq!(
+            own,
+            [
+                "/customer/name",
+                "/customer/credit_code",
+                "/customer/industry",
+                "/customer/region",
+                "/customer/address",
+                "/owner",
+                "/status",
+                "/grade",
+                "/transport/cargo_types",
+                "/transport/frequency",
+                "/transport/volume",
+                "/transport/routes",
+                "/preferences/delivery",
+                "/preferences/tracking",
+                "/preferences/packaging",
+                "/preferences/extras",
+                "/finance/credit_rating",
+                "/finance/payment_terms",
+                "/finance/bank_account",
+                "/remarks",
+                "/tags",
+            ]
+        );
+        let contact: Vec<&str> = contact_fields().map(|(k, _)| k).collect();
+        assert_eq!(contact, ["name", "phone", "email", "role", "id_number", "notice", "sensitive_basis"]);
+        assert_eq!(input_of("/contacts/4/subject_id"), Some(&Input::Text), "the hidden subject id is posted back");
+        assert_eq!(input_of("/preferences/tracking"), Some(&Input::Bool));
+        assert_eq!(input_of("/grade"), Some(&Input::Choice(vec!["A".into(), "B".into(), "C".into()])));
+        assert_eq!(input_of("/tags"), Some(&Input::List));
     }
 }

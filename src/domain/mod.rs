@@ -1,6 +1,7 @@
 //! Parsed domain types. Everything that crosses the HTTP or CLI edge is turned
 //! into one of these first, so the layers below never see an unchecked string.
 
+pub mod catalog;
 pub mod dossier;
 mod ids;
 mod jurisdiction;

@@ -2,15 +2,29 @@
 //! import's columns, so a sheet exported, edited and imported again updates
 //! the same dossiers.
 
-use super::mapping::{Mapping, TARGETS};
+use super::mapping::targets;
 use crate::archive::customers::Customers;
 use crate::archive::{ArchiveError, RequestCtx};
 use crate::audit::{Action, Commit, CommitError, Guard, Outcome};
+use crate::domain::catalog::Field;
 use crate::store::{keys, Cf, Op};
 use serde_json::Value;
 
-/// The dossier's own columns (the figures' come after them).
-const DOSSIER_COLUMNS: usize = 21;
+/// The sheet's columns after `id`, each with its header: the import's
+/// dossier targets (the catalog's importable fields, in schema order),
+/// except that the owner's column stays after status and grade, where
+/// every sheet exported before the catalog has it (the schema, and the
+/// console's form, list the owner first). No figures: they are not read
+/// with a dossier.
+fn columns() -> Vec<(&'static str, &'static Field)> {
+    let mut cols: Vec<&'static Field> = targets().iter().filter_map(|t| t.field).collect();
+    if let Some(owner) = cols.iter().position(|f| f.path == "/owner") {
+        let owner = cols.remove(owner);
+        let after = cols.iter().position(|f| f.path == "/grade").map_or(cols.len(), |g| g + 1);
+        cols.insert(after, owner);
+    }
+    cols.into_iter().filter_map(|f| Some((f.export_header()?, f))).collect()
+}
 
 /// `GET /v1/dossiers/export?format=csv`: the filters of the caller's list.
 #[derive(Debug, Clone, Default)]
@@ -81,8 +95,9 @@ impl Customers {
         }
         let mut w = crate::sheet::CsvOut::default();
         let csv_err = |e: csv::Error| ArchiveError::Internal(e.into());
+        let columns = columns();
         let mut header = vec!["id"];
-        header.extend(Mapping::headers().into_iter().take(DOSSIER_COLUMNS));
+        header.extend(columns.iter().map(|(h, _)| *h));
         w.write_record(&header).map_err(csv_err)?;
         for did in &visible {
             let doc = self.dossiers.read_dossier(ctx, did.as_str(), None).await?.document;
@@ -91,10 +106,10 @@ impl Customers {
                 if contacts.is_empty() { vec![None] } else { contacts.iter().map(Some).collect() };
             for person in people {
                 let mut rec = vec![did.to_string()];
-                for (target, _) in TARGETS.iter().take(DOSSIER_COLUMNS) {
-                    let value = match target.strip_prefix("contact.") {
-                        Some(f) => person.map(|p| cell(p, &format!("/{f}"))).unwrap_or_default(),
-                        None => cell(&doc, &format!("/{}", target.replace('.', "/"))),
+                for (_, field) in &columns {
+                    let value = match field.contact_key() {
+                        Some(key) => person.map(|p| cell(p, &format!("/{key}"))).unwrap_or_default(),
+                        None => cell(&doc, &field.path),
                     };
                     rec.push(value);
                 }
@@ -122,5 +137,43 @@ impl Customers {
         )?;
         let bytes = w.into_inner().map_err(|e| ArchiveError::Internal(anyhow::anyhow!(e)))?;
         String::from_utf8(bytes).map_err(|e| ArchiveError::Internal(e.into()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_header_row_is_that_of_before_the_catalog() {
+        let headers: Vec<&str> = columns().iter().map(|(h, _)| *h).collect();
+        assert_eq!(
+            headers,
+            [
+                "客户名称",
+                "统一社会信用代码",
+                "行业",
+                "地区",
+                "地址",
+                "合作阶段",
+                "客户价值",
+                "客户经理",
+                "联系人",
+                "电话",
+                "邮箱",
+                "职务",
+                "货物类型",
+                "运输频率",
+                "年订单量",
+                "运输路线",
+                "配送偏好",
+                "信用评级",
+                "付款方式",
+                "备注",
+                "标签",
+            ]
+        );
+        let paths: Vec<&str> = columns().iter().map(|(_, f)| f.path.as_str()).collect();
+        assert_eq!(&paths[5..9], ["/status", "/grade", "/owner", "/contacts/*/name"]);
     }
 }

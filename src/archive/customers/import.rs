@@ -11,10 +11,11 @@
 pub use super::mapping::Mapping;
 mod rights;
 
-use super::mapping::{column_for, grade_of, split_list, status_of};
+use super::mapping::{column_for, grade_of, split_list, status_of, target_name};
 use crate::archive::customers::Customers;
 use crate::archive::{ArchiveError, RequestCtx};
 use crate::audit::{Action, Commit, Outcome};
+use crate::domain::catalog::{Catalog, Input};
 use crate::domain::dossier::{Contact, Dossier, PersonalFields};
 use crate::domain::DossierId;
 use crate::sheet::Table;
@@ -92,6 +93,20 @@ struct Given {
     contact: bool,
 }
 
+/// Sets `pointer` in `doc`, making the objects on the way.
+fn set(doc: &mut Value, pointer: &str, value: Value) {
+    let mut at = doc;
+    let segs: Vec<&str> = pointer.split('/').skip(1).collect();
+    for (n, seg) in segs.iter().enumerate() {
+        let Value::Object(map) = at else { return };
+        if n + 1 == segs.len() {
+            map.insert((*seg).to_owned(), value);
+            return;
+        }
+        at = map.entry((*seg).to_owned()).or_insert_with(|| Value::Object(Map::new()));
+    }
+}
+
 impl Customers {
     fn dossier_by_ref(&self, field: &str, value: &str) -> Result<Option<DossierId>, ArchiveError> {
         let Some(raw) = self.store.get(Cf::Documents, &self.dossiers.external_ref_key(field, value)?)? else {
@@ -139,56 +154,31 @@ impl Customers {
                 "C"
             }),
         };
-        let mut customer = Map::new();
-        for f in ["name", "credit_code", "industry", "region", "address"] {
-            if let Some(x) = v.get(format!("customer.{f}").as_str()) {
-                customer.insert(f.into(), json!(x));
-            }
-        }
         let mut body = json!({
-            "customer": customer,
+            "customer": {},
             "owner": v.get("owner").copied().unwrap_or(owner),
             "status": status,
             "grade": grade,
         });
-        if let Some(name) = v.get("contact.name") {
-            let mut c = Map::new();
-            c.insert("name".into(), json!(name));
-            for f in ["phone", "email", "role"] {
-                if let Some(x) = v.get(format!("contact.{f}").as_str()) {
-                    c.insert(f.into(), json!(x));
+        // The row's one contact, and every other field a column fills, at
+        // its place in the template (the catalog's importable fields).
+        let mut contact = Map::new();
+        for f in Catalog::template().importable() {
+            let Some(x) = v.get(target_name(f).as_str()) else { continue };
+            let value = if f.input == Input::List { json!(split_list(x)) } else { json!(x) };
+            match f.contact_key() {
+                Some(key) => {
+                    contact.insert(key.to_owned(), value);
                 }
+                // Read above: a stage or grade in words, the caller's owner by default.
+                None if matches!(f.path.as_str(), "/owner" | "/status" | "/grade") => {}
+                None => set(&mut body, &f.path, value),
             }
-            body["contacts"] = json!([c]);
-        } else if ["contact.phone", "contact.email", "contact.role"].iter().any(|f| v.contains_key(f)) {
+        }
+        if contact.contains_key("name") {
+            body["contacts"] = json!([contact]);
+        } else if !contact.is_empty() {
             errors.push(err(&col("contact.name"), "a contact's phone, email or role needs the contact's name"));
-        }
-        let mut transport = Map::new();
-        for (f, list) in [("cargo_types", true), ("frequency", false), ("volume", false), ("routes", true)] {
-            if let Some(x) = v.get(format!("transport.{f}").as_str()) {
-                transport.insert(f.into(), if list { json!(split_list(x)) } else { json!(x) });
-            }
-        }
-        if !transport.is_empty() {
-            body["transport"] = Value::Object(transport);
-        }
-        if let Some(x) = v.get("preferences.delivery") {
-            body["preferences"] = json!({"delivery": x});
-        }
-        let mut finance = Map::new();
-        for f in ["credit_rating", "payment_terms"] {
-            if let Some(x) = v.get(format!("finance.{f}").as_str()) {
-                finance.insert(f.into(), json!(x));
-            }
-        }
-        if !finance.is_empty() {
-            body["finance"] = Value::Object(finance);
-        }
-        if let Some(x) = v.get("remarks") {
-            body["remarks"] = json!(x);
-        }
-        if let Some(x) = v.get("tags") {
-            body["tags"] = json!(split_list(x));
         }
         if let Err(ArchiveError::Invalid(fes)) = self.template.parse(&body).map_err(ArchiveError::Invalid) {
             // A missing required field is reported above, by its column.
