@@ -1,6 +1,7 @@
 //! `/v1/dossiers/{id}/documents`: the list, and streamed upload and download.
 
 use crate::web::error::ApiError;
+use crate::web::upload::{self, Incoming};
 use crate::web::{AppState, Ctx};
 use axum::body::Body;
 use axum::extract::{DefaultBodyLimit, Path, State};
@@ -8,7 +9,6 @@ use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::Response;
 use axum::routing::{get, put};
 use axum::{Json, Router};
-use futures::StreamExt;
 use serde::Serialize;
 use serde_json::{json, Value};
 use utoipa::ToSchema;
@@ -76,45 +76,11 @@ pub async fn upload(
     headers: HeaderMap,
     body: Body,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
-    let content_type = headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .filter(|v| v.len() <= 200)
-        .unwrap_or("application/octet-stream")
-        .to_owned();
     let declared =
         headers.get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<u64>().ok());
-    let mut up = s.archive.documents().begin_upload(&ctx, &id, &name, &content_type, s.max_document_bytes).await?;
-    if declared.is_some_and(|n| n > s.max_document_bytes) {
-        s.archive.documents().abort_upload(&ctx, up, "declared length over the limit").await?;
-        return Err(crate::archive::ArchiveError::TooLarge(s.max_document_bytes).into());
-    }
-    let mut stream = body.into_data_stream();
-    while let Some(chunk) = stream.next().await {
-        let chunk = match chunk {
-            Ok(bytes) => bytes,
-            Err(e) => {
-                // A body that stopped arriving (408) or broke off (400).
-                let timed_out = crate::web::is_timeout(&e);
-                let why = if timed_out { "body stopped arriving" } else { "body interrupted" };
-                s.archive.documents().abort_upload(&ctx, up, why).await?;
-                return Err(if timed_out {
-                    crate::web::body_timeout()
-                } else {
-                    ApiError::bad_request("the request body was interrupted")
-                });
-            }
-        };
-        if let Err(e) = s.archive.documents().upload_bytes(&mut up, &chunk) {
-            let why = match &e {
-                crate::archive::ArchiveError::TooLarge(_) => "over the size limit",
-                _ => "storage error",
-            };
-            s.archive.documents().abort_upload(&ctx, up, why).await?;
-            return Err(e.into());
-        }
-    }
-    let meta = s.archive.documents().finish_upload(&ctx, up).await?;
+    let content_type = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok());
+    let doc = Incoming { dossier: &id, name: &name, content_type, declared };
+    let meta = upload::store(&s, &ctx, doc, body.into_data_stream()).await?;
     Ok((StatusCode::CREATED, Json(json!({"sha256": meta.sha256, "size": meta.size}))))
 }
 

@@ -140,7 +140,7 @@ impl Archive {
         settings: Settings,
     ) -> anyhow::Result<Self> {
         if let Some(raw) = store.get(Cf::System, keys::INITIALIZED)? {
-            let rec: records::InitRecord = serde_json::from_slice(&raw)?;
+            let rec: records::InitRecord = crate::store::codec::decode(Cf::System.name(), &raw)?;
             if rec.master_fingerprint != master.fingerprint() {
                 anyhow::bail!(
                     "the master key (fingerprint {}) is not the one this data directory was initialised with ({})",

@@ -10,6 +10,7 @@ use crate::archive::{wire_name, RedactionReason};
 use crate::domain::catalog::Catalog;
 use crate::web::commands::{HoldDto, InteractionDto, NewHold, ReviewDto};
 use crate::web::error::ApiError;
+use crate::web::upload::{self, Incoming};
 use axum::extract::{Multipart, Path, Query};
 use axum::response::Response;
 use maud::{html, Markup};
@@ -306,36 +307,11 @@ pub async fn upload(page: Page, Path(id): Path<String>, mut form: Multipart) -> 
                 let Some(name) = name.take() else {
                     return page.error_page(ApiError::bad_request("the document needs a name"));
                 };
-                let ct =
-                    field.content_type().filter(|c| c.len() <= 200).unwrap_or("application/octet-stream").to_owned();
-                let mut up =
-                    match s.archive.documents().begin_upload(&page.ctx, &id, &name, &ct, s.max_document_bytes).await {
-                        Ok(up) => up,
-                        Err(e) => return page.fail(e),
-                    };
-                let mut field = field;
-                loop {
-                    match field.chunk().await {
-                        Ok(Some(chunk)) => {
-                            if let Err(e) = s.archive.documents().upload_bytes(&mut up, &chunk) {
-                                let _ = s
-                                    .archive
-                                    .documents()
-                                    .abort_upload(&page.ctx, up, "over the size limit or storage error")
-                                    .await;
-                                return page.fail(e);
-                            }
-                        }
-                        Ok(None) => break,
-                        Err(_) => {
-                            let _ = s.archive.documents().abort_upload(&page.ctx, up, "body interrupted").await;
-                            return page.error_page(ApiError::bad_request("the upload was interrupted"));
-                        }
-                    }
-                }
-                return match s.archive.documents().finish_upload(&page.ctx, up).await {
+                let content_type = field.content_type().map(str::to_owned);
+                let doc = Incoming { dossier: &id, name: &name, content_type: content_type.as_deref(), declared: None };
+                return match upload::store(&s, &page.ctx, doc, field).await {
                     Ok(_) => see_other(&format!("/console/dossiers/{}", enc(&id))),
-                    Err(e) => page.fail(e),
+                    Err(e) => page.error_page(e),
                 };
             }
             _ => {}

@@ -92,6 +92,9 @@ pub fn consent_events_prefix(sid: &SubjectId) -> Vec<u8> {
     format!("{sid}/c/").into_bytes()
 }
 
+/// `principals`: where every principal's row starts.
+pub const PRINCIPAL_PREFIX: &[u8] = b"p/";
+
 /// `principals`: a principal.
 pub fn principal(id: &PrincipalId) -> Vec<u8> {
     format!("p/{id}").into_bytes()

@@ -5,6 +5,7 @@
 //! default and [`MemStore`] serves unit tests. Both pass the same contract
 //! suite (`contract_tests` below).
 
+pub mod codec;
 pub mod keys;
 mod mem;
 mod rocks;

@@ -67,21 +67,11 @@ pub struct Held<V> {
     guard: Guard,
 }
 
-fn encode<V: Serialize>(v: &V) -> Result<Vec<u8>, StoreError> {
-    serde_json::to_vec(v).map_err(|e| StoreError::Corrupt(format!("a record could not be encoded: {e}")))
-}
+use super::codec::encode;
 
+/// A `cf` row's record (the one codec, `store::codec`).
 fn decode<V: DeserializeOwned>(cf: Cf, raw: &[u8]) -> Result<V, StoreError> {
-    // The message names the column family and the decoder's position, never
-    // the bytes: a record may hold a personal value.
-    serde_json::from_slice(raw).map_err(|e| {
-        StoreError::Corrupt(format!(
-            "a {} record does not decode (line {}, column {})",
-            cf.name(),
-            e.line(),
-            e.column()
-        ))
-    })
+    super::codec::decode(cf.name(), raw)
 }
 
 impl<K: ?Sized, V: Serialize + DeserializeOwned + 'static> Table<K, V> {

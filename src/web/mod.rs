@@ -14,6 +14,7 @@ pub mod form;
 mod layer;
 pub mod listener;
 pub mod session;
+pub mod upload;
 
 pub use download::document_response;
 pub use extract::{body_timeout, is_timeout, Ctx, JsonBody};

@@ -5,8 +5,8 @@
 //! (then it is already so: idempotent) or after it. Works on the store
 //! alone: no master key is needed, so a recovery key suffices.
 
-use crate::archive::certificates::{Certificate, ItemOutcome};
-use crate::archive::records::{DossierMeta, SubjectMeta, Tombstone};
+use crate::archive::certificates::{Certificate, ItemOutcome, CERTIFICATES};
+use crate::archive::records::{DossierMeta, Tombstone, DOSSIERS, SUBJECTS};
 use crate::archive::ArchiveError;
 use crate::domain::{DossierId, SubjectId};
 use crate::policy::retention::Target;
@@ -21,14 +21,6 @@ pub struct Reapplied {
     /// People the set still held who were erased after it.
     pub subjects: Vec<SubjectId>,
     pub keys: usize,
-}
-
-fn json<T: serde::de::DeserializeOwned>(raw: &[u8]) -> Result<T, ArchiveError> {
-    serde_json::from_slice(raw).map_err(|e| ArchiveError::Internal(e.into()))
-}
-
-fn to_json<T: serde::Serialize>(v: &T) -> Result<Vec<u8>, ArchiveError> {
-    serde_json::to_vec(v).map_err(|e| ArchiveError::Internal(e.into()))
 }
 
 /// Every key under `prefix` in `cf`, as delete ops.
@@ -46,15 +38,14 @@ fn erase_subject(
     tomb: &Tombstone,
     ops: &mut Vec<Op>,
 ) -> Result<bool, ArchiveError> {
-    let Some(raw) = store.get(Cf::Subjects, &keys::subject(sid))? else { return Ok(false) };
-    let mut meta: SubjectMeta = json(&raw)?;
+    let Some(mut meta) = SUBJECTS.get(store, sid)? else { return Ok(false) };
     if meta.erased.is_some() {
         return Ok(false);
     }
     delete_prefix(store, Cf::Subjects, &keys::consent_events_prefix(sid), ops)?;
     meta.consents.clear();
     meta.erased = Some(tomb.clone());
-    ops.push(Op::Put(Cf::Subjects, keys::subject(sid), to_json(&meta)?));
+    ops.push(SUBJECTS.put_unguarded(sid, &meta)?);
     Ok(true)
 }
 
@@ -97,10 +88,7 @@ pub fn lost_versions<'a>(
             l.after += 1;
             continue;
         }
-        let in_set = match store.get(Cf::Dossiers, &keys::dossier(&did))? {
-            Some(raw) => json::<DossierMeta>(&raw)?.current_version,
-            None => 0,
-        };
+        let in_set = DOSSIERS.get(store, &did)?.map_or(0, |m| m.current_version);
         lost.push(LostVersions { dossier: did, in_set, after: 1 });
     }
     Ok(lost)
@@ -134,8 +122,7 @@ pub fn reapply_journal(store: &dyn KvStore, certificates: &[Certificate]) -> Res
                 }
             }
             if let Target::Dossier(did) = &item.target {
-                let Some(raw) = store.get(Cf::Dossiers, &keys::dossier(did))? else { continue };
-                let mut meta: DossierMeta = json(&raw)?;
+                let Some(mut meta) = DOSSIERS.get(store, did)? else { continue };
                 if meta.destroyed.is_some() {
                     continue;
                 }
@@ -148,13 +135,12 @@ pub fn reapply_journal(store: &dyn KvStore, certificates: &[Certificate]) -> Res
                 }
                 meta.destroyed = Some(tomb.clone());
                 meta.subjects.clear();
-                ops.push(Op::Put(Cf::Dossiers, keys::dossier(did), to_json(&meta)?));
+                ops.push(DOSSIERS.put_unguarded(did, &meta)?);
                 report.dossiers.push(did.clone());
             }
         }
-        let cert_key = keys::certificate(cert.certificate_id.as_str());
-        if store.get(Cf::Disposition, &cert_key)?.is_none() {
-            ops.push(Op::Put(Cf::Disposition, cert_key, to_json(cert)?));
+        if !CERTIFICATES.contains(store, &cert.certificate_id)? {
+            ops.push(CERTIFICATES.put_unguarded(&cert.certificate_id, cert)?);
         }
         store.write(&ops, true)?;
         report.certificates += 1;
@@ -190,7 +176,7 @@ mod tests {
             ended_at: None,
             destroyed: None,
         };
-        store.write(&[Op::Put(Cf::Dossiers, keys::dossier(did), to_json(&meta).unwrap())], true).unwrap();
+        store.write(&[DOSSIERS.put_unguarded(did, &meta).unwrap()], true).unwrap();
     }
 
     #[test]

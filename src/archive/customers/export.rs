@@ -78,7 +78,7 @@ impl Customers {
         let key = keys::export_window(&ctx.principal.id);
         let raw = self.store.get(Cf::Registers, &key)?;
         let mut recent: Vec<(i64, usize)> = match &raw {
-            Some(b) => serde_json::from_slice(b).map_err(|e| ArchiveError::Internal(e.into()))?,
+            Some(b) => crate::store::codec::decode(Cf::Registers.name(), b)?,
             None => Vec::new(),
         };
         let since = (now - time::Duration::hours(i64::from(window_hours))).unix_timestamp();
@@ -125,7 +125,7 @@ impl Customers {
             _ if visible.is_empty() => {}
             _ => recent.push((hour, visible.len())),
         }
-        let put = Op::Put(Cf::Registers, key.clone(), serde_json::to_vec(&recent).map_err(anyhow::Error::from)?);
+        let put = Op::Put(Cf::Registers, key.clone(), crate::store::codec::encode(&recent)?);
         let guard = Guard { cf: Cf::Registers, key, expected: raw };
         self.audit.commit(Commit { guard: Some(guard), ..Commit::change(vec![put], e) }).await.map_err(
             |e| match e {

@@ -132,7 +132,7 @@ impl Dossiers {
         let mut out = Vec::new();
         for row in self.store.scan(Cf::Subjects, &prefix, &prefix) {
             let (_, raw) = row?;
-            out.push(serde_json::from_slice(&raw).map_err(|e| ArchiveError::Internal(e.into()))?);
+            out.push(crate::store::codec::decode(Cf::Subjects.name(), &raw)?);
         }
         Ok(out)
     }
@@ -216,7 +216,7 @@ impl Dossiers {
                 at: now,
                 actor: actor.clone(),
             };
-            let bytes = serde_json::to_vec(&record).map_err(|e| ArchiveError::Internal(e.into()))?;
+            let bytes = crate::store::codec::encode(&record)?;
             ops.push(Op::Put(Cf::Subjects, keys::collection(sid, dossier, version), bytes));
         }
         if !errors.is_empty() {

@@ -1,10 +1,10 @@
 //! Creating a dossier: validate against the template, decide, assign
 //! subject ids, create keys, seal version 1, commit it with its audit entry.
 
-use super::{failure_reason, to_json, Created};
+use super::{failure_reason, Created};
 use crate::archive::dossiers::ContactCollection;
 use crate::archive::dossiers::Dossiers;
-use crate::archive::records::{DossierMeta, SubjectMeta};
+use crate::archive::records::{DossierMeta, SubjectMeta, DOSSIERS, SUBJECTS};
 use crate::archive::vault::VersionKeys;
 use crate::archive::{ArchiveError, RequestCtx};
 use crate::audit::{Action, Commit, Guard, Outcome};
@@ -186,11 +186,10 @@ impl Dossiers {
         let id = &meta.id;
         let now = meta.updated_at;
         ops.push(Op::Put(Cf::Versions, keys::version(id, meta.current_version), record));
-        ops.push(Op::Put(Cf::Dossiers, keys::dossier(id), to_json(meta)?));
+        ops.push(DOSSIERS.put_unguarded(id, meta)?);
         for sid in subjects {
-            if self.store.get(Cf::Subjects, &keys::subject(sid))?.is_none() {
-                let meta = SubjectMeta::new(sid.clone(), now);
-                ops.push(Op::Put(Cf::Subjects, keys::subject(sid), to_json(&meta)?));
+            if !SUBJECTS.contains(self.store.as_ref(), sid)? {
+                ops.push(SUBJECTS.put_unguarded(sid, &SubjectMeta::new(sid.clone(), now))?);
             }
             ops.push(Op::Put(Cf::Subjects, keys::subject_link(sid, id), vec![]));
         }

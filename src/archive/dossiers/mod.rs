@@ -157,10 +157,6 @@ pub struct VersionInfo {
     pub actor: String,
 }
 
-fn to_json<T: Serialize>(v: &T) -> Result<Vec<u8>, ArchiveError> {
-    serde_json::to_vec(v).map_err(|e| ArchiveError::Internal(e.into()))
-}
-
 /// A value-free reason for an audit entry recording a failure.
 fn failure_reason(e: &ArchiveError) -> &'static str {
     match e {
@@ -174,7 +170,7 @@ impl Dossiers {
         match self.store.get(Cf::Dossiers, &keys::dossier(id))? {
             None => Ok(None),
             Some(raw) => {
-                let meta = serde_json::from_slice(&raw).map_err(|e| ArchiveError::Internal(e.into()))?;
+                let meta = crate::store::codec::decode(Cf::Dossiers.name(), &raw)?;
                 Ok(Some((meta, raw)))
             }
         }

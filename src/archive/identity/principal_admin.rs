@@ -104,7 +104,7 @@ impl Identity {
     /// Admins that act as admins (approved, not disabled), other than `id`.
     fn active_admins_besides(&self, id: &PrincipalId) -> Result<usize, ArchiveError> {
         let mut n = 0;
-        for row in self.store.scan(Cf::Principals, b"p/", b"p/") {
+        for row in self.store.scan(Cf::Principals, keys::PRINCIPAL_PREFIX, keys::PRINCIPAL_PREFIX) {
             let (_, raw) = row?;
             let p = self.open_principal(&raw)?;
             let active = p.admin_pending.is_none() && p.disabled_by.is_none();

@@ -13,6 +13,7 @@ use crate::audit::{Action, Commit, EntryBody, Outcome};
 use crate::crypto::secret::{ct_eq, new_secret, token_hash};
 use crate::crypto::{KeyRef, Sealed};
 use crate::domain::{Principal, PrincipalId, Role, TokenId};
+use crate::store::codec;
 use crate::store::{keys, Cf, Op};
 use time::OffsetDateTime;
 
@@ -139,11 +140,7 @@ impl Identity {
         let mut pending = TokenRecord::pending(second_token.clone(), second.id.clone(), None, now);
         ops.extend(self.code_ops(&mut pending, &second_code, super::enrollment::BOOTSTRAP_CODE_TTL)?);
         let init = InitRecord { master_fingerprint: self.keyring.master_fingerprint(), initialized_at: now };
-        ops.push(Op::Put(
-            Cf::System,
-            keys::INITIALIZED.to_vec(),
-            serde_json::to_vec(&init).map_err(anyhow::Error::from)?,
-        ));
+        ops.push(Op::Put(Cf::System, keys::INITIALIZED.to_vec(), codec::encode(&init)?));
         self.audit.commit_blocking(Commit {
             ops,
             entries: vec![
@@ -240,29 +237,29 @@ impl Identity {
 
     /// A stored principal record, sealed (or, written before sealing, plain).
     pub(super) fn open_principal(&self, raw: &[u8]) -> Result<Principal, ArchiveError> {
-        if let Ok(stored) = serde_json::from_slice::<SealedPrincipal>(raw) {
+        if let Ok(stored) = codec::decode::<SealedPrincipal>(Cf::Principals.name(), raw) {
             let plain = self.vault.open_live(&KeyRef::Staff, Slot::Principal(&stored.id), &stored.sealed)?;
-            return Ok(serde_json::from_slice(&plain).map_err(anyhow::Error::from)?);
+            return Ok(codec::decode("sealed principal", &plain)?);
         }
-        Ok(serde_json::from_slice(raw).map_err(anyhow::Error::from)?)
+        Ok(codec::decode(Cf::Principals.name(), raw)?)
     }
 
     /// The write of a principal record, sealed.
     pub(super) fn principal_op(&self, p: &Principal) -> Result<Op, ArchiveError> {
-        let plain = zeroize::Zeroizing::new(serde_json::to_vec(p).map_err(anyhow::Error::from)?);
+        let plain = zeroize::Zeroizing::new(codec::encode(p)?);
         let sealed = self.vault.seal_live(&KeyRef::Staff, Slot::Principal(&p.id), &plain)?;
         let record = SealedPrincipal { id: p.id.clone(), sealed };
-        Ok(Op::Put(Cf::Principals, keys::principal(&p.id), serde_json::to_vec(&record).map_err(anyhow::Error::from)?))
+        Ok(Op::Put(Cf::Principals, keys::principal(&p.id), codec::encode(&record)?))
     }
 
     /// Seals the principal records an older custos wrote in the clear; run
     /// at start-up. Returns how many were sealed.
     pub fn seal_plain_principals(&self) -> Result<usize, ArchiveError> {
-        let prefix = b"p/";
+        let prefix = keys::PRINCIPAL_PREFIX;
         let mut ops = Vec::new();
         for row in self.store.scan(Cf::Principals, prefix, prefix) {
             let (_, raw) = row?;
-            if serde_json::from_slice::<SealedPrincipal>(&raw).is_err() {
+            if codec::decode::<SealedPrincipal>(Cf::Principals.name(), &raw).is_err() {
                 ops.push(self.principal_op(&self.open_principal(&raw)?)?);
             }
         }

@@ -2,7 +2,7 @@
 //! documents, write the tombstone, record the result and the audit entry,
 //! all in one atomic batch, so an item is never half done.
 
-use super::{item_request_id, system_entry, to_json, Batch, Item, ItemOutcome, ItemResult, Target};
+use super::{item_request_id, system_entry, Batch, Item, ItemOutcome, ItemResult, Target};
 use crate::archive::records::{SubjectMeta, Tombstone, DOSSIERS, SUBJECTS};
 use crate::archive::retention::Retention;
 use crate::archive::ArchiveError;
@@ -85,7 +85,7 @@ impl Retention {
                         result.subjects = m.subjects.clone();
                         m.destroyed = Some(tomb.clone());
                         m.subjects.clear();
-                        ops.push(Op::Put(Cf::Dossiers, keys::dossier(did), to_json(&m)?));
+                        ops.push(DOSSIERS.put_unguarded(did, &m)?);
                         result.outcome = ItemOutcome::Destroyed;
                     }
                 }

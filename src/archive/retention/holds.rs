@@ -2,7 +2,7 @@
 //! reference sealed under the dossier's key; a hold blocks destruction and
 //! erasure of everything it covers.
 
-use super::{to_json, HoldRecord, HoldText, HoldView, HOLDS};
+use super::{HoldRecord, HoldText, HoldView, HOLDS};
 use crate::archive::records::DossierMeta;
 use crate::archive::retention::Retention;
 use crate::archive::vault::parse_segment;
@@ -50,7 +50,7 @@ impl Retention {
         const ACTION: Action = Action::HoldPlace;
         let (did, meta) = self.hold_target(ctx, ACTION, id).await?;
         let hold = HoldId::generate();
-        let text = to_json(&HoldText { reason: reason.to_owned(), case_ref: case_ref.to_owned() })?;
+        let text = crate::store::codec::encode(&HoldText { reason: reason.to_owned(), case_ref: case_ref.to_owned() })?;
         let sealed = self.vault.seal_live(&KeyRef::Dossier(did.clone()), Slot::Hold(&did, &hold), &text)?;
         let rec = HoldRecord {
             id: hold.clone(),

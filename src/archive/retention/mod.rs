@@ -103,10 +103,6 @@ impl Retention {
 pub const DSR_ERASURE_RULE: &str = "data-subject-request";
 const DSR_ERASURE_CITATION: &str = "PIPL Art. 47; GDPR Art. 17";
 
-fn to_json<T: Serialize>(v: &T) -> Result<Vec<u8>, ArchiveError> {
-    serde_json::to_vec(v).map_err(|e| ArchiveError::Internal(e.into()))
-}
-
 /// Legal holds: `h/<dos>/<hold>` in `disposition`, kept after release.
 pub(super) const HOLDS: crate::store::Table<(DossierId, String), HoldRecord> =
     crate::store::Table::new(crate::store::Cf::Disposition, b"h/", |(did, hold): &(DossierId, String)| {

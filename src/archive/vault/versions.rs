@@ -153,21 +153,15 @@ pub enum Part {
     SubjectSensitive(SubjectId, SubjectSensitivePart),
 }
 
-/// Parses a decrypted segment. serde_json's messages can quote the input,
-/// and this input is personal data: keep only the category and position.
+/// Parses a decrypted segment (the codec's error names the position, never
+/// the input: this input is personal data).
 pub(crate) fn parse_segment<T: serde::de::DeserializeOwned>(b: &[u8]) -> Result<T, ArchiveError> {
-    serde_json::from_slice(b).map_err(|e| {
-        ArchiveError::Internal(anyhow::anyhow!(
-            "a decrypted segment does not parse ({:?} error at line {} column {})",
-            e.classify(),
-            e.line(),
-            e.column()
-        ))
-    })
+    Ok(crate::store::codec::decode("decrypted segment", b)?)
 }
 
+/// A segment's plaintext, wiped when dropped.
 fn to_json<T: Serialize>(v: &T) -> Result<Zeroizing<Vec<u8>>, ArchiveError> {
-    serde_json::to_vec(v).map(Zeroizing::new).map_err(|e| ArchiveError::Internal(e.into()))
+    Ok(Zeroizing::new(crate::store::codec::encode(v)?))
 }
 
 /// Data keys a new version needs, and the ones created for it (stored

@@ -109,7 +109,7 @@ impl Registers {
         .await
         .map_err(|e| ArchiveError::Internal(e.into()))??;
         let list: Vec<String> = persons.into_iter().collect();
-        let plain = serde_json::to_string(&list).map_err(anyhow::Error::from)?;
+        let plain = crate::store::codec::encode_text(&list)?;
         let n = r.affected.len() as u32;
         let sealed =
             self.seal_text(&KeyRef::Registers, r.id.as_str(), &format!("incident/{}/affected/{n}", r.id), &plain)?;
@@ -167,7 +167,7 @@ impl Registers {
         let plain = self
             .open_text(&KeyRef::Registers, r.id.as_str(), &format!("incident/{}/affected/{n}", r.id), &sealed)?
             .ok_or_else(|| anyhow::anyhow!("the affected list does not open"))?;
-        let list: Vec<String> = serde_json::from_str(&plain).map_err(anyhow::Error::from)?;
+        let list: Vec<String> = crate::store::codec::decode("affected list", plain.as_bytes())?;
         let mut e = ctx.entry(ACTION, id, Outcome::Allow, format!("affected set {n}: {} person(s)", list.len()));
         e.subjects = list.clone();
         self.audit.commit(Commit::entry(e)).await?;

@@ -218,8 +218,7 @@ impl Registers {
     fn incident_texts(&self, r: &IncidentRecord) -> Result<Option<IncidentTexts>, ArchiveError> {
         let opened = self.vault.open_text(&KeyRef::Registers, Slot::IncidentTexts(&r.id), &r.texts)?;
         let Some(plain) = opened.plain() else { return Ok(None) };
-        let texts = serde_json::from_str(&plain)
-            .map_err(|_| ArchiveError::Internal(anyhow::anyhow!("the texts of {} do not parse: damaged", r.id)))?;
+        let texts = crate::store::codec::decode("incident texts", plain.as_bytes())?;
         Ok(Some(texts))
     }
 
@@ -343,8 +342,8 @@ impl Registers {
             advice: new.advice,
             contact: new.contact,
         };
-        let plain = zeroize::Zeroizing::new(serde_json::to_string(&texts).map_err(anyhow::Error::from)?);
-        let sealed = self.vault.seal_live(&KeyRef::Registers, Slot::IncidentTexts(&id), plain.as_bytes())?;
+        let plain = zeroize::Zeroizing::new(crate::store::codec::encode(&texts)?);
+        let sealed = self.vault.seal_live(&KeyRef::Registers, Slot::IncidentTexts(&id), &plain)?;
         let mut jurisdictions: Vec<Jurisdiction> = new.jurisdictions;
         if jurisdictions.is_empty() {
             jurisdictions.push(Jurisdiction::cn());
