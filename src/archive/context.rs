@@ -173,7 +173,65 @@ impl RequestCtx {
     }
 }
 
-/// `raw` if it is one of our ids or a fixed resource name, else a marker.
+/// What an audit entry names that is not one record (a record is named by
+/// its id): a register, a view of the log, the policies. The one list of
+/// these names: an entry's resource is one of them, an id, an audit entry's
+/// `audit/<seq>`, or empty.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Resource {
+    Audit,
+    AuditAlerts,
+    AuditCheckpoint,
+    AuditProofs,
+    Policies,
+    Disposition,
+    Incidents,
+    Requests,
+    Exports,
+    Assessments,
+    Recipients,
+    Transfers,
+    RecordsOfProcessing,
+}
+
+impl Resource {
+    pub const ALL: [Resource; 13] = [
+        Resource::Audit,
+        Resource::AuditAlerts,
+        Resource::AuditCheckpoint,
+        Resource::AuditProofs,
+        Resource::Policies,
+        Resource::Disposition,
+        Resource::Incidents,
+        Resource::Requests,
+        Resource::Exports,
+        Resource::Assessments,
+        Resource::Recipients,
+        Resource::Transfers,
+        Resource::RecordsOfProcessing,
+    ];
+
+    /// The name entries carry (and auditors filter by).
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Resource::Audit => "audit",
+            Resource::AuditAlerts => "audit/alerts",
+            Resource::AuditCheckpoint => "audit/checkpoint",
+            Resource::AuditProofs => "audit/proofs",
+            Resource::Policies => "policies",
+            Resource::Disposition => "disposition",
+            Resource::Incidents => "incidents",
+            Resource::Requests => "requests",
+            Resource::Exports => "exports",
+            Resource::Assessments => "assessments",
+            Resource::Recipients => "recipients",
+            Resource::Transfers => "transfers",
+            Resource::RecordsOfProcessing => "records-of-processing",
+        }
+    }
+}
+
+/// `raw` if it is one of our ids or a [`Resource`]'s name, else a marker.
 fn resource_name(raw: &str) -> &str {
     const ISSUED: [&str; 16] = [
         "dos_", "sub_", "prn_", "tok_", "bat_", "cert_", "hold_", "alr_", "bak_", "req_", "inc_", "exp_", "pia_",
@@ -183,13 +241,30 @@ fn resource_name(raw: &str) -> &str {
         raw.strip_prefix(p)
             .is_some_and(|u| u.len() == 26 && u.bytes().all(|b| b.is_ascii_digit() || b.is_ascii_lowercase()))
     });
-    let fixed =
-        matches!(raw, "" | "audit" | "policies" | "audit/checkpoint" | "audit/proofs" | "audit/alerts" | "disposition")
-            || matches!(raw, "incidents" | "requests" | "exports" | "assessments" | "recipients" | "transfers")
-            || raw.strip_prefix("audit/").is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()));
+    let fixed = raw.is_empty()
+        || Resource::ALL.iter().any(|r| r.as_str() == raw)
+        || raw.strip_prefix("audit/").is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()));
     if id || fixed {
         raw
     } else {
         "(malformed id)"
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_entry_names_ids_and_the_listed_resources_and_nothing_else() {
+        for r in Resource::ALL {
+            assert_eq!(resource_name(r.as_str()), r.as_str());
+        }
+        assert_eq!(resource_name("records-of-processing"), "records-of-processing");
+        assert_eq!(resource_name("dos_01jd0000000000000000000000"), "dos_01jd0000000000000000000000");
+        assert_eq!(resource_name("audit/42"), "audit/42");
+        for raw in ["13800138000", "张伟", "audit/", "audit/4x", "dos_short", "incidents2"] {
+            assert_eq!(resource_name(raw), "(malformed id)", "{raw}");
+        }
     }
 }

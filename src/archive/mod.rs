@@ -31,7 +31,7 @@ pub(crate) mod vault;
 
 pub use backups::BackupSettings;
 pub(crate) use context::{from_wire, wire_name, CheckedPurpose};
-pub use context::{ArchiveError, RequestCtx, StatedPurpose};
+pub use context::{ArchiveError, RequestCtx, Resource, StatedPurpose};
 pub use dossiers::{CollectionRecord, Created, DossierView, Redaction, RedactionReason, SensitiveBasis, VersionInfo};
 pub use dossiers::{SearchHit, SearchPage};
 pub use identity::{

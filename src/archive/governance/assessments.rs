@@ -6,6 +6,7 @@
 //! never deletes an assessment or its report (PIPL Art. 56: at least three
 //! years): no call, job or rule removes them.
 
+use crate::archive::Resource;
 use crate::archive::gate::Access;
 use crate::archive::governance::Governance;
 use crate::archive::vault::{AssessmentPart, Slot};
@@ -129,7 +130,7 @@ impl Governance {
     #[tracing::instrument(level = "debug", skip_all)]
     pub async fn create_assessment(&self, ctx: &RequestCtx, a: NewAssessment) -> Result<AssessmentView, ArchiveError> {
         const ACTION: Action = Action::AssessmentCreate;
-        self.gate.require_register(ctx, ACTION, "assessments", Access::Keep).await?;
+        self.gate.require_register(ctx, ACTION, Resource::Assessments.as_str(), Access::Keep).await?;
         let mut errors = Vec::new();
         for (i, p) in a.purposes.iter().enumerate() {
             if Purpose::parse(p).and_then(|id| self.policy.purposes.get(&id)).is_none() {
@@ -140,7 +141,7 @@ impl Governance {
             errors.push(FieldError { path: "/conducted_on".into(), message: "lies in the future".into() });
         }
         if !errors.is_empty() {
-            let e = ctx.entry(ACTION, "assessments", Outcome::Error, "invalid assessment");
+            let e = ctx.entry(ACTION, Resource::Assessments.as_str(), Outcome::Error, "invalid assessment");
             return self.gate.refuse(e, ArchiveError::Invalid(errors)).await;
         }
         let id = AssessmentId::generate();
@@ -184,9 +185,9 @@ impl Governance {
     #[tracing::instrument(level = "debug", skip_all)]
     pub async fn list_assessments(&self, ctx: &RequestCtx) -> Result<Vec<AssessmentView>, ArchiveError> {
         const ACTION: Action = Action::AssessmentList;
-        self.gate.require_register(ctx, ACTION, "assessments", Access::Read).await?;
+        self.gate.require_register(ctx, ACTION, Resource::Assessments.as_str(), Access::Read).await?;
         let all: Vec<AssessmentRecord> = ASSESSMENTS.values(self.store.as_ref()).collect::<Result<_, _>>()?;
-        let e = ctx.entry(ACTION, "assessments", Outcome::Allow, format!("{} listed", all.len()));
+        let e = ctx.entry(ACTION, Resource::Assessments.as_str(), Outcome::Allow, format!("{} listed", all.len()));
         self.audit.commit(Commit::entry(e)).await?;
         let texts = self.gate.may(&ctx.principal, crate::archive::gate::Operation::RegisterKeep);
         all.iter().map(|r| self.assessment_view(r, texts)).collect()
@@ -196,7 +197,7 @@ impl Governance {
     #[tracing::instrument(level = "debug", skip_all)]
     pub async fn assessment_report(&self, ctx: &RequestCtx, id: &str) -> Result<(String, Vec<u8>), ArchiveError> {
         const ACTION: Action = Action::AssessmentReport;
-        self.gate.require_register(ctx, ACTION, "assessments", Access::Keep).await?;
+        self.gate.require_register(ctx, ACTION, Resource::Assessments.as_str(), Access::Keep).await?;
         let found = match AssessmentId::parse(id) {
             Ok(aid) => ASSESSMENTS
                 .get(self.store.as_ref(), &aid)?

@@ -10,6 +10,7 @@
 //! with the term, it may state only the agreed purposes, and it sees only
 //! the agreed classes (`provision`).
 
+use crate::archive::Resource;
 use crate::archive::gate::Access;
 use crate::archive::governance::Governance;
 use crate::archive::records::{RecipientRecord, RECIPIENTS};
@@ -157,7 +158,7 @@ impl Governance {
     #[tracing::instrument(level = "debug", skip_all)]
     pub async fn create_recipient(&self, ctx: &RequestCtx, n: NewRecipient) -> Result<RecipientView, ArchiveError> {
         const ACTION: Action = Action::RecipientCreate;
-        self.gate.require_register(ctx, ACTION, "recipients", Access::Keep).await?;
+        self.gate.require_register(ctx, ACTION, Resource::Recipients.as_str(), Access::Keep).await?;
         let mut errors = Vec::new();
         for (i, p) in n.purposes.iter().enumerate() {
             if Purpose::parse(p).and_then(|id| self.policy.purposes.get(&id)).is_none() {
@@ -204,9 +205,9 @@ impl Governance {
     #[tracing::instrument(level = "debug", skip_all)]
     pub async fn list_recipients(&self, ctx: &RequestCtx) -> Result<Vec<RecipientView>, ArchiveError> {
         const ACTION: Action = Action::RecipientList;
-        self.gate.require_register(ctx, ACTION, "recipients", Access::Read).await?;
+        self.gate.require_register(ctx, ACTION, Resource::Recipients.as_str(), Access::Read).await?;
         let all = self.recipient_records()?;
-        let e = ctx.entry(ACTION, "recipients", Outcome::Allow, format!("{} listed", all.len()));
+        let e = ctx.entry(ACTION, Resource::Recipients.as_str(), Outcome::Allow, format!("{} listed", all.len()));
         self.audit.commit(Commit::entry(e)).await?;
         let texts = self.gate.may(&ctx.principal, crate::archive::gate::Operation::RegisterKeep);
         all.iter().map(|r| self.recipient_view(r, texts)).collect()
@@ -239,7 +240,7 @@ impl Governance {
     #[tracing::instrument(level = "debug", skip_all)]
     pub async fn get_recipient(&self, ctx: &RequestCtx, id: &str) -> Result<RecipientView, ArchiveError> {
         const ACTION: Action = Action::RecipientRead;
-        self.gate.require_register(ctx, ACTION, "recipients", Access::Read).await?;
+        self.gate.require_register(ctx, ACTION, Resource::Recipients.as_str(), Access::Read).await?;
         let r = self.find_recipient(ctx, ACTION, id).await?;
         self.audit.commit(Commit::entry(ctx.entry(ACTION, id, Outcome::Allow, "recipient read"))).await?;
         self.recipient_view(&r, self.gate.may(&ctx.principal, crate::archive::gate::Operation::RegisterKeep))
@@ -256,7 +257,7 @@ impl Governance {
         a: NewAttestation,
     ) -> Result<RecipientView, ArchiveError> {
         const ACTION: Action = Action::RecipientAttestation;
-        self.gate.require_register(ctx, ACTION, "recipients", Access::Keep).await?;
+        self.gate.require_register(ctx, ACTION, Resource::Recipients.as_str(), Access::Keep).await?;
         let r = self.find_recipient(ctx, ACTION, id).await?;
         let now = self.clock.now();
         let mut errors = Vec::new();

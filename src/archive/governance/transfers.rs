@@ -12,6 +12,7 @@
 //! transferred is counted once per calendar year; the deadline job raises
 //! `transfer_volume` when the count reaches the threshold.
 
+use crate::archive::Resource;
 use super::RecipientRecord;
 use crate::archive::gate::Access;
 use crate::archive::governance::Governance;
@@ -93,7 +94,7 @@ impl Governance {
     #[tracing::instrument(level = "debug", skip_all)]
     pub async fn create_transfer(&self, ctx: &RequestCtx, n: NewTransfer) -> Result<TransferView, ArchiveError> {
         const ACTION: Action = Action::TransferCreate;
-        self.gate.require_register(ctx, ACTION, "transfers", Access::Keep).await?;
+        self.gate.require_register(ctx, ACTION, Resource::Transfers.as_str(), Access::Keep).await?;
         let mut errors = Vec::new();
         let recipient = RecipientId::parse(&n.recipient).ok().map(|r| self.recipient_record(&r)).transpose()?.flatten();
         match &recipient {
@@ -121,7 +122,7 @@ impl Governance {
             }
         };
         let (Some(r), Some(m), true) = (recipient, mechanism, errors.is_empty()) else {
-            let e = ctx.entry(ACTION, "transfers", Outcome::Error, "invalid transfer record");
+            let e = ctx.entry(ACTION, Resource::Transfers.as_str(), Outcome::Error, "invalid transfer record");
             return self.gate.refuse(e, ArchiveError::Invalid(errors)).await;
         };
         let t = TransferRecord {
@@ -190,10 +191,10 @@ impl Governance {
     #[tracing::instrument(level = "debug", skip_all)]
     pub async fn list_transfers(&self, ctx: &RequestCtx) -> Result<Vec<TransferView>, ArchiveError> {
         const ACTION: Action = Action::TransferList;
-        self.gate.require_register(ctx, ACTION, "transfers", Access::Read).await?;
+        self.gate.require_register(ctx, ACTION, Resource::Transfers.as_str(), Access::Read).await?;
         let all = self.transfers()?;
         let recipients = self.recipient_records()?;
-        let e = ctx.entry(ACTION, "transfers", Outcome::Allow, format!("{} listed", all.len()));
+        let e = ctx.entry(ACTION, Resource::Transfers.as_str(), Outcome::Allow, format!("{} listed", all.len()));
         self.audit.commit(Commit::entry(e)).await?;
         Ok(all.iter().map(|t| self.transfer_view(t, &recipients)).collect())
     }
@@ -217,9 +218,9 @@ impl Governance {
     #[tracing::instrument(level = "debug", skip_all)]
     pub async fn transfer_volume(&self, ctx: &RequestCtx, year: Option<i32>) -> Result<TransferVolume, ArchiveError> {
         const ACTION: Action = Action::TransferVolume;
-        self.gate.require_register(ctx, ACTION, "transfers", Access::Read).await?;
+        self.gate.require_register(ctx, ACTION, Resource::Transfers.as_str(), Access::Read).await?;
         let v = self.volume(year.unwrap_or_else(|| self.clock.now().year()))?;
-        let e = ctx.entry(ACTION, "transfers", Outcome::Allow, format!("{}: {} persons", v.year, v.persons));
+        let e = ctx.entry(ACTION, Resource::Transfers.as_str(), Outcome::Allow, format!("{}: {} persons", v.year, v.persons));
         self.audit.commit(Commit::entry(e)).await?;
         Ok(v)
     }
@@ -253,7 +254,7 @@ impl Governance {
         ];
         let entry = EntryBody {
             request_id: alert.id.clone(),
-            ..EntryBody::system(Action::AuditAlert, "transfers", format!("transfer_volume: {}", alert.description))
+            ..EntryBody::system(Action::AuditAlert, Resource::Transfers.as_str(), format!("transfer_volume: {}", alert.description))
         };
         let guard = crate::audit::Guard { cf: Cf::Registers, key: keys::transfer_alerted(v.year), expected: None };
         match self.audit.commit(Commit { ops, entries: vec![entry], guard: Some(guard), on_conflict: vec![] }).await {

@@ -5,6 +5,7 @@
 //! downloaded, with the asker's own permissions and stated purpose, each
 //! dossier read and person export audited as usual.
 
+use crate::archive::Resource;
 use super::field_error;
 use super::{rfc3339, Access};
 use crate::archive::registers::Registers;
@@ -83,7 +84,7 @@ impl Registers {
         subjects: Vec<String>,
     ) -> Result<ExportView, ArchiveError> {
         const ACTION: Action = Action::ExportCreate;
-        let purpose = self.gate.purpose(ctx, ACTION, "exports").await?;
+        let purpose = self.gate.purpose(ctx, ACTION, Resource::Exports.as_str()).await?;
         let mut errors = Vec::new();
         for (i, d) in dossiers.iter().enumerate() {
             if DossierId::parse(d).is_err() {
@@ -104,7 +105,7 @@ impl Registers {
             errors.push(field_error("", "name at least one dossier or person"));
         }
         if !errors.is_empty() {
-            let e = ctx.entry(ACTION, "exports", Outcome::Error, "invalid export");
+            let e = ctx.entry(ACTION, Resource::Exports.as_str(), Outcome::Error, "invalid export");
             return self.gate.refuse(e, ArchiveError::Invalid(errors)).await;
         }
         let rules = &self.policy.exports;

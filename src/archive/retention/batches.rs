@@ -1,6 +1,7 @@
 //! Destruction batches: proposing what is due, four-eyes approval, and
 //! running an approved batch to the end, one atomic item at a time.
 
+use crate::archive::Resource;
 use super::{describe_items, system_entry, with_targets, Batch, BatchState, Item, Target, BATCHES};
 use crate::archive::retention::Retention;
 use crate::archive::{ArchiveError, RequestCtx};
@@ -56,7 +57,7 @@ impl Retention {
         match self.propose(Some(ctx), true).await? {
             Some(b) => Ok(b),
             None => {
-                let e = ctx.entry(ACTION, "disposition", Outcome::Error, "nothing due that needs approval");
+                let e = ctx.entry(ACTION, Resource::Disposition.as_str(), Outcome::Error, "nothing due that needs approval");
                 self.gate
                     .refuse(
                         e,

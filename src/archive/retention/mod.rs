@@ -28,6 +28,7 @@ pub use crate::archive::certificates::{Certificate, CertificateItem, ItemOutcome
 pub use crate::policy::retention::Target;
 pub use sweep::SweepReport;
 
+use crate::archive::Resource;
 use super::{ArchiveError, RequestCtx};
 use crate::archive::backups::Backups;
 use crate::archive::documents::Documents;
@@ -242,10 +243,10 @@ pub struct CertificateSignature {
 
 impl Retention {
     async fn require_disposition(&self, ctx: &RequestCtx, action: Action) -> Result<String, ArchiveError> {
-        let purpose = self.gate.purpose(ctx, action, "disposition").await?;
+        let purpose = self.gate.purpose(ctx, action, Resource::Disposition.as_str()).await?;
         let d = self.policy.access.decide_disposition(&ctx.principal, purpose.as_str());
         if !d.allowed {
-            let e = ctx.entry(action, "disposition", Outcome::Deny, d.reason.clone());
+            let e = ctx.entry(action, Resource::Disposition.as_str(), Outcome::Deny, d.reason.clone());
             return self.gate.refuse(e, ArchiveError::Forbidden(d.reason)).await;
         }
         Ok(d.reason)

@@ -1,5 +1,6 @@
 //! The retention sweep: the scheduler's job and `custos retention run`.
 
+use crate::archive::Resource;
 use super::{system_entry, with_targets, Batch, BatchState, Due};
 use crate::archive::retention::Retention;
 use crate::archive::ArchiveError;
@@ -47,7 +48,7 @@ impl Retention {
         if !report.due.stale.is_empty() {
             let e = system_entry(
                 Action::RetentionStale,
-                "disposition",
+                Resource::Disposition.as_str(),
                 format!("{} dossier(s) not reviewed", report.due.stale.len()),
             );
             self.audit.commit(Commit::entry(e)).await?;

@@ -1,5 +1,6 @@
 //! Recording and listing unusual-access alerts.
 
+use crate::archive::Resource;
 use super::AuditTrail;
 use crate::archive::records::ALERTS;
 use crate::archive::{ArchiveError, RequestCtx};
@@ -66,9 +67,9 @@ impl AuditTrail {
     /// Alerts, newest first (compliance; audited).
     #[tracing::instrument(level = "debug", skip_all)]
     pub async fn list_alerts(&self, ctx: &RequestCtx, limit: usize) -> Result<Vec<Alert>, ArchiveError> {
-        self.gate.require_audit_read(ctx, super::audit_log::ACTION, "audit/alerts").await?;
+        self.gate.require_audit_read(ctx, super::audit_log::ACTION, Resource::AuditAlerts.as_str()).await?;
         self.audit
-            .commit(Commit::entry(ctx.entry(Action::AuditQuery, "audit/alerts", Outcome::Allow, "alerts")))
+            .commit(Commit::entry(ctx.entry(Action::AuditQuery, Resource::AuditAlerts.as_str(), Outcome::Allow, "alerts")))
             .await?;
         let mut all: Vec<Alert> = ALERTS.values(self.store.as_ref()).collect::<Result<_, _>>()?;
         all.reverse();

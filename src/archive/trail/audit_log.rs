@@ -1,6 +1,7 @@
 //! Compliance officers' view of the audit log. Reading the log is itself
 //! audited (`audit.query`), durably, before anything is returned.
 
+use crate::archive::Resource;
 use super::AuditTrail;
 use crate::archive::{ArchiveError, RequestCtx};
 use crate::audit::{entry_key, hash_entry, Action, AuditEntry, AuditFilter, AuditPage, Commit, EntryBody, Outcome};
@@ -14,7 +15,7 @@ impl AuditTrail {
     pub async fn record_policy_load(&self) -> Result<(), ArchiveError> {
         let entry = EntryBody {
             request_id: "startup".into(),
-            ..EntryBody::system(Action::PolicyLoad, "policies", format!("policy set {}", self.policy.hash))
+            ..EntryBody::system(Action::PolicyLoad, Resource::Policies.as_str(), format!("policy set {}", self.policy.hash))
         };
         self.audit.commit(Commit::entry(entry)).await?;
         Ok(())
@@ -52,9 +53,9 @@ impl AuditTrail {
         cursor: u64,
         limit: usize,
     ) -> Result<AuditPage, ArchiveError> {
-        self.gate.require_audit_read(ctx, ACTION, "audit").await?;
+        self.gate.require_audit_read(ctx, ACTION, Resource::Audit.as_str()).await?;
         // Commit first: the query's own entry is durable before results leave.
-        let e = ctx.entry(ACTION, "audit", Outcome::Allow, "entries");
+        let e = ctx.entry(ACTION, Resource::Audit.as_str(), Outcome::Allow, "entries");
         let seqs = self.audit.commit(Commit::entry(e)).await?;
         let head = seqs.last().map_or(self.audit.head().next_seq, |s| s + 1);
         let store = self.store.clone();
@@ -69,8 +70,8 @@ impl AuditTrail {
     /// counted up to 10,000 a day.
     #[tracing::instrument(level = "debug", skip_all)]
     pub async fn audit_activity(&self, ctx: &RequestCtx, days: u32) -> Result<Vec<DayActivity>, ArchiveError> {
-        self.gate.require_audit_read(ctx, ACTION, "audit").await?;
-        let e = ctx.entry(ACTION, "audit", Outcome::Allow, "activity");
+        self.gate.require_audit_read(ctx, ACTION, Resource::Audit.as_str()).await?;
+        let e = ctx.entry(ACTION, Resource::Audit.as_str(), Outcome::Allow, "activity");
         let seqs = self.audit.commit(Commit::entry(e)).await?;
         let head = seqs.last().map_or(self.audit.head().next_seq, |s| s + 1);
         let today = self.clock.now().to_offset(time::UtcOffset::UTC).date().midnight().assume_utc();

@@ -1,6 +1,7 @@
 //! The provable audit log: signed checkpoints and Merkle proofs for
 //! compliance officers and outside auditors.
 
+use crate::archive::Resource;
 use super::AuditTrail;
 use crate::archive::{ArchiveError, RequestCtx};
 use crate::audit::checkpoint::{Checkpoint, NoteSigner};
@@ -97,7 +98,7 @@ impl AuditTrail {
     /// recording this request is inside the checkpoint).
     #[tracing::instrument(level = "debug", skip_all)]
     pub async fn checkpoint(&self, ctx: &RequestCtx) -> Result<String, ArchiveError> {
-        self.audit_read(ctx, "audit/checkpoint").await?;
+        self.audit_read(ctx, Resource::AuditCheckpoint.as_str()).await?;
         Ok(self.checkpoint_note()?.1)
     }
 
@@ -120,7 +121,7 @@ impl AuditTrail {
             }
             Ok(())
         };
-        let size_now = self.audited_proof(ctx, "audit/proofs", in_range).await?;
+        let size_now = self.audited_proof(ctx, Resource::AuditProofs.as_str(), in_range).await?;
         let tree_size = tree_size.unwrap_or(size_now);
         let hashes =
             merkle::inclusion_proof(&StoredTree(self.store.as_ref()), seq, tree_size).map_err(anyhow::Error::msg)?;
@@ -140,7 +141,7 @@ impl AuditTrail {
             }
             Ok(())
         };
-        self.audited_proof(ctx, "audit/proofs", in_range).await?;
+        self.audited_proof(ctx, Resource::AuditProofs.as_str(), in_range).await?;
         Ok(merkle::consistency_proof(&StoredTree(self.store.as_ref()), from, to).map_err(anyhow::Error::msg)?)
     }
 }

@@ -9,6 +9,7 @@
 mod affected;
 mod notices;
 
+use crate::archive::Resource;
 use super::field_error;
 use super::{rfc3339, Access};
 use crate::archive::registers::Registers;
@@ -312,7 +313,7 @@ impl Registers {
     #[tracing::instrument(level = "debug", skip_all)]
     pub async fn create_incident(&self, ctx: &RequestCtx, new: NewIncident) -> Result<IncidentView, ArchiveError> {
         const ACTION: Action = Action::IncidentCreate;
-        self.gate.require_register(ctx, ACTION, "incidents", Access::Keep).await?;
+        self.gate.require_register(ctx, ACTION, Resource::Incidents.as_str(), Access::Keep).await?;
         let now = self.clock.now();
         let mut errors = Vec::new();
         if new.detected_at > now + time::Duration::minutes(5) {
@@ -328,7 +329,7 @@ impl Registers {
             return self
                 .gate
                 .refuse(
-                    ctx.entry(ACTION, "incidents", Outcome::Error, "invalid incident"),
+                    ctx.entry(ACTION, Resource::Incidents.as_str(), Outcome::Error, "invalid incident"),
                     ArchiveError::Invalid(errors),
                 )
                 .await;
@@ -388,10 +389,10 @@ impl Registers {
     #[tracing::instrument(level = "debug", skip_all)]
     pub async fn list_incidents(&self, ctx: &RequestCtx) -> Result<Vec<IncidentView>, ArchiveError> {
         const ACTION: Action = Action::IncidentList;
-        self.gate.require_register(ctx, ACTION, "incidents", Access::Read).await?;
+        self.gate.require_register(ctx, ACTION, Resource::Incidents.as_str(), Access::Read).await?;
         let mut all: Vec<IncidentRecord> = INCIDENTS.values(self.store.as_ref()).collect::<Result<_, _>>()?;
         all.sort_by_key(|r| std::cmp::Reverse(r.aware_at));
-        let e = ctx.entry(ACTION, "incidents", Outcome::Allow, format!("{} listed", all.len()));
+        let e = ctx.entry(ACTION, Resource::Incidents.as_str(), Outcome::Allow, format!("{} listed", all.len()));
         self.audit.commit(Commit::entry(e)).await?;
         let texts = self.gate.may(&ctx.principal, crate::archive::gate::Operation::RegisterKeep);
         all.iter().map(|r| self.incident_view(r, texts)).collect()

@@ -12,6 +12,7 @@
 mod change;
 mod create;
 
+use crate::archive::Resource;
 use super::field_error;
 use super::{rfc3339, Access};
 use crate::archive::registers::Registers;
@@ -357,7 +358,7 @@ impl Registers {
         subject: Option<&str>,
     ) -> Result<Vec<RequestView>, ArchiveError> {
         const ACTION: Action = Action::RequestList;
-        self.gate.require_register(ctx, ACTION, "requests", Access::Read).await?;
+        self.gate.require_register(ctx, ACTION, Resource::Requests.as_str(), Access::Read).await?;
         let mut all: Vec<RequestRecord> = self
             .all_requests()?
             .into_iter()
@@ -372,7 +373,7 @@ impl Registers {
             due_before.map(|t| format!(" due before {}", rfc3339(t))).unwrap_or_default(),
             all.len()
         );
-        let mut e = ctx.entry(ACTION, "requests", Outcome::Allow, filter);
+        let mut e = ctx.entry(ACTION, Resource::Requests.as_str(), Outcome::Allow, filter);
         e.subjects = all.iter().map(|r| r.subject.to_string()).collect();
         e.subjects.dedup();
         self.audit.commit(Commit::entry(e)).await?;
