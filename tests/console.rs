@@ -334,6 +334,22 @@ async fn consents_and_requests_are_recorded_and_moved_on_from_the_console() {
         .await;
     assert_eq!(r.status(), StatusCode::CONFLICT);
     assert!(r.text().await.unwrap().contains("must be verified first"));
+    // A hand-made post cannot set what its step's form does not offer: a
+    // verification in another officer's name under an extension, or a new
+    // request recorded as verified already.
+    let (other_id, _) = app.principal(&["compliance"], "总部").await;
+    let forged = [
+        ("change", "extend"),
+        ("extension_reason", "more time"),
+        ("state", "verified"),
+        ("method", "id_document"),
+        ("verification/verified_by", other_id.as_str()),
+        ("csrf", &csrf),
+    ];
+    assert_eq!(v.post(&at, &forged).await.status(), StatusCode::BAD_REQUEST);
+    let forged = [&form[..], &[("verification/method", "id_document"), ("csrf", &csrf)]].concat();
+    assert_eq!(v.post(&format!("/console/subjects/{sid}/requests"), &forged).await.status(), StatusCode::BAD_REQUEST);
+    assert!(v.get(&at).await.text().await.unwrap().contains("<dd id=\"request-state\">received</dd>"));
     let r = v.post(&at, &[("change", "verify"), ("method", "id_document"), ("note", "护照"), ("csrf", &csrf)]).await;
     assert_eq!(r.status(), StatusCode::SEE_OTHER);
     // The export that answers it, from the console; then completed with that entry.

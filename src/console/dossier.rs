@@ -347,7 +347,10 @@ pub async fn download(Path(id): Path<String>, Posted(page, f): Posted) -> Respon
 /// An interaction, as `POST /v1/dossiers/{id}/interactions` takes it (it
 /// happened now).
 pub async fn add_interaction(Path(id): Path<String>, Posted(page, f): Posted) -> Response {
-    let how = Body { defaults: vec![("at", page.now_text())], ..Body::default() };
+    let how = Body {
+        fixed: vec![("at", page.now_text())],
+        ..Body::offering(&["kind", "summary", "satisfaction", "contact"])
+    };
     let n = match page.command::<InteractionDto, NewInteraction>(&f, how) {
         Ok(n) => n,
         Err(resp) => return resp,
@@ -360,7 +363,7 @@ pub async fn add_interaction(Path(id): Path<String>, Posted(page, f): Posted) ->
 
 /// A review, as `POST /v1/dossiers/{id}/reviews` takes it.
 pub async fn add_review(Path(id): Path<String>, Posted(page, f): Posted) -> Response {
-    let n = match page.command::<ReviewDto, NewReview>(&f, Body::default()) {
+    let n = match page.command::<ReviewDto, NewReview>(&f, Body::offering(&["outcome", "note", "contact"])) {
         Ok(n) => n,
         Err(resp) => return resp,
     };
@@ -372,7 +375,7 @@ pub async fn add_review(Path(id): Path<String>, Posted(page, f): Posted) -> Resp
 
 /// A legal hold, as `POST /v1/dossiers/{id}/legal-holds` takes it.
 pub async fn place_hold(Path(id): Path<String>, Posted(page, f): Posted) -> Response {
-    let h = match page.command::<HoldDto, NewHold>(&f, Body::default()) {
+    let h = match page.command::<HoldDto, NewHold>(&f, Body::offering(&["reason", "case_ref", "jurisdiction"])) {
         Ok(h) => h,
         Err(resp) => return resp,
     };

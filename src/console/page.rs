@@ -143,8 +143,11 @@ impl Fields {
 }
 
 /// How a form's fields become the API body `D` ([`Page::command`]).
-#[derive(Default)]
 pub struct Body<'a> {
+    /// The names the form offers (besides its CSRF token): any other is
+    /// refused, so a hand-made post cannot set a part of the body the page
+    /// does not offer (who verified a person, a recipient).
+    pub offers: &'a [&'a str],
     /// A form name the body calls otherwise: `(name, pointer)`; an empty
     /// pointer drops the field (a form's own switch).
     pub renamed: &'a [(&'a str, &'a str)],
@@ -152,6 +155,13 @@ pub struct Body<'a> {
     pub defaults: Vec<(&'a str, String)>,
     /// Values the server sets, whatever the form says (who verified).
     pub fixed: Vec<(&'a str, String)>,
+}
+
+impl<'a> Body<'a> {
+    /// A form offering `names`, read as they are.
+    pub fn offering(names: &'a [&'a str]) -> Self {
+        Body { offers: names, renamed: &[], defaults: Vec::new(), fixed: Vec::new() }
+    }
 }
 
 impl Page {
@@ -173,6 +183,9 @@ impl Page {
     where
         D: utoipa::ToSchema + serde::de::DeserializeOwned,
     {
+        if f.0.iter().any(|(k, _)| k != "csrf" && !how.offers.contains(&k.as_str())) {
+            return Err(self.error_page(ApiError::bad_request("the form names a field this page does not offer")));
+        }
         let pointer = |name: &str| {
             how.renamed.iter().find(|(n, _)| *n == name).map_or_else(|| name.to_owned(), |(_, p)| (*p).to_owned())
         };

@@ -151,12 +151,13 @@ const CHANGE_NAMES: &[(&str, &str)] = &[
 /// A request form's change, as `PATCH /v1/requests/{id}` takes it: the
 /// form's `change` sets the state, and a verification is by whoever posts.
 pub async fn change_request(Path(id): Path<String>, Posted(page, f): Posted) -> Response {
-    let state = match f.get("change") {
-        Some("verify") => Some("verified"),
-        Some("start") => Some("in_progress"),
-        Some("complete") => Some("completed"),
-        Some("refuse") => Some("refused"),
-        Some("extend") => None,
+    // Each step's form offers its own fields only.
+    let (state, offers): (_, &[&str]) = match f.get("change") {
+        Some("verify") => (Some("verified"), &["change", "method", "note"]),
+        Some("start") => (Some("in_progress"), &["change"]),
+        Some("complete") => (Some("completed"), &["change", "answer_kind", "reference"]),
+        Some("refuse") => (Some("refused"), &["change", "reason_code", "reason"]),
+        Some("extend") => (None, &["change", "extension_reason"]),
         _ => return page.error_page(ApiError::bad_request("an unknown change")),
     };
     let mut fixed: Vec<(&str, String)> = state.map(|s| ("state", s.to_owned())).into_iter().collect();
@@ -164,7 +165,7 @@ pub async fn change_request(Path(id): Path<String>, Posted(page, f): Posted) -> 
         fixed.push(("verification/verified_by", page.ctx.principal.id.as_str().to_owned()));
     }
     let change = match page
-        .command::<RequestChangeDto, RequestChange>(&f, Body { renamed: CHANGE_NAMES, fixed, ..Body::default() })
+        .command::<RequestChangeDto, RequestChange>(&f, Body { renamed: CHANGE_NAMES, fixed, ..Body::offering(offers) })
     {
         Ok(c) => c,
         Err(resp) => return resp,
@@ -193,8 +194,11 @@ pub fn new_request_form(page: &Page, sid: &str) -> Markup {
 /// A request, as `POST /v1/requests` takes it, for the subject whose page
 /// it was posted from (received now unless the form says when).
 pub async fn create_request(Path(sid): Path<String>, Posted(page, f): Posted) -> Response {
-    let how =
-        Body { defaults: vec![("received_at", page.now_text())], fixed: vec![("subject_id", sid)], ..Body::default() };
+    let how = Body {
+        defaults: vec![("received_at", page.now_text())],
+        fixed: vec![("subject_id", sid)],
+        ..Body::offering(&["kind", "channel", "received_at", "purpose", "details"])
+    };
     let new = match page.command::<NewRequestDto, NewRequest>(&f, how) {
         Ok(n) => n,
         Err(resp) => return resp,

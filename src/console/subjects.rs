@@ -120,7 +120,8 @@ pub async fn restrict(Path(sid): Path<String>, Posted(page, f): Posted) -> Respo
 /// A consent, as `POST /v1/subjects/{sid}/consents` takes it (given now
 /// unless the form says when).
 pub async fn grant(Path(sid): Path<String>, Posted(page, f): Posted) -> Response {
-    let how = Body { defaults: vec![("granted_at", page.now_text())], ..Body::default() };
+    let offers = &["purpose", "basis", "evidence", "granted_at"];
+    let how = Body { defaults: vec![("granted_at", page.now_text())], ..Body::offering(offers) };
     let consent = match page.command::<ConsentDto, NewConsent>(&f, how) {
         Ok(c) => c,
         Err(resp) => return resp,
@@ -158,7 +159,7 @@ pub async fn export(Path(sid): Path<String>, Posted(page, _): Posted) -> Respons
 
 /// An erasure, as `POST /v1/subjects/{sid}/erasure` takes it.
 pub async fn erase(Path(sid): Path<String>, Posted(page, f): Posted) -> Response {
-    let ErasureDto { reason } = match page.body::<ErasureDto>(&f, Body::default()) {
+    let ErasureDto { reason } = match page.body::<ErasureDto>(&f, Body::offering(&["reason"])) {
         Ok(d) => d,
         Err(resp) => return resp,
     };

@@ -1,6 +1,6 @@
 //! The one serialization of stored records: every [`super::Table`] uses it,
 //! and so does a use case that keeps a record as bytes of its own (a sealed
-//! record's plaintext, the principals' rows, a restore's journal). JSON:
+//! record's plaintext, the principals' rows, the export window). JSON:
 //! records stay readable by an operator's tools and by every earlier custos.
 //! An error names what did not decode and where, never the bytes: a record
 //! may hold a personal value.

@@ -55,7 +55,7 @@ where
                 return Err(if timed_out {
                     body_timeout()
                 } else {
-                    ApiError::bad_request("the upload was interrupted")
+                    ApiError::bad_request("the request body was interrupted")
                 });
             }
         };

@@ -6,10 +6,10 @@
 //! never deletes an assessment or its report (PIPL Art. 56: at least three
 //! years): no call, job or rule removes them.
 
-use crate::archive::Resource;
 use crate::archive::gate::Access;
 use crate::archive::governance::Governance;
 use crate::archive::vault::{AssessmentPart, Slot};
+use crate::archive::Resource;
 use crate::archive::{ArchiveError, RequestCtx};
 use crate::audit::{Action, Commit, Outcome};
 use crate::crypto::{KeyRef, Sealed};

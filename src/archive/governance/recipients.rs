@@ -10,11 +10,11 @@
 //! with the term, it may state only the agreed purposes, and it sees only
 //! the agreed classes (`provision`).
 
-use crate::archive::Resource;
 use crate::archive::gate::Access;
 use crate::archive::governance::Governance;
 use crate::archive::records::{RecipientRecord, RECIPIENTS};
 use crate::archive::vault::Slot;
+use crate::archive::Resource;
 use crate::archive::{ArchiveError, RequestCtx};
 use crate::audit::{Action, Commit, Outcome};
 use crate::crypto::{KeyRef, Sealed};

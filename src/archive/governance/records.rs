@@ -5,8 +5,8 @@
 //! the assessments. Generated from the active policy files on every call,
 //! so they cannot drift from what custos enforces.
 
-use crate::archive::Resource;
 use crate::archive::governance::Governance;
+use crate::archive::Resource;
 use crate::archive::{ArchiveError, RequestCtx};
 use crate::audit::{Action, Commit, Outcome};
 use crate::domain::{Classification, Principal, PrincipalId, Purpose, Role};
@@ -212,10 +212,21 @@ impl Governance {
         const ACTION: Action = Action::GovernanceRecords;
         let why = "the records of processing are open to compliance officers and auditors only";
         self.gate
-            .decide(ctx, crate::archive::gate::Operation::RegisterRead, ACTION, Resource::RecordsOfProcessing.as_str(), why)
+            .decide(
+                ctx,
+                crate::archive::gate::Operation::RegisterRead,
+                ACTION,
+                Resource::RecordsOfProcessing.as_str(),
+                why,
+            )
             .await?;
         let out = self.records_of_processing()?;
-        let e = ctx.entry(ACTION, Resource::RecordsOfProcessing.as_str(), Outcome::Allow, format!("{} record(s)", out.records.len()));
+        let e = ctx.entry(
+            ACTION,
+            Resource::RecordsOfProcessing.as_str(),
+            Outcome::Allow,
+            format!("{} record(s)", out.records.len()),
+        );
         self.audit.commit(Commit::entry(e)).await?;
         Ok(out)
     }

@@ -12,11 +12,11 @@
 //! transferred is counted once per calendar year; the deadline job raises
 //! `transfer_volume` when the count reaches the threshold.
 
-use crate::archive::Resource;
 use super::RecipientRecord;
 use crate::archive::gate::Access;
 use crate::archive::governance::Governance;
 use crate::archive::records::{TransferRecord, ALERTS, TRANSFERS};
+use crate::archive::Resource;
 use crate::archive::{ArchiveError, RequestCtx};
 use crate::audit::{Action, Commit, EntryBody, Outcome};
 use crate::domain::dossier::FieldError;
@@ -220,7 +220,12 @@ impl Governance {
         const ACTION: Action = Action::TransferVolume;
         self.gate.require_register(ctx, ACTION, Resource::Transfers.as_str(), Access::Read).await?;
         let v = self.volume(year.unwrap_or_else(|| self.clock.now().year()))?;
-        let e = ctx.entry(ACTION, Resource::Transfers.as_str(), Outcome::Allow, format!("{}: {} persons", v.year, v.persons));
+        let e = ctx.entry(
+            ACTION,
+            Resource::Transfers.as_str(),
+            Outcome::Allow,
+            format!("{}: {} persons", v.year, v.persons),
+        );
         self.audit.commit(Commit::entry(e)).await?;
         Ok(v)
     }
@@ -254,7 +259,11 @@ impl Governance {
         ];
         let entry = EntryBody {
             request_id: alert.id.clone(),
-            ..EntryBody::system(Action::AuditAlert, Resource::Transfers.as_str(), format!("transfer_volume: {}", alert.description))
+            ..EntryBody::system(
+                Action::AuditAlert,
+                Resource::Transfers.as_str(),
+                format!("transfer_volume: {}", alert.description),
+            )
         };
         let guard = crate::audit::Guard { cf: Cf::Registers, key: keys::transfer_alerted(v.year), expected: None };
         match self.audit.commit(Commit { ops, entries: vec![entry], guard: Some(guard), on_conflict: vec![] }).await {

@@ -5,10 +5,10 @@
 //! downloaded, with the asker's own permissions and stated purpose, each
 //! dossier read and person export audited as usual.
 
-use crate::archive::Resource;
 use super::field_error;
 use super::{rfc3339, Access};
 use crate::archive::registers::Registers;
+use crate::archive::Resource;
 use crate::archive::{ArchiveError, RequestCtx, StatedPurpose};
 use crate::audit::{Action, Commit, Outcome};
 use crate::domain::{DossierId, ExportId, SubjectId};

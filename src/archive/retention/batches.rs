@@ -1,9 +1,9 @@
 //! Destruction batches: proposing what is due, four-eyes approval, and
 //! running an approved batch to the end, one atomic item at a time.
 
-use crate::archive::Resource;
 use super::{describe_items, system_entry, with_targets, Batch, BatchState, Item, Target, BATCHES};
 use crate::archive::retention::Retention;
+use crate::archive::Resource;
 use crate::archive::{ArchiveError, RequestCtx};
 use crate::audit::{Action, Commit, Outcome};
 use crate::domain::{BatchId, CertificateId};
@@ -57,7 +57,12 @@ impl Retention {
         match self.propose(Some(ctx), true).await? {
             Some(b) => Ok(b),
             None => {
-                let e = ctx.entry(ACTION, Resource::Disposition.as_str(), Outcome::Error, "nothing due that needs approval");
+                let e = ctx.entry(
+                    ACTION,
+                    Resource::Disposition.as_str(),
+                    Outcome::Error,
+                    "nothing due that needs approval",
+                );
                 self.gate
                     .refuse(
                         e,

@@ -2,10 +2,10 @@
 //! store, handed to the pure `policy::retention::due`, and joined with the
 //! open batches that already propose an item.
 
-use crate::archive::Resource;
 use super::{Batch, BatchState, Due, DueItem, Item, Target};
 use crate::archive::records::{DossierMeta, SubjectMeta, SUBJECTS};
 use crate::archive::retention::Retention;
+use crate::archive::Resource;
 use crate::archive::{ArchiveError, RequestCtx};
 use crate::audit::{Action, Commit, Outcome};
 use crate::domain::{BatchId, DossierId};
@@ -111,7 +111,12 @@ impl Retention {
         const ACTION: Action = Action::DispositionDue;
         let reason = self.require_disposition(ctx, ACTION).await?;
         let due = self.compute_due(self.clock.now(), Some(self.stale_after))?;
-        let e = ctx.entry(ACTION, Resource::Disposition.as_str(), Outcome::Allow, format!("{reason}; {} due", due.items.len()));
+        let e = ctx.entry(
+            ACTION,
+            Resource::Disposition.as_str(),
+            Outcome::Allow,
+            format!("{reason}; {} due", due.items.len()),
+        );
         self.audit.commit(Commit::entry(e)).await?;
         Ok(due)
     }

@@ -28,7 +28,6 @@ pub use crate::archive::certificates::{Certificate, CertificateItem, ItemOutcome
 pub use crate::policy::retention::Target;
 pub use sweep::SweepReport;
 
-use crate::archive::Resource;
 use super::{ArchiveError, RequestCtx};
 use crate::archive::backups::Backups;
 use crate::archive::documents::Documents;
@@ -37,6 +36,7 @@ use crate::archive::gate::Gate;
 use crate::archive::index::Indexer;
 use crate::archive::trail::AuditTrail;
 use crate::archive::vault::Vault;
+use crate::archive::Resource;
 use crate::audit::{Action, AuditWriter, EntryBody, Outcome};
 use crate::clock::Clock;
 use crate::crypto::Keyring;

@@ -1,9 +1,9 @@
 //! The retention sweep: the scheduler's job and `custos retention run`.
 
-use crate::archive::Resource;
 use super::{system_entry, with_targets, Batch, BatchState, Due};
 use crate::archive::retention::Retention;
 use crate::archive::ArchiveError;
+use crate::archive::Resource;
 use crate::audit::{Action, Commit};
 use crate::domain::{BatchId, CertificateId};
 use serde::Serialize;

@@ -1,8 +1,8 @@
 //! Recording and listing unusual-access alerts.
 
-use crate::archive::Resource;
 use super::AuditTrail;
 use crate::archive::records::ALERTS;
+use crate::archive::Resource;
 use crate::archive::{ArchiveError, RequestCtx};
 use crate::audit::{entry_key, Action, AuditEntry, AuditFilter, Commit, EntryBody, Outcome};
 use crate::policy::alerts::{Alert, AlertEngine, AlertRule};
@@ -69,7 +69,12 @@ impl AuditTrail {
     pub async fn list_alerts(&self, ctx: &RequestCtx, limit: usize) -> Result<Vec<Alert>, ArchiveError> {
         self.gate.require_audit_read(ctx, super::audit_log::ACTION, Resource::AuditAlerts.as_str()).await?;
         self.audit
-            .commit(Commit::entry(ctx.entry(Action::AuditQuery, Resource::AuditAlerts.as_str(), Outcome::Allow, "alerts")))
+            .commit(Commit::entry(ctx.entry(
+                Action::AuditQuery,
+                Resource::AuditAlerts.as_str(),
+                Outcome::Allow,
+                "alerts",
+            )))
             .await?;
         let mut all: Vec<Alert> = ALERTS.values(self.store.as_ref()).collect::<Result<_, _>>()?;
         all.reverse();

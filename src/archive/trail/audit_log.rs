@@ -1,8 +1,8 @@
 //! Compliance officers' view of the audit log. Reading the log is itself
 //! audited (`audit.query`), durably, before anything is returned.
 
-use crate::archive::Resource;
 use super::AuditTrail;
+use crate::archive::Resource;
 use crate::archive::{ArchiveError, RequestCtx};
 use crate::audit::{entry_key, hash_entry, Action, AuditEntry, AuditFilter, AuditPage, Commit, EntryBody, Outcome};
 use crate::store::Cf;
@@ -15,7 +15,11 @@ impl AuditTrail {
     pub async fn record_policy_load(&self) -> Result<(), ArchiveError> {
         let entry = EntryBody {
             request_id: "startup".into(),
-            ..EntryBody::system(Action::PolicyLoad, Resource::Policies.as_str(), format!("policy set {}", self.policy.hash))
+            ..EntryBody::system(
+                Action::PolicyLoad,
+                Resource::Policies.as_str(),
+                format!("policy set {}", self.policy.hash),
+            )
         };
         self.audit.commit(Commit::entry(entry)).await?;
         Ok(())

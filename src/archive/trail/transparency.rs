@@ -1,8 +1,8 @@
 //! The provable audit log: signed checkpoints and Merkle proofs for
 //! compliance officers and outside auditors.
 
-use crate::archive::Resource;
 use super::AuditTrail;
+use crate::archive::Resource;
 use crate::archive::{ArchiveError, RequestCtx};
 use crate::audit::checkpoint::{Checkpoint, NoteSigner};
 use crate::audit::merkle::{self, Hash};

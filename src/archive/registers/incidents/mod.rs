@@ -9,11 +9,11 @@
 mod affected;
 mod notices;
 
-use crate::archive::Resource;
 use super::field_error;
 use super::{rfc3339, Access};
 use crate::archive::registers::Registers;
 use crate::archive::vault::Slot;
+use crate::archive::Resource;
 use crate::archive::{ArchiveError, RequestCtx};
 use crate::audit::{Action, Commit, Outcome};
 use crate::crypto::{KeyRef, Sealed};

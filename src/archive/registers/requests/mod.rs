@@ -12,10 +12,10 @@
 mod change;
 mod create;
 
-use crate::archive::Resource;
 use super::field_error;
 use super::{rfc3339, Access};
 use crate::archive::registers::Registers;
+use crate::archive::Resource;
 use crate::archive::{ArchiveError, RequestCtx};
 use crate::audit::{Action, Commit, Outcome};
 use crate::crypto::{KeyRef, Sealed};
