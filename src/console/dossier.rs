@@ -353,7 +353,7 @@ pub async fn add_interaction(Path(id): Path<String>, Posted(page, f): Posted) ->
     };
     let n = match page.command::<InteractionDto, NewInteraction>(&f, how) {
         Ok(n) => n,
-        Err(resp) => return resp,
+        Err(resp) => return *resp,
     };
     match page.archive().customers().add_interaction(&page.ctx, &id, n).await {
         Ok(_) => see_other(&format!("/console/dossiers/{}", enc(&id))),
@@ -365,7 +365,7 @@ pub async fn add_interaction(Path(id): Path<String>, Posted(page, f): Posted) ->
 pub async fn add_review(Path(id): Path<String>, Posted(page, f): Posted) -> Response {
     let n = match page.command::<ReviewDto, NewReview>(&f, Body::offering(&["outcome", "note", "contact"])) {
         Ok(n) => n,
-        Err(resp) => return resp,
+        Err(resp) => return *resp,
     };
     match page.archive().customers().add_review(&page.ctx, &id, n).await {
         Ok(_) => see_other(&format!("/console/dossiers/{}", enc(&id))),
@@ -377,7 +377,7 @@ pub async fn add_review(Path(id): Path<String>, Posted(page, f): Posted) -> Resp
 pub async fn place_hold(Path(id): Path<String>, Posted(page, f): Posted) -> Response {
     let h = match page.command::<HoldDto, NewHold>(&f, Body::offering(&["reason", "case_ref", "jurisdiction"])) {
         Ok(h) => h,
-        Err(resp) => return resp,
+        Err(resp) => return *resp,
     };
     match page.archive().retention().place_hold(&page.ctx, &id, &h.reason, &h.case_ref, h.jurisdiction).await {
         Ok(_) => see_other(&format!("/console/dossiers/{}", enc(&id))),

@@ -169,22 +169,24 @@ impl Page {
     /// by the API's own conversion: one check of a command's shape for both
     /// front ends (`web::form`). A failing field comes back as the form's
     /// 422 page, listing what failed.
-    pub fn command<D, C>(&self, f: &Fields, how: Body<'_>) -> Result<C, Response>
+    pub fn command<D, C>(&self, f: &Fields, how: Body<'_>) -> Result<C, Box<Response>>
     where
         D: utoipa::ToSchema + serde::de::DeserializeOwned,
         C: TryFrom<D, Error = Vec<crate::domain::dossier::FieldError>>,
     {
         let dto = self.body::<D>(f, how)?;
-        C::try_from(dto).map_err(|errors| self.error_page(ApiError::invalid(errors)))
+        C::try_from(dto).map_err(|errors| Box::new(self.error_page(ApiError::invalid(errors))))
     }
 
     /// A form post read as the API's body `D` (see [`Page::command`]).
-    pub fn body<D>(&self, f: &Fields, how: Body<'_>) -> Result<D, Response>
+    pub fn body<D>(&self, f: &Fields, how: Body<'_>) -> Result<D, Box<Response>>
     where
         D: utoipa::ToSchema + serde::de::DeserializeOwned,
     {
         if f.0.iter().any(|(k, _)| k != "csrf" && !how.offers.contains(&k.as_str())) {
-            return Err(self.error_page(ApiError::bad_request("the form names a field this page does not offer")));
+            return Err(Box::new(
+                self.error_page(ApiError::bad_request("the form names a field this page does not offer")),
+            ));
         }
         let pointer = |name: &str| {
             how.renamed.iter().find(|(n, _)| *n == name).map_or_else(|| name.to_owned(), |(_, p)| (*p).to_owned())
@@ -201,7 +203,7 @@ impl Page {
             }
         }
         pairs.extend(how.fixed.iter().map(|(p, v)| ((*p).to_owned(), v.as_str())));
-        crate::web::form::decode(pairs.iter().map(|(p, v)| (p.as_str(), *v))).map_err(|e| self.error_page(e))
+        crate::web::form::decode(pairs.iter().map(|(p, v)| (p.as_str(), *v))).map_err(|e| Box::new(self.error_page(e)))
     }
 
     /// The current time as the API's bodies write it.

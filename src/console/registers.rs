@@ -168,7 +168,7 @@ pub async fn change_request(Path(id): Path<String>, Posted(page, f): Posted) -> 
         .command::<RequestChangeDto, RequestChange>(&f, Body { renamed: CHANGE_NAMES, fixed, ..Body::offering(offers) })
     {
         Ok(c) => c,
-        Err(resp) => return resp,
+        Err(resp) => return *resp,
     };
     match page.archive().registers().change_request(&page.ctx, &id, change).await {
         Ok(r) => see_other(&format!("/console/requests/{}", enc(&r.id))),
@@ -201,7 +201,7 @@ pub async fn create_request(Path(sid): Path<String>, Posted(page, f): Posted) ->
     };
     let new = match page.command::<NewRequestDto, NewRequest>(&f, how) {
         Ok(n) => n,
-        Err(resp) => return resp,
+        Err(resp) => return *resp,
     };
     match page.archive().registers().create_request(&page.ctx, new).await {
         Ok(r) => see_other(&format!("/console/requests/{}", enc(&r.id))),

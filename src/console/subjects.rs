@@ -124,7 +124,7 @@ pub async fn grant(Path(sid): Path<String>, Posted(page, f): Posted) -> Response
     let how = Body { defaults: vec![("granted_at", page.now_text())], ..Body::offering(offers) };
     let consent = match page.command::<ConsentDto, NewConsent>(&f, how) {
         Ok(c) => c,
-        Err(resp) => return resp,
+        Err(resp) => return *resp,
     };
     match page.archive().subjects().grant_consent(&page.ctx, &sid, consent).await {
         Ok(_) => see_other(&format!("/console/subjects/{}", enc(&sid))),
@@ -161,7 +161,7 @@ pub async fn export(Path(sid): Path<String>, Posted(page, _): Posted) -> Respons
 pub async fn erase(Path(sid): Path<String>, Posted(page, f): Posted) -> Response {
     let ErasureDto { reason } = match page.body::<ErasureDto>(&f, Body::offering(&["reason"])) {
         Ok(d) => d,
-        Err(resp) => return resp,
+        Err(resp) => return *resp,
     };
     match page.archive().retention().erase_subject(&page.ctx, &sid, &reason).await {
         Ok(cert) => {

@@ -6,7 +6,7 @@
 //! alone: no master key is needed, so a recovery key suffices.
 
 use crate::archive::certificates::{Certificate, ItemOutcome, CERTIFICATES};
-use crate::archive::records::{DossierMeta, Tombstone, DOSSIERS, SUBJECTS};
+use crate::archive::records::{Tombstone, DOSSIERS, SUBJECTS};
 use crate::archive::ArchiveError;
 use crate::domain::{DossierId, SubjectId};
 use crate::policy::retention::Target;
@@ -154,6 +154,7 @@ pub fn reapply_journal(store: &dyn KvStore, certificates: &[Certificate]) -> Res
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::archive::records::DossierMeta;
     use crate::domain::dossier::{Grade, Status};
     use crate::domain::PrincipalId;
     use crate::store::MemStore;
