@@ -29,12 +29,14 @@
 //!        → crypto/   keyring: per-dossier / per-subject data keys wrapped by the master key
 //!        → audit/    ONE durable group-committed batch = change + audit entry (+ Merkle nodes)
 //!        → store/    RocksDB column families; every key layout in store/keys.rs;
-//!                    typed tables (store::Table) with compare-and-set changes
+//!                    typed tables (store::Table) with compare-and-set changes;
+//!                    one record codec (store::codec)
 //!        → search/   tantivy index (kept by archive::index), after the batch is durable
 //!   → response: released fields clear, masked masked, withheld listed in `redactions`
 //!
 //! jobs/ (one Scheduler, graceful shutdown): checkpoint, retention sweep, alerts
-//! domain/: parsed newtypes (ids, roles, classes, purposes) and the dossier template
+//! domain/: parsed newtypes (ids, roles, classes, purposes), the dossier template and
+//!          its field catalog (catalog.rs: paths, classes, labels, inputs, import headers)
 //! ```
 //!
 //! Every layer below `api/` is plain Rust with no HTTP types, so the CLI and
