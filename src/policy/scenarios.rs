@@ -80,12 +80,14 @@ fn run(policies: &PolicySet, s: &Scenario) -> Option<String> {
         "consent.grant" => Some(SubjectAction::GrantConsent),
         "consent.withdraw" => Some(SubjectAction::WithdrawConsent),
         "subject.erase" => Some(SubjectAction::Erase),
+        "subject.residency" => Some(SubjectAction::Residency),
         _ => None,
     };
     let allowed = match (action, subject_action) {
         ("read", _) => None,
         ("create", _) => Some(access.decide_change(&me, Change::Create, &s.purpose, "new", facts, facts)),
         ("close", _) => Some(access.decide_change(&me, Change::Close, &s.purpose, "dos_x", facts, facts)),
+        ("interact", _) => Some(access.decide_change(&me, Change::Interact, &s.purpose, "dos_x", facts, facts)),
         ("hold", _) => Some(access.decide_hold(&me, &s.purpose, "dos_x", facts)),
         ("disposition", _) => Some(access.decide_disposition(&me, &s.purpose)),
         (op, _) if Operation::parse(op).is_some() => Operation::parse(op).map(|op| access.decide_operation(&me, op)),
@@ -163,4 +165,74 @@ fn policy_scenarios_hold() {
     }
     assert!(ran >= 40, "only {ran} scenarios");
     assert!(failures.is_empty(), "{} of {ran} scenarios fail:\n{}", failures.len(), failures.join("\n"));
+}
+
+/// The Cedar action a scenario's `action` decides (the scenarios name the
+/// dossier's own actions briefly).
+fn cedar_action(scenario: &str) -> &str {
+    match scenario {
+        "read" => "dossier.read",
+        "create" => "dossier.create",
+        "update" => "dossier.update",
+        "close" => "dossier.close",
+        "interact" => "dossier.interact",
+        "hold" => "dossier.hold",
+        "disposition" => "disposition.manage",
+        other => other,
+    }
+}
+
+/// The actions `schema.cedarschema` declares (`action "a", "b" appliesTo`).
+fn schema_actions(schema: &str) -> std::collections::BTreeSet<String> {
+    let mut out = std::collections::BTreeSet::new();
+    let mut in_action = false;
+    for line in schema.lines() {
+        let line = line.trim();
+        in_action |= line.starts_with("action ");
+        if in_action {
+            let names = line.strip_prefix("action ").unwrap_or(line);
+            let names = names.split("appliesTo").next().unwrap_or_default();
+            out.extend(
+                names.split(',').map(|n| n.trim().trim_matches('"')).filter(|n| !n.is_empty()).map(String::from),
+            );
+            in_action = !line.contains("appliesTo");
+        }
+    }
+    out
+}
+
+/// Every action an operator can grant in `policies/access.cedar` has its
+/// scenarios, both a caller it allows and one it refuses (a field read:
+/// a caller who sees a field and one who sees none), so a change to who
+/// may do what shows in the fixtures.
+#[test]
+fn the_scenarios_cover_every_action_both_ways() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let schema = std::fs::read_to_string(root.join("policies/schema.cedarschema")).unwrap();
+    let actions = schema_actions(&schema);
+    assert!(actions.len() >= 20 && actions.contains("dossier.interact"), "{actions:?}");
+    let (mut allowed, mut refused) = (std::collections::BTreeSet::new(), std::collections::BTreeSet::new());
+    for f in std::fs::read_dir(root.join("fixtures/policy")).unwrap().flatten() {
+        if f.path().extension().is_none_or(|e| e != "toml") {
+            continue;
+        }
+        let file: File = toml::from_str(&std::fs::read_to_string(f.path()).unwrap()).unwrap();
+        for s in &file.scenario {
+            let action = cedar_action(s.action.as_deref().unwrap_or("read")).to_owned();
+            let sees = [s.expect.internal, s.expect.confidential, s.expect.personal, s.expect.sensitive]
+                .into_iter()
+                .flatten()
+                .any(|o| o != FieldOutcome::Withheld);
+            match s.expect.allowed {
+                Some(true) => allowed.insert(action),
+                Some(false) => refused.insert(action),
+                None if sees => allowed.insert(action),
+                None => refused.insert(action),
+            };
+        }
+    }
+    let unallowed: Vec<_> = actions.iter().filter(|a| !allowed.contains(*a)).collect();
+    let unrefused: Vec<_> = actions.iter().filter(|a| !refused.contains(*a)).collect();
+    assert!(unallowed.is_empty(), "no scenario a policy allows: {unallowed:?}");
+    assert!(unrefused.is_empty(), "no scenario a policy refuses: {unrefused:?}");
 }
