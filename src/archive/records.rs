@@ -7,7 +7,7 @@ use crate::domain::{
     AssessmentId, Classification, DossierId, Jurisdiction, PrincipalId, RecipientId, RecipientRole, SubjectId, TokenId,
     TransferId,
 };
-use crate::store::{keys, Cf, Table};
+use crate::store::{keys, Cf, Lookup, Table};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use time::OffsetDateTime;
@@ -133,6 +133,11 @@ pub(crate) const CONSENT_EVENTS: Table<(SubjectId, u32), ConsentEvent> =
 pub(crate) const ALERTS: Table<str, crate::policy::alerts::Alert> = Table::new(Cf::Alerts, b"", keys::alert);
 /// Tokens: `t/<tok>` in `principals`.
 pub(crate) const TOKENS: Table<TokenId, TokenRecord> = Table::new(Cf::Principals, b"t/", keys::token);
+/// A token by the hash of its secret: `h/<hash>` in `principals`.
+pub(crate) const TOKEN_BY_HASH: Lookup<str, TokenId> = Lookup::new(Cf::Principals, keys::token_hash);
+/// A token by the hash of its enrollment code (or of the code's joined
+/// halves): `e/<hash>` in `principals`, until the code is redeemed.
+pub(crate) const TOKEN_BY_CODE: Lookup<str, TokenId> = Lookup::new(Cf::Principals, keys::enrollment);
 
 /// Plaintext metadata needed to decide without decrypting.
 #[derive(Debug, Clone, Serialize, Deserialize)]

@@ -19,7 +19,6 @@ use crate::domain::catalog::{Catalog, Input};
 use crate::domain::dossier::{Contact, Dossier, PersonalFields};
 use crate::domain::DossierId;
 use crate::sheet::Table;
-use crate::store::Cf;
 use futures::StreamExt;
 use serde::Serialize;
 use serde_json::{json, Map, Value};
@@ -109,10 +108,8 @@ fn set(doc: &mut Value, pointer: &str, value: Value) {
 
 impl Customers {
     fn dossier_by_ref(&self, field: &str, value: &str) -> Result<Option<DossierId>, ArchiveError> {
-        let Some(raw) = self.store.get(Cf::Documents, &self.dossiers.external_ref_key(field, value)?)? else {
-            return Ok(None);
-        };
-        let id = DossierId::parse(&String::from_utf8_lossy(&raw)).ok();
+        let hash = self.dossiers.external_ref_hash(field, value)?;
+        let id = crate::archive::dossiers::DOSSIER_BY_REF.get(self.store.as_ref(), &hash)?;
         Ok(id.filter(|d| matches!(self.dossiers.meta(d), Ok(Some((m, _))) if m.destroyed.is_none())))
     }
 

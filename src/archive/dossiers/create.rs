@@ -156,7 +156,7 @@ impl Dossiers {
         ops.extend(collected.ops);
         let code = split.business.customer.credit_code.as_deref().map(|c| ("customer.credit_code", c));
         for (field, value) in code.into_iter().chain(reference) {
-            ops.push(Op::Put(Cf::Documents, self.external_ref_key(field, value)?, id.as_str().as_bytes().to_vec()));
+            ops.push(super::links::DOSSIER_BY_REF.put(&self.external_ref_hash(field, value)?, &id));
         }
         let reason = match collected.reason.is_empty() {
             true => decision.reason,

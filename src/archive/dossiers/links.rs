@@ -23,6 +23,11 @@ pub(crate) fn subject_facts(meta: &SubjectMeta, dossiers: &[DossierMeta]) -> Sub
     }
 }
 
+/// A dossier by the keyed hash of an external reference (its credit code,
+/// an import's key column): `x/<hash>` in `documents`.
+pub(crate) const DOSSIER_BY_REF: crate::store::Lookup<str, crate::domain::DossierId> =
+    crate::store::Lookup::new(crate::store::Cf::Documents, keys::external_ref);
+
 impl Dossiers {
     /// The dossiers that name a subject, through its links.
     pub(crate) fn subject_dossiers(&self, sid: &SubjectId) -> Result<Vec<DossierMeta>, ArchiveError> {
@@ -78,9 +83,10 @@ impl Dossiers {
         Ok(())
     }
 
-    /// The keyed hash of an external reference (the index key): under the
-    /// blind-index key, so the index holds no credit code in the clear.
-    pub(crate) fn external_ref_key(&self, field: &str, value: &str) -> Result<Vec<u8>, ArchiveError> {
+    /// The keyed hash of an external reference (the key of its
+    /// [`DOSSIER_BY_REF`] row): under the blind-index key, so the index
+    /// holds no credit code in the clear.
+    pub(crate) fn external_ref_hash(&self, field: &str, value: &str) -> Result<String, ArchiveError> {
         let key = self.keyring.house(crate::crypto::KeyRef::BlindIndex)?;
         let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(key.expose())
             .map_err(|e| ArchiveError::Internal(anyhow::anyhow!("{e}")))?;
@@ -88,7 +94,7 @@ impl Dossiers {
         mac.update(field.as_bytes());
         mac.update(b"\0");
         mac.update(value.trim().as_bytes());
-        Ok(keys::external_ref(&hex::encode(mac.finalize().into_bytes())))
+        Ok(hex::encode(mac.finalize().into_bytes()))
     }
 
     pub(crate) fn all_dossiers(&self) -> Result<Vec<DossierMeta>, ArchiveError> {

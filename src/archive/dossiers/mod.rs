@@ -7,6 +7,7 @@ mod collection;
 mod create;
 mod json;
 mod links;
+pub(crate) use links::DOSSIER_BY_REF;
 mod plan;
 mod provision;
 mod read;

@@ -10,12 +10,12 @@
 //! asking or approving admin works from raises an alert.
 
 use super::Identity;
-use crate::archive::records::{TokenRecord, TokenState, TOKENS};
+use crate::archive::records::{TokenRecord, TokenState, TOKENS, TOKEN_BY_CODE};
 use crate::archive::{ArchiveError, RequestCtx};
 use crate::audit::{Action, Commit, CommitError, EntryBody, Guard, Outcome};
 use crate::crypto::secret::{ct_eq, new_secret, token_hash};
 use crate::domain::{AlertId, PrincipalId, TokenId};
-use crate::store::{keys, Cf, Op};
+use crate::store::Op;
 use std::collections::HashMap;
 use std::net::IpAddr;
 use time::{Duration, OffsetDateTime};
@@ -235,10 +235,7 @@ impl Identity {
         let hash = token_hash(code);
         record.code_hash = Some(hash.clone());
         record.code_expires_at = Some(self.clock.now() + ttl);
-        Ok(vec![
-            TOKENS.put_unguarded(&record.id, record)?,
-            Op::Put(Cf::Principals, keys::enrollment(&hash), record.id.as_str().as_bytes().to_vec()),
-        ])
+        Ok(vec![TOKENS.put_unguarded(&record.id, record)?, TOKEN_BY_CODE.put(&hash, &record.id)])
     }
 
     fn issue(record: &TokenRecord, code: Option<String>, now: OffsetDateTime) -> TokenIssue {
@@ -364,8 +361,7 @@ impl Identity {
     /// or the two halves of a token that needed approval, joined.
     fn record_of_code(&self, code: &str) -> Result<Option<(TokenRecord, Guard, String)>, ArchiveError> {
         let lookup = |hash: &str| -> Result<Option<(TokenRecord, Guard)>, ArchiveError> {
-            let id = self.store.get(Cf::Principals, &keys::enrollment(hash))?;
-            let id = id.and_then(|raw| String::from_utf8(raw).ok()).and_then(|s| TokenId::parse(&s).ok());
+            let id = TOKEN_BY_CODE.get(self.store.as_ref(), hash)?;
             Ok(id.map(|id| self.token_record_guarded(&id)).transpose()?.flatten())
         };
         let whole = token_hash(code);
@@ -400,7 +396,7 @@ impl Identity {
         record.code_part_hash = None;
         let token = new_secret("cst_");
         let mut ops = self.token_ops(&mut record, &token, principal.has_role(crate::domain::Role::Admin))?;
-        ops.push(Op::Delete(Cf::Principals, keys::enrollment(&hash)));
+        ops.push(TOKEN_BY_CODE.delete(&hash));
         let admins = [&record.requested_by, &record.approved_by];
         let names =
             |p: &Option<PrincipalId>| p.as_ref().map(ToString::to_string).unwrap_or_else(|| "initialisation".into());

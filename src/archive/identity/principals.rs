@@ -6,7 +6,7 @@
 //! `enrollment`'s.
 
 use super::Identity;
-use crate::archive::records::{InitRecord, TokenRecord, TOKENS};
+use crate::archive::records::{InitRecord, TokenRecord, TOKENS, TOKEN_BY_CODE, TOKEN_BY_HASH};
 use crate::archive::vault::Slot;
 use crate::archive::{ArchiveError, RequestCtx};
 use crate::audit::{Action, Commit, EntryBody, Outcome};
@@ -175,10 +175,7 @@ impl Identity {
         record.hash = hash.clone();
         record.enrolled_at = Some(now);
         record.expires_at = Some(now + self.token_lifetimes.lifetime(admin));
-        Ok(vec![
-            TOKENS.put_unguarded(&record.id, record)?,
-            Op::Put(Cf::Principals, keys::token_hash(&hash), record.id.as_str().as_bytes().to_vec()),
-        ])
+        Ok(vec![TOKENS.put_unguarded(&record.id, record)?, TOKEN_BY_HASH.put(&hash, &record.id)])
     }
 
     /// Authenticates a bearer token: its principal and the token's id.
@@ -209,9 +206,7 @@ impl Identity {
 
     fn authenticate_uncached(&self, hash: &str) -> Result<(Principal, TokenId, OffsetDateTime), ArchiveError> {
         let hash = hash.to_owned();
-        let id = self.store.get(Cf::Principals, &keys::token_hash(&hash))?.ok_or(ArchiveError::Unauthenticated)?;
-        let id =
-            std::str::from_utf8(&id).ok().and_then(|s| TokenId::parse(s).ok()).ok_or(ArchiveError::Unauthenticated)?;
+        let id = TOKEN_BY_HASH.get(self.store.as_ref(), &hash)?.ok_or(ArchiveError::Unauthenticated)?;
         let rec = TOKENS.get(self.store.as_ref(), &id)?.ok_or(ArchiveError::Unauthenticated)?;
         if rec.revoked_at.is_some() || rec.hash.is_empty() || !ct_eq(&rec.hash, &hash) {
             return Err(ArchiveError::Unauthenticated);
@@ -323,11 +318,11 @@ impl Identity {
             let code = rec.code_hash.take();
             let mut ops = vec![TOKENS.put_unguarded(&id, &rec)?];
             if !rec.hash.is_empty() {
-                ops.push(Op::Delete(Cf::Principals, keys::token_hash(&rec.hash)));
+                ops.push(TOKEN_BY_HASH.delete(&rec.hash));
             }
             if let Some(code) = code {
                 // An enrollment code not yet redeemed stops working too.
-                ops.push(Op::Delete(Cf::Principals, keys::enrollment(&code)));
+                ops.push(TOKEN_BY_CODE.delete(&code));
             }
             let entry =
                 ctx.entry(Action::TokenRevoke, id.as_str(), Outcome::Allow, format!("token of {}", rec.principal));
