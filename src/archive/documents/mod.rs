@@ -130,7 +130,13 @@ impl Documents {
                 .refuse(e, ArchiveError::Conflict(format!("document {name} exists; documents are never overwritten")))
                 .await;
         }
-        let key = self.dossier_key(&did)?;
+        let key = match self.dossier_key(&did) {
+            Ok(key) => key,
+            Err(err) => {
+                let e = self.dossiers.dossier_entry(ctx, ACTION, id, &meta.subjects, Outcome::Error, "no key");
+                return self.gate.refuse(e, err).await;
+            }
+        };
         Ok(Upload {
             did,
             name: name.to_owned(),

@@ -236,6 +236,8 @@ async fn a_document_whose_dossier_key_was_shredded_is_refused_not_shown() {
     assert_eq!(chunk_keys(&store, &did).len(), 3, "only the key went");
     let refused = a.documents().begin_upload(&service, id, "later.pdf", "application/pdf", 1 << 20).await;
     assert!(refused.is_err(), "nothing is sealed under a destroyed key");
+    let e = last_entry(&store);
+    assert_eq!((e.body.action.as_str(), e.body.outcome), ("document.put", Outcome::Error), "audited as refused");
     assert_eq!(chunk_keys(&store, &did).len(), 3);
 }
 
