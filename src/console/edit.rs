@@ -7,7 +7,7 @@
 use super::compliance::enc;
 use super::page::{see_other, Fields, Page, Posted};
 use crate::archive::{ArchiveError, RedactionReason};
-use crate::domain::catalog::{Catalog, Field, Input};
+use crate::domain::catalog::{set_at, Catalog, Field, Input};
 use crate::domain::dossier::FieldError;
 use crate::web::error::ApiError;
 use axum::extract::Path;
@@ -63,7 +63,8 @@ fn document_from(f: &Fields) -> Result<Value, String> {
             Input::Bool => Value::Bool(raw == "true"),
             Input::Text | Input::Choice(_) => Value::String(raw.to_owned()),
         };
-        set(&mut doc, name, value);
+        // A contact's index is a key here, made a list below.
+        set_at(&mut doc, name, value);
     }
     if let Some(Value::Object(contacts)) = doc.get_mut("contacts") {
         let mut list: Vec<(usize, Value)> =
@@ -77,21 +78,6 @@ fn document_from(f: &Fields) -> Result<Value, String> {
         doc["contacts"] = Value::Array(kept);
     }
     Ok(doc)
-}
-
-/// Sets `path` in `doc`, making the objects on the way (a contact's index is
-/// a key here, made a list by `document_from`).
-fn set(doc: &mut Value, path: &str, value: Value) {
-    let mut at = doc;
-    let segs: Vec<&str> = path.split('/').skip(1).collect();
-    for (n, seg) in segs.iter().enumerate() {
-        let Value::Object(map) = at else { return };
-        if n + 1 == segs.len() {
-            map.insert((*seg).to_owned(), value);
-            return;
-        }
-        at = map.entry((*seg).to_owned()).or_insert_with(|| Value::Object(Map::new()));
-    }
 }
 
 /// The text an input shows for `v`.

@@ -200,6 +200,23 @@ fn input(node: &Value, path: &str) -> Result<Input, String> {
     }
 }
 
+/// Sets the field at `pointer` in a document, making the objects on the
+/// way (every segment is an object key: a contact's index too, for the
+/// caller to turn into a list). A pointer through a value that is not an
+/// object sets nothing.
+pub fn set_at(doc: &mut Value, pointer: &str, value: Value) {
+    let mut at = doc;
+    let segs: Vec<&str> = pointer.split('/').skip(1).collect();
+    for (n, seg) in segs.iter().enumerate() {
+        let Value::Object(map) = at else { return };
+        if n + 1 == segs.len() {
+            map.insert((*seg).to_owned(), value);
+            return;
+        }
+        at = map.entry((*seg).to_owned()).or_insert_with(|| Value::Object(serde_json::Map::new()));
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

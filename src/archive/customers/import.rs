@@ -15,7 +15,7 @@ use super::mapping::{column_for, grade_of, split_list, status_of, target_name};
 use crate::archive::customers::Customers;
 use crate::archive::{ArchiveError, RequestCtx};
 use crate::audit::{Action, Commit, Outcome};
-use crate::domain::catalog::{Catalog, Input};
+use crate::domain::catalog::{set_at, Catalog, Input};
 use crate::domain::dossier::{Contact, Dossier, PersonalFields};
 use crate::domain::DossierId;
 use crate::sheet::Table;
@@ -92,20 +92,6 @@ struct Given {
     contact: bool,
 }
 
-/// Sets `pointer` in `doc`, making the objects on the way.
-fn set(doc: &mut Value, pointer: &str, value: Value) {
-    let mut at = doc;
-    let segs: Vec<&str> = pointer.split('/').skip(1).collect();
-    for (n, seg) in segs.iter().enumerate() {
-        let Value::Object(map) = at else { return };
-        if n + 1 == segs.len() {
-            map.insert((*seg).to_owned(), value);
-            return;
-        }
-        at = map.entry((*seg).to_owned()).or_insert_with(|| Value::Object(Map::new()));
-    }
-}
-
 impl Customers {
     fn dossier_by_ref(&self, field: &str, value: &str) -> Result<Option<DossierId>, ArchiveError> {
         let hash = self.dossiers.external_ref_hash(field, value)?;
@@ -169,7 +155,7 @@ impl Customers {
                 }
                 // Read above: a stage or grade in words, the caller's owner by default.
                 None if matches!(f.path.as_str(), "/owner" | "/status" | "/grade") => {}
-                None => set(&mut body, &f.path, value),
+                None => set_at(&mut body, &f.path, value),
             }
         }
         if contact.contains_key("name") {
