@@ -169,8 +169,9 @@ async fn each_row_of_the_role_table() {
     for purpose in ["service_delivery", "marketing", "credit_assessment", "legal_compliance", "dsr"] {
         assert_eq!(w.read(ADMIN_TOKEN, purpose).await.0, StatusCode::FORBIDDEN, "{purpose}");
     }
-    // A purpose the role may not use is 403.
-    assert_eq!(w.read(w.token("sales"), "credit_assessment").await.0, StatusCode::FORBIDDEN);
+    // A purpose the role may not use is 403, with its code.
+    let (status, refused) = w.read(w.token("sales"), "credit_assessment").await;
+    assert_eq!((status, &refused["denial"]), (StatusCode::FORBIDDEN, &json!("purpose-not-for-role")));
     assert_eq!(w.read(w.token("finance"), "service_delivery").await.0, StatusCode::FORBIDDEN);
     assert_eq!(w.read(w.token("compliance"), "marketing").await.0, StatusCode::FORBIDDEN);
 

@@ -175,10 +175,12 @@ async fn closed_customer_is_destroyed_after_three_years_with_four_eyes_and_a_cer
     let batch_id = batch["batch_id"].as_str().unwrap().to_owned();
     assert_eq!(batch["items"][0]["target"]["id"], id.as_str());
     let approve = format!("/v1/disposition/batches/{batch_id}/approve");
-    let (status, _) = w.json(Method::POST, w.token("officer_a"), "legal_compliance", &approve, None).await;
+    let (status, refused) = w.json(Method::POST, w.token("officer_a"), "legal_compliance", &approve, None).await;
     assert_eq!(status, StatusCode::FORBIDDEN, "the proposer may not approve");
-    let (status, _) = w.json(Method::POST, w.token("service"), "service_delivery", &approve, None).await;
+    assert_eq!(refused["denial"], "four-eyes", "the refusal's code, not words to parse: {refused}");
+    let (status, refused) = w.json(Method::POST, w.token("service"), "service_delivery", &approve, None).await;
     assert_eq!(status, StatusCode::FORBIDDEN);
+    assert_eq!(refused["denial"], "policy", "{refused}");
     let (status, done) = w.json(Method::POST, w.token("officer_b"), "legal_compliance", &approve, None).await;
     assert_eq!(status, StatusCode::OK, "{done}");
     assert_eq!(done["state"], "done");

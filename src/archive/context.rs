@@ -3,6 +3,7 @@
 //! audit entry it makes), and the one error type (`ArchiveError`) that the
 //! web edge turns into problems.
 
+use super::Denial;
 use crate::audit::{Action, CommitError, EntryBody, Outcome};
 use crate::crypto::CryptoError;
 use crate::domain::dossier::FieldError;
@@ -16,8 +17,10 @@ use std::sync::Arc;
 pub enum ArchiveError {
     #[error("missing or invalid credentials")]
     Unauthenticated,
-    #[error("{0}")]
-    Forbidden(String),
+    /// 403: `denial` says why (audited in words, given to the caller as a
+    /// code); `detail` is what the caller is told.
+    #[error("{detail}")]
+    Forbidden { denial: Denial, detail: String },
     #[error("{0} not found")]
     NotFound(String),
     #[error("{0}")]
@@ -36,6 +39,13 @@ pub enum ArchiveError {
     AuditUnavailable,
     #[error(transparent)]
     Internal(#[from] anyhow::Error),
+}
+
+impl ArchiveError {
+    /// A 403 telling the caller the denial's own words.
+    pub fn forbidden(denial: Denial) -> Self {
+        ArchiveError::Forbidden { detail: denial.told(), denial }
+    }
 }
 
 impl From<StoreError> for ArchiveError {

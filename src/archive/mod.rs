@@ -13,6 +13,7 @@ pub mod backups;
 mod certificates;
 mod context;
 pub mod customers;
+pub mod denial;
 pub mod documents;
 pub mod dossiers;
 pub mod gate;
@@ -32,6 +33,7 @@ pub(crate) mod vault;
 pub use backups::BackupSettings;
 pub(crate) use context::{from_wire, wire_name, CheckedPurpose};
 pub use context::{ArchiveError, RequestCtx, Resource, StatedPurpose};
+pub use denial::Denial;
 pub use dossiers::{CollectionRecord, Created, DossierView, Redaction, RedactionReason, SensitiveBasis, VersionInfo};
 pub use dossiers::{SearchHit, SearchPage};
 pub use identity::{

@@ -8,6 +8,7 @@ use super::page::{parse_opt, see_other, Page, Posted};
 use crate::archive::customers::ReportBy;
 use crate::archive::gate::{CustomerScope, Operation};
 use crate::archive::trail::transparency::ProofVerdict;
+use crate::archive::Denial;
 use crate::archive::{wire_name, ArchiveError};
 use crate::audit::{AuditFilter, Outcome};
 use crate::web::error::ApiError;
@@ -299,8 +300,9 @@ pub async fn verifier_key(page: Page) -> Response {
     // The same check as the API's: the key is public, but the console shows
     // compliance pages to compliance roles only.
     if !page.archive().gate().may(&page.ctx.principal, Operation::AuditRead) {
-        return page
-            .fail(ArchiveError::Forbidden("the audit log is open to compliance officers and auditors only".into()));
+        let d = page.archive().gate().decision(&page.ctx.principal, Operation::AuditRead);
+        let told = "the audit log is open to compliance officers and auditors only".to_owned();
+        return page.fail(ArchiveError::Forbidden { denial: Denial::Policy(d.basis), detail: told });
     }
     download(page.archive().audit_trail().verifier_key() + "\n", "text/plain; charset=utf-8", "verifier-key.txt")
 }

@@ -109,7 +109,7 @@ fn run(policies: &PolicySet, s: &Scenario) -> Option<String> {
     if let Some(d) = allowed {
         let Some(want) = s.expect.allowed else { return Some("expect.allowed missing".into()) };
         return (d.allowed != want)
-            .then(|| format!("{action}: allowed = {} ({}), expected {want}", d.allowed, d.reason));
+            .then(|| format!("{action}: allowed = {} ({}), expected {want}", d.allowed, d.reason()));
     }
     let Some(def) = Purpose::parse(&s.purpose).and_then(|p| policies.purposes.get(&p)) else {
         return Some(format!("unknown purpose {}", s.purpose));

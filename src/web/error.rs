@@ -23,6 +23,9 @@ pub struct Problem {
     /// For 410: the destruction certificate.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub certificate_id: Option<String>,
+    /// For 403: why, as a stable code (`archive::Denial::code`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub denial: Option<&'static str>,
 }
 
 impl Problem {
@@ -55,6 +58,8 @@ pub struct ApiError {
     pub detail: String,
     pub errors: Option<Vec<FieldError>>,
     pub certificate_id: Option<String>,
+    /// For 403: the denial's code.
+    pub denial: Option<&'static str>,
     /// For 429: seconds until a retry can succeed (`Retry-After`).
     pub retry_after: Option<u64>,
     /// Close the connection after this answer (`Connection: close`).
@@ -69,6 +74,7 @@ impl ApiError {
             detail: detail.into(),
             errors: None,
             certificate_id: None,
+            denial: None,
             retry_after: None,
             close: false,
         }
@@ -112,6 +118,7 @@ impl ApiError {
             detail,
             errors: Some(errors),
             certificate_id: None,
+            denial: None,
             retry_after: None,
             close: false,
         }
@@ -126,6 +133,7 @@ impl ApiError {
             instance: None,
             errors: self.errors.clone(),
             certificate_id: self.certificate_id.clone(),
+            denial: self.denial,
         }
     }
 }
@@ -135,7 +143,9 @@ impl From<ArchiveError> for ApiError {
         use ArchiveError as E;
         match e {
             E::Unauthenticated => ApiError::new(StatusCode::UNAUTHORIZED, "unauthenticated", e.to_string()),
-            E::Forbidden(d) => ApiError::new(StatusCode::FORBIDDEN, "forbidden", d),
+            E::Forbidden { denial, detail } => {
+                ApiError { denial: Some(denial.code()), ..ApiError::new(StatusCode::FORBIDDEN, "forbidden", detail) }
+            }
             E::NotFound(what) => ApiError::new(StatusCode::NOT_FOUND, "not-found", format!("{what} not found")),
             E::BadRequest(d) => ApiError::bad_request(d),
             E::Invalid(errors) => ApiError::invalid(errors),

@@ -114,7 +114,7 @@ async fn only_an_admin_takes_a_set_and_every_attempt_is_audited() {
     for role in [Role::Compliance, Role::Auditor, Role::Sales] {
         let who = ctx(&[role]);
         let refused = live.archive.backups().create_backup(&who).await;
-        assert!(matches!(refused, Err(ArchiveError::Forbidden(_))), "{role:?}: {:?}", refused.err());
+        assert!(matches!(refused, Err(ArchiveError::Forbidden { .. })), "{role:?}: {:?}", refused.err());
         let e = last_entry(store);
         assert_eq!((e.body.action.as_str(), e.body.outcome), ("backup.create", Outcome::Deny), "{role:?}");
         assert_eq!(e.body.actor, who.principal.id.as_str());

@@ -107,7 +107,7 @@ async fn an_upload_by_a_caller_who_may_not_update_the_dossier_is_refused_audited
     let id = did.as_str();
     // The owner is sales, and sales do not update dossiers (interactions only).
     let refused = a.documents().begin_upload(&sales, id, "contract.pdf", "application/pdf", 1 << 20).await;
-    assert!(matches!(refused, Err(ArchiveError::Forbidden(_))), "{:?}", refused.err());
+    assert!(matches!(refused, Err(ArchiveError::Forbidden { .. })), "{:?}", refused.err());
     let e = last_entry(&store);
     assert_eq!((e.body.action.as_str(), e.body.outcome), ("document.put", Outcome::Deny));
     assert_eq!(e.body.resource, id);
@@ -115,7 +115,7 @@ async fn an_upload_by_a_caller_who_may_not_update_the_dossier_is_refused_audited
     let mut elsewhere = caller(&a, &[Role::Service], "service_delivery").await;
     elsewhere.principal.region = "华南".into();
     let refused = a.documents().begin_upload(&elsewhere, id, "contract.pdf", "application/pdf", 1 << 20).await;
-    assert!(matches!(refused, Err(ArchiveError::Forbidden(_))), "{:?}", refused.err());
+    assert!(matches!(refused, Err(ArchiveError::Forbidden { .. })), "{:?}", refused.err());
     let e = last_entry(&store);
     assert_eq!(
         (e.body.action.as_str(), e.body.outcome, e.body.actor.as_str()),
@@ -179,12 +179,12 @@ async fn another_callers_download_is_refused_and_audited() {
 
     let other = caller(&a, &[Role::Sales], "service_delivery").await;
     let refused = download(&a, &other, id, "contract.pdf").await;
-    assert!(matches!(refused, Err(ArchiveError::Forbidden(_))), "another's customer: {:?}", refused.err());
+    assert!(matches!(refused, Err(ArchiveError::Forbidden { .. })), "another's customer: {:?}", refused.err());
     let e = last_entry(&store);
     assert_eq!((e.body.action.as_str(), e.body.outcome), ("document.get", Outcome::Deny));
     assert_eq!(e.body.actor, other.principal.id.as_str());
     let refused = a.documents().list_documents(&other, id).await;
-    assert!(matches!(refused, Err(ArchiveError::Forbidden(_))), "{:?}", refused.err());
+    assert!(matches!(refused, Err(ArchiveError::Forbidden { .. })), "{:?}", refused.err());
     let e = last_entry(&store);
     assert_eq!((e.body.action.as_str(), e.body.outcome), ("document.list", Outcome::Deny));
 }

@@ -6,6 +6,7 @@ use crate::archive::dossiers::ContactCollection;
 use crate::archive::dossiers::Dossiers;
 use crate::archive::records::{DossierMeta, SubjectMeta, DOSSIERS, SUBJECTS};
 use crate::archive::vault::VersionKeys;
+use crate::archive::Denial;
 use crate::archive::{ArchiveError, RequestCtx};
 use crate::audit::{Action, Commit, Guard, Outcome};
 use crate::crypto::{CryptoError, KeyRef};
@@ -109,8 +110,8 @@ impl Dossiers {
         let decision =
             self.policy.access.decide_change(&ctx.principal, Change::Create, purpose.as_str(), "new", facts, facts);
         if !decision.allowed {
-            let e = ctx.entry(ACTION, "", Outcome::Deny, decision.reason.clone());
-            return self.gate.refuse(e, ArchiveError::Forbidden(decision.reason)).await;
+            let e = ctx.entry(ACTION, "", Outcome::Deny, "");
+            return self.gate.deny(e, Denial::Policy(decision.basis), None).await;
         }
         let named: Vec<Option<SubjectId>> = dossier.contacts.iter().map(|c| c.subject_id.clone()).collect();
         self.authorize_links(ctx, (ACTION, ""), purpose.as_str(), &named, &[]).await?;
@@ -159,8 +160,8 @@ impl Dossiers {
             ops.push(super::links::DOSSIER_BY_REF.put(&self.external_ref_hash(field, value)?, &id));
         }
         let reason = match collected.reason.is_empty() {
-            true => decision.reason,
-            false => format!("{}; {}", decision.reason, collected.reason),
+            true => decision.reason(),
+            false => format!("{}; {}", decision.reason(), collected.reason),
         };
         let entry = self.dossier_entry(ctx, ACTION, id.as_str(), &subjects, Outcome::Allow, reason);
         let guard = Guard { cf: Cf::Dossiers, key: keys::dossier(&id), expected: None };

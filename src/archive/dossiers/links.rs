@@ -5,6 +5,7 @@
 
 use crate::archive::dossiers::Dossiers;
 use crate::archive::records::{DossierMeta, SubjectMeta, DOSSIERS, SUBJECTS};
+use crate::archive::Denial;
 use crate::archive::{ArchiveError, RequestCtx};
 use crate::audit::{Action, Outcome};
 use crate::domain::{DossierId, SubjectId};
@@ -62,8 +63,8 @@ impl Dossiers {
     ) -> Result<(), ArchiveError> {
         for (i, sid) in named.iter().enumerate() {
             let Some(sid) = sid.as_ref().filter(|s| !linked.contains(s)) else { continue };
-            let why = match SUBJECTS.hold(self.store.as_ref(), sid)? {
-                None => "names an unknown subject".to_owned(),
+            let basis = match SUBJECTS.hold(self.store.as_ref(), sid)? {
+                None => None,
                 Some(held) => {
                     let facts = subject_facts(&held.value, &self.subject_dossiers(sid)?);
                     let d =
@@ -71,14 +72,13 @@ impl Dossiers {
                     if d.allowed {
                         continue;
                     }
-                    d.reason
+                    Some(d.basis)
                 }
             };
             let path = format!("/contacts/{i}/subject_id");
-            let mut e = ctx.entry(action, resource, Outcome::Deny, format!("{path} {why}"));
+            let mut e = ctx.entry(action, resource, Outcome::Deny, "");
             e.subjects = vec![sid.to_string()];
-            let answer = format!("{path}: no such subject, or not one you may name");
-            return self.gate.refuse(e, ArchiveError::Forbidden(answer)).await;
+            return self.gate.deny(e, Denial::Link { path, basis }, None).await;
         }
         Ok(())
     }

@@ -29,6 +29,7 @@ use crate::archive::gate::Gate;
 use crate::archive::identity::Identity;
 use crate::archive::index::Indexer;
 use crate::archive::vault::Vault;
+use crate::archive::Denial;
 use crate::audit::AuditWriter;
 use crate::audit::{Action, Commit, EntryBody, Outcome};
 use crate::clock::Clock;
@@ -207,10 +208,10 @@ impl Dossiers {
         let facts = meta.facts();
         let d = self.policy.access.decide_change(&ctx.principal, change, purpose.as_str(), id, facts, facts);
         if !d.allowed {
-            let e = self.dossier_entry(ctx, action, id, &meta.subjects, Outcome::Deny, d.reason.clone());
-            return self.gate.refuse(e, ArchiveError::Forbidden(d.reason)).await;
+            let e = self.dossier_entry(ctx, action, id, &meta.subjects, Outcome::Deny, "");
+            return self.gate.deny(e, Denial::Policy(d.basis), None).await;
         }
-        Ok((did, meta, meta_raw, d.reason))
+        Ok((did, meta, meta_raw, d.reason()))
     }
 
     /// Looks a dossier up, auditing an unknown id.

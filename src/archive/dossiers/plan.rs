@@ -4,6 +4,7 @@
 
 use crate::archive::dossiers::Dossiers;
 use crate::archive::records::DossierMeta;
+use crate::archive::Denial;
 use crate::archive::{ArchiveError, CheckedPurpose, RequestCtx};
 use crate::audit::{Action, Outcome};
 use crate::domain::{Classification, DossierId, SubjectId};
@@ -153,10 +154,8 @@ impl Dossiers {
         let (did, meta, _) = self.find_meta(ctx, action, id).await?;
         let mut plan = self.read_plan(ctx, purpose, &meta, &meta.subjects)?;
         if !plan.anything_visible() {
-            let reason = format!("no field visible: {}", plan.reasons());
-            let e = self.dossier_entry(ctx, action, id, &meta.subjects, Outcome::Deny, reason);
-            let msg = "the policy lets you see no field of this dossier for this purpose";
-            return self.gate.refuse(e, ArchiveError::Forbidden(msg.into())).await;
+            let e = self.dossier_entry(ctx, action, id, &meta.subjects, Outcome::Deny, "");
+            return self.gate.deny(e, Denial::NothingVisible(plan.reasons()), None).await;
         }
         self.check_transfer(ctx, (action, id), &meta, purpose.as_str(), &mut plan).await?;
         Ok((did, meta, plan))

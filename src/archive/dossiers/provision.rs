@@ -9,6 +9,7 @@
 use super::ReadPlan;
 use crate::archive::dossiers::Dossiers;
 use crate::archive::records::{ConsentBasis, DossierMeta, RECIPIENTS, SUBJECTS, TRANSFERS};
+use crate::archive::Denial;
 use crate::archive::{ArchiveError, RequestCtx};
 use crate::audit::{Action, Outcome};
 use crate::domain::{Jurisdiction, RecipientRole, Role, SubjectId, TransferId};
@@ -40,9 +41,7 @@ impl Dossiers {
         if ctx.principal.recipient.is_none() && !ctx.principal.has_role(Role::Processor) {
             return Ok(());
         }
-        let why = "an outside party's principal reads dossiers one at a time, within its agreement";
-        let e = ctx.entry(action, resource, Outcome::Deny, why);
-        self.gate.refuse(e, ArchiveError::Forbidden(why.into())).await
+        self.gate.deny(ctx.entry(action, resource, Outcome::Deny, ""), Denial::OutsideParty, None).await
     }
 
     /// Narrows a read plan to a recipient's agreement: agreed classes only,
@@ -142,9 +141,8 @@ impl Dossiers {
         }
         missing.dedup();
         if !missing.is_empty() {
-            let why = format!("cross-border transfer needs {} (PIPL Art. 38-39)", missing.join("; "));
-            let e = self.dossier_entry(ctx, action, resource, &meta.subjects, Outcome::Deny, why.clone());
-            return self.gate.refuse(e, ArchiveError::Forbidden(why)).await;
+            let e = self.dossier_entry(ctx, action, resource, &meta.subjects, Outcome::Deny, "");
+            return self.gate.deny(e, Denial::TransferUnmet(missing), None).await;
         }
         if moved.is_empty() {
             return Ok(());

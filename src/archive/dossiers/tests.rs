@@ -42,7 +42,10 @@ async fn a_read_without_a_purpose_or_outside_the_policy_is_refused_and_audited()
 
     let finance = caller(&a, &[Role::Finance], "marketing").await;
     let refused = a.dossiers().read_dossier(&finance, made.id.as_str(), None).await;
-    assert!(matches!(refused, Err(ArchiveError::Forbidden(_))), "finance may not state marketing: {refused:?}");
+    assert!(
+        matches!(refused, Err(ArchiveError::Forbidden { denial: crate::archive::Denial::PurposeNotForRole(ref p), .. }) if p == "marketing"),
+        "finance may not state marketing: {refused:?}"
+    );
     let e = last_entry(&store);
     assert_eq!((e.body.action.as_str(), e.body.outcome), ("dossier.read", Outcome::Deny));
 }

@@ -7,6 +7,7 @@ use crate::archive::dossiers::ContactCollection;
 use crate::archive::dossiers::Dossiers;
 use crate::archive::records::DossierMeta;
 use crate::archive::vault::{Opened, Part, SegmentName};
+use crate::archive::Denial;
 use crate::archive::{ArchiveError, RequestCtx};
 use crate::audit::{Action, Commit, Guard, Outcome};
 use crate::domain::dossier::SplitDossier;
@@ -74,16 +75,19 @@ impl Dossiers {
             }
         };
         let (before, after) = (meta.facts(), DossierFacts::of(&dossier));
-        let mut decision =
+        let decision =
             self.policy.access.decide_change(&ctx.principal, Change::Update, purpose.as_str(), id, before, after);
         let plan = self.read_plan(ctx, purpose, &meta, &meta.subjects)?;
-        if decision.allowed && plan.outcome(Classification::Internal, None) != FieldOutcome::Clear {
-            decision.allowed = false;
-            decision.reason = format!("{}; but the business fields are not visible in clear", decision.reason);
-        }
-        if !decision.allowed {
-            let e = self.dossier_entry(ctx, ACTION, id, &meta.subjects, Outcome::Deny, decision.reason.clone());
-            return self.gate.refuse(e, ArchiveError::Forbidden(decision.reason)).await;
+        let denial = match decision.allowed {
+            false => Some(Denial::Policy(decision.basis.clone())),
+            true if plan.outcome(Classification::Internal, None) != FieldOutcome::Clear => {
+                Some(Denial::FieldsNotClear(decision.basis.clone()))
+            }
+            true => None,
+        };
+        if let Some(denial) = denial {
+            let e = self.dossier_entry(ctx, ACTION, id, &meta.subjects, Outcome::Deny, "");
+            return self.gate.deny(e, denial, None).await;
         }
         let named: Vec<Option<SubjectId>> = dossier.contacts.iter().map(|c| c.subject_id.clone()).collect();
         self.authorize_links(ctx, (ACTION, id), purpose.as_str(), &named, &meta.subjects).await?;
@@ -113,10 +117,10 @@ impl Dossiers {
             }
         };
         let mut reason = match kept.is_empty() {
-            true => format!("{}; version {version}", decision.reason),
+            true => format!("{}; version {version}", decision.reason()),
             false => format!(
                 "{}; version {version}; kept from version {}: {}",
-                decision.reason,
+                decision.reason(),
                 version - 1,
                 kept.join(", ")
             ),

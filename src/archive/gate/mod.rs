@@ -11,7 +11,7 @@
 
 mod purpose;
 
-use super::{ArchiveError, RequestCtx};
+use super::{ArchiveError, Denial, RequestCtx};
 use crate::audit::{Action, AuditWriter, Commit, EntryBody, Outcome};
 use crate::clock::Clock;
 use crate::domain::Principal;
@@ -77,6 +77,21 @@ impl Gate {
         Err(err)
     }
 
+    /// Commits a denial entry whose reason is `denial`'s words, then returns
+    /// the 403 carrying it. `told`, if given, is what the caller reads
+    /// instead of the denial's own words.
+    pub(crate) async fn deny<T>(
+        &self,
+        mut entry: EntryBody,
+        denial: Denial,
+        told: Option<&str>,
+    ) -> Result<T, ArchiveError> {
+        entry.outcome = Outcome::Deny;
+        entry.reason = denial.to_string();
+        let detail = told.map_or_else(|| denial.told(), str::to_owned);
+        self.refuse(entry, ArchiveError::Forbidden { denial, detail }).await
+    }
+
     /// The widest customer scope the policy permits `p`, if any.
     pub fn customer_scope(&self, p: &Principal) -> Option<CustomerScope> {
         [
@@ -100,9 +115,7 @@ impl Gate {
         if let Some(scope) = self.customer_scope(&ctx.principal) {
             return Ok(scope);
         }
-        let reason = "no policy permits customers.all, customers.region or customers.own";
-        let e = ctx.entry(action, "", Outcome::Deny, reason);
-        self.refuse(e, ArchiveError::Forbidden(refusal.into())).await
+        self.deny(ctx.entry(action, "", Outcome::Deny, ""), Denial::NoCustomerScope, Some(refusal)).await
     }
 
     /// Whether `p` may start a dossier of their own (for the console's
@@ -125,7 +138,12 @@ impl Gate {
     /// Whether `p` may perform `op` (no entry: for menus and for deciding
     /// what a view shows; an operation itself goes through [`Gate::decide`]).
     pub fn may(&self, p: &Principal, op: Operation) -> bool {
-        self.policy.access.decide_operation(p, op).allowed
+        self.decision(p, op).allowed
+    }
+
+    /// The policy's decision on `p` performing `op`, with its basis (no entry).
+    pub fn decision(&self, p: &Principal, op: Operation) -> crate::policy::access::Decision {
+        self.policy.access.decide_operation(p, op)
     }
 
     /// 403, audited as `action` on `resource` with the policy's reason,
@@ -143,8 +161,7 @@ impl Gate {
         if d.allowed {
             return Ok(());
         }
-        let e = ctx.entry(action, resource, Outcome::Deny, d.reason);
-        self.refuse(e, ArchiveError::Forbidden(refusal.into())).await
+        self.deny(ctx.entry(action, resource, Outcome::Deny, ""), Denial::Policy(d.basis), Some(refusal)).await
     }
 
     /// 403 (audited) unless the caller's roles allow `access` to a register.

@@ -3,8 +3,9 @@
 //! processor's agreement on the recipients register.
 
 use super::Gate;
+use crate::archive::denial::AgreementGap;
 use crate::archive::records::{RecipientRecord, RECIPIENTS};
-use crate::archive::{ArchiveError, CheckedPurpose, RequestCtx, StatedPurpose};
+use crate::archive::{ArchiveError, CheckedPurpose, Denial, RequestCtx, StatedPurpose};
 use crate::audit::{Action, Outcome};
 use crate::domain::{Principal, RecipientId};
 use time::OffsetDateTime;
@@ -39,7 +40,7 @@ impl Gate {
     ) -> Result<CheckedPurpose<'a>, ArchiveError> {
         let stated = match &ctx.purpose {
             StatedPurpose::Missing => {
-                let e = ctx.entry(action, resource, Outcome::Deny, "missing purpose");
+                let e = ctx.entry(action, resource, Outcome::Deny, Denial::PurposeMissing.to_string());
                 return self
                     .refuse(e, ArchiveError::BadRequest("the X-Purpose header is required for this call".into()))
                     .await;
@@ -48,7 +49,7 @@ impl Gate {
             StatedPurpose::Given(p) => Some(p),
         };
         let Some((purpose, def)) = stated.and_then(|p| self.policy.purposes.get(p).map(|d| (p, d))) else {
-            let mut e = ctx.entry(action, resource, Outcome::Deny, "unknown purpose");
+            let mut e = ctx.entry(action, resource, Outcome::Deny, Denial::PurposeUnknown.to_string());
             e.purpose.clear(); // not one of ours: it might be anything
             let known: Vec<&str> = self.policy.purposes.ids().collect();
             return self
@@ -56,17 +57,12 @@ impl Gate {
                 .await;
         };
         if !self.policy.purposes.may_use(&ctx.principal, purpose) {
-            let e = ctx.entry(action, resource, Outcome::Deny, format!("role may not use purpose {purpose}"));
-            return self
-                .refuse(e, ArchiveError::Forbidden(format!("your role may not use the purpose {purpose}")))
-                .await;
+            let e = ctx.entry(action, resource, Outcome::Deny, "");
+            return self.deny(e, Denial::PurposeNotForRole(purpose.to_string()), None).await;
         }
         if def.requires_assessment && !self.assessed.read().is_ok_and(|a| a.contains(purpose.as_str())) {
-            let why = format!(
-                "the purpose {purpose} needs an impact assessment on record (PIPL Art. 55; GDPR Art. 35): none covers it"
-            );
-            let e = ctx.entry(action, resource, Outcome::Deny, "no impact assessment covers the purpose");
-            return self.refuse(e, ArchiveError::Forbidden(why)).await;
+            let e = ctx.entry(action, resource, Outcome::Deny, "");
+            return self.deny(e, Denial::PurposeNotAssessed(purpose.to_string()), None).await;
         }
         self.check_agreed_purpose(ctx, (action, resource), purpose.as_str()).await?;
         Ok(CheckedPurpose { id: purpose, def })
@@ -85,16 +81,15 @@ impl Gate {
         purpose: &str,
     ) -> Result<(), ArchiveError> {
         let Some(rid) = &ctx.principal.recipient else { return Ok(()) };
-        let why = match self.agreement(rid)? {
-            Some(r) if !r.in_term(self.clock.now()) => format!("the agreement of {rid} is not in term"),
+        let gap = match self.agreement(rid)? {
+            Some(r) if !r.in_term(self.clock.now()) => AgreementGap::NotInTerm(rid.clone()),
             Some(r) if !r.purposes.iter().any(|p| p == purpose) => {
-                format!("the agreement of {rid} covers the purposes {} only", r.purposes.join(", "))
+                AgreementGap::Purposes { recipient: rid.clone(), purposes: r.purposes }
             }
             Some(_) => return Ok(()),
-            None => format!("{rid} is not on the recipients register"),
+            None => AgreementGap::NotRegistered(rid.clone()),
         };
-        let e = ctx.entry(action, resource, Outcome::Deny, why.clone());
-        self.refuse(e, ArchiveError::Forbidden(why)).await
+        self.deny(ctx.entry(action, resource, Outcome::Deny, ""), Denial::Agreement(gap), None).await
     }
 
     /// A processor principal may be bound to an entry whose term has not ended.

@@ -43,7 +43,10 @@ async fn a_refusal_is_audited_with_the_policy_reason_and_an_allowed_operation_wr
     assert_eq!(store.last(Cf::Audit).unwrap().map(|(k, _)| k), before, "an allowed decision writes no entry");
     let sales = ctx(&[Role::Sales]);
     let refused = a.gate().decide(&sales, Operation::AuditRead, Action::AuditQuery, "audit", "closed to you").await;
-    assert!(matches!(refused, Err(ArchiveError::Forbidden(ref why)) if why == "closed to you"), "{refused:?}");
+    assert!(
+        matches!(refused, Err(ArchiveError::Forbidden { ref detail, denial: crate::archive::Denial::Policy(_) }) if detail == "closed to you"),
+        "{refused:?}"
+    );
     let e = last_entry(&store);
     assert_eq!(e.body.action, "audit.query");
     assert_eq!(e.body.outcome, crate::audit::Outcome::Deny);
@@ -59,7 +62,7 @@ async fn a_register_use_case_is_decided_and_audited_without_http() {
     let e = last_entry(&store);
     assert_eq!((e.body.action.as_str(), e.body.outcome), ("incident.list", crate::audit::Outcome::Allow));
     let refused = a.registers().list_incidents(&ctx(&[Role::Service])).await;
-    assert!(matches!(refused, Err(ArchiveError::Forbidden(_))), "{refused:?}");
+    assert!(matches!(refused, Err(ArchiveError::Forbidden { .. })), "{refused:?}");
     let e = last_entry(&store);
     assert_eq!((e.body.action.as_str(), e.body.outcome), ("incident.list", crate::audit::Outcome::Deny));
 }

@@ -26,7 +26,7 @@ async fn a_deletion_is_attested_once_after_the_term_sealed_and_shown_to_complian
     let officer = ctx(&[Role::Compliance]);
     let g = a.governance();
     let refused = g.create_recipient(&ctx(&[Role::Sales]), carrier(a.now())).await;
-    assert!(matches!(refused, Err(ArchiveError::Forbidden(_))), "{refused:?}");
+    assert!(matches!(refused, Err(ArchiveError::Forbidden { .. })), "{refused:?}");
     assert_eq!(last_entry(&store).body.outcome, Outcome::Deny);
 
     let r = g.create_recipient(&officer, carrier(a.now())).await.unwrap();

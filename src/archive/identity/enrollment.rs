@@ -10,8 +10,9 @@
 //! asking or approving admin works from raises an alert.
 
 use super::Identity;
+use crate::archive::denial::FourEyes;
 use crate::archive::records::{TokenRecord, TokenState, TOKENS, TOKEN_BY_CODE};
-use crate::archive::{ArchiveError, RequestCtx};
+use crate::archive::{ArchiveError, Denial, RequestCtx};
 use crate::audit::{Action, Commit, CommitError, EntryBody, Guard, Outcome};
 use crate::crypto::secret::{ct_eq, new_secret, token_hash};
 use crate::domain::{AlertId, PrincipalId, TokenId};
@@ -198,10 +199,7 @@ impl Identity {
         // An unknown token and someone else's are one answer: token ids
         // cannot be probed.
         let Some((mut record, guard)) = found.filter(|(r, _)| r.principal == ctx.principal.id) else {
-            let why =
-                "a token is renewed by its holder; for anyone else, ask for a new token, which a second admin approves";
-            let e = ctx.entry(ACTION, token_id, Outcome::Deny, why);
-            return self.gate.refuse(e, ArchiveError::Forbidden(why.into())).await;
+            return self.gate.deny(ctx.entry(ACTION, token_id, Outcome::Deny, ""), Denial::NotTheHolder, None).await;
         };
         let now = self.clock.now();
         let principal = self.principal(&record.principal)?.ok_or_else(|| anyhow::anyhow!("token of no principal"))?;
@@ -322,10 +320,9 @@ impl Identity {
             let why = "asked for before enrollment codes were halved: revoke it and ask for a new token";
             Some((Outcome::Error, ArchiveError::Conflict(why.into())))
         } else if record.requested_by.as_ref() == Some(me) {
-            let why = "the admin who asked for a token cannot approve it: a second admin must";
-            Some((Outcome::Deny, ArchiveError::Forbidden(why.into())))
+            Some((Outcome::Deny, ArchiveError::forbidden(Denial::FourEyes(FourEyes::TokenAsker))))
         } else if &record.principal == me {
-            Some((Outcome::Deny, ArchiveError::Forbidden("an admin cannot approve a token for themself".into())))
+            Some((Outcome::Deny, ArchiveError::forbidden(Denial::FourEyes(FourEyes::OwnToken))))
         } else {
             None
         };

@@ -5,7 +5,8 @@
 
 use super::auth_cache::PrincipalView;
 use super::Identity;
-use crate::archive::{ArchiveError, RequestCtx};
+use crate::archive::denial::FourEyes;
+use crate::archive::{ArchiveError, Denial, RequestCtx};
 use crate::audit::{Action, Commit, Outcome};
 use crate::domain::PrincipalId;
 use crate::store::{keys, Cf};
@@ -20,12 +21,11 @@ impl Identity {
         let (pid, raw, mut p) = self.principal_to_decide(ctx, ACTION, id).await?;
         let refusal = match &p.admin_pending {
             None => Some((Outcome::Error, ArchiveError::Conflict("the principal awaits no approval".into()))),
-            Some(creator) if creator == &ctx.principal.id => Some((
-                Outcome::Deny,
-                ArchiveError::Forbidden("the admin who made an admin cannot approve it: a second admin must".into()),
-            )),
+            Some(creator) if creator == &ctx.principal.id => {
+                Some((Outcome::Deny, ArchiveError::forbidden(Denial::FourEyes(FourEyes::AdminMaker))))
+            }
             Some(_) if p.id == ctx.principal.id => {
-                Some((Outcome::Deny, ArchiveError::Forbidden("an admin cannot approve themself".into())))
+                Some((Outcome::Deny, ArchiveError::forbidden(Denial::FourEyes(FourEyes::OwnAdmin))))
             }
             Some(_) => None,
         };
@@ -59,7 +59,7 @@ impl Identity {
                 Some((Outcome::Error, ArchiveError::Conflict("the principal is disabled already".into())))
             }
             (true, None) if &p.id == me => {
-                Some((Outcome::Deny, ArchiveError::Forbidden("an admin does not disable themself".into())))
+                Some((Outcome::Deny, ArchiveError::forbidden(Denial::FourEyes(FourEyes::DisableSelf))))
             }
             // One admin disabling the other would leave no second admin to
             // enable it again or approve anything: four eyes gone.
@@ -69,10 +69,9 @@ impl Identity {
                 Some((Outcome::Error, ArchiveError::Conflict(why.into())))
             }
             (false, None) => Some((Outcome::Error, ArchiveError::Conflict("the principal is not disabled".into()))),
-            (false, Some(by)) if by == me || &p.id == me => Some((
-                Outcome::Deny,
-                ArchiveError::Forbidden("a second admin, not the one who disabled it, enables a principal".into()),
-            )),
+            (false, Some(by)) if by == me || &p.id == me => {
+                Some((Outcome::Deny, ArchiveError::forbidden(Denial::FourEyes(FourEyes::EnableByDisabler))))
+            }
             _ => None,
         };
         if let Some((outcome, err)) = refusal {

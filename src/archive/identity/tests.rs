@@ -48,7 +48,7 @@ async fn staff_administration_is_refused_to_anyone_but_an_admin_and_audited() {
     };
     for role in [Role::Sales, Role::Compliance, Role::Auditor] {
         let refused = a.identity().create_principal(&ctx(&[role]), new.clone()).await;
-        assert!(matches!(refused, Err(ArchiveError::Forbidden(_))), "{role:?}: {refused:?}");
+        assert!(matches!(refused, Err(ArchiveError::Forbidden { .. })), "{role:?}: {refused:?}");
         let e = last_entry(&store);
         assert_eq!((e.body.action.as_str(), e.body.outcome), ("principal.create", Outcome::Deny));
         assert!(!e.body.reason.contains("王芳"), "no personal value in the entry");

@@ -7,6 +7,7 @@
 
 use super::field_error;
 use super::{rfc3339, Access};
+use crate::archive::denial::{Denial, FourEyes};
 use crate::archive::registers::Registers;
 use crate::archive::Resource;
 use crate::archive::{ArchiveError, RequestCtx, StatedPurpose};
@@ -176,9 +177,8 @@ impl Registers {
         };
         let mut v = held.value.clone();
         if v.requested_by == ctx.principal.id.as_str() {
-            let e = ctx.entry(ACTION, id, Outcome::Deny, "the asker may not approve their own export");
-            let why = "a bulk export is approved by a second officer, not by the one who asked";
-            return self.gate.refuse(e, ArchiveError::Forbidden(why.into())).await;
+            let e = ctx.entry(ACTION, id, Outcome::Deny, "");
+            return self.gate.deny(e, Denial::FourEyes(FourEyes::ExportAsker), None).await;
         }
         if v.state != ExportState::AwaitingApproval {
             let e = ctx.entry(ACTION, id, Outcome::Error, "not awaiting approval");
@@ -208,11 +208,7 @@ impl Registers {
         };
         let mut v = held.value.clone();
         if v.requested_by != ctx.principal.id.as_str() {
-            let e = ctx.entry(ACTION, id, Outcome::Deny, "only the asker downloads an export");
-            return self
-                .gate
-                .refuse(e, ArchiveError::Forbidden("only the one who asked may download the export".into()))
-                .await;
+            return self.gate.deny(ctx.entry(ACTION, id, Outcome::Deny, ""), Denial::NotTheAsker, None).await;
         }
         let stated = matches!(&ctx.purpose, StatedPurpose::Given(p) if p.as_str() == v.purpose);
         if !stated {
@@ -241,7 +237,7 @@ impl Registers {
         for d in &v.dossiers {
             dossiers.push(match self.dossiers.read_dossier(ctx, d, None).await {
                 Ok(view) => json!({"id": d, "dossier": view.into_json()}),
-                Err(e @ (ArchiveError::Forbidden(_) | ArchiveError::NotFound(_) | ArchiveError::Gone { .. })) => {
+                Err(e @ (ArchiveError::Forbidden { .. } | ArchiveError::NotFound(_) | ArchiveError::Gone { .. })) => {
                     json!({"id": d, "refused": e.to_string()})
                 }
                 Err(e) => return Err(e),
@@ -251,7 +247,7 @@ impl Registers {
         for s in &v.subjects {
             subjects.push(match self.subjects.export_subject(ctx, s).await {
                 Ok(x) => json!({"id": s, "export": x}),
-                Err(e @ (ArchiveError::Forbidden(_) | ArchiveError::NotFound(_))) => {
+                Err(e @ (ArchiveError::Forbidden { .. } | ArchiveError::NotFound(_))) => {
                     json!({"id": s, "refused": e.to_string()})
                 }
                 Err(e) => return Err(e),

@@ -30,7 +30,7 @@ async fn an_incident_is_recorded_sealed_with_its_deadlines_and_kept_from_other_r
     let (a, store) = archive();
     let now = a.now();
     let refused = a.registers().create_incident(&ctx(&[Role::Service]), incident(now)).await;
-    assert!(matches!(refused, Err(ArchiveError::Forbidden(_))), "{refused:?}");
+    assert!(matches!(refused, Err(ArchiveError::Forbidden { .. })), "{refused:?}");
     assert_eq!(last_entry(&store).body.outcome, Outcome::Deny);
 
     let view = a.registers().create_incident(&ctx(&[Role::Compliance]), incident(now)).await.unwrap();
@@ -79,7 +79,11 @@ async fn a_small_export_is_ready_at_once_and_downloaded_once_by_its_asker_under_
     assert_eq!((e.body.action.as_str(), e.body.outcome), ("export.create", Outcome::Allow));
 
     let refused = a.registers().export_content(&other, &x.id).await;
-    assert!(matches!(refused, Err(ArchiveError::Forbidden(_))), "only the asker: {:?}", refused.err());
+    assert!(
+        matches!(refused, Err(ArchiveError::Forbidden { denial: crate::archive::Denial::NotTheAsker, .. })),
+        "only the asker: {:?}",
+        refused.err()
+    );
     let e = last_entry(&store);
     assert_eq!((e.body.action.as_str(), e.body.outcome), ("export.download", Outcome::Deny));
     let mut elsewise = sales.clone();
@@ -112,12 +116,22 @@ async fn a_bulk_export_waits_for_a_second_officer_and_expires_unread() {
     assert!(matches!(early, Err(ArchiveError::Conflict(_))), "{:?}", early.err());
 
     let own = a.registers().approve_export(&asker, &x.id).await;
-    assert!(matches!(own, Err(ArchiveError::Forbidden(_))), "not by the asker: {:?}", own.err());
+    assert!(
+        matches!(
+            own,
+            Err(ArchiveError::Forbidden {
+                denial: crate::archive::Denial::FourEyes(crate::archive::denial::FourEyes::ExportAsker),
+                ..
+            })
+        ),
+        "not by the asker: {:?}",
+        own.err()
+    );
     let e = last_entry(&store);
     assert_eq!((e.body.action.as_str(), e.body.outcome), ("export.approve", Outcome::Deny));
     let sales = caller(&a, &[Role::Sales], "service_delivery").await;
     let refused = a.registers().approve_export(&sales, &x.id).await;
-    assert!(matches!(refused, Err(ArchiveError::Forbidden(_))), "{:?}", refused.err());
+    assert!(matches!(refused, Err(ArchiveError::Forbidden { .. })), "{:?}", refused.err());
     assert_eq!(last_entry(&store).body.outcome, Outcome::Deny);
 
     let second = caller(&a, &[Role::Compliance], "legal_compliance").await;

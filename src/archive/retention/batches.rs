@@ -2,6 +2,7 @@
 //! running an approved batch to the end, one atomic item at a time.
 
 use super::{describe_items, system_entry, with_targets, Batch, BatchState, Item, Target, BATCHES};
+use crate::archive::denial::{Denial, FourEyes};
 use crate::archive::retention::Retention;
 use crate::archive::Resource;
 use crate::archive::{ArchiveError, RequestCtx};
@@ -103,11 +104,8 @@ impl Retention {
         };
         let batch = held.value.clone();
         if batch.proposed_by.as_ref() == Some(&ctx.principal.id) {
-            let e = ctx.entry(ACTION, batch_id, Outcome::Deny, "the proposer may not approve (four eyes)");
-            return self
-                .gate
-                .refuse(e, ArchiveError::Forbidden("the proposer of a batch may not approve it (four eyes)".into()))
-                .await;
+            let e = ctx.entry(ACTION, batch_id, Outcome::Deny, "");
+            return self.gate.deny(e, Denial::FourEyes(FourEyes::BatchProposer), None).await;
         }
         if batch.state != BatchState::Proposed {
             let e = ctx.entry(ACTION, batch_id, Outcome::Error, "batch is not awaiting approval");

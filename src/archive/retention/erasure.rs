@@ -11,6 +11,7 @@ use super::BATCHES;
 use super::{ground_code, system_entry, Batch, BatchState, Item, Target, DSR_ERASURE_CITATION, DSR_ERASURE_RULE};
 use crate::archive::records::{DossierMeta, SubjectMeta, SUBJECTS};
 use crate::archive::retention::Retention;
+use crate::archive::Denial;
 use crate::archive::{ArchiveError, RequestCtx};
 use crate::audit::{Action, Commit, EntryBody, Outcome};
 use crate::domain::{BatchId, CertificateId, PrincipalId, SubjectId};
@@ -128,8 +129,7 @@ impl Retention {
             e
         };
         if !d.allowed {
-            let e = subject_entry(Outcome::Deny, d.reason.clone());
-            return self.gate.refuse(e, ArchiveError::Forbidden(d.reason)).await;
+            return self.gate.deny(subject_entry(Outcome::Deny, String::new()), Denial::Policy(d.basis), None).await;
         }
         let held = SUBJECTS.hold(self.store.as_ref(), &sid)?.ok_or_else(|| anyhow::anyhow!("the subject vanished"))?;
         let meta: SubjectMeta = held.value.clone();
@@ -156,8 +156,8 @@ impl Retention {
                 };
                 ops.push(PENDING_ERASURES.put_unguarded(&sid, &record)?);
             }
-            let then = if pending { "restricted and the erasure pending" } else { "restricted instead" };
-            let e = subject_entry(Outcome::Deny, format!("erasure blocked by {blocked}; {then}"));
+            let e =
+                subject_entry(Outcome::Deny, Denial::ErasureBlocked { blocked: blocked.clone(), pending }.to_string());
             self.audit.commit(Commit::guarded(held.replace(&restricted)?, ops, e)).await?;
             if restricted.restricted_at != meta.restricted_at {
                 self.index.reindex_dossiers(&metas.iter().map(|m| m.id.clone()).collect::<Vec<_>>())?;
@@ -173,7 +173,7 @@ impl Retention {
         let batch = self.erasure_batch(&sid, &ctx.principal.id);
         let e = subject_entry(
             Outcome::Allow,
-            format!("{}; ground: {}; batch {}", d.reason, ground_code(ground), batch.batch_id),
+            format!("{}; ground: {}; batch {}", d.reason(), ground_code(ground), batch.batch_id),
         );
         // Asked again after the hold's release: no longer pending.
         let change = BATCHES.insert(batch.batch_id.as_str(), &batch)?;

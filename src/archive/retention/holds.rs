@@ -7,6 +7,7 @@ use crate::archive::records::DossierMeta;
 use crate::archive::retention::Retention;
 use crate::archive::vault::parse_segment;
 use crate::archive::vault::Slot;
+use crate::archive::Denial;
 use crate::archive::{ArchiveError, RequestCtx};
 use crate::audit::{Action, Commit, Outcome};
 use crate::crypto::KeyRef;
@@ -24,8 +25,8 @@ impl Retention {
         let (did, meta, _) = self.dossiers.find_meta(ctx, action, id).await?;
         let d = self.policy.access.decide_hold(&ctx.principal, purpose.as_str(), id, meta.facts());
         if !d.allowed {
-            let e = self.dossiers.dossier_entry(ctx, action, id, &meta.subjects, Outcome::Deny, d.reason.clone());
-            return self.gate.refuse(e, ArchiveError::Forbidden(d.reason)).await;
+            let e = self.dossiers.dossier_entry(ctx, action, id, &meta.subjects, Outcome::Deny, "");
+            return self.gate.deny(e, Denial::Policy(d.basis), None).await;
         }
         Ok((did, meta))
     }

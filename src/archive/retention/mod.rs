@@ -36,6 +36,7 @@ use crate::archive::gate::Gate;
 use crate::archive::index::Indexer;
 use crate::archive::trail::AuditTrail;
 use crate::archive::vault::Vault;
+use crate::archive::Denial;
 use crate::archive::Resource;
 use crate::audit::{Action, AuditWriter, EntryBody, Outcome};
 use crate::clock::Clock;
@@ -246,10 +247,10 @@ impl Retention {
         let purpose = self.gate.purpose(ctx, action, Resource::Disposition.as_str()).await?;
         let d = self.policy.access.decide_disposition(&ctx.principal, purpose.as_str());
         if !d.allowed {
-            let e = ctx.entry(action, Resource::Disposition.as_str(), Outcome::Deny, d.reason.clone());
-            return self.gate.refuse(e, ArchiveError::Forbidden(d.reason)).await;
+            let e = ctx.entry(action, Resource::Disposition.as_str(), Outcome::Deny, "");
+            return self.gate.deny(e, Denial::Policy(d.basis), None).await;
         }
-        Ok(d.reason)
+        Ok(d.reason())
     }
 }
 

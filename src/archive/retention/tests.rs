@@ -18,7 +18,7 @@ async fn a_hold_is_placed_sealed_listed_and_released_by_compliance_only() {
     let cn = Jurisdiction::parse("CN").unwrap();
 
     let refused = a.retention().place_hold(&sales, id, "诉讼保全", "(2026)沪01民初123号", cn.clone()).await;
-    assert!(matches!(refused, Err(ArchiveError::Forbidden(_)) | Err(ArchiveError::BadRequest(_))), "{refused:?}");
+    assert!(matches!(refused, Err(ArchiveError::Forbidden { .. }) | Err(ArchiveError::BadRequest(_))), "{refused:?}");
     assert_eq!(last_entry(&store).body.outcome, Outcome::Deny);
     assert!(!a.retention().may_hold(&sales, &made.id), "the console offers no holds to sales");
 
@@ -67,7 +67,7 @@ async fn a_batch_is_proposed_by_one_officer_approved_by_another_and_destroys_und
     let did = made.id.clone();
 
     let refused = a.retention().propose_batch(&sales).await;
-    assert!(matches!(refused, Err(ArchiveError::Forbidden(_))), "{:?}", refused.err());
+    assert!(matches!(refused, Err(ArchiveError::Forbidden { .. })), "{:?}", refused.err());
     let e = last_entry(&store);
     assert_eq!((e.body.action.as_str(), e.body.outcome), ("disposition.propose", Outcome::Deny));
 
@@ -82,13 +82,23 @@ async fn a_batch_is_proposed_by_one_officer_approved_by_another_and_destroys_und
     let id = batch.batch_id.as_str();
 
     let refused = a.retention().approve_batch(&proposer, id).await;
-    assert!(matches!(refused, Err(ArchiveError::Forbidden(_))), "four eyes: {:?}", refused.err());
+    assert!(
+        matches!(
+            refused,
+            Err(ArchiveError::Forbidden {
+                denial: crate::archive::Denial::FourEyes(crate::archive::denial::FourEyes::BatchProposer),
+                ..
+            })
+        ),
+        "four eyes: {:?}",
+        refused.err()
+    );
     let e = last_entry(&store);
     assert_eq!((e.body.action.as_str(), e.body.outcome), ("disposition.approve", Outcome::Deny));
     assert_eq!(a.retention().get_batch(&proposer, id).await.unwrap().state, BatchState::Proposed);
     assert!(a.keyring().exists(&KeyRef::Dossier(did.clone())).unwrap(), "nothing destroyed yet");
     let refused = a.retention().approve_batch(&sales, id).await;
-    assert!(matches!(refused, Err(ArchiveError::Forbidden(_))), "{:?}", refused.err());
+    assert!(matches!(refused, Err(ArchiveError::Forbidden { .. })), "{:?}", refused.err());
 
     let approver = caller(&a, &[Role::Compliance], "legal_compliance").await;
     let done = a.retention().approve_batch(&approver, id).await.unwrap();
@@ -158,7 +168,7 @@ async fn an_erasure_shreds_the_persons_key_keeps_the_business_record_and_is_cert
     let li = contact(&a, &sales, &made, 1).await;
 
     let refused = a.retention().erase_subject(&sales, &zhang, "objection").await;
-    assert!(matches!(refused, Err(ArchiveError::Forbidden(_))), "{:?}", refused.err());
+    assert!(matches!(refused, Err(ArchiveError::Forbidden { .. })), "{:?}", refused.err());
     let e = last_entry(&store);
     assert_eq!((e.body.action.as_str(), e.body.outcome), ("subject.erase", Outcome::Deny));
 

@@ -5,7 +5,7 @@ use super::{ConsentEventView, NewConsent};
 use crate::archive::records::{ConsentBasis, ConsentEvent, ConsentEventKind, LiveConsent, CONSENT_EVENTS};
 use crate::archive::subjects::Subjects;
 use crate::archive::vault::{Opened, Slot};
-use crate::archive::{ArchiveError, RequestCtx};
+use crate::archive::{ArchiveError, Denial, RequestCtx};
 use crate::audit::{Action, Commit, Outcome};
 use crate::crypto::KeyRef;
 use crate::domain::dossier::FieldError;
@@ -91,7 +91,7 @@ impl Subjects {
             None => consent.purpose.clone(),
         };
         if call.meta.objected.contains(&consent.purpose) {
-            let mut e = ctx.entry(ACTION, id, Outcome::Deny, "the person objected to this purpose for good");
+            let mut e = ctx.entry(ACTION, id, Outcome::Deny, Denial::Objected(consent.purpose.clone()).to_string());
             e.subjects = vec![call.sid.to_string()];
             let why = format!(
                 "the person objected to {} (direct marketing): it ends for good and consent for it is not recorded again (GDPR Art. 21(3))",

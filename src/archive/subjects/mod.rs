@@ -14,6 +14,7 @@ use crate::archive::gate::Gate;
 use crate::archive::governance::Governance;
 use crate::archive::index::Indexer;
 use crate::archive::vault::Vault;
+use crate::archive::Denial;
 use crate::audit::{Action, AuditWriter, Commit, Outcome};
 use crate::clock::Clock;
 use crate::crypto::{KeyRef, Keyring};
@@ -203,11 +204,11 @@ impl Subjects {
         let facts = crate::archive::dossiers::subject_facts(&meta, &dossiers);
         let decision = self.policy.access.decide_subject(&ctx.principal, op, purpose.as_str(), &sid, &facts);
         if !decision.allowed {
-            let mut e = ctx.entry(action, id, Outcome::Deny, decision.reason.clone());
+            let mut e = ctx.entry(action, id, Outcome::Deny, "");
             e.subjects = vec![sid.to_string()];
-            return self.gate.refuse(e, ArchiveError::Forbidden(decision.reason)).await;
+            return self.gate.deny(e, Denial::Policy(decision.basis), None).await;
         }
-        Ok(SubjectCall { sid, meta, held, dossiers, reason: decision.reason })
+        Ok(SubjectCall { sid, meta, held, dossiers, reason: decision.reason() })
     }
 
     fn subject_view(&self, call: &SubjectCall, meta: &SubjectMeta) -> Result<SubjectView, ArchiveError> {

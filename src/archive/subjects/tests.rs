@@ -36,5 +36,5 @@ async fn consent_is_granted_with_sealed_evidence_withdrawn_and_its_history_audit
 
     let auditor = caller(&a, &[Role::Auditor], "legal_compliance").await;
     let refused = a.subjects().withdraw_consent(&auditor, &sid, "marketing").await;
-    assert!(matches!(refused, Err(ArchiveError::Forbidden(_))), "{refused:?}");
+    assert!(matches!(refused, Err(ArchiveError::Forbidden { .. })), "{refused:?}");
 }

@@ -42,7 +42,7 @@ async fn queries_filter_by_actor_action_outcome_and_time() {
     let other = caller(&a, &[Role::Sales], "service_delivery").await;
     clock.advance(Duration::hours(1));
     let refused = a.dossiers().read_dossier(&other, made.id.as_str(), None).await;
-    assert!(matches!(refused, Err(ArchiveError::Forbidden(_))), "{refused:?}");
+    assert!(matches!(refused, Err(ArchiveError::Forbidden { .. })), "{refused:?}");
     clock.advance(Duration::hours(1));
     a.dossiers().read_dossier(&sales, made.id.as_str(), None).await.unwrap();
     let auditor = ctx(&[Role::Auditor]);
@@ -130,7 +130,7 @@ async fn the_trail_is_read_by_compliance_and_auditors_and_a_refusal_is_audited()
         let reader = ctx(&[role]);
         let before = a.audit_head().next_seq;
         let refused = a.audit_trail().query_audit(&reader, AuditFilter::default(), 0, 10).await;
-        assert!(matches!(refused, Err(ArchiveError::Forbidden(_))), "{role:?}: {:?}", refused.err());
+        assert!(matches!(refused, Err(ArchiveError::Forbidden { .. })), "{role:?}: {:?}", refused.err());
         assert_eq!(a.audit_head().next_seq, before + 1, "{role:?}: one entry, the refusal");
         let e = last_entry(&store);
         assert_eq!((e.body.action.as_str(), e.body.outcome), ("audit.query", Outcome::Deny), "{role:?}");
@@ -148,7 +148,7 @@ async fn the_trail_is_read_by_compliance_and_auditors_and_a_refusal_is_audited()
         trail.list_alerts(&sales, 10).await.err(),
     ];
     for (n, r) in refusals.into_iter().enumerate() {
-        assert!(matches!(r, Some(ArchiveError::Forbidden(_))), "door {n}: {r:?}");
+        assert!(matches!(r, Some(ArchiveError::Forbidden { .. })), "door {n}: {r:?}");
     }
     let denied =
         query(&a, &ctx(&[Role::Auditor]), AuditFilter { outcome: Some(Outcome::Deny), ..Default::default() }).await;

@@ -12,10 +12,12 @@
 //! `load` parses and validates the files; `reader` decides the field
 //! classes of one read.
 
+mod decision;
 mod load;
 mod operation;
 mod reader;
 
+pub use decision::{Basis, Decision};
 pub use operation::Operation;
 pub use reader::FieldReader;
 use reader::READ_RESOURCE;
@@ -123,13 +125,6 @@ pub struct SubjectFacts {
     /// Regions of those dossiers.
     pub regions: BTreeSet<String>,
     pub restricted: bool,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Decision {
-    pub allowed: bool,
-    /// Why, in words that can go into an audit entry (policy ids, no values).
-    pub reason: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -294,10 +289,20 @@ impl AccessPolicy {
         (response.decision() == CedarDecision::Allow, reasons)
     }
 
-    fn reason_names(reasons: &[&PolicyInfo]) -> String {
-        let mut names: Vec<&str> = reasons.iter().map(|i| i.name.as_str()).collect();
+    fn deciding(reasons: &[&PolicyInfo]) -> Vec<String> {
+        let mut names: Vec<String> = reasons.iter().map(|i| i.name.clone()).collect();
         names.sort_unstable();
-        names.join(", ")
+        names
+    }
+
+    /// The decision on `action` from Cedar's answer and its deciding policies.
+    fn verdict(p: &Principal, action: &str, on_dossier: bool, allowed: bool, reasons: &[&PolicyInfo]) -> Decision {
+        let basis = match (allowed, reasons.is_empty()) {
+            (true, _) => Basis::Permitted(Self::deciding(reasons)),
+            (false, true) => Basis::NoPermit { action: action.to_owned(), roles: p.role_names(), on_dossier },
+            (false, false) => Basis::Forbidden(Self::deciding(reasons)),
+        };
+        Decision { allowed, basis }
     }
 
     /// Create (`facts` is the dossier as it would be) or update (`facts` as
@@ -313,7 +318,7 @@ impl AccessPolicy {
     ) -> Decision {
         let entities = match Entities::from_entities([self.staff_entity(p), self.dossier_entity(id, &facts)], None) {
             Ok(e) => e,
-            Err(_) => return Decision { allowed: false, reason: "access policy: entities could not be built".into() },
+            Err(_) => return Decision::unbuildable("entities"),
         };
         let context = vec![
             ("purpose".to_owned(), RestrictedExpression::new_string(purpose.to_owned())),
@@ -334,25 +339,20 @@ impl AccessPolicy {
             Change::Close => "close",
             Change::Interact => "interact",
         };
-        let reason = match (allowed, reasons.is_empty()) {
-            (true, _) => format!("permitted by {}", Self::reason_names(&reasons)),
-            (false, true) => format!("no policy permits {verb} for roles {} here", p.role_names().join(",")),
-            (false, false) => format!("forbidden by {}", Self::reason_names(&reasons)),
-        };
-        Decision { allowed, reason }
+        Self::verdict(p, verb, true, allowed, &reasons)
     }
 
     /// Placing or releasing a legal hold on a dossier.
     pub fn decide_hold(&self, p: &Principal, purpose: &str, id: &str, facts: DossierFacts<'_>) -> Decision {
         let Ok(entities) = Entities::from_entities([self.staff_entity(p), self.dossier_entity(id, &facts)], None)
         else {
-            return Decision { allowed: false, reason: "access policy: entities could not be built".into() };
+            return Decision::unbuildable("entities");
         };
         let context = vec![("purpose".to_owned(), RestrictedExpression::new_string(purpose.to_owned()))];
         let action = uid(&type_name("Action"), "dossier.hold");
         let (allowed, reasons) =
             self.run(uid(&self.staff, p.id.as_str()), action, uid(&self.dossier, id), context, &entities);
-        self.verdict(p, "dossier.hold", allowed, &reasons)
+        Self::verdict(p, "dossier.hold", false, allowed, &reasons)
     }
 
     /// An operation on the archive as a whole (see [`Operation`]): who may
@@ -374,20 +374,11 @@ impl AccessPolicy {
             [self.staff_entity(p), Entity::new_no_attrs(archive.clone(), HashSet::new())],
             None,
         ) else {
-            return Decision { allowed: false, reason: "access policy: entities could not be built".into() };
+            return Decision::unbuildable("entities");
         };
         let action_uid = uid(&type_name("Action"), action);
         let (allowed, reasons) = self.run(uid(&self.staff, p.id.as_str()), action_uid, archive, context, &entities);
-        self.verdict(p, action, allowed, &reasons)
-    }
-
-    fn verdict(&self, p: &Principal, action: &str, allowed: bool, reasons: &[&PolicyInfo]) -> Decision {
-        let reason = match (allowed, reasons.is_empty()) {
-            (true, _) => format!("permitted by {}", Self::reason_names(reasons)),
-            (false, true) => format!("no policy permits {action} for roles {}", p.role_names().join(",")),
-            (false, false) => format!("forbidden by {}", Self::reason_names(reasons)),
-        };
-        Decision { allowed, reason }
+        Self::verdict(p, action, false, allowed, &reasons)
     }
 
     pub fn decide_subject(
@@ -409,23 +400,16 @@ impl AccessPolicy {
             ("restricted".to_owned(), RestrictedExpression::new_bool(facts.restricted)),
         ]);
         let Ok(subject) = Entity::new(uid(&self.subject, id.as_str()), attrs, HashSet::new()) else {
-            return Decision { allowed: false, reason: "access policy: the subject entity could not be built".into() };
+            return Decision::unbuildable("the subject entity");
         };
         let Ok(entities) = Entities::from_entities([self.staff_entity(p), subject], None) else {
-            return Decision { allowed: false, reason: "access policy: entities could not be built".into() };
+            return Decision::unbuildable("entities");
         };
         let context = vec![("purpose".to_owned(), RestrictedExpression::new_string(purpose.to_owned()))];
         let action_uid = uid(&type_name("Action"), action.cedar_name());
         let (allowed, reasons) =
             self.run(uid(&self.staff, p.id.as_str()), action_uid, uid(&self.subject, id.as_str()), context, &entities);
-        let reason = match (allowed, reasons.is_empty()) {
-            (true, _) => format!("permitted by {}", Self::reason_names(&reasons)),
-            (false, true) => {
-                format!("no policy permits {} for roles {}", action.cedar_name(), p.role_names().join(","))
-            }
-            (false, false) => format!("forbidden by {}", Self::reason_names(&reasons)),
-        };
-        Decision { allowed, reason }
+        Self::verdict(p, action.cedar_name(), false, allowed, &reasons)
     }
     /// A reader for one dossier: decides field classes, memoising each
     /// distinct (class, subject state) so a dossier costs a handful of

@@ -4,6 +4,7 @@
 
 use super::{problem, RowDoc, RowOutcome};
 use crate::archive::customers::Customers;
+use crate::archive::denial::{Denial, RowDenial};
 use crate::archive::{ArchiveError, RequestCtx};
 use crate::audit::{Action, Commit, Outcome};
 use crate::domain::DossierId;
@@ -48,7 +49,7 @@ impl Customers {
             before,
             after,
         );
-        let mut refusal = (!decision.allowed).then(|| decision.reason.clone());
+        let mut refusal = (!decision.allowed).then(|| RowDenial::Policy(decision.basis.clone()));
         if refusal.is_none() {
             // Every value the row states must be one the caller sees in
             // clear: else "unchanged" against "would update" confirms it.
@@ -61,16 +62,16 @@ impl Customers {
                     && plan.outcome(classes.class_of(p), None) != crate::policy::access::FieldOutcome::Clear
             });
             if let Some(p) = hidden {
-                refusal = Some(format!("the row states {p}, which the caller does not see in clear"));
+                refusal = Some(RowDenial::Hidden(p.clone()));
             } else if doc.given.contact && !plan.shows_everyone_clear(&meta.subjects) {
-                refusal =
-                    Some("the row names contact details and the caller does not see every contact in clear".into());
+                refusal = Some(RowDenial::ContactsHidden);
             }
         }
         match refusal {
             None => Ok(Some(self.merged(did, &doc.body, doc.given).map_err(problem)?)),
             Some(why) => {
-                let e = ctx.entry(Action::ImportRow, did.as_str(), Outcome::Deny, format!("row {n}: {why}"));
+                let denial = Denial::ImportRow { row: n, why };
+                let e = ctx.entry(Action::ImportRow, did.as_str(), Outcome::Deny, denial.to_string());
                 self.audit.commit(Commit::entry(e)).await.map_err(|e| problem(e.into()))?;
                 Ok(None)
             }
@@ -139,8 +140,8 @@ impl Customers {
             facts,
         );
         if !decision.allowed {
-            let e = ctx.entry(ACTION, "", Outcome::Deny, decision.reason.clone());
-            return self.gate.refuse(e, ArchiveError::Forbidden(decision.reason)).await;
+            let e = ctx.entry(ACTION, "", Outcome::Deny, "");
+            return self.gate.deny(e, Denial::Policy(decision.basis), None).await;
         }
         Ok(())
     }

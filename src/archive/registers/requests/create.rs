@@ -6,6 +6,7 @@ use crate::archive::gate::Operation;
 use crate::archive::records::{ConsentEvent, ConsentEventKind, SubjectMeta, CONSENT_EVENTS, SUBJECTS};
 use crate::archive::registers::Registers;
 use crate::archive::registers::{code, rfc3339};
+use crate::archive::Denial;
 use crate::archive::{ArchiveError, RequestCtx};
 use crate::audit::{Action, Commit, Outcome};
 use crate::crypto::KeyRef;
@@ -39,20 +40,13 @@ impl Registers {
         let (sid, held) = match found {
             Some((sid, held)) if in_reach(&sid)? => (sid, held),
             Some((sid, _)) => {
-                let mut e = ctx.entry(
-                    ACTION,
-                    sid.as_str(),
-                    Outcome::Deny,
-                    "compliance, or service for a person of their region",
-                );
+                let mut e = ctx.entry(ACTION, sid.as_str(), Outcome::Deny, "");
                 e.subjects = vec![sid.to_string()];
-                let why = "requests are recorded by compliance, or by service for a person of their region";
-                return self.gate.refuse(e, ArchiveError::Forbidden(why.into())).await;
+                return self.gate.deny(e, Denial::OutOfReach { known: true }, None).await;
             }
             None if !compliance => {
-                let e = ctx.entry(ACTION, "", Outcome::Deny, "no such subject, or not one of the caller's region");
-                let why = "requests are recorded by compliance, or by service for a person of their region";
-                return self.gate.refuse(e, ArchiveError::Forbidden(why.into())).await;
+                let e = ctx.entry(ACTION, "", Outcome::Deny, "");
+                return self.gate.deny(e, Denial::OutOfReach { known: false }, None).await;
             }
             None => {
                 let e = ctx.entry(ACTION, "", Outcome::Error, "no such subject");

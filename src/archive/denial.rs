@@ -1,0 +1,275 @@
+//! Why an operation is refused, as one value. The audit entry's reason
+//! (in words) and the caller's problem document (`denial`, a stable code)
+//! are both made from it, so that no refusal and no policy name is ever
+//! parsed back out of text.
+
+use crate::domain::RecipientId;
+use crate::policy::access::Basis;
+use std::fmt;
+
+/// A refusal: what the audit entry says, and the code the caller is given.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Denial {
+    /// The access policy (`policies/access.cedar`) refused.
+    Policy(Basis),
+    /// The policy permits the change, but the caller does not see the
+    /// business fields in clear, so could not know what they overwrite.
+    FieldsNotClear(Basis),
+    /// The policy lets the caller see no field of the dossier; the read
+    /// plan's reasons (policy ids per class).
+    NothingVisible(String),
+    /// No customer scope (all, region, own) is permitted.
+    NoCustomerScope,
+    /// `X-Purpose` is missing.
+    PurposeMissing,
+    /// `X-Purpose` names no purpose of `policies/purposes.toml`.
+    PurposeUnknown,
+    /// The caller's roles may not state this purpose.
+    PurposeNotForRole(String),
+    /// The purpose needs an impact assessment and none on record covers it.
+    PurposeNotAssessed(String),
+    /// A processor's or recipient's agreement does not cover the call.
+    Agreement(AgreementGap),
+    /// An outside party reads dossiers one at a time.
+    OutsideParty,
+    /// A cross-border transfer lacks what PIPL Art. 38-39 need (each named).
+    TransferUnmet(Vec<String>),
+    /// A contact names a subject the caller may not name (`path`); `None`
+    /// when no such subject exists.
+    Link { path: String, basis: Option<Basis> },
+    /// A second person must do this (four eyes).
+    FourEyes(FourEyes),
+    /// Only a token's holder renews it.
+    NotTheHolder,
+    /// Only the one who asked for an export downloads it.
+    NotTheAsker,
+    /// A data-subject request is recorded by compliance, or by service for
+    /// a person of their region; `known` says whether the person exists.
+    OutOfReach { known: bool },
+    /// An erasure a hold or rule blocks (the person restricted instead).
+    ErasureBlocked { blocked: String, pending: bool },
+    /// Consent for a purpose the person objected to for good (direct
+    /// marketing, GDPR Art. 21(3)).
+    Objected(String),
+    /// An import row the caller may not apply.
+    ImportRow { row: usize, why: RowDenial },
+}
+
+/// How a processor's or recipient's agreement falls short.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AgreementGap {
+    NotInTerm(RecipientId),
+    /// It covers these purposes only.
+    Purposes {
+        recipient: RecipientId,
+        purposes: Vec<String>,
+    },
+    NotRegistered(RecipientId),
+}
+
+/// Which second pair of eyes is missing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FourEyes {
+    /// The admin who asked for a token approving it.
+    TokenAsker,
+    /// An admin approving a token for themself.
+    OwnToken,
+    /// The admin who made an admin approving it.
+    AdminMaker,
+    /// An admin approving themself.
+    OwnAdmin,
+    /// An admin disabling themself.
+    DisableSelf,
+    /// The admin who disabled a principal (or the principal) enabling it.
+    EnableByDisabler,
+    /// The proposer of a destruction batch approving it.
+    BatchProposer,
+    /// The asker of a bulk export approving it.
+    ExportAsker,
+}
+
+/// Why an import row is refused.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RowDenial {
+    Policy(Basis),
+    /// The row states a field (pointer) the caller does not see in clear.
+    Hidden(String),
+    /// The row names contact details and the caller does not see every
+    /// contact in clear.
+    ContactsHidden,
+}
+
+impl Denial {
+    /// The stable code a client matches on (`denial` in the problem document).
+    pub fn code(&self) -> &'static str {
+        match self {
+            Denial::Policy(_) => "policy",
+            Denial::FieldsNotClear(_) => "fields-not-clear",
+            Denial::NothingVisible(_) => "nothing-visible",
+            Denial::NoCustomerScope => "no-customer-scope",
+            Denial::PurposeMissing => "purpose-missing",
+            Denial::PurposeUnknown => "purpose-unknown",
+            Denial::PurposeNotForRole(_) => "purpose-not-for-role",
+            Denial::PurposeNotAssessed(_) => "purpose-not-assessed",
+            Denial::Agreement(_) => "agreement",
+            Denial::OutsideParty => "outside-party",
+            Denial::TransferUnmet(_) => "transfer-unmet",
+            Denial::Link { .. } => "link",
+            Denial::FourEyes(_) => "four-eyes",
+            Denial::NotTheHolder => "not-the-holder",
+            Denial::NotTheAsker => "not-the-asker",
+            Denial::OutOfReach { .. } => "out-of-reach",
+            Denial::ErasureBlocked { .. } => "erasure-blocked",
+            Denial::Objected(_) => "objected",
+            Denial::ImportRow { .. } => "import-row",
+        }
+    }
+
+    /// Every code, for the API reference and its test.
+    pub const CODES: [&'static str; 19] = [
+        "policy",
+        "fields-not-clear",
+        "nothing-visible",
+        "no-customer-scope",
+        "purpose-missing",
+        "purpose-unknown",
+        "purpose-not-for-role",
+        "purpose-not-assessed",
+        "agreement",
+        "outside-party",
+        "transfer-unmet",
+        "link",
+        "four-eyes",
+        "not-the-holder",
+        "not-the-asker",
+        "out-of-reach",
+        "erasure-blocked",
+        "objected",
+        "import-row",
+    ];
+
+    /// What the caller is told when no kinder words are given: the reason
+    /// itself, except where it would confirm what the caller may not learn.
+    pub fn told(&self) -> String {
+        match self {
+            Denial::Link { path, .. } => format!("{path}: no such subject, or not one you may name"),
+            Denial::NothingVisible(_) => "the policy lets you see no field of this dossier for this purpose".into(),
+            Denial::OutOfReach { .. } => {
+                "requests are recorded by compliance, or by service for a person of their region".into()
+            }
+            Denial::PurposeNotForRole(p) => format!("your role may not use the purpose {p}"),
+            Denial::PurposeNotAssessed(p) => format!(
+                "the purpose {p} needs an impact assessment on record (PIPL Art. 55; GDPR Art. 35): none covers it"
+            ),
+            Denial::NotTheAsker => "only the one who asked may download the export".into(),
+            Denial::FourEyes(FourEyes::BatchProposer) => {
+                "the proposer of a batch may not approve it (four eyes)".into()
+            }
+            Denial::FourEyes(FourEyes::ExportAsker) => {
+                "a bulk export is approved by a second officer, not by the one who asked".into()
+            }
+            other => other.to_string(),
+        }
+    }
+}
+
+impl fmt::Display for Denial {
+    /// The audit entry's reason: policy ids and codes, never a personal value.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Denial::Policy(b) => write!(f, "{b}"),
+            Denial::FieldsNotClear(b) => write!(f, "{b}; but the business fields are not visible in clear"),
+            Denial::NothingVisible(reasons) => write!(f, "no field visible: {reasons}"),
+            Denial::NoCustomerScope => {
+                f.write_str("no policy permits customers.all, customers.region or customers.own")
+            }
+            Denial::PurposeMissing => f.write_str("missing purpose"),
+            Denial::PurposeUnknown => f.write_str("unknown purpose"),
+            Denial::PurposeNotForRole(p) => write!(f, "role may not use purpose {p}"),
+            Denial::PurposeNotAssessed(_) => f.write_str("no impact assessment covers the purpose"),
+            Denial::Agreement(AgreementGap::NotInTerm(r)) => write!(f, "the agreement of {r} is not in term"),
+            Denial::Agreement(AgreementGap::Purposes { recipient, purposes }) => {
+                write!(f, "the agreement of {recipient} covers the purposes {} only", purposes.join(", "))
+            }
+            Denial::Agreement(AgreementGap::NotRegistered(r)) => write!(f, "{r} is not on the recipients register"),
+            Denial::OutsideParty => {
+                f.write_str("an outside party's principal reads dossiers one at a time, within its agreement")
+            }
+            Denial::TransferUnmet(missing) => {
+                write!(f, "cross-border transfer needs {} (PIPL Art. 38-39)", missing.join("; "))
+            }
+            Denial::Link { path, basis: None } => write!(f, "{path} names an unknown subject"),
+            Denial::Link { path, basis: Some(b) } => write!(f, "{path} {b}"),
+            Denial::FourEyes(e) => f.write_str(match e {
+                FourEyes::TokenAsker => "the admin who asked for a token cannot approve it: a second admin must",
+                FourEyes::OwnToken => "an admin cannot approve a token for themself",
+                FourEyes::AdminMaker => "the admin who made an admin cannot approve it: a second admin must",
+                FourEyes::OwnAdmin => "an admin cannot approve themself",
+                FourEyes::DisableSelf => "an admin does not disable themself",
+                FourEyes::EnableByDisabler => "a second admin, not the one who disabled it, enables a principal",
+                FourEyes::BatchProposer => "the proposer may not approve (four eyes)",
+                FourEyes::ExportAsker => "the asker may not approve their own export",
+            }),
+            Denial::NotTheHolder => f.write_str(
+                "a token is renewed by its holder; for anyone else, ask for a new token, which a second admin approves",
+            ),
+            Denial::NotTheAsker => f.write_str("only the asker downloads an export"),
+            Denial::OutOfReach { known: true } => f.write_str("compliance, or service for a person of their region"),
+            Denial::OutOfReach { known: false } => f.write_str("no such subject, or not one of the caller's region"),
+            Denial::ErasureBlocked { blocked, pending } => {
+                let then = if *pending { "restricted and the erasure pending" } else { "restricted instead" };
+                write!(f, "erasure blocked by {blocked}; {then}")
+            }
+            Denial::Objected(_) => f.write_str("the person objected to this purpose for good"),
+            Denial::ImportRow { row, why } => match why {
+                RowDenial::Policy(b) => write!(f, "row {row}: {b}"),
+                RowDenial::Hidden(p) => {
+                    write!(f, "row {row}: the row states {p}, which the caller does not see in clear")
+                }
+                RowDenial::ContactsHidden => write!(
+                    f,
+                    "row {row}: the row names contact details and the caller does not see every contact in clear"
+                ),
+            },
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_code_is_listed_once() {
+        let mut codes = Denial::CODES.to_vec();
+        codes.sort_unstable();
+        codes.dedup();
+        assert_eq!(codes.len(), Denial::CODES.len());
+        let samples = [
+            Denial::Policy(Basis::Forbidden(vec!["x".into()])),
+            Denial::PurposeMissing,
+            Denial::FourEyes(FourEyes::OwnAdmin),
+            Denial::ImportRow { row: 3, why: RowDenial::ContactsHidden },
+        ];
+        assert!(samples.iter().all(|d| Denial::CODES.contains(&d.code())));
+    }
+
+    #[test]
+    fn the_policy_names_are_a_value_not_words() {
+        let d = Denial::Policy(Basis::Forbidden(vec!["restricted-subject".into(), "sales-own".into()]));
+        assert_eq!(d.to_string(), "forbidden by restricted-subject, sales-own");
+        let Denial::Policy(b) = &d else { unreachable!() };
+        assert_eq!(b.policies(), ["restricted-subject", "sales-own"]);
+        let none = Basis::NoPermit { action: "update".into(), roles: vec!["sales".into()], on_dossier: true };
+        assert_eq!(none.to_string(), "no policy permits update for roles sales here");
+        assert!(none.policies().is_empty());
+    }
+
+    #[test]
+    fn a_link_refusal_does_not_tell_whether_the_subject_exists() {
+        let unknown = Denial::Link { path: "/contacts/0/subject_id".into(), basis: None };
+        let hidden = Denial::Link { path: "/contacts/0/subject_id".into(), basis: Some(Basis::Unbuildable("x")) };
+        assert_eq!(unknown.told(), hidden.told());
+        assert_ne!(unknown.to_string(), hidden.to_string(), "the audit entry does say which");
+    }
+}
