@@ -3,13 +3,13 @@
 //! report.
 
 use crate::archive::customers::{
-    DueReview, FigureRecord, GradeExplanation, InteractionPage, InteractionView, NewFigures, NewInteraction, NewReview,
-    Report, ReportBy, ReviewView,
+    DueReview, FigureRecord, GradeExplanation, InteractionPage, InteractionView, MonthFigures, NewInteraction,
+    NewReview, Report, ReportBy, ReviewView,
 };
 use crate::archive::Created;
 use crate::domain::dossier::Grade;
 use crate::web::body::{Body, Errors};
-use crate::web::commands::{InteractionDto, ReviewDto};
+use crate::web::commands::{FiguresDto, InteractionDto, ReviewDto};
 use crate::web::error::ApiError;
 use crate::web::{AppState, Ctx};
 use axum::extract::{Path, Query, State};
@@ -87,22 +87,6 @@ pub async fn list_interactions(
     Ok(Json(s.archive.customers().list_interactions(&ctx, &id, q.cursor.as_deref(), q.limit).await?))
 }
 
-/// `PUT /v1/dossiers/{id}/figures/{yyyy-mm}`.
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct FiguresDto {
-    #[schema(minimum = 0)]
-    pub orders: u64,
-    /// Order amount (CNY).
-    #[schema(minimum = 0, maximum = 1_000_000_000_000_000i64)]
-    pub amount: f64,
-    #[schema(minimum = 0)]
-    pub returns: u64,
-    /// Share of orders delivered on time.
-    #[schema(minimum = 0, maximum = 1)]
-    pub on_time_rate: Option<f64>,
-}
-
 /// Record a month's figures (a new revision; the latest counts); the
 /// dossier is regraded.
 #[utoipa::path(put, path = "/v1/dossiers/{id}/figures/{month}", tag = "customers",
@@ -117,8 +101,8 @@ pub async fn put_figures(
     Path((id, month)): Path<(String, String)>,
     Body(d): Body<FiguresDto>,
 ) -> Result<(StatusCode, Json<FigureRecord>), ApiError> {
-    let new = NewFigures { orders: d.orders, amount: d.amount, returns: d.returns, on_time_rate: d.on_time_rate };
-    Ok((StatusCode::CREATED, Json(s.archive.customers().put_figures(&ctx, &id, &month, new).await?)))
+    let new = MonthFigures::try_from((month, d)).map_err(ApiError::invalid)?;
+    Ok((StatusCode::CREATED, Json(s.archive.customers().put_figures(&ctx, &id, new).await?)))
 }
 
 /// The grade, what decided it (the rules or a manual override), the

@@ -3,11 +3,12 @@
 //! beyond the policy's limit).
 
 use crate::archive::registers::{
-    AffectedCriteria, AffectedSet, ExportView, IncidentView, NewIncident, NewNotification, NoticeDraft,
+    AffectedCriteria, AffectedSet, ExportView, IncidentView, NewExport, NewIncident, NewNotification, NoticeDraft,
 };
 use crate::domain::{Classification, Jurisdiction};
 use crate::policy::registers::Notify;
 use crate::web::body::{Body, Errors, Text};
+use crate::web::commands::{AffectedDto, NewExportDto};
 use crate::web::error::ApiError;
 use crate::web::{AppState, Ctx};
 use axum::extract::{Path, State};
@@ -15,7 +16,6 @@ use axum::http::StatusCode;
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
-use time::OffsetDateTime;
 use utoipa::ToSchema;
 
 pub fn routes() -> Router<AppState> {
@@ -31,10 +31,6 @@ pub fn routes() -> Router<AppState> {
         .route("/exports/{id}", get(get_export))
         .route("/exports/{id}/approve", post(approve_export))
         .route("/exports/{id}/content", get(export_content))
-}
-
-fn time(errors: &mut Errors, path: &str, v: &Option<String>) -> Option<OffsetDateTime> {
-    v.as_ref().and_then(|s| errors.time(path, s))
 }
 
 /// `POST /v1/incidents`.
@@ -141,24 +137,6 @@ pub async fn get_incident(
     Ok(Json(s.archive.registers().get_incident(&ctx, &id).await?))
 }
 
-/// `POST /v1/incidents/{id}/affected`.
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct AffectedDto {
-    /// Only what this principal was shown (`prn_...`).
-    #[schema(pattern = "^prn_[0-9a-z]{26}$")]
-    pub actor: Option<String>,
-    /// RFC 3339.
-    #[schema(format = DateTime)]
-    pub from: Option<String>,
-    /// RFC 3339.
-    #[schema(format = DateTime)]
-    pub to: Option<String>,
-    /// Only what was shown of these dossiers.
-    #[schema(max_items = 1000)]
-    pub dossiers: Option<Vec<String>>,
-}
-
 /// Derive from the audit log the persons whose data was shown (clear or
 /// masked) by an actor, in a time window, of some dossiers: a count and a
 /// sealed list (compliance).
@@ -173,18 +151,7 @@ pub async fn derive_affected(
     Path(id): Path<String>,
     Body(d): Body<AffectedDto>,
 ) -> Result<(StatusCode, Json<AffectedSet>), ApiError> {
-    let mut errors = Errors::default();
-    let from = time(&mut errors, "/from", &d.from);
-    let to = time(&mut errors, "/to", &d.to);
-    if from.zip(to).is_some_and(|(from, to)| to < from) {
-        errors.add("/to", "before from");
-    }
-    if d.actor.is_none() && d.from.is_none() && d.to.is_none() && d.dossiers.as_ref().is_none_or(Vec::is_empty) {
-        errors.add("", "give an actor, a time window (from, to), dossiers, or several");
-    }
-    let c = errors
-        .finish(Some(AffectedCriteria { actor: d.actor, from, to, dossiers: d.dossiers.unwrap_or_default() }))
-        .map_err(ApiError::invalid)?;
+    let c = AffectedCriteria::try_from(d).map_err(ApiError::invalid)?;
     Ok((StatusCode::CREATED, Json(s.archive.registers().derive_affected(&ctx, &id, c).await?)))
 }
 
@@ -313,16 +280,6 @@ pub async fn notice(
     Ok(Json(s.archive.registers().incident_notice(&ctx, &id).await?))
 }
 
-/// `POST /v1/exports`.
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct NewExportDto {
-    #[schema(max_items = 10000)]
-    pub dossiers: Option<Vec<String>>,
-    #[schema(max_items = 10000)]
-    pub subjects: Option<Vec<String>>,
-}
-
 /// Ask for a bulk export of dossiers and persons under the stated purpose:
 /// ready at once up to policies/exports.toml's `max_items`, else awaiting a
 /// second compliance officer's approval (202).
@@ -337,11 +294,8 @@ pub async fn create_export(
     Ctx(ctx): Ctx,
     Body(d): Body<NewExportDto>,
 ) -> Result<(StatusCode, Json<ExportView>), ApiError> {
-    let v = s
-        .archive
-        .registers()
-        .create_export(&ctx, d.dossiers.unwrap_or_default(), d.subjects.unwrap_or_default())
-        .await?;
+    let x = NewExport::try_from(d).map_err(ApiError::invalid)?;
+    let v = s.archive.registers().create_export(&ctx, x).await?;
     let status = if v.needs_approval { StatusCode::ACCEPTED } else { StatusCode::CREATED };
     Ok((status, Json(v)))
 }

@@ -107,6 +107,11 @@ impl Errors {
         self.0.push(FieldError { path: path.to_owned(), message: message.to_owned() });
     }
 
+    /// Errors found elsewhere (a command's own check of its shape).
+    pub fn extend(&mut self, errors: Vec<FieldError>) {
+        self.0.extend(errors);
+    }
+
     /// A text of at most `max` characters with at least one that is
     /// neither white space nor a control character (the DTOs' schemas say
     /// the same with a pattern), trimmed; or an error at `path`.

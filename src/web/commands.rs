@@ -1,14 +1,17 @@
 //! The bodies both front ends take, each with its one conversion into the
 //! archive's command: the API reads them as JSON ([`super::body::Body`]),
 //! the console as forms ([`super::form`]), so a command's shape is checked
-//! once, here, whichever edge it came through. What a command names in the
-//! store (a dossier's contact, a recipient, a purpose) and when it says it
-//! happened are the use case's to check.
+//! once, here, whichever edge it came through (the bodies only the API
+//! takes, a month's figures, an export, an incident's affected criteria,
+//! are checked the same way in `commands/api_bodies.rs`).
+//! What a command names in the store (a dossier's contact, a recipient, a
+//! purpose) and when it says it happened are the use case's to check.
 
 use super::body::{Errors, Text};
 use crate::archive::customers::{InteractionKind, NewInteraction, NewReview, ReviewOutcome, MAX_NOTE, MAX_SUMMARY};
 use crate::archive::registers::{
-    Answer, AnswerKind, Channel, NewRequest, RequestChange, RequestKind, RequestState, Verification, VerificationMethod,
+    AnswerKind, AnswerRef, Channel, NewRequest, NewState, RequestChange, RequestKind, RequestState, Verification,
+    VerificationMethod,
 };
 use crate::archive::subjects::{NewConsent, MAX_EVIDENCE};
 use crate::archive::ConsentBasis;
@@ -16,6 +19,9 @@ use crate::domain::dossier::FieldError;
 use crate::domain::{Jurisdiction, PrincipalId};
 use serde::Deserialize;
 use utoipa::ToSchema;
+
+mod api_bodies;
+pub use api_bodies::{AffectedDto, FiguresDto, NewExportDto};
 
 /// `POST /v1/dossiers/{id}/interactions`.
 #[derive(Debug, Deserialize, ToSchema)]
@@ -209,6 +215,9 @@ impl TryFrom<ConsentDto> for NewConsent {
         }
         let granted_at = errors.time("/granted_at", &d.granted_at);
         let evidence = errors.visible("/evidence", d.evidence, MAX_EVIDENCE);
+        if d.recipient.is_some() && !matches!(d.basis, BasisDto::SeparateConsent) {
+            errors.add("/basis", "a consent naming a recipient is a separate consent (PIPL Art. 23, 39)");
+        }
         errors.finish(granted_at.map(|granted_at| NewConsent {
             purpose: d.purpose,
             basis: d.basis.into(),
@@ -326,24 +335,180 @@ pub struct RequestChangeDto {
     pub extension_reason: Option<Text>,
 }
 
-/// The API's and the console's one check of a request change's shape.
+/// The API's and the console's one check of a request change's shape:
+/// something changes, and the new state comes with what it needs.
 impl TryFrom<RequestChangeDto> for RequestChange {
     type Error = Vec<FieldError>;
     fn try_from(d: RequestChangeDto) -> Result<Self, Self::Error> {
         let mut errors = Errors::default();
+        if d.state.is_none() && d.extension_reason.is_none() {
+            errors.add("", "give a state, an extension_reason, or both");
+        }
+        let given = d.verification.is_some();
         let verification = verification(&mut errors, "/verification", d.verification);
-        errors.finish(Some(RequestChange {
-            state: d.state,
-            verification,
-            answered_by: d
-                .answered_by
-                .unwrap_or_default()
-                .into_iter()
-                .map(|a| Answer { kind: a.kind, reference: a.reference, action: String::new() })
-                .collect(),
-            reason_code: d.reason_code,
-            reason: d.reason.map(|t| t.0),
-            extension_reason: d.extension_reason.map(|t| t.0),
-        }))
+        let state = match d.state {
+            None => None,
+            Some(RequestState::Received) => Some(NewState::Received),
+            Some(RequestState::InProgress) => Some(NewState::InProgress),
+            Some(RequestState::Verified) => {
+                if !given {
+                    errors.add("/verification", "how the identity was verified and by whom");
+                }
+                verification.map(NewState::Verified)
+            }
+            Some(RequestState::Refused) => match d.reason {
+                None => {
+                    errors.add("/reason", "the reasons given to the person");
+                    None
+                }
+                Some(reason) => Some(NewState::Refused { code: d.reason_code, reason: reason.0 }),
+            },
+            Some(RequestState::Completed) => {
+                let given = d.answered_by.unwrap_or_default();
+                if given.is_empty() {
+                    errors.add("/answered_by", "what answered the request: an audit entry or a certificate");
+                }
+                let mut answers = Vec::new();
+                for (i, a) in given.into_iter().enumerate() {
+                    match a.kind {
+                        AnswerKind::AuditEntry => match a.reference.parse::<u64>() {
+                            Ok(seq) => answers.push(AnswerRef::AuditEntry(seq)),
+                            Err(_) => errors.add(&format!("/answered_by/{i}/reference"), "an audit entry's seq"),
+                        },
+                        AnswerKind::Certificate => answers.push(AnswerRef::Certificate(a.reference)),
+                    }
+                }
+                Some(NewState::Completed(answers))
+            }
+        };
+        let extension_reason = d.extension_reason.map(|t| t.0);
+        errors.finish(Some(RequestChange { state, extension_reason }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The failing paths and messages of a conversion that must fail.
+    fn refused<T: std::fmt::Debug>(r: Result<T, Vec<FieldError>>) -> Vec<(String, String)> {
+        r.expect_err("the shape is refused").into_iter().map(|e| (e.path, e.message)).collect()
+    }
+
+    fn one(path: &str, message: &str) -> Vec<(String, String)> {
+        vec![(path.to_owned(), message.to_owned())]
+    }
+
+    fn change() -> RequestChangeDto {
+        RequestChangeDto {
+            state: None,
+            verification: None,
+            answered_by: None,
+            reason_code: None,
+            reason: None,
+            extension_reason: None,
+        }
+    }
+
+    fn answer(kind: AnswerKind, reference: &str) -> AnswerDto {
+        AnswerDto { kind, reference: reference.into() }
+    }
+
+    #[test]
+    fn a_change_of_nothing_is_refused() {
+        assert_eq!(refused(RequestChange::try_from(change())), one("", "give a state, an extension_reason, or both"));
+        let d = RequestChangeDto { reason_code: Some("excessive".into()), ..change() };
+        assert_eq!(refused(RequestChange::try_from(d)), one("", "give a state, an extension_reason, or both"));
+        let extend = RequestChangeDto { extension_reason: Some(Text("complex".into())), ..change() };
+        let c = RequestChange::try_from(extend).unwrap();
+        assert!(c.state.is_none() && c.extension_reason.as_deref() == Some("complex"));
+    }
+
+    #[test]
+    fn each_state_comes_with_what_it_needs() {
+        let verified = RequestChangeDto { state: Some(RequestState::Verified), ..change() };
+        assert_eq!(
+            refused(RequestChange::try_from(verified)),
+            one("/verification", "how the identity was verified and by whom")
+        );
+        let refusal =
+            RequestChangeDto { state: Some(RequestState::Refused), reason_code: Some("excessive".into()), ..change() };
+        assert_eq!(refused(RequestChange::try_from(refusal)), one("/reason", "the reasons given to the person"));
+        for answered_by in [None, Some(vec![])] {
+            let completed = RequestChangeDto { state: Some(RequestState::Completed), answered_by, ..change() };
+            assert_eq!(
+                refused(RequestChange::try_from(completed)),
+                one("/answered_by", "what answered the request: an audit entry or a certificate")
+            );
+        }
+        // The refusal code itself is the policy's: the use case checks it.
+        let refusal =
+            RequestChangeDto { state: Some(RequestState::Refused), reason: Some(Text("x".into())), ..change() };
+        let c = RequestChange::try_from(refusal).unwrap();
+        assert!(matches!(c.state, Some(NewState::Refused { code: None, ref reason }) if reason == "x"));
+        let verification = VerificationDto {
+            method: VerificationMethod::IdDocument,
+            verified_by: PrincipalId::generate().to_string(),
+            note: None,
+        };
+        let verified =
+            RequestChangeDto { state: Some(RequestState::Verified), verification: Some(verification), ..change() };
+        assert!(matches!(RequestChange::try_from(verified).unwrap().state, Some(NewState::Verified(_))));
+        let bad_by = VerificationDto { method: VerificationMethod::Other, verified_by: "officer".into(), note: None };
+        let verified = RequestChangeDto { state: Some(RequestState::Verified), verification: Some(bad_by), ..change() };
+        assert_eq!(
+            refused(RequestChange::try_from(verified)),
+            one("/verification/verified_by", "a principal id (prn_...)")
+        );
+    }
+
+    #[test]
+    fn an_audit_entry_answer_is_a_seq() {
+        let completed = |answers: Vec<AnswerDto>| RequestChangeDto {
+            state: Some(RequestState::Completed),
+            answered_by: Some(answers),
+            ..change()
+        };
+        let c = RequestChange::try_from(completed(vec![
+            answer(AnswerKind::AuditEntry, "42"),
+            answer(AnswerKind::Certificate, "cert_x"),
+        ]))
+        .unwrap();
+        let Some(NewState::Completed(answers)) = c.state else { panic!("completed") };
+        assert_eq!(answers, [AnswerRef::AuditEntry(42), AnswerRef::Certificate("cert_x".into())]);
+        for bad in ["abc", "-1", "1.5", " 7", "18446744073709551616"] {
+            let d = completed(vec![answer(AnswerKind::AuditEntry, "1"), answer(AnswerKind::AuditEntry, bad)]);
+            assert_eq!(
+                refused(RequestChange::try_from(d)),
+                one("/answered_by/1/reference", "an audit entry's seq"),
+                "{bad}"
+            );
+        }
+        // Answers go with completed only, as before: other states ignore them.
+        let d = RequestChangeDto {
+            state: Some(RequestState::InProgress),
+            answered_by: Some(vec![answer(AnswerKind::AuditEntry, "abc")]),
+            ..change()
+        };
+        assert!(matches!(RequestChange::try_from(d).unwrap().state, Some(NewState::InProgress)));
+    }
+
+    #[test]
+    fn a_consent_naming_a_recipient_is_a_separate_consent() {
+        let consent = |basis| ConsentDto {
+            purpose: "service_delivery".into(),
+            basis,
+            evidence: "signed".into(),
+            granted_at: "2026-07-01T00:00:00Z".into(),
+            notice: None,
+            recipient: Some("rcp_01arz3ndektsv4rrffq69g5fav".into()),
+        };
+        assert_eq!(
+            refused(NewConsent::try_from(consent(BasisDto::Consent))),
+            one("/basis", "a consent naming a recipient is a separate consent (PIPL Art. 23, 39)")
+        );
+        assert!(NewConsent::try_from(consent(BasisDto::SeparateConsent)).is_ok());
+        let plain = ConsentDto { recipient: None, ..consent(BasisDto::Consent) };
+        assert!(NewConsent::try_from(plain).is_ok());
     }
 }

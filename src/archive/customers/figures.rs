@@ -14,12 +14,66 @@ use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use time::OffsetDateTime;
 
+/// A month's figures as a body or a sheet's row gives them. Their own
+/// shape ([`NewFigures::shape_errors`]) is checked where they are read
+/// (`web::commands`, the import), not by [`Customers::put_figures`].
 #[derive(Debug, Clone)]
 pub struct NewFigures {
     pub orders: u64,
     pub amount: f64,
     pub returns: u64,
     pub on_time_rate: Option<f64>,
+}
+
+impl NewFigures {
+    /// Where the figures contradict themselves or leave their range: an
+    /// amount that is not a number from 0 to 10^15, more returns than
+    /// orders, an on-time rate outside 0 to 1 (paths of the API's body).
+    pub fn shape_errors(&self) -> Vec<FieldError> {
+        let mut errors = Vec::new();
+        if !self.amount.is_finite() || self.amount < 0.0 || self.amount > 1e15 {
+            errors.push(FieldError { path: "/amount".into(), message: "a non-negative amount".into() });
+        }
+        if self.returns > self.orders {
+            errors.push(FieldError { path: "/returns".into(), message: "more returns than orders".into() });
+        }
+        if self.on_time_rate.is_some_and(|r| !(0.0..=1.0).contains(&r)) {
+            errors.push(FieldError { path: "/on_time_rate".into(), message: "a fraction from 0 to 1".into() });
+        }
+        errors
+    }
+}
+
+/// A calendar month from 2000 to 2100, written `yyyy-mm`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Month {
+    year: i32,
+    month: u8,
+}
+
+impl Month {
+    /// `yyyy-mm`, from 2000-01 to 2100-12; `None` otherwise.
+    pub fn parse(s: &str) -> Option<Month> {
+        parse_month(s).map(|(year, month)| Month { year, month })
+    }
+
+    fn pair(self) -> (i32, u8) {
+        (self.year, self.month)
+    }
+}
+
+impl std::fmt::Display for Month {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{:04}-{:02}", self.year, self.month)
+    }
+}
+
+/// `PUT /v1/dossiers/{id}/figures/{yyyy-mm}`: a month's figures to
+/// record, the month typed and the figures' shape checked by whoever built it.
+#[derive(Debug, Clone)]
+pub struct MonthFigures {
+    pub month: Month,
+    pub figures: NewFigures,
 }
 
 /// Figures: `g/<dos>/<yyyy-mm>/<revision u32 BE>` in `documents`, one row per
@@ -87,40 +141,21 @@ impl Customers {
     /// interactions with the customer (sales on their own dossiers, service
     /// in their region) records its figures; then the dossier is regraded.
     #[tracing::instrument(level = "debug", skip_all)]
-    pub async fn put_figures(
-        &self,
-        ctx: &RequestCtx,
-        id: &str,
-        month: &str,
-        n: NewFigures,
-    ) -> Result<FigureRecord, ArchiveError> {
+    pub async fn put_figures(&self, ctx: &RequestCtx, id: &str, m: MonthFigures) -> Result<FigureRecord, ArchiveError> {
         const ACTION: Action = Action::FiguresPut;
         let (did, _, _, reason) = self.dossiers.authorize_change(ctx, ACTION, id, Change::Interact).await?;
         let now = self.clock.now();
-        let mut errors = Vec::new();
-        match parse_month(month) {
-            None => errors.push(FieldError { path: "month".into(), message: "yyyy-mm, 2000 to 2100".into() }),
-            Some(m) if m > month_of(now) => {
-                errors.push(FieldError { path: "month".into(), message: "lies in the future".into() })
-            }
-            Some(_) => {}
-        }
-        if !n.amount.is_finite() || n.amount < 0.0 || n.amount > 1e15 {
-            errors.push(FieldError { path: "/amount".into(), message: "a non-negative amount".into() });
-        }
-        if n.returns > n.orders {
-            errors.push(FieldError { path: "/returns".into(), message: "more returns than orders".into() });
-        }
-        if n.on_time_rate.is_some_and(|r| !(0.0..=1.0).contains(&r)) {
-            errors.push(FieldError { path: "/on_time_rate".into(), message: "a fraction from 0 to 1".into() });
-        }
-        if !errors.is_empty() {
+        // The month's and the figures' shape were checked where the command
+        // was built; when the month lies is the clock's.
+        if m.month.pair() > month_of(now) {
+            let errors = vec![FieldError { path: "month".into(), message: "lies in the future".into() }];
             let e = self.dossiers.dossier_entry(ctx, ACTION, id, &[], Outcome::Error, "invalid figures");
             return self.gate.refuse(e, ArchiveError::Invalid(errors)).await;
         }
+        let (month, n) = (m.month.to_string(), m.figures);
         let revision = self.figure_rows(&did)?.iter().filter(|r| r.month == month).count() as u32 + 1;
         let record = FigureRecord {
-            month: month.to_owned(),
+            month: month.clone(),
             revision,
             orders: n.orders,
             amount: (n.amount * 100.0).round() / 100.0,
@@ -129,7 +164,7 @@ impl Customers {
             recorded_by: ctx.principal.id.to_string(),
             recorded_at: now,
         };
-        let change = FIGURES.insert(&(did.clone(), month.to_owned(), revision), &record)?;
+        let change = FIGURES.insert(&(did.clone(), month.clone(), revision), &record)?;
         let why = format!("{reason}; {month} revision {revision}");
         let entry = self.dossiers.dossier_entry(ctx, ACTION, id, &[], Outcome::Allow, why);
         let conflict = self.dossiers.dossier_entry(ctx, ACTION, id, &[], Outcome::Error, "concurrent revision");

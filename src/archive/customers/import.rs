@@ -78,7 +78,7 @@ type RowOutcome = Result<(String, Option<String>), String>;
 struct RowDoc {
     body: Value,
     key: Option<String>,
-    figures: Option<(String, super::NewFigures)>,
+    figures: Option<super::MonthFigures>,
     /// Which of owner, status and grade the row states: an update keeps
     /// the dossier's own where the sheet has no such column.
     given: Given,
@@ -191,13 +191,13 @@ impl Customers {
         col: &dyn Fn(&str) -> String,
         n: usize,
         errors: &mut Vec<RowError>,
-    ) -> Option<(String, super::NewFigures)> {
+    ) -> Option<super::MonthFigures> {
         if !v.keys().any(|k| k.starts_with("figures.")) {
             return None;
         }
         let mut bad = |t: &str, m: &str| errors.push(RowError { row: n, column: col(t), message: m.to_owned() });
-        let month = v.get("figures.month").map(|m| m.trim().to_owned());
-        if month.as_deref().and_then(super::figures::parse_month).is_none() {
+        let month = v.get("figures.month").and_then(|m| super::Month::parse(m.trim()));
+        if month.is_none() {
             bad("figures.month", "a month, yyyy-mm");
         }
         let int = |t: &str| v.get(t).map(|x| x.trim().parse::<u64>());
@@ -235,7 +235,11 @@ impl Customers {
                 None
             }
         };
-        Some((month.unwrap_or_default(), super::NewFigures { orders, amount, returns, on_time_rate }))
+        // Without a month the row has failed (above).
+        month.map(|month| super::MonthFigures {
+            month,
+            figures: super::NewFigures { orders, amount, returns, on_time_rate },
+        })
     }
 
     /// The current dossier with the row's values over it: business fields
@@ -421,10 +425,15 @@ impl Customers {
     async fn import_row(&self, ctx: &RequestCtx, n: usize, doc: RowDoc, key: &str, dry_run: bool) -> RowOutcome {
         let figures = doc.figures.clone();
         let (action, dossier) = self.import_dossier(ctx, n, doc, key, dry_run).await?;
-        if let (Some((month, f)), Some(did), false) = (figures, &dossier, dry_run) {
-            self.put_figures(ctx, did, &month, f)
-                .await
-                .map_err(|e| format!("the dossier was {action}, but its figures were refused: {}", problem(e)))?;
+        if let (Some(f), Some(did), false) = (figures, &dossier, dry_run) {
+            let refused = |e| format!("the dossier was {action}, but its figures were refused: {}", problem(e));
+            // The figures' own shape is the sheet's to check, as the API's
+            // body checks it (`web::commands`): the use case takes it as given.
+            let shape = f.figures.shape_errors();
+            if !shape.is_empty() {
+                return Err(refused(ArchiveError::Invalid(shape)));
+            }
+            self.put_figures(ctx, did, f).await.map_err(refused)?;
         }
         Ok((action, dossier))
     }

@@ -15,7 +15,7 @@ mod reports;
 mod reviews;
 
 pub use export::ExportFilter;
-pub use figures::{FigureRecord, NewFigures};
+pub use figures::{FigureRecord, Month, MonthFigures, NewFigures};
 pub use grading::{GradeChange, GradeExplanation, OverrideView};
 pub use import::{ImportReport, Mapping, RowError, RowResult, MAX_ROWS};
 pub use interactions::{InteractionKind, InteractionPage, InteractionView, NewInteraction, MAX_SUMMARY};

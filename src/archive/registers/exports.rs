@@ -5,7 +5,6 @@
 //! downloaded, with the asker's own permissions and stated purpose, each
 //! dossier read and person export audited as usual.
 
-use super::field_error;
 use super::{rfc3339, Access};
 use crate::archive::denial::{Denial, FourEyes};
 use crate::archive::registers::Registers;
@@ -29,6 +28,14 @@ pub enum ExportState {
     Delivered,
     /// Not downloaded within the validity window.
     Expired,
+}
+
+/// `POST /v1/exports`: what to export, each dossier and person named once
+/// and at least one of either (`web::commands` builds it from the body).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewExport {
+    pub dossiers: Vec<DossierId>,
+    pub subjects: Vec<SubjectId>,
 }
 
 /// An export as stored and shown: ids only.
@@ -78,37 +85,11 @@ impl Registers {
     /// `POST /v1/exports`: up to `max_items` ready at once, more awaiting a
     /// second officer's approval.
     #[tracing::instrument(level = "debug", skip_all)]
-    pub async fn create_export(
-        &self,
-        ctx: &RequestCtx,
-        dossiers: Vec<String>,
-        subjects: Vec<String>,
-    ) -> Result<ExportView, ArchiveError> {
+    pub async fn create_export(&self, ctx: &RequestCtx, x: NewExport) -> Result<ExportView, ArchiveError> {
         const ACTION: Action = Action::ExportCreate;
         let purpose = self.gate.purpose(ctx, ACTION, Resource::Exports.as_str()).await?;
-        let mut errors = Vec::new();
-        for (i, d) in dossiers.iter().enumerate() {
-            if DossierId::parse(d).is_err() {
-                errors.push(field_error(&format!("/dossiers/{i}"), "a dossier id (dos_...)"));
-            }
-        }
-        for (i, s) in subjects.iter().enumerate() {
-            if SubjectId::parse(s).is_err() {
-                errors.push(field_error(&format!("/subjects/{i}"), "a subject id (sub_...)"));
-            }
-        }
-        let (mut dossiers, mut subjects) = (dossiers, subjects);
-        dossiers.sort();
-        dossiers.dedup();
-        subjects.sort();
-        subjects.dedup();
-        if dossiers.is_empty() && subjects.is_empty() {
-            errors.push(field_error("", "name at least one dossier or person"));
-        }
-        if !errors.is_empty() {
-            let e = ctx.entry(ACTION, Resource::Exports.as_str(), Outcome::Error, "invalid export");
-            return self.gate.refuse(e, ArchiveError::Invalid(errors)).await;
-        }
+        let dossiers: Vec<String> = x.dossiers.iter().map(ToString::to_string).collect();
+        let subjects: Vec<String> = x.subjects.iter().map(ToString::to_string).collect();
         let rules = &self.policy.exports;
         let now = self.clock.now();
         let needs_approval = dossiers.len() + subjects.len() > rules.max_items;

@@ -15,13 +15,13 @@ mod exports;
 mod incidents;
 mod requests;
 
-pub use exports::{ExportState, ExportView};
+pub use exports::{ExportState, ExportView, NewExport};
 pub use incidents::{
     AffectedCriteria, AffectedSet, DeadlineView, IncidentView, NewIncident, NewNotification, NoticeDraft, Notification,
 };
 pub use requests::{
-    Answer, AnswerKind, Channel, NewRequest, RequestChange, RequestKind, RequestState, RequestView, Verification,
-    VerificationMethod,
+    Answer, AnswerKind, AnswerRef, Channel, NewRequest, NewState, RequestChange, RequestKind, RequestState,
+    RequestView, Verification, VerificationMethod,
 };
 
 use super::ArchiveError;

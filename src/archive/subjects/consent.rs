@@ -71,15 +71,8 @@ impl Subjects {
         let recipient = match &consent.recipient {
             None => None,
             Some(r) => match self.governance.recipient_for_consent(r) {
-                Ok(rid) => {
-                    if consent.basis != ConsentBasis::SeparateConsent {
-                        errors.push(FieldError {
-                            path: "/basis".into(),
-                            message: "a consent naming a recipient is a separate consent (PIPL Art. 23, 39)".into(),
-                        });
-                    }
-                    Some(rid)
-                }
+                // That it is a separate consent the edge has checked (`web::commands`).
+                Ok(rid) => Some(rid),
                 Err(message) => {
                     errors.push(FieldError { path: "/recipient".into(), message });
                     None

@@ -1,6 +1,6 @@
 //! The persons an incident affected, derived from the audit log alone.
 
-use super::{field_error, AffectedCriteria, AffectedSet};
+use super::{AffectedCriteria, AffectedSet};
 use crate::archive::records::SUBJECTS;
 use crate::archive::registers::Access;
 use crate::archive::registers::Registers;
@@ -8,7 +8,7 @@ use crate::archive::{ArchiveError, RequestCtx};
 use crate::audit::{Action, AuditEntry, AuditFilter, Commit, Outcome};
 use crate::crypto::{KeyRef, Sealed};
 use crate::domain::IncidentId;
-use crate::domain::{DossierId, Jurisdiction, PrincipalId, SubjectId};
+use crate::domain::{Jurisdiction, SubjectId};
 use crate::store::{keys, Cf, Table};
 use sha2::{Digest, Sha256};
 use std::collections::BTreeSet;
@@ -58,27 +58,8 @@ impl Registers {
         self.gate.require_register(ctx, ACTION, id, Access::Keep).await?;
         let held = self.find_incident(ctx, ACTION, id).await?;
         let mut r = held.value.clone();
-        let mut errors = Vec::new();
-        if let Some(a) = &c.actor {
-            if PrincipalId::parse(a).is_err() && !a.starts_with("system") {
-                errors.push(field_error("/actor", "a principal id (prn_...)"));
-            }
-        }
-        let mut dossiers = BTreeSet::new();
-        for (i, d) in c.dossiers.iter().enumerate() {
-            match DossierId::parse(d) {
-                Ok(d) => {
-                    dossiers.insert(d.to_string());
-                }
-                Err(_) => errors.push(field_error(&format!("/dossiers/{i}"), "a dossier id (dos_...)")),
-            }
-        }
-        if !errors.is_empty() {
-            return self
-                .gate
-                .refuse(ctx.entry(ACTION, id, Outcome::Error, "invalid criteria"), ArchiveError::Invalid(errors))
-                .await;
-        }
+        // The actor's and the dossiers' ids were checked at the edge (`web::commands`).
+        let dossiers: BTreeSet<String> = c.dossiers.iter().cloned().collect();
         // Entries up to now; this derivation's own entry comes after.
         let head = self.audit.head().next_seq;
         let store = self.store.clone();

@@ -2,8 +2,8 @@
 //! what answered it; and the overdue alerts.
 
 use super::{
-    field_error, Answer, AnswerKind, Extension, Refusal, RequestChange, RequestKind, RequestRecord, RequestState,
-    RequestView, Transition,
+    field_error, Answer, AnswerKind, AnswerRef, Extension, NewState, Refusal, RequestChange, RequestKind,
+    RequestRecord, RequestState, RequestView, Transition,
 };
 use crate::archive::registers::Registers;
 use crate::archive::registers::{code, rfc3339, Access, AlertWrite};
@@ -21,15 +21,13 @@ impl Registers {
     fn check_answer(
         &self,
         r: &RequestRecord,
-        a: &Answer,
+        a: &AnswerRef,
         i: usize,
     ) -> Result<Result<Answer, FieldError>, ArchiveError> {
         let path = format!("/answered_by/{i}/reference");
-        match a.kind {
-            AnswerKind::AuditEntry => {
-                let Ok(seq) = a.reference.parse::<u64>() else {
-                    return Ok(Err(field_error(&path, "an audit entry's seq")));
-                };
+        match a {
+            AnswerRef::AuditEntry(seq) => {
+                let seq = *seq;
                 let Some(raw) = self.store.get(Cf::Audit, &entry_key(seq))? else {
                     return Ok(Err(field_error(&path, "no such audit entry")));
                 };
@@ -50,10 +48,10 @@ impl Registers {
                 if entry.time < r.received_at - time::Duration::minutes(5) {
                     return Ok(Err(field_error(&path, "was made before the request was received")));
                 }
-                Ok(Ok(Answer { kind: a.kind, reference: seq.to_string(), action: b.action.clone() }))
+                Ok(Ok(Answer { kind: AnswerKind::AuditEntry, reference: seq.to_string(), action: b.action.clone() }))
             }
-            AnswerKind::Certificate => {
-                let cert = CertificateId::parse(&a.reference)
+            AnswerRef::Certificate(reference) => {
+                let cert = CertificateId::parse(reference)
                     .ok()
                     .map(|c| CERTIFICATES.get(self.store.as_ref(), &c))
                     .transpose()?
@@ -68,7 +66,11 @@ impl Registers {
                         "the certificate does not erase this person for an erasure request",
                     )));
                 }
-                Ok(Ok(Answer { kind: a.kind, reference: a.reference.clone(), action: Action::SubjectErase.into() }))
+                Ok(Ok(Answer {
+                    kind: AnswerKind::Certificate,
+                    reference: reference.clone(),
+                    action: Action::SubjectErase.into(),
+                }))
             }
         }
     }
@@ -104,10 +106,9 @@ impl Registers {
                 .refuse(e, ArchiveError::Conflict(format!("the request is already {}", r.state.as_str())))
                 .await;
         }
-        if change.state.is_none() && change.extension_reason.is_none() {
-            let errors = vec![field_error("", "give a state, an extension_reason, or both")];
-            return self.gate.refuse(entry(Outcome::Error, "empty change".into()), ArchiveError::Invalid(errors)).await;
-        }
+        // What the change's shape needs (a state or an extension; what the
+        // new state needs) the edge has checked (`web::commands`); what it
+        // names, and what the request and the law allow, are checked here.
         let mut errors = Vec::new();
         let mut notes = Vec::new();
         if let Some(reason) = &change.extension_reason {
@@ -132,8 +133,9 @@ impl Registers {
                 }
             }
         }
-        if let Some(to) = change.state {
+        if let Some(new) = &change.state {
             use RequestState::*;
+            let to = new.state();
             let from = r.state;
             let allowed = matches!(
                 (from, to),
@@ -151,42 +153,31 @@ impl Registers {
                 };
                 return self.gate.refuse(entry(Outcome::Error, why.clone()), ArchiveError::Conflict(why)).await;
             }
-            match to {
-                Verified => match &change.verification {
-                    None => errors.push(field_error("/verification", "how the identity was verified and by whom")),
-                    Some(v) => {
-                        if let Some(sv) = self.stored_verification(v, &r.id, &sid, &mut errors)? {
-                            notes.push(format!("verified by {}, {}", code(&sv.method), sv.verified_by));
-                            r.verification = Some(sv);
-                        }
+            match new {
+                NewState::Verified(v) => {
+                    if let Some(sv) = self.stored_verification(v, &r.id, &sid, &mut errors)? {
+                        notes.push(format!("verified by {}, {}", code(&sv.method), sv.verified_by));
+                        r.verification = Some(sv);
                     }
-                },
-                Refused => {
-                    let code = change.reason_code.as_deref().unwrap_or_default();
-                    let known = self.policy.requests.refusal_reasons.get(code).cloned();
-                    match (known, change.reason.as_deref()) {
-                        (None, _) => {
+                }
+                NewState::Refused { code, reason } => {
+                    let code = code.as_deref().unwrap_or_default();
+                    match self.policy.requests.refusal_reasons.get(code).cloned() {
+                        None => {
                             let codes: Vec<&str> =
                                 self.policy.requests.refusal_reasons.keys().map(String::as_str).collect();
                             errors.push(field_error("/reason_code", format!("one of {}", codes.join(", "))));
                         }
-                        (_, None) => errors.push(field_error("/reason", "the reasons given to the person")),
-                        (Some(def), Some(t)) => {
-                            let text = self.seal_person_text(&sid, &format!("request/{}/refusal", r.id), t)?;
+                        Some(def) => {
+                            let text = self.seal_person_text(&sid, &format!("request/{}/refusal", r.id), reason)?;
                             notes.push(format!("refused: {code} ({})", def.citation));
                             r.refusal = Some(Refusal { code: code.to_owned(), citation: def.citation, text });
                         }
                     }
                 }
-                Completed => {
-                    if change.answered_by.is_empty() {
-                        errors.push(field_error(
-                            "/answered_by",
-                            "what answered the request: an audit entry or a certificate",
-                        ));
-                    }
+                NewState::Completed(answered_by) => {
                     let mut answers = Vec::new();
-                    for (i, a) in change.answered_by.iter().enumerate() {
+                    for (i, a) in answered_by.iter().enumerate() {
                         match self.check_answer(&r, a, i)? {
                             Ok(a) => answers.push(a),
                             Err(e) => errors.push(e),
@@ -198,7 +189,7 @@ impl Registers {
                     ));
                     r.answered_by = answers;
                 }
-                Received | InProgress => {}
+                NewState::Received | NewState::InProgress => {}
             }
             r.state = to;
             r.history.push(Transition { state: to, at: now, by: me.clone() });

@@ -147,14 +147,51 @@ pub struct NewRequest {
     pub verification: Option<Verification>,
 }
 
-/// A change of a request: a state, the extension of its period, or both.
+/// What a change names as answering a request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AnswerRef {
+    /// An audit entry, by its seq.
+    AuditEntry(u64),
+    /// A destruction certificate, by its id (as given).
+    Certificate(String),
+}
+
+/// The state a change moves a request to, with what that state needs.
+/// The edge (`web::commands`) builds it: a verification with `verified`,
+/// at least one answer with `completed`, the reasons with `refused`. What
+/// those name (a principal, an audit entry, a certificate, a refusal code
+/// of the policy) is the use case's to check.
+#[derive(Debug, Clone)]
+pub enum NewState {
+    Received,
+    Verified(Verification),
+    InProgress,
+    Completed(Vec<AnswerRef>),
+    Refused {
+        /// A refusal code of policies/requests.toml (checked by the use case).
+        code: Option<String>,
+        /// The reasons given to the person (sealed).
+        reason: String,
+    },
+}
+
+impl NewState {
+    pub fn state(&self) -> RequestState {
+        match self {
+            NewState::Received => RequestState::Received,
+            NewState::Verified(_) => RequestState::Verified,
+            NewState::InProgress => RequestState::InProgress,
+            NewState::Completed(_) => RequestState::Completed,
+            NewState::Refused { .. } => RequestState::Refused,
+        }
+    }
+}
+
+/// A change of a request: a state, the extension of its period, or both
+/// (the edge refuses a change of neither).
 #[derive(Debug, Clone, Default)]
 pub struct RequestChange {
-    pub state: Option<RequestState>,
-    pub verification: Option<Verification>,
-    pub answered_by: Vec<Answer>,
-    pub reason_code: Option<String>,
-    pub reason: Option<String>,
+    pub state: Option<NewState>,
     pub extension_reason: Option<String>,
 }
 
