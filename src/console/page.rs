@@ -335,7 +335,7 @@ impl Page {
                              span.mono.path { (fe.path) } ": " (fe.message) }
                     } }
                 }
-                @if let Some(cert) = &e.certificate_id {
+                @if let crate::web::error::Extension::Certificate(cert) = &e.extension {
                     p { (self.t("This dossier was destroyed.")) " "
                         a href={ "/console/certificates/" (cert) } { (self.t("Certificate")) " " (cert) } }
                 }

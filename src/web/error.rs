@@ -51,15 +51,24 @@ fn cut(s: &mut String, max: usize) {
     }
 }
 
+/// The member a problem document adds for its status, if any.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Extension {
+    None,
+    /// 410: the destruction certificate.
+    Certificate(String),
+    /// 403: the denial's code (`archive::Denial::code`).
+    Denial(&'static str),
+}
+
 #[derive(Debug)]
 pub struct ApiError {
     pub status: StatusCode,
     pub slug: &'static str,
     pub detail: String,
     pub errors: Option<Vec<FieldError>>,
-    pub certificate_id: Option<String>,
-    /// For 403: the denial's code.
-    pub denial: Option<&'static str>,
+    /// A member only some statuses add (410's certificate, 403's denial).
+    pub extension: Extension,
     /// For 429: seconds until a retry can succeed (`Retry-After`).
     pub retry_after: Option<u64>,
     /// Close the connection after this answer (`Connection: close`).
@@ -73,8 +82,7 @@ impl ApiError {
             slug,
             detail: detail.into(),
             errors: None,
-            certificate_id: None,
-            denial: None,
+            extension: Extension::None,
             retry_after: None,
             close: false,
         }
@@ -117,8 +125,7 @@ impl ApiError {
             slug: "invalid-request",
             detail,
             errors: Some(errors),
-            certificate_id: None,
-            denial: None,
+            extension: Extension::None,
             retry_after: None,
             close: false,
         }
@@ -132,8 +139,14 @@ impl ApiError {
             detail: self.detail.clone(),
             instance: None,
             errors: self.errors.clone(),
-            certificate_id: self.certificate_id.clone(),
-            denial: self.denial,
+            certificate_id: match &self.extension {
+                Extension::Certificate(c) => Some(c.clone()),
+                _ => None,
+            },
+            denial: match self.extension {
+                Extension::Denial(code) => Some(code),
+                _ => None,
+            },
         }
     }
 }
@@ -144,7 +157,10 @@ impl From<ArchiveError> for ApiError {
         match e {
             E::Unauthenticated => ApiError::new(StatusCode::UNAUTHORIZED, "unauthenticated", e.to_string()),
             E::Forbidden { denial, detail } => {
-                ApiError { denial: Some(denial.code()), ..ApiError::new(StatusCode::FORBIDDEN, "forbidden", detail) }
+                ApiError {
+                    extension: Extension::Denial(denial.code()),
+                    ..ApiError::new(StatusCode::FORBIDDEN, "forbidden", detail)
+                }
             }
             E::NotFound(what) => ApiError::new(StatusCode::NOT_FOUND, "not-found", format!("{what} not found")),
             E::BadRequest(d) => ApiError::bad_request(d),
@@ -155,7 +171,7 @@ impl From<ArchiveError> for ApiError {
             E::Conflict(d) => ApiError::new(StatusCode::CONFLICT, "conflict", d),
             E::TooLarge(_) => ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "too-large", e.to_string()),
             E::Gone { certificate } => ApiError {
-                certificate_id: Some(certificate.clone()),
+                extension: Extension::Certificate(certificate.clone()),
                 ..ApiError::new(
                     StatusCode::GONE,
                     "destroyed",
