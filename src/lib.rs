@@ -14,11 +14,11 @@
 //!                 errors → problem+json (error.rs); console sessions
 //!   → api/ | console/   REST routes and DTOs | server-rendered pages
 //!   → archive/    the services, lowest first (docs/architecture.md, "Services"):
-//!                 gate/ (every decision: Cedar operations, the purpose check, refusals
-//!                 audited), vault/ (every sealed record kind sealed and opened through
-//!                 one codec; a shredded key reads as erased, anything else that does
-//!                 not open is an error), identity/ (principals, tokens, enrollment,
-//!                 authentication), trail/ (audit queries, proofs, checkpoints,
+//!                 gate/ (every decision: Cedar operations, the purpose check,
+//!                 refusals as typed Denials, audited), vault/ (every sealed record
+//!                 kind sealed and opened through one codec; a shredded key reads as
+//!                 erased, anything else that does not open is an error), identity/
+//!                 (principals, tokens, enrollment, authentication), trail/ (audit queries, proofs, checkpoints,
 //!                 alerts), index/ (the search index's upkeep), backups/; and the
 //!                 use cases above them, one folder or file each: dossiers/{create,
 //!                 read,update,plan,search}, subjects, documents, governance,
@@ -29,7 +29,8 @@
 //!        → crypto/   keyring: per-dossier / per-subject data keys wrapped by the master key
 //!        → audit/    ONE durable group-committed batch = change + audit entry (+ Merkle nodes)
 //!        → store/    RocksDB column families; every key layout in store/keys.rs;
-//!                    typed tables (store::Table) with compare-and-set changes;
+//!                    typed tables (store::Table) with compare-and-set changes,
+//!                    lookup rows (store::Lookup), mark rows (store::Marks);
 //!                    one record codec (store::codec)
 //!        → search/   tantivy index (kept by archive::index), after the batch is durable
 //!   → response: released fields clear, masked masked, withheld listed in `redactions`

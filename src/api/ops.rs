@@ -137,7 +137,7 @@ pub fn document(vocabulary: &super::openapi::Vocabulary) -> Value {
             "type": {"type": "string"}, "title": {"type": "string"}, "status": {"type": "integer"},
             "detail": {"type": "string"}, "instance": {"type": "string"},
             "certificate_id": {"type": "string", "description": "410: the destruction certificate"},
-            "denial": {"type": "string", "enum": crate::archive::Denial::CODES, "description": "403: why, as a stable code"},
+            "denial": {"type": "string", "enum": crate::archive::Denial::FORBIDDEN_CODES, "description": "403: why, as a stable code"},
             "errors": {"type": "array", "items": {"type": "object", "properties": {"path": {"type": "string"}, "message": {"type": "string"}}}}
         }
     });

@@ -46,6 +46,15 @@ impl ArchiveError {
     pub fn forbidden(denial: Denial) -> Self {
         ArchiveError::Forbidden { detail: denial.told(), denial }
     }
+
+    /// What an audit entry of this failure says: a denial's own words
+    /// (never what the caller was told), else the error's text.
+    pub fn audit_reason(&self) -> String {
+        match self {
+            ArchiveError::Forbidden { denial, .. } => denial.to_string(),
+            other => other.to_string(),
+        }
+    }
 }
 
 impl From<StoreError> for ArchiveError {

@@ -125,14 +125,13 @@ impl Denial {
         }
     }
 
-    /// Every code, for the API reference and its test.
-    pub const CODES: [&'static str; 19] = [
+    /// The codes a 403 carries as `denial` (the OpenAPI `Problem` schema
+    /// lists them; docs/api.md's table is checked against them).
+    pub const FORBIDDEN_CODES: [&'static str; 14] = [
         "policy",
         "fields-not-clear",
         "nothing-visible",
         "no-customer-scope",
-        "purpose-missing",
-        "purpose-unknown",
         "purpose-not-for-role",
         "purpose-not-assessed",
         "agreement",
@@ -143,10 +142,22 @@ impl Denial {
         "not-the-holder",
         "not-the-asker",
         "out-of-reach",
-        "erasure-blocked",
-        "objected",
-        "import-row",
     ];
+
+    /// Whether the caller is answered 403 with this denial. The others are
+    /// audited as denials but answered otherwise: a missing or unknown
+    /// purpose 400, a blocked erasure and a consent after an objection 409,
+    /// an import row in the import's report.
+    pub fn is_forbidden(&self) -> bool {
+        !matches!(
+            self,
+            Denial::PurposeMissing
+                | Denial::PurposeUnknown
+                | Denial::ErasureBlocked { .. }
+                | Denial::Objected(_)
+                | Denial::ImportRow { .. }
+        )
+    }
 
     /// What the caller is told when no kinder words are given: the reason
     /// itself, except where it would confirm what the caller may not learn.
@@ -239,19 +250,75 @@ impl fmt::Display for Denial {
 mod tests {
     use super::*;
 
-    #[test]
-    fn every_code_is_listed_once() {
-        let mut codes = Denial::CODES.to_vec();
-        codes.sort_unstable();
-        codes.dedup();
-        assert_eq!(codes.len(), Denial::CODES.len());
-        let samples = [
-            Denial::Policy(Basis::Forbidden(vec!["x".into()])),
+    /// One of every variant; the match fails to compile when a variant is
+    /// added and not sampled here.
+    fn every_denial() -> Vec<Denial> {
+        let b = || Basis::Forbidden(vec!["x".into()]);
+        let rid = || RecipientId::generate();
+        let all = vec![
+            Denial::Policy(b()),
+            Denial::FieldsNotClear(b()),
+            Denial::NothingVisible("x".into()),
+            Denial::NoCustomerScope,
             Denial::PurposeMissing,
-            Denial::FourEyes(FourEyes::OwnAdmin),
+            Denial::PurposeUnknown,
+            Denial::PurposeNotForRole("marketing".into()),
+            Denial::PurposeNotAssessed("marketing".into()),
+            Denial::Agreement(AgreementGap::NotInTerm(rid())),
+            Denial::Agreement(AgreementGap::Purposes { recipient: rid(), purposes: vec!["x".into()] }),
+            Denial::Agreement(AgreementGap::NotRegistered(rid())),
+            Denial::OutsideParty,
+            Denial::TransferUnmet(vec!["x".into()]),
+            Denial::Link { path: "/contacts/0/subject_id".into(), basis: None },
+            Denial::FourEyes(FourEyes::TokenAsker),
+            Denial::NotTheHolder,
+            Denial::NotTheAsker,
+            Denial::OutOfReach { known: true },
+            Denial::ErasureBlocked { blocked: "hold".into(), pending: true },
+            Denial::Objected("marketing".into()),
             Denial::ImportRow { row: 3, why: RowDenial::ContactsHidden },
         ];
-        assert!(samples.iter().all(|d| Denial::CODES.contains(&d.code())));
+        for d in &all {
+            match d {
+                Denial::Policy(_)
+                | Denial::FieldsNotClear(_)
+                | Denial::NothingVisible(_)
+                | Denial::NoCustomerScope
+                | Denial::PurposeMissing
+                | Denial::PurposeUnknown
+                | Denial::PurposeNotForRole(_)
+                | Denial::PurposeNotAssessed(_)
+                | Denial::Agreement(_)
+                | Denial::OutsideParty
+                | Denial::TransferUnmet(_)
+                | Denial::Link { .. }
+                | Denial::FourEyes(_)
+                | Denial::NotTheHolder
+                | Denial::NotTheAsker
+                | Denial::OutOfReach { .. }
+                | Denial::ErasureBlocked { .. }
+                | Denial::Objected(_)
+                | Denial::ImportRow { .. } => {}
+            }
+        }
+        all
+    }
+
+    #[test]
+    fn the_403_codes_are_exactly_those_listed_and_documented() {
+        let all = every_denial();
+        let mut forbidden: Vec<&str> = all.iter().filter(|d| d.is_forbidden()).map(Denial::code).collect();
+        forbidden.dedup();
+        assert_eq!(forbidden, Denial::FORBIDDEN_CODES, "in declaration order, each once");
+        let api = include_str!("../../docs/api.md");
+        for d in &all {
+            assert!(api.contains(&format!("`{}`", d.code())), "docs/api.md names the code {}", d.code());
+            assert!(!d.to_string().is_empty() && !d.told().is_empty());
+        }
+        let mut codes: Vec<&str> = all.iter().map(Denial::code).collect();
+        codes.sort_unstable();
+        codes.dedup();
+        assert_eq!(codes.len(), 19, "one code per variant");
     }
 
     #[test]

@@ -7,7 +7,7 @@ use crate::domain::{
     AssessmentId, Classification, DossierId, Jurisdiction, PrincipalId, RecipientId, RecipientRole, SubjectId, TokenId,
     TransferId,
 };
-use crate::store::{keys, Cf, Lookup, Table};
+use crate::store::{keys, Cf, Lookup, Marks, Table};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use time::OffsetDateTime;
@@ -125,6 +125,12 @@ pub(crate) const DOSSIERS: Table<DossierId, DossierMeta> =
 /// `keys::SUBJECT_PREFIX`).
 pub(crate) const SUBJECTS: Table<SubjectId, SubjectMeta> =
     Table::new(Cf::Subjects, keys::SUBJECT_PREFIX, keys::subject).rows_where(|k| !k.contains(&b'/'));
+/// Links: `<sub>/d/<dos>` in `subjects`, an empty value: the person is
+/// named by the dossier.
+pub(crate) const SUBJECT_LINKS: Marks<SubjectId, DossierId> = Marks::new(Cf::Subjects, keys::subject_links_prefix);
+/// The persons whose data went abroad in a year: `y/<yyyy>/<sub>` in
+/// `registers`, an empty value; counted for the yearly volume alert.
+pub(crate) const TRANSFERRED: Marks<i32, SubjectId> = Marks::new(Cf::Registers, keys::transferred_prefix);
 /// Consent events: `<sub>/c/<event u32 BE>` in `subjects`, append-only.
 pub(crate) const CONSENT_EVENTS: Table<(SubjectId, u32), ConsentEvent> =
     Table::new(Cf::Subjects, keys::SUBJECT_PREFIX, |(sid, n): &(SubjectId, u32)| keys::consent_event(sid, *n))

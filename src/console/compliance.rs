@@ -299,8 +299,8 @@ pub async fn checkpoint(page: Page) -> Response {
 pub async fn verifier_key(page: Page) -> Response {
     // The same check as the API's: the key is public, but the console shows
     // compliance pages to compliance roles only.
-    if !page.archive().gate().may(&page.ctx.principal, Operation::AuditRead) {
-        let d = page.archive().gate().decision(&page.ctx.principal, Operation::AuditRead);
+    let d = page.archive().gate().decision(&page.ctx.principal, Operation::AuditRead);
+    if !d.allowed {
         let told = "the audit log is open to compliance officers and auditors only".to_owned();
         return page.fail(ArchiveError::Forbidden { denial: Denial::Policy(d.basis), detail: told });
     }

@@ -74,12 +74,6 @@ pub fn subject_links_prefix(sid: &SubjectId) -> Vec<u8> {
     format!("{sid}/d/").into_bytes()
 }
 
-/// `subjects`: the dossier a link key names.
-pub fn dossier_of_link(prefix: &[u8], key: &[u8]) -> Option<DossierId> {
-    let rest = key.strip_prefix(prefix)?;
-    DossierId::parse(std::str::from_utf8(rest).ok()?).ok()
-}
-
 /// `subjects`: one consent event of a subject.
 pub fn consent_event(sid: &SubjectId, event: u32) -> Vec<u8> {
     let mut k = consent_events_prefix(sid);
@@ -203,14 +197,10 @@ pub fn transfer(id: &crate::domain::TransferId) -> Vec<u8> {
 /// `registers`: every transfer record.
 pub const TRANSFER_PREFIX: &[u8] = b"f/";
 
-/// `registers`: a person whose data went abroad in `year` (the yearly
-/// count of distinct persons, PIPL Art. 38-40).
-pub fn transferred(year: i32, sid: &SubjectId) -> Vec<u8> {
-    format!("y/{year:04}/{sid}").into_bytes()
-}
-
-/// `registers`: the persons transferred in `year`.
-pub fn transferred_prefix(year: i32) -> Vec<u8> {
+/// `registers`: the persons whose data went abroad in `year` (the yearly
+/// count of distinct persons, PIPL Art. 38-40), each a mark
+/// `y/<yyyy>/<sub>` under it (`store::Marks`).
+pub fn transferred_prefix(year: &i32) -> Vec<u8> {
     format!("y/{year:04}/").into_bytes()
 }
 
@@ -382,7 +372,7 @@ mod tests {
         let s = SubjectId::parse("sub_01kb0000000000000000000000").unwrap();
         assert_eq!(version(&d, 2), [b"dos_01kb0000000000000000000000/".as_slice(), &[0, 0, 0, 2]].concat());
         assert_eq!(subject_link(&s, &d), b"sub_01kb0000000000000000000000/d/dos_01kb0000000000000000000000");
-        assert_eq!(dossier_of_link(&subject_links_prefix(&s), &subject_link(&s, &d)), Some(d.clone()));
+        assert_eq!(transferred_prefix(&2026), b"y/2026/");
         assert_eq!(consent_event(&s, 1), [b"sub_01kb0000000000000000000000/c/".as_slice(), &[0, 0, 0, 1]].concat());
         assert_eq!(hold(&d, "hold_x"), b"h/dos_01kb0000000000000000000000/hold_x");
         assert_eq!(batch("bat_x"), b"b/bat_x");

@@ -5,7 +5,7 @@
 //! closed (an unknown token, no match).
 
 use super::{Cf, KvStore, Op, StoreError};
-use crate::domain::{DossierId, TokenId};
+use crate::domain::{DossierId, SubjectId, TokenId};
 use std::marker::PhantomData;
 
 /// An id kept as its text in a lookup row.
@@ -20,6 +20,15 @@ impl Named for TokenId {
     }
     fn from_text(text: &str) -> Option<Self> {
         TokenId::parse(text).ok()
+    }
+}
+
+impl Named for SubjectId {
+    fn text(&self) -> &str {
+        self.as_str()
+    }
+    fn from_text(text: &str) -> Option<Self> {
+        SubjectId::parse(text).ok()
     }
 }
 

@@ -8,11 +8,13 @@
 pub mod codec;
 pub mod keys;
 mod lookup;
+mod marks;
 mod mem;
 mod rocks;
 mod table;
 
 pub use lookup::{Lookup, Named};
+pub use marks::Marks;
 pub use mem::MemStore;
 pub use rocks::{AuditCompression, RocksStore, DEFAULT_BLOCK_CACHE_BYTES};
 pub use table::{Change, Guard, Held, Table};

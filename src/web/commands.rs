@@ -371,9 +371,9 @@ impl TryFrom<RequestChangeDto> for RequestChange {
                 let mut answers = Vec::new();
                 for (i, a) in given.into_iter().enumerate() {
                     match a.kind {
-                        AnswerKind::AuditEntry => match a.reference.parse::<u64>() {
-                            Ok(seq) => answers.push(AnswerRef::AuditEntry(seq)),
-                            Err(_) => errors.add(&format!("/answered_by/{i}/reference"), "an audit entry's seq"),
+                        AnswerKind::AuditEntry => match seq_of(&a.reference) {
+                            Some(seq) => answers.push(AnswerRef::AuditEntry(seq)),
+                            None => errors.add(&format!("/answered_by/{i}/reference"), "an audit entry's seq"),
                         },
                         AnswerKind::Certificate => answers.push(AnswerRef::Certificate(a.reference)),
                     }
@@ -382,8 +382,14 @@ impl TryFrom<RequestChangeDto> for RequestChange {
             }
         };
         let extension_reason = d.extension_reason.map(|t| t.0);
-        errors.finish(Some(RequestChange { state, extension_reason }))
+        errors.finish(RequestChange::new(state, extension_reason))
     }
+}
+
+/// An audit entry's sequence number: decimal digits only (no sign).
+fn seq_of(reference: &str) -> Option<u64> {
+    let digits = !reference.is_empty() && reference.bytes().all(|b| b.is_ascii_digit());
+    digits.then(|| reference.parse().ok()).flatten()
 }
 
 #[cfg(test)]
@@ -421,7 +427,7 @@ mod tests {
         assert_eq!(refused(RequestChange::try_from(d)), one("", "give a state, an extension_reason, or both"));
         let extend = RequestChangeDto { extension_reason: Some(Text("complex".into())), ..change() };
         let c = RequestChange::try_from(extend).unwrap();
-        assert!(c.state.is_none() && c.extension_reason.as_deref() == Some("complex"));
+        assert!(c.state().is_none() && c.extension_reason() == Some("complex"));
     }
 
     #[test]
@@ -445,7 +451,7 @@ mod tests {
         let refusal =
             RequestChangeDto { state: Some(RequestState::Refused), reason: Some(Text("x".into())), ..change() };
         let c = RequestChange::try_from(refusal).unwrap();
-        assert!(matches!(c.state, Some(NewState::Refused { code: None, ref reason }) if reason == "x"));
+        assert!(matches!(c.state(), Some(NewState::Refused { code: None, ref reason }) if reason == "x"));
         let verification = VerificationDto {
             method: VerificationMethod::IdDocument,
             verified_by: PrincipalId::generate().to_string(),
@@ -453,7 +459,7 @@ mod tests {
         };
         let verified =
             RequestChangeDto { state: Some(RequestState::Verified), verification: Some(verification), ..change() };
-        assert!(matches!(RequestChange::try_from(verified).unwrap().state, Some(NewState::Verified(_))));
+        assert!(matches!(RequestChange::try_from(verified).unwrap().state(), Some(NewState::Verified(_))));
         let bad_by = VerificationDto { method: VerificationMethod::Other, verified_by: "officer".into(), note: None };
         let verified = RequestChangeDto { state: Some(RequestState::Verified), verification: Some(bad_by), ..change() };
         assert_eq!(
@@ -474,9 +480,9 @@ mod tests {
             answer(AnswerKind::Certificate, "cert_x"),
         ]))
         .unwrap();
-        let Some(NewState::Completed(answers)) = c.state else { panic!("completed") };
-        assert_eq!(answers, [AnswerRef::AuditEntry(42), AnswerRef::Certificate("cert_x".into())]);
-        for bad in ["abc", "-1", "1.5", " 7", "18446744073709551616"] {
+        let Some(NewState::Completed(answers)) = c.state() else { panic!("completed") };
+        assert_eq!(*answers, [AnswerRef::AuditEntry(42), AnswerRef::Certificate("cert_x".into())]);
+        for bad in ["abc", "-1", "+7", "1.5", " 7", "", "18446744073709551616"] {
             let d = completed(vec![answer(AnswerKind::AuditEntry, "1"), answer(AnswerKind::AuditEntry, bad)]);
             assert_eq!(
                 refused(RequestChange::try_from(d)),
@@ -490,7 +496,7 @@ mod tests {
             answered_by: Some(vec![answer(AnswerKind::AuditEntry, "abc")]),
             ..change()
         };
-        assert!(matches!(RequestChange::try_from(d).unwrap().state, Some(NewState::InProgress)));
+        assert!(matches!(RequestChange::try_from(d).unwrap().state(), Some(NewState::InProgress)));
     }
 
     #[test]

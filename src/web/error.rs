@@ -156,12 +156,10 @@ impl From<ArchiveError> for ApiError {
         use ArchiveError as E;
         match e {
             E::Unauthenticated => ApiError::new(StatusCode::UNAUTHORIZED, "unauthenticated", e.to_string()),
-            E::Forbidden { denial, detail } => {
-                ApiError {
-                    extension: Extension::Denial(denial.code()),
-                    ..ApiError::new(StatusCode::FORBIDDEN, "forbidden", detail)
-                }
-            }
+            E::Forbidden { denial, detail } => ApiError {
+                extension: Extension::Denial(denial.code()),
+                ..ApiError::new(StatusCode::FORBIDDEN, "forbidden", detail)
+            },
             E::NotFound(what) => ApiError::new(StatusCode::NOT_FOUND, "not-found", format!("{what} not found")),
             E::BadRequest(d) => ApiError::bad_request(d),
             E::Invalid(errors) => ApiError::invalid(errors),

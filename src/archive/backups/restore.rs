@@ -6,7 +6,7 @@
 //! alone: no master key is needed, so a recovery key suffices.
 
 use crate::archive::certificates::{Certificate, ItemOutcome, CERTIFICATES};
-use crate::archive::records::{Tombstone, DOSSIERS, SUBJECTS};
+use crate::archive::records::{Tombstone, DOSSIERS, SUBJECTS, SUBJECT_LINKS};
 use crate::archive::ArchiveError;
 use crate::domain::{DossierId, SubjectId};
 use crate::policy::retention::Target;
@@ -131,7 +131,7 @@ pub fn reapply_journal(store: &dyn KvStore, certificates: &[Certificate]) -> Res
                 delete_prefix(store, Cf::Documents, &keys::documents_prefix(did), &mut ops)?;
                 delete_prefix(store, Cf::Documents, &keys::all_chunks_prefix(did), &mut ops)?;
                 for sid in &meta.subjects {
-                    ops.push(Op::Delete(Cf::Subjects, keys::subject_link(sid, did)));
+                    ops.push(SUBJECT_LINKS.unmark(sid, did));
                 }
                 meta.destroyed = Some(tomb.clone());
                 meta.subjects.clear();

@@ -101,7 +101,7 @@ pub struct FigureRecord {
 /// `yyyy-mm` → (year, month), for a month from 2000 to 2100.
 pub(crate) fn parse_month(s: &str) -> Option<(i32, u8)> {
     let (y, m) = s.split_once('-')?;
-    if y.len() != 4 || m.len() != 2 {
+    if y.len() != 4 || m.len() != 2 || !(y.bytes().chain(m.bytes())).all(|b| b.is_ascii_digit()) {
         return None;
     }
     let (y, m): (i32, u8) = (y.parse().ok()?, m.parse().ok()?);

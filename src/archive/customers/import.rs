@@ -235,11 +235,15 @@ impl Customers {
                 None
             }
         };
+        let figures = super::NewFigures { orders, amount, returns, on_time_rate };
+        // The figures' own shape, checked here as the API's body checks it
+        // (`web::commands`), so a row fails before anything is written, in a
+        // dry run too: each failure against its column.
+        for e in figures.shape_errors() {
+            bad(&format!("figures.{}", e.path.trim_start_matches('/')), &e.message);
+        }
         // Without a month the row has failed (above).
-        month.map(|month| super::MonthFigures {
-            month,
-            figures: super::NewFigures { orders, amount, returns, on_time_rate },
-        })
+        month.map(|month| super::MonthFigures { month, figures })
     }
 
     /// The current dossier with the row's values over it: business fields
@@ -426,13 +430,8 @@ impl Customers {
         let figures = doc.figures.clone();
         let (action, dossier) = self.import_dossier(ctx, n, doc, key, dry_run).await?;
         if let (Some(f), Some(did), false) = (figures, &dossier, dry_run) {
+            // Their shape was checked with the row's (`row_figures`).
             let refused = |e| format!("the dossier was {action}, but its figures were refused: {}", problem(e));
-            // The figures' own shape is the sheet's to check, as the API's
-            // body checks it (`web::commands`): the use case takes it as given.
-            let shape = f.figures.shape_errors();
-            if !shape.is_empty() {
-                return Err(refused(ArchiveError::Invalid(shape)));
-            }
             self.put_figures(ctx, did, f).await.map_err(refused)?;
         }
         Ok((action, dossier))

@@ -4,7 +4,7 @@
 use super::{failure_reason, Created};
 use crate::archive::dossiers::ContactCollection;
 use crate::archive::dossiers::Dossiers;
-use crate::archive::records::{DossierMeta, SubjectMeta, DOSSIERS, SUBJECTS};
+use crate::archive::records::{DossierMeta, SubjectMeta, DOSSIERS, SUBJECTS, SUBJECT_LINKS};
 use crate::archive::vault::VersionKeys;
 use crate::archive::Denial;
 use crate::archive::{ArchiveError, RequestCtx};
@@ -192,7 +192,7 @@ impl Dossiers {
             if !SUBJECTS.contains(self.store.as_ref(), sid)? {
                 ops.push(SUBJECTS.put_unguarded(sid, &SubjectMeta::new(sid.clone(), now))?);
             }
-            ops.push(Op::Put(Cf::Subjects, keys::subject_link(sid, id), vec![]));
+            ops.push(SUBJECT_LINKS.mark(sid, id));
         }
         Ok(ops)
     }

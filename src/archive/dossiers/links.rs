@@ -4,13 +4,13 @@
 //! dossier-wide lookups other use cases share.
 
 use crate::archive::dossiers::Dossiers;
-use crate::archive::records::{DossierMeta, SubjectMeta, DOSSIERS, SUBJECTS};
+use crate::archive::records::{DossierMeta, SubjectMeta, DOSSIERS, SUBJECTS, SUBJECT_LINKS};
 use crate::archive::Denial;
 use crate::archive::{ArchiveError, RequestCtx};
 use crate::audit::{Action, Outcome};
 use crate::domain::{DossierId, SubjectId};
 use crate::policy::access::{SubjectAction, SubjectFacts};
-use crate::store::{keys, Cf};
+use crate::store::keys;
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
 
@@ -32,14 +32,8 @@ pub(crate) const DOSSIER_BY_REF: crate::store::Lookup<str, crate::domain::Dossie
 impl Dossiers {
     /// The dossiers that name a subject, through its links.
     pub(crate) fn subject_dossiers(&self, sid: &SubjectId) -> Result<Vec<DossierMeta>, ArchiveError> {
-        let prefix = keys::subject_links_prefix(sid);
         let mut out = Vec::new();
-        for row in self.store.scan(Cf::Subjects, &prefix, &prefix) {
-            let (key, _) = row?;
-            let id = std::str::from_utf8(&key[prefix.len()..])
-                .ok()
-                .and_then(|s| DossierId::parse(s).ok())
-                .ok_or_else(|| anyhow::anyhow!("malformed subject link"))?;
+        for id in SUBJECT_LINKS.members(self.store.as_ref(), sid)? {
             if let Some(meta) = DOSSIERS.get(self.store.as_ref(), &id)? {
                 out.push(meta);
             }

@@ -8,13 +8,13 @@
 
 use super::ReadPlan;
 use crate::archive::dossiers::Dossiers;
-use crate::archive::records::{ConsentBasis, DossierMeta, RECIPIENTS, SUBJECTS, TRANSFERS};
+use crate::archive::records::{ConsentBasis, DossierMeta, RECIPIENTS, SUBJECTS, TRANSFERRED, TRANSFERS};
 use crate::archive::Denial;
 use crate::archive::{ArchiveError, RequestCtx};
 use crate::audit::{Action, Outcome};
 use crate::domain::{Jurisdiction, RecipientRole, Role, SubjectId, TransferId};
 use crate::policy::access::FieldOutcome;
-use crate::store::{keys, Cf, Op};
+use crate::store::Op;
 
 /// EU member states count as the EU.
 pub(crate) fn bloc(j: &Jurisdiction) -> String {
@@ -148,8 +148,7 @@ impl Dossiers {
             return Ok(());
         }
         let year = self.clock.now().year();
-        let ops: Vec<Op> =
-            moved.iter().map(|(s, _)| Op::Put(Cf::Registers, keys::transferred(year, s), vec![])).collect();
+        let ops: Vec<Op> = moved.iter().map(|(s, _)| TRANSFERRED.mark(&year, s)).collect();
         // Derived from the audit entries (each names the transfer): the
         // count of persons, written beside them.
         self.store.write(&ops, false)?;

@@ -86,6 +86,7 @@ impl Gate {
         denial: Denial,
         told: Option<&str>,
     ) -> Result<T, ArchiveError> {
+        debug_assert!(denial.is_forbidden(), "{} is not answered with 403", denial.code());
         entry.outcome = Outcome::Deny;
         entry.reason = denial.to_string();
         let detail = told.map_or_else(|| denial.told(), str::to_owned);

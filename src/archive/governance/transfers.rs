@@ -15,7 +15,7 @@
 use super::RecipientRecord;
 use crate::archive::gate::Access;
 use crate::archive::governance::Governance;
-use crate::archive::records::{TransferRecord, ALERTS, TRANSFERS};
+use crate::archive::records::{TransferRecord, ALERTS, TRANSFERRED, TRANSFERS};
 use crate::archive::Resource;
 use crate::archive::{ArchiveError, RequestCtx};
 use crate::audit::{Action, Commit, EntryBody, Outcome};
@@ -200,12 +200,7 @@ impl Governance {
     }
 
     fn volume(&self, year: i32) -> Result<TransferVolume, ArchiveError> {
-        let prefix = keys::transferred_prefix(year);
-        let mut persons = 0u64;
-        for row in self.store.scan(Cf::Registers, &prefix, &prefix) {
-            row?;
-            persons += 1;
-        }
+        let persons = TRANSFERRED.count(self.store.as_ref(), &year)?;
         Ok(TransferVolume {
             year,
             persons,

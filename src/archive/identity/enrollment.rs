@@ -327,7 +327,7 @@ impl Identity {
             None
         };
         if let Some((outcome, err)) = refusal {
-            let e = ctx.entry(ACTION, record.id.as_str(), outcome, err.to_string());
+            let e = ctx.entry(ACTION, record.id.as_str(), outcome, err.audit_reason());
             return self.gate.refuse(e, err).await;
         }
         record.approved_by = Some(me.clone());

@@ -30,7 +30,7 @@ impl Identity {
             Some(_) => None,
         };
         if let Some((outcome, err)) = refusal {
-            let e = ctx.entry(ACTION, id, outcome, err.to_string());
+            let e = ctx.entry(ACTION, id, outcome, err.audit_reason());
             return self.gate.refuse(e, err).await;
         }
         let creator = p.admin_pending.take().map(|c| c.to_string()).unwrap_or_default();
@@ -75,7 +75,7 @@ impl Identity {
             _ => None,
         };
         if let Some((outcome, err)) = refusal {
-            let e = ctx.entry(action, id, outcome, err.to_string());
+            let e = ctx.entry(action, id, outcome, err.audit_reason());
             return self.gate.refuse(e, err).await;
         }
         let reason = match p.disabled_by.take() {

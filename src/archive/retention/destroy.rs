@@ -3,7 +3,7 @@
 //! all in one atomic batch, so an item is never half done.
 
 use super::{item_request_id, system_entry, Batch, Item, ItemOutcome, ItemResult, Target};
-use crate::archive::records::{SubjectMeta, Tombstone, DOSSIERS, SUBJECTS};
+use crate::archive::records::{SubjectMeta, Tombstone, DOSSIERS, SUBJECTS, SUBJECT_LINKS};
 use crate::archive::retention::Retention;
 use crate::archive::ArchiveError;
 use crate::audit::{Action, Commit};
@@ -65,7 +65,7 @@ impl Retention {
                         }
                         shredded.push(KeyRef::Dossier(did.clone()));
                         for sid in &m.subjects {
-                            ops.push(Op::Delete(Cf::Subjects, keys::subject_link(sid, did)));
+                            ops.push(SUBJECT_LINKS.unmark(sid, did));
                             // The person's key goes too unless another live dossier names them.
                             let others = self.linked_dossiers(sid)?.into_iter().any(|o| &o != did);
                             if !others {
@@ -162,13 +162,7 @@ impl Retention {
 
     /// Dossiers (not destroyed) that name a subject.
     pub(super) fn linked_dossiers(&self, sid: &SubjectId) -> Result<Vec<DossierId>, ArchiveError> {
-        let prefix = keys::subject_links_prefix(sid);
-        let mut out = Vec::new();
-        for row in self.store.scan(Cf::Subjects, &prefix, &prefix) {
-            let (k, _) = row?;
-            out.extend(keys::dossier_of_link(&prefix, &k));
-        }
-        Ok(out)
+        Ok(SUBJECT_LINKS.members(self.store.as_ref(), sid)?)
     }
 
     /// The ops that erase a subject: its consent history (evidence is sealed

@@ -55,7 +55,7 @@ pub struct NewExportDto {
     pub subjects: Option<Vec<String>>,
 }
 
-/// Every id at `path/{i}` parsed, each once (in order); an error for each
+/// Every id at `path/{i}` parsed, each once (sorted); an error for each
 /// one malformed.
 fn ids<I: Ord>(
     errors: &mut Errors,
@@ -195,7 +195,20 @@ mod tests {
 
     #[test]
     fn a_malformed_month_is_refused_with_every_other_error() {
-        for month in ["2026-13", "2026-00", "1999-12", "2101-01", "26-07", "2026-7", "2026/07", "2026-07-01", "", "x"] {
+        for month in [
+            "2026-13",
+            "2026-00",
+            "1999-12",
+            "2101-01",
+            "26-07",
+            "2026-7",
+            "2026/07",
+            "2026-07-01",
+            "",
+            "x",
+            "2026-+7",
+            "+026-07",
+        ] {
             assert_eq!(refused(put(month, figures(1, 1.0, 0, None))), one("month", "yyyy-mm, 2000 to 2100"), "{month}");
         }
         let all = refused(put("2026-13", figures(1, -1.0, 2, Some(2.0))));

@@ -187,12 +187,29 @@ impl NewState {
     }
 }
 
-/// A change of a request: a state, the extension of its period, or both
-/// (the edge refuses a change of neither).
-#[derive(Debug, Clone, Default)]
+/// A change of a request: a state, the extension of its period, or both;
+/// never neither (`RequestChange::new`).
+#[derive(Debug, Clone)]
 pub struct RequestChange {
-    pub state: Option<NewState>,
-    pub extension_reason: Option<String>,
+    state: Option<NewState>,
+    extension_reason: Option<String>,
+}
+
+impl RequestChange {
+    /// The change, if it changes anything.
+    pub fn new(state: Option<NewState>, extension_reason: Option<String>) -> Option<Self> {
+        (state.is_some() || extension_reason.is_some()).then_some(RequestChange { state, extension_reason })
+    }
+
+    /// The new state, if the change sets one.
+    pub fn state(&self) -> Option<&NewState> {
+        self.state.as_ref()
+    }
+
+    /// Why the period is extended, if the change extends it.
+    pub fn extension_reason(&self) -> Option<&str> {
+        self.extension_reason.as_deref()
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
