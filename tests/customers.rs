@@ -594,3 +594,52 @@ async fn custos_import_sends_a_workbook_with_a_mapping_and_reports_per_row() {
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("refused the import (401)"));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn free_text_holding_personal_values_is_refused_naming_the_kind_never_the_value() {
+    let w = world().start().await;
+    let mut body = fixture(0, w.id("sales"));
+    body["customer"]["region"] = json!("华东");
+    let values = ["13912345688", "11010519491231002X", "6222020200112233446", "糖尿病"];
+    for (remarks, kind) in [
+        ("法人手机 139 1234 5688,急事可打", "a mobile number"),
+        ("法人身份证 11010519491231002X", "an ID number"),
+        ("回款卡号 6222020200112233446", "a bank card number"),
+        ("司机有糖尿病,注意排班", "a special-category term (health)"),
+    ] {
+        body["remarks"] = json!(remarks);
+        let (status, v) =
+            w.call(Method::POST, w.token("service"), "service_delivery", "/v1/dossiers", Some(body.clone())).await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{remarks}: {v}");
+        assert_eq!(v["errors"][0]["path"], "/remarks", "{v}");
+        assert!(v["errors"][0]["message"].as_str().unwrap().contains(kind), "{v}");
+        assert!(values.iter().all(|x| !v.to_string().contains(x)), "the value is never echoed: {v}");
+    }
+    // Business text passes; an update is screened as a create is.
+    body["remarks"] = json!("月均 2000 吨冷链,订单 SO2026120600123 已签收");
+    let (status, made) =
+        w.call(Method::POST, w.token("service"), "service_delivery", "/v1/dossiers", Some(body.clone())).await;
+    assert_eq!(status, StatusCode::CREATED, "{made}");
+    let did = made["id"].as_str().unwrap().to_owned();
+    let mut next = body.clone();
+    next["remarks"] = json!("财务邮箱 zhang.wei@example.com.cn");
+    let r = w.app.put(w.token("service"), "service_delivery", &format!("/v1/dossiers/{did}"), Some("1"), &next).await;
+    assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let v: Value = r.json().await.unwrap();
+    assert_eq!((v["errors"][0]["path"].as_str(), v["errors"].as_array().unwrap().len()), (Some("/remarks"), 1), "{v}");
+
+    // A summary may say how to reach the person it was with, not their ID number.
+    let path = format!("/v1/dossiers/{did}/interactions");
+    let ok = json!({"kind": "call", "at": rfc3339(T0), "summary": "回电 13912345688 确认提货时间", "satisfaction": 4});
+    let (status, v) = w.call(Method::POST, w.token("service"), "service_delivery", &path, Some(ok)).await;
+    assert_eq!(status, StatusCode::CREATED, "{v}");
+    let bad = json!({"kind": "call", "at": rfc3339(T0), "summary": "核对身份证 11010519491231002X", "satisfaction": 4});
+    let (status, v) = w.call(Method::POST, w.token("service"), "service_delivery", &path, Some(bad)).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{v}");
+    assert_eq!(v["errors"][0]["path"], "/summary", "{v}");
+
+    // The refusals are audited without the values.
+    let log = Value::Array(w.app.audit(w.token("officer"), "outcome=error").await).to_string();
+    assert!(log.contains("dossier.create") && log.contains("interaction.create"), "{log}");
+    assert!(values.iter().all(|x| !log.contains(x)), "no value in the audit log");
+}

@@ -6,7 +6,9 @@
 //! - `masking`: how a masked field is shown;
 //! - `classes`: each template field's class, read from the template;
 //! - `retention`: the retention rules and what they make due (`due`);
-//! - `alerts`: the unusual-access rules and the engine that applies them.
+//! - `alerts`: the unusual-access rules and the engine that applies them;
+//! - `screening`: what free text may not hold (personal numbers, emails,
+//!   special-category terms), by kind.
 //!
 //! The shipped policy files are compiled into the binary ([`PolicySet::embedded`]),
 //! so a single binary runs anywhere; an operator's directory replaces them.
@@ -22,6 +24,7 @@ pub mod registers;
 pub mod retention;
 #[cfg(test)]
 mod scenarios;
+pub mod screening;
 
 pub use purposes::{Basis, PurposeDef, PurposeRegistry};
 
@@ -39,7 +42,7 @@ pub enum PolicyError {
 }
 
 /// The policy files shipped in `policies/`, compiled in.
-pub const EMBEDDED: [(&str, &str); 13] = [
+pub const EMBEDDED: [(&str, &str); 14] = [
     ("access.cedar", include_str!("../../policies/access.cedar")),
     ("alerts.toml", include_str!("../../policies/alerts.toml")),
     ("collection.toml", include_str!("../../policies/collection.toml")),
@@ -52,6 +55,7 @@ pub const EMBEDDED: [(&str, &str); 13] = [
     ("requests.toml", include_str!("../../policies/requests.toml")),
     ("retention.toml", include_str!("../../policies/retention.toml")),
     ("schema.cedarschema", include_str!("../../policies/schema.cedarschema")),
+    ("screening.toml", include_str!("../../policies/screening.toml")),
     ("transfers.toml", include_str!("../../policies/transfers.toml")),
 ];
 
@@ -171,6 +175,7 @@ pub struct PolicySet {
     pub collection: governance::CollectionRules,
     pub transfers: governance::TransferRules,
     pub grading: grading::GradingRules,
+    pub screening: screening::ScreeningRules,
     /// SHA-256 over every policy file (sorted by name: name, length,
     /// contents), hex; written into every audit entry.
     pub hash: String,
@@ -218,6 +223,7 @@ impl PolicySet {
         })?;
         let transfers = files.parse("transfers.toml", governance::TransferRules::parse)?;
         let grading = files.parse("grading.toml", grading::GradingRules::parse)?;
+        let screening = files.parse("screening.toml", screening::ScreeningRules::parse)?;
         Ok(PolicySet {
             purposes,
             alerts,
@@ -231,6 +237,7 @@ impl PolicySet {
             collection,
             transfers,
             grading,
+            screening,
             hash: files.hash(),
             source: files.source.clone(),
         })

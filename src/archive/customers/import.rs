@@ -18,6 +18,7 @@ use crate::audit::{Action, Commit, Outcome};
 use crate::domain::catalog::{set_at, Catalog, Input};
 use crate::domain::dossier::{Contact, Dossier, PersonalFields};
 use crate::domain::DossierId;
+use crate::policy::screening::Text;
 use crate::sheet::Table;
 use futures::StreamExt;
 use serde::Serialize;
@@ -166,6 +167,13 @@ impl Customers {
         if let Err(ArchiveError::Invalid(fes)) = self.template.parse(&body).map_err(ArchiveError::Invalid) {
             // A missing required field is reported above, by its column.
             for fe in fes.into_iter().filter(|f| f.path != "/customer" && !f.path.is_empty()) {
+                errors.push(RowError { row: n, column: column_for(&fe.path, cols), message: fe.message });
+            }
+        }
+        // Free text screened with the row, so a dry run shows it too (the
+        // use case screens it again as it writes).
+        if let Some(remarks) = body.get("remarks").and_then(Value::as_str) {
+            for fe in self.dossiers.screened("/remarks", Text::Remarks, remarks) {
                 errors.push(RowError { row: n, column: column_for(&fe.path, cols), message: fe.message });
             }
         }

@@ -17,6 +17,7 @@ use crate::crypto::KeyRef;
 use crate::domain::dossier::FieldError;
 use crate::domain::{Classification, DossierId, InteractionId, SubjectId};
 use crate::policy::access::{Change, FieldOutcome};
+use crate::policy::screening::Text;
 use serde::Serialize;
 use time::OffsetDateTime;
 
@@ -81,6 +82,7 @@ impl Customers {
         if n.at > now + time::Duration::minutes(5) {
             errors.push(FieldError { path: "/at".into(), message: "lies in the future".into() });
         }
+        errors.extend(self.dossiers.screened("/summary", Text::InteractionSummary, &n.summary));
         let contact = super::named_contact(&meta, n.contact.as_deref(), &mut errors);
         if !errors.is_empty() {
             let e = self.dossiers.dossier_entry(ctx, ACTION, id, &meta.subjects, Outcome::Error, "invalid interaction");

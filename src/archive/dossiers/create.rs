@@ -13,11 +13,25 @@ use crate::crypto::{CryptoError, KeyRef};
 use crate::domain::dossier::{Dossier, FieldError, SplitDossier};
 use crate::domain::{DossierId, SubjectId};
 use crate::policy::access::{Change, DossierFacts};
+use crate::policy::screening::Text;
 use crate::store::{keys, Cf, Op};
 use serde_json::Value;
 use std::collections::HashSet;
 
 impl Dossiers {
+    /// What free text written at `path` holds that `policies/screening.toml`
+    /// refuses, as field errors naming the kind, never the value.
+    pub(crate) fn screened(&self, path: &str, text: Text, value: &str) -> Vec<FieldError> {
+        let findings = self.policy.screening.screen(text, value);
+        findings
+            .into_iter()
+            .map(|f| FieldError {
+                path: path.into(),
+                message: format!("{f}: free text is no place for personal data (policies/screening.toml)"),
+            })
+            .collect()
+    }
+
     pub(super) fn parse_body(&self, body: &Value) -> Result<Dossier, ArchiveError> {
         let dossier = self.template.parse(body).map_err(ArchiveError::Invalid)?;
         let mut errors = Vec::new();
@@ -36,6 +50,9 @@ impl Dossiers {
                     });
                 }
             }
+        }
+        if let Some(remarks) = &dossier.remarks {
+            errors.extend(self.screened("/remarks", Text::Remarks, remarks));
         }
         if errors.is_empty() {
             Ok(dossier)

@@ -1,0 +1,383 @@
+//! `policies/screening.toml`: free text (a dossier's remarks, an
+//! interaction's summary) screened when written for personal and
+//! special-category values (GDPR Art. 9; PIPL Art. 28). Pure: what a text
+//! holds, by kind, never the value; the use cases refuse what the policy
+//! says to refuse.
+
+use serde::Deserialize;
+use std::collections::BTreeMap;
+use std::fmt;
+
+/// A kind of value free text may not hold.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Kind {
+    /// A PRC mobile number (11 digits, 13x–19x; with or without +86).
+    Mobile,
+    /// A PRC landline with its area code (0 + 2–3 digits, then 7–8).
+    Landline,
+    /// A resident ID number (18 characters) whose check digit holds.
+    IdNumber,
+    /// A payment card number (13–19 digits) whose Luhn check holds.
+    BankCard,
+    Email,
+    /// A special-category term of the policy's `[special]` lists.
+    Special,
+}
+
+impl Kind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Kind::Mobile => "a mobile number",
+            Kind::Landline => "a landline number",
+            Kind::IdNumber => "an ID number",
+            Kind::BankCard => "a bank card number",
+            Kind::Email => "an email address",
+            Kind::Special => "a special-category term",
+        }
+    }
+}
+
+/// The texts the policy screens.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Text {
+    /// A dossier's `/remarks`.
+    Remarks,
+    /// An interaction's `/summary`.
+    InteractionSummary,
+}
+
+/// What one text holds that it may not: the kind and, for a special term,
+/// its category (never the value or the term).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Finding {
+    pub kind: Kind,
+    /// For `Special`: the category (`health`, ...).
+    pub category: Option<String>,
+}
+
+impl fmt::Display for Finding {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.category {
+            Some(c) => write!(f, "holds {} ({c})", self.kind.as_str()),
+            None => write!(f, "holds {}", self.kind.as_str()),
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawText {
+    refuse: Vec<Kind>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawScreening {
+    text: BTreeMap<String, toml::Spanned<RawText>>,
+    #[serde(default)]
+    special: BTreeMap<String, Vec<String>>,
+}
+
+/// The screening rules.
+#[derive(Debug, Clone)]
+pub struct ScreeningRules {
+    remarks: Vec<Kind>,
+    summary: Vec<Kind>,
+    /// (category, lower-cased terms).
+    special: Vec<(String, Vec<String>)>,
+}
+
+/// The longest text screened in full; the template bounds remarks at
+/// 10,000 characters and summaries at 4,000, so this is never reached by a
+/// valid write.
+const MAX_SCREENED: usize = 64 * 1024;
+
+impl ScreeningRules {
+    pub fn parse(text: &str) -> Result<Self, (usize, String)> {
+        let raw: RawScreening = super::parse_toml(text)?;
+        let mut rules = ScreeningRules { remarks: vec![], summary: vec![], special: vec![] };
+        for (name, t) in &raw.text {
+            let line = super::line_of(text, t);
+            let kinds = match name.as_str() {
+                "remarks" => &mut rules.remarks,
+                "interaction_summary" => &mut rules.summary,
+                other => return Err((line, format!("[text.{other}]: the texts are remarks and interaction_summary"))),
+            };
+            *kinds = t.get_ref().refuse.clone();
+            kinds.sort();
+            kinds.dedup();
+        }
+        for (category, terms) in raw.special {
+            let terms: Vec<String> = terms.iter().map(|t| t.trim().to_lowercase()).filter(|t| !t.is_empty()).collect();
+            if !terms.is_empty() {
+                rules.special.push((category, terms));
+            }
+        }
+        let wants_special = rules.remarks.iter().chain(&rules.summary).any(|k| *k == Kind::Special);
+        if wants_special && rules.special.is_empty() {
+            return Err((1, "a text refuses special terms but [special] lists none".into()));
+        }
+        Ok(rules)
+    }
+
+    /// What `value`, written as `text`, holds that the policy refuses (at
+    /// most one finding per kind, in kind order).
+    pub fn screen(&self, text: Text, value: &str) -> Vec<Finding> {
+        let kinds = match text {
+            Text::Remarks => &self.remarks,
+            Text::InteractionSummary => &self.summary,
+        };
+        if kinds.is_empty() {
+            return vec![];
+        }
+        let value = match value.char_indices().nth(MAX_SCREENED) {
+            Some((end, _)) => &value[..end],
+            None => value,
+        };
+        let mut found = numbers(value);
+        if email(value) {
+            found.push(Kind::Email);
+        }
+        let lower = value.to_lowercase();
+        let category = self
+            .special
+            .iter()
+            .find(|(_, terms)| terms.iter().any(|t| lower.contains(t.as_str())))
+            .map(|(c, _)| c.clone());
+        let mut out: Vec<Finding> =
+            kinds.iter().filter(|k| found.contains(k)).map(|k| Finding { kind: *k, category: None }).collect();
+        if kinds.contains(&Kind::Special) {
+            if let Some(c) = category {
+                out.push(Finding { kind: Kind::Special, category: Some(c) });
+            }
+        }
+        out.sort_by_key(|f| f.kind);
+        out
+    }
+}
+
+/// The kinds of number in `text`: each run of digits (spaces and hyphens
+/// between digits allowed, as people write numbers; an ID number's final
+/// `X` included) classified once.
+fn numbers(text: &str) -> Vec<Kind> {
+    let mut kinds = Vec::new();
+    let chars: Vec<char> = text.chars().collect();
+    let mut i = 0;
+    while i < chars.len() {
+        if !chars[i].is_ascii_digit() && chars[i] != '+' {
+            i += 1;
+            continue;
+        }
+        let start = i;
+        let mut digits = String::new();
+        let mut seps = 0usize;
+        let mut first_sep_at = None;
+        if chars[i] == '+' {
+            i += 1;
+        }
+        while i < chars.len() {
+            let c = chars[i];
+            if c.is_ascii_digit() {
+                digits.push(c);
+                i += 1;
+            } else if (c == ' ' || c == '-')
+                && i + 1 < chars.len()
+                && chars[i + 1].is_ascii_digit()
+                && !digits.is_empty()
+            {
+                seps += 1;
+                first_sep_at.get_or_insert(digits.len());
+                i += 1;
+            } else if (c == 'X' || c == 'x') && digits.len() == 17 {
+                digits.push('X');
+                i += 1;
+                break;
+            } else {
+                break;
+            }
+        }
+        // A run glued to letters or further digits of an identifier (an
+        // order number such as SO20261206001) is not a person's number.
+        let glued = start > 0 && chars[start - 1].is_ascii_alphanumeric()
+            || chars.get(i).is_some_and(|c| c.is_ascii_alphanumeric());
+        if !glued && !digits.is_empty() {
+            if let Some(k) = classify(&digits, chars[start] == '+', first_sep_at, seps) {
+                if !kinds.contains(&k) {
+                    kinds.push(k);
+                }
+            }
+        }
+        if i == start {
+            i += 1;
+        }
+    }
+    kinds
+}
+
+fn classify(digits: &str, plus: bool, first_sep_at: Option<usize>, seps: usize) -> Option<Kind> {
+    let national = match digits.strip_prefix("86").or_else(|| digits.strip_prefix("0086")) {
+        Some(rest) if (plus || digits.starts_with("00")) && rest.len() == 11 => rest,
+        _ => digits,
+    };
+    let b = national.as_bytes();
+    if b.len() == 11 && b[0] == b'1' && (b'3'..=b'9').contains(&b[1]) {
+        return Some(Kind::Mobile);
+    }
+    if b.len() == 18 && id_check(national) {
+        return Some(Kind::IdNumber);
+    }
+    if (13..=19).contains(&b.len()) && b.iter().all(u8::is_ascii_digit) && luhn(national) {
+        return Some(Kind::BankCard);
+    }
+    // A landline is written with its area code set apart (010-12345678,
+    // 0755 1234 5678): a 0, 2 or 3 more digits, then 7 or 8.
+    if (10..=12).contains(&b.len()) && b[0] == b'0' && b[1] != b'0' && matches!(first_sep_at, Some(3 | 4)) && seps <= 2
+    {
+        return Some(Kind::Landline);
+    }
+    None
+}
+
+/// The check character of a resident ID number (GB 11643-1999, ISO 7064
+/// MOD 11-2) holds.
+fn id_check(id: &str) -> bool {
+    const WEIGHTS: [u32; 17] = [7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2];
+    const CHECK: &[u8; 11] = b"10X98765432";
+    let b = id.as_bytes();
+    if b.len() != 18 || !b[..17].iter().all(u8::is_ascii_digit) {
+        return false;
+    }
+    let sum: u32 = b[..17].iter().zip(WEIGHTS).map(|(d, w)| u32::from(d - b'0') * w).sum();
+    CHECK[(sum % 11) as usize] == b[17].to_ascii_uppercase()
+}
+
+/// The Luhn check of a card number holds.
+fn luhn(number: &str) -> bool {
+    let mut sum = 0;
+    for (i, d) in number.bytes().rev().enumerate() {
+        let mut d = u32::from(d - b'0');
+        if i % 2 == 1 {
+            d *= 2;
+            if d > 9 {
+                d -= 9;
+            }
+        }
+        sum += d;
+    }
+    sum % 10 == 0
+}
+
+/// Whether `text` holds something shaped like an email address.
+fn email(text: &str) -> bool {
+    text.match_indices('@').any(|(at, _)| {
+        let local = text[..at].chars().rev().take_while(|c| c.is_ascii_alphanumeric() || "._%+-".contains(*c)).count();
+        let domain: String =
+            text[at + 1..].chars().take_while(|c| c.is_ascii_alphanumeric() || *c == '.' || *c == '-').collect();
+        let domain = domain.trim_end_matches('.');
+        local > 0
+            && domain.contains('.')
+            && domain
+                .rsplit('.')
+                .next()
+                .is_some_and(|tld| tld.len() >= 2 && tld.chars().all(|c| c.is_ascii_alphabetic()))
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rules() -> ScreeningRules {
+        ScreeningRules::parse(include_str!("../../policies/screening.toml")).unwrap()
+    }
+
+    fn kinds(text: Text, value: &str) -> Vec<Kind> {
+        rules().screen(text, value).into_iter().map(|f| f.kind).collect()
+    }
+
+    #[test]
+    fn personal_numbers_are_found_as_people_write_them() {
+        use Kind::*;
+        for (value, want) in [
+            ("请联系 13912345688 确认", vec![Mobile]),
+            ("call 139-1234-5688 or +86 139 1234 5688", vec![Mobile]),
+            ("法人电话 010-62345678", vec![Landline]),
+            ("总机 0755 2345 6789", vec![Landline]),
+            ("身份证 11010519491231002X 已核", vec![IdNumber]),
+            ("card 4111 1111 1111 1111 on file", vec![BankCard]),
+            ("卡号6222020200112233446", vec![BankCard]),
+            ("mail zhang.wei@example.com.cn please", vec![Email]),
+            ("客户有糖尿病,运输时间不宜过长", vec![Special]),
+            ("Driver mentioned DIABETES", vec![Special]),
+        ] {
+            assert_eq!(kinds(Text::Remarks, value), want, "{value}");
+        }
+    }
+
+    #[test]
+    fn business_text_passes() {
+        for value in [
+            "重点客户,优先安排车辆;旺季提前两周确认运力",
+            "Requires cold chain transport for frozen ingredients; 需要冷链",
+            "月均 2000 吨,合同 2026-12-06 到期,单价 350 元/吨",
+            "订单 SO2026120600123 已签收",
+            "身份证 110105194912310021 (check digit wrong)",
+            "card 4111 1111 1111 1112 (Luhn fails)",
+            "tel ext 8012, room 1203, 2026-2027 contract",
+            "user@localhost is not an address here",
+            "",
+        ] {
+            assert_eq!(kinds(Text::Remarks, value), [], "{value}");
+        }
+    }
+
+    #[test]
+    fn a_finding_names_the_kind_and_category_never_the_value() {
+        let f = rules().screen(Text::Remarks, "13912345688 有高血压");
+        let said: Vec<String> = f.iter().map(ToString::to_string).collect();
+        assert_eq!(said, ["holds a mobile number", "holds a special-category term (health)"]);
+        assert!(said.iter().all(|s| !s.contains("139") && !s.contains("高血压")));
+    }
+
+    #[test]
+    fn each_text_refuses_only_its_kinds() {
+        assert_eq!(kinds(Text::InteractionSummary, "张伟 13912345688 asked about rates"), []);
+        assert_eq!(kinds(Text::InteractionSummary, "身份证 11010519491231002X"), [Kind::IdNumber]);
+        let none = ScreeningRules::parse("[text.remarks]\nrefuse = []\n").unwrap();
+        assert!(none.screen(Text::Remarks, "13912345688").is_empty());
+    }
+
+    #[test]
+    fn a_bad_policy_names_its_line() {
+        let (line, msg) = ScreeningRules::parse("[text.notes]\nrefuse = [\"mobile\"]\n").unwrap_err();
+        assert_eq!(line, 1, "{msg}");
+        assert!(ScreeningRules::parse("[text.remarks]\nrefuse = [\"phone\"]\n").is_err());
+        let (_, msg) = ScreeningRules::parse("[text.remarks]\nrefuse = [\"special\"]\n").unwrap_err();
+        assert!(msg.contains("[special]"), "{msg}");
+    }
+
+    #[test]
+    fn any_text_is_screened_without_panicking() {
+        let r = rules();
+        let samples = [
+            "+",
+            "+86",
+            "0",
+            "00",
+            "1-",
+            "-1",
+            "X",
+            "12345678901234567X",
+            "@",
+            "a@",
+            "@b.cn",
+            "x@y.",
+            "0".repeat(100).as_str(),
+        ]
+        .map(str::to_owned);
+        for s in samples.iter().chain([&"9".repeat(70_000), &"长".repeat(70_000)]) {
+            let _ = r.screen(Text::Remarks, s);
+        }
+    }
+}
