@@ -471,6 +471,8 @@ async fn operations_endpoints_and_openapi_completeness() {
         ("/v1/assessments", "post"),
         ("/v1/assessments", "get"),
         ("/v1/assessments/{id}/report", "get"),
+        ("/v1/officer", "get"),
+        ("/v1/officer", "put"),
         ("/v1/recipients", "post"),
         ("/v1/recipients", "get"),
         ("/v1/recipients/{id}", "get"),
@@ -518,10 +520,10 @@ async fn operations_endpoints_and_openapi_completeness() {
         }
     }
     assert_eq!(
-        json_bodies, 24,
+        json_bodies, 25,
         "dossier create and update, principal, close, hold, consent, erasure, enroll, residency, request and its \
-         change, incident, affected, notification, exemption, export, assessment, recipient, attestation, transfer, \
-         interaction, figures, grade override, review"
+         change, incident, affected, notification, exemption, export, assessment, officer, recipient, attestation, \
+         transfer, interaction, figures, grade override, review"
     );
     app.stop().await;
 }

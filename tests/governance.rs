@@ -457,3 +457,60 @@ async fn a_transfer_abroad_needs_its_record_and_is_counted_with_an_alert_at_the_
     let sd = rop["records"].as_array().unwrap().iter().find(|r| r["purpose"] == "service_delivery").unwrap();
     assert!(sd["transfers"].as_array().unwrap().iter().any(|t| t.as_str().unwrap().starts_with(&xfr)), "{sd}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_persons_on_record_call_for_an_officer_whom_compliance_records_and_reports() {
+    let rules = std::fs::read_to_string(policies_dir().join("officer.toml"))
+        .unwrap()
+        .replace("threshold = 1000000", "threshold = 1");
+    let w = world().policy("officer.toml", &rules).start().await;
+    let (_, v) = w.officer(Method::GET, "/v1/officer", None).await;
+    assert_eq!(
+        (v["officer"].clone(), v["threshold"].as_u64(), v["required"].as_bool()),
+        (Value::Null, Some(1), Some(false)),
+        "{v}"
+    );
+
+    let (_, subjects) = w.app.create_ok(w.token("service"), "service_delivery", &w.body(0)).await;
+    // The deadline job's check (the scheduler's own run, a minute after
+    // start, may have made it first: the alert is raised once either way).
+    w.app.archive().registers().check_deadlines().await.unwrap();
+    w.app.archive().registers().check_deadlines().await.unwrap();
+    let (_, alerts) = w.call(Method::GET, w.token("officer"), "dsr", "/v1/audit/alerts", None).await;
+    let listed = alerts.as_array().or_else(|| alerts["alerts"].as_array()).cloned().unwrap_or_default();
+    let raised: Vec<&Value> = listed.iter().filter(|a| a["rule"] == "officer_required").collect();
+    assert_eq!(raised.len(), 1, "{alerts}");
+    let (_, v) = w.officer(Method::GET, "/v1/officer", None).await;
+    assert_eq!(v["persons"].as_u64(), Some(subjects.len() as u64), "each contact is one person: {v}");
+    assert_eq!((v["required"].as_bool(), v["reported"].as_bool()), (Some(true), Some(false)), "{v}");
+    assert_eq!((v["crossed_on"].as_str(), v["report_due"].as_str()), (Some("2026-12-01"), Some("2027-01-12")), "{v}");
+
+    let body = |reported_on: Option<&str>| json!({"name": "王敏", "contact": "pipo@example.com", "appointed_on": "2026-11-30", "reported_on": reported_on});
+    let (status, _) = w.call(Method::PUT, w.token("service"), "dsr", "/v1/officer", Some(body(None))).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let (status, p) = w.officer(Method::PUT, "/v1/officer", Some(body(Some("2026-11-29")))).await;
+    assert_eq!(
+        (status, p["errors"][0]["path"].as_str()),
+        (StatusCode::UNPROCESSABLE_ENTITY, Some("/reported_on")),
+        "{p}"
+    );
+    let (status, p) = w.officer(Method::PUT, "/v1/officer", Some(body(Some("2026-12-01")))).await;
+    assert_eq!(status, StatusCode::OK, "{p}");
+    assert_eq!((p["n"].as_u64(), p["name"].as_str()), (Some(1), Some("王敏")));
+    let (_, v) = w.officer(Method::GET, "/v1/officer", None).await;
+    assert_eq!(
+        (v["reported"].as_bool(), v["officer"]["contact"].as_str()),
+        (Some(true), Some("pipo@example.com")),
+        "{v}"
+    );
+
+    let (_, auditor) = w.app.principal(&["auditor"], "").await;
+    let (status, v) = w.call(Method::GET, &auditor, "legal_compliance", "/v1/officer", None).await;
+    assert_eq!(
+        (status, &v["officer"]["name"], v["history"].as_array().map(Vec::len)),
+        (StatusCode::OK, &Value::Null, Some(1)),
+        "{v}"
+    );
+    let log = Value::Array(w.app.audit(w.token("officer"), "resource=officer").await).to_string();
+    assert!(log.contains("officer.appoint") && !log.contains("王敏") && !log.contains("pipo@"), "{log}");
+}

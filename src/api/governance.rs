@@ -1,9 +1,14 @@
+//! `/v1/officer`: the personal-information protection officer (PIPL Art.
+//! 52) and the count of persons that makes one required.
 //! `/v1/records-of-processing`: the records of processing activities
 //! (compliance, auditor), as JSON or, with `Accept: text/csv`, CSV.
 
-use crate::archive::governance::{AssessmentView, NewAssessment, ProcessingKind, RecordsOfProcessing};
+use crate::archive::governance::{
+    AssessmentView, NewAssessment, NewOfficer, OfficerStatus, OfficerView, ProcessingKind, RecordsOfProcessing,
+};
 use crate::domain::Classification;
 use crate::web::body::{Body, Errors, Text};
+use crate::web::commands::OfficerDto;
 use crate::web::error::ApiError;
 use crate::web::{AppState, Ctx};
 use axum::extract::{Path, State};
@@ -20,6 +25,7 @@ pub fn routes() -> Router<AppState> {
         .route("/records-of-processing", get(records_of_processing))
         .route("/assessments", axum::routing::post(create_assessment).get(list_assessments))
         .route("/assessments/{id}/report", get(assessment_report))
+        .route("/officer", get(officer).put(record_officer))
 }
 
 /// What an assessment covers.
@@ -151,4 +157,30 @@ pub async fn records_of_processing(
         return Ok(([(header::CONTENT_TYPE, "text/csv; charset=utf-8")], body).into_response());
     }
     Ok(Json(records).into_response())
+}
+
+/// The personal-information protection officer on record, their history,
+/// and whether the persons on record make one required (compliance; an
+/// auditor sees no name or contact).
+#[utoipa::path(get, path = "/v1/officer", tag = "governance",
+    responses((status = 200, body = OfficerStatus), (status = 401), (status = 403)),
+    security(("bearer" = [])))]
+pub async fn officer(State(s): State<AppState>, Ctx(ctx): Ctx) -> Result<Json<OfficerStatus>, ApiError> {
+    Ok(Json(s.archive.governance().officer_status(&ctx).await?))
+}
+
+/// Record the officer, or the report of the current one to the regulator
+/// (compliance); appended to the history, never overwritten.
+#[utoipa::path(put, path = "/v1/officer", tag = "governance",
+    request_body = OfficerDto,
+    responses((status = 200, body = OfficerView), (status = 400), (status = 401), (status = 403), (status = 409),
+              (status = 413), (status = 422)),
+    security(("bearer" = [])))]
+pub async fn record_officer(
+    State(s): State<AppState>,
+    Ctx(ctx): Ctx,
+    Body(d): Body<OfficerDto>,
+) -> Result<Json<OfficerView>, ApiError> {
+    let new = NewOfficer::try_from(d).map_err(ApiError::invalid)?;
+    Ok(Json(s.archive.governance().record_officer(&ctx, new).await?))
 }

@@ -211,10 +211,11 @@ pub enum Resource {
     Recipients,
     Transfers,
     RecordsOfProcessing,
+    Officer,
 }
 
 impl Resource {
-    pub const ALL: [Resource; 13] = [
+    pub const ALL: [Resource; 14] = [
         Resource::Audit,
         Resource::AuditAlerts,
         Resource::AuditCheckpoint,
@@ -228,6 +229,7 @@ impl Resource {
         Resource::Recipients,
         Resource::Transfers,
         Resource::RecordsOfProcessing,
+        Resource::Officer,
     ];
 
     /// The name entries carry (and auditors filter by).
@@ -245,6 +247,7 @@ impl Resource {
             Resource::Assessments => "assessments",
             Resource::Recipients => "recipients",
             Resource::Transfers => "transfers",
+            Resource::Officer => "officer",
             Resource::RecordsOfProcessing => "records-of-processing",
         }
     }

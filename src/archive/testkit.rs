@@ -25,9 +25,18 @@ pub(crate) fn archive_with_clock() -> (Archive, Arc<MemStore>, Arc<ManualClock>)
 /// [`archive_with_clock`], tuned by `settings` (a search index directory,
 /// backups).
 pub(crate) fn archive_with(settings: crate::archive::Settings) -> (Archive, Arc<MemStore>, Arc<ManualClock>) {
+    archive_with_policy(settings, |_| {})
+}
+
+/// [`archive_with`], on the shipped policies as `tweak` changes them.
+pub(crate) fn archive_with_policy(
+    settings: crate::archive::Settings,
+    tweak: impl FnOnce(&mut PolicySet),
+) -> (Archive, Arc<MemStore>, Arc<ManualClock>) {
     let store = Arc::new(MemStore::default());
     let clock = Arc::new(ManualClock::new(time::macros::datetime!(2026-12-01 09:00 UTC)));
-    let policy = PolicySet::embedded().unwrap();
+    let mut policy = PolicySet::embedded().unwrap();
+    tweak(&mut policy);
     let a = Archive::open(
         store.clone(),
         MasterKey::generate(),

@@ -114,6 +114,10 @@ pub enum Action {
     NoticePublish,
     /// `policy.load`
     PolicyLoad,
+    /// `officer.appoint`
+    OfficerAppoint,
+    /// `officer.read`
+    OfficerRead,
     /// `principal.approve`
     PrincipalApprove,
     /// `principal.break_glass`
@@ -194,7 +198,7 @@ pub enum Action {
 
 impl Action {
     /// Every action, in name order.
-    pub const ALL: [Action; 92] = [
+    pub const ALL: [Action; 94] = [
         Action::AssessmentCreate,
         Action::AssessmentList,
         Action::AssessmentReport,
@@ -248,6 +252,8 @@ impl Action {
         Action::InteractionCreate,
         Action::InteractionList,
         Action::NoticePublish,
+        Action::OfficerAppoint,
+        Action::OfficerRead,
         Action::PolicyLoad,
         Action::PrincipalApprove,
         Action::PrincipalBreakGlass,
@@ -381,6 +387,8 @@ impl Action {
             Action::TokenList => "token.list",
             Action::TokenRenew => "token.renew",
             Action::TokenRevoke => "token.revoke",
+            Action::OfficerAppoint => "officer.appoint",
+            Action::OfficerRead => "officer.read",
             Action::TransferCreate => "transfer.create",
             Action::TransferList => "transfer.list",
             Action::TransferVolume => "transfer.volume",

@@ -369,3 +369,43 @@ transfers = "none"
         assert!(!t.mechanisms["contract_necessity"].separate_consent);
     }
 }
+
+/// `policies/officer.toml`: when the personal-information protection
+/// officer is required (PIPL Art. 52) and how soon they are reported.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OfficerRules {
+    /// Distinct persons processed at which an officer is required.
+    pub threshold: u64,
+    /// Working days (Monday to Friday) from crossing the threshold to the
+    /// report to the regulator.
+    pub report_within_working_days: u32,
+    pub citation: String,
+}
+
+impl OfficerRules {
+    pub fn parse(text: &str) -> Result<Self, (usize, String)> {
+        let rules: OfficerRules = super::parse_toml(text)?;
+        if rules.threshold == 0 || !(1..=366).contains(&rules.report_within_working_days) {
+            return Err((1, "threshold is positive; report_within_working_days from 1 to 366".into()));
+        }
+        if rules.citation.trim().is_empty() {
+            return Err((1, "the rule needs its citation".into()));
+        }
+        Ok(rules)
+    }
+
+    /// The day `working_days` working days (Monday to Friday; public
+    /// holidays are not known to custos, so the date errs early) after `from`.
+    pub fn report_due(&self, from: time::Date) -> time::Date {
+        let mut day = from;
+        let mut left = self.report_within_working_days;
+        while left > 0 {
+            day = day.next_day().unwrap_or(day);
+            if !matches!(day.weekday(), time::Weekday::Saturday | time::Weekday::Sunday) {
+                left -= 1;
+            }
+        }
+        day
+    }
+}

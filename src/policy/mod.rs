@@ -42,7 +42,7 @@ pub enum PolicyError {
 }
 
 /// The policy files shipped in `policies/`, compiled in.
-pub const EMBEDDED: [(&str, &str); 14] = [
+pub const EMBEDDED: [(&str, &str); 15] = [
     ("access.cedar", include_str!("../../policies/access.cedar")),
     ("alerts.toml", include_str!("../../policies/alerts.toml")),
     ("collection.toml", include_str!("../../policies/collection.toml")),
@@ -51,6 +51,7 @@ pub const EMBEDDED: [(&str, &str); 14] = [
     ("incidents.toml", include_str!("../../policies/incidents.toml")),
     ("masking.toml", include_str!("../../policies/masking.toml")),
     ("notices.toml", include_str!("../../policies/notices.toml")),
+    ("officer.toml", include_str!("../../policies/officer.toml")),
     ("purposes.toml", include_str!("../../policies/purposes.toml")),
     ("requests.toml", include_str!("../../policies/requests.toml")),
     ("retention.toml", include_str!("../../policies/retention.toml")),
@@ -176,6 +177,7 @@ pub struct PolicySet {
     pub transfers: governance::TransferRules,
     pub grading: grading::GradingRules,
     pub screening: screening::ScreeningRules,
+    pub officer: governance::OfficerRules,
     /// SHA-256 over every policy file (sorted by name: name, length,
     /// contents), hex; written into every audit entry.
     pub hash: String,
@@ -224,6 +226,7 @@ impl PolicySet {
         let transfers = files.parse("transfers.toml", governance::TransferRules::parse)?;
         let grading = files.parse("grading.toml", grading::GradingRules::parse)?;
         let screening = files.parse("screening.toml", screening::ScreeningRules::parse)?;
+        let officer = files.parse("officer.toml", governance::OfficerRules::parse)?;
         Ok(PolicySet {
             purposes,
             alerts,
@@ -238,6 +241,7 @@ impl PolicySet {
             transfers,
             grading,
             screening,
+            officer,
             hash: files.hash(),
             source: files.source.clone(),
         })

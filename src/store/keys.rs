@@ -209,6 +209,23 @@ pub fn transfer_alerted(year: i32) -> Vec<u8> {
     format!("z/{year:04}").into_bytes()
 }
 
+/// `registers`: the `n`th record of the personal-information protection
+/// officer (append-only: the last is the current one).
+pub fn officer(n: &u32) -> Vec<u8> {
+    let mut k = OFFICER_PREFIX.to_vec();
+    k.extend_from_slice(&n.to_be_bytes());
+    k
+}
+
+/// `registers`: every record of the officer.
+pub const OFFICER_PREFIX: &[u8] = b"k/";
+
+/// `registers`: the count of distinct persons the daily check last made,
+/// and when the officer threshold was crossed (one row).
+pub fn officer_state(_: &()) -> Vec<u8> {
+    b"q/officer".to_vec()
+}
+
 /// `registers`: the digest of a privacy-notice version, recorded once it
 /// is in force.
 pub fn notice(version: &str) -> Vec<u8> {

@@ -2,10 +2,13 @@
 //! what each collection recorded (`collection`), impact assessments
 //! (`assessments`), the recipients register with processors' deletion
 //! attestations (`recipients`), cross-border transfer records and the
-//! yearly count of persons transferred (`transfers`), and the records of
-//! processing generated from all of them (`records`).
+//! yearly count of persons transferred (`transfers`), the personal-
+//! information protection officer and the count of persons that makes one
+//! required (`officer`), and the records of processing generated from all
+//! of them (`records`).
 
 mod assessments;
+mod officer;
 mod recipients;
 mod records;
 mod transfers;
@@ -13,6 +16,7 @@ mod transfers;
 pub(crate) use crate::archive::records::RecipientRecord;
 pub(crate) use assessments::assessed_purposes;
 pub use assessments::{AssessmentView, NewAssessment, ProcessingKind};
+pub use officer::{NewOfficer, OfficerStatus, OfficerView};
 pub use recipients::{AttestationView, NewAttestation, NewRecipient, RecipientRole, RecipientView};
 pub use records::{ProcessingRecord, RecordsOfProcessing};
 pub use transfers::{NewTransfer, TransferView, TransferVolume};

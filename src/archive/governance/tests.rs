@@ -48,3 +48,57 @@ async fn a_deletion_is_attested_once_after_the_term_sealed_and_shown_to_complian
     let seen = g.get_recipient(&ctx(&[Role::Auditor]), &r.id).await.unwrap();
     assert_eq!(seen.attestation.unwrap().statement, None, "an auditor sees that it was attested, not the text");
 }
+
+#[tokio::test]
+async fn the_persons_on_record_make_an_officer_required_once_and_the_officer_is_recorded_sealed() {
+    use super::NewOfficer;
+    use crate::archive::testkit::{archive_with_policy, sales_dossier};
+    let settings = crate::archive::Settings { key_cache: 64, ..Default::default() };
+    let (a, store, clock) = archive_with_policy(settings, |p| p.officer.threshold = 2);
+    let g = a.governance();
+    let officer = ctx(&[Role::Compliance]);
+
+    // Below the threshold: counted, no alert.
+    assert!(g.check_officer().await.unwrap().is_none());
+    assert_eq!(g.officer_status(&officer).await.unwrap().persons, 0);
+    let (_, made) = sales_dossier(&a).await;
+    let (_, more) = sales_dossier(&a).await;
+    let persons = (made.subjects.len() + more.subjects.len()) as u64;
+    assert!(persons >= 2, "the fixture names contacts");
+    assert!(g.check_officer().await.unwrap().is_none(), "counted once a day");
+    clock.advance(time::Duration::days(1));
+    let alert = g.check_officer().await.unwrap().expect("the threshold is reached with no officer reported");
+    assert_eq!((alert.rule.as_str(), alert.count, alert.threshold), ("officer_required", persons, 2));
+    let status = g.officer_status(&officer).await.unwrap();
+    assert_eq!((status.persons, status.required, status.reported), (persons, true, false));
+    // Crossed on Wednesday 2 December 2026: thirty working days later.
+    assert_eq!((status.crossed_on.as_deref(), status.report_due.as_deref()), (Some("2026-12-02"), Some("2027-01-13")));
+    clock.advance(time::Duration::days(1));
+    assert!(g.check_officer().await.unwrap().is_none(), "raised once");
+
+    // Compliance names the officer, then records the report; others may not.
+    let name = "王敏";
+    let new = |reported_on| NewOfficer {
+        name: name.into(),
+        contact: "pipo@example.com".into(),
+        appointed_on: a.now().date(),
+        reported_on,
+    };
+    let refused = g.record_officer(&ctx(&[Role::Sales]), new(None)).await;
+    assert!(matches!(refused, Err(ArchiveError::Forbidden { .. })), "{refused:?}");
+    let first = g.record_officer(&officer, new(None)).await.unwrap();
+    assert_eq!((first.n, first.name.as_deref()), (1, Some(name)));
+    let future = g.record_officer(&officer, new(Some(a.now().date() + time::Duration::days(3)))).await;
+    assert!(matches!(future, Err(ArchiveError::Invalid(ref e)) if e[0].path == "/reported_on"), "{future:?}");
+    let second = g.record_officer(&officer, new(Some(a.now().date()))).await.unwrap();
+    assert_eq!(second.n, 2);
+    let status = g.officer_status(&officer).await.unwrap();
+    assert!(status.reported && status.history.len() == 2, "{status:?}");
+    let seen = g.officer_status(&ctx(&[Role::Auditor])).await.unwrap();
+    assert_eq!((seen.officer.unwrap().name, seen.history.len()), (None, 2), "an auditor sees that, not who");
+    for row in store.scan(Cf::Registers, b"", b"") {
+        let (_, raw) = row.unwrap();
+        let raw = String::from_utf8_lossy(&raw);
+        assert!(!raw.contains(name) && !raw.contains("pipo@example.com"), "the name and contact are sealed");
+    }
+}

@@ -2,7 +2,9 @@
 //! an alert for each open data-subject request past its due date, and for
 //! each incident notification deadline that nears (`warn_before`) or runs
 //! out with no notification recorded, and when the year's count of persons
-//! transferred abroad reaches its threshold. Each is raised once; the
+//! transferred abroad reaches its threshold, and (counted once a day) when
+//! the persons on record make a protection officer required and none is
+//! reported. Each is raised once; the
 //! alert, its audit entry and the record's mark are one guarded write. It
 //! also records the digest of a privacy notice that took effect.
 
@@ -47,6 +49,7 @@ impl Registers {
             }
         }
         raised.extend(self.governance.check_transfer_volume().await?);
+        raised.extend(self.governance.check_officer().await?);
         Ok(raised)
     }
 }

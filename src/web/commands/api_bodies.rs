@@ -1,12 +1,13 @@
 //! The bodies only the API takes, each with its one conversion into the
 //! archive's command, as [`super`]'s: a month's figures, a bulk export, an
-//! incident's affected criteria.
+//! incident's affected criteria, the protection officer.
 
 use crate::archive::customers::{Month, MonthFigures, NewFigures};
+use crate::archive::governance::NewOfficer;
 use crate::archive::registers::{AffectedCriteria, NewExport};
 use crate::domain::dossier::FieldError;
 use crate::domain::{DossierId, PrincipalId, SubjectId};
-use crate::web::body::Errors;
+use crate::web::body::{Errors, Text};
 use serde::Deserialize;
 use utoipa::ToSchema;
 
@@ -135,6 +136,55 @@ impl TryFrom<AffectedDto> for AffectedCriteria {
             }
         }
         errors.finish(Some(AffectedCriteria { actor: d.actor, from, to, dossiers }))
+    }
+}
+
+/// `PUT /v1/officer`: the personal-information protection officer.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct OfficerDto {
+    /// The officer's name (sealed).
+    #[schema(inline)]
+    pub name: Text,
+    /// How the public reaches them: the contact that is published (sealed).
+    #[schema(inline)]
+    pub contact: Text,
+    /// ISO 8601 date.
+    #[schema(format = Date)]
+    pub appointed_on: String,
+    /// When the name and contact were reported to the regulator (ISO 8601 date).
+    #[schema(format = Date)]
+    pub reported_on: Option<String>,
+}
+
+fn iso_date(errors: &mut Errors, path: &str, s: &str) -> Option<time::Date> {
+    let d = time::Date::parse(s, &time::format_description::well_known::Iso8601::DATE).ok();
+    if d.is_none() {
+        errors.add(path, "an ISO 8601 date (YYYY-MM-DD)");
+    }
+    d
+}
+
+/// The one check of an officer record's shape: its dates (whether they
+/// lie in the future is the use case's).
+impl TryFrom<OfficerDto> for NewOfficer {
+    type Error = Vec<FieldError>;
+    fn try_from(d: OfficerDto) -> Result<Self, Self::Error> {
+        let mut errors = Errors::default();
+        let appointed_on = iso_date(&mut errors, "/appointed_on", &d.appointed_on);
+        let reported_on = d.reported_on.as_deref().map(|r| iso_date(&mut errors, "/reported_on", r));
+        if let (Some(a), Some(Some(r))) = (appointed_on, reported_on) {
+            if r < a {
+                errors.add("/reported_on", "before the appointment");
+            }
+        }
+        let new = appointed_on.map(|appointed_on| NewOfficer {
+            name: d.name.0,
+            contact: d.contact.0,
+            appointed_on,
+            reported_on: reported_on.flatten(),
+        });
+        errors.finish(new)
     }
 }
 
@@ -281,5 +331,29 @@ mod tests {
             refused(criteria(None, Some(vec![]))),
             one("", "give an actor, a time window (from, to), dossiers, or several")
         );
+    }
+
+    fn officer(appointed_on: &str, reported_on: Option<&str>) -> Result<NewOfficer, Vec<FieldError>> {
+        NewOfficer::try_from(OfficerDto {
+            name: Text("王敏".into()),
+            contact: Text("pipo@example.com".into()),
+            appointed_on: appointed_on.into(),
+            reported_on: reported_on.map(Into::into),
+        })
+    }
+
+    #[test]
+    fn an_officer_record_is_dated_and_reported_after_the_appointment() {
+        let o = officer("2026-11-02", Some("2026-11-20")).unwrap();
+        assert_eq!(
+            (o.appointed_on.to_string(), o.reported_on.map(|d| d.to_string())),
+            ("2026-11-02".into(), Some("2026-11-20".into()))
+        );
+        assert!(officer("2026-11-02", None).unwrap().reported_on.is_none());
+        let paths =
+            |r: Result<NewOfficer, Vec<FieldError>>| r.unwrap_err().into_iter().map(|e| e.path).collect::<Vec<_>>();
+        assert_eq!(paths(officer("2026-13-02", None)), ["/appointed_on"]);
+        assert_eq!(paths(officer("2026-11-02", Some("11/20/2026"))), ["/reported_on"]);
+        assert_eq!(paths(officer("2026-11-02", Some("2026-11-01"))), ["/reported_on"]);
     }
 }
