@@ -396,7 +396,7 @@ impl OfficerRules {
     }
 
     /// The day `working_days` working days (Monday to Friday; public
-    /// holidays are not known to custos, so the date errs early) after `from`.
+    /// holidays and make-up working days are not known to custos) after `from`.
     pub fn report_due(&self, from: time::Date) -> time::Date {
         let mut day = from;
         let mut left = self.report_within_working_days;

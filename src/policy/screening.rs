@@ -16,9 +16,11 @@ pub enum Kind {
     Mobile,
     /// A PRC landline with its area code (0 + 2–3 digits, then 7–8).
     Landline,
-    /// A resident ID number (18 characters) whose check digit holds.
+    /// A resident ID number (18 characters): a region's first digit, a
+    /// birth date, and a check digit that holds.
     IdNumber,
-    /// A payment card number (13–19 digits) whose Luhn check holds.
+    /// A payment card number: 16–19 digits, a card network's prefix, and
+    /// a Luhn check that holds.
     BankCard,
     Email,
     /// A special-category term of the policy's `[special]` lists.
@@ -136,15 +138,12 @@ impl ScreeningRules {
             None => value,
         };
         let mut found = numbers(value);
-        if email(value) {
+        if email(&value.chars().map(ascii).collect::<String>()) {
             found.push(Kind::Email);
         }
-        let lower = value.to_lowercase();
-        let category = self
-            .special
-            .iter()
-            .find(|(_, terms)| terms.iter().any(|t| lower.contains(t.as_str())))
-            .map(|(c, _)| c.clone());
+        let lower: String = value.chars().map(ascii).collect::<String>().to_lowercase();
+        let category =
+            self.special.iter().find(|(_, terms)| terms.iter().any(|t| holds_term(&lower, t))).map(|(c, _)| c.clone());
         let mut out: Vec<Finding> =
             kinds.iter().filter(|k| found.contains(k)).map(|k| Finding { kind: *k, category: None }).collect();
         if kinds.contains(&Kind::Special) {
@@ -157,54 +156,100 @@ impl ScreeningRules {
     }
 }
 
-/// The kinds of number in `text`: each run of digits (spaces and hyphens
-/// between digits allowed, as people write numbers; an ID number's final
-/// `X` included) classified once.
+/// Whether `text` holds `term`: a Chinese term anywhere, a term in Latin
+/// letters as a word of its own (`HIV`, not "archive").
+fn holds_term(text: &str, term: &str) -> bool {
+    if !term.is_ascii() {
+        return text.contains(term);
+    }
+    let word = |c: Option<char>| c.is_some_and(|c| c.is_ascii_alphanumeric());
+    text.match_indices(term)
+        .any(|(at, _)| !word(text[..at].chars().next_back()) && !word(text[at + term.len()..].chars().next()))
+}
+
+/// A character as an ASCII one where an input method writes it full-width
+/// (digits, `+`, `-`, `@`, `.`, the ideographic space) or as a dash.
+fn ascii(c: char) -> char {
+    match c {
+        '\u{FF10}'..='\u{FF19}' | '\u{FF0B}' | '\u{FF0D}' | '\u{FF20}' | '\u{FF0E}' | '\u{FF08}' | '\u{FF09}' => {
+            char::from_u32(c as u32 - 0xFEE0).unwrap_or(c)
+        }
+        '\u{3000}' => ' ',
+        '\u{2010}'..='\u{2015}' | '\u{2212}' => '-',
+        c => c,
+    }
+}
+
+/// How many consecutive groups of a written number one value may span
+/// (`+86 139 1234 5688`, `0755 2345 6789-8012`).
+const MAX_GROUPS: usize = 5;
+
+/// The kinds of number in `text`. A run of digits may be written in
+/// groups (spaces, hyphens, dots or brackets between them, as people write
+/// numbers; an ID number's final `X` included); every window of up to
+/// `MAX_GROUPS` consecutive groups is classified, so two numbers written
+/// side by side are each found.
 fn numbers(text: &str) -> Vec<Kind> {
     let mut kinds = Vec::new();
-    let chars: Vec<char> = text.chars().collect();
+    let chars: Vec<char> = text.chars().map(ascii).collect();
     let mut i = 0;
     while i < chars.len() {
-        if !chars[i].is_ascii_digit() && chars[i] != '+' {
+        let plus = chars[i] == '+';
+        if !(chars[i].is_ascii_digit() || plus || chars[i] == '(') {
             i += 1;
             continue;
         }
         let start = i;
-        let mut digits = String::new();
-        let mut seps = 0usize;
-        let mut first_sep_at = None;
-        if chars[i] == '+' {
+        if !chars[i].is_ascii_digit() {
             i += 1;
         }
+        let mut groups: Vec<String> = vec![String::new()];
         while i < chars.len() {
             let c = chars[i];
+            let last = groups.last_mut().map_or(0, |g| g.len());
             if c.is_ascii_digit() {
-                digits.push(c);
+                if let Some(g) = groups.last_mut() {
+                    g.push(c);
+                }
                 i += 1;
-            } else if (c == ' ' || c == '-')
-                && i + 1 < chars.len()
-                && chars[i + 1].is_ascii_digit()
-                && !digits.is_empty()
-            {
-                seps += 1;
-                first_sep_at.get_or_insert(digits.len());
-                i += 1;
-            } else if (c == 'X' || c == 'x') && digits.len() == 17 {
-                digits.push('X');
+            } else if (c == 'X' || c == 'x') && last > 0 {
+                if let Some(g) = groups.last_mut() {
+                    g.push('X');
+                }
                 i += 1;
                 break;
+            } else if matches!(c, ' ' | '-' | '.' | '(' | ')')
+                && last > 0
+                && chars.get(i + 1).is_some_and(|n| n.is_ascii_digit() || (c == ')' && *n == ' '))
+            {
+                groups.push(String::new());
+                i += 1;
+                while i < chars.len() && chars[i] == ' ' {
+                    i += 1;
+                }
             } else {
                 break;
             }
         }
-        // A run glued to letters or further digits of an identifier (an
-        // order number such as SO20261206001) is not a person's number.
-        let glued = start > 0 && chars[start - 1].is_ascii_alphanumeric()
-            || chars.get(i).is_some_and(|c| c.is_ascii_alphanumeric());
-        if !glued && !digits.is_empty() {
-            if let Some(k) = classify(&digits, chars[start] == '+', first_sep_at, seps) {
-                if !kinds.contains(&k) {
-                    kinds.push(k);
+        groups.retain(|g| !g.is_empty());
+        // A run glued to ASCII letters (an order number such as
+        // SO2026120600123) is an identifier, not a person's number.
+        let glued = start > 0 && chars[start - 1].is_ascii_alphabetic()
+            || chars.get(i).is_some_and(|c| c.is_ascii_alphabetic());
+        if !glued {
+            for from in 0..groups.len() {
+                let mut digits = String::new();
+                for (n, g) in groups[from..].iter().take(MAX_GROUPS).enumerate() {
+                    if digits.contains('X') {
+                        break;
+                    }
+                    digits.push_str(g);
+                    let first_group = (n > 0).then_some(groups[from].len());
+                    if let Some(k) = classify(&digits, plus && from == 0, first_group) {
+                        if !kinds.contains(&k) {
+                            kinds.push(k);
+                        }
+                    }
                 }
             }
         }
@@ -215,28 +260,55 @@ fn numbers(text: &str) -> Vec<Kind> {
     kinds
 }
 
-fn classify(digits: &str, plus: bool, first_sep_at: Option<usize>, seps: usize) -> Option<Kind> {
-    let national = match digits.strip_prefix("86").or_else(|| digits.strip_prefix("0086")) {
-        Some(rest) if (plus || digits.starts_with("00")) && rest.len() == 11 => rest,
+/// What one candidate (its digits, whether `+` came first, the length of
+/// its first group when written in groups) is, if a person's number.
+fn classify(digits: &str, plus: bool, first_group: Option<usize>) -> Option<Kind> {
+    let national = match digits.strip_prefix("0086").or_else(|| digits.strip_prefix("86")) {
+        Some(rest) if (plus || digits.starts_with("00")) && (9..=11).contains(&rest.len()) => rest,
         _ => digits,
     };
     let b = national.as_bytes();
     if b.len() == 11 && b[0] == b'1' && (b'3'..=b'9').contains(&b[1]) {
         return Some(Kind::Mobile);
     }
-    if b.len() == 18 && id_check(national) {
+    if b.len() == 18 && id_number(national) {
         return Some(Kind::IdNumber);
     }
-    if (13..=19).contains(&b.len()) && b.iter().all(u8::is_ascii_digit) && luhn(national) {
+    if (16..=19).contains(&b.len()) && b.iter().all(u8::is_ascii_digit) && card_network(national) && luhn(national) {
         return Some(Kind::BankCard);
     }
-    // A landline is written with its area code set apart (010-12345678,
-    // 0755 1234 5678): a 0, 2 or 3 more digits, then 7 or 8.
-    if (10..=12).contains(&b.len()) && b[0] == b'0' && b[1] != b'0' && matches!(first_sep_at, Some(3 | 4)) && seps <= 2
-    {
+    // A landline has its area code set apart (010-62345678, 0755 2345 6789,
+    // (010)62345678), or follows +86 without its 0 (+86 10 6234 5678): an
+    // area code of 2 or 3 digits after the 0, then 7 or 8 digits.
+    let area_code = match (national.len() < digits.len(), first_group) {
+        (true, _) => true,
+        (false, Some(3 | 4)) => b[0] == b'0',
+        (false, _) => false,
+    };
+    let subscriber = if b.first() == Some(&b'0') { b.len() - 1 } else { b.len() };
+    if area_code && (9..=11).contains(&subscriber) && b.iter().all(u8::is_ascii_digit) {
         return Some(Kind::Landline);
     }
     None
+}
+
+/// Whether an 18-character value is a resident ID number: a region code
+/// (first digit 1 to 8), a birth date that is one, and a check character
+/// that holds.
+fn id_number(id: &str) -> bool {
+    let b = id.as_bytes();
+    let date = |from: usize, len: usize| id.get(from..from + len).and_then(|d| d.parse::<u32>().ok());
+    let born = matches!((date(6, 4), date(10, 2), date(12, 2)), (Some(1900..=2100), Some(1..=12), Some(1..=31)));
+    (b'1'..=b'8').contains(&b[0]) && born && id_check(id)
+}
+
+/// A card number's leading digits name a card network (UnionPay 62, Visa
+/// 4, Mastercard 51-55 and 22-27, American Express 34/37, JCB 35, Diners
+/// 30/36/38): a waybill or order number whose Luhn check happens to hold
+/// is not taken for a card.
+fn card_network(n: &str) -> bool {
+    let two: u32 = n.get(..2).and_then(|p| p.parse().ok()).unwrap_or(0);
+    matches!(two, 62 | 40..=49 | 51..=55 | 22..=27 | 34 | 37 | 35 | 30 | 36 | 38)
 }
 
 /// The check character of a resident ID number (GB 11643-1999, ISO 7064
@@ -310,6 +382,14 @@ mod tests {
             ("mail zhang.wei@example.com.cn please", vec![Email]),
             ("客户有糖尿病,运输时间不宜过长", vec![Special]),
             ("Driver mentioned DIABETES", vec![Special]),
+            ("2026-12-06 13912345688 来电", vec![Mobile]),
+            ("010-62345678 13912345688", vec![Mobile, Landline]),
+            ("手机：１３９－１２３４－５６８８", vec![Mobile]),
+            ("139　1234　5688 或 139.1234.5688", vec![Mobile]),
+            ("总机 (010)62345678 转 8012", vec![Landline]),
+            ("+86 10 6234 5678", vec![Landline]),
+            ("mail zhang＠example．com", vec![Email]),
+            ("HIV test pending", vec![Special]),
         ] {
             assert_eq!(kinds(Text::Remarks, value), want, "{value}");
         }
@@ -326,6 +406,9 @@ mod tests {
             "card 4111 1111 1111 1112 (Luhn fails)",
             "tel ext 8012, room 1203, 2026-2027 contract",
             "user@localhost is not an address here",
+            "records archive moved; chives in stock",
+            "运单 9812345678901234 已签收",
+            "当前科目已结清",
             "",
         ] {
             assert_eq!(kinds(Text::Remarks, value), [], "{value}");

@@ -186,6 +186,10 @@ impl Governance {
         let state = STATE.get(self.store.as_ref(), &())?.unwrap_or_default();
         let rules = &self.policy.officer;
         let officer = history.last().cloned();
+        // Due from the later of the crossing and the current appointment: a
+        // new officer is reported in their own term.
+        let appointed = self.officer_records()?.last().map(|r| r.appointed_on);
+        let due_from = state.crossed_on.map(|c| appointed.map_or(c, |a| a.max(c)));
         let status = OfficerStatus {
             reported: officer.as_ref().is_some_and(|o| o.reported_on.is_some()),
             officer,
@@ -195,7 +199,7 @@ impl Governance {
             threshold: rules.threshold,
             required: state.persons >= rules.threshold,
             crossed_on: state.crossed_on.map(|d| d.to_string()),
-            report_due: state.crossed_on.map(|d| rules.report_due(d).to_string()),
+            report_due: due_from.map(|d| rules.report_due(d).to_string()),
             citation: rules.citation.clone(),
         };
         let e = ctx.entry(ACTION, Resource::Officer.as_str(), Outcome::Allow, format!("{} persons", state.persons));
@@ -214,10 +218,17 @@ impl Governance {
         if before.counted_on == Some(today) {
             return Ok(None);
         }
-        let mut persons = 0u64;
-        for meta in SUBJECTS.values(self.store.as_ref()) {
-            persons += u64::from(meta?.erased.is_none());
-        }
+        // Every subject record once (seconds at a million): off the executor.
+        let store = self.store.clone();
+        let persons = tokio::task::spawn_blocking(move || -> Result<u64, ArchiveError> {
+            let mut persons = 0u64;
+            for meta in SUBJECTS.values(store.as_ref()) {
+                persons += u64::from(meta?.erased.is_none());
+            }
+            Ok(persons)
+        })
+        .await
+        .map_err(|e| ArchiveError::Internal(anyhow::anyhow!("counting the persons on record: {e}")))??;
         let rules = &self.policy.officer;
         let mut state = OfficerState { persons, counted_on: Some(today), ..before };
         if persons >= rules.threshold && state.crossed_on.is_none() {
