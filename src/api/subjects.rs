@@ -99,10 +99,12 @@ pub async fn restrict(
     Ok(Json(s.archive.subjects().set_restriction(&ctx, &sid, true).await?))
 }
 
-/// Lift a restriction (GDPR Art. 18(3)).
+/// Lift a restriction (GDPR Art. 18(3)); 409 while the person's erasure is
+/// pending behind a legal hold.
 #[utoipa::path(delete, path = "/v1/subjects/{sid}/restriction", tag = "subjects",
     params(("sid" = String, Path), ("X-Purpose" = String, Header)),
-    responses((status = 200, body = Object), (status = 400), (status = 401), (status = 403), (status = 404)),
+    responses((status = 200, body = Object), (status = 400), (status = 401), (status = 403), (status = 404),
+              (status = 409)),
     security(("bearer" = [])))]
 pub async fn unrestrict(
     State(s): State<AppState>,

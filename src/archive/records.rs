@@ -386,3 +386,20 @@ pub(crate) struct TransferRecord {
     #[serde(with = "time::serde::rfc3339")]
     pub recorded_at: OffsetDateTime,
 }
+
+/// Erasures a legal hold blocks: `p/<sub>` in `disposition`.
+pub(crate) const PENDING_ERASURES: Table<SubjectId, PendingErasure> =
+    Table::new(Cf::Disposition, keys::PENDING_ERASURE_PREFIX, keys::pending_erasure);
+
+/// An erasure a legal hold blocks. No personal value: ids, a ground code
+/// and what blocked it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct PendingErasure {
+    pub subject: SubjectId,
+    pub requested_by: PrincipalId,
+    #[serde(with = "time::serde::rfc3339")]
+    pub requested_at: OffsetDateTime,
+    pub ground: String,
+    /// What blocked it when asked.
+    pub blocked_by: Vec<String>,
+}

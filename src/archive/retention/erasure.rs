@@ -9,7 +9,7 @@
 
 use super::BATCHES;
 use super::{ground_code, system_entry, Batch, BatchState, Item, Target, DSR_ERASURE_CITATION, DSR_ERASURE_RULE};
-use crate::archive::records::{DossierMeta, SubjectMeta, SUBJECTS};
+use crate::archive::records::{DossierMeta, PendingErasure, SubjectMeta, PENDING_ERASURES, SUBJECTS};
 use crate::archive::retention::Retention;
 use crate::archive::Denial;
 use crate::archive::{ArchiveError, RequestCtx};
@@ -17,26 +17,6 @@ use crate::audit::{Action, Commit, EntryBody, Outcome};
 use crate::domain::{BatchId, CertificateId, PrincipalId, SubjectId};
 use crate::policy::access::SubjectAction;
 use crate::policy::retention::RetentionAction;
-use crate::store::{keys, Cf, Table};
-use serde::{Deserialize, Serialize};
-use time::OffsetDateTime;
-
-/// Erasures a legal hold blocks: `p/<sub>` in `disposition`.
-const PENDING_ERASURES: Table<SubjectId, PendingErasure> =
-    Table::new(Cf::Disposition, keys::PENDING_ERASURE_PREFIX, keys::pending_erasure);
-
-/// An erasure a legal hold blocks. No personal value: ids, a ground code
-/// and what blocked it.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct PendingErasure {
-    pub subject: SubjectId,
-    pub requested_by: PrincipalId,
-    #[serde(with = "time::serde::rfc3339")]
-    pub requested_at: OffsetDateTime,
-    pub ground: String,
-    /// What blocked it when asked.
-    pub blocked_by: Vec<String>,
-}
 
 /// What blocks an erasure now.
 #[derive(Debug, Default)]

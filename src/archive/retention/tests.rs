@@ -228,6 +228,11 @@ async fn an_erasure_blocked_by_a_hold_is_pending_and_carried_out_once_the_hold_i
     let pending = a.retention().pending_erasures().unwrap();
     assert_eq!(pending.len(), 1);
     assert_eq!(pending[0].subject, sid);
+    // The person stays restricted while the erasure waits (GDPR Art. 18(3)).
+    let lifted = a.subjects().set_restriction(&officer, &zhang, false).await;
+    assert!(matches!(lifted, Err(ArchiveError::Conflict(ref why)) if why.contains("pending")), "{lifted:?}");
+    let e = last_entry(&store);
+    assert_eq!((e.body.action.as_str(), e.body.outcome), ("subject.unrestrict", Outcome::Error));
 
     a.retention().release_hold(&holder, made.id.as_str(), hold.as_str()).await.unwrap();
     let report = a.retention().retention_sweep(false).await.unwrap();

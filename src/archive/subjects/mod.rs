@@ -13,6 +13,7 @@ use crate::archive::dossiers::Dossiers;
 use crate::archive::gate::Gate;
 use crate::archive::governance::Governance;
 use crate::archive::index::Indexer;
+use crate::archive::records::PENDING_ERASURES;
 use crate::archive::vault::Vault;
 use crate::archive::Denial;
 use crate::audit::{Action, AuditWriter, Commit, Outcome};
@@ -282,6 +283,15 @@ impl Subjects {
     ) -> Result<SubjectView, ArchiveError> {
         let action = if restrict { Action::SubjectRestrict } else { Action::SubjectUnrestrict };
         let call = self.authorize_subject(ctx, action, SubjectAction::Restrict, id).await?;
+        // GDPR Art. 18(3) and PIPL Art. 47(2): while a hold keeps an erasure
+        // pending, what the person asked to have erased stays restricted.
+        if !restrict && PENDING_ERASURES.contains(self.store.as_ref(), &call.sid)? {
+            let why =
+                "the person's erasure is pending behind a legal hold: the restriction stays until it is carried out";
+            let mut e = ctx.entry(action, call.sid.as_str(), Outcome::Error, why);
+            e.subjects = vec![call.sid.to_string()];
+            return self.gate.refuse(e, ArchiveError::Conflict(why.into())).await;
+        }
         let mut meta = call.meta.clone();
         let changed = match (restrict, meta.restricted_at) {
             (true, None) => {
