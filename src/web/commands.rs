@@ -397,11 +397,11 @@ mod tests {
     use super::*;
 
     /// The failing paths and messages of a conversion that must fail.
-    fn refused<T: std::fmt::Debug>(r: Result<T, Vec<FieldError>>) -> Vec<(String, String)> {
+    pub(super) fn refused<T: std::fmt::Debug>(r: Result<T, Vec<FieldError>>) -> Vec<(String, String)> {
         r.expect_err("the shape is refused").into_iter().map(|e| (e.path, e.message)).collect()
     }
 
-    fn one(path: &str, message: &str) -> Vec<(String, String)> {
+    pub(super) fn one(path: &str, message: &str) -> Vec<(String, String)> {
         vec![(path.to_owned(), message.to_owned())]
     }
 

@@ -191,15 +191,7 @@ impl TryFrom<OfficerDto> for NewOfficer {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    /// The failing paths and messages of a conversion that must fail.
-    fn refused<T: std::fmt::Debug>(r: Result<T, Vec<FieldError>>) -> Vec<(String, String)> {
-        r.expect_err("the shape is refused").into_iter().map(|e| (e.path, e.message)).collect()
-    }
-
-    fn one(path: &str, message: &str) -> Vec<(String, String)> {
-        vec![(path.to_owned(), message.to_owned())]
-    }
+    use crate::web::commands::tests::{one, refused};
 
     fn figures(orders: u64, amount: f64, returns: u64, on_time_rate: Option<f64>) -> FiguresDto {
         FiguresDto { orders, amount, returns, on_time_rate }
