@@ -10,6 +10,7 @@ use serde_json::{json, Value};
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn dossier_crud_and_version_flow() {
     let app = spawn_app().await;
+    app.assess(&["credit_assessment"], &["sensitive_data"]).await;
     let (sid, service) = app.principal(&["service"], "华东").await;
     let body = fixture(0, &sid);
 
@@ -133,6 +134,7 @@ async fn role_table_ownership_region_and_admin() {
     let (_, service_south) = app.principal(&["service"], "华南").await;
     let (_, finance) = app.principal(&["finance"], "").await;
     let (_, compliance) = app.principal(&["compliance"], "").await;
+    assess(&app.client, &app.base, &compliance, &["credit_assessment"], &["sensitive_data"]).await;
 
     // Sales creates only as owner.
     assert_problem(app.create(&sales, "service_delivery", &fixture(0, &service_id)).await, StatusCode::FORBIDDEN).await;
@@ -471,6 +473,7 @@ async fn operations_endpoints_and_openapi_completeness() {
         ("/v1/assessments", "post"),
         ("/v1/assessments", "get"),
         ("/v1/assessments/{id}/report", "get"),
+        ("/v1/assessments/coverage", "get"),
         ("/v1/officer", "get"),
         ("/v1/officer", "put"),
         ("/v1/recipients", "post"),

@@ -388,6 +388,7 @@ async fn dossiers_are_created_and_edited_in_forms_keeping_what_the_editor_may_no
     let (service_id, service) = app.principal(&["service"], "华东").await;
     let (_, finance) = app.principal(&["finance"], "总部").await;
     let (_, officer) = app.principal(&["compliance"], "总部").await;
+    assess(&app.client, &app.base, &officer, &["credit_assessment"], &["sensitive_data"]).await;
     let mut v = Visitor::new(&app.base);
     let csrf = v.sign_in(&service).await;
     let id_number = |id: String| {

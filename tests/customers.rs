@@ -69,6 +69,7 @@ impl World {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn interactions_are_recorded_by_the_right_staff_sealed_masked_and_erased_with_the_person() {
     let w = world().start().await;
+    w.app.assess(&["credit_assessment"], &["sensitive_data", "automated_decision"]).await;
     let (did, subjects) = w.dossier(0, w.id("sales")).await;
     let path = format!("/v1/dossiers/{did}/interactions");
     let call = json!({"kind": "call", "at": rfc3339(T0), "summary": "张伟 asked about cold-chain rates to 成都",
@@ -179,6 +180,7 @@ async fn interactions_are_recorded_by_the_right_staff_sealed_masked_and_erased_w
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn figures_drive_a_grade_that_is_explained_reproducible_and_overridable() {
     let w = world().start().await;
+    w.app.assess(&["credit_assessment"], &["sensitive_data", "automated_decision"]).await;
     let (did, _) = w.dossier(0, w.id("service")).await;
     // Two years on, twelve months of steady figures: grade A by rule 1.
     w.clock().advance(time::Duration::days(2 * 366));

@@ -55,7 +55,16 @@ impl World {
         self.officer(Method::POST, &format!("/v1/subjects/{sid}/consents"), Some(body)).await
     }
 
-    async fn recipient(&self, body: Value) -> String {
+    /// Records a recipient; unless `body` names one, with an impact
+    /// assessment made for its role and purposes first.
+    async fn recipient(&self, mut body: Value) -> String {
+        if body.get("assessment").is_none() {
+            let kind = if body["role"] == "processor" { "entrustment" } else { "provision_to_third_party" };
+            let purposes: Vec<&str> =
+                body["purposes"].as_array().unwrap().iter().map(|p| p.as_str().unwrap()).collect();
+            let (client, base) = (&self.app.client, &self.app.base);
+            body["assessment"] = json!(assess(client, base, self.token("officer"), &purposes, &[kind]).await);
+        }
         let (status, r) = self.officer(Method::POST, "/v1/recipients", Some(body)).await;
         assert_eq!(status, StatusCode::CREATED, "{r}");
         r["id"].as_str().unwrap().to_owned()
@@ -390,7 +399,8 @@ async fn a_transfer_abroad_needs_its_record_and_is_counted_with_an_alert_at_the_
     let denied = w.app.audit(w.token("officer"), &format!("resource={did}&action=dossier.read&outcome=deny")).await;
     assert_eq!(denied.len(), 1);
 
-    let record = |jurisdiction: &str, mechanism: &str, to: &str| json!({"recipient": to, "jurisdiction": jurisdiction, "mechanism": mechanism, "reference": "跨境寄递 contract terms §4"});
+    let pia = w.app.assess(&["service_delivery"], &["cross_border"]).await;
+    let record = |jurisdiction: &str, mechanism: &str, to: &str| json!({"recipient": to, "jurisdiction": jurisdiction, "mechanism": mechanism, "reference": "跨境寄递 contract terms §4", "assessment": pia});
     let (status, p) = w.officer(Method::POST, "/v1/transfers", Some(record("SG", "contract_necessity", &rid))).await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "not cross-border: {p}");
     let (status, _) = w.officer(Method::POST, "/v1/transfers", Some(record("CN", "telepathy", &rid))).await;
@@ -513,4 +523,117 @@ async fn the_persons_on_record_call_for_an_officer_whom_compliance_records_and_r
     );
     let log = Value::Array(w.app.audit(w.token("officer"), "resource=officer").await).to_string();
     assert!(log.contains("officer.appoint") && !log.contains("王敏") && !log.contains("pipo@"), "{log}");
+}
+
+/// PIPL Art. 55: entrustment, provision, transfers abroad and automated
+/// grading wait for an impact assessment covering them; the coverage view
+/// says what covers what and what is missing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn recipients_transfers_and_grading_wait_for_the_impact_assessment_their_processing_needs() {
+    let w = world().staff("auditor", &["auditor"], "总部").start().await;
+    let (_, cov) = w.call(Method::GET, w.token("auditor"), "legal_compliance", "/v1/assessments/coverage", None).await;
+    assert_eq!(cov["complete"], false, "{cov}");
+    assert!(cov["kinds"].as_array().unwrap().iter().all(|k| k["required"] == true && k["assessments"] == json!([])));
+    assert_eq!(cov["purposes"], json!([{"purpose": "credit_assessment", "assessments": []}]));
+
+    // A processor without an assessment: 403 naming the kind, audited.
+    let mut body = recipient_body("processor", "CN", &["internal"]);
+    body["assessment"] = Value::Null;
+    let (status, p) = w.officer(Method::POST, "/v1/recipients", Some(body.clone())).await;
+    assert_eq!((status, p["denial"].as_str()), (StatusCode::FORBIDDEN, Some("processing-not-assessed")), "{p}");
+    assert!(p["detail"].as_str().unwrap().contains("entrustment"), "{p}");
+    let denied = w.app.audit(w.token("officer"), "action=recipient.create&outcome=deny").await;
+    assert_eq!(denied.len(), 1);
+    assert_eq!(denied[0]["reason"], "no impact assessment named for entrustment");
+
+    // One that does not cover the kind, or the purposes, or is not on record: 422 at /assessment.
+    let (client, base, officer) = (&w.app.client, &w.app.base, w.token("officer"));
+    let provision = assess(client, base, officer, &["service_delivery"], &["provision_to_third_party"]).await;
+    let marketing = assess(client, base, officer, &["marketing"], &["entrustment"]).await;
+    for (named, says) in [
+        (provision.clone(), "does not cover entrustment"),
+        (marketing, "does not cover the purposes service_delivery"),
+        ("pia_00000000000000000000000000".to_owned(), "no such impact assessment"),
+    ] {
+        body["assessment"] = json!(named);
+        let (status, p) = w.officer(Method::POST, "/v1/recipients", Some(body.clone())).await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{p}");
+        assert_eq!(p["errors"][0]["pointer"].as_str().or(p["errors"][0]["path"].as_str()), Some("/assessment"), "{p}");
+        assert!(p.to_string().contains(says), "{says}: {p}");
+    }
+    let entrustment = assess(client, base, officer, &["service_delivery", "marketing"], &["entrustment"]).await;
+    body["assessment"] = json!(entrustment);
+    let (status, r) = w.officer(Method::POST, "/v1/recipients", Some(body)).await;
+    assert_eq!((status, r["assessment"].as_str()), (StatusCode::CREATED, Some(entrustment.as_str())), "{r}");
+    let created = w.app.audit(w.token("officer"), "action=recipient.create&outcome=allow").await;
+    assert!(created[0]["reason"].as_str().unwrap().ends_with(&format!("; assessment {entrustment}")));
+    // An independent recipient needs provision covered: the provision one does.
+    let mut independent = recipient_body("independent", "CN", &["personal"]);
+    independent["assessment"] = json!(entrustment);
+    assert_eq!(
+        w.officer(Method::POST, "/v1/recipients", Some(independent.clone())).await.0,
+        StatusCode::UNPROCESSABLE_ENTITY
+    );
+    independent["assessment"] = json!(provision);
+    assert_eq!(w.officer(Method::POST, "/v1/recipients", Some(independent)).await.0, StatusCode::CREATED);
+
+    // A transfer abroad likewise needs cross_border covered.
+    let mut abroad = recipient_body("processor", "SG", &["internal"]);
+    abroad["assessment"] = json!(entrustment);
+    let (_, sg) = w.officer(Method::POST, "/v1/recipients", Some(abroad)).await;
+    let mut record = json!({"recipient": sg["id"], "jurisdiction": "CN", "mechanism": "contract_necessity",
+                            "reference": "跨境寄递 contract terms §4"});
+    let (status, p) = w.officer(Method::POST, "/v1/transfers", Some(record.clone())).await;
+    assert_eq!((status, p["denial"].as_str()), (StatusCode::FORBIDDEN, Some("processing-not-assessed")), "{p}");
+    record["assessment"] = json!(entrustment);
+    assert_eq!(
+        w.officer(Method::POST, "/v1/transfers", Some(record.clone())).await.0,
+        StatusCode::UNPROCESSABLE_ENTITY
+    );
+    let abroad_pia = assess(client, base, officer, &["service_delivery"], &["cross_border"]).await;
+    record["assessment"] = json!(abroad_pia);
+    let (status, t) = w.officer(Method::POST, "/v1/transfers", Some(record)).await;
+    assert_eq!((status, t["assessment"].as_str()), (StatusCode::CREATED, Some(abroad_pia.as_str())), "{t}");
+
+    // Automated grading: no grade changes until an assessment covers it; the job raises one alert.
+    let (did, _) = w.app.create_ok(w.token("service"), "service_delivery", &w.body(0)).await;
+    let month = format!("{:04}-{:02}", T0.year() - 1, 12);
+    let figures = json!({"orders": 3, "amount": 900.0, "returns": 0, "on_time_rate": 0.97});
+    let path = format!("/v1/dossiers/{did}/figures/{month}");
+    let (status, f) = w.call(Method::PUT, w.token("service"), "service_delivery", &path, Some(figures)).await;
+    assert_eq!(status, StatusCode::CREATED, "{f}");
+    let grade = format!("/v1/dossiers/{did}/grade");
+    let (_, g) = w.call(Method::GET, w.token("service"), "service_delivery", &grade, None).await;
+    assert_eq!((g["grade"].as_str(), g["automated_grading"].as_bool()), (Some("A"), Some(false)), "{g}");
+    assert_eq!(g["computed"]["grade"], "C", "what the rules would give: {g}");
+    let archive = w.app.archive();
+    let err = archive.customers().regrade_all(false).await.unwrap_err();
+    assert!(err.to_string().contains("automated_decision"), "{err}");
+    let mut job = custos::jobs::grading::job(archive.clone());
+    job().await;
+    job().await;
+    let alerts: Value = w.app.get(w.token("officer"), None, "/v1/audit/alerts").await.json().await.unwrap();
+    let alerts = alerts.as_array().cloned().unwrap_or_else(|| alerts["alerts"].as_array().unwrap().clone());
+    let missing: Vec<&Value> = alerts.iter().filter(|a| a["rule"] == "assessment_missing").collect();
+    assert_eq!(missing.len(), 1, "raised once: {alerts:#?}");
+    assert!(missing[0]["description"].as_str().unwrap().contains("automated_decision"));
+
+    let grading = assess(client, base, officer, &["service_delivery"], &["automated_decision"]).await;
+    let changes = archive.customers().regrade_all(false).await.unwrap();
+    assert_eq!(changes.len(), 1, "graded once assessed");
+    let (_, g) = w.call(Method::GET, w.token("service"), "service_delivery", &grade, None).await;
+    assert_eq!((g["grade"].as_str(), g["automated_grading"].as_bool()), (Some("C"), Some(true)), "{g}");
+
+    // The coverage view names each assessment against what it covers.
+    let credit = assess(client, base, officer, &["credit_assessment"], &["sensitive_data"]).await;
+    let (_, cov) = w.call(Method::GET, w.token("auditor"), "legal_compliance", "/v1/assessments/coverage", None).await;
+    let covering = |kind: &str| {
+        cov["kinds"].as_array().unwrap().iter().find(|k| k["kind"] == kind).unwrap()["assessments"].clone()
+    };
+    assert_eq!(covering("automated_decision"), json!([grading]));
+    assert_eq!(covering("cross_border"), json!([abroad_pia]));
+    assert_eq!(cov["purposes"][0]["assessments"], json!([credit]));
+    assert_eq!(cov["uncovered_records"], json!([]));
+    assert_eq!(cov["complete"], true, "{cov}");
+    assert_eq!(w.app.audit(w.token("officer"), "action=assessment.coverage").await.len(), 2);
 }

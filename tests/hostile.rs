@@ -255,6 +255,7 @@ async fn a_search_does_not_confirm_a_value_the_caller_sees_masked() {
     let (_, service) = app.principal(&["service"], "华东").await;
     let (_, finance) = app.principal(&["finance"], "总部").await;
     let (sales_id, sales) = app.principal(&["sales"], "华东").await;
+    app.assess(&["credit_assessment"], &["sensitive_data"]).await;
     let (did, _) = app.create_ok(&sales, "service_delivery", &fixture(0, &sales_id)).await;
     let phone = fixture(0, &sales_id)["contacts"][0]["phone"].as_str().unwrap().to_owned();
     let d: Value =

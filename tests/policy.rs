@@ -38,6 +38,9 @@ async fn world() -> Case {
         .staff("compliance", &["compliance"], "总部")
         .start()
         .await;
+    // Finance's credit assessment waits for its impact assessment (PIPL Art. 55(1)).
+    assess(&world.app.client, &world.app.base, world.token("compliance"), &["credit_assessment"], &["sensitive_data"])
+        .await;
     let body = fixture(0, world.id("sales"));
     let r = world.app.create(world.token("service"), "service_delivery", &body).await;
     assert_eq!(r.status(), StatusCode::CREATED);
@@ -477,6 +480,7 @@ fn no_withheld_value_in_responses_logs_or_audit_entries() {
         let (_, service) = principal(&client, &base, &["service"], "华东").await;
         let (_, finance) = principal(&client, &base, &["finance"], "总部").await;
         let (_, compliance) = principal(&client, &base, &["compliance"], "总部").await;
+        assess(&client, &base, &compliance, &["credit_assessment"], &["sensitive_data"]).await;
         let body = fixture(0, &sales_id);
         let r = create_dossier(&client, &base, &sales, &body).await;
         assert_eq!(r.status(), StatusCode::CREATED);

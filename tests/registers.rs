@@ -595,12 +595,8 @@ async fn the_records_of_processing_are_generated_from_the_policy_files() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_purpose_that_requires_an_assessment_is_refused_until_one_covers_it() {
-    // The shipped policies with credit assessment flagged.
-    let purposes = std::fs::read_to_string(policies_dir().join("purposes.toml"))
-        .unwrap()
-        .replace("basis = \"separate_consent\"\n", "basis = \"separate_consent\"\nrequires_assessment = true\n");
+    // The shipped policies flag credit assessment (sensitive data, PIPL Art. 55(1)).
     let w = World::at(T0)
-        .policy("purposes.toml", &purposes)
         .staff("service", &["service"], "华东")
         .staff("finance", &["finance"], "总部")
         .staff("officer", &["compliance"], "总部")
@@ -664,10 +660,9 @@ async fn a_purpose_that_requires_an_assessment_is_refused_until_one_covers_it() 
     );
 
     // No text of it in any file; still on record after a restart.
-    let dir = w.policies_dir().to_owned();
     let data = w.app.stop().await;
     assert!(files_containing(data.path(), "风险可控").is_empty());
     assert!(files_containing(data.path(), "PIA report: credit").is_empty());
-    let app = spawn_app_in(data, move |c| c.policies_dir = Some(dir)).await;
+    let app = spawn_app_in(data, |_| {}).await;
     assert_eq!(app.get(&finance, Some("credit_assessment"), &path).await.status(), StatusCode::OK);
 }

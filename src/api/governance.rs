@@ -4,7 +4,8 @@
 //! (compliance, auditor), as JSON or, with `Accept: text/csv`, CSV.
 
 use crate::archive::governance::{
-    AssessmentView, NewAssessment, NewOfficer, OfficerStatus, OfficerView, ProcessingKind, RecordsOfProcessing,
+    AssessmentView, Coverage, NewAssessment, NewOfficer, OfficerStatus, OfficerView, ProcessingKind,
+    RecordsOfProcessing,
 };
 use crate::domain::Classification;
 use crate::web::body::{Body, Errors, Text};
@@ -25,6 +26,7 @@ pub fn routes() -> Router<AppState> {
         .route("/records-of-processing", get(records_of_processing))
         .route("/assessments", axum::routing::post(create_assessment).get(list_assessments))
         .route("/assessments/{id}/report", get(assessment_report))
+        .route("/assessments/coverage", get(assessment_coverage))
         .route("/officer", get(officer).put(record_officer))
 }
 
@@ -115,6 +117,17 @@ pub struct AssessmentsDto {
     security(("bearer" = [])))]
 pub async fn list_assessments(State(s): State<AppState>, Ctx(ctx): Ctx) -> Result<Json<AssessmentsDto>, ApiError> {
     Ok(Json(AssessmentsDto { assessments: s.archive.governance().list_assessments(&ctx).await? }))
+}
+
+/// What waits for an impact assessment and what covers it (compliance,
+/// auditor): each kind of processing of policies/assessments.toml, each
+/// purpose flagged `requires_assessment`, and the recipient and transfer
+/// records in force that name no assessment.
+#[utoipa::path(get, path = "/v1/assessments/coverage", tag = "governance",
+    responses((status = 200, body = Coverage), (status = 401), (status = 403)),
+    security(("bearer" = [])))]
+pub async fn assessment_coverage(State(s): State<AppState>, Ctx(ctx): Ctx) -> Result<Json<Coverage>, ApiError> {
+    Ok(Json(s.archive.governance().get_coverage(&ctx).await?))
 }
 
 /// An assessment's report document, byte for byte (compliance); its media

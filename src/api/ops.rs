@@ -95,6 +95,7 @@ pub async fn openapi(State(s): State<AppState>) -> Json<Value> {
         super::incidents::create_export, super::incidents::get_export, super::incidents::approve_export,
         super::incidents::export_content, super::governance::records_of_processing,
         super::governance::create_assessment, super::governance::list_assessments, super::governance::assessment_report,
+        super::governance::assessment_coverage,
         super::governance::officer, super::governance::record_officer,
         super::recipients::create_recipient, super::recipients::list_recipients, super::recipients::get_recipient,
         super::recipients::attest, super::recipients::create_transfer, super::recipients::list_transfers,

@@ -54,9 +54,16 @@ pub struct NewRecipientDto {
     /// The contract's reference (an entrustment contract, PIPL Art. 21; a DPA, GDPR Art. 28(3)).
     #[schema(min_length = 1, max_length = 200, pattern = "[^\\s]")]
     pub contract: String,
+    /// The impact assessment covering entrustment (a processor) or
+    /// provision to a third party (an independent recipient) for the agreed
+    /// purposes (PIPL Art. 55(3)); required while policies/assessments.toml
+    /// requires that kind.
+    #[schema(pattern = "^pia_[0-9a-z]{26}$")]
+    pub assessment: Option<String>,
 }
 
-/// Record a recipient (compliance).
+/// Record a recipient (compliance): 403 `processing-not-assessed` without
+/// the impact assessment its role needs.
 #[utoipa::path(post, path = "/v1/recipients", tag = "governance",
     request_body = NewRecipientDto,
     responses((status = 201, body = RecipientView), (status = 401), (status = 403), (status = 422)),
@@ -97,6 +104,7 @@ pub async fn create_recipient(
             term_from,
             term_until,
             contract,
+            assessment: d.assessment,
         }))
         .map_err(ApiError::invalid)?;
     Ok((StatusCode::CREATED, Json(s.archive.governance().create_recipient(&ctx, new).await?)))
@@ -181,12 +189,15 @@ pub struct NewTransferDto {
     /// The standard contract's filing, the certificate, the assessment's approval, or the exemption's ground.
     #[schema(min_length = 1, max_length = 200, pattern = "[^\\s]")]
     pub reference: String,
-    /// The impact assessment made for it (PIPL Art. 55(4)).
+    /// The impact assessment covering cross-border transfer for the
+    /// recipient's purposes (PIPL Art. 55(4)); required while
+    /// policies/assessments.toml requires `cross_border`.
     #[schema(pattern = "^pia_[0-9a-z]{26}$")]
     pub assessment: Option<String>,
 }
 
-/// Record a cross-border transfer (compliance).
+/// Record a cross-border transfer (compliance): 403
+/// `processing-not-assessed` without the impact assessment it needs.
 #[utoipa::path(post, path = "/v1/transfers", tag = "governance",
     request_body = NewTransferDto,
     responses((status = 201, body = TransferView), (status = 401), (status = 403), (status = 422)),

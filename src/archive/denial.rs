@@ -3,7 +3,7 @@
 //! are both made from it, so that no refusal and no policy name is ever
 //! parsed back out of text.
 
-use crate::domain::RecipientId;
+use crate::domain::{ProcessingKind, RecipientId};
 use crate::policy::access::Basis;
 use std::fmt;
 
@@ -28,6 +28,9 @@ pub enum Denial {
     PurposeNotForRole(String),
     /// The purpose needs an impact assessment and none on record covers it.
     PurposeNotAssessed(String),
+    /// Processing of this kind (PIPL Art. 55) needs an impact assessment
+    /// named for it, and none was.
+    ProcessingNotAssessed(ProcessingKind),
     /// A processor's or recipient's agreement does not cover the call.
     Agreement(AgreementGap),
     /// An outside party reads dossiers one at a time.
@@ -111,6 +114,7 @@ impl Denial {
             Denial::PurposeUnknown => "purpose-unknown",
             Denial::PurposeNotForRole(_) => "purpose-not-for-role",
             Denial::PurposeNotAssessed(_) => "purpose-not-assessed",
+            Denial::ProcessingNotAssessed(_) => "processing-not-assessed",
             Denial::Agreement(_) => "agreement",
             Denial::OutsideParty => "outside-party",
             Denial::TransferUnmet(_) => "transfer-unmet",
@@ -127,13 +131,14 @@ impl Denial {
 
     /// The codes a 403 carries as `denial` (the OpenAPI `Problem` schema
     /// lists them; docs/api.md's table is checked against them).
-    pub const FORBIDDEN_CODES: [&'static str; 14] = [
+    pub const FORBIDDEN_CODES: [&'static str; 15] = [
         "policy",
         "fields-not-clear",
         "nothing-visible",
         "no-customer-scope",
         "purpose-not-for-role",
         "purpose-not-assessed",
+        "processing-not-assessed",
         "agreement",
         "outside-party",
         "transfer-unmet",
@@ -172,6 +177,9 @@ impl Denial {
             Denial::PurposeNotAssessed(p) => format!(
                 "the purpose {p} needs an impact assessment on record (PIPL Art. 55; GDPR Art. 35): none covers it"
             ),
+            Denial::ProcessingNotAssessed(k) => format!(
+                "{k} needs an impact assessment on record (PIPL Art. 55): name the one covering {k} and these purposes in `assessment` (record it with POST /v1/assessments)"
+            ),
             Denial::NotTheAsker => "only the one who asked may download the export".into(),
             Denial::FourEyes(FourEyes::BatchProposer) => {
                 "the proposer of a batch may not approve it (four eyes)".into()
@@ -198,6 +206,7 @@ impl fmt::Display for Denial {
             Denial::PurposeUnknown => f.write_str("unknown purpose"),
             Denial::PurposeNotForRole(p) => write!(f, "role may not use purpose {p}"),
             Denial::PurposeNotAssessed(_) => f.write_str("no impact assessment covers the purpose"),
+            Denial::ProcessingNotAssessed(k) => write!(f, "no impact assessment named for {k}"),
             Denial::Agreement(AgreementGap::NotInTerm(r)) => write!(f, "the agreement of {r} is not in term"),
             Denial::Agreement(AgreementGap::Purposes { recipient, purposes }) => {
                 write!(f, "the agreement of {recipient} covers the purposes {} only", purposes.join(", "))
@@ -264,6 +273,7 @@ mod tests {
             Denial::PurposeUnknown,
             Denial::PurposeNotForRole("marketing".into()),
             Denial::PurposeNotAssessed("marketing".into()),
+            Denial::ProcessingNotAssessed(ProcessingKind::Entrustment),
             Denial::Agreement(AgreementGap::NotInTerm(rid())),
             Denial::Agreement(AgreementGap::Purposes { recipient: rid(), purposes: vec!["x".into()] }),
             Denial::Agreement(AgreementGap::NotRegistered(rid())),
@@ -288,6 +298,7 @@ mod tests {
                 | Denial::PurposeUnknown
                 | Denial::PurposeNotForRole(_)
                 | Denial::PurposeNotAssessed(_)
+                | Denial::ProcessingNotAssessed(_)
                 | Denial::Agreement(_)
                 | Denial::OutsideParty
                 | Denial::TransferUnmet(_)
@@ -318,7 +329,7 @@ mod tests {
         let mut codes: Vec<&str> = all.iter().map(Denial::code).collect();
         codes.sort_unstable();
         codes.dedup();
-        assert_eq!(codes.len(), 19, "one code per variant");
+        assert_eq!(codes.len(), 20, "one code per variant");
     }
 
     #[test]

@@ -155,7 +155,7 @@ impl Archive {
         let signer = Arc::new(trail::transparency::load_signer(store.as_ref(), &master)?);
         let audit = Arc::new(AuditWriter::start(store.clone(), clock.clone(), policy.hash.clone(), metrics.clone())?);
         let policy = Arc::new(policy);
-        let assessed = governance::assessed_purposes(store.as_ref())?;
+        let assessed = governance::assessed(store.as_ref())?;
         let gate = Arc::new(gate::Gate::new(policy.clone(), audit.clone(), store.clone(), clock.clone(), assessed));
         let keyring = Arc::new(Keyring::open(master, store.clone(), settings.key_cache, settings.kek_rotation)?);
         let vault = Arc::new(vault::Vault::new(store.clone(), keyring.clone(), clock.clone()));

@@ -355,6 +355,10 @@ pub(crate) struct RecipientRecord {
     #[serde(with = "time::serde::rfc3339")]
     pub term_until: OffsetDateTime,
     pub contract: String,
+    /// The impact assessment covering its entrustment or provision
+    /// (PIPL Art. 55(3)); absent on entries made before custos asked for it.
+    #[serde(default)]
+    pub assessment: Option<AssessmentId>,
     pub recorded_by: PrincipalId,
     #[serde(with = "time::serde::rfc3339")]
     pub recorded_at: OffsetDateTime,

@@ -6,6 +6,8 @@
 /// An audited operation.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Action {
+    /// `assessment.coverage`
+    AssessmentCoverage,
     /// `assessment.create`
     AssessmentCreate,
     /// `assessment.list`
@@ -198,7 +200,8 @@ pub enum Action {
 
 impl Action {
     /// Every action, in name order.
-    pub const ALL: [Action; 94] = [
+    pub const ALL: [Action; 95] = [
+        Action::AssessmentCoverage,
         Action::AssessmentCreate,
         Action::AssessmentList,
         Action::AssessmentReport,
@@ -298,6 +301,7 @@ impl Action {
     /// The name an entry stores.
     pub const fn as_str(self) -> &'static str {
         match self {
+            Action::AssessmentCoverage => "assessment.coverage",
             Action::AssessmentCreate => "assessment.create",
             Action::AssessmentList => "assessment.list",
             Action::AssessmentReport => "assessment.report",

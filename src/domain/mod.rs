@@ -206,3 +206,46 @@ pub enum RecipientRole {
     /// consent naming it (PIPL Art. 23).
     Independent,
 }
+
+/// The kinds of processing PIPL Art. 55 names as needing an impact
+/// assessment before they start.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ProcessingKind {
+    SensitiveData,
+    AutomatedDecision,
+    Entrustment,
+    ProvisionToThirdParty,
+    CrossBorder,
+}
+
+impl ProcessingKind {
+    pub const ALL: [ProcessingKind; 5] = [
+        ProcessingKind::SensitiveData,
+        ProcessingKind::AutomatedDecision,
+        ProcessingKind::Entrustment,
+        ProcessingKind::ProvisionToThirdParty,
+        ProcessingKind::CrossBorder,
+    ];
+
+    /// As written in policies and on the wire.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ProcessingKind::SensitiveData => "sensitive_data",
+            ProcessingKind::AutomatedDecision => "automated_decision",
+            ProcessingKind::Entrustment => "entrustment",
+            ProcessingKind::ProvisionToThirdParty => "provision_to_third_party",
+            ProcessingKind::CrossBorder => "cross_border",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<ProcessingKind> {
+        Self::ALL.into_iter().find(|k| k.as_str() == s)
+    }
+}
+
+impl std::fmt::Display for ProcessingKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}

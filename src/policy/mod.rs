@@ -8,13 +8,15 @@
 //! - `retention`: the retention rules and what they make due (`due`);
 //! - `alerts`: the unusual-access rules and the engine that applies them;
 //! - `screening`: what free text may not hold (personal numbers, emails,
-//!   special-category terms), by kind.
+//!   special-category terms), by kind;
+//! - `assessments`: which kinds of processing wait for an impact assessment.
 //!
 //! The shipped policy files are compiled into the binary ([`PolicySet::embedded`]),
 //! so a single binary runs anywhere; an operator's directory replaces them.
 
 pub mod access;
 pub mod alerts;
+pub mod assessments;
 pub mod classes;
 pub mod governance;
 pub mod grading;
@@ -42,9 +44,10 @@ pub enum PolicyError {
 }
 
 /// The policy files shipped in `policies/`, compiled in.
-pub const EMBEDDED: [(&str, &str); 15] = [
+pub const EMBEDDED: [(&str, &str); 16] = [
     ("access.cedar", include_str!("../../policies/access.cedar")),
     ("alerts.toml", include_str!("../../policies/alerts.toml")),
+    ("assessments.toml", include_str!("../../policies/assessments.toml")),
     ("collection.toml", include_str!("../../policies/collection.toml")),
     ("exports.toml", include_str!("../../policies/exports.toml")),
     ("grading.toml", include_str!("../../policies/grading.toml")),
@@ -178,6 +181,7 @@ pub struct PolicySet {
     pub grading: grading::GradingRules,
     pub screening: screening::ScreeningRules,
     pub officer: governance::OfficerRules,
+    pub assessments: assessments::AssessmentRules,
     /// SHA-256 over every policy file (sorted by name: name, length,
     /// contents), hex; written into every audit entry.
     pub hash: String,
@@ -227,6 +231,11 @@ impl PolicySet {
         let grading = files.parse("grading.toml", grading::GradingRules::parse)?;
         let screening = files.parse("screening.toml", screening::ScreeningRules::parse)?;
         let officer = files.parse("officer.toml", governance::OfficerRules::parse)?;
+        let assessments = files.parse("assessments.toml", |t| {
+            let a = assessments::AssessmentRules::parse(t)?;
+            a.check_purposes(&purposes)?;
+            Ok(a)
+        })?;
         Ok(PolicySet {
             purposes,
             alerts,
@@ -242,6 +251,7 @@ impl PolicySet {
             grading,
             screening,
             officer,
+            assessments,
             hash: files.hash(),
             source: files.source.clone(),
         })

@@ -413,3 +413,31 @@ pub fn redacted(doc: &Value, reason: &str) -> Vec<String> {
         .map(|r| r["path"].as_str().unwrap().to_owned())
         .collect()
 }
+
+/// Records an impact assessment (PIPL Art. 55) covering `purposes` and the
+/// kinds of processing `processing`, as the compliance officer `compliance`;
+/// its id. The shipped policies make credit assessment, automated grading,
+/// recipients and transfers wait for one (policies/assessments.toml).
+pub async fn assess(client: &Client, base: &str, compliance: &str, purposes: &[&str], processing: &[&str]) -> String {
+    let body = json!({"scope": {"purposes": purposes, "data_categories": ["sensitive"], "processing": processing},
+        "conducted_on": "2020-01-01", "conclusion": "risks acceptable with the measures recorded",
+        "report_base64": "UElBIHJlcG9ydA==", "report_type": "text/plain"});
+    let r = client
+        .post(format!("{base}/v1/assessments"))
+        .bearer_auth(compliance)
+        .header("X-Purpose", "legal_compliance")
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::CREATED, "recording an impact assessment");
+    r.json::<Value>().await.unwrap()["id"].as_str().unwrap().to_owned()
+}
+
+impl TestApp {
+    /// [`assess`] on this server, as a compliance officer made for it.
+    pub async fn assess(&self, purposes: &[&str], processing: &[&str]) -> String {
+        let (_, officer) = self.principal(&["compliance"], "总部").await;
+        assess(&self.client, &self.base, &officer, purposes, processing).await
+    }
+}

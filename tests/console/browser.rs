@@ -186,6 +186,7 @@ async fn staff_and_officers_do_their_work_in_chromium() {
     let (_, auditor) = app.principal(&["auditor"], "总部").await;
     let (_, officer_a) = app.principal(&["compliance"], "总部").await;
     let (officer_b_id, officer_b) = app.principal(&["compliance"], "总部").await;
+    assess(&app.client, &app.base, &officer_a, &["credit_assessment"], &["sensitive_data"]).await;
     let doc = fixture(0, &sales_id);
     let (mine, subjects) = app.create_ok(&service, "service_delivery", &doc).await;
     let (theirs, _) = app.create_ok(&service, "service_delivery", &fixture(1, &other_sales)).await;

@@ -78,7 +78,7 @@ pub struct MonthFigures {
 
 /// Figures: `g/<dos>/<yyyy-mm>/<revision u32 BE>` in `documents`, one row per
 /// revision, never rewritten.
-const FIGURES: Table<(DossierId, String, u32), FigureRecord> =
+pub(super) const FIGURES: Table<(DossierId, String, u32), FigureRecord> =
     Table::new(Cf::Documents, b"g/", |(did, month, rev): &(DossierId, String, u32)| keys::figures(did, month, *rev));
 
 /// One month's figures, one revision.

@@ -3,17 +3,20 @@
 //! version of the dossier written by custos, its audit entry recording the
 //! inputs, the rule and the rule set's SHA-256 (PIPL Art. 24). A manual
 //! override needs a reason, is audited, and wins until the figures change.
+//! Grading is an automated decision: no grade changes by the rules until an
+//! impact assessment covering `automated_decision` is on record (PIPL Art.
+//! 55(2), while `policies/assessments.toml` requires it).
 
 use super::figures::{month_of, months_before};
 use crate::archive::customers::Customers;
 use crate::archive::dossiers::{Author, NextVersion};
 use crate::archive::records::DossierMeta;
 use crate::archive::vault::Slot;
-use crate::archive::{ArchiveError, Created, RequestCtx};
+use crate::archive::{ArchiveError, Created, Denial, RequestCtx};
 use crate::audit::{Action, Commit, Outcome};
 use crate::crypto::{KeyRef, Sealed};
 use crate::domain::dossier::Grade;
-use crate::domain::{Classification, DossierId, PrincipalId};
+use crate::domain::{Classification, DossierId, PrincipalId, ProcessingKind};
 use crate::policy::access::{Change, FieldOutcome};
 use crate::policy::grading::{GradeInputs, Grading};
 use crate::store::{keys, Cf, Table};
@@ -58,6 +61,10 @@ pub struct GradeExplanation {
     pub grade: Grade,
     /// `rules`, or `override` while a manual grade wins.
     pub decided_by: String,
+    /// Whether the rules grade at all: false while automated grading waits
+    /// for an impact assessment covering it (PIPL Art. 55(2)); `computed`
+    /// then says what they would give.
+    pub automated_grading: bool,
     pub inputs: GradeInputs,
     /// What the rules give now, rule by rule.
     pub computed: Grading,
@@ -122,10 +129,20 @@ impl Customers {
         Ok(Some((last, active)))
     }
 
-    /// Regrades one dossier by the rules (unless a manual grade wins): a
-    /// new version when the grade changes, written by custos.
+    /// Whether the rules may grade: an impact assessment covers automated
+    /// decisions, or the policy does not ask for one.
+    pub fn automated_grading_assessed(&self) -> bool {
+        self.gate.may_process(ProcessingKind::AutomatedDecision)
+    }
+
+    /// Regrades one dossier by the rules (unless a manual grade wins, or
+    /// automated grading waits for its impact assessment): a new version
+    /// when the grade changes, written by custos.
     pub(crate) async fn regrade(&self, did: &DossierId, dry_run: bool) -> Result<Option<GradeChange>, ArchiveError> {
         const ACTION: Action = Action::DossierGrade;
+        if !self.automated_grading_assessed() {
+            return Ok(None);
+        }
         let Some((meta, meta_raw)) = self.dossiers.meta(did)? else { return Ok(None) };
         // No figures recorded: nothing to grade on; the grade stays as set.
         if meta.destroyed.is_some()
@@ -170,7 +187,15 @@ impl Customers {
     }
 
     /// Regrades every live dossier (the grading job; `custos grading run`).
+    /// While automated grading waits for its impact assessment and there
+    /// are figures to grade on: 403 `processing-not-assessed`.
     pub async fn regrade_all(&self, dry_run: bool) -> Result<Vec<GradeChange>, ArchiveError> {
+        if !self.automated_grading_assessed() {
+            if super::figures::FIGURES.values(self.store.as_ref()).next().is_none() {
+                return Ok(Vec::new());
+            }
+            return Err(ArchiveError::forbidden(Denial::ProcessingNotAssessed(ProcessingKind::AutomatedDecision)));
+        }
         let mut changes = Vec::new();
         for meta in self.dossiers.all_dossiers()? {
             if meta.destroyed.is_some() {
@@ -225,7 +250,15 @@ impl Customers {
         self.audit
             .commit(Commit::entry(self.dossiers.dossier_entry(ctx, ACTION, id, &[], Outcome::Allow, reason)))
             .await?;
-        Ok(GradeExplanation { grade: meta.grade, decided_by: decided_by.into(), inputs, computed, window, manual })
+        Ok(GradeExplanation {
+            grade: meta.grade,
+            decided_by: decided_by.into(),
+            automated_grading: self.automated_grading_assessed(),
+            inputs,
+            computed,
+            window,
+            manual,
+        })
     }
 
     /// `POST /v1/dossiers/{id}/grade` `{grade, reason}`: a manual grade

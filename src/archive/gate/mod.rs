@@ -10,6 +10,7 @@
 //! every decision about its requests.
 
 mod purpose;
+pub use purpose::Assessed;
 
 use super::{ArchiveError, Denial, RequestCtx};
 use crate::audit::{Action, AuditWriter, Commit, EntryBody, Outcome};
@@ -18,7 +19,6 @@ use crate::domain::Principal;
 pub use crate::policy::access::Operation;
 use crate::policy::PolicySet;
 use crate::store::KvStore;
-use std::collections::BTreeSet;
 use std::sync::{Arc, RwLock};
 
 /// Who may do what, decided in one place.
@@ -28,8 +28,8 @@ pub struct Gate {
     /// Read only: the recipients register (a processor's agreement).
     store: Arc<dyn KvStore>,
     clock: Arc<dyn Clock>,
-    /// The purposes an impact assessment on record covers.
-    assessed: RwLock<BTreeSet<String>>,
+    /// The purposes and kinds of processing the impact assessments on record cover.
+    assessed: RwLock<Assessed>,
 }
 
 /// Which register access a call needs.
@@ -65,7 +65,7 @@ impl Gate {
         audit: Arc<AuditWriter>,
         store: Arc<dyn KvStore>,
         clock: Arc<dyn Clock>,
-        assessed: BTreeSet<String>,
+        assessed: Assessed,
     ) -> Self {
         Gate { policy, audit, store, clock, assessed: RwLock::new(assessed) }
     }

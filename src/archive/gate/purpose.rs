@@ -7,8 +7,16 @@ use crate::archive::denial::AgreementGap;
 use crate::archive::records::{RecipientRecord, RECIPIENTS};
 use crate::archive::{ArchiveError, CheckedPurpose, Denial, RequestCtx, StatedPurpose};
 use crate::audit::{Action, Outcome};
-use crate::domain::{Principal, RecipientId};
+use crate::domain::{Principal, ProcessingKind, RecipientId};
+use std::collections::BTreeSet;
 use time::OffsetDateTime;
+
+/// What the impact assessments on record cover (PIPL Art. 55).
+#[derive(Debug, Clone, Default)]
+pub struct Assessed {
+    pub purposes: BTreeSet<String>,
+    pub kinds: BTreeSet<ProcessingKind>,
+}
 
 impl Gate {
     /// The purposes `principal`'s roles may state, in policy order.
@@ -21,11 +29,18 @@ impl Gate {
             .collect()
     }
 
-    /// Records that an impact assessment now covers `purposes`.
-    pub(crate) fn note_assessed(&self, purposes: impl IntoIterator<Item = String>) {
+    /// Records that an impact assessment now covers `purposes` and `kinds`.
+    pub(crate) fn note_assessed(&self, purposes: &[String], kinds: &[ProcessingKind]) {
         if let Ok(mut assessed) = self.assessed.write() {
-            assessed.extend(purposes);
+            assessed.purposes.extend(purposes.iter().cloned());
+            assessed.kinds.extend(kinds.iter().copied());
         }
+    }
+
+    /// Whether processing of `kind` may go ahead: the policy does not ask
+    /// for an assessment, or one on record covers it.
+    pub(crate) fn may_process(&self, kind: ProcessingKind) -> bool {
+        !self.policy.assessments.requires(kind) || self.assessed.read().is_ok_and(|a| a.kinds.contains(&kind))
     }
 
     /// 400 when the `X-Purpose` header is missing or unknown, 403 when the
@@ -60,7 +75,7 @@ impl Gate {
             let e = ctx.entry(action, resource, Outcome::Deny, "");
             return self.deny(e, Denial::PurposeNotForRole(purpose.to_string()), None).await;
         }
-        if def.requires_assessment && !self.assessed.read().is_ok_and(|a| a.contains(purpose.as_str())) {
+        if def.requires_assessment && !self.assessed.read().is_ok_and(|a| a.purposes.contains(purpose.as_str())) {
             let e = ctx.entry(action, resource, Outcome::Deny, "");
             return self.deny(e, Denial::PurposeNotAssessed(purpose.to_string()), None).await;
         }

@@ -6,11 +6,11 @@
 //! never deletes an assessment or its report (PIPL Art. 56: at least three
 //! years): no call, job or rule removes them.
 
-use crate::archive::gate::Access;
+use crate::archive::gate::{Access, Assessed};
 use crate::archive::governance::Governance;
 use crate::archive::vault::{AssessmentPart, Slot};
 use crate::archive::Resource;
-use crate::archive::{ArchiveError, RequestCtx};
+use crate::archive::{ArchiveError, Denial, RequestCtx};
 use crate::audit::{Action, Commit, Outcome};
 use crate::crypto::{KeyRef, Sealed};
 use crate::domain::dossier::FieldError;
@@ -18,18 +18,8 @@ use crate::domain::{AssessmentId, Classification, PrincipalId, Purpose};
 use crate::store::{keys, Cf, KvStore, Table};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
-use std::collections::BTreeSet;
 
-/// The kinds of processing PIPL Art. 55 names.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, utoipa::ToSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum ProcessingKind {
-    SensitiveData,
-    AutomatedDecision,
-    Entrustment,
-    ProvisionToThirdParty,
-    CrossBorder,
-}
+pub use crate::domain::ProcessingKind;
 
 #[derive(Debug, Clone)]
 pub struct NewAssessment {
@@ -51,10 +41,10 @@ const REPORTS: Table<AssessmentId, Sealed> = Table::new(Cf::Registers, b"d/", ke
 /// An assessment as stored and shown (the conclusion sealed in storage).
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub(super) struct AssessmentRecord {
-    id: AssessmentId,
-    purposes: Vec<String>,
+    pub(super) id: AssessmentId,
+    pub(super) purposes: Vec<String>,
     data_categories: Vec<Classification>,
-    processing: Vec<ProcessingKind>,
+    pub(super) processing: Vec<ProcessingKind>,
     conducted_on: time::Date,
     conclusion: Sealed,
     report_sha256: String,
@@ -86,13 +76,28 @@ pub struct AssessmentView {
     pub keep_until: time::OffsetDateTime,
 }
 
-/// The purposes the assessments on record cover (read at start-up).
-pub(crate) fn assessed_purposes(store: &dyn KvStore) -> anyhow::Result<BTreeSet<String>> {
-    let mut out = BTreeSet::new();
+/// What the assessments on record cover (read at start-up).
+pub(crate) fn assessed(store: &dyn KvStore) -> anyhow::Result<Assessed> {
+    let mut out = Assessed::default();
     for r in ASSESSMENTS.values(store) {
-        out.extend(r?.purposes);
+        let r = r?;
+        out.purposes.extend(r.purposes);
+        out.kinds.extend(r.processing);
     }
     Ok(out)
+}
+
+/// What a recipient or transfer record names for the assessment its kind
+/// of processing needs.
+enum Coverage {
+    /// The named assessment covers the kind and every purpose.
+    Covered(AssessmentId),
+    /// None named, and the policy does not ask for one.
+    NotNeeded,
+    /// None named, and the policy asks for one: refused (403).
+    Missing,
+    /// One named that is not on record or does not cover it (422).
+    Invalid(FieldError),
 }
 
 /// Each assessment on record: its id and the purposes it covers.
@@ -126,6 +131,60 @@ impl Governance {
         })
     }
 
+    /// The assessment a recipient or transfer record names for processing
+    /// of `kind` for `purposes`: a field error in `errors` when it does not
+    /// cover them; refused (403 `processing-not-assessed`, audited) when
+    /// none is named, the policy asks for one and nothing else is wrong.
+    pub(super) async fn named_assessment(
+        &self,
+        ctx: &RequestCtx,
+        (action, resource): (Action, &str),
+        (kind, purposes): (ProcessingKind, &[String]),
+        named: Option<&str>,
+        errors: &mut Vec<FieldError>,
+    ) -> Result<Option<AssessmentId>, ArchiveError> {
+        match self.coverage(kind, purposes, named)? {
+            Coverage::Covered(id) => Ok(Some(id)),
+            Coverage::NotNeeded => Ok(None),
+            Coverage::Invalid(e) => {
+                errors.push(e);
+                Ok(None)
+            }
+            Coverage::Missing if errors.is_empty() => {
+                let e = ctx.entry(action, resource, Outcome::Deny, "");
+                self.gate.deny(e, Denial::ProcessingNotAssessed(kind), None).await
+            }
+            Coverage::Missing => Ok(None),
+        }
+    }
+
+    /// Whether the assessment `named` (at `/assessment`) covers processing
+    /// of `kind` for `purposes`.
+    fn coverage(
+        &self,
+        kind: ProcessingKind,
+        purposes: &[String],
+        named: Option<&str>,
+    ) -> Result<Coverage, ArchiveError> {
+        let Some(named) = named else {
+            return Ok(if self.policy.assessments.requires(kind) { Coverage::Missing } else { Coverage::NotNeeded });
+        };
+        let invalid = |message: String| Coverage::Invalid(FieldError { path: "/assessment".into(), message });
+        let record = match AssessmentId::parse(named) {
+            Ok(id) => ASSESSMENTS.get(self.store.as_ref(), &id)?,
+            Err(_) => None,
+        };
+        let Some(r) = record else { return Ok(invalid("no such impact assessment".into())) };
+        if !r.processing.contains(&kind) {
+            return Ok(invalid(format!("it does not cover {kind}")));
+        }
+        let uncovered: Vec<&str> = purposes.iter().filter(|p| !r.purposes.contains(p)).map(String::as_str).collect();
+        if !uncovered.is_empty() {
+            return Ok(invalid(format!("it does not cover the purposes {}", uncovered.join(", "))));
+        }
+        Ok(Coverage::Covered(r.id))
+    }
+
     /// `POST /v1/assessments` (compliance).
     #[tracing::instrument(level = "debug", skip_all)]
     pub async fn create_assessment(&self, ctx: &RequestCtx, a: NewAssessment) -> Result<AssessmentView, ArchiveError> {
@@ -155,11 +214,14 @@ impl Governance {
         let mut purposes = a.purposes;
         purposes.sort();
         purposes.dedup();
+        let mut processing = a.processing;
+        processing.sort();
+        processing.dedup();
         let record = AssessmentRecord {
             id: id.clone(),
             purposes: purposes.clone(),
             data_categories: a.data_categories,
-            processing: a.processing,
+            processing: processing.clone(),
             conducted_on: a.conducted_on,
             conclusion,
             report_sha256: hex::encode(Sha256::digest(&a.report)),
@@ -170,14 +232,15 @@ impl Governance {
         };
         let ops = vec![ASSESSMENTS.put_unguarded(&id, &record)?, REPORTS.put_unguarded(&id, &report)?];
         let reason = format!(
-            "covers {}; report sha256 {} ({} bytes)",
+            "covers {}; processing {}; report sha256 {} ({} bytes)",
             purposes.join(", "),
+            processing.iter().map(|k| k.as_str()).collect::<Vec<_>>().join(", "),
             record.report_sha256,
             record.report_bytes
         );
         let e = ctx.entry(ACTION, id.as_str(), Outcome::Allow, reason);
         self.audit.commit(Commit::change(ops, e)).await?;
-        self.gate.note_assessed(purposes);
+        self.gate.note_assessed(&purposes, &processing);
         self.assessment_view(&record, true)
     }
 

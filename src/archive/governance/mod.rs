@@ -1,6 +1,6 @@
 //! The governance records a regulator asks for first: privacy notices and
 //! what each collection recorded (`collection`), impact assessments
-//! (`assessments`), the recipients register with processors' deletion
+//! (`assessments`) and what they cover (`coverage`), the recipients register with processors' deletion
 //! attestations (`recipients`), cross-border transfer records and the
 //! yearly count of persons transferred (`transfers`), the personal-
 //! information protection officer and the count of persons that makes one
@@ -8,14 +8,16 @@
 //! of them (`records`).
 
 mod assessments;
+mod coverage;
 mod officer;
 mod recipients;
 mod records;
 mod transfers;
 
 pub(crate) use crate::archive::records::RecipientRecord;
-pub(crate) use assessments::assessed_purposes;
+pub(crate) use assessments::assessed;
 pub use assessments::{AssessmentView, NewAssessment, ProcessingKind};
+pub use coverage::{Coverage, KindCoverage, PurposeCoverage, UncoveredRecord};
 pub use officer::{NewOfficer, OfficerStatus, OfficerView};
 pub use recipients::{AttestationView, NewAttestation, NewRecipient, RecipientRole, RecipientView};
 pub use records::{ProcessingRecord, RecordsOfProcessing};

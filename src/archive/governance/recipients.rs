@@ -20,7 +20,7 @@ use crate::audit::{Action, Commit, Outcome};
 use crate::crypto::{KeyRef, Sealed};
 use crate::domain::dossier::FieldError;
 pub use crate::domain::RecipientRole;
-use crate::domain::{Classification, Jurisdiction, PrincipalId, Purpose, RecipientId};
+use crate::domain::{Classification, Jurisdiction, PrincipalId, ProcessingKind, Purpose, RecipientId};
 use crate::store::{keys, Cf, Table};
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
@@ -35,6 +35,8 @@ pub struct NewRecipient {
     pub term_from: OffsetDateTime,
     pub term_until: OffsetDateTime,
     pub contract: String,
+    /// The impact assessment covering its entrustment or provision.
+    pub assessment: Option<String>,
 }
 
 /// A recipient's deletion attestation, once: `t/<rcp>/a` in `registers`.
@@ -87,6 +89,9 @@ pub struct RecipientView {
     #[serde(with = "time::serde::rfc3339")]
     pub term_until: OffsetDateTime,
     pub contract: String,
+    /// The impact assessment covering its entrustment or provision (PIPL
+    /// Art. 55(3)); absent on entries made before custos asked for it.
+    pub assessment: Option<String>,
     /// `not_started`, `in_term` or `ended`.
     pub status: String,
     /// The deletion attestation, once recorded.
@@ -147,6 +152,7 @@ impl Governance {
             term_from: r.term_from,
             term_until: r.term_until,
             contract: r.contract.clone(),
+            assessment: r.assessment.as_ref().map(ToString::to_string),
             status: status.into(),
             attestation,
             recorded_by: r.recorded_by.to_string(),
@@ -165,6 +171,13 @@ impl Governance {
                 errors.push(FieldError { path: format!("/purposes/{i}"), message: "unknown purpose".into() });
             }
         }
+        let kind = match n.role {
+            RecipientRole::Processor => ProcessingKind::Entrustment,
+            RecipientRole::Independent => ProcessingKind::ProvisionToThirdParty,
+        };
+        let resource = (ACTION, Resource::Recipients.as_str());
+        let named = n.assessment.as_deref();
+        let assessment = self.named_assessment(ctx, resource, (kind, &n.purposes), named, &mut errors).await?;
         if !errors.is_empty() {
             let e = ctx.entry(ACTION, "", Outcome::Error, "invalid recipient");
             return self.gate.refuse(e, ArchiveError::Invalid(errors)).await;
@@ -185,17 +198,19 @@ impl Governance {
             term_from: n.term_from,
             term_until: n.term_until,
             contract: n.contract,
+            assessment,
             recorded_by: ctx.principal.id.clone(),
             recorded_at: self.clock.now(),
         };
         let ops = vec![RECIPIENTS.put_unguarded(&r.id, &r)?];
         let reason = format!(
-            "{} in {}, purposes {}, classes {}, term until {}",
+            "{} in {}, purposes {}, classes {}, term until {}{}",
             crate::archive::wire_name(&r.role),
             r.country,
             r.purposes.join(","),
             r.classes.iter().map(|c| c.as_str()).collect::<Vec<_>>().join(","),
-            super::rfc3339(r.term_until)
+            super::rfc3339(r.term_until),
+            r.assessment.as_ref().map_or(String::new(), |a| format!("; assessment {a}"))
         );
         self.audit.commit(Commit::change(ops, ctx.entry(ACTION, r.id.as_str(), Outcome::Allow, reason))).await?;
         self.recipient_view(&r, true)

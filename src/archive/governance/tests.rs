@@ -1,8 +1,8 @@
 //! The recipients register tested where it lives: the memory store, the
 //! shipped policies, the manual clock; no HTTP.
-use super::{NewAttestation, NewRecipient, RecipientRole};
+use super::{NewAssessment, NewAttestation, NewRecipient, ProcessingKind, RecipientRole};
 use crate::archive::testkit::{archive_with_clock, ctx, last_entry};
-use crate::archive::ArchiveError;
+use crate::archive::{ArchiveError, Denial};
 use crate::audit::Outcome;
 use crate::domain::{Classification, Jurisdiction, Role};
 use crate::store::{Cf, KvStore};
@@ -17,6 +17,20 @@ fn carrier(now: time::OffsetDateTime) -> NewRecipient {
         term_from: now,
         term_until: now + time::Duration::days(30),
         contract: "HT-2026-017".into(),
+        assessment: None,
+    }
+}
+
+/// An impact assessment of `kinds` for `purposes`, dated today.
+fn assessment(now: time::OffsetDateTime, purposes: &[&str], kinds: &[ProcessingKind]) -> NewAssessment {
+    NewAssessment {
+        purposes: purposes.iter().map(|p| (*p).to_owned()).collect(),
+        data_categories: vec![Classification::Personal],
+        processing: kinds.to_vec(),
+        conducted_on: now.date(),
+        conclusion: "acceptable with the contract's measures".into(),
+        report: b"PIA".to_vec(),
+        report_type: "text/plain".into(),
     }
 }
 
@@ -29,7 +43,36 @@ async fn a_deletion_is_attested_once_after_the_term_sealed_and_shown_to_complian
     assert!(matches!(refused, Err(ArchiveError::Forbidden { .. })), "{refused:?}");
     assert_eq!(last_entry(&store).body.outcome, Outcome::Deny);
 
-    let r = g.create_recipient(&officer, carrier(a.now())).await.unwrap();
+    // Entrustment waits for its impact assessment (PIPL Art. 55(3)).
+    let unassessed = g.create_recipient(&officer, carrier(a.now())).await;
+    assert!(
+        matches!(
+            unassessed,
+            Err(ArchiveError::Forbidden { denial: Denial::ProcessingNotAssessed(ProcessingKind::Entrustment), .. })
+        ),
+        "{unassessed:?}"
+    );
+    let provision = g
+        .create_assessment(
+            &officer,
+            assessment(a.now(), &["service_delivery"], &[ProcessingKind::ProvisionToThirdParty]),
+        )
+        .await
+        .unwrap();
+    let entrustment = g
+        .create_assessment(&officer, assessment(a.now(), &["service_delivery"], &[ProcessingKind::Entrustment]))
+        .await
+        .unwrap();
+    let mut named = carrier(a.now());
+    named.assessment = Some(provision.id);
+    let wrong = g.create_recipient(&officer, named.clone()).await;
+    assert!(
+        matches!(&wrong, Err(ArchiveError::Invalid(e)) if e[0].path == "/assessment" && e[0].message.contains("entrustment")),
+        "{wrong:?}"
+    );
+    named.assessment = Some(entrustment.id.clone());
+    let r = g.create_recipient(&officer, named).await.unwrap();
+    assert_eq!(r.assessment.as_deref(), Some(entrustment.id.as_str()));
     let statement = "已按合同第7条删除全部客户联系人数据";
     let attest = || NewAttestation { deleted_at: a.now(), method: "secure erase".into(), statement: statement.into() };
     let early = g.attest_deletion(&officer, &r.id, attest()).await;

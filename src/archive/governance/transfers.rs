@@ -20,7 +20,7 @@ use crate::archive::Resource;
 use crate::archive::{ArchiveError, RequestCtx};
 use crate::audit::{Action, Commit, EntryBody, Outcome};
 use crate::domain::dossier::FieldError;
-use crate::domain::{AssessmentId, Jurisdiction, RecipientId, TransferId};
+use crate::domain::{Jurisdiction, ProcessingKind, RecipientId, TransferId};
 use crate::store::{keys, Cf, Op};
 use serde::Serialize;
 use time::OffsetDateTime;
@@ -113,14 +113,11 @@ impl Governance {
                 message: format!("not a mechanism of transfers.toml ({})", known.join(", ")),
             });
         }
-        let assessment = match n.assessment.as_deref().map(AssessmentId::parse) {
-            None => None,
-            Some(Ok(a)) if super::assessments::ASSESSMENTS.contains(self.store.as_ref(), &a)? => Some(a),
-            Some(_) => {
-                errors.push(FieldError { path: "/assessment".into(), message: "no such impact assessment".into() });
-                None
-            }
-        };
+        let purposes = recipient.as_ref().map(|r| r.purposes.clone()).unwrap_or_default();
+        const KIND: ProcessingKind = ProcessingKind::CrossBorder;
+        let resource = (ACTION, Resource::Transfers.as_str());
+        let named = n.assessment.as_deref();
+        let assessment = self.named_assessment(ctx, resource, (KIND, &purposes), named, &mut errors).await?;
         let (Some(r), Some(m), true) = (recipient, mechanism, errors.is_empty()) else {
             let e = ctx.entry(ACTION, Resource::Transfers.as_str(), Outcome::Error, "invalid transfer record");
             return self.gate.refuse(e, ArchiveError::Invalid(errors)).await;
