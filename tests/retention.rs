@@ -421,7 +421,7 @@ async fn erasure_shreds_the_person_everywhere_or_names_what_blocks_it() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_keep_rule_blocks_erasure_and_destruction_and_every_trigger_applies() {
+async fn a_keep_rule_blocks_erasure_under_its_own_law_only_and_every_trigger_applies() {
     // Policies with a keep rule and a `created` rule beside the shipped ones.
     let extra = r#"
 [[rule]]
@@ -431,6 +431,7 @@ when = { status = ["active"] }
 trigger = "created"
 period = "10y"
 action = "keep"
+law = "CN"
 citation = "税收征收管理法实施细则 Art. 29 (contacts named on tax documents)"
 
 [[rule]]
@@ -458,6 +459,25 @@ citation = "internal data-minimisation rule, PIPL Art. 19"
         .await;
     assert_eq!(status, StatusCode::CONFLICT);
     assert!(p["detail"].as_str().unwrap().contains("contract-contacts"), "{p}");
+    // A PRC keep rule does not block an EU resident's erasure: only Union or
+    // member-state law may (GDPR Art. 17(3)(b)).
+    let residency = format!("/v1/subjects/{}/residency", subjects[1]);
+    let (status, _) =
+        w.json(Method::PUT, w.token("officer_a"), "dsr", &residency, Some(json!({"residency": "FR"}))).await;
+    assert_eq!(status, StatusCode::OK);
+    let erasure = format!("/v1/subjects/{}/erasure", subjects[1]);
+    let (status, r) =
+        w.json(Method::POST, w.token("officer_a"), "dsr", &erasure, Some(json!({"reason": "objection"}))).await;
+    assert_eq!(status, StatusCode::OK, "{r}");
+    // A keep rule over contacts that names no law is refused at load.
+    let lawless = text.replace("law = \"CN\"\n", "");
+    let dir = tempfile::tempdir().unwrap();
+    for e in std::fs::read_dir(policies_dir()).unwrap().flatten() {
+        std::fs::copy(e.path(), dir.path().join(e.file_name())).unwrap();
+    }
+    std::fs::write(dir.path().join("retention.toml"), lawless).unwrap();
+    let err = custos::policy::PolicySet::load(dir.path()).err().expect("refused").to_string();
+    assert!(err.contains("contract-contacts") && err.contains("names the law"), "{err}");
 
     // created: due after 2 years; the keep rule covers contacts, not the dossier.
     w.clock().advance(time::Duration::days(2 * 365 + 1));

@@ -5,7 +5,7 @@
 //! `archive::retention`.
 
 use crate::domain::dossier::Status;
-use crate::domain::{DossierId, SubjectId};
+use crate::domain::{DossierId, Jurisdiction, SubjectId};
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 use toml::Spanned;
@@ -118,6 +118,9 @@ struct RawRule {
     approval: bool,
     #[serde(default)]
     citation: String,
+    /// The law a keep rule rests on (CN, EU or a member state).
+    #[serde(default)]
+    law: Option<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -131,6 +134,10 @@ pub struct Rule {
     pub action: RetentionAction,
     pub approval: bool,
     pub citation: String,
+    /// Whose law a keep rule rests on: it blocks the erasure only of a
+    /// person that law governs (GDPR Art. 17(3)(b): for an EU resident,
+    /// Union or member-state law only).
+    pub law: Option<Jurisdiction>,
 }
 
 impl Rule {
@@ -209,7 +216,26 @@ impl RetentionRules {
             if matches!(r.trigger, Trigger::ConsentWithdrawn | Trigger::ContactLost) && r.covers != Covers::Contact {
                 return Err((line, format!("rule {}: consent_withdrawn and contact_lost apply to contacts", id)));
             }
+            let law = match r.law.as_deref().map(Jurisdiction::parse) {
+                None if r.action == RetentionAction::Keep && r.covers == Covers::Contact => {
+                    return Err((
+                        line,
+                        format!(
+                            "rule {id}: a keep rule covering contacts names the law it rests on (law = \"CN\", \"EU\" or a member state): it blocks only the erasure of persons that law governs (GDPR Art. 17(3)(b))"
+                        ),
+                    ))
+                }
+                None => None,
+                Some(Ok(j)) if j.may_hold() && r.action == RetentionAction::Keep => Some(j),
+                Some(Ok(_)) if r.action != RetentionAction::Keep => {
+                    return Err((line, format!("rule {id}: law applies to keep rules only")))
+                }
+                Some(_) => {
+                    return Err((line, format!("rule {id}: law is CN, EU or an EU member state's code")));
+                }
+            };
             rules.push(Rule {
+                law,
                 id,
                 description: r.description,
                 covers: r.covers,
@@ -325,18 +351,31 @@ impl RetentionRules {
         time_of: &dyn Fn(Trigger) -> Option<OffsetDateTime>,
         now: OffsetDateTime,
     ) -> Vec<String> {
-        self.rules
-            .iter()
-            .filter(|r| r.action == RetentionAction::Keep && r.covers == covers)
-            .filter(|r| statuses.iter().all(|s| r.applies_to(*s)))
-            .filter(|r| time_of(r.trigger).is_some_and(|t| r.period.after(t) > now))
-            .map(|r| format!("rule:{}", r.id))
-            .collect()
+        self.keeping_rules(covers, statuses, time_of, now).map(|r| format!("rule:{}", r.id)).collect()
     }
 
-    /// The keep rules that block erasing a contact now.
-    pub fn keeping_contact(&self, c: &ContactFacts, now: OffsetDateTime) -> Vec<String> {
-        self.keeping(Covers::Contact, &c.statuses(), &|t| c.time_of(t, false), now)
+    fn keeping_rules<'a>(
+        &'a self,
+        covers: Covers,
+        statuses: &'a [Status],
+        time_of: &'a dyn Fn(Trigger) -> Option<OffsetDateTime>,
+        now: OffsetDateTime,
+    ) -> impl Iterator<Item = &'a Rule> + 'a {
+        self.rules
+            .iter()
+            .filter(move |r| r.action == RetentionAction::Keep && r.covers == covers)
+            .filter(|r| statuses.iter().all(|s| r.applies_to(*s)))
+            .filter(move |r| time_of(r.trigger).is_some_and(|t| r.period.after(t) > now))
+    }
+
+    /// The keep rules that block erasing a contact residing in
+    /// `residency` now: those resting on a law that governs them.
+    pub fn keeping_contact(&self, c: &ContactFacts, residency: &Jurisdiction, now: OffsetDateTime) -> Vec<String> {
+        let statuses = c.statuses();
+        self.keeping_rules(Covers::Contact, &statuses, &|t| c.time_of(t, false), now)
+            .filter(|r| r.law.as_ref().is_none_or(|law| law.hold_blocks_erasure_of(residency)))
+            .map(|r| format!("rule:{}", r.id))
+            .collect()
     }
 
     fn finding(&self, rule: &Rule, target: Target, trigger_at: OffsetDateTime, blocked_by: Vec<String>) -> Finding {
@@ -560,5 +599,37 @@ mod tests {
         let no_cite = shipped.replacen("id = \"closed-customer\"", "id = \"closed-customer\"\ncitation_x = 1", 1);
         let (line, _) = RetentionRules::parse(&no_cite).unwrap_err();
         assert_eq!(line, no_cite.lines().position(|l| l.starts_with("citation_x")).unwrap() + 1);
+    }
+
+    #[test]
+    fn a_keep_rule_over_contacts_blocks_the_erasure_only_of_persons_its_law_governs() {
+        let keep = |law: &str| {
+            format!(
+                "{AUDIT}[[rule]]\nid = \"tax-contacts\"\ncovers = \"contact\"\ntrigger = \"created\"\nperiod = \"10y\"\naction = \"keep\"\n{law}citation = \"tax law\"\n"
+            )
+        };
+        let (_, msg) = RetentionRules::parse(&keep("")).unwrap_err();
+        assert!(msg.contains("names the law"), "{msg}");
+        assert!(RetentionRules::parse(&keep("law = \"US\"\n")).unwrap_err().1.contains("CN, EU"));
+        let destroy = format!(
+            "{AUDIT}[[rule]]\nid = \"d\"\ncovers = \"dossier\"\ntrigger = \"created\"\nperiod = \"1y\"\naction = \"destroy\"\nlaw = \"CN\"\ncitation = \"x\"\n"
+        );
+        assert!(RetentionRules::parse(&destroy).unwrap_err().1.contains("keep rules only"));
+        let now = datetime!(2027-01-01 00:00 UTC);
+        let person = ContactFacts {
+            id: SubjectId::generate(),
+            created_at: datetime!(2026-01-01 00:00 UTC),
+            last_withdrawal_at: None,
+            has_live_consent: false,
+            lost_at: None,
+            dossiers: vec![dossier(Status::Active, datetime!(2026-01-01 00:00 UTC), now, None)],
+        };
+        let j = |c: &str| Jurisdiction::parse(c).unwrap();
+        let prc = RetentionRules::parse(&keep("law = \"CN\"\n")).unwrap();
+        assert_eq!(prc.keeping_contact(&person, &j("CN"), now), ["rule:tax-contacts"]);
+        assert!(prc.keeping_contact(&person, &j("FR"), now).is_empty(), "not Union or member-state law");
+        let french = RetentionRules::parse(&keep("law = \"FR\"\n")).unwrap();
+        assert_eq!(french.keeping_contact(&person, &j("FR"), now), ["rule:tax-contacts"]);
+        assert!(french.keeping_contact(&person, &j("CN"), now).is_empty());
     }
 }

@@ -53,7 +53,7 @@ impl Retention {
         b.keep.extend(
             self.policy
                 .retention
-                .keeping_contact(&facts, self.clock.now())
+                .keeping_contact(&facts, &residency, self.clock.now())
                 .into_iter()
                 .map(|r| format!("retention {r}")),
         );
