@@ -120,8 +120,8 @@ async fn a_destroyed_dossier_is_no_longer_found() {
 }
 
 #[tokio::test]
-async fn an_erased_person_is_no_longer_found_and_the_dossier_still_is() {
-    let (a, _, _, _dir) = indexed();
+async fn an_erased_person_is_no_longer_found_and_their_blind_terms_leave_the_index_files() {
+    let (a, _, _, dir) = indexed();
     let sales = caller(&a, &[Role::Sales], "service_delivery").await;
     let did = dossier(&a, &sales, "华东").await.to_string();
     assert_eq!(found(&a, &sales, "13912345688").await, vec![did.clone()]);
@@ -130,8 +130,21 @@ async fn an_erased_person_is_no_longer_found_and_the_dossier_still_is() {
     let zhang = view.document["contacts"][0]["subject_id"].as_str().map(str::to_owned);
     let zhang = zhang.unwrap_or_else(|| panic!("the contact's id: {}", view.document["contacts"][0]));
 
+    // The blind terms of the person's phone and name are in the raw index
+    // (every segment, deleted documents included); the erasure takes them
+    // out of it, not only out of the answers (GB/T 35273 §3.10).
+    let ix = a.search_index().index().unwrap();
+    ix.indexed_version(&did).unwrap();
+    for v in ["13912345688", "张伟"] {
+        assert!(ix.segments_hold_blind(v).unwrap(), "{v}: the blind term is in the index before the erasure");
+    }
     let officer = caller(&a, &[Role::Compliance], "dsr").await;
     a.retention().erase_subject(&officer, &zhang, "consent_withdrawn").await.unwrap();
+    ix.indexed_version(&did).unwrap();
+    for v in ["13912345688", "张伟"] {
+        assert!(!ix.segments_hold_blind(v).unwrap(), "{v}: an erased person's blind term left in the raw index");
+    }
+    assert!(ix.segments_hold_blind("13800138021").unwrap(), "the other contact's stays");
 
     assert!(found(&a, &sales, "13912345688").await.is_empty(), "the erased person's phone");
     assert!(found(&a, &sales, "张伟").await.is_empty(), "the erased person's name");
