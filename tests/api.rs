@@ -491,6 +491,8 @@ async fn operations_endpoints_and_openapi_completeness() {
         ("/v1/reports/summary", "get"),
         ("/v1/imports", "post"),
         ("/v1/dossiers/export", "get"),
+        ("/v1/requests/{id}/handovers", "post"),
+        ("/v1/requests/{id}/handovers/{recipient}/content", "get"),
     ];
     for (path, method) in expected {
         assert!(doc["paths"][path][method].is_object(), "openapi lacks {method} {path}");

@@ -142,6 +142,10 @@ pub enum Action {
     Request,
     /// `request.create`
     RequestCreate,
+    /// `request.handover`
+    RequestHandover,
+    /// `request.handover_collect`
+    RequestHandoverCollect,
     /// `request.list`
     RequestList,
     /// `request.rate_limited`
@@ -198,7 +202,7 @@ pub enum Action {
 
 impl Action {
     /// Every action, in name order.
-    pub const ALL: [Action; 94] = [
+    pub const ALL: [Action; 96] = [
         Action::AssessmentCreate,
         Action::AssessmentList,
         Action::AssessmentReport,
@@ -267,6 +271,8 @@ impl Action {
         Action::ReportSummary,
         Action::Request,
         Action::RequestCreate,
+        Action::RequestHandover,
+        Action::RequestHandoverCollect,
         Action::RequestList,
         Action::RequestRateLimited,
         Action::RequestRead,
@@ -364,6 +370,8 @@ impl Action {
             Action::ReportSummary => "report.summary",
             Action::Request => "request",
             Action::RequestCreate => "request.create",
+            Action::RequestHandover => "request.handover",
+            Action::RequestHandoverCollect => "request.handover_collect",
             Action::RequestList => "request.list",
             Action::RequestRateLimited => "request.rate_limited",
             Action::RequestRead => "request.read",

@@ -188,6 +188,27 @@ impl TestApp {
         r.send().await.unwrap()
     }
 
+    /// Records a data-subject request of `kind` (`access`, `portability`,
+    /// ...) for `sid` as `compliance`, received at `received_at` and
+    /// verified by the principal `verifier`: its id.
+    pub async fn verified_request(
+        &self,
+        compliance: &str,
+        verifier: &str,
+        sid: &str,
+        kind: &str,
+        received_at: time::OffsetDateTime,
+    ) -> String {
+        let at = received_at.format(&time::format_description::well_known::Rfc3339).unwrap();
+        let body = serde_json::json!({"subject_id": sid, "kind": kind, "received_at": at, "channel": "email",
+            "verification": {"method": "id_document", "verified_by": verifier}});
+        let r = self.request(reqwest::Method::POST, compliance, "dsr", "/v1/requests", Some(body)).await;
+        assert_eq!(r.status(), StatusCode::CREATED);
+        let v: Value = r.json().await.unwrap();
+        assert_eq!(v["state"], "verified", "{v}");
+        v["id"].as_str().unwrap().to_owned()
+    }
+
     /// All audit entries matching `query` (compliance token).
     pub async fn audit(&self, compliance: &str, query: &str) -> Vec<Value> {
         let r = self.get(compliance, None, &format!("/v1/audit/entries?limit=1000&{query}")).await;
