@@ -176,7 +176,9 @@ async fn limits_names_access_audit_export_and_destruction() {
     // In the subject export, by name and hash.
     let now = time::OffsetDateTime::now_utc();
     let req = app.verified_request(&compliance, &compliance_id, &subject, "access", now).await;
-    let r = app.request(Method::GET, &compliance, "dsr", &format!("/v1/subjects/{subject}/export?request={req}"), None).await;
+    let r = app
+        .request(Method::GET, &compliance, "dsr", &format!("/v1/subjects/{subject}/export?request={req}"), None)
+        .await;
     let export: Value = r.json().await.unwrap();
     let docs = &export["dossiers"][0]["documents"];
     assert!(

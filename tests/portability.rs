@@ -90,7 +90,9 @@ async fn seeded() -> Seeded {
         dossiers.push(id);
     }
     // An interaction with each person in the first dossier.
-    for (who, summary) in [(&person, "张伟 asked for cold-chain rates"), (&other, "李娜 complained about a late pickup")] {
+    for (who, summary) in
+        [(&person, "张伟 asked for cold-chain rates"), (&other, "李娜 complained about a late pickup")]
+    {
         let body = json!({"kind": "call", "at": rfc3339(T0), "summary": summary, "contact": who, "satisfaction": 4});
         let path = format!("/v1/dossiers/{}/interactions", dossiers[0]);
         let r = w.app.request(Method::POST, service, "service_delivery", &path, Some(body)).await;
@@ -192,20 +194,8 @@ async fn an_access_request_exports_a_person_in_three_dossiers_completely_and_not
     assert!(entry["reason"].as_str().unwrap().contains(&format!("scope access; for access request {req}")), "{entry}");
 
     // As CSV (Accept: text/csv): one row per value, the same person's values.
-    let r = s
-        .w
-        .app
-        .client
-        .get(format!("{}/v1/subjects/{}/export?request={req}", s.w.app.base, s.person))
-        .bearer_auth(s.officer())
-        .header("X-Purpose", "dsr")
-        .header("Accept", "text/csv")
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), StatusCode::OK);
-    assert!(r.headers()["content-type"].to_str().unwrap().starts_with("text/csv"));
-    let csv = r.text().await.unwrap();
+    let path = format!("/v1/subjects/{}/export?request={req}", s.person);
+    let csv = s.w.app.get_csv_stating(s.officer(), Some("dsr"), &path).await;
     let rows = csv_rows(&csv);
     let row = |p: &str| rows.iter().find(|r| r[0] == p).unwrap_or_else(|| panic!("{p} in {csv}")).clone();
     assert_eq!(row("/subject/id")[3], s.person);
@@ -248,11 +238,10 @@ async fn a_portability_request_exports_the_portable_part_as_json_and_csv_with_th
     }
 
     // The same values as CSV (the clock stands still: the same export).
-    let r = s
-        .w
-        .app
-        .get(s.officer(), Some("dsr"), &format!("/v1/subjects/{}/export?request={req}&format=csv", s.person))
-        .await;
+    let r =
+        s.w.app
+            .get(s.officer(), Some("dsr"), &format!("/v1/subjects/{}/export?request={req}&format=csv", s.person))
+            .await;
     assert_eq!(r.status(), StatusCode::OK);
     assert!(r.headers()["content-type"].to_str().unwrap().starts_with("text/csv"));
     let rows = csv_rows(&r.text().await.unwrap());
@@ -284,7 +273,8 @@ async fn an_export_without_the_persons_verified_open_request_is_refused_and_audi
     };
     assert!(refused(String::new()).await.contains("name the request"));
     // Recorded, not verified.
-    let body = json!({"subject_id": s.person, "kind": "portability", "received_at": rfc3339(T0), "channel": "web_form"});
+    let body =
+        json!({"subject_id": s.person, "kind": "portability", "received_at": rfc3339(T0), "channel": "web_form"});
     let (status, unverified) = s.call(Method::POST, s.officer(), "/v1/requests", Some(body)).await;
     assert_eq!(status, StatusCode::CREATED);
     let unverified = unverified["id"].as_str().unwrap().to_owned();
@@ -304,8 +294,8 @@ async fn an_export_without_the_persons_verified_open_request_is_refused_and_audi
     let done = s.request(&s.person, "access").await;
     let (status, _) = s.export(&format!("?request={done}")).await;
     assert_eq!(status, StatusCode::OK);
-    let seq = s.w.app.audit(s.officer(), &format!("subject={}&action=subject.export&outcome=allow", s.person)).await
-        [0]["seq"]
+    let seq = s.w.app.audit(s.officer(), &format!("subject={}&action=subject.export&outcome=allow", s.person)).await[0]
+        ["seq"]
         .to_string();
     let answered = json!({"state": "completed", "answered_by": [{"kind": "audit_entry", "reference": seq}]});
     assert_eq!(s.patch(&done, answered).await.0, StatusCode::OK);
@@ -323,7 +313,10 @@ async fn an_export_without_the_persons_verified_open_request_is_refused_and_audi
         .denials("subject.export")
         .await
         .into_iter()
-        .filter(|e| e["reason"].as_str().unwrap().contains("does not answer it") || e["reason"].as_str().unwrap().contains("no verified"))
+        .filter(|e| {
+            e["reason"].as_str().unwrap().contains("does not answer it")
+                || e["reason"].as_str().unwrap().contains("no verified")
+        })
         .collect();
     assert_eq!(denied.len(), 7, "{denied:?}");
     assert!(denied.iter().all(|e| e["subjects"] == json!([s.person]) && e["resource"] == s.person.as_str()));

@@ -155,7 +155,8 @@ async fn a_request_is_due_by_the_law_of_the_persons_residency_and_moves_through_
         .patch(&id, json!({"state": "completed", "answered_by": [{"kind": "audit_entry", "reference": other_export.to_string()}]}))
         .await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "another person's export does not answer it: {p}");
-    let answered = json!({"state": "completed", "answered_by": [{"kind": "audit_entry", "reference": other_export.to_string()}]});
+    let answered =
+        json!({"state": "completed", "answered_by": [{"kind": "audit_entry", "reference": other_export.to_string()}]});
     let (status, p) = w.patch(&cn_access, answered).await;
     assert_eq!(status, StatusCode::OK, "their own export answers theirs: {p}");
     let (status, processing) =

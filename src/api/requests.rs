@@ -2,8 +2,8 @@
 //! it, auditors read it, service records requests it receives).
 
 use crate::archive::registers::{NewRequest, RequestChange, RequestState, RequestView};
-use crate::web::body::Body;
 use crate::domain::RecipientId;
+use crate::web::body::Body;
 use crate::web::commands::{HandoverDto, NewRequestDto, RequestChangeDto};
 use crate::web::error::ApiError;
 use crate::web::{AppState, Ctx};
@@ -163,9 +163,8 @@ pub async fn collect_handover(
 ) -> Result<axum::response::Response, ApiError> {
     let Query(q) = q.map_err(|_| ApiError::bad_request("unknown or repeated query parameter; allowed: format"))?;
     let csv = super::subjects::wants_csv(q.format.as_deref(), &headers)?;
-    let export = crate::web::offload(&s, move |a| async move {
-        a.registers().collect_handover(&ctx, &id, &recipient).await
-    })
-    .await?;
+    let export =
+        crate::web::offload(&s, move |a| async move { a.registers().collect_handover(&ctx, &id, &recipient).await })
+            .await?;
     super::subjects::export_response(export, csv)
 }

@@ -174,16 +174,16 @@ pub async fn export(
     headers: HeaderMap,
     q: Result<Query<ExportQuery>, QueryRejection>,
 ) -> Result<Response, ApiError> {
-    let Query(q) = q.map_err(|_| ApiError::bad_request("unknown or repeated query parameter; allowed: request, format"))?;
+    let Query(q) =
+        q.map_err(|_| ApiError::bad_request("unknown or repeated query parameter; allowed: request, format"))?;
     let csv = wants_csv(q.format.as_deref(), &headers)?;
     if q.request.as_deref().is_some_and(|r| crate::domain::RequestId::parse(r).is_err()) {
         return Err(ApiError::bad_request("request must be a request id (req_...)"));
     }
     let request = q.request;
-    let export = offload(&s, move |a| async move {
-        a.registers().export_for_request(&ctx, &sid, request.as_deref()).await
-    })
-    .await?;
+    let export =
+        offload(&s, move |a| async move { a.registers().export_for_request(&ctx, &sid, request.as_deref()).await })
+            .await?;
     export_response(export, csv)
 }
 

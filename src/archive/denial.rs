@@ -292,7 +292,9 @@ impl RequestGap {
             RequestGap::Missing => "name the request it answers (request=req_...)".into(),
             RequestGap::Unknown => "no such request".into(),
             RequestGap::OtherPerson => "the request is another person's".into(),
-            RequestGap::Kind { kind, wanted } => format!("the request is of kind {kind}; this answers {wanted} requests only"),
+            RequestGap::Kind { kind, wanted } => {
+                format!("the request is of kind {kind}; this answers {wanted} requests only")
+            }
             RequestGap::Unverified => {
                 "the person's identity is not verified yet (GDPR Art. 12(6); NDSMR Art. 25(1))".into()
             }

@@ -149,14 +149,16 @@ impl TestApp {
 
     /// `GET path` asking for CSV: asserts 200 and a `text/csv` body, returns it.
     pub async fn get_csv(&self, token: &str, path: &str) -> String {
-        let r = self
-            .client
-            .get(format!("{}{path}", self.base))
-            .bearer_auth(token)
-            .header("Accept", "text/csv")
-            .send()
-            .await
-            .unwrap();
+        self.get_csv_stating(token, None, path).await
+    }
+
+    /// The same, stating `purpose` if given.
+    pub async fn get_csv_stating(&self, token: &str, purpose: Option<&str>, path: &str) -> String {
+        let mut r = self.client.get(format!("{}{path}", self.base)).bearer_auth(token).header("Accept", "text/csv");
+        if let Some(p) = purpose {
+            r = r.header("X-Purpose", p);
+        }
+        let r = r.send().await.unwrap();
         assert_eq!(r.status(), StatusCode::OK);
         assert!(r.headers()["content-type"].to_str().unwrap().starts_with("text/csv"));
         r.text().await.unwrap()

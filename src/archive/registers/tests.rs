@@ -185,11 +185,16 @@ async fn a_persons_export_answers_only_their_own_verified_open_request_of_its_ki
     assert_eq!(gap_of(registers.export_for_request(&officer, &person, None).await), RequestGap::Missing);
     let e = last_entry(&store);
     assert_eq!((e.body.action.as_str(), e.body.outcome), ("subject.export", Outcome::Deny));
-    assert_eq!(e.body.subjects, [person.clone()]);
+    assert_eq!(e.body.subjects, [person.as_str()]);
     for (sid, kind, verified, want) in [
         (&person, RequestKind::Access, false, RequestGap::Unverified),
         (&other, RequestKind::Access, true, RequestGap::OtherPerson),
-        (&person, RequestKind::Erasure, true, RequestGap::Kind { kind: "erasure".into(), wanted: "access, portability" }),
+        (
+            &person,
+            RequestKind::Erasure,
+            true,
+            RequestGap::Kind { kind: "erasure".into(), wanted: "access, portability" },
+        ),
     ] {
         let r = registers.create_request(&officer, request(sid, kind, verified)).await.unwrap();
         assert_eq!(gap_of(registers.export_for_request(&officer, &person, Some(&r.id)).await), want);

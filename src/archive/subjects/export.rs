@@ -61,6 +61,19 @@ impl ExportCall {
     }
 }
 
+/// The person's contact fields in one version of a dossier.
+pub(super) struct ContactVersion {
+    pub version: u32,
+    pub created_at: String,
+    pub contact: Map<String, Value>,
+}
+
+/// A dossier's customer (its current name) and the versions naming the person.
+pub(super) struct ContactVersions {
+    pub customer: Option<String>,
+    pub versions: Vec<ContactVersion>,
+}
+
 impl Subjects {
     /// The purpose check, lookup (404) and policy decision (403) of a
     /// person's export, each refusal audited under `action`.
@@ -76,9 +89,7 @@ impl Subjects {
     /// The person of a prepared hand-over, for the recipient who collects
     /// it: the hand-over's checks stand in for the policy's (`why`).
     pub(in crate::archive) fn handover_call(&self, sid: &SubjectId, why: String) -> Result<ExportCall, ArchiveError> {
-        let held = SUBJECTS
-            .hold(self.store.as_ref(), sid)?
-            .ok_or_else(|| ArchiveError::NotFound("subject".into()))?;
+        let held = SUBJECTS.hold(self.store.as_ref(), sid)?.ok_or_else(|| ArchiveError::NotFound("subject".into()))?;
         let dossiers = self.dossiers.subject_dossiers(sid)?;
         Ok(ExportCall(SubjectCall { sid: sid.clone(), meta: held.value.clone(), held, dossiers, reason: why }))
     }
@@ -94,7 +105,8 @@ impl Subjects {
         basis: &ExportBasis,
     ) -> Result<Value, ArchiveError> {
         let status = self.subject_status(&call.sid, &call.meta)?;
-        let mut reason = format!("{}; scope {}; for {} request {}", call.reason, scope.as_str(), basis.kind, basis.request);
+        let mut reason =
+            format!("{}; scope {}; for {} request {}", call.reason, scope.as_str(), basis.kind, basis.request);
         if let Some(r) = &basis.recipient {
             reason.push_str(&format!("; handed to recipient {r}"));
         }
@@ -161,11 +173,7 @@ impl Subjects {
     /// The person's contact fields in each version of one dossier that
     /// names them (oldest first), and the customer's name in its current
     /// version.
-    pub(super) fn contact_versions(
-        &self,
-        sid: &SubjectId,
-        d: &DossierMeta,
-    ) -> Result<(Option<String>, Vec<(u32, String, Map<String, Value>)>), ArchiveError> {
+    pub(super) fn contact_versions(&self, sid: &SubjectId, d: &DossierMeta) -> Result<ContactVersions, ArchiveError> {
         let mut versions = Vec::new();
         let mut customer = None;
         let prefix = keys::versions_prefix(&d.id);
@@ -201,10 +209,10 @@ impl Subjects {
                 }
             }
             if !contact.is_empty() {
-                versions.push((rec.version, rfc3339(rec.created_at()?), contact));
+                versions.push(ContactVersion { version: rec.version, created_at: rfc3339(rec.created_at()?), contact });
             }
         }
-        Ok((customer, versions))
+        Ok(ContactVersions { customer, versions })
     }
 
     /// The interactions of one dossier that name the person, their
@@ -232,10 +240,10 @@ impl Subjects {
     /// The person's fields in each version of one dossier, its documents
     /// and the interactions that name them.
     fn export_dossier(&self, sid: &SubjectId, d: &DossierMeta) -> Result<Value, ArchiveError> {
-        let (customer, versions) = self.contact_versions(sid, d)?;
+        let ContactVersions { customer, versions } = self.contact_versions(sid, d)?;
         let versions: Vec<Value> = versions
             .into_iter()
-            .map(|(version, created_at, contact)| json!({"version": version, "created_at": created_at, "contact": contact}))
+            .map(|v| json!({"version": v.version, "created_at": v.created_at, "contact": v.contact}))
             .collect();
         let documents: Vec<Value> = self
             .documents

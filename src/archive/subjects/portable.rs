@@ -37,8 +37,9 @@ impl Subjects {
         let collections = self.dossiers.collection_records(&call.sid)?;
         let mut dossiers = Vec::new();
         for d in call.dossiers.iter().filter(|_| status != SubjectStatus::Erased) {
-            let (customer, versions) = self.contact_versions(&call.sid, d)?;
-            let Some((version, provided_at, mut contact)) = versions.into_iter().last() else { continue };
+            let found = self.contact_versions(&call.sid, d)?;
+            let Some(latest) = found.versions.into_iter().last() else { continue };
+            let mut contact = latest.contact;
             // The identity number travels only if the person consented to
             // it separately (the last record of this dossier that says).
             let consented = collections
@@ -52,9 +53,9 @@ impl Subjects {
             }
             dossiers.push(json!({
                 "dossier_id": d.id,
-                "customer_name": customer,
-                "version": version,
-                "provided_at": provided_at,
+                "customer_name": found.customer,
+                "version": latest.version,
+                "provided_at": latest.created_at,
                 "contact": contact,
                 "interactions": self.interactions_naming(&call.sid, d, false)?,
             }));
@@ -100,7 +101,12 @@ pub fn export_csv(export: &Value) -> Result<Vec<u8>, ArchiveError> {
 }
 
 /// Every leaf of `v` under `pointer`, with the dossier it is part of.
-fn flatten<'a>(v: &'a Value, pointer: String, dossier: Option<&'a str>, out: &mut Vec<(String, Option<&'a str>, String)>) {
+fn flatten<'a>(
+    v: &'a Value,
+    pointer: String,
+    dossier: Option<&'a str>,
+    out: &mut Vec<(String, Option<&'a str>, String)>,
+) {
     match v {
         Value::Object(m) => {
             let dossier = m.get("dossier_id").and_then(Value::as_str).or(dossier);

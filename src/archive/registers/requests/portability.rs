@@ -59,6 +59,10 @@ impl Handover {
     }
 }
 
+/// The request an export names, or why it answers nothing: the request
+/// (when it exists) and what it lacks.
+type Answering = Result<Held<RequestRecord>, (Option<RequestId>, RequestGap)>;
+
 /// Whether `r` is a request of `kinds` by `sid` that an export may answer.
 fn gap(r: &RequestRecord, sid: &SubjectId, kinds: &[RequestKind]) -> Option<RequestGap> {
     if &r.subject != sid {
@@ -83,7 +87,7 @@ impl Registers {
         sid: &SubjectId,
         named: Option<&str>,
         kinds: &[RequestKind],
-    ) -> Result<Result<Held<RequestRecord>, (Option<RequestId>, RequestGap)>, ArchiveError> {
+    ) -> Result<Answering, ArchiveError> {
         let Some(named) = named else { return Ok(Err((None, RequestGap::Missing))) };
         let Some(held) = self.request_record(named)? else {
             return Ok(Err((RequestId::parse(named).ok(), RequestGap::Unknown)));
@@ -160,7 +164,8 @@ impl Registers {
             return self.gate.deny(entry(Outcome::Deny, String::new()), Denial::Agreement(g), None).await;
         }
         let mut r = held.value.clone();
-        let pending = r.handovers.iter().any(|h| h.recipient == recipient.as_str() && h.state_at(now) == HandoverState::Ready);
+        let pending =
+            r.handovers.iter().any(|h| h.recipient == recipient.as_str() && h.state_at(now) == HandoverState::Ready);
         if pending {
             let why = "a package for this recipient is ready already";
             return self.gate.refuse(entry(Outcome::Error, why.into()), ArchiveError::Conflict(why.into())).await;
@@ -176,7 +181,8 @@ impl Registers {
             collected_at: None,
         });
         let role = found.map(|f| code(&f.role)).unwrap_or_default();
-        let reason = format!("portability package for {role} recipient {recipient}, ready until {}", rfc3339(valid_until));
+        let reason =
+            format!("portability package for {role} recipient {recipient}, ready until {}", rfc3339(valid_until));
         let mut commit = Commit::guarded(held.replace(&r)?, vec![], entry(Outcome::Allow, reason));
         commit.on_conflict = vec![entry(Outcome::Error, "concurrent change of the request".into())];
         self.audit.commit(commit).await?;
