@@ -494,6 +494,8 @@ async fn operations_endpoints_and_openapi_completeness() {
         ("/v1/reports/summary", "get"),
         ("/v1/imports", "post"),
         ("/v1/dossiers/export", "get"),
+        ("/v1/requests/{id}/handovers", "post"),
+        ("/v1/requests/{id}/handovers/{recipient}/content", "get"),
     ];
     for (path, method) in expected {
         assert!(doc["paths"][path][method].is_object(), "openapi lacks {method} {path}");
@@ -523,10 +525,10 @@ async fn operations_endpoints_and_openapi_completeness() {
         }
     }
     assert_eq!(
-        json_bodies, 25,
+        json_bodies, 26,
         "dossier create and update, principal, close, hold, consent, erasure, enroll, residency, request and its \
          change, incident, affected, notification, exemption, export, assessment, officer, recipient, attestation, \
-         transfer, interaction, figures, grade override, review"
+         transfer, interaction, figures, grade override, review, hand-over"
     );
     app.stop().await;
 }

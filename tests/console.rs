@@ -359,8 +359,14 @@ async fn consents_and_requests_are_recorded_and_moved_on_from_the_console() {
         v.post(&format!("/console/subjects/{sid}/export"), &[("csrf", "forged")]).await.status(),
         StatusCode::FORBIDDEN
     );
-    assert_eq!(v.post(&format!("/console/subjects/{sid}/export"), &[("csrf", &csrf)]).await.status(), StatusCode::OK);
-    let export = app.audit(&officer, &format!("actor={officer_id}&action=subject.export")).await;
+    // It names the request it answers: without one, the same 403 as the API's.
+    let r = v.post(&format!("/console/subjects/{sid}/export"), &[("csrf", &csrf)]).await;
+    assert_eq!(r.status(), StatusCode::FORBIDDEN);
+    assert!(r.text().await.unwrap().contains("verified and open"));
+    let r = v.post(&format!("/console/subjects/{sid}/export"), &[("request", id.as_str()), ("csrf", &csrf)]).await;
+    assert_eq!(r.status(), StatusCode::OK);
+    let export = app.audit(&officer, &format!("actor={officer_id}&action=subject.export&outcome=allow")).await;
+    assert!(export[0]["reason"].as_str().unwrap().contains(&format!("for access request {id}")), "{}", export[0]);
     let seq = export[0]["seq"].as_u64().unwrap().to_string();
     let form = [("change", "complete"), ("answer_kind", "audit_entry"), ("reference", &seq), ("csrf", &csrf)];
     assert_eq!(v.post(&at, &form).await.status(), StatusCode::SEE_OTHER);

@@ -138,8 +138,9 @@ async fn interactions_are_recorded_by_the_right_staff_sealed_masked_and_erased_w
     assert!(files_containing(&w.app.data_dir(), "cold-chain").is_empty(), "sealed at rest");
 
     // The person's export holds the interaction that names them.
-    let (_, export) =
-        w.call(Method::GET, w.token("officer"), "dsr", &format!("/v1/subjects/{}/export", subjects[0]), None).await;
+    let req = w.app.verified_request(w.token("officer"), w.id("officer"), &subjects[0], "access", w.now()).await;
+    let export_path = format!("/v1/subjects/{}/export?request={req}", subjects[0]);
+    let (_, export) = w.call(Method::GET, w.token("officer"), "dsr", &export_path, None).await;
     let theirs = &export["dossiers"][0]["interactions"];
     assert_eq!(theirs.as_array().unwrap().len(), 1, "{export}");
     assert_eq!(theirs[0]["summary"], "张伟 asked about cold-chain rates to 成都");

@@ -110,7 +110,7 @@ async fn limits_names_access_audit_export_and_destruction() {
     let (sales_id, sales) = app.principal(&["sales"], "华东").await;
     let (_, service) = app.principal(&["service"], "华东").await;
     let (_, south) = app.principal(&["service"], "华南").await;
-    let (_, compliance) = app.principal(&["compliance"], "").await;
+    let (compliance_id, compliance) = app.principal(&["compliance"], "").await;
     let (_, compliance_b) = app.principal(&["compliance"], "").await;
     let r = app.create(&service, "service_delivery", &fixture(0, &sales_id)).await;
     let created: Value = r.json().await.unwrap();
@@ -174,7 +174,11 @@ async fn limits_names_access_audit_export_and_destruction() {
     let actions: Vec<&str> = entries.iter().map(|e| e["action"].as_str().unwrap()).collect();
     assert!(actions.contains(&"document.put") && actions.contains(&"document.get"), "{actions:?}");
     // In the subject export, by name and hash.
-    let r = app.request(Method::GET, &compliance, "dsr", &format!("/v1/subjects/{subject}/export"), None).await;
+    let now = time::OffsetDateTime::now_utc();
+    let req = app.verified_request(&compliance, &compliance_id, &subject, "access", now).await;
+    let r = app
+        .request(Method::GET, &compliance, "dsr", &format!("/v1/subjects/{subject}/export?request={req}"), None)
+        .await;
     let export: Value = r.json().await.unwrap();
     let docs = &export["dossiers"][0]["documents"];
     assert!(

@@ -423,7 +423,9 @@ async fn export_holds_everything_on_the_person_and_validates_against_its_schema(
         w.app.put(w.token("service"), "service_delivery", &format!("/v1/dossiers/{}", w.id), Some("1"), &next).await;
     assert_eq!(r.status(), StatusCode::OK);
 
-    let export_path = format!("/v1/subjects/{}/export", w.subjects[0]);
+    let req =
+        w.app.verified_request(w.token("compliance"), w.id("compliance"), &w.subjects[0], "access", w.now()).await;
+    let export_path = format!("/v1/subjects/{}/export?request={req}", w.subjects[0]);
     assert_eq!(
         w.send(reqwest::Method::GET, w.token("sales"), "service_delivery", &export_path, None).await.status(),
         StatusCode::FORBIDDEN

@@ -144,7 +144,10 @@ async fn a_request_is_due_by_the_law_of_the_persons_residency_and_moves_through_
     assert_eq!(status, StatusCode::OK);
     let (status, p) = w.patch(&id, json!({"state": "completed"})).await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{p}");
-    let (status, _) = w.call(Method::GET, w.token("officer"), &format!("/v1/subjects/{cn}/export"), None).await;
+    // (Each person's export answers their own verified request.)
+    let cn_access = w.app.verified_request(w.token("officer"), w.id("officer"), cn, "access", w.now()).await;
+    let (status, _) =
+        w.call(Method::GET, w.token("officer"), &format!("/v1/subjects/{cn}/export?request={cn_access}"), None).await;
     assert_eq!(status, StatusCode::OK);
     let other_export =
         w.app.audit(w.token("officer"), &format!("subject={cn}&action=subject.export")).await[0]["seq"].clone();
@@ -152,13 +155,23 @@ async fn a_request_is_due_by_the_law_of_the_persons_residency_and_moves_through_
         .patch(&id, json!({"state": "completed", "answered_by": [{"kind": "audit_entry", "reference": other_export.to_string()}]}))
         .await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "another person's export does not answer it: {p}");
+    let answered =
+        json!({"state": "completed", "answered_by": [{"kind": "audit_entry", "reference": other_export.to_string()}]});
+    let (status, p) = w.patch(&cn_access, answered).await;
+    assert_eq!(status, StatusCode::OK, "their own export answers theirs: {p}");
     let (status, processing) =
         w.call(Method::GET, w.token("officer"), &format!("/v1/subjects/{eu}/processing"), None).await;
     assert_eq!(status, StatusCode::OK, "{processing}");
-    let (_, export) = w.call(Method::GET, w.token("officer"), &format!("/v1/subjects/{eu}/export"), None).await;
+    let (status, _) =
+        w.call(Method::GET, w.token("officer"), &format!("/v1/subjects/{eu}/export?request={cn_access}"), None).await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "another person's request does not open this person's export");
+    let (_, export) =
+        w.call(Method::GET, w.token("officer"), &format!("/v1/subjects/{eu}/export?request={id}"), None).await;
     assert_eq!(export["processing"]["residency"], "FR");
     assert_eq!(export["processing"]["requests"]["jurisdiction"], "EU");
-    let seq = w.app.audit(w.token("officer"), &format!("subject={eu}&action=subject.export")).await[0]["seq"].clone();
+    let seq = w.app.audit(w.token("officer"), &format!("subject={eu}&action=subject.export&outcome=allow")).await[0]
+        ["seq"]
+        .clone();
     let (status, done) = w
         .patch(
             &id,
@@ -188,10 +201,10 @@ async fn a_request_is_due_by_the_law_of_the_persons_residency_and_moves_through_
     let ids: Vec<&str> = list["requests"].as_array().unwrap().iter().map(|r| r["id"].as_str().unwrap()).collect();
     assert_eq!(ids, [open["id"].as_str().unwrap()]);
     let (_, list) = w.call(Method::GET, w.token("officer"), &q("due_before=2027-02-20T00:00:00Z"), None).await;
-    assert_eq!(list["requests"].as_array().unwrap().len(), 2, "the two PRC requests: {list}");
+    assert_eq!(list["requests"].as_array().unwrap().len(), 3, "the three PRC requests: {list}");
     let (status, list) = w.call(Method::GET, w.token("auditor"), &q(""), None).await;
     assert_eq!(status, StatusCode::OK);
-    assert_eq!(list["requests"].as_array().unwrap().len(), 3);
+    assert_eq!(list["requests"].as_array().unwrap().len(), 4);
     assert!(list["requests"].as_array().unwrap().iter().all(|r| r["details"].is_null()), "{list}");
     let (status, _) = w.call(Method::GET, w.token("sales"), &q(""), None).await;
     assert_eq!(status, StatusCode::FORBIDDEN);

@@ -402,8 +402,9 @@ async fn erasure_shreds_the_person_everywhere_or_names_what_blocks_it() {
         assert_eq!(d["customer"]["name"], fixture(0, "x")["customer"]["name"]);
     }
     // The export holds nothing of the person any more.
-    let (_, export) =
-        w.json(Method::GET, w.token("officer_a"), "dsr", &format!("/v1/subjects/{}/export", subjects[0]), None).await;
+    let req = w.app.verified_request(w.token("officer_a"), w.id("officer_a"), &subjects[0], "access", w.now()).await;
+    let export_path = format!("/v1/subjects/{}/export?request={req}", subjects[0]);
+    let (_, export) = w.json(Method::GET, w.token("officer_a"), "dsr", &export_path, None).await;
     assert_eq!(export["subject"]["status"], "erased");
     assert_eq!(export["dossiers"], json!([]));
     assert!(!export.to_string().contains("13912345688"));

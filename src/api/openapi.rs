@@ -55,6 +55,7 @@ fn id_pattern(path: &str, name: &str) -> Option<&'static str> {
         ("id", p) if p.starts_with("/v1/exports/") => "exp_",
         ("id", p) if p.starts_with("/v1/assessments/") => "pia_",
         ("id", p) if p.starts_with("/v1/recipients/") => "rcp_",
+        ("recipient", _) => "rcp_",
         _ => return None,
     })
 }

@@ -104,6 +104,7 @@ pub async fn openapi(State(s): State<AppState>) -> Json<Value> {
         super::customers::explain_grade, super::customers::override_grade, super::customers::add_review,
         super::customers::reviews_due, super::customers::report, super::customers::import,
         super::customers::export_list,
+        super::requests::prepare_handover, super::requests::collect_handover,
     ),
     modifiers(&Security)
 )]

@@ -6,13 +6,15 @@ use crate::web::body::Body;
 use crate::web::commands::ConsentDto;
 use crate::web::error::ApiError;
 use crate::web::{offload, AppState, Ctx};
-use axum::extract::{Path, State};
-use axum::http::StatusCode;
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{Path, Query, State};
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, post, put};
 use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::Value;
-use utoipa::ToSchema;
+use utoipa::{IntoParams, ToSchema};
 
 pub fn routes() -> Router<AppState> {
     Router::new()
@@ -114,19 +116,75 @@ pub async fn unrestrict(
     Ok(Json(s.archive.subjects().set_restriction(&ctx, &sid, false).await?))
 }
 
-/// Everything held on the person, as JSON valid against
-/// `/schemas/subject-export.schema.json` (GDPR Art. 15, 20; PIPL Art. 45).
+/// `GET /v1/subjects/{sid}/export`: the request it answers, and the format.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+pub struct ExportQuery {
+    /// The person's own access or portability request (`req_...`), verified
+    /// and open: an access request gets the whole copy, a portability
+    /// request the portable part.
+    #[param(pattern = "^req_[0-9a-z]{26}$")]
+    pub request: Option<String>,
+    /// `json` (the default) or `csv` (one row per value); `Accept: text/csv` also asks for CSV.
+    #[param(pattern = "^(json|csv)$")]
+    pub format: Option<String>,
+}
+
+/// Whether an export is asked for as CSV: `format=csv` or `Accept: text/csv`;
+/// a format other than `json` or `csv` is a 400.
+pub(crate) fn wants_csv(format: Option<&str>, headers: &HeaderMap) -> Result<bool, ApiError> {
+    let accept = headers
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|a| a.split(',').any(|t| t.trim().starts_with("text/csv")));
+    match format {
+        None => Ok(accept),
+        Some("csv") => Ok(true),
+        Some("json") => Ok(false),
+        Some(_) => Err(ApiError::bad_request("format: json or csv")),
+    }
+}
+
+/// An export as JSON, or as CSV (one row per value, named by its JSON pointer).
+pub(crate) fn export_response(export: Value, csv: bool) -> Result<Response, ApiError> {
+    if csv {
+        let body = crate::archive::subjects::export_csv(&export)?;
+        return Ok(([(header::CONTENT_TYPE, "text/csv; charset=utf-8")], body).into_response());
+    }
+    Ok(Json(export).into_response())
+}
+
+/// What is held on the person, for their verified, open access request
+/// (everything, GDPR Art. 15; PIPL Art. 45(1)) or portability request (the
+/// portable part, GDPR Art. 20; PIPL Art. 45(3); NDSMR Art. 25): JSON valid
+/// against `/schemas/subject-export.schema.json`, or CSV. Without such a
+/// request: 403 `no-verified-request`, audited.
 #[utoipa::path(get, path = "/v1/subjects/{sid}/export", tag = "subjects",
-    params(("sid" = String, Path), ("X-Purpose" = String, Header)),
-    responses((status = 200, body = Object, description = "see /schemas/subject-export.schema.json"),
+    params(("sid" = String, Path), ExportQuery, ("X-Purpose" = String, Header),
+           ("Accept" = Option<String>, Header, description = "text/csv for CSV; JSON otherwise")),
+    responses((status = 200, content((Object = "application/json"), (String = "text/csv")),
+               description = "see /schemas/subject-export.schema.json"),
               (status = 400), (status = 401), (status = 403), (status = 404)),
     security(("bearer" = [])))]
 pub async fn export(
     State(s): State<AppState>,
     Ctx(ctx): Ctx,
     Path(sid): Path<String>,
-) -> Result<Json<Value>, ApiError> {
-    Ok(Json(offload(&s, move |a| async move { a.subjects().export_subject(&ctx, &sid).await }).await?))
+    headers: HeaderMap,
+    q: Result<Query<ExportQuery>, QueryRejection>,
+) -> Result<Response, ApiError> {
+    let Query(q) =
+        q.map_err(|_| ApiError::bad_request("unknown or repeated query parameter; allowed: request, format"))?;
+    let csv = wants_csv(q.format.as_deref(), &headers)?;
+    if q.request.as_deref().is_some_and(|r| crate::domain::RequestId::parse(r).is_err()) {
+        return Err(ApiError::bad_request("request must be a request id (req_...)"));
+    }
+    let request = q.request;
+    let export =
+        offload(&s, move |a| async move { a.registers().export_for_request(&ctx, &sid, request.as_deref()).await })
+            .await?;
+    export_response(export, csv)
 }
 
 /// `PUT /v1/subjects/{sid}/residency`.

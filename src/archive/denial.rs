@@ -3,7 +3,7 @@
 //! are both made from it, so that no refusal and no policy name is ever
 //! parsed back out of text.
 
-use crate::domain::{ProcessingKind, RecipientId};
+use crate::domain::{ProcessingKind, RecipientId, RequestId};
 use crate::policy::access::Basis;
 use std::fmt;
 
@@ -56,6 +56,29 @@ pub enum Denial {
     Objected(String),
     /// An import row the caller may not apply.
     ImportRow { row: usize, why: RowDenial },
+    /// A person's export is given only for their own access or portability
+    /// request, their identity verified, the request open (GDPR Art. 12(6),
+    /// 15, 20; PIPL Art. 45, 50; NDSMR Art. 25(1)).
+    NoVerifiedRequest { request: Option<RequestId>, gap: RequestGap },
+    /// Only a principal of the recipient a hand-over is for collects it.
+    NotTheRecipient,
+}
+
+/// What the request an export names lacks.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RequestGap {
+    /// No request was named.
+    Missing,
+    /// No such request.
+    Unknown,
+    /// The request is another person's.
+    OtherPerson,
+    /// The request is of another kind (`kind`) than this answers (`wanted`).
+    Kind { kind: String, wanted: &'static str },
+    /// The person's identity is not verified yet.
+    Unverified,
+    /// The request is closed (`completed`, `refused`).
+    Closed(&'static str),
 }
 
 /// How a processor's or recipient's agreement falls short.
@@ -126,12 +149,14 @@ impl Denial {
             Denial::ErasureBlocked { .. } => "erasure-blocked",
             Denial::Objected(_) => "objected",
             Denial::ImportRow { .. } => "import-row",
+            Denial::NoVerifiedRequest { .. } => "no-verified-request",
+            Denial::NotTheRecipient => "not-the-recipient",
         }
     }
 
     /// The codes a 403 carries as `denial` (the OpenAPI `Problem` schema
     /// lists them; docs/api.md's table is checked against them).
-    pub const FORBIDDEN_CODES: [&'static str; 15] = [
+    pub const FORBIDDEN_CODES: [&'static str; 17] = [
         "policy",
         "fields-not-clear",
         "nothing-visible",
@@ -147,6 +172,8 @@ impl Denial {
         "not-the-holder",
         "not-the-asker",
         "out-of-reach",
+        "no-verified-request",
+        "not-the-recipient",
     ];
 
     /// Whether the caller is answered 403 with this denial. The others are
@@ -181,6 +208,11 @@ impl Denial {
                 "{k} needs an impact assessment on record (PIPL Art. 55): name the one covering {k} and these purposes in `assessment` (record it with POST /v1/assessments)"
             ),
             Denial::NotTheAsker => "only the one who asked may download the export".into(),
+            Denial::NoVerifiedRequest { gap, .. } => format!(
+                "a person's export answers their own access or portability request, verified and open: {}",
+                gap.told()
+            ),
+            Denial::NotTheRecipient => "only the recipient the hand-over is for collects it".into(),
             Denial::FourEyes(FourEyes::BatchProposer) => {
                 "the proposer of a batch may not approve it (four eyes)".into()
             }
@@ -241,6 +273,13 @@ impl fmt::Display for Denial {
                 write!(f, "erasure blocked by {blocked}; {then}")
             }
             Denial::Objected(_) => f.write_str("the person objected to this purpose for good"),
+            Denial::NoVerifiedRequest { request: None, gap } => {
+                write!(f, "no verified open request answers it: {}", gap.told())
+            }
+            Denial::NoVerifiedRequest { request: Some(r), gap } => {
+                write!(f, "request {r} does not answer it: {}", gap.told())
+            }
+            Denial::NotTheRecipient => f.write_str("the caller is not a principal of the hand-over's recipient"),
             Denial::ImportRow { row, why } => match why {
                 RowDenial::Policy(b) => write!(f, "row {row}: {b}"),
                 RowDenial::Hidden(p) => {
@@ -251,6 +290,24 @@ impl fmt::Display for Denial {
                     "row {row}: the row names contact details and the caller does not see every contact in clear"
                 ),
             },
+        }
+    }
+}
+
+impl RequestGap {
+    /// In words (ids and codes only).
+    pub fn told(&self) -> String {
+        match self {
+            RequestGap::Missing => "name the request it answers (request=req_...)".into(),
+            RequestGap::Unknown => "no such request".into(),
+            RequestGap::OtherPerson => "the request is another person's".into(),
+            RequestGap::Kind { kind, wanted } => {
+                format!("the request is of kind {kind}; this answers {wanted} requests only")
+            }
+            RequestGap::Unverified => {
+                "the person's identity is not verified yet (GDPR Art. 12(6); NDSMR Art. 25(1))".into()
+            }
+            RequestGap::Closed(state) => format!("the request is {state}"),
         }
     }
 }
@@ -287,6 +344,8 @@ mod tests {
             Denial::ErasureBlocked { blocked: "hold".into(), pending: true },
             Denial::Objected("marketing".into()),
             Denial::ImportRow { row: 3, why: RowDenial::ContactsHidden },
+            Denial::NoVerifiedRequest { request: Some(RequestId::generate()), gap: RequestGap::Unverified },
+            Denial::NotTheRecipient,
         ];
         for d in &all {
             match d {
@@ -309,7 +368,9 @@ mod tests {
                 | Denial::OutOfReach { .. }
                 | Denial::ErasureBlocked { .. }
                 | Denial::Objected(_)
-                | Denial::ImportRow { .. } => {}
+                | Denial::ImportRow { .. }
+                | Denial::NoVerifiedRequest { .. }
+                | Denial::NotTheRecipient => {}
             }
         }
         all
@@ -329,7 +390,7 @@ mod tests {
         let mut codes: Vec<&str> = all.iter().map(Denial::code).collect();
         codes.sort_unstable();
         codes.dedup();
-        assert_eq!(codes.len(), 20, "one code per variant");
+        assert_eq!(codes.len(), 22, "one code per variant");
     }
 
     #[test]

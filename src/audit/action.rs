@@ -144,6 +144,10 @@ pub enum Action {
     Request,
     /// `request.create`
     RequestCreate,
+    /// `request.handover`
+    RequestHandover,
+    /// `request.handover_collect`
+    RequestHandoverCollect,
     /// `request.list`
     RequestList,
     /// `request.rate_limited`
@@ -200,7 +204,7 @@ pub enum Action {
 
 impl Action {
     /// Every action, in name order.
-    pub const ALL: [Action; 95] = [
+    pub const ALL: [Action; 97] = [
         Action::AssessmentCoverage,
         Action::AssessmentCreate,
         Action::AssessmentList,
@@ -270,6 +274,8 @@ impl Action {
         Action::ReportSummary,
         Action::Request,
         Action::RequestCreate,
+        Action::RequestHandover,
+        Action::RequestHandoverCollect,
         Action::RequestList,
         Action::RequestRateLimited,
         Action::RequestRead,
@@ -368,6 +374,8 @@ impl Action {
             Action::ReportSummary => "report.summary",
             Action::Request => "request",
             Action::RequestCreate => "request.create",
+            Action::RequestHandover => "request.handover",
+            Action::RequestHandoverCollect => "request.handover_collect",
             Action::RequestList => "request.list",
             Action::RequestRateLimited => "request.rate_limited",
             Action::RequestRead => "request.read",

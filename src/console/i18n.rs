@@ -102,6 +102,7 @@ const ZH: &[(&str, &str)] = &[
     ("Consents", "同意记录"),
     ("Consent history", "同意历史"),
     ("Export (JSON)", "导出 (JSON)"),
+    ("Request it answers", "所答复的请求"),
     ("Erase", "删除个人信息"),
     ("Ground", "删除依据"),
     ("Erasure refused", "删除被拒绝"),

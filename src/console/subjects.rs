@@ -94,8 +94,11 @@ pub async fn show(page: Page, Path(sid): Path<String>) -> Response {
             // Posted with the session's CSRF token: an export of a person's
             // data is never a link another site, a prefetch or a history
             // entry can set off.
+            // An export answers the person's own verified access or
+            // portability request, named here.
             form #export-form method="post" action={ "/console/subjects/" (id) "/export" } {
                 (page.csrf_field())
+                label { (page.t("Request it answers")) input #export-request type="text" name="request" maxlength="40" pattern="req_[0-9a-z]{26}" required; }
                 button #export type="submit" { (page.t("Export (JSON)")) }
             }
             (super::registers::new_request_form(&page, &id))
@@ -142,8 +145,11 @@ pub async fn withdraw(Path(sid): Path<String>, Posted(page, f): Posted) -> Respo
     }
 }
 
-pub async fn export(Path(sid): Path<String>, Posted(page, _): Posted) -> Response {
-    match page.archive().subjects().export_subject(&page.ctx, &sid).await {
+/// The person's export for the request the form names (the same use case,
+/// and the same refusal, as `GET /v1/subjects/{sid}/export?request=`).
+pub async fn export(Path(sid): Path<String>, Posted(page, f): Posted) -> Response {
+    let request = f.get("request").map(str::trim).filter(|r| !r.is_empty());
+    match page.archive().registers().export_for_request(&page.ctx, &sid, request).await {
         Ok(v) => {
             let mut resp = serde_json::to_vec_pretty(&v).unwrap_or_default().into_response();
             let h = resp.headers_mut();

@@ -31,6 +31,9 @@ pub struct RequestRules {
     default: String,
     jurisdictions: BTreeMap<String, RequestPeriod>,
     pub refusal_reasons: BTreeMap<String, RefusalReason>,
+    /// How long a portability package prepared for another handler may be
+    /// collected (`handover_valid_hours`, 72 unless set).
+    pub handover_valid_hours: u32,
 }
 
 #[derive(Deserialize)]
@@ -58,7 +61,12 @@ struct RawRequests {
     default: Spanned<String>,
     jurisdictions: BTreeMap<Spanned<String>, RawPeriod>,
     refusal_reasons: BTreeMap<Spanned<String>, RawReason>,
+    #[serde(default)]
+    handover_valid_hours: Option<Spanned<u32>>,
 }
+
+/// The collection window of a hand-over unless the file sets one.
+const HANDOVER_VALID_HOURS: u32 = 72;
 
 fn period(text: &str, s: &Spanned<String>) -> Result<Period, (usize, String)> {
     let p = Period::parse(s.get_ref()).map_err(|e| (super::line_of(text, s), e))?;
@@ -106,7 +114,15 @@ impl RequestRules {
         if refusal_reasons.is_empty() {
             return Err((1, "no [refusal_reasons]: a refusal must be able to give one".into()));
         }
-        Ok(RequestRules { default: raw.default.into_inner(), jurisdictions, refusal_reasons })
+        let handover_valid_hours = match raw.handover_valid_hours {
+            None => HANDOVER_VALID_HOURS,
+            Some(h) if (1..=720).contains(h.get_ref()) => h.into_inner(),
+            Some(h) => {
+                let line = super::line_of(text, &h);
+                return Err((line, "handover_valid_hours is 1 to 720 (30 days)".into()));
+            }
+        };
+        Ok(RequestRules { default: raw.default.into_inner(), jurisdictions, refusal_reasons, handover_valid_hours })
     }
 
     /// The rule for a person residing in `residency`: its own, else the
@@ -321,6 +337,14 @@ mod tests {
         assert!(RequestRules::parse(&bad_default).unwrap_err().1.contains("names no"));
         let years = SHIPPED_REQUESTS.replace("period = \"1m\"", "period = \"1y\"");
         assert!(RequestRules::parse(&years).is_err());
+        assert_eq!(RequestRules::parse(SHIPPED_REQUESTS).unwrap().handover_valid_hours, 72);
+        let no_window = SHIPPED_REQUESTS.replace("handover_valid_hours = 72\n", "");
+        assert_ne!(no_window, SHIPPED_REQUESTS);
+        assert_eq!(RequestRules::parse(&no_window).unwrap().handover_valid_hours, 72, "72 unless set");
+        let forever = SHIPPED_REQUESTS.replace("handover_valid_hours = 72", "handover_valid_hours = 0");
+        let (line, msg) = RequestRules::parse(&forever).unwrap_err();
+        assert!(msg.contains("1 to 720"), "{msg}");
+        assert_eq!(forever.lines().nth(line - 1), Some("handover_valid_hours = 0"), "the error names its line");
         let bad_level = SHIPPED_INCIDENTS.replace("levels = [\"relatively_major\"", "levels = [\"big\"");
         assert!(IncidentRules::parse(&bad_level).unwrap_err().1.contains("big"));
         let bad_hours = SHIPPED_INCIDENTS.replace("within = \"72h\"", "within = \"3 days\"");

@@ -21,7 +21,7 @@ use serde::Deserialize;
 use utoipa::ToSchema;
 
 mod api_bodies;
-pub use api_bodies::{AffectedDto, FiguresDto, NewExportDto, OfficerDto};
+pub use api_bodies::{AffectedDto, FiguresDto, HandoverDto, NewExportDto, OfficerDto};
 
 /// `POST /v1/dossiers/{id}/interactions`.
 #[derive(Debug, Deserialize, ToSchema)]

@@ -149,14 +149,16 @@ impl TestApp {
 
     /// `GET path` asking for CSV: asserts 200 and a `text/csv` body, returns it.
     pub async fn get_csv(&self, token: &str, path: &str) -> String {
-        let r = self
-            .client
-            .get(format!("{}{path}", self.base))
-            .bearer_auth(token)
-            .header("Accept", "text/csv")
-            .send()
-            .await
-            .unwrap();
+        self.get_csv_stating(token, None, path).await
+    }
+
+    /// The same, stating `purpose` if given.
+    pub async fn get_csv_stating(&self, token: &str, purpose: Option<&str>, path: &str) -> String {
+        let mut r = self.client.get(format!("{}{path}", self.base)).bearer_auth(token).header("Accept", "text/csv");
+        if let Some(p) = purpose {
+            r = r.header("X-Purpose", p);
+        }
+        let r = r.send().await.unwrap();
         assert_eq!(r.status(), StatusCode::OK);
         assert!(r.headers()["content-type"].to_str().unwrap().starts_with("text/csv"));
         r.text().await.unwrap()
@@ -186,6 +188,27 @@ impl TestApp {
             r = r.json(&b);
         }
         r.send().await.unwrap()
+    }
+
+    /// Records a data-subject request of `kind` (`access`, `portability`,
+    /// ...) for `sid` as `compliance`, received at `received_at` and
+    /// verified by the principal `verifier`: its id.
+    pub async fn verified_request(
+        &self,
+        compliance: &str,
+        verifier: &str,
+        sid: &str,
+        kind: &str,
+        received_at: time::OffsetDateTime,
+    ) -> String {
+        let at = received_at.format(&time::format_description::well_known::Rfc3339).unwrap();
+        let body = serde_json::json!({"subject_id": sid, "kind": kind, "received_at": at, "channel": "email",
+            "verification": {"method": "id_document", "verified_by": verifier}});
+        let r = self.request(reqwest::Method::POST, compliance, "dsr", "/v1/requests", Some(body)).await;
+        assert_eq!(r.status(), StatusCode::CREATED);
+        let v: Value = r.json().await.unwrap();
+        assert_eq!(v["state"], "verified", "{v}");
+        v["id"].as_str().unwrap().to_owned()
     }
 
     /// All audit entries matching `query` (compliance token).

@@ -120,8 +120,8 @@ async fn a_destroyed_dossier_is_no_longer_found() {
 }
 
 #[tokio::test]
-async fn an_erased_person_is_no_longer_found_and_their_blind_terms_leave_the_index_files() {
-    let (a, _, _, dir) = indexed();
+async fn an_erased_person_is_no_longer_found_and_their_blind_terms_leave_the_raw_index() {
+    let (a, _, _, _dir) = indexed();
     let sales = caller(&a, &[Role::Sales], "service_delivery").await;
     let did = dossier(&a, &sales, "华东").await.to_string();
     assert_eq!(found(&a, &sales, "13912345688").await, vec![did.clone()]);

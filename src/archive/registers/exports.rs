@@ -3,7 +3,8 @@
 //! second compliance officer's approval before the one who asked can
 //! download it, once, within the validity window. The content is read when
 //! downloaded, with the asker's own permissions and stated purpose, each
-//! dossier read and person export audited as usual.
+//! dossier read audited as usual; a person named is listed as refused
+//! (audited): a person's export answers their own verified request only.
 
 use super::{rfc3339, Access};
 use crate::archive::denial::{Denial, FourEyes};
@@ -226,7 +227,10 @@ impl Registers {
         }
         let mut subjects = Vec::new();
         for s in &v.subjects {
-            subjects.push(match self.subjects.export_subject(ctx, s).await {
+            // A person's data leaves only for their own verified request
+            // (GET /v1/subjects/{sid}/export?request=): here it is refused,
+            // audited, as that export is without one.
+            subjects.push(match self.export_for_request(ctx, s, None).await {
                 Ok(x) => json!({"id": s, "export": x}),
                 Err(e @ (ArchiveError::Forbidden { .. } | ArchiveError::NotFound(_))) => {
                     json!({"id": s, "refused": e.to_string()})

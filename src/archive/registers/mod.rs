@@ -23,6 +23,7 @@ pub use requests::{
     Answer, AnswerKind, AnswerRef, Channel, NewRequest, NewState, RequestChange, RequestKind, RequestState,
     RequestView, Verification, VerificationMethod,
 };
+pub use requests::{Handover, HandoverState};
 
 use super::ArchiveError;
 use crate::archive::dossiers::Dossiers;

@@ -152,3 +152,61 @@ async fn a_bulk_export_waits_for_a_second_officer_and_expires_unread() {
 
 // An export of malformed ids or of nothing is refused at the edge, before
 // the use case: `web::commands` tests `NewExport`'s conversion.
+
+/// NDSMR Art. 25(1), GDPR Art. 12(6): a person's export answers only their
+/// own verified, open access or portability request; the kind sets the scope.
+#[tokio::test]
+async fn a_persons_export_answers_only_their_own_verified_open_request_of_its_kind() {
+    use super::requests::{Channel, NewRequest, RequestKind, Verification, VerificationMethod};
+    use crate::archive::denial::RequestGap;
+    use crate::archive::Denial;
+    let (a, store) = archive();
+    let (_, made) = sales_dossier(&a).await;
+    let (person, other) = (made.subjects[0].to_string(), made.subjects[1].to_string());
+    let officer = caller(&a, &[Role::Compliance], "dsr").await;
+    let request = |sid: &str, kind: RequestKind, verified: bool| NewRequest {
+        subject: sid.to_owned(),
+        kind,
+        purpose: None,
+        received_at: a.now(),
+        channel: Channel::Email,
+        details: None,
+        verification: verified.then(|| Verification {
+            method: VerificationMethod::IdDocument,
+            verified_by: officer.principal.id.clone(),
+            note: None,
+        }),
+    };
+    let gap_of = |r: Result<serde_json::Value, ArchiveError>| match r {
+        Err(ArchiveError::Forbidden { denial: Denial::NoVerifiedRequest { gap, .. }, .. }) => gap,
+        other => panic!("{other:?}"),
+    };
+    let registers = a.registers();
+    assert_eq!(gap_of(registers.export_for_request(&officer, &person, None).await), RequestGap::Missing);
+    let e = last_entry(&store);
+    assert_eq!((e.body.action.as_str(), e.body.outcome), ("subject.export", Outcome::Deny));
+    assert_eq!(e.body.subjects, [person.as_str()]);
+    for (sid, kind, verified, want) in [
+        (&person, RequestKind::Access, false, RequestGap::Unverified),
+        (&other, RequestKind::Access, true, RequestGap::OtherPerson),
+        (
+            &person,
+            RequestKind::Erasure,
+            true,
+            RequestGap::Kind { kind: "erasure".into(), wanted: "access, portability" },
+        ),
+    ] {
+        let r = registers.create_request(&officer, request(sid, kind, verified)).await.unwrap();
+        assert_eq!(gap_of(registers.export_for_request(&officer, &person, Some(&r.id)).await), want);
+        assert!(last_entry(&store).body.reason.contains(&r.id), "the denial names the request");
+    }
+    for (kind, scope) in [(RequestKind::Access, "access"), (RequestKind::Portability, "portability")] {
+        let r = registers.create_request(&officer, request(&person, kind, true)).await.unwrap();
+        let export = registers.export_for_request(&officer, &person, Some(&r.id)).await.unwrap();
+        assert_eq!(export["scope"], scope);
+        assert_eq!(export["request"]["id"], r.id.as_str());
+        let e = last_entry(&store);
+        assert_eq!((e.body.action.as_str(), e.body.outcome), ("subject.export", Outcome::Allow));
+        assert!(e.body.reason.contains(&format!("scope {scope}; for {scope} request {}", r.id)), "{}", e.body.reason);
+    }
+}

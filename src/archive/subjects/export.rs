@@ -1,64 +1,134 @@
-//! The portable export of everything held on a person (GDPR Art. 15, 20;
-//! PIPL Art. 45).
+//! The export of what is held on a person: the whole copy (GDPR Art. 15;
+//! PIPL Art. 45(1)) or its portable part (GDPR Art. 20; PIPL Art. 45(3);
+//! NDSMR Art. 25), as JSON valid against
+//! `schemas/subject-export.schema.json`, or as CSV (one row per value).
+//! Which request an export answers, and whether it may be given, is the
+//! request register's to decide (`registers::requests::portability`).
 
-use super::{rfc3339, SubjectStatus};
-use crate::archive::records::DossierMeta;
+use super::{rfc3339, SubjectCall, SubjectStatus};
+use crate::archive::records::{DossierMeta, SUBJECTS};
 use crate::archive::subjects::Subjects;
 use crate::archive::vault::{Opened, Part, SegmentName, VersionRecord};
 use crate::archive::{ArchiveError, RequestCtx};
 use crate::audit::{Action, AuditFilter, Commit, Outcome};
-use crate::domain::SubjectId;
+use crate::domain::{RecipientId, RequestId, SubjectId};
 use crate::policy::access::SubjectAction;
 use crate::store::{keys, Cf};
-use serde_json::{json, Value};
+use serde::Serialize;
+use serde_json::{json, Map, Value};
+
+/// What an export holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ExportScope {
+    /// Everything held on the person, with the purposes, recipients,
+    /// retention and sources of its processing and the audit entries about
+    /// them (GDPR Art. 15; PIPL Art. 45(1)): an access request's answer.
+    Access,
+    /// What the person provided, or what was collected under their consent
+    /// or a contract with them, in the form another handler can take in
+    /// (GDPR Art. 20; PIPL Art. 45(3); NDSMR Art. 25): a portability
+    /// request's answer.
+    Portability,
+}
+
+impl ExportScope {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ExportScope::Access => "access",
+            ExportScope::Portability => "portability",
+        }
+    }
+}
+
+/// The request an export answers, and the handler it goes to when it is
+/// not the caller's to keep.
+#[derive(Debug, Clone)]
+pub struct ExportBasis {
+    pub request: RequestId,
+    /// The request's kind, as stored (`access`, `portability`).
+    pub kind: String,
+    pub recipient: Option<RecipientId>,
+}
+
+/// A person whose export may be built: checked by the policy (or, for a
+/// recipient collecting a hand-over, by the hand-over's own checks).
+pub struct ExportCall(SubjectCall);
+
+impl ExportCall {
+    pub fn subject(&self) -> &SubjectId {
+        &self.0.sid
+    }
+}
+
+/// The person's contact fields in one version of a dossier.
+pub(super) struct ContactVersion {
+    pub version: u32,
+    pub created_at: String,
+    pub contact: Map<String, Value>,
+}
+
+/// A dossier's customer (its current name) and the versions naming the person.
+pub(super) struct ContactVersions {
+    pub customer: Option<String>,
+    pub versions: Vec<ContactVersion>,
+}
 
 impl Subjects {
-    /// Everything held on a person: their fields in every version of every
-    /// dossier that names them, their consent history and the audit entries
-    /// about them. The export's own audit entry is durable first, and is in
-    /// the export.
-    #[tracing::instrument(level = "debug", skip_all)]
-    pub async fn export_subject(&self, ctx: &RequestCtx, id: &str) -> Result<Value, ArchiveError> {
-        const ACTION: Action = Action::SubjectExport;
-        let call = self.authorize_subject(ctx, ACTION, SubjectAction::Export, id).await?;
+    /// The purpose check, lookup (404) and policy decision (403) of a
+    /// person's export, each refusal audited under `action`.
+    pub(in crate::archive) async fn authorize_export(
+        &self,
+        ctx: &RequestCtx,
+        action: Action,
+        id: &str,
+    ) -> Result<ExportCall, ArchiveError> {
+        Ok(ExportCall(self.authorize_subject(ctx, action, SubjectAction::Export, id).await?))
+    }
+
+    /// The person of a prepared hand-over, for the recipient who collects
+    /// it: the hand-over's checks stand in for the policy's (`why`).
+    pub(in crate::archive) fn handover_call(&self, sid: &SubjectId, why: String) -> Result<ExportCall, ArchiveError> {
+        let held = SUBJECTS.hold(self.store.as_ref(), sid)?.ok_or_else(|| ArchiveError::NotFound("subject".into()))?;
+        let dossiers = self.dossiers.subject_dossiers(sid)?;
+        Ok(ExportCall(SubjectCall { sid: sid.clone(), meta: held.value.clone(), held, dossiers, reason: why }))
+    }
+
+    /// Builds an export of `scope` for the request `basis` names (which the
+    /// caller has checked). Its own audit entry (naming the request and the
+    /// recipient) is durable first, and is in an access export.
+    pub(in crate::archive) async fn export_for(
+        &self,
+        ctx: &RequestCtx,
+        ExportCall(call): ExportCall,
+        scope: ExportScope,
+        basis: &ExportBasis,
+    ) -> Result<Value, ArchiveError> {
         let status = self.subject_status(&call.sid, &call.meta)?;
-        let mut dossiers = Vec::new();
-        if status != SubjectStatus::Erased {
-            for d in &call.dossiers {
-                dossiers.push(self.export_dossier(&call.sid, d)?);
-            }
+        let mut reason =
+            format!("{}; scope {}; for {} request {}", call.reason, scope.as_str(), basis.kind, basis.request);
+        if let Some(r) = &basis.recipient {
+            reason.push_str(&format!("; handed to recipient {r}"));
         }
-        let consents = self.consent_events(&call.sid)?;
-        let mut e = ctx.entry(ACTION, id, Outcome::Allow, call.reason.clone());
+        let mut e = ctx.entry(Action::SubjectExport, call.sid.as_str(), Outcome::Allow, reason);
         e.subjects = vec![call.sid.to_string()];
         let seqs = self.audit.commit(Commit::entry(e)).await?;
+        let request = json!({"id": basis.request, "kind": basis.kind});
+        let recipient = basis.recipient.as_ref();
+        let erased = status == SubjectStatus::Erased;
+        if scope == ExportScope::Portability {
+            return self.portable_export(&call, status, request, recipient);
+        }
+        let mut dossiers = Vec::new();
+        for d in call.dossiers.iter().filter(|_| !erased) {
+            dossiers.push(self.export_dossier(&call.sid, d)?);
+        }
         let head = seqs.last().map_or(self.audit.head().next_seq, |s| s + 1);
-        let store = self.store.clone();
-        let filter = AuditFilter { subject: Some(call.sid.to_string()), ..Default::default() };
-        let audit = tokio::task::spawn_blocking(move || {
-            let mut out = Vec::new();
-            crate::audit::query::for_each_match(store.as_ref(), &filter, head, |e| out.push(e)).map(|_| out)
-        })
-        .await
-        .map_err(|e| ArchiveError::Internal(e.into()))??;
-        let audit: Vec<Value> = audit
-            .into_iter()
-            .map(|e| {
-                json!({
-                    "seq": e.seq,
-                    "time": rfc3339(e.time),
-                    "actor": e.body.actor,
-                    "action": e.body.action,
-                    "resource": e.body.resource,
-                    "purpose": e.body.purpose,
-                    "outcome": e.body.outcome,
-                    "reason": e.body.reason,
-                })
-            })
-            .collect();
         Ok(json!({
             "format": "custos.subject-export.v1",
+            "scope": scope,
             "generated_at": rfc3339(self.clock.now()),
+            "request": request,
             "subject": {
                 "id": call.sid,
                 "status": status,
@@ -66,21 +136,51 @@ impl Subjects {
                 "restricted_at": call.meta.restricted_at.map(rfc3339),
             },
             "dossiers": dossiers,
-            "consents": consents,
+            "consents": self.consent_events(&call.sid)?,
             "processing": self.processing_of(&call.meta, &call.dossiers),
-            "audit": audit,
+            "audit": self.audit_about(&call.sid, head).await?,
         }))
     }
 
-    /// The person's fields in each version of one dossier.
-    fn export_dossier(&self, sid: &SubjectId, d: &DossierMeta) -> Result<Value, ArchiveError> {
+    /// Every audit entry naming the person before `head`; another person an
+    /// entry names (its resource, its reason) shows as `sub_…`.
+    async fn audit_about(&self, sid: &SubjectId, head: u64) -> Result<Vec<Value>, ArchiveError> {
+        let store = self.store.clone();
+        let filter = AuditFilter { subject: Some(sid.to_string()), ..Default::default() };
+        let audit = tokio::task::spawn_blocking(move || {
+            let mut out = Vec::new();
+            crate::audit::query::for_each_match(store.as_ref(), &filter, head, |e| out.push(e)).map(|_| out)
+        })
+        .await
+        .map_err(|e| ArchiveError::Internal(e.into()))??;
+        Ok(audit
+            .into_iter()
+            .map(|e| {
+                json!({
+                    "seq": e.seq,
+                    "time": rfc3339(e.time),
+                    "actor": e.body.actor,
+                    "action": e.body.action,
+                    "resource": others_hidden(&e.body.resource, sid),
+                    "purpose": e.body.purpose,
+                    "outcome": e.body.outcome,
+                    "reason": others_hidden(&e.body.reason, sid),
+                })
+            })
+            .collect())
+    }
+
+    /// The person's contact fields in each version of one dossier that
+    /// names them (oldest first), and the customer's name in its current
+    /// version.
+    pub(super) fn contact_versions(&self, sid: &SubjectId, d: &DossierMeta) -> Result<ContactVersions, ArchiveError> {
         let mut versions = Vec::new();
         let mut customer = None;
         let prefix = keys::versions_prefix(&d.id);
         for row in self.store.scan(Cf::Versions, &prefix, &prefix) {
             let (_, bytes) = row?;
             let rec = VersionRecord::decode(&bytes)?;
-            let mut contact = serde_json::Map::new();
+            let mut contact = Map::new();
             for seg in &rec.segments {
                 let wanted = match &seg.name {
                     SegmentName::Personal(s) | SegmentName::SubjectSensitive(s) => s == sid,
@@ -109,36 +209,96 @@ impl Subjects {
                 }
             }
             if !contact.is_empty() {
-                versions.push(
-                    json!({"version": rec.version, "created_at": rfc3339(rec.created_at()?), "contact": contact}),
-                );
+                versions.push(ContactVersion { version: rec.version, created_at: rfc3339(rec.created_at()?), contact });
             }
         }
+        Ok(ContactVersions { customer, versions })
+    }
+
+    /// The interactions of one dossier that name the person, their
+    /// summaries opened when `summaries`.
+    pub(super) fn interactions_naming(
+        &self,
+        sid: &SubjectId,
+        d: &DossierMeta,
+        summaries: bool,
+    ) -> Result<Vec<Value>, ArchiveError> {
+        crate::archive::interaction_records::interactions_of(self.store.as_ref(), &d.id)?
+            .iter()
+            .filter(|r| r.contact.as_ref() == Some(sid))
+            .map(|r| {
+                let mut v = json!({"id": r.id, "kind": r.kind, "at": rfc3339(r.at), "satisfaction": r.satisfaction});
+                if summaries {
+                    let slot = crate::archive::vault::Slot::Interaction(&d.id, &r.id);
+                    v["summary"] = self.vault.open_text(&r.summary_key(&d.id), slot, &r.summary)?.plain().into();
+                }
+                Ok(v)
+            })
+            .collect()
+    }
+
+    /// The person's fields in each version of one dossier, its documents
+    /// and the interactions that name them.
+    fn export_dossier(&self, sid: &SubjectId, d: &DossierMeta) -> Result<Value, ArchiveError> {
+        let ContactVersions { customer, versions } = self.contact_versions(sid, d)?;
+        let versions: Vec<Value> = versions
+            .into_iter()
+            .map(|v| json!({"version": v.version, "created_at": v.created_at, "contact": v.contact}))
+            .collect();
         let documents: Vec<Value> = self
             .documents
             .documents_of(&d.id)?
             .into_iter()
             .map(|doc| json!({"name": doc.name, "sha256": doc.sha256, "size": doc.size}))
             .collect();
-        // The interactions that name the person, their summaries opened.
-        let interactions: Vec<Value> =
-            crate::archive::interaction_records::interactions_of(self.store.as_ref(), &d.id)?
-                .iter()
-                .filter(|r| r.contact.as_ref() == Some(sid))
-                .map(|r| {
-                    let slot = crate::archive::vault::Slot::Interaction(&d.id, &r.id);
-                    let summary = self.vault.open_text(&r.summary_key(&d.id), slot, &r.summary)?.plain();
-                    Ok(json!({"id": r.id, "kind": r.kind, "at": rfc3339(r.at), "satisfaction": r.satisfaction,
-                    "summary": summary}))
-                })
-                .collect::<Result<_, ArchiveError>>()?;
         Ok(json!({
             "dossier_id": d.id,
             "customer_name": customer,
             "status": d.status,
             "versions": versions,
             "documents": documents,
-            "interactions": interactions,
+            "interactions": self.interactions_naming(sid, d, true)?,
         }))
+    }
+}
+
+/// `text` with every subject id other than `sid` replaced by `sub_…`: an
+/// entry about several persons tells each of them only that there were
+/// others.
+fn others_hidden(text: &str, sid: &SubjectId) -> String {
+    const PREFIX: &str = SubjectId::PREFIX;
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(at) = rest.find(PREFIX) {
+        out.push_str(&rest[..at]);
+        let tail = &rest[at..];
+        let len = PREFIX.len() + 26;
+        match tail.get(..len) {
+            Some(id) if SubjectId::parse(id).is_ok() && id != sid.as_str() => out.push_str("sub_…"),
+            Some(id) if SubjectId::parse(id).is_ok() => out.push_str(id),
+            _ => {
+                out.push_str(PREFIX);
+                rest = &tail[PREFIX.len()..];
+                continue;
+            }
+        }
+        rest = &tail[len..];
+    }
+    out.push_str(rest);
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_entry_about_several_persons_shows_only_this_persons_id() {
+        let me = SubjectId::generate();
+        let other = SubjectId::generate();
+        let text = format!("{me}: notice v1; {other}: notice v2, sub_short, 张伟sub_");
+        let shown = others_hidden(&text, &me);
+        assert_eq!(shown, format!("{me}: notice v1; sub_…: notice v2, sub_short, 张伟sub_"));
+        assert!(!shown.contains(other.as_str()));
     }
 }

@@ -4,7 +4,11 @@
 
 mod consent;
 mod export;
+mod portable;
 mod processing;
+
+pub use export::{ExportBasis, ExportCall, ExportScope};
+pub use portable::export_csv;
 
 use super::records::{ConsentBasis, ConsentEventKind, DossierMeta, SubjectMeta, SUBJECTS};
 use super::{ArchiveError, RequestCtx};
@@ -72,7 +76,7 @@ impl Subjects {
     }
 }
 
-/// The schema of `GET /v1/subjects/{sid}/export`, published at
+/// The schema of `GET /v1/subjects/{sid}/export` (both scopes), published at
 /// `/schemas/subject-export.schema.json`.
 pub const EXPORT_SCHEMA_JSON: &str = include_str!("../../../schemas/subject-export.schema.json");
 

@@ -1,12 +1,12 @@
 //! The bodies only the API takes, each with its one conversion into the
 //! archive's command, as [`super`]'s: a month's figures, a bulk export, an
-//! incident's affected criteria, the protection officer.
+//! incident's affected criteria, the protection officer, a hand-over.
 
 use crate::archive::customers::{Month, MonthFigures, NewFigures};
 use crate::archive::governance::NewOfficer;
 use crate::archive::registers::{AffectedCriteria, NewExport};
 use crate::domain::dossier::FieldError;
-use crate::domain::{DossierId, PrincipalId, SubjectId};
+use crate::domain::{DossierId, PrincipalId, RecipientId, SubjectId};
 use crate::web::body::{Errors, Text};
 use serde::Deserialize;
 use utoipa::ToSchema;
@@ -185,6 +185,29 @@ impl TryFrom<OfficerDto> for NewOfficer {
             reported_on: reported_on.flatten(),
         });
         errors.finish(new)
+    }
+}
+
+/// `POST /v1/requests/{id}/handovers`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct HandoverDto {
+    /// The handler the person named: a recipient on the register (`rcp_...`).
+    #[schema(pattern = "^rcp_[0-9a-z]{26}$")]
+    pub recipient: String,
+}
+
+/// The one check of a hand-over's shape: a recipient id (whether it is on
+/// the register, and in term, is the use case's).
+impl TryFrom<HandoverDto> for RecipientId {
+    type Error = Vec<FieldError>;
+    fn try_from(d: HandoverDto) -> Result<Self, Self::Error> {
+        let mut errors = Errors::default();
+        let id = RecipientId::parse(&d.recipient).ok();
+        if id.is_none() {
+            errors.add("/recipient", "a recipient id (rcp_...)");
+        }
+        errors.finish(id)
     }
 }
 

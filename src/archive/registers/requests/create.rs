@@ -114,6 +114,7 @@ impl Registers {
             answered_by: vec![],
             effects: vec![],
             overdue_alerted: false,
+            handovers: vec![],
         };
         let mut ops = Vec::new();
         let mut entries = Vec::new();

@@ -11,6 +11,9 @@
 
 mod change;
 mod create;
+mod portability;
+
+pub use portability::{Handover, HandoverState};
 
 use super::field_error;
 use super::{rfc3339, Access};
@@ -282,6 +285,9 @@ struct RequestRecord {
     /// Set once the overdue alert was raised.
     #[serde(default)]
     overdue_alerted: bool,
+    /// Portability packages prepared for other handlers the person named.
+    #[serde(default)]
+    handovers: Vec<Handover>,
 }
 
 impl RequestRecord {
@@ -327,6 +333,9 @@ pub struct RequestView {
     pub refusal_reason: Option<String>,
     pub answered_by: Vec<Answer>,
     pub effects: Vec<String>,
+    /// Portability packages prepared for other handlers the person named:
+    /// to whom, when prepared, when collected.
+    pub handovers: Vec<Handover>,
 }
 
 impl Registers {
@@ -373,6 +382,11 @@ impl Registers {
             refusal_reason: text("refusal", r.refusal.as_ref().and_then(|f| f.text.as_ref()))?,
             answered_by: r.answered_by.clone(),
             effects: r.effects.clone(),
+            handovers: r
+                .handovers
+                .iter()
+                .map(|h| Handover { state: h.state_at(self.clock.now()), ..h.clone() })
+                .collect(),
         })
     }
 
