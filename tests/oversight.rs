@@ -88,7 +88,10 @@ async fn each_data_set_is_graded_and_its_level_decided_by_compliance_and_read_by
 
     let (_, v) = call(&w, "auditor", Method::GET, "/v1/data-grades", None).await;
     let set = v["sets"].as_array().unwrap().iter().find(|s| s["id"] == "transport_demand").unwrap().clone();
-    assert_eq!((set["decision_state"].as_str(), set["decisions"][0]["id"].as_str()), (Some("decided"), d["id"].as_str()));
+    assert_eq!(
+        (set["decision_state"].as_str(), set["decisions"][0]["id"].as_str()),
+        (Some("decided"), d["id"].as_str())
+    );
     assert_eq!(set["decisions"][0]["decided_by"], "数据安全委员会", "the auditor sees who decided and why");
     let log = Value::Array(w.app.audit(w.token("officer"), "action=data_grade.decide").await).to_string();
     assert!(log.contains("transport_demand graded general") && !log.contains("数据安全委员会"), "{log}");
@@ -110,7 +113,8 @@ async fn important_data_goes_abroad_only_under_the_security_assessment_and_is_ri
         "contract": "DPA 2026-9"});
     let (_, r) = call(&w, "officer", Method::POST, "/v1/recipients", Some(recipient)).await;
     let rid = r["id"].as_str().unwrap().to_owned();
-    let record = |mechanism: &str| json!({"recipient": rid, "jurisdiction": "CN", "mechanism": mechanism, "reference": "ref 1"});
+    let record =
+        |mechanism: &str| json!({"recipient": rid, "jurisdiction": "CN", "mechanism": mechanism, "reference": "ref 1"});
     let (status, t) = call(&w, "officer", Method::POST, "/v1/transfers", Some(record("contract_necessity"))).await;
     assert_eq!(status, StatusCode::CREATED, "general data: any mechanism: {t}");
     let body = json!({"name": "carrier desk", "roles": ["processor"], "recipient": rid});
@@ -186,11 +190,17 @@ async fn an_engagement_runs_to_its_report_and_each_finding_to_a_fix_a_second_off
     assert_eq!(status, StatusCode::FORBIDDEN);
     let (status, _) = call(&w, "officer", Method::POST, &at("/findings/1/fix"), Some(fix.clone())).await;
     assert_eq!(status, StatusCode::OK);
-    let (status, p) = call(&w, "officer", Method::POST, &at("/findings/1/verify"), Some(json!({"accepted": true}))).await;
+    let (status, p) =
+        call(&w, "officer", Method::POST, &at("/findings/1/verify"), Some(json!({"accepted": true}))).await;
     assert_eq!((status, p["denial"].as_str()), (StatusCode::FORBIDDEN, Some("four-eyes")), "{p}");
-    let (status, v) = call(&w, "second", Method::POST, &at("/findings/1/verify"), Some(json!({"accepted": true}))).await;
-    assert_eq!((status, v["state"].as_str(), v["verified_by"].as_str()), (StatusCode::OK, Some("verified"), Some(w.id("second"))));
-    let (status, _) = call(&w, "second", Method::POST, &at("/findings/1/verify"), Some(json!({"accepted": true}))).await;
+    let (status, v) =
+        call(&w, "second", Method::POST, &at("/findings/1/verify"), Some(json!({"accepted": true}))).await;
+    assert_eq!(
+        (status, v["state"].as_str(), v["verified_by"].as_str()),
+        (StatusCode::OK, Some("verified"), Some(w.id("second")))
+    );
+    let (status, _) =
+        call(&w, "second", Method::POST, &at("/findings/1/verify"), Some(json!({"accepted": true}))).await;
     assert_eq!(status, StatusCode::CONFLICT, "verified once");
     for tail in ["/findings/2/fix", "/findings/one/fix"] {
         let (status, _) = call(&w, "officer", Method::POST, &at(tail), Some(fix.clone())).await;
@@ -209,15 +219,21 @@ async fn an_engagement_runs_to_its_report_and_each_finding_to_a_fix_a_second_off
     assert_eq!(r.bytes().await.unwrap().as_ref(), b"%PDF-1.7 compliance audit report 2026");
     let r = w.app.get(w.token("auditor"), Some("legal_compliance"), &at("/report")).await;
     assert_eq!(r.status(), StatusCode::FORBIDDEN, "the report itself is compliance's, as an assessment's");
-    let (status, _) = call(&w, "officer", Method::POST, &at("/authority-report"), Some(json!({"reported_on": "2026-12-01"}))).await;
+    let (status, _) =
+        call(&w, "officer", Method::POST, &at("/authority-report"), Some(json!({"reported_on": "2026-12-01"}))).await;
     assert_eq!(status, StatusCode::OK);
-    let (status, _) = call(&w, "officer", Method::POST, &at("/authority-report"), Some(json!({"reported_on": "2026-12-01"}))).await;
+    let (status, _) =
+        call(&w, "officer", Method::POST, &at("/authority-report"), Some(json!({"reported_on": "2026-12-01"}))).await;
     assert_eq!(status, StatusCode::CONFLICT);
 
     let (status, v) = call(&w, "auditor", Method::GET, "/v1/compliance-audits", None).await;
     assert_eq!(status, StatusCode::OK);
     let pi = v["schedule"].as_array().unwrap().iter().find(|s| s["kind"] == "pi_compliance").unwrap().clone();
-    assert_eq!((pi["last_completed"].as_str(), pi["next_due"].as_str()), (Some("2026-12-01"), Some("2028-12-01")), "{v}");
+    assert_eq!(
+        (pi["last_completed"].as_str(), pi["next_due"].as_str()),
+        (Some("2026-12-01"), Some("2028-12-01")),
+        "{v}"
+    );
     assert_eq!(v["engagements"][0]["findings"][0]["evidence"], "rule r7 set to 3y, policy hash 9f2c");
     let log = Value::Array(w.app.audit(w.token("officer"), &format!("resource={id}")).await).to_string();
     assert!(log.contains("compliance_audit.verify") && log.contains("report sha256"), "{log}");
@@ -243,17 +259,26 @@ async fn the_schedule_reminds_before_the_due_day_flags_it_after_and_a_late_findi
     w.clock().advance(time::Duration::days(1));
     assert_eq!(deadline_alerts(&w).await, ["compliance_audit_overdue"]);
     let (_, alerts) = call(&w, "auditor", Method::GET, "/v1/audit/alerts", None).await;
-    let overdue = alerts["alerts"].as_array().unwrap().iter().find(|a| a["rule"] == "compliance_audit_overdue").unwrap().clone();
+    let overdue =
+        alerts["alerts"].as_array().unwrap().iter().find(|a| a["rule"] == "compliance_audit_overdue").unwrap().clone();
     assert!(overdue["description"].as_str().unwrap().contains("due on 2027-03-01"), "{overdue}");
 
     let plan = json!({"kind": "pi_compliance", "conductor": "internal", "auditor": "内审部, audit lead",
                       "scope": "all processing", "planned_on": "2027-03-02"});
     let (_, e) = call(&w, "officer", Method::POST, "/v1/compliance-audits", Some(plan)).await;
     let id = e["id"].as_str().unwrap().to_owned();
-    call(&w, "officer", Method::POST, &format!("/v1/compliance-audits/{id}/start"), Some(json!({"started_on": "2027-03-02"}))).await;
+    call(
+        &w,
+        "officer",
+        Method::POST,
+        &format!("/v1/compliance-audits/{id}/start"),
+        Some(json!({"started_on": "2027-03-02"})),
+    )
+    .await;
     let finding = json!({"severity": "medium", "description": "no review of processor attestations",
                          "owner_role": "legal", "due_on": "2027-03-05"});
-    let (status, _) = call(&w, "officer", Method::POST, &format!("/v1/compliance-audits/{id}/findings"), Some(finding)).await;
+    let (status, _) =
+        call(&w, "officer", Method::POST, &format!("/v1/compliance-audits/{id}/findings"), Some(finding)).await;
     assert_eq!(status, StatusCode::CREATED);
     w.clock().advance(time::Duration::days(3));
     assert!(deadline_alerts(&w).await.is_empty(), "5 March: the fix is due today");

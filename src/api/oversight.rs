@@ -6,8 +6,8 @@
 //! the auditor reads.
 
 use crate::archive::oversight::{
-    AuditRegister, DataGradesView, EngagementCompletion, EngagementView, FindingView, GradeDecisionView,
-    NewEngagement, NewFinding, NewGradeDecision,
+    AuditRegister, DataGradesView, EngagementCompletion, EngagementView, FindingView, GradeDecisionView, NewEngagement,
+    NewFinding, NewGradeDecision,
 };
 use crate::web::body::Body;
 use crate::web::commands::{

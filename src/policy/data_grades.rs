@@ -208,7 +208,17 @@ impl DataGrades {
             classes.dedup();
             let fields = catalog.fields().filter(|f| fields.contains(&f.path)).map(|f| f.path.clone()).collect();
             let (name, category, basis) = (s.name, s.category, s.basis);
-            let set = DataSet { id: id.clone(), name, category, level: s.level, basis, catalogue, fields, classes, kinds: s.kinds };
+            let set = DataSet {
+                id: id.clone(),
+                name,
+                category,
+                level: s.level,
+                basis,
+                catalogue,
+                fields,
+                classes,
+                kinds: s.kinds,
+            };
             sets.insert(id, set);
         }
         let grades = DataGrades { citation: raw.citation, important_outbound_mechanism, sets };

@@ -245,7 +245,10 @@ impl PolicySet {
                     g.important_outbound_mechanism,
                     known.join(", ")
                 );
-                return Err((t.lines().position(|l| l.starts_with("important_outbound_mechanism")).unwrap_or(0) + 1, message));
+                return Err((
+                    t.lines().position(|l| l.starts_with("important_outbound_mechanism")).unwrap_or(0) + 1,
+                    message,
+                ));
             }
             Ok(g)
         })?;

@@ -212,7 +212,9 @@ impl Oversight {
         let e = ctx.entry(ACTION, id.as_str(), Outcome::Allow, reason);
         let change = ENGAGEMENTS.insert(&id, &record)?;
         match self.audit.commit(Commit::guarded(change, vec![], e)).await {
-            Err(CommitError::Conflict) => return Err(ArchiveError::Conflict("the engagement id is taken: retry".into())),
+            Err(CommitError::Conflict) => {
+                return Err(ArchiveError::Conflict("the engagement id is taken: retry".into()))
+            }
             other => other?,
         };
         self.engagement_view(&record)
@@ -228,7 +230,10 @@ impl Oversight {
         let schedule = EngagementKind::ALL.iter().map(|k| self.schedule_view(*k, &all)).collect::<Result<_, _>>()?;
         let e = ctx.entry(ACTION, Resource::ComplianceAudits.as_str(), Outcome::Allow, format!("{} listed", all.len()));
         self.audit.commit(Commit::entry(e)).await?;
-        Ok(AuditRegister { schedule, engagements: all.iter().map(|r| self.engagement_view(r)).collect::<Result<_, _>>()? })
+        Ok(AuditRegister {
+            schedule,
+            engagements: all.iter().map(|r| self.engagement_view(r)).collect::<Result<_, _>>()?,
+        })
     }
 
     /// The engagement `id` held for a change, or the refusal (404) audited
@@ -362,7 +367,12 @@ impl Oversight {
     /// `POST /v1/compliance-audits/{id}/authority-report` (compliance): the
     /// day the report went to the authority (NDSMR Art. 33), once.
     #[tracing::instrument(level = "debug", skip_all)]
-    pub async fn report_to_authority(&self, ctx: &RequestCtx, id: &str, on: Date) -> Result<EngagementView, ArchiveError> {
+    pub async fn report_to_authority(
+        &self,
+        ctx: &RequestCtx,
+        id: &str,
+        on: Date,
+    ) -> Result<EngagementView, ArchiveError> {
         const ACTION: Action = Action::ComplianceAuditProgress;
         let held = self.held_engagement(ctx, ACTION, id).await?;
         if held.value.state != EngagementState::Completed || held.value.reported_on.is_some() {

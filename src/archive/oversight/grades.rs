@@ -131,7 +131,9 @@ impl Oversight {
         self.gate.require_register(ctx, ACTION, Resource::DataGrades.as_str(), Access::Keep).await?;
         let mut errors = Vec::new();
         match self.policy.data_grades.sets.get(&d.set) {
-            None => errors.push(FieldError { path: "/set".into(), message: "not a data set of data_grades.toml".into() }),
+            None => {
+                errors.push(FieldError { path: "/set".into(), message: "not a data set of data_grades.toml".into() })
+            }
             Some(s) if s.level != d.level => errors.push(FieldError {
                 path: "/level".into(),
                 message: format!(

@@ -15,7 +15,7 @@ mod grades;
 mod schedule;
 
 pub use audits::{
-    Conductor, EngagementCompletion, EngagementState, EngagementView, NewEngagement, ScheduleView, AuditRegister,
+    AuditRegister, Conductor, EngagementCompletion, EngagementState, EngagementView, NewEngagement, ScheduleView,
 };
 pub use findings::{FindingState, FindingView, NewFinding, Severity};
 pub use grades::{DataGradesView, DataSetView, DecisionState, GradeDecisionView, NewGradeDecision};

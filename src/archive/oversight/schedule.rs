@@ -61,11 +61,19 @@ impl Oversight {
     /// The day the next engagement of `kind` is due, counted from `since`
     /// when none is completed.
     fn next_due(&self, kind: EngagementKind, all: &[EngagementRecord], since: Date) -> (Option<Date>, Date) {
-        let last = all.iter().filter(|e| e.kind == kind && e.state == EngagementState::Completed).filter_map(|e| e.ended_on).max();
+        let last = all
+            .iter()
+            .filter(|e| e.kind == kind && e.state == EngagementState::Completed)
+            .filter_map(|e| e.ended_on)
+            .max();
         (last, self.policy.audits.cadence(kind).due(last, since))
     }
 
-    pub(super) fn schedule_view(&self, kind: EngagementKind, all: &[EngagementRecord]) -> Result<ScheduleView, ArchiveError> {
+    pub(super) fn schedule_view(
+        &self,
+        kind: EngagementKind,
+        all: &[EngagementRecord],
+    ) -> Result<ScheduleView, ArchiveError> {
         let today = self.clock.now().date();
         let since = STATE.get(self.store.as_ref(), &kind)?.and_then(|s| s.since).unwrap_or(today);
         let cadence = self.policy.audits.cadence(kind);
@@ -100,7 +108,11 @@ impl Oversight {
         Ok(raised)
     }
 
-    async fn check_schedule(&self, kind: EngagementKind, all: &[EngagementRecord]) -> Result<Option<Alert>, ArchiveError> {
+    async fn check_schedule(
+        &self,
+        kind: EngagementKind,
+        all: &[EngagementRecord],
+    ) -> Result<Option<Alert>, ArchiveError> {
         let now = self.clock.now();
         let today = now.date();
         let held = STATE.hold(self.store.as_ref(), &kind)?;
@@ -178,7 +190,13 @@ impl Oversight {
                 f.overdue_alerted = true;
                 alerts.push(alert(
                     "audit_finding_overdue",
-                    format!("finding {} of {} ({}) is still open; its fix was due on {}", f.n, e.id, e.kind.as_str(), f.due_on),
+                    format!(
+                        "finding {} of {} ({}) is still open; its fix was due on {}",
+                        f.n,
+                        e.id,
+                        e.kind.as_str(),
+                        f.due_on
+                    ),
                     now,
                 ));
             }

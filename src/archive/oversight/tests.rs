@@ -114,7 +114,10 @@ async fn an_engagement_runs_planned_to_completed_and_its_findings_need_a_second_
     let ended = a.now().date();
     let c = o.complete_engagement(&first, &e.id, completion(ended)).await.unwrap();
     assert_eq!(c.state, EngagementState::Completed);
-    assert_eq!(c.report_sha256.as_deref(), Some(hex::encode(<sha2::Sha256 as sha2::Digest>::digest(b"%PDF-1.7 report")).as_str()));
+    assert_eq!(
+        c.report_sha256.as_deref(),
+        Some(hex::encode(<sha2::Sha256 as sha2::Digest>::digest(b"%PDF-1.7 report")).as_str())
+    );
     let (media, bytes) = o.engagement_report(&first, &e.id).await.unwrap();
     assert_eq!((media.as_str(), bytes.as_slice()), ("application/pdf", b"%PDF-1.7 report".as_slice()));
     let before = o.report_to_authority(&first, &e.id, today).await;
@@ -197,7 +200,10 @@ async fn important_data_calls_for_the_yearly_risk_assessment_at_once() {
     let o = a.oversight();
     let raised = o.check_audits().await.unwrap();
     assert_eq!(raised.iter().map(|a| a.rule.as_str()).collect::<Vec<_>>(), ["compliance_audit_due"]);
-    assert!(raised[0].description.contains("important_data_risk") && raised[0].description.contains("no important_data_risk completed"));
+    assert!(
+        raised[0].description.contains("important_data_risk")
+            && raised[0].description.contains("no important_data_risk completed")
+    );
     clock.advance(time::Duration::days(1));
     let raised = o.check_audits().await.unwrap();
     assert_eq!(raised.iter().map(|a| a.rule.as_str()).collect::<Vec<_>>(), ["compliance_audit_overdue"]);

@@ -4,7 +4,9 @@
 //! date lies in the future, a set exists or a level is the policy's is the
 //! use case's to check.
 
-use crate::archive::oversight::{Conductor, EngagementCompletion, NewEngagement, NewFinding, NewGradeDecision, Severity};
+use crate::archive::oversight::{
+    Conductor, EngagementCompletion, NewEngagement, NewFinding, NewGradeDecision, Severity,
+};
 use crate::domain::dossier::FieldError;
 use crate::policy::audits::EngagementKind;
 use crate::policy::data_grades::Level;
@@ -173,7 +175,11 @@ pub struct FindingDto {
     #[schema(inline)]
     pub description: Text,
     /// The role or department that owns the fix, not a person.
-    #[schema(min_length = 1, max_length = 120, pattern = "[^\\s\\p{Cc}]")]
+    #[schema(
+        min_length = 1,
+        pattern = "[^\\u0000-\\u0020\\u007F-\\u00A0\\u1680\\u2000-\\u200A\\u2028\\u2029\\u202F\\u205F\\u3000]",
+        max_length = 120
+    )]
     pub owner_role: String,
     /// The day the fix is due (ISO 8601 date).
     #[schema(format = Date)]
@@ -186,7 +192,8 @@ impl TryFrom<FindingDto> for NewFinding {
         let mut errors = Errors::default();
         let due_on = super::api_bodies::iso_date(&mut errors, "/due_on", &d.due_on);
         let owner_role = errors.text("/owner_role", &d.owner_role, MAX_ROLE);
-        let new = due_on.map(|due_on| NewFinding { severity: d.severity, description: d.description.0, owner_role, due_on });
+        let new =
+            due_on.map(|due_on| NewFinding { severity: d.severity, description: d.description.0, owner_role, due_on });
         errors.finish(new)
     }
 }
