@@ -211,8 +211,8 @@ async fn an_engagement_runs_to_its_report_and_each_finding_to_a_fix_a_second_off
         assert_eq!(status, StatusCode::NOT_FOUND, "{path}");
     }
 
-    let done = json!({"ended_on": "2026-12-01", "conclusion": "compliant after one fix", "report_base64": report_b64(),
-                      "report_type": "application/pdf"});
+    let done = json!({"ended_on": "2026-12-01", "conclusion": "compliant after one fix",
+                      "report": {"media_type": "application/pdf", "content_base64": report_b64()}});
     let (status, c) = call(&w, "officer", Method::POST, &at("/complete"), Some(done)).await;
     assert_eq!((status, c["state"].as_str()), (StatusCode::OK, Some("completed")), "{c}");
     let r = w.app.get(w.token("officer"), Some("legal_compliance"), &at("/report")).await;

@@ -87,7 +87,7 @@ impl DataKind {
 }
 
 /// One data set as graded.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct DataSet {
     pub id: String,
     pub name: String,

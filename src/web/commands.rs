@@ -25,7 +25,7 @@ pub use api_bodies::{AffectedDto, FiguresDto, NewExportDto, OfficerDto};
 mod oversight_bodies;
 pub use oversight_bodies::{
     one_date, report_bytes, AuthorityReportDto, CompletionDto, EngagementDto, FindingDto, FixDto, GradeDecisionDto,
-    StartDto, VerifyDto,
+    ReportDto, StartDto, VerifyDto,
 };
 
 /// `POST /v1/dossiers/{id}/interactions`.

@@ -12,8 +12,8 @@ use crate::archive::{ArchiveError, RequestCtx, Resource};
 use crate::audit::{Action, Commit, CommitError, Outcome};
 use crate::crypto::Sealed;
 use crate::domain::dossier::FieldError;
-use crate::domain::{Classification, GradeDecisionId, PrincipalId};
-use crate::policy::data_grades::{DataKind, Level};
+use crate::domain::{GradeDecisionId, PrincipalId};
+use crate::policy::data_grades::{DataSet, Level};
 use crate::store::{keys, Cf, Table};
 use serde::{Deserialize, Serialize};
 use time::{Date, OffsetDateTime};
@@ -79,17 +79,9 @@ pub enum DecisionState {
 /// One data set: the policy's grade and the decisions on record.
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct DataSetView {
-    pub id: String,
-    pub name: String,
-    /// 数据分类.
-    pub category: String,
-    pub level: Level,
-    pub basis: String,
-    pub catalogue: Option<String>,
-    /// The template fields it covers.
-    pub fields: Vec<String>,
-    pub classes: Vec<Classification>,
-    pub kinds: Vec<DataKind>,
+    /// As data_grades.toml grades it.
+    #[serde(flatten)]
+    pub set: DataSet,
     pub decision_state: DecisionState,
     /// Every decision on this set, oldest first.
     pub decisions: Vec<GradeDecisionView>,
@@ -192,15 +184,7 @@ impl Oversight {
             };
             undecided += usize::from(decision_state != DecisionState::Decided);
             sets.push(DataSetView {
-                id: s.id.clone(),
-                name: s.name.clone(),
-                category: s.category.clone(),
-                level: s.level,
-                basis: s.basis.clone(),
-                catalogue: s.catalogue.clone(),
-                fields: s.fields.clone(),
-                classes: s.classes.clone(),
-                kinds: s.kinds.clone(),
+                set: s.clone(),
                 decision_state,
                 decisions: mine.into_iter().map(|r| self.decision_view(r)).collect::<Result<_, _>>()?,
             });

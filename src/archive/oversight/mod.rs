@@ -20,36 +20,30 @@ pub use audits::{
 pub use findings::{FindingState, FindingView, NewFinding, Severity};
 pub use grades::{DataGradesView, DataSetView, DecisionState, GradeDecisionView, NewGradeDecision};
 
-use crate::archive::gate::Gate;
-use crate::archive::vault::{Slot, Vault};
-use crate::archive::ArchiveError;
-use crate::audit::AuditWriter;
-use crate::clock::Clock;
+use crate::archive::{gate::Gate, vault::Slot, vault::Vault, ArchiveError};
 use crate::crypto::{KeyRef, Sealed};
-use crate::policy::PolicySet;
-use crate::store::KvStore;
 use std::sync::Arc;
 
 /// The data grades and the compliance-audit register.
 pub struct Oversight {
-    store: Arc<dyn KvStore>,
+    /// The registers' column family: decisions, engagements, the schedule.
+    store: Arc<dyn crate::store::KvStore>,
+    /// Seals and opens their texts under the registers key.
     vault: Arc<Vault>,
-    audit: Arc<AuditWriter>,
+    /// Every change is one commit with its entry.
+    audit: Arc<crate::audit::AuditWriter>,
+    /// `register.read` and `register.keep`.
     gate: Arc<Gate>,
-    policy: Arc<PolicySet>,
-    clock: Arc<dyn Clock>,
+    /// `data_grades.toml` and `compliance_audits.toml`.
+    policy: Arc<crate::policy::PolicySet>,
+    /// Today, for dates and due days.
+    clock: Arc<dyn crate::clock::Clock>,
 }
 
 impl Oversight {
     pub(in crate::archive) fn new(p: &crate::archive::Ports) -> Self {
-        Oversight {
-            store: p.store.clone(),
-            vault: p.vault.clone(),
-            audit: p.audit.clone(),
-            gate: p.gate.clone(),
-            policy: p.policy.clone(),
-            clock: p.clock.clone(),
-        }
+        let (store, vault, audit) = (p.store.clone(), p.vault.clone(), p.audit.clone());
+        Oversight { store, vault, audit, gate: p.gate.clone(), policy: p.policy.clone(), clock: p.clock.clone() }
     }
 
     /// Seals a text of a record under the registers key.

@@ -29,7 +29,10 @@ async fn a_grade_is_decided_at_the_policys_level_by_compliance_and_read_by_the_a
     let today = a.now().date();
     let v = o.data_grades(&ctx(&[Role::Auditor])).await.unwrap();
     assert!(v.sets.iter().all(|s| s.decision_state == DecisionState::Undecided), "nothing decided yet");
-    assert!(v.sets.iter().any(|s| s.id == "transport_demand" && s.fields.contains(&"/transport/routes".into())));
+    assert!(v
+        .sets
+        .iter()
+        .any(|s| s.set.id == "transport_demand" && s.set.fields.contains(&"/transport/routes".into())));
 
     let wrong = o.decide_grade(&officer, decision("transport_demand", Level::Important, today)).await;
     assert!(matches!(wrong, Err(ArchiveError::Invalid(ref e)) if e[0].path == "/level"), "{wrong:?}");
@@ -44,7 +47,7 @@ async fn a_grade_is_decided_at_the_policys_level_by_compliance_and_read_by_the_a
     let d = o.decide_grade(&officer, decision("transport_demand", Level::General, today)).await.unwrap();
     assert_eq!((d.set.as_str(), d.level), ("transport_demand", Level::General));
     let v = o.data_grades(&ctx(&[Role::Auditor])).await.unwrap();
-    let set = v.sets.iter().find(|s| s.id == "transport_demand").unwrap();
+    let set = v.sets.iter().find(|s| s.set.id == "transport_demand").unwrap();
     assert_eq!((set.decision_state, set.decisions.len()), (DecisionState::Decided, 1));
     assert_eq!(set.decisions[0].reasoning, d.reasoning, "the auditor sees why");
     for row in store.scan(Cf::Registers, b"dg/", b"dg0") {

@@ -124,15 +124,24 @@ pub struct CompletionDto {
     /// Its conclusion (sealed).
     #[schema(inline)]
     pub conclusion: Text,
-    /// The report document, base64 (stored sealed; its SHA-256 recorded).
+    #[schema(inline)]
+    pub report: ReportDto,
+}
+
+/// A report document (stored sealed; its SHA-256 recorded).
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ReportDto {
+    /// Its media type (`application/pdf`).
+    #[schema(pattern = "^[a-z]+/[a-z0-9.+-]+$", max_length = 127)]
+    pub media_type: String,
+    /// The document, standard base64 with padding (at most what a body may hold).
     #[schema(
         min_length = 4,
+        max_length = 1048576,
         pattern = "^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=|[A-Za-z0-9+/]{4})$"
     )]
-    pub report_base64: String,
-    /// The report's media type.
-    #[schema(pattern = "^[a-z]+/[a-z0-9.+-]+$", max_length = 127)]
-    pub report_type: String,
+    pub content_base64: String,
 }
 
 /// A report document sent as standard base64 with padding; padding bits
@@ -154,12 +163,12 @@ impl TryFrom<CompletionDto> for EngagementCompletion {
     fn try_from(d: CompletionDto) -> Result<Self, Self::Error> {
         let mut errors = Errors::default();
         let ended_on = super::api_bodies::iso_date(&mut errors, "/ended_on", &d.ended_on);
-        let report = report_bytes(&mut errors, "/report_base64", &d.report_base64);
+        let report = report_bytes(&mut errors, "/report/content_base64", &d.report.content_base64);
         let new = ended_on.zip(report).map(|(ended_on, report)| EngagementCompletion {
             ended_on,
             conclusion: d.conclusion.0,
             report,
-            report_type: d.report_type,
+            report_type: d.report.media_type,
         });
         errors.finish(new)
     }
@@ -174,13 +183,10 @@ pub struct FindingDto {
     /// What was found (sealed).
     #[schema(inline)]
     pub description: Text,
-    /// The role or department that owns the fix, not a person.
-    #[schema(
-        min_length = 1,
-        pattern = "[^\\u0000-\\u0020\\u007F-\\u00A0\\u1680\\u2000-\\u200A\\u2028\\u2029\\u202F\\u205F\\u3000]",
-        max_length = 120
-    )]
-    pub owner_role: String,
+    /// The role or department that owns the fix, not a person (at most
+    /// 120 characters).
+    #[schema(inline)]
+    pub owner_role: Text,
     /// The day the fix is due (ISO 8601 date).
     #[schema(format = Date)]
     pub due_on: String,
@@ -191,7 +197,7 @@ impl TryFrom<FindingDto> for NewFinding {
     fn try_from(d: FindingDto) -> Result<Self, Self::Error> {
         let mut errors = Errors::default();
         let due_on = super::api_bodies::iso_date(&mut errors, "/due_on", &d.due_on);
-        let owner_role = errors.text("/owner_role", &d.owner_role, MAX_ROLE);
+        let owner_role = errors.text("/owner_role", &d.owner_role.0, MAX_ROLE);
         let new =
             due_on.map(|due_on| NewFinding { severity: d.severity, description: d.description.0, owner_role, due_on });
         errors.finish(new)
@@ -223,7 +229,7 @@ mod tests {
         NewFinding::try_from(FindingDto {
             severity: Severity::High,
             description: Text("x".into()),
-            owner_role: owner_role.into(),
+            owner_role: Text(owner_role.into()),
             due_on: due_on.into(),
         })
     }
@@ -239,12 +245,11 @@ mod tests {
             EngagementCompletion::try_from(CompletionDto {
                 ended_on: ended_on.into(),
                 conclusion: Text("c".into()),
-                report_base64: b64.into(),
-                report_type: "application/pdf".into(),
+                report: ReportDto { media_type: "application/pdf".into(), content_base64: b64.into() },
             })
         };
         assert_eq!(done("JVBERi0=", "2027-01-31").unwrap().report, b"%PDF-");
-        assert_eq!(paths(done("not base64!", "2027-02-30").unwrap_err()), ["/ended_on", "/report_base64"]);
+        assert_eq!(paths(done("not base64!", "2027-02-30").unwrap_err()), ["/ended_on", "/report/content_base64"]);
         assert_eq!(one_date("/started_on", "2027-01-31").unwrap().to_string(), "2027-01-31");
         assert_eq!(paths(one_date("/started_on", "soon").unwrap_err()), ["/started_on"]);
     }
