@@ -496,6 +496,18 @@ async fn operations_endpoints_and_openapi_completeness() {
         ("/v1/dossiers/export", "get"),
         ("/v1/requests/{id}/handovers", "post"),
         ("/v1/requests/{id}/handovers/{recipient}/content", "get"),
+        ("/v1/data-grades", "get"),
+        ("/v1/data-grades/decisions", "post"),
+        ("/v1/compliance-audits", "post"),
+        ("/v1/compliance-audits", "get"),
+        ("/v1/compliance-audits/{id}", "get"),
+        ("/v1/compliance-audits/{id}/start", "post"),
+        ("/v1/compliance-audits/{id}/complete", "post"),
+        ("/v1/compliance-audits/{id}/authority-report", "post"),
+        ("/v1/compliance-audits/{id}/report", "get"),
+        ("/v1/compliance-audits/{id}/findings", "post"),
+        ("/v1/compliance-audits/{id}/findings/{n}/fix", "post"),
+        ("/v1/compliance-audits/{id}/findings/{n}/verify", "post"),
     ];
     for (path, method) in expected {
         assert!(doc["paths"][path][method].is_object(), "openapi lacks {method} {path}");
@@ -525,10 +537,11 @@ async fn operations_endpoints_and_openapi_completeness() {
         }
     }
     assert_eq!(
-        json_bodies, 26,
+        json_bodies, 34,
         "dossier create and update, principal, close, hold, consent, erasure, enroll, residency, request and its \
          change, incident, affected, notification, exemption, export, assessment, officer, recipient, attestation, \
-         transfer, interaction, figures, grade override, review, hand-over"
+         transfer, interaction, figures, grade override, review, hand-over, grading decision, engagement, its start, \
+         completion and authority report, finding, fix, verification"
     );
     app.stop().await;
 }

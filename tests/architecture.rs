@@ -358,7 +358,7 @@ fn services_depend_downwards_only() {
         &["backups"],
         &["dossiers"],
         &["documents"],
-        &["governance"],
+        &["governance", "oversight"],
         &["customers"],
         &["subjects"],
         &["retention"],

@@ -246,3 +246,27 @@ fn a_closed_pipe_ends_the_output_quietly() {
     assert!(out.status.success(), "{:?} {stderr}", out.status);
     assert!(!stderr.contains("panicked"), "{stderr}");
 }
+
+/// An ungraded field cannot be kept (DSL Art. 21): a data_grades.toml that
+/// leaves a template field out of every data set stops `policy check` and
+/// start-up, naming the field; so does an important set without its
+/// catalogue entry, with its line.
+#[test]
+fn start_up_refuses_a_field_in_no_data_set_and_an_important_set_without_its_catalogue() {
+    let dir = policies_with("data_grades.toml", |t| t.replacen("\"/transport/routes\", ", "", 1));
+    let (code, _, err) = run(&["policy", "check", "--policies", dir.path().to_str().unwrap()]);
+    assert_eq!(code, Some(1), "{err}");
+    assert!(err.contains("data_grades.toml:") && err.contains("/transport/routes (internal)"), "{err}");
+    let data = dir.path().join("data");
+    let (code, _, err) = serve_once(&data, dir.path());
+    assert_eq!(code, Some(2));
+    assert!(err.contains("/transport/routes"), "{err}");
+    assert!(!data.exists(), "nothing initialised with an ungraded field");
+
+    let dir = policies_with("data_grades.toml", |t| t.replacen("level = \"general\"", "level = \"important\"", 1));
+    let text = std::fs::read_to_string(dir.path().join("data_grades.toml")).unwrap();
+    let header = text.lines().position(|l| l.starts_with("[sets.")).unwrap() + 1;
+    let (code, _, err) = run(&["policy", "check", "--policies", dir.path().to_str().unwrap()]);
+    assert_eq!(code, Some(1), "{err}");
+    assert!(err.contains(&format!("data_grades.toml:{header}")) && err.contains("catalogue"), "{err}");
+}

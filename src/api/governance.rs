@@ -17,7 +17,6 @@ use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
-use base64::Engine;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
@@ -83,15 +82,7 @@ pub async fn create_assessment(
     if date.is_none() {
         errors.add("/conducted_on", "an ISO 8601 date (YYYY-MM-DD)");
     }
-    // Padding bits need not be zero: any base64 the schema's pattern admits decodes.
-    let lenient = base64::engine::GeneralPurpose::new(
-        &base64::alphabet::STANDARD,
-        base64::engine::GeneralPurposeConfig::new().with_decode_allow_trailing_bits(true),
-    );
-    let report = lenient.decode(d.report_base64.as_bytes()).ok();
-    if report.is_none() {
-        errors.add("/report_base64", "standard base64 with padding");
-    }
+    let report = crate::web::commands::report_bytes(&mut errors, "/report_base64", &d.report_base64);
     let new = errors
         .finish(date.zip(report).map(|(conducted_on, report)| NewAssessment {
             purposes: d.scope.purposes,

@@ -11,6 +11,7 @@ pub mod governance;
 pub mod incidents;
 pub mod openapi;
 pub mod ops;
+pub mod oversight;
 pub mod principals;
 pub mod recipients;
 pub mod requests;
@@ -35,6 +36,7 @@ pub fn routes() -> Router<AppState> {
         .merge(incidents::routes())
         .merge(governance::routes())
         .merge(recipients::routes())
-        .merge(customers::routes());
+        .merge(customers::routes())
+        .merge(oversight::routes());
     Router::new().nest("/v1", v1).merge(ops::routes())
 }

@@ -212,10 +212,12 @@ pub enum Resource {
     Transfers,
     RecordsOfProcessing,
     Officer,
+    DataGrades,
+    ComplianceAudits,
 }
 
 impl Resource {
-    pub const ALL: [Resource; 14] = [
+    pub const ALL: [Resource; 16] = [
         Resource::Audit,
         Resource::AuditAlerts,
         Resource::AuditCheckpoint,
@@ -230,6 +232,8 @@ impl Resource {
         Resource::Transfers,
         Resource::RecordsOfProcessing,
         Resource::Officer,
+        Resource::DataGrades,
+        Resource::ComplianceAudits,
     ];
 
     /// The name entries carry (and auditors filter by).
@@ -248,6 +252,8 @@ impl Resource {
             Resource::Recipients => "recipients",
             Resource::Transfers => "transfers",
             Resource::Officer => "officer",
+            Resource::DataGrades => "data-grades",
+            Resource::ComplianceAudits => "compliance-audits",
             Resource::RecordsOfProcessing => "records-of-processing",
         }
     }
@@ -255,9 +261,9 @@ impl Resource {
 
 /// `raw` if it is one of our ids or a [`Resource`]'s name, else a marker.
 fn resource_name(raw: &str) -> &str {
-    const ISSUED: [&str; 16] = [
+    const ISSUED: [&str; 18] = [
         "dos_", "sub_", "prn_", "tok_", "bat_", "cert_", "hold_", "alr_", "bak_", "req_", "inc_", "exp_", "pia_",
-        "rcp_", "xfr_", "itr_",
+        "rcp_", "xfr_", "itr_", "grd_", "eng_",
     ];
     let id = ISSUED.iter().any(|p| {
         raw.strip_prefix(p)

@@ -112,6 +112,8 @@ pub enum FourEyes {
     BatchProposer,
     /// The asker of a bulk export approving it.
     ExportAsker,
+    /// The one who marked an audit finding fixed verifying the fix.
+    FindingFixer,
 }
 
 /// Why an import row is refused.
@@ -219,6 +221,9 @@ impl Denial {
             Denial::FourEyes(FourEyes::ExportAsker) => {
                 "a bulk export is approved by a second officer, not by the one who asked".into()
             }
+            Denial::FourEyes(FourEyes::FindingFixer) => {
+                "a finding's fix is verified by a second officer, not by the one who marked it fixed".into()
+            }
             other => other.to_string(),
         }
     }
@@ -261,6 +266,7 @@ impl fmt::Display for Denial {
                 FourEyes::EnableByDisabler => "a second admin, not the one who disabled it, enables a principal",
                 FourEyes::BatchProposer => "the proposer may not approve (four eyes)",
                 FourEyes::ExportAsker => "the asker may not approve their own export",
+                FourEyes::FindingFixer => "the one who marked a finding fixed may not verify the fix",
             }),
             Denial::NotTheHolder => f.write_str(
                 "a token is renewed by its holder; for anyone else, ask for a new token, which a second admin approves",

@@ -21,6 +21,7 @@ pub mod governance;
 pub mod identity;
 pub mod index;
 mod interaction_records;
+pub mod oversight;
 mod records;
 pub mod registers;
 pub mod retention;
@@ -78,6 +79,7 @@ pub struct Archive {
     documents: Arc<documents::Documents>,
     /// Recipients, transfers, impact assessments, records of processing.
     governance: Arc<governance::Governance>,
+    oversight: Arc<oversight::Oversight>,
     /// Customer management.
     customers: Arc<customers::Customers>,
     /// Data subjects and their consent.
@@ -192,6 +194,7 @@ impl Archive {
         let dossiers = Arc::new(dossiers::Dossiers::new(&ports, index.clone(), identity.clone(), template.clone()));
         let documents = Arc::new(documents::Documents::new(&ports, dossiers.clone()));
         let governance = Arc::new(governance::Governance::new(&ports));
+        let oversight = Arc::new(oversight::Oversight::new(&ports));
         let customers = Arc::new(customers::Customers::new(
             &ports,
             dossiers.clone(),
@@ -234,6 +237,7 @@ impl Archive {
             subjects.clone(),
             governance.clone(),
             identity.clone(),
+            oversight.clone(),
         ));
         Ok(Archive {
             store,
@@ -248,6 +252,7 @@ impl Archive {
             dossiers,
             documents,
             governance,
+            oversight,
             customers,
             subjects,
             retention,
@@ -288,6 +293,11 @@ impl Archive {
     /// Recipients, transfers, impact assessments, records of processing.
     pub fn governance(&self) -> &governance::Governance {
         &self.governance
+    }
+
+    /// The data grades and the compliance-audit register.
+    pub fn oversight(&self) -> &oversight::Oversight {
+        &self.oversight
     }
 
     /// The compliance registers: requests, incidents, exports.

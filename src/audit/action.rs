@@ -30,12 +30,34 @@ pub enum Action {
     CertificateIssue,
     /// `certificate.read`
     CertificateRead,
+    /// `compliance_audit.create`
+    ComplianceAuditCreate,
+    /// `compliance_audit.finding`
+    ComplianceAuditFinding,
+    /// `compliance_audit.fix`
+    ComplianceAuditFix,
+    /// `compliance_audit.list`
+    ComplianceAuditList,
+    /// `compliance_audit.progress`
+    ComplianceAuditProgress,
+    /// `compliance_audit.read`
+    ComplianceAuditRead,
+    /// `compliance_audit.report`
+    ComplianceAuditReport,
+    /// `compliance_audit.schedule`
+    ComplianceAuditSchedule,
+    /// `compliance_audit.verify`
+    ComplianceAuditVerify,
     /// `consent.grant`
     ConsentGrant,
     /// `consent.history`
     ConsentHistory,
     /// `consent.withdraw`
     ConsentWithdraw,
+    /// `data_grade.decide`
+    DataGradeDecide,
+    /// `data_grade.read`
+    DataGradeRead,
     /// `disposition.approve`
     DispositionApprove,
     /// `disposition.batch`
@@ -204,7 +226,7 @@ pub enum Action {
 
 impl Action {
     /// Every action, in name order.
-    pub const ALL: [Action; 97] = [
+    pub const ALL: [Action; 108] = [
         Action::AssessmentCoverage,
         Action::AssessmentCreate,
         Action::AssessmentList,
@@ -217,9 +239,20 @@ impl Action {
         Action::BackupRestore,
         Action::CertificateIssue,
         Action::CertificateRead,
+        Action::ComplianceAuditCreate,
+        Action::ComplianceAuditFinding,
+        Action::ComplianceAuditFix,
+        Action::ComplianceAuditList,
+        Action::ComplianceAuditProgress,
+        Action::ComplianceAuditRead,
+        Action::ComplianceAuditReport,
+        Action::ComplianceAuditSchedule,
+        Action::ComplianceAuditVerify,
         Action::ConsentGrant,
         Action::ConsentHistory,
         Action::ConsentWithdraw,
+        Action::DataGradeDecide,
+        Action::DataGradeRead,
         Action::DispositionApprove,
         Action::DispositionBatch,
         Action::DispositionDue,
@@ -319,9 +352,20 @@ impl Action {
             Action::BackupRestore => "backup.restore",
             Action::CertificateIssue => "certificate.issue",
             Action::CertificateRead => "certificate.read",
+            Action::ComplianceAuditCreate => "compliance_audit.create",
+            Action::ComplianceAuditFinding => "compliance_audit.finding",
+            Action::ComplianceAuditFix => "compliance_audit.fix",
+            Action::ComplianceAuditList => "compliance_audit.list",
+            Action::ComplianceAuditProgress => "compliance_audit.progress",
+            Action::ComplianceAuditRead => "compliance_audit.read",
+            Action::ComplianceAuditReport => "compliance_audit.report",
+            Action::ComplianceAuditSchedule => "compliance_audit.schedule",
+            Action::ComplianceAuditVerify => "compliance_audit.verify",
             Action::ConsentGrant => "consent.grant",
             Action::ConsentHistory => "consent.history",
             Action::ConsentWithdraw => "consent.withdraw",
+            Action::DataGradeDecide => "data_grade.decide",
+            Action::DataGradeRead => "data_grade.read",
             Action::DispositionApprove => "disposition.approve",
             Action::DispositionBatch => "disposition.batch",
             Action::DispositionDue => "disposition.due",

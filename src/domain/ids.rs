@@ -81,6 +81,8 @@ prefixed_id!(AssessmentId, "pia_", "impact assessment");
 prefixed_id!(RecipientId, "rcp_", "recipient");
 prefixed_id!(TransferId, "xfr_", "transfer record");
 prefixed_id!(InteractionId, "itr_", "interaction");
+prefixed_id!(GradeDecisionId, "grd_", "grading decision");
+prefixed_id!(EngagementId, "eng_", "compliance-audit engagement");
 
 #[cfg(test)]
 mod tests {

@@ -9,7 +9,10 @@
 //! - `alerts`: the unusual-access rules and the engine that applies them;
 //! - `screening`: what free text may not hold (personal numbers, emails,
 //!   special-category terms), by kind;
-//! - `assessments`: which kinds of processing wait for an impact assessment.
+//! - `assessments`: which kinds of processing wait for an impact assessment;
+//! - `data_grades`: the data sets, their category and grade (general,
+//!   important, core), every field and kind of data in one;
+//! - `audits`: when each kind of compliance engagement is due.
 //!
 //! The shipped policy files are compiled into the binary ([`PolicySet::embedded`]),
 //! so a single binary runs anywhere; an operator's directory replaces them.
@@ -17,7 +20,9 @@
 pub mod access;
 pub mod alerts;
 pub mod assessments;
+pub mod audits;
 pub mod classes;
+pub mod data_grades;
 pub mod governance;
 pub mod grading;
 pub mod masking;
@@ -44,11 +49,13 @@ pub enum PolicyError {
 }
 
 /// The policy files shipped in `policies/`, compiled in.
-pub const EMBEDDED: [(&str, &str); 16] = [
+pub const EMBEDDED: [(&str, &str); 18] = [
     ("access.cedar", include_str!("../../policies/access.cedar")),
     ("alerts.toml", include_str!("../../policies/alerts.toml")),
     ("assessments.toml", include_str!("../../policies/assessments.toml")),
     ("collection.toml", include_str!("../../policies/collection.toml")),
+    ("compliance_audits.toml", include_str!("../../policies/compliance_audits.toml")),
+    ("data_grades.toml", include_str!("../../policies/data_grades.toml")),
     ("exports.toml", include_str!("../../policies/exports.toml")),
     ("grading.toml", include_str!("../../policies/grading.toml")),
     ("incidents.toml", include_str!("../../policies/incidents.toml")),
@@ -182,6 +189,8 @@ pub struct PolicySet {
     pub screening: screening::ScreeningRules,
     pub officer: governance::OfficerRules,
     pub assessments: assessments::AssessmentRules,
+    pub data_grades: data_grades::DataGrades,
+    pub audits: audits::AuditSchedule,
     /// SHA-256 over every policy file (sorted by name: name, length,
     /// contents), hex; written into every audit entry.
     pub hash: String,
@@ -236,6 +245,23 @@ impl PolicySet {
             a.check_purposes(&purposes)?;
             Ok(a)
         })?;
+        let data_grades = files.parse("data_grades.toml", |t| {
+            let g = data_grades::DataGrades::parse(t)?;
+            if !transfers.mechanisms.contains_key(&g.important_outbound_mechanism) {
+                let known: Vec<&str> = transfers.mechanisms.keys().map(String::as_str).collect();
+                let message = format!(
+                    "important_outbound_mechanism {:?} is not a mechanism of transfers.toml ({})",
+                    g.important_outbound_mechanism,
+                    known.join(", ")
+                );
+                return Err((
+                    t.lines().position(|l| l.starts_with("important_outbound_mechanism")).unwrap_or(0) + 1,
+                    message,
+                ));
+            }
+            Ok(g)
+        })?;
+        let audits = files.parse("compliance_audits.toml", audits::AuditSchedule::parse)?;
         Ok(PolicySet {
             purposes,
             alerts,
@@ -252,6 +278,8 @@ impl PolicySet {
             screening,
             officer,
             assessments,
+            data_grades,
+            audits,
             hash: files.hash(),
             source: files.source.clone(),
         })

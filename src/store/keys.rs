@@ -226,6 +226,33 @@ pub fn officer_state(_: &()) -> Vec<u8> {
     b"q/officer".to_vec()
 }
 
+/// `registers`: a data-grading decision (DSL Art. 21), append-only.
+pub fn grade_decision(id: &crate::domain::GradeDecisionId) -> Vec<u8> {
+    format!("dg/{id}").into_bytes()
+}
+
+/// `registers`: every data-grading decision.
+pub const GRADE_DECISION_PREFIX: &[u8] = b"dg/";
+
+/// `registers`: a compliance-audit engagement with its findings.
+pub fn engagement(id: &crate::domain::EngagementId) -> Vec<u8> {
+    format!("ce/{id}").into_bytes()
+}
+
+/// `registers`: every compliance-audit engagement.
+pub const ENGAGEMENT_PREFIX: &[u8] = b"ce/";
+
+/// `registers`: an engagement's sealed report.
+pub fn engagement_report(id: &crate::domain::EngagementId) -> Vec<u8> {
+    format!("cr/{id}").into_bytes()
+}
+
+/// `registers`: the schedule's state of one kind of engagement (since
+/// when it applies, which due day was reminded of).
+pub fn audit_schedule(kind: &str) -> Vec<u8> {
+    format!("cq/{kind}").into_bytes()
+}
+
 /// `registers`: the digest of a privacy-notice version, recorded once it
 /// is in force.
 pub fn notice(version: &str) -> Vec<u8> {

@@ -22,6 +22,11 @@ use utoipa::ToSchema;
 
 mod api_bodies;
 pub use api_bodies::{AffectedDto, FiguresDto, HandoverDto, NewExportDto, OfficerDto};
+mod oversight_bodies;
+pub use oversight_bodies::{
+    one_date, report_bytes, AuthorityReportDto, CompletionDto, EngagementDto, FindingDto, FixDto, GradeDecisionDto,
+    ReportDto, StartDto, VerifyDto,
+};
 
 /// `POST /v1/dossiers/{id}/interactions`.
 #[derive(Debug, Deserialize, ToSchema)]

@@ -4,7 +4,10 @@
 //! independent recipient a person's fields only with their separate consent
 //! naming it), and a person residing outside the recipient's country only
 //! under a transfer record (and, where its mechanism says so, their separate
-//! consent). The registers themselves are kept by `governance`.
+//! consent). A recipient abroad whose agreed classes reach a data set
+//! graded important or core (`policies/data_grades.toml`) reads only under
+//! a record for the PRC's data whose mechanism that grade allows. The
+//! registers themselves are kept by `governance`.
 
 use super::ReadPlan;
 use crate::archive::dossiers::Dossiers;
@@ -99,6 +102,16 @@ impl Dossiers {
             records.extend(Some(t?).filter(|t| &t.recipient == rid));
         }
         let mut missing = Vec::new();
+        // The company's data graded important or core (data_grades.toml)
+        // leaves the PRC only under the record its grade needs.
+        let grades = &self.policy.data_grades;
+        if dest != "CN" && !grades.graded_above_general(&r.classes).is_empty() {
+            let mut from_prc = records.iter().filter(|t| t.jurisdiction.as_str() == "CN");
+            if !from_prc.any(|t| grades.outbound_need(&r.classes, &t.mechanism).is_ok()) {
+                let why = grades.outbound_need(&r.classes, "").err().unwrap_or_default();
+                missing.push(format!("a transfer record for the PRC's data to {rid} ({}): {why}", r.country));
+            }
+        }
         let mut moved: Vec<(SubjectId, TransferId)> = Vec::new();
         // The people of the version read (not those an earlier one named).
         let current: Vec<SubjectId> = match self.vault.load_version(&meta.id, meta.current_version)? {

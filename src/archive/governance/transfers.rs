@@ -10,7 +10,10 @@
 //! says so the person's separate consent naming the recipient; without
 //! them the read is refused (403) naming what is missing. Each person
 //! transferred is counted once per calendar year; the deadline job raises
-//! `transfer_volume` when the count reaches the threshold.
+//! `transfer_volume` when the count reaches the threshold. A recipient
+//! abroad whose agreed classes reach a data set graded important
+//! (`data_grades.toml`) needs a record for the PRC's data under the
+//! security assessment, and one reaching core data none at all.
 
 use super::RecipientRecord;
 use crate::archive::gate::Access;
@@ -106,6 +109,13 @@ impl Governance {
             Some(_) => {}
         }
         let mechanism = self.policy.transfers.mechanisms.get(&n.mechanism);
+        // Data of the PRC graded important or core (data_grades.toml) goes
+        // abroad only under the security assessment, core data not at all.
+        if let (Some(r), true) = (&recipient, bloc(&n.jurisdiction) == "CN") {
+            if let Err(message) = self.policy.data_grades.outbound_need(&r.classes, &n.mechanism) {
+                errors.push(FieldError { path: "/mechanism".into(), message });
+            }
+        }
         if mechanism.is_none() {
             let known: Vec<&str> = self.policy.transfers.mechanisms.keys().map(String::as_str).collect();
             errors.push(FieldError {

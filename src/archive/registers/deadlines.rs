@@ -4,7 +4,9 @@
 //! out with no notification recorded, and when the year's count of persons
 //! transferred abroad reaches its threshold, and (counted once a day) when
 //! the persons on record make a protection officer required and none is
-//! reported. Each is raised once; the
+//! reported, and when a compliance audit or the yearly risk assessment of
+//! important data nears its due day or passes it, or an audit finding its
+//! own. Each is raised once; the
 //! alert, its audit entry and the record's mark are one guarded write. It
 //! also records the digest of a privacy notice that took effect.
 
@@ -50,6 +52,7 @@ impl Registers {
         }
         raised.extend(self.governance.check_transfer_volume().await?);
         raised.extend(self.governance.check_officer().await?);
+        raised.extend(self.oversight.check_audits().await?);
         Ok(raised)
     }
 }

@@ -79,6 +79,8 @@ pub struct Registers {
     governance: Arc<Governance>,
     /// Who verified a request must exist.
     identity: Arc<Identity>,
+    /// The deadline job also keeps the compliance-audit schedule.
+    oversight: Arc<crate::archive::oversight::Oversight>,
 }
 
 impl Registers {
@@ -88,6 +90,7 @@ impl Registers {
         subjects: Arc<Subjects>,
         governance: Arc<Governance>,
         identity: Arc<Identity>,
+        oversight: Arc<crate::archive::oversight::Oversight>,
     ) -> Self {
         Registers {
             store: p.store.clone(),
@@ -101,6 +104,7 @@ impl Registers {
             subjects,
             governance,
             identity,
+            oversight,
         }
     }
 }

@@ -157,7 +157,7 @@ pub struct OfficerDto {
     pub reported_on: Option<String>,
 }
 
-fn iso_date(errors: &mut Errors, path: &str, s: &str) -> Option<time::Date> {
+pub(super) fn iso_date(errors: &mut Errors, path: &str, s: &str) -> Option<time::Date> {
     let d = time::Date::parse(s, &time::format_description::well_known::Iso8601::DATE).ok();
     if d.is_none() {
         errors.add(path, "an ISO 8601 date (YYYY-MM-DD)");
