@@ -29,6 +29,8 @@ use tantivy::tokenizer::{Language, LowerCaser, Stemmer, TextAnalyzer};
 use tantivy::{doc, DocAddress, DocSet, Index, IndexReader, IndexWriter, ReloadPolicy, TantivyDocument, Term};
 use zeroize::Zeroizing;
 
+#[cfg(test)]
+mod inspect;
 mod keyed;
 mod query;
 
@@ -218,24 +220,6 @@ impl SearchIndex {
         drop(w);
         self.reader.reload()?;
         Ok(())
-    }
-
-    /// Whether any segment's term dictionary, deleted documents included,
-    /// still holds a blind term of `value`: what a reader of the raw index
-    /// files would find.
-    #[cfg(test)]
-    pub(crate) fn segments_hold_blind(&self, value: &str) -> Result<bool, SearchError> {
-        let io = |e: std::io::Error| SearchError::Other(e.to_string());
-        for segment in self.index.searchable_segments()? {
-            let reader = tantivy::SegmentReader::open(&segment)?;
-            let terms = reader.inverted_index(self.fields.blind)?;
-            for form in normal_forms(value) {
-                if terms.terms().term_ord(self.blind(&form).as_bytes()).map_err(io)?.is_some() {
-                    return Ok(true);
-                }
-            }
-        }
-        Ok(false)
     }
 
     /// The dossier version the index holds, after committing staged writes.
