@@ -7,6 +7,7 @@ pub mod customers;
 pub mod disposition;
 pub mod documents;
 pub mod dossiers;
+pub mod factor;
 pub mod governance;
 pub mod incidents;
 pub mod openapi;
@@ -35,6 +36,7 @@ pub fn routes() -> Router<AppState> {
         .merge(incidents::routes())
         .merge(governance::routes())
         .merge(recipients::routes())
-        .merge(customers::routes());
+        .merge(customers::routes())
+        .merge(factor::routes());
     Router::new().nest("/v1", v1).merge(ops::routes())
 }

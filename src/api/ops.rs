@@ -103,6 +103,8 @@ pub async fn openapi(State(s): State<AppState>) -> Json<Value> {
         super::customers::explain_grade, super::customers::override_grade, super::customers::add_review,
         super::customers::reviews_due, super::customers::report, super::customers::import,
         super::customers::export_list,
+        super::factor::begin_factor, super::factor::confirm_factor, super::factor::reset_factor,
+        super::factor::unlock_factor,
     ),
     modifiers(&Security)
 )]

@@ -53,6 +53,14 @@ pub enum Denial {
     Objected(String),
     /// An import row the caller may not apply.
     ImportRow { row: usize, why: RowDenial },
+    /// The token is not bound to a proven second factor yet: it serves
+    /// only to set one up (`POST /v1/factor`) or prove it.
+    SecondFactorRequired,
+    /// The second-factor code is wrong, used before, or out of its window.
+    SecondFactorInvalid,
+    /// Too many failed second-factor attempts: the principal is locked
+    /// out until the lock ends or an admin unlocks it.
+    SecondFactorLocked,
 }
 
 /// How a processor's or recipient's agreement falls short.
@@ -86,6 +94,8 @@ pub enum FourEyes {
     BatchProposer,
     /// The asker of a bulk export approving it.
     ExportAsker,
+    /// An admin resetting or unlocking their own second factor.
+    OwnFactor,
 }
 
 /// Why an import row is refused.
@@ -122,12 +132,15 @@ impl Denial {
             Denial::ErasureBlocked { .. } => "erasure-blocked",
             Denial::Objected(_) => "objected",
             Denial::ImportRow { .. } => "import-row",
+            Denial::SecondFactorRequired => "second-factor-required",
+            Denial::SecondFactorInvalid => "second-factor-invalid",
+            Denial::SecondFactorLocked => "second-factor-locked",
         }
     }
 
     /// The codes a 403 carries as `denial` (the OpenAPI `Problem` schema
     /// lists them; docs/api.md's table is checked against them).
-    pub const FORBIDDEN_CODES: [&'static str; 14] = [
+    pub const FORBIDDEN_CODES: [&'static str; 17] = [
         "policy",
         "fields-not-clear",
         "nothing-visible",
@@ -142,6 +155,9 @@ impl Denial {
         "not-the-holder",
         "not-the-asker",
         "out-of-reach",
+        "second-factor-required",
+        "second-factor-invalid",
+        "second-factor-locked",
     ];
 
     /// Whether the caller is answered 403 with this denial. The others are
@@ -173,6 +189,10 @@ impl Denial {
                 "the purpose {p} needs an impact assessment on record (PIPL Art. 55; GDPR Art. 35): none covers it"
             ),
             Denial::NotTheAsker => "only the one who asked may download the export".into(),
+            Denial::SecondFactorRequired => "this token works once its holder has set up and proven a second factor: \
+                POST /v1/factor for the secret, add it to an authenticator app, then POST /v1/factor/confirm \
+                with the app's current code"
+                .into(),
             Denial::FourEyes(FourEyes::BatchProposer) => {
                 "the proposer of a batch may not approve it (four eyes)".into()
             }
@@ -220,6 +240,7 @@ impl fmt::Display for Denial {
                 FourEyes::EnableByDisabler => "a second admin, not the one who disabled it, enables a principal",
                 FourEyes::BatchProposer => "the proposer may not approve (four eyes)",
                 FourEyes::ExportAsker => "the asker may not approve their own export",
+                FourEyes::OwnFactor => "an admin does not reset or unlock their own second factor: a second admin does",
             }),
             Denial::NotTheHolder => f.write_str(
                 "a token is renewed by its holder; for anyone else, ask for a new token, which a second admin approves",
@@ -242,6 +263,13 @@ impl fmt::Display for Denial {
                     "row {row}: the row names contact details and the caller does not see every contact in clear"
                 ),
             },
+            Denial::SecondFactorRequired => f.write_str("the token is not bound to a proven second factor"),
+            Denial::SecondFactorInvalid => {
+                f.write_str("the second-factor code is wrong, used before, or outside its time window")
+            }
+            Denial::SecondFactorLocked => {
+                f.write_str("locked out after repeated failed second-factor attempts; the code was not checked")
+            }
         }
     }
 }
@@ -277,6 +305,9 @@ mod tests {
             Denial::ErasureBlocked { blocked: "hold".into(), pending: true },
             Denial::Objected("marketing".into()),
             Denial::ImportRow { row: 3, why: RowDenial::ContactsHidden },
+            Denial::SecondFactorRequired,
+            Denial::SecondFactorInvalid,
+            Denial::SecondFactorLocked,
         ];
         for d in &all {
             match d {
@@ -298,7 +329,10 @@ mod tests {
                 | Denial::OutOfReach { .. }
                 | Denial::ErasureBlocked { .. }
                 | Denial::Objected(_)
-                | Denial::ImportRow { .. } => {}
+                | Denial::ImportRow { .. }
+                | Denial::SecondFactorRequired
+                | Denial::SecondFactorInvalid
+                | Denial::SecondFactorLocked => {}
             }
         }
         all
@@ -318,7 +352,7 @@ mod tests {
         let mut codes: Vec<&str> = all.iter().map(Denial::code).collect();
         codes.sort_unstable();
         codes.dedup();
-        assert_eq!(codes.len(), 19, "one code per variant");
+        assert_eq!(codes.len(), 22, "one code per variant");
     }
 
     #[test]

@@ -72,6 +72,20 @@ pub enum Action {
     ExportDownload,
     /// `export.read`
     ExportRead,
+    /// `factor.begin`
+    FactorBegin,
+    /// `factor.confirm`
+    FactorConfirm,
+    /// `factor.lockout`
+    FactorLockout,
+    /// `factor.required`
+    FactorRequired,
+    /// `factor.reset`
+    FactorReset,
+    /// `factor.unlock`
+    FactorUnlock,
+    /// `factor.verify`
+    FactorVerify,
     /// `figures.put`
     FiguresPut,
     /// `governance.records`
@@ -198,7 +212,7 @@ pub enum Action {
 
 impl Action {
     /// Every action, in name order.
-    pub const ALL: [Action; 94] = [
+    pub const ALL: [Action; 101] = [
         Action::AssessmentCreate,
         Action::AssessmentList,
         Action::AssessmentReport,
@@ -232,6 +246,13 @@ impl Action {
         Action::ExportCreate,
         Action::ExportDownload,
         Action::ExportRead,
+        Action::FactorBegin,
+        Action::FactorConfirm,
+        Action::FactorLockout,
+        Action::FactorRequired,
+        Action::FactorReset,
+        Action::FactorUnlock,
+        Action::FactorVerify,
         Action::FiguresPut,
         Action::GovernanceRecords,
         Action::GradeExplain,
@@ -392,6 +413,13 @@ impl Action {
             Action::TransferCreate => "transfer.create",
             Action::TransferList => "transfer.list",
             Action::TransferVolume => "transfer.volume",
+            Action::FactorBegin => "factor.begin",
+            Action::FactorConfirm => "factor.confirm",
+            Action::FactorLockout => "factor.lockout",
+            Action::FactorRequired => "factor.required",
+            Action::FactorReset => "factor.reset",
+            Action::FactorUnlock => "factor.unlock",
+            Action::FactorVerify => "factor.verify",
         }
     }
 

@@ -15,6 +15,7 @@
 
 pub mod access;
 pub mod alerts;
+pub mod authentication;
 pub mod classes;
 pub mod governance;
 pub mod grading;
@@ -42,9 +43,10 @@ pub enum PolicyError {
 }
 
 /// The policy files shipped in `policies/`, compiled in.
-pub const EMBEDDED: [(&str, &str); 15] = [
+pub const EMBEDDED: [(&str, &str); 16] = [
     ("access.cedar", include_str!("../../policies/access.cedar")),
     ("alerts.toml", include_str!("../../policies/alerts.toml")),
+    ("authentication.toml", include_str!("../../policies/authentication.toml")),
     ("collection.toml", include_str!("../../policies/collection.toml")),
     ("exports.toml", include_str!("../../policies/exports.toml")),
     ("grading.toml", include_str!("../../policies/grading.toml")),
@@ -178,6 +180,7 @@ pub struct PolicySet {
     pub grading: grading::GradingRules,
     pub screening: screening::ScreeningRules,
     pub officer: governance::OfficerRules,
+    pub authentication: authentication::AuthenticationRules,
     /// SHA-256 over every policy file (sorted by name: name, length,
     /// contents), hex; written into every audit entry.
     pub hash: String,
@@ -227,6 +230,7 @@ impl PolicySet {
         let grading = files.parse("grading.toml", grading::GradingRules::parse)?;
         let screening = files.parse("screening.toml", screening::ScreeningRules::parse)?;
         let officer = files.parse("officer.toml", governance::OfficerRules::parse)?;
+        let authentication = files.parse("authentication.toml", authentication::AuthenticationRules::parse)?;
         Ok(PolicySet {
             purposes,
             alerts,
@@ -242,6 +246,7 @@ impl PolicySet {
             grading,
             screening,
             officer,
+            authentication,
             hash: files.hash(),
             source: files.source.clone(),
         })

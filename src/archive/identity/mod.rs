@@ -11,12 +11,16 @@ mod auth_cache;
 pub mod auth_failures;
 mod break_glass;
 mod enrollment;
+mod factor;
 mod principal_admin;
 mod principals;
+mod redeem;
 
 pub use auth_cache::PrincipalView;
 pub use break_glass::BrokenGlass;
-pub use enrollment::{Enrolled, TokenIssue, TokenLifetimes, TokenView};
+pub use enrollment::{TokenIssue, TokenLifetimes, TokenView};
+pub use redeem::{Enrolled, Enrollment};
+pub use factor::{FactorRecord, FactorSetup, Proven, Standing, MAX_CODE, RECOVERY_CODES};
 pub use principals::{check_bootstrap_token, Bootstrapped, IssuedToken, NewPrincipal};
 
 use super::gate::Gate;
