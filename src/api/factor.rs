@@ -19,6 +19,8 @@ use utoipa::ToSchema;
 #[derive(Serialize, ToSchema)]
 pub struct FactorSetupDto {
     pub factor_id: String,
+    /// Whose factor it is (the account name the app shows).
+    pub principal_id: String,
     /// Base32, as authenticator apps take it.
     pub secret: String,
     pub otpauth_uri: String,
@@ -31,6 +33,7 @@ impl From<FactorSetup> for FactorSetupDto {
     fn from(s: FactorSetup) -> Self {
         FactorSetupDto {
             factor_id: s.factor_id,
+            principal_id: s.principal.to_string(),
             secret: s.secret.to_string(),
             otpauth_uri: s.uri.to_string(),
             algorithm: "SHA1",

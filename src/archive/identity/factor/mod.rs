@@ -90,6 +90,7 @@ pub enum Standing {
 /// their authenticator app. Shown once; never logged.
 pub struct FactorSetup {
     pub factor_id: String,
+    pub principal: PrincipalId,
     /// The secret, base32 (what an app asks for when typed in).
     pub secret: Zeroizing<String>,
     /// The same as an `otpauth://totp/` URI (what a QR code carries).
@@ -236,6 +237,7 @@ impl Identity {
         let uri = t.to_url().map_err(|e| ArchiveError::Internal(anyhow::anyhow!("totp url: {e}")))?;
         Ok(FactorSetup {
             factor_id: id,
+            principal: pid.clone(),
             secret: Zeroizing::new(t.secret().to_base32()),
             uri: Zeroizing::new(uri),
         })
