@@ -247,7 +247,7 @@ async fn principals_tokens_and_revocation() {
     let r = app.client.post(format!("{}/v1/tokens/{tid}/approve", app.base)).bearer_auth(&second).send().await.unwrap();
     let half = r.json::<Value>().await.unwrap()["enrollment_code_part"].as_str().unwrap().to_owned();
     let code = format!("{}{half}", asked["enrollment_code_part"].as_str().unwrap());
-    let t2 = enroll(&app.client, &app.base, &code).await;
+    let t2 = enroll_as(&app.client, &app.base, &code, Some(&id)).await;
     let body = fixture(0, &id);
     assert_eq!(app.create(&t2, "service_delivery", &body).await.status(), StatusCode::CREATED);
     let r = app.client.delete(format!("{}/v1/tokens/{tid}", app.base)).bearer_auth(ADMIN_TOKEN).send().await.unwrap();
@@ -653,8 +653,8 @@ async fn a_single_admin_cannot_act_as_anyone() {
     // Their own further token they may have: it reads nothing.
     let r = post(admin.clone(), format!("/v1/principals/{me}/tokens"), None).await;
     assert_eq!(r.status(), StatusCode::CREATED);
-    let own =
-        enroll(&app.client, &app.base, r.json::<Value>().await.unwrap()["enrollment_code"].as_str().unwrap()).await;
+    let own_code = r.json::<Value>().await.unwrap()["enrollment_code"].as_str().unwrap().to_owned();
+    let own = enroll_as(&app.client, &app.base, &own_code, Some(&me)).await;
     let (sid, service) = app.principal(&["service"], "华东").await;
     let created: Value = app.create(&service, "service_delivery", &fixture(0, &sid)).await.json().await.unwrap();
     let path = format!("/v1/dossiers/{}", created["id"].as_str().unwrap());
@@ -743,7 +743,7 @@ async fn a_single_admin_cannot_act_as_anyone() {
     let r = post(second.clone(), format!("/v1/tokens/{tid}/approve"), None).await;
     let half = r.json::<Value>().await.unwrap()["enrollment_code_part"].as_str().unwrap().to_owned();
     let code = format!("{}{half}", asked["enrollment_code_part"].as_str().unwrap());
-    let r = desk.post(format!("{}/v1/enroll", app.base)).json(&json!({ "code": code })).send().await.unwrap();
+    let r = factor::redeem(&desk, &app.base, &code, None).await;
     assert_eq!(r.status(), StatusCode::CREATED);
     let alerts: Value = app.get(&officer_token, None, "/v1/audit/alerts").await.json().await.unwrap();
     let alerts = alerts.as_array().cloned().unwrap_or_else(|| alerts["alerts"].as_array().unwrap().clone());

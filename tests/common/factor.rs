@@ -60,7 +60,7 @@ pub fn step_now(base: &str) -> u64 {
 
 /// A fresh code of `principal`'s factor at the server's time.
 pub fn code_of(base: &str, principal: &str) -> String {
-    loop {
+    for _ in 0..12 {
         let now = step_now(base);
         let found = with(|f| {
             let (secret, last) = f.secrets.get_mut(principal).expect("a principal whose factor the test set up");
@@ -71,9 +71,11 @@ pub fn code_of(base: &str, principal: &str) -> String {
         if let Some(code) = found {
             return code;
         }
-        // Every code of this window is used: the next window's.
+        // Every code of this window is used: the next window's (on the
+        // system clock; a test's manual clock must be moved by the test).
         std::thread::sleep(std::time::Duration::from_secs(5));
     }
+    panic!("every code of {principal} in this 30-second window is used: move the clock");
 }
 
 /// A fresh code for the holder of `token` at `base`.

@@ -74,14 +74,24 @@ pub async fn spawn_app_with(
     tweak: impl FnOnce(&mut Config),
     clock: Arc<dyn custos::clock::Clock>,
 ) -> TestApp {
+    let app = spawn_unready(dir, tweak, clock).await;
+    admin_ready(&app.client, &app.base).await;
+    app
+}
+
+/// The server as an operator first starts it: the bootstrap admin has not
+/// set up a second factor yet, so `ADMIN_TOKEN` serves only to do that.
+pub async fn spawn_unready(
+    dir: TempDir,
+    tweak: impl FnOnce(&mut Config),
+    clock: Arc<dyn custos::clock::Clock>,
+) -> TestApp {
     let mut config = test_config(dir.path());
     tweak(&mut config);
     let running = start(config, clock.clone()).await.expect("server starts");
     let base = format!("http://{}", running.addr);
     factor::register_clock(&base, clock);
-    let client = Client::new();
-    admin_ready(&client, &base).await;
-    TestApp { base, client, dir, running: Some(running) }
+    TestApp { base, client: Client::new(), dir, running: Some(running) }
 }
 
 impl TestApp {

@@ -19,9 +19,9 @@ mod redeem;
 pub use auth_cache::PrincipalView;
 pub use break_glass::BrokenGlass;
 pub use enrollment::{TokenIssue, TokenLifetimes, TokenView};
-pub use redeem::{Enrolled, Enrollment};
 pub use factor::{FactorRecord, FactorSetup, Proven, Standing, MAX_CODE, RECOVERY_CODES};
 pub use principals::{check_bootstrap_token, Bootstrapped, IssuedToken, NewPrincipal};
+pub use redeem::{Enrolled, Enrollment};
 
 use super::gate::Gate;
 use super::vault::Vault;

@@ -177,5 +177,4 @@ impl Identity {
             EntryBody { request_id: alert.id.clone(), ..EntryBody::system(Action::AuditAlert, admin.as_str(), reason) },
         ))
     }
-
 }

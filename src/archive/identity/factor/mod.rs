@@ -208,8 +208,11 @@ impl Identity {
         rand::rngs::OsRng.fill_bytes(&mut id_bytes);
         let id = format!("fac_{}", hex::encode(id_bytes));
         let field = slot_field(&id);
-        let sealed =
-            self.vault.seal_live(&KeyRef::Staff, Slot::RegisterText { owner: pid.as_str(), field: &field }, &*secret)?;
+        let sealed = self.vault.seal_live(
+            &KeyRef::Staff,
+            Slot::RegisterText { owner: pid.as_str(), field: &field },
+            &*secret,
+        )?;
         let (failures, locked_until) =
             held.as_ref().map_or((Vec::new(), None), |h| (h.value.failures.clone(), h.value.locked_until));
         let record = FactorRecord {
@@ -316,7 +319,12 @@ impl Identity {
     /// code used up (and a pending factor confirmed, with new recovery
     /// codes), or the failure counted, which may lock the principal out
     /// (audited `factor.lockout`, alert `second_factor_lockout`).
-    pub(super) async fn attempt(&self, pid: &PrincipalId, code: &str, entry: EntryBody) -> Result<Proven, ArchiveError> {
+    pub(super) async fn attempt(
+        &self,
+        pid: &PrincipalId,
+        code: &str,
+        entry: EntryBody,
+    ) -> Result<Proven, ArchiveError> {
         for _ in 0..TRIES {
             let Some(held) = FACTORS.hold(self.store.as_ref(), pid)? else {
                 let err = ArchiveError::Conflict("no second factor is set up: ask for one first".into());
@@ -381,7 +389,11 @@ impl Identity {
         let pid = record.principal.clone();
         let mut entries = vec![EntryBody {
             outcome: Outcome::Deny,
-            reason: format!("{}; failure {count} of {} allowed within the window", Denial::SecondFactorInvalid, rule.failures),
+            reason: format!(
+                "{}; failure {count} of {} allowed within the window",
+                Denial::SecondFactorInvalid,
+                rule.failures
+            ),
             ..entry.clone()
         }];
         let mut ops = Vec::new();
@@ -390,7 +402,12 @@ impl Identity {
             record.locked_until = Some(until);
             record.failures.clear();
             let why = format!("{pid} locked out until {until} after {count} failed second-factor attempts");
-            entries.push(EntryBody { action: Action::FactorLockout.into(), outcome: Outcome::Deny, reason: why, ..entry });
+            entries.push(EntryBody {
+                action: Action::FactorLockout.into(),
+                outcome: Outcome::Deny,
+                reason: why,
+                ..entry
+            });
             let alert = crate::policy::alerts::Alert {
                 id: AlertId::generate().to_string(),
                 rule: "second_factor_lockout".into(),

@@ -97,8 +97,7 @@ async fn a_recovery_code_works_once() {
     let (a, store, clock) = archive_with_clock();
     a.identity().bootstrap(Some(TOKEN), None).unwrap();
     let setup = a.identity().begin_factor(&ctx_of(&a, TOKEN)).await.unwrap();
-    let proven =
-        a.identity().confirm_factor(&ctx_of(&a, TOKEN), &code(&setup.secret, &clock, 0)).await.unwrap();
+    let proven = a.identity().confirm_factor(&ctx_of(&a, TOKEN), &code(&setup.secret, &clock, 0)).await.unwrap();
     let codes = proven.recovery_codes.unwrap();
     let ctx = ctx_of(&a, TOKEN);
     a.identity().verify_factor(&ctx, &codes[3].to_uppercase()).await.expect("a recovery code, in either case");
@@ -143,7 +142,8 @@ async fn enrollment_issues_a_bound_token_only_after_the_code_and_a_reset_factor_
     };
     let wrong = id.enroll(SECOND, Some("000000"), None, "req_2").await;
     assert_eq!(denial(wrong), Denial::SecondFactorInvalid);
-    let Enrollment::Enrolled(second) = id.enroll(SECOND, Some(&code(&setup.secret, &clock, 0)), None, "req_3").await.unwrap()
+    let Enrollment::Enrolled(second) =
+        id.enroll(SECOND, Some(&code(&setup.secret, &clock, 0)), None, "req_3").await.unwrap()
     else {
         panic!("a token once the code is right")
     };
