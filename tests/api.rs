@@ -491,6 +491,10 @@ async fn operations_endpoints_and_openapi_completeness() {
         ("/v1/reports/summary", "get"),
         ("/v1/imports", "post"),
         ("/v1/dossiers/export", "get"),
+        ("/v1/factor", "post"),
+        ("/v1/factor/confirm", "post"),
+        ("/v1/principals/{id}/factor/reset", "post"),
+        ("/v1/principals/{id}/factor/unlock", "post"),
     ];
     for (path, method) in expected {
         assert!(doc["paths"][path][method].is_object(), "openapi lacks {method} {path}");

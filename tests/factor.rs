@@ -20,24 +20,27 @@ fn clock() -> Arc<ManualClock> {
     Arc::new(ManualClock::new(datetime!(2026-03-02 09:00:05 UTC)))
 }
 
-/// The first and second halves of an enrollment code for a new principal
-/// with `roles`: its id and the joined code.
+/// A new principal with `roles`: its id and the enrollment code of its
+/// first token.
 async fn code_for_new(app: &TestApp, roles: &[&str]) -> (String, String) {
     let body = json!({"name": "x", "roles": roles, "department": "d", "region": "华东"});
     let r = app.post_as(ADMIN_TOKEN, "/v1/principals", Some(body)).await;
     assert_eq!(r.status(), StatusCode::CREATED);
     let id = r.json::<Value>().await.unwrap()["id"].as_str().unwrap().to_owned();
+    let code = asked_and_approved(app, &id).await;
+    (id, code)
+}
+
+/// The enrollment code of a token for `id`, asked for by the first admin
+/// and approved by the second: the two halves joined.
+async fn asked_and_approved(app: &TestApp, id: &str) -> String {
     let asked: Value =
         app.post_as(ADMIN_TOKEN, &format!("/v1/principals/{id}/tokens"), None).await.json().await.unwrap();
     let second = second_admin(&app.client, &app.base, false).await;
     let tid = asked["token_id"].as_str().unwrap();
     let approved: Value = app.post_as(&second, &format!("/v1/tokens/{tid}/approve"), None).await.json().await.unwrap();
-    let code = format!(
-        "{}{}",
-        asked["enrollment_code_part"].as_str().unwrap(),
-        approved["enrollment_code_part"].as_str().unwrap()
-    );
-    (id, code)
+    let part = |v: &Value| v["enrollment_code_part"].as_str().unwrap().to_owned();
+    format!("{}{}", part(&asked), part(&approved))
 }
 
 #[tokio::test]
@@ -111,16 +114,8 @@ async fn a_token_is_issued_only_after_its_holder_proves_the_factor_and_stops_whe
     assert_eq!(own.status(), StatusCode::OK);
 
     // A second token for the same person: the factor they have, or a recovery code (once).
-    let asked: Value =
-        app.post_as(ADMIN_TOKEN, &format!("/v1/principals/{id}/tokens"), None).await.json().await.unwrap();
+    let code2 = asked_and_approved(&app, &id).await;
     let second = second_admin(&app.client, &app.base, false).await;
-    let tid = asked["token_id"].as_str().unwrap();
-    let half: Value = app.post_as(&second, &format!("/v1/tokens/{tid}/approve"), None).await.json().await.unwrap();
-    let code2 = format!(
-        "{}{}",
-        asked["enrollment_code_part"].as_str().unwrap(),
-        half["enrollment_code_part"].as_str().unwrap()
-    );
     let without = enroll(json!({ "code": code2 })).await.unwrap();
     assert_eq!(assert_problem(without, StatusCode::FORBIDDEN).await["denial"], "second-factor-required");
     let r = enroll(json!({ "code": code2, "second_factor": recovery[0] })).await.unwrap();
