@@ -190,8 +190,7 @@ impl Identity {
         let now = self.clock.now();
         if let Some(old) = held.as_ref().map(|h| &h.value) {
             if old.locked(now) {
-                let e = EntryBody { action: Action::FactorVerify.into(), ..entry };
-                return self.gate.deny(e, Denial::SecondFactorLocked, None).await;
+                return self.gate.deny(entry, Denial::SecondFactorLocked, None).await;
             }
             if old.confirmed() {
                 let err = ArchiveError::Conflict(
