@@ -1,7 +1,7 @@
 //! `/v1/factor`, `/v1/principals/{id}/factor/...`: the second factor
 //! (TOTP, RFC 6238) a token is bound to, and the admins' reset and unlock.
 
-use crate::archive::{FactorSetup, Proven, MAX_CODE};
+use crate::archive::{FactorChange, FactorSetup, Proven, MAX_CODE};
 use crate::domain::dossier::FieldError;
 use crate::web::body::{Body, Errors};
 use crate::web::error::ApiError;
@@ -95,7 +95,7 @@ pub async fn begin_factor(
     State(s): State<AppState>,
     FactorCtx(ctx): FactorCtx,
 ) -> Result<(StatusCode, Json<FactorSetupDto>), ApiError> {
-    let setup = s.archive.identity().begin_factor(&ctx).await?;
+    let setup = s.archive.identity().factors().begin_factor(&ctx).await?;
     Ok((StatusCode::CREATED, Json(setup.into())))
 }
 
@@ -114,7 +114,7 @@ pub async fn confirm_factor(
     Body(dto): Body<FactorCodeDto>,
 ) -> Result<Json<ProvenDto>, ApiError> {
     let code = factor_code("/code", &dto.code).map_err(ApiError::invalid)?;
-    Ok(Json(s.archive.identity().confirm_factor(&ctx, &code).await?.into()))
+    Ok(Json(s.archive.identity().factors().confirm_factor(&ctx, &code).await?.into()))
 }
 
 /// Reset a principal's second factor (an admin, not for themself): every
@@ -129,7 +129,7 @@ pub async fn reset_factor(
     Ctx(ctx): Ctx,
     Path(id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
-    s.archive.identity().reset_factor(&ctx, &id).await?;
+    s.archive.identity().change_factor(&ctx, FactorChange::Reset, &id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -144,6 +144,6 @@ pub async fn unlock_factor(
     Ctx(ctx): Ctx,
     Path(id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
-    s.archive.identity().unlock_factor(&ctx, &id).await?;
+    s.archive.identity().change_factor(&ctx, FactorChange::Unlock, &id).await?;
     Ok(StatusCode::NO_CONTENT)
 }

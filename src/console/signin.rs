@@ -90,10 +90,10 @@ pub async fn login(State(s): State<AppState>, req: Request) -> Response {
     };
     let ctx = RequestCtx::new(principal, token_id, StatedPurpose::Missing, request_id);
     if standing == Standing::Locked {
-        identity.refuse_standing(&ctx, standing).await;
+        identity.factors().refuse_standing(&ctx, standing).await;
         return login_page(headers, StatusCode::FORBIDDEN, Some(LOCKED));
     }
-    let confirmed = match identity.second_factor_confirmed(&ctx.principal.id) {
+    let confirmed = match identity.factors().second_factor_confirmed(&ctx.principal.id) {
         Ok(c) => c,
         Err(_) => return login_page(headers, StatusCode::SERVICE_UNAVAILABLE, Some("Error")),
     };
@@ -101,9 +101,9 @@ pub async fn login(State(s): State<AppState>, req: Request) -> Response {
     let proven = match (code, confirmed) {
         (Some(code), Some(_)) if code.len() <= MAX_CODE => {
             if standing == Standing::Bound {
-                identity.verify_factor(&ctx, code).await
+                identity.factors().verify_factor(&ctx, code).await
             } else {
-                identity.confirm_factor(&ctx, code).await
+                identity.factors().confirm_factor(&ctx, code).await
             }
         }
         (Some(_), Some(_)) => Err(ArchiveError::forbidden(Denial::SecondFactorInvalid)),
@@ -143,7 +143,7 @@ const CODE_NEEDED: &str = "Enter the current code of your authenticator app (or 
 /// URI as text, and the form to sign in again with its first code.
 async fn setup_page(s: &AppState, headers: &HeaderMap, ctx: &RequestCtx) -> Response {
     let lang = lang_of(headers);
-    let setup = match s.archive.identity().begin_factor(ctx).await {
+    let setup = match s.archive.identity().factors().begin_factor(ctx).await {
         Ok(setup) => setup,
         Err(ArchiveError::Forbidden { .. }) => return login_page(headers, StatusCode::FORBIDDEN, Some(LOCKED)),
         Err(_) => return login_page(headers, StatusCode::SERVICE_UNAVAILABLE, Some("Error")),

@@ -101,7 +101,7 @@ async fn caller(parts: &mut Parts, state: &AppState, unbound: bool) -> Result<Re
         crate::archive::Standing::Locked => false,
     };
     if !usable {
-        return Err(state.archive.identity().refuse_standing(&ctx, standing).await.into());
+        return Err(state.archive.identity().factors().refuse_standing(&ctx, standing).await.into());
     }
     if let Some(seen) = parts.extensions.get::<Authenticated>() {
         // The request layer writes an entry if the use case does not.

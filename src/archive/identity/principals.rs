@@ -233,7 +233,7 @@ impl Identity {
             principal.roles.clear();
         }
         // A token bound to a factor that is no longer the principal's (reset) does not authenticate.
-        let (bound, locked_until) = self.token_standing(&principal.id, rec.factor.as_deref())?;
+        let (bound, locked_until) = self.factors.token_standing(&principal.id, rec.factor.as_deref())?;
         let bound = bound.ok_or(ArchiveError::Unauthenticated)?;
         Ok(super::auth_cache::Authenticated { principal, token_id: rec.id, expires_at, bound, locked_until })
     }

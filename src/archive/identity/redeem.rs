@@ -88,11 +88,11 @@ impl Identity {
         if principal.disabled_by.is_some() {
             return Err(ArchiveError::Unauthenticated);
         }
-        let confirmed = self.factor(&principal.id)?.is_some_and(|f| f.confirmed());
+        let confirmed = self.factors.factor(&principal.id)?.is_some_and(|f| f.confirmed());
         let entry = |action| entry_for(&principal, action, request_id, &record.id);
         let proven = match second_factor {
             None if !confirmed => {
-                return Ok(Enrollment::SetUp(self.begin(&principal.id, entry(Action::FactorBegin)).await?));
+                return Ok(Enrollment::SetUp(self.factors.begin(&principal.id, entry(Action::FactorBegin)).await?));
             }
             None => {
                 let told = "send a current code of your authenticator app (or a recovery code) as second_factor, \
@@ -101,7 +101,7 @@ impl Identity {
             }
             Some(sf) => {
                 let action = if confirmed { Action::FactorVerify } else { Action::FactorConfirm };
-                self.attempt(&principal.id, sf, entry(action)).await?
+                self.factors.attempt(&principal.id, sf, entry(action)).await?
             }
         };
         record.factor = Some(proven.factor_id.clone());

@@ -13,23 +13,26 @@ use crate::audit::{Action, Commit, CommitError, EntryBody, Outcome};
 use crate::domain::{AlertId, Role};
 use crate::store::{keys, Cf};
 
+/// What an admin does to someone's second factor.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FactorChange {
+    /// `POST /v1/principals/{id}/factor/reset`: the factor is removed; every
+    /// token bound to it stops working at once.
+    Reset,
+    /// `POST /v1/principals/{id}/factor/unlock`: a lockout ends before its
+    /// time; the failures are forgotten.
+    Unlock,
+}
+
 impl Identity {
-    /// `POST /v1/principals/{id}/factor/reset` (an admin, not for
-    /// themself): the principal's second factor is removed; every token
-    /// bound to it stops working at once.
+    /// An admin, not for themself, resets or unlocks principal `id`'s
+    /// second factor (guarded, audited `factor.reset` / `factor.unlock`).
     #[tracing::instrument(level = "debug", skip_all)]
-    pub async fn reset_factor(&self, ctx: &RequestCtx, id: &str) -> Result<(), ArchiveError> {
-        self.change_factor(ctx, Action::FactorReset, id).await
-    }
-
-    /// `POST /v1/principals/{id}/factor/unlock` (an admin, not for
-    /// themself): a lockout ends before its time; the failures are forgotten.
-    #[tracing::instrument(level = "debug", skip_all)]
-    pub async fn unlock_factor(&self, ctx: &RequestCtx, id: &str) -> Result<(), ArchiveError> {
-        self.change_factor(ctx, Action::FactorUnlock, id).await
-    }
-
-    async fn change_factor(&self, ctx: &RequestCtx, action: Action, id: &str) -> Result<(), ArchiveError> {
+    pub async fn change_factor(&self, ctx: &RequestCtx, change: FactorChange, id: &str) -> Result<(), ArchiveError> {
+        let action = match change {
+            FactorChange::Reset => Action::FactorReset,
+            FactorChange::Unlock => Action::FactorUnlock,
+        };
         let (pid, _, _) = self.principal_to_decide(ctx, action, id).await?;
         if pid == ctx.principal.id {
             let e = ctx.entry(action, pid.as_str(), Outcome::Deny, "");

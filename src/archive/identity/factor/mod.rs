@@ -17,16 +17,24 @@
 
 mod admin;
 
-use super::Identity;
+pub use admin::FactorChange;
+
+use super::auth_cache::AuthCache;
+use crate::archive::gate::Gate;
 use crate::archive::records::{FACTORS, TOKENS};
 use crate::archive::vault::Slot;
+use crate::archive::vault::Vault;
 use crate::archive::{ArchiveError, Denial, RequestCtx};
+use crate::audit::AuditWriter;
 use crate::audit::{Action, Commit, CommitError, EntryBody, Outcome};
+use crate::clock::Clock;
 use crate::crypto::secret::{ct_eq, token_hash};
 use crate::crypto::{KeyRef, Sealed};
 use crate::domain::{AlertId, Principal, PrincipalId, TokenId};
+use crate::store::KvStore;
 use rand::RngCore;
 use serde::{Deserialize, Serialize};
+use std::sync::Arc;
 use time::OffsetDateTime;
 use zeroize::Zeroizing;
 
@@ -163,7 +171,32 @@ pub(super) fn entry_for(principal: &Principal, action: Action, request_id: &str,
     }
 }
 
-impl Identity {
+/// Second factors: their records, every attempt on them, and where a token
+/// stands. Identity holds it and asks it about every token it authenticates.
+pub struct SecondFactors {
+    store: Arc<dyn KvStore>,
+    /// The TOTP secrets are sealed under the staff key.
+    vault: Arc<Vault>,
+    audit: Arc<AuditWriter>,
+    gate: Arc<Gate>,
+    clock: Arc<dyn Clock>,
+    /// Identity's cache of tokens seen valid: a lockout, or a token bound,
+    /// forgets it so that the next request is decided afresh.
+    auth_cache: Arc<AuthCache>,
+}
+
+impl SecondFactors {
+    pub(super) fn new(
+        store: Arc<dyn KvStore>,
+        vault: Arc<Vault>,
+        audit: Arc<AuditWriter>,
+        gate: Arc<Gate>,
+        clock: Arc<dyn Clock>,
+        auth_cache: Arc<AuthCache>,
+    ) -> Self {
+        SecondFactors { store, vault, audit, gate, clock, auth_cache }
+    }
+
     pub(super) fn factor(&self, principal: &PrincipalId) -> Result<Option<FactorRecord>, ArchiveError> {
         Ok(FACTORS.get(self.store.as_ref(), principal)?)
     }
