@@ -151,9 +151,6 @@ pub(crate) const TOKEN_BY_HASH: Lookup<str, TokenId> = Lookup::new(Cf::Principal
 /// A token by the hash of its enrollment code (or of the code's joined
 /// halves): `e/<hash>` in `principals`, until the code is redeemed.
 pub(crate) const TOKEN_BY_CODE: Lookup<str, TokenId> = Lookup::new(Cf::Principals, keys::enrollment);
-/// Second factors: `m/<prn>` in `principals`.
-pub(crate) const FACTORS: Table<PrincipalId, crate::archive::identity::FactorRecord> =
-    Table::new(Cf::Principals, b"m/", keys::second_factor);
 
 /// Plaintext metadata needed to decide without decrypting.
 #[derive(Debug, Clone, Serialize, Deserialize)]

@@ -6,8 +6,8 @@
 //! whose roles break the separation of duties (`Role::conflict`).
 
 use super::super::Identity;
+use super::FACTORS;
 use crate::archive::denial::FourEyes;
-use crate::archive::records::FACTORS;
 use crate::archive::{ArchiveError, Denial, RequestCtx};
 use crate::audit::{Action, Commit, CommitError, EntryBody, Outcome};
 use crate::domain::{AlertId, Role};

@@ -16,12 +16,13 @@
 //! step or recovery code used, or the failure counted and perhaps the lock.
 
 mod admin;
+mod lockout;
 
 pub use admin::FactorChange;
 
 use super::auth_cache::AuthCache;
 use crate::archive::gate::Gate;
-use crate::archive::records::{FACTORS, TOKENS};
+use crate::archive::records::TOKENS;
 use crate::archive::vault::Slot;
 use crate::archive::vault::Vault;
 use crate::archive::{ArchiveError, Denial, RequestCtx};
@@ -30,13 +31,17 @@ use crate::audit::{Action, Commit, CommitError, EntryBody, Outcome};
 use crate::clock::Clock;
 use crate::crypto::secret::{ct_eq, token_hash};
 use crate::crypto::{KeyRef, Sealed};
-use crate::domain::{AlertId, Principal, PrincipalId, TokenId};
+use crate::domain::{Principal, PrincipalId, TokenId};
 use crate::store::KvStore;
 use rand::RngCore;
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 use time::OffsetDateTime;
 use zeroize::Zeroizing;
+
+/// Second factors: `m/<prn>` in `principals`.
+pub(super) const FACTORS: crate::store::Table<PrincipalId, FactorRecord> =
+    crate::store::Table::new(crate::store::Cf::Principals, b"m/", crate::store::keys::second_factor);
 
 /// Recovery codes made when a factor is first proven.
 pub const RECOVERY_CODES: usize = 10;
@@ -401,81 +406,6 @@ impl SecondFactors {
             return Ok(Proven { factor_id: record.id, recovery_codes: codes });
         }
         Err(ArchiveError::Conflict("the second factor kept changing; try again".into()))
-    }
-
-    /// A failed attempt counted (and the lockout, when it is the last one
-    /// allowed), committed under the guard; a conflict is returned as such
-    /// for the caller to try again.
-    async fn fail(
-        &self,
-        held: crate::store::Held<FactorRecord>,
-        mut record: FactorRecord,
-        entry: EntryBody,
-        now: OffsetDateTime,
-    ) -> Result<Proven, ArchiveError> {
-        let rule = self.gate.lockout();
-        record.failures.retain(|t| now - *t < rule.window);
-        record.failures.push(now);
-        let count = record.failures.len();
-        let locks = count >= rule.failures as usize;
-        let pid = record.principal.clone();
-        let mut entries = vec![EntryBody {
-            outcome: Outcome::Deny,
-            reason: format!(
-                "{}; failure {count} of {} allowed within the window",
-                Denial::SecondFactorInvalid,
-                rule.failures
-            ),
-            ..entry.clone()
-        }];
-        let mut ops = Vec::new();
-        if locks {
-            let until = now + rule.lock;
-            record.locked_until = Some(until);
-            record.failures.clear();
-            let why = format!("{pid} locked out until {until} after {count} failed second-factor attempts");
-            entries.push(EntryBody {
-                action: Action::FactorLockout.into(),
-                outcome: Outcome::Deny,
-                reason: why,
-                ..entry
-            });
-            let alert = crate::policy::alerts::Alert {
-                id: AlertId::generate().to_string(),
-                rule: "second_factor_lockout".into(),
-                description: format!(
-                    "{count} failed second-factor attempts by {pid} within {} s: locked out for {} s",
-                    rule.window.whole_seconds(),
-                    rule.lock.whole_seconds()
-                ),
-                actor: pid.to_string(),
-                window_start: now - rule.window,
-                window_end: now,
-                window_seconds: rule.window.whole_seconds().unsigned_abs(),
-                count: count as u64,
-                threshold: u64::from(rule.failures),
-            };
-            tracing::warn!(rule = %alert.rule, actor = %alert.actor, "second-factor lockout");
-            ops.push(crate::archive::records::ALERTS.put_unguarded(&alert.id, &alert)?);
-            let reason = format!("{}: {}", alert.rule, alert.description);
-            entries.push(EntryBody {
-                request_id: alert.id.clone(),
-                ..EntryBody::system(Action::AuditAlert, pid.as_str(), reason)
-            });
-        }
-        let change = held.replace(&record)?;
-        let mut commit = Commit::guarded(change, ops, entries.remove(0));
-        commit.entries.extend(entries);
-        match self.audit.commit(commit).await {
-            Err(CommitError::Conflict) => return Err(ArchiveError::Conflict("changed meanwhile".into())),
-            other => other?,
-        };
-        if locks {
-            // Every token of the principal is refused from the next request on.
-            self.auth_cache.forget_all();
-        }
-        let denial = if locks { Denial::SecondFactorLocked } else { Denial::SecondFactorInvalid };
-        Err(ArchiveError::forbidden(denial))
     }
 
     /// Where a token of `pid` stands: bound to the principal's proven
