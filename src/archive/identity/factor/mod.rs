@@ -339,7 +339,7 @@ impl SecondFactors {
             let Ok(at) = u64::try_from(now.unix_timestamp()) else { return Ok(Check::Wrong) };
             let step = totp(&secret, record.principal.as_str())?.check(code, at);
             return Ok(match step {
-                Some(step) if record.last_step.map_or(true, |last| step > last) => Check::Totp(step),
+                Some(step) if record.last_step.is_none_or(|last| step > last) => Check::Totp(step),
                 _ => Check::Wrong,
             });
         }
