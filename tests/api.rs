@@ -524,10 +524,10 @@ async fn operations_endpoints_and_openapi_completeness() {
         }
     }
     assert_eq!(
-        json_bodies, 25,
+        json_bodies, 26,
         "dossier create and update, principal, close, hold, consent, erasure, enroll, residency, request and its \
          change, incident, affected, notification, exemption, export, assessment, officer, recipient, attestation, \
-         transfer, interaction, figures, grade override, review"
+         transfer, interaction, figures, grade override, review, second-factor confirmation"
     );
     app.stop().await;
 }
