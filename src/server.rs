@@ -138,6 +138,10 @@ pub async fn start(config: Config, clock: Arc<dyn Clock>) -> anyhow::Result<Runn
     if sealed > 0 {
         tracing::info!(sealed, "principal records written in the clear by an older custos are now sealed");
     }
+    let clashes = archive.identity().alert_role_clashes().await?;
+    if clashes > 0 {
+        tracing::warn!(clashes, "principals on record hold roles that may not be combined: alerts raised");
+    }
     archive.audit_trail().record_policy_load().await?;
     archive.dossiers().record_notices().await?;
     let checkpoints = crate::config::checkpoints_dir(&config.data_dir);

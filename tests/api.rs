@@ -249,7 +249,7 @@ async fn principals_tokens_and_revocation() {
     let r = app.client.post(format!("{}/v1/tokens/{tid}/approve", app.base)).bearer_auth(&second).send().await.unwrap();
     let half = r.json::<Value>().await.unwrap()["enrollment_code_part"].as_str().unwrap().to_owned();
     let code = format!("{}{half}", asked["enrollment_code_part"].as_str().unwrap());
-    let t2 = enroll(&app.client, &app.base, &code).await;
+    let t2 = enroll_as(&app.client, &app.base, &code, Some(&id)).await;
     let body = fixture(0, &id);
     assert_eq!(app.create(&t2, "service_delivery", &body).await.status(), StatusCode::CREATED);
     let r = app.client.delete(format!("{}/v1/tokens/{tid}", app.base)).bearer_auth(ADMIN_TOKEN).send().await.unwrap();
@@ -508,6 +508,10 @@ async fn operations_endpoints_and_openapi_completeness() {
         ("/v1/compliance-audits/{id}/findings", "post"),
         ("/v1/compliance-audits/{id}/findings/{n}/fix", "post"),
         ("/v1/compliance-audits/{id}/findings/{n}/verify", "post"),
+        ("/v1/factor", "post"),
+        ("/v1/factor/confirm", "post"),
+        ("/v1/principals/{id}/factor/reset", "post"),
+        ("/v1/principals/{id}/factor/unlock", "post"),
     ];
     for (path, method) in expected {
         assert!(doc["paths"][path][method].is_object(), "openapi lacks {method} {path}");
@@ -537,11 +541,11 @@ async fn operations_endpoints_and_openapi_completeness() {
         }
     }
     assert_eq!(
-        json_bodies, 34,
+        json_bodies, 35,
         "dossier create and update, principal, close, hold, consent, erasure, enroll, residency, request and its \
          change, incident, affected, notification, exemption, export, assessment, officer, recipient, attestation, \
          transfer, interaction, figures, grade override, review, hand-over, grading decision, engagement, its start, \
-         completion and authority report, finding, fix, verification"
+         completion and authority report, finding, fix, verification, second-factor confirmation"
     );
     app.stop().await;
 }
@@ -671,8 +675,8 @@ async fn a_single_admin_cannot_act_as_anyone() {
     // Their own further token they may have: it reads nothing.
     let r = post(admin.clone(), format!("/v1/principals/{me}/tokens"), None).await;
     assert_eq!(r.status(), StatusCode::CREATED);
-    let own =
-        enroll(&app.client, &app.base, r.json::<Value>().await.unwrap()["enrollment_code"].as_str().unwrap()).await;
+    let own_code = r.json::<Value>().await.unwrap()["enrollment_code"].as_str().unwrap().to_owned();
+    let own = enroll_as(&app.client, &app.base, &own_code, Some(&me)).await;
     let (sid, service) = app.principal(&["service"], "华东").await;
     let created: Value = app.create(&service, "service_delivery", &fixture(0, &sid)).await.json().await.unwrap();
     let path = format!("/v1/dossiers/{}", created["id"].as_str().unwrap());
@@ -761,7 +765,7 @@ async fn a_single_admin_cannot_act_as_anyone() {
     let r = post(second.clone(), format!("/v1/tokens/{tid}/approve"), None).await;
     let half = r.json::<Value>().await.unwrap()["enrollment_code_part"].as_str().unwrap().to_owned();
     let code = format!("{}{half}", asked["enrollment_code_part"].as_str().unwrap());
-    let r = desk.post(format!("{}/v1/enroll", app.base)).json(&json!({ "code": code })).send().await.unwrap();
+    let r = factor::redeem(&desk, &app.base, &code, None).await;
     assert_eq!(r.status(), StatusCode::CREATED);
     let alerts: Value = app.get(&officer_token, None, "/v1/audit/alerts").await.json().await.unwrap();
     let alerts = alerts.as_array().cloned().unwrap_or_else(|| alerts["alerts"].as_array().unwrap().clone());

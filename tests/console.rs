@@ -78,7 +78,8 @@ impl Visitor {
     async fn sign_in(&mut self, token: &str) -> String {
         let page = self.get("/console/login").await.text().await.unwrap();
         let nonce = form_value(&page, "csrf");
-        let r = self.post("/console/login", &[("token", token), ("csrf", &nonce)]).await;
+        let code = factor::code_for(&self.base, token);
+        let r = self.post("/console/login", &[("token", token), ("code", &code), ("csrf", &nonce)]).await;
         assert_eq!(r.status(), StatusCode::SEE_OTHER);
         let home = self.get("/console").await;
         assert_eq!(home.status(), StatusCode::OK);
@@ -120,7 +121,8 @@ async fn sessions_are_strict_cookies_with_timeouts_and_end_with_the_token() {
     // Signed in: the cookie is HttpOnly, SameSite=Strict, scoped to the console; Secure behind TLS.
     let page = v.get("/console/login").await.text().await.unwrap();
     let nonce = form_value(&page, "csrf");
-    let r = v.post("/console/login", &[("token", sales.as_str()), ("csrf", &nonce)]).await;
+    let code = factor::code_for(&app.base, &sales);
+    let r = v.post("/console/login", &[("token", sales.as_str()), ("code", &code), ("csrf", &nonce)]).await;
     let set: Vec<_> = r.headers().get_all("set-cookie").iter().map(|c| c.to_str().unwrap().to_owned()).collect();
     let session = set.iter().find(|c| c.starts_with("custos_session=")).unwrap();
     assert!(session.contains("HttpOnly") && session.contains("SameSite=Strict") && session.contains("Path=/console"));
@@ -131,7 +133,7 @@ async fn sessions_are_strict_cookies_with_timeouts_and_end_with_the_token() {
         .post(format!("{}/console/login", app.base))
         .header("x-forwarded-proto", "https")
         .header("cookie", format!("custos_login={nonce}"))
-        .form(&[("token", sales.as_str()), ("csrf", &nonce)])
+        .form(&[("token", sales.as_str()), ("code", &factor::code_for(&app.base, &sales)), ("csrf", &nonce)])
         .send()
         .await
         .unwrap();
@@ -511,4 +513,60 @@ async fn a_deeply_nested_search_is_refused_and_the_server_stays_up() {
     assert_eq!(app.client.get(format!("{}/healthz", app.base)).send().await.unwrap().status(), StatusCode::OK);
     let r = v.post("/console/search", &[("q", "(科技 OR 物流)"), ("csrf", &csrf)]).await;
     assert_eq!(r.status(), StatusCode::OK);
+}
+
+/// The text of the element with id `id` in `html`.
+fn element_text(html: &str, id: &str) -> String {
+    let at = html.find(&format!("id=\"{id}\"")).unwrap_or_else(|| panic!("no #{id} in {html}"));
+    let rest = &html[at..];
+    let start = rest.find('>').unwrap() + 1;
+    rest[start..start + rest[start..].find('<').unwrap()].to_owned()
+}
+
+#[tokio::test]
+async fn console_sign_in_takes_a_current_code_and_a_first_sign_in_sets_up_the_factor() {
+    let clock = Arc::new(ManualClock::new(datetime!(2026-03-02 09:00:05 UTC)));
+    let app = spawn_unready(tempfile::tempdir().unwrap(), |_| {}, clock.clone()).await;
+    let mut v = Visitor::new(&app.base);
+    // The bootstrap admin has no factor yet: the token alone shows one to set up, and no session.
+    let page = v.get("/console/login").await.text().await.unwrap();
+    let nonce = form_value(&page, "csrf");
+    let r = v.post("/console/login", &[("token", ADMIN_TOKEN), ("csrf", &nonce)]).await;
+    assert_eq!(r.status(), StatusCode::OK);
+    assert!(v.cookies.iter().all(|(k, _)| k != "custos_session"), "no session before the code");
+    let setup = r.text().await.unwrap();
+    let secret = element_text(&setup, "factor-secret");
+    assert!(element_text(&setup, "factor-uri").starts_with("otpauth://totp/custos:"));
+
+    // A wrong code: no session.
+    let nonce = form_value(&setup, "csrf");
+    let r = v.post("/console/login", &[("token", ADMIN_TOKEN), ("code", "000000"), ("csrf", &nonce)]).await;
+    assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+    assert!(v.cookies.iter().all(|(k, _)| k != "custos_session"));
+    // The right one: the recovery codes, once, and a session.
+    let page = r.text().await.unwrap();
+    let nonce = form_value(&page, "csrf");
+    let code = common::factor::code_at(&secret, common::factor::step_now(&app.base));
+    let r = v.post("/console/login", &[("token", ADMIN_TOKEN), ("code", &code), ("csrf", &nonce)]).await;
+    assert_eq!(r.status(), StatusCode::OK);
+    let shown = r.text().await.unwrap();
+    let first_recovery = shown.split("<li class=\"mono\">").nth(1).unwrap().split('<').next().unwrap().to_owned();
+    assert_eq!(shown.matches("<li class=\"mono\">").count(), 10, "{shown}");
+    assert_eq!(v.get("/console").await.status(), StatusCode::OK);
+    // The token is bound now: the API takes it.
+    let body = serde_json::json!({"name": "x", "roles": ["sales"], "department": "d", "region": "华东"});
+    assert_eq!(app.post_as(ADMIN_TOKEN, "/v1/principals", Some(body)).await.status(), StatusCode::CREATED);
+
+    // Signing in again: the token alone is not enough; a recovery code is.
+    let mut w = Visitor::new(&app.base);
+    let page = w.get("/console/login").await.text().await.unwrap();
+    let r = w.post("/console/login", &[("token", ADMIN_TOKEN), ("csrf", &form_value(&page, "csrf"))]).await;
+    assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+    assert!(w.cookies.iter().all(|(k, _)| k != "custos_session"));
+    let page = r.text().await.unwrap();
+    let nonce = form_value(&page, "csrf");
+    let r = w.post("/console/login", &[("token", ADMIN_TOKEN), ("code", &first_recovery), ("csrf", &nonce)]).await;
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    assert_eq!(w.get("/console").await.status(), StatusCode::OK);
+    app.stop().await;
 }

@@ -106,13 +106,19 @@ async fn one_code_yields_one_token_and_one_approval_wins() {
         let answers = [a.await.unwrap(), b.await.unwrap()];
         let halves: Vec<&str> = answers.iter().filter_map(|(_, v)| v["enrollment_code_part"].as_str()).collect();
         assert_eq!(halves.len(), 1, "exactly one approval wins: {answers:?}");
-        // Twelve redemptions of the code at once: one token.
+        // Twelve redemptions of the code at once, each with the person's
+        // current second-factor code: one token.
         let code = format!("{}{}", asked["enrollment_code_part"].as_str().unwrap(), halves[0]);
+        let r = app.client.post(format!("{}/v1/enroll", app.base)).json(&json!({ "code": code })).send().await;
+        let setup: Value = r.unwrap().json().await.unwrap();
+        let secret = setup["second_factor"]["secret"].as_str().unwrap();
+        let totp = factor::code_at(secret, factor::step_now(&app.base));
         let tasks: Vec<_> = (0..12)
             .map(|_| {
-                let (client, base, code) = (app.client.clone(), app.base.clone(), code.clone());
+                let (client, base, code, totp) = (app.client.clone(), app.base.clone(), code.clone(), totp.clone());
                 tokio::spawn(async move {
-                    let r = client.post(format!("{base}/v1/enroll")).json(&json!({ "code": code })).send().await;
+                    let body = json!({ "code": code, "second_factor": totp });
+                    let r = client.post(format!("{base}/v1/enroll")).json(&body).send().await;
                     r.unwrap().status()
                 })
             })

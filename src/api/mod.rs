@@ -7,6 +7,7 @@ pub mod customers;
 pub mod disposition;
 pub mod documents;
 pub mod dossiers;
+pub mod factor;
 pub mod governance;
 pub mod incidents;
 pub mod openapi;
@@ -37,6 +38,7 @@ pub fn routes() -> Router<AppState> {
         .merge(governance::routes())
         .merge(recipients::routes())
         .merge(customers::routes())
-        .merge(oversight::routes());
+        .merge(oversight::routes())
+        .merge(factor::routes());
     Router::new().nest("/v1", v1).merge(ops::routes())
 }

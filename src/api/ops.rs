@@ -110,6 +110,8 @@ pub async fn openapi(State(s): State<AppState>) -> Json<Value> {
         super::customers::reviews_due, super::customers::report, super::customers::import,
         super::customers::export_list,
         super::requests::prepare_handover, super::requests::collect_handover,
+        super::factor::begin_factor, super::factor::confirm_factor, super::factor::reset_factor,
+        super::factor::unlock_factor,
     ),
     modifiers(&Security)
 )]

@@ -157,6 +157,12 @@ pub struct EnrollDto {
     /// The one-time enrollment code an admin handed over.
     #[schema(min_length = 1, max_length = 200)]
     pub code: String,
+    /// The second factor's current 6-digit code (or a recovery code):
+    /// without it, a person with no factor yet is given one to set up (202)
+    /// and a person with one is refused (403 `second-factor-required`).
+    #[serde(default)]
+    #[schema(min_length = 1, max_length = 64)]
+    pub second_factor: Option<String>,
 }
 
 /// The enrolled token: shown once, to the person who redeemed the code.
@@ -164,8 +170,19 @@ pub struct EnrollDto {
 pub struct EnrolledDto {
     pub token_id: String,
     pub principal_id: String,
-    /// Shown once; only its hash is stored.
+    /// Shown once; only its hash is stored. Bound to the second factor proven.
     pub token: String,
+    /// When this enrollment confirmed a new second factor: its one-time
+    /// recovery codes (shown once).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub recovery_codes: Option<Vec<String>>,
+}
+
+/// A person with no second factor yet: the factor to set up, then send the
+/// enrollment code again with its first code as `second_factor`.
+#[derive(Serialize, ToSchema)]
+pub struct FactorNeededDto {
+    pub second_factor: super::factor::FactorSetupDto,
 }
 
 pub fn routes() -> Router<AppState> {
@@ -305,30 +322,49 @@ pub async fn renew_token(
 }
 
 /// Redeem a one-time enrollment code for the token (no credentials: the
-/// code is the credential). 401 for a code that is unknown, used, expired
-/// or revoked, alike.
+/// code is the credential), issued only once the person proves their
+/// second factor: 202 with a factor to set up when they have none (send
+/// the code again with its first code as `second_factor`), 201 with the
+/// token bound to the factor. 401 for a code that is unknown, used,
+/// expired or revoked, alike; 403 `second-factor-required`,
+/// `second-factor-invalid` or `second-factor-locked`.
 #[utoipa::path(post, path = "/v1/enroll", tag = "principals",
     request_body = EnrollDto,
-    responses((status = 201, body = EnrolledDto), (status = 401), (status = 422)))]
+    responses((status = 201, body = EnrolledDto), (status = 202, body = FactorNeededDto), (status = 401),
+              (status = 403), (status = 422)))]
 pub async fn enroll(
     State(s): State<AppState>,
     peer: Option<axum::Extension<crate::web::listener::Peer>>,
     request_id: Option<axum::Extension<crate::web::CorrelationId>>,
     Body(dto): Body<EnrollDto>,
-) -> Result<(StatusCode, Json<EnrolledDto>), ApiError> {
+) -> Result<axum::response::Response, ApiError> {
+    use axum::response::IntoResponse;
     let request_id = request_id.map(|r| r.0 .0).unwrap_or_default();
     let peer = peer.map(|p| p.0 .0.ip());
     // A refused code counts as a failed authentication: audited per address
     // and minute, and a burst raises the alert (`archive::auth_failures`).
-    let e = s.archive.identity().enroll(&dto.code, peer, &request_id).await.inspect_err(|e| {
+    let second = dto.second_factor.as_deref().map(|c| super::factor::factor_code("/second_factor", c));
+    let second = second.transpose().map_err(ApiError::invalid)?;
+    let e = s.archive.identity().enroll(&dto.code, second.as_deref(), peer, &request_id).await.inspect_err(|e| {
         if matches!(e, crate::archive::ArchiveError::Unauthenticated) {
             s.archive.identity().note_auth_failure(peer);
         }
     })?;
-    Ok((
-        StatusCode::CREATED,
-        Json(EnrolledDto { token_id: e.token_id.to_string(), principal_id: e.principal.to_string(), token: e.token }),
-    ))
+    Ok(match e {
+        crate::archive::Enrollment::SetUp(setup) => {
+            (StatusCode::ACCEPTED, Json(FactorNeededDto { second_factor: setup.into() })).into_response()
+        }
+        crate::archive::Enrollment::Enrolled(e) => (
+            StatusCode::CREATED,
+            Json(EnrolledDto {
+                token_id: e.token_id.to_string(),
+                principal_id: e.principal.to_string(),
+                token: e.token,
+                recovery_codes: e.recovery_codes,
+            }),
+        )
+            .into_response(),
+    })
 }
 
 /// Revoke a token (admin); it stops working at once.

@@ -62,6 +62,14 @@ pub enum Denial {
     NoVerifiedRequest { request: Option<RequestId>, gap: RequestGap },
     /// Only a principal of the recipient a hand-over is for collects it.
     NotTheRecipient,
+    /// The token is not bound to a proven second factor yet: it serves
+    /// only to set one up (`POST /v1/factor`) or prove it.
+    SecondFactorRequired,
+    /// The second-factor code is wrong, used before, or out of its window.
+    SecondFactorInvalid,
+    /// Too many failed second-factor attempts: the principal is locked
+    /// out until the lock ends or an admin unlocks it.
+    SecondFactorLocked,
 }
 
 /// What the request an export names lacks.
@@ -114,6 +122,8 @@ pub enum FourEyes {
     ExportAsker,
     /// The one who marked an audit finding fixed verifying the fix.
     FindingFixer,
+    /// An admin resetting or unlocking their own second factor.
+    OwnFactor,
 }
 
 /// Why an import row is refused.
@@ -153,12 +163,15 @@ impl Denial {
             Denial::ImportRow { .. } => "import-row",
             Denial::NoVerifiedRequest { .. } => "no-verified-request",
             Denial::NotTheRecipient => "not-the-recipient",
+            Denial::SecondFactorRequired => "second-factor-required",
+            Denial::SecondFactorInvalid => "second-factor-invalid",
+            Denial::SecondFactorLocked => "second-factor-locked",
         }
     }
 
     /// The codes a 403 carries as `denial` (the OpenAPI `Problem` schema
     /// lists them; docs/api.md's table is checked against them).
-    pub const FORBIDDEN_CODES: [&'static str; 17] = [
+    pub const FORBIDDEN_CODES: [&'static str; 20] = [
         "policy",
         "fields-not-clear",
         "nothing-visible",
@@ -176,6 +189,9 @@ impl Denial {
         "out-of-reach",
         "no-verified-request",
         "not-the-recipient",
+        "second-factor-required",
+        "second-factor-invalid",
+        "second-factor-locked",
     ];
 
     /// Whether the caller is answered 403 with this denial. The others are
@@ -215,6 +231,10 @@ impl Denial {
                 gap.told()
             ),
             Denial::NotTheRecipient => "only the recipient the hand-over is for collects it".into(),
+            Denial::SecondFactorRequired => "this token works once its holder has set up and proven a second factor: \
+                POST /v1/factor for the secret, add it to an authenticator app, then POST /v1/factor/confirm \
+                with the app's current code"
+                .into(),
             Denial::FourEyes(FourEyes::BatchProposer) => {
                 "the proposer of a batch may not approve it (four eyes)".into()
             }
@@ -267,6 +287,7 @@ impl fmt::Display for Denial {
                 FourEyes::BatchProposer => "the proposer may not approve (four eyes)",
                 FourEyes::ExportAsker => "the asker may not approve their own export",
                 FourEyes::FindingFixer => "the one who marked a finding fixed may not verify the fix",
+                FourEyes::OwnFactor => "an admin does not reset or unlock their own second factor: a second admin does",
             }),
             Denial::NotTheHolder => f.write_str(
                 "a token is renewed by its holder; for anyone else, ask for a new token, which a second admin approves",
@@ -296,6 +317,13 @@ impl fmt::Display for Denial {
                     "row {row}: the row names contact details and the caller does not see every contact in clear"
                 ),
             },
+            Denial::SecondFactorRequired => f.write_str("the token is not bound to a proven second factor"),
+            Denial::SecondFactorInvalid => {
+                f.write_str("the second-factor code is wrong, used before, or outside its time window")
+            }
+            Denial::SecondFactorLocked => {
+                f.write_str("locked out after repeated failed second-factor attempts; the code was not checked")
+            }
         }
     }
 }
@@ -352,6 +380,9 @@ mod tests {
             Denial::ImportRow { row: 3, why: RowDenial::ContactsHidden },
             Denial::NoVerifiedRequest { request: Some(RequestId::generate()), gap: RequestGap::Unverified },
             Denial::NotTheRecipient,
+            Denial::SecondFactorRequired,
+            Denial::SecondFactorInvalid,
+            Denial::SecondFactorLocked,
         ];
         for d in &all {
             match d {
@@ -377,6 +408,7 @@ mod tests {
                 | Denial::ImportRow { .. }
                 | Denial::NoVerifiedRequest { .. }
                 | Denial::NotTheRecipient => {}
+                Denial::SecondFactorRequired | Denial::SecondFactorInvalid | Denial::SecondFactorLocked => {}
             }
         }
         all
@@ -396,7 +428,7 @@ mod tests {
         let mut codes: Vec<&str> = all.iter().map(Denial::code).collect();
         codes.sort_unstable();
         codes.dedup();
-        assert_eq!(codes.len(), 22, "one code per variant");
+        assert_eq!(codes.len(), 25, "one code per variant");
     }
 
     #[test]

@@ -41,6 +41,7 @@ pub use identity::{
     check_bootstrap_token, Bootstrapped, BrokenGlass, Enrolled, IssuedToken, NewPrincipal, PrincipalView, TokenIssue,
     TokenLifetimes, TokenView,
 };
+pub use identity::{Enrollment, FactorChange, FactorSetup, Proven, Standing, MAX_CODE};
 pub use index::RepairReport;
 pub use records::{ConsentBasis, ConsentEventKind, TokenState};
 pub use subjects::{ConsentEventView, NewConsent, SubjectStatus, SubjectView, EXPORT_SCHEMA_JSON};

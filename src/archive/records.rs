@@ -58,6 +58,12 @@ pub struct TokenRecord {
     /// lifetime after it was made.
     #[serde(with = "time::serde::rfc3339::option", default)]
     pub expires_at: Option<OffsetDateTime>,
+    /// The id of the second factor its holder proved when it was issued
+    /// (or bound): it works only while that factor is the principal's.
+    /// `None`: issued before (the bootstrap token, or one enrolled before
+    /// second factors): it serves only to set one up or prove it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub factor: Option<String>,
 }
 
 impl TokenRecord {
@@ -82,6 +88,7 @@ impl TokenRecord {
             code_expires_at: None,
             enrolled_at: None,
             expires_at: None,
+            factor: None,
         }
     }
 

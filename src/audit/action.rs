@@ -96,6 +96,20 @@ pub enum Action {
     ExportDownload,
     /// `export.read`
     ExportRead,
+    /// `factor.begin`
+    FactorBegin,
+    /// `factor.confirm`
+    FactorConfirm,
+    /// `factor.lockout`
+    FactorLockout,
+    /// `factor.required`
+    FactorRequired,
+    /// `factor.reset`
+    FactorReset,
+    /// `factor.unlock`
+    FactorUnlock,
+    /// `factor.verify`
+    FactorVerify,
     /// `figures.put`
     FiguresPut,
     /// `governance.records`
@@ -226,7 +240,7 @@ pub enum Action {
 
 impl Action {
     /// Every action, in name order.
-    pub const ALL: [Action; 108] = [
+    pub const ALL: [Action; 115] = [
         Action::AssessmentCoverage,
         Action::AssessmentCreate,
         Action::AssessmentList,
@@ -272,6 +286,13 @@ impl Action {
         Action::ExportCreate,
         Action::ExportDownload,
         Action::ExportRead,
+        Action::FactorBegin,
+        Action::FactorConfirm,
+        Action::FactorLockout,
+        Action::FactorRequired,
+        Action::FactorReset,
+        Action::FactorUnlock,
+        Action::FactorVerify,
         Action::FiguresPut,
         Action::GovernanceRecords,
         Action::GradeExplain,
@@ -448,6 +469,13 @@ impl Action {
             Action::TransferCreate => "transfer.create",
             Action::TransferList => "transfer.list",
             Action::TransferVolume => "transfer.volume",
+            Action::FactorBegin => "factor.begin",
+            Action::FactorConfirm => "factor.confirm",
+            Action::FactorLockout => "factor.lockout",
+            Action::FactorRequired => "factor.required",
+            Action::FactorReset => "factor.reset",
+            Action::FactorUnlock => "factor.unlock",
+            Action::FactorVerify => "factor.verify",
         }
     }
 

@@ -100,6 +100,13 @@ enum Command {
         #[arg(long)]
         reason: String,
     },
+    /// Print the current TOTP code of a second-factor secret (base32, from
+    /// the environment): what an authenticator app shows, for scripts and
+    /// the README's walk-through. A person normally uses an app.
+    TotpCode {
+        #[arg(long = "secret-from-env", env = "CUSTOS_TOTP_SECRET", hide_env_values = true)]
+        secret: String,
+    },
 }
 
 #[derive(Subcommand)]
@@ -309,7 +316,27 @@ pub fn main() -> ExitCode {
                 ExitCode::from(2)
             }
         },
+        Command::TotpCode { secret } => match totp_code(&secret) {
+            Ok(code) => {
+                out!("{code}");
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("custos: {e:#}");
+                ExitCode::from(2)
+            }
+        },
     }
+}
+
+/// `custos totp-code`: the current code of a base32 TOTP secret (RFC 6238,
+/// SHA-1, 30 s, 6 digits), on the system clock.
+fn totp_code(secret: &str) -> anyhow::Result<String> {
+    let bytes = totp_rs::Secret::try_from_base32(secret.trim())
+        .map_err(|_| anyhow::anyhow!("CUSTOS_TOTP_SECRET is not a base32 secret"))?;
+    let totp = totp_rs::Builder::new().with_secret(bytes.as_bytes().to_vec()).build()?;
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH)?.as_secs();
+    Ok(totp.generate(now).to_string())
 }
 
 /// `custos break-glass`: two new admins' codes, each into a 0600 file of

@@ -173,6 +173,16 @@ const ZH: &[(&str, &str)] = &[
     ("New dossier", "新建档案"),
     ("Edit", "编辑"),
     ("Current figures only for the dossiers you may see.", "仅统计您有权查看的档案。"),
+    ("Second-factor code", "动态验证码"),
+    ("Set up your second factor", "设置第二认证因素"),
+    ("Add this secret to your authenticator app (TOTP, 6 digits, 30 seconds), then sign in with your token and the app's current code.", "请将此密钥添加到您的身份验证器应用（TOTP，6 位，30 秒），然后使用令牌和应用当前显示的验证码登录。"),
+    ("Secret", "密钥"),
+    ("Recovery codes", "恢复码"),
+    ("Keep these recovery codes somewhere safe: each works once in place of a code, and they are shown only now.", "请妥善保存这些恢复码：每个恢复码可代替验证码使用一次，且仅在此显示一次。"),
+    ("Continue", "继续"),
+    ("The code is not valid.", "验证码无效。"),
+    ("Locked out after repeated wrong codes: try again later, or ask an admin to unlock you.", "验证码多次错误，账户已锁定：请稍后再试，或请管理员解锁。"),
+    ("Enter the current code of your authenticator app (or a recovery code).", "请输入身份验证器应用当前显示的验证码（或一个恢复码）。"),
 ];
 
 /// `en` in `lang`.

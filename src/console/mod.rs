@@ -13,6 +13,7 @@ mod edit;
 pub mod i18n;
 mod page;
 mod registers;
+mod signin;
 mod subjects;
 
 use crate::web::AppState;
@@ -37,7 +38,7 @@ pub fn routes() -> Router<AppState> {
     Router::new()
         .route("/console", get(compliance::overview))
         .route("/console/", get(compliance::overview))
-        .route("/console/login", get(page::login_form).post(page::login))
+        .route("/console/login", get(signin::login_form).post(signin::login))
         .route("/console/logout", post(page::logout))
         .route("/console/purpose", post(page::set_purpose))
         .route("/console/lang", post(page::set_lang))

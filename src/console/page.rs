@@ -1,13 +1,13 @@
 //! The console's frame: the session extractor (`Page`), the CSRF-checked
-//! form extractor (`Posted`), the page layout, error pages, and sign-in,
-//! sign-out, purpose and language.
+//! form extractor (`Posted`), the page layout, error pages, sign-out,
+//! purpose and language (sign-in is `signin`'s).
 
 use super::i18n::{t, Lang};
 use crate::archive::gate::Operation;
 use crate::archive::{ArchiveError, RequestCtx, StatedPurpose};
 use crate::domain::{Purpose, Role};
 use crate::web::error::ApiError;
-use crate::web::session::{random_token, same, SessionView};
+use crate::web::session::{same, SessionView};
 use crate::web::{AppState, CorrelationId};
 use axum::extract::{Form, FromRequest, FromRequestParts, Request, State};
 use axum::http::request::Parts;
@@ -16,7 +16,7 @@ use axum::response::{IntoResponse, Response};
 use maud::{html, Markup, DOCTYPE};
 
 pub const SESSION_COOKIE: &str = "custos_session";
-const LOGIN_COOKIE: &str = "custos_login";
+pub(super) const LOGIN_COOKIE: &str = "custos_login";
 const LANG_COOKIE: &str = "custos_lang";
 
 /// A signed-in person's request: their context (principal, token id, the
@@ -28,7 +28,7 @@ pub struct Page {
     pub state: AppState,
 }
 
-fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+pub(super) fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
     headers
         .get_all(header::COOKIE)
         .iter()
@@ -49,7 +49,7 @@ fn secure(headers: &HeaderMap) -> &'static str {
     }
 }
 
-fn set_cookie(resp: &mut Response, name: &str, value: &str, max_age: Option<i64>, headers: &HeaderMap) {
+pub(super) fn set_cookie(resp: &mut Response, name: &str, value: &str, max_age: Option<i64>, headers: &HeaderMap) {
     let age = max_age.map_or(String::new(), |a| format!("; Max-Age={a}"));
     let c = format!("{name}={value}; Path=/console; HttpOnly; SameSite=Strict{age}{}", secure(headers));
     if let Ok(v) = HeaderValue::from_str(&c) {
@@ -65,12 +65,12 @@ pub fn see_other(to: &str) -> Response {
     resp
 }
 
-fn lang_of(headers: &HeaderMap) -> Lang {
+pub(super) fn lang_of(headers: &HeaderMap) -> Lang {
     cookie(headers, LANG_COOKIE).and_then(Lang::parse).unwrap_or(Lang::Zh)
 }
 
 /// The purpose a role usually states, if the person may state it.
-fn usual_purpose(roles: &[Role], allowed: &[String]) -> Option<String> {
+pub(super) fn usual_purpose(roles: &[Role], allowed: &[String]) -> Option<String> {
     let usual = roles.iter().find_map(|r| match r {
         Role::Sales | Role::Service | Role::Processor => Some("service_delivery"),
         Role::Finance => Some("credit_assessment"),
@@ -89,10 +89,12 @@ impl FromRequestParts<AppState> for Page {
             return Err(see_other("/console/login"));
         };
         let peer = parts.extensions.get::<crate::web::listener::Peer>().map(|p| p.0.ip());
-        let (principal, token_id) = match state.archive.identity().authenticate(&session.token) {
-            Ok(found) => found,
-            Err(_) => {
-                // Revoked or expired since sign-in: the session ends with it.
+        let found = state.archive.identity().authenticate(&session.token);
+        let (principal, token_id) = match found {
+            Ok((principal, token_id, crate::archive::Standing::Bound)) => (principal, token_id),
+            _ => {
+                // Revoked or expired since sign-in, its factor reset, or its
+                // principal locked out: the session ends with it.
                 state.console.remove(&session.id_hash);
                 return Err(see_other("/console/login"));
             }
@@ -359,7 +361,7 @@ fn head(lang: Lang, title: &str) -> Markup {
 }
 
 /// Answers that are not a page of a signed-in person: the sign-in form.
-fn bare(lang: Lang, status: StatusCode, title: &str, body: Markup) -> Response {
+pub(super) fn bare(lang: Lang, status: StatusCode, title: &str, body: Markup) -> Response {
     let markup = html! {
             (DOCTYPE)
             html lang=(lang.code()) {
@@ -368,71 +370,6 @@ fn bare(lang: Lang, status: StatusCode, title: &str, body: Markup) -> Response {
             }
         };
     (status, markup).into_response()
-}
-
-fn login_page(headers: &HeaderMap, status: StatusCode, message: Option<&'static str>) -> Response {
-    let lang = lang_of(headers);
-    let nonce = random_token();
-    let body = html! {
-        @if let Some(m) = message { p.error role="alert" { (t(lang, m)) } }
-        form method="post" action="/console/login" {
-            input type="hidden" name="csrf" value=(nonce);
-            label for="token" { (t(lang, "Access token")) }
-            input #token type="password" name="token" autocomplete="off" required;
-            button #signin type="submit" { (t(lang, "Sign in")) }
-        }
-        form method="post" action="/console/lang" {
-            input type="hidden" name="lang" value=(if lang == Lang::Zh { "en" } else { "zh-CN" });
-            input type="hidden" name="csrf" value=(nonce);
-            button type="submit" { (if lang == Lang::Zh { "English" } else { "中文" }) }
-        }
-    };
-    let mut resp = bare(lang, status, t(lang, "Sign in"), body);
-    // Login CSRF: the form's value must come back with this cookie.
-    set_cookie(&mut resp, LOGIN_COOKIE, &nonce, Some(600), headers);
-    resp
-}
-
-pub async fn login_form(State(s): State<AppState>, headers: HeaderMap) -> Response {
-    if cookie(&headers, SESSION_COOKIE).and_then(|id| s.console.touch(id, s.archive.now())).is_some() {
-        return see_other("/console");
-    }
-    login_page(&headers, StatusCode::OK, None)
-}
-
-pub async fn login(State(s): State<AppState>, req: Request) -> Response {
-    let (parts, body) = req.into_parts();
-    let headers = &parts.headers.clone();
-    let peer = parts.extensions.get::<crate::web::listener::Peer>().map(|p| p.0.ip());
-    let f = match Form::<Vec<(String, String)>>::from_request(Request::from_parts(parts, body), &s).await {
-        Ok(Form(f)) => Fields(f),
-        Err(_) => return login_page(headers, StatusCode::BAD_REQUEST, Some("Error")),
-    };
-    let nonce_ok = matches!((f.get("csrf"), cookie(headers, LOGIN_COOKIE)), (Some(a), Some(b)) if same(a, b));
-    if !nonce_ok {
-        return login_page(
-            headers,
-            StatusCode::FORBIDDEN,
-            Some("The form has expired; reload the page and try again."),
-        );
-    }
-    let token = f.get("token").filter(|t| t.len() <= 512);
-    let principal = match token.map(|t| s.archive.identity().authenticate(t)) {
-        Some(Ok((principal, _))) => principal,
-        Some(Err(ArchiveError::Unauthenticated)) | None => {
-            s.archive.identity().note_auth_failure(peer);
-            return login_page(headers, StatusCode::UNAUTHORIZED, Some("The token is not valid."));
-        }
-        Some(Err(_)) => return login_page(headers, StatusCode::SERVICE_UNAVAILABLE, Some("Error")),
-    };
-    let allowed = s.archive.gate().purposes_for(&principal);
-    let purpose = usual_purpose(&principal.roles, &allowed);
-    let id = s.console.create(token.unwrap_or_default(), lang_of(headers), purpose, s.archive.now());
-    tracing::info!(actor = %principal.id.as_str(), "console sign-in");
-    let mut resp = see_other("/console");
-    set_cookie(&mut resp, SESSION_COOKIE, &id, None, headers);
-    set_cookie(&mut resp, LOGIN_COOKIE, "", Some(0), headers);
-    resp
 }
 
 pub async fn logout(State(s): State<AppState>, headers: HeaderMap, Posted(page, _): Posted) -> Response {

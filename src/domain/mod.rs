@@ -41,9 +41,12 @@ impl Role {
     pub const ALL: [Role; 7] =
         [Role::Sales, Role::Service, Role::Finance, Role::Compliance, Role::Admin, Role::Auditor, Role::Processor];
 
-    /// Roles one principal may not hold together (separation of duties):
-    /// who manages principals and tokens does not also judge or audit, and
-    /// who audits changes nothing.
+    /// Roles one principal may not hold together (separation of duties,
+    /// the three administrators of MLPS level 3 and GB/T 35273 §7.1): the
+    /// system administrator (admin) manages principals and tokens and holds
+    /// no business role, no security role (compliance) and no audit role;
+    /// the audit administrator (auditor) holds nothing else; the security
+    /// administrator (compliance) is neither of the other two.
     pub fn conflict(roles: &[Role]) -> Option<(Role, Role)> {
         let has = |r: Role| roles.contains(&r);
         // An outside party's principal is nothing else.
@@ -53,7 +56,7 @@ impl Role {
             }
         }
         if has(Role::Admin) {
-            for other in [Role::Compliance, Role::Auditor] {
+            for other in [Role::Sales, Role::Service, Role::Finance, Role::Compliance, Role::Auditor] {
                 if has(other) {
                     return Some((Role::Admin, other));
                 }

@@ -21,6 +21,7 @@ pub mod access;
 pub mod alerts;
 pub mod assessments;
 pub mod audits;
+pub mod authentication;
 pub mod classes;
 pub mod data_grades;
 pub mod governance;
@@ -49,10 +50,11 @@ pub enum PolicyError {
 }
 
 /// The policy files shipped in `policies/`, compiled in.
-pub const EMBEDDED: [(&str, &str); 18] = [
+pub const EMBEDDED: [(&str, &str); 19] = [
     ("access.cedar", include_str!("../../policies/access.cedar")),
     ("alerts.toml", include_str!("../../policies/alerts.toml")),
     ("assessments.toml", include_str!("../../policies/assessments.toml")),
+    ("authentication.toml", include_str!("../../policies/authentication.toml")),
     ("collection.toml", include_str!("../../policies/collection.toml")),
     ("compliance_audits.toml", include_str!("../../policies/compliance_audits.toml")),
     ("data_grades.toml", include_str!("../../policies/data_grades.toml")),
@@ -191,6 +193,7 @@ pub struct PolicySet {
     pub assessments: assessments::AssessmentRules,
     pub data_grades: data_grades::DataGrades,
     pub audits: audits::AuditSchedule,
+    pub authentication: authentication::AuthenticationRules,
     /// SHA-256 over every policy file (sorted by name: name, length,
     /// contents), hex; written into every audit entry.
     pub hash: String,
@@ -262,6 +265,7 @@ impl PolicySet {
             Ok(g)
         })?;
         let audits = files.parse("compliance_audits.toml", audits::AuditSchedule::parse)?;
+        let authentication = files.parse("authentication.toml", authentication::AuthenticationRules::parse)?;
         Ok(PolicySet {
             purposes,
             alerts,
@@ -280,6 +284,7 @@ impl PolicySet {
             assessments,
             data_grades,
             audits,
+            authentication,
             hash: files.hash(),
             source: files.source.clone(),
         })

@@ -104,6 +104,11 @@ pub fn token_hash(hash_hex: &str) -> Vec<u8> {
     format!("h/{hash_hex}").into_bytes()
 }
 
+/// `principals`: a principal's second factor.
+pub fn second_factor(id: &PrincipalId) -> Vec<u8> {
+    format!("m/{id}").into_bytes()
+}
+
 /// An enrollment code's SHA-256 (hex) → the token id it enrolls.
 pub fn enrollment(code_hash_hex: &str) -> Vec<u8> {
     format!("e/{code_hash_hex}").into_bytes()

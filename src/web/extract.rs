@@ -35,51 +35,79 @@ pub(crate) fn rate_refusal(
     ApiError { close: refused > crate::archive::identity::auth_failures::RATE_HARD_CAP, ..ApiError::rate_limited(wait) }
 }
 
-/// The authenticated caller with purpose and request id.
+/// The authenticated caller with purpose and request id, whose token is
+/// bound to their proven second factor (else 403 `second-factor-required`,
+/// or `second-factor-locked` while they are locked out; audited).
 pub struct Ctx(pub RequestCtx);
+
+/// The authenticated caller of a second-factor route (`POST /v1/factor`,
+/// `.../confirm`): a token not bound yet serves here, and only here.
+pub struct FactorCtx(pub RequestCtx);
 
 impl FromRequestParts<AppState> for Ctx {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
-        let token = parts
-            .headers
-            .get(header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")))
-            .map(str::trim)
-            .filter(|t| !t.is_empty() && t.len() <= 512)
-            .ok_or(ApiError::from(ArchiveError::Unauthenticated))?;
-        let peer = parts.extensions.get::<listener::Peer>().map(|p| p.0.ip());
-        let (principal, token_id) = state.archive.identity().authenticate(token).inspect_err(|e| {
-            if matches!(e, ArchiveError::Unauthenticated) {
-                state.archive.identity().note_auth_failure(peer);
-            }
-        })?;
-        tracing::Span::current().record("actor", principal.id.as_str());
-        if principal.has_role(crate::domain::Role::Admin) {
-            if let Some(peer) = peer {
-                state.archive.identity().note_admin_address(&principal.id, peer);
-            }
-        }
-        let request_id = parts.extensions.get::<CorrelationId>().map(|r| r.0.clone()).unwrap_or_default();
-        let purpose = StatedPurpose::parse(parts.headers.get(PURPOSE).map(|v| v.to_str().ok()));
-        let ctx = RequestCtx::new(principal, token_id, purpose, request_id);
-        if let Some(limiter) = &state.limiter {
-            if let Err(not_until) = limiter.check_key(&ctx.principal.id) {
-                use governor::clock::{Clock, DefaultClock};
-                let wait = not_until.wait_time_from(DefaultClock::default().now());
-                // Audited in aggregate (one entry per principal and minute),
-                // not one entry per refusal: see `archive::auth_failures`.
-                return Err(rate_refusal(state, &ctx.principal.id, wait));
-            }
-        }
-        if let Some(seen) = parts.extensions.get::<Authenticated>() {
-            // The request layer writes an entry if the use case does not.
-            let _ = seen.0.set(ctx.clone());
-        }
-        Ok(Ctx(ctx))
+        caller(parts, state, false).await.map(Ctx)
     }
+}
+
+impl FromRequestParts<AppState> for FactorCtx {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        caller(parts, state, true).await.map(FactorCtx)
+    }
+}
+
+/// The caller of a request; `unbound`: a token not bound to a second
+/// factor yet is let through (the use case refuses a locked-out one).
+async fn caller(parts: &mut Parts, state: &AppState, unbound: bool) -> Result<RequestCtx, ApiError> {
+    let token = parts
+        .headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")))
+        .map(str::trim)
+        .filter(|t| !t.is_empty() && t.len() <= 512)
+        .ok_or(ApiError::from(ArchiveError::Unauthenticated))?;
+    let peer = parts.extensions.get::<listener::Peer>().map(|p| p.0.ip());
+    let (principal, token_id, standing) = state.archive.identity().authenticate(token).inspect_err(|e| {
+        if matches!(e, ArchiveError::Unauthenticated) {
+            state.archive.identity().note_auth_failure(peer);
+        }
+    })?;
+    tracing::Span::current().record("actor", principal.id.as_str());
+    if principal.has_role(crate::domain::Role::Admin) {
+        if let Some(peer) = peer {
+            state.archive.identity().note_admin_address(&principal.id, peer);
+        }
+    }
+    let request_id = parts.extensions.get::<CorrelationId>().map(|r| r.0.clone()).unwrap_or_default();
+    let purpose = StatedPurpose::parse(parts.headers.get(PURPOSE).map(|v| v.to_str().ok()));
+    let ctx = RequestCtx::new(principal, token_id, purpose, request_id);
+    if let Some(limiter) = &state.limiter {
+        if let Err(not_until) = limiter.check_key(&ctx.principal.id) {
+            use governor::clock::{Clock, DefaultClock};
+            let wait = not_until.wait_time_from(DefaultClock::default().now());
+            // Audited in aggregate (one entry per principal and minute),
+            // not one entry per refusal: see `archive::auth_failures`.
+            return Err(rate_refusal(state, &ctx.principal.id, wait));
+        }
+    }
+    let usable = match standing {
+        crate::archive::Standing::Bound => true,
+        crate::archive::Standing::Unbound => unbound,
+        crate::archive::Standing::Locked => false,
+    };
+    if !usable {
+        return Err(state.archive.identity().factors().refuse_standing(&ctx, standing).await.into());
+    }
+    if let Some(seen) = parts.extensions.get::<Authenticated>() {
+        // The request layer writes an entry if the use case does not.
+        let _ = seen.0.set(ctx.clone());
+    }
+    Ok(ctx)
 }
 
 /// A JSON body read strictly: `application/json`, UTF-8, well-formed, within

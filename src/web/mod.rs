@@ -17,7 +17,7 @@ pub mod session;
 pub mod upload;
 
 pub use download::document_response;
-pub use extract::{body_timeout, is_timeout, Ctx, JsonBody};
+pub use extract::{body_timeout, is_timeout, Ctx, FactorCtx, JsonBody};
 pub(crate) use extract::{note_authenticated, rate_refusal};
 pub use layer::{method_label, over_tls, request_layer};
 

@@ -15,6 +15,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use tempfile::TempDir;
 
+pub mod factor;
 mod world;
 #[allow(unused_imports)] // compiled into every test binary; not all of them start a `World`
 pub use world::{World, WorldBuilder};
@@ -73,10 +74,24 @@ pub async fn spawn_app_with(
     tweak: impl FnOnce(&mut Config),
     clock: Arc<dyn custos::clock::Clock>,
 ) -> TestApp {
+    let app = spawn_unready(dir, tweak, clock).await;
+    admin_ready(&app.client, &app.base).await;
+    app
+}
+
+/// The server as an operator first starts it: the bootstrap admin has not
+/// set up a second factor yet, so `ADMIN_TOKEN` serves only to do that.
+pub async fn spawn_unready(
+    dir: TempDir,
+    tweak: impl FnOnce(&mut Config),
+    clock: Arc<dyn custos::clock::Clock>,
+) -> TestApp {
     let mut config = test_config(dir.path());
     tweak(&mut config);
-    let running = start(config, clock).await.expect("server starts");
-    TestApp { base: format!("http://{}", running.addr), client: Client::new(), dir, running: Some(running) }
+    let running = start(config, clock.clone()).await.expect("server starts");
+    let base = format!("http://{}", running.addr);
+    factor::register_clock(&base, clock);
+    TestApp { base, client: Client::new(), dir, running: Some(running) }
 }
 
 impl TestApp {
@@ -220,6 +235,18 @@ impl TestApp {
 }
 
 static SECOND_ADMINS: std::sync::Mutex<Vec<(String, String)>> = std::sync::Mutex::new(Vec::new());
+static ADMIN_READY: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new());
+
+/// The bootstrap admin at `base` has set up its second factor (once per
+/// server; on a restarted data directory it has one already), so
+/// `ADMIN_TOKEN` works for everything.
+pub async fn admin_ready(client: &Client, base: &str) {
+    if ADMIN_READY.lock().unwrap().iter().any(|b| b == base) {
+        return;
+    }
+    factor::set_up(client, base, ADMIN_TOKEN).await;
+    ADMIN_READY.lock().unwrap().push(base.to_owned());
+}
 
 /// The second admin's token for the server at `base`: enrolled with
 /// `SECOND_ADMIN_CODE` on first use. `fresh`: the cached one was refused
@@ -231,9 +258,12 @@ pub async fn second_admin(client: &Client, base: &str, fresh: bool) -> String {
             return t.clone();
         }
     }
-    let r = client.post(format!("{base}/v1/enroll")).json(&json!({ "code": SECOND_ADMIN_CODE })).send().await.unwrap();
+    let r = factor::redeem(client, base, SECOND_ADMIN_CODE, None).await;
     let token = if r.status() == StatusCode::CREATED {
-        r.json::<Value>().await.unwrap()["token"].as_str().unwrap().to_owned()
+        let v = r.json::<Value>().await.unwrap();
+        let token = v["token"].as_str().unwrap().to_owned();
+        factor::remember(base, &token, v["principal_id"].as_str().unwrap(), None);
+        token
     } else {
         // Redeemed by an earlier server on the same data directory.
         let known: Vec<String> = SECOND_ADMINS.lock().unwrap().iter().rev().map(|(_, t)| t.clone()).collect();
@@ -266,11 +296,21 @@ pub async fn create_dossier(client: &Client, base: &str, token: &str, body: &Val
         .unwrap()
 }
 
-/// Redeems an enrollment code for its token.
+/// Redeems an enrollment code for its token, setting up the person's
+/// second factor on the way.
 pub async fn enroll(client: &Client, base: &str, code: &str) -> String {
-    let r = client.post(format!("{base}/v1/enroll")).json(&json!({ "code": code })).send().await.unwrap();
+    enroll_as(client, base, code, None).await
+}
+
+/// Redeems an enrollment code of `principal`, who has a second factor
+/// already (`Some`) or sets one up (`None`).
+pub async fn enroll_as(client: &Client, base: &str, code: &str, principal: Option<&str>) -> String {
+    let r = factor::redeem(client, base, code, principal).await;
     assert_eq!(r.status(), StatusCode::CREATED, "enrolling");
-    r.json::<Value>().await.unwrap()["token"].as_str().unwrap().to_owned()
+    let v = r.json::<Value>().await.unwrap();
+    let token = v["token"].as_str().unwrap().to_owned();
+    factor::remember(base, &token, v["principal_id"].as_str().unwrap(), None);
+    token
 }
 
 /// A principal and its token, as staff get one: the admin asks, a second
@@ -283,6 +323,7 @@ pub async fn principal(client: &Client, base: &str, roles: &[&str], region: &str
 /// A principal made from `body` (`POST /v1/principals`), enrolled: its id
 /// and token.
 pub async fn principal_from(client: &Client, base: &str, body: &Value) -> (String, String) {
+    admin_ready(client, base).await;
     let r = client.post(format!("{base}/v1/principals")).bearer_auth(ADMIN_TOKEN).json(body).send().await.unwrap();
     assert_eq!(r.status(), StatusCode::CREATED);
     let id = r.json::<Value>().await.unwrap()["id"].as_str().unwrap().to_owned();

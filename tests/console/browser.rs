@@ -126,6 +126,7 @@ impl Browser {
     async fn sign_in(&self, token: &str) {
         self.go("/console/login").await;
         self.css("#token").await.send_keys(token).await.unwrap();
+        self.css("#code").await.send_keys(&super::common::factor::code_for(&self.base, token)).await.unwrap();
         self.submit("#signin").await;
         self.wait_for_path("/console").await;
         // The token is in no URL the browser went to, and not in the page.

@@ -201,6 +201,12 @@ impl Gate {
     ) -> Result<(), ArchiveError> {
         self.decide(ctx, Operation::Administer, action, resource, "this call needs the admin role").await
     }
+
+    /// How repeated failed second-factor attempts lock a principal
+    /// (`policies/authentication.toml`).
+    pub(crate) fn lockout(&self) -> crate::policy::authentication::Lockout {
+        self.policy.authentication.lockout
+    }
 }
 
 #[cfg(test)]

@@ -55,7 +55,17 @@ pub(crate) struct AuthCache {
     inner: std::sync::Mutex<AuthCacheInner>,
 }
 
-type Authenticated = (Principal, TokenId, OffsetDateTime);
+/// What authentication found for a token.
+#[derive(Clone)]
+pub(crate) struct Authenticated {
+    pub(crate) principal: Principal,
+    pub(crate) token_id: TokenId,
+    pub(crate) expires_at: OffsetDateTime,
+    /// Bound to the principal's proven second factor.
+    pub(crate) bound: bool,
+    /// Until when the principal is locked out after failed second-factor attempts.
+    pub(crate) locked_until: Option<OffsetDateTime>,
+}
 
 #[derive(Default)]
 struct AuthCacheInner {
@@ -134,7 +144,13 @@ mod tests {
             admin_pending: None,
             disabled_by: None,
         };
-        (p, TokenId::generate(), OffsetDateTime::UNIX_EPOCH)
+        Authenticated {
+            principal: p,
+            token_id: TokenId::generate(),
+            expires_at: OffsetDateTime::UNIX_EPOCH,
+            bound: true,
+            locked_until: None,
+        }
     }
 
     /// The race that kept a revoked token working: a lookup reads the

@@ -13,9 +13,9 @@ use super::Identity;
 use crate::archive::denial::FourEyes;
 use crate::archive::records::{TokenRecord, TokenState, TOKENS, TOKEN_BY_CODE};
 use crate::archive::{ArchiveError, Denial, RequestCtx};
-use crate::audit::{Action, Commit, CommitError, EntryBody, Guard, Outcome};
-use crate::crypto::secret::{ct_eq, new_secret, token_hash};
-use crate::domain::{AlertId, PrincipalId, TokenId};
+use crate::audit::{Action, Commit, CommitError, Guard, Outcome};
+use crate::crypto::secret::{new_secret, token_hash};
+use crate::domain::{PrincipalId, TokenId};
 use crate::store::Op;
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -26,7 +26,7 @@ pub const CODE_TTL: Duration = Duration::hours(72);
 /// The second admin's code made at initialisation: long enough to set up.
 pub const BOOTSTRAP_CODE_TTL: Duration = Duration::days(30);
 /// How long an admin's address is remembered for the enrollment alert.
-const ADDRESS_MEMORY: Duration = Duration::hours(24);
+pub(super) const ADDRESS_MEMORY: Duration = Duration::hours(24);
 /// Admins whose address is remembered at most (the map is cleared past it).
 const MAX_ADMINS_REMEMBERED: usize = 1000;
 
@@ -105,24 +105,11 @@ pub struct TokenIssue {
 }
 
 /// The asking admin's half of an enrollment code: `enr_` and 43 characters.
-const FIRST_HALF: usize = 47;
-
-/// A redeemed enrollment code: the token (shown once, never stored).
-pub struct Enrolled {
-    pub token_id: TokenId,
-    pub principal: PrincipalId,
-    pub token: String,
-}
-
-impl std::fmt::Debug for Enrolled {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "Enrolled({}, {})", self.token_id, self.principal)
-    }
-}
+pub(super) const FIRST_HALF: usize = 47;
 
 /// A client address worth comparing: not 127.0.0.1, where every local
 /// client and a reverse proxy on the host look alike.
-fn comparable(ip: IpAddr) -> Option<IpAddr> {
+pub(super) fn comparable(ip: IpAddr) -> Option<IpAddr> {
     (ip != IpAddr::from([127, 0, 0, 1])).then_some(ip)
 }
 
@@ -353,106 +340,6 @@ impl Identity {
         Ok(TokenIssue { code_expires_at: record.code_expires_at, code, code_part, holder, ..issue })
     }
 
-    /// The token record an enrollment code names, if the code is whole: a
-    /// code of one piece (an admin's own token, the bootstrap second admin),
-    /// or the two halves of a token that needed approval, joined.
-    fn record_of_code(&self, code: &str) -> Result<Option<(TokenRecord, Guard, String)>, ArchiveError> {
-        let lookup = |hash: &str| -> Result<Option<(TokenRecord, Guard)>, ArchiveError> {
-            let id = TOKEN_BY_CODE.get(self.store.as_ref(), hash)?;
-            Ok(id.map(|id| self.token_record_guarded(&id)).transpose()?.flatten())
-        };
-        let whole = token_hash(code);
-        if let Some((record, guard)) = lookup(&whole)? {
-            // A halved token's second half alone does not enroll.
-            return Ok(record.code_part_hash.is_none().then_some((record, guard, whole)));
-        }
-        let (Some(first), Some(second)) = (code.get(..FIRST_HALF), code.get(FIRST_HALF..)) else { return Ok(None) };
-        let second_hash = token_hash(second);
-        let Some((record, guard)) = lookup(&second_hash)? else { return Ok(None) };
-        let first_ok = record.code_part_hash.as_deref().is_some_and(|h| ct_eq(h, &token_hash(first)));
-        Ok(first_ok.then_some((record, guard, second_hash)))
-    }
-
-    /// `POST /v1/enroll`: redeems a one-time enrollment code for its token.
-    /// An unknown, used, expired or revoked code is one answer (401).
-    #[tracing::instrument(level = "debug", skip_all)]
-    pub async fn enroll(&self, code: &str, from: Option<IpAddr>, request_id: &str) -> Result<Enrolled, ArchiveError> {
-        let Some((mut record, guard, hash)) = self.record_of_code(code)? else {
-            return Err(ArchiveError::Unauthenticated);
-        };
-        let now = self.clock.now();
-        let matches = record.code_hash.as_deref().is_some_and(|h| ct_eq(h, &hash));
-        if !matches || record.state(now) != TokenState::Enrollable {
-            return Err(ArchiveError::Unauthenticated);
-        }
-        let principal = self.principal(&record.principal)?.ok_or(ArchiveError::Unauthenticated)?;
-        if principal.disabled_by.is_some() {
-            return Err(ArchiveError::Unauthenticated);
-        }
-        record.code_hash = None;
-        record.code_part_hash = None;
-        let token = new_secret("cst_");
-        let mut ops = self.token_ops(&mut record, &token, principal.has_role(crate::domain::Role::Admin))?;
-        ops.push(TOKEN_BY_CODE.delete(&hash));
-        let admins = [&record.requested_by, &record.approved_by];
-        let names =
-            |p: &Option<PrincipalId>| p.as_ref().map(ToString::to_string).unwrap_or_else(|| "initialisation".into());
-        let reason =
-            format!("enrollment code redeemed; asked by {}, approved by {}", names(admins[0]), names(admins[1]));
-        let mut entries = vec![EntryBody {
-            actor: principal.id.to_string(),
-            roles: principal.role_names(),
-            request_id: request_id.to_owned(),
-            token_id: record.id.to_string(),
-            ..EntryBody::system(Action::TokenEnroll, record.id.as_str(), reason)
-        }];
-        // Redeemed from where an admin who asked for or approved it works:
-        // that admin may be about to act as someone else.
-        for admin in admins.into_iter().flatten() {
-            if from.and_then(comparable).is_some_and(|ip| self.admin_seen_at(admin, ip, now)) {
-                let (op, entry) = self.enrollment_alert(admin, &record, now)?;
-                ops.push(op);
-                entries.push(entry);
-            }
-        }
-        // One code, one token: of redemptions racing, the first to commit
-        // wins and the others find the record changed (401, as for a used code).
-        match self.audit.commit(Commit { ops, entries, guard: Some(guard), on_conflict: vec![] }).await {
-            Err(CommitError::Conflict) => return Err(ArchiveError::Unauthenticated),
-            other => other?,
-        };
-        Ok(Enrolled { token_id: record.id, principal: principal.id, token })
-    }
-
-    fn enrollment_alert(
-        &self,
-        admin: &PrincipalId,
-        record: &TokenRecord,
-        now: OffsetDateTime,
-    ) -> Result<(Op, EntryBody), ArchiveError> {
-        let alert = crate::policy::alerts::Alert {
-            id: AlertId::generate().to_string(),
-            rule: Action::TokenEnrolledFromAdmin.into(),
-            description: format!(
-                "token {} for {} was enrolled from the address admin {admin} works from: the admin may act as them",
-                record.id, record.principal
-            ),
-            actor: admin.to_string(),
-            window_start: now - ADDRESS_MEMORY,
-            window_end: now,
-            window_seconds: ADDRESS_MEMORY.whole_seconds().unsigned_abs(),
-            count: 1,
-            threshold: 1,
-        };
-        tracing::warn!(rule = %alert.rule, actor = %alert.actor, "unusual access alert");
-        let op = crate::archive::records::ALERTS.put_unguarded(&alert.id, &alert)?;
-        let reason = format!("{}: {}", alert.rule, alert.description);
-        Ok((
-            op,
-            EntryBody { request_id: alert.id.clone(), ..EntryBody::system(Action::AuditAlert, admin.as_str(), reason) },
-        ))
-    }
-
     /// Notes where an admin's request came from (the API calls it for every
     /// authenticated admin request).
     pub fn note_admin_address(&self, admin: &PrincipalId, ip: IpAddr) {
@@ -465,7 +352,7 @@ impl Identity {
         }
     }
 
-    fn admin_seen_at(&self, admin: &PrincipalId, ip: IpAddr, now: OffsetDateTime) -> bool {
+    pub(super) fn admin_seen_at(&self, admin: &PrincipalId, ip: IpAddr, now: OffsetDateTime) -> bool {
         self.admin_addresses
             .lock()
             .ok()

@@ -11,13 +11,17 @@ mod auth_cache;
 pub mod auth_failures;
 mod break_glass;
 mod enrollment;
+mod factor;
 mod principal_admin;
 mod principals;
+mod redeem;
 
 pub use auth_cache::PrincipalView;
 pub use break_glass::BrokenGlass;
-pub use enrollment::{Enrolled, TokenIssue, TokenLifetimes, TokenView};
+pub use enrollment::{TokenIssue, TokenLifetimes, TokenView};
+pub use factor::{FactorChange, FactorRecord, FactorSetup, Proven, SecondFactors, Standing, MAX_CODE, RECOVERY_CODES};
 pub use principals::{check_bootstrap_token, Bootstrapped, IssuedToken, NewPrincipal};
+pub use redeem::{Enrolled, Enrollment};
 
 use super::gate::Gate;
 use super::vault::Vault;
@@ -40,7 +44,9 @@ pub struct Identity {
     token_lifetimes: TokenLifetimes,
     /// Token hash → principal, for tokens seen valid. Revocation removes the
     /// entry before it answers, so a revoked token fails on its next use.
-    auth_cache: auth_cache::AuthCache,
+    auth_cache: Arc<auth_cache::AuthCache>,
+    /// Second factors, the lockout, and where each token stands.
+    factors: factor::SecondFactors,
     /// Where each admin's requests came from lately (`enrollment`).
     admin_addresses: Mutex<enrollment::AdminAddresses>,
     auth_failures: Mutex<auth_failures::AuthFailures>,
@@ -58,6 +64,15 @@ impl Identity {
         clock: Arc<dyn Clock>,
         token_lifetimes: TokenLifetimes,
     ) -> Self {
+        let auth_cache = Arc::new(auth_cache::AuthCache::default());
+        let factors = factor::SecondFactors::new(
+            store.clone(),
+            vault.clone(),
+            audit.clone(),
+            gate.clone(),
+            clock.clone(),
+            auth_cache.clone(),
+        );
         Identity {
             store,
             keyring,
@@ -66,11 +81,19 @@ impl Identity {
             gate,
             clock,
             token_lifetimes,
-            auth_cache: Default::default(),
+            auth_cache,
+            factors,
             admin_addresses: Default::default(),
             auth_failures: Default::default(),
             rate_refusals: Default::default(),
         }
+    }
+}
+
+impl Identity {
+    /// Second factors: setting one up, proving it, the lockout.
+    pub fn factors(&self) -> &factor::SecondFactors {
+        &self.factors
     }
 }
 

@@ -115,7 +115,7 @@ impl Identity {
     /// For an admin's decision about principal `id`: the admin role checked,
     /// then the principal, its stored record (the guard's expected value)
     /// and the record opened; an unknown id is a 404, audited.
-    async fn principal_to_decide(
+    pub(super) async fn principal_to_decide(
         &self,
         ctx: &RequestCtx,
         action: Action,

@@ -178,10 +178,12 @@ impl Identity {
         Ok(vec![TOKENS.put_unguarded(&record.id, record)?, TOKEN_BY_HASH.put(&hash, &record.id)])
     }
 
-    /// Authenticates a bearer token: its principal and the token's id.
-    pub fn authenticate(&self, token: &str) -> Result<(Principal, TokenId), ArchiveError> {
+    /// Authenticates a bearer token: its principal, the token's id, and
+    /// whether it may be used (bound to the principal's proven second
+    /// factor, and the principal not locked out).
+    pub fn authenticate(&self, token: &str) -> Result<(Principal, TokenId, super::Standing), ArchiveError> {
         let hash = token_hash(token);
-        let (principal, token_id, expires_at) = match self.auth_cache.get(&hash) {
+        let found = match self.auth_cache.get(&hash) {
             Some(found) => found,
             None => {
                 // The epoch before the store is read: a revocation that lands
@@ -192,10 +194,18 @@ impl Identity {
                 found
             }
         };
-        if expires_at <= self.clock.now() {
+        let now = self.clock.now();
+        if found.expires_at <= now {
             return Err(ArchiveError::Unauthenticated);
         }
-        Ok((principal, token_id))
+        let standing = if found.locked_until.is_some_and(|t| t > now) {
+            super::Standing::Locked
+        } else if found.bound {
+            super::Standing::Bound
+        } else {
+            super::Standing::Unbound
+        };
+        Ok((found.principal, found.token_id, standing))
     }
 
     /// Forgets what authentication cached for a token (revoked or renewed),
@@ -204,7 +214,7 @@ impl Identity {
         self.auth_cache.forget(hash);
     }
 
-    fn authenticate_uncached(&self, hash: &str) -> Result<(Principal, TokenId, OffsetDateTime), ArchiveError> {
+    fn authenticate_uncached(&self, hash: &str) -> Result<super::auth_cache::Authenticated, ArchiveError> {
         let hash = hash.to_owned();
         let id = TOKEN_BY_HASH.get(self.store.as_ref(), &hash)?.ok_or(ArchiveError::Unauthenticated)?;
         let rec = TOKENS.get(self.store.as_ref(), &id)?.ok_or(ArchiveError::Unauthenticated)?;
@@ -222,7 +232,10 @@ impl Identity {
         if principal.admin_pending.is_some() {
             principal.roles.clear();
         }
-        Ok((principal, rec.id, expires_at))
+        // A token bound to a factor that is no longer the principal's (reset) does not authenticate.
+        let (bound, locked_until) = self.factors.token_standing(&principal.id, rec.factor.as_deref())?;
+        let bound = bound.ok_or(ArchiveError::Unauthenticated)?;
+        Ok(super::auth_cache::Authenticated { principal, token_id: rec.id, expires_at, bound, locked_until })
     }
 
     pub fn principal(&self, id: &PrincipalId) -> Result<Option<Principal>, ArchiveError> {

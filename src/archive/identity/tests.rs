@@ -17,7 +17,7 @@ async fn a_bootstrapped_admin_authenticates_until_revoked_and_is_stored_sealed()
     assert!(made.admin_token.is_none(), "an operator-chosen token is not printed");
     assert!(id.bootstrap(Some(TOKEN), None).unwrap().second_admin_code.is_none(), "initialised once");
 
-    let (admin, token_id) = id.authenticate(TOKEN).unwrap();
+    let (admin, token_id, _) = id.authenticate(TOKEN).unwrap();
     assert!(admin.has_role(Role::Admin));
     assert!(matches!(id.authenticate("cst_not-a-token-of-ours-00000"), Err(ArchiveError::Unauthenticated)));
     // Staff records are sealed: no role or department in the clear.
