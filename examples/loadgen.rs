@@ -181,9 +181,49 @@ async fn fetch_ok(req: reqwest::RequestBuilder, what: &str) -> anyhow::Result<()
     Ok(())
 }
 
-/// Redeems an enrollment code for its token.
+/// The current TOTP code (RFC 6238) of a base32 secret, as the holder's
+/// authenticator app shows it.
+fn totp_now(secret: &str) -> anyhow::Result<String> {
+    let bytes = totp_rs::Secret::try_from_base32(secret).map_err(|e| anyhow::anyhow!("TOTP secret: {e:?}"))?;
+    let totp = totp_rs::Builder::new().with_secret(bytes.as_bytes().to_vec()).build()?;
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH)?.as_secs();
+    Ok(totp.generate(now).to_string())
+}
+
+/// Sets up and proves the second factor of `token`'s holder, so that the
+/// token works (the bootstrap admin token). A token already bound, or a
+/// server from before second factors, answers otherwise: nothing to do.
+async fn prove_factor(client: &reqwest::Client, base: &str, token: &str) -> anyhow::Result<()> {
+    let resp = client.post(format!("{base}/v1/factor")).bearer_auth(token).send().await?;
+    if !resp.status().is_success() {
+        return Ok(());
+    }
+    let secret = resp.json::<Value>().await?["secret"].as_str().unwrap_or_default().to_owned();
+    let code = totp_now(&secret)?;
+    let resp = client
+        .post(format!("{base}/v1/factor/confirm"))
+        .bearer_auth(token)
+        .json(&json!({ "code": code }))
+        .send()
+        .await?;
+    if !resp.status().is_success() {
+        bail!("proving the second factor answered {}", resp.status());
+    }
+    Ok(())
+}
+
+/// Redeems an enrollment code for its token: the code alone gives a second
+/// factor to set up (202), the code with its current TOTP code the token
+/// (201; a server from before second factors gives it at once).
 async fn enroll(client: &reqwest::Client, base: &str, code: &str) -> anyhow::Result<String> {
     let resp = client.post(format!("{base}/v1/enroll")).json(&json!({ "code": code })).send().await?;
+    let resp = if resp.status() == reqwest::StatusCode::ACCEPTED {
+        let secret = resp.json::<Value>().await?["second_factor"]["secret"].as_str().unwrap_or_default().to_owned();
+        let body = json!({ "code": code, "second_factor": totp_now(&secret)? });
+        client.post(format!("{base}/v1/enroll")).json(&body).send().await?
+    } else {
+        resp
+    };
     if resp.status() != reqwest::StatusCode::CREATED {
         bail!("enrolling answered {}", resp.status());
     }
@@ -198,6 +238,7 @@ async fn main() -> anyhow::Result<()> {
 async fn run(mut args: BenchArgs) -> anyhow::Result<()> {
     let client = reqwest::Client::builder().pool_max_idle_per_host(args.concurrency).build()?;
     let base = args.url.trim_end_matches('/').to_owned();
+    prove_factor(&client, &base, &args.admin_token).await.context("the admin's second factor")?;
     if let Some(code) = args.second_admin_code.take() {
         args.second_admin_token = Some(enroll(&client, &base, &code).await.context("redeeming --second-admin-code")?);
     }

@@ -22,6 +22,7 @@ CUSTOS_BOOTSTRAP_TOKEN="$token" CUSTOS_BOOTSTRAP_SECOND_ADMIN_CODE="$code" CUSTO
   --data-dir "$work/data" --listen 127.0.0.1:18182 >"$work/out.log" 2>"$work/err.log" &
 server=$!
 for _ in $(seq 100); do grep -q listening "$work/out.log" 2>/dev/null && break; sleep 0.1; done
+prove_admin $base "$token"
 second=$(enroll_second $base)
 json() { sed -n "s/.*\"$1\":\"\([^\"]*\)\".*/\1/p"; }
 pid=$(curl -s -X POST -H "Authorization: Bearer $token" -H 'Content-Type: application/json' \
@@ -30,7 +31,7 @@ asked=$(curl -s -X POST -H "Authorization: Bearer $token" $base/v1/principals/$p
 tid=$(echo "$asked" | json token_id)
 # The enrollment code comes in two halves: the asking admin's, then the approving admin's.
 enr=$(echo "$asked" | json enrollment_code_part)$(curl -s -X POST -H "Authorization: Bearer $second" $base/v1/tokens/$tid/approve | json enrollment_code_part)
-svc=$(curl -s -X POST -H 'Content-Type: application/json' -d "{\"code\":\"$enr\"}" $base/v1/enroll | json token)
+svc=$(enroll_with $base "$enr")
 python3 scripts/gen-customers.py "$rows" "$work/sheet.csv"
 echo "machine: $(nproc) cores, $(uname -r); $(date -u +%Y-%m-%dT%H:%MZ); $rows rows"
 echo "first import (every row created):"
