@@ -231,6 +231,12 @@ pub fn officer_state(_: &()) -> Vec<u8> {
     b"q/officer".to_vec()
 }
 
+/// `registers`: the kinds of processing an `assessment_missing` alert was
+/// raised for (one row).
+pub fn assessment_alerts(_: &()) -> Vec<u8> {
+    b"q/assessments".to_vec()
+}
+
 /// `registers`: a data-grading decision (DSL Art. 21), append-only.
 pub fn grade_decision(id: &crate::domain::GradeDecisionId) -> Vec<u8> {
     format!("dg/{id}").into_bytes()

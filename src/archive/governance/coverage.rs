@@ -14,13 +14,13 @@ use crate::archive::Resource;
 use crate::archive::{ArchiveError, RequestCtx};
 use crate::audit::{Action, Commit, CommitError, EntryBody, Outcome};
 use crate::domain::{ProcessingKind, RecipientRole};
-use crate::store::{Cf, Table};
+use crate::store::{keys, Cf, Table};
 use serde::Serialize;
 use std::collections::BTreeSet;
 
 /// The kinds an `assessment_missing` alert was raised for: `q/assessments`.
 const ALERTED: Table<(), BTreeSet<ProcessingKind>> =
-    Table::new(Cf::Registers, b"q/assessments", |_: &()| b"q/assessments".to_vec());
+    Table::new(Cf::Registers, b"q/assessments", keys::assessment_alerts);
 
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct KindCoverage {
