@@ -992,3 +992,66 @@ async fn failed_authentication_is_counted_per_address_and_minute() {
     assert_eq!(bursts[0]["actor"], "source:127.0.0.3");
     app.stop().await;
 }
+
+/// PIPL Art. 56: an impact assessment and its report are kept at least
+/// three years. No call removes or changes one: every method on its paths
+/// but the ones that record and read is refused, as the compliance officer
+/// who recorded it and as an admin, and a second assessment of the same
+/// scope is a record of its own beside the first.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_impact_assessment_is_neither_deleted_nor_replaced_by_any_call() {
+    use reqwest::Method;
+    let app = spawn_app().await;
+    let (_, officer) = app.principal(&["compliance"], "总部").await;
+    let first = assess(&app.client, &app.base, &officer, &["credit_assessment"], &["sensitive_data"]).await;
+    let listed = |token: String| {
+        let app = &app;
+        async move {
+            let r = app.get(&token, None, "/v1/assessments").await;
+            assert_eq!(r.status(), StatusCode::OK);
+            r.json::<Value>().await.unwrap()["assessments"].as_array().unwrap().clone()
+        }
+    };
+    let before = listed(officer.clone()).await;
+    assert_eq!(before.len(), 1, "{before:?}");
+    assert_eq!(before[0]["id"], first.as_str());
+    let report = format!("/v1/assessments/{first}/report");
+
+    let one = format!("/v1/assessments/{first}");
+    let attempts = [
+        (Method::DELETE, one.clone()),
+        (Method::PUT, one.clone()),
+        (Method::PATCH, one.clone()),
+        (Method::POST, one.clone()),
+        (Method::DELETE, "/v1/assessments".to_owned()),
+        (Method::PUT, "/v1/assessments".to_owned()),
+        (Method::PATCH, "/v1/assessments".to_owned()),
+        (Method::DELETE, report.clone()),
+        (Method::PUT, report.clone()),
+        (Method::POST, report.clone()),
+    ];
+    let replacement = json!({"scope": {"purposes": [], "data_categories": [], "processing": []},
+        "conducted_on": "2020-01-02", "conclusion": "x", "report_base64": "eA==", "report_type": "text/plain"});
+    for token in [officer.as_str(), ADMIN_TOKEN] {
+        for (method, path) in &attempts {
+            let r = app.request(method.clone(), token, "legal_compliance", path, Some(replacement.clone())).await;
+            let status = r.status();
+            assert!(
+                status == StatusCode::NOT_FOUND || status == StatusCode::METHOD_NOT_ALLOWED,
+                "{method} {path}: {status}"
+            );
+        }
+    }
+
+    // A second assessment of the same scope is recorded beside the first.
+    let second = assess(&app.client, &app.base, &officer, &["credit_assessment"], &["sensitive_data"]).await;
+    assert_ne!(second, first);
+    let after = listed(officer.clone()).await;
+    assert_eq!(after.len(), 2, "{after:?}");
+    let kept = after.iter().find(|a| a["id"] == first.as_str()).unwrap();
+    assert_eq!(kept, &before[0], "the first assessment is as it was recorded");
+    let r = app.get(&officer, None, &report).await;
+    assert_eq!(r.status(), StatusCode::OK);
+    assert_eq!(r.bytes().await.unwrap().as_ref(), b"PIA report", "the report comes back whole");
+    app.stop().await;
+}
