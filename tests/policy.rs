@@ -610,3 +610,59 @@ async fn a_subject_cannot_be_taken_over_by_naming_their_id() {
     assert_eq!(r.status(), StatusCode::CREATED);
     w.app.stop().await;
 }
+
+/// PIPL Art. 23: a handler the company provides data to (an independent
+/// recipient) sees a person's fields only under that person's separate
+/// consent naming it, from the next request on and until it is withdrawn;
+/// each read's audit entry names the recipient and what was withheld for
+/// lack of the consent.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_independent_recipient_sees_a_person_only_under_their_consent_naming_it_and_the_audit_says_so() {
+    let w = world().await;
+    let officer = w.token("compliance").to_owned();
+    let rfc3339 = |t: time::OffsetDateTime| t.format(&time::format_description::well_known::Rfc3339).unwrap();
+    let (client, base) = (&w.app.client, &w.app.base);
+    let assessment = assess(client, base, &officer, &["service_delivery"], &["provision_to_third_party"]).await;
+    let recipient = json!({"name": "合作承运商", "role": "independent", "purposes": ["service_delivery"],
+        "classes": ["internal", "personal"], "country": "CN", "term_from": rfc3339(w.now() - time::Duration::days(1)),
+        "term_until": rfc3339(w.now() + time::Duration::days(30)), "contract": "数据提供协议 7", "assessment": assessment});
+    let r = w.app.request(reqwest::Method::POST, &officer, "dsr", "/v1/recipients", Some(recipient)).await;
+    assert_eq!(r.status(), StatusCode::CREATED);
+    let rid = r.json::<Value>().await.unwrap()["id"].as_str().unwrap().to_owned();
+    let desk = json!({"name": "partner desk", "roles": ["processor"], "recipient": rid});
+    let (_, partner) = principal_from(client, base, &desk).await;
+
+    // The last read's entry: its reason and the fields it withheld and released.
+    let last_read = || async {
+        let entries = w.app.audit(&officer, &format!("resource={}&action=dossier.read", w.id)).await;
+        entries.last().cloned().unwrap()
+    };
+    let listed = |e: &Value, how: &str, path: &str| e["fields"][how].as_array().unwrap().contains(&json!(path));
+
+    let d = w.read_ok(&partner, "service_delivery").await;
+    assert_eq!(d["customer"], w.body["customer"], "the business record is the agreement's");
+    assert_eq!(redaction(&d, "/contacts/0/phone").as_deref(), Some("withheld"), "{d}");
+    let e = last_read().await;
+    let reason = e["reason"].as_str().unwrap();
+    assert!(reason.contains(&format!("for recipient {rid} (independent)")), "{e}");
+    assert!(reason.contains(&format!("no-consent-naming:{rid}")), "{e}");
+    assert!(listed(&e, "withheld", "/contacts/0/phone"), "{e}");
+
+    let consent = json!({"purpose": "service_delivery", "basis": "separate_consent", "recipient": rid,
+        "evidence": "signed provision consent", "granted_at": rfc3339(w.now())});
+    let path = format!("/v1/subjects/{}/consents", w.subjects[0]);
+    let r = w.app.request(reqwest::Method::POST, &officer, "dsr", &path, Some(consent)).await;
+    assert_eq!(r.status(), StatusCode::CREATED);
+    let d = w.read_ok(&partner, "service_delivery").await;
+    assert_eq!(d["contacts"][0]["phone"], w.body["contacts"][0]["phone"], "{d}");
+    assert_eq!(redaction(&d, "/contacts/1/phone").as_deref(), Some("withheld"), "the other person did not consent");
+    let e = last_read().await;
+    assert!(listed(&e, "released", "/contacts/0/phone") && listed(&e, "withheld", "/contacts/1/phone"), "{e}");
+    assert!(e["reason"].as_str().unwrap().contains(&format!("for recipient {rid} (independent)")), "{e}");
+
+    let withdraw = format!("{path}/service_delivery@{rid}");
+    assert_eq!(w.app.request(reqwest::Method::DELETE, &officer, "dsr", &withdraw, None).await.status(), StatusCode::OK);
+    let d = w.read_ok(&partner, "service_delivery").await;
+    assert_eq!(redaction(&d, "/contacts/0/phone").as_deref(), Some("withheld"), "withdrawn: {d}");
+    assert!(listed(&last_read().await, "withheld", "/contacts/0/phone"));
+}
