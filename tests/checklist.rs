@@ -196,7 +196,8 @@ fn every_row_has_a_known_status_and_a_covered_row_names_its_tests() {
     for row in checklist() {
         let status = row.status.split(':').next().unwrap_or("").trim();
         if !STATUSES.contains(&status) {
-            failures.push(format!("line {} ({}): status `{}` is not one of {STATUSES:?}", row.line, row.law, row.status));
+            failures
+                .push(format!("line {} ({}): status `{}` is not one of {STATUSES:?}", row.line, row.law, row.status));
         }
         if status == "covered" && row.tests.is_empty() {
             failures.push(format!("line {} ({}): covered, but names no test", row.line, row.law));
@@ -214,11 +215,8 @@ fn every_row_has_a_known_status_and_a_covered_row_names_its_tests() {
 #[test]
 fn no_row_of_the_checklist_is_lost() {
     let rows = checklist();
-    let mut failures: Vec<String> = rows
-        .iter()
-        .filter(|r| r.law.is_empty())
-        .map(|r| format!("line {}: the row names no law", r.line))
-        .collect();
+    let mut failures: Vec<String> =
+        rows.iter().filter(|r| r.law.is_empty()).map(|r| format!("line {}: the row names no law", r.line)).collect();
     for law in REQUIRED_ROWS {
         if !rows.iter().any(|r| r.law == law) {
             failures.push(format!("the row `{law}` is gone"));
