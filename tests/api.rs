@@ -498,6 +498,7 @@ async fn operations_endpoints_and_openapi_completeness() {
         ("/v1/requests/{id}/handovers/{recipient}/content", "get"),
         ("/v1/data-grades", "get"),
         ("/v1/data-grades/decisions", "post"),
+        ("/v1/data-grades/responsible", "post"),
         ("/v1/compliance-audits", "post"),
         ("/v1/compliance-audits", "get"),
         ("/v1/compliance-audits/{id}", "get"),
@@ -541,10 +542,11 @@ async fn operations_endpoints_and_openapi_completeness() {
         }
     }
     assert_eq!(
-        json_bodies, 35,
+        json_bodies, 36,
         "dossier create and update, principal, close, hold, consent, erasure, enroll, residency, request and its \
          change, incident, affected, notification, exemption, export, assessment, officer, recipient, attestation, \
-         transfer, interaction, figures, grade override, review, hand-over, grading decision, engagement, its start, \
+         transfer, interaction, figures, grade override, review, hand-over, grading decision, data-security \
+         appointment, engagement, its start, \
          completion and authority report, finding, fix, verification, second-factor confirmation"
     );
     app.stop().await;

@@ -100,7 +100,7 @@ pub async fn openapi(State(s): State<AppState>) -> Json<Value> {
         super::recipients::create_recipient, super::recipients::list_recipients, super::recipients::get_recipient,
         super::recipients::attest, super::recipients::create_transfer, super::recipients::list_transfers,
         super::recipients::volume, super::recipients::notices,
-        super::oversight::data_grades, super::oversight::decide_grade, super::oversight::plan_engagement,
+        super::oversight::data_grades, super::oversight::decide_grade, super::oversight::appoint_responsible, super::oversight::plan_engagement,
         super::oversight::audit_register, super::oversight::engagement, super::oversight::start_engagement,
         super::oversight::complete_engagement, super::oversight::report_to_authority,
         super::oversight::engagement_report, super::oversight::raise_finding, super::oversight::fix_finding,

@@ -3,16 +3,17 @@
 //! decisions. `/v1/compliance-audits`: the compliance-audit register
 //! (PIPL Art. 54; NDSMR Art. 27, 30-33): engagements, their reports,
 //! findings tracked to a verified fix, and the schedule. Compliance writes,
-//! the auditor reads.
+//! the auditor reads. `/v1/data-grades/responsible`: who answers for
+//! network-data security (NDSMR Art. 30).
 
 use crate::archive::oversight::{
-    AuditRegister, DataGradesView, EngagementCompletion, EngagementView, FindingView, GradeDecisionView, NewEngagement,
-    NewFinding, NewGradeDecision,
+    AppointmentView, AuditRegister, DataGradesView, EngagementCompletion, EngagementView, FindingView,
+    GradeDecisionView, NewAppointment, NewEngagement, NewFinding, NewGradeDecision,
 };
 use crate::web::body::Body;
 use crate::web::commands::{
-    one_date, AuthorityReportDto, CompletionDto, EngagementDto, FindingDto, FixDto, GradeDecisionDto, StartDto,
-    VerifyDto,
+    one_date, AppointmentDto, AuthorityReportDto, CompletionDto, EngagementDto, FindingDto, FixDto, GradeDecisionDto,
+    StartDto, VerifyDto,
 };
 use crate::web::error::ApiError;
 use crate::web::{AppState, Ctx};
@@ -26,6 +27,7 @@ pub fn routes() -> Router<AppState> {
     Router::new()
         .route("/data-grades", get(data_grades))
         .route("/data-grades/decisions", post(decide_grade))
+        .route("/data-grades/responsible", post(appoint_responsible))
         .route("/compliance-audits", post(plan_engagement).get(audit_register))
         .route("/compliance-audits/{id}", get(engagement))
         .route("/compliance-audits/{id}/start", post(start_engagement))
@@ -65,6 +67,22 @@ pub async fn decide_grade(
 ) -> Result<(StatusCode, Json<GradeDecisionView>), ApiError> {
     let new = NewGradeDecision::try_from(d).map_err(ApiError::invalid)?;
     Ok((StatusCode::CREATED, Json(s.archive.oversight().decide_grade(&ctx, new).await?)))
+}
+
+/// Record who is responsible for network-data security and the body that
+/// manages it (compliance; NDSMR Art. 30; name, contact and body sealed).
+#[utoipa::path(post, path = "/v1/data-grades/responsible", tag = "governance",
+    request_body = AppointmentDto,
+    responses((status = 201, body = AppointmentView), (status = 400), (status = 401), (status = 403),
+              (status = 409), (status = 413), (status = 422)),
+    security(("bearer" = [])))]
+pub async fn appoint_responsible(
+    State(s): State<AppState>,
+    Ctx(ctx): Ctx,
+    Body(d): Body<AppointmentDto>,
+) -> Result<(StatusCode, Json<AppointmentView>), ApiError> {
+    let new = NewAppointment::try_from(d).map_err(ApiError::invalid)?;
+    Ok((StatusCode::CREATED, Json(s.archive.oversight().appoint_responsible(&ctx, new).await?)))
 }
 
 /// Plan a compliance engagement (compliance).

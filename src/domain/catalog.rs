@@ -324,6 +324,19 @@ mod tests {
     }
 
     #[test]
+    fn a_leaf_with_no_class_of_its_own_or_its_parents_is_refused() {
+        // PIPL Art. 4: every field says whether it is personal information;
+        // a leaf nobody classified cannot enter the catalog.
+        let bare = r#"{"type": "object", "properties": {"a": {"type": "string", "x-label": {"zh": "甲", "en": "A"}}}}"#;
+        let err = Catalog::from_schema(bare).unwrap_err();
+        assert!(err.contains("/a") && err.contains("x-classification"), "{err}");
+        let inherited = r#"{"type": "object", "properties": {"p": {"type": "object", "x-classification": "personal",
+            "properties": {"a": {"type": "string", "x-label": {"zh": "甲", "en": "A"}}}}}}"#;
+        let c = Catalog::from_schema(inherited).unwrap();
+        assert_eq!(c.field("/p/a").unwrap().class, Classification::Personal, "a parent's class covers its leaves");
+    }
+
+    #[test]
     fn generic_replaces_array_indexes_only() {
         assert_eq!(generic("/contacts/12/phone"), "/contacts/*/phone");
         assert_eq!(generic("/customer/name"), "/customer/name");

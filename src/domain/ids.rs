@@ -83,6 +83,7 @@ prefixed_id!(TransferId, "xfr_", "transfer record");
 prefixed_id!(InteractionId, "itr_", "interaction");
 prefixed_id!(GradeDecisionId, "grd_", "grading decision");
 prefixed_id!(EngagementId, "eng_", "compliance-audit engagement");
+prefixed_id!(AppointmentId, "apt_", "appointment");
 
 #[cfg(test)]
 mod tests {

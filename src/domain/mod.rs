@@ -11,7 +11,7 @@ pub use ids::{
     AlertId, AssessmentId, BackupId, BatchId, CertificateId, DossierId, ExportId, HoldId, IdError, IncidentId,
     InteractionId, PrincipalId, RecipientId, RequestId, SubjectId, TokenId, TransferId,
 };
-pub use ids::{EngagementId, GradeDecisionId};
+pub use ids::{AppointmentId, EngagementId, GradeDecisionId};
 pub use jurisdiction::{Jurisdiction, EU_MEMBER_STATES};
 pub use lang::Lang;
 

@@ -87,6 +87,25 @@ pub struct Alert {
     pub threshold: u64,
 }
 
+impl Alert {
+    /// An alert a job or an operation raises on its own, not from a
+    /// window of audit entries: counted once, at `now`, by `actor` (empty
+    /// for the system).
+    pub fn once(rule: &str, actor: &str, description: String, now: OffsetDateTime) -> Alert {
+        Alert {
+            id: crate::domain::AlertId::generate().to_string(),
+            rule: rule.into(),
+            description,
+            actor: actor.into(),
+            window_start: now,
+            window_end: now,
+            window_seconds: 0,
+            count: 1,
+            threshold: 1,
+        }
+    }
+}
+
 #[derive(Default)]
 struct Window {
     events: VecDeque<(OffsetDateTime, String)>,

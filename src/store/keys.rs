@@ -245,6 +245,21 @@ pub fn grade_decision(id: &crate::domain::GradeDecisionId) -> Vec<u8> {
 /// `registers`: every data-grading decision.
 pub const GRADE_DECISION_PREFIX: &[u8] = b"dg/";
 
+/// `registers`: an appointment of the person responsible for network-data
+/// security (NDSMR Art. 30), append-only.
+pub fn appointment(id: &crate::domain::AppointmentId) -> Vec<u8> {
+    format!("da/{id}").into_bytes()
+}
+
+/// `registers`: every such appointment.
+pub const APPOINTMENT_PREFIX: &[u8] = b"da/";
+
+/// `registers`: whether the alert that important data has nobody
+/// responsible is raised (one row).
+pub fn data_security_alert(_: &()) -> Vec<u8> {
+    b"q/data-security".to_vec()
+}
+
 /// `registers`: a compliance-audit engagement with its findings.
 pub fn engagement(id: &crate::domain::EngagementId) -> Vec<u8> {
     format!("ce/{id}").into_bytes()

@@ -24,8 +24,8 @@ mod api_bodies;
 pub use api_bodies::{AffectedDto, FiguresDto, HandoverDto, NewExportDto, OfficerDto};
 mod oversight_bodies;
 pub use oversight_bodies::{
-    one_date, report_bytes, AuthorityReportDto, CompletionDto, EngagementDto, FindingDto, FixDto, GradeDecisionDto,
-    ReportDto, StartDto, VerifyDto,
+    one_date, report_bytes, AppointmentDto, AuthorityReportDto, CompletionDto, EngagementDto, FindingDto, FixDto,
+    GradeDecisionDto, ReportDto, StartDto, VerifyDto,
 };
 
 /// `POST /v1/dossiers/{id}/interactions`.

@@ -341,15 +341,13 @@ impl Backups {
                 self.metrics.record_backup(false, self.clock.now());
                 tracing::error!(error = %e, "nightly backup failed");
                 let alert = crate::policy::alerts::Alert {
-                    id: crate::domain::AlertId::generate().to_string(),
-                    rule: "backup_failed".into(),
-                    description: "the nightly backup failed; see the log".into(),
-                    actor: "system".into(),
-                    window_start: self.clock.now(),
-                    window_end: self.clock.now(),
-                    window_seconds: 0,
-                    count: 1,
                     threshold: 0,
+                    ..crate::policy::alerts::Alert::once(
+                        "backup_failed",
+                        "system",
+                        "the nightly backup failed; see the log".into(),
+                        self.clock.now(),
+                    )
                 };
                 if let Err(e) = self.trail.record_alert(&alert) {
                     tracing::error!(error = %e, "recording the backup alert failed");

@@ -156,20 +156,15 @@ impl Governance {
         };
         let now = self.clock.now();
         let citation = self.policy.assessments.rules().find(|(k, _)| *k == kind).map(|(_, r)| r.citation.clone());
-        let alert = crate::policy::alerts::Alert {
-            id: crate::domain::AlertId::generate().to_string(),
-            rule: "assessment_missing".into(),
-            description: format!(
+        let alert = crate::policy::alerts::Alert::once(
+            "assessment_missing",
+            "",
+            format!(
                 "{held_back}: no impact assessment on record covers {kind} ({}); record one with POST /v1/assessments",
                 citation.unwrap_or_default()
             ),
-            actor: String::new(),
-            window_start: now,
-            window_end: now,
-            window_seconds: 0,
-            count: 1,
-            threshold: 1,
-        };
+            now,
+        );
         let entry = EntryBody {
             request_id: alert.id.clone(),
             ..EntryBody::system(

@@ -11,7 +11,7 @@ use crate::archive::records::TokenRecord;
 use crate::archive::ArchiveError;
 use crate::audit::{Action, Commit, EntryBody};
 use crate::crypto::secret::new_secret;
-use crate::domain::{AlertId, PrincipalId, TokenId};
+use crate::domain::{PrincipalId, TokenId};
 
 /// Two new admins' enrollment codes, each for one person.
 pub struct BrokenGlass {
@@ -52,15 +52,14 @@ impl Identity {
             admins.push((admin.id, code));
         }
         let alert = crate::policy::alerts::Alert {
-            id: AlertId::generate().to_string(),
-            rule: "break_glass".into(),
-            description: "two admins were made offline by break-glass (all admin tokens lost)".into(),
-            actor: "system:cli".into(),
-            window_start: now,
-            window_end: now,
-            window_seconds: 0,
             count: 2,
             threshold: 0,
+            ..crate::policy::alerts::Alert::once(
+                "break_glass",
+                "system:cli",
+                "two admins were made offline by break-glass (all admin tokens lost)".into(),
+                now,
+            )
         };
         ops.push(crate::archive::records::ALERTS.put_unguarded(&alert.id, &alert)?);
         entries.push(EntryBody {

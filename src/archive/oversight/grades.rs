@@ -95,6 +95,10 @@ pub struct DataGradesView {
     pub holds_important: bool,
     /// The transfer mechanism important data needs to leave the PRC.
     pub important_outbound_mechanism: String,
+    /// The person responsible for network-data security and the managing
+    /// body, as last appointed (NDSMR Art. 30; required while
+    /// `holds_important`).
+    pub responsible: Option<super::AppointmentView>,
     pub sets: Vec<DataSetView>,
     /// The SHA-256 of the policy files these grades are read from.
     pub policy_hash: String,
@@ -196,6 +200,7 @@ impl Oversight {
             citation: grades.citation.clone(),
             holds_important: grades.holds_important(),
             important_outbound_mechanism: grades.important_outbound_mechanism.clone(),
+            responsible: self.responsible()?,
             sets,
             policy_hash: self.policy.hash.clone(),
         })

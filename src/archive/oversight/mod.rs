@@ -5,13 +5,15 @@
 //! `findings`: each finding to its fix and a second officer's check; PIPL
 //! Art. 54, NDSMR Art. 27, and the yearly risk assessment of important
 //! data, NDSMR Art. 30-33), whose schedule the deadline job keeps
-//! (`schedule`). Read by compliance and the auditor, written by compliance
+//! (`schedule`); and the person responsible for network-data security
+//! (`responsible`, NDSMR Art. 30). Read by compliance and the auditor, written by compliance
 //! (`register.read`, `register.keep`); every change a guarded write with
 //! its audit entry.
 
 mod audits;
 mod findings;
 mod grades;
+mod responsible;
 mod schedule;
 
 pub use audits::{
@@ -19,6 +21,7 @@ pub use audits::{
 };
 pub use findings::{FindingState, FindingView, NewFinding, Severity};
 pub use grades::{DataGradesView, DataSetView, DecisionState, GradeDecisionView, NewGradeDecision};
+pub use responsible::{AppointmentView, NewAppointment};
 
 use crate::archive::{gate::Gate, vault::Slot, vault::Vault, ArchiveError};
 use crate::crypto::{KeyRef, Sealed};

@@ -37,17 +37,7 @@ struct ScheduleState {
 }
 
 fn alert(rule: &str, description: String, now: time::OffsetDateTime) -> Alert {
-    Alert {
-        id: crate::domain::AlertId::generate().to_string(),
-        rule: rule.into(),
-        description,
-        actor: String::new(),
-        window_start: now,
-        window_end: now,
-        window_seconds: 0,
-        count: 1,
-        threshold: 1,
-    }
+    Alert::once(rule, "", description, now)
 }
 
 impl Oversight {
@@ -105,6 +95,7 @@ impl Oversight {
         for e in &all {
             raised.extend(self.check_findings(e).await?);
         }
+        raised.extend(self.check_responsible().await?);
         Ok(raised)
     }
 
@@ -217,7 +208,7 @@ impl Oversight {
     }
 }
 
-fn alert_entry(a: &Alert, resource: &str) -> EntryBody {
+pub(super) fn alert_entry(a: &Alert, resource: &str) -> EntryBody {
     EntryBody {
         request_id: a.id.clone(),
         ..EntryBody::system(Action::AuditAlert, resource, format!("{}: {}", a.rule, a.description))

@@ -202,7 +202,8 @@ async fn important_data_calls_for_the_yearly_risk_assessment_at_once() {
     });
     let o = a.oversight();
     let raised = o.check_audits().await.unwrap();
-    assert_eq!(raised.iter().map(|a| a.rule.as_str()).collect::<Vec<_>>(), ["compliance_audit_due"]);
+    let rules: Vec<&str> = raised.iter().map(|a| a.rule.as_str()).collect();
+    assert_eq!(rules, ["compliance_audit_due", "data_security_responsible_missing"]);
     assert!(
         raised[0].description.contains("important_data_risk")
             && raised[0].description.contains("no important_data_risk completed")
@@ -210,4 +211,66 @@ async fn important_data_calls_for_the_yearly_risk_assessment_at_once() {
     clock.advance(time::Duration::days(1));
     let raised = o.check_audits().await.unwrap();
     assert_eq!(raised.iter().map(|a| a.rule.as_str()).collect::<Vec<_>>(), ["compliance_audit_overdue"]);
+}
+
+type Fixture = (crate::archive::Archive, std::sync::Arc<crate::store::MemStore>, std::sync::Arc<crate::clock::ManualClock>);
+
+fn important_transport() -> Fixture {
+    let settings = crate::archive::Settings { key_cache: 64, ..Default::default() };
+    archive_with_policy(settings, |p| {
+        for id in ["transport_demand", "backups"] {
+            let set = p.data_grades.sets.get_mut(id).unwrap();
+            set.level = Level::Important;
+            set.catalogue = Some("transport sector catalogue".into());
+        }
+    })
+}
+
+fn appointment(on: time::Date) -> super::NewAppointment {
+    super::NewAppointment {
+        name: "王安全".into(),
+        contact: "datasec@example.com".into(),
+        unit: "网络数据安全管理办公室 (data-security office)".into(),
+        appointed_on: on,
+    }
+}
+
+#[tokio::test]
+async fn important_data_needs_a_responsible_person_on_record_and_says_so_once() {
+    // NDSMR Art. 30: a handler of important data names the person
+    // responsible for network-data security and the managing body.
+    let (a, store, clock) = important_transport();
+    let o = a.oversight();
+    let responsible = |r: &[crate::policy::alerts::Alert]| {
+        r.iter().filter(|a| a.rule == "data_security_responsible_missing").count()
+    };
+    assert_eq!(responsible(&o.check_audits().await.unwrap()), 1, "nobody appointed: one alert");
+    clock.advance(time::Duration::days(1));
+    assert_eq!(responsible(&o.check_audits().await.unwrap()), 0, "raised once, not every day");
+
+    let today = a.now().date();
+    let auditor = o.appoint_responsible(&ctx(&[Role::Auditor]), appointment(today)).await;
+    assert!(matches!(auditor, Err(ArchiveError::Forbidden { .. })), "the auditor reads only: {auditor:?}");
+    let later = o.appoint_responsible(&ctx(&[Role::Compliance]), appointment(today.next_day().unwrap())).await;
+    assert!(matches!(later, Err(ArchiveError::Invalid(ref e)) if e[0].path == "/appointed_on"), "{later:?}");
+    let view = o.appoint_responsible(&ctx(&[Role::Compliance]), appointment(today)).await.unwrap();
+    assert_eq!((view.name.as_str(), view.contact.as_str()), ("王安全", "datasec@example.com"));
+    let grades = o.data_grades(&ctx(&[Role::Auditor])).await.unwrap();
+    assert!(grades.holds_important);
+    assert_eq!(grades.responsible.map(|r| r.id), Some(view.id), "the view names the appointment in force");
+    for row in store.scan(Cf::Registers, b"da/", b"da0") {
+        let raw = String::from_utf8_lossy(&row.unwrap().1).into_owned();
+        assert!(!raw.contains("王安全") && !raw.contains("datasec@"), "name and contact are sealed: {raw}");
+    }
+    clock.advance(time::Duration::days(1));
+    assert_eq!(responsible(&o.check_audits().await.unwrap()), 0, "someone is responsible now");
+}
+
+#[tokio::test]
+async fn general_data_alone_needs_no_responsible_person() {
+    let (a, _, _) = archive_with_clock();
+    let o = a.oversight();
+    let raised = o.check_audits().await.unwrap();
+    assert!(raised.iter().all(|a| a.rule != "data_security_responsible_missing"), "{raised:?}");
+    assert!(o.data_grades(&ctx(&[Role::Compliance])).await.unwrap().responsible.is_none());
 }

@@ -60,6 +60,8 @@ pub enum Action {
     DataGradeDecide,
     /// `data_grade.read`
     DataGradeRead,
+    /// `data_security.appoint`
+    DataSecurityAppoint,
     /// `disposition.approve`
     DispositionApprove,
     /// `disposition.batch`

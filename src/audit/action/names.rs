@@ -4,7 +4,7 @@ use super::Action;
 
 impl Action {
     /// Every action, in name order.
-    pub const ALL: [Action; 115] = [
+    pub const ALL: [Action; 116] = [
         Action::AssessmentCoverage,
         Action::AssessmentCreate,
         Action::AssessmentList,
@@ -31,6 +31,7 @@ impl Action {
         Action::ConsentWithdraw,
         Action::DataGradeDecide,
         Action::DataGradeRead,
+        Action::DataSecurityAppoint,
         Action::DispositionApprove,
         Action::DispositionBatch,
         Action::DispositionDue,
@@ -151,6 +152,7 @@ impl Action {
             Action::ConsentWithdraw => "consent.withdraw",
             Action::DataGradeDecide => "data_grade.decide",
             Action::DataGradeRead => "data_grade.read",
+            Action::DataSecurityAppoint => "data_security.appoint",
             Action::DispositionApprove => "disposition.approve",
             Action::DispositionBatch => "disposition.batch",
             Action::DispositionDue => "disposition.due",

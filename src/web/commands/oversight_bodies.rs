@@ -5,7 +5,7 @@
 //! use case's to check.
 
 use crate::archive::oversight::{
-    Conductor, EngagementCompletion, NewEngagement, NewFinding, NewGradeDecision, Severity,
+    Conductor, EngagementCompletion, NewAppointment, NewEngagement, NewFinding, NewGradeDecision, Severity,
 };
 use crate::domain::dossier::FieldError;
 use crate::policy::audits::EngagementKind;
@@ -49,6 +49,40 @@ impl TryFrom<GradeDecisionDto> for NewGradeDecision {
             decided_on,
             decided_by: d.decided_by.0,
             reasoning: d.reasoning.0,
+        });
+        errors.finish(new)
+    }
+}
+
+/// `POST /v1/data-grades/responsible`: who is responsible for
+/// network-data security, and the body that manages it (NDSMR Art. 30).
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AppointmentDto {
+    /// The person responsible (sealed).
+    #[schema(inline)]
+    pub name: Text,
+    /// How to reach them (sealed).
+    #[schema(inline)]
+    pub contact: Text,
+    /// The managing body (网络数据安全管理机构; sealed).
+    #[schema(inline)]
+    pub unit: Text,
+    /// ISO 8601 date.
+    #[schema(format = Date)]
+    pub appointed_on: String,
+}
+
+impl TryFrom<AppointmentDto> for NewAppointment {
+    type Error = Vec<FieldError>;
+    fn try_from(d: AppointmentDto) -> Result<Self, Self::Error> {
+        let mut errors = Errors::default();
+        let appointed_on = super::api_bodies::iso_date(&mut errors, "/appointed_on", &d.appointed_on);
+        let new = appointed_on.map(|appointed_on| NewAppointment {
+            name: d.name.0,
+            contact: d.contact.0,
+            unit: d.unit.0,
+            appointed_on,
         });
         errors.finish(new)
     }
