@@ -192,14 +192,7 @@ async fn the_schedule_reminds_then_flags_overdue_once_each_and_a_late_finding_on
 
 #[tokio::test]
 async fn important_data_calls_for_the_yearly_risk_assessment_at_once() {
-    let settings = crate::archive::Settings { key_cache: 64, ..Default::default() };
-    let (a, _, clock) = archive_with_policy(settings, |p| {
-        for id in ["transport_demand", "backups"] {
-            let set = p.data_grades.sets.get_mut(id).unwrap();
-            set.level = Level::Important;
-            set.catalogue = Some("transport sector catalogue".into());
-        }
-    });
+    let (a, _, clock) = important_transport();
     let o = a.oversight();
     let raised = o.check_audits().await.unwrap();
     let rules: Vec<&str> = raised.iter().map(|a| a.rule.as_str()).collect();
@@ -213,7 +206,8 @@ async fn important_data_calls_for_the_yearly_risk_assessment_at_once() {
     assert_eq!(raised.iter().map(|a| a.rule.as_str()).collect::<Vec<_>>(), ["compliance_audit_overdue"]);
 }
 
-type Fixture = (crate::archive::Archive, std::sync::Arc<crate::store::MemStore>, std::sync::Arc<crate::clock::ManualClock>);
+type Fixture =
+    (crate::archive::Archive, std::sync::Arc<crate::store::MemStore>, std::sync::Arc<crate::clock::ManualClock>);
 
 fn important_transport() -> Fixture {
     let settings = crate::archive::Settings { key_cache: 64, ..Default::default() };
@@ -241,9 +235,8 @@ async fn important_data_needs_a_responsible_person_on_record_and_says_so_once() 
     // responsible for network-data security and the managing body.
     let (a, store, clock) = important_transport();
     let o = a.oversight();
-    let responsible = |r: &[crate::policy::alerts::Alert]| {
-        r.iter().filter(|a| a.rule == "data_security_responsible_missing").count()
-    };
+    let responsible =
+        |r: &[crate::policy::alerts::Alert]| r.iter().filter(|a| a.rule == "data_security_responsible_missing").count();
     assert_eq!(responsible(&o.check_audits().await.unwrap()), 1, "nobody appointed: one alert");
     clock.advance(time::Duration::days(1));
     assert_eq!(responsible(&o.check_audits().await.unwrap()), 0, "raised once, not every day");
