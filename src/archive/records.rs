@@ -235,6 +235,50 @@ pub struct SubjectMeta {
     /// `contact_lost` retention trigger).
     #[serde(with = "time::serde::rfc3339::option", default)]
     pub lost_at: Option<OffsetDateTime>,
+    /// The last notice to the person that their restriction is about to be
+    /// lifted (GDPR Art. 18(3)); a lift needs one given since the
+    /// restriction began.
+    #[serde(default)]
+    pub lift_notice: Option<LiftNotice>,
+}
+
+/// How a person was told that their restriction is about to be lifted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum NoticeChannel {
+    Letter,
+    Email,
+    Phone,
+    InPerson,
+    Portal,
+}
+
+impl NoticeChannel {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            NoticeChannel::Letter => "letter",
+            NoticeChannel::Email => "email",
+            NoticeChannel::Phone => "phone",
+            NoticeChannel::InPerson => "in_person",
+            NoticeChannel::Portal => "portal",
+        }
+    }
+}
+
+/// The record that a person was told before their restriction is lifted
+/// (GDPR Art. 18(3)): how and when, by whom; the reference (of the letter,
+/// the message) sealed under the person's key.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct LiftNotice {
+    pub channel: NoticeChannel,
+    /// When the person was told.
+    #[serde(with = "time::serde::rfc3339")]
+    pub notified_at: OffsetDateTime,
+    #[serde(with = "time::serde::rfc3339")]
+    pub recorded_at: OffsetDateTime,
+    pub recorded_by: PrincipalId,
+    #[serde(default)]
+    pub reference: Option<Sealed>,
 }
 
 impl SubjectMeta {
@@ -250,6 +294,7 @@ impl SubjectMeta {
             residency: None,
             objected: Default::default(),
             lost_at: None,
+            lift_notice: None,
         }
     }
 

@@ -216,6 +216,8 @@ pub enum Action {
     SubjectResidency,
     /// `subject.restrict`
     SubjectRestrict,
+    /// `subject.restriction_notice`
+    SubjectRestrictionNotice,
     /// `subject.unrestrict`
     SubjectUnrestrict,
     /// `token.approve`

@@ -4,7 +4,7 @@ use super::Action;
 
 impl Action {
     /// Every action, in name order.
-    pub const ALL: [Action; 115] = [
+    pub const ALL: [Action; 116] = [
         Action::AssessmentCoverage,
         Action::AssessmentCreate,
         Action::AssessmentList,
@@ -109,6 +109,7 @@ impl Action {
         Action::SubjectRead,
         Action::SubjectResidency,
         Action::SubjectRestrict,
+        Action::SubjectRestrictionNotice,
         Action::SubjectUnrestrict,
         Action::TokenApprove,
         Action::TokenCreate,
@@ -220,6 +221,7 @@ impl Action {
             Action::SubjectRead => "subject.read",
             Action::SubjectResidency => "subject.residency",
             Action::SubjectRestrict => "subject.restrict",
+            Action::SubjectRestrictionNotice => "subject.restriction_notice",
             Action::SubjectUnrestrict => "subject.unrestrict",
             Action::TokenApprove => "token.approve",
             Action::TokenCreate => "token.create",
