@@ -176,6 +176,11 @@ pub struct DossierMeta {
     /// Set when the dossier was destroyed; nothing else of it remains.
     #[serde(default)]
     pub destroyed: Option<Tombstone>,
+    /// Per person, the version that last changed their personal fields (a
+    /// correction, PIPL Art. 46; GDPR Art. 16): older versions hold values
+    /// since superseded.
+    #[serde(default)]
+    pub corrected: BTreeMap<SubjectId, u32>,
 }
 
 /// What is left of a destroyed dossier or an erased subject: no personal
@@ -317,6 +322,7 @@ impl SubjectMeta {
                 .filter(|(_, c)| c.basis == ConsentBasis::SeparateConsent)
                 .map(|(k, _)| (*k).clone())
                 .collect(),
+            superseded: false,
         }
     }
 

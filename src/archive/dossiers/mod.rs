@@ -20,6 +20,7 @@ pub(crate) use links::subject_facts;
 pub(crate) use plan::ReadPlan;
 pub(crate) use provision::bloc;
 pub use search::{SearchHit, SearchPage};
+pub use update::Rectifying;
 pub(crate) use update::{Author, NextVersion};
 
 use super::records::{DossierMeta, SUBJECTS};
@@ -107,6 +108,9 @@ pub enum RedactionReason {
     Masked,
     Withheld,
     Erased,
+    /// A person's personal field in an old version, since corrected (PIPL
+    /// Art. 46; GDPR Art. 16): not shown as if it were current.
+    Superseded,
 }
 
 impl RedactionReason {
@@ -115,6 +119,7 @@ impl RedactionReason {
             RedactionReason::Masked => "masked",
             RedactionReason::Withheld => "withheld",
             RedactionReason::Erased => "erased",
+            RedactionReason::Superseded => "superseded",
         }
     }
 }

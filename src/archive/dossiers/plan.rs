@@ -2,7 +2,7 @@
 //! for that person's personal and sensitive fields, what a request may see
 //! (clear, masked, withheld). Decided before anything is decrypted.
 
-use crate::archive::dossiers::Dossiers;
+use crate::archive::dossiers::{Dossiers, RedactionReason};
 use crate::archive::records::DossierMeta;
 use crate::archive::Denial;
 use crate::archive::{ArchiveError, CheckedPurpose, RequestCtx};
@@ -10,7 +10,7 @@ use crate::audit::{Action, Outcome};
 use crate::domain::{Classification, DossierId, SubjectId};
 use crate::policy::access::{FieldDecision, FieldOutcome};
 use crate::policy::classes::FieldClasses;
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 /// What a read may show: per class for the dossier's own fields, and per
 /// contact for that person's personal and sensitive fields. Decided before
@@ -21,6 +21,9 @@ pub(crate) struct ReadPlan {
     subjects: HashMap<SubjectId, (FieldDecision, FieldDecision)>,
     /// Said in the audit entry after the decisions (a transfer abroad).
     notes: Vec<String>,
+    /// The people whose personal fields the read withholds because they
+    /// were since corrected (an old version; PIPL Art. 46, GDPR Art. 16).
+    superseded: HashSet<SubjectId>,
 }
 
 impl ReadPlan {
@@ -62,6 +65,15 @@ impl ReadPlan {
     /// fields in clear (what a match on a personal value may reveal).
     pub(crate) fn shows_everyone_clear(&self, people: &[SubjectId]) -> bool {
         people.iter().all(|sid| self.outcome(Classification::Personal, Some(sid)) == FieldOutcome::Clear)
+    }
+
+    /// Why a withheld field of `class` (about `subject`) is not shown:
+    /// superseded by a correction, or withheld by the policy.
+    pub(crate) fn withheld_reason(&self, class: Classification, subject: Option<&SubjectId>) -> RedactionReason {
+        match (class, subject) {
+            (Classification::Personal, Some(s)) if self.superseded.contains(s) => RedactionReason::Superseded,
+            _ => RedactionReason::Withheld,
+        }
     }
 
     pub(crate) fn note(&mut self, note: String) {
@@ -119,6 +131,20 @@ impl Dossiers {
         meta: &DossierMeta,
         subjects: &[SubjectId],
     ) -> Result<ReadPlan, ArchiveError> {
+        self.read_plan_of(ctx, purpose, meta, subjects, &HashSet::new())
+    }
+
+    /// The read plan of a version whose personal fields of `corrected`
+    /// were since changed: for each of them the policy decides knowing
+    /// the values are superseded (`basis.superseded`).
+    fn read_plan_of(
+        &self,
+        ctx: &RequestCtx,
+        purpose: CheckedPurpose<'_>,
+        meta: &DossierMeta,
+        subjects: &[SubjectId],
+        corrected: &HashSet<SubjectId>,
+    ) -> Result<ReadPlan, ArchiveError> {
         let mut reader =
             self.policy.access.reader(&ctx.principal, meta.id.as_str(), meta.facts(), purpose.as_str(), purpose.def);
         let mut plan = ReadPlan::default();
@@ -129,8 +155,16 @@ impl Dossiers {
         }
         let mut states = Vec::new();
         for sid in subjects {
-            let state = self.subject_state(sid)?;
-            let personal = reader.decide(Classification::Personal, Some(&state));
+            let mut state = self.subject_state(sid)?;
+            let mut personal = reader.decide(Classification::Personal, Some(&state));
+            if corrected.contains(sid) {
+                state.superseded = true;
+                let old = reader.decide(Classification::Personal, Some(&state));
+                if old.outcome == FieldOutcome::Withheld && personal.outcome != FieldOutcome::Withheld {
+                    plan.superseded.insert(sid.clone());
+                }
+                personal = old;
+            }
             let sensitive = reader.decide(Classification::Sensitive, Some(&state));
             plan.subjects.insert(sid.clone(), (personal, sensitive));
             if ctx.principal.recipient.is_some() {
@@ -150,9 +184,25 @@ impl Dossiers {
         action: Action,
         id: &str,
     ) -> Result<(DossierId, DossierMeta, ReadPlan), ArchiveError> {
+        self.plan_read_at(ctx, action, id, None).await
+    }
+
+    /// [`Self::plan_read`] for `version` (`None`: the current one): the
+    /// people whose personal fields a later version corrected are decided
+    /// as superseded.
+    pub(crate) async fn plan_read_at(
+        &self,
+        ctx: &RequestCtx,
+        action: Action,
+        id: &str,
+        version: Option<u32>,
+    ) -> Result<(DossierId, DossierMeta, ReadPlan), ArchiveError> {
         let purpose = self.gate.purpose(ctx, action, id).await?;
         let (did, meta, _) = self.find_meta(ctx, action, id).await?;
-        let mut plan = self.read_plan(ctx, purpose, &meta, &meta.subjects)?;
+        let v = version.unwrap_or(meta.current_version);
+        let corrected: HashSet<SubjectId> =
+            meta.corrected.iter().filter(|(_, at)| v < **at).map(|(sid, _)| sid.clone()).collect();
+        let mut plan = self.read_plan_of(ctx, purpose, &meta, &meta.subjects, &corrected)?;
         if !plan.anything_visible() {
             let e = self.dossier_entry(ctx, action, id, &meta.subjects, Outcome::Deny, "");
             return self.gate.deny(e, Denial::NothingVisible(plan.reasons()), None).await;

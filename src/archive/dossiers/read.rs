@@ -46,7 +46,7 @@ impl Dossiers {
         version: Option<u32>,
     ) -> Result<DossierView, ArchiveError> {
         const ACTION: Action = Action::DossierRead;
-        let (did, meta, plan) = self.plan_read(ctx, ACTION, id).await?;
+        let (did, meta, plan) = self.plan_read_at(ctx, ACTION, id, version).await?;
         let v = version.unwrap_or(meta.current_version);
         let found = if (1..=meta.current_version).contains(&v) { self.vault.load_version(&did, v)? } else { None };
         let Some((rec, bytes)) = found else {
@@ -62,7 +62,9 @@ impl Dossiers {
         for r in &redactions {
             match r.reason {
                 RedactionReason::Masked => entry.masked.push(r.path.clone()),
-                RedactionReason::Withheld | RedactionReason::Erased => entry.withheld.push(r.path.clone()),
+                RedactionReason::Withheld | RedactionReason::Erased | RedactionReason::Superseded => {
+                    entry.withheld.push(r.path.clone())
+                }
             }
         }
         // Fail closed: the data leaves only once the entry is durable.
@@ -104,12 +106,13 @@ impl Dossiers {
                 continue;
             }
             if plan.outcome(class, subject) == FieldOutcome::Withheld {
+                let reason = plan.withheld_reason(class, subject);
                 for path in template_fields(class, subject.is_some()) {
                     let path = match contact_index {
                         Some(i) => path.replacen('*', &i.to_string(), 1),
                         None => path,
                     };
-                    redactions.push(Redaction { path, reason: RedactionReason::Withheld });
+                    redactions.push(Redaction { path, reason });
                 }
                 continue;
             }
@@ -163,7 +166,8 @@ impl Dossiers {
                 }
                 FieldOutcome::Withheld => {
                     remove_pointer(&mut document, &path);
-                    redactions.push(Redaction { path, reason: RedactionReason::Withheld });
+                    let reason = plan.withheld_reason(class, subject);
+                    redactions.push(Redaction { path, reason });
                 }
             }
         }

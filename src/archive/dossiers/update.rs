@@ -11,7 +11,8 @@ use crate::archive::Denial;
 use crate::archive::{ArchiveError, RequestCtx};
 use crate::audit::{Action, Commit, Guard, Outcome};
 use crate::domain::dossier::SplitDossier;
-use crate::domain::{Classification, DossierId, SubjectId};
+use crate::domain::dossier::FieldError;
+use crate::domain::{Classification, DossierId, RequestId, SubjectId};
 use crate::policy::access::{Change, DossierFacts, FieldOutcome};
 use crate::store::{keys, Cf};
 
@@ -48,6 +49,15 @@ pub(crate) struct NextVersion {
     pub extra: Vec<crate::store::Op>,
 }
 
+/// The rectification request a change carries out (PIPL Art. 46; GDPR
+/// Art. 16): the change must correct or complete that person's personal
+/// fields, and its audit entry names the request.
+#[derive(Debug, Clone)]
+pub struct Rectifying {
+    pub request: RequestId,
+    pub subject: SubjectId,
+}
+
 impl Dossiers {
     #[tracing::instrument(level = "debug", skip_all)]
     pub async fn update_dossier(
@@ -56,6 +66,20 @@ impl Dossiers {
         id: &str,
         expected: u32,
         body: &Value,
+    ) -> Result<Created, ArchiveError> {
+        self.update_dossier_for(ctx, id, expected, body, None).await
+    }
+
+    /// [`Self::update_dossier`], carrying out a rectification request when
+    /// `rectifying` names one (checked by the request register first).
+    #[tracing::instrument(level = "debug", skip_all)]
+    pub async fn update_dossier_for(
+        &self,
+        ctx: &RequestCtx,
+        id: &str,
+        expected: u32,
+        body: &Value,
+        rectifying: Option<&Rectifying>,
     ) -> Result<Created, ArchiveError> {
         const ACTION: Action = Action::DossierUpdate;
         let purpose = self.gate.purpose(ctx, ACTION, id).await?;
@@ -127,6 +151,27 @@ impl Dossiers {
         };
         if !collected.reason.is_empty() {
             reason = format!("{reason}; {}", collected.reason);
+        }
+        let corrected = self.corrected_people(&did, &meta, &split)?;
+        if let Some(r) = rectifying {
+            if !corrected.contains(&r.subject) {
+                let why = format!("request {} is not carried out: the change corrects no field of {}", r.request, r.subject);
+                let e = self.dossier_entry(ctx, ACTION, id, &meta.subjects, Outcome::Error, why);
+                let err = FieldError {
+                    path: "/contacts".into(),
+                    message: format!("corrects no personal field of the person request {} is for", r.request),
+                };
+                return self.gate.refuse(e, ArchiveError::Invalid(vec![err])).await;
+            }
+            reason = format!("{reason}; rectifies request {} of {}", r.request, r.subject);
+        }
+        let mut meta = meta;
+        if !corrected.is_empty() {
+            let names: Vec<&str> = corrected.iter().map(SubjectId::as_str).collect();
+            reason = format!("{reason}; personal fields corrected: {}", names.join(", "));
+        }
+        for sid in corrected {
+            meta.corrected.insert(sid, version);
         }
         let next = NextVersion { action: ACTION, meta, meta_raw, split, ended_at: None, reason, extra: collected.ops };
         self.append_version(Author::Request(ctx), &did, next).await
@@ -230,6 +275,32 @@ impl Dossiers {
                 ..crate::audit::EntryBody::system(action, id, reason)
             },
         }
+    }
+
+    /// The people named in both the current version and `split` whose
+    /// personal fields `split` changes (a correction or completion; PIPL
+    /// Art. 46, GDPR Art. 16). An erased person's fields are not compared.
+    fn corrected_people(
+        &self,
+        id: &DossierId,
+        meta: &DossierMeta,
+        split: &SplitDossier,
+    ) -> Result<Vec<SubjectId>, ArchiveError> {
+        let (rec, _) = self
+            .vault
+            .load_version(id, meta.current_version)?
+            .ok_or_else(|| anyhow::anyhow!("current version record missing"))?;
+        let mut out = Vec::new();
+        for (sid, personal, _) in &split.contacts {
+            let name = SegmentName::Personal(sid.clone());
+            let Some(seg) = rec.segments.iter().find(|s| s.name == name) else { continue };
+            if let Opened::Plain(Part::Personal(_, before)) = self.vault.open_segment(id, &rec, seg)? {
+                if &before != personal {
+                    out.push(sid.clone());
+                }
+            }
+        }
+        Ok(out)
     }
 
     /// Fields the updater may not see in clear are not theirs to change: the

@@ -186,6 +186,8 @@ pub enum Action {
     RequestHandover,
     /// `request.handover_collect`
     RequestHandoverCollect,
+    /// `request.link`
+    RequestLink,
     /// `request.list`
     RequestList,
     /// `request.rate_limited`

@@ -4,7 +4,7 @@ use super::Action;
 
 impl Action {
     /// Every action, in name order.
-    pub const ALL: [Action; 116] = [
+    pub const ALL: [Action; 117] = [
         Action::AssessmentCoverage,
         Action::AssessmentCreate,
         Action::AssessmentList,
@@ -94,6 +94,7 @@ impl Action {
         Action::RequestCreate,
         Action::RequestHandover,
         Action::RequestHandoverCollect,
+        Action::RequestLink,
         Action::RequestList,
         Action::RequestRateLimited,
         Action::RequestRead,
@@ -206,6 +207,7 @@ impl Action {
             Action::RequestCreate => "request.create",
             Action::RequestHandover => "request.handover",
             Action::RequestHandoverCollect => "request.handover_collect",
+            Action::RequestLink => "request.link",
             Action::RequestList => "request.list",
             Action::RequestRateLimited => "request.rate_limited",
             Action::RequestRead => "request.read",
