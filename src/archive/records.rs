@@ -176,11 +176,11 @@ pub struct DossierMeta {
     /// Set when the dossier was destroyed; nothing else of it remains.
     #[serde(default)]
     pub destroyed: Option<Tombstone>,
-    /// Per person, the version that last changed their personal fields (a
-    /// correction, PIPL Art. 46; GDPR Art. 16): older versions hold values
-    /// since superseded.
+    /// Per person and personal field (`phone`, `email`, ...), the version
+    /// that last changed it (a correction, PIPL Art. 46; GDPR Art. 16):
+    /// older versions hold a value since superseded.
     #[serde(default)]
-    pub corrected: BTreeMap<SubjectId, u32>,
+    pub corrected: BTreeMap<SubjectId, BTreeMap<String, u32>>,
 }
 
 /// What is left of a destroyed dossier or an erased subject: no personal

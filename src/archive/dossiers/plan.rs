@@ -8,9 +8,9 @@ use crate::archive::Denial;
 use crate::archive::{ArchiveError, CheckedPurpose, RequestCtx};
 use crate::audit::{Action, Outcome};
 use crate::domain::{Classification, DossierId, SubjectId};
-use crate::policy::access::{FieldDecision, FieldOutcome};
+use crate::policy::access::{FieldDecision, FieldOutcome, SubjectState};
 use crate::policy::classes::FieldClasses;
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeSet, HashMap};
 
 /// What a read may show: per class for the dossier's own fields, and per
 /// contact for that person's personal and sensitive fields. Decided before
@@ -21,9 +21,10 @@ pub(crate) struct ReadPlan {
     subjects: HashMap<SubjectId, (FieldDecision, FieldDecision)>,
     /// Said in the audit entry after the decisions (a transfer abroad).
     notes: Vec<String>,
-    /// The people whose personal fields the read withholds because they
-    /// were since corrected (an old version; PIPL Art. 46, GDPR Art. 16).
-    superseded: HashSet<SubjectId>,
+    /// Per person whose personal fields a later version corrected (an old
+    /// version is read; PIPL Art. 46, GDPR Art. 16): those fields, and
+    /// the decision for them knowing they are superseded.
+    superseded: HashMap<SubjectId, (BTreeSet<String>, FieldDecision)>,
 }
 
 impl ReadPlan {
@@ -67,12 +68,13 @@ impl ReadPlan {
         people.iter().all(|sid| self.outcome(Classification::Personal, Some(sid)) == FieldOutcome::Clear)
     }
 
-    /// Why a withheld field of `class` (about `subject`) is not shown:
-    /// superseded by a correction, or withheld by the policy.
-    pub(crate) fn withheld_reason(&self, class: Classification, subject: Option<&SubjectId>) -> RedactionReason {
-        match (class, subject) {
-            (Classification::Personal, Some(s)) if self.superseded.contains(s) => RedactionReason::Superseded,
-            _ => RedactionReason::Withheld,
+    /// The outcome for one of a person's personal fields (`field`, e.g.
+    /// `phone`), and the reason should it be withheld: a value a later
+    /// version corrected is decided as superseded.
+    pub(crate) fn field_outcome(&self, sid: &SubjectId, field: &str) -> (FieldOutcome, RedactionReason) {
+        match self.superseded.get(sid) {
+            Some((fields, d)) if fields.contains(field) => (d.outcome, RedactionReason::Superseded),
+            _ => (self.outcome(Classification::Personal, Some(sid)), RedactionReason::Withheld),
         }
     }
 
@@ -131,19 +133,19 @@ impl Dossiers {
         meta: &DossierMeta,
         subjects: &[SubjectId],
     ) -> Result<ReadPlan, ArchiveError> {
-        self.read_plan_of(ctx, purpose, meta, subjects, &HashSet::new())
+        self.read_plan_of(ctx, purpose, meta, subjects, &HashMap::new())
     }
 
-    /// The read plan of a version whose personal fields of `corrected`
-    /// were since changed: for each of them the policy decides knowing
-    /// the values are superseded (`basis.superseded`).
+    /// The read plan of a version some of whose personal fields were since
+    /// corrected (`corrected`, per person): for those the policy decides
+    /// knowing the values are superseded (`basis.superseded`).
     fn read_plan_of(
         &self,
         ctx: &RequestCtx,
         purpose: CheckedPurpose<'_>,
         meta: &DossierMeta,
         subjects: &[SubjectId],
-        corrected: &HashSet<SubjectId>,
+        corrected: &HashMap<SubjectId, BTreeSet<String>>,
     ) -> Result<ReadPlan, ArchiveError> {
         let mut reader =
             self.policy.access.reader(&ctx.principal, meta.id.as_str(), meta.facts(), purpose.as_str(), purpose.def);
@@ -155,15 +157,12 @@ impl Dossiers {
         }
         let mut states = Vec::new();
         for sid in subjects {
-            let mut state = self.subject_state(sid)?;
-            let mut personal = reader.decide(Classification::Personal, Some(&state));
-            if corrected.contains(sid) {
-                state.superseded = true;
-                let old = reader.decide(Classification::Personal, Some(&state));
-                if old.outcome == FieldOutcome::Withheld && personal.outcome != FieldOutcome::Withheld {
-                    plan.superseded.insert(sid.clone());
-                }
-                personal = old;
+            let state = self.subject_state(sid)?;
+            let personal = reader.decide(Classification::Personal, Some(&state));
+            if let Some(fields) = corrected.get(sid) {
+                let old = SubjectState { superseded: true, ..state.clone() };
+                let old = reader.decide(Classification::Personal, Some(&old));
+                plan.superseded.insert(sid.clone(), (fields.clone(), old));
             }
             let sensitive = reader.decide(Classification::Sensitive, Some(&state));
             plan.subjects.insert(sid.clone(), (personal, sensitive));
@@ -200,8 +199,12 @@ impl Dossiers {
         let purpose = self.gate.purpose(ctx, action, id).await?;
         let (did, meta, _) = self.find_meta(ctx, action, id).await?;
         let v = version.unwrap_or(meta.current_version);
-        let corrected: HashSet<SubjectId> =
-            meta.corrected.iter().filter(|(_, at)| v < **at).map(|(sid, _)| sid.clone()).collect();
+        let corrected: HashMap<SubjectId, BTreeSet<String>> = meta
+            .corrected
+            .iter()
+            .map(|(sid, fields)| (sid.clone(), fields.iter().filter(|(_, at)| v < **at).map(|(f, _)| f.clone()).collect()))
+            .filter(|(_, fields): &(SubjectId, BTreeSet<String>)| !fields.is_empty())
+            .collect();
         let mut plan = self.read_plan_of(ctx, purpose, &meta, &meta.subjects, &corrected)?;
         if !plan.anything_visible() {
             let e = self.dossier_entry(ctx, action, id, &meta.subjects, Outcome::Deny, "");

@@ -106,13 +106,12 @@ impl Dossiers {
                 continue;
             }
             if plan.outcome(class, subject) == FieldOutcome::Withheld {
-                let reason = plan.withheld_reason(class, subject);
                 for path in template_fields(class, subject.is_some()) {
                     let path = match contact_index {
                         Some(i) => path.replacen('*', &i.to_string(), 1),
                         None => path,
                     };
-                    redactions.push(Redaction { path, reason });
+                    redactions.push(Redaction { path, reason: RedactionReason::Withheld });
                 }
                 continue;
             }
@@ -156,7 +155,13 @@ impl Dossiers {
                 (Classification::Personal | Classification::Sensitive, Some(i)) => subjects.get(i),
                 _ => None,
             };
-            match plan.outcome(class, subject) {
+            let (outcome, withheld) = match (class, subject) {
+                (Classification::Personal, Some(sid)) => {
+                    plan.field_outcome(sid, path.split('/').nth(3).unwrap_or_default())
+                }
+                _ => (plan.outcome(class, subject), RedactionReason::Withheld),
+            };
+            match outcome {
                 FieldOutcome::Clear => released.push(path),
                 FieldOutcome::Masked => {
                     if let Some(v) = document.pointer_mut(&path) {
@@ -166,8 +171,7 @@ impl Dossiers {
                 }
                 FieldOutcome::Withheld => {
                     remove_pointer(&mut document, &path);
-                    let reason = plan.withheld_reason(class, subject);
-                    redactions.push(Redaction { path, reason });
+                    redactions.push(Redaction { path, reason: withheld });
                 }
             }
         }

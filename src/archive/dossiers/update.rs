@@ -154,7 +154,7 @@ impl Dossiers {
         }
         let corrected = self.corrected_people(&did, &meta, &split)?;
         if let Some(r) = rectifying {
-            if !corrected.contains(&r.subject) {
+            if !corrected.iter().any(|(s, _)| s == &r.subject) {
                 let why = format!("request {} is not carried out: the change corrects no field of {}", r.request, r.subject);
                 let e = self.dossier_entry(ctx, ACTION, id, &meta.subjects, Outcome::Error, why);
                 let err = FieldError {
@@ -167,11 +167,12 @@ impl Dossiers {
         }
         let mut meta = meta;
         if !corrected.is_empty() {
-            let names: Vec<&str> = corrected.iter().map(SubjectId::as_str).collect();
+            let names: Vec<String> = corrected.iter().map(|(s, f)| format!("{s} ({})", f.join(", "))).collect();
             reason = format!("{reason}; personal fields corrected: {}", names.join(", "));
         }
-        for sid in corrected {
-            meta.corrected.insert(sid, version);
+        for (sid, fields) in corrected {
+            let of_person = meta.corrected.entry(sid).or_default();
+            of_person.extend(fields.into_iter().map(|f| (f, version)));
         }
         let next = NextVersion { action: ACTION, meta, meta_raw, split, ended_at: None, reason, extra: collected.ops };
         self.append_version(Author::Request(ctx), &did, next).await
@@ -279,13 +280,14 @@ impl Dossiers {
 
     /// The people named in both the current version and `split` whose
     /// personal fields `split` changes (a correction or completion; PIPL
-    /// Art. 46, GDPR Art. 16). An erased person's fields are not compared.
+    /// Art. 46, GDPR Art. 16), with the names of those fields. An erased
+    /// person's fields are not compared.
     fn corrected_people(
         &self,
         id: &DossierId,
         meta: &DossierMeta,
         split: &SplitDossier,
-    ) -> Result<Vec<SubjectId>, ArchiveError> {
+    ) -> Result<Vec<(SubjectId, Vec<String>)>, ArchiveError> {
         let (rec, _) = self
             .vault
             .load_version(id, meta.current_version)?
@@ -295,8 +297,9 @@ impl Dossiers {
             let name = SegmentName::Personal(sid.clone());
             let Some(seg) = rec.segments.iter().find(|s| s.name == name) else { continue };
             if let Opened::Plain(Part::Personal(_, before)) = self.vault.open_segment(id, &rec, seg)? {
-                if &before != personal {
-                    out.push(sid.clone());
+                let fields = changed_fields(&before, personal)?;
+                if !fields.is_empty() {
+                    out.push((sid.clone(), fields));
                 }
             }
         }
@@ -362,4 +365,22 @@ impl Dossiers {
         }
         Ok(kept)
     }
+}
+
+/// The names of the fields that differ between two contacts' personal
+/// fields (one given, one left out, or another value).
+fn changed_fields(
+    before: &crate::domain::dossier::PersonalFields,
+    after: &crate::domain::dossier::PersonalFields,
+) -> Result<Vec<String>, ArchiveError> {
+    let as_map = |p| match serde_json::to_value(p) {
+        Ok(Value::Object(m)) => Ok(m),
+        Ok(_) => Ok(serde_json::Map::new()),
+        Err(e) => Err(ArchiveError::Internal(e.into())),
+    };
+    let (b, a) = (as_map(before)?, as_map(after)?);
+    let mut names: Vec<String> = b.keys().chain(a.keys()).filter(|k| b.get(*k) != a.get(*k)).cloned().collect();
+    names.sort_unstable();
+    names.dedup();
+    Ok(names)
 }
