@@ -57,7 +57,10 @@ async fn an_old_version_withholds_a_corrected_value_and_search_finds_only_the_ne
     let (w, id, subjects, body) = world().await;
     let old_phone = body["contacts"][0]["phone"].as_str().unwrap().to_owned();
     let service = w.token("service");
-    let r = w.app.put(service, "service_delivery", &format!("/v1/dossiers/{id}"), Some("1"), &corrected(&body, &subjects)).await;
+    let r = w
+        .app
+        .put(service, "service_delivery", &format!("/v1/dossiers/{id}"), Some("1"), &corrected(&body, &subjects))
+        .await;
     assert_eq!(r.status(), StatusCode::OK);
 
     // Service reads version 1: the corrected phone is superseded, the
@@ -127,7 +130,10 @@ async fn a_rectification_is_linked_to_the_change_that_carried_it_out() {
     assert_eq!(r.status(), StatusCode::OK);
     let view = get(&w, officer, "dsr", &format!("/v1/requests/{request}")).await;
     assert_eq!(view["changes"].as_array().unwrap().len(), 1, "{view}");
-    assert_eq!((view["changes"][0]["dossier_id"].as_str(), view["changes"][0]["version"].as_u64()), (Some(&*id), Some(2)));
+    assert_eq!(
+        (view["changes"][0]["dossier_id"].as_str(), view["changes"][0]["version"].as_u64()),
+        (Some(&*id), Some(2))
+    );
     let updates = w.app.audit(officer, &format!("resource={id}&action=dossier.update&outcome=allow")).await;
     let update = updates.last().unwrap();
     assert!(update["reason"].as_str().unwrap().contains(&format!("rectifies request {request}")), "{update}");

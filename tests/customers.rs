@@ -685,7 +685,8 @@ async fn a_summary_holding_a_persons_number_is_sealed_as_theirs_unsearchable_and
     let (_, list) = w.call(Method::GET, w.token("sales"), "service_delivery", &path, None).await;
     assert!(list.to_string().contains(number), "{list}");
     let erase = format!("/v1/subjects/{}/erasure", subjects[1]);
-    let (status, v) = w.call(Method::POST, w.token("officer"), "dsr", &erase, Some(json!({"reason": "objection"}))).await;
+    let (status, v) =
+        w.call(Method::POST, w.token("officer"), "dsr", &erase, Some(json!({"reason": "objection"}))).await;
     assert_eq!(status, StatusCode::OK, "{v}");
     let (_, list) = w.call(Method::GET, w.token("sales"), "service_delivery", &path, None).await;
     assert!(!list.to_string().contains(number), "{list}");

@@ -426,7 +426,8 @@ async fn lift_after_notice(w: &Case, path: &str) {
     let notice = format!("{path}/notice");
     let fmt = |t: time::OffsetDateTime| t.format(&time::format_description::well_known::Rfc3339).unwrap();
     let now = w.now();
-    let body = |at: time::OffsetDateTime| json!({"channel": "letter", "notified_at": fmt(at), "reference": "函-2026-77"});
+    let body =
+        |at: time::OffsetDateTime| json!({"channel": "letter", "notified_at": fmt(at), "reference": "函-2026-77"});
     for (token, purpose, at, want) in [
         (w.token("service"), "service_delivery", now, StatusCode::FORBIDDEN),
         (compliance, "dsr", now - time::Duration::days(1), StatusCode::UNPROCESSABLE_ENTITY),
@@ -441,10 +442,14 @@ async fn lift_after_notice(w: &Case, path: &str) {
     let lift = w.send(reqwest::Method::DELETE, compliance, "dsr", path, None).await;
     assert_eq!(lift.status(), StatusCode::CONFLICT, "no notice counts yet");
 
-    let r = w.send(reqwest::Method::POST, compliance, "dsr", &notice, Some(body(now + time::Duration::seconds(1)))).await;
+    let r =
+        w.send(reqwest::Method::POST, compliance, "dsr", &notice, Some(body(now + time::Duration::seconds(1)))).await;
     assert_eq!(r.status(), StatusCode::OK);
     let s: Value = r.json().await.unwrap();
-    assert_eq!((s["lift_notice"]["channel"].as_str(), s["lift_notice"]["has_reference"].as_bool()), (Some("letter"), Some(true)));
+    assert_eq!(
+        (s["lift_notice"]["channel"].as_str(), s["lift_notice"]["has_reference"].as_bool()),
+        (Some("letter"), Some(true))
+    );
     assert!(!s.to_string().contains("函-2026-77"), "the reference stays sealed: {s}");
     let noted = w.app.audit(compliance, "action=subject.restriction_notice").await;
     assert_eq!(noted.last().unwrap()["outcome"], "allow");
@@ -459,7 +464,9 @@ async fn lift_after_notice(w: &Case, path: &str) {
     assert_eq!(r.status(), StatusCode::OK);
     let lift = w.send(reqwest::Method::DELETE, compliance, "dsr", path, None).await;
     assert_eq!(lift.status(), StatusCode::CONFLICT);
-    let r = w.send(reqwest::Method::POST, compliance, "dsr", &notice, Some(body(w.now() + time::Duration::seconds(1)))).await;
+    let r = w
+        .send(reqwest::Method::POST, compliance, "dsr", &notice, Some(body(w.now() + time::Duration::seconds(1))))
+        .await;
     assert_eq!(r.status(), StatusCode::OK);
     let lift = w.send(reqwest::Method::DELETE, compliance, "dsr", path, None).await;
     assert_eq!(lift.status(), StatusCode::OK);

@@ -474,7 +474,8 @@ mod tests {
         assert_eq!(sealed, [Kind::Mobile, Kind::Email]);
         assert!(r.to_seal(Text::InteractionSummary, "asked about cold-chain rates").is_empty());
         assert!(r.to_seal(Text::Remarks, "13912345688").is_empty());
-        let both = "[text.remarks]\nrefuse = []\n\n[text.interaction_summary]\nrefuse = [\"mobile\"]\nseal = [\"mobile\"]\n";
+        let both =
+            "[text.remarks]\nrefuse = []\n\n[text.interaction_summary]\nrefuse = [\"mobile\"]\nseal = [\"mobile\"]\n";
         let (line, msg) = ScreeningRules::parse(both).unwrap_err();
         assert_eq!(line, 4, "{msg}");
         assert!(msg.contains("mobile is both refused and sealed"), "{msg}");

@@ -191,7 +191,7 @@ impl Customers {
     ) -> Result<InteractionPage, ArchiveError> {
         const ACTION: Action = Action::InteractionList;
         self.dossiers.refuse_outside_party(ctx, ACTION, id).await?;
-        let (did, meta, plan) = self.dossiers.plan_read(ctx, ACTION, id).await?;
+        let (did, meta, plan) = self.dossiers.plan_read(ctx, ACTION, id, None).await?;
         let after = match cursor.map(InteractionId::parse) {
             None => None,
             Some(Ok(c)) => Some(c),

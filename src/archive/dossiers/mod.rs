@@ -252,7 +252,7 @@ impl Dossiers {
     #[tracing::instrument(level = "debug", skip_all)]
     pub async fn list_versions(&self, ctx: &RequestCtx, id: &str) -> Result<Vec<VersionInfo>, ArchiveError> {
         const ACTION: Action = Action::DossierVersions;
-        let (did, meta, plan) = self.plan_read(ctx, ACTION, id).await?;
+        let (did, meta, plan) = self.plan_read(ctx, ACTION, id, None).await?;
         let mut out = Vec::new();
         let prefix = keys::versions_prefix(&did);
         for row in self.store.scan(Cf::Versions, &prefix, &prefix) {

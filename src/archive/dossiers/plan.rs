@@ -174,22 +174,12 @@ impl Dossiers {
         Ok(plan)
     }
 
-    /// The purpose check, the lookup and the read plan of a read-like call;
-    /// 403 (audited, with the policies' reasons) when the caller may see
+    /// The purpose check, the lookup and the read plan of a read-like call
+    /// of `version` (`None`: the current one; the people whose personal
+    /// fields a later version corrected are decided as superseded); 403
+    /// (audited, with the policies' reasons) when the caller may see
     /// nothing of the dossier.
     pub(crate) async fn plan_read(
-        &self,
-        ctx: &RequestCtx,
-        action: Action,
-        id: &str,
-    ) -> Result<(DossierId, DossierMeta, ReadPlan), ArchiveError> {
-        self.plan_read_at(ctx, action, id, None).await
-    }
-
-    /// [`Self::plan_read`] for `version` (`None`: the current one): the
-    /// people whose personal fields a later version corrected are decided
-    /// as superseded.
-    pub(crate) async fn plan_read_at(
         &self,
         ctx: &RequestCtx,
         action: Action,
@@ -202,7 +192,9 @@ impl Dossiers {
         let corrected: HashMap<SubjectId, BTreeSet<String>> = meta
             .corrected
             .iter()
-            .map(|(sid, fields)| (sid.clone(), fields.iter().filter(|(_, at)| v < **at).map(|(f, _)| f.clone()).collect()))
+            .map(|(sid, fields)| {
+                (sid.clone(), fields.iter().filter(|(_, at)| v < **at).map(|(f, _)| f.clone()).collect())
+            })
             .filter(|(_, fields): &(SubjectId, BTreeSet<String>)| !fields.is_empty())
             .collect();
         let mut plan = self.read_plan_of(ctx, purpose, &meta, &meta.subjects, &corrected)?;

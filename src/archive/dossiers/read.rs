@@ -46,7 +46,7 @@ impl Dossiers {
         version: Option<u32>,
     ) -> Result<DossierView, ArchiveError> {
         const ACTION: Action = Action::DossierRead;
-        let (did, meta, plan) = self.plan_read_at(ctx, ACTION, id, version).await?;
+        let (did, meta, plan) = self.plan_read(ctx, ACTION, id, version).await?;
         let v = version.unwrap_or(meta.current_version);
         let found = if (1..=meta.current_version).contains(&v) { self.vault.load_version(&did, v)? } else { None };
         let Some((rec, bytes)) = found else {

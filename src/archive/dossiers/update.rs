@@ -10,8 +10,8 @@ use crate::archive::vault::{Opened, Part, SegmentName};
 use crate::archive::Denial;
 use crate::archive::{ArchiveError, RequestCtx};
 use crate::audit::{Action, Commit, Guard, Outcome};
-use crate::domain::dossier::SplitDossier;
 use crate::domain::dossier::FieldError;
+use crate::domain::dossier::SplitDossier;
 use crate::domain::{Classification, DossierId, RequestId, SubjectId};
 use crate::policy::access::{Change, DossierFacts, FieldOutcome};
 use crate::store::{keys, Cf};
@@ -152,10 +152,11 @@ impl Dossiers {
         if !collected.reason.is_empty() {
             reason = format!("{reason}; {}", collected.reason);
         }
-        let corrected = self.corrected_people(&did, &meta, &split)?;
+        let corrected = corrected_people(&self.vault, &did, &meta, &split)?;
         if let Some(r) = rectifying {
             if !corrected.iter().any(|(s, _)| s == &r.subject) {
-                let why = format!("request {} is not carried out: the change corrects no field of {}", r.request, r.subject);
+                let why =
+                    format!("request {} is not carried out: the change corrects no field of {}", r.request, r.subject);
                 let e = self.dossier_entry(ctx, ACTION, id, &meta.subjects, Outcome::Error, why);
                 let err = FieldError {
                     path: "/contacts".into(),
@@ -278,34 +279,6 @@ impl Dossiers {
         }
     }
 
-    /// The people named in both the current version and `split` whose
-    /// personal fields `split` changes (a correction or completion; PIPL
-    /// Art. 46, GDPR Art. 16), with the names of those fields. An erased
-    /// person's fields are not compared.
-    fn corrected_people(
-        &self,
-        id: &DossierId,
-        meta: &DossierMeta,
-        split: &SplitDossier,
-    ) -> Result<Vec<(SubjectId, Vec<String>)>, ArchiveError> {
-        let (rec, _) = self
-            .vault
-            .load_version(id, meta.current_version)?
-            .ok_or_else(|| anyhow::anyhow!("current version record missing"))?;
-        let mut out = Vec::new();
-        for (sid, personal, _) in &split.contacts {
-            let name = SegmentName::Personal(sid.clone());
-            let Some(seg) = rec.segments.iter().find(|s| s.name == name) else { continue };
-            if let Opened::Plain(Part::Personal(_, before)) = self.vault.open_segment(id, &rec, seg)? {
-                let fields = changed_fields(&before, personal)?;
-                if !fields.is_empty() {
-                    out.push((sid.clone(), fields));
-                }
-            }
-        }
-        Ok(out)
-    }
-
     /// Fields the updater may not see in clear are not theirs to change: the
     /// new version keeps the current values of those segments, so a masked
     /// `***` read back and sent again never overwrites the real value, and a
@@ -383,4 +356,31 @@ fn changed_fields(
     names.sort_unstable();
     names.dedup();
     Ok(names)
+}
+
+/// The people named in both the current version and `split` whose
+/// personal fields `split` changes (a correction or completion; PIPL
+/// Art. 46, GDPR Art. 16), with the names of those fields. An erased
+/// person's fields are not compared.
+fn corrected_people(
+    vault: &crate::archive::vault::Vault,
+    id: &DossierId,
+    meta: &DossierMeta,
+    split: &SplitDossier,
+) -> Result<Vec<(SubjectId, Vec<String>)>, ArchiveError> {
+    let (rec, _) = vault
+        .load_version(id, meta.current_version)?
+        .ok_or_else(|| anyhow::anyhow!("current version record missing"))?;
+    let mut out = Vec::new();
+    for (sid, personal, _) in &split.contacts {
+        let name = SegmentName::Personal(sid.clone());
+        let Some(seg) = rec.segments.iter().find(|s| s.name == name) else { continue };
+        if let Opened::Plain(Part::Personal(_, before)) = vault.open_segment(id, &rec, seg)? {
+            let fields = changed_fields(&before, personal)?;
+            if !fields.is_empty() {
+                out.push((sid.clone(), fields));
+            }
+        }
+    }
+    Ok(out)
 }
