@@ -70,11 +70,15 @@ impl ReadPlan {
 
     /// The outcome for one of a person's personal fields (`field`, e.g.
     /// `phone`), and the reason should it be withheld: a value a later
-    /// version corrected is decided as superseded.
+    /// version corrected is shown no more than its decision as superseded
+    /// allows (and never more than the person's fields otherwise are).
     pub(crate) fn field_outcome(&self, sid: &SubjectId, field: &str) -> (FieldOutcome, RedactionReason) {
+        let current = self.outcome(Classification::Personal, Some(sid));
         match self.superseded.get(sid) {
-            Some((fields, d)) if fields.contains(field) => (d.outcome, RedactionReason::Superseded),
-            _ => (self.outcome(Classification::Personal, Some(sid)), RedactionReason::Withheld),
+            Some((fields, d)) if fields.contains(field) && d.outcome < current => {
+                (d.outcome, RedactionReason::Superseded)
+            }
+            _ => (current, RedactionReason::Withheld),
         }
     }
 
