@@ -679,7 +679,10 @@ async fn a_summary_holding_a_persons_number_is_sealed_as_theirs_unsearchable_and
     assert_eq!(found["hits"].as_array().unwrap().len(), 1, "an ordinary summary still is: {found}");
     let created = w.app.audit(w.token("officer"), &format!("resource={did}&action=interaction.create")).await;
     let reasons = Value::Array(created).to_string();
-    assert!(reasons.contains("sealed as the person's own data (mobile)") && !reasons.contains(number), "{reasons}");
+    assert!(
+        reasons.contains("sealed as the person's own data (a mobile number)") && !reasons.contains(number),
+        "{reasons}"
+    );
 
     // Read back by the owner while the person is on record; gone with them.
     let (_, list) = w.call(Method::GET, w.token("sales"), "service_delivery", &path, None).await;
