@@ -631,11 +631,19 @@ async fn free_text_holding_personal_values_is_refused_naming_the_kind_never_the_
     let v: Value = r.json().await.unwrap();
     assert_eq!((v["errors"][0]["path"].as_str(), v["errors"].as_array().unwrap().len()), (Some("/remarks"), 1), "{v}");
 
-    // A summary may say how to reach the person it was with, not their ID number.
+    // A summary may say how to reach the person it was with, not their ID
+    // number: it is then sealed as that person's own data, so it must name them.
     let path = format!("/v1/dossiers/{did}/interactions");
-    let ok = json!({"kind": "call", "at": rfc3339(T0), "summary": "回电 13912345688 确认提货时间", "satisfaction": 4});
+    let ok = json!({"kind": "call", "at": rfc3339(T0), "summary": "回电 13912345688 确认提货时间", "satisfaction": 4,
+        "contact": made["subjects"][0]});
     let (status, v) = w.call(Method::POST, w.token("service"), "service_delivery", &path, Some(ok)).await;
     assert_eq!(status, StatusCode::CREATED, "{v}");
+    let unnamed = json!({"kind": "call", "at": rfc3339(T0), "summary": "回电 13912345688 确认提货时间"});
+    let (status, v) = w.call(Method::POST, w.token("service"), "service_delivery", &path, Some(unnamed)).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{v}");
+    assert_eq!(v["errors"][0]["path"], "/summary", "{v}");
+    assert!(v["errors"][0]["message"].as_str().unwrap().contains("name the contact"), "{v}");
+    assert!(!v.to_string().contains("13912345688"), "{v}");
     let bad = json!({"kind": "call", "at": rfc3339(T0), "summary": "核对身份证 11010519491231002X", "satisfaction": 4});
     let (status, v) = w.call(Method::POST, w.token("service"), "service_delivery", &path, Some(bad)).await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{v}");
@@ -645,4 +653,47 @@ async fn free_text_holding_personal_values_is_refused_naming_the_kind_never_the_
     let log = Value::Array(w.app.audit(w.token("officer"), "outcome=error").await).to_string();
     assert!(log.contains("dossier.create") && log.contains("interaction.create"), "{log}");
     assert!(values.iter().all(|x| !log.contains(x)), "no value in the audit log");
+}
+
+/// GDPR Art. 9; PIPL Art. 28 (`policies/screening.toml`, `seal`): a summary
+/// that says how to reach the person it was with is kept sealed as that
+/// person's own data: not found by search, shown no more than their own
+/// fields, and read as erased once they are erased.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_summary_holding_a_persons_number_is_sealed_as_theirs_unsearchable_and_erased_with_them() {
+    let w = world().start().await;
+    let (did, subjects) = w.dossier(0, w.id("sales")).await;
+    let path = format!("/v1/dossiers/{did}/interactions");
+    let number = "13655551234";
+    let said = json!({"kind": "call", "at": rfc3339(T0), "summary": format!("客户改用手机 {number} 联系"),
+        "contact": subjects[1], "satisfaction": 4});
+    let (status, v) = w.call(Method::POST, w.token("sales"), "service_delivery", &path, Some(said)).await;
+    assert_eq!(status, StatusCode::CREATED, "{v}");
+    let plain = json!({"kind": "call", "at": rfc3339(T0), "summary": "验收单 已确认", "contact": subjects[1]});
+    let (status, _) = w.call(Method::POST, w.token("sales"), "service_delivery", &path, Some(plain)).await;
+    assert_eq!(status, StatusCode::CREATED);
+    let search = |q: &str| format!("/v1/search?q={q}");
+    let (_, found) = w.call(Method::GET, w.token("sales"), "service_delivery", &search(number), None).await;
+    assert_eq!(found["hits"].as_array().unwrap().len(), 0, "a sealed summary is not indexed: {found}");
+    let (_, found) = w.call(Method::GET, w.token("sales"), "service_delivery", &search("验收单"), None).await;
+    assert_eq!(found["hits"].as_array().unwrap().len(), 1, "an ordinary summary still is: {found}");
+    let created = w.app.audit(w.token("officer"), &format!("resource={did}&action=interaction.create")).await;
+    let reasons = Value::Array(created).to_string();
+    assert!(
+        reasons.contains("sealed as the person's own data (a mobile number)") && !reasons.contains(number),
+        "{reasons}"
+    );
+
+    // Read back by the owner while the person is on record; gone with them.
+    let (_, list) = w.call(Method::GET, w.token("sales"), "service_delivery", &path, None).await;
+    assert!(list.to_string().contains(number), "{list}");
+    let erase = format!("/v1/subjects/{}/erasure", subjects[1]);
+    let (status, v) =
+        w.call(Method::POST, w.token("officer"), "dsr", &erase, Some(json!({"reason": "objection"}))).await;
+    assert_eq!(status, StatusCode::OK, "{v}");
+    let (_, list) = w.call(Method::GET, w.token("sales"), "service_delivery", &path, None).await;
+    assert!(!list.to_string().contains(number), "{list}");
+    let shown: Vec<&str> =
+        list["interactions"].as_array().unwrap().iter().map(|i| i["summary_shown"].as_str().unwrap()).collect();
+    assert_eq!(shown, ["erased", "erased"], "{list}");
 }

@@ -401,13 +401,78 @@ async fn restriction_keeps_data_for_legal_compliance_and_dsr_only() {
     assert_eq!(s["status"], "restricted");
     assert_eq!(s["dossiers"], json!([w.id]));
 
-    // Lifting it restores service delivery.
-    assert_eq!(
-        w.send(reqwest::Method::DELETE, w.token("compliance"), "dsr", &path, None).await.status(),
-        StatusCode::OK
-    );
+    // Lifting it restores service delivery, once the person was told (GDPR Art. 18(3)).
+    lift_after_notice(&w, &path).await;
     let d = w.read_ok(w.token("service"), "service_delivery").await;
     assert_eq!(d["contacts"][0]["name"], w.body["contacts"][0]["name"]);
+}
+
+/// A restriction is lifted only after the person was told it would be
+/// (GDPR Art. 18(3)): refused (409 `restriction-lift-not-notified`,
+/// audited as a denial) until a notice is recorded since it began; a
+/// notice dated before the restriction, in the future, or by anyone but
+/// compliance does not count.
+async fn lift_after_notice(w: &Case, path: &str) {
+    let compliance = w.token("compliance");
+    let lift = w.send(reqwest::Method::DELETE, compliance, "dsr", path, None).await;
+    assert_eq!(lift.status(), StatusCode::CONFLICT);
+    let problem: Value = lift.json().await.unwrap();
+    assert!(problem["detail"].as_str().unwrap().contains("18(3)"), "{problem}");
+    let denied = w.app.audit(compliance, "action=subject.unrestrict").await;
+    let last = denied.last().unwrap();
+    assert_eq!((last["outcome"].as_str(), last["subjects"][0].as_str()), (Some("deny"), Some(&*w.subjects[0])));
+    assert!(last["reason"].as_str().unwrap().contains("18(3)"), "{last}");
+
+    let notice = format!("{path}/notice");
+    let fmt = |t: time::OffsetDateTime| t.format(&time::format_description::well_known::Rfc3339).unwrap();
+    let now = w.now();
+    let body =
+        |at: time::OffsetDateTime| json!({"channel": "letter", "notified_at": fmt(at), "reference": "函-2026-77"});
+    for (token, purpose, at, want) in [
+        (w.token("service"), "service_delivery", now, StatusCode::FORBIDDEN),
+        (compliance, "dsr", now - time::Duration::days(1), StatusCode::UNPROCESSABLE_ENTITY),
+        (compliance, "dsr", now + time::Duration::days(1), StatusCode::UNPROCESSABLE_ENTITY),
+    ] {
+        let r = w.send(reqwest::Method::POST, token, purpose, &notice, Some(body(at))).await;
+        assert_eq!(r.status(), want);
+    }
+    let bad = json!({"channel": "pigeon", "notified_at": fmt(now)});
+    let r = w.send(reqwest::Method::POST, compliance, "dsr", &notice, Some(bad)).await;
+    assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let lift = w.send(reqwest::Method::DELETE, compliance, "dsr", path, None).await;
+    assert_eq!(lift.status(), StatusCode::CONFLICT, "no notice counts yet");
+
+    let r =
+        w.send(reqwest::Method::POST, compliance, "dsr", &notice, Some(body(now + time::Duration::seconds(1)))).await;
+    assert_eq!(r.status(), StatusCode::OK);
+    let s: Value = r.json().await.unwrap();
+    assert_eq!(
+        (s["lift_notice"]["channel"].as_str(), s["lift_notice"]["has_reference"].as_bool()),
+        (Some("letter"), Some(true))
+    );
+    assert!(!s.to_string().contains("函-2026-77"), "the reference stays sealed: {s}");
+    let noted = w.app.audit(compliance, "action=subject.restriction_notice").await;
+    assert_eq!(noted.last().unwrap()["outcome"], "allow");
+    assert!(!serde_json::to_string(&noted).unwrap().contains("函-2026-77"));
+    let lift = w.send(reqwest::Method::DELETE, compliance, "dsr", path, None).await;
+    assert_eq!(lift.status(), StatusCode::OK);
+    let s: Value = lift.json().await.unwrap();
+    assert_eq!(s["status"], "active");
+
+    // Restricted again: the old notice does not count for the new restriction.
+    let r = w.send(reqwest::Method::POST, compliance, "dsr", path, None).await;
+    assert_eq!(r.status(), StatusCode::OK);
+    let lift = w.send(reqwest::Method::DELETE, compliance, "dsr", path, None).await;
+    assert_eq!(lift.status(), StatusCode::CONFLICT);
+    let r = w
+        .send(reqwest::Method::POST, compliance, "dsr", &notice, Some(body(w.now() + time::Duration::seconds(1))))
+        .await;
+    assert_eq!(r.status(), StatusCode::OK);
+    let lift = w.send(reqwest::Method::DELETE, compliance, "dsr", path, None).await;
+    assert_eq!(lift.status(), StatusCode::OK);
+    // Nothing to lift: a notice for a person not restricted is a 409.
+    let r = w.send(reqwest::Method::POST, compliance, "dsr", &notice, Some(body(w.now()))).await;
+    assert_eq!(r.status(), StatusCode::CONFLICT);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -324,6 +324,11 @@ async fn a_restricted_person_is_not_found_by_search() {
     // The dossier itself and its other contact are still found.
     let (_, v) = search(&app, &service, "service_delivery", &q(&other_phone)).await;
     assert_eq!(found(&v), 1, "{v}");
+    let told = serde_json::json!({"channel": "email", "notified_at": time::OffsetDateTime::now_utc()
+        .format(&time::format_description::well_known::Rfc3339).unwrap()});
+    let notice = format!("{restriction}/notice");
+    let r = app.request(Method::POST, &compliance, "dsr", &notice, Some(told)).await;
+    assert_eq!(r.status(), StatusCode::OK);
     let r = app.request(Method::DELETE, &compliance, "dsr", &restriction, None).await;
     assert_eq!(r.status(), StatusCode::OK);
     let (_, v) = search(&app, &service, "service_delivery", &q(&phone)).await;

@@ -3,13 +3,14 @@
 use crate::archive::{Created, DossierView, VersionInfo};
 use crate::web::error::ApiError;
 use crate::web::{AppState, Ctx, JsonBody};
-use axum::extract::{Path, State};
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{Path, Query, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use serde::Serialize;
-use utoipa::ToSchema;
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
 
 pub fn routes() -> Router<AppState> {
     Router::new()
@@ -129,10 +130,22 @@ pub async fn read_version(
     Ok(view_response(s.archive.dossiers().read_dossier(&ctx, &id, Some(v)).await?))
 }
 
+/// `PUT /v1/dossiers/{id}`: the rectification request the change carries out.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateQuery {
+    /// A verified, open rectification request (`req_...`) of a person the
+    /// change corrects (PIPL Art. 46; GDPR Art. 16): the request lists the
+    /// version, and is completed only once one is listed.
+    #[param(pattern = "^req_[0-9a-z]{26}$")]
+    pub request: Option<String>,
+}
+
 /// Replace the dossier with a new version. `If-Match` names the version the
-/// change is based on.
+/// change is based on; `request` names the rectification it carries out.
 #[utoipa::path(put, path = "/v1/dossiers/{id}", tag = "dossiers",
-    params(("id" = String, Path), ("X-Purpose" = String, Header), ("If-Match" = String, Header, pattern = "^(W/)?\"?[0-9]{1,9}\"?$", description = "the current version number")),
+    params(("id" = String, Path), ("X-Purpose" = String, Header), ("If-Match" = String, Header, pattern = "^(W/)?\"?[0-9]{1,9}\"?$", description = "the current version number"), UpdateQuery),
     request_body(content = serde_json::Value, description = "a document valid against components/schemas/Dossier"),
     responses((status = 200, body = CreatedDto), (status = 400), (status = 401), (status = 403), (status = 404), (status = 412), (status = 422), (status = 428)),
     security(("bearer" = [])))]
@@ -140,9 +153,14 @@ pub async fn update(
     State(s): State<AppState>,
     Ctx(ctx): Ctx,
     Path(id): Path<String>,
+    q: Result<Query<UpdateQuery>, QueryRejection>,
     headers: HeaderMap,
     JsonBody(body): JsonBody,
 ) -> Result<Json<CreatedDto>, ApiError> {
+    let Query(q) = q.map_err(|_| ApiError::bad_request("unknown or repeated query parameter; allowed: request"))?;
+    if q.request.as_deref().is_some_and(|r| crate::domain::RequestId::parse(r).is_err()) {
+        return Err(ApiError::bad_request("request must be a request id (req_...)"));
+    }
     let raw = headers.get(header::IF_MATCH).ok_or_else(|| {
         ApiError::new(
             StatusCode::PRECONDITION_REQUIRED,
@@ -156,7 +174,11 @@ pub async fn update(
         .map(|v| v.trim().trim_start_matches("W/").trim_matches('"'))
         .and_then(|v| v.parse().ok())
         .ok_or_else(|| ApiError::bad_request("If-Match must be a version number"))?;
-    Ok(Json(s.archive.dossiers().update_dossier(&ctx, &id, expected, &body).await?.into()))
+    let created = match q.request {
+        Some(request) => s.archive.registers().rectify(&ctx, &id, expected, &body, &request).await?,
+        None => s.archive.dossiers().update_dossier(&ctx, &id, expected, &body).await?,
+    };
+    Ok(Json(created.into()))
 }
 
 /// The version history.

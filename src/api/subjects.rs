@@ -1,9 +1,9 @@
 //! `/v1/subjects`: a data subject's status, consents, restriction and export.
 
-use crate::archive::{ConsentEventView, NewConsent, SubjectView};
+use crate::archive::{ConsentEventView, NewConsent, NewLiftNotice, SubjectView};
 use crate::domain::dossier::FieldError;
 use crate::web::body::Body;
-use crate::web::commands::ConsentDto;
+use crate::web::commands::{ConsentDto, LiftNoticeDto};
 use crate::web::error::ApiError;
 use crate::web::{offload, AppState, Ctx};
 use axum::extract::rejection::QueryRejection;
@@ -25,6 +25,7 @@ pub fn routes() -> Router<AppState> {
         .route("/subjects/{sid}/export", get(export))
         .route("/subjects/{sid}/residency", put(residency))
         .route("/subjects/{sid}/processing", get(processing))
+        .route("/subjects/{sid}/restriction/notice", post(lift_notice))
 }
 
 /// A subject's status (active, restricted, erased), dossiers and live consents.
@@ -101,8 +102,9 @@ pub async fn restrict(
     Ok(Json(s.archive.subjects().set_restriction(&ctx, &sid, true).await?))
 }
 
-/// Lift a restriction (GDPR Art. 18(3)); 409 while the person's erasure is
-/// pending behind a legal hold.
+/// Lift a restriction (GDPR Art. 18(3)); 409 (`restriction-lift-not-notified`)
+/// unless the person was told first (`POST .../restriction/notice`), and
+/// while the person's erasure is pending behind a legal hold.
 #[utoipa::path(delete, path = "/v1/subjects/{sid}/restriction", tag = "subjects",
     params(("sid" = String, Path), ("X-Purpose" = String, Header)),
     responses((status = 200, body = Object), (status = 400), (status = 401), (status = 403), (status = 404),
@@ -114,6 +116,25 @@ pub async fn unrestrict(
     Path(sid): Path<String>,
 ) -> Result<Json<SubjectView>, ApiError> {
     Ok(Json(s.archive.subjects().set_restriction(&ctx, &sid, false).await?))
+}
+
+/// Record that the person was told their restriction is about to be lifted
+/// (GDPR Art. 18(3)): `{"channel", "notified_at", "reference"?}`; the lift
+/// is refused until one is recorded since the restriction began.
+#[utoipa::path(post, path = "/v1/subjects/{sid}/restriction/notice", tag = "subjects",
+    params(("sid" = String, Path), ("X-Purpose" = String, Header)),
+    request_body = LiftNoticeDto,
+    responses((status = 200, body = Object, description = "the subject, with its lift_notice"), (status = 400),
+              (status = 401), (status = 403), (status = 404), (status = 409), (status = 422)),
+    security(("bearer" = [])))]
+pub async fn lift_notice(
+    State(s): State<AppState>,
+    Ctx(ctx): Ctx,
+    Path(sid): Path<String>,
+    Body(body): Body<LiftNoticeDto>,
+) -> Result<Json<SubjectView>, ApiError> {
+    let notice = NewLiftNotice::try_from(body).map_err(ApiError::invalid)?;
+    Ok(Json(s.archive.subjects().record_lift_notice(&ctx, &sid, notice).await?))
 }
 
 /// `GET /v1/subjects/{sid}/export`: the request it answers, and the format.

@@ -70,6 +70,9 @@ pub enum Denial {
     /// Too many failed second-factor attempts: the principal is locked
     /// out until the lock ends or an admin unlocks it.
     SecondFactorLocked,
+    /// A restriction is lifted before the person was told it would be
+    /// (GDPR Art. 18(3)): no notice is recorded since it began.
+    RestrictionLiftNotNotified,
 }
 
 /// What the request an export names lacks.
@@ -166,6 +169,7 @@ impl Denial {
             Denial::SecondFactorRequired => "second-factor-required",
             Denial::SecondFactorInvalid => "second-factor-invalid",
             Denial::SecondFactorLocked => "second-factor-locked",
+            Denial::RestrictionLiftNotNotified => "restriction-lift-not-notified",
         }
     }
 
@@ -206,6 +210,7 @@ impl Denial {
                 | Denial::ErasureBlocked { .. }
                 | Denial::Objected(_)
                 | Denial::ImportRow { .. }
+                | Denial::RestrictionLiftNotNotified
         )
     }
 
@@ -324,6 +329,9 @@ impl fmt::Display for Denial {
             Denial::SecondFactorLocked => {
                 f.write_str("locked out after repeated failed second-factor attempts; the code was not checked")
             }
+            Denial::RestrictionLiftNotNotified => f.write_str(
+                "the person was not told before the lift of their restriction (GDPR Art. 18(3)): no notice recorded since it began",
+            ),
         }
     }
 }
@@ -383,6 +391,7 @@ mod tests {
             Denial::SecondFactorRequired,
             Denial::SecondFactorInvalid,
             Denial::SecondFactorLocked,
+            Denial::RestrictionLiftNotNotified,
         ];
         for d in &all {
             match d {
@@ -409,6 +418,7 @@ mod tests {
                 | Denial::NoVerifiedRequest { .. }
                 | Denial::NotTheRecipient => {}
                 Denial::SecondFactorRequired | Denial::SecondFactorInvalid | Denial::SecondFactorLocked => {}
+                Denial::RestrictionLiftNotNotified => {}
             }
         }
         all
@@ -428,7 +438,7 @@ mod tests {
         let mut codes: Vec<&str> = all.iter().map(Denial::code).collect();
         codes.sort_unstable();
         codes.dedup();
-        assert_eq!(codes.len(), 25, "one code per variant");
+        assert_eq!(codes.len(), 26, "one code per variant");
     }
 
     #[test]

@@ -47,6 +47,10 @@ pub(crate) struct InteractionRecord {
     pub recorded_by: PrincipalId,
     #[serde(with = "time::serde::rfc3339")]
     pub recorded_at: OffsetDateTime,
+    /// The summary holds the named person's own data (a kind
+    /// `policies/screening.toml` seals): it is not indexed for search.
+    #[serde(default)]
+    pub personal: bool,
 }
 
 impl InteractionRecord {

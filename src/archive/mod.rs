@@ -43,8 +43,11 @@ pub use identity::{
 };
 pub use identity::{Enrollment, FactorChange, FactorSetup, Proven, Standing, MAX_CODE};
 pub use index::RepairReport;
-pub use records::{ConsentBasis, ConsentEventKind, TokenState};
-pub use subjects::{ConsentEventView, NewConsent, SubjectStatus, SubjectView, EXPORT_SCHEMA_JSON};
+pub use records::{ConsentBasis, ConsentEventKind, NoticeChannel, TokenState};
+pub use subjects::{
+    ConsentEventView, LiftNoticeView, NewConsent, NewLiftNotice, SubjectStatus, SubjectView, EXPORT_SCHEMA_JSON,
+    MAX_NOTICE_REFERENCE,
+};
 
 use crate::audit::AuditWriter;
 use crate::clock::Clock;

@@ -176,6 +176,11 @@ pub struct DossierMeta {
     /// Set when the dossier was destroyed; nothing else of it remains.
     #[serde(default)]
     pub destroyed: Option<Tombstone>,
+    /// Per person and personal field (`phone`, `email`, ...), the version
+    /// that last changed it (a correction, PIPL Art. 46; GDPR Art. 16):
+    /// older versions hold a value since superseded.
+    #[serde(default)]
+    pub corrected: BTreeMap<SubjectId, BTreeMap<String, u32>>,
 }
 
 /// What is left of a destroyed dossier or an erased subject: no personal
@@ -235,6 +240,50 @@ pub struct SubjectMeta {
     /// `contact_lost` retention trigger).
     #[serde(with = "time::serde::rfc3339::option", default)]
     pub lost_at: Option<OffsetDateTime>,
+    /// The last notice to the person that their restriction is about to be
+    /// lifted (GDPR Art. 18(3)); a lift needs one given since the
+    /// restriction began.
+    #[serde(default)]
+    pub lift_notice: Option<LiftNotice>,
+}
+
+/// How a person was told that their restriction is about to be lifted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum NoticeChannel {
+    Letter,
+    Email,
+    Phone,
+    InPerson,
+    Portal,
+}
+
+impl NoticeChannel {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            NoticeChannel::Letter => "letter",
+            NoticeChannel::Email => "email",
+            NoticeChannel::Phone => "phone",
+            NoticeChannel::InPerson => "in_person",
+            NoticeChannel::Portal => "portal",
+        }
+    }
+}
+
+/// The record that a person was told before their restriction is lifted
+/// (GDPR Art. 18(3)): how and when, by whom; the reference (of the letter,
+/// the message) sealed under the person's key.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct LiftNotice {
+    pub channel: NoticeChannel,
+    /// When the person was told.
+    #[serde(with = "time::serde::rfc3339")]
+    pub notified_at: OffsetDateTime,
+    #[serde(with = "time::serde::rfc3339")]
+    pub recorded_at: OffsetDateTime,
+    pub recorded_by: PrincipalId,
+    #[serde(default)]
+    pub reference: Option<Sealed>,
 }
 
 impl SubjectMeta {
@@ -250,6 +299,7 @@ impl SubjectMeta {
             residency: None,
             objected: Default::default(),
             lost_at: None,
+            lift_notice: None,
         }
     }
 
@@ -272,6 +322,7 @@ impl SubjectMeta {
                 .filter(|(_, c)| c.basis == ConsentBasis::SeparateConsent)
                 .map(|(k, _)| (*k).clone())
                 .collect(),
+            superseded: false,
         }
     }
 

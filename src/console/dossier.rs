@@ -114,6 +114,7 @@ fn badge(page: &Page, r: RedactionReason) -> Markup {
         RedactionReason::Masked => page.t("masked"),
         RedactionReason::Withheld => page.t("withheld"),
         RedactionReason::Erased => page.t("erased"),
+        RedactionReason::Superseded => page.t("superseded"),
     };
     html! { span class={ "badge " (r.as_str()) } { (label) } }
 }

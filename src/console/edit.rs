@@ -98,7 +98,7 @@ fn field(page: &Page, f: &Field, path: &str, doc: &Value, redactions: &BTreeMap<
     html! {
         @match redactions.get(path) {
             // Not in the page at all; the archive keeps it.
-            Some(RedactionReason::Withheld) | Some(RedactionReason::Erased) => {
+            Some(RedactionReason::Withheld | RedactionReason::Erased | RedactionReason::Superseded) => {
                 p.kept { (label) " " span.mono.path { (path) } " " span.badge.withheld { (page.t("withheld")) } " " (page.t("kept as it is")) }
             }
             // The mask goes back as it is; the archive keeps the value.

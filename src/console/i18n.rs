@@ -33,6 +33,7 @@ const ZH: &[(&str, &str)] = &[
     ("Value", "值"),
     ("masked", "已脱敏"),
     ("withheld", "不予显示"),
+    ("superseded", "已更正"),
     ("erased", "已删除"),
     ("Versions", "版本"),
     ("Version", "版本"),

@@ -37,6 +37,8 @@ struct Scenario {
     #[serde(default)]
     separate_consents: Vec<String>,
     #[serde(default)]
+    superseded: bool,
+    #[serde(default)]
     action: Option<String>,
     #[serde(default)]
     new_region: Option<String>,
@@ -118,6 +120,7 @@ fn run(policies: &PolicySet, s: &Scenario) -> Option<String> {
         restricted: s.restricted,
         consents: s.consents.iter().cloned().collect(),
         separate_consents: s.separate_consents.iter().cloned().collect(),
+        superseded: s.superseded,
     };
     let mut reader = access.reader(&me, "dos_x", facts, &s.purpose, def);
     let got = [

@@ -70,7 +70,11 @@ impl fmt::Display for Finding {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawText {
+    #[serde(default)]
     refuse: Vec<Kind>,
+    /// Kinds a text is kept for, sealed as the named person's own data.
+    #[serde(default)]
+    seal: Vec<Kind>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -86,6 +90,10 @@ struct RawScreening {
 pub struct ScreeningRules {
     remarks: Vec<Kind>,
     summary: Vec<Kind>,
+    /// What an interaction summary naming a contact is kept for, sealed
+    /// as that person's own data (not indexed, withheld as their fields,
+    /// erased with them); remarks name no person, so only refuse.
+    summary_seal: Vec<Kind>,
     /// (category, lower-cased terms).
     special: Vec<(String, Vec<String>)>,
 }
@@ -98,17 +106,28 @@ const MAX_SCREENED: usize = 64 * 1024;
 impl ScreeningRules {
     pub fn parse(text: &str) -> Result<Self, (usize, String)> {
         let raw: RawScreening = super::parse_toml(text)?;
-        let mut rules = ScreeningRules { remarks: vec![], summary: vec![], special: vec![] };
+        let mut rules = ScreeningRules { remarks: vec![], summary: vec![], summary_seal: vec![], special: vec![] };
         for (name, t) in &raw.text {
             let line = super::line_of(text, t);
-            let kinds = match name.as_str() {
-                "remarks" => &mut rules.remarks,
-                "interaction_summary" => &mut rules.summary,
+            let (kinds, seal) = match name.as_str() {
+                "remarks" if !t.get_ref().seal.is_empty() => {
+                    return Err((line, "[text.remarks]: remarks name no person to seal them under: refuse only".into()))
+                }
+                "remarks" => (&mut rules.remarks, None),
+                "interaction_summary" => (&mut rules.summary, Some(&mut rules.summary_seal)),
                 other => return Err((line, format!("[text.{other}]: the texts are remarks and interaction_summary"))),
             };
             *kinds = t.get_ref().refuse.clone();
             kinds.sort();
             kinds.dedup();
+            if let Some(both) = t.get_ref().seal.iter().find(|k| kinds.contains(k)) {
+                return Err((line, format!("[text.{name}]: {} is both refused and sealed", both.as_str())));
+            }
+            if let Some(seal) = seal {
+                *seal = t.get_ref().seal.clone();
+                seal.sort();
+                seal.dedup();
+            }
         }
         for (category, terms) in raw.special {
             let terms: Vec<String> = terms.iter().map(|t| t.trim().to_lowercase()).filter(|t| !t.is_empty()).collect();
@@ -116,9 +135,10 @@ impl ScreeningRules {
                 rules.special.push((category, terms));
             }
         }
-        let wants_special = rules.remarks.iter().chain(&rules.summary).any(|k| *k == Kind::Special);
+        let wants_special =
+            rules.remarks.iter().chain(&rules.summary).chain(&rules.summary_seal).any(|k| *k == Kind::Special);
         if wants_special && rules.special.is_empty() {
-            return Err((1, "a text refuses special terms but [special] lists none".into()));
+            return Err((1, "a text refuses or seals special terms but [special] lists none".into()));
         }
         Ok(rules)
     }
@@ -130,6 +150,21 @@ impl ScreeningRules {
             Text::Remarks => &self.remarks,
             Text::InteractionSummary => &self.summary,
         };
+        self.findings(kinds, value)
+    }
+
+    /// What `value`, written as `text`, holds that the policy keeps only
+    /// sealed as the named person's own data (at most one finding per
+    /// kind, in kind order). Remarks seal nothing.
+    pub fn to_seal(&self, text: Text, value: &str) -> Vec<Finding> {
+        match text {
+            Text::Remarks => vec![],
+            Text::InteractionSummary => self.findings(&self.summary_seal, value),
+        }
+    }
+
+    /// What of `kinds` `value` holds.
+    fn findings(&self, kinds: &[Kind], value: &str) -> Vec<Finding> {
         if kinds.is_empty() {
             return vec![];
         }
@@ -429,6 +464,24 @@ mod tests {
         assert_eq!(kinds(Text::InteractionSummary, "身份证 11010519491231002X"), [Kind::IdNumber]);
         let none = ScreeningRules::parse("[text.remarks]\nrefuse = []\n").unwrap();
         assert!(none.screen(Text::Remarks, "13912345688").is_empty());
+    }
+
+    #[test]
+    fn a_summary_seals_what_it_does_not_refuse_and_remarks_seal_nothing() {
+        let r = rules();
+        let sealed: Vec<Kind> =
+            r.to_seal(Text::InteractionSummary, "张伟 13912345688 zw@example.cn").into_iter().map(|f| f.kind).collect();
+        assert_eq!(sealed, [Kind::Mobile, Kind::Email]);
+        assert!(r.to_seal(Text::InteractionSummary, "asked about cold-chain rates").is_empty());
+        assert!(r.to_seal(Text::Remarks, "13912345688").is_empty());
+        let both =
+            "[text.remarks]\nrefuse = []\n\n[text.interaction_summary]\nrefuse = [\"mobile\"]\nseal = [\"mobile\"]\n";
+        let (line, msg) = ScreeningRules::parse(both).unwrap_err();
+        assert_eq!(line, 4, "{msg}");
+        assert!(msg.contains("both refused and sealed"), "{msg}");
+        let (line, msg) = ScreeningRules::parse("\n[text.remarks]\nseal = [\"mobile\"]\n").unwrap_err();
+        assert_eq!(line, 2, "{msg}");
+        assert!(msg.contains("refuse only"), "{msg}");
     }
 
     #[test]

@@ -237,6 +237,12 @@ pub fn assessment_alerts(_: &()) -> Vec<u8> {
     b"q/assessments".to_vec()
 }
 
+/// `registers`: the principals whose roles clash that the last
+/// `role_separation` alerts named (one row).
+pub fn role_separation_alerts(_: &()) -> Vec<u8> {
+    b"q/role-separation".to_vec()
+}
+
 /// `registers`: a data-grading decision (DSL Art. 21), append-only.
 pub fn grade_decision(id: &crate::domain::GradeDecisionId) -> Vec<u8> {
     format!("dg/{id}").into_bytes()

@@ -21,7 +21,7 @@ use serde::Deserialize;
 use utoipa::ToSchema;
 
 mod api_bodies;
-pub use api_bodies::{AffectedDto, FiguresDto, HandoverDto, NewExportDto, OfficerDto};
+pub use api_bodies::{AffectedDto, FiguresDto, HandoverDto, LiftNoticeDto, NewExportDto, OfficerDto};
 mod oversight_bodies;
 pub use oversight_bodies::{
     one_date, report_bytes, AppointmentDto, AuthorityReportDto, CompletionDto, EngagementDto, FindingDto, FixDto,

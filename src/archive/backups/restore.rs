@@ -176,6 +176,7 @@ mod tests {
             subjects: vec![],
             ended_at: None,
             destroyed: None,
+            corrected: Default::default(),
         };
         store.write(&[DOSSIERS.put_unguarded(did, &meta).unwrap()], true).unwrap();
     }

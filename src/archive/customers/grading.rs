@@ -218,7 +218,7 @@ impl Customers {
     pub async fn explain_grade(&self, ctx: &RequestCtx, id: &str) -> Result<GradeExplanation, ArchiveError> {
         const ACTION: Action = Action::GradeExplain;
         self.dossiers.refuse_outside_party(ctx, ACTION, id).await?;
-        let (did, meta, plan) = self.dossiers.plan_read(ctx, ACTION, id).await?;
+        let (did, meta, plan) = self.dossiers.plan_read(ctx, ACTION, id, None).await?;
         let (mut inputs, window) = self.grade_inputs(&meta)?;
         let computed = self.policy.grading.grade(&inputs);
         let confidential = plan.outcome(Classification::Confidential, None);

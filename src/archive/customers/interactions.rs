@@ -84,6 +84,16 @@ impl Customers {
         }
         errors.extend(self.dossiers.screened("/summary", Text::InteractionSummary, &n.summary));
         let contact = super::named_contact(&meta, n.contact.as_deref(), &mut errors);
+        // What the policy keeps only as the named person's own data.
+        let to_seal = self.policy.screening.to_seal(Text::InteractionSummary, &n.summary);
+        if n.contact.is_none() {
+            errors.extend(to_seal.iter().map(|f| FieldError {
+                path: "/summary".into(),
+                message: format!(
+                    "{f}: kept only sealed as the person's own data: name the contact it was with (policies/screening.toml)"
+                ),
+            }));
+        }
         if !errors.is_empty() {
             let e = self.dossiers.dossier_entry(ctx, ACTION, id, &meta.subjects, Outcome::Error, "invalid interaction");
             return self.gate.refuse(e, ArchiveError::Invalid(errors)).await;
@@ -107,10 +117,15 @@ impl Customers {
             satisfaction: n.satisfaction,
             recorded_by: ctx.principal.id.clone(),
             recorded_at: now,
+            personal: !to_seal.is_empty(),
         };
         let ops = vec![INTERACTIONS.put_unguarded(&(did.clone(), iid.clone()), &record)?];
         let subjects: Vec<SubjectId> = contact.iter().cloned().collect();
-        let why = format!("{reason}; {iid} {}", crate::archive::wire_name(&n.kind));
+        let mut why = format!("{reason}; {iid} {}", crate::archive::wire_name(&n.kind));
+        if !to_seal.is_empty() {
+            let kinds: Vec<&str> = to_seal.iter().map(|f| f.kind.as_str()).collect();
+            why = format!("{why}; summary sealed as the person's own data ({}), not indexed", kinds.join(", "));
+        }
         let entry = self.dossiers.dossier_entry(ctx, ACTION, id, &subjects, Outcome::Allow, why);
         self.audit.commit(Commit::change(ops, entry)).await?;
         // Searchable like the remarks: the dossier's index entry again. A
@@ -176,7 +191,7 @@ impl Customers {
     ) -> Result<InteractionPage, ArchiveError> {
         const ACTION: Action = Action::InteractionList;
         self.dossiers.refuse_outside_party(ctx, ACTION, id).await?;
-        let (did, meta, plan) = self.dossiers.plan_read(ctx, ACTION, id).await?;
+        let (did, meta, plan) = self.dossiers.plan_read(ctx, ACTION, id, None).await?;
         let after = match cursor.map(InteractionId::parse) {
             None => None,
             Some(Ok(c)) => Some(c),

@@ -250,7 +250,7 @@ impl Documents {
     ) -> Result<(DocumentMeta, DocumentReader), ArchiveError> {
         const ACTION: Action = Action::DocumentGet;
         self.dossiers.refuse_outside_party(ctx, ACTION, id).await?;
-        let (did, meta, _) = self.dossiers.plan_read(ctx, ACTION, id).await?;
+        let (did, meta, _) = self.dossiers.plan_read(ctx, ACTION, id, None).await?;
         let doc =
             if valid_name(name) { DOCUMENTS.get(self.store.as_ref(), &(did.clone(), name.to_owned()))? } else { None };
         let Some(doc) = doc else {
@@ -285,7 +285,7 @@ impl Documents {
     pub async fn list_documents(&self, ctx: &RequestCtx, id: &str) -> Result<Vec<DocumentMeta>, ArchiveError> {
         const ACTION: Action = Action::DocumentList;
         self.dossiers.refuse_outside_party(ctx, ACTION, id).await?;
-        let (did, meta, _) = self.dossiers.plan_read(ctx, ACTION, id).await?;
+        let (did, meta, _) = self.dossiers.plan_read(ctx, ACTION, id, None).await?;
         let docs = self.documents_of(&did)?;
         let e = self.dossiers.dossier_entry(
             ctx,

@@ -169,6 +169,7 @@ impl Dossiers {
             subjects: subjects.clone(),
             ended_at: None,
             destroyed: None,
+            corrected: Default::default(),
         };
         let mut ops = self.version_ops(keys.ops, bytes, &meta, &subjects)?;
         ops.extend(collected.ops);

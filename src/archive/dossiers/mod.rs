@@ -20,6 +20,7 @@ pub(crate) use links::subject_facts;
 pub(crate) use plan::ReadPlan;
 pub(crate) use provision::bloc;
 pub use search::{SearchHit, SearchPage};
+pub use update::Rectifying;
 pub(crate) use update::{Author, NextVersion};
 
 use super::records::{DossierMeta, SUBJECTS};
@@ -107,6 +108,9 @@ pub enum RedactionReason {
     Masked,
     Withheld,
     Erased,
+    /// A person's personal field in an old version, since corrected (PIPL
+    /// Art. 46; GDPR Art. 16): not shown as if it were current.
+    Superseded,
 }
 
 impl RedactionReason {
@@ -115,6 +119,7 @@ impl RedactionReason {
             RedactionReason::Masked => "masked",
             RedactionReason::Withheld => "withheld",
             RedactionReason::Erased => "erased",
+            RedactionReason::Superseded => "superseded",
         }
     }
 }
@@ -247,7 +252,7 @@ impl Dossiers {
     #[tracing::instrument(level = "debug", skip_all)]
     pub async fn list_versions(&self, ctx: &RequestCtx, id: &str) -> Result<Vec<VersionInfo>, ArchiveError> {
         const ACTION: Action = Action::DossierVersions;
-        let (did, meta, plan) = self.plan_read(ctx, ACTION, id).await?;
+        let (did, meta, plan) = self.plan_read(ctx, ACTION, id, None).await?;
         let mut out = Vec::new();
         let prefix = keys::versions_prefix(&did);
         for row in self.store.scan(Cf::Versions, &prefix, &prefix) {

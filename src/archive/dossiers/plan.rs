@@ -2,15 +2,15 @@
 //! for that person's personal and sensitive fields, what a request may see
 //! (clear, masked, withheld). Decided before anything is decrypted.
 
-use crate::archive::dossiers::Dossiers;
+use crate::archive::dossiers::{Dossiers, RedactionReason};
 use crate::archive::records::DossierMeta;
 use crate::archive::Denial;
 use crate::archive::{ArchiveError, CheckedPurpose, RequestCtx};
 use crate::audit::{Action, Outcome};
 use crate::domain::{Classification, DossierId, SubjectId};
-use crate::policy::access::{FieldDecision, FieldOutcome};
+use crate::policy::access::{FieldDecision, FieldOutcome, SubjectState};
 use crate::policy::classes::FieldClasses;
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 
 /// What a read may show: per class for the dossier's own fields, and per
 /// contact for that person's personal and sensitive fields. Decided before
@@ -21,6 +21,10 @@ pub(crate) struct ReadPlan {
     subjects: HashMap<SubjectId, (FieldDecision, FieldDecision)>,
     /// Said in the audit entry after the decisions (a transfer abroad).
     notes: Vec<String>,
+    /// Per person whose personal fields a later version corrected (an old
+    /// version is read; PIPL Art. 46, GDPR Art. 16): those fields, and
+    /// the decision for them knowing they are superseded.
+    superseded: HashMap<SubjectId, (BTreeSet<String>, FieldDecision)>,
 }
 
 impl ReadPlan {
@@ -62,6 +66,20 @@ impl ReadPlan {
     /// fields in clear (what a match on a personal value may reveal).
     pub(crate) fn shows_everyone_clear(&self, people: &[SubjectId]) -> bool {
         people.iter().all(|sid| self.outcome(Classification::Personal, Some(sid)) == FieldOutcome::Clear)
+    }
+
+    /// The outcome for one of a person's personal fields (`field`, e.g.
+    /// `phone`), and the reason should it be withheld: a value a later
+    /// version corrected is shown no more than its decision as superseded
+    /// allows (and never more than the person's fields otherwise are).
+    pub(crate) fn field_outcome(&self, sid: &SubjectId, field: &str) -> (FieldOutcome, RedactionReason) {
+        let current = self.outcome(Classification::Personal, Some(sid));
+        match self.superseded.get(sid) {
+            Some((fields, d)) if fields.contains(field) && d.outcome < current => {
+                (d.outcome, RedactionReason::Superseded)
+            }
+            _ => (current, RedactionReason::Withheld),
+        }
     }
 
     pub(crate) fn note(&mut self, note: String) {
@@ -119,6 +137,20 @@ impl Dossiers {
         meta: &DossierMeta,
         subjects: &[SubjectId],
     ) -> Result<ReadPlan, ArchiveError> {
+        self.read_plan_of(ctx, purpose, meta, subjects, &HashMap::new())
+    }
+
+    /// The read plan of a version some of whose personal fields were since
+    /// corrected (`corrected`, per person): for those the policy decides
+    /// knowing the values are superseded (`basis.superseded`).
+    fn read_plan_of(
+        &self,
+        ctx: &RequestCtx,
+        purpose: CheckedPurpose<'_>,
+        meta: &DossierMeta,
+        subjects: &[SubjectId],
+        corrected: &HashMap<SubjectId, BTreeSet<String>>,
+    ) -> Result<ReadPlan, ArchiveError> {
         let mut reader =
             self.policy.access.reader(&ctx.principal, meta.id.as_str(), meta.facts(), purpose.as_str(), purpose.def);
         let mut plan = ReadPlan::default();
@@ -131,6 +163,11 @@ impl Dossiers {
         for sid in subjects {
             let state = self.subject_state(sid)?;
             let personal = reader.decide(Classification::Personal, Some(&state));
+            if let Some(fields) = corrected.get(sid) {
+                let old = SubjectState { superseded: true, ..state.clone() };
+                let old = reader.decide(Classification::Personal, Some(&old));
+                plan.superseded.insert(sid.clone(), (fields.clone(), old));
+            }
             let sensitive = reader.decide(Classification::Sensitive, Some(&state));
             plan.subjects.insert(sid.clone(), (personal, sensitive));
             if ctx.principal.recipient.is_some() {
@@ -141,18 +178,30 @@ impl Dossiers {
         Ok(plan)
     }
 
-    /// The purpose check, the lookup and the read plan of a read-like call;
-    /// 403 (audited, with the policies' reasons) when the caller may see
+    /// The purpose check, the lookup and the read plan of a read-like call
+    /// of `version` (`None`: the current one; the people whose personal
+    /// fields a later version corrected are decided as superseded); 403
+    /// (audited, with the policies' reasons) when the caller may see
     /// nothing of the dossier.
     pub(crate) async fn plan_read(
         &self,
         ctx: &RequestCtx,
         action: Action,
         id: &str,
+        version: Option<u32>,
     ) -> Result<(DossierId, DossierMeta, ReadPlan), ArchiveError> {
         let purpose = self.gate.purpose(ctx, action, id).await?;
         let (did, meta, _) = self.find_meta(ctx, action, id).await?;
-        let mut plan = self.read_plan(ctx, purpose, &meta, &meta.subjects)?;
+        let v = version.unwrap_or(meta.current_version);
+        let corrected: HashMap<SubjectId, BTreeSet<String>> = meta
+            .corrected
+            .iter()
+            .map(|(sid, fields)| {
+                (sid.clone(), fields.iter().filter(|(_, at)| v < **at).map(|(f, _)| f.clone()).collect())
+            })
+            .filter(|(_, fields): &(SubjectId, BTreeSet<String>)| !fields.is_empty())
+            .collect();
+        let mut plan = self.read_plan_of(ctx, purpose, &meta, &meta.subjects, &corrected)?;
         if !plan.anything_visible() {
             let e = self.dossier_entry(ctx, action, id, &meta.subjects, Outcome::Deny, "");
             return self.gate.deny(e, Denial::NothingVisible(plan.reasons()), None).await;

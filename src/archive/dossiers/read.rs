@@ -46,7 +46,7 @@ impl Dossiers {
         version: Option<u32>,
     ) -> Result<DossierView, ArchiveError> {
         const ACTION: Action = Action::DossierRead;
-        let (did, meta, plan) = self.plan_read(ctx, ACTION, id).await?;
+        let (did, meta, plan) = self.plan_read(ctx, ACTION, id, version).await?;
         let v = version.unwrap_or(meta.current_version);
         let found = if (1..=meta.current_version).contains(&v) { self.vault.load_version(&did, v)? } else { None };
         let Some((rec, bytes)) = found else {
@@ -62,7 +62,9 @@ impl Dossiers {
         for r in &redactions {
             match r.reason {
                 RedactionReason::Masked => entry.masked.push(r.path.clone()),
-                RedactionReason::Withheld | RedactionReason::Erased => entry.withheld.push(r.path.clone()),
+                RedactionReason::Withheld | RedactionReason::Erased | RedactionReason::Superseded => {
+                    entry.withheld.push(r.path.clone())
+                }
             }
         }
         // Fail closed: the data leaves only once the entry is durable.
@@ -153,7 +155,13 @@ impl Dossiers {
                 (Classification::Personal | Classification::Sensitive, Some(i)) => subjects.get(i),
                 _ => None,
             };
-            match plan.outcome(class, subject) {
+            let (outcome, withheld) = match (class, subject) {
+                (Classification::Personal, Some(sid)) => {
+                    plan.field_outcome(sid, path.split('/').nth(3).unwrap_or_default())
+                }
+                _ => (plan.outcome(class, subject), RedactionReason::Withheld),
+            };
+            match outcome {
                 FieldOutcome::Clear => released.push(path),
                 FieldOutcome::Masked => {
                     if let Some(v) = document.pointer_mut(&path) {
@@ -163,7 +171,7 @@ impl Dossiers {
                 }
                 FieldOutcome::Withheld => {
                     remove_pointer(&mut document, &path);
-                    redactions.push(Redaction { path, reason: RedactionReason::Withheld });
+                    redactions.push(Redaction { path, reason: withheld });
                 }
             }
         }

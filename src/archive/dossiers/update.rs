@@ -10,8 +10,9 @@ use crate::archive::vault::{Opened, Part, SegmentName};
 use crate::archive::Denial;
 use crate::archive::{ArchiveError, RequestCtx};
 use crate::audit::{Action, Commit, Guard, Outcome};
+use crate::domain::dossier::FieldError;
 use crate::domain::dossier::SplitDossier;
-use crate::domain::{Classification, DossierId, SubjectId};
+use crate::domain::{Classification, DossierId, RequestId, SubjectId};
 use crate::policy::access::{Change, DossierFacts, FieldOutcome};
 use crate::store::{keys, Cf};
 
@@ -48,6 +49,15 @@ pub(crate) struct NextVersion {
     pub extra: Vec<crate::store::Op>,
 }
 
+/// The rectification request a change carries out (PIPL Art. 46; GDPR
+/// Art. 16): the change must correct or complete that person's personal
+/// fields, and its audit entry names the request.
+#[derive(Debug, Clone)]
+pub struct Rectifying {
+    pub request: RequestId,
+    pub subject: SubjectId,
+}
+
 impl Dossiers {
     #[tracing::instrument(level = "debug", skip_all)]
     pub async fn update_dossier(
@@ -56,6 +66,20 @@ impl Dossiers {
         id: &str,
         expected: u32,
         body: &Value,
+    ) -> Result<Created, ArchiveError> {
+        self.update_dossier_for(ctx, id, expected, body, None).await
+    }
+
+    /// [`Self::update_dossier`], carrying out a rectification request when
+    /// `rectifying` names one (checked by the request register first).
+    #[tracing::instrument(level = "debug", skip_all)]
+    pub async fn update_dossier_for(
+        &self,
+        ctx: &RequestCtx,
+        id: &str,
+        expected: u32,
+        body: &Value,
+        rectifying: Option<&Rectifying>,
     ) -> Result<Created, ArchiveError> {
         const ACTION: Action = Action::DossierUpdate;
         let purpose = self.gate.purpose(ctx, ACTION, id).await?;
@@ -127,6 +151,29 @@ impl Dossiers {
         };
         if !collected.reason.is_empty() {
             reason = format!("{reason}; {}", collected.reason);
+        }
+        let corrected = corrected_people(&self.vault, &did, &meta, &split)?;
+        if let Some(r) = rectifying {
+            if !corrected.iter().any(|(s, _)| s == &r.subject) {
+                let why =
+                    format!("request {} is not carried out: the change corrects no field of {}", r.request, r.subject);
+                let e = self.dossier_entry(ctx, ACTION, id, &meta.subjects, Outcome::Error, why);
+                let err = FieldError {
+                    path: "/contacts".into(),
+                    message: format!("corrects no personal field of the person request {} is for", r.request),
+                };
+                return self.gate.refuse(e, ArchiveError::Invalid(vec![err])).await;
+            }
+            reason = format!("{reason}; rectifies request {} of {}", r.request, r.subject);
+        }
+        let mut meta = meta;
+        if !corrected.is_empty() {
+            let names: Vec<String> = corrected.iter().map(|(s, f)| format!("{s} ({})", f.join(", "))).collect();
+            reason = format!("{reason}; personal fields corrected: {}", names.join(", "));
+        }
+        for (sid, fields) in corrected {
+            let of_person = meta.corrected.entry(sid).or_default();
+            of_person.extend(fields.into_iter().map(|f| (f, version)));
         }
         let next = NextVersion { action: ACTION, meta, meta_raw, split, ended_at: None, reason, extra: collected.ops };
         self.append_version(Author::Request(ctx), &did, next).await
@@ -291,4 +338,49 @@ impl Dossiers {
         }
         Ok(kept)
     }
+}
+
+/// The names of the fields that differ between two contacts' personal
+/// fields (one given, one left out, or another value).
+fn changed_fields(
+    before: &crate::domain::dossier::PersonalFields,
+    after: &crate::domain::dossier::PersonalFields,
+) -> Result<Vec<String>, ArchiveError> {
+    let as_map = |p| match serde_json::to_value(p) {
+        Ok(Value::Object(m)) => Ok(m),
+        Ok(_) => Ok(serde_json::Map::new()),
+        Err(e) => Err(ArchiveError::Internal(e.into())),
+    };
+    let (b, a) = (as_map(before)?, as_map(after)?);
+    let mut names: Vec<String> = b.keys().chain(a.keys()).filter(|k| b.get(*k) != a.get(*k)).cloned().collect();
+    names.sort_unstable();
+    names.dedup();
+    Ok(names)
+}
+
+/// The people named in both the current version and `split` whose
+/// personal fields `split` changes (a correction or completion; PIPL
+/// Art. 46, GDPR Art. 16), with the names of those fields. An erased
+/// person's fields are not compared.
+fn corrected_people(
+    vault: &crate::archive::vault::Vault,
+    id: &DossierId,
+    meta: &DossierMeta,
+    split: &SplitDossier,
+) -> Result<Vec<(SubjectId, Vec<String>)>, ArchiveError> {
+    let (rec, _) = vault
+        .load_version(id, meta.current_version)?
+        .ok_or_else(|| anyhow::anyhow!("current version record missing"))?;
+    let mut out = Vec::new();
+    for (sid, personal, _) in &split.contacts {
+        let name = SegmentName::Personal(sid.clone());
+        let Some(seg) = rec.segments.iter().find(|s| s.name == name) else { continue };
+        if let Opened::Plain(Part::Personal(_, before)) = vault.open_segment(id, &rec, seg)? {
+            let fields = changed_fields(&before, personal)?;
+            if !fields.is_empty() {
+                out.push((sid.clone(), fields));
+            }
+        }
+    }
+    Ok(out)
 }

@@ -209,7 +209,8 @@ impl Governance {
 
     /// The deadline job, once a day: counts the distinct persons on record
     /// (not erased), notes the day the threshold was first reached, and
-    /// raises `officer_required` once while no officer's report is on record.
+    /// raises `officer_required` once while no officer's report is on record
+    /// (again when a new officer is named and not reported).
     pub(crate) async fn check_officer(&self) -> Result<Option<crate::policy::alerts::Alert>, ArchiveError> {
         let now = self.clock.now();
         let today = now.date();
@@ -235,6 +236,11 @@ impl Governance {
             state.crossed_on = Some(today);
         }
         let reported = self.officer_records()?.last().is_some_and(|r| r.reported_on.is_some());
+        // Once an officer's report is on record the alert is settled: an
+        // officer named later and not reported raises it again.
+        if reported {
+            state.alerted = false;
+        }
         let alert = (persons >= rules.threshold && !reported && !state.alerted).then(|| {
             let due = state.crossed_on.map(|d| rules.report_due(d)).unwrap_or(today);
             crate::policy::alerts::Alert {

@@ -115,6 +115,7 @@ impl Governance {
             restricted: false,
             consents: [purpose.to_owned()].into(),
             separate_consents: [purpose.to_owned()].into(),
+            superseded: false,
         };
         let about_person = matches!(class, Classification::Personal | Classification::Sensitive);
         let d = reader.decide(class, about_person.then_some(&consenting));

@@ -144,4 +144,15 @@ async fn the_persons_on_record_make_an_officer_required_once_and_the_officer_is_
         let raw = String::from_utf8_lossy(&raw);
         assert!(!raw.contains(name) && !raw.contains("pipo@example.com"), "the name and contact are sealed");
     }
+
+    // Reported: no alert. A new officer named and not reported raises it again, once.
+    clock.advance(time::Duration::days(1));
+    assert!(g.check_officer().await.unwrap().is_none(), "an officer is reported");
+    let third = g.record_officer(&officer, new(None)).await.unwrap();
+    assert_eq!(third.n, 3);
+    clock.advance(time::Duration::days(1));
+    let again = g.check_officer().await.unwrap().expect("the new officer is not reported");
+    assert_eq!(again.rule, "officer_required");
+    clock.advance(time::Duration::days(1));
+    assert!(g.check_officer().await.unwrap().is_none(), "raised once for the new officer");
 }

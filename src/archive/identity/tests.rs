@@ -57,3 +57,30 @@ async fn staff_administration_is_refused_to_anyone_but_an_admin_and_audited() {
     let stored = a.identity().principal(&made).unwrap().unwrap();
     assert_eq!((stored.name.as_str(), stored.region.as_str()), ("王芳", "华东"));
 }
+
+/// A principal whose roles clash (made before the rule, or written by an
+/// older custos) is alerted once per set of such principals, not at every
+/// start; a new one among them raises the alerts again.
+#[tokio::test]
+async fn role_clashes_are_alerted_once_per_set_of_principals() {
+    let (a, store) = archive();
+    let id = a.identity();
+    id.bootstrap(Some(TOKEN), None).unwrap();
+    let (admin, _, _) = id.authenticate(TOKEN).unwrap();
+    assert_eq!(id.alert_role_clashes().await.unwrap(), 0, "no clash");
+    let clashing = |name: &str| crate::domain::Principal {
+        id: crate::domain::PrincipalId::generate(),
+        name: name.into(),
+        roles: vec![Role::Admin, Role::Compliance],
+        ..admin.clone()
+    };
+    store.write(&[id.principal_op(&clashing("one")).unwrap()], true).unwrap();
+    assert_eq!(id.alert_role_clashes().await.unwrap(), 1);
+    let e = last_entry(&store);
+    assert_eq!(e.body.action.as_str(), "audit.alert");
+    assert!(e.body.reason.starts_with("role_separation"), "{}", e.body.reason);
+    assert_eq!(id.alert_role_clashes().await.unwrap(), 0, "the same principal: not again at the next start");
+    store.write(&[id.principal_op(&clashing("two")).unwrap()], true).unwrap();
+    assert_eq!(id.alert_role_clashes().await.unwrap(), 2, "a new set: each named again");
+    assert_eq!(id.alert_role_clashes().await.unwrap(), 0);
+}

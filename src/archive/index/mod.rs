@@ -254,6 +254,8 @@ impl Indexer {
         let Ok(all) = interactions_of(self.store.as_ref(), did) else { return vec![] };
         all.iter()
             .filter(|r| r.contact.as_ref().is_none_or(|c| !without.contains(c)))
+            // A summary sealed as the person's own data is not indexed.
+            .filter(|r| !r.personal)
             .filter_map(|r| match self.interaction_summary(did, r) {
                 Ok(Opened::Plain(text)) => Some(text),
                 Ok(Opened::Erased) => None,

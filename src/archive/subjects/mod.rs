@@ -6,9 +6,11 @@ mod consent;
 mod export;
 mod portable;
 mod processing;
+mod restriction;
 
 pub use export::{ExportBasis, ExportCall, ExportScope};
 pub use portable::export_csv;
+pub use restriction::{LiftNoticeView, NewLiftNotice, MAX_NOTICE_REFERENCE};
 
 use super::records::{ConsentBasis, ConsentEventKind, DossierMeta, SubjectMeta, SUBJECTS};
 use super::{ArchiveError, RequestCtx};
@@ -17,7 +19,6 @@ use crate::archive::dossiers::Dossiers;
 use crate::archive::gate::Gate;
 use crate::archive::governance::Governance;
 use crate::archive::index::Indexer;
-use crate::archive::records::PENDING_ERASURES;
 use crate::archive::vault::Vault;
 use crate::archive::Denial;
 use crate::audit::{Action, AuditWriter, Commit, Outcome};
@@ -124,6 +125,9 @@ pub struct SubjectView {
     /// Per dossier version that collected their data: the privacy-notice
     /// version they were shown and the basis of their sensitive fields.
     pub collection: Vec<crate::archive::CollectionRecord>,
+    /// The last notice that the restriction is about to be lifted (GDPR
+    /// Art. 18(3)), if any.
+    pub lift_notice: Option<LiftNoticeView>,
 }
 
 #[derive(Debug, Clone)]
@@ -241,6 +245,7 @@ impl Subjects {
             residency: meta.residency(),
             objected: meta.objected.iter().cloned().collect(),
             collection: self.dossiers.collection_records(&call.sid)?,
+            lift_notice: meta.lift_notice.as_ref().map(LiftNoticeView::from),
         })
     }
 
@@ -274,48 +279,6 @@ impl Subjects {
         commit.on_conflict = vec![conflict];
         self.audit.commit(commit).await?;
         Ok(())
-    }
-
-    /// Restricts (`restrict`) or lifts the restriction of a subject. Either
-    /// is idempotent: restricting a restricted subject keeps its first time.
-    #[tracing::instrument(level = "debug", skip_all)]
-    pub async fn set_restriction(
-        &self,
-        ctx: &RequestCtx,
-        id: &str,
-        restrict: bool,
-    ) -> Result<SubjectView, ArchiveError> {
-        let action = if restrict { Action::SubjectRestrict } else { Action::SubjectUnrestrict };
-        let call = self.authorize_subject(ctx, action, SubjectAction::Restrict, id).await?;
-        // GDPR Art. 18(3) and PIPL Art. 47(2): while a hold keeps an erasure
-        // pending, what the person asked to have erased stays restricted.
-        if !restrict && PENDING_ERASURES.contains(self.store.as_ref(), &call.sid)? {
-            let why =
-                "the person's erasure is pending behind a legal hold: the restriction stays until it is carried out";
-            let mut e = ctx.entry(action, call.sid.as_str(), Outcome::Error, why);
-            e.subjects = vec![call.sid.to_string()];
-            return self.gate.refuse(e, ArchiveError::Conflict(why.into())).await;
-        }
-        let mut meta = call.meta.clone();
-        let changed = match (restrict, meta.restricted_at) {
-            (true, None) => {
-                meta.restricted_at = Some(self.clock.now());
-                true
-            }
-            (false, Some(_)) => {
-                meta.restricted_at = None;
-                true
-            }
-            _ => false,
-        };
-        let reason = format!("{}; {}", call.reason, if changed { "changed" } else { "already so" });
-        self.commit_subject(ctx, action, &call, &meta, vec![], reason).await?;
-        if changed {
-            // Found by search again, or no longer.
-            let dossiers: Vec<DossierId> = call.dossiers.iter().map(|d| d.id.clone()).collect();
-            self.index.reindex_dossiers(&dossiers)?;
-        }
-        self.subject_view(&call, &meta)
     }
 
     /// Records where a subject resides (compliance, stating dsr or

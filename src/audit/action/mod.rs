@@ -188,6 +188,8 @@ pub enum Action {
     RequestHandover,
     /// `request.handover_collect`
     RequestHandoverCollect,
+    /// `request.link`
+    RequestLink,
     /// `request.list`
     RequestList,
     /// `request.rate_limited`
@@ -218,6 +220,8 @@ pub enum Action {
     SubjectResidency,
     /// `subject.restrict`
     SubjectRestrict,
+    /// `subject.restriction_notice`
+    SubjectRestrictionNotice,
     /// `subject.unrestrict`
     SubjectUnrestrict,
     /// `token.approve`

@@ -4,7 +4,7 @@ use super::Action;
 
 impl Action {
     /// Every action, in name order.
-    pub const ALL: [Action; 116] = [
+    pub const ALL: [Action; 118] = [
         Action::AssessmentCoverage,
         Action::AssessmentCreate,
         Action::AssessmentList,
@@ -95,6 +95,7 @@ impl Action {
         Action::RequestCreate,
         Action::RequestHandover,
         Action::RequestHandoverCollect,
+        Action::RequestLink,
         Action::RequestList,
         Action::RequestRateLimited,
         Action::RequestRead,
@@ -110,6 +111,7 @@ impl Action {
         Action::SubjectRead,
         Action::SubjectResidency,
         Action::SubjectRestrict,
+        Action::SubjectRestrictionNotice,
         Action::SubjectUnrestrict,
         Action::TokenApprove,
         Action::TokenCreate,
@@ -207,6 +209,7 @@ impl Action {
             Action::RequestCreate => "request.create",
             Action::RequestHandover => "request.handover",
             Action::RequestHandoverCollect => "request.handover_collect",
+            Action::RequestLink => "request.link",
             Action::RequestList => "request.list",
             Action::RequestRateLimited => "request.rate_limited",
             Action::RequestRead => "request.read",
@@ -222,6 +225,7 @@ impl Action {
             Action::SubjectRead => "subject.read",
             Action::SubjectResidency => "subject.residency",
             Action::SubjectRestrict => "subject.restrict",
+            Action::SubjectRestrictionNotice => "subject.restriction_notice",
             Action::SubjectUnrestrict => "subject.unrestrict",
             Action::TokenApprove => "token.approve",
             Action::TokenCreate => "token.create",

@@ -115,6 +115,9 @@ pub struct SubjectState {
     pub consents: BTreeSet<String>,
     /// Purposes with a live separate consent (PIPL Art. 29).
     pub separate_consents: BTreeSet<String>,
+    /// The fields read are of an old version, since corrected (PIPL Art.
+    /// 46; GDPR Art. 16).
+    pub superseded: bool,
 }
 
 /// What subject operations are decided on: who serves the person.

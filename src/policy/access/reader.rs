@@ -64,6 +64,7 @@ impl FieldReader<'_> {
             ("restricted".to_owned(), RestrictedExpression::new_bool(s.restricted)),
             ("consents".to_owned(), strings(&s.consents)),
             ("separate_consents".to_owned(), strings(&s.separate_consents)),
+            ("superseded".to_owned(), RestrictedExpression::new_bool(s.superseded)),
         ]);
         let Ok(state) = state else {
             return FieldDecision {

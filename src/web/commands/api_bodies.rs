@@ -372,3 +372,38 @@ mod tests {
         assert_eq!(paths(officer("2026-11-02", Some("2026-11-01"))), ["/reported_on"]);
     }
 }
+
+/// `POST /v1/subjects/{sid}/restriction/notice`: how and when the person
+/// was told that their restriction is about to be lifted (GDPR Art. 18(3)).
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct LiftNoticeDto {
+    #[schema(inline)]
+    pub channel: crate::archive::NoticeChannel,
+    /// When the person was told (RFC 3339).
+    #[schema(format = DateTime)]
+    pub notified_at: String,
+    /// The letter's or message's reference; sealed under the person's key.
+    #[serde(default)]
+    #[schema(
+        min_length = 1,
+        pattern = "[^\\u0000-\\u0020\\u007F-\\u00A0\\u1680\\u2000-\\u200A\\u2028\\u2029\\u202F\\u205F\\u3000]",
+        max_length = 200
+    )]
+    pub reference: Option<String>,
+}
+
+impl TryFrom<LiftNoticeDto> for crate::archive::NewLiftNotice {
+    type Error = Vec<FieldError>;
+    fn try_from(d: LiftNoticeDto) -> Result<Self, Self::Error> {
+        let mut errors = Errors::default();
+        let notified_at = errors.time("/notified_at", &d.notified_at);
+        let max = crate::archive::MAX_NOTICE_REFERENCE;
+        let reference = d.reference.map(|r| errors.visible("/reference", r, max));
+        errors.finish(notified_at.map(|notified_at| crate::archive::NewLiftNotice {
+            channel: d.channel,
+            notified_at,
+            reference,
+        }))
+    }
+}

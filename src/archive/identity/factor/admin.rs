@@ -10,8 +10,14 @@ use super::FACTORS;
 use crate::archive::denial::FourEyes;
 use crate::archive::{ArchiveError, Denial, RequestCtx};
 use crate::audit::{Action, Commit, CommitError, EntryBody, Outcome};
+use crate::domain::PrincipalId;
 use crate::domain::{AlertId, Role};
-use crate::store::{keys, Cf};
+use crate::store::{keys, Cf, Table};
+use std::collections::BTreeSet;
+
+/// The principals the last `role_separation` alerts named: `q/role-separation`.
+const CLASHES_ALERTED: Table<(), BTreeSet<PrincipalId>> =
+    Table::new(Cf::Registers, b"q/role-separation", keys::role_separation_alerts);
 
 /// What an admin does to someone's second factor.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -78,14 +84,17 @@ impl Identity {
     /// At start-up: one `role_separation` alert for each principal on
     /// record (not disabled) whose roles may not be held together; nobody
     /// is locked out for it, an admin disables the principal or makes a new
-    /// one. Returns how many were found.
+    /// one. The same set of principals is alerted once, not at every start
+    /// (a guarded mark of the set). Returns how many alerts were raised.
     pub async fn alert_role_clashes(&self) -> Result<usize, ArchiveError> {
         let (mut ops, mut entries) = (Vec::new(), Vec::new());
+        let mut clashing = BTreeSet::new();
         let now = self.clock.now();
         for row in self.store.scan(Cf::Principals, keys::PRINCIPAL_PREFIX, keys::PRINCIPAL_PREFIX) {
             let (_, raw) = row?;
             let p = self.open_principal(&raw)?;
             let Some((a, b)) = Role::conflict(&p.roles).filter(|_| p.disabled_by.is_none()) else { continue };
+            clashing.insert(p.id.clone());
             let alert = crate::policy::alerts::Alert {
                 id: AlertId::generate().to_string(),
                 rule: "role_separation".into(),
@@ -109,10 +118,26 @@ impl Identity {
                 ..EntryBody::system(Action::AuditAlert, p.id.as_str(), reason)
             });
         }
-        let n = entries.len();
-        if n > 0 {
-            self.audit.commit(Commit { ops, entries, ..Default::default() }).await?;
+        let held = CLASHES_ALERTED.hold(self.store.as_ref(), &())?;
+        let before = held.as_ref().map(|h| h.value.clone()).unwrap_or_default();
+        if before == clashing {
+            return Ok(0);
         }
-        Ok(n)
+        let change = match &held {
+            Some(h) => h.replace(&clashing)?,
+            None => CLASHES_ALERTED.insert(&(), &clashing)?,
+        };
+        let n = entries.len();
+        let mut entries = entries.into_iter();
+        let first = entries.next().unwrap_or_else(|| {
+            EntryBody::system(Action::AuditAlert, "role_separation", "no principal's roles clash any more")
+        });
+        let mut commit = Commit::guarded(change, ops, first);
+        commit.entries.extend(entries);
+        match self.audit.commit(commit).await {
+            // Another start marked the same set meanwhile.
+            Err(CommitError::Conflict) => Ok(0),
+            other => other.map(|_| n).map_err(ArchiveError::from),
+        }
     }
 }

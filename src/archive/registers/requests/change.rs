@@ -176,6 +176,13 @@ impl Registers {
                     }
                 }
                 NewState::Completed(answered_by) => {
+                    if r.kind == RequestKind::Rectification && r.changes.is_empty() {
+                        errors.push(field_error(
+                            "/state",
+                            "a rectification is completed by the change that carried it out: none names this request \
+                             (PUT /v1/dossiers/{id}?request=...)",
+                        ));
+                    }
                     let mut answers = Vec::new();
                     for (i, a) in answered_by.iter().enumerate() {
                         match self.check_answer(&r, a, i)? {

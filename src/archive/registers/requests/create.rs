@@ -115,6 +115,7 @@ impl Registers {
             effects: vec![],
             overdue_alerted: false,
             handovers: vec![],
+            changes: vec![],
         };
         let mut ops = Vec::new();
         let mut entries = Vec::new();

@@ -12,6 +12,7 @@
 mod change;
 mod create;
 mod portability;
+mod rectify;
 
 pub use portability::{Handover, HandoverState};
 
@@ -288,6 +289,20 @@ struct RequestRecord {
     /// Portability packages prepared for other handlers the person named.
     #[serde(default)]
     handovers: Vec<Handover>,
+    /// The dossier versions that carried out a rectification request.
+    #[serde(default)]
+    changes: Vec<LinkedChange>,
+}
+
+/// A dossier change that carried out a rectification request (PIPL Art.
+/// 46; GDPR Art. 16): which dossier, which version, when, by whom.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct LinkedChange {
+    pub dossier_id: String,
+    pub version: u32,
+    #[serde(with = "time::serde::rfc3339")]
+    pub at: OffsetDateTime,
+    pub by: String,
 }
 
 impl RequestRecord {
@@ -336,6 +351,9 @@ pub struct RequestView {
     /// Portability packages prepared for other handlers the person named:
     /// to whom, when prepared, when collected.
     pub handovers: Vec<Handover>,
+    /// For a rectification: the dossier versions that carried it out
+    /// (`PUT /v1/dossiers/{id}?request=`).
+    pub changes: Vec<LinkedChange>,
 }
 
 impl Registers {
@@ -387,6 +405,7 @@ impl Registers {
                 .iter()
                 .map(|h| Handover { state: h.state_at(self.clock.now()), ..h.clone() })
                 .collect(),
+            changes: r.changes.clone(),
         })
     }
 
