@@ -216,6 +216,10 @@ struct RawCollection {
 
 /// The contact fields of the template's `sensitive` class.
 pub const CONTACT_SENSITIVE_FIELDS: [&str; 1] = ["id_number"];
+/// The sensitive fields of a natural-person customer's proprietor (their
+/// credit rating, payment terms and bank account, as one); optional in
+/// collection.toml: without it, only a legal basis covering it writes them.
+pub const PROPRIETOR_SENSITIVE_FIELDS: [&str; 1] = ["proprietor_finance"];
 
 impl CollectionRules {
     pub fn parse(text: &str) -> Result<Self, (usize, String)> {
@@ -224,8 +228,8 @@ impl CollectionRules {
         for (name, f) in raw.fields {
             let line = super::line_of(text, &name);
             let name = name.into_inner();
-            if !CONTACT_SENSITIVE_FIELDS.contains(&name.as_str()) {
-                return Err((line, format!("{name:?} is not a contact's sensitive field")));
+            if !CONTACT_SENSITIVE_FIELDS.contains(&name.as_str()) && !PROPRIETOR_SENSITIVE_FIELDS.contains(&name.as_str()) {
+                return Err((line, format!("{name:?} is not a person's sensitive field")));
             }
             fields.insert(name, f);
         }
@@ -244,8 +248,9 @@ impl CollectionRules {
             if b.citation.trim().is_empty() {
                 return Err((line, format!("basis {id} has no legal citation")));
             }
-            if let Some(f) = b.fields.iter().find(|f| !fields.contains_key(*f)) {
-                return Err((line, format!("basis {id} covers {f:?}, not a contact's sensitive field")));
+            let sensitive = |f: &str| CONTACT_SENSITIVE_FIELDS.contains(&f) || PROPRIETOR_SENSITIVE_FIELDS.contains(&f);
+            if let Some(f) = b.fields.iter().find(|f| !sensitive(f)) {
+                return Err((line, format!("basis {id} covers {f:?}, not a person's sensitive field")));
             }
             bases.insert(id, b);
         }
