@@ -43,7 +43,7 @@ pub use identity::{
 };
 pub use identity::{Enrollment, FactorChange, FactorSetup, Proven, Standing, MAX_CODE};
 pub use index::RepairReport;
-pub use records::{ConsentBasis, ConsentEventKind, TokenState};
+pub use records::{ConsentBasis, ConsentEventKind, GradeStand, StandEvent, TokenState};
 pub use subjects::{ConsentEventView, NewConsent, SubjectStatus, SubjectView, EXPORT_SCHEMA_JSON};
 
 use crate::audit::AuditWriter;
@@ -239,6 +239,7 @@ impl Archive {
             governance.clone(),
             identity.clone(),
             oversight.clone(),
+            customers.clone(),
         ));
         Ok(Archive {
             store,

@@ -176,6 +176,8 @@ mod tests {
             subjects: vec![],
             ended_at: None,
             destroyed: None,
+            proprietor: None,
+            grade_stand: Default::default(),
         };
         store.write(&[DOSSIERS.put_unguarded(did, &meta).unwrap()], true).unwrap();
     }

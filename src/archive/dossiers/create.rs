@@ -192,6 +192,8 @@ impl Dossiers {
             subjects: subjects.clone(),
             ended_at: None,
             destroyed: None,
+            proprietor: split.proprietor_id().cloned(),
+            grade_stand: Default::default(),
         };
         let mut ops = self.version_ops(keys.ops, bytes, &meta, &subjects)?;
         ops.extend(collected.ops);
