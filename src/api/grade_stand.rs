@@ -5,8 +5,8 @@
 
 use super::customers::OverrideDto;
 use crate::archive::customers::Stand;
-use crate::archive::GradeStand;
 use crate::archive::Created;
+use crate::archive::GradeStand;
 use crate::domain::dossier::FieldError;
 use crate::domain::RequestId;
 use crate::web::body::Body;

@@ -311,7 +311,8 @@ impl SplitDossier {
         let (mut confidential, mut sensitive, mut proprietor) = (None, None, None);
         if d.customer.kind.is_natural() {
             d.customer.subject_id.get_or_insert_with(SubjectId::generate);
-            let any = finance.credit_rating.is_some() || finance.payment_terms.is_some() || finance.bank_account.is_some();
+            let any =
+                finance.credit_rating.is_some() || finance.payment_terms.is_some() || finance.bank_account.is_some();
             proprietor = any.then_some(ProprietorPart {
                 credit_rating: finance.credit_rating,
                 payment_terms: finance.payment_terms,
@@ -319,9 +320,11 @@ impl SplitDossier {
             });
         } else {
             d.customer.subject_id = None;
-            confidential = (finance.credit_rating.is_some() || finance.payment_terms.is_some()).then_some(
-                ConfidentialPart { credit_rating: finance.credit_rating, payment_terms: finance.payment_terms },
-            );
+            confidential =
+                (finance.credit_rating.is_some() || finance.payment_terms.is_some()).then_some(ConfidentialPart {
+                    credit_rating: finance.credit_rating,
+                    payment_terms: finance.payment_terms,
+                });
             sensitive = finance.bank_account.map(|b| SensitivePart { bank_account: Some(b) });
         }
         let contacts = d

@@ -228,7 +228,9 @@ impl CollectionRules {
         for (name, f) in raw.fields {
             let line = super::line_of(text, &name);
             let name = name.into_inner();
-            if !CONTACT_SENSITIVE_FIELDS.contains(&name.as_str()) && !PROPRIETOR_SENSITIVE_FIELDS.contains(&name.as_str()) {
+            if !CONTACT_SENSITIVE_FIELDS.contains(&name.as_str())
+                && !PROPRIETOR_SENSITIVE_FIELDS.contains(&name.as_str())
+            {
                 return Err((line, format!("{name:?} is not a person's sensitive field")));
             }
             fields.insert(name, f);

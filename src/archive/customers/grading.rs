@@ -117,7 +117,8 @@ impl Customers {
         let years = ((now - meta.created_at).whole_days().max(0) / 365) as u32;
         let split = self.vault.open_version_split(&meta.id, meta.current_version)?;
         // A natural-person customer's rating is its proprietor's (absent once erased).
-        let credit = split.confidential.and_then(|c| c.credit_rating).or(split.proprietor.and_then(|p| p.credit_rating));
+        let credit =
+            split.confidential.and_then(|c| c.credit_rating).or(split.proprietor.and_then(|p| p.credit_rating));
         let return_rate = if orders == 0 { 0.0 } else { returns as f64 / orders as f64 };
         let window = format!("{:04}-{:02} to {:04}-{:02}", first.0, first.1, last.0, last.1);
         Ok((GradeInputs { orders, active_months: active, amount, years, credit, return_rate }, window))
@@ -297,7 +298,8 @@ impl Customers {
         by: &PrincipalId,
     ) -> Result<(u32, crate::store::Op), ArchiveError> {
         let n = self.overrides(did)?.len() as u32;
-        let reason = self.vault.seal_live(&KeyRef::Dossier(did.clone()), Slot::GradeOverride(did, n), why.as_bytes())?;
+        let reason =
+            self.vault.seal_live(&KeyRef::Dossier(did.clone()), Slot::GradeOverride(did, n), why.as_bytes())?;
         let at = self.clock.now();
         let figure_revisions = self.figure_rows(did)?.len() as u32;
         let record = OverrideRecord { n, grade, reason, by: by.clone(), at, figure_revisions };

@@ -103,7 +103,9 @@ impl Customers {
         };
         match self.audit.commit(commit).await {
             Ok(_) => Ok(next.grade_stand),
-            Err(CommitError::Conflict) => Err(ArchiveError::Conflict("the dossier changed meanwhile; try again".into())),
+            Err(CommitError::Conflict) => {
+                Err(ArchiveError::Conflict("the dossier changed meanwhile; try again".into()))
+            }
             Err(e) => Err(e.into()),
         }
     }
@@ -127,7 +129,8 @@ impl Customers {
         let refusal = "a contested grade is reviewed by finance or compliance";
         self.gate.decide(ctx, Operation::GradeReview, ACTION, id, refusal).await?;
         let (did, meta, meta_raw) = self.dossiers.find_meta(ctx, ACTION, id).await?;
-        let entry = |outcome, reason: &str| self.dossiers.dossier_entry(ctx, ACTION, id, &meta.subjects, outcome, reason);
+        let entry =
+            |outcome, reason: &str| self.dossiers.dossier_entry(ctx, ACTION, id, &meta.subjects, outcome, reason);
         if meta.owner == ctx.principal.id {
             return self.gate.deny(entry(Outcome::Deny, ""), Denial::OwnCustomerReview, None).await;
         }

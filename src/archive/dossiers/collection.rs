@@ -31,6 +31,15 @@ const CONTACT_SENSITIVE: (&str, &str) = ("id_number", "/id_number");
 /// A proprietor's sensitive fields (their finance), and where.
 const PROPRIETOR_SENSITIVE: (&str, &str) = ("proprietor_finance", "/finance");
 
+/// Where an error about a person's field is reported: within the contact,
+/// or for a proprietor on the customer (their finance at `/finance`).
+fn place(at: &str, path: &str) -> String {
+    match (at, path) {
+        ("/customer", "/finance") => path.to_owned(),
+        _ => format!("{at}{path}"),
+    }
+}
+
 /// The collection metadata of a request body: per contact, and for the
 /// proprietor.
 #[derive(Debug, Clone, Default)]
@@ -178,16 +187,17 @@ impl Dossiers {
             (sid, g, written.then_some(CONTACT_SENSITIVE), format!("/contacts/{i}"))
         });
         let proprietor = split.proprietor_id().map(|sid| {
-            let written = split.proprietor.as_ref().is_some_and(|p| {
-                p.credit_rating.is_some() || p.payment_terms.is_some() || p.bank_account.is_some()
-            });
+            let written = split
+                .proprietor
+                .as_ref()
+                .is_some_and(|p| p.credit_rating.is_some() || p.payment_terms.is_some() || p.bank_account.is_some());
             (sid, given.proprietor.clone(), written.then_some(PROPRIETOR_SENSITIVE), "/customer".to_owned())
         });
         for (sid, g, field, at) in contacts.chain(proprietor) {
             let notice = match self.notice_to_record(&g, !linked_before.contains(sid), now) {
                 Ok(n) => n,
                 Err((path, message)) => {
-                    errors.push(FieldError { path: format!("{at}{path}"), message });
+                    errors.push(FieldError { path: place(&at, path), message });
                     None
                 }
             };
@@ -196,7 +206,7 @@ impl Dossiers {
                 Some(field) => match self.sensitive_basis(sid, g.sensitive_basis.as_deref(), field)? {
                     Ok(b) => Some(b),
                     Err((path, message)) => {
-                        errors.push(FieldError { path: format!("{at}{path}"), message });
+                        errors.push(FieldError { path: place(&at, path), message });
                         None
                     }
                 },

@@ -111,13 +111,15 @@ impl Dossiers {
                     }
                 }
                 if let SegmentName::Proprietor(_) = &seg.name {
-                    let erased = PROPRIETOR_FIELDS.map(|p| Redaction { path: p.into(), reason: RedactionReason::Erased });
+                    let erased =
+                        PROPRIETOR_FIELDS.map(|p| Redaction { path: p.into(), reason: RedactionReason::Erased });
                     redactions.extend(erased);
                 }
                 continue;
             }
             if let (SegmentName::Proprietor(_), FieldOutcome::Withheld) = (&seg.name, plan.outcome(class, subject)) {
-                let withheld = PROPRIETOR_FIELDS.map(|p| Redaction { path: p.into(), reason: RedactionReason::Withheld });
+                let withheld =
+                    PROPRIETOR_FIELDS.map(|p| Redaction { path: p.into(), reason: RedactionReason::Withheld });
                 redactions.extend(withheld);
                 continue;
             }

@@ -183,7 +183,9 @@ impl Subjects {
             let mut contact = Map::new();
             for seg in &rec.segments {
                 let wanted = match &seg.name {
-                    SegmentName::Personal(s) | SegmentName::SubjectSensitive(s) | SegmentName::Proprietor(s) => s == sid,
+                    SegmentName::Personal(s) | SegmentName::SubjectSensitive(s) | SegmentName::Proprietor(s) => {
+                        s == sid
+                    }
                     // The customer's own fields are the proprietor's data.
                     SegmentName::Business => true,
                     _ => false,
