@@ -512,6 +512,10 @@ async fn operations_endpoints_and_openapi_completeness() {
         ("/v1/factor/confirm", "post"),
         ("/v1/principals/{id}/factor/reset", "post"),
         ("/v1/principals/{id}/factor/unlock", "post"),
+        ("/v1/dossiers/{id}/grade/contest", "post"),
+        ("/v1/dossiers/{id}/grade/objection", "post"),
+        ("/v1/dossiers/{id}/grade/objection/withdraw", "post"),
+        ("/v1/dossiers/{id}/grade/review", "post"),
     ];
     for (path, method) in expected {
         assert!(doc["paths"][path][method].is_object(), "openapi lacks {method} {path}");

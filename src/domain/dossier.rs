@@ -445,6 +445,31 @@ mod tests {
     }
 
     #[test]
+    fn a_sole_traders_finance_is_its_proprietors_and_a_companys_has_no_proprietor() {
+        let v = TemplateValidator::new().unwrap();
+        let mut doc = sample();
+        doc["customer"]["kind"] = json!("sole_trader");
+        let split = SplitDossier::split(v.parse(&doc).unwrap());
+        let sid = split.proprietor_id().cloned().expect("a proprietor is assigned");
+        assert_eq!(split.subjects().last(), Some(&sid), "named after the contacts");
+        assert!(split.confidential.is_none() && split.sensitive.is_none(), "nothing under the dossier's key");
+        let p = split.proprietor.clone().unwrap();
+        assert_eq!(p.bank_account.as_deref(), Some("6222020000000000000"));
+        assert_eq!(p.credit_rating.as_deref(), Some("良好"));
+        let joined = split.join();
+        assert_eq!(joined.finance.unwrap().payment_terms.as_deref(), Some("月结30天"));
+        assert_eq!(joined.customer.subject_id, Some(sid));
+
+        let company = SplitDossier::split(v.parse(&sample()).unwrap());
+        assert!(company.proprietor_id().is_none() && company.proprietor.is_none());
+        assert_eq!(company.business.customer.kind, CustomerKind::LegalPerson, "absent means a company");
+        let stored = serde_json::to_value(&company.business).unwrap();
+        assert!(stored["customer"].get("kind").is_none(), "a company's segment is written as before");
+        doc["customer"]["kind"] = json!("partnership");
+        assert!(v.parse(&doc).is_err());
+    }
+
+    #[test]
     fn every_failing_path_is_listed_without_values() {
         let v = TemplateValidator::new().unwrap();
         let mut doc = sample();

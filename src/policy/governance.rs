@@ -371,6 +371,15 @@ transfers = "none"
     fn shipped_collection_and_transfer_rules_parse() {
         let c = CollectionRules::parse(include_str!("../../policies/collection.toml")).unwrap();
         assert!(c.bases.contains_key("parcel_real_name"));
+        assert_eq!(c.bases["sole_trader_contract"].fields, ["proprietor_finance"]);
+        assert_eq!(c.fields["proprietor_finance"].consent_purposes, ["credit_assessment"]);
+        // The proprietor's field is optional; an unknown one is refused, naming its line.
+        let only_contacts = "[fields.id_number]\nconsent_purposes = []\n";
+        assert!(CollectionRules::parse(only_contacts).is_ok());
+        let unknown = format!("{only_contacts}[fields.bank_account]\nconsent_purposes = []\n");
+        let (line, why) = CollectionRules::parse(&unknown).unwrap_err();
+        assert_eq!(line, 3, "{why}");
+        assert!(why.contains("not a person's sensitive field"), "{why}");
         let t = TransferRules::parse(include_str!("../../policies/transfers.toml")).unwrap();
         assert_eq!(t.alert_threshold, 100_000);
         assert!(!t.mechanisms["contract_necessity"].separate_consent);

@@ -436,6 +436,57 @@ mod tests {
     }
 
     #[test]
+    fn a_proprietors_finance_is_sealed_under_their_key_alone() {
+        let sid = SubjectId::generate();
+        let mut split = SplitDossier {
+            business: BusinessPart {
+                customer: Customer {
+                    kind: crate::domain::dossier::CustomerKind::SoleTrader,
+                    subject_id: Some(sid.clone()),
+                    name: "王记五金店".into(),
+                    credit_code: None,
+                    industry: None,
+                    region: "华东".into(),
+                    address: None,
+                    notice: None,
+                    sensitive_basis: None,
+                },
+                owner: PrincipalId::generate(),
+                status: Status::Active,
+                grade: Grade::C,
+                transport: None,
+                preferences: None,
+                remarks: None,
+                tags: vec![],
+            },
+            confidential: None,
+            sensitive: None,
+            contacts: vec![],
+            proprietor: Some(ProprietorPart { bank_account: Some("6222021001987654321".into()), ..Default::default() }),
+        };
+        let id = DossierId::generate();
+        let (dkey, pkey) = (Arc::new(DataKey::generate()), Arc::new(DataKey::generate()));
+        let mut keys = VersionKeys { dossier: Some(dkey.clone()), ..Default::default() };
+        assert!(seal_segments(&id, 1, &split, &keys).is_err(), "no proprietor key: nothing sealed");
+        keys.proprietor = Some((sid.clone(), pkey.clone()));
+        let segments = seal_segments(&id, 1, &split, &keys).unwrap();
+        let seg = segments.iter().find(|s| s.name == SegmentName::Proprietor(sid.clone())).unwrap();
+        assert_eq!(seg.key, KeyRef::Subject(sid.clone()));
+        assert_eq!(seg.name.class(), Classification::Sensitive);
+        assert!(open_part(&dkey, &id, 1, seg).is_err(), "the dossier's key does not open it");
+        let parts: Vec<Part> = segments
+            .iter()
+            .map(|s| open_part(if s.key == KeyRef::Subject(sid.clone()) { &pkey } else { &dkey }, &id, 1, s).unwrap())
+            .collect();
+        assert_eq!(assemble(parts).unwrap(), split);
+        // Another person's key is refused.
+        keys.proprietor = Some((SubjectId::generate(), pkey));
+        assert!(seal_segments(&id, 1, &split, &keys).is_err());
+        split.proprietor = None;
+        assert!(seal_segments(&id, 1, &split, &keys).unwrap().iter().all(|s| s.name.subject().is_none()));
+    }
+
+    #[test]
     fn segment_names_round_trip_and_refuse_the_unknown() {
         let sid = SubjectId::generate();
         for n in [
