@@ -545,11 +545,11 @@ async fn operations_endpoints_and_openapi_completeness() {
         }
     }
     assert_eq!(
-        json_bodies, 35,
+        json_bodies, 39,
         "dossier create and update, principal, close, hold, consent, erasure, enroll, residency, request and its \
          change, incident, affected, notification, exemption, export, assessment, officer, recipient, attestation, \
          transfer, interaction, figures, grade override, review, hand-over, grading decision, engagement, its start, \
-         completion and authority report, finding, fix, verification, second-factor confirmation"
+         completion and authority report, finding, fix, verification, second-factor confirmation, grade contest, objection, its withdrawal and review"
     );
     app.stop().await;
 }

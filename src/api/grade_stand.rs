@@ -107,10 +107,9 @@ pub async fn withdraw(
 /// account manager): keep it or set another, with a reason (sealed); the
 /// contest ends in the same version.
 #[utoipa::path(post, path = "/v1/dossiers/{id}/grade/review", tag = "customers",
-    params(("id" = String, Path), ("X-Purpose" = String, Header)),
-    request_body = OverrideDto,
-    responses((status = 201, body = Object, description = "{id, version, hash, subjects}"), (status = 401),
-              (status = 403), (status = 404), (status = 409), (status = 410), (status = 422)),
+    params(("id" = String, Path), ("X-Purpose" = String, Header)), request_body = OverrideDto,
+    responses((status = 201, body = Object, description = "the version with the decided grade: {id, version, hash, subjects}"),
+              (status = 401), (status = 403), (status = 404), (status = 409), (status = 410), (status = 422)),
     security(("bearer" = [])))]
 pub async fn review(
     State(s): State<AppState>,
@@ -119,5 +118,6 @@ pub async fn review(
     Body(d): Body<OverrideDto>,
 ) -> Result<(StatusCode, Json<Created>), ApiError> {
     let (grade, reason) = d.checked()?;
-    Ok((StatusCode::CREATED, Json(s.archive.customers().review_grade(&ctx, &id, grade, &reason).await?)))
+    let created = s.archive.customers().review_grade(&ctx, &id, (grade, &reason)).await?;
+    Ok((StatusCode::CREATED, Json(created)))
 }

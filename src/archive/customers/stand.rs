@@ -121,9 +121,9 @@ impl Customers {
         &self,
         ctx: &RequestCtx,
         id: &str,
-        grade: Grade,
-        why: &str,
+        decided: (Grade, &str),
     ) -> Result<Created, ArchiveError> {
+        let (grade, why) = decided;
         const ACTION: Action = Action::GradeReview;
         let purpose = self.gate.purpose(ctx, ACTION, id).await?;
         let refusal = "a contested grade is reviewed by finance or compliance";

@@ -360,20 +360,25 @@ mod tests {
         proptest::option::of(text())
     }
 
+    /// A company in 华东.
+    fn customer(name: String, industry: Option<String>) -> Customer {
+        Customer {
+            kind: Default::default(),
+            subject_id: None,
+            name,
+            credit_code: None,
+            industry,
+            region: "华东".into(),
+            address: None,
+            notice: None,
+            sensitive_basis: None,
+        }
+    }
+
     fn split() -> impl Strategy<Value = SplitDossier> {
         let business = (text(), opt_text(), opt_text(), proptest::collection::vec(text(), 0..3)).prop_map(
             |(name, industry, remarks, tags)| BusinessPart {
-                customer: Customer {
-                    kind: Default::default(),
-                    subject_id: None,
-                    name,
-                    credit_code: None,
-                    industry,
-                    region: "华东".into(),
-                    address: None,
-                    notice: None,
-                    sensitive_basis: None,
-                },
+                customer: customer(name, industry),
                 owner: PrincipalId::generate(),
                 status: Status::Active,
                 grade: Grade::B,
@@ -443,13 +448,7 @@ mod tests {
                 customer: Customer {
                     kind: crate::domain::dossier::CustomerKind::SoleTrader,
                     subject_id: Some(sid.clone()),
-                    name: "王记五金店".into(),
-                    credit_code: None,
-                    industry: None,
-                    region: "华东".into(),
-                    address: None,
-                    notice: None,
-                    sensitive_basis: None,
+                    ..customer("王记五金店".into(), None)
                 },
                 owner: PrincipalId::generate(),
                 status: Status::Active,
