@@ -514,6 +514,10 @@ async fn operations_endpoints_and_openapi_completeness() {
         ("/v1/principals/{id}/factor/reset", "post"),
         ("/v1/principals/{id}/factor/unlock", "post"),
         ("/v1/subjects/{sid}/restriction/notice", "post"),
+        ("/v1/dossiers/{id}/grade/contest", "post"),
+        ("/v1/dossiers/{id}/grade/objection", "post"),
+        ("/v1/dossiers/{id}/grade/objection/withdraw", "post"),
+        ("/v1/dossiers/{id}/grade/review", "post"),
     ];
     for (path, method) in expected {
         assert!(doc["paths"][path][method].is_object(), "openapi lacks {method} {path}");
@@ -543,12 +547,12 @@ async fn operations_endpoints_and_openapi_completeness() {
         }
     }
     assert_eq!(
-        json_bodies, 37,
+        json_bodies, 41,
         "dossier create and update, principal, close, hold, consent, erasure, enroll, residency, request and its \
          change, incident, affected, notification, exemption, export, assessment, officer, recipient, attestation, \
          transfer, interaction, figures, grade override, review, hand-over, grading decision, data-security \
          appointment, engagement, its start, completion and authority report, finding, fix, verification, \
-         second-factor confirmation, notice before a lift"
+         second-factor confirmation, notice before a lift, grade contest, objection, its withdrawal and review"
     );
     app.stop().await;
 }

@@ -138,6 +138,21 @@ pub struct OverrideDto {
     pub reason: String,
 }
 
+impl OverrideDto {
+    /// The grade and the reason, the reason checked for visible text.
+    pub fn checked(self) -> Result<(Grade, String), ApiError> {
+        let mut errors = Errors::default();
+        let reason = errors.visible("/reason", self.reason, 2000);
+        errors.finish(Some(())).map_err(ApiError::invalid)?;
+        let grade = match self.grade {
+            GradeDto::A => Grade::A,
+            GradeDto::B => Grade::B,
+            GradeDto::C => Grade::C,
+        };
+        Ok((grade, reason))
+    }
+}
+
 /// Set a grade by hand (whoever may update the dossier), with a reason; it
 /// wins until the dossier's figures change.
 #[utoipa::path(post, path = "/v1/dossiers/{id}/grade", tag = "customers",
@@ -152,14 +167,7 @@ pub async fn override_grade(
     Path(id): Path<String>,
     Body(d): Body<OverrideDto>,
 ) -> Result<(StatusCode, Json<Created>), ApiError> {
-    let mut errors = Errors::default();
-    let reason = errors.visible("/reason", d.reason, 2000);
-    errors.finish(Some(())).map_err(ApiError::invalid)?;
-    let grade = match d.grade {
-        GradeDto::A => Grade::A,
-        GradeDto::B => Grade::B,
-        GradeDto::C => Grade::C,
-    };
+    let (grade, reason) = d.checked()?;
     Ok((StatusCode::CREATED, Json(s.archive.customers().override_grade(&ctx, &id, grade, &reason).await?)))
 }
 

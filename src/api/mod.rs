@@ -9,6 +9,7 @@ pub mod documents;
 pub mod dossiers;
 pub mod factor;
 pub mod governance;
+pub mod grade_stand;
 pub mod incidents;
 pub mod openapi;
 pub mod ops;
@@ -39,6 +40,7 @@ pub fn routes() -> Router<AppState> {
         .merge(recipients::routes())
         .merge(customers::routes())
         .merge(oversight::routes())
-        .merge(factor::routes());
+        .merge(factor::routes())
+        .merge(grade_stand::routes());
     Router::new().nest("/v1", v1).merge(ops::routes())
 }

@@ -113,6 +113,8 @@ pub async fn openapi(State(s): State<AppState>) -> Json<Value> {
         super::factor::begin_factor, super::factor::confirm_factor, super::factor::reset_factor,
         super::factor::unlock_factor,
         super::subjects::lift_notice,
+        super::grade_stand::contest, super::grade_stand::object, super::grade_stand::withdraw,
+        super::grade_stand::review,
     ),
     modifiers(&Security)
 )]

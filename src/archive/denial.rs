@@ -73,6 +73,9 @@ pub enum Denial {
     /// A restriction is lifted before the person was told it would be
     /// (GDPR Art. 18(3)): no notice is recorded since it began.
     RestrictionLiftNotNotified,
+    /// A contested grade is reviewed by someone other than the customer's
+    /// account manager (PIPL Art. 24(3); GDPR Art. 22(3)).
+    OwnCustomerReview,
 }
 
 /// What the request an export names lacks.
@@ -170,12 +173,13 @@ impl Denial {
             Denial::SecondFactorInvalid => "second-factor-invalid",
             Denial::SecondFactorLocked => "second-factor-locked",
             Denial::RestrictionLiftNotNotified => "restriction-lift-not-notified",
+            Denial::OwnCustomerReview => "own-customer-review",
         }
     }
 
     /// The codes a 403 carries as `denial` (the OpenAPI `Problem` schema
     /// lists them; docs/api.md's table is checked against them).
-    pub const FORBIDDEN_CODES: [&'static str; 20] = [
+    pub const FORBIDDEN_CODES: [&'static str; 21] = [
         "policy",
         "fields-not-clear",
         "nothing-visible",
@@ -196,6 +200,7 @@ impl Denial {
         "second-factor-required",
         "second-factor-invalid",
         "second-factor-locked",
+        "own-customer-review",
     ];
 
     /// Whether the caller is answered 403 with this denial. The others are
@@ -232,9 +237,12 @@ impl Denial {
             ),
             Denial::NotTheAsker => "only the one who asked may download the export".into(),
             Denial::NoVerifiedRequest { gap, .. } => format!(
-                "a person's export answers their own access or portability request, verified and open: {}",
+                "a person's data and decisions about them answer their own request of the right kind, verified and open: {}",
                 gap.told()
             ),
+            Denial::OwnCustomerReview => {
+                "a contested grade is reviewed by finance or compliance, not by the customer's account manager".into()
+            }
             Denial::NotTheRecipient => "only the recipient the hand-over is for collects it".into(),
             Denial::SecondFactorRequired => "this token works once its holder has set up and proven a second factor: \
                 POST /v1/factor for the secret, add it to an authenticator app, then POST /v1/factor/confirm \
@@ -332,6 +340,7 @@ impl fmt::Display for Denial {
             Denial::RestrictionLiftNotNotified => f.write_str(
                 "the person was not told before the lift of their restriction (GDPR Art. 18(3)): no notice recorded since it began",
             ),
+            Denial::OwnCustomerReview => f.write_str("the reviewer is the customer's account manager"),
         }
     }
 }
@@ -392,6 +401,7 @@ mod tests {
             Denial::SecondFactorInvalid,
             Denial::SecondFactorLocked,
             Denial::RestrictionLiftNotNotified,
+            Denial::OwnCustomerReview,
         ];
         for d in &all {
             match d {
@@ -419,6 +429,7 @@ mod tests {
                 | Denial::NotTheRecipient => {}
                 Denial::SecondFactorRequired | Denial::SecondFactorInvalid | Denial::SecondFactorLocked => {}
                 Denial::RestrictionLiftNotNotified => {}
+                Denial::OwnCustomerReview => {}
             }
         }
         all
@@ -438,7 +449,7 @@ mod tests {
         let mut codes: Vec<&str> = all.iter().map(Denial::code).collect();
         codes.sort_unstable();
         codes.dedup();
-        assert_eq!(codes.len(), 26, "one code per variant");
+        assert_eq!(codes.len(), 27, "one code per variant");
     }
 
     #[test]

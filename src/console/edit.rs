@@ -266,11 +266,15 @@ mod tests {
         assert_eq!(
             own,
             [
+                "/customer/kind",
+                "/customer/subject_id",
                 "/customer/name",
                 "/customer/credit_code",
                 "/customer/industry",
                 "/customer/region",
                 "/customer/address",
+                "/customer/notice",
+                "/customer/sensitive_basis",
                 "/owner",
                 "/status",
                 "/grade",

@@ -247,13 +247,13 @@ mod tests {
         let paths: Vec<&str> = c.fields().map(|f| f.path.as_str()).collect();
         let leaf_paths: Vec<&str> = leaves.iter().map(|(p, _)| p.as_str()).collect();
         assert_eq!(paths, leaf_paths, "every leaf, in schema order");
-        assert_eq!(paths.len(), 29);
+        assert_eq!(paths.len(), 33);
         for (f, (_, own_class)) in c.fields().zip(&leaves) {
             assert_eq!(own_class.as_deref(), Some(f.class.as_str()), "{}: its own class", f.path);
             assert!(!f.label_en.is_empty(), "{}", f.path);
             assert!(!f.label_zh.is_ascii(), "{}: a Chinese label", f.path);
         }
-        assert_eq!(Catalog::template().fields().count(), 29);
+        assert_eq!(Catalog::template().fields().count(), 33);
     }
 
     #[test]

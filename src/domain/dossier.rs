@@ -33,6 +33,15 @@ pub struct Dossier {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Customer {
+    /// Whether the customer is a legal person or a natural person (a sole
+    /// trader, 个体工商户, or an individual, 自然人). Absent means a legal
+    /// person: every dossier written before the field existed was one.
+    #[serde(default, skip_serializing_if = "CustomerKind::is_legal_person")]
+    pub kind: CustomerKind,
+    /// A natural-person customer's proprietor: the data subject whose key
+    /// seals the customer's finance fields. Assigned by the server.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub subject_id: Option<SubjectId>,
     pub name: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub credit_code: Option<String>,
@@ -41,6 +50,45 @@ pub struct Customer {
     pub region: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub address: Option<String>,
+    /// The proprietor's collection metadata (as a contact's): recorded on
+    /// the person, never stored in the dossier.
+    #[serde(default, skip_serializing)]
+    pub notice: Option<String>,
+    #[serde(default, skip_serializing)]
+    pub sensitive_basis: Option<String>,
+}
+
+/// Who the customer is in law (PIPL Art. 4, 28; GDPR Art. 4(1)).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CustomerKind {
+    /// A company or other organisation: its data is business data.
+    #[default]
+    LegalPerson,
+    /// 个体工商户: a business run by one natural person, whose credit and
+    /// account are that person's.
+    SoleTrader,
+    /// 自然人: an individual customer.
+    NaturalPerson,
+}
+
+impl CustomerKind {
+    pub fn is_legal_person(&self) -> bool {
+        *self == CustomerKind::LegalPerson
+    }
+
+    /// Whether the customer's own data is one person's (PIPL Art. 4).
+    pub fn is_natural(&self) -> bool {
+        !self.is_legal_person()
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CustomerKind::LegalPerson => "legal_person",
+            CustomerKind::SoleTrader => "sole_trader",
+            CustomerKind::NaturalPerson => "natural_person",
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -226,6 +274,16 @@ pub struct SensitivePart {
     pub bank_account: Option<String>,
 }
 
+/// A natural-person customer's finance fields, sealed under the
+/// proprietor's key: their credit data and account are sensitive personal
+/// information (PIPL Art. 28).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+pub struct ProprietorPart {
+    pub credit_rating: Option<String>,
+    pub payment_terms: Option<String>,
+    pub bank_account: Option<String>,
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
 pub struct SubjectSensitivePart {
     pub id_number: Option<String>,
@@ -239,15 +297,36 @@ pub struct SplitDossier {
     pub sensitive: Option<SensitivePart>,
     /// In contact order.
     pub contacts: Vec<(SubjectId, PersonalFields, Option<SubjectSensitivePart>)>,
+    /// A natural-person customer's finance (then `confidential` and
+    /// `sensitive` are `None`).
+    pub proprietor: Option<ProprietorPart>,
 }
 
 impl SplitDossier {
     /// INVARIANT: every contact has a subject id (assigned by the caller).
-    pub fn split(d: Dossier) -> Self {
+    /// A natural-person customer gets its proprietor's id here when it has
+    /// none yet, and its finance goes to the proprietor's part.
+    pub fn split(mut d: Dossier) -> Self {
         let finance = d.finance.unwrap_or(Finance { credit_rating: None, payment_terms: None, bank_account: None });
-        let confidential = (finance.credit_rating.is_some() || finance.payment_terms.is_some())
-            .then_some(ConfidentialPart { credit_rating: finance.credit_rating, payment_terms: finance.payment_terms });
-        let sensitive = finance.bank_account.map(|b| SensitivePart { bank_account: Some(b) });
+        let (mut confidential, mut sensitive, mut proprietor) = (None, None, None);
+        if d.customer.kind.is_natural() {
+            d.customer.subject_id.get_or_insert_with(SubjectId::generate);
+            let any =
+                finance.credit_rating.is_some() || finance.payment_terms.is_some() || finance.bank_account.is_some();
+            proprietor = any.then_some(ProprietorPart {
+                credit_rating: finance.credit_rating,
+                payment_terms: finance.payment_terms,
+                bank_account: finance.bank_account,
+            });
+        } else {
+            d.customer.subject_id = None;
+            confidential =
+                (finance.credit_rating.is_some() || finance.payment_terms.is_some()).then_some(ConfidentialPart {
+                    credit_rating: finance.credit_rating,
+                    payment_terms: finance.payment_terms,
+                });
+            sensitive = finance.bank_account.map(|b| SensitivePart { bank_account: Some(b) });
+        }
         let contacts = d
             .contacts
             .into_iter()
@@ -271,12 +350,31 @@ impl SplitDossier {
             confidential,
             sensitive,
             contacts,
+            proprietor,
         }
     }
 
+    /// The proprietor of a natural-person customer.
+    pub fn proprietor_id(&self) -> Option<&SubjectId> {
+        let c = &self.business.customer;
+        c.subject_id.as_ref().filter(|_| c.kind.is_natural())
+    }
+
+    /// The people the dossier names: its contacts in order, then its
+    /// proprietor.
+    pub fn subjects(&self) -> Vec<SubjectId> {
+        let contacts = self.contacts.iter().map(|(s, _, _)| s.clone());
+        contacts.chain(self.proprietor_id().cloned()).collect()
+    }
+
     pub fn join(self) -> Dossier {
-        let finance = match (&self.confidential, &self.sensitive) {
-            (None, None) => None,
+        let finance = match (&self.confidential, &self.sensitive, &self.proprietor) {
+            (_, _, Some(p)) => Some(Finance {
+                credit_rating: p.credit_rating.clone(),
+                payment_terms: p.payment_terms.clone(),
+                bank_account: p.bank_account.clone(),
+            }),
+            (None, None, None) => None,
             _ => {
                 let c = self.confidential.unwrap_or_default();
                 Some(Finance {
@@ -344,6 +442,31 @@ mod tests {
         let mut expected = d;
         expected.contacts[0].subject_id = Some(sid);
         assert_eq!(joined, expected);
+    }
+
+    #[test]
+    fn a_sole_traders_finance_is_its_proprietors_and_a_companys_has_no_proprietor() {
+        let v = TemplateValidator::new().unwrap();
+        let mut doc = sample();
+        doc["customer"]["kind"] = json!("sole_trader");
+        let split = SplitDossier::split(v.parse(&doc).unwrap());
+        let sid = split.proprietor_id().cloned().expect("a proprietor is assigned");
+        assert_eq!(split.subjects().last(), Some(&sid), "named after the contacts");
+        assert!(split.confidential.is_none() && split.sensitive.is_none(), "nothing under the dossier's key");
+        let p = split.proprietor.clone().unwrap();
+        assert_eq!(p.bank_account.as_deref(), Some("6222020000000000000"));
+        assert_eq!(p.credit_rating.as_deref(), Some("良好"));
+        let joined = split.join();
+        assert_eq!(joined.finance.unwrap().payment_terms.as_deref(), Some("月结30天"));
+        assert_eq!(joined.customer.subject_id, Some(sid));
+
+        let company = SplitDossier::split(v.parse(&sample()).unwrap());
+        assert!(company.proprietor_id().is_none() && company.proprietor.is_none());
+        assert_eq!(company.business.customer.kind, CustomerKind::LegalPerson, "absent means a company");
+        let stored = serde_json::to_value(&company.business).unwrap();
+        assert!(stored["customer"].get("kind").is_none(), "a company's segment is written as before");
+        doc["customer"]["kind"] = json!("partnership");
+        assert!(v.parse(&doc).is_err());
     }
 
     #[test]

@@ -216,6 +216,10 @@ struct RawCollection {
 
 /// The contact fields of the template's `sensitive` class.
 pub const CONTACT_SENSITIVE_FIELDS: [&str; 1] = ["id_number"];
+/// The sensitive fields of a natural-person customer's proprietor (their
+/// credit rating, payment terms and bank account, as one); optional in
+/// collection.toml: without it, only a legal basis covering it writes them.
+pub const PROPRIETOR_SENSITIVE_FIELDS: [&str; 1] = ["proprietor_finance"];
 
 impl CollectionRules {
     pub fn parse(text: &str) -> Result<Self, (usize, String)> {
@@ -224,8 +228,10 @@ impl CollectionRules {
         for (name, f) in raw.fields {
             let line = super::line_of(text, &name);
             let name = name.into_inner();
-            if !CONTACT_SENSITIVE_FIELDS.contains(&name.as_str()) {
-                return Err((line, format!("{name:?} is not a contact's sensitive field")));
+            if !CONTACT_SENSITIVE_FIELDS.contains(&name.as_str())
+                && !PROPRIETOR_SENSITIVE_FIELDS.contains(&name.as_str())
+            {
+                return Err((line, format!("{name:?} is not a person's sensitive field")));
             }
             fields.insert(name, f);
         }
@@ -244,8 +250,9 @@ impl CollectionRules {
             if b.citation.trim().is_empty() {
                 return Err((line, format!("basis {id} has no legal citation")));
             }
-            if let Some(f) = b.fields.iter().find(|f| !fields.contains_key(*f)) {
-                return Err((line, format!("basis {id} covers {f:?}, not a contact's sensitive field")));
+            let sensitive = |f: &str| CONTACT_SENSITIVE_FIELDS.contains(&f) || PROPRIETOR_SENSITIVE_FIELDS.contains(&f);
+            if let Some(f) = b.fields.iter().find(|f| !sensitive(f)) {
+                return Err((line, format!("basis {id} covers {f:?}, not a person's sensitive field")));
             }
             bases.insert(id, b);
         }
@@ -364,6 +371,15 @@ transfers = "none"
     fn shipped_collection_and_transfer_rules_parse() {
         let c = CollectionRules::parse(include_str!("../../policies/collection.toml")).unwrap();
         assert!(c.bases.contains_key("parcel_real_name"));
+        assert_eq!(c.bases["sole_trader_contract"].fields, ["proprietor_finance"]);
+        assert_eq!(c.fields["proprietor_finance"].consent_purposes, ["credit_assessment"]);
+        // The proprietor's field is optional; an unknown one is refused, naming its line.
+        let only_contacts = "[fields.id_number]\nconsent_purposes = []\n";
+        assert!(CollectionRules::parse(only_contacts).is_ok());
+        let unknown = format!("{only_contacts}[fields.bank_account]\nconsent_purposes = []\n");
+        let (line, why) = CollectionRules::parse(&unknown).unwrap_err();
+        assert_eq!(line, 3, "{why}");
+        assert!(why.contains("not a person's sensitive field"), "{why}");
         let t = TransferRules::parse(include_str!("../../policies/transfers.toml")).unwrap();
         assert_eq!(t.alert_threshold, 100_000);
         assert!(!t.mechanisms["contract_necessity"].separate_consent);

@@ -177,6 +177,8 @@ mod tests {
             ended_at: None,
             destroyed: None,
             corrected: Default::default(),
+            proprietor: None,
+            grade_stand: Default::default(),
         };
         store.write(&[DOSSIERS.put_unguarded(did, &meta).unwrap()], true).unwrap();
     }

@@ -10,7 +10,7 @@
 use super::figures::{month_of, months_before};
 use crate::archive::customers::Customers;
 use crate::archive::dossiers::{Author, NextVersion};
-use crate::archive::records::DossierMeta;
+use crate::archive::records::{DossierMeta, GradeStand};
 use crate::archive::vault::Slot;
 use crate::archive::{ArchiveError, Created, Denial, RequestCtx};
 use crate::audit::{Action, Commit, Outcome};
@@ -71,6 +71,12 @@ pub struct GradeExplanation {
     pub window: String,
     #[serde(rename = "override")]
     pub manual: Option<OverrideView>,
+    /// `legal_person`, `sole_trader` or `natural_person`: for the two
+    /// last, the grade is an automated decision about a person.
+    pub customer_kind: String,
+    /// The proprietor's contest or objection, if any: while either holds,
+    /// no rule changes the grade.
+    pub stand: GradeStand,
 }
 
 /// A grade a run changed (or, dry, would change).
@@ -83,7 +89,7 @@ pub struct GradeChange {
     pub version: Option<u32>,
 }
 
-fn grade_name(g: Grade) -> &'static str {
+pub(super) fn grade_name(g: Grade) -> &'static str {
     match g {
         Grade::A => "A",
         Grade::B => "B",
@@ -110,7 +116,9 @@ impl Customers {
         }
         let years = ((now - meta.created_at).whole_days().max(0) / 365) as u32;
         let split = self.vault.open_version_split(&meta.id, meta.current_version)?;
-        let credit = split.confidential.and_then(|c| c.credit_rating);
+        // A natural-person customer's rating is its proprietor's (absent once erased).
+        let credit =
+            split.confidential.and_then(|c| c.credit_rating).or(split.proprietor.and_then(|p| p.credit_rating));
         let return_rate = if orders == 0 { 0.0 } else { returns as f64 / orders as f64 };
         let window = format!("{:04}-{:02} to {:04}-{:02}", first.0, first.1, last.0, last.1);
         Ok((GradeInputs { orders, active_months: active, amount, years, credit, return_rate }, window))
@@ -145,7 +153,9 @@ impl Customers {
         }
         let Some((meta, meta_raw)) = self.dossiers.meta(did)? else { return Ok(None) };
         // No figures recorded: nothing to grade on; the grade stays as set.
+        // A contest waits for a human; an objection stops it (PIPL Art. 24(3)).
         if meta.destroyed.is_some()
+            || !meta.grade_stand.is_empty()
             || self.figure_rows(did)?.is_empty()
             || self.live_override(did)?.is_some_and(|(_, active)| active)
         {
@@ -221,7 +231,11 @@ impl Customers {
         let (did, meta, plan) = self.dossiers.plan_read(ctx, ACTION, id, None).await?;
         let (mut inputs, window) = self.grade_inputs(&meta)?;
         let computed = self.policy.grading.grade(&inputs);
-        let confidential = plan.outcome(Classification::Confidential, None);
+        // A person's credit rating is their sensitive data (PIPL Art. 28).
+        let confidential = match &meta.proprietor {
+            Some(sid) => plan.outcome(Classification::Sensitive, Some(sid)),
+            None => plan.outcome(Classification::Confidential, None),
+        };
         if confidential != FieldOutcome::Clear {
             inputs.credit = inputs.credit.map(|_| crate::policy::masking::masked_text());
         }
@@ -246,10 +260,21 @@ impl Customers {
             }
         };
         let decided_by = if manual.as_ref().is_some_and(|m| m.active) { "override" } else { "rules" };
-        let reason = format!("grade {} ({decided_by}); {}", grade_name(meta.grade), plan.reasons());
+        let reason = format!(
+            "grade {} ({decided_by}); rules sha256 {}; {}",
+            grade_name(meta.grade),
+            computed.rules_sha256,
+            plan.reasons()
+        );
+        // About the proprietor: it can answer their explanation request.
+        let about: Vec<_> = meta.proprietor.iter().cloned().collect();
         self.audit
-            .commit(Commit::entry(self.dossiers.dossier_entry(ctx, ACTION, id, &[], Outcome::Allow, reason)))
+            .commit(Commit::entry(self.dossiers.dossier_entry(ctx, ACTION, id, &about, Outcome::Allow, reason)))
             .await?;
+        let customer_kind = match meta.proprietor {
+            Some(_) => self.vault.open_version_split(&did, meta.current_version)?.business.customer.kind,
+            None => Default::default(),
+        };
         Ok(GradeExplanation {
             grade: meta.grade,
             decided_by: decided_by.into(),
@@ -258,7 +283,27 @@ impl Customers {
             computed,
             window,
             manual,
+            customer_kind: customer_kind.as_str().into(),
+            stand: meta.grade_stand,
         })
+    }
+
+    /// The next manual grade of `did` (its number, and the op writing it,
+    /// its reason sealed under the dossier's key).
+    pub(super) fn override_op(
+        &self,
+        did: &DossierId,
+        grade: Grade,
+        why: &str,
+        by: &PrincipalId,
+    ) -> Result<(u32, crate::store::Op), ArchiveError> {
+        let n = self.overrides(did)?.len() as u32;
+        let reason =
+            self.vault.seal_live(&KeyRef::Dossier(did.clone()), Slot::GradeOverride(did, n), why.as_bytes())?;
+        let at = self.clock.now();
+        let figure_revisions = self.figure_rows(did)?.len() as u32;
+        let record = OverrideRecord { n, grade, reason, by: by.clone(), at, figure_revisions };
+        Ok((n, OVERRIDES.put_unguarded(&(did.clone(), n), &record)?))
     }
 
     /// `POST /v1/dossiers/{id}/grade` `{grade, reason}`: a manual grade
@@ -274,20 +319,12 @@ impl Customers {
     ) -> Result<Created, ArchiveError> {
         const ACTION: Action = Action::GradeOverride;
         let (did, meta, meta_raw, allowed) = self.dossiers.authorize_change(ctx, ACTION, id, Change::Update).await?;
-        let n = self.overrides(&did)?.len() as u32;
-        let record = OverrideRecord {
-            n,
-            grade,
-            reason: self.vault.seal_live(
-                &KeyRef::Dossier(did.clone()),
-                Slot::GradeOverride(&did, n),
-                why.as_bytes(),
-            )?,
-            by: ctx.principal.id.clone(),
-            at: self.clock.now(),
-            figure_revisions: self.figure_rows(&did)?.len() as u32,
-        };
-        let op = OVERRIDES.put_unguarded(&(did.clone(), n), &record)?;
+        if meta.grade_stand.contested.is_some() {
+            let why = "the grade is contested: a review decides it (POST /v1/dossiers/{id}/grade/review)";
+            let e = self.dossiers.dossier_entry(ctx, ACTION, id, &meta.subjects, Outcome::Error, why);
+            return self.gate.refuse(e, ArchiveError::Conflict(why.into())).await;
+        }
+        let (n, op) = self.override_op(&did, grade, why, &ctx.principal.id)?;
         let mut split = self.vault.open_version_split(&did, meta.current_version)?;
         split.business.grade = grade;
         let reason = format!(

@@ -13,6 +13,7 @@ mod interactions;
 mod mapping;
 mod reports;
 mod reviews;
+mod stand;
 
 pub use export::ExportFilter;
 pub use figures::{FigureRecord, Month, MonthFigures, NewFigures};
@@ -21,6 +22,7 @@ pub use import::{ImportReport, Mapping, RowError, RowResult, MAX_ROWS};
 pub use interactions::{InteractionKind, InteractionPage, InteractionView, NewInteraction, MAX_SUMMARY};
 pub use reports::{Report, ReportBy, ReportRow};
 pub use reviews::{DueReview, NewReview, ReviewOutcome, ReviewView, MAX_NOTE};
+pub use stand::Stand;
 
 /// Customer management: interactions, figures and grading, reviews, reports,
 /// the workbook import and the export.

@@ -18,20 +18,46 @@ use crate::store::{keys, Cf, KvStore, Op};
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
-/// The collection metadata a contact of a request body carries (never
-/// stored in the dossier).
+/// The collection metadata a contact (or a natural-person customer) of a
+/// request body carries (never stored in the dossier).
 #[derive(Debug, Clone, Default)]
 pub(crate) struct ContactCollection {
     pub notice: Option<String>,
     pub sensitive_basis: Option<String>,
 }
 
+/// A contact's sensitive field, and where a missing basis is reported.
+const CONTACT_SENSITIVE: (&str, &str) = ("id_number", "/id_number");
+/// A proprietor's sensitive fields (their finance), and where.
+const PROPRIETOR_SENSITIVE: (&str, &str) = ("proprietor_finance", "/finance");
+
+/// Where an error about a person's field is reported: within the contact,
+/// or for a proprietor on the customer (their finance at `/finance`).
+fn place(at: &str, path: &str) -> String {
+    match (at, path) {
+        ("/customer", "/finance") => path.to_owned(),
+        _ => format!("{at}{path}"),
+    }
+}
+
+/// The collection metadata of a request body: per contact, and for the
+/// proprietor.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Given {
+    pub contacts: Vec<ContactCollection>,
+    pub proprietor: ContactCollection,
+}
+
 impl ContactCollection {
-    pub fn of(d: &crate::domain::dossier::Dossier) -> Vec<ContactCollection> {
-        d.contacts
+    pub fn of(d: &crate::domain::dossier::Dossier) -> Given {
+        let contacts = d
+            .contacts
             .iter()
             .map(|c| ContactCollection { notice: c.notice.clone(), sensitive_basis: c.sensitive_basis.clone() })
-            .collect()
+            .collect();
+        let c = &d.customer;
+        let proprietor = ContactCollection { notice: c.notice.clone(), sensitive_basis: c.sensitive_basis.clone() };
+        Given { contacts, proprietor }
     }
 }
 
@@ -137,62 +163,53 @@ impl Dossiers {
         Ok(out)
     }
 
-    /// For each contact a write names: the notice version to record (the
-    /// named one, or the one in force for a person new to the dossier) and
-    /// the basis of their sensitive fields when written (`sensitive_written`);
-    /// 422 errors naming the field and what is missing.
+    /// For each contact a write names, and a natural-person customer's
+    /// proprietor: the notice version to record (the named one, or the one
+    /// in force for a person new to the dossier) and the basis of their
+    /// sensitive fields when written (`sensitive_written`); 422 errors
+    /// naming the field and what is missing.
     pub(crate) fn collect_contacts(
         &self,
         actor: &PrincipalId,
         (dossier, version): (&DossierId, u32),
         split: &SplitDossier,
-        given: &[ContactCollection],
+        given: &Given,
         linked_before: &[SubjectId],
         sensitive_written: &dyn Fn(&SubjectId) -> bool,
     ) -> Result<Result<Collected, Vec<FieldError>>, ArchiveError> {
         let now = self.clock.now();
-        let notices = &self.policy.notices;
         let mut errors = Vec::new();
         let mut ops = Vec::new();
         let mut reasons = Vec::new();
-        for (i, (sid, _, sens)) in split.contacts.iter().enumerate() {
-            let g = given.get(i).cloned().unwrap_or_default();
-            let notice = match &g.notice {
-                Some(v) => match notices.get(v) {
-                    Some(n) if n.effective <= now.date() => Some(n.version.clone()),
-                    Some(_) => {
-                        errors.push(err(i, "/notice", "that notice version is not in force yet"));
-                        None
-                    }
-                    None => {
-                        errors.push(err(i, "/notice", "no such notice version in notices.toml"));
-                        None
-                    }
-                },
-                None if !linked_before.contains(sid) => match notices.in_force(now) {
-                    Some(n) => Some(n.version.clone()),
-                    None => {
-                        errors.push(err(
-                            i,
-                            "",
-                            "no privacy notice is in force: a person's data is not collected before they are told (PIPL Art. 17)",
-                        ));
-                        None
-                    }
-                },
-                None => None,
+        let contacts = split.contacts.iter().enumerate().map(|(i, (sid, _, sens))| {
+            let written = sens.as_ref().is_some_and(|s| s.id_number.is_some());
+            let g = given.contacts.get(i).cloned().unwrap_or_default();
+            (sid, g, written.then_some(CONTACT_SENSITIVE), format!("/contacts/{i}"))
+        });
+        let proprietor = split.proprietor_id().map(|sid| {
+            let written = split
+                .proprietor
+                .as_ref()
+                .is_some_and(|p| p.credit_rating.is_some() || p.payment_terms.is_some() || p.bank_account.is_some());
+            (sid, given.proprietor.clone(), written.then_some(PROPRIETOR_SENSITIVE), "/customer".to_owned())
+        });
+        for (sid, g, field, at) in contacts.chain(proprietor) {
+            let notice = match self.notice_to_record(&g, !linked_before.contains(sid), now) {
+                Ok(n) => n,
+                Err((path, message)) => {
+                    errors.push(FieldError { path: place(&at, path), message });
+                    None
+                }
             };
-            let written = sens.as_ref().is_some_and(|s| s.id_number.is_some()) && sensitive_written(sid);
-            let sensitive = if written {
-                match self.sensitive_basis(sid, g.sensitive_basis.as_deref())? {
+            let sensitive = match field.filter(|_| sensitive_written(sid)) {
+                None => None,
+                Some(field) => match self.sensitive_basis(sid, g.sensitive_basis.as_deref(), field)? {
                     Ok(b) => Some(b),
                     Err((path, message)) => {
-                        errors.push(err(i, path, &message));
+                        errors.push(FieldError { path: place(&at, path), message });
                         None
                     }
-                }
-            } else {
-                None
+                },
             };
             let mut parts = Vec::new();
             if let Some(n) = &notice {
@@ -225,35 +242,64 @@ impl Dossiers {
         Ok(Ok(Collected { ops, reason: reasons.join("; ") }))
     }
 
-    /// The basis for writing `sid`'s id number: the named legal basis, a
-    /// live separate consent to a purpose that covers it, or a legal basis
-    /// recorded for the person before. Else the path and what is missing.
+    /// The notice version to record for a person a write names: the named
+    /// one, or the one in force for a person `new` to the dossier. Else the
+    /// path (within the person) and what is wrong.
+    fn notice_to_record(
+        &self,
+        g: &ContactCollection,
+        new: bool,
+        now: OffsetDateTime,
+    ) -> Result<Option<String>, (&'static str, String)> {
+        let notices = &self.policy.notices;
+        match &g.notice {
+            Some(v) => match notices.get(v) {
+                Some(n) if n.effective <= now.date() => Ok(Some(n.version.clone())),
+                Some(_) => Err(("/notice", "that notice version is not in force yet".into())),
+                None => Err(("/notice", "no such notice version in notices.toml".into())),
+            },
+            None if new => match notices.in_force(now) {
+                Some(n) => Ok(Some(n.version.clone())),
+                None => Err((
+                    "",
+                    "no privacy notice is in force: a person's data is not collected before they are told (PIPL Art. 17)"
+                        .into(),
+                )),
+            },
+            None => Ok(None),
+        }
+    }
+
+    /// The basis for writing `sid`'s sensitive field (`id_number`, or a
+    /// proprietor's finance): the named legal basis, a live separate consent
+    /// to a purpose that covers it, or a legal basis recorded for the person
+    /// before. Else the path (within the person) and what is missing.
     fn sensitive_basis(
         &self,
         sid: &SubjectId,
         named: Option<&str>,
+        (field, path): (&str, &'static str),
     ) -> Result<Result<SensitiveBasis, (&'static str, String)>, ArchiveError> {
-        const FIELD: &str = "id_number";
         let rules = &self.policy.collection;
         if let Some(b) = named {
             return Ok(match rules.bases.get(b) {
-                Some(def) if def.fields.iter().any(|f| f == FIELD) => Ok(SensitiveBasis {
-                    field: FIELD.into(),
+                Some(def) if def.fields.iter().any(|f| f == field) => Ok(SensitiveBasis {
+                    field: field.into(),
                     basis: b.to_owned(),
                     purpose: None,
                     consent_event: None,
                     citation: def.citation.clone(),
                 }),
-                Some(_) => Err(("/sensitive_basis", format!("the basis {b} does not cover {FIELD}"))),
+                Some(_) => Err(("/sensitive_basis", format!("the basis {b} does not cover {field}"))),
                 None => Err(("/sensitive_basis", "no such basis in collection.toml".to_owned())),
             });
         }
-        let purposes = rules.fields.get(FIELD).map(|f| f.consent_purposes.clone()).unwrap_or_default();
+        let purposes = rules.fields.get(field).map(|f| f.consent_purposes.clone()).unwrap_or_default();
         if let Some(meta) = SUBJECTS.get(self.store.as_ref(), sid)? {
             for p in &purposes {
                 if let Some(c) = meta.separate_consent(p, &self.policy.notices) {
                     return Ok(Ok(SensitiveBasis {
-                        field: FIELD.into(),
+                        field: field.into(),
                         basis: "separate_consent".into(),
                         purpose: Some(p.clone()),
                         consent_event: Some(c.event),
@@ -265,15 +311,15 @@ impl Dossiers {
                 .collection_records(sid)?
                 .into_iter()
                 .filter_map(|r| r.sensitive)
-                .rfind(|b| b.basis != "separate_consent" && rules.bases.contains_key(&b.basis));
+                .rfind(|b| b.field == field && b.basis != "separate_consent" && rules.bases.contains_key(&b.basis));
             if let Some(b) = earlier {
                 return Ok(Ok(b));
             }
         }
         let bases: Vec<&str> =
-            rules.bases.iter().filter(|(_, d)| d.fields.iter().any(|f| f == FIELD)).map(|(k, _)| k.as_str()).collect();
+            rules.bases.iter().filter(|(_, d)| d.fields.iter().any(|f| f == field)).map(|(k, _)| k.as_str()).collect();
         Ok(Err((
-            "/id_number",
+            path,
             format!(
                 "sensitive personal data: needs the person's separate consent to {} on record, or a legal basis named in sensitive_basis ({}) (PIPL Art. 28-29)",
                 if purposes.is_empty() { "(none configured)".to_owned() } else { purposes.join(" or ") },
@@ -281,8 +327,4 @@ impl Dossiers {
             ),
         )))
     }
-}
-
-fn err(i: usize, path: &str, message: &str) -> FieldError {
-    FieldError { path: format!("/contacts/{i}{path}"), message: message.into() }
 }

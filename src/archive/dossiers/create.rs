@@ -9,7 +9,7 @@ use crate::archive::vault::VersionKeys;
 use crate::archive::Denial;
 use crate::archive::{ArchiveError, RequestCtx};
 use crate::audit::{Action, Commit, Guard, Outcome};
-use crate::crypto::{CryptoError, KeyRef};
+use crate::crypto::{CryptoError, DataKey, KeyRef};
 use crate::domain::dossier::{Dossier, FieldError, SplitDossier};
 use crate::domain::{DossierId, SubjectId};
 use crate::policy::access::{Change, DossierFacts};
@@ -17,6 +17,7 @@ use crate::policy::screening::Text;
 use crate::store::{keys, Cf, Op};
 use serde_json::Value;
 use std::collections::HashSet;
+use std::sync::Arc;
 
 impl Dossiers {
     /// What free text written at `path` holds that `policies/screening.toml`
@@ -51,6 +52,12 @@ impl Dossiers {
                 }
             }
         }
+        if dossier.customer.subject_id.is_some() && !dossier.customer.kind.is_natural() {
+            errors.push(FieldError {
+                path: "/customer/subject_id".into(),
+                message: "only a sole trader or natural-person customer has a proprietor".into(),
+            });
+        }
         if let Some(remarks) = &dossier.remarks {
             errors.extend(self.screened("/remarks", Text::Remarks, remarks));
         }
@@ -79,23 +86,12 @@ impl Dossiers {
             self.keyring.get(&dref)?
         });
         for (sid, _, _) in &split.contacts {
-            let sref = KeyRef::Subject(sid.clone());
-            let key = match self.keyring.get(&sref) {
-                Ok(k) => k,
-                Err(CryptoError::KeyDestroyed(_)) if self.store.get(Cf::Subjects, &keys::subject(sid))?.is_none() => {
-                    let (k, op) = self.keyring.create(&sref)?;
-                    keys.ops.push(op);
-                    keys.created.push((sref, k.clone()));
-                    k
-                }
-                Err(CryptoError::KeyDestroyed(_)) => {
-                    return Err(ArchiveError::Conflict(format!(
-                        "subject {sid} has been erased and cannot be linked again"
-                    )))
-                }
-                Err(e) => return Err(e.into()),
-            };
+            let key = subject_key(&self.keyring, self.store.as_ref(), sid, &mut keys)?;
             keys.subjects.push((sid.clone(), key));
+        }
+        if let Some(sid) = split.proprietor_id() {
+            let key = subject_key(&self.keyring, self.store.as_ref(), sid, &mut keys)?;
+            keys.proprietor = Some((sid.clone(), key));
         }
         Ok(keys)
     }
@@ -132,6 +128,14 @@ impl Dossiers {
         }
         let named: Vec<Option<SubjectId>> = dossier.contacts.iter().map(|c| c.subject_id.clone()).collect();
         self.authorize_links(ctx, (ACTION, ""), purpose.as_str(), &named, &[]).await?;
+        if dossier.customer.subject_id.is_some() {
+            let errors = vec![FieldError {
+                path: "/customer/subject_id".into(),
+                message: "a new customer's proprietor is assigned by custos".into(),
+            }];
+            let e = ctx.entry(ACTION, "", Outcome::Error, "document does not conform to the template");
+            return self.gate.refuse(e, ArchiveError::Invalid(errors)).await;
+        }
         let id = DossierId::generate();
         let given = ContactCollection::of(&dossier);
         let split = SplitDossier::split(dossier);
@@ -154,7 +158,7 @@ impl Dossiers {
             }
         };
         let now = self.clock.now();
-        let subjects: Vec<SubjectId> = split.contacts.iter().map(|(s, _, _)| s.clone()).collect();
+        let subjects = split.subjects();
         let meta = DossierMeta {
             id: id.clone(),
             current_version: 1,
@@ -170,6 +174,8 @@ impl Dossiers {
             ended_at: None,
             destroyed: None,
             corrected: Default::default(),
+            proprietor: split.proprietor_id().cloned(),
+            grade_stand: Default::default(),
         };
         let mut ops = self.version_ops(keys.ops, bytes, &meta, &subjects)?;
         ops.extend(collected.ops);
@@ -213,5 +219,29 @@ impl Dossiers {
             ops.push(SUBJECT_LINKS.mark(sid, id));
         }
         Ok(ops)
+    }
+}
+
+/// A person's key: made for a person new to custos, a conflict for one
+/// erased.
+fn subject_key(
+    keyring: &crate::crypto::Keyring,
+    store: &dyn crate::store::KvStore,
+    sid: &SubjectId,
+    keys: &mut VersionKeys,
+) -> Result<Arc<DataKey>, ArchiveError> {
+    let sref = KeyRef::Subject(sid.clone());
+    match keyring.get(&sref) {
+        Ok(k) => Ok(k),
+        Err(CryptoError::KeyDestroyed(_)) if store.get(Cf::Subjects, &keys::subject(sid))?.is_none() => {
+            let (k, op) = keyring.create(&sref)?;
+            keys.ops.push(op);
+            keys.created.push((sref, k.clone()));
+            Ok(k)
+        }
+        Err(CryptoError::KeyDestroyed(_)) => {
+            Err(ArchiveError::Conflict(format!("subject {sid} has been erased and cannot be linked again")))
+        }
+        Err(e) => Err(e.into()),
     }
 }

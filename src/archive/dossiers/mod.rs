@@ -183,7 +183,7 @@ impl Dossiers {
         }
     }
 
-    pub(super) fn dossier_entry(
+    pub(crate) fn dossier_entry(
         &self,
         ctx: &RequestCtx,
         action: Action,
@@ -220,7 +220,7 @@ impl Dossiers {
     }
 
     /// Looks a dossier up, auditing an unknown id.
-    pub(super) async fn find_meta(
+    pub(crate) async fn find_meta(
         &self,
         ctx: &RequestCtx,
         action: Action,

@@ -119,7 +119,8 @@ impl Dossiers {
                 .segments
                 .iter()
                 .filter_map(|s| match &s.name {
-                    crate::archive::vault::SegmentName::Personal(sid) => Some(sid.clone()),
+                    crate::archive::vault::SegmentName::Personal(sid)
+                    | crate::archive::vault::SegmentName::Proprietor(sid) => Some(sid.clone()),
                     _ => None,
                 })
                 .collect(),

@@ -11,6 +11,9 @@ use crate::policy::access::FieldOutcome;
 use crate::policy::classes::FieldClasses;
 use serde_json::Value;
 
+/// A natural-person customer's fields sealed under its proprietor's key.
+const PROPRIETOR_FIELDS: [&str; 3] = ["/finance/bank_account", "/finance/credit_rating", "/finance/payment_terms"];
+
 /// A version as the caller may see it.
 struct Visible {
     document: Value,
@@ -29,6 +32,7 @@ fn fields_of(part: &Part) -> Result<serde_json::Map<String, Value>, ArchiveError
         Part::Sensitive(s) => serde_json::to_value(s),
         Part::Personal(_, p) => serde_json::to_value(p),
         Part::SubjectSensitive(_, s) => serde_json::to_value(s),
+        Part::Proprietor(_, p) => serde_json::to_value(p),
     }
     .map_err(|e| ArchiveError::Internal(e.into()))?;
     match prune(value) {
@@ -82,6 +86,11 @@ impl Dossiers {
         let mut doc = serde_json::Map::new();
         let mut redactions = Vec::new();
         let mut contacts: Vec<(SubjectId, serde_json::Map<String, Value>)> = Vec::new();
+        // A natural-person customer's finance is its proprietor's.
+        let proprietor = rec.segments.iter().find_map(|s| match &s.name {
+            SegmentName::Proprietor(sid) => Some(sid.clone()),
+            _ => None,
+        });
         // Template fields of a class that a withheld segment would hold.
         let template_fields = |class: Classification, under_contacts: bool| {
             classes
@@ -103,6 +112,17 @@ impl Dossiers {
                             .push(Redaction { path: format!("/contacts/{i}/{f}"), reason: RedactionReason::Erased });
                     }
                 }
+                if let SegmentName::Proprietor(_) = &seg.name {
+                    let erased =
+                        PROPRIETOR_FIELDS.map(|p| Redaction { path: p.into(), reason: RedactionReason::Erased });
+                    redactions.extend(erased);
+                }
+                continue;
+            }
+            if let (SegmentName::Proprietor(_), FieldOutcome::Withheld) = (&seg.name, plan.outcome(class, subject)) {
+                let withheld =
+                    PROPRIETOR_FIELDS.map(|p| Redaction { path: p.into(), reason: RedactionReason::Withheld });
+                redactions.extend(withheld);
                 continue;
             }
             if plan.outcome(class, subject) == FieldOutcome::Withheld {
@@ -122,7 +142,7 @@ impl Dossiers {
             let fields = fields_of(&part)?;
             let target = match (&part, contact_index) {
                 (Part::Business(_), _) => &mut doc,
-                (Part::Confidential(_) | Part::Sensitive(_), _) => doc
+                (Part::Confidential(_) | Part::Sensitive(_) | Part::Proprietor(..), _) => doc
                     .entry("finance")
                     .or_insert_with(|| Value::Object(Default::default()))
                     .as_object_mut()
@@ -132,7 +152,7 @@ impl Dossiers {
             };
             target.extend(fields);
         }
-        let subjects: Vec<SubjectId> = contacts.iter().map(|c| c.0.clone()).collect();
+        let people: Vec<SubjectId> = contacts.iter().map(|c| c.0.clone()).collect();
         if !contacts.is_empty() {
             let list = contacts
                 .into_iter()
@@ -150,10 +170,16 @@ impl Dossiers {
         leaf_paths(&document, "", &mut leaves);
         let mut released = Vec::new();
         for path in leaves {
-            let class = classes.class_of(&path);
-            let subject = match (class, contact_of(&path)) {
-                (Classification::Personal | Classification::Sensitive, Some(i)) => subjects.get(i),
-                _ => None,
+            let (class, subject) = match (&proprietor, path.strip_prefix("/finance/")) {
+                // A person's credit data and account: sensitive (PIPL Art. 28).
+                (Some(sid), Some(_)) => (Classification::Sensitive, Some(sid)),
+                _ => {
+                    let class = classes.class_of(&path);
+                    match (class, contact_of(&path)) {
+                        (Classification::Personal | Classification::Sensitive, Some(i)) => (class, people.get(i)),
+                        _ => (class, None),
+                    }
+                }
             };
             let (outcome, withheld) = match (class, subject) {
                 (Classification::Personal, Some(sid)) => {
@@ -176,6 +202,7 @@ impl Dossiers {
             }
         }
         redactions.sort_by(|a, b| a.path.cmp(&b.path));
+        let subjects = people.into_iter().chain(proprietor).collect();
         Ok(Visible { document, redactions, subjects, released })
     }
 }

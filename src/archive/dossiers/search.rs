@@ -5,6 +5,7 @@ use crate::archive::dossiers::Dossiers;
 use crate::archive::records::DossierMeta;
 use crate::archive::{ArchiveError, RequestCtx};
 use crate::audit::{Action, Commit, Outcome};
+use crate::domain::SubjectId;
 use crate::domain::{Classification, DossierId};
 use crate::policy::access::FieldOutcome;
 use serde::Serialize;
@@ -37,10 +38,18 @@ impl Dossiers {
     /// nothing of them is answered.
     fn matched_person_clear(&self, meta: &DossierMeta, plan: &super::ReadPlan, q: &str) -> Result<bool, ArchiveError> {
         let split = self.vault.open_version_split(&meta.id, meta.current_version)?;
+        let clear = |sid: &SubjectId| plan.outcome(Classification::Personal, Some(sid)) == FieldOutcome::Clear;
+        if let Some(sid) = split.proprietor_id() {
+            let c = &split.business.customer;
+            let values = std::iter::once(&c.name).chain(c.credit_code.iter());
+            if values.into_iter().any(|v| crate::search::same_value(q, v)) && clear(sid) {
+                return Ok(true);
+            }
+        }
         Ok(split.contacts.iter().any(|(sid, p, _)| {
             let values = std::iter::once(&p.name).chain(p.phone.iter()).chain(p.email.iter());
             let matched = values.into_iter().any(|v| crate::search::same_value(q, v));
-            matched && plan.outcome(Classification::Personal, Some(sid)) == FieldOutcome::Clear
+            matched && clear(sid)
         }))
     }
 

@@ -10,8 +10,7 @@ use crate::archive::vault::{Opened, Part, SegmentName};
 use crate::archive::Denial;
 use crate::archive::{ArchiveError, RequestCtx};
 use crate::audit::{Action, Commit, Guard, Outcome};
-use crate::domain::dossier::FieldError;
-use crate::domain::dossier::SplitDossier;
+use crate::domain::dossier::{Customer, Dossier, FieldError, SplitDossier};
 use crate::domain::{Classification, DossierId, RequestId, SubjectId};
 use crate::policy::access::{Change, DossierFacts, FieldOutcome};
 use crate::store::{keys, Cf};
@@ -120,11 +119,21 @@ impl Dossiers {
             let e = self.dossier_entry(ctx, ACTION, id, &meta.subjects, Outcome::Error, "version mismatch");
             return self.gate.refuse(e, mismatch).await;
         }
+        let mut dossier = dossier;
+        let stored = self.vault.open_version_split(&did, meta.current_version)?.business.customer;
+        if let Err(errors) = keep_customer_kind(&mut dossier, &stored) {
+            let why = "the customer's kind or proprietor cannot change";
+            let e = self.dossier_entry(ctx, ACTION, id, &meta.subjects, Outcome::Error, why);
+            return self.gate.refuse(e, ArchiveError::Invalid(errors)).await;
+        }
         let given = ContactCollection::of(&dossier);
         let mut split = SplitDossier::split(dossier);
         let kept = self.keep_hidden(&did, &meta, &plan, &mut split)?;
         let version = meta.current_version + 1;
-        let written = |sid: &SubjectId| !kept.contains(&SegmentName::SubjectSensitive(sid.clone()).to_string());
+        let written = |sid: &SubjectId| {
+            let names = [SegmentName::SubjectSensitive(sid.clone()), SegmentName::Proprietor(sid.clone())];
+            !names.iter().any(|n| kept.contains(&n.to_string()))
+        };
         let collected = match self.collect_contacts(
             &ctx.principal.id,
             (&did, version),
@@ -209,7 +218,7 @@ impl Dossiers {
             }
         };
         let now = self.clock.now();
-        let version_subjects: Vec<SubjectId> = split.contacts.iter().map(|(s, _, _)| s.clone()).collect();
+        let version_subjects = split.subjects();
         let mut all_subjects = meta.subjects.clone();
         for s in &version_subjects {
             if !all_subjects.contains(s) {
@@ -302,6 +311,17 @@ impl Dossiers {
             })
         };
         let mut kept = Vec::new();
+        if let Some(sid) = split.proprietor_id().cloned() {
+            if plan.outcome(Classification::Sensitive, Some(&sid)) != FieldOutcome::Clear {
+                let name = SegmentName::Proprietor(sid);
+                split.proprietor = match opened(&name)? {
+                    Some(Part::Proprietor(_, p)) => Some(p),
+                    _ => None,
+                };
+                kept.push(name.to_string());
+            }
+            return Ok(kept);
+        }
         if plan.outcome(Classification::Confidential, None) != FieldOutcome::Clear {
             split.confidential = match opened(&SegmentName::Confidential)? {
                 Some(Part::Confidential(c)) => Some(c),
@@ -383,4 +403,31 @@ fn corrected_people(
         }
     }
     Ok(out)
+}
+
+/// An update keeps the customer's kind and its proprietor: a legal person
+/// does not become a person (nor back), and the person stays the same one
+/// (a new one would orphan what the first one's key seals). The stored
+/// proprietor is filled in when the body leaves it out.
+fn keep_customer_kind(d: &mut Dossier, stored: &Customer) -> Result<(), Vec<FieldError>> {
+    let mut errors = Vec::new();
+    if d.customer.kind != stored.kind {
+        errors.push(FieldError {
+            path: "/customer/kind".into(),
+            message: format!("is {}: a customer's kind does not change (open a new dossier)", stored.kind.as_str()),
+        });
+    }
+    match (&d.customer.subject_id, &stored.subject_id) {
+        (None, kept) => d.customer.subject_id = kept.clone(),
+        (Some(given), Some(kept)) if given == kept => {}
+        (Some(_), _) => errors.push(FieldError {
+            path: "/customer/subject_id".into(),
+            message: "is not this customer's proprietor".into(),
+        }),
+    }
+    if errors.is_empty() {
+        Ok(())
+    } else {
+        Err(errors)
+    }
 }

@@ -13,13 +13,19 @@ async fn the_shipped_policy_gives_each_role_its_operations() {
     let table = [
         (
             Role::Compliance,
-            vec![Operation::AuditRead, Operation::RegisterRead, Operation::RegisterKeep, Operation::CustomersAll],
+            vec![
+                Operation::AuditRead,
+                Operation::RegisterRead,
+                Operation::RegisterKeep,
+                Operation::CustomersAll,
+                Operation::GradeReview,
+            ],
         ),
         (Role::Auditor, vec![Operation::AuditRead, Operation::RegisterRead]),
         (Role::Admin, vec![Operation::Administer]),
         (Role::Sales, vec![Operation::CustomersOwn]),
         (Role::Service, vec![Operation::CustomersRegion, Operation::RequestInRegion]),
-        (Role::Finance, vec![Operation::CustomersAll]),
+        (Role::Finance, vec![Operation::CustomersAll, Operation::GradeReview]),
     ];
     for (role, allowed) in table {
         let p = principal(&[role]);

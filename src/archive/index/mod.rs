@@ -29,7 +29,13 @@ pub struct RepairReport {
 /// person being erased, or who restricted processing).
 fn index_doc(id: &DossierId, version: u32, split: &SplitDossier, without: &[SubjectId], notes: &[String]) -> IndexDoc {
     let b = &split.business;
-    let mut text: Vec<&str> = vec![&b.customer.name, &b.customer.region];
+    // A natural-person customer's name is its proprietor's: blind-indexed
+    // like a contact's, never in clear.
+    let proprietor = split.proprietor_id();
+    let mut text: Vec<&str> = vec![&b.customer.region];
+    if proprietor.is_none() {
+        text.insert(0, &b.customer.name);
+    }
     text.extend(b.customer.industry.as_deref());
     if let Some(t) = &b.transport {
         text.extend(t.cargo_types.iter().map(String::as_str));
@@ -45,6 +51,10 @@ fn index_doc(id: &DossierId, version: u32, split: &SplitDossier, without: &[Subj
     // Interaction summaries, searchable like the remarks.
     text.extend(notes.iter().map(String::as_str));
     let mut personal = Vec::new();
+    if proprietor.is_some_and(|sid| !without.contains(sid)) {
+        personal.push(b.customer.name.clone());
+        personal.extend(b.customer.credit_code.clone());
+    }
     for (sid, p, _) in &split.contacts {
         if without.contains(sid) {
             continue;
@@ -144,9 +154,12 @@ impl Indexer {
     /// GDPR 18).
     fn restricted_among(&self, split: &SplitDossier, fresh: &[SubjectId]) -> Result<Vec<SubjectId>, ArchiveError> {
         let mut out = Vec::new();
-        for (sid, _, _) in split.contacts.iter().filter(|(sid, _, _)| !fresh.contains(sid)) {
+        let people = split.contacts.iter().map(|(sid, _, _)| sid).chain(split.proprietor_id());
+        for sid in people.filter(|sid| !fresh.contains(sid)) {
             let Some(meta) = SUBJECTS.get(self.store.as_ref(), sid)? else { continue };
-            if meta.restricted_at.is_some() {
+            // An erased proprietor's name stays in the business segment:
+            // never findable again.
+            if meta.restricted_at.is_some() || meta.erased.is_some() {
                 out.push(sid.clone());
             }
         }

@@ -81,6 +81,9 @@ pub struct Registers {
     identity: Arc<Identity>,
     /// The deadline job also keeps the compliance-audit schedule.
     oversight: Arc<crate::archive::oversight::Oversight>,
+    /// A person's contest of, or objection to, their automated grade rests
+    /// on their request.
+    customers: Arc<crate::archive::customers::Customers>,
 }
 
 impl Registers {
@@ -91,6 +94,7 @@ impl Registers {
         governance: Arc<Governance>,
         identity: Arc<Identity>,
         oversight: Arc<crate::archive::oversight::Oversight>,
+        customers: Arc<crate::archive::customers::Customers>,
     ) -> Self {
         Registers {
             store: p.store.clone(),
@@ -105,6 +109,7 @@ impl Registers {
             governance,
             identity,
             oversight,
+            customers,
         }
     }
 }

@@ -183,8 +183,11 @@ impl Subjects {
             let mut contact = Map::new();
             for seg in &rec.segments {
                 let wanted = match &seg.name {
-                    SegmentName::Personal(s) | SegmentName::SubjectSensitive(s) => s == sid,
-                    SegmentName::Business => rec.version == d.current_version,
+                    SegmentName::Personal(s) | SegmentName::SubjectSensitive(s) | SegmentName::Proprietor(s) => {
+                        s == sid
+                    }
+                    // The customer's own fields are the proprietor's data.
+                    SegmentName::Business => true,
                     _ => false,
                 };
                 if !wanted {
@@ -204,7 +207,29 @@ impl Subjects {
                             contact.insert("id_number".into(), n.into());
                         }
                     }
-                    Opened::Plain(Part::Business(b)) => customer = Some(b.customer.name),
+                    Opened::Plain(Part::Proprietor(_, p)) => {
+                        let fields = [("credit_rating", p.credit_rating), ("payment_terms", p.payment_terms)];
+                        for (k, v) in fields.into_iter().chain([("bank_account", p.bank_account)]) {
+                            if let Some(v) = v {
+                                contact.insert(k.into(), v.into());
+                            }
+                        }
+                    }
+                    Opened::Plain(Part::Business(b)) => {
+                        let c = b.customer;
+                        if c.kind.is_natural() && c.subject_id.as_ref() == Some(sid) {
+                            contact.insert("customer_kind".into(), c.kind.as_str().into());
+                            contact.insert("customer_name".into(), c.name.clone().into());
+                            for (k, v) in [("credit_code", c.credit_code), ("address", c.address)] {
+                                if let Some(v) = v {
+                                    contact.insert(k.into(), v.into());
+                                }
+                            }
+                        }
+                        if rec.version == d.current_version {
+                            customer = Some(c.name);
+                        }
+                    }
                     Opened::Plain(_) | Opened::Erased => {}
                 }
             }

@@ -9,7 +9,7 @@ use super::{open_with, seal_with, Opened, Slot, Vault};
 use crate::archive::ArchiveError;
 use crate::crypto::{DataKey, KeyRef, Sealed};
 use crate::domain::dossier::{
-    BusinessPart, ConfidentialPart, PersonalFields, SensitivePart, SplitDossier, SubjectSensitivePart,
+    BusinessPart, ConfidentialPart, PersonalFields, ProprietorPart, SensitivePart, SplitDossier, SubjectSensitivePart,
 };
 use crate::domain::{Classification, DossierId, SubjectId};
 use crate::store::{keys, Cf, Op};
@@ -33,6 +33,8 @@ pub enum SegmentName {
     Personal(SubjectId),
     /// One contact's sensitive fields (`id_number`), under the person's key.
     SubjectSensitive(SubjectId),
+    /// A natural-person customer's finance fields, under its proprietor's key.
+    Proprietor(SubjectId),
 }
 
 impl SegmentName {
@@ -40,7 +42,9 @@ impl SegmentName {
         match self {
             SegmentName::Business => Classification::Internal,
             SegmentName::Confidential => Classification::Confidential,
-            SegmentName::Sensitive | SegmentName::SubjectSensitive(_) => Classification::Sensitive,
+            SegmentName::Sensitive | SegmentName::SubjectSensitive(_) | SegmentName::Proprietor(_) => {
+                Classification::Sensitive
+            }
             SegmentName::Personal(_) => Classification::Personal,
         }
     }
@@ -48,7 +52,7 @@ impl SegmentName {
     /// The person whose key seals it, if any.
     pub fn subject(&self) -> Option<&SubjectId> {
         match self {
-            SegmentName::Personal(s) | SegmentName::SubjectSensitive(s) => Some(s),
+            SegmentName::Personal(s) | SegmentName::SubjectSensitive(s) | SegmentName::Proprietor(s) => Some(s),
             _ => None,
         }
     }
@@ -70,6 +74,7 @@ impl std::fmt::Display for SegmentName {
             SegmentName::Sensitive => f.write_str("sensitive"),
             SegmentName::Personal(s) => write!(f, "personal/{s}"),
             SegmentName::SubjectSensitive(s) => write!(f, "sensitive/{s}"),
+            SegmentName::Proprietor(s) => write!(f, "proprietor/{s}"),
         }
     }
 }
@@ -84,6 +89,7 @@ impl std::str::FromStr for SegmentName {
             None if s == "sensitive" => Ok(SegmentName::Sensitive),
             Some(("personal", v)) => Ok(SegmentName::Personal(sid(v)?)),
             Some(("sensitive", v)) => Ok(SegmentName::SubjectSensitive(sid(v)?)),
+            Some(("proprietor", v)) => Ok(SegmentName::Proprietor(sid(v)?)),
             _ => Err("unknown segment name".into()),
         }
     }
@@ -151,6 +157,7 @@ pub enum Part {
     Sensitive(SensitivePart),
     Personal(SubjectId, PersonalFields),
     SubjectSensitive(SubjectId, SubjectSensitivePart),
+    Proprietor(SubjectId, ProprietorPart),
 }
 
 /// Parses a decrypted segment (the codec's error names the position, never
@@ -170,6 +177,8 @@ fn to_json<T: Serialize>(v: &T) -> Result<Zeroizing<Vec<u8>>, ArchiveError> {
 pub(crate) struct VersionKeys {
     pub dossier: Option<Arc<DataKey>>,
     pub subjects: Vec<(SubjectId, Arc<DataKey>)>,
+    /// A natural-person customer's proprietor and their key.
+    pub proprietor: Option<(SubjectId, Arc<DataKey>)>,
     pub created: Vec<(KeyRef, Arc<DataKey>)>,
     pub ops: Vec<Op>,
 }
@@ -216,6 +225,13 @@ pub(crate) fn seal_segments(
             add(SegmentName::SubjectSensitive(sid.clone()), skey, to_json(s)?)?;
         }
     }
+    if let Some(p) = &split.proprietor {
+        let (sid, pkey) = keys.proprietor.as_ref().ok_or_else(|| anyhow::anyhow!("proprietor key missing"))?;
+        if split.proprietor_id() != Some(sid) {
+            return Err(anyhow::anyhow!("proprietor key of another subject").into());
+        }
+        add(SegmentName::Proprietor(sid.clone()), pkey, to_json(p)?)?;
+    }
     Ok(segments)
 }
 
@@ -228,12 +244,13 @@ fn open_part(key: &DataKey, id: &DossierId, version: u32, seg: &SegmentRecord) -
         SegmentName::Sensitive => Part::Sensitive(parse_segment(&plain)?),
         SegmentName::Personal(s) => Part::Personal(s.clone(), parse_segment(&plain)?),
         SegmentName::SubjectSensitive(s) => Part::SubjectSensitive(s.clone(), parse_segment(&plain)?),
+        SegmentName::Proprietor(s) => Part::Proprietor(s.clone(), parse_segment(&plain)?),
     })
 }
 
 /// Builds a split dossier from opened parts, in segment order.
 pub(crate) fn assemble(parts: Vec<Part>) -> Result<SplitDossier, ArchiveError> {
-    let (mut business, mut confidential, mut sensitive) = (None, None, None);
+    let (mut business, mut confidential, mut sensitive, mut proprietor) = (None, None, None, None);
     let mut contacts: Vec<(SubjectId, PersonalFields, Option<SubjectSensitivePart>)> = Vec::new();
     for part in parts {
         match part {
@@ -246,10 +263,11 @@ pub(crate) fn assemble(parts: Vec<Part>) -> Result<SplitDossier, ArchiveError> {
                     c.2 = Some(s);
                 }
             }
+            Part::Proprietor(_, p) => proprietor = Some(p),
         }
     }
     let business = business.ok_or_else(|| anyhow::anyhow!("version has no business segment"))?;
-    Ok(SplitDossier { business, confidential, sensitive, contacts })
+    Ok(SplitDossier { business, confidential, sensitive, contacts, proprietor })
 }
 
 impl Vault {
@@ -342,10 +360,25 @@ mod tests {
         proptest::option::of(text())
     }
 
+    /// A company in 华东.
+    fn customer(name: String, industry: Option<String>) -> Customer {
+        Customer {
+            kind: Default::default(),
+            subject_id: None,
+            name,
+            credit_code: None,
+            industry,
+            region: "华东".into(),
+            address: None,
+            notice: None,
+            sensitive_basis: None,
+        }
+    }
+
     fn split() -> impl Strategy<Value = SplitDossier> {
         let business = (text(), opt_text(), opt_text(), proptest::collection::vec(text(), 0..3)).prop_map(
             |(name, industry, remarks, tags)| BusinessPart {
-                customer: Customer { name, credit_code: None, industry, region: "华东".into(), address: None },
+                customer: customer(name, industry),
                 owner: PrincipalId::generate(),
                 status: Status::Active,
                 grade: Grade::B,
@@ -370,6 +403,7 @@ mod tests {
                     .map(|(credit_rating, payment_terms)| ConfidentialPart { credit_rating, payment_terms }),
                 sensitive: bank.map(|b| SensitivePart { bank_account: Some(b) }),
                 contacts,
+                proprietor: None,
             })
     }
 
@@ -407,6 +441,51 @@ mod tests {
     }
 
     #[test]
+    fn a_proprietors_finance_is_sealed_under_their_key_alone() {
+        let sid = SubjectId::generate();
+        let mut split = SplitDossier {
+            business: BusinessPart {
+                customer: Customer {
+                    kind: crate::domain::dossier::CustomerKind::SoleTrader,
+                    subject_id: Some(sid.clone()),
+                    ..customer("王记五金店".into(), None)
+                },
+                owner: PrincipalId::generate(),
+                status: Status::Active,
+                grade: Grade::C,
+                transport: None,
+                preferences: None,
+                remarks: None,
+                tags: vec![],
+            },
+            confidential: None,
+            sensitive: None,
+            contacts: vec![],
+            proprietor: Some(ProprietorPart { bank_account: Some("6222021001987654321".into()), ..Default::default() }),
+        };
+        let id = DossierId::generate();
+        let (dkey, pkey) = (Arc::new(DataKey::generate()), Arc::new(DataKey::generate()));
+        let mut keys = VersionKeys { dossier: Some(dkey.clone()), ..Default::default() };
+        assert!(seal_segments(&id, 1, &split, &keys).is_err(), "no proprietor key: nothing sealed");
+        keys.proprietor = Some((sid.clone(), pkey.clone()));
+        let segments = seal_segments(&id, 1, &split, &keys).unwrap();
+        let seg = segments.iter().find(|s| s.name == SegmentName::Proprietor(sid.clone())).unwrap();
+        assert_eq!(seg.key, KeyRef::Subject(sid.clone()));
+        assert_eq!(seg.name.class(), Classification::Sensitive);
+        assert!(open_part(&dkey, &id, 1, seg).is_err(), "the dossier's key does not open it");
+        let parts: Vec<Part> = segments
+            .iter()
+            .map(|s| open_part(if s.key == KeyRef::Subject(sid.clone()) { &pkey } else { &dkey }, &id, 1, s).unwrap())
+            .collect();
+        assert_eq!(assemble(parts).unwrap(), split);
+        // Another person's key is refused.
+        keys.proprietor = Some((SubjectId::generate(), pkey));
+        assert!(seal_segments(&id, 1, &split, &keys).is_err());
+        split.proprietor = None;
+        assert!(seal_segments(&id, 1, &split, &keys).unwrap().iter().all(|s| s.name.subject().is_none()));
+    }
+
+    #[test]
     fn segment_names_round_trip_and_refuse_the_unknown() {
         let sid = SubjectId::generate();
         for n in [
@@ -415,6 +494,7 @@ mod tests {
             SegmentName::Sensitive,
             SegmentName::Personal(sid.clone()),
             SegmentName::SubjectSensitive(sid.clone()),
+            SegmentName::Proprietor(sid.clone()),
         ] {
             assert_eq!(n.to_string().parse::<SegmentName>().unwrap(), n);
         }

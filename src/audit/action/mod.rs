@@ -122,6 +122,14 @@ pub enum Action {
     GradeExplain,
     /// `grade.override`
     GradeOverride,
+    /// `grade.contest`
+    GradeContest,
+    /// `grade.object`
+    GradeObject,
+    /// `grade.objection_withdraw`
+    GradeObjectionWithdraw,
+    /// `grade.review`
+    GradeReview,
     /// `hold.list`
     HoldList,
     /// `hold.place`

@@ -4,7 +4,7 @@ use super::Action;
 
 impl Action {
     /// Every action, in name order.
-    pub const ALL: [Action; 118] = [
+    pub const ALL: [Action; 122] = [
         Action::AssessmentCoverage,
         Action::AssessmentCreate,
         Action::AssessmentList,
@@ -60,8 +60,12 @@ impl Action {
         Action::FactorVerify,
         Action::FiguresPut,
         Action::GovernanceRecords,
+        Action::GradeContest,
         Action::GradeExplain,
+        Action::GradeObject,
+        Action::GradeObjectionWithdraw,
         Action::GradeOverride,
+        Action::GradeReview,
         Action::HoldList,
         Action::HoldPlace,
         Action::HoldRelease,
@@ -178,6 +182,10 @@ impl Action {
             Action::GovernanceRecords => "governance.records",
             Action::GradeExplain => "grade.explain",
             Action::GradeOverride => "grade.override",
+            Action::GradeContest => "grade.contest",
+            Action::GradeObject => "grade.object",
+            Action::GradeObjectionWithdraw => "grade.objection_withdraw",
+            Action::GradeReview => "grade.review",
             Action::HoldList => "hold.list",
             Action::HoldPlace => "hold.place",
             Action::HoldRelease => "hold.release",

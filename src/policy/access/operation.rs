@@ -23,10 +23,13 @@ pub enum Operation {
     /// Recording a data-subject request for a person named in a dossier of
     /// the caller's region (compliance records any, by `RegisterKeep`).
     RequestInRegion,
+    /// Reviewing a grade its person contested (PIPL Art. 24(3); GDPR Art.
+    /// 22(3)): a human decides it.
+    GradeReview,
 }
 
 impl Operation {
-    pub const ALL: [Operation; 8] = [
+    pub const ALL: [Operation; 9] = [
         Operation::AuditRead,
         Operation::RegisterRead,
         Operation::RegisterKeep,
@@ -35,6 +38,7 @@ impl Operation {
         Operation::CustomersRegion,
         Operation::CustomersOwn,
         Operation::RequestInRegion,
+        Operation::GradeReview,
     ];
 
     pub fn cedar_name(self) -> &'static str {
@@ -47,6 +51,7 @@ impl Operation {
             Operation::CustomersRegion => "customers.region",
             Operation::CustomersOwn => "customers.own",
             Operation::RequestInRegion => "request.record-in-region",
+            Operation::GradeReview => "grade.review",
         }
     }
 

@@ -11,6 +11,7 @@
 
 mod change;
 mod create;
+mod grading;
 mod portability;
 mod rectify;
 
@@ -41,6 +42,12 @@ pub enum RequestKind {
     Objection,
     Explanation,
     Withdrawal,
+    /// The person contests an automated decision about them and asks for
+    /// a human to review it (GDPR Art. 22(3); PIPL Art. 24(3)).
+    Contest,
+    /// The person refuses decisions about them made by automated means
+    /// alone (PIPL Art. 24(3); GDPR Art. 22(1)).
+    AutomatedObjection,
 }
 
 impl RequestKind {
@@ -53,8 +60,10 @@ impl RequestKind {
             RequestKind::Erasure => &[Action::SubjectErase],
             RequestKind::Restriction => &[Action::SubjectRestrict],
             RequestKind::Objection => &[Action::ConsentWithdraw, Action::SubjectRestrict, Action::SubjectObject],
-            RequestKind::Explanation => &[Action::SubjectProcessing],
-            RequestKind::Withdrawal => &[Action::ConsentWithdraw],
+            RequestKind::Explanation => &[Action::SubjectProcessing, Action::GradeExplain],
+            RequestKind::Withdrawal => &[Action::ConsentWithdraw, Action::GradeObjectionWithdraw],
+            RequestKind::Contest => &[Action::GradeContest, Action::GradeReview],
+            RequestKind::AutomatedObjection => &[Action::GradeObject],
         }
     }
 

@@ -64,12 +64,18 @@ impl Handover {
 type Answering = Result<Held<RequestRecord>, (Option<RequestId>, RequestGap)>;
 
 /// Whether `r` is a request of `kinds` by `sid` that an export may answer.
-fn gap(r: &RequestRecord, sid: &SubjectId, kinds: &[RequestKind]) -> Option<RequestGap> {
+pub(super) fn gap(r: &RequestRecord, sid: &SubjectId, kinds: &[RequestKind]) -> Option<RequestGap> {
     if &r.subject != sid {
         return Some(RequestGap::OtherPerson);
     }
     if !kinds.contains(&r.kind) {
-        let wanted = if kinds == [RequestKind::Portability] { "portability" } else { "access, portability" };
+        let wanted = match kinds {
+            [RequestKind::Portability] => "portability",
+            [RequestKind::Contest] => "contest",
+            [RequestKind::AutomatedObjection] => "automated_objection",
+            [RequestKind::Withdrawal] => "withdrawal",
+            _ => "access, portability",
+        };
         return Some(RequestGap::Kind { kind: code(&r.kind), wanted });
     }
     match r.state {

@@ -12,6 +12,9 @@ use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use time::OffsetDateTime;
 
+mod stand;
+pub use stand::{GradeStand, StandEvent};
+
 #[derive(Debug, Serialize, Deserialize)]
 pub struct InitRecord {
     pub master_fingerprint: String,
@@ -181,6 +184,14 @@ pub struct DossierMeta {
     /// older versions hold a value since superseded.
     #[serde(default)]
     pub corrected: BTreeMap<SubjectId, BTreeMap<String, u32>>,
+    /// A natural-person customer's proprietor (also in `subjects`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub proprietor: Option<SubjectId>,
+    /// The proprietor's stand against automated grading: while it holds,
+    /// no rule changes the grade. Kept in the metadata so that every change
+    /// of it, and every version, is one compare-and-set.
+    #[serde(default, skip_serializing_if = "GradeStand::is_empty")]
+    pub grade_stand: GradeStand,
 }
 
 /// What is left of a destroyed dossier or an erased subject: no personal
