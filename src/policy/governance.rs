@@ -2,6 +2,7 @@
 //! (what collecting a person's sensitive data needs) and `transfers.toml`
 //! (the mechanisms a cross-border transfer may rest on).
 
+use super::notice_elements::{self, NoticeRecipient, SensitiveNotice, ELEMENTS_REQUIRED_FROM};
 use crate::domain::{Classification, Purpose};
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
@@ -9,8 +10,12 @@ use std::collections::BTreeMap;
 use time::{Date, OffsetDateTime};
 use toml::Spanned;
 
-/// One version of the privacy notice: every element PIPL Art. 17 (and GDPR
-/// Art. 13(1)-(2)) requires.
+/// One version of the privacy notice: every element PIPL Art. 17, 30 (and
+/// GDPR Art. 13(1)-(2); NDSMR Art. 21) requires. The elements added later
+/// (`methods`, `sensitive`, `retention_end`, named `recipients`) are
+/// optional only in versions effective before
+/// [`ELEMENTS_REQUIRED_FROM`]; absent, they are left out of the digest, so
+/// an older version's recorded digest still holds.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct Notice {
     pub version: String,
@@ -22,11 +27,25 @@ pub struct Notice {
     pub categories: Vec<String>,
     pub retention: String,
     pub rights: String,
-    pub recipients: Vec<String>,
+    pub recipients: Vec<NoticeRecipient>,
     pub transfers: String,
+    /// How the data is processed: collection channels, automated
+    /// processing, storage.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub methods: Option<String>,
+    /// Each sensitive category announced: its necessity and impact.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sensitive: Option<Vec<SensitiveNotice>>,
+    /// What happens when retention ends (key shredding, anonymisation).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub retention_end: Option<String>,
     /// SHA-256 of the version's elements (canonical JSON), hex: recorded once
     /// the version is in force, so its text cannot change afterwards.
     pub digest: String,
+    /// The elements an older version lacks (empty from
+    /// [`ELEMENTS_REQUIRED_FROM`] on); not part of the digest.
+    #[serde(skip)]
+    pub incomplete: Vec<&'static str>,
     #[serde(skip)]
     pub line: usize,
 }
@@ -46,8 +65,11 @@ struct RawNotice {
     categories: Option<Vec<String>>,
     retention: Option<String>,
     rights: Option<String>,
-    recipients: Option<Vec<String>>,
+    recipients: Option<Vec<NoticeRecipient>>,
     transfers: Option<String>,
+    methods: Option<String>,
+    sensitive: Option<Vec<SensitiveNotice>>,
+    retention_end: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -106,6 +128,21 @@ impl Notices {
             if purposes.is_empty() || categories.is_empty() {
                 return Err((line, "the notice announces no purpose or no data category".into()));
             }
+            let recipients = required(n.recipients, "recipients", line)?;
+            let elements =
+                notice_elements::Elements { methods: n.methods, sensitive: n.sensitive, retention_end: n.retention_end };
+            let announces_sensitive = categories.iter().any(|c| c == "sensitive");
+            let incomplete = notice_elements::missing(&elements, &recipients, announces_sensitive)
+                .map_err(|e| (line, format!("{e} (PIPL Art. 17, 30)")))?;
+            if let (Some(first), true) = (incomplete.first(), effective >= ELEMENTS_REQUIRED_FROM) {
+                let what = if *first == "recipients" { "recipients as named entries" } else { first };
+                return Err((
+                    line,
+                    format!(
+                        "the notice has no {what} (PIPL Art. 17, 30; NDSMR Art. 21 require it of every version effective from {ELEMENTS_REQUIRED_FROM})"
+                    ),
+                ));
+            }
             let mut notice = Notice {
                 version,
                 effective,
@@ -115,9 +152,13 @@ impl Notices {
                 categories,
                 retention: text(n.retention, "retention", line)?,
                 rights: text(n.rights, "rights procedure", line)?,
-                recipients: required(n.recipients, "recipients", line)?,
+                recipients,
                 transfers: text(n.transfers, "cross-border transfers", line)?,
+                methods: elements.methods,
+                sensitive: elements.sensitive,
+                retention_end: elements.retention_end,
                 digest: String::new(),
+                incomplete,
                 line,
             };
             if let Some(prev) = versions.last() {
@@ -150,6 +191,12 @@ impl Notices {
             for p in &n.purposes {
                 if Purpose::parse(p).and_then(|p| known.get(&p)).is_none() {
                     return Err((n.line, format!("notice {} names the unknown purpose {p:?}", n.version)));
+                }
+            }
+            for r in &n.recipients {
+                let NoticeRecipient::Named(r) = r else { continue };
+                if let Some(p) = r.purposes.iter().find(|p| !n.purposes.contains(p)) {
+                    return Err((n.line, format!("notice {}: recipient {:?} receives for {p:?}, a purpose the notice does not announce", n.version, r.name)));
                 }
             }
         }
