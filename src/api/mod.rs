@@ -10,6 +10,7 @@ pub mod dossiers;
 pub mod factor;
 pub mod governance;
 pub mod incidents;
+pub mod notices;
 pub mod openapi;
 pub mod ops;
 pub mod oversight;
@@ -39,6 +40,7 @@ pub fn routes() -> Router<AppState> {
         .merge(recipients::routes())
         .merge(customers::routes())
         .merge(oversight::routes())
-        .merge(factor::routes());
+        .merge(factor::routes())
+        .merge(notices::routes());
     Router::new().nest("/v1", v1).merge(ops::routes())
 }

@@ -112,6 +112,7 @@ pub async fn openapi(State(s): State<AppState>) -> Json<Value> {
         super::requests::prepare_handover, super::requests::collect_handover,
         super::factor::begin_factor, super::factor::confirm_factor, super::factor::reset_factor,
         super::factor::unlock_factor,
+        super::notices::owed, super::notices::notified,
     ),
     modifiers(&Security)
 )]

@@ -43,7 +43,7 @@ pub use identity::{
 };
 pub use identity::{Enrollment, FactorChange, FactorSetup, Proven, Standing, MAX_CODE};
 pub use index::RepairReport;
-pub use records::{ConsentBasis, ConsentEventKind, TokenState};
+pub use records::{ConsentBasis, ConsentEventKind, NotifyChannel, TokenState};
 pub use subjects::{ConsentEventView, NewConsent, SubjectStatus, SubjectView, EXPORT_SCHEMA_JSON};
 
 use crate::audit::AuditWriter;

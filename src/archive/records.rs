@@ -235,6 +235,34 @@ pub struct SubjectMeta {
     /// `contact_lost` retention trigger).
     #[serde(with = "time::serde::rfc3339::option", default)]
     pub lost_at: Option<OffsetDateTime>,
+    /// The notice versions the person was told of after collection (PIPL
+    /// Art. 17(2)), oldest first (`POST .../notified`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub notified: Vec<NoticeTold>,
+}
+
+/// How a person was told of a changed notice.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum NotifyChannel {
+    Email,
+    Sms,
+    Letter,
+    Phone,
+    InPerson,
+    App,
+}
+
+/// That a person was told of a notice version: when, how, who recorded it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NoticeTold {
+    pub version: String,
+    pub channel: NotifyChannel,
+    #[serde(with = "time::serde::rfc3339")]
+    pub told_at: OffsetDateTime,
+    pub recorded_by: PrincipalId,
+    #[serde(with = "time::serde::rfc3339")]
+    pub recorded_at: OffsetDateTime,
 }
 
 impl SubjectMeta {
@@ -250,6 +278,7 @@ impl SubjectMeta {
             residency: None,
             objected: Default::default(),
             lost_at: None,
+            notified: Vec::new(),
         }
     }
 

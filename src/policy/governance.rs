@@ -76,12 +76,17 @@ struct RawNotice {
 #[serde(deny_unknown_fields)]
 struct RawNotices {
     notice: Vec<Spanned<RawNotice>>,
+    notify_within_days: Option<Spanned<u32>>,
 }
 
 /// The notice versions, oldest first.
 #[derive(Debug, Clone)]
 pub struct Notices {
     versions: Vec<Notice>,
+    /// Days after a changed version takes effect by which every person
+    /// under an earlier one is to be told (default 30); past them, the
+    /// deadline job raises `notice_notifications_overdue`.
+    pub notify_within_days: u32,
 }
 
 fn required<T>(v: Option<T>, name: &str, line: usize) -> Result<T, (usize, String)> {
@@ -182,7 +187,12 @@ impl Notices {
                 "no [[notice]]: persons must be told before their data is collected (PIPL Art. 17)".into(),
             ));
         }
-        Ok(Notices { versions })
+        let notify_within_days = match raw.notify_within_days {
+            None => 30,
+            Some(d) if (1..=366).contains(d.get_ref()) => d.into_inner(),
+            Some(d) => return Err((super::line_of(text_, &d), "notify_within_days: from 1 to 366".into())),
+        };
+        Ok(Notices { versions, notify_within_days })
     }
 
     /// Every purpose named must be one purposes.toml defines.

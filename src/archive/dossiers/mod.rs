@@ -7,6 +7,7 @@ mod collection;
 mod create;
 mod json;
 mod links;
+mod notified;
 pub(crate) use links::DOSSIER_BY_REF;
 mod plan;
 mod provision;
@@ -16,6 +17,7 @@ mod update;
 
 pub(crate) use collection::{check_notices, ContactCollection};
 pub use collection::{CollectionRecord, SensitiveBasis};
+pub use notified::{OwedPage, MAX_OWED_PAGE};
 pub(crate) use links::subject_facts;
 pub(crate) use plan::ReadPlan;
 pub(crate) use provision::bloc;

@@ -4,10 +4,12 @@
 
 mod consent;
 mod export;
+mod notified;
 mod portable;
 mod processing;
 
 pub use export::{ExportBasis, ExportCall, ExportScope};
+pub use notified::{NewNotified, NotifiedView};
 pub use portable::export_csv;
 
 use super::records::{ConsentBasis, ConsentEventKind, DossierMeta, SubjectMeta, SUBJECTS};
