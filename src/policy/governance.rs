@@ -417,6 +417,87 @@ transfers = "none"
         assert!(Notices::parse(&backwards).unwrap_err().1.contains("before"));
     }
 
+    /// A version effective from the cut-over, with every element.
+    const COMPLETE: &str = r#"
+[[notice]]
+version = "v3"
+effective = "2026-12-15"
+controller = "c"
+contact = "c"
+purposes = ["service_delivery"]
+categories = ["personal", "sensitive"]
+retention = "r"
+rights = "r"
+transfers = "none"
+methods = "m"
+retention_end = "key shredding"
+
+[[notice.recipients]]
+name = "Carrier"
+role = "processor"
+contact = "x@example.com"
+purposes = ["service_delivery"]
+
+[[notice.sensitive]]
+data = "id_number"
+necessity = "n"
+impact = "i"
+"#;
+
+    #[test]
+    fn a_version_from_the_cut_over_lacking_a_new_element_is_refused_with_its_line() {
+        let n = Notices::parse(COMPLETE).unwrap();
+        assert!(n.versions()[0].incomplete.is_empty());
+        for (cut, names) in [
+            ("methods = \"m\"\n", "methods"),
+            ("retention_end = \"key shredding\"\n", "retention_end"),
+            ("[[notice.sensitive]]\ndata = \"id_number\"\nnecessity = \"n\"\nimpact = \"i\"\n", "sensitive"),
+        ] {
+            let without = COMPLETE.replace(cut, "");
+            assert_ne!(without, COMPLETE, "{names}");
+            let (line, msg) = Notices::parse(&without).unwrap_err();
+            assert_eq!(line, 2, "{msg}");
+            assert!(msg.contains(names) && msg.contains("2026-12-01"), "{msg}");
+        }
+        // Loose recipient text is not a named entry.
+        let loose = COMPLETE.replace("transfers = \"none\"", "transfers = \"none\"\nrecipients = [\"carriers\"]");
+        let loose = loose.split("[[notice.recipients]]").next().unwrap().to_owned()
+            + "[[notice.sensitive]]\ndata = \"id_number\"\nnecessity = \"n\"\nimpact = \"i\"\n";
+        let (line, msg) = Notices::parse(&loose).unwrap_err();
+        assert_eq!((line, msg.contains("recipients as named entries")), (2, true), "{msg}");
+        // Stated but empty, or a malformed entry: refused whatever the date.
+        let empty = COMPLETE.replace("methods = \"m\"", "methods = \" \"");
+        assert!(Notices::parse(&empty).unwrap_err().1.contains("methods is empty"));
+        let no_impact = COMPLETE.replace("impact = \"i\"", "impact = \"\"");
+        assert!(Notices::parse(&no_impact).unwrap_err().1.contains("necessity and impact"));
+        let bad_role = COMPLETE.replace("role = \"processor\"", "role = \"friend\"");
+        assert!(Notices::parse(&bad_role).is_err());
+        let unknown = COMPLETE.replace("methods = \"m\"", "methods = \"m\"\nmood = \"x\"");
+        assert!(Notices::parse(&unknown).unwrap_err().1.contains("mood"));
+    }
+
+    #[test]
+    fn an_older_version_keeps_its_shape_and_digest_and_is_flagged_incomplete() {
+        let n = Notices::parse(NOTICE).unwrap();
+        assert_eq!(n.versions()[0].incomplete, ["methods", "retention_end"]);
+        let shipped = Notices::parse(include_str!("../../policies/notices.toml")).unwrap();
+        let old = shipped.get("2025-01").unwrap();
+        assert_eq!(old.incomplete, ["methods", "retention_end", "sensitive", "recipients"]);
+        // The digest recorded by installations since 2025 (computed by the
+        // code before these elements existed): unchanged.
+        assert_eq!(old.digest, "50af69f5cab7d29b6e40952fc554305b6afdfcb6ec82c525f50a82475892a957");
+        let new = shipped.get("2027-03").unwrap();
+        assert!(new.incomplete.is_empty());
+        assert_eq!(crate::policy::notice_elements::changes(old, new), ["recipients", "methods"]);
+        assert_eq!(shipped.notify_within_days, 30);
+        // Adding an element to an older version changes its digest, so a
+        // recorded one refuses to start (`check_notices`).
+        let amended = NOTICE.replace("transfers = \"none\"", "transfers = \"none\"\nmethods = \"m\"");
+        assert_ne!(Notices::parse(&amended).unwrap().versions()[0].digest, n.versions()[0].digest);
+        let bad_days = format!("notify_within_days = 0\n{NOTICE}");
+        assert_eq!(Notices::parse(&bad_days).unwrap_err().0, 1);
+    }
+
     #[test]
     fn shipped_collection_and_transfer_rules_parse() {
         let c = CollectionRules::parse(include_str!("../../policies/collection.toml")).unwrap();
