@@ -512,6 +512,8 @@ async fn operations_endpoints_and_openapi_completeness() {
         ("/v1/factor/confirm", "post"),
         ("/v1/principals/{id}/factor/reset", "post"),
         ("/v1/principals/{id}/factor/unlock", "post"),
+        ("/v1/notices/{version}/owed", "get"),
+        ("/v1/subjects/{sid}/notified", "post"),
     ];
     for (path, method) in expected {
         assert!(doc["paths"][path][method].is_object(), "openapi lacks {method} {path}");
@@ -541,11 +543,12 @@ async fn operations_endpoints_and_openapi_completeness() {
         }
     }
     assert_eq!(
-        json_bodies, 35,
+        json_bodies, 36,
         "dossier create and update, principal, close, hold, consent, erasure, enroll, residency, request and its \
          change, incident, affected, notification, exemption, export, assessment, officer, recipient, attestation, \
          transfer, interaction, figures, grade override, review, hand-over, grading decision, engagement, its start, \
-         completion and authority report, finding, fix, verification, second-factor confirmation"
+         completion and authority report, finding, fix, verification, second-factor confirmation, a person told \
+         of a notice"
     );
     app.stop().await;
 }
