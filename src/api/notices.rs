@@ -55,7 +55,7 @@ pub async fn owed(
         return Err(ApiError::bad_request("cursor: the next_cursor of the previous page"));
     }
     let limit = q.limit.unwrap_or(100);
-    Ok(Json(s.archive.dossiers().list_owed(&ctx, &version, q.cursor.as_deref(), limit).await?))
+    Ok(Json(s.archive.dossiers().notifications().list_owed(&ctx, &version, q.cursor.as_deref(), limit).await?))
 }
 
 /// `POST /v1/subjects/{sid}/notified`.

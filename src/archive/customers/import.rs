@@ -171,7 +171,7 @@ impl Customers {
                     &Some(col("contact.notice")).filter(|c| c != "contact.notice").unwrap_or_else(|| "告知版本".into()),
                     &format!(
                         "the privacy-notice version the contact was shown is required: a 告知版本 (notice) column, or the import's notice parameter (the version in force is {})",
-                        self.dossiers.notice_in_force().unwrap_or_else(|| "none".into())
+                        self.policy.notices.in_force(self.clock.now()).map_or("none", |n| n.version.as_str())
                     ),
                 )),
             }

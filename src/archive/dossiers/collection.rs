@@ -112,11 +112,6 @@ impl Dossiers {
         Ok(done)
     }
 
-    /// The version of the notice in force now, if any.
-    pub(crate) fn notice_in_force(&self) -> Option<String> {
-        self.policy.notices.in_force(self.clock.now()).map(|n| n.version.clone())
-    }
-
     /// Why a write may not name `version` as the notice a person was
     /// shown, if it may not: unknown, or not in force yet.
     pub(crate) fn notice_unusable(&self, version: &str) -> Option<&'static str> {

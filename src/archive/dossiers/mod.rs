@@ -17,7 +17,7 @@ mod update;
 
 pub(crate) use collection::{check_notices, ContactCollection};
 pub use collection::{CollectionRecord, SensitiveBasis};
-pub use notified::{OwedPage, MAX_OWED_PAGE};
+pub use notified::{Notifications, OwedPage, MAX_OWED_PAGE};
 pub(crate) use links::subject_facts;
 pub(crate) use plan::ReadPlan;
 pub(crate) use provision::bloc;

@@ -15,7 +15,7 @@ use crate::archive::{ArchiveError, RequestCtx, Resource};
 use crate::audit::{Action, Commit, CommitError, EntryBody, Outcome};
 use crate::domain::SubjectId;
 use crate::policy::alerts::Alert;
-use crate::policy::governance::Notice;
+use crate::policy::governance::{Notice, Notices};
 use crate::policy::notice_elements::changes;
 use crate::store::{keys, Cf, Table};
 use serde::{Deserialize, Serialize};
@@ -51,53 +51,68 @@ pub struct OwedPage {
     pub next_cursor: Option<String>,
 }
 
+/// The owed notifications, over the dossiers' records (borrowed: no state
+/// of its own).
+pub struct Notifications<'a> {
+    d: &'a Dossiers,
+}
+
 impl Dossiers {
+    /// Who was told of which notice version, who is owed one.
+    pub fn notifications(&self) -> Notifications<'_> {
+        Notifications { d: self }
+    }
+}
+
+/// Whether a person told of `told` (or of nothing on record) is owed a
+/// notification of `version`.
+fn owes(version: &Notice, told: Option<&Notice>) -> bool {
+    match told {
+        None => true,
+        Some(t) => t.effective < version.effective && !changes(t, version).is_empty(),
+    }
+}
+
+/// The version `version` of `notices`, with what it changes against the one before.
+fn version_for<'n>(notices: &'n Notices, version: &str) -> Option<(&'n Notice, Vec<String>)> {
+    let all = notices.versions();
+    let i = all.iter().position(|n| n.version == version)?;
+    let changed = match i {
+        0 => Vec::new(),
+        _ => changes(&all[i - 1], &all[i]).into_iter().map(str::to_owned).collect(),
+    };
+    Some((&all[i], changed))
+}
+
+/// The day persons under earlier versions are to be told of `n` by.
+fn due(notices: &Notices, n: &Notice) -> time::Date {
+    n.effective + time::Duration::days(i64::from(notices.notify_within_days))
+}
+
+impl<'a> Notifications<'a> {
     /// The notice version a person was last told of, if any is on record.
-    pub(crate) fn notice_told(&self, sid: &SubjectId, meta: &SubjectMeta) -> Result<Option<&Notice>, ArchiveError> {
-        let notices = &self.policy.notices;
-        let collected = self.collection_records(sid)?.into_iter().filter_map(|r| r.notice);
+    pub(crate) fn told(&self, sid: &SubjectId, meta: &SubjectMeta) -> Result<Option<&'a Notice>, ArchiveError> {
+        let notices = &self.d.policy.notices;
+        let collected = self.d.collection_records(sid)?.into_iter().filter_map(|r| r.notice);
         let consented = meta.consents.values().filter_map(|c| notices.under(c.notice.as_deref(), c.granted_at));
         let notified = meta.notified.iter().map(|n| n.version.clone());
         let named: Vec<&Notice> = collected.chain(notified).filter_map(|v| notices.get(&v)).chain(consented).collect();
         Ok(named.into_iter().max_by_key(|n| n.effective))
     }
 
-    /// Whether a person told of `told` (or of nothing on record) is owed a
-    /// notification of `version`.
-    fn owes(version: &Notice, told: Option<&Notice>) -> bool {
-        match told {
-            None => true,
-            Some(t) => t.effective < version.effective && !changes(t, version).is_empty(),
-        }
-    }
-
     /// Every person (not erased) owed a notification of `version`, in id order.
     pub(crate) fn owed(&self, version: &Notice) -> Result<Vec<SubjectId>, ArchiveError> {
-        if version.effective > self.clock.now().date() {
+        if version.effective > self.d.clock.now().date() {
             return Ok(Vec::new());
         }
         let mut out = Vec::new();
-        for meta in SUBJECTS.values(self.store.as_ref()) {
+        for meta in SUBJECTS.values(self.d.store.as_ref()) {
             let meta = meta?;
-            if meta.erased.is_none() && Self::owes(version, self.notice_told(&meta.id, &meta)?) {
+            if meta.erased.is_none() && owes(version, self.told(&meta.id, &meta)?) {
                 out.push(meta.id);
             }
         }
         Ok(out)
-    }
-
-    fn version_for(&self, version: &str) -> Option<(&Notice, Vec<String>)> {
-        let all = self.policy.notices.versions();
-        let i = all.iter().position(|n| n.version == version)?;
-        let changed = match i {
-            0 => Vec::new(),
-            _ => changes(&all[i - 1], &all[i]).into_iter().map(str::to_owned).collect(),
-        };
-        Some((&all[i], changed))
-    }
-
-    fn due(&self, n: &Notice) -> time::Date {
-        n.effective + time::Duration::days(i64::from(self.policy.notices.notify_within_days))
     }
 
     /// `GET /v1/notices/{version}/owed` (compliance): the persons owed a
@@ -112,22 +127,23 @@ impl Dossiers {
     ) -> Result<OwedPage, ArchiveError> {
         const ACTION: Action = Action::NoticeOwed;
         let resource = Resource::Notices.as_str();
-        self.gate.require_register(ctx, ACTION, resource, Access::Keep).await?;
-        let Some((notice, changed)) = self.version_for(version) else {
+        self.d.gate.require_register(ctx, ACTION, resource, Access::Keep).await?;
+        let notices = &self.d.policy.notices;
+        let Some((notice, changed)) = version_for(notices, version) else {
             let e = ctx.entry(ACTION, resource, Outcome::Error, "no such notice version");
-            return self.gate.refuse(e, ArchiveError::NotFound("notice version".into())).await;
+            return self.d.gate.refuse(e, ArchiveError::NotFound("notice version".into())).await;
         };
         let owed = self.owed(notice)?;
         let after: Vec<&SubjectId> = owed.iter().filter(|s| cursor.is_none_or(|c| s.as_str() > c)).collect();
         let page: Vec<String> = after.iter().take(limit).map(|s| s.to_string()).collect();
         let next_cursor = (after.len() > limit).then(|| page.last().cloned()).flatten();
         let reason = format!("notice {}: {} owed; {} listed", notice.version, owed.len(), page.len());
-        self.audit.commit(Commit::entry(ctx.entry(ACTION, resource, Outcome::Allow, reason))).await?;
+        self.d.audit.commit(Commit::entry(ctx.entry(ACTION, resource, Outcome::Allow, reason))).await?;
         Ok(OwedPage {
             version: notice.version.clone(),
             changes: changed,
             effective: notice.effective.to_string(),
-            due: self.due(notice).to_string(),
+            due: due(notices, notice).to_string(),
             owed: owed.len(),
             subjects: page,
             next_cursor,
@@ -137,10 +153,11 @@ impl Dossiers {
     /// The deadline job: one alert for each version in force or past whose
     /// notifications are still owed after `notify_within_days`.
     pub(crate) async fn check_owed_notifications(&self) -> Result<Vec<Alert>, ArchiveError> {
-        let now = self.clock.now();
+        let now = self.d.clock.now();
+        let notices = &self.d.policy.notices;
         let mut raised = Vec::new();
-        for n in self.policy.notices.versions() {
-            if self.due(n) >= now.date() || OWED_ALERTS.contains(self.store.as_ref(), &n.version)? {
+        for n in notices.versions() {
+            if due(notices, n) >= now.date() || OWED_ALERTS.contains(self.d.store.as_ref(), &n.version)? {
                 continue;
             }
             let owed = self.owed(n)?.len();
@@ -154,7 +171,7 @@ impl Dossiers {
                     "{owed} person(s) not yet told of privacy notice {} (in force since {}; due {}; PIPL Art. 17(2))",
                     n.version,
                     n.effective,
-                    self.due(n)
+                    due(notices, n)
                 ),
                 actor: String::new(),
                 window_start: now,
@@ -168,7 +185,7 @@ impl Dossiers {
                 request_id: a.id.clone(),
                 ..EntryBody::system(Action::AuditAlert, Resource::Notices.as_str(), format!("{}: {}", a.rule, a.description))
             };
-            match self.audit.commit(Commit::guarded(mark, vec![ALERTS.put_unguarded(&a.id, &a)?], entry)).await {
+            match self.d.audit.commit(Commit::guarded(mark, vec![ALERTS.put_unguarded(&a.id, &a)?], entry)).await {
                 // Raised by another run meanwhile.
                 Err(CommitError::Conflict) => continue,
                 other => other?,

@@ -1,7 +1,7 @@
 //! `POST /v1/subjects/{sid}/notified` (compliance): that a person was told
 //! of a notice version after their data was collected (PIPL Art. 17(2)).
 //! Appended to the person's record under a guard, audited; from then on
-//! the person counts as told of that version (`Dossiers::notice_told`) and
+//! the person counts as told of that version (`Notifications::told`) and
 //! drops out of the owed list.
 
 use super::{SubjectCall, Subjects};
@@ -99,7 +99,7 @@ impl Subjects {
             version: told.version,
             channel: told.channel,
             told_at: told.told_at,
-            notice_told: self.dossiers.notice_told(&sid, &meta)?.map(|n| n.version.clone()),
+            notice_told: self.dossiers.notifications().told(&sid, &meta)?.map(|n| n.version.clone()),
         })
     }
 }
