@@ -62,8 +62,8 @@ async fn a_contact_without_the_notice_it_was_shown_is_refused_on_create_update_a
     // Create: the second contact names no notice.
     let mut bare = w.body(0);
     bare["contacts"][1].as_object_mut().unwrap().remove("notice");
-    let p = assert_problem(w.app.create(service, "service_delivery", &bare).await, StatusCode::UNPROCESSABLE_ENTITY)
-        .await;
+    let p =
+        assert_problem(w.app.create(service, "service_delivery", &bare).await, StatusCode::UNPROCESSABLE_ENTITY).await;
     assert_eq!(p["errors"].as_array().unwrap().len(), 1, "{p}");
     assert_eq!(p["errors"][0]["path"], "/contacts/1/notice", "{p}");
     let msg = p["errors"][0]["message"].as_str().unwrap();
@@ -75,12 +75,12 @@ async fn a_contact_without_the_notice_it_was_shown_is_refused_on_create_update_a
     // A version not in force yet, or unknown, is refused too.
     let mut early = w.body(0);
     early["contacts"][0]["notice"] = json!("2027-03");
-    let p = assert_problem(w.app.create(service, "service_delivery", &early).await, StatusCode::UNPROCESSABLE_ENTITY)
-        .await;
+    let p =
+        assert_problem(w.app.create(service, "service_delivery", &early).await, StatusCode::UNPROCESSABLE_ENTITY).await;
     assert!(p["errors"][0]["message"].as_str().unwrap().contains("not in force yet"), "{p}");
     early["contacts"][0]["notice"] = json!("1999-01");
-    let p = assert_problem(w.app.create(service, "service_delivery", &early).await, StatusCode::UNPROCESSABLE_ENTITY)
-        .await;
+    let p =
+        assert_problem(w.app.create(service, "service_delivery", &early).await, StatusCode::UNPROCESSABLE_ENTITY).await;
     assert_eq!(p["errors"][0]["path"], "/contacts/0/notice", "{p}");
 
     // Update: the persons already linked keep what they were shown; a new
@@ -241,8 +241,9 @@ async fn a_changed_notice_is_owed_to_the_persons_under_the_old_one_until_they_ar
     // A consent under the new version tells the person too.
     let consent = json!({"purpose": "marketing", "basis": "consent", "evidence": "web form 12",
         "granted_at": rfc3339(w.now()), "notice": "2027-03"});
-    let (status, c) =
-        w.call(Method::POST, w.token("officer"), &format!("/v1/subjects/{}/consents", subjects[1]), Some(consent)).await;
+    let (status, c) = w
+        .call(Method::POST, w.token("officer"), &format!("/v1/subjects/{}/consents", subjects[1]), Some(consent))
+        .await;
     assert_eq!(status, StatusCode::CREATED, "{c}");
     let v = w.owed("2027-03", "").await;
     assert_eq!(v["owed"], everyone.len() - 2, "{v}");

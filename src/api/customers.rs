@@ -285,9 +285,8 @@ pub async fn import(
     if q.owner.as_deref().is_some_and(|o| crate::domain::PrincipalId::parse(o).is_err()) {
         return Err(ApiError::bad_request("owner: a principal id (prn_...)"));
     }
-    let notice_shape = |v: &str| {
-        (1..=64).contains(&v.len()) && v.bytes().all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b))
-    };
+    let notice_shape =
+        |v: &str| (1..=64).contains(&v.len()) && v.bytes().all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b));
     if q.notice.as_deref().is_some_and(|v| !notice_shape(v)) {
         return Err(ApiError::bad_request("notice: a notice version (letters, digits, . _ -; at most 64)"));
     }

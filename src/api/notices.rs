@@ -2,8 +2,8 @@
 //! persons of a changed privacy notice (PIPL Art. 17(2)), compliance only.
 
 use crate::archive::dossiers::{OwedPage, MAX_OWED_PAGE};
-use crate::archive::NotifyChannel;
 use crate::archive::subjects::{NewNotified, NotifiedView};
+use crate::archive::NotifyChannel;
 use crate::domain::dossier::FieldError;
 use crate::web::body::{Body, Errors};
 use crate::web::error::ApiError;
@@ -17,9 +17,7 @@ use serde::Deserialize;
 use utoipa::{IntoParams, ToSchema};
 
 pub fn routes() -> Router<AppState> {
-    Router::new()
-        .route("/notices/{version}/owed", get(owed))
-        .route("/subjects/{sid}/notified", post(notified))
+    Router::new().route("/notices/{version}/owed", get(owed)).route("/subjects/{sid}/notified", post(notified))
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
@@ -47,7 +45,8 @@ pub async fn owed(
     Path(version): Path<String>,
     q: Result<Query<OwedQuery>, QueryRejection>,
 ) -> Result<Json<OwedPage>, ApiError> {
-    let Query(q) = q.map_err(|_| ApiError::bad_request("unknown or repeated query parameter; allowed: cursor, limit"))?;
+    let Query(q) =
+        q.map_err(|_| ApiError::bad_request("unknown or repeated query parameter; allowed: cursor, limit"))?;
     if q.limit.is_some_and(|l| !(1..=MAX_OWED_PAGE).contains(&l)) {
         return Err(ApiError::bad_request(format!("limit: from 1 to {MAX_OWED_PAGE}")));
     }

@@ -134,8 +134,11 @@ impl Notices {
                 return Err((line, "the notice announces no purpose or no data category".into()));
             }
             let recipients = required(n.recipients, "recipients", line)?;
-            let elements =
-                notice_elements::Elements { methods: n.methods, sensitive: n.sensitive, retention_end: n.retention_end };
+            let elements = notice_elements::Elements {
+                methods: n.methods,
+                sensitive: n.sensitive,
+                retention_end: n.retention_end,
+            };
             let announces_sensitive = categories.iter().any(|c| c == "sensitive");
             let incomplete = notice_elements::missing(&elements, &recipients, announces_sensitive)
                 .map_err(|e| (line, format!("{e} (PIPL Art. 17, 30)")))?;
@@ -206,7 +209,13 @@ impl Notices {
             for r in &n.recipients {
                 let NoticeRecipient::Named(r) = r else { continue };
                 if let Some(p) = r.purposes.iter().find(|p| !n.purposes.contains(p)) {
-                    return Err((n.line, format!("notice {}: recipient {:?} receives for {p:?}, a purpose the notice does not announce", n.version, r.name)));
+                    return Err((
+                        n.line,
+                        format!(
+                            "notice {}: recipient {:?} receives for {p:?}, a purpose the notice does not announce",
+                            n.version, r.name
+                        ),
+                    ));
                 }
             }
         }

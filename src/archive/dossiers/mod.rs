@@ -17,8 +17,8 @@ mod update;
 
 pub(crate) use collection::{check_notices, ContactCollection};
 pub use collection::{CollectionRecord, SensitiveBasis};
-pub use notified::{Notifications, OwedPage, MAX_OWED_PAGE};
 pub(crate) use links::subject_facts;
+pub use notified::{Notifications, OwedPage, MAX_OWED_PAGE};
 pub(crate) use plan::ReadPlan;
 pub(crate) use provision::bloc;
 pub use search::{SearchHit, SearchPage};

@@ -183,7 +183,11 @@ impl<'a> Notifications<'a> {
             let mark = OWED_ALERTS.insert(&n.version, &OwedAlertMark { raised_at: now, owed })?;
             let entry = EntryBody {
                 request_id: a.id.clone(),
-                ..EntryBody::system(Action::AuditAlert, Resource::Notices.as_str(), format!("{}: {}", a.rule, a.description))
+                ..EntryBody::system(
+                    Action::AuditAlert,
+                    Resource::Notices.as_str(),
+                    format!("{}: {}", a.rule, a.description),
+                )
             };
             match self.d.audit.commit(Commit::guarded(mark, vec![ALERTS.put_unguarded(&a.id, &a)?], entry)).await {
                 // Raised by another run meanwhile.
