@@ -14,21 +14,27 @@ mod common;
 use common::*;
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
+use time::format_description::well_known::Rfc3339;
 use time::macros::datetime;
 
 /// Before the shipped 2027-03 version takes effect (1 March 2027).
 const T0: time::OffsetDateTime = datetime!(2027-02-20 09:00 UTC);
 
-fn world() -> WorldBuilder {
-    World::at(T0)
-        .config(|c| c.retention_interval = None)
-        .staff("officer", &["compliance"], "总部")
-        .staff("service", &["service"], "华东")
-        .staff("sales", &["sales"], "华东")
+/// The staff of these tests: name, role, region.
+const STAFF: [(&str, &str, &str); 3] =
+    [("officer", "compliance", "总部"), ("service", "service", "华东"), ("sales", "sales", "华东")];
+
+async fn start() -> World {
+    let mut world = World::at(T0).config(|c| c.retention_interval = None);
+    for (name, role, region) in STAFF {
+        world = world.staff(name, &[role], region);
+    }
+    world.start().await
 }
 
-fn rfc3339(t: time::OffsetDateTime) -> String {
-    t.format(&time::format_description::well_known::Rfc3339).unwrap()
+/// An instant as the API takes it (RFC 3339).
+fn stamp(t: time::OffsetDateTime) -> String {
+    t.format(&Rfc3339).unwrap()
 }
 
 impl World {
@@ -57,7 +63,7 @@ impl World {
 /// so a write adding a person must say it.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_contact_without_the_notice_it_was_shown_is_refused_on_create_update_and_import() {
-    let w = world().start().await;
+    let w = start().await;
     let service = w.token("service");
     // Create: the second contact names no notice.
     let mut bare = w.body(0);
@@ -139,7 +145,7 @@ async fn a_contact_without_the_notice_it_was_shown_is_refused_on_create_update_a
 /// once when it is late. Only compliance lists or records it.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_changed_notice_is_owed_to_the_persons_under_the_old_one_until_they_are_told() {
-    let w = world().start().await;
+    let w = start().await;
     let (did, subjects) = w.app.create_ok(w.token("service"), "service_delivery", &w.body(0)).await;
     assert_eq!(subjects.len(), 2);
     let (_, more) = w.app.create_ok(w.token("service"), "service_delivery", &w.body(2)).await;
@@ -160,8 +166,8 @@ async fn a_changed_notice_is_owed_to_the_persons_under_the_old_one_until_they_ar
     let (client, base) = (&w.app.client, &w.app.base);
     let pia = assess(client, base, w.token("officer"), &["service_delivery"], &["entrustment"]).await;
     let recipient = json!({"name": "Lion Freight Pte Ltd", "role": "processor", "purposes": ["service_delivery"],
-        "classes": ["internal"], "country": "CN", "term_from": rfc3339(T0 - time::Duration::days(1)),
-        "term_until": rfc3339(T0 + time::Duration::days(365)), "contract": "委托处理协议 2027-9", "assessment": pia});
+        "classes": ["internal"], "country": "CN", "term_from": stamp(T0 - time::Duration::days(1)),
+        "term_until": stamp(T0 + time::Duration::days(365)), "contract": "委托处理协议 2027-9", "assessment": pia});
     let (status, r) = w.call(Method::POST, w.token("officer"), "/v1/recipients", Some(recipient)).await;
     assert_eq!(status, StatusCode::CREATED, "{r}");
     let (_, n) = w.call(Method::GET, w.token("officer"), "/v1/notices", None).await;
@@ -185,7 +191,8 @@ async fn a_changed_notice_is_owed_to_the_persons_under_the_old_one_until_they_ar
     assert_eq!(w.owed("2025-01", "").await["owed"], 0, "nobody is owed the version they were shown");
 
     // Told by e-mail: the person leaves the list; twice is a 409.
-    let told = |version: &str, at: time::OffsetDateTime| json!({"version": version, "channel": "email", "told_at": rfc3339(at)});
+    let told =
+        |version: &str, at: time::OffsetDateTime| json!({"version": version, "channel": "email", "told_at": stamp(at)});
     let notified = format!("/v1/subjects/{}/notified", subjects[0]);
     let now = T0 + time::Duration::days(10);
     let (status, v) = w.call(Method::POST, w.token("officer"), &notified, Some(told("2027-03", now))).await;
@@ -240,7 +247,7 @@ async fn a_changed_notice_is_owed_to_the_persons_under_the_old_one_until_they_ar
 
     // A consent under the new version tells the person too.
     let consent = json!({"purpose": "marketing", "basis": "consent", "evidence": "web form 12",
-        "granted_at": rfc3339(w.now()), "notice": "2027-03"});
+        "granted_at": stamp(w.now()), "notice": "2027-03"});
     let (status, c) = w
         .call(Method::POST, w.token("officer"), &format!("/v1/subjects/{}/consents", subjects[1]), Some(consent))
         .await;

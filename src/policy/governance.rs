@@ -426,62 +426,46 @@ transfers = "none"
         assert!(Notices::parse(&backwards).unwrap_err().1.contains("before"));
     }
 
-    /// A version effective from the cut-over, with every element.
-    const COMPLETE: &str = r#"
-[[notice]]
-version = "v3"
-effective = "2026-12-15"
-controller = "c"
-contact = "c"
-purposes = ["service_delivery"]
-categories = ["personal", "sensitive"]
-retention = "r"
-rights = "r"
-transfers = "none"
-methods = "m"
-retention_end = "key shredding"
-
-[[notice.recipients]]
-name = "Carrier"
-role = "processor"
-contact = "x@example.com"
-purposes = ["service_delivery"]
-
-[[notice.sensitive]]
-data = "id_number"
-necessity = "n"
-impact = "i"
-"#;
+    /// A version effective from the cut-over, with every element: the
+    /// older one above, dated later, with what it lacked.
+    fn complete() -> String {
+        let v3 = NOTICE.replace("\"v1\"", "\"v3\"").replace("2025-01-01", "2026-12-15");
+        let v3 = v3.replace("[\"personal\"]", "[\"personal\", \"sensitive\"]").replace("recipients = []\n", "");
+        v3 + "methods = \"m\"\nretention_end = \"key shredding\"\n\n[[notice.recipients]]\nname = \"Carrier\"\n\
+              role = \"processor\"\ncontact = \"x@example.com\"\npurposes = [\"service_delivery\"]\n\n\
+              [[notice.sensitive]]\ndata = \"id_number\"\nnecessity = \"n\"\nimpact = \"i\"\n"
+    }
 
     #[test]
     fn a_version_from_the_cut_over_lacking_a_new_element_is_refused_with_its_line() {
-        let n = Notices::parse(COMPLETE).unwrap();
+        let complete = complete();
+        let n = Notices::parse(&complete).unwrap();
         assert!(n.versions()[0].incomplete.is_empty());
         for (cut, names) in [
             ("methods = \"m\"\n", "methods"),
             ("retention_end = \"key shredding\"\n", "retention_end"),
             ("[[notice.sensitive]]\ndata = \"id_number\"\nnecessity = \"n\"\nimpact = \"i\"\n", "sensitive"),
         ] {
-            let without = COMPLETE.replace(cut, "");
-            assert_ne!(without, COMPLETE, "{names}");
+            let without = complete.replace(cut, "");
+            assert_ne!(without, complete, "{names}");
             let (line, msg) = Notices::parse(&without).unwrap_err();
             assert_eq!(line, 2, "{msg}");
             assert!(msg.contains(names) && msg.contains("2026-12-01"), "{msg}");
         }
         // Loose recipient text is not a named entry.
-        let loose = COMPLETE.replace("transfers = \"none\"", "transfers = \"none\"\nrecipients = [\"carriers\"]");
+        let loose = complete.replace("transfers = \"none\"", "transfers = \"none\"\nrecipients = [\"carriers\"]");
         let loose = loose.split("[[notice.recipients]]").next().unwrap().to_owned()
             + "[[notice.sensitive]]\ndata = \"id_number\"\nnecessity = \"n\"\nimpact = \"i\"\n";
         let (line, msg) = Notices::parse(&loose).unwrap_err();
         assert_eq!((line, msg.contains("recipients as named entries")), (2, true), "{msg}");
         // Stated but empty, or a malformed entry: refused whatever the date.
-        let empty = COMPLETE.replace("methods = \"m\"", "methods = \" \"");
+        let empty = complete.replace("methods = \"m\"", "methods = \" \"");
         assert!(Notices::parse(&empty).unwrap_err().1.contains("methods is empty"));
-        let no_impact = COMPLETE.replace("impact = \"i\"", "impact = \"\"");
+        let no_impact = complete.replace("impact = \"i\"", "impact = \"\"");
         assert!(Notices::parse(&no_impact).unwrap_err().1.contains("necessity and impact"));
-        let bad_role = COMPLETE.replace("role = \"processor\"", "role = \"friend\"");
+        let bad_role = complete.replace("role = \"processor\"", "role = \"friend\"");
         assert!(Notices::parse(&bad_role).is_err());
-        let unknown = COMPLETE.replace("methods = \"m\"", "methods = \"m\"\nmood = \"x\"");
+        let unknown = complete.replace("methods = \"m\"", "methods = \"m\"\nmood = \"x\"");
         assert!(Notices::parse(&unknown).unwrap_err().1.contains("mood"));
     }
 
