@@ -35,6 +35,6 @@ svc=$(enroll_with $base "$enr")
 python3 scripts/gen-customers.py "$rows" "$work/sheet.csv"
 echo "machine: $(nproc) cores, $(uname -r); $(date -u +%Y-%m-%dT%H:%MZ); $rows rows"
 echo "first import (every row created):"
-CI=1 "$bin" import --file "$work/sheet.csv" --url $base --token "$svc"
+CI=1 "$bin" import --file "$work/sheet.csv" --url $base --token "$svc" --notice 2025-01
 echo "second import (every row matched and unchanged):"
-CI=1 "$bin" import --file "$work/sheet.csv" --url $base --token "$svc"
+CI=1 "$bin" import --file "$work/sheet.csv" --url $base --token "$svc" --notice 2025-01

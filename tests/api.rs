@@ -518,6 +518,8 @@ async fn operations_endpoints_and_openapi_completeness() {
         ("/v1/dossiers/{id}/grade/objection", "post"),
         ("/v1/dossiers/{id}/grade/objection/withdraw", "post"),
         ("/v1/dossiers/{id}/grade/review", "post"),
+        ("/v1/notices/{version}/owed", "get"),
+        ("/v1/subjects/{sid}/notified", "post"),
     ];
     for (path, method) in expected {
         assert!(doc["paths"][path][method].is_object(), "openapi lacks {method} {path}");
@@ -547,12 +549,12 @@ async fn operations_endpoints_and_openapi_completeness() {
         }
     }
     assert_eq!(
-        json_bodies, 41,
+        json_bodies, 42,
         "dossier create and update, principal, close, hold, consent, erasure, enroll, residency, request and its \
          change, incident, affected, notification, exemption, export, assessment, officer, recipient, attestation, \
          transfer, interaction, figures, grade override, review, hand-over, grading decision, data-security \
          appointment, engagement, its start, completion and authority report, finding, fix, verification, \
-         second-factor confirmation, notice before a lift, grade contest, objection, its withdrawal and review"
+         second-factor confirmation, notice before a lift, grade contest, objection, its withdrawal and review, a person told of a notice"
     );
     app.stop().await;
 }

@@ -425,6 +425,7 @@ async fn dossiers_are_created_and_edited_in_forms_keeping_what_the_editor_may_no
         ("/contacts/0/phone", "13912345678"),
         ("/contacts/0/id_number", "320503199001011234"),
         ("/contacts/0/sensitive_basis", "parcel_real_name"),
+        ("/contacts/0/notice", "2025-01"),
         ("csrf", &csrf),
     ];
     // Without the required grade: 422, the form back with its values and the error.

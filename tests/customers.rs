@@ -404,7 +404,7 @@ async fn a_spreadsheet_imports_idempotently_with_row_errors_that_name_no_value()
     let w = world().start().await;
     let csv = sample("customers-sample.csv");
     // A dry run changes nothing.
-    let (status, r) = w.import(w.token("service"), csv.clone(), "text/csv", "?dry_run=true").await;
+    let (status, r) = w.import(w.token("service"), csv.clone(), "text/csv", "?dry_run=true&notice=2025-01").await;
     assert_eq!(status, StatusCode::OK, "{r}");
     assert_eq!(
         (r["rows"].as_u64(), r["created"].as_u64(), r["failed"].as_u64()),
@@ -412,10 +412,10 @@ async fn a_spreadsheet_imports_idempotently_with_row_errors_that_name_no_value()
         "{r}"
     );
     assert_eq!(r["results"][0]["action"], "would_create");
-    let (_, again) = w.import(w.token("service"), csv.clone(), "text/csv", "?dry_run=true").await;
+    let (_, again) = w.import(w.token("service"), csv.clone(), "text/csv", "?dry_run=true&notice=2025-01").await;
     assert_eq!(again["created"], 300, "the dry run created nothing");
 
-    let (status, r) = w.import(w.token("service"), csv.clone(), "text/csv", "").await;
+    let (status, r) = w.import(w.token("service"), csv.clone(), "text/csv", "?notice=2025-01").await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!((r["created"].as_u64(), r["failed"].as_u64()), (Some(300), Some(0)), "{}", r["errors"]);
     let created: Vec<String> =
@@ -438,7 +438,7 @@ async fn a_spreadsheet_imports_idempotently_with_row_errors_that_name_no_value()
     // them (docs/security.md, round 2).
     let text = String::from_utf8(csv.clone()).unwrap();
     let east_rows = |n: usize| text.lines().skip(1).take(n).filter(|l| l.contains(",华东,")).count() as u64;
-    let (_, r) = w.import(w.token("service"), csv.clone(), "text/csv", "").await;
+    let (_, r) = w.import(w.token("service"), csv.clone(), "text/csv", "?notice=2025-01").await;
     assert_eq!(
         (r["created"].as_u64(), r["unchanged"].as_u64(), r["failed"].as_u64()),
         (Some(0), Some(east_rows(300)), Some(300 - east_rows(300))),
@@ -447,7 +447,7 @@ async fn a_spreadsheet_imports_idempotently_with_row_errors_that_name_no_value()
     assert!(east_rows(300) > 0);
     let xlsx = sample("customers-sample.xlsx");
     let media = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet";
-    let (status, r) = w.import(w.token("service"), xlsx, media, "").await;
+    let (status, r) = w.import(w.token("service"), xlsx, media, "?notice=2025-01").await;
     assert_eq!(status, StatusCode::OK, "{r}");
     assert_eq!((r["rows"].as_u64(), r["unchanged"].as_u64()), (Some(100), Some(east_rows(100))), "{r}");
     // A changed row updates its dossier (a new version), keeping the person;
@@ -458,7 +458,7 @@ async fn a_spreadsheet_imports_idempotently_with_row_errors_that_name_no_value()
     let role =
         ["采购经理", "物流主管", "总经理", "财务经理", "仓储主管"].into_iter().find(|r| data[k].contains(r)).unwrap();
     let changed = format!("{}\n{}", text.lines().next().unwrap(), data[k].replace(role, "物流总监"));
-    let (_, r) = w.import(w.token("service"), changed.into_bytes(), "text/csv", "").await;
+    let (_, r) = w.import(w.token("service"), changed.into_bytes(), "text/csv", "?notice=2025-01").await;
     assert_eq!(r["updated"], 1, "{r}");
     let d: Value =
         w.app.get(w.token("officer"), Some("dsr"), &format!("/v1/dossiers/{east}")).await.json().await.unwrap();
@@ -472,7 +472,7 @@ async fn a_spreadsheet_imports_idempotently_with_row_errors_that_name_no_value()
                坏电话公司,91310000MA1FL0XX3Y,华东,合作中,周九,not-a-phone-555\n\
                阶段公司,91310000MA1FL0XX4A,华东,明天,吴十,\n\
                重复公司,91310000MA1FL0XX1X,华东,合作中,郑一,\n";
-    let (status, r) = w.import(w.token("service"), bad.as_bytes().to_vec(), "text/csv", "").await;
+    let (status, r) = w.import(w.token("service"), bad.as_bytes().to_vec(), "text/csv", "?notice=2025-01").await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!((r["created"].as_u64(), r["failed"].as_u64()), (Some(1), Some(4)), "{r}");
     let errors: Vec<(u64, String)> = r["errors"]
@@ -493,7 +493,7 @@ async fn a_spreadsheet_imports_idempotently_with_row_errors_that_name_no_value()
     let monthly = "客户名称,统一社会信用代码,地区,月份,订单数,金额,退货数,准时率\n\
                    月报公司,91310000MA1FL0XX5B,华东,2026-11,42,88000.5,1,96%\n\
                    坏月份公司,91310000MA1FL0XX6C,华东,下个月,x,,,\n";
-    let (_, r) = w.import(w.token("service"), monthly.as_bytes().to_vec(), "text/csv", "").await;
+    let (_, r) = w.import(w.token("service"), monthly.as_bytes().to_vec(), "text/csv", "?notice=2025-01").await;
     assert_eq!((r["created"].as_u64(), r["failed"].as_u64()), (Some(1), Some(1)), "{r}");
     let columns: Vec<&str> = r["errors"].as_array().unwrap().iter().map(|e| e["column"].as_str().unwrap()).collect();
     assert_eq!(columns, ["月份", "订单数"], "{r}");
@@ -541,7 +541,7 @@ async fn the_callers_list_exports_as_csv_with_only_what_they_may_see() {
     let text =
         w.app.get(&other, Some("service_delivery"), "/v1/dossiers/export?format=csv").await.text().await.unwrap();
     assert_eq!(text.lines().count(), 1, "{text}");
-    let (status, r) = w.import(w.token("service"), sample("customers-sample.csv"), "text/csv", "").await;
+    let (status, r) = w.import(w.token("service"), sample("customers-sample.csv"), "text/csv", "?notice=2025-01").await;
     assert_eq!(status, StatusCode::OK, "{r}");
     let r = w.app.get(w.token("officer"), Some("legal_compliance"), "/v1/dossiers/export?format=csv").await;
     let p = assert_problem(r, StatusCode::CONFLICT).await;
@@ -564,7 +564,7 @@ async fn custos_import_sends_a_workbook_with_a_mapping_and_reports_per_row() {
         .arg(&sheet)
         .arg("--mapping")
         .arg(&mapping)
-        .args(["--url", &w.app.base])
+        .args(["--url", &w.app.base, "--notice", "2025-01"])
         .env("CUSTOS_TOKEN", w.token("service"))
         .env("CI", "1")
         .output()
@@ -579,7 +579,7 @@ async fn custos_import_sends_a_workbook_with_a_mapping_and_reports_per_row() {
     let out = std::process::Command::new(custos_bin())
         .args(["import", "--dry-run", "--file"])
         .arg(&xlsx)
-        .args(["--url", &w.app.base])
+        .args(["--url", &w.app.base, "--notice", "2025-01"])
         .env("CUSTOS_TOKEN", w.token("service"))
         .env("CI", "1")
         .output()

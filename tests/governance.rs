@@ -109,6 +109,9 @@ retention = "3 years after the relationship ends"
 rights = "write to the contact above"
 recipients = []
 transfers = "none"
+methods = "collected by our staff, stored encrypted"
+retention_end = "destroyed by key shredding"
+sensitive = [{ data = "id_number", necessity = "parcel real-name rules", impact = "identity fraud if misused" }]
 "#;
 
 /// PIPL Art. 14, 17: every person collected records the notice in force;
@@ -118,7 +121,11 @@ transfers = "none"
 async fn a_notice_version_is_recorded_per_person_and_a_purpose_it_adds_waits_for_consent_under_it() {
     let w = world().policy("notices.toml", TWO_NOTICES).start().await;
     let (sales_id, sales) = w.app.principal(&["sales"], "华东").await;
-    let (did, subjects) = w.app.create_ok(&sales, "service_delivery", &fixture(1, &sales_id)).await;
+    let mut body = fixture(1, &sales_id);
+    for c in body["contacts"].as_array_mut().unwrap() {
+        c["notice"] = json!("v1");
+    }
+    let (did, subjects) = w.app.create_ok(&sales, "service_delivery", &body).await;
     let sid = &subjects[0];
     let (status, s) = w.officer(Method::GET, &format!("/v1/subjects/{sid}"), None).await;
     assert_eq!(status, StatusCode::OK);

@@ -219,7 +219,7 @@ async fn an_import_reveals_nothing_of_a_dossier_the_caller_may_not_change() {
         "客户名称,统一社会信用代码,地区,联系人,电话\n{},91310000MA1FL0XX1X,华东,{name},{phone}\n",
         body["customer"]["name"].as_str().unwrap()
     );
-    for query in ["?dry_run=true", ""] {
+    for query in ["?dry_run=true&notice=2025-01", "?notice=2025-01"] {
         let (status, r) = import(&app, &sales, csv.clone().into_bytes(), "text/csv", query).await;
         assert_eq!(status, StatusCode::OK, "{r}");
         assert_eq!(r["failed"], 1, "{r}");

@@ -36,7 +36,8 @@ fn rfc3339(t: time::OffsetDateTime) -> String {
 /// A sole trader in 华东 owned by `owner`, with its finance when `finance`.
 fn sole_trader(owner: &str, finance: bool) -> Value {
     let mut d = json!({
-        "customer": {"kind": "sole_trader", "name": "王记五金店", "region": "华东", "address": "杭州市西湖区文三路1号"},
+        "customer": {"kind": "sole_trader", "name": "王记五金店", "region": "华东", "address": "杭州市西湖区文三路1号",
+                     "notice": "2025-01"},
         "owner": owner, "status": "active", "grade": "C",
         "remarks": "个体户,现金结算为主"
     });

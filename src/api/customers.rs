@@ -263,6 +263,10 @@ pub struct ImportQuery {
     /// The owner of rows without an owner column (default: the caller).
     #[param(pattern = "^prn_[0-9a-z]{26}$")]
     pub owner: Option<String>,
+    /// The privacy-notice version the persons of rows without a notice
+    /// (告知版本) column were shown (PIPL Art. 17).
+    #[param(pattern = "^[A-Za-z0-9._-]{1,64}$")]
+    pub notice: Option<String>,
 }
 
 /// Import a sheet: `text/csv` (UTF-8), or an Excel workbook (.xlsx, first
@@ -285,9 +289,14 @@ pub async fn import(
 ) -> Result<Json<crate::archive::customers::ImportReport>, ApiError> {
     use futures::StreamExt;
     let Query(q) =
-        q.map_err(|_| ApiError::bad_request("unknown or repeated query parameter; allowed: dry_run, owner"))?;
+        q.map_err(|_| ApiError::bad_request("unknown or repeated query parameter; allowed: dry_run, owner, notice"))?;
     if q.owner.as_deref().is_some_and(|o| crate::domain::PrincipalId::parse(o).is_err()) {
         return Err(ApiError::bad_request("owner: a principal id (prn_...)"));
+    }
+    let notice_shape =
+        |v: &str| (1..=64).contains(&v.len()) && v.bytes().all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b));
+    if q.notice.as_deref().is_some_and(|v| !notice_shape(v)) {
+        return Err(ApiError::bad_request("notice: a notice version (letters, digits, . _ -; at most 64)"));
     }
     let media = headers
         .get(header::CONTENT_TYPE)
@@ -332,7 +341,7 @@ pub async fn import(
     Ok(Json(
         s.archive
             .customers()
-            .import_table(&ctx, &table, &mapping, q.owner.as_deref(), q.dry_run.unwrap_or(false))
+            .import_table(&ctx, &table, &mapping, (q.owner.as_deref(), q.notice.as_deref()), q.dry_run.unwrap_or(false))
             .await?,
     ))
 }

@@ -11,6 +11,7 @@ pub mod factor;
 pub mod governance;
 pub mod grade_stand;
 pub mod incidents;
+pub mod notices;
 pub mod openapi;
 pub mod ops;
 pub mod oversight;
@@ -41,6 +42,7 @@ pub fn routes() -> Router<AppState> {
         .merge(customers::routes())
         .merge(oversight::routes())
         .merge(factor::routes())
-        .merge(grade_stand::routes());
+        .merge(grade_stand::routes())
+        .merge(notices::routes());
     Router::new().nest("/v1", v1).merge(ops::routes())
 }

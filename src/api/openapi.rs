@@ -191,6 +191,11 @@ fn registers_exact(doc: &mut Value, v: &Vocabulary) {
         json!({"type": ["string", "null"], "enum": v.notices.iter().map(|p| json!(p)).chain([Value::Null]).collect::<Vec<_>>(),
             "description": "a notice version of policies/notices.toml (one in force by then)"}),
     );
+    set(
+        "/components/schemas/NotifiedDto/properties/version",
+        json!({"type": "string", "enum": v.notices,
+            "description": "a notice version of policies/notices.toml (one in force by then)"}),
+    );
     set("/components/schemas/AffectedDto/properties/dossiers/items", id_items("dos_"));
     let non_null = |m: &str| json!({"required": [m], "properties": {m: {"not": {"type": "null"}}}});
     if let Some(s) = doc.pointer_mut("/components/schemas/NewRequestDto") {

@@ -115,6 +115,7 @@ pub async fn openapi(State(s): State<AppState>) -> Json<Value> {
         super::subjects::lift_notice,
         super::grade_stand::contest, super::grade_stand::object, super::grade_stand::withdraw,
         super::grade_stand::review,
+        super::notices::owed, super::notices::notified,
     ),
     modifiers(&Security)
 )]

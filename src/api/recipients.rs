@@ -268,10 +268,18 @@ pub async fn volume(
 }
 
 /// The privacy-notice versions of policies/notices.toml, each with whether
-/// it is in force and whether its digest is recorded.
+/// it is in force, whether its digest is recorded, the elements an older
+/// version lacks (`incomplete`) and what it changes against the one before
+/// (`changes`); to compliance and auditors also `unannounced_recipients`:
+/// recipients in term on the register that the notice in force does not name.
 #[utoipa::path(get, path = "/v1/notices", tag = "governance",
-    responses((status = 200, body = Object, description = "{notices: [...]}"), (status = 401)),
+    responses((status = 200, body = Object, description = "{notices: [...], unannounced_recipients?: [{id, name}]}"),
+              (status = 401)),
     security(("bearer" = [])))]
-pub async fn notices(State(s): State<AppState>, Ctx(_ctx): Ctx) -> Result<Json<Value>, ApiError> {
-    Ok(Json(serde_json::json!({"notices": s.archive.dossiers().notices_view()?})))
+pub async fn notices(State(s): State<AppState>, Ctx(ctx): Ctx) -> Result<Json<Value>, ApiError> {
+    let mut view = serde_json::json!({"notices": s.archive.dossiers().notices_view()?});
+    if let Some(gaps) = s.archive.governance().unannounced_recipients(&ctx)? {
+        view["unannounced_recipients"] = Value::Array(gaps);
+    }
+    Ok(Json(view))
 }

@@ -214,10 +214,12 @@ pub enum Resource {
     Officer,
     DataGrades,
     ComplianceAudits,
+    /// The privacy notices' owed notifications (PIPL Art. 17(2)).
+    Notices,
 }
 
 impl Resource {
-    pub const ALL: [Resource; 16] = [
+    pub const ALL: [Resource; 17] = [
         Resource::Audit,
         Resource::AuditAlerts,
         Resource::AuditCheckpoint,
@@ -234,6 +236,7 @@ impl Resource {
         Resource::Officer,
         Resource::DataGrades,
         Resource::ComplianceAudits,
+        Resource::Notices,
     ];
 
     /// The name entries carry (and auditors filter by).
@@ -254,6 +257,7 @@ impl Resource {
             Resource::Officer => "officer",
             Resource::DataGrades => "data-grades",
             Resource::ComplianceAudits => "compliance-audits",
+            Resource::Notices => "notices",
             Resource::RecordsOfProcessing => "records-of-processing",
         }
     }

@@ -28,6 +28,10 @@ pub struct ImportArgs {
     /// Owner of rows without an owner column (default: the token's principal).
     #[arg(long)]
     owner: Option<String>,
+    /// The privacy-notice version the persons of rows without a notice
+    /// (告知版本) column were shown; such a row is refused without it.
+    #[arg(long)]
+    notice: Option<String>,
     /// The server (plain HTTP: on its host, or through a tunnel).
     #[arg(long, env = "CUSTOS_URL", default_value = "http://127.0.0.1:8080")]
     url: String,
@@ -100,6 +104,12 @@ pub async fn run(args: ImportArgs) -> anyhow::Result<u8> {
     let mut query = format!("dry_run={}", args.dry_run);
     if let Some(o) = &args.owner {
         query.push_str(&format!("&owner={o}"));
+    }
+    if let Some(n) = &args.notice {
+        if n.is_empty() || n.len() > 64 || !n.bytes().all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b)) {
+            anyhow::bail!("--notice: a notice version (letters, digits, . _ -; at most 64)");
+        }
+        query.push_str(&format!("&notice={n}"));
     }
     for (i, rows) in table.rows.chunks(CHUNK).enumerate() {
         // Through the same writer as exports: a cell the reader took a

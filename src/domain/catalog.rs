@@ -290,7 +290,7 @@ mod tests {
         let c = Catalog::template();
         let keys: Vec<&str> = c.contact_fields().filter_map(Field::contact_key).collect();
         assert_eq!(keys, ["subject_id", "name", "phone", "email", "role", "id_number", "notice", "sensitive_basis"]);
-        assert_eq!(c.importable().count(), 21);
+        assert_eq!(c.importable().count(), 22);
         let mut seen = std::collections::HashSet::new();
         for f in c.importable() {
             for h in &f.import_headers {

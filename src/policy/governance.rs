@@ -2,6 +2,7 @@
 //! (what collecting a person's sensitive data needs) and `transfers.toml`
 //! (the mechanisms a cross-border transfer may rest on).
 
+use super::notice_elements::{self, NoticeRecipient, SensitiveNotice, ELEMENTS_REQUIRED_FROM};
 use crate::domain::{Classification, Purpose};
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
@@ -9,8 +10,12 @@ use std::collections::BTreeMap;
 use time::{Date, OffsetDateTime};
 use toml::Spanned;
 
-/// One version of the privacy notice: every element PIPL Art. 17 (and GDPR
-/// Art. 13(1)-(2)) requires.
+/// One version of the privacy notice: every element PIPL Art. 17, 30 (and
+/// GDPR Art. 13(1)-(2); NDSMR Art. 21) requires. The elements added later
+/// (`methods`, `sensitive`, `retention_end`, named `recipients`) are
+/// optional only in versions effective before
+/// [`ELEMENTS_REQUIRED_FROM`]; absent, they are left out of the digest, so
+/// an older version's recorded digest still holds.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct Notice {
     pub version: String,
@@ -22,11 +27,25 @@ pub struct Notice {
     pub categories: Vec<String>,
     pub retention: String,
     pub rights: String,
-    pub recipients: Vec<String>,
+    pub recipients: Vec<NoticeRecipient>,
     pub transfers: String,
+    /// How the data is processed: collection channels, automated
+    /// processing, storage.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub methods: Option<String>,
+    /// Each sensitive category announced: its necessity and impact.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sensitive: Option<Vec<SensitiveNotice>>,
+    /// What happens when retention ends (key shredding, anonymisation).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub retention_end: Option<String>,
     /// SHA-256 of the version's elements (canonical JSON), hex: recorded once
     /// the version is in force, so its text cannot change afterwards.
     pub digest: String,
+    /// The elements an older version lacks (empty from
+    /// [`ELEMENTS_REQUIRED_FROM`] on); not part of the digest.
+    #[serde(skip)]
+    pub incomplete: Vec<&'static str>,
     #[serde(skip)]
     pub line: usize,
 }
@@ -46,20 +65,28 @@ struct RawNotice {
     categories: Option<Vec<String>>,
     retention: Option<String>,
     rights: Option<String>,
-    recipients: Option<Vec<String>>,
+    recipients: Option<Vec<NoticeRecipient>>,
     transfers: Option<String>,
+    methods: Option<String>,
+    sensitive: Option<Vec<SensitiveNotice>>,
+    retention_end: Option<String>,
 }
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawNotices {
     notice: Vec<Spanned<RawNotice>>,
+    notify_within_days: Option<Spanned<u32>>,
 }
 
 /// The notice versions, oldest first.
 #[derive(Debug, Clone)]
 pub struct Notices {
     versions: Vec<Notice>,
+    /// Days after a changed version takes effect by which every person
+    /// under an earlier one is to be told (default 30); past them, the
+    /// deadline job raises `notice_notifications_overdue`.
+    pub notify_within_days: u32,
 }
 
 fn required<T>(v: Option<T>, name: &str, line: usize) -> Result<T, (usize, String)> {
@@ -106,6 +133,24 @@ impl Notices {
             if purposes.is_empty() || categories.is_empty() {
                 return Err((line, "the notice announces no purpose or no data category".into()));
             }
+            let recipients = required(n.recipients, "recipients", line)?;
+            let elements = notice_elements::Elements {
+                methods: n.methods,
+                sensitive: n.sensitive,
+                retention_end: n.retention_end,
+            };
+            let announces_sensitive = categories.iter().any(|c| c == "sensitive");
+            let incomplete = notice_elements::missing(&elements, &recipients, announces_sensitive)
+                .map_err(|e| (line, format!("{e} (PIPL Art. 17, 30)")))?;
+            if let (Some(first), true) = (incomplete.first(), effective >= ELEMENTS_REQUIRED_FROM) {
+                let what = if *first == "recipients" { "recipients as named entries" } else { first };
+                return Err((
+                    line,
+                    format!(
+                        "the notice has no {what} (PIPL Art. 17, 30; NDSMR Art. 21 require it of every version effective from {ELEMENTS_REQUIRED_FROM})"
+                    ),
+                ));
+            }
             let mut notice = Notice {
                 version,
                 effective,
@@ -115,9 +160,13 @@ impl Notices {
                 categories,
                 retention: text(n.retention, "retention", line)?,
                 rights: text(n.rights, "rights procedure", line)?,
-                recipients: required(n.recipients, "recipients", line)?,
+                recipients,
                 transfers: text(n.transfers, "cross-border transfers", line)?,
+                methods: elements.methods,
+                sensitive: elements.sensitive,
+                retention_end: elements.retention_end,
                 digest: String::new(),
+                incomplete,
                 line,
             };
             if let Some(prev) = versions.last() {
@@ -141,7 +190,12 @@ impl Notices {
                 "no [[notice]]: persons must be told before their data is collected (PIPL Art. 17)".into(),
             ));
         }
-        Ok(Notices { versions })
+        let notify_within_days = match raw.notify_within_days {
+            None => 30,
+            Some(d) if (1..=366).contains(d.get_ref()) => d.into_inner(),
+            Some(d) => return Err((super::line_of(text_, &d), "notify_within_days: from 1 to 366".into())),
+        };
+        Ok(Notices { versions, notify_within_days })
     }
 
     /// Every purpose named must be one purposes.toml defines.
@@ -150,6 +204,18 @@ impl Notices {
             for p in &n.purposes {
                 if Purpose::parse(p).and_then(|p| known.get(&p)).is_none() {
                     return Err((n.line, format!("notice {} names the unknown purpose {p:?}", n.version)));
+                }
+            }
+            for r in &n.recipients {
+                let NoticeRecipient::Named(r) = r else { continue };
+                if let Some(p) = r.purposes.iter().find(|p| !n.purposes.contains(p)) {
+                    return Err((
+                        n.line,
+                        format!(
+                            "notice {}: recipient {:?} receives for {p:?}, a purpose the notice does not announce",
+                            n.version, r.name
+                        ),
+                    ));
                 }
             }
         }
@@ -365,6 +431,71 @@ transfers = "none"
         assert_ne!(n.get("v1").unwrap().digest, n.get("v2").unwrap().digest);
         let backwards = format!("{NOTICE}{}", NOTICE.replace("v1", "v2").replace("2025-01-01", "2024-06-01"));
         assert!(Notices::parse(&backwards).unwrap_err().1.contains("before"));
+    }
+
+    /// A version effective from the cut-over, with every element: the
+    /// older one above, dated later, with what it lacked.
+    fn complete() -> String {
+        let v3 = NOTICE.replace("\"v1\"", "\"v3\"").replace("2025-01-01", "2026-12-15");
+        let v3 = v3.replace("[\"personal\"]", "[\"personal\", \"sensitive\"]").replace("recipients = []\n", "");
+        v3 + "methods = \"m\"\nretention_end = \"key shredding\"\n\n[[notice.recipients]]\nname = \"Carrier\"\n\
+              role = \"processor\"\ncontact = \"x@example.com\"\npurposes = [\"service_delivery\"]\n\n\
+              [[notice.sensitive]]\ndata = \"id_number\"\nnecessity = \"n\"\nimpact = \"i\"\n"
+    }
+
+    #[test]
+    fn a_version_from_the_cut_over_lacking_a_new_element_is_refused_with_its_line() {
+        let complete = complete();
+        let n = Notices::parse(&complete).unwrap();
+        assert!(n.versions()[0].incomplete.is_empty());
+        for (cut, names) in [
+            ("methods = \"m\"\n", "methods"),
+            ("retention_end = \"key shredding\"\n", "retention_end"),
+            ("[[notice.sensitive]]\ndata = \"id_number\"\nnecessity = \"n\"\nimpact = \"i\"\n", "sensitive"),
+        ] {
+            let without = complete.replace(cut, "");
+            assert_ne!(without, complete, "{names}");
+            let (line, msg) = Notices::parse(&without).unwrap_err();
+            assert_eq!(line, 2, "{msg}");
+            assert!(msg.contains(names) && msg.contains("2026-12-01"), "{msg}");
+        }
+        // Loose recipient text is not a named entry.
+        let loose = complete.replace("transfers = \"none\"", "transfers = \"none\"\nrecipients = [\"carriers\"]");
+        let loose = loose.split("[[notice.recipients]]").next().unwrap().to_owned()
+            + "[[notice.sensitive]]\ndata = \"id_number\"\nnecessity = \"n\"\nimpact = \"i\"\n";
+        let (line, msg) = Notices::parse(&loose).unwrap_err();
+        assert_eq!((line, msg.contains("recipients as named entries")), (2, true), "{msg}");
+        // Stated but empty, or a malformed entry: refused whatever the date.
+        let empty = complete.replace("methods = \"m\"", "methods = \" \"");
+        assert!(Notices::parse(&empty).unwrap_err().1.contains("methods is empty"));
+        let no_impact = complete.replace("impact = \"i\"", "impact = \"\"");
+        assert!(Notices::parse(&no_impact).unwrap_err().1.contains("necessity and impact"));
+        let bad_role = complete.replace("role = \"processor\"", "role = \"friend\"");
+        assert!(Notices::parse(&bad_role).is_err());
+        let unknown = complete.replace("methods = \"m\"", "methods = \"m\"\nmood = \"x\"");
+        assert!(Notices::parse(&unknown).unwrap_err().1.contains("mood"));
+    }
+
+    #[test]
+    fn an_older_version_keeps_its_shape_and_digest_and_is_flagged_incomplete() {
+        let n = Notices::parse(NOTICE).unwrap();
+        assert_eq!(n.versions()[0].incomplete, ["methods", "retention_end"]);
+        let shipped = Notices::parse(include_str!("../../policies/notices.toml")).unwrap();
+        let old = shipped.get("2025-01").unwrap();
+        assert_eq!(old.incomplete, ["methods", "retention_end", "sensitive", "recipients"]);
+        // The digest recorded by installations since 2025 (computed by the
+        // code before these elements existed): unchanged.
+        assert_eq!(old.digest, "50af69f5cab7d29b6e40952fc554305b6afdfcb6ec82c525f50a82475892a957");
+        let new = shipped.get("2027-03").unwrap();
+        assert!(new.incomplete.is_empty());
+        assert_eq!(crate::policy::notice_elements::changes(old, new), ["recipients", "methods"]);
+        assert_eq!(shipped.notify_within_days, 30);
+        // Adding an element to an older version changes its digest, so a
+        // recorded one refuses to start (`check_notices`).
+        let amended = NOTICE.replace("transfers = \"none\"", "transfers = \"none\"\nmethods = \"m\"");
+        assert_ne!(Notices::parse(&amended).unwrap().versions()[0].digest, n.versions()[0].digest);
+        let bad_days = format!("notify_within_days = 0\n{NOTICE}");
+        assert_eq!(Notices::parse(&bad_days).unwrap_err().0, 1);
     }
 
     #[test]

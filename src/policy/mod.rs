@@ -27,6 +27,7 @@ pub mod data_grades;
 pub mod governance;
 pub mod grading;
 pub mod masking;
+pub mod notice_elements;
 mod purposes;
 pub mod registers;
 pub mod retention;

@@ -291,6 +291,12 @@ pub fn notice(version: &str) -> Vec<u8> {
     format!("n/{version}").into_bytes()
 }
 
+/// `registers`: that the `notice_notifications_overdue` alert was raised
+/// for a notice version (once per version).
+pub fn notice_owed_alert(version: &String) -> Vec<u8> {
+    format!("no/{version}").into_bytes()
+}
+
 /// `subjects`: what was recorded when a person's data was collected into a
 /// dossier (notice version, basis of sensitive fields), one per version.
 pub fn collection(sid: &SubjectId, dossier: &DossierId, version: u32) -> Vec<u8> {

@@ -15,9 +15,12 @@ use serde_json::Value;
 /// except that the owner's column stays after status and grade, where
 /// every sheet exported before the catalog has it (the schema, and the
 /// console's form, list the owner first). No figures: they are not read
-/// with a dossier.
+/// with a dossier; no notice version: it is not stored in the dossier.
 fn columns() -> Vec<(&'static str, &'static Field)> {
-    let mut cols: Vec<&'static Field> = targets().iter().filter_map(|t| t.field).collect();
+    // The notice a person was shown is recorded on the person, not in the
+    // dossier: no column (an import states it, `import::row_doc`).
+    let mut cols: Vec<&'static Field> =
+        targets().iter().filter_map(|t| t.field).filter(|f| f.path != "/contacts/*/notice").collect();
     if let Some(owner) = cols.iter().position(|f| f.path == "/owner") {
         let owner = cols.remove(owner);
         let after = cols.iter().position(|f| f.path == "/grade").map_or(cols.len(), |g| g + 1);

@@ -107,7 +107,7 @@ impl Customers {
         row: &[String],
         n: usize,
         key: &str,
-        owner: &str,
+        (owner, notice): (&str, Option<&str>),
     ) -> Result<RowDoc, Vec<RowError>> {
         let mut v: BTreeMap<&str, &str> = BTreeMap::new();
         for (i, (_, target)) in cols.iter().enumerate() {
@@ -160,6 +160,21 @@ impl Customers {
             }
         }
         if contact.contains_key("name") {
+            // PIPL Art. 17: the row says which notice the person was shown
+            // (its column, or the import's `notice`); never assumed.
+            match notice {
+                _ if contact.contains_key("notice") => {}
+                Some(v) => {
+                    contact.insert("notice".into(), json!(v));
+                }
+                None => errors.push(err(
+                    &Some(col("contact.notice")).filter(|c| c != "contact.notice").unwrap_or_else(|| "告知版本".into()),
+                    &format!(
+                        "the privacy-notice version the contact was shown is required: a 告知版本 (notice) column, or the import's notice parameter (the version in force is {})",
+                        self.policy.notices.in_force(self.clock.now()).map_or("none", |n| n.version.as_str())
+                    ),
+                )),
+            }
             body["contacts"] = json!([contact]);
         } else if !contact.is_empty() {
             errors.push(err(&col("contact.name"), "a contact's phone, email or role needs the contact's name"));
@@ -326,7 +341,7 @@ impl Customers {
         ctx: &RequestCtx,
         table: &Table,
         mapping: &Mapping,
-        owner: Option<&str>,
+        (owner, notice): (Option<&str>, Option<&str>),
         dry_run: bool,
     ) -> Result<ImportReport, ArchiveError> {
         const ACTION: Action = Action::Import;
@@ -337,6 +352,11 @@ impl Customers {
         if table.rows.len() > MAX_ROWS {
             let e = ctx.entry(ACTION, "", Outcome::Error, "too many rows");
             return self.gate.refuse(e, ArchiveError::BadRequest(format!("at most {MAX_ROWS} rows per import"))).await;
+        }
+        if let Some(message) = notice.and_then(|v| self.dossiers.notice_unusable(v)) {
+            let e = ctx.entry(ACTION, "", Outcome::Error, "the notice named is unusable");
+            let fe = crate::domain::dossier::FieldError { path: "/notice".into(), message: message.into() };
+            return self.gate.refuse(e, ArchiveError::Invalid(vec![fe])).await;
         }
         let mut cols = Vec::new();
         let mut report = ImportReport { dry_run, rows: table.rows.len(), ..ImportReport::default() };
@@ -361,7 +381,7 @@ impl Customers {
         let mut jobs = Vec::new();
         for (i, row) in table.rows.iter().enumerate() {
             let n = i + 2;
-            match self.row_doc(&cols, row, n, &mapping.key, &owner) {
+            match self.row_doc(&cols, row, n, &mapping.key, (&owner, notice)) {
                 Err(errs) => report.errors.extend(errs),
                 Ok(doc) => {
                     if let Some(k) = &doc.key {

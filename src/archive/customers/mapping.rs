@@ -162,7 +162,7 @@ mod tests {
 
     /// The default headers as the hand-kept table had them before the
     /// catalog: a sheet that imported then imports the same now.
-    const BEFORE_THE_CATALOG: [(&str, &[&str]); 26] = [
+    const BEFORE_THE_CATALOG: [(&str, &[&str]); 27] = [
         ("customer.name", &["客户名称", "公司名称", "客户", "customer", "name"]),
         ("customer.credit_code", &["统一社会信用代码", "信用代码", "credit_code"]),
         ("customer.industry", &["行业", "所属行业", "industry"]),
@@ -175,6 +175,9 @@ mod tests {
         ("contact.phone", &["电话", "联系电话", "手机", "phone"]),
         ("contact.email", &["邮箱", "电子邮箱", "email"]),
         ("contact.role", &["职务", "职位", "role"]),
+        // Added with the notice requirement (PIPL Art. 17): a column no
+        // sheet of before had, so none imports differently.
+        ("contact.notice", &["告知版本", "notice"]),
         ("transport.cargo_types", &["货物类型", "货物", "cargo_types"]),
         ("transport.frequency", &["运输频率", "频率", "frequency"]),
         ("transport.volume", &["年订单量", "运输量", "volume"]),

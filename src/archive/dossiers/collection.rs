@@ -138,15 +138,31 @@ impl Dossiers {
         Ok(done)
     }
 
+    /// Why a write may not name `version` as the notice a person was
+    /// shown, if it may not: unknown, or not in force yet.
+    pub(crate) fn notice_unusable(&self, version: &str) -> Option<&'static str> {
+        match self.policy.notices.get(version) {
+            Some(n) if n.effective <= self.clock.now().date() => None,
+            Some(_) => Some("that notice version is not in force yet"),
+            None => Some("no such notice version in notices.toml"),
+        }
+    }
+
     /// The notice versions with whether each is in force and recorded.
     pub fn notices_view(&self) -> Result<Vec<serde_json::Value>, ArchiveError> {
         let now = self.clock.now();
         let current = self.policy.notices.in_force(now).map(|n| n.version.clone());
         let mut out = Vec::new();
+        let mut previous = None;
         for n in self.policy.notices.versions() {
             let mut v = serde_json::to_value(n).map_err(|e| ArchiveError::Internal(e.into()))?;
             v["in_force"] = serde_json::Value::Bool(current.as_deref() == Some(n.version.as_str()));
             v["recorded"] = serde_json::Value::Bool(recorded_digest(self.store.as_ref(), &n.version)?.is_some());
+            // An older version lacking elements required since (PIPL Art. 17, 30).
+            v["incomplete"] = serde_json::json!(n.incomplete);
+            // What persons under the version before must be told of (Art. 17(2)).
+            v["changes"] = serde_json::json!(previous.map(|p| crate::policy::notice_elements::changes(p, n)));
+            previous = Some(n);
             out.push(v);
         }
         Ok(out)
@@ -164,8 +180,8 @@ impl Dossiers {
     }
 
     /// For each contact a write names, and a natural-person customer's
-    /// proprietor: the notice version to record (the named one, or the one
-    /// in force for a person new to the dossier) and the basis of their
+    /// proprietor: the notice version to record (the named one; a person
+    /// new to the dossier without one is refused) and the basis of their
     /// sensitive fields when written (`sensitive_written`); 422 errors
     /// naming the field and what is missing.
     pub(crate) fn collect_contacts(
@@ -253,19 +269,22 @@ impl Dossiers {
     ) -> Result<Option<String>, (&'static str, String)> {
         let notices = &self.policy.notices;
         match &g.notice {
-            Some(v) => match notices.get(v) {
-                Some(n) if n.effective <= now.date() => Ok(Some(n.version.clone())),
-                Some(_) => Err(("/notice", "that notice version is not in force yet".into())),
-                None => Err(("/notice", "no such notice version in notices.toml".into())),
+            Some(v) => match self.notice_unusable(v) {
+                None => Ok(Some(v.clone())),
+                Some(why) => Err(("/notice", why.into())),
             },
-            None if new => match notices.in_force(now) {
-                Some(n) => Ok(Some(n.version.clone())),
-                None => Err((
-                    "",
-                    "no privacy notice is in force: a person's data is not collected before they are told (PIPL Art. 17)"
-                        .into(),
-                )),
-            },
+            // Never stamped with the version in force: the record says what
+            // the person was shown, so the write must say it.
+            None if new => Err((
+                "/notice",
+                match notices.in_force(now) {
+                    Some(n) => format!(
+                        "the privacy-notice version this person was shown is required (the one in force is {}): custos records what the person was told, and does not assume it (PIPL Art. 17)",
+                        n.version
+                    ),
+                    None => "no privacy notice is in force: a person's data is not collected before they are told (PIPL Art. 17)".to_owned(),
+                },
+            )),
             None => Ok(None),
         }
     }

@@ -228,6 +228,30 @@ impl Governance {
         all.iter().map(|r| self.recipient_view(r, texts)).collect()
     }
 
+    /// The recipients in term on the register that the notice in force
+    /// does not name (PIPL Art. 17, 23: persons are told who receives
+    /// their data): for callers who may read the registers; `None` to others.
+    pub fn unannounced_recipients(&self, ctx: &RequestCtx) -> Result<Option<Vec<serde_json::Value>>, ArchiveError> {
+        if !self.gate.may(&ctx.principal, crate::archive::gate::Operation::RegisterRead) {
+            return Ok(None);
+        }
+        let now = self.clock.now();
+        let norm = |s: &str| s.trim().to_lowercase();
+        let named: Vec<String> = self
+            .policy
+            .notices
+            .in_force(now)
+            .map(|n| n.recipients.iter().map(|r| norm(r.name())).collect())
+            .unwrap_or_default();
+        let gaps = self
+            .recipient_records()?
+            .into_iter()
+            .filter(|r| r.in_term(now) && !named.contains(&norm(&r.name)))
+            .map(|r| serde_json::json!({"id": r.id.to_string(), "name": r.name}))
+            .collect();
+        Ok(Some(gaps))
+    }
+
     pub(crate) fn recipient_records(&self) -> Result<Vec<RecipientRecord>, ArchiveError> {
         Ok(RECIPIENTS.values(self.store.as_ref()).collect::<Result<_, _>>()?)
     }

@@ -256,6 +256,10 @@ pub struct SubjectMeta {
     /// restriction began.
     #[serde(default)]
     pub lift_notice: Option<LiftNotice>,
+    /// The notice versions the person was told of after collection (PIPL
+    /// Art. 17(2)), oldest first (`POST .../notified`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub notified: Vec<NoticeTold>,
 }
 
 /// How a person was told that their restriction is about to be lifted.
@@ -297,6 +301,30 @@ pub struct LiftNotice {
     pub reference: Option<Sealed>,
 }
 
+/// How a person was told of a changed notice.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum NotifyChannel {
+    Email,
+    Sms,
+    Letter,
+    Phone,
+    InPerson,
+    App,
+}
+
+/// That a person was told of a notice version: when, how, who recorded it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NoticeTold {
+    pub version: String,
+    pub channel: NotifyChannel,
+    #[serde(with = "time::serde::rfc3339")]
+    pub told_at: OffsetDateTime,
+    pub recorded_by: PrincipalId,
+    #[serde(with = "time::serde::rfc3339")]
+    pub recorded_at: OffsetDateTime,
+}
+
 impl SubjectMeta {
     pub fn new(id: SubjectId, created_at: OffsetDateTime) -> Self {
         SubjectMeta {
@@ -311,6 +339,7 @@ impl SubjectMeta {
             objected: Default::default(),
             lost_at: None,
             lift_notice: None,
+            notified: Vec::new(),
         }
     }
 

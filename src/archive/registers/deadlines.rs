@@ -53,6 +53,7 @@ impl Registers {
         raised.extend(self.governance.check_transfer_volume().await?);
         raised.extend(self.governance.check_officer().await?);
         raised.extend(self.oversight.check_audits().await?);
+        raised.extend(self.dossiers.notifications().check_owed_notifications().await?);
         Ok(raised)
     }
 }

@@ -4,11 +4,13 @@
 
 mod consent;
 mod export;
+mod notified;
 mod portable;
 mod processing;
 mod restriction;
 
 pub use export::{ExportBasis, ExportCall, ExportScope};
+pub use notified::{NewNotified, NotifiedView};
 pub use portable::export_csv;
 pub use restriction::{LiftNoticeView, NewLiftNotice, MAX_NOTICE_REFERENCE};
 

@@ -162,6 +162,10 @@ pub enum Action {
     InteractionList,
     /// `notice.publish`
     NoticePublish,
+    /// `notice.notify`: a person recorded as told of a notice version
+    NoticeNotify,
+    /// `notice.owed`: the persons owed a notification of a notice version listed
+    NoticeOwed,
     /// `policy.load`
     PolicyLoad,
     /// `officer.appoint`

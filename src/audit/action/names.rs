@@ -4,7 +4,7 @@ use super::Action;
 
 impl Action {
     /// Every action, in name order.
-    pub const ALL: [Action; 122] = [
+    pub const ALL: [Action; 124] = [
         Action::AssessmentCoverage,
         Action::AssessmentCreate,
         Action::AssessmentList,
@@ -81,6 +81,8 @@ impl Action {
         Action::IncidentRead,
         Action::InteractionCreate,
         Action::InteractionList,
+        Action::NoticeNotify,
+        Action::NoticeOwed,
         Action::NoticePublish,
         Action::OfficerAppoint,
         Action::OfficerRead,
@@ -201,6 +203,8 @@ impl Action {
             Action::IncidentRead => "incident.read",
             Action::InteractionCreate => "interaction.create",
             Action::InteractionList => "interaction.list",
+            Action::NoticeNotify => "notice.notify",
+            Action::NoticeOwed => "notice.owed",
             Action::NoticePublish => "notice.publish",
             Action::PolicyLoad => "policy.load",
             Action::PrincipalApprove => "principal.approve",
