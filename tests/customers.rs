@@ -669,6 +669,7 @@ async fn a_summary_holding_a_persons_number_is_sealed_as_theirs_unsearchable_and
         "contact": subjects[1], "satisfaction": 4});
     let (status, v) = w.call(Method::POST, w.token("sales"), "service_delivery", &path, Some(said)).await;
     assert_eq!(status, StatusCode::CREATED, "{v}");
+    assert!(v["summary"].as_str().unwrap().contains(number), "the writer is shown what they wrote: {v}");
     let plain = json!({"kind": "call", "at": rfc3339(T0), "summary": "验收单 已确认", "contact": subjects[1]});
     let (status, _) = w.call(Method::POST, w.token("sales"), "service_delivery", &path, Some(plain)).await;
     assert_eq!(status, StatusCode::CREATED);
@@ -684,9 +685,13 @@ async fn a_summary_holding_a_persons_number_is_sealed_as_theirs_unsearchable_and
         "{reasons}"
     );
 
-    // Read back by the owner while the person is on record; gone with them.
+    // Listed as the read plan decides while the person is on record (a
+    // summary is confidential: masked for sales); gone with them.
     let (_, list) = w.call(Method::GET, w.token("sales"), "service_delivery", &path, None).await;
-    assert!(list.to_string().contains(number), "{list}");
+    let shown: Vec<&str> =
+        list["interactions"].as_array().unwrap().iter().map(|i| i["summary_shown"].as_str().unwrap()).collect();
+    assert_eq!(shown, ["masked", "masked"], "{list}");
+    assert!(!list.to_string().contains(number), "{list}");
     let erase = format!("/v1/subjects/{}/erasure", subjects[1]);
     let (status, v) =
         w.call(Method::POST, w.token("officer"), "dsr", &erase, Some(json!({"reason": "objection"}))).await;

@@ -143,7 +143,8 @@ async fn important_data_goes_abroad_only_under_the_security_assessment_and_is_ri
     assert_eq!(w.app.get(&carrier, Some("service_delivery"), &path).await.status(), StatusCode::OK);
 
     // The risk assessment is due at once, overdue the next day; each once.
-    assert_eq!(deadline_alerts(&w).await, ["compliance_audit_due"]);
+    // Nobody is named responsible for the important data yet (NDSMR Art. 30).
+    assert_eq!(deadline_alerts(&w).await, ["compliance_audit_due", "data_security_responsible_missing"]);
     assert!(deadline_alerts(&w).await.is_empty());
     w.clock().advance(time::Duration::days(1));
     assert_eq!(deadline_alerts(&w).await, ["compliance_audit_overdue"]);

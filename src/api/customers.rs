@@ -134,7 +134,11 @@ pub struct OverrideDto {
     #[schema(inline)]
     pub grade: GradeDto,
     /// Why (sealed).
-    #[schema(min_length = 1, max_length = 2000, pattern = "[^\\s]")]
+    #[schema(
+        min_length = 1,
+        max_length = 2000,
+        pattern = "[^\\u0000-\\u0020\\u007F-\\u00A0\\u1680\\u2000-\\u200A\\u2028\\u2029\\u202F\\u205F\\u3000]"
+    )]
     pub reason: String,
 }
 

@@ -139,3 +139,44 @@ pub fn changes(old: &super::governance::Notice, new: &super::governance::Notice)
     }
     out
 }
+
+impl super::governance::Notices {
+    /// Why a write may not name `version` as the notice a person was shown
+    /// on `today`, if it may not: unknown, or not in force yet.
+    pub fn unusable(&self, version: &str, today: time::Date) -> Option<&'static str> {
+        match self.get(version) {
+            Some(n) if n.effective <= today => None,
+            Some(_) => Some("that notice version is not in force yet"),
+            None => Some("no such notice version in notices.toml"),
+        }
+    }
+
+    /// The notice version to record for a person a write names: the named
+    /// one; a person `new` to the dossier without one is refused, never
+    /// stamped with the version in force (the record says what the person
+    /// was shown). Else the path (within the person) and what is wrong.
+    pub fn to_record(
+        &self,
+        named: Option<&str>,
+        new: bool,
+        now: time::OffsetDateTime,
+    ) -> Result<Option<String>, (&'static str, String)> {
+        match named {
+            Some(v) => match self.unusable(v, now.date()) {
+                None => Ok(Some(v.to_owned())),
+                Some(why) => Err(("/notice", why.into())),
+            },
+            None if new => Err((
+                "/notice",
+                match self.in_force(now) {
+                    Some(n) => format!(
+                        "the privacy-notice version this person was shown is required (the one in force is {}): custos records what the person was told, and does not assume it (PIPL Art. 17)",
+                        n.version
+                    ),
+                    None => "no privacy notice is in force: a person's data is not collected before they are told (PIPL Art. 17)".to_owned(),
+                },
+            )),
+            None => Ok(None),
+        }
+    }
+}

@@ -353,7 +353,7 @@ impl Customers {
             let e = ctx.entry(ACTION, "", Outcome::Error, "too many rows");
             return self.gate.refuse(e, ArchiveError::BadRequest(format!("at most {MAX_ROWS} rows per import"))).await;
         }
-        if let Some(message) = notice.and_then(|v| self.dossiers.notice_unusable(v)) {
+        if let Some(message) = notice.and_then(|v| self.policy.notices.unusable(v, self.clock.now().date())) {
             let e = ctx.entry(ACTION, "", Outcome::Error, "the notice named is unusable");
             let fe = crate::domain::dossier::FieldError { path: "/notice".into(), message: message.into() };
             return self.gate.refuse(e, ArchiveError::Invalid(vec![fe])).await;

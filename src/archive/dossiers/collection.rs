@@ -138,16 +138,6 @@ impl Dossiers {
         Ok(done)
     }
 
-    /// Why a write may not name `version` as the notice a person was
-    /// shown, if it may not: unknown, or not in force yet.
-    pub(crate) fn notice_unusable(&self, version: &str) -> Option<&'static str> {
-        match self.policy.notices.get(version) {
-            Some(n) if n.effective <= self.clock.now().date() => None,
-            Some(_) => Some("that notice version is not in force yet"),
-            None => Some("no such notice version in notices.toml"),
-        }
-    }
-
     /// The notice versions with whether each is in force and recorded.
     pub fn notices_view(&self) -> Result<Vec<serde_json::Value>, ArchiveError> {
         let now = self.clock.now();
@@ -210,7 +200,7 @@ impl Dossiers {
             (sid, given.proprietor.clone(), written.then_some(PROPRIETOR_SENSITIVE), "/customer".to_owned())
         });
         for (sid, g, field, at) in contacts.chain(proprietor) {
-            let notice = match self.notice_to_record(&g, !linked_before.contains(sid), now) {
+            let notice = match self.policy.notices.to_record(g.notice.as_deref(), !linked_before.contains(sid), now) {
                 Ok(n) => n,
                 Err((path, message)) => {
                     errors.push(FieldError { path: place(&at, path), message });
@@ -256,37 +246,6 @@ impl Dossiers {
             return Ok(Err(errors));
         }
         Ok(Ok(Collected { ops, reason: reasons.join("; ") }))
-    }
-
-    /// The notice version to record for a person a write names: the named
-    /// one, or the one in force for a person `new` to the dossier. Else the
-    /// path (within the person) and what is wrong.
-    fn notice_to_record(
-        &self,
-        g: &ContactCollection,
-        new: bool,
-        now: OffsetDateTime,
-    ) -> Result<Option<String>, (&'static str, String)> {
-        let notices = &self.policy.notices;
-        match &g.notice {
-            Some(v) => match self.notice_unusable(v) {
-                None => Ok(Some(v.clone())),
-                Some(why) => Err(("/notice", why.into())),
-            },
-            // Never stamped with the version in force: the record says what
-            // the person was shown, so the write must say it.
-            None if new => Err((
-                "/notice",
-                match notices.in_force(now) {
-                    Some(n) => format!(
-                        "the privacy-notice version this person was shown is required (the one in force is {}): custos records what the person was told, and does not assume it (PIPL Art. 17)",
-                        n.version
-                    ),
-                    None => "no privacy notice is in force: a person's data is not collected before they are told (PIPL Art. 17)".to_owned(),
-                },
-            )),
-            None => Ok(None),
-        }
     }
 
     /// The basis for writing `sid`'s sensitive field (`id_number`, or a

@@ -27,6 +27,9 @@ impl Registers {
         body: &Value,
         request: &str,
     ) -> Result<Created, ArchiveError> {
+        // The caller's purpose first (400/403, audited), as for any update:
+        // a request is not looked up for a call that may not be made.
+        self.gate.purpose(ctx, Action::DossierUpdate, id).await?;
         let open = self.request_record(request)?.map(|h| h.value).filter(|r| {
             r.kind == RequestKind::Rectification && matches!(r.state, RequestState::Verified | RequestState::InProgress)
         });
