@@ -282,7 +282,7 @@ pub struct ImportQuery {
     request_body(content((String = "text/csv"), (Vec<u8> = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")),
         description = "the sheet"),
     responses((status = 200, body = crate::archive::customers::ImportReport), (status = 400), (status = 401), (status = 403),
-              (status = 413), (status = 415)),
+              (status = 413), (status = 415), (status = 422)),
     security(("bearer" = [])))]
 pub async fn import(
     State(s): State<AppState>,
