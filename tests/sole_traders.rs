@@ -15,6 +15,9 @@ use time::macros::datetime;
 
 const T0: time::OffsetDateTime = datetime!(2026-12-01 09:00 UTC);
 const BANK: &str = "6222021001987654321";
+const NAME: &str = "王记五金店";
+const ADDRESS: &str = "杭州市西湖区文三路1号";
+const CODE: &str = "92330106MA2H4K7L3Q";
 
 fn world() -> WorldBuilder {
     World::at(T0)
@@ -36,7 +39,7 @@ fn rfc3339(t: time::OffsetDateTime) -> String {
 /// A sole trader in 华东 owned by `owner`, with its finance when `finance`.
 fn sole_trader(owner: &str, finance: bool) -> Value {
     let mut d = json!({
-        "customer": {"kind": "sole_trader", "name": "王记五金店", "region": "华东", "address": "杭州市西湖区文三路1号",
+        "customer": {"kind": "sole_trader", "name": NAME, "region": "华东", "address": ADDRESS, "credit_code": CODE,
                      "notice": "2025-01"},
         "owner": owner, "status": "active", "grade": "C",
         "remarks": "个体户,现金结算为主"
@@ -164,14 +167,45 @@ async fn a_sole_traders_finance_is_its_proprietors_sensitive_data() {
         assert!(matches!(why.as_deref(), Some("masked" | "withheld")), "{f}: {d}");
     }
     assert_ne!(d["finance"]["bank_account"], BANK);
+    // Who the person is: their personal information, clear to their account manager.
+    let c = &d["customer"];
+    assert_eq!(
+        (c["name"].as_str(), c["address"].as_str(), c["credit_code"].as_str()),
+        (Some(NAME), Some(ADDRESS), Some(CODE)),
+        "{d}"
+    );
+    // Found by their exact name, shown as a read shows it.
+    let (status, s) =
+        w.call(Method::GET, w.token("sales"), "service_delivery", &format!("/v1/search?q={NAME}"), None).await;
+    assert_eq!(status, StatusCode::OK, "{s}");
+    assert_eq!(
+        (s["hits"][0]["id"].as_str(), s["hits"][0]["customer_name"].as_str()),
+        (Some(did.as_str()), Some(NAME)),
+        "{s}"
+    );
     // The legal person beside it: as before (its kind is not even stated).
     let l = w.read(w.token("sales"), "service_delivery", &legal).await;
     assert!(l["customer"].get("kind").is_none() && l["customer"].get("subject_id").is_none(), "{l}");
     assert_eq!(redaction(&l, "/finance/payment_terms").as_deref(), Some("masked"), "a company's terms: confidential");
-    // Finance, for credit assessment: clear.
+    // Finance, for credit assessment: the finance clear, who the person
+    // is masked (as a contact's name is to them), in a search hit too.
     let d = w.read(w.token("finance"), "credit_assessment", &did).await;
     assert_eq!(d["finance"]["bank_account"], BANK, "{d}");
     assert_eq!(d["finance"]["credit_rating"], "良好");
+    for f in ["/customer/name", "/customer/address", "/customer/credit_code"] {
+        assert_eq!(redaction(&d, f).as_deref(), Some("masked"), "{f}: {d}");
+    }
+    let (_, s) = w.call(Method::GET, w.token("finance"), "credit_assessment", "/v1/search?q=现金结算", None).await;
+    assert_eq!(
+        (s["hits"][0]["id"].as_str(), s["hits"][0]["customer_name"].as_str()),
+        (Some(did.as_str()), Some("***")),
+        "{s}"
+    );
+    // An import finds the dossier by the person's credit code.
+    let row = format!("客户名称,统一社会信用代码,区域\n{NAME},{CODE},华东\n").into_bytes();
+    let (status, r) = w.app.import(w.token("service"), row.clone(), "text/csv", "?dry_run=true&notice=2025-01").await;
+    let found = (r["results"][0]["action"].as_str(), r["results"][0]["dossier"].as_str());
+    assert_eq!((status, found), (StatusCode::OK, (Some("unchanged"), Some(did.as_str()))), "{r}");
 
     // The kind and the proprietor stay.
     let path = format!("/v1/dossiers/{did}");
@@ -191,6 +225,17 @@ async fn a_sole_traders_finance_is_its_proprietors_sensitive_data() {
     assert_eq!(r.status(), StatusCode::OK);
     let d = w.read(w.token("finance"), "credit_assessment", &did).await;
     assert_eq!((d["finance"]["bank_account"].as_str(), d["version"].as_u64()), (Some(BANK), Some(2)), "{d}");
+    // A corrected name is the person's corrected data (PIPL Art. 46): old
+    // versions show it superseded to all but compliance.
+    let mut renamed = edit.clone();
+    renamed["customer"]["name"] = json!("王记五金商行");
+    let r = w.app.put(w.token("service"), "service_delivery", &path, Some("2"), &renamed).await;
+    assert_eq!(r.status(), StatusCode::OK);
+    let (_, old) = w.call(Method::GET, w.token("sales"), "service_delivery", &format!("{path}/versions/1"), None).await;
+    assert_eq!(redaction(&old, "/customer/name").as_deref(), Some("superseded"), "{old}");
+    assert_eq!(old["customer"]["address"], ADDRESS, "unchanged fields stay: {old}");
+    let d = w.read(w.token("sales"), "service_delivery", &did).await;
+    assert_eq!(d["customer"]["name"], "王记五金商行", "{d}");
 
     // The person lists the dossier, and their export holds the customer's fields.
     let (status, s) = w.call(Method::GET, w.token("officer"), "dsr", &format!("/v1/subjects/{sid}"), None).await;
@@ -204,9 +249,15 @@ async fn a_sole_traders_finance_is_its_proprietors_sensitive_data() {
     let last = x["dossiers"][0]["versions"].as_array().unwrap().last().unwrap()["contact"].clone();
     assert_eq!(
         (last["bank_account"].as_str(), last["customer_name"].as_str(), last["customer_kind"].as_str()),
-        (Some(BANK), Some("王记五金店"), Some("sole_trader")),
+        (Some(BANK), Some("王记五金商行"), Some("sole_trader")),
         "{x}"
     );
+    assert_eq!((last["address"].as_str(), last["credit_code"].as_str()), (Some(ADDRESS), Some(CODE)), "{x}");
+    // Who they are is sealed under their key: in clear in no file.
+    for value in [NAME, ADDRESS, CODE] {
+        let files = files_containing(&w.app.data_dir(), value);
+        assert!(files.is_empty(), "{value} is nowhere in clear: {files:?}");
+    }
 
     // Erasing the proprietor shreds their key: the finance reads as erased in
     // every version, the rest of the dossier and the company beside it stay.
@@ -215,10 +266,18 @@ async fn a_sole_traders_finance_is_its_proprietors_sensitive_data() {
         w.call(Method::POST, w.token("officer"), "dsr", &erase, Some(json!({"reason": "consent_withdrawn"}))).await;
     assert_eq!(status, StatusCode::OK, "{r}");
     let d = w.read(w.token("finance"), "credit_assessment", &did).await;
-    for f in ["bank_account", "credit_rating", "payment_terms"] {
-        assert_eq!(redaction(&d, &format!("/finance/{f}")).as_deref(), Some("erased"), "{d}");
+    for f in ["/finance/bank_account", "/finance/credit_rating", "/finance/payment_terms", "/customer/name"] {
+        assert_eq!(redaction(&d, f).as_deref(), Some("erased"), "{f}: {d}");
     }
     assert!(d.get("finance").is_none(), "{d}");
+    let c = &d["customer"];
+    assert!(c.get("name").is_none() && c.get("address").is_none() && c.get("credit_code").is_none(), "{d}");
+    assert_eq!((c["kind"].as_str(), c["region"].as_str()), (Some("sole_trader"), Some("华东")), "the business stays");
+    // Nor found by it, nor by their credit code on import.
+    let (_, s) = w.call(Method::GET, w.token("sales"), "service_delivery", "/v1/search?q=王记五金商行", None).await;
+    assert_eq!(s["hits"].as_array().map(Vec::len), Some(0), "{s}");
+    let (status, r) = w.app.import(w.token("service"), row, "text/csv", "?dry_run=true&notice=2025-01").await;
+    assert_eq!((status, r["results"][0]["action"].as_str()), (StatusCode::OK, Some("would_create")), "{r}");
     assert_eq!(d["remarks"], "改为月结");
     let l = w.read(w.token("finance"), "credit_assessment", &legal).await;
     assert_eq!(l["finance"]["bank_account"], "6222021001123456789", "the company's account is untouched");

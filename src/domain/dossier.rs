@@ -274,14 +274,40 @@ pub struct SensitivePart {
     pub bank_account: Option<String>,
 }
 
-/// A natural-person customer's finance fields, sealed under the
-/// proprietor's key: their credit data and account are sensitive personal
-/// information (PIPL Art. 28).
+/// A natural-person customer's own fields, sealed under the proprietor's
+/// key so that erasing the person shreds them: the name, credit code and
+/// address that identify them (personal information), and their finance
+/// (credit data and account: sensitive, PIPL Art. 28). A segment written
+/// before the identifying fields moved here has none of them; the
+/// business segment of that version still holds them.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
 pub struct ProprietorPart {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub credit_code: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub address: Option<String>,
     pub credit_rating: Option<String>,
     pub payment_terms: Option<String>,
     pub bank_account: Option<String>,
+}
+
+impl ProprietorPart {
+    /// The identifying fields, by their names under `/customer`.
+    pub fn identity(&self) -> [(&'static str, Option<&str>); 3] {
+        [
+            ("name", self.name.as_deref()),
+            ("credit_code", self.credit_code.as_deref()),
+            ("address", self.address.as_deref()),
+        ]
+    }
+
+    /// Whether the segment holds the identifying fields (written since
+    /// they moved under the person's key).
+    pub fn has_identity(&self) -> bool {
+        self.name.is_some()
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
@@ -311,9 +337,12 @@ impl SplitDossier {
         let (mut confidential, mut sensitive, mut proprietor) = (None, None, None);
         if d.customer.kind.is_natural() {
             d.customer.subject_id.get_or_insert_with(SubjectId::generate);
-            let any =
-                finance.credit_rating.is_some() || finance.payment_terms.is_some() || finance.bank_account.is_some();
-            proprietor = any.then_some(ProprietorPart {
+            // The business segment keeps the customer's kind, proprietor,
+            // industry and region; who they are goes under their key.
+            proprietor = Some(ProprietorPart {
+                name: Some(std::mem::take(&mut d.customer.name)),
+                credit_code: d.customer.credit_code.take(),
+                address: d.customer.address.take(),
                 credit_rating: finance.credit_rating,
                 payment_terms: finance.payment_terms,
                 bank_account: finance.bank_account,
@@ -367,8 +396,39 @@ impl SplitDossier {
         contacts.chain(self.proprietor_id().cloned()).collect()
     }
 
+    /// The customer's credit code, wherever this version holds it.
+    pub fn credit_code(&self) -> Option<&str> {
+        match &self.proprietor {
+            Some(p) if p.has_identity() => p.credit_code.as_deref(),
+            _ => self.business.customer.credit_code.as_deref(),
+        }
+    }
+
+    /// Who the customer is, by field name under `/customer`, wherever this
+    /// version holds it (the proprietor's segment, or the business one).
+    pub fn customer_identity(&self) -> [(&'static str, Option<&str>); 3] {
+        match &self.proprietor {
+            Some(p) if p.has_identity() => p.identity(),
+            _ => {
+                let c = &self.business.customer;
+                [("name", Some(&c.name)), ("credit_code", c.credit_code.as_deref()), ("address", c.address.as_deref())]
+            }
+        }
+    }
+
+    /// The customer's name, wherever this version holds it.
+    pub fn customer_name(&self) -> &str {
+        match &self.proprietor {
+            Some(ProprietorPart { name: Some(n), .. }) => n,
+            _ => &self.business.customer.name,
+        }
+    }
+
     pub fn join(self) -> Dossier {
         let finance = match (&self.confidential, &self.sensitive, &self.proprietor) {
+            (_, _, Some(p)) if p.credit_rating.is_none() && p.payment_terms.is_none() && p.bank_account.is_none() => {
+                None
+            }
             (_, _, Some(p)) => Some(Finance {
                 credit_rating: p.credit_rating.clone(),
                 payment_terms: p.payment_terms.clone(),
@@ -384,7 +444,12 @@ impl SplitDossier {
                 })
             }
         };
-        let b = self.business;
+        let mut b = self.business;
+        if let Some(p) = self.proprietor.filter(ProprietorPart::has_identity) {
+            b.customer.name = p.name.unwrap_or_default();
+            b.customer.credit_code = p.credit_code;
+            b.customer.address = p.address;
+        }
         Dossier {
             customer: b.customer,
             owner: b.owner,
@@ -455,10 +520,16 @@ mod tests {
         assert!(split.confidential.is_none() && split.sensitive.is_none(), "nothing under the dossier's key");
         let p = split.proprietor.clone().unwrap();
         assert_eq!(p.bank_account.as_deref(), Some("6222020000000000000"));
+        assert_eq!((p.name.as_deref(), p.address.as_deref()), (Some("XX科技有限公司"), Some("上海市浦东新区")));
+        let b = &split.business.customer;
+        assert!(b.name.is_empty() && b.credit_code.is_none() && b.address.is_none(), "none under the dossier's key");
+        assert_eq!((split.customer_name(), split.credit_code()), ("XX科技有限公司", Some("91310000MA1FL0XX1X")));
         assert_eq!(p.credit_rating.as_deref(), Some("良好"));
         let joined = split.join();
         assert_eq!(joined.finance.unwrap().payment_terms.as_deref(), Some("月结30天"));
         assert_eq!(joined.customer.subject_id, Some(sid));
+        assert_eq!(joined.customer.name, "XX科技有限公司", "joined back whole");
+        assert_eq!(joined.customer.credit_code.as_deref(), Some("91310000MA1FL0XX1X"));
 
         let company = SplitDossier::split(v.parse(&sample()).unwrap());
         assert!(company.proprietor_id().is_none() && company.proprietor.is_none());

@@ -179,7 +179,7 @@ impl Dossiers {
         };
         let mut ops = self.version_ops(keys.ops, bytes, &meta, &subjects)?;
         ops.extend(collected.ops);
-        let code = split.business.customer.credit_code.as_deref().map(|c| ("customer.credit_code", c));
+        let code = split.credit_code().map(|c| ("customer.credit_code", c));
         for (field, value) in code.into_iter().chain(reference) {
             ops.push(super::links::DOSSIER_BY_REF.put(&self.external_ref_hash(field, value)?, &id));
         }

@@ -12,7 +12,20 @@ use crate::policy::classes::FieldClasses;
 use serde_json::Value;
 
 /// A natural-person customer's fields sealed under its proprietor's key.
-const PROPRIETOR_FIELDS: [&str; 3] = ["/finance/bank_account", "/finance/credit_rating", "/finance/payment_terms"];
+const PROPRIETOR_FIELDS: [&str; 6] = [
+    "/customer/address",
+    "/customer/credit_code",
+    "/customer/name",
+    "/finance/bank_account",
+    "/finance/credit_rating",
+    "/finance/payment_terms",
+];
+
+/// The proprietor's identifying fields under `/customer`: personal
+/// information of theirs, decided field by field like a contact's.
+fn proprietor_identity_field(path: &str) -> Option<&str> {
+    path.strip_prefix("/customer/").filter(|f| ["name", "credit_code", "address"].contains(f))
+}
 
 /// A version as the caller may see it.
 struct Visible {
@@ -22,6 +35,23 @@ struct Visible {
     subjects: Vec<SubjectId>,
     /// Paths released in clear.
     released: Vec<String>,
+}
+
+/// Adds the business segment's fields to the document, keeping the
+/// customer fields a proprietor's segment already put there.
+fn merge_business(doc: &mut serde_json::Map<String, Value>, fields: serde_json::Map<String, Value>) {
+    for (k, v) in fields {
+        match (doc.get_mut(&k), v) {
+            (Some(Value::Object(have)), Value::Object(more)) => {
+                for (f, x) in more {
+                    have.entry(f).or_insert(x);
+                }
+            }
+            (_, v) => {
+                doc.insert(k, v);
+            }
+        }
+    }
 }
 
 /// A part's fields as JSON members.
@@ -86,11 +116,15 @@ impl Dossiers {
         let mut doc = serde_json::Map::new();
         let mut redactions = Vec::new();
         let mut contacts: Vec<(SubjectId, serde_json::Map<String, Value>)> = Vec::new();
-        // A natural-person customer's finance is its proprietor's.
+        // A natural-person customer's own fields are its proprietor's.
         let proprietor = rec.segments.iter().find_map(|s| match &s.name {
             SegmentName::Proprietor(sid) => Some(sid.clone()),
             _ => None,
         });
+        // Set when the proprietor's segment is not opened: the business
+        // segment of a version written before their identifying fields
+        // moved under their key still holds them, never shown then.
+        let mut hide_identity = false;
         // Template fields of a class that a withheld segment would hold.
         let template_fields = |class: Classification, under_contacts: bool| {
             classes
@@ -116,16 +150,25 @@ impl Dossiers {
                     let erased =
                         PROPRIETOR_FIELDS.map(|p| Redaction { path: p.into(), reason: RedactionReason::Erased });
                     redactions.extend(erased);
+                    hide_identity = true;
                 }
                 continue;
             }
-            if let (SegmentName::Proprietor(_), FieldOutcome::Withheld) = (&seg.name, plan.outcome(class, subject)) {
-                let withheld =
-                    PROPRIETOR_FIELDS.map(|p| Redaction { path: p.into(), reason: RedactionReason::Withheld });
-                redactions.extend(withheld);
-                continue;
+            if let SegmentName::Proprietor(_) = &seg.name {
+                // Who they are is personal, their finance sensitive: the
+                // segment is opened when either may be shown.
+                let personal = plan.outcome(Classification::Personal, subject);
+                if personal == FieldOutcome::Withheld && plan.outcome(class, subject) == FieldOutcome::Withheld {
+                    let withheld =
+                        PROPRIETOR_FIELDS.map(|p| Redaction { path: p.into(), reason: RedactionReason::Withheld });
+                    redactions.extend(withheld);
+                    hide_identity = true;
+                    continue;
+                }
             }
-            if plan.outcome(class, subject) == FieldOutcome::Withheld {
+            // A proprietor's segment opened above is decided field by field.
+            let per_field = matches!(seg.name, SegmentName::Proprietor(_));
+            if !per_field && plan.outcome(class, subject) == FieldOutcome::Withheld {
                 for path in template_fields(class, subject.is_some()) {
                     let path = match contact_index {
                         Some(i) => path.replacen('*', &i.to_string(), 1),
@@ -139,7 +182,20 @@ impl Dossiers {
                 Opened::Plain(p) => p,
                 Opened::Erased => continue,
             };
-            let fields = fields_of(&part)?;
+            let mut fields = fields_of(&part)?;
+            if let Part::Proprietor(_, p) = &part {
+                let customer = doc
+                    .entry("customer")
+                    .or_insert_with(|| Value::Object(Default::default()))
+                    .as_object_mut()
+                    .ok_or_else(|| anyhow::anyhow!("customer is not an object"))?;
+                for (name, value) in p.identity() {
+                    fields.remove(name);
+                    if let Some(v) = value {
+                        customer.insert(name.into(), Value::String(v.to_owned()));
+                    }
+                }
+            }
             let target = match (&part, contact_index) {
                 (Part::Business(_), _) => &mut doc,
                 (Part::Confidential(_) | Part::Sensitive(_) | Part::Proprietor(..), _) => doc
@@ -150,7 +206,32 @@ impl Dossiers {
                 (_, Some(i)) => &mut contacts[i].1,
                 _ => return Err(anyhow::anyhow!("sensitive segment of a subject with no personal segment").into()),
             };
-            target.extend(fields);
+            if let Part::Business(_) = &part {
+                // A proprietor's segment read before this one may have
+                // filled in the customer's identifying fields.
+                merge_business(target, fields);
+            } else {
+                target.extend(fields);
+            }
+        }
+        if hide_identity {
+            if let Some(Value::Object(customer)) = doc.get_mut("customer") {
+                for f in ["name", "credit_code", "address"] {
+                    customer.remove(f);
+                }
+            }
+        }
+        if let Some(Value::Object(customer)) = doc.get_mut("customer") {
+            // A business segment written since the move holds an empty name.
+            if customer.get("name").is_some_and(|n| n == "") {
+                customer.remove("name");
+            }
+            if customer.is_empty() {
+                doc.remove("customer");
+            }
+        }
+        if doc.get("finance").is_some_and(|f| f.as_object().is_some_and(serde_json::Map::is_empty)) {
+            doc.remove("finance");
         }
         let people: Vec<SubjectId> = contacts.iter().map(|c| c.0.clone()).collect();
         if !contacts.is_empty() {
@@ -173,6 +254,10 @@ impl Dossiers {
             let (class, subject) = match (&proprietor, path.strip_prefix("/finance/")) {
                 // A person's credit data and account: sensitive (PIPL Art. 28).
                 (Some(sid), Some(_)) => (Classification::Sensitive, Some(sid)),
+                // Who the person is: their personal information.
+                (Some(sid), None) if proprietor_identity_field(&path).is_some() => {
+                    (Classification::Personal, Some(sid))
+                }
                 _ => {
                     let class = classes.class_of(&path);
                     match (class, contact_of(&path)) {
@@ -183,7 +268,8 @@ impl Dossiers {
             };
             let (outcome, withheld) = match (class, subject) {
                 (Classification::Personal, Some(sid)) => {
-                    plan.field_outcome(sid, path.split('/').nth(3).unwrap_or_default())
+                    let field = proprietor_identity_field(&path).or_else(|| path.split('/').nth(3));
+                    plan.field_outcome(sid, field.unwrap_or_default())
                 }
                 _ => (plan.outcome(class, subject), RedactionReason::Withheld),
             };

@@ -40,8 +40,7 @@ impl Dossiers {
         let split = self.vault.open_version_split(&meta.id, meta.current_version)?;
         let clear = |sid: &SubjectId| plan.outcome(Classification::Personal, Some(sid)) == FieldOutcome::Clear;
         if let Some(sid) = split.proprietor_id() {
-            let c = &split.business.customer;
-            let values = std::iter::once(&c.name).chain(c.credit_code.iter());
+            let values = std::iter::once(split.customer_name()).chain(split.credit_code());
             if values.into_iter().any(|v| crate::search::same_value(q, v)) && clear(sid) {
                 return Ok(true);
             }
@@ -119,7 +118,12 @@ impl Dossiers {
                 if !h.by_text && !self.matched_person_clear(&meta, &plan, q)? {
                     continue;
                 }
-                visible.push((h.score, meta, plan.outcome(Classification::Internal, None)));
+                // A natural-person customer's name is their personal data.
+                let name = match &meta.proprietor {
+                    Some(sid) => plan.field_outcome(sid, "name").0,
+                    None => plan.outcome(Classification::Internal, None),
+                };
+                visible.push((h.score, meta, plan.outcome(Classification::Internal, None), name));
                 if visible.len() > offset + limit {
                     break;
                 }
@@ -132,8 +136,8 @@ impl Dossiers {
         let more = visible.len() > offset + limit;
         // The fields of the page shown, from the store: the index holds none.
         let mut page = Vec::with_capacity(limit);
-        for (score, meta, outcome) in visible.into_iter().skip(offset).take(limit) {
-            let show = |path: &str, v: String| match outcome {
+        for (score, meta, outcome, name_outcome) in visible.into_iter().skip(offset).take(limit) {
+            let show = |path: &str, v: String, outcome: FieldOutcome| match outcome {
                 FieldOutcome::Clear => v,
                 FieldOutcome::Masked => self
                     .policy
@@ -143,16 +147,17 @@ impl Dossiers {
                     .map_or_else(crate::policy::masking::masked_text, str::to_owned),
                 FieldOutcome::Withheld => String::new(),
             };
-            let name = match outcome {
-                FieldOutcome::Withheld => String::new(),
+            // Withheld or erased: an empty name, never a stale one.
+            let name = match name_outcome {
+                FieldOutcome::Withheld => None,
                 _ => self.index.customer_name(&meta)?,
             };
             page.push(SearchHit {
                 id: meta.id.to_string(),
                 score,
-                customer_name: show("/customer/name", name),
-                grade: show("/grade", format!("{:?}", meta.grade)),
-                region: show("/customer/region", meta.region.clone()),
+                customer_name: name.map(|n| show("/customer/name", n, name_outcome)).unwrap_or_default(),
+                grade: show("/grade", format!("{:?}", meta.grade), outcome),
+                region: show("/customer/region", meta.region.clone(), outcome),
             });
         }
         let qhash = &ix.blind(&format!("query:{q}"))[..16];

@@ -312,13 +312,22 @@ impl Dossiers {
         };
         let mut kept = Vec::new();
         if let Some(sid) = split.proprietor_id().cloned() {
-            if plan.outcome(Classification::Sensitive, Some(&sid)) != FieldOutcome::Clear {
-                let name = SegmentName::Proprietor(sid);
-                split.proprietor = match opened(&name)? {
-                    Some(Part::Proprietor(_, p)) => Some(p),
-                    _ => None,
-                };
-                kept.push(name.to_string());
+            let finance_hidden = plan.outcome(Classification::Sensitive, Some(&sid)) != FieldOutcome::Clear;
+            let identity_hidden = plan.outcome(Classification::Personal, Some(&sid)) != FieldOutcome::Clear;
+            if finance_hidden || identity_hidden {
+                let before = self.vault.open_version_split(id, meta.current_version)?;
+                let part = split.proprietor.get_or_insert_with(Default::default);
+                if finance_hidden {
+                    let old = before.proprietor.clone().unwrap_or_default();
+                    (part.credit_rating, part.payment_terms, part.bank_account) =
+                        (old.credit_rating, old.payment_terms, old.bank_account);
+                    kept.push(SegmentName::Proprietor(sid).to_string());
+                }
+                if identity_hidden {
+                    let [name, code, address] = before.customer_identity().map(|(_, v)| v.map(str::to_owned));
+                    (part.name, part.credit_code, part.address) = (Some(name.unwrap_or_default()), code, address);
+                    kept.push("customer name, credit code, address".into());
+                }
             }
             return Ok(kept);
         }
@@ -392,6 +401,24 @@ fn corrected_people(
         .load_version(id, meta.current_version)?
         .ok_or_else(|| anyhow::anyhow!("current version record missing"))?;
     let mut out = Vec::new();
+    if let Some(sid) = split.proprietor_id() {
+        // Who a natural-person customer is: their personal fields too.
+        let seg = rec.segments.iter().find(|s| s.name == SegmentName::Proprietor(sid.clone()));
+        if !seg.map(|s| vault.is_erased(s)).transpose()?.unwrap_or(false) {
+            let before = vault.open_version_split(id, meta.current_version)?;
+            let after = split.customer_identity();
+            let fields: Vec<String> = before
+                .customer_identity()
+                .iter()
+                .zip(after)
+                .filter(|(b, a)| b.1 != a.1)
+                .map(|(b, _)| b.0.into())
+                .collect();
+            if !fields.is_empty() {
+                out.push((sid.clone(), fields));
+            }
+        }
+    }
     for (sid, personal, _) in &split.contacts {
         let name = SegmentName::Personal(sid.clone());
         let Some(seg) = rec.segments.iter().find(|s| s.name == name) else { continue };

@@ -52,8 +52,8 @@ fn index_doc(id: &DossierId, version: u32, split: &SplitDossier, without: &[Subj
     text.extend(notes.iter().map(String::as_str));
     let mut personal = Vec::new();
     if proprietor.is_some_and(|sid| !without.contains(sid)) {
-        personal.push(b.customer.name.clone());
-        personal.extend(b.customer.credit_code.clone());
+        personal.push(split.customer_name().to_owned());
+        personal.extend(split.credit_code().map(str::to_owned));
     }
     for (sid, p, _) in &split.contacts {
         if without.contains(sid) {
@@ -157,8 +157,9 @@ impl Indexer {
         let people = split.contacts.iter().map(|(sid, _, _)| sid).chain(split.proprietor_id());
         for sid in people.filter(|sid| !fresh.contains(sid)) {
             let Some(meta) = SUBJECTS.get(self.store.as_ref(), sid)? else { continue };
-            // An erased proprietor's name stays in the business segment:
-            // never findable again.
+            // An erased proprietor is never findable again (a version
+            // written before their name moved under their key holds it in
+            // its business segment).
             if meta.restricted_at.is_some() || meta.erased.is_some() {
                 out.push(sid.clone());
             }
@@ -205,16 +206,28 @@ impl Indexer {
         Ok(())
     }
 
-    /// The customer's name in a dossier's current version: its business
-    /// segment alone is opened.
-    pub(in crate::archive) fn customer_name(&self, meta: &DossierMeta) -> Result<String, ArchiveError> {
+    /// The customer's name in a dossier's current version: a natural
+    /// person's from their own segment (`None` once they are erased), a
+    /// company's from the business segment; nothing else is opened.
+    pub(in crate::archive) fn customer_name(&self, meta: &DossierMeta) -> Result<Option<String>, ArchiveError> {
         let (rec, _) = self
             .vault
             .load_version(&meta.id, meta.current_version)?
             .ok_or_else(|| anyhow::anyhow!("version record missing"))?;
+        if let Some(sid) = &meta.proprietor {
+            let own = SegmentName::Proprietor(sid.clone());
+            if let Some(seg) = rec.segments.iter().find(|s| s.name == own) {
+                match self.vault.open_segment(&meta.id, &rec, seg)? {
+                    Opened::Erased => return Ok(None),
+                    Opened::Plain(Part::Proprietor(_, p)) if p.has_identity() => return Ok(p.name),
+                    // Written before the name moved under their key.
+                    Opened::Plain(_) => {}
+                }
+            }
+        }
         for seg in rec.segments.iter().filter(|s| s.name == SegmentName::Business) {
             if let Opened::Plain(Part::Business(b)) = self.vault.open_segment(&meta.id, &rec, seg)? {
-                return Ok(b.customer.name);
+                return Ok(Some(b.customer.name));
             }
         }
         Err(ArchiveError::Internal(anyhow::anyhow!("version has no business segment")))

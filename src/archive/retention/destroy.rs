@@ -3,6 +3,7 @@
 //! all in one atomic batch, so an item is never half done.
 
 use super::{item_request_id, system_entry, Batch, Item, ItemOutcome, ItemResult, Target};
+use crate::archive::dossiers::DOSSIER_BY_REF;
 use crate::archive::records::{SubjectMeta, Tombstone, DOSSIERS, SUBJECTS, SUBJECT_LINKS};
 use crate::archive::retention::Retention;
 use crate::archive::ArchiveError;
@@ -110,6 +111,7 @@ impl Retention {
                     result.outcome = ItemOutcome::Skipped(format!("under legal hold {}", held.join(", ")));
                 } else {
                     self.index.unindex_subject(sid, &linked)?;
+                    ops.extend(self.credit_code_links(sid, &linked)?);
                     let (erase_ops, keys) = self.erase_subject_ops(sid, &tomb)?;
                     ops.extend(erase_ops);
                     shredded.extend(keys);
@@ -158,6 +160,30 @@ impl Retention {
             }
         }
         Ok(())
+    }
+
+    /// The keyed-hash links from a natural-person customer's credit code
+    /// to their dossiers, to delete with them: the code is their data, so
+    /// once they are erased an import no longer finds the dossier by it.
+    /// Read before their key goes.
+    fn credit_code_links(&self, sid: &SubjectId, linked: &[DossierId]) -> Result<Vec<Op>, ArchiveError> {
+        let mut hashes = Vec::new();
+        for did in linked {
+            let Some(meta) = DOSSIERS.get(self.store.as_ref(), did)? else { continue };
+            if meta.proprietor.as_ref() != Some(sid) {
+                continue;
+            }
+            for version in 1..=meta.current_version {
+                let split = self.vault.open_version_split(did, version)?;
+                let Some(code) = split.credit_code() else { continue };
+                let hash = self.dossiers.external_ref_hash("customer.credit_code", code)?;
+                let links_here = DOSSIER_BY_REF.get(self.store.as_ref(), &hash)?.as_ref() == Some(did);
+                if links_here && !hashes.contains(&hash) {
+                    hashes.push(hash);
+                }
+            }
+        }
+        Ok(hashes.iter().map(|h| DOSSIER_BY_REF.delete(h)).collect())
     }
 
     /// Dossiers (not destroyed) that name a subject.

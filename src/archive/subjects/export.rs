@@ -208,6 +208,17 @@ impl Subjects {
                         }
                     }
                     Opened::Plain(Part::Proprietor(_, p)) => {
+                        if let Some(name) = &p.name {
+                            contact.insert("customer_name".into(), name.clone().into());
+                            if rec.version == d.current_version {
+                                customer = Some(name.clone());
+                            }
+                        }
+                        for (k, v) in [("credit_code", &p.credit_code), ("address", &p.address)] {
+                            if let Some(v) = v {
+                                contact.insert(k.into(), v.clone().into());
+                            }
+                        }
                         let fields = [("credit_rating", p.credit_rating), ("payment_terms", p.payment_terms)];
                         for (k, v) in fields.into_iter().chain([("bank_account", p.bank_account)]) {
                             if let Some(v) = v {
@@ -217,17 +228,21 @@ impl Subjects {
                     }
                     Opened::Plain(Part::Business(b)) => {
                         let c = b.customer;
+                        // A version written since a natural person's name
+                        // moved under their key holds none here (it is read
+                        // from their segment, after this one).
+                        let name = Some(c.name).filter(|n| !n.is_empty());
                         if c.kind.is_natural() && c.subject_id.as_ref() == Some(sid) {
                             contact.insert("customer_kind".into(), c.kind.as_str().into());
-                            contact.insert("customer_name".into(), c.name.clone().into());
-                            for (k, v) in [("credit_code", c.credit_code), ("address", c.address)] {
+                            let fields = [("customer_name", name.clone()), ("credit_code", c.credit_code)];
+                            for (k, v) in fields.into_iter().chain([("address", c.address)]) {
                                 if let Some(v) = v {
                                     contact.insert(k.into(), v.into());
                                 }
                             }
                         }
                         if rec.version == d.current_version {
-                            customer = Some(c.name);
+                            customer = name;
                         }
                     }
                     Opened::Plain(_) | Opened::Erased => {}
