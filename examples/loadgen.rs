@@ -54,6 +54,47 @@ struct BenchArgs {
     /// Concurrent clients.
     #[arg(long, default_value_t = 64)]
     concurrency: usize,
+    /// The server's process id, when it runs on this machine: each phase
+    /// then reports the server's CPU time per request (from
+    /// `/proc/PID/stat`), the figure that varies least between runs.
+    #[arg(long)]
+    server_pid: Option<u32>,
+    /// Clock ticks per second of `/proc/PID/stat` (`getconf CLK_TCK`).
+    #[arg(long, default_value_t = 100)]
+    clk_tck: u32,
+}
+
+/// The server's CPU time (user and system), when its pid is known.
+struct CpuMeter {
+    pid: Option<u32>,
+    tck: f64,
+}
+
+impl CpuMeter {
+    /// Seconds of CPU the server has used so far.
+    fn seconds(&self) -> Option<f64> {
+        let stat = std::fs::read_to_string(format!("/proc/{}/stat", self.pid?)).ok()?;
+        // Fields after the command name (which may hold spaces): state is
+        // field 3, utime 14 and stime 15.
+        let (_, rest) = stat.rsplit_once(')')?;
+        let fields: Vec<&str> = rest.split_whitespace().collect();
+        let ticks = fields.get(11)?.parse::<f64>().ok()? + fields.get(12)?.parse::<f64>().ok()?;
+        Some(ticks / self.tck)
+    }
+
+    /// Prints a phase's server CPU per request and its rate as a share of
+    /// the floor's (`floor`: requests per second of `GET /healthz`).
+    fn report(&self, since: Option<f64>, stats: &Stats, floor: Option<f64>) {
+        let rate = stats.count as f64 / stats.elapsed.as_secs_f64();
+        let cpu = match (since, self.seconds()) {
+            (Some(a), Some(b)) if stats.count > 0 => {
+                format!("server cpu {:.0} µs per request", (b - a) * 1e6 / stats.count as f64)
+            }
+            _ => "server cpu not measured (no --server-pid)".to_owned(),
+        };
+        let share = floor.map(|f| format!("; {:.1}% of the floor's rate", rate * 100.0 / f)).unwrap_or_default();
+        println!("  {cpu}{share}");
+    }
 }
 
 /// The search queries of docs/performance.md, as query strings.
@@ -344,16 +385,22 @@ async fn run(mut args: BenchArgs) -> anyhow::Result<()> {
     };
     let ids = Arc::new(std::sync::Mutex::new(Vec::with_capacity(args.dossiers)));
     println!("loadgen against {base}: {} dossiers, {} reads, {} clients", args.dossiers, args.reads, args.concurrency);
+    let cpu = CpuMeter { pid: args.server_pid, tck: f64::from(args.clk_tck.max(1)) };
+    let mut floor_rate = None;
     if args.floor > 0 {
         let (c, b) = (client.clone(), base.clone());
+        let since = cpu.seconds();
         let mut floor = drive("http floor", args.floor, args.concurrency, move |_| {
             let (client, base) = (c.clone(), b.clone());
             async move { fetch_ok(client.get(format!("{base}/healthz")), "/healthz").await }
         })
         .await?;
         floor.print();
+        cpu.report(since, &floor, None);
+        floor_rate = Some(floor.count as f64 / floor.elapsed.as_secs_f64());
     }
     let stats0 = server_stats(&client, &base, &args.admin_token).await;
+    let since = cpu.seconds();
     let mut ingest = {
         let (client, base, tokens, bodies, ids) =
             (client.clone(), base.clone(), tokens.clone(), bodies.clone(), ids.clone());
@@ -379,7 +426,9 @@ async fn run(mut args: BenchArgs) -> anyhow::Result<()> {
         .await?
     };
     ingest.print();
+    cpu.report(since, &ingest, floor_rate);
     let stats1 = server_stats(&client, &base, &args.admin_token).await;
+    let since = cpu.seconds();
     print_stages(&stats0, &stats1, "/v1/dossiers", ingest.mean_ms());
     let ids: Arc<Vec<String>> = Arc::new(ids.lock().map_err(|_| anyhow::anyhow!("lock"))?.clone());
     let mut reads = {
@@ -398,11 +447,13 @@ async fn run(mut args: BenchArgs) -> anyhow::Result<()> {
         .await?
     };
     reads.print();
+    cpu.report(since, &reads, floor_rate);
     let stats2 = server_stats(&client, &base, &args.admin_token).await;
     print_stages(&stats1, &stats2, "/v1/dossiers/{id}", reads.mean_ms());
     if args.searches > 0 {
         let (c, b, t) = (client.clone(), base.clone(), tokens.clone());
         let concurrency = args.search_concurrency.unwrap_or(args.concurrency);
+        let since = cpu.seconds();
         let mut searches = drive("searches", args.searches, concurrency, move |i| {
             let (client, base, tokens) = (c.clone(), b.clone(), t.clone());
             async move {
@@ -415,6 +466,7 @@ async fn run(mut args: BenchArgs) -> anyhow::Result<()> {
         })
         .await?;
         searches.print();
+        cpu.report(since, &searches, floor_rate);
         let stats3 = server_stats(&client, &base, &args.admin_token).await;
         print_stages(&stats2, &stats3, "/v1/search", searches.mean_ms());
     }

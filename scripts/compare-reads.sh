@@ -11,7 +11,9 @@
 # First, `floor` requests (default 50,000) to `GET /healthz` at 64 clients:
 # what this machine, the HTTP stack and the client do with no work behind a
 # request, the ceiling no audited read can pass; 0 skips them.
-# After each run it prints the server's CPU time and peak RSS (from /proc).
+# After each run it prints the server's CPU time and peak RSS (from /proc); the load
+# generator also prints, per phase, the server's CPU per request and the rate as a
+# share of the floor's.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/enroll.sh
@@ -35,7 +37,7 @@ run() { # name binary policies
   server=$!
   for _ in $(seq 100); do grep -q listening "$work/$1.out" 2>/dev/null && break; sleep 0.1; done
   echo "== $1"
-  "$CARGO_TARGET_DIR/release/examples/loadgen" --url http://127.0.0.1:18182 --admin-token "$token" --second-admin-token "$(enroll_second http://127.0.0.1:18182)" --dossiers "$dossiers" --reads "$reads" --concurrency 64 --searches "$searches" --search-concurrency 4 --floor "$floor"
+  "$CARGO_TARGET_DIR/release/examples/loadgen" --url http://127.0.0.1:18182 --admin-token "$token" --second-admin-token "$(enroll_second http://127.0.0.1:18182)" --dossiers "$dossiers" --reads "$reads" --concurrency 64 --searches "$searches" --search-concurrency 4 --floor "$floor" --server-pid "$server" --clk-tck "$(getconf CLK_TCK)"
   # The server's own CPU time (user + system, all phases) and peak RSS:
   # work done, which varies less from run to run than throughput does.
   echo "server: cpu $(awk '{ printf "%.1f", ($14 + $15) / 100 }' /proc/$server/stat) s, peak rss $(awk '/VmHWM/ { printf "%.0f", $2 / 1024 }' /proc/$server/status) MiB"
