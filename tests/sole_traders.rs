@@ -18,6 +18,8 @@ const BANK: &str = "6222021001987654321";
 const NAME: &str = "王记五金店";
 const ADDRESS: &str = "杭州市西湖区文三路1号";
 const CODE: &str = "92330106MA2H4K7L3Q";
+/// The shop's clerk, a contact of the dossier: their ID number is theirs.
+const CLERK_ID: &str = "310101198503071234";
 
 fn world() -> WorldBuilder {
     World::at(T0)
@@ -70,6 +72,8 @@ impl World {
     async fn sole_trader_with_finance(&self, owner: &str) -> (String, String) {
         let mut body = sole_trader(owner, true);
         body["customer"]["sensitive_basis"] = json!("sole_trader_contract");
+        body["contacts"] = json!([{"name": "王小明", "phone": "13912340001", "role": "店员", "id_number": CLERK_ID,
+                                   "sensitive_basis": "parcel_real_name", "notice": "2025-01"}]);
         let (did, subjects) = self.app.create_ok(self.token("service"), "service_delivery", &body).await;
         let sid = subjects.last().unwrap().clone();
         let consent = json!({"purpose": "credit_assessment", "basis": "separate_consent",
@@ -218,13 +222,20 @@ async fn a_sole_traders_finance_is_its_proprietors_sensitive_data() {
     let r = w.app.put(w.token("service"), "service_delivery", &path, Some("1"), &other).await;
     assert_eq!(assert_problem(r, StatusCode::UNPROCESSABLE_ENTITY).await["errors"][0]["path"], "/customer/subject_id");
 
-    // Service cannot see the finance, so an update of theirs keeps it as it was.
-    let mut edit = sole_trader(w.id("sales"), false);
+    // Service cannot see the finance nor the clerk's ID number, so an update
+    // of the dossier as they read it keeps both as they were.
+    let (_, mut edit) = w.call(Method::GET, w.token("service"), "service_delivery", &path, None).await;
+    for read_only in ["id", "version", "hash", "redactions", "finance"] {
+        edit.as_object_mut().unwrap().remove(read_only);
+    }
+    assert!(edit["contacts"][0].get("id_number").is_none(), "{edit}");
     edit["remarks"] = json!("改为月结");
     let r = w.app.put(w.token("service"), "service_delivery", &path, Some("1"), &edit).await;
     assert_eq!(r.status(), StatusCode::OK);
     let d = w.read(w.token("finance"), "credit_assessment", &did).await;
     assert_eq!((d["finance"]["bank_account"].as_str(), d["version"].as_u64()), (Some(BANK), Some(2)), "{d}");
+    let d = w.read(w.token("officer"), "dsr", &did).await;
+    assert_eq!(d["contacts"][0]["id_number"], CLERK_ID, "{d}");
     // A corrected name is the person's corrected data (PIPL Art. 46): old
     // versions show it superseded to all but compliance.
     let mut renamed = edit.clone();
@@ -286,6 +297,23 @@ async fn a_sole_traders_finance_is_its_proprietors_sensitive_data() {
     assert_eq!(status, StatusCode::OK);
     let files = files_containing(&w.app.data_dir(), BANK);
     assert!(files.is_empty(), "the account is nowhere in clear: {files:?}");
+
+    // The dossier still changes; the erased stay erased whatever a body
+    // says of them (the template asks for a name: it is not kept).
+    let mut later = w.read(w.token("service"), "service_delivery", &did).await;
+    for read_only in ["id", "version", "hash", "redactions"] {
+        later.as_object_mut().unwrap().remove(read_only);
+    }
+    later["customer"]["name"] = json!("王某某五金");
+    later["finance"] = json!({"credit_rating": "一般"});
+    later["remarks"] = json!("客户已注销个人信息");
+    let r = w.app.put(w.token("service"), "service_delivery", &path, Some("3"), &later).await;
+    assert_eq!(r.status(), StatusCode::OK);
+    let d = w.read(w.token("finance"), "credit_assessment", &did).await;
+    assert_eq!((d["version"].as_u64(), d["remarks"].as_str()), (Some(4), Some("客户已注销个人信息")), "{d}");
+    assert_eq!(redaction(&d, "/customer/name").as_deref(), Some("erased"), "{d}");
+    assert!(d["customer"].get("name").is_none() && d.get("finance").is_none(), "{d}");
+    assert!(files_containing(&w.app.data_dir(), "王某某五金").is_empty(), "the body's name is kept nowhere");
 }
 
 /// PIPL Art. 24, GDPR Art. 22: the grade of a sole trader is explained to
@@ -334,6 +362,17 @@ async fn the_proprietor_is_explained_can_contest_and_can_refuse_the_automated_gr
     let body = json!({"grade": "A", "reason": "by hand"});
     let (status, _) = w.call(Method::POST, w.token("service"), "service_delivery", &path, Some(body)).await;
     assert_eq!(status, StatusCode::CONFLICT, "no manual grade either while the review is pending");
+    let mut regraded = w.read(w.token("service"), "service_delivery", &did).await;
+    for read_only in ["id", "version", "hash", "redactions", "finance"] {
+        regraded.as_object_mut().unwrap().remove(read_only);
+    }
+    regraded["grade"] = json!("A");
+    let version = w.read(w.token("service"), "service_delivery", &did).await["version"].to_string();
+    let r = w
+        .app
+        .put(w.token("service"), "service_delivery", &format!("/v1/dossiers/{did}"), Some(&version), &regraded)
+        .await;
+    assert_eq!(r.status(), StatusCode::CONFLICT, "nor through an update of the dossier");
 
     // Explained to the person: the grade.explain entry names them and answers their request.
     let explanation = w.person_asks(&sid, "explanation", None).await;

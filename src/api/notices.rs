@@ -7,7 +7,7 @@ use crate::archive::NotifyChannel;
 use crate::domain::dossier::FieldError;
 use crate::web::body::{Body, Errors};
 use crate::web::error::ApiError;
-use crate::web::{AppState, Ctx};
+use crate::web::{offload, AppState, Ctx};
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
@@ -54,7 +54,12 @@ pub async fn owed(
         return Err(ApiError::bad_request("cursor: the next_cursor of the previous page"));
     }
     let limit = q.limit.unwrap_or(100);
-    Ok(Json(s.archive.dossiers().notifications().list_owed(&ctx, &version, q.cursor.as_deref(), limit).await?))
+    // Every person's records are read to count those owed: off the async workers.
+    let page = offload(&s, move |a| async move {
+        a.dossiers().notifications().list_owed(&ctx, &version, q.cursor.as_deref(), limit).await
+    })
+    .await?;
+    Ok(Json(page))
 }
 
 /// `POST /v1/subjects/{sid}/notified`.

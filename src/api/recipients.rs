@@ -278,7 +278,7 @@ pub async fn volume(
     security(("bearer" = [])))]
 pub async fn notices(State(s): State<AppState>, Ctx(ctx): Ctx) -> Result<Json<Value>, ApiError> {
     let mut view = serde_json::json!({"notices": s.archive.dossiers().notices_view()?});
-    if let Some(gaps) = s.archive.governance().unannounced_recipients(&ctx)? {
+    if let Some(gaps) = s.archive.governance().unannounced_recipients(&ctx).await? {
         view["unannounced_recipients"] = Value::Array(gaps);
     }
     Ok(Json(view))

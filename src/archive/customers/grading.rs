@@ -216,6 +216,10 @@ impl Customers {
                 Ok(None) => {}
                 // Changed meanwhile: the next run sees it.
                 Err(ArchiveError::VersionMismatch { .. }) => {}
+                // One dossier's refusal (audited by the write) stops no other's.
+                Err(ArchiveError::Conflict(_)) => {
+                    tracing::warn!(dossier = %meta.id, "automated grading skipped a dossier it could not write");
+                }
                 Err(e) => return Err(e),
             }
         }

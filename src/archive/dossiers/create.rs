@@ -89,7 +89,9 @@ impl Dossiers {
             let key = subject_key(&self.keyring, self.store.as_ref(), sid, &mut keys)?;
             keys.subjects.push((sid.clone(), key));
         }
-        if let Some(sid) = split.proprietor_id() {
+        // Only a version holding the proprietor's segment needs their key
+        // (none is written once they are erased).
+        if let Some(sid) = split.proprietor_id().filter(|_| split.proprietor.is_some()) {
             let key = subject_key(&self.keyring, self.store.as_ref(), sid, &mut keys)?;
             keys.proprietor = Some((sid.clone(), key));
         }

@@ -117,7 +117,7 @@ impl Dossiers {
         let mut redactions = Vec::new();
         let mut contacts: Vec<(SubjectId, serde_json::Map<String, Value>)> = Vec::new();
         // A natural-person customer's own fields are its proprietor's.
-        let proprietor = rec.segments.iter().find_map(|s| match &s.name {
+        let mut proprietor = rec.segments.iter().find_map(|s| match &s.name {
             SegmentName::Proprietor(sid) => Some(sid.clone()),
             _ => None,
         });
@@ -212,6 +212,20 @@ impl Dossiers {
                 merge_business(target, fields);
             } else {
                 target.extend(fields);
+            }
+        }
+        // A natural-person customer's version without the proprietor's
+        // segment: written once they were erased, or (the older format)
+        // without finance; either way the fields are still theirs.
+        let named = doc.get("customer").filter(|c| c.get("kind").is_some_and(|k| k != "legal_person"));
+        let named = named.and_then(|c| c.get("subject_id")?.as_str()).and_then(|s| SubjectId::parse(s).ok());
+        if let (None, Some(sid)) = (&proprietor, named) {
+            if self.keyring.exists(&crate::crypto::KeyRef::Subject(sid.clone()))? {
+                proprietor = Some(sid);
+            } else {
+                redactions
+                    .extend(PROPRIETOR_FIELDS.map(|p| Redaction { path: p.into(), reason: RedactionReason::Erased }));
+                hide_identity = true;
             }
         }
         if hide_identity {

@@ -10,6 +10,7 @@ use crate::archive::vault::{Opened, Part, SegmentName};
 use crate::archive::Denial;
 use crate::archive::{ArchiveError, RequestCtx};
 use crate::audit::{Action, Commit, Guard, Outcome};
+use crate::crypto::KeyRef;
 use crate::domain::dossier::{Customer, Dossier, FieldError, SplitDossier};
 use crate::domain::{Classification, DossierId, RequestId, SubjectId};
 use crate::policy::access::{Change, DossierFacts, FieldOutcome};
@@ -125,6 +126,12 @@ impl Dossiers {
             let why = "the customer's kind or proprietor cannot change";
             let e = self.dossier_entry(ctx, ACTION, id, &meta.subjects, Outcome::Error, why);
             return self.gate.refuse(e, ArchiveError::Invalid(errors)).await;
+        }
+        if meta.grade_stand.contested.is_some() && dossier.grade != meta.grade {
+            // As for an override: the person's contest is decided by a review.
+            let why = "the grade is contested: a review decides it (POST /v1/dossiers/{id}/grade/review)";
+            let e = self.dossier_entry(ctx, ACTION, id, &meta.subjects, Outcome::Error, why);
+            return self.gate.refuse(e, ArchiveError::Conflict(why.into())).await;
         }
         let given = ContactCollection::of(&dossier);
         let mut split = SplitDossier::split(dossier);
@@ -314,7 +321,12 @@ impl Dossiers {
         if let Some(sid) = split.proprietor_id().cloned() {
             let finance_hidden = plan.outcome(Classification::Sensitive, Some(&sid)) != FieldOutcome::Clear;
             let identity_hidden = plan.outcome(Classification::Personal, Some(&sid)) != FieldOutcome::Clear;
-            if finance_hidden || identity_hidden {
+            if !self.keyring.exists(&KeyRef::Subject(sid.clone()))? {
+                // Erased: the erased stay erased, whatever the body says of
+                // them; the rest of the dossier can still change.
+                split.proprietor = None;
+                kept.push(format!("nothing of the erased proprietor {sid}"));
+            } else if finance_hidden || identity_hidden {
                 let before = self.vault.open_version_split(id, meta.current_version)?;
                 let part = split.proprietor.get_or_insert_with(Default::default);
                 if finance_hidden {
@@ -329,9 +341,7 @@ impl Dossiers {
                     kept.push("customer name, credit code, address".into());
                 }
             }
-            return Ok(kept);
-        }
-        if plan.outcome(Classification::Confidential, None) != FieldOutcome::Clear {
+        } else if plan.outcome(Classification::Confidential, None) != FieldOutcome::Clear {
             split.confidential = match opened(&SegmentName::Confidential)? {
                 Some(Part::Confidential(c)) => Some(c),
                 _ => None,

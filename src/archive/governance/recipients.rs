@@ -230,8 +230,12 @@ impl Governance {
 
     /// The recipients in term on the register that the notice in force
     /// does not name (PIPL Art. 17, 23: persons are told who receives
-    /// their data): for callers who may read the registers; `None` to others.
-    pub fn unannounced_recipients(&self, ctx: &RequestCtx) -> Result<Option<Vec<serde_json::Value>>, ArchiveError> {
+    /// their data): for callers who may read the registers, audited as a
+    /// read of the register; `None` to others.
+    pub async fn unannounced_recipients(
+        &self,
+        ctx: &RequestCtx,
+    ) -> Result<Option<Vec<serde_json::Value>>, ArchiveError> {
         if !self.gate.may(&ctx.principal, crate::archive::gate::Operation::RegisterRead) {
             return Ok(None);
         }
@@ -248,7 +252,10 @@ impl Governance {
             .into_iter()
             .filter(|r| r.in_term(now) && !named.contains(&norm(&r.name)))
             .map(|r| serde_json::json!({"id": r.id.to_string(), "name": r.name}))
-            .collect();
+            .collect::<Vec<_>>();
+        let why = format!("{} recipient(s) in term that the notice in force does not name", gaps.len());
+        let e = ctx.entry(Action::RecipientList, Resource::Recipients.as_str(), Outcome::Allow, why);
+        self.audit.commit(Commit::entry(e)).await?;
         Ok(Some(gaps))
     }
 

@@ -65,6 +65,9 @@ impl Retention {
                             ops.push(Op::Delete(Cf::Versions, k));
                         }
                         shredded.push(KeyRef::Dossier(did.clone()));
+                        if let Some(sid) = &m.proprietor {
+                            ops.extend(self.credit_code_links(sid, std::slice::from_ref(did))?);
+                        }
                         for sid in &m.subjects {
                             ops.push(SUBJECT_LINKS.unmark(sid, did));
                             // The person's key goes too unless another live dossier names them.

@@ -230,9 +230,11 @@ impl Subjects {
                         let c = b.customer;
                         // A version written since a natural person's name
                         // moved under their key holds none here (it is read
-                        // from their segment, after this one).
-                        let name = Some(c.name).filter(|n| !n.is_empty());
-                        if c.kind.is_natural() && c.subject_id.as_ref() == Some(sid) {
+                        // from their segment, after this one); an older one
+                        // gives it to the person alone, not to their contacts.
+                        let own = c.kind.is_natural() && c.subject_id.as_ref() == Some(sid);
+                        let name = Some(c.name).filter(|n| !n.is_empty() && (own || c.kind.is_legal_person()));
+                        if own {
                             contact.insert("customer_kind".into(), c.kind.as_str().into());
                             let fields = [("customer_name", name.clone()), ("credit_code", c.credit_code)];
                             for (k, v) in fields.into_iter().chain([("address", c.address)]) {

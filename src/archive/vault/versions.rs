@@ -303,7 +303,10 @@ impl Vault {
 
     /// Every segment of a version that can still be opened, as a split
     /// dossier: an erased person is left out (internal use: nothing of it
-    /// leaves the process unfiltered).
+    /// leaves the process unfiltered), an erased proprietor's name, credit
+    /// code and address too where a version of the older format kept them
+    /// in its business segment; so a new version made from it (a regrade,
+    /// the relationship's end) holds nothing of them.
     pub(crate) fn open_split(&self, id: &DossierId, rec: &VersionRecord) -> Result<SplitDossier, ArchiveError> {
         let mut parts = Vec::with_capacity(rec.segments.len());
         for seg in &rec.segments {
@@ -311,7 +314,15 @@ impl Vault {
                 parts.push(p);
             }
         }
-        assemble(parts)
+        let mut split = assemble(parts)?;
+        if let Some(sid) = split.proprietor_id().cloned() {
+            if !self.keyring.exists(&KeyRef::Subject(sid))? {
+                let c = &mut split.business.customer;
+                (c.name, c.credit_code, c.address) = (String::new(), None, None);
+                split.proprietor = None;
+            }
+        }
+        Ok(split)
     }
 
     /// [`Vault::open_split`] of the version `version`.
