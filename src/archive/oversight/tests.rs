@@ -294,6 +294,14 @@ fn internal(today: time::Date, ago: i64) -> NewEngagement {
     }
 }
 
+/// An archive on the manual clock, a compliance officer, and today.
+fn register(
+) -> (crate::archive::Archive, std::sync::Arc<crate::store::MemStore>, crate::archive::RequestCtx, time::Date) {
+    let (a, store, _) = archive_with_clock();
+    let today = a.now().date();
+    (a, store, ctx(&[Role::Compliance]), today)
+}
+
 /// The run a refusal names, if it is the rotation rule's.
 fn rotation(r: &Result<super::EngagementView, ArchiveError>) -> Option<(String, [String; 2])> {
     match r {
@@ -306,8 +314,8 @@ fn rotation(r: &Result<super::EngagementView, ArchiveError>) -> Option<(String, 
 
 #[tokio::test]
 async fn a_third_audit_in_a_row_by_one_firm_is_refused_and_audited_another_firm_breaks_the_run() {
-    let (a, store, _) = archive_with_clock();
-    let (o, officer, today) = (a.oversight(), ctx(&[Role::Compliance]), a.now().date());
+    let (a, store, officer, today) = register();
+    let o = a.oversight();
     let first = o.plan_engagement(&officer, by(FIRM_F, today, 1400)).await.unwrap();
     assert_eq!(first.firm.as_deref(), Some(FIRM_F), "the firm's code is shown in clear");
     let second = o.plan_engagement(&officer, by(FIRM_F, today, 700)).await.unwrap();
@@ -342,22 +350,23 @@ async fn a_third_audit_in_a_row_by_one_firm_is_refused_and_audited_another_firm_
 
 #[tokio::test]
 async fn an_internal_audit_in_between_breaks_the_run() {
-    let (a, _, _) = archive_with_clock();
-    let (o, officer, today) = (a.oversight(), ctx(&[Role::Compliance]), a.now().date());
-    o.plan_engagement(&officer, by(FIRM_F, today, 1400)).await.unwrap();
-    o.plan_engagement(&officer, by(FIRM_F, today, 700)).await.unwrap();
-    let own = o.plan_engagement(&officer, internal(today, 300)).await.unwrap();
-    assert_eq!((own.conductor, own.firm), (Conductor::Internal, None));
-    o.plan_engagement(&officer, by(FIRM_F, today, 0)).await.unwrap();
-    o.plan_engagement(&officer, by(FIRM_F, today, -700)).await.unwrap();
+    let (a, _, officer, today) = register();
+    let o = a.oversight();
+    // F, F, the company's own audit, then F and F again: no three in a row.
+    let row = [by(FIRM_F, today, 1400), by(FIRM_F, today, 700), internal(today, 300)];
+    for plan in row.into_iter().chain([by(FIRM_F, today, 0), by(FIRM_F, today, -700)]) {
+        let planned = o.plan_engagement(&officer, plan).await.unwrap();
+        assert_eq!(planned.firm.is_none(), planned.conductor == Conductor::Internal, "{planned:?}");
+    }
     let third = o.plan_engagement(&officer, by(FIRM_F, today, -1400)).await;
-    assert!(rotation(&third).is_some(), "the internal one is behind the last two: {third:?}");
+    let (firm, _) = rotation(&third).expect("the internal one is behind the last two");
+    assert_eq!(firm, FIRM_F);
 }
 
 #[tokio::test]
 async fn a_firm_is_a_valid_credit_code_named_only_on_an_external_engagement() {
-    let (a, store, _) = archive_with_clock();
-    let (o, officer, today) = (a.oversight(), ctx(&[Role::Compliance]), a.now().date());
+    let (a, store, officer, today) = register();
+    let o = a.oversight();
     assert_eq!(CreditCode::parse("91350100M000100Y44"), Err(CreditCodeError::CheckCharacter), "a bad check character");
     let named = o.plan_engagement(&officer, NewEngagement { firm: Some(firm(FIRM_F)), ..internal(today, 0) }).await;
     assert!(matches!(named, Err(ArchiveError::Invalid(ref e)) if e[0].path == "/firm"), "{named:?}");
