@@ -570,7 +570,7 @@ async fn the_restore_drill_keeps_the_erased_unreadable_verifies_the_chain_and_me
 
     let app = spawn_app_in(fresh, |_| {}).await;
     stays_erased(&app, &compliance, &service, &people[0], &ids[0]).await;
-    let kept = app.get(&service, Some("service_delivery"), &format!("/v1/dossiers/{}", ids[1])).await;
+    let kept = app.get(&compliance, Some("legal_compliance"), &format!("/v1/dossiers/{}", ids[1])).await;
     assert_eq!(kept.status(), StatusCode::OK, "the other dossier reads back");
     let restores = app.audit(&compliance, "action=backup.restore").await;
     let reason = restores[0]["reason"].as_str().unwrap();
