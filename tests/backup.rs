@@ -1,6 +1,7 @@
 //! Backup sets (issue 11, first part): online and offline sets, encrypted
 //! objects with no plaintext in the target, incremental sets, signed
-//! manifests, and `custos backup verify` naming a damaged file.
+//! manifests, and `custos backup verify` naming a damaged file; the
+//! restore drill, which measures and prints the restore time.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // tests: a panic fails the run
 
 mod common;
@@ -18,6 +19,39 @@ fn cli(args: &[&str]) -> (Option<i32>, String, String) {
         String::from_utf8_lossy(&out.stdout).into_owned(),
         String::from_utf8_lossy(&out.stderr).into_owned(),
     )
+}
+
+/// `custos backup restore` of the newest set of `target` into `data`, with
+/// the master key file and `extra` flags (the verifier key among them).
+fn restore_set(target: &Path, data: &Path, master: &Path, extra: &[&str]) -> (Option<i32>, String, String) {
+    let (target, data, master) = (target.to_str().unwrap(), data.to_str().unwrap(), master.to_str().unwrap());
+    let mut args = vec!["backup", "restore", "--from", target, "--data-dir", data, "--master-key-file", master];
+    args.extend_from_slice(extra);
+    cli(&args)
+}
+
+/// `n` dossiers of the fixtures created by `service` (principal `sid`):
+/// their ids and each one's first contact's subject id.
+async fn dossiers(app: &TestApp, service: &str, sid: &str, n: usize) -> (Vec<String>, Vec<String>) {
+    let (mut ids, mut people) = (Vec::new(), Vec::new());
+    for i in 0..n {
+        let c: Value = app.create(service, "service_delivery", &fixture(i, sid)).await.json().await.unwrap();
+        ids.push(c["id"].as_str().unwrap().to_owned());
+        people.push(c["subjects"][0].as_str().unwrap().to_owned());
+    }
+    (ids, people)
+}
+
+/// After a restore: the erased `person` reads as erased, and `dossier`'s
+/// first contact (theirs) has no name, redacted as erased.
+async fn stays_erased(app: &TestApp, compliance: &str, service: &str, person: &str, dossier: &str) {
+    let subject: Value =
+        app.get(compliance, Some("dsr"), &format!("/v1/subjects/{person}")).await.json().await.unwrap();
+    assert_eq!(subject["status"], "erased", "{subject}");
+    let first: Value =
+        app.get(service, Some("service_delivery"), &format!("/v1/dossiers/{dossier}")).await.json().await.unwrap();
+    assert!(redacted(&first, "erased").iter().any(|p| p == "/contacts/0/name"), "{first}");
+    assert!(first["contacts"][0].get("name").is_none(), "{first}");
 }
 
 fn verify(target: &Path) -> (Option<i32>, String, String) {
@@ -325,13 +359,7 @@ async fn a_restore_keeps_erased_people_erased() {
     .await;
     let (sid, service) = app.principal(&["service"], "华东").await;
     let (_, compliance) = app.principal(&["compliance"], "").await;
-    let mut ids = Vec::new();
-    let mut people = Vec::new();
-    for i in 0..3 {
-        let c: Value = app.create(&service, "service_delivery", &fixture(i, &sid)).await.json().await.unwrap();
-        ids.push(c["id"].as_str().unwrap().to_owned());
-        people.push(c["subjects"][0].as_str().unwrap().to_owned());
-    }
+    let (ids, people) = dossiers(&app, &service, &sid, 3).await;
     let set: Value = app.request(Method::POST, ADMIN_TOKEN, "", "/v1/backups", None).await.json().await.unwrap();
     // After the set: an erasure, and a dossier the set does not hold.
     let r = app
@@ -392,22 +420,12 @@ async fn a_restore_keeps_erased_people_erased() {
     let fresh = tempfile::tempdir().unwrap();
     let new_data = fresh.path().join("data");
     let restore = |extra: &[&str]| {
-        let mut args = vec![
-            "backup",
-            "restore",
-            "--from",
-            target.to_str().unwrap(),
-            "--data-dir",
-            new_data.to_str().unwrap(),
-            "--master-key-file",
-            master.to_str().unwrap(),
-        ];
-        args.extend_from_slice(extra);
+        let mut args = extra.to_vec();
         if !extra.contains(&"--no-key") {
             args.extend_from_slice(&["--verifier-key", vkey.as_str()]);
         }
         args.retain(|a| *a != "--no-key");
-        cli(&args)
+        restore_set(&target, &new_data, &master, &args)
     };
     // The key comes from the operator, never from the target: without it,
     // nothing is restored; with the target's marker changed, the operator's
@@ -467,14 +485,7 @@ async fn a_restore_keeps_erased_people_erased() {
 
     // Served again: the erased person stays erased; the rest reads back.
     let app = spawn_app_in(fresh, |_| {}).await;
-    let subject: Value =
-        app.get(&compliance, Some("dsr"), &format!("/v1/subjects/{}", people[0])).await.json().await.unwrap();
-    assert_eq!(subject["status"], "erased", "{subject}");
-    let first: Value =
-        app.get(&service, Some("service_delivery"), &format!("/v1/dossiers/{}", ids[0])).await.json().await.unwrap();
-    let erased = redacted(&first, "erased");
-    assert!(erased.iter().any(|p| p == "/contacts/0/name"), "{first}");
-    assert!(first["contacts"][0].get("name").is_none(), "{first}");
+    stays_erased(&app, &compliance, &service, &people[0], &ids[0]).await;
     let r = app.get(&compliance, Some("legal_compliance"), &format!("/v1/dossiers/{}", ids[1])).await;
     assert_eq!(r.status(), StatusCode::OK);
     let gone = app.get(&compliance, Some("legal_compliance"), &format!("/v1/dossiers/{}", ids[2])).await;
@@ -507,6 +518,73 @@ async fn a_restore_keeps_erased_people_erased() {
     let (code, out, err) =
         cli(&["audit", "verify", "--data-dir", data.to_str().unwrap(), "--checkpoint", auditors.to_str().unwrap()]);
     assert_eq!(code, Some(0), "{out}{err}");
+}
+
+/// The restore drill CI runs with every test (GDPR Art. 32(1)(c), (d):
+/// restore in a timely manner, tested regularly): a set, an erasure after
+/// it, the data directory lost, the set restored into a new one. The
+/// erased person stays unreadable, the restored log verifies, and the
+/// restore reports how long each phase took, in its printed report and in
+/// its `backup.restore` entry; printed here too, so that CI's log shows the
+/// recovery time. No duration is asserted against a goal: a slow machine
+/// does not fail a test.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_restore_drill_keeps_the_erased_unreadable_verifies_the_chain_and_measures_its_phases() {
+    let (app, target) = app_with_target().await;
+    let (sid, service) = app.principal(&["service"], "华东").await;
+    let (_, compliance) = app.principal(&["compliance"], "").await;
+    let (ids, people) = dossiers(&app, &service, &sid, 2).await;
+    let r = app.request(Method::POST, ADMIN_TOKEN, "", "/v1/backups", None).await;
+    assert_eq!(r.status(), StatusCode::CREATED);
+    let erase = format!("/v1/subjects/{}/erasure", people[0]);
+    let r =
+        app.request(Method::POST, &compliance, "dsr", &erase, Some(serde_json::json!({"reason": "consent_withdrawn"})));
+    assert_eq!(r.await.status(), StatusCode::OK);
+    let master = app.data_dir().with_extension("master-key");
+    let vkey = app.get(&compliance, None, "/v1/audit/verifier-key").await.text().await.unwrap().trim().to_owned();
+    let _old = app.stop().await;
+
+    let fresh = tempfile::tempdir().unwrap();
+    let new_data = fresh.path().join("data");
+    let (code, out, err) = restore_set(&target, &new_data, &master, &["--verifier-key", &vkey]);
+    assert_eq!(code, Some(0), "{out}{err}");
+    assert!(out.contains("1 person(s) erased again"), "the erasure after the set: {out}");
+    // The measured phases: each present, a duration in seconds; the total
+    // spans them all.
+    let line = out.lines().find_map(|l| l.trim().strip_prefix("restore time: ")).expect("a restore time line");
+    eprintln!("restore drill: RTO of the restore itself: {line}");
+    let took: std::collections::BTreeMap<&str, f64> = line
+        .split_whitespace()
+        .map(|part| {
+            let (name, secs) = part.split_once('=').unwrap();
+            (name, secs.strip_suffix('s').unwrap().parse::<f64>().unwrap())
+        })
+        .collect();
+    let phases = ["check", "extract", "journal", "log"];
+    for name in phases.iter().chain(&["total"]) {
+        assert!(took.get(name).is_some_and(|s| s.is_finite() && *s >= 0.0), "{name} in {line}");
+    }
+    let largest = phases.iter().map(|p| took[p]).fold(0.0, f64::max);
+    assert!(took["total"] >= largest, "the total spans every phase: {line}");
+    std::fs::copy(&master, fresh.path().join("data.master-key")).unwrap();
+
+    let app = spawn_app_in(fresh, |_| {}).await;
+    stays_erased(&app, &compliance, &service, &people[0], &ids[0]).await;
+    let kept = app.get(&compliance, Some("legal_compliance"), &format!("/v1/dossiers/{}", ids[1])).await;
+    assert_eq!(kept.status(), StatusCode::OK, "the other dossier reads back");
+    let restores = app.audit(&compliance, "action=backup.restore").await;
+    let reason = restores[0]["reason"].as_str().unwrap();
+    assert!(reason.contains(&format!("took {line}")), "the entry records the same times: {reason}");
+    let data = app.data_dir();
+    let _kept = app.stop().await;
+    let contact = &fixture(0, &sid)["contacts"][0];
+    for f in ["name", "phone", "email"] {
+        if let Some(v) = contact[f].as_str() {
+            assert!(files_containing(&data, v).is_empty(), "{f} of the erased person is nowhere on disk");
+        }
+    }
+    let verified = audit_verify(&data);
+    assert!(verified.status.success(), "the chain verifies: {}", String::from_utf8_lossy(&verified.stderr));
 }
 
 /// kill -9 while sets are being taken, at several moments: the target never

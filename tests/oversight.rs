@@ -3,7 +3,8 @@
 //! the decisions behind their levels, what an important grade drives (the
 //! security assessment abroad, the yearly risk assessment), engagements run
 //! to their report and the authority, findings to a fix a second officer
-//! verifies, and the schedule's alerts on the right days.
+//! verifies, the schedule's alerts on the right days, and no firm auditing
+//! three times in a row.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // tests: a panic fails the run
 
 mod common;
@@ -163,7 +164,8 @@ fn report_b64() -> String {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_engagement_runs_to_its_report_and_each_finding_to_a_fix_a_second_officer_verifies() {
     let w = world().start().await;
-    let plan = json!({"kind": "pi_compliance", "conductor": "external", "auditor": "某某会计师事务所, lead auditor",
+    let plan = json!({"kind": "pi_compliance", "conductor": "external", "firm": "91350100M000100Y43",
+                      "auditor": "某某会计师事务所, lead auditor",
                       "scope": "consent, retention, rights, cross-border", "planned_on": "2026-12-01"});
     let (status, _) = call(&w, "auditor", Method::POST, "/v1/compliance-audits", Some(plan.clone())).await;
     assert_eq!(status, StatusCode::FORBIDDEN, "the auditor reads only");
@@ -289,4 +291,71 @@ async fn the_schedule_reminds_before_the_due_day_flags_it_after_and_a_late_findi
     assert!(deadline_alerts(&w).await.is_empty(), "raised once");
     let (_, v) = call(&w, "auditor", Method::GET, &format!("/v1/compliance-audits/{id}"), None).await;
     assert_eq!(v["findings"][0]["overdue"], true, "{v}");
+}
+
+/// The Compliance-Audit Measures (2025): one professional institution does
+/// not audit the same handler three times in a row. The firm is named by
+/// its unified social credit code; a malformed one, one on an internal
+/// engagement or none on an external audit is a 422 naming `/firm`; the
+/// third in a row is a 403 `auditor-rotation` naming the firm and the two
+/// engagements, audited; an internal audit or another firm breaks the run.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_third_audit_in_a_row_by_one_firm_is_refused_with_its_denial_and_audited() {
+    const F: &str = "91350100M000100Y43";
+    const G: &str = "91110000802100433B";
+    let w = world().start().await;
+    let plan = |conductor: &str, firm: Option<&str>, on: &str| {
+        let mut p = json!({"kind": "pi_compliance", "conductor": conductor, "auditor": "审计机构, lead auditor",
+                           "scope": "all processing", "planned_on": on});
+        if let Some(f) = firm {
+            p["firm"] = json!(f);
+        }
+        p
+    };
+    let post = |body: Value| call(&w, "officer", Method::POST, "/v1/compliance-audits", Some(body));
+    for (body, why) in [
+        (plan("external", Some("91350100M000100Y44"), "2026-12-01"), "a wrong check character"),
+        (plan("external", Some("91350100M000100Y4"), "2026-12-01"), "17 characters"),
+        (plan("external", Some("91350100I000100Y43"), "2026-12-01"), "an I"),
+        (plan("internal", Some(F), "2026-12-01"), "a firm on an internal engagement"),
+        (plan("external", None, "2026-12-01"), "an external audit without its firm"),
+    ] {
+        let (status, p) = post(body).await;
+        assert_eq!(
+            (status, p["errors"][0]["path"].as_str()),
+            (StatusCode::UNPROCESSABLE_ENTITY, Some("/firm")),
+            "{why}: {p}"
+        );
+    }
+    // The two before custos, recorded as engagements with their past dates.
+    let mut run = Vec::new();
+    for on in ["2022-11-01", "2024-11-01"] {
+        let (status, e) = post(plan("external", Some(F), on)).await;
+        assert_eq!((status, e["firm"].as_str()), (StatusCode::CREATED, Some(F)), "{e}");
+        run.push(e["id"].as_str().unwrap().to_owned());
+    }
+    let (status, p) = post(plan("external", Some(F), "2026-12-01")).await;
+    assert_eq!((status, p["denial"].as_str()), (StatusCode::FORBIDDEN, Some("auditor-rotation")), "{p}");
+    let detail = p["detail"].as_str().unwrap();
+    assert!(detail.contains(F) && run.iter().all(|id| detail.contains(id.as_str())), "{detail}");
+    let log = w.app.audit(w.token("officer"), "action=compliance_audit.create").await;
+    let denied: Vec<&Value> = log.iter().filter(|e| e["outcome"] == "deny").collect();
+    assert_eq!(denied.len(), 1, "{log:#?}");
+    let reason = denied[0]["reason"].as_str().unwrap();
+    assert!(reason.contains(F) && run.iter().all(|id| reason.contains(id.as_str())), "{reason}");
+    let (_, v) = call(&w, "auditor", Method::GET, "/v1/compliance-audits", None).await;
+    assert_eq!(v["engagements"].as_array().unwrap().len(), 2, "the refused one is not recorded: {v}");
+    assert_eq!(v["engagements"][0]["firm"], F, "the auditor sees the firm's code: {v}");
+
+    // An internal audit breaks the run; so does another firm.
+    let (status, _) = post(plan("internal", None, "2025-11-01")).await;
+    assert_eq!(status, StatusCode::CREATED);
+    let (status, _) = post(plan("external", Some(F), "2026-12-01")).await;
+    assert_eq!(status, StatusCode::CREATED, "F, F, internal, F");
+    let (status, _) = post(plan("external", Some(G), "2027-12-01")).await;
+    assert_eq!(status, StatusCode::CREATED);
+    let (status, p) = post(plan("external", Some(G), "2028-12-01")).await;
+    assert_eq!(status, StatusCode::CREATED, "{p}");
+    let (status, p) = post(plan("external", Some(G), "2029-12-01")).await;
+    assert_eq!((status, p["denial"].as_str()), (StatusCode::FORBIDDEN, Some("auditor-rotation")), "{p}");
 }

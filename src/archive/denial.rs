@@ -3,7 +3,7 @@
 //! are both made from it, so that no refusal and no policy name is ever
 //! parsed back out of text.
 
-use crate::domain::{ProcessingKind, RecipientId, RequestId};
+use crate::domain::{CreditCode, EngagementId, ProcessingKind, RecipientId, RequestId};
 use crate::policy::access::Basis;
 use std::fmt;
 
@@ -76,6 +76,10 @@ pub enum Denial {
     /// A contested grade is reviewed by someone other than the customer's
     /// account manager (PIPL Art. 24(3); GDPR Art. 22(3)).
     OwnCustomerReview,
+    /// The firm conducted the two personal-information compliance audits
+    /// next to this one in the register's order: a third in a row is not
+    /// allowed (Compliance-Audit Measures 2025).
+    AuditorRotation { firm: CreditCode, run: [EngagementId; 2] },
 }
 
 /// What the request an export names lacks.
@@ -174,12 +178,13 @@ impl Denial {
             Denial::SecondFactorLocked => "second-factor-locked",
             Denial::RestrictionLiftNotNotified => "restriction-lift-not-notified",
             Denial::OwnCustomerReview => "own-customer-review",
+            Denial::AuditorRotation { .. } => "auditor-rotation",
         }
     }
 
     /// The codes a 403 carries as `denial` (the OpenAPI `Problem` schema
     /// lists them; docs/api.md's table is checked against them).
-    pub const FORBIDDEN_CODES: [&'static str; 21] = [
+    pub const FORBIDDEN_CODES: [&'static str; 22] = [
         "policy",
         "fields-not-clear",
         "nothing-visible",
@@ -201,6 +206,7 @@ impl Denial {
         "second-factor-invalid",
         "second-factor-locked",
         "own-customer-review",
+        "auditor-rotation",
     ];
 
     /// Whether the caller is answered 403 with this denial. The others are
@@ -341,6 +347,11 @@ impl fmt::Display for Denial {
                 "the person was not told before the lift of their restriction (GDPR Art. 18(3)): no notice recorded since it began",
             ),
             Denial::OwnCustomerReview => f.write_str("the reviewer is the customer's account manager"),
+            Denial::AuditorRotation { firm, run: [a, b] } => write!(
+                f,
+                "firm {firm} conducted the personal-information compliance audits {a} and {b}: a third in a row \
+                 by the same firm is not allowed (Compliance-Audit Measures 2025)"
+            ),
         }
     }
 }
@@ -402,6 +413,10 @@ mod tests {
             Denial::SecondFactorLocked,
             Denial::RestrictionLiftNotNotified,
             Denial::OwnCustomerReview,
+            Denial::AuditorRotation {
+                firm: CreditCode::parse("91350100M000100Y43").unwrap(),
+                run: [EngagementId::generate(), EngagementId::generate()],
+            },
         ];
         for d in &all {
             match d {
@@ -430,6 +445,7 @@ mod tests {
                 Denial::SecondFactorRequired | Denial::SecondFactorInvalid | Denial::SecondFactorLocked => {}
                 Denial::RestrictionLiftNotNotified => {}
                 Denial::OwnCustomerReview => {}
+                Denial::AuditorRotation { .. } => {}
             }
         }
         all
@@ -449,7 +465,7 @@ mod tests {
         let mut codes: Vec<&str> = all.iter().map(Denial::code).collect();
         codes.sort_unstable();
         codes.dedup();
-        assert_eq!(codes.len(), 27, "one code per variant");
+        assert_eq!(codes.len(), 28, "one code per variant");
     }
 
     #[test]

@@ -2,11 +2,13 @@
 //! into one of these first, so the layers below never see an unchecked string.
 
 pub mod catalog;
+mod credit_code;
 pub mod dossier;
 mod ids;
 mod jurisdiction;
 mod lang;
 
+pub use credit_code::{CreditCode, CreditCodeError};
 pub use ids::{
     AlertId, AssessmentId, BackupId, BatchId, CertificateId, DossierId, ExportId, HoldId, IdError, IncidentId,
     InteractionId, PrincipalId, RecipientId, RequestId, SubjectId, TokenId, TransferId,

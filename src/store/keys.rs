@@ -285,6 +285,13 @@ pub fn audit_schedule(kind: &str) -> Vec<u8> {
     format!("cq/{kind}").into_bytes()
 }
 
+/// `registers`: how many engagements of one kind were planned: every plan
+/// changes it, so a plan checked against the others commits only if none
+/// was planned meanwhile.
+pub fn engagements_planned(kind: &str) -> Vec<u8> {
+    format!("cv/{kind}").into_bytes()
+}
+
 /// `registers`: the digest of a privacy-notice version, recorded once it
 /// is in force.
 pub fn notice(version: &str) -> Vec<u8> {

@@ -1,7 +1,10 @@
 //! The compliance-audit register (PIPL Art. 54; NDSMR Art. 27; the 2025
 //! compliance-audit Measures; the yearly risk assessment of important
 //! data, NDSMR Art. 30-33): each engagement's kind, who conducts it (an
-//! internal body or an outside firm, by organisation and role, sealed),
+//! internal body or an outside firm, by organisation and role, sealed;
+//! an outside firm of a personal-information audit also by its unified
+//! social credit code, in clear, for the rule that one firm does not audit
+//! three times in a row: `plan`),
 //! its scope (sealed), when it was planned, started and ended, its
 //! conclusion and report (sealed under the registers key, the report's
 //! SHA-256 recorded) and the day it was reported to the authority. An
@@ -17,7 +20,7 @@ use crate::archive::{ArchiveError, RequestCtx, Resource};
 use crate::audit::{Action, Commit, CommitError, EntryBody, Outcome};
 use crate::crypto::Sealed;
 use crate::domain::dossier::FieldError;
-use crate::domain::{EngagementId, PrincipalId};
+use crate::domain::{CreditCode, EngagementId, PrincipalId};
 use crate::policy::audits::EngagementKind;
 use crate::store::{keys, Cf, Held, Table};
 use serde::{Deserialize, Serialize};
@@ -47,6 +50,9 @@ pub enum EngagementState {
 pub struct NewEngagement {
     pub kind: EngagementKind,
     pub conductor: Conductor,
+    /// The outside firm's unified social credit code: required for an
+    /// external personal-information audit, refused for an internal one.
+    pub firm: Option<CreditCode>,
     /// The organisation and the auditor's role, never a person's name
     /// (sealed all the same).
     pub auditor: String,
@@ -73,22 +79,33 @@ const REPORTS: Table<EngagementId, Sealed> = Table::new(Cf::Registers, b"cr/", k
 pub(super) struct EngagementRecord {
     pub(super) id: EngagementId,
     pub(super) kind: EngagementKind,
-    conductor: Conductor,
-    auditor: Sealed,
-    scope: Sealed,
-    planned_on: Date,
-    started_on: Option<Date>,
+    pub(super) conductor: Conductor,
+    /// The outside firm's code (an organisation's, in clear); `None` for an
+    /// internal engagement, and for one recorded before firms were named.
+    #[serde(default)]
+    pub(super) firm: Option<CreditCode>,
+    pub(super) auditor: Sealed,
+    pub(super) scope: Sealed,
+    pub(super) planned_on: Date,
+    pub(super) started_on: Option<Date>,
     pub(super) ended_on: Option<Date>,
     pub(super) state: EngagementState,
-    conclusion: Option<Sealed>,
-    report_sha256: Option<String>,
-    report_bytes: u64,
-    report_type: Option<String>,
-    reported_on: Option<Date>,
+    pub(super) conclusion: Option<Sealed>,
+    pub(super) report_sha256: Option<String>,
+    pub(super) report_bytes: u64,
+    pub(super) report_type: Option<String>,
+    pub(super) reported_on: Option<Date>,
     pub(super) findings: Vec<FindingRecord>,
-    recorded_by: PrincipalId,
+    pub(super) recorded_by: PrincipalId,
     #[serde(with = "time::serde::rfc3339")]
-    recorded_at: OffsetDateTime,
+    pub(super) recorded_at: OffsetDateTime,
+}
+
+impl EngagementRecord {
+    /// The register's order: by planned day, then by when each was recorded.
+    pub(super) fn order(&self) -> (Date, OffsetDateTime) {
+        (self.planned_on, self.recorded_at)
+    }
 }
 
 /// An engagement as shown.
@@ -97,6 +114,8 @@ pub struct EngagementView {
     pub id: String,
     pub kind: EngagementKind,
     pub conductor: Conductor,
+    /// The outside firm's unified social credit code (GB 32100-2015).
+    pub firm: Option<String>,
     pub auditor: String,
     pub scope: String,
     /// ISO 8601 dates.
@@ -154,7 +173,7 @@ fn future(errors: &mut Vec<FieldError>, path: &str, day: Date, today: Date) {
 impl Oversight {
     pub(super) fn engagements(&self) -> Result<Vec<EngagementRecord>, ArchiveError> {
         let mut all: Vec<EngagementRecord> = ENGAGEMENTS.values(self.store.as_ref()).collect::<Result<_, _>>()?;
-        all.sort_by_key(|e| (e.planned_on, e.recorded_at));
+        all.sort_by_key(EngagementRecord::order);
         Ok(all)
     }
 
@@ -165,6 +184,7 @@ impl Oversight {
             id: r.id.to_string(),
             kind: r.kind,
             conductor: r.conductor,
+            firm: r.firm.as_ref().map(ToString::to_string),
             auditor: self.open(owner, "auditor", &r.auditor)?,
             scope: self.open(owner, "scope", &r.scope)?,
             planned_on: iso(r.planned_on),
@@ -181,43 +201,6 @@ impl Oversight {
             recorded_by: r.recorded_by.to_string(),
             recorded_at: r.recorded_at,
         })
-    }
-
-    /// `POST /v1/compliance-audits` (compliance): plans an engagement.
-    #[tracing::instrument(level = "debug", skip_all)]
-    pub async fn plan_engagement(&self, ctx: &RequestCtx, n: NewEngagement) -> Result<EngagementView, ArchiveError> {
-        const ACTION: Action = Action::ComplianceAuditCreate;
-        self.gate.require_register(ctx, ACTION, Resource::ComplianceAudits.as_str(), Access::Keep).await?;
-        let id = EngagementId::generate();
-        let record = EngagementRecord {
-            id: id.clone(),
-            kind: n.kind,
-            conductor: n.conductor,
-            auditor: self.seal(id.as_str(), "auditor", n.auditor.as_bytes())?,
-            scope: self.seal(id.as_str(), "scope", n.scope.as_bytes())?,
-            planned_on: n.planned_on,
-            started_on: None,
-            ended_on: None,
-            state: EngagementState::Planned,
-            conclusion: None,
-            report_sha256: None,
-            report_bytes: 0,
-            report_type: None,
-            reported_on: None,
-            findings: Vec::new(),
-            recorded_by: ctx.principal.id.clone(),
-            recorded_at: self.clock.now(),
-        };
-        let reason = format!("{} ({:?}) planned for {}", n.kind.as_str(), n.conductor, n.planned_on);
-        let e = ctx.entry(ACTION, id.as_str(), Outcome::Allow, reason);
-        let change = ENGAGEMENTS.insert(&id, &record)?;
-        match self.audit.commit(Commit::guarded(change, vec![], e)).await {
-            Err(CommitError::Conflict) => {
-                return Err(ArchiveError::Conflict("the engagement id is taken: retry".into()))
-            }
-            other => other?,
-        };
-        self.engagement_view(&record)
     }
 
     /// `GET /v1/compliance-audits` (compliance, auditor): the schedule of

@@ -13,6 +13,7 @@
 mod audits;
 mod findings;
 mod grades;
+mod plan;
 mod responsible;
 mod schedule;
 

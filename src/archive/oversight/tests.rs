@@ -6,7 +6,7 @@ use super::{NewFinding, NewGradeDecision, Severity};
 use crate::archive::testkit::{archive_with_clock, archive_with_policy, ctx, last_entry};
 use crate::archive::{ArchiveError, Denial};
 use crate::audit::Outcome;
-use crate::domain::Role;
+use crate::domain::{CreditCode, CreditCodeError, Role};
 use crate::policy::audits::EngagementKind;
 use crate::policy::data_grades::Level;
 use crate::store::{Cf, KvStore};
@@ -56,10 +56,19 @@ async fn a_grade_is_decided_at_the_policys_level_by_compliance_and_read_by_the_a
     }
 }
 
+/// Published unified social credit codes, standing for two audit firms.
+const FIRM_F: &str = "91350100M000100Y43";
+const FIRM_G: &str = "91110000802100433B";
+
+fn firm(code: &str) -> CreditCode {
+    CreditCode::parse(code).unwrap()
+}
+
 fn engagement(kind: EngagementKind, planned_on: time::Date) -> NewEngagement {
     NewEngagement {
         kind,
         conductor: Conductor::External,
+        firm: Some(firm(FIRM_F)),
         auditor: "某某会计师事务所, lead auditor".into(),
         scope: "consent, retention, rights handling, cross-border transfers".into(),
         planned_on,
@@ -266,4 +275,134 @@ async fn general_data_alone_needs_no_responsible_person() {
     let raised = o.check_audits().await.unwrap();
     assert!(raised.iter().all(|a| a.rule != "data_security_responsible_missing"), "{raised:?}");
     assert!(o.data_grades(&ctx(&[Role::Compliance])).await.unwrap().responsible.is_none());
+}
+
+/// An external personal-information audit by `code`, planned `ago` days back.
+fn by(code: &str, today: time::Date, ago: i64) -> NewEngagement {
+    NewEngagement {
+        firm: Some(firm(code)),
+        ..engagement(EngagementKind::PiCompliance, today - time::Duration::days(ago))
+    }
+}
+
+fn internal(today: time::Date, ago: i64) -> NewEngagement {
+    NewEngagement {
+        conductor: Conductor::Internal,
+        firm: None,
+        auditor: "内审部, audit lead".into(),
+        ..engagement(EngagementKind::PiCompliance, today - time::Duration::days(ago))
+    }
+}
+
+/// An archive on the manual clock, a compliance officer, and today.
+fn register(
+) -> (crate::archive::Archive, std::sync::Arc<crate::store::MemStore>, crate::archive::RequestCtx, time::Date) {
+    let (a, store, _) = archive_with_clock();
+    let today = a.now().date();
+    (a, store, ctx(&[Role::Compliance]), today)
+}
+
+/// The run a refusal names, if it is the rotation rule's.
+fn rotation(r: &Result<super::EngagementView, ArchiveError>) -> Option<(String, [String; 2])> {
+    match r {
+        Err(ArchiveError::Forbidden { denial: Denial::AuditorRotation { firm, run: [a, b] }, .. }) => {
+            Some((firm.to_string(), [a.to_string(), b.to_string()]))
+        }
+        _ => None,
+    }
+}
+
+#[tokio::test]
+async fn a_third_audit_in_a_row_by_one_firm_is_refused_and_audited_another_firm_breaks_the_run() {
+    let (a, store, officer, today) = register();
+    let o = a.oversight();
+    let first = o.plan_engagement(&officer, by(FIRM_F, today, 1400)).await.unwrap();
+    assert_eq!(first.firm.as_deref(), Some(FIRM_F), "the firm's code is shown in clear");
+    let second = o.plan_engagement(&officer, by(FIRM_F, today, 700)).await.unwrap();
+    let third = o.plan_engagement(&officer, by(FIRM_F, today, 0)).await;
+    let run = [first.id.clone(), second.id.clone()];
+    assert_eq!(rotation(&third), Some((FIRM_F.to_owned(), run.clone())), "{third:?}");
+    let entry = last_entry(&store).body;
+    assert_eq!((entry.outcome, entry.action.as_str()), (Outcome::Deny, "compliance_audit.create"));
+    assert!(entry.reason.contains(FIRM_F) && run.iter().all(|id| entry.reason.contains(id)), "{}", entry.reason);
+    let Err(ArchiveError::Forbidden { detail, .. }) = &third else { unreachable!() };
+    assert!(detail.contains(FIRM_F) && detail.contains(&first.id) && detail.contains(&second.id), "{detail}");
+    assert_eq!(o.audit_register(&officer).await.unwrap().engagements.len(), 2, "nothing was recorded");
+
+    // A past engagement recorded late is checked against its neighbours:
+    // before the two, or between them, it would make three in a row too.
+    for ago in [2100, 1000] {
+        let late = o.plan_engagement(&officer, by(FIRM_F, today, ago)).await;
+        assert_eq!(rotation(&late), Some((FIRM_F.to_owned(), run.clone())), "{ago} days ago: {late:?}");
+    }
+    // Another firm is free to audit, and after it the first firm again.
+    let other = o.plan_engagement(&officer, by(FIRM_G, today, 0)).await.unwrap();
+    assert_eq!(other.firm.as_deref(), Some(FIRM_G));
+    o.plan_engagement(&officer, by(FIRM_F, today, -30)).await.unwrap();
+    // A risk assessment by the firm is no personal-information audit.
+    let mut risk = by(FIRM_F, today, -60);
+    risk.kind = EngagementKind::ImportantDataRisk;
+    o.plan_engagement(&officer, risk).await.unwrap();
+    o.plan_engagement(&officer, by(FIRM_F, today, -90)).await.unwrap();
+    let fourth = o.plan_engagement(&officer, by(FIRM_F, today, -120)).await;
+    assert!(rotation(&fourth).is_some(), "F, G, F, F and F again: {fourth:?}");
+}
+
+#[tokio::test]
+async fn an_internal_audit_in_between_breaks_the_run() {
+    let (a, _, officer, today) = register();
+    let o = a.oversight();
+    // F, F, the company's own audit, then F and F again: no three in a row.
+    let row = [by(FIRM_F, today, 1400), by(FIRM_F, today, 700), internal(today, 300)];
+    for plan in row.into_iter().chain([by(FIRM_F, today, 0), by(FIRM_F, today, -700)]) {
+        let planned = o.plan_engagement(&officer, plan).await.unwrap();
+        assert_eq!(planned.firm.is_none(), planned.conductor == Conductor::Internal, "{planned:?}");
+    }
+    let third = o.plan_engagement(&officer, by(FIRM_F, today, -1400)).await;
+    let (firm, _) = rotation(&third).expect("the internal one is behind the last two");
+    assert_eq!(firm, FIRM_F);
+}
+
+#[tokio::test]
+async fn a_firm_is_a_valid_credit_code_named_only_on_an_external_engagement() {
+    let (a, store, officer, today) = register();
+    let o = a.oversight();
+    assert_eq!(CreditCode::parse("91350100M000100Y44"), Err(CreditCodeError::CheckCharacter), "a bad check character");
+    let named = o.plan_engagement(&officer, NewEngagement { firm: Some(firm(FIRM_F)), ..internal(today, 0) }).await;
+    assert!(matches!(named, Err(ArchiveError::Invalid(ref e)) if e[0].path == "/firm"), "{named:?}");
+    assert_eq!(last_entry(&store).body.outcome, Outcome::Error, "audited");
+    let unnamed = o.plan_engagement(&officer, NewEngagement { firm: None, ..by(FIRM_F, today, 0) }).await;
+    assert!(matches!(unnamed, Err(ArchiveError::Invalid(ref e)) if e[0].path == "/firm"), "{unnamed:?}");
+    let mut risk = NewEngagement { firm: None, ..by(FIRM_F, today, 0) };
+    risk.kind = EngagementKind::ImportantDataRisk;
+    assert_eq!(o.plan_engagement(&officer, risk).await.unwrap().firm, None, "optional for a risk assessment");
+
+    // An engagement recorded before firms were named still decodes, with
+    // no firm, and breaks no run and makes none.
+    let old = o.plan_engagement(&officer, by(FIRM_F, today, 700)).await.unwrap();
+    let key = crate::store::keys::engagement(&crate::domain::EngagementId::parse(&old.id).unwrap());
+    let mut raw: serde_json::Value = serde_json::from_slice(&store.get(Cf::Registers, &key).unwrap().unwrap()).unwrap();
+    raw.as_object_mut().unwrap().remove("firm");
+    store.write(&[crate::store::Op::Put(Cf::Registers, key, serde_json::to_vec(&raw).unwrap())], true).unwrap();
+    assert_eq!(o.engagement(&officer, &old.id).await.unwrap().firm, None);
+    o.plan_engagement(&officer, by(FIRM_F, today, 1400)).await.unwrap();
+    o.plan_engagement(&officer, by(FIRM_F, today, 0)).await.unwrap();
+}
+
+#[tokio::test]
+async fn two_plans_racing_do_not_both_pass_the_rule() {
+    let (a, _, _) = archive_with_clock();
+    let (o, today) = (a.oversight(), a.now().date());
+    let (one, two) = (ctx(&[Role::Compliance]), ctx(&[Role::Compliance]));
+    o.plan_engagement(&one, by(FIRM_F, today, 700)).await.unwrap();
+    for round in 0..5 {
+        let (x, y) = tokio::join!(
+            o.plan_engagement(&one, by(FIRM_F, today, -10 * round)),
+            o.plan_engagement(&two, by(FIRM_F, today, -10 * round - 5))
+        );
+        assert_eq!(usize::from(x.is_ok()) + usize::from(y.is_ok()), 1, "round {round}: {x:?} {y:?}");
+        assert!(rotation(&x).is_some() || rotation(&y).is_some(), "the other is refused by the rule");
+        o.plan_engagement(&one, by(FIRM_G, today, -10 * round - 7)).await.unwrap();
+        o.plan_engagement(&one, by(FIRM_F, today, -10 * round - 8)).await.unwrap();
+    }
 }

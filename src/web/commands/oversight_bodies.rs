@@ -8,6 +8,7 @@ use crate::archive::oversight::{
     Conductor, EngagementCompletion, NewAppointment, NewEngagement, NewFinding, NewGradeDecision, Severity,
 };
 use crate::domain::dossier::FieldError;
+use crate::domain::CreditCode;
 use crate::policy::audits::EngagementKind;
 use crate::policy::data_grades::Level;
 use crate::web::body::{Errors, Text};
@@ -96,6 +97,13 @@ pub struct EngagementDto {
     pub kind: EngagementKind,
     #[schema(inline)]
     pub conductor: Conductor,
+    /// The outside firm's unified social credit code (GB 32100-2015: 18
+    /// characters, the last a check character); required for an external
+    /// `pi_compliance` engagement, refused for an internal one. An
+    /// organisation's code, stored and shown in clear.
+    #[serde(default)]
+    #[schema(pattern = "^[0-9A-HJ-NP-RTUW-Y]{2}[0-9]{6}[0-9A-HJ-NP-RTUW-Y]{10}$")]
+    pub firm: Option<String>,
     /// The organisation and the auditor's role, not a person's name (sealed).
     #[schema(inline)]
     pub auditor: Text,
@@ -112,9 +120,17 @@ impl TryFrom<EngagementDto> for NewEngagement {
     fn try_from(d: EngagementDto) -> Result<Self, Self::Error> {
         let mut errors = Errors::default();
         let planned_on = super::api_bodies::iso_date(&mut errors, "/planned_on", &d.planned_on);
+        let firm = match d.firm.as_deref().map(CreditCode::parse).transpose() {
+            Ok(firm) => firm,
+            Err(e) => {
+                errors.add("/firm", &format!("not a unified social credit code: {e}"));
+                None
+            }
+        };
         let new = planned_on.map(|planned_on| NewEngagement {
             kind: d.kind,
             conductor: d.conductor,
+            firm,
             auditor: d.auditor.0,
             scope: d.scope.0,
             planned_on,
