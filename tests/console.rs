@@ -7,6 +7,8 @@
 #[path = "console/browser.rs"]
 mod browser;
 mod common;
+#[path = "console/restriction.rs"]
+mod restriction;
 
 use common::*;
 use custos::clock::ManualClock;

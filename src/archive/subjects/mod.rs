@@ -247,7 +247,7 @@ impl Subjects {
             residency: meta.residency(),
             objected: meta.objected.iter().cloned().collect(),
             collection: self.dossiers.collection_records(&call.sid)?,
-            lift_notice: meta.lift_notice.as_ref().map(LiftNoticeView::from),
+            lift_notice: meta.lift_notice.as_ref().map(|n| LiftNoticeView::of(n, meta.restricted_at)),
         })
     }
 
