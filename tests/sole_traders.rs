@@ -16,21 +16,9 @@ use time::macros::datetime;
 const T0: time::OffsetDateTime = datetime!(2026-12-01 09:00 UTC);
 const BANK: &str = "6222021001987654321";
 
+/// The customer desk, and finance in 华东 besides.
 fn world() -> WorldBuilder {
-    World::at(T0)
-        .config(|c| {
-            c.retention_interval = None;
-            c.grading_interval = None;
-        })
-        .staff("officer", &["compliance"], "总部")
-        .staff("service", &["service"], "华东")
-        .staff("sales", &["sales"], "华东")
-        .staff("finance", &["finance"], "总部")
-        .staff("finance_owner", &["finance"], "华东")
-}
-
-fn rfc3339(t: time::OffsetDateTime) -> String {
-    t.format(&time::format_description::well_known::Rfc3339).unwrap()
+    World::customer_desk(T0).staff("finance_owner", &["finance"], "华东")
 }
 
 /// A sole trader in 华东 owned by `owner`, with its finance when `finance`.
@@ -48,19 +36,6 @@ fn sole_trader(owner: &str, finance: bool) -> Value {
 }
 
 impl World {
-    async fn call(
-        &self,
-        method: Method,
-        token: &str,
-        purpose: &str,
-        path: &str,
-        body: Option<Value>,
-    ) -> (StatusCode, Value) {
-        let r = self.app.request(method, token, purpose, path, body).await;
-        let status = r.status();
-        (status, r.json().await.unwrap_or(Value::Null))
-    }
-
     /// A sole trader owned by `owner`, its finance written under the
     /// shipped contract basis, whose proprietor then consented to credit
     /// assessment: its id and the proprietor.
