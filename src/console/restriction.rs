@@ -112,8 +112,6 @@ pub async fn notice(Path(sid): Path<String>, Posted(page, f): Posted) -> Respons
         Ok(n) => n,
         Err(resp) => return *resp,
     };
-    match page.archive().subjects().record_lift_notice(&page.ctx, &sid, notice).await {
-        Ok(_) => see_other(&format!("/console/subjects/{}", enc(&sid))),
-        Err(e) => page.fail(e),
-    }
+    let done = page.archive().subjects().record_lift_notice(&page.ctx, &sid, notice).await;
+    super::subjects::back_to_subject(&page, &sid, done)
 }

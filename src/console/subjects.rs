@@ -5,7 +5,7 @@
 
 use super::compliance::{enc, when};
 use super::page::{see_other, Body, Page, Posted};
-use crate::archive::{wire_name, NewConsent};
+use crate::archive::{wire_name, ArchiveError, NewConsent};
 use crate::web::commands::{ConsentDto, ErasureDto};
 use crate::web::error::ApiError;
 use axum::extract::rejection::QueryRejection;
@@ -124,8 +124,14 @@ pub async fn grant(Path(sid): Path<String>, Posted(page, f): Posted) -> Response
         Ok(c) => c,
         Err(resp) => return *resp,
     };
-    match page.archive().subjects().grant_consent(&page.ctx, &sid, consent).await {
-        Ok(_) => see_other(&format!("/console/subjects/{}", enc(&sid))),
+    let done = page.archive().subjects().grant_consent(&page.ctx, &sid, consent).await;
+    back_to_subject(&page, &sid, done)
+}
+
+/// After a change posted from the person's page: back to it, or the refusal.
+pub(super) fn back_to_subject<T>(page: &Page, sid: &str, done: Result<T, ArchiveError>) -> Response {
+    match done {
+        Ok(_) => see_other(&format!("/console/subjects/{}", enc(sid))),
         Err(e) => page.fail(e),
     }
 }

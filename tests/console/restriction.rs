@@ -4,29 +4,17 @@
 //! form held to the API's bounds and the archive's, and then the lift goes
 //! ahead; every step audited as the API's.
 
-use super::{form_value, Visitor};
-use crate::common::*;
+use super::{form_value, officer_at_a_subject, OfficerAtSubject};
+use crate::common::rfc3339;
 use reqwest::StatusCode;
 use serde_json::Value;
 
-fn rfc3339(t: time::OffsetDateTime) -> String {
-    t.format(&time::format_description::well_known::Rfc3339).unwrap()
-}
+/// A notice form as posted, the status it gets, and what its page says.
+type Hostile<'a> = (&'a [(&'a str, &'a str)], StatusCode, &'a str);
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_restriction_is_lifted_from_the_console_once_the_notice_is_recorded() {
-    let app = spawn_app().await;
-    let (officer_id, officer) = app.principal(&["compliance"], "总部").await;
-    let (_, service) = app.principal(&["service"], "华东").await;
-    let (owner, _) = app.principal(&["sales"], "华东").await;
-    let (_, subjects) = app.create_ok(&service, "service_delivery", &fixture(0, &owner)).await;
-    let sid = subjects[0].as_str();
-    let mut v = Visitor::new(&app.base);
-    let csrf = v.sign_in(&officer).await;
-    assert_eq!(
-        v.post("/console/purpose", &[("purpose", "dsr"), ("csrf", &csrf)]).await.status(),
-        StatusCode::SEE_OTHER
-    );
+    let OfficerAtSubject { app, officer_id, officer, sid, mut v, csrf } = officer_at_a_subject().await;
     let page_at = format!("/console/subjects/{sid}");
     let restriction = format!("{page_at}/restriction");
     let notice = format!("{restriction}/notice");
@@ -61,7 +49,7 @@ async fn a_restriction_is_lifted_from_the_console_once_the_notice_is_recorded() 
     let now = time::OffsetDateTime::now_utc();
     let (tomorrow, yesterday, at) =
         (rfc3339(now + time::Duration::days(1)), rfc3339(now - time::Duration::days(1)), rfc3339(now));
-    let cases: [(&[(&str, &str)], StatusCode, &str); 6] = [
+    let cases: [Hostile; 6] = [
         (
             &[("channel", "letter"), ("notified_at", &tomorrow), ("csrf", &csrf)],
             StatusCode::UNPROCESSABLE_ENTITY,
