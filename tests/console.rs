@@ -7,6 +7,8 @@
 #[path = "console/browser.rs"]
 mod browser;
 mod common;
+#[path = "console/restriction.rs"]
+mod restriction;
 
 use common::*;
 use custos::clock::ManualClock;
@@ -274,20 +276,36 @@ async fn the_console_shows_what_the_api_shows_and_audits_it_the_same_way() {
     assert!(!searches[0].to_string().contains("科技"));
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn consents_and_requests_are_recorded_and_moved_on_from_the_console() {
+/// A compliance officer signed in to the console stating `dsr`, and the
+/// person (of fixture 0, created by service in 华东) whose page they work on.
+struct OfficerAtSubject {
+    app: TestApp,
+    officer_id: String,
+    officer: String,
+    sid: String,
+    v: Visitor,
+    csrf: String,
+}
+
+async fn officer_at_a_subject() -> OfficerAtSubject {
     let app = spawn_app().await;
     let (officer_id, officer) = app.principal(&["compliance"], "总部").await;
     let (_, service) = app.principal(&["service"], "华东").await;
     let (owner, _) = app.principal(&["sales"], "华东").await;
     let (_, subjects) = app.create_ok(&service, "service_delivery", &fixture(0, &owner)).await;
-    let sid = subjects[0].as_str();
     let mut v = Visitor::new(&app.base);
     let csrf = v.sign_in(&officer).await;
     assert_eq!(
         v.post("/console/purpose", &[("purpose", "dsr"), ("csrf", &csrf)]).await.status(),
         StatusCode::SEE_OTHER
     );
+    OfficerAtSubject { app, officer_id, officer, sid: subjects[0].clone(), v, csrf }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn consents_and_requests_are_recorded_and_moved_on_from_the_console() {
+    let OfficerAtSubject { app, officer_id, officer, sid, mut v, csrf } = officer_at_a_subject().await;
+    let sid = sid.as_str();
     let history = || async {
         let r = app.get(&officer, Some("dsr"), &format!("/v1/subjects/{sid}/consents")).await;
         r.json::<serde_json::Value>().await.unwrap().as_array().unwrap().clone()

@@ -14,38 +14,11 @@ use time::macros::datetime;
 
 const T0: time::OffsetDateTime = datetime!(2026-12-01 09:00 UTC);
 
-/// A compliance officer and finance at 总部, service and sales in 华东; the
-/// sweep and the grading job run only when a test runs them.
 fn world() -> WorldBuilder {
-    World::at(T0)
-        .config(|c| {
-            c.retention_interval = None;
-            c.grading_interval = None;
-        })
-        .staff("officer", &["compliance"], "总部")
-        .staff("service", &["service"], "华东")
-        .staff("sales", &["sales"], "华东")
-        .staff("finance", &["finance"], "总部")
-}
-
-fn rfc3339(t: time::OffsetDateTime) -> String {
-    t.format(&time::format_description::well_known::Rfc3339).unwrap()
+    World::customer_desk(T0)
 }
 
 impl World {
-    async fn call(
-        &self,
-        method: Method,
-        token: &str,
-        purpose: &str,
-        path: &str,
-        body: Option<Value>,
-    ) -> (StatusCode, Value) {
-        let r = self.app.request(method, token, purpose, path, body).await;
-        let status = r.status();
-        (status, r.json().await.unwrap_or(Value::Null))
-    }
-
     /// Fixture `i` in 华东, owned by `owner`, created by service.
     async fn dossier(&self, i: usize, owner: &str) -> (String, Vec<String>) {
         let mut body = fixture(i, owner);

@@ -22,24 +22,7 @@ fn world() -> WorldBuilder {
         .staff("service", &["service"], "华东")
 }
 
-fn rfc3339(t: time::OffsetDateTime) -> String {
-    t.format(&time::format_description::well_known::Rfc3339).unwrap()
-}
-
 impl World {
-    async fn call(
-        &self,
-        method: Method,
-        token: &str,
-        purpose: &str,
-        path: &str,
-        body: Option<Value>,
-    ) -> (StatusCode, Value) {
-        let r = self.app.request(method, token, purpose, path, body).await;
-        let status = r.status();
-        (status, r.json().await.unwrap_or(Value::Null))
-    }
-
     async fn officer(&self, method: Method, path: &str, body: Option<Value>) -> (StatusCode, Value) {
         self.call(method, self.token("officer"), "dsr", path, body).await
     }

@@ -38,10 +38,9 @@ fn stamp(t: time::OffsetDateTime) -> String {
 }
 
 impl World {
-    async fn call(&self, method: Method, token: &str, path: &str, body: Option<Value>) -> (StatusCode, Value) {
-        let r = self.app.request(method, token, "dsr", path, body).await;
-        let status = r.status();
-        (status, r.json().await.unwrap_or(Value::Null))
+    /// `method path` as `token` stating `dsr` (see [`World::call`]).
+    async fn dsr(&self, method: Method, token: &str, path: &str, body: Option<Value>) -> Answer {
+        self.call(method, token, "dsr", path, body).await
     }
 
     /// Fixture `i` in 华东, owned by service.
@@ -53,7 +52,7 @@ impl World {
 
     async fn owed(&self, version: &str, query: &str) -> Value {
         let (status, v) =
-            self.call(Method::GET, self.token("officer"), &format!("/v1/notices/{version}/owed{query}"), None).await;
+            self.dsr(Method::GET, self.token("officer"), &format!("/v1/notices/{version}/owed{query}"), None).await;
         assert_eq!(status, StatusCode::OK, "{v}");
         v
     }
@@ -107,7 +106,7 @@ async fn a_contact_without_the_notice_it_was_shown_is_refused_on_create_update_a
     next["contacts"][2]["notice"] = json!("2025-01");
     let r = w.app.put(service, "service_delivery", &path, Some("1"), &next).await;
     assert_eq!(r.status(), StatusCode::OK);
-    let (_, s) = w.call(Method::GET, w.token("officer"), &format!("/v1/subjects/{}", subjects[1]), None).await;
+    let (_, s) = w.dsr(Method::GET, w.token("officer"), &format!("/v1/subjects/{}", subjects[1]), None).await;
     assert_eq!(s["collection"].as_array().unwrap().len(), 1, "no new record for a person linked before: {s}");
     assert_eq!(s["collection"][0]["notice"], "2025-01");
 
@@ -157,7 +156,7 @@ async fn a_changed_notice_is_owed_to_the_persons_under_the_old_one_until_they_ar
     // The view: 2025-01 lacks the elements added since, 2027-03 changes
     // recipients and methods; compliance sees the recipients the notice in
     // force does not name, sales does not.
-    let (_, n) = w.call(Method::GET, w.token("officer"), "/v1/notices", None).await;
+    let (_, n) = w.dsr(Method::GET, w.token("officer"), "/v1/notices", None).await;
     assert_eq!(n["notices"][0]["incomplete"], json!(["methods", "retention_end", "sensitive", "recipients"]), "{n}");
     assert_eq!(n["notices"][1]["incomplete"], json!([]));
     assert_eq!(n["notices"][1]["changes"], json!(["recipients", "methods"]));
@@ -168,11 +167,11 @@ async fn a_changed_notice_is_owed_to_the_persons_under_the_old_one_until_they_ar
     let recipient = json!({"name": "Lion Freight Pte Ltd", "role": "processor", "purposes": ["service_delivery"],
         "classes": ["internal"], "country": "CN", "term_from": stamp(T0 - time::Duration::days(1)),
         "term_until": stamp(T0 + time::Duration::days(365)), "contract": "委托处理协议 2027-9", "assessment": pia});
-    let (status, r) = w.call(Method::POST, w.token("officer"), "/v1/recipients", Some(recipient)).await;
+    let (status, r) = w.dsr(Method::POST, w.token("officer"), "/v1/recipients", Some(recipient)).await;
     assert_eq!(status, StatusCode::CREATED, "{r}");
-    let (_, n) = w.call(Method::GET, w.token("officer"), "/v1/notices", None).await;
+    let (_, n) = w.dsr(Method::GET, w.token("officer"), "/v1/notices", None).await;
     assert_eq!(n["unannounced_recipients"][0]["name"], "Lion Freight Pte Ltd", "{n}");
-    let (_, n) = w.call(Method::GET, w.token("sales"), "/v1/notices", None).await;
+    let (_, n) = w.dsr(Method::GET, w.token("sales"), "/v1/notices", None).await;
     assert!(n.get("unannounced_recipients").is_none(), "{n}");
 
     // 2027-03 takes effect: everyone under 2025-01 is owed it, paged by id.
@@ -195,32 +194,32 @@ async fn a_changed_notice_is_owed_to_the_persons_under_the_old_one_until_they_ar
         |version: &str, at: time::OffsetDateTime| json!({"version": version, "channel": "email", "told_at": stamp(at)});
     let notified = format!("/v1/subjects/{}/notified", subjects[0]);
     let now = T0 + time::Duration::days(10);
-    let (status, v) = w.call(Method::POST, w.token("officer"), &notified, Some(told("2027-03", now))).await;
+    let (status, v) = w.dsr(Method::POST, w.token("officer"), &notified, Some(told("2027-03", now))).await;
     assert_eq!(status, StatusCode::CREATED, "{v}");
     assert_eq!(v["notice_told"], "2027-03");
     assert_eq!(w.owed("2027-03", "").await["owed"], everyone.len() - 1);
-    let (status, _) = w.call(Method::POST, w.token("officer"), &notified, Some(told("2027-03", now))).await;
+    let (status, _) = w.dsr(Method::POST, w.token("officer"), &notified, Some(told("2027-03", now))).await;
     assert_eq!(status, StatusCode::CONFLICT);
     // Hostile: a version not on file, a time to come, a stranger's id, a
     // body with more than it should: refused, nothing recorded.
     let other = format!("/v1/subjects/{}/notified", subjects[1]);
-    let (status, p) = w.call(Method::POST, w.token("officer"), &other, Some(told("2099-01", now))).await;
+    let (status, p) = w.dsr(Method::POST, w.token("officer"), &other, Some(told("2099-01", now))).await;
     assert_eq!((status, p["errors"][0]["path"].as_str()), (StatusCode::UNPROCESSABLE_ENTITY, Some("/version")), "{p}");
     let later = now + time::Duration::days(2);
-    let (status, p) = w.call(Method::POST, w.token("officer"), &other, Some(told("2027-03", later))).await;
+    let (status, p) = w.dsr(Method::POST, w.token("officer"), &other, Some(told("2027-03", later))).await;
     assert_eq!((status, p["errors"][0]["path"].as_str()), (StatusCode::UNPROCESSABLE_ENTITY, Some("/told_at")), "{p}");
     let stranger = "/v1/subjects/sub_01jd0000000000000000000000/notified";
-    let (status, _) = w.call(Method::POST, w.token("officer"), stranger, Some(told("2027-03", now))).await;
+    let (status, _) = w.dsr(Method::POST, w.token("officer"), stranger, Some(told("2027-03", now))).await;
     assert_eq!(status, StatusCode::NOT_FOUND);
     let mut extra = told("2027-03", now);
     extra["note"] = json!("x");
-    let (status, _) = w.call(Method::POST, w.token("officer"), &other, Some(extra)).await;
+    let (status, _) = w.dsr(Method::POST, w.token("officer"), &other, Some(extra)).await;
     assert!(status.is_client_error(), "{status}");
     // Only compliance lists or records: others refused, each refusal audited.
     for who in ["sales", "service"] {
-        let (status, _) = w.call(Method::GET, w.token(who), "/v1/notices/2027-03/owed", None).await;
+        let (status, _) = w.dsr(Method::GET, w.token(who), "/v1/notices/2027-03/owed", None).await;
         assert_eq!(status, StatusCode::FORBIDDEN, "{who}");
-        let (status, _) = w.call(Method::POST, w.token(who), &other, Some(told("2027-03", now))).await;
+        let (status, _) = w.dsr(Method::POST, w.token(who), &other, Some(told("2027-03", now))).await;
         assert_eq!(status, StatusCode::FORBIDDEN, "{who}");
     }
     let denied = w.app.audit(w.token("officer"), "action=notice.owed&outcome=deny").await;
@@ -242,15 +241,14 @@ async fn a_changed_notice_is_owed_to_the_persons_under_the_old_one_until_they_ar
     assert!(ours[0].description.contains(&format!("{} person(s)", everyone.len() - 1)), "{:?}", ours[0]);
     assert!(ours[0].description.contains("2027-03"));
     assert!(!rules(&w).await.contains(&"notice_notifications_overdue".to_owned()), "raised once");
-    let (_, alerts) = w.call(Method::GET, w.token("officer"), "/v1/audit/alerts", None).await;
+    let (_, alerts) = w.dsr(Method::GET, w.token("officer"), "/v1/audit/alerts", None).await;
     assert!(alerts.to_string().contains("notice_notifications_overdue"), "{alerts}");
 
     // A consent under the new version tells the person too.
     let consent = json!({"purpose": "marketing", "basis": "consent", "evidence": "web form 12",
         "granted_at": stamp(w.now()), "notice": "2027-03"});
-    let (status, c) = w
-        .call(Method::POST, w.token("officer"), &format!("/v1/subjects/{}/consents", subjects[1]), Some(consent))
-        .await;
+    let (status, c) =
+        w.dsr(Method::POST, w.token("officer"), &format!("/v1/subjects/{}/consents", subjects[1]), Some(consent)).await;
     assert_eq!(status, StatusCode::CREATED, "{c}");
     let v = w.owed("2027-03", "").await;
     assert_eq!(v["owed"], everyone.len() - 2, "{v}");

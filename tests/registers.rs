@@ -26,10 +26,9 @@ fn world() -> WorldBuilder {
 }
 
 impl World {
-    async fn call(&self, method: Method, token: &str, path: &str, body: Option<Value>) -> (StatusCode, Value) {
-        let r = self.app.request(method, token, "dsr", path, body).await;
-        let status = r.status();
-        (status, r.json().await.unwrap_or(Value::Null))
+    /// `method path` as `token` stating `dsr` (see [`World::call`]).
+    async fn dsr(&self, method: Method, token: &str, path: &str, body: Option<Value>) -> Answer {
+        self.call(method, token, "dsr", path, body).await
     }
 
     /// A dossier from fixture `i`, created by service (华东); its subjects.
@@ -45,11 +44,11 @@ impl World {
     }
 
     async fn request(&self, token: &str, body: Value) -> (StatusCode, Value) {
-        self.call(Method::POST, token, "/v1/requests", Some(body)).await
+        self.dsr(Method::POST, token, "/v1/requests", Some(body)).await
     }
 
     async fn patch(&self, id: &str, body: Value) -> (StatusCode, Value) {
-        self.call(Method::PATCH, self.token("officer"), &format!("/v1/requests/{id}"), Some(body)).await
+        self.dsr(Method::PATCH, self.token("officer"), &format!("/v1/requests/{id}"), Some(body)).await
     }
 }
 
@@ -63,12 +62,7 @@ async fn a_request_is_due_by_the_law_of_the_persons_residency_and_moves_through_
     let (_, subjects) = w.dossier(0).await;
     let (eu, cn) = (&subjects[0], &subjects[1]);
     let (status, _) = w
-        .call(
-            Method::PUT,
-            w.token("officer"),
-            &format!("/v1/subjects/{eu}/residency"),
-            Some(json!({"residency": "FR"})),
-        )
+        .dsr(Method::PUT, w.token("officer"), &format!("/v1/subjects/{eu}/residency"), Some(json!({"residency": "FR"})))
         .await;
     assert_eq!(status, StatusCode::OK);
     let received = rfc3339(T0);
@@ -147,7 +141,7 @@ async fn a_request_is_due_by_the_law_of_the_persons_residency_and_moves_through_
     // (Each person's export answers their own verified request.)
     let cn_access = w.app.verified_request(w.token("officer"), w.id("officer"), cn, "access", w.now()).await;
     let (status, _) =
-        w.call(Method::GET, w.token("officer"), &format!("/v1/subjects/{cn}/export?request={cn_access}"), None).await;
+        w.dsr(Method::GET, w.token("officer"), &format!("/v1/subjects/{cn}/export?request={cn_access}"), None).await;
     assert_eq!(status, StatusCode::OK);
     let other_export =
         w.app.audit(w.token("officer"), &format!("subject={cn}&action=subject.export")).await[0]["seq"].clone();
@@ -160,13 +154,13 @@ async fn a_request_is_due_by_the_law_of_the_persons_residency_and_moves_through_
     let (status, p) = w.patch(&cn_access, answered).await;
     assert_eq!(status, StatusCode::OK, "their own export answers theirs: {p}");
     let (status, processing) =
-        w.call(Method::GET, w.token("officer"), &format!("/v1/subjects/{eu}/processing"), None).await;
+        w.dsr(Method::GET, w.token("officer"), &format!("/v1/subjects/{eu}/processing"), None).await;
     assert_eq!(status, StatusCode::OK, "{processing}");
     let (status, _) =
-        w.call(Method::GET, w.token("officer"), &format!("/v1/subjects/{eu}/export?request={cn_access}"), None).await;
+        w.dsr(Method::GET, w.token("officer"), &format!("/v1/subjects/{eu}/export?request={cn_access}"), None).await;
     assert_eq!(status, StatusCode::FORBIDDEN, "another person's request does not open this person's export");
     let (_, export) =
-        w.call(Method::GET, w.token("officer"), &format!("/v1/subjects/{eu}/export?request={id}"), None).await;
+        w.dsr(Method::GET, w.token("officer"), &format!("/v1/subjects/{eu}/export?request={id}"), None).await;
     assert_eq!(export["processing"]["residency"], "FR");
     assert_eq!(export["processing"]["requests"]["jurisdiction"], "EU");
     let seq = w.app.audit(w.token("officer"), &format!("subject={eu}&action=subject.export&outcome=allow")).await[0]
@@ -196,19 +190,19 @@ async fn a_request_is_due_by_the_law_of_the_persons_residency_and_moves_through_
     // The queue: by state and due date; the auditor reads it without the texts; sales may not.
     let (_, open) = w.request(w.token("officer"), body(cn, "rectification")).await;
     let q = |query: &str| format!("/v1/requests?{query}");
-    let (status, list) = w.call(Method::GET, w.token("officer"), &q("state=received"), None).await;
+    let (status, list) = w.dsr(Method::GET, w.token("officer"), &q("state=received"), None).await;
     assert_eq!(status, StatusCode::OK);
     let ids: Vec<&str> = list["requests"].as_array().unwrap().iter().map(|r| r["id"].as_str().unwrap()).collect();
     assert_eq!(ids, [open["id"].as_str().unwrap()]);
-    let (_, list) = w.call(Method::GET, w.token("officer"), &q("due_before=2027-02-20T00:00:00Z"), None).await;
+    let (_, list) = w.dsr(Method::GET, w.token("officer"), &q("due_before=2027-02-20T00:00:00Z"), None).await;
     assert_eq!(list["requests"].as_array().unwrap().len(), 3, "the three PRC requests: {list}");
-    let (status, list) = w.call(Method::GET, w.token("auditor"), &q(""), None).await;
+    let (status, list) = w.dsr(Method::GET, w.token("auditor"), &q(""), None).await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(list["requests"].as_array().unwrap().len(), 4);
     assert!(list["requests"].as_array().unwrap().iter().all(|r| r["details"].is_null()), "{list}");
-    let (status, _) = w.call(Method::GET, w.token("sales"), &q(""), None).await;
+    let (status, _) = w.dsr(Method::GET, w.token("sales"), &q(""), None).await;
     assert_eq!(status, StatusCode::FORBIDDEN);
-    let (status, _) = w.call(Method::GET, w.token("officer"), &q("state=lost"), None).await;
+    let (status, _) = w.dsr(Method::GET, w.token("officer"), &q("state=lost"), None).await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
     let (status, _) = w.patch(open["id"].as_str().unwrap(), json!({"state": "in_progress"})).await;
     assert_eq!(status, StatusCode::CONFLICT, "verify first");
@@ -220,16 +214,16 @@ async fn a_request_is_due_by_the_law_of_the_persons_residency_and_moves_through_
     assert_eq!(raised[0].rule, "request_overdue");
     assert!(raised[0].description.contains(open["id"].as_str().unwrap()));
     assert!(w.app.archive().registers().check_deadlines().await.unwrap().is_empty());
-    let (_, alerts) = w.call(Method::GET, w.token("auditor"), "/v1/audit/alerts", None).await;
+    let (_, alerts) = w.dsr(Method::GET, w.token("auditor"), "/v1/audit/alerts", None).await;
     assert!(alerts.to_string().contains("request_overdue"), "{alerts}");
     let (_, v) =
-        w.call(Method::GET, w.token("officer"), &format!("/v1/requests/{}", open["id"].as_str().unwrap()), None).await;
+        w.dsr(Method::GET, w.token("officer"), &format!("/v1/requests/{}", open["id"].as_str().unwrap()), None).await;
     assert_eq!(v["overdue"], true);
 
     // Once the person is erased, their request still runs its course; no
     // text about them is kept any more, and the earlier ones no longer open.
     let (status, _) = w
-        .call(
+        .dsr(
             Method::POST,
             w.token("officer"),
             &format!("/v1/subjects/{cn}/erasure"),
@@ -240,7 +234,7 @@ async fn a_request_is_due_by_the_law_of_the_persons_residency_and_moves_through_
     let (status, late) = w.request(w.token("officer"), body(cn, "access")).await;
     assert_eq!(status, StatusCode::CREATED, "{late}");
     assert!(late["details"].is_null());
-    let (_, v) = w.call(Method::GET, w.token("officer"), &format!("/v1/requests/{cn_id}"), None).await;
+    let (_, v) = w.dsr(Method::GET, w.token("officer"), &format!("/v1/requests/{cn_id}"), None).await;
     assert!(v["refusal_reason"].is_null() && v["refusal_code"] == "identity_not_verified", "{v}");
     let verification = json!({"method": "known_contact_details", "verified_by": w.id("officer")});
     assert_eq!(
@@ -284,7 +278,7 @@ async fn an_objection_to_direct_marketing_ends_it_at_once_and_for_good() {
     let consents = format!("/v1/subjects/{sid}/consents");
     let grant =
         json!({"purpose": "marketing", "basis": "consent", "evidence": "web form 7", "granted_at": rfc3339(T0)});
-    let (status, _) = w.call(Method::POST, w.token("officer"), &consents, Some(grant.clone())).await;
+    let (status, _) = w.dsr(Method::POST, w.token("officer"), &consents, Some(grant.clone())).await;
     assert_eq!(status, StatusCode::CREATED);
     assert_eq!(marketing_export().await["name"], fixture(2, "x")["contacts"][0]["name"], "with consent");
 
@@ -297,7 +291,7 @@ async fn an_objection_to_direct_marketing_ends_it_at_once_and_for_good() {
         .await;
     assert_eq!(status, StatusCode::CREATED, "{r}");
     assert_eq!(r["effects"].as_array().unwrap().len(), 2, "{r}");
-    let (_, s) = w.call(Method::GET, w.token("officer"), &format!("/v1/subjects/{sid}"), None).await;
+    let (_, s) = w.dsr(Method::GET, w.token("officer"), &format!("/v1/subjects/{sid}"), None).await;
     assert_eq!(s["consents"], json!([]), "withdrawn at once: {s}");
     assert_eq!(s["objected"], json!(["marketing"]));
     let contact = marketing_export().await;
@@ -306,11 +300,10 @@ async fn an_objection_to_direct_marketing_ends_it_at_once_and_for_good() {
         "absent from the marketing export: {contact}"
     );
     // For good: consent for it is not recorded again.
-    let (status, p) = w.call(Method::POST, w.token("officer"), &consents, Some(grant)).await;
+    let (status, p) = w.dsr(Method::POST, w.token("officer"), &consents, Some(grant)).await;
     assert_eq!(status, StatusCode::CONFLICT, "{p}");
     assert!(p["detail"].as_str().unwrap().contains("21(3)"));
-    let (_, processing) =
-        w.call(Method::GET, w.token("officer"), &format!("/v1/subjects/{sid}/processing"), None).await;
+    let (_, processing) = w.dsr(Method::GET, w.token("officer"), &format!("/v1/subjects/{sid}/processing"), None).await;
     let marketing = processing["purposes"].as_array().unwrap().iter().find(|p| p["purpose"] == "marketing").unwrap();
     assert!(marketing["status"].as_str().unwrap().starts_with("objected"), "{marketing}");
     // The withdrawal answers the objection.
@@ -334,7 +327,7 @@ async fn an_incident_derives_the_persons_shown_from_the_audit_log_and_alerts_its
     let (d0, s0) = w.dossier(0).await;
     let (d2, s2) = w.dossier(2).await;
     let (status, _) = w
-        .call(
+        .dsr(
             Method::PUT,
             w.token("officer"),
             &format!("/v1/subjects/{}/residency", s2[0]),
@@ -366,13 +359,13 @@ async fn an_incident_derives_the_persons_shown_from_the_audit_log_and_alerts_its
         "description": "账号 INCIDENT-MARKER-5521 被盗用, 批量查看客户档案",
         "cause": "凭证泄露",
     });
-    let (status, _) = w.call(Method::POST, w.token("service"), "/v1/incidents", Some(incident.clone())).await;
+    let (status, _) = w.dsr(Method::POST, w.token("service"), "/v1/incidents", Some(incident.clone())).await;
     assert_eq!(status, StatusCode::FORBIDDEN);
     let mut bad = incident.clone();
     bad["level"] = json!("catastrophic");
-    let (status, _) = w.call(Method::POST, w.token("officer"), "/v1/incidents", Some(bad)).await;
+    let (status, _) = w.dsr(Method::POST, w.token("officer"), "/v1/incidents", Some(bad)).await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
-    let (status, inc) = w.call(Method::POST, w.token("officer"), "/v1/incidents", Some(incident)).await;
+    let (status, inc) = w.dsr(Method::POST, w.token("officer"), "/v1/incidents", Some(incident)).await;
     assert_eq!(status, StatusCode::CREATED, "{inc}");
     let id = inc["id"].as_str().unwrap().to_owned();
     let deadlines: Vec<&str> = inc["deadlines"].as_array().unwrap().iter().map(|d| d["id"].as_str().unwrap()).collect();
@@ -381,32 +374,32 @@ async fn an_incident_derives_the_persons_shown_from_the_audit_log_and_alerts_its
 
     // Affected: what the rogue account was shown, from the log alone.
     let affected = format!("/v1/incidents/{id}/affected");
-    let (status, _) = w.call(Method::POST, w.token("officer"), &affected, Some(json!({}))).await;
+    let (status, _) = w.dsr(Method::POST, w.token("officer"), &affected, Some(json!({}))).await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "some criterion is needed");
     let window = json!({"actor": rogue_id, "from": rfc3339(T0), "to": rfc3339(detected)});
-    let (status, set) = w.call(Method::POST, w.token("officer"), &affected, Some(window)).await;
+    let (status, set) = w.dsr(Method::POST, w.token("officer"), &affected, Some(window)).await;
     assert_eq!(status, StatusCode::CREATED, "{set}");
     assert_eq!(set["count"], 3, "two contacts of d0, one of d2: {set}");
     assert_eq!(set["records"], 2);
-    let (status, list) = w.call(Method::GET, w.token("officer"), &format!("{affected}/0"), None).await;
+    let (status, list) = w.dsr(Method::GET, w.token("officer"), &format!("{affected}/0"), None).await;
     assert_eq!(status, StatusCode::OK);
     let mut want: Vec<String> = s0.iter().chain(&s2).cloned().collect();
     want.sort();
     assert_eq!(list["subjects"], json!(want));
     // By dossier and window instead: the other reader's read of d0 counts too, d2 does not.
-    let (_, by_dossier) = w.call(Method::POST, w.token("officer"), &affected, Some(json!({"dossiers": [d0]}))).await;
+    let (_, by_dossier) = w.dsr(Method::POST, w.token("officer"), &affected, Some(json!({"dossiers": [d0]}))).await;
     assert_eq!(by_dossier["count"], 2);
     assert_eq!(by_dossier["records"], 2);
     // An EU resident among them brings in the GDPR's 72 hours from awareness.
-    let (_, inc) = w.call(Method::GET, w.token("officer"), &format!("/v1/incidents/{id}"), None).await;
+    let (_, inc) = w.dsr(Method::GET, w.token("officer"), &format!("/v1/incidents/{id}"), None).await;
     assert_eq!(inc["jurisdictions"], json!(["CN", "EU"]), "{inc}");
     let deadlines: Vec<&str> = inc["deadlines"].as_array().unwrap().iter().map(|d| d["id"].as_str().unwrap()).collect();
     assert_eq!(deadlines, ["gdpr-supervisory-authority", "prc-cac-report"]);
     // The auditor reads the register, not the texts nor the list.
-    let (status, seen) = w.call(Method::GET, w.token("auditor"), &format!("/v1/incidents/{id}"), None).await;
+    let (status, seen) = w.dsr(Method::GET, w.token("auditor"), &format!("/v1/incidents/{id}"), None).await;
     assert_eq!(status, StatusCode::OK);
     assert!(seen["description"].is_null());
-    let (status, _) = w.call(Method::GET, w.token("auditor"), &format!("{affected}/0"), None).await;
+    let (status, _) = w.dsr(Method::GET, w.token("auditor"), &format!("{affected}/0"), None).await;
     assert_eq!(status, StatusCode::FORBIDDEN);
 
     // Alerts as the PRC window nears (within 1 h) and runs out, each once.
@@ -422,7 +415,7 @@ async fn an_incident_derives_the_persons_shown_from_the_audit_log_and_alerts_its
     let notify = format!("/v1/incidents/{id}/notifications");
     let at = rfc3339(detected + time::Duration::minutes(250));
     let (status, v) = w
-        .call(
+        .dsr(
             Method::POST,
             w.token("officer"),
             &notify,
@@ -439,11 +432,11 @@ async fn an_incident_derives_the_persons_shown_from_the_audit_log_and_alerts_its
     // Art. 34(3)(a): not when keys are compromised; with its reasoning otherwise.
     let exemption = format!("/v1/incidents/{id}/exemption");
     let (status, _) = w
-        .call(Method::POST, w.token("officer"), &exemption, Some(json!({"reasoning": "r", "keys_compromised": true})))
+        .dsr(Method::POST, w.token("officer"), &exemption, Some(json!({"reasoning": "r", "keys_compromised": true})))
         .await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
     let (status, v) = w
-        .call(
+        .dsr(
             Method::POST,
             w.token("officer"),
             &exemption,
@@ -454,7 +447,7 @@ async fn an_incident_derives_the_persons_shown_from_the_audit_log_and_alerts_its
     assert_eq!(v["exempted"], true);
 
     // The draft notice names what is still missing.
-    let (status, notice) = w.call(Method::GET, w.token("officer"), &format!("/v1/incidents/{id}/notice"), None).await;
+    let (status, notice) = w.dsr(Method::GET, w.token("officer"), &format!("/v1/incidents/{id}/notice"), None).await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(notice["complete"], false);
     let missing = notice["missing"].to_string();
@@ -545,9 +538,9 @@ async fn a_bulk_export_beyond_the_policy_limit_needs_a_second_officer() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_records_of_processing_are_generated_from_the_policy_files() {
     let w = world().start().await;
-    let (status, _) = w.call(Method::GET, w.token("sales"), "/v1/records-of-processing", None).await;
+    let (status, _) = w.dsr(Method::GET, w.token("sales"), "/v1/records-of-processing", None).await;
     assert_eq!(status, StatusCode::FORBIDDEN);
-    let (status, rop) = w.call(Method::GET, w.token("auditor"), "/v1/records-of-processing", None).await;
+    let (status, rop) = w.dsr(Method::GET, w.token("auditor"), "/v1/records-of-processing", None).await;
     assert_eq!(status, StatusCode::OK, "{rop}");
 
     // Diffed against the policy files themselves.

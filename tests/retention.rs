@@ -36,19 +36,6 @@ impl World {
         self.app.request(method, token, purpose, path, body).await
     }
 
-    async fn json(
-        &self,
-        method: Method,
-        token: &str,
-        purpose: &str,
-        path: &str,
-        body: Option<Value>,
-    ) -> (StatusCode, Value) {
-        let r = self.send(method, token, purpose, path, body).await;
-        let status = r.status();
-        (status, r.json().await.unwrap_or(Value::Null))
-    }
-
     /// A dossier from fixture `i` with `status`, created by service; returns (id, subjects).
     async fn dossier(&self, i: usize, status: &str) -> (String, Vec<String>) {
         let (owner, _) = (self.app.principal(&["sales"], "华东").await.0, ());
@@ -60,14 +47,14 @@ impl World {
 
     async fn due(&self) -> Value {
         let (status, due) =
-            self.json(Method::GET, self.token("officer_a"), "legal_compliance", "/v1/disposition/due", None).await;
+            self.call(Method::GET, self.token("officer_a"), "legal_compliance", "/v1/disposition/due", None).await;
         assert_eq!(status, StatusCode::OK, "{due}");
         due
     }
 
     async fn close(&self, id: &str) {
         let (status, v) = self
-            .json(
+            .call(
                 Method::POST,
                 self.token("service"),
                 "service_delivery",
@@ -90,7 +77,7 @@ async fn closed_customer_is_destroyed_after_three_years_with_four_eyes_and_a_cer
     let (kept, _) = w.dossier(1, "active").await;
     // Close: a new version with status closed; a sales person from another account may not.
     let (status, _) = w
-        .json(
+        .call(
             Method::POST,
             w.token("sales"),
             "service_delivery",
@@ -100,7 +87,7 @@ async fn closed_customer_is_destroyed_after_three_years_with_four_eyes_and_a_cer
         .await;
     assert_eq!(status, StatusCode::FORBIDDEN);
     let (status, p) = w
-        .json(
+        .call(
             Method::POST,
             w.token("service"),
             "service_delivery",
@@ -110,11 +97,11 @@ async fn closed_customer_is_destroyed_after_three_years_with_four_eyes_and_a_cer
         .await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{p}");
     w.close(&id).await;
-    let (_, d) = w.json(Method::GET, w.token("service"), "service_delivery", &format!("/v1/dossiers/{id}"), None).await;
+    let (_, d) = w.call(Method::GET, w.token("service"), "service_delivery", &format!("/v1/dossiers/{id}"), None).await;
     assert_eq!(d["status"], "closed");
     assert_eq!(d["version"], 2);
     let (_, versions) =
-        w.json(Method::GET, w.token("service"), "service_delivery", &format!("/v1/dossiers/{id}/versions"), None).await;
+        w.call(Method::GET, w.token("service"), "service_delivery", &format!("/v1/dossiers/{id}/versions"), None).await;
     let version_hashes: Vec<String> =
         versions.as_array().unwrap().iter().map(|v| v["hash"].as_str().unwrap().to_owned()).collect();
 
@@ -131,7 +118,7 @@ async fn closed_customer_is_destroyed_after_three_years_with_four_eyes_and_a_cer
 
     // A legal hold blocks it: it is listed as blocked and never proposed.
     let (status, hold) = w
-        .json(
+        .call(
             Method::POST,
             w.token("officer_a"),
             "legal_compliance",
@@ -144,11 +131,11 @@ async fn closed_customer_is_destroyed_after_three_years_with_four_eyes_and_a_cer
     let due = w.due().await;
     assert_eq!(due_for(&due, &id).unwrap()["blocked_by"], json!([hold_id]));
     let (status, _) =
-        w.json(Method::POST, w.token("officer_a"), "legal_compliance", "/v1/disposition/batches", None).await;
+        w.call(Method::POST, w.token("officer_a"), "legal_compliance", "/v1/disposition/batches", None).await;
     assert_eq!(status, StatusCode::CONFLICT, "nothing unblocked to propose");
     // Only compliance places and releases holds.
     let (status, _) = w
-        .json(
+        .call(
             Method::POST,
             w.token("service"),
             "service_delivery",
@@ -170,22 +157,22 @@ async fn closed_customer_is_destroyed_after_three_years_with_four_eyes_and_a_cer
 
     // Propose (officer A); A may not approve; B approves and it executes.
     let (status, batch) =
-        w.json(Method::POST, w.token("officer_a"), "legal_compliance", "/v1/disposition/batches", None).await;
+        w.call(Method::POST, w.token("officer_a"), "legal_compliance", "/v1/disposition/batches", None).await;
     assert_eq!(status, StatusCode::CREATED, "{batch}");
     let batch_id = batch["batch_id"].as_str().unwrap().to_owned();
     assert_eq!(batch["items"][0]["target"]["id"], id.as_str());
     let approve = format!("/v1/disposition/batches/{batch_id}/approve");
-    let (status, refused) = w.json(Method::POST, w.token("officer_a"), "legal_compliance", &approve, None).await;
+    let (status, refused) = w.call(Method::POST, w.token("officer_a"), "legal_compliance", &approve, None).await;
     assert_eq!(status, StatusCode::FORBIDDEN, "the proposer may not approve");
     assert_eq!(refused["denial"], "four-eyes", "the refusal's code, not words to parse: {refused}");
-    let (status, refused) = w.json(Method::POST, w.token("service"), "service_delivery", &approve, None).await;
+    let (status, refused) = w.call(Method::POST, w.token("service"), "service_delivery", &approve, None).await;
     assert_eq!(status, StatusCode::FORBIDDEN);
     assert_eq!(refused["denial"], "policy", "{refused}");
-    let (status, done) = w.json(Method::POST, w.token("officer_b"), "legal_compliance", &approve, None).await;
+    let (status, done) = w.call(Method::POST, w.token("officer_b"), "legal_compliance", &approve, None).await;
     assert_eq!(status, StatusCode::OK, "{done}");
     assert_eq!(done["state"], "done");
     let cert_id = done["certificate_id"].as_str().unwrap().to_owned();
-    let (status, _) = w.json(Method::POST, w.token("officer_b"), "legal_compliance", &approve, None).await;
+    let (status, _) = w.call(Method::POST, w.token("officer_b"), "legal_compliance", &approve, None).await;
     assert_eq!(status, StatusCode::CONFLICT, "a batch executes once");
 
     // 410 with the certificate on every path.
@@ -215,13 +202,13 @@ async fn closed_customer_is_destroyed_after_three_years_with_four_eyes_and_a_cer
 
     // The certificate: signed, complete, and free of personal values.
     let (status, cert) = w
-        .json(Method::GET, w.token("officer_a"), "legal_compliance", &format!("/v1/certificates/{cert_id}"), None)
+        .call(Method::GET, w.token("officer_a"), "legal_compliance", &format!("/v1/certificates/{cert_id}"), None)
         .await;
     assert_eq!(status, StatusCode::OK, "{cert}");
     // An auditor reads it too (and still nothing of any dossier).
     let (_, auditor) = w.app.principal(&["auditor"], "").await;
     let (status, seen) =
-        w.json(Method::GET, &auditor, "legal_compliance", &format!("/v1/certificates/{cert_id}"), None).await;
+        w.call(Method::GET, &auditor, "legal_compliance", &format!("/v1/certificates/{cert_id}"), None).await;
     assert_eq!((status, &seen), (StatusCode::OK, &cert), "the auditor reads the same certificate");
     let r = w.app.get(&auditor, Some("legal_compliance"), &format!("/v1/dossiers/{kept}")).await;
     assert_eq!(r.status(), StatusCode::FORBIDDEN);
@@ -338,7 +325,7 @@ async fn erasure_shreds_the_person_everywhere_or_names_what_blocks_it() {
     let (id, subjects) = w.dossier(0, "active").await;
     // A second version, so the person is in two versions.
     let (_, cur) =
-        w.json(Method::GET, w.token("service"), "service_delivery", &format!("/v1/dossiers/{id}"), None).await;
+        w.call(Method::GET, w.token("service"), "service_delivery", &format!("/v1/dossiers/{id}"), None).await;
     let mut v2 = fixture(0, cur["owner"].as_str().unwrap());
     v2["contacts"][0]["subject_id"] = json!(subjects[0]);
     v2["contacts"][1]["subject_id"] = json!(subjects[1]);
@@ -351,14 +338,14 @@ async fn erasure_shreds_the_person_everywhere_or_names_what_blocks_it() {
 
     // Only compliance, for dsr; bad body 422.
     let (status, _) =
-        w.json(Method::POST, w.token("service"), "service_delivery", &erase, Some(json!({"reason": "x"}))).await;
+        w.call(Method::POST, w.token("service"), "service_delivery", &erase, Some(json!({"reason": "x"}))).await;
     assert_eq!(status, StatusCode::FORBIDDEN);
-    let (status, _) = w.json(Method::POST, w.token("officer_a"), "dsr", &erase, Some(json!({}))).await;
+    let (status, _) = w.call(Method::POST, w.token("officer_a"), "dsr", &erase, Some(json!({}))).await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
 
     // A legal hold on a dossier naming the person blocks it: 409 naming the hold, restricted instead.
     let (_, hold) = w
-        .json(
+        .call(
             Method::POST,
             w.token("officer_a"),
             "legal_compliance",
@@ -368,10 +355,10 @@ async fn erasure_shreds_the_person_everywhere_or_names_what_blocks_it() {
         .await;
     let hold_id = hold["hold_id"].as_str().unwrap();
     let (status, p) =
-        w.json(Method::POST, w.token("officer_a"), "dsr", &erase, Some(json!({"reason": "consent_withdrawn"}))).await;
+        w.call(Method::POST, w.token("officer_a"), "dsr", &erase, Some(json!({"reason": "consent_withdrawn"}))).await;
     assert_eq!(status, StatusCode::CONFLICT, "{p}");
     assert!(p["detail"].as_str().unwrap().contains(hold_id), "{p}");
-    let (_, s) = w.json(Method::GET, w.token("officer_a"), "dsr", &format!("/v1/subjects/{}", subjects[0]), None).await;
+    let (_, s) = w.call(Method::GET, w.token("officer_a"), "dsr", &format!("/v1/subjects/{}", subjects[0]), None).await;
     assert_eq!(s["status"], "restricted");
     w.send(
         Method::DELETE,
@@ -384,14 +371,14 @@ async fn erasure_shreds_the_person_everywhere_or_names_what_blocks_it() {
 
     // Now it goes through.
     let (status, r) =
-        w.json(Method::POST, w.token("officer_a"), "dsr", &erase, Some(json!({"reason": "consent_withdrawn"}))).await;
+        w.call(Method::POST, w.token("officer_a"), "dsr", &erase, Some(json!({"reason": "consent_withdrawn"}))).await;
     assert_eq!(status, StatusCode::OK, "{r}");
     let cert_id = r["certificate_id"].as_str().unwrap().to_owned();
     assert!(cert_id.starts_with("cert_"));
     // Every version: the person reads as erased, the business record and the other contact stay.
     for v in ["/versions/1", "/versions/2", ""] {
         let (status, d) =
-            w.json(Method::GET, w.token("officer_a"), "dsr", &format!("/v1/dossiers/{id}{v}"), None).await;
+            w.call(Method::GET, w.token("officer_a"), "dsr", &format!("/v1/dossiers/{id}{v}"), None).await;
         assert_eq!(status, StatusCode::OK);
         assert_eq!(d["contacts"][0], json!({"subject_id": subjects[0]}), "{v}");
         assert!(d["redactions"]
@@ -404,17 +391,17 @@ async fn erasure_shreds_the_person_everywhere_or_names_what_blocks_it() {
     // The export holds nothing of the person any more.
     let req = w.app.verified_request(w.token("officer_a"), w.id("officer_a"), &subjects[0], "access", w.now()).await;
     let export_path = format!("/v1/subjects/{}/export?request={req}", subjects[0]);
-    let (_, export) = w.json(Method::GET, w.token("officer_a"), "dsr", &export_path, None).await;
+    let (_, export) = w.call(Method::GET, w.token("officer_a"), "dsr", &export_path, None).await;
     assert_eq!(export["subject"]["status"], "erased");
     assert_eq!(export["dossiers"], json!([]));
     assert!(!export.to_string().contains("13912345688"));
     // Idempotent, and the certificate says what happened.
     let (status, again) =
-        w.json(Method::POST, w.token("officer_a"), "dsr", &erase, Some(json!({"reason": "again"}))).await;
+        w.call(Method::POST, w.token("officer_a"), "dsr", &erase, Some(json!({"reason": "again"}))).await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(again["certificate_id"], cert_id.as_str());
     let (_, cert) = w
-        .json(Method::GET, w.token("officer_a"), "legal_compliance", &format!("/v1/certificates/{cert_id}"), None)
+        .call(Method::GET, w.token("officer_a"), "legal_compliance", &format!("/v1/certificates/{cert_id}"), None)
         .await;
     assert_eq!(cert["items"][0]["outcome"], "erased");
     assert_eq!(cert["items"][0]["keys_shredded"], json!([format!("s/{}", subjects[0])]));
@@ -450,7 +437,7 @@ citation = "internal data-minimisation rule, PIPL Art. 19"
 
     let (active, subjects) = w.dossier(0, "active").await;
     let (status, p) = w
-        .json(
+        .call(
             Method::POST,
             w.token("officer_a"),
             "dsr",
@@ -464,11 +451,11 @@ citation = "internal data-minimisation rule, PIPL Art. 19"
     // member-state law may (GDPR Art. 17(3)(b)).
     let residency = format!("/v1/subjects/{}/residency", subjects[1]);
     let (status, _) =
-        w.json(Method::PUT, w.token("officer_a"), "dsr", &residency, Some(json!({"residency": "FR"}))).await;
+        w.call(Method::PUT, w.token("officer_a"), "dsr", &residency, Some(json!({"residency": "FR"}))).await;
     assert_eq!(status, StatusCode::OK);
     let erasure = format!("/v1/subjects/{}/erasure", subjects[1]);
     let (status, r) =
-        w.json(Method::POST, w.token("officer_a"), "dsr", &erasure, Some(json!({"reason": "objection"}))).await;
+        w.call(Method::POST, w.token("officer_a"), "dsr", &erasure, Some(json!({"reason": "objection"}))).await;
     assert_eq!(status, StatusCode::OK, "{r}");
     // A keep rule over contacts that names no law is refused at load.
     let lawless = text.replace("law = \"CN\"\n", "");
@@ -497,7 +484,7 @@ async fn the_sweep_erases_a_prospects_contact_30_days_after_consent_withdrawal()
     let (id, subjects) = w.dossier(3, "prospect").await;
     let grant = json!({"purpose": "marketing", "basis": "consent", "evidence": "web form", "granted_at": "2026-01-05T09:00:00Z"});
     let (status, _) = w
-        .json(Method::POST, w.token("officer_a"), "dsr", &format!("/v1/subjects/{}/consents", subjects[0]), Some(grant))
+        .call(Method::POST, w.token("officer_a"), "dsr", &format!("/v1/subjects/{}/consents", subjects[0]), Some(grant))
         .await;
     assert_eq!(status, StatusCode::CREATED);
     w.clock().advance(time::Duration::days(1));
@@ -522,9 +509,9 @@ async fn the_sweep_erases_a_prospects_contact_30_days_after_consent_withdrawal()
     assert!(report.executed.is_empty());
     let report = archive.retention().retention_sweep(false).await.unwrap();
     assert_eq!(report.executed.len(), 1, "no approval needed: executed at once");
-    let (_, s) = w.json(Method::GET, w.token("officer_a"), "dsr", &format!("/v1/subjects/{}", subjects[0]), None).await;
+    let (_, s) = w.call(Method::GET, w.token("officer_a"), "dsr", &format!("/v1/subjects/{}", subjects[0]), None).await;
     assert_eq!(s["status"], "erased");
-    let (_, d) = w.json(Method::GET, w.token("service"), "service_delivery", &format!("/v1/dossiers/{id}"), None).await;
+    let (_, d) = w.call(Method::GET, w.token("service"), "service_delivery", &format!("/v1/dossiers/{id}"), None).await;
     assert_eq!(d["contacts"][0], json!({"subject_id": subjects[0]}));
     // Idempotent: nothing more to do.
     let report = archive.retention().retention_sweep(false).await.unwrap();
@@ -664,16 +651,16 @@ async fn a_hold_blocks_erasure_only_under_the_residents_law_and_a_blocked_erasur
 
     // Residency: compliance records it; a bad code is 422, service may not.
     let (status, s) = w
-        .json(Method::PUT, w.token("officer_a"), "dsr", &residency(resident_de), Some(json!({"residency": "DE"})))
+        .call(Method::PUT, w.token("officer_a"), "dsr", &residency(resident_de), Some(json!({"residency": "DE"})))
         .await;
     assert_eq!(status, StatusCode::OK, "{s}");
     assert_eq!(s["residency"], "DE");
     let (status, p) = w
-        .json(Method::PUT, w.token("officer_a"), "dsr", &residency(resident_de), Some(json!({"residency": "Germany"})))
+        .call(Method::PUT, w.token("officer_a"), "dsr", &residency(resident_de), Some(json!({"residency": "Germany"})))
         .await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{p}");
     let (status, _) = w
-        .json(
+        .call(
             Method::PUT,
             w.token("service"),
             "service_delivery",
@@ -682,27 +669,27 @@ async fn a_hold_blocks_erasure_only_under_the_residents_law_and_a_blocked_erasur
         )
         .await;
     assert_eq!(status, StatusCode::FORBIDDEN);
-    let (_, s) = w.json(Method::GET, w.token("officer_a"), "dsr", &format!("/v1/subjects/{resident_cn}"), None).await;
+    let (_, s) = w.call(Method::GET, w.token("officer_a"), "dsr", &format!("/v1/subjects/{resident_cn}"), None).await;
     assert_eq!(s["residency"], "CN", "PRC residency unless stated");
 
     // Holds name their law: CN by default, EU or a member state; no other.
     let holds = format!("/v1/dossiers/{id}/legal-holds");
-    let hold = |body: Value| w.json(Method::POST, w.token("officer_a"), "legal_compliance", &holds, Some(body));
+    let hold = |body: Value| w.call(Method::POST, w.token("officer_a"), "legal_compliance", &holds, Some(body));
     let (status, p) = hold(json!({"reason": "r", "case_ref": "c", "jurisdiction": "US"})).await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{p}");
     let (status, cn_hold) = hold(json!({"reason": "tax audit", "case_ref": "c-cn"})).await;
     assert_eq!(status, StatusCode::CREATED, "{cn_hold}");
     let cn_hold = cn_hold["hold_id"].as_str().unwrap().to_owned();
-    let (_, listed) = w.json(Method::GET, w.token("officer_a"), "legal_compliance", &holds, None).await;
+    let (_, listed) = w.call(Method::GET, w.token("officer_a"), "legal_compliance", &holds, None).await;
     assert_eq!(listed[0]["jurisdiction"], "CN", "{listed}");
 
     // A PRC hold does not block an EU resident's erasure (GDPR Art. 17(3)(b)).
     let erase = |sid: &str| format!("/v1/subjects/{sid}/erasure");
     let (status, r) = w
-        .json(Method::POST, w.token("officer_a"), "dsr", &erase(resident_de), Some(json!({"reason": "objection"})))
+        .call(Method::POST, w.token("officer_a"), "dsr", &erase(resident_de), Some(json!({"reason": "objection"})))
         .await;
     assert_eq!(status, StatusCode::OK, "{r}");
-    let (_, s) = w.json(Method::GET, w.token("officer_a"), "dsr", &format!("/v1/subjects/{resident_de}"), None).await;
+    let (_, s) = w.call(Method::GET, w.token("officer_a"), "dsr", &format!("/v1/subjects/{resident_de}"), None).await;
     assert_eq!(s["status"], "erased", "{s}");
 
     // An EU hold does not block a PRC resident's; the PRC hold does, and the
@@ -711,7 +698,7 @@ async fn a_hold_blocks_erasure_only_under_the_residents_law_and_a_blocked_erasur
     assert_eq!(status, StatusCode::CREATED);
     let eu_hold = eu_hold["hold_id"].as_str().unwrap().to_owned();
     let (status, p) = w
-        .json(
+        .call(
             Method::POST,
             w.token("officer_a"),
             "dsr",
@@ -724,25 +711,25 @@ async fn a_hold_blocks_erasure_only_under_the_residents_law_and_a_blocked_erasur
     assert!(detail.contains(&cn_hold) && !detail.contains(&eu_hold), "{detail}");
     assert!(detail.contains("pending"), "{detail}");
     let subject = format!("/v1/subjects/{resident_cn}");
-    let (_, s) = w.json(Method::GET, w.token("officer_a"), "dsr", &subject, None).await;
+    let (_, s) = w.call(Method::GET, w.token("officer_a"), "dsr", &subject, None).await;
     assert_eq!(s["status"], "restricted");
     assert_eq!(w.app.archive().retention().pending_erasures().unwrap().len(), 1);
 
     // The sweep leaves it while the hold stands, and carries it out once released.
     let report = w.app.archive().retention().retention_sweep(false).await.unwrap();
     assert!(report.erasures.is_empty());
-    let (_, s) = w.json(Method::GET, w.token("officer_a"), "dsr", &subject, None).await;
+    let (_, s) = w.call(Method::GET, w.token("officer_a"), "dsr", &subject, None).await;
     assert_eq!(s["status"], "restricted");
     let r = w.send(Method::DELETE, w.token("officer_a"), "legal_compliance", &format!("{holds}/{cn_hold}"), None).await;
     assert_eq!(r.status(), StatusCode::NO_CONTENT);
     w.clock().advance(time::Duration::minutes(5));
     let report = w.app.archive().retention().retention_sweep(false).await.unwrap();
     assert_eq!(report.erasures.len(), 1, "{report:?}");
-    let (_, s) = w.json(Method::GET, w.token("officer_a"), "dsr", &subject, None).await;
+    let (_, s) = w.call(Method::GET, w.token("officer_a"), "dsr", &subject, None).await;
     assert_eq!(s["status"], "erased");
     assert!(w.app.archive().retention().pending_erasures().unwrap().is_empty());
     let (_, cert) = w
-        .json(
+        .call(
             Method::GET,
             w.token("officer_a"),
             "legal_compliance",

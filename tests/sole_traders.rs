@@ -21,21 +21,9 @@ const CODE: &str = "92330106MA2H4K7L3Q";
 /// The shop's clerk, a contact of the dossier: their ID number is theirs.
 const CLERK_ID: &str = "310101198503071234";
 
+/// The customer desk, and finance in 华东 besides.
 fn world() -> WorldBuilder {
-    World::at(T0)
-        .config(|c| {
-            c.retention_interval = None;
-            c.grading_interval = None;
-        })
-        .staff("officer", &["compliance"], "总部")
-        .staff("service", &["service"], "华东")
-        .staff("sales", &["sales"], "华东")
-        .staff("finance", &["finance"], "总部")
-        .staff("finance_owner", &["finance"], "华东")
-}
-
-fn rfc3339(t: time::OffsetDateTime) -> String {
-    t.format(&time::format_description::well_known::Rfc3339).unwrap()
+    World::customer_desk(T0).staff("finance_owner", &["finance"], "华东")
 }
 
 /// A sole trader in 华东 owned by `owner`, with its finance when `finance`.
@@ -53,19 +41,6 @@ fn sole_trader(owner: &str, finance: bool) -> Value {
 }
 
 impl World {
-    async fn call(
-        &self,
-        method: Method,
-        token: &str,
-        purpose: &str,
-        path: &str,
-        body: Option<Value>,
-    ) -> (StatusCode, Value) {
-        let r = self.app.request(method, token, purpose, path, body).await;
-        let status = r.status();
-        (status, r.json().await.unwrap_or(Value::Null))
-    }
-
     /// A sole trader owned by `owner`, its finance written under the
     /// shipped contract basis, whose proprietor then consented to credit
     /// assessment: its id and the proprietor.

@@ -12,7 +12,7 @@ use crate::web::body::{Body, Errors};
 use crate::web::commands::{FiguresDto, InteractionDto, ReviewDto};
 use crate::web::error::ApiError;
 use crate::web::{AppState, Ctx};
-use axum::extract::{Path, Query, State};
+use axum::extract::{FromRequest, FromRequestParts, Path, Query, Request, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post, put};
@@ -142,9 +142,44 @@ pub struct OverrideDto {
     pub reason: String,
 }
 
+/// A grade a person decides on a dossier (a manual override, the review of
+/// a contest): the caller, the dossier the path names, and the body's grade
+/// and reason, the reason checked for visible text. The prelude of both
+/// handlers, extracted in the order they would (caller, path, body).
+pub struct GradeDecision {
+    pub(super) state: AppState,
+    pub(super) ctx: crate::archive::RequestCtx,
+    pub(super) id: String,
+    pub(super) grade: Grade,
+    pub(super) reason: String,
+}
+
+impl FromRequest<AppState> for GradeDecision {
+    type Rejection = Response;
+
+    async fn from_request(req: Request, state: &AppState) -> Result<Self, Response> {
+        let (mut parts, body) = req.into_parts();
+        let Ctx(ctx) = Ctx::from_request_parts(&mut parts, state).await.map_err(IntoResponse::into_response)?;
+        let Path(id) =
+            Path::<String>::from_request_parts(&mut parts, state).await.map_err(IntoResponse::into_response)?;
+        let Body(d) = Body::<OverrideDto>::from_request(Request::from_parts(parts, body), state)
+            .await
+            .map_err(IntoResponse::into_response)?;
+        let (grade, reason) = d.checked().map_err(IntoResponse::into_response)?;
+        Ok(GradeDecision { state: state.clone(), ctx, id, grade, reason })
+    }
+}
+
+impl GradeDecision {
+    /// 201 with the version that holds the decided grade.
+    pub(super) fn created(created: Created) -> (StatusCode, Json<Created>) {
+        (StatusCode::CREATED, Json(created))
+    }
+}
+
 impl OverrideDto {
     /// The grade and the reason, the reason checked for visible text.
-    pub fn checked(self) -> Result<(Grade, String), ApiError> {
+    fn checked(self) -> Result<(Grade, String), ApiError> {
         let mut errors = Errors::default();
         let reason = errors.visible("/reason", self.reason, 2000);
         errors.finish(Some(())).map_err(ApiError::invalid)?;
@@ -165,14 +200,9 @@ impl OverrideDto {
     responses((status = 201, body = Object, description = "{id, version, hash, subjects}"), (status = 401),
               (status = 403), (status = 404), (status = 409), (status = 410), (status = 422)),
     security(("bearer" = [])))]
-pub async fn override_grade(
-    State(s): State<AppState>,
-    Ctx(ctx): Ctx,
-    Path(id): Path<String>,
-    Body(d): Body<OverrideDto>,
-) -> Result<(StatusCode, Json<Created>), ApiError> {
-    let (grade, reason) = d.checked()?;
-    Ok((StatusCode::CREATED, Json(s.archive.customers().override_grade(&ctx, &id, grade, &reason).await?)))
+pub async fn override_grade(d: GradeDecision) -> Result<(StatusCode, Json<Created>), ApiError> {
+    let created = d.state.archive.customers().override_grade(&d.ctx, &d.id, d.grade, &d.reason).await?;
+    Ok(GradeDecision::created(created))
 }
 
 /// Record a periodic review; `contact_lost` starts the person's

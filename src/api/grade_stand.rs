@@ -3,7 +3,7 @@
 //! person's own verified request; and the human review that ends a
 //! contest.
 
-use super::customers::OverrideDto;
+use super::customers::{GradeDecision, OverrideDto};
 use crate::archive::customers::Stand;
 use crate::archive::Created;
 use crate::archive::GradeStand;
@@ -14,6 +14,7 @@ use crate::web::error::ApiError;
 use crate::web::{AppState, Ctx};
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use axum::{Json, Router};
 use serde::Deserialize;
@@ -44,10 +45,24 @@ impl StandDto {
     }
 }
 
-async fn take(s: AppState, ctx: Ctx, id: String, d: StandDto, stand: Stand) -> Result<Json<GradeStand>, ApiError> {
+/// What taking a stand answers: the grade's stand as the dossier now holds
+/// it. One answer for the three stands, in the document (200) and on the
+/// wire; their refusals are the annotations', and what every operation
+/// shares is added by `openapi.rs`.
+#[derive(utoipa::IntoResponses)]
+#[response(status = 200, description = "the grade's stand as the dossier now holds it")]
+pub struct Taken(#[to_schema] GradeStand);
+
+impl IntoResponse for Taken {
+    fn into_response(self) -> Response {
+        Json(self.0).into_response()
+    }
+}
+
+async fn take(s: AppState, ctx: Ctx, id: String, d: StandDto, stand: Stand) -> Result<Taken, ApiError> {
     let rid = d.request()?;
     let Ctx(ctx) = ctx;
-    Ok(Json(s.archive.registers().take_grade_stand(&ctx, &id, rid.as_str(), stand).await?))
+    Ok(Taken(s.archive.registers().take_grade_stand(&ctx, &id, rid.as_str(), stand).await?))
 }
 
 /// Contest a natural-person customer's grade on its proprietor's verified
@@ -56,15 +71,14 @@ async fn take(s: AppState, ctx: Ctx, id: String, d: StandDto, stand: Stand) -> R
 #[utoipa::path(post, path = "/v1/dossiers/{id}/grade/contest", tag = "customers",
     params(("id" = String, Path), ("X-Purpose" = String, Header)),
     request_body = StandDto,
-    responses((status = 200, body = GradeStand), (status = 401), (status = 403), (status = 404), (status = 409),
-              (status = 410), (status = 422)),
+    responses(Taken, (status = 403), (status = 404), (status = 409), (status = 410)),
     security(("bearer" = [])))]
 pub async fn contest(
     State(s): State<AppState>,
     ctx: Ctx,
     Path(id): Path<String>,
     Body(d): Body<StandDto>,
-) -> Result<Json<GradeStand>, ApiError> {
+) -> Result<Taken, ApiError> {
     take(s, ctx, id, d, Stand::Contest).await
 }
 
@@ -74,15 +88,14 @@ pub async fn contest(
 #[utoipa::path(post, path = "/v1/dossiers/{id}/grade/objection", tag = "customers",
     params(("id" = String, Path), ("X-Purpose" = String, Header)),
     request_body = StandDto,
-    responses((status = 200, body = GradeStand), (status = 401), (status = 403), (status = 404), (status = 409),
-              (status = 410), (status = 422)),
+    responses(Taken, (status = 403), (status = 404), (status = 409), (status = 410)),
     security(("bearer" = [])))]
 pub async fn object(
     State(s): State<AppState>,
     ctx: Ctx,
     Path(id): Path<String>,
     Body(d): Body<StandDto>,
-) -> Result<Json<GradeStand>, ApiError> {
+) -> Result<Taken, ApiError> {
     take(s, ctx, id, d, Stand::Object).await
 }
 
@@ -91,15 +104,14 @@ pub async fn object(
 #[utoipa::path(post, path = "/v1/dossiers/{id}/grade/objection/withdraw", tag = "customers",
     params(("id" = String, Path), ("X-Purpose" = String, Header)),
     request_body = StandDto,
-    responses((status = 200, body = GradeStand), (status = 401), (status = 403), (status = 404), (status = 409),
-              (status = 410), (status = 422)),
+    responses(Taken, (status = 403), (status = 404), (status = 409), (status = 410)),
     security(("bearer" = [])))]
 pub async fn withdraw(
     State(s): State<AppState>,
     ctx: Ctx,
     Path(id): Path<String>,
     Body(d): Body<StandDto>,
-) -> Result<Json<GradeStand>, ApiError> {
+) -> Result<Taken, ApiError> {
     take(s, ctx, id, d, Stand::Withdraw).await
 }
 
@@ -111,13 +123,7 @@ pub async fn withdraw(
     responses((status = 201, body = Object, description = "the version with the decided grade: {id, version, hash, subjects}"),
               (status = 401), (status = 403), (status = 404), (status = 409), (status = 410), (status = 422)),
     security(("bearer" = [])))]
-pub async fn review(
-    State(s): State<AppState>,
-    Ctx(ctx): Ctx,
-    Path(id): Path<String>,
-    Body(d): Body<OverrideDto>,
-) -> Result<(StatusCode, Json<Created>), ApiError> {
-    let (grade, reason) = d.checked()?;
-    let created = s.archive.customers().review_grade(&ctx, &id, (grade, &reason)).await?;
-    Ok((StatusCode::CREATED, Json(created)))
+pub async fn review(d: GradeDecision) -> Result<(StatusCode, Json<Created>), ApiError> {
+    let created = d.state.archive.customers().review_grade(&d.ctx, &d.id, (d.grade, &d.reason)).await?;
+    Ok(GradeDecision::created(created))
 }

@@ -184,6 +184,22 @@ const ZH: &[(&str, &str)] = &[
     ("The code is not valid.", "验证码无效。"),
     ("Locked out after repeated wrong codes: try again later, or ask an admin to unlock you.", "验证码多次错误，账户已锁定：请稍后再试，或请管理员解锁。"),
     ("Enter the current code of your authenticator app (or a recovery code).", "请输入身份验证器应用当前显示的验证码（或一个恢复码）。"),
+    ("Restriction", "限制处理"),
+    ("The person was told that the restriction is about to be lifted:", "已告知本人即将解除限制处理："),
+    ("recorded", "登记于"),
+    ("reference kept sealed", "编号已加密保存"),
+    ("No notice to the person is recorded since the restriction began.", "自限制处理开始以来，尚未登记对本人的告知。"),
+    ("The person must be told before their restriction is lifted (GDPR Art. 18(3)): record how and when they were told, then lift it.", "解除限制处理前必须先告知本人（GDPR 第 18 条第 3 款）：请先登记告知的方式和时间，再解除限制。"),
+    ("A notice of an earlier restriction does not count.", "此前一次限制处理的告知不计入。"),
+    ("Told on (RFC 3339; not in the future)", "告知时间（RFC 3339；不得晚于现在）"),
+    ("Reference (optional; kept sealed)", "编号（可选；加密保存）"),
+    ("Record notice", "登记告知"),
+    ("Restriction not lifted", "未解除限制处理"),
+    ("Letter", "信函"),
+    ("Email", "电子邮件"),
+    ("Phone", "电话"),
+    ("In person", "当面"),
+    ("Portal", "在线门户"),
 ];
 
 /// `en` in `lang`.

@@ -13,6 +13,7 @@ mod edit;
 pub mod i18n;
 mod page;
 mod registers;
+mod restriction;
 mod signin;
 mod subjects;
 
@@ -67,12 +68,13 @@ pub fn routes() -> Router<AppState> {
         .route("/console/certificates/{id}", get(compliance::certificate))
         .route("/console/subjects", get(subjects::open))
         .route("/console/subjects/{sid}", get(subjects::show))
-        .route("/console/subjects/{sid}/restriction", post(subjects::restrict))
+        .route("/console/subjects/{sid}/restriction", post(restriction::restrict))
         .route("/console/subjects/{sid}/export", post(subjects::export))
         .route("/console/subjects/{sid}/erasure", post(subjects::erase))
         .route("/console/subjects/{sid}/consents", post(subjects::grant))
         .route("/console/subjects/{sid}/consents/withdraw", post(subjects::withdraw))
         .route("/console/subjects/{sid}/requests", post(registers::create_request))
+        .route("/console/subjects/{sid}/restriction/notice", post(restriction::notice))
         .route("/console/requests", get(registers::requests))
         .route("/console/requests/{id}", get(registers::request).post(registers::change_request))
         .route("/console/incidents", get(registers::incidents))

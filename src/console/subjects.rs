@@ -1,17 +1,18 @@
 //! A data subject's page: dossiers, consents and their history (granting
-//! and withdrawing), restriction, export, erasure with the reasons it is
-//! refused, and recording a request the person made.
+//! and withdrawing), restriction (`restriction`: the notice before the
+//! lift), export, erasure with the reasons it is refused, and recording a
+//! request the person made.
 
 use super::compliance::{enc, when};
 use super::page::{see_other, Body, Page, Posted};
-use crate::archive::{wire_name, NewConsent};
+use crate::archive::{wire_name, ArchiveError, NewConsent};
 use crate::web::commands::{ConsentDto, ErasureDto};
 use crate::web::error::ApiError;
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Path, Query};
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use maud::html;
+use maud::{html, Markup};
 use serde::Deserialize;
 
 #[derive(Deserialize, Default)]
@@ -33,20 +34,26 @@ pub async fn open(page: Page, q: Result<Query<OpenParams>, QueryRejection>) -> R
 }
 
 pub async fn show(page: Page, Path(sid): Path<String>) -> Response {
+    subject_page(&page, &sid, StatusCode::OK, None).await
+}
+
+/// The person's page, answered with `status` and `notice` (a refusal of
+/// what the person's page posted) on top.
+pub(super) async fn subject_page(page: &Page, sid: &str, status: StatusCode, notice: Option<Markup>) -> Response {
     let a = page.archive();
-    let s = match a.subjects().get_subject(&page.ctx, &sid).await {
+    let s = match a.subjects().get_subject(&page.ctx, sid).await {
         Ok(s) => s,
         Err(e) => return page.fail(e),
     };
     // A record that does not open fails the page; it is never shown as "none".
-    let history = match a.subjects().consent_history(&page.ctx, &sid).await {
+    let history = match a.subjects().consent_history(&page.ctx, sid).await {
         Ok(h) => h,
         Err(e @ crate::archive::ArchiveError::Internal(_)) => return page.fail(e),
         Err(_) => Vec::new(),
     };
     let id = s.id.to_string();
-    let restricted = s.restricted_at.is_some();
     let body = html! {
+        @if let Some(notice) = notice { (notice) }
         dl #subject {
             dt { (page.t("Status")) } dd #subject-status { (wire_name(&s.status)) }
             dt { (page.t("Jurisdiction")) } dd { (s.residency) }
@@ -84,13 +91,9 @@ pub async fn show(page: Page, Path(sid): Path<String>) -> Response {
                 tr { td { (e.event) } td { (wire_name(&e.kind)) } td { (e.purpose) } td { (when(e.effective_at)) } td { (e.actor.as_str()) } }
             } }
         }
+        (super::restriction::section(page, &s))
         h2 { (page.t("Actions")) }
         div.actions {
-            form method="post" action={ "/console/subjects/" (id) "/restriction" } {
-                (page.csrf_field())
-                input type="hidden" name="restrict" value=(if restricted { "false" } else { "true" });
-                button type="submit" { (if restricted { page.t("Lift restriction") } else { page.t("Restrict processing") }) }
-            }
             // Posted with the session's CSRF token: an export of a person's
             // data is never a link another site, a prefetch or a history
             // entry can set off.
@@ -101,7 +104,7 @@ pub async fn show(page: Page, Path(sid): Path<String>) -> Response {
                 label { (page.t("Request it answers")) input #export-request type="text" name="request" maxlength="40" pattern="req_[0-9a-z]{26}" required; }
                 button #export type="submit" { (page.t("Export (JSON)")) }
             }
-            (super::registers::new_request_form(&page, &id))
+            (super::registers::new_request_form(page, &id))
             form #erase-form method="post" action={ "/console/subjects/" (id) "/erasure" } {
                 (page.csrf_field())
                 label { (page.t("Ground")) input #ground type="text" name="reason" maxlength="2000" required; }
@@ -109,15 +112,7 @@ pub async fn show(page: Page, Path(sid): Path<String>) -> Response {
             }
         }
     };
-    page.render(&format!("{} {id}", page.t("Subject")), body)
-}
-
-pub async fn restrict(Path(sid): Path<String>, Posted(page, f): Posted) -> Response {
-    let restrict = f.get("restrict") == Some("true");
-    match page.archive().subjects().set_restriction(&page.ctx, &sid, restrict).await {
-        Ok(_) => see_other(&format!("/console/subjects/{}", enc(&sid))),
-        Err(e) => page.fail(e),
-    }
+    page.render_status(status, &format!("{} {id}", page.t("Subject")), body)
 }
 
 /// A consent, as `POST /v1/subjects/{sid}/consents` takes it (given now
@@ -129,8 +124,14 @@ pub async fn grant(Path(sid): Path<String>, Posted(page, f): Posted) -> Response
         Ok(c) => c,
         Err(resp) => return *resp,
     };
-    match page.archive().subjects().grant_consent(&page.ctx, &sid, consent).await {
-        Ok(_) => see_other(&format!("/console/subjects/{}", enc(&sid))),
+    let done = page.archive().subjects().grant_consent(&page.ctx, &sid, consent).await;
+    back_to_subject(&page, &sid, done)
+}
+
+/// After a change posted from the person's page: back to it, or the refusal.
+pub(super) fn back_to_subject<T>(page: &Page, sid: &str, done: Result<T, ArchiveError>) -> Response {
+    match done {
+        Ok(_) => see_other(&format!("/console/subjects/{}", enc(sid))),
         Err(e) => page.fail(e),
     }
 }

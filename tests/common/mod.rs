@@ -18,7 +18,12 @@ use tempfile::TempDir;
 pub mod factor;
 mod world;
 #[allow(unused_imports)] // compiled into every test binary; not all of them start a `World`
-pub use world::{World, WorldBuilder};
+pub use world::{Answer, World, WorldBuilder};
+
+/// `t` as the API writes times (RFC 3339).
+pub fn rfc3339(t: time::OffsetDateTime) -> String {
+    t.format(&time::format_description::well_known::Rfc3339).unwrap()
+}
 
 pub const ADMIN_TOKEN: &str = "test-admin-token-0123456789abcdef";
 /// The second admin's enrollment code set at initialisation: every token

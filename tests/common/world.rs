@@ -11,6 +11,8 @@
 use super::{policies_dir, spawn_app_with, TestApp};
 use custos::clock::{Clock, ManualClock, SystemClock};
 use custos::config::Config;
+use reqwest::{Method, StatusCode};
+use serde_json::Value;
 use std::path::Path;
 use std::sync::Arc;
 use tempfile::TempDir;
@@ -47,10 +49,35 @@ pub struct WorldBuilder {
     staff: Vec<(String, Vec<String>, String)>,
 }
 
+/// An answer as the tests read it: the status and the JSON body (null when
+/// there is none).
+pub type Answer = (StatusCode, Value);
+
 impl World {
     /// A world whose clock stands at `t0` and moves only when a test advances it.
     pub fn at(t0: OffsetDateTime) -> WorldBuilder {
         WorldBuilder::new(Some(Arc::new(ManualClock::new(t0))))
+    }
+
+    /// The customer desk at `t0`: a compliance officer (`officer`) and
+    /// `finance` at 总部, `service` and `sales` in 华东; the retention sweep
+    /// and the grading job run only when a test runs them.
+    pub fn customer_desk(t0: OffsetDateTime) -> WorldBuilder {
+        World::at(t0)
+            .config(|c| {
+                c.retention_interval = None;
+                c.grading_interval = None;
+            })
+            .staff("officer", &["compliance"], "总部")
+            .staff("service", &["service"], "华东")
+            .staff("sales", &["sales"], "华东")
+            .staff("finance", &["finance"], "总部")
+    }
+
+    /// `method path` as `token` stating `purpose`, with an optional JSON body.
+    pub async fn call(&self, method: Method, token: &str, purpose: &str, path: &str, body: Option<Value>) -> Answer {
+        let r = self.app.request(method, token, purpose, path, body).await;
+        (r.status(), r.json().await.unwrap_or(Value::Null))
     }
 
     /// A world on the system clock.

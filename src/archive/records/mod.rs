@@ -348,9 +348,11 @@ pub enum ConsentEventKind {
 }
 
 /// One grant or withdrawal, append-only. The evidence (which may name the
-/// person) is sealed under the subject's key, so erasure shreds it too.
+/// person) is stored sealed under the subject's key, so erasure shreds it
+/// too; a view of the event (`subjects::ConsentEventView`) is the same
+/// record with the evidence opened (`E = String`).
 #[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct ConsentEvent {
+pub struct ConsentEvent<E = Sealed> {
     pub event: u32,
     pub kind: ConsentEventKind,
     pub purpose: String,
@@ -363,13 +365,34 @@ pub struct ConsentEvent {
     #[serde(with = "time::serde::rfc3339")]
     pub recorded_at: OffsetDateTime,
     pub actor: PrincipalId,
-    pub evidence: Option<Sealed>,
+    /// Sealed as stored; opened in a view, `None` there when none was given
+    /// or the subject has been erased.
+    pub evidence: Option<E>,
     /// For a grant: the notice version it was given under.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub notice: Option<String>,
     /// For a consent to provision: the recipient it names (PIPL Art. 23, 39).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub recipient: Option<String>,
+}
+
+impl<E> ConsentEvent<E> {
+    /// The same event with `evidence` in place of its own (opened, for a view).
+    pub fn with_evidence<F>(self, evidence: Option<F>) -> ConsentEvent<F> {
+        let ConsentEvent {
+            event,
+            kind,
+            purpose,
+            basis,
+            effective_at,
+            recorded_at,
+            actor,
+            evidence: _,
+            notice,
+            recipient,
+        } = self;
+        ConsentEvent { event, kind, purpose, basis, effective_at, recorded_at, actor, evidence, notice, recipient }
+    }
 }
 
 /// The recipients register: `t/<rcp>` in `registers`.

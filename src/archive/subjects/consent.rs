@@ -199,18 +199,7 @@ impl Subjects {
             }
             None => None,
         };
-        Ok(ConsentEventView {
-            event: e.event,
-            kind: e.kind,
-            purpose: e.purpose,
-            basis: e.basis,
-            effective_at: e.effective_at,
-            recorded_at: e.recorded_at,
-            actor: e.actor,
-            evidence,
-            notice: e.notice,
-            recipient: e.recipient,
-        })
+        Ok(e.with_evidence(evidence))
     }
 
     #[tracing::instrument(level = "debug", skip_all)]

@@ -14,7 +14,7 @@ pub use notified::{NewNotified, NotifiedView};
 pub use portable::export_csv;
 pub use restriction::{LiftNoticeView, NewLiftNotice, MAX_NOTICE_REFERENCE};
 
-use super::records::{ConsentBasis, ConsentEventKind, DossierMeta, SubjectMeta, SUBJECTS};
+use super::records::{ConsentBasis, DossierMeta, SubjectMeta, SUBJECTS};
 use super::{ArchiveError, RequestCtx};
 use crate::archive::documents::Documents;
 use crate::archive::dossiers::Dossiers;
@@ -26,7 +26,7 @@ use crate::archive::Denial;
 use crate::audit::{Action, AuditWriter, Commit, Outcome};
 use crate::clock::Clock;
 use crate::crypto::{KeyRef, Keyring};
-use crate::domain::{DossierId, PrincipalId, SubjectId};
+use crate::domain::{DossierId, SubjectId};
 use crate::policy::access::SubjectAction;
 use crate::policy::PolicySet;
 use crate::store::{Held, KvStore, Op};
@@ -142,26 +142,9 @@ pub struct NewConsent {
     pub recipient: Option<String>,
 }
 
-#[derive(Debug, Clone, Serialize)]
-pub struct ConsentEventView {
-    pub event: u32,
-    pub kind: ConsentEventKind,
-    pub purpose: String,
-    pub basis: Option<ConsentBasis>,
-    #[serde(with = "time::serde::rfc3339")]
-    pub effective_at: OffsetDateTime,
-    #[serde(with = "time::serde::rfc3339")]
-    pub recorded_at: OffsetDateTime,
-    pub actor: PrincipalId,
-    /// `None` when none was given or the subject has been erased.
-    pub evidence: Option<String>,
-    /// For a grant: the notice version it was given under.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub notice: Option<String>,
-    /// For a consent to provision: the recipient it names.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub recipient: Option<String>,
-}
+/// A grant or withdrawal as shown: the stored event with its evidence
+/// opened (`None` when none was given or the subject has been erased).
+pub type ConsentEventView = super::records::ConsentEvent<String>;
 
 /// What an authorised subject call works on.
 struct SubjectCall {
@@ -247,7 +230,7 @@ impl Subjects {
             residency: meta.residency(),
             objected: meta.objected.iter().cloned().collect(),
             collection: self.dossiers.collection_records(&call.sid)?,
-            lift_notice: meta.lift_notice.as_ref().map(LiftNoticeView::from),
+            lift_notice: meta.lift_notice.as_ref().map(|n| LiftNoticeView::of(n, meta.restricted_at)),
         })
     }
 

@@ -40,16 +40,22 @@ pub struct LiftNoticeView {
     pub recorded_by: crate::domain::PrincipalId,
     /// Whether a reference was recorded (it is kept sealed).
     pub has_reference: bool,
+    /// Whether it was given and recorded since the current restriction
+    /// began ([`LiftNotice::covers`], the lift's own test): false for a
+    /// notice of an earlier restriction, or when none is in place.
+    pub covers_restriction: bool,
 }
 
-impl From<&LiftNotice> for LiftNoticeView {
-    fn from(n: &LiftNotice) -> Self {
+impl LiftNoticeView {
+    /// `n` as shown, against the restriction in place since `restricted_at`.
+    pub fn of(n: &LiftNotice, restricted_at: Option<OffsetDateTime>) -> Self {
         LiftNoticeView {
             channel: n.channel,
             notified_at: n.notified_at,
             recorded_at: n.recorded_at,
             recorded_by: n.recorded_by.clone(),
             has_reference: n.reference.is_some(),
+            covers_restriction: restricted_at.is_some_and(|since| n.covers(since)),
         }
     }
 }
@@ -196,5 +202,27 @@ impl Subjects {
         );
         self.commit_subject(ctx, ACTION, &call, &meta, vec![], reason).await?;
         self.subject_view(&call, &meta)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use time::macros::datetime;
+
+    #[test]
+    fn a_notice_covers_only_the_restriction_it_was_given_in() {
+        let notice = LiftNotice {
+            channel: NoticeChannel::Letter,
+            notified_at: datetime!(2026-12-02 10:00 UTC),
+            recorded_at: datetime!(2026-12-02 11:00 UTC),
+            recorded_by: crate::domain::PrincipalId::generate(),
+            reference: None,
+        };
+        let covers = |since| LiftNoticeView::of(&notice, since).covers_restriction;
+        assert!(covers(Some(datetime!(2026-12-01 09:00 UTC))));
+        assert!(!covers(Some(datetime!(2026-12-03 09:00 UTC))), "a later restriction needs its own notice");
+        assert!(!covers(Some(datetime!(2026-12-02 10:30 UTC))), "told before it began, recorded after");
+        assert!(!covers(None), "nothing to lift");
     }
 }
