@@ -6,7 +6,7 @@ use super::{failure_reason, Created, ReadPlan};
 use crate::archive::dossiers::ContactCollection;
 use crate::archive::dossiers::Dossiers;
 use crate::archive::records::DossierMeta;
-use crate::archive::vault::{Opened, Part, SegmentName};
+use crate::archive::vault::SegmentName;
 use crate::archive::Denial;
 use crate::archive::{ArchiveError, RequestCtx};
 use crate::audit::{Action, Commit, Guard, Outcome};
@@ -121,8 +121,9 @@ impl Dossiers {
             return self.gate.refuse(e, mismatch).await;
         }
         let mut dossier = dossier;
-        let stored = self.vault.open_version_split(&did, meta.current_version)?.business.customer;
-        if let Err(errors) = keep_customer_kind(&mut dossier, &stored) {
+        // The current version, opened once: what the update keeps and compares.
+        let before = self.vault.open_version_split(&did, meta.current_version)?;
+        if let Err(errors) = keep_customer_kind(&mut dossier, &before.business.customer) {
             let why = "the customer's kind or proprietor cannot change";
             let e = self.dossier_entry(ctx, ACTION, id, &meta.subjects, Outcome::Error, why);
             return self.gate.refuse(e, ArchiveError::Invalid(errors)).await;
@@ -135,7 +136,7 @@ impl Dossiers {
         }
         let given = ContactCollection::of(&dossier);
         let mut split = SplitDossier::split(dossier);
-        let kept = self.keep_hidden(&did, &meta, &plan, &mut split)?;
+        let kept = self.keep_hidden(&plan, &before, &mut split)?;
         let version = meta.current_version + 1;
         let written = |sid: &SubjectId| {
             let names = [SegmentName::SubjectSensitive(sid.clone()), SegmentName::Proprietor(sid.clone())];
@@ -168,7 +169,7 @@ impl Dossiers {
         if !collected.reason.is_empty() {
             reason = format!("{reason}; {}", collected.reason);
         }
-        let corrected = corrected_people(&self.vault, &did, &meta, &split)?;
+        let corrected = corrected_people(&before, &split)?;
         if let Some(r) = rectifying {
             if !corrected.iter().any(|(s, _)| s == &r.subject) {
                 let why =
@@ -296,27 +297,16 @@ impl Dossiers {
     }
 
     /// Fields the updater may not see in clear are not theirs to change: the
-    /// new version keeps the current values of those segments, so a masked
-    /// `***` read back and sent again never overwrites the real value, and a
-    /// withheld field left out is not dropped. Returns the segments kept.
+    /// new version keeps the current values (`before`, the current version
+    /// opened), so a masked `***` read back and sent again never overwrites
+    /// the real value, and a withheld field left out is not dropped. Returns
+    /// the segments kept.
     fn keep_hidden(
         &self,
-        id: &DossierId,
-        meta: &DossierMeta,
         plan: &ReadPlan,
+        before: &SplitDossier,
         split: &mut SplitDossier,
     ) -> Result<Vec<String>, ArchiveError> {
-        let (rec, _) = self
-            .vault
-            .load_version(id, meta.current_version)?
-            .ok_or_else(|| anyhow::anyhow!("current version record missing"))?;
-        let opened = |name: &SegmentName| -> Result<Option<Part>, ArchiveError> {
-            let Some(seg) = rec.segments.iter().find(|s| &s.name == name) else { return Ok(None) };
-            Ok(match self.vault.open_segment(id, &rec, seg)? {
-                Opened::Plain(p) => Some(p),
-                Opened::Erased => None,
-            })
-        };
         let mut kept = Vec::new();
         if let Some(sid) = split.proprietor_id().cloned() {
             let finance_hidden = plan.outcome(Classification::Sensitive, Some(&sid)) != FieldOutcome::Clear;
@@ -327,7 +317,6 @@ impl Dossiers {
                 split.proprietor = None;
                 kept.push(format!("nothing of the erased proprietor {sid}"));
             } else if finance_hidden || identity_hidden {
-                let before = self.vault.open_version_split(id, meta.current_version)?;
                 let part = split.proprietor.get_or_insert_with(Default::default);
                 if finance_hidden {
                     let old = before.proprietor.clone().unwrap_or_default();
@@ -341,38 +330,26 @@ impl Dossiers {
                     kept.push("customer name, credit code, address".into());
                 }
             }
-        } else if plan.outcome(Classification::Confidential, None) != FieldOutcome::Clear {
-            split.confidential = match opened(&SegmentName::Confidential)? {
-                Some(Part::Confidential(c)) => Some(c),
-                _ => None,
-            };
-            kept.push(SegmentName::Confidential.to_string());
-        }
-        if plan.outcome(Classification::Sensitive, None) != FieldOutcome::Clear {
-            split.sensitive = match opened(&SegmentName::Sensitive)? {
-                Some(Part::Sensitive(s)) => Some(s),
-                _ => None,
-            };
-            kept.push(SegmentName::Sensitive.to_string());
+        } else {
+            if plan.outcome(Classification::Confidential, None) != FieldOutcome::Clear {
+                split.confidential = before.confidential.clone();
+                kept.push(SegmentName::Confidential.to_string());
+            }
+            if plan.outcome(Classification::Sensitive, None) != FieldOutcome::Clear {
+                split.sensitive = before.sensitive.clone();
+                kept.push(SegmentName::Sensitive.to_string());
+            }
         }
         for (sid, personal, sensitive) in split.contacts.iter_mut() {
-            let name = SegmentName::Personal(sid.clone());
-            if !rec.segments.iter().any(|s| s.name == name) {
-                continue; // a person new to this dossier: the caller provides them
-            }
+            // A person new to this dossier (or erased from it): the caller provides them.
+            let Some((_, was, was_sensitive)) = before.contacts.iter().find(|c| &c.0 == sid) else { continue };
             if plan.outcome(Classification::Personal, Some(sid)) != FieldOutcome::Clear {
-                if let Some(Part::Personal(_, p)) = opened(&name)? {
-                    *personal = p;
-                    kept.push(name.to_string());
-                }
+                *personal = was.clone();
+                kept.push(SegmentName::Personal(sid.clone()).to_string());
             }
             if plan.outcome(Classification::Sensitive, Some(sid)) != FieldOutcome::Clear {
-                let name = SegmentName::SubjectSensitive(sid.clone());
-                *sensitive = match opened(&name)? {
-                    Some(Part::SubjectSensitive(_, s)) => Some(s),
-                    _ => None,
-                };
-                kept.push(name.to_string());
+                *sensitive = was_sensitive.clone();
+                kept.push(SegmentName::SubjectSensitive(sid.clone()).to_string());
             }
         }
         Ok(kept)
@@ -397,46 +374,30 @@ fn changed_fields(
     Ok(names)
 }
 
-/// The people named in both the current version and `split` whose
-/// personal fields `split` changes (a correction or completion; PIPL
-/// Art. 46, GDPR Art. 16), with the names of those fields. An erased
-/// person's fields are not compared.
+/// The people named in both the current version (`before`, opened) and
+/// `split` whose personal fields `split` changes (a correction or
+/// completion; PIPL Art. 46, GDPR Art. 16), with the names of those fields.
+/// An erased person is not in `before`, so their fields are not compared.
 fn corrected_people(
-    vault: &crate::archive::vault::Vault,
-    id: &DossierId,
-    meta: &DossierMeta,
+    before: &SplitDossier,
     split: &SplitDossier,
 ) -> Result<Vec<(SubjectId, Vec<String>)>, ArchiveError> {
-    let (rec, _) = vault
-        .load_version(id, meta.current_version)?
-        .ok_or_else(|| anyhow::anyhow!("current version record missing"))?;
     let mut out = Vec::new();
+    // Who a natural-person customer is: their personal fields too (an
+    // erased proprietor's read empty on both sides).
     if let Some(sid) = split.proprietor_id() {
-        // Who a natural-person customer is: their personal fields too.
-        let seg = rec.segments.iter().find(|s| s.name == SegmentName::Proprietor(sid.clone()));
-        if !seg.map(|s| vault.is_erased(s)).transpose()?.unwrap_or(false) {
-            let before = vault.open_version_split(id, meta.current_version)?;
-            let after = split.customer_identity();
-            let fields: Vec<String> = before
-                .customer_identity()
-                .iter()
-                .zip(after)
-                .filter(|(b, a)| b.1 != a.1)
-                .map(|(b, _)| b.0.into())
-                .collect();
-            if !fields.is_empty() {
-                out.push((sid.clone(), fields));
-            }
+        let after = split.customer_identity();
+        let fields: Vec<String> =
+            before.customer_identity().iter().zip(after).filter(|(b, a)| b.1 != a.1).map(|(b, _)| b.0.into()).collect();
+        if !fields.is_empty() {
+            out.push((sid.clone(), fields));
         }
     }
     for (sid, personal, _) in &split.contacts {
-        let name = SegmentName::Personal(sid.clone());
-        let Some(seg) = rec.segments.iter().find(|s| s.name == name) else { continue };
-        if let Opened::Plain(Part::Personal(_, before)) = vault.open_segment(id, &rec, seg)? {
-            let fields = changed_fields(&before, personal)?;
-            if !fields.is_empty() {
-                out.push((sid.clone(), fields));
-            }
+        let Some((_, was, _)) = before.contacts.iter().find(|c| &c.0 == sid) else { continue };
+        let fields = changed_fields(was, personal)?;
+        if !fields.is_empty() {
+            out.push((sid.clone(), fields));
         }
     }
     Ok(out)
