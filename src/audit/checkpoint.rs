@@ -6,7 +6,9 @@
 //! \n
 //! — <key name> <base64(key hash (4 bytes) || Ed25519 signature (64 bytes))>\n
 //! ```
-//! The signature covers the body (the first three lines, with newlines). The
+//! A body may carry extension lines after the root hash (C2SP
+//! tlog-checkpoint); custos's is `map <base64 subject map root>`
+//! (docs/audit-format.md). The signature covers the whole body. The
 //! key hash is the first 4 bytes of SHA-256(name || "\n" || 0x01 || public
 //! key); the verifier key is `<name>+<hex key hash>+<base64(0x01 || public key)>`.
 
@@ -24,11 +26,28 @@ pub struct Checkpoint {
     pub origin: String,
     pub size: u64,
     pub root: Hash,
+    /// The lines after the root hash, without their newlines: opaque to the
+    /// tree's proofs, covered by every signature on the body.
+    pub extensions: Vec<String>,
 }
 
 impl Checkpoint {
+    pub fn new(origin: impl Into<String>, size: u64, root: Hash) -> Self {
+        Checkpoint { origin: origin.into(), size, root, extensions: Vec::new() }
+    }
+
     pub fn body(&self) -> String {
-        format!("{}\n{}\n{}\n", self.origin, self.size, B64.encode(self.root))
+        let mut body = format!("{}\n{}\n{}\n", self.origin, self.size, B64.encode(self.root));
+        for line in &self.extensions {
+            body.push_str(line);
+            body.push('\n');
+        }
+        body
+    }
+
+    /// The value of the extension line `<name> <value>`, if there is one.
+    pub fn extension(&self, name: &str) -> Option<&str> {
+        self.extensions.iter().find_map(|l| l.strip_prefix(name).and_then(|v| v.strip_prefix(' ')))
     }
 
     fn parse_body(body: &str) -> Result<Self, CheckpointError> {
@@ -44,7 +63,11 @@ impl Checkpoint {
             .and_then(|r| B64.decode(r).ok())
             .and_then(|r| <Hash>::try_from(r).ok())
             .ok_or(CheckpointError::Malformed("root hash"))?;
-        Ok(Checkpoint { origin: origin.to_owned(), size, root })
+        let extensions: Vec<String> = lines.map(str::to_owned).collect();
+        if extensions.iter().any(|l| l.is_empty()) {
+            return Err(CheckpointError::Malformed("empty extension line"));
+        }
+        Ok(Checkpoint { origin: origin.to_owned(), size, root, extensions })
     }
 }
 
@@ -194,7 +217,7 @@ mod tests {
         let mut seed = [0u8; 32];
         rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, &mut seed);
         let s = NoteSigner::from_seed("custos.example/audit", &seed).unwrap();
-        let cp = Checkpoint { origin: "custos.example/audit".into(), size: 1234, root: [7u8; 32] };
+        let cp = Checkpoint::new("custos.example/audit", 1234, [7u8; 32]);
         let note = s.sign(&cp.body());
         let v = NoteVerifier::parse(&s.verifier_key()).unwrap();
         assert_eq!(v.open_checkpoint(&note).unwrap(), cp);
@@ -216,10 +239,25 @@ mod tests {
     }
 
     #[test]
+    fn extension_lines_are_signed_and_read_back() {
+        let s = go_signer();
+        let v = NoteVerifier::parse(GO_VKEY).unwrap();
+        let mut cp = Checkpoint::new("o", 10, [1u8; 32]);
+        cp.extensions.push(format!("map {}", B64.encode([2u8; 32])));
+        let note = s.sign(&cp.body());
+        let opened = v.open_checkpoint(&note).unwrap();
+        assert_eq!(opened, cp);
+        assert_eq!(opened.extension("map"), Some(B64.encode([2u8; 32]).as_str()));
+        assert_eq!(opened.extension("ma"), None);
+        let forged = note.replacen("map AgIC", "map AwIC", 1);
+        assert_eq!(v.open_checkpoint(&forged), Err(CheckpointError::BadSignature));
+    }
+
+    #[test]
     fn tampering_is_refused() {
         let s = go_signer();
         let v = NoteVerifier::parse(GO_VKEY).unwrap();
-        let cp = Checkpoint { origin: "o".into(), size: 10, root: [1u8; 32] };
+        let cp = Checkpoint::new("o", 10, [1u8; 32]);
         let note = s.sign(&cp.body());
         let forged = note.replacen("\n10\n", "\n11\n", 1);
         assert_eq!(v.open_checkpoint(&forged), Err(CheckpointError::BadSignature));

@@ -163,7 +163,7 @@ mod tests {
 
     fn checkpoint_of(store: &MemStore) -> Checkpoint {
         let size = ChainHead::decode(&store.get(Cf::System, HEAD_KEY).unwrap().unwrap()).unwrap().next_seq;
-        Checkpoint { origin: "test".into(), size, root: merkle::root(&StoredTree(store), size).unwrap() }
+        Checkpoint::new("test", size, merkle::root(&StoredTree(store), size).unwrap())
     }
 
     fn head(store: &MemStore) -> Option<ChainHead> {
@@ -181,7 +181,7 @@ mod tests {
         assert_eq!((r.from, r.entries, seen), (37, 57, 20));
         assert_eq!(r.root, checkpoint_of(&store).root);
         // From an empty log's checkpoint, everything is new.
-        let empty = Checkpoint { origin: "test".into(), size: 0, root: empty_root() };
+        let empty = Checkpoint::new("test", 0, empty_root());
         assert_eq!(verify_from(&store, &empty, head(&store), |_| {}).unwrap().entries, 57);
         // Nothing new: nothing to read, still consistent.
         let now = checkpoint_of(&store);

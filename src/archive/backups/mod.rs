@@ -221,7 +221,7 @@ impl Backups {
             (size, root)
         };
         let note =
-            self.signer.sign(&Checkpoint { origin: self.signer.name().to_owned(), size: tree_size, root }.body());
+            self.signer.sign(&Checkpoint::new(self.signer.name(), tree_size, root).body());
         let recipients = self.recipients(settings);
         let mut paths: Vec<PathBuf> = std::fs::read_dir(checkpoint)
             .map_err(anyhow::Error::from)?
@@ -270,7 +270,7 @@ impl Backups {
         let head = self.audit.head().next_seq;
         let checkpoint_at = |size: u64| -> Result<String, ArchiveError> {
             let root = merkle::root(&StoredTree(self.store.as_ref()), size).map_err(anyhow::Error::msg)?;
-            Ok(self.signer.sign(&Checkpoint { origin: self.signer.name().to_owned(), size, root }.body()))
+            Ok(self.signer.sign(&Checkpoint::new(self.signer.name(), size, root).body()))
         };
         // Segments shipped before they were bound to a signed checkpoint get
         // theirs now (the log holds them).

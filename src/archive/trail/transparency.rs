@@ -66,7 +66,7 @@ impl AuditTrail {
         let size = self.audit.head().next_seq;
         let root = merkle::root(&StoredTree(self.store.as_ref()), size).map_err(anyhow::Error::msg)?;
         let origin = self.signer.name().to_owned();
-        Ok((size, self.signer.sign(&Checkpoint { origin, size, root }.body())))
+        Ok((size, self.signer.sign(&Checkpoint::new(origin, size, root).body())))
     }
 
     async fn audit_read(&self, ctx: &RequestCtx, resource: &str) -> Result<u64, ArchiveError> {
