@@ -14,6 +14,7 @@ pub mod index;
 pub mod merkle;
 pub(crate) mod query;
 pub mod replay;
+pub mod subject_map;
 pub mod synthetic;
 mod treecheck;
 mod writer;

@@ -25,6 +25,9 @@ pub const INITIALIZED: &[u8] = b"initialized";
 pub const AUDIT_HEAD: &[u8] = b"audit_head";
 /// `system`: set once the audit indexes hold a row for every entry.
 pub const AUDIT_INDEX_MARKER: &[u8] = b"audit_index";
+/// `system`: how far the subject map has taken in the log (`size` u64 BE):
+/// its leaves (column family `subject_map`) hold every entry before it.
+pub const SUBJECT_MAP_HEAD: &[u8] = b"subject_map_head";
 /// `system`: the checkpoint origin line.
 pub const CHECKPOINT_ORIGIN: &[u8] = b"checkpoint_origin";
 /// `system`: the note verifier key of the log.

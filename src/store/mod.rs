@@ -55,10 +55,14 @@ pub enum Cf {
     /// incidents (`i/<inc>`) and their affected-person lists
     /// (`a/<inc>/<n u32 BE>`), bulk exports (`x/<exp>`).
     Registers,
+    /// The subject map over the audit log: `<map key>` → count, last
+    /// sequence number and hash chain of the entries naming that person
+    /// (`audit::subject_map`). Derived from the log; rebuilt when missing.
+    SubjectMap,
 }
 
 impl Cf {
-    pub const ALL: [Cf; 13] = [
+    pub const ALL: [Cf; 14] = [
         Cf::System,
         Cf::Principals,
         Cf::Dossiers,
@@ -72,6 +76,7 @@ impl Cf {
         Cf::Disposition,
         Cf::Documents,
         Cf::Registers,
+        Cf::SubjectMap,
     ];
 
     pub fn name(self) -> &'static str {
@@ -89,6 +94,7 @@ impl Cf {
             Cf::Disposition => "disposition",
             Cf::Documents => "documents",
             Cf::Registers => "registers",
+            Cf::SubjectMap => "subject_map",
         }
     }
 }
