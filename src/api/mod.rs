@@ -1,6 +1,7 @@
 //! HTTP only: routes, DTOs, extraction, problem documents. Handlers extract,
 //! call an archive use case, and map the result.
 
+pub mod access_report;
 pub mod audit;
 pub mod backups;
 pub mod customers;

@@ -23,6 +23,7 @@ pub fn routes() -> Router<AppState> {
         .route("/subjects/{sid}/consents/{purpose}", delete(withdraw))
         .route("/subjects/{sid}/restriction", post(restrict).delete(unrestrict))
         .route("/subjects/{sid}/export", get(export))
+        .route("/subjects/{sid}/access-report", get(super::access_report::access_report))
         .route("/subjects/{sid}/residency", put(residency))
         .route("/subjects/{sid}/processing", get(processing))
         .route("/subjects/{sid}/restriction/notice", post(lift_notice))

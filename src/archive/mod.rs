@@ -243,6 +243,7 @@ impl Archive {
             identity.clone(),
             oversight.clone(),
             customers.clone(),
+            trail.clone(),
         ));
         Ok(Archive {
             store,

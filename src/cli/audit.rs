@@ -106,6 +106,10 @@ pub(super) fn audit_verify(
             Err(e) => return fail(1, format!("audit indexes do not match the log: {e}")),
         }
     }
+    let maps = match check_subject_maps(&store, &held, r.entries) {
+        Ok(n) => n,
+        Err(e) => return fail(1, format!("audit log TAMPERED or checkpoint dishonest: {e}")),
+    };
     let secs = started.elapsed().as_secs_f64();
     let b64 = |h: &[u8; 32]| base64::Engine::encode(&base64::engine::general_purpose::STANDARD, h);
     for h in &held {
@@ -146,7 +150,73 @@ pub(super) fn audit_verify(
     for h in &held {
         out!("consistent with checkpoint {} (size {}): the log only grew since", h.source, h.checkpoint.size);
     }
+    if maps > 0 {
+        out!("subject map: the root {maps} checkpoint(s) sign is the one the entries give");
+    }
     ExitCode::SUCCESS
+}
+
+/// Rebuilds the subject map from the entries at the size of each held
+/// checkpoint that signs one (`map <base64 root>`) and compares the roots:
+/// a map root no honest log could have signed fails. Returns how many
+/// checkpoints were checked. `entries` is the log's verified length.
+fn check_subject_maps(store: &dyn KvStore, held: &[Held], entries: u64) -> Result<usize, String> {
+    use crate::archive::trail::transparency::MAP_EXTENSION;
+    let mut signed = Vec::new();
+    for h in held.iter().filter(|h| h.checkpoint.size <= entries) {
+        let Some(line) = h.checkpoint.extension(MAP_EXTENSION) else { continue };
+        let root = base64::Engine::decode(&base64::engine::general_purpose::STANDARD, line)
+            .ok()
+            .and_then(|r| <[u8; 32]>::try_from(r).ok())
+            .ok_or_else(|| format!("checkpoint {}: the subject map root is malformed", h.source))?;
+        signed.push((h, root));
+    }
+    let Some((first, _)) = signed.first() else { return Ok(0) };
+    let sizes: Vec<u64> = signed.iter().map(|(h, _)| h.checkpoint.size).collect();
+    let roots = crate::audit::subject_map::roots_at(store, &first.checkpoint.origin, &sizes)
+        .map_err(|e| format!("cannot rebuild the subject map: {e}"))?;
+    for ((h, root), rebuilt) in signed.iter().zip(roots) {
+        if *root != rebuilt {
+            return Err(format!(
+                "checkpoint {} (size {}) signs a subject map root that the log's entries do not give",
+                h.source, h.checkpoint.size
+            ));
+        }
+    }
+    Ok(signed.len())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::audit::subject_map::roots_at;
+    use crate::store::{MemStore, Op};
+
+    #[test]
+    fn a_checkpoint_signing_a_map_root_the_entries_do_not_give_fails() {
+        let store = MemStore::default();
+        for seq in 0..12u64 {
+            let mut e = crate::audit::entry_for_tests(seq);
+            e.body.subjects = vec![format!("sub_{}", seq % 3)];
+            store.write(&[Op::Put(Cf::Audit, crate::audit::entry_key(seq).to_vec(), e.encode())], false).unwrap();
+        }
+        let held = |size: u64, root: [u8; 32]| {
+            let mut checkpoint = Checkpoint::new("o", size, [0; 32]);
+            let b64 = base64::Engine::encode(&base64::engine::general_purpose::STANDARD, root);
+            checkpoint.extensions.push(format!("map {b64}"));
+            Held { source: format!("cp{size}"), checkpoint }
+        };
+        let good = roots_at(&store, "o", &[5, 12]).unwrap();
+        let honest = [
+            held(5, good[0]),
+            held(12, good[1]),
+            Held { source: "old".into(), checkpoint: Checkpoint::new("o", 3, [0; 32]) },
+        ];
+        assert_eq!(check_subject_maps(&store, &honest, 12), Ok(2));
+        let stale = [held(12, good[0])];
+        let err = check_subject_maps(&store, &stale, 12).unwrap_err();
+        assert!(err.contains("cp12 (size 12) signs a subject map root"), "{err}");
+    }
 }
 
 fn fail(code: u8, msg: String) -> ExitCode {

@@ -34,6 +34,10 @@ pub struct RequestRules {
     /// How long a portability package prepared for another handler may be
     /// collected (`handover_valid_hours`, 72 unless set).
     pub handover_valid_hours: u32,
+    /// Whether a person's access report names the staff who acted
+    /// (`access_report_staff_names`; by default only their role and
+    /// department).
+    pub access_report_staff_names: bool,
 }
 
 #[derive(Deserialize)]
@@ -63,6 +67,8 @@ struct RawRequests {
     refusal_reasons: BTreeMap<Spanned<String>, RawReason>,
     #[serde(default)]
     handover_valid_hours: Option<Spanned<u32>>,
+    #[serde(default)]
+    access_report_staff_names: bool,
 }
 
 /// The collection window of a hand-over unless the file sets one.
@@ -122,7 +128,13 @@ impl RequestRules {
                 return Err((line, "handover_valid_hours is 1 to 720 (30 days)".into()));
             }
         };
-        Ok(RequestRules { default: raw.default.into_inner(), jurisdictions, refusal_reasons, handover_valid_hours })
+        Ok(RequestRules {
+            default: raw.default.into_inner(),
+            jurisdictions,
+            refusal_reasons,
+            handover_valid_hours,
+            access_report_staff_names: raw.access_report_staff_names,
+        })
     }
 
     /// The rule for a person residing in `residency`: its own, else the

@@ -220,8 +220,7 @@ impl Backups {
             let root = merkle::root(&StoredTree(&copy), size).map_err(anyhow::Error::msg)?;
             (size, root)
         };
-        let note =
-            self.signer.sign(&Checkpoint::new(self.signer.name(), tree_size, root).body());
+        let note = self.signer.sign(&Checkpoint::new(self.signer.name(), tree_size, root).body());
         let recipients = self.recipients(settings);
         let mut paths: Vec<PathBuf> = std::fs::read_dir(checkpoint)
             .map_err(anyhow::Error::from)?

@@ -84,6 +84,8 @@ pub struct Registers {
     /// A person's contest of, or objection to, their automated grade rests
     /// on their request.
     customers: Arc<crate::archive::customers::Customers>,
+    /// An access request's verifiable report is made at a checkpoint.
+    trail: Arc<crate::archive::trail::AuditTrail>,
 }
 
 impl Registers {
@@ -95,6 +97,7 @@ impl Registers {
         identity: Arc<Identity>,
         oversight: Arc<crate::archive::oversight::Oversight>,
         customers: Arc<crate::archive::customers::Customers>,
+        trail: Arc<crate::archive::trail::AuditTrail>,
     ) -> Self {
         Registers {
             store: p.store.clone(),
@@ -110,6 +113,7 @@ impl Registers {
             identity,
             oversight,
             customers,
+            trail,
         }
     }
 }

@@ -6,12 +6,14 @@
 //! The trail sits above the gate and identity; backups and destruction
 //! certificates use its checkpoints and verifier key.
 
+pub mod access_report;
 mod alerts;
 pub(super) mod audit_log;
 pub mod transparency;
 
 use super::gate::Gate;
 use crate::audit::checkpoint::NoteSigner;
+use crate::audit::subject_map::SubjectMap;
 use crate::audit::AuditWriter;
 use crate::clock::Clock;
 use crate::policy::PolicySet;
@@ -27,6 +29,10 @@ pub struct AuditTrail {
     clock: Arc<dyn Clock>,
     /// Signs checkpoints (its key is sealed under the master key).
     signer: Arc<NoteSigner>,
+    /// The subject map every checkpoint signs the root of; loaded on the
+    /// first checkpoint. Held while a checkpoint (or an access report at
+    /// one) is made, so the root signed is the map proofs are made from.
+    subject_map: std::sync::Mutex<Option<SubjectMap>>,
 }
 
 impl AuditTrail {
@@ -38,7 +44,7 @@ impl AuditTrail {
         clock: Arc<dyn Clock>,
         signer: Arc<NoteSigner>,
     ) -> Self {
-        AuditTrail { store, audit, gate, policy, clock, signer }
+        AuditTrail { store, audit, gate, policy, clock, signer, subject_map: std::sync::Mutex::new(None) }
     }
 
     /// The log's signing key (destruction certificates are notes it signs).

@@ -6,12 +6,18 @@ use crate::archive::Resource;
 use crate::archive::{ArchiveError, RequestCtx};
 use crate::audit::checkpoint::{Checkpoint, NoteSigner};
 use crate::audit::merkle::{self, Hash};
+use crate::audit::subject_map::SubjectMap;
 use crate::audit::{Action, Commit, Outcome, StoredTree};
 use crate::crypto::MasterKey;
 use crate::store::{Cf, KvStore, Op};
+use base64::engine::general_purpose::STANDARD as B64;
+use base64::Engine;
 
 pub use crate::store::keys::CHECKPOINT_VERIFIER_KEY as VERIFIER_KEY;
 use crate::store::keys::{CHECKPOINT_ORIGIN as ORIGIN_KEY, CHECKPOINT_SIGNING_KEY as SIGNING_KEY};
+
+/// The checkpoint extension line naming the subject map's root.
+pub const MAP_EXTENSION: &str = "map";
 
 /// Loads the checkpoint signer, creating it (and the log's origin) on first
 /// use. The seed is stored only wrapped by the master key.
@@ -61,12 +67,40 @@ impl AuditTrail {
         self.signer.verifier_key()
     }
 
-    /// A signed checkpoint of the log as it is now.
+    /// A signed checkpoint of the log as it is now, with the subject map's
+    /// root (`map <base64>`) at the same size.
     pub fn checkpoint_note(&self) -> Result<(u64, String), ArchiveError> {
+        self.with_subject_map(|map| {
+            let (cp, note) = self.sign_checkpoint(map)?;
+            Ok((cp.size, note))
+        })
+    }
+
+    /// Runs `f` on the subject map, loaded on first use, while no other
+    /// checkpoint is made.
+    pub(super) fn with_subject_map<T>(
+        &self,
+        f: impl FnOnce(&mut SubjectMap) -> Result<T, ArchiveError>,
+    ) -> Result<T, ArchiveError> {
+        let mut guard = self.subject_map.lock().map_err(|_| anyhow::anyhow!("the subject map's lock is poisoned"))?;
+        if guard.is_none() {
+            *guard = Some(SubjectMap::load(self.store.as_ref(), self.signer.name())?);
+        }
+        match guard.as_mut() {
+            Some(map) => f(map),
+            None => Err(anyhow::anyhow!("the subject map did not load").into()),
+        }
+    }
+
+    /// Brings `map` up to the log's head and signs the checkpoint there.
+    pub(super) fn sign_checkpoint(&self, map: &mut SubjectMap) -> Result<(Checkpoint, String), ArchiveError> {
         let size = self.audit.head().next_seq;
         let root = merkle::root(&StoredTree(self.store.as_ref()), size).map_err(anyhow::Error::msg)?;
-        let origin = self.signer.name().to_owned();
-        Ok((size, self.signer.sign(&Checkpoint::new(origin, size, root).body())))
+        map.advance(self.store.as_ref(), size)?;
+        let mut cp = Checkpoint::new(self.signer.name(), size, root);
+        cp.extensions.push(format!("{MAP_EXTENSION} {}", B64.encode(map.root())));
+        let note = self.signer.sign(&cp.body());
+        Ok((cp, note))
     }
 
     async fn audit_read(&self, ctx: &RequestCtx, resource: &str) -> Result<u64, ArchiveError> {

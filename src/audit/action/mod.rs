@@ -218,6 +218,8 @@ pub enum Action {
     ReviewDue,
     /// `search`
     Search,
+    /// `subject.access_report`
+    SubjectAccessReport,
     /// `subject.erase`
     SubjectErase,
     /// `subject.export`

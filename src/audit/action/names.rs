@@ -4,7 +4,7 @@ use super::Action;
 
 impl Action {
     /// Every action, in name order.
-    pub const ALL: [Action; 124] = [
+    pub const ALL: [Action; 125] = [
         Action::AssessmentCoverage,
         Action::AssessmentCreate,
         Action::AssessmentList,
@@ -110,6 +110,7 @@ impl Action {
         Action::ReviewCreate,
         Action::ReviewDue,
         Action::Search,
+        Action::SubjectAccessReport,
         Action::SubjectErase,
         Action::SubjectExport,
         Action::SubjectObject,
@@ -230,6 +231,7 @@ impl Action {
             Action::ReviewCreate => "review.create",
             Action::ReviewDue => "review.due",
             Action::Search => "search",
+            Action::SubjectAccessReport => "subject.access_report",
             Action::SubjectErase => "subject.erase",
             Action::SubjectExport => "subject.export",
             Action::SubjectObject => "subject.object",

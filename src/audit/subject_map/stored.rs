@@ -6,8 +6,8 @@
 
 use super::{key, prove, root, MapKey, MapProof, MapValue};
 use crate::audit::entry::{hash_entry, AuditEntry};
-use crate::audit::merkle::{self, Hash};
 use crate::audit::entry_key;
+use crate::audit::merkle::{self, Hash};
 use crate::store::keys::SUBJECT_MAP_HEAD;
 use crate::store::{Cf, KvStore, Op};
 use anyhow::{anyhow, bail, Context};

@@ -1,6 +1,6 @@
 use super::*;
 use crate::audit::entry::hash_entry;
-use crate::audit::{entry_key, entry_for_tests, merkle};
+use crate::audit::{entry_for_tests, entry_key, merkle};
 use crate::store::keys::SUBJECT_MAP_HEAD;
 use crate::store::{Cf, KvStore, MemStore, Op};
 use proptest::prelude::*;
@@ -66,9 +66,13 @@ fn a_leaf_off_the_keys_path_is_refused() {
     let leaves = sorted(&[a, b]);
     let r = root(&leaves);
     // Present b's leaf as where a's path ends: b differs from a at bit 0.
-    let forged = MapProof { siblings: vec![leaf_node(&b, &value(2))], terminal: Terminal::Leaf { key: b, value: value(2) } };
+    let forged =
+        MapProof { siblings: vec![leaf_node(&b, &value(2))], terminal: Terminal::Leaf { key: b, value: value(2) } };
     assert_eq!(verify(&r, &a, &forged), Err(MapProofError::OffPath));
-    assert_eq!(verify(&r, &a, &MapProof { siblings: vec![EMPTY; 257], terminal: Terminal::Empty }), Err(MapProofError::TooDeep));
+    assert_eq!(
+        verify(&r, &a, &MapProof { siblings: vec![EMPTY; 257], terminal: Terminal::Empty }),
+        Err(MapProofError::TooDeep)
+    );
 }
 
 #[test]
@@ -125,13 +129,16 @@ fn the_stored_map_holds_each_persons_entries_in_order_and_survives_a_restart() {
 
     let mut again = SubjectMap::load(&store, "o").unwrap();
     assert_eq!((again.size(), again.root()), (60, r));
-    assert_eq!(roots_at(&store, "o", &[60, 40]).unwrap(), vec![r, {
-        let mut m = SubjectMap::load(&MemStore::default(), "o").unwrap();
-        let copy = MemStore::default();
-        write_log(&copy, 0, 40, people);
-        m.advance(&copy, 40).unwrap();
-        m.root()
-    }]);
+    assert_eq!(
+        roots_at(&store, "o", &[60, 40]).unwrap(),
+        vec![r, {
+            let mut m = SubjectMap::load(&MemStore::default(), "o").unwrap();
+            let copy = MemStore::default();
+            write_log(&copy, 0, 40, people);
+            m.advance(&copy, 40).unwrap();
+            m.root()
+        }]
+    );
     // Another log's map files the same people under other keys.
     assert_ne!(roots_at(&store, "other", &[60]).unwrap()[0], r);
 }

@@ -9,6 +9,7 @@
 //! purpose withdraws the person's consent at once and for good (GDPR Art.
 //! 21(3)).
 
+mod access_report;
 mod change;
 mod create;
 mod grading;
@@ -54,7 +55,7 @@ impl RequestKind {
     /// The audit actions whose entries can answer this kind of request.
     fn answering_actions(self) -> &'static [Action] {
         match self {
-            RequestKind::Access => &[Action::SubjectExport, Action::SubjectProcessing],
+            RequestKind::Access => &[Action::SubjectExport, Action::SubjectProcessing, Action::SubjectAccessReport],
             RequestKind::Portability => &[Action::SubjectExport],
             RequestKind::Rectification => &[Action::DossierUpdate],
             RequestKind::Erasure => &[Action::SubjectErase],

@@ -61,7 +61,7 @@ impl Handover {
 
 /// The request an export names, or why it answers nothing: the request
 /// (when it exists) and what it lacks.
-type Answering = Result<Held<RequestRecord>, (Option<RequestId>, RequestGap)>;
+pub(super) type Answering = Result<Held<RequestRecord>, (Option<RequestId>, RequestGap)>;
 
 /// Whether `r` is a request of `kinds` by `sid` that an export may answer.
 pub(super) fn gap(r: &RequestRecord, sid: &SubjectId, kinds: &[RequestKind]) -> Option<RequestGap> {
@@ -71,6 +71,7 @@ pub(super) fn gap(r: &RequestRecord, sid: &SubjectId, kinds: &[RequestKind]) -> 
     if !kinds.contains(&r.kind) {
         let wanted = match kinds {
             [RequestKind::Portability] => "portability",
+            [RequestKind::Access] => "access",
             [RequestKind::Contest] => "contest",
             [RequestKind::AutomatedObjection] => "automated_objection",
             [RequestKind::Withdrawal] => "withdrawal",
@@ -88,7 +89,7 @@ pub(super) fn gap(r: &RequestRecord, sid: &SubjectId, kinds: &[RequestKind]) -> 
 
 impl Registers {
     /// The request `named` if it answers: else the denial's request id and gap.
-    fn answering(
+    pub(super) fn answering(
         &self,
         sid: &SubjectId,
         named: Option<&str>,
