@@ -64,7 +64,7 @@ def open_checkpoint(note, vkey):
     from cryptography.exceptions import InvalidSignature
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
-    parts = vkey.strip().split("+")
+    parts = vkey.strip().split("+", 2)
     if len(parts) != 3 or len(parts[1]) != 8:
         raise Fail("the verifier key is malformed")
     name, key_hash, key = parts[0], bytes.fromhex(parts[1]), b64(parts[2], "the verifier key")
