@@ -116,10 +116,15 @@ async fn an_access_report_lists_every_entry_about_the_person_and_an_outside_veri
     let bytes = serde_json::to_vec(&first).unwrap();
     let (code, out) = verify(dir.path(), "first.json", &bytes, &vkey);
     assert_eq!(code, Some(0), "{out}");
-    assert!(out.contains(&format!("complete and consistent with checkpoint {size}: {} entries", listed.len())), "{out}");
+    assert!(
+        out.contains(&format!("complete and consistent with checkpoint {size}: {} entries", listed.len())),
+        "{out}"
+    );
 
     // The page for the person carries the same report and verifies as it is.
-    let r = app.get(&compliance, Some("dsr"), &format!("/v1/subjects/{sid}/access-report?request={access}&format=html")).await;
+    let r = app
+        .get(&compliance, Some("dsr"), &format!("/v1/subjects/{sid}/access-report?request={access}&format=html"))
+        .await;
     assert_eq!(r.status(), StatusCode::OK);
     assert!(r.headers()["content-type"].to_str().unwrap().starts_with("text/html"));
     let page = r.text().await.unwrap();
@@ -198,7 +203,47 @@ async fn an_access_report_lists_every_entry_about_the_person_and_an_outside_veri
 
     // The report is audited, naming the person and the request.
     let made = app.audit(&compliance, "action=subject.access_report&outcome=allow").await;
-    assert!(made.iter().any(|e| e["subjects"] == json!([sid]) && e["reason"].as_str().unwrap().contains(&access)));
+    let given = made
+        .iter()
+        .filter(|e| e["subjects"] == json!([sid]) && e["reason"].as_str().unwrap().contains(&access))
+        .last()
+        .unwrap();
+
+    // Completing the request keeps a report with it, made just before.
+    let path = format!("/v1/requests/{access}/access-report");
+    assert_eq!(app.get(&compliance, None, &path).await.status(), StatusCode::NOT_FOUND, "none kept while open");
+    let done =
+        json!({"state": "completed", "answered_by": [{"kind": "audit_entry", "reference": given["seq"].to_string()}]});
+    let r =
+        app.request(reqwest::Method::PATCH, &compliance, "dsr", &format!("/v1/requests/{access}"), Some(done)).await;
+    assert_eq!(r.status(), StatusCode::OK, "{}", r.text().await.unwrap());
+    let r = app.get(&compliance, None, &path).await;
+    assert_eq!(r.status(), StatusCode::OK);
+    let kept: Value = r.json().await.unwrap();
+    assert!(kept["tree_size"].as_u64().unwrap() > later["tree_size"].as_u64().unwrap());
+    let (code, out) = verify(dir.path(), "kept.json", &serde_json::to_vec(&kept).unwrap(), &vkey);
+    assert_eq!(code, Some(0), "{out}");
+    let completion = app.audit(&compliance, &format!("action=request.update&resource={access}")).await;
+    assert!(
+        completion.last().unwrap()["reason"].as_str().unwrap().contains("access report at checkpoint"),
+        "{completion:?}"
+    );
+    assert_eq!(app.get(&sales, None, &path).await.status(), StatusCode::FORBIDDEN);
+    // The request is closed: no new report for it.
+    let (status, p) = report(&app, &compliance, &sid, &format!("?request={access}")).await;
+    assert_eq!((status, p["denial"].as_str()), (StatusCode::FORBIDDEN, Some("no-verified-request")));
+    // Sealed under the person's key: shredded with them.
+    let r = app
+        .request(
+            reqwest::Method::POST,
+            &compliance,
+            "dsr",
+            &format!("/v1/subjects/{sid}/erasure"),
+            Some(json!({"reason": "request"})),
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::OK, "{}", r.text().await.unwrap());
+    assert_eq!(app.get(&compliance, None, &path).await.status(), StatusCode::NOT_FOUND);
     app.stop().await;
 }
 

@@ -46,21 +46,59 @@ pub async fn access_report(
 ) -> Result<Response, ApiError> {
     let Query(q) =
         q.map_err(|_| ApiError::bad_request("unknown or repeated query parameter; allowed: request, format"))?;
-    let html = match q.format.as_deref() {
-        None | Some("json") => false,
-        Some("html") => true,
-        Some(_) => return Err(ApiError::bad_request("format must be json or html")),
-    };
+    let html = wants_html(q.format.as_deref())?;
     if q.request.as_deref().is_some_and(|r| crate::domain::RequestId::parse(r).is_err()) {
         return Err(ApiError::bad_request("request must be a request id (req_...)"));
     }
     let request = q.request;
     let report =
         offload(&s, move |a| async move { a.registers().access_report(&ctx, &sid, request.as_deref()).await }).await?;
-    if html {
-        return Ok(([(header::CONTENT_TYPE, "text/html; charset=utf-8")], page(&report).into_string()).into_response());
+    Ok(respond(report, html))
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct KeptReportQuery {
+    /// `json` (the default) or `html`, as for the person's report.
+    #[param(pattern = "^(json|html)$")]
+    pub format: Option<String>,
+}
+
+/// The access report kept when the access request was completed (made at
+/// a checkpoint just before the completion): what the person was given.
+/// 404 when none is kept (not a completed access request, or the person
+/// erased since: it is sealed under their key).
+#[utoipa::path(get, path = "/v1/requests/{id}/access-report", tag = "registers",
+    params(("id" = String, Path), KeptReportQuery),
+    responses((status = 200, content((Object = "application/json"), (String = "text/html")),
+               description = "format custos.access-report.v1"),
+              (status = 400), (status = 401), (status = 403), (status = 404)),
+    security(("bearer" = [])))]
+pub async fn kept_access_report(
+    State(s): State<AppState>,
+    Ctx(ctx): Ctx,
+    Path(id): Path<String>,
+    q: Result<Query<KeptReportQuery>, QueryRejection>,
+) -> Result<Response, ApiError> {
+    let Query(q) = q.map_err(|_| ApiError::bad_request("unknown or repeated query parameter; allowed: format"))?;
+    let html = wants_html(q.format.as_deref())?;
+    let report = s.archive.registers().kept_access_report(&ctx, &id).await?;
+    Ok(respond(report, html))
+}
+
+fn wants_html(format: Option<&str>) -> Result<bool, ApiError> {
+    match format {
+        None | Some("json") => Ok(false),
+        Some("html") => Ok(true),
+        Some(_) => Err(ApiError::bad_request("format must be json or html")),
     }
-    Ok(Json(report).into_response())
+}
+
+fn respond(report: Value, html: bool) -> Response {
+    if html {
+        return ([(header::CONTENT_TYPE, "text/html; charset=utf-8")], page(&report).into_string()).into_response();
+    }
+    Json(report).into_response()
 }
 
 /// What an action means, in Chinese and English; the code itself for any

@@ -80,7 +80,7 @@ pub async fn openapi(State(s): State<AppState>) -> Json<Value> {
         super::audit::alerts,
         super::subjects::read, super::subjects::grant, super::subjects::withdraw, super::subjects::history,
         super::subjects::restrict, super::subjects::unrestrict, super::subjects::export,
-        super::access_report::access_report,
+        super::access_report::access_report, super::access_report::kept_access_report,
         super::subjects::residency,
         super::disposition::close, super::disposition::place_hold, super::disposition::list_holds,
         super::disposition::release_hold, super::disposition::due, super::disposition::propose,

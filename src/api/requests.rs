@@ -21,6 +21,7 @@ pub fn routes() -> Router<AppState> {
         .route("/requests", post(create_request).get(list_requests))
         .route("/requests/{id}", get(get_request).patch(change_request))
         .route("/requests/{id}/handovers", post(prepare_handover))
+        .route("/requests/{id}/access-report", get(super::access_report::kept_access_report))
         .route("/requests/{id}/handovers/{recipient}/content", get(collect_handover))
 }
 

@@ -142,6 +142,12 @@ pub fn request(id: &crate::domain::RequestId) -> Vec<u8> {
 /// `registers`: every data-subject request.
 pub const REQUEST_PREFIX: &[u8] = b"r/";
 
+/// `registers`: the verifiable access report kept when an access request
+/// was completed, sealed under the person's key.
+pub fn access_report(id: &crate::domain::RequestId) -> Vec<u8> {
+    format!("ar/{id}").into_bytes()
+}
+
 /// `registers`: an incident.
 pub fn incident(id: &crate::domain::IncidentId) -> Vec<u8> {
     format!("i/{id}").into_bytes()

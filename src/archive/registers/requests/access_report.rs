@@ -7,13 +7,15 @@
 //! key). Given only for the person's own verified, open access request.
 //! `docs/verify_access_report.py` checks one offline.
 
-use super::RequestKind;
-use crate::archive::registers::{rfc3339, Registers};
+use super::{RequestKind, RequestRecord};
+use crate::archive::registers::{rfc3339, Access, Registers};
 use crate::archive::trail::access_report::AccessEvidence;
 use crate::archive::{ArchiveError, Denial, RequestCtx};
 use crate::audit::subject_map::Terminal;
 use crate::audit::{Action, Commit, Outcome};
+use crate::crypto::{KeyRef, Sealed};
 use crate::domain::{PrincipalId, RequestId, SubjectId};
+use crate::store::{codec, keys, Cf, Op};
 use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine;
 use serde_json::{json, Value};
@@ -57,6 +59,49 @@ impl Registers {
         self.build_access_report(&sid, &r.id).await
     }
 
+    /// The write keeping the report of `r`, an access request being
+    /// completed, sealed under the person's key, and the checkpoint's size;
+    /// `None` once the person is erased (nothing about them is kept).
+    pub(super) async fn access_report_op(&self, r: &RequestRecord) -> Result<Option<(Op, u64)>, ArchiveError> {
+        let report = self.build_access_report(&r.subject, &r.id).await?;
+        let size = report["tree_size"].as_u64().unwrap_or_default();
+        let text = serde_json::to_string(&report).map_err(|e| anyhow::anyhow!("the access report: {e}"))?;
+        let Some(sealed) = self.seal_person_text(&r.subject, &kept_field(&r.id), &text)? else { return Ok(None) };
+        Ok(Some((Op::Put(Cf::Registers, keys::access_report(&r.id), codec::encode(&sealed)?), size)))
+    }
+
+    /// `GET /v1/requests/{id}/access-report` (compliance): the report kept
+    /// when the access request `id` was completed, audited as a
+    /// `subject.access_report` naming the person; 404 when none is kept (not
+    /// a completed access request, or the person erased since).
+    #[tracing::instrument(level = "debug", skip_all)]
+    pub async fn kept_access_report(&self, ctx: &RequestCtx, id: &str) -> Result<Value, ArchiveError> {
+        const ACTION: Action = Action::SubjectAccessReport;
+        self.gate.require_register(ctx, ACTION, id, Access::Read).await?;
+        let Some(r) = self.request_record(id)?.map(|h| h.value) else {
+            let e = ctx.entry(ACTION, id, Outcome::Error, "no such request");
+            return self.gate.refuse(e, ArchiveError::NotFound("request".into())).await;
+        };
+        let mut e = ctx.entry(ACTION, id, Outcome::Allow, format!("access report kept with request {}", r.id));
+        e.subjects = vec![r.subject.to_string()];
+        let text = match self.store.get(Cf::Registers, &keys::access_report(&r.id))? {
+            Some(raw) => {
+                let sealed: Sealed = codec::decode("access report", &raw)?;
+                let key = KeyRef::Subject(r.subject.clone());
+                self.open_text(&key, r.subject.as_str(), &kept_field(&r.id), &sealed)?
+            }
+            None => None,
+        };
+        let Some(text) = text else {
+            e.outcome = Outcome::Error;
+            e.reason = "no access report is kept for this request".into();
+            let why = "an access report is kept when an access request is completed, and shredded with the person";
+            return self.gate.refuse(e, ArchiveError::NotFound(why.into())).await;
+        };
+        self.audit.commit(Commit::entry(e)).await?;
+        Ok(serde_json::from_str(&text).map_err(|e| anyhow::anyhow!("the kept access report: {e}"))?)
+    }
+
     /// The report on `sid` at a checkpoint made now, for `request`.
     pub(super) async fn build_access_report(
         &self,
@@ -89,6 +134,11 @@ impl Registers {
         }
         Ok(staff)
     }
+}
+
+/// The sealed text's name (its slot) for the report kept with `request`.
+fn kept_field(request: &RequestId) -> String {
+    format!("request/{request}/access-report")
 }
 
 /// What the report says about who acted, beyond the entry's roles.

@@ -208,8 +208,17 @@ impl Registers {
                 .refuse(entry(Outcome::Error, "invalid change".into()), ArchiveError::Invalid(errors))
                 .await;
         }
+        // An access request's answer keeps its verifiable report, made at a
+        // checkpoint before the completion, in the completion's own write.
+        let mut kept = Vec::new();
+        if r.kind == RequestKind::Access && r.state == RequestState::Completed {
+            if let Some((op, size)) = self.access_report_op(&r).await? {
+                notes.push(format!("access report at checkpoint {size} kept"));
+                kept.push(op);
+            }
+        }
         let e = entry(Outcome::Allow, notes.join("; "));
-        let mut commit = Commit::guarded(held.replace(&r)?, vec![], e);
+        let mut commit = Commit::guarded(held.replace(&r)?, kept, e);
         commit.on_conflict = vec![entry(Outcome::Error, "concurrent change of the request".into())];
         self.audit.commit(commit).await?;
         self.request_view(&r, true)
