@@ -23,7 +23,7 @@ pub use crate::store::Guard;
 pub use action::Action;
 pub use chain::{verify, verify_store, verify_store_with, ChainHead, Verifier, VerifyError, VerifyReport};
 pub use entry::{hash_entry, AuditEntry, DecodeError, EntryBody, Outcome, GENESIS_PREV};
-pub use query::{run as query_page, AuditFilter, AuditPage};
+pub use query::{for_each_match, run as query_page, AuditFilter, AuditPage};
 pub use treecheck::check_stored_tree;
 pub use writer::{AuditWriter, Commit, CommitError};
 
