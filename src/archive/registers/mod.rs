@@ -84,8 +84,9 @@ pub struct Registers {
     /// A person's contest of, or objection to, their automated grade rests
     /// on their request.
     customers: Arc<crate::archive::customers::Customers>,
-    /// An access request's verifiable report is made at a checkpoint.
-    trail: Arc<crate::archive::trail::AuditTrail>,
+    texts: Texts,
+    /// Makes an access request's verifiable report.
+    reports: requests::AccessReports,
 }
 
 impl Registers {
@@ -99,6 +100,7 @@ impl Registers {
         customers: Arc<crate::archive::customers::Customers>,
         trail: Arc<crate::archive::trail::AuditTrail>,
     ) -> Self {
+        let reports = requests::AccessReports::new(trail, identity.clone(), p.policy.clone(), p.clock.clone());
         Registers {
             store: p.store.clone(),
             keyring: p.keyring.clone(),
@@ -113,20 +115,26 @@ impl Registers {
             identity,
             oversight,
             customers,
-            trail,
+            texts: Texts { vault: p.vault.clone() },
+            reports,
         }
     }
 }
 
-impl Registers {
+/// The registers' free texts, sealed and opened through the vault.
+struct Texts {
+    vault: Arc<Vault>,
+}
+
+impl Texts {
     /// Seals a register text under `key` (a person's key or the registers key).
-    fn seal_text(&self, key: &KeyRef, owner: &str, field: &str, text: &str) -> Result<Sealed, ArchiveError> {
+    fn seal(&self, key: &KeyRef, owner: &str, field: &str, text: &str) -> Result<Sealed, ArchiveError> {
         self.vault.seal_live(key, Slot::RegisterText { owner, field }, text.as_bytes())
     }
 
     /// Seals a text about a person under their key; `None` once they are
     /// erased (nothing about them is kept any more: the text is dropped).
-    fn seal_person_text(
+    fn seal_person(
         &self,
         sid: &crate::domain::SubjectId,
         field: &str,
@@ -138,13 +146,7 @@ impl Registers {
 
     /// Opens a register text; `None` once its key is shredded, an error
     /// when it does not open with its key.
-    fn open_text(
-        &self,
-        key: &KeyRef,
-        owner: &str,
-        field: &str,
-        sealed: &Sealed,
-    ) -> Result<Option<String>, ArchiveError> {
+    fn open(&self, key: &KeyRef, owner: &str, field: &str, sealed: &Sealed) -> Result<Option<String>, ArchiveError> {
         Ok(self.vault.open_text(key, Slot::RegisterText { owner, field }, sealed)?.plain())
     }
 }

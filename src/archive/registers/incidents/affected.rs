@@ -93,7 +93,7 @@ impl Registers {
         let plain = crate::store::codec::encode_text(&list)?;
         let n = r.affected.len() as u32;
         let sealed =
-            self.seal_text(&KeyRef::Registers, r.id.as_str(), &format!("incident/{}/affected/{n}", r.id), &plain)?;
+            self.texts.seal(&KeyRef::Registers, r.id.as_str(), &format!("incident/{}/affected/{n}", r.id), &plain)?;
         let set = AffectedSet {
             n,
             criteria: AffectedCriteria { dossiers: c.dossiers.clone(), ..c },
@@ -146,7 +146,8 @@ impl Registers {
             return self.gate.refuse(e, ArchiveError::NotFound(format!("affected set {n}"))).await;
         };
         let plain = self
-            .open_text(&KeyRef::Registers, r.id.as_str(), &format!("incident/{}/affected/{n}", r.id), &sealed)?
+            .texts
+            .open(&KeyRef::Registers, r.id.as_str(), &format!("incident/{}/affected/{n}", r.id), &sealed)?
             .ok_or_else(|| anyhow::anyhow!("the affected list does not open"))?;
         let list: Vec<String> = crate::store::codec::decode("affected list", plain.as_bytes())?;
         let mut e = ctx.entry(ACTION, id, Outcome::Allow, format!("affected set {n}: {} person(s)", list.len()));

@@ -242,7 +242,7 @@ impl Registers {
         let texts = if with_texts { self.incident_texts(r)? } else { None };
         let owner = r.id.as_str();
         let open = |field: &str, s: &Sealed| match with_texts {
-            true => self.open_text(&KeyRef::Registers, owner, &format!("incident/{}/{field}", r.id), s),
+            true => self.texts.open(&KeyRef::Registers, owner, &format!("incident/{}/{field}", r.id), s),
             false => Ok(None),
         };
         let deadlines = self

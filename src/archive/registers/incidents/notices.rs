@@ -38,7 +38,7 @@ impl Registers {
         }
         let i = r.notifications.len();
         let owner = r.id.to_string();
-        let recipient = self.seal_text(
+        let recipient = self.texts.seal(
             &KeyRef::Registers,
             &owner,
             &format!("incident/{owner}/notification/{i}/recipient"),
@@ -48,7 +48,7 @@ impl Registers {
             .reference
             .as_deref()
             .map(|t| {
-                self.seal_text(&KeyRef::Registers, &owner, &format!("incident/{owner}/notification/{i}/reference"), t)
+                self.texts.seal(&KeyRef::Registers, &owner, &format!("incident/{owner}/notification/{i}/reference"), t)
             })
             .transpose()?;
         r.notifications.push(StoredNotification {
@@ -101,7 +101,7 @@ impl Registers {
             return self.gate.refuse(e, ArchiveError::Conflict("the exemption is recorded already".into())).await;
         }
         let owner = r.id.to_string();
-        let sealed = self.seal_text(&KeyRef::Registers, &owner, &format!("incident/{owner}/exemption"), reasoning)?;
+        let sealed = self.texts.seal(&KeyRef::Registers, &owner, &format!("incident/{owner}/exemption"), reasoning)?;
         r.keys_compromised = Some(false);
         r.exemption =
             Some(Exemption { reasoning: sealed, recorded_by: ctx.principal.id.clone(), at: self.clock.now() });

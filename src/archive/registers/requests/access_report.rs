@@ -8,18 +8,23 @@
 //! `docs/verify_access_report.py` checks one offline.
 
 use super::{RequestKind, RequestRecord};
+use crate::archive::identity::Identity;
 use crate::archive::registers::{rfc3339, Access, Registers};
 use crate::archive::trail::access_report::AccessEvidence;
+use crate::archive::trail::AuditTrail;
 use crate::archive::{ArchiveError, Denial, RequestCtx};
 use crate::audit::subject_map::Terminal;
 use crate::audit::{Action, Commit, Outcome};
+use crate::clock::Clock;
 use crate::crypto::{KeyRef, Sealed};
 use crate::domain::{PrincipalId, RequestId, SubjectId};
+use crate::policy::PolicySet;
 use crate::store::{codec, keys, Cf, Op};
 use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine;
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 /// The report's format name; a verifier refuses any other.
 pub const FORMAT: &str = "custos.access-report.v1";
@@ -56,17 +61,17 @@ impl Registers {
         self.audit
             .commit(Commit::entry(entry(Outcome::Allow, format!("access report for access request {}", r.id))))
             .await?;
-        self.build_access_report(&sid, &r.id).await
+        self.reports.build(&sid, &r.id).await
     }
 
     /// The write keeping the report of `r`, an access request being
     /// completed, sealed under the person's key, and the checkpoint's size;
     /// `None` once the person is erased (nothing about them is kept).
     pub(super) async fn access_report_op(&self, r: &RequestRecord) -> Result<Option<(Op, u64)>, ArchiveError> {
-        let report = self.build_access_report(&r.subject, &r.id).await?;
+        let report = self.reports.build(&r.subject, &r.id).await?;
         let size = report["tree_size"].as_u64().unwrap_or_default();
         let text = serde_json::to_string(&report).map_err(|e| anyhow::anyhow!("the access report: {e}"))?;
-        let Some(sealed) = self.seal_person_text(&r.subject, &kept_field(&r.id), &text)? else { return Ok(None) };
+        let Some(sealed) = self.texts.seal_person(&r.subject, &kept_field(&r.id), &text)? else { return Ok(None) };
         Ok(Some((Op::Put(Cf::Registers, keys::access_report(&r.id), codec::encode(&sealed)?), size)))
     }
 
@@ -88,7 +93,7 @@ impl Registers {
             Some(raw) => {
                 let sealed: Sealed = codec::decode("access report", &raw)?;
                 let key = KeyRef::Subject(r.subject.clone());
-                self.open_text(&key, r.subject.as_str(), &kept_field(&r.id), &sealed)?
+                self.texts.open(&key, r.subject.as_str(), &kept_field(&r.id), &sealed)?
             }
             None => None,
         };
@@ -101,13 +106,29 @@ impl Registers {
         self.audit.commit(Commit::entry(e)).await?;
         Ok(serde_json::from_str(&text).map_err(|e| anyhow::anyhow!("the kept access report: {e}"))?)
     }
+}
+
+/// Makes a person's access report: the evidence at a checkpoint made for
+/// it, in the report's format, with the staff register's departments.
+pub(in crate::archive::registers) struct AccessReports {
+    trail: Arc<AuditTrail>,
+    identity: Arc<Identity>,
+    policy: Arc<PolicySet>,
+    clock: Arc<dyn Clock>,
+}
+
+impl AccessReports {
+    pub(in crate::archive::registers) fn new(
+        trail: Arc<AuditTrail>,
+        identity: Arc<Identity>,
+        policy: Arc<PolicySet>,
+        clock: Arc<dyn Clock>,
+    ) -> Self {
+        AccessReports { trail, identity, policy, clock }
+    }
 
     /// The report on `sid` at a checkpoint made now, for `request`.
-    pub(super) async fn build_access_report(
-        &self,
-        sid: &SubjectId,
-        request: &RequestId,
-    ) -> Result<Value, ArchiveError> {
+    pub(super) async fn build(&self, sid: &SubjectId, request: &RequestId) -> Result<Value, ArchiveError> {
         let (trail, who) = (self.trail.clone(), sid.clone());
         let evidence = tokio::task::spawn_blocking(move || trail.access_evidence(&who))
             .await
@@ -142,7 +163,7 @@ fn kept_field(request: &RequestId) -> String {
 }
 
 /// What the report says about who acted, beyond the entry's roles.
-pub(super) struct Staff {
+struct Staff {
     department: String,
     name: Option<String>,
 }

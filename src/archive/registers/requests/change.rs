@@ -126,7 +126,7 @@ impl Registers {
                     "the first period has run out: an extension must be given within it",
                 )),
                 Some(ext) => {
-                    let sealed = self.seal_person_text(&sid, &format!("request/{}/extension", r.id), reason)?;
+                    let sealed = self.texts.seal_person(&sid, &format!("request/{}/extension", r.id), reason)?;
                     let until = ext.after(r.due_at);
                     notes.push(format!("extended to {} ({})", rfc3339(until), rule.citation));
                     r.extension = Some(Extension { until, reason: sealed, by: me.clone(), at: now });
@@ -169,7 +169,7 @@ impl Registers {
                             errors.push(field_error("/reason_code", format!("one of {}", codes.join(", "))));
                         }
                         Some(def) => {
-                            let text = self.seal_person_text(&sid, &format!("request/{}/refusal", r.id), reason)?;
+                            let text = self.texts.seal_person(&sid, &format!("request/{}/refusal", r.id), reason)?;
                             notes.push(format!("refused: {code} ({})", def.citation));
                             r.refusal = Some(Refusal { code: code.to_owned(), citation: def.citation, text });
                         }

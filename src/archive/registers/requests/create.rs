@@ -85,7 +85,7 @@ impl Registers {
         let rule = self.policy.requests.for_residency(&residency).clone();
         // An erased person's texts are not kept (the record of the request is).
         let details = match new.details.as_deref() {
-            Some(d) => self.seal_person_text(&sid, &format!("request/{rid}/details"), d)?,
+            Some(d) => self.texts.seal_person(&sid, &format!("request/{rid}/details"), d)?,
             None => None,
         };
         let state = if verification.is_some() { RequestState::Verified } else { RequestState::Received };

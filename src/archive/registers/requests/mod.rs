@@ -16,6 +16,7 @@ mod grading;
 mod portability;
 mod rectify;
 
+pub(super) use access_report::AccessReports;
 pub use portability::{Handover, HandoverState};
 
 use super::field_error;
@@ -380,7 +381,7 @@ impl Registers {
         let key = KeyRef::Subject(r.subject.clone());
         let owner = r.subject.as_str();
         let text = |field: &str, s: Option<&Sealed>| match s.filter(|_| with_texts) {
-            Some(s) => self.open_text(&key, owner, &format!("request/{}/{field}", r.id), s),
+            Some(s) => self.texts.open(&key, owner, &format!("request/{}/{field}", r.id), s),
             None => Ok(None),
         };
         Ok(RequestView {
@@ -432,7 +433,7 @@ impl Registers {
             return Ok(None);
         }
         let note = match v.note.as_deref() {
-            Some(n) => self.seal_person_text(sid, &format!("request/{rid}/verification"), n)?,
+            Some(n) => self.texts.seal_person(sid, &format!("request/{rid}/verification"), n)?,
             None => None,
         };
         Ok(Some(StoredVerification {
