@@ -37,7 +37,11 @@ fn main() -> anyhow::Result<()> {
     let t = Instant::now();
     map.root();
     let first_root = t.elapsed().as_secs_f64();
-    println!("log of {n} entries: first build to {} in {build:.1}s, its root in {first_root:.2}s", n - tail);
+    println!(
+        "log of {n} entries, {} people: first build to {} in {build:.1}s, its root in {first_root:.2}s",
+        map.people(),
+        n - tail
+    );
 
     // A checkpoint: the tail taken in and the root computed again.
     let t = Instant::now();

@@ -20,6 +20,7 @@
 //! Byte-level rules, and how the reference verifier checks a proof, are in
 //! docs/audit-format.md.
 
+mod buckets;
 mod stored;
 
 pub use stored::{roots_at, SubjectMap};
@@ -153,7 +154,12 @@ pub struct MapProof {
 
 /// The proof of `key`'s value (or absence) in the map holding `leaves`.
 pub fn prove(leaves: &[(MapKey, MapValue)], key: &MapKey) -> MapProof {
-    let mut siblings = Vec::new();
+    prove_from(leaves, key, Vec::new())
+}
+
+/// The rest of a proof from depth `siblings.len()` down, in the subtree
+/// there holding `leaves` (sorted, sharing that many first bits with `key`).
+fn prove_from(leaves: &[(MapKey, MapValue)], key: &MapKey, mut siblings: Vec<Hash>) -> MapProof {
     let mut range = leaves;
     loop {
         match range {

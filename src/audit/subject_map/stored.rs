@@ -4,27 +4,26 @@
 //! and proofs. It is derived from the log: missing, behind, or taken from
 //! another history (a restore), it is rebuilt from the entries.
 
-use super::{key, prove, root, MapKey, MapProof, MapValue};
+use super::buckets::Leaves;
+use super::{key, MapKey, MapProof, MapValue};
 use crate::audit::entry::{hash_entry, AuditEntry};
 use crate::audit::entry_key;
 use crate::audit::merkle::{self, Hash};
 use crate::store::keys::SUBJECT_MAP_HEAD;
 use crate::store::{Cf, KvStore, Op};
 use anyhow::{anyhow, bail, Context};
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 
 pub struct SubjectMap {
     origin: String,
     /// Entries `0..size` are in the leaves.
     size: u64,
-    leaves: BTreeMap<MapKey, MapValue>,
-    /// The root of `leaves`, until an entry naming someone changes them.
-    root: Option<Hash>,
+    leaves: Leaves,
 }
 
 impl SubjectMap {
     fn empty(origin: &str) -> Self {
-        SubjectMap { origin: origin.to_owned(), size: 0, leaves: BTreeMap::new(), root: None }
+        SubjectMap { origin: origin.to_owned(), size: 0, leaves: Leaves::new() }
     }
 
     /// The map as stored for the log `origin`. It starts empty (and is
@@ -55,7 +54,7 @@ impl SubjectMap {
             let (k, v) = row?;
             let k: MapKey = k.as_slice().try_into().map_err(|_| anyhow!("subject map key malformed"))?;
             let v = MapValue::decode(&v).context("subject map value malformed")?;
-            map.leaves.insert(k, v);
+            map.leaves.set(k, v);
         }
         map.size = size;
         Ok(map)
@@ -85,7 +84,7 @@ impl SubjectMap {
             let people: BTreeSet<&String> = entry.body.subjects.iter().collect();
             for sid in people {
                 let k = key(&self.origin, sid);
-                self.leaves.insert(k, MapValue::then(self.leaves.get(&k).copied(), seq, &leaf));
+                self.leaves.set(k, MapValue::then(self.leaves.get(&k), seq, &leaf));
                 changed.insert(k);
             }
             last = Some(hash_entry(&raw));
@@ -98,9 +97,6 @@ impl SubjectMap {
             bail!("the audit log ends at {seq}, before {to}");
         }
         self.size = to;
-        if !changed.is_empty() {
-            self.root = None;
-        }
         Ok((changed, last))
     }
 
@@ -125,24 +121,20 @@ impl SubjectMap {
         result
     }
 
-    /// The map's root (cached until an entry naming someone comes in).
+    /// The map's root (kept until an entry naming someone comes in).
     pub fn root(&mut self) -> Hash {
-        if let Some(r) = self.root {
-            return r;
-        }
-        let r = root(&self.sorted());
-        self.root = Some(r);
-        r
+        self.leaves.root()
     }
 
-    fn sorted(&self) -> Vec<(MapKey, MapValue)> {
-        self.leaves.iter().map(|(k, v)| (*k, *v)).collect()
+    /// How many people the map holds.
+    pub fn people(&self) -> u64 {
+        self.leaves.len()
     }
 
     /// The key of `sid`, its value (if the log names them) and the proof.
-    pub fn prove(&self, sid: &str) -> (MapKey, Option<MapValue>, MapProof) {
+    pub fn prove(&mut self, sid: &str) -> (MapKey, Option<MapValue>, MapProof) {
         let k = key(&self.origin, sid);
-        (k, self.leaves.get(&k).copied(), prove(&self.sorted(), &k))
+        (k, self.leaves.get(&k), self.leaves.prove(&k))
     }
 }
 

@@ -1,3 +1,4 @@
+use super::buckets;
 use super::*;
 use crate::audit::entry::hash_entry;
 use crate::audit::{entry_for_tests, entry_key, merkle};
@@ -47,6 +48,45 @@ proptest! {
         // Another person's proof does not prove this person's value.
         let (k2, _) = leaves[1];
         prop_assert!(verify(&r, &k2, &proof) != Ok(Some(v)));
+    }
+}
+
+/// Keys crowded into few buckets and sharing long prefixes, or spread.
+fn crowded_key() -> impl Strategy<Value = MapKey> {
+    (0u8..3, 0u8..3, 0u8..4, any::<[u8; 32]>(), any::<bool>()).prop_map(|(a, b, c, mut k, crowd)| {
+        if crowd {
+            (k[0], k[1], k[2]) = (a, b, c << 6);
+        }
+        k
+    })
+}
+
+proptest! {
+    #[test]
+    fn the_bucketed_map_gives_the_reference_root_and_proofs(
+        keys in proptest::collection::vec(crowded_key(), 0..60),
+        probes in proptest::collection::vec(crowded_key(), 1..8),
+    ) {
+        let mut leaves = buckets::Leaves::new();
+        for (i, k) in keys.iter().enumerate().rev() {
+            leaves.set(*k, value(i as u64 + 1));
+        }
+        let reference: Vec<_> = leaves.iter().copied().collect();
+        prop_assert!(reference.windows(2).all(|w| w[0].0 < w[1].0));
+        prop_assert_eq!(leaves.len(), reference.len() as u64);
+        let r = leaves.root();
+        prop_assert_eq!(r, root(&reference));
+        for k in keys.iter().chain(&probes) {
+            let proof = leaves.prove(k);
+            prop_assert_eq!(&proof, &prove(&reference, k));
+            prop_assert_eq!(verify(&r, k, &proof), Ok(leaves.get(k)));
+        }
+        // A changed value changes the root the same way.
+        if let Some(k) = keys.first() {
+            leaves.set(*k, value(99));
+            let changed: Vec<_> = leaves.iter().copied().collect();
+            prop_assert_eq!(leaves.root(), root(&changed));
+        }
     }
 }
 
