@@ -205,8 +205,7 @@ async fn an_access_report_lists_every_entry_about_the_person_and_an_outside_veri
     let made = app.audit(&compliance, "action=subject.access_report&outcome=allow").await;
     let given = made
         .iter()
-        .filter(|e| e["subjects"] == json!([sid]) && e["reason"].as_str().unwrap().contains(&access))
-        .last()
+        .rfind(|e| e["subjects"] == json!([sid]) && e["reason"].as_str().unwrap().contains(&access))
         .unwrap();
 
     // Completing the request keeps a report with it, made just before.

@@ -237,13 +237,15 @@ impl Archive {
         ));
         let registers = Arc::new(registers::Registers::new(
             &ports,
-            dossiers.clone(),
-            subjects.clone(),
-            governance.clone(),
-            identity.clone(),
-            oversight.clone(),
-            customers.clone(),
-            trail.clone(),
+            registers::RegisterServices {
+                dossiers: dossiers.clone(),
+                subjects: subjects.clone(),
+                governance: governance.clone(),
+                identity: identity.clone(),
+                oversight: oversight.clone(),
+                customers: customers.clone(),
+                trail: trail.clone(),
+            },
         ));
         Ok(Archive {
             store,

@@ -190,39 +190,6 @@ fn check_subject_maps(store: &dyn KvStore, held: &[Held], entries: u64) -> Resul
     Ok(signed.len())
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::audit::subject_map::roots_at;
-    use crate::store::{MemStore, Op};
-
-    #[test]
-    fn a_checkpoint_signing_a_map_root_the_entries_do_not_give_fails() {
-        let store = MemStore::default();
-        for seq in 0..12u64 {
-            let mut e = crate::audit::entry_for_tests(seq);
-            e.body.subjects = vec![format!("sub_{}", seq % 3)];
-            store.write(&[Op::Put(Cf::Audit, crate::audit::entry_key(seq).to_vec(), e.encode())], false).unwrap();
-        }
-        let held = |size: u64, root: [u8; 32]| {
-            let mut checkpoint = Checkpoint::new("o", size, [0; 32]);
-            let b64 = base64::Engine::encode(&base64::engine::general_purpose::STANDARD, root);
-            checkpoint.extensions.push(format!("map {b64}"));
-            Held { source: format!("cp{size}"), checkpoint }
-        };
-        let good = roots_at(&store, "o", &[5, 12]).unwrap();
-        let honest = [
-            held(5, good[0]),
-            held(12, good[1]),
-            Held { source: "old".into(), checkpoint: Checkpoint::new("o", 3, [0; 32]) },
-        ];
-        assert_eq!(check_subject_maps(&store, &honest, 12), Ok(2));
-        let stale = [held(12, good[0])];
-        let err = check_subject_maps(&store, &stale, 12).unwrap_err();
-        assert!(err.contains("cp12 (size 12) signs a subject map root"), "{err}");
-    }
-}
-
 fn fail(code: u8, msg: String) -> ExitCode {
     eprintln!("custos: {msg}");
     ExitCode::from(code)
@@ -314,5 +281,38 @@ pub(super) fn reindex(data_dir: &std::path::Path) -> ExitCode {
             ExitCode::SUCCESS
         }
         Err(e) => fail(2, format!("cannot rebuild the audit indexes: {e}")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::audit::subject_map::roots_at;
+    use crate::store::{MemStore, Op};
+
+    #[test]
+    fn a_checkpoint_signing_a_map_root_the_entries_do_not_give_fails() {
+        let store = MemStore::default();
+        for seq in 0..12u64 {
+            let mut e = crate::audit::entry_for_tests(seq);
+            e.body.subjects = vec![format!("sub_{}", seq % 3)];
+            store.write(&[Op::Put(Cf::Audit, crate::audit::entry_key(seq).to_vec(), e.encode())], false).unwrap();
+        }
+        let held = |size: u64, root: [u8; 32]| {
+            let mut checkpoint = Checkpoint::new("o", size, [0; 32]);
+            let b64 = base64::Engine::encode(&base64::engine::general_purpose::STANDARD, root);
+            checkpoint.extensions.push(format!("map {b64}"));
+            Held { source: format!("cp{size}"), checkpoint }
+        };
+        let good = roots_at(&store, "o", &[5, 12]).unwrap();
+        let honest = [
+            held(5, good[0]),
+            held(12, good[1]),
+            Held { source: "old".into(), checkpoint: Checkpoint::new("o", 3, [0; 32]) },
+        ];
+        assert_eq!(check_subject_maps(&store, &honest, 12), Ok(2));
+        let stale = [held(12, good[0])];
+        let err = check_subject_maps(&store, &stale, 12).unwrap_err();
+        assert!(err.contains("cp12 (size 12) signs a subject map root"), "{err}");
     }
 }

@@ -89,17 +89,20 @@ pub struct Registers {
     reports: requests::AccessReports,
 }
 
+/// The services the registers answer requests with.
+pub(in crate::archive) struct RegisterServices {
+    pub dossiers: Arc<Dossiers>,
+    pub subjects: Arc<Subjects>,
+    pub governance: Arc<Governance>,
+    pub identity: Arc<Identity>,
+    pub oversight: Arc<crate::archive::oversight::Oversight>,
+    pub customers: Arc<crate::archive::customers::Customers>,
+    pub trail: Arc<crate::archive::trail::AuditTrail>,
+}
+
 impl Registers {
-    pub(in crate::archive) fn new(
-        p: &crate::archive::Ports,
-        dossiers: Arc<Dossiers>,
-        subjects: Arc<Subjects>,
-        governance: Arc<Governance>,
-        identity: Arc<Identity>,
-        oversight: Arc<crate::archive::oversight::Oversight>,
-        customers: Arc<crate::archive::customers::Customers>,
-        trail: Arc<crate::archive::trail::AuditTrail>,
-    ) -> Self {
+    pub(in crate::archive) fn new(p: &crate::archive::Ports, services: RegisterServices) -> Self {
+        let RegisterServices { dossiers, subjects, governance, identity, oversight, customers, trail } = services;
         let reports = requests::AccessReports::new(trail, identity.clone(), p.policy.clone(), p.clock.clone());
         Registers {
             store: p.store.clone(),
