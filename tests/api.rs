@@ -429,6 +429,8 @@ async fn operations_endpoints_and_openapi_completeness() {
         ("/v1/subjects/{sid}/restriction", "post"),
         ("/v1/subjects/{sid}/restriction", "delete"),
         ("/v1/subjects/{sid}/export", "get"),
+        ("/v1/subjects/{sid}/access-report", "get"),
+        ("/v1/requests/{id}/access-report", "get"),
         ("/v1/subjects/{sid}/erasure", "post"),
         ("/v1/dossiers/{id}/close", "post"),
         ("/v1/dossiers/{id}/legal-holds", "post"),
