@@ -7,6 +7,7 @@
 mod action;
 mod chain;
 pub mod checkpoint;
+pub mod cosignature;
 mod entry;
 mod halves;
 pub mod incremental;
@@ -15,6 +16,7 @@ pub mod merkle;
 pub(crate) mod query;
 pub mod replay;
 pub mod synthetic;
+pub mod tlog_witness;
 mod treecheck;
 mod writer;
 
