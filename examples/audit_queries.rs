@@ -69,7 +69,7 @@ fn main() -> anyhow::Result<()> {
     let day = (head / 365).max(1);
     let size = head - day;
     let root = custos::audit::merkle::root(&custos::audit::StoredTree(&store), size).map_err(anyhow::Error::msg)?;
-    let trusted = custos::audit::checkpoint::Checkpoint { origin: "scale".into(), size, root };
+    let trusted = custos::audit::checkpoint::Checkpoint { origin: "scale".into(), size, root, extensions: Vec::new() };
     let chain = store.get(Cf::System, HEAD_KEY)?.and_then(|b| ChainHead::decode(&b));
     let t = Instant::now();
     let r = custos::audit::incremental::verify_from(&store, &trusted, chain, |_| {})?;

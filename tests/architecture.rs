@@ -348,7 +348,7 @@ fn services_depend_downwards_only() {
     // The services of archive/, lowest first (docs/architecture.md,
     // "Services"); each may use the rooms of its own layer and those below,
     // never one above.
-    let layers: [&[&str]; 14] = [
+    let layers: [&[&str]; 15] = [
         &["context", "denial", "records", "certificates", "interaction_records"],
         &["gate"],
         &["vault"],
@@ -356,6 +356,7 @@ fn services_depend_downwards_only() {
         &["trail"],
         &["index"],
         &["backups"],
+        &["witness"],
         &["dossiers"],
         &["documents"],
         &["governance", "oversight"],

@@ -30,6 +30,7 @@ pub mod subjects;
 mod testkit;
 pub mod trail;
 pub(crate) mod vault;
+pub mod witness;
 
 pub use backups::BackupSettings;
 pub(crate) use context::{from_wire, wire_name, CheckedPurpose};
@@ -44,6 +45,7 @@ pub use identity::{
 pub use identity::{Enrollment, FactorChange, FactorSetup, Proven, Standing, MAX_CODE};
 pub use index::RepairReport;
 pub use records::{ConsentBasis, ConsentEventKind, GradeStand, NoticeChannel, NotifyChannel, StandEvent, TokenState};
+pub use witness::{WitnessPeer, WitnessSettings, WitnessedLog};
 pub use subjects::{
     ConsentEventView, LiftNoticeView, NewConsent, NewLiftNotice, SubjectStatus, SubjectView, EXPORT_SCHEMA_JSON,
     MAX_NOTICE_REFERENCE,
@@ -94,6 +96,8 @@ pub struct Archive {
     registers: Arc<registers::Registers>,
     /// Backup sets.
     backups: Arc<backups::Backups>,
+    /// Witnessing: cosigning other logs, being cosigned.
+    witness: Arc<witness::Witness>,
 }
 
 /// The ports the services are built from; each takes only the ones it uses.
@@ -123,6 +127,8 @@ pub struct Settings {
     pub backup: Option<BackupSettings>,
     /// Where the search index lives (none: search is off, as offline).
     pub index_dir: Option<std::path::PathBuf>,
+    /// The logs this custos witnesses and the witnesses it submits to.
+    pub witness: WitnessSettings,
 }
 
 impl Default for Settings {
@@ -134,6 +140,7 @@ impl Default for Settings {
             token_lifetimes: TokenLifetimes::default(),
             backup: None,
             index_dir: None,
+            witness: WitnessSettings::default(),
         }
     }
 }
@@ -163,6 +170,7 @@ impl Archive {
         let policy = Arc::new(policy);
         let assessed = governance::assessed(store.as_ref())?;
         let gate = Arc::new(gate::Gate::new(policy.clone(), audit.clone(), store.clone(), clock.clone(), assessed));
+        let cosigner = witness::load_cosigner(store.as_ref(), &master, signer.name(), settings.witness.name.as_deref())?;
         let keyring = Arc::new(Keyring::open(master, store.clone(), settings.key_cache, settings.kek_rotation)?);
         let vault = Arc::new(vault::Vault::new(store.clone(), keyring.clone(), clock.clone()));
         let identity = Arc::new(identity::Identity::new(
@@ -244,6 +252,18 @@ impl Archive {
             oversight.clone(),
             customers.clone(),
         ));
+        let witness = Arc::new(witness::Witness::new(
+            witness::WitnessPorts {
+                store: store.clone(),
+                audit: audit.clone(),
+                gate: gate.clone(),
+                identity: identity.clone(),
+                trail: trail.clone(),
+                clock: clock.clone(),
+            },
+            cosigner,
+            settings.witness,
+        )?);
         Ok(Archive {
             store,
             keyring,
@@ -263,6 +283,7 @@ impl Archive {
             retention,
             registers,
             backups,
+            witness,
         })
     }
 
@@ -288,6 +309,11 @@ impl Archive {
     /// Backup sets.
     pub fn backups(&self) -> &backups::Backups {
         &self.backups
+    }
+
+    /// Witnessing: cosigning other logs' checkpoints, being cosigned.
+    pub fn witness(&self) -> &witness::Witness {
+        &self.witness
     }
 
     /// The search index's upkeep (start-up repair).

@@ -50,7 +50,7 @@ impl Checkpoint {
         self.extensions.iter().find_map(|l| l.strip_prefix(name).and_then(|v| v.strip_prefix(' ')))
     }
 
-    fn parse_body(body: &str) -> Result<Self, CheckpointError> {
+    pub fn parse_body(body: &str) -> Result<Self, CheckpointError> {
         let mut lines = body.split_terminator('\n');
         let origin = lines.next().filter(|o| !o.is_empty()).ok_or(CheckpointError::Malformed("origin"))?;
         let size = lines

@@ -4,7 +4,7 @@ use super::Action;
 
 impl Action {
     /// Every action, in name order.
-    pub const ALL: [Action; 124] = [
+    pub const ALL: [Action; 126] = [
         Action::AssessmentCoverage,
         Action::AssessmentCreate,
         Action::AssessmentList,
@@ -129,6 +129,8 @@ impl Action {
         Action::TransferCreate,
         Action::TransferList,
         Action::TransferVolume,
+        Action::WitnessCosign,
+        Action::WitnessSubmit,
     ];
 
     /// The name an entry stores.
@@ -258,6 +260,8 @@ impl Action {
             Action::FactorReset => "factor.reset",
             Action::FactorUnlock => "factor.unlock",
             Action::FactorVerify => "factor.verify",
+            Action::WitnessCosign => "witness.cosign",
+            Action::WitnessSubmit => "witness.submit",
         }
     }
 
