@@ -444,7 +444,9 @@ mod tests {
         assert_eq!(c.witness.logs, vec![crate::archive::WitnessedLog { origin: "o".into(), key: "k".into() }]);
         assert_eq!(c.witness.witnesses[0].url, "http://127.0.0.1:1/witness");
         assert_eq!(c.witness.timeout, std::time::Duration::from_secs(5));
-        assert!(toml::from_str::<FileConfig>("[[witnesses]]\nname = \"a\"\nurl = \"u\"\nkey = \"k\"\nquorum = 2").is_err());
+        assert!(
+            toml::from_str::<FileConfig>("[[witnesses]]\nname = \"a\"\nurl = \"u\"\nkey = \"k\"\nquorum = 2").is_err()
+        );
         assert!(toml::from_str::<FileConfig>("[witness]\nlog = []").is_err());
     }
 

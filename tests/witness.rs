@@ -47,6 +47,19 @@ async fn initialised() -> (TempDir, Keys) {
     (app.stop().await, k)
 }
 
+/// A's data directory and keys, and B started as the witness of A's log
+/// (its own keys beside).
+async fn log_and_witness() -> (TempDir, Keys, TestApp, Keys) {
+    let ((dir_a, ka), (dir_b, kb)) = (initialised().await, initialised().await);
+    let b = start(dir_b, settings(Some(&ka), &[]), 3600).await;
+    (dir_a, ka, b, kb)
+}
+
+async fn stop_both(a: TestApp, b: TestApp) {
+    a.stop().await;
+    b.stop().await;
+}
+
 fn settings(witnessed: Option<&Keys>, witnesses: &[(&Keys, &str)]) -> WitnessSettings {
     WitnessSettings {
         logs: witnessed.map(|k| WitnessedLog { origin: k.origin.clone(), key: k.log.clone() }).into_iter().collect(),
@@ -117,8 +130,7 @@ fn verify_cli(data_dir: &Path, args: &[&str]) -> (i32, String) {
 /// accepts its cosignature and refuses a changed one.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_custos_witness_each_other() {
-    let ((dir_a, ka), (dir_b, kb)) = (initialised().await, initialised().await);
-    let b = start(dir_b, settings(Some(&ka), &[]), 3600).await;
+    let (dir_a, ka, b, kb) = log_and_witness().await;
     // A's checkpoint job runs every second: the real job submits to B.
     let a = start(dir_a, settings(Some(&kb), &[(&kb, &b.base)]), 1).await;
     let cosigned_file = custos::config::checkpoints_dir(&a.data_dir()).join("latest.cosigned.note");
@@ -166,7 +178,8 @@ async fn two_custos_witness_each_other() {
     let (code, out) = verify_cli(&a.data_dir(), &["--witness", &kb.witness, "--quorum", "1"]);
     assert_eq!(code, 0, "{out}");
     assert!(out.contains("cosigned by 1 of 1"), "{out}");
-    let (code, out) = verify_cli(&a.data_dir(), &["--witness", &kb.witness, "--witness", &stranger.witness, "--quorum", "2"]);
+    let (code, out) =
+        verify_cli(&a.data_dir(), &["--witness", &kb.witness, "--witness", &stranger.witness, "--quorum", "2"]);
     assert_eq!(code, 1, "{out}");
     assert!(out.contains("carries 1 of the 2") && out.contains(stranger.witness.split('+').next().unwrap()), "{out}");
     // The same key twice is one witness: not a quorum of two.
@@ -179,10 +192,8 @@ async fn two_custos_witness_each_other() {
     let mut blob = B64.decode(last).unwrap();
     blob[20] ^= 1;
     std::fs::write(&forged_file, note.replace(last, &B64.encode(&blob))).unwrap();
-    let (code, out) = verify_cli(
-        &a.data_dir(),
-        &["--witness", &kb.witness, "--checkpoint", forged_file.to_str().unwrap()],
-    );
+    let (code, out) =
+        verify_cli(&a.data_dir(), &["--witness", &kb.witness, "--checkpoint", forged_file.to_str().unwrap()]);
     assert_eq!(code, 1, "{out}");
     assert!(out.contains("does not verify"), "{out}");
 
@@ -209,8 +220,7 @@ async fn two_custos_witness_each_other() {
         let short = run(&good, "2", &[&kb.witness, &stranger.witness]);
         assert_eq!(short.status.code(), Some(1), "{}", String::from_utf8_lossy(&short.stdout));
     }
-    a.stop().await;
-    b.stop().await;
+    stop_both(a, b).await;
 }
 
 /// Every refusal of `add-checkpoint` as C2SP tlog-witness gives it, and two
@@ -218,13 +228,15 @@ async fn two_custos_witness_each_other() {
 /// never goes back.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_witness_refuses_as_the_spec_says() {
-    let ((dir_a, ka), (dir_b, _)) = (initialised().await, initialised().await);
-    let b = start(dir_b, settings(Some(&ka), &[]), 3600).await;
+    let (dir_a, ka, b, _) = log_and_witness().await;
     let a = start(dir_a, settings(None, &[]), 3600).await;
     let archive = a.archive();
     let note_now = || archive.audit_trail().checkpoint_note().unwrap();
-    let proof = |from: u64, to: u64| merkle::consistency_proof(&StoredTree(archive.store().as_ref()), from, to).unwrap();
-    let body = |old: u64, proof: Vec<merkle::Hash>, note: &str| AddCheckpoint { old_size: old, proof, note: note.into() }.encode();
+    let proof =
+        |from: u64, to: u64| merkle::consistency_proof(&StoredTree(archive.store().as_ref()), from, to).unwrap();
+    let body = |old: u64, proof: Vec<merkle::Hash>, note: &str| {
+        AddCheckpoint { old_size: old, proof, note: note.into() }.encode()
+    };
 
     // First sight: old 0, no proof.
     let (n1, note1) = note_now();
@@ -265,10 +277,8 @@ async fn the_witness_refuses_as_the_spec_says() {
     // the other is checked again against it and refused with its size.
     grow(&a, 2).await;
     let (n3, note3) = note_now();
-    let (first, second) = tokio::join!(
-        post_raw(&b, body(n1, proof(n1, n2), &note2)),
-        post_raw(&b, body(n1, proof(n1, n3), &note3))
-    );
+    let (first, second) =
+        tokio::join!(post_raw(&b, body(n1, proof(n1, n2), &note2)), post_raw(&b, body(n1, proof(n1, n3), &note3)));
     let mut statuses = [first.0, second.0];
     statuses.sort();
     assert_eq!(statuses, [StatusCode::OK, StatusCode::CONFLICT], "{first:?} {second:?}");
@@ -290,8 +300,7 @@ async fn the_witness_refuses_as_the_spec_says() {
     assert!(denied >= 4, "{entries:?}");
     assert!(entries.iter().all(|e| e["actor"] == "system"));
     assert!(alerts(&b, &compliance).await.contains("witness_log_fork"), "the bad proof from a signed checkpoint");
-    a.stop().await;
-    b.stop().await;
+    stop_both(a, b).await;
 }
 
 /// A log restored from an older copy of its data directory, which then
@@ -300,8 +309,7 @@ async fn the_witness_refuses_as_the_spec_says() {
 /// `witness_fork` alert, and the witness raises `witness_log_fork`.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_forked_log_is_refused_by_its_witness() {
-    let ((dir_a, ka), (dir_b, kb)) = (initialised().await, initialised().await);
-    let b = start(dir_b, settings(Some(&ka), &[]), 3600).await;
+    let (dir_a, _, b, kb) = log_and_witness().await;
     let with_b = settings(None, &[(&kb, &b.base)]);
     let a = start(dir_a, with_b.clone(), 3600).await;
     assert_eq!(submit(&a).await[0].1, Submission::Cosigned);
@@ -337,8 +345,7 @@ async fn a_forked_log_is_refused_by_its_witness() {
     let size: u64 = note.lines().nth(1).unwrap().parse().unwrap();
     let fork_size = forked.archive().audit_trail().checkpoint_note().unwrap().0;
     assert!(size < fork_size);
-    forked.stop().await;
-    b.stop().await;
+    stop_both(forked, b).await;
 }
 
 /// A witness that is down: the submission fails within the timeout, is
@@ -369,8 +376,7 @@ async fn a_witness_that_is_down_is_alerted_once() {
     let b = start(dir_b, settings(Some(&ka), &[]), 3600).await;
     let a = start(dir_a, settings(None, &[(&kb, &b.base)]), 3600).await;
     assert_eq!(submit(&a).await[0].1, Submission::Cosigned);
-    a.stop().await;
-    b.stop().await;
+    stop_both(a, b).await;
 }
 
 /// The cost of one checkpoint submission (a cosigning round trip to a
@@ -380,8 +386,7 @@ async fn a_witness_that_is_down_is_alerted_once() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore]
 async fn submission_cost() {
-    let ((dir_a, ka), (dir_b, kb)) = (initialised().await, initialised().await);
-    let b = start(dir_b, settings(Some(&ka), &[]), 3600).await;
+    let (dir_a, _, b, kb) = log_and_witness().await;
     let a = start(dir_a, settings(None, &[(&kb, &b.base)]), 3600).await;
     let mut times = Vec::new();
     for _ in 0..200 {
@@ -399,6 +404,5 @@ async fn submission_cost() {
         ms(times[times.len() * 9 / 10]),
         ms(times[times.len() - 1])
     );
-    a.stop().await;
-    b.stop().await;
+    stop_both(a, b).await;
 }

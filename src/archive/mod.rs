@@ -45,11 +45,11 @@ pub use identity::{
 pub use identity::{Enrollment, FactorChange, FactorSetup, Proven, Standing, MAX_CODE};
 pub use index::RepairReport;
 pub use records::{ConsentBasis, ConsentEventKind, GradeStand, NoticeChannel, NotifyChannel, StandEvent, TokenState};
-pub use witness::{WitnessPeer, WitnessSettings, WitnessedLog};
 pub use subjects::{
     ConsentEventView, LiftNoticeView, NewConsent, NewLiftNotice, SubjectStatus, SubjectView, EXPORT_SCHEMA_JSON,
     MAX_NOTICE_REFERENCE,
 };
+pub use witness::{WitnessPeer, WitnessSettings, WitnessedLog};
 
 use crate::audit::AuditWriter;
 use crate::clock::Clock;
@@ -170,7 +170,8 @@ impl Archive {
         let policy = Arc::new(policy);
         let assessed = governance::assessed(store.as_ref())?;
         let gate = Arc::new(gate::Gate::new(policy.clone(), audit.clone(), store.clone(), clock.clone(), assessed));
-        let cosigner = witness::load_cosigner(store.as_ref(), &master, signer.name(), settings.witness.name.as_deref())?;
+        let cosigner =
+            witness::load_cosigner(store.as_ref(), &master, signer.name(), settings.witness.name.as_deref())?;
         let keyring = Arc::new(Keyring::open(master, store.clone(), settings.key_cache, settings.kek_rotation)?);
         let vault = Arc::new(vault::Vault::new(store.clone(), keyring.clone(), clock.clone()));
         let identity = Arc::new(identity::Identity::new(
@@ -252,18 +253,8 @@ impl Archive {
             oversight.clone(),
             customers.clone(),
         ));
-        let witness = Arc::new(witness::Witness::new(
-            witness::WitnessPorts {
-                store: store.clone(),
-                audit: audit.clone(),
-                gate: gate.clone(),
-                identity: identity.clone(),
-                trail: trail.clone(),
-                clock: clock.clone(),
-            },
-            cosigner,
-            settings.witness,
-        )?);
+        let witness =
+            Arc::new(witness::Witness::new(&ports, identity.clone(), trail.clone(), cosigner, settings.witness)?);
         Ok(Archive {
             store,
             keyring,

@@ -14,10 +14,10 @@
 //! the log than this one, and that this one is consistent with every
 //! tree of it the witness saw before (docs/audit-format.md, "Witnesses").
 
-use super::checkpoint::{key_id, valid_name, CheckpointError, SIG_PREFIX};
+use super::checkpoint::{format_vkey, named_key, parse_vkey, CheckpointError, ParsedKey, SIG_PREFIX};
 use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine;
-use ed25519_dalek::{Signature, Signer, SigningKey, Verifier, VerifyingKey};
+use ed25519_dalek::{Signature, Signer, SigningKey, Verifier};
 
 /// Signature type 0x04: timestamped Ed25519 witness cosignatures.
 pub const ALG_COSIGNATURE_V1: u8 = 0x04;
@@ -71,32 +71,24 @@ pub fn split_note(note: &str) -> Result<(&str, Vec<&str>), CosignatureError> {
     Ok((text, lines))
 }
 
-/// Cosigns checkpoints under one witness name.
+/// Cosigns checkpoints under one witness name (the key id is of the name,
+/// signature type 0x04 and the public key).
 pub struct Cosigner {
-    name: String,
     key: SigningKey,
     id: u32,
+    name: String,
 }
 
 impl Cosigner {
-    pub fn from_seed(name: &str, seed: &[u8; 32]) -> Result<Self, CosignatureError> {
-        if !valid_name(name) {
-            return Err(CosignatureError::BadKey);
-        }
-        let key = SigningKey::from_bytes(seed);
-        let id = key_id(name, ALG_COSIGNATURE_V1, key.verifying_key().as_bytes());
-        Ok(Cosigner { name: name.to_owned(), key, id })
-    }
-
-    pub fn name(&self) -> &str {
-        &self.name
-    }
-
     /// `<name>+<hex key id>+<base64(0x04 || public key)>`.
     pub fn verifier_key(&self) -> String {
-        let mut k = vec![ALG_COSIGNATURE_V1];
-        k.extend_from_slice(self.key.verifying_key().as_bytes());
-        format!("{}+{:08x}+{}", self.name, self.id, B64.encode(k))
+        format_vkey(&self.name, ALG_COSIGNATURE_V1, &self.key.verifying_key())
+    }
+
+    /// The cosigner of `seed` under `name` (no spaces, no `+`).
+    pub fn from_seed(name: &str, seed: &[u8; 32]) -> Result<Self, CosignatureError> {
+        let (key, id) = named_key(name, ALG_COSIGNATURE_V1, seed)?;
+        Ok(Cosigner { key, id, name: name.to_owned() })
     }
 
     /// The signature line (with its newline) cosigning the checkpoint
@@ -114,39 +106,22 @@ impl Cosigner {
     }
 }
 
-/// A witness's parsed verifier key.
+/// A witness's parsed verifier key (signature type 0x04).
 #[derive(Debug, Clone)]
-pub struct CosignatureVerifier {
-    name: String,
-    id: u32,
-    key: VerifyingKey,
-}
+pub struct CosignatureVerifier(ParsedKey);
 
 impl CosignatureVerifier {
     pub fn parse(vkey: &str) -> Result<Self, CosignatureError> {
-        let mut parts = vkey.trim().splitn(3, '+');
-        let (Some(name), Some(id), Some(key)) = (parts.next(), parts.next(), parts.next()) else {
-            return Err(CosignatureError::BadKey);
-        };
-        let id =
-            (id.len() == 8).then(|| u32::from_str_radix(id, 16).ok()).flatten().ok_or(CosignatureError::BadKey)?;
-        let raw = B64.decode(key).map_err(|_| CosignatureError::BadKey)?;
-        let (alg, public) = raw.split_first().ok_or(CosignatureError::BadKey)?;
-        let public: [u8; 32] = public.try_into().map_err(|_| CosignatureError::BadKey)?;
-        if *alg != ALG_COSIGNATURE_V1 || !valid_name(name) || key_id(name, ALG_COSIGNATURE_V1, &public) != id {
-            return Err(CosignatureError::BadKey);
-        }
-        let key = VerifyingKey::from_bytes(&public).map_err(|_| CosignatureError::BadKey)?;
-        Ok(CosignatureVerifier { name: name.to_owned(), id, key })
+        Ok(CosignatureVerifier(parse_vkey(vkey, ALG_COSIGNATURE_V1)?))
     }
 
     pub fn name(&self) -> &str {
-        &self.name
+        &self.0.name
     }
 
     /// `<name>+<hex key id>`: how messages name this witness.
     pub fn label(&self) -> String {
-        format!("{}+{:08x}", self.name, self.id)
+        format!("{}+{:08x}", self.0.name, self.0.id)
     }
 
     /// Checks one signature line against `body`: `None` when the line is
@@ -159,7 +134,7 @@ impl CosignatureVerifier {
             return Err(CosignatureError::Malformed("signature line"));
         };
         let blob = B64.decode(b64).map_err(|_| CosignatureError::Malformed("signature encoding"))?;
-        if name != self.name || blob.len() < 4 || blob[..4] != self.id.to_be_bytes() {
+        if name != self.0.name || blob.len() < 4 || blob[..4] != self.0.id.to_be_bytes() {
             return Ok(None);
         }
         let bad = || CosignatureError::BadSignature(self.label());
@@ -171,7 +146,7 @@ impl CosignatureVerifier {
             return Err(bad());
         }
         let sig = Signature::from_slice(&blob[12..]).map_err(|_| bad())?;
-        self.key.verify(message(body, timestamp).as_bytes(), &sig).map_err(|_| bad())?;
+        self.0.key.verify(message(body, timestamp).as_bytes(), &sig).map_err(|_| bad())?;
         Ok(Some(timestamp))
     }
 

@@ -36,7 +36,9 @@ pub(super) fn check(keys: &[String], quorum: Option<usize>, files: &[PathBuf]) -
             match w.verify_note(&note) {
                 Ok(_) => valid.push(w.label()),
                 Err(CosignatureError::Missing(label)) => missing.push(label),
-                Err(e) => return Err((1, format!("checkpoint {}: {e} (a forged or damaged cosignature)", f.display()))),
+                Err(e) => {
+                    return Err((1, format!("checkpoint {}: {e} (a forged or damaged cosignature)", f.display())))
+                }
             }
         }
         if valid.len() < quorum {
@@ -50,7 +52,12 @@ pub(super) fn check(keys: &[String], quorum: Option<usize>, files: &[PathBuf]) -
                 ),
             ));
         }
-        held.push(format!("checkpoint {} cosigned by {} of {quorum} required: {}", f.display(), valid.len(), valid.join(", ")));
+        held.push(format!(
+            "checkpoint {} cosigned by {} of {quorum} required: {}",
+            f.display(),
+            valid.len(),
+            valid.join(", ")
+        ));
     }
     Ok(held)
 }

@@ -46,7 +46,11 @@ pub(super) struct Answer {
 }
 
 /// POSTs `body` to the target's `add-checkpoint`, within `timeout` in all.
-pub(super) async fn add_checkpoint(target: &Target, body: String, timeout: std::time::Duration) -> Result<Answer, String> {
+pub(super) async fn add_checkpoint(
+    target: &Target,
+    body: String,
+    timeout: std::time::Duration,
+) -> Result<Answer, String> {
     match tokio::time::timeout(timeout, exchange(target, body)).await {
         Ok(answer) => answer,
         Err(_) => Err(format!("no answer within {} s", timeout.as_secs_f64())),

@@ -38,6 +38,31 @@ use crate::store::{Cf, KvStore, Op};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
+/// How custos witnesses and is witnessed (`[witness]` and `[[witnesses]]`
+/// in the configuration file).
+#[derive(Debug, Clone)]
+pub struct WitnessSettings {
+    /// The logs this custos witnesses, and the name of its witness key
+    /// (default `<the log's origin>/witness`).
+    pub logs: Vec<WitnessedLog>,
+    pub name: Option<String>,
+    /// The witnesses of this log, and the bound on one submission to one
+    /// (connect, send, answer).
+    pub witnesses: Vec<WitnessPeer>,
+    pub timeout: std::time::Duration,
+}
+
+impl Default for WitnessSettings {
+    fn default() -> Self {
+        WitnessSettings {
+            name: None,
+            logs: Vec::new(),
+            witnesses: Vec::new(),
+            timeout: std::time::Duration::from_secs(10),
+        }
+    }
+}
+
 /// A log this custos witnesses: its origin line and its note verifier key.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct WitnessedLog {
@@ -45,35 +70,17 @@ pub struct WitnessedLog {
     pub key: String,
 }
 
-/// A witness this log submits its checkpoints to.
+/// A witness this log submits its checkpoints to: its name (its verifier
+/// key's), its submission prefix (`http://host:port/witness`) and its
+/// cosignature verifier key (`<name>+<hex id>+<base64(0x04 || key)>`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct WitnessPeer {
-    /// The witness's name (its verifier key's name).
     pub name: String,
-    /// The submission prefix (`http://host:port/witness`).
     pub url: String,
-    /// Its cosignature verifier key (`<name>+<hex id>+<base64(0x04 || key)>`).
     pub key: String,
 }
 
-/// How custos witnesses and is witnessed (`[witness]` and `[[witnesses]]`
-/// in the configuration file).
-#[derive(Debug, Clone)]
-pub struct WitnessSettings {
-    /// The witness key's name; default `<the log's origin>/witness`.
-    pub name: Option<String>,
-    pub logs: Vec<WitnessedLog>,
-    pub witnesses: Vec<WitnessPeer>,
-    /// The bound on one submission (connect, send, answer).
-    pub timeout: std::time::Duration,
-}
-
-impl Default for WitnessSettings {
-    fn default() -> Self {
-        WitnessSettings { name: None, logs: Vec::new(), witnesses: Vec::new(), timeout: std::time::Duration::from_secs(10) }
-    }
-}
-
+/// A witness as this log reaches it: where, and whose cosignatures count.
 struct Peer {
     target: client::Target,
     verifier: CosignatureVerifier,
@@ -81,34 +88,33 @@ struct Peer {
 
 /// Both sides of witnessing: cosigning other logs, being cosigned.
 pub struct Witness {
-    store: Arc<dyn KvStore>,
-    audit: Arc<AuditWriter>,
-    gate: Arc<Gate>,
-    identity: Arc<Identity>,
-    trail: Arc<AuditTrail>,
-    clock: Arc<dyn Clock>,
+    /// As a witness: its key, and the logs witnessed, by origin.
     cosigner: Cosigner,
-    /// The logs witnessed, by origin.
     logs: HashMap<String, NoteVerifier>,
+    /// Counts submissions no log signed, per address, as failed sign-ins.
+    identity: Arc<Identity>,
+    /// As a log: the witnesses, and the bound on one submission.
     peers: Vec<Peer>,
     timeout: std::time::Duration,
+    /// The log's checkpoints and alerts; who may read the cosigned one.
+    trail: Arc<AuditTrail>,
+    gate: Arc<Gate>,
+    store: Arc<dyn KvStore>,
+    audit: Arc<AuditWriter>,
+    clock: Arc<dyn Clock>,
     /// The last failure per witness, so that an outage raises one alert
     /// when it starts, not one per checkpoint.
     failing: Mutex<HashMap<String, String>>,
 }
 
-/// The parts the witness is built from (`Archive::open`).
-pub(super) struct WitnessPorts {
-    pub store: Arc<dyn KvStore>,
-    pub audit: Arc<AuditWriter>,
-    pub gate: Arc<Gate>,
-    pub identity: Arc<Identity>,
-    pub trail: Arc<AuditTrail>,
-    pub clock: Arc<dyn Clock>,
-}
-
 impl Witness {
-    pub(super) fn new(ports: WitnessPorts, cosigner: Cosigner, settings: WitnessSettings) -> anyhow::Result<Self> {
+    pub(super) fn new(
+        ports: &super::Ports,
+        identity: Arc<Identity>,
+        trail: Arc<AuditTrail>,
+        cosigner: Cosigner,
+        settings: WitnessSettings,
+    ) -> anyhow::Result<Self> {
         let mut logs = HashMap::new();
         for log in &settings.logs {
             let verifier = NoteVerifier::parse(&log.key)
@@ -122,24 +128,24 @@ impl Witness {
         }
         let mut peers: Vec<Peer> = Vec::new();
         for w in &settings.witnesses {
-            let verifier = CosignatureVerifier::parse(&w.key)
-                .map_err(|e| anyhow::anyhow!("witness {}: its key: {e}", w.name))?;
+            let verifier =
+                CosignatureVerifier::parse(&w.key).map_err(|e| anyhow::anyhow!("witness {}: its key: {e}", w.name))?;
             anyhow::ensure!(verifier.name() == w.name, "witness {}: its key is named {}", w.name, verifier.name());
             anyhow::ensure!(!peers.iter().any(|p| p.verifier.name() == w.name), "witness {} twice", w.name);
             let target = client::Target::parse(&w.url).map_err(|e| anyhow::anyhow!("witness {}: url: {e}", w.name))?;
             peers.push(Peer { target, verifier });
         }
         Ok(Witness {
-            store: ports.store,
-            audit: ports.audit,
-            gate: ports.gate,
-            identity: ports.identity,
-            trail: ports.trail,
-            clock: ports.clock,
             cosigner,
             logs,
+            identity,
             peers,
             timeout: settings.timeout,
+            trail,
+            gate: ports.gate.clone(),
+            store: ports.store.clone(),
+            audit: ports.audit.clone(),
+            clock: ports.clock.clone(),
             failing: Mutex::default(),
         })
     }
@@ -181,15 +187,16 @@ pub(super) fn load_cosigner(
         None => {
             let mut seed = zeroize::Zeroizing::new([0u8; 32]);
             rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, seed.as_mut());
-            store.write(&[Op::Put(Cf::Keys, WITNESS_SIGNING_KEY.to_vec(), master.wrap_secret(seed.as_ref())?)], true)?;
+            store
+                .write(&[Op::Put(Cf::Keys, WITNESS_SIGNING_KEY.to_vec(), master.wrap_secret(seed.as_ref())?)], true)?;
             seed
         }
     };
-    let cosigner = Cosigner::from_seed(name, &seed).map_err(|_| anyhow::anyhow!("witness name {name:?}: no spaces or '+'"))?;
+    let cosigner =
+        Cosigner::from_seed(name, &seed).map_err(|_| anyhow::anyhow!("witness name {name:?}: no spaces or '+'"))?;
     let vkey = cosigner.verifier_key().into_bytes();
     if store.get(Cf::System, WITNESS_VERIFIER_KEY)?.as_deref() != Some(vkey.as_slice()) {
         store.write(&[Op::Put(Cf::System, WITNESS_VERIFIER_KEY.to_vec(), vkey)], true)?;
     }
     Ok(cosigner)
 }
-

@@ -197,7 +197,8 @@ impl Witness {
         tracing::warn!(witness = name, rule, size, "witness submission failed: {why}");
         let outcome_kind = if matches!(outcome, Submission::Unavailable(_)) { Outcome::Error } else { Outcome::Deny };
         let resource = format!("{}/{name}", Resource::Witness.as_str());
-        let entry = EntryBody { outcome: outcome_kind, ..EntryBody::system(Action::WitnessSubmit, &resource, why.clone()) };
+        let entry =
+            EntryBody { outcome: outcome_kind, ..EntryBody::system(Action::WitnessSubmit, &resource, why.clone()) };
         if let Err(e) = self.audit.commit(Commit::entry(entry)).await {
             tracing::error!(error = %e, "auditing a witness failure failed");
         }

@@ -30,7 +30,9 @@ fn the_specs_example_cosignature_carries_its_key_id_and_timestamp() {
     // The example's witness line: 4 bytes of key id, then the timestamp of
     // the example message (1679315147) big-endian, then 64 signature bytes.
     let blob = B64
-        .decode("jWbPPwAAAABkGFDLEZMHwSRaJNiIDoe9DYn/zXcrtPHeolMI5OWXEhZCB9dlrDJsX3b2oyin1nPZqhf5nNo0xUe+mbIUBkBIfZ+qnA==")
+        .decode(
+            "jWbPPwAAAABkGFDLEZMHwSRaJNiIDoe9DYn/zXcrtPHeolMI5OWXEhZCB9dlrDJsX3b2oyin1nPZqhf5nNo0xUe+mbIUBkBIfZ+qnA==",
+        )
         .unwrap();
     assert_eq!(blob.len(), BLOB_LEN);
     assert_eq!(u64::from_be_bytes(blob[4..12].try_into().unwrap()), SPEC_TIME);
