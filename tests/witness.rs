@@ -173,6 +173,15 @@ async fn two_custos_witness_each_other() {
     let cosigns = b.audit(&b_compliance, "action=witness.cosign").await;
     assert!(cosigns.iter().any(|e| e["outcome"] == "allow" && e["resource"] == format!("witness/{}", ka.origin)));
 
+    // The witness key the CLI reads from the data directory is the one served.
+    let printed = std::process::Command::new(custos_bin())
+        .args(["audit", "witness-key", "--data-dir"])
+        .arg(a.data_dir())
+        .output()
+        .unwrap();
+    assert!(printed.status.success());
+    assert_eq!(String::from_utf8_lossy(&printed.stdout).trim(), ka.witness);
+
     // The quorum check of the CLI, on the cosigned file in A's data directory.
     let stranger = initialised().await.1;
     let (code, out) = verify_cli(&a.data_dir(), &["--witness", &kb.witness, "--quorum", "1"]);
