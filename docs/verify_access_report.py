@@ -3,11 +3,16 @@
 docs/audit-format.md ("Access reports") alone.
 
 Usage: verify_access_report.py REPORT [--verifier-key KEY]
+                               [--witness WKEY ... [--quorum K]]
 
 REPORT is the JSON of GET /v1/subjects/{sid}/access-report, or the HTML
 page (?format=html), which carries the same JSON. KEY is the log's verifier
 key as the organisation publishes it (GET /v1/audit/verifier-key); without
-it the key inside the report is used, and the output says so.
+it the key inside the report is used, and the output says so. Each WKEY is
+a witness's verifier key the person trusts; with them, K (default 1) of
+those witnesses must have cosigned the report's checkpoint (C2SP
+tlog-cosignature), so a log showing this person a history it shows no one
+else is refused.
 
 Checks, without access to custos, that every entry listed is in the log the
 signed checkpoint commits to, that each names the person, that what the
@@ -16,8 +21,8 @@ up to the checkpoint is missing (the subject map's proof). Prints
 "complete and consistent with checkpoint N" and exits 0; names what fails
 and exits 1; exits 2 when the file cannot be read at all.
 
-Needs Python 3.11 and one Ed25519 package: `cryptography`
-(Debian: python3-cryptography).
+Needs Python 3.11 and nothing else: Ed25519 is checked by the standard
+library implementation in verify_cosignature.py beside it (RFC 8032).
 """
 import base64
 import datetime
@@ -29,6 +34,7 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from verify_audit import Bad as BadEntry, decode  # noqa: E402
+from verify_cosignature import Usage, ed25519_verify, parse_vkey, split_note  # noqa: E402
 
 FORMAT = "custos.access-report.v1"
 SIG_PREFIX = "\u2014 "
@@ -61,33 +67,43 @@ def hash32(s, what):
 
 def open_checkpoint(note, vkey):
     """The checkpoint's text once the signature by vkey verifies."""
-    from cryptography.exceptions import InvalidSignature
-    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
-
-    parts = vkey.strip().split("+", 2)
-    if len(parts) != 3 or len(parts[1]) != 8:
-        raise Fail("the verifier key is malformed")
-    name, key_hash, key = parts[0], bytes.fromhex(parts[1]), b64(parts[2], "the verifier key")
-    if len(key) != 33 or key[0] != 1 or sha256(name.encode() + b"\n" + key)[:4] != key_hash:
-        raise Fail("the verifier key is malformed")
-    public = Ed25519PublicKey.from_public_bytes(key[1:])
-    split = note.rfind("\n\n")
-    if split < 0:
-        raise Fail("the checkpoint has no signature")
-    text, sigs = note[: split + 1], note[split + 2 :]
-    for line in sigs.split("\n"):
-        if not line.startswith(SIG_PREFIX):
+    try:
+        name, key_id, public = parse_vkey(vkey, 0x01)
+        text, lines = split_note(note)
+    except (Usage, ValueError):
+        raise Fail("the verifier key or the checkpoint is malformed")
+    for signer, blob in lines:
+        if signer != name or len(blob) != 68 or int.from_bytes(blob[:4], "big") != key_id:
             continue
-        signer, _, blob = line[len(SIG_PREFIX) :].partition(" ")
-        blob = b64(blob, "a checkpoint signature")
-        if signer != name or len(blob) != 68 or blob[:4] != key_hash:
-            continue
-        try:
-            public.verify(blob[4:], text.encode())
-        except InvalidSignature:
+        if not ed25519_verify(public, text.encode(), blob[4:]):
             raise Fail("the checkpoint's signature does not verify")
         return text
     raise Fail("the checkpoint is not signed by the verifier key")
+
+
+def cosigned_by(note, witnesses):
+    """The witnesses (of the keys given) whose cosignature on note verifies."""
+    text, lines = split_note(note)
+    keys = {}
+    for w in witnesses:
+        try:
+            name, key_id, public = parse_vkey(w, 0x04)
+        except Usage as err:
+            raise Fail(str(err))
+        keys[(name, key_id)] = public
+    valid = set()
+    for name, blob in lines:
+        key = (name, int.from_bytes(blob[:4], "big")) if len(blob) >= 4 else None
+        if key not in keys:
+            continue
+        if len(blob) != 76:
+            raise Fail(f"the cosignature by {name} is malformed")
+        timestamp = int.from_bytes(blob[4:12], "big")
+        message = f"cosignature/v1\ntime {timestamp}\n".encode() + text.encode()
+        if not ed25519_verify(keys[key], message, blob[12:]):
+            raise Fail(f"the cosignature by {name} does not verify")
+        valid.add(key)
+    return valid, keys
 
 
 def parse_checkpoint(text):
@@ -227,16 +243,21 @@ def load(path):
 
 
 def main():
-    args = sys.argv[1:]
-    vkey = None
-    if "--verifier-key" in args:
-        i = args.index("--verifier-key")
-        if i + 1 >= len(args):
-            print(__doc__, file=sys.stderr)
-            return 2
-        vkey = args[i + 1]
-        del args[i : i + 2]
-    if len(args) != 1:
+    args, vkey, witnesses, quorum = [], None, [], None
+    it = iter(sys.argv[1:])
+    try:
+        for a in it:
+            if a == "--verifier-key":
+                vkey = next(it)
+            elif a == "--witness":
+                witnesses.append(next(it))
+            elif a == "--quorum":
+                quorum = int(next(it))
+            else:
+                args.append(a)
+    except (StopIteration, ValueError):
+        args = []
+    if len(args) != 1 or (quorum is not None and not 1 <= quorum <= len(set(witnesses))):
         print(__doc__, file=sys.stderr)
         return 2
     try:
@@ -246,11 +267,18 @@ def main():
         return 2
     try:
         size, n = verify(report, vkey or report["log"]["verifier_key"])
+        if witnesses:
+            valid, keys = cosigned_by(report["checkpoint"], witnesses)
+            if len(valid) < (quorum or 1):
+                missing = ", ".join(f"{k[0]}+{k[1]:08x}" for k in keys if k not in valid) or "none"
+                raise Fail(f"witness quorum not met: {len(valid)} of {quorum or 1} cosignatures (missing: {missing})")
     except (Fail, KeyError, TypeError, ValueError) as err:
         what = f"missing field {err}" if isinstance(err, KeyError) else str(err)
         print(f"FAILED: {what}")
         return 1
     print(f"complete and consistent with checkpoint {size}: {n} entries about {report['subject']}")
+    if witnesses:
+        print(f"cosigned by {len(valid)} of the witnesses given")
     if not vkey:
         print("note: checked with the verifier key inside the report; compare it with the one the organisation publishes")
     return 0

@@ -36,6 +36,38 @@ pub struct FileConfig {
     pub rate_limit_burst: Option<u32>,
     pub token_days: Option<u32>,
     pub admin_token_days: Option<u32>,
+    /// custos as a witness of other logs (`[witness]`).
+    pub witness: Option<WitnessFile>,
+    /// The witnesses this log submits its checkpoints to (`[[witnesses]]`).
+    pub witnesses: Option<Vec<WitnessPeerFile>>,
+    pub witness_timeout_secs: Option<u64>,
+}
+
+/// `[witness]`: the witness key's name and the logs it witnesses.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WitnessFile {
+    pub name: Option<String>,
+    #[serde(default)]
+    pub logs: Vec<WitnessedLogFile>,
+}
+
+/// `[[witness.logs]]`: a log's origin line and its note verifier key.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WitnessedLogFile {
+    pub origin: String,
+    pub key: String,
+}
+
+/// `[[witnesses]]`: a witness's name, submission prefix and cosignature
+/// verifier key.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WitnessPeerFile {
+    pub name: String,
+    pub url: String,
+    pub key: String,
 }
 
 /// What one client may take of the server (docs/security.md, "Bounds").
@@ -143,6 +175,9 @@ pub struct Config {
     /// How long enrolled tokens work: staff (`token_days`, default 90) and
     /// admins (`admin_token_days`, default 30).
     pub token_lifetimes: crate::archive::TokenLifetimes,
+    /// The logs this custos witnesses and the witnesses it submits to
+    /// (docs/operations.md, "Witnesses").
+    pub witness: crate::archive::WitnessSettings,
 }
 
 /// A time of day with its UTC offset: `HH:MM` in the machine's local time
@@ -223,6 +258,7 @@ impl Config {
             bootstrap_second_admin_code: None,
             token_lifetimes: crate::archive::TokenLifetimes::default(),
             limits: Limits::default(),
+            witness: crate::archive::WitnessSettings::default(),
         }
     }
 
@@ -302,6 +338,20 @@ impl Config {
         if let Some(n) = file.rate_limit_burst {
             c.limits.rate_burst = n.max(1);
         }
+        if let Some(w) = file.witness {
+            c.witness.name = w.name;
+            c.witness.logs =
+                w.logs.into_iter().map(|l| crate::archive::WitnessedLog { origin: l.origin, key: l.key }).collect();
+        }
+        c.witness.witnesses = file
+            .witnesses
+            .unwrap_or_default()
+            .into_iter()
+            .map(|w| crate::archive::WitnessPeer { name: w.name, url: w.url, key: w.key })
+            .collect();
+        if let Some(n) = file.witness_timeout_secs {
+            c.witness.timeout = std::time::Duration::from_secs(n.clamp(1, 300));
+        }
         c.bootstrap_token = std::env::var("CUSTOS_BOOTSTRAP_TOKEN").ok().filter(|t| !t.is_empty()).map(Secret::new);
         c.bootstrap_second_admin_code =
             std::env::var("CUSTOS_BOOTSTRAP_SECOND_ADMIN_CODE").ok().filter(|t| !t.is_empty()).map(Secret::new);
@@ -380,6 +430,24 @@ mod tests {
             let err = Config::resolve(file, None, None, None, None).unwrap_err().to_string();
             assert!(err.contains("block_cache_mb"), "{bad}: {err}");
         }
+    }
+
+    #[test]
+    fn witnesses_are_read_strictly() {
+        let file: FileConfig = toml::from_str(
+            "witness_timeout_secs = 5\n[witness]\nname = \"w.example/a\"\n[[witness.logs]]\norigin = \"o\"\nkey = \"k\"\n\
+             [[witnesses]]\nname = \"w.example/b\"\nurl = \"http://127.0.0.1:1/witness\"\nkey = \"v\"\n",
+        )
+        .unwrap();
+        let c = Config::resolve(file, None, None, None, None).unwrap();
+        assert_eq!(c.witness.name.as_deref(), Some("w.example/a"));
+        assert_eq!(c.witness.logs, vec![crate::archive::WitnessedLog { origin: "o".into(), key: "k".into() }]);
+        assert_eq!(c.witness.witnesses[0].url, "http://127.0.0.1:1/witness");
+        assert_eq!(c.witness.timeout, std::time::Duration::from_secs(5));
+        assert!(
+            toml::from_str::<FileConfig>("[[witnesses]]\nname = \"a\"\nurl = \"u\"\nkey = \"k\"\nquorum = 2").is_err()
+        );
+        assert!(toml::from_str::<FileConfig>("[witness]\nlog = []").is_err());
     }
 
     #[test]

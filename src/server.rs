@@ -117,6 +117,7 @@ pub async fn start(config: Config, clock: Arc<dyn Clock>) -> anyhow::Result<Runn
         token_lifetimes: config.token_lifetimes,
         backup,
         index_dir: Some(crate::config::index_dir(&config.data_dir)),
+        witness: config.witness.clone(),
     };
     let archive = Archive::open(store, master, policy, clock, metrics.clone(), settings)?;
     let repaired = archive.search_index().repair_index()?;

@@ -34,11 +34,8 @@ fn verify(dir: &Path, name: &str, report: &[u8], vkey: &str) -> (Option<i32>, St
     (out.status.code(), text)
 }
 
-fn python_with_cryptography() -> bool {
-    std::process::Command::new("python3")
-        .args(["-c", "import cryptography.hazmat.primitives.asymmetric.ed25519"])
-        .output()
-        .is_ok_and(|o| o.status.success())
+fn python3() -> bool {
+    std::process::Command::new("python3").arg("--version").output().is_ok_and(|o| o.status.success())
 }
 
 async fn report(app: &TestApp, token: &str, sid: &str, query: &str) -> (StatusCode, Value) {
@@ -48,7 +45,7 @@ async fn report(app: &TestApp, token: &str, sid: &str, query: &str) -> (StatusCo
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_access_report_lists_every_entry_about_the_person_and_an_outside_verifier_proves_it_complete() {
-    if !tool_available("python3 with cryptography (the access report verifier)", python_with_cryptography()) {
+    if !tool_available("python3 (the access report verifier)", python3()) {
         return;
     }
     let app = spawn_app().await;

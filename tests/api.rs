@@ -522,6 +522,9 @@ async fn operations_endpoints_and_openapi_completeness() {
         ("/v1/dossiers/{id}/grade/review", "post"),
         ("/v1/notices/{version}/owed", "get"),
         ("/v1/subjects/{sid}/notified", "post"),
+        ("/witness/add-checkpoint", "post"),
+        ("/v1/audit/witness-key", "get"),
+        ("/v1/audit/checkpoint/cosigned", "get"),
     ];
     for (path, method) in expected {
         assert!(doc["paths"][path][method].is_object(), "openapi lacks {method} {path}");

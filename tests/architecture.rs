@@ -355,7 +355,7 @@ fn services_depend_downwards_only() {
         &["identity"],
         &["trail"],
         &["index"],
-        &["backups"],
+        &["backups", "witness"],
         &["dossiers"],
         &["documents"],
         &["governance", "oversight"],

@@ -21,6 +21,7 @@ pub mod recipients;
 pub mod requests;
 pub mod search;
 pub mod subjects;
+pub mod witness;
 
 use crate::web::AppState;
 use axum::Router;
@@ -45,5 +46,5 @@ pub fn routes() -> Router<AppState> {
         .merge(factor::routes())
         .merge(grade_stand::routes())
         .merge(notices::routes());
-    Router::new().nest("/v1", v1).merge(ops::routes())
+    Router::new().nest("/v1", v1).merge(ops::routes()).merge(witness::routes())
 }

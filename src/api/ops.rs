@@ -117,6 +117,7 @@ pub async fn openapi(State(s): State<AppState>) -> Json<Value> {
         super::grade_stand::contest, super::grade_stand::object, super::grade_stand::withdraw,
         super::grade_stand::review,
         super::notices::owed, super::notices::notified,
+        super::witness::add_checkpoint, super::witness::witness_key, super::witness::cosigned,
     ),
     modifiers(&Security)
 )]

@@ -216,10 +216,14 @@ pub enum Resource {
     ComplianceAudits,
     /// The privacy notices' owed notifications (PIPL Art. 17(2)).
     Notices,
+    /// The log's checkpoint as its witnesses cosigned it.
+    AuditCosigned,
+    /// Other logs' checkpoints this custos cosigns as their witness.
+    Witness,
 }
 
 impl Resource {
-    pub const ALL: [Resource; 17] = [
+    pub const ALL: [Resource; 19] = [
         Resource::Audit,
         Resource::AuditAlerts,
         Resource::AuditCheckpoint,
@@ -237,6 +241,8 @@ impl Resource {
         Resource::DataGrades,
         Resource::ComplianceAudits,
         Resource::Notices,
+        Resource::AuditCosigned,
+        Resource::Witness,
     ];
 
     /// The name entries carry (and auditors filter by).
@@ -259,6 +265,8 @@ impl Resource {
             Resource::ComplianceAudits => "compliance-audits",
             Resource::Notices => "notices",
             Resource::RecordsOfProcessing => "records-of-processing",
+            Resource::AuditCosigned => "audit/checkpoint/cosigned",
+            Resource::Witness => "witness",
         }
     }
 }

@@ -30,6 +30,7 @@ pub mod subjects;
 mod testkit;
 pub mod trail;
 pub(crate) mod vault;
+pub mod witness;
 
 pub use backups::BackupSettings;
 pub(crate) use context::{from_wire, wire_name, CheckedPurpose};
@@ -48,6 +49,7 @@ pub use subjects::{
     ConsentEventView, LiftNoticeView, NewConsent, NewLiftNotice, SubjectStatus, SubjectView, EXPORT_SCHEMA_JSON,
     MAX_NOTICE_REFERENCE,
 };
+pub use witness::{WitnessPeer, WitnessSettings, WitnessedLog};
 
 use crate::audit::AuditWriter;
 use crate::clock::Clock;
@@ -94,6 +96,8 @@ pub struct Archive {
     registers: Arc<registers::Registers>,
     /// Backup sets.
     backups: Arc<backups::Backups>,
+    /// Witnessing: cosigning other logs, being cosigned.
+    witness: Arc<witness::Witness>,
 }
 
 /// The ports the services are built from; each takes only the ones it uses.
@@ -123,6 +127,8 @@ pub struct Settings {
     pub backup: Option<BackupSettings>,
     /// Where the search index lives (none: search is off, as offline).
     pub index_dir: Option<std::path::PathBuf>,
+    /// The logs this custos witnesses and the witnesses it submits to.
+    pub witness: WitnessSettings,
 }
 
 impl Default for Settings {
@@ -134,6 +140,7 @@ impl Default for Settings {
             token_lifetimes: TokenLifetimes::default(),
             backup: None,
             index_dir: None,
+            witness: WitnessSettings::default(),
         }
     }
 }
@@ -163,6 +170,8 @@ impl Archive {
         let policy = Arc::new(policy);
         let assessed = governance::assessed(store.as_ref())?;
         let gate = Arc::new(gate::Gate::new(policy.clone(), audit.clone(), store.clone(), clock.clone(), assessed));
+        let cosigner =
+            witness::load_cosigner(store.as_ref(), &master, signer.name(), settings.witness.name.as_deref())?;
         let keyring = Arc::new(Keyring::open(master, store.clone(), settings.key_cache, settings.kek_rotation)?);
         let vault = Arc::new(vault::Vault::new(store.clone(), keyring.clone(), clock.clone()));
         let identity = Arc::new(identity::Identity::new(
@@ -235,6 +244,8 @@ impl Archive {
             trail.clone(),
             settings.stale_after,
         ));
+        let witness =
+            Arc::new(witness::Witness::new(&ports, identity.clone(), trail.clone(), cosigner, settings.witness)?);
         let registers = Arc::new(registers::Registers::new(
             &ports,
             registers::RegisterServices {
@@ -245,6 +256,7 @@ impl Archive {
                 oversight: oversight.clone(),
                 customers: customers.clone(),
                 trail: trail.clone(),
+                witness: witness.clone(),
             },
         ));
         Ok(Archive {
@@ -266,6 +278,7 @@ impl Archive {
             retention,
             registers,
             backups,
+            witness,
         })
     }
 
@@ -291,6 +304,11 @@ impl Archive {
     /// Backup sets.
     pub fn backups(&self) -> &backups::Backups {
         &self.backups
+    }
+
+    /// Witnessing: cosigning other logs' checkpoints, being cosigned.
+    pub fn witness(&self) -> &witness::Witness {
+        &self.witness
     }
 
     /// The search index's upkeep (start-up repair).

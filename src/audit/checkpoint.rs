@@ -19,7 +19,7 @@ use ed25519_dalek::{Signature, Signer, SigningKey, Verifier, VerifyingKey};
 use sha2::{Digest, Sha256};
 
 const ALG_ED25519: u8 = 0x01;
-const SIG_PREFIX: &str = "\u{2014} ";
+pub(super) const SIG_PREFIX: &str = "\u{2014} ";
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Checkpoint {
@@ -50,7 +50,7 @@ impl Checkpoint {
         self.extensions.iter().find_map(|l| l.strip_prefix(name).and_then(|v| v.strip_prefix(' ')))
     }
 
-    fn parse_body(body: &str) -> Result<Self, CheckpointError> {
+    pub fn parse_body(body: &str) -> Result<Self, CheckpointError> {
         let mut lines = body.split_terminator('\n');
         let origin = lines.next().filter(|o| !o.is_empty()).ok_or(CheckpointError::Malformed("origin"))?;
         let size = lines
@@ -83,11 +83,57 @@ pub enum CheckpointError {
     BadSignature,
 }
 
-fn key_hash(name: &str, public: &[u8; 32]) -> u32 {
+/// An Ed25519 signing key from `seed` under `name`, with its key id for
+/// signature type `alg`.
+pub(super) fn named_key(name: &str, alg: u8, seed: &[u8; 32]) -> Result<(SigningKey, u32), CheckpointError> {
+    if !valid_name(name) {
+        return Err(CheckpointError::BadKey);
+    }
+    let key = SigningKey::from_bytes(seed);
+    let id = key_id(name, alg, key.verifying_key().as_bytes());
+    Ok((key, id))
+}
+
+/// A verifier key: `<name>+<hex key id>+<base64(signature type || public key)>`.
+pub(super) fn format_vkey(name: &str, alg: u8, public: &VerifyingKey) -> String {
+    let mut k = vec![alg];
+    k.extend_from_slice(public.as_bytes());
+    format!("{name}+{:08x}+{}", key_id(name, alg, public.as_bytes()), B64.encode(k))
+}
+
+/// A verifier key read: its name, key id and public key.
+#[derive(Debug, Clone)]
+pub(super) struct ParsedKey {
+    pub name: String,
+    pub id: u32,
+    pub key: VerifyingKey,
+}
+
+/// Reads a verifier key of signature type `alg`, the id checked against
+/// the name and key.
+pub(super) fn parse_vkey(vkey: &str, alg: u8) -> Result<ParsedKey, CheckpointError> {
+    let mut parts = vkey.trim().splitn(3, '+');
+    let (Some(name), Some(id), Some(key)) = (parts.next(), parts.next(), parts.next()) else {
+        return Err(CheckpointError::BadKey);
+    };
+    let id = (id.len() == 8).then(|| u32::from_str_radix(id, 16).ok()).flatten().ok_or(CheckpointError::BadKey)?;
+    let raw = B64.decode(key).map_err(|_| CheckpointError::BadKey)?;
+    let (kind, public) = raw.split_first().ok_or(CheckpointError::BadKey)?;
+    let public: [u8; 32] = public.try_into().map_err(|_| CheckpointError::BadKey)?;
+    if *kind != alg || !valid_name(name) || key_id(name, alg, &public) != id {
+        return Err(CheckpointError::BadKey);
+    }
+    let key = VerifyingKey::from_bytes(&public).map_err(|_| CheckpointError::BadKey)?;
+    Ok(ParsedKey { name: name.to_owned(), id, key })
+}
+
+/// A signed note's key id: the first 4 bytes of SHA-256(name || "\n" ||
+/// signature type || public key), big-endian.
+fn key_id(name: &str, alg: u8, public: &[u8; 32]) -> u32 {
     let mut h = Sha256::new();
     h.update(name.as_bytes());
     h.update(b"\n");
-    h.update([ALG_ED25519]);
+    h.update([alg]);
     h.update(public);
     let d = h.finalize();
     u32::from_be_bytes([d[0], d[1], d[2], d[3]])
@@ -106,11 +152,7 @@ pub struct NoteSigner {
 
 impl NoteSigner {
     pub fn from_seed(name: &str, seed: &[u8; 32]) -> Result<Self, CheckpointError> {
-        if !valid_name(name) {
-            return Err(CheckpointError::BadKey);
-        }
-        let key = SigningKey::from_bytes(seed);
-        let hash = key_hash(name, key.verifying_key().as_bytes());
+        let (key, hash) = named_key(name, ALG_ED25519, seed)?;
         Ok(NoteSigner { name: name.to_owned(), key, hash })
     }
 
@@ -119,9 +161,7 @@ impl NoteSigner {
     }
 
     pub fn verifier_key(&self) -> String {
-        let mut k = vec![ALG_ED25519];
-        k.extend_from_slice(self.key.verifying_key().as_bytes());
-        format!("{}+{:08x}+{}", self.name, self.hash, B64.encode(k))
+        format_vkey(&self.name, ALG_ED25519, &self.key.verifying_key())
     }
 
     /// The signed note for `text` (which must end in a newline).
@@ -142,20 +182,8 @@ pub struct NoteVerifier {
 
 impl NoteVerifier {
     pub fn parse(vkey: &str) -> Result<Self, CheckpointError> {
-        let mut parts = vkey.trim().splitn(3, '+');
-        let (Some(name), Some(hash), Some(key)) = (parts.next(), parts.next(), parts.next()) else {
-            return Err(CheckpointError::BadKey);
-        };
-        let hash =
-            (hash.len() == 8).then(|| u32::from_str_radix(hash, 16).ok()).flatten().ok_or(CheckpointError::BadKey)?;
-        let raw = B64.decode(key).map_err(|_| CheckpointError::BadKey)?;
-        let (alg, public) = raw.split_first().ok_or(CheckpointError::BadKey)?;
-        let public: [u8; 32] = public.try_into().map_err(|_| CheckpointError::BadKey)?;
-        if *alg != ALG_ED25519 || !valid_name(name) || key_hash(name, &public) != hash {
-            return Err(CheckpointError::BadKey);
-        }
-        let key = VerifyingKey::from_bytes(&public).map_err(|_| CheckpointError::BadKey)?;
-        Ok(NoteVerifier { name: name.to_owned(), hash, key })
+        let k = parse_vkey(vkey, ALG_ED25519)?;
+        Ok(NoteVerifier { name: k.name, hash: k.id, key: k.key })
     }
 
     /// Opens a signed note: returns its text once a signature by this key

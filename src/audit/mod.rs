@@ -7,6 +7,7 @@
 mod action;
 mod chain;
 pub mod checkpoint;
+pub mod cosignature;
 mod entry;
 mod halves;
 pub mod incremental;
@@ -16,6 +17,7 @@ pub(crate) mod query;
 pub mod replay;
 pub mod subject_map;
 pub mod synthetic;
+pub mod tlog_witness;
 mod treecheck;
 mod writer;
 

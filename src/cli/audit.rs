@@ -190,6 +190,55 @@ fn check_subject_maps(store: &dyn KvStore, held: &[Held], entries: u64) -> Resul
     Ok(signed.len())
 }
 
+/// `audit verify`, and with `--witness` the quorum of cosignatures on the
+/// cosigned checkpoint in the data directory and on every `--checkpoint`,
+/// which are then held against the log as any checkpoint is.
+pub(super) fn verify_with_witnesses(
+    data_dir: &std::path::Path,
+    extra: &[PathBuf],
+    verifier_key: Option<&str>,
+    deep: bool,
+    witnesses: &[String],
+    quorum: Option<usize>,
+) -> ExitCode {
+    if witnesses.is_empty() {
+        return audit_verify(data_dir, extra, verifier_key, deep);
+    }
+    let mut files = extra.to_vec();
+    let latest = super::quorum::latest_cosigned(data_dir);
+    if latest.exists() {
+        files.push(latest);
+    }
+    let held = match super::quorum::check(witnesses, quorum, &files) {
+        Ok(h) => h,
+        Err((code, msg)) => return fail(code, format!("witness quorum NOT MET: {msg}")),
+    };
+    let verified = audit_verify(data_dir, &files, verifier_key, deep);
+    if verified == ExitCode::SUCCESS {
+        for line in held {
+            out!("{line}");
+        }
+    }
+    verified
+}
+
+/// `custos audit witness-key`: the witness verifier key recorded in the
+/// data directory (read-only next to a running server).
+pub(super) fn witness_key(data_dir: &std::path::Path) -> ExitCode {
+    let store = match open_read_only(data_dir) {
+        Ok(s) => s,
+        Err(code) => return code,
+    };
+    match store.get(Cf::System, crate::store::keys::WITNESS_VERIFIER_KEY) {
+        Ok(Some(k)) => {
+            out!("{}", String::from_utf8_lossy(&k));
+            ExitCode::SUCCESS
+        }
+        Ok(None) => fail(2, "no witness key yet: it is made when the server first starts".into()),
+        Err(e) => fail(2, format!("cannot read the witness key: {e}")),
+    }
+}
+
 fn fail(code: u8, msg: String) -> ExitCode {
     eprintln!("custos: {msg}");
     ExitCode::from(code)

@@ -21,9 +21,9 @@ mod audit;
 mod backup;
 mod import;
 mod offline;
+mod quorum;
 mod restore;
 
-use audit::audit_verify;
 use offline::{index_rebuild, retention_run, run_async_value, OfflineArgs};
 
 use crate::config::{Config, FileConfig};
@@ -135,6 +135,19 @@ enum AuditCommand {
         /// two tree heads.
         #[arg(long, value_name = "NOTE", conflicts_with = "checkpoint")]
         from_checkpoint: Option<PathBuf>,
+        /// A witness's cosignature verifier key (repeatable): the cosigned
+        /// checkpoint in the data directory and every --checkpoint must
+        /// carry valid cosignatures from --quorum of them.
+        #[arg(long = "witness", value_name = "KEY", conflicts_with = "from_checkpoint")]
+        witness: Vec<String>,
+        /// How many distinct witnesses must have cosigned (default 1).
+        #[arg(long, requires = "witness")]
+        quorum: Option<usize>,
+    },
+    /// Print this custos's witness verifier key (for the logs it witnesses).
+    WitnessKey {
+        #[arg(long, env = "CUSTOS_DATA_DIR", default_value = crate::config::DEFAULT_DATA_DIR)]
+        data_dir: PathBuf,
     },
     /// Rebuild the audit indexes from the log (the server must be stopped).
     Reindex {
@@ -214,8 +227,10 @@ pub fn main() -> ExitCode {
             }
         }
         Command::Audit {
-            command: AuditCommand::Verify { data_dir, checkpoint, verifier_key, deep, from_checkpoint: None },
-        } => audit_verify(&data_dir, &checkpoint, verifier_key.as_deref(), deep),
+            command:
+                AuditCommand::Verify { data_dir, checkpoint, verifier_key, deep, from_checkpoint: None, witness, quorum },
+        } => audit::verify_with_witnesses(&data_dir, &checkpoint, verifier_key.as_deref(), deep, &witness, quorum),
+        Command::Audit { command: AuditCommand::WitnessKey { data_dir } } => audit::witness_key(&data_dir),
         Command::Audit {
             command: AuditCommand::Verify { data_dir, verifier_key, from_checkpoint: Some(note), .. },
         } => audit::verify_incremental(&data_dir, &note, verifier_key.as_deref()),

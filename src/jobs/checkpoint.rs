@@ -13,6 +13,7 @@ pub fn job(archive: Arc<Archive>, dir: PathBuf, first: u64) -> impl FnMut() -> f
         let (archive, dir, last) = (archive.clone(), dir.clone(), last.clone());
         Box::pin(async move {
             let previous = last.lock().ok().and_then(|l| *l);
+            let submit = (archive.clone(), dir.clone());
             let job = move || {
                 let size = archive.audit_trail().write_checkpoint_file(&dir, previous)?;
                 // The new entries go to the backup target too (issue 11).
@@ -27,6 +28,10 @@ pub fn job(archive: Arc<Archive>, dir: PathBuf, first: u64) -> impl FnMut() -> f
                 Ok(Ok(size)) => {
                     if let Ok(mut l) = last.lock() {
                         *l = Some(size);
+                    }
+                    // The checkpoint to the witnesses configured (issue 36).
+                    if let Err(e) = submit.0.witness().submit_checkpoint(&submit.1).await {
+                        tracing::error!(error = %e, "submitting the checkpoint to its witnesses failed");
                     }
                 }
                 Ok(Err(e)) => tracing::error!(error = %e, "writing a checkpoint failed"),

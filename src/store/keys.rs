@@ -38,6 +38,25 @@ pub const CHECKPOINT_VERIFIER_KEY: &[u8] = b"checkpoint_verifier_key";
 pub const DB_LINEAGE: &[u8] = b"db_lineage";
 /// `keys`: the log's Ed25519 signing seed, wrapped to the master key.
 pub const CHECKPOINT_SIGNING_KEY: &[u8] = b"c/checkpoint-ed25519";
+/// `keys`: the witness's Ed25519 cosigning seed, wrapped to the master key.
+pub const WITNESS_SIGNING_KEY: &[u8] = b"c/witness-ed25519";
+/// `system`: the witness's cosignature verifier key (C2SP tlog-cosignature).
+pub const WITNESS_VERIFIER_KEY: &[u8] = b"witness_verifier_key";
+/// `system`: what this custos, as a witness, last cosigned of a log, by origin.
+pub const WITNESSED_PREFIX: &[u8] = b"witness/seen/";
+pub fn witnessed(origin: &str) -> Vec<u8> {
+    [WITNESSED_PREFIX, origin.as_bytes()].concat()
+}
+/// `system`: the last cosignature a witness gave this log, by witness name.
+pub const COSIGNATURE_PREFIX: &[u8] = b"witness/cosig/";
+pub fn cosignature(witness: &str) -> Vec<u8> {
+    [COSIGNATURE_PREFIX, witness.as_bytes()].concat()
+}
+/// `system`: the log's latest checkpoint with its witnesses' cosignatures.
+pub const COSIGNED_PREFIX: &[u8] = b"witness/cosigned";
+pub fn cosigned(_: &()) -> Vec<u8> {
+    COSIGNED_PREFIX.to_vec()
+}
 
 /// `dossiers`: a dossier's metadata.
 pub fn dossier(id: &DossierId) -> Vec<u8> {

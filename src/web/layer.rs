@@ -70,12 +70,13 @@ pub async fn request_layer(State(state): State<AppState>, mut req: Request, next
     span.record("latency_ms", elapsed.as_secs_f64() * 1000.0);
     span.in_scope(|| tracing::debug!("request finished"));
     let is_problem = resp.extensions().get::<Problem>().is_some();
-    // The console's pages answer errors in HTML, in the page.
+    // The console's pages answer errors in HTML, in the page; a witness's
+    // 409 answers its size as C2SP tlog-witness says (`text/x.tlog.size`).
     let is_page = resp
         .headers()
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.starts_with("text/html"));
+        .is_some_and(|v| v.starts_with("text/html") || v == crate::audit::tlog_witness::SIZE_MEDIA_TYPE);
     if (status.is_client_error() || status.is_server_error()) && !is_page {
         let mut problem = match resp.extensions().get::<Problem>() {
             Some(p) => p.clone(),

@@ -98,12 +98,14 @@ pub(in crate::archive) struct RegisterServices {
     pub oversight: Arc<crate::archive::oversight::Oversight>,
     pub customers: Arc<crate::archive::customers::Customers>,
     pub trail: Arc<crate::archive::trail::AuditTrail>,
+    pub witness: Arc<crate::archive::witness::Witness>,
 }
 
 impl Registers {
     pub(in crate::archive) fn new(p: &crate::archive::Ports, services: RegisterServices) -> Self {
-        let RegisterServices { dossiers, subjects, governance, identity, oversight, customers, trail } = services;
-        let reports = requests::AccessReports::new(trail, identity.clone(), p.policy.clone(), p.clock.clone());
+        let RegisterServices { dossiers, subjects, governance, identity, oversight, customers, trail, witness } =
+            services;
+        let reports = requests::AccessReports::new(trail, witness, identity.clone(), p.policy.clone(), p.clock.clone());
         Registers {
             store: p.store.clone(),
             keyring: p.keyring.clone(),

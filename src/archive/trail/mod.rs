@@ -47,6 +47,11 @@ impl AuditTrail {
         AuditTrail { store, audit, gate, policy, clock, signer, subject_map: std::sync::Mutex::new(None) }
     }
 
+    /// The log's origin line (its checkpoints' first line).
+    pub fn origin(&self) -> &str {
+        self.signer.name()
+    }
+
     /// The log's signing key (destruction certificates are notes it signs).
     pub(in crate::archive) fn signer(&self) -> &NoteSigner {
         &self.signer

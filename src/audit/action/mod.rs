@@ -258,6 +258,10 @@ pub enum Action {
     TransferList,
     /// `transfer.volume`
     TransferVolume,
+    /// `witness.cosign`: another log's checkpoint cosigned, or refused, by this custos as its witness
+    WitnessCosign,
+    /// `witness.submit`: this log's checkpoint refused by a witness, or the witness unreachable
+    WitnessSubmit,
 }
 
 impl std::fmt::Display for Action {

@@ -4,7 +4,7 @@ use super::Action;
 
 impl Action {
     /// Every action, in name order.
-    pub const ALL: [Action; 125] = [
+    pub const ALL: [Action; 127] = [
         Action::AssessmentCoverage,
         Action::AssessmentCreate,
         Action::AssessmentList,
@@ -130,6 +130,8 @@ impl Action {
         Action::TransferCreate,
         Action::TransferList,
         Action::TransferVolume,
+        Action::WitnessCosign,
+        Action::WitnessSubmit,
     ];
 
     /// The name an entry stores.
@@ -260,6 +262,8 @@ impl Action {
             Action::FactorReset => "factor.reset",
             Action::FactorUnlock => "factor.unlock",
             Action::FactorVerify => "factor.verify",
+            Action::WitnessCosign => "witness.cosign",
+            Action::WitnessSubmit => "witness.submit",
         }
     }
 

@@ -12,6 +12,7 @@ use crate::archive::identity::Identity;
 use crate::archive::registers::{rfc3339, Access, Registers};
 use crate::archive::trail::access_report::AccessEvidence;
 use crate::archive::trail::AuditTrail;
+use crate::archive::witness::Witness;
 use crate::archive::{ArchiveError, Denial, RequestCtx};
 use crate::audit::subject_map::Terminal;
 use crate::audit::{Action, Commit, Outcome};
@@ -112,6 +113,8 @@ impl Registers {
 /// it, in the report's format, with the staff register's departments.
 pub(in crate::archive::registers) struct AccessReports {
     trail: Arc<AuditTrail>,
+    /// The report's checkpoint goes to the log's witnesses to be cosigned.
+    witness: Arc<Witness>,
     identity: Arc<Identity>,
     policy: Arc<PolicySet>,
     clock: Arc<dyn Clock>,
@@ -120,11 +123,12 @@ pub(in crate::archive::registers) struct AccessReports {
 impl AccessReports {
     pub(in crate::archive::registers) fn new(
         trail: Arc<AuditTrail>,
+        witness: Arc<Witness>,
         identity: Arc<Identity>,
         policy: Arc<PolicySet>,
         clock: Arc<dyn Clock>,
     ) -> Self {
-        AccessReports { trail, identity, policy, clock }
+        AccessReports { trail, witness, identity, policy, clock }
     }
 
     /// The report on `sid` at a checkpoint made now, for `request`.
@@ -134,7 +138,17 @@ impl AccessReports {
             .await
             .map_err(|e| anyhow::anyhow!("the access report's task failed: {e}"))??;
         let staff = self.staff_of(&evidence)?;
-        Ok(report_json(&evidence, sid, request, &staff, rfc3339(self.clock.now())))
+        let mut report = report_json(&evidence, sid, request, &staff, rfc3339(self.clock.now()));
+        // With witnesses configured, the checkpoint carries the cosignatures
+        // of those that cosign it now (a person's verifier can require them).
+        let (outcomes, cosigned) = self.witness.cosign_note(evidence.checkpoint.size, &evidence.note).await?;
+        if let Some(c) = cosigned {
+            report["checkpoint"] = json!(c.note);
+            report["witnesses"] = json!(c.witnesses);
+        } else if !outcomes.is_empty() {
+            report["witnesses"] = json!([]);
+        }
+        Ok(report)
     }
 
     /// Each staff member's department (and, where the policy says so, name)
