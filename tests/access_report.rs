@@ -240,7 +240,17 @@ async fn an_access_report_lists_every_entry_about_the_person_and_an_outside_veri
         .await;
     assert_eq!(r.status(), StatusCode::OK, "{}", r.text().await.unwrap());
     assert_eq!(app.get(&compliance, None, &path).await.status(), StatusCode::NOT_FOUND);
-    app.stop().await;
+
+    // The subject map every checkpoint signed is the one the entries give.
+    let dir = app.stop().await;
+    let out = std::process::Command::new(custos_bin())
+        .args(["audit", "verify", "--deep", "--data-dir"])
+        .arg(dir.path().join("data"))
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{text}{}", String::from_utf8_lossy(&out.stderr));
+    assert!(text.contains("subject map: the root 1 checkpoint(s) sign is the one the entries give"), "{text}");
 }
 
 fn now() -> time::OffsetDateTime {

@@ -130,10 +130,12 @@ pub(super) fn audit_verify(
             );
         }
     }
+    // With --deep, as the other derived data: the subject map each
+    // checkpoint signs, rebuilt from the entries (about 165,000 entries/s).
     // Only once the tree heads agree: a map root can then differ only
     // because the checkpoint's signer put a dishonest one there.
-    let maps = match check_subject_maps(&store, &held, r.entries) {
-        Ok(n) => n,
+    let maps = match deep.then(|| check_subject_maps(&store, &held, r.entries)).transpose() {
+        Ok(n) => n.unwrap_or(0),
         Err(e) => return fail(1, format!("audit log TAMPERED or checkpoint dishonest: {e}")),
     };
     let map_secs = started.elapsed().as_secs_f64() - secs;
