@@ -271,6 +271,7 @@ pub async fn second_admin(client: &Client, base: &str, fresh: bool) -> String {
         token
     } else {
         // Redeemed by an earlier server on the same data directory.
+        let refused = r.status();
         let known: Vec<String> = SECOND_ADMINS.lock().unwrap().iter().rev().map(|(_, t)| t.clone()).collect();
         let mut found = None;
         for t in known {
@@ -280,7 +281,7 @@ pub async fn second_admin(client: &Client, base: &str, fresh: bool) -> String {
                 break;
             }
         }
-        found.expect("the second admin's code was redeemed and no known token works")
+        found.unwrap_or_else(|| panic!("the second admin's code was refused ({refused}) and no known token works"))
     };
     let mut tokens = SECOND_ADMINS.lock().unwrap();
     tokens.retain(|(b, _)| b != base);
