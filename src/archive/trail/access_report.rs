@@ -9,9 +9,8 @@ use crate::archive::ArchiveError;
 use crate::audit::checkpoint::Checkpoint;
 use crate::audit::merkle::{self, Hash};
 use crate::audit::subject_map::{self, MapKey, MapProof, MapValue};
-use crate::audit::{entry_key, AuditEntry, AuditFilter, StoredTree};
+use crate::audit::{AuditEntry, AuditFilter, StoredTree};
 use crate::domain::SubjectId;
-use crate::store::Cf;
 
 /// One entry naming the person: its canonical bytes, as decoded, and its
 /// inclusion proof in the report's checkpoint.
@@ -45,16 +44,15 @@ impl AuditTrail {
         })?;
         let store = self.store.as_ref();
         let filter = AuditFilter { subject: Some(sid.to_string()), ..Default::default() };
-        let mut seqs = Vec::new();
-        crate::audit::query::for_each_match(store, &filter, checkpoint.size, |e| seqs.push(e.seq))?;
+        let mut found = Vec::new();
+        crate::audit::query::for_each_match(store, &filter, checkpoint.size, |e| found.push(e))?;
         let tree = StoredTree(store);
-        let (mut entries, mut acc) = (Vec::with_capacity(seqs.len()), subject_map::EMPTY);
-        for seq in seqs {
-            let raw = store
-                .get(Cf::Audit, &entry_key(seq))?
-                .ok_or_else(|| anyhow::anyhow!("audit entry {seq} is missing"))?;
-            let entry = AuditEntry::decode(&raw).map_err(|e| anyhow::anyhow!("audit entry {seq}: {e}"))?;
-            let inclusion = merkle::inclusion_proof(&tree, seq, checkpoint.size).map_err(anyhow::Error::msg)?;
+        let (mut entries, mut acc) = (Vec::with_capacity(found.len()), subject_map::EMPTY);
+        for entry in found {
+            // An entry re-encodes to exactly the bytes it was read from
+            // (docs/audit-format.md); the proofs below check them anyway.
+            let raw = entry.encode();
+            let inclusion = merkle::inclusion_proof(&tree, entry.seq, checkpoint.size).map_err(anyhow::Error::msg)?;
             acc = subject_map::fold(&acc, &merkle::leaf_hash(&raw));
             entries.push(ReportEntry { raw, entry, inclusion });
         }

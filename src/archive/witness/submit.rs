@@ -43,7 +43,9 @@ impl Witness {
         if self.peers.is_empty() {
             return Ok(Vec::new());
         }
-        let (size, note) = self.trail.checkpoint_note()?;
+        // Signing brings the subject map up to date: off the async workers.
+        let trail = self.trail.clone();
+        let (size, note) = tokio::task::spawn_blocking(move || trail.checkpoint_note()).await??;
         let (report, cosigned) = self.cosign_note(size, &note).await?;
         if let Some(c) = cosigned.filter(|_| report.iter().any(|(_, s)| *s == Submission::Cosigned)) {
             write_file(dir, &c.note)?;
