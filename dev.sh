@@ -92,6 +92,17 @@ case "$cmd" in
         || { rm -rf "$venv"; echo "dev.sh: could not install schemathesis (python3-venv and PyPI are needed); the conformance test will not run (and fails in CI)" >&2; }
     fi
     [ -x "$venv/bin/st" ] && export CUSTOS_SCHEMATHESIS="$venv/bin/st"
+    # s3s-fs (crates.io, pinned) is the S3-protocol server the bucket
+    # target's tests write to (tests/backup/s3.rs), built once into the
+    # cache beside the build (a few minutes, once).
+    tools="$(dirname "$CARGO_TARGET_DIR")/tools"
+    if [ ! -x "$tools/bin/s3s-fs" ]; then
+      echo "dev.sh: installing s3s-fs 0.14.1 into $tools (the S3 server the backup tests use)" >&2
+      CARGO_TARGET_DIR="$(dirname "$CARGO_TARGET_DIR")/tools-target" \
+        cargo install --quiet --locked s3s-fs@0.14.1 --features binary --root "$tools" >/dev/null 2>&1 \
+        || echo "dev.sh: could not install s3s-fs; the bucket target's tests will not run (and fail in CI)" >&2
+    fi
+    [ -x "$tools/bin/s3s-fs" ] && export CUSTOS_S3S_FS="$tools/bin/s3s-fs"
     cargo test --locked --no-fail-fast "$@"
     # The restore drill once more with its output shown, so the log of
     # every full run records this machine's restore time (docs/backup.md).

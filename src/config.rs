@@ -26,6 +26,8 @@ pub struct FileConfig {
     pub stale_after_days: Option<u64>,
     pub max_document_bytes: Option<u64>,
     pub backup_dir: Option<PathBuf>,
+    pub backup_target: Option<String>,
+    pub backup_credentials_file: Option<PathBuf>,
     pub backup_recipients: Option<Vec<String>>,
     pub backup_at: Option<String>,
     pub backup_keep_days: Option<u32>,
@@ -158,12 +160,14 @@ pub struct Config {
     pub stale_after: time::Duration,
     /// The largest document `PUT .../documents/{name}` accepts (413 beyond).
     pub max_document_bytes: u64,
-    /// Where backup sets are written (`POST /v1/backups`); none: no backups.
-    pub backup_dir: Option<PathBuf>,
+    /// Where backup sets are written (`POST /v1/backups`): `backup_dir`, or
+    /// `backup_target` (a directory or `s3://bucket/prefix?…`, with
+    /// `backup_credentials_file`); none: no backups.
+    pub backup_target: Option<crate::backup::Location>,
     /// age X25519 public keys (offline recovery keys) every backup object is
     /// encrypted to, besides the master key's.
     pub backup_recipients: Vec<String>,
-    /// When the nightly set is taken (with `backup_dir`).
+    /// When the nightly set is taken (with a backup target).
     pub backup_at: DailyAt,
     /// Sets older than this many days are deleted by the nightly job.
     pub backup_keep_days: u32,
@@ -250,7 +254,7 @@ impl Config {
             grading_interval: Some(std::time::Duration::from_secs(3600)),
             stale_after: time::Duration::days(365),
             max_document_bytes: 100 * 1024 * 1024,
-            backup_dir: None,
+            backup_target: None,
             backup_recipients: Vec::new(),
             backup_at: DailyAt { hour: 2, minute: 0, offset: local_offset() },
             backup_keep_days: 35,
@@ -305,7 +309,19 @@ impl Config {
         if let Some(n) = file.max_document_bytes {
             c.max_document_bytes = n;
         }
-        c.backup_dir = file.backup_dir;
+        c.backup_target = match (file.backup_dir, file.backup_target) {
+            (Some(_), Some(_)) => anyhow::bail!("set backup_dir or backup_target, not both"),
+            (Some(dir), None) => Some(crate::backup::Location::Dir(dir)),
+            (None, Some(t)) => {
+                Some(crate::backup::Location::parse(&t).map_err(|e| anyhow::anyhow!("backup_target: {e}"))?)
+            }
+            (None, None) => None,
+        };
+        match (&mut c.backup_target, file.backup_credentials_file) {
+            (Some(crate::backup::Location::S3(l)), Some(f)) => l.credentials_file = Some(f),
+            (_, Some(_)) => anyhow::bail!("backup_credentials_file is for an s3:// backup_target"),
+            _ => {}
+        }
         c.backup_recipients = file.backup_recipients.unwrap_or_default();
         if let Some(n) = file.backup_keep_days {
             c.backup_keep_days = n.max(1);

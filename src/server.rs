@@ -101,9 +101,9 @@ pub async fn start(config: Config, clock: Arc<dyn Clock>) -> anyhow::Result<Runn
     let initialized = store.get(crate::store::Cf::System, crate::store::keys::INITIALIZED)?.is_some();
     let (master, generated) = open_master_key(&config, initialized)?;
     let metrics = Arc::new(Metrics::default());
-    let backup = match &config.backup_dir {
-        Some(dir) => Some(crate::archive::BackupSettings {
-            dir: dir.clone(),
+    let backup = match &config.backup_target {
+        Some(target) => Some(crate::archive::BackupSettings {
+            target: target.clone(),
             recipients: crate::archive::BackupSettings::parse_recipients(&config.backup_recipients)?,
             scratch: crate::config::backup_scratch_dir(&config.data_dir),
             keep_days: config.backup_keep_days,
@@ -163,7 +163,7 @@ pub async fn start(config: Config, clock: Arc<dyn Clock>) -> anyhow::Result<Runn
     if let Some(every) = config.grading_interval {
         scheduler.every("grading", every, jobs::grading::job(archive.clone()));
     }
-    if config.backup_dir.is_some() {
+    if config.backup_target.is_some() {
         scheduler.daily("backup", config.backup_at, jobs::backup::job(archive.clone()));
     }
     let state = AppState {

@@ -1,10 +1,13 @@
 //! Backup sets (issue 11, first part): online and offline sets, encrypted
 //! objects with no plaintext in the target, incremental sets, signed
 //! manifests, and `custos backup verify` naming a damaged file; the
-//! restore drill, which measures and prints the restore time.
+//! restore drill, which measures and prints the restore time; bucket
+//! targets (`s3`).
 #![allow(clippy::unwrap_used, clippy::expect_used)] // tests: a panic fails the run
 
 mod common;
+#[path = "backup/s3.rs"]
+mod s3;
 
 use common::*;
 use reqwest::{Method, StatusCode};
@@ -63,7 +66,7 @@ async fn app_with_target() -> (TestApp, std::path::PathBuf) {
     let dir = tempfile::tempdir().unwrap();
     let target = dir.path().join("offsite");
     let t = target.clone();
-    (spawn_app_in(dir, move |c| c.backup_dir = Some(t)).await, target)
+    (spawn_app_in(dir, move |c| c.backup_target = Some(custos::backup::Location::Dir(t))).await, target)
 }
 
 fn flip_a_byte(path: &Path, at: usize) {
@@ -278,7 +281,7 @@ async fn expiry_by_the_clock_and_a_failing_nightly_backup_is_visible() {
     let app = spawn_app_with(
         dir,
         move |c| {
-            c.backup_dir = Some(t);
+            c.backup_target = Some(custos::backup::Location::Dir(t));
             c.backup_keep_days = 35;
         },
         clock.clone(),
@@ -322,7 +325,7 @@ async fn expiry_by_the_clock_and_a_failing_nightly_backup_is_visible() {
 
     // A nightly backup that cannot write its target.
     let blocked = target.join("custos-backup"); // a file, not a directory
-    let broken = custos::archive::BackupSettings { dir: blocked, ..settings };
+    let broken = custos::archive::BackupSettings { target: custos::backup::Location::Dir(blocked), ..settings };
     let a = archive.clone();
     tokio::task::spawn_blocking(move || a.backups().nightly_backup(&broken)).await.unwrap();
     let metrics = app.client.get(format!("{}/metrics", app.base)).send().await.unwrap().text().await.unwrap();
@@ -351,7 +354,7 @@ async fn a_restore_keeps_erased_people_erased() {
     let app = spawn_app_with(
         dir,
         move |c| {
-            c.backup_dir = Some(t);
+            c.backup_target = Some(custos::backup::Location::Dir(t));
             c.retention_interval = None;
         },
         clock.clone(),

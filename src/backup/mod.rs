@@ -1,9 +1,12 @@
 //! Backup sets: the on-disk format of a backup target and the code that
 //! writes, lists and verifies it. No master key is needed to list or verify.
 //!
-//! A target directory (any mounted path: NFS, SMB, USB, a synced folder)
-//! holds only immutable files, each written to a temporary name, synced and
-//! renamed, never rewritten once complete (so object-lock storage works):
+//! A target is a directory (any mounted path: NFS, SMB, USB, a synced
+//! folder) or a bucket of an S3-protocol store (`s3`), behind one
+//! [`medium::Medium`]. It holds only immutable files, each put in place only
+//! when whole (a directory's written to a temporary name, synced and
+//! renamed; a bucket's uploaded conditionally, in parts), never rewritten
+//! once complete (so object-lock storage works):
 //!
 //! ```text
 //! <dir>/custos-backup          the format and the log's verifier key (public)
@@ -24,12 +27,61 @@
 //! `custos backup verify` checks signatures and every object's bytes without
 //! any key, and a restore knows which audit entries the set contains.
 
+pub mod medium;
+pub mod s3;
 mod set;
 mod shipping;
 mod target;
 
 pub use set::{FileEntry, Manifest, FORMAT};
 pub use target::{verify, Damage, JournalEntry, Known, SetSummary, Target, VerifyReport};
+
+use std::path::{Path, PathBuf};
+
+/// Where a target is: a directory, or a bucket (`s3://bucket/prefix?…`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Location {
+    Dir(PathBuf),
+    S3(s3::S3Location),
+}
+
+impl Location {
+    /// `s3://…` is a bucket; anything else a directory.
+    pub fn parse(text: &str) -> Result<Self, String> {
+        if text.starts_with("s3://") {
+            return s3::S3Location::parse(text).map(Location::S3);
+        }
+        if text.trim().is_empty() {
+            return Err("a backup target is a directory or an s3:// address".into());
+        }
+        Ok(Location::Dir(PathBuf::from(text)))
+    }
+
+    /// The storage behind it; `spool` is where a bucket's uploads wait
+    /// (none: opened to read only).
+    pub fn medium(&self, spool: Option<&Path>) -> Result<Box<dyn medium::Medium>, BackupError> {
+        Ok(match self {
+            Location::Dir(d) => Box::new(medium::Dir::new(d)),
+            Location::S3(l) => Box::new(s3::S3::open(l, spool)?),
+        })
+    }
+}
+
+impl std::fmt::Display for Location {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Location::Dir(d) => write!(f, "{}", d.display()),
+            Location::S3(l) => write!(f, "{l}"),
+        }
+    }
+}
+
+impl std::str::FromStr for Location {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        Location::parse(s)
+    }
+}
 
 /// Errors of reading or writing a backup target.
 #[derive(Debug, thiserror::Error)]

@@ -1,24 +1,21 @@
 //! The audit log's entries shipped to the target (at every checkpoint and
 //! at shutdown) and read back by a restore, and the decryption of a set.
 
-use super::target::{write_new, Hashing, AUDIT, OBJECTS, SEGMENT_CHECKPOINTS};
+use super::medium::Hashing;
+use super::target::{AUDIT, OBJECTS, SEGMENT_CHECKPOINTS};
 use super::{BackupError, Manifest, Target};
-use sha2::{Digest, Sha256};
 use std::io::{Read, Write};
 use std::path::Path;
 
 impl Target {
     /// The shipped audit segments as (first seq, end seq), in order.
     fn segments(&self) -> Result<Vec<(u64, u64)>, BackupError> {
-        let dir = self.dir.join(AUDIT);
-        if !dir.is_dir() {
-            return Ok(vec![]);
-        }
-        let mut out: Vec<(u64, u64)> = std::fs::read_dir(&dir)?
-            .filter_map(|e| e.ok())
-            .filter_map(|e| {
-                let n = e.file_name().to_string_lossy().into_owned();
-                let (a, b) = n.strip_suffix(".seg")?.split_once('-')?;
+        let mut out: Vec<(u64, u64)> = self
+            .medium
+            .list(AUDIT)?
+            .into_iter()
+            .filter_map(|l| {
+                let (a, b) = l.name.strip_suffix(".seg")?.split_once('-')?;
                 Some((a.parse().ok()?, b.parse().ok()?))
             })
             .collect();
@@ -51,12 +48,12 @@ impl Target {
             return Ok(());
         }
         let end = first + raws.len() as u64;
-        let note = self.dir.join(SEGMENT_CHECKPOINTS).join(format!("{first:020}-{end:020}.note"));
-        if !note.exists() {
-            write_new(&note, |f| Ok(f.write_all(checkpoint.as_bytes())?))?;
+        let note = format!("{SEGMENT_CHECKPOINTS}/{first:020}-{end:020}.note");
+        if !self.medium.exists(&note)? {
+            self.medium.put_new(&note, &mut |w| Ok(w.write_all(checkpoint.as_bytes())?))?;
         }
-        let path = self.dir.join(AUDIT).join(format!("{first:020}-{end:020}.seg"));
-        write_new(&path, |f| {
+        let path = format!("{AUDIT}/{first:020}-{end:020}.seg");
+        self.medium.put_new(&path, &mut |f| {
             let encryptor =
                 age::Encryptor::with_recipients(recipients.iter().map(|r| r.as_ref() as &dyn age::Recipient))
                     .map_err(|e| BackupError::Io(format!("age: {e}")))?;
@@ -67,23 +64,26 @@ impl Target {
             }
             w.finish()?.flush()?;
             Ok(())
-        })
+        })?;
+        Ok(())
     }
 
     /// The shipped segments that have no signed checkpoint beside them
     /// (shipped before segments were bound to one), as (first, end).
     pub fn unbound_segments(&self) -> Result<Vec<(u64, u64)>, BackupError> {
-        Ok(self
-            .segments()?
-            .into_iter()
-            .filter(|(a, b)| !self.dir.join(SEGMENT_CHECKPOINTS).join(format!("{a:020}-{b:020}.note")).exists())
-            .collect())
+        let mut out = Vec::new();
+        for (a, b) in self.segments()? {
+            if !self.medium.exists(&format!("{SEGMENT_CHECKPOINTS}/{a:020}-{b:020}.note"))? {
+                out.push((a, b));
+            }
+        }
+        Ok(out)
     }
 
     /// Writes the signed checkpoint of a segment shipped without one.
     pub fn bind_segment(&self, first: u64, end: u64, checkpoint: &str) -> Result<(), BackupError> {
-        let note = self.dir.join(SEGMENT_CHECKPOINTS).join(format!("{first:020}-{end:020}.note"));
-        write_new(&note, |f| Ok(f.write_all(checkpoint.as_bytes())?))
+        let note = format!("{SEGMENT_CHECKPOINTS}/{first:020}-{end:020}.note");
+        self.medium.put_new(&note, &mut |w| Ok(w.write_all(checkpoint.as_bytes())?)).map(|_| ())
     }
 
     /// The signed checkpoint shipped with the segment that ends at `end`,
@@ -97,8 +97,8 @@ impl Target {
     ) -> Result<crate::audit::checkpoint::Checkpoint, BackupError> {
         let rel = format!("{SEGMENT_CHECKPOINTS}/{first:020}-{end:020}.note");
         let damaged = |what: String| BackupError::Damaged { path: rel.clone(), what };
-        let note = std::fs::read_to_string(self.dir.join(&rel))
-            .map_err(|_| damaged("the segment has no signed checkpoint".into()))?;
+        let note =
+            self.medium.read_to_string(&rel).map_err(|_| damaged("the segment has no signed checkpoint".into()))?;
         let c = self.verifier.open_checkpoint(&note).map_err(|e| damaged(format!("checkpoint signature: {e}")))?;
         if c.size != end {
             return Err(damaged(format!("the checkpoint is of size {}, not {end}", c.size)));
@@ -133,7 +133,7 @@ impl Target {
         for (a, b) in self.shipped_segments(from)? {
             let rel = format!("{AUDIT}/{a:020}-{b:020}.seg");
             let damaged = |what: String| BackupError::Damaged { path: rel.clone(), what };
-            let file = std::io::BufReader::new(std::fs::File::open(self.dir.join(&rel))?);
+            let file = std::io::BufReader::new(self.medium.read(&rel)?);
             let mut reader = age::Decryptor::new_buffered(file)
                 .map_err(|e| damaged(format!("not an age file: {e}")))?
                 .decrypt(std::iter::once(identity))
@@ -177,16 +177,17 @@ impl Target {
             }
             let rel = format!("{OBJECTS}/{}.age", f.object);
             let damaged = |what: String| BackupError::Damaged { path: rel.clone(), what };
-            let file = std::io::BufReader::new(std::fs::File::open(self.dir.join(&rel))?);
+            let file = std::io::BufReader::new(self.medium.read(&rel)?);
             let decryptor = age::Decryptor::new_buffered(file).map_err(|e| damaged(format!("not an age file: {e}")))?;
             let mut reader = decryptor
                 .decrypt(std::iter::once(identity))
                 .map_err(|e| damaged(format!("cannot be decrypted with this key: {e}")))?;
             let out = crate::crypto::owner_only_file().create(true).truncate(true).open(into.join(&f.path))?;
-            let mut hashing = Hashing { inner: out, hasher: Sha256::new(), len: 0 };
+            let mut hashing = Hashing::new(out);
             std::io::copy(&mut reader, &mut hashing).map_err(|e| damaged(format!("decryption failed: {e}")))?;
-            hashing.inner.sync_all()?;
-            if hashing.len != f.size || hex::encode(hashing.hasher.finalize()) != f.sha256 {
+            let (out, got) = hashing.stored();
+            out.sync_all()?;
+            if got.len != f.size || got.sha256 != f.sha256 {
                 return Err(damaged("decrypts to other content than the manifest names".into()));
             }
             bytes += f.size;

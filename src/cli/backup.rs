@@ -4,7 +4,7 @@
 
 use super::offline::{run_async_value, OfflineArgs};
 use crate::archive::BackupSettings;
-use crate::backup::{verify, Target};
+use crate::backup::{verify, Location, Target};
 use clap::Subcommand;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -15,9 +15,11 @@ pub(super) enum BackupCommand {
     Create {
         #[command(flatten)]
         offline: OfflineArgs,
-        /// The backup target (any mounted directory).
+        /// The backup target: a directory, or s3://bucket/prefix?endpoint=…
+        /// (credentials from AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY or
+        /// AWS_SHARED_CREDENTIALS_FILE).
         #[arg(long)]
-        to: PathBuf,
+        to: Location,
         /// An offline recovery key (age X25519 public key) every object is
         /// also encrypted to; repeat for more.
         #[arg(long = "recipient")]
@@ -26,7 +28,7 @@ pub(super) enum BackupCommand {
     /// The sets in a target, oldest first (no key needed).
     List {
         #[arg(long)]
-        from: PathBuf,
+        from: Location,
         #[arg(long)]
         verifier_key: Option<String>,
     },
@@ -35,7 +37,7 @@ pub(super) enum BackupCommand {
     /// damaged (nothing restored), 2 anything else.
     Restore {
         #[arg(long)]
-        from: PathBuf,
+        from: Location,
         /// The set (default: the newest).
         #[arg(long)]
         backup: Option<String>,
@@ -65,7 +67,7 @@ pub(super) enum BackupCommand {
     /// key needed): exit 0 intact, 1 damaged (naming the file), 2 unreadable.
     Verify {
         #[arg(long)]
-        from: PathBuf,
+        from: Location,
         /// The log's verifier key to trust; default the one the target records.
         #[arg(long)]
         verifier_key: Option<String>,
@@ -188,7 +190,7 @@ pub(super) fn run(command: BackupCommand) -> ExitCode {
 
 /// What `custos backup restore` was told.
 pub(super) struct RestoreArgs {
-    pub from: PathBuf,
+    pub from: Location,
     pub backup: Option<String>,
     pub data_dir: PathBuf,
     pub key: PathBuf,
@@ -208,10 +210,10 @@ fn recorded_verifier_key(data_dir: &std::path::Path) -> anyhow::Result<String> {
     Ok(String::from_utf8(raw)?)
 }
 
-fn create(offline: &OfflineArgs, to: PathBuf, recipients: &[String]) -> anyhow::Result<()> {
+fn create(offline: &OfflineArgs, to: Location, recipients: &[String]) -> anyhow::Result<()> {
     let archive = offline.open()?;
     let settings = BackupSettings {
-        dir: to,
+        target: to,
         recipients: BackupSettings::parse_recipients(recipients)?,
         scratch: crate::config::backup_scratch_dir(&offline.data_dir),
         keep_days: 0,
@@ -226,7 +228,7 @@ fn create(offline: &OfflineArgs, to: PathBuf, recipients: &[String]) -> anyhow::
         m.files.len(),
         m.bytes,
         m.new_bytes,
-        settings.dir.display()
+        settings.target
     );
     Ok(())
 }

@@ -86,13 +86,13 @@ pub(super) fn restore(args: &RestoreArgs) -> Result<(), RestoreError> {
         None => sets.last(),
     }
     .map(|s| s.manifest.clone())
-    .ok_or_else(|| anyhow::anyhow!("no such set in {} (custos backup list shows them)", args.from.display()))?;
-    let journal_present = args.from.join("journal").is_dir();
+    .ok_or_else(|| anyhow::anyhow!("no such set in {} (custos backup list shows them)", args.from))?;
+    let journal_present = target.has_journal()?;
     if !journal_present && !args.accept_missing_journal {
         return Err(anyhow::anyhow!(
             "{} has no erasure journal: people erased and dossiers destroyed after the set would come back; \
              pass --accept-missing-journal to restore anyway",
-            args.from.display()
+            args.from
         )
         .into());
     }

@@ -14,7 +14,7 @@ use crate::audit::checkpoint::NoteSigner;
 use crate::audit::merkle;
 use crate::audit::AuditWriter;
 use crate::audit::{Action, Commit, EntryBody, Outcome, StoredTree, HEAD_KEY};
-use crate::backup::{BackupError, Manifest, Target, FORMAT};
+use crate::backup::{BackupError, Location, Manifest, Target, FORMAT};
 use crate::clock::Clock;
 use crate::crypto::Keyring;
 use crate::domain::BackupId;
@@ -28,18 +28,24 @@ use std::sync::{Arc, Mutex};
 /// Where backups go and who can decrypt them.
 #[derive(Debug, Clone)]
 pub struct BackupSettings {
-    /// The target directory (`backup_dir`).
-    pub dir: PathBuf,
+    /// The target: a directory (`backup_dir`) or a bucket (`backup_target`).
+    pub target: Location,
     /// Offline recovery keys (`backup_recipients`), besides the master key.
     pub recipients: Vec<age::x25519::Recipient>,
     /// A directory on the data directory's file system for the checkpoint
-    /// the set is made from (removed afterwards; never in the target).
+    /// the set is made from (removed afterwards; never in the target), and
+    /// (in `spool/`) for a bucket's uploads on their way (ciphertext only).
     pub scratch: PathBuf,
     /// How long sets are kept (`backup_keep_days`).
     pub keep_days: u32,
 }
 
 impl BackupSettings {
+    /// Opens (or starts) the target.
+    fn open_target(&self, vkey: &str) -> Result<Target, BackupError> {
+        Target::create(&self.target, vkey, &self.scratch.join("spool"))
+    }
+
     /// Sets older than this are deleted (`backup_keep_days`).
     pub fn keep(&self) -> time::Duration {
         time::Duration::days(i64::from(self.keep_days))
@@ -149,7 +155,7 @@ impl Backups {
         // One backup or expiry at a time: expiry must not remove the objects
         // of a set whose manifest is not written yet.
         let _one = self.lock.lock().map_err(|_| anyhow::anyhow!("backup lock poisoned"))?;
-        let target = Target::create(&settings.dir, &self.trail.verifier_key()).map_err(backup_error)?;
+        let target = settings.open_target(&self.trail.verifier_key()).map_err(backup_error)?;
         let known = target.known_objects().map_err(backup_error)?;
         let backup_id = BackupId::generate();
         if self.store.get(Cf::System, crate::store::keys::DB_LINEAGE)?.is_none() {
@@ -186,11 +192,14 @@ impl Backups {
     /// sets (if backups are configured), so that restoring an older set
     /// destroys again what it names. An error when it cannot be written:
     /// the batch then stays executing and the sweep retries (fail closed).
-    pub(in crate::archive) fn journal_certificate(&self, certificate: &Certificate) -> Result<(), ArchiveError> {
-        let Some(settings) = &self.settings else { return Ok(()) };
+    pub(in crate::archive) async fn journal_certificate(&self, certificate: &Certificate) -> Result<(), ArchiveError> {
+        let Some(settings) = self.settings.clone() else { return Ok(()) };
         let note = signed_note(&self.signer, certificate)?;
-        Target::create(&settings.dir, &self.trail.verifier_key())
-            .and_then(|t| t.put_journal(certificate.certificate_id.as_str(), &note))
+        let (vkey, id) = (self.trail.verifier_key(), certificate.certificate_id.to_string());
+        // Off the async workers: a bucket target answers over the network.
+        tokio::task::spawn_blocking(move || settings.open_target(&vkey).and_then(|t| t.put_journal(&id, &note)))
+            .await
+            .map_err(|e| anyhow::anyhow!("the erasure journal's writer stopped: {e}"))?
             .map_err(|e| ArchiveError::Internal(anyhow::anyhow!("the erasure journal cannot be written: {e}")))
     }
 
@@ -265,7 +274,7 @@ impl Backups {
     pub fn ship_audit(&self, settings: &BackupSettings) -> Result<u64, ArchiveError> {
         const PER_SEGMENT: u64 = 100_000;
         let _one = self.lock.lock().map_err(|_| anyhow::anyhow!("backup lock poisoned"))?;
-        let target = Target::create(&settings.dir, &self.trail.verifier_key()).map_err(backup_error)?;
+        let target = settings.open_target(&self.trail.verifier_key()).map_err(backup_error)?;
         let head = self.audit.head().next_seq;
         let checkpoint_at = |size: u64| -> Result<String, ArchiveError> {
             let root = merkle::root(&StoredTree(self.store.as_ref()), size).map_err(anyhow::Error::msg)?;
@@ -308,7 +317,7 @@ impl Backups {
     /// `backup.expire` when anything went. Blocking.
     pub fn expire_backups(&self, settings: &BackupSettings) -> Result<Vec<String>, ArchiveError> {
         let _one = self.lock.lock().map_err(|_| anyhow::anyhow!("backup lock poisoned"))?;
-        let target = Target::create(&settings.dir, &self.trail.verifier_key()).map_err(backup_error)?;
+        let target = settings.open_target(&self.trail.verifier_key()).map_err(backup_error)?;
         let (expired, objects) = target.expire(self.clock.now() - settings.keep()).map_err(backup_error)?;
         if !expired.is_empty() {
             let reason = format!(
@@ -361,8 +370,9 @@ impl Backups {
         const ACTION: Action = Action::BackupCreate;
         self.gate.decide(ctx, super::gate::Operation::Administer, ACTION, "", "backups are taken by an admin").await?;
         let Some(settings) = self.settings.clone() else {
-            let e = ctx.entry(ACTION, "", Outcome::Error, "no backup_dir configured");
-            return self.gate.refuse(e, ArchiveError::Conflict("no backup_dir is configured".into())).await;
+            let e = ctx.entry(ACTION, "", Outcome::Error, "no backup target configured");
+            let err = ArchiveError::Conflict("no backup_dir or backup_target is configured".into());
+            return self.gate.refuse(e, err).await;
         };
         match self.take_backup(&settings) {
             Ok(m) => {

@@ -7,7 +7,7 @@ use crate::archive::retention::Certificate;
 use crate::archive::testkit::{archive, caller, ctx, sales_dossier};
 use crate::archive::{Archive, ArchiveError, Settings};
 use crate::audit::{AuditEntry, Outcome};
-use crate::backup::{verify, Manifest, Target};
+use crate::backup::{verify, Location, Manifest, Target};
 use crate::clock::ManualClock;
 use crate::crypto::{KeyRef, MasterKey};
 use crate::domain::Role;
@@ -31,6 +31,10 @@ impl Live {
         self.dir.path().join("target")
     }
 
+    fn location(&self) -> Location {
+        Location::Dir(self.target())
+    }
+
     fn master(&self) -> MasterKey {
         MasterKey::load(&self.dir.path().join("master.key")).unwrap()
     }
@@ -44,7 +48,7 @@ fn live() -> Live {
     let dir = tempfile::tempdir().unwrap();
     MasterKey::generate().write_new(&dir.path().join("master.key")).unwrap();
     let backup = BackupSettings {
-        dir: dir.path().join("target"),
+        target: Location::Dir(dir.path().join("target")),
         recipients: vec![],
         scratch: dir.path().join("scratch"),
         keep_days: 30,
@@ -71,7 +75,7 @@ fn last_entry(store: &dyn KvStore) -> AuditEntry {
 }
 
 /// The newest set of the target, its signature checked with `vkey`.
-fn newest_set(target: &Path, vkey: &str) -> Manifest {
+fn newest_set(target: &Location, vkey: &str) -> Manifest {
     let (sets, bad) = Target::open(target, Some(vkey)).unwrap().sets().unwrap();
     assert!(bad.is_empty(), "{bad:?}");
     sets.last().unwrap().manifest.clone()
@@ -81,7 +85,7 @@ fn newest_set(target: &Path, vkey: &str) -> Manifest {
 /// completeness: the set's files decrypted into `into`, the journal applied
 /// again, the store opened.
 fn restore(live: &Live, set: &Manifest, into: &Path) -> Result<Arc<RocksStore>, String> {
-    let target = Target::open(&live.target(), Some(&live.archive.audit_trail().verifier_key())).unwrap();
+    let target = Target::open(&live.location(), Some(&live.archive.audit_trail().verifier_key())).unwrap();
     target.extract(set, live.master().identity(), into).map_err(|e| e.to_string())?;
     let (journal, bad) = target.journal().unwrap();
     assert!(bad.is_empty(), "{bad:?}");
@@ -151,7 +155,7 @@ async fn a_set_verifies_and_restores_into_a_fresh_store_with_the_same_dossiers_r
     let vkey = live.archive.audit_trail().verifier_key();
     assert_eq!(m.tree_size, live.archive.audit_head().next_seq, "the set holds the log up to now");
 
-    let report = verify(&live.target(), Some(&vkey)).unwrap();
+    let report = verify(&live.location(), Some(&vkey)).unwrap();
     assert_eq!((report.sets, report.damaged.len()), (1, 0), "{:?}", report.damaged);
     assert!(report.objects > 0 && report.objects == m.files.len());
     for f in std::fs::read_dir(live.target().join("objects")).unwrap() {
@@ -160,7 +164,7 @@ async fn a_set_verifies_and_restores_into_a_fresh_store_with_the_same_dossiers_r
     }
 
     let into = live.dir.path().join("restored");
-    let restored = restore(&live, &newest_set(&live.target(), &vkey), &into).unwrap();
+    let restored = restore(&live, &newest_set(&live.location(), &vkey), &into).unwrap();
     let head = crate::audit::ChainHead::decode(&restored.get(Cf::System, crate::audit::HEAD_KEY).unwrap().unwrap());
     let verified = crate::audit::verify_store(restored.as_ref(), head, |_| {}).unwrap();
     assert_eq!(verified.entries, m.tree_size, "the restored log verifies");
@@ -176,11 +180,11 @@ async fn a_tampered_object_or_manifest_is_refused_by_verify_and_restore() {
     sales_dossier(&live.archive).await;
     live.archive.backups().take_backup(&live.settings()).unwrap();
     let vkey = live.archive.audit_trail().verifier_key();
-    let set = newest_set(&live.target(), &vkey);
+    let set = newest_set(&live.location(), &vkey);
 
     let object = an_object(&live.target());
     flip_a_byte(&object);
-    let report = verify(&live.target(), Some(&vkey)).unwrap();
+    let report = verify(&live.location(), Some(&vkey)).unwrap();
     let named = format!("objects/{}", object.file_name().unwrap().to_string_lossy());
     assert_eq!(report.damaged.iter().map(|d| d.path.as_str()).collect::<Vec<_>>(), vec![named.as_str()]);
     let refused = restore(&live, &set, &live.dir.path().join("restored"));
@@ -196,12 +200,12 @@ async fn a_tampered_object_or_manifest_is_refused_by_verify_and_restore() {
     let (was, forged) = (format!("\"tree_size\":{}", set.tree_size), format!("\"tree_size\":{}", set.tree_size + 1));
     assert!(text.contains(&was));
     std::fs::write(&manifest, text.replacen(&was, &forged, 1)).unwrap();
-    let report = verify(&live.target(), Some(&vkey)).unwrap();
+    let report = verify(&live.location(), Some(&vkey)).unwrap();
     assert_eq!(report.sets, 0);
     assert!(report.damaged.iter().any(|d| d.path.starts_with("sets/")), "{:?}", report.damaged);
     // Nor with another key than the log's.
     let other = crate::audit::checkpoint::NoteSigner::from_seed("custos/other", &[7; 32]).unwrap().verifier_key();
-    let (sets, _) = Target::open(&live.target(), Some(&other)).unwrap().sets().unwrap();
+    let (sets, _) = Target::open(&live.location(), Some(&other)).unwrap().sets().unwrap();
     assert!(sets.is_empty());
 }
 
@@ -212,7 +216,7 @@ async fn a_restore_of_an_older_set_destroys_again_what_was_destroyed_after_it() 
     let did = made.id.clone();
     live.archive.backups().take_backup(&live.settings()).unwrap();
     let vkey = live.archive.audit_trail().verifier_key();
-    let set = newest_set(&live.target(), &vkey);
+    let set = newest_set(&live.location(), &vkey);
 
     live.archive.retention().close_dossier(&sales, did.as_str(), live.archive.now()).await.unwrap();
     live.clock.advance(time::Duration::days(3 * 366));
@@ -276,9 +280,9 @@ async fn expiry_removes_old_sets_never_the_newest_and_keeps_what_the_newest_hold
     assert_eq!((e.body.action.as_str(), e.body.outcome), ("backup.expire", Outcome::Allow));
     assert!(e.body.reason.contains(first.backup_id.as_str()), "{}", e.body.reason);
     let vkey = live.archive.audit_trail().verifier_key();
-    let report = verify(&live.target(), Some(&vkey)).unwrap();
+    let report = verify(&live.location(), Some(&vkey)).unwrap();
     assert_eq!((report.sets, report.damaged.len()), (1, 0), "every object of the newest is kept: {:?}", report.damaged);
-    assert_eq!(newest_set(&live.target(), &vkey).backup_id, second.backup_id);
+    assert_eq!(newest_set(&live.location(), &vkey).backup_id, second.backup_id);
 
     let head = live.archive.audit_head().next_seq;
     assert!(live.archive.backups().expire_backups(&settings).unwrap().is_empty());
@@ -296,7 +300,7 @@ async fn the_audit_log_is_shipped_beside_the_sets_each_entry_once() {
     live.archive.dossiers().read_dossier(&sales, made.id.as_str(), None).await.unwrap();
     assert_eq!(live.archive.backups().ship_audit(&settings).unwrap(), 1);
 
-    let target = Target::open(&live.target(), Some(&live.archive.audit_trail().verifier_key())).unwrap();
+    let target = Target::open(&live.location(), Some(&live.archive.audit_trail().verifier_key())).unwrap();
     let shipped = target.shipped_entries(0, live.master().identity()).unwrap();
     let stored: Vec<Vec<u8>> = live.store.scan(Cf::Audit, b"", b"").map(|r| r.unwrap().1).collect();
     assert_eq!(shipped, stored, "the log as it is, byte for byte");

@@ -70,7 +70,7 @@ impl Retention {
         // a restore of an older set can destroy again what this destroyed.
         // If it cannot be written the batch stays executing and the sweep
         // retries (fail closed: never reported done unjournaled).
-        self.backups.journal_certificate(&certificate)?;
+        self.backups.journal_certificate(&certificate).await?;
         let mut entry = system_entry(Action::CertificateIssue, cert_id.as_str(), format!("batch {}", batch.batch_id));
         entry.subjects = batch.results.iter().flat_map(|r| r.subjects.iter().map(|s| s.to_string())).collect();
         let done = Batch { state: BatchState::Done, ..batch.clone() };
