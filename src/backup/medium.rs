@@ -126,6 +126,12 @@ impl Write for SyncedInSlices<'_> {
     }
 }
 
+/// Whether a file last written at `modified` is older than `secs` seconds
+/// (unknown: no).
+pub(super) fn older_than(modified: Option<std::time::SystemTime>, secs: u64) -> bool {
+    modified.and_then(|t| t.elapsed().ok()).is_some_and(|age| age > std::time::Duration::from_secs(secs))
+}
+
 /// A target directory: any mounted path (NFS, SMB, USB, a synced folder).
 pub struct Dir {
     pub(super) root: PathBuf,
@@ -234,10 +240,7 @@ impl Medium for Dir {
         let mut removed = 0;
         for folder in folders {
             for l in self.list(folder)? {
-                let old = l
-                    .modified
-                    .and_then(|t| t.elapsed().ok())
-                    .is_some_and(|age| age > std::time::Duration::from_secs(3600));
+                let old = older_than(l.modified, 3600);
                 if l.name.starts_with('.') && l.name.ends_with(".tmp") && old {
                     std::fs::remove_file(self.path(folder)?.join(&l.name))?;
                     removed += 1;

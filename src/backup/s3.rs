@@ -20,7 +20,7 @@
 //!   credentials file (`backup_credentials_file`, AWS's shared format, mode
 //!   0600); never from the target's URL, and never in a message.
 
-use super::medium::{Fill, Hashing, Listed, Medium, Stored};
+use super::medium::{older_than, Fill, Hashing, Listed, Medium, Stored};
 use super::BackupError;
 use object_store::aws::AmazonS3;
 use object_store::multipart::{MultipartStore, PartId};
@@ -392,7 +392,69 @@ impl Medium for S3 {
         block(async move { store.delete(&key).await }).map_err(|e| self.error(rel, e))
     }
 
+    /// The bucket's leftovers are its own (docs/backup.md: a lifecycle
+    /// rule); here, spool files older than a day that no upload record
+    /// names: what a set stopped mid-file left on the data directory's disk.
     fn remove_stale(&self, _folders: &[&str]) -> Result<usize, BackupError> {
-        Ok(0)
+        let Some(dir) = self.spool.as_ref().filter(|d| d.is_dir()) else { return Ok(0) };
+        let mut recorded = std::collections::HashSet::new();
+        let mut spooled = Vec::new();
+        for e in std::fs::read_dir(dir)?.flatten() {
+            let name = e.file_name().to_string_lossy().into_owned();
+            if name.ends_with(".upload") {
+                if let Ok(u) = serde_json::from_slice::<Upload>(&std::fs::read(e.path())?) {
+                    recorded.insert(u.spool);
+                }
+            } else if name.ends_with(".spool") {
+                if older_than(e.metadata().and_then(|m| m.modified()).ok(), 24 * 3600) {
+                    spooled.push((name, e.path()));
+                }
+            }
+        }
+        let mut removed = 0;
+        for (name, path) in spooled {
+            if !recorded.contains(&name) {
+                std::fs::remove_file(path)?;
+                removed += 1;
+            }
+        }
+        Ok(removed)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Spool files a stopped set left go after a day, unless an upload
+    /// record names them (that upload resumes from them).
+    #[test]
+    fn stale_spool_files_go_unless_an_upload_goes_on_from_them() {
+        let dir = tempfile::tempdir().unwrap();
+        let spool = dir.path().join("spool");
+        std::fs::create_dir_all(&spool).unwrap();
+        let location = S3Location::parse("s3://custos-test/x?endpoint=http://127.0.0.1:9&region=us-east-1").unwrap();
+        let s3 = S3::open(&location, Some(&spool)).unwrap();
+        let two_days_ago = std::time::SystemTime::now() - std::time::Duration::from_secs(2 * 24 * 3600);
+        for name in ["objects_a.age.01.spool", "objects_b.age.02.spool", "objects_c.age.03.spool"] {
+            let f = std::fs::File::create(spool.join(name)).unwrap();
+            if name != "objects_c.age.03.spool" {
+                f.set_modified(two_days_ago).unwrap();
+            }
+        }
+        let upload = Upload {
+            rel: "objects/b.age".into(),
+            spool: "objects_b.age.02.spool".into(),
+            id: "upload-1".into(),
+            part_bytes: PART_BYTES,
+            len: 0,
+            sha256: String::new(),
+            parts: vec![],
+        };
+        write_record(&spool.join("objects_b.age.upload"), &upload).unwrap();
+        assert_eq!(s3.remove_stale(&[]).unwrap(), 1);
+        assert!(!spool.join("objects_a.age.01.spool").exists(), "old and named by no record");
+        assert!(spool.join("objects_b.age.02.spool").exists(), "an upload goes on from it");
+        assert!(spool.join("objects_c.age.03.spool").exists(), "fresh: a set may be writing it");
     }
 }

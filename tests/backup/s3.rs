@@ -27,7 +27,7 @@ impl S3Server {
     fn start(root: &Path, port: u16) -> S3Server {
         let bin = std::env::var("CUSTOS_S3S_FS").unwrap();
         std::fs::create_dir_all(root.join(BUCKET)).unwrap();
-        let child = Command::new(bin)
+        let mut child = Command::new(bin)
             .args(["--host", "127.0.0.1", "--port", &port.to_string(), "--access-key", KEY_ID, "--secret-key", SECRET])
             .arg(root)
             .stdout(std::process::Stdio::null())
@@ -40,6 +40,8 @@ impl S3Server {
             }
             std::thread::sleep(std::time::Duration::from_millis(50));
         }
+        let _ = child.kill();
+        let _ = child.wait();
         panic!("s3s-fs did not start on port {port}");
     }
 
