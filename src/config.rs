@@ -313,7 +313,12 @@ impl Config {
             (Some(_), Some(_)) => anyhow::bail!("set backup_dir or backup_target, not both"),
             (Some(dir), None) => Some(crate::backup::Location::Dir(dir)),
             (None, Some(t)) => {
-                Some(crate::backup::Location::parse(&t).map_err(|e| anyhow::anyhow!("backup_target: {e}"))?)
+                match crate::backup::Location::parse(&t).map_err(|e| anyhow::anyhow!("backup_target: {e}"))? {
+                    crate::backup::Location::Dir(d) if d.is_relative() => {
+                        anyhow::bail!("backup_target {t:?}: a directory target is an absolute path")
+                    }
+                    l => Some(l),
+                }
             }
             (None, None) => None,
         };

@@ -110,6 +110,11 @@ pub async fn start(config: Config, clock: Arc<dyn Clock>) -> anyhow::Result<Runn
         }),
         None => None,
     };
+    // A bucket's client and credentials file are checked now, not at the
+    // first set or erasure.
+    if let Some(crate::backup::Location::S3(l)) = &config.backup_target {
+        crate::backup::s3::S3::open(l, None).map_err(|e| anyhow::anyhow!("backup_target: {e}"))?;
+    }
     let settings = crate::archive::Settings {
         key_cache: config.key_cache_entries,
         kek_rotation: config.kek_rotation,

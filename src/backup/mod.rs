@@ -51,6 +51,11 @@ impl Location {
         if text.starts_with("s3://") {
             return s3::S3Location::parse(text).map(Location::S3);
         }
+        // `S3://…`, `s3:/…`, `https://…`: not a directory by mistake.
+        let scheme = text.split_once(':').map(|(s, _)| s).unwrap_or_default();
+        if !scheme.is_empty() && scheme.len() > 1 && scheme.bytes().all(|c| c.is_ascii_alphanumeric() || c == b'+') {
+            return Err(format!("{text:?}: a bucket target starts with s3:// (lower case); a directory is a path"));
+        }
         if text.trim().is_empty() {
             return Err("a backup target is a directory or an s3:// address".into());
         }

@@ -20,7 +20,7 @@
 //!   credentials file (`backup_credentials_file`, AWS's shared format, mode
 //!   0600); never from the target's URL, and never in a message.
 
-use super::medium::{older_than, Fill, Hashing, Listed, Medium, Stored};
+use super::medium::{older_than, Fill, Hashing, Listed, Medium, Stored, SyncedInSlices};
 use super::BackupError;
 use object_store::aws::AmazonS3;
 use object_store::multipart::{MultipartStore, PartId};
@@ -167,6 +167,14 @@ impl S3 {
             write_record(record, upload)?;
             tracing::debug!(target = %self.describe(), file = rel, part = idx + 1, of = parts, "part uploaded");
         }
+        // The store completes a multipart upload unconditionally: look once
+        // more just before, so that a file that appeared meanwhile (another
+        // writer of the same name) is never replaced.
+        if self.exists(rel)? {
+            let (store, k, id) = (self.store.clone(), key, upload.id.clone());
+            let _ = block(async move { store.abort_multipart(&k, &id).await });
+            return Err(exists(&self.describe(), rel));
+        }
         let (store, k, id) = (self.store.clone(), key, upload.id.clone());
         let ids: Vec<PartId> = upload.parts.iter().map(|c| PartId { content_id: c.clone() }).collect();
         block(async move { store.complete_multipart(&k, &id, ids).await }).map_err(|e| self.upload_error(rel, e))?;
@@ -195,7 +203,30 @@ fn brief(e: &object_store::Error) -> String {
     match e {
         object_store::Error::NotFound { .. } => "not found".into(),
         object_store::Error::AlreadyExists { .. } => "exists already".into(),
-        other => other.to_string().lines().next().unwrap_or_default().chars().take(400).collect(),
+        other => {
+            let text = other.to_string();
+            let tag = |t: &str| {
+                let open = format!("<{t}>");
+                let start = text.find(&open)? + open.len();
+                Some(text[start..].split('<').next().unwrap_or_default().to_owned())
+            };
+            // The store's own answer (`<Code>SignatureDoesNotMatch</Code>`),
+            // never the rest of its body (which may echo the request).
+            match (tag("Code"), tag("Message")) {
+                (Some(code), Some(message)) => format!("{code}: {message}").chars().take(300).collect(),
+                (Some(code), None) => code.chars().take(100).collect(),
+                _ => text
+                    .split('<')
+                    .next()
+                    .unwrap_or_default()
+                    .lines()
+                    .next()
+                    .unwrap_or_default()
+                    .chars()
+                    .take(300)
+                    .collect(),
+            }
+        }
     }
 }
 
@@ -256,8 +287,10 @@ impl Medium for S3 {
         Ok(())
     }
 
+    /// Its marker, or any file in it (a directory target copied into a
+    /// bucket by another tool has no markers).
     fn has_folder(&self, folder: &str) -> Result<bool, BackupError> {
-        self.exists(&format!("{folder}/.custos"))
+        Ok(self.exists(&format!("{folder}/.custos"))? || !self.list(folder)?.is_empty())
     }
 
     fn mark(&self, folder: &str) -> Result<(), BackupError> {
@@ -265,7 +298,11 @@ impl Medium for S3 {
         if self.exists(&rel)? {
             return Ok(());
         }
-        self.put_new(&rel, &mut |w| Ok(w.write_all(b"custos-backup folder\n")?)).map(|_| ())
+        match self.put_new(&rel, &mut |w| Ok(w.write_all(b"custos-backup folder\n")?)) {
+            // Another writer marked it first: marked.
+            Err(_) if self.exists(&rel)? => Ok(()),
+            other => other.map(|_| ()),
+        }
     }
 
     fn size(&self, rel: &str) -> Result<Option<u64>, BackupError> {
@@ -309,10 +346,15 @@ impl Medium for S3 {
     }
 
     fn put_new(&self, rel: &str, fill: Fill<'_>) -> Result<Stored, BackupError> {
+        let (dir, record) = self.spool_dir(rel)?;
         if self.exists(rel)? {
+            // An upload of it that stopped is of no use any more.
+            if let Some((_, spool)) = self.recorded_upload(rel, &dir, &record) {
+                let _ = std::fs::remove_file(&record);
+                let _ = std::fs::remove_file(spool);
+            }
             return Err(exists(&self.describe(), rel));
         }
-        let (dir, record) = self.spool_dir(rel)?;
         if let Some((mut upload, spool)) = self.recorded_upload(rel, &dir, &record) {
             tracing::info!(target = %self.describe(), file = rel, parts = upload.parts.len(), "resuming an upload");
             let stored = Stored { len: upload.len, sha256: upload.sha256.clone() };
@@ -327,6 +369,9 @@ impl Medium for S3 {
                     tracing::warn!(file = rel, error = %e, "the recorded upload is gone; uploading again");
                     let _ = std::fs::remove_file(&record);
                     let _ = std::fs::remove_file(&spool);
+                    if self.exists(rel)? {
+                        return Err(exists(&self.describe(), rel));
+                    }
                 }
                 Err(e) => return Err(e),
             }
@@ -336,7 +381,10 @@ impl Medium for S3 {
         let spool = dir.join(&name);
         let written = (|| {
             let mut f = crate::crypto::owner_only_file().create_new(true).open(&spool)?;
-            let mut hashing = Hashing::new(std::io::BufWriter::with_capacity(1 << 20, &mut f));
+            // Synced in slices, like a directory target's files: the spool
+            // shares the disk with the store's write-ahead log.
+            let slices = SyncedInSlices { file: &mut f, unsynced: 0 };
+            let mut hashing = Hashing::new(std::io::BufWriter::with_capacity(1 << 20, slices));
             fill(&mut hashing)?;
             hashing.flush()?;
             let (_, stored) = hashing.stored();
@@ -397,12 +445,17 @@ impl Medium for S3 {
     /// names: what a set stopped mid-file left on the data directory's disk.
     fn remove_stale(&self, _folders: &[&str]) -> Result<usize, BackupError> {
         let Some(dir) = self.spool.as_ref().filter(|d| d.is_dir()) else { return Ok(0) };
-        let mut recorded = std::collections::HashSet::new();
-        let mut spooled = Vec::new();
+        let (mut recorded, mut spooled, mut removed) = (std::collections::HashSet::new(), Vec::new(), 0);
         for e in std::fs::read_dir(dir)?.flatten() {
             let name = e.file_name().to_string_lossy().into_owned();
             if name.ends_with(".upload") {
-                if let Ok(u) = serde_json::from_slice::<Upload>(&std::fs::read(e.path())?) {
+                let upload = serde_json::from_slice::<Upload>(&std::fs::read(e.path())?).ok();
+                // A week: the store's lifecycle rule has aborted the upload
+                // by then (docs/backup.md); its spool goes below.
+                if upload.is_none() || older_than(e.metadata().and_then(|m| m.modified()).ok(), 7 * 24 * 3600) {
+                    std::fs::remove_file(e.path())?;
+                    removed += 1;
+                } else if let Some(u) = upload {
                     recorded.insert(u.spool);
                 }
             } else if name.ends_with(".spool") {
@@ -411,7 +464,6 @@ impl Medium for S3 {
                 }
             }
         }
-        let mut removed = 0;
         for (name, path) in spooled {
             if !recorded.contains(&name) {
                 std::fs::remove_file(path)?;

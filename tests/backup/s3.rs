@@ -364,6 +364,7 @@ fn a_bucket_target_holds_sets_the_journal_and_the_log_and_restores() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(2), "{err}");
     assert!(err.contains("s3://custos-test/site-a") && !err.contains("not-the-secret-either"), "{err}");
+    eprintln!("wrong credentials: {err}");
 
     // A damaged object is named by verify, and nothing is restored from it.
     let object =

@@ -71,10 +71,7 @@ impl S3Location {
         for pair in query.split('&').filter(|p| !p.is_empty()) {
             let (k, v) = pair.split_once('=').ok_or_else(|| format!("{pair:?}: expected name=value"))?;
             match k {
-                "endpoint" if v.starts_with("https://") || v.starts_with("http://") => {
-                    location.endpoint = Some(v.trim_end_matches('/').to_owned())
-                }
-                "endpoint" => return Err(format!("endpoint {v:?} is not an http(s) URL")),
+                "endpoint" => location.endpoint = Some(check_endpoint(v)?),
                 "region" if !v.is_empty() && v.bytes().all(|c| c.is_ascii_alphanumeric() || c == b'-') => {
                     location.region = Some(v.to_owned())
                 }
@@ -98,21 +95,51 @@ impl S3Location {
                 }
             }
         }
+        if location.virtual_hosted == Some(true)
+            && location.bucket.contains('.')
+            && location.endpoint.as_deref().is_some_and(|e| e.starts_with("https://"))
+        {
+            return Err("a bucket whose name has dots cannot be reached virtual-hosted over https (the store's \
+                        certificate does not cover it): use style=path"
+                .into());
+        }
         Ok(location)
+    }
+
+    /// The endpoint the client is given: with `style=virtual`, the bucket's
+    /// own host (`https://bucket.oss-cn-hangzhou.aliyuncs.com`), which is
+    /// what `object_store` expects of an endpoint in that style.
+    pub fn client_endpoint(&self) -> Option<String> {
+        let e = self.endpoint.as_ref()?;
+        if self.virtual_hosted != Some(true) {
+            return Some(e.clone());
+        }
+        let (scheme, host) = e.split_once("://")?;
+        Some(format!("{scheme}://{}.{host}", self.bucket))
     }
 
     /// The client: the environment's `AWS_*` settings, then the address's,
     /// then the credentials file's keys.
     pub(super) fn build(&self) -> Result<object_store::aws::AmazonS3, String> {
-        use object_store::{BackoffConfig, RetryConfig};
-        let mut b =
-            object_store::aws::AmazonS3Builder::from_env().with_bucket_name(&self.bucket).with_retry(RetryConfig {
+        use object_store::{BackoffConfig, ClientOptions, RetryConfig};
+        let options = ClientOptions::new()
+            .with_connect_timeout(std::time::Duration::from_secs(10))
+            // One 8 MiB part at about 600 kbit/s.
+            .with_timeout(std::time::Duration::from_secs(120));
+        let mut b = object_store::aws::AmazonS3Builder::from_env()
+            .with_client_options(options)
+            .with_bucket_name(&self.bucket)
+            // Every upload carries its SHA-256, which the store checks (and
+            // which a bucket with Object Lock requires).
+            .with_checksum_algorithm(object_store::aws::Checksum::SHA256)
+            .with_retry(RetryConfig {
                 backoff: BackoffConfig {
                     init_backoff: std::time::Duration::from_millis(100),
                     max_backoff: std::time::Duration::from_secs(15),
                     base: 2.0,
                 },
-                max_retries: 10,
+                // The window below governs, not a count.
+                max_retries: 1000,
                 retry_timeout: std::time::Duration::from_secs(self.retry_secs),
             });
         if std::env::var_os("AWS_REGION").is_none() && std::env::var_os("AWS_DEFAULT_REGION").is_none() {
@@ -121,8 +148,8 @@ impl S3Location {
         if let Some(r) = &self.region {
             b = b.with_region(r);
         }
-        if let Some(e) = &self.endpoint {
-            b = b.with_endpoint(e).with_allow_http(e.starts_with("http://"));
+        if let Some(e) = self.client_endpoint() {
+            b = b.with_allow_http(e.starts_with("http://")).with_endpoint(e);
             b = b.with_virtual_hosted_style_request(self.virtual_hosted.unwrap_or(false));
         } else if let Some(v) = self.virtual_hosted {
             b = b.with_virtual_hosted_style_request(v);
@@ -137,6 +164,33 @@ impl S3Location {
         }
         b.build().map_err(|e| format!("{self}: {}", e.to_string().lines().next().unwrap_or_default()))
     }
+}
+
+/// An endpoint is `http(s)://host[:port]`: no credentials, path, query or
+/// fragment. Plain `http://` only to this machine or a private network
+/// (a session token would cross it in the clear).
+fn check_endpoint(v: &str) -> Result<String, String> {
+    let (scheme, rest) = v.split_once("://").ok_or_else(|| format!("endpoint {v:?} is not an http(s) URL"))?;
+    let host = rest.trim_end_matches('/');
+    if !matches!(scheme, "http" | "https") || host.is_empty() {
+        return Err(format!("endpoint {v:?} is not an http(s) URL"));
+    }
+    if host.contains(['@', '/', '?', '#', ' ']) {
+        return Err("the endpoint is scheme://host[:port] only: credentials never go in the target's address".into());
+    }
+    let name = match host.strip_prefix('[') {
+        Some(v6) => v6.split(']').next().unwrap_or_default(),
+        None => host.split(':').next().unwrap_or_default(),
+    };
+    let private = name == "localhost"
+        || name.parse::<std::net::IpAddr>().is_ok_and(|ip| match ip {
+            std::net::IpAddr::V4(a) => a.is_loopback() || a.is_private(),
+            std::net::IpAddr::V6(a) => a.is_loopback(),
+        });
+    if scheme == "http" && !private {
+        return Err(format!("endpoint {v:?}: plain http only to this machine or a private address; use https"));
+    }
+    Ok(format!("{scheme}://{host}"))
 }
 
 struct Keys {
@@ -203,6 +257,14 @@ mod tests {
         assert_eq!(l.virtual_hosted, Some(false));
         assert_eq!(l.to_string(), "s3://custos-backups/prod/site-a");
         assert_eq!(S3Location::parse("s3://bkt").unwrap().to_string(), "s3://bkt");
+        // Virtual-hosted: the bucket's own host is the client's endpoint.
+        let oss =
+            S3Location::parse("s3://custos-bk/p?endpoint=https://oss-cn-hangzhou.aliyuncs.com&style=virtual").unwrap();
+        assert_eq!(oss.client_endpoint().as_deref(), Some("https://custos-bk.oss-cn-hangzhou.aliyuncs.com"));
+        assert_eq!(l.client_endpoint().as_deref(), Some("http://127.0.0.1:9000"), "path style: as given");
+        for ok in ["http://10.0.0.5:9000", "http://192.168.1.2", "http://[::1]:9000", "http://localhost:9000"] {
+            assert!(S3Location::parse(&format!("s3://bkt/x?endpoint={ok}")).is_ok(), "{ok}");
+        }
         for (bad, says) in [
             ("/srv/backups", "s3://"),
             ("s3://AKIA:secret@bucket/x", "credentials never"),
@@ -212,6 +274,10 @@ mod tests {
             ("s3://ok-bucket/x?secret=1", "not a setting"),
             ("s3://ok-bucket/x?style=odd", "path or virtual"),
             ("s3://ok-bucket/x?timeout=0", "1 to 3600"),
+            ("s3://ok-bucket/x?endpoint=https://AKIA:secret@oss.example.com", "credentials never"),
+            ("s3://ok-bucket/x?endpoint=https://oss.example.com/path", "host[:port] only"),
+            ("s3://ok-bucket/x?endpoint=http://oss.example.com", "plain http"),
+            ("s3://my.bucket/x?endpoint=https://oss.example.com&style=virtual", "style=path"),
         ] {
             let e = S3Location::parse(bad).unwrap_err();
             assert!(e.contains(says), "{bad}: {e}");
