@@ -458,10 +458,8 @@ impl Medium for S3 {
                 } else if let Some(u) = upload {
                     recorded.insert(u.spool);
                 }
-            } else if name.ends_with(".spool") {
-                if older_than(e.metadata().and_then(|m| m.modified()).ok(), 24 * 3600) {
-                    spooled.push((name, e.path()));
-                }
+            } else if name.ends_with(".spool") && older_than(e.metadata().and_then(|m| m.modified()).ok(), 24 * 3600) {
+                spooled.push((name, e.path()));
             }
         }
         for (name, path) in spooled {
