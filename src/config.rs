@@ -431,6 +431,33 @@ mod tests {
     }
 
     #[test]
+    fn a_backup_target_is_one_place_named_plainly() {
+        let resolve = |text: &str| Config::resolve(toml::from_str(text).unwrap(), None, None, None, None);
+        let c = resolve(
+            "backup_target = \"s3://bkt/site-a?endpoint=http://127.0.0.1:9000\"\n\
+                         backup_credentials_file = \"/etc/custos/s3\"",
+        )
+        .unwrap();
+        match c.backup_target {
+            Some(crate::backup::Location::S3(l)) => {
+                assert_eq!(l.credentials_file.as_deref(), Some(Path::new("/etc/custos/s3")))
+            }
+            other => panic!("{other:?}"),
+        }
+        let dir = resolve("backup_dir = \"offsite\"").unwrap().backup_target;
+        assert_eq!(dir, Some(crate::backup::Location::Dir(PathBuf::from("offsite"))), "backup_dir as before");
+        for (bad, says) in [
+            ("backup_dir = \"/a\"\nbackup_target = \"/b\"", "not both"),
+            ("backup_target = \"offsite\"", "absolute path"),
+            ("backup_target = \"S3://bkt\"", "s3://"),
+            ("backup_dir = \"/a\"\nbackup_credentials_file = \"/c\"", "s3://"),
+        ] {
+            let e = resolve(bad).unwrap_err().to_string();
+            assert!(e.contains(says), "{bad}: {e}");
+        }
+    }
+
+    #[test]
     fn kek_rotation_is_in_days_and_at_least_one() {
         let file: FileConfig = toml::from_str("kek_rotation_days = 30").unwrap();
         let c = Config::resolve(file, None, None, None, None).unwrap();

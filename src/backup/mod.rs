@@ -107,3 +107,20 @@ impl From<std::io::Error> for BackupError {
         BackupError::Io(e.to_string())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_target_is_a_bucket_or_a_path_never_a_url_taken_for_a_folder() {
+        assert!(matches!(Location::parse("s3://bucket/x"), Ok(Location::S3(_))));
+        assert_eq!(Location::parse("/mnt/offsite").unwrap(), Location::Dir(PathBuf::from("/mnt/offsite")));
+        assert_eq!(Location::parse("offsite").unwrap(), Location::Dir(PathBuf::from("offsite")));
+        for url in ["S3://bucket/x", "s3:/bucket/x", "https://bucket.oss.example.com/x", "file:///mnt"] {
+            let e = Location::parse(url).unwrap_err();
+            assert!(e.contains("s3://"), "{url}: {e}");
+        }
+        assert!(Location::parse(" ").is_err());
+    }
+}

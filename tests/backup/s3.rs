@@ -206,6 +206,21 @@ fn an_interrupted_upload_goes_on_from_its_next_part() {
     // Written once: a second upload of the same name is refused.
     let again = medium.put_new("objects/big.age", &mut |w| Ok(w.write_all(b"other")?));
     assert!(again.unwrap_err().to_string().contains("never rewritten"));
+
+    // An upload cut off, and meanwhile another writer put the same name:
+    // the next attempt neither resumes over it nor keeps the stopped
+    // upload's spool.
+    relay.cut_after.store(1, Ordering::SeqCst);
+    assert!(medium.put_new("objects/raced.age", &mut |w| Ok(w.write_all(&data)?)).is_err());
+    assert!(spool.join("objects_raced.age.upload").is_file(), "recorded to resume");
+    relay.heal();
+    let other = S3::open(&location, Some(&dir.path().join("other-spool"))).unwrap();
+    other.put_new("objects/raced.age", &mut |w| Ok(w.write_all(b"the other writer's")?)).unwrap();
+    let refused =
+        medium.put_new("objects/raced.age", &mut |_| Err(custos::backup::BackupError::Io("encrypted again".into())));
+    assert!(refused.unwrap_err().to_string().contains("never rewritten"));
+    assert_eq!(std::fs::read(s3.file("resume/objects/raced.age")).unwrap(), b"the other writer's");
+    assert_eq!(std::fs::read_dir(&spool).unwrap().count(), 0, "the stopped upload's record and spool are gone");
 }
 
 fn medium_has(s3: &S3Server, key: &str) -> bool {
