@@ -261,6 +261,10 @@ async fn an_erasure_is_journaled_with_the_backups_before_it_is_done() {
     let (code, out, err) = verify(&target);
     assert_eq!(code, Some(0), "{out}{err}");
     assert!(out.contains("1 journaled"), "{out}");
+    // The nightly check: intact, but no set in the last day.
+    let (code, _, err) = cli(&["backup", "verify", "--from", target.to_str().unwrap(), "--max-age-hours", "24"]);
+    assert_eq!(code, Some(1), "{err}");
+    assert!(err.contains("no set in the last 24 hours: there is none"), "{err}");
     flip_a_byte(&entry, 30);
     let (code, _, err) = verify(&target);
     assert_eq!(code, Some(1));

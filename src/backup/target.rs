@@ -316,6 +316,8 @@ pub struct Damage {
 #[derive(Debug, Default)]
 pub struct VerifyReport {
     pub sets: usize,
+    /// When the newest set whose manifest verifies was made.
+    pub newest: Option<time::OffsetDateTime>,
     /// Journaled destructions and erasures.
     pub journal: usize,
     pub objects: usize,
@@ -328,7 +330,8 @@ pub struct VerifyReport {
 pub fn verify(at: &Location, vkey: Option<&str>) -> Result<VerifyReport, BackupError> {
     let target = Target::open(at, vkey)?;
     let (sets, bad) = target.sets()?;
-    let mut report = VerifyReport { sets: sets.len(), ..Default::default() };
+    let newest = sets.last().map(|s| s.manifest.created_at);
+    let mut report = VerifyReport { sets: sets.len(), newest, ..Default::default() };
     report.damaged.extend(bad);
     let (journal, bad) = target.journal()?;
     report.journal = journal.len();

@@ -71,6 +71,10 @@ pub(super) enum BackupCommand {
         /// The log's verifier key to trust; default the one the target records.
         #[arg(long)]
         verifier_key: Option<String>,
+        /// The nightly check: also exit 1 when the newest set is older than
+        /// this many hours, or there is none.
+        #[arg(long)]
+        max_age_hours: Option<u64>,
     },
 }
 
@@ -162,7 +166,7 @@ pub(super) fn run(command: BackupCommand) -> ExitCode {
                 }
             }
         }
-        BackupCommand::Verify { from, verifier_key } => match verify(&from, verifier_key.as_deref()) {
+        BackupCommand::Verify { from, verifier_key, max_age_hours } => match verify(&from, verifier_key.as_deref()) {
             Ok(r) if r.damaged.is_empty() => {
                 out!(
                     "{} set(s), {} object(s), {} bytes, {} journaled destruction(s): intact",
@@ -171,7 +175,19 @@ pub(super) fn run(command: BackupCommand) -> ExitCode {
                     r.bytes,
                     r.journal
                 );
-                ExitCode::SUCCESS
+                match (max_age_hours, r.newest) {
+                    (None, _) => ExitCode::SUCCESS,
+                    (Some(h), Some(newest))
+                        if time::OffsetDateTime::now_utc() - newest <= time::Duration::hours(h.min(1 << 40) as i64) =>
+                    {
+                        ExitCode::SUCCESS
+                    }
+                    (Some(h), newest) => {
+                        let when = newest.map_or("there is none".to_owned(), |t| format!("it was made at {t}"));
+                        eprintln!("custos: no set in the last {h} hours: {when}");
+                        ExitCode::from(1)
+                    }
+                }
             }
             Ok(r) => {
                 for d in &r.damaged {

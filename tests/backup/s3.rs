@@ -343,7 +343,7 @@ fn a_bucket_target_holds_sets_the_journal_and_the_log_and_restores() {
     assert_eq!(code, Some(0), "{err}");
     assert_eq!(out.lines().count(), 2, "{out}");
     assert!(out.contains(first["backup_id"].as_str().unwrap()) && out.contains(second["backup_id"].as_str().unwrap()));
-    let (code, out, err) = s3cli(&["backup", "verify", "--from", &address]);
+    let (code, out, err) = s3cli(&["backup", "verify", "--from", &address, "--max-age-hours", "1"]);
     assert_eq!(code, Some(0), "{out}{err}");
     assert!(out.contains("2 set(s)") && out.contains("1 journaled"), "{out}");
 
