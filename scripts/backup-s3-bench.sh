@@ -38,13 +38,15 @@ for _ in $(seq 100); do (exec 3<>/dev/tcp/127.0.0.1/18187) 2>/dev/null && break;
 export AWS_ACCESS_KEY_ID=AKIABENCH AWS_SECRET_ACCESS_KEY=bench-secret-key
 bucket="s3://bench/site-a?endpoint=http://127.0.0.1:18187&region=us-east-1"
 
-# One command, timed: wall seconds and peak resident memory.
+# One command, timed: wall seconds, its own CPU seconds (user + system;
+# the rest of the wall time is waiting, for the disk or the S3 server on the
+# same cores), and peak resident memory.
 measure() { # label, command...
   local label="$1"; shift
-  /usr/bin/time -f "%e %M" -o "$work/time" "$@" >"$work/cmd.out" 2>"$work/cmd.err" \
+  /usr/bin/time -f "%e %U %S %M" -o "$work/time" "$@" >"$work/cmd.out" 2>"$work/cmd.err" \
     || { echo "$label failed:"; cat "$work/cmd.err"; exit 1; }
-  read -r secs kb <"$work/time"
-  printf "  %-34s %7.2f s   peak RSS %4d MB\n" "$label" "$secs" "$((kb / 1024))"
+  read -r secs user sys kb <"$work/time"
+  printf "  %-30s %6.2f s   custos CPU %5.2f s   peak RSS %4d MB\n" "$label" "$secs" "$(echo "$user + $sys" | bc)" "$((kb / 1024))"
 }
 for round in 1 2 3; do
   echo "round $round:"

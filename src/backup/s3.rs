@@ -42,7 +42,8 @@ pub const PART_BYTES: usize = 8 << 20;
 
 /// The runtime every S3 request runs on: a small one of its own, so the
 /// blocking callers (a set's thread, the CLI) can wait for a request from
-/// any thread, inside the server's runtime or outside any.
+/// any thread, inside the server's runtime or outside any. Its two threads
+/// run at the lowest priority (`SCHED_BATCH`, nice 19).
 fn runtime() -> Result<&'static tokio::runtime::Runtime, BackupError> {
     static RUNTIME: OnceLock<Result<tokio::runtime::Runtime, String>> = OnceLock::new();
     RUNTIME
@@ -50,6 +51,16 @@ fn runtime() -> Result<&'static tokio::runtime::Runtime, BackupError> {
             tokio::runtime::Builder::new_multi_thread()
                 .worker_threads(2)
                 .thread_name("custos-s3")
+                // At the lowest CPU priority, like the set's own thread: an
+                // upload yields to requests (docs/backup.md).
+                .on_thread_start(|| {
+                    use thread_priority::{NormalThreadSchedulePolicy, ThreadPriority, ThreadSchedulePolicy};
+                    let _ = thread_priority::set_thread_priority_and_policy(
+                        thread_priority::thread_native_id(),
+                        ThreadPriority::Min,
+                        ThreadSchedulePolicy::Normal(NormalThreadSchedulePolicy::Batch),
+                    );
+                })
                 .enable_all()
                 .build()
                 .map_err(|e| e.to_string())
