@@ -38,6 +38,21 @@ pub use target::{verify, Damage, JournalEntry, Known, SetSummary, Target, Verify
 
 use std::path::{Path, PathBuf};
 
+/// Lowers the calling thread's CPU priority to the least there is
+/// (`SCHED_BATCH`, nice 19; on Linux only this thread's). Failing to is no
+/// reason not to back up: it is logged and the set taken all the same.
+pub fn lower_thread_priority() {
+    use thread_priority::{NormalThreadSchedulePolicy, ThreadPriority, ThreadSchedulePolicy};
+    let set = thread_priority::set_thread_priority_and_policy(
+        thread_priority::thread_native_id(),
+        ThreadPriority::Min,
+        ThreadSchedulePolicy::Normal(NormalThreadSchedulePolicy::Batch),
+    );
+    if let Err(e) = set {
+        tracing::warn!(error = ?e, "could not lower the backup thread's priority");
+    }
+}
+
 /// Where a target is: a directory, or a bucket (`s3://bucket/prefix?…`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Location {

@@ -53,14 +53,7 @@ fn runtime() -> Result<&'static tokio::runtime::Runtime, BackupError> {
                 .thread_name("custos-s3")
                 // At the lowest CPU priority, like the set's own thread: an
                 // upload yields to requests (docs/backup.md).
-                .on_thread_start(|| {
-                    use thread_priority::{NormalThreadSchedulePolicy, ThreadPriority, ThreadSchedulePolicy};
-                    let _ = thread_priority::set_thread_priority_and_policy(
-                        thread_priority::thread_native_id(),
-                        ThreadPriority::Min,
-                        ThreadSchedulePolicy::Normal(NormalThreadSchedulePolicy::Batch),
-                    );
-                })
+                .on_thread_start(super::lower_thread_priority)
                 .enable_all()
                 .build()
                 .map_err(|e| e.to_string())

@@ -63,21 +63,6 @@ impl BackupSettings {
     }
 }
 
-/// Lowers the calling thread's CPU priority to the least there is
-/// (`SCHED_BATCH`, nice 19; on Linux only this thread's). Failing to is no
-/// reason not to back up: it is logged and the set taken all the same.
-fn lower_priority() {
-    use thread_priority::{NormalThreadSchedulePolicy, ThreadPriority, ThreadSchedulePolicy};
-    let set = thread_priority::set_thread_priority_and_policy(
-        thread_priority::thread_native_id(),
-        ThreadPriority::Min,
-        ThreadSchedulePolicy::Normal(NormalThreadSchedulePolicy::Batch),
-    );
-    if let Err(e) = set {
-        tracing::warn!(error = ?e, "could not lower the backup thread's priority");
-    }
-}
-
 fn backup_error(e: BackupError) -> ArchiveError {
     ArchiveError::Internal(anyhow::anyhow!("backup: {e}"))
 }
@@ -143,7 +128,7 @@ impl Backups {
             let worker = std::thread::Builder::new()
                 .name("custos-backup".into())
                 .spawn_scoped(scope, || {
-                    lower_priority();
+                    crate::backup::lower_thread_priority();
                     self.take_backup_here(settings)
                 })
                 .map_err(anyhow::Error::from)?;

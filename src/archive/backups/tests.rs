@@ -252,7 +252,7 @@ fn own_nice() -> i32 {
 fn a_set_is_made_at_the_lowest_priority_and_only_its_thread_is_lowered() {
     let before = own_nice();
     let lowered = std::thread::spawn(|| {
-        super::lower_priority();
+        crate::backup::lower_thread_priority();
         own_nice()
     })
     .join()
