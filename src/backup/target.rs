@@ -58,14 +58,14 @@ impl Target {
             }
         }
         medium.mark(JOURNAL)?;
-        let target = Self::with(medium, None)?;
-        if Self::recorded_key(target.medium.as_ref())? != vkey {
+        if Self::recorded_key(medium.as_ref())? != vkey {
             return Err(BackupError::Unreadable(format!(
                 "{} holds the backups of another custos (its verifier key differs); choose another backup target",
-                target.medium.describe()
+                medium.describe()
             )));
         }
-        Ok(target)
+        let verifier = Self::verifier(medium.as_ref(), vkey)?;
+        Ok(Target { medium, verifier })
     }
 
     fn recorded_key(medium: &dyn Medium) -> Result<String, BackupError> {
@@ -91,16 +91,20 @@ impl Target {
 
     fn with(medium: Box<dyn Medium>, vkey: Option<&str>) -> Result<Self, BackupError> {
         let key = match vkey {
-            Some(k) => k.to_owned(),
+            // A copy an auditor verifies with their own key needs its sets only.
+            Some(k) if medium.exists(MARKER)? || medium.has_folder(SETS)? => k.to_owned(),
+            Some(_) => {
+                return Err(BackupError::Unreadable(format!("{} is not a custos backup target", medium.describe())))
+            }
             None => Self::recorded_key(medium.as_ref())?,
         };
-        let verifier = NoteVerifier::parse(&key)
-            .map_err(|_| BackupError::Unreadable(format!("{}: the verifier key does not parse", medium.describe())))?;
-        // A copy an auditor verifies with their own key needs its sets only.
-        if !medium.exists(MARKER)? && !medium.has_folder(SETS)? {
-            return Err(BackupError::Unreadable(format!("{} is not a custos backup target", medium.describe())));
-        }
+        let verifier = Self::verifier(medium.as_ref(), &key)?;
         Ok(Target { medium, verifier })
+    }
+
+    fn verifier(medium: &dyn Medium, key: &str) -> Result<NoteVerifier, BackupError> {
+        NoteVerifier::parse(key)
+            .map_err(|_| BackupError::Unreadable(format!("{}: the verifier key does not parse", medium.describe())))
     }
 
     /// The target as its operator names it (a directory, `s3://bucket/prefix`).
