@@ -31,6 +31,7 @@ pub struct FileConfig {
     pub backup_recipients: Option<Vec<String>>,
     pub backup_at: Option<String>,
     pub backup_keep_days: Option<u32>,
+    pub backup_stream_secs: Option<u64>,
     pub header_read_timeout_secs: Option<u64>,
     pub body_read_timeout_secs: Option<u64>,
     pub max_connections: Option<usize>,
@@ -171,6 +172,9 @@ pub struct Config {
     pub backup_at: DailyAt,
     /// Sets older than this many days are deleted by the nightly job.
     pub backup_keep_days: u32,
+    /// How often the standby stream ships the store's writes to the backup
+    /// target (`backup_stream_secs`); none: no stream (docs/backup.md).
+    pub backup_stream: Option<std::time::Duration>,
     pub bootstrap_token: Option<Secret>,
     /// The second admin's enrollment code at initialisation
     /// (`CUSTOS_BOOTSTRAP_SECOND_ADMIN_CODE`; else generated and printed once).
@@ -258,6 +262,7 @@ impl Config {
             backup_recipients: Vec::new(),
             backup_at: DailyAt { hour: 2, minute: 0, offset: local_offset() },
             backup_keep_days: 35,
+            backup_stream: None,
             bootstrap_token: None,
             bootstrap_second_admin_code: None,
             token_lifetimes: crate::archive::TokenLifetimes::default(),
@@ -330,6 +335,11 @@ impl Config {
         c.backup_recipients = file.backup_recipients.unwrap_or_default();
         if let Some(n) = file.backup_keep_days {
             c.backup_keep_days = n.max(1);
+        }
+        if let Some(n) = file.backup_stream_secs {
+            anyhow::ensure!(c.backup_target.is_some(), "backup_stream_secs needs a backup_target (or backup_dir)");
+            anyhow::ensure!((1..=3600).contains(&n), "backup_stream_secs must be 1 to 3600");
+            c.backup_stream = Some(std::time::Duration::from_secs(n));
         }
         if let Some(at) = &file.backup_at {
             c.backup_at = DailyAt::parse(at, local_offset()).map_err(anyhow::Error::msg)?;

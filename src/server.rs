@@ -17,6 +17,11 @@ use std::sync::Arc;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
+/// How long the store keeps WAL files no memtable needs while the standby
+/// stream ships (shipped ones go at once): how far back the stream can
+/// pick up after an outage of the target.
+const KEEP_WAL_SECS: u64 = 600;
+
 pub struct Running {
     pub addr: SocketAddr,
     /// Set when this start initialised the data directory and generated the
@@ -50,6 +55,9 @@ impl Running {
         self.archive.audit_trail().write_checkpoint_file(&self.checkpoints, None)?;
         if let Some(settings) = self.archive.backups().backup_settings() {
             self.archive.backups().ship_audit(settings)?;
+            if self.archive.backups().superseded().is_none() {
+                self.archive.backups().ship_stream(settings)?;
+            }
         }
         // The writer stops; the alert engine drains what it wrote and ends.
         self.archive.shutdown();
@@ -91,10 +99,11 @@ pub async fn start(config: Config, clock: Arc<dyn Clock>) -> anyhow::Result<Runn
         let _ = std::fs::set_permissions(&config.data_dir, std::fs::Permissions::from_mode(0o700));
     }
     let store: Arc<dyn KvStore> = Arc::new(
-        RocksStore::open_tuned(
+        RocksStore::open_streaming(
             &crate::config::db_dir(&config.data_dir),
             crate::store::AuditCompression::Zstd,
             config.block_cache_bytes,
+            if config.backup_stream.is_some() { KEEP_WAL_SECS } else { 0 },
         )
         .with_context(|| format!("opening the store in {}", config.data_dir.display()))?,
     );
@@ -107,6 +116,7 @@ pub async fn start(config: Config, clock: Arc<dyn Clock>) -> anyhow::Result<Runn
             recipients: crate::archive::BackupSettings::parse_recipients(&config.backup_recipients)?,
             scratch: crate::config::backup_scratch_dir(&config.data_dir),
             keep_days: config.backup_keep_days,
+            wal_archive: config.backup_stream.map(|_| crate::config::db_dir(&config.data_dir).join("archive")),
         }),
         None => None,
     };
@@ -125,6 +135,19 @@ pub async fn start(config: Config, clock: Arc<dyn Clock>) -> anyhow::Result<Runn
         witness: config.witness.clone(),
     };
     let archive = Archive::open(store, master, policy, clock, metrics.clone(), settings)?;
+    // A standby promoted over this directory: it must not serve again.
+    if let Some(settings) = archive.backups().backup_settings() {
+        let backups = archive.backups();
+        if let Some(p) = backups.check_superseded(settings)? {
+            anyhow::bail!(
+                "a standby was promoted over this data directory at {} (lineage {} supersedes this one, {}): \
+                 it must not serve; make it a standby of the new primary or retire it (docs/backup.md)",
+                p.promoted_at,
+                p.lineage,
+                p.supersedes
+            );
+        }
+    }
     let repaired = archive.search_index().repair_index()?;
     if repaired.reindexed + repaired.removed > 0 {
         tracing::info!(
@@ -170,6 +193,9 @@ pub async fn start(config: Config, clock: Arc<dyn Clock>) -> anyhow::Result<Runn
     }
     if config.backup_target.is_some() {
         scheduler.daily("backup", config.backup_at, jobs::backup::job(archive.clone()));
+    }
+    if let Some(every) = config.backup_stream {
+        scheduler.every("standby-stream", every, jobs::backup::stream_job(archive.clone()));
     }
     let state = AppState {
         archive: archive.clone(),

@@ -8,6 +8,8 @@
 mod common;
 #[path = "backup/s3.rs"]
 mod s3;
+#[path = "backup/standby.rs"]
+mod standby;
 
 use common::*;
 use reqwest::{Method, StatusCode};

@@ -25,6 +25,7 @@ pub mod oversight;
 mod records;
 pub mod registers;
 pub mod retention;
+pub mod standby;
 pub mod subjects;
 #[cfg(test)]
 mod testkit;

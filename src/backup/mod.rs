@@ -31,6 +31,7 @@ pub mod medium;
 pub mod s3;
 mod set;
 mod shipping;
+pub mod stream;
 mod target;
 
 pub use set::{FileEntry, Manifest, FORMAT};

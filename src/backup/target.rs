@@ -7,7 +7,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
 
 const MARKER: &str = "custos-backup";
-const FOLDERS: [&str; 5] = [OBJECTS, SETS, JOURNAL, AUDIT, SEGMENT_CHECKPOINTS];
+const FOLDERS: [&str; 7] = [OBJECTS, SETS, JOURNAL, AUDIT, SEGMENT_CHECKPOINTS, STREAM, PROMOTIONS];
 pub(super) const OBJECTS: &str = "objects";
 const SETS: &str = "sets";
 const JOURNAL: &str = "journal";
@@ -15,6 +15,10 @@ pub(super) const AUDIT: &str = "audit";
 /// The log's signed checkpoint after each shipped audit segment
 /// (`<first>-<end>.note`, plain signed notes: sizes and roots, no id).
 pub(super) const SEGMENT_CHECKPOINTS: &str = "audit-checkpoints";
+/// The standby stream's segments and notes (`super::stream`).
+pub(super) const STREAM: &str = "stream";
+/// Promotions of a standby (`super::stream`).
+pub(super) const PROMOTIONS: &str = "promotions";
 
 /// A short summary of a set, for `custos backup list`.
 #[derive(Debug, Clone)]
@@ -105,6 +109,13 @@ impl Target {
     fn verifier(medium: &dyn Medium, key: &str) -> Result<NoteVerifier, BackupError> {
         NoteVerifier::parse(key)
             .map_err(|_| BackupError::Unreadable(format!("{}: the verifier key does not parse", medium.describe())))
+    }
+
+    /// Opens a checkpoint note (a set's) with the target's verifier key.
+    pub fn open_checkpoint(&self, note: &str) -> Result<crate::audit::checkpoint::Checkpoint, BackupError> {
+        self.verifier
+            .open_checkpoint(note)
+            .map_err(|e| BackupError::Damaged { path: "a set's checkpoint".into(), what: format!("signature: {e}") })
     }
 
     /// The target as its operator names it (a directory, `s3://bucket/prefix`).

@@ -232,6 +232,7 @@ fn create(offline: &OfflineArgs, to: Location, recipients: &[String]) -> anyhow:
         target: to,
         recipients: BackupSettings::parse_recipients(recipients)?,
         scratch: crate::config::backup_scratch_dir(&offline.data_dir),
+        wal_archive: None,
         keep_days: 0,
     };
     let m = run_async_value(async { Ok(archive.backups().create_backup_offline(&settings).await?) });

@@ -23,6 +23,7 @@ mod import;
 mod offline;
 mod quorum;
 mod restore;
+mod standby;
 
 use offline::{index_rebuild, retention_run, run_async_value, OfflineArgs};
 
@@ -56,7 +57,11 @@ enum Command {
         master_key_file: Option<PathBuf>,
         #[arg(long = "policies", env = "CUSTOS_POLICIES_DIR")]
         policies_dir: Option<PathBuf>,
+        #[command(flatten)]
+        standby: standby::StandbyArgs,
     },
+    /// Make a stopped standby the primary (docs/backup.md, "A warm standby").
+    Promote(standby::PromoteArgs),
     /// Audit log tools.
     Audit {
         #[command(subcommand)]
@@ -216,16 +221,20 @@ enum PolicyCommand {
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
-        Command::Serve { data_dir, listen, config, master_key_file, policies_dir } => {
+        Command::Serve { data_dir, listen, config, master_key_file, policies_dir, standby } => {
             let file = match config.as_deref().map(FileConfig::load).transpose() {
                 Ok(f) => f.unwrap_or_default(),
                 Err(e) => return fail(&e),
             };
             match Config::resolve(file, data_dir, listen, master_key_file, policies_dir) {
-                Ok(config) => run_async(serve(config)),
+                Ok(config) => match standby.of {
+                    Some(from) => run_async(standby::serve(config, from, standby.verifier_key, shutdown_signal())),
+                    None => run_async(serve(config)),
+                },
                 Err(e) => fail(&e),
             }
         }
+        Command::Promote(args) => standby::promote(&args),
         Command::Audit {
             command:
                 AuditCommand::Verify { data_dir, checkpoint, verifier_key, deep, from_checkpoint: None, witness, quorum },

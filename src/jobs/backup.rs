@@ -16,3 +16,32 @@ pub fn job(archive: Arc<Archive>) -> impl FnMut() -> futures::future::BoxFuture<
         })
     }
 }
+
+/// The standby stream: the store's writes since the last shipment, every
+/// `backup_stream_secs`. A failure is logged once when it starts and once
+/// when shipments go through again (the next tick retries).
+pub fn stream_job(archive: Arc<Archive>) -> impl FnMut() -> futures::future::BoxFuture<'static, ()> {
+    let failing = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    move || {
+        let (archive, failing) = (archive.clone(), failing.clone());
+        Box::pin(async move {
+            let Some(settings) = archive.backups().backup_settings().cloned() else { return };
+            if archive.backups().superseded().is_some() {
+                return;
+            }
+            let a = archive.clone();
+            let shipped = tokio::task::spawn_blocking(move || a.backups().ship_stream(&settings)).await;
+            let failed = match shipped {
+                Ok(Ok(_)) => None,
+                Ok(Err(e)) => Some(e.to_string()),
+                Err(e) => Some(e.to_string()),
+            };
+            let was = failing.swap(failed.is_some(), std::sync::atomic::Ordering::Relaxed);
+            match failed {
+                Some(e) if !was => tracing::error!(error = %e, "the standby stream cannot ship; retrying every tick"),
+                None if was => tracing::info!("the standby stream ships again"),
+                _ => {}
+            }
+        })
+    }
+}

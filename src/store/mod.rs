@@ -123,6 +123,16 @@ pub enum StoreError {
 }
 
 pub type KvPair = (Vec<u8>, Vec<u8>);
+
+/// One atomic write as the store's log recorded it: its first sequence
+/// number, how many numbers it took (one per op) and its ops. What the
+/// standby stream ships and a standby applies, in order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Logged {
+    pub seq: u64,
+    pub count: u64,
+    pub ops: Vec<Op>,
+}
 pub type KvIter<'a> = Box<dyn Iterator<Item = Result<KvPair, StoreError>> + 'a>;
 
 pub trait KvStore: Send + Sync {
@@ -157,6 +167,17 @@ pub trait KvStore: Send + Sync {
     /// A consistent copy of the whole store, as of one instant, in the new
     /// directory `dir` (hard links where the file system allows): what a
     /// backup set is made from. Writes go on meanwhile.
+    /// The sequence number of the last write (0 for a store without one).
+    fn sequence(&self) -> u64 {
+        0
+    }
+    /// The writes from sequence number `from` on, in order, up to about
+    /// `max_bytes`: the first holds `from` (a gap is the caller's to see).
+    /// `Err` when the log no longer reaches back to `from`.
+    fn changes_since(&self, from: u64, max_bytes: usize) -> Result<Vec<Logged>, StoreError> {
+        let _ = max_bytes;
+        Err(StoreError::Backend(format!("this store keeps no log of its writes (asked from {from})")))
+    }
     fn checkpoint(&self, dir: &std::path::Path) -> Result<(), StoreError> {
         Err(StoreError::Backend(format!("this store cannot make a checkpoint in {}", dir.display())))
     }

@@ -18,6 +18,9 @@ use std::path::Path;
 
 pub struct RocksStore {
     db: DB,
+    /// Each column family's id in this database's WAL batches (what
+    /// [`KvStore::changes_since`] names them by).
+    families: Vec<(u32, Cf)>,
 }
 
 fn err(e: rocksdb::Error) -> StoreError {
@@ -97,7 +100,24 @@ impl RocksStore {
     /// Opens with a block cache of `cache_bytes` shared by every column
     /// family (data, index and filter blocks).
     pub fn open_tuned(path: &Path, compression: AuditCompression, cache_bytes: usize) -> Result<Self, StoreError> {
+        Self::open_streaming(path, compression, cache_bytes, 0)
+    }
+
+    /// [`RocksStore::open_tuned`], keeping WAL files that no memtable needs
+    /// any more for up to `keep_wal_secs` (0: deleted at once), so that the
+    /// standby stream ([`KvStore::changes_since`]) can still read what a
+    /// flush made obsolete before it was shipped. The stream deletes them
+    /// itself once shipped (`crate::archive::backups::stream`).
+    pub fn open_streaming(
+        path: &Path,
+        compression: AuditCompression,
+        cache_bytes: usize,
+        keep_wal_secs: u64,
+    ) -> Result<Self, StoreError> {
         let mut opts = Options::default();
+        if keep_wal_secs > 0 {
+            opts.set_wal_ttl_seconds(keep_wal_secs);
+        }
         opts.create_if_missing(true);
         opts.create_missing_column_families(true);
         opts.set_max_background_jobs(2);
@@ -110,7 +130,32 @@ impl RocksStore {
         let cache = rocksdb::Cache::new_lru_cache(cache_bytes);
         let cfs = Cf::ALL.iter().map(|cf| ColumnFamilyDescriptor::new(cf.name(), cf_options(*cf, compression, &cache)));
         let db = DB::open_cf_descriptors(&opts, path, cfs).map_err(err)?;
-        Ok(RocksStore { db })
+        Self::with_families(db)
+    }
+
+    /// Learns each column family's WAL id: RocksDB's Rust binding does not
+    /// expose it, but a batch of one put names it.
+    fn with_families(db: DB) -> Result<Self, StoreError> {
+        struct First(Option<u32>);
+        impl rocksdb::WriteBatchIteratorCf for First {
+            fn put_cf(&mut self, id: u32, _: &[u8], _: &[u8]) {
+                self.0.get_or_insert(id);
+            }
+            fn delete_cf(&mut self, _: u32, _: &[u8]) {}
+            fn merge_cf(&mut self, _: u32, _: &[u8], _: &[u8]) {}
+        }
+        let mut families = Vec::new();
+        for cf in Cf::ALL {
+            let Some(h) = db.cf_handle(cf.name()) else { continue };
+            let mut probe = WriteBatch::default();
+            probe.put_cf(h, b"", b"");
+            let mut first = First(None);
+            probe.iterate_cf(&mut first);
+            if let Some(id) = first.0 {
+                families.push((id, cf));
+            }
+        }
+        Ok(RocksStore { db, families })
     }
 
     /// Opens without taking the lock, for `custos audit verify` next to a
@@ -121,7 +166,7 @@ impl RocksStore {
         // some); a missing one reads as empty through `cf()` erroring.
         let names = DB::list_cf(&opts, path).map_err(err)?;
         let db = DB::open_cf_for_read_only(&opts, path, names, false).map_err(err)?;
-        Ok(RocksStore { db })
+        Self::with_families(db)
     }
 
     /// Flushes every memtable, then reports each column family's live SST
@@ -226,11 +271,76 @@ impl KvStore for RocksStore {
         Ok(())
     }
 
+    fn sequence(&self) -> u64 {
+        self.db.latest_sequence_number()
+    }
+
+    fn changes_since(&self, from: u64, max_bytes: usize) -> Result<Vec<super::Logged>, StoreError> {
+        let mut out = Vec::new();
+        let mut bytes = 0;
+        // The binding yields the batches after the number it is given.
+        for row in self.db.get_updates_since(from.saturating_sub(1)).map_err(err)? {
+            let (seq, batch) = row.map_err(err)?;
+            let count = u64::try_from(batch.len()).unwrap_or(u64::MAX);
+            // The first batch may begin before `from` (it holds it).
+            if seq + count <= from {
+                continue;
+            }
+            let mut ops = Vec::new();
+            let mut odd = None;
+            batch.iterate_cf(&mut Collect { families: &self.families, ops: &mut ops, odd: &mut odd });
+            if let Some(what) = odd {
+                return Err(StoreError::Backend(format!(
+                    "the WAL batch at {seq} holds {what}, which a stream cannot carry"
+                )));
+            }
+            bytes += batch.size_in_bytes();
+            out.push(super::Logged { seq, count, ops });
+            if bytes >= max_bytes {
+                break;
+            }
+        }
+        Ok(out)
+    }
+
     fn checkpoint(&self, dir: &Path) -> Result<(), StoreError> {
         // Flushes the memtables first (RocksDB's default for a checkpoint
         // with WAL size 0), so the copy is SST files, MANIFEST and CURRENT.
         let cp = rocksdb::checkpoint::Checkpoint::new(&self.db).map_err(err)?;
         cp.create_checkpoint(dir).map_err(err)
+    }
+}
+
+/// A WAL batch's operations as [`Op`]s, by column family.
+struct Collect<'a> {
+    families: &'a [(u32, Cf)],
+    ops: &'a mut Vec<Op>,
+    odd: &'a mut Option<String>,
+}
+
+impl Collect<'_> {
+    fn cf(&mut self, id: u32) -> Option<Cf> {
+        let cf = self.families.iter().find(|(i, _)| *i == id).map(|(_, cf)| *cf);
+        if cf.is_none() {
+            self.odd.get_or_insert_with(|| format!("column family {id}, unknown here"));
+        }
+        cf
+    }
+}
+
+impl rocksdb::WriteBatchIteratorCf for Collect<'_> {
+    fn put_cf(&mut self, id: u32, key: &[u8], value: &[u8]) {
+        if let Some(cf) = self.cf(id) {
+            self.ops.push(Op::Put(cf, key.to_vec(), value.to_vec()));
+        }
+    }
+    fn delete_cf(&mut self, id: u32, key: &[u8]) {
+        if let Some(cf) = self.cf(id) {
+            self.ops.push(Op::Delete(cf, key.to_vec()));
+        }
+    }
+    fn merge_cf(&mut self, _: u32, _: &[u8], _: &[u8]) {
+        self.odd.get_or_insert_with(|| "a merge".into());
     }
 }
 
@@ -259,6 +369,23 @@ mod tests {
             .take_while(|l| !l.trim_start().starts_with('['))
             .map(|l| l.trim().to_owned())
             .collect()
+    }
+
+    #[test]
+    fn the_log_of_writes_reads_back_in_order_across_a_flush() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = RocksStore::open_streaming(dir.path(), AuditCompression::Zstd, 8 << 20, 600).unwrap();
+        let put = |k: &str| Op::Put(Cf::Dossiers, k.as_bytes().to_vec(), b"v".to_vec());
+        store.write(&[put("a"), put("b")], true).unwrap();
+        let base = store.sequence();
+        store.write(&[put("c")], true).unwrap();
+        store.checkpoint(&dir.path().join("cp")).unwrap();
+        store.write(&[Op::Delete(Cf::Keys, b"k".to_vec()), put("d")], true).unwrap();
+        let changes = store.changes_since(base + 1, 1 << 20).unwrap();
+        let got: Vec<(u64, u64, usize)> = changes.iter().map(|c| (c.seq, c.count, c.ops.len())).collect();
+        assert_eq!(got, vec![(base + 1, 1, 1), (base + 2, 2, 2)], "{changes:?}");
+        assert_eq!(changes[1].ops[0], Op::Delete(Cf::Keys, b"k".to_vec()));
+        assert_eq!(store.sequence(), base + 3);
     }
 
     #[test]

@@ -43,8 +43,17 @@ pub async fn request_layer(State(state): State<AppState>, mut req: Request, next
         status = tracing::field::Empty,
         latency_ms = tracing::field::Empty,
     );
+    let superseded = path != "/healthz" && state.archive.backups().superseded().is_some();
     let mut resp = match bounded_head(&req) {
         Err(refused) => refused.into_response(),
+        // A standby was promoted over this directory: the new primary
+        // holds the record now (fail closed).
+        Ok(()) if superseded => ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "superseded",
+            "a standby was promoted over this server's data; it no longer serves (docs/backup.md)",
+        )
+        .into_response(),
         Ok(()) => next.run(req).instrument(span.clone()).await,
     };
     if let Some(ctx) = authenticated.0.get().filter(|c| !c.is_audited()) {

@@ -4,6 +4,7 @@
 //! format is `crate::backup`'s.
 
 pub mod restore;
+mod stream;
 
 use crate::archive::certificates::{signed_note, Certificate, CERTIFICATES};
 use crate::archive::gate::Gate;
@@ -38,6 +39,9 @@ pub struct BackupSettings {
     pub scratch: PathBuf,
     /// How long sets are kept (`backup_keep_days`).
     pub keep_days: u32,
+    /// The store's WAL archive (`<db>/archive`) when the standby stream
+    /// ships (`backup_stream_secs`); none: no stream.
+    pub wal_archive: Option<PathBuf>,
 }
 
 impl BackupSettings {
@@ -84,6 +88,11 @@ pub struct Backups {
     settings: Option<BackupSettings>,
     /// One backup or expiry at a time.
     lock: Mutex<()>,
+    /// The next sequence number the standby stream ships (none: not known
+    /// yet), held while a shipment runs.
+    streamed: Mutex<Option<u64>>,
+    /// A promotion over this directory's lineage, once a shipment saw one.
+    superseded: Mutex<Option<crate::backup::stream::Promotion>>,
 }
 
 /// The ports and settings [`Backups`] is made of.
@@ -101,7 +110,20 @@ pub(in crate::archive) struct BackupPorts {
 impl Backups {
     pub(in crate::archive) fn new(p: BackupPorts, settings: Option<BackupSettings>) -> Self {
         let BackupPorts { store, keyring, audit, gate, trail, clock, signer, metrics } = p;
-        Backups { store, keyring, audit, gate, trail, clock, signer, metrics, settings, lock: Mutex::new(()) }
+        Backups {
+            store,
+            keyring,
+            audit,
+            gate,
+            trail,
+            clock,
+            signer,
+            metrics,
+            settings,
+            lock: Mutex::default(),
+            streamed: Mutex::default(),
+            superseded: Mutex::default(),
+        }
     }
 
     pub fn backup_settings(&self) -> Option<&BackupSettings> {
@@ -304,6 +326,12 @@ impl Backups {
         let _one = self.lock.lock().map_err(|_| anyhow::anyhow!("backup lock poisoned"))?;
         let target = settings.open_target(&self.trail.verifier_key()).map_err(backup_error)?;
         let (expired, objects) = target.expire(self.clock.now() - settings.keep()).map_err(backup_error)?;
+        // The stream before the newest set (less an hour) is not needed: a
+        // standby that far behind seeds itself from the set.
+        if let Some(newest) = target.sets().map_err(backup_error)?.0.last() {
+            let before = newest.manifest.created_at - time::Duration::hours(1);
+            target.expire_stream(before.into()).map_err(backup_error)?;
+        }
         if !expired.is_empty() {
             let reason = format!(
                 "expired {} set(s) older than {} days: {}; {objects} object(s) no set holds removed",

@@ -51,6 +51,7 @@ fn live() -> Live {
         target: Location::Dir(dir.path().join("target")),
         recipients: vec![],
         scratch: dir.path().join("scratch"),
+        wal_archive: None,
         keep_days: 30,
     };
     let store = Arc::new(RocksStore::open(&dir.path().join("db")).unwrap());

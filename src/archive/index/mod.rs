@@ -78,7 +78,7 @@ pub struct Indexer {
     store: Arc<dyn KvStore>,
     vault: Arc<Vault>,
     /// None when search is not enabled (the offline CLI).
-    index: Option<SearchIndex>,
+    index: Option<Arc<SearchIndex>>,
 }
 
 impl Indexer {
@@ -101,13 +101,19 @@ impl Indexer {
             }
             Err(e) => return Err(e.into()),
         };
-        let index = Some(SearchIndex::open(dir, zeroize::Zeroizing::new(*key.expose()))?);
+        let index = Some(Arc::new(SearchIndex::open(dir, zeroize::Zeroizing::new(*key.expose()))?));
         Ok(Indexer { store, vault, index })
+    }
+
+    /// The upkeep of an index opened elsewhere (a standby's, which opens
+    /// its vault afresh as the stream shreds keys).
+    pub(in crate::archive) fn over(store: Arc<dyn KvStore>, vault: Arc<Vault>, index: Arc<SearchIndex>) -> Self {
+        Indexer { store, vault, index: Some(index) }
     }
 
     /// The index, when search is enabled.
     pub(in crate::archive) fn index(&self) -> Option<&SearchIndex> {
-        self.index.as_ref()
+        self.index.as_deref()
     }
 
     /// Indexes a version just committed. A failure is logged, not returned:

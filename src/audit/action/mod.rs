@@ -27,6 +27,7 @@ pub enum Action {
     /// `backup.expire`
     BackupExpire,
     /// `backup.restore`
+    BackupPromote,
     BackupRestore,
     /// `certificate.issue`
     CertificateIssue,

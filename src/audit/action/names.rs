@@ -4,7 +4,7 @@ use super::Action;
 
 impl Action {
     /// Every action, in name order.
-    pub const ALL: [Action; 127] = [
+    pub const ALL: [Action; 128] = [
         Action::AssessmentCoverage,
         Action::AssessmentCreate,
         Action::AssessmentList,
@@ -14,6 +14,7 @@ impl Action {
         Action::AuthFail,
         Action::BackupCreate,
         Action::BackupExpire,
+        Action::BackupPromote,
         Action::BackupRestore,
         Action::CertificateIssue,
         Action::CertificateRead,
@@ -146,6 +147,7 @@ impl Action {
             Action::AuthFail => "auth.fail",
             Action::BackupCreate => "backup.create",
             Action::BackupExpire => "backup.expire",
+            Action::BackupPromote => "backup.promote",
             Action::BackupRestore => "backup.restore",
             Action::CertificateIssue => "certificate.issue",
             Action::CertificateRead => "certificate.read",
