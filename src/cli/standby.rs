@@ -83,6 +83,10 @@ pub(super) fn promote(args: &PromoteArgs) -> ExitCode {
                 p.acknowledged
             );
             out!("  erasure journal: {} certificate(s) applied again", p.certificates);
+            if let Some(t) = p.newest_kept {
+                let t = t.format(&time::format_description::well_known::Rfc3339).unwrap_or_default();
+                out!("  newest write kept: {t} (the primary's newest log entry here; later writes are lost)");
+            }
             if let Some(e) = &p.catch_up_error {
                 out!("  WARNING: catching up stopped: {e}");
             }

@@ -35,6 +35,9 @@ pub struct Promoted {
     /// The catch-up's error, when the stream could not be followed to its end.
     pub catch_up_error: Option<String>,
     pub certificates: usize,
+    /// When the newest entry of the primary's log that the standby holds
+    /// was written: writes acknowledged after it are lost (the RPO).
+    pub newest_kept: Option<time::OffsetDateTime>,
     pub took: Duration,
 }
 
@@ -114,6 +117,10 @@ pub fn promote(data_dir: &Path, master_key_file: &Path, accept_loss: bool) -> Re
         .map_err(|e| anyhow::anyhow!("a journal entry does not parse: {e}"))?;
     reapply_journal(standby.store.as_ref(), &certificates)?;
     let store = standby.store.clone();
+    let newest_kept = match store.last(Cf::Audit)? {
+        Some((_, raw)) => Some(AuditEntry::decode(&raw)?.time),
+        None => None,
+    };
     let supersedes = standby.lineage.clone();
     let lineage = format!("lin_{}", ulid::Ulid::new().to_string().to_lowercase());
     store.write(
@@ -170,6 +177,7 @@ pub fn promote(data_dir: &Path, master_key_file: &Path, accept_loss: bool) -> Re
         lost,
         catch_up_error,
         certificates: certificates.len(),
+        newest_kept,
         took,
     })
 }
