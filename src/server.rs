@@ -55,7 +55,7 @@ impl Running {
         self.archive.audit_trail().write_checkpoint_file(&self.checkpoints, None)?;
         if let Some(settings) = self.archive.backups().backup_settings() {
             self.archive.backups().ship_audit(settings)?;
-            if self.archive.backups().superseded().is_none() {
+            if !self.archive.backups().is_superseded() {
                 self.archive.backups().ship_stream(settings)?;
             }
         }

@@ -355,7 +355,7 @@ fn services_depend_downwards_only() {
         &["identity"],
         &["trail"],
         &["index"],
-        &["backups", "witness"],
+        &["backups", "witness", "standby"],
         &["dossiers"],
         &["documents"],
         &["governance", "oversight"],

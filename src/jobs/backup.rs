@@ -26,7 +26,7 @@ pub fn stream_job(archive: Arc<Archive>) -> impl FnMut() -> futures::future::Box
         let (archive, failing) = (archive.clone(), failing.clone());
         Box::pin(async move {
             let Some(settings) = archive.backups().backup_settings().cloned() else { return };
-            if archive.backups().superseded().is_some() {
+            if archive.backups().is_superseded() {
                 return;
             }
             let a = archive.clone();

@@ -43,7 +43,7 @@ pub async fn request_layer(State(state): State<AppState>, mut req: Request, next
         status = tracing::field::Empty,
         latency_ms = tracing::field::Empty,
     );
-    let superseded = path != "/healthz" && state.archive.backups().superseded().is_some();
+    let superseded = state.archive.backups().is_superseded() && path != "/healthz";
     let mut resp = match bounded_head(&req) {
         Err(refused) => refused.into_response(),
         // A standby was promoted over this directory: the new primary

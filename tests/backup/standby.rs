@@ -57,7 +57,10 @@ fn a_standby_follows_the_primary_under_load_and_takes_over_after_a_kill_9() {
     let config = dir.path().join("custos.toml");
     std::fs::write(
         &config,
-        format!("backup_dir = {:?}\nbackup_stream_secs = 1\ncheckpoint_interval_secs = 2\n", target.to_str().unwrap()),
+        format!(
+            "backup_dir = {:?}\nbackup_stream_secs = 1\ncheckpoint_interval_secs = 2\nrate_limit_per_second = 0\n",
+            target.to_str().unwrap()
+        ),
     )
     .unwrap();
     let mut primary = BinaryServer::spawn(serve(&data, &config), &dir.path().join("primary.log"));
@@ -140,20 +143,24 @@ fn a_standby_follows_the_primary_under_load_and_takes_over_after_a_kill_9() {
         };
         tokio::time::sleep(Duration::from_secs(3)).await;
         let mark = OffsetDateTime::now_utc();
-        // A segment shipped over a second after the mark has been applied:
-        // it read the primary's log after every write acknowledged before.
-        until(&client, &sbase, "a segment shipped after the mark", |l| {
-            at(&l["shipped_at"]).is_some_and(|t| t > mark + time::Duration::seconds(1))
-        })
-        .await;
+        // A segment the primary shipped over a second after the mark read
+        // its log after every write acknowledged before the mark.
+        let shipped_after = |target: &Path| {
+            newest_segment(target).and_then(|s| std::fs::metadata(s.with_extension("note")).ok()?.modified().ok())
+        };
+        let started = Instant::now();
+        while shipped_after(&target).is_none_or(|t| OffsetDateTime::from(t) < mark + time::Duration::seconds(1)) {
+            assert!(started.elapsed() < Duration::from_secs(60), "the primary ships no segment");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
         tokio::time::sleep(Duration::from_millis(700)).await;
         primary.kill9();
         load.abort();
         let acked = acked.lock().unwrap().clone();
         let before: Vec<String> = acked.iter().filter(|(_, t)| *t < mark).map(|(id, _)| id.clone()).collect();
         assert!(before.len() >= 3, "writes under load before the mark: {}", before.len());
-        // Whatever was shipped before the kill, applied.
-        tokio::time::sleep(Duration::from_secs(3)).await;
+        // The standby follows (what it has not applied yet, promote takes in).
+        tokio::time::sleep(Duration::from_secs(1)).await;
         let l = lag(&client, &sbase).await;
         assert!(l["error"].is_null(), "the standby follows without error: {l}");
         (before, acked, erased.clone())
@@ -266,4 +273,112 @@ fn a_standby_follows_the_primary_under_load_and_takes_over_after_a_kill_9() {
         "the promoted log verifies against the primary's checkpoint of size {}: {out}{err}",
         newest.0
     );
+}
+
+/// The newest stream segment of the target (its `.seg` file).
+fn newest_segment(target: &Path) -> Option<std::path::PathBuf> {
+    if !target.join("stream").is_dir() {
+        return None;
+    }
+    let mut segs: Vec<_> = files_under(&target.join("stream"))
+        .into_iter()
+        .filter(|p| p.extension().is_some_and(|x| x == "seg"))
+        .filter(|p| p.with_extension("note").is_file())
+        .collect();
+    segs.sort();
+    segs.pop()
+}
+
+async fn a_new_segment(target: &Path, after: Option<&std::path::PathBuf>) -> std::path::PathBuf {
+    let started = Instant::now();
+    loop {
+        if let Some(s) = newest_segment(target).filter(|s| Some(s) != after) {
+            return s;
+        }
+        assert!(started.elapsed() < Duration::from_secs(30), "no new stream segment in {}", target.display());
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// A standby applies nothing it cannot verify (a segment that is not what
+/// its signed note names, a verifier key not the primary's), and a primary
+/// still running when its standby is promoted stops serving.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_standby_refuses_what_it_cannot_verify_and_a_superseded_primary_stops_serving() {
+    use custos::archive::standby::{promote, Lag, Standby};
+    let dir = tempfile::tempdir().unwrap();
+    let target = dir.path().join("offsite");
+    let t = target.clone();
+    let app = spawn_app_in(dir, move |c| {
+        c.backup_target = Some(custos::backup::Location::Dir(t));
+        c.backup_stream = Some(Duration::from_secs(1));
+    })
+    .await;
+    let (sid, service) = app.principal(&["service"], "华东").await;
+    let (_, compliance) = app.principal(&["compliance"], "").await;
+    let (id, _) = app.create_ok(&service, "service_delivery", &fixture(0, &sid)).await;
+    let vkey = app.get(&compliance, None, "/v1/audit/verifier-key").await.text().await.unwrap().trim().to_owned();
+    let first = a_new_segment(&target, None).await;
+    let master = app.data_dir().with_extension("master-key");
+    let standby_dir = tempfile::tempdir().unwrap();
+    let sdata = standby_dir.path().join("standby");
+    let at = custos::backup::Location::Dir(target.clone());
+    let lag: Arc<Mutex<Lag>> = Arc::default();
+
+    // Another log's verifier key: nothing is seeded.
+    let origin = vkey.split('+').next().unwrap().to_owned();
+    let other = custos::audit::checkpoint::NoteSigner::from_seed(&origin, &[7; 32]).unwrap().verifier_key();
+    assert_ne!(other, vkey);
+    let (a, d, m, l) = (at.clone(), sdata.clone(), master.clone(), lag.clone());
+    let refused = tokio::task::spawn_blocking(move || Standby::open(&a, &d, &m, &other, l).err()).await.unwrap();
+    let why = refused.expect("a standby of another log's key is refused").to_string();
+    assert!(why.contains("signature"), "{why}");
+    let _ = std::fs::remove_dir_all(&sdata);
+
+    let (a, d, m, l, k) = (at.clone(), sdata.clone(), master.clone(), lag.clone(), vkey.clone());
+    let mut standby = tokio::task::spawn_blocking(move || Standby::open(&a, &d, &m, &k, l).unwrap()).await.unwrap();
+    // A segment whose bytes are not what its signed note names.
+    app.create_ok(&service, "service_delivery", &fixture(1, &sid)).await;
+    let seg = a_new_segment(&target, Some(&first)).await;
+    let good = std::fs::read(&seg).unwrap();
+    let mut bad = good.clone();
+    let last = bad.len() - 1;
+    bad[last] ^= 1;
+    std::fs::write(&seg, &bad).unwrap();
+    let (mut standby, refused) = tokio::task::spawn_blocking(move || {
+        let r = standby.follow();
+        (standby, r)
+    })
+    .await
+    .unwrap();
+    let why = refused.expect_err("a damaged segment is refused").to_string();
+    assert!(why.contains("not what its signed note names"), "{why}");
+    assert!(lag.lock().unwrap().error.as_deref().is_some_and(|e| e.contains("signed note")), "shown in the lag");
+    std::fs::write(&seg, &good).unwrap();
+    let (standby, applied) = tokio::task::spawn_blocking(move || {
+        let r = standby.follow();
+        (standby, r)
+    })
+    .await
+    .unwrap();
+    assert!(applied.unwrap() > 0, "the intact segment applies");
+    assert!(lag.lock().unwrap().error.is_none());
+    drop(standby);
+
+    // Promoted while the primary runs: the primary stops serving.
+    let (d, m) = (sdata.clone(), master.clone());
+    tokio::task::spawn_blocking(move || promote(&d, &m, true).map_err(|e| format!("{e:?}")).unwrap()).await.unwrap();
+    let started = Instant::now();
+    loop {
+        let r = app.get(&service, Some("service_delivery"), &format!("/v1/dossiers/{id}")).await;
+        if r.status() == StatusCode::SERVICE_UNAVAILABLE {
+            let p: Value = r.json().await.unwrap();
+            assert!(p["type"].as_str().unwrap().ends_with("/superseded"), "{p}");
+            break;
+        }
+        assert!(started.elapsed() < Duration::from_secs(30), "the superseded primary still serves");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let health = app.client.get(format!("{}/healthz", app.base)).send().await.unwrap();
+    assert_eq!(health.status(), StatusCode::OK, "health still answers");
 }

@@ -91,8 +91,12 @@ pub struct Backups {
     /// The next sequence number the standby stream ships (none: not known
     /// yet), held while a shipment runs.
     streamed: Mutex<Option<u64>>,
-    /// A promotion over this directory's lineage, once a shipment saw one.
-    superseded: Mutex<Option<crate::backup::stream::Promotion>>,
+    /// The target the stream ships to, opened once (a bucket answers each
+    /// opening with requests).
+    stream_target: Mutex<Option<Target>>,
+    /// Set once a shipment saw a promotion over this directory's lineage
+    /// (read by every request, without a lock).
+    is_superseded: std::sync::atomic::AtomicBool,
 }
 
 /// The ports and settings [`Backups`] is made of.
@@ -122,7 +126,8 @@ impl Backups {
             settings,
             lock: Mutex::default(),
             streamed: Mutex::default(),
-            superseded: Mutex::default(),
+            stream_target: Mutex::default(),
+            is_superseded: std::sync::atomic::AtomicBool::new(false),
         }
     }
 

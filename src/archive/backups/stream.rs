@@ -37,7 +37,7 @@ impl Backups {
 
     /// Ships the writes since the last shipment (blocking). Returns how many
     /// writes went. Refuses once a standby was promoted over this
-    /// directory's lineage ([`Backups::superseded`]).
+    /// directory's lineage ([`Backups::is_superseded`]).
     pub fn ship_stream(&self, settings: &BackupSettings) -> Result<u64, ArchiveError> {
         let Some(archive_dir) = &settings.wal_archive else { return Ok(0) };
         let mut next = self.streamed.lock().map_err(|_| anyhow::anyhow!("stream lock poisoned"))?;
@@ -50,15 +50,15 @@ impl Backups {
                 self.lineage()?.ok_or_else(|| anyhow::anyhow!("a set made no lineage"))?
             }
         };
-        let target = {
+        let mut opened = self.stream_target.lock().map_err(|_| anyhow::anyhow!("stream lock poisoned"))?;
+        if opened.is_none() {
             let _one = self.lock.lock().map_err(|_| anyhow::anyhow!("backup lock poisoned"))?;
-            settings.open_target(&vkey).map_err(backup_error)?
-        };
+            *opened = Some(settings.open_target(&vkey).map_err(backup_error)?);
+        }
+        let target = opened.as_ref().ok_or_else(|| anyhow::anyhow!("the stream's target is not open"))?;
         if let Some(p) = target.superseded(&lineage).map_err(backup_error)? {
             tracing::error!(lineage = %lineage, promoted = %p.lineage, "a standby was promoted over this data directory: it must not serve");
-            if let Ok(mut s) = self.superseded.lock() {
-                *s = Some(p);
-            }
+            self.is_superseded.store(true, std::sync::atomic::Ordering::Release);
             return Err(ArchiveError::Conflict("a standby was promoted over this data directory".into()));
         }
         let from = match *next {
@@ -92,7 +92,7 @@ impl Backups {
             *next = Some(at);
         }
         *next = Some(at);
-        drop(next);
+        drop((next, opened));
         // WAL files kept for the stream that hold nothing newer than this
         // shipment's start are shipped: they go now rather than at their TTL
         // (they hold wrapped keys an erasure may have shredded since).
@@ -100,9 +100,10 @@ impl Backups {
         Ok(shipped)
     }
 
-    /// The promotion that superseded this directory, once a shipment saw it.
-    pub fn superseded(&self) -> Option<Promotion> {
-        self.superseded.lock().ok().and_then(|s| s.clone())
+    /// Whether a shipment saw a promotion over this directory (read by
+    /// every request: an atomic load).
+    pub fn is_superseded(&self) -> bool {
+        self.is_superseded.load(std::sync::atomic::Ordering::Acquire)
     }
 
     /// Whether a promotion supersedes this directory's lineage, read from

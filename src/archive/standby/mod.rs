@@ -35,6 +35,10 @@ use time::OffsetDateTime;
 const SOURCE: &[u8] = b"standby/source";
 const VERIFIER: &[u8] = b"standby/verifier_key";
 const APPLIED: &[u8] = b"standby/applied";
+/// The audit tree head verified so far (size u64, root, 32 bytes) and the
+/// end of the last shipped checkpoint compared (u64): a restart (and
+/// `promote`) goes on from there instead of from the set.
+const VERIFIED: &[u8] = b"standby/verified";
 
 /// What `GET /v1/standby` answers: how far behind the primary this is.
 #[derive(Debug, Clone, Default, Serialize)]
@@ -105,6 +109,19 @@ impl Standby {
         vkey: &str,
         lag: Arc<Mutex<Lag>>,
     ) -> anyhow::Result<Self> {
+        Self::open_with(from, data_dir, master_key_file, vkey, lag, true)
+    }
+
+    /// [`Standby::open`]; `repair_index`: bring the search index in step
+    /// with the store first (a promotion leaves that to the server's start).
+    fn open_with(
+        from: &Location,
+        data_dir: &Path,
+        master_key_file: &Path,
+        vkey: &str,
+        lag: Arc<Mutex<Lag>>,
+        repair_index: bool,
+    ) -> anyhow::Result<Self> {
         let db = crate::config::db_dir(data_dir);
         let target = Target::open(from, Some(vkey)).map_err(damaged)?;
         let identity = MasterKey::load(master_key_file)?;
@@ -136,8 +153,16 @@ impl Standby {
             .get(Cf::System, keys::DB_LINEAGE)?
             .map(|v| String::from_utf8_lossy(&v).into_owned())
             .ok_or_else(|| anyhow::anyhow!("the standby's set has no lineage"))?;
-        let trusted = newest_set_checkpoint(&target, &lineage)?;
-        let index = open_index(&store, data_dir, master_key_file)?;
+        let mut trusted = newest_set_checkpoint(&target, &lineage)?;
+        let mut bound = 0;
+        if let Some(raw) = store.get(Cf::System, VERIFIED)?.filter(|r| r.len() == 48) {
+            let size = u64::from_be_bytes(raw[..8].try_into()?);
+            if size >= trusted.size {
+                trusted = Checkpoint { size, root: raw[8..40].try_into()?, ..trusted };
+                bound = u64::from_be_bytes(raw[40..].try_into()?);
+            }
+        }
+        let index = open_index(&store, data_dir, master_key_file, repair_index)?;
         let mut standby = Standby {
             target,
             data_dir: data_dir.to_owned(),
@@ -146,7 +171,7 @@ impl Standby {
             lineage,
             applied,
             trusted,
-            bound: 0,
+            bound,
             ahead: BTreeMap::new(),
             journaled: BTreeSet::new(),
             index,
@@ -260,6 +285,10 @@ impl Standby {
             );
             self.bound = end;
         }
+        let mut verified = self.trusted.size.to_be_bytes().to_vec();
+        verified.extend_from_slice(&self.trusted.root);
+        verified.extend_from_slice(&self.bound.to_be_bytes());
+        self.store.write(&[Op::Put(Cf::System, VERIFIED.to_vec(), verified)], true)?;
         Ok(())
     }
 
@@ -376,6 +405,7 @@ fn open_index(
     store: &Arc<dyn KvStore>,
     data_dir: &Path,
     master_key_file: &Path,
+    repair: bool,
 ) -> anyhow::Result<Option<Arc<SearchIndex>>> {
     let keyring = Arc::new(standby_keyring(store, master_key_file)?);
     let key = match keyring.get(&KeyRef::BlindIndex) {
@@ -384,6 +414,9 @@ fn open_index(
         Err(e) => return Err(e.into()),
     };
     let ix = Arc::new(SearchIndex::open(&crate::config::index_dir(data_dir), zeroize::Zeroizing::new(*key.expose()))?);
+    if !repair {
+        return Ok(Some(ix));
+    }
     let vault =
         Arc::new(crate::archive::vault::Vault::new(store.clone(), keyring, Arc::new(crate::clock::SystemClock)));
     let repaired = Indexer::over(store.clone(), vault, ix.clone()).repair_index()?;

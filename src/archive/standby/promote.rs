@@ -129,6 +129,7 @@ pub fn promote(data_dir: &Path, master_key_file: &Path, accept_loss: bool) -> Re
             Op::Delete(Cf::System, SOURCE.to_vec()),
             Op::Delete(Cf::System, VERIFIER.to_vec()),
             Op::Delete(Cf::System, APPLIED.to_vec()),
+            Op::Delete(Cf::System, super::VERIFIED.to_vec()),
         ],
         true,
     )?;
