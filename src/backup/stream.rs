@@ -228,7 +228,7 @@ impl Target {
             .map_err(|_| damaged("not an age file"))?
             .decrypt(std::iter::once(identity))
             .map_err(|_| damaged("cannot be decrypted with this key"))?
-            .take(4 * MAX_SEGMENT_BYTES)
+            .take(MAX_SEGMENT_BYTES)
             .read_to_end(&mut plain)
             .map_err(|_| damaged("decryption failed"))?;
         let changes = decode(&plain).ok_or_else(|| damaged("does not parse"))?;

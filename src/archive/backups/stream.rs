@@ -70,9 +70,10 @@ impl Backups {
         };
         let recipients = self.recipients(settings);
         let mut at = from;
-        let mut shipped = 0;
+        let (mut shipped, mut caught_up) = (0, false);
         for _ in 0..SEGMENTS_PER_SHIPMENT {
             if at > self.store.sequence() {
+                caught_up = true;
                 break;
             }
             let changes = match self.store.changes_since(at, (MAX_SEGMENT_BYTES / 4) as usize) {
@@ -85,7 +86,10 @@ impl Backups {
                     return Ok(shipped);
                 }
             };
-            let Some(end) = changes.last().map(|c| c.seq + c.count.max(1)) else { break };
+            let Some(end) = changes.last().map(|c| c.seq + c.count.max(1)) else {
+                caught_up = true;
+                break;
+            };
             target.put_stream(&lineage, &changes, &recipients, &self.signer, self.clock.now()).map_err(backup_error)?;
             shipped += changes.iter().map(|c| c.count).sum::<u64>();
             at = end;
@@ -93,10 +97,13 @@ impl Backups {
         }
         *next = Some(at);
         drop((next, opened));
-        // WAL files kept for the stream that hold nothing newer than this
-        // shipment's start are shipped: they go now rather than at their TTL
-        // (they hold wrapped keys an erasure may have shredded since).
-        remove_shipped_wal(archive_dir, started);
+        // Caught up, every WAL file kept for the stream that holds nothing
+        // newer than this shipment's start is shipped: they go now rather
+        // than at their TTL (they hold wrapped keys an erasure may have
+        // shredded since).
+        if caught_up {
+            remove_shipped_wal(archive_dir, started);
+        }
         Ok(shipped)
     }
 

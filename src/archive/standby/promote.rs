@@ -76,8 +76,9 @@ pub fn promote(data_dir: &Path, master_key_file: &Path, accept_loss: bool) -> Re
         (text(&store, SOURCE)?, text(&store, VERIFIER)?)
     };
     let from = Location::parse(&from).map_err(anyhow::Error::msg)?;
-    let mut standby =
-        Standby::open(&from, data_dir, master_key_file, &vkey, Arc::new(std::sync::Mutex::new(Lag::default())))?;
+    let lag = Arc::new(std::sync::Mutex::new(Lag::default()));
+    // The index is checked by the promoted server's start, not twice.
+    let mut standby = Standby::open_with(&from, data_dir, master_key_file, &vkey, lag, false)?;
     // Everything shipped since the standby stopped.
     let catch_up_error = standby.follow().err().map(|e| e.to_string());
     let master = MasterKey::load(master_key_file)?;
