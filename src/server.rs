@@ -138,7 +138,13 @@ pub async fn start(config: Config, clock: Arc<dyn Clock>) -> anyhow::Result<Runn
     // A standby promoted over this directory: it must not serve again.
     if let Some(settings) = archive.backups().backup_settings() {
         let backups = archive.backups();
-        if let Some(p) = backups.check_superseded(settings)? {
+        // An unreachable target does not stop the start (the stream's
+        // shipments look again every tick); a promotion on record does.
+        let seen = backups.check_superseded(settings).unwrap_or_else(|e| {
+            tracing::warn!(error = %e, "cannot look for a promotion in the backup target at start-up");
+            None
+        });
+        if let Some(p) = seen {
             anyhow::bail!(
                 "a standby was promoted over this data directory at {} (lineage {} supersedes this one, {}): \
                  it must not serve; make it a standby of the new primary or retire it (docs/backup.md)",

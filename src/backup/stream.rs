@@ -123,7 +123,7 @@ fn decode(mut rest: &[u8]) -> Option<Vec<Logged>> {
         if n > rest.len() / 7 + 1 {
             return None;
         }
-        let mut ops = Vec::with_capacity(n);
+        let mut ops = Vec::new();
         for _ in 0..n {
             let head = take(&mut rest, 2)?;
             let name = std::str::from_utf8(take(&mut rest, usize::from(head[1]))?).ok()?;
@@ -158,8 +158,14 @@ impl Target {
         let (Some(a), Some(b)) = (changes.first(), changes.last()) else {
             return Err(BackupError::Io("an empty stream segment".into()));
         };
-        let (first, last) = (a.seq, b.seq + b.count.max(1) - 1);
-        let stored = self.medium.put_new(&name_of(lineage, first, last, "seg"), &mut |f| {
+        let (first, last) = (a.seq, b.seq.saturating_add(b.count.max(1)) - 1);
+        let seg = name_of(lineage, first, last, "seg");
+        // A segment left without its note (a failed shipment) does not
+        // exist: it is written again (this primary alone writes its lineage).
+        if self.medium.exists(&seg)? && !self.medium.exists(&name_of(lineage, first, last, "note"))? {
+            self.medium.delete(&seg)?;
+        }
+        let stored = self.medium.put_new(&seg, &mut |f| {
             let encryptor =
                 age::Encryptor::with_recipients(recipients.iter().map(|r| r.as_ref() as &dyn age::Recipient))
                     .map_err(|e| BackupError::Io(format!("age: {e}")))?;
@@ -233,7 +239,7 @@ impl Target {
             .map_err(|_| damaged("decryption failed"))?;
         let changes = decode(&plain).ok_or_else(|| damaged("does not parse"))?;
         let spans = changes.first().map(|c| c.seq) == Some(note.first)
-            && changes.last().map(|c| c.seq + c.count.max(1) - 1) == Some(note.last);
+            && changes.last().map(|c| c.seq.saturating_add(c.count.max(1)) - 1) == Some(note.last);
         if !spans {
             return Err(damaged("holds other writes than its note names"));
         }

@@ -282,8 +282,9 @@ impl KvStore for RocksStore {
         for row in self.db.get_updates_since(from.saturating_sub(1)).map_err(err)? {
             let (seq, batch) = row.map_err(err)?;
             let count = u64::try_from(batch.len()).unwrap_or(u64::MAX);
-            // The first batch may begin before `from` (it holds it).
-            if seq + count <= from {
+            // The first batch may begin before `from` (it holds it); an
+            // empty batch takes no sequence number and carries nothing.
+            if count == 0 || seq.saturating_add(count) <= from {
                 continue;
             }
             let mut ops = Vec::new();

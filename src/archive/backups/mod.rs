@@ -300,6 +300,14 @@ impl Backups {
             }
         }
         let mut next = target.shipped_end().map_err(backup_error)?;
+        if next > head {
+            return Err(anyhow::anyhow!(
+                "the target's shipped audit log ({next} entries) is ahead of this log ({head}): another log \
+                 (the primary a promotion with --accept-loss took over from) shipped there; give this server a new \
+                 backup target"
+            )
+            .into());
+        }
         let start = next;
         while next < head {
             let end = head.min(next + PER_SEGMENT);
@@ -331,8 +339,8 @@ impl Backups {
         let _one = self.lock.lock().map_err(|_| anyhow::anyhow!("backup lock poisoned"))?;
         let target = settings.open_target(&self.trail.verifier_key()).map_err(backup_error)?;
         let (expired, objects) = target.expire(self.clock.now() - settings.keep()).map_err(backup_error)?;
-        // The stream before the newest set (less an hour) is not needed: a
-        // standby that far behind seeds itself from the set.
+        // The stream before the newest set (less an hour) is not needed to
+        // seed a standby; one that far behind is seeded again (backup.md).
         if let Some(newest) = target.sets().map_err(backup_error)?.0.last() {
             let before = newest.manifest.created_at - time::Duration::hours(1);
             target.expire_stream(before.into()).map_err(backup_error)?;

@@ -63,9 +63,16 @@ impl Backups {
         }
         let from = match *next {
             Some(n) => n,
+            // Where the stream stopped, by its newest signed note (a name
+            // alone is not trusted), unless it claims writes this store
+            // does not have: then a new base.
             None => match target.stream_segments(&lineage).map_err(backup_error)?.last() {
-                Some(&(_, last)) => last + 1,
-                None => self.stream_base(settings)?,
+                Some(&(first, last))
+                    if last <= self.store.sequence() && target.stream_note(&lineage, first, last).is_ok() =>
+                {
+                    last + 1
+                }
+                _ => self.stream_base(settings)?,
             },
         };
         let recipients = self.recipients(settings);
@@ -86,10 +93,10 @@ impl Backups {
                     return Ok(shipped);
                 }
             };
-            let Some(end) = changes.last().map(|c| c.seq + c.count.max(1)) else {
-                caught_up = true;
-                break;
-            };
+            // Nothing read although the store has written past `at`: the
+            // log could not be read there now; the next tick tries again
+            // (and no WAL file is removed meanwhile).
+            let Some(end) = changes.last().map(|c| c.seq.saturating_add(c.count)) else { break };
             target.put_stream(&lineage, &changes, &recipients, &self.signer, self.clock.now()).map_err(backup_error)?;
             shipped += changes.iter().map(|c| c.count).sum::<u64>();
             at = end;
@@ -102,7 +109,8 @@ impl Backups {
         // than at their TTL (they hold wrapped keys an erasure may have
         // shredded since).
         if caught_up {
-            remove_shipped_wal(archive_dir, started);
+            // A margin for file times coarser than the clock.
+            remove_shipped_wal(archive_dir, started - std::time::Duration::from_secs(2));
         }
         Ok(shipped)
     }

@@ -126,17 +126,16 @@ impl Standby {
         let target = Target::open(from, Some(vkey)).map_err(damaged)?;
         let identity = MasterKey::load(master_key_file)?;
         let fresh = !db.exists();
-        if fresh {
-            seed(&target, &db, &identity)?;
-        }
+        let seeded = if fresh { Some(seed(&target, &db, &identity)?) } else { None };
         let store: Arc<dyn KvStore> = Arc::new(RocksStore::open(&db)?);
-        if fresh {
+        if let Some(from_set) = seeded {
             let applied = store.sequence();
             store.write(
                 &[
                     Op::Put(Cf::System, SOURCE.to_vec(), from.to_string().into_bytes()),
                     Op::Put(Cf::System, VERIFIER.to_vec(), vkey.as_bytes().to_vec()),
                     Op::Put(Cf::System, APPLIED.to_vec(), applied.to_be_bytes().to_vec()),
+                    Op::Put(Cf::System, VERIFIED.to_vec(), verified_record(&from_set, 0)),
                 ],
                 true,
             )?;
@@ -153,15 +152,19 @@ impl Standby {
             .get(Cf::System, keys::DB_LINEAGE)?
             .map(|v| String::from_utf8_lossy(&v).into_owned())
             .ok_or_else(|| anyhow::anyhow!("the standby's set has no lineage"))?;
-        let mut trusted = newest_set_checkpoint(&target, &lineage)?;
-        let mut bound = 0;
-        if let Some(raw) = store.get(Cf::System, VERIFIED)?.filter(|r| r.len() == 48) {
-            let size = u64::from_be_bytes(raw[..8].try_into()?);
-            if size >= trusted.size {
-                trusted = Checkpoint { size, root: raw[8..40].try_into()?, ..trusted };
-                bound = u64::from_be_bytes(raw[40..].try_into()?);
-            }
-        }
+        // Where the log's verification goes on from: the seed set's signed
+        // checkpoint, then each tree head verified from it.
+        let raw = store
+            .get(Cf::System, VERIFIED)?
+            .filter(|r| r.len() == 48)
+            .ok_or_else(|| anyhow::anyhow!("the standby records no verified audit head: seed a new standby"))?;
+        let trusted = Checkpoint {
+            origin: String::new(),
+            size: u64::from_be_bytes(raw[..8].try_into()?),
+            root: raw[8..40].try_into()?,
+            extensions: Vec::new(),
+        };
+        let bound = u64::from_be_bytes(raw[40..].try_into()?);
         let index = open_index(&store, data_dir, master_key_file, repair_index)?;
         let mut standby = Standby {
             target,
@@ -207,12 +210,37 @@ impl Standby {
                 l.state = "following";
                 l.caught_up_at = Some(OffsetDateTime::now_utc());
             }),
-            Err(e) => self.publish(Some(e.to_string()), |_| {}),
+            Err(e) => self.publish(Some(e.to_string()), |l| l.state = "stopped"),
         }
         result
     }
 
     fn follow_once(&mut self) -> anyhow::Result<u64> {
+        let (mut writes, mut dossiers, mut subjects) = (0, BTreeSet::new(), BTreeSet::new());
+        let applied = self.apply_segments(&mut writes, &mut dossiers, &mut subjects);
+        // Whatever was applied, even when a later segment failed: the
+        // journal again (a key a segment put back for an erased person goes
+        // again), and the log checked up to what is here.
+        let journal = self.apply_journal(writes > 0);
+        let log = self.check_log();
+        applied?;
+        journal?;
+        log?;
+        for sid in &subjects {
+            dossiers.extend(crate::archive::records::SUBJECT_LINKS.members(self.store.as_ref(), sid)?);
+        }
+        self.follow_index(&dossiers)?;
+        Ok(writes)
+    }
+
+    /// Applies the stream's new segments in order, each in one atomic write
+    /// with the position; stops at the first that does not verify.
+    fn apply_segments(
+        &mut self,
+        writes: &mut u64,
+        dossiers: &mut BTreeSet<DossierId>,
+        subjects: &mut BTreeSet<SubjectId>,
+    ) -> anyhow::Result<()> {
         let segments: Vec<(u64, u64)> = self
             .target
             .stream_segments(&self.lineage)
@@ -221,7 +249,6 @@ impl Standby {
             .filter(|s| s.1 > self.applied)
             .collect();
         let identity = MasterKey::load(&self.master_key_file)?;
-        let (mut writes, mut dossiers, mut subjects) = (0, BTreeSet::new(), BTreeSet::new());
         for (first, last) in segments {
             if first > self.applied + 1 {
                 anyhow::bail!(
@@ -234,11 +261,12 @@ impl Standby {
             let changes = self.target.stream_segment(&note, identity.identity()).map_err(damaged)?;
             let mut ops = Vec::new();
             let mut at = self.applied;
-            for c in changes.into_iter().filter(|c| c.seq + c.count.max(1) - 1 > self.applied) {
+            let end = |c: &crate::store::Logged| c.seq.saturating_add(c.count.max(1)) - 1;
+            for c in changes.into_iter().filter(|c| end(c) > self.applied) {
                 anyhow::ensure!(c.seq == at + 1, "stream segment {first}-{last}: writes out of order at {}", c.seq);
-                at = c.seq + c.count.max(1) - 1;
+                at = end(&c);
                 for op in &c.ops {
-                    touched(op, &mut dossiers, &mut subjects);
+                    touched(op, dossiers, subjects);
                     if let Op::Put(Cf::Disposition, k, _) = op {
                         self.ahead.retain(|id, _| keys::certificate(id) != *k);
                     }
@@ -247,20 +275,14 @@ impl Standby {
             }
             ops.push(Op::Put(Cf::System, APPLIED.to_vec(), at.to_be_bytes().to_vec()));
             self.store.write(&ops, true)?;
-            writes += at - self.applied;
+            *writes += at - self.applied;
             self.applied = at;
             self.publish(None, |l| {
                 l.shipped_at = Some(note.shipped_at);
                 l.segments_applied += 1;
             });
         }
-        self.check_log()?;
-        self.apply_journal(writes > 0)?;
-        for sid in &subjects {
-            dossiers.extend(crate::archive::records::SUBJECT_LINKS.members(self.store.as_ref(), sid)?);
-        }
-        self.follow_index(&dossiers)?;
-        Ok(writes)
+        Ok(())
     }
 
     /// Verifies the audit log from the last trusted tree head to the
@@ -285,9 +307,7 @@ impl Standby {
             );
             self.bound = end;
         }
-        let mut verified = self.trusted.size.to_be_bytes().to_vec();
-        verified.extend_from_slice(&self.trusted.root);
-        verified.extend_from_slice(&self.bound.to_be_bytes());
+        let verified = verified_record(&self.trusted, self.bound);
         self.store.write(&[Op::Put(Cf::System, VERIFIED.to_vec(), verified)], true)?;
         Ok(())
     }
@@ -436,8 +456,19 @@ fn newest_set_checkpoint(target: &Target, lineage: &str) -> anyhow::Result<Check
     target.open_checkpoint(&set.manifest.checkpoint).map_err(damaged)
 }
 
-/// Seeds `db` from the newest set of the target (verified whole first).
-fn seed(target: &Target, db: &Path, identity: &MasterKey) -> anyhow::Result<()> {
+/// `standby/verified`: the tree head verified and the shipped checkpoints
+/// compared up to `bound`.
+fn verified_record(head: &Checkpoint, bound: u64) -> Vec<u8> {
+    let mut v = head.size.to_be_bytes().to_vec();
+    v.extend_from_slice(&head.root);
+    v.extend_from_slice(&bound.to_be_bytes());
+    v
+}
+
+/// Seeds `db` from the newest set of the target, each file checked against
+/// its plaintext SHA-256; returns the set's signed checkpoint (where the
+/// log's verification starts).
+fn seed(target: &Target, db: &Path, identity: &MasterKey) -> anyhow::Result<Checkpoint> {
     let (sets, bad) = target.sets().map_err(damaged)?;
     if let Some(d) = bad.first() {
         anyhow::bail!("{}: {}", d.path, d.what);
@@ -447,9 +478,10 @@ fn seed(target: &Target, db: &Path, identity: &MasterKey) -> anyhow::Result<()> 
         .rev()
         .find(|s| !s.manifest.db_identity.is_empty())
         .ok_or_else(|| anyhow::anyhow!("{} holds no set to seed a standby from", target.describe()))?;
+    let checkpoint = target.open_checkpoint(&set.manifest.checkpoint).map_err(damaged)?;
     if let Err(e) = target.extract(&set.manifest, identity.identity(), db) {
         let _ = std::fs::remove_dir_all(db);
         return Err(damaged(e));
     }
-    Ok(())
+    Ok(checkpoint)
 }

@@ -81,6 +81,13 @@ pub fn promote(data_dir: &Path, master_key_file: &Path, accept_loss: bool) -> Re
     let mut standby = Standby::open_with(&from, data_dir, master_key_file, &vkey, lag, false)?;
     // Everything shipped since the standby stopped.
     let catch_up_error = standby.follow().err().map(|e| e.to_string());
+    // Nothing unverified is promoted: the log as it stands (whatever a
+    // failed catch-up left) verifies up to its head, or nothing happens.
+    standby.check_log().map_err(|e| anyhow::anyhow!("{e}; seed a new standby rather than promote this one"))?;
+    let head = standby.store.get(Cf::System, crate::audit::HEAD_KEY)?.and_then(|r| crate::audit::ChainHead::decode(&r));
+    if head.map_or(0, |h| h.next_seq) != standby.trusted.size {
+        return Err(anyhow::anyhow!("the standby's audit log is not verified to its head; seed a new standby").into());
+    }
     let master = MasterKey::load(master_key_file)?;
     let target = &standby.target;
     let acknowledged = target
@@ -88,7 +95,7 @@ pub fn promote(data_dir: &Path, master_key_file: &Path, accept_loss: bool) -> Re
         .map_err(super::damaged)?
         .last()
         .map_or(0, |s| s.1)
-        .max(super::newest_set_checkpoint(target, &standby.lineage)?.size);
+        .max(super::newest_set_checkpoint(target, &standby.lineage).map_or(0, |c| c.size));
     let mut lost = Vec::new();
     if standby.trusted.size < acknowledged {
         let shipped = target.shipped_entries(standby.trusted.size, master.identity()).map_err(super::damaged)?;
@@ -124,6 +131,22 @@ pub fn promote(data_dir: &Path, master_key_file: &Path, accept_loss: bool) -> Re
     };
     let supersedes = standby.lineage.clone();
     let lineage = format!("lin_{}", ulid::Ulid::new().to_string().to_lowercase());
+    let signer = crate::archive::trail::transparency::load_signer(store.as_ref(), &master)?;
+    let promotion = Promotion {
+        format: STREAM_FORMAT.into(),
+        lineage: lineage.clone(),
+        supersedes: supersedes.clone(),
+        promoted_at: time::OffsetDateTime::now_utc(),
+        audit_size: standby.trusted.size,
+        lost: lost.clone(),
+    };
+    // Recorded first: the old primary refuses from here on. If this
+    // directory cannot be changed afterwards, it is still a standby and
+    // promote runs again (a second record supersedes the same lineage).
+    let spool = crate::config::backup_scratch_dir(data_dir).join("spool");
+    Target::create(&from, &vkey, &spool)
+        .and_then(|t| t.put_promotion(&promotion, &signer))
+        .map_err(|e| anyhow::anyhow!("recording the promotion in {from}: {e}"))?;
     store.write(
         &[
             Op::Put(Cf::System, keys::DB_LINEAGE.to_vec(), lineage.clone().into_bytes()),
@@ -134,19 +157,6 @@ pub fn promote(data_dir: &Path, master_key_file: &Path, accept_loss: bool) -> Re
         ],
         true,
     )?;
-    let signer = crate::archive::trail::transparency::load_signer(store.as_ref(), &master)?;
-    let promotion = Promotion {
-        format: STREAM_FORMAT.into(),
-        lineage: lineage.clone(),
-        supersedes: supersedes.clone(),
-        promoted_at: time::OffsetDateTime::now_utc(),
-        audit_size: standby.trusted.size,
-        lost: lost.clone(),
-    };
-    let spool = crate::config::backup_scratch_dir(data_dir).join("spool");
-    Target::create(&from, &vkey, &spool)
-        .and_then(|t| t.put_promotion(&promotion, &signer))
-        .map_err(|e| anyhow::anyhow!("recording the promotion in {from}: {e}"))?;
     let (applied_seq, audit_size) = (standby.applied, standby.trusted.size);
     drop(standby);
     let policy_hash = crate::policy::PolicySet::embedded()?.hash;
