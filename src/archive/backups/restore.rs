@@ -21,6 +21,9 @@ pub struct Reapplied {
     /// People the set still held who were erased after it.
     pub subjects: Vec<SubjectId>,
     pub keys: usize,
+    /// Whether anything was written (and so purged): nothing when every
+    /// certificate was in effect already.
+    pub changed: bool,
 }
 
 /// Every key under `prefix` in `cf`, as delete ops.
@@ -94,7 +97,8 @@ pub fn lost_versions<'a>(
     Ok(lost)
 }
 
-/// Applies every certificate again, then makes the deletions physical.
+/// Applies every certificate again, then makes the deletions physical
+/// (when any certificate changed anything).
 pub fn reapply_journal(store: &dyn KvStore, certificates: &[Certificate]) -> Result<Reapplied, ArchiveError> {
     let mut report = Reapplied::default();
     for cert in certificates {
@@ -142,13 +146,25 @@ pub fn reapply_journal(store: &dyn KvStore, certificates: &[Certificate]) -> Res
         if !CERTIFICATES.contains(store, &cert.certificate_id)? {
             ops.push(CERTIFICATES.put_unguarded(&cert.certificate_id, cert)?);
         }
-        store.write(&ops, true)?;
+        if !ops.is_empty() {
+            store.write(&ops, true)?;
+            report.changed = true;
+        }
         report.certificates += 1;
     }
+    if report.changed {
+        purge_erased(store)?;
+    }
+    Ok(report)
+}
+
+/// Makes the deletions of erasures and destructions physical (flush and
+/// compaction of every family they touch): no file keeps a shredded key.
+pub fn purge_erased(store: &dyn KvStore) -> Result<(), ArchiveError> {
     for cf in [Cf::Keys, Cf::Versions, Cf::Documents, Cf::Subjects, Cf::Dossiers, Cf::Disposition] {
         store.purge(cf)?;
     }
-    Ok(report)
+    Ok(())
 }
 
 #[cfg(test)]

@@ -14,7 +14,7 @@ mod promote;
 
 pub use promote::{promote, PromoteError, Promoted};
 
-use crate::archive::backups::restore::reapply_journal;
+use crate::archive::backups::restore::{purge_erased, reapply_journal};
 use crate::archive::certificates::Certificate;
 use crate::archive::index::Indexer;
 use crate::archive::records::DOSSIERS;
@@ -217,13 +217,17 @@ impl Standby {
 
     fn follow_once(&mut self) -> anyhow::Result<u64> {
         let (mut writes, mut dossiers, mut subjects) = (0, BTreeSet::new(), BTreeSet::new());
-        let applied = self.apply_segments(&mut writes, &mut dossiers, &mut subjects);
+        let mut shredded = false;
+        let applied = self.apply_segments(&mut writes, &mut dossiers, &mut subjects, &mut shredded);
+        // Keys the primary shredded: gone from this directory's files too.
+        let purged = if shredded { purge_erased(self.store.as_ref()).map_err(anyhow::Error::from) } else { Ok(()) };
         // Whatever was applied, even when a later segment failed: the
         // journal again (a key a segment put back for an erased person goes
         // again), and the log checked up to what is here.
         let journal = self.apply_journal(writes > 0);
         let log = self.check_log();
         applied?;
+        purged?;
         journal?;
         log?;
         for sid in &subjects {
@@ -240,6 +244,7 @@ impl Standby {
         writes: &mut u64,
         dossiers: &mut BTreeSet<DossierId>,
         subjects: &mut BTreeSet<SubjectId>,
+        shredded: &mut bool,
     ) -> anyhow::Result<()> {
         let segments: Vec<(u64, u64)> = self
             .target
@@ -267,6 +272,7 @@ impl Standby {
                 at = end(&c);
                 for op in &c.ops {
                     touched(op, dossiers, subjects);
+                    *shredded |= matches!(op, Op::Delete(Cf::Keys, _));
                     if let Op::Put(Cf::Disposition, k, _) = op {
                         self.ahead.retain(|id, _| keys::certificate(id) != *k);
                     }
@@ -331,6 +337,7 @@ impl Standby {
                 fresh.push(cert);
             }
         }
+        let newly = fresh.len();
         if again {
             let again: Vec<Certificate> = self
                 .ahead
@@ -344,6 +351,11 @@ impl Standby {
             return Ok(());
         }
         let done = reapply_journal(self.store.as_ref(), &fresh)?;
+        // The stream may have brought a new entry's deletions itself (then
+        // there was nothing to write here): made physical all the same.
+        if newly > 0 && !done.changed {
+            purge_erased(self.store.as_ref())?;
+        }
         if let Some(ix) = &self.index {
             let ids: Vec<String> = done.dossiers.iter().map(ToString::to_string).collect();
             ix.remove(&ids).map_err(anyhow::Error::from)?;
