@@ -32,10 +32,6 @@ async fn lag(client: &reqwest::Client, base: &str) -> Value {
     client.get(format!("{base}/v1/standby")).send().await.unwrap().json().await.unwrap()
 }
 
-fn at(v: &Value) -> Option<OffsetDateTime> {
-    v.as_str().and_then(|t| OffsetDateTime::parse(t, &time::format_description::well_known::Rfc3339).ok())
-}
-
 /// Polls the standby until `ready` holds of its lag (60 s at most).
 async fn until(client: &reqwest::Client, base: &str, what: &str, ready: impl Fn(&Value) -> bool) -> Value {
     let started = Instant::now();
