@@ -390,21 +390,7 @@ impl Config {
     }
 }
 
-/// The RocksDB database inside a data directory.
-pub fn db_dir(data_dir: &Path) -> PathBuf {
-    data_dir.join("db")
-}
-
-/// The search index.
-pub fn index_dir(data_dir: &Path) -> PathBuf {
-    data_dir.join("index")
-}
-
-/// Where a backup's checkpoint of the store is made (on the data directory's
-/// file system, for hard links), and removed once the set is written.
-pub fn backup_scratch_dir(data_dir: &Path) -> PathBuf {
-    data_dir.join("backup-scratch")
-}
+pub use crate::layout::{backup_scratch_dir, db_dir, index_dir};
 
 /// Signed checkpoints written by the server, for auditors to copy out.
 pub fn checkpoints_dir(data_dir: &Path) -> PathBuf {

@@ -56,6 +56,7 @@ pub mod console;
 pub mod crypto;
 pub mod domain;
 pub mod jobs;
+pub mod layout;
 pub mod metrics;
 pub mod policy;
 pub mod search;

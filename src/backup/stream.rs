@@ -1,5 +1,5 @@
 //! The standby stream: the store's own writes, shipped to the target every
-//! second or so, so that a warm standby (`crate::archive::standby`) keeps a
+//! second or so, so that a warm standby (the archive's `standby`) keeps a
 //! copy of the data directory seconds behind the primary.
 //!
 //! ```text

@@ -107,7 +107,7 @@ impl RocksStore {
     /// any more for up to `keep_wal_secs` (0: deleted at once), so that the
     /// standby stream ([`KvStore::changes_since`]) can still read what a
     /// flush made obsolete before it was shipped. The stream deletes them
-    /// itself once shipped (`crate::archive::backups::stream`).
+    /// itself once shipped (the backups' stream shipper).
     pub fn open_streaming(
         path: &Path,
         compression: AuditCompression,

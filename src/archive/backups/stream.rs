@@ -1,7 +1,7 @@
 //! The primary's side of the standby stream (`crate::backup::stream`): every
 //! `backup_stream_secs`, the store's writes since the last shipment go to
 //! the target as one signed, encrypted segment. A standby applies them in
-//! order (`crate::archive::standby`). When the store's log no longer reaches
+//! order (the archive's `standby` room). When the store's log no longer reaches
 //! back to where the stream stopped (a long outage of the target), a set is
 //! taken and the stream goes on from it: a standby behind that point seeds
 //! itself again from the set.

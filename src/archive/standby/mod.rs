@@ -122,7 +122,7 @@ impl Standby {
         lag: Arc<Mutex<Lag>>,
         repair_index: bool,
     ) -> anyhow::Result<Self> {
-        let db = crate::config::db_dir(data_dir);
+        let db = crate::layout::db_dir(data_dir);
         let target = Target::open(from, Some(vkey)).map_err(damaged)?;
         let identity = MasterKey::load(master_key_file)?;
         let fresh = !db.exists();
@@ -445,7 +445,7 @@ fn open_index(
         Err(crate::crypto::CryptoError::KeyDestroyed(_)) => return Ok(None),
         Err(e) => return Err(e.into()),
     };
-    let ix = Arc::new(SearchIndex::open(&crate::config::index_dir(data_dir), zeroize::Zeroizing::new(*key.expose()))?);
+    let ix = Arc::new(SearchIndex::open(&crate::layout::index_dir(data_dir), zeroize::Zeroizing::new(*key.expose()))?);
     if !repair {
         return Ok(Some(ix));
     }

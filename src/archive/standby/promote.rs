@@ -65,7 +65,7 @@ fn text(store: &dyn KvStore, key: &[u8]) -> anyhow::Result<String> {
 /// Promotes the stopped standby in `data_dir`.
 pub fn promote(data_dir: &Path, master_key_file: &Path, accept_loss: bool) -> Result<Promoted, PromoteError> {
     let started = Instant::now();
-    let db = crate::config::db_dir(data_dir);
+    let db = crate::layout::db_dir(data_dir);
     if !db.exists() {
         return Err(anyhow::anyhow!("no data directory at {}", data_dir.display()).into());
     }
@@ -143,7 +143,7 @@ pub fn promote(data_dir: &Path, master_key_file: &Path, accept_loss: bool) -> Re
     // Recorded first: the old primary refuses from here on. If this
     // directory cannot be changed afterwards, it is still a standby and
     // promote runs again (a second record supersedes the same lineage).
-    let spool = crate::config::backup_scratch_dir(data_dir).join("spool");
+    let spool = crate::layout::backup_scratch_dir(data_dir).join("spool");
     Target::create(&from, &vkey, &spool)
         .and_then(|t| t.put_promotion(&promotion, &signer))
         .map_err(|e| anyhow::anyhow!("recording the promotion in {from}: {e}"))?;
