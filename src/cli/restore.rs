@@ -6,7 +6,6 @@
 
 use super::backup::RestoreArgs;
 use crate::archive::backups::restore::{lost_versions, reapply_journal};
-use crate::archive::retention::Certificate;
 use crate::audit::{AuditEntry, AuditWriter, Commit, EntryBody, Outcome};
 use crate::backup::{verify, Target};
 use crate::store::{keys, Cf, KvStore, Op, RocksStore};
@@ -97,11 +96,7 @@ pub(super) fn restore(args: &RestoreArgs) -> Result<(), RestoreError> {
         .into());
     }
     let (journal, _) = target.journal()?;
-    let certificates: Vec<Certificate> = journal
-        .iter()
-        .map(|e| serde_json::from_str(e.certificate.trim_end()))
-        .collect::<Result<_, _>>()
-        .map_err(|e| anyhow::anyhow!("a journal entry does not parse: {e}"))?;
+    let certificates = crate::archive::backups::restore::journal_certificates(&journal)?;
     // The journal must hold every certificate the newest signed manifest
     // lists and every one the shipped log records issuing: a journal file
     // deleted would bring back, without a word, a person erased.

@@ -97,6 +97,16 @@ pub fn lost_versions<'a>(
     Ok(lost)
 }
 
+/// The certificates of the erasure journal's entries (signatures already
+/// checked by `Target::journal`).
+pub fn journal_certificates(entries: &[crate::backup::JournalEntry]) -> anyhow::Result<Vec<Certificate>> {
+    entries
+        .iter()
+        .map(|e| serde_json::from_str(e.certificate.trim_end()))
+        .collect::<Result<_, _>>()
+        .map_err(|e| anyhow::anyhow!("a journal entry does not parse: {e}"))
+}
+
 /// Applies every certificate again, then makes the deletions physical
 /// (when any certificate changed anything).
 pub fn reapply_journal(store: &dyn KvStore, certificates: &[Certificate]) -> Result<Reapplied, ArchiveError> {

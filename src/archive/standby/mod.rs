@@ -326,9 +326,7 @@ impl Standby {
             anyhow::bail!("the erasure journal is damaged: {}: {}", d.path, d.what);
         }
         let mut fresh = Vec::new();
-        for e in entries {
-            let cert: Certificate = serde_json::from_str(e.certificate.trim_end())
-                .map_err(|e| anyhow::anyhow!("a journal entry does not parse: {e}"))?;
+        for cert in crate::archive::backups::restore::journal_certificates(&entries)? {
             let id = cert.certificate_id.to_string();
             if self.journaled.insert(id.clone()) {
                 if !crate::archive::certificates::CERTIFICATES.contains(self.store.as_ref(), &cert.certificate_id)? {

@@ -8,7 +8,6 @@
 
 use super::{Lag, Standby, APPLIED, SOURCE, VERIFIER};
 use crate::archive::backups::restore::{lost_versions, reapply_journal};
-use crate::archive::certificates::Certificate;
 use crate::audit::{AuditEntry, AuditWriter, Commit, EntryBody, Outcome};
 use crate::backup::stream::{Promotion, STREAM_FORMAT};
 use crate::backup::{Location, Target};
@@ -118,11 +117,7 @@ pub fn promote(data_dir: &Path, master_key_file: &Path, accept_loss: bool) -> Re
     }
     // Every erasure and destruction, once more (idempotent).
     let (journal, _) = target.journal().map_err(super::damaged)?;
-    let certificates: Vec<Certificate> = journal
-        .iter()
-        .map(|e| serde_json::from_str(e.certificate.trim_end()))
-        .collect::<Result<_, _>>()
-        .map_err(|e| anyhow::anyhow!("a journal entry does not parse: {e}"))?;
+    let certificates = crate::archive::backups::restore::journal_certificates(&journal)?;
     reapply_journal(standby.store.as_ref(), &certificates)?;
     let store = standby.store.clone();
     let newest_kept = match store.last(Cf::Audit)? {
