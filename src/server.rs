@@ -173,6 +173,10 @@ pub async fn start(config: Config, clock: Arc<dyn Clock>) -> anyhow::Result<Runn
     if sealed > 0 {
         tracing::info!(sealed, "principal records written in the clear by an older custos are now sealed");
     }
+    let marked = archive.dossiers().mark_worked_on()?;
+    if marked > 0 {
+        tracing::info!(marked, "the start page's lists of customers now cover dossiers written before them");
+    }
     let clashes = archive.identity().alert_role_clashes().await?;
     if clashes > 0 {
         tracing::warn!(clashes, "principals on record hold roles that may not be combined: alerts raised");

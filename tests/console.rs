@@ -9,6 +9,8 @@ mod browser;
 mod common;
 #[path = "console/restriction.rs"]
 mod restriction;
+#[path = "console/start.rs"]
+mod start;
 
 use common::*;
 use custos::clock::ManualClock;
@@ -237,7 +239,10 @@ async fn the_console_shows_what_the_api_shows_and_audits_it_the_same_way() {
     // Every field the API masks or withholds is marked so, and its plaintext is nowhere in the page.
     for reason in ["masked", "withheld"] {
         for path in redacted(&api, reason) {
-            assert!(page.contains(&format!("<span class=\"mono path\">{path}</span>")), "{path} not listed");
+            let at = page.find(&format!("data-path=\"{path}\"")).unwrap_or_else(|| panic!("{path} not listed"));
+            let row = &page[at..at + page[at..].find("</tr>").unwrap()];
+            let mark = if reason == "masked" { "已脱敏" } else { "不予显示" };
+            assert!(row.contains(mark), "{path} marked {reason}: {row}");
             let plain = doc.pointer(&path).and_then(|v| v.as_str()).unwrap_or_default();
             if !plain.is_empty() {
                 assert!(!page.contains(plain), "{reason} {path} shown in clear");

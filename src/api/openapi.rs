@@ -76,7 +76,7 @@ fn path_schema(path: &str, name: &str, purposes: &[String]) -> Option<Value> {
             json!({"type": "string", "pattern": format!("^(?:{})(?:@rcp_[0-9a-z]{{26}})?$", purposes.join("|"))})
         }
         ("name", p) if p.starts_with("/schemas/") => {
-            json!({"type": "string", "enum": ["dossier.schema.json", "subject-export.schema.json"]})
+            json!({"type": "string", "enum": ["dossier.schema.json", "subject-export.schema.json", "labels.json"]})
         }
         ("name", _) => json!({"type": "string", "pattern": "^[A-Za-z0-9_-][A-Za-z0-9._-]{0,127}$"}),
         _ => return None,

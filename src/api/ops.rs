@@ -18,20 +18,25 @@ pub fn routes() -> Router<AppState> {
         .route("/schemas/{name}", get(schema))
 }
 
-/// The published JSON Schemas: `dossier.schema.json` (the template) and
-/// `subject-export.schema.json` (the subject export).
+/// The published JSON Schemas and the label catalogue.
+///
+/// `dossier.schema.json` (the template) and `subject-export.schema.json`
+/// (the subject export), `application/schema+json`; `labels.json`, the
+/// label catalogue (`application/json`): every enumerated wire value named
+/// in Chinese and English, by set (the template's `x-labels` name them).
 #[utoipa::path(get, path = "/schemas/{name}", tag = "operations", params(("name" = String, Path)),
-    responses((status = 200, content_type = "application/schema+json", body = Object), (status = 404)))]
+    responses((status = 200, content((Object = "application/schema+json"), (Object = "application/json"))), (status = 404)))]
 pub async fn schema(axum::extract::Path(name): axum::extract::Path<String>) -> axum::response::Response {
-    let text = match name.as_str() {
-        "dossier.schema.json" => crate::domain::dossier::SCHEMA_JSON,
-        "subject-export.schema.json" => crate::archive::EXPORT_SCHEMA_JSON,
+    let (text, media) = match name.as_str() {
+        "dossier.schema.json" => (crate::domain::dossier::SCHEMA_JSON, "application/schema+json"),
+        "subject-export.schema.json" => (crate::archive::EXPORT_SCHEMA_JSON, "application/schema+json"),
+        "labels.json" => (crate::domain::labels::LABELS_JSON, "application/json"),
         _ => {
             return crate::web::error::ApiError::new(StatusCode::NOT_FOUND, "not-found", "no such schema")
                 .into_response()
         }
     };
-    ([(header::CONTENT_TYPE, "application/schema+json")], text).into_response()
+    ([(header::CONTENT_TYPE, media)], text).into_response()
 }
 
 /// Liveness.

@@ -51,6 +51,9 @@ pub(crate) struct InteractionRecord {
     /// `policies/screening.toml` seals): it is not indexed for search.
     #[serde(default)]
     pub personal: bool,
+    /// The follow-up the recorder promised (open until a later interaction).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub follow_up: Option<time::Date>,
 }
 
 impl InteractionRecord {

@@ -116,7 +116,7 @@ pub async fn overview(page: Page) -> Response {
         @if staff && scope != Some(CustomerScope::All) { p.hint { (page.t("Current figures only for the dossiers you may see.")) } }
         div.charts { @for c in &charts { (c) } }
     };
-    page.render(page.t("Overview"), body)
+    page.render(page.t("Analysis"), body)
 }
 
 #[derive(Deserialize, Default)]
@@ -189,6 +189,7 @@ pub async fn audit(page: Page, q: Result<Query<AuditParams>, QueryRejection>) ->
     let input = |name: &'static str, label: &'static str, v: &Option<String>, kind: &'static str| {
         html! { label { (page.t(label)) input type=(kind) name=(name) value=(v.as_deref().unwrap_or("")); } }
     };
+    let people = page.names(got.entries.iter().map(|(e, _)| e.body.actor.as_str()));
     let body = html! {
         form.filters #audit-filters method="get" action="/console/audit" {
             (input("actor", "Actor", &q.actor, "text"))
@@ -198,7 +199,7 @@ pub async fn audit(page: Page, q: Result<Query<AuditParams>, QueryRejection>) ->
             label { (page.t("Outcome"))
                 select name="outcome" {
                     option value="" { (page.t("Any")) }
-                    @for o in ["allow", "deny", "error"] { option value=(o) selected[q.outcome.as_deref() == Some(o)] { (o) } }
+                    @for o in ["allow", "deny", "error"] { option value=(o) selected[q.outcome.as_deref() == Some(o)] { (crate::domain::labels::label_or_wire("outcome", o, page.session.lang)) } }
                 }
             }
             (input("from", "From", &q.from, "datetime-local"))
@@ -212,8 +213,8 @@ pub async fn audit(page: Page, q: Result<Query<AuditParams>, QueryRejection>) ->
                 @for (e, _) in &got.entries {
                     tr class={ "o-" (wire_name(&e.body.outcome)) } {
                         td { a href={ "/console/audit/" (e.seq) } { (e.seq) } }
-                        td { (when(e.time)) } td { (e.body.actor) } td { (e.body.action) } td { (e.body.resource) }
-                        td { (e.body.purpose) } td.outcome { (wire_name(&e.body.outcome)) } td { (e.body.reason) }
+                        td { (when(e.time)) } td { (people.show(&e.body.actor)) } td { (page.value("action", &e.body.action)) } td { (e.body.resource) }
+                        td { (page.value("purpose", &e.body.purpose)) } td.outcome { (page.value("outcome", &wire_name(&e.body.outcome))) } td { (e.body.reason) }
                     }
                 }
             }
@@ -250,16 +251,17 @@ pub async fn entry(page: Page, Path(seq): Path<String>) -> Response {
         Err(err) => return page.fail(err),
     };
     let b = &e.body;
+    let people = page.names([b.actor.as_str()]);
     let body = html! {
         dl.entry {
             dt { "seq" } dd { (e.seq) }
             dt { (page.t("Time")) } dd { (when(e.time)) }
-            dt { (page.t("Actor")) } dd { (b.actor) " (" (b.roles.join(", ")) ")" }
+            dt { (page.t("Actor")) } dd { (people.show(&b.actor)) br; small { (super::people::roles(page.session.lang, b.roles.iter().map(String::as_str))) " " (page.t("at the time")) } }
             dt { (page.t("Action")) } dd { (b.action) }
             dt { (page.t("Resource")) } dd { (b.resource) }
             dt { (page.t("Subjects")) } dd { (b.subjects.join(", ")) }
-            dt { (page.t("Purpose")) } dd { (b.purpose) }
-            dt { (page.t("Outcome")) } dd { (wire_name(&b.outcome)) }
+            dt { (page.t("Purpose")) } dd { (page.value("purpose", &b.purpose)) }
+            dt { (page.t("Outcome")) } dd { (page.value("outcome", &wire_name(&b.outcome))) }
             dt { (page.t("Reason")) } dd { (b.reason) }
             dt { "released" } dd { (b.released.join(", ")) }
             dt { (page.t("masked")) } dd { (b.masked.join(", ")) }
@@ -312,11 +314,12 @@ pub async fn alerts(page: Page) -> Response {
         Ok(a) => a,
         Err(e) => return page.fail(e),
     };
+    let people = page.names(alerts.iter().map(|al| al.actor.as_str()));
     let body = html! {
         table #alerts {
             thead { tr { th { (page.t("Rule")) } th { (page.t("Actor")) } th { (page.t("Window")) } th { (page.t("Count")) } th { (page.t("Threshold")) } } }
             tbody { @for al in &alerts {
-                tr { td { (al.rule) br; small { (al.description) } } td { a href={ "/console/audit?actor=" (enc(&al.actor)) } { (al.actor) } }
+                tr { td { (al.rule) br; small { (al.description) } } td { a href={ "/console/audit?actor=" (enc(&al.actor)) } { (people.show(&al.actor)) } }
                      td { (when(al.window_start)) " – " (when(al.window_end)) } td { (al.count) } td { (al.threshold) } }
             } }
         }
@@ -368,12 +371,13 @@ pub async fn batch(page: Page, Path(id): Path<String>) -> Response {
         Err(e) => return page.fail(e),
     };
     let proposed = b.state == crate::archive::retention::BatchState::Proposed;
+    let people = page.names(b.proposed_by.iter().chain(b.approved_by.iter()).map(|p| p.as_str()));
     let mine = b.proposed_by.as_ref().is_some_and(|p| *p == page.ctx.principal.id);
     let body = html! {
         dl #batch {
-            dt { (page.t("State")) } dd #batch-state { (wire_name(&b.state)) }
-            dt { (page.t("Proposed by")) } dd { (b.proposed_by.as_ref().map_or("scheduler", |p| p.as_str())) " · " (when(b.proposed_at)) }
-            dt { (page.t("Approved by")) } dd { (b.approved_by.as_ref().map_or("—", |p| p.as_str())) }
+            dt { (page.t("State")) } dd #batch-state { (page.value("batch_state", &wire_name(&b.state))) }
+            dt { (page.t("Proposed by")) } dd { @match &b.proposed_by { Some(p) => (people.show(p.as_str())), None => (page.t("the scheduler")) } " · " (when(b.proposed_at)) }
+            dt { (page.t("Approved by")) } dd { @match &b.approved_by { Some(p) => (people.show(p.as_str())), None => "—" } }
             dt { (page.t("Certificate")) } dd { @if let Some(c) = &b.certificate_id { a #certificate-link href={ "/console/certificates/" (c) } { (c) } } @else { "—" } }
         }
         h2 { (page.t("Dossiers")) }

@@ -4,6 +4,7 @@
 //! legal holds.
 
 use super::compliance::{enc, when};
+use super::dossier_view;
 use super::page::{see_other, Body, Page, Posted};
 use crate::archive::customers::{InteractionKind, NewInteraction, NewReview, ReviewOutcome, MAX_NOTE, MAX_SUMMARY};
 use crate::archive::{wire_name, RedactionReason};
@@ -19,6 +20,10 @@ use serde_json::Value;
 use std::collections::BTreeMap;
 
 const GRADES: [&str; 3] = ["A", "B", "C"];
+/// Interactions read for the page (the last contact and open follow-ups
+/// among them), and shown in its table.
+const INTERACTIONS_READ: usize = 200;
+const INTERACTIONS_SHOWN: usize = 20;
 const REGIONS: [&str; 7] = ["华东", "华南", "华北", "华中", "西南", "西北", "东北"];
 
 fn search_form(page: &Page, grade: Option<&str>, region: Option<&str>) -> Markup {
@@ -103,22 +108,6 @@ pub(super) fn field_name(page: &Page, path: &str) -> Option<&'static str> {
     Catalog::template().field(path).map(|f| f.label(page.session.lang))
 }
 
-fn field_cell(page: &Page, path: &str) -> Markup {
-    html! {
-        td { @if let Some(name) = field_name(page, path) { (name) br; } span.mono.path { (path) } }
-    }
-}
-
-fn badge(page: &Page, r: RedactionReason) -> Markup {
-    let label = match r {
-        RedactionReason::Masked => page.t("masked"),
-        RedactionReason::Withheld => page.t("withheld"),
-        RedactionReason::Erased => page.t("erased"),
-        RedactionReason::Superseded => page.t("superseded"),
-    };
-    html! { span class={ "badge " (r.as_str()) } { (label) } }
-}
-
 pub async fn show(page: Page, Path(id): Path<String>) -> Response {
     let a = page.archive();
     let view = match a.dossiers().read_dossier(&page.ctx, &id, None).await {
@@ -137,7 +126,7 @@ pub async fn show(page: Page, Path(id): Path<String>) -> Response {
     let staff = a.gate().customer_scope(&page.ctx.principal).is_some();
     // A record that does not open fails the page; it is never shown as "none".
     let interactions = if staff {
-        match a.customers().list_interactions(&page.ctx, &id, None, Some(20)).await {
+        match a.customers().list_interactions(&page.ctx, &id, None, Some(INTERACTIONS_READ)).await {
             Ok(i) => Some(i),
             Err(e @ crate::archive::ArchiveError::Internal(_)) => return page.fail(e),
             Err(_) => None,
@@ -156,24 +145,43 @@ pub async fn show(page: Page, Path(id): Path<String>) -> Response {
     };
     let may_edit = a.dossiers().may_update(&page.ctx, &view.id);
     let did = view.id.to_string();
+    // What staff act on first; each from the use case the API calls.
+    let grade = if staff { a.customers().explain_grade(&page.ctx, &id).await.ok() } else { None };
+    let review = a.customers().review_schedule(&page.ctx, &id).unwrap_or_default();
+    let shown = |p: &str| match redactions.get(p) {
+        Some(RedactionReason::Withheld) => None,
+        _ => view.document.pointer(p).and_then(Value::as_str),
+    };
+    let listed: &[crate::archive::customers::InteractionView] = interactions.as_ref().map_or(&[], |l| &l.interactions);
+    let people = page.names(
+        versions
+            .iter()
+            .map(|v| v.actor.as_str())
+            .chain(documents.iter().map(|d| d.actor.as_str()))
+            .chain(listed.iter().map(|i| i.recorded_by.as_str()))
+            .chain(holds.iter().flatten().map(|h| h.placed_by.as_str()))
+            .chain(shown("/owner")),
+    );
+    let hidden: Vec<(String, RedactionReason)> = hidden.iter().map(|r| (r.path.clone(), r.reason)).collect();
+    let summary = dossier_view::Summary {
+        grade: grade.as_ref(),
+        stage: shown("/status"),
+        owner: shown("/owner"),
+        review,
+        interactions: listed,
+    };
+    let recent = &listed[listed.len().saturating_sub(INTERACTIONS_SHOWN)..];
     let body = html! {
-        p { "version " (view.version) " · " span.mono { (view.hash) }
+        (dossier_view::summary(&page, &people, &summary))
+        (dossier_view::tabs(&page, interactions.is_some(), holds.is_some()))
+        p { (page.t("Version")) " " (view.version) " · " span.mono title="SHA-256" { (&view.hash[..view.hash.len().min(16)]) "…" }
             @if may_edit { " · " a #edit href={ "/console/dossiers/" (did) "/edit" } { (page.t("Edit")) } } }
-        table #fields {
-            thead { tr { th { (page.t("Field")) } th { (page.t("Value")) } } }
-            tbody {
-                @for (path, value) in &rows {
-                    tr { (field_cell(&page, path)) td { (value) @if let Some(r) = redactions.get(path.as_str()) { " " (badge(&page, *r)) } } }
-                }
-                @for r in &hidden {
-                    tr.hidden-field { (field_cell(&page, &r.path)) td { (badge(&page, r.reason)) } }
-                }
-            }
-        }
-        h2 { (page.t("Versions")) }
+        (dossier_view::sections(&page, &people, &rows, &hidden, &redactions))
+        h2 #tab-versions { (page.t("Versions")) }
         table #versions {
-            thead { tr { th { (page.t("Version")) } th { (page.t("Created")) } th { (page.t("By")) } th { "hash" } } }
-            tbody { @for v in &versions { tr { td { (v.version) } td { (when(v.created_at)) } td { (v.actor) } td.mono { (v.hash) } } } }
+            thead { tr { th { (page.t("Version")) } th { (page.t("Created")) } th { (page.t("By")) } th { (page.t("Changes")) } } }
+            tbody { @for v in &versions { tr { td title=(v.hash) { (v.version) } td { (when(v.created_at)) } td { (people.show(&v.actor)) }
+                td { @if v.version > 1 { a href={ "/console/dossiers/" (did) "/diff?a=" (v.version - 1) "&b=" (v.version) } { (page.t("What changed")) } } @else { (page.t("First version")) } } } } }
         }
         @if versions.len() > 1 {
             form.filters method="get" action={ "/console/dossiers/" (did) "/diff" } {
@@ -182,14 +190,14 @@ pub async fn show(page: Page, Path(id): Path<String>) -> Response {
                 button type="submit" { (page.t("Compare")) }
             }
         }
-        h2 { (page.t("Documents")) }
+        h2 #tab-documents { (page.t("Documents")) }
         table #documents {
             thead { tr { th { (page.t("Name")) } th { "type" } th { "bytes" } th { "sha256" } th { (page.t("Created")) } th { (page.t("By")) } } }
             tbody { @for d in &documents {
                 tr { td { form.inline method="post" action={ "/console/dossiers/" (did) "/document" } {
                         (page.csrf_field()) input type="hidden" name="name" value=(d.name);
                         button.link type="submit" title=(page.t("Download")) { (d.name) } } } td { (d.content_type) } td { (d.size) }
-                     td.mono { (d.sha256) } td { (when(d.created_at)) } td { (d.actor.as_str()) } }
+                     td.mono { (d.sha256) } td { (when(d.created_at)) } td { (people.show(d.actor.as_str())) } }
             } }
         }
         form.filters method="post" action={ "/console/dossiers/" (did) "/documents" } enctype="multipart/form-data" {
@@ -198,38 +206,39 @@ pub async fn show(page: Page, Path(id): Path<String>) -> Response {
             label { (page.t("File")) input type="file" name="file" required; }
             button type="submit" { (page.t("Upload")) }
         }
-        @if let Some(list) = &interactions {
-            h2 { (page.t("Interactions")) }
+        @if interactions.is_some() {
+            h2 #tab-interactions { (page.t("Interactions")) }
             table #interactions {
                 thead { tr { th { (page.t("When")) } th { (page.t("Kind")) } th { (page.t("Summary")) } th { (page.t("Satisfaction")) } th { (page.t("By")) } } }
-                tbody { @for i in &list.interactions {
-                    tr { td { (when(i.at)) } td { (wire_name(&i.kind)) }
-                         td { (i.summary.as_deref().unwrap_or("")) @if i.summary_shown != "clear" { " " span class={ "badge " (i.summary_shown) } { (i.summary_shown) } } }
-                         td { (i.satisfaction.map_or(String::new(), |s| s.to_string())) } td { (i.recorded_by) } }
+                tbody { @for i in recent {
+                    tr { td { (when(i.at)) } td { (page.value("interaction_kind", &wire_name(&i.kind))) }
+                         td { (i.summary.as_deref().unwrap_or("")) @if i.summary_shown != "clear" { " " span class={ "badge " (i.summary_shown) } { (crate::domain::labels::label_or_wire("redaction", &i.summary_shown, page.session.lang)) } } }
+                         td { (i.satisfaction.map_or(String::new(), |s| s.to_string())) } td { (people.show(&i.recorded_by)) } }
                 } }
             }
-            form.filters method="post" action={ "/console/dossiers/" (did) "/interactions" } {
+            form.filters #new-interaction method="post" action={ "/console/dossiers/" (did) "/interactions" } {
                 (page.csrf_field())
-                label { (page.t("Kind")) select name="kind" { @for k in InteractionKind::ALL { option value=(wire_name(&k)) { (wire_name(&k)) } } } }
+                label { (page.t("Kind")) select name="kind" { @for k in InteractionKind::ALL { @let w = wire_name(&k); option value=(w) { (crate::domain::labels::label_or_wire("interaction_kind", &w, page.session.lang)) } } } }
                 label { (page.t("Summary")) input type="text" name="summary" maxlength=(MAX_SUMMARY) required; }
-                label { (page.t("Satisfaction")) input type="number" name="satisfaction" min="1" max="5"; }
+                label { (page.t("Satisfaction")) input type="number" name="satisfaction" min="1" max="5" inputmode="numeric"; }
+                label { (page.t("Follow up by")) input type="date" name="follow_up"; }
                 button type="submit" { (page.t("Add interaction")) }
             }
-            h2 { (page.t("Review")) }
+            h2 #tab-reviews { (page.t("Review")) }
             form.filters method="post" action={ "/console/dossiers/" (did) "/reviews" } {
                 (page.csrf_field())
                 label { (page.t("Outcome")) select name="outcome" {
-                    @for o in [ReviewOutcome::Confirmed, ReviewOutcome::Updated, ReviewOutcome::ContactLost] { option value=(wire_name(&o)) { (wire_name(&o)) } } } }
+                    @for o in [ReviewOutcome::Confirmed, ReviewOutcome::Updated, ReviewOutcome::ContactLost] { @let w = wire_name(&o); option value=(w) { (crate::domain::labels::label_or_wire("review_outcome", &w, page.session.lang)) } } } }
                 label { (page.t("Note")) input type="text" name="note" maxlength=(MAX_NOTE) required; }
                 button type="submit" { (page.t("Record review")) }
             }
         }
         @if let Some(holds) = &holds {
-            h2 { (page.t("Legal holds")) }
+            h2 #tab-holds { (page.t("Legal holds")) }
             table #holds {
                 thead { tr { th { "id" } th { (page.t("Case reference")) } th { (page.t("Reason")) } th { (page.t("Jurisdiction")) } th { (page.t("By")) } th {} } }
                 tbody { @for h in holds {
-                    tr { td.mono { (h.hold_id) } td { (h.case_ref) } td { (h.reason) } td { (h.jurisdiction) } td { (h.placed_by.as_str()) }
+                    tr { td.mono { (h.hold_id) } td { (h.case_ref) } td { (h.reason) } td { (page.value("jurisdiction", &wire_name(&h.jurisdiction))) } td { (people.show(h.placed_by.as_str())) }
                          td { form method="post" action={ "/console/dossiers/" (did) "/holds/" (h.hold_id) "/release" } { (page.csrf_field()) button type="submit" { (page.t("Release")) } } } }
                 } }
             }
@@ -237,7 +246,7 @@ pub async fn show(page: Page, Path(id): Path<String>) -> Response {
                 (page.csrf_field())
                 label { (page.t("Reason")) input type="text" name="reason" required; }
                 label { (page.t("Case reference")) input type="text" name="case_ref" required; }
-                label { (page.t("Jurisdiction")) select name="jurisdiction" { option value="CN" { "CN" } option value="EU" { "EU" } } }
+                label { (page.t("Jurisdiction")) select name="jurisdiction" { @for j in ["CN", "EU"] { option value=(j) { (crate::domain::labels::label_or_wire("jurisdiction", j, page.session.lang)) } } } }
                 button #place-hold type="submit" { (page.t("Place hold")) }
             }
         }
@@ -273,12 +282,16 @@ pub async fn diff(page: Page, Path(id): Path<String>, Query(p): Query<DiffParams
     let r: BTreeMap<_, _> = r.into_iter().collect();
     let paths: std::collections::BTreeSet<&String> = l.keys().chain(r.keys()).collect();
     let changed: Vec<_> = paths.into_iter().filter(|p| l.get(*p) != r.get(*p)).collect();
+    let owners = [l.get("/owner"), r.get("/owner")];
+    let people = page.names(owners.iter().flatten().map(|o| o.as_str()));
     let body = html! {
         p { a href={ "/console/dossiers/" (left.id) } { (page.t("Back")) } }
         table #diff {
-            thead { tr { th { (page.t("Field")) } th { "v" (va) } th { "v" (vb) } } }
+            thead { tr { th { (page.t("Field")) } th { (page.t("Version")) " " (va) } th { (page.t("Version")) " " (vb) } } }
             tbody { @for path in &changed {
-                tr { (field_cell(&page, path)) td.old { (l.get(*path).map_or("—", String::as_str)) } td.new { (r.get(*path).map_or("—", String::as_str)) } }
+                tr data-path=(path) { th scope="row" title=(path) { (dossier_view::field_title(&page, path)) }
+                     td.old { (dossier_view::diff_value(&page, &people, path, l.get(*path))) }
+                     td.new { (dossier_view::diff_value(&page, &people, path, r.get(*path))) } }
             } }
         }
         @if changed.is_empty() { p { (page.t("No results.")) } }
@@ -350,7 +363,7 @@ pub async fn download(Path(id): Path<String>, Posted(page, f): Posted) -> Respon
 pub async fn add_interaction(Path(id): Path<String>, Posted(page, f): Posted) -> Response {
     let how = Body {
         fixed: vec![("at", page.now_text())],
-        ..Body::offering(&["kind", "summary", "satisfaction", "contact"])
+        ..Body::offering(&["kind", "summary", "satisfaction", "contact", "follow_up"])
     };
     let n = match page.command::<InteractionDto, NewInteraction>(&f, how) {
         Ok(n) => n,

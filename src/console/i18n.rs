@@ -200,6 +200,59 @@ const ZH: &[(&str, &str)] = &[
     ("Phone", "电话"),
     ("In person", "当面"),
     ("Portal", "在线门户"),
+    ("Today", "今日工作"),
+    ("Analysis", "数据分析"),
+    ("at the time", "（当时的角色）"),
+    ("the scheduler", "定时任务"),
+    ("What changed", "查看变更"),
+    ("First version", "首个版本"),
+    ("Follow up by", "计划回访日期"),
+    ("At a glance", "概要"),
+    ("set by hand", "人工设定"),
+    ("by the grading rules", "按分级规则"),
+    ("Orders", "订单数"),
+    ("Amount", "金额"),
+    ("Return rate", "退货率"),
+    ("Stage", "客户阶段"),
+    ("Owner", "负责人"),
+    ("Next review", "下次复核"),
+    ("Last contact", "最近联系"),
+    ("none yet", "尚无"),
+    ("Open follow-ups", "待回访"),
+    ("Dossier sections", "档案分区"),
+    ("Fields", "档案内容"),
+    ("Basic information", "基本信息"),
+    ("Contacts", "联系人"),
+    ("Transport needs", "运输需求"),
+    ("Service preferences", "服务偏好"),
+    ("Finance and credit", "财务与信用"),
+    ("Remarks and tags", "备注与标签"),
+    ("Your previous visit", "上次访问"),
+    ("Nothing is waiting for you.", "目前没有待办事项。"),
+    ("Follow-ups I promised", "我承诺的回访"),
+    ("None open.", "没有未完成的回访。"),
+    ("Record the follow-up", "记录回访"),
+    ("Reviews due", "待复核"),
+    ("None due in the next two weeks.", "未来两周内没有到期的复核。"),
+    ("Grade changes since your last visit", "上次访问以来的等级变化"),
+    ("None.", "无。"),
+    ("My customers", "我的客户"),
+    ("No customers yet.", "暂无客户。"),
+    ("Showing the most recently changed", "仅显示最近更新的"),
+    ("search", "搜索"),
+    ("for the others.", "查找其他客户。"),
+    ("Requests due within a week", "一周内到期的主体请求"),
+    ("Incident deadlines within a week", "一周内到期的安全事件通知"),
+    ("Notify", "通知对象"),
+    ("Batches awaiting your approval", "等待您批准的销毁批次"),
+    ("Items", "条目数"),
+    ("Items due for disposition that a legal hold keeps", "因诉讼保全而暂缓处置的条目"),
+    ("Latest alerts", "最新告警"),
+    ("All alerts", "全部告警"),
+    ("Administration", "系统管理"),
+    ("Backups", "备份"),
+    ("scheduled", "已按计划执行"),
+    ("not configured", "未配置"),
 ];
 
 /// `en` in `lang`.
@@ -224,5 +277,37 @@ mod tests {
         assert_eq!(t(Lang::En, "Sign in"), "Sign in");
         assert_eq!(Lang::parse("zh-CN"), Some(Lang::Zh));
         assert_eq!(Lang::parse("fr"), None);
+    }
+
+    /// Every English text a console page passes to `t` (`t("…")`,
+    /// `page.t("…")`, `t(lang, "…")`) has its Chinese form: a page never
+    /// shows English on a Chinese screen because a text was forgotten.
+    #[test]
+    fn every_text_the_pages_use_has_a_chinese_form() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src/console");
+        let mut missing = Vec::new();
+        let mut seen = 0;
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.extension().is_none_or(|e| e != "rs") || path.ends_with("i18n.rs") {
+                continue;
+            }
+            let text = std::fs::read_to_string(&path).unwrap();
+            for (i, _) in text.match_indices("t(") {
+                if text[..i].ends_with(|c: char| c.is_alphanumeric() || c == '_') {
+                    continue;
+                }
+                let rest = text[i + 2..].trim_start_matches("lang, ").trim_start_matches("self.session.lang, ");
+                let Some(lit) = rest.strip_prefix('"') else { continue };
+                let Some(end) = lit.find('"') else { continue };
+                let en = &lit[..end];
+                seen += 1;
+                if !ZH.iter().any(|(e, _)| *e == en) {
+                    missing.push(format!("{}: {en}", path.display()));
+                }
+            }
+        }
+        assert!(seen > 200, "the scan found the pages' texts ({seen})");
+        assert!(missing.is_empty(), "texts without a Chinese form: {missing:#?}");
     }
 }

@@ -9,12 +9,15 @@
 mod charts;
 mod compliance;
 mod dossier;
+mod dossier_view;
 mod edit;
 pub mod i18n;
 mod page;
+mod people;
 mod registers;
 mod restriction;
 mod signin;
+mod start;
 mod subjects;
 
 use crate::web::AppState;
@@ -37,8 +40,9 @@ pub const CSP: &str = "default-src 'none'; style-src 'self'; img-src 'self' data
 
 pub fn routes() -> Router<AppState> {
     Router::new()
-        .route("/console", get(compliance::overview))
-        .route("/console/", get(compliance::overview))
+        .route("/console", get(start::start))
+        .route("/console/", get(start::start))
+        .route("/console/analysis", get(compliance::overview))
         .route("/console/login", get(signin::login_form).post(signin::login))
         .route("/console/logout", post(page::logout))
         .route("/console/purpose", post(page::set_purpose))

@@ -267,7 +267,8 @@ impl Page {
         let audit = a.may(p, Operation::AuditRead);
         let registers = a.may(p, Operation::RegisterRead);
         let nav: Vec<(&str, &'static str)> = [
-            (true, "/console", "Overview"),
+            (true, "/console", "Today"),
+            (a.customer_scope(p).is_some() || audit, "/console/analysis", "Analysis"),
             (a.customer_scope(p).is_some(), "/console/search", "Search"),
             (a.may_create_dossier(p), "/console/dossiers/new", "New dossier"),
             (audit, "/console/audit", "Audit log"),
@@ -281,7 +282,7 @@ impl Page {
         .filter(|(shown, _, _)| *shown)
         .map(|(_, href, label)| (href, label))
         .collect();
-        let roles: Vec<&str> = p.roles.iter().map(|r| r.as_str()).collect();
+        let roles = super::people::roles(lang, p.roles.iter().map(|r| r.as_str()));
         let markup = html! {
                 (DOCTYPE)
                 html lang=(lang.code()) {
@@ -291,13 +292,13 @@ impl Page {
                             a.brand href="/console" { "custos" }
                             nav aria-label="main" { ul { @for (href, label) in &nav { li { a href=(href) { (t(lang, label)) } } } } }
                             div.who {
-                                span { (t(lang, "Signed in as")) " " strong #who { (p.id.as_str()) } " (" (roles.join(", ")) ")" }
+                                span { (t(lang, "Signed in as")) " " strong #who title=(p.id.as_str()) { (p.name) } " (" (roles) @if !p.department.is_empty() { " · " (p.department) } ")" }
                                 form.inline method="post" action="/console/purpose" {
                                     (self.csrf_field())
                                     label for="purpose" { (t(lang, "Purpose")) }
                                     select #purpose name="purpose" {
                                         @for id in &self.purposes {
-                                            option value=(id) selected[self.session.purpose.as_deref() == Some(id.as_str())] { (id) }
+                                            option value=(id) selected[self.session.purpose.as_deref() == Some(id.as_str())] { (crate::domain::labels::label_or_wire("purpose", id, lang)) }
                                         }
                                     }
                                     button type="submit" { (t(lang, "Apply")) }

@@ -44,7 +44,7 @@ pub async fn requests(page: Page, q: Result<Query<QueueParams>, QueryRejection>)
         form.filters method="get" action="/console/requests" {
             label { (page.t("State")) select name="state" {
                 option value="" { (page.t("Any")) }
-                @for s in STATES { option value=(s) selected[wanted.as_deref() == Some(s)] { (s) } }
+                @for s in STATES { option value=(s) selected[wanted.as_deref() == Some(s)] { (crate::domain::labels::label_or_wire("request_state", s, page.session.lang)) } }
             } }
             button type="submit" { (page.t("Apply")) }
         }
@@ -54,7 +54,7 @@ pub async fn requests(page: Page, q: Result<Query<QueueParams>, QueryRejection>)
                 tr class=(if r.overdue { "overdue" } else { "" }) {
                     td.mono { a href={ "/console/requests/" (enc(&r.id)) } { (r.id) } }
                     td { a href={ "/console/subjects/" (enc(&r.subject_id)) } { (r.subject_id) } }
-                    td { (wire_name(&r.kind)) } td { (wire_name(&r.state)) }
+                    td { (page.value("request_kind", &wire_name(&r.kind))) } td { (page.value("request_state", &wire_name(&r.state))) }
                     td { (when(r.due_at)) @if r.overdue { " " span.badge.withheld { (page.t("overdue")) } } } td { (r.rule) br; small { (r.citation) } }
                 }
             } }
@@ -79,9 +79,9 @@ fn request_page(page: &Page, r: &RequestView) -> Response {
     let body = html! {
         dl #request {
             dt { (page.t("Subject")) } dd { a href={ "/console/subjects/" (enc(&r.subject_id)) } { (r.subject_id) } }
-            dt { (page.t("Kind")) } dd { (wire_name(&r.kind)) }
-            dt { (page.t("State")) } dd #request-state { (wire_name(&r.state)) }
-            dt { (page.t("Received")) } dd { (when(r.received_at)) " (" (wire_name(&r.channel)) ")" }
+            dt { (page.t("Kind")) } dd { (page.value("request_kind", &wire_name(&r.kind))) }
+            dt { (page.t("State")) } dd #request-state { (page.value("request_state", &wire_name(&r.state))) }
+            dt { (page.t("Received")) } dd { (when(r.received_at)) " (" (page.value("request_channel", &wire_name(&r.channel))) ")" }
             dt { (page.t("Due")) } dd { (when(r.due_at)) @if r.extended { " " span.badge.masked { (page.t("extended")) } }
                 @if r.overdue { " " span.badge.withheld { (page.t("overdue")) } } }
             dt { "rule" } dd { (r.rule) " — " (r.citation) }
@@ -219,7 +219,7 @@ pub async fn incidents(page: Page) -> Response {
             thead { tr { th { "id" } th { (page.t("Level")) } th { (page.t("Opened")) } th { (page.t("Jurisdiction")) } th { (page.t("Due")) } } }
             tbody { @for i in &list {
                 @let deadlines = serde_json::to_value(&i.deadlines).unwrap_or_default();
-                tr { td.mono { a href={ "/console/incidents/" (enc(&i.id)) } { (i.id) } } td { (i.level) } td { (when(i.detected_at)) }
+                tr { td.mono { a href={ "/console/incidents/" (enc(&i.id)) } { (i.id) } } td { (page.value("incident_level", &i.level)) } td { (when(i.detected_at)) }
                      td { (i.jurisdictions.join(", ")) } td { (json(&deadlines)) } }
             } }
         }

@@ -41,7 +41,7 @@ pub fn section(page: &Page, s: &SubjectView) -> Markup {
                 p.ok #lift-notice-recorded {
                     (page.t("The person was told that the restriction is about to be lifted:")) " "
                     (when(n.notified_at)) " (" (page.t(channel_label(n.channel))) "); "
-                    (page.t("recorded")) " " (when(n.recorded_at)) " " (page.t("By")) " " (n.recorded_by.as_str())
+                    (page.t("recorded")) " " (when(n.recorded_at)) " " (page.t("By")) " " (page.names([n.recorded_by.as_str()]).show(n.recorded_by.as_str()))
                     @if n.has_reference { "; " (page.t("reference kept sealed")) }
                 }
             } @else {

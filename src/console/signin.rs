@@ -125,7 +125,11 @@ pub async fn login(State(s): State<AppState>, req: Request) -> Response {
     };
     let allowed = s.archive.gate().purposes_for(&ctx.principal);
     let purpose = usual_purpose(&ctx.principal.roles, &allowed);
-    let id = s.console.create(token.unwrap_or_default(), lang_of(headers), purpose, s.archive.now());
+    let since = s.archive.identity().note_console_visit(&ctx.principal.id).unwrap_or_else(|e| {
+        tracing::warn!(error = %e, "the previous console visit could not be read");
+        None
+    });
+    let id = s.console.create(token.unwrap_or_default(), lang_of(headers), purpose, since, s.archive.now());
     tracing::info!(actor = %ctx.principal.id.as_str(), "console sign-in");
     let mut resp = match &proven.recovery_codes {
         Some(codes) => recovery_page(lang_of(headers), codes),

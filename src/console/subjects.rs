@@ -52,10 +52,11 @@ pub(super) async fn subject_page(page: &Page, sid: &str, status: StatusCode, not
         Err(_) => Vec::new(),
     };
     let id = s.id.to_string();
+    let people = page.names(history.iter().map(|e| e.actor.as_str()));
     let body = html! {
         @if let Some(notice) = notice { (notice) }
         dl #subject {
-            dt { (page.t("Status")) } dd #subject-status { (wire_name(&s.status)) }
+            dt { (page.t("Status")) } dd #subject-status { (page.value("subject_status", &wire_name(&s.status))) }
             dt { (page.t("Jurisdiction")) } dd { (s.residency) }
             dt { (page.t("Created")) } dd { (when(s.created_at)) }
             dt { (page.t("Restricted")) } dd { (s.restricted_at.map_or("—".to_owned(), when)) }
@@ -65,14 +66,14 @@ pub(super) async fn subject_page(page: &Page, sid: &str, status: StatusCode, not
         table #consents {
             thead { tr { th { (page.t("Purpose")) } th { "basis" } th { (page.t("Created")) } th { "notice" } th { "effective" } } }
             tbody { @for c in &s.consents {
-                tr { td { (c.purpose) } td { (wire_name(&c.basis)) } td { (when(c.granted_at)) } td { (c.notice.as_deref().unwrap_or("—")) } td { (c.effective) } }
+                tr { td { (page.value("purpose", &c.purpose)) } td { (page.value("basis", &wire_name(&c.basis))) } td { (when(c.granted_at)) } td { (c.notice.as_deref().unwrap_or("—")) } td { (c.effective) } }
             } }
         }
         @if !s.consents.is_empty() {
             div.actions { @for c in &s.consents {
                 form method="post" action={ "/console/subjects/" (id) "/consents/withdraw" } {
                     (page.csrf_field()) input type="hidden" name="purpose" value=(c.purpose);
-                    button type="submit" { (page.t("Withdraw")) " " (c.purpose) }
+                    button type="submit" { (page.t("Withdraw")) " " (crate::domain::labels::label_or_wire("purpose", &c.purpose, page.session.lang)) }
                 }
             } }
         }
@@ -88,7 +89,7 @@ pub(super) async fn subject_page(page: &Page, sid: &str, status: StatusCode, not
         table #consent-history {
             thead { tr { th { "#" } th { (page.t("Kind")) } th { (page.t("Purpose")) } th { (page.t("When")) } th { (page.t("By")) } } }
             tbody { @for e in &history {
-                tr { td { (e.event) } td { (wire_name(&e.kind)) } td { (e.purpose) } td { (when(e.effective_at)) } td { (e.actor.as_str()) } }
+                tr { td { (e.event) } td { (page.value("consent_event", &wire_name(&e.kind))) } td { (page.value("purpose", &e.purpose)) } td { (when(e.effective_at)) } td { (people.show(e.actor.as_str())) } }
             } }
         }
         (super::restriction::section(page, &s))

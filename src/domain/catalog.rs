@@ -1,7 +1,8 @@
 //! The field catalog: every leaf field of the dossier template
 //! (`schemas/dossier.schema.json`), read once from the schema's annotations:
 //! its class (`x-classification`), its names in Chinese and English
-//! (`x-label`), how a form edits it (from its `type` and `enum`) and the
+//! (`x-label`), how a form edits it (from its `type` and `enum`), the set
+//! of `schemas/labels.json` that names its values (`x-labels`) and the
 //! spreadsheet headers that fill it by default (`x-import`, the first one
 //! the export's). Fields are named by JSON Pointer with `*` for an array
 //! index (`/contacts/*/phone`); an array of scalars is one field (`/tags`).
@@ -41,6 +42,9 @@ pub struct Field {
     pub label_zh: String,
     pub label_en: String,
     pub input: Input,
+    /// The set of the label catalogue (`schemas/labels.json`) that names
+    /// the field's values (`x-labels`): a choice is shown by its label.
+    pub labels: Option<String>,
     /// The spreadsheet headers that name the field by default; the first is
     /// the export's. Empty when no column fills the field.
     pub import_headers: Vec<String>,
@@ -172,12 +176,17 @@ fn leaf(node: &Value, path: &str, class: Classification) -> Result<Field, String
             .and_then(|l| l.iter().map(|h| h.as_str().map(str::to_owned)).collect::<Option<Vec<_>>>())
             .ok_or(format!("{path}: x-import is not a list of headers"))?,
     };
+    let labels = match node.get("x-labels") {
+        None => None,
+        Some(set) => Some(set.as_str().ok_or(format!("{path}: x-labels is not the name of a set"))?.to_owned()),
+    };
     Ok(Field {
         path: path.to_owned(),
         class,
         label_zh: label("zh")?,
         label_en: label("en")?,
         input: input(node, path)?,
+        labels,
         import_headers,
     })
 }
@@ -313,6 +322,8 @@ mod tests {
         assert!(no_label.contains("/a has no x-label"), "{no_label}");
         let no_en = Catalog::from_schema(&leaf(r#", "x-label": {"zh": "甲"}"#)).unwrap_err();
         assert!(no_en.contains("x-label en"), "{no_en}");
+        let bad_labels = leaf(r#", "x-label": {"zh": "甲", "en": "A"}, "x-labels": ["status"]"#);
+        assert!(Catalog::from_schema(&bad_labels).unwrap_err().contains("x-labels"));
         let bad_import = leaf(r#", "x-label": {"zh": "甲", "en": "A"}, "x-import": "a""#);
         assert!(Catalog::from_schema(&bad_import).unwrap_err().contains("x-import"));
         let twice = r#"{"type": "object", "properties": {

@@ -6,6 +6,7 @@ mod credit_code;
 pub mod dossier;
 mod ids;
 mod jurisdiction;
+pub mod labels;
 mod lang;
 
 pub use credit_code::{CreditCode, CreditCodeError};

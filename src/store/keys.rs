@@ -96,6 +96,15 @@ pub fn subject_links_prefix(sid: &SubjectId) -> Vec<u8> {
     format!("{sid}/d/").into_bytes()
 }
 
+/// `dossiers`: the customers a principal works on (`w/<prn>/<dos>`).
+pub fn worked_on_prefix(p: &PrincipalId) -> Vec<u8> {
+    format!("w/{p}/").into_bytes()
+}
+
+/// `system`: set once the marks of who works on which customer cover the
+/// dossiers written before they were kept.
+pub const WORKED_ON_MARKER: &[u8] = b"worked_on_marks";
+
 /// `subjects`: one consent event of a subject.
 pub fn consent_event(sid: &SubjectId, event: u32) -> Vec<u8> {
     let mut k = consent_events_prefix(sid);
@@ -129,6 +138,11 @@ pub fn token_hash(hash_hex: &str) -> Vec<u8> {
 /// `principals`: a principal's second factor.
 pub fn second_factor(id: &PrincipalId) -> Vec<u8> {
     format!("m/{id}").into_bytes()
+}
+
+/// `principals`: when a principal last signed in to the console.
+pub fn console_visit(id: &PrincipalId) -> Vec<u8> {
+    format!("v/{id}").into_bytes()
 }
 
 /// An enrollment code's SHA-256 (hex) → the token id it enrolls.

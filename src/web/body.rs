@@ -142,6 +142,17 @@ impl Errors {
         t
     }
 
+    /// An optional calendar date (`YYYY-MM-DD`), or an error at `path`.
+    pub fn date(&mut self, path: &str, value: Option<&str>) -> Option<time::Date> {
+        let v = value?;
+        let fmt = time::macros::format_description!("[year]-[month]-[day]");
+        let d = time::Date::parse(v, &fmt).ok();
+        if d.is_none() {
+            self.add(path, "a date, YYYY-MM-DD");
+        }
+        d
+    }
+
     /// `Ok(v)` when nothing failed.
     pub fn finish<T>(self, v: Option<T>) -> Result<T, Vec<FieldError>> {
         match v {

@@ -46,6 +46,10 @@ pub struct InteractionDto {
     /// 1 (poor) to 5 (excellent).
     #[schema(minimum = 1, maximum = 5)]
     pub satisfaction: Option<u8>,
+    /// The follow-up promised (YYYY-MM-DD): open on the recorder's start
+    /// page until a later interaction with the customer is recorded.
+    #[schema(format = Date)]
+    pub follow_up: Option<String>,
 }
 
 /// The API's and the console's one check of an interaction's shape.
@@ -54,6 +58,7 @@ impl TryFrom<InteractionDto> for NewInteraction {
     fn try_from(d: InteractionDto) -> Result<Self, Self::Error> {
         let mut errors = Errors::default();
         let at = errors.time("/at", &d.at);
+        let follow_up = errors.date("/follow_up", d.follow_up.as_deref());
         let summary = errors.visible("/summary", d.summary, MAX_SUMMARY);
         if d.satisfaction.is_some_and(|s| !(1..=5).contains(&s)) {
             errors.add("/satisfaction", "from 1 to 5");
@@ -64,6 +69,7 @@ impl TryFrom<InteractionDto> for NewInteraction {
             summary,
             contact: d.contact,
             satisfaction: d.satisfaction,
+            follow_up,
         }))
     }
 }

@@ -29,6 +29,9 @@ pub struct Session {
     /// The purpose the person chose (sent as `X-Purpose` would be).
     pub purpose: Option<String>,
     pub lang: Lang,
+    /// The person's previous sign-in to the console (the start page's
+    /// "since your last visit").
+    pub since: Option<OffsetDateTime>,
     created: OffsetDateTime,
     last_seen: OffsetDateTime,
 }
@@ -41,6 +44,7 @@ pub struct SessionView {
     pub purpose: Option<String>,
     pub lang: Lang,
     pub token: Zeroizing<String>,
+    pub since: Option<OffsetDateTime>,
 }
 
 #[derive(Default)]
@@ -61,13 +65,21 @@ fn hash(id: &str) -> [u8; 32] {
 
 impl Sessions {
     /// A new session for `token`; returns the cookie value.
-    pub fn create(&self, token: &str, lang: Lang, purpose: Option<String>, now: OffsetDateTime) -> String {
+    pub fn create(
+        &self,
+        token: &str,
+        lang: Lang,
+        purpose: Option<String>,
+        since: Option<OffsetDateTime>,
+        now: OffsetDateTime,
+    ) -> String {
         let id = random_token();
         let session = Session {
             token: Zeroizing::new(token.to_owned()),
             csrf: random_token(),
             purpose,
             lang,
+            since,
             created: now,
             last_seen: now,
         };
@@ -110,6 +122,7 @@ impl Sessions {
             purpose: session.purpose.clone(),
             lang: session.lang,
             token: session.token.clone(),
+            since: session.since,
         })
     }
 
@@ -151,11 +164,11 @@ mod tests {
     fn a_session_ends_when_idle_and_after_its_absolute_lifetime() {
         let sessions = Sessions::default();
         let t0 = OffsetDateTime::UNIX_EPOCH + Duration::days(20_000);
-        let id = sessions.create("tok", Lang::Zh, None, t0);
+        let id = sessions.create("tok", Lang::Zh, None, None, t0);
         assert!(sessions.touch(&id, t0 + Duration::minutes(14)).is_some());
         assert!(sessions.touch(&id, t0 + Duration::minutes(30)).is_none(), "idle for 16 minutes");
 
-        let id = sessions.create("tok", Lang::Zh, None, t0);
+        let id = sessions.create("tok", Lang::Zh, None, None, t0);
         let mut t = t0;
         while t < t0 + Duration::hours(7) {
             t += Duration::minutes(10);
@@ -169,12 +182,12 @@ mod tests {
     fn signing_in_again_and_again_pushes_out_only_ones_own_sessions() {
         let sessions = Sessions::default();
         let t0 = OffsetDateTime::UNIX_EPOCH + Duration::days(20_000);
-        let colleague = sessions.create("colleague", Lang::Zh, None, t0);
+        let colleague = sessions.create("colleague", Lang::Zh, None, None, t0);
         let mut t = t0;
         let mut mine = Vec::new();
         for _ in 0..10_050 {
             t += Duration::milliseconds(1);
-            mine.push(sessions.create("attacker", Lang::Zh, None, t));
+            mine.push(sessions.create("attacker", Lang::Zh, None, None, t));
         }
         assert!(sessions.touch(&colleague, t).is_some(), "the colleague is still signed in");
         let live = mine.iter().filter(|id| sessions.touch(id, t).is_some()).count();

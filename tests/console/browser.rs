@@ -212,10 +212,10 @@ async fn staff_and_officers_do_their_work_in_chromium() {
         .await;
     assert!(r.status().is_success());
 
-    // Every role signs in and gets its overview.
+    // Every role signs in and gets its start page.
     for token in [&service, &finance, &auditor] {
         b.sign_in(token).await;
-        assert_eq!(b.heading().await, "概览");
+        assert_eq!(b.heading().await, "今日工作");
         if token == &service {
             // Service stores a document from the dossier's page: the API lists it, same hash.
             b.go(&format!("/console/dossiers/{mine}")).await;
@@ -245,8 +245,12 @@ async fn staff_and_officers_do_their_work_in_chromium() {
         b.sign_out().await;
     }
 
-    // Sales: the overview (in Chinese), charts of their own dossiers.
+    // Sales: the start page (in Chinese): their customers by name; the
+    // analysis, charts of their own dossiers.
     b.sign_in(&sales).await;
+    assert!(b.text("#my-customers").await.contains(&mine), "their customer on the start page");
+    b.shot("start-sales").await;
+    b.go("/console/analysis").await;
     assert!(b.source().await.contains("<svg"), "charts");
     b.shot("overview-sales").await;
 
@@ -265,19 +269,10 @@ async fn staff_and_officers_do_their_work_in_chromium() {
         app.get(&sales, Some("service_delivery"), &format!("/v1/dossiers/{mine}")).await.json().await.unwrap();
     b.go(&format!("/console/dossiers/{mine}")).await;
     let page = b.source().await;
-    let mut fields = Vec::new();
-    for row in b.client.find_all(Locator::Css("#fields tbody tr")).await.unwrap() {
-        fields.push(row.text().await.unwrap());
-    }
     for (reason, label) in [("masked", "已脱敏"), ("withheld", "不予显示")] {
         for path in redacted(&api, reason) {
-            let row = fields.iter().find(|r| {
-                r.contains(&format!("{path}\t"))
-                    || r.contains(&format!("{path} "))
-                    || r.ends_with(path.as_str())
-                    || r.contains(&format!("{path}\n"))
-            });
-            let row = row.unwrap_or_else(|| panic!("{path} not listed in {fields:?}"));
+            let row = b.client.find(Locator::Css(&format!("#fields tr[data-path='{path}']"))).await;
+            let row = row.unwrap_or_else(|_| panic!("{path} not listed")).text().await.unwrap();
             assert!(row.contains(label), "{path}: {row}");
             if let Some(plain) = doc.pointer(&path).and_then(Value::as_str) {
                 assert!(!page.contains(plain), "{reason} {path} in clear");
@@ -305,7 +300,7 @@ async fn staff_and_officers_do_their_work_in_chromium() {
         .await
         .unwrap();
     let shown = api["interactions"][0]["summary_shown"].as_str().unwrap();
-    assert!(interactions.contains("follow_up"), "{interactions}");
+    assert!(interactions.contains("回访") && !interactions.contains("follow_up"), "by its label: {interactions}");
     // As the API shows it to this person: here masked, so never in clear.
     assert_eq!(interactions.contains("回访:对时效满意"), shown == "clear", "{shown}: {interactions}");
     // Another's dossier: refused in the page.
@@ -382,7 +377,7 @@ async fn staff_and_officers_do_their_work_in_chromium() {
     b.sign_in(&officer_b).await;
     b.go(&batch_url).await;
     b.submit("#approve").await;
-    assert_eq!(b.text("#batch-state").await, "done");
+    assert_eq!(b.text("#batch-state").await, "已完成");
     let cert = b.text("#certificate-link").await;
     assert!(cert.starts_with("cert_"));
     // The destroyed dossier's page names the certificate.
@@ -396,7 +391,7 @@ async fn staff_and_officers_do_their_work_in_chromium() {
     // English, and a phone-sized screen.
     b.go("/console").await;
     b.submit("form[action='/console/lang'] button").await;
-    assert_eq!(b.heading().await, "Overview");
+    assert_eq!(b.heading().await, "Today");
     b.client.set_window_size(390, 844).await.unwrap();
     b.go("/console/audit").await;
     b.shot("audit-log-phone").await;

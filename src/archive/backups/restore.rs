@@ -205,6 +205,7 @@ mod tests {
             corrected: Default::default(),
             proprietor: None,
             grade_stand: Default::default(),
+            grade_change: None,
         };
         store.write(&[DOSSIERS.put_unguarded(did, &meta).unwrap()], true).unwrap();
     }

@@ -37,6 +37,9 @@ pub struct NewInteraction {
     pub summary: String,
     pub contact: Option<String>,
     pub satisfaction: Option<u8>,
+    /// The follow-up promised, on or after the day it happened and within
+    /// a year from now.
+    pub follow_up: Option<time::Date>,
 }
 
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
@@ -56,6 +59,9 @@ pub struct InteractionView {
     pub recorded_by: String,
     #[serde(with = "time::serde::rfc3339")]
     pub recorded_at: OffsetDateTime,
+    /// The follow-up promised (YYYY-MM-DD), if any.
+    #[schema(value_type = Option<String>, format = Date)]
+    pub follow_up: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
@@ -81,6 +87,14 @@ impl Customers {
         let mut errors = Vec::new();
         if n.at > now + time::Duration::minutes(5) {
             errors.push(FieldError { path: "/at".into(), message: "lies in the future".into() });
+        }
+        if let Some(f) = n.follow_up {
+            if f < n.at.date() || f > (now + time::Duration::days(366)).date() {
+                errors.push(FieldError {
+                    path: "/follow_up".into(),
+                    message: "from the day it happened to a year ahead".into(),
+                });
+            }
         }
         errors.extend(self.dossiers.screened("/summary", Text::InteractionSummary, &n.summary));
         let contact = super::named_contact(&meta, n.contact.as_deref(), &mut errors);
@@ -118,8 +132,12 @@ impl Customers {
             recorded_by: ctx.principal.id.clone(),
             recorded_at: now,
             personal: !to_seal.is_empty(),
+            follow_up: n.follow_up,
         };
-        let ops = vec![INTERACTIONS.put_unguarded(&(did.clone(), iid.clone()), &record)?];
+        let ops = vec![
+            INTERACTIONS.put_unguarded(&(did.clone(), iid.clone()), &record)?,
+            crate::archive::records::WORKED_ON.mark(&ctx.principal.id, &did),
+        ];
         let subjects: Vec<SubjectId> = contact.iter().cloned().collect();
         let mut why = format!("{reason}; {iid} {}", crate::archive::wire_name(&n.kind));
         if !to_seal.is_empty() {
@@ -175,6 +193,7 @@ impl Customers {
             summary_shown: how.into(),
             recorded_by: r.recorded_by.to_string(),
             recorded_at: r.recorded_at,
+            follow_up: r.follow_up.map(|d| d.to_string()),
         })
     }
 

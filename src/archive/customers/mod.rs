@@ -14,6 +14,7 @@ mod mapping;
 mod reports;
 mod reviews;
 mod stand;
+mod worklist;
 
 pub use export::ExportFilter;
 pub use figures::{FigureRecord, Month, MonthFigures, NewFigures};
@@ -23,6 +24,7 @@ pub use interactions::{InteractionKind, InteractionPage, InteractionView, NewInt
 pub use reports::{Report, ReportBy, ReportRow};
 pub use reviews::{DueReview, NewReview, ReviewOutcome, ReviewView, MAX_NOTE};
 pub use stand::Stand;
+pub use worklist::{FollowUp, WorkCustomer, Worklist, MAX_CUSTOMERS};
 
 /// Customer management: interactions, figures and grading, reviews, reports,
 /// the workbook import and the export.

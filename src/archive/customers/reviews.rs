@@ -20,7 +20,7 @@ use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
 /// How far ahead the due list looks.
-const LOOK_AHEAD_DAYS: i64 = 14;
+pub(super) const LOOK_AHEAD_DAYS: i64 = 14;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
@@ -99,7 +99,10 @@ impl Customers {
 
     /// When `meta` is next due for review: a cycle after its last review
     /// (or after it was opened).
-    fn review_due(&self, meta: &DossierMeta) -> Result<(Option<OffsetDateTime>, OffsetDateTime), ArchiveError> {
+    pub(super) fn review_due(
+        &self,
+        meta: &DossierMeta,
+    ) -> Result<(Option<OffsetDateTime>, OffsetDateTime), ArchiveError> {
         let last = self.last_review(&meta.id)?;
         let cycle = self.policy.grading.review_cycle(meta.grade);
         Ok((last, cycle.after(last.unwrap_or(meta.created_at))))
@@ -169,6 +172,27 @@ impl Customers {
         Ok(list)
     }
 
+    /// When dossier `id` is next due for review, and whether that is
+    /// past, for a caller whose customer scope includes it (the console's
+    /// dossier page, whose read is the audited one); `None` outside their
+    /// scope, for a closed customer or an unknown id.
+    pub fn review_schedule(&self, ctx: &RequestCtx, id: &str) -> Result<Option<(OffsetDateTime, bool)>, ArchiveError> {
+        let p = &ctx.principal;
+        let Some(scope) = self.gate.customer_scope(p) else { return Ok(None) };
+        let Ok(did) = DossierId::parse(id) else { return Ok(None) };
+        let Some((meta, _)) = self.dossiers.meta(&did)? else { return Ok(None) };
+        let visible = match scope {
+            CustomerScope::All => true,
+            CustomerScope::Region => meta.region == p.region,
+            CustomerScope::Own => meta.owner == p.id,
+        };
+        if !visible || meta.destroyed.is_some() || meta.status == crate::domain::dossier::Status::Closed {
+            return Ok(None);
+        }
+        let (_, due) = self.review_due(&meta)?;
+        Ok(Some((due, due < self.clock.now())))
+    }
+
     /// `POST /v1/dossiers/{id}/reviews`: whoever may record interactions
     /// with the customer reviews its dossier.
     #[tracing::instrument(level = "debug", skip_all)]
@@ -192,7 +216,10 @@ impl Customers {
             by: ctx.principal.id.clone(),
             at: now,
         };
-        let mut ops = vec![REVIEWS.put_unguarded(&(did.clone(), rid.clone()), &record)?];
+        let mut ops = vec![
+            REVIEWS.put_unguarded(&(did.clone(), rid.clone()), &record)?,
+            crate::archive::records::WORKED_ON.mark(&ctx.principal.id, &did),
+        ];
         let mut guard = None;
         let mut why = format!("{reason}; {rid} {}", crate::archive::wire_name(&n.outcome));
         if let (ReviewOutcome::ContactLost, Some(sid)) = (n.outcome, &contact) {

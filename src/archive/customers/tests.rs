@@ -16,6 +16,7 @@ async fn an_interaction_is_sealed_and_listed_as_the_read_plan_shows_its_class() 
         summary: "投诉货物外包装破损, 已安排补发".into(),
         contact: Some(contact.clone()),
         satisfaction: Some(2),
+        follow_up: None,
     };
     let added = a.customers().add_interaction(&sales, made.id.as_str(), n).await.unwrap();
     for row in store.scan(Cf::Documents, b"", b"") {

@@ -4,7 +4,7 @@
 use super::{failure_reason, Created};
 use crate::archive::dossiers::ContactCollection;
 use crate::archive::dossiers::Dossiers;
-use crate::archive::records::{DossierMeta, SubjectMeta, DOSSIERS, SUBJECTS, SUBJECT_LINKS};
+use crate::archive::records::{DossierMeta, SubjectMeta, DOSSIERS, SUBJECTS, SUBJECT_LINKS, WORKED_ON};
 use crate::archive::vault::VersionKeys;
 use crate::archive::Denial;
 use crate::archive::{ArchiveError, RequestCtx};
@@ -178,8 +178,10 @@ impl Dossiers {
             corrected: Default::default(),
             proprietor: split.proprietor_id().cloned(),
             grade_stand: Default::default(),
+            grade_change: None,
         };
         let mut ops = self.version_ops(keys.ops, bytes, &meta, &subjects)?;
+        ops.push(WORKED_ON.mark(&ctx.principal.id, &id));
         ops.extend(collected.ops);
         let code = split.credit_code().map(|c| ("customer.credit_code", c));
         for (field, value) in code.into_iter().chain(reference) {
@@ -214,6 +216,7 @@ impl Dossiers {
         let now = meta.updated_at;
         ops.push(Op::Put(Cf::Versions, keys::version(id, meta.current_version), record));
         ops.push(DOSSIERS.put_unguarded(id, meta)?);
+        ops.push(WORKED_ON.mark(&meta.owner, id));
         for sid in subjects {
             if !SUBJECTS.contains(self.store.as_ref(), sid)? {
                 ops.push(SUBJECTS.put_unguarded(sid, &SubjectMeta::new(sid.clone(), now))?);

@@ -5,7 +5,7 @@
 use super::{failure_reason, Created, ReadPlan};
 use crate::archive::dossiers::ContactCollection;
 use crate::archive::dossiers::Dossiers;
-use crate::archive::records::DossierMeta;
+use crate::archive::records::{DossierMeta, WORKED_ON};
 use crate::archive::vault::SegmentName;
 use crate::archive::Denial;
 use crate::archive::{ArchiveError, RequestCtx};
@@ -243,9 +243,16 @@ impl Dossiers {
             updated_at: now,
             subjects: all_subjects.clone(),
             ended_at: ended_at.or(meta.ended_at),
+            grade_change: match split.business.grade == meta.grade {
+                true => meta.grade_change,
+                false => Some(crate::archive::records::GradeMove { from: meta.grade, at: now }),
+            },
             ..meta
         };
         let mut ops = self.version_ops(keys.ops, bytes, &new_meta, &version_subjects)?;
+        if let Author::Request(ctx) = author {
+            ops.push(WORKED_ON.mark(&ctx.principal.id, did));
+        }
         ops.extend(extra);
         let entry = self.author_entry(author, action, id, &all_subjects, Outcome::Allow, reason);
         let conflict = self.author_entry(

@@ -19,13 +19,15 @@ async fn the_shipped_policy_gives_each_role_its_operations() {
                 Operation::RegisterKeep,
                 Operation::CustomersAll,
                 Operation::GradeReview,
+                Operation::StaffDirectory,
             ],
         ),
-        (Role::Auditor, vec![Operation::AuditRead, Operation::RegisterRead]),
-        (Role::Admin, vec![Operation::Administer]),
-        (Role::Sales, vec![Operation::CustomersOwn]),
-        (Role::Service, vec![Operation::CustomersRegion, Operation::RequestInRegion]),
-        (Role::Finance, vec![Operation::CustomersAll, Operation::GradeReview]),
+        (Role::Auditor, vec![Operation::AuditRead, Operation::RegisterRead, Operation::StaffDirectory]),
+        (Role::Admin, vec![Operation::Administer, Operation::StaffDirectory]),
+        (Role::Sales, vec![Operation::CustomersOwn, Operation::StaffDirectory]),
+        (Role::Service, vec![Operation::CustomersRegion, Operation::RequestInRegion, Operation::StaffDirectory]),
+        (Role::Finance, vec![Operation::CustomersAll, Operation::GradeReview, Operation::StaffDirectory]),
+        (Role::Processor, vec![]),
     ];
     for (role, allowed) in table {
         let p = principal(&[role]);

@@ -140,6 +140,13 @@ pub(crate) const SUBJECTS: Table<SubjectId, SubjectMeta> =
 /// Links: `<sub>/d/<dos>` in `subjects`, an empty value: the person is
 /// named by the dossier.
 pub(crate) const SUBJECT_LINKS: Marks<SubjectId, DossierId> = Marks::new(Cf::Subjects, keys::subject_links_prefix);
+/// Who works on which customer: `w/<prn>/<dos>` in `dossiers`, an empty
+/// value. Marked for a dossier's owner and for whoever writes a version,
+/// an interaction or a review of it; a mark stays when the dossier changes
+/// hands (the start page keeps what the caller's scope still shows). The
+/// start page lists a person's customers from it, never from a scan of
+/// every dossier.
+pub(crate) const WORKED_ON: Marks<PrincipalId, DossierId> = Marks::new(Cf::Dossiers, keys::worked_on_prefix);
 /// The persons whose data went abroad in a year: `y/<yyyy>/<sub>` in
 /// `registers`, an empty value; counted for the yearly volume alert.
 pub(crate) const TRANSFERRED: Marks<i32, SubjectId> = Marks::new(Cf::Registers, keys::transferred_prefix);
@@ -194,6 +201,18 @@ pub struct DossierMeta {
     /// of it, and every version, is one compare-and-set.
     #[serde(default, skip_serializing_if = "GradeStand::is_empty")]
     pub grade_stand: GradeStand,
+    /// The last change of grade: the grade before it and when (the start
+    /// page's "grade changes since your last visit").
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub grade_change: Option<GradeMove>,
+}
+
+/// A dossier's last change of grade.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GradeMove {
+    pub from: Grade,
+    #[serde(with = "time::serde::rfc3339")]
+    pub at: OffsetDateTime,
 }
 
 /// What is left of a destroyed dossier or an erased subject: no personal

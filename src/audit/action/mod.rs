@@ -57,6 +57,8 @@ pub enum Action {
     ConsentHistory,
     /// `consent.withdraw`
     ConsentWithdraw,
+    /// `customer.worklist`
+    CustomerWorklist,
     /// `data_grade.decide`
     DataGradeDecide,
     /// `data_grade.read`

@@ -4,7 +4,7 @@ use super::Action;
 
 impl Action {
     /// Every action, in name order.
-    pub const ALL: [Action; 128] = [
+    pub const ALL: [Action; 129] = [
         Action::AssessmentCoverage,
         Action::AssessmentCreate,
         Action::AssessmentList,
@@ -30,6 +30,7 @@ impl Action {
         Action::ConsentGrant,
         Action::ConsentHistory,
         Action::ConsentWithdraw,
+        Action::CustomerWorklist,
         Action::DataGradeDecide,
         Action::DataGradeRead,
         Action::DataSecurityAppoint,
@@ -163,6 +164,7 @@ impl Action {
             Action::ConsentGrant => "consent.grant",
             Action::ConsentHistory => "consent.history",
             Action::ConsentWithdraw => "consent.withdraw",
+            Action::CustomerWorklist => "customer.worklist",
             Action::DataGradeDecide => "data_grade.decide",
             Action::DataGradeRead => "data_grade.read",
             Action::DataSecurityAppoint => "data_security.appoint",

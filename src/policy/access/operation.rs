@@ -26,10 +26,13 @@ pub enum Operation {
     /// Reviewing a grade its person contested (PIPL Art. 24(3); GDPR Art.
     /// 22(3)): a human decides it.
     GradeReview,
+    /// The staff directory: a colleague's name, roles and department where
+    /// the console names who acted (owners, authors, audit entries).
+    StaffDirectory,
 }
 
 impl Operation {
-    pub const ALL: [Operation; 9] = [
+    pub const ALL: [Operation; 10] = [
         Operation::AuditRead,
         Operation::RegisterRead,
         Operation::RegisterKeep,
@@ -39,6 +42,7 @@ impl Operation {
         Operation::CustomersOwn,
         Operation::RequestInRegion,
         Operation::GradeReview,
+        Operation::StaffDirectory,
     ];
 
     pub fn cedar_name(self) -> &'static str {
@@ -52,6 +56,7 @@ impl Operation {
             Operation::CustomersOwn => "customers.own",
             Operation::RequestInRegion => "request.record-in-region",
             Operation::GradeReview => "grade.review",
+            Operation::StaffDirectory => "staff.directory",
         }
     }
 

@@ -1,0 +1,177 @@
+//! A person's work list (the console's start page for sales and service):
+//! the customers they work on (`records::WORKED_ON`: their own, and those
+//! they wrote a version, an interaction or a review of), with grade, stage,
+//! last contact and the next review; the follow-ups they promised that no
+//! later contact has met; and the grade changes since their last visit.
+//! Read from the marks and each listed dossier's own records, never from a
+//! scan of every dossier; shown as the access policy shows the dossier (a
+//! name masked or withheld as a read would), and audited as one entry
+//! naming the dossiers listed.
+
+use crate::archive::customers::{Customers, InteractionKind};
+use crate::archive::gate::CustomerScope;
+use crate::archive::records::{DossierMeta, GradeMove, WORKED_ON};
+use crate::archive::{ArchiveError, RequestCtx};
+use crate::audit::{Action, Commit, Outcome};
+use crate::domain::dossier::{Grade, Status};
+use crate::domain::Classification;
+use crate::policy::access::FieldOutcome;
+use time::{Date, OffsetDateTime};
+
+/// Customers listed at most, the most recently changed first.
+pub const MAX_CUSTOMERS: usize = 200;
+/// Without a previous visit, grade changes this far back are shown.
+const FIRST_VISIT_DAYS: i64 = 7;
+
+/// One customer of a work list.
+#[derive(Debug, Clone)]
+pub struct WorkCustomer {
+    pub dossier: String,
+    /// As the policy shows it: masked, or empty when withheld or erased.
+    pub customer_name: String,
+    /// Grade and stage, when the caller sees the dossier's internal fields.
+    pub grade: Option<Grade>,
+    pub status: Option<Status>,
+    /// When the last interaction happened.
+    pub last_contact: Option<OffsetDateTime>,
+    /// The next periodic review (none for a closed customer).
+    pub review_due_at: Option<OffsetDateTime>,
+    pub review_overdue: bool,
+    /// The grade's last change, when it came after the caller's last visit.
+    pub grade_change: Option<GradeMove>,
+}
+
+/// A follow-up the caller promised that no later contact has met.
+#[derive(Debug, Clone)]
+pub struct FollowUp {
+    pub dossier: String,
+    pub customer_name: String,
+    pub interaction: String,
+    pub kind: InteractionKind,
+    pub due: Date,
+    pub overdue: bool,
+}
+
+/// A person's work list.
+#[derive(Debug, Clone, Default)]
+pub struct Worklist {
+    pub customers: Vec<WorkCustomer>,
+    /// Soonest first.
+    pub follow_ups: Vec<FollowUp>,
+    /// More customers than [`MAX_CUSTOMERS`] were marked.
+    pub more: bool,
+}
+
+impl Worklist {
+    /// Reviews due within the look-ahead, and those overdue.
+    pub fn reviews(&self) -> impl Iterator<Item = &WorkCustomer> {
+        self.customers.iter().filter(|c| c.review_due_at.is_some())
+    }
+}
+
+impl Customers {
+    /// The caller's work list; `since` is their previous visit.
+    #[tracing::instrument(level = "debug", skip_all)]
+    pub async fn worklist(&self, ctx: &RequestCtx, since: Option<OffsetDateTime>) -> Result<Worklist, ArchiveError> {
+        const ACTION: Action = Action::CustomerWorklist;
+        let scope = self
+            .gate
+            .require_customer_scope(ctx, ACTION, "work lists are for sales, service, finance and compliance")
+            .await?;
+        let purpose = self.gate.purpose(ctx, ACTION, "").await?;
+        let me = &ctx.principal;
+        let now = self.clock.now();
+        let since = since.unwrap_or(now - time::Duration::days(FIRST_VISIT_DAYS));
+        let mut metas: Vec<DossierMeta> = Vec::new();
+        for did in WORKED_ON.members(self.store.as_ref(), &me.id)? {
+            let Some((meta, _)) = self.dossiers.meta(&did)? else { continue };
+            let in_scope = match scope {
+                CustomerScope::All => true,
+                CustomerScope::Region => meta.region == me.region,
+                CustomerScope::Own => meta.owner == me.id,
+            };
+            if in_scope && meta.destroyed.is_none() {
+                metas.push(meta);
+            }
+        }
+        metas.sort_by_key(|m| std::cmp::Reverse(m.updated_at));
+        let mut list = Worklist { more: metas.len() > MAX_CUSTOMERS, ..Worklist::default() };
+        metas.truncate(MAX_CUSTOMERS);
+        let look_ahead = now + time::Duration::days(super::reviews::LOOK_AHEAD_DAYS);
+        for meta in metas {
+            let plan = self.dossiers.read_plan(ctx, purpose, &meta, &meta.subjects)?;
+            if !plan.anything_visible() {
+                continue;
+            }
+            let internal = plan.outcome(Classification::Internal, None) == FieldOutcome::Clear;
+            let name_outcome = match &meta.proprietor {
+                Some(sid) => plan.field_outcome(sid, "name").0,
+                None => plan.outcome(Classification::Internal, None),
+            };
+            let customer_name = self.shown_name(&meta, name_outcome)?;
+            let interactions = self.interactions_of(&meta.id)?;
+            let last_contact = interactions.iter().map(|r| r.at).max();
+            let promised = interactions
+                .iter()
+                .filter(|r| r.recorded_by == me.id && r.follow_up.is_some())
+                .max_by_key(|r| r.at)
+                .filter(|r| !interactions.iter().any(|later| later.at > r.at));
+            if let Some(r) = promised {
+                let due = r.follow_up.unwrap_or(now.date());
+                list.follow_ups.push(FollowUp {
+                    dossier: meta.id.to_string(),
+                    customer_name: customer_name.clone(),
+                    interaction: r.id.to_string(),
+                    kind: r.kind,
+                    due,
+                    overdue: due < now.date(),
+                });
+            }
+            let (review_due_at, review_overdue) = match meta.status {
+                Status::Closed => (None, false),
+                _ => {
+                    let (_, due) = self.review_due(&meta)?;
+                    (Some(due).filter(|d| *d <= look_ahead), due < now)
+                }
+            };
+            list.customers.push(WorkCustomer {
+                dossier: meta.id.to_string(),
+                customer_name,
+                grade: internal.then_some(meta.grade),
+                status: internal.then_some(meta.status),
+                last_contact,
+                review_due_at,
+                review_overdue,
+                grade_change: meta.grade_change.filter(|g| internal && g.at > since),
+            });
+        }
+        list.follow_ups.sort_by_key(|f| f.due);
+        let ids: Vec<&str> = list.customers.iter().map(|c| c.dossier.as_str()).collect();
+        let reason = format!(
+            "purpose {purpose}; {} customer(s), {} follow-up(s): {}",
+            ids.len(),
+            list.follow_ups.len(),
+            ids.join(" ")
+        );
+        self.audit.commit(Commit::entry(ctx.entry(ACTION, "", Outcome::Allow, reason))).await?;
+        Ok(list)
+    }
+
+    /// The customer's name as the policy shows it: masked as a read masks
+    /// it; empty when withheld or erased.
+    fn shown_name(&self, meta: &DossierMeta, outcome: FieldOutcome) -> Result<String, ArchiveError> {
+        if outcome == FieldOutcome::Withheld {
+            return Ok(String::new());
+        }
+        let Some(name) = self.index.customer_name(meta)? else { return Ok(String::new()) };
+        Ok(match outcome {
+            FieldOutcome::Masked => self
+                .policy
+                .masking
+                .mask("/customer/name", &name.into())
+                .as_str()
+                .map_or_else(crate::policy::masking::masked_text, str::to_owned),
+            _ => name,
+        })
+    }
+}

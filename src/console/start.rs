@@ -1,0 +1,244 @@
+//! The start page (`/console`): each person's work for the day, by role.
+//! Sales, service and finance: follow-ups they promised, reviews due and
+//! overdue, grade changes since their last visit, and their customers
+//! (`customers::worklist`, from the marks of who works on which customer,
+//! never a scan of every dossier). Compliance: alerts, requests and
+//! incident deadlines within a week, batches awaiting a second officer, and
+//! what legal holds keep. Every list comes from the use case its own page
+//! and the API call, with the same decisions and audit entries.
+
+use super::compliance::{enc, when};
+use super::page::Page;
+use super::people::Names;
+use crate::archive::customers::{Worklist, MAX_CUSTOMERS};
+use crate::archive::gate::Operation;
+use crate::archive::retention::BatchState;
+use crate::archive::wire_name;
+use crate::domain::Role;
+use axum::response::Response;
+use maud::{html, Markup};
+
+/// How far ahead the compliance lists look.
+const NEAR_DAYS: i64 = 7;
+/// Alerts shown on the start page (the alerts page has all).
+const ALERTS_SHOWN: usize = 5;
+
+pub async fn start(page: Page) -> Response {
+    let a = page.archive();
+    let p = &page.ctx.principal;
+    let gate = a.gate();
+    let mut sections = Vec::new();
+    let works_customers = [Role::Sales, Role::Service, Role::Finance].iter().any(|r| p.has_role(*r));
+    if works_customers && gate.customer_scope(p).is_some() {
+        match a.customers().worklist(&page.ctx, page.session.since).await {
+            Ok(w) => sections.push(work(&page, &w)),
+            Err(e) => return page.fail(e),
+        }
+    }
+    if gate.may(p, Operation::RegisterKeep) {
+        match compliance(&page).await {
+            Ok(m) => sections.push(m),
+            Err(r) => return *r,
+        }
+    }
+    if gate.may(p, Operation::Administer) {
+        sections.push(admin(&page));
+    }
+    let body = html! {
+        @if let Some(since) = page.session.since { p.hint { (page.t("Your previous visit")) ": " (when(since)) } }
+        @for s in &sections { (s) }
+        @if sections.is_empty() { p { (page.t("Nothing is waiting for you.")) } }
+    };
+    page.render(page.t("Today"), body)
+}
+
+fn customer_link(did: &str, name: &str) -> Markup {
+    html! { a href={ "/console/dossiers/" (enc(did)) } { @if name.is_empty() { span.mono { (did) } } @else { (name) } } }
+}
+
+fn overdue(page: &Page, yes: bool) -> Markup {
+    html! { @if yes { " " span.badge.overdue { (page.t("overdue")) } } }
+}
+
+/// Sales, service and finance: their customers and what is due.
+fn work(page: &Page, w: &Worklist) -> Markup {
+    let may_create = page.archive().gate().may_create_dossier(&page.ctx.principal);
+    let names: std::collections::HashMap<&str, &str> =
+        w.customers.iter().map(|c| (c.dossier.as_str(), c.customer_name.as_str())).collect();
+    let changes: Vec<_> = w.customers.iter().filter_map(|c| c.grade_change.map(|g| (c, g))).collect();
+    let mut reviews: Vec<_> = w.reviews().collect();
+    reviews.sort_by_key(|c| c.review_due_at);
+    html! {
+        section #work {
+            @if may_create { p { a.button #new-customer href="/console/dossiers/new" { (page.t("New dossier")) } } }
+            h2 { (page.t("Follow-ups I promised")) }
+            @if w.follow_ups.is_empty() { p { (page.t("None open.")) } } @else {
+                table #follow-ups {
+                    thead { tr { th { (page.t("Customer")) } th { (page.t("Kind")) } th { (page.t("Due")) } th { } } }
+                    tbody { @for f in &w.follow_ups {
+                        tr class=(if f.overdue { "overdue" } else { "" }) {
+                            td { (customer_link(&f.dossier, names.get(f.dossier.as_str()).copied().unwrap_or(""))) }
+                            td { (page.value("interaction_kind", &wire_name(&f.kind))) }
+                            td { (f.due.to_string()) (overdue(page, f.overdue)) }
+                            td { a href={ "/console/dossiers/" (enc(&f.dossier)) "#new-interaction" } { (page.t("Record the follow-up")) } }
+                        }
+                    } }
+                }
+            }
+            h2 { (page.t("Reviews due")) }
+            @if reviews.is_empty() { p { (page.t("None due in the next two weeks.")) } } @else {
+                table #reviews-due {
+                    thead { tr { th { (page.t("Customer")) } th { (page.t("Grade")) } th { (page.t("Due")) } } }
+                    tbody { @for c in &reviews {
+                        tr class=(if c.review_overdue { "overdue" } else { "" }) {
+                            td { (customer_link(&c.dossier, &c.customer_name)) }
+                            td { @if let Some(g) = c.grade { (page.value("grade", &wire_name(&g))) } }
+                            td { @if let Some(d) = c.review_due_at { (when(d)) } (overdue(page, c.review_overdue)) }
+                        }
+                    } }
+                }
+            }
+            h2 { (page.t("Grade changes since your last visit")) }
+            @if changes.is_empty() { p { (page.t("None.")) } } @else {
+                table #grade-changes {
+                    thead { tr { th { (page.t("Customer")) } th { (page.t("Grade")) } th { (page.t("When")) } } }
+                    tbody { @for (c, g) in &changes {
+                        tr { td { (customer_link(&c.dossier, &c.customer_name)) }
+                             td { (page.value("grade", &wire_name(&g.from))) " → " @if let Some(now) = c.grade { (page.value("grade", &wire_name(&now))) } }
+                             td { (when(g.at)) } }
+                    } }
+                }
+            }
+            h2 { (page.t("My customers")) }
+            @if w.customers.is_empty() { p { (page.t("No customers yet.")) } } @else {
+                table #my-customers {
+                    thead { tr { th { (page.t("Customer")) } th { (page.t("Grade")) } th { (page.t("Stage")) } th { (page.t("Last contact")) } th { (page.t("Next review")) } } }
+                    tbody { @for c in &w.customers {
+                        tr { td { (customer_link(&c.dossier, &c.customer_name)) }
+                             td { @if let Some(g) = c.grade { (page.value("grade", &wire_name(&g))) } }
+                             td { @if let Some(s) = c.status { (page.value("status", &wire_name(&s))) } }
+                             td { @if let Some(t) = c.last_contact { (when(t)) } @else { "—" } }
+                             td { @if let Some(d) = c.review_due_at { (when(d)) (overdue(page, c.review_overdue)) } @else { "—" } } }
+                    } }
+                }
+                @if w.more { p.hint { (page.t("Showing the most recently changed")) " " (MAX_CUSTOMERS) "; " a href="/console/search" { (page.t("search")) } " " (page.t("for the others.")) } }
+            }
+        }
+    }
+}
+
+/// Compliance: what is near its deadline or waits for them.
+async fn compliance(page: &Page) -> Result<Markup, Box<Response>> {
+    let a = page.archive();
+    let now = a.now();
+    let near = now + time::Duration::days(NEAR_DAYS);
+    let fail = |e| Box::new(page.fail(e));
+    let alerts = a.audit_trail().list_alerts(&page.ctx, ALERTS_SHOWN).await.map_err(fail)?;
+    let requests: Vec<_> = a
+        .registers()
+        .list_requests(&page.ctx, None, Some(near), None)
+        .await
+        .map_err(fail)?
+        .into_iter()
+        .filter(|r| r.state.is_open())
+        .collect();
+    let mut deadlines = Vec::new();
+    for i in a.registers().list_incidents(&page.ctx).await.map_err(fail)? {
+        for d in i.deadlines.iter().filter(|d| d.met_at.is_none() && d.due_at <= near) {
+            deadlines.push((i.id.clone(), i.level.clone(), d.clone()));
+        }
+    }
+    deadlines.sort_by_key(|(_, _, d)| d.due_at);
+    let mut awaiting = Vec::new();
+    let mut held = 0usize;
+    if a.gate().may_manage_disposition(&page.ctx.principal) {
+        let due = a.retention().disposition_due(&page.ctx).await.map_err(fail)?;
+        held = due.items.iter().filter(|i| i.blocked_by.iter().any(|b| b.contains("hold"))).count();
+        let mut batches: Vec<_> = due.items.iter().filter_map(|i| i.batch.clone()).collect();
+        batches.sort();
+        batches.dedup();
+        for b in batches {
+            let batch = a.retention().get_batch(&page.ctx, b.as_str()).await.map_err(fail)?;
+            if batch.state == BatchState::Proposed && batch.proposed_by.as_ref() != Some(&page.ctx.principal.id) {
+                awaiting.push(batch);
+            }
+        }
+    }
+    let people = page.names(
+        alerts
+            .iter()
+            .map(|al| al.actor.as_str())
+            .chain(awaiting.iter().filter_map(|b| b.proposed_by.as_ref().map(|p| p.as_str()))),
+    );
+    Ok(html! {
+        section #compliance-day {
+            h2 { (page.t("Requests due within a week")) }
+            @if requests.is_empty() { p { (page.t("None.")) } } @else {
+                table #requests-due {
+                    thead { tr { th { "id" } th { (page.t("Kind")) } th { (page.t("State")) } th { (page.t("Due")) } } }
+                    tbody { @for r in &requests {
+                        tr class=(if r.overdue { "overdue" } else { "" }) {
+                            td.mono { a href={ "/console/requests/" (enc(&r.id)) } { (r.id) } }
+                            td { (page.value("request_kind", &wire_name(&r.kind))) }
+                            td { (page.value("request_state", &wire_name(&r.state))) }
+                            td { (when(r.due_at)) (overdue(page, r.overdue)) }
+                        }
+                    } }
+                }
+            }
+            h2 { (page.t("Incident deadlines within a week")) }
+            @if deadlines.is_empty() { p { (page.t("None.")) } } @else {
+                table #incident-deadlines {
+                    thead { tr { th { "id" } th { (page.t("Level")) } th { (page.t("Notify")) } th { (page.t("Due")) } } }
+                    tbody { @for (id, level, d) in &deadlines {
+                        tr class=(if d.due_at < now { "overdue" } else { "" }) {
+                            td.mono { a href={ "/console/incidents/" (enc(id)) } { (id) } }
+                            td { (page.value("incident_level", level)) }
+                            td { (page.value("incident_notify", &wire_name(&d.notify))) br; small { (d.citation) } }
+                            td { (when(d.due_at)) (overdue(page, d.due_at < now)) }
+                        }
+                    } }
+                }
+            }
+            h2 { (page.t("Batches awaiting your approval")) }
+            @if awaiting.is_empty() { p { (page.t("None.")) } } @else {
+                table #batches-awaiting {
+                    thead { tr { th { (page.t("Batch")) } th { (page.t("Proposed by")) } th { (page.t("Items")) } } }
+                    tbody { @for b in &awaiting {
+                        tr { td.mono { a href={ "/console/disposition/batches/" (enc(b.batch_id.as_str())) } { (b.batch_id.as_str()) } }
+                             td { @if let Some(by) = &b.proposed_by { (people.show(by.as_str())) } }
+                             td { (b.items.len()) } }
+                    } }
+                }
+            }
+            p #held { (page.t("Items due for disposition that a legal hold keeps")) ": " strong { (held) } " · " a href="/console/disposition" { (page.t("Disposition")) } }
+            h2 { (page.t("Latest alerts")) }
+            @if alerts.is_empty() { p { (page.t("None.")) } } @else {
+                (alert_table(page, &alerts, &people))
+                p { a href="/console/alerts" { (page.t("All alerts")) } }
+            }
+        }
+    })
+}
+
+fn alert_table(page: &Page, alerts: &[crate::policy::alerts::Alert], people: &Names) -> Markup {
+    html! {
+        table #latest-alerts {
+            thead { tr { th { (page.t("Rule")) } th { (page.t("Actor")) } th { (page.t("Count")) } th { (page.t("When")) } } }
+            tbody { @for al in alerts {
+                tr { td { (al.description) } td { (people.show(&al.actor)) } td { (al.count) " / " (al.threshold) } td { (when(al.window_end)) } }
+            } }
+        }
+    }
+}
+
+/// Administrators: where their work is.
+fn admin(page: &Page) -> Markup {
+    let settings = page.archive().backups().backup_settings().is_some();
+    html! {
+        section #admin-day {
+            h2 { (page.t("Administration")) }
+            p { (page.t("Backups")) ": " @if settings { (page.t("scheduled")) } @else { (page.t("not configured")) } }
+        }
+    }
+}

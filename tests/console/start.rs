@@ -1,0 +1,188 @@
+//! The start page: a sales person's day (their customers by name with
+//! grade, stage and last contact; the follow-up they promised, until a later
+//! contact meets it; a grade change since their last visit; a review falling
+//! due), people by name and values by label instead of ids and wire values,
+//! nothing of another's customers, one audited `customer.worklist` entry;
+//! and a compliance officer's requests near their deadline.
+
+use super::Visitor;
+use crate::common::*;
+use custos::clock::{Clock, ManualClock};
+use reqwest::{Method, StatusCode};
+use serde_json::{json, Value};
+use std::sync::Arc;
+use time::macros::datetime;
+
+/// The text of the element with id `id` (its tags dropped), or "" when
+/// the page has no such element.
+fn element_text(html: &str, id: &str) -> String {
+    let Some(at) = html.find(&format!("id=\"{id}\"")) else { return String::new() };
+    let open = html[..at].rfind('<').unwrap();
+    let name: String = html[open + 1..].chars().take_while(|c| c.is_ascii_alphanumeric()).collect();
+    let (mut depth, mut i) = (0usize, open);
+    let end = loop {
+        let next_open = html[i..].find(&format!("<{name}")).map(|k| k + i);
+        let next_close = html[i..].find(&format!("</{name}>")).map(|k| k + i).unwrap();
+        match next_open {
+            Some(o) if o < next_close => {
+                depth += 1;
+                i = o + 1;
+            }
+            _ => {
+                depth -= 1;
+                i = next_close + 1;
+                if depth == 0 {
+                    break next_close;
+                }
+            }
+        }
+    };
+    let mut out = String::new();
+    let mut in_tag = false;
+    for c in html[open..end].chars() {
+        match c {
+            '<' => in_tag = true,
+            '>' => {
+                in_tag = false;
+                out.push(' ');
+            }
+            c if !in_tag => out.push(c),
+            _ => {}
+        }
+    }
+    out
+}
+
+fn rfc3339(t: time::OffsetDateTime) -> String {
+    t.format(&time::format_description::well_known::Rfc3339).unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sales_persons_start_page_is_their_day_by_name() {
+    let clock = Arc::new(ManualClock::new(datetime!(2026-03-02 09:00 UTC)));
+    let app = spawn_app_with(tempfile::tempdir().unwrap(), |_| {}, clock.clone()).await;
+    let body = |name: &str, roles: &[&str], dept: &str| json!({"name": name, "roles": roles, "department": dept, "region": "华东"});
+    let (sales_id, sales) = principal_from(&app.client, &app.base, &body("王小明", &["sales"], "华东销售部")).await;
+    let (other_id, _) = principal_from(&app.client, &app.base, &body("赵敏", &["sales"], "华东销售部")).await;
+    let (_, service) = principal_from(&app.client, &app.base, &body("李华", &["service"], "客服中心")).await;
+    let (_, officer) = app.principal(&["compliance"], "总部").await;
+    let (_, auditor) = app.principal(&["auditor"], "总部").await;
+    let mine_doc = fixture(0, &sales_id);
+    let (mine, subjects) = app.create_ok(&service, "service_delivery", &mine_doc).await;
+    let theirs_doc = fixture(1, &other_id);
+    let (theirs, _) = app.create_ok(&service, "service_delivery", &theirs_doc).await;
+    let my_name = mine_doc["customer"]["name"].as_str().unwrap();
+    let their_name = theirs_doc["customer"]["name"].as_str().unwrap();
+
+    // The start page: their customer by name, grade and stage by label; not another's.
+    let mut v = Visitor::new(&app.base);
+    let csrf = v.sign_in(&sales).await;
+    let home = v.get("/console").await.text().await.unwrap();
+    let who = element_text(&home, "who");
+    assert!(
+        who.contains("王小明") && !who.contains("prn_"),
+        "the signed-in person by name: {who} {}",
+        &home[home.find("id=\"who\"").unwrap() - 50..home.find("id=\"who\"").unwrap() + 200]
+    );
+    let customers = element_text(&home, "my-customers");
+    assert!(customers.contains(my_name) && home.contains(&format!("href=\"/console/dossiers/{mine}\"")), "{customers}");
+    assert!(!customers.contains(their_name) && !home.contains(&theirs), "another's customer is not listed");
+    assert!(customers.contains("合作中") && !customers.contains(" active "), "the stage by its label: {customers}");
+    assert!(element_text(&home, "follow-ups").is_empty(), "no follow-up promised yet");
+
+    // The dossier: sections as the template, the owner by name with the id on hover.
+    let page = v.get(&format!("/console/dossiers/{mine}")).await.text().await.unwrap();
+    for section in ["基本信息", "联系人", "运输需求", "服务偏好", "财务与信用", "备注与标签"] {
+        assert!(page.contains(&format!("<h2>{section}</h2>")), "section {section}");
+    }
+    let owner_row = &page[page.find("data-path=\"/owner\"").unwrap()..];
+    let owner_row = &owner_row[..owner_row.find("</tr>").unwrap()];
+    assert!(owner_row.contains("王小明") && owner_row.contains(&format!("title=\"{sales_id}\"")), "{owner_row}");
+    assert!(!page.contains(">prn_"), "no principal shown as a bare id");
+
+    // A visit recorded with the follow-up promised for next week: it is on the start page.
+    let r = v
+        .post(
+            &format!("/console/dossiers/{mine}/interactions"),
+            &[("kind", "visit"), ("summary", "拜访客户, 商谈冷链线路"), ("follow_up", "2026-03-09"), ("csrf", &csrf)],
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    let home = v.get("/console").await.text().await.unwrap();
+    let follow_ups = element_text(&home, "follow-ups");
+    assert!(
+        follow_ups.contains(my_name) && follow_ups.contains("2026-03-09") && follow_ups.contains("拜访"),
+        "{follow_ups}"
+    );
+    let page = v.get(&format!("/console/dossiers/{mine}")).await.text().await.unwrap();
+    assert!(element_text(&page, "summary-follow-ups").contains("2026-03-09"));
+    assert!(element_text(&page, "summary-last-contact").contains("王小明"));
+    // A follow-up before the visit itself is refused as the API refuses it, field named.
+    let r = v
+        .post(
+            &format!("/console/dossiers/{mine}/interactions"),
+            &[("kind", "call"), ("summary", "电话"), ("follow_up", "2026-02-01"), ("csrf", &csrf)],
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(element_text(&r.text().await.unwrap(), "field-errors").contains("/follow_up"));
+
+    // Two days on, service calls the customer: the promise is met, the list is empty again.
+    clock.advance(time::Duration::days(2));
+    let call = json!({"kind": "call", "at": rfc3339(clock.now()), "summary": "回访, 客户满意"});
+    let r = app
+        .request(Method::POST, &service, "service_delivery", &format!("/v1/dossiers/{mine}/interactions"), Some(call))
+        .await;
+    assert_eq!(r.status(), StatusCode::CREATED);
+    let mut v = Visitor::new(&app.base);
+    v.sign_in(&sales).await;
+    let home = v.get("/console").await.text().await.unwrap();
+    assert!(element_text(&home, "follow-ups").is_empty(), "met by the later contact");
+    assert!(element_text(&home, "my-customers").contains("李华") || home.contains("2026-03-04"), "the last contact");
+
+    // Service regrades the customer; at the sales person's next visit the change is listed.
+    let mut regraded = mine_doc.clone();
+    regraded["grade"] = json!("B");
+    clock.advance(time::Duration::minutes(5));
+    let r = app.put(&service, "service_delivery", &format!("/v1/dossiers/{mine}"), Some("1"), &regraded).await;
+    assert_eq!(r.status(), StatusCode::OK, "{}", r.text().await.unwrap());
+    let mut v = Visitor::new(&app.base);
+    let csrf = v.sign_in(&sales).await;
+    let changes = element_text(&v.get("/console").await.text().await.unwrap(), "grade-changes");
+    assert!(changes.contains(my_name) && changes.contains("A") && changes.contains("B"), "{changes}");
+    // A second visit: the change was seen, it is no longer "since the last visit".
+    v.post("/console/logout", &[("csrf", &csrf)]).await;
+    v.sign_in(&sales).await;
+    assert!(element_text(&v.get("/console").await.text().await.unwrap(), "grade-changes").is_empty());
+
+    // Half a year on, the grade-B customer's review is overdue.
+    clock.advance(time::Duration::days(190));
+    let mut v = Visitor::new(&app.base);
+    v.sign_in(&sales).await;
+    let reviews = element_text(&v.get("/console").await.text().await.unwrap(), "reviews-due");
+    assert!(reviews.contains(my_name) && reviews.contains("已逾期"), "{reviews}");
+
+    // Every start page is one audited entry naming what it listed.
+    let entries: Value =
+        app.get(&auditor, None, "/v1/audit/entries?action=customer.worklist").await.json().await.unwrap();
+    let listed = entries["entries"].as_array().unwrap();
+    assert!(listed.len() >= 5, "{entries}");
+    assert!(listed.iter().all(|e| e["actor"] == sales_id.as_str() && e["outcome"] == "allow"));
+    assert!(listed.iter().all(|e| e["reason"].as_str().unwrap().contains(&mine)));
+    assert!(listed.iter().all(|e| !e["reason"].as_str().unwrap().contains(my_name)), "no name in the log");
+
+    // The officer's day: a request received ten days ago is due within the week.
+    let received = rfc3339(clock.now() - time::Duration::days(10));
+    let request = json!({"subject_id": subjects[1], "kind": "access", "received_at": received, "channel": "email"});
+    let r = app.request(Method::POST, &officer, "dsr", "/v1/requests", Some(request)).await;
+    assert_eq!(r.status(), StatusCode::CREATED, "{}", r.text().await.unwrap());
+    let id = r.json::<Value>().await.unwrap()["id"].as_str().unwrap().to_owned();
+    let mut o = Visitor::new(&app.base);
+    o.sign_in(&officer).await;
+    let home = o.get("/console").await.text().await.unwrap();
+    let due = element_text(&home, "requests-due");
+    assert!(due.contains(&id) && due.contains("查阅复制") && !due.contains(" access "), "{due}");
+    assert!(home.contains("id=\"batches-awaiting\"") || element_text(&home, "compliance-day").contains("等待您批准"));
+    // Sales has no compliance section, the officer no work list.
+    assert!(!home.contains("id=\"my-customers\""));
+}
