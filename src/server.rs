@@ -173,7 +173,7 @@ pub async fn start(config: Config, clock: Arc<dyn Clock>) -> anyhow::Result<Runn
     if sealed > 0 {
         tracing::info!(sealed, "principal records written in the clear by an older custos are now sealed");
     }
-    let marked = archive.dossiers().mark_worked_on()?;
+    let marked = crate::archive::mark_worked_on(archive.store().as_ref())?;
     if marked > 0 {
         tracing::info!(marked, "the start page's lists of customers now cover dossiers written before them");
     }

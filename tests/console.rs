@@ -351,7 +351,7 @@ async fn consents_and_requests_are_recorded_and_moved_on_from_the_console() {
     let at = r.headers()["location"].to_str().unwrap().to_owned();
     let id = at.strip_prefix("/console/requests/").unwrap().to_owned();
     let page = v.get(&at).await.text().await.unwrap();
-    assert!(page.contains("<dd id=\"request-state\">received</dd>"));
+    assert!(page.contains("<dd id=\"request-state\"><span title=\"received\">已接收</span></dd>"));
     assert!(page.contains("id=\"verify-form\"") && !page.contains("id=\"complete-form\""));
     // Completing before verifying: refused by the use case, the reason shown.
     let r = v
@@ -374,7 +374,7 @@ async fn consents_and_requests_are_recorded_and_moved_on_from_the_console() {
     assert_eq!(v.post(&at, &forged).await.status(), StatusCode::BAD_REQUEST);
     let forged = [&form[..], &[("verification/method", "id_document"), ("csrf", &csrf)]].concat();
     assert_eq!(v.post(&format!("/console/subjects/{sid}/requests"), &forged).await.status(), StatusCode::BAD_REQUEST);
-    assert!(v.get(&at).await.text().await.unwrap().contains("<dd id=\"request-state\">received</dd>"));
+    assert!(v.get(&at).await.text().await.unwrap().contains("<dd id=\"request-state\"><span title=\"received\">已接收</span></dd>"));
     let r = v.post(&at, &[("change", "verify"), ("method", "id_document"), ("note", "护照"), ("csrf", &csrf)]).await;
     assert_eq!(r.status(), StatusCode::SEE_OTHER);
     // The export that answers it, from the console; then completed with that entry.

@@ -45,7 +45,9 @@ pub use identity::{
 };
 pub use identity::{Enrollment, FactorChange, FactorSetup, Proven, Standing, MAX_CODE};
 pub use index::RepairReport;
-pub use records::{ConsentBasis, ConsentEventKind, GradeStand, NoticeChannel, NotifyChannel, StandEvent, TokenState};
+pub use records::{
+    mark_worked_on, ConsentBasis, ConsentEventKind, GradeStand, NoticeChannel, NotifyChannel, StandEvent, TokenState,
+};
 pub use subjects::{
     ConsentEventView, LiftNoticeView, NewConsent, NewLiftNotice, SubjectStatus, SubjectView, EXPORT_SCHEMA_JSON,
     MAX_NOTICE_REFERENCE,

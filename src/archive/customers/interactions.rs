@@ -154,10 +154,6 @@ impl Customers {
         self.interaction_view(&did, &record, FieldOutcome::Clear)
     }
 
-    pub(crate) fn interactions_of(&self, did: &DossierId) -> Result<Vec<InteractionRecord>, ArchiveError> {
-        interactions_of(self.store.as_ref(), did)
-    }
-
     /// An interaction's summary, opened: `Erased` once its key is shredded.
     pub(crate) fn interaction_summary(
         &self,
@@ -221,7 +217,7 @@ impl Customers {
             }
         };
         let limit = limit.unwrap_or(DEFAULT_PAGE).clamp(1, MAX_PAGE);
-        let all = self.interactions_of(&did)?;
+        let all = interactions_of(self.store.as_ref(), &did)?;
         let rest: Vec<&InteractionRecord> =
             all.iter().filter(|r| after.as_ref().is_none_or(|a| r.id.as_str() > a.as_str())).collect();
         let confidential = plan.outcome(Classification::Confidential, None);

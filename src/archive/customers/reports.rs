@@ -196,7 +196,7 @@ impl Customers {
             if now - meta.updated_at > self.stale_after {
                 acc.stale += 1;
             }
-            for i in self.interactions_of(&meta.id)? {
+            for i in crate::archive::interaction_records::interactions_of(self.store.as_ref(), &meta.id)? {
                 *acc.kinds.entry(crate::archive::wire_name(&i.kind)).or_default() += 1;
                 if let Some(s) = i.satisfaction {
                     acc.satisfaction.0 += u64::from(s);

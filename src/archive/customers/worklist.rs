@@ -10,6 +10,7 @@
 
 use crate::archive::customers::{Customers, InteractionKind};
 use crate::archive::gate::CustomerScope;
+use crate::archive::interaction_records::interactions_of;
 use crate::archive::records::{DossierMeta, GradeMove, WORKED_ON};
 use crate::archive::{ArchiveError, RequestCtx};
 use crate::audit::{Action, Commit, Outcome};
@@ -108,8 +109,8 @@ impl Customers {
                 Some(sid) => plan.field_outcome(sid, "name").0,
                 None => plan.outcome(Classification::Internal, None),
             };
-            let customer_name = self.shown_name(&meta, name_outcome)?;
-            let interactions = self.interactions_of(&meta.id)?;
+            let customer_name = shown_name(self, &meta, name_outcome)?;
+            let interactions = interactions_of(self.store.as_ref(), &meta.id)?;
             let last_contact = interactions.iter().map(|r| r.at).max();
             let promised = interactions
                 .iter()
@@ -156,22 +157,22 @@ impl Customers {
         self.audit.commit(Commit::entry(ctx.entry(ACTION, "", Outcome::Allow, reason))).await?;
         Ok(list)
     }
+}
 
-    /// The customer's name as the policy shows it: masked as a read masks
-    /// it; empty when withheld or erased.
-    fn shown_name(&self, meta: &DossierMeta, outcome: FieldOutcome) -> Result<String, ArchiveError> {
-        if outcome == FieldOutcome::Withheld {
-            return Ok(String::new());
-        }
-        let Some(name) = self.index.customer_name(meta)? else { return Ok(String::new()) };
-        Ok(match outcome {
-            FieldOutcome::Masked => self
-                .policy
-                .masking
-                .mask("/customer/name", &name.into())
-                .as_str()
-                .map_or_else(crate::policy::masking::masked_text, str::to_owned),
-            _ => name,
-        })
+/// The customer's name as the policy shows it: masked as a read masks
+/// it; empty when withheld or erased.
+fn shown_name(c: &Customers, meta: &DossierMeta, outcome: FieldOutcome) -> Result<String, ArchiveError> {
+    if outcome == FieldOutcome::Withheld {
+        return Ok(String::new());
     }
+    let Some(name) = c.index.customer_name(meta)? else { return Ok(String::new()) };
+    Ok(match outcome {
+        FieldOutcome::Masked => c
+            .policy
+            .masking
+            .mask("/customer/name", &name.into())
+            .as_str()
+            .map_or_else(crate::policy::masking::masked_text, str::to_owned),
+        _ => name,
+    })
 }

@@ -4,13 +4,13 @@
 //! dossier-wide lookups other use cases share.
 
 use crate::archive::dossiers::Dossiers;
-use crate::archive::records::{DossierMeta, SubjectMeta, DOSSIERS, SUBJECTS, SUBJECT_LINKS, WORKED_ON};
+use crate::archive::records::{DossierMeta, SubjectMeta, DOSSIERS, SUBJECTS, SUBJECT_LINKS};
 use crate::archive::Denial;
 use crate::archive::{ArchiveError, RequestCtx};
 use crate::audit::{Action, Outcome};
 use crate::domain::{DossierId, SubjectId};
 use crate::policy::access::{SubjectAction, SubjectFacts};
-use crate::store::{keys, Cf, Op};
+use crate::store::keys;
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
 
@@ -89,31 +89,6 @@ impl Dossiers {
         mac.update(b"\0");
         mac.update(value.trim().as_bytes());
         Ok(hex::encode(mac.finalize().into_bytes()))
-    }
-
-    /// Marks who works on which customer (`records::WORKED_ON`) for the
-    /// dossiers written before the marks were kept: their owner and their
-    /// creator. Once per data directory (run at start-up); the number of
-    /// dossiers marked.
-    pub fn mark_worked_on(&self) -> Result<usize, ArchiveError> {
-        let store = self.store.as_ref();
-        if store.get(Cf::System, keys::WORKED_ON_MARKER)?.is_some() {
-            return Ok(0);
-        }
-        let mut ops = Vec::new();
-        let mut n = 0;
-        for meta in DOSSIERS.values(store) {
-            let meta = meta?;
-            ops.push(WORKED_ON.mark(&meta.owner, &meta.id));
-            ops.push(WORKED_ON.mark(&meta.created_by, &meta.id));
-            n += 1;
-            if ops.len() >= 10_000 {
-                store.write(&std::mem::take(&mut ops), false)?;
-            }
-        }
-        ops.push(Op::Put(Cf::System, keys::WORKED_ON_MARKER.to_vec(), b"1".to_vec()));
-        store.write(&ops, true)?;
-        Ok(n)
     }
 
     pub(crate) fn all_dossiers(&self) -> Result<Vec<DossierMeta>, ArchiveError> {

@@ -12,6 +12,9 @@ use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use time::OffsetDateTime;
 
+mod worked_on;
+pub use worked_on::{mark_worked_on, WORKED_ON};
+
 mod stand;
 mod told;
 pub use stand::{GradeStand, StandEvent};
@@ -140,13 +143,6 @@ pub(crate) const SUBJECTS: Table<SubjectId, SubjectMeta> =
 /// Links: `<sub>/d/<dos>` in `subjects`, an empty value: the person is
 /// named by the dossier.
 pub(crate) const SUBJECT_LINKS: Marks<SubjectId, DossierId> = Marks::new(Cf::Subjects, keys::subject_links_prefix);
-/// Who works on which customer: `w/<prn>/<dos>` in `dossiers`, an empty
-/// value. Marked for a dossier's owner and for whoever writes a version,
-/// an interaction or a review of it; a mark stays when the dossier changes
-/// hands (the start page keeps what the caller's scope still shows). The
-/// start page lists a person's customers from it, never from a scan of
-/// every dossier.
-pub(crate) const WORKED_ON: Marks<PrincipalId, DossierId> = Marks::new(Cf::Dossiers, keys::worked_on_prefix);
 /// The persons whose data went abroad in a year: `y/<yyyy>/<sub>` in
 /// `registers`, an empty value; counted for the yearly volume alert.
 pub(crate) const TRANSFERRED: Marks<i32, SubjectId> = Marks::new(Cf::Registers, keys::transferred_prefix);
