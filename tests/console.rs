@@ -374,7 +374,13 @@ async fn consents_and_requests_are_recorded_and_moved_on_from_the_console() {
     assert_eq!(v.post(&at, &forged).await.status(), StatusCode::BAD_REQUEST);
     let forged = [&form[..], &[("verification/method", "id_document"), ("csrf", &csrf)]].concat();
     assert_eq!(v.post(&format!("/console/subjects/{sid}/requests"), &forged).await.status(), StatusCode::BAD_REQUEST);
-    assert!(v.get(&at).await.text().await.unwrap().contains("<dd id=\"request-state\"><span title=\"received\">已接收</span></dd>"));
+    assert!(v
+        .get(&at)
+        .await
+        .text()
+        .await
+        .unwrap()
+        .contains("<dd id=\"request-state\"><span title=\"received\">已接收</span></dd>"));
     let r = v.post(&at, &[("change", "verify"), ("method", "id_document"), ("note", "护照"), ("csrf", &csrf)]).await;
     assert_eq!(r.status(), StatusCode::SEE_OTHER);
     // The export that answers it, from the console; then completed with that entry.

@@ -5,7 +5,6 @@
 
 use super::charts::bars;
 use super::page::{parse_opt, see_other, Page, Posted};
-use crate::archive::customers::ReportBy;
 use crate::archive::gate::{CustomerScope, Operation};
 use crate::archive::trail::transparency::ProofVerdict;
 use crate::archive::Denial;
@@ -43,27 +42,22 @@ pub fn json(v: &Value) -> Markup {
     }
 }
 
-pub async fn overview(page: Page) -> Response {
+pub async fn overview(page: Page, q: Result<Query<super::analysis::ByParams>, QueryRejection>) -> Response {
     let mut charts = Vec::new();
+    let mut portfolio = None;
     let a = page.archive();
     let gate = a.gate();
     let p = &page.ctx.principal;
     let scope = gate.customer_scope(p);
     let staff = scope.is_some();
     if staff {
-        for (by, title) in [(ReportBy::Grade, "Dossiers by grade"), (ReportBy::Region, "Dossiers by region")] {
-            match a.customers().report_summary(&page.ctx, by).await {
-                Ok(r) => {
-                    // A suppressed group (fewer dossiers than the report's minimum) says so.
-                    let label = |row: &crate::archive::customers::ReportRow| match row.suppressed {
-                        true => format!("{} (<{})", row.group, r.min_count),
-                        false => row.group.clone(),
-                    };
-                    let rows: Vec<_> = r.rows.iter().map(|row| (label(row), vec![row.dossiers.unwrap_or(0)])).collect();
-                    charts.push(bars(wire_name(&by).as_str(), page.t(title), &[page.t("Dossiers")], &rows));
-                }
-                Err(e) => return page.fail(e),
-            }
+        let by = match super::analysis::grouping(&page, q) {
+            Ok(by) => by,
+            Err(r) => return *r,
+        };
+        match a.customers().report_summary(&page.ctx, by).await {
+            Ok(r) => portfolio = Some(super::analysis::portfolio(&page, &r)),
+            Err(e) => return page.fail(e),
         }
     }
     if gate.may(p, Operation::AuditRead) {
@@ -114,7 +108,8 @@ pub async fn overview(page: Page) -> Response {
     }
     let body = html! {
         @if staff && scope != Some(CustomerScope::All) { p.hint { (page.t("Current figures only for the dossiers you may see.")) } }
-        div.charts { @for c in &charts { (c) } }
+        @if let Some(p) = &portfolio { (p) }
+        @if !charts.is_empty() { h2 { (page.t("The audit log and disposition")) } div.charts { @for c in &charts { (c) } } }
     };
     page.render(page.t("Analysis"), body)
 }
@@ -282,7 +277,7 @@ pub async fn entry(page: Page, Path(seq): Path<String>) -> Response {
     page.render(&format!("{} {seq}", page.t("Entry")), body)
 }
 
-fn download(body: String, content_type: &'static str, filename: &str) -> Response {
+pub(super) fn download(body: String, content_type: &'static str, filename: &str) -> Response {
     let mut resp = body.into_response();
     resp.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
     if let Ok(v) = HeaderValue::from_str(&format!("attachment; filename=\"{filename}\"")) {

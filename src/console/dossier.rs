@@ -173,10 +173,11 @@ pub async fn show(page: Page, Path(id): Path<String>) -> Response {
     let recent = &listed[listed.len().saturating_sub(INTERACTIONS_SHOWN)..];
     let body = html! {
         (dossier_view::summary(&page, &people, &summary))
-        (dossier_view::tabs(&page, interactions.is_some(), holds.is_some()))
+        (dossier_view::tabs(&page, interactions.is_some(), grade.is_some(), holds.is_some()))
         p { (page.t("Version")) " " (view.version) " · " span.mono title="SHA-256" { (&view.hash[..view.hash.len().min(16)]) "…" }
             @if may_edit { " · " a #edit href={ "/console/dossiers/" (did) "/edit" } { (page.t("Edit")) } } }
         (dossier_view::sections(&page, &people, &rows, &hidden, &redactions))
+        @if let Some(g) = &grade { (super::analysis::customer_figures(&page, &did, g)) }
         h2 #tab-versions { (page.t("Versions")) }
         table #versions {
             thead { tr { th { (page.t("Version")) } th { (page.t("Created")) } th { (page.t("By")) } th { (page.t("Changes")) } } }

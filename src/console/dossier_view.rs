@@ -179,11 +179,12 @@ pub fn summary(page: &Page, people: &Names, s: &Summary<'_>) -> Markup {
 }
 
 /// The page's own tabs: plain links to its sections (no script).
-pub fn tabs(page: &Page, staff: bool, holds: bool) -> Markup {
+pub fn tabs(page: &Page, staff: bool, figures: bool, holds: bool) -> Markup {
     html! {
         nav.tabs aria-label=(page.t("Dossier sections")) { ul {
             li { a href="#fields" { (page.t("Fields")) } }
             @if staff { li { a href="#tab-interactions" { (page.t("Interactions")) } } li { a href="#tab-reviews" { (page.t("Review")) } } }
+            @if figures { li { a href="#tab-figures" { (page.t("Figures by month")) } } }
             li { a href="#tab-documents" { (page.t("Documents")) } }
             li { a href="#tab-versions" { (page.t("Versions")) } }
             @if holds { li { a href="#tab-holds" { (page.t("Legal holds")) } } }

@@ -6,6 +6,7 @@
 //! or token in a URL or a page title (searches are posted, not put in the
 //! query string).
 
+mod analysis;
 mod charts;
 mod compliance;
 mod dossier;
@@ -43,6 +44,8 @@ pub fn routes() -> Router<AppState> {
         .route("/console", get(start::start))
         .route("/console/", get(start::start))
         .route("/console/analysis", get(compliance::overview))
+        .route("/console/analysis/report.csv", get(analysis::report_csv))
+        .route("/console/dossiers/{id}/figures.csv", get(analysis::figures_csv))
         .route("/console/login", get(signin::login_form).post(signin::login))
         .route("/console/logout", post(page::logout))
         .route("/console/purpose", post(page::set_purpose))

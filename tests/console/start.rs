@@ -186,3 +186,79 @@ async fn a_sales_persons_start_page_is_their_day_by_name() {
     // Sales has no compliance section, the officer no work list.
     assert!(!home.contains("id=\"my-customers\""));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_analysis_charts_a_customers_months_and_the_portfolio_with_tables_and_csv() {
+    let app = spawn_app().await;
+    let (sales_id, sales) = app.principal(&["sales"], "华东").await;
+    let (_, service) = app.principal(&["service"], "华东").await;
+    // Seven customers in 华东 (a group the report shows), one in 华南 (fewer
+    // than five: suppressed) and five in 华北 (suppressed too, or 华南's
+    // figures would be the total less the others).
+    let mut ids = Vec::new();
+    for i in 0..13 {
+        let mut doc = fixture(i % 3, &sales_id);
+        doc["customer"]["region"] = json!(match i {
+            0..7 => "华东",
+            7..12 => "华北",
+            _ => "华南",
+        });
+        ids.push(app.create_ok(&service, "service_delivery", &doc).await.0);
+    }
+    let did = &ids[0];
+    for (month, orders, returns) in [("2026-01", 120, 3), ("2026-02", 95, 1)] {
+        let body = json!({"orders": orders, "amount": 45000.5, "returns": returns, "on_time_rate": 0.965});
+        let path = format!("/v1/dossiers/{did}/figures/{month}");
+        let r = app.request(Method::PUT, &service, "service_delivery", &path, Some(body)).await;
+        assert!(r.status().is_success(), "{}", r.text().await.unwrap());
+    }
+    // The API's explanation lists the months its inputs come from.
+    let g: Value =
+        app.get(&sales, Some("service_delivery"), &format!("/v1/dossiers/{did}/grade")).await.json().await.unwrap();
+    assert_eq!(g["months"].as_array().map(Vec::len), Some(2), "{g}");
+
+    let mut v = Visitor::new(&app.base);
+    v.sign_in(&sales).await;
+    // One customer: a chart, its numbers as a table, and the CSV.
+    let page = v.get(&format!("/console/dossiers/{did}")).await.text().await.unwrap();
+    let table = element_text(&page, "figures");
+    assert!(table.contains("2026-01") && table.contains("120") && table.contains("96.5%"), "{table}");
+    assert!(page.contains("<svg id=\"customer-orders\""), "charted");
+    let r = v.get(&format!("/console/dossiers/{did}/figures.csv")).await;
+    assert_eq!(r.status(), StatusCode::OK);
+    assert!(r.headers()["content-type"].to_str().unwrap().starts_with("text/csv"));
+    assert!(r.headers()["content-disposition"].to_str().unwrap().starts_with("attachment"));
+    let csv = r.text().await.unwrap();
+    assert_eq!(
+        csv.lines().collect::<Vec<_>>(),
+        ["month,orders,amount,returns,on_time_rate", "2026-01,120,45000.50,3,0.9650", "2026-02,95,45000.50,1,0.9650"]
+    );
+
+    // The portfolio by region: 华东 counted, 华南 (one dossier) suppressed in the chart, table and CSV.
+    let page = v.get("/console/analysis?by=region").await.text().await.unwrap();
+    let table = element_text(&page, "portfolio-table");
+    let row = |name: &str| table[table.find(name).unwrap()..].split("  ").take(4).collect::<Vec<_>>().join("|");
+    assert!(row("华东").contains("7") && !row("华东").contains("少于"), "{table}");
+    assert!(row("华南").contains("少于 5") && row("华北").contains("少于 5"), "{table}");
+    assert!(page.contains("<svg id=\"dossiers-region\""));
+    let csv = v.get("/console/analysis/report.csv?by=region").await.text().await.unwrap();
+    let api = app
+        .client
+        .get(format!("{}/v1/reports/summary?by=region", app.base))
+        .bearer_auth(&sales)
+        .header("X-Purpose", "service_delivery")
+        .header("accept", "text/csv")
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert_eq!(csv, api, "the same CSV as the API's");
+    // By stage, grades and stages by their labels; a grouping the page does not offer is refused.
+    let page = v.get("/console/analysis?by=stage").await.text().await.unwrap();
+    assert!(element_text(&page, "portfolio-table").contains("合作中"));
+    for bad in ["owner", "bogus"] {
+        assert_eq!(v.get(&format!("/console/analysis?by={bad}")).await.status(), StatusCode::BAD_REQUEST);
+    }
+}

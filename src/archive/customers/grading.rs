@@ -77,7 +77,13 @@ pub struct GradeExplanation {
     /// The proprietor's contest or objection, if any: while either holds,
     /// no rule changes the grade.
     pub stand: GradeStand,
+    /// The monthly figures the inputs come from: each month's latest
+    /// revision, the last [`MONTHS_SHOWN`] months on record, oldest first.
+    pub months: Vec<super::FigureRecord>,
 }
+
+/// Months of figures an explanation lists at most (three years).
+pub const MONTHS_SHOWN: usize = 36;
 
 /// A grade a run changed (or, dry, would change).
 #[derive(Debug, Clone, Serialize)]
@@ -275,6 +281,8 @@ impl Customers {
         self.audit
             .commit(Commit::entry(self.dossiers.dossier_entry(ctx, ACTION, id, &about, Outcome::Allow, reason)))
             .await?;
+        let all: Vec<super::FigureRecord> = self.current_figures(&did)?.into_values().collect();
+        let months = all[all.len().saturating_sub(MONTHS_SHOWN)..].to_vec();
         let customer_kind = match meta.proprietor {
             Some(_) => self.vault.open_version_split(&did, meta.current_version)?.business.customer.kind,
             None => Default::default(),
@@ -289,6 +297,7 @@ impl Customers {
             manual,
             customer_kind: customer_kind.as_str().into(),
             stand: meta.grade_stand,
+            months,
         })
     }
 
