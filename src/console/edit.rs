@@ -99,7 +99,7 @@ fn field(page: &Page, f: &Field, path: &str, doc: &Value, redactions: &BTreeMap<
         @match redactions.get(path) {
             // Not in the page at all; the archive keeps it.
             Some(RedactionReason::Withheld | RedactionReason::Erased | RedactionReason::Superseded) => {
-                p.kept { (label) " " span.mono.path { (path) } " " span.badge.withheld { (page.t("withheld")) } " " (page.t("kept as it is")) }
+                p.kept title=(path) { (label) " " span.badge.withheld { (page.t("withheld")) } " " (page.t("kept as it is")) }
             }
             // The mask goes back as it is; the archive keeps the value.
             Some(RedactionReason::Masked) => {
@@ -107,10 +107,11 @@ fn field(page: &Page, f: &Field, path: &str, doc: &Value, redactions: &BTreeMap<
                     input type="text" name=(path) value=(value) readonly; }
             }
             None => {
-                label { (label) " " span.mono.path { (path) }
+                label title=(path) { (label)
                     @match &f.input {
                         Input::Choice(options) => select name=(path) {
-                            @for o in options { option value=(o) selected[value == *o] { (o) } }
+                            @for o in options { option value=(o) selected[value == *o] {
+                                (f.labels.as_deref().and_then(|set| crate::domain::labels::label(set, o, page.session.lang)).unwrap_or(o)) } }
                         },
                         Input::Bool => select name=(path) {
                             option value="" { "—" }
@@ -118,6 +119,9 @@ fn field(page: &Page, f: &Field, path: &str, doc: &Value, redactions: &BTreeMap<
                             option value="false" selected[value == "false"] { (page.t("no")) }
                         },
                         Input::List => input type="text" name=(path) value=(value) placeholder="a, b, c";,
+                        // The on-screen keyboard a tablet shows: digits for a phone, @ for an email.
+                        Input::Text if path.ends_with("/phone") => input type="tel" name=(path) value=(value) autocomplete="off";,
+                        Input::Text if path.ends_with("/email") => input type="email" name=(path) value=(value) autocomplete="off";,
                         Input::Text => input type="text" name=(path) value=(value);,
                     }
                 }

@@ -113,6 +113,37 @@ impl Browser {
         panic!("{css} led nowhere: {}", self.source().await);
     }
 
+    /// On a tablet (768×1024) and a phone (390×844) every page in `paths`
+    /// fits the screen's width (nothing scrolls sideways) and its controls
+    /// are at least 44 px tall; back to the desktop size after.
+    async fn fits_tablets_and_phones(&self, paths: &[String]) {
+        for (w, h) in [(768, 1024), (390, 844)] {
+            self.client.set_window_size(w, h).await.unwrap();
+            for path in paths {
+                self.go(path).await;
+                let got = self
+                    .client
+                    .execute(
+                        "const d = document.documentElement; \
+                         const small = [...document.querySelectorAll('button, select, input:not([type=hidden]), a.button')] \
+                           .filter(e => e.offsetParent !== null && e.getBoundingClientRect().height < 43.5) \
+                           .map(e => e.outerHTML.slice(0, 80)); \
+                         const wide = [...document.querySelectorAll('body *')] \
+                           .filter(e => e.scrollWidth > e.clientWidth + 1 && e.clientWidth > 0) \
+                           .map(e => e.tagName + ' ' + e.scrollWidth + '>' + e.clientWidth + ' ' + e.outerHTML.slice(0, 120)); \
+                         return [d.scrollWidth, d.clientWidth, small, wide];",
+                        vec![],
+                    )
+                    .await
+                    .unwrap();
+                let (scroll, client) = (got[0].as_f64().unwrap(), got[1].as_f64().unwrap());
+                assert!(scroll <= client, "{path} at {w}px scrolls sideways: {scroll} > {client}: {}", got[3]);
+                assert_eq!(got[2], serde_json::json!([]), "{path} at {w}px: controls under 44 px");
+            }
+        }
+        self.client.set_window_size(1280, 900).await.unwrap();
+    }
+
     async fn text(&self, css: &str) -> String {
         self.css(css).await.text().await.unwrap()
     }
@@ -283,6 +314,19 @@ async fn staff_and_officers_do_their_work_in_chromium() {
     b.client.set_window_size(1280, 2400).await.unwrap();
     b.shot("dossier-sales").await;
     b.client.set_window_size(1280, 900).await.unwrap();
+    let sales_pages = [
+        "/console".to_owned(),
+        format!("/console/dossiers/{mine}"),
+        "/console/dossiers/new".to_owned(),
+        "/console/search".to_owned(),
+        "/console/analysis".to_owned(),
+    ];
+    b.fits_tablets_and_phones(&sales_pages).await;
+    b.client.set_window_size(768, 1024).await.unwrap();
+    b.go("/console").await;
+    b.shot("start-sales-tablet").await;
+    b.client.set_window_size(1280, 900).await.unwrap();
+    b.go(&format!("/console/dossiers/{mine}")).await;
 
     // Sales may not store documents: refused in the page, as by the API.
     b.upload("contract-2026.txt").await;
@@ -396,6 +440,18 @@ async fn staff_and_officers_do_their_work_in_chromium() {
     b.go("/console/audit").await;
     b.shot("audit-log-phone").await;
     b.client.set_window_size(1280, 900).await.unwrap();
+    let officer_pages: Vec<String> = [
+        "/console",
+        "/console/audit",
+        "/console/alerts",
+        "/console/disposition",
+        "/console/requests",
+        "/console/incidents",
+        "/console/analysis",
+    ]
+    .map(str::to_owned)
+    .to_vec();
+    b.fits_tablets_and_phones(&officer_pages).await;
     b.sign_out().await;
 
     eprintln!("screenshots: {}", b.shots.display());
