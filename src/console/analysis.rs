@@ -52,11 +52,7 @@ fn group_label(page: &Page, by: ReportBy, row: &crate::archive::customers::Repor
         ReportBy::Stage => Some("status"),
         _ => None,
     };
-    let name = set
-        .and_then(|s| crate::domain::labels::label(s, &row.group, page.session.lang))
-        .unwrap_or(&row.group)
-        .to_owned();
-    name
+    set.and_then(|s| crate::domain::labels::label(s, &row.group, page.session.lang)).unwrap_or(&row.group).to_owned()
 }
 
 /// The portfolio section of `/console/analysis`.

@@ -272,6 +272,20 @@ const ZH: &[(&str, &str)] = &[
     ("By industry", "按行业"),
     ("By stage", "按客户阶段"),
     ("The audit log and disposition", "审计日志与处置"),
+    ("Tokens awaiting your approval", "等待您批准的访问令牌"),
+    ("For", "申请对象"),
+    ("Asked by", "申请人"),
+    ("a second admin approves", "须由另一位管理员批准"),
+    ("Principals", "人员"),
+    ("Roles", "角色"),
+    ("Department", "部门"),
+    ("disabled", "已停用"),
+    ("admin awaiting approval", "管理员身份待批准"),
+    ("active", "正常"),
+    ("Approved for", "已批准："),
+    ("Give this half of the enrollment code to the person, in person or by a second channel; the admin who asked has the other half. It is shown once.", "请当面或通过另一渠道将这一半注册码交给本人；另一半在申请的管理员处。此码只显示一次。"),
+    ("Valid until", "有效期至"),
+    ("Token approved", "令牌已批准"),
 ];
 
 /// `en` in `lang`.

@@ -44,6 +44,7 @@ pub fn routes() -> Router<AppState> {
         .route("/console", get(start::start))
         .route("/console/", get(start::start))
         .route("/console/analysis", get(compliance::overview))
+        .route("/console/tokens/{id}/approve", post(start::approve_token))
         .route("/console/analysis/report.csv", get(analysis::report_csv))
         .route("/console/dossiers/{id}/figures.csv", get(analysis::figures_csv))
         .route("/console/login", get(signin::login_form).post(signin::login))

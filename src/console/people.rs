@@ -44,7 +44,7 @@ impl Page {
     /// A failing read names nobody rather than failing the page: the ids
     /// are still shown.
     pub fn names<'a>(&self, ids: impl IntoIterator<Item = &'a str>) -> Names {
-        let cards = match self.archive().identity().staff_cards(&self.ctx.principal, ids) {
+        let cards = match self.archive().identity().directory().staff_cards(&self.ctx.principal, ids) {
             Ok(c) => c,
             Err(e) => {
                 tracing::warn!(error = %e, "staff directory lookup failed");

@@ -125,7 +125,7 @@ pub async fn login(State(s): State<AppState>, req: Request) -> Response {
     };
     let allowed = s.archive.gate().purposes_for(&ctx.principal);
     let purpose = usual_purpose(&ctx.principal.roles, &allowed);
-    let since = s.archive.identity().note_console_visit(&ctx.principal.id).unwrap_or_else(|e| {
+    let since = s.archive.identity().directory().note_console_visit(&ctx.principal.id).unwrap_or_else(|e| {
         tracing::warn!(error = %e, "the previous console visit could not be read");
         None
     });

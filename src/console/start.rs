@@ -8,13 +8,14 @@
 //! and the API call, with the same decisions and audit entries.
 
 use super::compliance::{enc, when};
-use super::page::Page;
+use super::page::{Page, Posted};
 use super::people::Names;
 use crate::archive::customers::{Worklist, MAX_CUSTOMERS};
 use crate::archive::gate::Operation;
 use crate::archive::retention::BatchState;
 use crate::archive::wire_name;
 use crate::domain::Role;
+use axum::extract::Path;
 use axum::response::Response;
 use maud::{html, Markup};
 
@@ -42,7 +43,10 @@ pub async fn start(page: Page) -> Response {
         }
     }
     if gate.may(p, Operation::Administer) {
-        sections.push(admin(&page));
+        match admin(&page).await {
+            Ok(m) => sections.push(m),
+            Err(r) => return *r,
+        }
     }
     let body = html! {
         @if let Some(since) = page.session.since { p.hint { (page.t("Your previous visit")) ": " (when(since)) } }
@@ -232,13 +236,66 @@ fn alert_table(page: &Page, alerts: &[crate::policy::alerts::Alert], people: &Na
     }
 }
 
-/// Administrators: where their work is.
-fn admin(page: &Page) -> Markup {
-    let settings = page.archive().backups().backup_settings().is_some();
-    html! {
+/// Administrators: tokens waiting for a second admin (approve here, with
+/// whom each is for shown), and every principal.
+async fn admin(page: &Page) -> Result<Markup, Box<Response>> {
+    let a = page.archive();
+    let o = a.identity().directory().admin_overview(&page.ctx).await.map_err(|e| Box::new(page.fail(e)))?;
+    let me = page.ctx.principal.id.as_str();
+    let people = page.names(o.awaiting.iter().filter_map(|w| w.token.requested_by.as_deref()));
+    let lang = page.session.lang;
+    let backups = a.backups().backup_settings().is_some();
+    Ok(html! {
         section #admin-day {
-            h2 { (page.t("Administration")) }
-            p { (page.t("Backups")) ": " @if settings { (page.t("scheduled")) } @else { (page.t("not configured")) } }
+            h2 { (page.t("Tokens awaiting your approval")) }
+            @if o.awaiting.is_empty() { p { (page.t("None.")) } } @else {
+                table #tokens-awaiting {
+                    thead { tr { th { (page.t("For")) } th { (page.t("Asked by")) } th { (page.t("When")) } th { } } }
+                    tbody { @for w in &o.awaiting {
+                        @let mine = w.token.requested_by.as_deref() == Some(me) || w.principal.id == me;
+                        tr { td { span title=(w.principal.id) { (w.principal.name) } br;
+                                  small.muted { (super::people::roles(lang, w.principal.roles.iter().map(String::as_str))) " · " (w.principal.department) " · " (w.principal.region) } }
+                             td { @if let Some(by) = &w.token.requested_by { (people.show(by)) } }
+                             td { (when(w.token.created_at)) }
+                             td { form method="post" action={ "/console/tokens/" (enc(&w.token.token_id)) "/approve" } {
+                                    (page.csrf_field())
+                                    button type="submit" disabled[mine] { (page.t("Approve")) }
+                                    @if mine { " " small.muted { (page.t("a second admin approves")) } } } } }
+                    } }
+                }
+            }
+            h2 { (page.t("Principals")) }
+            table #principals {
+                thead { tr { th { (page.t("Name")) } th { (page.t("Roles")) } th { (page.t("Department")) } th { (page.t("Region")) } th { (page.t("State")) } } }
+                tbody { @for p in &o.principals {
+                    tr { td { span title=(p.id) { (p.name) } } td { (super::people::roles(lang, p.roles.iter().map(String::as_str))) }
+                         td { (p.department) } td { (p.region) }
+                         td { @if p.disabled_by.is_some() { (page.t("disabled")) } @else if p.admin_pending.is_some() { (page.t("admin awaiting approval")) } @else { (page.t("active")) } } }
+                } }
+            }
+            p { (page.t("Backups")) ": " @if backups { (page.t("scheduled")) } @else { (page.t("not configured")) } }
         }
-    }
+    })
+}
+
+/// `POST /console/tokens/{id}/approve`: the second admin approves a token
+/// asked for someone (as `POST /v1/tokens/{id}/approve`); the page shows
+/// once the approving half of the enrollment code, to hand to that person.
+pub async fn approve_token(Path(id): Path<String>, Posted(page, _): Posted) -> Response {
+    let issued = match page.archive().identity().approve_token(&page.ctx, &id).await {
+        Ok(i) => i,
+        Err(e) => return page.fail(e),
+    };
+    let body = html! {
+        div #token-approved {
+            @if let Some(h) = &issued.holder { p { (page.t("Approved for")) " " strong title=(h.id) { (h.name) } " (" (h.department) ")." } }
+            @if let Some(part) = &issued.code_part {
+                p { (page.t("Give this half of the enrollment code to the person, in person or by a second channel; the admin who asked has the other half. It is shown once.")) }
+                p.mono #code-part { (part) }
+                @if let Some(until) = issued.code_expires_at { p { (page.t("Valid until")) " " (when(until)) } }
+            }
+            p { a href="/console" { (page.t("Back")) } }
+        }
+    };
+    page.render(page.t("Token approved"), body)
 }

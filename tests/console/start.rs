@@ -262,3 +262,61 @@ async fn the_analysis_charts_a_customers_months_and_the_portfolio_with_tables_an
         assert_eq!(v.get(&format!("/console/analysis?by={bad}")).await.status(), StatusCode::BAD_REQUEST);
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_admin_approves_a_token_from_the_start_page_seeing_whom_it_is_for() {
+    let app = spawn_app().await;
+    let (_, sales) = app.principal(&["sales"], "华东").await;
+    let second = second_admin(&app.client, &app.base, false).await;
+    // The first admin asks for a token for a new employee.
+    let body = json!({"name": "陈新", "roles": ["sales"], "department": "华南销售部", "region": "华南"});
+    let r = app
+        .client
+        .post(format!("{}/v1/principals", app.base))
+        .bearer_auth(ADMIN_TOKEN)
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::CREATED);
+    let id = r.json::<Value>().await.unwrap()["id"].as_str().unwrap().to_owned();
+    let r = app
+        .client
+        .post(format!("{}/v1/principals/{id}/tokens", app.base))
+        .bearer_auth(ADMIN_TOKEN)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::ACCEPTED);
+    let asked: Value = r.json().await.unwrap();
+    let (token_id, first_half) = (asked["token_id"].as_str().unwrap(), asked["enrollment_code_part"].as_str().unwrap());
+
+    // The second admin's start page: the token, with whom it is for by name, role and department.
+    let mut v = Visitor::new(&app.base);
+    let csrf = v.sign_in(&second).await;
+    let home = v.get("/console").await.text().await.unwrap();
+    let awaiting = element_text(&home, "tokens-awaiting");
+    assert!(awaiting.contains("陈新") && awaiting.contains("销售") && awaiting.contains("华南销售部"), "{awaiting}");
+    assert!(element_text(&home, "principals").contains("陈新"));
+    // Approved from the page: the approving half of the code, shown once.
+    let r = v.post(&format!("/console/tokens/{token_id}/approve"), &[("csrf", &csrf)]).await;
+    assert_eq!(r.status(), StatusCode::OK);
+    let page = r.text().await.unwrap();
+    let second_half = element_text(&page, "code-part").trim().to_owned();
+    assert!(element_text(&page, "token-approved").contains("陈新"));
+    // The new employee enrolls with the two halves, and the token works.
+    let token = enroll(&app.client, &app.base, &format!("{first_half}{second_half}")).await;
+    assert!(!token.is_empty());
+    assert!(
+        !element_text(&v.get("/console").await.text().await.unwrap(), "tokens-awaiting").contains("陈新"),
+        "no longer waiting"
+    );
+    // Approving again is refused by the use case, in the page; sales may not approve at all.
+    let r = v.post(&format!("/console/tokens/{token_id}/approve"), &[("csrf", &csrf)]).await;
+    assert!(r.status().is_client_error(), "{}", r.status());
+    let mut s = Visitor::new(&app.base);
+    let csrf = s.sign_in(&sales).await;
+    let r = s.post(&format!("/console/tokens/{token_id}/approve"), &[("csrf", &csrf)]).await;
+    assert_eq!(r.status(), StatusCode::FORBIDDEN);
+    assert!(!s.get("/console").await.text().await.unwrap().contains("id=\"tokens-awaiting\""));
+}

@@ -114,7 +114,7 @@ pub(super) fn comparable(ip: IpAddr) -> Option<IpAddr> {
 }
 
 impl TokenView {
-    fn of(rec: &TokenRecord, now: OffsetDateTime) -> Self {
+    pub(super) fn of(rec: &TokenRecord, now: OffsetDateTime) -> Self {
         TokenView {
             token_id: rec.id.to_string(),
             state: rec.state(now),

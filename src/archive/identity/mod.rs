@@ -19,7 +19,7 @@ mod redeem;
 
 pub use auth_cache::PrincipalView;
 pub use break_glass::BrokenGlass;
-pub use directory::StaffCard;
+pub use directory::{AdminOverview, AwaitingToken, Directory, StaffCard};
 pub use enrollment::{TokenIssue, TokenLifetimes, TokenView};
 pub use factor::{FactorChange, FactorRecord, FactorSetup, Proven, SecondFactors, Standing, MAX_CODE, RECOVERY_CODES};
 pub use principals::{check_bootstrap_token, Bootstrapped, IssuedToken, NewPrincipal};

@@ -185,6 +185,8 @@ pub enum Action {
     PrincipalDisable,
     /// `principal.enable`
     PrincipalEnable,
+    /// `principal.list`
+    PrincipalList,
     /// `recipient.attestation`
     RecipientAttestation,
     /// `recipient.create`

@@ -4,7 +4,7 @@ use super::Action;
 
 impl Action {
     /// Every action, in name order.
-    pub const ALL: [Action; 129] = [
+    pub const ALL: [Action; 130] = [
         Action::AssessmentCoverage,
         Action::AssessmentCreate,
         Action::AssessmentList,
@@ -94,6 +94,7 @@ impl Action {
         Action::PrincipalCreate,
         Action::PrincipalDisable,
         Action::PrincipalEnable,
+        Action::PrincipalList,
         Action::RecipientAttestation,
         Action::RecipientCreate,
         Action::RecipientList,
@@ -219,6 +220,7 @@ impl Action {
             Action::PrincipalCreate => "principal.create",
             Action::PrincipalDisable => "principal.disable",
             Action::PrincipalEnable => "principal.enable",
+            Action::PrincipalList => "principal.list",
             Action::RecipientAttestation => "recipient.attestation",
             Action::RecipientCreate => "recipient.create",
             Action::RecipientList => "recipient.list",
