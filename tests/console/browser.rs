@@ -211,13 +211,19 @@ async fn staff_and_officers_do_their_work_in_chromium() {
     let app = spawn_app_with(tempfile::tempdir().unwrap(), |c| c.retention_interval = None, clock.clone()).await;
     let Some(b) = browser(&app.base).await else { return };
 
-    let (sales_id, sales) = app.principal(&["sales"], "华东").await;
-    let (other_sales, _) = app.principal(&["sales"], "华东").await;
-    let (_, service) = app.principal(&["service"], "华东").await;
-    let (_, finance) = app.principal(&["finance"], "华东").await;
-    let (_, auditor) = app.principal(&["auditor"], "总部").await;
-    let (_, officer_a) = app.principal(&["compliance"], "总部").await;
-    let (officer_b_id, officer_b) = app.principal(&["compliance"], "总部").await;
+    // Staff with names, as the pages show them (and the screenshots in docs/).
+    let staff = |name: &str, role: &str, dept: &str, region: &str| serde_json::json!({"name": name, "roles": [role], "department": dept, "region": region});
+    let named = |body: Value| {
+        let (client, base) = (app.client.clone(), app.base.clone());
+        async move { principal_from(&client, &base, &body).await }
+    };
+    let (sales_id, sales) = named(staff("王小明", "sales", "华东销售部", "华东")).await;
+    let (other_sales, _) = named(staff("赵敏", "sales", "华东销售部", "华东")).await;
+    let (_, service) = named(staff("李华", "service", "客户服务中心", "华东")).await;
+    let (_, finance) = named(staff("孙丽", "finance", "财务部", "华东")).await;
+    let (_, auditor) = named(staff("周审", "auditor", "内审部", "总部")).await;
+    let (_, officer_a) = named(staff("陈静", "compliance", "合规部", "总部")).await;
+    let (officer_b_id, officer_b) = named(staff("刘强", "compliance", "合规部", "总部")).await;
     assess(&app.client, &app.base, &officer_a, &["credit_assessment"], &["sensitive_data"]).await;
     let doc = fixture(0, &sales_id);
     let (mine, subjects) = app.create_ok(&service, "service_delivery", &doc).await;
