@@ -71,3 +71,30 @@ pub(crate) fn interactions_of(store: &dyn KvStore, did: &DossierId) -> Result<Ve
     let rows = INTERACTIONS.scan_under(store, keys::interactions_prefix(did));
     Ok(rows.map(|r| r.map(|(_, v)| v)).collect::<Result<_, _>>()?)
 }
+
+/// An interaction's place in time: when it happened, then when it was
+/// recorded (two contacts of one minute are ordered as they were entered).
+fn when(r: &InteractionRecord) -> (OffsetDateTime, OffsetDateTime) {
+    (r.at, r.recorded_at)
+}
+
+/// The follow-ups still open among a dossier's interactions (of `by`, or
+/// anyone's): a follow-up is open until a later interaction with the
+/// customer is recorded, so only the latest interaction's can be.
+pub(crate) fn open_follow_ups<'a>(
+    records: &'a [InteractionRecord],
+    by: Option<&PrincipalId>,
+) -> Vec<&'a InteractionRecord> {
+    let Some(latest) = records.iter().map(when).max() else { return Vec::new() };
+    let mut open: Vec<&InteractionRecord> = records
+        .iter()
+        .filter(|r| r.follow_up.is_some() && when(r) == latest && by.is_none_or(|p| r.recorded_by == *p))
+        .collect();
+    open.sort_by_key(|r| r.follow_up);
+    open
+}
+
+/// The latest interaction with the customer.
+pub(crate) fn last_contact(records: &[InteractionRecord]) -> Option<&InteractionRecord> {
+    records.iter().max_by_key(|r| when(r))
+}

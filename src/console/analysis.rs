@@ -8,9 +8,10 @@
 
 use super::charts::bars;
 use super::compliance::{download, enc};
-use super::page::Page;
-use crate::archive::customers::{GradeExplanation, Report, ReportBy};
+use super::page::{see_other, Body, Page, Posted};
+use crate::archive::customers::{GradeExplanation, MonthFigures, Report, ReportBy};
 use crate::archive::wire_name;
+use crate::web::commands::FiguresDto;
 use crate::web::error::ApiError;
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Path, Query};
@@ -109,10 +110,21 @@ pub async fn report_csv(page: Page, q: Result<Query<ByParams>, QueryRejection>) 
 
 /// One customer's months: orders and returns charted, every figure in the
 /// table, the CSV beside it.
-pub fn customer_figures(page: &Page, did: &str, g: &GradeExplanation) -> Markup {
+pub fn customer_figures(page: &Page, did: &str, g: &GradeExplanation, may_record: bool) -> Markup {
     let rows: Vec<_> = g.months.iter().map(|m| (m.month.clone(), vec![m.orders, m.returns])).collect();
     html! {
         h2 #tab-figures { (page.t("Figures by month")) }
+        @if may_record {
+            form.filters #figures-form method="post" action={ "/console/dossiers/" (enc(did)) "/figures" } {
+                (page.csrf_field())
+                label { (page.t("Month")) input type="month" name="month" required; }
+                label { (page.t("Orders")) input type="number" name="orders" min="0" step="1" inputmode="numeric" required; }
+                label { (page.t("Amount")) input type="number" name="amount" min="0" step="0.01" inputmode="decimal" required; }
+                label { (page.t("Returns")) input type="number" name="returns" min="0" step="1" inputmode="numeric" required; }
+                label { (page.t("On-time rate (0 to 1)")) input type="number" name="on_time_rate" min="0" max="1" step="0.001" inputmode="decimal"; }
+                button type="submit" { (page.t("Record figures")) }
+            }
+        }
         @if g.months.is_empty() { p { (page.t("No figures recorded yet.")) } } @else {
             div.charts { (bars("customer-orders", page.t("Orders and returns"), &[page.t("Orders"), page.t("Returns")], &rows)) }
             table #figures {
@@ -126,6 +138,32 @@ pub fn customer_figures(page: &Page, did: &str, g: &GradeExplanation) -> Markup 
             p { a #figures-csv href={ "/console/dossiers/" (enc(did)) "/figures.csv" } { (page.t("Download CSV")) } }
         }
     }
+}
+
+/// `GET /console/dossiers/{id}/figures`: why the customer has its grade
+/// (the rules or a manual grade, the window's inputs) and its months, as
+/// `GET /v1/dossiers/{id}/grade` answers (and audits) it; for staff who may
+/// record them, the form for a month's figures.
+pub async fn figures_page(page: Page, Path(id): Path<String>) -> Response {
+    let g = match page.archive().customers().explain_grade(&page.ctx, &id).await {
+        Ok(g) => g,
+        Err(e) => return page.fail(e),
+    };
+    let may_record = page.archive().gate().customer_scope(&page.ctx.principal).is_some();
+    let i = &g.inputs;
+    let body = html! {
+        p { a href={ "/console/dossiers/" (enc(&id)) } { (page.t("Back to the dossier")) } }
+        dl #grade-explained {
+            dt { (page.t("Grade")) } dd { strong { (page.value("grade", &wire_name(&g.grade))) } }
+            dt { (page.t("Decided by")) } dd { @if g.decided_by == "override" { (page.t("set by hand")) } @else { (page.t("by the grading rules")) ": " (g.computed.rule) } }
+            dt { (page.t("Figures of the months")) } dd { (g.window) }
+            dt { (page.t("Orders")) } dd { (i.orders) } dt { (page.t("Amount")) } dd { (format!("{:.2}", i.amount)) }
+            dt { (page.t("Return rate")) } dd { (format!("{:.1}%", i.return_rate * 100.0)) }
+            dt { (page.t("Credit rating")) } dd { (i.credit.as_deref().unwrap_or("—")) }
+        }
+        (customer_figures(&page, &id, &g, may_record))
+    };
+    page.render(&format!("{} {id}", page.t("Figures by month")), body)
 }
 
 /// `GET /console/dossiers/{id}/figures.csv`: the months of the grade's
@@ -154,5 +192,26 @@ pub async fn figures_csv(page: Page, Path(id): Path<String>) -> Response {
     match w.into_inner().map(String::from_utf8) {
         Ok(Ok(csv)) => download(csv, "text/csv; charset=utf-8", "figures.csv"),
         _ => page.fail(crate::archive::ArchiveError::Internal(anyhow::anyhow!("the CSV could not be written"))),
+    }
+}
+
+/// `POST /console/dossiers/{id}/figures`: a month's figures, read as
+/// `PUT /v1/dossiers/{id}/figures/{month}` reads its path and body (the
+/// same checks, the same use case); the dossier is regraded.
+pub async fn put_figures(Path(id): Path<String>, Posted(page, f): Posted) -> Response {
+    let month = f.get("month").unwrap_or_default().to_owned();
+    let how =
+        Body { renamed: &[("month", "")], ..Body::offering(&["month", "orders", "amount", "returns", "on_time_rate"]) };
+    let dto = match page.body::<FiguresDto>(&f, how) {
+        Ok(d) => d,
+        Err(resp) => return *resp,
+    };
+    let new = match MonthFigures::try_from((month, dto)) {
+        Ok(n) => n,
+        Err(errors) => return page.error_page(ApiError::invalid(errors)),
+    };
+    match page.archive().customers().put_figures(&page.ctx, &id, new).await {
+        Ok(_) => see_other(&format!("/console/dossiers/{}/figures", enc(&id))),
+        Err(e) => page.fail(e),
     }
 }

@@ -20,9 +20,7 @@ use serde_json::Value;
 use std::collections::BTreeMap;
 
 const GRADES: [&str; 3] = ["A", "B", "C"];
-/// Interactions read for the page (the last contact and open follow-ups
-/// among them), and shown in its table.
-const INTERACTIONS_READ: usize = 200;
+/// The newest interactions the page's table shows.
 const INTERACTIONS_SHOWN: usize = 20;
 const REGIONS: [&str; 7] = ["华东", "华南", "华北", "华中", "西南", "西北", "东北"];
 
@@ -125,8 +123,15 @@ pub async fn show(page: Page, Path(id): Path<String>) -> Response {
     // What the page offers comes from the decisions the use cases make.
     let staff = a.gate().customer_scope(&page.ctx.principal).is_some();
     // A record that does not open fails the page; it is never shown as "none".
+    // What staff act on first, from records alone (the page's read is the
+    // audited one), and where the newest interactions begin.
+    let glance = match a.customers().glance(&page.ctx, &id, INTERACTIONS_SHOWN) {
+        Ok(g) => g,
+        Err(e) => return page.fail(e),
+    };
+    let newest_from = glance.as_ref().and_then(|g| g.newest_from.as_deref());
     let interactions = if staff {
-        match a.customers().list_interactions(&page.ctx, &id, None, Some(INTERACTIONS_READ)).await {
+        match a.customers().list_interactions(&page.ctx, &id, newest_from, Some(INTERACTIONS_SHOWN)).await {
             Ok(i) => Some(i),
             Err(e @ crate::archive::ArchiveError::Internal(_)) => return page.fail(e),
             Err(_) => None,
@@ -146,8 +151,6 @@ pub async fn show(page: Page, Path(id): Path<String>) -> Response {
     let may_edit = a.dossiers().may_update(&page.ctx, &view.id);
     let did = view.id.to_string();
     // What staff act on first; each from the use case the API calls.
-    let grade = if staff { a.customers().explain_grade(&page.ctx, &id).await.ok() } else { None };
-    let review = a.customers().review_schedule(&page.ctx, &id).unwrap_or_default();
     let shown = |p: &str| match redactions.get(p) {
         Some(RedactionReason::Withheld) => None,
         _ => view.document.pointer(p).and_then(Value::as_str),
@@ -159,25 +162,24 @@ pub async fn show(page: Page, Path(id): Path<String>) -> Response {
             .map(|v| v.actor.as_str())
             .chain(documents.iter().map(|d| d.actor.as_str()))
             .chain(listed.iter().map(|i| i.recorded_by.as_str()))
+            .chain(glance.iter().flat_map(|g| g.last_contact.iter().chain(g.follow_ups.iter())).map(|c| c.by.as_str()))
             .chain(holds.iter().flatten().map(|h| h.placed_by.as_str()))
             .chain(shown("/owner")),
     );
     let hidden: Vec<(String, RedactionReason)> = hidden.iter().map(|r| (r.path.clone(), r.reason)).collect();
     let summary = dossier_view::Summary {
-        grade: grade.as_ref(),
+        did: &did,
+        grade: shown("/grade"),
         stage: shown("/status"),
         owner: shown("/owner"),
-        review,
-        interactions: listed,
+        glance: glance.as_ref(),
     };
-    let recent = &listed[listed.len().saturating_sub(INTERACTIONS_SHOWN)..];
     let body = html! {
         (dossier_view::summary(&page, &people, &summary))
-        (dossier_view::tabs(&page, interactions.is_some(), grade.is_some(), holds.is_some()))
+        (dossier_view::tabs(&page, &did, interactions.is_some(), holds.is_some()))
         p { (page.t("Version")) " " (view.version) " · " span.mono title="SHA-256" { (&view.hash[..view.hash.len().min(16)]) "…" }
             @if may_edit { " · " a #edit href={ "/console/dossiers/" (did) "/edit" } { (page.t("Edit")) } } }
         (dossier_view::sections(&page, &people, &rows, &hidden, &redactions))
-        @if let Some(g) = &grade { (super::analysis::customer_figures(&page, &did, g)) }
         h2 #tab-versions { (page.t("Versions")) }
         table #versions {
             thead { tr { th { (page.t("Version")) } th { (page.t("Created")) } th { (page.t("By")) } th { (page.t("Changes")) } } }
@@ -211,7 +213,7 @@ pub async fn show(page: Page, Path(id): Path<String>) -> Response {
             h2 #tab-interactions { (page.t("Interactions")) }
             table #interactions {
                 thead { tr { th { (page.t("When")) } th { (page.t("Kind")) } th { (page.t("Summary")) } th { (page.t("Satisfaction")) } th { (page.t("By")) } } }
-                tbody { @for i in recent {
+                tbody { @for i in listed {
                     tr { td { (when(i.at)) } td { (page.value("interaction_kind", &wire_name(&i.kind))) }
                          td { (i.summary.as_deref().unwrap_or("")) @if i.summary_shown != "clear" { " " span class={ "badge " (i.summary_shown) } { (crate::domain::labels::label_or_wire("redaction", &i.summary_shown, page.session.lang)) } } }
                          td { (i.satisfaction.map_or(String::new(), |s| s.to_string())) } td { (people.show(&i.recorded_by)) } }

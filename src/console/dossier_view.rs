@@ -4,9 +4,10 @@
 //! 运输需求, 服务偏好, 财务与信用, 备注与标签), every value by its name and
 //! in the reader's language, masked and withheld fields marked in words.
 
+use super::compliance::enc;
 use super::page::Page;
 use super::people::Names;
-use crate::archive::customers::{GradeExplanation, InteractionView};
+use crate::archive::customers::Glance;
 use crate::archive::RedactionReason;
 use crate::domain::catalog::{Catalog, Input};
 use maud::{html, Markup};
@@ -134,44 +135,41 @@ pub fn sections(
 
 /// What the dossier's holders act on first.
 pub struct Summary<'a> {
-    pub grade: Option<&'a GradeExplanation>,
+    pub did: &'a str,
+    /// Grade, stage and owner as the page's read shows them (none when
+    /// withheld).
+    pub grade: Option<&'a str>,
     pub stage: Option<&'a str>,
     pub owner: Option<&'a str>,
-    pub review: Option<(time::OffsetDateTime, bool)>,
-    pub interactions: &'a [InteractionView],
+    /// The next review, the last contact and the open follow-ups, for staff
+    /// whose customer scope includes the dossier.
+    pub glance: Option<&'a Glance>,
 }
 
 pub fn summary(page: &Page, people: &Names, s: &Summary<'_>) -> Markup {
-    let last = s.interactions.iter().max_by_key(|i| i.at);
-    let follow_ups: Vec<&InteractionView> = s
-        .interactions
-        .iter()
-        .filter(|i| i.follow_up.is_some() && !s.interactions.iter().any(|later| later.at > i.at))
-        .collect();
     let when = super::compliance::when;
+    let kind = |k| page.value("interaction_kind", &crate::archive::wire_name(&k));
     html! {
         section #summary aria-label=(page.t("At a glance")) {
             dl {
                 @if let Some(g) = s.grade {
                     dt { (page.t("Grade")) }
-                    dd #summary-grade {
-                        strong { (page.value("grade", &crate::archive::wire_name(&g.grade))) }
-                        " · " @if g.decided_by == "override" { (page.t("set by hand")) } @else { (page.t("by the grading rules")) ": " (g.computed.rule) }
-                        br; small { (page.t("Orders")) " " (g.inputs.orders) " · " (page.t("Amount")) " " (format!("{:.0}", g.inputs.amount))
-                            " · " (page.t("Return rate")) " " (format!("{:.1}%", g.inputs.return_rate * 100.0)) " · " (g.window) }
-                    }
+                    dd #summary-grade { strong { (page.value("grade", g)) } " · "
+                        a href={ "/console/dossiers/" (enc(s.did)) "/figures" } { (page.t("Why this grade, and the figures by month")) } }
                 }
                 @if let Some(st) = s.stage { dt { (page.t("Stage")) } dd { (page.value("status", st)) } }
                 @if let Some(o) = s.owner { dt { (page.t("Owner")) } dd { (people.show(o)) } }
-                @if let Some((due, overdue)) = s.review {
-                    dt { (page.t("Next review")) }
-                    dd #summary-review { (when(due)) @if overdue { " " span.badge.overdue { (page.t("overdue")) } } }
-                }
-                dt { (page.t("Last contact")) }
-                dd #summary-last-contact { @if let Some(i) = last { (when(i.at)) " · " (page.value("interaction_kind", &crate::archive::wire_name(&i.kind))) " · " (people.show(&i.recorded_by)) } @else { (page.t("none yet")) } }
-                @if !follow_ups.is_empty() {
-                    dt { (page.t("Open follow-ups")) }
-                    dd #summary-follow-ups { @for f in &follow_ups { (f.follow_up.as_deref().unwrap_or("")) " · " (people.show(&f.recorded_by)) br; } }
+                @if let Some(g) = s.glance {
+                    @if let Some((due, overdue)) = g.review {
+                        dt { (page.t("Next review")) }
+                        dd #summary-review { (when(due)) @if overdue { " " span.badge.overdue { (page.t("overdue")) } } }
+                    }
+                    dt { (page.t("Last contact")) }
+                    dd #summary-last-contact { @if let Some(c) = &g.last_contact { (when(c.at)) " · " (kind(c.kind)) " · " (people.show(&c.by)) } @else { (page.t("none yet")) } }
+                    @if !g.follow_ups.is_empty() {
+                        dt { (page.t("Open follow-ups")) }
+                        dd #summary-follow-ups { @for f in &g.follow_ups { (f.follow_up.map(|d| d.to_string()).unwrap_or_default()) " · " (people.show(&f.by)) br; } }
+                    }
                 }
             }
         }
@@ -179,12 +177,12 @@ pub fn summary(page: &Page, people: &Names, s: &Summary<'_>) -> Markup {
 }
 
 /// The page's own tabs: plain links to its sections (no script).
-pub fn tabs(page: &Page, staff: bool, figures: bool, holds: bool) -> Markup {
+pub fn tabs(page: &Page, did: &str, staff: bool, holds: bool) -> Markup {
     html! {
         nav.tabs aria-label=(page.t("Dossier sections")) { ul {
             li { a href="#fields" { (page.t("Fields")) } }
             @if staff { li { a href="#tab-interactions" { (page.t("Interactions")) } } li { a href="#tab-reviews" { (page.t("Review")) } } }
-            @if figures { li { a href="#tab-figures" { (page.t("Figures by month")) } } }
+            @if staff { li { a href={ "/console/dossiers/" (enc(did)) "/figures" } { (page.t("Figures by month")) } } }
             li { a href="#tab-documents" { (page.t("Documents")) } }
             li { a href="#tab-versions" { (page.t("Versions")) } }
             @if holds { li { a href="#tab-holds" { (page.t("Legal holds")) } } }

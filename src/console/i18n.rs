@@ -286,6 +286,14 @@ const ZH: &[(&str, &str)] = &[
     ("Give this half of the enrollment code to the person, in person or by a second channel; the admin who asked has the other half. It is shown once.", "请当面或通过另一渠道将这一半注册码交给本人；另一半在申请的管理员处。此码只显示一次。"),
     ("Valid until", "有效期至"),
     ("Token approved", "令牌已批准"),
+    ("On-time rate (0 to 1)", "准时率（0 至 1）"),
+    ("Record figures", "录入经营数据"),
+    ("Why this grade, and the figures by month", "等级依据与月度经营数据"),
+    ("Back to the dossier", "返回档案"),
+    ("This part of the page could not be shown", "此部分无法显示"),
+    ("Decided by", "决定方式"),
+    ("Credit rating", "信用评级"),
+    ("What is due for disposition, and what legal holds keep", "到期待处置的内容及诉讼保全情况"),
 ];
 
 /// `en` in `lang`.

@@ -47,6 +47,7 @@ pub fn routes() -> Router<AppState> {
         .route("/console/tokens/{id}/approve", post(start::approve_token))
         .route("/console/analysis/report.csv", get(analysis::report_csv))
         .route("/console/dossiers/{id}/figures.csv", get(analysis::figures_csv))
+        .route("/console/dossiers/{id}/figures", get(analysis::figures_page).post(analysis::put_figures))
         .route("/console/login", get(signin::login_form).post(signin::login))
         .route("/console/logout", post(page::logout))
         .route("/console/purpose", post(page::set_purpose))

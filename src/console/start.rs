@@ -12,8 +12,9 @@ use super::page::{Page, Posted};
 use super::people::Names;
 use crate::archive::customers::{Worklist, MAX_CUSTOMERS};
 use crate::archive::gate::Operation;
-use crate::archive::retention::BatchState;
+use crate::archive::registers::RequestState;
 use crate::archive::wire_name;
+use crate::archive::ArchiveError;
 use crate::domain::Role;
 use axum::extract::Path;
 use axum::response::Response;
@@ -33,20 +34,14 @@ pub async fn start(page: Page) -> Response {
     if works_customers && gate.customer_scope(p).is_some() {
         match a.customers().worklist(&page.ctx, page.session.since).await {
             Ok(w) => sections.push(work(&page, &w)),
-            Err(e) => return page.fail(e),
+            Err(e) => sections.push(failed(&page, e)),
         }
     }
     if gate.may(p, Operation::RegisterKeep) {
-        match compliance(&page).await {
-            Ok(m) => sections.push(m),
-            Err(r) => return *r,
-        }
+        sections.push(compliance(&page).await.unwrap_or_else(|e| failed(&page, e)));
     }
     if gate.may(p, Operation::Administer) {
-        match admin(&page).await {
-            Ok(m) => sections.push(m),
-            Err(r) => return *r,
-        }
+        sections.push(admin(&page).await.unwrap_or_else(|e| failed(&page, e)));
     }
     let body = html! {
         @if let Some(since) = page.session.since { p.hint { (page.t("Your previous visit")) ": " (when(since)) } }
@@ -54,6 +49,13 @@ pub async fn start(page: Page) -> Response {
         @if sections.is_empty() { p { (page.t("Nothing is waiting for you.")) } }
     };
     page.render(page.t("Today"), body)
+}
+
+/// A section whose use case failed or refused: its status and the API's
+/// problem detail, in place; the page's other sections still show.
+fn failed(page: &Page, e: ArchiveError) -> Markup {
+    let e = crate::web::error::ApiError::from(e);
+    html! { div.error role="alert" { p { (page.t("This part of the page could not be shown")) ": " strong { (e.status.as_u16()) } " " (e.detail) } } }
 }
 
 fn customer_link(did: &str, name: &str) -> Markup {
@@ -117,7 +119,7 @@ fn work(page: &Page, w: &Worklist) -> Markup {
             @if w.customers.is_empty() { p { (page.t("No customers yet.")) } } @else {
                 table #my-customers {
                     thead { tr { th { (page.t("Customer")) } th { (page.t("Grade")) } th { (page.t("Stage")) } th { (page.t("Last contact")) } th { (page.t("Next review")) } } }
-                    tbody { @for c in &w.customers {
+                    tbody { @for c in w.customers.iter().filter(|c| c.listed) {
                         tr { td { (customer_link(&c.dossier, &c.customer_name)) }
                              td { @if let Some(g) = c.grade { (page.value("grade", &wire_name(&g))) } }
                              td { @if let Some(s) = c.status { (page.value("status", &wire_name(&s))) } }
@@ -132,41 +134,29 @@ fn work(page: &Page, w: &Worklist) -> Markup {
 }
 
 /// Compliance: what is near its deadline or waits for them.
-async fn compliance(page: &Page) -> Result<Markup, Box<Response>> {
+async fn compliance(page: &Page) -> Result<Markup, ArchiveError> {
     let a = page.archive();
     let now = a.now();
     let near = now + time::Duration::days(NEAR_DAYS);
-    let fail = |e| Box::new(page.fail(e));
-    let alerts = a.audit_trail().list_alerts(&page.ctx, ALERTS_SHOWN).await.map_err(fail)?;
-    let requests: Vec<_> = a
-        .registers()
-        .list_requests(&page.ctx, None, Some(near), None)
-        .await
-        .map_err(fail)?
-        .into_iter()
-        .filter(|r| r.state.is_open())
-        .collect();
+    let alerts = a.audit_trail().list_alerts(&page.ctx, ALERTS_SHOWN).await?;
+    // Only open requests, so the entries name no closed request's person.
+    let mut requests = Vec::new();
+    for state in [RequestState::Received, RequestState::Verified, RequestState::InProgress] {
+        requests.extend(a.registers().list_requests(&page.ctx, Some(state), Some(near), None).await?);
+    }
+    requests.sort_by_key(|r| r.due_at);
     let mut deadlines = Vec::new();
-    for i in a.registers().list_incidents(&page.ctx).await.map_err(fail)? {
+    for i in a.registers().list_incidents(&page.ctx).await? {
         for d in i.deadlines.iter().filter(|d| d.met_at.is_none() && d.due_at <= near) {
             deadlines.push((i.id.clone(), i.level.clone(), d.clone()));
         }
     }
     deadlines.sort_by_key(|(_, _, d)| d.due_at);
     let mut awaiting = Vec::new();
-    let mut held = 0usize;
     if a.gate().may_manage_disposition(&page.ctx.principal) {
-        let due = a.retention().disposition_due(&page.ctx).await.map_err(fail)?;
-        held = due.items.iter().filter(|i| i.blocked_by.iter().any(|b| b.contains("hold"))).count();
-        let mut batches: Vec<_> = due.items.iter().filter_map(|i| i.batch.clone()).collect();
-        batches.sort();
-        batches.dedup();
-        for b in batches {
-            let batch = a.retention().get_batch(&page.ctx, b.as_str()).await.map_err(fail)?;
-            if batch.state == BatchState::Proposed && batch.proposed_by.as_ref() != Some(&page.ctx.principal.id) {
-                awaiting.push(batch);
-            }
-        }
+        let me = Some(&page.ctx.principal.id);
+        awaiting = a.retention().proposed_batches(&page.ctx).await?;
+        awaiting.retain(|b| b.proposed_by.as_ref() != me);
     }
     let people = page.names(
         alerts
@@ -215,7 +205,7 @@ async fn compliance(page: &Page) -> Result<Markup, Box<Response>> {
                     } }
                 }
             }
-            p #held { (page.t("Items due for disposition that a legal hold keeps")) ": " strong { (held) } " · " a href="/console/disposition" { (page.t("Disposition")) } }
+            p { a href="/console/disposition" { (page.t("What is due for disposition, and what legal holds keep")) } }
             h2 { (page.t("Latest alerts")) }
             @if alerts.is_empty() { p { (page.t("None.")) } } @else {
                 (alert_table(page, &alerts, &people))
@@ -238,9 +228,9 @@ fn alert_table(page: &Page, alerts: &[crate::policy::alerts::Alert], people: &Na
 
 /// Administrators: tokens waiting for a second admin (approve here, with
 /// whom each is for shown), and every principal.
-async fn admin(page: &Page) -> Result<Markup, Box<Response>> {
+async fn admin(page: &Page) -> Result<Markup, ArchiveError> {
     let a = page.archive();
-    let o = a.identity().directory().admin_overview(&page.ctx).await.map_err(|e| Box::new(page.fail(e)))?;
+    let o = a.identity().directory().admin_overview(&page.ctx).await?;
     let me = page.ctx.principal.id.as_str();
     let people = page.names(o.awaiting.iter().filter_map(|w| w.token.requested_by.as_deref()));
     let lang = page.session.lang;

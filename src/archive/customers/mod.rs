@@ -22,7 +22,7 @@ pub use grading::{GradeChange, GradeExplanation, OverrideView};
 pub use import::{ImportReport, Mapping, RowError, RowResult, MAX_ROWS};
 pub use interactions::{InteractionKind, InteractionPage, InteractionView, NewInteraction, MAX_SUMMARY};
 pub use reports::{Report, ReportBy, ReportRow};
-pub use reviews::{DueReview, NewReview, ReviewOutcome, ReviewView, MAX_NOTE};
+pub use reviews::{Contact, DueReview, Glance, NewReview, ReviewOutcome, ReviewView, MAX_NOTE};
 pub use stand::Stand;
 pub use worklist::{FollowUp, WorkCustomer, Worklist, MAX_CUSTOMERS};
 

@@ -6,7 +6,7 @@
 //! sealed under the dossier's key.
 
 use crate::archive::customers::Customers;
-use crate::archive::gate::CustomerScope;
+use crate::archive::interaction_records::{interactions_of, last_contact, open_follow_ups, InteractionRecord};
 use crate::archive::records::{DossierMeta, SubjectMeta, SUBJECTS};
 use crate::archive::vault::Slot;
 use crate::archive::{ArchiveError, RequestCtx};
@@ -28,6 +28,26 @@ pub enum ReviewOutcome {
     Confirmed,
     Updated,
     ContactLost,
+}
+
+/// What the console's dossier page shows first ([`Customers::glance`]).
+#[derive(Debug, Clone, Default)]
+pub struct Glance {
+    /// The next review and whether it is past (none for a closed customer).
+    pub review: Option<(OffsetDateTime, bool)>,
+    pub last_contact: Option<Contact>,
+    pub follow_ups: Vec<Contact>,
+    /// The cursor of `list_interactions` from which the newest list.
+    pub newest_from: Option<String>,
+}
+
+/// An interaction as the glance shows it: no summary.
+#[derive(Debug, Clone)]
+pub struct Contact {
+    pub at: OffsetDateTime,
+    pub kind: crate::archive::customers::InteractionKind,
+    pub by: String,
+    pub follow_up: Option<time::Date>,
 }
 
 /// The longest review note.
@@ -156,41 +176,47 @@ impl Customers {
             .gate
             .require_customer_scope(ctx, ACTION, "review lists are for sales, service, finance and compliance")
             .await?;
-        let me = p.id.as_str().to_owned();
-        let region = p.region.clone();
-        let list = self.reviews_due(|m| {
-            let visible = match scope {
-                CustomerScope::All => true,
-                CustomerScope::Region => m.region == region,
-                CustomerScope::Own => m.owner.as_str() == me,
-            };
-            visible && owner.is_none_or(|o| m.owner.as_str() == o)
-        })?;
+        let list = self.reviews_due(|m| scope.covers(p, m) && owner.is_none_or(|o| m.owner.as_str() == o))?;
         let overdue = list.iter().filter(|d| d.overdue).count();
         let e = ctx.entry(ACTION, "", Outcome::Allow, format!("{} due, {overdue} overdue", list.len()));
         self.audit.commit(Commit::entry(e)).await?;
         Ok(list)
     }
 
-    /// When dossier `id` is next due for review, and whether that is
-    /// past, for a caller whose customer scope includes it (the console's
-    /// dossier page, whose read is the audited one); `None` outside their
-    /// scope, for a closed customer or an unknown id.
-    pub fn review_schedule(&self, ctx: &RequestCtx, id: &str) -> Result<Option<(OffsetDateTime, bool)>, ArchiveError> {
+    /// What the console's dossier page shows first, from records alone
+    /// (no sealed text is opened): the next review and whether it is past,
+    /// the last contact, the open follow-ups, and the cursor from which the
+    /// newest `recent` interactions list. For a caller whose customer scope
+    /// includes the dossier (the page's own read is the audited one);
+    /// `None` outside their scope or for an unknown or destroyed dossier.
+    pub fn glance(&self, ctx: &RequestCtx, id: &str, recent: usize) -> Result<Option<Glance>, ArchiveError> {
         let p = &ctx.principal;
         let Some(scope) = self.gate.customer_scope(p) else { return Ok(None) };
         let Ok(did) = DossierId::parse(id) else { return Ok(None) };
         let Some((meta, _)) = self.dossiers.meta(&did)? else { return Ok(None) };
-        let visible = match scope {
-            CustomerScope::All => true,
-            CustomerScope::Region => meta.region == p.region,
-            CustomerScope::Own => meta.owner == p.id,
-        };
-        if !visible || meta.destroyed.is_some() || meta.status == crate::domain::dossier::Status::Closed {
+        if !scope.covers(p, &meta) || meta.destroyed.is_some() {
             return Ok(None);
         }
-        let (_, due) = self.review_due(&meta)?;
-        Ok(Some((due, due < self.clock.now())))
+        let review = match meta.status {
+            crate::domain::dossier::Status::Closed => None,
+            _ => {
+                let (_, due) = self.review_due(&meta)?;
+                Some((due, due < self.clock.now()))
+            }
+        };
+        let records = interactions_of(self.store.as_ref(), &did)?;
+        let contact = |r: &InteractionRecord| Contact {
+            at: r.at,
+            kind: r.kind,
+            by: r.recorded_by.to_string(),
+            follow_up: r.follow_up,
+        };
+        Ok(Some(Glance {
+            review,
+            last_contact: last_contact(&records).map(contact),
+            follow_ups: open_follow_ups(&records, None).into_iter().map(contact).collect(),
+            newest_from: records.len().checked_sub(recent + 1).map(|i| records[i].id.to_string()),
+        }))
     }
 
     /// `POST /v1/dossiers/{id}/reviews`: whoever may record interactions

@@ -9,8 +9,7 @@
 //! naming the dossiers listed.
 
 use crate::archive::customers::{Customers, InteractionKind};
-use crate::archive::gate::CustomerScope;
-use crate::archive::interaction_records::interactions_of;
+use crate::archive::interaction_records::{interactions_of, last_contact, open_follow_ups};
 use crate::archive::records::{DossierMeta, GradeMove, WORKED_ON};
 use crate::archive::{ArchiveError, RequestCtx};
 use crate::audit::{Action, Commit, Outcome};
@@ -40,6 +39,9 @@ pub struct WorkCustomer {
     pub review_overdue: bool,
     /// The grade's last change, when it came after the caller's last visit.
     pub grade_change: Option<GradeMove>,
+    /// In the table of customers (the most recently changed); a customer
+    /// outside it is here for a follow-up, a review or a grade change.
+    pub listed: bool,
 }
 
 /// A follow-up the caller promised that no later contact has met.
@@ -59,7 +61,7 @@ pub struct Worklist {
     pub customers: Vec<WorkCustomer>,
     /// Soonest first.
     pub follow_ups: Vec<FollowUp>,
-    /// More customers than [`MAX_CUSTOMERS`] were marked.
+    /// More customers than [`MAX_CUSTOMERS`] in scope.
     pub more: bool,
 }
 
@@ -71,7 +73,11 @@ impl Worklist {
 }
 
 impl Customers {
-    /// The caller's work list; `since` is their previous visit.
+    /// The caller's work list; `since` is their previous visit. Follow-ups,
+    /// reviews and grade changes are those of every customer in scope; the
+    /// table of customers shows the [`MAX_CUSTOMERS`] most recently
+    /// changed. A mark whose dossier is gone, destroyed or no longer in the
+    /// caller's scope is removed as it is read.
     #[tracing::instrument(level = "debug", skip_all)]
     pub async fn worklist(&self, ctx: &RequestCtx, since: Option<OffsetDateTime>) -> Result<Worklist, ArchiveError> {
         const ACTION: Action = Action::CustomerWorklist;
@@ -83,40 +89,46 @@ impl Customers {
         let me = &ctx.principal;
         let now = self.clock.now();
         let since = since.unwrap_or(now - time::Duration::days(FIRST_VISIT_DAYS));
-        let mut metas: Vec<DossierMeta> = Vec::new();
-        for did in WORKED_ON.members(self.store.as_ref(), &me.id)? {
-            let Some((meta, _)) = self.dossiers.meta(&did)? else { continue };
-            let in_scope = match scope {
-                CustomerScope::All => true,
-                CustomerScope::Region => meta.region == me.region,
-                CustomerScope::Own => meta.owner == me.id,
-            };
-            if in_scope && meta.destroyed.is_none() {
-                metas.push(meta);
+        let store = self.store.as_ref();
+        let (mut metas, mut stale) = (Vec::new(), Vec::new());
+        for did in WORKED_ON.members(store, &me.id)? {
+            match self.dossiers.meta(&did)? {
+                Some((meta, _)) if meta.destroyed.is_none() && scope.covers(me, &meta) => metas.push(meta),
+                _ => stale.push(WORKED_ON.unmark(&me.id, &did)),
             }
+        }
+        if !stale.is_empty() {
+            store.write(&stale, false)?;
         }
         metas.sort_by_key(|m| std::cmp::Reverse(m.updated_at));
         let mut list = Worklist { more: metas.len() > MAX_CUSTOMERS, ..Worklist::default() };
-        metas.truncate(MAX_CUSTOMERS);
         let look_ahead = now + time::Duration::days(super::reviews::LOOK_AHEAD_DAYS);
-        for meta in metas {
+        for (n, meta) in metas.into_iter().enumerate() {
             let plan = self.dossiers.read_plan(ctx, purpose, &meta, &meta.subjects)?;
             if !plan.anything_visible() {
                 continue;
             }
             let internal = plan.outcome(Classification::Internal, None) == FieldOutcome::Clear;
+            let interactions = interactions_of(store, &meta.id)?;
+            let promised = open_follow_ups(&interactions, Some(&me.id)).into_iter().next();
+            let (review_due_at, review_overdue) = match meta.status {
+                Status::Closed => (None, false),
+                _ => {
+                    let (_, due) = self.review_due(&meta)?;
+                    (Some(due).filter(|d| *d <= look_ahead), due < now)
+                }
+            };
+            let grade_change = meta.grade_change.filter(|g| internal && g.at > since);
+            let listed = n < MAX_CUSTOMERS;
+            // The name is opened only for a customer some list shows.
+            if !listed && promised.is_none() && review_due_at.is_none() && grade_change.is_none() {
+                continue;
+            }
             let name_outcome = match &meta.proprietor {
                 Some(sid) => plan.field_outcome(sid, "name").0,
                 None => plan.outcome(Classification::Internal, None),
             };
             let customer_name = shown_name(self, &meta, name_outcome)?;
-            let interactions = interactions_of(self.store.as_ref(), &meta.id)?;
-            let last_contact = interactions.iter().map(|r| r.at).max();
-            let promised = interactions
-                .iter()
-                .filter(|r| r.recorded_by == me.id && r.follow_up.is_some())
-                .max_by_key(|r| r.at)
-                .filter(|r| !interactions.iter().any(|later| later.at > r.at));
             if let Some(r) = promised {
                 let due = r.follow_up.unwrap_or(now.date());
                 list.follow_ups.push(FollowUp {
@@ -128,22 +140,16 @@ impl Customers {
                     overdue: due < now.date(),
                 });
             }
-            let (review_due_at, review_overdue) = match meta.status {
-                Status::Closed => (None, false),
-                _ => {
-                    let (_, due) = self.review_due(&meta)?;
-                    (Some(due).filter(|d| *d <= look_ahead), due < now)
-                }
-            };
             list.customers.push(WorkCustomer {
                 dossier: meta.id.to_string(),
                 customer_name,
                 grade: internal.then_some(meta.grade),
                 status: internal.then_some(meta.status),
-                last_contact,
+                last_contact: last_contact(&interactions).map(|r| r.at),
                 review_due_at,
                 review_overdue,
-                grade_change: meta.grade_change.filter(|g| internal && g.at > since),
+                grade_change,
+                listed,
             });
         }
         list.follow_ups.sort_by_key(|f| f.due);

@@ -57,6 +57,16 @@ impl CustomerScope {
             CustomerScope::Own => "own",
         }
     }
+
+    /// Whether dossier `meta` is among the customers `p` sees in this
+    /// scope: every one, their region's, or their own.
+    pub fn covers(self, p: &crate::domain::Principal, meta: &crate::archive::records::DossierMeta) -> bool {
+        match self {
+            CustomerScope::All => true,
+            CustomerScope::Region => meta.region == p.region,
+            CustomerScope::Own => meta.owner == p.id,
+        }
+    }
 }
 
 impl Gate {

@@ -92,6 +92,27 @@ impl Retention {
         Ok(b)
     }
 
+    /// The batches proposed and not yet approved (the console's start page:
+    /// those a second officer may approve), oldest first; one entry naming
+    /// them.
+    #[tracing::instrument(level = "debug", skip_all)]
+    pub async fn proposed_batches(&self, ctx: &RequestCtx) -> Result<Vec<Batch>, ArchiveError> {
+        const ACTION: Action = Action::DispositionBatch;
+        self.require_disposition(ctx, ACTION).await?;
+        let mut out = Vec::new();
+        for b in BATCHES.values(self.store.as_ref()) {
+            let b = b?;
+            if b.state == BatchState::Proposed {
+                out.push(b);
+            }
+        }
+        out.sort_by_key(|b| b.proposed_at);
+        let ids: Vec<&str> = out.iter().map(|b| b.batch_id.as_str()).collect();
+        let reason = format!("{} proposed: {}", ids.len(), ids.join(" "));
+        self.audit.commit(Commit::entry(ctx.entry(ACTION, "", Outcome::Allow, reason))).await?;
+        Ok(out)
+    }
+
     /// Four eyes: a compliance officer other than the proposer approves, and
     /// the batch executes.
     #[tracing::instrument(level = "debug", skip_all)]
