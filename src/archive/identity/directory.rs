@@ -100,7 +100,10 @@ impl Directory<'_> {
 
 impl Directory<'_> {
     /// Records a console sign-in of `id` now; returns the one before it
-    /// (`v/<prn>` in `principals`, a time and nothing else).
+    /// (`v/<prn>` in `principals`, a time and nothing else). Not a
+    /// read-modify-write of a record: the new time does not depend on the
+    /// old one, so two sign-ins at once each write their own time and the
+    /// later one stands, as it should.
     pub fn note_console_visit(&self, id: &PrincipalId) -> Result<Option<time::OffsetDateTime>, ArchiveError> {
         let key = crate::store::keys::console_visit(id);
         let previous = self
