@@ -2,10 +2,11 @@
 //! Sales, service and finance: follow-ups they promised, reviews due and
 //! overdue, grade changes since their last visit, and their customers
 //! (`customers::worklist`, from the marks of who works on which customer,
-//! never a scan of every dossier). Compliance: alerts, requests and
-//! incident deadlines within a week, batches awaiting a second officer, and
-//! what legal holds keep. Every list comes from the use case its own page
-//! and the API call, with the same decisions and audit entries.
+//! never a scan of every dossier). Compliance: open requests and incident
+//! deadlines within a week, batches awaiting a second officer, the latest
+//! alerts. Admins: tokens awaiting a second admin, and every principal.
+//! Every list comes from the use case its own page and the API call, with
+//! the same decisions and audit entries.
 
 use super::compliance::{enc, when};
 use super::page::{Page, Posted};
