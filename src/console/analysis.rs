@@ -215,3 +215,42 @@ pub async fn put_figures(Path(id): Path<String>, Posted(page, f): Posted) -> Res
         Err(e) => page.fail(e),
     }
 }
+
+/// `GET /console/export`: the form for the CSV export of the caller's
+/// customers, in the import's columns (`GET /v1/dossiers/export`).
+pub async fn export_form(page: Page) -> Response {
+    let body = html! {
+        p { (page.t("Your customers as a spreadsheet, in the import's columns, each dossier as you may read it.")) }
+        form.filters #export-form method="post" action="/console/export" {
+            (page.csrf_field())
+            label { (page.t("Grade")) select name="grade" { option value="" { (page.t("Any")) }
+                @for g in ["A", "B", "C"] { option value=(g) { (page.label("grade", g)) } } } }
+            label { (page.t("Stage")) select name="status" { option value="" { (page.t("Any")) }
+                @for s in ["prospect", "active", "closed"] { option value=(s) { (page.label("status", s)) } } } }
+            label { (page.t("Region")) input type="text" name="region" maxlength="100"; }
+            button #export type="submit" { (page.t("Download CSV")) }
+        }
+    };
+    page.render(page.t("Export"), body)
+}
+
+/// `POST /console/export`: the export, posted (a filter never enters a
+/// URL), checked and made by the API's use case; an attachment.
+pub async fn export(Posted(page, f): Posted) -> Response {
+    if f.0.iter().any(|(k, _)| !matches!(k.as_str(), "csrf" | "grade" | "status" | "region")) {
+        return page.error_page(ApiError::bad_request("the form names a field this page does not offer"));
+    }
+    let filter = crate::archive::customers::ExportFilter {
+        grade: f.get("grade").map(str::to_owned),
+        region: f.get("region").map(str::to_owned),
+        status: f.get("status").map(str::to_owned),
+        owner: None,
+    };
+    if let Err(why) = filter.check() {
+        return page.error_page(ApiError::bad_request(why));
+    }
+    match page.archive().customers().export_list(&page.ctx, &filter).await {
+        Ok(csv) => download(csv, "text/csv; charset=utf-8", "customers.csv"),
+        Err(e) => page.fail(e),
+    }
+}

@@ -291,6 +291,8 @@ const ZH: &[(&str, &str)] = &[
     ("Why this grade, and the figures by month", "等级依据与月度经营数据"),
     ("Back to the dossier", "返回档案"),
     ("This part of the page could not be shown", "此部分无法显示"),
+    ("Export", "导出"),
+    ("Your customers as a spreadsheet, in the import's columns, each dossier as you may read it.", "按导入模板的列导出您的客户，每份档案按您的查看权限显示。"),
     ("Decided by", "决定方式"),
     ("Credit rating", "信用评级"),
     ("What is due for disposition, and what legal holds keep", "到期待处置的内容及诉讼保全情况"),

@@ -46,6 +46,7 @@ pub fn routes() -> Router<AppState> {
         .route("/console/analysis", get(compliance::overview))
         .route("/console/tokens/{id}/approve", post(start::approve_token))
         .route("/console/analysis/report.csv", get(analysis::report_csv))
+        .route("/console/export", get(analysis::export_form).post(analysis::export))
         .route("/console/dossiers/{id}/figures.csv", get(analysis::figures_csv))
         .route("/console/dossiers/{id}/figures", get(analysis::figures_page).post(analysis::put_figures))
         .route("/console/login", get(signin::login_form).post(signin::login))

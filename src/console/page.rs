@@ -271,6 +271,7 @@ impl Page {
             (a.customer_scope(p).is_some() || audit, "/console/analysis", "Analysis"),
             (a.customer_scope(p).is_some(), "/console/search", "Search"),
             (a.may_create_dossier(p), "/console/dossiers/new", "New dossier"),
+            (a.customer_scope(p).is_some(), "/console/export", "Export"),
             (audit, "/console/audit", "Audit log"),
             (audit, "/console/alerts", "Alerts"),
             (a.may_manage_disposition(p), "/console/disposition", "Disposition"),

@@ -5,7 +5,7 @@
 //! nothing of another's customers, one audited `customer.worklist` entry;
 //! and a compliance officer's requests near their deadline.
 
-use super::Visitor;
+use super::{form_value, Visitor};
 use crate::common::*;
 use custos::clock::{Clock, ManualClock};
 use reqwest::{Method, StatusCode};
@@ -293,6 +293,34 @@ async fn the_analysis_charts_a_customers_months_and_the_portfolio_with_tables_an
     for bad in ["owner", "bogus"] {
         assert_eq!(v.get(&format!("/console/analysis?by={bad}")).await.status(), StatusCode::BAD_REQUEST);
     }
+
+    // The CSV export, posted: the API's export byte for byte; bad filters and forged fields refused.
+    let form = v.get("/console/export").await.text().await.unwrap();
+    assert!(form.contains("id=\"export-form\""));
+    let csrf = form_value(&form, "csrf");
+    let r = v.post("/console/export", &[("grade", "A"), ("status", ""), ("region", "华东"), ("csrf", &csrf)]).await;
+    assert_eq!(r.status(), StatusCode::OK);
+    assert!(r.headers()["content-disposition"].to_str().unwrap().starts_with("attachment"));
+    let csv = r.text().await.unwrap();
+    let api = app
+        .client
+        .get(format!("{}/v1/dossiers/export?format=csv&grade=A&region=%E5%8D%8E%E4%B8%9C", app.base))
+        .bearer_auth(&sales)
+        .header("X-Purpose", "service_delivery")
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert_eq!(csv, api);
+    assert!(csv.lines().count() > 1, "{csv}");
+    let r = v.post("/console/export", &[("grade", "Z"), ("csrf", &csrf)]).await;
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+    let r = v.post("/console/export", &[("owner", &sales_id), ("csrf", &csrf)]).await;
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+    let r = v.post("/console/export", &[("grade", "A")]).await;
+    assert_eq!(r.status(), StatusCode::FORBIDDEN);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -38,6 +38,22 @@ pub struct ExportFilter {
     pub owner: Option<String>,
 }
 
+impl ExportFilter {
+    /// The filter's one check, for the API and the console alike: grade A,
+    /// B or C; status prospect, active or closed; owner a principal id;
+    /// region at most 100 characters.
+    pub fn check(&self) -> Result<(), &'static str> {
+        let bad = self.grade.as_deref().is_some_and(|g| !matches!(g, "A" | "B" | "C"))
+            || self.status.as_deref().is_some_and(|g| !matches!(g, "prospect" | "active" | "closed"))
+            || self.owner.as_deref().is_some_and(|o| crate::domain::PrincipalId::parse(o).is_err())
+            || self.region.as_deref().is_some_and(|r| r.chars().count() > 100);
+        match bad {
+            true => Err("grade: A, B or C; status: prospect, active or closed; owner: a principal id; region: at most 100 characters"),
+            false => Ok(()),
+        }
+    }
+}
+
 /// A value of a shown document at a template path, as a cell.
 fn cell(doc: &Value, pointer: &str) -> String {
     match doc.pointer(pointer) {
