@@ -31,12 +31,6 @@ impl Names {
             None => html! { span.mono title=(id) { (id) } },
         }
     }
-
-    /// A person's name alone (an id when unknown), for a table cell or a
-    /// select option.
-    pub fn name<'a>(&'a self, id: &'a str) -> &'a str {
-        self.cards.get(id).map_or(id, |c| c.name.as_str())
-    }
 }
 
 impl Page {
