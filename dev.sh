@@ -82,6 +82,21 @@ case "$cmd" in
     if [ ! -x /usr/bin/chromium ] || [ ! -x /usr/bin/chromedriver ] || [ ! -d /usr/share/fonts/truetype/wqy ]; then
       test_tools "the console's browser test" chromium chromium-driver fonts-wqy-microhei
     fi
+    # axe-core (npm, pinned) is injected into every console page through
+    # WebDriver by the accessibility test (tests/console/days.rs), kept in
+    # the cache beside the build.
+    axe="$(dirname "$CARGO_TARGET_DIR")/npm-axe-core-4.14.1"
+    if [ ! -f "$axe/node_modules/axe-core/axe.min.js" ]; then
+      if ! command -v npm >/dev/null 2>&1; then
+        test_tools "the console's accessibility test (axe-core from npm)" npm
+      fi
+      if command -v npm >/dev/null 2>&1; then
+        echo "dev.sh: installing axe-core 4.14.1 into $axe (the console's accessibility test)" >&2
+        npm install --prefix "$axe" --no-audit --no-fund --silent axe-core@4.14.1 >/dev/null 2>&1 \
+          || { rm -rf "$axe"; echo "dev.sh: could not install axe-core from npm; the accessibility test will not run (and fails in CI)" >&2; }
+      fi
+    fi
+    [ -f "$axe/node_modules/axe-core/axe.min.js" ] && export CUSTOS_AXE_JS="$axe/node_modules/axe-core/axe.min.js"
     # schemathesis (PyPI, pinned) checks the served OpenAPI document against
     # the running server (tests/schemathesis.rs), from a virtualenv beside
     # the build cache.

@@ -117,6 +117,7 @@ pub async fn start(config: Config, clock: Arc<dyn Clock>) -> anyhow::Result<Runn
             scratch: crate::config::backup_scratch_dir(&config.data_dir),
             keep_days: config.backup_keep_days,
             wal_archive: config.backup_stream.map(|_| crate::config::db_dir(&config.data_dir).join("archive")),
+            at: Some(config.backup_at),
         }),
         None => None,
     };

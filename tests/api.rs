@@ -445,6 +445,7 @@ async fn operations_endpoints_and_openapi_completeness() {
         ("/v1/dossiers/{id}/documents", "get"),
         ("/v1/dossiers/{id}/documents/{name}", "put"),
         ("/v1/dossiers/{id}/documents/{name}", "get"),
+        ("/v1/backups", "get"),
         ("/v1/backups", "post"),
         ("/v1/tokens/{token_id}/approve", "post"),
         ("/v1/enroll", "post"),

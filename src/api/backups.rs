@@ -1,17 +1,18 @@
-//! `/v1/backups`: a backup set now (admin). Sets are listed, verified and
-//! restored with the CLI (`custos backup list|verify|restore`).
+//! `/v1/backups`: the sets, the schedule and the scheduled sets' outcomes,
+//! and a backup set now (admin). Sets are verified and restored with the
+//! CLI (`custos backup verify|restore`).
 
 use crate::web::error::ApiError;
 use crate::web::{offload, AppState, Ctx};
 use axum::extract::State;
 use axum::http::StatusCode;
-use axum::routing::post;
+use axum::routing::get;
 use axum::{Json, Router};
 use serde::Serialize;
 use utoipa::ToSchema;
 
 pub fn routes() -> Router<AppState> {
-    Router::new().route("/backups", post(create))
+    Router::new().route("/backups", get(list).post(create))
 }
 
 #[derive(Serialize, ToSchema)]
@@ -25,6 +26,17 @@ pub struct BackupDto {
     pub bytes: u64,
     /// Of them, bytes written as new objects (the rest were already in the target).
     pub new_bytes: u64,
+}
+
+/// The sets on the backup target, newest first (each manifest verified
+/// with the log's key; those that do not verify under `damaged`), the
+/// nightly schedule, and how the scheduled sets went since start-up
+/// (admin). Audited `backup.list`. Without a target: `configured` false.
+#[utoipa::path(get, path = "/v1/backups", tag = "operations",
+    responses((status = 200, body = crate::archive::BackupStatus), (status = 401), (status = 403), (status = 500)),
+    security(("bearer" = [])))]
+pub async fn list(State(s): State<AppState>, Ctx(ctx): Ctx) -> Result<Json<crate::archive::BackupStatus>, ApiError> {
+    Ok(Json(offload(&s, move |a| async move { a.backups().backup_status(&ctx).await }).await?))
 }
 
 /// Take a backup set now (admin): a consistent checkpoint of the store,

@@ -321,63 +321,13 @@ pub async fn import(
     q: Result<Query<ImportQuery>, axum::extract::rejection::QueryRejection>,
     body: axum::body::Body,
 ) -> Result<Json<crate::archive::customers::ImportReport>, ApiError> {
-    use futures::StreamExt;
     let Query(q) =
         q.map_err(|_| ApiError::bad_request("unknown or repeated query parameter; allowed: dry_run, owner, notice"))?;
-    if q.owner.as_deref().is_some_and(|o| crate::domain::PrincipalId::parse(o).is_err()) {
-        return Err(ApiError::bad_request("owner: a principal id (prn_...)"));
-    }
-    let notice_shape =
-        |v: &str| (1..=64).contains(&v.len()) && v.bytes().all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b));
-    if q.notice.as_deref().is_some_and(|v| !notice_shape(v)) {
-        return Err(ApiError::bad_request("notice: a notice version (letters, digits, . _ -; at most 64)"));
-    }
-    let media = headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .map(|v| v.split(';').next().unwrap_or_default().trim().to_ascii_lowercase())
-        .unwrap_or_default();
-    let format = match media.as_str() {
-        "text/csv" => crate::sheet::Format::Csv,
-        "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
-        | "application/vnd.ms-excel"
-        | "application/vnd.oasis.opendocument.spreadsheet" => crate::sheet::Format::Workbook,
-        _ => {
-            return Err(ApiError::new(
-                StatusCode::UNSUPPORTED_MEDIA_TYPE,
-                "unsupported-media-type",
-                "send text/csv or an Excel workbook (.xlsx)",
-            ))
-        }
-    };
-    // Who may import is decided before a byte of the sheet is read.
-    s.archive.customers().may_import(&ctx, q.owner.as_deref()).await?;
-    let mut bytes = Vec::new();
-    let mut stream = body.into_data_stream();
-    while let Some(chunk) = stream.next().await {
-        let chunk = chunk.map_err(|e| {
-            if crate::web::is_timeout(&e) {
-                crate::web::body_timeout()
-            } else {
-                ApiError::bad_request("the body broke off")
-            }
-        })?;
-        if (bytes.len() + chunk.len()) as u64 > s.max_document_bytes {
-            return Err(crate::archive::ArchiveError::TooLarge(s.max_document_bytes).into());
-        }
-        bytes.extend_from_slice(&chunk);
-    }
-    let table = tokio::task::spawn_blocking(move || crate::sheet::read(&bytes, format))
-        .await
-        .map_err(|e| crate::archive::ArchiveError::Internal(e.into()))?
-        .map_err(|why| ApiError::bad_request(format!("the sheet: {why}")))?;
-    let mapping = crate::archive::customers::Mapping::default();
-    Ok(Json(
-        s.archive
-            .customers()
-            .import_table(&ctx, &table, &mapping, (q.owner.as_deref(), q.notice.as_deref()), q.dry_run.unwrap_or(false))
-            .await?,
-    ))
+    let ask = crate::web::import::ImportAsk { owner: q.owner, notice: q.notice, dry_run: q.dry_run.unwrap_or(false) };
+    ask.check()?;
+    let media = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or_default();
+    let format = crate::web::import::format_of_media(media)?;
+    Ok(Json(crate::web::import::import(&s, &ctx, &ask, format, body.into_data_stream()).await?))
 }
 
 #[derive(Debug, Deserialize, IntoParams)]

@@ -4,12 +4,10 @@
 //! (compliance, auditor), as JSON or, with `Accept: text/csv`, CSV.
 
 use crate::archive::governance::{
-    AssessmentView, Coverage, NewAssessment, NewOfficer, OfficerStatus, OfficerView, ProcessingKind,
-    RecordsOfProcessing,
+    AssessmentView, Coverage, NewAssessment, NewOfficer, OfficerStatus, OfficerView, RecordsOfProcessing,
 };
-use crate::domain::Classification;
-use crate::web::body::{Body, Errors, Text};
-use crate::web::commands::OfficerDto;
+use crate::web::body::Body;
+use crate::web::commands::{AssessmentDto, OfficerDto};
 use crate::web::error::ApiError;
 use crate::web::{AppState, Ctx};
 use axum::extract::{Path, State};
@@ -17,7 +15,7 @@ use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use utoipa::ToSchema;
 
 pub fn routes() -> Router<AppState> {
@@ -27,42 +25,6 @@ pub fn routes() -> Router<AppState> {
         .route("/assessments/{id}/report", get(assessment_report))
         .route("/assessments/coverage", get(assessment_coverage))
         .route("/officer", get(officer).put(record_officer))
-}
-
-/// What an assessment covers.
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct ScopeDto {
-    /// Purposes of policies/purposes.toml.
-    #[schema(min_items = 1, max_items = 64)]
-    pub purposes: Vec<String>,
-    #[schema(inline, max_items = 5)]
-    pub data_categories: Vec<Classification>,
-    #[schema(inline, max_items = 5)]
-    pub processing: Vec<ProcessingKind>,
-}
-
-/// `POST /v1/assessments`.
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct AssessmentDto {
-    #[schema(inline)]
-    pub scope: ScopeDto,
-    /// When it was carried out (ISO 8601 date).
-    #[schema(format = Date)]
-    pub conducted_on: String,
-    /// Its conclusion (sealed).
-    #[schema(inline)]
-    pub conclusion: Text,
-    /// The report document, base64 (stored sealed; its SHA-256 recorded).
-    #[schema(
-        min_length = 4,
-        pattern = "^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=|[A-Za-z0-9+/]{4})$"
-    )]
-    pub report_base64: String,
-    /// The report's media type.
-    #[schema(pattern = "^[a-z]+/[a-z0-9.+-]+$", max_length = 127)]
-    pub report_type: String,
 }
 
 /// Record an impact assessment (compliance): the purposes it covers become
@@ -77,23 +39,7 @@ pub async fn create_assessment(
     Ctx(ctx): Ctx,
     Body(d): Body<AssessmentDto>,
 ) -> Result<(StatusCode, Json<AssessmentView>), ApiError> {
-    let mut errors = Errors::default();
-    let date = time::Date::parse(&d.conducted_on, &time::format_description::well_known::Iso8601::DATE).ok();
-    if date.is_none() {
-        errors.add("/conducted_on", "an ISO 8601 date (YYYY-MM-DD)");
-    }
-    let report = crate::web::commands::report_bytes(&mut errors, "/report_base64", &d.report_base64);
-    let new = errors
-        .finish(date.zip(report).map(|(conducted_on, report)| NewAssessment {
-            purposes: d.scope.purposes,
-            data_categories: d.scope.data_categories,
-            processing: d.scope.processing,
-            conducted_on,
-            conclusion: d.conclusion.0,
-            report,
-            report_type: d.report_type,
-        }))
-        .map_err(ApiError::invalid)?;
+    let new = NewAssessment::try_from(d).map_err(ApiError::invalid)?;
     Ok((StatusCode::CREATED, Json(s.archive.governance().create_assessment(&ctx, new).await?)))
 }
 

@@ -5,17 +5,17 @@
 use crate::archive::registers::{
     AffectedCriteria, AffectedSet, ExportView, IncidentView, NewExport, NewIncident, NewNotification, NoticeDraft,
 };
-use crate::domain::{Classification, Jurisdiction};
-use crate::policy::registers::Notify;
-use crate::web::body::{Body, Errors, Text};
-use crate::web::commands::{AffectedDto, NewExportDto};
+use crate::web::body::Body;
+use crate::web::commands::{
+    AffectedDto, ExemptionDto, ExemptionReasoning, NewExportDto, NewIncidentDto, NotificationDto,
+};
 use crate::web::error::ApiError;
 use crate::web::{AppState, Ctx};
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use utoipa::ToSchema;
 
 pub fn routes() -> Router<AppState> {
@@ -33,43 +33,6 @@ pub fn routes() -> Router<AppState> {
         .route("/exports/{id}/content", get(export_content))
 }
 
-/// `POST /v1/incidents`.
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct NewIncidentDto {
-    /// When the incident was detected (RFC 3339).
-    #[schema(format = DateTime)]
-    pub detected_at: String,
-    /// When the operator became aware that personal data was affected (RFC 3339; GDPR Art. 33(1) runs from it).
-    #[schema(format = DateTime)]
-    pub aware_at: String,
-    /// A level of policies/incidents.toml.
-    #[schema(min_length = 1, max_length = 64)]
-    pub level: String,
-    /// Whose persons it concerns: `CN`, `EU`, member states (default `CN`).
-    #[schema(max_items = 30)]
-    pub jurisdictions: Option<Vec<String>>,
-    /// The classes of data concerned.
-    #[schema(inline, min_items = 1, max_items = 5)]
-    pub data_categories: Vec<Classification>,
-    #[schema(inline)]
-    pub description: Text,
-    #[schema(inline)]
-    pub cause: Text,
-    #[schema(inline)]
-    pub consequences: Option<Text>,
-    #[schema(inline)]
-    pub measures: Option<Text>,
-    /// What the persons can do to reduce the harm (PIPL Art. 57(2)).
-    #[schema(inline)]
-    pub advice: Option<Text>,
-    /// The contact point for the authority and the persons.
-    #[schema(inline)]
-    pub contact: Option<Text>,
-    /// Whether any data key or the master key was compromised.
-    pub keys_compromised: Option<bool>,
-}
-
 /// Record an incident (compliance): its deadlines follow from policies/incidents.toml.
 #[utoipa::path(post, path = "/v1/incidents", tag = "registers",
     request_body = NewIncidentDto,
@@ -80,35 +43,7 @@ pub async fn create_incident(
     Ctx(ctx): Ctx,
     Body(d): Body<NewIncidentDto>,
 ) -> Result<(StatusCode, Json<IncidentView>), ApiError> {
-    let mut errors = Errors::default();
-    let detected_at = errors.time("/detected_at", &d.detected_at);
-    let aware_at = errors.time("/aware_at", &d.aware_at);
-    if detected_at.zip(aware_at).is_some_and(|(detected, aware)| aware < detected) {
-        errors.add("/aware_at", "before the detection: awareness follows it");
-    }
-    let mut jurisdictions = Vec::new();
-    for (i, j) in d.jurisdictions.unwrap_or_default().iter().enumerate() {
-        match Jurisdiction::parse(j) {
-            Ok(j) => jurisdictions.push(j),
-            Err(e) => errors.add(&format!("/jurisdictions/{i}"), &e),
-        }
-    }
-    let new = errors
-        .finish(detected_at.zip(aware_at).map(|(detected_at, aware_at)| NewIncident {
-            detected_at,
-            aware_at,
-            level: d.level,
-            jurisdictions,
-            data_categories: d.data_categories,
-            description: d.description.0,
-            cause: d.cause.0,
-            consequences: d.consequences.map(|t| t.0),
-            measures: d.measures.map(|t| t.0),
-            advice: d.advice.map(|t| t.0),
-            contact: d.contact.map(|t| t.0),
-            keys_compromised: d.keys_compromised,
-        }))
-        .map_err(ApiError::invalid)?;
+    let new = NewIncident::try_from(d).map_err(ApiError::invalid)?;
     Ok((StatusCode::CREATED, Json(s.archive.registers().create_incident(&ctx, new).await?)))
 }
 
@@ -175,38 +110,6 @@ pub async fn affected_list(
     Ok(Json(AffectedListDto { set: n, subjects: s.archive.registers().affected_list(&ctx, &id, n).await? }))
 }
 
-/// `POST /v1/incidents/{id}/notifications`.
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct NotificationDto {
-    #[schema(inline)]
-    pub to: Notify,
-    /// The authority notified, or how the persons were (sealed).
-    #[schema(inline)]
-    pub recipient: Text,
-    /// When it was made (RFC 3339).
-    #[schema(format = DateTime)]
-    pub at: String,
-    /// The authority's case number or the message's reference (sealed).
-    #[schema(inline)]
-    pub reference: Option<Text>,
-    /// How many persons were told.
-    #[schema(minimum = 0, maximum = 9007199254740991_i64)]
-    #[serde(default, deserialize_with = "whole_number")]
-    pub persons: Option<u64>,
-}
-
-/// A JSON number that is a whole number (`12` or `12.0`, as JSON Schema's
-/// `integer` allows), up to 2^53 - 1.
-fn whole_number<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<u64>, D::Error> {
-    let Some(n) = Option::<f64>::deserialize(d)? else { return Ok(None) };
-    if n.fract() == 0.0 && (0.0..=9_007_199_254_740_991.0).contains(&n) {
-        Ok(Some(n as u64))
-    } else {
-        Err(serde::de::Error::custom("a whole number from 0 to 2^53 - 1"))
-    }
-}
-
 /// Record a notification to the authority or to the persons (compliance).
 #[utoipa::path(post, path = "/v1/incidents/{id}/notifications", tag = "registers", params(("id" = String, Path)),
     request_body = NotificationDto,
@@ -219,29 +122,8 @@ pub async fn notify(
     Path(id): Path<String>,
     Body(d): Body<NotificationDto>,
 ) -> Result<(StatusCode, Json<IncidentView>), ApiError> {
-    let mut errors = Errors::default();
-    let at = errors.time("/at", &d.at);
-    let n = errors
-        .finish(at.map(|at| NewNotification {
-            to: d.to,
-            recipient: d.recipient.0,
-            at,
-            reference: d.reference.map(|t| t.0),
-            persons: d.persons,
-        }))
-        .map_err(ApiError::invalid)?;
+    let n = NewNotification::try_from(d).map_err(ApiError::invalid)?;
     Ok((StatusCode::CREATED, Json(s.archive.registers().record_notification(&ctx, &id, n).await?)))
-}
-
-/// `POST /v1/incidents/{id}/exemption`.
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct ExemptionDto {
-    /// Why the data is unintelligible to anyone not authorised (sealed).
-    #[schema(inline)]
-    pub reasoning: Text,
-    /// Must be false: the exemption needs the keys uncompromised.
-    pub keys_compromised: bool,
 }
 
 /// Record the GDPR Art. 34(3)(a) exemption from telling the persons (data
@@ -257,15 +139,8 @@ pub async fn exemption(
     Path(id): Path<String>,
     Body(d): Body<ExemptionDto>,
 ) -> Result<(StatusCode, Json<IncidentView>), ApiError> {
-    if d.keys_compromised {
-        let mut errors = Errors::default();
-        errors.add(
-            "/keys_compromised",
-            "Art. 34(3)(a) needs the data unintelligible: it does not apply when keys are compromised",
-        );
-        errors.finish(Some(())).map_err(ApiError::invalid)?;
-    }
-    Ok((StatusCode::CREATED, Json(s.archive.registers().record_exemption(&ctx, &id, &d.reasoning.0).await?)))
+    let ExemptionReasoning(reasoning) = ExemptionReasoning::try_from(d).map_err(ApiError::invalid)?;
+    Ok((StatusCode::CREATED, Json(s.archive.registers().record_exemption(&ctx, &id, &reasoning).await?)))
 }
 
 /// The draft notice: every element the laws require, and what is missing (compliance).

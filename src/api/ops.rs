@@ -92,6 +92,7 @@ pub async fn openapi(State(s): State<AppState>) -> Json<Value> {
         super::disposition::batch, super::disposition::approve, super::disposition::certificate,
         super::disposition::erase, super::search::search,
         super::documents::list, super::documents::upload, super::documents::download,
+        super::backups::list,
         super::backups::create,
         super::subjects::processing,
         super::requests::create_request, super::requests::list_requests, super::requests::get_request,

@@ -4,10 +4,11 @@
 //! `/v1/notices`: the privacy-notice versions, for anyone signed in.
 
 use crate::archive::governance::{
-    NewAttestation, NewRecipient, NewTransfer, RecipientRole, RecipientView, TransferView, TransferVolume,
+    NewAttestation, NewRecipient, NewTransfer, RecipientView, TransferView, TransferVolume,
 };
-use crate::domain::{Classification, Jurisdiction};
+use crate::domain::Jurisdiction;
 use crate::web::body::{Body, Errors};
+use crate::web::commands::{AttestationDto, NewRecipientDto};
 use crate::web::error::ApiError;
 use crate::web::{AppState, Ctx};
 use axum::extract::{Path, Query, State};
@@ -28,40 +29,6 @@ pub fn routes() -> Router<AppState> {
         .route("/notices", get(notices))
 }
 
-/// `POST /v1/recipients`.
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct NewRecipientDto {
-    /// The party's (a company's) name.
-    #[schema(min_length = 1, max_length = 200, pattern = "[^\\s]")]
-    pub name: String,
-    #[schema(inline)]
-    pub role: RecipientRole,
-    /// The purposes agreed (policies/purposes.toml).
-    #[schema(min_items = 1, max_items = 32)]
-    pub purposes: Vec<String>,
-    /// The field classes agreed.
-    #[schema(inline, min_items = 1, max_items = 5)]
-    pub classes: Vec<Classification>,
-    /// Where the party processes the data (ISO 3166-1 alpha-2, or EU).
-    #[schema(pattern = "^[A-Z]{2}$")]
-    pub country: String,
-    /// The term (RFC 3339): the party's tokens work within it only.
-    #[schema(format = DateTime)]
-    pub term_from: String,
-    #[schema(format = DateTime)]
-    pub term_until: String,
-    /// The contract's reference (an entrustment contract, PIPL Art. 21; a DPA, GDPR Art. 28(3)).
-    #[schema(min_length = 1, max_length = 200, pattern = "[^\\s]")]
-    pub contract: String,
-    /// The impact assessment covering entrustment (a processor) or
-    /// provision to a third party (an independent recipient) for the agreed
-    /// purposes (PIPL Art. 55(3)); required while policies/assessments.toml
-    /// requires that kind.
-    #[schema(pattern = "^pia_[0-9a-z]{26}$")]
-    pub assessment: Option<String>,
-}
-
 /// Record a recipient (compliance): 403 `processing-not-assessed` without
 /// the impact assessment its role needs.
 #[utoipa::path(post, path = "/v1/recipients", tag = "governance",
@@ -73,40 +40,7 @@ pub async fn create_recipient(
     Ctx(ctx): Ctx,
     Body(d): Body<NewRecipientDto>,
 ) -> Result<(StatusCode, Json<RecipientView>), ApiError> {
-    let mut errors = Errors::default();
-    let from = errors.time("/term_from", &d.term_from);
-    let until = errors.time("/term_until", &d.term_until);
-    if from.zip(until).is_some_and(|(from, until)| until <= from) {
-        errors.add("/term_until", "must come after term_from");
-    }
-    let name = errors.visible("/name", d.name, 200);
-    let contract = errors.visible("/contract", d.contract, 200);
-    if d.purposes.is_empty() {
-        errors.add("/purposes", "at least one agreed purpose");
-    }
-    if d.classes.is_empty() {
-        errors.add("/classes", "at least one agreed field class");
-    }
-    let country = match Jurisdiction::parse(&d.country) {
-        Ok(j) => Some(j),
-        Err(e) => {
-            errors.add("/country", &e);
-            None
-        }
-    };
-    let new = errors
-        .finish(from.zip(until).zip(country).map(|((term_from, term_until), country)| NewRecipient {
-            name,
-            role: d.role,
-            purposes: d.purposes,
-            classes: d.classes,
-            country,
-            term_from,
-            term_until,
-            contract,
-            assessment: d.assessment,
-        }))
-        .map_err(ApiError::invalid)?;
+    let new = NewRecipient::try_from(d).map_err(ApiError::invalid)?;
     Ok((StatusCode::CREATED, Json(s.archive.governance().create_recipient(&ctx, new).await?)))
 }
 
@@ -135,21 +69,6 @@ pub async fn get_recipient(
     Ok(Json(s.archive.governance().get_recipient(&ctx, &id).await?))
 }
 
-/// `POST /v1/recipients/{id}/attestation`.
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct AttestationDto {
-    /// When the party deleted the data (RFC 3339).
-    #[schema(format = DateTime)]
-    pub deleted_at: String,
-    /// How (overwriting, key destruction, return of media ...).
-    #[schema(min_length = 1, max_length = 200, pattern = "[^\\s]")]
-    pub method: String,
-    /// The party's statement (sealed).
-    #[schema(min_length = 1, max_length = 8000, pattern = "[^\\s]")]
-    pub statement: String,
-}
-
 /// Record the party's deletion attestation once its term has ended
 /// (compliance; PIPL Art. 21(2)); 409 before, or for a second one.
 #[utoipa::path(post, path = "/v1/recipients/{id}/attestation", tag = "governance", params(("id" = String, Path)),
@@ -163,13 +82,7 @@ pub async fn attest(
     Path(id): Path<String>,
     Body(d): Body<AttestationDto>,
 ) -> Result<(StatusCode, Json<RecipientView>), ApiError> {
-    let mut errors = Errors::default();
-    let at = errors.time("/deleted_at", &d.deleted_at);
-    let method = errors.visible("/method", d.method, 200);
-    let statement = errors.visible("/statement", d.statement, 8000);
-    let new = errors
-        .finish(at.map(|deleted_at| NewAttestation { deleted_at, method, statement }))
-        .map_err(ApiError::invalid)?;
+    let new = NewAttestation::try_from(d).map_err(ApiError::invalid)?;
     Ok((StatusCode::CREATED, Json(s.archive.governance().attest_deletion(&ctx, &id, new).await?)))
 }
 

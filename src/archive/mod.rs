@@ -33,7 +33,7 @@ pub mod trail;
 pub(crate) mod vault;
 pub mod witness;
 
-pub use backups::BackupSettings;
+pub use backups::{BackupSetView, BackupSettings, BackupStatus, DamagedSet};
 pub(crate) use context::{from_wire, wire_name, CheckedPurpose};
 pub use context::{ArchiveError, RequestCtx, Resource, StatedPurpose};
 pub use denial::Denial;

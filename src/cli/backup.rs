@@ -234,6 +234,7 @@ fn create(offline: &OfflineArgs, to: Location, recipients: &[String]) -> anyhow:
         scratch: crate::config::backup_scratch_dir(&offline.data_dir),
         wal_archive: None,
         keep_days: 0,
+        at: None,
     };
     let m = run_async_value(async { Ok(archive.backups().create_backup_offline(&settings).await?) });
     archive.shutdown();

@@ -6,15 +6,22 @@
 //! or token in a URL or a page title (searches are posted, not put in the
 //! query string).
 
+mod admin;
 mod analysis;
+mod backups;
 mod charts;
 mod compliance;
 mod dossier;
 mod dossier_view;
 mod edit;
+mod import;
+mod governance;
+mod enroll;
 pub mod i18n;
+mod incidents;
 mod page;
 mod people;
+mod processing_records;
 mod registers;
 mod restriction;
 mod signin;
@@ -45,6 +52,15 @@ pub fn routes() -> Router<AppState> {
         .route("/console/", get(start::start))
         .route("/console/analysis", get(compliance::overview))
         .route("/console/tokens/{id}/approve", post(start::approve_token))
+        .route("/console/tokens/{id}/revoke", post(admin::revoke_token))
+        .route("/console/tokens/{id}/renew", post(admin::renew_token))
+        .route("/console/tokens", get(admin::my_tokens))
+        .route("/console/principals", get(admin::principals).post(admin::create_principal))
+        .route("/console/principals/{id}", get(admin::principal))
+        .route("/console/principals/{id}/tokens", post(admin::ask_token))
+        .route("/console/principals/{id}/{action}", post(admin::principal_action))
+        .route("/console/enroll", get(enroll::enroll_form).post(enroll::enroll))
+        .route("/console/login/forget", post(enroll::forget))
         .route("/console/analysis/report.csv", get(analysis::report_csv))
         .route("/console/export", get(analysis::export_form).post(analysis::export))
         .route("/console/dossiers/{id}/figures.csv", get(analysis::figures_csv))
@@ -87,8 +103,26 @@ pub fn routes() -> Router<AppState> {
         .route("/console/subjects/{sid}/restriction/notice", post(restriction::notice))
         .route("/console/requests", get(registers::requests))
         .route("/console/requests/{id}", get(registers::request).post(registers::change_request))
-        .route("/console/incidents", get(registers::incidents))
-        .route("/console/incidents/{id}", get(registers::incident))
+        .route("/console/incidents", get(incidents::incidents).post(incidents::create))
+        .route("/console/incidents/{id}", get(incidents::incident))
+        .route("/console/incidents/{id}/affected", post(incidents::derive_affected))
+        .route("/console/incidents/{id}/affected/{n}", get(incidents::affected_list))
+        .route("/console/incidents/{id}/notifications", post(incidents::notify))
+        .route("/console/incidents/{id}/exemption", post(incidents::exemption))
+        .route("/console/incidents/{id}/notice", get(incidents::notice))
+        .route("/console/recipients", get(governance::recipients).post(governance::create_recipient))
+        .route("/console/recipients/{id}", get(governance::recipient))
+        .route("/console/recipients/{id}/attestation", post(governance::attest))
+        .route("/console/assessments", get(governance::assessments).post(governance::create_assessment))
+        .route("/console/assessments/{id}/report", get(governance::report))
+        .route("/console/records-of-processing", get(processing_records::page))
+        .route("/console/records-of-processing.csv", get(processing_records::csv))
+        .route("/console/backups", get(backups::list).post(backups::create))
+        // A sheet has the document limit (max_document_bytes), enforced while reading (`web::import`).
+        .route(
+            "/console/import",
+            get(import::form_page).post(import::run).layer(axum::extract::DefaultBodyLimit::disable()),
+        )
         .route("/console/{*rest}", get(page::not_found).post(page::not_found))
         .layer(axum::middleware::from_fn(security_headers))
 }

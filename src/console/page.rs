@@ -50,8 +50,20 @@ fn secure(headers: &HeaderMap) -> &'static str {
 }
 
 pub(super) fn set_cookie(resp: &mut Response, name: &str, value: &str, max_age: Option<i64>, headers: &HeaderMap) {
+    set_cookie_at(resp, name, value, max_age, "/console", headers);
+}
+
+/// A cookie sent back only to `path` and below.
+pub(super) fn set_cookie_at(
+    resp: &mut Response,
+    name: &str,
+    value: &str,
+    max_age: Option<i64>,
+    path: &str,
+    headers: &HeaderMap,
+) {
     let age = max_age.map_or(String::new(), |a| format!("; Max-Age={a}"));
-    let c = format!("{name}={value}; Path=/console; HttpOnly; SameSite=Strict{age}{}", secure(headers));
+    let c = format!("{name}={value}; Path={path}; HttpOnly; SameSite=Strict{age}{}", secure(headers));
     if let Ok(v) = HeaderValue::from_str(&c) {
         resp.headers_mut().append(header::SET_COOKIE, v);
     }
@@ -271,6 +283,7 @@ impl Page {
             (a.customer_scope(p).is_some() || audit, "/console/analysis", "Analysis"),
             (a.customer_scope(p).is_some(), "/console/search", "Search"),
             (a.may_create_dossier(p), "/console/dossiers/new", "New dossier"),
+            (a.may_create_dossier(p), "/console/import", "Import"),
             (a.customer_scope(p).is_some(), "/console/export", "Export"),
             (audit, "/console/audit", "Audit log"),
             (audit, "/console/alerts", "Alerts"),
@@ -278,6 +291,12 @@ impl Page {
             (a.may(p, Operation::RegisterKeep), "/console/subjects", "Subjects"),
             (registers, "/console/requests", "Requests"),
             (registers, "/console/incidents", "Incidents"),
+            (a.may(p, Operation::Administer), "/console/backups", "Backups"),
+            (registers, "/console/recipients", "Recipients"),
+            (registers, "/console/assessments", "Impact assessments"),
+            (registers, "/console/records-of-processing", "Records of processing"),
+            (a.may(p, Operation::Administer), "/console/principals", "People and access"),
+            (true, "/console/tokens", "My tokens"),
         ]
         .into_iter()
         .filter(|(shown, _, _)| *shown)
@@ -291,7 +310,7 @@ impl Page {
                     body {
                         header.top {
                             a.brand href="/console" { "custos" }
-                            nav aria-label="main" { ul { @for (href, label) in &nav { li { a href=(href) { (t(lang, label)) } } } } }
+                            nav aria-label=(t(lang, "Main menu")) { ul { @for (href, label) in &nav { li { a href=(href) { (t(lang, label)) } } } } }
                             div.who {
                                 span { (t(lang, "Signed in as")) " " strong #who title=(p.id.as_str()) { (p.name) } " (" (roles) @if !p.department.is_empty() { " · " (p.department) } ")" }
                                 form.inline method="post" action="/console/purpose" {
@@ -307,7 +326,7 @@ impl Page {
                                 form.inline method="post" action="/console/lang" {
                                     (self.csrf_field())
                                     input type="hidden" name="lang" value=(if lang == Lang::Zh { "en" } else { "zh-CN" });
-                                    button type="submit" aria-label=(t(lang, "Language")) { (if lang == Lang::Zh { "English" } else { "中文" }) }
+                                    button type="submit" lang=(if lang == Lang::Zh { "en" } else { "zh-CN" }) title=(t(lang, "Language")) { (if lang == Lang::Zh { "English" } else { "中文" }) }
                                 }
                                 form.inline method="post" action="/console/logout" {
                                     (self.csrf_field())

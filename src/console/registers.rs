@@ -1,13 +1,14 @@
-//! The requests and incidents registers: queues with their due dates, a
-//! request's page with the steps compliance takes it through (verify,
-//! start, complete with what answered it, refuse with a reason code, extend
-//! the period once), recording a request from a subject's page, and an
-//! incident's page.
+//! The requests register: the queue with its due dates, a request's page
+//! (its history, verification, refusal and what answered it) with the
+//! steps compliance takes it through (verify, start, complete with what
+//! answered it, refuse with a reason code, extend the period once), and
+//! recording a request from a subject's page. Incidents are `incidents`'.
 
-use super::compliance::{enc, json, when};
+use super::compliance::{enc, when};
 use super::page::{see_other, Body, Page, Posted};
+use super::people::Names;
 use crate::archive::gate::Operation;
-use crate::archive::registers::{NewRequest, RequestChange, RequestState, RequestView};
+use crate::archive::registers::{AnswerKind, NewRequest, RequestChange, RequestState, RequestView};
 use crate::archive::{from_wire, wire_name};
 use crate::web::commands::{NewRequestDto, RequestChangeDto};
 use crate::web::error::ApiError;
@@ -72,7 +73,12 @@ pub async fn request(page: Page, Path(id): Path<String>) -> Response {
 }
 
 fn request_page(page: &Page, r: &RequestView) -> Response {
-    let v = serde_json::to_value(r).unwrap_or_default();
+    let people = page.names(
+        std::iter::once(r.recorded_by.as_str())
+            .chain(r.verified_by.as_deref())
+            .chain(r.history.iter().map(|h| h.by.as_str()))
+            .chain(r.changes.iter().map(|c| c.by.as_str())),
+    );
     let action = format!("/console/requests/{}", enc(&r.id));
     let open = r.state.is_open() && page.archive().gate().may(&page.ctx.principal, Operation::RegisterKeep);
     let codes = page.archive().refusal_codes();
@@ -86,9 +92,25 @@ fn request_page(page: &Page, r: &RequestView) -> Response {
                 @if r.overdue { " " span.badge.withheld { (page.t("overdue")) } } }
             dt { "rule" } dd { (r.rule) " — " (r.citation) }
         }
+        (request_details(page, r, &people))
         h2 { (page.t("History")) }
-        (json(&v["history"]))
-        @if !r.answered_by.is_empty() { h2 { (page.t("Answered by")) } (json(&v["answered_by"])) }
+        table #request-history {
+            thead { tr { th { (page.t("State")) } th { (page.t("When")) } th { (page.t("By")) } } }
+            tbody { @for h in &r.history {
+                tr { td { (page.value("request_state", &wire_name(&h.state))) } td { (when(h.at)) } td { (people.show(h.by.as_str())) } }
+            } }
+        }
+        @if !r.answered_by.is_empty() {
+            h2 { (page.t("Answered by")) }
+            ul #answered-by { @for a in &r.answered_by { li {
+                (page.value("answer_kind", &wire_name(&a.kind))) " "
+                @match a.kind {
+                    AnswerKind::AuditEntry => a.mono href={ "/console/audit/" (enc(&a.reference)) } { (a.reference) },
+                    AnswerKind::Certificate => a.mono href={ "/console/certificates/" (enc(&a.reference)) } { (a.reference) },
+                }
+                @if !a.action.is_empty() { " — " (page.value("action", &a.action)) }
+            } } }
+        }
         @if open {
             h2 { (page.t("Actions")) }
             div.actions {
@@ -136,6 +158,34 @@ fn request_page(page: &Page, r: &RequestView) -> Response {
         }
     };
     page.render(&format!("{} {}", page.t("Request"), r.id), body)
+}
+
+/// What a request's record says besides its state: who recorded it, the
+/// person's request, its verification, refusal, extension and effects
+/// (texts as the use case shows them: none to an auditor).
+fn request_details(page: &Page, r: &RequestView, people: &Names) -> Markup {
+    html! {
+        dl #request-record {
+            dt { (page.t("Recorded by")) } dd { (people.show(&r.recorded_by)) }
+            dt { (page.t("Residency")) } dd { (page.value("jurisdiction", &r.residency)) }
+            @if let Some(p) = &r.purpose { dt { (page.t("Purpose")) } dd { (page.value("purpose", p)) } }
+            @if let Some(d) = &r.details { dt { (page.t("What the person asked")) } dd.text { (d) } }
+            @if let Some(m) = r.verification_method {
+                dt { (page.t("Verification method")) } dd { (page.value("verification_method", &wire_name(&m)))
+                    @if let Some(by) = &r.verified_by { " · " (people.show(by)) } }
+                @if let Some(n) = &r.verification_note { dt { (page.t("Note")) } dd.text { (n) } }
+            }
+            @if let Some(c) = &r.refusal_code {
+                dt { (page.t("Reason code")) } dd { (page.value("refusal_reason", c)) @if let Some(cit) = &r.refusal_citation { " — " small { (cit) } } }
+                @if let Some(t) = &r.refusal_reason { dt { (page.t("Reasons given to the person")) } dd.text { (t) } }
+            }
+            @if r.extended { dt { (page.t("Reason for the extension")) } dd.text { (r.extension_reason.as_deref().unwrap_or("—")) }
+                dt { (page.t("First due")) } dd { (when(r.first_due_at)) } }
+            @if !r.effects.is_empty() { dt { (page.t("Effects")) } dd { (r.effects.join("; ")) } }
+            @for c in &r.changes { dt { (page.t("Dossier changed")) } dd { a.mono href={ "/console/dossiers/" (enc(&c.dossier_id)) } { (c.dossier_id) } " v" (c.version) " · " (when(c.at)) " · " (people.show(&c.by)) } }
+            @for h in &r.handovers { dt { (page.t("Hand-over")) } dd { span.mono { (h.recipient) } " · " (page.value("handover_state", &wire_name(&h.state))) " · " (when(h.prepared_at)) } }
+        }
+    }
 }
 
 /// A request form's names where `PATCH /v1/requests/{id}` calls them
@@ -205,37 +255,6 @@ pub async fn create_request(Path(sid): Path<String>, Posted(page, f): Posted) ->
     };
     match page.archive().registers().create_request(&page.ctx, new).await {
         Ok(r) => see_other(&format!("/console/requests/{}", enc(&r.id))),
-        Err(e) => page.fail(e),
-    }
-}
-
-pub async fn incidents(page: Page) -> Response {
-    let list = match page.archive().registers().list_incidents(&page.ctx).await {
-        Ok(l) => l,
-        Err(e) => return page.fail(e),
-    };
-    let body = html! {
-        table #incidents {
-            thead { tr { th { "id" } th { (page.t("Level")) } th { (page.t("Opened")) } th { (page.t("Jurisdiction")) } th { (page.t("Due")) } } }
-            tbody { @for i in &list {
-                @let deadlines = serde_json::to_value(&i.deadlines).unwrap_or_default();
-                tr { td.mono { a href={ "/console/incidents/" (enc(&i.id)) } { (i.id) } } td { (page.value("incident_level", &i.level)) } td { (when(i.detected_at)) }
-                     td { (i.jurisdictions.join(", ")) } td { (json(&deadlines)) } }
-            } }
-        }
-        @if list.is_empty() { p { (page.t("No results.")) } }
-    };
-    page.render(page.t("Incidents"), body)
-}
-
-/// An incident as the register keeps it (texts only to compliance, as in
-/// the API): deadlines, affected sets, notifications, exemption.
-pub async fn incident(page: Page, Path(id): Path<String>) -> Response {
-    match page.archive().registers().get_incident(&page.ctx, &id).await {
-        Ok(i) => {
-            let v = serde_json::to_value(&i).unwrap_or_default();
-            page.render(&format!("{} {}", page.t("Incident"), i.id), html! { div #incident { (json(&v)) } })
-        }
         Err(e) => page.fail(e),
     }
 }

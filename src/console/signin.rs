@@ -5,6 +5,7 @@
 //! it. Every code checked is audited and counts towards the lockout of
 //! `policies/authentication.toml`, as on the API.
 
+use super::enroll::DEVICE_COOKIE;
 use super::i18n::{t, Lang};
 use super::page::{bare, cookie, lang_of, see_other, set_cookie, usual_purpose, LOGIN_COOKIE, SESSION_COOKIE};
 use crate::archive::{ArchiveError, Denial, RequestCtx, Standing, StatedPurpose, MAX_CODE};
@@ -31,21 +32,36 @@ fn form_page(
 ) -> Response {
     let lang = lang_of(headers);
     let nonce = random_token();
+    let device = cookie(headers, DEVICE_COOKIE).is_some_and(|d| !d.is_empty());
     let body = html! {
         @if let Some(m) = message { p.error role="alert" { (t(lang, m)) } }
         (before)
         form method="post" action="/console/login" {
             input type="hidden" name="csrf" value=(nonce);
-            label for="token" { (t(lang, "Access token")) }
-            input #token type="password" name="token" autocomplete="off" required;
+            @if device {
+                p #device-enrolled { (t(lang, "This device is enrolled: your second factor's code is enough.")) }
+                label for="token" { (t(lang, "Access token (another person's, or leave empty)")) }
+                input #token type="password" name="token" autocomplete="off";
+            } @else {
+                label for="token" { (t(lang, "Access token")) }
+                input #token type="password" name="token" autocomplete="off" required;
+            }
             label for="code" { (t(lang, "Second-factor code")) }
             input #code type="text" name="code" inputmode="numeric" autocomplete="one-time-code" maxlength="64";
             button #signin type="submit" { (t(lang, "Sign in")) }
         }
+        @if device {
+            form method="post" action="/console/login/forget" {
+                input type="hidden" name="csrf" value=(nonce);
+                button #forget-device type="submit" { (t(lang, "Forget this device")) }
+            }
+        } @else {
+            p { a #enroll-link href="/console/enroll" { (t(lang, "New here? Enroll with the code your admins gave you")) } }
+        }
         form method="post" action="/console/lang" {
             input type="hidden" name="lang" value=(if lang == Lang::Zh { "en" } else { "zh-CN" });
             input type="hidden" name="csrf" value=(nonce);
-            button type="submit" { (if lang == Lang::Zh { "English" } else { "中文" }) }
+            button type="submit" lang=(if lang == Lang::Zh { "en" } else { "zh-CN" }) { (if lang == Lang::Zh { "English" } else { "中文" }) }
         }
     };
     let mut resp = bare(lang, status, title, body);
@@ -78,7 +94,9 @@ pub async fn login(State(s): State<AppState>, req: Request) -> Response {
             Some("The form has expired; reload the page and try again."),
         );
     }
-    let token = f.get("token").filter(|t| t.len() <= 512);
+    // A token typed in, or else this device's enrolled one (`enroll`).
+    let token = f.get("token").or_else(|| cookie(headers, DEVICE_COOKIE).filter(|d| !d.is_empty()));
+    let token = token.filter(|t| t.len() <= 512);
     let identity = s.archive.identity();
     let (principal, token_id, standing) = match token.map(|t| identity.authenticate(t)) {
         Some(Ok(found)) => found,
@@ -123,15 +141,28 @@ pub async fn login(State(s): State<AppState>, req: Request) -> Response {
         }
         Err(_) => return login_page(headers, StatusCode::SERVICE_UNAVAILABLE, Some("Error")),
     };
+    tracing::info!(actor = %ctx.principal.id.as_str(), "console sign-in");
+    signed_in(&s, headers, &ctx, token.unwrap_or_default(), proven.recovery_codes.as_deref())
+}
+
+/// A session for `token` (the person proved it and their second factor):
+/// the usual purpose of their roles, the time of their previous visit, the
+/// session cookie; the recovery codes once, when this confirmed a factor.
+pub(super) fn signed_in(
+    s: &AppState,
+    headers: &HeaderMap,
+    ctx: &RequestCtx,
+    token: &str,
+    recovery_codes: Option<&[String]>,
+) -> Response {
     let allowed = s.archive.gate().purposes_for(&ctx.principal);
     let purpose = usual_purpose(&ctx.principal.roles, &allowed);
     let since = s.archive.identity().directory().note_console_visit(&ctx.principal.id).unwrap_or_else(|e| {
         tracing::warn!(error = %e, "the previous console visit could not be read");
         None
     });
-    let id = s.console.create(token.unwrap_or_default(), lang_of(headers), purpose, since, s.archive.now());
-    tracing::info!(actor = %ctx.principal.id.as_str(), "console sign-in");
-    let mut resp = match &proven.recovery_codes {
+    let id = s.console.create(token, lang_of(headers), purpose, since, s.archive.now());
+    let mut resp = match recovery_codes {
         Some(codes) => recovery_page(lang_of(headers), codes),
         None => see_other("/console"),
     };
@@ -140,7 +171,8 @@ pub async fn login(State(s): State<AppState>, req: Request) -> Response {
     resp
 }
 
-const LOCKED: &str = "Locked out after repeated wrong codes: try again later, or ask an admin to unlock you.";
+pub(super) const LOCKED: &str =
+    "Locked out after repeated wrong codes: try again later, or ask an admin to unlock you.";
 const CODE_NEEDED: &str = "Enter the current code of your authenticator app (or a recovery code).";
 
 /// A new second factor for the person: the secret and its `otpauth://`

@@ -235,7 +235,8 @@ async fn admin(page: &Page) -> Result<Markup, ArchiveError> {
     let me = page.ctx.principal.id.as_str();
     let people = page.names(o.awaiting.iter().filter_map(|w| w.token.requested_by.as_deref()));
     let lang = page.session.lang;
-    let backups = a.backups().backup_settings().is_some();
+    // The last set, the next run and the failures (`backup.list`, as `GET /v1/backups`).
+    let backups = super::backups::status(page).await;
     Ok(html! {
         section #admin-day {
             h2 { (page.t("Tokens awaiting your approval")) }
@@ -264,7 +265,11 @@ async fn admin(page: &Page) -> Result<Markup, ArchiveError> {
                          td { @if p.disabled_by.is_some() { (page.t("disabled")) } @else if p.admin_pending.is_some() { (page.t("admin awaiting approval")) } @else { (page.t("active")) } } }
                 } }
             }
-            p { (page.t("Backups")) ": " @if backups { (page.t("scheduled")) } @else { (page.t("not configured")) } }
+            h2 { a href="/console/backups" { (page.t("Backups")) } }
+            @match &backups {
+                Ok(b) => { (super::backups::summary(page, b)) }
+                Err(e) => { p.error role="alert" { (e.detail) } }
+            }
         }
     })
 }

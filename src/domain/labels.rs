@@ -105,7 +105,7 @@ mod tests {
     use super::*;
     use crate::archive::customers::{InteractionKind, ReviewOutcome};
     use crate::archive::registers::{
-        Channel, ExportState, HandoverState, RequestKind, RequestState, VerificationMethod,
+        AnswerKind, Channel, ExportState, HandoverState, RequestKind, RequestState, VerificationMethod,
     };
     use crate::archive::retention::BatchState;
     use crate::archive::{
@@ -266,6 +266,15 @@ mod tests {
         exactly("basis", bases);
         exactly("processing_kind", ProcessingKind::ALL.map(ProcessingKind::as_str));
         exactly("recipient_role", variants!(RecipientRole: Processor, Independent));
+        // `RecipientView::status`, and the retention rules the records of processing list.
+        exactly("recipient_status", ["not_started", "in_term", "ended"]);
+        use crate::policy::retention::{Covers, RetentionAction, Trigger};
+        exactly("retention_covers", variants!(Covers: Dossier, Contact));
+        exactly(
+            "retention_trigger",
+            variants!(Trigger: Created, RelationshipEnd, ConsentWithdrawn, LastActivity, ContactLost),
+        );
+        exactly("retention_action", variants!(RetentionAction: Destroy, Erase, Keep));
     }
 
     #[test]
@@ -286,6 +295,28 @@ mod tests {
         exactly("incident_notify", variants!(Notify: Authority, Persons));
         // An incident's deadline status (registers::incidents, a `&str`).
         exactly("deadline_status", ["open", "met", "met_late", "overdue"]);
+        exactly("answer_kind", variants!(AnswerKind: AuditEntry, Certificate));
+        // The elements of an incident's draft notice (registers::incidents::notices).
+        exactly(
+            "notice_element",
+            [
+                "nature_of_the_breach",
+                "time_detected",
+                "time_aware",
+                "level",
+                "categories_of_personal_data",
+                "approximate_number_of_persons",
+                "approximate_number_of_records",
+                "cause",
+                "likely_consequences",
+                "measures_taken_or_proposed",
+                "what_persons_can_do",
+                "contact_point",
+                "deadlines",
+                "reasons_for_delay",
+                "exemption_from_telling_persons",
+            ],
+        );
         exactly("export_state", variants!(ExportState: AwaitingApproval, Ready, Delivered, Expired));
         exactly("handover_state", variants!(HandoverState: Ready, Collected, Expired));
         exactly("batch_state", variants!(BatchState: Proposed, Executing, Done));
@@ -299,6 +330,8 @@ mod tests {
         exactly("status", variants!(Status: Prospect, Active, Closed));
         exactly("grade", variants!(Grade: A, B, C));
         exactly("boolean", ["true", "false"]);
+        // What `POST /v1/imports` says became of a row (`RowResult::action`).
+        exactly("import_action", ["created", "updated", "unchanged", "failed", "would_create", "would_update"]);
         exactly("classification", Classification::ALL.map(Classification::as_str));
         let redactions = variants!(RedactionReason: Masked, Withheld, Erased, Superseded);
         assert_eq!(

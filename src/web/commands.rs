@@ -22,6 +22,12 @@ use utoipa::ToSchema;
 
 mod api_bodies;
 pub use api_bodies::{AffectedDto, FiguresDto, HandoverDto, LiftNoticeDto, NewExportDto, OfficerDto};
+mod governance_bodies;
+pub use governance_bodies::{AssessmentDto, AttestationDto, NewRecipientDto, ScopeDto};
+mod incident_bodies;
+pub use incident_bodies::{ExemptionDto, ExemptionReasoning, NewIncidentDto, NotificationDto};
+mod principal_bodies;
+pub use principal_bodies::{NewPrincipalDto, RoleDto};
 mod oversight_bodies;
 pub use oversight_bodies::{
     one_date, report_bytes, AppointmentDto, AuthorityReportDto, CompletionDto, EngagementDto, FindingDto, FixDto,

@@ -11,6 +11,7 @@ mod download;
 pub mod error;
 mod extract;
 pub mod form;
+pub mod import;
 mod layer;
 pub mod listener;
 pub mod session;

@@ -19,12 +19,12 @@ use time::macros::datetime;
 const CHROMIUM: &str = "/usr/bin/chromium";
 const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
 
-struct Browser {
-    client: Client,
+pub(crate) struct Browser {
+    pub(crate) client: Client,
     driver: Child,
-    base: String,
-    shots: PathBuf,
-    _profile: tempfile::TempDir,
+    pub(crate) base: String,
+    pub(crate) shots: PathBuf,
+    pub(crate) _profile: tempfile::TempDir,
 }
 
 impl Drop for Browser {
@@ -38,7 +38,7 @@ fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
 
-async fn browser(base: &str) -> Option<Browser> {
+pub(crate) async fn browser(base: &str) -> Option<Browser> {
     let present = Path::new(CHROMIUM).exists() && Path::new(CHROMEDRIVER).exists();
     if !tool_available("Debian's chromium and chromium-driver", present) {
         return None;
@@ -85,15 +85,15 @@ async fn browser(base: &str) -> Option<Browser> {
 }
 
 impl Browser {
-    async fn go(&self, path: &str) {
+    pub(crate) async fn go(&self, path: &str) {
         self.client.goto(&format!("{}{path}", self.base)).await.unwrap();
     }
 
-    async fn source(&self) -> String {
+    pub(crate) async fn source(&self) -> String {
         self.client.source().await.unwrap()
     }
 
-    async fn css(&self, css: &str) -> fantoccini::elements::Element {
+    pub(crate) async fn css(&self, css: &str) -> fantoccini::elements::Element {
         match self.client.find(Locator::Css(css)).await {
             Ok(e) => e,
             Err(e) => panic!("{css}: {e}\n{}", self.source().await),
@@ -101,7 +101,7 @@ impl Browser {
     }
 
     /// Clicks `css` and waits (up to 10 s) for the page it leads to.
-    async fn submit(&self, css: &str) {
+    pub(crate) async fn submit(&self, css: &str) {
         let old = self.css("html").await;
         self.css(css).await.click().await.unwrap();
         for _ in 0..100 {
@@ -116,7 +116,7 @@ impl Browser {
     /// On a tablet (768×1024) and a phone (390×844) every page in `paths`
     /// fits the screen's width (nothing scrolls sideways) and its controls
     /// are at least 44 px tall; back to the desktop size after.
-    async fn fits_tablets_and_phones(&self, paths: &[String]) {
+    pub(crate) async fn fits_tablets_and_phones(&self, paths: &[String]) {
         for (w, h) in [(768, 1024), (390, 844)] {
             self.client.set_window_size(w, h).await.unwrap();
             for path in paths {
@@ -144,17 +144,17 @@ impl Browser {
         self.client.set_window_size(1280, 900).await.unwrap();
     }
 
-    async fn text(&self, css: &str) -> String {
+    pub(crate) async fn text(&self, css: &str) -> String {
         self.css(css).await.text().await.unwrap()
     }
 
-    async fn shot(&self, name: &str) {
+    pub(crate) async fn shot(&self, name: &str) {
         let png = self.client.screenshot().await.unwrap();
         assert!(png.starts_with(b"\x89PNG"));
         std::fs::write(self.shots.join(format!("{name}.png")), png).unwrap();
     }
 
-    async fn sign_in(&self, token: &str) {
+    pub(crate) async fn sign_in(&self, token: &str) {
         self.go("/console/login").await;
         self.css("#token").await.send_keys(token).await.unwrap();
         self.css("#code").await.send_keys(&super::common::factor::code_for(&self.base, token)).await.unwrap();
@@ -165,13 +165,13 @@ impl Browser {
         assert!(!self.source().await.contains(token));
     }
 
-    async fn sign_out(&self) {
+    pub(crate) async fn sign_out(&self) {
         self.submit("#signout").await;
         self.wait_for_path("/console/login").await;
     }
 
     /// Waits (up to 10 s) for the browser to arrive at `path` after a click.
-    async fn wait_for_path(&self, path: &str) {
+    pub(crate) async fn wait_for_path(&self, path: &str) {
         for _ in 0..100 {
             if self.client.current_url().await.unwrap().path() == path {
                 return;
@@ -181,13 +181,13 @@ impl Browser {
         panic!("not at {path}: {}", self.source().await);
     }
 
-    async fn purpose(&self, purpose: &str) {
+    pub(crate) async fn purpose(&self, purpose: &str) {
         self.css("#purpose").await.select_by_value(purpose).await.unwrap();
         self.submit("form[action='/console/purpose'] button").await;
     }
 
     /// Uploads a small file as `name` from the dossier page's form.
-    async fn upload(&self, name: &str) {
+    pub(crate) async fn upload(&self, name: &str) {
         let file = self._profile.path().join(name);
         std::fs::write(&file, "运输合同 2026").unwrap();
         self.css("form[enctype='multipart/form-data'] input[name=name]").await.send_keys(name).await.unwrap();
@@ -200,7 +200,7 @@ impl Browser {
     }
 
     /// The page's `<h1>`.
-    async fn heading(&self) -> String {
+    pub(crate) async fn heading(&self) -> String {
         self.text("h1").await
     }
 }

@@ -4,7 +4,10 @@
 //! format is `crate::backup`'s.
 
 pub mod restore;
+mod status;
 mod stream;
+
+pub use status::{BackupSetView, BackupStatus, DamagedSet};
 
 use crate::archive::certificates::{signed_note, Certificate, CERTIFICATES};
 use crate::archive::gate::Gate;
@@ -42,6 +45,9 @@ pub struct BackupSettings {
     /// The store's WAL archive (`<db>/archive`) when the standby stream
     /// ships (`backup_stream_secs`); none: no stream.
     pub wal_archive: Option<PathBuf>,
+    /// When the scheduler takes the nightly set (`backup_at`); none: sets
+    /// only on demand (the CLI's offline set).
+    pub at: Option<crate::clock::DailyAt>,
 }
 
 impl BackupSettings {

@@ -53,6 +53,7 @@ fn live() -> Live {
         scratch: dir.path().join("scratch"),
         wal_archive: None,
         keep_days: 30,
+        at: None,
     };
     let store = Arc::new(RocksStore::open(&dir.path().join("db")).unwrap());
     let clock = Arc::new(ManualClock::new(time::macros::datetime!(2026-12-01 09:00 UTC)));

@@ -11,6 +11,7 @@ mod grading;
 mod import;
 mod interactions;
 mod mapping;
+mod report_rows;
 mod reports;
 mod reviews;
 mod stand;
@@ -44,6 +45,8 @@ pub struct Customers {
     template: Arc<TemplateValidator>,
     /// Dossiers unchanged for this long are reported stale.
     stale_after: time::Duration,
+    /// What the report reads of each dossier, kept between reports.
+    report_rows: report_rows::ReportRows,
 }
 
 impl Customers {
@@ -66,6 +69,7 @@ impl Customers {
             index,
             template,
             stale_after,
+            report_rows: Default::default(),
         }
     }
 }

@@ -6,10 +6,10 @@
 //! (grading.toml) is suppressed, its figures left out.
 
 use super::figures::{month_of, months_before};
+use super::report_rows::Row;
 use crate::archive::customers::Customers;
 use crate::archive::gate::CustomerScope;
 use crate::archive::interaction_records::InteractionKind;
-use crate::archive::records::DossierMeta;
 use crate::archive::{ArchiveError, RequestCtx};
 use crate::audit::{Action, Commit, Outcome};
 use serde::Serialize;
@@ -58,6 +58,7 @@ pub struct Report {
 }
 
 #[derive(Default)]
+#[cfg_attr(test, derive(Debug, PartialEq))]
 struct Acc {
     dossiers: u64,
     orders: u64,
@@ -136,23 +137,53 @@ impl Report {
     }
 }
 
-impl Customers {
-    fn group_of(&self, by: ReportBy, meta: &DossierMeta) -> Result<String, ArchiveError> {
-        Ok(match by {
-            ReportBy::Grade => crate::archive::wire_name(&meta.grade),
-            ReportBy::Region => meta.region.clone(),
-            ReportBy::Stage => crate::archive::wire_name(&meta.status),
-            ReportBy::Owner => meta.owner.to_string(),
-            ReportBy::Industry => self
-                .vault
-                .open_version_split(&meta.id, meta.current_version)?
-                .business
-                .customer
-                .industry
-                .unwrap_or_else(|| "(none)".into()),
-        })
+/// A row's group under `by` (its industry read when the rows were asked
+/// for with it).
+fn group_of(by: ReportBy, row: &Row) -> String {
+    match by {
+        ReportBy::Grade => crate::archive::wire_name(&row.grade),
+        ReportBy::Region => row.region.clone(),
+        ReportBy::Stage => crate::archive::wire_name(&row.status),
+        ReportBy::Owner => row.owner.to_string(),
+        ReportBy::Industry => row.industry.clone().unwrap_or_else(|| "(none)".into()),
     }
+}
 
+/// Every row in the caller's scope summed by group, as of `now`: orders
+/// over the months `first..=last`, reviews overdue, dossiers stale.
+fn sum_rows(
+    rows: &BTreeMap<String, Row>,
+    by: ReportBy,
+    mine: impl Fn(&Row) -> bool,
+    (first, last): ((i32, u8), (i32, u8)),
+    now: time::OffsetDateTime,
+    stale_after: time::Duration,
+) -> BTreeMap<String, Acc> {
+    let mut groups: BTreeMap<String, Acc> = BTreeMap::new();
+    for row in rows.values().filter(|r| mine(r)) {
+        let acc = groups.entry(group_of(by, row)).or_default();
+        acc.dossiers += 1;
+        for (orders, amount, returns) in row.figures.range(first..=last).map(|(_, f)| f) {
+            acc.orders += orders;
+            acc.amount += amount;
+            acc.returns += returns;
+        }
+        if row.review_due.is_some_and(|due| due < now) {
+            acc.overdue += 1;
+        }
+        if now - row.updated_at > stale_after {
+            acc.stale += 1;
+        }
+        for (kind, n) in &row.kinds {
+            *acc.kinds.entry(kind.clone()).or_default() += n;
+        }
+        acc.satisfaction.0 += row.satisfaction.0;
+        acc.satisfaction.1 += row.satisfaction.1;
+    }
+    groups
+}
+
+impl Customers {
     /// `GET /v1/reports/summary?by=`: compliance and finance see every
     /// dossier, service its region, sales its own.
     #[tracing::instrument(level = "debug", skip_all)]
@@ -171,39 +202,14 @@ impl Customers {
         let rules = &self.policy.grading;
         let this = month_of(now);
         let (first, last) = (months_before(this, rules.window_months), months_before(this, 1));
-        let overdue: std::collections::BTreeSet<String> =
-            self.reviews_due(|_| true)?.into_iter().filter(|d| d.overdue).map(|d| d.dossier).collect();
-        let mut groups: BTreeMap<String, Acc> = BTreeMap::new();
-        for meta in self.dossiers.all_dossiers()? {
-            let mine = match scope {
-                CustomerScope::All => true,
-                CustomerScope::Region => meta.region == p.region,
-                CustomerScope::Own => meta.owner == p.id,
-            };
-            if meta.destroyed.is_some() || !mine {
-                continue;
-            }
-            let acc = groups.entry(self.group_of(by, &meta)?).or_default();
-            acc.dossiers += 1;
-            for (_, f) in self.current_figures(&meta.id)?.range(first..=last) {
-                acc.orders += f.orders;
-                acc.amount += f.amount;
-                acc.returns += f.returns;
-            }
-            if overdue.contains(meta.id.as_str()) {
-                acc.overdue += 1;
-            }
-            if now - meta.updated_at > self.stale_after {
-                acc.stale += 1;
-            }
-            for i in crate::archive::interaction_records::interactions_of(self.store.as_ref(), &meta.id)? {
-                *acc.kinds.entry(crate::archive::wire_name(&i.kind)).or_default() += 1;
-                if let Some(s) = i.satisfaction {
-                    acc.satisfaction.0 += u64::from(s);
-                    acc.satisfaction.1 += 1;
-                }
-            }
-        }
+        let mine = |r: &Row| match scope {
+            CustomerScope::All => true,
+            CustomerScope::Region => r.region == p.region,
+            CustomerScope::Own => r.owner == p.id,
+        };
+        let groups = self.report_rows.with_rows(self, by == ReportBy::Industry, |rows| {
+            sum_rows(rows, by, mine, (first, last), now, self.stale_after)
+        })?;
         let min = u64::from(rules.min_report_count);
         let hidden = suppressed_groups(&groups, min);
         let rows: Vec<ReportRow> = groups
@@ -249,6 +255,162 @@ impl Customers {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::archive::customers::{InteractionKind, Month, MonthFigures, NewFigures, NewInteraction};
+    use crate::archive::customers::{NewReview, ReviewOutcome};
+    use crate::archive::records::DossierMeta;
+    use crate::archive::testkit::{caller, sales_dossier};
+    use crate::archive::Archive;
+    use crate::clock::ManualClock;
+    use crate::domain::Role;
+    use std::sync::Arc;
+
+    /// The report's sums as they were taken before the kept rows: every
+    /// dossier's records read, in key order.
+    fn scan(c: &Customers, by: ReportBy, mine: impl Fn(&DossierMeta) -> bool) -> BTreeMap<String, Acc> {
+        let now = c.clock.now();
+        let this = month_of(now);
+        let (first, last) = (months_before(this, c.policy.grading.window_months), months_before(this, 1));
+        let overdue: std::collections::BTreeSet<String> =
+            c.reviews_due(|_| true).unwrap().into_iter().filter(|d| d.overdue).map(|d| d.dossier).collect();
+        let mut groups: BTreeMap<String, Acc> = BTreeMap::new();
+        for meta in c.dossiers.all_dossiers().unwrap().into_iter().filter(|m| m.destroyed.is_none() && mine(m)) {
+            let group = match by {
+                ReportBy::Grade => crate::archive::wire_name(&meta.grade),
+                ReportBy::Region => meta.region.clone(),
+                ReportBy::Stage => crate::archive::wire_name(&meta.status),
+                ReportBy::Owner => meta.owner.to_string(),
+                ReportBy::Industry => c
+                    .vault
+                    .open_version_split(&meta.id, meta.current_version)
+                    .unwrap()
+                    .business
+                    .customer
+                    .industry
+                    .unwrap_or_else(|| "(none)".into()),
+            };
+            let acc = groups.entry(group).or_default();
+            acc.dossiers += 1;
+            for (_, f) in c.current_figures(&meta.id).unwrap().range(first..=last) {
+                acc.orders += f.orders;
+                acc.amount += f.amount;
+                acc.returns += f.returns;
+            }
+            acc.overdue += u64::from(overdue.contains(meta.id.as_str()));
+            acc.stale += u64::from(now - meta.updated_at > c.stale_after);
+            for i in crate::archive::interaction_records::interactions_of(c.store.as_ref(), &meta.id).unwrap() {
+                *acc.kinds.entry(crate::archive::wire_name(&i.kind)).or_default() += 1;
+                if let Some(s) = i.satisfaction {
+                    acc.satisfaction.0 += u64::from(s);
+                    acc.satisfaction.1 += 1;
+                }
+            }
+        }
+        groups
+    }
+
+    /// The kept rows' sums against the scan's, for every grouping and for
+    /// the whole archive and one owner's scope.
+    fn same_as_scan(c: &Customers, owner: &crate::domain::PrincipalId) {
+        let now = c.clock.now();
+        let this = month_of(now);
+        let window = (months_before(this, c.policy.grading.window_months), months_before(this, 1));
+        for by in [ReportBy::Grade, ReportBy::Region, ReportBy::Industry, ReportBy::Stage, ReportBy::Owner] {
+            let kept = c
+                .report_rows
+                .with_rows(c, by == ReportBy::Industry, |rows| sum_rows(rows, by, |_| true, window, now, c.stale_after))
+                .unwrap();
+            assert_eq!(kept, scan(c, by, |_| true), "by {by:?}");
+            let own = c
+                .report_rows
+                .with_rows(c, false, |rows| sum_rows(rows, by, |r| &r.owner == owner, window, now, c.stale_after))
+                .unwrap();
+            assert_eq!(own, scan(c, by, |m| &m.owner == owner), "by {by:?}, one owner");
+        }
+    }
+
+    #[tokio::test]
+    async fn the_kept_rows_sum_to_what_a_scan_of_every_dossier_sums_after_each_change() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Arc::new(crate::store::RocksStore::open(&dir.path().join("db")).unwrap());
+        let clock = Arc::new(ManualClock::new(time::macros::datetime!(2026-12-01 09:00 UTC)));
+        let a = Archive::open(
+            store.clone(),
+            crate::crypto::MasterKey::generate(),
+            crate::policy::PolicySet::embedded().unwrap(),
+            clock.clone(),
+            Arc::new(crate::metrics::Metrics::default()),
+            crate::archive::Settings { key_cache: 64, ..Default::default() },
+        )
+        .unwrap();
+        let c = a.customers();
+        let (sales, first) = sales_dossier(&a).await;
+        sales_dossier(&a).await; // another owner's dossier
+        let owner = sales.principal.id.clone();
+        let mut mine = vec![first.id.to_string()];
+        for _ in 0..3 {
+            let body = crate::archive::testkit::body(owner.as_str());
+            mine.push(a.dossiers().create_dossier(&sales, &body).await.unwrap().id.to_string());
+        }
+        same_as_scan(c, &owner);
+
+        // Figures in and out of the window, an interaction, a review.
+        for (i, month) in ["2026-11", "2026-10", "2024-01"].iter().enumerate() {
+            let figures = NewFigures { orders: 10 + i as u64, amount: 1234.567, returns: 1, on_time_rate: Some(0.9) };
+            let m = MonthFigures { month: Month::parse(month).unwrap(), figures };
+            c.put_figures(&sales, &mine[i], m).await.unwrap();
+            same_as_scan(c, &owner);
+        }
+        let call = NewInteraction {
+            kind: InteractionKind::Complaint,
+            at: a.now(),
+            summary: "投诉".into(),
+            contact: None,
+            satisfaction: Some(2),
+            follow_up: None,
+        };
+        c.add_interaction(&sales, &mine[1], call).await.unwrap();
+        same_as_scan(c, &owner);
+        let review = NewReview { outcome: ReviewOutcome::Confirmed, note: "ok".into(), contact: None };
+        c.add_review(&sales, &mine[2], review).await.unwrap();
+        same_as_scan(c, &owner);
+
+        // The rows are kept, not read again: an industry read once stays
+        // on the rows a change did not touch.
+        let m = MonthFigures {
+            month: Month::parse("2026-09").unwrap(),
+            figures: NewFigures { orders: 1, amount: 2.0, returns: 0, on_time_rate: None },
+        };
+        c.put_figures(&sales, &mine[0], m).await.unwrap();
+        let (read, all) = c
+            .report_rows
+            .with_rows(c, false, |rows| (rows.values().filter(|r| r.industry.is_some()).count(), rows.len()))
+            .unwrap();
+        assert_eq!(all, mine.len() + 1);
+        assert!(read >= all - 1, "only the changed dossier's row was read again ({read} of {all} kept)");
+        same_as_scan(c, &owner);
+
+        // Time passes: the window, the overdue reviews and the stale
+        // dossiers move without a write.
+        clock.advance(time::Duration::days(400));
+        same_as_scan(c, &owner);
+        // A new dossier after the time went by.
+        let body = crate::archive::testkit::body(owner.as_str());
+        a.dossiers().create_dossier(&sales, &body).await.unwrap();
+        same_as_scan(c, &owner);
+
+        // Through the use case: the sums after suppression, audited.
+        let compliance = caller(&a, &[Role::Compliance], "legal_compliance").await;
+        let r = c.report_summary(&compliance, ReportBy::Owner).await.unwrap();
+        let scanned = scan(c, ReportBy::Owner, |_| true);
+        let hidden = suppressed_groups(&scanned, u64::from(r.min_count));
+        assert_eq!(r.rows.len(), scanned.len());
+        for row in &r.rows {
+            assert_eq!(row.suppressed, hidden.contains(&row.group));
+            if !row.suppressed {
+                assert_eq!(row.dossiers, Some(scanned[&row.group].dossiers));
+            }
+        }
+    }
 
     fn groups(sizes: &[(&str, u64)]) -> BTreeMap<String, Acc> {
         sizes.iter().map(|(g, n)| ((*g).to_owned(), Acc { dossiers: *n, ..Acc::default() })).collect()

@@ -26,6 +26,8 @@ pub enum Action {
     BackupCreate,
     /// `backup.expire`
     BackupExpire,
+    /// `backup.list`
+    BackupList,
     /// `backup.restore`
     BackupPromote,
     BackupRestore,

@@ -4,7 +4,7 @@ use super::Action;
 
 impl Action {
     /// Every action, in name order.
-    pub const ALL: [Action; 130] = [
+    pub const ALL: [Action; 131] = [
         Action::AssessmentCoverage,
         Action::AssessmentCreate,
         Action::AssessmentList,
@@ -14,6 +14,7 @@ impl Action {
         Action::AuthFail,
         Action::BackupCreate,
         Action::BackupExpire,
+        Action::BackupList,
         Action::BackupPromote,
         Action::BackupRestore,
         Action::CertificateIssue,
@@ -149,6 +150,7 @@ impl Action {
             Action::AuthFail => "auth.fail",
             Action::BackupCreate => "backup.create",
             Action::BackupExpire => "backup.expire",
+            Action::BackupList => "backup.list",
             Action::BackupPromote => "backup.promote",
             Action::BackupRestore => "backup.restore",
             Action::CertificateIssue => "certificate.issue",
