@@ -24,6 +24,9 @@ use reqwest::StatusCode;
 use serde_json::{json, Value};
 use std::time::Instant;
 
+/// A posted page's fields (the CSRF token added when sent).
+type Form = Vec<(&'static str, String)>;
+
 /// Sales people owning the dossiers.
 const OWNERS: usize = 300;
 
@@ -224,7 +227,7 @@ async fn main() {
     let (_, did, subjects) =
         east.iter().find(|(i, _, _)| i % OWNERS == 0).copied().expect("a 华东 dossier of the signed-in sales person");
     let sid = subjects.first().cloned().unwrap_or_default();
-    let pages: Vec<(String, Option<Vec<(&str, String)>>)> = [
+    let pages: Vec<(String, Option<Form>)> = [
         "/console",
         "/console/analysis",
         "/console/analysis?by=industry",

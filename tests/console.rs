@@ -7,14 +7,14 @@
 #[path = "console/browser.rs"]
 mod browser;
 mod common;
+#[path = "console/days.rs"]
+mod days;
 #[path = "console/governance.rs"]
 mod governance;
 #[path = "console/import.rs"]
 mod import;
 #[path = "console/incidents.rs"]
 mod incidents;
-#[path = "console/days.rs"]
-mod days;
 #[path = "console/people.rs"]
 mod people;
 #[path = "console/restriction.rs"]

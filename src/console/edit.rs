@@ -124,6 +124,8 @@ fn field(page: &Page, f: &Field, path: &str, doc: &Value, redactions: &BTreeMap<
                         Input::Text if path.ends_with("/email") => input type="email" name=(path) value=(value) autocomplete="off";,
                         Input::Text => input type="text" name=(path) value=(value);,
                     }
+                    // The owner is an id in the form; who it is, by name.
+                    @if path == "/owner" && !value.is_empty() { small.muted { (page.names([value.as_str()]).show(&value)) } }
                 }
             }
         }

@@ -313,15 +313,17 @@ impl Page {
                             nav aria-label=(t(lang, "Main menu")) { ul { @for (href, label) in &nav { li { a href=(href) { (t(lang, label)) } } } } }
                             div.who {
                                 span { (t(lang, "Signed in as")) " " strong #who title=(p.id.as_str()) { (p.name) } " (" (roles) @if !p.department.is_empty() { " · " (p.department) } ")" }
-                                form.inline method="post" action="/console/purpose" {
-                                    (self.csrf_field())
-                                    label for="purpose" { (t(lang, "Purpose")) }
-                                    select #purpose name="purpose" {
-                                        @for id in &self.purposes {
-                                            option value=(id) selected[self.session.purpose.as_deref() == Some(id.as_str())] { (crate::domain::labels::label_or_wire("purpose", id, lang)) }
+                                @if !self.purposes.is_empty() {
+                                    form.inline method="post" action="/console/purpose" {
+                                        (self.csrf_field())
+                                        label for="purpose" { (t(lang, "Purpose")) }
+                                        select #purpose name="purpose" {
+                                            @for id in &self.purposes {
+                                                option value=(id) selected[self.session.purpose.as_deref() == Some(id.as_str())] { (crate::domain::labels::label_or_wire("purpose", id, lang)) }
+                                            }
                                         }
+                                        button type="submit" { (t(lang, "Apply")) }
                                     }
-                                    button type="submit" { (t(lang, "Apply")) }
                                 }
                                 form.inline method="post" action="/console/lang" {
                                     (self.csrf_field())

@@ -260,7 +260,7 @@ async fn admin(page: &Page) -> Result<Markup, ArchiveError> {
             table #principals {
                 thead { tr { th { (page.t("Name")) } th { (page.t("Roles")) } th { (page.t("Department")) } th { (page.t("Region")) } th { (page.t("State")) } } }
                 tbody { @for p in &o.principals {
-                    tr { td { span title=(p.id) { (p.name) } } td { (super::people::roles(lang, p.roles.iter().map(String::as_str))) }
+                    tr { td { a href={ "/console/principals/" (enc(&p.id)) } title=(p.id) { (p.name) } } td { (super::people::roles(lang, p.roles.iter().map(String::as_str))) }
                          td { (p.department) } td { (p.region) }
                          td { @if p.disabled_by.is_some() { (page.t("disabled")) } @else if p.admin_pending.is_some() { (page.t("admin awaiting approval")) } @else { (page.t("active")) } } }
                 } }

@@ -45,14 +45,6 @@ async fn axe(b: &Browser, script: &str, path: &str) -> (Vec<String>, String) {
     (violations, lang)
 }
 
-/// The text right inside the element with id `id` in `html`.
-fn inner(html: &str, id: &str) -> String {
-    let at = html.find(&format!("id=\"{id}\"")).unwrap_or_else(|| panic!("no #{id} in {html}"));
-    let rest = &html[at..];
-    let start = rest.find('>').unwrap() + 1;
-    rest[start..start + rest[start..].find('<').unwrap()].to_owned()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn each_roles_day_in_chromium_and_every_page_passes_axe() {
     let clock = Arc::new(ManualClock::new(datetime!(2026-03-02 09:00 UTC)));
