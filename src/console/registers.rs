@@ -117,7 +117,7 @@ fn request_page(page: &Page, r: &RequestView) -> Response {
                 @if r.state == RequestState::Received {
                     form #verify-form method="post" action=(action) {
                         (page.csrf_field()) input type="hidden" name="change" value="verify";
-                        label { (page.t("Verification method")) select name="method" { @for m in METHODS { option value=(m) { (m) } } } }
+                        label { (page.t("Verification method")) select name="method" { @for m in METHODS { option value=(m) { (page.label("verification_method", m)) } } } }
                         label { (page.t("Note")) input type="text" name="note" maxlength="2000"; }
                         button type="submit" { (page.t("Identity verified")) }
                     }
@@ -142,7 +142,7 @@ fn request_page(page: &Page, r: &RequestView) -> Response {
                 form #refuse-form method="post" action=(action) {
                     (page.csrf_field()) input type="hidden" name="change" value="refuse";
                     label { (page.t("Reason code")) select name="reason_code" {
-                        @for c in &codes { option value=(c) { (c) } }
+                        @for c in &codes { option value=(c) { (crate::domain::labels::label_or_wire("refusal_reason", c, page.session.lang)) } }
                     } }
                     label { (page.t("Reasons given to the person")) input type="text" name="reason" maxlength="2000" required; }
                     button type="submit" { (page.t("Refuse")) }
@@ -231,8 +231,8 @@ pub fn new_request_form(page: &Page, sid: &str) -> Markup {
     html! {
         form #request-form method="post" action={ "/console/subjects/" (enc(sid)) "/requests" } {
             (page.csrf_field())
-            label { (page.t("Kind")) select name="kind" { @for k in REQUEST_KINDS { option value=(k) { (k) } } } }
-            label { (page.t("Channel")) select name="channel" { @for c in CHANNELS { option value=(c) { (c) } } } }
+            label { (page.t("Kind")) select name="kind" { @for k in REQUEST_KINDS { option value=(k) { (page.label("request_kind", k)) } } } }
+            label { (page.t("Channel")) select name="channel" { @for c in CHANNELS { option value=(c) { (page.label("request_channel", c)) } } } }
             label { (page.t("Received (RFC 3339; empty: now)")) input type="text" name="received_at" placeholder="2026-12-01T09:30:00+08:00"; }
             label { (page.t("Purpose (objection, withdrawal)")) input type="text" name="purpose" maxlength="64"; }
             label { (page.t("What the person asked")) input type="text" name="details" maxlength="2000"; }
@@ -271,5 +271,12 @@ mod tests {
         METHODS.iter().for_each(|k| assert!(from_wire::<VerificationMethod>(k).is_some(), "{k}"));
         STATES.iter().for_each(|k| assert!(from_wire::<RequestState>(k).is_some(), "{k}"));
         assert!(from_wire::<RequestState>("lost").is_none());
+        // And each is shown by a label, never as its wire name.
+        let lang = crate::domain::Lang::Zh;
+        for (set, names) in
+            [("request_kind", &REQUEST_KINDS[..]), ("request_channel", &CHANNELS), ("verification_method", &METHODS)]
+        {
+            names.iter().for_each(|k| assert!(crate::domain::labels::label(set, k, lang).is_some(), "{set} {k}"));
+        }
     }
 }

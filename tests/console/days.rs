@@ -11,6 +11,7 @@
 use super::browser::{browser, Browser};
 use crate::common::*;
 use custos::clock::ManualClock;
+use fantoccini::Locator;
 use serde_json::{json, Value};
 use std::sync::Arc;
 use time::macros::datetime;
@@ -155,6 +156,91 @@ async fn each_roles_day_in_chromium_and_every_page_passes_axe() {
     b.sign_out().await;
     b.client.set_window_size(1280, 900).await.unwrap();
 
+    // Service imports a sheet: the dry run shows row 3's error, the fixed sheet imports.
+    b.sign_in(&service).await;
+    b.submit("a[href='/console/import']").await;
+    let header = "客户名称,统一社会信用代码,地区,合作阶段,联系人,电话\n";
+    let good = "宁波港联物流有限公司,91330200MA2AL0CX1X,华东,合作中,郑一,13800000010\n";
+    let sheet = b._profile.path().join("客户.csv");
+    std::fs::write(
+        &sheet,
+        format!("{header}{good}温州顺达货运有限公司,91330300MA2AL0CX2Y,华东,合作中,冯二,电话待补\n"),
+    )
+    .unwrap();
+    // What the people on the sheet were shown: the notice in force (the clock moved on).
+    b.css("#import-notice").await.select_by_value("2027-03").await.unwrap();
+    b.css("#import-file").await.send_keys(sheet.to_str().unwrap()).await.unwrap();
+    b.submit("#import-submit").await;
+    let errors = b.text("#row-errors").await;
+    let failed = b.client.find_all(Locator::Css("#row-errors tbody tr[data-row='3']")).await.unwrap();
+    assert_eq!(failed.len(), 1, "row 3 only: {errors}");
+    assert!(b.client.find(Locator::Css("#row-errors tbody tr[data-row='2']")).await.is_err(), "{errors}");
+    assert!(errors.contains("电话") && !errors.contains("电话待补"), "{errors}");
+    b.shot("import-dry-run").await;
+    std::fs::write(
+        &sheet,
+        format!("{header}{good}温州顺达货运有限公司,91330300MA2AL0CX2Y,华东,合作中,冯二,13800000011\n"),
+    )
+    .unwrap();
+    b.css("#import-notice").await.select_by_value("2027-03").await.unwrap();
+    b.css("input[name=dry_run][value=false]").await.click().await.unwrap();
+    b.css("#import-file").await.send_keys(sheet.to_str().unwrap()).await.unwrap();
+    b.submit("#import-submit").await;
+    let results = b.text("#row-results").await;
+    assert!(
+        b.client.find(Locator::Css("#row-errors tbody tr")).await.is_err(),
+        "no error left: {results}: {}",
+        b.source().await
+    );
+    let linked = b.client.find_all(Locator::Css("#row-results a[href^='/console/dossiers/dos_']")).await.unwrap();
+    assert_eq!(linked.len(), 2, "{results}");
+    b.sign_out().await;
+
+    // The officer answers a request and records an incident.
+    b.sign_in(&officer).await;
+    b.purpose("dsr").await;
+    b.go(&format!("/console/subjects/{}", subjects[0])).await;
+    b.css("#request-form select[name=kind]").await.select_by_value("access").await.unwrap();
+    b.submit("#request-form button").await;
+    let request = b.client.current_url().await.unwrap().path().to_owned();
+    assert!(request.starts_with("/console/requests/"), "{request}: {}", b.source().await);
+    b.submit("#verify-form button").await;
+    b.submit("#start").await;
+    // The person's export answers it (a download: the page stays).
+    let req_id = request.trim_start_matches("/console/requests/").to_owned();
+    b.go(&format!("/console/subjects/{}", subjects[0])).await;
+    b.css("#export-request").await.send_keys(&req_id).await.unwrap();
+    b.css("#export").await.click().await.unwrap();
+    let mut answer = None;
+    for _ in 0..100 {
+        if let Some(e) = app.audit(&officer, "action=subject.export&outcome=allow").await.first() {
+            answer = e["seq"].as_u64();
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    let answer = answer.expect("the export is audited");
+    b.go(&request).await;
+    b.css("#reference").await.send_keys(&answer.to_string()).await.unwrap();
+    b.submit("#complete-form button").await;
+    let api: Value = app.get(&officer, Some("dsr"), &format!("/v1/requests/{req_id}")).await.json().await.unwrap();
+    assert_eq!(api["state"], "completed", "{api}");
+    b.shot("request-completed").await;
+    b.purpose("legal_compliance").await;
+    b.go("/console/incidents").await;
+    let now = &rfc3339(custos::clock::Clock::now(clock.as_ref()));
+    b.css("#incident-form input[name=detected_at]").await.send_keys(now).await.unwrap();
+    b.css("#incident-form input[name=aware_at]").await.send_keys(now).await.unwrap();
+    b.css("#incident-form input[name=data_categories][value=personal]").await.click().await.unwrap();
+    b.css("#incident-form textarea[name=description]").await.send_keys("一台笔记本电脑遗失").await.unwrap();
+    b.css("#incident-form textarea[name=cause]").await.send_keys("出差途中遗失").await.unwrap();
+    b.submit("#record-incident").await;
+    let incident = b.client.current_url().await.unwrap().path().to_owned();
+    assert!(incident.starts_with("/console/incidents/"), "{incident}: {}", b.source().await);
+    assert_eq!(b.text("#incident-level").await, "一般", "the level by its label");
+    b.shot("incident").await;
+    b.sign_out().await;
+
     // Every page, for each role, through axe-core.
     let seq = app.audit(&officer, "outcome=allow").await[0]["seq"].as_u64().unwrap();
     let pages: Vec<(&str, Vec<String>)> = vec![
@@ -191,7 +277,27 @@ async fn each_roles_day_in_chromium_and_every_page_passes_axe() {
                 "/console/records-of-processing".into(),
             ],
         ),
-        (&auditor, vec!["/console".into(), "/console/audit".into(), "/console/requests".into()]),
+        (
+            &officer,
+            vec![
+                "/console/analysis".into(),
+                request.clone(),
+                incident.clone(),
+                format!("{incident}/notice"),
+                "/console/tokens".into(),
+            ],
+        ),
+        (
+            &auditor,
+            vec![
+                "/console".into(),
+                "/console/audit".into(),
+                "/console/requests".into(),
+                incident.clone(),
+                "/console/recipients".into(),
+                "/console/assessments".into(),
+            ],
+        ),
         (ADMIN_TOKEN, vec!["/console".into(), "/console/principals".into(), person.clone(), "/console/backups".into()]),
     ];
     let mut failures = Vec::new();
