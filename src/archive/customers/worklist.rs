@@ -104,11 +104,7 @@ impl Customers {
         let mut list = Worklist { more: metas.len() > MAX_CUSTOMERS, ..Worklist::default() };
         let look_ahead = now + time::Duration::days(super::reviews::LOOK_AHEAD_DAYS);
         for (n, meta) in metas.into_iter().enumerate() {
-            let plan = self.dossiers.read_plan(ctx, purpose, &meta, &meta.subjects)?;
-            if !plan.anything_visible() {
-                continue;
-            }
-            let internal = plan.outcome(Classification::Internal, None) == FieldOutcome::Clear;
+            let listed = n < MAX_CUSTOMERS;
             let interactions = interactions_of(store, &meta.id)?;
             let promised = open_follow_ups(&interactions, Some(&me.id)).into_iter().next();
             let (review_due_at, review_overdue) = match meta.status {
@@ -118,9 +114,20 @@ impl Customers {
                     (Some(due).filter(|d| *d <= look_ahead), due < now)
                 }
             };
-            let grade_change = meta.grade_change.filter(|g| internal && g.at > since);
-            let listed = n < MAX_CUSTOMERS;
-            // The name is opened only for a customer some list shows.
+            let moved = meta.grade_change.filter(|g| g.at > since);
+            // The policy decides (and the name is opened) only for a
+            // customer some list would show: the table's, or one with a
+            // follow-up, a review or a grade change; most of a large
+            // portfolio has none of these and costs no decision.
+            if !listed && promised.is_none() && review_due_at.is_none() && moved.is_none() {
+                continue;
+            }
+            let plan = self.dossiers.read_plan(ctx, purpose, &meta, &meta.subjects)?;
+            if !plan.anything_visible() {
+                continue;
+            }
+            let internal = plan.outcome(Classification::Internal, None) == FieldOutcome::Clear;
+            let grade_change = moved.filter(|_| internal);
             if !listed && promised.is_none() && review_due_at.is_none() && grade_change.is_none() {
                 continue;
             }
