@@ -310,7 +310,7 @@ impl Page {
                     body {
                         header.top {
                             a.brand href="/console" { "custos" }
-                            nav aria-label=(t(lang, "Main menu")) { ul { @for (href, label) in &nav { li { a href=(href) { (t(lang, label)) } } } } }
+                            nav.main aria-label=(t(lang, "Main menu")) { ul { @for (href, label) in &nav { li { a href=(href) { (t(lang, label)) } } } } }
                             div.who {
                                 span { (t(lang, "Signed in as")) " " strong #who title=(p.id.as_str()) { (p.name) } " (" (roles) @if !p.department.is_empty() { " · " (p.department) } ")" }
                                 @if !self.purposes.is_empty() {

@@ -125,8 +125,8 @@ impl Browser {
                     .client
                     .execute(
                         "const d = document.documentElement; \
-                         const small = [...document.querySelectorAll('button, select, input:not([type=hidden]), a.button')] \
-                           .filter(e => e.offsetParent !== null && e.getBoundingClientRect().height < 43.5) \
+                         const small = [...document.querySelectorAll('button, select, input:not([type=hidden]), a.button, nav.main a')] \
+                           .filter(e => e.offsetParent !== null && ((e.type === 'checkbox' || e.type === 'radio') && e.closest('label') ? e.closest('label') : e).getBoundingClientRect().height < 43.5) \
                            .map(e => e.outerHTML.slice(0, 80)); \
                          const wide = [...document.querySelectorAll('body *')] \
                            .filter(e => e.scrollWidth > e.clientWidth + 1 && e.clientWidth > 0) \

@@ -6,7 +6,8 @@
 //! follow-up and later the review fall due there. Then every console page,
 //! for each role (and the two pages before sign-in), is run through
 //! axe-core (npm, injected through WebDriver): no serious or critical
-//! violation; every page has its `lang`.
+//! violation; every page has its `lang`; every page fits a tablet and a
+//! phone (768 and 390 px) with its controls at least 44 px tall.
 
 use super::browser::{browser, Browser};
 use crate::common::*;
@@ -312,6 +313,8 @@ async fn each_roles_day_in_chromium_and_every_page_passes_axe() {
             }
             failures.extend(violations.into_iter().map(|v| format!("{path}: {v}")));
         }
+        // And each fits a tablet and a phone, its controls 44 px tall.
+        b.fits_tablets_and_phones(paths).await;
         if !token.is_empty() {
             b.go("/console").await;
             b.sign_out().await;
