@@ -58,7 +58,7 @@ pub async fn search(Posted(page, f): Posted) -> Response {
         table #results {
             thead { tr { th { (page.t("Dossier")) } th { (page.t("Name")) } th { (page.t("Grade")) } th { (page.t("Region")) } } }
             tbody { @for h in &hits.hits {
-                tr { td { a href={ "/console/dossiers/" (h.id) } { (h.id) } } td { (h.customer_name) } td { (h.grade) } td { (h.region) } }
+                tr { td { a href={ "/console/dossiers/" (h.id) } { (h.id) } } td { (h.customer_name) } td { (page.value("grade", &h.grade)) } td { (h.region) } }
             } }
         }
         @if hits.hits.is_empty() { p { (page.t("No results.")) } }
