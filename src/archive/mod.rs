@@ -21,6 +21,7 @@ pub mod governance;
 pub mod identity;
 pub mod index;
 mod interaction_records;
+mod kept;
 pub mod oversight;
 mod records;
 pub mod registers;

@@ -72,9 +72,12 @@ fn work(page: &Page, w: &Worklist) -> Markup {
     let may_create = page.archive().gate().may_create_dossier(&page.ctx.principal);
     let names: std::collections::HashMap<&str, &str> =
         w.customers.iter().map(|c| (c.dossier.as_str(), c.customer_name.as_str())).collect();
-    let changes: Vec<_> = w.customers.iter().filter_map(|c| c.grade_change.map(|g| (c, g))).collect();
-    let mut reviews: Vec<_> = w.reviews().collect();
-    reviews.sort_by_key(|c| c.review_due_at);
+    let changes = w.changes();
+    let reviews = w.reviews();
+    // A list cut at its first MAX_DUE says how many there are.
+    let cut = |shown: usize, total: usize, first: &str| {
+        html! { @if total > shown { p.hint { (page.t("In all")) " " (total) "; " (first) " " (shown) "." } } }
+    };
     html! {
         section #work {
             @if may_create { p { a.button #new-customer href="/console/dossiers/new" { (page.t("New dossier")) } } }
@@ -91,6 +94,7 @@ fn work(page: &Page, w: &Worklist) -> Markup {
                         }
                     } }
                 }
+                (cut(w.follow_ups.len(), w.follow_ups_total, page.t("showing the soonest")))
             }
             h2 { (page.t("Reviews due")) }
             @if reviews.is_empty() { p { (page.t("None due in the next two weeks.")) } } @else {
@@ -104,6 +108,7 @@ fn work(page: &Page, w: &Worklist) -> Markup {
                         }
                     } }
                 }
+                (cut(reviews.len(), w.reviews_total, page.t("showing the soonest")))
             }
             h2 { (page.t("Grade changes since your last visit")) }
             @if changes.is_empty() { p { (page.t("None.")) } } @else {
@@ -115,6 +120,7 @@ fn work(page: &Page, w: &Worklist) -> Markup {
                              td { (when(g.at)) } }
                     } }
                 }
+                (cut(changes.len(), w.changes_total, page.t("showing the newest")))
             }
             h2 { (page.t("My customers")) }
             @if w.customers.is_empty() { p { (page.t("No customers yet.")) } } @else {

@@ -7,6 +7,7 @@
 use crate::domain::dossier::Status;
 use crate::domain::{DossierId, Jurisdiction, SubjectId};
 use serde::{Deserialize, Serialize};
+use std::borrow::Cow;
 use time::OffsetDateTime;
 use toml::Spanned;
 
@@ -285,10 +286,11 @@ impl DossierFacts {
 }
 
 /// What retention may know of a contact person (a data subject not erased)
-/// and of the live dossiers that name them.
+/// and of the live dossiers that name them (borrowed where the caller keeps
+/// them, so that deciding over every person copies none).
 #[derive(Debug, Clone)]
-pub struct ContactFacts {
-    pub id: SubjectId,
+pub struct ContactFacts<'a> {
+    pub id: Cow<'a, SubjectId>,
     pub created_at: OffsetDateTime,
     /// The last consent withdrawal.
     pub last_withdrawal_at: Option<OffsetDateTime>,
@@ -297,10 +299,10 @@ pub struct ContactFacts {
     pub has_live_consent: bool,
     /// When a review found the person lost as a contact.
     pub lost_at: Option<OffsetDateTime>,
-    pub dossiers: Vec<DossierFacts>,
+    pub dossiers: Vec<Cow<'a, DossierFacts>>,
 }
 
-impl ContactFacts {
+impl ContactFacts<'_> {
     fn statuses(&self) -> Vec<Status> {
         self.dossiers.iter().map(|d| d.status).collect()
     }
@@ -370,7 +372,7 @@ impl RetentionRules {
 
     /// The keep rules that block erasing a contact residing in
     /// `residency` now: those resting on a law that governs them.
-    pub fn keeping_contact(&self, c: &ContactFacts, residency: &Jurisdiction, now: OffsetDateTime) -> Vec<String> {
+    pub fn keeping_contact(&self, c: &ContactFacts<'_>, residency: &Jurisdiction, now: OffsetDateTime) -> Vec<String> {
         let statuses = c.statuses();
         self.keeping_rules(Covers::Contact, &statuses, &|t| c.time_of(t, false), now)
             .filter(|r| r.law.as_ref().is_none_or(|law| law.hold_blocks_erasure_of(residency)))
@@ -408,31 +410,31 @@ impl RetentionRules {
 
     /// Whether the first erase rule that applies to every dossier naming
     /// `c` makes the person due at `now`.
-    pub fn contact_due(&self, c: &ContactFacts, now: OffsetDateTime) -> Option<Finding> {
-        let statuses = c.statuses();
+    pub fn contact_due(&self, c: &ContactFacts<'_>, now: OffsetDateTime) -> Option<Finding> {
         let rule = self.rules.iter().find(|r| {
             r.covers == Covers::Contact
                 && r.action == RetentionAction::Erase
-                && statuses.iter().all(|s| r.applies_to(*s))
+                && c.dossiers.iter().all(|d| r.applies_to(d.status))
                 && c.time_of(r.trigger, true).is_some_and(|t| r.period.after(t) <= now)
         })?;
+        let statuses = c.statuses();
         let trigger_at = c.time_of(rule.trigger, true)?;
         let mut blocked: Vec<String> = c.holds().cloned().collect();
         blocked.extend(self.keeping(Covers::Contact, &statuses, &|t| c.time_of(t, true), now));
-        Some(self.finding(rule, Target::Subject(c.id.clone()), trigger_at, blocked))
+        Some(self.finding(rule, Target::Subject(c.id.clone().into_owned()), trigger_at, blocked))
     }
 }
 
 /// Everything the rules make due at `now`: dossiers first, then contacts,
 /// each with what blocks it. Pure: the facts are all it sees.
-pub fn due(
+pub fn due<'a>(
     rules: &RetentionRules,
-    dossiers: &[DossierFacts],
-    contacts: &[ContactFacts],
+    dossiers: impl IntoIterator<Item = &'a DossierFacts>,
+    contacts: impl IntoIterator<Item = ContactFacts<'a>>,
     now: OffsetDateTime,
 ) -> Vec<Finding> {
-    let mut out: Vec<Finding> = dossiers.iter().filter_map(|d| rules.dossier_due(d, now)).collect();
-    out.extend(contacts.iter().filter_map(|c| rules.contact_due(c, now)));
+    let mut out: Vec<Finding> = dossiers.into_iter().filter_map(|d| rules.dossier_due(d, now)).collect();
+    out.extend(contacts.into_iter().filter_map(|c| rules.contact_due(&c, now)));
     out
 }
 
@@ -565,12 +567,12 @@ mod tests {
         let t0 = datetime!(2026-01-01 00:00 UTC);
         let withdrawn = datetime!(2026-02-01 00:00 UTC);
         let contact = |live: bool, status: Status| ContactFacts {
-            id: SubjectId::generate(),
+            id: Cow::Owned(SubjectId::generate()),
             created_at: t0,
             last_withdrawal_at: Some(withdrawn),
             has_live_consent: live,
             lost_at: None,
-            dossiers: vec![dossier(status, t0, t0, None)],
+            dossiers: vec![Cow::Owned(dossier(status, t0, t0, None))],
         };
         let r = rules();
         let at = |d: i64| withdrawn + time::Duration::days(d);
@@ -583,7 +585,7 @@ mod tests {
             None,
             "a customer's contact: rule does not apply"
         );
-        let all = due(&r, &[dossier(Status::Prospect, t0, t0, None)], &[contact(false, Status::Prospect)], at(400));
+        let all = due(&r, &[dossier(Status::Prospect, t0, t0, None)], [contact(false, Status::Prospect)], at(400));
         assert_eq!(all.iter().map(|f| f.rule.as_str()).collect::<Vec<_>>(), vec!["prospect", "withdrawn"]);
     }
 
@@ -617,12 +619,12 @@ mod tests {
         assert!(RetentionRules::parse(&destroy).unwrap_err().1.contains("keep rules only"));
         let now = datetime!(2027-01-01 00:00 UTC);
         let person = ContactFacts {
-            id: SubjectId::generate(),
+            id: Cow::Owned(SubjectId::generate()),
             created_at: datetime!(2026-01-01 00:00 UTC),
             last_withdrawal_at: None,
             has_live_consent: false,
             lost_at: None,
-            dossiers: vec![dossier(Status::Active, datetime!(2026-01-01 00:00 UTC), now, None)],
+            dossiers: vec![Cow::Owned(dossier(Status::Active, datetime!(2026-01-01 00:00 UTC), now, None))],
         };
         let j = |c: &str| Jurisdiction::parse(c).unwrap();
         let prc = RetentionRules::parse(&keep("law = \"CN\"\n")).unwrap();

@@ -10,6 +10,7 @@ type Table = BTreeMap<Vec<u8>, Vec<u8>>;
 #[derive(Default)]
 pub struct MemStore {
     cfs: RwLock<HashMap<Cf, Table>>,
+    hooks: super::hooks::Hooks,
 }
 
 impl MemStore {
@@ -36,7 +37,14 @@ impl KvStore for MemStore {
                 }
             }
         }
+        drop(cfs);
+        self.hooks.call(ops);
         Ok(())
+    }
+
+    fn on_write(&self, hook: super::hooks::WriteHook) -> bool {
+        self.hooks.add(hook);
+        true
     }
 
     fn scan<'a>(&'a self, cf: Cf, prefix: &[u8], from: &[u8]) -> KvIter<'a> {

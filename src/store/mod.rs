@@ -6,6 +6,7 @@
 //! suite (`contract_tests` below).
 
 pub mod codec;
+pub mod hooks;
 pub mod keys;
 mod lookup;
 mod marks;
@@ -167,6 +168,12 @@ pub trait KvStore: Send + Sync {
     /// A consistent copy of the whole store, as of one instant, in the new
     /// directory `dir` (hard links where the file system allows): what a
     /// backup set is made from. Writes go on meanwhile.
+    /// Has `hook` called after every committed write from now on; `false`
+    /// when this store cannot (nothing derived from it can then be kept).
+    fn on_write(&self, hook: hooks::WriteHook) -> bool {
+        let _ = hook;
+        false
+    }
     /// The sequence number of the last write (0 for a store without one).
     fn sequence(&self) -> u64 {
         0

@@ -21,6 +21,8 @@ pub struct RocksStore {
     /// Each column family's id in this database's WAL batches (what
     /// [`KvStore::changes_since`] names them by).
     families: Vec<(u32, Cf)>,
+    /// Called after every committed write (`KvStore::on_write`).
+    hooks: super::hooks::Hooks,
 }
 
 fn err(e: rocksdb::Error) -> StoreError {
@@ -155,7 +157,7 @@ impl RocksStore {
                 families.push((id, cf));
             }
         }
-        Ok(RocksStore { db, families })
+        Ok(RocksStore { db, families, hooks: Default::default() })
     }
 
     /// Opens without taking the lock, for `custos audit verify` next to a
@@ -203,7 +205,14 @@ impl KvStore for RocksStore {
         }
         let mut wo = WriteOptions::default();
         wo.set_sync(durable);
-        self.db.write_opt(batch, &wo).map_err(err)
+        self.db.write_opt(batch, &wo).map_err(err)?;
+        self.hooks.call(ops);
+        Ok(())
+    }
+
+    fn on_write(&self, hook: super::hooks::WriteHook) -> bool {
+        self.hooks.add(hook);
+        true
     }
 
     fn scan<'a>(&'a self, cf: Cf, prefix: &[u8], from: &[u8]) -> KvIter<'a> {

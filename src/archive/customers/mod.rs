@@ -25,7 +25,7 @@ pub use interactions::{InteractionKind, InteractionPage, InteractionView, NewInt
 pub use reports::{Report, ReportBy, ReportRow};
 pub use reviews::{Contact, DueReview, Glance, NewReview, ReviewOutcome, ReviewView, MAX_NOTE};
 pub use stand::Stand;
-pub use worklist::{FollowUp, WorkCustomer, Worklist, MAX_CUSTOMERS};
+pub use worklist::{FollowUp, WorkCustomer, Worklist, MAX_CUSTOMERS, MAX_DUE};
 
 /// Customer management: interactions, figures and grading, reviews, reports,
 /// the workbook import and the export.

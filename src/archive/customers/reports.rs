@@ -8,7 +8,6 @@
 use super::figures::{month_of, months_before};
 use super::report_rows::Row;
 use crate::archive::customers::Customers;
-use crate::archive::gate::CustomerScope;
 use crate::archive::interaction_records::InteractionKind;
 use crate::archive::{ArchiveError, RequestCtx};
 use crate::audit::{Action, Commit, Outcome};
@@ -202,12 +201,8 @@ impl Customers {
         let rules = &self.policy.grading;
         let this = month_of(now);
         let (first, last) = (months_before(this, rules.window_months), months_before(this, 1));
-        let mine = |r: &Row| match scope {
-            CustomerScope::All => true,
-            CustomerScope::Region => r.region == p.region,
-            CustomerScope::Own => r.owner == p.id,
-        };
-        let groups = self.report_rows.with_rows(self, by == ReportBy::Industry, |rows| {
+        let mine = |r: &Row| scope.covers_owned(p, &r.owner, &r.region);
+        let groups = super::report_rows::with_rows(self, by == ReportBy::Industry, |rows| {
             sum_rows(rows, by, mine, (first, last), now, self.stale_after)
         })?;
         let min = u64::from(rules.min_report_count);
@@ -315,15 +310,15 @@ mod tests {
         let this = month_of(now);
         let window = (months_before(this, c.policy.grading.window_months), months_before(this, 1));
         for by in [ReportBy::Grade, ReportBy::Region, ReportBy::Industry, ReportBy::Stage, ReportBy::Owner] {
-            let kept = c
-                .report_rows
-                .with_rows(c, by == ReportBy::Industry, |rows| sum_rows(rows, by, |_| true, window, now, c.stale_after))
-                .unwrap();
+            let kept = super::super::report_rows::with_rows(c, by == ReportBy::Industry, |rows| {
+                sum_rows(rows, by, |_| true, window, now, c.stale_after)
+            })
+            .unwrap();
             assert_eq!(kept, scan(c, by, |_| true), "by {by:?}");
-            let own = c
-                .report_rows
-                .with_rows(c, false, |rows| sum_rows(rows, by, |r| &r.owner == owner, window, now, c.stale_after))
-                .unwrap();
+            let own = super::super::report_rows::with_rows(c, false, |rows| {
+                sum_rows(rows, by, |r| &r.owner == owner, window, now, c.stale_after)
+            })
+            .unwrap();
             assert_eq!(own, scan(c, by, |m| &m.owner == owner), "by {by:?}, one owner");
         }
     }
@@ -381,12 +376,13 @@ mod tests {
             figures: NewFigures { orders: 1, amount: 2.0, returns: 0, on_time_rate: None },
         };
         c.put_figures(&sales, &mine[0], m).await.unwrap();
-        let (read, all) = c
-            .report_rows
-            .with_rows(c, false, |rows| (rows.values().filter(|r| r.industry.is_some()).count(), rows.len()))
-            .unwrap();
+        let (read, all) = super::super::report_rows::with_rows(c, false, |rows| {
+            (rows.values().filter(|r| r.industry.is_some()).count(), rows.len())
+        })
+        .unwrap();
         assert_eq!(all, mine.len() + 1);
         assert!(read >= all - 1, "only the changed dossier's row was read again ({read} of {all} kept)");
+        assert_eq!(c.report_rows.full_reads(), 1, "every change was read from the store's log");
         same_as_scan(c, &owner);
 
         // Time passes: the window, the overdue reviews and the stale

@@ -94,4 +94,12 @@ async fn a_worklist_past_the_table_keeps_what_a_list_shows_and_drops_the_rest() 
     let list = fetch().await;
     assert_eq!(list.customers.len(), MAX_CUSTOMERS + 2, "every customer's review is due");
     assert!(list.customers.iter().all(|c| c.review_overdue));
+    // The page lists the soonest reviews (the oldest customers' first) and
+    // says how many there are.
+    assert_eq!(list.reviews_total, MAX_CUSTOMERS + 2);
+    let shown = list.reviews();
+    assert_eq!(shown.len(), super::MAX_DUE);
+    assert!(shown.windows(2).all(|w| w[0].review_due_at <= w[1].review_due_at), "soonest first");
+    let outside: Vec<String> = outside(&list);
+    assert!(outside.iter().all(|d| shown.iter().any(|c| &c.dossier == d)), "outside the table: only a shown review");
 }

@@ -61,10 +61,15 @@ impl CustomerScope {
     /// Whether dossier `meta` is among the customers `p` sees in this
     /// scope: every one, their region's, or their own.
     pub fn covers(self, p: &crate::domain::Principal, meta: &crate::archive::records::DossierMeta) -> bool {
+        self.covers_owned(p, &meta.owner, &meta.region)
+    }
+
+    /// [`CustomerScope::covers`], for a dossier of `owner` in `region`.
+    pub fn covers_owned(self, p: &crate::domain::Principal, owner: &crate::domain::PrincipalId, region: &str) -> bool {
         match self {
             CustomerScope::All => true,
-            CustomerScope::Region => meta.region == p.region,
-            CustomerScope::Own => meta.owner == p.id,
+            CustomerScope::Region => region == p.region,
+            CustomerScope::Own => *owner == p.id,
         }
     }
 }

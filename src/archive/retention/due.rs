@@ -1,16 +1,17 @@
-//! What is due: the facts of every live dossier and contact, read from the
-//! store, handed to the pure `policy::retention::due`, and joined with the
-//! open batches that already propose an item.
+//! What is due: the facts of every live dossier and contact, kept from
+//! the store (`facts`), handed to the pure `policy::retention::due`, and
+//! joined with the open batches that already propose an item.
 
+use super::facts;
 use super::{Batch, BatchState, Due, DueItem, Item, Target};
-use crate::archive::records::{DossierMeta, SubjectMeta, SUBJECTS};
+use crate::archive::records::{DossierMeta, SubjectMeta};
 use crate::archive::retention::Retention;
 use crate::archive::Resource;
 use crate::archive::{ArchiveError, RequestCtx};
 use crate::audit::{Action, Commit, Outcome};
 use crate::domain::{BatchId, DossierId};
-use crate::policy::retention::{due, ContactFacts, Covers, DossierFacts, Finding};
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use crate::policy::retention::{due, ContactFacts, DossierFacts, Finding};
+use std::collections::{BTreeMap, BTreeSet};
 use time::OffsetDateTime;
 
 impl Retention {
@@ -42,9 +43,9 @@ impl Retention {
         &self,
         s: &SubjectMeta,
         dossiers: &[DossierMeta],
-    ) -> Result<ContactFacts, ArchiveError> {
+    ) -> Result<ContactFacts<'static>, ArchiveError> {
         Ok(ContactFacts {
-            id: s.id.clone(),
+            id: std::borrow::Cow::Owned(s.id.clone()),
             created_at: s.created_at,
             last_withdrawal_at: s.last_withdrawal_at,
             has_live_consent: !s.consents.is_empty(),
@@ -52,30 +53,23 @@ impl Retention {
             dossiers: dossiers
                 .iter()
                 .filter(|d| d.destroyed.is_none())
-                .map(|d| self.dossier_facts(d))
+                .map(|d| self.dossier_facts(d).map(std::borrow::Cow::Owned))
                 .collect::<Result<_, _>>()?,
         })
     }
 
     /// What the retention rules say is due at `now`, and what blocks it.
     pub fn compute_due(&self, now: OffsetDateTime, stale_after: Option<time::Duration>) -> Result<Due, ArchiveError> {
-        let live: Vec<DossierMeta> =
-            self.dossiers.all_dossiers()?.into_iter().filter(|d| d.destroyed.is_none()).collect();
-        let by_id: HashMap<&DossierId, &DossierMeta> = live.iter().map(|d| (&d.id, d)).collect();
-        let dossier_facts: Vec<DossierFacts> = live.iter().map(|d| self.dossier_facts(d)).collect::<Result<_, _>>()?;
-        let mut contact_facts = Vec::new();
-        let covers_contacts = self.policy.retention.rules.iter().any(|r| r.covers == Covers::Contact);
-        if covers_contacts {
-            for s in SUBJECTS.values(self.store.as_ref()) {
-                let s = s?;
-                if s.erased.is_some() {
-                    continue;
+        let (findings, stale) = self.facts.with(self.store.as_ref(), &facts::Reader(self), |rows| {
+            let findings = due(&self.policy.retention, facts::dossiers(rows), facts::contacts(rows), now);
+            let stale: Vec<DossierId> = match stale_after {
+                Some(after) => {
+                    facts::dossiers(rows).filter(|d| d.updated_at + after <= now).map(|d| d.id.clone()).collect()
                 }
-                let theirs: Vec<DossierMeta> =
-                    self.linked_dossiers(&s.id)?.iter().filter_map(|d| by_id.get(d).map(|m| (*m).clone())).collect();
-                contact_facts.push(self.contact_facts(&s, &theirs)?);
-            }
-        }
+                None => vec![],
+            };
+            Ok((findings, stale))
+        })?;
         let in_batch: BTreeMap<Target, BatchId> = self
             .open_batches()?
             .into_iter()
@@ -88,7 +82,7 @@ impl Retention {
                     .collect::<Vec<_>>()
             })
             .collect();
-        let items = due(&self.policy.retention, &dossier_facts, &contact_facts, now)
+        let items = findings
             .into_iter()
             .map(|f: Finding| DueItem {
                 batch: in_batch.get(&f.target).cloned(),
@@ -99,10 +93,6 @@ impl Retention {
                 item: Item { target: f.target, rule: f.rule, citation: f.citation, action: f.action, due_at: f.due_at },
             })
             .collect();
-        let stale = match stale_after {
-            Some(after) => live.iter().filter(|d| d.updated_at + after <= now).map(|d| d.id.clone()).collect(),
-            None => vec![],
-        };
         Ok(Due { as_of: now, items, stale })
     }
 

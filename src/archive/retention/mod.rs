@@ -20,6 +20,7 @@ mod close;
 mod destroy;
 mod due;
 mod erasure;
+mod facts;
 mod holds;
 mod sweep;
 
@@ -71,6 +72,8 @@ pub struct Retention {
     trail: Arc<AuditTrail>,
     /// Dossiers unchanged for this long are flagged by the sweep.
     stale_after: time::Duration,
+    /// What the rules read of every live dossier and person, kept.
+    facts: crate::archive::kept::Kept<facts::Fact>,
 }
 
 impl Retention {
@@ -97,6 +100,7 @@ impl Retention {
             backups,
             trail,
             stale_after,
+            facts: Default::default(),
         }
     }
 }

@@ -240,3 +240,71 @@ async fn an_erasure_blocked_by_a_hold_is_pending_and_carried_out_once_the_hold_i
     assert!(!a.keyring().exists(&KeyRef::Subject(sid)).unwrap(), "erased once nothing blocks it");
     assert!(a.retention().pending_erasures().unwrap().is_empty());
 }
+
+/// What is due from the kept facts, and from every dossier and person read
+/// again now: the same findings and stale dossiers.
+fn due_as_read_again(a: &Archive) {
+    use super::facts::{self, Reader};
+    use crate::archive::kept::Kept;
+    let r = a.retention();
+    let now = a.now();
+    let of = |rows: &mut std::collections::BTreeMap<String, facts::Fact>| {
+        let findings =
+            crate::policy::retention::due(&r.policy.retention, facts::dossiers(&*rows), facts::contacts(&*rows), now);
+        let stale: Vec<_> = facts::dossiers(&*rows).filter(|d| d.updated_at + r.stale_after <= now).cloned().collect();
+        Ok((findings, stale.into_iter().map(|d| d.id).collect::<Vec<_>>()))
+    };
+    let kept = r.facts.with(r.store.as_ref(), &Reader(r), of).unwrap();
+    let fresh = Kept::default().with(r.store.as_ref(), &Reader(r), of).unwrap();
+    assert_eq!(kept, fresh);
+    let due = r.compute_due(now, Some(r.stale_after)).unwrap();
+    assert_eq!(due.items.len(), kept.0.len());
+    assert_eq!(due.stale, kept.1);
+}
+
+#[tokio::test]
+async fn the_kept_facts_are_what_reading_every_dossier_and_person_again_gives_after_each_change() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = std::sync::Arc::new(crate::store::RocksStore::open(&dir.path().join("db")).unwrap());
+    let clock = std::sync::Arc::new(ManualClock::new(time::macros::datetime!(2026-12-01 09:00 UTC)));
+    let a = Archive::open(
+        store.clone(),
+        crate::crypto::MasterKey::generate(),
+        crate::policy::PolicySet::embedded().unwrap(),
+        clock.clone(),
+        std::sync::Arc::new(crate::metrics::Metrics::default()),
+        crate::archive::Settings { key_cache: 64, ..Default::default() },
+    )
+    .unwrap();
+    let (sales, kept) = sales_dossier(&a).await;
+    due_as_read_again(&a);
+    let (_, made) = due_for_destruction(&a, &clock).await;
+    due_as_read_again(&a);
+    let due = a.retention().compute_due(a.now(), None).unwrap();
+    assert!(due.items.iter().any(|i| i.item.target == Target::Dossier(made.id.clone())), "closed and past 3 years");
+
+    let officer = caller(&a, &[Role::Compliance], "legal_compliance").await;
+    let cn = Jurisdiction::parse("CN").unwrap();
+    let hold = a.retention().place_hold(&officer, made.id.as_str(), "诉讼保全", "(2029)沪01民初1号", cn).await.unwrap();
+    due_as_read_again(&a);
+    let due = a.retention().compute_due(a.now(), None).unwrap();
+    let item = due.items.iter().find(|i| i.item.target == Target::Dossier(made.id.clone())).unwrap();
+    assert_eq!(item.blocked_by, vec![hold.to_string()], "the hold is read from the log");
+    a.retention().release_hold(&officer, made.id.as_str(), hold.as_str()).await.unwrap();
+    due_as_read_again(&a);
+
+    // A person erased, another dossier's contact: their row goes.
+    let dsr = caller(&a, &[Role::Compliance], "dsr").await;
+    let zhang = contact(&a, &sales, &kept, 0).await;
+    a.retention().erase_subject(&dsr, &zhang, "objection").await.unwrap();
+    due_as_read_again(&a);
+
+    // The due dossier destroyed by four eyes: its row goes.
+    let batch = a.retention().propose_batch(&officer).await.unwrap();
+    let approver = caller(&a, &[Role::Compliance], "legal_compliance").await;
+    a.retention().approve_batch(&approver, batch.batch_id.as_str()).await.unwrap();
+    due_as_read_again(&a);
+    let due = a.retention().compute_due(a.now(), None).unwrap();
+    assert!(due.items.iter().all(|i| i.item.target != Target::Dossier(made.id.clone())), "destroyed");
+    assert_eq!(a.retention().facts.full_reads(), 1, "every change was read again by itself");
+}

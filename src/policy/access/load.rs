@@ -79,7 +79,9 @@ impl AccessPolicy {
             info.insert(p.id().clone(), PolicyInfo { name: name.to_owned(), outcome, line });
         }
         let action = |name: &str| uid(&type_name("Action"), name);
+        let read_roles = super::gates::read_roles(&policies, &action("dossier.read"));
         let engine = AccessPolicy {
+            read_roles,
             decisions: std::sync::Mutex::new(lru::LruCache::new(DECISION_CACHE)),
             policies,
             authorizer: Authorizer::new(),

@@ -13,6 +13,7 @@
 //! classes of one read.
 
 mod decision;
+mod gates;
 mod load;
 mod operation;
 mod reader;
@@ -187,6 +188,8 @@ pub struct AccessPolicy {
     read: EntityUid,
     create: EntityUid,
     update: EntityUid,
+    /// The roles some read permit requires (`gates`); `None`: unknown.
+    read_roles: Option<std::collections::BTreeSet<String>>,
 }
 
 #[expect(
@@ -206,6 +209,13 @@ fn strings<'a>(items: impl IntoIterator<Item = &'a String>) -> RestrictedExpress
 }
 
 impl AccessPolicy {
+    /// Whether some read permit could ever show `p` a field of some
+    /// dossier (`gates`): false for a caller with none of the roles the
+    /// read permits require, who is shown nothing of any dossier.
+    pub fn may_read_some(&self, p: &Principal) -> bool {
+        self.read_roles.as_ref().is_none_or(|roles| p.roles.iter().any(|r| roles.contains(r.as_str())))
+    }
+
     /// The `@id`s of the policies, sorted.
     pub fn names(&self) -> Vec<&str> {
         let mut names: Vec<&str> = self.info.values().map(|i| i.name.as_str()).collect();
