@@ -408,6 +408,21 @@ impl RetentionRules {
         Some(self.finding(rule, Target::Dossier(d.id.clone()), trigger_at, blocked))
     }
 
+    /// Whether some erase rule could make a person with `c`'s own facts
+    /// due, whatever their dossiers (`c.dossiers` is not read): a rule
+    /// whose trigger is the person's own needs its time; one whose trigger
+    /// is their dossiers' (last activity, relationship end) always could.
+    /// When false, [`RetentionRules::contact_due`] is `None` for any
+    /// dossiers, so a caller need not gather them.
+    pub fn contact_could_be_due(&self, c: &ContactFacts<'_>) -> bool {
+        self.rules.iter().filter(|r| r.covers == Covers::Contact && r.action == RetentionAction::Erase).any(|r| match r
+            .trigger
+        {
+            Trigger::LastActivity | Trigger::RelationshipEnd => true,
+            t => c.time_of(t, true).is_some(),
+        })
+    }
+
     /// Whether the first erase rule that applies to every dossier naming
     /// `c` makes the person due at `now`.
     pub fn contact_due(&self, c: &ContactFacts<'_>, now: OffsetDateTime) -> Option<Finding> {
@@ -576,6 +591,10 @@ mod tests {
         };
         let r = rules();
         let at = |d: i64| withdrawn + time::Duration::days(d);
+        assert!(r.contact_could_be_due(&contact(false, Status::Prospect)));
+        let live = contact(true, Status::Prospect);
+        assert!(!r.contact_could_be_due(&ContactFacts { dossiers: vec![], ..live.clone() }), "consent live, not lost");
+        assert_eq!(r.contact_due(&live, at(400)), None, "and so never due");
         assert_eq!(r.contact_due(&contact(false, Status::Prospect), at(29)), None);
         let f = r.contact_due(&contact(false, Status::Prospect), at(30)).unwrap();
         assert_eq!((f.rule.as_str(), f.action, f.approval), ("withdrawn", RetentionAction::Erase, false));

@@ -61,7 +61,8 @@ impl Retention {
     /// What the retention rules say is due at `now`, and what blocks it.
     pub fn compute_due(&self, now: OffsetDateTime, stale_after: Option<time::Duration>) -> Result<Due, ArchiveError> {
         let (findings, stale) = self.facts.with(self.store.as_ref(), &facts::Reader(self), |rows| {
-            let findings = due(&self.policy.retention, facts::dossiers(rows), facts::contacts(rows), now);
+            let findings =
+                due(&self.policy.retention, facts::dossiers(rows), facts::contacts(rows, &self.policy.retention), now);
             let stale: Vec<DossierId> = match stale_after {
                 Some(after) => {
                     facts::dossiers(rows).filter(|d| d.updated_at + after <= now).map(|d| d.id.clone()).collect()

@@ -11,7 +11,7 @@ use crate::archive::kept::Derive;
 use crate::archive::records::{DOSSIERS, SUBJECTS};
 use crate::archive::ArchiveError;
 use crate::domain::{DossierId, SubjectId};
-use crate::policy::retention::{ContactFacts, Covers, DossierFacts};
+use crate::policy::retention::{ContactFacts, Covers, DossierFacts, RetentionRules};
 use std::borrow::Cow;
 use std::collections::BTreeMap;
 use time::OffsetDateTime;
@@ -103,24 +103,36 @@ pub(super) fn dossiers(rows: &BTreeMap<String, Fact>) -> impl Iterator<Item = &D
     })
 }
 
-/// The persons' facts with their live dossiers', in id order.
-pub(super) fn contacts(rows: &BTreeMap<String, Fact>) -> impl Iterator<Item = ContactFacts<'_>> {
-    rows.values().filter_map(|f| match f {
-        Fact::Person(p) => Some(ContactFacts {
+/// The facts of the persons `rules` could make due, with their live
+/// dossiers', in id order. A person no erase rule could make due whatever
+/// their dossiers (`contact_could_be_due`: a live consent, not lost) is
+/// left out before their dossiers are gathered: the rules would find
+/// nothing for them.
+pub(super) fn contacts<'a>(
+    rows: &'a BTreeMap<String, Fact>,
+    rules: &'a RetentionRules,
+) -> impl Iterator<Item = ContactFacts<'a>> {
+    rows.values().filter_map(move |f| {
+        let Fact::Person(p) = f else { return None };
+        let mut c = ContactFacts {
             id: Cow::Borrowed(&p.id),
             created_at: p.created_at,
             last_withdrawal_at: p.last_withdrawal_at,
             has_live_consent: p.has_live_consent,
             lost_at: p.lost_at,
-            dossiers: p
-                .links
-                .iter()
-                .filter_map(|d| match rows.get(d.as_str()) {
-                    Some(Fact::Dossier(d)) => Some(Cow::Borrowed(d)),
-                    _ => None,
-                })
-                .collect(),
-        }),
-        Fact::Dossier(_) => None,
+            dossiers: Vec::new(),
+        };
+        if !rules.contact_could_be_due(&c) {
+            return None;
+        }
+        c.dossiers = p
+            .links
+            .iter()
+            .filter_map(|d| match rows.get(d.as_str()) {
+                Some(Fact::Dossier(d)) => Some(Cow::Borrowed(d)),
+                _ => None,
+            })
+            .collect();
+        Some(c)
     })
 }
