@@ -11,6 +11,7 @@ use crate::archive::customers::Customers;
 use crate::archive::interaction_records::InteractionKind;
 use crate::archive::{ArchiveError, RequestCtx};
 use crate::audit::{Action, Commit, Outcome};
+use crate::domain::dossier::{Grade, Status};
 use serde::Serialize;
 use std::collections::BTreeMap;
 
@@ -136,15 +137,33 @@ impl Report {
     }
 }
 
-/// A row's group under `by` (its industry read when the rows were asked
-/// for with it).
-fn group_of(by: ReportBy, row: &Row) -> String {
-    match by {
-        ReportBy::Grade => crate::archive::wire_name(&row.grade),
-        ReportBy::Region => row.region.clone(),
-        ReportBy::Stage => crate::archive::wire_name(&row.status),
-        ReportBy::Owner => row.owner.to_string(),
-        ReportBy::Industry => row.industry.clone().unwrap_or_else(|| "(none)".into()),
+/// A row's group under `by`, without copying it: a grade or a stage is
+/// named once per group at the end, a text group is the row's own.
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+enum Group<'r> {
+    Grade(Grade),
+    Stage(Status),
+    Text(&'r str),
+}
+
+impl Group<'_> {
+    fn of(by: ReportBy, row: &Row) -> Group<'_> {
+        match by {
+            ReportBy::Grade => Group::Grade(row.grade),
+            ReportBy::Stage => Group::Stage(row.status),
+            ReportBy::Region => Group::Text(&row.region),
+            ReportBy::Owner => Group::Text(row.owner.as_str()),
+            // Its industry, read when the rows were asked for with it.
+            ReportBy::Industry => Group::Text(row.industry.as_deref().unwrap_or("(none)")),
+        }
+    }
+
+    fn name(self) -> String {
+        match self {
+            Group::Grade(g) => crate::archive::wire_name(&g),
+            Group::Stage(s) => crate::archive::wire_name(&s),
+            Group::Text(t) => t.to_owned(),
+        }
     }
 }
 
@@ -158,9 +177,11 @@ fn sum_rows(
     now: time::OffsetDateTime,
     stale_after: time::Duration,
 ) -> BTreeMap<String, Acc> {
-    let mut groups: BTreeMap<String, Acc> = BTreeMap::new();
+    // Each group's sums are taken in key order (the rows'), as a scan of
+    // every dossier took them.
+    let mut groups: std::collections::HashMap<Group<'_>, Acc> = std::collections::HashMap::new();
     for row in rows.values().filter(|r| mine(r)) {
-        let acc = groups.entry(group_of(by, row)).or_default();
+        let acc = groups.entry(Group::of(by, row)).or_default();
         acc.dossiers += 1;
         for (orders, amount, returns) in row.figures.range(first..=last).map(|(_, f)| f) {
             acc.orders += orders;
@@ -179,7 +200,7 @@ fn sum_rows(
         acc.satisfaction.0 += row.satisfaction.0;
         acc.satisfaction.1 += row.satisfaction.1;
     }
-    groups
+    groups.into_iter().map(|(g, acc)| (g.name(), acc)).collect()
 }
 
 impl Customers {

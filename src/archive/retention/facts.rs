@@ -95,9 +95,17 @@ impl Derive for Reader<'_> {
     }
 }
 
+/// The rows whose ids start with `prefix` (`dos_`, `sub_`), in id order:
+/// a range, not a pass over the other kind.
+fn of_kind<'a>(rows: &'a BTreeMap<String, Fact>, prefix: &str) -> impl Iterator<Item = &'a Fact> {
+    // The first string after every `prefix…` id: `_` is followed by a backquote.
+    let end = format!("{}`", &prefix[..prefix.len() - 1]);
+    rows.range::<str, _>((std::ops::Bound::Included(prefix), std::ops::Bound::Excluded(end.as_str()))).map(|(_, f)| f)
+}
+
 /// The live dossiers' facts, in id order.
 pub(super) fn dossiers(rows: &BTreeMap<String, Fact>) -> impl Iterator<Item = &DossierFacts> {
-    rows.values().filter_map(|f| match f {
+    of_kind(rows, "dos_").filter_map(|f| match f {
         Fact::Dossier(d) => Some(d),
         Fact::Person(_) => None,
     })
@@ -112,7 +120,7 @@ pub(super) fn contacts<'a>(
     rows: &'a BTreeMap<String, Fact>,
     rules: &'a RetentionRules,
 ) -> impl Iterator<Item = ContactFacts<'a>> {
-    rows.values().filter_map(move |f| {
+    of_kind(rows, "sub_").filter_map(move |f| {
         let Fact::Person(p) = f else { return None };
         let mut c = ContactFacts {
             id: Cow::Borrowed(&p.id),
