@@ -349,7 +349,7 @@ fn services_depend_downwards_only() {
     // "Services"); each may use the rooms of its own layer and those below,
     // never one above.
     let layers: [&[&str]; 14] = [
-        &["context", "denial", "records", "certificates", "interaction_records"],
+        &["context", "denial", "records", "certificates", "interaction_records", "kept"],
         &["gate"],
         &["vault"],
         &["identity"],
