@@ -11,8 +11,11 @@
 //! latest; a row is never older than the use before. Too many noted ids
 //! (more than a quarter of the rows, or the bound on what is noted), a
 //! failed read, or a store without hooks: every row is read again, as a
-//! scan always did. So what a use sees is what a scan of the store at that
-//! moment would give; only the cost differs.
+//! scan always did. So what a use sees is what a scan of the store would
+//! give; only the cost differs. (The hook runs inside `KvStore::write`
+//! after the commit, so every write whose call has returned is seen; one
+//! still inside its call when a use begins may be seen at the next use,
+//! as if the use had read just before it.)
 
 use crate::archive::ArchiveError;
 use crate::store::{Cf, KvStore, Op};
