@@ -18,6 +18,7 @@
 //! as if the use had read just before it.)
 
 use crate::archive::ArchiveError;
+use crate::domain::{DossierId, SubjectId};
 use crate::store::{Cf, KvStore, Op};
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -62,8 +63,8 @@ impl<R> Default for Kept<R> {
     }
 }
 
-/// The ids under `prefixes` in a write's key (ids are the prefix and 26
-/// lower-case letters or digits; a false match only costs a read). The
+/// The dossier and subject ids under `prefixes` in a write's key (a false
+/// match only costs a read). The
 /// audit log's families never name a row.
 fn named_ids(op: &Op, prefixes: &[&str], into: &mut BTreeSet<String>) {
     let (cf, key) = op.target();
@@ -75,11 +76,10 @@ fn named_ids(op: &Op, prefixes: &[&str], into: &mut BTreeSet<String>) {
         let mut at = 0;
         while let Some(i) = key[at..].windows(p.len()).position(|w| w == p) {
             let start = at + i;
-            let body = &key[start + p.len()..];
-            if body.len() >= 26 && body[..26].iter().all(|b| b.is_ascii_digit() || b.is_ascii_lowercase()) {
-                if let Ok(id) = std::str::from_utf8(&key[start..start + p.len() + 26]) {
-                    into.insert(id.to_owned());
-                }
+            // An id is what the domain's own parsers accept.
+            let candidate = key.get(start..start + p.len() + 26).and_then(|c| std::str::from_utf8(c).ok());
+            if let Some(id) = candidate.filter(|c| DossierId::parse(c).is_ok() || SubjectId::parse(c).is_ok()) {
+                into.insert(id.to_owned());
             }
             at = start + p.len();
         }
